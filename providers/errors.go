@@ -1,0 +1,74 @@
+package providers
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Class says what a failed provider call means for the candidate loop.
+type Class int
+
+const (
+	// ClassUnknown is treated like ClassInvalid: stop and report.
+	ClassUnknown Class = iota
+	// ClassCapacity: the region/zone/type has no room now. Clean up, next candidate.
+	ClassCapacity
+	// ClassQuota: the account may not create more. Clean up, next candidate.
+	ClassQuota
+	// ClassTransient: throttling, 5xx, eventual consistency. Back off, same candidate.
+	ClassTransient
+	// ClassAuth: credentials missing, expired or not allowed. Stop.
+	ClassAuth
+	// ClassInvalid: the request is wrong (unknown type, bad image). Stop.
+	ClassInvalid
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassCapacity:
+		return "capacity"
+	case ClassQuota:
+		return "quota"
+	case ClassTransient:
+		return "transient"
+	case ClassAuth:
+		return "auth"
+	case ClassInvalid:
+		return "invalid"
+	}
+	return "unknown"
+}
+
+// Error is a provider error with its class. Code is the provider's own error
+// code (e.g. "InsufficientInstanceCapacity") when it has one.
+type Error struct {
+	Class Class
+	Code  string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("%s (%s): %v", e.Class, e.Code, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Class, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Classified wraps err with a class; nil stays nil.
+func Classified(c Class, code string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Class: c, Code: code, Err: err}
+}
+
+// ClassOf returns the class of the first *Error in err's chain, or ClassUnknown.
+func ClassOf(err error) Class {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	return ClassUnknown
+}

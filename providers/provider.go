@@ -1,0 +1,134 @@
+// Package providers holds the contract every host provider implements and the
+// pieces they share: run identity and tags, candidates, error classes and the
+// journal of created resources. Adapters live in providers/<name>; they never
+// import the cycle, the CLI or the reporting.
+package providers
+
+import (
+	"context"
+	"time"
+)
+
+// Provider creates, finds and deletes the one host a verification leg runs on.
+type Provider interface {
+	// Name is the registry name, e.g. "aws" or "local".
+	Name() string
+	// Preflight checks credentials, region, type and image. It has no side
+	// effects and costs nothing; a refusal here means nothing was created.
+	Preflight(ctx context.Context, req Request) error
+	// Create provisions the host for req.Candidate. Every resource is passed to
+	// j.Record the moment its id exists, before anything else needs it.
+	Create(ctx context.Context, req Request, j Journal) (*Host, error)
+	// Destroy deletes everything tagged with the identity's run and key, found
+	// by tag or name lookup (not from the journal). It is idempotent: a
+	// resource that is already gone counts as deleted.
+	Destroy(ctx context.Context, id Identity) (Report, error)
+	// List returns the resources matching f: used by the leak check after
+	// teardown and by the janitor.
+	List(ctx context.Context, f Filter) ([]Resource, error)
+}
+
+// Request is everything a provider needs to create one host.
+type Request struct {
+	Identity  Identity
+	Candidate Candidate
+	// Lane is "kvm" (the default: a type known to lack KVM is refused) or
+	// "no-kvm" (verification runs without KVM and KVM steps read n/a).
+	Lane   string
+	DiskGB int
+	// Image overrides the provider's default image; empty means default.
+	Image string
+	// User is the suite's remote user, the one the cycle logs in as.
+	User string
+	// UserData is the rendered #cloud-config. It holds the host's private key:
+	// never log it.
+	UserData []byte
+	// ClientAuthorizedKey is the run's client public key in authorized_keys
+	// form ("ssh-ed25519 AAAA...").
+	ClientAuthorizedKey string
+	// HostKeyPEM is the run's ed25519 host private key (OpenSSH PEM) for
+	// providers that configure sshd themselves (local); cloud providers pass it
+	// through UserData instead. Never log it.
+	HostKeyPEM []byte
+	// SSHSourceCIDR is the only source allowed to reach tcp/22 ("a.b.c.d/32").
+	SSHSourceCIDR string
+	// TTL is how long the host may live before it destroys itself.
+	TTL time.Duration
+}
+
+// Candidate is one place a host may be created; candidates are tried in order.
+type Candidate struct {
+	Region string `json:"region,omitempty" yaml:"region,omitempty"`
+	Zone   string `json:"zone,omitempty" yaml:"zone,omitempty"`
+	Type   string `json:"type,omitempty" yaml:"type,omitempty"`
+	// Market is "on-demand" (default) or "spot".
+	Market string `json:"market,omitempty" yaml:"market,omitempty"`
+}
+
+// Host is what the cycle needs to reach a created host over SSH.
+type Host struct {
+	Address string // IP or name
+	Port    int    // 22 unless the provider says otherwise
+	// User to log in as; empty means Request.User.
+	User string
+	// HostKey is the authorized_keys form of the key the host must present.
+	// Empty only when the user explicitly asked for insecure-host-key.
+	HostKey string
+	// PrivateKeyPEM, when set, replaces the run's client key (bring-your-own
+	// hosts). Never log it.
+	PrivateKeyPEM []byte
+	// ID, Type, Region and Zone describe the host for the summary.
+	ID     string
+	Type   string
+	Region string
+	Zone   string
+	// PricePerHour in USD, 0 when unknown or free.
+	PricePerHour float64
+}
+
+// Resource is one thing a provider created (instance, volume, firewall, key…).
+type Resource struct {
+	Provider  string            `json:"provider"`
+	Kind      string            `json:"kind"`
+	ID        string            `json:"id"`
+	Name      string            `json:"name,omitempty"`
+	Region    string            `json:"region,omitempty"`
+	Tags      map[string]string `json:"tags,omitempty"`
+	CreatedAt time.Time         `json:"created_at,omitzero"`
+	ExpiresAt time.Time         `json:"expires_at,omitzero"`
+}
+
+// Journal records resources as they are created so a cancelled run can tell
+// what it made. Destroy must not depend on it.
+type Journal interface {
+	Record(Resource)
+}
+
+// Report says what Destroy deleted.
+type Report struct {
+	Deleted []Resource `json:"deleted,omitempty"`
+	Notes   []string   `json:"notes,omitempty"`
+}
+
+// Filter selects resources for List. Empty fields match everything of ours
+// (every resource tagged mvm-verify=1).
+type Filter struct {
+	Run string // "<run id>-<attempt>"
+	Key string // matrix key
+	// ExpiredBefore, when set, keeps only resources whose expires-at is before it.
+	ExpiredBefore time.Time
+}
+
+// Info describes a provider for `mvm-verify providers` and for preflight.
+type Info struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Creates is false for providers that use an existing host (ssh).
+	Creates bool `json:"creates"`
+	// Lanes lists the lanes the provider can run: "kvm", "no-kvm".
+	Lanes []string `json:"lanes"`
+	// Inputs names the provider-specific action inputs it reads.
+	Inputs []string `json:"inputs,omitempty"`
+	// Credentials says in one line what it needs, in the seed's Notes wording.
+	Credentials string `json:"credentials,omitempty"`
+}
