@@ -54,6 +54,9 @@ type Request struct {
 	SSHSourceCIDR string
 	// TTL is how long the host may live before it destroys itself.
 	TTL time.Duration
+	// ReadyMarker is the file cloud-init's last runcmd touches; the cycle
+	// waits for it. Providers that boot from UserData copy it to Host.
+	ReadyMarker string
 }
 
 // Candidate is one place a host may be created; candidates are tried in order.
@@ -84,6 +87,13 @@ type Host struct {
 	Zone   string
 	// PricePerHour in USD, 0 when unknown or free.
 	PricePerHour float64
+	// ReadyMarker, when set, is a file that must exist before the host is
+	// ready (written last by cloud-init). Empty for hosts we did not boot
+	// (ssh, local): they are ready once SSH answers.
+	ReadyMarker string
+	// CloudInit is true when the host was booted with our user data, so the
+	// ready phase also checks that cloud-init did not report an error.
+	CloudInit bool
 }
 
 // Resource is one thing a provider created (instance, volume, firewall, key…).
