@@ -1,0 +1,104 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// EgressFunc discovers the runner's public IP address.
+type EgressFunc func(ctx context.Context) (net.IP, error)
+
+// Anywhere is the CIDR only allowed with the explicit opt-in.
+const Anywhere = "0.0.0.0/0"
+
+// SourceCIDR decides the only source allowed to reach tcp/22:
+//
+//   - override (the ssh-source-cidr input) when set; it must be a CIDR or a
+//     bare address, and may be 0.0.0.0/0 only when allowAnywhere;
+//   - 0.0.0.0/0 when allowAnywhere and no override;
+//   - otherwise the discovered egress address as a /32 (or /128).
+func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discover EgressFunc) (string, error) {
+	override = strings.TrimSpace(override)
+	if override != "" {
+		p, err := parseSource(override)
+		if err != nil {
+			return "", err
+		}
+		if p.Bits() == 0 && !allowAnywhere {
+			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to the whole internet: expected the runner's address as a /32, or set ssh-allow-anywhere: true", override)
+		}
+		return p.String(), nil
+	}
+	if allowAnywhere {
+		return Anywhere, nil
+	}
+	if discover == nil {
+		return "", errors.New("discover the runner's IP: no discoverer configured; set ssh-source-cidr")
+	}
+	ip, err := discover(ctx)
+	if err != nil {
+		return "", fmt.Errorf("discover the runner's IP (set ssh-source-cidr to skip): %w", err)
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok || !addr.Unmap().IsValid() || addr.IsUnspecified() {
+		return "", fmt.Errorf("discover the runner's IP: got %q, expected an IP address", ip)
+	}
+	addr = addr.Unmap()
+	return netip.PrefixFrom(addr, addr.BitLen()).String(), nil
+}
+
+func parseSource(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("input ssh-source-cidr %q: expected a CIDR such as 203.0.113.7/32", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("input ssh-source-cidr %q: expected a CIDR such as 203.0.113.7/32", s)
+	}
+	return p.Masked(), nil
+}
+
+// DefaultEgressURL answers a plain-text body with the caller's address.
+const DefaultEgressURL = "https://checkip.amazonaws.com"
+
+// HTTPEgress returns an EgressFunc that GETs url and reads the caller's IP
+// from the plain-text body. The production discoverer; tests point it at a
+// local server or pass their own EgressFunc.
+func HTTPEgress(client *http.Client, url string) EgressFunc {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return func(ctx context.Context) (net.IP, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 256))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", url, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		ip := net.ParseIP(strings.TrimSpace(string(body)))
+		if ip == nil {
+			return nil, fmt.Errorf("GET %s: body is not an IP address", url)
+		}
+		return ip, nil
+	}
+}

@@ -1,0 +1,172 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// Attempt is one Create call on one candidate, for the summary.
+type Attempt struct {
+	Candidate Candidate `json:"candidate"`
+	// OK is true for the attempt that produced the host.
+	OK bool `json:"ok"`
+	// Class, Code and Error describe a failed attempt.
+	Class    Class         `json:"class"`
+	Code     string        `json:"code,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"duration"`
+	// CleanedUp is true when the partial attempt was destroyed before the
+	// next candidate was tried.
+	CleanedUp bool `json:"cleaned_up,omitempty"`
+}
+
+// FallbackOptions tunes CreateWithFallback. The zero value uses the
+// production defaults.
+type FallbackOptions struct {
+	// Backoff is the wait before retry number attempt (0-based) of a
+	// transient failure on the same candidate. Default: 1s doubling to 30s,
+	// with jitter.
+	Backoff func(attempt int) time.Duration
+	// MaxTransient is how many times a transient failure is retried on the
+	// same candidate before moving on. Default 4; negative means never.
+	MaxTransient int
+	// Sleep waits d or until ctx ends. Default: a timer.
+	Sleep  func(ctx context.Context, d time.Duration) error
+	Logger *slog.Logger
+}
+
+func (o FallbackOptions) withDefaults() FallbackOptions {
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.MaxTransient == 0 {
+		o.MaxTransient = 4
+	}
+	if o.Sleep == nil {
+		o.Sleep = SleepContext
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// DefaultBackoff is 1s, 2s, 4s… capped at 30s, each with up to 25% jitter so
+// concurrent legs hitting the same throttle spread out.
+func DefaultBackoff(attempt int) time.Duration {
+	d := 30 * time.Second
+	if attempt < 5 {
+		d = time.Second << attempt
+	}
+	return d + rand.N(d/4+1)
+}
+
+// SleepContext waits d, or returns ctx's error if ctx ends first.
+func SleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CreateWithFallback tries the candidates in order until one yields a host.
+//
+//   - capacity or quota: the partial attempt is destroyed (by the identity's
+//     tags, like any teardown) and the next candidate is tried;
+//   - transient: the same candidate is retried after a backoff, up to
+//     MaxTransient times, then treated like capacity;
+//   - auth, invalid or unknown: stop and return the provider's error; what
+//     the attempt left behind is for the caller's teardown.
+//
+// Every Create call is returned as an Attempt, also on success.
+func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Candidate, j Journal, o FallbackOptions) (*Host, []Attempt, error) {
+	o = o.withDefaults()
+	j = OrDiscard(j)
+	if len(cands) == 0 {
+		return nil, nil, Classified(ClassInvalid, "", errors.New("no candidates to create a host on"))
+	}
+	var attempts []Attempt
+	var failures []string
+	lastClass := ClassUnknown
+	for _, c := range cands {
+		for try := 0; ; try++ {
+			if err := ctx.Err(); err != nil {
+				return nil, attempts, fmt.Errorf("create host: %w", err)
+			}
+			r := req
+			r.Candidate = c
+			start := time.Now()
+			h, err := p.Create(ctx, r, j)
+			a := Attempt{Candidate: c, Duration: time.Since(start)}
+			if err == nil {
+				a.OK = true
+				attempts = append(attempts, a)
+				return h, attempts, nil
+			}
+			a.Class, a.Code, a.Error = ClassOf(err), codeOf(err), err.Error()
+			lastClass = a.Class
+			log := o.Logger.With("candidate", c.String(), "class", a.Class.String(), "code", a.Code)
+			if ctx.Err() != nil {
+				attempts = append(attempts, a)
+				return nil, attempts, fmt.Errorf("create host on %s: %w", c, err)
+			}
+			if a.Class == ClassTransient && try < o.MaxTransient {
+				attempts = append(attempts, a)
+				d := o.Backoff(try)
+				log.Info("transient failure, retrying the same candidate", "retry", try+1, "backoff", d)
+				if err := o.Sleep(ctx, d); err != nil {
+					return nil, attempts, fmt.Errorf("create host: %w", err)
+				}
+				continue
+			}
+			switch a.Class {
+			case ClassCapacity, ClassQuota, ClassTransient:
+				if _, derr := p.Destroy(ctx, req.Identity); derr != nil {
+					log.Warn("could not clean up the failed attempt; teardown will retry", "err", derr)
+				} else {
+					a.CleanedUp = true
+				}
+				attempts = append(attempts, a)
+				failures = append(failures, c.String()+": "+a.Error)
+				log.Info("candidate failed, trying the next one")
+			default:
+				attempts = append(attempts, a)
+				return nil, attempts, fmt.Errorf("create host on %s: %w", c, err)
+			}
+			break
+		}
+	}
+	return nil, attempts, Classified(lastClass, "", fmt.Errorf("no candidate could be created (%d tried): %s",
+		len(cands), strings.Join(failures, "; ")))
+}
+
+func codeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// MarshalText makes classes read as words in JSON (attempts in result.json).
+func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText is the inverse of MarshalText.
+func (c *Class) UnmarshalText(b []byte) error {
+	for k := ClassUnknown; k <= ClassInvalid; k++ {
+		if k.String() == string(b) {
+			*c = k
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown error class %q: expected capacity, quota, transient, auth, invalid or unknown", b)
+}

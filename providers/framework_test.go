@@ -1,0 +1,373 @@
+package providers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scripted is a Provider whose Create answers from a script, one error per
+// call (nil = success), and which counts Destroy calls.
+type scripted struct {
+	mu       sync.Mutex
+	script   []error
+	calls    []Candidate
+	destroys int
+	listed   []Resource
+	cancel   func() // called during Create when set
+}
+
+func (s *scripted) Name() string                             { return "scripted" }
+func (s *scripted) Preflight(context.Context, Request) error { return nil }
+func (s *scripted) Create(ctx context.Context, req Request, j Journal) (*Host, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, req.Candidate)
+	j.Record(Resource{Kind: "instance", ID: fmt.Sprintf("i-%d", len(s.calls))})
+	if s.cancel != nil {
+		s.cancel()
+		return nil, Classified(ClassTransient, "Cancelled", ctx.Err())
+	}
+	if len(s.script) == 0 {
+		return &Host{ID: "ok", Region: req.Candidate.Region}, nil
+	}
+	err := s.script[0]
+	s.script = s.script[1:]
+	if err == nil {
+		return &Host{ID: "ok", Region: req.Candidate.Region}, nil
+	}
+	return nil, err
+}
+func (s *scripted) Destroy(context.Context, Identity) (Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.destroys++
+	return Report{}, nil
+}
+func (s *scripted) List(_ context.Context, f Filter) ([]Resource, error) {
+	var out []Resource
+	for _, r := range s.listed {
+		if f.Match(r.Tags) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func noSleep(context.Context, time.Duration) error { return nil }
+
+func TestCreateWithFallback(t *testing.T) {
+	capErr := Classified(ClassCapacity, "InsufficientInstanceCapacity", errors.New("no room in us-east-1a"))
+	quotaErr := Classified(ClassQuota, "VcpuLimitExceeded", errors.New("vCPU limit"))
+	throttle := Classified(ClassTransient, "RequestLimitExceeded", errors.New("slow down"))
+	authErr := Classified(ClassAuth, "AuthFailure", errors.New("bad key"))
+	cands := []Candidate{{Region: "r1", Zone: "a"}, {Region: "r1", Zone: "b"}, {Region: "r2"}}
+
+	tests := []struct {
+		name         string
+		script       []error
+		maxTransient int
+		wantOK       bool
+		wantHostOn   string // zone of the candidate that succeeded
+		wantCalls    int
+		wantDestroys int
+		wantClasses  []Class
+		wantErrClass Class
+	}{
+		{name: "first succeeds", script: nil, wantOK: true, wantHostOn: "a", wantCalls: 1, wantClasses: []Class{ClassUnknown}},
+		{name: "capacity then next zone", script: []error{capErr}, wantOK: true, wantHostOn: "b", wantCalls: 2, wantDestroys: 1,
+			wantClasses: []Class{ClassCapacity, ClassUnknown}},
+		{name: "quota then capacity then third", script: []error{quotaErr, capErr}, wantOK: true, wantHostOn: "", wantCalls: 3, wantDestroys: 2,
+			wantClasses: []Class{ClassQuota, ClassCapacity, ClassUnknown}},
+		{name: "throttled twice on the same candidate", script: []error{throttle, throttle}, wantOK: true, wantHostOn: "a", wantCalls: 3,
+			wantClasses: []Class{ClassTransient, ClassTransient, ClassUnknown}},
+		{name: "transient exhausted moves on", script: []error{throttle, throttle}, maxTransient: 1, wantOK: true, wantHostOn: "b", wantCalls: 3, wantDestroys: 1,
+			wantClasses: []Class{ClassTransient, ClassTransient, ClassUnknown}},
+		{name: "auth stops", script: []error{authErr}, wantCalls: 1, wantClasses: []Class{ClassAuth}, wantErrClass: ClassAuth},
+		{name: "unclassified stops", script: []error{errors.New("boom")}, wantCalls: 1, wantClasses: []Class{ClassUnknown}, wantErrClass: ClassUnknown},
+		{name: "all capacity", script: []error{capErr, capErr, capErr}, wantCalls: 3, wantDestroys: 3,
+			wantClasses: []Class{ClassCapacity, ClassCapacity, ClassCapacity}, wantErrClass: ClassCapacity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &scripted{script: tt.script}
+			var j MemJournal
+			var slept []time.Duration
+			o := FallbackOptions{
+				MaxTransient: tt.maxTransient,
+				Backoff:      func(n int) time.Duration { return time.Duration(n+1) * time.Second },
+				Sleep:        func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil },
+			}
+			h, attempts, err := CreateWithFallback(context.Background(), p, Request{}, cands, &j, o)
+			if tt.wantOK != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tt.wantOK)
+			}
+			if tt.wantOK && h.ID != "ok" {
+				t.Fatalf("host = %+v", h)
+			}
+			if tt.wantOK && attempts[len(attempts)-1].Candidate.Zone != tt.wantHostOn {
+				t.Errorf("succeeded on %+v, want zone %q", attempts[len(attempts)-1].Candidate, tt.wantHostOn)
+			}
+			if !tt.wantOK && ClassOf(err) != tt.wantErrClass {
+				t.Errorf("error class = %v, want %v (%v)", ClassOf(err), tt.wantErrClass, err)
+			}
+			if len(p.calls) != tt.wantCalls || p.destroys != tt.wantDestroys {
+				t.Errorf("calls=%d destroys=%d, want %d/%d", len(p.calls), p.destroys, tt.wantCalls, tt.wantDestroys)
+			}
+			var classes []Class
+			for _, a := range attempts {
+				classes = append(classes, a.Class)
+				if (a.Class == ClassCapacity || a.Class == ClassQuota) && !a.CleanedUp {
+					t.Errorf("attempt %+v not cleaned up", a)
+				}
+				if a.OK != (a.Error == "") {
+					t.Errorf("attempt %+v: OK and Error disagree", a)
+				}
+			}
+			if fmt.Sprint(classes) != fmt.Sprint(tt.wantClasses) {
+				t.Errorf("attempt classes = %v, want %v", classes, tt.wantClasses)
+			}
+			if got := len(j.Records()); got != tt.wantCalls {
+				t.Errorf("journal has %d records, want %d", got, tt.wantCalls)
+			}
+			for i, d := range slept {
+				if d != time.Duration(i+1)*time.Second {
+					t.Errorf("backoff %d = %v", i, d)
+				}
+			}
+		})
+	}
+}
+
+func TestCreateWithFallbackCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &scripted{cancel: cancel}
+	_, attempts, err := CreateWithFallback(ctx, p, Request{}, []Candidate{{Region: "a"}, {Region: "b"}}, nil, FallbackOptions{Sleep: noSleep})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if len(p.calls) != 1 || len(attempts) != 1 {
+		t.Errorf("calls=%d attempts=%d after cancel, want 1/1", len(p.calls), len(attempts))
+	}
+}
+
+func TestCreateWithFallbackNoCandidates(t *testing.T) {
+	_, _, err := CreateWithFallback(context.Background(), &scripted{}, Request{}, nil, nil, FallbackOptions{})
+	if ClassOf(err) != ClassInvalid {
+		t.Fatalf("err = %v, want invalid", err)
+	}
+}
+
+func TestAttemptJSON(t *testing.T) {
+	b, err := json.Marshal(Attempt{Class: ClassCapacity, Code: "X"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"class":"capacity"`) {
+		t.Fatalf("json = %s", b)
+	}
+	var a Attempt
+	if err := json.Unmarshal(b, &a); err != nil || a.Class != ClassCapacity {
+		t.Fatalf("round trip: %+v %v", a, err)
+	}
+}
+
+func TestParseCandidates(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []Candidate
+		wantErr  string
+	}{
+		{name: "yaml", in: "- region: us-east-1\n  zone: us-east-1a\n  type: c8i.large\n  market: spot\n- region: us-west-2\n",
+			want: []Candidate{{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large", Market: "spot"}, {Region: "us-west-2", Market: "on-demand"}}},
+		{name: "json", in: `[{"region":"eu-west-1","type":"c5.metal"}]`, want: []Candidate{{Region: "eu-west-1", Type: "c5.metal", Market: "on-demand"}}},
+		{name: "empty", in: "  ", want: nil},
+		{name: "unknown key", in: `[{"regoin":"x"}]`, wantErr: "regoin"},
+		{name: "bad market", in: `[{"region":"x","market":"cheap"}]`, wantErr: `entry 1: market "cheap"`},
+		{name: "empty entry", in: `[{}]`, wantErr: "entry 1: empty entry"},
+		{name: "not a list", in: `region: x`, wantErr: "input candidates"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseCandidates(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestExpandSpotFailover(t *testing.T) {
+	in := []Candidate{{Zone: "a", Market: "spot"}, {Zone: "b", Market: "on-demand"}}
+	got := ExpandSpotFailover(in)
+	want := []Candidate{{Zone: "a", Market: "spot"}, {Zone: "a", Market: "on-demand"}, {Zone: "b", Market: "on-demand"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestCandidateDefaults(t *testing.T) {
+	d := Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large"}
+	if got := (Candidate{Region: "us-west-2"}).Defaults(d); got.Zone != "" || got.Type != "c8i.large" || got.Market != "on-demand" {
+		t.Errorf("other region took the default zone: %+v", got)
+	}
+	if got := (Candidate{}).Defaults(d); got != (Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large", Market: "on-demand"}) {
+		t.Errorf("defaults = %+v", got)
+	}
+}
+
+func TestKVMCatalog(t *testing.T) {
+	tests := []struct {
+		provider, typ string
+		want          KVMKind
+		known         bool
+	}{
+		{"aws", "c8i.large", KVMNested, true},
+		{"aws", "M8I.2xlarge", KVMNested, true},
+		{"aws", "c5.metal", KVMYes, true},
+		{"aws", "m7i.metal-24xl", KVMYes, true},
+		{"aws", "t3.large", KVMNo, true},
+		{"aws", "x9z.large", KVMUnknown, false},
+		{"gcp", "n2-standard-4", KVMNested, true},
+		{"gcp", "e2-medium", KVMNo, true},
+		{"hetzner", "cx22", KVMNo, true},
+		{"nowhere", "c8i.large", KVMUnknown, false},
+	}
+	for _, tt := range tests {
+		k, ok := KVMSupport(tt.provider, tt.typ)
+		if k.Kind != tt.want || ok != tt.known {
+			t.Errorf("KVMSupport(%s, %s) = %v,%v want %v,%v", tt.provider, tt.typ, k.Kind, ok, tt.want, tt.known)
+		}
+	}
+	if k, _ := KVMSupport("aws", "c5.metal"); k.PricePerHour != 4.08 {
+		t.Errorf("c5.metal price = %v", k.PricePerHour)
+	}
+}
+
+func TestCheckKVM(t *testing.T) {
+	const ex = "a type with nested virtualization such as c8i.large, or a *.metal type"
+	err := CheckKVM("aws", "t3.large", LaneKVM, ex)
+	want := `instance-type "t3.large": no KVM on this type (expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`
+	if err == nil || !strings.Contains(err.Error(), want) || ClassOf(err) != ClassInvalid {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	for _, c := range []struct{ typ, lane string }{{"t3.large", LaneNoKVM}, {"c8i.large", LaneKVM}, {"c5.metal", ""}, {"unknown.type", LaneKVM}} {
+		if err := CheckKVM("aws", c.typ, c.lane, ex); err != nil {
+			t.Errorf("CheckKVM(%s, %s) = %v", c.typ, c.lane, err)
+		}
+	}
+}
+
+func TestSourceCIDR(t *testing.T) {
+	found := func(ip string) EgressFunc {
+		return func(context.Context) (net.IP, error) { return net.ParseIP(ip), nil }
+	}
+	failing := func(context.Context) (net.IP, error) { return nil, errors.New("offline") }
+	tests := []struct {
+		name, override string
+		anywhere       bool
+		discover       EgressFunc
+		want, wantErr  string
+	}{
+		{name: "discovered v4", discover: found("203.0.113.7"), want: "203.0.113.7/32"},
+		{name: "discovered v6", discover: found("2001:db8::1"), want: "2001:db8::1/128"},
+		{name: "override", override: "198.51.100.0/24", discover: failing, want: "198.51.100.0/24"},
+		{name: "override bare address", override: "198.51.100.9", want: "198.51.100.9/32"},
+		{name: "override masked", override: "198.51.100.9/24", want: "198.51.100.0/24"},
+		{name: "anywhere needs opt-in", override: "0.0.0.0/0", wantErr: "ssh-allow-anywhere"},
+		{name: "anywhere with opt-in", override: "0.0.0.0/0", anywhere: true, want: "0.0.0.0/0"},
+		{name: "opt-in without override", anywhere: true, discover: failing, want: "0.0.0.0/0"},
+		{name: "bad override", override: "my-laptop", wantErr: `input ssh-source-cidr "my-laptop"`},
+		{name: "discovery fails", discover: failing, wantErr: "offline"},
+		{name: "no discoverer", wantErr: "ssh-source-cidr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := SourceCIDR(context.Background(), tt.override, tt.anywhere, tt.discover)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTTPEgress(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			fmt.Fprintln(w, "<html>nope</html>")
+			return
+		}
+		fmt.Fprintln(w, "192.0.2.44")
+	}))
+	defer srv.Close()
+	ip, err := HTTPEgress(srv.Client(), srv.URL+"/")(context.Background())
+	if err != nil || ip.String() != "192.0.2.44" {
+		t.Fatalf("ip = %v, %v", ip, err)
+	}
+	if _, err := HTTPEgress(srv.Client(), srv.URL+"/bad")(context.Background()); err == nil {
+		t.Fatal("non-IP body accepted")
+	}
+}
+
+func TestLeakCheck(t *testing.T) {
+	id := Identity{RunID: "42", RunAttempt: "1", Key: "aws"}
+	other := Identity{RunID: "43", RunAttempt: "1", Key: "aws"}
+	p := &scripted{listed: []Resource{
+		{Kind: "instance", ID: "i-1", Region: "us-east-1", Tags: id.Tags()},
+		{Kind: "security-group", ID: "sg-2", Tags: other.Tags()},
+	}}
+	leaked, err := LeakCheck(context.Background(), p, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaked) != 1 || leaked[0].ID != "i-1" {
+		t.Fatalf("leaked = %+v", leaked)
+	}
+	if err := LeakError(leaked); err == nil || !strings.Contains(err.Error(), "instance i-1 in us-east-1") {
+		t.Fatalf("LeakError = %v", err)
+	}
+	if LeakError(nil) != nil {
+		t.Fatal("no leaks must be no error")
+	}
+}
+
+func TestMemJournalConcurrent(t *testing.T) {
+	var seen []string
+	j := &MemJournal{OnRecord: func(r Resource) { seen = append(seen, r.ID) }}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() { j.Record(Resource{ID: fmt.Sprint(i)}) })
+	}
+	wg.Wait()
+	if len(j.Records()) != 50 || len(seen) != 50 {
+		t.Fatalf("records=%d callbacks=%d", len(j.Records()), len(seen))
+	}
+	for i, r := range j.Records() {
+		if seen[i] != r.ID {
+			t.Fatalf("callback order differs at %d", i)
+		}
+	}
+}
