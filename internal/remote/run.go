@@ -1,0 +1,249 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// DefaultMaxOutput is how much of a command's output ExecResult keeps.
+const DefaultMaxOutput = 4 << 20
+
+// RunSpec is one command to run on the host.
+type RunSpec struct {
+	// Command is a bash script; it runs in a login shell (bash -lc) so PATH
+	// from ~/.profile (rustup, nix) is set.
+	Command string
+	// AsUser runs the command as that user through `sudo -n -iu USER`
+	// when it differs from the login user; empty means the login user.
+	AsUser string
+	// Timeout, when positive, kills the command after that long and
+	// reports TimedOut.
+	Timeout time.Duration
+	// Stdout, when set, receives the combined output live.
+	Stdout io.Writer
+	// Env is exported at the top of the script, after the login profile
+	// has run, so it wins over what the profile sets.
+	Env map[string]string
+	// MaxOutput caps ExecResult.Output (default DefaultMaxOutput); the
+	// oldest bytes are dropped first.
+	MaxOutput int
+}
+
+// ExecResult is how a command ended. A command that ran and failed is a
+// result, not an error.
+type ExecResult struct {
+	// ExitCode is the command's exit status; 128+n when it died of signal n
+	// (as bash reports it), -1 when the host reported no end.
+	ExitCode int
+	// Output is the combined stdout and stderr, its last MaxOutput bytes.
+	Output []byte
+	// OutputDropped counts the bytes dropped from the start of Output.
+	OutputDropped int64
+	Duration      time.Duration
+	// TimedOut is set when RunSpec.Timeout killed the command.
+	TimedOut bool
+	// Signal names the signal the command died of ("KILL"), if any.
+	Signal string
+}
+
+// OK reports whether the command ran to completion and exited 0.
+func (r ExecResult) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
+
+// Run runs one command in its own session. The error is only for a
+// connection that failed or a ctx that ended; on timeout or cancellation the
+// command is sent SIGKILL and its session closed, and Run returns without
+// waiting for a host that no longer answers.
+func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
+	res := ExecResult{ExitCode: -1}
+	cmd, err := remoteCommand(c.target.User, s)
+	if err != nil {
+		return res, err
+	}
+	name := commandName(s.Command)
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("run %s: %w", name, context.Cause(ctx))
+	}
+	sess, err := c.newSession(ctx)
+	if err != nil {
+		return res, c.transportErr("run "+name+": open session", err)
+	}
+	defer sess.Close()
+
+	out := newOutput(s.MaxOutput, s.Stdout, func(err error) {
+		c.opts.Logger.Warn("live output stopped; output is still kept", "command", name, "err", err)
+	})
+	sess.Stdout = out
+	sess.Stderr = out
+	start := time.Now()
+	if err := sess.Start(cmd); err != nil {
+		return res, c.transportErr("run "+name+": start", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+
+	var timeout <-chan time.Time
+	if s.Timeout > 0 {
+		t := time.NewTimer(s.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var waitErr, ctxErr error
+	ended := true
+	select {
+	case waitErr = <-done:
+	case <-timeout:
+		res.TimedOut = true
+		ended, waitErr = c.kill(sess, done)
+	case <-ctx.Done():
+		ctxErr = context.Cause(ctx)
+		ended, waitErr = c.kill(sess, done)
+	}
+	res.Duration = time.Since(start)
+	res.Output, res.OutputDropped = out.snapshot()
+
+	var exit *ssh.ExitError
+	switch {
+	case ended && waitErr == nil:
+		res.ExitCode = 0
+	case errors.As(waitErr, &exit):
+		res.ExitCode = exit.ExitStatus()
+		res.Signal = exit.Signal()
+	case ctxErr != nil:
+		return res, fmt.Errorf("run %s: %w", name, ctxErr)
+	case res.TimedOut:
+		// Killed on our side; the host did not report how it ended.
+	default:
+		if waitErr == nil {
+			waitErr = errors.New("no exit status before the session closed")
+		}
+		return res, c.transportErr("run "+name, waitErr)
+	}
+	if ctxErr != nil {
+		return res, fmt.Errorf("run %s: %w", name, ctxErr)
+	}
+	return res, nil
+}
+
+// kill sends SIGKILL, gives the command KillGrace to report its end, closes
+// the session and gives it KillGrace again. ended is false when the host
+// never answered; the session's goroutines then end with the connection.
+func (c *Client) kill(sess *ssh.Session, done <-chan error) (ended bool, waitErr error) {
+	// OpenSSH delivers it with killpg as the login user, so a command run
+	// through sudo as someone else may survive it; closing the session
+	// still ends our side.
+	_ = sess.Signal(ssh.SIGKILL)
+	grace := time.NewTimer(c.opts.KillGrace)
+	defer grace.Stop()
+	select {
+	case err := <-done:
+		return true, err
+	case <-grace.C:
+	}
+	sess.Close()
+	grace.Reset(c.opts.KillGrace)
+	select {
+	case err := <-done:
+		return true, err
+	case <-grace.C:
+		return false, nil
+	}
+}
+
+// newSession opens a session but gives up when ctx ends: opening waits for
+// the host's reply, which a stalled host never sends.
+func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
+	type opened struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := c.ssh.NewSession()
+		ch <- opened{s, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.s, o.err
+	case <-ctx.Done():
+		go func() {
+			if o := <-ch; o.s != nil {
+				o.s.Close()
+			}
+		}()
+		return nil, context.Cause(ctx)
+	}
+}
+
+// transportErr adds why the connection was closed, when we closed it.
+func (c *Client) transportErr(what string, err error) error {
+	if cause := c.Err(); cause != nil {
+		return fmt.Errorf("%s: %w (%w)", what, cause, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// commandName is the command shortened for errors and logs.
+func commandName(cmd string) string {
+	const max = 60
+	r := []rune(cmd)
+	if len(r) > max {
+		return fmt.Sprintf("%q", string(r[:max])+"…")
+	}
+	return fmt.Sprintf("%q", cmd)
+}
+
+// output keeps the tail of a command's combined output and copies it live.
+// sshd sends stdout and stderr on separate streams that x/crypto copies from
+// two goroutines, hence the lock.
+type output struct {
+	mu      sync.Mutex
+	buf     []byte
+	max     int
+	dropped int64
+	live    io.Writer
+	onLive  func(error)
+}
+
+func newOutput(max int, live io.Writer, onLiveErr func(error)) *output {
+	if max <= 0 {
+		max = DefaultMaxOutput
+	}
+	return &output{max: max, live: live, onLive: onLiveErr}
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.live != nil {
+		if _, err := o.live.Write(p); err != nil {
+			// A broken log must not kill the command: keep collecting.
+			o.live = nil
+			o.onLive(err)
+		}
+	}
+	o.buf = append(o.buf, p...)
+	// Trim in amortized steps rather than on every write.
+	if len(o.buf) > 2*o.max {
+		cut := len(o.buf) - o.max
+		o.dropped += int64(cut)
+		o.buf = append(o.buf[:0], o.buf[cut:]...)
+	}
+	return len(p), nil
+}
+
+func (o *output) snapshot() ([]byte, int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b, dropped := o.buf, o.dropped
+	if len(b) > o.max {
+		dropped += int64(len(b) - o.max)
+		b = b[len(b)-o.max:]
+	}
+	return append([]byte(nil), b...), dropped
+}
