@@ -1,0 +1,838 @@
+package fake
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+const ec2NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+// Instance is a fake EC2 instance.
+type Instance struct {
+	ID, Region, Zone, Type, ImageID, SubnetID, VpcID string
+	ReservationID                                    string
+	State                                            string
+	PublicIP, PrivateIP                              string
+	// SSHPort is the port the instance's test host listens on (the fake
+	// cannot give every host port 22); 0 until it runs.
+	SSHPort          int
+	Tags             map[string]string
+	Groups           []string
+	ClientToken      string
+	UserData         []byte
+	Spot             bool
+	ShutdownBehavior string
+	Nested           string
+	VolumeID         string
+	LaunchTime       time.Time
+	// Request is the RunInstances form, for tests to inspect.
+	Request map[string]string
+}
+
+// Group is a fake security group.
+type Group struct {
+	ID, Region, Name, Description, VpcID string
+	Tags                                 map[string]string
+	Ingress                              []Rule
+}
+
+// Rule is one ingress permission.
+type Rule struct {
+	Protocol string
+	From, To int
+	CIDR     string
+}
+
+// Volume is a fake EBS volume.
+type Volume struct {
+	ID, Region, Zone, Type string
+	SizeGB                 int
+	Tags                   map[string]string
+	InstanceID             string
+	State                  string // in-use, available, deleting
+	DeleteOnTermination    bool
+}
+
+var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])[:17]
+}
+
+func vpcID(region string) string  { return "vpc-" + shortHash("vpc/"+region) }
+func subnetID(zone string) string { return "subnet-" + shortHash("subnet/"+zone) }
+
+// ec2Handler is one action: the parameters it allows and requires, and the work.
+type ec2Handler struct {
+	allowed, required []string
+	do                func(s *Server, c caller, p params) (*xmlDoc, *apiError)
+}
+
+var filterParams = []string{"Filter.N.Name", "Filter.N.Value.N", "MaxResults", "NextToken"}
+
+func ec2Handlers() map[string]ec2Handler {
+	tagSpec := []string{"TagSpecification.N.ResourceType", "TagSpecification.N.Tag.N.Key", "TagSpecification.N.Tag.N.Value"}
+	return map[string]ec2Handler{
+		"DescribeRegions":               {allowed: append([]string{"AllRegions", "RegionName.N"}, filterParams[:2]...), do: (*Server).describeRegions},
+		"DescribeInstanceTypeOfferings": {allowed: append([]string{"LocationType"}, filterParams...), do: (*Server).describeOfferings},
+		"DescribeImages":                {allowed: append([]string{"ImageId.N", "Owner.N", "ExecutableBy.N", "IncludeDeprecated", "IncludeDisabled"}, filterParams...), do: (*Server).describeImages},
+		"DescribeVpcs":                  {allowed: append([]string{"VpcId.N"}, filterParams...), do: (*Server).describeVpcs},
+		"DescribeSubnets":               {allowed: append([]string{"SubnetId.N"}, filterParams...), do: (*Server).describeSubnets},
+		"CreateSecurityGroup": {allowed: append([]string{"GroupName", "GroupDescription", "VpcId"}, tagSpec...),
+			required: []string{"GroupName", "GroupDescription"}, do: (*Server).createSecurityGroup},
+		"AuthorizeSecurityGroupIngress": {allowed: append([]string{"GroupId", "GroupName", "IpPermissions.N.IpProtocol", "IpPermissions.N.FromPort",
+			"IpPermissions.N.ToPort", "IpPermissions.N.IpRanges.N.CidrIp", "IpPermissions.N.IpRanges.N.Description",
+			"IpPermissions.N.Ipv6Ranges.N.CidrIpv6", "IpPermissions.N.Ipv6Ranges.N.Description"}, tagSpec...), do: (*Server).authorizeIngress},
+		"DescribeSecurityGroups": {allowed: append([]string{"GroupId.N", "GroupName.N"}, filterParams...), do: (*Server).describeGroups},
+		"DeleteSecurityGroup":    {allowed: []string{"GroupId", "GroupName"}, do: (*Server).deleteGroup},
+		"RunInstances": {allowed: append([]string{"ImageId", "InstanceType", "MinCount", "MaxCount", "ClientToken", "UserData",
+			"SecurityGroupId.N", "SubnetId", "Placement.AvailabilityZone", "InstanceInitiatedShutdownBehavior",
+			"CpuOptions.NestedVirtualization", "CpuOptions.CoreCount", "CpuOptions.ThreadsPerCore",
+			"BlockDeviceMapping.N.DeviceName", "BlockDeviceMapping.N.Ebs.VolumeSize", "BlockDeviceMapping.N.Ebs.VolumeType",
+			"BlockDeviceMapping.N.Ebs.DeleteOnTermination", "BlockDeviceMapping.N.Ebs.Encrypted",
+			"InstanceMarketOptions.MarketType", "InstanceMarketOptions.SpotOptions.SpotInstanceType",
+			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "InstanceMarketOptions.SpotOptions.MaxPrice",
+			"MetadataOptions.HttpTokens", "MetadataOptions.HttpEndpoint", "MetadataOptions.HttpPutResponseHopLimit"}, tagSpec...),
+			required: []string{"MinCount", "MaxCount"}, do: (*Server).runInstances},
+		"DescribeInstances":  {allowed: append([]string{"InstanceId.N"}, filterParams...), do: (*Server).describeInstances},
+		"TerminateInstances": {allowed: []string{"InstanceId.N"}, required: []string{"InstanceId.1"}, do: (*Server).terminateInstances},
+		"DescribeVolumes":    {allowed: append([]string{"VolumeId.N"}, filterParams...), do: (*Server).describeVolumes},
+		"DeleteVolume":       {allowed: []string{"VolumeId"}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
+	}
+}
+
+func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
+	action := p.get("Action")
+	h, ok := ec2Handlers()[action]
+	if !ok {
+		writeEC2Error(w, errf(http.StatusBadRequest, "InvalidAction", "The action %s is not valid for this web service.", action))
+		return
+	}
+	if f := s.Begin(action, p.flat()); f != nil {
+		writeEC2Error(w, faultError(f))
+		return
+	}
+	if e := p.check(h.allowed, h.required); e != nil {
+		writeEC2Error(w, e)
+		return
+	}
+	c, e := s.authenticate(r)
+	if e != nil {
+		writeEC2Error(w, e)
+		return
+	}
+	if !s.offersRegion(c.region) && action != "DescribeRegions" {
+		writeEC2Error(w, errf(http.StatusUnauthorized, "AuthFailure", "region %s is not enabled for this account", c.region))
+		return
+	}
+	if p.get("DryRun") == "true" {
+		writeEC2Error(w, errf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set."))
+		return
+	}
+	d, e := h.do(s, c, p)
+	if e != nil {
+		writeEC2Error(w, e)
+		return
+	}
+	writeXML(w, d)
+}
+
+func response(action string) *xmlDoc {
+	return newXML(action+"Response", ec2NS).el("requestId", requestID())
+}
+
+func unknownFilter(f filter) *apiError {
+	return invalidValue("The filter '%s' is invalid", f.name)
+}
+
+func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
+	want := p.list("RegionName")
+	for _, r := range want {
+		if !s.offersRegion(r) {
+			return nil, invalidValue("Invalid region names: %s", r)
+		}
+	}
+	d := response("DescribeRegions").open("regionInfo")
+	for _, r := range s.cfg.Regions {
+		if len(want) > 0 && !slices.Contains(want, r) {
+			continue
+		}
+		d.open("item").el("regionName", r).el("regionEndpoint", "ec2."+r+".amazonaws.com").el("optInStatus", "opt-in-not-required").close()
+	}
+	return d, nil
+}
+
+func (s *Server) describeOfferings(c caller, p params) (*xmlDoc, *apiError) {
+	lt := p.get("LocationType")
+	if lt == "" {
+		lt = "region"
+	}
+	var locs []string
+	switch lt {
+	case "region":
+		locs = []string{c.region}
+	case "availability-zone":
+		locs = s.zones(c.region)
+	default:
+		return nil, invalidValue("Invalid value '%s' for LocationType", lt)
+	}
+	fs := p.filters()
+	d := response("DescribeInstanceTypeOfferings").open("instanceTypeOfferingSet")
+	for _, loc := range locs {
+		for _, t := range s.cfg.Types {
+			keep := true
+			for _, f := range fs {
+				switch f.name {
+				case "instance-type":
+					keep = keep && matchValues(f.values, t)
+				case "location":
+					keep = keep && matchValues(f.values, loc)
+				default:
+					return nil, unknownFilter(f)
+				}
+			}
+			if keep {
+				d.open("item").el("instanceType", t).el("locationType", lt).el("location", loc).close()
+			}
+		}
+	}
+	return d, nil
+}
+
+func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
+	ids := p.list("ImageId")
+	for _, id := range ids {
+		if _, ok := s.images.Get(id); !ok {
+			return nil, errf(http.StatusBadRequest, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+		}
+	}
+	d := response("DescribeImages").open("imagesSet")
+	for _, id := range sortedKeys(s.imageMap()) {
+		if len(ids) > 0 && !slices.Contains(ids, id) {
+			continue
+		}
+		name, _ := s.images.Get(id)
+		d.open("item").el("imageId", id).el("name", name).el("imageState", "available").el("architecture", "x86_64").
+			el("rootDeviceName", "/dev/sda1").el("rootDeviceType", "ebs").el("imageOwnerId", "099720109477").el("isPublic", "true").close()
+	}
+	return d, nil
+}
+
+func (s *Server) imageMap() map[string]string {
+	m := map[string]string{}
+	s.images.List(func(id, name string) bool { m[id] = name; return false })
+	return m
+}
+
+func (s *Server) describeVpcs(c caller, p params) (*xmlDoc, *apiError) {
+	ids := p.list("VpcId")
+	vpc := vpcID(c.region)
+	for _, id := range ids {
+		if id != vpc {
+			return nil, errf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id)
+		}
+	}
+	for _, f := range p.filters() {
+		switch f.name {
+		case "is-default", "isDefault":
+			if !matchValues(f.values, "true") {
+				return response("DescribeVpcs").open("vpcSet"), nil
+			}
+		case "vpc-id":
+			if !matchValues(f.values, vpc) {
+				return response("DescribeVpcs").open("vpcSet"), nil
+			}
+		default:
+			return nil, unknownFilter(f)
+		}
+	}
+	d := response("DescribeVpcs").open("vpcSet")
+	d.open("item").el("vpcId", vpc).el("state", "available").el("cidrBlock", "172.31.0.0/16").el("isDefault", "true").el("ownerId", s.cfg.Account).close()
+	return d, nil
+}
+
+func (s *Server) describeSubnets(c caller, p params) (*xmlDoc, *apiError) {
+	ids := p.list("SubnetId")
+	valid := map[string]string{}
+	for _, z := range s.zones(c.region) {
+		valid[subnetID(z)] = z
+	}
+	for _, id := range ids {
+		if _, ok := valid[id]; !ok {
+			return nil, errf(http.StatusBadRequest, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", id)
+		}
+	}
+	fs := p.filters()
+	d := response("DescribeSubnets").open("subnetSet")
+	for i, z := range s.zones(c.region) {
+		id := subnetID(z)
+		if len(ids) > 0 && !slices.Contains(ids, id) {
+			continue
+		}
+		keep := true
+		for _, f := range fs {
+			switch f.name {
+			case "vpc-id", "vpcId":
+				keep = keep && matchValues(f.values, vpcID(c.region))
+			case "availability-zone", "availabilityZone":
+				keep = keep && matchValues(f.values, z)
+			case "default-for-az", "defaultForAz":
+				keep = keep && matchValues(f.values, "true")
+			case "subnet-id", "subnetId":
+				keep = keep && matchValues(f.values, id)
+			default:
+				return nil, unknownFilter(f)
+			}
+		}
+		if keep {
+			d.open("item").el("subnetId", id).el("vpcId", vpcID(c.region)).el("availabilityZone", z).el("state", "available").
+				el("cidrBlock", fmt.Sprintf("172.31.%d.0/20", i*16)).el("defaultForAz", "true").el("mapPublicIpOnLaunch", "true").close()
+		}
+	}
+	return d, nil
+}
+
+func (s *Server) createSecurityGroup(c caller, p params) (*xmlDoc, *apiError) {
+	name, vpc := p.get("GroupName"), p.get("VpcId")
+	if vpc == "" {
+		vpc = vpcID(c.region)
+	}
+	if vpc != vpcID(c.region) {
+		return nil, errf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc)
+	}
+	if strings.HasPrefix(name, "sg-") || len(name) > 255 {
+		return nil, invalidValue("Invalid security group name %s", name)
+	}
+	if len(s.groups.List(func(_ string, g Group) bool { return g.VpcID == vpc && g.Name == name })) > 0 {
+		return nil, errf(http.StatusBadRequest, "InvalidGroup.Duplicate", "The security group '%s' already exists for VPC '%s'", name, vpc)
+	}
+	specs, e := p.tagSpecs()
+	if e != nil {
+		return nil, e
+	}
+	for rt := range specs {
+		if rt != "security-group" {
+			return nil, invalidValue("'%s' is not a valid taggable resource type for this operation.", rt)
+		}
+	}
+	g := Group{ID: s.NewID("sg-"), Region: c.region, Name: name, Description: p.get("GroupDescription"), VpcID: vpc, Tags: specs["security-group"]}
+	s.groups.Put(g.ID, g)
+	d := response("CreateSecurityGroup").el("return", "true").el("groupId", g.ID)
+	return d.tags(g.Tags), nil
+}
+
+func (s *Server) findGroup(c caller, id, name string) (Group, *apiError) {
+	for _, g := range s.groups.List(nil) {
+		if g.Region == c.region && ((id != "" && g.ID == id) || (id == "" && name != "" && g.Name == name && g.VpcID == vpcID(c.region))) {
+			return g, nil
+		}
+	}
+	if id != "" {
+		return Group{}, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+	}
+	return Group{}, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC '%s'", name, vpcID(c.region))
+}
+
+func (s *Server) authorizeIngress(c caller, p params) (*xmlDoc, *apiError) {
+	g, e := s.findGroup(c, p.get("GroupId"), p.get("GroupName"))
+	if e != nil {
+		return nil, e
+	}
+	var rules []Rule
+	for i := 1; p.get("IpPermissions."+strconv.Itoa(i)+".IpProtocol") != ""; i++ {
+		pre := "IpPermissions." + strconv.Itoa(i)
+		from, _ := strconv.Atoi(p.get(pre + ".FromPort"))
+		to, _ := strconv.Atoi(p.get(pre + ".ToPort"))
+		var cidrs []string
+		for j := 1; p.get(fmt.Sprintf("%s.IpRanges.%d.CidrIp", pre, j)) != ""; j++ {
+			cidrs = append(cidrs, p.get(fmt.Sprintf("%s.IpRanges.%d.CidrIp", pre, j)))
+		}
+		for j := 1; p.get(fmt.Sprintf("%s.Ipv6Ranges.%d.CidrIpv6", pre, j)) != ""; j++ {
+			cidrs = append(cidrs, p.get(fmt.Sprintf("%s.Ipv6Ranges.%d.CidrIpv6", pre, j)))
+		}
+		for _, cidr := range cidrs {
+			rules = append(rules, Rule{Protocol: p.get(pre + ".IpProtocol"), From: from, To: to, CIDR: cidr})
+		}
+	}
+	if len(rules) == 0 {
+		return nil, errf(http.StatusBadRequest, "MissingParameter", "No permissions were specified")
+	}
+	for _, r := range rules {
+		if slices.Contains(g.Ingress, r) {
+			return nil, errf(http.StatusBadRequest, "InvalidPermission.Duplicate", "the specified rule \"peer: %s, %s, from port: %d, to port: %d, ALLOW\" already exists", r.CIDR, strings.ToUpper(r.Protocol), r.From, r.To)
+		}
+	}
+	s.groups.Update(g.ID, func(g *Group) { g.Ingress = append(g.Ingress, rules...) })
+	d := response("AuthorizeSecurityGroupIngress").el("return", "true").open("securityGroupRuleSet")
+	for _, r := range rules {
+		d.open("item").el("securityGroupRuleId", s.NewID("sgr-")).el("groupId", g.ID).el("isEgress", "false").
+			el("ipProtocol", r.Protocol).el("fromPort", strconv.Itoa(r.From)).el("toPort", strconv.Itoa(r.To)).el("cidrIpv4", r.CIDR).close()
+	}
+	return d, nil
+}
+
+func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
+	ids, names := p.list("GroupId"), p.list("GroupName")
+	for _, id := range ids {
+		if _, e := s.findGroup(c, id, ""); e != nil {
+			return nil, e
+		}
+	}
+	for _, n := range names {
+		if _, e := s.findGroup(c, "", n); e != nil {
+			return nil, e
+		}
+	}
+	fs := p.filters()
+	var out []Group
+	for _, g := range s.groups.List(func(_ string, g Group) bool { return g.Region == c.region }) {
+		if (len(ids) > 0 && !slices.Contains(ids, g.ID)) || (len(names) > 0 && !slices.Contains(names, g.Name)) {
+			continue
+		}
+		keep := true
+		for _, f := range fs {
+			if m, ok := tagFilter(f, g.Tags); ok {
+				keep = keep && m
+				continue
+			}
+			switch f.name {
+			case "group-name":
+				keep = keep && matchValues(f.values, g.Name)
+			case "group-id":
+				keep = keep && matchValues(f.values, g.ID)
+			case "vpc-id":
+				keep = keep && matchValues(f.values, g.VpcID)
+			default:
+				return nil, unknownFilter(f)
+			}
+		}
+		if keep && (len(ids) > 0 || s.Visible(g.ID)) {
+			out = append(out, g)
+		}
+	}
+	d := response("DescribeSecurityGroups").open("securityGroupInfo")
+	for _, g := range out {
+		d.open("item").el("ownerId", s.cfg.Account).el("groupId", g.ID).el("groupName", g.Name).el("groupDescription", g.Description).el("vpcId", g.VpcID)
+		d.open("ipPermissions")
+		for _, r := range g.Ingress {
+			d.open("item").el("ipProtocol", r.Protocol).el("fromPort", strconv.Itoa(r.From)).el("toPort", strconv.Itoa(r.To))
+			if strings.Contains(r.CIDR, ":") {
+				d.open("ipv6Ranges").open("item").el("cidrIpv6", r.CIDR).close().close()
+			} else {
+				d.open("ipRanges").open("item").el("cidrIp", r.CIDR).close().close()
+			}
+			d.close()
+		}
+		d.close().tags(g.Tags).close()
+	}
+	return d, nil
+}
+
+func (s *Server) deleteGroup(c caller, p params) (*xmlDoc, *apiError) {
+	g, e := s.findGroup(c, p.get("GroupId"), p.get("GroupName"))
+	if e != nil {
+		return nil, e
+	}
+	users := s.instances.List(func(_ string, in Instance) bool {
+		return in.State != "terminated" && slices.Contains(in.Groups, g.ID)
+	})
+	if len(users) > 0 {
+		return nil, errf(http.StatusBadRequest, "DependencyViolation", "resource %s has a dependent object", g.ID)
+	}
+	s.groups.Delete(g.ID)
+	return response("DeleteSecurityGroup").el("return", "true").el("groupId", g.ID), nil
+}
+
+func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
+	if p.get("MinCount") != "1" || p.get("MaxCount") != "1" {
+		return nil, invalidValue("the fake launches exactly one instance (MinCount=MaxCount=1)")
+	}
+	typ := p.get("InstanceType")
+	if typ == "" {
+		typ = "m1.small"
+	}
+	if !slices.Contains(s.cfg.Types, typ) {
+		return nil, invalidValue("Invalid value '%s' for InstanceType.", typ)
+	}
+	image := p.get("ImageId")
+	if image == "" {
+		return nil, errf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter ImageId")
+	}
+	if _, ok := s.images.Get(image); !ok {
+		return nil, errf(http.StatusBadRequest, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", image)
+	}
+	zone := p.get("Placement.AvailabilityZone")
+	subnet := p.get("SubnetId")
+	if subnet != "" {
+		z := ""
+		for _, cand := range s.zones(c.region) {
+			if subnetID(cand) == subnet {
+				z = cand
+			}
+		}
+		if z == "" {
+			return nil, errf(http.StatusBadRequest, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnet)
+		}
+		if zone != "" && zone != z {
+			return nil, invalidValue("Value (%s) for parameter availabilityZone is invalid. Subnet '%s' is in the availability zone %s", zone, subnet, z)
+		}
+		zone = z
+	}
+	if zone == "" {
+		zone = s.zones(c.region)[0]
+	}
+	if !slices.Contains(s.zones(c.region), zone) {
+		return nil, invalidValue("Invalid availability zone: [%s]", zone)
+	}
+	if subnet == "" {
+		subnet = subnetID(zone)
+	}
+	nested := p.get("CpuOptions.NestedVirtualization")
+	if nested == "enabled" && !(strings.HasPrefix(typ, "c8i.") || strings.HasPrefix(typ, "m8i.") || strings.HasPrefix(typ, "r8i.")) {
+		return nil, errf(http.StatusBadRequest, "InvalidParameterCombination", "Nested virtualization is not supported for instance type %s", typ)
+	}
+	if nested != "" && nested != "enabled" && nested != "disabled" {
+		return nil, invalidValue("Invalid value '%s' for CpuOptions.NestedVirtualization", nested)
+	}
+	shutdown := p.get("InstanceInitiatedShutdownBehavior")
+	if shutdown != "" && shutdown != "stop" && shutdown != "terminate" {
+		return nil, invalidValue("Invalid value '%s' for InstanceInitiatedShutdownBehavior", shutdown)
+	}
+	var userData []byte
+	if ud := p.get("UserData"); ud != "" {
+		b, err := base64.StdEncoding.DecodeString(ud)
+		if err != nil {
+			return nil, invalidValue("Invalid BASE64 encoding of user data.")
+		}
+		if len(ud) > 16*1024 {
+			return nil, invalidValue("User data is limited to 16384 bytes")
+		}
+		userData = b
+	}
+	groups := p.list("SecurityGroupId")
+	for _, g := range groups {
+		grp, e := s.findGroup(c, g, "")
+		if e != nil {
+			return nil, e
+		}
+		if grp.VpcID != vpcID(c.region) {
+			return nil, invalidValue("Security group %s and subnet %s belong to different networks.", g, subnet)
+		}
+	}
+	if len(groups) == 0 {
+		return nil, invalidValue("the fake has no default security group; pass SecurityGroupId")
+	}
+	market := p.get("InstanceMarketOptions.MarketType")
+	if market != "" && market != "spot" && market != "capacity-block" && market != "interruptible-capacity-reservation" {
+		return nil, invalidValue("Invalid value '%s' for MarketType", market)
+	}
+	size, volType, deleteOnTerm := 8, "gp2", true
+	for i := 1; p.get("BlockDeviceMapping."+strconv.Itoa(i)+".DeviceName") != ""; i++ {
+		pre := "BlockDeviceMapping." + strconv.Itoa(i) + ".Ebs."
+		if v := p.get(pre + "VolumeSize"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 16384 {
+				return nil, invalidValue("Volume of size %s is invalid", v)
+			}
+			size = n
+		}
+		if v := p.get(pre + "VolumeType"); v != "" {
+			if !slices.Contains([]string{"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"}, v) {
+				return nil, invalidValue("Invalid value '%s' for volumeType", v)
+			}
+			volType = v
+		}
+		if p.get(pre+"DeleteOnTermination") == "false" {
+			deleteOnTerm = false
+		}
+	}
+	specs, e := p.tagSpecs()
+	if e != nil {
+		return nil, e
+	}
+	for rt := range specs {
+		if !slices.Contains([]string{"instance", "volume", "network-interface", "spot-instances-request"}, rt) {
+			return nil, invalidValue("'%s' is not a valid taggable resource type for this operation.", rt)
+		}
+	}
+
+	token := p.get("ClientToken")
+	if token != "" {
+		s.mu.Lock()
+		prev, seen := s.tokens[token]
+		s.mu.Unlock()
+		if seen {
+			in, _ := s.instances.Get(prev)
+			if !sameLaunch(in.Request, p.flat()) {
+				return nil, errf(http.StatusBadRequest, "IdempotentParameterMismatch", "The client token you have provided is associated with a resource that is already deleted or has different parameters")
+			}
+			return s.reservation(in), nil
+		}
+	}
+	if !s.HasCapacity(zone, typ, marketName(market)) {
+		if market == "spot" {
+			return nil, errf(http.StatusServiceUnavailable, "InsufficientInstanceCapacity", "There is no Spot capacity available that matches your request.")
+		}
+		return nil, errf(http.StatusServiceUnavailable, "InsufficientInstanceCapacity",
+			"We currently do not have sufficient %s capacity in the Availability Zone you requested (%s). Our system will be working on provisioning additional capacity.", typ, zone)
+	}
+
+	in := Instance{
+		ID: s.NewID("i-"), Region: c.region, Zone: zone, Type: typ, ImageID: image, SubnetID: subnet, VpcID: vpcID(c.region),
+		ReservationID: s.NewID("r-"), State: "pending", PrivateIP: fmt.Sprintf("172.31.%d.%d", len(s.instances.List(nil))/250, 10+len(s.instances.List(nil))%240),
+		Tags: maps.Clone(specs["instance"]), Groups: groups, ClientToken: token, UserData: userData, Spot: market == "spot",
+		ShutdownBehavior: shutdown, Nested: nested, LaunchTime: time.Now().UTC(), Request: p.flat(),
+	}
+	if in.Tags == nil {
+		in.Tags = map[string]string{}
+	}
+	vol := Volume{ID: s.NewID("vol-"), Region: c.region, Zone: zone, Type: volType, SizeGB: size, Tags: maps.Clone(specs["volume"]),
+		InstanceID: in.ID, State: "in-use", DeleteOnTermination: deleteOnTerm}
+	in.VolumeID = vol.ID
+	s.instances.Put(in.ID, in)
+	s.volumes.Put(vol.ID, vol)
+	if token != "" {
+		s.mu.Lock()
+		s.tokens[token] = in.ID
+		s.mu.Unlock()
+	}
+	s.Boot(in.ID, userData, func(m fakecloud.Machine) {
+		s.instances.Update(in.ID, func(x *Instance) {
+			if x.State == "pending" {
+				x.State, x.PublicIP, x.SSHPort = "running", m.Addr(), m.Port()
+			}
+		})
+	}, func(error) {
+		s.instances.Update(in.ID, func(x *Instance) {
+			if x.State == "pending" {
+				x.State = "terminated"
+			}
+		})
+	})
+	return s.reservation(in), nil
+}
+
+func marketName(m string) string {
+	if m == "" {
+		return "on-demand"
+	}
+	return m
+}
+
+// sameLaunch compares two RunInstances requests the way ClientToken
+// idempotency does: same parameters, ignoring the signature noise.
+func sameLaunch(a, b map[string]string) bool {
+	return maps.Equal(a, b)
+}
+
+func (s *Server) reservation(in Instance) *xmlDoc {
+	d := response("RunInstances").el("reservationId", in.ReservationID).el("ownerId", s.cfg.Account).open("groupSet").close()
+	d.open("instancesSet")
+	s.writeInstance(d, in)
+	return d.close()
+}
+
+func (s *Server) writeInstance(d *xmlDoc, in Instance) {
+	d.open("item").el("instanceId", in.ID).el("imageId", in.ImageID)
+	d.open("instanceState").el("code", strconv.Itoa(stateCodes[in.State])).el("name", in.State).close()
+	d.el("privateDnsName", "ip-"+strings.ReplaceAll(in.PrivateIP, ".", "-")+".ec2.internal").el("dnsName", "")
+	d.el("instanceType", in.Type).el("launchTime", in.LaunchTime.Format(time.RFC3339))
+	d.open("placement").el("availabilityZone", in.Zone).el("tenancy", "default").close()
+	d.el("subnetId", in.SubnetID).el("vpcId", in.VpcID).el("privateIpAddress", in.PrivateIP)
+	if in.PublicIP != "" {
+		d.el("ipAddress", in.PublicIP)
+	}
+	d.el("clientToken", in.ClientToken).el("architecture", "x86_64").el("rootDeviceType", "ebs").el("rootDeviceName", "/dev/sda1")
+	if in.Spot {
+		d.el("instanceLifecycle", "spot")
+	}
+	d.open("groupSet")
+	for _, g := range in.Groups {
+		d.open("item").el("groupId", g).close()
+	}
+	d.close()
+	d.open("blockDeviceMapping").open("item").el("deviceName", "/dev/sda1").open("ebs").el("volumeId", in.VolumeID).
+		el("status", "attached").el("deleteOnTermination", "true").close().close().close()
+	if in.Nested != "" {
+		d.open("cpuOptions").el("nestedVirtualization", in.Nested).close()
+	}
+	d.tags(in.Tags).close()
+}
+
+func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
+	ids := p.list("InstanceId")
+	for _, id := range ids {
+		in, ok := s.instances.Get(id)
+		if !ok || in.Region != c.region || !s.Visible(id) {
+			return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		}
+	}
+	fs := p.filters()
+	var out []Instance
+	for _, in := range s.instances.List(func(_ string, in Instance) bool { return in.Region == c.region }) {
+		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
+			continue
+		}
+		keep := true
+		for _, f := range fs {
+			if m, ok := tagFilter(f, in.Tags); ok {
+				keep = keep && m
+				continue
+			}
+			switch f.name {
+			case "instance-state-name":
+				keep = keep && matchValues(f.values, in.State)
+			case "instance-id":
+				keep = keep && matchValues(f.values, in.ID)
+			case "client-token":
+				keep = keep && matchValues(f.values, in.ClientToken)
+			case "availability-zone":
+				keep = keep && matchValues(f.values, in.Zone)
+			default:
+				return nil, unknownFilter(f)
+			}
+		}
+		if keep && (len(ids) > 0 || s.Visible(in.ID)) {
+			out = append(out, in)
+		}
+	}
+	d := response("DescribeInstances").open("reservationSet")
+	for _, in := range out {
+		d.open("item").el("reservationId", in.ReservationID).el("ownerId", s.cfg.Account).open("groupSet").close().open("instancesSet")
+		s.writeInstance(d, in)
+		d.close().close()
+	}
+	return d, nil
+}
+
+func (s *Server) terminateInstances(c caller, p params) (*xmlDoc, *apiError) {
+	ids := p.list("InstanceId")
+	for _, id := range ids {
+		if in, ok := s.instances.Get(id); !ok || in.Region != c.region {
+			return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		}
+	}
+	d := response("TerminateInstances").open("instancesSet")
+	for _, id := range ids {
+		var prev, cur string
+		s.instances.Update(id, func(in *Instance) {
+			prev = in.State
+			if in.State != "terminated" {
+				in.State = "shutting-down"
+			}
+			cur = in.State
+		})
+		if prev != "terminated" && prev != "shutting-down" {
+			go s.finishTermination(id)
+		}
+		d.open("item").el("instanceId", id).
+			open("currentState").el("code", strconv.Itoa(stateCodes[cur])).el("name", cur).close().
+			open("previousState").el("code", strconv.Itoa(stateCodes[prev])).el("name", prev).close().close()
+	}
+	return d, nil
+}
+
+// finishTermination stops the instance's host, then marks it terminated
+// and deletes its root volume, as EC2 does a little after TerminateInstances.
+func (s *Server) finishTermination(id string) {
+	ctx, cancel := contextWithTimeout(30 * time.Second)
+	defer cancel()
+	if err := s.Halt(ctx, id); err != nil {
+		s.cfg.Logger.Warn("fake: halt instance", "id", id, "err", err)
+	}
+	var vol string
+	s.instances.Update(id, func(in *Instance) {
+		in.State, in.PublicIP, vol = "terminated", "", in.VolumeID
+	})
+	if v, ok := s.volumes.Get(vol); ok && v.DeleteOnTermination {
+		s.volumes.Delete(vol)
+	} else if ok {
+		s.volumes.Update(vol, func(v *Volume) { v.State, v.InstanceID = "available", "" })
+	}
+}
+
+func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
+	ids := p.list("VolumeId")
+	for _, id := range ids {
+		if v, ok := s.volumes.Get(id); !ok || v.Region != c.region {
+			return nil, errf(http.StatusBadRequest, "InvalidVolume.NotFound", "The volume '%s' does not exist.", id)
+		}
+	}
+	fs := p.filters()
+	d := response("DescribeVolumes").open("volumeSet")
+	for _, v := range s.volumes.List(func(_ string, v Volume) bool { return v.Region == c.region }) {
+		if len(ids) > 0 && !slices.Contains(ids, v.ID) {
+			continue
+		}
+		keep := true
+		for _, f := range fs {
+			if m, ok := tagFilter(f, v.Tags); ok {
+				keep = keep && m
+				continue
+			}
+			switch f.name {
+			case "status":
+				keep = keep && matchValues(f.values, v.State)
+			case "attachment.instance-id":
+				keep = keep && matchValues(f.values, v.InstanceID)
+			default:
+				return nil, unknownFilter(f)
+			}
+		}
+		if !keep {
+			continue
+		}
+		d.open("item").el("volumeId", v.ID).el("size", strconv.Itoa(v.SizeGB)).el("availabilityZone", v.Zone).
+			el("status", v.State).el("createTime", time.Now().UTC().Format(time.RFC3339)).el("volumeType", v.Type)
+		d.open("attachmentSet")
+		if v.InstanceID != "" {
+			d.open("item").el("volumeId", v.ID).el("instanceId", v.InstanceID).el("device", "/dev/sda1").el("status", "attached").
+				el("deleteOnTermination", strconv.FormatBool(v.DeleteOnTermination)).close()
+		}
+		d.close().tags(v.Tags).close()
+	}
+	return d, nil
+}
+
+func (s *Server) deleteVolume(c caller, p params) (*xmlDoc, *apiError) {
+	id := p.get("VolumeId")
+	v, ok := s.volumes.Get(id)
+	if !ok || v.Region != c.region {
+		return nil, errf(http.StatusBadRequest, "InvalidVolume.NotFound", "The volume '%s' does not exist.", id)
+	}
+	if v.State == "in-use" {
+		return nil, errf(http.StatusBadRequest, "VolumeInUse", "Volume %s is currently attached to %s", id, v.InstanceID)
+	}
+	s.volumes.Delete(id)
+	return response("DeleteVolume").el("return", "true"), nil
+}
+
+// Instances returns every instance the fake knows, terminated ones included.
+func (s *Server) Instances() []Instance { return s.instances.List(nil) }
+
+// Groups returns every security group.
+func (s *Server) Groups() []Group { return s.groups.List(nil) }
+
+// Volumes returns every volume.
+func (s *Server) Volumes() []Volume { return s.volumes.List(nil) }
+
+// Live counts what still exists (or costs money): instances not
+// terminated, groups and volumes. Zero after a clean teardown.
+func (s *Server) Live() (instances, groups, volumes int) {
+	instances = len(s.instances.List(func(_ string, in Instance) bool { return in.State != "terminated" }))
+	return instances, len(s.groups.List(nil)), len(s.volumes.List(nil))
+}
+
+// Instance returns one instance by id.
+func (s *Server) Instance(id string) (Instance, bool) { return s.instances.Get(id) }

@@ -1,0 +1,276 @@
+// Package fake is a wire-level fake of the AWS APIs the aws adapter calls:
+// EC2 and STS over the Query protocol (form-encoded requests, XML answers,
+// <Response><Errors> errors) and SSM over JSON 1.1. One httptest server
+// answers all three; the adapter's tests point the real SDK at it with
+// BaseEndpoint. Instances boot as real SSH hosts through the fakecloud kit,
+// and the host's loopback address becomes the instance's public IP.
+package fake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+// Config describes the fake account. Zero fields get the defaults noted.
+type Config struct {
+	// Regions offered (default us-east-1, us-west-2, eu-west-1); each has
+	// zones <region>a, <region>b, <region>c with a default subnet.
+	Regions []string
+	// Types offered in every zone (default c8i.large, c8i.xlarge,
+	// m8i.large, c5.metal, t3.large).
+	Types []string
+	// AccessKeys maps access key id → secret (default AKIDFAKE → "fake-secret").
+	AccessKeys map[string]string
+	// Account id (default 123456789012).
+	Account string
+	// WebIdentityToken is the OIDC token AssumeRoleWithWebIdentity accepts
+	// for RoleARN; empty disables web identity.
+	WebIdentityToken string
+	RoleARN          string
+	// Booter boots instances; nil means instances never finish booting.
+	Booter fakecloud.Booter
+	Logger *slog.Logger
+}
+
+// UbuntuParameter is the public SSM parameter the adapter resolves by default.
+const UbuntuParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+
+// Server is the fake. Close it when the test ends.
+type Server struct {
+	*fakecloud.Kit
+	URL string
+
+	cfg       Config
+	srv       *httptest.Server
+	instances fakecloud.Store[Instance]
+	groups    fakecloud.Store[Group]
+	volumes   fakecloud.Store[Volume]
+	images    fakecloud.Store[string] // ami id → name
+	ssm       fakecloud.Store[string] // parameter → value
+
+	mu       sync.Mutex
+	sessions map[string]string // minted access key id → session token
+	tokens   map[string]string // client token → instance id
+}
+
+// New starts the fake.
+func New(cfg Config) *Server {
+	if len(cfg.Regions) == 0 {
+		cfg.Regions = []string{"us-east-1", "us-west-2", "eu-west-1"}
+	}
+	if len(cfg.Types) == 0 {
+		cfg.Types = []string{"c8i.large", "c8i.xlarge", "m8i.large", "c5.metal", "t3.large"}
+	}
+	if cfg.AccessKeys == nil {
+		cfg.AccessKeys = map[string]string{"AKIDFAKE": "fake-secret"}
+	}
+	if cfg.Account == "" {
+		cfg.Account = "123456789012"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		Kit: fakecloud.New(cfg.Booter, cfg.Logger),
+		cfg: cfg, sessions: map[string]string{}, tokens: map[string]string{},
+	}
+	const ami = "ami-0fa1ce0000000u2404"
+	s.images.Put(ami, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101")
+	s.ssm.Put(UbuntuParameter, ami)
+	s.srv = httptest.NewServer(s)
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close halts every instance's host and stops the server.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.Kit.Close(ctx) //nolint:errcheck // best effort at test end
+	s.srv.Close()
+}
+
+// AddImage makes an AMI resolvable, optionally behind an SSM parameter.
+func (s *Server) AddImage(id, name, parameter string) {
+	s.images.Put(id, name)
+	if parameter != "" {
+		s.ssm.Put(parameter, id)
+	}
+}
+
+func (s *Server) zones(region string) []string {
+	return []string{region + "a", region + "b", region + "c"}
+}
+
+func (s *Server) offersRegion(r string) bool {
+	for _, x := range s.cfg.Regions {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// caller is who signed a request.
+type caller struct {
+	key, region, service string
+}
+
+var credScope = regexp.MustCompile(`Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request`)
+
+// authenticate checks the SigV4 credential scope: a known access key id,
+// and for minted session keys the matching session token. (The signature
+// itself is not recomputed: the SDK produces it, the fake trusts it.)
+func (s *Server) authenticate(r *http.Request) (caller, *apiError) {
+	m := credScope.FindStringSubmatch(r.Header.Get("Authorization"))
+	if m == nil {
+		return caller{}, errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+	}
+	c := caller{key: m[1], region: m[2], service: m[3]}
+	if _, ok := s.cfg.AccessKeys[c.key]; ok {
+		return c, nil
+	}
+	s.mu.Lock()
+	tok, ok := s.sessions[c.key]
+	s.mu.Unlock()
+	if ok && tok == r.Header.Get("X-Amz-Security-Token") {
+		return c, nil
+	}
+	return caller{}, errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+}
+
+func requestID() string {
+	b := make([]byte, 16)
+	rand.Read(b) //nolint:errcheck // crypto/rand does not fail
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// ServeHTTP routes by protocol: X-Amz-Target means JSON (SSM); otherwise
+// the form's Version picks EC2 (2016-11-15) or STS (2011-06-15).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		s.serveSSM(w, r, target, body)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		writeEC2Error(w, errf(http.StatusBadRequest, "MalformedQueryString", "%v", err))
+		return
+	}
+	p := params{v: form}
+	switch p.get("Version") {
+	case "2016-11-15":
+		s.serveEC2(w, r, p)
+	case "2011-06-15":
+		s.serveSTS(w, r, p)
+	default:
+		writeEC2Error(w, errf(http.StatusBadRequest, "InvalidAction", "unsupported Version %q", p.get("Version")))
+	}
+}
+
+func writeEC2Error(w http.ResponseWriter, e *apiError) {
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	w.WriteHeader(e.Status)
+	d := &xmlDoc{}
+	d.b.WriteString(xml.Header)
+	d.open("Response").open("Errors").open("Error").el("Code", e.Code).el("Message", e.Message).close().close().
+		el("RequestID", requestID())
+	io.WriteString(w, d.String()) //nolint:errcheck // client gone
+}
+
+func writeXML(w http.ResponseWriter, d *xmlDoc) {
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	io.WriteString(w, d.String()) //nolint:errcheck // client gone
+}
+
+func faultError(f *fakecloud.Fault) *apiError {
+	status := f.Status
+	if status == 0 {
+		status = http.StatusServiceUnavailable
+	}
+	msg := f.Message
+	if msg == "" {
+		msg = "injected fault"
+	}
+	return &apiError{Status: status, Code: f.Code, Message: msg}
+}
+
+// serveSSM answers the JSON 1.1 protocol for GetParameter.
+func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string, body []byte) {
+	writeErr := func(e *apiError) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(e.Status)
+		json.NewEncoder(w).Encode(map[string]string{"__type": e.Code, "message": e.Message}) //nolint:errcheck // client gone
+	}
+	op, ok := strings.CutPrefix(target, "AmazonSSM.")
+	if !ok || r.Header.Get("Content-Type") != "application/x-amz-json-1.1" {
+		writeErr(errf(http.StatusBadRequest, "UnknownOperationException", "unknown target %q", target))
+		return
+	}
+	if f := s.Begin("ssm:"+op, nil); f != nil {
+		writeErr(faultError(f))
+		return
+	}
+	if _, e := s.authenticate(r); e != nil {
+		writeErr(errf(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid."))
+		return
+	}
+	if op != "GetParameter" {
+		writeErr(errf(http.StatusBadRequest, "UnknownOperationException", "operation %s is not supported by the fake", op))
+		return
+	}
+	var in map[string]any
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeErr(errf(http.StatusBadRequest, "SerializationException", "%v", err))
+		return
+	}
+	for k := range in {
+		if k != "Name" && k != "WithDecryption" {
+			writeErr(errf(http.StatusBadRequest, "SerializationException", "unknown field %s", k))
+			return
+		}
+	}
+	name, _ := in["Name"].(string)
+	if name == "" {
+		writeErr(errf(http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"))
+		return
+	}
+	val, ok := s.ssm.Get(name)
+	if !ok {
+		writeErr(errf(http.StatusBadRequest, "ParameterNotFound", "Parameter %s not found.", name))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	json.NewEncoder(w).Encode(map[string]any{"Parameter": map[string]any{ //nolint:errcheck // client gone
+		"Name": name, "Type": "String", "Value": val, "Version": 1, "DataType": "aws:ec2:image",
+		"ARN": "arn:aws:ssm:us-east-1::parameter" + name, "LastModifiedDate": 1767225600,
+	}})
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

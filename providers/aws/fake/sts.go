@@ -1,0 +1,77 @@
+package fake
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+const stsNS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+func writeSTSError(w http.ResponseWriter, e *apiError) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(e.Status)
+	d := newXML("ErrorResponse", stsNS)
+	d.open("Error").el("Type", "Sender").el("Code", e.Code).el("Message", e.Message).close().el("RequestId", requestID())
+	io.WriteString(w, d.String()) //nolint:errcheck // client gone
+}
+
+func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
+	action := p.get("Action")
+	if f := s.Begin("sts:"+action, p.flat()); f != nil {
+		writeSTSError(w, faultError(f))
+		return
+	}
+	switch action {
+	case "GetCallerIdentity":
+		if e := p.check(nil, nil); e != nil {
+			writeSTSError(w, e)
+			return
+		}
+		c, e := s.authenticate(r)
+		if e != nil {
+			writeSTSError(w, errf(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid."))
+			return
+		}
+		arn := "arn:aws:iam::" + s.cfg.Account + ":user/ci"
+		if strings.HasPrefix(c.key, "ASIA") {
+			arn = "arn:aws:sts::" + s.cfg.Account + ":assumed-role/mvm-verify/gha"
+		}
+		d := newXML("GetCallerIdentityResponse", stsNS)
+		d.open("GetCallerIdentityResult").el("Arn", arn).el("UserId", c.key).el("Account", s.cfg.Account).close()
+		d.open("ResponseMetadata").el("RequestId", requestID()).close()
+		writeXML(w, d)
+	case "AssumeRoleWithWebIdentity":
+		if e := p.check([]string{"RoleArn", "RoleSessionName", "WebIdentityToken", "DurationSeconds", "Policy", "PolicyArns.member.N.arn", "ProviderId"},
+			[]string{"RoleArn", "RoleSessionName", "WebIdentityToken"}); e != nil {
+			writeSTSError(w, e)
+			return
+		}
+		if s.cfg.WebIdentityToken == "" || p.get("WebIdentityToken") != s.cfg.WebIdentityToken {
+			writeSTSError(w, errf(http.StatusBadRequest, "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider"))
+			return
+		}
+		if p.get("RoleArn") != s.cfg.RoleARN {
+			writeSTSError(w, errf(http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"))
+			return
+		}
+		id := "ASIA" + strings.ToUpper(s.NewID("")[5:])
+		tok := "session-" + requestID()
+		s.mu.Lock()
+		s.sessions[id] = tok
+		s.mu.Unlock()
+		d := newXML("AssumeRoleWithWebIdentityResponse", stsNS)
+		d.open("AssumeRoleWithWebIdentityResult")
+		d.open("Credentials").el("AccessKeyId", id).el("SecretAccessKey", "minted-secret").el("SessionToken", tok).
+			el("Expiration", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)).close()
+		d.el("SubjectFromWebIdentityToken", "repo:tinylabscom/mvm:ref:refs/heads/main")
+		d.open("AssumedRoleUser").el("Arn", "arn:aws:sts::"+s.cfg.Account+":assumed-role/mvm-verify/"+p.get("RoleSessionName")).
+			el("AssumedRoleId", "AROAFAKE:"+p.get("RoleSessionName")).close()
+		d.el("Provider", "token.actions.githubusercontent.com").el("Audience", "sts.amazonaws.com").close()
+		d.open("ResponseMetadata").el("RequestId", requestID()).close()
+		writeXML(w, d)
+	default:
+		writeSTSError(w, errf(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version 2011-06-15", action))
+	}
+}

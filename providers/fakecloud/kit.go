@@ -1,0 +1,289 @@
+// Package fakecloud is the kit every provider's wire-level fake is built
+// from: a state store, ids, async boot of instances as real SSH hosts, fault
+// injection and a log of the calls made. A provider fake (providers/<name>/fake)
+// adds only its wire protocol and resource shapes on top.
+package fakecloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+)
+
+// Machine is a booted instance: a real sshd reachable at Addr():Port().
+type Machine interface {
+	Addr() string
+	Port() int
+	Stop(ctx context.Context) error
+}
+
+// BootSpec is what the fake knows when an instance boots.
+type BootSpec struct {
+	ID       string
+	UserData []byte // exactly as the adapter sent it (decoded from base64 where the API encodes it)
+}
+
+// Booter starts a Machine for an instance. The production-like booter is
+// TestHostBooter; a test that does not need SSH may pass a BooterFunc.
+type Booter interface {
+	Boot(ctx context.Context, spec BootSpec) (Machine, error)
+}
+
+// BooterFunc adapts a function to a Booter.
+type BooterFunc func(ctx context.Context, spec BootSpec) (Machine, error)
+
+// Boot calls f.
+func (f BooterFunc) Boot(ctx context.Context, spec BootSpec) (Machine, error) { return f(ctx, spec) }
+
+// Kit is the shared state of one fake cloud. Create it with New; it is safe
+// for concurrent use by the fake's HTTP handlers and the test.
+type Kit struct {
+	booter Booter
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	seq      map[string]int
+	faults   []*Fault
+	noCap    []capacityRule
+	lag      int
+	reads    map[string]int
+	hold     chan struct{} // closed = boots proceed
+	machines map[string]*boot
+	calls    []Call
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+// New returns a kit that boots instances with b (nil: instances never get
+// an address, for tests that stop before boot).
+func New(b Booter, log *slog.Logger) *Kit {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	open := make(chan struct{})
+	close(open)
+	return &Kit{
+		booter: b, log: log,
+		seq: map[string]int{}, reads: map[string]int{}, machines: map[string]*boot{},
+		hold: open, ctx: ctx, cancel: cancel,
+	}
+}
+
+// NewID returns prefix + 17 hex digits, unique within the kit and
+// deterministic in creation order ("i-" + "00000000000000001").
+func (k *Kit) NewID(prefix string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.seq[prefix]++
+	return fmt.Sprintf("%s%017x", prefix, k.seq[prefix])
+}
+
+// Call is one API request as the fake saw it.
+type Call struct {
+	Op     string
+	Params map[string]string
+}
+
+// Calls returns the operations made so far, oldest first.
+func (k *Kit) Calls() []Call {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]Call(nil), k.calls...)
+}
+
+// Ops returns just the operation names of Calls.
+func (k *Kit) Ops() []string {
+	var ops []string
+	for _, c := range k.Calls() {
+		ops = append(ops, c.Op)
+	}
+	return ops
+}
+
+// Fault is an error the fake returns instead of doing the operation.
+type Fault struct {
+	// Op is the operation it applies to; "" means every operation.
+	Op string
+	// When, if set, must also hold for the call (e.g. a zone or a type).
+	When func(Call) bool
+	// Times is how many calls fail; 0 or less means every matching call.
+	Times int
+	// Status is the HTTP status; Code and Message the provider's error.
+	Status  int
+	Code    string
+	Message string
+}
+
+// Inject adds a fault. Faults are checked in the order added.
+func (k *Kit) Inject(f Fault) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.faults = append(k.faults, &f)
+}
+
+// Begin records the call and returns the fault to answer with, if any. Each
+// handler calls it first.
+func (k *Kit) Begin(op string, params map[string]string) *Fault {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c := Call{Op: op, Params: params}
+	k.calls = append(k.calls, c)
+	for i, f := range k.faults {
+		if f.Op != "" && f.Op != op {
+			continue
+		}
+		if f.When != nil && !f.When(c) {
+			continue
+		}
+		out := *f
+		if f.Times > 0 {
+			f.Times--
+			if f.Times == 0 {
+				k.faults = append(k.faults[:i], k.faults[i+1:]...)
+			}
+		}
+		return &out
+	}
+	return nil
+}
+
+type capacityRule struct{ zone, typ, market string }
+
+// NoCapacity makes launches in zone of typ on market fail for lack of
+// capacity; an empty field matches anything.
+func (k *Kit) NoCapacity(zone, typ, market string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.noCap = append(k.noCap, capacityRule{zone, typ, market})
+}
+
+// HasCapacity says whether a launch of typ in zone on market has room.
+func (k *Kit) HasCapacity(zone, typ, market string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, r := range k.noCap {
+		if (r.zone == "" || r.zone == zone) && (r.typ == "" || r.typ == typ) && (r.market == "" || r.market == market) {
+			return false
+		}
+	}
+	return true
+}
+
+// SetConsistencyLag makes a new resource invisible to the first n reads
+// after its creation, as EC2's describe-after-create is.
+func (k *Kit) SetConsistencyLag(n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lag = n
+}
+
+// Visible counts a read of id and says whether it may be seen yet.
+func (k *Kit) Visible(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.reads[id]++
+	return k.reads[id] > k.lag
+}
+
+// HoldBoots stops instances from finishing their boot (they stay pending,
+// without an address) until release is called: a slow boot the test
+// controls without timing.
+func (k *Kit) HoldBoots() (release func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ch := make(chan struct{})
+	k.hold = ch
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+// boot is one instance's machine, booting or booted.
+type boot struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	machine Machine
+}
+
+// Boot starts instance id in the background. When the machine is up,
+// running is called with it; when booting fails, failed is called. Either
+// is called at most once, never after Halt(id).
+func (k *Kit) Boot(id string, userData []byte, running func(Machine), failed func(error)) {
+	k.mu.Lock()
+	ctx, cancel := context.WithCancel(k.ctx)
+	b := &boot{cancel: cancel, done: make(chan struct{})}
+	k.machines[id] = b
+	hold := k.hold
+	k.mu.Unlock()
+
+	go func() {
+		defer close(b.done)
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return
+		}
+		if k.booter == nil {
+			return
+		}
+		m, err := k.booter.Boot(ctx, BootSpec{ID: id, UserData: userData})
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if ctx.Err() != nil {
+			if m != nil {
+				go m.Stop(context.Background()) //nolint:errcheck // halted while booting; nothing to report to
+			}
+			return
+		}
+		if err != nil {
+			k.log.Warn("fake instance failed to boot", "id", id, "err", err)
+			failed(err)
+			return
+		}
+		b.machine = m
+		running(m)
+	}()
+}
+
+// Halt stops instance id's machine (or its boot in progress) and waits for it.
+func (k *Kit) Halt(ctx context.Context, id string) error {
+	k.mu.Lock()
+	b := k.machines[id]
+	delete(k.machines, id)
+	k.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	b.cancel()
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if b.machine != nil {
+		return b.machine.Stop(ctx)
+	}
+	return nil
+}
+
+// Close halts every machine. Call it when the test ends.
+func (k *Kit) Close(ctx context.Context) error {
+	k.mu.Lock()
+	ids := make([]string, 0, len(k.machines))
+	for id := range k.machines {
+		ids = append(ids, id)
+	}
+	k.mu.Unlock()
+	sort.Strings(ids)
+	var errs []error
+	for _, id := range ids {
+		if err := k.Halt(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("halt %s: %w", id, err))
+		}
+	}
+	k.cancel()
+	return errors.Join(errs...)
+}
