@@ -193,17 +193,14 @@ func redactedString(s ssh.Signer) string { return "ssh.Signer(" + signerFingerpr
 
 func (s redactedSigner) String() string             { return redactedString(s) }
 func (s redactedSigner) GoString() string           { return s.String() }
-func (s redactedSigner) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
 func (s redactedSigner) LogValue() slog.Value       { return slog.StringValue(s.String()) }
 
 func (s redactedAlgSigner) String() string             { return redactedString(s) }
 func (s redactedAlgSigner) GoString() string           { return s.String() }
-func (s redactedAlgSigner) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
 func (s redactedAlgSigner) LogValue() slog.Value       { return slog.StringValue(s.String()) }
 
 func (s redactedMultiSigner) String() string             { return redactedString(s) }
 func (s redactedMultiSigner) GoString() string           { return s.String() }
-func (s redactedMultiSigner) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
 func (s redactedMultiSigner) LogValue() slog.Value       { return slog.StringValue(s.String()) }
 
 func truncate(s string, n int) string {

@@ -194,16 +194,17 @@ func (m *Masker) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush writes the held tail. It is not a whole secret (that would have been
-// masked), only a prefix of one.
+// Flush masks and writes the held tail: the stream has ended, so what could
+// have become a longer secret did not.
 func (m *Masker) Flush() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.pending) == 0 {
 		return nil
 	}
-	_, err := m.w.Write(m.pending)
+	out, _ := maskBytes(m.pending, m.secrets, false)
 	m.pending = m.pending[:0]
+	_, err := m.w.Write(out)
 	return err
 }
 
@@ -242,6 +243,12 @@ func maskBytes(buf []byte, secrets [][]byte, hold bool) (out, held []byte) {
 		if best < 0 {
 			break
 		}
+		// A match that runs to the end of buf may be the start of a longer
+		// secret; wait for more before deciding.
+		if hold && prefixOfLonger(buf[best:], bestLen, secrets) {
+			out = append(out, buf[i:best]...)
+			return out, buf[best:]
+		}
 		out = append(out, buf[i:best]...)
 		out = append(out, Mask...)
 		i = best + bestLen
@@ -253,6 +260,17 @@ func maskBytes(buf []byte, secrets [][]byte, hold bool) (out, held []byte) {
 	}
 	out = append(out, rest[:len(rest)-n]...)
 	return out, rest[len(rest)-n:]
+}
+
+// prefixOfLonger reports whether tail is a proper prefix of a secret longer
+// than n.
+func prefixOfLonger(tail []byte, n int, secrets [][]byte) bool {
+	for _, s := range secrets {
+		if len(s) > n && len(tail) < len(s) && bytes.HasPrefix(s, tail) {
+			return true
+		}
+	}
+	return false
 }
 
 // secretPrefixSuffix returns the length of the longest tail of b that is a

@@ -1,0 +1,112 @@
+package remote
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestQuoteRoundTripsThroughShells(t *testing.T) {
+	cases := []string{
+		"",
+		"plain",
+		"/usr/local/bin/mvm-verify",
+		"two words",
+		"it's",
+		`'`,
+		`''`,
+		`"double" and 'single'`,
+		`$HOME $(id) ${x} $1 $$ $? $-`,
+		"`backticks`",
+		`back\slash \\ \n`,
+		"new\nline\ttab",
+		"glob * ? [a-z] ~ ~root",
+		"semi; and && or || pipe | amp & redirect > < >>",
+		"!history !! #comment",
+		"unicode ✅ ünï",
+		"=starts-with-equals",
+		"-starts-with-dash",
+	}
+	for _, shell := range []string{"bash", "sh", "dash"} {
+		path, err := exec.LookPath(shell)
+		if err != nil {
+			continue // the cases still run under the shells that exist
+		}
+		for _, want := range cases {
+			out, err := exec.Command(path, "-c", "printf '%s' "+Quote(want)).Output()
+			if err != nil {
+				t.Fatalf("%s: printf %s: %v", shell, Quote(want), err)
+			}
+			if string(out) != want {
+				t.Errorf("%s: Quote(%q) = %s, shell read it back as %q", shell, want, Quote(want), out)
+			}
+		}
+	}
+}
+
+func TestQuoteLeavesSafeWordsAlone(t *testing.T) {
+	for in, want := range map[string]string{
+		"mvm":            "mvm",
+		"a/b.c-d_e":      "a/b.c-d_e",
+		"KEY=value":      "KEY=value",
+		"a b":            "'a b'",
+		"it's":           `'it'\''s'`,
+		"":               "''",
+		"$HOME":          "'$HOME'",
+		"user@host:1234": "user@host:1234",
+	} {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestRemoteCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		spec    RunSpec
+		want    string // exact, or a prefix when wantPre
+		wantPre bool
+		wantErr string
+	}{
+		{name: "login user", spec: RunSpec{Command: "echo $HOME"}, want: `bash -lc 'echo $HOME'`},
+		{name: "same user", spec: RunSpec{Command: "id -un", AsUser: "admin"}, want: `bash -lc 'id -un'`},
+		{name: "env sorted", spec: RunSpec{Command: "env", Env: map[string]string{"B": "2", "A": "it's"}},
+			want: `bash -lc 'export A='\''it'\''\'\'''\''s'\''` + "\n" + `export B=2` + "\n" + `env'`},
+		{name: "other user", spec: RunSpec{Command: "id", AsUser: "mvm"}, want: "sudo -n -iu mvm bash -lc 'source <(base64 -d <<<", wantPre: true},
+		{name: "bad user", spec: RunSpec{Command: "id", AsUser: "mvm; rm -rf /"}, wantErr: `run as user "mvm; rm -rf /": want a user name`},
+		{name: "bad env", spec: RunSpec{Command: "id", Env: map[string]string{"A-B": "x"}}, wantErr: `environment variable name "A-B"`},
+		{name: "empty", spec: RunSpec{Command: "  "}, wantErr: "command is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := remoteCommand("admin", tt.spec)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantPre && !strings.HasPrefix(got, tt.want) || !tt.wantPre && got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// The script for another user must reach that user's bash byte for byte
+// after sudo -i's re-quoting, which leaves '$' unescaped: the encoded form
+// must therefore hold no '$' (nor any quote the outer shell would eat).
+func TestRemoteCommandSudoFormHasNoDollar(t *testing.T) {
+	got, err := remoteCommand("admin", RunSpec{Command: `for f in "$@" $HOME '$x'; do echo $f; done`, AsUser: "mvm", Env: map[string]string{"X": "$y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := strings.TrimPrefix(got, "sudo -n -iu mvm bash -lc ")
+	if strings.ContainsAny(inner, "$\"`\\") {
+		t.Errorf("sudo form %s holds characters sudo -i would not protect", inner)
+	}
+}
