@@ -191,17 +191,17 @@ type redactedMultiSigner struct{ ssh.MultiAlgorithmSigner }
 
 func redactedString(s ssh.Signer) string { return "ssh.Signer(" + signerFingerprint(s) + ")" }
 
-func (s redactedSigner) String() string             { return redactedString(s) }
-func (s redactedSigner) GoString() string           { return s.String() }
-func (s redactedSigner) LogValue() slog.Value       { return slog.StringValue(s.String()) }
+func (s redactedSigner) String() string       { return redactedString(s) }
+func (s redactedSigner) GoString() string     { return s.String() }
+func (s redactedSigner) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-func (s redactedAlgSigner) String() string             { return redactedString(s) }
-func (s redactedAlgSigner) GoString() string           { return s.String() }
-func (s redactedAlgSigner) LogValue() slog.Value       { return slog.StringValue(s.String()) }
+func (s redactedAlgSigner) String() string       { return redactedString(s) }
+func (s redactedAlgSigner) GoString() string     { return s.String() }
+func (s redactedAlgSigner) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-func (s redactedMultiSigner) String() string             { return redactedString(s) }
-func (s redactedMultiSigner) GoString() string           { return s.String() }
-func (s redactedMultiSigner) LogValue() slog.Value       { return slog.StringValue(s.String()) }
+func (s redactedMultiSigner) String() string       { return redactedString(s) }
+func (s redactedMultiSigner) GoString() string     { return s.String() }
+func (s redactedMultiSigner) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
