@@ -1,0 +1,98 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// InputError is bad input: which input, the value given and the form
+// expected. The CLI detects it with errors.As and exits 2 before anything
+// is created. Value is "***" for secret inputs and for anything that looks
+// like key material.
+type InputError struct {
+	Input    string
+	Value    string
+	Expected string
+	// Err is the cause when there is one: a file that cannot be read, or a
+	// *FieldError inside the suite file or the candidates list.
+	Err error
+}
+
+func (e *InputError) Error() string {
+	if e.Expected == "" && e.Err != nil {
+		return fmt.Sprintf("input %q: %v", e.Input, e.Err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "input %q: ", e.Input)
+	if e.Value == "" {
+		b.WriteString("missing")
+	} else {
+		fmt.Fprintf(&b, "got %q", e.Value)
+	}
+	fmt.Fprintf(&b, ", expected %s", e.Expected)
+	if e.Err != nil {
+		fmt.Fprintf(&b, " (%v)", e.Err)
+	}
+	return b.String()
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// FieldError is a bad value inside a structured input: a key of the suite
+// file or of one candidate. It reads like
+// `suite.yml:7: steps[1].timeout: got "5 minutes", expected a duration like 10m`.
+type FieldError struct {
+	// File is the suite file's name; empty for inline inputs.
+	File string
+	// Line is the YAML line, 0 when unknown.
+	Line int
+	// Field is the path to the value, e.g. "steps[1].timeout".
+	Field string
+	// Problem replaces `got "<Value>"` when the trouble is not a value
+	// (`unknown key "tiemout"`, `missing`).
+	Problem  string
+	Value    string
+	Expected string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	if e.Problem != "" {
+		b.WriteString(e.Problem)
+	} else {
+		fmt.Fprintf(&b, "got %q", shorten(e.Value))
+	}
+	if e.Expected != "" {
+		b.WriteString(", expected " + e.Expected)
+	}
+	return b.String()
+}
+
+// shorten keeps error lines readable when a value is a whole script.
+func shorten(s string) string {
+	const max = 80
+	if first, _, multi := strings.Cut(s, "\n"); multi {
+		s = first + "…"
+	}
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
+	}
+	return s
+}
+
+// looksLikeKey reports whether a value holds private key material, so that a
+// key pasted into the wrong input is not echoed back in an error.
+func looksLikeKey(s string) bool {
+	return strings.Contains(s, "-----BEGIN") || strings.Contains(s, "PRIVATE KEY")
+}

@@ -1,0 +1,335 @@
+package config
+
+import "slices"
+
+// Modes: what a run of mvm-verify does. The action takes it from the input
+// "mode"; the CLI from its subcommand.
+const (
+	ModeRun    = "run"    // provision, verify, tear down
+	ModeUp     = "up"     // provision and leave the host running
+	ModeDown   = "down"   // tear down a leg, found by tag
+	ModeReport = "report" // merge the legs' rows into the matrix
+	ModeReap   = "reap"   // delete expired resources
+)
+
+// Modes lists every mode, in the order the docs show them.
+func Modes() []string {
+	return []string{ModeRun, ModeUp, ModeDown, ModeReport, ModeReap}
+}
+
+// Input is one action input. The same name is the CLI flag --<name> and the
+// environment variable INPUT_<NAME> (uppercased, hyphens kept).
+type Input struct {
+	Name        string
+	Default     string
+	Description string
+	// ActionDefault, when set, is the default written into action.yml instead
+	// of Default: an expression GitHub evaluates (e.g. "${{ github.token }}").
+	// The CLI falls back to Default.
+	ActionDefault string
+	// Secret inputs are masked and never appear in errors or logs.
+	Secret bool
+	// Providers the input applies to; empty means every provider.
+	Providers []string
+	// Modes the input applies to; empty means every mode.
+	Modes []string
+}
+
+// AppliesTo reports whether the input is read in mode for provider; an empty
+// provider matches every input.
+func (in Input) AppliesTo(mode, provider string) bool {
+	return (len(in.Modes) == 0 || slices.Contains(in.Modes, mode)) &&
+		(provider == "" || len(in.Providers) == 0 || slices.Contains(in.Providers, provider))
+}
+
+// Output is one action output.
+type Output struct {
+	Name        string
+	Description string
+}
+
+// Status values of the "status" output.
+const (
+	StatusVerified  = "verified"
+	StatusFailed    = "failed"
+	StatusError     = "error"
+	StatusCancelled = "cancelled"
+)
+
+// Inputs returns the table of every input, in the order action.yml and the
+// docs list them. Each call returns a fresh slice.
+func Inputs() []Input {
+	var (
+		provisioning = []string{ModeRun, ModeUp}
+		placement    = []string{ModeRun, ModeUp, ModeDown, ModeReap}
+		leg          = []string{ModeRun, ModeUp, ModeDown}
+		reporting    = []string{ModeRun, ModeReport}
+		teardown     = []string{ModeRun, ModeUp, ModeDown, ModeReap}
+	)
+	endpoint := func(provider, api string) Input {
+		return Input{
+			Name:        provider + "-endpoint",
+			Description: api + " endpoint override (tests, emulators); empty: the provider's public API.",
+			Providers:   []string{provider},
+			Modes:       placement,
+		}
+	}
+	return []Input{
+		{
+			Name:    "mode",
+			Default: ModeRun,
+			Description: "What to do: run (provision, verify, tear down), up (provision and leave the host running), " +
+				"down (tear down a leg), report (merge the legs' rows into the matrix), reap (delete expired resources).",
+		},
+		{
+			Name: "provider",
+			Description: "Where the host comes from: a provider name such as aws, gcp or hetzner, ssh (an existing host) " +
+				"or local (this machine). Required except in report and reap (empty: every provider).",
+			Modes: placement,
+		},
+		{
+			Name:    "lane",
+			Default: "auto",
+			Description: "kvm (the host must have KVM), no-kvm (steps that need KVM read n/a, for types without KVM such " +
+				"as Hetzner Cloud) or auto (no-kvm when the provider offers only that, else kvm).",
+			Modes: leg,
+		},
+		{
+			Name: "key",
+			Description: "Matrix row key; legs with the same key share a row. Default: the provider, with -no-kvm " +
+				"appended on the no-kvm lane. Lowercase letters, digits, - and _.",
+			Modes: leg,
+		},
+		{
+			Name: "suite",
+			Description: "Path of a suite YAML file (user, packages, bootstrap, uploads, steps); empty: the built-in mvm " +
+				"suite, internal/config/default-suite.yml.",
+			Modes: provisioning,
+		},
+		{
+			Name:        "repository",
+			Description: "Git URL the suite checks out (${MVM_REPO}); default: this workflow's repository.",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "ref",
+			Description: "Commit the suite checks out (${MVM_REF}); default: the pull request's head SHA, else the commit pushed.",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "out",
+			Default:     "./mvm-verify-out",
+			Description: "Directory for summary.md, result.json and the step logs.",
+		},
+		{
+			Name:    "timeout-minutes",
+			Default: "90",
+			Description: "Set to the job's timeout-minutes: work stops at this minus teardown-budget, so teardown " +
+				"finishes inside the job.",
+		},
+		{
+			Name:        "teardown-budget",
+			Default:     "5m",
+			Description: "Time kept back for teardown and the leak check (a duration like 5m).",
+			Modes:       teardown,
+		},
+		{
+			Name:        "ready-timeout",
+			Default:     "30m",
+			Description: "How long a new host may take to answer SSH and finish cloud-init (a duration like 30m).",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "step-timeout",
+			Default:     "60m",
+			Description: "Timeout of a suite step that sets none (a duration like 60m).",
+			Modes:       []string{ModeRun},
+		},
+		{
+			Name:    "ttl",
+			Default: "3h",
+			Description: "Lifetime after which the host shuts itself down and the janitor may delete it; must be " +
+				"longer than timeout-minutes.",
+			Modes: provisioning,
+		},
+		{
+			Name:        "disk-gb",
+			Default:     "50",
+			Description: "Root disk size in GB (10 GB and 8 GB disks ran out mid-build).",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "image",
+			Description: "Image override (e.g. an AMI id); empty: the provider's default Ubuntu 24.04 image.",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "region",
+			Description: "Region of the host, and the region of candidates that name none.",
+			Modes:       placement,
+		},
+		{
+			Name:        "zone",
+			Description: "Zone of the host, and the zone of candidates that name none; empty: the provider's choice.",
+			Modes:       placement,
+		},
+		{
+			Name: "instance-type",
+			Description: "Instance type (e.g. c8i.2xlarge), and the type of candidates that name none; empty: the " +
+				"provider's default KVM-capable type.",
+			Modes: provisioning,
+		},
+		{
+			Name:        "market",
+			Default:     "on-demand",
+			Description: "on-demand or spot, and the market of candidates that name none.",
+			Modes:       provisioning,
+		},
+		{
+			Name: "candidates",
+			Description: "Ordered fallback list as YAML or JSON, e.g. [{region: us-east-1, type: c8i.2xlarge}, {region: " +
+				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. Capacity and quota " +
+				"errors move on to the next.",
+			Modes: placement,
+		},
+		{
+			Name:        "spot-failover",
+			Default:     "false",
+			Description: "true: after a spot candidate, try the same region, zone and type on-demand before the next candidate.",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "max-cost",
+			Description: "Refuse to start when the leg's estimated cost exceeds this many USD (e.g. 5 or 2.50); empty: no limit.",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "ssh-source-cidr",
+			Description: "Source range allowed to reach tcp/22 (e.g. 203.0.113.7/32); default: the runner's egress IP.",
+			Modes:       provisioning,
+		},
+		{
+			Name:        "allow-ssh-from-anywhere",
+			Default:     "false",
+			Description: "true opens tcp/22 to 0.0.0.0/0 (or the /0 in ssh-source-cidr); off unless you opt in.",
+			Modes:       provisioning,
+		},
+		{
+			Name: "insecure-host-key",
+			Description: "true accepts any host key (with a warning), for an ssh host whose key you cannot give in " +
+				"ssh-known-host.",
+			Default: "false",
+			Modes:   provisioning,
+		},
+		{
+			Name:        "probe-binary",
+			Description: "Path of a linux mvm-verify binary uploaded to run the host probe; default: the running executable.",
+			Modes:       provisioning,
+		},
+		{
+			Name: "github-token",
+			Description: "Token for commit statuses and the PR comment (statuses: write, pull-requests: write); " +
+				"default: GITHUB_TOKEN.",
+			ActionDefault: "${{ github.token }}",
+			Secret:        true,
+			Modes:         reporting,
+		},
+		{
+			Name:        "github-api-url",
+			Description: "GitHub API URL; default: GITHUB_API_URL, else https://api.github.com.",
+			Modes:       reporting,
+		},
+		{
+			Name:        "comment",
+			Default:     "true",
+			Description: "Keep the matrix in one sticky pull request comment.",
+			Modes:       reporting,
+		},
+		{
+			Name:        "status-context",
+			Description: "Context of the leg's commit status; default: mvm-verify/<key>.",
+			Modes:       []string{ModeRun},
+		},
+		{
+			Name:        "matrix-file",
+			Description: "report: a markdown file whose matrix table, between the mvm-verify markers, is rewritten.",
+			Modes:       []string{ModeReport},
+		},
+		{
+			Name:        "ssh-host",
+			Description: "Host name or IP address of the existing host.",
+			Providers:   []string{"ssh"},
+			Modes:       leg,
+		},
+		{
+			Name:        "ssh-port",
+			Default:     "22",
+			Description: "SSH port of ssh-host.",
+			Providers:   []string{"ssh"},
+			Modes:       leg,
+		},
+		{
+			Name:        "ssh-user",
+			Description: "User to log in as on ssh-host; default: the suite's user.",
+			Providers:   []string{"ssh"},
+			Modes:       leg,
+		},
+		{
+			Name:        "ssh-private-key",
+			Description: "Private key for ssh-host, unencrypted OpenSSH or PEM; pass it from a secret.",
+			Secret:      true,
+			Providers:   []string{"ssh"},
+			Modes:       leg,
+		},
+		{
+			Name:        "ssh-private-key-file",
+			Description: "Path of the private key for ssh-host, instead of ssh-private-key.",
+			Providers:   []string{"ssh"},
+			Modes:       leg,
+		},
+		{
+			Name: "ssh-known-host",
+			Description: "Public key ssh-host must present (\"ssh-ed25519 AAAA…\" or a known_hosts line); required unless " +
+				"insecure-host-key is true.",
+			Providers: []string{"ssh"},
+			Modes:     leg,
+		},
+		{
+			Name:        "local-state-dir",
+			Description: "Directory for the local provider's sshd and keys; default: a new temporary directory.",
+			Providers:   []string{"local"},
+			Modes:       placement,
+		},
+		endpoint("aws", "EC2 API"),
+		{
+			Name:        "aws-role-to-assume",
+			Description: "ARN of an IAM role to assume with the ambient credentials before calling EC2.",
+			Providers:   []string{"aws"},
+			Modes:       placement,
+		},
+		{
+			Name:        "subnet-id",
+			Description: "AWS subnet to launch in; default: the default VPC's subnet in the zone.",
+			Providers:   []string{"aws"},
+			Modes:       provisioning,
+		},
+		endpoint("gcp", "Compute Engine API"),
+		endpoint("azure", "Azure Resource Manager"),
+		endpoint("hetzner", "Hetzner Cloud API"),
+		endpoint("vultr", "Vultr API"),
+		endpoint("latitude", "Latitude.sh API"),
+		endpoint("equinix", "Equinix Metal API"),
+		endpoint("ovh", "OVHcloud API"),
+	}
+}
+
+// Outputs returns the action's outputs, in action.yml order.
+func Outputs() []Output {
+	return []Output{
+		{Name: "status", Description: "verified, failed, error (bad input or could not start) or cancelled."},
+		{Name: "row", Description: "The leg's matrix row as JSON."},
+		{Name: "matrix", Description: "report: the merged matrix as JSON."},
+		{Name: "summary-path", Description: "Path of summary.md."},
+		{Name: "result-path", Description: "Path of result.json."},
+	}
+}

@@ -1,0 +1,604 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// Source returns an input's value by its action-input name ("timeout-minutes")
+// and whether it was given at all.
+type Source func(name string) (value string, set bool)
+
+// MapSource reads inputs from a map (tests, flags already parsed).
+func MapSource(m map[string]string) Source {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+// EnvSource reads inputs the way a Docker action receives them:
+// INPUT_<NAME>, uppercased, hyphens kept. lookup is os.LookupEnv or a
+// substitute.
+func EnvSource(lookup func(key string) (string, bool)) Source {
+	return func(name string) (string, bool) {
+		return lookup("INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_")))
+	}
+}
+
+// Options are what Load knows beyond the inputs.
+type Options struct {
+	// Providers are the registered providers. When set, the provider input
+	// must name one of them and an explicit lane must be one it offers.
+	Providers []providers.Info
+	// Getenv supplies fallbacks: GITHUB_TOKEN, GITHUB_API_URL,
+	// GITHUB_SERVER_URL and GITHUB_REPOSITORY. Nil means none.
+	Getenv func(key string) string
+	// HeadSHA is the commit under test as the CLI read it from the event
+	// (the pull request's head, not the merge commit); the default of ref.
+	HeadSHA string
+}
+
+func (o Options) env(key string) string {
+	if o.Getenv == nil {
+		return ""
+	}
+	return o.Getenv(key)
+}
+
+// Load reads every input from src, applies defaults and validates them.
+func Load(src Source) (*Run, error) { return LoadWith(src, Options{}) }
+
+// LoadWith is Load with what the CLI knows: the registered providers and the
+// environment. Every bad input is reported, as *InputError values joined
+// with errors.Join; errors.As finds the first.
+func LoadWith(src Source, opt Options) (*Run, error) {
+	l := newLoader(src)
+	r := &Run{}
+
+	r.Mode = l.oneOf("mode", Modes())
+	l.provider(r, opt.Providers)
+	l.lane(r, opt.Providers)
+	l.key(r)
+
+	r.Out = l.get("out")
+	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a whole number of minutes (e.g. 90)")
+	r.TeardownBudget = l.duration("teardown-budget")
+	r.ReadyTimeout = l.duration("ready-timeout")
+	r.StepTimeout = l.duration("step-timeout")
+	r.TTL = l.duration("ttl")
+	r.DiskGB = l.whole("disk-gb", 10, 16384, "a whole number of GB from 10 (e.g. 50)")
+	l.budgets(r)
+
+	r.Image = l.word("image", "an image name or id without spaces")
+	r.Region = l.word("region", "a region name like us-east-1")
+	r.Zone = l.word("zone", "a zone name like us-east-1a")
+	r.InstanceType = l.word("instance-type", "an instance type like c8i.2xlarge")
+	r.Market = l.oneOf("market", markets)
+	r.SpotFailover = l.boolean("spot-failover")
+	l.candidates(r)
+
+	r.AllowSSHFromAnywhere = l.boolean("allow-ssh-from-anywhere")
+	r.InsecureHostKey = l.boolean("insecure-host-key")
+	l.sourceCIDR(r)
+	r.MaxCostUSD = l.cost("max-cost")
+	r.ProbeBinary = l.file("probe-binary", "a linux mvm-verify binary")
+
+	l.github(r, opt)
+	r.Comment = l.boolean("comment")
+	r.MatrixFile = l.get("matrix-file")
+	if r.Mode == ModeReport && r.MatrixFile != "" {
+		l.file("matrix-file", "an existing markdown file")
+	}
+
+	l.endpoints()
+	l.providerInputs(r)
+	l.checkout(r, opt)
+	l.suite(r)
+
+	r.Inputs = l.values
+	r.Warnings = l.warnings(r)
+	if err := errors.Join(l.errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+var (
+	markets      = []string{"on-demand", "spot"}
+	lanes        = []string{LaneAuto, LaneKVM, LaneNoKVM}
+	providerName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	keyForm      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	refForm      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+	roleARN      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$`)
+)
+
+// loader holds the inputs while they are parsed and collects every error.
+type loader struct {
+	table  map[string]Input
+	values map[string]string // value, or the default when empty
+	given  map[string]bool   // given and different from the default
+	errs   []error
+}
+
+func newLoader(src Source) *loader {
+	l := &loader{table: map[string]Input{}, values: map[string]string{}, given: map[string]bool{}}
+	for _, in := range Inputs() {
+		l.table[in.Name] = in
+		v, set := src(in.Name)
+		v = strings.TrimSpace(v)
+		if !set || v == "" {
+			v = in.Default
+		}
+		l.values[in.Name] = v
+		l.given[in.Name] = set && v != "" && v != in.Default
+	}
+	return l
+}
+
+// get returns an input's value. Names come from the table; an unknown name
+// is a bug in this package.
+func (l *loader) get(name string) string {
+	if _, ok := l.table[name]; !ok {
+		panic("config: no input " + name)
+	}
+	return l.values[name]
+}
+
+func (l *loader) set(name, value string) {
+	l.get(name)
+	l.values[name] = value
+}
+
+// fail records bad input. The value is redacted for secret inputs and for
+// anything that looks like a key pasted into the wrong input.
+func (l *loader) fail(name, value, expected string, cause error) {
+	if l.table[name].Secret || looksLikeKey(value) {
+		if value != "" {
+			value = "***"
+		}
+	} else {
+		value = shorten(value)
+	}
+	l.errs = append(l.errs, &InputError{Input: name, Value: value, Expected: expected, Err: cause})
+}
+
+func (l *loader) oneOf(name string, allowed []string) string {
+	v := l.get(name)
+	if !slices.Contains(allowed, v) {
+		l.fail(name, v, orList(allowed), nil)
+	}
+	return v
+}
+
+func orList(items []string) string {
+	switch len(items) {
+	case 0:
+		return "nothing"
+	case 1:
+		return items[0]
+	case 2:
+		return items[0] + " or " + items[1]
+	}
+	return "one of " + strings.Join(items, ", ")
+}
+
+func (l *loader) boolean(name string) bool {
+	switch v := l.get(name); v {
+	case "true", "True", "TRUE":
+		return true
+	case "false", "False", "FALSE", "":
+		return false
+	default:
+		l.fail(name, v, "true or false", nil)
+		return false
+	}
+}
+
+var wholeNumber = regexp.MustCompile(`^[0-9]+$`)
+
+func (l *loader) whole(name string, lo, hi int, expected string) int {
+	v := l.get(name)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if !wholeNumber.MatchString(v) || err != nil || n < lo || n > hi {
+		l.fail(name, v, expected, nil)
+		return 0
+	}
+	return n
+}
+
+func (l *loader) duration(name string) time.Duration {
+	v := l.get(name)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.fail(name, v, "a duration like 90m or 1h30m", nil)
+		return 0
+	}
+	return d
+}
+
+// word is a free-form name that must not contain spaces.
+func (l *loader) word(name, expected string) string {
+	v := l.get(name)
+	if strings.ContainsFunc(v, isSpaceOrQuote) {
+		l.fail(name, v, expected, nil)
+	}
+	return v
+}
+
+func isSpaceOrQuote(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '"' || r == '\''
+}
+
+func (l *loader) cost(name string) float64 {
+	v := l.get(name)
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(strings.TrimPrefix(v, "$"), 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		l.fail(name, v, "an amount in USD like 5 or 2.50", nil)
+		return 0
+	}
+	return f
+}
+
+// file checks that an input names an existing regular file.
+func (l *loader) file(name, what string) string {
+	v := l.get(name)
+	if v == "" {
+		return ""
+	}
+	fi, err := os.Stat(v)
+	switch {
+	case err != nil:
+		l.fail(name, v, what, err)
+	case !fi.Mode().IsRegular():
+		l.fail(name, v, what+", not "+fi.Mode().Type().String(), nil)
+	}
+	return v
+}
+
+func (l *loader) provider(r *Run, known []providers.Info) {
+	r.Provider = l.get("provider")
+	var names []string
+	for _, info := range known {
+		names = append(names, info.Name)
+	}
+	slices.Sort(names)
+	expected := "a provider name"
+	if len(names) > 0 {
+		expected = orList(names)
+	}
+	switch {
+	case r.Provider == "":
+		if slices.Contains([]string{ModeRun, ModeUp, ModeDown}, r.Mode) {
+			l.fail("provider", "", expected, nil)
+		}
+	case len(names) > 0 && !slices.Contains(names, r.Provider):
+		l.fail("provider", r.Provider, expected, nil)
+	case len(names) == 0 && !providerName.MatchString(r.Provider):
+		l.fail("provider", r.Provider, "a provider name like aws (lowercase letters, digits and -)", nil)
+	}
+}
+
+func (l *loader) lane(r *Run, known []providers.Info) {
+	r.Lane = l.oneOf("lane", lanes)
+	if r.Lane == LaneAuto || !slices.Contains(lanes, r.Lane) {
+		return
+	}
+	for _, info := range known {
+		if info.Name == r.Provider && len(info.Lanes) > 0 && !slices.Contains(info.Lanes, r.Lane) {
+			l.fail("lane", r.Lane, fmt.Sprintf("%s or auto (provider %s offers %s)",
+				strings.Join(info.Lanes, " or "), r.Provider, strings.Join(info.Lanes, ", ")), nil)
+		}
+	}
+}
+
+func (l *loader) key(r *Run) {
+	r.Key = l.get("key")
+	if r.Key == "" && r.Provider != "" {
+		r.Key = providers.Label(r.Provider)
+		if r.Lane == LaneNoKVM {
+			r.Key += "-" + LaneNoKVM
+		}
+		l.set("key", r.Key)
+		return
+	}
+	if r.Key != "" && !keyForm.MatchString(r.Key) {
+		l.fail("key", r.Key, "a key like aws or hetzner-no-kvm (lowercase letters, digits, - and _; at most 63)", nil)
+	}
+}
+
+// budgets checks the timeouts against each other: the work must leave the
+// teardown budget inside the job, and the host must outlive the job.
+func (l *loader) budgets(r *Run) {
+	if r.TimeoutMinutes == 0 || r.TeardownBudget == 0 {
+		return
+	}
+	timeout := time.Duration(r.TimeoutMinutes) * time.Minute
+	if r.Deadline() < time.Minute {
+		l.fail("timeout-minutes", strconv.Itoa(r.TimeoutMinutes),
+			fmt.Sprintf("more minutes than teardown-budget (%s) plus at least one minute of work", r.TeardownBudget), nil)
+	}
+	if (r.Mode == ModeRun || r.Mode == ModeUp) && r.TTL != 0 && r.TTL <= timeout {
+		l.fail("ttl", l.get("ttl"), fmt.Sprintf("a duration longer than timeout-minutes (%s), so the host does not destroy itself mid-run", timeout), nil)
+	}
+}
+
+func (l *loader) sourceCIDR(r *Run) {
+	v := l.get("ssh-source-cidr")
+	if v == "" {
+		if r.AllowSSHFromAnywhere {
+			r.SSHSourceCIDR = "0.0.0.0/0"
+			l.set("ssh-source-cidr", r.SSHSourceCIDR)
+		}
+		return
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		expected := "a CIDR like 203.0.113.7/32"
+		if _, aerr := netip.ParseAddr(v); aerr == nil {
+			expected += " (add /32 for one address)"
+		}
+		l.fail("ssh-source-cidr", v, expected, nil)
+		return
+	}
+	if p.Bits() == 0 && !r.AllowSSHFromAnywhere {
+		l.fail("ssh-source-cidr", v, "a range narrower than /0, or allow-ssh-from-anywhere: true to open SSH to the internet", nil)
+		return
+	}
+	r.SSHSourceCIDR = p.Masked().String()
+	l.set("ssh-source-cidr", r.SSHSourceCIDR)
+}
+
+func (l *loader) github(r *Run, opt Options) {
+	r.GitHubToken = l.get("github-token")
+	if r.GitHubToken == "" {
+		r.GitHubToken = strings.TrimSpace(opt.env("GITHUB_TOKEN"))
+		l.set("github-token", r.GitHubToken)
+	}
+	if strings.ContainsFunc(r.GitHubToken, isSpaceOrQuote) {
+		l.fail("github-token", r.GitHubToken, "a token without spaces or quotes", nil)
+	}
+	r.GitHubAPIURL = cmpOr(l.get("github-api-url"), opt.env("GITHUB_API_URL"), "https://api.github.com")
+	l.set("github-api-url", r.GitHubAPIURL)
+	r.StatusContext = l.get("status-context")
+	if r.StatusContext == "" && r.Key != "" {
+		r.StatusContext = "mvm-verify/" + r.Key
+		l.set("status-context", r.StatusContext)
+	}
+}
+
+func cmpOr(values ...string) string {
+	for _, v := range values {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// endpoints checks every URL-valued input.
+func (l *loader) endpoints() {
+	for name := range l.table {
+		if !strings.HasSuffix(name, "-endpoint") && name != "github-api-url" {
+			continue
+		}
+		v := l.get(name)
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			l.fail(name, v, "an http(s) URL like https://api.example.com", nil)
+		}
+	}
+}
+
+// providerInputs checks provider-specific inputs of the chosen provider.
+func (l *loader) providerInputs(r *Run) {
+	if v := l.get("aws-role-to-assume"); v != "" && !roleARN.MatchString(v) {
+		l.fail("aws-role-to-assume", v, "a role ARN like arn:aws:iam::123456789012:role/mvm-verify", nil)
+	}
+	if v := l.get("subnet-id"); v != "" && !strings.HasPrefix(v, "subnet-") {
+		l.fail("subnet-id", v, "a subnet id like subnet-0123456789abcdef0", nil)
+	}
+	l.whole("ssh-port", 1, 65535, "a port number from 1 to 65535")
+	if r.Provider == "ssh" && (r.Mode == ModeRun || r.Mode == ModeUp) {
+		l.sshHost(r)
+	}
+}
+
+var sshUser = regexp.MustCompile(`^[a-z_][a-z0-9_.-]*$`)
+
+// sshHost checks what the ssh provider needs to reach an existing host:
+// where, with which key, and which host key to expect.
+func (l *loader) sshHost(r *Run) {
+	host := l.get("ssh-host")
+	switch {
+	case host == "":
+		l.fail("ssh-host", "", "the host name or IP address of the existing host (provider ssh)", nil)
+	case strings.Contains(host, "@"):
+		l.fail("ssh-host", host, "a host name or IP address without user@ (set ssh-user)", nil)
+	case strings.ContainsFunc(host, isSpaceOrQuote) || strings.HasPrefix(host, "-"):
+		l.fail("ssh-host", host, "a host name or IP address", nil)
+	}
+	if u := l.get("ssh-user"); u != "" && !sshUser.MatchString(u) {
+		l.fail("ssh-user", u, "a user name like ubuntu", nil)
+	}
+
+	key, keyFile := l.get("ssh-private-key"), l.get("ssh-private-key-file")
+	switch {
+	case key == "" && keyFile == "":
+		l.fail("ssh-private-key", "", "the host's private key (or set ssh-private-key-file) for provider ssh", nil)
+	case key != "" && keyFile != "":
+		l.fail("ssh-private-key-file", keyFile, "to be empty when ssh-private-key is set: give one of them", nil)
+	case key != "":
+		if expected := checkPrivateKey([]byte(key)); expected != "" {
+			if !strings.Contains(key, "-----BEGIN") && !strings.Contains(key, "\n") {
+				expected += "; for a path use ssh-private-key-file"
+			}
+			l.fail("ssh-private-key", key, expected, nil)
+		}
+	default:
+		if looksLikeKey(keyFile) {
+			l.fail("ssh-private-key-file", keyFile, "a path; pass the key itself in ssh-private-key", nil)
+			break
+		}
+		data, err := os.ReadFile(keyFile)
+		if err != nil {
+			l.fail("ssh-private-key-file", keyFile, "a readable private key file", err)
+			break
+		}
+		r.extraSecrets = append(r.extraSecrets, string(data))
+		if expected := checkPrivateKey(data); expected != "" {
+			l.fail("ssh-private-key-file", keyFile, "a file holding "+expected, nil)
+		}
+	}
+
+	known := l.get("ssh-known-host")
+	switch {
+	case known == "" && !r.InsecureHostKey:
+		l.fail("ssh-known-host", "", `the host's public key ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan), or insecure-host-key: true`, nil)
+	case known != "":
+		if !isHostKey(known) {
+			l.fail("ssh-known-host", known, `a public key like "ssh-ed25519 AAAA…" or a known_hosts line`, nil)
+		}
+	}
+}
+
+// checkPrivateKey returns what was expected when data is not a usable key.
+// The parser's own error is not passed on: only its kind is, never the key.
+func checkPrivateKey(data []byte) string {
+	_, err := ssh.ParsePrivateKey(data)
+	var pass *ssh.PassphraseMissingError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &pass):
+		return "an unencrypted private key (this one has a passphrase)"
+	}
+	return "an OpenSSH or PEM private key"
+}
+
+func isHostKey(s string) bool {
+	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s)); err == nil {
+		return true
+	}
+	_, _, _, _, _, err := ssh.ParseKnownHosts([]byte(s))
+	return err == nil
+}
+
+// isRepoURL accepts what git clone takes: a URL with a scheme, scp-like
+// user@host:path, or an absolute path; nothing the shell would interpret.
+func isRepoURL(s string) bool {
+	if s == "" || strings.HasPrefix(s, "-") || strings.ContainsAny(s, " \t\r\n\"'$`\\;&|<>(){}*?") {
+		return false
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		return scheme != "" && rest != ""
+	}
+	if strings.HasPrefix(s, "/") {
+		return true
+	}
+	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
+	return at > 0 && colon > at+1 && colon < len(s)-1
+}
+
+// checkout resolves what the suite checks out. Both values are pasted into
+// shell commands, so their form is strict.
+func (l *loader) checkout(r *Run, opt Options) {
+	r.Repository = l.get("repository")
+	if r.Repository == "" {
+		server, repo := opt.env("GITHUB_SERVER_URL"), opt.env("GITHUB_REPOSITORY")
+		if server != "" && repo != "" {
+			r.Repository = strings.TrimSuffix(server, "/") + "/" + repo
+			l.set("repository", r.Repository)
+		}
+	}
+	if r.Repository != "" && !isRepoURL(r.Repository) {
+		l.fail("repository", r.Repository, "a git URL like https://github.com/tinylabscom/mvm", nil)
+	}
+	r.Ref = l.get("ref")
+	if r.Ref == "" && opt.HeadSHA != "" {
+		r.Ref = opt.HeadSHA
+		l.set("ref", r.Ref)
+	}
+	if r.Ref != "" && (!refForm.MatchString(r.Ref) || strings.Contains(r.Ref, "..")) {
+		l.fail("ref", r.Ref, "a commit SHA or ref name", nil)
+	}
+}
+
+// suite loads the suite in the modes that run it, fills in step timeouts and
+// replaces its variables.
+func (l *loader) suite(r *Run) {
+	r.SuitePath = l.get("suite")
+	if r.Mode != ModeRun && r.Mode != ModeUp {
+		return
+	}
+	s := DefaultSuite()
+	if r.SuitePath != "" {
+		var err error
+		if s, err = LoadSuite(r.SuitePath); err != nil {
+			var pathErr *os.PathError
+			if errors.As(err, &pathErr) {
+				l.fail("suite", r.SuitePath, "a readable suite YAML file", pathErr)
+			} else {
+				l.errs = append(l.errs, &InputError{Input: "suite", Value: r.SuitePath, Err: err})
+			}
+			return
+		}
+	}
+	for i := range s.Steps {
+		if s.Steps[i].Timeout == 0 {
+			s.Steps[i].Timeout = r.StepTimeout
+		}
+	}
+	expanded, err := s.Expand(Vars{Repo: r.Repository, Ref: r.Ref})
+	if err != nil {
+		l.errs = append(l.errs, err)
+		return
+	}
+	r.Suite = expanded
+}
+
+// warnings lists inputs given that this mode or provider does not read, and
+// the safety switches that are on.
+func (l *loader) warnings(r *Run) []string {
+	var out []string
+	for _, in := range Inputs() {
+		if !l.given[in.Name] || in.AppliesTo(r.Mode, r.Provider) {
+			continue
+		}
+		switch {
+		case len(in.Modes) > 0 && !slices.Contains(in.Modes, r.Mode):
+			out = append(out, fmt.Sprintf("input %q is not used in mode %s; ignored", in.Name, r.Mode))
+		default:
+			out = append(out, fmt.Sprintf("input %q is only used by provider %s; ignored", in.Name, strings.Join(in.Providers, ", ")))
+		}
+	}
+	if r.InsecureHostKey {
+		out = append(out, "insecure-host-key is true: the host's key is not checked, so a machine in the middle could read the run")
+	}
+	if r.AllowSSHFromAnywhere {
+		out = append(out, "allow-ssh-from-anywhere is true: tcp/22 of the host is open to "+cmpOr(r.SSHSourceCIDR, "0.0.0.0/0"))
+	}
+	return out
+}

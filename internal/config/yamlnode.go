@@ -1,0 +1,153 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// nodeReader walks a parsed YAML tree and collects a *FieldError, with its
+// line, for every key or value that is not what it should be. It is the
+// strict decoder yaml.v3 offers only for whole documents: unknown and
+// duplicate keys are errors, and scalars are read as text so the error can
+// quote what was written.
+type nodeReader struct {
+	file string
+	errs []error
+}
+
+func (r *nodeReader) fail(n *yaml.Node, field, value, expected string) {
+	r.errs = append(r.errs, &FieldError{File: r.file, Line: line(n), Field: field, Value: value, Expected: expected})
+}
+
+func (r *nodeReader) problem(n *yaml.Node, field, problem, expected string) {
+	r.errs = append(r.errs, &FieldError{File: r.file, Line: line(n), Field: field, Problem: problem, Expected: expected})
+}
+
+func (r *nodeReader) err() error { return errors.Join(r.errs...) }
+
+func line(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	return n.Line
+}
+
+// parseYAML returns the document's root node, nil for an empty document.
+func parseYAML(data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return resolve(doc.Content[0]), nil
+}
+
+// resolve follows aliases, so anchors in a suite file work as YAML readers expect.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+// describe names what a node is, for "got a list" style problems.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "a value"
+}
+
+// mapping calls fn for every key of a mapping node, in file order. Keys not
+// in known and repeated keys are errors; so is a node that is not a mapping.
+func (r *nodeReader) mapping(n *yaml.Node, field string, known []string, fn func(key string, v *yaml.Node)) bool {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		expected := "a mapping"
+		if known != nil {
+			expected += " with the keys " + strings.Join(known, ", ")
+		}
+		r.problem(n, field, "got "+describe(n)+valueHint(n), expected)
+		return false
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		key := k.Value
+		path := join(field, key)
+		if k.Kind != yaml.ScalarNode {
+			r.problem(k, field, "got "+describe(k)+" as a key", "one of the keys "+strings.Join(known, ", "))
+			continue
+		}
+		if known != nil && !slices.Contains(known, key) {
+			r.problem(k, field, fmt.Sprintf("unknown key %q", key), "one of "+strings.Join(known, ", "))
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			r.problem(k, path, "given twice", fmt.Sprintf("once (first on line %d)", first))
+			continue
+		}
+		seen[key] = k.Line
+		fn(key, v)
+	}
+	return true
+}
+
+func valueHint(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return fmt.Sprintf(" %q", shorten(n.Value))
+	}
+	return ""
+}
+
+// scalar returns the text of a scalar node; a list, mapping or null is an
+// error naming what was expected.
+func (r *nodeReader) scalar(n *yaml.Node, field, expected string) (string, bool) {
+	n = resolve(n)
+	if isNull(n) {
+		r.problem(n, field, "empty", expected)
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode {
+		r.problem(n, field, "got "+describe(n), expected)
+		return "", false
+	}
+	return n.Value, true
+}
+
+// list calls fn for each item of a sequence node. A single scalar counts as a
+// one-item list when single is true (needs: kvm).
+func (r *nodeReader) list(n *yaml.Node, field, expected string, single bool, fn func(i int, item *yaml.Node, path string)) {
+	n = resolve(n)
+	if single && n.Kind == yaml.ScalarNode && !isNull(n) {
+		fn(0, n, field)
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		r.problem(n, field, "got "+describe(n)+valueHint(n), expected)
+		return
+	}
+	for i, item := range n.Content {
+		fn(i, resolve(item), fmt.Sprintf("%s[%d]", field, i))
+	}
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
