@@ -80,6 +80,45 @@ type Row struct {
 	HeadSHA   string    `json:"head_sha,omitempty"`
 	JobURL    string    `json:"job_url,omitempty"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	// Source says who wrote the row: the leg itself (empty), or a stand-in
+	// rebuilt from the leg's commit status or put in for a leg that never
+	// reported. A leg's own row always beats a stand-in when rows merge.
+	Source Source `json:"source,omitempty"`
+}
+
+// Source is where a row came from.
+type Source string
+
+const (
+	// FromLeg is a row written by its own leg: the full picture.
+	FromLeg Source = ""
+	// FromStatus is a row rebuilt from the leg's commit status description,
+	// used when the leg's own row was lost or is behind its status.
+	FromStatus Source = "status"
+	// Placeholder stands for an expected leg nothing is known about.
+	Placeholder Source = "placeholder"
+)
+
+// rank orders sources: a leg's own row outranks a rebuilt one, which
+// outranks a placeholder.
+func (s Source) rank() int {
+	switch s {
+	case FromLeg:
+		return 2
+	case FromStatus:
+		return 1
+	}
+	return 0
+}
+
+// Has reports whether any cell of the row has the status.
+func (r Row) Has(s Status) bool {
+	for _, c := range r.Cells {
+		if c.Status == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Cell returns the row's cell for c, Unknown when absent.

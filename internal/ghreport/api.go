@@ -1,0 +1,188 @@
+package ghreport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v93/github"
+)
+
+// Reasons the reporting stops talking to GitHub. None of them fails the
+// verification: the caller degrades to the job summary and a notice.
+var (
+	// ErrReadOnly: the token may read but not write (fork PR, missing
+	// permissions): GitHub's 403 "Resource not accessible by integration".
+	ErrReadOnly = errors.New("token cannot write (Resource not accessible by integration)")
+	// ErrRateLimited: a rate limit would outlast the wait budget.
+	ErrRateLimited = errors.New("rate limited beyond the wait budget")
+	// ErrAuth: the token was refused.
+	ErrAuth = errors.New("token refused (401 Bad credentials)")
+)
+
+// Without a Retry-After or reset time GitHub asks to wait at least a minute
+// after a secondary rate limit.
+const secondaryDefaultWait = time.Minute
+
+// maxServerRetries bounds retries of 5xx and transport errors per call.
+const maxServerRetries = 4
+
+// call runs one API request, waiting out rate limits and retrying server
+// errors while the wait budget lasts. what names the request for errors.
+func (r *Reporter) call(ctx context.Context, what string, op func() (*github.Response, error)) error {
+	serverRetries := 0
+	for {
+		resp, err := op()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		}
+		var hr *http.Response
+		if resp != nil {
+			hr = resp.Response
+		}
+		wait, kind := r.classify(hr, err)
+		switch kind {
+		case kindReadOnly:
+			return fmt.Errorf("%s: %w", what, ErrReadOnly)
+		case kindAuth:
+			return fmt.Errorf("%s: %w", what, ErrAuth)
+		case kindRateLimit:
+			r.log.Info("GitHub rate limit", "request", what, "wait", wait)
+			if !r.spend(wait) {
+				return fmt.Errorf("%s: wait %s: %w", what, wait.Round(time.Second), ErrRateLimited)
+			}
+		case kindServer:
+			serverRetries++
+			if serverRetries > maxServerRetries {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			wait = r.backoff(serverRetries)
+			r.log.Info("GitHub request failed; retrying", "request", what, "error", err, "wait", wait)
+			if !r.spend(wait) {
+				return fmt.Errorf("%s: out of wait budget: %w", what, err)
+			}
+		default:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := r.sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+}
+
+type errKind int
+
+const (
+	kindOther errKind = iota
+	kindReadOnly
+	kindAuth
+	kindRateLimit
+	kindServer
+)
+
+// classify decides what a failed request means and, for a rate limit, how
+// long to wait. It reads the headers itself so the wait follows the injected
+// clock, not the wall clock.
+func (r *Reporter) classify(resp *http.Response, err error) (time.Duration, errKind) {
+	if resp == nil {
+		// No response: a transport error, worth retrying like a 5xx.
+		return 0, kindServer
+	}
+	code := resp.StatusCode
+	switch {
+	case code >= 500:
+		return 0, kindServer
+	case code == http.StatusUnauthorized:
+		return 0, kindAuth
+	case code != http.StatusForbidden && code != http.StatusTooManyRequests:
+		return 0, kindOther
+	}
+	if wait, ok := r.rateLimitWait(resp.Header); ok {
+		return wait, kindRateLimit
+	}
+	msg := errMessage(err)
+	if code == http.StatusTooManyRequests || strings.Contains(strings.ToLower(msg), "rate limit") {
+		return secondaryDefaultWait, kindRateLimit
+	}
+	if strings.Contains(msg, "Resource not accessible") || code == http.StatusForbidden {
+		return 0, kindReadOnly
+	}
+	return 0, kindOther
+}
+
+// rateLimitWait reads Retry-After (seconds) or, with no requests left,
+// x-ratelimit-reset (unix seconds).
+func (r *Reporter) rateLimitWait(h http.Header) (time.Duration, bool) {
+	if v := h.Get("Retry-After"); v != "" {
+		if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+			return time.Duration(s) * time.Second, true
+		}
+	}
+	if h.Get("X-Ratelimit-Remaining") == "0" {
+		if s, err := strconv.ParseInt(h.Get("X-Ratelimit-Reset"), 10, 64); err == nil {
+			// A second of slack: the reset is rounded down to the second.
+			return max(0, time.Unix(s, 0).Sub(r.now())) + time.Second, true
+		}
+	}
+	return 0, false
+}
+
+func errMessage(err error) string {
+	var er *github.ErrorResponse
+	if errors.As(err, &er) {
+		return er.Message
+	}
+	var rl *github.RateLimitError
+	if errors.As(err, &rl) {
+		return rl.Message
+	}
+	var ab *github.AbuseRateLimitError
+	if errors.As(err, &ab) {
+		return ab.Message
+	}
+	return err.Error()
+}
+
+// statusCode is the HTTP status of a failed call, 0 if there was none.
+func statusCode(err error) int {
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil {
+		return er.Response.StatusCode
+	}
+	return 0
+}
+
+// spend takes d from the wait budget; false when the budget cannot cover it.
+func (r *Reporter) spend(d time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d > r.budget {
+		r.budget = 0
+		return false
+	}
+	r.budget -= d
+	return true
+}
+
+// backoff is an exponential delay with jitter for the n-th retry (from 1).
+func (r *Reporter) backoff(n int) time.Duration {
+	base := time.Second << min(n-1, 5)
+	return base/2 + r.jitter(base/2)
+}
+
+// jitter is a random duration in [0, d).
+func (r *Reporter) jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Duration(r.rand.Int64N(int64(d)))
+}

@@ -1,0 +1,102 @@
+package ghreport
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// Event is what the reporting needs from the workflow run's event.
+type Event struct {
+	// Name is GITHUB_EVENT_NAME ("pull_request", "push", ...).
+	Name string
+	// Repo is the repository the workflow runs in, "owner/name".
+	Repo string
+	// HeadSHA is the commit the results are about: the PR's head commit on
+	// pull_request events (GITHUB_SHA is a merge commit there, and statuses
+	// posted to it never show on the PR), else GITHUB_SHA.
+	HeadSHA string
+	// PR is the pull request number; 0 when the event has none (push).
+	PR int
+	// HeadRepo and BaseRepo are the PR's head and base repositories.
+	HeadRepo, BaseRepo string
+	// RunURL links the workflow run (GITHUB_SERVER_URL/REPO/actions/runs/ID).
+	RunURL string
+}
+
+// Fork reports whether the PR comes from another repository.
+func (e Event) Fork() bool {
+	return e.PR != 0 && e.HeadRepo != "" && e.BaseRepo != "" && !strings.EqualFold(e.HeadRepo, e.BaseRepo)
+}
+
+// readOnlyFork reports whether the token cannot write: a fork PR's
+// pull_request event runs with a read-only token, while pull_request_target
+// runs in the base repository with its normal token.
+func (e Event) readOnlyFork() bool {
+	return e.Fork() && e.Name != "pull_request_target"
+}
+
+var shaPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// LoadEvent reads the event payload at path (GITHUB_EVENT_PATH) and the run's
+// environment through env (os.Getenv in production). An empty path means no
+// payload: the event is read from the environment alone.
+func LoadEvent(path string, env func(string) string) (Event, error) {
+	ev := Event{Name: env("GITHUB_EVENT_NAME"), Repo: env("GITHUB_REPOSITORY"), HeadSHA: env("GITHUB_SHA")}
+	if server, id := strings.TrimRight(env("GITHUB_SERVER_URL"), "/"), env("GITHUB_RUN_ID"); server != "" && ev.Repo != "" && id != "" {
+		ev.RunURL = server + "/" + ev.Repo + "/actions/runs/" + id
+		if a := env("GITHUB_RUN_ATTEMPT"); a != "" && a != "1" {
+			ev.RunURL += "/attempts/" + a
+		}
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: %w", path, err)
+		}
+		var payload struct {
+			PullRequest *struct {
+				Number int `json:"number"`
+				Head   struct {
+					SHA  string `json:"sha"`
+					Repo *struct {
+						FullName string `json:"full_name"`
+					} `json:"repo"`
+				} `json:"head"`
+				Base struct {
+					Repo *struct {
+						FullName string `json:"full_name"`
+					} `json:"repo"`
+				} `json:"base"`
+			} `json:"pull_request"`
+		}
+		if err := json.Unmarshal(data, &payload); err != nil {
+			return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: want the event's JSON: %w", path, err)
+		}
+		if pr := payload.PullRequest; pr != nil {
+			if pr.Number <= 0 || pr.Head.SHA == "" {
+				return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: pull_request without number or head.sha", path)
+			}
+			ev.PR, ev.HeadSHA = pr.Number, pr.Head.SHA
+			if pr.Head.Repo != nil {
+				ev.HeadRepo = pr.Head.Repo.FullName
+			} else {
+				// GitHub sends a null head repo when the fork was deleted:
+				// it is still a fork, and its token is read-only.
+				ev.HeadRepo = "(deleted fork)"
+			}
+			if pr.Base.Repo != nil {
+				ev.BaseRepo = pr.Base.Repo.FullName
+			}
+		}
+	}
+	if ev.HeadSHA != "" && !shaPattern.MatchString(ev.HeadSHA) {
+		return Event{}, fmt.Errorf("event head SHA %q: want 40 (or 64) lowercase hex digits", ev.HeadSHA)
+	}
+	if ev.Repo == "" && ev.BaseRepo != "" {
+		ev.Repo = ev.BaseRepo
+	}
+	return ev, nil
+}

@@ -1,0 +1,654 @@
+// Package fakegh is a stateful fake of the parts of the GitHub REST API that
+// mvm-verify uses: commit statuses, issue comments and pull requests. It
+// behaves like GitHub where the reporting depends on it: comment lists are
+// paginated with Link headers, ids increase, each request is atomic and
+// nothing else is serialized (there are no conditional writes), tokens are
+// checked, a read-only token gets GitHub's 403 on writes, and faults (rate
+// limits, 5xx) and per-request delays can be injected.
+//
+// It listens on loopback only.
+package fakegh
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits GitHub enforces that the fake enforces too.
+const (
+	MaxCommentBody       = 65536 // characters
+	MaxStatusDescription = 140   // characters
+	MaxPerPage           = 100
+	defaultPerPage       = 30
+)
+
+// Token is what a token may do.
+type Token struct {
+	Login    string
+	ReadOnly bool
+}
+
+// Comment is an issue comment as stored.
+type Comment struct {
+	ID        int64
+	Repo      string
+	Issue     int
+	Body      string
+	Login     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Status is a commit status as stored.
+type Status struct {
+	ID          int64
+	Repo        string
+	SHA         string
+	State       string
+	TargetURL   string
+	Description string
+	Context     string
+	Login       string
+	CreatedAt   time.Time
+}
+
+// PR is a pull request as stored.
+type PR struct {
+	Number   int
+	HeadSHA  string
+	HeadRepo string
+	BaseRepo string
+}
+
+// Fault is an injected failure: the next Times requests matching Method and
+// Path get Status instead of being served.
+type Fault struct {
+	Method string // "" matches any method
+	Path   string // substring of the path; "" matches any path
+	Status int
+	// Message is the JSON "message"; a default fits the status.
+	Message string
+	// RetryAfter, when set, is sent as Retry-After (whole seconds).
+	RetryAfter time.Duration
+	// RateLimitReset, when set, makes this a primary rate limit:
+	// x-ratelimit-remaining: 0 and x-ratelimit-reset this far from now.
+	RateLimitReset time.Duration
+	// Secondary marks a secondary (abuse) rate limit in documentation_url.
+	Secondary bool
+	Times     int // 0 means once
+}
+
+// Request is one logged request.
+type Request struct {
+	Method, Path string
+	Status       int
+}
+
+// Server is the fake API.
+type Server struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	tokens   map[string]Token
+	prs      map[string]*PR // "owner/repo#n"
+	comments map[int64]*Comment
+	statuses []*Status
+	nextID   int64
+	faults   []*Fault
+	log      []Request
+	perPage  int
+	delay    func(*http.Request) time.Duration
+	now      func() time.Time
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithMaxPerPage lowers the page size cap (GitHub's is 100) so tests page
+// through few comments.
+func WithMaxPerPage(n int) Option { return func(s *Server) { s.perPage = n } }
+
+// WithDelay delays every request by d(r) before it is served and again
+// before its response is written, so concurrent requests interleave.
+func WithDelay(d func(*http.Request) time.Duration) Option { return func(s *Server) { s.delay = d } }
+
+// RandomDelay returns a delay function drawing uniformly from [0, max) with a
+// seeded source; it is safe for concurrent use.
+func RandomDelay(seed uint64, max time.Duration) func(*http.Request) time.Duration {
+	var mu sync.Mutex
+	rnd := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	return func(*http.Request) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Duration(rnd.Int64N(int64(max)))
+	}
+}
+
+// New starts a fake on loopback. Stop it with Close.
+func New(opts ...Option) *Server {
+	s := &Server{
+		tokens:   map[string]Token{},
+		prs:      map[string]*PR{},
+		comments: map[int64]*Comment{},
+		nextID:   1000,
+		perPage:  MaxPerPage,
+		now:      time.Now,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// URL is the API base URL, with a trailing slash, as go-github wants it.
+func (s *Server) URL() string { return s.srv.URL + "/" }
+
+// Client is an HTTP client for the fake.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// AddToken lets a token in.
+func (s *Server) AddToken(token string, t Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.Login == "" {
+		t.Login = "github-actions[bot]"
+	}
+	s.tokens[token] = t
+}
+
+// SetPR creates or moves a pull request (a push moves its head).
+func (s *Server) SetPR(repo string, pr PR) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pr.BaseRepo == "" {
+		pr.BaseRepo = repo
+	}
+	if pr.HeadRepo == "" {
+		pr.HeadRepo = repo
+	}
+	s.prs[fmt.Sprintf("%s#%d", repo, pr.Number)] = &pr
+}
+
+// AddComment stores a comment as if login had written it.
+func (s *Server) AddComment(repo string, issue int, login, body string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addComment(repo, issue, login, body).ID
+}
+
+func (s *Server) addComment(repo string, issue int, login, body string) *Comment {
+	s.nextID++
+	now := s.now().UTC().Truncate(time.Second)
+	c := &Comment{ID: s.nextID, Repo: repo, Issue: issue, Body: body, Login: login, CreatedAt: now, UpdatedAt: now}
+	s.comments[c.ID] = c
+	return c
+}
+
+// Comments returns the issue's comments, oldest first.
+func (s *Server) Comments(repo string, issue int) []Comment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Comment
+	for _, c := range s.sortedComments(repo, issue) {
+		out = append(out, *c)
+	}
+	return out
+}
+
+// Statuses returns every status posted for sha, oldest first.
+func (s *Server) Statuses(repo, sha string) []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Status
+	for _, st := range s.statuses {
+		if st.Repo == repo && st.SHA == sha {
+			out = append(out, *st)
+		}
+	}
+	return out
+}
+
+// AddStatus stores a status as if it had been posted.
+func (s *Server) AddStatus(repo string, st Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	st.ID, st.Repo = s.nextID, repo
+	if st.CreatedAt.IsZero() {
+		st.CreatedAt = s.now().UTC().Truncate(time.Second)
+	}
+	s.statuses = append(s.statuses, &st)
+}
+
+// Inject queues a fault.
+func (s *Server) Inject(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	s.faults = append(s.faults, &f)
+}
+
+// Requests returns the request log.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+func (s *Server) sortedComments(repo string, issue int) []*Comment {
+	var out []*Comment
+	for _, c := range s.comments {
+		if c.Repo == repo && c.Issue == issue {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Comment) int { return int(a.ID - b.ID) })
+	return out
+}
+
+type apiError struct {
+	status  int
+	message string
+	header  http.Header
+	docURL  string
+	errors  []map[string]string
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.delay != nil {
+		time.Sleep(s.delay(r))
+	}
+	status, body, hdr := s.handle(r)
+	if s.delay != nil {
+		time.Sleep(s.delay(r))
+	}
+	for k, v := range hdr {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if body != nil {
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+// handle serves one request atomically: the lock is held for the state
+// change only, as GitHub applies each request on its own.
+func (s *Server) handle(r *http.Request) (int, any, http.Header) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hdr := http.Header{}
+	status, body, err := s.route(r, hdr)
+	if err != nil {
+		status = err.status
+		for k, v := range err.header {
+			hdr[k] = v
+		}
+		e := map[string]any{"message": err.message, "documentation_url": "https://docs.github.com/rest"}
+		if err.docURL != "" {
+			e["documentation_url"] = err.docURL
+		}
+		if err.errors != nil {
+			e["errors"] = err.errors
+		}
+		body = e
+	}
+	if hdr.Get("X-Ratelimit-Remaining") == "" {
+		hdr.Set("X-Ratelimit-Limit", "5000")
+		hdr.Set("X-Ratelimit-Remaining", "4999")
+		hdr.Set("X-Ratelimit-Reset", strconv.FormatInt(s.now().Add(time.Hour).Unix(), 10))
+	}
+	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Status: status})
+	return status, body, hdr
+}
+
+func (s *Server) route(r *http.Request, hdr http.Header) (int, any, *apiError) {
+	tok, aerr := s.auth(r)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	if f := s.fault(r); f != nil {
+		return 0, nil, s.faultError(f)
+	}
+	// GHES serves the same API under /api/v3.
+	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) < 4 || parts[0] != "repos" {
+		return 0, nil, notFound()
+	}
+	repo := parts[1] + "/" + parts[2]
+	rest := parts[3:]
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	if write && tok.ReadOnly {
+		return 0, nil, &apiError{status: http.StatusForbidden, message: "Resource not accessible by integration",
+			docURL: "https://docs.github.com/rest/issues/comments#create-an-issue-comment"}
+	}
+	switch {
+	case rest[0] == "statuses" && len(rest) == 2 && r.Method == http.MethodPost:
+		return s.createStatus(r, repo, rest[1], tok)
+	case rest[0] == "commits" && len(rest) == 3 && rest[2] == "status" && r.Method == http.MethodGet:
+		return s.combinedStatus(r, repo, rest[1], hdr)
+	case rest[0] == "commits" && len(rest) == 3 && rest[2] == "statuses" && r.Method == http.MethodGet:
+		return s.listStatuses(r, repo, rest[1], hdr)
+	case rest[0] == "pulls" && len(rest) == 2 && r.Method == http.MethodGet:
+		return s.getPR(repo, rest[1])
+	case rest[0] == "issues" && len(rest) == 3 && rest[1] == "comments":
+		id, err := strconv.ParseInt(rest[2], 10, 64)
+		if err != nil {
+			return 0, nil, notFound()
+		}
+		return s.comment(r, repo, id)
+	case rest[0] == "issues" && len(rest) == 3 && rest[2] == "comments":
+		n, err := strconv.Atoi(rest[1])
+		if err != nil || s.prs[fmt.Sprintf("%s#%d", repo, n)] == nil {
+			return 0, nil, notFound()
+		}
+		switch r.Method {
+		case http.MethodGet:
+			return s.listComments(r, repo, n, hdr)
+		case http.MethodPost:
+			body, aerr := commentBody(r)
+			if aerr != nil {
+				return 0, nil, aerr
+			}
+			return http.StatusCreated, s.commentJSON(s.addComment(repo, n, tok.Login, body)), nil
+		}
+	}
+	return 0, nil, notFound()
+}
+
+func (s *Server) auth(r *http.Request) (Token, *apiError) {
+	h := r.Header.Get("Authorization")
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		raw, ok = strings.CutPrefix(h, "token ")
+	}
+	if t, known := s.tokens[raw]; ok && known {
+		return t, nil
+	}
+	return Token{}, &apiError{status: http.StatusUnauthorized, message: "Bad credentials"}
+}
+
+func (s *Server) fault(r *http.Request) *Fault {
+	for i, f := range s.faults {
+		if (f.Method == "" || f.Method == r.Method) && strings.Contains(r.URL.Path, f.Path) {
+			f.Times--
+			if f.Times == 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+func (s *Server) faultError(f *Fault) *apiError {
+	e := &apiError{status: f.Status, message: f.Message, header: http.Header{}}
+	if e.message == "" {
+		e.message = http.StatusText(f.Status)
+	}
+	if f.RetryAfter > 0 {
+		e.header.Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+	}
+	if f.RateLimitReset > 0 {
+		e.header.Set("X-Ratelimit-Limit", "5000")
+		e.header.Set("X-Ratelimit-Remaining", "0")
+		e.header.Set("X-Ratelimit-Reset", strconv.FormatInt(s.now().Add(f.RateLimitReset).Unix(), 10))
+		if f.Message == "" {
+			e.message = "API rate limit exceeded for installation."
+		}
+	}
+	if f.Secondary {
+		e.docURL = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+		if f.Message == "" {
+			e.message = "You have exceeded a secondary rate limit."
+		}
+	}
+	return e
+}
+
+func notFound() *apiError { return &apiError{status: http.StatusNotFound, message: "Not Found"} }
+
+func invalid(resource, field, msg string) *apiError {
+	return &apiError{status: http.StatusUnprocessableEntity, message: "Validation Failed",
+		errors: []map[string]string{{"resource": resource, "code": "custom", "field": field, "message": msg}}}
+}
+
+func commentBody(r *http.Request) (string, *apiError) {
+	var in struct {
+		Body *string `json:"body"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		return "", &apiError{status: http.StatusBadRequest, message: "Problems parsing JSON"}
+	}
+	if in.Body == nil || *in.Body == "" {
+		return "", invalid("IssueComment", "body", "body is missing")
+	}
+	if utf8.RuneCountInString(*in.Body) > MaxCommentBody {
+		return "", invalid("IssueComment", "body", fmt.Sprintf("body is too long (maximum is %d characters)", MaxCommentBody))
+	}
+	return *in.Body, nil
+}
+
+func (s *Server) comment(r *http.Request, repo string, id int64) (int, any, *apiError) {
+	c := s.comments[id]
+	if c == nil || c.Repo != repo {
+		return 0, nil, notFound()
+	}
+	switch r.Method {
+	case http.MethodGet:
+		return http.StatusOK, s.commentJSON(c), nil
+	case http.MethodPatch:
+		body, aerr := commentBody(r)
+		if aerr != nil {
+			return 0, nil, aerr
+		}
+		c.Body = body
+		c.UpdatedAt = s.now().UTC().Truncate(time.Second)
+		return http.StatusOK, s.commentJSON(c), nil
+	case http.MethodDelete:
+		delete(s.comments, id)
+		return http.StatusNoContent, nil, nil
+	}
+	return 0, nil, notFound()
+}
+
+func (s *Server) commentJSON(c *Comment) map[string]any {
+	base := "https://github.com/" + c.Repo
+	return map[string]any{
+		"id":         c.ID,
+		"node_id":    fmt.Sprintf("IC_%d", c.ID),
+		"body":       c.Body,
+		"user":       map[string]any{"login": c.Login, "type": userType(c.Login)},
+		"created_at": c.CreatedAt.Format(time.RFC3339),
+		"updated_at": c.UpdatedAt.Format(time.RFC3339),
+		"html_url":   fmt.Sprintf("%s/pull/%d#issuecomment-%d", base, c.Issue, c.ID),
+	}
+}
+
+func userType(login string) string {
+	if strings.HasSuffix(login, "[bot]") {
+		return "Bot"
+	}
+	return "User"
+}
+
+// page cuts items to the requested page and sets the Link header the way
+// GitHub does, so clients follow rel="next".
+func page[T any](r *http.Request, items []T, maxPer int, hdr http.Header) ([]T, *apiError) {
+	q := r.URL.Query()
+	per := defaultPerPage
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, &apiError{status: http.StatusUnprocessableEntity, message: "per_page must be a positive integer"}
+		}
+		per = n
+	}
+	per = min(per, maxPer)
+	p := 1
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, &apiError{status: http.StatusUnprocessableEntity, message: "page must be a positive integer"}
+		}
+		p = n
+	}
+	last := max(1, (len(items)+per-1)/per)
+	link := func(n int, rel string) string {
+		u := url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path}
+		v := url.Values{}
+		v.Set("per_page", strconv.Itoa(per))
+		v.Set("page", strconv.Itoa(n))
+		u.RawQuery = v.Encode()
+		return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+	}
+	var links []string
+	if p < last {
+		links = append(links, link(p+1, "next"), link(last, "last"))
+	}
+	if p > 1 {
+		links = append(links, link(1, "first"), link(p-1, "prev"))
+	}
+	if len(links) > 0 {
+		hdr.Set("Link", strings.Join(links, ", "))
+	}
+	lo := min((p-1)*per, len(items))
+	hi := min(lo+per, len(items))
+	return items[lo:hi], nil
+}
+
+func (s *Server) listComments(r *http.Request, repo string, issue int, hdr http.Header) (int, any, *apiError) {
+	all := s.sortedComments(repo, issue)
+	got, aerr := page(r, all, s.perPage, hdr)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	out := make([]map[string]any, 0, len(got))
+	for _, c := range got {
+		out = append(out, s.commentJSON(c))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (s *Server) getPR(repo, num string) (int, any, *apiError) {
+	pr := s.prs[repo+"#"+num]
+	if pr == nil {
+		return 0, nil, notFound()
+	}
+	return http.StatusOK, map[string]any{
+		"number": pr.Number,
+		"state":  "open",
+		"head":   map[string]any{"sha": pr.HeadSHA, "repo": map[string]any{"full_name": pr.HeadRepo}},
+		"base":   map[string]any{"repo": map[string]any{"full_name": pr.BaseRepo}},
+	}, nil
+}
+
+var statusStates = []string{"pending", "success", "failure", "error"}
+
+func (s *Server) createStatus(r *http.Request, repo, sha string, tok Token) (int, any, *apiError) {
+	var in struct {
+		State       string `json:"state"`
+		TargetURL   string `json:"target_url"`
+		Description string `json:"description"`
+		Context     string `json:"context"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		return 0, nil, &apiError{status: http.StatusBadRequest, message: "Problems parsing JSON"}
+	}
+	if !slices.Contains(statusStates, in.State) {
+		return 0, nil, invalid("Status", "state", "state is not included in the list")
+	}
+	if utf8.RuneCountInString(in.Description) > MaxStatusDescription {
+		return 0, nil, invalid("Status", "description", "description is too long (maximum is 140 characters)")
+	}
+	if in.Context == "" {
+		in.Context = "default"
+	}
+	s.nextID++
+	st := &Status{ID: s.nextID, Repo: repo, SHA: sha, State: in.State, TargetURL: in.TargetURL,
+		Description: in.Description, Context: in.Context, Login: tok.Login, CreatedAt: s.now().UTC().Truncate(time.Second)}
+	s.statuses = append(s.statuses, st)
+	return http.StatusCreated, statusJSON(st), nil
+}
+
+func statusJSON(st *Status) map[string]any {
+	return map[string]any{
+		"id": st.ID, "state": st.State, "target_url": st.TargetURL, "description": st.Description,
+		"context": st.Context, "creator": map[string]any{"login": st.Login},
+		"created_at": st.CreatedAt.Format(time.RFC3339), "updated_at": st.CreatedAt.Format(time.RFC3339),
+	}
+}
+
+// newest returns the statuses for sha, newest first (GitHub's list order).
+func (s *Server) newest(repo, sha string) []*Status {
+	var out []*Status
+	for i := len(s.statuses) - 1; i >= 0; i-- {
+		if st := s.statuses[i]; st.Repo == repo && st.SHA == sha {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func (s *Server) listStatuses(r *http.Request, repo, sha string, hdr http.Header) (int, any, *apiError) {
+	got, aerr := page(r, s.newest(repo, sha), MaxPerPage, hdr)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	out := make([]map[string]any, 0, len(got))
+	for _, st := range got {
+		out = append(out, statusJSON(st))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (s *Server) combinedStatus(r *http.Request, repo, sha string, hdr http.Header) (int, any, *apiError) {
+	var latest []*Status
+	seen := map[string]bool{}
+	for _, st := range s.newest(repo, sha) {
+		if !seen[st.Context] {
+			seen[st.Context] = true
+			latest = append(latest, st)
+		}
+	}
+	state := "success"
+	for _, st := range latest {
+		switch st.State {
+		case "failure", "error":
+			state = "failure"
+		case "pending":
+			if state == "success" {
+				state = "pending"
+			}
+		}
+	}
+	if len(latest) == 0 {
+		state = "pending"
+	}
+	got, aerr := page(r, latest, min(s.perPage, MaxPerPage), hdr)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	out := make([]map[string]any, 0, len(got))
+	for _, st := range got {
+		out = append(out, statusJSON(st))
+	}
+	return http.StatusOK, map[string]any{"state": state, "sha": sha, "total_count": len(latest), "statuses": out}, nil
+}

@@ -1,0 +1,322 @@
+// Package ghreport puts the verification matrix on GitHub: a commit status
+// per leg on the PR's head commit, one sticky PR comment holding the whole
+// matrix (its rows kept as hidden state so concurrent legs can merge into
+// it), and the authoritative final matrix for the aggregating report job,
+// including the table in a docs file.
+//
+// Reporting never fails a verification. Whatever GitHub refuses (fork PRs,
+// read-only tokens, rate limits beyond the wait budget) degrades to the job
+// summary and one notice line, returned in an Outcome.
+package ghreport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v93/github"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultAPIURL   = "https://api.github.com/"
+	DefaultBudget   = 3 * time.Minute
+	DefaultAttempts = 8
+	DefaultSettle   = 2 * time.Second
+)
+
+// Config configures a Reporter.
+type Config struct {
+	// Token is the GitHub token (input github-token). Empty: nothing is
+	// sent to GitHub and every Outcome is degraded.
+	Token string
+	// APIURL is the REST API base (input github-api-url, default
+	// GITHUB_API_URL; "https://ghe.example.com/api/v3" on GHES).
+	APIURL string
+	// Repo is "owner/name"; empty means Event.Repo.
+	Repo  string
+	Event Event
+	// JobURL is the status target and the link on the leg's row; empty
+	// means Event.RunURL.
+	JobURL     string
+	HTTPClient *http.Client
+	// Sleep waits for d or until ctx ends; tests inject one that does not
+	// wait. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand draws the jitter; default seeded from the clock.
+	Rand   *rand.Rand
+	Logger *slog.Logger
+	// Budget bounds the total time spent waiting on rate limits and retries
+	// over the Reporter's life; default DefaultBudget.
+	Budget time.Duration
+	// Attempts bounds the comment writes per update; default
+	// DefaultAttempts.
+	Attempts int
+	// Settle is the base delay before a write is read back; default
+	// DefaultSettle.
+	Settle time.Duration
+}
+
+// Outcome is how the reporting went. It is never an error: the caller shows
+// Notice (as ::notice::) when it is set and carries on.
+type Outcome struct {
+	// Degraded: GitHub did not get the whole report; the job summary has it.
+	Degraded bool
+	// Notice is one line for people, or empty.
+	Notice string
+	// StatusPosted: the commit status was set.
+	StatusPosted bool
+	// CommentURL is the sticky comment, once it holds the row.
+	CommentURL string
+	// HeadSHA is the commit Report's matrix is about.
+	HeadSHA string
+}
+
+func (o *Outcome) note(degraded bool, format string, args ...any) {
+	o.Degraded = o.Degraded || degraded
+	msg := fmt.Sprintf(format, args...)
+	if o.Notice == "" {
+		o.Notice = msg
+	} else {
+		o.Notice += "; " + msg
+	}
+}
+
+// Reporter reports one leg (Start, Finish) or the whole matrix (Report).
+// Its methods are safe to call from one goroutine at a time per leg; several
+// Reporters (one per leg) may run concurrently against the same PR.
+type Reporter struct {
+	cfg         Config
+	gh          *github.Client
+	owner, name string
+	log         *slog.Logger
+	sleepFn     func(context.Context, time.Duration) error
+	now         func() time.Time
+
+	mu        sync.Mutex
+	rand      *rand.Rand
+	budget    time.Duration
+	off       string // why GitHub is not written to; empty while it is
+	lastStamp time.Time
+}
+
+// New checks cfg and builds a Reporter. Bad input (a malformed repository or
+// API URL) is an error; a missing token or a fork PR is not: the Reporter
+// then only degrades.
+func New(cfg Config) (*Reporter, error) {
+	if cfg.Repo == "" {
+		cfg.Repo = cfg.Event.Repo
+	}
+	owner, name, ok := strings.Cut(cfg.Repo, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return nil, fmt.Errorf("repository %q (GITHUB_REPOSITORY): want owner/name", cfg.Repo)
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	u, err := url.Parse(cfg.APIURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("input github-api-url %q: want an http(s) URL such as %s or https://ghe.example.com/api/v3", cfg.APIURL, DefaultAPIURL)
+	}
+	if cfg.JobURL == "" {
+		cfg.JobURL = cfg.Event.RunURL
+	}
+	if cfg.Budget <= 0 {
+		cfg.Budget = DefaultBudget
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = DefaultAttempts
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = DefaultSettle
+	}
+	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, sleepFn: cfg.Sleep, now: cfg.Now,
+		rand: cfg.Rand, budget: cfg.Budget}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.sleepFn == nil {
+		r.sleepFn = sleepTimer
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.rand == nil {
+		seed := uint64(time.Now().UnixNano())
+		r.rand = rand.New(rand.NewPCG(seed, seed>>1|1))
+	}
+	opts := []github.ClientOptionsFunc{
+		github.WithURLs(&cfg.APIURL, nil),
+		// Rate limits are waited out here, on the injectable clock and
+		// within the budget; go-github's own check reads the wall clock.
+		github.WithDisableRateLimitCheck(),
+		github.WithUserAgent("mvm-verify"),
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, github.WithHTTPClient(cfg.HTTPClient))
+	} else {
+		opts = append(opts, github.WithTimeout(30*time.Second))
+	}
+	if cfg.Token != "" {
+		opts = append(opts, github.WithAuthToken(cfg.Token))
+	}
+	if r.gh, err = github.NewClient(opts...); err != nil {
+		return nil, fmt.Errorf("GitHub client for %s: %w", cfg.APIURL, err)
+	}
+	switch {
+	case cfg.Token == "":
+		r.off = "no GitHub token, so the matrix is in the job summary only"
+	case cfg.Event.readOnlyFork():
+		r.off = fmt.Sprintf("pull request from fork %s: its token is read-only, so the matrix is in the job summary only", cfg.Event.HeadRepo)
+	case cfg.Event.HeadSHA == "":
+		r.off = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
+	}
+	return r, nil
+}
+
+func sleepTimer(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (r *Reporter) sleep(ctx context.Context, d time.Duration) error {
+	return r.sleepFn(ctx, d)
+}
+
+// disabled is why GitHub is not written to, or empty.
+func (r *Reporter) disabled() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.off
+}
+
+// Start reports that the leg began: a pending status and the row in the
+// comment, with every column it does not set yet shown as ⏳.
+func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
+	for _, c := range matrix.Columns {
+		if cell, ok := row.Cells[c]; !ok || cell.Status == "" || cell.Status == matrix.Unknown {
+			row.Set(c, matrix.Pending, "")
+		}
+	}
+	return r.publish(ctx, row)
+}
+
+// Finish reports the leg's row as it stands (it may also be called with
+// progress in between): the status is failure when a cell failed, pending
+// while a cell is pending, success otherwise; the comment gets the row.
+func (r *Reporter) Finish(ctx context.Context, row matrix.Row) Outcome {
+	return r.publish(ctx, row)
+}
+
+func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
+	var out Outcome
+	if row.Key == "" {
+		out.note(true, "matrix row without a key, not reported to GitHub")
+		return out
+	}
+	if reason := r.disabled(); reason != "" {
+		out.note(true, "%s", reason)
+		return out
+	}
+	row = r.prepare(row)
+	if err := r.postStatus(ctx, row); err != nil {
+		r.degrade(&out, err)
+		return out
+	}
+	out.StatusPosted = true
+	if r.cfg.Event.PR == 0 {
+		return out
+	}
+	u, err := r.upsert(ctx, row)
+	var sup superseded
+	switch {
+	case errors.As(err, &sup):
+		out.note(false, "the PR's head is now %s; the matrix comment follows it and was not updated from %s",
+			matrix.ShortSHA(sup.head), matrix.ShortSHA(row.HeadSHA))
+	case err != nil:
+		r.degrade(&out, err)
+	default:
+		out.CommentURL = u
+	}
+	return out
+}
+
+// prepare stamps the row as this leg's, now, for the event's head commit.
+func (r *Reporter) prepare(row matrix.Row) matrix.Row {
+	row.HeadSHA = r.cfg.Event.HeadSHA
+	row.Source = matrix.FromLeg
+	if row.Provider == "" {
+		row.Provider = matrix.DisplayName(row.Key)
+	}
+	if row.JobURL == "" {
+		row.JobURL = r.cfg.JobURL
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Strictly increasing, so a leg can tell its latest row from its last.
+	stamp := r.now().UTC()
+	if !stamp.After(r.lastStamp) {
+		stamp = r.lastStamp.Add(time.Microsecond)
+	}
+	r.lastStamp = stamp
+	row.UpdatedAt = stamp
+	row.Cells = cloneCells(row.Cells)
+	return row
+}
+
+func cloneCells(c map[matrix.Column]matrix.Cell) map[matrix.Column]matrix.Cell {
+	out := make(map[matrix.Column]matrix.Cell, len(c))
+	for k, v := range c {
+		out[k] = v
+	}
+	return out
+}
+
+// degrade records a failed report in the outcome; a refused token also
+// turns the Reporter off so later calls do not try again.
+func (r *Reporter) degrade(out *Outcome, err error) {
+	switch {
+	case errors.Is(err, ErrReadOnly), errors.Is(err, ErrAuth):
+		r.mu.Lock()
+		r.off = "the GitHub token cannot write statuses or comments here, so the matrix is in the job summary only"
+		r.mu.Unlock()
+		out.note(true, "GitHub reporting skipped: %v (grant pull-requests: write and statuses: write); the matrix is in the job summary", err)
+	case errors.Is(err, ErrRateLimited):
+		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)
+	default:
+		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)
+	}
+	r.log.Warn("GitHub reporting degraded", "error", err)
+}
+
+func (r *Reporter) postStatus(ctx context.Context, row matrix.Row) error {
+	st := github.RepoStatus{
+		State:       github.Ptr(StatusState(row)),
+		Description: github.Ptr(Describe(row)),
+		Context:     github.Ptr(ContextPrefix + row.Key),
+	}
+	if strings.HasPrefix(row.JobURL, "https://") || strings.HasPrefix(row.JobURL, "http://") {
+		st.TargetURL = github.Ptr(row.JobURL)
+	}
+	return r.call(ctx, "set commit status "+ContextPrefix+row.Key, func() (*github.Response, error) {
+		_, resp, err := r.gh.Repositories.CreateStatus(ctx, r.owner, r.name, row.HeadSHA, st)
+		return resp, err
+	})
+}

@@ -1,0 +1,149 @@
+package ghreport
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+// ContextPrefix starts every commit status context: "mvm-verify/<row key>".
+const ContextPrefix = "mvm-verify/"
+
+// maxDescription keeps a status description under GitHub's 140 characters.
+const maxDescription = 139
+
+// Commit status states.
+const (
+	statePending = "pending"
+	stateSuccess = "success"
+	stateFailure = "failure"
+	stateError   = "error"
+)
+
+// StatusState is the commit status a row stands for: failure when any cell
+// failed, pending while any cell is pending, success otherwise.
+func StatusState(row matrix.Row) string {
+	switch {
+	case row.Has(matrix.Fail):
+		return stateFailure
+	case row.Has(matrix.Pending):
+		return statePending
+	}
+	return stateSuccess
+}
+
+// cellSep separates the parts of a status description.
+const cellSep = " · "
+
+// Describe is the row as a status description, under 140 characters:
+// "✅ Preflight · ❌ Live cycle · ? Seccomp probe · <notes>". It is meant to
+// be read by people and parsed back by rowFromStatus, so a row whose comment
+// entry was lost can be rebuilt from its status.
+func Describe(row matrix.Row) string {
+	parts := make([]string, 0, len(matrix.Columns)+1)
+	for _, c := range matrix.Columns {
+		parts = append(parts, row.Cell(c).Status.Symbol()+" "+string(c))
+	}
+	desc := strings.Join(parts, cellSep)
+	notes := strings.Join(strings.Fields(row.Notes), " ")
+	if room := maxDescription - utf8.RuneCountInString(desc+cellSep); notes != "" && room > 1 {
+		desc += cellSep + matrix.Truncate(notes, room)
+	}
+	return desc
+}
+
+// statusOf maps a cell symbol back to its status.
+func statusOf(symbol string) (matrix.Status, bool) {
+	for _, s := range []matrix.Status{matrix.Pass, matrix.Fail, matrix.Pending, matrix.NA, matrix.NotRun, matrix.Unknown} {
+		if s.Symbol() == symbol {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// remoteStatus is the part of a commit status the reporting reads.
+type remoteStatus struct {
+	Key, State, Description, TargetURL string
+	UpdatedAt                          time.Time
+}
+
+// rowFromStatus rebuilds a row from the leg's status: the cells parsed from
+// a description Describe wrote, else only the live cycle from the state.
+func rowFromStatus(st remoteStatus, headSHA string) matrix.Row {
+	row := matrix.Row{
+		Key: st.Key, Provider: matrix.DisplayName(st.Key), HeadSHA: headSHA, JobURL: st.TargetURL,
+		UpdatedAt: st.UpdatedAt, Source: matrix.FromStatus,
+	}
+	parts := strings.Split(st.Description, cellSep)
+	parsed := len(parts) >= len(matrix.Columns)
+	for i, c := range matrix.Columns {
+		if !parsed {
+			break
+		}
+		sym, name, ok := strings.Cut(parts[i], " ")
+		status, known := statusOf(sym)
+		if !ok || !known || name != string(c) {
+			parsed = false
+			break
+		}
+		row.Set(c, status, "")
+	}
+	if parsed {
+		row.Notes = strings.Join(parts[len(matrix.Columns):], cellSep)
+		return row
+	}
+	row.Cells = nil
+	row.Notes = st.Description
+	switch st.State {
+	case statePending:
+		row.Set(matrix.LiveCycle, matrix.Pending, "")
+	case stateSuccess:
+		row.Set(matrix.LiveCycle, matrix.Pass, "")
+	default:
+		row.Set(matrix.LiveCycle, matrix.Fail, "")
+	}
+	return row
+}
+
+// behind reports whether a row in the comment lags its leg's status: the
+// status says the leg finished while the row still shows it running. That is
+// the trace of a lost update (a late writer put back an older row), so the
+// row is rebuilt from the status.
+func behind(row matrix.Row, st remoteStatus) bool {
+	return st.State != statePending && row.Has(matrix.Pending)
+}
+
+// reconcile adds a row for every leg that has a status but no row, and
+// rebuilds rows that lag their status. It reports whether anything changed.
+// Statuses are conflict-free (one context per leg), so they are the record
+// that lets any writer restore a row another writer's stale write dropped.
+func reconcile(rows []matrix.Row, statuses []remoteStatus, headSHA string) ([]matrix.Row, bool) {
+	changed := false
+	for _, st := range statuses {
+		i := indexOf(rows, st.Key)
+		switch {
+		case i < 0:
+			rows = append(rows, rowFromStatus(st, headSHA))
+			changed = true
+		case !matrix.IsCurrent(rows[i], headSHA) || behind(rows[i], st):
+			rows[i] = rowFromStatus(st, headSHA)
+			changed = true
+		}
+	}
+	if changed {
+		matrix.Sort(rows, nil)
+	}
+	return rows, changed
+}
+
+func indexOf(rows []matrix.Row, key string) int {
+	for i, r := range rows {
+		if r.Key == key {
+			return i
+		}
+	}
+	return -1
+}

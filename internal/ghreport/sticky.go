@@ -1,0 +1,269 @@
+package ghreport
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v93/github"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+// The sticky comment protocol. GitHub has no conditional writes for
+// comments, so a write can silently undo another leg's write that landed
+// between our read and our write. Three things keep rows from being lost:
+//
+//  1. every write merges: the union of every marker comment's rows, the new
+//     row, and a row for every leg that has a commit status (statuses are
+//     per leg, so they cannot be lost the same way);
+//  2. after writing, a leg reads back (after a jittered delay) until its own
+//     row is there, the comment is single, and every leg's status has a row
+//     that is not behind it; it needs two such reads in a row, spaced by a
+//     delay, before it stops;
+//  3. a leg posts its status before it writes its row, so whoever writes last
+//     has seen every finished leg's status and restores any row an earlier
+//     stale write dropped (from the status, when the leg's own row is gone).
+//
+// Duplicate marker comments (two legs creating at once) are resolved
+// oldest-wins: their rows are merged into the oldest, the others deleted.
+
+// superseded: the PR's head moved past the leg's commit.
+type superseded struct{ head string }
+
+func (s superseded) Error() string { return "PR head moved to " + s.head }
+
+// errNotConfirmed: the row never stayed in the comment.
+var errNotConfirmed = errors.New("matrix comment: the row did not stay in the comment after all attempts")
+
+// view is the comment and statuses as last read.
+type view struct {
+	comments  []*github.IssueComment // marker comments, oldest first
+	rows      []matrix.Row           // the union of their rows
+	storedSHA string                 // the head SHA the oldest comment is about
+	statuses  []remoteStatus         // mvm-verify statuses on the head commit
+}
+
+// prHead is the PR's current head commit: a re-run of an older push must not
+// overwrite the matrix of a newer one. Without the PR API it is the event's.
+func (r *Reporter) prHead(ctx context.Context) (string, error) {
+	var head string
+	err := r.call(ctx, fmt.Sprintf("get pull request #%d", r.cfg.Event.PR), func() (*github.Response, error) {
+		pr, resp, err := r.gh.PullRequests.Get(ctx, r.owner, r.name, r.cfg.Event.PR)
+		head = pr.GetHead().GetSHA()
+		return resp, err
+	})
+	if errors.Is(err, ErrAuth) || errors.Is(err, ErrRateLimited) || ctx.Err() != nil {
+		return "", err
+	}
+	if err != nil || head == "" {
+		r.log.Info("PR head unknown; using the event's", "error", err)
+		return r.cfg.Event.HeadSHA, nil
+	}
+	return head, nil
+}
+
+// upsert merges the leg's row into the sticky comment and returns its URL
+// once the row has stayed there.
+func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
+	head, err := r.prHead(ctx)
+	if err != nil {
+		return "", err
+	}
+	if own.HeadSHA != head {
+		return "", superseded{head: head}
+	}
+	confirmed, writes := 0, 0
+	for {
+		v, err := r.read(ctx, head)
+		if err != nil {
+			return "", err
+		}
+		if v.settled(own, head) {
+			confirmed++
+			if confirmed == 2 {
+				return v.comments[0].GetHTMLURL(), nil
+			}
+			if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
+				return "", err
+			}
+			continue
+		}
+		confirmed = 0
+		if writes == r.cfg.Attempts {
+			return "", errNotConfirmed
+		}
+		writes++
+		rows := v.desired(&own, head)
+		if err := r.write(ctx, v, rows, head); err != nil && statusCode(err) != http.StatusNotFound {
+			// A 404 means another leg deleted the comment as a duplicate:
+			// read again and merge into the survivor.
+			return "", err
+		}
+		if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
+			return "", err
+		}
+	}
+}
+
+// settleDelay is the jittered wait before reading back, growing with the
+// number of writes so colliding legs drift apart.
+func (r *Reporter) settleDelay(writes int) time.Duration {
+	base := r.cfg.Settle << min(writes, 3)
+	return base/2 + r.jitter(base)
+}
+
+// read lists the marker comments and the head commit's statuses.
+func (r *Reporter) read(ctx context.Context, head string) (view, error) {
+	var v view
+	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
+	for {
+		var page []*github.IssueComment
+		var resp *github.Response
+		err := r.call(ctx, fmt.Sprintf("list comments of #%d", r.cfg.Event.PR), func() (*github.Response, error) {
+			var err error
+			page, resp, err = r.gh.Issues.ListComments(ctx, r.owner, r.name, r.cfg.Event.PR, opts)
+			return resp, err
+		})
+		if err != nil {
+			return view{}, err
+		}
+		for _, c := range page {
+			if strings.HasPrefix(c.GetBody(), Marker) {
+				v.comments = append(v.comments, c)
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	slices.SortStableFunc(v.comments, func(a, b *github.IssueComment) int {
+		if c := a.GetCreatedAt().Compare(b.GetCreatedAt().Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.GetID(), b.GetID())
+	})
+	for i, c := range v.comments {
+		st, _, err := matrix.DecodeState(c.GetBody())
+		if err != nil {
+			// A damaged state loses only what the statuses cannot restore.
+			r.log.Warn("matrix comment state unreadable; rebuilding it", "comment", c.GetID(), "error", err)
+			continue
+		}
+		if i == 0 {
+			v.storedSHA = st.HeadSHA
+		}
+		v.rows = matrix.Merge(v.rows, st.Rows, head)
+	}
+	statuses, err := r.statuses(ctx, head)
+	if err != nil {
+		return view{}, err
+	}
+	v.statuses = statuses
+	return v, nil
+}
+
+// statuses lists the latest mvm-verify status per leg on sha.
+func (r *Reporter) statuses(ctx context.Context, sha string) ([]remoteStatus, error) {
+	var out []remoteStatus
+	opts := &github.ListOptions{PerPage: 100}
+	for {
+		var combined *github.CombinedStatus
+		var resp *github.Response
+		err := r.call(ctx, "get combined status of "+matrix.ShortSHA(sha), func() (*github.Response, error) {
+			var err error
+			combined, resp, err = r.gh.Repositories.GetCombinedStatus(ctx, r.owner, r.name, sha, opts)
+			return resp, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range combined.GetStatuses() {
+			key, ok := strings.CutPrefix(st.GetContext(), ContextPrefix)
+			if !ok || key == "" {
+				continue
+			}
+			at := st.GetUpdatedAt().Time
+			if at.IsZero() {
+				at = st.GetCreatedAt().Time
+			}
+			out = append(out, remoteStatus{Key: key, State: st.GetState(), Description: st.GetDescription(),
+				TargetURL: st.GetTargetURL(), UpdatedAt: at})
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// desired is what the comment should hold: its rows, restored from the
+// statuses where they are missing or behind, and own merged in.
+func (v view) desired(own *matrix.Row, head string) []matrix.Row {
+	rows := slices.Clone(v.rows)
+	rows, _ = reconcile(rows, v.statuses, head)
+	if own != nil {
+		rows = matrix.Merge(rows, []matrix.Row{*own}, head)
+	}
+	return rows
+}
+
+// settled reports whether the comment is single, about head, holds own (or
+// a later row of the same leg) and agrees with every leg's status.
+func (v view) settled(own matrix.Row, head string) bool {
+	if len(v.comments) != 1 || v.storedSHA != head {
+		return false
+	}
+	i := indexOf(v.rows, own.Key)
+	if i < 0 {
+		return false
+	}
+	got := v.rows[i]
+	if got.Source != matrix.FromLeg || got.HeadSHA != own.HeadSHA || got.UpdatedAt.Before(own.UpdatedAt) {
+		return false
+	}
+	_, changed := reconcile(slices.Clone(v.rows), v.statuses, head)
+	return !changed
+}
+
+// write puts rows into the oldest marker comment (creating one if there is
+// none) and deletes the duplicates, whose rows the view already merged.
+func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head string) error {
+	body, err := CommentBody(matrix.State{HeadSHA: head, Rows: rows})
+	if err != nil {
+		return err
+	}
+	req := github.IssueCommentRequest{Body: body}
+	if len(v.comments) == 0 {
+		return r.call(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
+			_, resp, err := r.gh.Issues.CreateComment(ctx, r.owner, r.name, r.cfg.Event.PR, req)
+			return resp, err
+		})
+	}
+	primary := v.comments[0]
+	if primary.GetBody() != body {
+		err := r.call(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
+			_, resp, err := r.gh.Issues.UpdateComment(ctx, r.owner, r.name, primary.GetID(), req)
+			return resp, err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, dup := range v.comments[1:] {
+		err := r.call(ctx, fmt.Sprintf("delete duplicate matrix comment %d", dup.GetID()), func() (*github.Response, error) {
+			resp, err := r.gh.Issues.DeleteComment(ctx, r.owner, r.name, dup.GetID())
+			return resp, err
+		})
+		if err != nil && statusCode(err) != http.StatusNotFound {
+			return err
+		}
+	}
+	return nil
+}
