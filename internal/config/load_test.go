@@ -1,0 +1,494 @@
+package config
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+const sha = "0123456789abcdef0123456789abcdef01234567"
+
+// registered is what the CLI passes: the registry's providers.
+var registered = []providers.Info{
+	{Name: "local", Lanes: []string{"kvm", "no-kvm"}},
+	{Name: "ssh", Lanes: []string{"kvm", "no-kvm"}},
+	{Name: "aws", Lanes: []string{"kvm"}},
+	{Name: "hetzner", Lanes: []string{"no-kvm"}},
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func opts() Options {
+	return Options{
+		Providers: registered,
+		HeadSHA:   sha,
+		Getenv: env(map[string]string{
+			"GITHUB_TOKEN":      "ghs_token0123456789",
+			"GITHUB_SERVER_URL": "https://github.com",
+			"GITHUB_REPOSITORY": "tinylabscom/mvm",
+		}),
+	}
+}
+
+func load(t *testing.T, in map[string]string) (*Run, error) {
+	t.Helper()
+	return LoadWith(MapSource(in), opts())
+}
+
+func TestLoadDefaults(t *testing.T) {
+	r, err := load(t, map[string]string{"provider": "aws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Mode", r.Mode, "run"},
+		{"Provider", r.Provider, "aws"},
+		{"Lane", r.Lane, "auto"},
+		{"Key", r.Key, "aws"},
+		{"Out", r.Out, "./mvm-verify-out"},
+		{"TimeoutMinutes", r.TimeoutMinutes, 90},
+		{"TeardownBudget", r.TeardownBudget, 5 * time.Minute},
+		{"ReadyTimeout", r.ReadyTimeout, 30 * time.Minute},
+		{"StepTimeout", r.StepTimeout, 60 * time.Minute},
+		{"TTL", r.TTL, 3 * time.Hour},
+		{"DiskGB", r.DiskGB, 50},
+		{"Market", r.Market, "on-demand"},
+		{"Candidates", len(r.Candidates), 1},
+		{"Candidate", r.Candidates[0], providers.Candidate{Market: "on-demand"}},
+		{"SSHSourceCIDR", r.SSHSourceCIDR, ""},
+		{"AllowSSHFromAnywhere", r.AllowSSHFromAnywhere, false},
+		{"InsecureHostKey", r.InsecureHostKey, false},
+		{"MaxCostUSD", r.MaxCostUSD, 0.0},
+		{"GitHubToken", r.GitHubToken, "ghs_token0123456789"},
+		{"GitHubAPIURL", r.GitHubAPIURL, "https://api.github.com"},
+		{"Comment", r.Comment, true},
+		{"StatusContext", r.StatusContext, "mvm-verify/aws"},
+		{"Repository", r.Repository, "https://github.com/tinylabscom/mvm"},
+		{"Ref", r.Ref, sha},
+		{"Deadline", r.Deadline(), 85 * time.Minute},
+		{"Inputs[ssh-port]", r.Input("ssh-port"), "22"},
+		{"Inputs[key]", r.Input("key"), "aws"},
+		{"Inputs[provider]", r.Input("provider"), "aws"},
+		{"Warnings", len(r.Warnings), 0},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if len(r.Inputs) != len(Inputs()) {
+		t.Errorf("Inputs holds %d values, want one per input (%d)", len(r.Inputs), len(Inputs()))
+	}
+	if r.Suite == nil || r.Suite.Name != DefaultSuiteName {
+		t.Fatalf("suite = %v, want the built-in one", r.Suite)
+	}
+	if !strings.Contains(strings.Join(r.Suite.Bootstrap, "\n"), `"https://github.com/tinylabscom/mvm" "`+sha+`"`) {
+		t.Errorf("bootstrap does not fetch the repository at the ref:\n%s", strings.Join(r.Suite.Bootstrap, "\n"))
+	}
+	if st := r.Suite.Steps[0]; st.Timeout != 60*time.Minute || st.Env["MVM_REF"] != sha {
+		t.Errorf("build step = %+v, want its own 60m timeout and MVM_REF", st)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	r, err := load(t, map[string]string{
+		"mode": "up", "provider": "hetzner", "lane": "no-kvm", "timeout-minutes": "120", "teardown-budget": "10m",
+		"ready-timeout": "1h30m", "step-timeout": "20m", "ttl": "4h", "disk-gb": "80", "max-cost": "$2.50",
+		"comment": "FALSE", "spot-failover": "True", "ssh-source-cidr": "203.0.113.9/24", "suite": "testdata/example-suite.yml",
+		"repository": "git@github.com:tinylabscom/mvm.git", "ref": "feature/x",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mode != "up" || r.Key != "hetzner-no-kvm" || r.StatusContext != "mvm-verify/hetzner-no-kvm" || r.TimeoutMinutes != 120 ||
+		r.TeardownBudget != 10*time.Minute || r.ReadyTimeout != 90*time.Minute || r.TTL != 4*time.Hour || r.DiskGB != 80 ||
+		r.MaxCostUSD != 2.5 || r.Comment || !r.SpotFailover || r.SSHSourceCIDR != "203.0.113.0/24" || r.Ref != "feature/x" {
+		t.Errorf("run = %+v", r)
+	}
+	if r.Input("ssh-source-cidr") != "203.0.113.0/24" {
+		t.Errorf("Inputs[ssh-source-cidr] = %q, want the normalised range", r.Input("ssh-source-cidr"))
+	}
+	if r.Suite == nil || r.Suite.User != "tester" || r.Suite.Steps[0].Timeout != 20*time.Minute || r.Suite.Steps[1].Timeout != 2*time.Minute {
+		t.Errorf("suite = %+v, want the example with step-timeout filled in", r.Suite)
+	}
+	if ResolveLane(r.Lane, []string{"no-kvm"}) != "no-kvm" || ResolveLane("auto", []string{"no-kvm"}) != "no-kvm" ||
+		ResolveLane("auto", []string{"kvm", "no-kvm"}) != "kvm" || ResolveLane("auto", nil) != "kvm" {
+		t.Error("ResolveLane")
+	}
+}
+
+func TestLoadOtherModes(t *testing.T) {
+	dir := t.TempDir()
+	docs := filepath.Join(dir, "verification.md")
+	if err := os.WriteFile(docs, []byte("# matrix\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := load(t, map[string]string{"mode": "report", "matrix-file": docs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Provider != "" || r.Key != "" || r.Suite != nil || r.MatrixFile != docs {
+		t.Errorf("report run = %+v", r)
+	}
+	if r, err = load(t, map[string]string{"mode": "reap"}); err != nil || r.Provider != "" {
+		t.Errorf("reap without provider: %v, %v", r, err)
+	}
+	// down needs no suite and no ref.
+	if r, err = LoadWith(MapSource(map[string]string{"mode": "down", "provider": "aws", "key": "aws-c8i"}), Options{}); err != nil || r.Key != "aws-c8i" || r.Suite != nil {
+		t.Errorf("down: %v, %v", r, err)
+	}
+	_, err = load(t, map[string]string{"mode": "report", "matrix-file": filepath.Join(dir, "nope.md")})
+	wantInputError(t, err, "matrix-file", "nope.md")
+}
+
+func TestEnvSource(t *testing.T) {
+	environ := map[string]string{"INPUT_PROVIDER": "aws", "INPUT_TIMEOUT-MINUTES": "45", "INPUT_MAX-COST": ""}
+	src := EnvSource(func(k string) (string, bool) { v, ok := environ[k]; return v, ok })
+	r, err := LoadWith(src, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Provider != "aws" || r.TimeoutMinutes != 45 || r.MaxCostUSD != 0 {
+		t.Errorf("run = %+v", r)
+	}
+}
+
+func wantInputError(t *testing.T, err error, input string, contains ...string) {
+	t.Helper()
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		t.Fatalf("err = %v, want an *InputError", err)
+	}
+	found := false
+	for _, e := range unjoin(err) {
+		if errors.As(e, &ie) && ie.Input == input {
+			found = true
+			for _, c := range contains {
+				if !strings.Contains(e.Error(), c) {
+					t.Errorf("error %q does not contain %q", e, c)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("err = %v, want an error for input %q", err, input)
+	}
+}
+
+func TestLoadBadInput(t *testing.T) {
+	dir := t.TempDir()
+	badSuite := filepath.Join(dir, "suite.yml")
+	if err := os.WriteFile(badSuite, []byte("steps:\n  - name: a\n    run: x\n    timeout: ten\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ssh := map[string]string{"provider": "ssh", "ssh-host": "192.0.2.1", "ssh-private-key": testKeyPEM(t), "insecure-host-key": "true"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				delete(m, kv[i])
+				continue
+			}
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	aws := map[string]string{"provider": "aws"}
+	tests := []struct {
+		name  string
+		in    map[string]string
+		input string
+		want  string
+	}{
+		{"unknown provider", map[string]string{"provider": "digitalocean"}, "provider",
+			`input "provider": got "digitalocean", expected one of aws, hetzner, local, ssh`},
+		{"no provider", map[string]string{}, "provider", `input "provider": missing, expected one of aws, hetzner, local, ssh`},
+		{"mode", with(aws, "mode", "destroy"), "mode", `got "destroy", expected one of run, up, down, report, reap`},
+		{"timeout words", with(aws, "timeout-minutes", "ten"), "timeout-minutes",
+			`input "timeout-minutes": got "ten", expected a whole number of minutes (e.g. 90)`},
+		{"timeout fraction", with(aws, "timeout-minutes", "1.5"), "timeout-minutes", `got "1.5", expected a whole number`},
+		{"timeout negative", with(aws, "timeout-minutes", "-5"), "timeout-minutes", `got "-5", expected a whole number`},
+		{"duration", with(aws, "teardown-budget", "5 minutes"), "teardown-budget",
+			`input "teardown-budget": got "5 minutes", expected a duration like 90m or 1h30m`},
+		{"bare duration", with(aws, "ready-timeout", "30"), "ready-timeout", `got "30", expected a duration`},
+		{"no room for teardown", with(aws, "timeout-minutes", "5"), "timeout-minutes",
+			`got "5", expected more minutes than teardown-budget (5m0s)`},
+		{"ttl inside the job", with(aws, "ttl", "1h"), "ttl", `got "1h", expected a duration longer than timeout-minutes (1h30m0s)`},
+		{"boolean", with(aws, "comment", "yes"), "comment", `input "comment": got "yes", expected true or false`},
+		{"disk", with(aws, "disk-gb", "8"), "disk-gb", `got "8", expected a whole number of GB from 10`},
+		{"market", with(aws, "market", "cheap"), "market", `got "cheap", expected on-demand or spot`},
+		{"lane", with(aws, "lane", "tcg"), "lane", `got "tcg", expected one of auto, kvm, no-kvm`},
+		{"lane the provider lacks", map[string]string{"provider": "hetzner", "lane": "kvm"}, "lane",
+			`got "kvm", expected no-kvm or auto (provider hetzner offers no-kvm)`},
+		{"key", with(aws, "key", "AWS c8i"), "key", `got "AWS c8i", expected a key like aws`},
+		{"region", with(aws, "region", "us east"), "region", `got "us east", expected a region name`},
+		{"cost", with(aws, "max-cost", "five"), "max-cost", `got "five", expected an amount in USD like 5 or 2.50`},
+		{"cidr", with(aws, "ssh-source-cidr", "203.0.113.300/32"), "ssh-source-cidr", `got "203.0.113.300/32", expected a CIDR like 203.0.113.7/32`},
+		{"cidr address", with(aws, "ssh-source-cidr", "203.0.113.7"), "ssh-source-cidr", `(add /32 for one address)`},
+		{"cidr anywhere", with(aws, "ssh-source-cidr", "0.0.0.0/0"), "ssh-source-cidr",
+			`got "0.0.0.0/0", expected a range narrower than /0, or allow-ssh-from-anywhere: true`},
+		{"candidates market", with(aws, "candidates", `[{"region": "us-east-1"}, {"region": "us-east-2", "market": "cheap"}]`), "candidates",
+			`input "candidates": line 1: [1].market: got "cheap", expected on-demand or spot`},
+		{"candidates key", with(aws, "candidates", "- region: us-east-1\n- regoin: us-east-2\n"), "candidates",
+			`input "candidates": line 2: [1]: unknown key "regoin", expected one of region, zone, type, instance-type, market`},
+		{"candidates not a list", with(aws, "candidates", "c8i.2xlarge"), "candidates",
+			`input "candidates": line 1: got a value "c8i.2xlarge", expected a list like [{region: us-east-1, type: c8i.2xlarge}]`},
+		{"candidates duplicate", with(aws, "candidates", "[{type: a}, {type: b}, {type: a}]"), "candidates",
+			`[2]: same as [0], expected each candidate once`},
+		{"candidates yaml", with(aws, "candidates", "[{type: a"), "candidates", `input "candidates": not valid YAML or JSON`},
+		{"candidates empty", with(aws, "candidates", "[]"), "candidates", `empty, expected at least one candidate`},
+		{"missing suite", with(aws, "suite", filepath.Join(dir, "nope.yml")), "suite",
+			`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file (`},
+		{"suite type error", with(aws, "suite", badSuite), "suite",
+			`input "suite": ` + badSuite + `:4: steps[0].timeout: got "ten", expected a duration like 10m or 1h30m`},
+		{"endpoint", with(aws, "aws-endpoint", "localhost:4566"), "aws-endpoint", `expected an http(s) URL`},
+		{"api url", with(aws, "github-api-url", "ftp://x"), "github-api-url", `expected an http(s) URL`},
+		{"role", with(aws, "aws-role-to-assume", "mvm-verify"), "aws-role-to-assume", `expected a role ARN like arn:aws:iam::`},
+		{"subnet", with(aws, "subnet-id", "vpc-1"), "subnet-id", `expected a subnet id`},
+		{"repository", with(aws, "repository", "https://x/$(reboot)"), "repository", `expected a git URL`},
+		{"ref", with(aws, "ref", "main; reboot"), "ref", `got "main; reboot", expected a commit SHA or ref name`},
+		{"probe binary", with(aws, "probe-binary", filepath.Join(dir, "mvm-verify")), "probe-binary", `expected a linux mvm-verify binary (`},
+		{"probe binary dir", with(aws, "probe-binary", dir), "probe-binary", `expected a linux mvm-verify binary, not d`},
+		{"ssh without host", with(ssh, "ssh-host", ""), "ssh-host",
+			`input "ssh-host": missing, expected the host name or IP address of the existing host (provider ssh)`},
+		{"ssh user@host", with(ssh, "ssh-host", "root@192.0.2.1"), "ssh-host", `expected a host name or IP address without user@ (set ssh-user)`},
+		{"ssh port", with(ssh, "ssh-port", "70000"), "ssh-port", `got "70000", expected a port number from 1 to 65535`},
+		{"ssh without key", with(ssh, "ssh-private-key", ""), "ssh-private-key", `missing, expected the host's private key (or set ssh-private-key-file)`},
+		{"ssh two keys", with(ssh, "ssh-private-key-file", "/k"), "ssh-private-key-file", `expected to be empty when ssh-private-key is set`},
+		{"ssh key file", with(ssh, "ssh-private-key", "", "ssh-private-key-file", filepath.Join(dir, "id_ed25519")), "ssh-private-key-file",
+			`got "` + filepath.Join(dir, "id_ed25519") + `", expected a readable private key file (open ` + filepath.Join(dir, "id_ed25519")},
+		{"ssh without host key", with(ssh, "insecure-host-key", ""), "ssh-known-host",
+			`missing, expected the host's public key ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan), or insecure-host-key: true`},
+		{"ssh bad host key", with(ssh, "ssh-known-host", "ssh-ed25519 notbase64"), "ssh-known-host", `expected a public key like "ssh-ed25519 AAAA…" or a known_hosts line`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.in)
+			wantInputError(t, err, tt.input, tt.want)
+		})
+	}
+}
+
+func TestLoadWithoutRef(t *testing.T) {
+	o := opts()
+	o.HeadSHA = ""
+	_, err := LoadWith(MapSource(map[string]string{"provider": "aws"}), o)
+	wantInputError(t, err, "ref", `input "ref": missing, expected the commit to check out: suite default-suite.yml (built-in) uses ${MVM_REF}`)
+}
+
+func TestLoadWithoutRegistry(t *testing.T) {
+	// Without the registry only the provider's form is checked.
+	if _, err := LoadWith(MapSource(map[string]string{"provider": "new-cloud", "ref": "main", "repository": "/srv/mvm"}), Options{}); err != nil {
+		t.Errorf("provider of good form: %v", err)
+	}
+	_, err := Load(MapSource(map[string]string{"provider": "New Cloud"}))
+	wantInputError(t, err, "provider", `got "New Cloud", expected a provider name like aws`)
+}
+
+func TestLoadReportsEveryBadInput(t *testing.T) {
+	_, err := load(t, map[string]string{"provider": "aws", "ttl": "forever", "disk-gb": "lots", "comment": "maybe"})
+	for _, input := range []string{"ttl", "disk-gb", "comment"} {
+		wantInputError(t, err, input)
+	}
+}
+
+// testKeyPEM returns a new unencrypted ed25519 private key in OpenSSH PEM form.
+func testKeyPEM(t *testing.T) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(block))
+}
+
+func testHostKey(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
+}
+
+func TestLoadSSHProvider(t *testing.T) {
+	key := testKeyPEM(t)
+	hostKey := testHostKey(t)
+	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []map[string]string{
+		{"provider": "ssh", "ssh-host": "192.0.2.1", "ssh-private-key": key, "ssh-known-host": hostKey},
+		{"provider": "ssh", "ssh-host": "host.example", "ssh-private-key-file": keyFile, "ssh-known-host": "host.example " + hostKey},
+	} {
+		r, err := load(t, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets := r.Secrets()
+		if !slices.Contains(secrets, strings.TrimSpace(key)) && !slices.Contains(secrets, key) {
+			t.Errorf("Secrets() lacks the private key")
+		}
+		line := strings.Split(strings.TrimSpace(key), "\n")[1]
+		if !slices.Contains(secrets, line) {
+			t.Errorf("Secrets() lacks the key's lines, each masked on its own")
+		}
+		if !slices.Contains(secrets, "ghs_token0123456789") {
+			t.Errorf("Secrets() lacks the GitHub token")
+		}
+		if red := r.Redact("key: " + key + " token ghs_token0123456789 line " + line); strings.Contains(red, line) || strings.Contains(red, "ghs_") {
+			t.Errorf("Redact left a secret: %s", red)
+		}
+		if r.Input("ssh-host") != in["ssh-host"] {
+			t.Errorf("Input(ssh-host) = %q", r.Input("ssh-host"))
+		}
+	}
+}
+
+// A secret never appears in an error, whichever input it was put in.
+func TestSecretsNeverInErrors(t *testing.T) {
+	key := testKeyPEM(t)
+	const fake = "not-a-key-but-a-secret-0123456789"
+	passKey := func() string {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pem.EncodeToMemory(block))
+	}()
+	keyFile := filepath.Join(t.TempDir(), "id")
+	if err := os.WriteFile(keyFile, []byte(fake+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"provider": "ssh", "ssh-host": "192.0.2.1", "insecure-host-key": "true"}
+	tests := []struct {
+		name   string
+		in     map[string]string
+		secret string
+		want   string
+	}{
+		{"bad key", map[string]string{"ssh-private-key": fake}, fake, `input "ssh-private-key": got "***", expected an OpenSSH or PEM private key; for a path use ssh-private-key-file`},
+		{"passphrase", map[string]string{"ssh-private-key": passKey}, passKey, `got "***", expected an unencrypted private key (this one has a passphrase)`},
+		{"key in the file input", map[string]string{"ssh-private-key-file": key}, key, `input "ssh-private-key-file": got "***", expected a path; pass the key itself in ssh-private-key`},
+		{"key in the host input", map[string]string{"ssh-private-key": key, "ssh-host": key}, key, `input "ssh-host": got "***"`},
+		{"file that is not a key", map[string]string{"ssh-private-key-file": keyFile}, fake, `expected a file holding an OpenSSH or PEM private key`},
+		{"token with a space", map[string]string{"ssh-private-key": key, "github-token": "ghp_" + fake + " x"}, fake, `input "github-token": got "***"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := map[string]string{}
+			for k, v := range base {
+				in[k] = v
+			}
+			for k, v := range tt.in {
+				in[k] = v
+			}
+			_, err := load(t, in)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("err = %s\nwant it to contain %s", msg, tt.want)
+			}
+			for _, l := range append([]string{tt.secret}, strings.Split(tt.secret, "\n")...) {
+				if l = strings.TrimSpace(l); len(l) > 8 && !strings.HasPrefix(l, "-----") && strings.Contains(msg, l) {
+					t.Errorf("error leaks the secret: %s", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	tests := []struct {
+		name string
+		in   map[string]string
+		want []providers.Candidate
+	}{
+		{"single", map[string]string{"region": "us-east-1", "instance-type": "c8i.2xlarge"},
+			[]providers.Candidate{{Region: "us-east-1", Type: "c8i.2xlarge", Market: "on-demand"}}},
+		{"json with defaults", map[string]string{"region": "us-east-1", "market": "spot",
+			"candidates": `[{"type": "c8i.2xlarge"}, {"region": "us-east-2", "zone": "us-east-2b", "instance-type": "m8i.2xlarge", "market": "on-demand"}]`},
+			[]providers.Candidate{{Region: "us-east-1", Type: "c8i.2xlarge", Market: "spot"}, {Region: "us-east-2", Zone: "us-east-2b", Type: "m8i.2xlarge", Market: "on-demand"}}},
+		{"yaml mapping", map[string]string{"candidates": "region: eu-west-1\ntype: c8i.xlarge\n"},
+			[]providers.Candidate{{Region: "eu-west-1", Type: "c8i.xlarge", Market: "on-demand"}}},
+		{"spot failover", map[string]string{"spot-failover": "true", "region": "r",
+			"candidates": "- {type: a, market: spot}\n- {type: b, market: spot}\n- {type: b}\n"},
+			[]providers.Candidate{{Region: "r", Type: "a", Market: "spot"}, {Region: "r", Type: "a", Market: "on-demand"},
+				{Region: "r", Type: "b", Market: "spot"}, {Region: "r", Type: "b", Market: "on-demand"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in["provider"] = "aws"
+			r, err := load(t, tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(r.Candidates, tt.want) {
+				t.Errorf("candidates = %+v\nwant %+v", r.Candidates, tt.want)
+			}
+		})
+	}
+}
+
+func TestSSHFromAnywhereIsAnOptIn(t *testing.T) {
+	r, err := load(t, map[string]string{"provider": "aws", "allow-ssh-from-anywhere": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SSHSourceCIDR != "0.0.0.0/0" || !hasWarning(r, "open to 0.0.0.0/0") {
+		t.Errorf("cidr %q, warnings %q", r.SSHSourceCIDR, r.Warnings)
+	}
+	if r, err = load(t, map[string]string{"provider": "aws", "allow-ssh-from-anywhere": "true", "ssh-source-cidr": "::/0"}); err != nil || r.SSHSourceCIDR != "::/0" {
+		t.Errorf("::/0 with the opt-in: %v, %v", r, err)
+	}
+}
+
+func hasWarning(r *Run, s string) bool {
+	return slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, s) })
+}
+
+func TestWarnings(t *testing.T) {
+	r, err := load(t, map[string]string{"provider": "aws", "ssh-host": "192.0.2.1", "matrix-file": "docs/x.md", "insecure-host-key": "true", "ssh-port": "22"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`"ssh-host" is only used by provider ssh`, `"matrix-file" is not used in mode run`, "insecure-host-key is true"} {
+		if !hasWarning(r, w) {
+			t.Errorf("warnings %q lack %q", r.Warnings, w)
+		}
+	}
+	if hasWarning(r, "ssh-port") {
+		t.Errorf("warned about ssh-port, given at its default: %q", r.Warnings)
+	}
+}
