@@ -1,0 +1,634 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fixture is one real sshd with a login user (who may sudo) and a second
+// user to run commands as.
+type fixture struct {
+	keys         *Keys
+	host         *testHost
+	login, other string
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	keys, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{keys: keys, login: uniqueUser("mvl"), other: uniqueUser("mvo")}
+	f.host = startHost(t, []hostUser{
+		{Name: f.login, AuthorizedKeys: []string{keys.ClientAuthorized}, Sudo: true},
+		{Name: f.other},
+	}, keys.HostPrivatePEM, 0)
+	return f
+}
+
+func (f *fixture) target() Target {
+	return Target{Addr: f.host.Addr(), Port: f.host.Port(), User: f.login, Signer: f.keys.Client, HostKey: f.keys.HostPublic}
+}
+
+// fast keeps retries and kill waits short; none of the tests depends on
+// how long anything takes.
+func fast() DialOptions {
+	return DialOptions{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, KillGrace: 3 * time.Second}
+}
+
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (f *fixture) dial(t testing.TB, o DialOptions) *Client {
+	t.Helper()
+	c, err := Dial(testContext(t), f.target(), o)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func run(t *testing.T, c *Client, s RunSpec) ExecResult {
+	t.Helper()
+	res, err := c.Run(testContext(t), s)
+	if err != nil {
+		t.Fatalf("Run(%q): %v", s.Command, err)
+	}
+	return res
+}
+
+// lockedBuffer is a live-output sink read while Run writes to it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// notifyWriter closes seen once the output holds marker.
+type notifyWriter struct {
+	lockedBuffer
+	marker string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func newNotifyWriter(marker string) *notifyWriter {
+	return &notifyWriter{marker: marker, seen: make(chan struct{})}
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	n, err := w.lockedBuffer.Write(p)
+	if strings.Contains(w.String(), w.marker) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func TestRunEcho(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	var live lockedBuffer
+	res := run(t, c, RunSpec{Command: "echo hello; echo oops >&2; id -un", Stdout: &live})
+	if res.ExitCode != 0 || !res.OK() || res.TimedOut || res.Signal != "" {
+		t.Errorf("result %+v, want a clean exit 0", res)
+	}
+	for _, want := range []string{"hello\n", "oops\n", f.login + "\n"} {
+		if !bytes.Contains(res.Output, []byte(want)) {
+			t.Errorf("output %q lacks %q", res.Output, want)
+		}
+	}
+	if live.String() != string(res.Output) {
+		t.Errorf("live output %q differs from kept output %q", live.String(), res.Output)
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	tests := []struct {
+		cmd    string
+		code   int
+		signal string
+	}{
+		{"true", 0, ""},
+		{"false", 1, ""},
+		{"exit 3", 3, ""},
+		{"x=42; exit $x", 42, ""},
+		{"kill -TERM $$", 128 + 15, "TERM"},
+		{"kill -KILL $$", 128 + 9, "KILL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			res := run(t, c, RunSpec{Command: tt.cmd})
+			if res.ExitCode != tt.code || res.Signal != tt.signal {
+				t.Errorf("exit %d signal %q, want %d %q", res.ExitCode, res.Signal, tt.code, tt.signal)
+			}
+			if res.OK() != (tt.code == 0) {
+				t.Errorf("OK() = %v for exit %d", res.OK(), tt.code)
+			}
+		})
+	}
+}
+
+// The same script, with shell syntax that a careless quoting layer breaks,
+// must behave identically as the login user and through sudo -i.
+func TestRunAsUser(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	script := `printf '%s|' "$(id -un)" "$HOME" "$PWD" "$A" "$B"; for w in one 'two words'; do printf '<%s>' "$w"; done; printf '%s' '$HOME'`
+	env := map[string]string{"A": `it's "quoted" $HOME`, "B": "line1\nline2"}
+	want := func(user string) string {
+		return user + "|/home/" + user + "|/home/" + user + `|it's "quoted" $HOME|line1` + "\n" + `line2|<one><two words>$HOME`
+	}
+	for _, as := range []string{"", f.login, f.other} {
+		t.Run("as "+as, func(t *testing.T) {
+			res := run(t, c, RunSpec{Command: script, AsUser: as, Env: env})
+			user := as
+			if user == "" {
+				user = f.login
+			}
+			if res.ExitCode != 0 || string(res.Output) != want(user) {
+				t.Errorf("exit %d output\n%q\nwant\n%q", res.ExitCode, res.Output, want(user))
+			}
+		})
+	}
+	// A login shell reads the profile: this is how rustup's PATH arrives.
+	profile := "/home/" + f.other + "/.profile"
+	if err := os.WriteFile(profile, []byte("export FROM_PROFILE=yes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(t, c, RunSpec{Command: `echo "$FROM_PROFILE"`, AsUser: f.other}); string(res.Output) != "yes\n" {
+		t.Errorf("profile not read: %q", res.Output)
+	}
+	if res := run(t, c, RunSpec{Command: "exit 7", AsUser: f.other}); res.ExitCode != 7 {
+		t.Errorf("exit status through sudo: %d, want 7", res.ExitCode)
+	}
+}
+
+// remoteGone waits until no process on the host has marker in its command
+// line. The check is real pgrep output, polled because a killed process
+// takes a moment to be reaped.
+func remoteGone(t *testing.T, c *Client, marker string) {
+	t.Helper()
+	// The [s] keeps pgrep from matching its own command line.
+	pattern := "[" + marker[:1] + "]" + marker[1:]
+	for i := 0; ; i++ {
+		res := run(t, c, RunSpec{Command: "pgrep -f " + Quote(pattern)})
+		if res.ExitCode == 1 {
+			return
+		}
+		if i == 100 {
+			t.Fatalf("%q still running on the host: pgrep exit %d %s", marker, res.ExitCode, res.Output)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRunTimeoutKills(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	marker := "sleep 61.5" + strconv.Itoa(os.Getpid()%100)
+	res, err := c.Run(testContext(t), RunSpec{Command: "echo started; " + marker + "; echo survived", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("a timeout is a result, not an error: %v", err)
+	}
+	if !res.TimedOut || res.OK() {
+		t.Errorf("result %+v, want TimedOut", res)
+	}
+	if res.Signal != "KILL" || res.ExitCode != 128+9 {
+		t.Errorf("exit %d signal %q, want the KILL reported", res.ExitCode, res.Signal)
+	}
+	if string(res.Output) != "started\n" {
+		t.Errorf("output %q, want what ran before the kill", res.Output)
+	}
+	remoteGone(t, c, marker)
+	// The connection outlives a killed command.
+	if res := run(t, c, RunSpec{Command: "echo still here"}); string(res.Output) != "still here\n" {
+		t.Errorf("after timeout: %q", res.Output)
+	}
+}
+
+func TestRunContextCancel(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	marker := "sleep 62.5" + strconv.Itoa(os.Getpid()%100)
+	ctx, cancel := context.WithCancel(testContext(t))
+	live := newNotifyWriter("started")
+	go func() {
+		<-live.seen
+		cancel()
+	}()
+	res, err := c.Run(ctx, RunSpec{Command: "echo started; " + marker, Stdout: live})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if res.TimedOut || res.OK() {
+		t.Errorf("result %+v after cancel", res)
+	}
+	if !bytes.Contains(res.Output, []byte("started")) {
+		t.Errorf("partial output lost: %q", res.Output)
+	}
+	remoteGone(t, c, marker)
+	if _, err := c.Run(ctx, RunSpec{Command: "true"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run with a done ctx: err = %v", err)
+	}
+}
+
+func TestRunOutputCap(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	res := run(t, c, RunSpec{Command: "head -c 5000 /dev/zero | tr '\\0' a; printf END", MaxOutput: 1000})
+	if len(res.Output) != 1000 || !bytes.HasSuffix(res.Output, []byte("aEND")) || res.OutputDropped != 4003 {
+		t.Errorf("kept %d bytes ending %q, dropped %d; want the last 1000 and 4003 dropped",
+			len(res.Output), res.Output[max(0, len(res.Output)-8):], res.OutputDropped)
+	}
+}
+
+func TestRunRejectsBadSpec(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	for _, s := range []RunSpec{
+		{Command: "id", AsUser: "root; touch /tmp/x"},
+		{Command: "id", Env: map[string]string{"BAD NAME": "x"}},
+		{Command: ""},
+	} {
+		if _, err := c.Run(testContext(t), s); err == nil {
+			t.Errorf("Run(%+v) accepted", s)
+		}
+	}
+}
+
+func TestDialHostKeyMismatch(t *testing.T) {
+	f := newFixture(t)
+	impostor, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := f.target()
+	tgt.HostKey = impostor.HostPublic // pin a key the host does not have
+	marker := filepath.Join("/home", f.login, "ran")
+
+	var attempts []error
+	o := fast()
+	o.HandshakeBudget = 2
+	o.Progress = func(_ int, err error) { attempts = append(attempts, err) }
+	c, err := Dial(testContext(t), tgt, o)
+	if err == nil {
+		c.Run(testContext(t), RunSpec{Command: "touch " + Quote(marker)})
+		c.Close()
+		t.Fatal("Dial accepted a host presenting the wrong key")
+	}
+	if !errors.Is(err, ErrHostKeyMismatch) || errors.Is(err, ErrAuth) {
+		t.Errorf("err = %v, want ErrHostKeyMismatch only", err)
+	}
+	if len(attempts) != 2 {
+		t.Errorf("%d attempts, want the budget of 2", len(attempts))
+	}
+	wantFP, _ := Fingerprint(impostor.HostPublic)
+	gotFP, _ := Fingerprint(f.keys.HostPublic)
+	for _, s := range []string{wantFP, gotFP, "expected", "presented"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not name %q", err, s)
+		}
+	}
+	for _, secret := range append(f.keys.Secrets(), strings.Fields(f.keys.HostPublic)[1]) {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error quotes key material: %v", err)
+		}
+	}
+	if _, statErr := os.Stat(marker); !errors.Is(statErr, os.ErrNotExist) {
+		t.Errorf("marker %s: %v; no command may run on a refused host", marker, statErr)
+	}
+}
+
+func TestDialAuthFailure(t *testing.T) {
+	f := newFixture(t)
+	stranger, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := f.target()
+	tgt.Signer = stranger.Client
+	o := fast()
+	var n int
+	o.Progress = func(int, error) { n++ }
+	_, err = Dial(testContext(t), tgt, o)
+	if !errors.Is(err, ErrAuth) || errors.Is(err, ErrHostKeyMismatch) {
+		t.Errorf("err = %v, want ErrAuth", err)
+	}
+	if n != 3 {
+		t.Errorf("%d attempts, want the default budget of 3", n)
+	}
+}
+
+func TestDialValidatesTarget(t *testing.T) {
+	keys, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := Target{Addr: "127.0.0.1", Port: 1, User: "u", Signer: keys.Client, HostKey: keys.HostPublic}
+	tests := []struct {
+		name string
+		edit func(*Target)
+		want string
+	}{
+		{"no addr", func(t *Target) { t.Addr = "" }, "address is empty"},
+		{"bad port", func(t *Target) { t.Port = 70000 }, "port 70000"},
+		{"no user", func(t *Target) { t.User = "" }, "user is empty"},
+		{"no signer", func(t *Target) { t.Signer = nil }, "no client key"},
+		{"no host key", func(t *Target) { t.HostKey = "" }, "host key is empty"},
+		{"bad host key", func(t *Target) { t.HostKey = "ssh-ed25519 %%%" }, `host key "ssh-ed25519 %%%"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tgt := good
+			tt.edit(&tgt)
+			_, err := Dial(testContext(t), tgt, fast())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDialInsecureAcceptsAnyKey(t *testing.T) {
+	f := newFixture(t)
+	tgt := f.target()
+	tgt.HostKey = ""
+	tgt.Insecure = true
+	var log lockedBuffer
+	o := fast()
+	o.Logger = slogTo(&log)
+	c, err := Dial(testContext(t), tgt, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fp, _ := Fingerprint(f.keys.HostPublic)
+	if !strings.Contains(log.String(), "not be verified") || !strings.Contains(log.String(), fp) {
+		t.Errorf("no warning naming the accepted key %s in log:\n%s", fp, log.String())
+	}
+}
+
+// freePort returns a loopback port nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestDialRetriesUntilHostListens(t *testing.T) {
+	keys, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := uniqueUser("mvr")
+	port := freePort(t)
+	tgt := Target{Addr: "127.0.0.1", Port: port, User: user, Signer: keys.Client, HostKey: keys.HostPublic}
+
+	failed := make(chan error, 100)
+	o := fast()
+	o.Progress = func(_ int, err error) { failed <- err }
+	type dialed struct {
+		c   *Client
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		c, err := Dial(testContext(t), tgt, o)
+		done <- dialed{c, err}
+	}()
+	for range 3 {
+		err := <-failed
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("attempt failed with %v, want connection refused", err)
+		}
+	}
+	startHost(t, []hostUser{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}}, keys.HostPrivatePEM, port)
+	d := <-done
+	if d.err != nil {
+		t.Fatalf("Dial after the host started: %v", d.err)
+	}
+	defer d.c.Close()
+	if res := run(t, d.c, RunSpec{Command: "id -un"}); string(res.Output) != user+"\n" {
+		t.Errorf("id -un = %q", res.Output)
+	}
+}
+
+func TestDialGivesUpWithContext(t *testing.T) {
+	keys, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := Target{Addr: "127.0.0.1", Port: freePort(t), User: "nobody", Signer: keys.Client, HostKey: keys.HostPublic}
+	ctx, cancel := context.WithCancel(testContext(t))
+	o := fast()
+	o.Progress = func(n int, _ error) {
+		if n == 2 {
+			cancel()
+		}
+	}
+	_, err = Dial(ctx, tgt, o)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("err = %v, want both the cancellation and the last attempt's refusal", err)
+	}
+}
+
+func TestUpload(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	dst := "/home/" + f.login + "/new/dir/mvm-verify"
+
+	if err := c.Upload(testContext(t), bytes.NewReader(data), dst, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, c, RunSpec{Command: "sha256sum " + Quote(dst) + " | cut -d' ' -f1; stat -c %a " + Quote(dst) + "; ls -A " + Quote(filepath.Dir(dst))})
+	want := hex.EncodeToString(sum[:]) + "\n750\nmvm-verify\n"
+	if string(res.Output) != want {
+		t.Errorf("remote file: %q, want %q (content hash, mode, no temp files left)", res.Output, want)
+	}
+
+	// Replacing a file, including one that is executing, works.
+	run(t, c, RunSpec{Command: "cp /bin/sleep " + Quote(dst) + " && (" + Quote(dst) + " 30 >/dev/null 2>&1 &) && sleep 0.2"})
+	if err := c.Upload(testContext(t), strings.NewReader("#!/bin/sh\necho v2\n"), dst, 0o755); err != nil {
+		t.Fatalf("replace a running binary: %v", err)
+	}
+	if res := run(t, c, RunSpec{Command: Quote(dst)}); string(res.Output) != "v2\n" {
+		t.Errorf("replaced file runs as %q", res.Output)
+	}
+	run(t, c, RunSpec{Command: "pkill -f " + Quote(dst) + " || true"})
+
+	for _, bad := range []string{"relative/path", "/a/../b", "/"} {
+		if err := c.Upload(testContext(t), strings.NewReader("x"), bad, 0o644); err == nil {
+			t.Errorf("Upload to %q accepted", bad)
+		}
+	}
+	if err := c.Upload(testContext(t), strings.NewReader("x"), "/proc/forbidden/x", 0o644); err == nil {
+		t.Error("Upload into /proc succeeded")
+	}
+}
+
+func TestUploadFailedReaderLeavesNothing(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	dir := "/home/" + f.login + "/up"
+	r := io.MultiReader(strings.NewReader("partial"), errReader{})
+	if err := c.Upload(testContext(t), r, dir+"/file", 0o644); err == nil || !strings.Contains(err.Error(), "source broke") {
+		t.Fatalf("err = %v, want the reader's error", err)
+	}
+	if res := run(t, c, RunSpec{Command: "ls -A " + Quote(dir)}); len(res.Output) != 0 {
+		t.Errorf("left behind: %q", res.Output)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("source broke") }
+
+// TestKeepaliveClosesSilentConnection freezes the sshd processes serving our
+// connection (SIGSTOP): the kernel still acknowledges TCP, as it would for
+// a hung host or a NAT that keeps the socket open but drops the traffic,
+// yet nothing answers at the SSH level. A running command must then fail
+// with ErrKeepalive instead of hanging.
+func TestKeepaliveClosesSilentConnection(t *testing.T) {
+	f := newFixture(t)
+	o := fast()
+	o.Keepalive = 100 * time.Millisecond
+	o.KeepaliveMaxMissed = 3
+	c := f.dial(t, o)
+
+	live := newNotifyWriter("started")
+	type ran struct {
+		res ExecResult
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		res, err := c.Run(testContext(t), RunSpec{Command: "echo started; sleep 600", Stdout: live})
+		done <- ran{res, err}
+	}()
+	<-live.seen
+	// Keepalives are answered while the host is alive.
+	time.Sleep(5 * o.Keepalive)
+	if err := c.Err(); err != nil {
+		t.Fatalf("connection closed while the host answered: %v", err)
+	}
+	freezeServer(t, c)
+
+	r := <-done
+	if !errors.Is(r.err, ErrKeepalive) {
+		t.Fatalf("Run on a frozen host: err = %v, want ErrKeepalive", r.err)
+	}
+	if !errors.Is(c.Err(), ErrKeepalive) {
+		t.Errorf("Client.Err() = %v", c.Err())
+	}
+	if string(r.res.Output) != "started\n" {
+		t.Errorf("output before the freeze lost: %q", r.res.Output)
+	}
+	if _, err := c.Run(testContext(t), RunSpec{Command: "true"}); err == nil {
+		t.Error("Run on a closed connection succeeded")
+	}
+}
+
+// freezeServer stops every process holding the server end of c's TCP
+// connection (sshd's per-connection processes) until the test ends.
+func freezeServer(t *testing.T, c *Client) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("freezing sshd's session processes needs root")
+	}
+	server := c.ssh.RemoteAddr().(*net.TCPAddr)
+	client := c.ssh.LocalAddr().(*net.TCPAddr)
+	inode := tcpInode(t, server, client)
+	pids := socketOwners(t, inode)
+	if len(pids) == 0 {
+		t.Fatalf("no process holds socket inode %s", inode)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("SIGSTOP %d: %v", pid, err)
+		}
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	}
+}
+
+// tcpInode finds the inode of the IPv4 socket local→remote in
+// /proc/net/tcp, where addresses are hex in host byte order.
+func tcpInode(t *testing.T, local, remote *net.TCPAddr) string {
+	t.Helper()
+	hexAddr := func(a *net.TCPAddr) string {
+		ip := a.IP.To4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], a.Port)
+	}
+	table, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(table)) {
+		fields := strings.Fields(line)
+		if len(fields) > 9 && fields[1] == hexAddr(local) && fields[2] == hexAddr(remote) {
+			return fields[9]
+		}
+	}
+	t.Fatalf("socket %v -> %v not in /proc/net/tcp", local, remote)
+	return ""
+}
+
+func socketOwners(t *testing.T, inode string) []int {
+	t.Helper()
+	want := "socket:[" + inode + "]"
+	fds, err := filepath.Glob("/proc/[0-9]*/fd/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	var pids []int
+	for _, fd := range fds {
+		if link, err := os.Readlink(fd); err == nil && link == want {
+			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			if pid != os.Getpid() && !seen[pid] {
+				seen[pid] = true
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
