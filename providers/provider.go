@@ -50,6 +50,9 @@ type Request struct {
 	// providers that configure sshd themselves (local); cloud providers pass it
 	// through UserData instead. Never log it.
 	HostKeyPEM []byte
+	// HostKey is the same host key's public half in authorized_keys form;
+	// providers that boot from UserData copy it to Host.HostKey.
+	HostKey string
 	// SSHSourceCIDR is the only source allowed to reach tcp/22 ("a.b.c.d/32").
 	SSHSourceCIDR string
 	// TTL is how long the host may live before it destroys itself.

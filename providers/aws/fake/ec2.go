@@ -103,6 +103,8 @@ func ec2Handlers() map[string]ec2Handler {
 			"BlockDeviceMapping.N.Ebs.DeleteOnTermination", "BlockDeviceMapping.N.Ebs.Encrypted",
 			"InstanceMarketOptions.MarketType", "InstanceMarketOptions.SpotOptions.SpotInstanceType",
 			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "InstanceMarketOptions.SpotOptions.MaxPrice",
+			"NetworkInterface.N.DeviceIndex", "NetworkInterface.N.SubnetId", "NetworkInterface.N.SecurityGroupId.N",
+			"NetworkInterface.N.AssociatePublicIpAddress", "NetworkInterface.N.DeleteOnTermination",
 			"MetadataOptions.HttpTokens", "MetadataOptions.HttpEndpoint", "MetadataOptions.HttpPutResponseHopLimit"}, tagSpec...),
 			required: []string{"MinCount", "MaxCount"}, do: (*Server).runInstances},
 		"DescribeInstances":  {allowed: append([]string{"InstanceId.N"}, filterParams...), do: (*Server).describeInstances},
@@ -474,6 +476,16 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	}
 	zone := p.get("Placement.AvailabilityZone")
 	subnet := p.get("SubnetId")
+	groups := p.list("SecurityGroupId")
+	if p.get("NetworkInterface.1.DeviceIndex") != "" || p.get("NetworkInterface.1.SubnetId") != "" {
+		if subnet != "" || len(groups) > 0 {
+			return nil, errf(http.StatusBadRequest, "InvalidParameterCombination", "Network interfaces and an instance-level subnet ID or security groups may not be specified on the same request")
+		}
+		if p.get("NetworkInterface.1.DeviceIndex") != "0" {
+			return nil, invalidValue("The primary network interface must have DeviceIndex 0")
+		}
+		subnet, groups = p.get("NetworkInterface.1.SubnetId"), p.list("NetworkInterface.1.SecurityGroupId")
+	}
 	if subnet != "" {
 		z := ""
 		for _, cand := range s.zones(c.region) {
@@ -520,7 +532,6 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		userData = b
 	}
-	groups := p.list("SecurityGroupId")
 	for _, g := range groups {
 		grp, e := s.findGroup(c, g, "")
 		if e != nil {

@@ -1,0 +1,201 @@
+// Package aws is the Amazon EC2 adapter: one instance per leg, with a per-run
+// security group open to the runner only, keys only through user data, a
+// 50 GB gp3 root volume, nested virtualization on C8i/M8i/R8i, and teardown
+// by tag lookup. Tests drive it through the real SDK against providers/aws/fake.
+package aws
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	sdk "github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// Name is the registry name.
+const Name = "aws"
+
+// Defaults.
+const (
+	DefaultRegion = "us-east-1"
+	DefaultType   = "c8i.large"
+	DefaultDiskGB = 50
+	// UbuntuParameter is the public SSM parameter of Canonical's current
+	// Ubuntu 24.04 amd64 gp3 image.
+	UbuntuParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+	defaultPoll     = 5 * time.Second
+	kvmExample      = "a type with nested virtualization such as c8i.large, or a *.metal type"
+)
+
+// Inputs the adapter reads.
+var inputs = []string{
+	"aws-endpoint", "region", "zone", "instance-type", "market", "spot-failover", "subnet-id", "image", "disk-gb",
+	"aws-role-to-assume", "aws-oidc-audience", "candidates", "ssh-port",
+}
+
+// Entry registers the adapter.
+func Entry() providers.Entry {
+	return providers.Entry{
+		Info: providers.Info{
+			Name:        Name,
+			Description: "Amazon EC2: c8i.large with nested virtualization by default, or *.metal",
+			Creates:     true,
+			Lanes:       []string{providers.LaneKVM, providers.LaneNoKVM},
+			Inputs:      inputs,
+			Credentials: needsCredentials,
+		},
+		New: func(o providers.Options) (providers.Provider, error) { return New(o, Config{}) },
+	}
+}
+
+// Config holds what tests inject beyond providers.Options.
+type Config struct {
+	// RetryBackoff replaces the SDK's retry backoff (attempt is 1-based).
+	RetryBackoff func(attempt int) time.Duration
+	// Sleep waits between polls; default a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Provider is the EC2 adapter.
+type Provider struct {
+	opts providers.Options
+	cfg  Config
+
+	endpoint, region, zone, typ, market string
+	subnet, image, role, audience       string
+	diskGB, sshPort                     int
+	regions                             []string // every region this leg may use, for Destroy and List
+	poll                                time.Duration
+
+	credOnce sync.Once
+	creds    sdk.CredentialsProvider
+	credErr  error
+}
+
+var (
+	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+	typePattern   = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+)
+
+// New validates the inputs; it calls no API.
+func New(o providers.Options, cfg Config) (*Provider, error) {
+	p := &Provider{
+		opts: o, cfg: cfg,
+		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: o.In("instance-type"), market: o.In("market"),
+		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"), audience: o.In("aws-oidc-audience"),
+		diskGB: DefaultDiskGB, sshPort: 22, poll: defaultPoll,
+	}
+	p.region = firstNonEmpty(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
+	if p.typ == "" {
+		p.typ = DefaultType
+	}
+	if p.audience == "" {
+		p.audience = "sts.amazonaws.com"
+	}
+	if o.PollInterval > 0 {
+		p.poll = o.PollInterval
+	}
+	if err := checkRegion("region", p.region); err != nil {
+		return nil, err
+	}
+	if p.zone != "" && !regexp.MustCompile(`^`+regexp.QuoteMeta(p.region)+`[a-z]$`).MatchString(p.zone) {
+		return nil, fmt.Errorf("input zone %q: expected an availability zone of region %s such as %sa", p.zone, p.region, p.region)
+	}
+	if err := checkType(p.typ); err != nil {
+		return nil, err
+	}
+	switch p.market {
+	case "", providers.MarketOnDemand:
+		p.market = providers.MarketOnDemand
+	case providers.MarketSpot:
+	default:
+		return nil, fmt.Errorf("input market %q: expected on-demand or spot", p.market)
+	}
+	if v := o.In("disk-gb"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 8 || n > 16384 {
+			return nil, fmt.Errorf("input disk-gb %q: expected a whole number of GB from 8 to 16384", v)
+		}
+		p.diskGB = n
+	}
+	if v := o.In("ssh-port"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("input ssh-port %q: expected a TCP port from 1 to 65535", v)
+		}
+		p.sshPort = n
+	}
+	if p.subnet != "" && !regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`).MatchString(p.subnet) {
+		return nil, fmt.Errorf("input subnet-id %q: expected an id such as subnet-0123456789abcdef0", p.subnet)
+	}
+	if p.role != "" && !regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`).MatchString(p.role) {
+		return nil, fmt.Errorf("input aws-role-to-assume %q: expected a role ARN such as arn:aws:iam::123456789012:role/mvm-verify", p.role)
+	}
+	cands, err := providers.ParseCandidates(o.In("candidates"))
+	if err != nil {
+		return nil, err
+	}
+	p.regions = []string{p.region}
+	for _, c := range cands {
+		if c.Region != "" {
+			if err := checkRegion("candidates region", c.Region); err != nil {
+				return nil, err
+			}
+			if !contains(p.regions, c.Region) {
+				p.regions = append(p.regions, c.Region)
+			}
+		}
+		if c.Type != "" {
+			if err := checkType(c.Type); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p, nil
+}
+
+func checkRegion(what, r string) error {
+	if !regionPattern.MatchString(r) {
+		return fmt.Errorf("input %s %q: expected an AWS region such as us-east-1", what, r)
+	}
+	return nil
+}
+
+func checkType(t string) error {
+	if !typePattern.MatchString(t) {
+		return fmt.Errorf("input instance-type %q: expected an EC2 instance type such as c8i.large or c5.metal", t)
+	}
+	return nil
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return Name }
+
+// DefaultCandidate is the candidate the single region/zone/instance-type/
+// market inputs describe; empty fields of any candidate are filled from it.
+func (p *Provider) DefaultCandidate() providers.Candidate {
+	return providers.Candidate{Region: p.region, Zone: p.zone, Type: p.typ, Market: p.market}
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

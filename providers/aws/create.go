@@ -1,0 +1,372 @@
+package aws
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	sdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// maxUserData is EC2's limit on user data before base64.
+const maxUserData = 16 * 1024
+
+// placement is one subnet (and so one zone) an instance may launch in.
+type placement struct {
+	subnet, zone, vpc string
+}
+
+// Create launches the leg's instance: a per-run security group, then one
+// RunInstances per placement until one has capacity, then a wait until the
+// instance runs with a public IP. Every resource is recorded as soon as its
+// id exists.
+func (p *Provider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
+	j = providers.OrDiscard(j)
+	c, err := p.candidate(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
+		return nil, err
+	}
+	if len(req.UserData) > maxUserData {
+		return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("user data is %d bytes: EC2 allows at most %d", len(req.UserData), maxUserData))
+	}
+	if _, err := netip.ParsePrefix(req.SSHSourceCIDR); err != nil {
+		return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32", req.SSHSourceCIDR))
+	}
+	cl, err := p.clientsFor(c.Region)
+	if err != nil {
+		return nil, err
+	}
+	image, err := p.lookupImage(ctx, cl, req.Image)
+	if err != nil {
+		return nil, err
+	}
+	places, err := p.placements(ctx, cl, c)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := p.ensureGroup(ctx, cl, req, places[0].vpc, c.Region, j)
+	if err != nil {
+		return nil, err
+	}
+
+	var inst ec2types.Instance
+	var lastErr error
+	for _, pl := range places {
+		inst, lastErr = p.run(ctx, cl, req, c, pl, image, sg, j)
+		if lastErr == nil {
+			break
+		}
+		// Only a lack of capacity moves on to the next zone of the same
+		// candidate; anything else is the candidate loop's business.
+		if providers.ClassOf(lastErr) != providers.ClassCapacity || c.Zone != "" {
+			return nil, lastErr
+		}
+		p.opts.Log().Info("no capacity in zone, trying the next", "zone", pl.zone, "type", c.Type)
+	}
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	id := sdk.ToString(inst.InstanceId)
+	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j)
+	if err != nil {
+		return nil, err
+	}
+	kvm, _ := providers.KVMSupport(Name, c.Type)
+	return &providers.Host{
+		Address:      sdk.ToString(inst.PublicIpAddress),
+		Port:         p.sshPort,
+		User:         req.User,
+		HostKey:      req.HostKey,
+		ID:           id,
+		Type:         c.Type,
+		Region:       c.Region,
+		Zone:         sdk.ToString(inst.Placement.AvailabilityZone),
+		PricePerHour: kvm.PricePerHour,
+		ReadyMarker:  req.ReadyMarker,
+		CloudInit:    true,
+	}, nil
+}
+
+func (p *Provider) lookupImage(ctx context.Context, cl *clients, override string) (ec2types.Image, error) {
+	ami, err := p.resolveImage(ctx, cl, override)
+	if err != nil {
+		return ec2types.Image{}, err
+	}
+	out, err := cl.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	if err != nil {
+		return ec2types.Image{}, classify("look up image "+ami, err)
+	}
+	if len(out.Images) == 0 {
+		return ec2types.Image{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("image %s does not exist", ami))
+	}
+	return out.Images[0], nil
+}
+
+// placements lists the subnets to try: the subnet-id input, or the default
+// VPC's default subnet in the candidate's zone, or in every zone offering
+// the type (EC2 names capacity per zone, so a zone-less candidate falls back
+// across zones).
+func (p *Provider) placements(ctx context.Context, cl *clients, c providers.Candidate) ([]placement, error) {
+	if p.subnet != "" {
+		if c.Region != p.region {
+			return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %s is in region %s, not in candidate region %s", p.subnet, p.region, c.Region))
+		}
+		s, err := p.describeSubnet(ctx, cl, p.subnet)
+		if err != nil {
+			return nil, err
+		}
+		z := sdk.ToString(s.AvailabilityZone)
+		if c.Zone != "" && c.Zone != z {
+			return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %s is in zone %s, not in candidate zone %s", p.subnet, z, c.Zone))
+		}
+		return []placement{{subnet: p.subnet, zone: z, vpc: sdk.ToString(s.VpcId)}}, nil
+	}
+	vpcs, err := cl.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: sdk.String("is-default"), Values: []string{"true"}}}})
+	if err != nil {
+		return nil, classify("find the default VPC in "+c.Region, err)
+	}
+	if len(vpcs.Vpcs) == 0 {
+		return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("region %s has no default VPC: set subnet-id", c.Region))
+	}
+	vpc := sdk.ToString(vpcs.Vpcs[0].VpcId)
+	zones := []string{c.Zone}
+	if c.Zone == "" {
+		if zones, err = p.zonesOffering(ctx, cl, c.Type); err != nil {
+			return nil, err
+		}
+	}
+	subnets, err := cl.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+		{Name: sdk.String("vpc-id"), Values: []string{vpc}},
+		{Name: sdk.String("default-for-az"), Values: []string{"true"}},
+	}})
+	if err != nil {
+		return nil, classify("list the default subnets of "+vpc, err)
+	}
+	byZone := map[string]string{}
+	for _, s := range subnets.Subnets {
+		byZone[sdk.ToString(s.AvailabilityZone)] = sdk.ToString(s.SubnetId)
+	}
+	var out []placement
+	for _, z := range zones {
+		if s, ok := byZone[z]; ok {
+			out = append(out, placement{subnet: s, zone: z, vpc: vpc})
+		}
+	}
+	if len(out) == 0 {
+		return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("no default subnet of %s in a zone offering %s (%s): set subnet-id", vpc, c.Type, strings.Join(zones, ", ")))
+	}
+	return out, nil
+}
+
+// tags is the identity's tag set plus Name, as EC2 tags.
+func tags(id providers.Identity) []ec2types.Tag {
+	m := id.Tags()
+	m["Name"] = id.Name()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]ec2types.Tag, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ec2types.Tag{Key: sdk.String(k), Value: sdk.String(m[k])})
+	}
+	return out
+}
+
+func tagMap(ts []ec2types.Tag) map[string]string {
+	m := make(map[string]string, len(ts))
+	for _, t := range ts {
+		m[sdk.ToString(t.Key)] = sdk.ToString(t.Value)
+	}
+	return m
+}
+
+func (p *Provider) resource(kind, id, region string, ident providers.Identity) providers.Resource {
+	return providers.Resource{Provider: Name, Kind: kind, ID: id, Name: ident.Name(), Region: region,
+		Tags: ident.Tags(), CreatedAt: ident.CreatedAt, ExpiresAt: ident.ExpiresAt}
+}
+
+// ensureGroup finds or creates the run's security group (named after the
+// identity, so a retried Create reuses it) and opens tcp/22 to the source.
+func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.Request, vpc, region string, j providers.Journal) (string, error) {
+	name := req.Identity.Name()
+	found, err := cl.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: sdk.String("group-name"), Values: []string{name}},
+		{Name: sdk.String("vpc-id"), Values: []string{vpc}},
+	}})
+	if err != nil {
+		return "", classify("look up security group "+name, err)
+	}
+	var sg string
+	if len(found.SecurityGroups) > 0 {
+		sg = sdk.ToString(found.SecurityGroups[0].GroupId)
+	} else {
+		out, err := cl.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+			GroupName:         sdk.String(name),
+			Description:       sdk.String("mvm-verify run " + req.Identity.Run() + ": ssh from the runner only"),
+			VpcId:             sdk.String(vpc),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: tags(req.Identity)}},
+		})
+		if err != nil {
+			return "", classify("create security group "+name, err)
+		}
+		sg = sdk.ToString(out.GroupId)
+	}
+	j.Record(p.resource("security-group", sg, region, req.Identity))
+
+	perm := ec2types.IpPermission{IpProtocol: sdk.String("tcp"), FromPort: sdk.Int32(22), ToPort: sdk.Int32(22)}
+	desc := sdk.String("ssh from the runner")
+	if strings.Contains(req.SSHSourceCIDR, ":") {
+		perm.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: sdk.String(req.SSHSourceCIDR), Description: desc}}
+	} else {
+		perm.IpRanges = []ec2types.IpRange{{CidrIp: sdk.String(req.SSHSourceCIDR), Description: desc}}
+	}
+	_, err = cl.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+		GroupId: sdk.String(sg), IpPermissions: []ec2types.IpPermission{perm},
+	})
+	if err != nil && codeOf(err) != "InvalidPermission.Duplicate" {
+		return "", classify("allow ssh from "+req.SSHSourceCIDR+" in "+sg, err)
+	}
+	return sg, nil
+}
+
+// clientToken makes RunInstances idempotent per placement: a retry after a
+// lost answer returns the same instance, while another zone or market is a
+// different launch.
+func clientToken(id providers.Identity, c providers.Candidate, pl placement) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{c.Region, pl.subnet, c.Type, c.Market}, "\x00")))
+	return id.Name() + "-" + hex.EncodeToString(h[:])[:12]
+}
+
+func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate, pl placement,
+	image ec2types.Image, sg string, j providers.Journal) (ec2types.Instance, error) {
+	disk := p.diskGB
+	if req.DiskGB > 0 {
+		disk = req.DiskGB
+	}
+	rootDevice := firstNonEmpty(sdk.ToString(image.RootDeviceName), "/dev/sda1")
+	in := &ec2.RunInstancesInput{
+		ImageId:      image.ImageId,
+		InstanceType: ec2types.InstanceType(c.Type),
+		MinCount:     sdk.Int32(1),
+		MaxCount:     sdk.Int32(1),
+		ClientToken:  sdk.String(clientToken(req.Identity, c, pl)),
+		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{
+			DeviceIndex: sdk.Int32(0), SubnetId: sdk.String(pl.subnet), Groups: []string{sg},
+			AssociatePublicIpAddress: sdk.Bool(true), DeleteOnTermination: sdk.Bool(true),
+		}},
+		// The host powers itself off at its TTL (cloud-init); terminate
+		// rather than stop makes that the end of the bill too.
+		InstanceInitiatedShutdownBehavior: ec2types.ShutdownBehaviorTerminate,
+		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{
+			DeviceName: sdk.String(rootDevice),
+			Ebs: &ec2types.EbsBlockDevice{
+				VolumeSize: sdk.Int32(int32(disk)), VolumeType: ec2types.VolumeTypeGp3, DeleteOnTermination: sdk.Bool(true),
+			},
+		}},
+		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateRequired},
+		TagSpecifications: []ec2types.TagSpecification{
+			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags(req.Identity)},
+			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags(req.Identity)},
+		},
+	}
+	if len(req.UserData) > 0 {
+		in.UserData = sdk.String(base64.StdEncoding.EncodeToString(req.UserData))
+	}
+	if k, _ := providers.KVMSupport(Name, c.Type); k.Kind == providers.KVMNested {
+		in.CpuOptions = &ec2types.CpuOptionsRequest{NestedVirtualization: ec2types.NestedVirtualizationSpecificationEnabled}
+	}
+	if c.Market == providers.MarketSpot {
+		in.InstanceMarketOptions = &ec2types.InstanceMarketOptionsRequest{
+			MarketType: ec2types.MarketTypeSpot,
+			SpotOptions: &ec2types.SpotMarketOptions{
+				SpotInstanceType:             ec2types.SpotInstanceTypeOneTime,
+				InstanceInterruptionBehavior: ec2types.InstanceInterruptionBehaviorTerminate,
+			},
+		}
+	}
+	out, err := cl.ec2.RunInstances(ctx, in)
+	if err != nil {
+		return ec2types.Instance{}, classify(fmt.Sprintf("run %s %s instance in %s", c.Market, c.Type, pl.zone), err)
+	}
+	if len(out.Instances) == 0 {
+		return ec2types.Instance{}, providers.Classified(providers.ClassTransient, "", errors.New("RunInstances returned no instance"))
+	}
+	inst := out.Instances[0]
+	j.Record(p.resource("instance", sdk.ToString(inst.InstanceId), c.Region, req.Identity))
+	return inst, nil
+}
+
+// waitRunning polls until the instance runs with a public IP. A new
+// instance may not be visible yet (NotFound) and gets its IP after it
+// starts; both are waited out. The root volume is recorded once it shows.
+func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, region string, j providers.Journal) (ec2types.Instance, error) {
+	volumeRecorded := false
+	for {
+		out, err := cl.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		switch {
+		case err != nil && isNotFound(err):
+		case err != nil:
+			return ec2types.Instance{}, classify("wait for instance "+id, err)
+		default:
+			for _, r := range out.Reservations {
+				for _, inst := range r.Instances {
+					if !volumeRecorded {
+						for _, bd := range inst.BlockDeviceMappings {
+							if bd.Ebs != nil && bd.Ebs.VolumeId != nil {
+								j.Record(p.resource("volume", *bd.Ebs.VolumeId, region, ident))
+								volumeRecorded = true
+							}
+						}
+					}
+					state := ec2types.InstanceStateNamePending
+					if inst.State != nil {
+						state = inst.State.Name
+					}
+					switch state {
+					case ec2types.InstanceStateNameRunning:
+						if sdk.ToString(inst.PublicIpAddress) != "" {
+							return inst, nil
+						}
+					case ec2types.InstanceStateNamePending:
+					default:
+						reason := ""
+						if inst.StateReason != nil {
+							reason = sdk.ToString(inst.StateReason.Message)
+						}
+						err := fmt.Errorf("instance %s is %s before it ran: %s", id, state, firstNonEmpty(reason, "no reason given"))
+						if inst.StateReason != nil && strings.Contains(sdk.ToString(inst.StateReason.Code), "InsufficientInstanceCapacity") {
+							return ec2types.Instance{}, providers.Classified(providers.ClassCapacity, "InsufficientInstanceCapacity", err)
+						}
+						return ec2types.Instance{}, providers.Classified(providers.ClassUnknown, "", err)
+					}
+				}
+			}
+		}
+		if err := p.sleep(ctx, p.poll); err != nil {
+			return ec2types.Instance{}, fmt.Errorf("wait for instance %s to run: %w", id, err)
+		}
+	}
+}
+
+func (p *Provider) sleep(ctx context.Context, d time.Duration) error {
+	if p.cfg.Sleep != nil {
+		return p.cfg.Sleep(ctx, d)
+	}
+	return providers.SleepContext(ctx, d)
+}

@@ -1,0 +1,252 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	sdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// liveStates are the instance states that still exist (and may bill).
+var liveStates = []string{"pending", "running", "stopping", "stopped", "shutting-down"}
+
+// tagFilters selects our resources server-side; Filter.Match refines.
+func tagFilters(f providers.Filter) []ec2types.Filter {
+	fs := []ec2types.Filter{{Name: sdk.String("tag:" + providers.TagMarker), Values: []string{"1"}}}
+	if f.Run != "" {
+		fs = append(fs, ec2types.Filter{Name: sdk.String("tag:" + providers.TagRun), Values: []string{f.Run}})
+	}
+	if f.Key != "" {
+		fs = append(fs, ec2types.Filter{Name: sdk.String("tag:" + providers.TagKey), Values: []string{providers.Label(f.Key)}})
+	}
+	return fs
+}
+
+// Destroy terminates the identity's instances in every region the leg may
+// use, waits until they are terminated, then deletes its security groups
+// (retrying DependencyViolation, which EC2 returns while a terminated
+// instance still holds the group) and any volume left behind. Everything is
+// found by tag, so it works from a fresh process with only the identity.
+func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
+	var rep providers.Report
+	var errs []error
+	f := providers.Filter{Run: id.Run(), Key: id.Key}
+	for _, region := range p.regions {
+		if err := p.destroyRegion(ctx, region, f, &rep); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", region, err))
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (p *Provider) destroyRegion(ctx context.Context, region string, f providers.Filter, rep *providers.Report) error {
+	cl, err := p.clientsFor(region)
+	if err != nil {
+		return err
+	}
+	insts, err := p.instances(ctx, cl, f, region)
+	if err != nil {
+		return err
+	}
+	if len(insts) > 0 {
+		ids := make([]string, 0, len(insts))
+		for _, r := range insts {
+			ids = append(ids, r.ID)
+		}
+		if _, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil && !isNotFound(err) {
+			return classify("terminate instances", err)
+		}
+		if err := p.waitTerminated(ctx, cl, ids); err != nil {
+			return err
+		}
+		rep.Deleted = append(rep.Deleted, insts...)
+	}
+	groups, err := p.groups(ctx, cl, f, region)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if err := p.deleteGroup(ctx, cl, g.ID); err != nil {
+			return err
+		}
+		rep.Deleted = append(rep.Deleted, g)
+	}
+	vols, err := p.volumes(ctx, cl, f, region)
+	if err != nil {
+		return err
+	}
+	for _, v := range vols {
+		// Root volumes go with their instance; one that is still here was
+		// detached or kept, and is deleted on its own.
+		if err := p.deleteVolume(ctx, cl, v.ID); err != nil {
+			return err
+		}
+		rep.Deleted = append(rep.Deleted, v)
+	}
+	return nil
+}
+
+func (p *Provider) waitTerminated(ctx context.Context, cl *clients, ids []string) error {
+	for {
+		out, err := cl.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+		if err != nil && !isNotFound(err) {
+			return classify("wait for termination", err)
+		}
+		done := err == nil
+		if out != nil {
+			for _, r := range out.Reservations {
+				for _, in := range r.Instances {
+					if in.State == nil || in.State.Name != ec2types.InstanceStateNameTerminated {
+						done = false
+					}
+				}
+			}
+		}
+		if done {
+			return nil
+		}
+		if err := p.sleep(ctx, p.poll); err != nil {
+			return fmt.Errorf("wait for termination of %v: %w", ids, err)
+		}
+	}
+}
+
+// deleteGroup retries DependencyViolation: EC2 keeps a group referenced for
+// a while after its instance terminated.
+func (p *Provider) deleteGroup(ctx context.Context, cl *clients, id string) error {
+	for {
+		_, err := cl.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: sdk.String(id)})
+		switch {
+		case err == nil, isNotFound(err):
+			return nil
+		case codeOf(err) != "DependencyViolation":
+			return classify("delete security group "+id, err)
+		}
+		if err := p.sleep(ctx, p.poll); err != nil {
+			return fmt.Errorf("delete security group %s (still in use): %w", id, err)
+		}
+	}
+}
+
+// deleteVolume retries VolumeInUse: a root volume stays attached for a
+// moment after its instance terminated.
+func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) error {
+	for {
+		_, err := cl.ec2.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: sdk.String(id)})
+		switch {
+		case err == nil, isNotFound(err):
+			return nil
+		case codeOf(err) != "VolumeInUse" && codeOf(err) != "IncorrectState":
+			return classify("delete volume "+id, err)
+		}
+		if err := p.sleep(ctx, p.poll); err != nil {
+			return fmt.Errorf("delete volume %s (still attached): %w", id, err)
+		}
+	}
+}
+
+// List returns our instances (not yet terminated), security groups and
+// volumes matching f, in every region the leg may use.
+func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Resource, error) {
+	var out []providers.Resource
+	for _, region := range p.regions {
+		cl, err := p.clientsFor(region)
+		if err != nil {
+			return nil, err
+		}
+		insts, err := p.instances(ctx, cl, f, region)
+		if err != nil {
+			return nil, err
+		}
+		groups, err := p.groups(ctx, cl, f, region)
+		if err != nil {
+			return nil, err
+		}
+		vols, err := p.volumes(ctx, cl, f, region)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(append(out, insts...), groups...), vols...)
+	}
+	return out, nil
+}
+
+func listed(kind, id, region string, ts []ec2types.Tag, f providers.Filter) (providers.Resource, bool) {
+	tags := tagMap(ts)
+	if !f.Match(tags) {
+		return providers.Resource{}, false
+	}
+	r := providers.Resource{Provider: Name, Kind: kind, ID: id, Name: tags["Name"], Region: region, Tags: tags}
+	if s, err := strconv.ParseInt(tags[providers.TagCreatedAt], 10, 64); err == nil {
+		r.CreatedAt = time.Unix(s, 0).UTC()
+	}
+	if s, err := strconv.ParseInt(tags[providers.TagExpiresAt], 10, 64); err == nil {
+		r.ExpiresAt = time.Unix(s, 0).UTC()
+	}
+	return r, true
+}
+
+func (p *Provider) instances(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
+	in := &ec2.DescribeInstancesInput{Filters: append(tagFilters(f),
+		ec2types.Filter{Name: sdk.String("instance-state-name"), Values: liveStates})}
+	var out []providers.Resource
+	pg := ec2.NewDescribeInstancesPaginator(cl.ec2, in)
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, classify("list tagged instances", err)
+		}
+		for _, r := range page.Reservations {
+			for _, inst := range r.Instances {
+				if res, ok := listed("instance", sdk.ToString(inst.InstanceId), region, inst.Tags, f); ok {
+					out = append(out, res)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) groups(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
+	var out []providers.Resource
+	pg := ec2.NewDescribeSecurityGroupsPaginator(cl.ec2, &ec2.DescribeSecurityGroupsInput{Filters: tagFilters(f)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, classify("list tagged security groups", err)
+		}
+		for _, g := range page.SecurityGroups {
+			if res, ok := listed("security-group", sdk.ToString(g.GroupId), region, g.Tags, f); ok {
+				out = append(out, res)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) volumes(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
+	var out []providers.Resource
+	pg := ec2.NewDescribeVolumesPaginator(cl.ec2, &ec2.DescribeVolumesInput{Filters: tagFilters(f)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, classify("list tagged volumes", err)
+		}
+		for _, v := range page.Volumes {
+			if v.State == ec2types.VolumeStateDeleting || v.State == ec2types.VolumeStateDeleted {
+				continue
+			}
+			if res, ok := listed("volume", sdk.ToString(v.VolumeId), region, v.Tags, f); ok {
+				out = append(out, res)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,107 @@
+package aws
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// classes maps EC2/STS/SSM error codes to what the candidate loop does.
+var classes = map[string]providers.Class{
+	"InsufficientInstanceCapacity":         providers.ClassCapacity,
+	"InsufficientCapacity":                 providers.ClassCapacity,
+	"InsufficientHostCapacity":             providers.ClassCapacity,
+	"InsufficientReservedInstanceCapacity": providers.ClassCapacity,
+	"InsufficientFreeAddressesInSubnet":    providers.ClassCapacity,
+	"SpotMaxPriceTooLow":                   providers.ClassCapacity,
+	"Unsupported":                          providers.ClassCapacity, // type not offered in this zone: another may have it
+
+	"InstanceLimitExceeded":              providers.ClassQuota,
+	"VcpuLimitExceeded":                  providers.ClassQuota,
+	"MaxSpotInstanceCountExceeded":       providers.ClassQuota,
+	"SecurityGroupLimitExceeded":         providers.ClassQuota,
+	"VolumeLimitExceeded":                providers.ClassQuota,
+	"RulesPerSecurityGroupLimitExceeded": providers.ClassQuota,
+
+	"RequestLimitExceeded": providers.ClassTransient,
+	"Throttling":           providers.ClassTransient,
+	"ThrottlingException":  providers.ClassTransient,
+	"InternalError":        providers.ClassTransient,
+	"InternalFailure":      providers.ClassTransient,
+	"ServiceUnavailable":   providers.ClassTransient,
+	"Unavailable":          providers.ClassTransient,
+	"IncorrectState":       providers.ClassTransient,
+
+	"AuthFailure":                 providers.ClassAuth,
+	"UnauthorizedOperation":       providers.ClassAuth,
+	"InvalidClientTokenId":        providers.ClassAuth,
+	"SignatureDoesNotMatch":       providers.ClassAuth,
+	"ExpiredToken":                providers.ClassAuth,
+	"ExpiredTokenException":       providers.ClassAuth,
+	"RequestExpired":              providers.ClassAuth,
+	"OptInRequired":               providers.ClassAuth,
+	"Blocked":                     providers.ClassAuth,
+	"AccessDenied":                providers.ClassAuth,
+	"AccessDeniedException":       providers.ClassAuth,
+	"InvalidIdentityToken":        providers.ClassAuth,
+	"UnrecognizedClientException": providers.ClassAuth,
+	"PendingVerification":         providers.ClassAuth,
+}
+
+// classify wraps err, from doing what, with its class and code.
+func classify(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if providers.ClassOf(err) != providers.ClassUnknown {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	wrapped := fmt.Errorf("%s: %w", what, err)
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code := api.ErrorCode()
+		if c, ok := classes[code]; ok {
+			return providers.Classified(c, code, wrapped)
+		}
+		if isServerError(err) {
+			return providers.Classified(providers.ClassTransient, code, wrapped)
+		}
+		return providers.Classified(providers.ClassInvalid, code, wrapped)
+	}
+	if isServerError(err) {
+		return providers.Classified(providers.ClassTransient, "", wrapped)
+	}
+	var maxAttempts *retry.MaxAttemptsError
+	if errors.As(err, &maxAttempts) || strings.Contains(err.Error(), "retry quota exceeded") {
+		return providers.Classified(providers.ClassTransient, "", wrapped)
+	}
+	if strings.Contains(err.Error(), "failed to retrieve credentials") || strings.Contains(err.Error(), "Needs AWS credentials") {
+		return providers.Classified(providers.ClassAuth, "", wrapped)
+	}
+	return wrapped
+}
+
+func isServerError(err error) bool {
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= http.StatusInternalServerError
+}
+
+// codeOf is the API error code in err's chain, "" when there is none.
+func codeOf(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
+}
+
+func isNotFound(err error) bool {
+	return strings.HasSuffix(codeOf(err), ".NotFound") || strings.HasSuffix(codeOf(err), "NotFound")
+}

@@ -1,0 +1,168 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	sdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// candidate fills req's candidate from the inputs and checks it.
+func (p *Provider) candidate(req providers.Request) (providers.Candidate, error) {
+	c := req.Candidate.Defaults(p.DefaultCandidate())
+	if err := checkRegion("region", c.Region); err != nil {
+		return c, providers.Classified(providers.ClassInvalid, "", err)
+	}
+	if err := checkType(c.Type); err != nil {
+		return c, providers.Classified(providers.ClassInvalid, "", err)
+	}
+	if c.Zone != "" && !strings.HasPrefix(c.Zone, c.Region) {
+		return c, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("zone %q is not in region %s", c.Zone, c.Region))
+	}
+	if c.Market != providers.MarketOnDemand && c.Market != providers.MarketSpot {
+		return c, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("market %q: expected on-demand or spot", c.Market))
+	}
+	return c, nil
+}
+
+// Preflight checks, without creating anything: the KVM catalog, the
+// credentials (STS GetCallerIdentity), that the region is enabled, that the
+// type is offered there (in the zone, when one is given), the image and
+// the subnet.
+func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
+	c, err := p.candidate(req)
+	if err != nil {
+		return err
+	}
+	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
+		return err
+	}
+	if req.SSHSourceCIDR != "" {
+		if _, err := netip.ParsePrefix(req.SSHSourceCIDR); err != nil {
+			return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32", req.SSHSourceCIDR))
+		}
+	}
+	cl, err := p.clientsFor(c.Region)
+	if err != nil {
+		return err
+	}
+	if _, err := cl.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		return classify("check AWS credentials (sts GetCallerIdentity)", err)
+	}
+	if err := p.checkRegionOffered(ctx, cl, c.Region); err != nil {
+		return err
+	}
+	zones, err := p.zonesOffering(ctx, cl, c.Type)
+	if err != nil {
+		return err
+	}
+	if len(zones) == 0 {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("instance-type %q is not offered in region %s", c.Type, c.Region))
+	}
+	if c.Zone != "" && !contains(zones, c.Zone) {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("instance-type %q is not offered in zone %s (offered in %s)", c.Type, c.Zone, strings.Join(zones, ", ")))
+	}
+	if _, err := p.resolveImage(ctx, cl, req.Image); err != nil {
+		return err
+	}
+	if p.subnet != "" {
+		if _, err := p.describeSubnet(ctx, cl, p.subnet); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRegionOffered asks EC2 for every region rather than calling the
+// region's own endpoint, so a misspelt region is named instead of failing
+// on DNS.
+func (p *Provider) checkRegionOffered(ctx context.Context, cl *clients, region string) error {
+	out, err := cl.ec2.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: sdk.Bool(true)}, func(o *ec2.Options) {
+		o.Region = DefaultRegion
+	})
+	if err != nil {
+		return classify("list AWS regions", err)
+	}
+	var names []string
+	for _, r := range out.Regions {
+		name := sdk.ToString(r.RegionName)
+		if name == region {
+			if sdk.ToString(r.OptInStatus) == "not-opted-in" {
+				return providers.Classified(providers.ClassAuth, "OptInRequired", fmt.Errorf("region %q is not enabled for this account: enable it in the AWS console or pick another region", region))
+			}
+			return nil
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("region %q: not an AWS region: expected one of %s", region, strings.Join(names, ", ")))
+}
+
+// zonesOffering lists, sorted, the zones of the client's region that offer typ.
+func (p *Provider) zonesOffering(ctx context.Context, cl *clients, typ string) ([]string, error) {
+	in := &ec2.DescribeInstanceTypeOfferingsInput{
+		LocationType: ec2types.LocationTypeAvailabilityZone,
+		Filters:      []ec2types.Filter{{Name: sdk.String("instance-type"), Values: []string{typ}}},
+	}
+	var zones []string
+	pg := ec2.NewDescribeInstanceTypeOfferingsPaginator(cl.ec2, in)
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, classify("list the zones offering "+typ, err)
+		}
+		for _, o := range out.InstanceTypeOfferings {
+			if z := sdk.ToString(o.Location); !contains(zones, z) {
+				zones = append(zones, z)
+			}
+		}
+	}
+	sort.Strings(zones)
+	return zones, nil
+}
+
+// resolveImage returns the AMI id: image may be an AMI id, an SSM parameter
+// path (or "resolve:ssm:<path>"), or empty for Ubuntu 24.04.
+func (p *Provider) resolveImage(ctx context.Context, cl *clients, image string) (string, error) {
+	image = firstNonEmpty(image, p.image, UbuntuParameter)
+	image = strings.TrimPrefix(image, "resolve:ssm:")
+	ami := image
+	if strings.HasPrefix(image, "/") {
+		out, err := cl.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: sdk.String(image)})
+		if err != nil {
+			return "", classify(fmt.Sprintf("resolve image parameter %s", image), err)
+		}
+		ami = sdk.ToString(out.Parameter.Value)
+	}
+	if !strings.HasPrefix(ami, "ami-") {
+		return "", providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input image %q: expected an AMI id (ami-…) or an SSM parameter path (/aws/service/…)", image))
+	}
+	out, err := cl.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	if err != nil {
+		return "", classify("look up image "+ami, err)
+	}
+	if len(out.Images) == 0 {
+		return "", providers.Classified(providers.ClassInvalid, "", fmt.Errorf("image %s does not exist in this region", ami))
+	}
+	return ami, nil
+}
+
+func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (ec2types.Subnet, error) {
+	out, err := cl.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{id}})
+	if err != nil {
+		return ec2types.Subnet{}, classify("look up input subnet-id "+id, err)
+	}
+	if len(out.Subnets) == 0 {
+		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %q does not exist", id))
+	}
+	return out.Subnets[0], nil
+}
