@@ -2,7 +2,9 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -92,10 +94,15 @@ func TestActionYAMLMatchesInputs(t *testing.T) {
 	}
 	wantRuns := map[string]any{
 		"using": "docker", "image": "Dockerfile",
-		"entrypoint": "/usr/local/bin/mvm-verify", "post-entrypoint": "/usr/local/bin/mvm-verify-post", "post-if": "always()",
+		"entrypoint": "/usr/local/bin/mvm-verify", "post-entrypoint": "/usr/local/bin/mvm-verify-post",
 	}
 	if _, ok := runs["args"]; ok {
 		t.Error("action.yml runs has args: the binary reads INPUT_* itself")
+	}
+	// The runner's default post condition is always(); actionlint rejects
+	// an explicit post-if on a Docker action.
+	if _, ok := runs["post-if"]; ok {
+		t.Error("action.yml runs has post-if, which actionlint rejects for Docker actions")
 	}
 	for k, v := range wantRuns {
 		if runs[k] != v {
@@ -194,5 +201,50 @@ func TestInputTable(t *testing.T) {
 		if in.Default != "" && r.Input(in.Name) != in.Default {
 			t.Errorf("Inputs[%s] = %q, want the default %q", in.Name, r.Input(in.Name), in.Default)
 		}
+	}
+}
+
+// actionlint, which CI runs over the workflows, reads action.yml through
+// `uses: ./`: here every input is passed and every output read.
+func TestActionlintAcceptsActionYAML(t *testing.T) {
+	actionlint, err := exec.LookPath("actionlint")
+	if err != nil {
+		t.Skip("actionlint is not installed on this machine")
+	}
+	dir := t.TempDir()
+	write := func(name, data string) {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(ActionFile, string(readRepoFile(t, ActionFile)))
+	write("Dockerfile", "FROM scratch\n")
+	// Docker entrypoints are paths in the image; actionlint looks for them
+	// in the repository. The project's actionlint config needs this too.
+	write(".github/actionlint.yaml", "paths:\n  .github/workflows/**/*.yml:\n    ignore:\n"+
+		"      - 'file \"/usr/local/bin/mvm-verify(-post)?\" does not exist in'\n")
+	var wf strings.Builder
+	wf.WriteString("on: pull_request\njobs:\n  verify:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n")
+	wf.WriteString("      - id: v\n        uses: ./\n        with:\n")
+	for _, in := range Inputs() {
+		fmt.Fprintf(&wf, "          %s: x\n", in.Name)
+	}
+	wf.WriteString("      - run: echo \"$OUT\"\n        env:\n          OUT: >-\n")
+	for _, out := range Outputs() {
+		fmt.Fprintf(&wf, "            ${{ steps.v.outputs.%s }}\n", out.Name)
+	}
+	write(".github/workflows/verify.yml", wf.String())
+
+	if out, err := exec.Command("git", "-C", dir, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
+	}
+	cmd := exec.Command(actionlint, "-no-color")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("actionlint: %v\n%s", err, out)
 	}
 }
