@@ -196,7 +196,8 @@ func build(c Config) document {
 		},
 		Growpart:      growpart{Mode: "auto", Devices: []string{"/"}},
 		ResizeRootfs:  true,
-		PackageUpdate: true,
+		// Refreshing the apt lists only pays off when something is installed.
+		PackageUpdate: len(packages) > 0,
 		Packages:      packages,
 		WriteFiles:    files,
 		Runcmd:        runcmd(c),

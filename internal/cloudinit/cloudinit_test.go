@@ -275,6 +275,9 @@ func TestRenderWithoutFirewallHasNoNft(t *testing.T) {
 	if strings.Contains(string(out), "nft") || p.Bootcmd != nil {
 		t.Errorf("no Firewall asked, but nftables appears:\n%s", out)
 	}
+	if p.PackageUpdate || p.Packages != nil {
+		t.Errorf("no packages asked, but package_update=%v packages=%v", p.PackageUpdate, p.Packages)
+	}
 	if strings.Join(p.Users[0].Groups, ",") != "sudo,kvm" {
 		t.Errorf("default groups = %v, want sudo,kvm", p.Users[0].Groups)
 	}
