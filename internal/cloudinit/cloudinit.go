@@ -194,8 +194,8 @@ func build(c Config) document {
 			Ed25519Private: strings.TrimSpace(c.HostKeyPrivatePEM) + "\n",
 			Ed25519Public:  strings.TrimSpace(c.HostKeyPublic),
 		},
-		Growpart:      growpart{Mode: "auto", Devices: []string{"/"}},
-		ResizeRootfs:  true,
+		Growpart:     growpart{Mode: "auto", Devices: []string{"/"}},
+		ResizeRootfs: true,
 		// Refreshing the apt lists only pays off when something is installed.
 		PackageUpdate: len(packages) > 0,
 		Packages:      packages,
