@@ -170,6 +170,7 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 	failures := 0
 	for attempt := 1; ; attempt++ {
 		c, err := dialOnce(ctx, t, cfg, o.AttemptTimeout)
+		err = noPinnedKeyType(err, t)
 		if err == nil {
 			log.Debug("connected", "attempt", attempt)
 			return newClient(c, t, o), nil
@@ -294,6 +295,24 @@ func pinnedHostKey(want ssh.PublicKey) ssh.HostKeyCallback {
 			expected: ssh.FingerprintSHA256(want) + " (" + want.Type() + ")",
 			present:  ssh.FingerprintSHA256(got) + " (" + got.Type() + ")",
 		}
+	}
+}
+
+// noPinnedKeyType turns "no common host key algorithm" into a mismatch: a
+// host that has no key of the pinned type cannot have the pinned key.
+func noPinnedKeyType(err error, t Target) error {
+	var neg *ssh.AlgorithmNegotiationError
+	if err == nil || t.HostKey == "" || !errors.As(err, &neg) || neg.What != "host key" {
+		return err
+	}
+	want, perr := ParseAuthorizedKey("host key", t.HostKey)
+	if perr != nil {
+		return err
+	}
+	return &hostKeyError{
+		addr:     t.hostPort(),
+		expected: ssh.FingerprintSHA256(want) + " (" + want.Type() + ")",
+		present:  "no " + want.Type() + " key (it offers " + strings.Join(neg.RequestedAlgorithms, ", ") + ")",
 	}
 }
 

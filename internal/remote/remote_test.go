@@ -3,9 +3,12 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // fixture is one real sshd with a login user (who may sudo) and a second
@@ -329,6 +334,30 @@ func TestDialHostKeyMismatch(t *testing.T) {
 	}
 	if _, statErr := os.Stat(marker); !errors.Is(statErr, os.ErrNotExist) {
 		t.Errorf("marker %s: %v; no command may run on a refused host", marker, statErr)
+	}
+}
+
+// A host with no key of the pinned type (here only ECDSA) is refused like a
+// wrong key, not retried until the deadline.
+func TestDialHostWithoutPinnedKeyType(t *testing.T) {
+	keys, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(ecKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := uniqueUser("mve")
+	host := startHost(t, []hostUser{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}}, pem.EncodeToMemory(block), 0)
+	tgt := Target{Addr: host.Addr(), Port: host.Port(), User: user, Signer: keys.Client, HostKey: keys.HostPublic}
+	_, err = Dial(testContext(t), tgt, fast())
+	if !errors.Is(err, ErrHostKeyMismatch) || !strings.Contains(err.Error(), "no ssh-ed25519 key") {
+		t.Errorf("err = %v, want a host key mismatch naming the missing key type", err)
 	}
 }
 
