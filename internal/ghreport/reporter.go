@@ -30,7 +30,7 @@ import (
 const (
 	DefaultAPIURL   = "https://api.github.com/"
 	DefaultBudget   = 3 * time.Minute
-	DefaultAttempts = 8
+	DefaultAttempts = 10
 	DefaultSettle   = 2 * time.Second
 )
 

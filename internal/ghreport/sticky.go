@@ -25,7 +25,8 @@ import (
 //  2. after writing, a leg reads back (after a jittered delay) until its own
 //     row is there, the comment is single, and every leg's status has a row
 //     that is not behind it; it needs two such reads in a row, spaced by a
-//     delay, before it stops;
+//     delay, before it stops (when only another leg's row is missing it
+//     waits one delay before writing that row for it);
 //  3. a leg posts its status before it writes its row, so whoever writes last
 //     has seen every finished leg's status and restores any row an earlier
 //     stale write dropped (from the status, when the leg's own row is gone).
@@ -78,13 +79,16 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 	if own.HeadSHA != head {
 		return "", superseded{head: head}
 	}
-	confirmed, writes := 0, 0
+	confirmed, writes, waited := 0, 0, false
 	for {
 		v, err := r.read(ctx, head)
 		if err != nil {
 			return "", err
 		}
-		if v.settled(own, head) {
+		holds := v.holds(own, head)
+		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
+		switch {
+		case holds && !helps:
 			confirmed++
 			if confirmed == 2 {
 				return v.comments[0].GetHTMLURL(), nil
@@ -93,8 +97,17 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 				return "", err
 			}
 			continue
+		case holds && !waited:
+			// Another leg's row is missing or behind its status. Most
+			// likely that leg is about to write it: give it the time
+			// before writing for it, which would only add contention.
+			waited, confirmed = true, 0
+			if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
+				return "", err
+			}
+			continue
 		}
-		confirmed = 0
+		confirmed, waited = 0, false
 		if writes == r.cfg.Attempts {
 			return "", errNotConfirmed
 		}
@@ -214,9 +227,9 @@ func (v view) desired(own *matrix.Row, head string) []matrix.Row {
 	return rows
 }
 
-// settled reports whether the comment is single, about head, holds own (or
-// a later row of the same leg) and agrees with every leg's status.
-func (v view) settled(own matrix.Row, head string) bool {
+// holds reports whether the comment is single, about head, and holds own
+// (or a later row of the same leg).
+func (v view) holds(own matrix.Row, head string) bool {
 	if len(v.comments) != 1 || v.storedSHA != head {
 		return false
 	}
@@ -225,11 +238,7 @@ func (v view) settled(own matrix.Row, head string) bool {
 		return false
 	}
 	got := v.rows[i]
-	if got.Source != matrix.FromLeg || got.HeadSHA != own.HeadSHA || got.UpdatedAt.Before(own.UpdatedAt) {
-		return false
-	}
-	_, changed := reconcile(slices.Clone(v.rows), v.statuses, head)
-	return !changed
+	return got.Source == matrix.FromLeg && got.HeadSHA == own.HeadSHA && !got.UpdatedAt.Before(own.UpdatedAt)
 }
 
 // write puts rows into the oldest marker comment (creating one if there is

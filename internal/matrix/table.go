@@ -29,7 +29,7 @@ func TableWith(rows []Row, opts TableOptions) string {
 func (r Row) markdownWith(opts TableOptions) string {
 	notes := r.Notes
 	if !IsCurrent(r, opts.HeadSHA) {
-		stale := Row{Key: r.Key, Provider: r.Provider, JobURL: r.JobURL}
+		stale := Row{Key: r.Key, Provider: r.Provider}
 		if r.HeadSHA != "" {
 			notes = "no result yet for " + ShortSHA(opts.HeadSHA) + "; last reported for " + ShortSHA(r.HeadSHA)
 		} else {

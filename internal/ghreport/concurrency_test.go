@@ -1,0 +1,115 @@
+package ghreport
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+// TestConcurrentLegsLoseNoRows runs 8 legs against one PR at once, each
+// starting and finishing, 50 times with different random interleavings:
+// the fake delays every request before and after applying it and applies
+// each request on its own, so reads and writes of different legs interleave
+// as they can on GitHub. Every trial must end with one comment holding all 8
+// rows in their final state.
+func TestConcurrentLegsLoseNoRows(t *testing.T) {
+	const legs, trials = 8, 50
+	keys := []string{"hetzner-no-kvm", "gcp", "aws", "azure", "vultr", "latitude", "equinix", "ovh"}
+	outcomes := []matrix.Status{matrix.Pass, matrix.Fail, matrix.NA}
+	rebuilt := 0
+	for trial := range trials {
+		seed := uint64(trial + 1)
+		f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, time.Millisecond)))
+		if trial%2 == 1 {
+			// An older push left a matrix behind with two other legs.
+			old := legRow("qemu", matrix.Pass, "older push")
+			old.HeadSHA, old.UpdatedAt = "0000000000000000000000000000000000000000", time.Unix(1, 0)
+			body, err := CommentBody(matrix.State{HeadSHA: old.HeadSHA, Rows: []matrix.Row{old}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.AddComment(testRepo, testPR, "github-actions[bot]", body)
+		}
+		pick := rand.New(rand.NewPCG(seed, 99))
+		want := map[string]matrix.Status{}
+		for _, k := range keys {
+			want[k] = outcomes[pick.IntN(len(outcomes))]
+		}
+
+		var wg sync.WaitGroup
+		results := make(chan string, 2*legs)
+		start := make(chan struct{})
+		for i, key := range keys {
+			r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+				c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
+				c.Sleep = shortSleep
+			})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				ctx := context.Background()
+				if out := r.Start(ctx, matrix.Row{Key: key}); out.Degraded {
+					results <- fmt.Sprintf("%s Start: %+v", key, out)
+				}
+				if out := r.Finish(ctx, legRow(key, want[key], "notes of "+key)); out.Degraded {
+					results <- fmt.Sprintf("%s Finish: %+v", key, out)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(results)
+		for msg := range results {
+			t.Errorf("trial %d: %s", trial, msg)
+		}
+
+		st := commentState(t, f)
+		if st.HeadSHA != sha1 {
+			t.Errorf("trial %d: comment about %s, want %s", trial, st.HeadSHA, sha1)
+		}
+		for _, key := range keys {
+			row, ok := findRow(st.Rows, key)
+			if !ok {
+				t.Errorf("trial %d: row %s lost", trial, key)
+				continue
+			}
+			if row.HeadSHA != sha1 || row.Has(matrix.Pending) {
+				t.Errorf("trial %d: row %s = %+v, want finished for the head", trial, key, row)
+			}
+			for _, c := range []matrix.Column{matrix.LiveCycle, matrix.SeccompProbe} {
+				if got := row.Cell(c).Status; got != want[key] {
+					t.Errorf("trial %d: row %s %s = %s, want %s", trial, key, c, got, want[key])
+				}
+			}
+			if row.Source == matrix.FromStatus {
+				rebuilt++
+			}
+		}
+		if trial%2 == 1 {
+			if _, ok := findRow(st.Rows, "qemu"); !ok {
+				t.Errorf("trial %d: the older push's row vanished", trial)
+			}
+		}
+	}
+	t.Logf("%d of %d final rows were rebuilt from statuses after a lost update", rebuilt, legs*trials)
+}
+
+// shortSleep waits a thousandth of what was asked, so legs drift apart as
+// in production without the test waiting seconds.
+func shortSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d / 1000)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
