@@ -101,6 +101,11 @@ func Inputs() []Input {
 			Modes: leg,
 		},
 		{
+			Name:        "display",
+			Description: "Text of the matrix's Provider column (e.g. AWS); default: the provider's display name.",
+			Modes:       provisioning,
+		},
+		{
 			Name: "suite",
 			Description: "Path of a suite YAML file (user, packages, bootstrap, uploads, steps); empty: the built-in mvm " +
 				"suite, internal/config/default-suite.yml.",

@@ -41,9 +41,15 @@ func EnvSource(lookup func(key string) (string, bool)) Source {
 
 // Options are what Load knows beyond the inputs.
 type Options struct {
-	// Providers are the registered providers. When set, the provider input
-	// must name one of them and an explicit lane must be one it offers.
-	Providers []providers.Info
+	// Providers are the registered provider names. When set, the provider
+	// input must be one of them.
+	Providers []string
+	// Mode, when set, is the mode (the CLI's subcommand, or the action's
+	// mode as the CLI read it) and the mode input is not consulted.
+	Mode string
+	// Provider, when set, is the provider when the input gives none (the
+	// post step reads it from its saved state).
+	Provider string
 	// Getenv supplies fallbacks: GITHUB_TOKEN, GITHUB_API_URL,
 	// GITHUB_SERVER_URL and GITHUB_REPOSITORY. Nil means none.
 	Getenv func(key string) string
@@ -69,10 +75,17 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	l := newLoader(src)
 	r := &Run{}
 
+	if opt.Mode != "" {
+		l.set("mode", opt.Mode)
+	}
 	r.Mode = l.oneOf("mode", Modes())
+	if opt.Provider != "" && l.get("provider") == "" {
+		l.set("provider", opt.Provider)
+	}
 	l.provider(r, opt.Providers)
-	l.lane(r, opt.Providers)
+	r.Lane = l.oneOf("lane", lanes)
 	l.key(r)
+	r.Display = l.get("display")
 
 	r.Out = l.get("out")
 	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a whole number of minutes (e.g. 90)")
@@ -109,7 +122,12 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	l.checkout(r, opt)
 	l.suite(r)
 
-	r.Inputs = l.values
+	r.Inputs = map[string]string{}
+	for name, v := range l.values {
+		if v != "" {
+			r.Inputs[name] = v
+		}
+	}
 	r.Warnings = l.warnings(r)
 	if err := errors.Join(l.errs...); err != nil {
 		return nil, err
@@ -275,39 +293,24 @@ func (l *loader) file(name, what string) string {
 	return v
 }
 
-func (l *loader) provider(r *Run, known []providers.Info) {
+func (l *loader) provider(r *Run, known []string) {
 	r.Provider = l.get("provider")
-	var names []string
-	for _, info := range known {
-		names = append(names, info.Name)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(slices.Values(known))
 	expected := "a provider name"
 	if len(names) > 0 {
 		expected = orList(names)
 	}
 	switch {
 	case r.Provider == "":
-		if slices.Contains([]string{ModeRun, ModeUp, ModeDown}, r.Mode) {
+		// down finds the provider in the state of up; report and reap
+		// work across providers.
+		if r.Mode == ModeRun || r.Mode == ModeUp {
 			l.fail("provider", "", expected, nil)
 		}
 	case len(names) > 0 && !slices.Contains(names, r.Provider):
 		l.fail("provider", r.Provider, expected, nil)
 	case len(names) == 0 && !providerName.MatchString(r.Provider):
 		l.fail("provider", r.Provider, "a provider name like aws (lowercase letters, digits and -)", nil)
-	}
-}
-
-func (l *loader) lane(r *Run, known []providers.Info) {
-	r.Lane = l.oneOf("lane", lanes)
-	if r.Lane == LaneAuto || !slices.Contains(lanes, r.Lane) {
-		return
-	}
-	for _, info := range known {
-		if info.Name == r.Provider && len(info.Lanes) > 0 && !slices.Contains(info.Lanes, r.Lane) {
-			l.fail("lane", r.Lane, fmt.Sprintf("%s or auto (provider %s offers %s)",
-				strings.Join(info.Lanes, " or "), r.Provider, strings.Join(info.Lanes, ", ")), nil)
-		}
 	}
 }
 
@@ -584,7 +587,9 @@ func (l *loader) suite(r *Run) {
 func (l *loader) warnings(r *Run) []string {
 	var out []string
 	for _, in := range Inputs() {
-		if !l.given[in.Name] || in.AppliesTo(r.Mode, r.Provider) {
+		// An input with an ActionDefault always arrives from the runner
+		// (e.g. the job's token), so it says nothing about the user's intent.
+		if !l.given[in.Name] || in.ActionDefault != "" || in.AppliesTo(r.Mode, r.Provider) {
 			continue
 		}
 		switch {

@@ -19,13 +19,8 @@ import (
 
 const sha = "0123456789abcdef0123456789abcdef01234567"
 
-// registered is what the CLI passes: the registry's providers.
-var registered = []providers.Info{
-	{Name: "local", Lanes: []string{"kvm", "no-kvm"}},
-	{Name: "ssh", Lanes: []string{"kvm", "no-kvm"}},
-	{Name: "aws", Lanes: []string{"kvm"}},
-	{Name: "hetzner", Lanes: []string{"no-kvm"}},
-}
+// registered is what the CLI passes: the registry's names.
+var registered = []string{"local", "ssh", "aws", "hetzner"}
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -92,8 +87,12 @@ func TestLoadDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if len(r.Inputs) != len(Inputs()) {
-		t.Errorf("Inputs holds %d values, want one per input (%d)", len(r.Inputs), len(Inputs()))
+	for _, in := range Inputs() {
+		if _, ok := r.Inputs[in.Name]; ok != (in.Default != "" || in.Name == "provider" || in.Name == "key" ||
+			in.Name == "status-context" || in.Name == "github-token" || in.Name == "github-api-url" ||
+			in.Name == "repository" || in.Name == "ref") {
+			t.Errorf("Inputs[%s] present = %v; want only the inputs with a value", in.Name, ok)
+		}
 	}
 	if r.Suite == nil || r.Suite.Name != DefaultSuiteName {
 		t.Fatalf("suite = %v, want the built-in one", r.Suite)
@@ -153,6 +152,18 @@ func TestLoadOtherModes(t *testing.T) {
 	if r, err = LoadWith(MapSource(map[string]string{"mode": "down", "provider": "aws", "key": "aws-c8i"}), Options{}); err != nil || r.Key != "aws-c8i" || r.Suite != nil {
 		t.Errorf("down: %v, %v", r, err)
 	}
+	// down from the CLI finds its provider in the state of up.
+	if r, err = LoadWith(MapSource(map[string]string{"out": dir}), Options{Mode: "down"}); err != nil || r.Mode != "down" || r.Provider != "" {
+		t.Errorf("down without provider: %v, %v", r, err)
+	}
+	// The post step names the provider from its state; the mode from the
+	// CLI wins over the input.
+	r, err = LoadWith(MapSource(map[string]string{"mode": "run"}), Options{Mode: "down", Provider: "aws", Providers: registered})
+	if err != nil || r.Mode != "down" || r.Provider != "aws" || r.Key != "aws" {
+		t.Errorf("post: %+v, %v", r, err)
+	}
+	_, err = LoadWith(MapSource(nil), Options{Mode: "launch"})
+	wantInputError(t, err, "mode", `got "launch", expected one of run, up, down, report, reap`)
 	_, err = load(t, map[string]string{"mode": "report", "matrix-file": filepath.Join(dir, "nope.md")})
 	wantInputError(t, err, "matrix-file", "nope.md")
 }
@@ -237,8 +248,6 @@ func TestLoadBadInput(t *testing.T) {
 		{"disk", with(aws, "disk-gb", "8"), "disk-gb", `got "8", expected a whole number of GB from 10`},
 		{"market", with(aws, "market", "cheap"), "market", `got "cheap", expected on-demand or spot`},
 		{"lane", with(aws, "lane", "tcg"), "lane", `got "tcg", expected one of auto, kvm, no-kvm`},
-		{"lane the provider lacks", map[string]string{"provider": "hetzner", "lane": "kvm"}, "lane",
-			`got "kvm", expected no-kvm or auto (provider hetzner offers no-kvm)`},
 		{"key", with(aws, "key", "AWS c8i"), "key", `got "AWS c8i", expected a key like aws`},
 		{"region", with(aws, "region", "us east"), "region", `got "us east", expected a region name`},
 		{"cost", with(aws, "max-cost", "five"), "max-cost", `got "five", expected an amount in USD like 5 or 2.50`},
@@ -490,5 +499,14 @@ func TestWarnings(t *testing.T) {
 	}
 	if hasWarning(r, "ssh-port") {
 		t.Errorf("warned about ssh-port, given at its default: %q", r.Warnings)
+	}
+	// In the action the runner passes github-token's default, the job's
+	// token, to every mode: that is not the user's doing.
+	r, err = load(t, map[string]string{"mode": "down", "provider": "aws", "github-token": "ghs_x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) != 0 {
+		t.Errorf("warnings %q, want none", r.Warnings)
 	}
 }

@@ -19,6 +19,9 @@ type Run struct {
 	Lane string
 	// Key is the matrix row key: the provider, or provider-no-kvm.
 	Key string
+	// Display is the matrix's Provider column text; empty means the
+	// provider's own display name.
+	Display string
 
 	// SuitePath is the suite input, empty for the built-in suite.
 	SuitePath string
@@ -70,8 +73,9 @@ type Run struct {
 	StatusContext string
 	MatrixFile    string
 
-	// Inputs holds every input's value by name, defaults applied, for
-	// provider factories (providers.Options.Input = run.Input).
+	// Inputs holds the value of every input that has one, defaults and
+	// fallbacks applied, by name; an input without a value is absent. It is
+	// what provider factories read (providers.Options.Input = run.Input).
 	Inputs map[string]string
 	// Warnings are things the user should hear about that are not errors:
 	// inputs that do not apply, host key checking turned off.
@@ -84,6 +88,16 @@ type Run struct {
 
 // Input returns the value of an input, "" when unset; fits providers.Options.Input.
 func (r *Run) Input(name string) string { return r.Inputs[name] }
+
+// IsSecret reports whether the named input holds a secret.
+func (r *Run) IsSecret(name string) bool {
+	for _, in := range Inputs() {
+		if in.Name == name {
+			return in.Secret
+		}
+	}
+	return false
+}
 
 // Deadline is how long the work may take: timeout-minutes minus the
 // teardown budget, so teardown always finishes inside the job.

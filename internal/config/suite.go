@@ -23,7 +23,7 @@ type Suite struct {
 	// Name is where the suite came from, for messages and the summary.
 	Name string
 	// User runs the steps (sudo -iu USER bash -lc); cloud-init creates it
-	// with passwordless sudo, in the groups sudo and kvm.
+	// with passwordless sudo, in the groups sudo and kvm, unless it is root.
 	User     string
 	Packages []string
 	// Bootstrap commands run once as root by cloud-init, in order, after the
@@ -168,14 +168,11 @@ func ParseSuite(name string, data []byte) (*Suite, error) {
 		switch key {
 		case "user":
 			if u, ok := r.scalar(v, key, "a user name"); ok {
-				switch {
-				case u == "root":
-					r.fail(v, key, u, "a user other than root (the suite creates it with passwordless sudo)")
-				case !userName.MatchString(u):
+				if !userName.MatchString(u) {
 					r.fail(v, key, u, "a user name like mvm (lowercase letters, digits, - and _)")
-				default:
-					s.User = u
+					return
 				}
+				s.User = u
 			}
 		case "packages":
 			r.list(v, key, "a list of apt package names", false, func(_ int, item *yaml.Node, path string) {

@@ -153,6 +153,14 @@ func TestDefaultSuiteYAMLIsTheEmbeddedFile(t *testing.T) {
 	}
 }
 
+func TestSuiteUserRoot(t *testing.T) {
+	// The local provider runs steps on this machine, as root.
+	s, err := ParseSuite("s.yml", []byte("user: root\nsteps:\n  - name: a\n    run: id\n"))
+	if err != nil || s.User != "root" {
+		t.Fatalf("suite %+v, err %v", s, err)
+	}
+}
+
 func TestLoadExampleSuite(t *testing.T) {
 	s, err := LoadSuite("testdata/example-suite.yml")
 	if err != nil {
@@ -237,7 +245,6 @@ func TestParseSuiteErrors(t *testing.T) {
 		{"env list", "steps:\n  - name: a\n    run: x\n    env: [A]\n", `s.yml:4: steps[0].env: got a list, expected a mapping`},
 		{"type error", "packages: git\n" + steps, `s.yml:1: packages: got a value "git", expected a list of apt package names`},
 		{"package", "packages: [git, 'rm -rf /']\n" + steps, `s.yml:1: packages[1]: got "rm -rf /", expected an apt package name like build-essential`},
-		{"root", "user: root\n" + steps, `s.yml:1: user: got "root", expected a user other than root`},
 		{"user", "user: Bad User\n" + steps, `s.yml:1: user: got "Bad User", expected a user name like mvm`},
 		{"upload dst", "uploads:\n  - src: a\n    dst: rel/path\n" + steps,
 			`s.yml:3: uploads[0].dst: got "rel/path", expected an absolute path on the host like /usr/local/bin/tool`},
