@@ -85,6 +85,14 @@ func (p *Provider) retryer() func() sdk.Retryer {
 	return func() sdk.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 6
+			// EC2 answers a lack of capacity with a 5xx, which the SDK would
+			// retry in place; the zone and candidate loops handle it instead.
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) sdk.Ternary {
+				if c, ok := classes[codeOf(err)]; ok && (c == providers.ClassCapacity || c == providers.ClassQuota) {
+					return sdk.FalseTernary
+				}
+				return sdk.UnknownTernary
+			})}, o.Retryables...)
 			if p.cfg.RetryBackoff != nil {
 				b := p.cfg.RetryBackoff
 				o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) { return b(attempt), nil })

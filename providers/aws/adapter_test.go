@@ -1,0 +1,409 @@
+package aws_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+func TestPreflight(t *testing.T) {
+	tests := []struct {
+		name      string
+		inputs    map[string]string
+		env       map[string]string
+		lane      string
+		image     string
+		wantClass providers.Class
+		wantErr   string
+		wantCalls bool // whether any API call may happen
+	}{
+		{name: "ok", wantCalls: true},
+		{name: "metal", inputs: map[string]string{"instance-type": "c5.metal"}, wantCalls: true},
+		{name: "unknown region", inputs: map[string]string{"region": "xx-nowhere-1"}, wantClass: providers.ClassInvalid,
+			wantErr: `region "xx-nowhere-1": not an AWS region: expected one of eu-west-1, us-east-1, us-west-2`, wantCalls: true},
+		{name: "type without KVM", inputs: map[string]string{"instance-type": "t3.large"}, wantClass: providers.ClassInvalid,
+			wantErr: `instance-type "t3.large": no KVM on this type (expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`},
+		{name: "type without KVM on the no-kvm lane", inputs: map[string]string{"instance-type": "t3.large"}, lane: providers.LaneNoKVM, wantCalls: true},
+		{name: "type not offered", inputs: map[string]string{"instance-type": "c8i.48xlarge"}, wantClass: providers.ClassInvalid,
+			wantErr: `instance-type "c8i.48xlarge" is not offered in region us-east-1`, wantCalls: true},
+		{name: "no credentials", env: map[string]string{}, wantClass: providers.ClassAuth,
+			wantErr: "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. with aws-actions/configure-aws-credentials) or aws-role-to-assume"},
+		{name: "wrong credentials", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": "x"},
+			wantClass: providers.ClassAuth, wantErr: "InvalidClientTokenId", wantCalls: true},
+		{name: "missing image", image: "ami-0000000000000dead", wantClass: providers.ClassInvalid, wantErr: "InvalidAMIID.NotFound", wantCalls: true},
+		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantErr: "ParameterNotFound", wantCalls: true},
+		{name: "role without OIDC env", inputs: map[string]string{"aws-role-to-assume": "arn:aws:iam::123456789012:role/x"},
+			wantClass: providers.ClassAuth, wantErr: "id-token: write"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			e := env
+			if tt.env != nil {
+				e = tt.env
+			}
+			p, err := aws.New(options(srv, tt.inputs, e), aws.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := request(identity("aws"))
+			req.Image = tt.image
+			if tt.lane != "" {
+				req.Lane = tt.lane
+			}
+			err = p.Preflight(context.Background(), req)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("preflight: %v", err)
+				}
+			} else {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("preflight error = %v, want containing %q", err, tt.wantErr)
+				}
+				if providers.ClassOf(err) != tt.wantClass {
+					t.Errorf("class = %v, want %v", providers.ClassOf(err), tt.wantClass)
+				}
+			}
+			if c := creating(srv); len(c) > 0 {
+				t.Errorf("preflight made changing calls: %v", c)
+			}
+			if !tt.wantCalls && len(srv.Ops()) > 0 {
+				t.Errorf("refusal should not reach the API, saw %v", srv.Ops())
+			}
+			if i, g, v := srv.Live(); i+g+v != 0 {
+				t.Errorf("preflight created resources")
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadInputs(t *testing.T) {
+	srv := newFake(t, nil)
+	for name, tc := range map[string]struct{ in map[string]string }{
+		`input region "Mars"`:                  {map[string]string{"region": "Mars"}},
+		`input zone "eu-west-1a"`:              {map[string]string{"zone": "eu-west-1a"}},
+		`input market "cheap"`:                 {map[string]string{"market": "cheap"}},
+		`input disk-gb "lots"`:                 {map[string]string{"disk-gb": "lots"}},
+		`input instance-type "C8I LARGE"`:      {map[string]string{"instance-type": "C8I LARGE"}},
+		`input subnet-id "my-subnet"`:          {map[string]string{"subnet-id": "my-subnet"}},
+		`input aws-role-to-assume "admin"`:     {map[string]string{"aws-role-to-assume": "admin"}},
+		`input candidates: entry 1: market "x"`: {map[string]string{"candidates": `[{"region":"us-east-1","market":"x"}]`}},
+	} {
+		_, err := aws.New(options(srv, tc.in, env), aws.Config{})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("New(%v) = %v, want an error naming %s", tc.in, err, name)
+		}
+	}
+}
+
+func TestCreateRequestShape(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	var j providers.MemJournal
+	req := request(id)
+	req.HostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTest"
+	h, err := p.Create(context.Background(), req, &j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Port != 22 || h.Address != "127.0.0.1" || h.Type != "c8i.large" || h.Region != "us-east-1" || !h.CloudInit ||
+		h.ReadyMarker != req.ReadyMarker || h.HostKey != req.HostKey || h.PricePerHour == 0 {
+		t.Errorf("host = %+v", h)
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		t.Fatalf("instances = %d", len(insts))
+	}
+	in := insts[0]
+	r := in.Request
+	checks := map[string]string{
+		"CpuOptions.NestedVirtualization":              "enabled",
+		"InstanceInitiatedShutdownBehavior":            "terminate",
+		"BlockDeviceMapping.1.Ebs.VolumeSize":          "50",
+		"BlockDeviceMapping.1.Ebs.VolumeType":          "gp3",
+		"BlockDeviceMapping.1.Ebs.DeleteOnTermination": "true",
+		"ClientToken":                                  "",
+		"KeyName":                                      "",
+		"MetadataOptions.HttpTokens":                   "required",
+	}
+	for k, want := range checks {
+		if k == "ClientToken" {
+			if !strings.HasPrefix(r[k], id.Name()+"-") {
+				t.Errorf("ClientToken = %q, want derived from %s", r[k], id.Name())
+			}
+			continue
+		}
+		if r[k] != want {
+			t.Errorf("RunInstances %s = %q, want %q", k, r[k], want)
+		}
+	}
+	if got, _ := base64.StdEncoding.DecodeString(r["UserData"]); string(got) != string(req.UserData) {
+		t.Errorf("user data = %q", got)
+	}
+	if !id.Matches(in.Tags) || in.Tags["Name"] != id.Name() {
+		t.Errorf("instance tags = %v", in.Tags)
+	}
+	vols := srv.Volumes()
+	if len(vols) != 1 || !id.Matches(vols[0].Tags) || vols[0].SizeGB != 50 || vols[0].Type != "gp3" {
+		t.Errorf("volumes = %+v", vols)
+	}
+	groups := srv.Groups()
+	if len(groups) != 1 || !id.Matches(groups[0].Tags) || groups[0].Name != id.Name() {
+		t.Fatalf("groups = %+v", groups)
+	}
+	if rules := groups[0].Ingress; len(rules) != 1 || rules[0] != (fake.Rule{Protocol: "tcp", From: 22, To: 22, CIDR: "203.0.113.7/32"}) {
+		t.Errorf("ingress = %+v, want tcp/22 from the runner only", rules)
+	}
+	kinds := map[string]string{}
+	for _, r := range j.Records() {
+		kinds[r.Kind] = r.ID
+	}
+	if kinds["instance"] != in.ID || kinds["security-group"] != groups[0].ID || kinds["volume"] != vols[0].ID {
+		t.Errorf("journal = %+v", j.Records())
+	}
+
+	rep, err := p.Destroy(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Deleted) < 2 {
+		t.Errorf("report = %+v", rep)
+	}
+	assertNothingLeft(t, srv, p, id)
+	// Idempotent: a second teardown finds nothing and succeeds.
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Errorf("second destroy: %v", err)
+	}
+}
+
+func TestZoneFallback(t *testing.T) {
+	t.Run("candidates name zones", func(t *testing.T) {
+		srv := newFake(t, idleBooter)
+		srv.NoCapacity("us-east-1a", "c8i.large", "on-demand")
+		p := newProvider(t, srv, nil)
+		id := identity("aws")
+		cands := []providers.Candidate{{Region: "us-east-1", Zone: "us-east-1a"}, {Region: "us-east-1", Zone: "us-east-1b"}}
+		h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Zone != "us-east-1b" {
+			t.Errorf("zone = %s", h.Zone)
+		}
+		if len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || attempts[0].Code != "InsufficientInstanceCapacity" ||
+			!attempts[0].CleanedUp || !attempts[1].OK {
+			t.Errorf("attempts = %+v", attempts)
+		}
+		// The first attempt's group was deleted; the second made its own.
+		if len(srv.Groups()) != 1 || count(srv.Ops(), "CreateSecurityGroup") != 2 || count(srv.Ops(), "DeleteSecurityGroup") != 1 {
+			t.Errorf("groups = %+v, ops = %v", srv.Groups(), srv.Ops())
+		}
+		if _, err := p.Destroy(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		assertNothingLeft(t, srv, p, id)
+	})
+	t.Run("zone-less candidate tries the next zone itself", func(t *testing.T) {
+		srv := newFake(t, idleBooter)
+		srv.NoCapacity("us-east-1a", "", "")
+		p := newProvider(t, srv, nil)
+		id := identity("aws")
+		h, err := p.Create(context.Background(), request(id), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Zone != "us-east-1b" || count(srv.Ops(), "RunInstances") != 2 {
+			t.Errorf("zone = %s, ops = %v", h.Zone, srv.Ops())
+		}
+		if _, err := p.Destroy(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		assertNothingLeft(t, srv, p, id)
+	})
+}
+
+func TestSpotFailover(t *testing.T) {
+	for _, failover := range []bool{true, false} {
+		t.Run(map[bool]string{true: "on", false: "off"}[failover], func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.NoCapacity("", "c8i.large", "spot")
+			p := newProvider(t, srv, map[string]string{"market": "spot"})
+			id := identity("aws")
+			cands := []providers.Candidate{p.DefaultCandidate()}
+			if failover {
+				cands = providers.ExpandSpotFailover(cands)
+			}
+			h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+			if failover {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(attempts) != 2 || attempts[0].Candidate.Market != "spot" || attempts[0].Class != providers.ClassCapacity ||
+					attempts[1].Candidate.Market != "on-demand" || !attempts[1].OK {
+					t.Errorf("attempts = %+v", attempts)
+				}
+				if in, _ := srv.Instance(h.ID); in.Spot {
+					t.Errorf("failover instance is spot")
+				}
+			} else if providers.ClassOf(err) != providers.ClassCapacity {
+				t.Fatalf("err = %v, want capacity", err)
+			}
+			if _, err := p.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			assertNothingLeft(t, srv, p, id)
+		})
+	}
+}
+
+func TestThrottlingRiddenOut(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	// More throttles than the SDK retries on its own, so the candidate loop
+	// backs off on the same candidate too.
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", Times: 8, Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", Times: 3, Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{p.DefaultCandidate()}, nil,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(attempts) < 2 || attempts[0].Class != providers.ClassTransient || attempts[0].Code != "RequestLimitExceeded" || !attempts[len(attempts)-1].OK {
+		t.Errorf("attempts = %+v", attempts)
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 9 {
+		t.Errorf("RunInstances calls = %d, want 9 (8 throttled)", n)
+	}
+	if len(srv.Instances()) != 1 || h.ID != srv.Instances()[0].ID {
+		t.Errorf("instances = %+v", srv.Instances())
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+func TestTeardownRetries5xx(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 2, Status: 500, Code: "InternalError", Message: "An internal error has occurred"})
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 1, Status: 503, Code: "Unavailable", Message: "The server is overloaded"})
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(srv.Ops(), "TerminateInstances"); n != 3 {
+		t.Errorf("TerminateInstances calls = %d, want 3", n)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+func TestDeleteGroupRetriesDependencyViolation(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 2, Status: 400, Code: "DependencyViolation", Message: "resource has a dependent object"})
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+func TestCancellation(t *testing.T) {
+	t.Run("during create", func(t *testing.T) {
+		srv := newFake(t, idleBooter)
+		p := newProvider(t, srv, nil)
+		id := identity("aws")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// Cancel while the fake is handling RunInstances: the instance
+		// exists but the adapter may never see its id.
+		srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { cancel(); return false }})
+		_, err := p.Create(ctx, request(id), nil)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("create = %v, want cancelled", err)
+		}
+		if _, err := newProvider(t, srv, nil).Destroy(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		assertNothingLeft(t, srv, p, id)
+	})
+	t.Run("waiting for running", func(t *testing.T) {
+		srv := newFake(t, idleBooter)
+		release := srv.HoldBoots()
+		defer release()
+		p := newProvider(t, srv, nil)
+		id := identity("aws")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+			if c.Params["InstanceId.1"] != "" {
+				cancel()
+			}
+			return false
+		}})
+		var j providers.MemJournal
+		_, err := p.Create(ctx, request(id), &j)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("create = %v, want cancelled", err)
+		}
+		if len(j.Records()) < 2 {
+			t.Errorf("journal = %+v, want group and instance", j.Records())
+		}
+		if _, err := p.Destroy(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		assertNothingLeft(t, srv, p, id)
+	})
+}
+
+func TestFreshAdapterDestroysByTag(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	release := srv.HoldBoots()
+	defer release()
+	inputs := map[string]string{"candidates": `[{"region":"us-west-2"},{"region":"us-east-1"}]`}
+	main := newProvider(t, srv, inputs)
+	id := identity("aws")
+	ctx, cancel := context.WithCancel(context.Background())
+	// The main step dies right after RunInstances answered.
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+		if c.Params["InstanceId.1"] != "" {
+			cancel()
+		}
+		return false
+	}})
+	req := request(id)
+	req.Candidate = providers.Candidate{Region: "us-west-2"}
+	if _, err := main.Create(ctx, req, nil); err == nil {
+		t.Fatal("create should have been cut off")
+	}
+	if i, g, _ := srv.Live(); i != 1 || g != 1 {
+		t.Fatalf("setup: want 1 instance and 1 group left, got %d/%d", i, g)
+	}
+	post := newProvider(t, srv, inputs) // nothing shared with main but the inputs and the fake
+	rep, err := post.Destroy(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Deleted) < 2 {
+		t.Errorf("report = %+v", rep)
+	}
+	assertNothingLeft(t, srv, post, id)
+}
+
+func TestOIDCRole(t *testing.T) { testOIDCRole(t) }

@@ -1,0 +1,115 @@
+package aws_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+// idle is a booted instance without SSH, for tests about the API only;
+// the SSH tests boot real test hosts (see cycle_test.go).
+type idle struct{ addr string }
+
+func (m idle) Addr() string                { return m.addr }
+func (m idle) Port() int                   { return 22 }
+func (m idle) Stop(context.Context) error { return nil }
+
+var idleBooter = fakecloud.BooterFunc(func(_ context.Context, spec fakecloud.BootSpec) (fakecloud.Machine, error) {
+	return idle{addr: "127.0.0.1"}, nil
+})
+
+func newFake(t *testing.T, b fakecloud.Booter) *fake.Server {
+	t.Helper()
+	srv := fake.New(fake.Config{Booter: b})
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// env is what aws-actions/configure-aws-credentials exports.
+var env = map[string]string{"AWS_ACCESS_KEY_ID": "AKIDFAKE", "AWS_SECRET_ACCESS_KEY": "fake-secret"}
+
+func options(srv *fake.Server, inputs, environ map[string]string) providers.Options {
+	in := map[string]string{"aws-endpoint": srv.URL}
+	for k, v := range inputs {
+		in[k] = v
+	}
+	return providers.Options{
+		Input:        func(k string) string { return in[k] },
+		Getenv:       func(k string) string { return environ[k] },
+		PollInterval: time.Millisecond,
+	}
+}
+
+func newProvider(t *testing.T, srv *fake.Server, inputs map[string]string) *aws.Provider {
+	t.Helper()
+	p, err := aws.New(options(srv, inputs, env), aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func identity(key string) providers.Identity {
+	now := time.Now().Truncate(time.Second)
+	return providers.Identity{Repo: "tinylabscom/mvm", RunID: "4242", RunAttempt: "1", Job: "verify", Key: key,
+		CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
+}
+
+func request(id providers.Identity) providers.Request {
+	return providers.Request{
+		Identity:      id,
+		Lane:          providers.LaneKVM,
+		User:          "mvm",
+		UserData:      []byte("#cloud-config\n{}\n"),
+		SSHSourceCIDR: "203.0.113.7/32",
+		TTL:           2 * time.Hour,
+		ReadyMarker:   "/var/lib/mvm-verify/ready",
+	}
+}
+
+func noSleep(context.Context, time.Duration) error { return nil }
+
+// assertNothingLeft checks the fake's own state and the adapter's leak check.
+func assertNothingLeft(t *testing.T, srv *fake.Server, p providers.Provider, id providers.Identity) {
+	t.Helper()
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("fake still holds %d instances, %d groups, %d volumes: %+v %+v", i, g, v, srv.Instances(), srv.Groups())
+	}
+	leaked, err := providers.LeakCheck(context.Background(), p, id)
+	if err != nil {
+		t.Fatalf("leak check: %v", err)
+	}
+	if err := providers.LeakError(leaked); err != nil {
+		t.Error(err)
+	}
+}
+
+// creating reports whether any call the fake saw creates or changes something.
+func creating(srv *fake.Server) []string {
+	var out []string
+	for _, op := range srv.Ops() {
+		if !strings.HasPrefix(op, "Describe") && !strings.HasPrefix(op, "sts:") && !strings.HasPrefix(op, "ssm:") {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func count(ops []string, op string) int {
+	n := 0
+	for _, o := range ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
+}
+
+var _ = slices.Contains[[]string]

@@ -1,0 +1,64 @@
+package aws_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+)
+
+const role = "arn:aws:iam::123456789012:role/mvm-verify"
+
+func testOIDCRole(t *testing.T) {
+	var fetched atomic.Int32
+	// The Actions runtime's token endpoint, on loopback.
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer runtime-token" || r.URL.Query().Get("audience") != "sts.amazonaws.com" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		fetched.Add(1)
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	defer gh.Close()
+	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
+	defer srv.Close()
+	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
+
+	newRole := func(roleARN string) *aws.Provider {
+		p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": roleARN}, environ), aws.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	id := identity("aws")
+	main := newRole(role)
+	if err := main.Preflight(context.Background(), request(id)); err != nil {
+		t.Fatalf("preflight with the role: %v", err)
+	}
+	if _, err := main.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	// The post step is a new process: it mints its own credentials.
+	post := newRole(role)
+	if _, err := post.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if fetched.Load() != 2 || count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") != 2 {
+		t.Errorf("tokens fetched = %d, assume-role calls = %d; want one each per process", fetched.Load(), count(srv.Ops(), "sts:AssumeRoleWithWebIdentity"))
+	}
+	assertNothingLeft(t, srv, post, id)
+
+	err := newRole("arn:aws:iam::123456789012:role/other").Preflight(context.Background(), request(id))
+	if providers.ClassOf(err) != providers.ClassAuth || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Errorf("wrong role: %v, want auth AccessDenied", err)
+	}
+}
