@@ -87,13 +87,13 @@ func TestPreflight(t *testing.T) {
 func TestNewRefusesBadInputs(t *testing.T) {
 	srv := newFake(t, nil)
 	for name, tc := range map[string]struct{ in map[string]string }{
-		`input region "Mars"`:                  {map[string]string{"region": "Mars"}},
-		`input zone "eu-west-1a"`:              {map[string]string{"zone": "eu-west-1a"}},
-		`input market "cheap"`:                 {map[string]string{"market": "cheap"}},
-		`input disk-gb "lots"`:                 {map[string]string{"disk-gb": "lots"}},
-		`input instance-type "C8I LARGE"`:      {map[string]string{"instance-type": "C8I LARGE"}},
-		`input subnet-id "my-subnet"`:          {map[string]string{"subnet-id": "my-subnet"}},
-		`input aws-role-to-assume "admin"`:     {map[string]string{"aws-role-to-assume": "admin"}},
+		`input region "Mars"`:                   {map[string]string{"region": "Mars"}},
+		`input zone "eu-west-1a"`:               {map[string]string{"zone": "eu-west-1a"}},
+		`input market "cheap"`:                  {map[string]string{"market": "cheap"}},
+		`input disk-gb "lots"`:                  {map[string]string{"disk-gb": "lots"}},
+		`input instance-type "C8I LARGE"`:       {map[string]string{"instance-type": "C8I LARGE"}},
+		`input subnet-id "my-subnet"`:           {map[string]string{"subnet-id": "my-subnet"}},
+		`input aws-role-to-assume "admin"`:      {map[string]string{"aws-role-to-assume": "admin"}},
 		`input candidates: entry 1: market "x"`: {map[string]string{"candidates": `[{"region":"us-east-1","market":"x"}]`}},
 	} {
 		_, err := aws.New(options(srv, tc.in, env), aws.Config{})
@@ -130,9 +130,9 @@ func TestCreateRequestShape(t *testing.T) {
 		"BlockDeviceMapping.1.Ebs.VolumeSize":          "50",
 		"BlockDeviceMapping.1.Ebs.VolumeType":          "gp3",
 		"BlockDeviceMapping.1.Ebs.DeleteOnTermination": "true",
-		"ClientToken":                                  "",
-		"KeyName":                                      "",
-		"MetadataOptions.HttpTokens":                   "required",
+		"ClientToken":                "",
+		"KeyName":                    "",
+		"MetadataOptions.HttpTokens": "required",
 	}
 	for k, want := range checks {
 		if k == "ClientToken" {

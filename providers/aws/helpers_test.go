@@ -2,7 +2,6 @@ package aws_test
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +16,8 @@ import (
 // the SSH tests boot real test hosts (see cycle_test.go).
 type idle struct{ addr string }
 
-func (m idle) Addr() string                { return m.addr }
-func (m idle) Port() int                   { return 22 }
+func (m idle) Addr() string               { return m.addr }
+func (m idle) Port() int                  { return 22 }
 func (m idle) Stop(context.Context) error { return nil }
 
 var idleBooter = fakecloud.BooterFunc(func(_ context.Context, spec fakecloud.BootSpec) (fakecloud.Machine, error) {
@@ -111,5 +110,3 @@ func count(ops []string, op string) int {
 	}
 	return n
 }
-
-var _ = slices.Contains[[]string]
