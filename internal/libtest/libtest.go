@@ -83,6 +83,9 @@ type binary struct {
 	// section is the test whose captured output ("---- NAME stdout ----") is
 	// being read.
 	section string
+	// inFailList is true after a "failures:" header that no output section
+	// followed: the indented lines are then failing test names.
+	inFailList bool
 }
 
 func newBinary() *binary {
@@ -179,10 +182,18 @@ func Parse(output []byte) Summary {
 		}
 		if m := sectionPattern.FindStringSubmatch(line); m != nil {
 			cur.section = m[1]
+			cur.inFailList = false
 			continue
 		}
 		if line == "successes:" || line == "failures:" {
 			cur.section = ""
+			cur.inFailList = line == "failures:"
+			continue
+		}
+		// The closing list names every failure, also in formats that print no
+		// per-test line (--format terse).
+		if cur.inFailList && strings.HasPrefix(line, "    ") && strings.TrimSpace(line) != "" {
+			cur.set(strings.TrimSpace(line), failed)
 			continue
 		}
 		if cur.section != "" {

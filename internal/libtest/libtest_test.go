@@ -133,6 +133,13 @@ func TestParseAndVerdict(t *testing.T) {
 			verdict: Fail, whyHas: "1 failed, first: tests::fails",
 		},
 		{
+			name:    "--format terse, where only the closing list names failures",
+			output:  string(fixture(t, "lib-failing-terse.txt")),
+			exit:    101,
+			want:    Summary{Binaries: 1, Passed: 2, Failed: 1, Ignored: 2, Failures: []string{"tests::fails"}},
+			verdict: Fail, whyHas: "1 failed, first: tests::fails",
+		},
+		{
 			name:    "the seccomp crate passing",
 			output:  string(fixture(t, "seccompcrate.txt")),
 			want:    Summary{Binaries: 3, Passed: 6},
