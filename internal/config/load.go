@@ -400,7 +400,8 @@ func cmpOr(values ...string) string {
 
 // endpoints checks every URL-valued input.
 func (l *loader) endpoints() {
-	for name := range l.table {
+	for _, in := range Inputs() {
+		name := in.Name
 		if !strings.HasSuffix(name, "-endpoint") && name != "github-api-url" {
 			continue
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -117,7 +118,7 @@ func LoadSuite(path string) (*Suite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve suite directory: %w", err)
 	}
-	var errs nodeReader
+	var errs []error
 	for i := range s.Uploads {
 		u := &s.Uploads[i]
 		src := u.Src
@@ -127,15 +128,15 @@ func LoadSuite(path string) (*Suite, error) {
 		fi, err := os.Stat(src)
 		switch {
 		case err != nil:
-			errs.errs = append(errs.errs, &FieldError{File: path, Line: u.line, Field: fmt.Sprintf("uploads[%d].src", i),
+			errs = append(errs, &FieldError{File: path, Line: u.line, Field: fmt.Sprintf("uploads[%d].src", i),
 				Value: u.Src, Expected: "a file relative to " + dir + " (" + err.Error() + ")"})
 		case !fi.Mode().IsRegular():
-			errs.errs = append(errs.errs, &FieldError{File: path, Line: u.line, Field: fmt.Sprintf("uploads[%d].src", i),
+			errs = append(errs, &FieldError{File: path, Line: u.line, Field: fmt.Sprintf("uploads[%d].src", i),
 				Value: u.Src, Expected: "a regular file, not " + fi.Mode().Type().String()})
 		}
 		u.Src = src
 	}
-	if err := errs.err(); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -72,8 +72,9 @@ func describe(n *yaml.Node) string {
 }
 
 // mapping calls fn for every key of a mapping node, in file order. Keys not
-// in known and repeated keys are errors; so is a node that is not a mapping.
-func (r *nodeReader) mapping(n *yaml.Node, field string, known []string, fn func(key string, v *yaml.Node)) bool {
+// in known (when known is not nil) and repeated keys are errors; so is a node
+// that is not a mapping.
+func (r *nodeReader) mapping(n *yaml.Node, field string, known []string, fn func(key string, v *yaml.Node)) {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		expected := "a mapping"
@@ -81,7 +82,7 @@ func (r *nodeReader) mapping(n *yaml.Node, field string, known []string, fn func
 			expected += " with the keys " + strings.Join(known, ", ")
 		}
 		r.problem(n, field, "got "+describe(n)+valueHint(n), expected)
-		return false
+		return
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -103,7 +104,6 @@ func (r *nodeReader) mapping(n *yaml.Node, field string, known []string, fn func
 		seen[key] = k.Line
 		fn(key, v)
 	}
-	return true
 }
 
 func valueHint(n *yaml.Node) string {
