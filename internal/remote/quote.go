@@ -29,7 +29,26 @@ var (
 	userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]*\$?$`)
 )
 
-// remoteCommand builds the string sshd hands to the login user's shell.
+// markerVar is exported into every command with a value unique to that
+// run, so that killing it can find every process it started: see
+// sweepScript.
+const markerVar = "MVM_VERIFY_CMD"
+
+// remoteCommand builds the string sshd hands to the login user's shell for
+// s, with markerVar=marker in the environment bash starts with when marker
+// is set.
+func remoteCommand(loginUser string, s RunSpec, marker string) (string, error) {
+	script, err := scriptWithEnv(s.Command, s.Env)
+	if err != nil {
+		return "", err
+	}
+	return shellCommand(loginUser, s.AsUser, script, marker)
+}
+
+// shellCommand runs script in a bash login shell as asUser ("" or the
+// login user: as the login user). A marker is set with env(1) rather than
+// exported by the script, because /proc/PID/environ shows a process's
+// environment as it was exec'd: bash itself must start with it.
 //
 // As the login user it is `bash -lc 'SCRIPT'`, a login shell so that PATH
 // set up by rustup or nix in ~/.profile is there.
@@ -41,19 +60,36 @@ var (
 // shell ("for f in a b; do echo $f; done" prints two empty lines). The
 // base64 form has no '$' and survives the re-quoting byte for byte; source
 // runs the script in the login bash with stdin left alone.
-func remoteCommand(loginUser string, s RunSpec) (string, error) {
-	script, err := scriptWithEnv(s.Command, s.Env)
-	if err != nil {
-		return "", err
+func shellCommand(loginUser, asUser, script, marker string) (string, error) {
+	bash := "bash -lc "
+	if marker != "" {
+		bash = "env " + markerVar + "=" + Quote(marker) + " " + bash
 	}
-	if s.AsUser == "" || s.AsUser == loginUser {
-		return "bash -lc " + Quote(script), nil
+	if asUser == "" || asUser == loginUser {
+		return bash + Quote(script), nil
 	}
-	if !userName.MatchString(s.AsUser) {
-		return "", fmt.Errorf("run as user %q: want a user name like \"mvm\" ([a-z_][a-z0-9_-]*)", s.AsUser)
+	if !userName.MatchString(asUser) {
+		return "", fmt.Errorf("run as user %q: want a user name like \"mvm\" ([a-z_][a-z0-9_-]*)", asUser)
 	}
 	encoded := base64.StdEncoding.EncodeToString([]byte(script))
-	return "sudo -n -iu " + s.AsUser + " bash -lc " + Quote("source <(base64 -d <<<"+encoded+")"), nil
+	return "sudo -n -iu " + asUser + " " + bash + Quote("source <(base64 -d <<<"+encoded+")"), nil
+}
+
+// sweepScript kills, as the user that ran it, every process whose
+// environment carries markerVar=marker. OpenSSH's answer to a KILL signal
+// request is killpg as the login user, which cannot reach a command run
+// through sudo as someone else, nor anything the command moved to a new
+// session; the marker is inherited by all of them. Two passes catch
+// children forked while the first pass ran.
+func sweepScript(marker string) string {
+	return `for pass in 1 2; do
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = "$$" ] && continue
+    grep -qzx ` + Quote(markerVar+"="+marker) + ` "$p/environ" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  done
+done
+true`
 }
 
 // scriptWithEnv prefixes the command with exports, sorted by name so the

@@ -80,7 +80,7 @@ func TestRemoteCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := remoteCommand("admin", tt.spec)
+			got, err := remoteCommand("admin", tt.spec, "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -101,12 +101,27 @@ func TestRemoteCommand(t *testing.T) {
 // after sudo -i's re-quoting, which leaves '$' unescaped: the encoded form
 // must therefore hold no '$' (nor any quote the outer shell would eat).
 func TestRemoteCommandSudoFormHasNoDollar(t *testing.T) {
-	got, err := remoteCommand("admin", RunSpec{Command: `for f in "$@" $HOME '$x'; do echo $f; done`, AsUser: "mvm", Env: map[string]string{"X": "$y"}})
+	got, err := remoteCommand("admin", RunSpec{Command: `for f in "$@" $HOME '$x'; do echo $f; done`, AsUser: "mvm", Env: map[string]string{"X": "$y"}}, "m4rker")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner := strings.TrimPrefix(got, "sudo -n -iu mvm bash -lc ")
+	inner := strings.TrimPrefix(got, "sudo -n -iu mvm env MVM_VERIFY_CMD=m4rker bash -lc ")
 	if strings.ContainsAny(inner, "$\"`\\") {
 		t.Errorf("sudo form %s holds characters sudo -i would not protect", inner)
+	}
+}
+
+func TestRemoteCommandSetsMarker(t *testing.T) {
+	for as, want := range map[string]string{
+		"":    "env MVM_VERIFY_CMD=abc123 bash -lc 'export A=1\ntrue'",
+		"mvm": "sudo -n -iu mvm env MVM_VERIFY_CMD=abc123 bash -lc 'source <(base64 -d <<<",
+	} {
+		got, err := remoteCommand("admin", RunSpec{Command: "true", AsUser: as, Env: map[string]string{"A": "1"}}, "abc123")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("as %q: got %q, want it to start %q", as, got, want)
+		}
 	}
 }

@@ -223,22 +223,41 @@ func remoteGone(t *testing.T, c *Client, marker string) {
 func TestRunTimeoutKills(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())
-	marker := "sleep 61.5" + strconv.Itoa(os.Getpid()%100)
-	res, err := c.Run(testContext(t), RunSpec{Command: "echo started; " + marker + "; echo survived", Timeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("a timeout is a result, not an error: %v", err)
+	pid := strconv.Itoa(os.Getpid() % 100)
+	tests := []struct {
+		name    string
+		asUser  string
+		command string
+		markers []string // processes that must be gone afterwards
+	}{
+		{"login user", "", "echo started; sleep 61.1" + pid + "; echo survived", []string{"sleep 61.1" + pid}},
+		// killpg as the login user cannot reach the other user's processes.
+		{"other user through sudo", f.other, "echo started; sleep 61.2" + pid + "; echo survived", []string{"sleep 61.2" + pid}},
+		// A process in a session of its own escapes killpg.
+		{"escaped to a new session", "", "echo started; setsid sleep 61.3" + pid + " </dev/null >/dev/null 2>&1 & sleep 61.4" + pid,
+			[]string{"sleep 61.3" + pid, "sleep 61.4" + pid}},
 	}
-	if !res.TimedOut || res.OK() {
-		t.Errorf("result %+v, want TimedOut", res)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := c.Run(testContext(t), RunSpec{Command: tt.command, AsUser: tt.asUser, Timeout: 300 * time.Millisecond})
+			if err != nil {
+				t.Fatalf("a timeout is a result, not an error: %v", err)
+			}
+			if !res.TimedOut || res.OK() {
+				t.Errorf("result %+v, want TimedOut", res)
+			}
+			if res.Signal != "KILL" || res.ExitCode != 128+9 {
+				t.Errorf("exit %d signal %q, want the KILL reported", res.ExitCode, res.Signal)
+			}
+			if string(res.Output) != "started\n" {
+				t.Errorf("output %q, want what ran before the kill", res.Output)
+			}
+			for _, m := range tt.markers {
+				remoteGone(t, c, m)
+			}
+		})
 	}
-	if res.Signal != "KILL" || res.ExitCode != 128+9 {
-		t.Errorf("exit %d signal %q, want the KILL reported", res.ExitCode, res.Signal)
-	}
-	if string(res.Output) != "started\n" {
-		t.Errorf("output %q, want what ran before the kill", res.Output)
-	}
-	remoteGone(t, c, marker)
-	// The connection outlives a killed command.
+	// The connection outlives killed commands.
 	if res := run(t, c, RunSpec{Command: "echo still here"}); string(res.Output) != "still here\n" {
 		t.Errorf("after timeout: %q", res.Output)
 	}
@@ -247,26 +266,33 @@ func TestRunTimeoutKills(t *testing.T) {
 func TestRunContextCancel(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())
-	marker := "sleep 62.5" + strconv.Itoa(os.Getpid()%100)
-	ctx, cancel := context.WithCancel(testContext(t))
-	live := newNotifyWriter("started")
-	go func() {
-		<-live.seen
-		cancel()
-	}()
-	res, err := c.Run(ctx, RunSpec{Command: "echo started; " + marker, Stdout: live})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if res.TimedOut || res.OK() {
-		t.Errorf("result %+v after cancel", res)
-	}
-	if !bytes.Contains(res.Output, []byte("started")) {
-		t.Errorf("partial output lost: %q", res.Output)
-	}
-	remoteGone(t, c, marker)
-	if _, err := c.Run(ctx, RunSpec{Command: "true"}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Run with a done ctx: err = %v", err)
+	for i, as := range []string{"", f.other} {
+		t.Run("as "+as, func(t *testing.T) {
+			marker := "sleep 62." + strconv.Itoa(i) + strconv.Itoa(os.Getpid()%100)
+			ctx, cancel := context.WithCancel(testContext(t))
+			live := newNotifyWriter("started")
+			go func() {
+				<-live.seen
+				cancel()
+			}()
+			res, err := c.Run(ctx, RunSpec{Command: "echo started; " + marker + "; touch survived", AsUser: as, Stdout: live})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if res.TimedOut || res.OK() {
+				t.Errorf("result %+v after cancel", res)
+			}
+			if !bytes.Contains(res.Output, []byte("started")) {
+				t.Errorf("partial output lost: %q", res.Output)
+			}
+			remoteGone(t, c, marker)
+			if res := run(t, c, RunSpec{Command: "ls ~/survived", AsUser: as}); res.ExitCode == 0 {
+				t.Error("the script went on after its sleep was killed")
+			}
+			if _, err := c.Run(ctx, RunSpec{Command: "true"}); !errors.Is(err, context.Canceled) {
+				t.Errorf("Run with a done ctx: err = %v", err)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,8 @@ func (r ExecResult) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
 // waiting for a host that no longer answers.
 func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	res := ExecResult{ExitCode: -1}
-	cmd, err := remoteCommand(c.target.User, s)
+	marker := newToken()
+	cmd, err := remoteCommand(c.target.User, s, marker)
 	if err != nil {
 		return res, err
 	}
@@ -99,10 +101,10 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	case waitErr = <-done:
 	case <-timeout:
 		res.TimedOut = true
-		ended, waitErr = c.kill(sess, done)
+		ended, waitErr = c.kill(sess, done, s.AsUser, marker)
 	case <-ctx.Done():
 		ctxErr = context.Cause(ctx)
-		ended, waitErr = c.kill(sess, done)
+		ended, waitErr = c.kill(sess, done, s.AsUser, marker)
 	}
 	res.Duration = time.Since(start)
 	res.Output, res.OutputDropped = out.snapshot()
@@ -130,14 +132,16 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	return res, nil
 }
 
-// kill sends SIGKILL, gives the command KillGrace to report its end, closes
-// the session and gives it KillGrace again. ended is false when the host
-// never answered; the session's goroutines then end with the connection.
-func (c *Client) kill(sess *ssh.Session, done <-chan error) (ended bool, waitErr error) {
-	// OpenSSH delivers it with killpg as the login user, so a command run
-	// through sudo as someone else may survive it; closing the session
-	// still ends our side.
+// kill ends a command: SIGKILL through the session (OpenSSH's killpg), then
+// a sweep for processes carrying the command's marker, then KillGrace for
+// the host to report the end, then closing the session and KillGrace again.
+// ended is false when the host never answered; the session's goroutines
+// then end with the connection.
+func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker string) (ended bool, waitErr error) {
 	_ = sess.Signal(ssh.SIGKILL)
+	if err := c.sweep(asUser, marker); err != nil {
+		c.opts.Logger.Warn("could not sweep the killed command's processes", "err", err)
+	}
 	grace := time.NewTimer(c.opts.KillGrace)
 	defer grace.Stop()
 	select {
@@ -152,6 +156,38 @@ func (c *Client) kill(sess *ssh.Session, done <-chan error) (ended bool, waitErr
 		return true, err
 	case <-grace.C:
 		return false, nil
+	}
+}
+
+// sweep runs sweepScript as the user the command ran as, in a session of
+// its own, within KillGrace.
+func (c *Client) sweep(asUser, marker string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.KillGrace)
+	defer cancel()
+	cmd, err := shellCommand(c.target.User, asUser, sweepScript(marker), "")
+	if err != nil {
+		return err
+	}
+	sess, err := c.newSession(ctx)
+	if err != nil {
+		return fmt.Errorf("open session: %w", err)
+	}
+	defer sess.Close()
+	var out bytes.Buffer
+	sess.Stdout, sess.Stderr = &out, &out
+	if err := sess.Start(cmd); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out.Bytes()))
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
