@@ -136,6 +136,11 @@ func TestDefaultSuiteShellSyntax(t *testing.T) {
 		if strings.Contains(c, "${MVM_") {
 			t.Errorf("bootstrap[%d] still has a placeholder: %s", i, c)
 		}
+		// cloud-init runs bootstrap under set -e, which ignores a failure
+		// anywhere in an && list but its end: such a failure would pass.
+		if strings.Contains(c, "&&") {
+			t.Errorf("bootstrap[%d] chains commands with &&, which hides failures under set -e: %s", i, c)
+		}
 		check("sh", "bootstrap", c)
 	}
 	for _, st := range s.Steps {
