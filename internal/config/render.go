@@ -145,7 +145,7 @@ expected.
 |---|---|
 | ` + "`user`" + ` | User the steps run as (default ` + "`mvm`" + `), created with passwordless sudo in the groups sudo and kvm. |
 | ` + "`packages`" + ` | apt packages cloud-init installs. |
-| ` + "`bootstrap`" + ` | Shell commands cloud-init runs once as root, in order; each entry is one ` + "`sh`" + ` command and a failing one fails the bootstrap. |
+| ` + "`bootstrap`" + ` | Shell commands cloud-init runs once as root, in order, as one ` + "`sh`" + ` script under ` + "`set -e`" + `: a failing command ends the bootstrap (one inside an ` + "`&&`" + ` list does not, so write one command per line). |
 | ` + "`uploads`" + ` | Files copied before the first step: ` + "`{src, dst, mode}`" + `, src relative to the suite file, dst absolute, mode octal (default 0644). |
 | ` + "`steps`" + ` | The verification steps, in order (below). |
 

@@ -28,8 +28,8 @@ type Suite struct {
 	User     string
 	Packages []string
 	// Bootstrap commands run once as root by cloud-init, in order, after the
-	// packages are installed. Each entry is one shell command for sh; a
-	// non-zero exit fails the bootstrap.
+	// packages are installed, as one sh script under set -e: a command that
+	// fails ends the bootstrap (but not one inside an && list).
 	Bootstrap []string
 	// Uploads are copied over SFTP before the first step.
 	Uploads []Upload
