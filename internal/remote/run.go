@@ -173,8 +173,8 @@ func (c *Client) sweep(asUser, marker string) error {
 		return fmt.Errorf("open session: %w", err)
 	}
 	defer sess.Close()
-	var out bytes.Buffer
-	sess.Stdout, sess.Stderr = &out, &out
+	out := newOutput(64<<10, nil, nil)
+	sess.Stdout, sess.Stderr = out, out
 	if err := sess.Start(cmd); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -183,7 +183,8 @@ func (c *Client) sweep(asUser, marker string) error {
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out.Bytes()))
+			b, _ := out.snapshot()
+			return fmt.Errorf("%w: %s", err, bytes.TrimSpace(b))
 		}
 		return nil
 	case <-ctx.Done():
