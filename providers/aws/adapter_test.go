@@ -407,3 +407,17 @@ func TestFreshAdapterDestroysByTag(t *testing.T) {
 }
 
 func TestOIDCRole(t *testing.T) { testOIDCRole(t) }
+
+func TestEventualConsistency(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetConsistencyLag(1) // every new resource is missing from its first read
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}

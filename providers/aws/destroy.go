@@ -39,12 +39,24 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	var errs []error
 	f := providers.Filter{Run: id.Run(), Key: id.Key}
 	for _, region := range p.regions {
-		if err := p.destroyRegion(ctx, region, f, &rep); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", region, err))
+		// EC2's listings are eventually consistent: a resource created a
+		// moment ago may be missing from the first sweep, so sweep until one
+		// finds nothing, at least twice.
+		for sweep := 0; sweep < maxSweeps; sweep++ {
+			before := len(rep.Deleted)
+			if err := p.destroyRegion(ctx, region, f, &rep); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", region, err))
+				break
+			}
+			if sweep > 0 && len(rep.Deleted) == before {
+				break
+			}
 		}
 	}
 	return rep, errors.Join(errs...)
 }
+
+const maxSweeps = 4
 
 func (p *Provider) destroyRegion(ctx context.Context, region string, f providers.Filter, rep *providers.Report) error {
 	cl, err := p.clientsFor(region)
