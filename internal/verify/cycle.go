@@ -1,0 +1,324 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/cloudinit"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// Defaults for the parts of a Plan left zero.
+const (
+	DefaultTimeout        = 90 * time.Minute
+	DefaultTeardownBudget = 5 * time.Minute
+	DefaultCancelBudget   = 7 * time.Second
+	DefaultReadyTimeout   = 30 * time.Minute
+	DefaultReadyPoll      = 5 * time.Second
+	DefaultStepTimeout    = 60 * time.Minute
+)
+
+// cycle is one run of a Plan: the state the phases share.
+type cycle struct {
+	plan     *Plan
+	res      *Result
+	cleanups cleanups
+	out      io.Writer
+	keys     *remote.Keys
+	host     *providers.Host
+	client   *remote.Client
+	userData []byte
+
+	mu sync.Mutex // guards res against the journal and progress callbacks
+}
+
+// Run runs the whole leg and returns its Result. It never returns early
+// without running the cleanups: a cancelled ctx (a signal) stops the running
+// phase, then the cleanups run within the plan's cancel budget.
+func Run(ctx context.Context, plan Plan) *Result {
+	fillDefaults(&plan)
+	c := &cycle{
+		plan: &plan,
+		res: &Result{
+			Provider: plan.Provider.Name(),
+			Display:  plan.Display,
+			Identity: plan.Identity,
+			Lane:     plan.Lane,
+			Started:  plan.now(),
+		},
+		out: remote.NewMasker(plan.out(), plan.Secrets),
+	}
+	if c.res.Lane == "auto" {
+		c.res.Lane = ""
+	}
+
+	work, cancelWork := context.WithTimeout(ctx, plan.Timeout-plan.TeardownBudget)
+	c.runPhases(work)
+	deadlineHit := errors.Is(work.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	cancelWork()
+
+	budget := plan.TeardownBudget
+	if ctx.Err() != nil {
+		budget = plan.CancelBudget
+		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s\n", budget)
+	}
+	tctx, cancelTeardown := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	defer cancelTeardown()
+	if plan.KeepHost && ctx.Err() == nil && c.res.FirstFailure == "" {
+		c.res.Kept = true
+		c.cleanups.stack = nil // `up` hands the host to the user
+	} else {
+		c.phase(tctx, PhaseTeardown, c.teardown)
+	}
+
+	c.res.Duration = plan.now().Sub(c.res.Started)
+	if c.host != nil && c.host.PricePerHour > 0 {
+		c.res.CostUSD = c.host.PricePerHour * c.res.Duration.Hours()
+	}
+	switch {
+	case ctx.Err() != nil:
+		c.res.Outcome = Cancelled
+		c.res.fail("cancelled")
+	case deadlineHit:
+		c.res.Outcome = Cancelled
+		c.res.fail("timed out after %s", plan.Timeout-plan.TeardownBudget)
+	case c.res.anyFailed():
+		c.res.Outcome = Failed
+		if !c.suiteRan() {
+			c.res.Outcome = Errored
+		}
+	default:
+		c.res.Outcome = Verified
+	}
+	c.progress()
+	return c.res
+}
+
+func fillDefaults(p *Plan) {
+	if p.Timeout <= 0 {
+		p.Timeout = DefaultTimeout
+	}
+	if p.TeardownBudget <= 0 {
+		p.TeardownBudget = DefaultTeardownBudget
+	}
+	if p.TeardownBudget >= p.Timeout {
+		p.TeardownBudget = p.Timeout / 4
+	}
+	if p.CancelBudget <= 0 {
+		p.CancelBudget = DefaultCancelBudget
+	}
+	if p.ReadyTimeout <= 0 {
+		p.ReadyTimeout = DefaultReadyTimeout
+	}
+	if p.ReadyPoll <= 0 {
+		p.ReadyPoll = DefaultReadyPoll
+	}
+	if p.Lane == "" {
+		p.Lane = "auto"
+	}
+	if len(p.Candidates) == 0 {
+		p.Candidates = []providers.Candidate{{}}
+	}
+}
+
+// runPhases runs the phases in order until one fails or ctx ends.
+func (c *cycle) runPhases(ctx context.Context) {
+	phases := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{PhasePreflight, c.preflight},
+		{PhaseProvision, c.provision},
+		{PhaseReady, c.ready},
+		{PhaseProbe, c.probe},
+		{PhaseSuite, c.suite},
+		{PhaseCollect, c.collect},
+	}
+	for _, ph := range phases {
+		if ph.name == PhaseProbe && c.plan.ProbeBinary == "" {
+			continue
+		}
+		if ph.name == PhaseCollect && (c.host == nil || !c.host.CloudInit) {
+			continue
+		}
+		if err := c.phase(ctx, ph.name, ph.fn); err != nil {
+			// Collect after a failed suite still helps explain it.
+			if ph.name == PhaseSuite && ctx.Err() == nil && c.host != nil && c.host.CloudInit {
+				c.phase(ctx, PhaseCollect, c.collect)
+			}
+			return
+		}
+	}
+}
+
+// phase runs fn as the named phase, recording its duration and verdict.
+func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context) error) error {
+	fmt.Fprintf(c.out, "==> %s\n", name)
+	pr := PhaseResult{Name: name, Started: c.plan.now()}
+	err := fn(ctx)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	pr.Duration = c.plan.now().Sub(pr.Started)
+	if err != nil {
+		pr.Status = matrix.Fail
+		pr.Error = describe(ctx, err)
+		c.mu.Lock()
+		c.res.fail("%s: %s", name, pr.Error)
+		c.mu.Unlock()
+		fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
+	} else {
+		pr.Status = matrix.Pass
+		fmt.Fprintf(c.out, "✓ %s (%s)\n", name, pr.Duration.Round(time.Millisecond))
+	}
+	c.mu.Lock()
+	c.res.Phases = append(c.res.Phases, pr)
+	c.mu.Unlock()
+	c.progress()
+	return err
+}
+
+// describe turns an error into one line, naming cancellation and deadlines
+// plainly instead of as "context canceled".
+func describe(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		msg := strings.TrimSuffix(err.Error(), ": context deadline exceeded")
+		if msg == context.DeadlineExceeded.Error() {
+			return "timed out"
+		}
+		return "timed out: " + msg
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+func (c *cycle) progress() {
+	if c.plan.OnProgress == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.plan.OnProgress(c.res)
+}
+
+func (c *cycle) suiteRan() bool {
+	p := c.res.Phase(PhaseSuite)
+	return p != nil
+}
+
+// preflight checks everything that can be checked without creating anything:
+// the provider's own checks, then the keys and user data for the host.
+func (c *cycle) preflight(ctx context.Context) error {
+	req := c.request(c.plan.Candidates[0])
+	for _, cand := range c.plan.Candidates {
+		req.Candidate = cand
+		if err := c.plan.Provider.Preflight(ctx, req); err != nil {
+			return err
+		}
+	}
+	keys, err := remote.GenerateKeys()
+	if err != nil {
+		return fmt.Errorf("generate run keys: %w", err)
+	}
+	c.keys = keys
+	c.out = remote.NewMasker(c.plan.out(), append(append([]string{}, c.plan.Secrets...), keys.Secrets()...))
+	c.userData, err = cloudinit.Render(cloudinit.Config{
+		User:              c.plan.User,
+		AuthorizedKeys:    []string{keys.ClientAuthorized},
+		HostKeyPrivatePEM: string(keys.HostPrivatePEM),
+		HostKeyPublic:     keys.HostPublic,
+		Packages:          c.plan.Packages,
+		Bootstrap:         c.plan.Bootstrap,
+		ReadyMarker:       c.readyMarker(),
+		TTL:               c.plan.TTL,
+	})
+	if err != nil {
+		return fmt.Errorf("render user data: %w", err)
+	}
+	return nil
+}
+
+func (c *cycle) readyMarker() string {
+	return "/var/lib/mvm-verify/ready-" + c.plan.Identity.Name()
+}
+
+// request is the provider request for one candidate.
+func (c *cycle) request(cand providers.Candidate) providers.Request {
+	req := providers.Request{
+		Identity:      c.plan.Identity,
+		Candidate:     cand,
+		Lane:          c.plan.Lane,
+		DiskGB:        c.plan.DiskGB,
+		Image:         c.plan.Image,
+		User:          c.plan.User,
+		UserData:      c.userData,
+		SSHSourceCIDR: c.plan.SSHSourceCIDR,
+		TTL:           c.plan.TTL,
+		ReadyMarker:   c.readyMarker(),
+	}
+	if req.Lane == "auto" {
+		req.Lane = ""
+	}
+	if c.keys != nil {
+		req.ClientAuthorizedKey = c.keys.ClientAuthorized
+		req.HostKeyPEM = c.keys.HostPrivatePEM
+	}
+	return req
+}
+
+// journal records created resources into the Result and the plan's journal.
+type journal struct{ c *cycle }
+
+func (j journal) Record(r providers.Resource) {
+	j.c.mu.Lock()
+	j.c.res.Created = append(j.c.res.Created, r)
+	j.c.mu.Unlock()
+	if j.c.plan.Journal != nil {
+		j.c.plan.Journal.Record(r)
+	}
+}
+
+// provision creates the host. The destroy cleanup is pushed before the
+// create call, so a create that fails or is cancelled half-way is still
+// cleaned up by tag.
+func (c *cycle) provision(ctx context.Context) error {
+	id := c.plan.Identity
+	c.cleanups.push("destroy "+c.plan.Provider.Name()+" resources", func(ctx context.Context) error {
+		rep, err := c.plan.Provider.Destroy(ctx, id)
+		for _, d := range rep.Deleted {
+			fmt.Fprintf(c.out, "   deleted %s %s\n", d.Kind, d.ID)
+		}
+		return err
+	})
+	host, attempts, err := providers.CreateWithFallback(ctx, c.plan.Provider, c.request(providers.Candidate{}), c.plan.Candidates, journal{c}, c.plan.Fallback)
+	c.mu.Lock()
+	c.res.Attempts = attempts
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.host = host
+	if host.User == "" {
+		host.User = c.plan.User
+	}
+	if host.Port == 0 {
+		host.Port = 22
+	}
+	c.mu.Lock()
+	c.res.Host = &HostInfo{
+		Address: host.Address, Port: host.Port, User: host.User, ID: host.ID,
+		Type: host.Type, Region: host.Region, Zone: host.Zone, Price: host.PricePerHour, HostKey: host.HostKey,
+	}
+	c.mu.Unlock()
+	fmt.Fprintf(c.out, "   host %s:%d %s %s\n", host.Address, host.Port, host.ID, host.Type)
+	return nil
+}

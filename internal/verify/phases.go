@@ -1,0 +1,353 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/libtest"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/probe"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// ready connects over SSH with the pinned host key, then waits for the ready
+// marker cloud-init writes last (hosts we booted), or bootstraps the host
+// over SSH (hosts we did not).
+func (c *cycle) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.plan.ReadyTimeout)
+	defer cancel()
+
+	signer := c.keys.Client
+	if len(c.host.PrivateKeyPEM) > 0 {
+		s, err := remote.ParsePrivateKey(c.host.PrivateKeyPEM)
+		if err != nil {
+			return fmt.Errorf("the private key for %s: %w", c.host.Address, err)
+		}
+		signer = s
+	}
+	target := remote.Target{
+		Addr:     c.host.Address,
+		Port:     c.host.Port,
+		User:     c.host.User,
+		Signer:   signer,
+		HostKey:  c.host.HostKey,
+		Insecure: c.host.HostKey == "",
+	}
+	if target.Insecure {
+		fmt.Fprintf(c.out, "::warning::host key of %s is not pinned (insecure-host-key): the connection can be intercepted\n", c.host.Address)
+	}
+	lastReport := time.Time{}
+	client, err := remote.Dial(ctx, target, remote.DialOptions{
+		InitialBackoff: c.plan.DialBackoff,
+		Logger:         c.plan.log(),
+		Progress: func(attempt int, err error) {
+			if now := c.plan.now(); now.Sub(lastReport) >= 30*time.Second {
+				lastReport = now
+				fmt.Fprintf(c.out, "   waiting for SSH on %s:%d (attempt %d: %v)\n", c.host.Address, c.host.Port, attempt, err)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)
+	}
+	c.client = client
+	c.cleanups.push("close ssh", func(context.Context) error { client.Close(); return nil })
+
+	if c.host.ReadyMarker != "" {
+		return c.waitMarker(ctx)
+	}
+	return c.bootstrapOverSSH(ctx)
+}
+
+// waitMarker polls for the marker, failing early if cloud-init reports an error.
+func (c *cycle) waitMarker(ctx context.Context) error {
+	check := fmt.Sprintf(`test -e %s && echo ready; command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1 || true`, remote.Quote(c.host.ReadyMarker))
+	lastReport := c.plan.now()
+	for {
+		res, err := c.client.Run(ctx, remote.RunSpec{Command: check, Timeout: time.Minute})
+		if err != nil {
+			return fmt.Errorf("check ready marker: %w", err)
+		}
+		out := string(res.Output)
+		if strings.Contains(out, "ready") {
+			return nil
+		}
+		if c.host.CloudInit && strings.Contains(out, "status: error") {
+			return errors.New("cloud-init reported an error (see the collected cloud-init log)")
+		}
+		if now := c.plan.now(); now.Sub(lastReport) >= time.Minute {
+			lastReport = now
+			fmt.Fprintf(c.out, "   waiting for cloud-init (%s)\n", strings.TrimSpace(out))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for cloud-init to finish: %w", ctx.Err())
+		case <-time.After(c.plan.ReadyPoll):
+		}
+	}
+}
+
+// bootstrapOverSSH does for a host we did not boot what cloud-init would:
+// the suite's packages and bootstrap commands, as root.
+func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
+	var cmds []string
+	if len(c.plan.Packages) > 0 {
+		cmds = append(cmds, "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "+strings.Join(quoteAll(c.plan.Packages), " "))
+	}
+	cmds = append(cmds, c.plan.Bootstrap...)
+	for i, cmd := range cmds {
+		name := fmt.Sprintf("bootstrap %d/%d", i+1, len(cmds))
+		res, err := c.runStreamed(ctx, name, remote.RunSpec{Command: cmd, AsUser: "root", Timeout: c.plan.ReadyTimeout})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if res.ExitCode != 0 {
+			return fmt.Errorf("%s exited %d", name, res.ExitCode)
+		}
+	}
+	return nil
+}
+
+// probe uploads this program to the host and runs its probe as the suite's
+// user, which decides the lane when the plan left it to the host.
+func (c *cycle) probe(ctx context.Context) error {
+	f, err := os.Open(c.plan.ProbeBinary)
+	if err != nil {
+		return fmt.Errorf("open probe binary: %w", err)
+	}
+	defer f.Close()
+	dir := "/tmp/mvm-verify-" + c.plan.Identity.Name()
+	bin := dir + "/mvm-verify"
+	c.cleanups.push("remove probe binary", func(ctx context.Context) error {
+		if c.client == nil {
+			return nil
+		}
+		_, err := c.client.Run(ctx, remote.RunSpec{Command: "rm -rf " + remote.Quote(dir), Timeout: 10 * time.Second})
+		return err
+	})
+	if err := c.client.Upload(ctx, f, bin, 0o755); err != nil {
+		return fmt.Errorf("upload probe binary: %w", err)
+	}
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: remote.Quote(bin) + " probe --json", AsUser: c.plan.User, Timeout: 2 * time.Minute})
+	if err != nil {
+		return fmt.Errorf("run probe: %w", err)
+	}
+	c.addRemote(res.Duration)
+	var rep probe.Report
+	if err := json.Unmarshal(bytes.TrimSpace(res.Output), &rep); err != nil {
+		return fmt.Errorf("probe exited %d with output that is not its JSON report: %.200q", res.ExitCode, res.Output)
+	}
+	c.mu.Lock()
+	c.res.Probe = &rep
+	if c.res.Lane == "" {
+		c.res.Lane = rep.Lane
+	}
+	lane := c.res.Lane
+	c.mu.Unlock()
+	fmt.Fprintf(c.out, "   lane %s (host probe: %s)\n", lane, rep.Lane)
+	if lane == "kvm" && rep.Lane != "kvm" {
+		return fmt.Errorf("KVM check: lane kvm was asked for but the host has no usable KVM (%s)", strings.Join(rep.Problems, "; "))
+	}
+	return nil
+}
+
+// suite uploads the suite's files and runs every step. A failed step does
+// not stop the next: one expensive cycle should report every failure.
+func (c *cycle) suite(ctx context.Context) error {
+	for _, u := range c.plan.Uploads {
+		if err := c.upload(ctx, u); err != nil {
+			return err
+		}
+	}
+	if c.res.Lane == "" && c.plan.ProbeBinary == "" {
+		c.res.Lane = "kvm"
+	}
+	var failed []string
+	for i, st := range c.plan.Steps {
+		if ctx.Err() != nil {
+			c.markNotRun(c.plan.Steps[i:], "cancelled")
+			return ctx.Err()
+		}
+		sr := c.step(ctx, st)
+		c.mu.Lock()
+		c.res.Steps = append(c.res.Steps, sr)
+		if sr.Status == matrix.Fail {
+			c.res.fail("%s: %s", sr.Name, sr.Reason)
+		}
+		c.mu.Unlock()
+		c.progress()
+		if sr.Status == matrix.Fail {
+			failed = append(failed, st.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d steps failed: %s", len(failed), len(c.plan.Steps), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func (c *cycle) upload(ctx context.Context, u Upload) error {
+	f, err := os.Open(u.Src)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", u.Src, err)
+	}
+	defer f.Close()
+	mode := u.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	dst := u.Dst
+	if !path.IsAbs(dst) {
+		dst = "/home/" + c.plan.User + "/" + dst
+	}
+	if err := c.client.Upload(ctx, f, dst, mode); err != nil {
+		return fmt.Errorf("upload %s to %s: %w", u.Src, dst, err)
+	}
+	return nil
+}
+
+func (c *cycle) markNotRun(steps []Step, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range steps {
+		c.res.Steps = append(c.res.Steps, StepResult{Name: st.Name, Column: st.Column, Status: matrix.NotRun, Reason: reason})
+	}
+}
+
+// step runs one step and reads its verdict.
+func (c *cycle) step(ctx context.Context, st Step) StepResult {
+	sr := StepResult{Name: st.Name, Column: st.Column}
+	if st.NeedsKVM && c.res.Lane == "no-kvm" {
+		sr.Status, sr.Reason = matrix.NA, "needs KVM; this is the no-KVM lane"
+		fmt.Fprintf(c.out, "-- %s: n/a (needs KVM)\n", st.Name)
+		return sr
+	}
+	timeout := st.Timeout
+	if timeout <= 0 {
+		timeout = DefaultStepTimeout
+	}
+	res, err := c.runStreamed(ctx, st.Name, remote.RunSpec{Command: st.Run, AsUser: c.plan.User, Timeout: timeout, Env: st.Env})
+	sr.Duration, sr.ExitCode, sr.Output = res.Duration, res.ExitCode, string(res.Output)
+	c.addRemote(res.Duration)
+	switch {
+	case err != nil:
+		sr.Status, sr.Reason = matrix.Fail, describe(ctx, err)
+		if ctx.Err() != nil {
+			sr.Status = matrix.NotRun
+		}
+		return sr
+	case res.TimedOut:
+		sr.Status, sr.Reason = matrix.Fail, "timed out after "+timeout.String()
+		return sr
+	}
+	if st.Parse == "libtest" {
+		sum := libtest.Parse(res.Output)
+		sr.Tests = &sum
+		v, why := sum.Verdict(res.ExitCode)
+		sr.Status, sr.Reason = verdictStatus(v), why
+		return sr
+	}
+	if res.ExitCode == 0 {
+		sr.Status = matrix.Pass
+	} else {
+		sr.Status, sr.Reason = matrix.Fail, fmt.Sprintf("exit status %d", res.ExitCode)
+	}
+	return sr
+}
+
+func verdictStatus(v libtest.Verdict) matrix.Status {
+	switch v {
+	case libtest.Pass:
+		return matrix.Pass
+	case libtest.Fail:
+		return matrix.Fail
+	}
+	return matrix.NotRun
+}
+
+// runStreamed runs a command with its output live under a group named name.
+func (c *cycle) runStreamed(ctx context.Context, name string, spec remote.RunSpec) (remote.ExecResult, error) {
+	w := remote.NewStepWriter(c.out, name, c.plan.Actions)
+	spec.Stdout = w
+	res, err := c.client.Run(ctx, spec)
+	w.Close()
+	res.Output = []byte(remote.MaskString(string(res.Output), c.secrets()))
+	return res, err
+}
+
+func (c *cycle) secrets() []string {
+	s := append([]string{}, c.plan.Secrets...)
+	if c.keys != nil {
+		s = append(s, c.keys.Secrets()...)
+	}
+	return s
+}
+
+func (c *cycle) addRemote(d time.Duration) {
+	c.mu.Lock()
+	c.res.RemoteTime += d
+	c.mu.Unlock()
+}
+
+// collect fetches log excerpts that explain a host's boot. It never fails
+// the leg: missing logs are noted instead.
+func (c *cycle) collect(ctx context.Context) error {
+	logs := map[string]string{
+		"cloud-init-output.log": "tail -n 200 /var/log/cloud-init-output.log",
+		"cloud-init status":     "cloud-init status --long",
+		"journal":               "journalctl -b --no-pager -n 200 -p warning",
+	}
+	collected := map[string]string{}
+	for name, cmd := range logs {
+		res, err := c.client.Run(ctx, remote.RunSpec{Command: cmd, AsUser: "root", Timeout: 30 * time.Second})
+		if err != nil {
+			collected[name] = "(not collected: " + describe(ctx, err) + ")"
+			continue
+		}
+		collected[name] = remote.MaskString(string(res.Output), c.secrets())
+	}
+	c.mu.Lock()
+	c.res.Collected = collected
+	c.mu.Unlock()
+	return nil
+}
+
+// teardown unwinds the cleanups (destroying by tag) and then checks that
+// nothing tagged with the run is left.
+func (c *cycle) teardown(ctx context.Context) error {
+	err := c.cleanups.unwind(ctx, c.plan.log())
+	if c.res.Phase(PhaseProvision) == nil {
+		return err
+	}
+	leaks, lerr := providers.LeakCheck(ctx, c.plan.Provider, c.plan.Identity)
+	if lerr != nil {
+		return errors.Join(err, fmt.Errorf("leak check: %w", lerr))
+	}
+	if len(leaks) > 0 {
+		c.mu.Lock()
+		c.res.Leaks = leaks
+		c.mu.Unlock()
+		var ids []string
+		for _, l := range leaks {
+			ids = append(ids, l.Kind+" "+l.ID)
+		}
+		return errors.Join(err, fmt.Errorf("leak check: still present after teardown: %s", strings.Join(ids, ", ")))
+	}
+	return err
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = remote.Quote(s)
+	}
+	return out
+}

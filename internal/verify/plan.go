@@ -1,0 +1,123 @@
+// Package verify is the verification cycle: preflight → provision → ready →
+// probe → suite → collect → teardown, with a cleanup stack unwound in reverse,
+// a deadline per phase and one overall that keeps the teardown budget in
+// reserve, and a Result the reports are rendered from.
+package verify
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// Step is one command of the suite, run on the host as the suite's user.
+type Step struct {
+	Name    string
+	Run     string
+	Timeout time.Duration
+	// NeedsKVM steps read n/a in the no-KVM lane instead of running.
+	NeedsKVM bool
+	// Column is the matrix column the step's verdict feeds; "" feeds none
+	// (its failure still fails the live cycle).
+	Column matrix.Column
+	// Parse is "libtest" (count tests; zero tests is not run) or "exit".
+	Parse string
+	Env   map[string]string
+}
+
+// Upload is a local file copied to the host before the steps run.
+type Upload struct {
+	Src  string
+	Dst  string
+	Mode os.FileMode
+}
+
+// Plan is one leg, fully decided: what to create, what to run, how long each
+// part may take. The CLI builds it from the validated configuration.
+type Plan struct {
+	Provider providers.Provider
+	// Display is the provider's name as the matrix shows it ("AWS").
+	Display  string
+	Identity providers.Identity
+	// Candidates are tried in order; at least one (it may be empty fields).
+	Candidates []providers.Candidate
+	// Lane is "auto" (decided by the host probe), "kvm" or "no-kvm".
+	Lane          string
+	DiskGB        int
+	Image         string
+	TTL           time.Duration
+	SSHSourceCIDR string
+
+	// The suite.
+	User      string
+	Packages  []string
+	Bootstrap []string
+	Uploads   []Upload
+	Steps     []Step
+
+	// ProbeBinary is a linux build of this program, uploaded and run as
+	// `probe --json` on the host. Empty skips the host probe (the lane must
+	// then be given).
+	ProbeBinary string
+
+	// Timeout bounds the whole leg, teardown included.
+	Timeout time.Duration
+	// TeardownBudget is kept in reserve from Timeout for the cleanups.
+	TeardownBudget time.Duration
+	// CancelBudget bounds the cleanups after a signal: the runner sends
+	// SIGKILL about 10 s after cancelling, so this stays well under that.
+	CancelBudget time.Duration
+	// ReadyTimeout bounds waiting for SSH and cloud-init.
+	ReadyTimeout time.Duration
+	// ReadyPoll is the interval between readiness checks (tests shrink it).
+	ReadyPoll time.Duration
+	// DialBackoff is the first retry interval for SSH dials (tests shrink it).
+	DialBackoff time.Duration
+
+	// KeepHost skips teardown (`mvm-verify up`).
+	KeepHost bool
+
+	// Journal, when set, also receives every created resource (the CLI
+	// persists them to the action state).
+	Journal providers.Journal
+	// Fallback tunes the candidate loop.
+	Fallback providers.FallbackOptions
+
+	// Out receives live progress and step output; Actions selects ::group::
+	// blocks instead of prefixed lines.
+	Out     io.Writer
+	Actions bool
+	// Secrets are masked in everything written to Out and kept in Result.
+	Secrets []string
+	// OnProgress is called after each phase and step (for a pending status or
+	// a progressing PR comment). It must not block for long.
+	OnProgress func(*Result)
+	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (p *Plan) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Plan) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (p *Plan) out() io.Writer {
+	if p.Out != nil {
+		return p.Out
+	}
+	return io.Discard
+}

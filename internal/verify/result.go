@@ -1,0 +1,269 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/libtest"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/probe"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// Outcome is the leg's overall verdict; it decides the exit status.
+type Outcome string
+
+const (
+	Verified  Outcome = "verified"  // exit 0
+	Failed    Outcome = "failed"    // exit 1: the host or the suite failed
+	Errored   Outcome = "error"     // exit 1: we could not finish (provider, SSH, teardown)
+	Cancelled Outcome = "cancelled" // exit 1: a signal or the deadline
+)
+
+// Phase names, in the order they run.
+const (
+	PhasePreflight = "preflight"
+	PhaseProvision = "provision"
+	PhaseReady     = "ready"
+	PhaseProbe     = "probe"
+	PhaseSuite     = "suite"
+	PhaseCollect   = "collect"
+	PhaseTeardown  = "teardown"
+)
+
+// PhaseResult is one phase's verdict.
+type PhaseResult struct {
+	Name     string        `json:"name"`
+	Status   matrix.Status `json:"status"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// StepResult is one suite step's verdict.
+type StepResult struct {
+	Name     string        `json:"name"`
+	Column   matrix.Column `json:"column,omitempty"`
+	Status   matrix.Status `json:"status"`
+	Reason   string        `json:"reason,omitempty"`
+	ExitCode int           `json:"exit_code"`
+	Duration time.Duration `json:"duration_ns"`
+	// Remote is the time spent inside the remote command (for the overhead
+	// measurement).
+	Tests *libtest.Summary `json:"tests,omitempty"`
+	// Output is the step's combined output, secrets masked.
+	Output string `json:"-"`
+}
+
+// HostInfo is what the summary may say about the host: no secrets.
+type HostInfo struct {
+	Address string  `json:"address"`
+	Port    int     `json:"port"`
+	User    string  `json:"user"`
+	ID      string  `json:"id,omitempty"`
+	Type    string  `json:"type,omitempty"`
+	Region  string  `json:"region,omitempty"`
+	Zone    string  `json:"zone,omitempty"`
+	Price   float64 `json:"price_per_hour,omitempty"`
+	HostKey string  `json:"host_key,omitempty"`
+}
+
+// Result is everything a leg found out; reports are rendered from it.
+type Result struct {
+	Provider string             `json:"provider"`
+	Display  string             `json:"display"`
+	Identity providers.Identity `json:"identity"`
+	Outcome  Outcome            `json:"outcome"`
+	Lane     string             `json:"lane"`
+	Started  time.Time          `json:"started"`
+	Duration time.Duration      `json:"duration_ns"`
+	// FirstFailure is the first thing that went wrong, in one line.
+	FirstFailure string               `json:"first_failure,omitempty"`
+	Phases       []PhaseResult        `json:"phases"`
+	Steps        []StepResult         `json:"steps"`
+	Attempts     []providers.Attempt  `json:"attempts,omitempty"`
+	Host         *HostInfo            `json:"host,omitempty"`
+	Probe        *probe.Report        `json:"probe,omitempty"`
+	Leaks        []providers.Resource `json:"leaks,omitempty"`
+	Created      []providers.Resource `json:"created,omitempty"`
+	// Collected holds log excerpts from the host by name (masked).
+	Collected map[string]string `json:"-"`
+	// RemoteTime is the total time spent inside remote commands.
+	RemoteTime time.Duration `json:"remote_time_ns"`
+	// CostUSD is the estimated cost of the host for the leg's duration.
+	CostUSD float64 `json:"cost_usd,omitempty"`
+	// Kept is true when the host was left running on purpose (`up`).
+	Kept bool `json:"kept,omitempty"`
+}
+
+// Phase returns the named phase's result, or nil if it never started.
+func (r *Result) Phase(name string) *PhaseResult {
+	for i := range r.Phases {
+		if r.Phases[i].Name == name {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+func (r *Result) fail(format string, args ...any) {
+	if r.FirstFailure == "" {
+		r.FirstFailure = fmt.Sprintf(format, args...)
+	}
+}
+
+// Row is the leg's line in the verification matrix.
+func (r *Result) Row() matrix.Row {
+	row := matrix.Row{
+		Key:       r.Identity.Key,
+		Provider:  r.Display,
+		Lane:      r.Lane,
+		HeadSHA:   r.Identity.HeadSHA,
+		UpdatedAt: r.Started.Add(r.Duration),
+	}
+	if row.Key == "" {
+		row.Key = r.Provider
+	}
+	if row.Provider == "" {
+		row.Provider = r.Provider
+	}
+	row.Set(matrix.Preflight, r.preflightCell(), "")
+	live, liveText := r.liveCell()
+	row.Set(matrix.LiveCycle, live, liveText)
+	row.Set(matrix.SeccompProbe, r.columnCell(matrix.SeccompProbe), "")
+	row.Notes = r.notes()
+	return row
+}
+
+// preflightCell covers inputs, credentials, the type, and the host probe.
+func (r *Result) preflightCell() matrix.Status {
+	pre := r.Phase(PhasePreflight)
+	if pre == nil {
+		return matrix.NotRun
+	}
+	if pre.Status != matrix.Pass {
+		return pre.Status
+	}
+	if p := r.Phase(PhaseProbe); p != nil && p.Status == matrix.Fail {
+		return matrix.Fail
+	}
+	return matrix.Pass
+}
+
+// liveCell is green only when every phase from provision to teardown and
+// every step that feeds the live cycle passed.
+func (r *Result) liveCell() (matrix.Status, string) {
+	if r.Outcome == Cancelled {
+		return matrix.Fail, "cancelled"
+	}
+	if r.Lane == "no-kvm" {
+		if r.anyFailed() {
+			return matrix.Fail, ""
+		}
+		return matrix.NA, "(no KVM)"
+	}
+	for _, name := range []string{PhaseProvision, PhaseReady, PhaseProbe, PhaseSuite, PhaseTeardown} {
+		p := r.Phase(name)
+		if p == nil {
+			if name == PhaseTeardown && r.Kept {
+				continue
+			}
+			if r.Phase(PhasePreflight) == nil || r.Phase(PhasePreflight).Status != matrix.Pass {
+				return matrix.NotRun, ""
+			}
+			return matrix.Fail, ""
+		}
+		if p.Status == matrix.Fail {
+			return matrix.Fail, ""
+		}
+	}
+	for _, s := range r.Steps {
+		if s.Status == matrix.Fail {
+			return matrix.Fail, ""
+		}
+		if s.Column == matrix.LiveCycle && s.Status != matrix.Pass {
+			return matrix.Fail, "(" + s.Name + " " + string(s.Status) + ")"
+		}
+	}
+	if r.Outcome != Verified {
+		return matrix.Fail, ""
+	}
+	return matrix.Pass, "verified " + r.Started.UTC().Format("2006-01-02")
+}
+
+func (r *Result) anyFailed() bool {
+	for _, p := range r.Phases {
+		if p.Status == matrix.Fail {
+			return true
+		}
+	}
+	for _, s := range r.Steps {
+		if s.Status == matrix.Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// columnCell folds the steps feeding one column: any fail fails it, all pass
+// passes it, otherwise the first non-pass status (n/a, not run) stands.
+func (r *Result) columnCell(c matrix.Column) matrix.Status {
+	status := matrix.Unknown
+	seen := false
+	for _, s := range r.Steps {
+		if s.Column != c {
+			continue
+		}
+		switch {
+		case s.Status == matrix.Fail:
+			return matrix.Fail
+		case !seen:
+			status, seen = s.Status, true
+		case status == matrix.Pass && s.Status != matrix.Pass:
+			status = s.Status
+		}
+	}
+	if !seen {
+		if r.Outcome == Cancelled || r.FirstFailure != "" {
+			return matrix.NotRun
+		}
+		return matrix.Unknown
+	}
+	return status
+}
+
+func (r *Result) notes() string {
+	var parts []string
+	if r.CostUSD > 0 {
+		parts = append(parts, fmt.Sprintf("$%.2f / %s", r.CostUSD, roundDuration(r.Duration)))
+	} else {
+		parts = append(parts, roundDuration(r.Duration))
+	}
+	if r.Host != nil && r.Host.Type != "" {
+		parts = append(parts, r.Host.Type)
+	}
+	if r.Lane == "no-kvm" {
+		parts = append(parts, "no-KVM lane")
+	}
+	if r.FirstFailure != "" {
+		parts = append(parts, r.FirstFailure)
+	}
+	if len(r.Leaks) > 0 {
+		var ids []string
+		for _, l := range r.Leaks {
+			ids = append(ids, l.ID)
+		}
+		parts = append(parts, "LEAKED: "+strings.Join(ids, ", "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= time.Minute:
+		return fmt.Sprintf("%d min", int(d.Round(time.Minute)/time.Minute))
+	default:
+		return fmt.Sprintf("%d s", int(d.Round(time.Second)/time.Second))
+	}
+}
