@@ -1,0 +1,119 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
+	var c cleanups
+	var order []string
+	for _, name := range []string{"a", "b", "c"} {
+		c.push(name, func(context.Context) error {
+			order = append(order, name)
+			if name == "b" {
+				return errors.New("b broke")
+			}
+			return nil
+		})
+	}
+	err := c.unwind(context.Background(), slog.New(slog.DiscardHandler))
+	if want := []string{"c", "b", "a"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	if err == nil || !strings.Contains(err.Error(), "b: b broke") {
+		t.Errorf("error %v, want b's error named", err)
+	}
+	order = nil
+	if err := c.unwind(context.Background(), slog.New(slog.DiscardHandler)); err != nil || len(order) != 0 {
+		t.Errorf("a second unwind ran cleanups again: %v %v", order, err)
+	}
+}
+
+func passPhases(names ...string) []PhaseResult {
+	var out []PhaseResult
+	for _, n := range names {
+		out = append(out, PhaseResult{Name: n, Status: matrix.Pass})
+	}
+	return out
+}
+
+var allPhases = []string{PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe, PhaseSuite, PhaseTeardown}
+
+func TestRowCells(t *testing.T) {
+	day := time.Date(2026, 5, 6, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name                    string
+		res                     Result
+		preflight, live, seccmp matrix.Status
+		notes                   string
+	}{
+		{
+			name: "all green",
+			res: Result{Outcome: Verified, Lane: "kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
+				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
+				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass},
+			}},
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.Pass,
+		},
+		{
+			name: "no-kvm lane",
+			res: Result{Outcome: Verified, Lane: "no-kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
+				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
+				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.NA},
+			}},
+			preflight: matrix.Pass, live: matrix.NA, seccmp: matrix.Pass, notes: "no-KVM lane",
+		},
+		{
+			name: "zero tests is not run, never a pass",
+			res: Result{Outcome: Verified, Lane: "kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
+				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.NotRun},
+			}},
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NotRun,
+		},
+		{
+			name: "failing smoke",
+			res: Result{Outcome: Failed, Lane: "kvm", FirstFailure: "smoke: exit status 3", Phases: passPhases(allPhases...), Steps: []StepResult{
+				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Fail, Reason: "exit status 3"},
+			}},
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "smoke: exit status 3",
+		},
+		{
+			name: "preflight refused",
+			res: Result{Outcome: Errored, FirstFailure: "preflight: Needs AWS credentials", Phases: []PhaseResult{
+				{Name: PhasePreflight, Status: matrix.Fail},
+			}},
+			preflight: matrix.Fail, live: matrix.NotRun, seccmp: matrix.NotRun, notes: "Needs AWS credentials",
+		},
+		{
+			name: "cancelled",
+			res: Result{Outcome: Cancelled, FirstFailure: "cancelled", Phases: passPhases(PhasePreflight, PhaseProvision)},
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "cancelled",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.res.Started = day
+			row := tc.res.Row()
+			if got := row.Cell(matrix.Preflight).Status; got != tc.preflight {
+				t.Errorf("Preflight %s, want %s", got, tc.preflight)
+			}
+			if got := row.Cell(matrix.LiveCycle).Status; got != tc.live {
+				t.Errorf("Live cycle %s, want %s", got, tc.live)
+			}
+			if got := row.Cell(matrix.SeccompProbe).Status; got != tc.seccmp {
+				t.Errorf("Seccomp probe %s, want %s", got, tc.seccmp)
+			}
+			if !strings.Contains(row.Notes, tc.notes) {
+				t.Errorf("notes %q lack %q", row.Notes, tc.notes)
+			}
+		})
+	}
+}
