@@ -1,0 +1,171 @@
+package ghreport
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+func TestForkPRReportsSummaryOnly(t *testing.T) {
+	f := newFake(t)
+	path := filepath.Join(t.TempDir(), "event.json")
+	payload := `{"pull_request":{"number":7,"head":{"sha":"` + sha1 + `","repo":{"full_name":"mallory/widgets"}},"base":{"repo":{"full_name":"acme/widgets"}}}}`
+	if err := os.WriteFile(path, []byte(payload), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := LoadEvent(path, envOf(map[string]string{"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REPOSITORY": testRepo}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ev.Fork() {
+		t.Fatalf("event %+v not seen as a fork", ev)
+	}
+	r, _ := newReporter(t, f, ev, testToken, nil)
+	for _, out := range []Outcome{r.Start(context.Background(), matrix.Row{Key: "aws"}), r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))} {
+		if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "fork mallory/widgets") {
+			t.Errorf("fork outcome = %+v, want degraded with a notice naming the fork", out)
+		}
+	}
+	if n := len(f.Requests()); n != 0 {
+		t.Errorf("%d requests for a fork PR, want none", n)
+	}
+}
+
+func TestPullRequestTargetFromForkMayWrite(t *testing.T) {
+	f := newFake(t)
+	ev := prEvent(sha1)
+	ev.Name, ev.HeadRepo = "pull_request_target", "mallory/widgets"
+	r, _ := newReporter(t, f, ev, testToken, nil)
+	if out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "")); out.Degraded {
+		t.Errorf("pull_request_target runs with the base repository's token; outcome %+v", out)
+	}
+}
+
+func TestReadOnlyTokenDegrades(t *testing.T) {
+	f := newFake(t)
+	r, _ := newReporter(t, f, prEvent(sha1), roToken, nil)
+	ctx := context.Background()
+	out := r.Start(ctx, matrix.Row{Key: "aws"})
+	if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "Resource not accessible by integration") {
+		t.Fatalf("read-only Start = %+v, want degraded naming GitHub's refusal", out)
+	}
+	if strings.Contains(out.Notice, roToken) {
+		t.Fatal("the notice contains the token")
+	}
+	seen := len(f.Requests())
+	out = r.Finish(ctx, legRow("aws", matrix.Pass, ""))
+	if !out.Degraded || out.Notice == "" {
+		t.Errorf("read-only Finish = %+v, want degraded", out)
+	}
+	if n := len(f.Requests()); n != seen {
+		t.Errorf("Finish sent %d more requests after the token was refused, want 0", n-seen)
+	}
+}
+
+func TestReadOnlyOnCommentOnly(t *testing.T) {
+	// Statuses allowed, comments refused (pull-requests: write missing).
+	f := newFake(t)
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 403, Message: "Resource not accessible by integration"})
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if !out.Degraded || !out.StatusPosted || out.CommentURL != "" {
+		t.Errorf("outcome = %+v, want the status posted and the comment degraded", out)
+	}
+}
+
+func TestBadTokenDegrades(t *testing.T) {
+	f := newFake(t)
+	r, _ := newReporter(t, f, prEvent(sha1), "ghs_wrong", nil)
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if !out.Degraded || !strings.Contains(out.Notice, "401") || strings.Contains(out.Notice, "ghs_wrong") {
+		t.Errorf("outcome = %+v, want degraded, naming the 401 and not the token", out)
+	}
+}
+
+func TestNoTokenDegradesWithoutRequests(t *testing.T) {
+	f := newFake(t)
+	r, _ := newReporter(t, f, prEvent(sha1), "", nil)
+	if out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "")); !out.Degraded || out.Notice == "" {
+		t.Errorf("outcome = %+v", out)
+	}
+	if n := len(f.Requests()); n != 0 {
+		t.Errorf("%d requests without a token", n)
+	}
+}
+
+func TestRateLimitsAreWaitedOut(t *testing.T) {
+	f := newFake(t)
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: 403, RateLimitReset: 30 * time.Second})
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 429, RetryAfter: 20 * time.Second})
+	f.Inject(fakegh.Fault{Method: "GET", Path: "/comments", Status: 403, Secondary: true, RetryAfter: 5 * time.Second})
+	f.Inject(fakegh.Fault{Method: "GET", Path: "/status", Status: 502, Times: 2})
+	r, s := newReporter(t, f, prEvent(sha1), testToken, nil)
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if out.Degraded || !out.StatusPosted || out.CommentURL == "" {
+		t.Fatalf("outcome = %+v, want everything reported after waiting", out)
+	}
+	// The reset is whole unix seconds: the wait for it lands within a
+	// second of 30s, plus the second of slack.
+	for _, want := range []struct{ lo, hi time.Duration }{{29 * time.Second, 32 * time.Second}, {20 * time.Second, 20 * time.Second}, {5 * time.Second, 5 * time.Second}} {
+		found := false
+		for _, d := range s.all {
+			found = found || (d >= want.lo && d <= want.hi)
+		}
+		if !found {
+			t.Errorf("no wait in [%s, %s] among %v", want.lo, want.hi, s.all)
+		}
+	}
+	if _, ok := findRow(commentState(t, f).Rows, "aws"); !ok {
+		t.Error("row missing after rate limits")
+	}
+}
+
+func TestRateLimitBeyondBudgetDegrades(t *testing.T) {
+	f := newFake(t)
+	f.Inject(fakegh.Fault{Path: "/", Status: 403, RateLimitReset: time.Hour, Times: 100})
+	r, s := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) { c.Budget = time.Minute })
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if !out.Degraded || !strings.Contains(out.Notice, "rate limited") {
+		t.Errorf("outcome = %+v, want degraded by the rate limit", out)
+	}
+	if s.total() > time.Minute {
+		t.Errorf("waited %s, beyond the 1m budget", s.total())
+	}
+}
+
+func TestServerErrorsAreRetried(t *testing.T) {
+	f := newFake(t)
+	f.Inject(fakegh.Fault{Method: "PATCH", Status: 500, Times: 2})
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 503})
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	ctx := context.Background()
+	if out := r.Start(ctx, matrix.Row{Key: "aws"}); out.Degraded {
+		t.Fatalf("Start: %+v", out)
+	}
+	if out := r.Finish(ctx, legRow("aws", matrix.Pass, "")); out.Degraded {
+		t.Fatalf("Finish: %+v", out)
+	}
+	row, _ := findRow(commentState(t, f).Rows, "aws")
+	if row.Has(matrix.Pending) {
+		t.Errorf("row still pending after retried 5xx: %+v", row)
+	}
+}
+
+func TestPersistentServerErrorDegrades(t *testing.T) {
+	f := newFake(t)
+	f.Inject(fakegh.Fault{Path: "/statuses/", Status: 500, Times: 50})
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	if out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "")); !out.Degraded || out.StatusPosted {
+		t.Errorf("outcome = %+v, want degraded", out)
+	}
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}

@@ -1,0 +1,169 @@
+package ghreport
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden %s: %v (run go test -update to create it)", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// hostileRows carry what step output can contain: pipes, HTML, comment
+// terminators, mentions, newlines and an untrusted link.
+func hostileRows() []matrix.Row {
+	at := time.Date(2026, 5, 6, 14, 3, 0, 0, time.UTC)
+	rows := seedRows()
+	for i := range rows {
+		rows[i].HeadSHA, rows[i].UpdatedAt, rows[i].JobURL = sha1, at, runURL
+	}
+	rows[1].Notes = "cargo: a|b <script>alert(1)</script> --> <!-- mvm-verify:state v1 AAAA --> @octocat\nnext line"
+	rows[1].JobURL = "javascript:alert(1)"
+	rows[2].Provider = "AWS | evil"
+	rows[2].Set(matrix.LiveCycle, matrix.Fail, "<img src=x onerror=alert(1)>")
+	rows[3].HeadSHA = sha2 // an older push's row
+	rows[4].Set(matrix.LiveCycle, matrix.Pending, "")
+	return rows
+}
+
+// checkRendering holds markdown to GitHub's rules for tables built from
+// untrusted text: every table line has exactly the 6 unescaped pipes of 5
+// cells, and no line outside our own markers carries raw HTML or a mention.
+func checkRendering(t *testing.T, md string, mentionsNotify bool) {
+	t.Helper()
+	mention := regexp.MustCompile(`(^|[^&#\w])@[A-Za-z0-9]`)
+	for _, line := range strings.Split(md, "\n") {
+		own := line == Marker || strings.HasPrefix(line, "<!-- mvm-verify:state v1 ") || line == DocsStart || line == DocsEnd
+		if own {
+			continue
+		}
+		if strings.HasPrefix(line, "|") {
+			// Count pipes not preceded by an odd number of backslashes.
+			n := 0
+			for i := 0; i < len(line); i++ {
+				if line[i] == '\\' {
+					i++
+					continue
+				}
+				if line[i] == '|' {
+					n++
+				}
+			}
+			if n != 6 {
+				t.Errorf("table line has %d cell separators, want 6: %s", n, line)
+			}
+		}
+		if strings.ContainsAny(line, "<>") {
+			t.Errorf("raw HTML in rendered markdown: %s", line)
+		}
+		if mentionsNotify && mention.MatchString(line) {
+			t.Errorf("a mention in rendered markdown would notify someone: %s", line)
+		}
+	}
+}
+
+func TestCommentGolden(t *testing.T) {
+	st := matrix.State{HeadSHA: sha1, Rows: hostileRows()}
+	body, err := CommentBody(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(body, Marker+"\n") {
+		t.Error("comment does not start with the marker")
+	}
+	checkRendering(t, body, true)
+	got, found, err := matrix.DecodeState(body)
+	if err != nil || !found || len(got.Rows) != len(st.Rows) || got.HeadSHA != sha1 {
+		t.Fatalf("state does not round-trip: found=%v err=%v rows=%d", found, err, len(got.Rows))
+	}
+	if got.Rows[1].Notes != st.Rows[1].Notes {
+		t.Errorf("state changed the notes: %q", got.Rows[1].Notes)
+	}
+	checkGolden(t, "comment.golden.md", []byte(body))
+}
+
+func TestSummaryGolden(t *testing.T) {
+	rows := hostileRows()
+	rows[0].Notes = strings.Repeat("long note ", 100)
+	md := Summary(rows, sha1)
+	// A job summary notifies no one; mentions may stay.
+	checkRendering(t, md, false)
+	if !strings.Contains(md, strings.TrimSpace(rows[0].Notes)) {
+		t.Error("the summary cut a note; it must carry them whole")
+	}
+	checkGolden(t, "summary.golden.md", []byte(md))
+}
+
+func TestDocsTableGolden(t *testing.T) {
+	content := []byte("# Matrix\n\n" + DocsStart + "\n" + DocsEnd + "\n\nAfter.\n")
+	got, err := RewriteDocsTable(content, hostileRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mentions in a committed file notify no one.
+	checkRendering(t, string(got), false)
+	checkGolden(t, "docs.golden.md", got)
+}
+
+func TestCommentCutsNotesToFit(t *testing.T) {
+	var rows []matrix.Row
+	for _, key := range []string{"aws", "gcp", "azure", "ovh", "vultr", "equinix", "latitude", "hetzner"} {
+		r := legRow(key, matrix.Fail, strings.Repeat("é|", 20000))
+		r.HeadSHA = sha1
+		rows = append(rows, r)
+	}
+	body, err := CommentBody(matrix.State{HeadSHA: sha1, Rows: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len([]rune(body)); n > 65536 {
+		t.Fatalf("comment has %d characters, over GitHub's 65536", n)
+	}
+	checkRendering(t, body, true)
+	st, _, err := matrix.DecodeState(body)
+	if err != nil || len(st.Rows) != len(rows) {
+		t.Fatalf("rows lost while cutting: %v, %d rows", err, len(st.Rows))
+	}
+}
+
+func TestDescribeRoundTrips(t *testing.T) {
+	for _, r := range hostileRows() {
+		st := remoteStatus{Key: r.Key, State: StatusState(r), Description: Describe(r)}
+		got := rowFromStatus(st, sha1)
+		for _, c := range matrix.Columns {
+			if got.Cell(c).Status != r.Cell(c).Status {
+				t.Errorf("%s %s: %s rebuilt as %s from %q", r.Key, c, r.Cell(c).Status, got.Cell(c).Status, st.Description)
+			}
+		}
+		if len([]rune(st.Description)) >= 140 {
+			t.Errorf("%s: description of %d characters", r.Key, len([]rune(st.Description)))
+		}
+	}
+	foreign := rowFromStatus(remoteStatus{Key: "aws", State: "failure", Description: "something else"}, sha1)
+	if foreign.Cell(matrix.LiveCycle).Status != matrix.Fail || foreign.Notes != "something else" {
+		t.Errorf("foreign description rebuilt as %+v", foreign)
+	}
+}
