@@ -15,9 +15,9 @@ func row(key, sha string, at int, src Source, live Status) Row {
 func TestMerge(t *testing.T) {
 	const head, old = "new", "old"
 	tests := []struct {
-		name              string
+		name               string
 		existing, incoming []Row
-		want              map[string]Status // key → live-cycle status of the winner
+		want               map[string]Status // key → live-cycle status of the winner
 	}{
 		{
 			name:     "disjoint keys are all kept",

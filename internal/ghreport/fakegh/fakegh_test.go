@@ -1,0 +1,182 @@
+package fakegh
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v93/github"
+)
+
+const repo = "acme/widgets"
+
+func client(t *testing.T, s *Server, token string) *github.Client {
+	t.Helper()
+	base := s.URL()
+	opts := []github.ClientOptionsFunc{github.WithURLs(&base, nil), github.WithHTTPClient(s.Client()), github.WithDisableRateLimitCheck()}
+	if token != "" {
+		opts = append(opts, github.WithAuthToken(token))
+	}
+	c, err := github.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newServer(t *testing.T, opts ...Option) *Server {
+	s := New(opts...)
+	t.Cleanup(s.Close)
+	s.AddToken("rw", Token{})
+	s.AddToken("ro", Token{ReadOnly: true})
+	s.SetPR(repo, PR{Number: 1, HeadSHA: strings.Repeat("a", 40)})
+	return s
+}
+
+func TestTokens(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	for _, token := range []string{"", "wrong"} {
+		_, resp, err := client(t, s, token).PullRequests.Get(ctx, "acme", "widgets", 1)
+		if err == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("token %q: %v, want 401", token, err)
+		}
+	}
+	// The older "token" scheme is accepted too.
+	req, _ := http.NewRequest("GET", s.URL()+"repos/acme/widgets/pulls/1", nil)
+	req.Header.Set("Authorization", "token rw")
+	resp, err := s.Client().Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("token scheme: %v %v", err, resp)
+	}
+	_, _, err = client(t, s, "ro").Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"})
+	var er *github.ErrorResponse
+	if !errors.As(err, &er) || er.Response.StatusCode != http.StatusForbidden || er.Message != "Resource not accessible by integration" {
+		t.Errorf("read-only write: %v, want GitHub's 403", err)
+	}
+	if _, _, err := client(t, s, "ro").Issues.ListComments(ctx, "acme", "widgets", 1, nil); err != nil {
+		t.Errorf("read-only read: %v", err)
+	}
+}
+
+func TestCommentsPaginateAndOrder(t *testing.T) {
+	s := newServer(t, WithMaxPerPage(3))
+	ctx := context.Background()
+	c := client(t, s, "rw")
+	var ids []int64
+	for i := range 7 {
+		got, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: strings.Repeat("x", i+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) > 0 && got.GetID() <= ids[len(ids)-1] {
+			t.Fatalf("ids not increasing: %d after %v", got.GetID(), ids)
+		}
+		ids = append(ids, got.GetID())
+	}
+	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
+	var seen []int64
+	pages := 0
+	for {
+		page, resp, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, cm := range page {
+			seen = append(seen, cm.GetID())
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	if pages != 3 || len(seen) != 7 || seen[0] != ids[0] || seen[6] != ids[6] {
+		t.Errorf("%d pages, ids %v, want 3 pages of %v", pages, seen, ids)
+	}
+	if _, err := c.Issues.DeleteComment(ctx, "acme", "widgets", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := c.Issues.UpdateComment(ctx, "acme", "widgets", ids[0], github.IssueCommentRequest{Body: "y"}); err == nil || resp.StatusCode != 404 {
+		t.Errorf("update of a deleted comment: %v, want 404", err)
+	}
+	_, resp, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: strings.Repeat("é", MaxCommentBody+1)})
+	if err == nil || resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("oversized comment: %v, want 422", err)
+	}
+}
+
+func TestStatuses(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	c := client(t, s, "rw")
+	sha := strings.Repeat("b", 40)
+	for _, st := range []string{"pending", "success"} {
+		if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr(st), Context: github.Ptr("mvm-verify/aws")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	combined, _, err := c.Repositories.GetCombinedStatus(ctx, "acme", "widgets", sha, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(combined.Statuses) != 1 || combined.Statuses[0].GetState() != "success" || combined.GetState() != "success" {
+		t.Errorf("combined = %+v, want the latest per context", combined)
+	}
+	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("pending"), Description: github.Ptr(strings.Repeat("d", 141))})
+	if err == nil {
+		t.Error("141-character description accepted")
+	}
+	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("done")})
+	if err == nil {
+		t.Error("invalid state accepted")
+	}
+}
+
+func TestFaultsAndDelays(t *testing.T) {
+	var delays atomic.Int32
+	s := newServer(t, WithDelay(func(*http.Request) time.Duration { delays.Add(1); return 0 }))
+	s.Inject(Fault{Method: "GET", Path: "/pulls/", Status: 403, RateLimitReset: time.Minute})
+	s.Inject(Fault{Path: "/pulls/", Status: 429, RetryAfter: 7 * time.Second})
+	s.Inject(Fault{Path: "/pulls/", Status: 502, Times: 2})
+	c := client(t, s, "rw")
+	ctx := context.Background()
+
+	_, _, err := c.PullRequests.Get(ctx, "acme", "widgets", 1)
+	var rl *github.RateLimitError
+	if !errors.As(err, &rl) || rl.Rate.Remaining != 0 || time.Until(rl.Rate.Reset.Time) < 50*time.Second {
+		t.Errorf("primary rate limit: %v", err)
+	}
+	_, resp, err := c.PullRequests.Get(ctx, "acme", "widgets", 1)
+	if err == nil || resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "7" {
+		t.Errorf("429: %v", err)
+	}
+	for range 2 {
+		if _, resp, err := c.PullRequests.Get(ctx, "acme", "widgets", 1); err == nil || resp.StatusCode != 502 {
+			t.Errorf("502: %v", err)
+		}
+	}
+	pr, _, err := c.PullRequests.Get(ctx, "acme", "widgets", 1)
+	if err != nil || pr.GetHead().GetSHA() != strings.Repeat("a", 40) {
+		t.Errorf("after the faults: %v %v", pr, err)
+	}
+	if n := delays.Load(); n != 10 {
+		t.Errorf("delay called %d times for 5 requests, want before and after each (10)", n)
+	}
+	raw, _ := http.NewRequest("GET", s.URL()+"repos/acme/widgets/pulls/1", nil)
+	raw.Header.Set("Authorization", "Bearer rw")
+	r2, err := s.Client().Do(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r2.Body)
+	r2.Body.Close()
+	if r2.Header.Get("X-Ratelimit-Remaining") == "" || !strings.Contains(string(body), `"sha"`) {
+		t.Errorf("plain response lacks rate headers or body: %v %s", r2.Header, body)
+	}
+}
