@@ -1,0 +1,416 @@
+// Package sshd runs a throwaway OpenSSH sshd: its own config, host key and
+// authorized keys in a private directory, listening on one loopback address,
+// optionally inside a network namespace or with /dev/kvm hidden. The local
+// provider and the test hosts are built on it.
+package sshd
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Config describes one sshd.
+type Config struct {
+	// ListenAddr is the loopback IP to listen on; "" means 127.0.0.1.
+	ListenAddr string
+	// Port to listen on; 0 picks a free one.
+	Port int
+	// HostKeyPEM is the host's private key in OpenSSH PEM form; nil
+	// generates a fresh ed25519 key. Never logged.
+	HostKeyPEM []byte
+	// AuthorizedKeys maps a user name to its authorized_keys lines.
+	AuthorizedKeys map[string][]string
+	// Netns, when set, runs sshd inside `ip netns exec Netns`.
+	Netns string
+	// HideKVM runs sshd in a private mount namespace whose /dev has no kvm
+	// node, so sessions see a host without KVM.
+	HideKVM bool
+	// Logger receives sshd's own log lines at debug level; nil discards them.
+	Logger *slog.Logger
+	// GracePeriod is how long Stop waits after SIGTERM before SIGKILL;
+	// 0 means 5s.
+	GracePeriod time.Duration
+	// PollInterval is how often Start checks whether the port accepts
+	// connections; 0 means 20ms.
+	PollInterval time.Duration
+}
+
+// ErrNotFound is returned when no sshd binary exists.
+var ErrNotFound = errors.New("sshd not found in /usr/sbin or PATH: install Debian's openssh-server (apt-get install openssh-server)")
+
+// Server is a running sshd.
+type Server struct {
+	addr    string
+	port    int
+	hostPub string
+	dir     string
+	cmd     *exec.Cmd
+	log     *slog.Logger
+	grace   time.Duration
+	stderr  *tail
+	exited  chan struct{}
+	waitErr error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Addr is the IP sshd listens on.
+func (s *Server) Addr() string { return s.addr }
+
+// Port is the TCP port sshd listens on.
+func (s *Server) Port() int { return s.port }
+
+// HostPublicKey is the host key in authorized_keys form ("ssh-ed25519 AAAA...").
+func (s *Server) HostPublicKey() string { return s.hostPub }
+
+// Pid is the sshd listener's process id (also its process group id).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Dir is the server's private directory (config, host key, keys, pid file).
+func (s *Server) Dir() string { return s.dir }
+
+// FindBinary returns the path of sshd, preferring /usr/sbin/sshd.
+func FindBinary() (string, error) {
+	if fi, err := os.Stat("/usr/sbin/sshd"); err == nil && !fi.IsDir() {
+		return "/usr/sbin/sshd", nil
+	}
+	if p, err := exec.LookPath("sshd"); err == nil {
+		return p, nil
+	}
+	return "", ErrNotFound
+}
+
+// GenerateHostKey returns a fresh ed25519 private key in OpenSSH PEM form.
+func GenerateHostKey() ([]byte, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate ed25519 key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		return nil, fmt.Errorf("marshal ed25519 key: %w", err)
+	}
+	return pem.EncodeToMemory(block), nil
+}
+
+// PublicKeyOf returns the authorized_keys form of a PEM private key's public half.
+func PublicKeyOf(keyPEM []byte) (string, error) {
+	signer, err := ssh.ParsePrivateKey(keyPEM)
+	if err != nil {
+		// The parser's error does not quote the key.
+		return "", fmt.Errorf("parse host private key: %w", err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
+}
+
+var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`)
+
+// Start writes the config and starts sshd, returning once its port accepts
+// TCP connections.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start sshd: %w", err)
+	}
+	bin, err := FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	addr := cfg.ListenAddr
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return nil, fmt.Errorf("sshd listen address %q: expected an IP address such as 127.0.0.1", addr)
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("sshd port %d: expected 0 (pick a free port) or 1-65535", cfg.Port)
+	}
+	for u := range cfg.AuthorizedKeys {
+		if !userName.MatchString(u) {
+			return nil, fmt.Errorf("sshd authorized keys user %q: expected a user name like runner or mvm", u)
+		}
+	}
+	keyPEM := cfg.HostKeyPEM
+	if len(keyPEM) == 0 {
+		if keyPEM, err = GenerateHostKey(); err != nil {
+			return nil, err
+		}
+	}
+	hostPub, err := PublicKeyOf(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	// The privilege separation directory Debian's sshd insists on.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, fmt.Errorf("create sshd privsep dir /run/sshd: %w", err)
+	}
+	dir, err := writeDir(keyPEM, cfg.AuthorizedKeys)
+	if err != nil {
+		return nil, err
+	}
+	grace := cfg.GracePeriod
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	poll := cfg.PollInterval
+	if poll <= 0 {
+		poll = 20 * time.Millisecond
+	}
+
+	// A picked port can be taken between picking and binding; sshd then exits
+	// at once and a second pick almost always wins.
+	attempts := 1
+	if cfg.Port == 0 {
+		attempts = 5
+	}
+	var lastErr error
+	for range attempts {
+		port := cfg.Port
+		if port == 0 {
+			// A namespace's ports cannot be probed from here; one free on
+			// this host's loopback is as good a guess as any.
+			probe := addr
+			if cfg.Netns != "" {
+				probe = "127.0.0.1"
+			}
+			if port, err = freePort(probe); err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
+		}
+		s := &Server{addr: addr, port: port, hostPub: hostPub, dir: dir, log: log, grace: grace,
+			stderr: &tail{max: 16 << 10}, exited: make(chan struct{})}
+		err := s.start(ctx, bin, cfg, poll)
+		if err == nil {
+			log.Debug("sshd started", "addr", addr, "port", port, "pid", s.Pid(), "netns", cfg.Netns, "hide_kvm", cfg.HideKVM)
+			return s, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || cfg.Port != 0 || !strings.Contains(s.stderr.String(), "Address already in use") {
+			break
+		}
+	}
+	os.RemoveAll(dir)
+	return nil, lastErr
+}
+
+// writeDir creates the private directory. sshd reads authorized_keys as
+// the logging-in user, so the directory is traversable (0711) but not
+// listable; only public keys are readable, the host key stays 0600.
+func writeDir(keyPEM []byte, keys map[string][]string) (string, error) {
+	dir, err := os.MkdirTemp("", "mvm-sshd-")
+	if err != nil {
+		return "", fmt.Errorf("create sshd dir: %w", err)
+	}
+	fail := func(what string, err error) (string, error) {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return fail("chmod sshd dir", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "host_ed25519"), keyPEM, 0o600); err != nil {
+		return fail("write sshd host key", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o711); err != nil {
+		return fail("create sshd keys dir", err)
+	}
+	for u, lines := range keys {
+		var b strings.Builder
+		for _, l := range lines {
+			b.WriteString(strings.TrimSpace(l))
+			b.WriteByte('\n')
+		}
+		if err := os.WriteFile(filepath.Join(dir, "keys", u), []byte(b.String()), 0o644); err != nil {
+			return fail("write authorized keys for "+u, err)
+		}
+	}
+	return dir, nil
+}
+
+func configText(dir, addr string, port int) string {
+	return fmt.Sprintf(`# Written by mvm-verify for one throwaway sshd.
+ListenAddress %s
+HostKey %s
+PidFile %s
+AuthorizedKeysFile %s/%%u
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+PrintMotd no
+X11Forwarding no
+Subsystem sftp internal-sftp
+LogLevel INFO
+`, net.JoinHostPort(addr, strconv.Itoa(port)), filepath.Join(dir, "host_ed25519"),
+		filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "keys"))
+}
+
+func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Duration) error {
+	cfgPath := filepath.Join(s.dir, "sshd_config")
+	if err := os.WriteFile(cfgPath, []byte(configText(s.dir, s.addr, s.port)), 0o600); err != nil {
+		return fmt.Errorf("write sshd_config: %w", err)
+	}
+	argv := []string{bin, "-D", "-e", "-f", cfgPath}
+	if cfg.HideKVM {
+		argv = append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", hideKVMScript, "hide-kvm"}, argv...)
+	}
+	if cfg.Netns != "" {
+		argv = append([]string{"ip", "netns", "exec", cfg.Netns}, argv...)
+	}
+	// Every wrapper execs the next, so the process started is sshd itself.
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout = io.Discard
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return fmt.Errorf("start sshd: %w", err)
+	}
+	s.cmd = cmd
+	go s.readLog(pr)
+	go func() {
+		s.waitErr = cmd.Wait()
+		pw.Close()
+		close(s.exited)
+	}()
+	if err := s.waitListening(ctx, cfg.Netns, poll); err != nil {
+		s.kill()
+		return err
+	}
+	return nil
+}
+
+// hideKVMScript runs as root in a fresh mount namespace: it replaces /dev
+// with a tmpfs holding only what sshd, shells and ptys need, then execs its
+// arguments.
+const hideKVMScript = `
+mount -t tmpfs -o mode=0755,nosuid,size=1m hide-kvm-dev /dev
+mknod -m 0666 /dev/null c 1 3
+mknod -m 0666 /dev/zero c 1 5
+mknod -m 0666 /dev/full c 1 7
+mknod -m 0666 /dev/random c 1 8
+mknod -m 0666 /dev/urandom c 1 9
+mknod -m 0666 /dev/tty c 5 0
+mkdir -m 0755 /dev/pts /dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts
+ln -s pts/ptmx /dev/ptmx
+mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
+ln -s /proc/self/fd /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin
+ln -s /proc/self/fd/1 /dev/stdout
+ln -s /proc/self/fd/2 /dev/stderr
+exec "$@"
+`
+
+func (s *Server) readLog(r io.Reader) {
+	buf := make([]byte, 4096)
+	var line []byte
+	for {
+		n, err := r.Read(buf)
+		s.stderr.Write(buf[:n])
+		line = append(line, buf[:n]...)
+		for {
+			i := bytes.IndexByte(line, '\n')
+			if i < 0 {
+				break
+			}
+			s.log.Debug("sshd", "port", s.port, "line", string(bytes.TrimSpace(line[:i])))
+			line = line[i+1:]
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) waitListening(ctx context.Context, netns string, poll time.Duration) error {
+	target := net.JoinHostPort(s.addr, strconv.Itoa(s.port))
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		if err := dialIn(netns, target); err == nil {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("sshd exited before listening on %s (%v): %s", target, s.waitErr, strings.TrimSpace(s.stderr.String()))
+		case <-ctx.Done():
+			return fmt.Errorf("wait for sshd on %s: %w", target, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Stop sends SIGTERM to sshd, its process group and every descendant,
+// waits up to the grace period, SIGKILLs what is left and removes the
+// private directory. It is safe to call more than once.
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		err := Terminate(ctx, s.Pid(), s.grace, s.exited)
+		if rmErr := os.RemoveAll(s.dir); rmErr != nil && err == nil {
+			err = fmt.Errorf("remove sshd dir: %w", rmErr)
+		}
+		s.stopErr = err
+	})
+	return s.stopErr
+}
+
+func (s *Server) kill() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	Terminate(ctx, s.Pid(), s.grace, s.exited)
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}

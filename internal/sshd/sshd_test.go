@@ -1,0 +1,188 @@
+package sshd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("sshd must run as root to switch to the logging-in user")
+	}
+}
+
+func clientKey(t *testing.T) (ssh.Signer, string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+}
+
+func dialServer(t *testing.T, s *Server, signer ssh.Signer) *ssh.Client {
+	t.Helper()
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.HostPublicKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ssh.Dial("tcp", net.JoinHostPort(s.Addr(), strconv.Itoa(s.Port())), &ssh.ClientConfig{
+		User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: ssh.FixedHostKey(pub), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("ssh to %s:%d: %v", s.Addr(), s.Port(), err)
+	}
+	return c
+}
+
+func run(t *testing.T, c *ssh.Client, cmd string) string {
+	t.Helper()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.CombinedOutput(cmd)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestStartRunStop(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	signer, line := clientKey(t)
+	hostPEM, err := GenerateHostKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHost, err := PublicKeyOf(hostPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(ctx, Config{HostKeyPEM: hostPEM, AuthorizedKeys: map[string][]string{"root": {line}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(ctx) })
+	if s.HostPublicKey() != wantHost {
+		t.Errorf("host key %q, want %q", s.HostPublicKey(), wantHost)
+	}
+	if fi, err := os.Stat(s.Dir() + "/host_ed25519"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("host key file: %v %v, want mode 0600", fi, err)
+	}
+	c := dialServer(t, s, signer)
+	if got := run(t, c, "id -un"); got != "root" {
+		t.Errorf("id -un = %q, want root", got)
+	}
+
+	// A session's process has its own session id; Stop must end it too.
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Start("echo $$; exec sleep 600"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	n, err := out.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleepPid, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
+	if err != nil {
+		t.Fatalf("session pid %q: %v", buf[:n], err)
+	}
+	if !Alive(sleepPid) {
+		t.Fatalf("session process %d is not running", sleepPid)
+	}
+
+	pid := s.Pid()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if Alive(pid) {
+		t.Errorf("sshd %d still running after Stop", pid)
+	}
+	if Alive(sleepPid) {
+		t.Errorf("session process %d still running after Stop", sleepPid)
+	}
+	if _, err := os.Stat(s.Dir()); !os.IsNotExist(err) {
+		t.Errorf("sshd dir %s left behind: %v", s.Dir(), err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+func TestUnknownKeyRefused(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	_, line := clientKey(t)
+	other, _ := clientKey(t)
+	s, err := Start(ctx, Config{AuthorizedKeys: map[string][]string{"root": {line}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(ctx) })
+	pub, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(s.HostPublicKey()))
+	_, err = ssh.Dial("tcp", net.JoinHostPort(s.Addr(), strconv.Itoa(s.Port())), &ssh.ClientConfig{
+		User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(other)},
+		HostKeyCallback: ssh.FixedHostKey(pub), Timeout: 10 * time.Second,
+	})
+	if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		t.Fatalf("login with an unlisted key: err %v, want an authentication failure", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"bad address", Config{ListenAddr: "localhost"}, `listen address "localhost"`},
+		{"bad port", Config{Port: 70000}, "port 70000"},
+		{"bad user", Config{AuthorizedKeys: map[string][]string{"a b": nil}}, `user "a b"`},
+		{"bad host key", Config{HostKeyPEM: []byte("not a key")}, "parse host private key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Start(ctx, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStartHonoursContext(t *testing.T) {
+	requireRoot(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, err := Start(ctx, Config{})
+	if err == nil {
+		s.Stop(context.Background())
+		t.Fatal("Start with a cancelled context succeeded")
+	}
+}
