@@ -158,6 +158,18 @@ func unknownFilter(f filter) *apiError {
 	return invalidValue("The filter '%s' is invalid", f.name)
 }
 
+// checkFilters refuses filter names the action does not know, whether or
+// not anything would be filtered.
+func checkFilters(fs []filter, known ...string) *apiError {
+	for _, f := range fs {
+		if strings.HasPrefix(f.name, "tag:") || f.name == "tag-key" || slices.Contains(known, f.name) {
+			continue
+		}
+		return unknownFilter(f)
+	}
+	return nil
+}
+
 func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
 	want := p.list("RegionName")
 	for _, r := range want {
@@ -397,6 +409,9 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	fs := p.filters()
+	if e := checkFilters(fs, "group-name", "group-id", "vpc-id"); e != nil {
+		return nil, e
+	}
 	var out []Group
 	for _, g := range s.groups.List(func(_ string, g Group) bool { return g.Region == c.region }) {
 		if (len(ids) > 0 && !slices.Contains(ids, g.ID)) || (len(names) > 0 && !slices.Contains(names, g.Name)) {
@@ -690,6 +705,9 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	fs := p.filters()
+	if e := checkFilters(fs, "instance-state-name", "instance-id", "client-token", "availability-zone"); e != nil {
+		return nil, e
+	}
 	var out []Instance
 	for _, in := range s.instances.List(func(_ string, in Instance) bool { return in.Region == c.region }) {
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
@@ -781,6 +799,9 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	fs := p.filters()
+	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
+		return nil, e
+	}
 	d := response("DescribeVolumes").open("volumeSet")
 	for _, v := range s.volumes.List(func(_ string, v Volume) bool { return v.Region == c.region }) {
 		if len(ids) > 0 && !slices.Contains(ids, v.ID) {

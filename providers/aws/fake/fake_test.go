@@ -1,0 +1,144 @@
+package fake
+
+import (
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+const auth = "AWS4-HMAC-SHA256 Credential=AKIDFAKE/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00"
+
+// post sends a raw Query-protocol request, as the SDK would.
+func post(t *testing.T, s *Server, authz string, form url.Values) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func errorCode(t *testing.T, body string) string {
+	t.Helper()
+	var e struct {
+		Code string `xml:"Errors>Error>Code"`
+	}
+	if err := xml.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("not an EC2 error body: %v\n%s", err, body)
+	}
+	return e.Code
+}
+
+func ec2Form(action string, kv ...string) url.Values {
+	v := url.Values{"Action": {action}, "Version": {"2016-11-15"}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v
+}
+
+func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	tests := []struct {
+		name   string
+		authz  string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"unknown parameter", auth, ec2Form("DescribeInstances", "InstanceIds.1", "i-1"), 400, "UnknownParameter"},
+		{"unknown nested parameter", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "KeyName", "ci"), 400, "UnknownParameter"},
+		{"missing required", auth, ec2Form("RunInstances", "MinCount", "1"), 400, "MissingParameter"},
+		{"missing group description", auth, ec2Form("CreateSecurityGroup", "GroupName", "x"), 400, "MissingParameter"},
+		{"unsigned", "", ec2Form("DescribeVpcs"), 401, "AuthFailure"},
+		{"unknown key", strings.Replace(auth, "AKIDFAKE", "AKIDNOPE", 1), ec2Form("DescribeVpcs"), 401, "AuthFailure"},
+		{"unknown action", auth, ec2Form("LaunchRocket"), 400, "InvalidAction"},
+		{"unknown filter", auth, ec2Form("DescribeInstances", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
+		{"unknown instance", auth, ec2Form("TerminateInstances", "InstanceId.1", "i-404"), 400, "InvalidInstanceID.NotFound"},
+		{"bad user data", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i.large", "UserData", "%%%"), 400, "InvalidParameterValue"},
+		{"nested virtualization on t3", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "t3.large", "CpuOptions.NestedVirtualization", "enabled"), 400, "InvalidParameterCombination"},
+		{"dry run", auth, ec2Form("DescribeVpcs", "DryRun", "true"), 412, "DryRunOperation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := post(t, s, tt.authz, tt.form)
+			if status != tt.status || errorCode(t, body) != tt.code {
+				t.Fatalf("got %d %s, want %d %s\n%s", status, errorCode(t, body), tt.status, tt.code, body)
+			}
+		})
+	}
+	if n := len(s.Instances()); n != 0 {
+		t.Errorf("rejected requests created %d instances", n)
+	}
+}
+
+func TestClientTokenIdempotency(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	status, body := post(t, s, auth, ec2Form("CreateSecurityGroup", "GroupName", "g", "GroupDescription", "d"))
+	if status != 200 {
+		t.Fatal(body)
+	}
+	sg := s.Groups()[0].ID
+	run := func(typ string) (int, string) {
+		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", typ, "ClientToken", "tok-1", "SecurityGroupId.1", sg))
+	}
+	if st, b := run("c8i.large"); st != 200 {
+		t.Fatal(b)
+	}
+	if st, b := run("c8i.large"); st != 200 || len(s.Instances()) != 1 {
+		t.Fatalf("repeat: %d %d instances\n%s", st, len(s.Instances()), b)
+	}
+	if st, b := run("m8i.large"); st != 400 || errorCode(t, b) != "IdempotentParameterMismatch" {
+		t.Fatalf("changed parameters: %d %s", st, b)
+	}
+	// The group is in use until the instance is terminated.
+	if st, b := post(t, s, auth, ec2Form("DeleteSecurityGroup", "GroupId", sg)); st != 400 || errorCode(t, b) != "DependencyViolation" {
+		t.Fatalf("delete used group: %d %s", st, b)
+	}
+}
+
+func TestSTSAndSSMErrors(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	stsAuth := strings.Replace(auth, "/ec2/", "/sts/", 1)
+	status, body := post(t, s, strings.Replace(stsAuth, "AKIDFAKE", "AKIDNOPE", 1), url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}})
+	if status != 403 || !strings.Contains(body, "<ErrorResponse") || !strings.Contains(body, "InvalidClientTokenId") {
+		t.Errorf("sts bad key: %d %s", status, body)
+	}
+	status, body = post(t, s, stsAuth, url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}})
+	if status != 200 || !strings.Contains(body, "<Account>123456789012</Account>") {
+		t.Errorf("sts ok: %d %s", status, body)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(`{"Name":"`+UbuntuParameter+`","Bogus":1}`))
+	req.Header.Set("X-Amz-Target", "AmazonSSM.GetParameter")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("Authorization", strings.Replace(auth, "/ec2/", "/ssm/", 1))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "SerializationException") {
+		t.Errorf("ssm unknown field: %d %s", resp.StatusCode, b)
+	}
+}
