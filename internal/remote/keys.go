@@ -28,6 +28,24 @@ type Keys struct {
 	// HostPublic is the host public key in authorized_keys form, what
 	// cloud-init's ssh_keys.ed25519_public takes and Target.HostKey pins.
 	HostPublic string
+
+	// clientKey is kept only so `mvm-verify up` can hand the key to the
+	// user (ClientPrivatePEM); nothing else serializes it.
+	clientKey ed25519.PrivateKey
+}
+
+// ClientPrivatePEM serializes the client key in OpenSSH PEM form, for the one
+// case where a person must log in after we are gone (`mvm-verify up`, which
+// writes it to a 0600 file). Secret.
+func (k *Keys) ClientPrivatePEM() ([]byte, error) {
+	if k == nil || k.clientKey == nil {
+		return nil, errors.New("no client key to export")
+	}
+	block, err := ssh.MarshalPrivateKey(k.clientKey, "mvm-verify client key")
+	if err != nil {
+		return nil, fmt.Errorf("encode client key: %w", err)
+	}
+	return pem.EncodeToMemory(block), nil
 }
 
 // GenerateKeys makes a fresh ed25519 client key and ed25519 host key.
@@ -57,6 +75,7 @@ func GenerateKeys() (*Keys, error) {
 		ClientAuthorized: AuthorizedKey(client.PublicKey()),
 		HostPrivatePEM:   pem.EncodeToMemory(block),
 		HostPublic:       AuthorizedKey(sshHostPub),
+		clientKey:        clientPriv,
 	}, nil
 }
 
