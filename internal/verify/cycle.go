@@ -74,6 +74,13 @@ func Run(ctx context.Context, plan Plan) *Result {
 	if plan.KeepHost && ctx.Err() == nil && c.res.FirstFailure == "" {
 		c.res.Kept = true
 		c.cleanups.stack = nil // `up` hands the host to the user
+		if c.keys != nil && (c.host == nil || len(c.host.PrivateKeyPEM) == 0) {
+			pem, err := c.keys.ClientPrivatePEM()
+			if err != nil {
+				c.res.fail("export client key: %v", err)
+			}
+			c.res.ClientKeyPEM = pem
+		}
 	} else {
 		c.phase(tctx, PhaseTeardown, c.teardown)
 	}

@@ -95,6 +95,9 @@ type Result struct {
 	CostUSD float64 `json:"cost_usd,omitempty"`
 	// Kept is true when the host was left running on purpose (`up`).
 	Kept bool `json:"kept,omitempty"`
+	// ClientKeyPEM is the run's client key, set only for a kept host so the
+	// user can log in. Secret: never printed or encoded.
+	ClientKeyPEM []byte `json:"-"`
 }
 
 // Phase returns the named phase's result, or nil if it never started.
