@@ -155,6 +155,9 @@ func (c *cycle) runPhases(ctx context.Context) {
 		if ph.name == PhaseCollect && (c.host == nil || !c.host.CloudInit) {
 			continue
 		}
+		if c.plan.KeepHost && (ph.name == PhaseSuite || ph.name == PhaseCollect) {
+			continue // `up` hands over a ready host; the suite is the user's to run
+		}
 		if err := c.phase(ctx, ph.name, ph.fn); err != nil {
 			// Collect after a failed suite still helps explain it.
 			if ph.name == PhaseSuite && ctx.Err() == nil && c.host != nil && c.host.CloudInit {

@@ -78,7 +78,7 @@ type Plan struct {
 	// DialBackoff is the first retry interval for SSH dials (tests shrink it).
 	DialBackoff time.Duration
 
-	// KeepHost skips teardown (`mvm-verify up`).
+	// KeepHost stops after the probe and skips teardown (`mvm-verify up`).
 	KeepHost bool
 
 	// Journal, when set, also receives every created resource (the CLI
