@@ -17,7 +17,7 @@ import (
 var (
 	// ErrReadOnly: the token may read but not write (fork PR, missing
 	// permissions): GitHub's 403 "Resource not accessible by integration".
-	ErrReadOnly = errors.New("token cannot write (Resource not accessible by integration)")
+	ErrReadOnly = errors.New("token may not write here (403)")
 	// ErrRateLimited: a rate limit would outlast the wait budget.
 	ErrRateLimited = errors.New("rate limited beyond the wait budget")
 	// ErrAuth: the token was refused.
@@ -50,7 +50,7 @@ func (r *Reporter) call(ctx context.Context, what string, op func() (*github.Res
 		wait, kind := r.classify(hr, err)
 		switch kind {
 		case kindReadOnly:
-			return fmt.Errorf("%s: %w", what, ErrReadOnly)
+			return fmt.Errorf("%s: %w: %s", what, ErrReadOnly, errMessage(err))
 		case kindAuth:
 			return fmt.Errorf("%s: %w", what, ErrAuth)
 		case kindRateLimit:
@@ -107,14 +107,13 @@ func (r *Reporter) classify(resp *http.Response, err error) (time.Duration, errK
 	if wait, ok := r.rateLimitWait(resp.Header); ok {
 		return wait, kindRateLimit
 	}
-	msg := errMessage(err)
-	if code == http.StatusTooManyRequests || strings.Contains(strings.ToLower(msg), "rate limit") {
+	if code == http.StatusTooManyRequests || strings.Contains(strings.ToLower(errMessage(err)), "rate limit") {
 		return secondaryDefaultWait, kindRateLimit
 	}
-	if strings.Contains(msg, "Resource not accessible") || code == http.StatusForbidden {
-		return 0, kindReadOnly
-	}
-	return 0, kindOther
+	// Any other 403 ("Resource not accessible by integration" being the
+	// usual one) means this token may not do this: asking again will not
+	// help.
+	return 0, kindReadOnly
 }
 
 // rateLimitWait reads Retry-After (seconds) or, with no requests left,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
@@ -165,5 +166,16 @@ func TestDescribeRoundTrips(t *testing.T) {
 	foreign := rowFromStatus(remoteStatus{Key: "aws", State: "failure", Description: "something else"}, sha1)
 	if foreign.Cell(matrix.LiveCycle).Status != matrix.Fail || foreign.Notes != "something else" {
 		t.Errorf("foreign description rebuilt as %+v", foreign)
+	}
+}
+
+func TestDescribeCountsUTF16(t *testing.T) {
+	r := legRow("aws", matrix.Fail, strings.Repeat("🚀", 200))
+	d := Describe(r)
+	if n := len(utf16.Encode([]rune(d))); n > 139 {
+		t.Errorf("description is %d UTF-16 units: %q", n, d)
+	}
+	if !strings.Contains(d, "🚀") {
+		t.Errorf("notes dropped entirely: %q", d)
 	}
 }

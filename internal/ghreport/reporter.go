@@ -218,9 +218,16 @@ func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
 	return r.publish(ctx, row)
 }
 
-// Finish reports the leg's row as it stands (it may also be called with
-// progress in between): the status is failure when a cell failed, pending
-// while a cell is pending, success otherwise; the comment gets the row.
+// Update reports the leg's row as it stands, mid-way: cells still ⏳ keep
+// the status pending. Each call costs about ten API requests; a leg should
+// update at a few milestones, not at every step.
+func (r *Reporter) Update(ctx context.Context, row matrix.Row) Outcome {
+	return r.publish(ctx, row)
+}
+
+// Finish reports the leg's final row: the status is failure when a cell
+// failed, pending while a cell is still pending, success otherwise; the
+// comment gets the row.
 func (r *Reporter) Finish(ctx context.Context, row matrix.Row) Outcome {
 	return r.publish(ctx, row)
 }

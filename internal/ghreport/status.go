@@ -3,6 +3,7 @@ package ghreport
 import (
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
@@ -48,8 +49,14 @@ func Describe(row matrix.Row) string {
 	}
 	desc := strings.Join(parts, cellSep)
 	notes := strings.Join(strings.Fields(row.Notes), " ")
-	if room := maxDescription - utf8.RuneCountInString(desc+cellSep); notes != "" && room > 1 {
-		desc += cellSep + matrix.Truncate(notes, room)
+	if notes == "" {
+		return desc
+	}
+	// GitHub may count UTF-16 units: cut until that count fits too.
+	for room := maxDescription - utf8.RuneCountInString(desc+cellSep); room > 1; room-- {
+		if d := desc + cellSep + matrix.Truncate(notes, room); len(utf16.Encode([]rune(d))) <= maxDescription {
+			return d
+		}
 	}
 	return desc
 }
