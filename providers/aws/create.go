@@ -15,6 +15,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -38,6 +39,10 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		return nil, err
 	}
 	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
+		return nil, err
+	}
+	hk, err := hostKey(req)
+	if err != nil {
 		return nil, err
 	}
 	if len(req.UserData) > maxUserData {
@@ -90,7 +95,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		Address:      sdk.ToString(inst.PublicIpAddress),
 		Port:         p.sshPort,
 		User:         req.User,
-		HostKey:      req.HostKey,
+		HostKey:      hk,
 		ID:           id,
 		Type:         c.Type,
 		Region:       c.Region,
@@ -99,6 +104,21 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		ReadyMarker:  req.ReadyMarker,
 		CloudInit:    true,
 	}, nil
+}
+
+// hostKey is the public host key the instance must present: the request's,
+// or derived from the private key the user data carries. Never empty when
+// the cycle generated a host key, since an empty one means insecure.
+func hostKey(req providers.Request) (string, error) {
+	if req.HostKey != "" || len(req.HostKeyPEM) == 0 {
+		return req.HostKey, nil
+	}
+	signer, err := ssh.ParsePrivateKey(req.HostKeyPEM)
+	if err != nil {
+		// The parse error could quote key material; say only what failed.
+		return "", providers.Classified(providers.ClassInvalid, "", errors.New("the run's host key (HostKeyPEM) does not parse as an OpenSSH private key"))
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
 }
 
 func (p *Provider) lookupImage(ctx context.Context, cl *clients, override string) (ec2types.Image, error) {

@@ -38,9 +38,15 @@ func TestUserDataPassesSchema(t *testing.T) {
 	p := newProvider(t, srv, nil)
 	id := identity("aws")
 	req := request(id)
-	req.UserData, req.HostKey = ud, keys.HostPublic
-	if _, err := p.Create(context.Background(), req, nil); err != nil {
+	// As the cycle does: only the private host key; the adapter derives
+	// the public half the host must present.
+	req.UserData, req.HostKeyPEM = ud, keys.HostPrivatePEM
+	h, err := p.Create(context.Background(), req, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if h.HostKey != keys.HostPublic {
+		t.Errorf("host key = %q, want %q", h.HostKey, keys.HostPublic)
 	}
 	sent := srv.Instances()[0].UserData
 	if string(sent) != string(ud) {
