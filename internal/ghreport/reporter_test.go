@@ -248,3 +248,25 @@ func TestNewRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestFailureWithPendingCellSettles(t *testing.T) {
+	// A failed leg whose row still has a ⏳ cell: its status (failure) and
+	// its row must agree, or legs would rebuild each other's rows forever.
+	f := newFake(t)
+	ctx := context.Background()
+	row := matrix.Row{Key: "aws"}
+	row.Set(matrix.Preflight, matrix.Fail, "")
+	row.Set(matrix.LiveCycle, matrix.Pending, "")
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	if out := r.Update(ctx, row); out.Degraded {
+		t.Fatalf("Update: %+v", out)
+	}
+	other, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	if out := other.Finish(ctx, legRow("gcp", matrix.Pass, "")); out.Degraded {
+		t.Fatalf("Finish of another leg: %+v", out)
+	}
+	got, _ := findRow(commentState(t, f).Rows, "aws")
+	if got.Source != matrix.FromLeg {
+		t.Errorf("aws row was rebuilt from its status: %+v", got)
+	}
+}

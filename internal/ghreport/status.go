@@ -116,11 +116,13 @@ func rowFromStatus(st remoteStatus, headSHA string) matrix.Row {
 }
 
 // behind reports whether a row in the comment lags its leg's status: the
-// status says the leg finished while the row still shows it running. That is
-// the trace of a lost update (a late writer put back an older row), so the
-// row is rebuilt from the status.
+// status says the leg finished while the row still stands for a running leg.
+// That is the trace of a lost update (a late writer put back an older row),
+// so the row is rebuilt from the status. Comparing the states the two stand
+// for, not single cells, keeps a row and a status made from the same row
+// (a failure with a cell still ⏳) in agreement.
 func behind(row matrix.Row, st remoteStatus) bool {
-	return st.State != statePending && row.Has(matrix.Pending)
+	return st.State != statePending && StatusState(row) == statePending
 }
 
 // reconcile adds a row for every leg that has a status but no row, and
