@@ -35,7 +35,7 @@ const (
 // Inputs the adapter reads.
 var inputs = []string{
 	"aws-endpoint", "region", "zone", "instance-type", "market", "spot-failover", "subnet-id", "image", "disk-gb",
-	"aws-role-to-assume", "aws-oidc-audience", "candidates", "ssh-port",
+	"aws-role-to-assume", "aws-oidc-audience", "candidates",
 }
 
 // Entry registers the adapter.
@@ -68,7 +68,7 @@ type Provider struct {
 
 	endpoint, region, zone, typ, market string
 	subnet, image, role, audience       string
-	diskGB, sshPort                     int
+	diskGB                              int
 	regions                             []string // every region this leg may use, for Destroy and List
 	poll                                time.Duration
 
@@ -88,7 +88,7 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 		opts: o, cfg: cfg,
 		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: o.In("instance-type"), market: o.In("market"),
 		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"), audience: o.In("aws-oidc-audience"),
-		diskGB: DefaultDiskGB, sshPort: 22, poll: defaultPoll,
+		diskGB: DefaultDiskGB, poll: defaultPoll,
 	}
 	p.region = firstNonEmpty(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
 	if p.typ == "" {
@@ -122,13 +122,6 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 			return nil, fmt.Errorf("input disk-gb %q: expected a whole number of GB from 8 to 16384", v)
 		}
 		p.diskGB = n
-	}
-	if v := o.In("ssh-port"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("input ssh-port %q: expected a TCP port from 1 to 65535", v)
-		}
-		p.sshPort = n
 	}
 	if p.subnet != "" && !regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`).MatchString(p.subnet) {
 		return nil, fmt.Errorf("input subnet-id %q: expected an id such as subnet-0123456789abcdef0", p.subnet)

@@ -93,7 +93,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	kvm, _ := providers.KVMSupport(Name, c.Type)
 	return &providers.Host{
 		Address:      sdk.ToString(inst.PublicIpAddress),
-		Port:         p.sshPort,
+		Port:         22,
 		User:         req.User,
 		HostKey:      hk,
 		ID:           id,
