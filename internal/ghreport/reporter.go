@@ -210,6 +210,7 @@ func (r *Reporter) disabled() string {
 // Start reports that the leg began: a pending status and the row in the
 // comment, with every column it does not set yet shown as ⏳.
 func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
+	row.Cells = cloneCells(row.Cells) // the caller's map stays as it was
 	for _, c := range matrix.Columns {
 		if cell, ok := row.Cells[c]; !ok || cell.Status == "" || cell.Status == matrix.Unknown {
 			row.Set(c, matrix.Pending, "")
@@ -305,8 +306,6 @@ func (r *Reporter) degrade(out *Outcome, err error) {
 		r.off = "the GitHub token cannot write statuses or comments here, so the matrix is in the job summary only"
 		r.mu.Unlock()
 		out.note(true, "GitHub reporting skipped: %v (grant pull-requests: write and statuses: write); the matrix is in the job summary", err)
-	case errors.Is(err, ErrRateLimited):
-		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)
 	default:
 		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)
 	}

@@ -270,3 +270,14 @@ func TestFailureWithPendingCellSettles(t *testing.T) {
 		t.Errorf("aws row was rebuilt from its status: %+v", got)
 	}
 }
+
+func TestStartLeavesTheCallersRowAlone(t *testing.T) {
+	f := newFake(t)
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	row := matrix.Row{Key: "aws"}
+	row.Set(matrix.Preflight, matrix.Pass, "")
+	r.Start(context.Background(), row)
+	if len(row.Cells) != 1 || !row.UpdatedAt.IsZero() {
+		t.Errorf("Start changed the caller's row: %+v", row)
+	}
+}
