@@ -94,7 +94,7 @@ func TestNewRefusesBadInputs(t *testing.T) {
 		`input instance-type "C8I LARGE"`:       {map[string]string{"instance-type": "C8I LARGE"}},
 		`input subnet-id "my-subnet"`:           {map[string]string{"subnet-id": "my-subnet"}},
 		`input aws-role-to-assume "admin"`:      {map[string]string{"aws-role-to-assume": "admin"}},
-		`input candidates: entry 1: market "x"`: {map[string]string{"candidates": `[{"region":"us-east-1","market":"x"}]`}},
+		
 	} {
 		_, err := aws.New(options(srv, tc.in, env), aws.Config{})
 		if err == nil || !strings.Contains(err.Error(), name) {
@@ -420,4 +420,15 @@ func TestEventualConsistency(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNothingLeft(t, srv, p, id)
+}
+
+// The cycle validates the candidates input; the adapter only takes the
+// regions from it and must accept every form the input allows.
+func TestCandidatesInputForms(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	for _, in := range []string{"region: eu-west-1\ninstance-type: c8i.large", `[{"region":"eu-west-1","type":"c5.metal"}]`, "- zone: us-east-1b"} {
+		if _, err := aws.New(options(srv, map[string]string{"candidates": in}, env), aws.Config{}); err != nil {
+			t.Errorf("candidates %q: %v", in, err)
+		}
+	}
 }

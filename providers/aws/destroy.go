@@ -38,7 +38,7 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	var rep providers.Report
 	var errs []error
 	f := providers.Filter{Run: id.Run(), Key: id.Key}
-	for _, region := range p.regions {
+	for _, region := range p.sweepRegions() {
 		// EC2's listings are eventually consistent: a resource created a
 		// moment ago may be missing from the first sweep, so sweep until one
 		// finds nothing, at least twice.
@@ -147,6 +147,12 @@ func (p *Provider) deleteGroup(ctx context.Context, cl *clients, id string) erro
 	}
 }
 
+func (p *Provider) sweepRegions() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.regions...)
+}
+
 // deleteVolume retries VolumeInUse: a root volume stays attached for a
 // moment after its instance terminated.
 func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) error {
@@ -168,7 +174,7 @@ func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) err
 // volumes matching f, in every region the leg may use.
 func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Resource, error) {
 	var out []providers.Resource
-	for _, region := range p.regions {
+	for _, region := range p.sweepRegions() {
 		cl, err := p.clientsFor(region)
 		if err != nil {
 			return nil, err

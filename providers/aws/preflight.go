@@ -31,6 +31,11 @@ func (p *Provider) candidate(req providers.Request) (providers.Candidate, error)
 	if c.Market != providers.MarketOnDemand && c.Market != providers.MarketSpot {
 		return c, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("market %q: expected on-demand or spot", c.Market))
 	}
+	p.mu.Lock()
+	if !contains(p.regions, c.Region) {
+		p.regions = append(p.regions, c.Region)
+	}
+	p.mu.Unlock()
 	return c, nil
 }
 
