@@ -1,11 +1,13 @@
 package sshd
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -55,3 +57,26 @@ func dial(target string) error {
 	return c.Close()
 }
 
+// FreeLoopback returns a random address in 127.0.0.0/8 (Linux routes the
+// whole block to lo) where port is free, so several servers can each have
+// their own address and the same port, as cloud hosts do. Port 0 only checks
+// that the address can be bound.
+func FreeLoopback(port int) (string, error) {
+	var lastErr error
+	for range 20 {
+		var b [3]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("pick a loopback address: %w", err)
+		}
+		// Avoid x.x.x.0 and x.x.x.255 and 127.0.0.1, which others use.
+		ip := fmt.Sprintf("127.%d.%d.%d", b[0]%254+1, b[1], b[2]%253+2)
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		l.Close()
+		return ip, nil
+	}
+	return "", fmt.Errorf("pick a loopback address with port %d free: %w", port, lastErr)
+}

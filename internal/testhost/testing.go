@@ -1,0 +1,75 @@
+package testhost
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Start boots a host for a test and stops it when the test ends. It skips
+// the test when not run as root, which sshd and user management need.
+func Start(t testing.TB, opts Options) *Host {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("test hosts need root: sshd switches users and Boot manages accounts")
+	}
+	h, err := Boot(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Stop(context.Background()); err != nil {
+			t.Errorf("stop test host: %v", err)
+		}
+	})
+	return h
+}
+
+// ClientKey returns a fresh ed25519 client key as a signer and in
+// authorized_keys form.
+func ClientKey(t testing.TB) (ssh.Signer, string) {
+	t.Helper()
+	pemBytes, line := ClientKeyPEM(t)
+	s, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, line
+}
+
+// ClientKeyPEM returns a fresh ed25519 client private key in OpenSSH PEM
+// form and its public half in authorized_keys form.
+func ClientKeyPEM(t testing.TB) ([]byte, string) {
+	t.Helper()
+	return keyPair(t)
+}
+
+// HostKeyPair returns a fresh ed25519 host private key in OpenSSH PEM form
+// and its public half in authorized_keys form.
+func HostKeyPair(t testing.TB) ([]byte, string) {
+	t.Helper()
+	return keyPair(t)
+}
+
+func keyPair(t testing.TB) ([]byte, string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(block), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
+}
