@@ -1,0 +1,35 @@
+package fakecloud
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
+)
+
+// TestHostBooter boots each instance as a real OpenSSH test host configured
+// from the user data the adapter sent: its users and their keys, root's
+// keys and the pinned host key, as cloud-init would have set them up.
+// Each host gets its own loopback address, which the fake reports as the
+// instance's public IP.
+type TestHostBooter struct {
+	// Port sshd listens on. 22 (with a free 127.0.0.0/8 address per host)
+	// lets adapters keep their production port; 0 picks a free port.
+	Port   int
+	Logger *slog.Logger
+}
+
+// Boot implements Booter. It needs root, as testhost does.
+func (b TestHostBooter) Boot(ctx context.Context, spec BootSpec) (Machine, error) {
+	opts, err := testhost.OptionsFromUserData(spec.UserData)
+	if err != nil {
+		return nil, fmt.Errorf("boot %s: %w", spec.ID, err)
+	}
+	opts.Port, opts.Logger = b.Port, b.Logger
+	h, err := testhost.Boot(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("boot %s: %w", spec.ID, err)
+	}
+	return h, nil
+}
