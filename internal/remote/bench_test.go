@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // The benchmarks run `bash -lc true`, the exact string Run sends for the
@@ -51,8 +53,11 @@ func newBenchHost(b *testing.B) *benchHost {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	f := &fixture{keys: keys, login: uniqueUser("mvb")}
-	f.host = startHost(b, []hostUser{{Name: f.login, AuthorizedKeys: []string{keys.ClientAuthorized, AuthorizedKey(signer.PublicKey())}}}, keys.HostPrivatePEM, 0)
+	f := &fixture{keys: keys, login: loginUser}
+	f.host = testhost.Start(b, testhost.Options{
+		HostKeyPEM: keys.HostPrivatePEM,
+		Users:      []testhost.User{{Name: f.login, AuthorizedKeys: []string{keys.ClientAuthorized, AuthorizedKey(signer.PublicKey())}}},
+	})
 	known := filepath.Join(dir, "known_hosts")
 	line := fmt.Sprintf("[%s]:%d %s\n", f.host.Addr(), f.host.Port(), f.host.HostKey())
 	if err := os.WriteFile(known, []byte(line), 0o600); err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,14 +24,25 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
-// fixture is one real sshd with a login user (who may sudo) and a second
-// user to run commands as.
+// The test users are real accounts on this machine (testhost keeps them
+// between runs), so their names are fixed rather than per run, and what the
+// tests write goes to a scratch directory of their own.
+const (
+	loginUser = "mvr-login"
+	otherUser = "mvr-other"
+)
+
+// fixture is one real sshd (internal/testhost) with a login user who may
+// sudo and a second user to run commands as.
 type fixture struct {
 	keys         *Keys
-	host         *testHost
+	host         *testhost.Host
 	login, other string
+	scratch      string // writable by both users, removed after the test
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -39,12 +51,31 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{keys: keys, login: uniqueUser("mvl"), other: uniqueUser("mvo")}
-	f.host = startHost(t, []hostUser{
-		{Name: f.login, AuthorizedKeys: []string{keys.ClientAuthorized}, Sudo: true},
-		{Name: f.other},
-	}, keys.HostPrivatePEM, 0)
+	f := &fixture{keys: keys, login: loginUser, other: otherUser}
+	f.host = testhost.Start(t, testhost.Options{
+		HostKeyPEM: keys.HostPrivatePEM,
+		Users: []testhost.User{
+			{Name: f.login, AuthorizedKeys: []string{keys.ClientAuthorized}, Sudo: true},
+			{Name: f.other},
+		},
+	})
+	f.scratch = scratchDir(t)
 	return f
+}
+
+// scratchDir is a sticky, world-writable directory like /tmp, so that
+// either test user can write into it.
+func scratchDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mvr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func (f *fixture) target() Target {
@@ -190,7 +221,18 @@ func TestRunAsUser(t *testing.T) {
 	}
 	// A login shell reads the profile: this is how rustup's PATH arrives.
 	profile := "/home/" + f.other + "/.profile"
-	if err := os.WriteFile(profile, []byte("export FROM_PROFILE=yes\n"), 0o644); err != nil {
+	orig, err := os.ReadFile(profile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if orig == nil {
+			os.Remove(profile)
+		} else {
+			os.WriteFile(profile, orig, 0o644)
+		}
+	})
+	if err := os.WriteFile(profile, append(orig, "\nexport FROM_PROFILE=yes\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if res := run(t, c, RunSpec{Command: `echo "$FROM_PROFILE"`, AsUser: f.other}); string(res.Output) != "yes\n" {
@@ -275,7 +317,8 @@ func TestRunContextCancel(t *testing.T) {
 				<-live.seen
 				cancel()
 			}()
-			res, err := c.Run(ctx, RunSpec{Command: "echo started; " + marker + "; touch survived", AsUser: as, Stdout: live})
+			survived := filepath.Join(f.scratch, "survived"+strconv.Itoa(i))
+			res, err := c.Run(ctx, RunSpec{Command: "echo started; " + marker + "; touch " + survived, AsUser: as, Stdout: live})
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("err = %v, want context.Canceled", err)
 			}
@@ -286,8 +329,8 @@ func TestRunContextCancel(t *testing.T) {
 				t.Errorf("partial output lost: %q", res.Output)
 			}
 			remoteGone(t, c, marker)
-			if res := run(t, c, RunSpec{Command: "ls ~/survived", AsUser: as}); res.ExitCode == 0 {
-				t.Error("the script went on after its sleep was killed")
+			if _, err := os.Stat(survived); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: %v; the script went on after its sleep was killed", survived, err)
 			}
 			if _, err := c.Run(ctx, RunSpec{Command: "true"}); !errors.Is(err, context.Canceled) {
 				t.Errorf("Run with a done ctx: err = %v", err)
@@ -328,7 +371,7 @@ func TestDialHostKeyMismatch(t *testing.T) {
 	}
 	tgt := f.target()
 	tgt.HostKey = impostor.HostPublic // pin a key the host does not have
-	marker := filepath.Join("/home", f.login, "ran")
+	marker := filepath.Join(f.scratch, "ran")
 
 	var attempts []error
 	o := fast()
@@ -378,8 +421,11 @@ func TestDialHostWithoutPinnedKeyType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user := uniqueUser("mve")
-	host := startHost(t, []hostUser{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}}, pem.EncodeToMemory(block), 0)
+	user := loginUser
+	host := testhost.Start(t, testhost.Options{
+		HostKeyPEM: pem.EncodeToMemory(block),
+		Users:      []testhost.User{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}},
+	})
 	tgt := Target{Addr: host.Addr(), Port: host.Port(), User: user, Signer: keys.Client, HostKey: keys.HostPublic}
 	_, err = Dial(testContext(t), tgt, fast())
 	if !errors.Is(err, ErrHostKeyMismatch) || !strings.Contains(err.Error(), "no ssh-ed25519 key") {
@@ -444,7 +490,7 @@ func TestDialInsecureAcceptsAnyKey(t *testing.T) {
 	tgt.Insecure = true
 	var log lockedBuffer
 	o := fast()
-	o.Logger = slogTo(&log)
+	o.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	c, err := Dial(testContext(t), tgt, o)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +518,7 @@ func TestDialRetriesUntilHostListens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user := uniqueUser("mvr")
+	user := loginUser
 	port := freePort(t)
 	tgt := Target{Addr: "127.0.0.1", Port: port, User: user, Signer: keys.Client, HostKey: keys.HostPublic}
 
@@ -494,7 +540,10 @@ func TestDialRetriesUntilHostListens(t *testing.T) {
 			t.Fatalf("attempt failed with %v, want connection refused", err)
 		}
 	}
-	startHost(t, []hostUser{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}}, keys.HostPrivatePEM, port)
+	testhost.Start(t, testhost.Options{
+		Addr: "127.0.0.1", Port: port, HostKeyPEM: keys.HostPrivatePEM,
+		Users: []testhost.User{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}},
+	})
 	d := <-done
 	if d.err != nil {
 		t.Fatalf("Dial after the host started: %v", d.err)
@@ -530,7 +579,7 @@ func TestUpload(t *testing.T) {
 	data := make([]byte, 3<<20+17)
 	rand.Read(data)
 	sum := sha256.Sum256(data)
-	dst := "/home/" + f.login + "/new/dir/mvm-verify"
+	dst := filepath.Join(f.scratch, "new/dir/mvm-verify")
 
 	if err := c.Upload(testContext(t), bytes.NewReader(data), dst, 0o750); err != nil {
 		t.Fatal(err)
@@ -564,7 +613,7 @@ func TestUpload(t *testing.T) {
 func TestUploadFailedReaderLeavesNothing(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())
-	dir := "/home/" + f.login + "/up"
+	dir := filepath.Join(f.scratch, "up")
 	r := io.MultiReader(strings.NewReader("partial"), errReader{})
 	if err := c.Upload(testContext(t), r, dir+"/file", 0o644); err == nil || !strings.Contains(err.Error(), "source broke") {
 		t.Fatalf("err = %v, want the reader's error", err)
