@@ -249,7 +249,7 @@ func Inputs() []Input {
 		{
 			Name:        "comment",
 			Default:     "true",
-			Description: "Keep the matrix in one sticky pull request comment.",
+			Description: "Report the leg to GitHub: a commit status on the head SHA and its row in one sticky pull request comment.",
 			Modes:       reporting,
 		},
 		{
@@ -261,6 +261,12 @@ func Inputs() []Input {
 			Name:        "matrix-file",
 			Description: "report: a markdown file whose matrix table, between the mvm-verify markers, is rewritten.",
 			Modes:       []string{ModeReport},
+		},
+		{
+			Name: "expect",
+			Description: "report: the row keys every leg reports (comma or newline separated, e.g. the matrix's providers), " +
+				"so a leg that never reported still shows as ?.",
+			Modes: []string{ModeReport},
 		},
 		{
 			Name:        "ssh-host",

@@ -116,6 +116,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	if r.Mode == ModeReport && r.MatrixFile != "" {
 		l.file("matrix-file", "an existing markdown file")
 	}
+	r.Expect = splitList(l.get("expect"))
 
 	l.endpoints()
 	l.providerInputs(r)
@@ -605,6 +606,17 @@ func (l *loader) warnings(r *Run) []string {
 	}
 	if r.AllowSSHFromAnywhere {
 		out = append(out, "allow-ssh-from-anywhere is true: tcp/22 of the host is open to "+cmpOr(r.SSHSourceCIDR, "0.0.0.0/0"))
+	}
+	return out
+}
+
+// splitList splits a comma- or newline-separated input into its items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -72,6 +72,9 @@ type Run struct {
 	Comment       bool
 	StatusContext string
 	MatrixFile    string
+	// Expect lists the row keys the report job waits for: a leg that never
+	// reported still gets its row, as "?".
+	Expect []string
 
 	// Inputs holds the value of every input that has one, defaults and
 	// fallbacks applied, by name; an input without a value is absent. It is
