@@ -31,7 +31,7 @@ func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discov
 			return "", err
 		}
 		if p.Bits() == 0 && !allowAnywhere {
-			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to the whole internet: expected the runner's address as a /32, or set ssh-allow-anywhere: true", override)
+			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to the whole internet: expected the runner's address as a /32, or set allow-ssh-from-anywhere: true", override)
 		}
 		return p.String(), nil
 	}

@@ -291,7 +291,7 @@ func TestSourceCIDR(t *testing.T) {
 		{name: "override", override: "198.51.100.0/24", discover: failing, want: "198.51.100.0/24"},
 		{name: "override bare address", override: "198.51.100.9", want: "198.51.100.9/32"},
 		{name: "override masked", override: "198.51.100.9/24", want: "198.51.100.0/24"},
-		{name: "anywhere needs opt-in", override: "0.0.0.0/0", wantErr: "ssh-allow-anywhere"},
+		{name: "anywhere needs opt-in", override: "0.0.0.0/0", wantErr: "allow-ssh-from-anywhere"},
 		{name: "anywhere with opt-in", override: "0.0.0.0/0", anywhere: true, want: "0.0.0.0/0"},
 		{name: "opt-in without override", anywhere: true, discover: failing, want: "0.0.0.0/0"},
 		{name: "bad override", override: "my-laptop", wantErr: `input ssh-source-cidr "my-laptop"`},
