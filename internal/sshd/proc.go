@@ -120,6 +120,18 @@ func Alive(pid int) bool {
 	return err == nil && st.state != 'Z' && st.state != 'X'
 }
 
+// Running reports whether pid is still the sshd that had startTime: alive,
+// started then, and running an sshd binary. Another process, pid namespace
+// or boot may have reused the pid since.
+func Running(pid int, startTime uint64) bool {
+	st, err := readStat(pid)
+	if err != nil || st.state == 'Z' || st.state == 'X' || st.startTime != startTime {
+		return false
+	}
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	return err == nil && strings.TrimSpace(string(comm)) == "sshd"
+}
+
 // StartTime returns pid's start time in clock ticks after boot, which with
 // the pid identifies a process across pid reuse.
 func StartTime(pid int) (uint64, error) {

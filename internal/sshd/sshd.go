@@ -46,6 +46,9 @@ type Config struct {
 	HideKVM bool
 	// Logger receives sshd's own log lines at debug level; nil discards them.
 	Logger *slog.Logger
+	// LogFile, when set, receives sshd's log instead of Logger. Use it when
+	// sshd must outlive this process: a pipe's reader would die with it.
+	LogFile string
 	// GracePeriod is how long Stop waits after SIGTERM before SIGKILL;
 	// 0 means 5s.
 	GracePeriod time.Duration
@@ -67,6 +70,7 @@ type Server struct {
 	log     *slog.Logger
 	grace   time.Duration
 	stderr  *tail
+	logFile string
 	exited  chan struct{}
 	waitErr error
 
@@ -166,7 +170,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	// The privilege separation directory Debian's sshd insists on.
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
 		return nil, fmt.Errorf("create sshd privsep dir /run/sshd: %w", err)
 	}
 	dir, err := writeDir(keyPEM, cfg.AuthorizedKeys)
@@ -211,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return s, nil
 		}
 		lastErr = err
-		if ctx.Err() != nil || cfg.Port != 0 || !strings.Contains(s.stderr.String(), "Address already in use") {
+		if ctx.Err() != nil || cfg.Port != 0 || !strings.Contains(s.logTail(), "Address already in use") {
 			break
 		}
 	}
@@ -290,18 +294,33 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Du
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	cmd.Stdout = io.Discard
-	cmd.Stderr = pw
+	var pw io.WriteCloser
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("open sshd log: %w", err)
+		}
+		defer f.Close() // sshd holds its own descriptor
+		cmd.Stdout, cmd.Stderr = f, f
+		s.logFile = cfg.LogFile
+	} else {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		cmd.Stdout, cmd.Stderr = io.Discard, pw
+		go s.readLog(pr)
+	}
 	if err := cmd.Start(); err != nil {
-		pw.Close()
+		if pw != nil {
+			pw.Close()
+		}
 		return fmt.Errorf("start sshd: %w", err)
 	}
 	s.cmd = cmd
-	go s.readLog(pr)
 	go func() {
 		s.waitErr = cmd.Wait()
-		pw.Close()
+		if pw != nil {
+			pw.Close()
+		}
 		close(s.exited)
 	}()
 	if err := s.waitListening(ctx, cfg.Netns, poll); err != nil {
@@ -364,13 +383,18 @@ func (s *Server) waitListening(ctx context.Context, netns string, poll time.Dura
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("sshd exited before listening on %s (%v): %s", target, s.waitErr, strings.TrimSpace(s.stderr.String()))
+			return fmt.Errorf("sshd exited before listening on %s (%v): %s", target, s.waitErr, strings.TrimSpace(s.logTail()))
 		case <-ctx.Done():
 			return fmt.Errorf("wait for sshd on %s: %w", target, ctx.Err())
 		case <-t.C:
 		}
 	}
 }
+
+// StartTime is the sshd process's start time in clock ticks after boot;
+// with Pid it lets another process tell this sshd from a later process
+// that reused the pid (see Running).
+func (s *Server) StartTime() (uint64, error) { return StartTime(s.Pid()) }
 
 // Stop sends SIGTERM to sshd, its process group and every descendant,
 // waits up to the grace period, SIGKILLs what is left and removes the
@@ -390,6 +414,18 @@ func (s *Server) kill() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	Terminate(ctx, s.Pid(), s.grace, s.exited)
+}
+
+// logTail returns the end of sshd's log, for errors.
+func (s *Server) logTail() string {
+	if s.logFile == "" {
+		return s.stderr.String()
+	}
+	b, _ := os.ReadFile(s.logFile)
+	if len(b) > s.stderr.max {
+		b = b[len(b)-s.stderr.max:]
+	}
+	return string(b)
 }
 
 // tail keeps the last max bytes written to it.

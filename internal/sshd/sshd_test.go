@@ -186,3 +186,46 @@ func TestStartHonoursContext(t *testing.T) {
 		t.Fatal("Start with a cancelled context succeeded")
 	}
 }
+
+func TestLogFileAndRunning(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	logFile := t.TempDir() + "/sshd.log"
+	s, err := Start(ctx, Config{LogFile: logFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Stop(ctx) })
+	start, err := s.StartTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Running(s.Pid(), start) {
+		t.Fatalf("Running(%d, %d) = false for a live sshd", s.Pid(), start)
+	}
+	if Running(s.Pid(), start+1) {
+		t.Errorf("Running accepted another start time: a reused pid would be killed")
+	}
+	if Running(os.Getpid(), mustStart(t, os.Getpid())) {
+		t.Errorf("Running accepted a process that is not sshd")
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if Running(s.Pid(), start) {
+		t.Errorf("Running after Stop")
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(b), "Server listening") {
+		t.Errorf("log file: %q, %v; want sshd's log", b, err)
+	}
+}
+
+func mustStart(t *testing.T, pid int) uint64 {
+	t.Helper()
+	st, err := StartTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
