@@ -16,8 +16,13 @@ import (
 type TestHostBooter struct {
 	// Port sshd listens on. 22 (with a free 127.0.0.0/8 address per host)
 	// lets adapters keep their production port; 0 picks a free port.
-	Port   int
-	Logger *slog.Logger
+	Port int
+	// AfterBoot, when set, runs once sshd answers: what the test wants
+	// done on the host that cloud-init's runcmd would have done (such as
+	// the ready marker). The fake never runs the user data's commands
+	// itself, since the "host" is the machine running the tests.
+	AfterBoot func(ctx context.Context, spec BootSpec, m Machine) error
+	Logger    *slog.Logger
 }
 
 // Boot implements Booter. It needs root, as testhost does.
@@ -30,6 +35,12 @@ func (b TestHostBooter) Boot(ctx context.Context, spec BootSpec) (Machine, error
 	h, err := testhost.Boot(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", spec.ID, err)
+	}
+	if b.AfterBoot != nil {
+		if err := b.AfterBoot(ctx, spec, h); err != nil {
+			h.Stop(context.WithoutCancel(ctx)) //nolint:errcheck // reporting the boot error
+			return nil, fmt.Errorf("boot %s: after boot: %w", spec.ID, err)
+		}
 	}
 	return h, nil
 }
