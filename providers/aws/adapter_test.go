@@ -432,3 +432,16 @@ func TestCandidatesInputForms(t *testing.T) {
 		}
 	}
 }
+
+func TestPreflightNeedsSourceCIDR(t *testing.T) {
+	srv := newFake(t, nil)
+	p := newProvider(t, srv, nil)
+	req := request(identity("aws"))
+	req.SSHSourceCIDR = ""
+	if err := p.Preflight(context.Background(), req); err == nil || !strings.Contains(err.Error(), "ssh-source-cidr") {
+		t.Fatalf("preflight without a source = %v", err)
+	}
+	if len(srv.Ops()) != 0 {
+		t.Errorf("refusal reached the API: %v", srv.Ops())
+	}
+}

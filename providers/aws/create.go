@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -48,8 +47,8 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if len(req.UserData) > maxUserData {
 		return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("user data is %d bytes: EC2 allows at most %d", len(req.UserData), maxUserData))
 	}
-	if _, err := netip.ParsePrefix(req.SSHSourceCIDR); err != nil {
-		return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32", req.SSHSourceCIDR))
+	if err := checkSource(req.SSHSourceCIDR); err != nil {
+		return nil, err
 	}
 	cl, err := p.clientsFor(c.Region)
 	if err != nil {

@@ -51,10 +51,8 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
 		return err
 	}
-	if req.SSHSourceCIDR != "" {
-		if _, err := netip.ParsePrefix(req.SSHSourceCIDR); err != nil {
-			return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32", req.SSHSourceCIDR))
-		}
+	if err := checkSource(req.SSHSourceCIDR); err != nil {
+		return err
 	}
 	cl, err := p.clientsFor(c.Region)
 	if err != nil {
@@ -170,4 +168,13 @@ func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (
 		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %q does not exist", id))
 	}
 	return out.Subnets[0], nil
+}
+
+// checkSource refuses a request without the one source allowed to reach
+// tcp/22: the security group would otherwise have to guess.
+func checkSource(cidr string) error {
+	if _, err := netip.ParsePrefix(cidr); err != nil {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32 (the runner's address, or input ssh-source-cidr)", cidr))
+	}
+	return nil
 }
