@@ -635,8 +635,10 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("source broke"
 func TestKeepaliveClosesSilentConnection(t *testing.T) {
 	f := newFixture(t)
 	o := fast()
+	// Ten missed 100ms intervals: quick to notice a frozen host, yet a
+	// second of slack for a loaded machine's live one.
 	o.Keepalive = 100 * time.Millisecond
-	o.KeepaliveMaxMissed = 3
+	o.KeepaliveMaxMissed = 10
 	c := f.dial(t, o)
 
 	live := newNotifyWriter("started")
@@ -651,7 +653,7 @@ func TestKeepaliveClosesSilentConnection(t *testing.T) {
 	}()
 	<-live.seen
 	// Keepalives are answered while the host is alive.
-	time.Sleep(5 * o.Keepalive)
+	time.Sleep(15 * o.Keepalive)
 	if err := c.Err(); err != nil {
 		t.Fatalf("connection closed while the host answered: %v", err)
 	}
