@@ -49,54 +49,58 @@ type kvmRule struct {
 	kvm      KVM
 }
 
-// catalog holds, per provider, rules tried in order; the first match wins.
-// Prices are per type where the family alone does not fix them.
-var catalog = map[string][]kvmRule{
-	"aws": {
-		{metal: true, kvm: KVM{Kind: KVMYes, Note: "bare metal"}},
-		{families: []string{"c8i", "m8i", "r8i"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization with CpuOptions.NestedVirtualization=enabled"}},
-		{families: []string{
-			"t2", "t3", "t3a", "t4g", "a1",
-			"m5", "m5a", "m5n", "m6i", "m6a", "m6g", "m7i", "m7a", "m7g", "m8g",
-			"c5", "c5a", "c5n", "c6i", "c6a", "c6g", "c7i", "c7a", "c7g", "c8g",
-			"r5", "r5a", "r6i", "r6a", "r6g", "r7i", "r7a", "r7g", "r8g",
-		}, kvm: KVM{Kind: KVMNo, Note: "virtualized without nested virtualization"}},
-	},
-	"gcp": {
-		{families: []string{"n2", "n2d", "n1", "c3", "c2", "c2d"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization with enableNestedVirtualization"}},
-		{families: []string{"e2", "t2a", "t2d", "c4a"}, kvm: KVM{Kind: KVMNo, Note: "no nested virtualization on this series"}},
-	},
-	"azure": {
-		{families: []string{"standard_d2s_v5", "standard_d4s_v5", "standard_d8s_v5", "standard_d2s_v3", "standard_d4s_v3"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization (Dsv3/Dsv5)"}},
-		{families: []string{"standard_b1s", "standard_b2s", "standard_b1ms", "standard_b2ms"}, kvm: KVM{Kind: KVMNo, Note: "burstable B-series has no nested virtualization"}},
-	},
-	"hetzner": {
-		{families: []string{"cx22", "cx32", "cx42", "cx52", "cpx11", "cpx21", "cpx31", "cpx41", "cpx51", "cax11", "cax21", "cax31", "cax41", "ccx13", "ccx23", "ccx33"}, kvm: KVM{Kind: KVMNo, Note: "Hetzner Cloud exposes no KVM (no-kvm lane)"}},
-	},
+// catalog returns, per provider, rules tried in order; the first match
+// wins. (A function rather than a variable: the table is not to be changed.)
+func catalog() map[string][]kvmRule {
+	return map[string][]kvmRule{
+		"aws": {
+			{metal: true, kvm: KVM{Kind: KVMYes, Note: "bare metal"}},
+			{families: []string{"c8i", "m8i", "r8i"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization with CpuOptions.NestedVirtualization=enabled"}},
+			{families: []string{
+				"t2", "t3", "t3a", "t4g", "a1",
+				"m5", "m5a", "m5n", "m6i", "m6a", "m6g", "m7i", "m7a", "m7g", "m8g",
+				"c5", "c5a", "c5n", "c6i", "c6a", "c6g", "c7i", "c7a", "c7g", "c8g",
+				"r5", "r5a", "r6i", "r6a", "r6g", "r7i", "r7a", "r7g", "r8g",
+			}, kvm: KVM{Kind: KVMNo, Note: "virtualized without nested virtualization"}},
+		},
+		"gcp": {
+			{families: []string{"n2", "n2d", "n1", "c3", "c2", "c2d"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization with enableNestedVirtualization"}},
+			{families: []string{"e2", "t2a", "t2d", "c4a"}, kvm: KVM{Kind: KVMNo, Note: "no nested virtualization on this series"}},
+		},
+		"azure": {
+			{families: []string{"standard_d2s_v5", "standard_d4s_v5", "standard_d8s_v5", "standard_d2s_v3", "standard_d4s_v3"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization (Dsv3/Dsv5)"}},
+			{families: []string{"standard_b1s", "standard_b2s", "standard_b1ms", "standard_b2ms"}, kvm: KVM{Kind: KVMNo, Note: "burstable B-series has no nested virtualization"}},
+		},
+		"hetzner": {
+			{families: []string{"cx22", "cx32", "cx42", "cx52", "cpx11", "cpx21", "cpx31", "cpx41", "cpx51", "cax11", "cax21", "cax31", "cax41", "ccx13", "ccx23", "ccx33"}, kvm: KVM{Kind: KVMNo, Note: "Hetzner Cloud exposes no KVM (no-kvm lane)"}},
+		},
+	}
 }
 
-// prices is the on-demand USD/hour list price of the types the project
-// uses, for estimates in the summary and the budget check.
-var prices = map[string]map[string]float64{
-	"aws": {
-		"c8i.large": 0.0894, "c8i.xlarge": 0.1788, "c8i.2xlarge": 0.3576,
-		"m8i.large": 0.1058, "m8i.xlarge": 0.2117, "r8i.large": 0.1386,
-		"c5.metal": 4.08, "m5.metal": 4.608, "c6i.metal": 5.44, "m7i.metal-24xl": 4.8384,
-		"t3.large": 0.0832,
-	},
-	"gcp": {"n2-standard-4": 0.1942, "n2-standard-2": 0.0971},
+// prices returns the on-demand USD/hour list price of the types the
+// project uses, for estimates in the summary and the budget check.
+func prices() map[string]map[string]float64 {
+	return map[string]map[string]float64{
+		"aws": {
+			"c8i.large": 0.0894, "c8i.xlarge": 0.1788, "c8i.2xlarge": 0.3576,
+			"m8i.large": 0.1058, "m8i.xlarge": 0.2117, "r8i.large": 0.1386,
+			"c5.metal": 4.08, "m5.metal": 4.608, "c6i.metal": 5.44, "m7i.metal-24xl": 4.8384,
+			"t3.large": 0.0832,
+		},
+		"gcp": {"n2-standard-4": 0.1942, "n2-standard-2": 0.0971},
+	}
 }
 
 // KVMSupport looks up an instance type. ok is false when the catalog does
 // not know the type (Kind is then KVMUnknown).
 func KVMSupport(provider, instanceType string) (KVM, bool) {
 	t := strings.ToLower(strings.TrimSpace(instanceType))
-	price := prices[provider][t]
+	price := prices()[provider][t]
 	family := t
 	if i := strings.IndexAny(t, ".-"); i >= 0 && provider != "azure" {
 		family = t[:i]
 	}
-	for _, r := range catalog[provider] {
+	for _, r := range catalog()[provider] {
 		if r.metal && (strings.HasSuffix(t, ".metal") || strings.Contains(t, ".metal-")) {
 			k := r.kvm
 			k.PricePerHour = price

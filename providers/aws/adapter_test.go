@@ -87,14 +87,13 @@ func TestPreflight(t *testing.T) {
 func TestNewRefusesBadInputs(t *testing.T) {
 	srv := newFake(t, nil)
 	for name, tc := range map[string]struct{ in map[string]string }{
-		`input region "Mars"`:                   {map[string]string{"region": "Mars"}},
-		`input zone "eu-west-1a"`:               {map[string]string{"zone": "eu-west-1a"}},
-		`input market "cheap"`:                  {map[string]string{"market": "cheap"}},
-		`input disk-gb "lots"`:                  {map[string]string{"disk-gb": "lots"}},
-		`input instance-type "C8I LARGE"`:       {map[string]string{"instance-type": "C8I LARGE"}},
-		`input subnet-id "my-subnet"`:           {map[string]string{"subnet-id": "my-subnet"}},
-		`input aws-role-to-assume "admin"`:      {map[string]string{"aws-role-to-assume": "admin"}},
-		
+		`input region "Mars"`:              {map[string]string{"region": "Mars"}},
+		`input zone "eu-west-1a"`:          {map[string]string{"zone": "eu-west-1a"}},
+		`input market "cheap"`:             {map[string]string{"market": "cheap"}},
+		`input disk-gb "lots"`:             {map[string]string{"disk-gb": "lots"}},
+		`input instance-type "C8I LARGE"`:  {map[string]string{"instance-type": "C8I LARGE"}},
+		`input subnet-id "my-subnet"`:      {map[string]string{"subnet-id": "my-subnet"}},
+		`input aws-role-to-assume "admin"`: {map[string]string{"aws-role-to-assume": "admin"}},
 	} {
 		_, err := aws.New(options(srv, tc.in, env), aws.Config{})
 		if err == nil || !strings.Contains(err.Error(), name) {

@@ -34,10 +34,12 @@ const (
 	kvmExample      = "a type with nested virtualization such as c8i.large, or a *.metal type"
 )
 
-// Inputs the adapter reads.
-var inputs = []string{
-	"aws-endpoint", "region", "zone", "instance-type", "market", "spot-failover", "subnet-id", "image", "disk-gb",
-	"aws-role-to-assume", "aws-oidc-audience", "candidates",
+// inputs the adapter reads.
+func inputs() []string {
+	return []string{
+		"aws-endpoint", "region", "zone", "instance-type", "market", "spot-failover", "subnet-id", "image", "disk-gb",
+		"aws-role-to-assume", "aws-oidc-audience", "candidates",
+	}
 }
 
 // Entry registers the adapter.
@@ -48,7 +50,7 @@ func Entry() providers.Entry {
 			Description: "Amazon EC2: c8i.large with nested virtualization by default, or *.metal",
 			Creates:     true,
 			Lanes:       []string{providers.LaneKVM, providers.LaneNoKVM},
-			Inputs:      inputs,
+			Inputs:      inputs(),
 			Credentials: needsCredentials,
 		},
 		New: func(o providers.Options) (providers.Provider, error) { return New(o, Config{}) },

@@ -88,7 +88,7 @@ func (p *Provider) retryer() func() sdk.Retryer {
 			// EC2 answers a lack of capacity with a 5xx, which the SDK would
 			// retry in place; the zone and candidate loops handle it instead.
 			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) sdk.Ternary {
-				if c, ok := classes[codeOf(err)]; ok && (c == providers.ClassCapacity || c == providers.ClassQuota) {
+				if c, ok := classOf(codeOf(err)); ok && (c == providers.ClassCapacity || c == providers.ClassQuota) {
 					return sdk.FalseTernary
 				}
 				return sdk.UnknownTernary

@@ -15,7 +15,9 @@ import (
 )
 
 // liveStates are the instance states that still exist (and may bill).
-var liveStates = []string{"pending", "running", "stopping", "stopped", "shutting-down"}
+func liveStates() []string {
+	return []string{"pending", "running", "stopping", "stopped", "shutting-down"}
+}
 
 // tagFilters selects our resources server-side; Filter.Match refines.
 func tagFilters(f providers.Filter) []ec2types.Filter {
@@ -213,7 +215,7 @@ func listed(kind, id, region string, ts []ec2types.Tag, f providers.Filter) (pro
 
 func (p *Provider) instances(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
 	in := &ec2.DescribeInstancesInput{Filters: append(tagFilters(f),
-		ec2types.Filter{Name: sdk.String("instance-state-name"), Values: liveStates})}
+		ec2types.Filter{Name: sdk.String("instance-state-name"), Values: liveStates()})}
 	var out []providers.Resource
 	pg := ec2.NewDescribeInstancesPaginator(cl.ec2, in)
 	for pg.HasMorePages() {

@@ -13,46 +13,49 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
-// classes maps EC2/STS/SSM error codes to what the candidate loop does.
-var classes = map[string]providers.Class{
-	"InsufficientInstanceCapacity":         providers.ClassCapacity,
-	"InsufficientCapacity":                 providers.ClassCapacity,
-	"InsufficientHostCapacity":             providers.ClassCapacity,
-	"InsufficientReservedInstanceCapacity": providers.ClassCapacity,
-	"InsufficientFreeAddressesInSubnet":    providers.ClassCapacity,
-	"SpotMaxPriceTooLow":                   providers.ClassCapacity,
-	"Unsupported":                          providers.ClassCapacity, // type not offered in this zone: another may have it
+// classOf maps an EC2/STS/SSM error code to what the candidate loop does.
+func classOf(code string) (providers.Class, bool) {
+	c, ok := map[string]providers.Class{
+		"InsufficientInstanceCapacity":         providers.ClassCapacity,
+		"InsufficientCapacity":                 providers.ClassCapacity,
+		"InsufficientHostCapacity":             providers.ClassCapacity,
+		"InsufficientReservedInstanceCapacity": providers.ClassCapacity,
+		"InsufficientFreeAddressesInSubnet":    providers.ClassCapacity,
+		"SpotMaxPriceTooLow":                   providers.ClassCapacity,
+		"Unsupported":                          providers.ClassCapacity, // type not offered in this zone: another may have it
 
-	"InstanceLimitExceeded":              providers.ClassQuota,
-	"VcpuLimitExceeded":                  providers.ClassQuota,
-	"MaxSpotInstanceCountExceeded":       providers.ClassQuota,
-	"SecurityGroupLimitExceeded":         providers.ClassQuota,
-	"VolumeLimitExceeded":                providers.ClassQuota,
-	"RulesPerSecurityGroupLimitExceeded": providers.ClassQuota,
+		"InstanceLimitExceeded":              providers.ClassQuota,
+		"VcpuLimitExceeded":                  providers.ClassQuota,
+		"MaxSpotInstanceCountExceeded":       providers.ClassQuota,
+		"SecurityGroupLimitExceeded":         providers.ClassQuota,
+		"VolumeLimitExceeded":                providers.ClassQuota,
+		"RulesPerSecurityGroupLimitExceeded": providers.ClassQuota,
 
-	"RequestLimitExceeded": providers.ClassTransient,
-	"Throttling":           providers.ClassTransient,
-	"ThrottlingException":  providers.ClassTransient,
-	"InternalError":        providers.ClassTransient,
-	"InternalFailure":      providers.ClassTransient,
-	"ServiceUnavailable":   providers.ClassTransient,
-	"Unavailable":          providers.ClassTransient,
-	"IncorrectState":       providers.ClassTransient,
+		"RequestLimitExceeded": providers.ClassTransient,
+		"Throttling":           providers.ClassTransient,
+		"ThrottlingException":  providers.ClassTransient,
+		"InternalError":        providers.ClassTransient,
+		"InternalFailure":      providers.ClassTransient,
+		"ServiceUnavailable":   providers.ClassTransient,
+		"Unavailable":          providers.ClassTransient,
+		"IncorrectState":       providers.ClassTransient,
 
-	"AuthFailure":                 providers.ClassAuth,
-	"UnauthorizedOperation":       providers.ClassAuth,
-	"InvalidClientTokenId":        providers.ClassAuth,
-	"SignatureDoesNotMatch":       providers.ClassAuth,
-	"ExpiredToken":                providers.ClassAuth,
-	"ExpiredTokenException":       providers.ClassAuth,
-	"RequestExpired":              providers.ClassAuth,
-	"OptInRequired":               providers.ClassAuth,
-	"Blocked":                     providers.ClassAuth,
-	"AccessDenied":                providers.ClassAuth,
-	"AccessDeniedException":       providers.ClassAuth,
-	"InvalidIdentityToken":        providers.ClassAuth,
-	"UnrecognizedClientException": providers.ClassAuth,
-	"PendingVerification":         providers.ClassAuth,
+		"AuthFailure":                 providers.ClassAuth,
+		"UnauthorizedOperation":       providers.ClassAuth,
+		"InvalidClientTokenId":        providers.ClassAuth,
+		"SignatureDoesNotMatch":       providers.ClassAuth,
+		"ExpiredToken":                providers.ClassAuth,
+		"ExpiredTokenException":       providers.ClassAuth,
+		"RequestExpired":              providers.ClassAuth,
+		"OptInRequired":               providers.ClassAuth,
+		"Blocked":                     providers.ClassAuth,
+		"AccessDenied":                providers.ClassAuth,
+		"AccessDeniedException":       providers.ClassAuth,
+		"InvalidIdentityToken":        providers.ClassAuth,
+		"UnrecognizedClientException": providers.ClassAuth,
+		"PendingVerification":         providers.ClassAuth,
+	}[code]
+	return c, ok
 }
 
 // classify wraps err, from doing what, with its class and code.
@@ -67,7 +70,7 @@ func classify(what string, err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
-		if c, ok := classes[code]; ok {
+		if c, ok := classOf(code); ok {
 			return providers.Classified(c, code, wrapped)
 		}
 		if isServerError(err) {

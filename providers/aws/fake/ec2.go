@@ -63,7 +63,9 @@ type Volume struct {
 	DeleteOnTermination    bool
 }
 
-var stateCodes = map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+func stateCode(state string) int {
+	return map[string]int{"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}[state]
+}
 
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))
@@ -79,9 +81,8 @@ type ec2Handler struct {
 	do                func(s *Server, c caller, p params) (*xmlDoc, *apiError)
 }
 
-var filterParams = []string{"Filter.N.Name", "Filter.N.Value.N", "MaxResults", "NextToken"}
-
 func ec2Handlers() map[string]ec2Handler {
+	filterParams := []string{"Filter.N.Name", "Filter.N.Value.N", "MaxResults", "NextToken"}
 	tagSpec := []string{"TagSpecification.N.ResourceType", "TagSpecification.N.Tag.N.Key", "TagSpecification.N.Tag.N.Value"}
 	return map[string]ec2Handler{
 		"DescribeRegions":               {allowed: append([]string{"AllRegions", "RegionName.N"}, filterParams[:2]...), do: (*Server).describeRegions},
@@ -671,7 +672,7 @@ func (s *Server) reservation(in Instance) *xmlDoc {
 
 func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 	d.open("item").el("instanceId", in.ID).el("imageId", in.ImageID)
-	d.open("instanceState").el("code", strconv.Itoa(stateCodes[in.State])).el("name", in.State).close()
+	d.open("instanceState").el("code", strconv.Itoa(stateCode(in.State))).el("name", in.State).close()
 	d.el("privateDnsName", "ip-"+strings.ReplaceAll(in.PrivateIP, ".", "-")+".ec2.internal").el("dnsName", "")
 	d.el("instanceType", in.Type).el("launchTime", in.LaunchTime.Format(time.RFC3339))
 	d.open("placement").el("availabilityZone", in.Zone).el("tenancy", "default").close()
@@ -766,8 +767,8 @@ func (s *Server) terminateInstances(c caller, p params) (*xmlDoc, *apiError) {
 			go s.finishTermination(id)
 		}
 		d.open("item").el("instanceId", id).
-			open("currentState").el("code", strconv.Itoa(stateCodes[cur])).el("name", cur).close().
-			open("previousState").el("code", strconv.Itoa(stateCodes[prev])).el("name", prev).close().close()
+			open("currentState").el("code", strconv.Itoa(stateCode(cur))).el("name", cur).close().
+			open("previousState").el("code", strconv.Itoa(stateCode(prev))).el("name", prev).close().close()
 	}
 	return d, nil
 }
