@@ -55,6 +55,13 @@ func signalAll(pid int, sig syscall.Signal) {
 	for _, d := range desc {
 		syscall.Kill(d, sig)
 	}
+	if sig == syscall.SIGTERM {
+		// A stopped process only acts on SIGTERM once continued.
+		syscall.Kill(-pid, syscall.SIGCONT)
+		for _, d := range desc {
+			syscall.Kill(d, syscall.SIGCONT)
+		}
+	}
 }
 
 func gone(pid int, exited <-chan struct{}) bool {

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,10 @@ type Config struct {
 	HideKVM bool
 	// Logger receives sshd's own log lines at debug level; nil discards them.
 	Logger *slog.Logger
+	// DieWithParent kills sshd when this process dies, so a test binary
+	// that crashes or times out leaves no server behind. Servers that must
+	// outlive this process (the local provider's) leave it off.
+	DieWithParent bool
 	// LogFile, when set, receives sshd's log instead of Logger. Use it when
 	// sshd must outlive this process: a pipe's reader would die with it.
 	LogFile string
@@ -309,20 +314,33 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Du
 		cmd.Stdout, cmd.Stderr = io.Discard, pw
 		go s.readLog(pr)
 	}
-	if err := cmd.Start(); err != nil {
-		if pw != nil {
-			pw.Close()
-		}
-		return fmt.Errorf("start sshd: %w", err)
-	}
-	s.cmd = cmd
+	started := make(chan error, 1)
 	go func() {
+		if cfg.DieWithParent {
+			// The kernel sends Pdeathsig when the thread that forked
+			// exits, not the process: keep this goroutine on its thread
+			// for as long as sshd runs.
+			runtime.LockOSThread()
+			cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		}
+		if err := cmd.Start(); err != nil {
+			if pw != nil {
+				pw.Close()
+			}
+			started <- fmt.Errorf("start sshd: %w", err)
+			return
+		}
+		s.cmd = cmd
+		started <- nil
 		s.waitErr = cmd.Wait()
 		if pw != nil {
 			pw.Close()
 		}
 		close(s.exited)
 	}()
+	if err := <-started; err != nil {
+		return err
+	}
 	if err := s.waitListening(ctx, cfg.Netns, poll); err != nil {
 		s.kill()
 		return err

@@ -1,13 +1,17 @@
 package sshd
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,4 +232,53 @@ func mustStart(t *testing.T, pid int) uint64 {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// TestDieWithParent starts sshd from a child test process, kills that
+// process and expects sshd to die with it.
+func TestDieWithParent(t *testing.T) {
+	if os.Getenv("SSHD_TEST_HELPER") == "1" {
+		s, err := Start(context.Background(), Config{DieWithParent: true})
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println(s.Pid())
+		select {}
+	}
+	requireRoot(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDieWithParent$")
+	cmd.Env = append(os.Environ(), "SSHD_TEST_HELPER=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("helper: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("helper said %q", line)
+	}
+	start, err := StartTime(pid)
+	if err != nil || !Running(pid, start) {
+		cmd.Process.Kill()
+		t.Fatalf("sshd %d not running: %v", pid, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for Running(pid, start) {
+		if err := sleep(ctx, procPoll); err != nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("sshd %d outlived the process that started it", pid)
+		}
+	}
 }

@@ -129,7 +129,7 @@ func Boot(ctx context.Context, opts Options) (*Host, error) {
 	}
 	srv, err := sshd.Start(ctx, sshd.Config{
 		ListenAddr: addr, Port: opts.Port, HostKeyPEM: opts.HostKeyPEM, AuthorizedKeys: keys,
-		Netns: opts.Netns, HideKVM: opts.HideKVM, Logger: opts.Logger,
+		Netns: opts.Netns, HideKVM: opts.HideKVM, Logger: opts.Logger, DieWithParent: true,
 	})
 	if err != nil {
 		cleanup()

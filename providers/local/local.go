@@ -1,0 +1,302 @@
+// Package local is the `local` provider: this machine, reached through a
+// throwaway sshd on a loopback address with the run's keys. The suite user
+// is set up as cloud-init would set it up on a cloud host, and everything
+// changed is written to a state file per leg so Destroy can undo it from a
+// fresh process (the post step).
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// Name is the provider's registry name.
+const Name = "local"
+
+const devKVM = "/dev/kvm"
+
+// suiteGroups are the groups the suite user gets, as the rendered
+// cloud-config gives them.
+var suiteGroups = []string{"kvm", "sudo"}
+
+// Entry registers the provider.
+func Entry() providers.Entry {
+	return providers.Entry{
+		Info: providers.Info{
+			Name: Name,
+			Description: "This machine, through a throwaway sshd on a loopback address with per-run keys; " +
+				"the suite user is set up as cloud-init would. The no-kvm lane hides /dev/kvm from the sessions.",
+			Creates:     true,
+			Lanes:       []string{"kvm", "no-kvm"},
+			Inputs:      []string{"local-state-dir"},
+			Credentials: "nothing; root to create the suite user, otherwise the suite's user must be the current user",
+		},
+		New: New,
+	}
+}
+
+// Provider is the local machine.
+type Provider struct {
+	store store
+	sys   system
+	log   *slog.Logger
+	// grace is how long Destroy waits for sshd after SIGTERM.
+	grace time.Duration
+}
+
+// New reads local-state-dir; the default, under RUNNER_TEMP when set, is the
+// same for the main and the post step.
+func New(o providers.Options) (providers.Provider, error) {
+	dir := o.In("local-state-dir")
+	if dir == "" {
+		base := o.Env("RUNNER_TEMP")
+		if base == "" {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "mvm-verify-local")
+	}
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("local-state-dir %q: expected an absolute path", dir)
+	}
+	return &Provider{store: store{dir: filepath.Clean(dir)}, log: o.Log(), grace: 5 * time.Second}, nil
+}
+
+// Name is "local".
+func (p *Provider) Name() string { return Name }
+
+var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+// Preflight checks that sshd is installed and the suite user can log in.
+func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
+	if _, err := sshd.FindBinary(); err != nil {
+		return providers.Classified(providers.ClassInvalid, "", err)
+	}
+	if !userRE.MatchString(req.User) {
+		return providers.Classified(providers.ClassInvalid, "",
+			fmt.Errorf("local: suite user %q: expected a user name such as mvm or runner", req.User))
+	}
+	if req.Lane != "" && req.Lane != "kvm" && req.Lane != "no-kvm" {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("local: lane %q: expected kvm or no-kvm", req.Lane))
+	}
+	if os.Geteuid() != 0 {
+		if !p.sys.userExists(req.User) {
+			return providers.Classified(providers.ClassInvalid, "", notRootError(req.User))
+		}
+		return nil
+	}
+	if req.User != "root" && p.sys.userExists(req.User) {
+		pw, err := p.sys.passwordField(req.User)
+		if err == nil && lockedWithHash(pw) {
+			return providers.Classified(providers.ClassInvalid, "", lockedError(req.User))
+		}
+	}
+	return nil
+}
+
+func notRootError(name string) error {
+	cur := "the current user"
+	if u, err := currentUser(); err == nil {
+		cur = u
+	}
+	return fmt.Errorf("local: user %q does not exist on this machine and mvm-verify is not root, so it cannot create it: "+
+		"set the suite's user to %s", name, cur)
+}
+
+func lockedError(name string) error {
+	return fmt.Errorf("local: user %q has a locked password with a hash behind it, and sshd without PAM refuses locked accounts: "+
+		"unlock it (usermod -U %s) or use another suite user", name, name)
+}
+
+// lockedWithHash is a locked account whose password we would have to keep
+// and restore to unlock it; a bare "!" (no password) we can unlock safely.
+func lockedWithHash(pw string) bool {
+	return len(pw) > 1 && pw[0] == '!' && pw != "!!" && pw != "!*"
+}
+
+// Create sets up the suite user and starts sshd for it.
+func (p *Provider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
+	j = providers.OrDiscard(j)
+	if err := p.Preflight(ctx, req); err != nil {
+		return nil, err
+	}
+	name := req.Identity.Name()
+	unlock, err := p.store.lock()
+	if err != nil {
+		return nil, err
+	}
+	old, err := p.store.load(name)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	if old != nil {
+		// A previous attempt of this leg: start from a clean machine.
+		unlock()
+		if _, err := p.Destroy(ctx, req.Identity); err != nil {
+			return nil, fmt.Errorf("local: clean up the previous attempt: %w", err)
+		}
+		if unlock, err = p.store.lock(); err != nil {
+			return nil, err
+		}
+	}
+	defer unlock()
+
+	st := &state{Identity: req.Identity, Tags: req.Identity.Tags(), User: req.User}
+	// Every change is saved before the next is made, so a crash leaves a
+	// state Destroy can finish.
+	record := func(c change) error {
+		st.Changes = append(st.Changes, c)
+		if err := p.store.save(name, st); err != nil {
+			return err
+		}
+		j.Record(c.resource(st))
+		return nil
+	}
+	if err := p.store.save(name, st); err != nil {
+		return nil, err
+	}
+	host, err := p.create(ctx, req, record)
+	if err != nil {
+		unlock()
+		if _, derr := p.Destroy(context.WithoutCancel(ctx), req.Identity); derr != nil {
+			err = errors.Join(err, fmt.Errorf("local: undo after failed create: %w", derr))
+		}
+		return nil, err
+	}
+	return host, nil
+}
+
+func (p *Provider) create(ctx context.Context, req providers.Request, record func(change) error) (*providers.Host, error) {
+	if os.Geteuid() == 0 && req.User != "root" {
+		if err := p.setUpUser(ctx, req.User, req.Identity.Name(), record); err != nil {
+			return nil, err
+		}
+	}
+	if os.Geteuid() == 0 && req.Lane != "no-kvm" {
+		if err := p.openKVM(ctx, record); err != nil {
+			return nil, err
+		}
+	}
+	addr, err := sshd.FreeLoopback(0)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	logFile := filepath.Join(p.store.dir, req.Identity.Name()+".sshd.log")
+	srv, err := sshd.Start(ctx, sshd.Config{
+		ListenAddr: addr, HostKeyPEM: req.HostKeyPEM,
+		AuthorizedKeys: map[string][]string{req.User: {req.ClientAuthorizedKey}},
+		HideKVM:        req.Lane == "no-kvm",
+		LogFile:        logFile,
+		Logger:         p.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	start, err := srv.StartTime()
+	if err == nil {
+		err = record(change{Kind: kindSSHD, Pid: srv.Pid(), StartTime: start, Dir: srv.Dir(), Addr: srv.Addr(), Port: srv.Port(), Path: logFile})
+	}
+	if err != nil {
+		srv.Stop(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	p.log.Info("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
+	return &providers.Host{
+		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
+		ID: req.Identity.Name(), Type: "local",
+	}, nil
+}
+
+// setUpUser gives the suite user what the cloud-config gives it: an
+// account with a shell, the kvm and sudo groups and passwordless sudo.
+func (p *Provider) setUpUser(ctx context.Context, name, leg string, record func(change) error) error {
+	for _, g := range suiteGroups {
+		if p.sys.groupExists(g) {
+			continue
+		}
+		if err := record(change{Kind: kindGroup, Group: g}); err != nil {
+			return err
+		}
+		if err := p.sys.run(ctx, "groupadd", "--system", g); err != nil {
+			return fmt.Errorf("local: create group %s: %w", g, err)
+		}
+	}
+	if !p.sys.userExists(name) {
+		if err := record(change{Kind: kindUser, Name: name}); err != nil {
+			return err
+		}
+		// "*": no password, but not locked, which sshd without PAM refuses.
+		if err := p.sys.run(ctx, "useradd", "-m", "-s", "/bin/bash", "-p", "*", name); err != nil {
+			return fmt.Errorf("local: create user %s: %w", name, err)
+		}
+	} else if pw, err := p.sys.passwordField(name); err == nil && (pw == "!" || pw == "!!" || pw == "!*") {
+		if err := record(change{Kind: kindUnlock, Name: name, OldPassword: pw}); err != nil {
+			return err
+		}
+		if err := p.sys.run(ctx, "usermod", "-p", "*", name); err != nil {
+			return fmt.Errorf("local: unlock user %s for key logins: %w", name, err)
+		}
+	}
+	for _, g := range suiteGroups {
+		in, err := p.sys.inGroup(name, g)
+		if err != nil {
+			return fmt.Errorf("local: %w", err)
+		}
+		if in {
+			continue
+		}
+		if err := record(change{Kind: kindGroupMember, Name: name, Group: g}); err != nil {
+			return err
+		}
+		if err := p.sys.run(ctx, "usermod", "-a", "-G", g, name); err != nil {
+			return fmt.Errorf("local: add %s to group %s: %w", name, g, err)
+		}
+	}
+	// One drop-in per leg, so legs sharing a user do not undo each other;
+	// sudo skips names with dots, which leg names never have.
+	path := filepath.Join("/etc/sudoers.d", "mvm-verify-"+leg)
+	if err := os.MkdirAll("/etc/sudoers.d", 0o755); err != nil {
+		return fmt.Errorf("local: create /etc/sudoers.d: %w", err)
+	}
+	if err := record(change{Kind: kindSudoers, Path: path}); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(name+" ALL=(ALL) NOPASSWD:ALL\n"), 0o440); err != nil {
+		return fmt.Errorf("local: write sudoers drop-in: %w", err)
+	}
+	return nil
+}
+
+// openKVM makes /dev/kvm root:kvm 0660, as the cloud-config's runcmd does.
+func (p *Provider) openKVM(ctx context.Context, record func(change) error) error {
+	uid, gid, mode, ok, err := p.sys.kvmPerms()
+	if err != nil || !ok {
+		return err
+	}
+	kvm, err := p.sys.groupID("kvm")
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	if uid == 0 && gid == kvm && mode == 0o660 {
+		return nil
+	}
+	if err := record(change{Kind: kindDevKVM, UID: uid, GID: gid, Mode: uint32(mode)}); err != nil {
+		return err
+	}
+	if err := os.Chown(devKVM, 0, kvm); err != nil {
+		return fmt.Errorf("local: chown %s root:kvm: %w", devKVM, err)
+	}
+	if err := os.Chmod(devKVM, 0o660); err != nil {
+		return fmt.Errorf("local: chmod %s 0660: %w", devKVM, err)
+	}
+	return nil
+}

@@ -1,0 +1,393 @@
+package local_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
+	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/local"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the local provider creates users and runs sshd: needs root")
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// tempUser is a user name of this test's own; the account is removed at
+// the end even if the provider failed to.
+func tempUser(t *testing.T) string {
+	t.Helper()
+	name := "lc" + randHex(3)
+	t.Cleanup(func() { exec.Command("userdel", "-r", "-f", name).Run() })
+	return name
+}
+
+func newProvider(t *testing.T, dir string) providers.Provider {
+	t.Helper()
+	p, err := local.New(providers.Options{Input: func(n string) string {
+		if n == "local-state-dir" {
+			return dir
+		}
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type leg struct {
+	req    providers.Request
+	signer xssh.Signer
+}
+
+func newLeg(t *testing.T, userName, lane string) leg {
+	t.Helper()
+	signer, line := testhost.ClientKey(t)
+	hostPEM, hostLine := testhost.HostKeyPair(t)
+	now := time.Now()
+	return leg{signer: signer, req: providers.Request{
+		Identity: providers.Identity{Repo: "o/r", RunID: randHex(4), RunAttempt: "1", Job: "verify", Key: "local",
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		Lane: lane, User: userName, ClientAuthorizedKey: line, HostKeyPEM: hostPEM, HostKey: hostLine,
+	}}
+}
+
+func login(t *testing.T, h *providers.Host, l leg) *xssh.Client {
+	t.Helper()
+	pinned, _, _, _, err := xssh.ParseAuthorizedKey([]byte(l.req.HostKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := xssh.Dial("tcp", net.JoinHostPort(h.Address, strconv.Itoa(h.Port)), &xssh.ClientConfig{
+		User: h.User, Auth: []xssh.AuthMethod{xssh.PublicKeys(l.signer)},
+		HostKeyCallback: xssh.FixedHostKey(pinned), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("ssh %s@%s:%d: %v", h.User, h.Address, h.Port, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func run(t *testing.T, c *xssh.Client, cmd string) (string, bool) {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.CombinedOutput(cmd)
+	if _, exit := err.(*xssh.ExitError); err != nil && !exit {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return strings.TrimSpace(string(out)), err == nil
+}
+
+type kvmPerms struct {
+	uid, gid uint32
+	mode     os.FileMode
+}
+
+func devKVM(t *testing.T) (kvmPerms, bool) {
+	t.Helper()
+	fi, err := os.Stat("/dev/kvm")
+	if err != nil {
+		return kvmPerms{}, false
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return kvmPerms{st.Uid, st.Gid, fi.Mode().Perm()}, true
+}
+
+func sshdPid(t *testing.T, recs []providers.Resource) int {
+	t.Helper()
+	for _, r := range recs {
+		if r.Kind == "sshd" {
+			pid, err := strconv.Atoi(strings.TrimPrefix(r.ID, "pid "))
+			if err != nil {
+				t.Fatalf("sshd resource id %q", r.ID)
+			}
+			return pid
+		}
+	}
+	t.Fatalf("no sshd among %+v", recs)
+	return 0
+}
+
+func kinds(rs []providers.Resource) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Kind)
+	}
+	return out
+}
+
+func TestCreateLoginDestroy(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	name := tempUser(t)
+	kvmBefore, haveKVM := devKVM(t)
+	l := newLeg(t, name, "kvm")
+	p := newProvider(t, dir)
+	if err := p.Preflight(ctx, l.req); err != nil {
+		t.Fatal(err)
+	}
+	var j providers.MemJournal
+	h, err := p.Create(ctx, l.req, &j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.HostKey != l.req.HostKey || h.User != name || !strings.HasPrefix(h.Address, "127.") {
+		t.Errorf("host %+v: want user %s on a loopback address with the run's host key", h, name)
+	}
+	got := kinds(j.Records())
+	for _, k := range []string{"user", "sudoers", "sshd"} {
+		if !slices.Contains(got, k) {
+			t.Errorf("journal %v lacks %s", got, k)
+		}
+	}
+	for _, r := range j.Records() {
+		if !l.req.Identity.Matches(r.Tags) {
+			t.Errorf("resource %s %s lacks the leg's tags: %v", r.Kind, r.ID, r.Tags)
+		}
+	}
+	pid := sshdPid(t, j.Records())
+
+	c := login(t, h, l)
+	checks := []struct{ cmd, want string }{
+		{"id -un", name},
+		{"sudo -n id -un", "root"},
+	}
+	if haveKVM {
+		checks = append(checks, struct{ cmd, want string }{"test -r /dev/kvm && test -w /dev/kvm && echo rw", "rw"})
+	}
+	for _, tc := range checks {
+		if out, ok := run(t, c, tc.cmd); !ok || out != tc.want {
+			t.Errorf("%s = %q (ok %v), want %q", tc.cmd, out, ok, tc.want)
+		}
+	}
+	groups, _ := run(t, c, "id -Gn")
+	for _, g := range []string{"kvm", "sudo"} {
+		if !slices.Contains(strings.Fields(groups), g) {
+			t.Errorf("groups %q lack %s", groups, g)
+		}
+	}
+	c.Close()
+
+	f := providers.Filter{Run: l.req.Identity.Run(), Key: l.req.Identity.Key}
+	listed, err := p.List(ctx, f)
+	if err != nil || !slices.Contains(kinds(listed), "sshd") {
+		t.Fatalf("List = %v, %v; want the running sshd", kinds(listed), err)
+	}
+
+	// The post step: a fresh provider that knows only the identity.
+	rep, err := newProvider(t, dir).Destroy(ctx, l.req.Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(kinds(rep.Deleted), "sshd") || !slices.Contains(kinds(rep.Deleted), "user") {
+		t.Errorf("report %v, want sshd and user deleted", kinds(rep.Deleted))
+	}
+	if sshd.Alive(pid) {
+		t.Errorf("sshd %d still running after Destroy", pid)
+	}
+	if _, err := user.Lookup(name); err == nil {
+		t.Errorf("user %s still exists after Destroy", name)
+	}
+	if drops, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-" + l.req.Identity.Name()); len(drops) != 0 {
+		t.Errorf("sudoers drop-in left: %v", drops)
+	}
+	if haveKVM {
+		if after, _ := devKVM(t); after != kvmBefore {
+			t.Errorf("/dev/kvm %+v after Destroy, was %+v", after, kvmBefore)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 0 {
+		t.Errorf("state files left: %v", files)
+	}
+	if listed, err := p.List(ctx, f); err != nil || len(listed) != 0 {
+		t.Errorf("List after Destroy = %v, %v; want nothing", kinds(listed), err)
+	}
+	if rep, err := p.Destroy(ctx, l.req.Identity); err != nil || len(rep.Deleted) != 0 {
+		t.Errorf("second Destroy = %+v, %v; want nothing to do", rep, err)
+	}
+}
+
+func TestNoKVMLaneHidesKVM(t *testing.T) {
+	requireRoot(t)
+	before, ok := devKVM(t)
+	if !ok {
+		t.Skip("this machine has no /dev/kvm, so there is nothing to hide")
+	}
+	ctx := context.Background()
+	l := newLeg(t, "root", "no-kvm")
+	p := newProvider(t, t.TempDir())
+	var j providers.MemJournal
+	h, err := p.Create(ctx, l.req, &j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
+	if slices.Contains(kinds(j.Records()), "devkvm-perms") {
+		t.Errorf("no-kvm lane changed /dev/kvm: %v", kinds(j.Records()))
+	}
+	c := login(t, h, l)
+	if out, ok := run(t, c, "id -un"); !ok || out != "root" {
+		t.Errorf("id -un = %q", out)
+	}
+	if _, ok := run(t, c, "test -e /dev/kvm"); ok {
+		t.Error("/dev/kvm exists inside the no-kvm host")
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		t.Errorf("/dev/kvm vanished from this machine: %v", err)
+	}
+	if _, err := p.Destroy(ctx, l.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := devKVM(t); after != before {
+		t.Errorf("/dev/kvm %+v, was %+v", after, before)
+	}
+}
+
+// TestSharedUserHandover runs two legs for one new user: the first to go
+// must leave the user to the second, the last one removes it.
+func TestSharedUserHandover(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	name := tempUser(t)
+	a, b := newLeg(t, name, "kvm"), newLeg(t, name, "no-kvm")
+	p := newProvider(t, dir)
+	if _, err := p.Create(ctx, a.req, nil); err != nil {
+		t.Fatal(err)
+	}
+	hb, err := p.Create(ctx, b.req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), b.req.Identity) })
+	if _, err := p.Destroy(ctx, a.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.Lookup(name); err != nil {
+		t.Fatalf("user %s removed while leg b still uses it: %v", name, err)
+	}
+	if out, ok := run(t, login(t, hb, b), "id -un"); !ok || out != name {
+		t.Errorf("leg b: id -un = %q", out)
+	}
+	listed, _ := p.List(ctx, providers.Filter{Run: b.req.Identity.Run(), Key: "local"})
+	if !slices.Contains(kinds(listed), "user") {
+		t.Errorf("leg b's resources %v do not include the inherited user", kinds(listed))
+	}
+	if _, err := p.Destroy(ctx, b.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.Lookup(name); err == nil {
+		t.Errorf("user %s left after the last leg", name)
+	}
+}
+
+func TestCreateAgainReplacesPreviousAttempt(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	p := newProvider(t, t.TempDir())
+	l := newLeg(t, "root", "kvm")
+	var j1, j2 providers.MemJournal
+	if _, err := p.Create(ctx, l.req, &j1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Create(ctx, l.req, &j2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
+	first, second := sshdPid(t, j1.Records()), sshdPid(t, j2.Records())
+	if sshd.Alive(first) {
+		t.Errorf("first attempt's sshd %d still runs", first)
+	}
+	if !sshd.Alive(second) {
+		t.Errorf("second attempt's sshd %d is not running", second)
+	}
+	if _, err := p.Destroy(ctx, l.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if sshd.Alive(second) {
+		t.Errorf("sshd %d still running after Destroy", second)
+	}
+}
+
+func TestPreflightRefusals(t *testing.T) {
+	p := newProvider(t, t.TempDir())
+	for _, tc := range []struct {
+		name string
+		req  providers.Request
+		want string
+	}{
+		{"no user", providers.Request{}, `suite user ""`},
+		{"bad user", providers.Request{User: "Bad User"}, `suite user "Bad User"`},
+		{"bad lane", providers.Request{User: "root", Lane: "fast"}, `lane "fast": expected kvm or no-kvm`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := p.Preflight(context.Background(), tc.req)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+			if providers.ClassOf(err) != providers.ClassInvalid {
+				t.Errorf("class %v, want invalid", providers.ClassOf(err))
+			}
+		})
+	}
+}
+
+func TestStateDirInput(t *testing.T) {
+	if _, err := local.New(providers.Options{Input: func(string) string { return "relative/dir" }}); err == nil ||
+		!strings.Contains(err.Error(), `local-state-dir "relative/dir": expected an absolute path`) {
+		t.Errorf("relative dir: err %v", err)
+	}
+	// The default is the same in the main and the post step: under RUNNER_TEMP.
+	runnerTemp := t.TempDir()
+	p, err := local.New(providers.Options{Getenv: func(k string) string {
+		if k == "RUNNER_TEMP" {
+			return runnerTemp
+		}
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	l := newLeg(t, "root", "kvm")
+	if _, err := p.Create(context.Background(), l.req, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
+	if files, _ := filepath.Glob(filepath.Join(runnerTemp, "mvm-verify-local", "*.json")); len(files) != 1 {
+		t.Errorf("state files under RUNNER_TEMP: %v, want one", files)
+	}
+}
