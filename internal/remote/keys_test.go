@@ -113,6 +113,16 @@ func leakProbes(t *testing.T, k *Keys) []string {
 	rawBytes := []byte(fmt.Sprintf("%s", raw))
 	probes := append([]string{}, k.Secrets()...)
 	probes = append(probes, seed[1:40], hex.EncodeToString(rawBytes)[:40], base64.StdEncoding.EncodeToString(rawBytes)[:40])
+	// The client key, which Keys holds unexported for ClientPrivatePEM.
+	clientPEM, err := k.ClientPrivatePEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientRaw, err := ssh.ParseRawPrivateKey(clientPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes = append(probes, fmt.Sprintf("%v", clientRaw)[1:40], hex.EncodeToString([]byte(fmt.Sprintf("%s", clientRaw)))[:40])
 	// The PEM itself as %v, %x and %q would print a []byte.
 	body := k.HostPrivatePEM[40:]
 	probes = append(probes, fmt.Sprintf("%v", body)[1:80], hex.EncodeToString(body)[:60], strings.ToUpper(hex.EncodeToString(body)[:60]))
@@ -193,5 +203,26 @@ func TestFingerprint(t *testing.T) {
 	}
 	if _, err := Fingerprint("ssh-ed25519 notbase64!"); err == nil || !strings.Contains(err.Error(), "want an authorized_keys line") {
 		t.Errorf("bad key: err = %v", err)
+	}
+}
+
+func TestClientPrivatePEM(t *testing.T) {
+	k, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := k.ClientPrivatePEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if AuthorizedKey(s.PublicKey()) != k.ClientAuthorized {
+		t.Error("exported client key is not the one Keys logs in with")
+	}
+	if _, err := (&Keys{}).ClientPrivatePEM(); err == nil {
+		t.Error("a Keys without a client key exported one")
 	}
 }
