@@ -156,6 +156,9 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 		if !p.sys.userExists(c.Name) {
 			return false, nil
 		}
+		if err := p.sys.killUserProcesses(c.Name); err != nil {
+			return false, err
+		}
 		return true, p.sys.run(ctx, "userdel", "-r", "-f", c.Name)
 	case kindGroup:
 		if !p.sys.groupExists(c.Group) {

@@ -91,6 +91,10 @@ func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
 		if !p.sys.userExists(req.User) {
 			return providers.Classified(providers.ClassInvalid, "", notRootError(req.User))
 		}
+		if _, _, _, haveKVM, _ := p.sys.kvmPerms(); haveKVM && req.Lane == "no-kvm" {
+			return providers.Classified(providers.ClassInvalid, "",
+				errors.New("local: the no-kvm lane hides /dev/kvm in a private mount namespace, which needs root: run mvm-verify as root or use the kvm lane"))
+		}
 		return nil
 	}
 	if req.User != "root" && p.sys.userExists(req.User) {
@@ -220,14 +224,8 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 // account with a shell, the kvm and sudo groups and passwordless sudo.
 func (p *Provider) setUpUser(ctx context.Context, name, leg string, record func(change) error) error {
 	for _, g := range suiteGroups {
-		if p.sys.groupExists(g) {
-			continue
-		}
-		if err := record(change{Kind: kindGroup, Group: g}); err != nil {
+		if err := p.ensureGroup(ctx, g, record); err != nil {
 			return err
-		}
-		if err := p.sys.run(ctx, "groupadd", "--system", g); err != nil {
-			return fmt.Errorf("local: create group %s: %w", g, err)
 		}
 	}
 	if !p.sys.userExists(name) {
@@ -282,6 +280,9 @@ func (p *Provider) openKVM(ctx context.Context, record func(change) error) error
 	if err != nil || !ok {
 		return err
 	}
+	if err := p.ensureGroup(ctx, "kvm", record); err != nil {
+		return err
+	}
 	kvm, err := p.sys.groupID("kvm")
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
@@ -297,6 +298,19 @@ func (p *Provider) openKVM(ctx context.Context, record func(change) error) error
 	}
 	if err := os.Chmod(devKVM, 0o660); err != nil {
 		return fmt.Errorf("local: chmod %s 0660: %w", devKVM, err)
+	}
+	return nil
+}
+
+func (p *Provider) ensureGroup(ctx context.Context, g string, record func(change) error) error {
+	if p.sys.groupExists(g) {
+		return nil
+	}
+	if err := record(change{Kind: kindGroup, Group: g}); err != nil {
+		return err
+	}
+	if err := p.sys.run(ctx, "groupadd", "--system", g); err != nil {
+		return fmt.Errorf("local: create group %s: %w", g, err)
 	}
 	return nil
 }

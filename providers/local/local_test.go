@@ -197,6 +197,12 @@ func TestCreateLoginDestroy(t *testing.T) {
 			t.Errorf("groups %q lack %s", groups, g)
 		}
 	}
+	// A daemon the suite left behind, detached from the session.
+	out, ok := run(t, c, "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
+	daemon, err := strconv.Atoi(out)
+	if !ok || err != nil {
+		t.Fatalf("start a detached process: %q", out)
+	}
 	c.Close()
 
 	f := providers.Filter{Run: l.req.Identity.Run(), Key: l.req.Identity.Key}
@@ -215,6 +221,9 @@ func TestCreateLoginDestroy(t *testing.T) {
 	}
 	if sshd.Alive(pid) {
 		t.Errorf("sshd %d still running after Destroy", pid)
+	}
+	if sshd.Alive(daemon) {
+		t.Errorf("the user's detached process %d still running after Destroy", daemon)
 	}
 	if _, err := user.Lookup(name); err == nil {
 		t.Errorf("user %s still exists after Destroy", name)

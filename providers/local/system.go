@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // system changes accounts and devices through the standard tools, as
@@ -98,4 +99,36 @@ func currentUser() (string, error) {
 		return "", err
 	}
 	return u.Username, nil
+}
+
+// killUserProcesses SIGKILLs every process running as the user. Destroy
+// uses it only for an account it created, before deleting it, so nothing
+// the suite left behind (daemons detached from the session) keeps running
+// under a deleted uid.
+func (system) killUserProcesses(name string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("look up user %s: %w", name, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("list processes: %w", err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			// "Uid:	real	effective	saved	fs"
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "Uid:" && (f[1] == u.Uid || f[2] == u.Uid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	return nil
 }
