@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +29,7 @@ type cycle struct {
 	plan     *Plan
 	res      *Result
 	cleanups cleanups
-	out      io.Writer
+	out      *remote.Masker
 	keys     *remote.Keys
 	host     *providers.Host
 	client   *remote.Client
@@ -105,6 +104,7 @@ func Run(ctx context.Context, plan Plan) *Result {
 		c.res.Outcome = Verified
 	}
 	c.progress()
+	c.out.Flush()
 	return c.res
 }
 
@@ -240,6 +240,7 @@ func (c *cycle) preflight(ctx context.Context) error {
 		return fmt.Errorf("generate run keys: %w", err)
 	}
 	c.keys = keys
+	c.out.Flush()
 	c.out = remote.NewMasker(c.plan.out(), append(append([]string{}, c.plan.Secrets...), keys.Secrets()...))
 	c.userData, err = cloudinit.Render(cloudinit.Config{
 		User:              c.plan.User,

@@ -44,10 +44,17 @@ func (c *cycle) ready(ctx context.Context) error {
 	if target.Insecure {
 		fmt.Fprintf(c.out, "::warning::host key of %s is not pinned (insecure-host-key): the connection can be intercepted\n", c.host.Address)
 	}
+	// A host booting with our user data refuses our key until cloud-init
+	// has written it, so its auth failures are expected for a while.
+	budget := 3
+	if c.host.CloudInit {
+		budget = 30
+	}
 	lastReport := time.Time{}
 	client, err := remote.Dial(ctx, target, remote.DialOptions{
-		InitialBackoff: c.plan.DialBackoff,
-		Logger:         c.plan.log(),
+		InitialBackoff:  c.plan.DialBackoff,
+		HandshakeBudget: budget,
+		Logger:          c.plan.log(),
 		Progress: func(attempt int, err error) {
 			if now := c.plan.now(); now.Sub(lastReport) >= 30*time.Second {
 				lastReport = now

@@ -93,8 +93,8 @@ func TestRowCells(t *testing.T) {
 			preflight: matrix.Fail, live: matrix.NotRun, seccmp: matrix.NotRun, notes: "Needs AWS credentials",
 		},
 		{
-			name: "cancelled",
-			res: Result{Outcome: Cancelled, FirstFailure: "cancelled", Phases: passPhases(PhasePreflight, PhaseProvision)},
+			name:      "cancelled",
+			res:       Result{Outcome: Cancelled, FirstFailure: "cancelled", Phases: passPhases(PhasePreflight, PhaseProvision)},
 			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "cancelled",
 		},
 	}
