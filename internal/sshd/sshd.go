@@ -159,9 +159,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("sshd port %d: expected 0 (pick a free port) or 1-65535", cfg.Port)
 	}
-	for u := range cfg.AuthorizedKeys {
+	for u, lines := range cfg.AuthorizedKeys {
 		if !userName.MatchString(u) {
 			return nil, fmt.Errorf("sshd authorized keys user %q: expected a user name like runner or mvm", u)
+		}
+		for i, l := range lines {
+			// One key per line: an embedded newline would smuggle in another.
+			if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(l)); err != nil || strings.TrimSpace(string(rest)) != "" {
+				return nil, fmt.Errorf("sshd authorized keys for %s, line %d: expected one key in authorized_keys form (\"ssh-ed25519 AAAA…\")", u, i+1)
+			}
 		}
 	}
 	keyPEM := cfg.HostKeyPEM

@@ -161,6 +161,7 @@ func TestUnknownKeyRefused(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	ctx := context.Background()
+	_, okKey := clientKey(t)
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -169,6 +170,8 @@ func TestConfigValidation(t *testing.T) {
 		{"bad address", Config{ListenAddr: "localhost"}, `listen address "localhost"`},
 		{"bad port", Config{Port: 70000}, "port 70000"},
 		{"bad user", Config{AuthorizedKeys: map[string][]string{"a b": nil}}, `user "a b"`},
+		{"bad authorized key", Config{AuthorizedKeys: map[string][]string{"root": {"not a key"}}}, "authorized keys for root, line 1"},
+		{"two keys in a line", Config{AuthorizedKeys: map[string][]string{"root": {okKey + "\n" + okKey}}}, "authorized keys for root, line 1"},
 		{"bad host key", Config{HostKeyPEM: []byte("not a key")}, "parse host private key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
