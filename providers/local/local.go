@@ -203,6 +203,7 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		Logger:         p.log,
 	})
 	if err != nil {
+		os.Remove(logFile) // its tail is in err
 		return nil, fmt.Errorf("local: %w", err)
 	}
 	start, err := srv.StartTime()
