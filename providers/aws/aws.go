@@ -47,7 +47,8 @@ func Entry() providers.Entry {
 	return providers.Entry{
 		Info: providers.Info{
 			Name:        Name,
-			Description: "Amazon EC2: c8i.large with nested virtualization by default, or *.metal",
+			// The matrix row's name, as in the verification table.
+			Description: "AWS",
 			Creates:     true,
 			Lanes:       []string{providers.LaneKVM, providers.LaneNoKVM},
 			Inputs:      inputs(),

@@ -1,0 +1,378 @@
+package aws_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+// The whole-binary tests run mvm-verify as a user or GitHub's runner would,
+// against the fake EC2 served from this test process. The binary is built
+// once, on first use, so the API-level tests above do not wait for it.
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "mvm-verify-aws-test-"); binErr != nil {
+			return
+		}
+		bin := filepath.Join(binDir, "mvm-verify")
+		out, err := exec.Command("go", "build", "-o", bin, "github.com/tinylabscom/mvm-verify").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		binErr = os.Link(bin, filepath.Join(binDir, "mvm-verify-post"))
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return filepath.Join(binDir, "mvm-verify")
+}
+
+var markerPattern = regexp.MustCompile(`/var/lib/mvm-verify/ready-[A-Za-z0-9_.-]+`)
+
+// binaryFake serves EC2 for the binary. Its hosts get the ready marker the
+// user data names (what cloud-init's last runcmd does) unless ready is false.
+func binaryFake(t *testing.T, ready bool) *fake.Server {
+	t.Helper()
+	requireTestHosts(t)
+	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, _ fakecloud.Machine) error {
+		marker := markerPattern.Find(spec.UserData)
+		if !ready || marker == nil {
+			return nil
+		}
+		t.Cleanup(func() { os.Remove(string(marker)) })
+		if err := os.MkdirAll(filepath.Dir(string(marker)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(string(marker), nil, 0o644)
+	}}
+	srv := fake.New(fake.Config{Booter: booter})
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func suiteFile(t *testing.T, run string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "suite.yml")
+	suite := "user: " + cycleUser + "\nsteps:\n  - name: hello\n    run: " + run + "\n    column: Live cycle\n"
+	if err := os.WriteFile(f, []byte(suite), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// baseEnv is a clean environment with the credentials
+// aws-actions/configure-aws-credentials would export.
+func baseEnv(t *testing.T, extra ...string) []string {
+	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
+		"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret"}, extra...)
+}
+
+// proc is a running binary whose output the test watches.
+type proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	seen   map[string]chan struct{}
+	done   chan struct{}
+	code   int
+	stderr bytes.Buffer
+}
+
+func start(t *testing.T, bin string, env []string, args []string, watch ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), seen: map[string]chan struct{}{}, done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stderr = &p.stderr
+	for _, w := range watch {
+		p.seen[w] = make(chan struct{})
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.out.WriteString(line + "\n")
+			for w, ch := range p.seen {
+				if strings.Contains(line, w) {
+					close(ch)
+					delete(p.seen, w)
+				}
+			}
+			p.mu.Unlock()
+		}
+		io.Copy(io.Discard, stdout) //nolint:errcheck
+		err := p.cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			p.code = ee.ExitCode()
+		} else if err != nil {
+			p.code = -1
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill() //nolint:errcheck
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *proc) waitFor(t *testing.T, line string) {
+	t.Helper()
+	p.mu.Lock()
+	ch, ok := p.seen[line]
+	p.mu.Unlock()
+	if !ok {
+		return // already seen
+	}
+	select {
+	case <-ch:
+	case <-p.done:
+		t.Fatalf("exited (%d) before printing %q\n%s\nstderr:\n%s", p.code, line, p.output(), p.stderr.String())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("no %q after 3 minutes\n%s", line, p.output())
+	}
+}
+
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("still running after 4 minutes\n%s", p.output())
+	}
+	return p.code
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func cliArgs(t *testing.T, srv *fake.Server, suite string) []string {
+	return []string{"run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+		"--suite", suite, "--out", filepath.Join(t.TempDir(), "out"), "--ssh-source-cidr", "127.0.0.1/32", "--timeout-minutes", "10"}
+}
+
+// TestBinaryRunAWS: `mvm-verify run --provider aws` against the fake — real
+// SSH into the booted host, the suite runs, teardown, a clean leak check
+// and a ✅ row.
+func TestBinaryRunAWS(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	args := cliArgs(t, srv, suiteFile(t, `test "$(id -un)" = `+cycleUser+` && echo hello from the fake ec2`))
+	p := start(t, bin, baseEnv(t), args)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+	out := p.output()
+	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> suite", "==> teardown", "hello from the fake ec2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	sum, err := os.ReadFile(filepath.Join(args[len(args)-5], "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// | Provider | Preflight | Live cycle | … : Preflight passes; the live
+	// cycle passes, or reads n/a when the probe put the leg on the no-KVM
+	// lane (this machine's KVM is PVM, and /dev/kvm is root's only).
+	row := regexp.MustCompile(`(?m)^\| AWS \|([^|]*)\|([^|]*)\|`).FindSubmatch(sum)
+	if row == nil {
+		t.Fatalf("summary has no AWS row:\n%s", sum)
+	}
+	if !strings.Contains(string(row[1]), "✅") || !(strings.Contains(string(row[2]), "✅") || strings.Contains(string(row[2]), "n/a")) {
+		t.Errorf("row: Preflight %q, Live cycle %q; want ✅ and ✅ or n/a\n%s", row[1], row[2], sum)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("left in the fake: %d instances, %d groups, %d volumes", i, g, v)
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 1 {
+		t.Errorf("RunInstances calls = %d", n)
+	}
+}
+
+// TestBinarySIGTERM: SIGTERM at each phase leaves nothing in the fake.
+func TestBinarySIGTERM(t *testing.T) {
+	phases := []struct {
+		name  string
+		ready bool
+		run   string
+		// arm arranges for the signal: either through the fake (at an API
+		// call) or returns a line of output to signal on.
+		arm func(srv *fake.Server, signal func()) string
+	}{
+		{name: "during create", ready: true, run: "true", arm: func(srv *fake.Server, signal func()) string {
+			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { signal(); return false }})
+			return ""
+		}},
+		{name: "waiting for running", ready: true, run: "true", arm: func(srv *fake.Server, signal func()) string {
+			srv.HoldBoots()
+			srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+				if c.Params["InstanceId.1"] != "" {
+					signal()
+				}
+				return false
+			}})
+			return ""
+		}},
+		{name: "during ready", ready: false, run: "true", arm: func(*fake.Server, func()) string { return "==> ready" }},
+		{name: "during the suite", ready: true, run: "echo suite-started; sleep 600", arm: func(*fake.Server, func()) string { return "suite-started" }},
+	}
+	bin := binary(t)
+	for _, ph := range phases {
+		t.Run(ph.name, func(t *testing.T) {
+			srv := binaryFake(t, ph.ready)
+			var target atomic.Pointer[os.Process]
+			var sent atomic.Bool
+			signal := func() {
+				if pr := target.Load(); pr != nil && sent.CompareAndSwap(false, true) {
+					pr.Signal(syscall.SIGTERM) //nolint:errcheck
+				}
+			}
+			line := ph.arm(srv, signal)
+			var watch []string
+			if line != "" {
+				watch = append(watch, line)
+			}
+			p := start(t, bin, baseEnv(t), cliArgs(t, srv, suiteFile(t, ph.run)), watch...)
+			target.Store(p.cmd.Process)
+			if line != "" {
+				p.waitFor(t, line)
+				signal()
+			}
+			code := p.wait(t)
+			if !sent.Load() {
+				t.Fatalf("the run ended (%d) before the signal\n%s", code, p.output())
+			}
+			if code == 0 {
+				t.Errorf("exit 0 after SIGTERM")
+			}
+			if i, g, v := srv.Live(); i+g+v != 0 {
+				t.Errorf("left in the fake after SIGTERM %s: %d instances, %d groups, %d volumes\n%s\nstderr:\n%s",
+					ph.name, i, g, v, p.output(), p.stderr.String())
+			}
+		})
+	}
+}
+
+// TestBinaryPostAfterSIGKILL: main is killed right after RunInstances; the
+// post step, run fresh with only STATE_* and the fake's API, finds the
+// instance by tag and deletes it.
+func TestBinaryPostAfterSIGKILL(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	dir := t.TempDir()
+	stateFile := filepath.Join(dir, "state")
+	summary := filepath.Join(dir, "summary")
+	for _, f := range []string{stateFile, summary, filepath.Join(dir, "output")} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := baseEnv(t,
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=o/r", "GITHUB_RUN_ID=777", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
+		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_EVENT_NAME=push",
+		"GITHUB_STATE="+stateFile, "GITHUB_OUTPUT="+filepath.Join(dir, "output"), "GITHUB_STEP_SUMMARY="+summary,
+		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1",
+		"INPUT_SUITE="+suiteFile(t, "true"), "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false",
+	)
+	var target atomic.Pointer[os.Process]
+	var killed atomic.Bool
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+		if pr := target.Load(); pr != nil && c.Params["InstanceId.1"] != "" && killed.CompareAndSwap(false, true) {
+			pr.Kill() //nolint:errcheck
+		}
+		return false
+	}})
+	p := start(t, bin, env, nil)
+	target.Store(p.cmd.Process)
+	p.wait(t)
+	if !killed.Load() {
+		t.Fatalf("main ended before RunInstances answered\n%s\nstderr:\n%s", p.output(), p.stderr.String())
+	}
+	if i, _, _ := srv.Live(); i != 1 {
+		t.Fatalf("after SIGKILL the fake holds %d instances, want the 1 main left behind", i)
+	}
+
+	state := map[string]string{}
+	data, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		if k, delim, ok := strings.Cut(lines[i], "<<"); ok {
+			var val []string
+			for i++; i < len(lines) && lines[i] != delim; i++ {
+				val = append(val, lines[i])
+			}
+			state[k] = strings.Join(val, "\n")
+		} else if k, v, ok := strings.Cut(lines[i], "="); ok {
+			state[k] = v
+		}
+	}
+	if state["identity"] == "" {
+		t.Fatalf("main saved no identity before creating: %v", state)
+	}
+	postEnv := env
+	for k, v := range state {
+		postEnv = append(postEnv, "STATE_"+k+"="+v)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
+	}
+	if !strings.Contains(string(out), "leak check") || !strings.Contains(string(out), "deleted instance") {
+		t.Errorf("post output:\n%s", out)
+	}
+}
