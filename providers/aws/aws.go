@@ -46,7 +46,7 @@ func inputs() []string {
 func Entry() providers.Entry {
 	return providers.Entry{
 		Info: providers.Info{
-			Name:        Name,
+			Name: Name,
 			// The matrix row's name, as in the verification table.
 			Description: "AWS",
 			Creates:     true,
