@@ -294,7 +294,9 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Du
 		return fmt.Errorf("write sshd_config: %w", err)
 	}
 	argv := []string{bin, "-D", "-e", "-f", cfgPath}
-	if cfg.HideKVM {
+	// Without a /dev/kvm there is nothing to hide, and skipping the mount
+	// namespace lets an unprivileged container run the no-KVM lane.
+	if _, err := os.Stat("/dev/kvm"); cfg.HideKVM && err == nil {
 		argv = append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", hideKVMScript, "hide-kvm"}, argv...)
 	}
 	if cfg.Netns != "" {
