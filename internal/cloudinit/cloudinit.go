@@ -104,7 +104,7 @@ func Render(c Config) ([]byte, error) {
 
 // document is the cloud-config; field order is output order.
 type document struct {
-	Users          []user    `yaml:"users"`
+	Users          []any     `yaml:"users"` // "default" or user
 	DisableRoot    bool      `yaml:"disable_root"`
 	SSHPwauth      bool      `yaml:"ssh_pwauth"`
 	SSHDeleteKeys  bool      `yaml:"ssh_deletekeys"`
@@ -171,8 +171,10 @@ func build(c Config) document {
 		files = append(files, outFile{Path: f.Path, Content: f.Content, Owner: f.Owner, Permissions: normalizeMode(f.Permissions), Defer: true})
 	}
 
+	// A suite that runs as root needs no user of its own: root gets the
+	// clean authorized_keys file like every suite.
 	doc := document{
-		Users: []user{{
+		Users: []any{user{
 			Name:              c.User,
 			Groups:            groups,
 			Shell:             "/bin/bash",
@@ -201,6 +203,9 @@ func build(c Config) document {
 		Packages:      packages,
 		WriteFiles:    files,
 		Runcmd:        runcmd(c),
+	}
+	if c.User == "root" {
+		doc.Users = []any{"default"}
 	}
 	if c.Firewall != nil {
 		// bootcmd runs before sshd starts, so the port is never open to the
@@ -255,8 +260,8 @@ func ttlMinutes(d time.Duration) int {
 }
 
 func validate(c Config) error {
-	if !namePattern.MatchString(c.User) || c.User == "root" {
-		return fmt.Errorf("cloudinit: User %q: want a login name matching %s, not root", c.User, namePattern)
+	if !namePattern.MatchString(c.User) {
+		return fmt.Errorf("cloudinit: User %q: want a login name matching %s", c.User, namePattern)
 	}
 	for _, g := range c.Groups {
 		if !namePattern.MatchString(g) {

@@ -266,6 +266,26 @@ func TestRenderContent(t *testing.T) {
 	}
 }
 
+// A root suite creates no user of its own (cloud-init keeps the image's
+// default user) and root still gets the clean key file.
+func TestRenderRootSuite(t *testing.T) {
+	c := minimalConfig(t)
+	c.User = "root"
+	doc, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "users:\n    - default\n") && !strings.Contains(string(doc), "users:\n  - default\n") {
+		t.Errorf("a root suite should keep only the default user:\n%s", doc)
+	}
+	if strings.Contains(string(doc), "name: root") {
+		t.Errorf("a root suite must not declare root as a new user:\n%s", doc)
+	}
+	if !strings.Contains(string(doc), "/root/.ssh/authorized_keys") {
+		t.Errorf("root lost its clean authorized_keys file:\n%s", doc)
+	}
+}
+
 func TestRenderWithoutFirewallHasNoNft(t *testing.T) {
 	out, err := Render(minimalConfig(t))
 	if err != nil {
@@ -362,7 +382,6 @@ func TestValidation(t *testing.T) {
 		secrets []string
 	}{
 		{"empty user", func(c *Config) { c.User = "" }, "User", nil},
-		{"root user", func(c *Config) { c.User = "root" }, "User", nil},
 		{"user with space", func(c *Config) { c.User = "mvm user" }, "User", nil},
 		{"user upper case", func(c *Config) { c.User = "Mvm" }, "User", nil},
 		{"bad group", func(c *Config) { c.Groups = []string{"sudo", "k;vm"} }, "Groups", nil},
@@ -436,6 +455,11 @@ func TestCloudInitSchema(t *testing.T) {
 		"ipv6 firewall": func(t *testing.T) Config {
 			c := fullConfig(t)
 			c.Firewall = &Firewall{SourceCIDR: "2001:db8::7/128"}
+			return c
+		},
+		"root suite": func(t *testing.T) Config {
+			c := fullConfig(t)
+			c.User = "root"
 			return c
 		},
 		"no groups, one-minute ttl": func(t *testing.T) Config {
