@@ -38,7 +38,7 @@ const (
 func inputs() []string {
 	return []string{
 		"aws-endpoint", "region", "zone", "instance-type", "market", "spot-failover", "subnet-id", "image", "disk-gb",
-		"aws-role-to-assume", "aws-oidc-audience", "candidates",
+		"aws-role-to-assume", "candidates",
 	}
 }
 
@@ -93,16 +93,16 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	p := &Provider{
 		opts: o, cfg: cfg,
 		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: o.In("instance-type"), market: o.In("market"),
-		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"), audience: o.In("aws-oidc-audience"),
+		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"),
 		diskGB: DefaultDiskGB, poll: defaultPoll,
 	}
 	p.region = firstNonEmpty(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
 	if p.typ == "" {
 		p.typ = DefaultType
 	}
-	if p.audience == "" {
-		p.audience = "sts.amazonaws.com"
-	}
+	// The audience aws-actions/configure-aws-credentials asks for, which
+	// the role's trust policy names.
+	p.audience = "sts.amazonaws.com"
 	if o.PollInterval > 0 {
 		p.poll = o.PollInterval
 	}

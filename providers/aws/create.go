@@ -85,6 +85,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		return nil, lastErr
 	}
 	id := sdk.ToString(inst.InstanceId)
+	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
 	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j)
 	if err != nil {
 		return nil, err
@@ -98,11 +99,18 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		ID:           id,
 		Type:         c.Type,
 		Region:       c.Region,
-		Zone:         sdk.ToString(inst.Placement.AvailabilityZone),
+		Zone:         zoneOf(inst),
 		PricePerHour: kvm.PricePerHour,
 		ReadyMarker:  req.ReadyMarker,
 		CloudInit:    true,
 	}, nil
+}
+
+func zoneOf(inst ec2types.Instance) string {
+	if inst.Placement == nil {
+		return ""
+	}
+	return sdk.ToString(inst.Placement.AvailabilityZone)
 }
 
 // hostKey is the public host key the instance must present: the request's,
