@@ -34,6 +34,7 @@ type cycle struct {
 	host     *providers.Host
 	client   *remote.Client
 	userData []byte
+	probeBin string // where the probe binary was uploaded on the host
 
 	mu sync.Mutex // guards res against the journal and progress callbacks
 }

@@ -143,6 +143,7 @@ func (c *cycle) probe(ctx context.Context) error {
 	if err := c.client.Upload(ctx, f, bin, 0o755); err != nil {
 		return fmt.Errorf("upload probe binary: %w", err)
 	}
+	c.probeBin = bin
 	res, err := c.client.Run(ctx, remote.RunSpec{Command: remote.Quote(bin) + " probe --json", AsUser: c.plan.User, Timeout: 2 * time.Minute})
 	if err != nil {
 		return fmt.Errorf("run probe: %w", err)
@@ -241,7 +242,14 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 	if timeout <= 0 {
 		timeout = DefaultStepTimeout
 	}
-	res, err := c.runStreamed(ctx, st.Name, remote.RunSpec{Command: st.Run, AsUser: c.plan.User, Timeout: timeout, Env: st.Env})
+	env := map[string]string{}
+	if c.probeBin != "" {
+		env["MVM_VERIFY_BIN"] = c.probeBin // steps may run the probe themselves
+	}
+	for k, v := range st.Env {
+		env[k] = v
+	}
+	res, err := c.runStreamed(ctx, st.Name, remote.RunSpec{Command: st.Run, AsUser: c.plan.User, Timeout: timeout, Env: env})
 	sr.Duration, sr.ExitCode, sr.Output = res.Duration, res.ExitCode, string(res.Output)
 	c.addRemote(res.Duration)
 	switch {

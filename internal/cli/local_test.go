@@ -1,0 +1,235 @@
+package cli_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// seccompCrate is the tiny std-only crate whose test installs a seccomp
+// filter; cargo runs it offline on the host.
+func seccompCrate(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "libtest", "testdata", "seccompcrate")
+	if _, err := os.Stat(filepath.Join(dir, "Cargo.toml")); err != nil {
+		t.Fatalf("seccomp crate: %v", err)
+	}
+	return dir
+}
+
+func requireCargo(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("bash", "-lc", "command -v cargo").Run(); err != nil {
+		t.Skip("cargo is not on root's login PATH; .ci/run installs it")
+	}
+}
+
+// localRun runs `mvm-verify run --provider local` with a suite.
+func localRun(t *testing.T, suite string, extra ...string) result {
+	t.Helper()
+	requireRoot(t)
+	out := filepath.Join(t.TempDir(), "out")
+	args := append([]string{"run", "--provider", "local", "--suite", writeSuite(t, suite),
+		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10"}, extra...)
+	return runBin(t, cmdEnv(t), args...)
+}
+
+func TestRunLocalPassingSuite(t *testing.T) {
+	requireCargo(t)
+	crate := seccompCrate(t)
+	suite := `
+user: root
+steps:
+  - name: hello
+    run: test "$(id -un)" = root && echo hello from the host
+    column: Live cycle
+  - name: seccomp probe
+    run: cd ` + crate + ` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline
+    parse: libtest
+    column: Seccomp probe
+    timeout: 5m
+`
+	r := localRun(t, suite)
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> probe", "==> suite", "==> teardown", "hello from the host"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("progress lacks %q", want)
+		}
+	}
+	sum := r.file(t, "summary.md")
+	row := rowLine(t, sum)
+	cells := strings.Split(row, "|")
+	// | Provider | Preflight | Live cycle | Seccomp probe | Notes |
+	if len(cells) < 6 {
+		t.Fatalf("row %q has too few cells", row)
+	}
+	if !strings.Contains(cells[2], "✅") || !strings.Contains(cells[4], "✅") {
+		t.Errorf("row %q: want Preflight and Seccomp probe ✅", row)
+	}
+	res := r.resultJSON(t)
+	if res["outcome"] != "verified" {
+		t.Errorf("outcome %v, want verified", res["outcome"])
+	}
+	steps := res["steps"].([]any)
+	tests := steps[1].(map[string]any)["tests"].(map[string]any)
+	if tests["Passed"] == nil && tests["passed"] == nil {
+		t.Errorf("seccomp step has no libtest counts: %v", tests)
+	}
+	if !strings.Contains(sum, "passed") {
+		t.Errorf("summary lacks the libtest counts:\n%s", sum)
+	}
+}
+
+func TestRunLocalFailingStep(t *testing.T) {
+	suite := `
+user: root
+steps:
+  - name: ok step
+    run: "true"
+  - name: smoke
+    run: echo boom >&2; exit 3
+    column: Live cycle
+`
+	r := localRun(t, suite)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	row := rowLine(t, r.file(t, "summary.md"))
+	cells := strings.Split(row, "|")
+	if !strings.Contains(cells[3], "❌") {
+		t.Errorf("Live cycle cell in %q is not ❌", row)
+	}
+	if !strings.Contains(cells[5], "smoke") || !strings.Contains(cells[5], "exit status 3") {
+		t.Errorf("Notes in %q do not name the failure", row)
+	}
+	if !strings.Contains(r.file(t, "summary.md"), "boom") {
+		t.Errorf("summary lacks the failing step's log")
+	}
+}
+
+func TestRunLocalNoKVMLane(t *testing.T) {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		t.Log("this machine has no /dev/kvm; the no-KVM lane is what it has anyway")
+	}
+	suite := `
+user: root
+steps:
+  - name: kvm hidden
+    run: test ! -e /dev/kvm
+  - name: mvm smoke
+    run: "false"
+    needs: [kvm]
+    column: Live cycle
+`
+	r := localRun(t, suite, "--lane", "no-kvm")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	row := rowLine(t, r.file(t, "summary.md"))
+	cells := strings.Split(row, "|")
+	if !strings.Contains(cells[3], "n/a") {
+		t.Errorf("Live cycle cell in %q is not n/a", row)
+	}
+	res := r.resultJSON(t)
+	if res["lane"] != "no-kvm" {
+		t.Errorf("lane %v, want no-kvm", res["lane"])
+	}
+	probe, _ := res["probe"].(map[string]any)
+	if probe == nil || probe["lane"] != "no-kvm" {
+		t.Errorf("the host probe did not run or did not see the no-KVM host: %v", probe)
+	}
+	steps := res["steps"].([]any)
+	if st := steps[1].(map[string]any); st["status"] != "n/a" {
+		t.Errorf("kvm step status %v, want n/a", st["status"])
+	}
+}
+
+func TestSIGTERMDuringSuiteCleansUp(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	suite := writeSuite(t, `
+user: root
+steps:
+  - name: long
+    run: echo started; sleep 300
+`)
+	cmd := exec.Command(bin, "run", "--provider", "local", "--suite", suite, "--out", out,
+		"--local-state-dir", filepath.Join(tmp, "state"), "--timeout-minutes", "10")
+	cmd.Env = cmdEnv(t)
+	cmd.Env[len(cmd.Env)-1] = "TMPDIR=" + tmp
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "started") {
+			break
+		}
+	}
+	if !strings.Contains(seen.String(), "started") {
+		cmd.Process.Kill()
+		t.Fatalf("the suite never started:\n%s", seen.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for sc.Scan() {
+			seen.WriteString(sc.Text() + "\n")
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the run did not end after SIGTERM")
+	}
+	if cmd.ProcessState.ExitCode() == 0 {
+		t.Errorf("exit 0 after SIGTERM, want non-zero")
+	}
+	if left := processesMentioning(t, tmp); len(left) > 0 {
+		t.Errorf("processes of the run still running after SIGTERM: %v", left)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatalf("no summary after SIGTERM: %v", err)
+	}
+	if !strings.Contains(string(data), "cancelled") {
+		t.Errorf("summary does not say cancelled:\n%s", data)
+	}
+	if p := phaseStatus(t, filepath.Join(out, "result.json"), "teardown"); p != "pass" {
+		t.Errorf("teardown phase %q, want pass", p)
+	}
+}
+
+// rowLine finds the matrix row (the line after the table's separator).
+func rowLine(t *testing.T, md string) string {
+	t.Helper()
+	lines := strings.Split(md, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "| Provider |") && i+2 < len(lines) {
+			return lines[i+2]
+		}
+	}
+	t.Fatalf("no matrix row in:\n%s", md)
+	return ""
+}

@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/ghreport"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/summary"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// fromFlags runs a command configured from the command line.
+func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
+	src, err := flagSource(cmd, args, a.stderr)
+	if err != nil {
+		if err.Error() == "flag: help requested" {
+			return ExitOK
+		}
+		return a.badInput(err)
+	}
+	return a.dispatch(ctx, cmd, src)
+}
+
+// actionMain is the Docker action's main step: the command is the `mode`
+// input, everything else comes from INPUT_*.
+func (a *app) actionMain(ctx context.Context) int {
+	src := actionSource(a.env.Getenv)
+	mode, _ := src("mode")
+	if mode == "" {
+		mode = "run"
+	}
+	return a.dispatch(ctx, mode, src)
+}
+
+func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
+	reg := registry()
+	run, err := config.LoadWith(src, config.Options{Providers: reg.Names(), Mode: cmd, Getenv: a.env.Getenv, HeadSHA: headSHA(a.env.Getenv)})
+	if err != nil {
+		return a.badInput(err)
+	}
+	a.maskSecrets(run)
+	switch cmd {
+	case "run", "up":
+		return a.run(ctx, run, reg, cmd == "up")
+	case "down":
+		return a.down(ctx, run, reg)
+	case "report":
+		return a.report(ctx, run)
+	}
+	return a.badInput(&config.InputError{Input: "mode", Value: cmd, Expected: "one of run, up, down, report"})
+}
+
+// maskSecrets tells the runner to hide every secret value from the log.
+func (a *app) maskSecrets(run *config.Run) {
+	if !a.inGHA {
+		return
+	}
+	for _, s := range run.Secrets() {
+		for _, line := range strings.Split(s, "\n") {
+			if strings.TrimSpace(line) != "" {
+				fmt.Fprintf(a.stdout, "::add-mask::%s\n", escapeCommand(line))
+			}
+		}
+	}
+}
+
+// run is `run` and `up`: the whole cycle, or everything but teardown.
+func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry, keep bool) int {
+	entry, err := reg.Get(run.Provider)
+	if err != nil {
+		return a.badInput(&config.InputError{Input: "provider", Value: run.Provider, Expected: "one of " + strings.Join(reg.Names(), ", ")})
+	}
+	p, err := entry.New(a.providerOptions(run))
+	if err != nil {
+		return a.badInput(err)
+	}
+	if err := os.MkdirAll(run.Out, 0o755); err != nil {
+		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
+	}
+	id := a.identity(run)
+	st := a.newState(run)
+	// The identity goes to state before anything is created, so the post
+	// step can find resources by tag even if main is killed mid-create.
+	st.save("provider", run.Provider)
+	st.save("identity", mustJSON(id))
+	st.save("out", run.Out)
+
+	plan, err := a.plan(run, entry, p, id)
+	if err != nil {
+		return a.badInput(err)
+	}
+	plan.KeepHost = keep
+	plan.Journal = st
+	gh := a.reporter(run)
+	a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
+	res := verify.Run(ctx, plan)
+	if res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 && res.Phase(verify.PhaseTeardown).Status == matrix.Pass {
+		st.save("torn-down", "true")
+	}
+	st.save("outcome", string(res.Outcome))
+
+	if err := a.writeResult(run, res); err != nil {
+		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
+	}
+	a.reportFinish(ctx, gh, res.Row())
+	if keep && res.Kept {
+		if err := a.saveUp(run, id, res, plan); err != nil {
+			fmt.Fprintf(a.stderr, "mvm-verify: save host state: %v\n", err)
+			return ExitFailed
+		}
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", res.Display, res.Outcome)
+	if res.FirstFailure != "" && res.Outcome != verify.Verified {
+		fmt.Fprintf(a.stdout, "first failure: %s\n", res.FirstFailure)
+	}
+	switch {
+	case res.Outcome == verify.Verified:
+		return ExitOK
+	case res.Phase(verify.PhasePreflight) != nil && res.Phase(verify.PhasePreflight).Status == matrix.Fail:
+		return ExitBadInput
+	}
+	return ExitFailed
+}
+
+// plan turns the configuration into the cycle's plan.
+func (a *app) plan(run *config.Run, entry providers.Entry, p providers.Provider, id providers.Identity) (verify.Plan, error) {
+	suite := run.Suite
+	var steps []verify.Step
+	for _, s := range suite.Steps {
+		steps = append(steps, verify.Step{
+			Name: s.Name, Run: s.Run, Timeout: s.Timeout, NeedsKVM: s.NeedsKVM(),
+			Column: s.Column, Parse: s.Parse, Env: s.Env,
+		})
+	}
+	var uploads []verify.Upload
+	for _, u := range suite.Uploads {
+		uploads = append(uploads, verify.Upload{Src: u.Src, Dst: u.Dst, Mode: u.Mode})
+	}
+	probeBin := run.ProbeBinary
+	if probeBin == "" {
+		probeBin = a.env.Executable
+	}
+	for _, w := range run.Warnings {
+		a.warn(w)
+	}
+	display := run.Display
+	if display == "" {
+		display = matrix.DisplayName(run.Key)
+	}
+	return verify.Plan{
+		Provider:       p,
+		Display:        display,
+		Identity:       id,
+		Candidates:     run.Candidates,
+		Lane:           run.Lane,
+		DiskGB:         run.DiskGB,
+		Image:          run.Image,
+		TTL:            run.TTL,
+		SSHSourceCIDR:  run.SSHSourceCIDR,
+		User:           suite.User,
+		Packages:       suite.Packages,
+		Bootstrap:      suite.Bootstrap,
+		Uploads:        uploads,
+		Steps:          steps,
+		ProbeBinary:    probeBin,
+		Timeout:        time.Duration(run.TimeoutMinutes) * time.Minute,
+		TeardownBudget: run.TeardownBudget,
+		ReadyTimeout:   run.ReadyTimeout,
+		Out:            a.stdout,
+		Actions:        a.inGHA,
+		Secrets:        run.Secrets(),
+		Logger:         a.log,
+	}, nil
+}
+
+func (a *app) providerOptions(run *config.Run) providers.Options {
+	return providers.Options{
+		Input:  run.Input,
+		Getenv: a.env.Getenv,
+		Logger: a.log,
+	}
+}
+
+// identity names this leg from the runner's environment; outside Actions a
+// random run id keeps concurrent CLI runs apart.
+func (a *app) identity(run *config.Run) providers.Identity {
+	get := a.env.Getenv
+	now := time.Now().UTC()
+	id := providers.Identity{
+		Repo:       get("GITHUB_REPOSITORY"),
+		RunID:      get("GITHUB_RUN_ID"),
+		RunAttempt: get("GITHUB_RUN_ATTEMPT"),
+		Job:        get("GITHUB_JOB"),
+		Key:        run.Key,
+		HeadSHA:    headSHA(get),
+		CreatedAt:  now,
+		ExpiresAt:  now.Add(run.TTL),
+	}
+	if id.RunID == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		id.RunID = fmt.Sprintf("cli-%d-%s", now.Unix(), hex.EncodeToString(b[:]))
+	}
+	if id.Repo == "" {
+		id.Repo = "local"
+	}
+	if id.Job == "" {
+		id.Job = "cli"
+	}
+	return id
+}
+
+// headSHA is the commit under test: the PR's head from the event payload
+// (GITHUB_SHA is a merge commit on pull_request), else GITHUB_SHA.
+func headSHA(get func(string) string) string {
+	if ev, err := ghreport.LoadEvent(get("GITHUB_EVENT_PATH"), get); err == nil {
+		return ev.HeadSHA
+	}
+	return get("GITHUB_SHA")
+}
+
+// writeResult writes result.json and summary.md into --out, the job summary
+// and the step outputs.
+func (a *app) writeResult(run *config.Run, res *verify.Result) error {
+	md := summary.Markdown(res)
+	resultPath := filepath.Join(run.Out, "result.json")
+	summaryPath := filepath.Join(run.Out, "summary.md")
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	if err := os.WriteFile(resultPath, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	if err := os.WriteFile(summaryPath, []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	if err := writeStepLogs(run.Out, res); err != nil {
+		return err
+	}
+	row := res.Row()
+	rowJSON := mustJSON(row)
+	o := a.outputs()
+	o.set("status", string(res.Outcome))
+	o.set("row", rowJSON)
+	o.set("summary-path", summaryPath)
+	o.set("result-path", resultPath)
+	if err := appendFile(a.env.Getenv("GITHUB_STEP_SUMMARY"), md); err != nil {
+		return fmt.Errorf("write job summary: %w", err)
+	}
+	if !a.inGHA {
+		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{row}), summaryPath, resultPath)
+	}
+	return nil
+}
+
+// writeStepLogs keeps each step's full output as a file for artifacts.
+func writeStepLogs(out string, res *verify.Result) error {
+	dir := filepath.Join(out, "logs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create logs dir: %w", err)
+	}
+	for i, s := range res.Steps {
+		if s.Output == "" {
+			continue
+		}
+		name := fmt.Sprintf("%02d-%s.log", i+1, providers.Label(s.Name))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s.Output), 0o644); err != nil {
+			return fmt.Errorf("write step log: %w", err)
+		}
+	}
+	for name, text := range res.Collected {
+		if err := os.WriteFile(filepath.Join(dir, providers.Label(name)+".log"), []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write collected log: %w", err)
+		}
+	}
+	return nil
+}
+
+func mustJSON(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own plain types are encoded
+	}
+	return string(data)
+}
+
+// appendFile appends to path; an empty path (not in Actions) does nothing.
+func appendFile(path, text string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// post is the action's post step (post-if: always()). It tears down by tag
+// from STATE_* alone, so it works after a main step that was killed, then
+// checks nothing is left. Its inputs are the main step's INPUT_*.
+func (a *app) post(ctx context.Context) int {
+	get := a.env.Getenv
+	providerName, idJSON := get("STATE_provider"), get("STATE_identity")
+	if providerName == "" || idJSON == "" {
+		fmt.Fprintln(a.stdout, "mvm-verify post: the main step created nothing (no state saved); nothing to tear down")
+		return ExitOK
+	}
+	var id providers.Identity
+	if err := json.Unmarshal([]byte(idJSON), &id); err != nil {
+		fmt.Fprintf(a.stderr, "mvm-verify post: state identity is not valid JSON: %v\n", err)
+		return ExitFailed
+	}
+	src := actionSource(get)
+	run, err := config.LoadWith(src, config.Options{Providers: registry().Names(), Mode: "down", Provider: providerName, Getenv: get})
+	if err != nil {
+		return a.badInput(err)
+	}
+	a.maskSecrets(run)
+	p, err := a.provider(run, providerName)
+	if err != nil {
+		return a.badInput(err)
+	}
+	// The runner gives post steps their own time; the teardown budget bounds
+	// it so a hung API cannot hold the job.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), run.TeardownBudget)
+	defer cancel()
+	alreadyDown := get("STATE_torn-down") == "true"
+	code, text := a.destroy(ctx, p, id, !alreadyDown)
+	if err := appendFile(get("GITHUB_STEP_SUMMARY"), text); err != nil {
+		fmt.Fprintf(a.stderr, "mvm-verify post: write job summary: %v\n", err)
+	}
+	return code
+}
+
+// destroy deletes the identity's resources (unless already done) and runs
+// the leak check. It returns the exit status and a summary section.
+func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Identity, doDestroy bool) (int, string) {
+	var b strings.Builder
+	b.WriteString("### mvm-verify teardown\n\n")
+	code := ExitOK
+	if doDestroy {
+		fmt.Fprintf(a.stdout, "==> teardown %s run %s key %s\n", p.Name(), id.Run(), id.Key)
+		rep, err := p.Destroy(ctx, id)
+		for _, d := range rep.Deleted {
+			fmt.Fprintf(a.stdout, "   deleted %s %s\n", d.Kind, d.ID)
+			fmt.Fprintf(&b, "- deleted %s `%s`\n", d.Kind, d.ID)
+		}
+		if err != nil {
+			code = ExitFailed
+			fmt.Fprintf(a.stdout, "::error title=mvm-verify teardown::%s\n", escapeCommand(err.Error()))
+			fmt.Fprintf(&b, "- ❌ teardown error: %s\n", err)
+		}
+	} else {
+		b.WriteString("- the main step already tore everything down\n")
+	}
+	leaks, err := providers.LeakCheck(ctx, p, id)
+	switch {
+	case err != nil:
+		code = ExitFailed
+		fmt.Fprintf(a.stdout, "::error title=mvm-verify leak check::%s\n", escapeCommand(err.Error()))
+		fmt.Fprintf(&b, "- ❌ leak check failed: %s\n", err)
+	case len(leaks) > 0:
+		code = ExitFailed
+		var ids []string
+		for _, l := range leaks {
+			ids = append(ids, l.Kind+" "+l.ID)
+		}
+		msg := "resources still present after teardown: " + strings.Join(ids, ", ")
+		fmt.Fprintf(a.stdout, "::error title=mvm-verify leak check::%s\n", escapeCommand(msg))
+		fmt.Fprintf(&b, "- ❌ **LEAKED**: %s\n", msg)
+	default:
+		fmt.Fprintln(a.stdout, "✓ leak check: nothing tagged with this run is left")
+		b.WriteString("- ✅ leak check: nothing tagged with this run is left\n")
+	}
+	return code, b.String() + "\n"
+}
+
+func (a *app) provider(run *config.Run, name string) (providers.Provider, error) {
+	reg := registry()
+	entry, err := reg.Get(name)
+	if err != nil {
+		return nil, &config.InputError{Input: "provider", Value: name, Expected: "one of " + strings.Join(reg.Names(), ", ")}
+	}
+	return entry.New(a.providerOptions(run))
+}
+
+// upState is what `up` leaves for `down` and for the user: enough to reach
+// the host and to find its resources again.
+type upState struct {
+	Provider string             `json:"provider"`
+	Identity providers.Identity `json:"identity"`
+	Inputs   map[string]string  `json:"inputs"`
+	Host     *verify.HostInfo   `json:"host"`
+	KeyFile  string             `json:"key_file"`
+	Known    string             `json:"known_hosts_file"`
+}
+
+const upStateFile = "host.json"
+
+// saveUp writes the state of a kept host: the client key (0600) so the
+// user can log in, a known_hosts file pinning the host key, and host.json.
+func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result, plan verify.Plan) error {
+	dir, err := filepath.Abs(filepath.Join(run.Out, "host"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	st := upState{Provider: run.Provider, Identity: id, Inputs: map[string]string{}, Host: res.Host}
+	for k, v := range run.Inputs {
+		if !run.IsSecret(k) {
+			st.Inputs[k] = v
+		}
+	}
+	if len(res.ClientKeyPEM) > 0 {
+		st.KeyFile = filepath.Join(dir, "id_ed25519")
+		if err := os.WriteFile(st.KeyFile, res.ClientKeyPEM, 0o600); err != nil {
+			return err
+		}
+	}
+	if res.Host != nil && res.Host.HostKey != "" {
+		st.Known = filepath.Join(dir, "known_hosts")
+		hostPattern := res.Host.Address
+		if res.Host.Port != 22 {
+			hostPattern = fmt.Sprintf("[%s]:%d", res.Host.Address, res.Host.Port)
+		}
+		if err := os.WriteFile(st.Known, []byte(hostPattern+" "+res.Host.HostKey+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, upStateFile), []byte(mustJSON(st)), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "\nThe host is up and kept. State: %s\n", dir)
+	if res.Host != nil {
+		cmd := fmt.Sprintf("ssh -p %d", res.Host.Port)
+		if st.KeyFile != "" {
+			cmd += " -i " + st.KeyFile
+		}
+		if st.Known != "" {
+			cmd += " -o UserKnownHostsFile=" + st.Known + " -o StrictHostKeyChecking=yes"
+		}
+		cmd += fmt.Sprintf(" %s@%s", res.Host.User, res.Host.Address)
+		fmt.Fprintf(a.stdout, "Log in:    %s\n", cmd)
+	}
+	fmt.Fprintf(a.stdout, "Tear down: mvm-verify down --out %s\n", run.Out)
+	return nil
+}
+
+// down tears down what `up` kept, from its state in --out.
+func (a *app) down(ctx context.Context, run *config.Run, _ *providers.Registry) int {
+	dir := filepath.Join(run.Out, "host")
+	data, err := os.ReadFile(filepath.Join(dir, upStateFile))
+	if err != nil {
+		return a.badInput(&config.InputError{Input: "out", Value: run.Out, Expected: "the --out directory of a previous `mvm-verify up` (no " + filepath.Join(dir, upStateFile) + ")"})
+	}
+	var st upState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return a.badInput(fmt.Errorf("read %s: %w", filepath.Join(dir, upStateFile), err))
+	}
+	for k, v := range st.Inputs {
+		if _, given := run.Inputs[k]; !given {
+			run.Inputs[k] = v
+		}
+	}
+	p, err := a.provider(run, st.Provider)
+	if err != nil {
+		return a.badInput(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(run.TeardownBudget, time.Minute))
+	defer cancel()
+	code, _ := a.destroy(ctx, p, st.Identity, true)
+	if code == ExitOK {
+		if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(a.stderr, "mvm-verify: remove %s: %v\n", dir, err)
+		}
+	}
+	return code
+}
