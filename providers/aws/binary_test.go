@@ -376,3 +376,44 @@ func TestBinaryPostAfterSIGKILL(t *testing.T) {
 		t.Errorf("post output:\n%s", out)
 	}
 }
+
+// TestBinaryPreflightRefusals: refused at preflight, exit 2, nothing created.
+func TestBinaryPreflightRefusals(t *testing.T) {
+	bin := binary(t)
+	tests := []struct {
+		name  string
+		extra []string
+		env   []string
+		want  string
+	}{
+		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
+		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
+		{name: "no credentials", env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, want: "Needs AWS credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fake.New(fake.Config{Booter: idleBooter})
+			defer srv.Close()
+			args := append(cliArgs(t, srv, suiteFile(t, "true")), tt.extra...)
+			env := tt.env
+			if env == nil {
+				env = baseEnv(t)
+			}
+			env = append(env, "TMPDIR="+t.TempDir())
+			p := start(t, bin, env, args)
+			code := p.wait(t)
+			if code != 2 {
+				t.Errorf("exit %d, want 2 (refused at preflight)", code)
+			}
+			if all := p.output() + p.stderr.String(); !strings.Contains(all, tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, all)
+			}
+			if c := creating(srv); len(c) > 0 {
+				t.Errorf("a refused run called %v", c)
+			}
+			if i, g, v := srv.Live(); i+g+v != 0 {
+				t.Errorf("a refused run created %d instances, %d groups, %d volumes", i, g, v)
+			}
+		})
+	}
+}
