@@ -246,7 +246,7 @@ func TestDieWithParent(t *testing.T) {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}
-		fmt.Println(s.Pid())
+		fmt.Println(s.Pid(), s.Dir())
 		select {}
 	}
 	requireRoot(t)
@@ -264,7 +264,14 @@ func TestDieWithParent(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("helper: %v", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	fields := strings.Fields(line)
+	if len(fields) != 2 {
+		cmd.Process.Kill()
+		t.Fatalf("helper said %q", line)
+	}
+	// The killed helper cannot remove its server's directory.
+	t.Cleanup(func() { os.RemoveAll(fields[1]) })
+	pid, err := strconv.Atoi(fields[0])
 	if err != nil {
 		cmd.Process.Kill()
 		t.Fatalf("helper said %q", line)
