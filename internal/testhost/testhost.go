@@ -5,8 +5,11 @@
 // SSH host configured as cloud-init would have configured it.
 //
 // Users are real accounts in this machine's /etc/passwd. Boot creates those
-// that are missing and Stop leaves them, since other hosts on the machine
-// may share them; tests should use names of their own.
+// that are missing, adds them to their groups and unlocks a locked account
+// (sshd without PAM refuses those even for key logins); Stop leaves all of
+// that in place, since other hosts on the machine may share the users, and
+// removes only its sudoers drop-ins. Tests should use user names of their
+// own and delete them when done.
 package testhost
 
 import (
