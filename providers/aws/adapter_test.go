@@ -444,3 +444,21 @@ func TestPreflightNeedsSourceCIDR(t *testing.T) {
 		t.Errorf("refusal reached the API: %v", srv.Ops())
 	}
 }
+
+// A region refused at preflight cannot hold anything: the post step's
+// teardown and leak check skip it instead of failing.
+func TestDestroySkipsRegionsEC2DoesNotOffer(t *testing.T) {
+	srv := newFake(t, nil)
+	p := newProvider(t, srv, map[string]string{"region": "xx-nowhere-1"})
+	id := identity("aws")
+	rep, err := p.Destroy(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "xx-nowhere-1") {
+		t.Errorf("notes = %v", rep.Notes)
+	}
+	if leaked, err := providers.LeakCheck(context.Background(), p, id); err != nil || len(leaked) != 0 {
+		t.Errorf("leak check = %v, %v", leaked, err)
+	}
+}

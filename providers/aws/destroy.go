@@ -40,7 +40,12 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	var rep providers.Report
 	var errs []error
 	f := providers.Filter{Run: id.Run(), Key: id.Key}
-	for _, region := range p.sweepRegions() {
+	regions, skipped, err := p.sweepRegions(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Notes = append(rep.Notes, skipped...)
+	for _, region := range regions {
 		// EC2's listings are eventually consistent: a resource created a
 		// moment ago may be missing from the first sweep, so sweep until one
 		// finds nothing, at least twice.
@@ -149,10 +154,33 @@ func (p *Provider) deleteGroup(ctx context.Context, cl *clients, id string) erro
 	}
 }
 
-func (p *Provider) sweepRegions() []string {
+// sweepRegions is every region the leg may have used that EC2 offers this
+// account. A misspelt or disabled region (refused at preflight, so nothing
+// can be there) is skipped with a note rather than failing the teardown.
+func (p *Provider) sweepRegions(ctx context.Context) (regions, skipped []string, err error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.regions...)
+	want := append([]string(nil), p.regions...)
+	p.mu.Unlock()
+	cl, err := p.clientsFor(DefaultRegion)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := cl.ec2.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: sdk.Bool(true)})
+	if err != nil {
+		return nil, nil, classify("list AWS regions", err)
+	}
+	enabled := map[string]bool{}
+	for _, r := range out.Regions {
+		enabled[sdk.ToString(r.RegionName)] = sdk.ToString(r.OptInStatus) != "not-opted-in"
+	}
+	for _, r := range want {
+		if enabled[r] {
+			regions = append(regions, r)
+		} else {
+			skipped = append(skipped, fmt.Sprintf("region %s skipped: not an AWS region enabled for this account", r))
+		}
+	}
+	return regions, skipped, nil
 }
 
 // deleteVolume retries VolumeInUse: a root volume stays attached for a
@@ -176,7 +204,11 @@ func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) err
 // volumes matching f, in every region the leg may use.
 func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Resource, error) {
 	var out []providers.Resource
-	for _, region := range p.sweepRegions() {
+	regions, _, err := p.sweepRegions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, region := range regions {
 		cl, err := p.clientsFor(region)
 		if err != nil {
 			return nil, err
