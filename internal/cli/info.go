@@ -12,7 +12,7 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
 	"github.com/tinylabscom/mvm-verify/providers/local"
-	"github.com/tinylabscom/mvm-verify/providers/ssh"
+	sshprovider "github.com/tinylabscom/mvm-verify/providers/ssh"
 )
 
 // registry lists every provider this binary can drive.
@@ -20,7 +20,7 @@ func registry() *providers.Registry {
 	var r providers.Registry
 	r.Register(aws.Entry())
 	r.Register(local.Entry())
-	r.Register(ssh.Entry())
+	r.Register(sshprovider.Entry())
 	return &r
 }
 

@@ -99,6 +99,15 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if err != nil {
 		return a.badInput(err)
 	}
+	if needsSourceCIDR(entry.Info) {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		plan.SSHSourceCIDR, err = providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
+			providers.HTTPEgress(nil, providers.DefaultEgressURL))
+		cancel()
+		if err != nil {
+			return a.badInput(err)
+		}
+	}
 	plan.KeepHost = keep
 	plan.Journal = st
 	gh := a.reporter(run)
@@ -189,6 +198,13 @@ func (a *app) providerOptions(run *config.Run) providers.Options {
 		Getenv: a.env.Getenv,
 		Logger: a.log,
 	}
+}
+
+// needsSourceCIDR: a cloud host is reached over the internet, so its
+// firewall admits the runner's address only. `local` is loopback and `ssh`
+// is someone else's firewall.
+func needsSourceCIDR(info providers.Info) bool {
+	return info.Creates && info.Name != "local"
 }
 
 // identity names this leg from the runner's environment; outside Actions a
