@@ -2,6 +2,14 @@
 // from: a state store, ids, async boot of instances as real SSH hosts, fault
 // injection and a log of the calls made. A provider fake (providers/<name>/fake)
 // adds only its wire protocol and resource shapes on top.
+//
+// A fake's handler calls Kit.Begin(op, params) first and answers an injected
+// Fault in its wire format; it keeps resources in Store values with ids
+// from NewID; it checks capacity with HasCapacity; on create it calls
+// Boot(id, userData, running, failed), reports the instance pending until
+// running is called with the Machine (whose Addr becomes the public IP),
+// and calls Halt on delete. Tests drive faults (Inject, NoCapacity,
+// SetConsistencyLag, HoldBoots) and read Calls/Ops. See providers/aws/fake.
 package fakecloud
 
 import (
