@@ -14,8 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
+
+	"github.com/sethvargo/go-githubactions"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
@@ -90,6 +91,7 @@ func Run(ctx context.Context, env Env) int {
 // app holds what every command shares.
 type app struct {
 	env    Env
+	files  *ghaFiles
 	log    *slog.Logger
 	inGHA  bool
 	stdout io.Writer
@@ -101,13 +103,19 @@ func newApp(env Env) *app {
 	if env.Getenv("RUNNER_DEBUG") == "1" || env.Getenv("MVM_VERIFY_DEBUG") == "1" {
 		level = slog.LevelDebug
 	}
-	return &app{
+	a := &app{
 		env:    env,
 		log:    slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
 		inGHA:  env.Getenv("GITHUB_ACTIONS") == "true",
 		stdout: env.Stdout,
 		stderr: env.Stderr,
 	}
+	a.files = &ghaFiles{
+		gha:    githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(env.Stdout)),
+		getenv: env.Getenv,
+		errOut: func(err error) { fmt.Fprintf(env.Stderr, "mvm-verify: %v\n", err) },
+	}
+	return a
 }
 
 func (a *app) usage() {
@@ -135,21 +143,30 @@ func (a *app) badInput(err error) int {
 		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
 	}
 	if a.inGHA {
-		fmt.Fprintf(a.stdout, "::error title=mvm-verify: bad input::%s\n", escapeCommand(err.Error()))
+		a.annotate("error", "mvm-verify: bad input", err.Error())
 	}
 	return ExitBadInput
 }
 
 // warn prints a warning, as a workflow annotation in Actions.
 func (a *app) warn(msg string) {
-	if a.inGHA {
-		fmt.Fprintf(a.stdout, "::warning title=mvm-verify::%s\n", escapeCommand(msg))
-		return
-	}
-	fmt.Fprintf(a.stderr, "mvm-verify: warning: %s\n", msg)
+	a.annotate("warning", "mvm-verify", msg)
 }
 
-// escapeCommand escapes a workflow command's message as the runner expects.
-func escapeCommand(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+// annotate issues an error, warning or notice annotation in Actions, and
+// prints it to stderr at a terminal.
+func (a *app) annotate(level, title, msg string) {
+	if !a.inGHA {
+		fmt.Fprintf(a.stderr, "%s: %s: %s\n", title, level, msg)
+		return
+	}
+	gha := a.files.gha.WithFieldsMap(map[string]string{"title": title})
+	switch level {
+	case "error":
+		gha.Errorf("%s", msg)
+	case "warning":
+		gha.Warningf("%s", msg)
+	default:
+		gha.Noticef("%s", msg)
+	}
 }

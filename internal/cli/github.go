@@ -41,11 +41,7 @@ func (a *app) notice(o ghreport.Outcome) {
 	if o.Notice == "" {
 		return
 	}
-	if a.inGHA {
-		fmt.Fprintf(a.stdout, "::notice title=mvm-verify reporting::%s\n", escapeCommand(o.Notice))
-		return
-	}
-	fmt.Fprintf(a.stderr, "mvm-verify: %s\n", o.Notice)
+	a.annotate("notice", "mvm-verify reporting", o.Notice)
 }
 
 // reportStart marks the leg pending on GitHub (status and ⏳ row).
@@ -104,10 +100,8 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 			return ExitFailed
 		}
 	}
-	a.outputs().set("matrix", string(data))
-	if err := appendFile(a.env.Getenv("GITHUB_STEP_SUMMARY"), md); err != nil {
-		fmt.Fprintf(a.stderr, "mvm-verify report: write job summary: %v\n", err)
-	}
+	a.files.setOutput("matrix", string(data))
+	a.files.addSummary(md)
 	if !a.inGHA {
 		fmt.Fprint(a.stdout, md)
 	}

@@ -68,7 +68,7 @@ func (a *app) maskSecrets(run *config.Run) {
 	for _, s := range run.Secrets() {
 		for _, line := range strings.Split(s, "\n") {
 			if strings.TrimSpace(line) != "" {
-				fmt.Fprintf(a.stdout, "::add-mask::%s\n", escapeCommand(line))
+				a.files.gha.AddMask(line)
 			}
 		}
 	}
@@ -88,7 +88,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
 	}
 	id := a.identity(run)
-	st := a.newState(run)
+	st := &state{files: a.files}
 	// The identity goes to state before anything is created, so the post
 	// step can find resources by tag even if main is killed mid-create.
 	st.save("provider", run.Provider)
@@ -266,14 +266,11 @@ func (a *app) writeResult(run *config.Run, res *verify.Result) error {
 	}
 	row := res.Row()
 	rowJSON := mustJSON(row)
-	o := a.outputs()
-	o.set("status", string(res.Outcome))
-	o.set("row", rowJSON)
-	o.set("summary-path", summaryPath)
-	o.set("result-path", resultPath)
-	if err := appendFile(a.env.Getenv("GITHUB_STEP_SUMMARY"), md); err != nil {
-		return fmt.Errorf("write job summary: %w", err)
-	}
+	a.files.setOutput("status", string(res.Outcome))
+	a.files.setOutput("row", rowJSON)
+	a.files.setOutput("summary-path", summaryPath)
+	a.files.setOutput("result-path", resultPath)
+	a.files.addSummary(md)
 	if !a.inGHA {
 		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{row}), summaryPath, resultPath)
 	}
@@ -309,20 +306,4 @@ func mustJSON(v any) string {
 		panic(err) // only our own plain types are encoded
 	}
 	return string(data)
-}
-
-// appendFile appends to path; an empty path (not in Actions) does nothing.
-func appendFile(path, text string) error {
-	if path == "" {
-		return nil
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(text); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -2,43 +2,63 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 
-	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/sethvargo/go-githubactions"
+
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
-// state is the action's memory between main and post (GITHUB_STATE, read
-// back by the post step as STATE_*). Outside Actions it is a no-op: `up`
-// keeps its own state file instead.
-type state struct {
-	path string
-	mu   sync.Mutex
-	// created is every resource recorded so far, saved as one JSON value.
-	created []providers.Resource
-	errOut  func(error)
+// ghaFiles wraps the runner's file commands (GITHUB_STATE, GITHUB_OUTPUT,
+// GITHUB_STEP_SUMMARY) and workflow commands. Outside Actions, where those
+// files are not set, every call does nothing instead of falling back to the
+// deprecated stdout commands.
+type ghaFiles struct {
+	gha    *githubactions.Action
+	getenv func(string) string
+	errOut func(error)
+	mu     sync.Mutex
 }
 
-func (a *app) newState(run *config.Run) *state {
-	return &state{
-		path:   a.env.Getenv("GITHUB_STATE"),
-		errOut: func(err error) { fmt.Fprintf(a.stderr, "mvm-verify: save state: %v\n", err) },
+// file runs one file command if its file is set; the library panics when it
+// cannot write, and a reporting file must never take the leg down.
+func (f *ghaFiles) file(env string, do func()) {
+	if f.getenv(env) == "" {
+		return
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			f.errOut(fmt.Errorf("write %s: %v", env, r))
+		}
+	}()
+	do()
+}
+
+func (f *ghaFiles) saveState(key, value string) {
+	f.file("GITHUB_STATE", func() { f.gha.SaveState(key, value) })
+}
+
+func (f *ghaFiles) setOutput(key, value string) {
+	f.file("GITHUB_OUTPUT", func() { f.gha.SetOutput(key, value) })
+}
+
+func (f *ghaFiles) addSummary(md string) {
+	f.file("GITHUB_STEP_SUMMARY", func() { f.gha.AddStepSummary(md) })
+}
+
+// state is the action's memory between main and post: GITHUB_STATE, read
+// back by the post step as STATE_*.
+type state struct {
+	files *ghaFiles
+	mu    sync.Mutex
+	// created is every resource recorded so far, saved as one JSON value.
+	created []providers.Resource
 }
 
 // save writes one key; later writes of a key win, as on the runner.
-func (s *state) save(key, value string) {
-	if s.path == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := appendFile(s.path, fileCommand(key, value)); err != nil {
-		s.errOut(err)
-	}
-}
+func (s *state) save(key, value string) { s.files.saveState(key, value) }
 
 // Record makes state a providers.Journal: each resource is saved the moment
 // it exists, so a killed main still leaves its ids to the post step.
@@ -48,42 +68,4 @@ func (s *state) Record(r providers.Resource) {
 	all := mustJSON(s.created)
 	s.mu.Unlock()
 	s.save("resources", all)
-}
-
-// fileCommand formats a key/value for GITHUB_STATE / GITHUB_OUTPUT with a
-// heredoc delimiter that cannot occur in the value.
-func fileCommand(key, value string) string {
-	delim := "MVM_VERIFY_EOF"
-	for strings.Contains(value, delim) {
-		delim += "_"
-	}
-	return fmt.Sprintf("%s<<%s\n%s\n%s\n", key, delim, value, delim)
-}
-
-// outputs writes the step's outputs to GITHUB_OUTPUT.
-type outputs struct {
-	path   string
-	errOut func(error)
-}
-
-func (a *app) outputs() outputs {
-	return outputs{
-		path:   a.env.Getenv("GITHUB_OUTPUT"),
-		errOut: func(err error) { fmt.Fprintf(a.stderr, "mvm-verify: set output: %v\n", err) },
-	}
-}
-
-func (o outputs) set(key, value string) {
-	if o.path == "" {
-		return
-	}
-	if err := appendFile(o.path, fileCommand(key, value)); err != nil {
-		o.errOut(err)
-	}
-}
-
-// exists reports whether path exists.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

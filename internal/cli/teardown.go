@@ -46,9 +46,7 @@ func (a *app) post(ctx context.Context) int {
 	defer cancel()
 	alreadyDown := get("STATE_torn-down") == "true"
 	code, text := a.destroy(ctx, p, id, !alreadyDown)
-	if err := appendFile(get("GITHUB_STEP_SUMMARY"), text); err != nil {
-		fmt.Fprintf(a.stderr, "mvm-verify post: write job summary: %v\n", err)
-	}
+	a.files.addSummary(text)
 	return code
 }
 
@@ -67,7 +65,7 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 		}
 		if err != nil {
 			code = ExitFailed
-			fmt.Fprintf(a.stdout, "::error title=mvm-verify teardown::%s\n", escapeCommand(err.Error()))
+			a.annotate("error", "mvm-verify teardown", err.Error())
 			fmt.Fprintf(&b, "- ❌ teardown error: %s\n", err)
 		}
 	} else {
@@ -77,7 +75,7 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 	switch {
 	case err != nil:
 		code = ExitFailed
-		fmt.Fprintf(a.stdout, "::error title=mvm-verify leak check::%s\n", escapeCommand(err.Error()))
+		a.annotate("error", "mvm-verify leak check", err.Error())
 		fmt.Fprintf(&b, "- ❌ leak check failed: %s\n", err)
 	case len(leaks) > 0:
 		code = ExitFailed
@@ -86,7 +84,7 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 			ids = append(ids, l.Kind+" "+l.ID)
 		}
 		msg := "resources still present after teardown: " + strings.Join(ids, ", ")
-		fmt.Fprintf(a.stdout, "::error title=mvm-verify leak check::%s\n", escapeCommand(msg))
+		a.annotate("error", "mvm-verify leak check", msg)
 		fmt.Fprintf(&b, "- ❌ **LEAKED**: %s\n", msg)
 	default:
 		fmt.Fprintln(a.stdout, "✓ leak check: nothing tagged with this run is left")
