@@ -316,7 +316,7 @@ func Inputs() []Input {
 		endpoint("aws", "EC2 API"),
 		{
 			Name:        "aws-role-to-assume",
-			Description: "ARN of an IAM role to assume with the ambient credentials before calling EC2.",
+			Description: "ARN of an IAM role to assume through GitHub OIDC (needs permissions: id-token: write); minted again in the post step.",
 			Providers:   []string{"aws"},
 			Modes:       placement,
 		},

@@ -283,6 +283,7 @@ func (c *cycle) request(cand providers.Candidate) providers.Request {
 	if c.keys != nil {
 		req.ClientAuthorizedKey = c.keys.ClientAuthorized
 		req.HostKeyPEM = c.keys.HostPrivatePEM
+		req.HostKey = c.keys.HostPublic
 	}
 	return req
 }
