@@ -32,12 +32,19 @@ func auditArch(goarch string) (uint32, bool) {
 // ReexecSeccompChild runs this executable with SeccompChildArg. The filter
 // is installed in a child because it cannot be removed again.
 func ReexecSeccompChild(ctx context.Context) (bool, string, error) {
+	// A binary that does not route SeccompChildArg to SeccompChildMain (a
+	// test binary without the TestMain hook) would run its whole program
+	// again and probe again: the variable stops that at the first child.
+	if os.Getenv(seccompChildEnv) != "" {
+		return false, "", errors.New("seccomp child: this executable does not handle " + SeccompChildArg + " (probe called again inside the child)")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return false, "", fmt.Errorf("find own executable: %w", err)
 	}
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, exe, SeccompChildArg)
+	cmd.Env = append(os.Environ(), seccompChildEnv+"=1")
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	err = cmd.Run()
@@ -54,6 +61,9 @@ func ReexecSeccompChild(ctx context.Context) (bool, string, error) {
 	}
 	return false, "", fmt.Errorf("run seccomp child %s: %w", exe, err)
 }
+
+// seccompChildEnv marks the re-executed child.
+const seccompChildEnv = "MVM_VERIFY_SECCOMP_CHILD"
 
 // SeccompChildMain installs a seccomp filter that makes getppid fail with
 // EPERM, calls getppid, and returns 0 only if it saw EPERM. It is meant to run

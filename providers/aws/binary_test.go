@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"io"
 	"os"
 	"os/exec"
@@ -84,7 +85,7 @@ func binaryFake(t *testing.T, ready bool) *fake.Server {
 func suiteFile(t *testing.T, run string) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "suite.yml")
-	suite := "user: " + cycleUser + "\nsteps:\n  - name: hello\n    run: " + run + "\n    column: Live cycle\n"
+	suite := "user: root\nsteps:\n  - name: hello\n    run: " + run + "\n    column: Live cycle\n"
 	if err := os.WriteFile(f, []byte(suite), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func cliArgs(t *testing.T, srv *fake.Server, suite string) []string {
 func TestBinaryRunAWS(t *testing.T) {
 	srv := binaryFake(t, true)
 	bin := binary(t)
-	args := cliArgs(t, srv, suiteFile(t, `test "$(id -un)" = `+cycleUser+` && echo hello from the fake ec2`))
+	args := cliArgs(t, srv, suiteFile(t, `test "$(id -un)" = root && echo hello from the fake ec2`))
 	p := start(t, bin, baseEnv(t), args)
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
@@ -218,14 +219,19 @@ func TestBinaryRunAWS(t *testing.T) {
 		t.Fatal(err)
 	}
 	// | Provider | Preflight | Live cycle | … : Preflight passes; the live
-	// cycle passes, or reads n/a when the probe put the leg on the no-KVM
-	// lane (this machine's KVM is PVM, and /dev/kvm is root's only).
+	// cycle passes where this machine (the fake's "instance") has usable
+	// KVM for root, the suite's user, and reads n/a on the no-KVM lane.
 	row := regexp.MustCompile(`(?m)^\| AWS \|([^|]*)\|([^|]*)\|`).FindSubmatch(sum)
 	if row == nil {
 		t.Fatalf("summary has no AWS row:\n%s", sum)
 	}
-	if !strings.Contains(string(row[1]), "✅") || !(strings.Contains(string(row[2]), "✅") || strings.Contains(string(row[2]), "n/a")) {
-		t.Errorf("row: Preflight %q, Live cycle %q; want ✅ and ✅ or n/a\n%s", row[1], row[2], sum)
+	wantLive := "n/a"
+	noSeccomp := func(context.Context) (bool, string, error) { return false, "not checked here", nil }
+	if probe.Collect(context.Background(), probe.Options{SeccompChild: noSeccomp}).Lane == probe.LaneKVM {
+		wantLive = "✅"
+	}
+	if !strings.Contains(string(row[1]), "✅") || !strings.Contains(string(row[2]), wantLive) {
+		t.Errorf("row: Preflight %q, Live cycle %q; want ✅ and %s\n%s", row[1], row[2], wantLive, sum)
 	}
 	if i, g, v := srv.Live(); i+g+v != 0 {
 		t.Errorf("left in the fake: %d instances, %d groups, %d volumes", i, g, v)
