@@ -185,6 +185,8 @@ func (a *app) plan(run *config.Run, entry providers.Entry, p providers.Provider,
 		Timeout:        time.Duration(run.TimeoutMinutes) * time.Minute,
 		TeardownBudget: run.TeardownBudget,
 		ReadyTimeout:   run.ReadyTimeout,
+		ReadyPoll:      a.pollInterval(),
+		DialBackoff:    a.pollInterval(),
 		Out:            a.stdout,
 		Actions:        a.inGHA,
 		Secrets:        run.Secrets(),
@@ -194,10 +196,23 @@ func (a *app) plan(run *config.Run, entry providers.Entry, p providers.Provider,
 
 func (a *app) providerOptions(run *config.Run) providers.Options {
 	return providers.Options{
-		Input:  run.Input,
-		Getenv: a.env.Getenv,
-		Logger: a.log,
+		Input:        run.Input,
+		Getenv:       a.env.Getenv,
+		Logger:       a.log,
+		PollInterval: a.pollInterval(),
 	}
+}
+
+// pollInterval is the test hook for every production wait (provider
+// polls, readiness checks, SSH dial backoff): tests of the whole binary set
+// MVM_VERIFY_POLL_INTERVAL so they do not wait seconds per poll. 0 keeps
+// the production intervals.
+func (a *app) pollInterval() time.Duration {
+	d, err := time.ParseDuration(a.env.Getenv("MVM_VERIFY_POLL_INTERVAL"))
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
 }
 
 // needsSourceCIDR: a cloud host is reached over the internet, so its

@@ -96,7 +96,9 @@ func suiteFile(t *testing.T, run string) string {
 // aws-actions/configure-aws-credentials would export.
 func baseEnv(t *testing.T, extra ...string) []string {
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
-		"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret"}, extra...)
+		"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret",
+		// production polls are seconds apart; the binary takes the test hook
+		"MVM_VERIFY_POLL_INTERVAL=100ms"}, extra...)
 }
 
 // proc is a running binary whose output the test watches.
