@@ -28,12 +28,19 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 		a.warn("GitHub reporting is off: " + err.Error())
 		return nil
 	}
-	r, err := ghreport.New(ghreport.Config{Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: githubBudget})
+	r, err := ghreport.New(a.ghConfig(run, ev))
 	if err != nil {
 		a.warn("GitHub reporting is off: " + err.Error())
 		return nil
 	}
 	return r
+}
+
+func (a *app) ghConfig(run *config.Run, ev ghreport.Event) ghreport.Config {
+	return ghreport.Config{
+		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: githubBudget,
+		Settle: a.pollInterval(), // 0 keeps the production read-back delay
+	}
 }
 
 // notice prints a reporting outcome's notice; reporting never fails a leg.
@@ -76,7 +83,7 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	if evErr != nil {
 		a.warn("cannot read the workflow event, so the matrix is not read from GitHub: " + evErr.Error())
 	} else {
-		r, err := ghreport.New(ghreport.Config{Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: githubBudget})
+		r, err := ghreport.New(a.ghConfig(run, ev))
 		if err != nil {
 			return a.badInput(err)
 		}

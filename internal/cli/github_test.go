@@ -30,7 +30,7 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=" + repo, "GITHUB_RUN_ID=99", "GITHUB_RUN_ATTEMPT=1",
 		"GITHUB_JOB=verify", "GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_SERVER_URL=https://github.example",
 		"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH=" + event,
-		"INPUT_GITHUB-TOKEN=" + token, "INPUT_GITHUB-API-URL=" + gh.URL(),
+		"INPUT_GITHUB-TOKEN=" + token, "INPUT_GITHUB-API-URL=" + gh.URL(), "MVM_VERIFY_POLL_INTERVAL=50ms",
 	}
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	leg := runBin(t, cmdEnv(t, append(base,
