@@ -143,6 +143,20 @@ func lookup(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+func TestReadmeListsEveryInput(t *testing.T) {
+	data := readRepoFile(t, ReadmeFile)
+	want, err := SpliceReadme(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, want) {
+		t.Errorf("%s's inputs table is stale; %s", ReadmeFile, regenerate)
+	}
+	if _, err := SpliceReadme([]byte("# no markers\n")); err == nil {
+		t.Error("a README without markers was accepted")
+	}
+}
+
 func TestDocsMatchInputs(t *testing.T) {
 	data := readRepoFile(t, DocsFile)
 	if !bytes.Equal(data, InputsMarkdown()) {

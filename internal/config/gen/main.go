@@ -1,5 +1,5 @@
 // Command gen writes the files generated from the input table: action.yml
-// and docs/inputs.md. Run it from the repository root:
+// docs/inputs.md and the inputs table in README.md. Run it from the repository root:
 //
 //	go run ./internal/config/gen
 package main
@@ -27,9 +27,18 @@ func run(root string) error {
 	if err != nil {
 		return err
 	}
+	readme, err := os.ReadFile(filepath.Join(root, config.ReadmeFile))
+	if err != nil {
+		return err
+	}
+	readme, err = config.SpliceReadme(readme)
+	if err != nil {
+		return err
+	}
 	files := map[string][]byte{
 		config.ActionFile: action,
 		config.DocsFile:   config.InputsMarkdown(),
+		config.ReadmeFile: readme,
 	}
 	for name, data := range files {
 		path := filepath.Join(root, name)
