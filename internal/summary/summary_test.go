@@ -1,0 +1,86 @@
+package summary
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/libtest"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+func result() *verify.Result {
+	return &verify.Result{
+		Provider: "aws", Display: "AWS", Outcome: verify.Failed, Lane: "kvm",
+		Identity: providers.Identity{Key: "aws", HeadSHA: "0123456789abcdef0123456789abcdef01234567"},
+		Started:  time.Date(2026, 5, 6, 10, 0, 0, 0, time.UTC), Duration: 35 * time.Minute,
+		FirstFailure: "smoke: exit status 1",
+		Phases: []verify.PhaseResult{
+			{Name: verify.PhasePreflight, Status: matrix.Pass, Duration: time.Second},
+			{Name: verify.PhaseSuite, Status: matrix.Fail, Duration: time.Minute, Error: "1 of 2 steps failed: smoke | bad"},
+		},
+		Steps: []verify.StepResult{
+			{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass, Tests: &libtest.Summary{Passed: 6}, Output: "test result: ok. 6 passed"},
+			{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Fail, Reason: "exit status 1",
+				Output: "<script>alert(1)</script>\n```\n| not | a | table |\n"},
+		},
+		Attempts: []providers.Attempt{
+			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large"}, Class: providers.ClassCapacity, Error: "InsufficientInstanceCapacity"},
+			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1b", Type: "c8i.large"}, OK: true},
+		},
+	}
+}
+
+func TestMarkdownContent(t *testing.T) {
+	md := Markdown(result())
+	for _, want := range []string{
+		"| Provider | Preflight | Live cycle | Seccomp probe | Notes |",
+		"| AWS | ✅ | ❌ | ✅ |",
+		"smoke: exit status 1",
+		"6 passed, 0 failed, 0 ignored",
+		"InsufficientInstanceCapacity",
+		"us-east-1b",
+		"`0123456789ab`",
+		"smoke \\| bad", // a pipe in an error cannot split the table
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// Step output is shown verbatim inside a fence it cannot close, so it never
+// renders as markdown or HTML.
+func TestStepOutputCannotEscapeItsBlock(t *testing.T) {
+	md := Markdown(result())
+	i := strings.Index(md, "<script>")
+	if i < 0 {
+		t.Fatal("the step log is missing")
+	}
+	before := md[:i]
+	fenceStart := strings.LastIndex(before, "\n````")
+	if fenceStart < 0 {
+		t.Fatalf("the log containing ``` is not inside a longer fence:\n%s", md)
+	}
+	rest := md[i:]
+	if !strings.Contains(rest, "\n````\n") {
+		t.Fatalf("the fence is not closed after the log:\n%s", md)
+	}
+}
+
+func TestLogsAreCutUnderTheSummaryLimit(t *testing.T) {
+	res := result()
+	big := strings.Repeat("x", 1000) + "\n"
+	for i := range 40 {
+		res.Steps = append(res.Steps, verify.StepResult{Name: "s" + string(rune('a'+i%26)), Status: matrix.Pass, Output: strings.Repeat(big, 200)})
+	}
+	md := Markdown(res)
+	if len(md) > 1<<20 {
+		t.Fatalf("summary is %d bytes, over GitHub's 1 MiB limit", len(md))
+	}
+	if !strings.Contains(md, "bytes cut") {
+		t.Error("long logs were not marked as cut")
+	}
+}
