@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
 // Attempt is one Create call on one candidate, for the summary.
@@ -48,7 +50,7 @@ func (o FallbackOptions) withDefaults() FallbackOptions {
 		o.MaxTransient = 4
 	}
 	if o.Sleep == nil {
-		o.Sleep = SleepContext
+		o.Sleep = waits.Sleep
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -64,18 +66,6 @@ func DefaultBackoff(attempt int) time.Duration {
 		d = time.Second << attempt
 	}
 	return d + rand.N(d/4+1)
-}
-
-// SleepContext waits d, or returns ctx's error if ctx ends first.
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // CreateWithFallback tries the candidates in order until one yields a host.

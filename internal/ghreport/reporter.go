@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-github/v93/github"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
 // Defaults for Config's zero values.
@@ -147,7 +148,7 @@ func New(cfg Config) (*Reporter, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	if r.sleepFn == nil {
-		r.sleepFn = sleepTimer
+		r.sleepFn = waits.Sleep
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -183,17 +184,6 @@ func New(cfg Config) (*Reporter, error) {
 		r.off = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
 	}
 	return r, nil
-}
-
-func sleepTimer(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (r *Reporter) sleep(ctx context.Context, d time.Duration) error {

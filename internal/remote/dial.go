@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
 var (
@@ -202,7 +204,7 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 			return nil, fmt.Errorf("dial %s: refused after %d failed handshakes: %w", t.hostPort(), failures,
 				&budgetError{last: err, sentinels: sentinels})
 		}
-		if sleep(ctx, jitter(backoff)) != nil {
+		if waits.Sleep(ctx, jitter(backoff)) != nil {
 			return nil, gaveUp(ctx, t, attempt, err)
 		}
 		backoff = min(2*backoff, o.MaxBackoff)
@@ -447,15 +449,4 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return half + rand.N(half+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

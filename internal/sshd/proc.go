@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
 // procPoll is how often Terminate checks whether processes are gone. Only
@@ -31,7 +33,7 @@ func Terminate(ctx context.Context, pid int, grace time.Duration, exited <-chan 
 		if gone(pid, exited) && len(Descendants(pid)) == 0 {
 			break
 		}
-		if err := sleep(ctx, procPoll); err != nil {
+		if err := waits.Sleep(ctx, procPoll); err != nil {
 			break
 		}
 	}
@@ -42,7 +44,7 @@ func Terminate(ctx context.Context, pid int, grace time.Duration, exited <-chan 
 		if gone(pid, exited) {
 			return nil
 		}
-		if err := sleep(ctx, procPoll); err != nil {
+		if err := waits.Sleep(ctx, procPoll); err != nil {
 			return fmt.Errorf("wait for sshd %d to exit: %w", pid, err)
 		}
 	}
@@ -74,17 +76,6 @@ func gone(pid int, exited <-chan struct{}) bool {
 		}
 	}
 	return !Alive(pid)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // procStat is the part of /proc/PID/stat we use.

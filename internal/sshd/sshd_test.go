@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
 func requireRoot(t *testing.T) {
@@ -286,7 +288,7 @@ func TestDieWithParent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for Running(pid, start) {
-		if err := sleep(ctx, procPoll); err != nil {
+		if err := waits.Sleep(ctx, procPoll); err != nil {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("sshd %d outlived the process that started it", pid)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -94,10 +95,8 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 			lastReport = now
 			fmt.Fprintf(c.out, "   waiting for cloud-init (%s)\n", strings.TrimSpace(out))
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for cloud-init to finish: %w", ctx.Err())
-		case <-time.After(c.plan.ReadyPoll):
+		if err := waits.Sleep(ctx, c.plan.ReadyPoll); err != nil {
+			return fmt.Errorf("wait for cloud-init to finish: %w", err)
 		}
 	}
 }

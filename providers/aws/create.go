@@ -16,6 +16,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -395,5 +396,5 @@ func (p *Provider) sleep(ctx context.Context, d time.Duration) error {
 	if p.cfg.Sleep != nil {
 		return p.cfg.Sleep(ctx, d)
 	}
-	return providers.SleepContext(ctx, d)
+	return waits.Sleep(ctx, d)
 }
