@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +25,7 @@ import (
 func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
 	src, err := flagSource(cmd, args, a.stderr)
 	if err != nil {
-		if err.Error() == "flag: help requested" {
+		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
 		}
 		return a.badInput(err)
@@ -53,7 +55,7 @@ func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
 	case "run", "up":
 		return a.run(ctx, run, reg, cmd == "up")
 	case "down":
-		return a.down(ctx, run, reg)
+		return a.down(ctx, run)
 	case "report":
 		return a.report(ctx, run)
 	}
@@ -87,6 +89,16 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
 	}
+	sourceCIDR := run.SSHSourceCIDR
+	if needsSourceCIDR(entry.Info) {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		sourceCIDR, err = providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
+			providers.HTTPEgress(nil, providers.DefaultEgressURL))
+		cancel()
+		if err != nil {
+			return a.badInput(err)
+		}
+	}
 	id := a.identity(run)
 	st := &state{files: a.files}
 	// The identity goes to state before anything is created, so the post
@@ -95,19 +107,8 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	st.save("identity", mustJSON(id))
 	st.save("out", run.Out)
 
-	plan, err := a.plan(run, entry, p, id)
-	if err != nil {
-		return a.badInput(err)
-	}
-	if needsSourceCIDR(entry.Info) {
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		plan.SSHSourceCIDR, err = providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
-			providers.HTTPEgress(nil, providers.DefaultEgressURL))
-		cancel()
-		if err != nil {
-			return a.badInput(err)
-		}
-	}
+	plan := a.plan(run, p, id)
+	plan.SSHSourceCIDR = sourceCIDR
 	plan.KeepHost = keep
 	plan.Journal = st
 	gh := a.reporter(run)
@@ -142,7 +143,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 }
 
 // plan turns the configuration into the cycle's plan.
-func (a *app) plan(run *config.Run, entry providers.Entry, p providers.Provider, id providers.Identity) (verify.Plan, error) {
+func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity) verify.Plan {
 	suite := run.Suite
 	var steps []verify.Step
 	for _, s := range suite.Steps {
@@ -175,7 +176,6 @@ func (a *app) plan(run *config.Run, entry providers.Entry, p providers.Provider,
 		DiskGB:         run.DiskGB,
 		Image:          run.Image,
 		TTL:            run.TTL,
-		SSHSourceCIDR:  run.SSHSourceCIDR,
 		User:           suite.User,
 		Packages:       suite.Packages,
 		Bootstrap:      suite.Bootstrap,
@@ -191,7 +191,7 @@ func (a *app) plan(run *config.Run, entry providers.Entry, p providers.Provider,
 		Actions:        a.inGHA,
 		Secrets:        run.Secrets(),
 		Logger:         a.log,
-	}, nil
+	}
 }
 
 func (a *app) providerOptions(run *config.Run) providers.Options {

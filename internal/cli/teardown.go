@@ -167,7 +167,7 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 }
 
 // down tears down what `up` kept, from its state in --out.
-func (a *app) down(ctx context.Context, run *config.Run, _ *providers.Registry) int {
+func (a *app) down(ctx context.Context, run *config.Run) int {
 	dir := filepath.Join(run.Out, "host")
 	data, err := os.ReadFile(filepath.Join(dir, upStateFile))
 	if err != nil {
