@@ -67,7 +67,8 @@ func New(o providers.Options) (providers.Provider, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("local-state-dir %q: expected an absolute path", dir)
 	}
-	return &Provider{store: store{dir: filepath.Clean(dir)}, log: o.Log(), grace: 5 * time.Second}, nil
+	dir = filepath.Clean(dir)
+	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second}, nil
 }
 
 // Name is "local".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -285,39 +286,50 @@ func TestNoKVMLaneHidesKVM(t *testing.T) {
 
 // TestSharedUserHandover runs two legs for one new user: the first to go
 // must leave the user to the second, the last one removes it.
+// TestSharedUserHandover: two legs share the suite user; the first to go
+// hands the user to the other, which restores it last. Legs find each other
+// through the machine-wide registry, so it holds when their state
+// directories differ too (parallel test processes, or two CLI runs).
 func TestSharedUserHandover(t *testing.T) {
 	requireRoot(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	name := tempUser(t)
-	a, b := newLeg(t, name, "kvm"), newLeg(t, name, "no-kvm")
-	p := newProvider(t, dir)
-	if _, err := p.Create(ctx, a.req, nil); err != nil {
-		t.Fatal(err)
-	}
-	hb, err := p.Create(ctx, b.req, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Destroy(context.Background(), b.req.Identity) })
-	if _, err := p.Destroy(ctx, a.req.Identity); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.Lookup(name); err != nil {
-		t.Fatalf("user %s removed while leg b still uses it: %v", name, err)
-	}
-	if out, ok := run(t, login(t, hb, b), "id -un"); !ok || out != name {
-		t.Errorf("leg b: id -un = %q", out)
-	}
-	listed, _ := p.List(ctx, providers.Filter{Run: b.req.Identity.Run(), Key: "local"})
-	if !slices.Contains(kinds(listed), "user") {
-		t.Errorf("leg b's resources %v do not include the inherited user", kinds(listed))
-	}
-	if _, err := p.Destroy(ctx, b.req.Identity); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := user.Lookup(name); err == nil {
-		t.Errorf("user %s left after the last leg", name)
+	for _, sameDir := range []bool{true, false} {
+		t.Run(fmt.Sprintf("same state dir %v", sameDir), func(t *testing.T) {
+			ctx := context.Background()
+			name := tempUser(t)
+			a, b := newLeg(t, name, "kvm"), newLeg(t, name, "no-kvm")
+			pa := newProvider(t, t.TempDir())
+			pb := pa
+			if !sameDir {
+				pb = newProvider(t, t.TempDir())
+			}
+			if _, err := pa.Create(ctx, a.req, nil); err != nil {
+				t.Fatal(err)
+			}
+			hb, err := pb.Create(ctx, b.req, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { pb.Destroy(context.Background(), b.req.Identity) })
+			if _, err := pa.Destroy(ctx, a.req.Identity); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := user.Lookup(name); err != nil {
+				t.Fatalf("user %s removed while leg b still uses it: %v", name, err)
+			}
+			if out, ok := run(t, login(t, hb, b), "id -un"); !ok || out != name {
+				t.Errorf("leg b: id -un = %q", out)
+			}
+			listed, _ := pb.List(ctx, providers.Filter{Run: b.req.Identity.Run(), Key: "local"})
+			if !slices.Contains(kinds(listed), "user") {
+				t.Errorf("leg b's resources %v do not include the inherited user", kinds(listed))
+			}
+			if _, err := pb.Destroy(ctx, b.req.Identity); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := user.Lookup(name); err == nil {
+				t.Errorf("user %s left after the last leg", name)
+			}
+		})
 	}
 }
 

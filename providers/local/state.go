@@ -21,6 +21,10 @@ type state struct {
 	Tags     map[string]string  `json:"tags"`
 	User     string             `json:"user"`
 	Changes  []change           `json:"changes"`
+
+	// path is the file the state was read from or last written to: a leg
+	// handed a shared change keeps it in its own state directory.
+	path string
 }
 
 // change is one thing Create did. Kind says which fields matter.
@@ -97,25 +101,48 @@ func (c change) resource(st *state) providers.Resource {
 }
 
 // store is the state directory: one JSON file per leg, named after the
-// identity's deterministic name.
-type store struct{ dir string }
+// identity's deterministic name. Shared changes (the user, /dev/kvm's mode)
+// belong to the whole machine, so legs register in a machine-wide registry
+// too: its lock serializes every leg's Create and Destroy, and its entries
+// point at each leg's state file wherever its state directory is.
+type store struct {
+	dir      string
+	registry string
+}
+
+// machineRegistry is where root's legs register; /run is cleared at boot,
+// like the leg processes it describes.
+const machineRegistry = "/run/mvm-verify-local"
+
+// registryDir is the machine-wide registry for root, who can change shared
+// state; an unprivileged leg changes nothing shared and keeps to its dir.
+func registryDir(dir string) string {
+	if os.Geteuid() == 0 {
+		return machineRegistry
+	}
+	return dir
+}
 
 func (s store) path(name string) string { return filepath.Join(s.dir, name+".json") }
 
+func (s store) ref(name string) string { return filepath.Join(s.registry, name+".ref") }
+
 func (s store) ensure() error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("create local state dir %s: %w", s.dir, err)
+	for _, d := range []string{s.dir, s.registry} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create local state dir %s: %w", d, err)
+		}
 	}
 	return nil
 }
 
-// lock serializes Create and Destroy across processes sharing the dir, so
-// the hand-over of shared changes sees a consistent set of legs.
+// lock serializes Create and Destroy across every process using the
+// registry, so the hand-over of shared changes sees a consistent set of legs.
 func (s store) lock() (func(), error) {
 	if err := s.ensure(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(s.registry, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open local state lock: %w", err)
 	}
@@ -129,7 +156,11 @@ func (s store) lock() (func(), error) {
 
 // load returns the leg's state, or nil when there is none.
 func (s store) load(name string) (*state, error) {
-	b, err := os.ReadFile(s.path(name))
+	return loadPath(s.path(name))
+}
+
+func loadPath(path string) (*state, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -138,36 +169,58 @@ func (s store) load(name string) (*state, error) {
 	}
 	var st state
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("read local state %s: %w", s.path(name), err)
+		return nil, fmt.Errorf("read local state %s: %w", path, err)
 	}
+	st.path = path
 	return &st, nil
 }
 
-// save writes atomically, so a crash leaves the old or the new state.
+// save writes atomically, so a crash leaves the old or the new state, to
+// the file the state came from (a heir's own directory) or to this store,
+// and registers it machine-wide.
 func (s store) save(name string, st *state) error {
+	if st.path == "" {
+		st.path = s.path(name)
+	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode local state: %w", err)
 	}
-	tmp := s.path(name) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeAtomic(st.path, b); err != nil {
+		return err
+	}
+	if s.registry == s.dir {
+		return nil
+	}
+	return writeAtomic(s.ref(name), []byte(st.path))
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("write local state: %w", err)
 	}
-	if err := os.Rename(tmp, s.path(name)); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write local state: %w", err)
 	}
 	return nil
 }
 
 func (s store) remove(name string) error {
-	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove local state: %w", err)
+	for _, path := range []string{s.path(name), s.ref(name)} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove local state: %w", err)
+		}
 	}
 	return nil
 }
 
-// all returns every leg's state by name.
+// all returns every registered leg's state by name: with a machine-wide
+// registry, every leg on this machine, whatever its state directory.
 func (s store) all() (map[string]*state, error) {
+	if s.registry != s.dir {
+		return s.registered()
+	}
 	entries, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -188,6 +241,40 @@ func (s store) all() (map[string]*state, error) {
 		if st != nil {
 			out[name] = st
 		}
+	}
+	return out, nil
+}
+
+// registered reads the machine-wide registry. An entry whose state file is
+// gone (its leg was torn down from another registry-less process, or the
+// file was removed by hand) is dropped.
+func (s store) registered() (map[string]*state, error) {
+	entries, err := os.ReadDir(s.registry)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list local legs: %w", err)
+	}
+	out := map[string]*state{}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".ref")
+		if !ok || e.IsDir() {
+			continue
+		}
+		path, err := os.ReadFile(filepath.Join(s.registry, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read local leg %s: %w", name, err)
+		}
+		st, err := loadPath(string(path))
+		if err != nil {
+			return nil, err
+		}
+		if st == nil {
+			os.Remove(filepath.Join(s.registry, e.Name()))
+			continue
+		}
+		out[name] = st
 	}
 	return out, nil
 }
