@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -642,13 +643,17 @@ func TestKeepaliveClosesSilentConnection(t *testing.T) {
 	c := f.dial(t, o)
 
 	live := newNotifyWriter("started")
+	// The frozen session never reaps its command: give the sleep a name of
+	// its own so the test can end it instead of leaving it to run 10 minutes.
+	sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
+	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
 	type ran struct {
 		res ExecResult
 		err error
 	}
 	done := make(chan ran, 1)
 	go func() {
-		res, err := c.Run(testContext(t), RunSpec{Command: "echo started; sleep 600", Stdout: live})
+		res, err := c.Run(testContext(t), RunSpec{Command: "echo started; " + sleep, Stdout: live})
 		done <- ran{res, err}
 	}()
 	<-live.seen
