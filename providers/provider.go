@@ -138,6 +138,12 @@ type Info struct {
 	Description string `json:"description"`
 	// Creates is false for providers that use an existing host (ssh).
 	Creates bool `json:"creates"`
+	// Billed is true for providers whose hosts cost money (the clouds): their
+	// candidates are checked against max-cost and their firewall admits the
+	// runner's address only.
+	Billed bool `json:"billed,omitempty"`
+	// DefaultType is the instance type used when a candidate names none.
+	DefaultType string `json:"default_type,omitempty"`
 	// Lanes lists the lanes the provider can run: "kvm", "no-kvm".
 	Lanes []string `json:"lanes"`
 	// Inputs names the provider-specific action inputs it reads.

@@ -90,7 +90,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
 	}
 	sourceCIDR := run.SSHSourceCIDR
-	if needsSourceCIDR(entry.Info) {
+	if entry.Info.Billed {
 		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		sourceCIDR, err = providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
 			providers.HTTPEgress(nil, providers.DefaultEgressURL))
@@ -109,6 +109,8 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 
 	plan := a.plan(run, p, id)
 	plan.SSHSourceCIDR = sourceCIDR
+	plan.Info = entry.Info
+	plan.MaxCostUSD = run.MaxCostUSD
 	plan.KeepHost = keep
 	plan.Journal = st
 	gh := a.reporter(run)
@@ -213,13 +215,6 @@ func (a *app) pollInterval() time.Duration {
 		return 0
 	}
 	return d
-}
-
-// needsSourceCIDR: a cloud host is reached over the internet, so its
-// firewall admits the runner's address only. `local` is loopback and `ssh`
-// is someone else's firewall.
-func needsSourceCIDR(info providers.Info) bool {
-	return info.Creates && info.Name != "local"
 }
 
 // identity names this leg from the runner's environment; outside Actions a

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -236,6 +237,9 @@ func (c *cycle) preflight(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := c.checkBudget(); err != nil {
+		return err
+	}
 	keys, err := remote.GenerateKeys()
 	if err != nil {
 		return fmt.Errorf("generate run keys: %w", err)
@@ -255,6 +259,29 @@ func (c *cycle) preflight(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("render user data: %w", err)
+	}
+	return nil
+}
+
+// checkBudget refuses a leg whose worst case costs more than max-cost: the
+// hourly list price of each candidate's type for the whole leg timeout. A
+// type without a known price cannot be checked and is refused too, since
+// the budget was asked for.
+func (c *cycle) checkBudget() error {
+	limit := c.plan.MaxCostUSD
+	if limit <= 0 || !c.plan.Info.Billed {
+		return nil
+	}
+	for _, cand := range c.plan.Candidates {
+		typ := cmp.Or(cand.Type, c.plan.Info.DefaultType)
+		k, _ := providers.KVMSupport(c.plan.Info.Name, typ)
+		if k.PricePerHour == 0 {
+			return fmt.Errorf("input \"max-cost\": no list price known for %s type %q, so the budget of $%.2f cannot be checked (expected a type from the price catalog, or no max-cost)", c.plan.Info.Name, typ, limit)
+		}
+		worst := k.PricePerHour * c.plan.Timeout.Hours()
+		if worst > limit {
+			return fmt.Errorf("input \"max-cost\": %s at $%.4f/h for up to %s could cost $%.2f, over the budget of $%.2f (expected a cheaper type, a shorter timeout-minutes, or a higher max-cost)", typ, k.PricePerHour, c.plan.Timeout, worst, limit)
+		}
 	}
 	return nil
 }

@@ -78,6 +78,13 @@ type Plan struct {
 	// DialBackoff is the first retry interval for SSH dials (tests shrink it).
 	DialBackoff time.Duration
 
+	// MaxCostUSD refuses the leg at preflight when a candidate's list
+	// price for the whole Timeout would exceed it; 0 means no limit.
+	MaxCostUSD float64
+	// Info is the provider's registry entry: whether it bills (only then
+	// is the budget checked) and its default type.
+	Info providers.Info
+
 	// KeepHost stops after the probe and skips teardown (`mvm-verify up`).
 	KeepHost bool
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
@@ -113,6 +114,36 @@ func TestRowCells(t *testing.T) {
 			}
 			if !strings.Contains(row.Notes, tc.notes) {
 				t.Errorf("notes %q lack %q", row.Notes, tc.notes)
+			}
+		})
+	}
+}
+
+func TestBudget(t *testing.T) {
+	aws := providers.Info{Name: "aws", Billed: true, DefaultType: "c8i.large"}
+	cases := []struct {
+		name    string
+		info    providers.Info
+		max     float64
+		cands   []providers.Candidate
+		timeout time.Duration
+		want    string // "" = accepted, else a substring of the error
+	}{
+		{"no limit", aws, 0, []providers.Candidate{{Type: "c5.metal"}}, 90 * time.Minute, ""},
+		{"default type fits", aws, 1, []providers.Candidate{{}}, 90 * time.Minute, ""},
+		{"metal over budget", aws, 5, []providers.Candidate{{Type: "c8i.large"}, {Type: "c5.metal"}}, 90 * time.Minute, "c5.metal at $4.0800/h"},
+		{"unknown price", aws, 5, []providers.Candidate{{Type: "x9.huge"}}, time.Hour, `no list price known for aws type "x9.huge"`},
+		{"free provider", providers.Info{Name: "local"}, 0.01, []providers.Candidate{{}}, time.Hour, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &cycle{plan: &Plan{Info: tc.info, MaxCostUSD: tc.max, Candidates: tc.cands, Timeout: tc.timeout}}
+			err := c.checkBudget()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `input "max-cost"`)):
+				t.Errorf("err = %v, want one naming max-cost and %q", err, tc.want)
 			}
 		})
 	}

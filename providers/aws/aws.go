@@ -50,6 +50,8 @@ func Entry() providers.Entry {
 			// The matrix row's name, as in the verification table.
 			Description: "AWS",
 			Creates:     true,
+			Billed:      true,
+			DefaultType: DefaultType,
 			Lanes:       []string{providers.LaneKVM, providers.LaneNoKVM},
 			Inputs:      inputs(),
 			Credentials: needsCredentials,

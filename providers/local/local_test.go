@@ -124,6 +124,13 @@ func devKVM(t *testing.T) (kvmPerms, bool) {
 	return kvmPerms{st.Uid, st.Gid, fi.Mode().Perm()}, true
 }
 
+// registeredLegs lists the legs registered machine-wide right now.
+func registeredLegs(t *testing.T) []string {
+	t.Helper()
+	refs, _ := filepath.Glob(filepath.Join(local.MachineRegistry, "*.ref"))
+	return refs
+}
+
 func sshdPid(t *testing.T, recs []providers.Resource) int {
 	t.Helper()
 	for _, r := range recs {
@@ -233,8 +240,21 @@ func TestCreateLoginDestroy(t *testing.T) {
 		t.Errorf("sudoers drop-in left: %v", drops)
 	}
 	if haveKVM {
-		if after, _ := devKVM(t); after != kvmBefore {
-			t.Errorf("/dev/kvm %+v after Destroy, was %+v", after, kvmBefore)
+		// /dev/kvm belongs to the machine: other test processes' legs may
+		// hold it, and then Destroy rightly hands the change over instead.
+		after, _ := devKVM(t)
+		want, what := kvmBefore, "before Create"
+		for _, r := range rep.Deleted {
+			if r.Kind == "devkvm-perms" {
+				want, what = kvmPerms{}, "as recorded at Create ("+r.Name+")"
+				fmt.Sscanf(r.Name, "was %d:%d %o", &want.uid, &want.gid, &want.mode)
+			}
+		}
+		handed := slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.HasPrefix(n, "devkvm-perms") })
+		if others := registeredLegs(t); len(others) > 0 || handed {
+			t.Logf("other legs hold /dev/kvm (%v); not checking its restore", others)
+		} else if after != want {
+			t.Errorf("/dev/kvm %+v after Destroy, want %+v %s", after, want, what)
 		}
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 0 {

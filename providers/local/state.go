@@ -110,15 +110,15 @@ type store struct {
 	registry string
 }
 
-// machineRegistry is where root's legs register; /run is cleared at boot,
+// MachineRegistry is where root's legs register; /run is cleared at boot,
 // like the leg processes it describes.
-const machineRegistry = "/run/mvm-verify-local"
+const MachineRegistry = "/run/mvm-verify-local"
 
 // registryDir is the machine-wide registry for root, who can change shared
 // state; an unprivileged leg changes nothing shared and keeps to its dir.
 func registryDir(dir string) string {
 	if os.Geteuid() == 0 {
-		return machineRegistry
+		return MachineRegistry
 	}
 	return dir
 }
