@@ -396,6 +396,7 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 	}{
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
+		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
 		{name: "no credentials", env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, want: "Needs AWS credentials"},
 	}
 	for _, tt := range tests {
