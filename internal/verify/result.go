@@ -154,11 +154,15 @@ func (r *Result) preflightCell() matrix.Status {
 	return matrix.Pass
 }
 
-// liveCell is green only when every phase from provision to teardown and
-// every step that feeds the live cycle passed.
+// liveCell is green only when the leg verified (every phase it ran passed,
+// teardown and leak check included) and every step feeding the live cycle
+// passed. Phases the plan skips (the probe without a binary) do not count.
 func (r *Result) liveCell() (matrix.Status, string) {
 	if r.Outcome == Cancelled {
 		return matrix.Fail, "cancelled"
+	}
+	if pre := r.Phase(PhasePreflight); pre == nil || pre.Status != matrix.Pass {
+		return matrix.NotRun, ""
 	}
 	if r.Lane == "no-kvm" {
 		if r.anyFailed() {
@@ -166,31 +170,13 @@ func (r *Result) liveCell() (matrix.Status, string) {
 		}
 		return matrix.NA, "(no KVM)"
 	}
-	for _, name := range []string{PhaseProvision, PhaseReady, PhaseProbe, PhaseSuite, PhaseTeardown} {
-		p := r.Phase(name)
-		if p == nil {
-			if name == PhaseTeardown && r.Kept {
-				continue
-			}
-			if r.Phase(PhasePreflight) == nil || r.Phase(PhasePreflight).Status != matrix.Pass {
-				return matrix.NotRun, ""
-			}
-			return matrix.Fail, ""
-		}
-		if p.Status == matrix.Fail {
-			return matrix.Fail, ""
-		}
+	if r.anyFailed() || r.Outcome != Verified {
+		return matrix.Fail, ""
 	}
 	for _, s := range r.Steps {
-		if s.Status == matrix.Fail {
-			return matrix.Fail, ""
-		}
 		if s.Column == matrix.LiveCycle && s.Status != matrix.Pass {
 			return matrix.Fail, "(" + s.Name + " " + string(s.Status) + ")"
 		}
-	}
-	if r.Outcome != Verified {
-		return matrix.Fail, ""
 	}
 	return matrix.Pass, "verified " + r.Started.UTC().Format("2006-01-02")
 }
