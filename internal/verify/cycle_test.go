@@ -23,7 +23,7 @@ type hostProvider struct {
 	hosts map[string]*testhost.Host // by identity run+key
 }
 
-func (p *hostProvider) Name() string                                        { return "testhosts" }
+func (p *hostProvider) Name() string                                       { return "testhosts" }
 func (p *hostProvider) Preflight(context.Context, providers.Request) error { return nil }
 
 func (p *hostProvider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
