@@ -107,9 +107,6 @@ func TestDeadlineKeepsTheTeardownBudget(t *testing.T) {
 	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
 		t.Errorf("hosts left after the deadline: %v", left)
 	}
-	if res.Duration >= plan.Timeout {
-		t.Logf("leg took %s of its %s", res.Duration, plan.Timeout) // informative only
-	}
 }
 
 // A create that is cancelled after its host exists is still cleaned up:
