@@ -418,23 +418,7 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 		if (len(ids) > 0 && !slices.Contains(ids, g.ID)) || (len(names) > 0 && !slices.Contains(names, g.Name)) {
 			continue
 		}
-		keep := true
-		for _, f := range fs {
-			if m, ok := tagFilter(f, g.Tags); ok {
-				keep = keep && m
-				continue
-			}
-			switch f.name {
-			case "group-name":
-				keep = keep && matchValues(f.values, g.Name)
-			case "group-id":
-				keep = keep && matchValues(f.values, g.ID)
-			case "vpc-id":
-				keep = keep && matchValues(f.values, g.VpcID)
-			default:
-				return nil, unknownFilter(f)
-			}
-		}
+		keep := matches(fs, g.Tags, map[string]string{"group-name": g.Name, "group-id": g.ID, "vpc-id": g.VpcID})
 		if keep && (len(ids) > 0 || s.Visible(g.ID)) {
 			out = append(out, g)
 		}
@@ -714,25 +698,9 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
 			continue
 		}
-		keep := true
-		for _, f := range fs {
-			if m, ok := tagFilter(f, in.Tags); ok {
-				keep = keep && m
-				continue
-			}
-			switch f.name {
-			case "instance-state-name":
-				keep = keep && matchValues(f.values, in.State)
-			case "instance-id":
-				keep = keep && matchValues(f.values, in.ID)
-			case "client-token":
-				keep = keep && matchValues(f.values, in.ClientToken)
-			case "availability-zone":
-				keep = keep && matchValues(f.values, in.Zone)
-			default:
-				return nil, unknownFilter(f)
-			}
-		}
+		keep := matches(fs, in.Tags, map[string]string{
+			"instance-state-name": in.State, "instance-id": in.ID, "client-token": in.ClientToken, "availability-zone": in.Zone,
+		})
 		if keep && (len(ids) > 0 || s.Visible(in.ID)) {
 			out = append(out, in)
 		}
@@ -808,22 +776,7 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, v.ID) {
 			continue
 		}
-		keep := true
-		for _, f := range fs {
-			if m, ok := tagFilter(f, v.Tags); ok {
-				keep = keep && m
-				continue
-			}
-			switch f.name {
-			case "status":
-				keep = keep && matchValues(f.values, v.State)
-			case "attachment.instance-id":
-				keep = keep && matchValues(f.values, v.InstanceID)
-			default:
-				return nil, unknownFilter(f)
-			}
-		}
-		if !keep {
+		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID}) {
 			continue
 		}
 		d.open("item").el("volumeId", v.ID).el("size", strconv.Itoa(v.SizeGB)).el("availabilityZone", v.Zone).

@@ -211,6 +211,24 @@ func wildcard(pattern, s string) (bool, error) {
 }
 
 // tagFilter handles the tag:<key> and tag-key filters every resource has.
+// matches reports whether a resource passes every filter: tag filters
+// against its tags, the others against its fields by filter name (names
+// were checked against the call's known filters by checkFilters).
+func matches(fs []filter, tags, fields map[string]string) bool {
+	for _, f := range fs {
+		if m, ok := tagFilter(f, tags); ok {
+			if !m {
+				return false
+			}
+			continue
+		}
+		if !matchValues(f.values, fields[f.name]) {
+			return false
+		}
+	}
+	return true
+}
+
 func tagFilter(f filter, tags map[string]string) (match, handled bool) {
 	if k, ok := strings.CutPrefix(f.name, "tag:"); ok {
 		v, has := tags[k]
