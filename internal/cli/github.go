@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/ghreport"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
 )
 
 // githubBudget bounds one reporting call, so a slow or rate-limited API
@@ -59,6 +61,40 @@ func (a *app) reportStart(ctx context.Context, r *ghreport.Reporter, row matrix.
 	ctx, cancel := context.WithTimeout(ctx, githubBudget)
 	defer cancel()
 	a.notice(r.Start(ctx, row))
+}
+
+// reportProgress updates the leg's row once, when its host is ready: the
+// preflight has passed and the suite is about to run, which is the long
+// part. The update runs beside the cycle; the returned func waits for it,
+// so it cannot land after the final row.
+func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *verify.Plan) (wait func()) {
+	if r == nil {
+		return func() {}
+	}
+	var once sync.Once
+	var wg sync.WaitGroup
+	plan.OnProgress = func(res *verify.Result) {
+		if p := res.Phase(verify.PhaseReady); p == nil || p.Status != matrix.Pass {
+			return
+		}
+		once.Do(func() {
+			row := matrix.Row{Key: res.Identity.Key, Provider: res.Display, Lane: res.Lane, HeadSHA: res.Identity.HeadSHA}
+			row.Set(matrix.Preflight, matrix.Pass, "")
+			row.Set(matrix.LiveCycle, matrix.Pending, "running")
+			row.Set(matrix.SeccompProbe, matrix.Pending, "")
+			if res.Host != nil {
+				row.Notes = "host ready: " + res.Host.Type
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(ctx, githubBudget)
+				defer cancel()
+				a.notice(r.Update(ctx, row))
+			}()
+		})
+	}
+	return wg.Wait
 }
 
 // reportFinish posts the leg's final row. It runs even after a signal (the

@@ -115,7 +115,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	plan.Journal = st
 	gh := a.reporter(run)
 	a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
+	wait := a.reportProgress(ctx, gh, &plan)
 	res := verify.Run(ctx, plan)
+	wait()
 	if res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 && res.Phase(verify.PhaseTeardown).Status == matrix.Pass {
 		st.save("torn-down", "true")
 	}
