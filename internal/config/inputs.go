@@ -253,11 +253,6 @@ func Inputs() []Input {
 			Modes:       reporting,
 		},
 		{
-			Name:        "status-context",
-			Description: "Context of the leg's commit status; default: mvm-verify/<key>.",
-			Modes:       []string{ModeRun},
-		},
-		{
 			Name:        "matrix-file",
 			Description: "report: a markdown file whose matrix table, between the mvm-verify markers, is rewritten.",
 			Modes:       []string{ModeReport},

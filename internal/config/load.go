@@ -383,11 +383,6 @@ func (l *loader) github(r *Run, opt Options) {
 	}
 	r.GitHubAPIURL = cmpOr(l.get("github-api-url"), opt.env("GITHUB_API_URL"), "https://api.github.com")
 	l.set("github-api-url", r.GitHubAPIURL)
-	r.StatusContext = l.get("status-context")
-	if r.StatusContext == "" && r.Key != "" {
-		r.StatusContext = "mvm-verify/" + r.Key
-		l.set("status-context", r.StatusContext)
-	}
 }
 
 func cmpOr(values ...string) string {

@@ -73,7 +73,6 @@ func TestLoadDefaults(t *testing.T) {
 		{"GitHubToken", r.GitHubToken, "ghs_token0123456789"},
 		{"GitHubAPIURL", r.GitHubAPIURL, "https://api.github.com"},
 		{"Comment", r.Comment, true},
-		{"StatusContext", r.StatusContext, "mvm-verify/aws"},
 		{"Repository", r.Repository, "https://github.com/tinylabscom/mvm"},
 		{"Ref", r.Ref, sha},
 		{"Deadline", r.Deadline(), 85 * time.Minute},
@@ -89,7 +88,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	for _, in := range Inputs() {
 		if _, ok := r.Inputs[in.Name]; ok != (in.Default != "" || in.Name == "provider" || in.Name == "key" ||
-			in.Name == "status-context" || in.Name == "github-token" || in.Name == "github-api-url" ||
+			in.Name == "github-token" || in.Name == "github-api-url" ||
 			in.Name == "repository" || in.Name == "ref") {
 			t.Errorf("Inputs[%s] present = %v; want only the inputs with a value", in.Name, ok)
 		}
@@ -115,7 +114,7 @@ func TestLoadValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Mode != "up" || r.Key != "hetzner-no-kvm" || r.StatusContext != "mvm-verify/hetzner-no-kvm" || r.TimeoutMinutes != 120 ||
+	if r.Mode != "up" || r.Key != "hetzner-no-kvm" || r.TimeoutMinutes != 120 ||
 		r.TeardownBudget != 10*time.Minute || r.ReadyTimeout != 90*time.Minute || r.TTL != 4*time.Hour || r.DiskGB != 80 ||
 		r.MaxCostUSD != 2.5 || r.Comment || !r.SpotFailover || r.SSHSourceCIDR != "203.0.113.0/24" || r.Ref != "feature/x" {
 		t.Errorf("run = %+v", r)

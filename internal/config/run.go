@@ -67,11 +67,10 @@ type Run struct {
 	// running executable (see ProbeBinaryPath).
 	ProbeBinary string
 
-	GitHubToken   string // secret
-	GitHubAPIURL  string
-	Comment       bool
-	StatusContext string
-	MatrixFile    string
+	GitHubToken  string // secret
+	GitHubAPIURL string
+	Comment      bool
+	MatrixFile   string
 	// Expect lists the row keys the report job waits for: a leg that never
 	// reported still gets its row, as "?".
 	Expect []string
