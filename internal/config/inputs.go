@@ -304,7 +304,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:        "local-state-dir",
-			Description: "Directory for the local provider's sshd and keys; default: a new temporary directory.",
+			Description: "Directory for the local provider's per-leg state (sshd, what it changed), the same for main and post; default: $RUNNER_TEMP/mvm-verify-local, else the system temp dir.",
 			Providers:   []string{"local"},
 			Modes:       placement,
 		},
@@ -321,13 +321,6 @@ func Inputs() []Input {
 			Providers:   []string{"aws"},
 			Modes:       provisioning,
 		},
-		endpoint("gcp", "Compute Engine API"),
-		endpoint("azure", "Azure Resource Manager"),
-		endpoint("hetzner", "Hetzner Cloud API"),
-		endpoint("vultr", "Vultr API"),
-		endpoint("latitude", "Latitude.sh API"),
-		endpoint("equinix", "Equinix Metal API"),
-		endpoint("ovh", "OVHcloud API"),
 	}
 }
 
