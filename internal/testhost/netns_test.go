@@ -54,7 +54,7 @@ func TestNetnsHost(t *testing.T) {
 	}
 	// The session runs inside the namespace: its only non-loopback
 	// address is the veth's.
-	if out, ok := run(t, c, "ip -o -4 addr show scope global"); !ok || !strings.Contains(out, addr+"/30") {
+	if out, ok := Exec(t, c, "ip -o -4 addr show scope global"); !ok || !strings.Contains(out, addr+"/30") {
 		t.Errorf("addresses inside the host: %q, want %s", out, addr)
 	}
 	c.Close()

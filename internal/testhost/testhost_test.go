@@ -42,21 +42,6 @@ func dial(t *testing.T, h *Host, user string, signer ssh.Signer, hostKey string)
 	})
 }
 
-// run runs cmd and returns its trimmed output and whether it exited 0.
-func run(t *testing.T, c *ssh.Client, cmd string) (string, bool) {
-	t.Helper()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.CombinedOutput(cmd)
-	if _, exit := err.(*ssh.ExitError); err != nil && !exit {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	return strings.TrimSpace(string(out)), err == nil
-}
-
 func TestBootUserLogin(t *testing.T) {
 	user := tempUser(t)
 	signer, line := ClientKey(t)
@@ -77,11 +62,11 @@ func TestBootUserLogin(t *testing.T) {
 		{"id -un", user},
 		{"sudo -n id -un", "root"},
 	} {
-		if got, ok := run(t, c, tc.cmd); !ok || got != tc.want {
+		if got, ok := Exec(t, c, tc.cmd); !ok || got != tc.want {
 			t.Errorf("%s = %q (ok %v), want %q", tc.cmd, got, ok, tc.want)
 		}
 	}
-	groups, _ := run(t, c, "id -Gn")
+	groups, _ := Exec(t, c, "id -Gn")
 	for _, g := range []string{"kvm", "sudo"} {
 		if !slices.Contains(strings.Fields(groups), g) {
 			t.Errorf("groups %q lack %s", groups, g)
@@ -125,11 +110,11 @@ func TestHideKVM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := run(t, c, "test -e /dev/kvm"); ok != tc.haveKVM {
+		if _, ok := Exec(t, c, "test -e /dev/kvm"); ok != tc.haveKVM {
 			t.Errorf("hide %v: /dev/kvm exists = %v", !tc.haveKVM, ok)
 		}
 		// What sessions need still works without KVM.
-		if out, ok := run(t, c, "echo x >/dev/null && head -c 4 /dev/urandom | wc -c && test -d /dev/pts && ls /dev/fd/ >/dev/null && echo ok"); !ok || !strings.HasSuffix(out, "ok") {
+		if out, ok := Exec(t, c, "echo x >/dev/null && head -c 4 /dev/urandom | wc -c && test -d /dev/pts && ls /dev/fd/ >/dev/null && echo ok"); !ok || !strings.HasSuffix(out, "ok") {
 			t.Errorf("hide %v: device check: %q", !tc.haveKVM, out)
 		}
 		// A pty exercises /dev/ptmx and /dev/pts.

@@ -73,3 +73,19 @@ func keyPair(t testing.TB) ([]byte, string) {
 	}
 	return pem.EncodeToMemory(block), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
 }
+
+// Exec runs cmd in a new session on c and returns its trimmed combined
+// output and whether it exited 0; a transport failure fails the test.
+func Exec(t testing.TB, c *ssh.Client, cmd string) (string, bool) {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.CombinedOutput(cmd)
+	if _, exit := err.(*ssh.ExitError); err != nil && !exit {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return strings.TrimSpace(string(out)), err == nil
+}

@@ -110,7 +110,7 @@ func TestBootFromUserData(t *testing.T) {
 		if err != nil {
 			t.Fatalf("login as %s: %v", u, err)
 		}
-		if got, ok := run(t, c, "id -un"); !ok || got != u {
+		if got, ok := Exec(t, c, "id -un"); !ok || got != u {
 			t.Errorf("id -un = %q, want %s", got, u)
 		}
 		c.Close()

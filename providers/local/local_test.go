@@ -95,20 +95,6 @@ func login(t *testing.T, h *providers.Host, l leg) *xssh.Client {
 	return c
 }
 
-func run(t *testing.T, c *xssh.Client, cmd string) (string, bool) {
-	t.Helper()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.CombinedOutput(cmd)
-	if _, exit := err.(*xssh.ExitError); err != nil && !exit {
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	return strings.TrimSpace(string(out)), err == nil
-}
-
 type kvmPerms struct {
 	uid, gid uint32
 	mode     os.FileMode
@@ -195,18 +181,18 @@ func TestCreateLoginDestroy(t *testing.T) {
 		checks = append(checks, struct{ cmd, want string }{"test -r /dev/kvm && test -w /dev/kvm && echo rw", "rw"})
 	}
 	for _, tc := range checks {
-		if out, ok := run(t, c, tc.cmd); !ok || out != tc.want {
+		if out, ok := testhost.Exec(t, c, tc.cmd); !ok || out != tc.want {
 			t.Errorf("%s = %q (ok %v), want %q", tc.cmd, out, ok, tc.want)
 		}
 	}
-	groups, _ := run(t, c, "id -Gn")
+	groups, _ := testhost.Exec(t, c, "id -Gn")
 	for _, g := range []string{"kvm", "sudo"} {
 		if !slices.Contains(strings.Fields(groups), g) {
 			t.Errorf("groups %q lack %s", groups, g)
 		}
 	}
 	// A daemon the suite left behind, detached from the session.
-	out, ok := run(t, c, "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
+	out, ok := testhost.Exec(t, c, "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
 	daemon, err := strconv.Atoi(out)
 	if !ok || err != nil {
 		t.Fatalf("start a detached process: %q", out)
@@ -287,10 +273,10 @@ func TestNoKVMLaneHidesKVM(t *testing.T) {
 		t.Errorf("no-kvm lane changed /dev/kvm: %v", kinds(j.Records()))
 	}
 	c := login(t, h, l)
-	if out, ok := run(t, c, "id -un"); !ok || out != "root" {
+	if out, ok := testhost.Exec(t, c, "id -un"); !ok || out != "root" {
 		t.Errorf("id -un = %q", out)
 	}
-	if _, ok := run(t, c, "test -e /dev/kvm"); ok {
+	if _, ok := testhost.Exec(t, c, "test -e /dev/kvm"); ok {
 		t.Error("/dev/kvm exists inside the no-kvm host")
 	}
 	if _, err := os.Stat("/dev/kvm"); err != nil {
@@ -336,7 +322,7 @@ func TestSharedUserHandover(t *testing.T) {
 			if _, err := user.Lookup(name); err != nil {
 				t.Fatalf("user %s removed while leg b still uses it: %v", name, err)
 			}
-			if out, ok := run(t, login(t, hb, b), "id -un"); !ok || out != name {
+			if out, ok := testhost.Exec(t, login(t, hb, b), "id -un"); !ok || out != name {
 				t.Errorf("leg b: id -un = %q", out)
 			}
 			listed, _ := pb.List(ctx, providers.Filter{Run: b.req.Identity.Run(), Key: "local"})
