@@ -99,7 +99,7 @@ func Run(ctx context.Context, plan Plan) *Result {
 		c.res.fail("timed out after %s", plan.Timeout-plan.TeardownBudget)
 	case c.res.anyFailed():
 		c.res.Outcome = Failed
-		if !c.suiteRan() {
+		if c.res.Phase(PhaseSuite) == nil {
 			c.res.Outcome = Errored
 		}
 	default:
@@ -220,11 +220,6 @@ func (c *cycle) progress() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.plan.OnProgress(c.res)
-}
-
-func (c *cycle) suiteRan() bool {
-	p := c.res.Phase(PhaseSuite)
-	return p != nil
 }
 
 // preflight checks everything that can be checked without creating anything:

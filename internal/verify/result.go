@@ -49,8 +49,7 @@ type StepResult struct {
 	Reason   string        `json:"reason,omitempty"`
 	ExitCode int           `json:"exit_code"`
 	Duration time.Duration `json:"duration_ns"`
-	// Remote is the time spent inside the remote command (for the overhead
-	// measurement).
+	// Tests are the libtest counts of a step parsed as libtest.
 	Tests *libtest.Summary `json:"tests,omitempty"`
 	// Output is the step's combined output, secrets masked.
 	Output string `json:"-"`
