@@ -50,6 +50,7 @@ func ActionYAML() ([]byte, error) {
 			"image", str("Dockerfile"),
 			"entrypoint", str("/usr/local/bin/mvm-verify"),
 			"post-entrypoint", str("/usr/local/bin/mvm-verify-post"),
+			"post-if", str("always()"),
 		),
 	)
 	doc.HeadComment = "# " + generatedBy
@@ -68,10 +69,10 @@ func ActionYAML() ([]byte, error) {
 }
 
 // runsComment explains the runs section in action.yml itself, since a
-// reader would expect args and post-if there.
-const runsComment = `# No args: the binary reads INPUT_* itself. The post step is the same binary
-# under a second name. No post-if: the runner runs a Docker action's post step
-# under always() by default, and actionlint rejects post-if for Docker actions.`
+// reader would expect args there.
+const runsComment = `# No args: the runner would pass them to the post step too; the binary reads
+# INPUT_* itself. The post step is the same binary under a second name, run
+# under always() so a failed or cancelled main step still tears down.`
 
 func actionDefault(in Input) string {
 	if in.ActionDefault != "" {
