@@ -112,14 +112,16 @@ func Inputs() []Input {
 			Modes: provisioning,
 		},
 		{
-			Name:          "repository",
-			Description:   "Git URL the suite checks out (${MVM_REPO}); default: this workflow's repository.",
+			Name: "repository",
+			Description: "Git URL the suite checks out (${MVM_REPO}); default: this workflow's repository (outside Actions: " +
+				"https://github.com/tinylabscom/mvm).",
 			ActionDefault: "${{ github.server_url }}/${{ github.repository }}",
 			Modes:         provisioning,
 		},
 		{
-			Name:          "ref",
-			Description:   "Commit the suite checks out (${MVM_REF}); default: the pull request's head SHA, else the commit pushed.",
+			Name: "ref",
+			Description: "Commit the suite checks out (${MVM_REF}); default: the pull request's head SHA, else the commit pushed " +
+				"(outside Actions: main).",
 			ActionDefault: "${{ github.event.pull_request.head.sha || github.sha }}",
 			Modes:         provisioning,
 		},

@@ -522,14 +522,28 @@ func isRepoURL(s string) bool {
 	return at > 0 && colon > at+1 && colon < len(s)-1
 }
 
+// What the suite checks out at a terminal, where no workflow names a
+// repository or a commit.
+const (
+	DefaultRepository = "https://github.com/tinylabscom/mvm"
+	DefaultRef        = "main"
+)
+
 // checkout resolves what the suite checks out. Both values are pasted into
 // shell commands, so their form is strict.
 func (l *loader) checkout(r *Run, opt Options) {
 	r.Repository = l.get("repository")
 	if r.Repository == "" {
 		server, repo := opt.env("GITHUB_SERVER_URL"), opt.env("GITHUB_REPOSITORY")
-		if server != "" && repo != "" {
+		switch {
+		case server != "" && repo != "":
 			r.Repository = strings.TrimSuffix(server, "/") + "/" + repo
+		case opt.env("GITHUB_ACTIONS") != "true":
+			// At a terminal there is no workflow repository; mvm itself is
+			// what the built-in suite verifies.
+			r.Repository = DefaultRepository
+		}
+		if r.Repository != "" {
 			l.set("repository", r.Repository)
 		}
 	}
@@ -537,8 +551,14 @@ func (l *loader) checkout(r *Run, opt Options) {
 		l.fail("repository", r.Repository, "a git URL like https://github.com/tinylabscom/mvm", nil)
 	}
 	r.Ref = l.get("ref")
-	if r.Ref == "" && opt.HeadSHA != "" {
+	switch {
+	case r.Ref != "":
+	case opt.HeadSHA != "":
 		r.Ref = opt.HeadSHA
+	case opt.env("GITHUB_ACTIONS") != "true":
+		r.Ref = DefaultRef
+	}
+	if r.Ref != "" {
 		l.set("ref", r.Ref)
 	}
 	if r.Ref != "" && (!refForm.MatchString(r.Ref) || strings.Contains(r.Ref, "..")) {
@@ -595,6 +615,10 @@ func (l *loader) warnings(r *Run) []string {
 		default:
 			out = append(out, fmt.Sprintf("input %q is only used by provider %s; ignored", in.Name, strings.Join(in.Providers, ", ")))
 		}
+	}
+	if r.Provider == "local" && r.SuitePath == "" && (r.Mode == ModeRun || r.Mode == ModeUp) {
+		out = append(out, "provider local with the built-in suite: its bootstrap installs packages, rustup and Firecracker "+
+			"on this machine, and teardown does not remove them; a suite of your own (e.g. --suite examples/quickstart.yml) changes nothing")
 	}
 	if r.InsecureHostKey {
 		out = append(out, "insecure-host-key is true: the host's key is not checked, so a machine in the middle could read the run")

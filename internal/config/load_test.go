@@ -297,10 +297,27 @@ func TestLoadBadInput(t *testing.T) {
 }
 
 func TestLoadWithoutRef(t *testing.T) {
+	// In Actions the runner always passes ref; an empty one is a mistake.
 	o := opts()
 	o.HeadSHA = ""
+	o.Getenv = env(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "o/r"})
 	_, err := LoadWith(MapSource(map[string]string{"provider": "aws"}), o)
 	wantInputError(t, err, "ref", `input "ref": missing, expected the commit to check out: suite default-suite.yml (built-in) uses ${MVM_REF}`)
+}
+
+// At a terminal, `run --provider local` needs nothing else: the built-in
+// suite checks out mvm's main branch.
+func TestLoadAtTerminalDefaultsCheckout(t *testing.T) {
+	r, err := LoadWith(MapSource(map[string]string{"provider": "aws"}), Options{Providers: registered, Getenv: env(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Repository != DefaultRepository || r.Ref != DefaultRef {
+		t.Errorf("repository, ref = %q, %q; want %q, %q", r.Repository, r.Ref, DefaultRepository, DefaultRef)
+	}
+	if !strings.Contains(strings.Join(r.Suite.Bootstrap, "\n"), DefaultRepository) {
+		t.Errorf("bootstrap does not fetch %s", DefaultRepository)
+	}
 }
 
 func TestLoadWithoutRegistry(t *testing.T) {
@@ -507,5 +524,24 @@ func TestWarnings(t *testing.T) {
 	}
 	if len(r.Warnings) != 0 {
 		t.Errorf("warnings %q, want none", r.Warnings)
+	}
+	// The built-in suite on this machine changes it; a suite of one's own
+	// is the user's choice.
+	r, err = load(t, map[string]string{"provider": "local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(r, "installs packages, rustup and Firecracker on this machine") {
+		t.Errorf("local with the built-in suite: warnings %q", r.Warnings)
+	}
+	suite := filepath.Join(t.TempDir(), "s.yml")
+	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: a\n    run: \"true\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = load(t, map[string]string{"provider": "local", "suite": suite}); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) != 0 {
+		t.Errorf("local with its own suite: warnings %q, want none", r.Warnings)
 	}
 }
