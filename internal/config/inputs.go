@@ -9,12 +9,11 @@ const (
 	ModeUp     = "up"     // provision and leave the host running
 	ModeDown   = "down"   // tear down a leg, found by tag
 	ModeReport = "report" // merge the legs' rows into the matrix
-	ModeReap   = "reap"   // delete expired resources
 )
 
 // Modes lists every mode, in the order the docs show them.
 func Modes() []string {
-	return []string{ModeRun, ModeUp, ModeDown, ModeReport, ModeReap}
+	return []string{ModeRun, ModeUp, ModeDown, ModeReport}
 }
 
 // Input is one action input. The same name is the CLI flag --<name> and the
@@ -61,10 +60,10 @@ const (
 func Inputs() []Input {
 	var (
 		provisioning = []string{ModeRun, ModeUp}
-		placement    = []string{ModeRun, ModeUp, ModeDown, ModeReap}
+		placement    = []string{ModeRun, ModeUp, ModeDown}
 		leg          = []string{ModeRun, ModeUp, ModeDown}
 		reporting    = []string{ModeRun, ModeReport}
-		teardown     = []string{ModeRun, ModeUp, ModeDown, ModeReap}
+		teardown     = []string{ModeRun, ModeUp, ModeDown}
 	)
 	endpoint := func(provider, api string) Input {
 		return Input{
@@ -79,12 +78,12 @@ func Inputs() []Input {
 			Name:    "mode",
 			Default: ModeRun,
 			Description: "What to do: run (provision, verify, tear down), up (provision and leave the host running), " +
-				"down (tear down a leg), report (merge the legs' rows into the matrix), reap (delete expired resources).",
+				"down (tear down a leg), report (merge the legs' rows into the matrix).",
 		},
 		{
 			Name: "provider",
 			Description: "Where the host comes from: a provider name such as aws, gcp or hetzner, ssh (an existing host) " +
-				"or local (this machine). Required except in report and reap (empty: every provider).",
+				"or local (this machine). Required in run and up; down reads it from up's state.",
 			Modes: placement,
 		},
 		{

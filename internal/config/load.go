@@ -303,8 +303,8 @@ func (l *loader) provider(r *Run, known []string) {
 	}
 	switch {
 	case r.Provider == "":
-		// down finds the provider in the state of up; report and reap
-		// work across providers.
+		// down finds the provider in the state of up; report works
+		// across providers.
 		if r.Mode == ModeRun || r.Mode == ModeUp {
 			l.fail("provider", "", expected, nil)
 		}

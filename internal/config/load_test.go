@@ -144,9 +144,6 @@ func TestLoadOtherModes(t *testing.T) {
 	if r.Provider != "" || r.Key != "" || r.Suite != nil || r.MatrixFile != docs {
 		t.Errorf("report run = %+v", r)
 	}
-	if r, err = load(t, map[string]string{"mode": "reap"}); err != nil || r.Provider != "" {
-		t.Errorf("reap without provider: %v, %v", r, err)
-	}
 	// down needs no suite and no ref.
 	if r, err = LoadWith(MapSource(map[string]string{"mode": "down", "provider": "aws", "key": "aws-c8i"}), Options{}); err != nil || r.Key != "aws-c8i" || r.Suite != nil {
 		t.Errorf("down: %v, %v", r, err)
@@ -162,7 +159,7 @@ func TestLoadOtherModes(t *testing.T) {
 		t.Errorf("post: %+v, %v", r, err)
 	}
 	_, err = LoadWith(MapSource(nil), Options{Mode: "launch"})
-	wantInputError(t, err, "mode", `got "launch", expected one of run, up, down, report, reap`)
+	wantInputError(t, err, "mode", `got "launch", expected one of run, up, down, report`)
 	_, err = load(t, map[string]string{"mode": "report", "matrix-file": filepath.Join(dir, "nope.md")})
 	wantInputError(t, err, "matrix-file", "nope.md")
 }
@@ -232,7 +229,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"unknown provider", map[string]string{"provider": "digitalocean"}, "provider",
 			`input "provider": got "digitalocean", expected one of aws, hetzner, local, ssh`},
 		{"no provider", map[string]string{}, "provider", `input "provider": missing, expected one of aws, hetzner, local, ssh`},
-		{"mode", with(aws, "mode", "destroy"), "mode", `got "destroy", expected one of run, up, down, report, reap`},
+		{"mode", with(aws, "mode", "destroy"), "mode", `got "destroy", expected one of run, up, down, report`},
 		{"timeout words", with(aws, "timeout-minutes", "ten"), "timeout-minutes",
 			`input "timeout-minutes": got "ten", expected a whole number of minutes (e.g. 90)`},
 		{"timeout fraction", with(aws, "timeout-minutes", "1.5"), "timeout-minutes", `got "1.5", expected a whole number`},

@@ -12,8 +12,8 @@ import (
 
 // Run is one invocation of mvm-verify, every input parsed and validated.
 type Run struct {
-	Mode     string // ModeRun, ModeUp, ModeDown, ModeReport or ModeReap
-	Provider string // empty only in report and reap
+	Mode     string // ModeRun, ModeUp, ModeDown or ModeReport
+	Provider string // empty only in report, and in down before up's state is read
 	// Lane is "auto", "kvm" or "no-kvm" as given; ResolveLane turns auto
 	// into the lane the provider request gets.
 	Lane string
