@@ -83,7 +83,8 @@ func Inputs() []Input {
 		{
 			Name: "provider",
 			Description: "Where the host comes from: a provider name such as aws, gcp or hetzner, ssh (an existing host) " +
-				"or local (this machine). Required in run and up; down reads it from up's state.",
+				"or local (this machine, from the CLI; in the Docker action the machine would be the action's container). " +
+				"Required in run and up; down reads it from up's state.",
 			Modes: placement,
 		},
 		{
