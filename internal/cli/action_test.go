@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 )
 
 func phaseStatus(t *testing.T, resultPath, name string) string {
@@ -58,11 +62,57 @@ func parseFileCommands(t *testing.T, path string) map[string]string {
 	return out
 }
 
+// runnerInputs is what GitHub's runner passes a Docker action: an INPUT_
+// variable for every input action.yml declares — the workflow's value, else
+// the declared default with its expression evaluated — named INPUT_ plus the
+// name in upper case, hyphens kept.
+func runnerInputs(t *testing.T, with map[string]string, expr map[string]string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Inputs map[string]struct {
+			Default string `yaml:"default"`
+		} `yaml:"inputs"`
+	}
+	if err := yaml.Unmarshal(data, &action); err != nil {
+		t.Fatalf("action.yml: %v", err)
+	}
+	var env []string
+	for name, in := range action.Inputs {
+		v, ok := with[name]
+		if !ok {
+			v = in.Default
+			for e, val := range expr {
+				v = strings.ReplaceAll(v, e, val)
+			}
+			if strings.Contains(v, "${{") {
+				t.Fatalf("input %s: default %q has an expression this test does not evaluate", name, v)
+			}
+		}
+		env = append(env, "INPUT_"+strings.ToUpper(strings.ReplaceAll(name, " ", "_"))+"="+v)
+	}
+	for name := range with {
+		if _, ok := action.Inputs[name]; !ok {
+			t.Fatalf("with: %s is not an input of action.yml", name)
+		}
+	}
+	return env
+}
+
 // TestRunnerContract runs the binary as GitHub's runner runs a Docker
-// action: main with INPUT_* and the file commands, then post with STATE_*
-// read back from the state file.
+// action: main with every input of action.yml and the file commands, then
+// post with STATE_* read back from the state file.
 func TestRunnerContract(t *testing.T) {
 	requireRoot(t)
+	const repo, head, token = "o/r", "0123456789abcdef0123456789abcdef01234567", "ghs_runnertoken"
+	gh := fakegh.New()
+	t.Cleanup(gh.Close)
+	gh.AddToken(token, fakegh.Token{Login: "github-actions[bot]"})
+	gh.SetPR(repo, fakegh.PR{Number: 7, HeadSHA: head, HeadRepo: repo, BaseRepo: repo})
+
 	dir := t.TempDir()
 	files := map[string]string{}
 	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
@@ -72,21 +122,27 @@ func TestRunnerContract(t *testing.T) {
 		}
 	}
 	event := filepath.Join(dir, "event.json")
-	if err := os.WriteFile(event, []byte(`{"pull_request":{"number":7,"head":{"sha":"0123456789abcdef0123456789abcdef01234567","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`), 0o644); err != nil {
+	if err := os.WriteFile(event, []byte(`{"pull_request":{"number":7,"head":{"sha":"`+head+`","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
-	env := cmdEnv(t,
-		"GITHUB_ACTIONS=true",
-		"GITHUB_REPOSITORY=o/r", "GITHUB_RUN_ID=4242", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
+	inputs := runnerInputs(t, map[string]string{
+		"provider": "local", "suite": suite, "out": filepath.Join(dir, "out"),
+		"local-state-dir": filepath.Join(dir, "state"), "timeout-minutes": "10",
+	}, map[string]string{
+		"${{ github.token }}":                                     token,
+		"${{ github.server_url }}":                                "https://github.example",
+		"${{ github.repository }}":                                repo,
+		"${{ github.event.pull_request.head.sha || github.sha }}": head,
+	})
+	env := cmdEnv(t, append(inputs,
+		"GITHUB_ACTIONS=true", "GITHUB_API_URL="+gh.URL(), "GITHUB_SERVER_URL=https://github.example",
+		"GITHUB_REPOSITORY="+repo, "GITHUB_RUN_ID=4242", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
 		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff",
 		"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH="+event,
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"],
-		"GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
-		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
-		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"), "INPUT_TIMEOUT-MINUTES=10",
-		"INPUT_COMMENT=false",
-	)
+		"GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"], "MVM_VERIFY_POLL_INTERVAL=50ms",
+	)...)
 	main := runBin(t, env)
 	if main.code != 0 {
 		t.Fatalf("main exit %d\nstdout:\n%s\nstderr:\n%s", main.code, main.stdout, main.stderr)
@@ -116,6 +172,19 @@ func TestRunnerContract(t *testing.T) {
 	if !strings.Contains(string(summary), "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") {
 		t.Errorf("job summary lacks the matrix header:\n%s", summary)
 	}
+	// With the defaults the runner passes (the job's token, comment: true),
+	// the leg reports on GitHub.
+	if st := gh.Statuses(repo, head); len(st) == 0 || st[len(st)-1].State != "success" {
+		t.Errorf("statuses on the head SHA: %+v, want the last one success", st)
+	}
+	if c := gh.Comments(repo, 7); len(c) != 1 {
+		t.Errorf("%d PR comments, want the one sticky matrix comment", len(c))
+	}
+	for _, o := range []string{outputs["row"], string(summary)} {
+		if strings.Contains(o, token) {
+			t.Error("the token leaked into an output or the summary")
+		}
+	}
 
 	state := parseFileCommands(t, files["GITHUB_STATE"])
 	if state["identity"] == "" || state["provider"] != "local" {
@@ -141,8 +210,8 @@ func TestRunnerContract(t *testing.T) {
 	}
 }
 
-// TestPostAfterKilledMain: the post step tears down from state alone when
-// main never got to its own teardown.
+// TestPostWithoutStateDoesNothing: a post step whose main saved no state
+// (bad input, or killed before provisioning) has nothing to tear down.
 func TestPostWithoutStateDoesNothing(t *testing.T) {
 	cmd := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	cmd.Env = cmdEnv(t, "GITHUB_ACTIONS=true")
@@ -164,12 +233,17 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want []string // all must appear in stderr
 	}{
-		{"unknown provider", []string{"run", "--provider", "nimbus"}, []string{"provider", "nimbus", "local"}},
-		{"malformed duration", []string{"run", "--provider", "local", "--ready-timeout", "soon"}, []string{"ready-timeout", "soon"}},
-		{"ssh without host", []string{"run", "--provider", "ssh", "--ssh-private-key-file", badYAML, "--insecure-host-key"}, []string{"ssh-host"}},
-		{"missing suite", []string{"run", "--provider", "local", "--suite", filepath.Join(dir, "nope.yml")}, []string{"suite", "nope.yml"}},
-		{"yaml type error", []string{"run", "--provider", "local", "--suite", badYAML}, []string{"bad.yml", ":5", "timeout"}},
-		{"unknown command", []string{"launch"}, []string{"launch"}},
+		{"unknown provider", []string{"run", "--provider", "nimbus"},
+			[]string{`input "provider": got "nimbus", expected one of aws, local, ssh`}},
+		{"malformed duration", []string{"run", "--provider", "local", "--ready-timeout", "soon"},
+			[]string{`input "ready-timeout": got "soon", expected a duration like 90m`}},
+		{"ssh without host", []string{"run", "--provider", "ssh", "--ssh-private-key-file", badYAML, "--insecure-host-key"},
+			[]string{`input "ssh-host": missing, expected the host name or IP address`}},
+		{"missing suite", []string{"run", "--provider", "local", "--suite", filepath.Join(dir, "nope.yml")},
+			[]string{`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file`}},
+		{"yaml type error", []string{"run", "--provider", "local", "--suite", badYAML},
+			[]string{"bad.yml:5", "timeout", "expected a duration"}},
+		{"unknown command", []string{"launch"}, []string{`unknown command "launch": expected one of run, up, down, report`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
