@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -93,10 +94,13 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if entry.Info.Billed {
 		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		sourceCIDR, err = providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
-			providers.HTTPEgress(nil, providers.DefaultEgressURL))
+			providers.HTTPEgress(nil, a.egressURL()))
 		cancel()
 		if err != nil {
-			return a.badInput(err)
+			// Without the runner's address there is no safe source to open
+			// SSH to; the user can name it.
+			return a.badInput(&config.InputError{Input: "ssh-source-cidr", Value: run.SSHSourceCIDR,
+				Expected: "the runner's public address as a CIDR like 203.0.113.7/32", Err: err})
 		}
 	}
 	id := a.identity(run)
@@ -105,6 +109,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	// step can find resources by tag even if main is killed mid-create.
 	st.save("provider", run.Provider)
 	st.save("identity", mustJSON(id))
+	st.save("name", id.Name())
 	st.save("out", run.Out)
 
 	plan := a.plan(run, p, id)
@@ -217,6 +222,13 @@ func (a *app) pollInterval() time.Duration {
 		return 0
 	}
 	return d
+}
+
+// egressURL is where the runner's public address is learned. Tests of the
+// whole binary point MVM_VERIFY_EGRESS_URL at a loopback server; nothing
+// else should set it.
+func (a *app) egressURL() string {
+	return cmp.Or(a.env.Getenv("MVM_VERIFY_EGRESS_URL"), providers.DefaultEgressURL)
 }
 
 // identity names this leg from the runner's environment; outside Actions a

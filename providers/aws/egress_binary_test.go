@@ -1,0 +1,85 @@
+package aws_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+)
+
+// egressServer answers like checkip.amazonaws.com: the caller's address as
+// plain text. A zero status answers 200.
+func egressServer(t *testing.T, status int, body string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if status != 0 {
+			w.WriteHeader(status)
+		}
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func upArgs(t *testing.T, srv *fake.Server, out string) []string {
+	return []string{"up", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+		"--suite", suiteFile(t, "true"), "--out", out, "--timeout-minutes", "10"}
+}
+
+// Without ssh-source-cidr the binary learns the runner's address and opens
+// tcp/22 to that /32 only.
+func TestBinaryOpensSSHToDiscoveredAddress(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	out := filepath.Join(t.TempDir(), "out")
+	env := baseEnv(t, "MVM_VERIFY_EGRESS_URL="+egressServer(t, 0, "127.0.0.1\n"))
+	up := start(t, bin, env, upArgs(t, srv, out))
+	if code := up.wait(t); code != 0 {
+		t.Fatalf("up: exit %d\n%s\nstderr:\n%s", code, up.output(), up.stderr.String())
+	}
+	t.Cleanup(func() {
+		down := start(t, bin, env, []string{"down", "--out", out})
+		if code := down.wait(t); code != 0 {
+			t.Errorf("down: exit %d\n%s\nstderr:\n%s", code, down.output(), down.stderr.String())
+		}
+		if i, g, v := srv.Live(); i+g+v != 0 {
+			t.Errorf("left in the fake after down: %d instances, %d groups, %d volumes", i, g, v)
+		}
+	})
+	groups := srv.Groups()
+	if len(groups) != 1 {
+		t.Fatalf("%d security groups, want 1", len(groups))
+	}
+	want := fake.Rule{Protocol: "tcp", From: 22, To: 22, CIDR: "127.0.0.1/32"}
+	if in := groups[0].Ingress; len(in) != 1 || in[0] != want {
+		t.Errorf("ingress %+v, want only %+v", in, want)
+	}
+}
+
+// A failed discovery is bad input (there is no safe address to open SSH
+// to): exit 2 naming ssh-source-cidr, and nothing created.
+func TestBinaryRefusesWithoutRunnerAddress(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	for name, url := range map[string]string{
+		"server error": egressServer(t, http.StatusInternalServerError, "oops"),
+		"not an ip":    egressServer(t, 0, "<html>captive portal</html>"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			p := start(t, bin, baseEnv(t, "MVM_VERIFY_EGRESS_URL="+url), upArgs(t, srv, out))
+			if code := p.wait(t); code != 2 {
+				t.Fatalf("exit %d, want 2\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+			}
+			if msg := p.stderr.String(); !strings.Contains(msg, `"ssh-source-cidr"`) {
+				t.Errorf("stderr does not name ssh-source-cidr:\n%s", msg)
+			}
+			if i, g, v := srv.Live(); i+g+v != 0 {
+				t.Errorf("created in the fake: %d instances, %d groups, %d volumes", i, g, v)
+			}
+		})
+	}
+}
