@@ -1,0 +1,87 @@
+package aws_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The user data carries the run's host private key (DESIGN §5: the host key
+// is injected so the client can pin it). Neither it nor the rest of the
+// user data, nor the AWS secret, may reach the log, the outputs, the state,
+// the job summary or the files in out.
+func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
+		files[name] = filepath.Join(dir, strings.ToLower(name))
+		if err := os.WriteFile(files[name], nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	env := baseEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"],
+		"GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1",
+		"INPUT_SUITE="+suiteFile(t, "echo hi"), "INPUT_OUT="+out, "INPUT_SSH-SOURCE-CIDR=127.0.0.1/32",
+		"INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false")
+	p := start(t, bin, env, nil)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+
+	instances := srv.Instances()
+	if len(instances) != 1 {
+		t.Fatalf("%d instances, want 1", len(instances))
+	}
+	userData := string(instances[0].UserData)
+	var secrets []string
+	inKey := false
+	for _, l := range strings.Split(userData, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.Contains(l, "BEGIN OPENSSH PRIVATE KEY"):
+			inKey = true
+		case strings.Contains(l, "END OPENSSH PRIVATE KEY"):
+			inKey = false
+		case inKey && len(l) > 20:
+			secrets = append(secrets, l)
+		}
+	}
+	if len(secrets) == 0 {
+		t.Fatalf("the user data holds no host private key to look for:\n%s", userData)
+	}
+	secrets = append(secrets, "#cloud-config", "PRIVATE KEY", "fake-secret")
+
+	everything := map[string]string{"stdout": p.output(), "stderr": p.stderr.String()}
+	for name, path := range files {
+		data, _ := os.ReadFile(path)
+		everything[name] = string(data)
+	}
+	filepath.Walk(out, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			data, _ := os.ReadFile(path)
+			everything[path] = string(data)
+		}
+		return nil
+	})
+	for name, text := range everything {
+		var kept []string
+		for _, l := range strings.Split(text, "\n") {
+			// ::add-mask:: is how the runner learns what to hide.
+			if !strings.HasPrefix(l, "::add-mask::") {
+				kept = append(kept, l)
+			}
+		}
+		text = strings.Join(kept, "\n")
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s contains secret material %q", name, s)
+			}
+		}
+	}
+}
