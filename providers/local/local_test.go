@@ -545,3 +545,40 @@ func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSSHD: without sshd on the machine, Preflight and Create say which
+// package provides it, and Create leaves nothing behind.
+func TestNoSSHD(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := newProvider(t, dir)
+	empty := t.TempDir()
+	local.WithSSHDLookup(p, func() (string, error) { return sshd.Lookup(nil, empty) })
+	name := tempUser(t)
+	l := newLeg(t, name, "kvm")
+	if err := p.Preflight(ctx, l.req); err == nil || !strings.Contains(err.Error(), "openssh-server") ||
+		providers.ClassOf(err) != providers.ClassInvalid {
+		t.Errorf("Preflight = %v (class %v), want an invalid-class error naming openssh-server", err, providers.ClassOf(err))
+	}
+	var j providers.MemJournal
+	h, err := p.Create(ctx, l.req, &j)
+	if err == nil || !strings.Contains(err.Error(), "openssh-server") {
+		t.Fatalf("Create = %+v, %v; want an error naming openssh-server", h, err)
+	}
+	if recs := j.Records(); len(recs) != 0 {
+		t.Errorf("Create recorded %v", kinds(recs))
+	}
+	if _, err := user.Lookup(name); err == nil {
+		t.Errorf("user %s created", name)
+	}
+	if files, _ := os.ReadDir(dir); len(files) > 1 || len(files) == 1 && files[0].Name() != ".lock" {
+		t.Errorf("state dir holds %v", files)
+	}
+	if refs, _ := filepath.Glob(filepath.Join(local.MachineRegistry, l.req.Identity.Name()+".*")); len(refs) != 0 {
+		t.Errorf("registered: %v", refs)
+	}
+	if drops, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-" + l.req.Identity.Name()); len(drops) != 0 {
+		t.Errorf("sudoers drop-in written: %v", drops)
+	}
+}
