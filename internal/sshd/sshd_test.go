@@ -23,7 +23,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("sshd must run as root to switch to the logging-in user")
+		t.Fatal("sshd must run as root to switch to the logging-in user: run the tests as root, as CI does")
 	}
 }
 

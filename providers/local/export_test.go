@@ -21,3 +21,6 @@ func WithSSHDLookup(p providers.Provider, find func() (string, error)) {
 
 // MarkerVar is the environment variable that marks a leg's sessions.
 const MarkerVar = markerVar
+
+// Cgroup2Mount is where this machine mounts cgroup v2, if anywhere.
+var Cgroup2Mount = cgroup2Mount
