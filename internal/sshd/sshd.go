@@ -69,8 +69,8 @@ type Config struct {
 	Cgroup string
 	// SetEnv is set in every session sshd starts (sshd_config SetEnv) and in
 	// sshd's own environment, which marks the processes of this server where
-	// no cgroup can hold them. Names and values must be free of whitespace,
-	// quotes and "=" in names.
+	// no cgroup can hold them. Names are letters, digits and _; values hold
+	// no whitespace, quotes or backslashes.
 	SetEnv map[string]string
 }
 

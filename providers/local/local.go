@@ -246,20 +246,17 @@ func (p *Provider) legProcesses(leg string, record func(change) error) (marker, 
 	if marker, err = newMarker(); err != nil {
 		return "", "", fmt.Errorf("local: %w", err)
 	}
-	path, err := p.cgroupPath(leg)
-	if err == nil {
-		err = record(change{Kind: kindProcs, Marker: marker, Cgroup: path})
-		if err != nil {
-			return "", "", err
-		}
-		if err = makeCgroup(path); err == nil {
-			return marker, path, nil
-		}
-	} else if err := record(change{Kind: kindProcs, Marker: marker}); err != nil {
+	path, cgErr := p.cgroupPath(leg) // "" when there is none to be had
+	if err := record(change{Kind: kindProcs, Marker: marker, Cgroup: path}); err != nil {
 		return "", "", err
 	}
+	if cgErr == nil {
+		if cgErr = makeCgroup(path); cgErr == nil {
+			return marker, path, nil
+		}
+	}
 	p.log.Info("local: no cgroup for the leg's processes; Destroy finds them by their environment instead",
-		"reason", err.Error(), "marker", markerVar+"="+marker)
+		"reason", cgErr.Error(), "marker", markerVar+"="+marker)
 	return marker, "", nil
 }
 
