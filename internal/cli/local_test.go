@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,11 +45,14 @@ func localRun(t *testing.T, suite string, extra ...string) result {
 func TestRunLocalPassingSuite(t *testing.T) {
 	requireCargo(t)
 	crate := seccompCrate(t)
+	// A daemon the step leaves behind, detached from sshd's process tree:
+	// teardown must still end it.
+	daemon := "sleep 7" + strconv.Itoa(os.Getpid()) + "3"
 	suite := `
 user: root
 steps:
   - name: hello
-    run: test "$(id -un)" = root && echo hello from the host
+    run: test "$(id -un)" = root && echo hello from the host && { setsid ` + daemon + ` >/dev/null 2>&1 & }
     column: Live cycle
   - name: seccomp probe
     run: cd ` + crate + ` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline
@@ -80,6 +84,9 @@ steps:
 	res := r.resultJSON(t)
 	if res["outcome"] != "verified" {
 		t.Errorf("outcome %v, want verified", res["outcome"])
+	}
+	if left := processesMentioning(t, daemon); len(left) > 0 {
+		t.Errorf("the step's detached process survived teardown: %v", left)
 	}
 	steps := res["steps"].([]any)
 	tests := steps[1].(map[string]any)["tests"].(map[string]any)
@@ -159,11 +166,15 @@ func TestSIGTERMDuringSuiteCleansUp(t *testing.T) {
 	requireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
+	// Numbers no other process uses, so a leftover step process is seen
+	// whatever its command line; one detaches from sshd's process tree.
+	pidN := strconv.Itoa(os.Getpid())
+	detached, inStep := "7"+pidN+"1", "7"+pidN+"2"
 	suite := writeSuite(t, `
 user: root
 steps:
   - name: long
-    run: echo started; sleep 300
+    run: setsid sleep `+detached+` >/dev/null 2>&1 & echo started; sleep `+inStep+`
 `)
 	cmd := exec.Command(bin, "run", "--provider", "local", "--suite", suite, "--out", out,
 		"--local-state-dir", filepath.Join(tmp, "state"), "--timeout-minutes", "10")
@@ -208,8 +219,10 @@ steps:
 	if cmd.ProcessState.ExitCode() == 0 {
 		t.Errorf("exit 0 after SIGTERM, want non-zero")
 	}
-	if left := processesMentioning(t, tmp); len(left) > 0 {
-		t.Errorf("processes of the run still running after SIGTERM: %v", left)
+	for _, s := range []string{tmp, "sleep " + detached, "sleep " + inStep} {
+		if left := processesMentioning(t, s); len(left) > 0 {
+			t.Errorf("processes of the run still running after SIGTERM: %v", left)
+		}
 	}
 	data, err := os.ReadFile(filepath.Join(out, "summary.md"))
 	if err != nil {

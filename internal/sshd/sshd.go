@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,17 @@ type Config struct {
 	// PollInterval is how often Start checks whether the port accepts
 	// connections; 0 means 20ms.
 	PollInterval time.Duration
+	// Binary is the sshd to run; "" means FindBinary's.
+	Binary string
+	// Cgroup, when set, is a cgroup v2 directory sshd starts in (clone3's
+	// CLONE_INTO_CGROUP), so it and everything its sessions start, however
+	// detached, stay findable there and can be killed together.
+	Cgroup string
+	// SetEnv is set in every session sshd starts (sshd_config SetEnv) and in
+	// sshd's own environment, which marks the processes of this server where
+	// no cgroup can hold them. Names are letters, digits and _; values hold
+	// no whitespace, quotes or backslashes.
+	SetEnv map[string]string
 }
 
 // ErrNotFound is returned when no sshd binary exists.
@@ -98,15 +110,35 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // Dir is the server's private directory (config, host key, keys, pid file).
 func (s *Server) Dir() string { return s.dir }
 
-// FindBinary returns the path of sshd, preferring /usr/sbin/sshd.
+// FindBinary returns the path of sshd, preferring /usr/sbin/sshd (Debian
+// keeps it there, outside most users' PATH) over the PATH.
 func FindBinary() (string, error) {
-	if fi, err := os.Stat("/usr/sbin/sshd"); err == nil && !fi.IsDir() {
-		return "/usr/sbin/sshd", nil
+	return Lookup([]string{"/usr/sbin/sshd"}, os.Getenv("PATH"))
+}
+
+// Lookup returns the first of the candidate paths that is an executable
+// file, else the first sshd in the directories of path (a PATH-style list),
+// else ErrNotFound.
+func Lookup(candidates []string, path string) (string, error) {
+	for _, c := range candidates {
+		if executable(c) {
+			return c, nil
+		}
 	}
-	if p, err := exec.LookPath("sshd"); err == nil {
-		return p, nil
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		if c := filepath.Join(dir, "sshd"); executable(c) {
+			return c, nil
+		}
 	}
 	return "", ErrNotFound
+}
+
+func executable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
 
 // GenerateHostKey returns a fresh ed25519 private key in OpenSSH PEM form.
@@ -132,7 +164,10 @@ func PublicKeyOf(keyPEM []byte) (string, error) {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
 }
 
-var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`)
+var (
+	userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?$`)
+	envName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // Start writes the config and starts sshd, returning once its port accepts
 // TCP connections.
@@ -140,9 +175,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start sshd: %w", err)
 	}
-	bin, err := FindBinary()
-	if err != nil {
-		return nil, err
+	var err error
+	bin := cfg.Binary
+	if bin == "" {
+		if bin, err = FindBinary(); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range cfg.SetEnv {
+		if !envName.MatchString(k) || strings.ContainsAny(v, " \t\r\n\"'\\") {
+			return nil, fmt.Errorf("sshd SetEnv %s: expected a name of letters, digits and _ and a value without whitespace or quotes", k)
+		}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -268,7 +311,20 @@ func writeDir(keyPEM []byte, keys map[string][]string) (string, error) {
 	return dir, nil
 }
 
-func configText(dir, addr string, port int) string {
+func configText(dir, addr string, port int, env map[string]string) string {
+	var setEnv string
+	if len(env) > 0 {
+		names := make([]string, 0, len(env))
+		for k := range env {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		setEnv = "SetEnv"
+		for _, k := range names {
+			setEnv += " " + k + "=" + env[k]
+		}
+		setEnv += "\n"
+	}
 	return fmt.Sprintf(`# Written by mvm-verify for one throwaway sshd.
 ListenAddress %s
 HostKey %s
@@ -284,13 +340,13 @@ PrintMotd no
 X11Forwarding no
 Subsystem sftp internal-sftp
 LogLevel INFO
-`, net.JoinHostPort(addr, strconv.Itoa(port)), filepath.Join(dir, "host_ed25519"),
-		filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "keys"))
+%s`, net.JoinHostPort(addr, strconv.Itoa(port)), filepath.Join(dir, "host_ed25519"),
+		filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "keys"), setEnv)
 }
 
 func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Duration) error {
 	cfgPath := filepath.Join(s.dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, []byte(configText(s.dir, s.addr, s.port)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(configText(s.dir, s.addr, s.port, cfg.SetEnv)), 0o600); err != nil {
 		return fmt.Errorf("write sshd_config: %w", err)
 	}
 	argv := []string{bin, "-D", "-e", "-f", cfgPath}
@@ -306,7 +362,18 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Du
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	for k, v := range cfg.SetEnv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cfg.Cgroup != "" {
+		cg, err := os.Open(cfg.Cgroup)
+		if err != nil {
+			return fmt.Errorf("open cgroup for sshd: %w", err)
+		}
+		defer cg.Close() // the child holds its place in the cgroup, not the fd
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+	}
 	var pw io.WriteCloser
 	if cfg.LogFile != "" {
 		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -23,7 +23,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("sshd must run as root to switch to the logging-in user")
+		t.Fatal("sshd must run as root to switch to the logging-in user: run the tests as root, as CI does")
 	}
 }
 
@@ -300,5 +300,105 @@ func TestDieWithParent(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("sshd %d outlived the process that started it", pid)
 		}
+	}
+}
+
+// TestLookup: sshd is found at a fixed path or on PATH, only as an
+// executable file; otherwise the error says which package provides it.
+func TestLookup(t *testing.T) {
+	empty, withFile, withExe := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(withFile+"/sshd", []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(withExe+"/sshd", []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		candidates []string
+		path       string
+		want       string
+	}{
+		{"fixed path first", []string{withExe + "/sshd"}, empty, withExe + "/sshd"},
+		{"on PATH", []string{empty + "/sshd"}, empty + ":" + withExe, withExe + "/sshd"},
+		{"not executable", nil, withFile, ""},
+		{"nowhere", []string{empty + "/sshd"}, empty, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Lookup(tc.candidates, tc.path)
+			if tc.want != "" {
+				if err != nil || got != tc.want {
+					t.Errorf("Lookup = %q, %v; want %s", got, err, tc.want)
+				}
+				return
+			}
+			if err != ErrNotFound || !strings.Contains(err.Error(), "apt-get install openssh-server") {
+				t.Errorf("Lookup = %q, %v; want ErrNotFound naming openssh-server", got, err)
+			}
+		})
+	}
+}
+
+func TestSetEnvValidated(t *testing.T) {
+	for _, env := range []map[string]string{{"A B": "x"}, {"A": "x y"}, {"A": `x"`}, {"A": "x\ny"}} {
+		_, err := Start(context.Background(), Config{SetEnv: env})
+		if err == nil || !strings.Contains(err.Error(), "sshd SetEnv") {
+			t.Errorf("SetEnv %q: err %v, want it refused", env, err)
+		}
+	}
+}
+
+// TestSetEnvAndCgroup: sessions carry SetEnv, and sshd and its sessions
+// start in the given cgroup.
+func TestSetEnvAndCgroup(t *testing.T) {
+	requireRoot(t)
+	mount := ""
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mi), "\n") {
+		if pre, post, ok := strings.Cut(l, " - "); ok && strings.HasPrefix(post, "cgroup2 ") {
+			mount = strings.Fields(pre)[4]
+			break
+		}
+	}
+	if mount == "" {
+		t.Skip("no cgroup v2 is mounted on this machine (cgroup v1 only)")
+	}
+	cg := fmt.Sprintf("%s/mvm-sshd-test-%d", mount, os.Getpid())
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	signer, line := clientKey(t)
+	s, err := Start(ctx, Config{AuthorizedKeys: map[string][]string{"root": {line}},
+		SetEnv: map[string]string{"MVM_TEST_MARK": "m4rk", "OTHER": "x"}, Cgroup: cg})
+	if err != nil {
+		syscall.Rmdir(cg)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop(ctx)
+		// Exited processes leave the cgroup a moment after they are gone.
+		for range 100 {
+			if err := syscall.Rmdir(cg); err != syscall.EBUSY {
+				return
+			}
+			waits.Sleep(ctx, 10*time.Millisecond)
+		}
+		t.Errorf("cgroup %s still busy after Stop", cg)
+	})
+	c := dialServer(t, s, signer)
+	defer c.Close()
+	if got := run(t, c, "echo $MVM_TEST_MARK $OTHER"); got != "m4rk x" {
+		t.Errorf("session env = %q, want m4rk x", got)
+	}
+	self := strings.TrimPrefix(cg, mount)
+	if got := run(t, c, "grep ^0:: /proc/self/cgroup"); got != "0::"+self {
+		t.Errorf("session cgroup %q, want 0::%s", got, self)
+	}
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", s.Pid())); !strings.Contains(string(b), "0::"+self+"\n") {
+		t.Errorf("sshd cgroup %q, want %s", b, self)
 	}
 }

@@ -25,8 +25,8 @@ func netns(t *testing.T) (name, inside string, cut func()) {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	if err := exec.Command("ip", "netns", "add", name).Run(); err != nil {
-		t.Skipf("cannot create a network namespace here (%v): needs root with CAP_SYS_ADMIN", err)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s (needs iproute2, installed by .ci/run, and root with CAP_SYS_ADMIN)", name, err, out)
 	}
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "del", host).Run()

@@ -5,11 +5,12 @@
 // SSH host configured as cloud-init would have configured it.
 //
 // Users are real accounts in this machine's /etc/passwd. Boot creates those
-// that are missing, adds them to their groups and unlocks a locked account
-// (sshd without PAM refuses those even for key logins); Stop leaves all of
-// that in place, since other hosts on the machine may share the users, and
-// removes only its sudoers drop-ins. Tests should use user names of their
-// own and delete them when done.
+// that are missing (with their groups), adds them to their groups and
+// unlocks a locked account (sshd without PAM refuses those even for key
+// logins); Stop undoes all of that, and deletes the accounts it created with
+// their homes, once no other running host on the machine uses them, in this
+// test binary or another. What an interrupted run left behind is undone by
+// the next Boot (see RegistryDir).
 package testhost
 
 import (
@@ -17,15 +18,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 )
@@ -62,7 +65,7 @@ type Options struct {
 // Host is a running test host.
 type Host struct {
 	srv      *sshd.Server
-	dropIns  []string
+	rec      *record
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -79,55 +82,65 @@ func (h *Host) HostKey() string { return h.srv.HostPublicKey() }
 // Pid is the sshd's process id.
 func (h *Host) Pid() int { return h.srv.Pid() }
 
-// Stop stops sshd and removes the sudoers drop-ins Boot wrote. Users stay.
+// Stop stops sshd and undoes what Boot changed on the machine, except what
+// another running host still uses (see RegistryDir).
 func (h *Host) Stop(ctx context.Context) error {
 	h.stopOnce.Do(func() {
 		err := h.srv.Stop(ctx)
-		for _, f := range h.dropIns {
-			if rmErr := os.Remove(f); rmErr != nil && !os.IsNotExist(rmErr) && err == nil {
-				err = fmt.Errorf("remove sudoers drop-in: %w", rmErr)
-			}
+		if rErr := releaseOwn(context.WithoutCancel(ctx), h.rec); rErr != nil {
+			err = errors.Join(err, rErr)
 		}
 		h.stopErr = err
 	})
 	return h.stopErr
 }
 
+func releaseOwn(ctx context.Context, rec *record) error {
+	unlock, err := lockMachine()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := release(ctx, []*record{rec}); err != nil {
+		return fmt.Errorf("undo test host changes: %w", err)
+	}
+	return nil
+}
+
 var nameRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // Boot ensures the users exist and starts sshd for them. It needs root.
+// First it undoes what hosts of interrupted runs left on the machine.
 func Boot(ctx context.Context, opts Options) (*Host, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("boot test host: needs root to run sshd and manage users")
 	}
 	keys := map[string][]string{}
-	var dropIns []string
-	cleanup := func() {
-		for _, f := range dropIns {
-			os.Remove(f)
-		}
-	}
 	for _, u := range opts.Users {
-		if err := ensureUser(ctx, u); err != nil {
-			cleanup()
-			return nil, err
+		if !nameRE.MatchString(u.Name) {
+			return nil, fmt.Errorf("test host user %q: expected a user name like mvm (lowercase letters, digits, _ and -)", u.Name)
+		}
+		for _, g := range u.Groups {
+			if !nameRE.MatchString(g) {
+				return nil, fmt.Errorf("test host user %s group %q: expected a group name like sudo or kvm", u.Name, g)
+			}
 		}
 		keys[u.Name] = append(keys[u.Name], u.AuthorizedKeys...)
-		if u.Sudo {
-			f, err := writeSudoers(u.Name)
-			if err != nil {
-				cleanup()
-				return nil, err
-			}
-			dropIns = append(dropIns, f)
+	}
+	rec, err := setUp(ctx, opts.Users)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Host, error) {
+		if rErr := releaseOwn(context.WithoutCancel(ctx), rec); rErr != nil {
+			err = errors.Join(err, rErr)
 		}
+		return nil, err
 	}
 	addr := opts.Addr
 	if addr == "" && opts.Netns == "" {
-		var err error
 		if addr, err = sshd.FreeLoopback(opts.Port); err != nil {
-			cleanup()
-			return nil, err
+			return fail(err)
 		}
 	}
 	srv, err := sshd.Start(ctx, sshd.Config{
@@ -135,37 +148,79 @@ func Boot(ctx context.Context, opts Options) (*Host, error) {
 		Netns: opts.Netns, HideKVM: opts.HideKVM, Logger: opts.Logger, DieWithParent: true,
 	})
 	if err != nil {
-		cleanup()
-		return nil, fmt.Errorf("boot test host: %w", err)
+		return fail(fmt.Errorf("boot test host: %w", err))
 	}
-	return &Host{srv: srv, dropIns: dropIns}, nil
+	return &Host{srv: srv, rec: rec}, nil
 }
 
-// ensureUser creates the user and its groups when missing, under a lock
-// because parallel tests may boot hosts for the same user.
-func ensureUser(ctx context.Context, u User) error {
-	if !nameRE.MatchString(u.Name) {
-		return fmt.Errorf("test host user %q: expected a user name like mvm (lowercase letters, digits, _ and -)", u.Name)
-	}
-	unlock, err := lockUsers()
+// setUp makes the users, their groups and sudoers drop-ins under the
+// machine lock, recording each change before making it.
+func setUp(ctx context.Context, users []User) (rec *record, err error) {
+	unlock, err := lockMachine()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
-	for _, g := range u.Groups {
-		if !nameRE.MatchString(g) {
-			return fmt.Errorf("test host user %s group %q: expected a group name like sudo or kvm", u.Name, g)
+	if err := release(ctx, nil); err != nil {
+		return nil, fmt.Errorf("clean up after earlier test hosts: %w", err)
+	}
+	var id [6]byte
+	rand.Read(id[:])
+	if rec, err = newRecord(hex.EncodeToString(id[:])); err != nil {
+		return nil, fmt.Errorf("boot test host: %w", err)
+	}
+	for _, u := range users {
+		if !slices.Contains(rec.Users, u.Name) {
+			rec.Users = append(rec.Users, u.Name)
 		}
-		if exec.CommandContext(ctx, "getent", "group", g).Run() != nil {
-			if err := runCmd(ctx, "groupadd", "--system", g); err != nil {
-				return fmt.Errorf("create group %s: %w", g, err)
+		for _, g := range u.Groups {
+			if !slices.Contains(rec.Groups, g) {
+				rec.Groups = append(rec.Groups, g)
 			}
 		}
 	}
-	if exec.CommandContext(ctx, "getent", "passwd", u.Name).Run() != nil {
+	if err := rec.save(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if rErr := release(context.WithoutCancel(ctx), []*record{rec}); rErr != nil {
+				err = errors.Join(err, fmt.Errorf("undo: %w", rErr))
+			}
+		}
+	}()
+	for _, u := range users {
+		if err := ensureUser(ctx, rec, u); err != nil {
+			return nil, err
+		}
+		if u.Sudo {
+			if err := writeSudoers(rec, u.Name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return rec, nil
+}
+
+// ensureUser creates the user and its groups when missing. Of an account
+// it finds, it records the groups it adds and the lock it lifts.
+func ensureUser(ctx context.Context, rec *record, u User) error {
+	for _, g := range u.Groups {
+		if _, err := user.LookupGroup(g); err == nil {
+			continue
+		}
+		rec.CreatedGroups = append(rec.CreatedGroups, g)
+		if err := rec.save(); err != nil {
+			return err
+		}
+		if err := runCmd(ctx, "groupadd", "--system", g); err != nil {
+			return fmt.Errorf("create group %s: %w", g, err)
+		}
+	}
+	if _, err := user.Lookup(u.Name); err != nil {
 		// "*" rather than useradd's locked "!": sshd without PAM refuses
-		// locked accounts even for key logins.
-		args := []string{"-m", "-s", "/bin/bash", "-p", "*"}
+		// locked accounts even for key logins. The comment marks it ours.
+		args := []string{"-m", "-s", "/bin/bash", "-p", "*", "-c", CreatedMark}
 		if len(u.Groups) > 0 {
 			args = append(args, "-G", strings.Join(u.Groups, ","))
 		}
@@ -174,12 +229,23 @@ func ensureUser(ctx context.Context, u User) error {
 		}
 		return nil
 	}
-	if len(u.Groups) > 0 {
-		if err := runCmd(ctx, "usermod", "-a", "-G", strings.Join(u.Groups, ","), u.Name); err != nil {
-			return fmt.Errorf("add user %s to groups %s: %w", u.Name, strings.Join(u.Groups, ","), err)
+	for _, g := range u.Groups {
+		if in, err := inGroup(u.Name, g); err != nil || in {
+			continue
+		}
+		rec.Added = append(rec.Added, membership{User: u.Name, Group: g})
+		if err := rec.save(); err != nil {
+			return err
+		}
+		if err := runCmd(ctx, "usermod", "-a", "-G", g, u.Name); err != nil {
+			return fmt.Errorf("add user %s to group %s: %w", u.Name, g, err)
 		}
 	}
-	if locked(u.Name) {
+	if pw, ok := passwordField(u.Name); ok && strings.HasPrefix(pw, "!") {
+		rec.Unlocked = append(rec.Unlocked, unlocked{User: u.Name, Old: pw})
+		if err := rec.save(); err != nil {
+			return err
+		}
 		if err := runCmd(ctx, "usermod", "-p", "*", u.Name); err != nil {
 			return fmt.Errorf("unlock user %s for key logins: %w", u.Name, err)
 		}
@@ -187,50 +253,26 @@ func ensureUser(ctx context.Context, u User) error {
 	return nil
 }
 
-// locked reports whether the account's password field marks it locked,
-// which sshd without PAM treats as "no logins at all".
-func locked(name string) bool {
-	b, err := os.ReadFile("/etc/shadow")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		if len(f) >= 2 && f[0] == name {
-			return strings.HasPrefix(f[1], "!")
-		}
-	}
-	return false
-}
-
-func lockUsers() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "mvm-verify-testhost-users.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open user lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock users: %w", err)
-	}
-	return func() { f.Close() }, nil
-}
-
 // writeSudoers writes a drop-in of this host's own, so stopping one host
 // does not take sudo from another host's user of the same name.
-func writeSudoers(user string) (string, error) {
+func writeSudoers(rec *record, user string) error {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("name sudoers drop-in: %w", err)
+		return fmt.Errorf("name sudoers drop-in: %w", err)
 	}
 	// sudo skips drop-ins whose names contain a dot.
 	f := filepath.Join("/etc/sudoers.d", "mvm-testhost-"+user+"-"+hex.EncodeToString(b[:]))
 	if err := os.MkdirAll("/etc/sudoers.d", 0o755); err != nil {
-		return "", fmt.Errorf("create /etc/sudoers.d: %w", err)
+		return fmt.Errorf("create /etc/sudoers.d: %w", err)
+	}
+	rec.DropIns = append(rec.DropIns, f)
+	if err := rec.save(); err != nil {
+		return err
 	}
 	if err := os.WriteFile(f, []byte(user+" ALL=(ALL) NOPASSWD:ALL\n"), 0o440); err != nil {
-		return "", fmt.Errorf("write sudoers drop-in for %s: %w", user, err)
+		return fmt.Errorf("write sudoers drop-in for %s: %w", user, err)
 	}
-	return f, nil
+	return nil
 }
 
 func runCmd(ctx context.Context, name string, args ...string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -20,7 +21,7 @@ import (
 )
 
 // tempUser returns a user name of this test's own and deletes the account
-// when the test ends.
+// when the test ends, should the code under test have left it.
 func tempUser(t *testing.T) string {
 	t.Helper()
 	var b [3]byte
@@ -28,6 +29,27 @@ func tempUser(t *testing.T) string {
 	name := "th" + hex.EncodeToString(b[:])
 	t.Cleanup(func() { exec.Command("userdel", "-r", "-f", name).Run() })
 	return name
+}
+
+// tempGroup is tempUser for a group.
+func tempGroup(t *testing.T) string {
+	t.Helper()
+	var b [3]byte
+	rand.Read(b[:])
+	name := "thg" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { exec.Command("groupdel", name).Run() })
+	return name
+}
+
+func exists(db, name string) bool {
+	return exec.Command("getent", db, name).Run() == nil
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("test hosts run sshd and manage accounts: run the tests as root (CI does)")
+	}
 }
 
 func dial(t *testing.T, h *Host, user string, signer ssh.Signer, hostKey string) (*ssh.Client, error) {
@@ -96,7 +118,7 @@ func TestWrongHostKeyRefused(t *testing.T) {
 
 func TestHideKVM(t *testing.T) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Skip("this machine has no /dev/kvm, so there is nothing to hide")
+		t.Skip("this machine has no /dev/kvm (no KVM on this kind of host), so there is nothing to hide")
 	}
 	signer, line := ClientKey(t)
 	root := []User{{Name: "root", AuthorizedKeys: []string{line}}}
@@ -135,13 +157,22 @@ func TestHideKVM(t *testing.T) {
 	}
 }
 
+// TestStopLeavesNothing: Stop undoes everything Boot did to the machine:
+// the account and group it created (home included), the sudoers drop-in,
+// the group it added an existing account to and the lock it lifted.
 func TestStopLeavesNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("test hosts need root")
+	requireRoot(t)
+	user, group, existing := tempUser(t), tempGroup(t), tempUser(t)
+	// An account of the machine's own, locked as useradd leaves it.
+	if out, err := exec.Command("useradd", "-m", existing).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v: %s", existing, err, out)
 	}
-	user := tempUser(t)
+	pwBefore, _ := passwordField(existing)
 	_, line := ClientKey(t)
-	h, err := Boot(t.Context(), Options{Users: []User{{Name: user, AuthorizedKeys: []string{line}, Sudo: true}}})
+	h, err := Boot(t.Context(), Options{Users: []User{
+		{Name: user, AuthorizedKeys: []string{line}, Sudo: true, Groups: []string{group}},
+		{Name: existing, AuthorizedKeys: []string{line}, Groups: []string{group}},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +180,16 @@ func TestStopLeavesNothing(t *testing.T) {
 	dropIns, _ := filepath.Glob("/etc/sudoers.d/mvm-testhost-" + user + "-*")
 	if len(dropIns) != 1 {
 		t.Fatalf("sudoers drop-ins %v, want one", dropIns)
+	}
+	home := "/home/" + user
+	if _, err := os.Stat(home); err != nil {
+		t.Fatalf("home of %s: %v", user, err)
+	}
+	if in, _ := inGroup(existing, group); !in {
+		t.Fatalf("%s not put in %s", existing, group)
+	}
+	if pw, _ := passwordField(existing); pw != "*" {
+		t.Fatalf("%s not unlocked for key logins", existing)
 	}
 	if err := h.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -161,6 +202,109 @@ func TestStopLeavesNothing(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", net.JoinHostPort(h.Addr(), strconv.Itoa(h.Port())), time.Second); err == nil {
 		t.Errorf("port %s:%d still accepts connections", h.Addr(), h.Port())
+	}
+	if exists("passwd", user) {
+		t.Errorf("user %s left after Stop", user)
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("home %s left after Stop: %v", home, err)
+	}
+	if exists("group", group) {
+		t.Errorf("group %s left after Stop", group)
+	}
+	if !exists("passwd", existing) {
+		t.Errorf("the machine's own account %s deleted", existing)
+	}
+	if pw, _ := passwordField(existing); pw != pwBefore {
+		t.Errorf("%s's password field %q after Stop, want %q as before", existing, pw, pwBefore)
+	}
+	if _, err := os.Stat(h.rec.path); !os.IsNotExist(err) {
+		t.Errorf("record %s left after Stop: %v", h.rec.path, err)
+	}
+}
+
+// TestSharedUserOutlivesFirstHost: two hosts for one new account; the
+// first to stop leaves it to the other, the last one deletes it.
+func TestSharedUserOutlivesFirstHost(t *testing.T) {
+	requireRoot(t)
+	user := tempUser(t)
+	signer, line := ClientKey(t)
+	opts := Options{Users: []User{{Name: user, AuthorizedKeys: []string{line}, Sudo: true}}}
+	a, err := Boot(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Start(t, opts)
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dial(t, b, user, signer, b.HostKey())
+	if err != nil {
+		t.Fatalf("login to the second host after the first stopped: %v", err)
+	}
+	if out, ok := Exec(t, c, "sudo -n id -un"); !ok || out != "root" {
+		t.Errorf("sudo on the second host: %q", out)
+	}
+	c.Close()
+	if err := b.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if exists("passwd", user) {
+		t.Errorf("user %s left after the last host stopped", user)
+	}
+}
+
+// TestBootSweepsInterruptedRuns: what a host of a killed test binary left
+// (its record names a dead process) and an account Boot made whose record
+// is lost are undone by the next Boot, while a live host's are not.
+func TestBootSweepsInterruptedRuns(t *testing.T) {
+	requireRoot(t)
+	orphan, stale, keep := tempUser(t), tempUser(t), tempUser(t)
+	_, line := ClientKey(t)
+	Start(t, Options{Users: []User{{Name: keep, AuthorizedKeys: []string{line}, Sudo: true}}})
+	for _, u := range []string{orphan, stale} {
+		if out, err := exec.Command("useradd", "-m", "-c", CreatedMark, u).CombinedOutput(); err != nil {
+			t.Fatalf("useradd %s: %v: %s", u, err, out)
+		}
+	}
+	// A process that has exited: its pid and start time name nobody now.
+	dead := exec.Command("sleep", "600")
+	if err := dead.Start(); err != nil {
+		t.Fatal(err)
+	}
+	start, err := sshd.StartTime(dead.Process.Pid)
+	dead.Process.Kill()
+	dead.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn := filepath.Join("/etc/sudoers.d", "mvm-testhost-"+stale+"-000000000000")
+	if err := os.WriteFile(dropIn, []byte(stale+" ALL=(ALL) NOPASSWD:ALL\n"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dropIn) })
+	rec := &record{Pid: dead.Process.Pid, Start: start, Users: []string{stale}, DropIns: []string{dropIn},
+		path: filepath.Join(RegistryDir, fmt.Sprintf("%d-%d-test.json", dead.Process.Pid, start))}
+	if err := rec.save(); err != nil {
+		t.Fatal(err)
+	}
+	Start(t, Options{Users: []User{{Name: "root", AuthorizedKeys: []string{line}}}})
+	for _, u := range []string{orphan, stale} {
+		if exists("passwd", u) {
+			t.Errorf("user %s of an interrupted run left after Boot", u)
+		}
+	}
+	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
+		t.Errorf("drop-in %s of an interrupted run left after Boot: %v", dropIn, err)
+	}
+	if _, err := os.Stat(rec.path); !os.IsNotExist(err) {
+		t.Errorf("record %s of an interrupted run left after Boot: %v", rec.path, err)
+	}
+	if !exists("passwd", keep) {
+		t.Errorf("user %s of a running host deleted", keep)
+	}
+	if drops, _ := filepath.Glob("/etc/sudoers.d/mvm-testhost-" + keep + "-*"); len(drops) != 1 {
+		t.Errorf("running host's drop-ins %v, want one", drops)
 	}
 }
 

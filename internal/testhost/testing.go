@@ -10,14 +10,20 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 )
 
-// Start boots a host for a test and stops it when the test ends. It skips
-// the test when not run as root, which sshd and user management need.
+// Start boots a host for a test and stops it when the test ends, which
+// undoes what Boot did to the machine. It fails the test when not run as
+// root or without sshd, which CI provides.
 func Start(t testing.TB, opts Options) *Host {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("test hosts need root: sshd switches users and Boot manages accounts")
+		t.Fatal("test hosts need root (sshd switches users, Boot manages accounts): run the tests as root, as CI does")
+	}
+	if _, err := sshd.FindBinary(); err != nil {
+		t.Fatal(err)
 	}
 	h, err := Boot(t.Context(), opts)
 	if err != nil {

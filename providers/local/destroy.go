@@ -115,6 +115,12 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 			}
 		}
 		return done, nil
+	case kindProcs:
+		found, err := killLeg(ctx, c.Cgroup, c.Marker)
+		if err != nil {
+			return found, fmt.Errorf("stop the leg's processes: %w", err)
+		}
+		return found, nil
 	case kindDevKVM:
 		if _, _, _, ok, err := p.sys.kvmPerms(); err != nil || !ok {
 			return false, err
@@ -183,6 +189,9 @@ func (p *Provider) List(_ context.Context, f providers.Filter) ([]providers.Reso
 		}
 		for _, c := range st.Changes {
 			if c.Kind == kindSSHD && !sshd.Running(c.Pid, c.StartTime) {
+				continue
+			}
+			if c.Kind == kindProcs && !legAlive(c.Cgroup, c.Marker) {
 				continue
 			}
 			out = append(out, c.resource(st))

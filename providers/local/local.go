@@ -51,6 +51,10 @@ type Provider struct {
 	log   *slog.Logger
 	// grace is how long Destroy waits for sshd after SIGTERM.
 	grace time.Duration
+	// findSSHD and cgroupMount are sshd.FindBinary and cgroup2Mount but in
+	// tests, which take them away.
+	findSSHD    func() (string, error)
+	cgroupMount func() (string, error)
 }
 
 // New reads local-state-dir; the default, under RUNNER_TEMP when set, is the
@@ -68,7 +72,8 @@ func New(o providers.Options) (providers.Provider, error) {
 		return nil, fmt.Errorf("local-state-dir %q: expected an absolute path", dir)
 	}
 	dir = filepath.Clean(dir)
-	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second}, nil
+	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second,
+		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount}, nil
 }
 
 // Name is "local".
@@ -78,8 +83,8 @@ var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // Preflight checks that sshd is installed and the suite user can log in.
 func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
-	if _, err := sshd.FindBinary(); err != nil {
-		return providers.Classified(providers.ClassInvalid, "", err)
+	if _, err := p.findSSHD(); err != nil {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("local: %w", err))
 	}
 	if !userRE.MatchString(req.User) {
 		return providers.Classified(providers.ClassInvalid, "",
@@ -191,9 +196,17 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 			return nil, err
 		}
 	}
+	bin, err := p.findSSHD()
+	if err != nil {
+		return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("local: %w", err))
+	}
 	addr, err := sshd.FreeLoopback(0)
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
+	}
+	marker, cgroup, err := p.legProcesses(req.Identity.Name(), record)
+	if err != nil {
+		return nil, err
 	}
 	logFile := filepath.Join(p.store.dir, req.Identity.Name()+".sshd.log")
 	srv, err := sshd.Start(ctx, sshd.Config{
@@ -202,6 +215,9 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		HideKVM:        req.Lane == "no-kvm",
 		LogFile:        logFile,
 		Logger:         p.log,
+		Binary:         bin,
+		Cgroup:         cgroup,
+		SetEnv:         map[string]string{markerVar: marker},
 	})
 	if err != nil {
 		os.Remove(logFile) // its tail is in err
@@ -220,6 +236,28 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
 		ID: req.Identity.Name(), Type: "local",
 	}, nil
+}
+
+// legProcesses makes what finds the leg's processes at Destroy, recorded
+// before it exists: a marker for its sessions' environment and, where the
+// machine allows, a cgroup for sshd. It returns the cgroup to start sshd in,
+// "" for none.
+func (p *Provider) legProcesses(leg string, record func(change) error) (marker, cgroup string, err error) {
+	if marker, err = newMarker(); err != nil {
+		return "", "", fmt.Errorf("local: %w", err)
+	}
+	path, cgErr := p.cgroupPath(leg) // "" when there is none to be had
+	if err := record(change{Kind: kindProcs, Marker: marker, Cgroup: path}); err != nil {
+		return "", "", err
+	}
+	if cgErr == nil {
+		if cgErr = makeCgroup(path); cgErr == nil {
+			return marker, path, nil
+		}
+	}
+	p.log.Info("local: no cgroup for the leg's processes; Destroy finds them by their environment instead",
+		"reason", cgErr.Error(), "marker", markerVar+"="+marker)
+	return marker, "", nil
 }
 
 // setUpUser gives the suite user what the cloud-config gives it: an
@@ -270,7 +308,10 @@ func (p *Provider) setUpUser(ctx context.Context, name, leg string, record func(
 	if err := record(change{Kind: kindSudoers, Path: path}); err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, []byte(name+" ALL=(ALL) NOPASSWD:ALL\n"), 0o440); err != nil {
+	// env_keep carries the leg's marker through sudo, which would reset it,
+	// so what a step starts with sudo is found at Destroy without a cgroup.
+	rule := fmt.Sprintf("Defaults:%s env_keep += \"%s\"\n%s ALL=(ALL) NOPASSWD:ALL\n", name, markerVar, name)
+	if err := os.WriteFile(path, []byte(rule), 0o440); err != nil {
 		return fmt.Errorf("local: write sudoers drop-in: %w", err)
 	}
 	return nil

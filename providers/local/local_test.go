@@ -28,7 +28,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the local provider creates users and runs sshd: needs root")
+		t.Fatal("the local provider creates users and runs sshd: run the tests as root, as CI does")
 	}
 }
 
@@ -258,7 +258,7 @@ func TestNoKVMLaneHidesKVM(t *testing.T) {
 	requireRoot(t)
 	before, ok := devKVM(t)
 	if !ok {
-		t.Skip("this machine has no /dev/kvm, so there is nothing to hide")
+		t.Skip("this machine has no /dev/kvm (no KVM on this kind of host), so there is nothing to hide")
 	}
 	ctx := context.Background()
 	l := newLeg(t, "root", "no-kvm")
@@ -406,9 +406,7 @@ func TestStateDirInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if os.Geteuid() != 0 {
-		return
-	}
+	requireRoot(t)
 	l := newLeg(t, "root", "kvm")
 	if _, err := p.Create(context.Background(), l.req, nil); err != nil {
 		t.Fatal(err)
@@ -416,5 +414,172 @@ func TestStateDirInput(t *testing.T) {
 	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
 	if files, _ := filepath.Glob(filepath.Join(runnerTemp, "mvm-verify-local", "*.json")); len(files) != 1 {
 		t.Errorf("state files under RUNNER_TEMP: %v, want one", files)
+	}
+}
+
+// sleepers returns the live processes running `sleep arg`.
+func sleepers(t *testing.T, arg string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// A zombie's command line reads empty: it no longer runs.
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"); len(args) == 2 &&
+			filepath.Base(args[0]) == "sleep" && args[1] == arg {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// uniqueSleep is a sleep argument no other process on the machine uses.
+func uniqueSleep() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return strconv.Itoa(5_000_000 + int(b[0])<<16 | int(b[1])<<8 | int(b[2]))
+}
+
+// TestDestroyKillsEverythingTheLegStarted: processes a step detached from
+// sshd's tree (setsid, reparented to init) must be gone after Destroy from a
+// fresh process, whether the suite user is root or a user the leg created,
+// and whether the leg's processes are held by a cgroup or found only by
+// their environment (no cgroup to be had).
+func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		user     string
+		noCgroup bool
+	}{{"root", false}, {"", false}, {"root", true}, {"", true}} {
+		userName := tc.user
+		if userName == "" {
+			userName = "created"
+		}
+		t.Run(fmt.Sprintf("user %s, no cgroup %v", userName, tc.noCgroup), func(t *testing.T) {
+			if _, err := local.Cgroup2Mount(); err != nil && !tc.noCgroup {
+				t.Skipf("this machine has no cgroup v2 (%v), so only the environment finds a leg's processes", err)
+			}
+			if tc.user == "" {
+				userName = tempUser(t)
+			}
+			ctx := context.Background()
+			dir := t.TempDir()
+			p := newProvider(t, dir)
+			if tc.noCgroup {
+				local.WithoutCgroup(p)
+			}
+			l := newLeg(t, userName, "kvm")
+			var j providers.MemJournal
+			h, err := p.Create(ctx, l.req, &j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { newProvider(t, dir).Destroy(context.Background(), l.req.Identity) })
+			var cgroup string
+			for _, r := range j.Records() {
+				if r.Kind == "processes" {
+					cgroup = r.Name
+				}
+			}
+			if !slices.Contains(kinds(j.Records()), "processes") {
+				t.Fatalf("journal %v lacks the leg's processes", kinds(j.Records()))
+			}
+			if tc.noCgroup != (cgroup == "") {
+				t.Fatalf("cgroup %q with cgroups taken away %v", cgroup, tc.noCgroup)
+			}
+			c := login(t, h, l)
+			args := []string{uniqueSleep()}
+			cmds := []string{"setsid sleep " + args[0] + " </dev/null >/dev/null 2>&1 &"}
+			if tc.user == "" {
+				// Through sudo, which resets the environment and runs as root.
+				args = append(args, uniqueSleep())
+				cmds = append(cmds, "sudo -n setsid sleep "+args[1]+" </dev/null >/dev/null 2>&1 &")
+			}
+			for i, cmd := range cmds {
+				if out, ok := testhost.Exec(t, c, cmd); !ok {
+					t.Fatalf("%s: %s", cmd, out)
+				}
+				var pids []int
+				for range 500 {
+					if pids = sleepers(t, args[i]); len(pids) > 0 {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if len(pids) != 1 {
+					t.Fatalf("%s started %v", cmd, pids)
+				}
+				if cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pids[0])); tc.noCgroup == strings.Contains(string(cg), "mvm-verify-local") {
+					t.Errorf("process %d in cgroups %q; want it in the leg's cgroup only when there is one", pids[0], cg)
+				}
+				env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
+				if !strings.Contains(string(env), local.MarkerVar+"=") {
+					t.Errorf("process %d lacks %s in its environment", pids[0], local.MarkerVar)
+				}
+			}
+			c.Close()
+
+			rep, err := newProvider(t, dir).Destroy(ctx, l.req.Identity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(kinds(rep.Deleted), "processes") {
+				t.Errorf("report %v lacks the leg's processes", kinds(rep.Deleted))
+			}
+			for _, a := range args {
+				if left := sleepers(t, a); len(left) > 0 {
+					t.Errorf("sleep %s still running after Destroy: pids %v", a, left)
+				}
+			}
+			if cgroup != "" {
+				if _, err := os.Stat(cgroup); !os.IsNotExist(err) {
+					t.Errorf("cgroup %s left after Destroy: %v", cgroup, err)
+				}
+			}
+		})
+	}
+}
+
+// TestNoSSHD: without sshd on the machine, Preflight and Create say which
+// package provides it, and Create leaves nothing behind.
+func TestNoSSHD(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := newProvider(t, dir)
+	empty := t.TempDir()
+	local.WithSSHDLookup(p, func() (string, error) { return sshd.Lookup(nil, empty) })
+	name := tempUser(t)
+	l := newLeg(t, name, "kvm")
+	if err := p.Preflight(ctx, l.req); err == nil || !strings.Contains(err.Error(), "openssh-server") ||
+		providers.ClassOf(err) != providers.ClassInvalid {
+		t.Errorf("Preflight = %v (class %v), want an invalid-class error naming openssh-server", err, providers.ClassOf(err))
+	}
+	var j providers.MemJournal
+	h, err := p.Create(ctx, l.req, &j)
+	if err == nil || !strings.Contains(err.Error(), "openssh-server") {
+		t.Fatalf("Create = %+v, %v; want an error naming openssh-server", h, err)
+	}
+	if recs := j.Records(); len(recs) != 0 {
+		t.Errorf("Create recorded %v", kinds(recs))
+	}
+	if _, err := user.Lookup(name); err == nil {
+		t.Errorf("user %s created", name)
+	}
+	if files, _ := os.ReadDir(dir); len(files) > 1 || len(files) == 1 && files[0].Name() != ".lock" {
+		t.Errorf("state dir holds %v", files)
+	}
+	if refs, _ := filepath.Glob(filepath.Join(local.MachineRegistry, l.req.Identity.Name()+".*")); len(refs) != 0 {
+		t.Errorf("registered: %v", refs)
+	}
+	if drops, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-" + l.req.Identity.Name()); len(drops) != 0 {
+		t.Errorf("sudoers drop-in written: %v", drops)
 	}
 }

@@ -45,6 +45,11 @@ type change struct {
 	// an unlock replaced.
 	OldPassword string `json:"old_password,omitempty"`
 
+	// processes: the leg's cgroup ("" where none could be made) and the
+	// value of markerVar in its sessions' environment.
+	Cgroup string `json:"cgroup,omitempty"`
+	Marker string `json:"marker,omitempty"`
+
 	// sudoers: the drop-in's path.
 	Path string `json:"path,omitempty"`
 
@@ -57,6 +62,7 @@ type change struct {
 // Change kinds; the journal and List report them as resource kinds.
 const (
 	kindSSHD        = "sshd"
+	kindProcs       = "processes"
 	kindUser        = "user"
 	kindGroup       = "group"
 	kindGroupMember = "group-member"
@@ -85,6 +91,9 @@ func (c change) resource(st *state) providers.Resource {
 	case kindSSHD:
 		r.ID = fmt.Sprintf("pid %d", c.Pid)
 		r.Name = fmt.Sprintf("%s:%d", c.Addr, c.Port)
+	case kindProcs:
+		r.ID = markerVar + "=" + c.Marker
+		r.Name = c.Cgroup
 	case kindUser, kindUnlock:
 		r.ID = c.Name
 	case kindGroup:

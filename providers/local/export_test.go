@@ -1,0 +1,26 @@
+package local
+
+import (
+	"errors"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// WithoutCgroup makes p find no cgroup v2, as in a container with a
+// read-only cgroupfs, so only the environment marker finds a leg's processes.
+func WithoutCgroup(p providers.Provider) {
+	p.(*Provider).cgroupMount = func() (string, error) {
+		return "", errors.New("the test took cgroups away")
+	}
+}
+
+// WithSSHDLookup replaces how p finds sshd.
+func WithSSHDLookup(p providers.Provider, find func() (string, error)) {
+	p.(*Provider).findSSHD = find
+}
+
+// MarkerVar is the environment variable that marks a leg's sessions.
+const MarkerVar = markerVar
+
+// Cgroup2Mount is where this machine mounts cgroup v2, if anywhere.
+var Cgroup2Mount = cgroup2Mount
