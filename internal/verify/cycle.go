@@ -23,6 +23,9 @@ const (
 	DefaultReadyTimeout   = 30 * time.Minute
 	DefaultReadyPoll      = 5 * time.Second
 	DefaultStepTimeout    = 60 * time.Minute
+	// hostCleanupBudget bounds each host-side cleanup after a signal: they
+	// come after the provider's destroy and must not eat the cancel budget.
+	hostCleanupBudget = time.Second
 )
 
 // cycle is one run of a Plan: the state the phases share.
@@ -36,6 +39,10 @@ type cycle struct {
 	client   *remote.Client
 	userData []byte
 	probeBin string // where the probe binary was uploaded on the host
+	// cancelled is set once ctx is cancelled (a signal); the teardown then
+	// runs in the cancel budget, counted from cancelledAt.
+	cancelled   bool
+	cancelledAt time.Time
 
 	mu sync.Mutex // guards res against the journal and progress callbacks
 }
@@ -60,17 +67,28 @@ func Run(ctx context.Context, plan Plan) *Result {
 		c.res.Lane = ""
 	}
 
+	// The cancel budget counts from the signal, not from when the running
+	// phase gave up: the runner's SIGKILL does not wait for us.
+	signalled := make(chan time.Time, 1)
+	stopWatch := context.AfterFunc(ctx, func() { signalled <- time.Now() })
+	defer stopWatch()
+
 	work, cancelWork := context.WithTimeout(ctx, plan.Timeout-plan.TeardownBudget)
 	c.runPhases(work)
 	deadlineHit := errors.Is(work.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancelWork()
 
-	budget := plan.TeardownBudget
+	deadline := time.Now().Add(plan.TeardownBudget)
 	if ctx.Err() != nil {
-		budget = plan.CancelBudget
-		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s\n", budget)
+		c.cancelled, c.cancelledAt = true, time.Now()
+		select {
+		case c.cancelledAt = <-signalled:
+		default:
+		}
+		deadline = c.cancelledAt.Add(plan.CancelBudget)
+		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s of the signal\n", plan.CancelBudget)
 	}
-	tctx, cancelTeardown := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	tctx, cancelTeardown := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancelTeardown()
 	if plan.KeepHost && ctx.Err() == nil && c.res.FirstFailure == "" {
 		c.res.Kept = true

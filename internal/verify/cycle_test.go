@@ -2,13 +2,17 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -21,6 +25,13 @@ type hostProvider struct {
 
 	mu    sync.Mutex
 	hosts map[string]*testhost.Host // by identity run+key
+	// destroys records, per Destroy call, the context's state on entry.
+	destroys []destroyCall
+}
+
+type destroyCall struct {
+	err         error // ctx.Err() when Destroy was called
+	hasDeadline bool
 }
 
 func (p *hostProvider) Name() string                                       { return "testhosts" }
@@ -50,6 +61,8 @@ func (p *hostProvider) Create(ctx context.Context, req providers.Request, j prov
 
 func (p *hostProvider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	p.mu.Lock()
+	_, hasDeadline := ctx.Deadline()
+	p.destroys = append(p.destroys, destroyCall{err: ctx.Err(), hasDeadline: hasDeadline})
 	h := p.hosts[id.Run()+"/"+id.Key]
 	delete(p.hosts, id.Run()+"/"+id.Key)
 	p.mu.Unlock()
@@ -106,6 +119,99 @@ func TestDeadlineKeepsTheTeardownBudget(t *testing.T) {
 	}
 	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
 		t.Errorf("hosts left after the deadline: %v", left)
+	}
+}
+
+// onlyHost is the one test host p has booted.
+func (p *hostProvider) onlyHost(t *testing.T) *testhost.Host {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.hosts) != 1 {
+		t.Fatalf("%d test hosts, want 1", len(p.hosts))
+	}
+	for _, h := range p.hosts {
+		return h
+	}
+	return nil
+}
+
+// watchWriter closes seen once what was written holds marker.
+type watchWriter struct {
+	mu     sync.Mutex
+	buf    strings.Builder
+	marker string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func newWatchWriter(marker string) *watchWriter {
+	return &watchWriter{marker: marker, seen: make(chan struct{})}
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// A signal while the host has stopped answering (its sshd session frozen,
+// as a hung or unreachable host would be) must not spend the cancel budget
+// waiting for it: the run returns, and the provider's destroy gets a live
+// context.
+func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{}
+	sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
+	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
+	plan := testPlan(p, Step{Name: "long", Run: "echo started; " + sleep, Column: matrix.LiveCycle})
+	plan.Info.Creates = true
+	out := newWatchWriter("started")
+	plan.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *Result, 1)
+	go func() { done <- Run(ctx, plan) }()
+	<-out.seen
+	// Freeze everything the test host's sshd runs for the connection; the
+	// listener stays, so the destroy can stop it.
+	h := p.onlyHost(t)
+	for _, pid := range sshd.Descendants(h.Pid()) {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("SIGSTOP %d: %v", pid, err)
+		}
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	}
+	cancel()
+	res := <-done
+
+	if res.Outcome != Cancelled {
+		t.Errorf("outcome %s (%s), want cancelled", res.Outcome, res.FirstFailure)
+	}
+	p.mu.Lock()
+	destroys := append([]destroyCall(nil), p.destroys...)
+	p.mu.Unlock()
+	if len(destroys) == 0 {
+		t.Fatalf("the provider's destroy never ran\n%s", out)
+	}
+	if d := destroys[0]; d.err != nil || !d.hasDeadline {
+		t.Errorf("destroy called with ctx err %v, deadline %v; want a live context bounded by the cancel budget\n%s", d.err, d.hasDeadline, out)
+	}
+	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
+		t.Errorf("teardown %+v, want passed\n%s", td, out)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts left after the cancel: %v", left)
 	}
 }
 

@@ -67,7 +67,7 @@ func (c *cycle) ready(ctx context.Context) error {
 		return fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)
 	}
 	c.client = client
-	c.cleanups.push("close ssh", func(context.Context) error { client.Close(); return nil })
+	c.cleanups.pushHost("close ssh", func(context.Context) error { client.Close(); return nil })
 
 	if c.host.ReadyMarker != "" {
 		return c.waitMarker(ctx)
@@ -132,9 +132,9 @@ func (c *cycle) probe(ctx context.Context) error {
 	defer f.Close()
 	dir := "/tmp/mvm-verify-" + c.plan.Identity.Name()
 	bin := dir + "/mvm-verify"
-	c.cleanups.push("remove probe binary", func(ctx context.Context) error {
-		if c.client == nil {
-			return nil
+	c.cleanups.pushHost("remove probe binary", func(ctx context.Context) error {
+		if err := c.connectionLost(); err != nil {
+			return fmt.Errorf("%s left on the host: %w", dir, err)
 		}
 		_, err := c.client.Run(ctx, remote.RunSpec{Command: "rm -rf " + remote.Quote(dir), Timeout: 10 * time.Second})
 		return err
@@ -334,10 +334,34 @@ func (c *cycle) collect(ctx context.Context) error {
 	return nil
 }
 
+// connectionLost says why host-side cleanups cannot run: the connection
+// was closed by us (a host that stopped answering), so trying would only
+// wait for a dead host.
+func (c *cycle) connectionLost() error {
+	if err := c.client.Err(); err != nil {
+		return fmt.Errorf("not done, the SSH connection was closed: %w", err)
+	}
+	return nil
+}
+
 // teardown unwinds the cleanups (destroying by tag) and then checks that
-// nothing tagged with the run is left.
+// nothing tagged with the run is left. After a signal the provider's
+// destroy goes first and the host-side cleanups get a second each: on a
+// provider that creates its hosts they are moot once the host is gone, so
+// their failures are noted, not counted.
 func (c *cycle) teardown(ctx context.Context) error {
-	err := c.cleanups.unwind(ctx, c.plan.log())
+	var hostBudget time.Duration
+	if c.cancelled {
+		hostBudget = hostCleanupBudget
+	}
+	err, hostErr := c.cleanups.unwind(ctx, c.plan.log(), hostBudget)
+	if hostErr != nil {
+		if c.plan.Info.Creates {
+			fmt.Fprintf(c.out, "   after destroying the host: %s\n", describe(ctx, hostErr))
+		} else {
+			err = errors.Join(err, hostErr)
+		}
+	}
 	if c.res.Phase(PhaseProvision) == nil {
 		return err
 	}
