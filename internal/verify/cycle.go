@@ -21,8 +21,13 @@ const (
 	DefaultTeardownBudget = 5 * time.Minute
 	DefaultCancelBudget   = 7 * time.Second
 	DefaultReadyTimeout   = 30 * time.Minute
-	DefaultReadyPoll      = 5 * time.Second
-	DefaultStepTimeout    = 60 * time.Minute
+	// A create that has not returned in this long is stuck: even bare
+	// metal is handed over in less.
+	DefaultProvisionTimeout = 30 * time.Minute
+	DefaultPreflightTimeout = 5 * time.Minute
+	DefaultUploadTimeout    = 10 * time.Minute
+	DefaultReadyPoll        = 5 * time.Second
+	DefaultStepTimeout      = 60 * time.Minute
 	// hostCleanupBudget bounds each host-side cleanup after a signal: they
 	// come after the provider's destroy and must not eat the cancel budget.
 	hostCleanupBudget = time.Second
@@ -144,6 +149,15 @@ func fillDefaults(p *Plan) {
 	if p.ReadyTimeout <= 0 {
 		p.ReadyTimeout = DefaultReadyTimeout
 	}
+	if p.PreflightTimeout <= 0 {
+		p.PreflightTimeout = DefaultPreflightTimeout
+	}
+	if p.ProvisionTimeout <= 0 {
+		p.ProvisionTimeout = DefaultProvisionTimeout
+	}
+	if p.UploadTimeout <= 0 {
+		p.UploadTimeout = DefaultUploadTimeout
+	}
 	if p.ReadyPoll <= 0 {
 		p.ReadyPoll = DefaultReadyPoll
 	}
@@ -188,10 +202,43 @@ func (c *cycle) runPhases(ctx context.Context) {
 	}
 }
 
+// limitError is the cause of a context ended by a limit of its own (a
+// phase's, an upload's), so the error names what ran out of time.
+type limitError struct {
+	what  string
+	limit time.Duration
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("%s did not finish within its limit of %s", e.what, e.limit)
+}
+
+// withLimit bounds ctx by limit, naming what in the error when it ends.
+func withLimit(ctx context.Context, what string, limit time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, limit, &limitError{what: what, limit: limit})
+}
+
+// phaseLimit is the phase's own deadline; 0 means the phase bounds its
+// parts itself (ready, the steps) or only the overall deadline applies.
+func (c *cycle) phaseLimit(name string) time.Duration {
+	switch name {
+	case PhasePreflight:
+		return c.plan.PreflightTimeout
+	case PhaseProvision:
+		return c.plan.ProvisionTimeout
+	}
+	return 0
+}
+
 // phase runs fn as the named phase, recording its duration and verdict.
 func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context) error) error {
 	fmt.Fprintf(c.out, "==> %s\n", name)
 	pr := PhaseResult{Name: name, Started: c.plan.now()}
+	if limit := c.phaseLimit(name); limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = withLimit(ctx, "the "+name+" phase", limit)
+		defer cancel()
+	}
 	err := fn(ctx)
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -218,6 +265,10 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 // describe turns an error into one line, naming cancellation and deadlines
 // plainly instead of as "context canceled".
 func describe(ctx context.Context, err error) string {
+	var limit *limitError
+	if errors.As(context.Cause(ctx), &limit) || errors.As(err, &limit) {
+		return "timed out: " + limit.Error()
+	}
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return "cancelled"

@@ -263,3 +263,76 @@ func TestCycleOverRealSSH(t *testing.T) {
 		t.Errorf("hosts left: %v", left)
 	}
 }
+
+// hangProvider's Create records its resource and then hangs until its
+// context ends, like a cloud API that never answers.
+type hangProvider struct {
+	mu       sync.Mutex
+	created  bool
+	destroys []destroyCall
+}
+
+func (p *hangProvider) Name() string                                       { return "hang" }
+func (p *hangProvider) Preflight(context.Context, providers.Request) error { return nil }
+
+func (p *hangProvider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
+	p.mu.Lock()
+	p.created = true
+	p.mu.Unlock()
+	j.Record(providers.Resource{Provider: p.Name(), Kind: "instance", ID: "i-hang", Tags: req.Identity.Tags()})
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (p *hangProvider) Destroy(ctx context.Context, _ providers.Identity) (providers.Report, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, hasDeadline := ctx.Deadline()
+	p.destroys = append(p.destroys, destroyCall{err: ctx.Err(), hasDeadline: hasDeadline})
+	p.created = false
+	return providers.Report{Deleted: []providers.Resource{{Kind: "instance", ID: "i-hang"}}}, nil
+}
+
+func (p *hangProvider) List(context.Context, providers.Filter) ([]providers.Resource, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.created {
+		return []providers.Resource{{Kind: "instance", ID: "i-hang"}}, nil
+	}
+	return nil, nil
+}
+
+// A create that hangs ends at the provision phase's own limit, long before
+// the leg's deadline, with an error that names the phase; what it created
+// is still destroyed.
+func TestProvisionTimeout(t *testing.T) {
+	p := &hangProvider{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.ProvisionTimeout = 50 * time.Millisecond
+	res := Run(context.Background(), plan)
+
+	pr := res.Phase(PhaseProvision)
+	if pr == nil || pr.Status != matrix.Fail {
+		t.Fatalf("provision %+v, want failed", pr)
+	}
+	for _, want := range []string{"timed out", "provision phase", "50ms"} {
+		if !strings.Contains(pr.Error, want) {
+			t.Errorf("provision error %q lacks %q", pr.Error, want)
+		}
+	}
+	if !strings.HasPrefix(res.FirstFailure, "provision: ") {
+		t.Errorf("first failure %q does not name the provision phase", res.FirstFailure)
+	}
+	if res.Outcome != Errored {
+		t.Errorf("outcome %s, want error (not cancelled: no signal, and the leg's deadline is far)", res.Outcome)
+	}
+	if len(p.destroys) != 1 || p.destroys[0].err != nil {
+		t.Errorf("destroy calls %+v, want one with a live context", p.destroys)
+	}
+	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
+		t.Errorf("teardown %+v, want passed", td)
+	}
+	if len(res.Steps) != 0 {
+		t.Errorf("steps ran after a failed provision: %+v", res.Steps)
+	}
+}

@@ -139,7 +139,9 @@ func (c *cycle) probe(ctx context.Context) error {
 		_, err := c.client.Run(ctx, remote.RunSpec{Command: "rm -rf " + remote.Quote(dir), Timeout: 10 * time.Second})
 		return err
 	})
-	if err := c.client.Upload(ctx, f, bin, 0o755); err != nil {
+	uctx, cancel := withLimit(ctx, "the upload of the probe binary", c.plan.UploadTimeout)
+	defer cancel()
+	if err := c.client.Upload(uctx, f, bin, 0o755); err != nil {
 		return fmt.Errorf("upload probe binary: %w", err)
 	}
 	c.probeBin = bin
@@ -215,6 +217,8 @@ func (c *cycle) upload(ctx context.Context, u Upload) error {
 	if !path.IsAbs(dst) {
 		dst = "/home/" + c.plan.User + "/" + dst
 	}
+	ctx, cancel := withLimit(ctx, "the upload of "+u.Src, c.plan.UploadTimeout)
+	defer cancel()
 	if err := c.client.Upload(ctx, f, dst, mode); err != nil {
 		return fmt.Errorf("upload %s to %s: %w", u.Src, dst, err)
 	}

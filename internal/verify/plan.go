@@ -71,8 +71,15 @@ type Plan struct {
 	// CancelBudget bounds the cleanups after a signal: the runner sends
 	// SIGKILL about 10 s after cancelling, so this stays well under that.
 	CancelBudget time.Duration
+	// PreflightTimeout bounds the preflight phase (the provider's checks
+	// are API calls that can hang like any other).
+	PreflightTimeout time.Duration
+	// ProvisionTimeout bounds the provision phase: every candidate's create.
+	ProvisionTimeout time.Duration
 	// ReadyTimeout bounds waiting for SSH and cloud-init.
 	ReadyTimeout time.Duration
+	// UploadTimeout bounds each upload (the probe binary, the suite's files).
+	UploadTimeout time.Duration
 	// ReadyPoll is the interval between readiness checks (tests shrink it).
 	ReadyPoll time.Duration
 	// DialBackoff is the first retry interval for SSH dials (tests shrink it).
