@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,7 @@ type cycle struct {
 // phase, then the cleanups run within the plan's cancel budget.
 func Run(ctx context.Context, plan Plan) *Result {
 	fillDefaults(&plan)
+	plan.Lane = resolveLane(plan.Lane, plan.Info.Lanes)
 	c := &cycle{
 		plan: &plan,
 		res: &Result{
@@ -67,9 +69,6 @@ func Run(ctx context.Context, plan Plan) *Result {
 			Started:  plan.now(),
 		},
 		out: remote.NewMasker(plan.out(), plan.Secrets),
-	}
-	if c.res.Lane == "auto" {
-		c.res.Lane = ""
 	}
 
 	// The cancel budget counts from the signal, not from when the running
@@ -131,6 +130,20 @@ func Run(ctx context.Context, plan Plan) *Result {
 	c.progress()
 	c.out.Flush()
 	return c.res
+}
+
+// resolveLane decides auto before anything runs, from what the provider
+// offers: no-kvm when it offers only that, else kvm. The host probe only
+// confirms the lane; it never turns a host without KVM into a no-KVM pass.
+// (config.ResolveLane is the same rule; verify does not import config.)
+func resolveLane(lane string, offered []string) string {
+	if lane != "auto" {
+		return lane
+	}
+	if len(offered) > 0 && !slices.Contains(offered, "kvm") && slices.Contains(offered, "no-kvm") {
+		return "no-kvm"
+	}
+	return "kvm"
 }
 
 func fillDefaults(p *Plan) {
@@ -367,9 +380,6 @@ func (c *cycle) request(cand providers.Candidate) providers.Request {
 		SSHSourceCIDR: c.plan.SSHSourceCIDR,
 		TTL:           c.plan.TTL,
 		ReadyMarker:   c.readyMarker(),
-	}
-	if req.Lane == "auto" {
-		req.Lane = ""
 	}
 	if c.keys != nil {
 		req.ClientAuthorizedKey = c.keys.ClientAuthorized

@@ -22,6 +22,9 @@ import (
 // after the host exists, as a slow cloud API would.
 type hostProvider struct {
 	blockCreate bool
+	// hideKVM boots hosts whose sessions see no /dev/kvm, as on a cloud
+	// type without nested virtualization.
+	hideKVM bool
 
 	mu    sync.Mutex
 	hosts map[string]*testhost.Host // by identity run+key
@@ -41,6 +44,7 @@ func (p *hostProvider) Create(ctx context.Context, req providers.Request, j prov
 	h, err := testhost.Boot(ctx, testhost.Options{
 		HostKeyPEM: req.HostKeyPEM,
 		Users:      []testhost.User{{Name: "root", AuthorizedKeys: []string{req.ClientAuthorizedKey}}},
+		HideKVM:    p.hideKVM,
 	})
 	if err != nil {
 		return nil, err
@@ -176,6 +180,7 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
 	plan := testPlan(p, Step{Name: "long", Run: "echo started; " + sleep, Column: matrix.LiveCycle})
 	plan.Info.Creates = true
+	plan.ProbeBinary = testProbeBinary(t) // so a host-side cleanup is pending
 	out := newWatchWriter("started")
 	plan.Out = out
 	ctx, cancel := context.WithCancel(context.Background())
@@ -334,5 +339,103 @@ func TestProvisionTimeout(t *testing.T) {
 	}
 	if len(res.Steps) != 0 {
 		t.Errorf("steps ran after a failed provision: %+v", res.Steps)
+	}
+}
+
+// kvmProviderPlan is a leg on a provider that offers both lanes, with the
+// real probe, over a host whose sessions see no /dev/kvm.
+func kvmProviderPlan(t *testing.T, lane string) (*hostProvider, Plan) {
+	p := &hostProvider{hideKVM: true}
+	plan := testPlan(p,
+		Step{Name: "hello", Run: "echo hello", Column: matrix.SeccompProbe},
+		Step{Name: "mvm smoke", Run: "true", NeedsKVM: true, Column: matrix.LiveCycle},
+	)
+	plan.Lane = lane
+	plan.Info = providers.Info{Name: "testhosts", Creates: true, Lanes: []string{"kvm", "no-kvm"}}
+	plan.ProbeBinary = testProbeBinary(t)
+	return p, plan
+}
+
+// lane auto on a provider that offers KVM means kvm: a host without KVM
+// fails the leg at the KVM check; the probe does not turn it into a
+// verified no-KVM leg.
+func TestLaneAutoOnKVMProviderNeedsKVM(t *testing.T) {
+	requireRootHosts(t)
+	p, plan := kvmProviderPlan(t, "auto")
+	res := Run(context.Background(), plan)
+	if res.Outcome == Verified {
+		t.Fatalf("a host without KVM verified the auto lane of a KVM provider")
+	}
+	if res.Lane != "kvm" {
+		t.Errorf("lane %q, want kvm (auto resolved from the provider's lanes)", res.Lane)
+	}
+	if res.Probe == nil || res.Probe.Lane != "no-kvm" {
+		t.Fatalf("the probe did not run or saw KVM behind the hidden /dev/kvm: %+v", res.Probe)
+	}
+	pr := res.Phase(PhaseProbe)
+	if pr == nil || pr.Status != matrix.Fail || !strings.Contains(pr.Error, "KVM check") {
+		t.Errorf("probe phase %+v, want failed at the KVM check", pr)
+	}
+	if !strings.HasPrefix(res.FirstFailure, "probe: KVM check") {
+		t.Errorf("first failure %q, want the KVM check", res.FirstFailure)
+	}
+	row := res.Row()
+	if row.Key != "test" || row.Lane != "kvm" {
+		t.Errorf("row key %q lane %q, want the kvm lane's row", row.Key, row.Lane)
+	}
+	if c := row.Cell(matrix.Preflight); c.Status != matrix.Fail {
+		t.Errorf("Preflight cell %+v, want ❌ (it carries the host probe)", c)
+	}
+	if c := row.Cell(matrix.LiveCycle); c.Status != matrix.Fail {
+		t.Errorf("Live cycle cell %+v, want ❌", c)
+	}
+	if !strings.Contains(row.Notes, "KVM check") {
+		t.Errorf("notes %q do not name the KVM check", row.Notes)
+	}
+	if len(res.Steps) != 0 {
+		t.Errorf("steps ran after the KVM check failed: %+v", res.Steps)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts left: %v", left)
+	}
+}
+
+// The no-KVM lane asked for explicitly: steps that need KVM read n/a and
+// the leg verifies.
+func TestLaneNoKVMExplicit(t *testing.T) {
+	requireRootHosts(t)
+	_, plan := kvmProviderPlan(t, "no-kvm")
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	if res.Lane != "no-kvm" || res.Probe == nil || res.Probe.Lane != "no-kvm" {
+		t.Errorf("lane %q, probe %+v; want no-kvm both", res.Lane, res.Probe)
+	}
+	row := res.Row()
+	if c := row.Cell(matrix.LiveCycle); c.Status != matrix.NA {
+		t.Errorf("Live cycle cell %+v, want n/a", c)
+	}
+	if c := row.Cell(matrix.SeccompProbe); c.Status != matrix.Pass {
+		t.Errorf("Seccomp probe cell %+v, want ✅", c)
+	}
+}
+
+func TestResolveLane(t *testing.T) {
+	cases := []struct {
+		lane    string
+		offered []string
+		want    string
+	}{
+		{"auto", []string{"kvm", "no-kvm"}, "kvm"},
+		{"auto", []string{"no-kvm"}, "no-kvm"},
+		{"auto", nil, "kvm"},
+		{"no-kvm", []string{"kvm", "no-kvm"}, "no-kvm"},
+		{"kvm", []string{"no-kvm"}, "kvm"},
+	}
+	for _, tc := range cases {
+		if got := resolveLane(tc.lane, tc.offered); got != tc.want {
+			t.Errorf("resolveLane(%q, %v) = %q, want %q", tc.lane, tc.offered, got, tc.want)
+		}
 	}
 }

@@ -123,13 +123,28 @@ func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
 }
 
 // probe uploads this program to the host and runs its probe as the suite's
-// user, which decides the lane when the plan left it to the host.
+// user. The lane is already decided (Run resolves auto from what the
+// provider offers); the probe confirms it: on the kvm lane a host without
+// usable KVM fails the KVM check.
 func (c *cycle) probe(ctx context.Context) error {
 	f, err := os.Open(c.plan.ProbeBinary)
 	if err != nil {
+		if c.plan.ProbeBinaryInput != "" {
+			return fmt.Errorf("input %q: open probe binary: %w", c.plan.ProbeBinaryInput, err)
+		}
 		return fmt.Errorf("open probe binary: %w", err)
 	}
 	defer f.Close()
+	uname, err := c.client.Run(ctx, remote.RunSpec{Command: "uname -sm", Timeout: time.Minute})
+	if err != nil {
+		return fmt.Errorf("ask the host for its platform: %w", err)
+	}
+	if !uname.OK() {
+		return fmt.Errorf("uname -sm on the host exited %d: %.200q", uname.ExitCode, uname.Output)
+	}
+	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, string(uname.Output)); err != nil {
+		return err
+	}
 	dir := "/tmp/mvm-verify-" + c.plan.Identity.Name()
 	bin := dir + "/mvm-verify"
 	c.cleanups.pushHost("remove probe binary", func(ctx context.Context) error {
@@ -156,14 +171,15 @@ func (c *cycle) probe(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.res.Probe = &rep
-	if c.res.Lane == "" {
-		c.res.Lane = rep.Lane
-	}
 	lane := c.res.Lane
 	c.mu.Unlock()
 	fmt.Fprintf(c.out, "   lane %s (host probe: %s)\n", lane, rep.Lane)
-	if lane == "kvm" && rep.Lane != "kvm" {
-		return fmt.Errorf("KVM check: lane kvm was asked for but the host has no usable KVM (%s)", strings.Join(rep.Problems, "; "))
+	if lane == probe.LaneKVM && rep.Lane != probe.LaneKVM {
+		why := strings.Join(rep.Problems, "; ")
+		if why == "" {
+			why = "the probe found no usable KVM"
+		}
+		return fmt.Errorf("KVM check: the kvm lane needs usable KVM and this host has none (%s); expected a host with KVM, or lane no-kvm", why)
 	}
 	return nil
 }
@@ -175,9 +191,6 @@ func (c *cycle) suite(ctx context.Context) error {
 		if err := c.upload(ctx, u); err != nil {
 			return err
 		}
-	}
-	if c.res.Lane == "" && c.plan.ProbeBinary == "" {
-		c.res.Lane = "kvm"
 	}
 	var failed []string
 	for i, st := range c.plan.Steps {
