@@ -102,8 +102,11 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 }
 
 // bootstrapOverSSH does for a host we did not boot what cloud-init would:
-// the suite's packages and bootstrap commands, as root.
+// the suite's user, packages and bootstrap commands, as root.
 func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
+	if err := c.ensureSuiteUser(ctx); err != nil {
+		return err
+	}
 	var cmds []string
 	if len(c.plan.Packages) > 0 {
 		cmds = append(cmds, "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "+strings.Join(quoteAll(c.plan.Packages), " "))
@@ -120,6 +123,111 @@ func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ensureSuiteUser creates the suite's user on a host we did not boot, when
+// it is not the login user and does not exist yet, as cloud-init would:
+// a home, bash, passwordless sudo, and the sudo and kvm groups where the
+// host has them. The teardown removes what was created, and only that: a
+// marker file records that the user is ours.
+func (c *cycle) ensureSuiteUser(ctx context.Context) error {
+	user, login := c.plan.User, c.host.User
+	if user == "" || user == login {
+		return nil
+	}
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: "id -u " + remote.Quote(user), Timeout: time.Minute})
+	if err != nil {
+		return fmt.Errorf("check for the suite's user %q: %w", user, err)
+	}
+	if res.OK() {
+		return nil
+	}
+	fmt.Fprintf(c.out, "   creating the suite's user %s (removed at teardown)\n", user)
+	c.cleanups.pushHost("remove suite user "+user, func(ctx context.Context) error {
+		if err := c.connectionLost(); err != nil {
+			return fmt.Errorf("user %s left on the host: %w", user, err)
+		}
+		// Without the marker nothing was created, and the login user may
+		// not even have the sudo the removal would need.
+		res, err := c.client.Run(ctx, remote.RunSpec{Command: "test -e " + remote.Quote(createdUserMarker(user)), Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			return nil
+		}
+		res, err = c.client.Run(ctx, remote.RunSpec{Command: removeUserScript(user), AsUser: "root", Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			return fmt.Errorf("exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Output)))
+		}
+		return nil
+	})
+	res, err = c.client.Run(ctx, remote.RunSpec{Command: createUserScript(user), AsUser: "root", Timeout: 5 * time.Minute})
+	if err != nil {
+		return fmt.Errorf("create the suite's user %q: %w", user, err)
+	}
+	if !res.OK() {
+		return fmt.Errorf("the suite's user %q does not exist on %s and the login user %q (ssh-user) could not create it as root (exit %d: %s): "+
+			"expected %q to have passwordless sudo, or the suite's user to exist on the host, or ssh-user set to the suite's user",
+			user, c.host.Address, login, res.ExitCode, oneLine(res.Output, 300), login)
+	}
+	return nil
+}
+
+// createdUserMarker records on the host that we created the user, so the
+// teardown never removes an account it did not make.
+func createdUserMarker(user string) string {
+	return "/var/lib/mvm-verify/created-user-" + user
+}
+
+func sudoersDropIn(user string) string {
+	return "/etc/sudoers.d/90-mvm-verify-" + user
+}
+
+func createUserScript(user string) string {
+	return fmt.Sprintf(`set -e
+u=%s
+install -d -m 0755 /var/lib/mvm-verify
+touch %s
+useradd --create-home --shell /bin/bash --user-group "$u"
+for g in sudo kvm; do
+  if getent group "$g" >/dev/null; then usermod -aG "$g" "$u"; fi
+done
+tmp=$(mktemp)
+printf '%%s ALL=(ALL) NOPASSWD:ALL
+' "$u" >"$tmp"
+chmod 0440 "$tmp"
+if command -v visudo >/dev/null; then visudo -cqf "$tmp"; fi
+mv "$tmp" %s
+`, remote.Quote(user), remote.Quote(createdUserMarker(user)), remote.Quote(sudoersDropIn(user)))
+}
+
+func removeUserScript(user string) string {
+	return fmt.Sprintf(`u=%s
+m=%s
+[ -e "$m" ] || exit 0
+rm -f %s
+pkill -KILL -u "$u" || true
+# userdel refuses while the killed processes are still exiting.
+for i in $(seq 50); do
+  id -u "$u" >/dev/null 2>&1 || break
+  userdel --remove "$u" 2>/dev/null || sleep 0.1
+done
+if id -u "$u" >/dev/null 2>&1; then userdel --remove "$u"; exit 1; fi
+rm -f "$m"
+`, remote.Quote(user), remote.Quote(createdUserMarker(user)), remote.Quote(sudoersDropIn(user)))
+}
+
+// oneLine is output for an error: one line, at most max bytes.
+func oneLine(out []byte, max int) string {
+	s := strings.Join(strings.Fields(string(out)), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
 }
 
 // probe uploads this program to the host and runs its probe as the suite's
