@@ -45,17 +45,17 @@ type cycle struct {
 	client   *remote.Client
 	userData []byte
 	probeBin string // where the probe binary was uploaded on the host
-	// cancelled is set once ctx is cancelled (a signal); the teardown then
-	// runs in the cancel budget, counted from cancelledAt.
-	cancelled   bool
-	cancelledAt time.Time
+	// cancelled is set when ctx was cancelled (a signal): the teardown then
+	// runs in the cancel budget, the provider's destroy first.
+	cancelled bool
 
 	mu sync.Mutex // guards res against the journal and progress callbacks
 }
 
 // Run runs the whole leg and returns its Result. It never returns early
 // without running the cleanups: a cancelled ctx (a signal) stops the running
-// phase, then the cleanups run within the plan's cancel budget.
+// phase, then the cleanups run within the plan's cancel budget, counted
+// from the signal and covering the whole teardown.
 func Run(ctx context.Context, plan Plan) *Result {
 	fillDefaults(&plan)
 	plan.Lane = resolveLane(plan.Lane, plan.Info.Lanes)
@@ -84,12 +84,13 @@ func Run(ctx context.Context, plan Plan) *Result {
 
 	deadline := time.Now().Add(plan.TeardownBudget)
 	if ctx.Err() != nil {
-		c.cancelled, c.cancelledAt = true, time.Now()
+		c.cancelled = true
+		at := time.Now()
 		select {
-		case c.cancelledAt = <-signalled:
-		default:
+		case at = <-signalled:
+		default: // the watcher has not run yet: the signal was just now
 		}
-		deadline = c.cancelledAt.Add(plan.CancelBudget)
+		deadline = at.Add(plan.CancelBudget)
 		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s of the signal\n", plan.CancelBudget)
 	}
 	tctx, cancelTeardown := context.WithDeadline(context.WithoutCancel(ctx), deadline)
