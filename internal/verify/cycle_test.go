@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -437,5 +438,35 @@ func TestResolveLane(t *testing.T) {
 		if got := resolveLane(tc.lane, tc.offered); got != tc.want {
 			t.Errorf("resolveLane(%q, %v) = %q, want %q", tc.lane, tc.offered, got, tc.want)
 		}
+	}
+}
+
+// An upload has a limit of its own; running out of it fails the suite
+// with an error naming the upload, and the host is still torn down.
+func TestUploadTimeout(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{}
+	src := t.TempDir() + "/payload"
+	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := testPlan(p, Step{Name: "after the upload", Run: "true"})
+	plan.Uploads = []Upload{{Src: src, Dst: "/tmp/mvv-upload-" + strconv.Itoa(os.Getpid())}}
+	plan.UploadTimeout = time.Nanosecond
+	res := Run(context.Background(), plan)
+	pr := res.Phase(PhaseSuite)
+	if pr == nil || pr.Status != matrix.Fail {
+		t.Fatalf("suite %+v, want failed", pr)
+	}
+	for _, want := range []string{"timed out", "the upload of " + src, "1ns"} {
+		if !strings.Contains(pr.Error, want) {
+			t.Errorf("suite error %q lacks %q", pr.Error, want)
+		}
+	}
+	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
+		t.Errorf("teardown %+v, want passed", td)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts left: %v", left)
 	}
 }
