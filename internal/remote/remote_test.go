@@ -434,6 +434,7 @@ func TestDialHostWithoutPinnedKeyType(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := loginUser
+	requireRoot(t)
 	host := testhost.Start(t, testhost.Options{
 		HostKeyPEM: pem.EncodeToMemory(block),
 		Users:      []testhost.User{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}},
@@ -552,6 +553,7 @@ func TestDialRetriesUntilHostListens(t *testing.T) {
 			t.Fatalf("attempt failed with %v, want connection refused", err)
 		}
 	}
+	requireRoot(t)
 	testhost.Start(t, testhost.Options{
 		Addr: "127.0.0.1", Port: port, HostKeyPEM: keys.HostPrivatePEM,
 		Users: []testhost.User{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}},
