@@ -527,6 +527,7 @@ func freePort(t *testing.T) int {
 }
 
 func TestDialRetriesUntilHostListens(t *testing.T) {
+	requireRoot(t)
 	keys, err := GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
@@ -553,7 +554,6 @@ func TestDialRetriesUntilHostListens(t *testing.T) {
 			t.Fatalf("attempt failed with %v, want connection refused", err)
 		}
 	}
-	requireRoot(t)
 	testhost.Start(t, testhost.Options{
 		Addr: "127.0.0.1", Port: port, HostKeyPEM: keys.HostPrivatePEM,
 		Users: []testhost.User{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}},
