@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 )
 
 // seccompCrate is the tiny std-only crate whose test installs a seccomp
@@ -162,7 +164,36 @@ steps:
 	}
 }
 
-func TestSIGTERMDuringSuiteCleansUp(t *testing.T) {
+func TestSIGTERMDuringSuiteCleansUp(t *testing.T) { sigtermDuringSuite(t, nil) }
+
+// A host that has stopped answering (the local sshd's session processes
+// frozen, as the audit did by hand) must not eat the 7 s after the signal:
+// the teardown still gets a live budget and passes.
+func TestSIGTERMWithFrozenHostCleansUp(t *testing.T) {
+	sigtermDuringSuite(t, func(tmp string) {
+		var listeners []int
+		for _, p := range processesMentioning(t, tmp) {
+			pid, cmdline, _ := strings.Cut(p, ": ")
+			if strings.Contains(cmdline, "sshd") && !strings.Contains(cmdline, bin) {
+				n, _ := strconv.Atoi(pid)
+				listeners = append(listeners, n)
+			}
+		}
+		if len(listeners) != 1 {
+			t.Fatalf("want the local provider's one sshd, found %v", processesMentioning(t, tmp))
+		}
+		for _, pid := range sshd.Descendants(listeners[0]) {
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatalf("SIGSTOP %d: %v", pid, err)
+			}
+			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+		}
+	})
+}
+
+// sigtermDuringSuite sends SIGTERM to a local run while its step runs,
+// after before (when set) has done its part to the host.
+func sigtermDuringSuite(t *testing.T, before func(tmp string)) {
 	requireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
@@ -199,6 +230,9 @@ steps:
 	if !strings.Contains(seen.String(), "started") {
 		cmd.Process.Kill()
 		t.Fatalf("the suite never started:\n%s", seen.String())
+	}
+	if before != nil {
+		before(tmp)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -87,6 +87,14 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if err != nil {
 		return a.badInput(err)
 	}
+	// auto is decided from what the provider offers, before anything runs;
+	// the host probe only confirms it. The row key follows the lane.
+	if run.Lane == config.LaneAuto {
+		run.Lane = config.ResolveLane(run.Lane, entry.Info.Lanes)
+		if run.Lane == config.LaneNoKVM && run.Key == providers.Label(run.Provider) {
+			run.Key += "-" + config.LaneNoKVM
+		}
+	}
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
 	}
@@ -114,6 +122,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 
 	plan := a.plan(run, p, id)
 	plan.SSHSourceCIDR = sourceCIDR
+	if run.ProbeBinary != "" {
+		plan.ProbeBinaryInput = "probe-binary" // named in errors about the binary
+	}
 	plan.Info = entry.Info
 	plan.MaxCostUSD = run.MaxCostUSD
 	plan.KeepHost = keep

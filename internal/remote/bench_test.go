@@ -32,6 +32,7 @@ type benchHost struct {
 
 func newBenchHost(b *testing.B) *benchHost {
 	b.Helper()
+	requireRoot(b)
 	keys, err := GenerateKeys()
 	if err != nil {
 		b.Fatal(err)
@@ -96,7 +97,7 @@ func BenchmarkRemoteExec(b *testing.B) {
 func BenchmarkOpenSSHExec(b *testing.B) {
 	sshBin, err := exec.LookPath("ssh")
 	if err != nil {
-		b.Skip("OpenSSH client (ssh) not installed: nothing to compare against")
+		b.Fatal("the OpenSSH client (ssh) is not installed: install Debian's openssh-client (.ci/run does)")
 	}
 	h := newBenchHost(b)
 	base := []string{

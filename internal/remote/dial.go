@@ -34,6 +34,9 @@ var (
 	// ErrKeepalive means the host stopped answering keepalives and the
 	// connection was closed.
 	ErrKeepalive = errors.New("host stopped answering keepalives")
+	// ErrUnresponsive means a command was cancelled and the host did not
+	// report its end within CancelGrace, so the connection was closed.
+	ErrUnresponsive = errors.New("host stopped answering")
 )
 
 // Target is one host to reach.
@@ -110,7 +113,12 @@ type DialOptions struct {
 	// KillGrace is how long Run waits for a killed command to report its
 	// end, and then for the closed session to finish (default 5s each).
 	KillGrace time.Duration
-	Logger    *slog.Logger
+	// CancelGrace is how long Run waits for a command killed because its
+	// ctx was cancelled (default 2s, at most KillGrace): a signal leaves
+	// seconds for the teardown, so a host that does not answer by then is
+	// given up on and the connection closed.
+	CancelGrace time.Duration
+	Logger      *slog.Logger
 	// Progress, when set, is called after every failed attempt.
 	Progress func(attempt int, err error)
 }
@@ -126,6 +134,7 @@ func (o DialOptions) withDefaults() DialOptions {
 	def(&o.AttemptTimeout, 20*time.Second)
 	def(&o.Keepalive, 5*time.Second)
 	def(&o.KillGrace, 5*time.Second)
+	def(&o.CancelGrace, 2*time.Second)
 	if o.MaxBackoff < o.InitialBackoff {
 		o.MaxBackoff = o.InitialBackoff
 	}
@@ -417,8 +426,8 @@ func (c *Client) fail(cause error) {
 	c.ssh.Close()
 }
 
-// Err returns why the connection was closed by the client (keepalive), or
-// nil.
+// Err returns why the connection was closed by the client (keepalive, or
+// a host that did not answer a cancelled command's kill), or nil.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -48,6 +48,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	requireRoot(t)
 	keys, err := GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +63,16 @@ func newFixture(t testing.TB) *fixture {
 	})
 	f.scratch = scratchDir(t)
 	return f
+}
+
+// requireRoot fails a test that needs root: sshd test hosts switch users
+// and manage accounts, and freezing sshd needs signals to its processes. CI
+// runs as root, so a skip here would hide that the tests never ran.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (real sshd test hosts from Debian's openssh-server); run it as root, as CI does")
+	}
 }
 
 // scratchDir is a sticky, world-writable directory like /tmp, so that
@@ -86,7 +97,7 @@ func (f *fixture) target() Target {
 // fast keeps retries and kill waits short; none of the tests depends on
 // how long anything takes.
 func fast() DialOptions {
-	return DialOptions{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, KillGrace: 3 * time.Second}
+	return DialOptions{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, KillGrace: 3 * time.Second, CancelGrace: 3 * time.Second}
 }
 
 func testContext(t testing.TB) context.Context {
@@ -423,6 +434,7 @@ func TestDialHostWithoutPinnedKeyType(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := loginUser
+	requireRoot(t)
 	host := testhost.Start(t, testhost.Options{
 		HostKeyPEM: pem.EncodeToMemory(block),
 		Users:      []testhost.User{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}},
@@ -515,6 +527,7 @@ func freePort(t *testing.T) int {
 }
 
 func TestDialRetriesUntilHostListens(t *testing.T) {
+	requireRoot(t)
 	keys, err := GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
@@ -679,13 +692,55 @@ func TestKeepaliveClosesSilentConnection(t *testing.T) {
 	}
 }
 
+// TestRunCancelOnFrozenHost cancels a command on a host that has stopped
+// answering (sshd frozen). Run must give up instead of waiting out
+// KillGrace twice, and close the connection, so the cleanups after a signal
+// fail at once instead of each waiting for a dead host.
+func TestRunCancelOnFrozenHost(t *testing.T) {
+	f := newFixture(t)
+	o := fast()
+	o.Keepalive = -1 // only the cancel may notice the frozen host
+	o.KillGrace = time.Minute
+	o.CancelGrace = 200 * time.Millisecond
+	c := f.dial(t, o)
+
+	sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
+	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
+	ctx, cancel := context.WithCancel(testContext(t))
+	live := newNotifyWriter("started")
+	type ran struct {
+		res ExecResult
+		err error
+	}
+	done := make(chan ran, 1)
+	go func() {
+		res, err := c.Run(ctx, RunSpec{Command: "echo started; " + sleep, Stdout: live})
+		done <- ran{res, err}
+	}()
+	<-live.seen
+	freezeServer(t, c)
+	cancel()
+	r := <-done
+	res, err := r.res, r.err
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run cancelled on a frozen host: err = %v, want context.Canceled", err)
+	}
+	if string(res.Output) != "started\n" {
+		t.Errorf("output before the freeze lost: %q", res.Output)
+	}
+	if !errors.Is(c.Err(), ErrUnresponsive) {
+		t.Errorf("Client.Err() = %v, want ErrUnresponsive: the connection to a host that ignored the kill stays open", c.Err())
+	}
+	if _, err := c.Run(testContext(t), RunSpec{Command: "true"}); err == nil || !errors.Is(err, ErrUnresponsive) {
+		t.Errorf("Run after giving up on the host: err = %v, want one naming ErrUnresponsive", err)
+	}
+}
+
 // freezeServer stops every process holding the server end of c's TCP
 // connection (sshd's per-connection processes) until the test ends.
 func freezeServer(t *testing.T, c *Client) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("freezing sshd's session processes needs root")
-	}
+	requireRoot(t)
 	server := c.ssh.RemoteAddr().(*net.TCPAddr)
 	client := c.ssh.LocalAddr().(*net.TCPAddr)
 	inode := tcpInode(t, server, client)

@@ -59,7 +59,9 @@ func (r ExecResult) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
 // Run runs one command in its own session. The error is only for a
 // connection that failed or a ctx that ended; on timeout or cancellation the
 // command is sent SIGKILL and its session closed, and Run returns without
-// waiting for a host that no longer answers.
+// waiting for a host that no longer answers. After a cancellation it waits
+// at most CancelGrace, and closes the connection if the host has not
+// answered by then (Err then wraps ErrUnresponsive).
 func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	res := ExecResult{ExitCode: -1}
 	marker := newToken()
@@ -101,10 +103,10 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	case waitErr = <-done:
 	case <-timeout:
 		res.TimedOut = true
-		ended, waitErr = c.kill(sess, done, s.AsUser, marker)
+		ended, waitErr = c.kill(sess, done, s.AsUser, marker, false)
 	case <-ctx.Done():
 		ctxErr = context.Cause(ctx)
-		ended, waitErr = c.kill(sess, done, s.AsUser, marker)
+		ended, waitErr = c.kill(sess, done, s.AsUser, marker, true)
 	}
 	res.Duration = time.Since(start)
 	res.Output, res.OutputDropped = out.snapshot()
@@ -132,37 +134,66 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	return res, nil
 }
 
-// kill ends a command: SIGKILL through the session (OpenSSH's killpg), then
-// a sweep for processes carrying the command's marker, then KillGrace for
-// the host to report the end, then closing the session and KillGrace again.
-// ended is false when the host never answered; the session's goroutines
-// then end with the connection.
-func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker string) (ended bool, waitErr error) {
+// kill ends a command: SIGKILL through the session (OpenSSH's killpg) and,
+// alongside, a sweep for processes carrying the command's marker; then it
+// waits up to a grace for the host to report the end. After a timeout the
+// grace is KillGrace, and once it passes the session is closed and KillGrace
+// waited again. After a cancellation (a signal: the runner kills us about
+// 10 s later, and the teardown still has to run) the grace is CancelGrace,
+// and a host that has not reported the end by then is taken for dead: the
+// whole connection is closed, so the cleanups that would use it fail at
+// once instead of each waiting out its own budget. ended is false when the
+// host never answered; the session's goroutines then end with the
+// connection.
+func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker string, cancelled bool) (ended bool, waitErr error) {
+	grace := c.opts.KillGrace
+	if cancelled {
+		grace = min(grace, c.opts.CancelGrace)
+	}
 	_ = sess.Signal(ssh.SIGKILL)
-	if err := c.sweep(asUser, marker); err != nil {
-		c.opts.Logger.Warn("could not sweep the killed command's processes", "err", err)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		if err := c.sweep(asUser, marker, grace); err != nil {
+			c.opts.Logger.Warn("could not sweep the killed command's processes", "err", err)
+		}
+	}()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	// Wait for both: the sweep also reaches what killpg cannot (another
+	// user's processes, escaped sessions), and the next command should not
+	// race it.
+	for !ended || swept != nil {
+		select {
+		case waitErr = <-done:
+			ended, done = true, nil
+		case <-swept:
+			swept = nil
+		case <-timer.C:
+			if ended {
+				return true, waitErr
+			}
+			sess.Close()
+			if cancelled {
+				c.fail(fmt.Errorf("%w: the host did not report the end of a killed command within %s of the cancel", ErrUnresponsive, grace))
+				return false, nil
+			}
+			timer.Reset(c.opts.KillGrace)
+			select {
+			case err := <-done:
+				return true, err
+			case <-timer.C:
+				return false, nil
+			}
+		}
 	}
-	grace := time.NewTimer(c.opts.KillGrace)
-	defer grace.Stop()
-	select {
-	case err := <-done:
-		return true, err
-	case <-grace.C:
-	}
-	sess.Close()
-	grace.Reset(c.opts.KillGrace)
-	select {
-	case err := <-done:
-		return true, err
-	case <-grace.C:
-		return false, nil
-	}
+	return true, waitErr
 }
 
 // sweep runs sweepScript as the user the command ran as, in a session of
-// its own, within KillGrace.
-func (c *Client) sweep(asUser, marker string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.KillGrace)
+// its own, within grace.
+func (c *Client) sweep(asUser, marker string, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	cmd, err := shellCommand(c.target.User, asUser, sweepScript(marker), "")
 	if err != nil {
@@ -178,10 +209,10 @@ func (c *Client) sweep(asUser, marker string) error {
 	if err := sess.Start(cmd); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- sess.Wait() }()
+	sweepDone := make(chan error, 1)
+	go func() { sweepDone <- sess.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-sweepDone:
 		if err != nil {
 			b, _ := out.snapshot()
 			return fmt.Errorf("%w: %s", err, bytes.TrimSpace(b))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // cleanups is a stack of undo actions. A phase pushes its cleanup before it
@@ -19,6 +20,10 @@ type cleanups struct {
 type cleanup struct {
 	name string
 	fn   func(ctx context.Context) error
+	// onHost marks a cleanup done over the SSH connection (remove the probe
+	// binary, the suite user): after a signal those come after the
+	// provider's destroy and get a short budget each.
+	onHost bool
 }
 
 func (c *cleanups) push(name string, fn func(ctx context.Context) error) {
@@ -27,22 +32,60 @@ func (c *cleanups) push(name string, fn func(ctx context.Context) error) {
 	c.stack = append(c.stack, cleanup{name: name, fn: fn})
 }
 
+// pushHost pushes a cleanup that works over the SSH connection.
+func (c *cleanups) pushHost(name string, fn func(ctx context.Context) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stack = append(c.stack, cleanup{name: name, fn: fn, onHost: true})
+}
+
 // unwind runs every cleanup, last pushed first, even when earlier ones fail,
 // and returns all their errors joined. It empties the stack so a second call
 // does nothing.
-func (c *cleanups) unwind(ctx context.Context, log *slog.Logger) error {
+//
+// hostBudget > 0 is the cancelled mode, used after a signal: the runner
+// kills us seconds later, and what must not be lost is the provider's
+// destroy (a billed host). The provider's cleanups then run first, in
+// reverse order, with all of ctx; the host-side ones after them, each
+// within hostBudget. Their errors are returned apart, in hostErr, for the
+// caller to weigh: once the host is destroyed they are expected.
+func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration) (err, hostErr error) {
 	c.mu.Lock()
 	stack := c.stack
 	c.stack = nil
 	c.mu.Unlock()
 
-	var errs []error
-	for i := len(stack) - 1; i >= 0; i-- {
-		cl := stack[i]
+	var errs, hostErrs []error
+	run := func(cl cleanup, ctx context.Context) error {
 		log.Debug("cleanup", "name", cl.name)
 		if err := cl.fn(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", cl.name, err))
+			return fmt.Errorf("%s: %w", cl.name, err)
+		}
+		return nil
+	}
+	if hostBudget <= 0 {
+		for i := len(stack) - 1; i >= 0; i-- {
+			if err := run(stack[i], ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...), nil
+	}
+	for i := len(stack) - 1; i >= 0; i-- {
+		if !stack[i].onHost {
+			if err := run(stack[i], ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	return errors.Join(errs...)
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].onHost {
+			hctx, cancel := context.WithTimeout(ctx, hostBudget)
+			if err := run(stack[i], hctx); err != nil {
+				hostErrs = append(hostErrs, err)
+			}
+			cancel()
+		}
+	}
+	return errors.Join(errs...), errors.Join(hostErrs...)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,8 +22,16 @@ const (
 	DefaultTeardownBudget = 5 * time.Minute
 	DefaultCancelBudget   = 7 * time.Second
 	DefaultReadyTimeout   = 30 * time.Minute
-	DefaultReadyPoll      = 5 * time.Second
-	DefaultStepTimeout    = 60 * time.Minute
+	// A create that has not returned in this long is stuck: even bare
+	// metal is handed over in less.
+	DefaultProvisionTimeout = 30 * time.Minute
+	DefaultPreflightTimeout = 5 * time.Minute
+	DefaultUploadTimeout    = 10 * time.Minute
+	DefaultReadyPoll        = 5 * time.Second
+	DefaultStepTimeout      = 60 * time.Minute
+	// hostCleanupBudget bounds each host-side cleanup after a signal: they
+	// come after the provider's destroy and must not eat the cancel budget.
+	hostCleanupBudget = time.Second
 )
 
 // cycle is one run of a Plan: the state the phases share.
@@ -36,15 +45,20 @@ type cycle struct {
 	client   *remote.Client
 	userData []byte
 	probeBin string // where the probe binary was uploaded on the host
+	// cancelled is set when ctx was cancelled (a signal): the teardown then
+	// runs in the cancel budget, the provider's destroy first.
+	cancelled bool
 
 	mu sync.Mutex // guards res against the journal and progress callbacks
 }
 
 // Run runs the whole leg and returns its Result. It never returns early
 // without running the cleanups: a cancelled ctx (a signal) stops the running
-// phase, then the cleanups run within the plan's cancel budget.
+// phase, then the cleanups run within the plan's cancel budget, counted
+// from the signal and covering the whole teardown.
 func Run(ctx context.Context, plan Plan) *Result {
 	fillDefaults(&plan)
+	plan.Lane = resolveLane(plan.Lane, plan.Info.Lanes)
 	c := &cycle{
 		plan: &plan,
 		res: &Result{
@@ -56,21 +70,30 @@ func Run(ctx context.Context, plan Plan) *Result {
 		},
 		out: remote.NewMasker(plan.out(), plan.Secrets),
 	}
-	if c.res.Lane == "auto" {
-		c.res.Lane = ""
-	}
+
+	// The cancel budget counts from the signal, not from when the running
+	// phase gave up: the runner's SIGKILL does not wait for us.
+	signalled := make(chan time.Time, 1)
+	stopWatch := context.AfterFunc(ctx, func() { signalled <- time.Now() })
+	defer stopWatch()
 
 	work, cancelWork := context.WithTimeout(ctx, plan.Timeout-plan.TeardownBudget)
 	c.runPhases(work)
 	deadlineHit := errors.Is(work.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancelWork()
 
-	budget := plan.TeardownBudget
+	deadline := time.Now().Add(plan.TeardownBudget)
 	if ctx.Err() != nil {
-		budget = plan.CancelBudget
-		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s\n", budget)
+		c.cancelled = true
+		at := time.Now()
+		select {
+		case at = <-signalled:
+		default: // the watcher has not run yet: the signal was just now
+		}
+		deadline = at.Add(plan.CancelBudget)
+		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s of the signal\n", plan.CancelBudget)
 	}
-	tctx, cancelTeardown := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	tctx, cancelTeardown := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancelTeardown()
 	if plan.KeepHost && ctx.Err() == nil && c.res.FirstFailure == "" {
 		c.res.Kept = true
@@ -110,6 +133,20 @@ func Run(ctx context.Context, plan Plan) *Result {
 	return c.res
 }
 
+// resolveLane decides auto before anything runs, from what the provider
+// offers: no-kvm when it offers only that, else kvm. The host probe only
+// confirms the lane; it never turns a host without KVM into a no-KVM pass.
+// (config.ResolveLane is the same rule; verify does not import config.)
+func resolveLane(lane string, offered []string) string {
+	if lane != "auto" {
+		return lane
+	}
+	if len(offered) > 0 && !slices.Contains(offered, "kvm") && slices.Contains(offered, "no-kvm") {
+		return "no-kvm"
+	}
+	return "kvm"
+}
+
 func fillDefaults(p *Plan) {
 	if p.Timeout <= 0 {
 		p.Timeout = DefaultTimeout
@@ -125,6 +162,15 @@ func fillDefaults(p *Plan) {
 	}
 	if p.ReadyTimeout <= 0 {
 		p.ReadyTimeout = DefaultReadyTimeout
+	}
+	if p.PreflightTimeout <= 0 {
+		p.PreflightTimeout = DefaultPreflightTimeout
+	}
+	if p.ProvisionTimeout <= 0 {
+		p.ProvisionTimeout = DefaultProvisionTimeout
+	}
+	if p.UploadTimeout <= 0 {
+		p.UploadTimeout = DefaultUploadTimeout
 	}
 	if p.ReadyPoll <= 0 {
 		p.ReadyPoll = DefaultReadyPoll
@@ -170,10 +216,43 @@ func (c *cycle) runPhases(ctx context.Context) {
 	}
 }
 
+// limitError is the cause of a context ended by a limit of its own (a
+// phase's, an upload's), so the error names what ran out of time.
+type limitError struct {
+	what  string
+	limit time.Duration
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("%s did not finish within its limit of %s", e.what, e.limit)
+}
+
+// withLimit bounds ctx by limit, naming what in the error when it ends.
+func withLimit(ctx context.Context, what string, limit time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, limit, &limitError{what: what, limit: limit})
+}
+
+// phaseLimit is the phase's own deadline; 0 means the phase bounds its
+// parts itself (ready, the steps) or only the overall deadline applies.
+func (c *cycle) phaseLimit(name string) time.Duration {
+	switch name {
+	case PhasePreflight:
+		return c.plan.PreflightTimeout
+	case PhaseProvision:
+		return c.plan.ProvisionTimeout
+	}
+	return 0
+}
+
 // phase runs fn as the named phase, recording its duration and verdict.
 func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context) error) error {
 	fmt.Fprintf(c.out, "==> %s\n", name)
 	pr := PhaseResult{Name: name, Started: c.plan.now()}
+	if limit := c.phaseLimit(name); limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = withLimit(ctx, "the "+name+" phase", limit)
+		defer cancel()
+	}
 	err := fn(ctx)
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -200,6 +279,10 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 // describe turns an error into one line, naming cancellation and deadlines
 // plainly instead of as "context canceled".
 func describe(ctx context.Context, err error) string {
+	var limit *limitError
+	if errors.As(context.Cause(ctx), &limit) || errors.As(err, &limit) {
+		return "timed out: " + limit.Error()
+	}
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return "cancelled"
@@ -298,9 +381,6 @@ func (c *cycle) request(cand providers.Candidate) providers.Request {
 		SSHSourceCIDR: c.plan.SSHSourceCIDR,
 		TTL:           c.plan.TTL,
 		ReadyMarker:   c.readyMarker(),
-	}
-	if req.Lane == "auto" {
-		req.Lane = ""
 	}
 	if c.keys != nil {
 		req.ClientAuthorizedKey = c.keys.ClientAuthorized

@@ -2,13 +2,18 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -18,9 +23,19 @@ import (
 // after the host exists, as a slow cloud API would.
 type hostProvider struct {
 	blockCreate bool
+	// hideKVM boots hosts whose sessions see no /dev/kvm, as on a cloud
+	// type without nested virtualization.
+	hideKVM bool
 
 	mu    sync.Mutex
 	hosts map[string]*testhost.Host // by identity run+key
+	// destroys records, per Destroy call, the context's state on entry.
+	destroys []destroyCall
+}
+
+type destroyCall struct {
+	err         error // ctx.Err() when Destroy was called
+	hasDeadline bool
 }
 
 func (p *hostProvider) Name() string                                       { return "testhosts" }
@@ -30,6 +45,7 @@ func (p *hostProvider) Create(ctx context.Context, req providers.Request, j prov
 	h, err := testhost.Boot(ctx, testhost.Options{
 		HostKeyPEM: req.HostKeyPEM,
 		Users:      []testhost.User{{Name: "root", AuthorizedKeys: []string{req.ClientAuthorizedKey}}},
+		HideKVM:    p.hideKVM,
 	})
 	if err != nil {
 		return nil, err
@@ -50,6 +66,8 @@ func (p *hostProvider) Create(ctx context.Context, req providers.Request, j prov
 
 func (p *hostProvider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	p.mu.Lock()
+	_, hasDeadline := ctx.Deadline()
+	p.destroys = append(p.destroys, destroyCall{err: ctx.Err(), hasDeadline: hasDeadline})
 	h := p.hosts[id.Run()+"/"+id.Key]
 	delete(p.hosts, id.Run()+"/"+id.Key)
 	p.mu.Unlock()
@@ -85,7 +103,7 @@ func testPlan(p providers.Provider, steps ...Step) Plan {
 func requireRootHosts(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("sshd test hosts need root; CI runs as root")
+		t.Fatal("sshd test hosts need root (and Debian's openssh-server); run the tests as root, as CI does")
 	}
 }
 
@@ -106,6 +124,100 @@ func TestDeadlineKeepsTheTeardownBudget(t *testing.T) {
 	}
 	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
 		t.Errorf("hosts left after the deadline: %v", left)
+	}
+}
+
+// onlyHost is the one test host p has booted.
+func (p *hostProvider) onlyHost(t *testing.T) *testhost.Host {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.hosts) != 1 {
+		t.Fatalf("%d test hosts, want 1", len(p.hosts))
+	}
+	for _, h := range p.hosts {
+		return h
+	}
+	return nil
+}
+
+// watchWriter closes seen once what was written holds marker.
+type watchWriter struct {
+	mu     sync.Mutex
+	buf    strings.Builder
+	marker string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func newWatchWriter(marker string) *watchWriter {
+	return &watchWriter{marker: marker, seen: make(chan struct{})}
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// A signal while the host has stopped answering (its sshd session frozen,
+// as a hung or unreachable host would be) must not spend the cancel budget
+// waiting for it: the run returns, and the provider's destroy gets a live
+// context.
+func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{}
+	sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
+	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
+	plan := testPlan(p, Step{Name: "long", Run: "echo started; " + sleep, Column: matrix.LiveCycle})
+	plan.Info.Creates = true
+	plan.ProbeBinary = testProbeBinary(t) // so a host-side cleanup is pending
+	out := newWatchWriter("started")
+	plan.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *Result, 1)
+	go func() { done <- Run(ctx, plan) }()
+	<-out.seen
+	// Freeze everything the test host's sshd runs for the connection; the
+	// listener stays, so the destroy can stop it.
+	h := p.onlyHost(t)
+	for _, pid := range sshd.Descendants(h.Pid()) {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("SIGSTOP %d: %v", pid, err)
+		}
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	}
+	cancel()
+	res := <-done
+
+	if res.Outcome != Cancelled {
+		t.Errorf("outcome %s (%s), want cancelled", res.Outcome, res.FirstFailure)
+	}
+	p.mu.Lock()
+	destroys := append([]destroyCall(nil), p.destroys...)
+	p.mu.Unlock()
+	if len(destroys) == 0 {
+		t.Fatalf("the provider's destroy never ran\n%s", out)
+	}
+	if d := destroys[0]; d.err != nil || !d.hasDeadline {
+		t.Errorf("destroy called with ctx err %v, deadline %v; want a live context bounded by the cancel budget\n%s", d.err, d.hasDeadline, out)
+	}
+	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
+		t.Errorf("teardown %+v, want passed\n%s", td, out)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts left after the cancel: %v", left)
 	}
 }
 
@@ -152,6 +264,207 @@ func TestCycleOverRealSSH(t *testing.T) {
 	row := res.Row()
 	if row.Cell(matrix.LiveCycle).Status != matrix.Pass || row.Cell(matrix.Preflight).Status != matrix.Pass {
 		t.Errorf("row %+v", row)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts left: %v", left)
+	}
+}
+
+// hangProvider's Create records its resource and then hangs until its
+// context ends, like a cloud API that never answers.
+type hangProvider struct {
+	mu       sync.Mutex
+	created  bool
+	destroys []destroyCall
+}
+
+func (p *hangProvider) Name() string                                       { return "hang" }
+func (p *hangProvider) Preflight(context.Context, providers.Request) error { return nil }
+
+func (p *hangProvider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
+	p.mu.Lock()
+	p.created = true
+	p.mu.Unlock()
+	j.Record(providers.Resource{Provider: p.Name(), Kind: "instance", ID: "i-hang", Tags: req.Identity.Tags()})
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (p *hangProvider) Destroy(ctx context.Context, _ providers.Identity) (providers.Report, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, hasDeadline := ctx.Deadline()
+	p.destroys = append(p.destroys, destroyCall{err: ctx.Err(), hasDeadline: hasDeadline})
+	p.created = false
+	return providers.Report{Deleted: []providers.Resource{{Kind: "instance", ID: "i-hang"}}}, nil
+}
+
+func (p *hangProvider) List(context.Context, providers.Filter) ([]providers.Resource, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.created {
+		return []providers.Resource{{Kind: "instance", ID: "i-hang"}}, nil
+	}
+	return nil, nil
+}
+
+// A create that hangs ends at the provision phase's own limit, long before
+// the leg's deadline, with an error that names the phase; what it created
+// is still destroyed.
+func TestProvisionTimeout(t *testing.T) {
+	p := &hangProvider{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.ProvisionTimeout = 50 * time.Millisecond
+	res := Run(context.Background(), plan)
+
+	pr := res.Phase(PhaseProvision)
+	if pr == nil || pr.Status != matrix.Fail {
+		t.Fatalf("provision %+v, want failed", pr)
+	}
+	for _, want := range []string{"timed out", "provision phase", "50ms"} {
+		if !strings.Contains(pr.Error, want) {
+			t.Errorf("provision error %q lacks %q", pr.Error, want)
+		}
+	}
+	if !strings.HasPrefix(res.FirstFailure, "provision: ") {
+		t.Errorf("first failure %q does not name the provision phase", res.FirstFailure)
+	}
+	if res.Outcome != Errored {
+		t.Errorf("outcome %s, want error (not cancelled: no signal, and the leg's deadline is far)", res.Outcome)
+	}
+	if len(p.destroys) != 1 || p.destroys[0].err != nil {
+		t.Errorf("destroy calls %+v, want one with a live context", p.destroys)
+	}
+	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
+		t.Errorf("teardown %+v, want passed", td)
+	}
+	if len(res.Steps) != 0 {
+		t.Errorf("steps ran after a failed provision: %+v", res.Steps)
+	}
+}
+
+// kvmProviderPlan is a leg on a provider that offers both lanes, with the
+// real probe, over a host whose sessions see no /dev/kvm.
+func kvmProviderPlan(t *testing.T, lane string) (*hostProvider, Plan) {
+	p := &hostProvider{hideKVM: true}
+	plan := testPlan(p,
+		Step{Name: "hello", Run: "echo hello", Column: matrix.SeccompProbe},
+		Step{Name: "mvm smoke", Run: "true", NeedsKVM: true, Column: matrix.LiveCycle},
+	)
+	plan.Lane = lane
+	plan.Info = providers.Info{Name: "testhosts", Creates: true, Lanes: []string{"kvm", "no-kvm"}}
+	plan.ProbeBinary = testProbeBinary(t)
+	return p, plan
+}
+
+// lane auto on a provider that offers KVM means kvm: a host without KVM
+// fails the leg at the KVM check; the probe does not turn it into a
+// verified no-KVM leg.
+func TestLaneAutoOnKVMProviderNeedsKVM(t *testing.T) {
+	requireRootHosts(t)
+	p, plan := kvmProviderPlan(t, "auto")
+	res := Run(context.Background(), plan)
+	if res.Outcome == Verified {
+		t.Fatalf("a host without KVM verified the auto lane of a KVM provider")
+	}
+	if res.Lane != "kvm" {
+		t.Errorf("lane %q, want kvm (auto resolved from the provider's lanes)", res.Lane)
+	}
+	if res.Probe == nil || res.Probe.Lane != "no-kvm" {
+		t.Fatalf("the probe did not run or saw KVM behind the hidden /dev/kvm: %+v", res.Probe)
+	}
+	pr := res.Phase(PhaseProbe)
+	if pr == nil || pr.Status != matrix.Fail || !strings.Contains(pr.Error, "KVM check") {
+		t.Errorf("probe phase %+v, want failed at the KVM check", pr)
+	}
+	if !strings.HasPrefix(res.FirstFailure, "probe: KVM check") {
+		t.Errorf("first failure %q, want the KVM check", res.FirstFailure)
+	}
+	row := res.Row()
+	if row.Key != "test" || row.Lane != "kvm" {
+		t.Errorf("row key %q lane %q, want the kvm lane's row", row.Key, row.Lane)
+	}
+	if c := row.Cell(matrix.Preflight); c.Status != matrix.Fail {
+		t.Errorf("Preflight cell %+v, want ❌ (it carries the host probe)", c)
+	}
+	if c := row.Cell(matrix.LiveCycle); c.Status != matrix.Fail {
+		t.Errorf("Live cycle cell %+v, want ❌", c)
+	}
+	if !strings.Contains(row.Notes, "KVM check") {
+		t.Errorf("notes %q do not name the KVM check", row.Notes)
+	}
+	if len(res.Steps) != 0 {
+		t.Errorf("steps ran after the KVM check failed: %+v", res.Steps)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts left: %v", left)
+	}
+}
+
+// The no-KVM lane asked for explicitly: steps that need KVM read n/a and
+// the leg verifies.
+func TestLaneNoKVMExplicit(t *testing.T) {
+	requireRootHosts(t)
+	_, plan := kvmProviderPlan(t, "no-kvm")
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	if res.Lane != "no-kvm" || res.Probe == nil || res.Probe.Lane != "no-kvm" {
+		t.Errorf("lane %q, probe %+v; want no-kvm both", res.Lane, res.Probe)
+	}
+	row := res.Row()
+	if c := row.Cell(matrix.LiveCycle); c.Status != matrix.NA {
+		t.Errorf("Live cycle cell %+v, want n/a", c)
+	}
+	if c := row.Cell(matrix.SeccompProbe); c.Status != matrix.Pass {
+		t.Errorf("Seccomp probe cell %+v, want ✅", c)
+	}
+}
+
+func TestResolveLane(t *testing.T) {
+	cases := []struct {
+		lane    string
+		offered []string
+		want    string
+	}{
+		{"auto", []string{"kvm", "no-kvm"}, "kvm"},
+		{"auto", []string{"no-kvm"}, "no-kvm"},
+		{"auto", nil, "kvm"},
+		{"no-kvm", []string{"kvm", "no-kvm"}, "no-kvm"},
+		{"kvm", []string{"no-kvm"}, "kvm"},
+	}
+	for _, tc := range cases {
+		if got := resolveLane(tc.lane, tc.offered); got != tc.want {
+			t.Errorf("resolveLane(%q, %v) = %q, want %q", tc.lane, tc.offered, got, tc.want)
+		}
+	}
+}
+
+// An upload has a limit of its own; running out of it fails the suite
+// with an error naming the upload, and the host is still torn down.
+func TestUploadTimeout(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{}
+	src := t.TempDir() + "/payload"
+	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := testPlan(p, Step{Name: "after the upload", Run: "true"})
+	plan.Uploads = []Upload{{Src: src, Dst: "/tmp/mvv-upload-" + strconv.Itoa(os.Getpid())}}
+	plan.UploadTimeout = time.Nanosecond
+	res := Run(context.Background(), plan)
+	pr := res.Phase(PhaseSuite)
+	if pr == nil || pr.Status != matrix.Fail {
+		t.Fatalf("suite %+v, want failed", pr)
+	}
+	for _, want := range []string{"timed out", "the upload of " + src, "1ns"} {
+		if !strings.Contains(pr.Error, want) {
+			t.Errorf("suite error %q lacks %q", pr.Error, want)
+		}
+	}
+	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
+		t.Errorf("teardown %+v, want passed", td)
 	}
 	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
 		t.Errorf("hosts left: %v", left)

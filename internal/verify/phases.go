@@ -67,7 +67,7 @@ func (c *cycle) ready(ctx context.Context) error {
 		return fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)
 	}
 	c.client = client
-	c.cleanups.push("close ssh", func(context.Context) error { client.Close(); return nil })
+	c.cleanups.pushHost("close ssh", func(context.Context) error { client.Close(); return nil })
 
 	if c.host.ReadyMarker != "" {
 		return c.waitMarker(ctx)
@@ -102,8 +102,11 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 }
 
 // bootstrapOverSSH does for a host we did not boot what cloud-init would:
-// the suite's packages and bootstrap commands, as root.
+// the suite's user, packages and bootstrap commands, as root.
 func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
+	if err := c.ensureSuiteUser(ctx); err != nil {
+		return err
+	}
 	var cmds []string
 	if len(c.plan.Packages) > 0 {
 		cmds = append(cmds, "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "+strings.Join(quoteAll(c.plan.Packages), " "))
@@ -122,24 +125,146 @@ func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
 	return nil
 }
 
+// ensureSuiteUser creates the suite's user on a host we did not boot, when
+// it is not the login user and does not exist yet, as cloud-init would:
+// a home, bash, passwordless sudo, and the sudo and kvm groups where the
+// host has them. The teardown removes what was created, and only that: a
+// marker file records that the user is ours.
+func (c *cycle) ensureSuiteUser(ctx context.Context) error {
+	user, login := c.plan.User, c.host.User
+	if user == "" || user == login {
+		return nil
+	}
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: "id -u " + remote.Quote(user), Timeout: time.Minute})
+	if err != nil {
+		return fmt.Errorf("check for the suite's user %q: %w", user, err)
+	}
+	if res.OK() {
+		return nil
+	}
+	fmt.Fprintf(c.out, "   creating the suite's user %s (removed at teardown)\n", user)
+	c.cleanups.pushHost("remove suite user "+user, func(ctx context.Context) error {
+		if err := c.connectionLost(); err != nil {
+			return fmt.Errorf("user %s left on the host: %w", user, err)
+		}
+		// Without the marker nothing was created, and the login user may
+		// not even have the sudo the removal would need.
+		res, err := c.client.Run(ctx, remote.RunSpec{Command: "test -e " + remote.Quote(createdUserMarker(user)), Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			return nil
+		}
+		res, err = c.client.Run(ctx, remote.RunSpec{Command: removeUserScript(user), AsUser: "root", Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if !res.OK() {
+			return fmt.Errorf("exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Output)))
+		}
+		return nil
+	})
+	res, err = c.client.Run(ctx, remote.RunSpec{Command: createUserScript(user), AsUser: "root", Timeout: 5 * time.Minute})
+	if err != nil {
+		return fmt.Errorf("create the suite's user %q: %w", user, err)
+	}
+	if !res.OK() {
+		return fmt.Errorf("the suite's user %q does not exist on %s and the login user %q (ssh-user) could not create it as root (exit %d: %s): "+
+			"expected %q to have passwordless sudo, or the suite's user to exist on the host, or ssh-user set to the suite's user",
+			user, c.host.Address, login, res.ExitCode, oneLine(res.Output, 300), login)
+	}
+	return nil
+}
+
+// createdUserMarker records on the host that we created the user, so the
+// teardown never removes an account it did not make.
+func createdUserMarker(user string) string {
+	return "/var/lib/mvm-verify/created-user-" + user
+}
+
+func sudoersDropIn(user string) string {
+	return "/etc/sudoers.d/90-mvm-verify-" + user
+}
+
+func createUserScript(user string) string {
+	return fmt.Sprintf(`set -e
+u=%s
+install -d -m 0755 /var/lib/mvm-verify
+touch %s
+useradd --create-home --shell /bin/bash --user-group "$u"
+for g in sudo kvm; do
+  if getent group "$g" >/dev/null; then usermod -aG "$g" "$u"; fi
+done
+tmp=$(mktemp)
+printf '%%s ALL=(ALL) NOPASSWD:ALL
+' "$u" >"$tmp"
+chmod 0440 "$tmp"
+if command -v visudo >/dev/null; then visudo -cqf "$tmp"; fi
+mv "$tmp" %s
+`, remote.Quote(user), remote.Quote(createdUserMarker(user)), remote.Quote(sudoersDropIn(user)))
+}
+
+func removeUserScript(user string) string {
+	return fmt.Sprintf(`u=%s
+m=%s
+[ -e "$m" ] || exit 0
+rm -f %s
+pkill -KILL -u "$u" || true
+# userdel refuses while the killed processes are still exiting.
+for i in $(seq 50); do
+  id -u "$u" >/dev/null 2>&1 || break
+  userdel --remove "$u" 2>/dev/null || sleep 0.1
+done
+if id -u "$u" >/dev/null 2>&1; then userdel --remove "$u"; exit 1; fi
+rm -f "$m"
+`, remote.Quote(user), remote.Quote(createdUserMarker(user)), remote.Quote(sudoersDropIn(user)))
+}
+
+// oneLine is output for an error: one line, at most max bytes.
+func oneLine(out []byte, max int) string {
+	s := strings.Join(strings.Fields(string(out)), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
 // probe uploads this program to the host and runs its probe as the suite's
-// user, which decides the lane when the plan left it to the host.
+// user. The lane is already decided (Run resolves auto from what the
+// provider offers); the probe confirms it: on the kvm lane a host without
+// usable KVM fails the KVM check.
 func (c *cycle) probe(ctx context.Context) error {
 	f, err := os.Open(c.plan.ProbeBinary)
 	if err != nil {
+		if c.plan.ProbeBinaryInput != "" {
+			return fmt.Errorf("input %q: open probe binary: %w", c.plan.ProbeBinaryInput, err)
+		}
 		return fmt.Errorf("open probe binary: %w", err)
 	}
 	defer f.Close()
+	uname, err := c.client.Run(ctx, remote.RunSpec{Command: "uname -sm", Timeout: time.Minute})
+	if err != nil {
+		return fmt.Errorf("ask the host for its platform: %w", err)
+	}
+	if !uname.OK() {
+		return fmt.Errorf("uname -sm on the host exited %d: %.200q", uname.ExitCode, uname.Output)
+	}
+	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, string(uname.Output)); err != nil {
+		return err
+	}
 	dir := "/tmp/mvm-verify-" + c.plan.Identity.Name()
 	bin := dir + "/mvm-verify"
-	c.cleanups.push("remove probe binary", func(ctx context.Context) error {
-		if c.client == nil {
-			return nil
+	c.cleanups.pushHost("remove probe binary", func(ctx context.Context) error {
+		if err := c.connectionLost(); err != nil {
+			return fmt.Errorf("%s left on the host: %w", dir, err)
 		}
 		_, err := c.client.Run(ctx, remote.RunSpec{Command: "rm -rf " + remote.Quote(dir), Timeout: 10 * time.Second})
 		return err
 	})
-	if err := c.client.Upload(ctx, f, bin, 0o755); err != nil {
+	uctx, cancel := withLimit(ctx, "the upload of the probe binary", c.plan.UploadTimeout)
+	defer cancel()
+	if err := c.client.Upload(uctx, f, bin, 0o755); err != nil {
 		return fmt.Errorf("upload probe binary: %w", err)
 	}
 	c.probeBin = bin
@@ -154,14 +279,15 @@ func (c *cycle) probe(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.res.Probe = &rep
-	if c.res.Lane == "" {
-		c.res.Lane = rep.Lane
-	}
 	lane := c.res.Lane
 	c.mu.Unlock()
 	fmt.Fprintf(c.out, "   lane %s (host probe: %s)\n", lane, rep.Lane)
-	if lane == "kvm" && rep.Lane != "kvm" {
-		return fmt.Errorf("KVM check: lane kvm was asked for but the host has no usable KVM (%s)", strings.Join(rep.Problems, "; "))
+	if lane == probe.LaneKVM && rep.Lane != probe.LaneKVM {
+		why := strings.Join(rep.Problems, "; ")
+		if why == "" {
+			why = "the probe found no usable KVM"
+		}
+		return fmt.Errorf("KVM check: the kvm lane needs usable KVM and this host has none (%s); expected a host with KVM, or lane no-kvm", why)
 	}
 	return nil
 }
@@ -173,9 +299,6 @@ func (c *cycle) suite(ctx context.Context) error {
 		if err := c.upload(ctx, u); err != nil {
 			return err
 		}
-	}
-	if c.res.Lane == "" && c.plan.ProbeBinary == "" {
-		c.res.Lane = "kvm"
 	}
 	var failed []string
 	for i, st := range c.plan.Steps {
@@ -215,6 +338,8 @@ func (c *cycle) upload(ctx context.Context, u Upload) error {
 	if !path.IsAbs(dst) {
 		dst = "/home/" + c.plan.User + "/" + dst
 	}
+	ctx, cancel := withLimit(ctx, "the upload of "+u.Src, c.plan.UploadTimeout)
+	defer cancel()
 	if err := c.client.Upload(ctx, f, dst, mode); err != nil {
 		return fmt.Errorf("upload %s to %s: %w", u.Src, dst, err)
 	}
@@ -334,10 +459,34 @@ func (c *cycle) collect(ctx context.Context) error {
 	return nil
 }
 
+// connectionLost says why host-side cleanups cannot run: the connection
+// was closed by us (a host that stopped answering), so trying would only
+// wait for a dead host.
+func (c *cycle) connectionLost() error {
+	if err := c.client.Err(); err != nil {
+		return fmt.Errorf("not done, the SSH connection was closed: %w", err)
+	}
+	return nil
+}
+
 // teardown unwinds the cleanups (destroying by tag) and then checks that
-// nothing tagged with the run is left.
+// nothing tagged with the run is left. After a signal the provider's
+// destroy goes first and the host-side cleanups get a second each: on a
+// provider that creates its hosts they are moot once the host is gone, so
+// their failures are noted, not counted.
 func (c *cycle) teardown(ctx context.Context) error {
-	err := c.cleanups.unwind(ctx, c.plan.log())
+	var hostBudget time.Duration
+	if c.cancelled {
+		hostBudget = hostCleanupBudget
+	}
+	err, hostErr := c.cleanups.unwind(ctx, c.plan.log(), hostBudget)
+	if hostErr != nil {
+		if c.plan.Info.Creates {
+			fmt.Fprintf(c.out, "   after destroying the host: %s\n", describe(ctx, hostErr))
+		} else {
+			err = errors.Join(err, hostErr)
+		}
+	}
 	if c.res.Phase(PhaseProvision) == nil {
 		return err
 	}

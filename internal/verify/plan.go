@@ -45,7 +45,10 @@ type Plan struct {
 	Identity providers.Identity
 	// Candidates are tried in order; at least one (it may be empty fields).
 	Candidates []providers.Candidate
-	// Lane is "auto" (decided by the host probe), "kvm" or "no-kvm".
+	// Lane is "auto", "kvm" or "no-kvm". auto is resolved before preflight
+	// from Info.Lanes (no-kvm when the provider offers only that, else
+	// kvm); the host probe then confirms the lane and fails a kvm leg on a
+	// host without usable KVM.
 	Lane          string
 	DiskGB        int
 	Image         string
@@ -60,9 +63,12 @@ type Plan struct {
 	Steps     []Step
 
 	// ProbeBinary is a linux build of this program, uploaded and run as
-	// `probe --json` on the host. Empty skips the host probe (the lane must
-	// then be given).
+	// `probe --json` on the host. Empty skips the host probe.
 	ProbeBinary string
+	// ProbeBinaryInput names the input ProbeBinary came from
+	// ("probe-binary"), for errors; empty means it is this running program,
+	// whose platform is runtime.GOOS/GOARCH.
+	ProbeBinaryInput string
 
 	// Timeout bounds the whole leg, teardown included.
 	Timeout time.Duration
@@ -71,8 +77,15 @@ type Plan struct {
 	// CancelBudget bounds the cleanups after a signal: the runner sends
 	// SIGKILL about 10 s after cancelling, so this stays well under that.
 	CancelBudget time.Duration
+	// PreflightTimeout bounds the preflight phase (the provider's checks
+	// are API calls that can hang like any other).
+	PreflightTimeout time.Duration
+	// ProvisionTimeout bounds the provision phase: every candidate's create.
+	ProvisionTimeout time.Duration
 	// ReadyTimeout bounds waiting for SSH and cloud-init.
 	ReadyTimeout time.Duration
+	// UploadTimeout bounds each upload (the probe binary, the suite's files).
+	UploadTimeout time.Duration
 	// ReadyPoll is the interval between readiness checks (tests shrink it).
 	ReadyPoll time.Duration
 	// DialBackoff is the first retry interval for SSH dials (tests shrink it).

@@ -25,7 +25,7 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 			return nil
 		})
 	}
-	err := c.unwind(context.Background(), slog.New(slog.DiscardHandler))
+	err, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0)
 	if want := []string{"c", "b", "a"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -33,8 +33,43 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 		t.Errorf("error %v, want b's error named", err)
 	}
 	order = nil
-	if err := c.unwind(context.Background(), slog.New(slog.DiscardHandler)); err != nil || len(order) != 0 {
+	if err, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0); err != nil || len(order) != 0 {
 		t.Errorf("a second unwind ran cleanups again: %v %v", order, err)
+	}
+}
+
+// After a signal the provider's cleanups (destroy) run first with all of
+// the budget, then the host-side ones, each in a short budget of its own,
+// their errors kept apart.
+func TestCleanupsCancelledDestroyFirst(t *testing.T) {
+	var c cleanups
+	var order []string
+	liveDestroy := false
+	c.pushHost("close ssh", func(context.Context) error { order = append(order, "close ssh"); return nil })
+	c.push("destroy", func(ctx context.Context) error {
+		order = append(order, "destroy")
+		liveDestroy = ctx.Err() == nil
+		return nil
+	})
+	c.pushHost("remove probe binary", func(ctx context.Context) error {
+		order = append(order, "remove probe binary")
+		<-ctx.Done() // a host that does not answer
+		return ctx.Err()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err, hostErr := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond)
+	if want := []string{"destroy", "remove probe binary", "close ssh"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	if !liveDestroy {
+		t.Error("destroy ran with an ended context")
+	}
+	if err != nil || hostErr == nil || !strings.Contains(hostErr.Error(), "remove probe binary") {
+		t.Errorf("err %v, host err %v; want only the host-side cleanup's error, apart", err, hostErr)
+	}
+	if ctx.Err() != nil {
+		t.Error("a host-side cleanup spent the whole budget")
 	}
 }
 

@@ -1,0 +1,113 @@
+package verify
+
+import (
+	"debug/elf"
+	"debug/macho"
+	"debug/pe"
+	"fmt"
+	"runtime"
+	"strings"
+)
+
+// unameArch maps `uname -m` to GOARCH.
+var unameArch = map[string]string{
+	"x86_64":      "amd64",
+	"amd64":       "amd64",
+	"aarch64":     "arm64",
+	"arm64":       "arm64",
+	"i386":        "386",
+	"i686":        "386",
+	"armv6l":      "arm",
+	"armv7l":      "arm",
+	"riscv64":     "riscv64",
+	"s390x":       "s390x",
+	"ppc64le":     "ppc64le",
+	"loongarch64": "loong64",
+}
+
+// hostPlatform turns the output of `uname -sm` ("Linux x86_64") into
+// GOOS/GOARCH ("linux", "amd64").
+func hostPlatform(uname string) (goos, goarch string, err error) {
+	f := strings.Fields(uname)
+	if len(f) != 2 {
+		return "", "", fmt.Errorf("uname -sm printed %q, expected a kernel and a machine such as \"Linux x86_64\"", strings.TrimSpace(uname))
+	}
+	goos = strings.ToLower(f[0])
+	goarch, ok := unameArch[f[1]]
+	if !ok {
+		goarch = f[1] // named as the host names it; it matches no build
+	}
+	return goos, goarch, nil
+}
+
+// elfArch maps an ELF machine to GOARCH.
+var elfArch = map[elf.Machine]string{
+	elf.EM_X86_64:    "amd64",
+	elf.EM_AARCH64:   "arm64",
+	elf.EM_386:       "386",
+	elf.EM_ARM:       "arm",
+	elf.EM_RISCV:     "riscv64",
+	elf.EM_S390:      "s390x",
+	elf.EM_PPC64:     "ppc64le",
+	elf.EM_LOONGARCH: "loong64",
+}
+
+// binaryPlatform reads GOOS/GOARCH from an executable's headers. Go writes
+// no OS into a Linux ELF file, so an ELF without another OS's ABI is taken
+// for Linux.
+func binaryPlatform(path string) (goos, goarch string, err error) {
+	if f, err := elf.Open(path); err == nil {
+		defer f.Close()
+		goos = "linux"
+		switch f.OSABI {
+		case elf.ELFOSABI_FREEBSD:
+			goos = "freebsd"
+		case elf.ELFOSABI_NETBSD:
+			goos = "netbsd"
+		case elf.ELFOSABI_OPENBSD:
+			goos = "openbsd"
+		}
+		goarch, ok := elfArch[f.Machine]
+		if !ok {
+			goarch = strings.ToLower(strings.TrimPrefix(f.Machine.String(), "EM_"))
+		}
+		return goos, goarch, nil
+	}
+	if f, err := macho.Open(path); err == nil {
+		defer f.Close()
+		goarch := map[macho.Cpu]string{macho.CpuAmd64: "amd64", macho.CpuArm64: "arm64"}[f.Cpu]
+		return "darwin", goarch, nil
+	}
+	if f, err := pe.Open(path); err == nil {
+		defer f.Close()
+		goarch := map[uint16]string{pe.IMAGE_FILE_MACHINE_AMD64: "amd64", pe.IMAGE_FILE_MACHINE_ARM64: "arm64"}[f.Machine]
+		return "windows", goarch, nil
+	}
+	return "", "", fmt.Errorf("%s is not an executable this program can read (ELF, Mach-O or PE)", path)
+}
+
+// checkProbePlatform refuses to upload a probe binary the host cannot run.
+// input names where the binary came from ("probe-binary"); empty means it
+// is this running program, whose platform is the runtime's.
+func checkProbePlatform(bin, input, uname string) error {
+	hostOS, hostArch, err := hostPlatform(uname)
+	if err != nil {
+		return fmt.Errorf("check the host's platform: %w", err)
+	}
+	binOS, binArch := runtime.GOOS, runtime.GOARCH
+	if input != "" {
+		if binOS, binArch, err = binaryPlatform(bin); err != nil {
+			return fmt.Errorf("input %q: %w; expected a %s/%s build of mvm-verify", input, err, hostOS, hostArch)
+		}
+	}
+	if binOS == hostOS && binArch == hostArch {
+		return nil
+	}
+	want := fmt.Sprintf("%s/%s", hostOS, hostArch)
+	if input != "" {
+		return fmt.Errorf("input %q: %s is a %s/%s build, but the host is %s (%s): expected a %s build of mvm-verify",
+			input, bin, binOS, binArch, strings.TrimSpace(uname), want, want)
+	}
+	return fmt.Errorf("the probe binary is this mvm-verify, a %s/%s build, but the host is %s (%s): "+
+		"set the input \"probe-binary\" to a %s build of mvm-verify", binOS, binArch, strings.TrimSpace(uname), want, want)
+}
