@@ -43,7 +43,11 @@ func (c *cycle) ready(ctx context.Context) error {
 		Insecure: c.host.HostKey == "",
 	}
 	if target.Insecure {
-		fmt.Fprintf(c.out, "::warning::host key of %s is not pinned (insecure-host-key): the connection can be intercepted\n", c.host.Address)
+		prefix := "warning: "
+		if c.plan.Actions {
+			prefix = "::warning::"
+		}
+		fmt.Fprintf(c.out, "%shost key of %s is not pinned (insecure-host-key): the connection can be intercepted\n", prefix, c.host.Address)
 	}
 	// A host booting with our user data refuses our key until cloud-init
 	// has written it, so its auth failures are expected for a while.
