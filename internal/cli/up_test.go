@@ -14,7 +14,7 @@ import (
 func TestUpThenDown(t *testing.T) {
 	requireRoot(t)
 	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("OpenSSH client missing; .ci/run installs openssh-client")
+		t.Fatal("OpenSSH client missing (Debian package openssh-client; .ci/run installs it)")
 	}
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")

@@ -447,7 +447,7 @@ func TestValidation(t *testing.T) {
 func TestCloudInitSchema(t *testing.T) {
 	bin, err := exec.LookPath("cloud-init")
 	if err != nil {
-		t.Skip("cloud-init is not installed (Debian package cloud-init; .ci/run installs it)")
+		t.Fatal("cloud-init is not installed (Debian package cloud-init; .ci/run installs it)")
 	}
 	variants := map[string]func(*testing.T) Config{
 		"minimal": minimalConfig,
@@ -510,13 +510,13 @@ func TestCloudInitSchema(t *testing.T) {
 // would on a reboot) in a network namespace of its own and reads the rules back.
 func TestFirewallRuleLoads(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("nft is not installed (Debian package nftables; .ci/run installs it)")
+		t.Fatal("nft is not installed (Debian package nftables; .ci/run installs it)")
 	}
 	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare is not installed")
+		t.Fatal("unshare is not installed (Debian package util-linux; .ci/run installs it)")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
+		t.Fatal("needs root to create a network namespace; CI runs as root")
 	}
 	tests := []struct{ cidr, wantRule, wantOther string }{
 		{"203.0.113.7/32", "tcp dport 22 ip saddr != 203.0.113.7 drop", "meta nfproto ipv6 tcp dport 22 drop"},

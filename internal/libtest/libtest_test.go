@@ -263,7 +263,7 @@ func TestVerdictString(t *testing.T) {
 func TestRealCargoSeccompCrate(t *testing.T) {
 	cargo, err := exec.LookPath("cargo")
 	if err != nil {
-		t.Skip("cargo is not installed: the real libtest run needs a Rust toolchain")
+		t.Fatal("cargo is not installed: the real libtest run needs a Rust toolchain (Debian package cargo; .ci/run installs it)")
 	}
 	target := t.TempDir()
 	run := func(t *testing.T, args ...string) ([]byte, int) {
