@@ -462,3 +462,48 @@ func TestDestroySkipsRegionsEC2DoesNotOffer(t *testing.T) {
 		t.Errorf("leak check = %v, %v", leaked, err)
 	}
 }
+
+// TestDestroyUnderConsistencyLag: main is cut off while RunInstances is
+// answered, with every new resource missing from its first listings; a
+// fresh adapter's Destroy still finds and deletes everything, without
+// spinning on the root volume that its instance holds.
+func TestDestroyUnderConsistencyLag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// volumeFirst makes the root volume visible before its instance,
+		// so only the volume's attachment names the instance.
+		volumeFirst bool
+	}{{name: "everything lagging"}, {name: "volume seen before its instance", volumeFirst: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.SetConsistencyLag(2)
+			main := newProvider(t, srv, nil)
+			id := identity("aws")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { cancel(); return false }})
+			if _, err := main.Create(ctx, request(id), nil); !errors.Is(err, context.Canceled) {
+				t.Fatalf("create = %v, want cancelled", err)
+			}
+			if i, g, v := srv.Live(); i != 1 || g != 1 || v != 1 {
+				t.Fatalf("setup: want 1 instance, group and volume, got %d/%d/%d", i, g, v)
+			}
+			if tc.volumeFirst {
+				for range 2 {
+					srv.Visible(srv.Volumes()[0].ID)
+				}
+			}
+			post := newProvider(t, srv, nil)
+			if _, err := post.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(srv.Ops(), "TerminateInstances"); n == 0 {
+				t.Error("the instance was never terminated")
+			}
+			if n := count(srv.Ops(), "DeleteVolume"); n > 1 {
+				t.Errorf("DeleteVolume called %d times: the volume's instance should have been terminated instead", n)
+			}
+			assertNothingLeft(t, srv, post, id)
+		})
+	}
+}

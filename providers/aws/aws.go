@@ -184,6 +184,9 @@ func checkType(t string) error {
 	return nil
 }
 
+// PollInterval is the wait between polls (providers.Poller).
+func (p *Provider) PollInterval() time.Duration { return p.poll }
+
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }
 

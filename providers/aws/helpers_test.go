@@ -85,8 +85,8 @@ func assertNothingLeft(t *testing.T, srv *fake.Server, p providers.Provider, id 
 	if err != nil {
 		t.Fatalf("leak check: %v", err)
 	}
-	if err := providers.LeakError(leaked); err != nil {
-		t.Error(err)
+	for _, r := range leaked {
+		t.Errorf("leak check: %s %s in %s is still tagged with the run", r.Kind, r.ID, r.Region)
 	}
 }
 

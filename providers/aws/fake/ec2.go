@@ -403,6 +403,9 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 		if _, e := s.findGroup(c, id, ""); e != nil {
 			return nil, e
 		}
+		if !s.Visible(id) {
+			return nil, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+		}
 	}
 	for _, n := range names {
 		if _, e := s.findGroup(c, "", n); e != nil {
@@ -763,7 +766,7 @@ func (s *Server) finishTermination(id string) {
 func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("VolumeId")
 	for _, id := range ids {
-		if v, ok := s.volumes.Get(id); !ok || v.Region != c.region {
+		if v, ok := s.volumes.Get(id); !ok || v.Region != c.region || !s.Visible(id) {
 			return nil, errf(http.StatusBadRequest, "InvalidVolume.NotFound", "The volume '%s' does not exist.", id)
 		}
 	}
@@ -777,6 +780,9 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 			continue
 		}
 		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID}) {
+			continue
+		}
+		if len(ids) == 0 && !s.Visible(v.ID) {
 			continue
 		}
 		d.open("item").el("volumeId", v.ID).el("size", strconv.Itoa(v.SizeGB)).el("availabilityZone", v.Zone).
