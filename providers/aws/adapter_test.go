@@ -507,3 +507,29 @@ func TestDestroyUnderConsistencyLag(t *testing.T) {
 		})
 	}
 }
+
+// TestRetriedCreateUnderLag: throttled launches make the candidate loop call
+// Create again while the group the first call created is not listed yet;
+// the retry finds it instead of failing on InvalidGroup.Duplicate.
+func TestRetriedCreateUnderLag(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetConsistencyLag(2)
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", Times: 8, Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{p.DefaultCandidate()}, nil,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if n := count(srv.Ops(), "CreateSecurityGroup"); n != 2 {
+		t.Errorf("CreateSecurityGroup calls = %d, want 2 (the retry saw the group missing from the listing)", n)
+	}
+	if len(srv.Groups()) != 1 || len(srv.Instances()) != 1 {
+		t.Errorf("groups = %+v, instances = %d", srv.Groups(), len(srv.Instances()))
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}

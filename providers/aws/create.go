@@ -233,27 +233,29 @@ func (p *Provider) resource(kind, id, region string, ident providers.Identity) p
 // identity, so a retried Create reuses it) and opens tcp/22 to the source.
 func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.Request, vpc, region string, j providers.Journal) (string, error) {
 	name := req.Identity.Name()
-	found, err := cl.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-		{Name: sdk.String("group-name"), Values: []string{name}},
-		{Name: sdk.String("vpc-id"), Values: []string{vpc}},
-	}})
+	sg, err := p.findGroup(ctx, cl, name, vpc)
 	if err != nil {
-		return "", classify("look up security group "+name, err)
+		return "", err
 	}
-	var sg string
-	if len(found.SecurityGroups) > 0 {
-		sg = sdk.ToString(found.SecurityGroups[0].GroupId)
-	} else {
+	if sg == "" {
 		out, err := cl.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 			GroupName:         sdk.String(name),
 			Description:       sdk.String("mvm-verify run " + req.Identity.Run() + ": ssh from the runner only"),
 			VpcId:             sdk.String(vpc),
 			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: tags(req.Identity)}},
 		})
-		if err != nil {
+		switch {
+		case codeOf(err) == "InvalidGroup.Duplicate":
+			// An earlier attempt created it and the lookup above did not see
+			// it yet (describe-after-create lag): look again until it shows.
+			if sg, err = p.awaitGroup(ctx, cl, name, vpc); err != nil {
+				return "", err
+			}
+		case err != nil:
 			return "", classify("create security group "+name, err)
+		default:
+			sg = sdk.ToString(out.GroupId)
 		}
-		sg = sdk.ToString(out.GroupId)
 	}
 	j.Record(p.resource("security-group", sg, region, req.Identity))
 
@@ -271,6 +273,40 @@ func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.R
 		return "", classify("allow ssh from "+req.SSHSourceCIDR+" in "+sg, err)
 	}
 	return sg, nil
+}
+
+// findGroup returns the id of the group named name in vpc, "" when the
+// listing does not show it. (The group-name filter, not GroupNames, since
+// GroupNames only reaches the default VPC.)
+func (p *Provider) findGroup(ctx context.Context, cl *clients, name, vpc string) (string, error) {
+	found, err := cl.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: sdk.String("group-name"), Values: []string{name}},
+		{Name: sdk.String("vpc-id"), Values: []string{vpc}},
+	}})
+	if err != nil {
+		return "", classify("look up security group "+name, err)
+	}
+	if len(found.SecurityGroups) == 0 {
+		return "", nil
+	}
+	return sdk.ToString(found.SecurityGroups[0].GroupId), nil
+}
+
+// awaitGroup looks up a group EC2 says exists until the listing shows it.
+// If it never does within inUseTries polls, the failure is transient: the
+// candidate loop backs off and tries the same candidate again.
+func (p *Provider) awaitGroup(ctx context.Context, cl *clients, name, vpc string) (string, error) {
+	for try := 1; try <= inUseTries; try++ {
+		if err := p.sleep(ctx, p.poll); err != nil {
+			return "", fmt.Errorf("look up security group %s: %w", name, err)
+		}
+		sg, err := p.findGroup(ctx, cl, name, vpc)
+		if err != nil || sg != "" {
+			return sg, err
+		}
+	}
+	return "", providers.Classified(providers.ClassTransient, "InvalidGroup.Duplicate",
+		fmt.Errorf("security group %s exists in %s but does not show in a listing yet", name, vpc))
 }
 
 // clientToken makes RunInstances idempotent per placement: a retry after a
