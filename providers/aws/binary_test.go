@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"io"
 	"os"
 	"os/exec"
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
@@ -315,20 +316,7 @@ func TestBinaryPostAfterSIGKILL(t *testing.T) {
 	bin := binary(t)
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state")
-	summary := filepath.Join(dir, "summary")
-	for _, f := range []string{stateFile, summary, filepath.Join(dir, "output")} {
-		if err := os.WriteFile(f, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := baseEnv(t,
-		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=o/r", "GITHUB_RUN_ID=777", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
-		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_EVENT_NAME=push",
-		"GITHUB_STATE="+stateFile, "GITHUB_OUTPUT="+filepath.Join(dir, "output"), "GITHUB_STEP_SUMMARY="+summary,
-		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1",
-		"INPUT_SUITE="+suiteFile(t, "true"), "INPUT_OUT="+filepath.Join(dir, "out"),
-		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false",
-	)
+	env := actionEnv(t, srv, dir)
 	var target atomic.Pointer[os.Process]
 	var killed atomic.Bool
 	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
@@ -347,8 +335,50 @@ func TestBinaryPostAfterSIGKILL(t *testing.T) {
 		t.Fatalf("after SIGKILL the fake holds %d instances, want the 1 main left behind", i)
 	}
 
+	state := readState(t, stateFile)
+	if state["identity"] == "" {
+		t.Fatalf("main saved no identity before creating: %v", state)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv(env, state)
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
+	}
+	if !strings.Contains(string(out), "leak check") || !strings.Contains(string(out), "deleted instance") {
+		t.Errorf("post output:\n%s", out)
+	}
+}
+
+// actionEnv is the runner's environment for the action's main and post
+// steps against srv, with its files in dir: GITHUB_STATE is dir/state and
+// GITHUB_STEP_SUMMARY dir/summary.
+func actionEnv(t *testing.T, srv *fake.Server, dir string, extra ...string) []string {
+	t.Helper()
+	for _, f := range []string{"state", "summary", "output"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return baseEnv(t, append([]string{
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=o/r", "GITHUB_RUN_ID=777", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
+		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_EVENT_NAME=push",
+		"GITHUB_STATE=" + filepath.Join(dir, "state"), "GITHUB_OUTPUT=" + filepath.Join(dir, "output"),
+		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
+		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT=" + srv.URL, "INPUT_REGION=us-east-1",
+		"INPUT_SUITE=" + suiteFile(t, "true"), "INPUT_OUT=" + filepath.Join(dir, "out"),
+		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false",
+	}, extra...)...)
+}
+
+// readState parses the GITHUB_STATE file the way the runner does.
+func readState(t *testing.T, file string) map[string]string {
+	t.Helper()
 	state := map[string]string{}
-	data, err := os.ReadFile(stateFile)
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,24 +394,56 @@ func TestBinaryPostAfterSIGKILL(t *testing.T) {
 			state[k] = v
 		}
 	}
-	if state["identity"] == "" {
-		t.Fatalf("main saved no identity before creating: %v", state)
-	}
-	postEnv := env
+	return state
+}
+
+// postEnv is env plus the main step's state as the runner passes it to post.
+func postEnv(env []string, state map[string]string) []string {
+	out := append([]string(nil), env...)
 	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
+		out = append(out, "STATE_"+k+"="+v)
+	}
+	return out
+}
+
+// TestBinaryLeakFailsTheStep: a delete that answers success but keeps the
+// group is caught by the leak check, which fails both main and post,
+// naming the group.
+func TestBinaryLeakFailsTheStep(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Pretend: true})
+	bin := binary(t)
+	dir := t.TempDir()
+	env := actionEnv(t, srv, dir)
+	main := start(t, bin, env, nil)
+	code := main.wait(t)
+	groups := srv.Groups()
+	if len(groups) != 1 {
+		t.Fatalf("groups = %+v, want the one the pretend delete kept", groups)
+	}
+	sg := groups[0].ID
+	summary := func() string {
+		b, err := os.ReadFile(filepath.Join(dir, "summary"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if all := main.output() + main.stderr.String() + summary(); code != 1 || !strings.Contains(all, sg) {
+		t.Errorf("main: exit %d, want 1 with an error naming %s\n%s", code, sg, all)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Env = postEnv
+	post.Env = postEnv(env, readState(t, filepath.Join(dir, "state")))
 	out, err := post.CombinedOutput()
-	if err != nil {
-		t.Fatalf("post: %v\n%s", err, out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("post: %v, want exit 1\n%s", err, out)
 	}
-	if i, g, v := srv.Live(); i+g+v != 0 {
-		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
-	}
-	if !strings.Contains(string(out), "leak check") || !strings.Contains(string(out), "deleted instance") {
-		t.Errorf("post output:\n%s", out)
+	if sum := summary(); !strings.Contains(sum, "LEAKED") || !strings.Contains(sum, "security-group "+sg) {
+		t.Errorf("post summary does not name the leaked group %s:\n%s\noutput:\n%s", sg, sum, out)
 	}
 }
 

@@ -124,6 +124,9 @@ type Fault struct {
 	Status  int
 	Code    string
 	Message string
+	// Pretend answers the call with success but does nothing: a delete
+	// that does not delete, which only the leak check can catch.
+	Pretend bool
 }
 
 // Inject adds a fault. Faults are checked in the order added.
@@ -134,7 +137,8 @@ func (k *Kit) Inject(f Fault) {
 }
 
 // Begin records the call and returns the fault to answer with, if any. Each
-// handler calls it first.
+// handler calls it first, and answers a Pretend fault with the operation's
+// success response without doing it.
 func (k *Kit) Begin(op string, params map[string]string) *Fault {
 	k.mu.Lock()
 	defer k.mu.Unlock()

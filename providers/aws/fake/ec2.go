@@ -123,6 +123,10 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	if f := s.Begin(action, p.flat()); f != nil {
+		if d := pretend(action, p); f.Pretend && d != nil {
+			writeXML(w, d)
+			return
+		}
 		writeEC2Error(w, faultError(f))
 		return
 	}
@@ -149,6 +153,26 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	writeXML(w, d)
+}
+
+// pretend is the success answer of a delete that is not done (a Pretend
+// fault); nil for actions that cannot pretend.
+func pretend(action string, p params) *xmlDoc {
+	switch action {
+	case "DeleteSecurityGroup":
+		return response(action).el("return", "true").el("groupId", p.get("GroupId"))
+	case "DeleteVolume":
+		return response(action).el("return", "true")
+	case "TerminateInstances":
+		d := response(action).open("instancesSet")
+		for _, id := range p.list("InstanceId") {
+			d.open("item").el("instanceId", id).
+				open("currentState").el("code", strconv.Itoa(stateCode("shutting-down"))).el("name", "shutting-down").close().
+				open("previousState").el("code", strconv.Itoa(stateCode("running"))).el("name", "running").close().close()
+		}
+		return d
+	}
+	return nil
 }
 
 func response(action string) *xmlDoc {
