@@ -485,6 +485,9 @@ func TestDestroyUnderConsistencyLag(t *testing.T) {
 			if _, err := main.Create(ctx, request(id), nil); !errors.Is(err, context.Canceled) {
 				t.Fatalf("create = %v, want cancelled", err)
 			}
+			// The adapter stops waiting as soon as it is cancelled; the fake
+			// may still be finishing the launch.
+			waitForInstance(t, srv)
 			if i, g, v := srv.Live(); i != 1 || g != 1 || v != 1 {
 				t.Fatalf("setup: want 1 instance, group and volume, got %d/%d/%d", i, g, v)
 			}

@@ -80,9 +80,9 @@ type Provider struct {
 	regions                             []string // every region this leg may use, for Destroy and List
 	poll                                time.Duration
 
-	credOnce sync.Once
-	creds    sdk.CredentialsProvider
-	credErr  error
+	cfgOnce sync.Once
+	cfg0    sdk.Config // region-less; clientsFor copies it per region
+	cfgErr  error
 }
 
 var (

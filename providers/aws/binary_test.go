@@ -33,11 +33,38 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The SDK reads the process environment and ~/.aws as well as what the
+	// tests inject: keep this machine's AWS settings out, and the instance
+	// metadata service (169.254.169.254, not loopback) off.
+	awsDir, err := os.MkdirTemp("", "mvm-verify-aws-config-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			os.Unsetenv(k)
+		}
+	}
+	for _, kv := range isolatedAWS(awsDir) {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	code := m.Run()
+	os.RemoveAll(awsDir)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
+}
+
+// isolatedAWS is the environment that keeps the SDK off this machine's
+// AWS configuration and off the instance metadata service: shared files
+// that do not exist, in dir.
+func isolatedAWS(dir string) []string {
+	return []string{"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-credentials")}
 }
 
 func binary(t *testing.T) string {
@@ -96,10 +123,10 @@ func suiteFile(t *testing.T, run string) string {
 // baseEnv is a clean environment with the credentials
 // aws-actions/configure-aws-credentials would export.
 func baseEnv(t *testing.T, extra ...string) []string {
-	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
+	return append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
 		"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret",
 		// production polls are seconds apart; the binary takes the test hook
-		"MVM_VERIFY_POLL_INTERVAL=100ms"}, extra...)
+		"MVM_VERIFY_POLL_INTERVAL=100ms"}, isolatedAWS(t.TempDir())...), extra...)
 }
 
 // proc is a running binary whose output the test watches.
@@ -459,7 +486,8 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
 		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
-		{name: "no credentials", env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, want: "Needs AWS credentials"},
+		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
+			want: "Needs AWS credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

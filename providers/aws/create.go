@@ -51,7 +51,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if err := checkSource(req.SSHSourceCIDR); err != nil {
 		return nil, err
 	}
-	cl, err := p.clientsFor(c.Region)
+	cl, err := p.clientsFor(ctx, c.Region)
 	if err != nil {
 		return nil, err
 	}

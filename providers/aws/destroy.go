@@ -97,7 +97,7 @@ const (
 // sweep deletes what one round of listings finds in region and returns how
 // many resources it saw. deleted keeps the report free of repeats.
 func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter, rep *providers.Report, deleted map[string]bool) (int, error) {
-	cl, err := p.clientsFor(region)
+	cl, err := p.clientsFor(ctx, region)
 	if err != nil {
 		return 0, err
 	}
@@ -257,7 +257,7 @@ func (p *Provider) sweepRegions(ctx context.Context) (regions, skipped []string,
 	p.mu.Lock()
 	want := append([]string(nil), p.regions...)
 	p.mu.Unlock()
-	cl, err := p.clientsFor(DefaultRegion)
+	cl, err := p.clientsFor(ctx, DefaultRegion)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -309,7 +309,7 @@ func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Re
 		return nil, err
 	}
 	for _, region := range regions {
-		cl, err := p.clientsFor(region)
+		cl, err := p.clientsFor(ctx, region)
 		if err != nil {
 			return nil, err
 		}
