@@ -86,8 +86,11 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		return nil, lastErr
 	}
 	id := sdk.ToString(inst.InstanceId)
+	// EC2 may name the root volume in RunInstances' answer already;
+	// otherwise the first describe does.
+	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
 	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
-	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j)
+	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)
 	if err != nil {
 		return nil, err
 	}
@@ -379,8 +382,7 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 // waitRunning polls until the instance runs with a public IP. A new
 // instance may not be visible yet (NotFound) and gets its IP after it
 // starts; both are waited out. The root volume is recorded once it shows.
-func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, region string, j providers.Journal) (ec2types.Instance, error) {
-	volumeRecorded := false
+func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, region string, j providers.Journal, volumeRecorded bool) (ec2types.Instance, error) {
 	for {
 		out, err := cl.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		switch {
@@ -391,12 +393,7 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 			for _, r := range out.Reservations {
 				for _, inst := range r.Instances {
 					if !volumeRecorded {
-						for _, bd := range inst.BlockDeviceMappings {
-							if bd.Ebs != nil && bd.Ebs.VolumeId != nil {
-								j.Record(p.resource("volume", *bd.Ebs.VolumeId, region, ident))
-								volumeRecorded = true
-							}
-						}
+						volumeRecorded = p.recordVolume(inst, region, ident, j)
 					}
 					state := ec2types.InstanceStateNamePending
 					if inst.State != nil {
@@ -426,6 +423,19 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 			return ec2types.Instance{}, fmt.Errorf("wait for instance %s to run: %w", id, err)
 		}
 	}
+}
+
+// recordVolume journals the instance's EBS volumes and reports whether it
+// named any.
+func (p *Provider) recordVolume(inst ec2types.Instance, region string, ident providers.Identity, j providers.Journal) bool {
+	recorded := false
+	for _, bd := range inst.BlockDeviceMappings {
+		if bd.Ebs != nil && sdk.ToString(bd.Ebs.VolumeId) != "" {
+			j.Record(p.resource("volume", *bd.Ebs.VolumeId, region, ident))
+			recorded = true
+		}
+	}
+	return recorded
 }
 
 func (p *Provider) sleep(ctx context.Context, d time.Duration) error {
