@@ -192,49 +192,6 @@ func TestAttemptJSON(t *testing.T) {
 	}
 }
 
-func TestParseCandidates(t *testing.T) {
-	tests := []struct {
-		name, in string
-		want     []Candidate
-		wantErr  string
-	}{
-		{name: "yaml", in: "- region: us-east-1\n  zone: us-east-1a\n  type: c8i.large\n  market: spot\n- region: us-west-2\n",
-			want: []Candidate{{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large", Market: "spot"}, {Region: "us-west-2", Market: "on-demand"}}},
-		{name: "json", in: `[{"region":"eu-west-1","type":"c5.metal"}]`, want: []Candidate{{Region: "eu-west-1", Type: "c5.metal", Market: "on-demand"}}},
-		{name: "empty", in: "  ", want: nil},
-		{name: "unknown key", in: `[{"regoin":"x"}]`, wantErr: "regoin"},
-		{name: "bad market", in: `[{"region":"x","market":"cheap"}]`, wantErr: `entry 1: market "cheap"`},
-		{name: "empty entry", in: `[{}]`, wantErr: "entry 1: empty entry"},
-		{name: "not a list", in: `region: x`, wantErr: "input candidates"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseCandidates(tt.in)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Fatalf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestExpandSpotFailover(t *testing.T) {
-	in := []Candidate{{Zone: "a", Market: "spot"}, {Zone: "b", Market: "on-demand"}}
-	got := ExpandSpotFailover(in)
-	want := []Candidate{{Zone: "a", Market: "spot"}, {Zone: "a", Market: "on-demand"}, {Zone: "b", Market: "on-demand"}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %+v, want %+v", got, want)
-	}
-}
-
 func TestCandidateDefaults(t *testing.T) {
 	d := Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large"}
 	if got := (Candidate{Region: "us-west-2"}).Defaults(d); got.Zone != "" || got.Type != "c8i.large" || got.Market != "on-demand" {

@@ -241,7 +241,10 @@ func TestSpotFailover(t *testing.T) {
 			id := identity("aws")
 			cands := []providers.Candidate{p.DefaultCandidate()}
 			if failover {
-				cands = providers.ExpandSpotFailover(cands)
+				// What the spot-failover input makes of it (internal/config).
+				od := cands[0]
+				od.Market = providers.MarketOnDemand
+				cands = append(cands, od)
 			}
 			h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
 			if failover {
@@ -430,13 +433,28 @@ func TestEventualConsistency(t *testing.T) {
 	assertNothingLeft(t, srv, p, id)
 }
 
-// The cycle validates the candidates input; the adapter only takes the
-// regions from it and must accept every form the input allows.
+// The cycle validates the candidates input; the adapter takes the regions
+// from it, in every form the input allows, so a fresh post step sweeps a
+// candidate's region the main step launched in.
 func TestCandidatesInputForms(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	for _, in := range []string{"region: eu-west-1\ninstance-type: c8i.large", `[{"region":"eu-west-1","type":"c5.metal"}]`, "- zone: us-east-1b"} {
-		if _, err := aws.New(options(srv, map[string]string{"candidates": in}, env), aws.Config{}); err != nil {
-			t.Errorf("candidates %q: %v", in, err)
+	for _, in := range []string{"region: eu-west-1\ninstance-type: c8i.large", `[{"region":"eu-west-1","type":"c8i.xlarge"}]`,
+		"- zone: us-east-1b\n- region: eu-west-1\n  market: spot"} {
+		srv := newFake(t, idleBooter)
+		id := identity("aws")
+		req := request(id)
+		req.Candidate = providers.Candidate{Region: "eu-west-1"}
+		if _, err := newProvider(t, srv, nil).Create(context.Background(), req, nil); err != nil {
+			t.Fatal(err)
+		}
+		post, err := aws.New(options(srv, map[string]string{"candidates": in}, env), aws.Config{})
+		if err != nil {
+			t.Fatalf("candidates %q: %v", in, err)
+		}
+		if _, err := post.Destroy(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		if i, g, v := srv.Live(); i+g+v != 0 {
+			t.Errorf("candidates %q: the post step left %d instances, %d groups, %d volumes in eu-west-1", in, i, g, v)
 		}
 	}
 }
