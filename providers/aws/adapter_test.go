@@ -563,3 +563,32 @@ func TestRetriedCreateUnderLag(t *testing.T) {
 	}
 	assertNothingLeft(t, srv, p, id)
 }
+
+// TestLaunchIntoSubnet: with subnet-id the instance launches in that
+// subnet, and the run's security group is made in the subnet's own VPC,
+// not the default one.
+func TestLaunchIntoSubnet(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	sn := srv.AddSubnet("us-east-1b")
+	p := newProvider(t, srv, map[string]string{"subnet-id": sn.ID})
+	id := identity("aws")
+	req := request(id)
+	if err := p.Preflight(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	h, err := p.Create(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := srv.Instance(h.ID)
+	if in.SubnetID != sn.ID || in.VpcID != sn.VpcID || h.Zone != "us-east-1b" {
+		t.Errorf("instance in subnet %s of %s, zone %s; want %s of %s in us-east-1b", in.SubnetID, in.VpcID, h.Zone, sn.ID, sn.VpcID)
+	}
+	if g := srv.Groups(); len(g) != 1 || g[0].VpcID != sn.VpcID {
+		t.Errorf("groups = %+v, want one in %s", g, sn.VpcID)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
