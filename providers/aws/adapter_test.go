@@ -592,3 +592,55 @@ func TestLaunchIntoSubnet(t *testing.T) {
 	}
 	assertNothingLeft(t, srv, p, id)
 }
+
+// TestAddressAfterRunning: the instance runs a few describes before its
+// public address shows; Create waits for the address rather than
+// returning a host without one.
+func TestAddressAfterRunning(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetAddressDelay(3)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Address != "127.0.0.1" {
+		t.Errorf("host address = %q, want the one assigned after running", h.Address)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestDestroyWaitsForTermination: the instance stays shutting-down for a
+// few describes; the group is deleted only once it is terminated, and
+// DependencyViolation after that is retried.
+func TestDestroyWaitsForTermination(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetTerminationDelay(3)
+	var states []string
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 2, Status: 400, Code: "DependencyViolation", Message: "resource has a dependent object",
+		When: func(fakecloud.Call) bool {
+			in, _ := srv.Instance(h.ID)
+			states = append(states, in.State)
+			return true
+		}})
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if len(states) == 0 || states[0] != "terminated" {
+		t.Errorf("instance states at DeleteSecurityGroup = %v, want terminated from the first call", states)
+	}
+	if n := count(srv.Ops(), "DeleteSecurityGroup"); n != 3 {
+		t.Errorf("DeleteSecurityGroup calls = %d, want 3 (two DependencyViolation retried)", n)
+	}
+	assertNothingLeft(t, srv, p, id)
+}

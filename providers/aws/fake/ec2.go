@@ -35,6 +35,9 @@ type Instance struct {
 	Nested           string
 	VolumeID         string
 	LaunchTime       time.Time
+	// halted is set once a shutting-down instance's host has stopped; it
+	// then reads as terminated after the kit's termination delay.
+	halted bool
 	// Request is the RunInstances form, for tests to inspect.
 	Request map[string]string
 }
@@ -766,10 +769,17 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
 			continue
 		}
+		if in.State == "shutting-down" && in.halted && s.TerminationDone(in.ID) {
+			s.terminated(in.ID)
+			in, _ = s.instances.Get(in.ID)
+		}
 		keep := matches(fs, in.Tags, map[string]string{
 			"instance-state-name": in.State, "instance-id": in.ID, "client-token": in.ClientToken, "availability-zone": in.Zone,
 		})
 		if keep && (len(ids) > 0 || s.Visible(in.ID)) {
+			if in.State == "running" && !s.AddressShown(in.ID) {
+				in.PublicIP = "" // assigned, but not shown yet
+			}
 			out = append(out, in)
 		}
 	}
@@ -811,12 +821,22 @@ func (s *Server) terminateInstances(c caller, p params) (*xmlDoc, *apiError) {
 
 // finishTermination stops the instance's host, then marks it terminated
 // and deletes its root volume, as EC2 does a little after TerminateInstances.
+// With a termination delay, describes see it shutting down a while longer.
 func (s *Server) finishTermination(id string) {
 	ctx, cancel := contextWithTimeout(30 * time.Second)
 	defer cancel()
 	if err := s.Halt(ctx, id); err != nil {
 		s.cfg.Logger.Warn("fake: halt instance", "id", id, "err", err)
 	}
+	s.instances.Update(id, func(in *Instance) { in.halted = true })
+	if s.TerminationDone(id) {
+		s.terminated(id)
+	}
+}
+
+// terminated is the end of an instance: state terminated, no address, its
+// root volume deleted (or detached when it was kept).
+func (s *Server) terminated(id string) {
 	var vol string
 	s.instances.Update(id, func(in *Instance) {
 		in.State, in.PublicIP, vol = "terminated", "", in.VolumeID
