@@ -7,16 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
@@ -93,8 +97,19 @@ var markerPattern = regexp.MustCompile(`/var/lib/mvm-verify/ready-[A-Za-z0-9_.-]
 // user data names (what cloud-init's last runcmd does) unless ready is false.
 func binaryFake(t *testing.T, ready bool) *fake.Server {
 	t.Helper()
+	return binaryFakeWith(t, ready, nil)
+}
+
+// binaryFakeWith is binaryFake with afterBoot also run on each booted host.
+func binaryFakeWith(t *testing.T, ready bool, afterBoot func(fakecloud.BootSpec, fakecloud.Machine) error) *fake.Server {
+	t.Helper()
 	requireTestHosts(t)
-	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, _ fakecloud.Machine) error {
+	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, m fakecloud.Machine) error {
+		if afterBoot != nil {
+			if err := afterBoot(spec, m); err != nil {
+				return err
+			}
+		}
 		marker := markerPattern.Find(spec.UserData)
 		if !ready || marker == nil {
 			return nil
@@ -108,6 +123,21 @@ func binaryFake(t *testing.T, ready bool) *fake.Server {
 	srv := fake.New(fake.Config{Booter: booter})
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// presentedHostKey is the host key sshd at m presents, read from a
+// handshake that stops there.
+func presentedHostKey(m fakecloud.Machine) (ssh.PublicKey, error) {
+	var key ssh.PublicKey
+	errSeen := errors.New("host key seen")
+	_, err := ssh.Dial("tcp", net.JoinHostPort(m.Addr(), strconv.Itoa(m.Port())), &ssh.ClientConfig{
+		User: "nobody", Timeout: 30 * time.Second,
+		HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error { key = k; return errSeen },
+	})
+	if key == nil {
+		return nil, fmt.Errorf("no host key from %s:%d: %v", m.Addr(), m.Port(), err)
+	}
+	return key, nil
 }
 
 func suiteFile(t *testing.T, run string) string {
@@ -231,10 +261,23 @@ func cliArgs(t *testing.T, srv *fake.Server, suite string) []string {
 // SSH into the booted host, the suite runs, teardown, a clean leak check
 // and a ✅ row.
 func TestBinaryRunAWS(t *testing.T) {
-	srv := binaryFake(t, true)
+	ci, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Fatal("cloud-init is not installed: install Debian's cloud-init package, which validates the user data's schema")
+	}
+	var presented atomic.Pointer[ssh.PublicKey]
+	srv := binaryFakeWith(t, true, func(_ fakecloud.BootSpec, m fakecloud.Machine) error {
+		k, err := presentedHostKey(m)
+		if err == nil {
+			presented.Store(&k)
+		}
+		return err
+	})
 	bin := binary(t)
 	args := cliArgs(t, srv, suiteFile(t, `test "$(id -un)" = root && echo hello from the fake ec2`))
-	p := start(t, bin, baseEnv(t), args)
+	// Secrets the run holds that must not reach the host.
+	const sessionToken, ghToken = "session-token-not-for-hosts", "ghs_tokenNotForHosts0123456789"
+	p := start(t, bin, baseEnv(t, "AWS_SESSION_TOKEN="+sessionToken, "GITHUB_TOKEN="+ghToken), args)
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
 	}
@@ -269,6 +312,45 @@ func TestBinaryRunAWS(t *testing.T) {
 	if n := count(srv.Ops(), "RunInstances"); n != 1 {
 		t.Errorf("RunInstances calls = %d", n)
 	}
+
+	// The user data the fake received passes cloud-init's schema…
+	ud := srv.Instances()[0].UserData
+	f := filepath.Join(t.TempDir(), "user-data")
+	if err := os.WriteFile(f, ud, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ci, "schema", "--config-file", f).CombinedOutput(); err != nil || !strings.Contains(string(out), "Valid") {
+		t.Errorf("cloud-init schema: %v\n%s", err, out)
+	}
+	// …and its only private key is the run's host key (DESIGN §5: injected
+	// through ssh_keys), the one the host presented; so the client's private
+	// key is not there, nor are the run's other secrets.
+	blocks := regexp.MustCompile(`(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----`).FindAll(ud, -1)
+	if len(blocks) != 1 {
+		t.Fatalf("user data holds %d private key blocks, want exactly the host key", len(blocks))
+	}
+	signer, err := ssh.ParsePrivateKey(unindent(blocks[0]))
+	if err != nil {
+		t.Fatalf("the private key in the user data does not parse: %v", err)
+	}
+	if k := presented.Load(); k == nil || !bytes.Equal(signer.PublicKey().Marshal(), (*k).Marshal()) {
+		t.Error("the private key in the user data is not the host key the host presented")
+	}
+	for name, secret := range map[string]string{"AWS secret key": "fake-secret", "AWS session token": sessionToken, "GitHub token": ghToken} {
+		if bytes.Contains(ud, []byte(secret)) {
+			t.Errorf("user data contains the %s", name)
+		}
+	}
+}
+
+// unindent strips the YAML block indentation from a PEM block taken out of
+// the user data.
+func unindent(b []byte) []byte {
+	lines := strings.Split(string(b), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
 // TestBinarySIGTERM: SIGTERM at each phase leaves nothing in the fake.
