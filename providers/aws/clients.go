@@ -14,6 +14,7 @@ import (
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -50,7 +51,7 @@ type clients struct {
 func (p *Provider) loadConfig(ctx context.Context) (sdk.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(p.region),
-		config.WithHTTPClient(p.httpClient()),
+		config.WithHTTPClient(p.sdkHTTPClient()),
 		config.WithRetryer(p.retryer()),
 	}
 	if p.endpoint != "" {
@@ -71,14 +72,7 @@ func (p *Provider) loadConfig(ctx context.Context) (sdk.Config, error) {
 	if strings.EqualFold(p.opts.Env("AWS_EC2_METADATA_DISABLED"), "true") {
 		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
 	}
-	switch id, secret := p.opts.Env("AWS_ACCESS_KEY_ID"), p.opts.Env("AWS_SECRET_ACCESS_KEY"); {
-	case p.role != "":
-		wip, err := p.webIdentity()
-		if err != nil {
-			return sdk.Config{}, err
-		}
-		opts = append(opts, config.WithCredentialsProvider(wip))
-	case id != "" && secret != "":
+	if id, secret := p.opts.Env("AWS_ACCESS_KEY_ID"), p.opts.Env("AWS_SECRET_ACCESS_KEY"); p.role == "" && id != "" && secret != "" {
 		opts = append(opts, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(id, secret, p.opts.Env("AWS_SESSION_TOKEN"))))
 	}
@@ -88,15 +82,20 @@ func (p *Provider) loadConfig(ctx context.Context) (sdk.Config, error) {
 		// SDK's message names the file or profile.
 		return sdk.Config{}, fmt.Errorf("load the AWS configuration: %w", err)
 	}
-	cfg.Credentials = sdk.NewCredentialsCache(&maskedCredentials{
-		inner: cfg.Credentials, mask: p.opts.MaskSecret, fallback: onlyInstanceProfile(cfg.Credentials),
-	})
+	fallback := onlyInstanceProfile(cfg.Credentials)
+	if p.role != "" {
+		if cfg.Credentials, err = p.webIdentity(cfg); err != nil {
+			return sdk.Config{}, err
+		}
+		fallback = false
+	}
+	cfg.Credentials = sdk.NewCredentialsCache(&maskedCredentials{inner: cfg.Credentials, mask: p.opts.MaskSecret, fallback: fallback})
 	return cfg, nil
 }
 
 // webIdentity is the role's credentials: the job's GitHub OIDC token
-// exchanged at STS.
-func (p *Provider) webIdentity() (sdk.CredentialsProvider, error) {
+// exchanged at STS, which cfg reaches without credentials.
+func (p *Provider) webIdentity(cfg sdk.Config) (sdk.CredentialsProvider, error) {
 	tok := &githubToken{
 		url: p.opts.Env("ACTIONS_ID_TOKEN_REQUEST_URL"), bearer: p.opts.Env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
 		audience: p.audience, client: p.httpClient(), mask: p.opts.MaskSecret,
@@ -105,10 +104,7 @@ func (p *Provider) webIdentity() (sdk.CredentialsProvider, error) {
 		return nil, errors.New("aws-role-to-assume needs the GitHub OIDC token: give the job `permissions: id-token: write` " +
 			"(ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)")
 	}
-	stsClient := sts.New(sts.Options{
-		Region: p.region, BaseEndpoint: p.endpointPtr(), HTTPClient: p.httpClient(),
-		Retryer: p.retryer()(), Credentials: sdk.AnonymousCredentials{},
-	})
+	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) { o.Credentials = sdk.AnonymousCredentials{} })
 	return stscreds.NewWebIdentityRoleProvider(stsClient, p.role, tok, func(o *stscreds.WebIdentityRoleOptions) {
 		o.RoleSessionName = "mvm-verify"
 		o.Duration = time.Hour
@@ -159,11 +155,15 @@ func (e *credentialsError) Error() string {
 
 func (e *credentialsError) Unwrap() error { return e.cause }
 
-func (p *Provider) endpointPtr() *string {
-	if p.endpoint == "" {
-		return nil
+// sdkHTTPClient is the SDK's HTTP client: the injected one, or the SDK's
+// own buildable client, on which the instance metadata client sets its
+// fail-fast timeouts (where there is no metadata service, asking it must
+// not hold up the "no credentials" answer).
+func (p *Provider) sdkHTTPClient() config.HTTPClient {
+	if p.opts.HTTPClient != nil {
+		return p.opts.HTTPClient
 	}
-	return &p.endpoint
+	return awshttp.NewBuildableClient().WithTimeout(60 * time.Second)
 }
 
 func (p *Provider) httpClient() *http.Client {
@@ -198,7 +198,9 @@ func (p *Provider) retryer() func() sdk.Retryer {
 
 // clientsFor builds the clients for one region. It calls no API.
 func (p *Provider) clientsFor(ctx context.Context, region string) (*clients, error) {
-	p.cfgOnce.Do(func() { p.cfg0, p.cfgErr = p.loadConfig(ctx) })
+	// Loaded once per process; a cancelled first caller must not leave a
+	// cancelled load behind for the teardown that follows it.
+	p.cfgOnce.Do(func() { p.cfg0, p.cfgErr = p.loadConfig(context.WithoutCancel(ctx)) })
 	if p.cfgErr != nil {
 		return nil, providers.Classified(providers.ClassAuth, "", p.cfgErr)
 	}
