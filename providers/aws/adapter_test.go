@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
@@ -643,4 +644,34 @@ func TestDestroyWaitsForTermination(t *testing.T) {
 		t.Errorf("DeleteSecurityGroup calls = %d, want 3 (two DependencyViolation retried)", n)
 	}
 	assertNothingLeft(t, srv, p, id)
+}
+
+// TestDestroyOfAnOldRun: resources of a run that began long ago are past
+// the listings' lag, so teardown stops at the first sweep that finds
+// nothing instead of waiting out more quiet sweeps.
+func TestDestroyOfAnOldRun(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		age    time.Duration
+		sweeps int
+	}{{"old", time.Hour, 2}, {"new", 0, 4}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			p := newProvider(t, srv, nil)
+			id := identity("aws")
+			id.CreatedAt = id.CreatedAt.Add(-tc.age)
+			if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+				t.Fatal(err)
+			}
+			before := len(srv.Ops())
+			if _, err := p.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			// One group listing per sweep: one that deletes, then the quiet ones.
+			if n := count(srv.Ops()[before:], "DescribeSecurityGroups"); n != tc.sweeps {
+				t.Errorf("sweeps = %d, want %d", n, tc.sweeps)
+			}
+			assertNothingLeft(t, srv, p, id)
+		})
+	}
 }

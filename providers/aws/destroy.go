@@ -40,9 +40,10 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 //
 // EC2's listings are eventually consistent: a resource created a moment ago
 // may be missing from a listing for a while. So each region is swept again,
-// one poll apart, until quietSweeps sweeps in a row found nothing, and at
-// most maxSweeps times: a resource that keeps coming back (a delete that did
-// not take) is the leak check's to report.
+// one poll apart, until a sweep finds nothing — quietSweeps sweeps in a row
+// when the run began less than lagWindow ago — and at most maxSweeps times:
+// a resource that keeps coming back (a delete that did not take) is the
+// leak check's to report.
 func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	var rep providers.Report
 	var errs []error
@@ -53,6 +54,10 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	}
 	rep.Notes = append(rep.Notes, skipped...)
 	deleted := map[string]bool{}
+	need := 1
+	if id.CreatedAt.IsZero() || time.Since(id.CreatedAt) < lagWindow {
+		need = quietSweeps
+	}
 	for _, region := range regions {
 		quiet := 0
 		for sweep := 1; ; sweep++ {
@@ -66,7 +71,7 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 			} else {
 				quiet = 0
 			}
-			if quiet >= quietSweeps {
+			if quiet >= need {
 				break
 			}
 			if sweep >= maxSweeps {
@@ -84,9 +89,13 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 
 const (
 	// quietSweeps is how many sweeps in a row must find nothing before a
-	// region counts as empty: a poll apart, they outwait EC2's
-	// describe-after-create lag.
+	// region counts as empty, when its resources may be new: a poll apart,
+	// they outwait EC2's describe-after-create lag.
 	quietSweeps = 3
+	// lagWindow is how long after the run began its resources may still be
+	// missing from listings. A teardown later than that (the usual one, after
+	// the suite) stops at the first empty sweep.
+	lagWindow = 10 * time.Minute
 	// maxSweeps bounds the sweeps of one region.
 	maxSweeps = 12
 	// inUseTries bounds the retries of a group or volume still in use
