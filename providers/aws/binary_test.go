@@ -419,9 +419,17 @@ func TestBinarySIGTERM(t *testing.T) {
 
 // TestBinaryPostAfterSIGKILL: main is killed right after RunInstances; the
 // post step, run fresh with only STATE_* and the fake's API, finds the
-// instance by tag and deletes it.
+// instance by tag and deletes it — also when new resources are missing
+// from EC2's first listings (describe-after-create lag).
 func TestBinaryPostAfterSIGKILL(t *testing.T) {
+	for _, lag := range []int{0, 2} {
+		t.Run(fmt.Sprintf("lag %d", lag), func(t *testing.T) { testPostAfterSIGKILL(t, lag) })
+	}
+}
+
+func testPostAfterSIGKILL(t *testing.T, lag int) {
 	srv := binaryFake(t, true)
+	srv.SetConsistencyLag(lag)
 	bin := binary(t)
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state")
