@@ -2,12 +2,17 @@ package aws_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
@@ -151,5 +156,50 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	}
 	if count(srv.Ops(), "sts:GetCallerIdentity") != 1 {
 		t.Errorf("ops = %v", srv.Ops())
+	}
+}
+
+// TestInstanceProfileCredentials: on a self-hosted runner on EC2 with
+// nothing else configured, the instance profile's credentials (from the
+// metadata service, here a loopback fake of it) are used, and masked.
+func TestInstanceProfileCredentials(t *testing.T) {
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
+			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
+			io.WriteString(w, "imds-session") //nolint:errcheck
+		case r.Header.Get("X-Aws-Ec2-Metadata-Token") != "imds-session":
+			http.Error(w, "no token", http.StatusUnauthorized)
+		case r.URL.Path == "/latest/meta-data/iam/security-credentials/":
+			io.WriteString(w, "runner-role") //nolint:errcheck
+		case r.URL.Path == "/latest/meta-data/iam/security-credentials/runner-role":
+			json.NewEncoder(w).Encode(map[string]string{ //nolint:errcheck
+				"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAPROFILE", "SecretAccessKey": "profile-role-secret",
+				"Token": "profile-role-token", "Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+				"LastUpdated": time.Now().UTC().Format(time.RFC3339),
+			})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer imds.Close()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	srv := fake.New(fake.Config{Booter: idleBooter, AccessKeys: map[string]string{"ASIAPROFILE": "profile-role-secret"}})
+	defer srv.Close()
+	environ := sharedFiles(t, "", "")
+	delete(environ, "AWS_EC2_METADATA_DISABLED")
+	var m masks
+	o := options(srv, nil, environ)
+	o.Mask = m.add
+	p, err := aws.New(o, aws.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Preflight(context.Background(), request(identity("aws"))); err != nil {
+		t.Fatalf("preflight with instance-profile credentials: %v", err)
+	}
+	if !m.has("profile-role-secret") || !m.has("profile-role-token") {
+		t.Errorf("the instance profile's secret and token were not masked")
 	}
 }
