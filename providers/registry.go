@@ -22,6 +22,18 @@ type Options struct {
 	HTTPClient *http.Client
 	// PollInterval overrides the provider's production poll interval; 0 keeps it.
 	PollInterval time.Duration
+	// Mask, when set, is given every secret a provider obtains while it
+	// runs — credentials minted through OIDC/STS, identity tokens — so the
+	// caller hides it from logs (::add-mask:: in Actions). Secrets that
+	// came in as inputs or environment are the caller's own to mask.
+	Mask func(secret string)
+}
+
+// MaskSecret passes s to Mask; empty strings and a nil Mask are ignored.
+func (o Options) MaskSecret(s string) {
+	if o.Mask != nil && s != "" {
+		o.Mask(s)
+	}
 }
 
 // In returns the input or "" when Input is nil.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
@@ -163,6 +164,9 @@ func TestCreateRequestShape(t *testing.T) {
 	}
 	kinds := map[string]string{}
 	for _, r := range j.Records() {
+		if kinds[r.Kind] != "" {
+			t.Errorf("%s recorded twice: %+v", r.Kind, j.Records())
+		}
 		kinds[r.Kind] = r.ID
 	}
 	if kinds["instance"] != in.ID || kinds["security-group"] != groups[0].ID || kinds["volume"] != vols[0].ID {
@@ -238,7 +242,10 @@ func TestSpotFailover(t *testing.T) {
 			id := identity("aws")
 			cands := []providers.Candidate{p.DefaultCandidate()}
 			if failover {
-				cands = providers.ExpandSpotFailover(cands)
+				// What the spot-failover input makes of it (internal/config).
+				od := cands[0]
+				od.Market = providers.MarketOnDemand
+				cands = append(cands, od)
 			}
 			h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
 			if failover {
@@ -361,8 +368,14 @@ func TestCancellation(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("create = %v, want cancelled", err)
 		}
-		if len(j.Records()) < 2 {
-			t.Errorf("journal = %+v, want group and instance", j.Records())
+		// Cut off before any describe answered: the root volume's id came
+		// from RunInstances' answer.
+		kinds := map[string]int{}
+		for _, r := range j.Records() {
+			kinds[r.Kind]++
+		}
+		if kinds["security-group"] != 1 || kinds["instance"] != 1 || kinds["volume"] != 1 {
+			t.Errorf("journal = %+v, want the group, the instance and its volume", j.Records())
 		}
 		if _, err := p.Destroy(context.Background(), id); err != nil {
 			t.Fatal(err)
@@ -421,13 +434,28 @@ func TestEventualConsistency(t *testing.T) {
 	assertNothingLeft(t, srv, p, id)
 }
 
-// The cycle validates the candidates input; the adapter only takes the
-// regions from it and must accept every form the input allows.
+// The cycle validates the candidates input; the adapter takes the regions
+// from it, in every form the input allows, so a fresh post step sweeps a
+// candidate's region the main step launched in.
 func TestCandidatesInputForms(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	for _, in := range []string{"region: eu-west-1\ninstance-type: c8i.large", `[{"region":"eu-west-1","type":"c5.metal"}]`, "- zone: us-east-1b"} {
-		if _, err := aws.New(options(srv, map[string]string{"candidates": in}, env), aws.Config{}); err != nil {
-			t.Errorf("candidates %q: %v", in, err)
+	for _, in := range []string{"region: eu-west-1\ninstance-type: c8i.large", `[{"region":"eu-west-1","type":"c8i.xlarge"}]`,
+		"- zone: us-east-1b\n- region: eu-west-1\n  market: spot"} {
+		srv := newFake(t, idleBooter)
+		id := identity("aws")
+		req := request(id)
+		req.Candidate = providers.Candidate{Region: "eu-west-1"}
+		if _, err := newProvider(t, srv, nil).Create(context.Background(), req, nil); err != nil {
+			t.Fatal(err)
+		}
+		post, err := aws.New(options(srv, map[string]string{"candidates": in}, env), aws.Config{})
+		if err != nil {
+			t.Fatalf("candidates %q: %v", in, err)
+		}
+		if _, err := post.Destroy(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		if i, g, v := srv.Live(); i+g+v != 0 {
+			t.Errorf("candidates %q: the post step left %d instances, %d groups, %d volumes in eu-west-1", in, i, g, v)
 		}
 	}
 }
@@ -460,5 +488,190 @@ func TestDestroySkipsRegionsEC2DoesNotOffer(t *testing.T) {
 	}
 	if leaked, err := providers.LeakCheck(context.Background(), p, id); err != nil || len(leaked) != 0 {
 		t.Errorf("leak check = %v, %v", leaked, err)
+	}
+}
+
+// TestDestroyUnderConsistencyLag: main is cut off while RunInstances is
+// answered, with every new resource missing from its first listings; a
+// fresh adapter's Destroy still finds and deletes everything, without
+// spinning on the root volume that its instance holds.
+func TestDestroyUnderConsistencyLag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// volumeFirst makes the root volume visible before its instance,
+		// so only the volume's attachment names the instance.
+		volumeFirst bool
+	}{{name: "everything lagging"}, {name: "volume seen before its instance", volumeFirst: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.SetConsistencyLag(2)
+			main := newProvider(t, srv, nil)
+			id := identity("aws")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { cancel(); return false }})
+			if _, err := main.Create(ctx, request(id), nil); !errors.Is(err, context.Canceled) {
+				t.Fatalf("create = %v, want cancelled", err)
+			}
+			// The adapter stops waiting as soon as it is cancelled; the fake
+			// may still be finishing the launch.
+			waitForInstance(t, srv)
+			if i, g, v := srv.Live(); i != 1 || g != 1 || v != 1 {
+				t.Fatalf("setup: want 1 instance, group and volume, got %d/%d/%d", i, g, v)
+			}
+			if tc.volumeFirst {
+				for range 2 {
+					srv.Visible(srv.Volumes()[0].ID)
+				}
+			}
+			post := newProvider(t, srv, nil)
+			if _, err := post.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(srv.Ops(), "TerminateInstances"); n == 0 {
+				t.Error("the instance was never terminated")
+			}
+			if n := count(srv.Ops(), "DeleteVolume"); n > 1 {
+				t.Errorf("DeleteVolume called %d times: the volume's instance should have been terminated instead", n)
+			}
+			assertNothingLeft(t, srv, post, id)
+		})
+	}
+}
+
+// TestRetriedCreateUnderLag: throttled launches make the candidate loop call
+// Create again while the group the first call created is not listed yet;
+// the retry finds it instead of failing on InvalidGroup.Duplicate.
+func TestRetriedCreateUnderLag(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetConsistencyLag(2)
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", Times: 8, Status: 503, Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{p.DefaultCandidate()}, nil,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if n := count(srv.Ops(), "CreateSecurityGroup"); n != 2 {
+		t.Errorf("CreateSecurityGroup calls = %d, want 2 (the retry saw the group missing from the listing)", n)
+	}
+	if len(srv.Groups()) != 1 || len(srv.Instances()) != 1 {
+		t.Errorf("groups = %+v, instances = %d", srv.Groups(), len(srv.Instances()))
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestLaunchIntoSubnet: with subnet-id the instance launches in that
+// subnet, and the run's security group is made in the subnet's own VPC,
+// not the default one.
+func TestLaunchIntoSubnet(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	sn := srv.AddSubnet("us-east-1b")
+	p := newProvider(t, srv, map[string]string{"subnet-id": sn.ID})
+	id := identity("aws")
+	req := request(id)
+	if err := p.Preflight(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	h, err := p.Create(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := srv.Instance(h.ID)
+	if in.SubnetID != sn.ID || in.VpcID != sn.VpcID || h.Zone != "us-east-1b" {
+		t.Errorf("instance in subnet %s of %s, zone %s; want %s of %s in us-east-1b", in.SubnetID, in.VpcID, h.Zone, sn.ID, sn.VpcID)
+	}
+	if g := srv.Groups(); len(g) != 1 || g[0].VpcID != sn.VpcID {
+		t.Errorf("groups = %+v, want one in %s", g, sn.VpcID)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestAddressAfterRunning: the instance runs a few describes before its
+// public address shows; Create waits for the address rather than
+// returning a host without one.
+func TestAddressAfterRunning(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetAddressDelay(3)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Address != "127.0.0.1" {
+		t.Errorf("host address = %q, want the one assigned after running", h.Address)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestDestroyWaitsForTermination: the instance stays shutting-down for a
+// few describes; the group is deleted only once it is terminated, and
+// DependencyViolation after that is retried.
+func TestDestroyWaitsForTermination(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetTerminationDelay(3)
+	var states []string
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 2, Status: 400, Code: "DependencyViolation", Message: "resource has a dependent object",
+		When: func(fakecloud.Call) bool {
+			in, _ := srv.Instance(h.ID)
+			states = append(states, in.State)
+			return true
+		}})
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if len(states) == 0 || states[0] != "terminated" {
+		t.Errorf("instance states at DeleteSecurityGroup = %v, want terminated from the first call", states)
+	}
+	if n := count(srv.Ops(), "DeleteSecurityGroup"); n != 3 {
+		t.Errorf("DeleteSecurityGroup calls = %d, want 3 (two DependencyViolation retried)", n)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestDestroyOfAnOldRun: resources of a run that began long ago are past
+// the listings' lag, so teardown stops at the first sweep that finds
+// nothing instead of waiting out more quiet sweeps.
+func TestDestroyOfAnOldRun(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		age    time.Duration
+		sweeps int
+	}{{"old", time.Hour, 2}, {"new", 0, 4}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			p := newProvider(t, srv, nil)
+			id := identity("aws")
+			id.CreatedAt = id.CreatedAt.Add(-tc.age)
+			if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+				t.Fatal(err)
+			}
+			before := len(srv.Ops())
+			if _, err := p.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			// One group listing per sweep: one that deletes, then the quiet ones.
+			if n := count(srv.Ops()[before:], "DescribeSecurityGroups"); n != tc.sweeps {
+				t.Errorf("sweeps = %d, want %d", n, tc.sweeps)
+			}
+			assertNothingLeft(t, srv, p, id)
+		})
 	}
 }

@@ -9,13 +9,12 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -80,9 +79,9 @@ type Provider struct {
 	regions                             []string // every region this leg may use, for Destroy and List
 	poll                                time.Duration
 
-	credOnce sync.Once
-	creds    sdk.CredentialsProvider
-	credErr  error
+	cfgOnce sync.Once
+	cfg0    sdk.Config // region-less; clientsFor copies it per region
+	cfgErr  error
 }
 
 var (
@@ -137,37 +136,17 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	if p.role != "" && !regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`).MatchString(p.role) {
 		return nil, fmt.Errorf("input aws-role-to-assume %q: expected a role ARN such as arn:aws:iam::123456789012:role/mvm-verify", p.role)
 	}
-	// The cycle validates the candidates input; the adapter only needs
-	// their regions, so Destroy in a fresh post step sweeps all of them.
+	// The cycle validates the candidates input (and refuses it before this
+	// runs); the adapter only needs their regions, so Destroy in a fresh
+	// post step sweeps all of them.
 	p.regions = []string{p.region}
-	for _, r := range candidateRegions(o.In("candidates")) {
-		if checkRegion("candidates region", r) == nil && !contains(p.regions, r) {
-			p.regions = append(p.regions, r)
+	cands, _ := config.ParseCandidates(o.In("candidates"), providers.Candidate{Region: p.region})
+	for _, c := range cands {
+		if checkRegion("candidates region", c.Region) == nil && !contains(p.regions, c.Region) {
+			p.regions = append(p.regions, c.Region)
 		}
 	}
 	return p, nil
-}
-
-// candidateRegions reads the region of each entry of the candidates input
-// (a YAML or JSON list, or a single mapping), ignoring anything else.
-func candidateRegions(text string) []string {
-	var doc any
-	if strings.TrimSpace(text) == "" || yaml.Unmarshal([]byte(text), &doc) != nil {
-		return nil
-	}
-	list, ok := doc.([]any)
-	if !ok {
-		list = []any{doc}
-	}
-	var out []string
-	for _, item := range list {
-		if m, ok := item.(map[string]any); ok {
-			if r, ok := m["region"].(string); ok && r != "" {
-				out = append(out, r)
-			}
-		}
-	}
-	return out
 }
 
 func checkRegion(what, r string) error {
@@ -183,6 +162,9 @@ func checkType(t string) error {
 	}
 	return nil
 }
+
+// PollInterval is the wait between polls (providers.Poller).
+func (p *Provider) PollInterval() time.Duration { return p.poll }
 
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }

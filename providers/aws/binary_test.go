@@ -4,13 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
@@ -32,11 +37,38 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The SDK reads the process environment and ~/.aws as well as what the
+	// tests inject: keep this machine's AWS settings out, and the instance
+	// metadata service (169.254.169.254, not loopback) off.
+	awsDir, err := os.MkdirTemp("", "mvm-verify-aws-config-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			os.Unsetenv(k)
+		}
+	}
+	for _, kv := range isolatedAWS(awsDir) {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	code := m.Run()
+	os.RemoveAll(awsDir)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
+}
+
+// isolatedAWS is the environment that keeps the SDK off this machine's
+// AWS configuration and off the instance metadata service: shared files
+// that do not exist, in dir.
+func isolatedAWS(dir string) []string {
+	return []string{"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-credentials")}
 }
 
 func binary(t *testing.T) string {
@@ -65,8 +97,19 @@ var markerPattern = regexp.MustCompile(`/var/lib/mvm-verify/ready-[A-Za-z0-9_.-]
 // user data names (what cloud-init's last runcmd does) unless ready is false.
 func binaryFake(t *testing.T, ready bool) *fake.Server {
 	t.Helper()
+	return binaryFakeWith(t, ready, nil)
+}
+
+// binaryFakeWith is binaryFake with afterBoot also run on each booted host.
+func binaryFakeWith(t *testing.T, ready bool, afterBoot func(fakecloud.BootSpec, fakecloud.Machine) error) *fake.Server {
+	t.Helper()
 	requireTestHosts(t)
-	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, _ fakecloud.Machine) error {
+	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, m fakecloud.Machine) error {
+		if afterBoot != nil {
+			if err := afterBoot(spec, m); err != nil {
+				return err
+			}
+		}
 		marker := markerPattern.Find(spec.UserData)
 		if !ready || marker == nil {
 			return nil
@@ -82,6 +125,21 @@ func binaryFake(t *testing.T, ready bool) *fake.Server {
 	return srv
 }
 
+// presentedHostKey is the host key sshd at m presents, read from a
+// handshake that stops there.
+func presentedHostKey(m fakecloud.Machine) (ssh.PublicKey, error) {
+	var key ssh.PublicKey
+	errSeen := errors.New("host key seen")
+	_, err := ssh.Dial("tcp", net.JoinHostPort(m.Addr(), strconv.Itoa(m.Port())), &ssh.ClientConfig{
+		User: "nobody", Timeout: 30 * time.Second,
+		HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error { key = k; return errSeen },
+	})
+	if key == nil {
+		return nil, fmt.Errorf("no host key from %s:%d: %v", m.Addr(), m.Port(), err)
+	}
+	return key, nil
+}
+
 func suiteFile(t *testing.T, run string) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "suite.yml")
@@ -95,10 +153,10 @@ func suiteFile(t *testing.T, run string) string {
 // baseEnv is a clean environment with the credentials
 // aws-actions/configure-aws-credentials would export.
 func baseEnv(t *testing.T, extra ...string) []string {
-	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
+	return append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
 		"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret",
 		// production polls are seconds apart; the binary takes the test hook
-		"MVM_VERIFY_POLL_INTERVAL=100ms"}, extra...)
+		"MVM_VERIFY_POLL_INTERVAL=100ms"}, isolatedAWS(t.TempDir())...), extra...)
 }
 
 // proc is a running binary whose output the test watches.
@@ -203,10 +261,23 @@ func cliArgs(t *testing.T, srv *fake.Server, suite string) []string {
 // SSH into the booted host, the suite runs, teardown, a clean leak check
 // and a ✅ row.
 func TestBinaryRunAWS(t *testing.T) {
-	srv := binaryFake(t, true)
+	ci, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Fatal("cloud-init is not installed: install Debian's cloud-init package, which validates the user data's schema")
+	}
+	var presented atomic.Pointer[ssh.PublicKey]
+	srv := binaryFakeWith(t, true, func(_ fakecloud.BootSpec, m fakecloud.Machine) error {
+		k, err := presentedHostKey(m)
+		if err == nil {
+			presented.Store(&k)
+		}
+		return err
+	})
 	bin := binary(t)
 	args := cliArgs(t, srv, suiteFile(t, `test "$(id -un)" = root && echo hello from the fake ec2`))
-	p := start(t, bin, baseEnv(t), args)
+	// Secrets the run holds that must not reach the host.
+	const sessionToken, ghToken = "session-token-not-for-hosts", "ghs_tokenNotForHosts0123456789"
+	p := start(t, bin, baseEnv(t, "AWS_SESSION_TOKEN="+sessionToken, "GITHUB_TOKEN="+ghToken), args)
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
 	}
@@ -241,6 +312,45 @@ func TestBinaryRunAWS(t *testing.T) {
 	if n := count(srv.Ops(), "RunInstances"); n != 1 {
 		t.Errorf("RunInstances calls = %d", n)
 	}
+
+	// The user data the fake received passes cloud-init's schema…
+	ud := srv.Instances()[0].UserData
+	f := filepath.Join(t.TempDir(), "user-data")
+	if err := os.WriteFile(f, ud, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ci, "schema", "--config-file", f).CombinedOutput(); err != nil || !strings.Contains(string(out), "Valid") {
+		t.Errorf("cloud-init schema: %v\n%s", err, out)
+	}
+	// …and its only private key is the run's host key (DESIGN §5: injected
+	// through ssh_keys), the one the host presented; so the client's private
+	// key is not there, nor are the run's other secrets.
+	blocks := regexp.MustCompile(`(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----`).FindAll(ud, -1)
+	if len(blocks) != 1 {
+		t.Fatalf("user data holds %d private key blocks, want exactly the host key", len(blocks))
+	}
+	signer, err := ssh.ParsePrivateKey(unindent(blocks[0]))
+	if err != nil {
+		t.Fatalf("the private key in the user data does not parse: %v", err)
+	}
+	if k := presented.Load(); k == nil || !bytes.Equal(signer.PublicKey().Marshal(), (*k).Marshal()) {
+		t.Error("the private key in the user data is not the host key the host presented")
+	}
+	for name, secret := range map[string]string{"AWS secret key": "fake-secret", "AWS session token": sessionToken, "GitHub token": ghToken} {
+		if bytes.Contains(ud, []byte(secret)) {
+			t.Errorf("user data contains the %s", name)
+		}
+	}
+}
+
+// unindent strips the YAML block indentation from a PEM block taken out of
+// the user data.
+func unindent(b []byte) []byte {
+	lines := strings.Split(string(b), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
 // TestBinarySIGTERM: SIGTERM at each phase leaves nothing in the fake.
@@ -309,26 +419,21 @@ func TestBinarySIGTERM(t *testing.T) {
 
 // TestBinaryPostAfterSIGKILL: main is killed right after RunInstances; the
 // post step, run fresh with only STATE_* and the fake's API, finds the
-// instance by tag and deletes it.
+// instance by tag and deletes it — also when new resources are missing
+// from EC2's first listings (describe-after-create lag).
 func TestBinaryPostAfterSIGKILL(t *testing.T) {
+	for _, lag := range []int{0, 2} {
+		t.Run(fmt.Sprintf("lag %d", lag), func(t *testing.T) { testPostAfterSIGKILL(t, lag) })
+	}
+}
+
+func testPostAfterSIGKILL(t *testing.T, lag int) {
 	srv := binaryFake(t, true)
+	srv.SetConsistencyLag(lag)
 	bin := binary(t)
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state")
-	summary := filepath.Join(dir, "summary")
-	for _, f := range []string{stateFile, summary, filepath.Join(dir, "output")} {
-		if err := os.WriteFile(f, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := baseEnv(t,
-		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=o/r", "GITHUB_RUN_ID=777", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
-		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_EVENT_NAME=push",
-		"GITHUB_STATE="+stateFile, "GITHUB_OUTPUT="+filepath.Join(dir, "output"), "GITHUB_STEP_SUMMARY="+summary,
-		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1",
-		"INPUT_SUITE="+suiteFile(t, "true"), "INPUT_OUT="+filepath.Join(dir, "out"),
-		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false",
-	)
+	env := actionEnv(t, srv, dir)
 	var target atomic.Pointer[os.Process]
 	var killed atomic.Bool
 	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
@@ -347,8 +452,50 @@ func TestBinaryPostAfterSIGKILL(t *testing.T) {
 		t.Fatalf("after SIGKILL the fake holds %d instances, want the 1 main left behind", i)
 	}
 
+	state := readState(t, stateFile)
+	if state["identity"] == "" {
+		t.Fatalf("main saved no identity before creating: %v", state)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv(env, state)
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
+	}
+	if !strings.Contains(string(out), "leak check") || !strings.Contains(string(out), "deleted instance") {
+		t.Errorf("post output:\n%s", out)
+	}
+}
+
+// actionEnv is the runner's environment for the action's main and post
+// steps against srv, with its files in dir: GITHUB_STATE is dir/state and
+// GITHUB_STEP_SUMMARY dir/summary.
+func actionEnv(t *testing.T, srv *fake.Server, dir string, extra ...string) []string {
+	t.Helper()
+	for _, f := range []string{"state", "summary", "output"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return baseEnv(t, append([]string{
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=o/r", "GITHUB_RUN_ID=777", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
+		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_EVENT_NAME=push",
+		"GITHUB_STATE=" + filepath.Join(dir, "state"), "GITHUB_OUTPUT=" + filepath.Join(dir, "output"),
+		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
+		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT=" + srv.URL, "INPUT_REGION=us-east-1",
+		"INPUT_SUITE=" + suiteFile(t, "true"), "INPUT_OUT=" + filepath.Join(dir, "out"),
+		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false",
+	}, extra...)...)
+}
+
+// readState parses the GITHUB_STATE file the way the runner does.
+func readState(t *testing.T, file string) map[string]string {
+	t.Helper()
 	state := map[string]string{}
-	data, err := os.ReadFile(stateFile)
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,24 +511,56 @@ func TestBinaryPostAfterSIGKILL(t *testing.T) {
 			state[k] = v
 		}
 	}
-	if state["identity"] == "" {
-		t.Fatalf("main saved no identity before creating: %v", state)
-	}
-	postEnv := env
+	return state
+}
+
+// postEnv is env plus the main step's state as the runner passes it to post.
+func postEnv(env []string, state map[string]string) []string {
+	out := append([]string(nil), env...)
 	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
+		out = append(out, "STATE_"+k+"="+v)
+	}
+	return out
+}
+
+// TestBinaryLeakFailsTheStep: a delete that answers success but keeps the
+// group is caught by the leak check, which fails both main and post,
+// naming the group.
+func TestBinaryLeakFailsTheStep(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Pretend: true})
+	bin := binary(t)
+	dir := t.TempDir()
+	env := actionEnv(t, srv, dir)
+	main := start(t, bin, env, nil)
+	code := main.wait(t)
+	groups := srv.Groups()
+	if len(groups) != 1 {
+		t.Fatalf("groups = %+v, want the one the pretend delete kept", groups)
+	}
+	sg := groups[0].ID
+	summary := func() string {
+		b, err := os.ReadFile(filepath.Join(dir, "summary"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if all := main.output() + main.stderr.String() + summary(); code != 1 || !strings.Contains(all, sg) {
+		t.Errorf("main: exit %d, want 1 with an error naming %s\n%s", code, sg, all)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Env = postEnv
+	post.Env = postEnv(env, readState(t, filepath.Join(dir, "state")))
 	out, err := post.CombinedOutput()
-	if err != nil {
-		t.Fatalf("post: %v\n%s", err, out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("post: %v, want exit 1\n%s", err, out)
 	}
-	if i, g, v := srv.Live(); i+g+v != 0 {
-		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
-	}
-	if !strings.Contains(string(out), "leak check") || !strings.Contains(string(out), "deleted instance") {
-		t.Errorf("post output:\n%s", out)
+	if sum := summary(); !strings.Contains(sum, "LEAKED") || !strings.Contains(sum, "security-group "+sg) {
+		t.Errorf("post summary does not name the leaked group %s:\n%s\noutput:\n%s", sg, sum, out)
 	}
 }
 
@@ -397,7 +576,8 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
 		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
-		{name: "no credentials", env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, want: "Needs AWS credentials"},
+		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
+			want: "Needs AWS credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,12 +8,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -33,42 +38,132 @@ type clients struct {
 	sts *sts.Client
 }
 
-// credentials picks the source: the role (GitHub OIDC → STS
-// AssumeRoleWithWebIdentity) when aws-role-to-assume is set, else the
-// AWS_* environment. It is built per process, so the post step mints fresh
-// credentials instead of reusing ones the main step exported an hour ago.
-func (p *Provider) credentials() (sdk.CredentialsProvider, error) {
+// loadConfig builds the SDK configuration the way the AWS CLI does
+// (config.LoadDefaultConfig: AWS_* environment, AWS_PROFILE and the shared
+// config and credentials files, AWS_WEB_IDENTITY_TOKEN_FILE, container and
+// instance-profile credentials, AWS_ENDPOINT_URL_*), with this adapter's
+// HTTP client, retryer, region and endpoint. Two sources come first:
+// aws-role-to-assume (GitHub OIDC → STS AssumeRoleWithWebIdentity) and the
+// access keys in Options.Getenv (what aws-actions/configure-aws-credentials
+// exports). It is built per process, so the post step mints fresh
+// credentials instead of reusing ones the main step got an hour ago. It
+// calls no API.
+func (p *Provider) loadConfig(ctx context.Context) (sdk.Config, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(p.region),
+		config.WithHTTPClient(p.sdkHTTPClient()),
+		config.WithRetryer(p.retryer()),
+	}
+	if p.endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(p.endpoint))
+	}
+	// The SDK reads the process environment; these settings choose where
+	// credentials come from, so they follow Options.Getenv too (the same
+	// environment in production, a test's own in tests).
+	if v := p.opts.Env("AWS_PROFILE"); v != "" {
+		opts = append(opts, config.WithSharedConfigProfile(v))
+	}
+	if v := p.opts.Env("AWS_CONFIG_FILE"); v != "" {
+		opts = append(opts, config.WithSharedConfigFiles([]string{v}))
+	}
+	if v := p.opts.Env("AWS_SHARED_CREDENTIALS_FILE"); v != "" {
+		opts = append(opts, config.WithSharedCredentialsFiles([]string{v}))
+	}
+	if strings.EqualFold(p.opts.Env("AWS_EC2_METADATA_DISABLED"), "true") {
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
+	if id, secret := p.opts.Env("AWS_ACCESS_KEY_ID"), p.opts.Env("AWS_SECRET_ACCESS_KEY"); p.role == "" && id != "" && secret != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(id, secret, p.opts.Env("AWS_SESSION_TOKEN"))))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		// A profile that does not exist, a malformed shared file…: the
+		// SDK's message names the file or profile.
+		return sdk.Config{}, fmt.Errorf("load the AWS configuration: %w", err)
+	}
+	fallback := onlyInstanceProfile(cfg.Credentials)
 	if p.role != "" {
-		stsClient := sts.New(sts.Options{
-			Region: p.region, BaseEndpoint: p.endpointPtr(), HTTPClient: p.httpClient(),
-			Retryer: p.retryer()(), Credentials: sdk.AnonymousCredentials{},
-		})
-		tok := &githubToken{
-			url: p.opts.Env("ACTIONS_ID_TOKEN_REQUEST_URL"), bearer: p.opts.Env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
-			audience: p.audience, client: p.httpClient(),
+		if cfg.Credentials, err = p.webIdentity(cfg); err != nil {
+			return sdk.Config{}, err
 		}
-		if tok.url == "" || tok.bearer == "" {
-			return nil, errors.New("aws-role-to-assume needs the GitHub OIDC token: give the job `permissions: id-token: write` " +
-				"(ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)")
-		}
-		wip := stscreds.NewWebIdentityRoleProvider(stsClient, p.role, tok, func(o *stscreds.WebIdentityRoleOptions) {
-			o.RoleSessionName = "mvm-verify"
-			o.Duration = time.Hour
-		})
-		return sdk.NewCredentialsCache(wip), nil
+		fallback = false
 	}
-	id, secret := p.opts.Env("AWS_ACCESS_KEY_ID"), p.opts.Env("AWS_SECRET_ACCESS_KEY")
-	if id == "" || secret == "" {
-		return nil, errors.New(needsCredentials)
-	}
-	return credentials.NewStaticCredentialsProvider(id, secret, p.opts.Env("AWS_SESSION_TOKEN")), nil
+	cfg.Credentials = sdk.NewCredentialsCache(&maskedCredentials{inner: cfg.Credentials, mask: p.opts.MaskSecret, fallback: fallback})
+	return cfg, nil
 }
 
-func (p *Provider) endpointPtr() *string {
-	if p.endpoint == "" {
-		return nil
+// webIdentity is the role's credentials: the job's GitHub OIDC token
+// exchanged at STS, which cfg reaches without credentials.
+func (p *Provider) webIdentity(cfg sdk.Config) (sdk.CredentialsProvider, error) {
+	tok := &githubToken{
+		url: p.opts.Env("ACTIONS_ID_TOKEN_REQUEST_URL"), bearer: p.opts.Env("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+		audience: p.audience, client: p.httpClient(), mask: p.opts.MaskSecret,
 	}
-	return &p.endpoint
+	if tok.url == "" || tok.bearer == "" {
+		return nil, errors.New("aws-role-to-assume needs the GitHub OIDC token: give the job `permissions: id-token: write` " +
+			"(ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)")
+	}
+	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) { o.Credentials = sdk.AnonymousCredentials{} })
+	return stscreds.NewWebIdentityRoleProvider(stsClient, p.role, tok, func(o *stscreds.WebIdentityRoleOptions) {
+		o.RoleSessionName = "mvm-verify"
+		o.Duration = time.Hour
+	}), nil
+}
+
+// onlyInstanceProfile reports whether the SDK found no credentials but the
+// instance profile, its last resort: then a failure to get them means no
+// credentials were configured at all.
+func onlyInstanceProfile(c sdk.CredentialsProvider) bool {
+	src, ok := c.(sdk.CredentialProviderSource)
+	return ok && slices.Contains(src.ProviderSources(), sdk.CredentialSourceIMDS)
+}
+
+// maskedCredentials hands every secret it retrieves to the mask (minted
+// session credentials are not the runner's secrets, so it would print them)
+// and turns a failure into a credentialsError.
+type maskedCredentials struct {
+	inner    sdk.CredentialsProvider
+	mask     func(string)
+	fallback bool
+}
+
+func (m *maskedCredentials) Retrieve(ctx context.Context) (sdk.Credentials, error) {
+	c, err := m.inner.Retrieve(ctx)
+	if err != nil {
+		return c, &credentialsError{none: m.fallback, cause: err}
+	}
+	m.mask(c.SecretAccessKey)
+	m.mask(c.SessionToken)
+	return c, nil
+}
+
+// credentialsError is a failure to get credentials. none means nothing was
+// configured (only the instance profile was left to try, and it had none):
+// it reads as the matrix's Notes do.
+type credentialsError struct {
+	none  bool
+	cause error
+}
+
+func (e *credentialsError) Error() string {
+	if e.none {
+		return needsCredentials
+	}
+	return "get AWS credentials: " + e.cause.Error()
+}
+
+func (e *credentialsError) Unwrap() error { return e.cause }
+
+// sdkHTTPClient is the SDK's HTTP client: the injected one, or the SDK's
+// own buildable client, on which the instance metadata client sets its
+// fail-fast timeouts (where there is no metadata service, asking it must
+// not hold up the "no credentials" answer).
+func (p *Provider) sdkHTTPClient() config.HTTPClient {
+	if p.opts.HTTPClient != nil {
+		return p.opts.HTTPClient
+	}
+	return awshttp.NewBuildableClient().WithTimeout(60 * time.Second)
 }
 
 func (p *Provider) httpClient() *http.Client {
@@ -102,15 +197,15 @@ func (p *Provider) retryer() func() sdk.Retryer {
 }
 
 // clientsFor builds the clients for one region. It calls no API.
-func (p *Provider) clientsFor(region string) (*clients, error) {
-	p.credOnce.Do(func() { p.creds, p.credErr = p.credentials() })
-	if p.credErr != nil {
-		return nil, providers.Classified(providers.ClassAuth, "", p.credErr)
+func (p *Provider) clientsFor(ctx context.Context, region string) (*clients, error) {
+	// Loaded once per process; a cancelled first caller must not leave a
+	// cancelled load behind for the teardown that follows it.
+	p.cfgOnce.Do(func() { p.cfg0, p.cfgErr = p.loadConfig(context.WithoutCancel(ctx)) })
+	if p.cfgErr != nil {
+		return nil, providers.Classified(providers.ClassAuth, "", p.cfgErr)
 	}
-	cfg := sdk.Config{
-		Region: region, Credentials: p.creds, HTTPClient: p.httpClient(),
-		Retryer: p.retryer(), BaseEndpoint: p.endpointPtr(),
-	}
+	cfg := p.cfg0.Copy()
+	cfg.Region = region
 	return &clients{ec2: ec2.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg)}, nil
 }
 
@@ -118,6 +213,7 @@ func (p *Provider) clientsFor(region string) (*clients, error) {
 type githubToken struct {
 	url, bearer, audience string
 	client                *http.Client
+	mask                  func(string)
 }
 
 // GetIdentityToken implements stscreds.IdentityTokenRetriever.
@@ -155,5 +251,6 @@ func (g *githubToken) GetIdentityToken() ([]byte, error) {
 	if err := json.Unmarshal(body, &out); err != nil || out.Value == "" {
 		return nil, errors.New("request the GitHub OIDC token: the answer holds no token")
 	}
+	g.mask(out.Value)
 	return []byte(out.Value), nil
 }

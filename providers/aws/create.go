@@ -51,7 +51,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if err := checkSource(req.SSHSourceCIDR); err != nil {
 		return nil, err
 	}
-	cl, err := p.clientsFor(c.Region)
+	cl, err := p.clientsFor(ctx, c.Region)
 	if err != nil {
 		return nil, err
 	}
@@ -86,8 +86,11 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		return nil, lastErr
 	}
 	id := sdk.ToString(inst.InstanceId)
+	// EC2 may name the root volume in RunInstances' answer already;
+	// otherwise the first describe does.
+	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
 	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
-	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j)
+	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)
 	if err != nil {
 		return nil, err
 	}
@@ -233,27 +236,29 @@ func (p *Provider) resource(kind, id, region string, ident providers.Identity) p
 // identity, so a retried Create reuses it) and opens tcp/22 to the source.
 func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.Request, vpc, region string, j providers.Journal) (string, error) {
 	name := req.Identity.Name()
-	found, err := cl.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
-		{Name: sdk.String("group-name"), Values: []string{name}},
-		{Name: sdk.String("vpc-id"), Values: []string{vpc}},
-	}})
+	sg, err := p.findGroup(ctx, cl, name, vpc)
 	if err != nil {
-		return "", classify("look up security group "+name, err)
+		return "", err
 	}
-	var sg string
-	if len(found.SecurityGroups) > 0 {
-		sg = sdk.ToString(found.SecurityGroups[0].GroupId)
-	} else {
+	if sg == "" {
 		out, err := cl.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 			GroupName:         sdk.String(name),
 			Description:       sdk.String("mvm-verify run " + req.Identity.Run() + ": ssh from the runner only"),
 			VpcId:             sdk.String(vpc),
 			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: tags(req.Identity)}},
 		})
-		if err != nil {
+		switch {
+		case codeOf(err) == "InvalidGroup.Duplicate":
+			// An earlier attempt created it and the lookup above did not see
+			// it yet (describe-after-create lag): look again until it shows.
+			if sg, err = p.awaitGroup(ctx, cl, name, vpc); err != nil {
+				return "", err
+			}
+		case err != nil:
 			return "", classify("create security group "+name, err)
+		default:
+			sg = sdk.ToString(out.GroupId)
 		}
-		sg = sdk.ToString(out.GroupId)
 	}
 	j.Record(p.resource("security-group", sg, region, req.Identity))
 
@@ -271,6 +276,40 @@ func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.R
 		return "", classify("allow ssh from "+req.SSHSourceCIDR+" in "+sg, err)
 	}
 	return sg, nil
+}
+
+// findGroup returns the id of the group named name in vpc, "" when the
+// listing does not show it. (The group-name filter, not GroupNames, since
+// GroupNames only reaches the default VPC.)
+func (p *Provider) findGroup(ctx context.Context, cl *clients, name, vpc string) (string, error) {
+	found, err := cl.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: sdk.String("group-name"), Values: []string{name}},
+		{Name: sdk.String("vpc-id"), Values: []string{vpc}},
+	}})
+	if err != nil {
+		return "", classify("look up security group "+name, err)
+	}
+	if len(found.SecurityGroups) == 0 {
+		return "", nil
+	}
+	return sdk.ToString(found.SecurityGroups[0].GroupId), nil
+}
+
+// awaitGroup looks up a group EC2 says exists until the listing shows it.
+// If it never does within inUseTries polls, the failure is transient: the
+// candidate loop backs off and tries the same candidate again.
+func (p *Provider) awaitGroup(ctx context.Context, cl *clients, name, vpc string) (string, error) {
+	for try := 1; try <= inUseTries; try++ {
+		if err := p.sleep(ctx, p.poll); err != nil {
+			return "", fmt.Errorf("look up security group %s: %w", name, err)
+		}
+		sg, err := p.findGroup(ctx, cl, name, vpc)
+		if err != nil || sg != "" {
+			return sg, err
+		}
+	}
+	return "", providers.Classified(providers.ClassTransient, "InvalidGroup.Duplicate",
+		fmt.Errorf("security group %s exists in %s but does not show in a listing yet", name, vpc))
 }
 
 // clientToken makes RunInstances idempotent per placement: a retry after a
@@ -343,8 +382,7 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 // waitRunning polls until the instance runs with a public IP. A new
 // instance may not be visible yet (NotFound) and gets its IP after it
 // starts; both are waited out. The root volume is recorded once it shows.
-func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, region string, j providers.Journal) (ec2types.Instance, error) {
-	volumeRecorded := false
+func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, region string, j providers.Journal, volumeRecorded bool) (ec2types.Instance, error) {
 	for {
 		out, err := cl.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		switch {
@@ -355,12 +393,7 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 			for _, r := range out.Reservations {
 				for _, inst := range r.Instances {
 					if !volumeRecorded {
-						for _, bd := range inst.BlockDeviceMappings {
-							if bd.Ebs != nil && bd.Ebs.VolumeId != nil {
-								j.Record(p.resource("volume", *bd.Ebs.VolumeId, region, ident))
-								volumeRecorded = true
-							}
-						}
+						volumeRecorded = p.recordVolume(inst, region, ident, j)
 					}
 					state := ec2types.InstanceStateNamePending
 					if inst.State != nil {
@@ -390,6 +423,19 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 			return ec2types.Instance{}, fmt.Errorf("wait for instance %s to run: %w", id, err)
 		}
 	}
+}
+
+// recordVolume journals the instance's EBS volumes and reports whether it
+// named any.
+func (p *Provider) recordVolume(inst ec2types.Instance, region string, ident providers.Identity, j providers.Journal) bool {
+	recorded := false
+	for _, bd := range inst.BlockDeviceMappings {
+		if bd.Ebs != nil && sdk.ToString(bd.Ebs.VolumeId) != "" {
+			j.Record(p.resource("volume", *bd.Ebs.VolumeId, region, ident))
+			recorded = true
+		}
+	}
+	return recorded
 }
 
 func (p *Provider) sleep(ctx context.Context, d time.Duration) error {

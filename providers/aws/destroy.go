@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,6 +37,13 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 // (retrying DependencyViolation, which EC2 returns while a terminated
 // instance still holds the group) and any volume left behind. Everything is
 // found by tag, so it works from a fresh process with only the identity.
+//
+// EC2's listings are eventually consistent: a resource created a moment ago
+// may be missing from a listing for a while. So each region is swept again,
+// one poll apart, until a sweep finds nothing — quietSweeps sweeps in a row
+// when the run began less than lagWindow ago — and at most maxSweeps times:
+// a resource that keeps coming back (a delete that did not take) is the
+// leak check's to report.
 func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	var rep providers.Report
 	var errs []error
@@ -45,17 +53,33 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 		return rep, err
 	}
 	rep.Notes = append(rep.Notes, skipped...)
+	deleted := map[string]bool{}
+	need := 1
+	if id.CreatedAt.IsZero() || time.Since(id.CreatedAt) < lagWindow {
+		need = quietSweeps
+	}
 	for _, region := range regions {
-		// EC2's listings are eventually consistent: a resource created a
-		// moment ago may be missing from the first sweep, so sweep until one
-		// finds nothing, at least twice.
-		for sweep := 0; sweep < maxSweeps; sweep++ {
-			before := len(rep.Deleted)
-			if err := p.destroyRegion(ctx, region, f, &rep); err != nil {
+		quiet := 0
+		for sweep := 1; ; sweep++ {
+			seen, err := p.sweep(ctx, region, f, &rep, deleted)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", region, err))
 				break
 			}
-			if sweep > 0 && len(rep.Deleted) == before {
+			if seen == 0 {
+				quiet++
+			} else {
+				quiet = 0
+			}
+			if quiet >= need {
+				break
+			}
+			if sweep >= maxSweeps {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: resources still listed after %d sweeps", region, maxSweeps))
+				break
+			}
+			if err := p.sleep(ctx, p.poll); err != nil {
+				errs = append(errs, fmt.Errorf("%s: sweep again: %w", region, err))
 				break
 			}
 		}
@@ -63,62 +87,140 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	return rep, errors.Join(errs...)
 }
 
-const maxSweeps = 4
+const (
+	// quietSweeps is how many sweeps in a row must find nothing before a
+	// region counts as empty, when its resources may be new: a poll apart,
+	// they outwait EC2's describe-after-create lag.
+	quietSweeps = 3
+	// lagWindow is how long after the run began its resources may still be
+	// missing from listings. A teardown later than that (the usual one, after
+	// the suite) stops at the first empty sweep.
+	lagWindow = 10 * time.Minute
+	// maxSweeps bounds the sweeps of one region.
+	maxSweeps = 12
+	// inUseTries bounds the retries of a group or volume still in use
+	// within one sweep; the next sweep tries again.
+	inUseTries = 12
+)
 
-func (p *Provider) destroyRegion(ctx context.Context, region string, f providers.Filter, rep *providers.Report) error {
-	cl, err := p.clientsFor(region)
+// sweep deletes what one round of listings finds in region and returns how
+// many resources it saw. deleted keeps the report free of repeats.
+func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter, rep *providers.Report, deleted map[string]bool) (int, error) {
+	cl, err := p.clientsFor(ctx, region)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	report := func(r providers.Resource) {
+		if !deleted[r.Kind+" "+r.ID] {
+			deleted[r.Kind+" "+r.ID] = true
+			rep.Deleted = append(rep.Deleted, r)
+		}
 	}
 	insts, err := p.instances(ctx, cl, f, region)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	vols, err := p.volumes(ctx, cl, f, region)
+	if err != nil {
+		return 0, err
+	}
+	seen := len(insts) + len(vols)
+	// A volume of ours attached to an instance the instance listing does not
+	// show yet (describe-after-create lag) names that instance: terminate it
+	// rather than wait for the volume to come free.
+	for _, v := range vols {
+		if v.attachedTo != "" && !slices.ContainsFunc(insts, func(r providers.Resource) bool { return r.ID == v.attachedTo }) {
+			r := v.Resource
+			r.Kind, r.ID = "instance", v.attachedTo
+			insts = append(insts, r)
+		}
 	}
 	if len(insts) > 0 {
 		ids := make([]string, 0, len(insts))
 		for _, r := range insts {
 			ids = append(ids, r.ID)
 		}
-		if _, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids}); err != nil && !isNotFound(err) {
-			return classify("terminate instances", err)
+		if err := p.terminate(ctx, cl, ids); err != nil {
+			return seen, err
 		}
 		if err := p.waitTerminated(ctx, cl, ids); err != nil {
-			return err
+			return seen, err
 		}
-		rep.Deleted = append(rep.Deleted, insts...)
+		for _, r := range insts {
+			report(r)
+		}
 	}
 	groups, err := p.groups(ctx, cl, f, region)
 	if err != nil {
-		return err
+		return seen, err
 	}
+	seen += len(groups)
 	for _, g := range groups {
-		if err := p.deleteGroup(ctx, cl, g.ID); err != nil {
-			return err
+		done, err := p.deleteGroup(ctx, cl, g.ID)
+		if err != nil {
+			return seen, err
 		}
-		rep.Deleted = append(rep.Deleted, g)
+		if done {
+			report(g)
+		}
 	}
-	vols, err := p.volumes(ctx, cl, f, region)
-	if err != nil {
-		return err
+	if len(insts) > 0 {
+		// Root volumes go with their instance; list again for any that was
+		// kept or detached.
+		if vols, err = p.volumes(ctx, cl, f, region); err != nil {
+			return seen, err
+		}
 	}
 	for _, v := range vols {
-		// Root volumes go with their instance; one that is still here was
-		// detached or kept, and is deleted on its own.
-		if err := p.deleteVolume(ctx, cl, v.ID); err != nil {
-			return err
+		done, err := p.deleteVolume(ctx, cl, v.ID)
+		if err != nil {
+			return seen, err
 		}
-		rep.Deleted = append(rep.Deleted, v)
+		if done {
+			report(v.Resource)
+		}
+	}
+	return seen, nil
+}
+
+// terminate ends the instances. An id EC2 does not know yet (the same lag)
+// fails the whole call, so then each is terminated on its own and the
+// unknown ones are left to the next sweep.
+func (p *Provider) terminate(ctx context.Context, cl *clients, ids []string) error {
+	_, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	switch {
+	case err == nil:
+		return nil
+	case !isNotFound(err):
+		return classify(fmt.Sprintf("terminate instances %v", ids), err)
+	case len(ids) == 1:
+		return nil
+	}
+	for _, id := range ids {
+		if _, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil && !isNotFound(err) {
+			return classify("terminate instance "+id, err)
+		}
 	}
 	return nil
 }
 
+// waitTerminated polls until every instance is terminated. An instance
+// that stays unknown for inUseTries polls in a row is taken as gone.
 func (p *Provider) waitTerminated(ctx context.Context, cl *clients, ids []string) error {
+	unknown := 0
 	for {
 		out, err := cl.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
 		if err != nil && !isNotFound(err) {
 			return classify("wait for termination", err)
 		}
 		done := err == nil
+		if err != nil {
+			if unknown++; unknown >= inUseTries {
+				return nil
+			}
+		} else {
+			unknown = 0
+		}
 		if out != nil {
 			for _, r := range out.Reservations {
 				for _, in := range r.Instances {
@@ -138,18 +240,21 @@ func (p *Provider) waitTerminated(ctx context.Context, cl *clients, ids []string
 }
 
 // deleteGroup retries DependencyViolation: EC2 keeps a group referenced for
-// a while after its instance terminated.
-func (p *Provider) deleteGroup(ctx context.Context, cl *clients, id string) error {
-	for {
+// a while after its instance terminated. It reports false when the group
+// is still in use after inUseTries polls; the next sweep tries again.
+func (p *Provider) deleteGroup(ctx context.Context, cl *clients, id string) (bool, error) {
+	for try := 1; ; try++ {
 		_, err := cl.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: sdk.String(id)})
 		switch {
 		case err == nil, isNotFound(err):
-			return nil
+			return true, nil
 		case codeOf(err) != "DependencyViolation":
-			return classify("delete security group "+id, err)
+			return false, classify("delete security group "+id, err)
+		case try >= inUseTries:
+			return false, nil
 		}
 		if err := p.sleep(ctx, p.poll); err != nil {
-			return fmt.Errorf("delete security group %s (still in use): %w", id, err)
+			return false, fmt.Errorf("delete security group %s (still in use): %w", id, err)
 		}
 	}
 }
@@ -161,7 +266,7 @@ func (p *Provider) sweepRegions(ctx context.Context) (regions, skipped []string,
 	p.mu.Lock()
 	want := append([]string(nil), p.regions...)
 	p.mu.Unlock()
-	cl, err := p.clientsFor(DefaultRegion)
+	cl, err := p.clientsFor(ctx, DefaultRegion)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,18 +289,22 @@ func (p *Provider) sweepRegions(ctx context.Context) (regions, skipped []string,
 }
 
 // deleteVolume retries VolumeInUse: a root volume stays attached for a
-// moment after its instance terminated.
-func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) error {
-	for {
+// moment after its instance terminated. It reports false when the volume
+// is still in use after inUseTries polls; the next sweep terminates what it
+// is attached to and tries again.
+func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) (bool, error) {
+	for try := 1; ; try++ {
 		_, err := cl.ec2.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: sdk.String(id)})
 		switch {
 		case err == nil, isNotFound(err):
-			return nil
+			return true, nil
 		case codeOf(err) != "VolumeInUse" && codeOf(err) != "IncorrectState":
-			return classify("delete volume "+id, err)
+			return false, classify("delete volume "+id, err)
+		case try >= inUseTries:
+			return false, nil
 		}
 		if err := p.sleep(ctx, p.poll); err != nil {
-			return fmt.Errorf("delete volume %s (still attached): %w", id, err)
+			return false, fmt.Errorf("delete volume %s (still attached): %w", id, err)
 		}
 	}
 }
@@ -209,7 +318,7 @@ func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Re
 		return nil, err
 	}
 	for _, region := range regions {
-		cl, err := p.clientsFor(region)
+		cl, err := p.clientsFor(ctx, region)
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +334,10 @@ func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Re
 		if err != nil {
 			return nil, err
 		}
-		out = append(append(append(out, insts...), groups...), vols...)
+		out = append(append(out, insts...), groups...)
+		for _, v := range vols {
+			out = append(out, v.Resource)
+		}
 	}
 	return out, nil
 }
@@ -283,8 +395,14 @@ func (p *Provider) groups(ctx context.Context, cl *clients, f providers.Filter, 
 	return out, nil
 }
 
-func (p *Provider) volumes(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
-	var out []providers.Resource
+// volume is a listed volume and the instance it is attached to, if any.
+type volume struct {
+	providers.Resource
+	attachedTo string
+}
+
+func (p *Provider) volumes(ctx context.Context, cl *clients, f providers.Filter, region string) ([]volume, error) {
+	var out []volume
 	pg := ec2.NewDescribeVolumesPaginator(cl.ec2, &ec2.DescribeVolumesInput{Filters: tagFilters(f)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
@@ -295,9 +413,17 @@ func (p *Provider) volumes(ctx context.Context, cl *clients, f providers.Filter,
 			if v.State == ec2types.VolumeStateDeleting || v.State == ec2types.VolumeStateDeleted {
 				continue
 			}
-			if res, ok := listed("volume", sdk.ToString(v.VolumeId), region, v.Tags, f); ok {
-				out = append(out, res)
+			res, ok := listed("volume", sdk.ToString(v.VolumeId), region, v.Tags, f)
+			if !ok {
+				continue
 			}
+			vol := volume{Resource: res}
+			for _, a := range v.Attachments {
+				if id := sdk.ToString(a.InstanceId); id != "" && a.State != ec2types.VolumeAttachmentStateDetached {
+					vol.attachedTo = id
+				}
+			}
+			out = append(out, vol)
 		}
 	}
 	return out, nil

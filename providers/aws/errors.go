@@ -66,6 +66,21 @@ func classify(what string, err error) error {
 	if providers.ClassOf(err) != providers.ClassUnknown {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	var creds *credentialsError
+	if errors.As(err, &creds) {
+		if creds.none {
+			return providers.Classified(providers.ClassAuth, "", creds)
+		}
+		// STS answering the role's exchange: its code says what it means
+		// (AccessDenied, InvalidIdentityToken, a throttle).
+		class, code := providers.ClassAuth, codeOf(creds.cause)
+		if c, ok := classOf(code); ok {
+			class = c
+		} else if isServerError(creds.cause) {
+			class = providers.ClassTransient
+		}
+		return providers.Classified(class, code, fmt.Errorf("%s: %w", what, creds))
+	}
 	wrapped := fmt.Errorf("%s: %w", what, err)
 	var api smithy.APIError
 	if errors.As(err, &api) {

@@ -2,6 +2,10 @@ package aws_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +47,22 @@ func options(srv *fake.Server, inputs, environ map[string]string) providers.Opti
 		Input:        func(k string) string { return in[k] },
 		Getenv:       func(k string) string { return environ[k] },
 		PollInterval: time.Millisecond,
+		HTTPClient:   loopbackOnly,
 	}
 }
+
+// loopbackOnly is the adapter's HTTP client in tests: it refuses to dial
+// anything but a loopback address, so a test that would reach a real AWS
+// endpoint (or the instance metadata service) fails instead.
+var loopbackOnly = &http.Client{Transport: &http.Transport{
+	DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("test refused to dial %s: tests reach loopback only", addr)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	},
+}}
 
 func newProvider(t *testing.T, srv *fake.Server, inputs map[string]string) *aws.Provider {
 	t.Helper()
@@ -85,8 +103,8 @@ func assertNothingLeft(t *testing.T, srv *fake.Server, p providers.Provider, id 
 	if err != nil {
 		t.Fatalf("leak check: %v", err)
 	}
-	if err := providers.LeakError(leaked); err != nil {
-		t.Error(err)
+	for _, r := range leaked {
+		t.Errorf("leak check: %s %s in %s is still tagged with the run", r.Kind, r.ID, r.Region)
 	}
 }
 
@@ -109,4 +127,18 @@ func count(ops []string, op string) int {
 		}
 	}
 	return n
+}
+
+// waitForInstance waits until the fake holds an instance: a launch the
+// adapter was cancelled during is finished by the fake's handler on its own
+// time.
+func waitForInstance(t *testing.T, srv *fake.Server) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(srv.Volumes()) == 0 { // the volume is stored after the instance
+		if time.Now().After(deadline) {
+			t.Fatal("the fake never finished the cancelled launch")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -32,8 +32,11 @@ func testOIDCRole(t *testing.T) {
 	defer srv.Close()
 	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
 
+	var m masks
 	newRole := func(roleARN string) *aws.Provider {
-		p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": roleARN}, environ), aws.Config{})
+		o := options(srv, map[string]string{"aws-role-to-assume": roleARN}, environ)
+		o.Mask = m.add
+		p, err := aws.New(o, aws.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,6 +59,12 @@ func testOIDCRole(t *testing.T) {
 		t.Errorf("tokens fetched = %d, assume-role calls = %d; want one each per process", fetched.Load(), count(srv.Ops(), "sts:AssumeRoleWithWebIdentity"))
 	}
 	assertNothingLeft(t, srv, post, id)
+	// Minted at run time, so the runner does not know them as secrets.
+	for _, secret := range []string{"gh-oidc-token", "minted-secret"} {
+		if !m.has(secret) {
+			t.Errorf("%s was not masked", secret)
+		}
+	}
 
 	err := newRole("arn:aws:iam::123456789012:role/other").Preflight(context.Background(), request(id))
 	if providers.ClassOf(err) != providers.ClassAuth || !strings.Contains(err.Error(), "AccessDenied") {

@@ -54,7 +54,7 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err := checkSource(req.SSHSourceCIDR); err != nil {
 		return err
 	}
-	cl, err := p.clientsFor(c.Region)
+	cl, err := p.clientsFor(ctx, c.Region)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,8 @@
 // Boot(id, userData, running, failed), reports the instance pending until
 // running is called with the Machine (whose Addr becomes the public IP),
 // and calls Halt on delete. Tests drive faults (Inject, NoCapacity,
-// SetConsistencyLag, HoldBoots) and read Calls/Ops. See providers/aws/fake.
+// SetConsistencyLag, HoldBoots, SetAddressDelay, SetTerminationDelay) and
+// read Calls/Ops. See providers/aws/fake.
 package fakecloud
 
 import (
@@ -58,7 +59,9 @@ type Kit struct {
 	noCap    []capacityRule
 	lag      int
 	reads    map[string]int
-	hold     chan struct{} // closed = boots proceed
+	delays   map[string]int // SetAddressDelay, SetTerminationDelay by kind
+	counts   map[string]int // describes counted against them, by kind and id
+	hold     chan struct{}  // closed = boots proceed
 	machines map[string]*boot
 	calls    []Call
 	ctx      context.Context
@@ -77,6 +80,7 @@ func New(b Booter, log *slog.Logger) *Kit {
 	return &Kit{
 		booter: b, log: log,
 		seq: map[string]int{}, reads: map[string]int{}, machines: map[string]*boot{},
+		delays: map[string]int{}, counts: map[string]int{},
 		hold: open, ctx: ctx, cancel: cancel,
 	}
 }
@@ -124,6 +128,9 @@ type Fault struct {
 	Status  int
 	Code    string
 	Message string
+	// Pretend answers the call with success but does nothing: a delete
+	// that does not delete, which only the leak check can catch.
+	Pretend bool
 }
 
 // Inject adds a fault. Faults are checked in the order added.
@@ -134,7 +141,8 @@ func (k *Kit) Inject(f Fault) {
 }
 
 // Begin records the call and returns the fault to answer with, if any. Each
-// handler calls it first.
+// handler calls it first, and answers a Pretend fault with the operation's
+// success response without doing it.
 func (k *Kit) Begin(op string, params map[string]string) *Fault {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -195,6 +203,44 @@ func (k *Kit) Visible(id string) bool {
 	defer k.mu.Unlock()
 	k.reads[id]++
 	return k.reads[id] > k.lag
+}
+
+// Delays of asynchronous transitions, counted in describes of the instance
+// rather than in time, so a test controls them without waiting.
+const (
+	delayAddress     = "address"
+	delayTermination = "termination"
+)
+
+// SetAddressDelay makes a running instance show no public address for its
+// first n describes while running, as a cloud that assigns the address
+// after the instance starts does.
+func (k *Kit) SetAddressDelay(n int) { k.setDelay(delayAddress, n) }
+
+// AddressShown counts a describe of running instance id and says whether
+// its address may show yet.
+func (k *Kit) AddressShown(id string) bool { return k.due(delayAddress, id) }
+
+// SetTerminationDelay keeps a deleted instance in its shutting-down state
+// for n describes after its host has halted.
+func (k *Kit) SetTerminationDelay(n int) { k.setDelay(delayTermination, n) }
+
+// TerminationDone counts a describe of shutting-down instance id whose host
+// has halted and says whether it may read as terminated now.
+func (k *Kit) TerminationDone(id string) bool { return k.due(delayTermination, id) }
+
+func (k *Kit) setDelay(kind string, n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.delays[kind] = n
+}
+
+func (k *Kit) due(kind, id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := kind + "/" + id
+	k.counts[key]++
+	return k.counts[key] > k.delays[kind]
 }
 
 // HoldBoots stops instances from finishing their boot (they stay pending,

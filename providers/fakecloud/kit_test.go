@@ -69,6 +69,21 @@ func TestCapacityAndLag(t *testing.T) {
 	}
 }
 
+func TestTransitionDelays(t *testing.T) {
+	k := New(nil, nil)
+	if !k.AddressShown("i-1") || !k.TerminationDone("i-1") {
+		t.Error("without delays the transitions are immediate")
+	}
+	k.SetAddressDelay(2)
+	k.SetTerminationDelay(1)
+	if k.AddressShown("i-2") || k.AddressShown("i-2") || !k.AddressShown("i-2") {
+		t.Error("address delay of 2 describes not honoured")
+	}
+	if k.TerminationDone("i-2") || !k.TerminationDone("i-2") {
+		t.Error("termination delay of 1 describe not honoured")
+	}
+}
+
 func TestBootHoldAndHalt(t *testing.T) {
 	booted := make(chan *machine, 2)
 	k := New(BooterFunc(func(_ context.Context, spec BootSpec) (Machine, error) {

@@ -35,6 +35,9 @@ type Instance struct {
 	Nested           string
 	VolumeID         string
 	LaunchTime       time.Time
+	// halted is set once a shutting-down instance's host has stopped; it
+	// then reads as terminated after the kit's termination delay.
+	halted bool
 	// Request is the RunInstances form, for tests to inspect.
 	Request map[string]string
 }
@@ -123,6 +126,10 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	if f := s.Begin(action, p.flat()); f != nil {
+		if d := pretend(action, p); f.Pretend && d != nil {
+			writeXML(w, d)
+			return
+		}
 		writeEC2Error(w, faultError(f))
 		return
 	}
@@ -149,6 +156,26 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	writeXML(w, d)
+}
+
+// pretend is the success answer of a delete that is not done (a Pretend
+// fault); nil for actions that cannot pretend.
+func pretend(action string, p params) *xmlDoc {
+	switch action {
+	case "DeleteSecurityGroup":
+		return response(action).el("return", "true").el("groupId", p.get("GroupId"))
+	case "DeleteVolume":
+		return response(action).el("return", "true")
+	case "TerminateInstances":
+		d := response(action).open("instancesSet")
+		for _, id := range p.list("InstanceId") {
+			d.open("item").el("instanceId", id).
+				open("currentState").el("code", strconv.Itoa(stateCode("shutting-down"))).el("name", "shutting-down").close().
+				open("previousState").el("code", strconv.Itoa(stateCode("running"))).el("name", "running").close().close()
+		}
+		return d
+	}
+	return nil
 }
 
 func response(action string) *xmlDoc {
@@ -250,69 +277,113 @@ func (s *Server) imageMap() map[string]string {
 	return m
 }
 
+// Subnet is a fake subnet: the default VPC's one per zone, or one added
+// with AddSubnet in a VPC of its own.
+type Subnet struct {
+	ID, VpcID, Zone, Region, CIDR string
+	Default                       bool
+}
+
+// AddSubnet adds a subnet in zone (e.g. "us-east-1b") inside a new,
+// non-default VPC, as a user's own network would be, and returns it.
+func (s *Server) AddSubnet(zone string) Subnet {
+	n := len(s.extraSubnets.List(nil)) + 1
+	sn := Subnet{ID: s.NewID("subnet-"), VpcID: s.NewID("vpc-"), Zone: zone, Region: zone[:len(zone)-1],
+		CIDR: fmt.Sprintf("10.%d.0.0/24", n)}
+	s.extraSubnets.Put(sn.ID, sn)
+	return sn
+}
+
+// subnets lists the region's subnets, the default VPC's first.
+func (s *Server) subnets(region string) []Subnet {
+	var out []Subnet
+	for i, z := range s.zones(region) {
+		out = append(out, Subnet{ID: subnetID(z), VpcID: vpcID(region), Zone: z, Region: region,
+			CIDR: fmt.Sprintf("172.31.%d.0/20", i*16), Default: true})
+	}
+	return append(out, s.extraSubnets.List(func(_ string, sn Subnet) bool { return sn.Region == region })...)
+}
+
+// vpcs lists the region's VPC ids, the default one first.
+func (s *Server) vpcs(region string) []string {
+	var out []string
+	for _, sn := range s.subnets(region) {
+		if !slices.Contains(out, sn.VpcID) {
+			out = append(out, sn.VpcID)
+		}
+	}
+	return out
+}
+
 func (s *Server) describeVpcs(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("VpcId")
-	vpc := vpcID(c.region)
+	vpcs := s.vpcs(c.region)
 	for _, id := range ids {
-		if id != vpc {
+		if !slices.Contains(vpcs, id) {
 			return nil, errf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id)
 		}
 	}
-	for _, f := range p.filters() {
-		switch f.name {
-		case "is-default", "isDefault":
-			if !matchValues(f.values, "true") {
-				return response("DescribeVpcs").open("vpcSet"), nil
+	fs := p.filters()
+	d := response("DescribeVpcs").open("vpcSet")
+	for i, vpc := range vpcs {
+		isDefault := strconv.FormatBool(i == 0)
+		if len(ids) > 0 && !slices.Contains(ids, vpc) {
+			continue
+		}
+		keep := true
+		for _, f := range fs {
+			switch f.name {
+			case "is-default", "isDefault":
+				keep = keep && matchValues(f.values, isDefault)
+			case "vpc-id":
+				keep = keep && matchValues(f.values, vpc)
+			default:
+				return nil, unknownFilter(f)
 			}
-		case "vpc-id":
-			if !matchValues(f.values, vpc) {
-				return response("DescribeVpcs").open("vpcSet"), nil
+		}
+		if keep {
+			cidr := "172.31.0.0/16"
+			if i > 0 {
+				cidr = fmt.Sprintf("10.%d.0.0/16", i)
 			}
-		default:
-			return nil, unknownFilter(f)
+			d.open("item").el("vpcId", vpc).el("state", "available").el("cidrBlock", cidr).el("isDefault", isDefault).el("ownerId", s.cfg.Account).close()
 		}
 	}
-	d := response("DescribeVpcs").open("vpcSet")
-	d.open("item").el("vpcId", vpc).el("state", "available").el("cidrBlock", "172.31.0.0/16").el("isDefault", "true").el("ownerId", s.cfg.Account).close()
 	return d, nil
 }
 
 func (s *Server) describeSubnets(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("SubnetId")
-	valid := map[string]string{}
-	for _, z := range s.zones(c.region) {
-		valid[subnetID(z)] = z
-	}
+	all := s.subnets(c.region)
 	for _, id := range ids {
-		if _, ok := valid[id]; !ok {
+		if !slices.ContainsFunc(all, func(sn Subnet) bool { return sn.ID == id }) {
 			return nil, errf(http.StatusBadRequest, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", id)
 		}
 	}
 	fs := p.filters()
 	d := response("DescribeSubnets").open("subnetSet")
-	for i, z := range s.zones(c.region) {
-		id := subnetID(z)
-		if len(ids) > 0 && !slices.Contains(ids, id) {
+	for _, sn := range all {
+		if len(ids) > 0 && !slices.Contains(ids, sn.ID) {
 			continue
 		}
 		keep := true
 		for _, f := range fs {
 			switch f.name {
 			case "vpc-id", "vpcId":
-				keep = keep && matchValues(f.values, vpcID(c.region))
+				keep = keep && matchValues(f.values, sn.VpcID)
 			case "availability-zone", "availabilityZone":
-				keep = keep && matchValues(f.values, z)
+				keep = keep && matchValues(f.values, sn.Zone)
 			case "default-for-az", "defaultForAz":
-				keep = keep && matchValues(f.values, "true")
+				keep = keep && matchValues(f.values, strconv.FormatBool(sn.Default))
 			case "subnet-id", "subnetId":
-				keep = keep && matchValues(f.values, id)
+				keep = keep && matchValues(f.values, sn.ID)
 			default:
 				return nil, unknownFilter(f)
 			}
 		}
 		if keep {
-			d.open("item").el("subnetId", id).el("vpcId", vpcID(c.region)).el("availabilityZone", z).el("state", "available").
-				el("cidrBlock", fmt.Sprintf("172.31.%d.0/20", i*16)).el("defaultForAz", "true").el("mapPublicIpOnLaunch", "true").close()
+			d.open("item").el("subnetId", sn.ID).el("vpcId", sn.VpcID).el("availabilityZone", sn.Zone).el("state", "available").
+				el("cidrBlock", sn.CIDR).el("defaultForAz", strconv.FormatBool(sn.Default)).el("mapPublicIpOnLaunch", strconv.FormatBool(sn.Default)).close()
 		}
 	}
 	return d, nil
@@ -323,7 +394,7 @@ func (s *Server) createSecurityGroup(c caller, p params) (*xmlDoc, *apiError) {
 	if vpc == "" {
 		vpc = vpcID(c.region)
 	}
-	if vpc != vpcID(c.region) {
+	if !slices.Contains(s.vpcs(c.region), vpc) {
 		return nil, errf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc)
 	}
 	if strings.HasPrefix(name, "sg-") || len(name) > 255 {
@@ -402,6 +473,9 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 	for _, id := range ids {
 		if _, e := s.findGroup(c, id, ""); e != nil {
 			return nil, e
+		}
+		if !s.Visible(id) {
+			return nil, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
 		}
 	}
 	for _, n := range names {
@@ -486,20 +560,17 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		subnet, groups = p.get("NetworkInterface.1.SubnetId"), p.list("NetworkInterface.1.SecurityGroupId")
 	}
+	vpc := vpcID(c.region)
 	if subnet != "" {
-		z := ""
-		for _, cand := range s.zones(c.region) {
-			if subnetID(cand) == subnet {
-				z = cand
-			}
-		}
-		if z == "" {
+		i := slices.IndexFunc(s.subnets(c.region), func(sn Subnet) bool { return sn.ID == subnet })
+		if i < 0 {
 			return nil, errf(http.StatusBadRequest, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", subnet)
 		}
-		if zone != "" && zone != z {
-			return nil, invalidValue("Value (%s) for parameter availabilityZone is invalid. Subnet '%s' is in the availability zone %s", zone, subnet, z)
+		sn := s.subnets(c.region)[i]
+		if zone != "" && zone != sn.Zone {
+			return nil, invalidValue("Value (%s) for parameter availabilityZone is invalid. Subnet '%s' is in the availability zone %s", zone, subnet, sn.Zone)
 		}
-		zone = z
+		zone, vpc = sn.Zone, sn.VpcID
 	}
 	if zone == "" {
 		zone = s.zones(c.region)[0]
@@ -537,7 +608,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		if e != nil {
 			return nil, e
 		}
-		if grp.VpcID != vpcID(c.region) {
+		if grp.VpcID != vpc {
 			return nil, invalidValue("Security group %s and subnet %s belong to different networks.", g, subnet)
 		}
 	}
@@ -600,7 +671,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	}
 
 	in := Instance{
-		ID: s.NewID("i-"), Region: c.region, Zone: zone, Type: typ, ImageID: image, SubnetID: subnet, VpcID: vpcID(c.region),
+		ID: s.NewID("i-"), Region: c.region, Zone: zone, Type: typ, ImageID: image, SubnetID: subnet, VpcID: vpc,
 		ReservationID: s.NewID("r-"), State: "pending", PrivateIP: fmt.Sprintf("172.31.%d.%d", len(s.instances.List(nil))/250, 10+len(s.instances.List(nil))%240),
 		Tags: maps.Clone(specs["instance"]), Groups: groups, ClientToken: token, UserData: userData, Spot: market == "spot",
 		ShutdownBehavior: shutdown, Nested: nested, LaunchTime: time.Now().UTC(), Request: p.flat(),
@@ -698,10 +769,17 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
 			continue
 		}
+		if in.State == "shutting-down" && in.halted && s.TerminationDone(in.ID) {
+			s.terminated(in.ID)
+			in, _ = s.instances.Get(in.ID)
+		}
 		keep := matches(fs, in.Tags, map[string]string{
 			"instance-state-name": in.State, "instance-id": in.ID, "client-token": in.ClientToken, "availability-zone": in.Zone,
 		})
 		if keep && (len(ids) > 0 || s.Visible(in.ID)) {
+			if in.State == "running" && !s.AddressShown(in.ID) {
+				in.PublicIP = "" // assigned, but not shown yet
+			}
 			out = append(out, in)
 		}
 	}
@@ -743,12 +821,22 @@ func (s *Server) terminateInstances(c caller, p params) (*xmlDoc, *apiError) {
 
 // finishTermination stops the instance's host, then marks it terminated
 // and deletes its root volume, as EC2 does a little after TerminateInstances.
+// With a termination delay, describes see it shutting down a while longer.
 func (s *Server) finishTermination(id string) {
 	ctx, cancel := contextWithTimeout(30 * time.Second)
 	defer cancel()
 	if err := s.Halt(ctx, id); err != nil {
 		s.cfg.Logger.Warn("fake: halt instance", "id", id, "err", err)
 	}
+	s.instances.Update(id, func(in *Instance) { in.halted = true })
+	if s.TerminationDone(id) {
+		s.terminated(id)
+	}
+}
+
+// terminated is the end of an instance: state terminated, no address, its
+// root volume deleted (or detached when it was kept).
+func (s *Server) terminated(id string) {
 	var vol string
 	s.instances.Update(id, func(in *Instance) {
 		in.State, in.PublicIP, vol = "terminated", "", in.VolumeID
@@ -763,7 +851,7 @@ func (s *Server) finishTermination(id string) {
 func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("VolumeId")
 	for _, id := range ids {
-		if v, ok := s.volumes.Get(id); !ok || v.Region != c.region {
+		if v, ok := s.volumes.Get(id); !ok || v.Region != c.region || !s.Visible(id) {
 			return nil, errf(http.StatusBadRequest, "InvalidVolume.NotFound", "The volume '%s' does not exist.", id)
 		}
 	}
@@ -777,6 +865,9 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 			continue
 		}
 		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID}) {
+			continue
+		}
+		if len(ids) == 0 && !s.Visible(v.ID) {
 			continue
 		}
 		d.open("item").el("volumeId", v.ID).el("size", strconv.Itoa(v.SizeGB)).el("availabilityZone", v.Zone).

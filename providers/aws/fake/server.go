@@ -59,8 +59,10 @@ type Server struct {
 	instances fakecloud.Store[Instance]
 	groups    fakecloud.Store[Group]
 	volumes   fakecloud.Store[Volume]
-	images    fakecloud.Store[string] // ami id → name
-	ssm       fakecloud.Store[string] // parameter → value
+	// extraSubnets are the subnets AddSubnet made, in VPCs of their own.
+	extraSubnets fakecloud.Store[Subnet]
+	images       fakecloud.Store[string] // ami id → name
+	ssm          fakecloud.Store[string] // parameter → value
 
 	mu       sync.Mutex
 	sessions map[string]string // minted access key id → session token
