@@ -22,6 +22,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// PollInterval overrides the provider's production poll interval; 0 keeps it.
 	PollInterval time.Duration
+	// Candidates is the candidates input as the caller parsed and checked
+	// it, in order. Create is given one at a time; an adapter whose Destroy
+	// sweeps by region reads them all here, so a fresh post step finds a
+	// host in any candidate's region.
+	Candidates []Candidate
 	// Mask, when set, is given every secret a provider obtains while it
 	// runs — credentials minted through OIDC/STS, identity tokens — so the
 	// caller hides it from logs (::add-mask:: in Actions). Secrets that

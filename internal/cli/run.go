@@ -215,12 +215,18 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 }
 
 func (a *app) providerOptions(run *config.Run) providers.Options {
-	return providers.Options{
+	opts := providers.Options{
 		Input:        run.Input,
 		Getenv:       a.env.Getenv,
 		Logger:       a.log,
 		PollInterval: a.pollInterval(),
+		Candidates:   run.Candidates,
 	}
+	if a.inGHA {
+		// Credentials a provider mints (OIDC, STS) are secrets too.
+		opts.Mask = a.files.gha.AddMask
+	}
+	return opts
 }
 
 // pollInterval is the test hook for every production wait (provider

@@ -28,14 +28,6 @@ func (l *loader) candidates(r *Run) {
 	r.Candidates = failover(list, r.SpotFailover)
 }
 
-// ParseCandidates reads the candidates input's text, each entry's missing
-// fields taken from base: the one parser of that input, for adapters that
-// need the candidates of a step whose inputs they read (the AWS post step
-// sweeps every candidate's region).
-func ParseCandidates(text string, base providers.Candidate) ([]providers.Candidate, error) {
-	return parseCandidates(text, base)
-}
-
 func parseCandidates(text string, base providers.Candidate) ([]providers.Candidate, error) {
 	root, err := parseYAML([]byte(text))
 	if err != nil {

@@ -388,8 +388,8 @@ func TestFreshAdapterDestroysByTag(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	release := srv.HoldBoots()
 	defer release()
-	inputs := map[string]string{"candidates": `[{"region":"us-west-2"},{"region":"us-east-1"}]`}
-	main := newProvider(t, srv, inputs)
+	cands := []providers.Candidate{{Region: "us-west-2"}, {Region: "us-east-1"}}
+	main := newProviderWith(t, srv, cands)
 	id := identity("aws")
 	ctx, cancel := context.WithCancel(context.Background())
 	// The main step dies right after RunInstances answered.
@@ -407,7 +407,7 @@ func TestFreshAdapterDestroysByTag(t *testing.T) {
 	if i, g, _ := srv.Live(); i != 1 || g != 1 {
 		t.Fatalf("setup: want 1 instance and 1 group left, got %d/%d", i, g)
 	}
-	post := newProvider(t, srv, inputs) // nothing shared with main but the inputs and the fake
+	post := newProviderWith(t, srv, cands) // nothing shared with main but the inputs and the fake
 	rep, err := post.Destroy(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -434,29 +434,30 @@ func TestEventualConsistency(t *testing.T) {
 	assertNothingLeft(t, srv, p, id)
 }
 
-// The cycle validates the candidates input; the adapter takes the regions
-// from it, in every form the input allows, so a fresh post step sweeps a
-// candidate's region the main step launched in.
-func TestCandidatesInputForms(t *testing.T) {
-	for _, in := range []string{"region: eu-west-1\ninstance-type: c8i.large", `[{"region":"eu-west-1","type":"c8i.xlarge"}]`,
-		"- zone: us-east-1b\n- region: eu-west-1\n  market: spot"} {
-		srv := newFake(t, idleBooter)
-		id := identity("aws")
-		req := request(id)
-		req.Candidate = providers.Candidate{Region: "eu-west-1"}
-		if _, err := newProvider(t, srv, nil).Create(context.Background(), req, nil); err != nil {
-			t.Fatal(err)
-		}
-		post, err := aws.New(options(srv, map[string]string{"candidates": in}, env), aws.Config{})
-		if err != nil {
-			t.Fatalf("candidates %q: %v", in, err)
-		}
-		if _, err := post.Destroy(context.Background(), id); err != nil {
-			t.Fatal(err)
-		}
-		if i, g, v := srv.Live(); i+g+v != 0 {
-			t.Errorf("candidates %q: the post step left %d instances, %d groups, %d volumes in eu-west-1", in, i, g, v)
-		}
+// The adapter takes the regions of the candidates it is given, so a fresh
+// post step sweeps the region a candidate launched in even when it is not
+// the region input's.
+func TestDestroySweepsCandidateRegions(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	id := identity("aws")
+	req := request(id)
+	req.Candidate = providers.Candidate{Region: "eu-west-1"}
+	if _, err := newProvider(t, srv, nil).Create(context.Background(), req, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Without the candidates, a post step looks in the region input only.
+	if _, err := newProvider(t, srv, nil).Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if i, _, _ := srv.Live(); i != 1 {
+		t.Fatalf("setup: a post step without candidates found the eu-west-1 host (%d instances left)", i)
+	}
+	post := newProviderWith(t, srv, []providers.Candidate{{Region: "us-east-1", Type: "c8i.large"}, {Region: "eu-west-1", Market: "spot"}})
+	if _, err := post.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("the post step left %d instances, %d groups, %d volumes in eu-west-1", i, g, v)
 	}
 }
 

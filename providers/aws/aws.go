@@ -14,7 +14,6 @@ import (
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -136,12 +135,9 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	if p.role != "" && !regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`).MatchString(p.role) {
 		return nil, fmt.Errorf("input aws-role-to-assume %q: expected a role ARN such as arn:aws:iam::123456789012:role/mvm-verify", p.role)
 	}
-	// The cycle validates the candidates input (and refuses it before this
-	// runs); the adapter only needs their regions, so Destroy in a fresh
-	// post step sweeps all of them.
+	// Destroy in a fresh post step sweeps every candidate's region.
 	p.regions = []string{p.region}
-	cands, _ := config.ParseCandidates(o.In("candidates"), providers.Candidate{Region: p.region})
-	for _, c := range cands {
+	for _, c := range o.Candidates {
 		if checkRegion("candidates region", c.Region) == nil && !contains(p.regions, c.Region) {
 			p.regions = append(p.regions, c.Region)
 		}

@@ -73,6 +73,18 @@ func newProvider(t *testing.T, srv *fake.Server, inputs map[string]string) *aws.
 	return p
 }
 
+// newProviderWith is newProvider given the candidates the cycle parsed.
+func newProviderWith(t *testing.T, srv *fake.Server, cands []providers.Candidate) *aws.Provider {
+	t.Helper()
+	o := options(srv, nil, env)
+	o.Candidates = cands
+	p, err := aws.New(o, aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func identity(key string) providers.Identity {
 	now := time.Now().Truncate(time.Second)
 	return providers.Identity{Repo: "tinylabscom/mvm", RunID: "4242", RunAttempt: "1", Job: "verify", Key: key,

@@ -1,10 +1,15 @@
 package aws_test
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 )
 
 // The user data carries the run's host private key (DESIGN §5: the host key
@@ -82,6 +87,54 @@ func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
 			if strings.Contains(text, s) {
 				t.Errorf("%s contains secret material %q", name, s)
 			}
+		}
+	}
+}
+
+// Credentials minted from the role at run time are unknown to the runner as
+// secrets, so the binary masks them (and the GitHub ID token) itself.
+func TestBinaryMasksMintedCredentials(t *testing.T) {
+	requireTestHosts(t)
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer runtime-token" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	t.Cleanup(gh.Close)
+	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
+	t.Cleanup(srv.Close)
+	bin := binary(t)
+	var env []string
+	for _, kv := range baseEnv(t) {
+		if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+		"ACTIONS_ID_TOKEN_REQUEST_URL="+gh.URL+"/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=runtime-token",
+		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1",
+		"INPUT_AWS-ROLE-TO-ASSUME="+role, "INPUT_COMMENT=false")
+	// The post step of a leg whose main saved its identity: it mints its
+	// own credentials to sweep by tag.
+	idJSON, err := json.Marshal(identity("aws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "STATE_provider=aws", "STATE_identity="+string(idJSON), "STATE_out="+t.TempDir())
+	p := start(t, filepath.Join(filepath.Dir(bin), "mvm-verify-post"), env, nil)
+	code := p.wait(t)
+	out := p.output()
+	if code != 0 {
+		t.Fatalf("post: exit %d\n%s\nstderr:\n%s", code, out, p.stderr.String())
+	}
+	if count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") == 0 {
+		t.Fatalf("the post step did not assume the role:\n%s", out)
+	}
+	for _, secret := range []string{"gh-oidc-token", "minted-secret"} {
+		if !strings.Contains(out, "::add-mask::"+secret) {
+			t.Errorf("%s was not masked:\n%s", secret, out)
 		}
 	}
 }
