@@ -131,8 +131,9 @@ func Inputs() []Input {
 		{
 			Name:    "timeout-minutes",
 			Default: "90",
-			Description: "Set to the job's timeout-minutes: work stops at this minus teardown-budget, so teardown " +
-				"finishes inside the job.",
+			Description: "Minutes the whole step may take, GitHub reporting included (90 s are kept for the final " +
+				"report); work stops early enough to leave teardown-budget for teardown. Keep the job's " +
+				"timeout-minutes above it.",
 		},
 		{
 			Name:        "teardown-budget",

@@ -63,7 +63,7 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	}
 
 	if matrixFile != "" {
-		if err := rewriteFile(matrixFile, rows); err != nil {
+		if err := RewriteFile(matrixFile, rows); err != nil {
 			return rows, out, err
 		}
 	}
@@ -168,8 +168,9 @@ func finalRows(rows []matrix.Row, head string) []matrix.Row {
 	return out
 }
 
-// rewriteFile rewrites the docs table in place, keeping the file's mode.
-func rewriteFile(path string, rows []matrix.Row) error {
+// RewriteFile rewrites the docs table in path in place, keeping the
+// file's mode.
+func RewriteFile(path string, rows []matrix.Row) error {
 	content, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("input matrix-file %s: %w", path, err)

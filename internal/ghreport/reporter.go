@@ -92,6 +92,9 @@ type Outcome struct {
 	CommentURL string
 	// HeadSHA is the commit Report's matrix is about.
 	HeadSHA string
+	// Off: the Reporter writes nothing to GitHub from now on (no token, a
+	// fork PR, a refused token), so later calls only repeat the notice.
+	Off bool
 }
 
 func (o *Outcome) note(degraded bool, format string, args ...any) {
@@ -246,6 +249,7 @@ func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
 	}
 	if reason := r.disabled(); reason != "" {
 		out.note(true, "%s", reason)
+		out.Off = true
 		return out
 	}
 	ctx = r.withBudget(ctx)
@@ -316,6 +320,7 @@ func (r *Reporter) degrade(out *Outcome, err error) {
 		r.mu.Lock()
 		r.off = "the GitHub token cannot write statuses or comments here, so the matrix is in the job summary only"
 		r.mu.Unlock()
+		out.Off = true
 		out.note(true, "GitHub reporting skipped: %v (grant pull-requests: write and statuses: write); the matrix is in the job summary", err)
 	default:
 		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)
