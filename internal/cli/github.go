@@ -188,11 +188,13 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	case ev.Repo == "":
 		out.HeadSHA = ev.HeadSHA
 		rows = ghreport.Placeholders(run.Expect, ev.HeadSHA)
-		a.notice(ghreport.Outcome{Degraded: true, Notice: "no repository to read the matrix from (input github-repository, " +
-			"default GITHUB_REPOSITORY in Actions): the matrix holds the expected rows only"})
+		msg := "no repository to read the matrix from (input github-repository, default GITHUB_REPOSITORY in Actions): " +
+			"the matrix holds the expected rows only"
 		if run.MatrixFile != "" {
-			docsErr = rewriteDocs(run.MatrixFile, rows)
+			// A table of nothing but ? would only erase what the file knows.
+			msg += "; " + run.MatrixFile + " was left alone"
 		}
+		a.notice(ghreport.Outcome{Degraded: true, Notice: msg})
 	default:
 		budget := min(reportBudget, time.Duration(run.TimeoutMinutes)*time.Minute-time.Since(a.start))
 		r, err := ghreport.New(a.ghConfig(run, ev, budget))
@@ -232,9 +234,4 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		fmt.Fprintf(a.stdout, "rewrote the matrix in %s\n", run.MatrixFile)
 	}
 	return ExitOK
-}
-
-// rewriteDocs rewrites the table in the docs file without asking GitHub.
-func rewriteDocs(path string, rows []matrix.Row) error {
-	return ghreport.RewriteFile(path, rows)
 }

@@ -55,7 +55,9 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 			if !out.Degraded {
 				out.note(true, "%s", reason)
 			}
-		} else if u, err := r.publishFinal(ctx, rows, head); err != nil {
+		} else if u, err := r.publishFinal(ctx, rows, head); errors.As(err, new(superseded)) {
+			out.note(false, "%v: the matrix comment follows the newer head and was not rewritten for %s", err, matrix.ShortSHA(head))
+		} else if err != nil {
 			r.degrade(&out, err)
 		} else {
 			out.CommentURL = u
@@ -63,7 +65,7 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	}
 
 	if matrixFile != "" {
-		if err := RewriteFile(matrixFile, rows); err != nil {
+		if err := rewriteFile(matrixFile, rows); err != nil {
 			return rows, out, err
 		}
 	}
@@ -110,6 +112,9 @@ func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head str
 		}
 		if writes == r.cfg.Attempts {
 			return "", errNotConfirmed
+		}
+		if err := r.newerStored(ctx, v, head); err != nil {
+			return "", err
 		}
 		merged := finalRows(matrix.Merge(v.desired(nil, head), rows, head), head)
 		if err := r.write(ctx, v, merged, head); err != nil && statusCode(err) != 404 {
@@ -168,9 +173,8 @@ func finalRows(rows []matrix.Row, head string) []matrix.Row {
 	return out
 }
 
-// RewriteFile rewrites the docs table in path in place, keeping the
-// file's mode.
-func RewriteFile(path string, rows []matrix.Row) error {
+// rewriteFile rewrites the docs table in place, keeping the file's mode.
+func rewriteFile(path string, rows []matrix.Row) error {
 	content, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("input matrix-file %s: %w", path, err)
