@@ -24,12 +24,17 @@ import (
 //     per leg, so they cannot be lost the same way);
 //  2. after writing, a leg reads back (after a jittered delay) until its own
 //     row is there, the comment is single, and every leg's status has a row
-//     that is not behind it; it needs two such reads in a row, spaced by a
-//     delay, before it stops (when only another leg's row is missing it
-//     waits one delay before writing that row for it);
+//     that is not behind it; it needs two such reads in a row, the second
+//     Quiet after the first, before it stops: Quiet outlasts any other leg's
+//     read-to-write latency, so a write based on a read from before the row
+//     landed (the only kind that can drop it) has landed by then and is
+//     seen (when only another leg's row is missing it waits one delay
+//     before writing that row for it);
 //  3. a leg posts its status before it writes its row, so whoever writes last
 //     has seen every finished leg's status and restores any row an earlier
 //     stale write dropped (from the status, when the leg's own row is gone).
+//     That is the fallback for a leg that never got to write; a leg that
+//     did stays until its own row holds.
 //
 // Duplicate marker comments (two legs creating at once) are resolved
 // oldest-wins: their rows are merged into the oldest, the others deleted.
