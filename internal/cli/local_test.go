@@ -27,7 +27,7 @@ func seccompCrate(t *testing.T) string {
 func requireCargo(t *testing.T) {
 	t.Helper()
 	if err := exec.Command("bash", "-lc", "command -v cargo").Run(); err != nil {
-		t.Skip("cargo is not on root's login PATH; .ci/run installs it")
+		t.Fatal("cargo is not on root's login PATH: install it (.ci/run installs rustup's cargo)")
 	}
 }
 

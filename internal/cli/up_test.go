@@ -14,7 +14,7 @@ import (
 func TestUpThenDown(t *testing.T) {
 	requireRoot(t)
 	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("OpenSSH client missing; .ci/run installs openssh-client")
+		t.Fatal("the OpenSSH client is missing: install the Debian package openssh-client (.ci/run does)")
 	}
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")

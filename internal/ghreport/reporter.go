@@ -135,7 +135,7 @@ func New(cfg Config) (*Reporter, error) {
 	}
 	owner, name, ok := strings.Cut(cfg.Repo, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return nil, fmt.Errorf("repository %q (GITHUB_REPOSITORY): want owner/name", cfg.Repo)
+		return nil, fmt.Errorf("input github-repository %q (default GITHUB_REPOSITORY): want owner/name", cfg.Repo)
 	}
 	if cfg.APIURL == "" {
 		cfg.APIURL = DefaultAPIURL
