@@ -18,9 +18,9 @@ func TestCycleTimeoutLeavesRoomForReporting(t *testing.T) {
 		elapsed   time.Duration
 		want      time.Duration
 	}{
-		{"no reporting", false, 0, 30 * time.Minute},
+		{"no reporting", false, 2 * time.Second, 30 * time.Minute},
 		{"start report took its whole budget", true, startBudget, 30*time.Minute - startBudget - finishReserve},
-		{"reporting, quick start", true, 2 * time.Second, 30*time.Minute - 2*time.Second - finishReserve},
+		{"reporting, quick start", true, 2*time.Second + time.Millisecond, 30*time.Minute - 3*time.Second - finishReserve},
 		// Config lets timeout-minutes be as small as the teardown budget
 		// plus a minute; the cycle never gets less than that.
 		{"too tight", true, 29 * time.Minute, 6 * time.Minute},
@@ -29,7 +29,7 @@ func TestCycleTimeoutLeavesRoomForReporting(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: cycle timeout %s, want %s", c.name, got, c.want)
 		}
-		if c.name != "too tight" && c.elapsed+got+map[bool]time.Duration{true: finishReserve}[c.reporting] > 30*time.Minute {
+		if c.reporting && c.name != "too tight" && c.elapsed+got+finishReserve > 30*time.Minute {
 			t.Errorf("%s: start %s + cycle %s + final report exceed timeout-minutes", c.name, c.elapsed, got)
 		}
 	}

@@ -156,18 +156,19 @@ func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix
 	a.notice(r.Finish(ctx, row))
 }
 
-// cycleTimeout is the cycle's share of timeout-minutes: what is left after
-// the time this process has already spent (elapsed, the Start report
-// included) and
-// after the reserve for the final report. It never drops below the teardown
-// budget plus a minute, the least config lets timeout-minutes be: a run that
-// tight gives the final report what it can.
+// cycleTimeout is the cycle's share of timeout-minutes. With GitHub
+// reporting on, it is what is left after the time this process has already
+// spent (elapsed, the Start report included) and after the reserve for the
+// final report, in whole seconds. It never drops below the teardown budget
+// plus a minute, the least config lets timeout-minutes be: a run that tight
+// gives the final report what it can. Without reporting the cycle has the
+// whole timeout, as before.
 func cycleTimeout(run *config.Run, reporting bool, elapsed time.Duration) time.Duration {
 	total := time.Duration(run.TimeoutMinutes) * time.Minute
-	left := total - elapsed
-	if reporting {
-		left -= finishReserve
+	if !reporting {
+		return total
 	}
+	left := (total - elapsed - finishReserve).Truncate(time.Second)
 	return max(left, run.TeardownBudget+time.Minute)
 }
 
