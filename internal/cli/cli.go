@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/sethvargo/go-githubactions"
 
@@ -96,6 +98,12 @@ type app struct {
 	inGHA  bool
 	stdout io.Writer
 	stderr io.Writer
+	// start is when the process started: timeout-minutes counts from it.
+	start time.Time
+
+	mu      sync.Mutex
+	noticed map[string]bool // reporting notices already shown
+	offTold bool            // why GitHub reporting is off was shown
 }
 
 func newApp(env Env) *app {
@@ -109,6 +117,7 @@ func newApp(env Env) *app {
 		inGHA:  env.Getenv("GITHUB_ACTIONS") == "true",
 		stdout: env.Stdout,
 		stderr: env.Stderr,
+		start:  time.Now(),
 	}
 	a.files = &ghaFiles{
 		gha:    githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(env.Stdout)),

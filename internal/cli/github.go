@@ -15,9 +15,41 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 )
 
-// githubBudget bounds one reporting call, so a slow or rate-limited API
-// can delay a leg by at most this much and never fail it.
-const githubBudget = 2 * time.Minute
+// Time for each reporting call. They count against timeout-minutes: the
+// leg's cycle gets what is left of it after the time already spent (Start
+// included) and after finishReserve, kept back for the final row. A slow or
+// rate-limited API can delay a leg by at most these and never fail it.
+const (
+	startBudget    = 45 * time.Second // pending status and ⏳ row
+	progressBudget = 45 * time.Second // runs beside the cycle, costs it nothing
+	finishReserve  = 90 * time.Second // the final row, after teardown
+	reportBudget   = 4 * time.Minute  // report mode, bounded by timeout-minutes too
+)
+
+// waitShare is the part of a call's time that may go to waiting out rate
+// limits and retries; the rest is for the requests themselves.
+func waitShare(d time.Duration) time.Duration { return d * 2 / 3 }
+
+// ghEvent is what the reporting is about: the workflow's event, with the
+// github-repository, pull-request and head-sha inputs over it.
+func (a *app) ghEvent(run *config.Run) (ghreport.Event, error) {
+	ev, err := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv)
+	if err != nil {
+		return ghreport.Event{}, err
+	}
+	if run.GitHubRepo != "" {
+		ev.Repo = run.GitHubRepo
+	}
+	if run.PullRequest != 0 && run.PullRequest != ev.PR {
+		// Another PR than the event's: its head and base are not known
+		// from here, so it is not treated as a fork.
+		ev.PR, ev.HeadRepo, ev.BaseRepo = run.PullRequest, "", ""
+	}
+	if run.HeadSHA != "" {
+		ev.HeadSHA = run.HeadSHA
+	}
+	return ev, nil
+}
 
 // reporter is this leg's GitHub reporting, or nil when it is off: outside
 // Actions, with `comment: false`, or when the event cannot be read.
@@ -25,12 +57,12 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 	if !a.inGHA || !run.Comment {
 		return nil
 	}
-	ev, err := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv)
+	ev, err := a.ghEvent(run)
 	if err != nil {
 		a.warn("GitHub reporting is off: " + err.Error())
 		return nil
 	}
-	r, err := ghreport.New(a.ghConfig(run, ev))
+	r, err := ghreport.New(a.ghConfig(run, ev, startBudget))
 	if err != nil {
 		a.warn("GitHub reporting is off: " + err.Error())
 		return nil
@@ -38,16 +70,32 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 	return r
 }
 
-func (a *app) ghConfig(run *config.Run, ev ghreport.Event) ghreport.Config {
+func (a *app) ghConfig(run *config.Run, ev ghreport.Event, call time.Duration) ghreport.Config {
 	return ghreport.Config{
-		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: githubBudget,
-		Settle: a.pollInterval(), // 0 keeps the production read-back delay
+		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: waitShare(call),
+		// 0 keeps the production read-back delays.
+		Settle: a.pollInterval(), Quiet: a.pollInterval(),
+		SkipComment: !run.Comment,
 	}
 }
 
 // notice prints a reporting outcome's notice; reporting never fails a leg.
+// GitHub refusing the leg (a fork, a read-only token) is said once, not at
+// Start, Update and Finish each; any other notice is printed once per text.
 func (a *app) notice(o ghreport.Outcome) {
 	if o.Notice == "" {
+		return
+	}
+	a.mu.Lock()
+	if a.noticed == nil {
+		a.noticed = map[string]bool{}
+	}
+	skip := a.noticed[o.Notice] || (o.Off && a.offTold)
+	a.noticed[o.Notice] = true
+	a.offTold = a.offTold || o.Off
+	a.mu.Unlock()
+	if skip {
+		a.log.Info("GitHub reporting", "notice", o.Notice)
 		return
 	}
 	a.annotate("notice", "mvm-verify reporting", o.Notice)
@@ -58,7 +106,7 @@ func (a *app) reportStart(ctx context.Context, r *ghreport.Reporter, row matrix.
 	if r == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, githubBudget)
+	ctx, cancel := context.WithTimeout(ctx, startBudget)
 	defer cancel()
 	a.notice(r.Start(ctx, row))
 }
@@ -88,7 +136,7 @@ func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *ve
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(ctx, githubBudget)
+				ctx, cancel := context.WithTimeout(ctx, progressBudget)
 				defer cancel()
 				a.notice(r.Update(ctx, row))
 			}()
@@ -98,32 +146,63 @@ func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *ve
 }
 
 // reportFinish posts the leg's final row. It runs even after a signal (the
-// result must not be lost), within its own short budget.
+// result must not be lost), within the time kept back for it.
 func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix.Row) {
 	if r == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), githubBudget)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
 	defer cancel()
 	a.notice(r.Finish(ctx, row))
 }
 
+// cycleTimeout is the cycle's share of timeout-minutes. With GitHub
+// reporting on, it is what is left after the time this process has already
+// spent (elapsed, the Start report included) and after the reserve for the
+// final report, in whole seconds. It never drops below the teardown budget
+// plus a minute, the least config lets timeout-minutes be: a run that tight
+// gives the final report what it can. Without reporting the cycle has the
+// whole timeout, as before.
+func cycleTimeout(run *config.Run, reporting bool, elapsed time.Duration) time.Duration {
+	total := time.Duration(run.TimeoutMinutes) * time.Minute
+	if !reporting {
+		return total
+	}
+	left := (total - elapsed - finishReserve).Truncate(time.Second)
+	return max(left, run.TeardownBudget+time.Minute)
+}
+
 // report is `mode: report`: the aggregating job after every leg. It writes
-// the authoritative matrix to the comment, the job summary, the `matrix`
-// output, matrix.md / matrix.json in --out, and the docs file if asked.
+// the authoritative matrix to the comment (unless comment: false), the job
+// summary, the `matrix` output, matrix.md / matrix.json in --out, and the
+// docs file if asked. Without a repository (outside Actions, no
+// github-repository input) it writes what it knows: the expected rows as ?.
 func (a *app) report(ctx context.Context, run *config.Run) int {
 	var rows []matrix.Row
 	var out ghreport.Outcome
 	var docsErr error
-	ev, evErr := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv)
-	if evErr != nil {
+	ev, evErr := a.ghEvent(run)
+	switch {
+	case evErr != nil:
 		a.warn("cannot read the workflow event, so the matrix is not read from GitHub: " + evErr.Error())
-	} else {
-		r, err := ghreport.New(a.ghConfig(run, ev))
+		rows = ghreport.Placeholders(run.Expect, run.HeadSHA)
+	case ev.Repo == "":
+		out.HeadSHA = ev.HeadSHA
+		rows = ghreport.Placeholders(run.Expect, ev.HeadSHA)
+		msg := "no repository to read the matrix from (input github-repository, default GITHUB_REPOSITORY in Actions): " +
+			"the matrix holds the expected rows only"
+		if run.MatrixFile != "" {
+			// A table of nothing but ? would only erase what the file knows.
+			msg += "; " + run.MatrixFile + " was left alone"
+		}
+		a.notice(ghreport.Outcome{Degraded: true, Notice: msg})
+	default:
+		budget := min(reportBudget, time.Duration(run.TimeoutMinutes)*time.Minute-time.Since(a.start))
+		r, err := ghreport.New(a.ghConfig(run, ev, budget))
 		if err != nil {
 			return a.badInput(err)
 		}
-		ctx, cancel := context.WithTimeout(ctx, 2*githubBudget)
+		ctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
 		rows, out, docsErr = r.Report(ctx, run.Expect, run.MatrixFile)
 		a.notice(out)

@@ -10,59 +10,120 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 )
 
-// TestLegAndReportOnGitHub runs a leg as the runner would with a token and
-// the API pointed at the fake GitHub, then the aggregating report job: the
-// leg's status lands on the PR head, its row in the sticky comment, and
-// report writes the matrix with a ? row for the leg that never reported,
-// rewriting only the table in the docs file.
-func TestLegAndReportOnGitHub(t *testing.T) {
-	requireRoot(t)
-	const repo, head, token = "o/r", "0123456789abcdef0123456789abcdef01234567", "ghs_testtoken"
+const (
+	ghRepo  = "o/r"
+	ghHead  = "0123456789abcdef0123456789abcdef01234567"
+	ghToken = "ghs_testtoken"
+	roToken = "ghs_readonlytoken"
+)
+
+// fakeGitHub is a fake GitHub holding PR #7 of o/r at ghHead, with a
+// writing and a read-only token.
+func fakeGitHub(t *testing.T) *fakegh.Server {
+	t.Helper()
 	gh := fakegh.New()
 	t.Cleanup(gh.Close)
-	gh.AddToken(token, fakegh.Token{Login: "github-actions[bot]"})
-	gh.SetPR(repo, fakegh.PR{Number: 7, HeadSHA: head, HeadRepo: repo, BaseRepo: repo})
+	gh.AddToken(ghToken, fakegh.Token{Login: "github-actions[bot]"})
+	gh.AddToken(roToken, fakegh.Token{Login: "github-actions[bot]", ReadOnly: true})
+	gh.SetPR(ghRepo, fakegh.PR{Number: 7, HeadSHA: ghHead, HeadRepo: ghRepo, BaseRepo: ghRepo})
+	return gh
+}
 
-	dir := t.TempDir()
-	event := filepath.Join(dir, "event.json")
-	os.WriteFile(event, []byte(`{"pull_request":{"number":7,"head":{"sha":"`+head+`","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`), 0o644)
-	base := []string{
-		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=" + repo, "GITHUB_RUN_ID=99", "GITHUB_RUN_ATTEMPT=1",
-		"GITHUB_JOB=verify", "GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_SERVER_URL=https://github.example",
-		"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH=" + event,
-		"INPUT_GITHUB-TOKEN=" + token, "INPUT_GITHUB-API-URL=" + gh.URL(), "MVM_VERIFY_POLL_INTERVAL=50ms",
+// prEventFile writes a pull_request event for PR #7 whose head is in
+// headRepo (o/r, or a fork).
+func prEventFile(t *testing.T, headRepo string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "event.json")
+	payload := `{"pull_request":{"number":7,"head":{"sha":"` + ghHead + `","repo":{"full_name":"` + headRepo +
+		`"}},"base":{"repo":{"full_name":"o/r"}}}}`
+	if err := os.WriteFile(path, []byte(payload), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	return path
+}
+
+// actionsEnv is the runner's environment for a job of run 99 on PR #7.
+func actionsEnv(event, summary, outputs string) []string {
+	return []string{
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=" + ghRepo, "GITHUB_RUN_ID=99", "GITHUB_RUN_ATTEMPT=1",
+		"GITHUB_JOB=verify", "RUNNER_NAME=runner-3", "GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff",
+		"GITHUB_SERVER_URL=https://github.example", "GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH=" + event,
+		"GITHUB_STEP_SUMMARY=" + summary, "GITHUB_OUTPUT=" + outputs, "MVM_VERIFY_POLL_INTERVAL=50ms",
+	}
+}
+
+func emptyFile(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestLegAndReportOnGitHub runs a leg as the runner would with a token and
+// the API pointed at the fake GitHub, then the aggregating report job: the
+// leg's status lands on the PR head linking its job, its row in the sticky
+// comment, and report writes the matrix with a ? row for the leg that never
+// reported — into the comment, its job summary, matrix.md and the docs file,
+// of which only the table changes.
+func TestLegAndReportOnGitHub(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	gh.AddJob(ghRepo, 99, 1, fakegh.Job{ID: 4242, Name: "verify (local)", RunnerName: "runner-3", Status: "in_progress"})
+	jobURL := fakegh.JobURL(ghRepo, 99, 4242)
+	dir := t.TempDir()
+	event := prEventFile(t, ghRepo)
+	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
-	leg := runBin(t, cmdEnv(t, append(base,
+	legSummary := emptyFile(t, "leg-summary")
+	leg := runBin(t, cmdEnv(t, append(append(actionsEnv(event, legSummary, emptyFile(t, "leg-outputs")), creds...),
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
 	if leg.code != 0 {
 		t.Fatalf("leg exit %d\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
 	}
 	// pending at the start, pending again once the host is ready, then the
-	// verdict.
+	// verdict; every one linking this job's page.
 	var states []string
-	for _, st := range gh.Statuses(repo, head) {
+	for _, st := range gh.Statuses(ghRepo, ghHead) {
 		if st.Context == "mvm-verify/local" {
 			states = append(states, st.State)
+			if st.TargetURL != jobURL {
+				t.Errorf("status %s links %q, want the job %q", st.State, st.TargetURL, jobURL)
+			}
 		}
 	}
 	if strings.Join(states, ",") != "pending,pending,success" {
 		t.Errorf("statuses for mvm-verify/local on the head SHA: %v, want pending, pending, success", states)
 	}
-	comments := gh.Comments(repo, 7)
-	if len(comments) != 1 || !strings.Contains(comments[0].Body, "<!-- mvm-verify:matrix -->") || !strings.Contains(comments[0].Body, "[Local](https://github.example/o/r/actions/runs/99) | ✅ | ✅ verified") {
-		t.Fatalf("want one sticky comment holding the Local row, got %+v", comments)
+	comments := gh.Comments(ghRepo, 7)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "<!-- mvm-verify:matrix -->") ||
+		!strings.Contains(comments[0].Body, "[Local]("+jobURL+") | ✅ | ✅ verified") {
+		t.Fatalf("want one sticky comment holding the Local row linking its job, got %+v", comments)
+	}
+	if strings.Contains(leg.stdout, "::notice") {
+		t.Errorf("a notice although everything was reported:\n%s", leg.stdout)
 	}
 
 	docs := filepath.Join(dir, "matrix.md")
 	before := "# Verification\n\nintro stays\n\n<!-- mvm-verify:start -->\nold table\n<!-- mvm-verify:end -->\n\noutro stays\n"
-	os.WriteFile(docs, []byte(before), 0o644)
+	if err := os.WriteFile(docs, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "report")
-	outputs := filepath.Join(dir, "outputs")
-	os.WriteFile(outputs, nil, 0o644)
-	rep := runBin(t, cmdEnv(t, append(base, "INPUT_MODE=report", "INPUT_EXPECT=local,aws", "INPUT_OUT="+out,
-		"INPUT_MATRIX-FILE="+docs, "GITHUB_OUTPUT="+outputs)...))
+	outputs, summary := emptyFile(t, "outputs"), emptyFile(t, "summary")
+	rep := runBin(t, cmdEnv(t, append(append(actionsEnv(event, summary, outputs), creds...),
+		"INPUT_MODE=report", "INPUT_EXPECT=local,aws", "INPUT_OUT="+out, "INPUT_MATRIX-FILE="+docs)...))
 	if rep.code != 0 {
 		t.Fatalf("report exit %d\nstdout:\n%s\nstderr:\n%s", rep.code, rep.stdout, rep.stderr)
 	}
@@ -77,15 +138,190 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 	for _, r := range rows {
 		got[r.Key] = r.Cells["Live cycle"].Status
 	}
-	if got["local"] != "pass" || got["aws"] == "" || got["aws"] == "pass" {
-		t.Errorf("matrix rows %v: want local pass and aws present without a result", got)
+	if got["local"] != "pass" || got["aws"] != "unknown" {
+		t.Errorf("matrix rows %v: want local pass and aws unknown", got)
 	}
-	after, _ := os.ReadFile(docs)
-	if !strings.HasPrefix(string(after), "# Verification\n\nintro stays\n\n<!-- mvm-verify:start -->\n") ||
-		!strings.HasSuffix(string(after), "<!-- mvm-verify:end -->\n\noutro stays\n") || strings.Contains(string(after), "old table") {
+	localRow := "[Local](" + jobURL + ") | ✅ | ✅ verified"
+	awsRow := "| AWS | ? | ? | ? | no result from this leg |"
+	final := gh.Comments(ghRepo, 7)
+	if len(final) != 1 || !strings.Contains(final[0].Body, localRow) || !strings.Contains(final[0].Body, awsRow) {
+		t.Errorf("final comment lacks %q or %q:\n%+v", localRow, awsRow, final)
+	}
+	for name, md := range map[string]string{"job summary": readFile(t, summary), "matrix.md": readFile(t, filepath.Join(out, "matrix.md"))} {
+		if !strings.Contains(md, "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") ||
+			!strings.Contains(md, localRow) || !strings.Contains(md, awsRow) || !strings.Contains(md, ghHead[:7]) {
+			t.Errorf("%s lacks the final matrix (Local ✅, AWS ?, head %s):\n%s", name, ghHead[:7], md)
+		}
+	}
+	after := readFile(t, docs)
+	if !strings.HasPrefix(after, "# Verification\n\nintro stays\n\n<!-- mvm-verify:start -->\n") ||
+		!strings.HasSuffix(after, "<!-- mvm-verify:end -->\n\noutro stays\n") || strings.Contains(after, "old table") ||
+		!strings.Contains(after, awsRow) {
 		t.Errorf("docs file not rewritten between the markers only:\n%s", after)
 	}
 	if _, err := os.Stat(filepath.Join(out, "matrix.json")); err != nil {
 		t.Errorf("report left no matrix.json: %v", err)
+	}
+}
+
+// A fork PR's token is read-only, and so may be the workflow's: the leg
+// still verifies (exit 0), writes its job summary, and says once — not at
+// start, progress and finish — that GitHub got nothing.
+func TestForkAndReadOnlyTokenLegs(t *testing.T) {
+	requireRoot(t)
+	for _, c := range []struct{ name, headRepo, token, why string }{
+		{"fork PR", "mallory/r", ghToken, "fork mallory/r"},
+		{"read-only token", ghRepo, roToken, "Resource not accessible by integration"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gh := fakeGitHub(t)
+			dir := t.TempDir()
+			summary := emptyFile(t, "summary")
+			suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+			leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, c.headRepo), summary, emptyFile(t, "outputs")),
+				"INPUT_GITHUB-TOKEN="+c.token, "INPUT_GITHUB-API-URL="+gh.URL(),
+				"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+				"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+			if leg.code != 0 {
+				t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
+			}
+			if n := strings.Count(leg.stdout, "::notice"); n != 1 {
+				t.Errorf("%d ::notice:: lines, want exactly one:\n%s", n, leg.stdout)
+			}
+			if !strings.Contains(leg.stdout, c.why) {
+				t.Errorf("the notice does not say why (%q):\n%s", c.why, leg.stdout)
+			}
+			if md := readFile(t, summary); !strings.Contains(md, "| Local | ✅ | ✅") {
+				t.Errorf("job summary lacks the leg's row:\n%s", md)
+			}
+			if len(gh.Statuses(ghRepo, ghHead)) != 0 || len(gh.Comments(ghRepo, 7)) != 0 {
+				t.Errorf("GitHub was written to: %v %v", gh.Statuses(ghRepo, ghHead), gh.Comments(ghRepo, 7))
+			}
+		})
+	}
+}
+
+// Without the github-api-url input the API is GITHUB_API_URL's (GHES).
+func TestGitHubAPIURLDefaultsFromEnv(t *testing.T) {
+	gh := fakeGitHub(t)
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "success", Context: "mvm-verify/aws",
+		Description: "✅ Preflight · ✅ Live cycle · ✅ Seccomp probe · from the status"})
+	out := filepath.Join(t.TempDir(), "out")
+	r := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+		"GITHUB_API_URL="+strings.TrimSuffix(gh.URL(), "/"), "INPUT_GITHUB-TOKEN="+ghToken,
+		"INPUT_MODE=report", "INPUT_EXPECT=aws", "INPUT_OUT="+out)...))
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if len(gh.Requests()) == 0 || len(gh.Comments(ghRepo, 7)) != 1 {
+		t.Fatalf("the fake at GITHUB_API_URL was not used: %d requests, comments %+v", len(gh.Requests()), gh.Comments(ghRepo, 7))
+	}
+	if md := readFile(t, filepath.Join(out, "matrix.md")); !strings.Contains(md, "| AWS | ✅ | ✅ | ✅ | from the status |") {
+		t.Errorf("matrix.md lacks the row read from the status:\n%s", md)
+	}
+}
+
+// comment: false in report mode: the matrix is written everywhere but the
+// PR comment.
+func TestReportCommentFalse(t *testing.T) {
+	gh := fakeGitHub(t)
+	out := filepath.Join(t.TempDir(), "out")
+	summary := emptyFile(t, "summary")
+	r := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
+		"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_COMMENT=false",
+		"INPUT_MODE=report", "INPUT_EXPECT=aws,gcp", "INPUT_OUT="+out)...))
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if c := gh.Comments(ghRepo, 7); len(c) != 0 {
+		t.Errorf("comment: false, but report commented: %+v", c)
+	}
+	for _, md := range []string{readFile(t, summary), readFile(t, filepath.Join(out, "matrix.md"))} {
+		if !strings.Contains(md, "| AWS | ? |") || !strings.Contains(md, "| GCP | ? |") {
+			t.Errorf("matrix lacks the expected rows:\n%s", md)
+		}
+	}
+}
+
+// Outside Actions report needs no GITHUB_* variable: without a repository
+// it writes the expected rows as ? with a notice and exits 0; with the
+// github-repository, pull-request and head-sha inputs it reads GitHub.
+func TestReportOutsideActions(t *testing.T) {
+	t.Run("no repository", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out")
+		r := runBin(t, cmdEnv(t), "report", "--expect", "aws,gcp", "--out", out)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "github-repository") {
+			t.Errorf("no notice naming the github-repository input:\n%s", r.stderr)
+		}
+		md := r.file(t, "matrix.md")
+		if !strings.Contains(md, "| AWS | ? | ? | ? |") || !strings.Contains(md, "| GCP | ? | ? | ? |") {
+			t.Errorf("matrix.md lacks the expected rows:\n%s", md)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(r.file(t, "matrix.json")), &rows); err != nil || len(rows) != 2 {
+			t.Errorf("matrix.json: %v, %d rows", err, len(rows))
+		}
+	})
+	t.Run("with inputs", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "failure", Context: "mvm-verify/gcp",
+			Description: "✅ Preflight · ❌ Live cycle · ❌ Seccomp probe · boom"})
+		out := filepath.Join(t.TempDir(), "out")
+		r := runBin(t, cmdEnv(t, "GITHUB_TOKEN="+ghToken, "MVM_VERIFY_POLL_INTERVAL=50ms"), "report",
+			"--github-repository", ghRepo, "--pull-request", "7", "--head-sha", ghHead, "--github-api-url", gh.URL(),
+			"--expect", "aws,gcp", "--out", out)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if md := r.file(t, "matrix.md"); !strings.Contains(md, "| GCP | ✅ | ❌ | ❌ | boom |") || !strings.Contains(md, "| AWS | ? |") {
+			t.Errorf("matrix.md lacks GCP from its status and AWS as ?:\n%s", md)
+		}
+		if c := gh.Comments(ghRepo, 7); len(c) != 1 {
+			t.Errorf("want the final comment on PR #7, got %+v", c)
+		}
+	})
+}
+
+// Bad report inputs exit 2 naming the input, the value and the form, before
+// anything is written.
+func TestReportBadInput(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.md")
+	if err := os.WriteFile(plain, []byte("# no markers\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"matrix-file without markers", []string{"--matrix-file", plain, "--expect", "aws"},
+			[]string{`input "matrix-file"`, plain, "<!-- mvm-verify:start --> … <!-- mvm-verify:end -->"}},
+		{"expect not keys", []string{"--expect", "AWS lane,x|y"},
+			[]string{`input "expect"`, `"AWS lane,x|y"`, "lowercase letters, digits, - and _"}},
+		{"repository not owner/name", []string{"--github-repository", "https://github.com/o/r"},
+			[]string{`input "github-repository"`, "owner/name"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			r := runBin(t, cmdEnv(t), append([]string{"report", "--out", out}, c.args...)...)
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Error("report wrote its output directory despite bad input")
+			}
+			if readFile(t, plain) != "# no markers\n" {
+				t.Error("the matrix file changed")
+			}
+		})
 	}
 }

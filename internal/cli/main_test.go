@@ -134,7 +134,7 @@ func processesMentioning(t *testing.T, s string) []string {
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the local provider sets up the suite's user as cloud-init would, which needs root; CI runs as root")
+		t.Fatal("run as root: the local provider sets up the suite's user as cloud-init would, which needs root (CI runs as root)")
 	}
 }
 

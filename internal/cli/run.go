@@ -47,7 +47,9 @@ func (a *app) actionMain(ctx context.Context) int {
 
 func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
 	reg := registry()
-	run, err := config.LoadWith(src, config.Options{Providers: reg.Names(), Mode: cmd, Getenv: a.env.Getenv, HeadSHA: headSHA(a.env.Getenv)})
+	ev, _ := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv) // a bad event is reported where it is used
+	run, err := config.LoadWith(src, config.Options{Providers: reg.Names(), Mode: cmd, Getenv: a.env.Getenv,
+		HeadSHA: headSHA(a.env.Getenv), PullRequest: ev.PR})
 	if err != nil {
 		return a.badInput(err)
 	}
@@ -131,6 +133,8 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	plan.Journal = st
 	gh := a.reporter(run)
 	a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
+	// The cycle's clock starts now, with what timeout-minutes has left.
+	plan.Timeout = cycleTimeout(run, gh != nil, time.Since(a.start))
 	wait := a.reportProgress(ctx, gh, &plan)
 	res := verify.Run(ctx, plan)
 	wait()

@@ -133,8 +133,9 @@ func Inputs() []Input {
 		{
 			Name:    "timeout-minutes",
 			Default: "90",
-			Description: "Set to the job's timeout-minutes: work stops at this minus teardown-budget, so teardown " +
-				"finishes inside the job.",
+			Description: "Minutes the whole step may take, GitHub reporting included (90 s are kept for the final " +
+				"report); work stops early enough to leave teardown-budget for teardown. Keep the job's " +
+				"timeout-minutes above it.",
 		},
 		{
 			Name:        "teardown-budget",
@@ -249,10 +250,27 @@ func Inputs() []Input {
 			Modes:       reporting,
 		},
 		{
-			Name:        "comment",
-			Default:     "true",
-			Description: "Report the leg to GitHub: a commit status on the head SHA and its row in one sticky pull request comment.",
+			Name:        "github-repository",
+			Description: "Repository the statuses and the PR comment go to, as owner/name; default: GITHUB_REPOSITORY.",
 			Modes:       reporting,
+		},
+		{
+			Name:        "pull-request",
+			Description: "Number of the pull request whose comment holds the matrix; default: the event's pull request, none on push.",
+			Modes:       reporting,
+		},
+		{
+			Name: "head-sha",
+			Description: "Commit the statuses and the matrix are about (40 hex digits); default: the pull request's head " +
+				"from the event, else GITHUB_SHA.",
+			Modes: reporting,
+		},
+		{
+			Name:    "comment",
+			Default: "true",
+			Description: "Report to GitHub: a leg's commit status on the head SHA and its row in one sticky pull request " +
+				"comment; in report mode, the final comment. false: job summary (and report's files) only.",
+			Modes: reporting,
 		},
 		{
 			Name:        "matrix-file",

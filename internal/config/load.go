@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -54,8 +55,12 @@ type Options struct {
 	// GITHUB_SERVER_URL and GITHUB_REPOSITORY. Nil means none.
 	Getenv func(key string) string
 	// HeadSHA is the commit under test as the CLI read it from the event
-	// (the pull request's head, not the merge commit); the default of ref.
+	// (the pull request's head, not the merge commit); the default of ref
+	// and head-sha.
 	HeadSHA string
+	// PullRequest is the event's pull request number, the default of
+	// pull-request; 0 when there is none.
+	PullRequest int
 }
 
 func (o Options) env(key string) string {
@@ -114,9 +119,9 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	r.Comment = l.boolean("comment")
 	r.MatrixFile = l.get("matrix-file")
 	if r.Mode == ModeReport && r.MatrixFile != "" {
-		l.file("matrix-file", "an existing markdown file")
+		l.matrixFile(r.MatrixFile)
 	}
-	r.Expect = splitList(l.get("expect"))
+	l.expect(r)
 
 	l.endpoints()
 	l.providerInputs(r)
@@ -141,6 +146,8 @@ var (
 	lanes        = []string{LaneAuto, LaneKVM, LaneNoKVM}
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	keyForm      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	ghRepoForm   = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	shaForm      = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 	refForm      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 	roleARN      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$`)
 )
@@ -294,6 +301,37 @@ func (l *loader) file(name, what string) string {
 	return v
 }
 
+// matrixFile checks the docs file report rewrites before anything is
+// written: a file with exactly one pair of markers, start before end.
+func (l *loader) matrixFile(path string) {
+	expected := fmt.Sprintf("a markdown file with %s … %s", matrix.DocsStart, matrix.DocsEnd)
+	if n := len(l.errs); l.file("matrix-file", expected) == "" || len(l.errs) > n {
+		return
+	}
+	content, err := os.ReadFile(path)
+	if err != nil {
+		l.fail("matrix-file", path, expected, err)
+		return
+	}
+	if _, _, err := matrix.DocsRegion(content); err != nil {
+		l.fail("matrix-file", path, expected, err)
+	}
+}
+
+// expect reads the row keys report waits for; each is a row key as the
+// legs' key input makes them.
+func (l *loader) expect(r *Run) {
+	v := l.get("expect")
+	r.Expect = splitList(v)
+	for _, k := range r.Expect {
+		if !keyForm.MatchString(k) {
+			l.fail("expect", v, "row keys like aws,gcp,hetzner-no-kvm, comma or newline separated "+
+				"(each lowercase letters, digits, - and _; at most 63)", nil)
+			return
+		}
+	}
+}
+
 func (l *loader) provider(r *Run, known []string) {
 	r.Provider = l.get("provider")
 	names := slices.Sorted(slices.Values(known))
@@ -383,6 +421,22 @@ func (l *loader) github(r *Run, opt Options) {
 	}
 	r.GitHubAPIURL = cmpOr(l.get("github-api-url"), opt.env("GITHUB_API_URL"), "https://api.github.com")
 	l.set("github-api-url", r.GitHubAPIURL)
+
+	r.GitHubRepo = cmpOr(l.get("github-repository"), opt.env("GITHUB_REPOSITORY"))
+	l.set("github-repository", r.GitHubRepo)
+	if r.GitHubRepo != "" && !ghRepoForm.MatchString(r.GitHubRepo) {
+		l.fail("github-repository", r.GitHubRepo, "owner/name like tinylabscom/mvm", nil)
+	}
+	if v := l.get("pull-request"); v != "" {
+		r.PullRequest = l.whole("pull-request", 1, math.MaxInt32, "a pull request number like 42")
+	} else {
+		r.PullRequest = opt.PullRequest
+	}
+	r.HeadSHA = cmpOr(l.get("head-sha"), opt.HeadSHA)
+	l.set("head-sha", r.HeadSHA)
+	if r.HeadSHA != "" && !shaForm.MatchString(r.HeadSHA) {
+		l.fail("head-sha", r.HeadSHA, "a full commit SHA (40 lowercase hex digits)", nil)
+	}
 }
 
 func cmpOr(values ...string) string {

@@ -75,6 +75,9 @@ func TestLoadDefaults(t *testing.T) {
 		{"Comment", r.Comment, true},
 		{"Repository", r.Repository, "https://github.com/tinylabscom/mvm"},
 		{"Ref", r.Ref, sha},
+		{"GitHubRepo", r.GitHubRepo, "tinylabscom/mvm"},
+		{"HeadSHA", r.HeadSHA, sha},
+		{"PullRequest", r.PullRequest, 0},
 		{"Deadline", r.Deadline(), 85 * time.Minute},
 		{"Inputs[ssh-port]", r.Input("ssh-port"), "22"},
 		{"Inputs[key]", r.Input("key"), "aws"},
@@ -89,7 +92,7 @@ func TestLoadDefaults(t *testing.T) {
 	for _, in := range Inputs() {
 		if _, ok := r.Inputs[in.Name]; ok != (in.Default != "" || in.Name == "provider" || in.Name == "key" ||
 			in.Name == "github-token" || in.Name == "github-api-url" ||
-			in.Name == "repository" || in.Name == "ref") {
+			in.Name == "repository" || in.Name == "ref" || in.Name == "github-repository" || in.Name == "head-sha") {
 			t.Errorf("Inputs[%s] present = %v; want only the inputs with a value", in.Name, ok)
 		}
 	}
@@ -134,14 +137,14 @@ func TestLoadValues(t *testing.T) {
 func TestLoadOtherModes(t *testing.T) {
 	dir := t.TempDir()
 	docs := filepath.Join(dir, "verification.md")
-	if err := os.WriteFile(docs, []byte("# matrix\n"), 0o644); err != nil {
+	if err := os.WriteFile(docs, []byte("# matrix\n<!-- mvm-verify:start -->\n<!-- mvm-verify:end -->\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := load(t, map[string]string{"mode": "report", "matrix-file": docs})
+	r, err := load(t, map[string]string{"mode": "report", "matrix-file": docs, "expect": "aws, gcp\nhetzner-no-kvm"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Provider != "" || r.Key != "" || r.Suite != nil || r.MatrixFile != docs {
+	if r.Provider != "" || r.Key != "" || r.Suite != nil || r.MatrixFile != docs || strings.Join(r.Expect, " ") != "aws gcp hetzner-no-kvm" {
 		t.Errorf("report run = %+v", r)
 	}
 	// down needs no suite and no ref.
@@ -162,6 +165,28 @@ func TestLoadOtherModes(t *testing.T) {
 	wantInputError(t, err, "mode", `got "launch", expected one of run, up, down, report`)
 	_, err = load(t, map[string]string{"mode": "report", "matrix-file": filepath.Join(dir, "nope.md")})
 	wantInputError(t, err, "matrix-file", "nope.md")
+	// A file without the markers is bad input, found before report writes
+	// anything.
+	plain := filepath.Join(dir, "plain.md")
+	if err := os.WriteFile(plain, []byte("# matrix\n| a | b |\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = load(t, map[string]string{"mode": "report", "matrix-file": plain})
+	wantInputError(t, err, "matrix-file", "plain.md", "expected a markdown file with <!-- mvm-verify:start --> … <!-- mvm-verify:end -->")
+	// Where the reporting writes: inputs, validated.
+	r, err = load(t, map[string]string{"mode": "report", "github-repository": "o/r", "pull-request": "12", "head-sha": strings.Repeat("ab", 20)})
+	if err != nil || r.GitHubRepo != "o/r" || r.PullRequest != 12 || r.HeadSHA != strings.Repeat("ab", 20) {
+		t.Errorf("report target: %+v, %v", r, err)
+	}
+	_, err = load(t, map[string]string{"mode": "report", "github-repository": "https://github.com/o/r"})
+	wantInputError(t, err, "github-repository", `got "https://github.com/o/r"`, "owner/name")
+	_, err = load(t, map[string]string{"mode": "report", "pull-request": "#12"})
+	wantInputError(t, err, "pull-request", `got "#12"`, "a pull request number")
+	_, err = load(t, map[string]string{"mode": "report", "head-sha": "main"})
+	wantInputError(t, err, "head-sha", `got "main"`, "40 lowercase hex digits")
+	// Row keys in expect have the form of the key input.
+	_, err = load(t, map[string]string{"mode": "report", "expect": "AWS lane,x|y"})
+	wantInputError(t, err, "expect", `got "AWS lane,x|y"`, "lowercase letters, digits, - and _")
 }
 
 func TestEnvSource(t *testing.T) {

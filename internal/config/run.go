@@ -69,8 +69,14 @@ type Run struct {
 
 	GitHubToken  string // secret
 	GitHubAPIURL string
-	Comment      bool
-	MatrixFile   string
+	// GitHubRepo ("owner/name"), PullRequest and HeadSHA say where the
+	// reporting writes; empty or 0 when neither an input nor the Actions
+	// environment says.
+	GitHubRepo  string
+	PullRequest int
+	HeadSHA     string
+	Comment     bool
+	MatrixFile  string
 	// Expect lists the row keys the report job waits for: a leg that never
 	// reported still gets its row, as "?".
 	Expect []string

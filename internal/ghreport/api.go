@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v93/github"
@@ -55,7 +56,7 @@ func (r *Reporter) call(ctx context.Context, what string, op func() (*github.Res
 			return fmt.Errorf("%s: %w", what, ErrAuth)
 		case kindRateLimit:
 			r.log.Info("GitHub rate limit", "request", what, "wait", wait)
-			if !r.spend(wait) {
+			if !r.spend(ctx, wait) {
 				return fmt.Errorf("%s: wait %s: %w", what, wait.Round(time.Second), ErrRateLimited)
 			}
 		case kindServer:
@@ -65,7 +66,7 @@ func (r *Reporter) call(ctx context.Context, what string, op func() (*github.Res
 			}
 			wait = r.backoff(serverRetries)
 			r.log.Info("GitHub request failed; retrying", "request", what, "error", err, "wait", wait)
-			if !r.spend(wait) {
+			if !r.spend(ctx, wait) {
 				return fmt.Errorf("%s: out of wait budget: %w", what, err)
 			}
 		default:
@@ -158,15 +159,40 @@ func statusCode(err error) int {
 	return 0
 }
 
-// spend takes d from the wait budget; false when the budget cannot cover it.
-func (r *Reporter) spend(d time.Duration) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if d > r.budget {
-		r.budget = 0
+// waitBudget is what one reporting call (Start, Update, Finish, Report) may
+// still spend waiting on rate limits and retries. Each call gets its own, so
+// a long rate limit at Start cannot leave Finish, whose row matters most,
+// with nothing.
+type waitBudget struct {
+	mu   sync.Mutex
+	left time.Duration
+}
+
+type budgetKey struct{}
+
+// withBudget gives the calls made with ctx a fresh wait budget.
+func (r *Reporter) withBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, budgetKey{}, &waitBudget{left: r.cfg.Budget})
+}
+
+// spend takes d from ctx's wait budget; false when the budget cannot cover
+// it, or when ctx would end before the wait does.
+func (r *Reporter) spend(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return false
 	}
-	r.budget -= d
+	b, _ := ctx.Value(budgetKey{}).(*waitBudget)
+	if b == nil {
+		// A call outside Start/Update/Finish/Report: give it one.
+		b = &waitBudget{left: r.cfg.Budget}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d > b.left {
+		b.left = 0
+		return false
+	}
+	b.left -= d
 	return true
 }
 

@@ -28,7 +28,7 @@ func TestForkPRReportsSummaryOnly(t *testing.T) {
 	}
 	r, _ := newReporter(t, f, ev, testToken, nil)
 	for _, out := range []Outcome{r.Start(context.Background(), matrix.Row{Key: "aws"}), r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))} {
-		if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "fork mallory/widgets") {
+		if !out.Degraded || out.StatusPosted || !out.Off || !strings.Contains(out.Notice, "fork mallory/widgets") {
 			t.Errorf("fork outcome = %+v, want degraded with a notice naming the fork", out)
 		}
 	}
@@ -52,8 +52,8 @@ func TestReadOnlyTokenDegrades(t *testing.T) {
 	r, _ := newReporter(t, f, prEvent(sha1), roToken, nil)
 	ctx := context.Background()
 	out := r.Start(ctx, matrix.Row{Key: "aws"})
-	if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "Resource not accessible by integration") {
-		t.Fatalf("read-only Start = %+v, want degraded naming GitHub's refusal", out)
+	if !out.Degraded || out.StatusPosted || !out.Off || !strings.Contains(out.Notice, "Resource not accessible by integration") {
+		t.Fatalf("read-only Start = %+v, want degraded and off, naming GitHub's refusal", out)
 	}
 	if strings.Contains(out.Notice, roToken) {
 		t.Fatal("the notice contains the token")

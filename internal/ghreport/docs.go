@@ -2,7 +2,6 @@ package ghreport
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
@@ -10,8 +9,8 @@ import (
 
 // The docs file's table lives between these markers.
 const (
-	DocsStart = "<!-- mvm-verify:start -->"
-	DocsEnd   = "<!-- mvm-verify:end -->"
+	DocsStart = matrix.DocsStart
+	DocsEnd   = matrix.DocsEnd
 )
 
 // RewriteDocsTable replaces what lies between the markers with the matrix
@@ -19,7 +18,7 @@ const (
 // just inside the markers and the file's line endings, so a workflow can
 // commit the result and the diff shows only the table.
 func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
-	start, end, err := docsRegion(content)
+	start, end, err := matrix.DocsRegion(content)
 	if err != nil {
 		return nil, err
 	}
@@ -45,27 +44,4 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 	out.Write(trail)
 	out.Write(content[end:])
 	return out.Bytes(), nil
-}
-
-// docsRegion finds the bytes between the markers.
-func docsRegion(content []byte) (start, end int, err error) {
-	help := fmt.Sprintf("put %s and %s on their own lines around the table", DocsStart, DocsEnd)
-	switch n := bytes.Count(content, []byte(DocsStart)); {
-	case n == 0:
-		return 0, 0, fmt.Errorf("docs table: no %s marker in the file: %s", DocsStart, help)
-	case n > 1:
-		return 0, 0, fmt.Errorf("docs table: %d %s markers in the file, want one: %s", n, DocsStart, help)
-	}
-	switch n := bytes.Count(content, []byte(DocsEnd)); {
-	case n == 0:
-		return 0, 0, fmt.Errorf("docs table: no %s marker in the file: %s", DocsEnd, help)
-	case n > 1:
-		return 0, 0, fmt.Errorf("docs table: %d %s markers in the file, want one: %s", n, DocsEnd, help)
-	}
-	start = bytes.Index(content, []byte(DocsStart)) + len(DocsStart)
-	end = bytes.Index(content, []byte(DocsEnd))
-	if end < start {
-		return 0, 0, fmt.Errorf("docs table: %s comes before %s: %s", DocsEnd, DocsStart, help)
-	}
-	return start, end, nil
 }

@@ -3,6 +3,7 @@ package ghreport
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -121,5 +122,29 @@ func TestRewriteDocsTableKeepsLineEndingsAndFillsEmptyRegion(t *testing.T) {
 	}
 	if want := "x " + DocsStart + "\n" + matrix.Table(seedRows()[:1]) + DocsEnd + " y"; string(got) != want {
 		t.Errorf("empty region:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// The docs table the example workflow keeps true: the file its docs job
+// names exists and has the markers, so that job's report can rewrite it.
+func TestRepositoryDocsMatrixIsRewritable(t *testing.T) {
+	workflow, err := os.ReadFile(filepath.Join("..", "..", ".github", "workflows", "verify.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const file = "docs/verification-matrix.md"
+	if !strings.Contains(string(workflow), "matrix-file: "+file) {
+		t.Fatalf("verify.yml does not rewrite %s", file)
+	}
+	content, err := os.ReadFile(filepath.Join("..", "..", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := RewriteDocsTable(content, seedRows())
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if !strings.HasPrefix(string(got), string(content[:strings.Index(string(content), DocsStart)])) {
+		t.Errorf("the intro of %s changed", file)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -24,6 +25,13 @@ type Event struct {
 	HeadRepo, BaseRepo string
 	// RunURL links the workflow run (GITHUB_SERVER_URL/REPO/actions/runs/ID).
 	RunURL string
+	// RunID and RunAttempt (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT), Job
+	// (GITHUB_JOB, the job's id in the workflow) and RunnerName
+	// (RUNNER_NAME) find this job's page among the run's jobs.
+	RunID      int64
+	RunAttempt int
+	Job        string
+	RunnerName string
 }
 
 // Fork reports whether the PR comes from another repository.
@@ -51,6 +59,9 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 			ev.RunURL += "/attempts/" + a
 		}
 	}
+	ev.RunID, _ = strconv.ParseInt(env("GITHUB_RUN_ID"), 10, 64)
+	ev.RunAttempt, _ = strconv.Atoi(env("GITHUB_RUN_ATTEMPT"))
+	ev.Job, ev.RunnerName = env("GITHUB_JOB"), env("RUNNER_NAME")
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {

@@ -22,6 +22,7 @@ func TestLoadEvent(t *testing.T) {
 		// On pull_request GITHUB_SHA is the merge commit, never the head.
 		"GITHUB_SHA":        sha2,
 		"GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2",
+		"GITHUB_JOB": "verify", "RUNNER_NAME": "GitHub Actions 7",
 	})
 	path := writeEvent(t, `{"action":"synchronize","pull_request":{"number":7,"head":{"sha":"`+sha1+`","repo":{"full_name":"acme/widgets"}},"base":{"repo":{"full_name":"acme/widgets"}}}}`)
 	ev, err := LoadEvent(path, env)
@@ -29,7 +30,8 @@ func TestLoadEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{Name: "pull_request", Repo: testRepo, HeadSHA: sha1, PR: 7, HeadRepo: testRepo, BaseRepo: testRepo,
-		RunURL: "https://github.com/acme/widgets/actions/runs/42/attempts/2"}
+		RunURL: "https://github.com/acme/widgets/actions/runs/42/attempts/2",
+		RunID:  42, RunAttempt: 2, Job: "verify", RunnerName: "GitHub Actions 7"}
 	if ev != want {
 		t.Errorf("LoadEvent = %+v\nwant        %+v", ev, want)
 	}

@@ -47,6 +47,7 @@ func hostileRows() []matrix.Row {
 	rows[2].Set(matrix.LiveCycle, matrix.Fail, "<img src=x onerror=alert(1)>")
 	rows[3].HeadSHA = sha2 // an older push's row
 	rows[4].Set(matrix.LiveCycle, matrix.Pending, "")
+	rows[4].Notes = "![pixel](https://evil.example/p.png) [click](https://evil.example) see www.evil.example"
 	return rows
 }
 
@@ -80,9 +81,26 @@ func checkRendering(t *testing.T, md string, mentionsNotify bool) {
 		if strings.ContainsAny(line, "<>") {
 			t.Errorf("raw HTML in rendered markdown: %s", line)
 		}
+		if unescaped(line, "![") || unescaped(line, "](https://evil") || unescaped(line, "://evil") || strings.Contains(line, "www.evil") {
+			t.Errorf("an image, link or autolink from untrusted text in rendered markdown: %s", line)
+		}
 		if mentionsNotify && mention.MatchString(line) {
 			t.Errorf("a mention in rendered markdown would notify someone: %s", line)
 		}
+	}
+}
+
+// unescaped reports whether s occurs in line without a backslash before it.
+func unescaped(line, s string) bool {
+	for i := 0; ; {
+		j := strings.Index(line[i:], s)
+		if j < 0 {
+			return false
+		}
+		if at := i + j; at == 0 || line[at-1] != '\\' {
+			return true
+		}
+		i += j + 1
 	}
 }
 

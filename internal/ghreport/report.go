@@ -2,6 +2,7 @@ package ghreport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -20,11 +21,24 @@ import (
 // (missing markers, unreadable or unwritable file).
 func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile string) ([]matrix.Row, Outcome, error) {
 	var out Outcome
+	ctx = r.withBudget(ctx)
 	head := r.cfg.Event.HeadSHA
 	var rows []matrix.Row
+	var unknown headUnknown
+	headKnown := true
 	if r.cfg.Token == "" {
 		out.note(true, "%s", r.disabled())
-	} else if err := r.gather(ctx, &head, &rows); err != nil {
+	} else if err := r.gather(ctx, &head, &rows); errors.As(err, &unknown) {
+		// Fail closed: the matrix is the event's commit's, from its
+		// statuses, and the comment is left alone.
+		headKnown = false
+		out.note(true, "%v: the matrix is for %s from its statuses, and the comment was left alone", err, matrix.ShortSHA(head))
+		if statuses, err := r.statuses(ctx, head); err != nil {
+			r.degrade(&out, err)
+		} else {
+			rows, _ = reconcile(nil, statuses, head)
+		}
+	} else if err != nil {
 		r.degrade(&out, err)
 	}
 	for _, key := range expectedKeys {
@@ -36,12 +50,14 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	matrix.Sort(rows, expectedKeys)
 	out.HeadSHA = head
 
-	if r.cfg.Event.PR != 0 && r.cfg.Token != "" {
+	if r.cfg.Event.PR != 0 && r.cfg.Token != "" && headKnown && !r.cfg.SkipComment {
 		if reason := r.disabled(); reason != "" {
 			if !out.Degraded {
 				out.note(true, "%s", reason)
 			}
-		} else if u, err := r.publishFinal(ctx, rows, head); err != nil {
+		} else if u, err := r.publishFinal(ctx, rows, head); errors.As(err, new(superseded)) {
+			out.note(false, "%v: the matrix comment follows the newer head and was not rewritten for %s", err, matrix.ShortSHA(head))
+		} else if err != nil {
 			r.degrade(&out, err)
 		} else {
 			out.CommentURL = u
@@ -97,6 +113,9 @@ func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head str
 		if writes == r.cfg.Attempts {
 			return "", errNotConfirmed
 		}
+		if err := r.newerStored(ctx, v, head); err != nil {
+			return "", err
+		}
 		merged := finalRows(matrix.Merge(v.desired(nil, head), rows, head), head)
 		if err := r.write(ctx, v, merged, head); err != nil && statusCode(err) != 404 {
 			return "", err
@@ -115,6 +134,17 @@ func holdsAll(got, want []matrix.Row) bool {
 		}
 	}
 	return true
+}
+
+// Placeholders are rows for keys nothing is known about: the matrix report
+// writes when it cannot ask GitHub (no repository known outside Actions).
+func Placeholders(keys []string, head string) []matrix.Row {
+	var rows []matrix.Row
+	for _, k := range keys {
+		rows = append(rows, placeholder(k, head, "no result known here"))
+	}
+	matrix.Sort(rows, keys)
+	return rows
 }
 
 // placeholder stands for a leg without a result for head.

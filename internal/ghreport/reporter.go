@@ -33,6 +33,7 @@ const (
 	DefaultBudget   = 3 * time.Minute
 	DefaultAttempts = 10
 	DefaultSettle   = 2 * time.Second
+	DefaultQuiet    = 8 * time.Second
 )
 
 // Config configures a Reporter.
@@ -58,8 +59,9 @@ type Config struct {
 	// Rand draws the jitter; default seeded from the clock.
 	Rand   *rand.Rand
 	Logger *slog.Logger
-	// Budget bounds the total time spent waiting on rate limits and retries
-	// over the Reporter's life; default DefaultBudget.
+	// Budget bounds the time spent waiting on rate limits and retries by
+	// each call (Start, Update, Finish, Report) on its own; default
+	// DefaultBudget. The caller's context deadline bounds it too.
 	Budget time.Duration
 	// Attempts bounds the comment writes per update; default
 	// DefaultAttempts.
@@ -67,6 +69,14 @@ type Config struct {
 	// Settle is the base delay before a write is read back; default
 	// DefaultSettle.
 	Settle time.Duration
+	// Quiet is how long a leg keeps watching its confirmed row before it
+	// trusts it: longer than any other leg's read-to-write latency, so a
+	// write based on a read from before the row landed has landed too, and
+	// is seen. Default DefaultQuiet.
+	Quiet time.Duration
+	// SkipComment leaves the PR comment alone (input comment: false in
+	// report mode): statuses are read, nothing is written.
+	SkipComment bool
 }
 
 // Outcome is how the reporting went. It is never an error: the caller shows
@@ -82,6 +92,9 @@ type Outcome struct {
 	CommentURL string
 	// HeadSHA is the commit Report's matrix is about.
 	HeadSHA string
+	// Off: the Reporter writes nothing to GitHub from now on (no token, a
+	// fork PR, a refused token), so later calls only repeat the notice.
+	Off bool
 }
 
 func (o *Outcome) note(degraded bool, format string, args ...any) {
@@ -107,9 +120,10 @@ type Reporter struct {
 
 	mu        sync.Mutex
 	rand      *rand.Rand
-	budget    time.Duration
 	off       string // why GitHub is not written to; empty while it is
 	lastStamp time.Time
+	lookupJob bool // the job's URL is to be looked up (Config.JobURL was empty)
+	jobLooked bool // it was (found or not)
 }
 
 // New checks cfg and builds a Reporter. Bad input (a malformed repository or
@@ -121,7 +135,7 @@ func New(cfg Config) (*Reporter, error) {
 	}
 	owner, name, ok := strings.Cut(cfg.Repo, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return nil, fmt.Errorf("repository %q (GITHUB_REPOSITORY): want owner/name", cfg.Repo)
+		return nil, fmt.Errorf("input github-repository %q (default GITHUB_REPOSITORY): want owner/name", cfg.Repo)
 	}
 	if cfg.APIURL == "" {
 		cfg.APIURL = DefaultAPIURL
@@ -130,7 +144,8 @@ func New(cfg Config) (*Reporter, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("input github-api-url %q: want an http(s) URL such as %s or https://ghe.example.com/api/v3", cfg.APIURL, DefaultAPIURL)
 	}
-	if cfg.JobURL == "" {
+	lookupJob := cfg.JobURL == ""
+	if lookupJob {
 		cfg.JobURL = cfg.Event.RunURL
 	}
 	if cfg.Budget <= 0 {
@@ -142,8 +157,11 @@ func New(cfg Config) (*Reporter, error) {
 	if cfg.Settle <= 0 {
 		cfg.Settle = DefaultSettle
 	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = DefaultQuiet
+	}
 	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, sleepFn: cfg.Sleep, now: cfg.Now,
-		rand: cfg.Rand, budget: cfg.Budget}
+		rand: cfg.Rand, lookupJob: lookupJob}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -231,8 +249,11 @@ func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
 	}
 	if reason := r.disabled(); reason != "" {
 		out.note(true, "%s", reason)
+		out.Off = true
 		return out
 	}
+	ctx = r.withBudget(ctx)
+	r.lookupJobURL(ctx)
 	row = r.prepare(row)
 	if err := r.postStatus(ctx, row); err != nil {
 		r.degrade(&out, err)
@@ -244,10 +265,14 @@ func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
 	}
 	u, err := r.upsert(ctx, row)
 	var sup superseded
+	var unknown headUnknown
 	switch {
 	case errors.As(err, &sup):
 		out.note(false, "the PR's head is now %s; the matrix comment follows it and was not updated from %s",
 			matrix.ShortSHA(sup.head), matrix.ShortSHA(row.HeadSHA))
+	case errors.As(err, &unknown):
+		out.note(true, "%v: the commit status is set, the matrix comment was left alone", err)
+		r.log.Warn("PR head unknown; comment not updated", "error", err)
 	case err != nil:
 		r.degrade(&out, err)
 	default:
@@ -263,11 +288,11 @@ func (r *Reporter) prepare(row matrix.Row) matrix.Row {
 	if row.Provider == "" {
 		row.Provider = matrix.DisplayName(row.Key)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if row.JobURL == "" {
 		row.JobURL = r.cfg.JobURL
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	// Strictly increasing, so a leg can tell its latest row from its last.
 	stamp := r.now().UTC()
 	if !stamp.After(r.lastStamp) {
@@ -295,6 +320,7 @@ func (r *Reporter) degrade(out *Outcome, err error) {
 		r.mu.Lock()
 		r.off = "the GitHub token cannot write statuses or comments here, so the matrix is in the job summary only"
 		r.mu.Unlock()
+		out.Off = true
 		out.note(true, "GitHub reporting skipped: %v (grant pull-requests: write and statuses: write); the matrix is in the job summary", err)
 	default:
 		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)

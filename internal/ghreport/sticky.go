@@ -24,12 +24,17 @@ import (
 //     per leg, so they cannot be lost the same way);
 //  2. after writing, a leg reads back (after a jittered delay) until its own
 //     row is there, the comment is single, and every leg's status has a row
-//     that is not behind it; it needs two such reads in a row, spaced by a
-//     delay, before it stops (when only another leg's row is missing it
-//     waits one delay before writing that row for it);
+//     that is not behind it; it needs two such reads in a row, the second
+//     Quiet after the first, before it stops: Quiet outlasts any other leg's
+//     read-to-write latency, so a write based on a read from before the row
+//     landed (the only kind that can drop it) has landed by then and is
+//     seen (when only another leg's row is missing it waits one delay
+//     before writing that row for it);
 //  3. a leg posts its status before it writes its row, so whoever writes last
 //     has seen every finished leg's status and restores any row an earlier
 //     stale write dropped (from the status, when the leg's own row is gone).
+//     That is the fallback for a leg that never got to write; a leg that
+//     did stays until its own row holds.
 //
 // Duplicate marker comments (two legs creating at once) are resolved
 // oldest-wins: their rows are merged into the oldest, the others deleted.
@@ -50,8 +55,24 @@ type view struct {
 	statuses  []remoteStatus         // mvm-verify statuses on the head commit
 }
 
+// headUnknown: the PR's current head could not be learned, so the comment
+// is left alone: writing without it could put an older push's row over a
+// newer one.
+type headUnknown struct{ err error }
+
+func (h headUnknown) Error() string {
+	if h.err == nil {
+		return "the pull request's current head is unknown (GitHub sent none)"
+	}
+	return fmt.Sprintf("the pull request's current head is unknown (%v)", h.err)
+}
+
+func (h headUnknown) Unwrap() error { return h.err }
+
 // prHead is the PR's current head commit: a re-run of an older push must not
-// overwrite the matrix of a newer one. Without the PR API it is the event's.
+// overwrite the matrix of a newer one. It fails closed: any failure to learn
+// it is headUnknown (or the refusal itself, for auth and rate limits, which
+// say more).
 func (r *Reporter) prHead(ctx context.Context) (string, error) {
 	var head string
 	err := r.call(ctx, fmt.Sprintf("get pull request #%d", r.cfg.Event.PR), func() (*github.Response, error) {
@@ -59,18 +80,24 @@ func (r *Reporter) prHead(ctx context.Context) (string, error) {
 		head = pr.GetHead().GetSHA()
 		return resp, err
 	})
-	if errors.Is(err, ErrAuth) || errors.Is(err, ErrRateLimited) || ctx.Err() != nil {
+	switch {
+	case errors.Is(err, ErrAuth) || errors.Is(err, ErrRateLimited) || ctx.Err() != nil:
 		return "", err
-	}
-	if err != nil || head == "" {
-		r.log.Info("PR head unknown; using the event's", "error", err)
-		return r.cfg.Event.HeadSHA, nil
+	case err != nil:
+		return "", headUnknown{err: err}
+	case head == "":
+		return "", headUnknown{}
 	}
 	return head, nil
 }
 
 // upsert merges the leg's row into the sticky comment and returns its URL
 // once the row has stayed there.
+//
+// A leg stops only when a read made Quiet after a read that already held
+// its row still holds it: by then every write based on a read from before
+// the row landed (the only writes that can drop it) has landed too, and a
+// dropped row is seen and written again.
 func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 	head, err := r.prHead(ctx)
 	if err != nil {
@@ -79,8 +106,11 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 	if own.HeadSHA != head {
 		return "", superseded{head: head}
 	}
-	confirmed, writes, waited := 0, 0, false
-	for {
+	quieted, writes, waited := false, 0, false
+	for reads := 0; ; reads++ {
+		if reads > 4*r.cfg.Attempts {
+			return "", errNotConfirmed
+		}
 		v, err := r.read(ctx, head)
 		if err != nil {
 			return "", err
@@ -89,11 +119,11 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
 		switch {
 		case holds && !helps:
-			confirmed++
-			if confirmed == 2 {
+			if quieted {
 				return v.comments[0].GetHTMLURL(), nil
 			}
-			if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
+			quieted = true
+			if err := r.sleep(ctx, r.cfg.Quiet); err != nil {
 				return "", err
 			}
 			continue
@@ -101,15 +131,18 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 			// Another leg's row is missing or behind its status. Most
 			// likely that leg is about to write it: give it the time
 			// before writing for it, which would only add contention.
-			waited, confirmed = true, 0
+			waited, quieted = true, false
 			if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
 				return "", err
 			}
 			continue
 		}
-		confirmed, waited = 0, false
+		quieted, waited = false, false
 		if writes == r.cfg.Attempts {
 			return "", errNotConfirmed
+		}
+		if err := r.newerStored(ctx, v, head); err != nil {
+			return "", err
 		}
 		writes++
 		rows := v.desired(&own, head)
@@ -122,6 +155,23 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// newerStored guards a write over a comment about another commit: that is
+// an older push's matrix only while the PR's head is still ours. If the head
+// moved (the comment is about a newer push), the write is superseded.
+func (r *Reporter) newerStored(ctx context.Context, v view, head string) error {
+	if len(v.comments) == 0 || v.storedSHA == "" || v.storedSHA == head {
+		return nil
+	}
+	now, err := r.prHead(ctx)
+	if err != nil {
+		return err
+	}
+	if now != head {
+		return superseded{head: now}
+	}
+	return nil
 }
 
 // settleDelay is the jittered wait before reading back, growing with the

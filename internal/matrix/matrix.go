@@ -176,16 +176,29 @@ func Table(rows []Row) string {
 }
 
 // Escape makes text safe inside a markdown table cell: pipes escaped, HTML
-// angle brackets and newlines neutralised.
+// angle brackets and newlines neutralised, and link and image syntax
+// (brackets, the bang of an image) and autolinks ("https://", "www.")
+// escaped, so step output cannot put an image (a tracking pixel) or a
+// disguised link into a PR comment.
 func Escape(s string) string {
-	s = strings.NewReplacer(
-		"\\", "\\\\",
-		"|", "\\|",
-		"<", "&lt;",
-		">", "&gt;",
-		"\r\n", " ",
-		"\n", " ",
-		"\r", " ",
-	).Replace(s)
+	s = escaper.Replace(s)
 	return strings.TrimSpace(s)
 }
+
+var escaper = strings.NewReplacer(
+	"\\", "\\\\",
+	"|", "\\|",
+	"<", "&lt;",
+	">", "&gt;",
+	"[", "\\[",
+	"]", "\\]",
+	"!", "\\!",
+	// A backslash before the colon keeps GitHub's autolink extension from
+	// seeing a scheme; before the dot, from seeing "www.".
+	"://", "\\://",
+	"www.", "www\\.",
+	"WWW.", "WWW\\.",
+	"\r\n", " ",
+	"\n", " ",
+	"\r", " ",
+)

@@ -1,6 +1,9 @@
 package summary
 
 import (
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +33,41 @@ func result() *verify.Result {
 			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large"}, Class: providers.ClassCapacity, Error: "InsufficientInstanceCapacity"},
 			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1b", Type: "c8i.large"}, OK: true},
 		},
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestMarkdownGolden pins the whole job summary of a failed leg: the row,
+// phases, steps, attempts and logs, with hostile text in an error (a pipe,
+// an image, HTML) that must not break the tables or render.
+func TestMarkdownGolden(t *testing.T) {
+	res := result()
+	res.Phases[1].Error = "1 of 2 steps failed: smoke | bad ![x](https://evil.example/p.png) <b>"
+	md := Markdown(res)
+	path := filepath.Join("testdata", "summary.golden.md")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden %s: %v (run go test -update to create it)", path, err)
+	}
+	if md != string(want) {
+		t.Errorf("summary differs from %s:\n--- got\n%s\n--- want\n%s", path, md, want)
+	}
+	// Outside the fenced logs nothing may render as an image or HTML.
+	outside := md
+	if i := strings.Index(md, "<details>"); i >= 0 {
+		outside = md[:i]
+	}
+	if strings.Contains(outside, "![") || strings.Contains(outside, "<b>") {
+		t.Errorf("the summary's tables render an image or HTML from an error:\n%s", outside)
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package fakegh is a stateful fake of the parts of the GitHub REST API that
-// mvm-verify uses: commit statuses, issue comments and pull requests. It
+// mvm-verify uses: commit statuses, issue comments, pull requests and the
+// jobs of a workflow run attempt. It
 // behaves like GitHub where the reporting depends on it: comment lists are
 // paginated with Link headers, ids increase, each request is atomic and
 // nothing else is serialized (there are no conditional writes), tokens are
@@ -36,6 +37,17 @@ const (
 type Token struct {
 	Login    string
 	ReadOnly bool
+	// NoActions: the token lacks actions: read, so the Actions API answers
+	// 403 "Resource not accessible by integration".
+	NoActions bool
+}
+
+// Job is a job of a workflow run attempt.
+type Job struct {
+	ID         int64
+	Name       string // as GitHub shows it: "verify (aws)" in a matrix
+	RunnerName string
+	Status     string // queued, in_progress, completed
 }
 
 // Comment is an issue comment as stored.
@@ -103,6 +115,7 @@ type Server struct {
 	prs      map[string]*PR // "owner/repo#n"
 	comments map[int64]*Comment
 	statuses []*Status
+	jobs     map[string][]Job // "owner/repo/run/attempt"
 	nextID   int64
 	faults   []*Fault
 	log      []Request
@@ -140,6 +153,7 @@ func New(opts ...Option) *Server {
 		tokens:   map[string]Token{},
 		prs:      map[string]*PR{},
 		comments: map[int64]*Comment{},
+		jobs:     map[string][]Job{},
 		nextID:   1000,
 		perPage:  MaxPerPage,
 		now:      time.Now,
@@ -181,6 +195,24 @@ func (s *Server) SetPR(repo string, pr PR) {
 		pr.HeadRepo = repo
 	}
 	s.prs[fmt.Sprintf("%s#%d", repo, pr.Number)] = &pr
+}
+
+// AddJob adds a job to a run attempt; its html_url is
+// https://github.com/<repo>/actions/runs/<run>/job/<id>.
+func (s *Server) AddJob(repo string, run int64, attempt int, j Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j.ID == 0 {
+		s.nextID++
+		j.ID = s.nextID
+	}
+	k := fmt.Sprintf("%s/%d/%d", repo, run, attempt)
+	s.jobs[k] = append(s.jobs[k], j)
+}
+
+// JobURL is the html_url the fake gives a job.
+func JobURL(repo string, run, id int64) string {
+	return fmt.Sprintf("https://github.com/%s/actions/runs/%d/job/%d", repo, run, id)
 }
 
 // AddComment stores a comment as if login had written it.
@@ -340,6 +372,12 @@ func (s *Server) route(r *http.Request, hdr http.Header) (int, any, *apiError) {
 			docURL: "https://docs.github.com/rest/issues/comments#create-an-issue-comment"}
 	}
 	switch {
+	case rest[0] == "actions" && len(rest) == 6 && rest[1] == "runs" && rest[3] == "attempts" && rest[5] == "jobs" && r.Method == http.MethodGet:
+		if tok.NoActions {
+			return 0, nil, &apiError{status: http.StatusForbidden, message: "Resource not accessible by integration",
+				docURL: "https://docs.github.com/rest/actions/workflow-jobs#list-jobs-for-a-workflow-run-attempt"}
+		}
+		return s.listJobs(r, repo, rest[2], rest[4], hdr)
 	case rest[0] == "statuses" && len(rest) == 2 && r.Method == http.MethodPost:
 		return s.createStatus(r, repo, rest[1], tok)
 	case rest[0] == "commits" && len(rest) == 3 && rest[2] == "status" && r.Method == http.MethodGet:
@@ -558,6 +596,27 @@ func (s *Server) getPR(repo, num string) (int, any, *apiError) {
 		"head":   map[string]any{"sha": pr.HeadSHA, "repo": map[string]any{"full_name": pr.HeadRepo}},
 		"base":   map[string]any{"repo": map[string]any{"full_name": pr.BaseRepo}},
 	}, nil
+}
+
+func (s *Server) listJobs(r *http.Request, repo, run, attempt string, hdr http.Header) (int, any, *apiError) {
+	runID, err1 := strconv.ParseInt(run, 10, 64)
+	n, err2 := strconv.Atoi(attempt)
+	all, ok := s.jobs[fmt.Sprintf("%s/%d/%d", repo, runID, n)]
+	if err1 != nil || err2 != nil || !ok {
+		return 0, nil, notFound()
+	}
+	got, aerr := page(r, all, MaxPerPage, hdr)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	out := make([]map[string]any, 0, len(got))
+	for _, j := range got {
+		out = append(out, map[string]any{
+			"id": j.ID, "run_id": runID, "run_attempt": n, "name": j.Name, "runner_name": j.RunnerName,
+			"status": j.Status, "html_url": JobURL(repo, runID, j.ID),
+		})
+	}
+	return http.StatusOK, map[string]any{"total_count": len(all), "jobs": out}, nil
 }
 
 var statusStates = []string{"pending", "success", "failure", "error"}

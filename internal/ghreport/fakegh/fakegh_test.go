@@ -180,3 +180,32 @@ func TestFaultsAndDelays(t *testing.T) {
 		t.Errorf("plain response lacks rate headers or body: %v %s", r2.Header, body)
 	}
 }
+
+func TestJobsOfARunAttempt(t *testing.T) {
+	s := newServer(t)
+	s.AddToken("noactions", Token{NoActions: true})
+	s.AddJob(repo, 42, 2, Job{ID: 7, Name: "verify (aws)", RunnerName: "runner-1", Status: "in_progress"})
+	ctx := context.Background()
+	jobs, _, err := client(t, s, "rw").Actions.ListWorkflowJobsAttempt(ctx, "acme", "widgets", 42, 2, nil)
+	if err != nil || len(jobs.Jobs) != 1 {
+		t.Fatalf("jobs: %v, %+v", err, jobs)
+	}
+	j := jobs.Jobs[0]
+	if j.GetName() != "verify (aws)" || j.GetRunnerName() != "runner-1" || j.GetHTMLURL() != JobURL(repo, 42, 7) {
+		t.Errorf("job = %+v", j)
+	}
+	if _, _, err := client(t, s, "rw").Actions.ListWorkflowJobsAttempt(ctx, "acme", "widgets", 42, 1, nil); statusOf(err) != 404 {
+		t.Errorf("unknown attempt: %v, want 404", err)
+	}
+	if _, _, err := client(t, s, "noactions").Actions.ListWorkflowJobsAttempt(ctx, "acme", "widgets", 42, 2, nil); statusOf(err) != 403 {
+		t.Errorf("token without actions: read: %v, want 403", err)
+	}
+}
+
+func statusOf(err error) int {
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil {
+		return er.Response.StatusCode
+	}
+	return 0
+}

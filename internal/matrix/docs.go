@@ -1,0 +1,34 @@
+package matrix
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// A docs file's matrix table lives between these markers. They are here, not
+// with the rewrite, so the configuration can check a matrix file before
+// anything runs.
+const (
+	DocsStart = "<!-- mvm-verify:start -->"
+	DocsEnd   = "<!-- mvm-verify:end -->"
+)
+
+// DocsRegion finds the bytes between the markers: exactly one of each, the
+// start first.
+func DocsRegion(content []byte) (start, end int, err error) {
+	help := fmt.Sprintf("put %s and %s on their own lines around the table", DocsStart, DocsEnd)
+	for _, m := range []string{DocsStart, DocsEnd} {
+		switch n := bytes.Count(content, []byte(m)); {
+		case n == 0:
+			return 0, 0, fmt.Errorf("docs table: no %s marker in the file: %s", m, help)
+		case n > 1:
+			return 0, 0, fmt.Errorf("docs table: %d %s markers in the file, want one: %s", n, m, help)
+		}
+	}
+	start = bytes.Index(content, []byte(DocsStart)) + len(DocsStart)
+	end = bytes.Index(content, []byte(DocsEnd))
+	if end < start {
+		return 0, 0, fmt.Errorf("docs table: %s comes before %s: %s", DocsEnd, DocsStart, help)
+	}
+	return start, end, nil
+}
