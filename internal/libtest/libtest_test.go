@@ -266,10 +266,10 @@ func TestRealCargoSeccompCrate(t *testing.T) {
 		t.Fatal("cargo is not installed: the real libtest run needs a Rust toolchain (Debian package cargo; .ci/run installs it)")
 	}
 	target := t.TempDir()
-	run := func(t *testing.T, args ...string) ([]byte, int) {
+	run := func(t *testing.T, env []string, args ...string) ([]byte, int) {
 		t.Helper()
 		cmd := exec.Command(cargo, append([]string{"test", "--offline", "--locked", "--manifest-path", filepath.Join("testdata", "seccompcrate", "Cargo.toml")}, args...)...)
-		cmd.Env = append(os.Environ(), "CARGO_TARGET_DIR="+target, "CARGO_TERM_COLOR=never")
+		cmd.Env = append(append(os.Environ(), "CARGO_TARGET_DIR="+target, "CARGO_TERM_COLOR=never"), env...)
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		switch {
@@ -284,17 +284,22 @@ func TestRealCargoSeccompCrate(t *testing.T) {
 
 	tests := []struct {
 		name    string
+		env     []string
 		args    []string
 		want    Summary
 		verdict Verdict
 	}{
-		{"whole crate", nil, Summary{Binaries: 3, Passed: 6}, Pass},
-		{"the seccomp_apply test alone", []string{"--test", "seccomp_apply"}, Summary{Binaries: 1, Passed: 4}, Pass},
-		{"a filter that matches nothing", []string{"--test", "seccomp_apply", "--", "--exact", "no_such_test"}, Summary{Binaries: 1, FilteredOut: 4, ZeroTestBinaries: 1}, NotRun},
+		{"whole crate", nil, nil, Summary{Binaries: 4, Passed: 7}, Pass},
+		{"the seccomp_apply test alone", nil, []string{"--test", "seccomp_apply"}, Summary{Binaries: 1, Passed: 4}, Pass},
+		{"a filter that matches nothing", nil, []string{"--test", "seccomp_apply", "--", "--exact", "no_such_test"}, Summary{Binaries: 1, FilteredOut: 4, ZeroTestBinaries: 1}, NotRun},
+		// The built-in suite's libtest steps pass --show-output so that a
+		// gated test's own "skipped" line is seen: not run, never a pass.
+		{"a gated test that skipped itself", nil, []string{"--test", "gated", "--", "--show-output"}, Summary{Binaries: 1, Passed: 1, Skipped: 1}, NotRun},
+		{"the gated test enabled", []string{"SECCOMPCRATE_LIVE=1"}, []string{"--test", "gated", "--", "--show-output"}, Summary{Binaries: 1, Passed: 1}, Pass},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, code := run(t, tt.args...)
+			out, code := run(t, tt.env, tt.args...)
 			got := Parse(out)
 			v, why := got.Verdict(code)
 			if !reflect.DeepEqual(got, tt.want) || v != tt.verdict {
