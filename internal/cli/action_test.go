@@ -224,6 +224,33 @@ func TestPostWithoutStateDoesNothing(t *testing.T) {
 	}
 }
 
+// In Actions, bad input also sets the status output to error and says what
+// was wrong in the job summary.
+func TestBadInputInActions(t *testing.T) {
+	dir := t.TempDir()
+	outputs, summary := filepath.Join(dir, "outputs"), filepath.Join(dir, "summary")
+	for _, f := range []string{outputs, summary} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runBin(t, cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_OUTPUT="+outputs, "GITHUB_STEP_SUMMARY="+summary,
+		"INPUT_PROVIDER=nimbus", "INPUT_OUT="+filepath.Join(dir, "out")))
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := parseFileCommands(t, outputs)["status"]; got != "error" {
+		t.Errorf("status output %q, want error", got)
+	}
+	sum, _ := os.ReadFile(summary)
+	if !strings.Contains(string(sum), "bad input") || !strings.Contains(string(sum), `input "provider": got "nimbus"`) {
+		t.Errorf("job summary does not say what was wrong:\n%s", sum)
+	}
+	if !strings.Contains(r.stdout, "::error") {
+		t.Errorf("no error annotation:\n%s", r.stdout)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badYAML := filepath.Join(dir, "bad.yml")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -153,6 +154,14 @@ func (a *app) badInput(err error) int {
 	}
 	if a.inGHA {
 		a.annotate("error", "mvm-verify: bad input", err.Error())
+		// The step's outputs and summary say so too: a workflow reading
+		// status sees error, not an empty string.
+		a.files.setOutput("status", "error")
+		fence := "```"
+		for strings.Contains(err.Error(), fence) {
+			fence += "`"
+		}
+		a.files.addSummary(fmt.Sprintf("### mvm-verify: bad input\n\nNothing was started.\n\n%s\n%s\n%s\n", fence, err, fence))
 	}
 	return ExitBadInput
 }
