@@ -1,6 +1,7 @@
 package config
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"math"
@@ -113,7 +114,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	r.InsecureHostKey = l.boolean("insecure-host-key")
 	l.sourceCIDR(r)
 	r.MaxCostUSD = l.cost("max-cost")
-	r.ProbeBinary = l.file("probe-binary", "a linux mvm-verify binary")
+	r.ProbeBinary = l.probeBinary()
 
 	l.github(r, opt)
 	r.Comment = l.boolean("comment")
@@ -299,6 +300,28 @@ func (l *loader) file(name, what string) string {
 		l.fail(name, v, what+", not "+fi.Mode().Type().String(), nil)
 	}
 	return v
+}
+
+// probeBinary checks the probe-binary input before anything is created:
+// every host is Linux, so it must be a Linux ELF executable. Whether its
+// architecture matches the host is known only once the host answers.
+func (l *loader) probeBinary() string {
+	const expected = "a Linux (ELF) build of mvm-verify for the host's architecture"
+	n := len(l.errs)
+	path := l.file("probe-binary", expected)
+	if path == "" || len(l.errs) > n {
+		return path
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		l.fail("probe-binary", path, expected, errors.New("not an ELF file"))
+		return path
+	}
+	defer f.Close()
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		l.fail("probe-binary", path, expected, fmt.Errorf("an ELF %s, not an executable", f.Type))
+	}
+	return path
 }
 
 // matrixFile checks the docs file report rewrites before anything is

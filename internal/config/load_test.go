@@ -223,6 +223,18 @@ func wantInputError(t *testing.T, err error, input string, contains ...string) {
 	}
 }
 
+// A Linux executable is a good probe-binary (this test binary is one).
+func TestLoadProbeBinary(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := load(t, map[string]string{"provider": "aws", "probe-binary": self})
+	if err != nil || r.ProbeBinary != self {
+		t.Fatalf("probe-binary %s: %v, %q", self, err, r.ProbeBinary)
+	}
+}
+
 func TestLoadBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badSuite := filepath.Join(dir, "suite.yml")
@@ -296,8 +308,9 @@ func TestLoadBadInput(t *testing.T) {
 		{"subnet", with(aws, "subnet-id", "vpc-1"), "subnet-id", `expected a subnet id`},
 		{"repository", with(aws, "repository", "https://x/$(reboot)"), "repository", `expected a git URL`},
 		{"ref", with(aws, "ref", "main; reboot"), "ref", `got "main; reboot", expected a commit SHA or ref name`},
-		{"probe binary", with(aws, "probe-binary", filepath.Join(dir, "mvm-verify")), "probe-binary", `expected a linux mvm-verify binary (`},
-		{"probe binary dir", with(aws, "probe-binary", dir), "probe-binary", `expected a linux mvm-verify binary, not d`},
+		{"probe binary", with(aws, "probe-binary", filepath.Join(dir, "mvm-verify")), "probe-binary", `expected a Linux (ELF) build of mvm-verify for the host's architecture (`},
+		{"probe binary dir", with(aws, "probe-binary", dir), "probe-binary", `expected a Linux (ELF) build of mvm-verify for the host's architecture, not d`},
+		{"probe binary not ELF", with(aws, "probe-binary", badSuite), "probe-binary", `(not an ELF file)`},
 		{"ssh without host", with(ssh, "ssh-host", ""), "ssh-host",
 			`input "ssh-host": missing, expected the host name or IP address of the existing host (provider ssh)`},
 		{"ssh user@host", with(ssh, "ssh-host", "root@192.0.2.1"), "ssh-host", `expected a host name or IP address without user@ (set ssh-user)`},
