@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -21,6 +22,7 @@ func TestProbeJSONMatchesThisMachine(t *testing.T) {
 		KVM struct {
 			OpenRW     bool `json:"open_rw"`
 			APIVersion int  `json:"api_version"`
+			CreateVM   bool `json:"create_vm"`
 		} `json:"kvm"`
 		Seccomp struct {
 			Enforced bool `json:"enforced"`
@@ -30,13 +32,21 @@ func TestProbeJSONMatchesThisMachine(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
 	}
-	api := -1
+	api, createVM := -1, false
 	if fd, err := unix.Open("/dev/kvm", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
 		v, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), 0xAE00, 0) // KVM_GET_API_VERSION
 		if errno == 0 {
 			api = int(v)
 		}
+		vm, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), 0xAE01, 0) // KVM_CREATE_VM
+		if errno == 0 {
+			createVM = true
+			unix.Close(int(vm))
+		}
 		unix.Close(fd)
+	}
+	if rep.KVM.CreateVM != createVM {
+		t.Errorf("probe says create_vm=%v; the test's own KVM_CREATE_VM succeeded: %v", rep.KVM.CreateVM, createVM)
 	}
 	if rep.KVM.OpenRW != (api >= 0) {
 		t.Errorf("probe says open_rw=%v; the test's own open gave API %d", rep.KVM.OpenRW, api)
@@ -47,8 +57,14 @@ func TestProbeJSONMatchesThisMachine(t *testing.T) {
 	if api != 12 && rep.Lane == "kvm" {
 		t.Errorf("lane kvm without a working KVM API")
 	}
-	if !rep.Seccomp.Enforced {
-		t.Errorf("seccomp not reported enforced: %s", r.stdout)
+	// A kernel with seccomp filters shows Seccomp_filters in
+	// /proc/self/status; on such a kernel the probe's child must see EPERM.
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filters := strings.Contains(string(status), "\nSeccomp_filters:"); rep.Seccomp.Enforced != filters {
+		t.Errorf("probe says seccomp enforced=%v; this kernel has seccomp filters: %v\n%s", rep.Seccomp.Enforced, filters, r.stdout)
 	}
 }
 
