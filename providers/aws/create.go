@@ -86,8 +86,9 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		return nil, lastErr
 	}
 	id := sdk.ToString(inst.InstanceId)
-	// EC2 may name the root volume in RunInstances' answer already;
-	// otherwise the first describe does.
+	// EC2 names no block device for a pending instance (RunInstances'
+	// answer included): the root volume is journaled from the first
+	// describe that shows it, and teardown finds it by tag meanwhile.
 	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
 	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
 	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)

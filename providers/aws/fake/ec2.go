@@ -760,8 +760,14 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 		d.open("item").el("groupId", g).close()
 	}
 	d.close()
-	d.open("blockDeviceMapping").open("item").el("deviceName", "/dev/sda1").open("ebs").el("volumeId", in.VolumeID).
-		el("status", "attached").el("deleteOnTermination", "true").close().close().close()
+	// As EC2 does, a pending instance (RunInstances' answer included)
+	// names no block device yet: the root volume shows once it runs.
+	d.open("blockDeviceMapping")
+	if in.State != "pending" && in.VolumeID != "" {
+		d.open("item").el("deviceName", "/dev/sda1").open("ebs").el("volumeId", in.VolumeID).
+			el("status", "attached").el("deleteOnTermination", "true").close().close()
+	}
+	d.close()
 	if in.Nested != "" {
 		d.open("cpuOptions").el("nestedVirtualization", in.Nested).close()
 	}
