@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,6 +154,9 @@ func TestCreateRequestShape(t *testing.T) {
 	if !id.Matches(in.Tags) || in.Tags["Name"] != id.Name() {
 		t.Errorf("instance tags = %v", in.Tags)
 	}
+	if got := taggedTypes(r); strings.Join(got, ",") != "instance,network-interface,volume" {
+		t.Errorf("RunInstances tags %v, want the instance, its volume and its network interface", got)
+	}
 	vols := srv.Volumes()
 	if len(vols) != 1 || !id.Matches(vols[0].Tags) || vols[0].SizeGB != 50 || vols[0].Type != "gp3" {
 		t.Errorf("volumes = %+v", vols)
@@ -238,6 +244,14 @@ func TestSpotFailover(t *testing.T) {
 		t.Run(map[bool]string{true: "on", false: "off"}[failover], func(t *testing.T) {
 			srv := newFake(t, idleBooter)
 			srv.NoCapacity("", "c8i.large", "spot")
+			var mu sync.Mutex
+			var launches []map[string]string
+			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(c fakecloud.Call) bool {
+				mu.Lock()
+				launches = append(launches, c.Params)
+				mu.Unlock()
+				return false
+			}})
 			p := newProvider(t, srv, map[string]string{"market": "spot"})
 			id := identity("aws")
 			cands := []providers.Candidate{p.DefaultCandidate()}
@@ -262,12 +276,39 @@ func TestSpotFailover(t *testing.T) {
 			} else if providers.ClassOf(err) != providers.ClassCapacity {
 				t.Fatalf("err = %v, want capacity", err)
 			}
+			mu.Lock()
+			for _, l := range launches {
+				want := "instance,network-interface,volume"
+				if l["InstanceMarketOptions.MarketType"] == "spot" {
+					want = "instance,network-interface,spot-instances-request,volume"
+				}
+				if got := strings.Join(taggedTypes(l), ","); got != want {
+					t.Errorf("%s launch tags %s, want %s", l["InstanceMarketOptions.MarketType"], got, want)
+				}
+			}
+			mu.Unlock()
 			if _, err := p.Destroy(context.Background(), id); err != nil {
 				t.Fatal(err)
 			}
 			assertNothingLeft(t, srv, p, id)
 		})
 	}
+}
+
+// taggedTypes lists, sorted, the resource types a request's
+// TagSpecifications tag with a run identity.
+func taggedTypes(form map[string]string) []string {
+	var out []string
+	for i := 1; form[fmt.Sprintf("TagSpecification.%d.ResourceType", i)] != ""; i++ {
+		pre := fmt.Sprintf("TagSpecification.%d.", i)
+		for j := 1; form[fmt.Sprintf("%sTag.%d.Key", pre, j)] != ""; j++ {
+			if form[fmt.Sprintf("%sTag.%d.Key", pre, j)] == providers.TagRun {
+				out = append(out, form[pre+"ResourceType"])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestThrottlingRiddenOut(t *testing.T) {

@@ -351,6 +351,7 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 		TagSpecifications: []ec2types.TagSpecification{
 			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags(req.Identity)},
 			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags(req.Identity)},
+			{ResourceType: ec2types.ResourceTypeNetworkInterface, Tags: tags(req.Identity)},
 		},
 	}
 	if len(req.UserData) > 0 {
@@ -367,6 +368,10 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 				InstanceInterruptionBehavior: ec2types.InstanceInterruptionBehaviorTerminate,
 			},
 		}
+		// The spot request is a resource of its own: tagged, so it is
+		// traceable to the run like everything else.
+		in.TagSpecifications = append(in.TagSpecifications,
+			ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSpotInstancesRequest, Tags: tags(req.Identity)})
 	}
 	out, err := cl.ec2.RunInstances(ctx, in)
 	if err != nil {
