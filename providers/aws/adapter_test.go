@@ -104,6 +104,22 @@ func TestNewRefusesBadInputs(t *testing.T) {
 			t.Errorf("New(%v) = %v, want an error naming %s", tc.in, err, name)
 		}
 	}
+	// A bad entry of the candidates input is named as such, not blamed on
+	// the single region/zone/instance-type/market inputs.
+	for want, cands := range map[string][]providers.Candidate{
+		`input candidates[0].region "Mars": expected an AWS region such as us-east-1`:                                 {{Region: "Mars"}},
+		`input candidates[1].zone "us-east-1a": expected an availability zone of region eu-west-1 such as eu-west-1a`: {{}, {Region: "eu-west-1", Zone: "us-east-1a"}},
+		`input candidates[0].zone "eu-west-1b": expected an availability zone of region us-east-1`:                    {{Zone: "eu-west-1b"}},
+		`input candidates[0].type "C8I LARGE"`:                                                                        {{Type: "C8I LARGE"}},
+		`input candidates[0].market "cheap": expected on-demand or spot`:                                              {{Market: "cheap"}},
+	} {
+		o := options(srv, nil, env)
+		o.Candidates = cands
+		_, err := aws.New(o, aws.Config{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New(candidates %+v) = %v, want %s", cands, err, want)
+		}
+	}
 }
 
 func TestCreateRequestShape(t *testing.T) {

@@ -576,6 +576,10 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
 		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
+		{name: "bad candidate region", extra: []string{"--candidates", "[{region: Mars}]"},
+			want: `input candidates[0].region "Mars": expected an AWS region such as us-east-1`},
+		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
+			want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
 		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
 			want: "Needs AWS credentials"},
 	}

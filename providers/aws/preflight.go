@@ -22,7 +22,7 @@ func (p *Provider) candidate(req providers.Request) (providers.Candidate, error)
 	if err := checkRegion("region", c.Region); err != nil {
 		return c, providers.Classified(providers.ClassInvalid, "", err)
 	}
-	if err := checkType(c.Type); err != nil {
+	if err := checkType("instance-type", c.Type); err != nil {
 		return c, providers.Classified(providers.ClassInvalid, "", err)
 	}
 	if c.Zone != "" && !strings.HasPrefix(c.Zone, c.Region) {
