@@ -5,6 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -86,6 +90,64 @@ func TestPreflight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPreflightUnknownRegionByHostname runs preflight the way production
+// resolves endpoints — per region, from the host name, without
+// BaseEndpoint — through a transport that serves only the fake's regions
+// (ec2/sts/ssm.<region>.amazonaws.com) and refuses any other host as DNS
+// would. A misspelt region must be named by DescribeRegions, not tried.
+func TestPreflightUnknownRegionByHostname(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	var mu sync.Mutex
+	var refused []string
+	o := options(srv, map[string]string{"region": "us-eest-1"}, env)
+	o.Input = func(k string) string { return map[string]string{"region": "us-eest-1"}[k] } // no aws-endpoint
+	o.HTTPClient = &http.Client{Transport: regionRouter{to: srv.URL, regions: []string{"us-east-1", "us-west-2", "eu-west-1"},
+		refused: func(h string) { mu.Lock(); refused = append(refused, h); mu.Unlock() }}}
+	p, err := aws.New(o, aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Preflight(context.Background(), request(identity("aws")))
+	want := `region "us-eest-1": not an AWS region: expected one of eu-west-1, us-east-1, us-west-2`
+	if err == nil || !strings.Contains(err.Error(), want) || providers.ClassOf(err) != providers.ClassInvalid {
+		t.Fatalf("preflight = %v (class %v), want invalid: %s", err, providers.ClassOf(err), want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) > 0 {
+		t.Errorf("preflight called the misspelt region's endpoints: %v", refused)
+	}
+	if len(srv.Ops()) == 0 {
+		t.Errorf("the fake saw no call: the router did not reach it")
+	}
+}
+
+// regionRouter sends requests for <service>.<region>.amazonaws.com of a
+// known region to the fake (keeping the Host the request was signed for)
+// and fails any other host the way an unresolvable name does.
+type regionRouter struct {
+	to      string
+	regions []string
+	refused func(host string)
+}
+
+func (r regionRouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Hostname()
+	parts := strings.Split(host, ".")
+	if len(parts) != 4 || parts[2] != "amazonaws" || parts[3] != "com" || !slices.Contains(r.regions, parts[1]) {
+		r.refused(host)
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	to, err := url.Parse(r.to)
+	if err != nil {
+		return nil, err
+	}
+	out := req.Clone(req.Context())
+	out.Host = req.URL.Host
+	out.URL.Scheme, out.URL.Host = to.Scheme, to.Host
+	return loopbackOnly.Transport.RoundTrip(out)
 }
 
 func TestNewRefusesBadInputs(t *testing.T) {
