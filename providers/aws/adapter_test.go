@@ -303,12 +303,29 @@ func TestZoneFallback(t *testing.T) {
 		srv.NoCapacity("us-east-1a", "", "")
 		p := newProvider(t, srv, nil)
 		id := identity("aws")
-		h, err := p.Create(context.Background(), request(id), nil)
+		h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{{}}, nil,
+			providers.FallbackOptions{Sleep: noSleep})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if h.Zone != "us-east-1b" || count(srv.Ops(), "RunInstances") != 2 {
 			t.Errorf("zone = %s, ops = %v", h.Zone, srv.Ops())
+		}
+		// Every zone tried is a row of the summary's "Candidates tried",
+		// with the default type and the zone filled in.
+		want := []providers.Attempt{
+			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large", Market: "on-demand"},
+				Class: providers.ClassCapacity, Code: "InsufficientInstanceCapacity"},
+			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1b", Type: "c8i.large", Market: "on-demand"}, OK: true},
+		}
+		if len(attempts) != len(want) {
+			t.Fatalf("attempts = %+v, want a row per zone: %+v", attempts, want)
+		}
+		for i, a := range attempts {
+			if a.Candidate != want[i].Candidate || a.OK != want[i].OK || a.Class != want[i].Class || a.Code != want[i].Code ||
+				(a.OK != (a.Error == "")) {
+				t.Errorf("attempt %d = %+v, want %+v", i+1, a, want[i])
+			}
 		}
 		if _, err := p.Destroy(context.Background(), id); err != nil {
 			t.Fatal(err)
@@ -344,9 +361,14 @@ func TestSpotFailover(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(attempts) != 2 || attempts[0].Candidate.Market != "spot" || attempts[0].Class != providers.ClassCapacity ||
-					attempts[1].Candidate.Market != "on-demand" || !attempts[1].OK {
-					t.Errorf("attempts = %+v", attempts)
+				// A row per spot zone tried, then the on-demand launch.
+				if len(attempts) != 4 || !attempts[3].OK || attempts[3].Candidate.Market != "on-demand" || attempts[3].Candidate.Zone != "us-east-1a" {
+					t.Fatalf("attempts = %+v", attempts)
+				}
+				for i, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
+					if a := attempts[i]; a.Candidate.Market != "spot" || a.Candidate.Zone != z || a.Class != providers.ClassCapacity {
+						t.Errorf("attempt %d = %+v, want spot capacity in %s", i+1, a, z)
+					}
 				}
 				if in, _ := srv.Instance(h.ID); in.Spot {
 					t.Errorf("failover instance is spot")
