@@ -126,6 +126,11 @@ type Journal interface {
 type Report struct {
 	Deleted []Resource `json:"deleted,omitempty"`
 	Notes   []string   `json:"notes,omitempty"`
+	// Deferred is set when the context's deadline came before every delete
+	// was confirmed: the deletes were issued, but a later Destroy (the
+	// action's post step) must sweep again, and a leak check now would see
+	// what is still going. Not an error: Notes say what is unconfirmed.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 // Filter selects resources for List. Empty fields match everything of ours

@@ -821,3 +821,40 @@ func TestDestroyOfAnOldRun(t *testing.T) {
 		})
 	}
 }
+
+// TestDestroyDefersWhenAPollWouldOutlastTheDeadline: after a signal the
+// teardown has seconds and production polls are seconds apart. Destroy
+// issues the deletes, and where the next poll would end after the deadline
+// it stops and says so (Deferred, not an error); the next Destroy (the post
+// step) finishes the job.
+func TestDestroyDefersWhenAPollWouldOutlastTheDeadline(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	o := options(srv, nil, env)
+	o.PollInterval = time.Hour // a poll can never fit the deadline below
+	slow, err := aws.New(o, aws.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := slow.Destroy(ctx, id)
+	if err != nil {
+		t.Fatalf("destroy = %v, want no error: the deletes were issued", err)
+	}
+	if !rep.Deferred || len(rep.Notes) == 0 || !strings.Contains(strings.Join(rep.Notes, "\n"), "post step") {
+		t.Errorf("report = %+v, want Deferred with a note naming the post step", rep)
+	}
+	if count(srv.Ops(), "TerminateInstances") != 1 {
+		t.Errorf("ops = %v, want the instance terminated before stopping", srv.Ops())
+	}
+	// The post step's Destroy, with its own time, completes it.
+	if rep, err := newProvider(t, srv, nil).Destroy(context.Background(), id); err != nil || rep.Deferred {
+		t.Fatalf("second destroy = %+v, %v", rep, err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
