@@ -610,3 +610,43 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestBinarySIGTERMProductionPoll: SIGTERM during the suite with polls
+// seconds apart, as in production, so the 7 s cancel budget cannot hold
+// the young run's quiet sweeps. The teardown must not fail for it: it
+// passes, or hands what it could not confirm to the post step; host-side
+// cleanups are skipped on the destroyed host; and after the post step
+// nothing is left.
+func TestBinarySIGTERMProductionPoll(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	dir := t.TempDir()
+	env := actionEnv(t, srv, dir, "INPUT_SUITE="+suiteFile(t, "echo suite-started; sleep 600"), "MVM_VERIFY_POLL_INTERVAL=2s")
+	p := start(t, bin, env, nil, "suite-started")
+	p.waitFor(t, "suite-started")
+	p.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	code := p.wait(t)
+	out := p.output()
+	if code == 0 {
+		t.Errorf("exit 0 after SIGTERM")
+	}
+	if !strings.Contains(out, "==> teardown") {
+		t.Fatalf("no teardown after SIGTERM\n%s\nstderr:\n%s", out, p.stderr.String())
+	}
+	if strings.Contains(out, "✗ teardown") || !strings.Contains(out, "✓ teardown") {
+		t.Errorf("the teardown failed after SIGTERM; want it passed or handed to the post step\n%s\nstderr:\n%s", out, p.stderr.String())
+	}
+	if strings.Contains(out, "after destroying the host:") || !strings.Contains(out, "skipped on the destroyed host: remove probe binary") {
+		t.Errorf("want the host-side cleanups skipped on the destroyed host, not tried\n%s", out)
+	}
+	state := readState(t, filepath.Join(dir, "state"))
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv(env, state)
+	pout, err := post.CombinedOutput()
+	if err != nil {
+		t.Errorf("post: %v\n%s", err, pout)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\nmain:\n%s\npost:\n%s", i, g, v, out, pout)
+	}
+}
