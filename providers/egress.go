@@ -17,10 +17,38 @@ type EgressFunc func(ctx context.Context) (net.IP, error)
 // Anywhere is the CIDR only allowed with the explicit opt-in.
 const Anywhere = "0.0.0.0/0"
 
+// The widest ranges ssh-source-cidr may name without
+// allow-ssh-from-anywhere: a /8 is already 16 million IPv4 addresses, and a
+// /32 is a whole ISP's IPv6 allocation. Anything wider is as good as the
+// internet, so it needs the same explicit opt-in.
+const (
+	WidestIPv4Bits = 8
+	WidestIPv6Bits = 32
+)
+
+// TooWide reports whether p opens SSH wider than WidestIPv4Bits (IPv4) or
+// WidestIPv6Bits (IPv6), which takes allow-ssh-from-anywhere.
+func TooWide(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return p.Bits() < WidestIPv4Bits
+	}
+	return p.Bits() < WidestIPv6Bits
+}
+
+// WidestFor is the widest prefix length allowed without the opt-in for
+// p's address family, for messages.
+func WidestFor(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return WidestIPv4Bits
+	}
+	return WidestIPv6Bits
+}
+
 // SourceCIDR decides the only source allowed to reach tcp/22:
 //
 //   - override (the ssh-source-cidr input) when set; it must be a CIDR or a
-//     bare address, and may be 0.0.0.0/0 only when allowAnywhere;
+//     bare address, and may be wider than /8 (IPv4) or /32 (IPv6) only
+//     when allowAnywhere;
 //   - 0.0.0.0/0 when allowAnywhere and no override;
 //   - otherwise the discovered egress address as a /32 (or /128).
 func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discover EgressFunc) (string, error) {
@@ -30,8 +58,8 @@ func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discov
 		if err != nil {
 			return "", err
 		}
-		if p.Bits() == 0 && !allowAnywhere {
-			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to the whole internet: expected the runner's address as a /32, or set allow-ssh-from-anywhere: true", override)
+		if TooWide(p) && !allowAnywhere {
+			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to a range wider than /%d: expected the runner's address as a /32 or a range of /%d or narrower, or set allow-ssh-from-anywhere: true", override, WidestFor(p), WidestFor(p))
 		}
 		return p.String(), nil
 	}

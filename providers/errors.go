@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Class says what a failed provider call means for the candidate loop.
@@ -71,4 +72,36 @@ func ClassOf(err error) Class {
 		return e.Class
 	}
 	return ClassUnknown
+}
+
+// placedError is an error with the candidate, as resolved, it happened on.
+type placedError struct {
+	c   Candidate
+	err error
+}
+
+func (e *placedError) Error() string { return e.err.Error() }
+func (e *placedError) Unwrap() error { return e.err }
+
+// At records that err happened on candidate c as the provider resolved it
+// (zone and type filled in), for the summary's attempt rows; nil stays nil.
+func At(c Candidate, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &placedError{c: c, err: err}
+}
+
+// WhereOf returns the candidate At recorded in err's chain.
+func WhereOf(err error) (Candidate, bool) {
+	var e *placedError
+	if errors.As(err, &e) {
+		return e.c, true
+	}
+	return Candidate{}, false
+}
+
+// FailedAttempt is the attempt row of a failed try on c.
+func FailedAttempt(c Candidate, err error, d time.Duration) Attempt {
+	return Attempt{Candidate: c, Class: ClassOf(err), Code: codeOf(err), Error: err.Error(), Duration: d}
 }

@@ -77,7 +77,9 @@ func DefaultBackoff(attempt int) time.Duration {
 //   - auth, invalid or unknown: stop and return the provider's error; what
 //     the attempt left behind is for the caller's teardown.
 //
-// Every Create call is returned as an Attempt, also on success.
+// Every Create call is returned as an Attempt, also on success, preceded by
+// the placements it reported through Request.Tried; each names the
+// candidate as resolved (default type, the zone actually tried).
 func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Candidate, j Journal, o FallbackOptions) (*Host, []Attempt, error) {
 	o = o.withDefaults()
 	j = OrDiscard(j)
@@ -94,13 +96,28 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 			}
 			r := req
 			r.Candidate = c
+			// Placements the provider tried inside this one Create (zone
+			// after zone) are attempts of their own in the summary.
+			var tried []Attempt
+			var triedTime time.Duration
+			r.Tried = func(a Attempt) {
+				tried = append(tried, a)
+				triedTime += a.Duration
+			}
 			start := time.Now()
 			h, err := p.Create(ctx, r, j)
-			a := Attempt{Candidate: c, Duration: time.Since(start)}
+			attempts = append(attempts, tried...)
+			a := Attempt{Candidate: resolve(p, c), Duration: time.Since(start) - triedTime}
 			if err == nil {
 				a.OK = true
+				if h != nil {
+					a.Candidate = placedOn(a.Candidate, h)
+				}
 				attempts = append(attempts, a)
 				return h, attempts, nil
+			}
+			if where, ok := WhereOf(err); ok {
+				a.Candidate = where
 			}
 			a.Class, a.Code, a.Error = ClassOf(err), codeOf(err), err.Error()
 			lastClass = a.Class
@@ -137,6 +154,35 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 	}
 	return nil, attempts, Classified(lastClass, "", fmt.Errorf("no candidate could be created (%d tried): %s",
 		len(cands), strings.Join(failures, "; ")))
+}
+
+// defaulter is implemented by providers whose candidates' empty fields
+// have defaults (the single region/instance-type inputs, the default type).
+type defaulter interface {
+	DefaultCandidate() Candidate
+}
+
+// resolve fills c's empty fields the way the provider will, so a summary
+// row names the type and region actually asked for.
+func resolve(p Provider, c Candidate) Candidate {
+	if d, ok := p.(defaulter); ok {
+		return c.Defaults(d.DefaultCandidate())
+	}
+	return c
+}
+
+// placedOn is c with where the host actually is.
+func placedOn(c Candidate, h *Host) Candidate {
+	if h.Region != "" {
+		c.Region = h.Region
+	}
+	if h.Zone != "" {
+		c.Zone = h.Zone
+	}
+	if h.Type != "" {
+		c.Type = h.Type
+	}
+	return c
 }
 
 func codeOf(err error) string {

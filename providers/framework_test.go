@@ -262,6 +262,11 @@ func TestSourceCIDR(t *testing.T) {
 		{name: "override masked", override: "198.51.100.9/24", want: "198.51.100.0/24"},
 		{name: "anywhere needs opt-in", override: "0.0.0.0/0", wantErr: "allow-ssh-from-anywhere"},
 		{name: "anywhere with opt-in", override: "0.0.0.0/0", anywhere: true, want: "0.0.0.0/0"},
+		{name: "wider than /8 needs opt-in", override: "10.0.0.0/7", wantErr: `input ssh-source-cidr "10.0.0.0/7" opens SSH to a range wider than /8`},
+		{name: "a /8 is allowed", override: "10.0.0.0/8", want: "10.0.0.0/8"},
+		{name: "wider than /8 with opt-in", override: "10.0.0.0/7", anywhere: true, want: "10.0.0.0/7"},
+		{name: "v6 wider than /32 needs opt-in", override: "2001:d00::/24", wantErr: `range wider than /32`},
+		{name: "v6 /32 is allowed", override: "2001:db8::/32", want: "2001:db8::/32"},
 		{name: "opt-in without override", anywhere: true, discover: failing, want: "0.0.0.0/0"},
 		{name: "bad override", override: "my-laptop", wantErr: `input ssh-source-cidr "my-laptop"`},
 		{name: "discovery fails", discover: failing, wantErr: "offline"},
@@ -343,6 +348,53 @@ func TestMemJournalConcurrent(t *testing.T) {
 	for i, r := range j.Records() {
 		if seen[i] != r.ID {
 			t.Fatalf("callback order differs at %d", i)
+		}
+	}
+}
+
+// zoned tries zone a then zone b inside one Create, reporting zone a
+// through Request.Tried, as a cloud adapter falling back across zones does.
+type zoned struct{ scripted }
+
+func (z *zoned) DefaultCandidate() Candidate { return Candidate{Region: "r-1", Type: "big.large"} }
+
+func (z *zoned) Create(ctx context.Context, req Request, j Journal) (*Host, error) {
+	c := req.Candidate.Defaults(z.DefaultCandidate())
+	a := c
+	a.Zone = "r-1a"
+	req.Tried(FailedAttempt(a, Classified(ClassCapacity, "NoRoom", errors.New("no room in r-1a")), time.Millisecond))
+	if c.Market == MarketSpot {
+		b := c
+		b.Zone = "r-1b"
+		return nil, At(b, Classified(ClassCapacity, "NoRoom", errors.New("no room in r-1b")))
+	}
+	return &Host{ID: "ok", Region: c.Region, Zone: "r-1b", Type: c.Type}, nil
+}
+
+// Every placement tried inside a Create is a row of its own, with the
+// candidate as resolved (default type, the zone actually tried).
+func TestCreateWithFallbackReportsEveryPlacement(t *testing.T) {
+	_, attempts, err := CreateWithFallback(context.Background(), &zoned{}, Request{},
+		[]Candidate{{Market: MarketSpot}, {}}, nil, FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		c  Candidate
+		ok bool
+	}{
+		{Candidate{Region: "r-1", Zone: "r-1a", Type: "big.large", Market: MarketSpot}, false},
+		{Candidate{Region: "r-1", Zone: "r-1b", Type: "big.large", Market: MarketSpot}, false},
+		{Candidate{Region: "r-1", Zone: "r-1a", Type: "big.large", Market: MarketOnDemand}, false},
+		{Candidate{Region: "r-1", Zone: "r-1b", Type: "big.large", Market: MarketOnDemand}, true},
+	}
+	if len(attempts) != len(want) {
+		t.Fatalf("attempts = %+v, want %d rows", attempts, len(want))
+	}
+	for i, w := range want {
+		a := attempts[i]
+		if a.Candidate != w.c || a.OK != w.ok || (!a.OK && (a.Class != ClassCapacity || a.Code != "NoRoom")) {
+			t.Errorf("attempt %d = %+v, want %+v ok=%v", i+1, a, w.c, w.ok)
 		}
 	}
 }

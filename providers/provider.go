@@ -60,6 +60,11 @@ type Request struct {
 	// ReadyMarker is the file cloud-init's last runcmd touches; the cycle
 	// waits for it. Providers that boot from UserData copy it to Host.
 	ReadyMarker string
+	// Tried, when set, receives each placement a Create call tried and gave
+	// up on before its own result (a zone without capacity, say), with the
+	// candidate as resolved: zone and type filled in. CreateWithFallback
+	// sets it so the summary lists every attempt, not one per candidate.
+	Tried func(Attempt)
 }
 
 // Candidate is one place a host may be created; candidates are tried in order.
@@ -121,6 +126,11 @@ type Journal interface {
 type Report struct {
 	Deleted []Resource `json:"deleted,omitempty"`
 	Notes   []string   `json:"notes,omitempty"`
+	// Deferred is set when the context's deadline came before every delete
+	// was confirmed: the deletes were issued, but a later Destroy (the
+	// action's post step) must sweep again, and a leak check now would see
+	// what is still going. Not an error: Notes say what is unconfirmed.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 // Filter selects resources for List. Empty fields match everything of ours

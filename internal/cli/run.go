@@ -138,7 +138,8 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	wait := a.reportProgress(ctx, gh, &plan)
 	res := verify.Run(ctx, plan)
 	wait()
-	if res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 && res.Phase(verify.PhaseTeardown).Status == matrix.Pass {
+	if res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 && res.Phase(verify.PhaseTeardown).Status == matrix.Pass &&
+		!res.TeardownDeferred {
 		st.save("torn-down", "true")
 	}
 	st.save("outcome", string(res.Outcome))

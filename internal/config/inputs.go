@@ -214,14 +214,15 @@ func Inputs() []Input {
 			Modes:       provisioning,
 		},
 		{
-			Name:        "ssh-source-cidr",
-			Description: "Source range allowed to reach tcp/22 (e.g. 203.0.113.7/32); default: the runner's egress IP.",
-			Modes:       provisioning,
+			Name: "ssh-source-cidr",
+			Description: "Source range allowed to reach tcp/22 (e.g. 203.0.113.7/32); default: the runner's egress IP. " +
+				"Wider than /8 (IPv4) or /32 (IPv6) only with allow-ssh-from-anywhere.",
+			Modes: provisioning,
 		},
 		{
 			Name:        "allow-ssh-from-anywhere",
 			Default:     "false",
-			Description: "true opens tcp/22 to 0.0.0.0/0 (or the /0 in ssh-source-cidr); off unless you opt in.",
+			Description: "true opens tcp/22 to 0.0.0.0/0 (or the wide range in ssh-source-cidr); off unless you opt in.",
 			Modes:       provisioning,
 		},
 		{
@@ -328,7 +329,7 @@ func Inputs() []Input {
 			Providers:   []string{"local"},
 			Modes:       placement,
 		},
-		endpoint("aws", "EC2 API"),
+		endpoint("aws", "AWS API (EC2, STS and SSM alike)"),
 		{
 			Name:        "aws-role-to-assume",
 			Description: "ARN of an IAM role to assume through GitHub OIDC (needs permissions: id-token: write); minted again in the post step.",

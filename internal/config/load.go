@@ -425,8 +425,9 @@ func (l *loader) sourceCIDR(r *Run) {
 		l.fail("ssh-source-cidr", v, expected, nil)
 		return
 	}
-	if p.Bits() == 0 && !r.AllowSSHFromAnywhere {
-		l.fail("ssh-source-cidr", v, "a range narrower than /0, or allow-ssh-from-anywhere: true to open SSH to the internet", nil)
+	if providers.TooWide(p) && !r.AllowSSHFromAnywhere {
+		l.fail("ssh-source-cidr", v, fmt.Sprintf("a range of /%d or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true to open SSH that wide",
+			providers.WidestFor(p)), nil)
 		return
 	}
 	r.SSHSourceCIDR = p.Masked().String()

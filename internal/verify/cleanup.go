@@ -24,6 +24,10 @@ type cleanup struct {
 	// binary, the suite user): after a signal those come after the
 	// provider's destroy and get a short budget each.
 	onHost bool
+	// conn marks the cleanup that closes the connection: it needs no
+	// answer from the host, so it runs even when host-side cleanups are
+	// skipped.
+	conn bool
 }
 
 func (c *cleanups) push(name string, fn func(ctx context.Context) error) {
@@ -39,6 +43,14 @@ func (c *cleanups) pushHost(name string, fn func(ctx context.Context) error) {
 	c.stack = append(c.stack, cleanup{name: name, fn: fn, onHost: true})
 }
 
+// pushConn pushes the cleanup that closes the SSH connection: last of the
+// host-side ones, and run even when they are skipped.
+func (c *cleanups) pushConn(name string, fn func(ctx context.Context) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stack = append(c.stack, cleanup{name: name, fn: fn, onHost: true, conn: true})
+}
+
 // unwind runs every cleanup, last pushed first, even when earlier ones fail,
 // and returns all their errors joined. It empties the stack so a second call
 // does nothing.
@@ -49,7 +61,10 @@ func (c *cleanups) pushHost(name string, fn func(ctx context.Context) error) {
 // reverse order, with all of ctx; the host-side ones after them, each
 // within hostBudget. Their errors are returned apart, in hostErr, for the
 // caller to weigh: once the host is destroyed they are expected.
-func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration) (err, hostErr error) {
+// skipHost (cancelled mode, on a host the provider created and has just
+// destroyed) skips the host-side cleanups but the connection's close, and
+// returns their names: they could only wait on a host that is gone.
+func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration, skipHost bool) (err, hostErr error, skipped []string) {
 	c.mu.Lock()
 	stack := c.stack
 	c.stack = nil
@@ -69,7 +84,7 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 				errs = append(errs, err)
 			}
 		}
-		return errors.Join(errs...), nil
+		return errors.Join(errs...), nil, nil
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		if !stack[i].onHost {
@@ -80,6 +95,10 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		if stack[i].onHost {
+			if skipHost && !stack[i].conn {
+				skipped = append(skipped, stack[i].name)
+				continue
+			}
 			hctx, cancel := context.WithTimeout(ctx, hostBudget)
 			if err := run(stack[i], hctx); err != nil {
 				hostErrs = append(hostErrs, err)
@@ -87,5 +106,5 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 			cancel()
 		}
 	}
-	return errors.Join(errs...), errors.Join(hostErrs...)
+	return errors.Join(errs...), errors.Join(hostErrs...), skipped
 }

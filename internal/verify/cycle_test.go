@@ -470,3 +470,59 @@ func TestUploadTimeout(t *testing.T) {
 		t.Errorf("hosts left: %v", left)
 	}
 }
+
+// deferringProvider hangs in Create like hangProvider, and its Destroy
+// issues the delete but cannot confirm it in time: the report is Deferred
+// and the instance is still listed, as it would be while it terminates.
+type deferringProvider struct {
+	hangProvider
+	lists int
+}
+
+func (p *deferringProvider) Destroy(ctx context.Context, _ providers.Identity) (providers.Report, error) {
+	return providers.Report{Deferred: true, Notes: []string{"us-east-1: not confirmed before the deadline"}}, nil
+}
+
+func (p *deferringProvider) List(ctx context.Context, f providers.Filter) ([]providers.Resource, error) {
+	p.mu.Lock()
+	p.lists++
+	p.mu.Unlock()
+	return p.hangProvider.List(ctx, f)
+}
+
+// After a signal, a destroy that issued its deletes but could not confirm
+// them in the cancel budget hands over to the post step: the teardown
+// passes, the leak check (which would see the instance still going) is
+// deferred, and the result says so, so the run is not marked torn down.
+func TestCancelledTeardownDeferredToPost(t *testing.T) {
+	p := &deferringProvider{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	var out strings.Builder
+	plan.Out = &out
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			p.mu.Lock()
+			created := p.created
+			p.mu.Unlock()
+			if created {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	res := Run(ctx, plan)
+	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
+		t.Errorf("teardown %+v, want passed (handed to the post step)\n%s", td, out.String())
+	}
+	if !res.TeardownDeferred {
+		t.Error("result does not say the teardown was deferred")
+	}
+	if p.lists != 0 {
+		t.Errorf("the leak check listed %d times; want it deferred to the post step", p.lists)
+	}
+	if !strings.Contains(out.String(), "leak check deferred to the post step") {
+		t.Errorf("output does not say the leak check was deferred:\n%s", out.String())
+	}
+}

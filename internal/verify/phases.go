@@ -71,7 +71,7 @@ func (c *cycle) ready(ctx context.Context) error {
 		return fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)
 	}
 	c.client = client
-	c.cleanups.pushHost("close ssh", func(context.Context) error { client.Close(); return nil })
+	c.cleanups.pushConn("close ssh", func(context.Context) error { client.Close(); return nil })
 
 	if c.host.ReadyMarker != "" {
 		return c.waitMarker(ctx)
@@ -480,10 +480,26 @@ func (c *cycle) connectionLost() error {
 // their failures are noted, not counted.
 func (c *cycle) teardown(ctx context.Context) error {
 	var hostBudget time.Duration
+	skipHost := false
+	uctx := ctx
 	if c.cancelled {
 		hostBudget = hostCleanupBudget
+		// A host we created is gone once destroyed: cleaning up on it
+		// could only time out.
+		skipHost = c.plan.Info.Creates
+		// Keep a slice of the cancel budget for the leak check: the
+		// destroy sees the earlier deadline and hands what it cannot
+		// confirm in time to the post step.
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			uctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/leakCheckShare))
+			defer cancel()
+		}
 	}
-	err, hostErr := c.cleanups.unwind(ctx, c.plan.log(), hostBudget)
+	err, hostErr, skipped := c.cleanups.unwind(uctx, c.plan.log(), hostBudget, skipHost)
+	if len(skipped) > 0 {
+		fmt.Fprintf(c.out, "   skipped on the destroyed host: %s\n", strings.Join(skipped, ", "))
+	}
 	if hostErr != nil {
 		if c.plan.Info.Creates {
 			fmt.Fprintf(c.out, "   after destroying the host: %s\n", describe(ctx, hostErr))
@@ -494,7 +510,30 @@ func (c *cycle) teardown(ctx context.Context) error {
 	if c.res.Phase(PhaseProvision) == nil {
 		return err
 	}
-	leaks, lerr := providers.LeakCheck(ctx, c.plan.Provider, c.plan.Identity)
+	c.mu.Lock()
+	deferred := c.res.TeardownDeferred
+	c.mu.Unlock()
+	if deferred {
+		// What is still being deleted would read as a leak.
+		fmt.Fprintln(c.out, "   leak check deferred to the post step: the deletes were issued but not all confirmed in time")
+		return err
+	}
+	lctx := ctx
+	if dl, ok := ctx.Deadline(); ok && c.cancelled {
+		// End before the phase's own deadline, so running out of time
+		// reads as deferred rather than as a failed teardown.
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithDeadline(ctx, dl.Add(-leakCheckMargin))
+		defer cancel()
+	}
+	leaks, lerr := providers.LeakCheck(lctx, c.plan.Provider, c.plan.Identity)
+	if lerr != nil && c.cancelled && lctx.Err() != nil {
+		c.mu.Lock()
+		c.res.TeardownDeferred = true
+		c.mu.Unlock()
+		fmt.Fprintln(c.out, "   leak check deferred to the post step: out of time after the signal")
+		return err
+	}
 	if lerr != nil {
 		return errors.Join(err, fmt.Errorf("leak check: %w", lerr))
 	}

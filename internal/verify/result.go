@@ -78,14 +78,18 @@ type Result struct {
 	Started  time.Time          `json:"started"`
 	Duration time.Duration      `json:"duration_ns"`
 	// FirstFailure is the first thing that went wrong, in one line.
-	FirstFailure string               `json:"first_failure,omitempty"`
-	Phases       []PhaseResult        `json:"phases"`
-	Steps        []StepResult         `json:"steps"`
-	Attempts     []providers.Attempt  `json:"attempts,omitempty"`
-	Host         *HostInfo            `json:"host,omitempty"`
-	Probe        *probe.Report        `json:"probe,omitempty"`
-	Leaks        []providers.Resource `json:"leaks,omitempty"`
-	Created      []providers.Resource `json:"created,omitempty"`
+	FirstFailure string              `json:"first_failure,omitempty"`
+	Phases       []PhaseResult       `json:"phases"`
+	Steps        []StepResult        `json:"steps"`
+	Attempts     []providers.Attempt `json:"attempts,omitempty"`
+	// TeardownDeferred is set when the teardown ran out of time after
+	// issuing its deletes (a signal): the post step must sweep and check
+	// for leaks again, so the run is not marked torn down.
+	TeardownDeferred bool                 `json:"teardown_deferred,omitempty"`
+	Host             *HostInfo            `json:"host,omitempty"`
+	Probe            *probe.Report        `json:"probe,omitempty"`
+	Leaks            []providers.Resource `json:"leaks,omitempty"`
+	Created          []providers.Resource `json:"created,omitempty"`
 	// Collected holds log excerpts from the host by name (masked).
 	Collected map[string]string `json:"-"`
 	// RemoteTime is the total time spent inside remote commands.

@@ -25,7 +25,7 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 			return nil
 		})
 	}
-	err, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0)
+	err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false)
 	if want := []string{"c", "b", "a"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -33,7 +33,7 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 		t.Errorf("error %v, want b's error named", err)
 	}
 	order = nil
-	if err, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0); err != nil || len(order) != 0 {
+	if err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false); err != nil || len(order) != 0 {
 		t.Errorf("a second unwind ran cleanups again: %v %v", order, err)
 	}
 }
@@ -58,7 +58,7 @@ func TestCleanupsCancelledDestroyFirst(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err, hostErr := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond)
+	err, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, false)
 	if want := []string{"destroy", "remove probe binary", "close ssh"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -70,6 +70,30 @@ func TestCleanupsCancelledDestroyFirst(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Error("a host-side cleanup spent the whole budget")
+	}
+}
+
+// After a signal on a host the provider created, the host-side cleanups
+// are skipped once the destroy ran (they could only wait on a host that is
+// gone); closing the connection still runs.
+func TestCleanupsCancelledSkipHostSide(t *testing.T) {
+	var c cleanups
+	var order []string
+	c.push("destroy", func(context.Context) error { order = append(order, "destroy"); return nil })
+	c.pushConn("close ssh", func(context.Context) error { order = append(order, "close ssh"); return nil })
+	c.pushHost("remove probe binary", func(ctx context.Context) error {
+		order = append(order, "remove probe binary")
+		return nil
+	})
+	err, hostErr, skipped := c.unwind(context.Background(), slog.New(slog.DiscardHandler), time.Second, true)
+	if want := []string{"destroy", "close ssh"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	if want := []string{"remove probe binary"}; !reflect.DeepEqual(skipped, want) {
+		t.Errorf("skipped %v, want %v", skipped, want)
+	}
+	if err != nil || hostErr != nil {
+		t.Errorf("err %v, host err %v", err, hostErr)
 	}
 }
 

@@ -4,7 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,6 +92,64 @@ func TestPreflight(t *testing.T) {
 	}
 }
 
+// TestPreflightUnknownRegionByHostname runs preflight the way production
+// resolves endpoints — per region, from the host name, without
+// BaseEndpoint — through a transport that serves only the fake's regions
+// (ec2/sts/ssm.<region>.amazonaws.com) and refuses any other host as DNS
+// would. A misspelt region must be named by DescribeRegions, not tried.
+func TestPreflightUnknownRegionByHostname(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	var mu sync.Mutex
+	var refused []string
+	o := options(srv, map[string]string{"region": "us-eest-1"}, env)
+	o.Input = func(k string) string { return map[string]string{"region": "us-eest-1"}[k] } // no aws-endpoint
+	o.HTTPClient = &http.Client{Transport: regionRouter{to: srv.URL, regions: []string{"us-east-1", "us-west-2", "eu-west-1"},
+		refused: func(h string) { mu.Lock(); refused = append(refused, h); mu.Unlock() }}}
+	p, err := aws.New(o, aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Preflight(context.Background(), request(identity("aws")))
+	want := `region "us-eest-1": not an AWS region: expected one of eu-west-1, us-east-1, us-west-2`
+	if err == nil || !strings.Contains(err.Error(), want) || providers.ClassOf(err) != providers.ClassInvalid {
+		t.Fatalf("preflight = %v (class %v), want invalid: %s", err, providers.ClassOf(err), want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) > 0 {
+		t.Errorf("preflight called the misspelt region's endpoints: %v", refused)
+	}
+	if len(srv.Ops()) == 0 {
+		t.Errorf("the fake saw no call: the router did not reach it")
+	}
+}
+
+// regionRouter sends requests for <service>.<region>.amazonaws.com of a
+// known region to the fake (keeping the Host the request was signed for)
+// and fails any other host the way an unresolvable name does.
+type regionRouter struct {
+	to      string
+	regions []string
+	refused func(host string)
+}
+
+func (r regionRouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Hostname()
+	parts := strings.Split(host, ".")
+	if len(parts) != 4 || parts[2] != "amazonaws" || parts[3] != "com" || !slices.Contains(r.regions, parts[1]) {
+		r.refused(host)
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	to, err := url.Parse(r.to)
+	if err != nil {
+		return nil, err
+	}
+	out := req.Clone(req.Context())
+	out.Host = req.URL.Host
+	out.URL.Scheme, out.URL.Host = to.Scheme, to.Host
+	return loopbackOnly.Transport.RoundTrip(out)
+}
+
 func TestNewRefusesBadInputs(t *testing.T) {
 	srv := newFake(t, nil)
 	for name, tc := range map[string]struct{ in map[string]string }{
@@ -99,6 +164,22 @@ func TestNewRefusesBadInputs(t *testing.T) {
 		_, err := aws.New(options(srv, tc.in, env), aws.Config{})
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("New(%v) = %v, want an error naming %s", tc.in, err, name)
+		}
+	}
+	// A bad entry of the candidates input is named as such, not blamed on
+	// the single region/zone/instance-type/market inputs.
+	for want, cands := range map[string][]providers.Candidate{
+		`input candidates[0].region "Mars": expected an AWS region such as us-east-1`:                                 {{Region: "Mars"}},
+		`input candidates[1].zone "us-east-1a": expected an availability zone of region eu-west-1 such as eu-west-1a`: {{}, {Region: "eu-west-1", Zone: "us-east-1a"}},
+		`input candidates[0].zone "eu-west-1b": expected an availability zone of region us-east-1`:                    {{Zone: "eu-west-1b"}},
+		`input candidates[0].type "C8I LARGE"`:                                                                        {{Type: "C8I LARGE"}},
+		`input candidates[0].market "cheap": expected on-demand or spot`:                                              {{Market: "cheap"}},
+	} {
+		o := options(srv, nil, env)
+		o.Candidates = cands
+		_, err := aws.New(o, aws.Config{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New(candidates %+v) = %v, want %s", cands, err, want)
 		}
 	}
 }
@@ -150,6 +231,9 @@ func TestCreateRequestShape(t *testing.T) {
 	}
 	if !id.Matches(in.Tags) || in.Tags["Name"] != id.Name() {
 		t.Errorf("instance tags = %v", in.Tags)
+	}
+	if got := taggedTypes(r); strings.Join(got, ",") != "instance,network-interface,volume" {
+		t.Errorf("RunInstances tags %v, want the instance, its volume and its network interface", got)
 	}
 	vols := srv.Volumes()
 	if len(vols) != 1 || !id.Matches(vols[0].Tags) || vols[0].SizeGB != 50 || vols[0].Type != "gp3" {
@@ -219,12 +303,29 @@ func TestZoneFallback(t *testing.T) {
 		srv.NoCapacity("us-east-1a", "", "")
 		p := newProvider(t, srv, nil)
 		id := identity("aws")
-		h, err := p.Create(context.Background(), request(id), nil)
+		h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{{}}, nil,
+			providers.FallbackOptions{Sleep: noSleep})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if h.Zone != "us-east-1b" || count(srv.Ops(), "RunInstances") != 2 {
 			t.Errorf("zone = %s, ops = %v", h.Zone, srv.Ops())
+		}
+		// Every zone tried is a row of the summary's "Candidates tried",
+		// with the default type and the zone filled in.
+		want := []providers.Attempt{
+			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large", Market: "on-demand"},
+				Class: providers.ClassCapacity, Code: "InsufficientInstanceCapacity"},
+			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1b", Type: "c8i.large", Market: "on-demand"}, OK: true},
+		}
+		if len(attempts) != len(want) {
+			t.Fatalf("attempts = %+v, want a row per zone: %+v", attempts, want)
+		}
+		for i, a := range attempts {
+			if a.Candidate != want[i].Candidate || a.OK != want[i].OK || a.Class != want[i].Class || a.Code != want[i].Code ||
+				(a.OK != (a.Error == "")) {
+				t.Errorf("attempt %d = %+v, want %+v", i+1, a, want[i])
+			}
 		}
 		if _, err := p.Destroy(context.Background(), id); err != nil {
 			t.Fatal(err)
@@ -238,6 +339,14 @@ func TestSpotFailover(t *testing.T) {
 		t.Run(map[bool]string{true: "on", false: "off"}[failover], func(t *testing.T) {
 			srv := newFake(t, idleBooter)
 			srv.NoCapacity("", "c8i.large", "spot")
+			var mu sync.Mutex
+			var launches []map[string]string
+			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(c fakecloud.Call) bool {
+				mu.Lock()
+				launches = append(launches, c.Params)
+				mu.Unlock()
+				return false
+			}})
 			p := newProvider(t, srv, map[string]string{"market": "spot"})
 			id := identity("aws")
 			cands := []providers.Candidate{p.DefaultCandidate()}
@@ -252,9 +361,14 @@ func TestSpotFailover(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(attempts) != 2 || attempts[0].Candidate.Market != "spot" || attempts[0].Class != providers.ClassCapacity ||
-					attempts[1].Candidate.Market != "on-demand" || !attempts[1].OK {
-					t.Errorf("attempts = %+v", attempts)
+				// A row per spot zone tried, then the on-demand launch.
+				if len(attempts) != 4 || !attempts[3].OK || attempts[3].Candidate.Market != "on-demand" || attempts[3].Candidate.Zone != "us-east-1a" {
+					t.Fatalf("attempts = %+v", attempts)
+				}
+				for i, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
+					if a := attempts[i]; a.Candidate.Market != "spot" || a.Candidate.Zone != z || a.Class != providers.ClassCapacity {
+						t.Errorf("attempt %d = %+v, want spot capacity in %s", i+1, a, z)
+					}
 				}
 				if in, _ := srv.Instance(h.ID); in.Spot {
 					t.Errorf("failover instance is spot")
@@ -262,12 +376,39 @@ func TestSpotFailover(t *testing.T) {
 			} else if providers.ClassOf(err) != providers.ClassCapacity {
 				t.Fatalf("err = %v, want capacity", err)
 			}
+			mu.Lock()
+			for _, l := range launches {
+				want := "instance,network-interface,volume"
+				if l["InstanceMarketOptions.MarketType"] == "spot" {
+					want = "instance,network-interface,spot-instances-request,volume"
+				}
+				if got := strings.Join(taggedTypes(l), ","); got != want {
+					t.Errorf("%s launch tags %s, want %s", l["InstanceMarketOptions.MarketType"], got, want)
+				}
+			}
+			mu.Unlock()
 			if _, err := p.Destroy(context.Background(), id); err != nil {
 				t.Fatal(err)
 			}
 			assertNothingLeft(t, srv, p, id)
 		})
 	}
+}
+
+// taggedTypes lists, sorted, the resource types a request's
+// TagSpecifications tag with a run identity.
+func taggedTypes(form map[string]string) []string {
+	var out []string
+	for i := 1; form[fmt.Sprintf("TagSpecification.%d.ResourceType", i)] != ""; i++ {
+		pre := fmt.Sprintf("TagSpecification.%d.", i)
+		for j := 1; form[fmt.Sprintf("%sTag.%d.Key", pre, j)] != ""; j++ {
+			if form[fmt.Sprintf("%sTag.%d.Key", pre, j)] == providers.TagRun {
+				out = append(out, form[pre+"ResourceType"])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestThrottlingRiddenOut(t *testing.T) {
@@ -368,14 +509,18 @@ func TestCancellation(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("create = %v, want cancelled", err)
 		}
-		// Cut off before any describe answered: the root volume's id came
-		// from RunInstances' answer.
+		// Cut off before any describe answered: EC2 names no root volume
+		// in RunInstances' answer, so the journal holds the group and the
+		// instance only, and the teardown finds the volume by its tags.
 		kinds := map[string]int{}
 		for _, r := range j.Records() {
 			kinds[r.Kind]++
 		}
-		if kinds["security-group"] != 1 || kinds["instance"] != 1 || kinds["volume"] != 1 {
-			t.Errorf("journal = %+v, want the group, the instance and its volume", j.Records())
+		if kinds["security-group"] != 1 || kinds["instance"] != 1 || kinds["volume"] != 0 {
+			t.Errorf("journal = %+v, want the group and the instance (no volume named yet)", j.Records())
+		}
+		if len(srv.Volumes()) != 1 {
+			t.Fatalf("fake volumes = %+v, want the instance's root volume", srv.Volumes())
 		}
 		if _, err := p.Destroy(context.Background(), id); err != nil {
 			t.Fatal(err)
@@ -675,4 +820,41 @@ func TestDestroyOfAnOldRun(t *testing.T) {
 			assertNothingLeft(t, srv, p, id)
 		})
 	}
+}
+
+// TestDestroyDefersWhenAPollWouldOutlastTheDeadline: after a signal the
+// teardown has seconds and production polls are seconds apart. Destroy
+// issues the deletes, and where the next poll would end after the deadline
+// it stops and says so (Deferred, not an error); the next Destroy (the post
+// step) finishes the job.
+func TestDestroyDefersWhenAPollWouldOutlastTheDeadline(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	o := options(srv, nil, env)
+	o.PollInterval = time.Hour // a poll can never fit the deadline below
+	slow, err := aws.New(o, aws.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := slow.Destroy(ctx, id)
+	if err != nil {
+		t.Fatalf("destroy = %v, want no error: the deletes were issued", err)
+	}
+	if !rep.Deferred || len(rep.Notes) == 0 || !strings.Contains(strings.Join(rep.Notes, "\n"), "post step") {
+		t.Errorf("report = %+v, want Deferred with a note naming the post step", rep)
+	}
+	if count(srv.Ops(), "TerminateInstances") != 1 {
+		t.Errorf("ops = %v, want the instance terminated before stopping", srv.Ops())
+	}
+	// The post step's Destroy, with its own time, completes it.
+	if rep, err := newProvider(t, srv, nil).Destroy(context.Background(), id); err != nil || rep.Deferred {
+		t.Fatalf("second destroy = %+v, %v", rep, err)
+	}
+	assertNothingLeft(t, srv, p, id)
 }

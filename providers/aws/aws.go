@@ -109,10 +109,10 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	if err := checkRegion("region", p.region); err != nil {
 		return nil, err
 	}
-	if p.zone != "" && !regexp.MustCompile(`^`+regexp.QuoteMeta(p.region)+`[a-z]$`).MatchString(p.zone) {
+	if p.zone != "" && !inRegion(p.region, p.zone) {
 		return nil, fmt.Errorf("input zone %q: expected an availability zone of region %s such as %sa", p.zone, p.region, p.region)
 	}
-	if err := checkType(p.typ); err != nil {
+	if err := checkType("instance-type", p.typ); err != nil {
 		return nil, err
 	}
 	switch p.market {
@@ -137,12 +137,47 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	}
 	// Destroy in a fresh post step sweeps every candidate's region.
 	p.regions = []string{p.region}
-	for _, c := range o.Candidates {
-		if checkRegion("candidates region", c.Region) == nil && !contains(p.regions, c.Region) {
+	for i, c := range o.Candidates {
+		if err := checkCandidate(fmt.Sprintf("candidates[%d]", i), c, p.region); err != nil {
+			return nil, err
+		}
+		if c.Region != "" && !contains(p.regions, c.Region) {
 			p.regions = append(p.regions, c.Region)
 		}
 	}
 	return p, nil
+}
+
+// checkCandidate checks one entry of the candidates input, naming it
+// (candidates[i].field) so a bad value is not blamed on the single inputs.
+// Empty fields are filled from those inputs, which are checked apart.
+func checkCandidate(name string, c providers.Candidate, defaultRegion string) error {
+	if c.Region != "" {
+		if err := checkRegion(name+".region", c.Region); err != nil {
+			return err
+		}
+	}
+	region := firstNonEmpty(c.Region, defaultRegion)
+	if c.Zone != "" && !inRegion(region, c.Zone) {
+		return fmt.Errorf("input %s.zone %q: expected an availability zone of region %s such as %sa", name, c.Zone, region, region)
+	}
+	if c.Type != "" {
+		if err := checkType(name+".type", c.Type); err != nil {
+			return err
+		}
+	}
+	switch c.Market {
+	case "", providers.MarketOnDemand, providers.MarketSpot:
+	default:
+		return fmt.Errorf("input %s.market %q: expected on-demand or spot", name, c.Market)
+	}
+	return nil
+}
+
+// inRegion reports whether zone is an availability zone name of region
+// (us-east-1a, or a local zone such as us-east-1-bos-1a).
+func inRegion(region, zone string) bool {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(region) + `(-[a-z]+-\d)?[a-z]$`).MatchString(zone)
 }
 
 func checkRegion(what, r string) error {
@@ -152,9 +187,9 @@ func checkRegion(what, r string) error {
 	return nil
 }
 
-func checkType(t string) error {
+func checkType(what, t string) error {
 	if !typePattern.MatchString(t) {
-		return fmt.Errorf("input instance-type %q: expected an EC2 instance type such as c8i.large or c5.metal", t)
+		return fmt.Errorf("input %s %q: expected an EC2 instance type such as c8i.large or c5.metal", what, t)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -576,6 +577,10 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
 		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
+		{name: "bad candidate region", extra: []string{"--candidates", "[{region: Mars}]"},
+			want: `input candidates[0].region "Mars": expected an AWS region such as us-east-1`},
+		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
+			want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
 		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
 			want: "Needs AWS credentials"},
 	}
@@ -604,5 +609,172 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 				t.Errorf("a refused run created %d instances, %d groups, %d volumes", i, g, v)
 			}
 		})
+	}
+}
+
+// TestBinarySIGTERMProductionPoll: SIGTERM during the suite with polls
+// seconds apart, as in production, so the 7 s cancel budget cannot hold
+// the young run's quiet sweeps. The teardown must not fail for it: it
+// passes, or hands what it could not confirm to the post step; host-side
+// cleanups are skipped on the destroyed host; and after the post step
+// nothing is left.
+func TestBinarySIGTERMProductionPoll(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	dir := t.TempDir()
+	env := actionEnv(t, srv, dir, "INPUT_SUITE="+suiteFile(t, "echo suite-started; sleep 600"), "MVM_VERIFY_POLL_INTERVAL=2s")
+	p := start(t, bin, env, nil, "suite-started")
+	p.waitFor(t, "suite-started")
+	p.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	code := p.wait(t)
+	out := p.output()
+	if code == 0 {
+		t.Errorf("exit 0 after SIGTERM")
+	}
+	if !strings.Contains(out, "==> teardown") {
+		t.Fatalf("no teardown after SIGTERM\n%s\nstderr:\n%s", out, p.stderr.String())
+	}
+	if strings.Contains(out, "✗ teardown") || !strings.Contains(out, "✓ teardown") {
+		t.Errorf("the teardown failed after SIGTERM; want it passed or handed to the post step\n%s\nstderr:\n%s", out, p.stderr.String())
+	}
+	if strings.Contains(out, "after destroying the host:") || !strings.Contains(out, "skipped on the destroyed host: remove probe binary") {
+		t.Errorf("want the host-side cleanups skipped on the destroyed host, not tried\n%s", out)
+	}
+	state := readState(t, filepath.Join(dir, "state"))
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv(env, state)
+	pout, err := post.CombinedOutput()
+	if err != nil {
+		t.Errorf("post: %v\n%s", err, pout)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\nmain:\n%s\npost:\n%s", i, g, v, out, pout)
+	}
+}
+
+// TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL: the candidates input
+// end to end. us-east-1 has no capacity in any zone, so the launch lands
+// in eu-west-1; main is killed right after it, and the post step, from
+// STATE_* alone, finds and deletes it in eu-west-1. The run's name was
+// saved before RunInstances and is the instance's Name tag and its
+// ClientToken's prefix.
+func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
+	srv := binaryFake(t, true)
+	for _, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
+		srv.NoCapacity(z, "", "")
+	}
+	bin := binary(t)
+	dir := t.TempDir()
+	stateFile := filepath.Join(dir, "state")
+	env := actionEnv(t, srv, dir, "INPUT_CANDIDATES=[{region: us-east-1}, {region: eu-west-1}]")
+	var target atomic.Pointer[os.Process]
+	var killed atomic.Bool
+	var stateAtLaunch atomic.Pointer[string]
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool {
+		if b, err := os.ReadFile(stateFile); err == nil && stateAtLaunch.Load() == nil {
+			s := string(b)
+			stateAtLaunch.Store(&s)
+		}
+		return false
+	}})
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+		if pr := target.Load(); pr != nil && c.Params["InstanceId.1"] != "" && killed.CompareAndSwap(false, true) {
+			pr.Kill() //nolint:errcheck
+		}
+		return false
+	}})
+	p := start(t, bin, env, nil)
+	target.Store(p.cmd.Process)
+	p.wait(t)
+	if !killed.Load() {
+		t.Fatalf("main ended before an instance was launched\n%s\nstderr:\n%s", p.output(), p.stderr.String())
+	}
+	var live []fake.Instance
+	for _, in := range srv.Instances() {
+		if in.State != "terminated" {
+			live = append(live, in)
+		}
+	}
+	if len(live) != 1 || live[0].Region != "eu-west-1" {
+		t.Fatalf("live instances = %+v, want one in eu-west-1 (the second candidate)", live)
+	}
+	state := readState(t, stateFile)
+	name := state["name"]
+	if name == "" {
+		t.Fatalf("no STATE_name saved: %v", state)
+	}
+	if at := stateAtLaunch.Load(); at == nil || !strings.Contains(*at, name) {
+		t.Errorf("STATE_name %q was not saved before the first RunInstances (state then: %v)", name, at)
+	}
+	if got := live[0].Tags["Name"]; got != name {
+		t.Errorf("instance Name tag %q, want STATE_name %q", got, name)
+	}
+	if !strings.HasPrefix(live[0].ClientToken, name+"-") {
+		t.Errorf("ClientToken %q does not start with STATE_name %q", live[0].ClientToken, name)
+	}
+
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv(env, state)
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
+	}
+	if !strings.Contains(string(out), "deleted instance "+live[0].ID) {
+		t.Errorf("post did not name the eu-west-1 instance %s:\n%s", live[0].ID, out)
+	}
+}
+
+// TestBinarySpotFailover: spot has no capacity anywhere, spot-failover is
+// on: the run launches on-demand and passes, and the summary's
+// "Candidates tried" has a row per spot zone tried and the on-demand one,
+// each with its zone and type.
+func TestBinarySpotFailover(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.NoCapacity("", "", "spot")
+	bin := binary(t)
+	args := append(cliArgs(t, srv, suiteFile(t, "true")), "--market", "spot", "--spot-failover")
+	p := start(t, bin, baseEnv(t), args)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+	var live []fake.Instance
+	for _, in := range srv.Instances() {
+		if !in.Spot {
+			live = append(live, in)
+		}
+	}
+	if len(live) != 1 {
+		t.Errorf("on-demand instances = %+v, want the failover's one", live)
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 {
+		t.Errorf("left: %d instances, %d groups, %d volumes", i, g, v)
+	}
+	out := args[slices.Index(args, "--out")+1]
+	sum, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, l := range strings.Split(string(sum), "\n") {
+		if regexp.MustCompile(`^\| \d+ \| us-east-1 \|`).MatchString(l) {
+			rows = append(rows, l)
+		}
+	}
+	want := []string{
+		`| 1 | us-east-1 | us-east-1a | c8i.large | spot | ❌ capacity`,
+		`| 2 | us-east-1 | us-east-1b | c8i.large | spot | ❌ capacity`,
+		`| 3 | us-east-1 | us-east-1c | c8i.large | spot | ❌ capacity`,
+		`| 4 | us-east-1 | us-east-1a | c8i.large | on-demand | ✅ created`,
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("Candidates tried rows:\n%s\nwant %d rows\n%s", strings.Join(rows, "\n"), len(want), sum)
+	}
+	for i := range want {
+		if !strings.HasPrefix(rows[i], want[i]) {
+			t.Errorf("row %d = %s, want it to start with %s", i+1, rows[i], want[i])
+		}
 	}
 }

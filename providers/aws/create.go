@@ -69,30 +69,34 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	}
 
 	var inst ec2types.Instance
-	var lastErr error
-	for _, pl := range places {
-		inst, lastErr = p.run(ctx, cl, req, c, pl, image, sg, j)
-		if lastErr == nil {
+	var placed providers.Candidate
+	for i, pl := range places {
+		placed = c
+		placed.Zone = pl.zone
+		start := time.Now()
+		inst, err = p.run(ctx, cl, req, c, pl, image, sg, j)
+		if err == nil {
 			break
 		}
 		// Only a lack of capacity moves on to the next zone of the same
 		// candidate; anything else is the candidate loop's business.
-		if providers.ClassOf(lastErr) != providers.ClassCapacity || c.Zone != "" {
-			return nil, lastErr
+		if providers.ClassOf(err) != providers.ClassCapacity || c.Zone != "" || i == len(places)-1 {
+			return nil, providers.At(placed, err)
 		}
 		p.opts.Log().Info("no capacity in zone, trying the next", "zone", pl.zone, "type", c.Type)
-	}
-	if lastErr != nil {
-		return nil, lastErr
+		if req.Tried != nil {
+			req.Tried(providers.FailedAttempt(placed, err, time.Since(start)))
+		}
 	}
 	id := sdk.ToString(inst.InstanceId)
-	// EC2 may name the root volume in RunInstances' answer already;
-	// otherwise the first describe does.
+	// EC2 names no block device for a pending instance (RunInstances'
+	// answer included): the root volume is journaled from the first
+	// describe that shows it, and teardown finds it by tag meanwhile.
 	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
 	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
 	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)
 	if err != nil {
-		return nil, err
+		return nil, providers.At(placed, err)
 	}
 	kvm, _ := providers.KVMSupport(Name, c.Type)
 	return &providers.Host{
@@ -350,6 +354,7 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 		TagSpecifications: []ec2types.TagSpecification{
 			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags(req.Identity)},
 			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags(req.Identity)},
+			{ResourceType: ec2types.ResourceTypeNetworkInterface, Tags: tags(req.Identity)},
 		},
 	}
 	if len(req.UserData) > 0 {
@@ -366,6 +371,10 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 				InstanceInterruptionBehavior: ec2types.InstanceInterruptionBehaviorTerminate,
 			},
 		}
+		// The spot request is a resource of its own: tagged, so it is
+		// traceable to the run like everything else.
+		in.TagSpecifications = append(in.TagSpecifications,
+			ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSpotInstancesRequest, Tags: tags(req.Identity)})
 	}
 	out, err := cl.ec2.RunInstances(ctx, in)
 	if err != nil {

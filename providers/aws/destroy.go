@@ -43,7 +43,9 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 // one poll apart, until a sweep finds nothing — quietSweeps sweeps in a row
 // when the run began less than lagWindow ago — and at most maxSweeps times:
 // a resource that keeps coming back (a delete that did not take) is the
-// leak check's to report.
+// leak check's to report. A wait that cannot end before ctx's deadline is
+// not begun: the deletes issued so far stand, and the report is Deferred
+// (the post step sweeps again) rather than an error.
 func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	var rep providers.Report
 	var errs []error
@@ -58,10 +60,18 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	if id.CreatedAt.IsZero() || time.Since(id.CreatedAt) < lagWindow {
 		need = quietSweeps
 	}
+	deferred := func(region string) {
+		rep.Deferred = true
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: deletes issued but not all confirmed before the deadline; the post step sweeps again", region))
+	}
 	for _, region := range regions {
 		quiet := 0
 		for sweep := 1; ; sweep++ {
 			seen, err := p.sweep(ctx, region, f, &rep, deleted)
+			if errors.Is(err, errOutOfTime) {
+				deferred(region)
+				break
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", region, err))
 				break
@@ -78,13 +88,31 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: resources still listed after %d sweeps", region, maxSweeps))
 				break
 			}
-			if err := p.sleep(ctx, p.poll); err != nil {
+			if err := p.pause(ctx, p.poll); errors.Is(err, errOutOfTime) {
+				deferred(region)
+				break
+			} else if err != nil {
 				errs = append(errs, fmt.Errorf("%s: sweep again: %w", region, err))
 				break
 			}
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// errOutOfTime is what a wait that cannot end before the context's
+// deadline returns instead of starting: after a signal the teardown has
+// seconds, and a poll that outlasts them would only turn issued deletes
+// into a failure. Destroy reports it as Deferred.
+var errOutOfTime = errors.New("out of time before the next poll")
+
+// pause waits d like sleep, unless ctx's deadline comes first: then it
+// returns errOutOfTime at once.
+func (p *Provider) pause(ctx context.Context, d time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return errOutOfTime
+	}
+	return p.sleep(ctx, d)
 }
 
 const (
@@ -233,7 +261,7 @@ func (p *Provider) waitTerminated(ctx context.Context, cl *clients, ids []string
 		if done {
 			return nil
 		}
-		if err := p.sleep(ctx, p.poll); err != nil {
+		if err := p.pause(ctx, p.poll); err != nil {
 			return fmt.Errorf("wait for termination of %v: %w", ids, err)
 		}
 	}
@@ -253,7 +281,7 @@ func (p *Provider) deleteGroup(ctx context.Context, cl *clients, id string) (boo
 		case try >= inUseTries:
 			return false, nil
 		}
-		if err := p.sleep(ctx, p.poll); err != nil {
+		if err := p.pause(ctx, p.poll); err != nil {
 			return false, fmt.Errorf("delete security group %s (still in use): %w", id, err)
 		}
 	}
@@ -303,7 +331,7 @@ func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) (bo
 		case try >= inUseTries:
 			return false, nil
 		}
-		if err := p.sleep(ctx, p.poll); err != nil {
+		if err := p.pause(ctx, p.poll); err != nil {
 			return false, fmt.Errorf("delete volume %s (still attached): %w", id, err)
 		}
 	}

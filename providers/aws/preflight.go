@@ -22,7 +22,7 @@ func (p *Provider) candidate(req providers.Request) (providers.Candidate, error)
 	if err := checkRegion("region", c.Region); err != nil {
 		return c, providers.Classified(providers.ClassInvalid, "", err)
 	}
-	if err := checkType(c.Type); err != nil {
+	if err := checkType("instance-type", c.Type); err != nil {
 		return c, providers.Classified(providers.ClassInvalid, "", err)
 	}
 	if c.Zone != "" && !strings.HasPrefix(c.Zone, c.Region) {
@@ -58,7 +58,13 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cl.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+	// Both calls go to a region known to exist, not to c.Region: until
+	// DescribeRegions has vouched for it, a misspelt region's endpoint
+	// (sts.us-eest-1.amazonaws.com) does not resolve, and the DNS error
+	// would read as transient and be retried instead of naming the region.
+	if _, err := cl.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(o *sts.Options) {
+		o.Region = DefaultRegion
+	}); err != nil {
 		return classify("check AWS credentials (sts GetCallerIdentity)", err)
 	}
 	if err := p.checkRegionOffered(ctx, cl, c.Region); err != nil {

@@ -100,7 +100,7 @@ func ec2Handlers() map[string]ec2Handler {
 			"IpPermissions.N.Ipv6Ranges.N.CidrIpv6", "IpPermissions.N.Ipv6Ranges.N.Description"}, tagSpec...), do: (*Server).authorizeIngress},
 		"DescribeSecurityGroups": {allowed: append([]string{"GroupId.N", "GroupName.N"}, filterParams...), do: (*Server).describeGroups},
 		"DeleteSecurityGroup":    {allowed: []string{"GroupId", "GroupName"}, do: (*Server).deleteGroup},
-		"RunInstances": {allowed: append([]string{"ImageId", "InstanceType", "MinCount", "MaxCount", "ClientToken", "UserData",
+		"RunInstances": {allowed: append([]string{"ImageId", "InstanceType", "MinCount", "MaxCount", "ClientToken", "UserData", "KeyName",
 			"SecurityGroupId.N", "SubnetId", "Placement.AvailabilityZone", "InstanceInitiatedShutdownBehavior",
 			"CpuOptions.NestedVirtualization", "CpuOptions.CoreCount", "CpuOptions.ThreadsPerCore",
 			"BlockDeviceMapping.N.DeviceName", "BlockDeviceMapping.N.Ebs.VolumeSize", "BlockDeviceMapping.N.Ebs.VolumeType",
@@ -135,6 +135,13 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	if e := p.check(h.allowed, h.required); e != nil {
 		writeEC2Error(w, e)
+		return
+	}
+	if action == "RunInstances" && p.get("KeyName") != "" {
+		// EC2 accepts a key pair; this fake refuses one as a tripwire,
+		// since the adapter's hosts take keys only through user data.
+		writeEC2Error(w, errf(http.StatusBadRequest, "FakePolicy.KeyName",
+			"the fake refuses KeyName by its own policy (EC2 would accept it): the adapter must never send a key pair, keys go only through user data"))
 		return
 	}
 	c, e := s.authenticate(r)
@@ -582,7 +589,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		subnet = subnetID(zone)
 	}
 	nested := p.get("CpuOptions.NestedVirtualization")
-	if nested == "enabled" && !(strings.HasPrefix(typ, "c8i.") || strings.HasPrefix(typ, "m8i.") || strings.HasPrefix(typ, "r8i.")) {
+	if nested == "enabled" && !nestedCapable(typ) {
 		return nil, errf(http.StatusBadRequest, "InvalidParameterCombination", "Nested virtualization is not supported for instance type %s", typ)
 	}
 	if nested != "" && nested != "enabled" && nested != "disabled" {
@@ -705,6 +712,15 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	return s.reservation(in), nil
 }
 
+// nestedCapable reports whether EC2 offers nested virtualization on typ:
+// the C8i, M8i and R8i families, their flex variants (c8i-flex.large…)
+// included.
+func nestedCapable(typ string) bool {
+	family, _, _ := strings.Cut(typ, ".")
+	family = strings.TrimSuffix(family, "-flex")
+	return family == "c8i" || family == "m8i" || family == "r8i"
+}
+
 func marketName(m string) string {
 	if m == "" {
 		return "on-demand"
@@ -744,8 +760,14 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 		d.open("item").el("groupId", g).close()
 	}
 	d.close()
-	d.open("blockDeviceMapping").open("item").el("deviceName", "/dev/sda1").open("ebs").el("volumeId", in.VolumeID).
-		el("status", "attached").el("deleteOnTermination", "true").close().close().close()
+	// As EC2 does, a pending instance (RunInstances' answer included)
+	// names no block device yet: the root volume shows once it runs.
+	d.open("blockDeviceMapping")
+	if in.State != "pending" && in.VolumeID != "" {
+		d.open("item").el("deviceName", "/dev/sda1").open("ebs").el("volumeId", in.VolumeID).
+			el("status", "attached").el("deleteOnTermination", "true").close().close()
+	}
+	d.close()
 	if in.Nested != "" {
 		d.open("cpuOptions").el("nestedVirtualization", in.Nested).close()
 	}

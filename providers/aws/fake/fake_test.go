@@ -1,12 +1,20 @@
 package fake
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	sdk "github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 const auth = "AWS4-HMAC-SHA256 Credential=AKIDFAKE/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00"
@@ -19,9 +27,7 @@ func post(t *testing.T, s *Server, authz string, form url.Values) (int, string) 
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
+	sign(t, req, []byte(form.Encode()), authz)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +35,35 @@ func post(t *testing.T, s *Server, authz string, form url.Values) (int, string) 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// testSecrets are the secrets post signs with: the fake's default key's,
+// and one for AKIDNOPE, which the fake does not know.
+var testSecrets = map[string]string{"AKIDFAKE": "fake-secret", "AKIDNOPE": "whatever"}
+
+var scope = regexp.MustCompile(`Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/`)
+
+// sign signs req with SigV4 for the key, region and service authz names,
+// as the SDK would; authz "" leaves it unsigned, and an authz ending in
+// "Signature=bad" gets a signature made with the wrong secret.
+func sign(t *testing.T, req *http.Request, body []byte, authz string) {
+	t.Helper()
+	if authz == "" {
+		return
+	}
+	m := scope.FindStringSubmatch(authz)
+	if m == nil {
+		t.Fatalf("no credential scope in %q", authz)
+	}
+	secret := testSecrets[m[1]]
+	if strings.HasSuffix(authz, "Signature=bad") {
+		secret = "not-" + secret
+	}
+	sum := sha256.Sum256(body)
+	creds := sdk.Credentials{AccessKeyID: m[1], SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), m[3], m[2], time.Now()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func errorCode(t *testing.T, body string) string {
@@ -61,11 +96,13 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 		code   string
 	}{
 		{"unknown parameter", auth, ec2Form("DescribeInstances", "InstanceIds.1", "i-1"), 400, "UnknownParameter"},
-		{"unknown nested parameter", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "KeyName", "ci"), 400, "UnknownParameter"},
+		{"unknown nested parameter", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "Placement.Colour", "red"), 400, "UnknownParameter"},
+		{"key pair refused by the fake's policy", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "KeyName", "ci"), 400, "FakePolicy.KeyName"},
 		{"missing required", auth, ec2Form("RunInstances", "MinCount", "1"), 400, "MissingParameter"},
 		{"missing group description", auth, ec2Form("CreateSecurityGroup", "GroupName", "x"), 400, "MissingParameter"},
 		{"unsigned", "", ec2Form("DescribeVpcs"), 401, "AuthFailure"},
 		{"unknown key", strings.Replace(auth, "AKIDFAKE", "AKIDNOPE", 1), ec2Form("DescribeVpcs"), 401, "AuthFailure"},
+		{"wrong signature", strings.Replace(auth, "Signature=00", "Signature=bad", 1), ec2Form("DescribeVpcs"), 403, "SignatureDoesNotMatch"},
 		{"unknown action", auth, ec2Form("LaunchRocket"), 400, "InvalidAction"},
 		{"unknown filter", auth, ec2Form("DescribeInstances", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
 		{"unknown instance", auth, ec2Form("TerminateInstances", "InstanceId.1", "i-404"), 400, "InvalidInstanceID.NotFound"},
@@ -73,6 +110,8 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 			"InstanceType", "c8i.large", "UserData", "%%%"), 400, "InvalidParameterValue"},
 		{"nested virtualization on t3", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
 			"InstanceType", "t3.large", "CpuOptions.NestedVirtualization", "enabled"), 400, "InvalidParameterCombination"},
+		{"nested virtualization on c8i-flex", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i-flex.large", "CpuOptions.NestedVirtualization", "enabled"), 400, "InvalidParameterValue"},
 		{"dry run", auth, ec2Form("DescribeVpcs", "DryRun", "true"), 412, "DryRunOperation"},
 	}
 	for _, tt := range tests {
@@ -102,6 +141,8 @@ func TestClientTokenIdempotency(t *testing.T) {
 	}
 	if st, b := run("c8i.large"); st != 200 {
 		t.Fatal(b)
+	} else if strings.Contains(b, "<volumeId>") {
+		t.Errorf("RunInstances' answer names the root volume of a pending instance; EC2 does not:\n%s", b)
 	}
 	if st, b := run("c8i.large"); st != 200 || len(s.Instances()) != 1 {
 		t.Fatalf("repeat: %d %d instances\n%s", st, len(s.Instances()), b)
@@ -131,7 +172,7 @@ func TestSTSAndSSMErrors(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(`{"Name":"`+UbuntuParameter+`","Bogus":1}`))
 	req.Header.Set("X-Amz-Target", "AmazonSSM.GetParameter")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("Authorization", strings.Replace(auth, "/ec2/", "/ssm/", 1))
+	sign(t, req, []byte(`{"Name":"`+UbuntuParameter+`","Bogus":1}`), strings.Replace(auth, "/ec2/", "/ssm/", 1))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,9 @@ package fake
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -22,6 +24,9 @@ import (
 	"sync"
 	"time"
 
+	sdk "github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
@@ -31,7 +36,7 @@ type Config struct {
 	// zones <region>a, <region>b, <region>c with a default subnet.
 	Regions []string
 	// Types offered in every zone (default c8i.large, c8i.xlarge,
-	// m8i.large, c5.metal, t3.large).
+	// c8i-flex.large, m8i.large, c5.metal, t3.large).
 	Types []string
 	// AccessKeys maps access key id → secret (default AKIDFAKE → "fake-secret").
 	AccessKeys map[string]string
@@ -75,7 +80,7 @@ func New(cfg Config) *Server {
 		cfg.Regions = []string{"us-east-1", "us-west-2", "eu-west-1"}
 	}
 	if len(cfg.Types) == 0 {
-		cfg.Types = []string{"c8i.large", "c8i.xlarge", "m8i.large", "c5.metal", "t3.large"}
+		cfg.Types = []string{"c8i.large", "c8i.xlarge", "c8i-flex.large", "m8i.large", "c5.metal", "t3.large"}
 	}
 	if cfg.AccessKeys == nil {
 		cfg.AccessKeys = map[string]string{"AKIDFAKE": "fake-secret"}
@@ -132,27 +137,74 @@ type caller struct {
 	key, region, service string
 }
 
-var credScope = regexp.MustCompile(`Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request`)
+var (
+	credScope     = regexp.MustCompile(`Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request`)
+	signedHeaders = regexp.MustCompile(`SignedHeaders=([^,\s]+)`)
+)
 
-// authenticate checks the SigV4 credential scope: a known access key id,
-// and for minted session keys the matching session token. (The signature
-// itself is not recomputed: the SDK produces it, the fake trusts it.)
+// mintedSecret is the secret of every session key AssumeRoleWithWebIdentity
+// mints.
+const mintedSecret = "minted-secret"
+
+// bodyKey carries the request body, read once by ServeHTTP, to authenticate.
+type bodyKey struct{}
+
+// authenticate checks SigV4 as AWS does: a known access key id (for minted
+// session keys, with the matching session token) and a signature that the
+// SDK's own signer, given that key's secret, computes the same from the
+// signed headers and the body.
 func (s *Server) authenticate(r *http.Request) (caller, *apiError) {
-	m := credScope.FindStringSubmatch(r.Header.Get("Authorization"))
+	authz := r.Header.Get("Authorization")
+	m := credScope.FindStringSubmatch(authz)
 	if m == nil {
 		return caller{}, errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
 	}
-	c := caller{key: m[1], region: m[2], service: m[3]}
-	if _, ok := s.cfg.AccessKeys[c.key]; ok {
-		return c, nil
+	c := caller{key: m[1], region: m[3], service: m[4]}
+	secret, ok := s.cfg.AccessKeys[c.key]
+	token := ""
+	if !ok {
+		s.mu.Lock()
+		tok, minted := s.sessions[c.key]
+		s.mu.Unlock()
+		if !minted || tok != r.Header.Get("X-Amz-Security-Token") {
+			return caller{}, errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+		}
+		secret, token = mintedSecret, tok
 	}
-	s.mu.Lock()
-	tok, ok := s.sessions[c.key]
-	s.mu.Unlock()
-	if ok && tok == r.Header.Get("X-Amz-Security-Token") {
-		return c, nil
+	if !s.signatureMatches(r, authz, sdk.Credentials{AccessKeyID: c.key, SecretAccessKey: secret, SessionToken: token}, m[3], m[4]) {
+		return caller{}, errf(http.StatusForbidden, "SignatureDoesNotMatch",
+			"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
-	return caller{}, errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+	return c, nil
+}
+
+// signatureMatches re-signs a copy of r holding only the headers r says it
+// signed, and compares the Authorization headers.
+func (s *Server) signatureMatches(r *http.Request, authz string, creds sdk.Credentials, region, service string) bool {
+	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return false
+	}
+	sh := signedHeaders.FindStringSubmatch(authz)
+	if sh == nil {
+		return false
+	}
+	body, _ := r.Context().Value(bodyKey{}).([]byte)
+	cp, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), nil)
+	if err != nil {
+		return false
+	}
+	cp.ContentLength = int64(len(body))
+	for _, h := range strings.Split(sh[1], ";") {
+		if h != "host" && h != "content-length" {
+			cp.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(r.Context(), creds, cp, hex.EncodeToString(sum[:]), service, region, when); err != nil {
+		return false
+	}
+	return hmac.Equal([]byte(cp.Header.Get("Authorization")), []byte(authz))
 }
 
 func requestID() string {
@@ -175,9 +227,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
 		s.serveSSM(w, r, target, body)
 		return
 	}
+	r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		writeEC2Error(w, errf(http.StatusBadRequest, "MalformedQueryString", "%v", err))
@@ -238,6 +292,10 @@ func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string,
 		return
 	}
 	if _, e := s.authenticate(r); e != nil {
+		if e.Code == "SignatureDoesNotMatch" {
+			writeErr(errf(http.StatusBadRequest, "InvalidSignatureException", "%s", e.Message))
+			return
+		}
 		writeErr(errf(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid."))
 		return
 	}

@@ -30,6 +30,10 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 			return
 		}
 		c, e := s.authenticate(r)
+		if e != nil && e.Code == "SignatureDoesNotMatch" {
+			writeSTSError(w, e)
+			return
+		}
 		if e != nil {
 			writeSTSError(w, errf(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid."))
 			return
@@ -63,7 +67,7 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 		s.mu.Unlock()
 		d := newXML("AssumeRoleWithWebIdentityResponse", stsNS)
 		d.open("AssumeRoleWithWebIdentityResult")
-		d.open("Credentials").el("AccessKeyId", id).el("SecretAccessKey", "minted-secret").el("SessionToken", tok).
+		d.open("Credentials").el("AccessKeyId", id).el("SecretAccessKey", mintedSecret).el("SessionToken", tok).
 			el("Expiration", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)).close()
 		d.el("SubjectFromWebIdentityToken", "repo:tinylabscom/mvm:ref:refs/heads/main")
 		d.open("AssumedRoleUser").el("Arn", "arn:aws:sts::"+s.cfg.Account+":assumed-role/mvm-verify/"+p.get("RoleSessionName")).
