@@ -53,6 +53,15 @@ func Main() int {
 	exe, _ := os.Executable()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("GITHUB_ACTIONS") != "true" {
+		// At a terminal a second Ctrl-C quits at once. In Actions the
+		// runner's follow-up signals must not cut the teardown short.
+		go func() {
+			<-ctx.Done()
+			stop()
+			fmt.Fprintln(os.Stderr, "mvm-verify: tearing down; Ctrl-C again quits at once and may leave resources behind")
+		}()
+	}
 	return Run(ctx, Env{Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: exe})
 }
 

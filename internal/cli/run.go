@@ -214,9 +214,23 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		DialBackoff:    a.pollInterval(),
 		Out:            a.stdout,
 		Actions:        a.inGHA,
+		CancelBudget:   a.cancelBudget(),
 		Secrets:        run.Secrets(),
 		Logger:         a.log,
 	}
+}
+
+// terminalCancelBudget is how long a signalled run at a terminal may take to
+// tear down: no runner follows up with SIGKILL there, and a second Ctrl-C
+// quits at once. In Actions the cycle's default (7 s, inside the runner's
+// grace) applies and the post step finishes what it could not.
+const terminalCancelBudget = time.Minute
+
+func (a *app) cancelBudget() time.Duration {
+	if a.inGHA {
+		return 0 // verify's default
+	}
+	return terminalCancelBudget
 }
 
 func (a *app) providerOptions(run *config.Run) providers.Options {

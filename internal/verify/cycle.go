@@ -408,6 +408,15 @@ func (j journal) Record(r providers.Resource) {
 	}
 }
 
+// laterSweep says who finishes a teardown this process could not confirm:
+// in Actions the post step sweeps again by tag; at a terminal nothing does.
+func (c *cycle) laterSweep() string {
+	if c.plan.Actions {
+		return "the post step sweeps again"
+	}
+	return "check for resources tagged " + providers.TagRun + "=" + c.plan.Identity.Run()
+}
+
 // provision creates the host. The destroy cleanup is pushed before the
 // create call, so a create that fails or is cancelled half-way is still
 // cleaned up by tag.
@@ -424,7 +433,7 @@ func (c *cycle) provision(ctx context.Context) error {
 			c.mu.Lock()
 			c.res.TeardownDeferred = true
 			c.mu.Unlock()
-			fmt.Fprintf(c.out, "   teardown handed to the post step: %s\n", strings.Join(rep.Notes, "; "))
+			fmt.Fprintf(c.out, "   teardown not confirmed in time, %s: %s\n", c.laterSweep(), strings.Join(rep.Notes, "; "))
 		}
 		return err
 	})

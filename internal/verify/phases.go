@@ -515,7 +515,7 @@ func (c *cycle) teardown(ctx context.Context) error {
 	c.mu.Unlock()
 	if deferred {
 		// What is still being deleted would read as a leak.
-		fmt.Fprintln(c.out, "   leak check deferred to the post step: the deletes were issued but not all confirmed in time")
+		fmt.Fprintf(c.out, "   leak check not run: the deletes were issued but not all confirmed in time; %s\n", c.laterSweep())
 		return err
 	}
 	lctx := ctx
@@ -531,7 +531,7 @@ func (c *cycle) teardown(ctx context.Context) error {
 		c.mu.Lock()
 		c.res.TeardownDeferred = true
 		c.mu.Unlock()
-		fmt.Fprintln(c.out, "   leak check deferred to the post step: out of time after the signal")
+		fmt.Fprintf(c.out, "   leak check not finished: out of time after the signal; %s\n", c.laterSweep())
 		return err
 	}
 	if lerr != nil {
