@@ -211,6 +211,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		Steps:          steps,
 		ProbeBinary:    probeBin,
 		Timeout:        time.Duration(run.TimeoutMinutes) * time.Minute,
+		TimeoutMinutes: time.Duration(run.TimeoutMinutes) * time.Minute,
 		TeardownBudget: run.TeardownBudget,
 		ReadyTimeout:   run.ReadyTimeout,
 		ReadyPoll:      a.pollInterval(),

@@ -80,7 +80,8 @@ func Run(ctx context.Context, plan Plan) *Result {
 	// The deadline's cause names timeout-minutes, so a phase it stops says
 	// which limit ended it rather than a bare "timed out".
 	work, cancelWork := context.WithTimeoutCause(ctx, plan.Timeout-plan.TeardownBudget,
-		&deadlineError{timeout: plan.Timeout, teardown: plan.TeardownBudget})
+		&deadlineError{timeout: max(plan.TimeoutMinutes, plan.Timeout), teardown: plan.TeardownBudget,
+			reserved: max(plan.TimeoutMinutes-plan.Timeout, 0)})
 	c.runPhases(work)
 	var deadline *deadlineError
 	deadlineHit := errors.As(context.Cause(work), &deadline) && ctx.Err() == nil
@@ -233,11 +234,17 @@ func (c *cycle) runPhases(ctx context.Context) {
 // the teardown budget kept back for the teardown.
 type deadlineError struct {
 	timeout, teardown time.Duration
+	// reserved is what the caller kept back of timeout-minutes (for the
+	// final report) before the cycle started.
+	reserved time.Duration
 }
 
 func (e *deadlineError) Error() string {
-	return fmt.Sprintf("stopped at the timeout-minutes limit (%s, less teardown-budget %s)",
-		shortDuration(e.timeout), shortDuration(e.teardown))
+	less := "teardown-budget " + shortDuration(e.teardown)
+	if e.reserved > 0 {
+		less += " and " + shortDuration(e.reserved) + " kept for reporting"
+	}
+	return fmt.Sprintf("stopped at the timeout-minutes limit (%s, less %s)", shortDuration(e.timeout), less)
 }
 
 // shortDuration drops a duration's zero tails: 2m, not 2m0s.

@@ -46,6 +46,19 @@ func TestOverallDeadlineIsTimedOutNamingTheLimit(t *testing.T) {
 	}
 }
 
+// When the caller kept part of timeout-minutes back (reporting), the
+// error still names timeout-minutes as given and says what was kept.
+func TestDeadlineErrorNamesTheReserve(t *testing.T) {
+	e := &deadlineError{timeout: 2 * time.Minute, teardown: 30 * time.Second}
+	if got, want := e.Error(), "stopped at the timeout-minutes limit (2m, less teardown-budget 30s)"; got != want {
+		t.Errorf("error %q, want %q", got, want)
+	}
+	e = &deadlineError{timeout: 90 * time.Minute, teardown: 5 * time.Minute, reserved: 95 * time.Second}
+	if got, want := e.Error(), "stopped at the timeout-minutes limit (1h30m, less teardown-budget 5m and 1m35s kept for reporting)"; got != want {
+		t.Errorf("error %q, want %q", got, want)
+	}
+}
+
 // A signal is still a cancellation, told apart from the deadline.
 func TestSignalIsCancelledNotTimedOut(t *testing.T) {
 	p := &hangProvider{}
