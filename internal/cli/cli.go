@@ -2,7 +2,8 @@
 // action's main step (configured from INPUT_*) and its post step (the same
 // binary under the name mvm-verify-post). It turns inputs into a validated
 // configuration, runs the cycle and maps the outcome to an exit status:
-// 0 verified, 1 verification failed, 2 bad input or could not start.
+// 0 verified (for up: the host is up), 1 not verified (failed, error,
+// incomplete, cancelled, timed out), 2 bad input or could not start.
 package cli
 
 import (

@@ -161,6 +161,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	switch {
 	case res.Outcome == verify.Verified:
 		return ExitOK
+	case res.Outcome == verify.Up:
+		// up did what was asked: the host is ready and kept. Its row
+		// stays ⏳ (pending), never a verdict.
+		return ExitOK
 	case res.Phase(verify.PhasePreflight) != nil && res.Phase(verify.PhasePreflight).Status == matrix.Fail:
 		return ExitBadInput
 	}
@@ -208,6 +212,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		Steps:          steps,
 		ProbeBinary:    probeBin,
 		Timeout:        time.Duration(run.TimeoutMinutes) * time.Minute,
+		TimeoutMinutes: time.Duration(run.TimeoutMinutes) * time.Minute,
 		TeardownBudget: run.TeardownBudget,
 		ReadyTimeout:   run.ReadyTimeout,
 		ReadyPoll:      a.pollInterval(),

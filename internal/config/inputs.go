@@ -49,10 +49,13 @@ type Output struct {
 
 // Status values of the "status" output.
 const (
-	StatusVerified  = "verified"
-	StatusFailed    = "failed"
-	StatusError     = "error"
-	StatusCancelled = "cancelled"
+	StatusVerified   = "verified"
+	StatusFailed     = "failed"
+	StatusError      = "error"
+	StatusIncomplete = "incomplete"
+	StatusCancelled  = "cancelled"
+	StatusTimedOut   = "timed-out"
+	StatusUp         = "up"
 )
 
 // Inputs returns the table of every input, in the order action.yml and the
@@ -348,7 +351,9 @@ func Inputs() []Input {
 // Outputs returns the action's outputs, in action.yml order.
 func Outputs() []Output {
 	return []Output{
-		{Name: "status", Description: "verified, failed, error (bad input or could not start) or cancelled."},
+		{Name: "status", Description: "verified; failed; error (bad input or could not start); incomplete (nothing failed but a " +
+			"check was not run, e.g. running 0 tests: not a pass); cancelled (a signal); timed-out (the timeout-minutes " +
+			"limit); up (mode up: the host is kept, the suite not run)."},
 		{Name: "row", Description: "The leg's matrix row as JSON."},
 		{Name: "matrix", Description: "report: the merged matrix as JSON."},
 		{Name: "summary-path", Description: "Path of summary.md."},

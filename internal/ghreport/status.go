@@ -24,13 +24,17 @@ const (
 )
 
 // StatusState is the commit status a row stands for: failure when any cell
-// failed, pending while any cell is pending, success otherwise.
+// failed, pending while any cell is pending, failure when a check was not
+// run (— : running 0 tests is never a pass, so the leg is incomplete),
+// success otherwise.
 func StatusState(row matrix.Row) string {
 	switch {
 	case row.Has(matrix.Fail):
 		return stateFailure
 	case row.Has(matrix.Pending):
 		return statePending
+	case row.Has(matrix.NotRun):
+		return stateFailure
 	}
 	return stateSuccess
 }

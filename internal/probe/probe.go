@@ -198,21 +198,28 @@ func standardGuests(k KVM, lane, arch string) (string, string) {
 	return "unknown", "KVM works but its vendor module is not one we know"
 }
 
-func problems(r Report) []string {
-	var p []string
+// KVMProblems are the findings that explain why /dev/kvm is not usable,
+// and only those: the reasons a kvm-lane host fails its KVM check.
+func (r Report) KVMProblems() []string {
 	k := r.KVM
 	switch {
 	case !k.DevicePresent:
-		p = append(p, "no /dev/kvm: KVM steps cannot run (no-kvm lane)")
+		return []string{"no /dev/kvm: KVM steps cannot run (no-kvm lane)"}
 	case !k.OpenRW:
-		p = append(p, "cannot open /dev/kvm read-write: "+k.OpenError)
+		return []string{"cannot open /dev/kvm read-write: " + k.OpenError}
 	case k.APIError != "":
-		p = append(p, "KVM_GET_API_VERSION failed: "+k.APIError)
+		return []string{"KVM_GET_API_VERSION failed: " + k.APIError}
 	case k.APIVersion != KVMAPIVersion:
-		p = append(p, fmt.Sprintf("KVM API version %d, want %d", k.APIVersion, KVMAPIVersion))
+		return []string{fmt.Sprintf("KVM API version %d, want %d", k.APIVersion, KVMAPIVersion)}
 	case !k.CreateVM:
-		p = append(p, "KVM_CREATE_VM failed: "+k.CreateVMError)
+		return []string{"KVM_CREATE_VM failed: " + k.CreateVMError}
 	}
+	return nil
+}
+
+func problems(r Report) []string {
+	p := r.KVMProblems()
+	k := r.KVM
 	if r.Lane == LaneKVM && k.StandardGuestsBoot == "no" {
 		p = append(p, "standard guest kernels will not boot: "+k.Reason)
 	}

@@ -133,6 +133,12 @@ func outcomeWord(o verify.Outcome) string {
 		return "❌ failed"
 	case verify.Cancelled:
 		return "❌ cancelled"
+	case verify.TimedOut:
+		return "❌ timed out"
+	case verify.Incomplete:
+		return "❌ incomplete (a check was not run)"
+	case verify.Up:
+		return "⏳ host up (suite not run)"
 	}
 	return "❌ error"
 }

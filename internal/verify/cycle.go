@@ -83,12 +83,17 @@ func Run(ctx context.Context, plan Plan) *Result {
 	stopWatch := context.AfterFunc(ctx, func() { signalled <- time.Now() })
 	defer stopWatch()
 
-	work, cancelWork := context.WithTimeout(ctx, plan.Timeout-plan.TeardownBudget)
+	// The deadline's cause names timeout-minutes, so a phase it stops says
+	// which limit ended it rather than a bare "timed out".
+	work, cancelWork := context.WithTimeoutCause(ctx, plan.Timeout-plan.TeardownBudget,
+		&deadlineError{timeout: max(plan.TimeoutMinutes, plan.Timeout), teardown: plan.TeardownBudget,
+			reserved: max(plan.TimeoutMinutes-plan.Timeout, 0)})
 	c.runPhases(work)
-	deadlineHit := errors.Is(work.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	var deadline *deadlineError
+	deadlineHit := errors.As(context.Cause(work), &deadline) && ctx.Err() == nil
 	cancelWork()
 
-	deadline := time.Now().Add(plan.TeardownBudget)
+	teardownBy := time.Now().Add(plan.TeardownBudget)
 	if ctx.Err() != nil {
 		c.cancelled = true
 		at := time.Now()
@@ -96,10 +101,10 @@ func Run(ctx context.Context, plan Plan) *Result {
 		case at = <-signalled:
 		default: // the watcher has not run yet: the signal was just now
 		}
-		deadline = at.Add(plan.CancelBudget)
+		teardownBy = at.Add(plan.CancelBudget)
 		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s of the signal\n", plan.CancelBudget)
 	}
-	tctx, cancelTeardown := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	tctx, cancelTeardown := context.WithDeadline(context.WithoutCancel(ctx), teardownBy)
 	defer cancelTeardown()
 	if plan.KeepHost && ctx.Err() == nil && c.res.FirstFailure == "" {
 		c.res.Kept = true
@@ -124,13 +129,22 @@ func Run(ctx context.Context, plan Plan) *Result {
 		c.res.Outcome = Cancelled
 		c.res.fail("cancelled")
 	case deadlineHit:
-		c.res.Outcome = Cancelled
-		c.res.fail("timed out after %s", plan.Timeout-plan.TeardownBudget)
+		c.res.Outcome = TimedOut
+		c.res.fail("%s", deadline.Error())
 	case c.res.anyFailed():
 		c.res.Outcome = Failed
 		if c.res.Phase(PhaseSuite) == nil {
 			c.res.Outcome = Errored
 		}
+	case c.res.Kept && c.res.FirstFailure == "":
+		c.res.Outcome = Up
+	case c.res.FirstFailure != "":
+		c.res.Outcome = Errored // a failure outside any phase (the kept host's key)
+	case c.res.notRun() != nil:
+		// running 0 tests or env-gated skips: not a pass, so not verified.
+		s := c.res.notRun()
+		c.res.Outcome = Incomplete
+		c.res.fail("%s: %s", s.Name, cmp.Or(s.Reason, "not run"))
 	default:
 		c.res.Outcome = Verified
 	}
@@ -222,6 +236,35 @@ func (c *cycle) runPhases(ctx context.Context) {
 	}
 }
 
+// deadlineError is the cause of the overall deadline: timeout-minutes less
+// the teardown budget kept back for the teardown.
+type deadlineError struct {
+	timeout, teardown time.Duration
+	// reserved is what the caller kept back of timeout-minutes (for the
+	// final report) before the cycle started.
+	reserved time.Duration
+}
+
+func (e *deadlineError) Error() string {
+	less := "teardown-budget " + shortDuration(e.teardown)
+	if e.reserved > 0 {
+		less += " and " + shortDuration(e.reserved) + " kept for reporting"
+	}
+	return fmt.Sprintf("stopped at the timeout-minutes limit (%s, less %s)", shortDuration(e.timeout), less)
+}
+
+// shortDuration drops a duration's zero tails: 2m, not 2m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // limitError is the cause of a context ended by a limit of its own (a
 // phase's, an upload's), so the error names what ran out of time.
 type limitError struct {
@@ -285,6 +328,10 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 // describe turns an error into one line, naming cancellation and deadlines
 // plainly instead of as "context canceled".
 func describe(ctx context.Context, err error) string {
+	var deadline *deadlineError
+	if errors.As(context.Cause(ctx), &deadline) {
+		return deadline.Error()
+	}
 	var limit *limitError
 	if errors.As(context.Cause(ctx), &limit) || errors.As(err, &limit) {
 		return "timed out: " + limit.Error()

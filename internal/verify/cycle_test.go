@@ -116,8 +116,8 @@ func TestDeadlineKeepsTheTeardownBudget(t *testing.T) {
 	plan := testPlan(p, Step{Name: "long", Run: "sleep 60", Column: matrix.LiveCycle})
 	plan.Timeout, plan.TeardownBudget = 3*time.Second, time.Second
 	res := Run(context.Background(), plan)
-	if res.Outcome != Cancelled || !strings.Contains(res.FirstFailure, "timed out") {
-		t.Errorf("outcome %s, first failure %q; want cancelled, timed out", res.Outcome, res.FirstFailure)
+	if res.Outcome != TimedOut || !strings.Contains(res.FirstFailure, "timeout-minutes") {
+		t.Errorf("outcome %s, first failure %q; want timed out at timeout-minutes", res.Outcome, res.FirstFailure)
 	}
 	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
 		t.Errorf("teardown %+v, want passed", td)

@@ -286,14 +286,21 @@ func (c *cycle) probe(ctx context.Context) error {
 	lane := c.res.Lane
 	c.mu.Unlock()
 	fmt.Fprintf(c.out, "   lane %s (host probe: %s)\n", lane, rep.Lane)
-	if lane == probe.LaneKVM && rep.Lane != probe.LaneKVM {
-		why := strings.Join(rep.Problems, "; ")
-		if why == "" {
-			why = "the probe found no usable KVM"
-		}
-		return fmt.Errorf("KVM check: the kvm lane needs usable KVM and this host has none (%s); expected a host with KVM, or lane no-kvm", why)
+	return kvmCheck(lane, rep)
+}
+
+// kvmCheck fails a kvm-lane host whose probe found no usable KVM, saying
+// why KVM is unusable and only that: the probe's other findings (cgroup,
+// tun) are in its table and are not what failed here.
+func kvmCheck(lane string, rep probe.Report) error {
+	if lane != probe.LaneKVM || rep.Lane == probe.LaneKVM {
+		return nil
 	}
-	return nil
+	why := strings.Join(rep.KVMProblems(), "; ")
+	if why == "" {
+		why = "the probe found no usable KVM"
+	}
+	return fmt.Errorf("KVM check: the kvm lane needs usable KVM and this host has none (%s); expected a host with KVM, or lane no-kvm", why)
 }
 
 // suite uploads the suite's files and runs every step. A failed step does

@@ -74,6 +74,10 @@ type Plan struct {
 	Timeout time.Duration
 	// TeardownBudget is kept in reserve from Timeout for the cleanups.
 	TeardownBudget time.Duration
+	// TimeoutMinutes is timeout-minutes as given, for the deadline's
+	// error when Timeout is less (time kept back for reporting); 0 means
+	// Timeout is all of it.
+	TimeoutMinutes time.Duration
 	// CancelBudget bounds the cleanups after a signal: the runner sends
 	// SIGKILL about 10 s after cancelling, so this stays well under that.
 	CancelBudget time.Duration

@@ -15,10 +15,18 @@ import (
 type Outcome string
 
 const (
-	Verified  Outcome = "verified"  // exit 0
-	Failed    Outcome = "failed"    // exit 1: the host or the suite failed
-	Errored   Outcome = "error"     // exit 1: we could not finish (provider, SSH, teardown)
-	Cancelled Outcome = "cancelled" // exit 1: a signal or the deadline
+	Verified Outcome = "verified" // exit 0
+	Failed   Outcome = "failed"   // exit 1: the host or the suite failed
+	Errored  Outcome = "error"    // exit 1: we could not finish (provider, SSH, teardown)
+	// Incomplete is a leg where nothing failed but a check was not run
+	// (`running 0 tests`, env-gated skips): not a pass, so exit 1. The
+	// no-KVM lane's n/a steps are not "not run".
+	Incomplete Outcome = "incomplete"
+	Cancelled  Outcome = "cancelled" // exit 1: a signal
+	TimedOut   Outcome = "timed-out" // exit 1: the timeout-minutes deadline
+	// Up is a host kept for the user (`up`): ready, the suite not run. It is
+	// no verdict, so it never reads as verified; exit 0.
+	Up Outcome = "up"
 )
 
 // Phase names, in the order they run.
@@ -157,15 +165,23 @@ func (r *Result) preflightCell() matrix.Status {
 	return matrix.Pass
 }
 
-// liveCell is green only when the leg verified (every phase it ran passed,
-// teardown and leak check included) and every step feeding the live cycle
-// passed. Phases the plan skips (the probe without a binary) do not count.
+// liveCell is green only when every phase the leg ran passed (teardown and
+// leak check included) and every step feeding the live cycle passed; a leg
+// incomplete for another column keeps it. A live step not run reads "—".
+// Phases the plan skips (the probe without a binary) do not count.
 func (r *Result) liveCell() (matrix.Status, string) {
-	if r.Outcome == Cancelled {
+	switch r.Outcome {
+	case Cancelled:
 		return matrix.Fail, "cancelled"
+	case TimedOut:
+		return matrix.Fail, "timed out"
 	}
 	if pre := r.Phase(PhasePreflight); pre == nil || pre.Status != matrix.Pass {
 		return matrix.NotRun, ""
+	}
+	if r.Outcome == Up {
+		// The cycle stopped at a ready host: still to come, not verified.
+		return matrix.Pending, "host up"
 	}
 	if r.Lane == "no-kvm" {
 		if r.anyFailed() {
@@ -173,15 +189,30 @@ func (r *Result) liveCell() (matrix.Status, string) {
 		}
 		return matrix.NA, "(no KVM)"
 	}
-	if r.anyFailed() || r.Outcome != Verified {
+	if r.anyFailed() || (r.Outcome != Verified && r.Outcome != Incomplete) {
 		return matrix.Fail, ""
 	}
 	for _, s := range r.Steps {
-		if s.Column == matrix.LiveCycle && s.Status != matrix.Pass {
-			return matrix.Fail, "(" + s.Name + " " + string(s.Status) + ")"
+		if s.Column != matrix.LiveCycle || s.Status == matrix.Pass {
+			continue
 		}
+		if s.Status == matrix.NotRun {
+			return matrix.NotRun, "(" + s.Name + " not run)"
+		}
+		return matrix.Fail, "(" + s.Name + " " + string(s.Status) + ")"
 	}
 	return matrix.Pass, "verified " + r.Started.UTC().Format("2006-01-02")
+}
+
+// notRun is the first step that was not run outside the no-KVM lane's n/a
+// (`running 0 tests`, env-gated skips), or nil.
+func (r *Result) notRun() *StepResult {
+	for i := range r.Steps {
+		if r.Steps[i].Status == matrix.NotRun {
+			return &r.Steps[i]
+		}
+	}
+	return nil
 }
 
 func (r *Result) anyFailed() bool {
@@ -217,7 +248,7 @@ func (r *Result) columnCell(c matrix.Column) matrix.Status {
 		}
 	}
 	if !seen {
-		if r.Outcome == Cancelled || r.FirstFailure != "" {
+		if r.Outcome == Cancelled || r.Outcome == Up || r.FirstFailure != "" {
 			return matrix.NotRun
 		}
 		return matrix.Unknown
@@ -237,6 +268,9 @@ func (r *Result) notes() string {
 	}
 	if r.Lane == "no-kvm" {
 		parts = append(parts, "no-KVM lane")
+	}
+	if r.Outcome == Up {
+		parts = append(parts, "host is up; suite not run")
 	}
 	if r.FirstFailure != "" {
 		parts = append(parts, r.FirstFailure)

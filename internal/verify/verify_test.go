@@ -133,10 +133,28 @@ func TestRowCells(t *testing.T) {
 		},
 		{
 			name: "zero tests is not run, never a pass",
-			res: Result{Outcome: Verified, Lane: "kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
+			res: Result{Outcome: Incomplete, Lane: "kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
 				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.NotRun},
 			}},
 			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NotRun,
+		},
+		{
+			name: "live step not run",
+			res: Result{Outcome: Incomplete, Lane: "kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
+				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.NotRun},
+				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
+			}},
+			preflight: matrix.Pass, live: matrix.NotRun, seccmp: matrix.Pass,
+		},
+		{
+			name:      "kept host (up)",
+			res:       Result{Outcome: Up, Kept: true, Lane: "kvm", Phases: passPhases(PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe)},
+			preflight: matrix.Pass, live: matrix.Pending, seccmp: matrix.NotRun, notes: "host is up; suite not run",
+		},
+		{
+			name:      "timed out",
+			res:       Result{Outcome: TimedOut, FirstFailure: "suite: stopped at the timeout-minutes limit", Phases: passPhases(PhasePreflight, PhaseProvision)},
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "timeout-minutes",
 		},
 		{
 			name: "failing smoke",
