@@ -257,7 +257,10 @@ func (c *cycle) probe(ctx context.Context) error {
 	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, string(uname.Output)); err != nil {
 		return err
 	}
-	dir := "/tmp/mvm-verify-" + c.plan.Identity.Name()
+	dir := c.host.WorkDir // the provider's, which its Destroy removes
+	if dir == "" {
+		dir = "/tmp/mvm-verify-" + c.plan.Identity.Name()
+	}
 	bin := dir + "/mvm-verify"
 	c.cleanups.pushHost("remove probe binary", func(ctx context.Context) error {
 		if err := c.connectionLost(); err != nil {
