@@ -259,6 +259,9 @@ func (a *app) undoOnHost(ctx context.Context, p providers.Provider, st *upState)
 		Signer: signer, HostKey: st.Host.HostKey, Insecure: st.Host.HostKey == "",
 	}
 	fmt.Fprintf(a.stdout, "==> undo the changes on %s\n", target)
+	if target.Insecure {
+		a.warn("host key of " + target.Addr + " is not pinned (insecure-host-key): the connection can be intercepted")
+	}
 	dctx, cancel := context.WithTimeout(ctx, undoOnHostDial)
 	defer cancel()
 	c, err := remote.Dial(dctx, target, remote.DialOptions{Logger: a.log, InitialBackoff: a.pollInterval()})
