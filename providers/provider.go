@@ -102,6 +102,13 @@ type Host struct {
 	// CloudInit is true when the host was booted with our user data, so the
 	// ready phase also checks that cloud-init did not report an error.
 	CloudInit bool
+	// WorkDir, when set, is where the cycle keeps its files on the host
+	// (the uploaded probe binary), and Destroy removes it. A provider whose
+	// host outlives the run but which reaches it without SSH (local) sets
+	// it, so the files go even when the cycle could not remove them over
+	// SSH (a signal, a stopped sshd, `down` from another process). Empty:
+	// the cycle picks a directory and removes it over SSH.
+	WorkDir string
 }
 
 // Resource is one thing a provider created (instance, volume, firewall, key…).

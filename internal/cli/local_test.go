@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,6 +232,12 @@ steps:
 		cmd.Process.Kill()
 		t.Fatalf("the suite never started:\n%s", seen.String())
 	}
+	// The probe ran before the suite: its binary is on the host.
+	workDir := legWorkDir(t, filepath.Join(tmp, "state"))
+	if _, err := os.Stat(filepath.Join(workDir, "mvm-verify")); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("no probe binary on the host while the suite runs: %v", err)
+	}
 	if before != nil {
 		before(tmp)
 	}
@@ -258,6 +265,9 @@ steps:
 			t.Errorf("processes of the run still running after SIGTERM: %v", left)
 		}
 	}
+	if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the uploaded probe binary's dir %s is left after SIGTERM (stat: %v)", workDir, err)
+	}
 	data, err := os.ReadFile(filepath.Join(out, "summary.md"))
 	if err != nil {
 		t.Fatalf("no summary after SIGTERM: %v", err)
@@ -268,6 +278,17 @@ steps:
 	if p := phaseStatus(t, filepath.Join(out, "result.json"), "teardown"); p != "pass" {
 		t.Errorf("teardown phase %q, want pass", p)
 	}
+}
+
+// legWorkDir is where the cycle uploads the probe binary for the one local
+// leg whose state is in stateDir: /tmp/mvm-verify-<leg>.
+func legWorkDir(t *testing.T, stateDir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(stateDir, "mvmv-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("want one local leg's state in %s, found %v", stateDir, files)
+	}
+	return "/tmp/mvm-verify-" + strings.TrimSuffix(filepath.Base(files[0]), ".json")
 }
 
 // rowLine finds the matrix row (the line after the table's separator).

@@ -1,13 +1,18 @@
 package cli_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 // sshHost boots a real sshd test host that accepts a fresh client key for
@@ -103,6 +108,70 @@ func TestSecretsStayOut(t *testing.T) {
 			if strings.Contains(text, bad) {
 				t.Errorf("%s contains secret material %q", name, bad)
 			}
+		}
+	}
+}
+
+// TestSSHUpThenDown keeps an existing host whose suite user did not exist:
+// up creates the user (with passwordless sudo) and uploads the probe, and
+// down must undo both over SSH, since the ssh provider deletes nothing.
+func TestSSHUpThenDown(t *testing.T) {
+	h, keyFile, _ := sshHost(t)
+	const suiteUser = "mvmv-sshup" // a machine-wide account: fixed, and removed if a failed run left it
+	exec.Command("userdel", "-r", "-f", suiteUser).Run()
+	for _, f := range []string{"/etc/sudoers.d/90-mvm-verify-" + suiteUser, "/var/lib/mvm-verify/created-user-" + suiteUser} {
+		os.Remove(f)
+	}
+	t.Cleanup(func() {
+		exec.Command("userdel", "-r", "-f", suiteUser).Run()
+		os.Remove("/etc/sudoers.d/90-mvm-verify-" + suiteUser)
+		os.Remove("/var/lib/mvm-verify/created-user-" + suiteUser)
+	})
+	if _, err := user.Lookup(suiteUser); err == nil {
+		t.Fatalf("user %s exists before the test and could not be removed", suiteUser)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	up := runBin(t, cmdEnv(t), "up", "--provider", "ssh", "--suite", suite, "--out", out,
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.Addr()+" "+h.HostKey())
+	if up.code != 0 {
+		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "host", "host.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Identity providers.Identity `json:"identity"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatalf("host.json: %v", err)
+	}
+	left := map[string]string{
+		"sudoers drop-in":    "/etc/sudoers.d/90-mvm-verify-" + suiteUser,
+		"created-user mark":  "/var/lib/mvm-verify/created-user-" + suiteUser,
+		"probe binary's dir": "/tmp/mvm-verify-" + st.Identity.Name(),
+	}
+	if _, err := user.Lookup(suiteUser); err != nil {
+		t.Fatalf("up did not create the suite user: %v", err)
+	}
+	for what, path := range left {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("%s missing after up: %v", what, err)
+		}
+	}
+
+	down := runBin(t, cmdEnv(t), "down", "--out", out)
+	if down.code != 0 {
+		t.Fatalf("down exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
+	}
+	if _, err := user.Lookup(suiteUser); err == nil {
+		t.Errorf("user %s (passwordless sudo) still exists after down", suiteUser)
+	}
+	for what, path := range left {
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s %s left after down (stat: %v)", what, path, err)
 		}
 	}
 }

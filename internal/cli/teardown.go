@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -111,6 +112,11 @@ type upState struct {
 	Host     *verify.HostInfo   `json:"host"`
 	KeyFile  string             `json:"key_file"`
 	Known    string             `json:"known_hosts_file"`
+	// HostCleanups undo what the cycle changed on the host over SSH (a
+	// suite user it created, the probe binary): `down` runs them before
+	// the provider's destroy, which on a host we did not create is all
+	// that removes them.
+	HostCleanups []verify.HostCleanup `json:"host_cleanups,omitempty"`
 }
 
 const upStateFile = "host.json"
@@ -125,7 +131,7 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	st := upState{Provider: run.Provider, Identity: id, Inputs: map[string]string{}, Host: res.Host}
+	st := upState{Provider: run.Provider, Identity: id, Inputs: map[string]string{}, Host: res.Host, HostCleanups: res.HostCleanups}
 	for k, v := range run.Inputs {
 		if !run.IsSecret(k) {
 			st.Inputs[k] = v
@@ -188,11 +194,86 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(run.TeardownBudget, time.Minute))
 	defer cancel()
-	code, _ := a.destroy(ctx, p, st.Identity, true)
+	code := ExitOK
+	if err := a.undoOnHost(ctx, p, &st); err != nil {
+		if e, _ := registry().Get(st.Provider); e.Info.Creates {
+			// The destroy below removes the host, and what was on it.
+			fmt.Fprintf(a.stdout, "   on the host: %v (the destroy removes it)\n", err)
+		} else {
+			code = ExitFailed
+			a.annotate("error", "mvm-verify down", "changes left on the host: "+err.Error())
+			fmt.Fprintf(a.stderr, "mvm-verify: changes left on the host: %v\n", err)
+		}
+	}
+	if dcode, _ := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
+		code = dcode
+	}
 	if code == ExitOK {
 		if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(a.stderr, "mvm-verify: remove %s: %v\n", dir, err)
 		}
 	}
 	return code
+}
+
+// undoOnHostDial bounds reaching a kept host for its cleanups: a host that
+// is gone must not hold up the provider's destroy.
+const undoOnHostDial = 30 * time.Second
+
+// undoOnHost runs a kept host's cleanups over SSH, with the saved client
+// key (or, for a host we did not create, the key its provider is
+// configured with) and the pinned host key.
+func (a *app) undoOnHost(ctx context.Context, p providers.Provider, st *upState) error {
+	if len(st.HostCleanups) == 0 {
+		return nil
+	}
+	if st.Host == nil {
+		return errors.New("no host in the saved state to undo the changes on")
+	}
+	var keyPEM []byte
+	if st.KeyFile != "" {
+		b, err := os.ReadFile(st.KeyFile)
+		if err != nil {
+			return fmt.Errorf("read the saved client key: %w", err)
+		}
+		keyPEM = b
+	} else {
+		// No run key was saved: the host takes the user's own key, which
+		// a provider that creates nothing (ssh) returns from Create with
+		// the host it was given; nothing is created.
+		if e, err := registry().Get(st.Provider); err != nil || e.Info.Creates {
+			return errors.New("no client key saved for the host")
+		}
+		h, err := p.Create(ctx, providers.Request{Identity: st.Identity, User: st.Host.User}, nil)
+		if err != nil {
+			return fmt.Errorf("the key to log in with: %w", err)
+		}
+		keyPEM = h.PrivateKeyPEM
+	}
+	signer, err := remote.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return fmt.Errorf("the key to log in with: %w", err)
+	}
+	target := remote.Target{
+		Addr: st.Host.Address, Port: st.Host.Port, User: st.Host.User,
+		Signer: signer, HostKey: st.Host.HostKey, Insecure: st.Host.HostKey == "",
+	}
+	fmt.Fprintf(a.stdout, "==> undo the changes on %s\n", target)
+	if target.Insecure {
+		a.warn("host key of " + target.Addr + " is not pinned (insecure-host-key): the connection can be intercepted")
+	}
+	dctx, cancel := context.WithTimeout(ctx, undoOnHostDial)
+	defer cancel()
+	c, err := remote.Dial(dctx, target, remote.DialOptions{Logger: a.log, InitialBackoff: a.pollInterval()})
+	if err != nil {
+		return fmt.Errorf("ssh %s: %w", target, err)
+	}
+	defer c.Close()
+	if err := verify.UndoOnHost(ctx, c, st.HostCleanups); err != nil {
+		return err
+	}
+	for i := len(st.HostCleanups) - 1; i >= 0; i-- {
+		fmt.Fprintf(a.stdout, "   %s\n", st.HostCleanups[i].Name)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,12 +40,20 @@ func TestUpThenDown(t *testing.T) {
 		t.Fatal("no sshd of the kept host is running")
 	}
 
+	workDir := legWorkDir(t, filepath.Join(tmp, "state"))
+	if _, err := os.Stat(filepath.Join(workDir, "mvm-verify")); err != nil {
+		t.Fatalf("no probe binary on the kept host: %v", err)
+	}
+
 	down := runBin(t, env, "down", "--out", out)
 	if down.code != 0 {
 		t.Fatalf("down exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
 	}
 	if left := processesMentioning(t, tmp); len(left) > 0 {
 		t.Errorf("still running after down: %v", left)
+	}
+	if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the uploaded probe binary's dir %s is left after down (stat: %v)", workDir, err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "host", "id_ed25519")); err == nil {
 		t.Errorf("down left the client key behind")

@@ -641,6 +641,95 @@ type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("source broke") }
 
+// endlessReader is an upload source that never ends; started is closed
+// once some of it has been read, so the upload is under way.
+type endlessReader struct {
+	read    int
+	started chan struct{}
+	once    sync.Once
+}
+
+func newEndlessReader() *endlessReader { return &endlessReader{started: make(chan struct{})} }
+
+func (r *endlessReader) Read(p []byte) (int, error) {
+	clear(p)
+	r.read += len(p)
+	if r.read >= 1<<20 {
+		r.once.Do(func() { close(r.started) })
+	}
+	return len(p), nil
+}
+
+// uploadUntilCancelled starts an endless upload to dst, waits until it is
+// under way, runs between (which may freeze the host), cancels, and
+// returns Upload's error. A guard fails the test instead of hanging it
+// when Upload never returns.
+func uploadUntilCancelled(t *testing.T, c *Client, dst string, between func()) error {
+	t.Helper()
+	src := newEndlessReader()
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Upload(ctx, src, dst, 0o755) }()
+	select {
+	case <-src.started:
+	case err := <-done:
+		t.Fatalf("Upload ended before it was cancelled: %v", err)
+	}
+	between()
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatal("Upload did not return after its context was cancelled")
+		return nil
+	}
+}
+
+// TestUploadCancelOnFrozenHost cancels an upload to a host that stopped
+// answering mid-transfer (sshd frozen). sftp's own Close waits for the
+// server, so Upload must give up on the host itself, as Run does: return,
+// and close the connection so the cleanups after it fail at once.
+func TestUploadCancelOnFrozenHost(t *testing.T) {
+	f := newFixture(t)
+	o := fast()
+	o.Keepalive = -1 // only the cancel may notice the frozen host
+	o.CancelGrace = 200 * time.Millisecond
+	c := f.dial(t, o)
+
+	err := uploadUntilCancelled(t, c, filepath.Join(f.scratch, "big"), func() { freezeServer(t, c) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Upload cancelled on a frozen host: err = %v, want context.Canceled", err)
+	}
+	if !errors.Is(c.Err(), ErrUnresponsive) {
+		t.Errorf("Client.Err() = %v, want ErrUnresponsive: the connection to a host that held the upload stays open", c.Err())
+	}
+	if _, err := c.Run(testContext(t), RunSpec{Command: "true"}); !errors.Is(err, ErrUnresponsive) {
+		t.Errorf("Run after giving up on the host: err = %v, want one naming ErrUnresponsive", err)
+	}
+}
+
+// TestUploadCancelLeavesNothing cancels an upload to a live host: the
+// connection stays usable and the partial file is removed, though the
+// SFTP session it was written through is gone.
+func TestUploadCancelLeavesNothing(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	dir := filepath.Join(f.scratch, "up")
+
+	err := uploadUntilCancelled(t, c, filepath.Join(dir, "big"), func() {})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Upload cancelled: err = %v, want context.Canceled", err)
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("connection to a live host closed by the cancel: %v", err)
+	}
+	if res := run(t, c, RunSpec{Command: "ls -A " + Quote(dir)}); len(res.Output) != 0 {
+		t.Errorf("left behind: %q", res.Output)
+	}
+}
+
 // TestKeepaliveClosesSilentConnection freezes the sshd processes serving our
 // connection (SIGSTOP): the kernel still acknowledges TCP, as it would for
 // a hung host or a NAT that keeps the socket open but drops the traffic,

@@ -8,20 +8,31 @@ import (
 	"io"
 	"os"
 	"path"
+	"time"
 
 	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
 )
 
 // Upload writes r to remotePath over SFTP with the given mode, creating the
 // parent directory. It writes a temporary file next to the target and
 // renames it into place, so a running binary at remotePath is replaced, not
 // overwritten mid-read, and a failed upload leaves no partial file.
-func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mode os.FileMode) (err error) {
+//
+// sftp has no context, so a cancelled ctx closes the SFTP session, which
+// fails whatever call is blocked. As with Run, a host that has not let go
+// of the upload within CancelGrace of the cancel is taken for dead: the
+// whole connection is closed (Err then wraps ErrUnresponsive), so neither
+// the upload nor the cleanups after it wait for the keepalive to notice.
+func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mode os.FileMode) error {
 	if !path.IsAbs(remotePath) || path.Clean(remotePath) != remotePath || remotePath == "/" {
 		return fmt.Errorf("upload: remote path %q: want a clean absolute file path such as /usr/local/bin/mvm-verify", remotePath)
 	}
 	if mode&^os.ModePerm != 0 {
 		return fmt.Errorf("upload %s: mode %v: want permission bits only (e.g. 0755)", remotePath, mode)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("upload %s: %w", remotePath, context.Cause(ctx))
 	}
 	fail := func(what string, err error) error {
 		if ctx.Err() != nil {
@@ -29,45 +40,112 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 		}
 		return c.transportErr(fmt.Sprintf("upload %s: %s", remotePath, what), err)
 	}
-	sc, err := sftp.NewClient(c.ssh, sftp.UseConcurrentWrites(true))
+	sess, err := c.newSession(ctx)
 	if err != nil {
-		return fail("start sftp", err)
+		return fail("open session", err)
 	}
-	defer sc.Close()
-	// sftp has no context: closing the client fails whatever call is
-	// blocked.
-	stop := context.AfterFunc(ctx, func() { sc.Close() })
+	// Closing the session, not the sftp client: the client's Close waits
+	// for the server to hang up, which a frozen host never does.
+	defer sess.Close()
+	returned := make(chan struct{})
+	defer close(returned)
+	stop := context.AfterFunc(ctx, func() { c.abandon(sess, returned, "upload "+remotePath) })
 	defer stop()
+
+	tmp, uerr := c.upload(sess, r, remotePath, mode)
+	if uerr == nil {
+		return nil
+	}
+	err = fail(uerr.what, uerr.err)
+	if tmp != "" {
+		c.removeLeftover(ctx, tmp)
+	}
+	return err
+}
+
+// uploadError names the step of an upload that failed.
+type uploadError struct {
+	what string
+	err  error
+}
+
+// upload runs the SFTP part of Upload on sess. tmp is the temporary file it
+// created, for the caller to remove when the upload failed.
+func (c *Client) upload(sess *ssh.Session, r io.Reader, remotePath string, mode os.FileMode) (tmp string, _ *uploadError) {
+	wr, err := sess.StdinPipe()
+	if err != nil {
+		return "", &uploadError{"start sftp", err}
+	}
+	rd, err := sess.StdoutPipe()
+	if err != nil {
+		return "", &uploadError{"start sftp", err}
+	}
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		return "", &uploadError{"start sftp", err}
+	}
+	sc, err := sftp.NewClientPipe(rd, wr, sftp.UseConcurrentWrites(true))
+	if err != nil {
+		return "", &uploadError{"start sftp", err}
+	}
+	// sess.Close (deferred by Upload) ends the client's reader; closing the
+	// client here only sends the server its EOF.
+	defer wr.Close()
 
 	dir := path.Dir(remotePath)
 	if err := sc.MkdirAll(dir); err != nil {
-		return fail("create "+dir, err)
+		return "", &uploadError{"create " + dir, err}
 	}
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
-	tmp := path.Join(dir, "."+path.Base(remotePath)+".upload-"+hex.EncodeToString(suffix[:]))
+	tmp = path.Join(dir, "."+path.Base(remotePath)+".upload-"+hex.EncodeToString(suffix[:]))
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return fail("create "+tmp, err)
+		return "", &uploadError{"create " + tmp, err}
 	}
-	defer func() {
-		if err != nil {
-			_ = sc.Remove(tmp)
-		}
-	}()
 	if _, err := f.ReadFrom(r); err != nil {
 		f.Close()
-		return fail("write", err)
+		return tmp, &uploadError{"write", err}
 	}
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
-		return fail("chmod", err)
+		return tmp, &uploadError{"chmod", err}
 	}
 	if err := f.Close(); err != nil {
-		return fail("close", err)
+		return tmp, &uploadError{"close", err}
 	}
 	if err := sc.PosixRename(tmp, remotePath); err != nil {
-		return fail("rename into place", err)
+		return tmp, &uploadError{"rename into place", err}
 	}
-	return nil
+	return "", nil
+}
+
+// abandon is an upload's answer to its cancellation: close the SFTP
+// session, and if the upload has not returned within CancelGrace, close
+// the connection too, for a host that holds a blocked write forever.
+func (c *Client) abandon(sess *ssh.Session, returned <-chan struct{}, what string) {
+	// Close sends a message, which blocks while the host reads nothing.
+	go sess.Close()
+	t := time.NewTimer(c.opts.CancelGrace)
+	defer t.Stop()
+	select {
+	case <-returned:
+	case <-t.C:
+		c.fail(fmt.Errorf("%w: %s did not stop within %s of the cancel", ErrUnresponsive, what, c.opts.CancelGrace))
+	}
+}
+
+// removeLeftover removes a failed upload's temporary file. After a cancel
+// the SFTP session is gone, so it runs rm in a session of its own, within
+// CancelGrace; on a connection already closed it does not try.
+func (c *Client) removeLeftover(ctx context.Context, tmp string) {
+	if c.Err() != nil {
+		c.opts.Logger.Warn("partial upload left on the host: the connection is closed", "file", tmp)
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CancelGrace)
+	defer cancel()
+	res, err := c.Run(rctx, RunSpec{Command: "rm -f -- " + Quote(tmp)})
+	if err != nil || !res.OK() {
+		c.opts.Logger.Warn("could not remove a partial upload", "file", tmp, "err", err, "exit", res.ExitCode)
+	}
 }

@@ -51,6 +51,9 @@ type cycle struct {
 	client   *remote.Client
 	userData []byte
 	probeBin string // where the probe binary was uploaded on the host
+	// hostCleanups are the host-side cleanups as data, handed to `up`
+	// for `down` when the host is kept.
+	hostCleanups []HostCleanup
 	// cancelled is set when ctx was cancelled (a signal): the teardown then
 	// runs in the cancel budget, the provider's destroy first.
 	cancelled bool
@@ -108,7 +111,8 @@ func Run(ctx context.Context, plan Plan) *Result {
 	defer cancelTeardown()
 	if plan.KeepHost && ctx.Err() == nil && c.res.FirstFailure == "" {
 		c.res.Kept = true
-		c.cleanups.stack = nil // `up` hands the host to the user
+		c.cleanups.stack = nil              // `up` hands the host to the user
+		c.res.HostCleanups = c.hostCleanups // and `down` undoes them
 		if c.keys != nil && (c.host == nil || len(c.host.PrivateKeyPEM) == 0) {
 			pem, err := c.keys.ClientPrivatePEM()
 			if err != nil {

@@ -147,28 +147,14 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 		return nil
 	}
 	fmt.Fprintf(c.out, "   creating the suite's user %s (removed at teardown)\n", user)
-	c.cleanups.pushHost("remove suite user "+user, func(ctx context.Context) error {
-		if err := c.connectionLost(); err != nil {
-			return fmt.Errorf("user %s left on the host: %w", user, err)
-		}
+	c.pushHostCleanup(HostCleanup{
+		Name: "remove suite user " + user,
 		// Without the marker nothing was created, and the login user may
 		// not even have the sudo the removal would need.
-		res, err := c.client.Run(ctx, remote.RunSpec{Command: "test -e " + remote.Quote(createdUserMarker(user)), Timeout: time.Minute})
-		if err != nil {
-			return err
-		}
-		if !res.OK() {
-			return nil
-		}
-		res, err = c.client.Run(ctx, remote.RunSpec{Command: removeUserScript(user), AsUser: "root", Timeout: time.Minute})
-		if err != nil {
-			return err
-		}
-		if !res.OK() {
-			return fmt.Errorf("exited %d: %s", res.ExitCode, strings.TrimSpace(string(res.Output)))
-		}
-		return nil
-	})
+		If:      "test -e " + remote.Quote(createdUserMarker(user)),
+		Command: removeUserScript(user),
+		AsUser:  "root",
+	}, "user "+user)
 	res, err = c.client.Run(ctx, remote.RunSpec{Command: createUserScript(user), AsUser: "root", Timeout: 5 * time.Minute})
 	if err != nil {
 		return fmt.Errorf("create the suite's user %q: %w", user, err)
@@ -257,15 +243,12 @@ func (c *cycle) probe(ctx context.Context) error {
 	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, string(uname.Output)); err != nil {
 		return err
 	}
-	dir := "/tmp/mvm-verify-" + c.plan.Identity.Name()
+	dir := c.host.WorkDir // the provider's, which its Destroy removes
+	if dir == "" {
+		dir = "/tmp/mvm-verify-" + c.plan.Identity.Name()
+	}
 	bin := dir + "/mvm-verify"
-	c.cleanups.pushHost("remove probe binary", func(ctx context.Context) error {
-		if err := c.connectionLost(); err != nil {
-			return fmt.Errorf("%s left on the host: %w", dir, err)
-		}
-		_, err := c.client.Run(ctx, remote.RunSpec{Command: "rm -rf " + remote.Quote(dir), Timeout: 10 * time.Second})
-		return err
-	})
+	c.pushHostCleanup(HostCleanup{Name: "remove probe binary", Command: "rm -rf " + remote.Quote(dir)}, dir)
 	uctx, cancel := withLimit(ctx, "the upload of the probe binary", c.plan.UploadTimeout)
 	defer cancel()
 	if err := c.client.Upload(uctx, f, bin, 0o755); err != nil {

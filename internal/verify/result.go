@@ -109,6 +109,9 @@ type Result struct {
 	// ClientKeyPEM is the run's client key, set only for a kept host so the
 	// user can log in. Secret: never printed or encoded.
 	ClientKeyPEM []byte `json:"-"`
+	// HostCleanups, for a kept host, are the changes the cycle made on it
+	// over SSH, for `down` to undo before the provider's destroy.
+	HostCleanups []HostCleanup `json:"-"`
 }
 
 // Phase returns the named phase's result, or nil if it never started.

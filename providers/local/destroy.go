@@ -132,6 +132,14 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 			return false, fmt.Errorf("restore %s mode: %w", devKVM, err)
 		}
 		return true, nil
+	case kindWorkDir:
+		if _, err := os.Lstat(c.Path); errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		if err := os.RemoveAll(c.Path); err != nil {
+			return false, fmt.Errorf("remove the cycle's work dir: %w", err)
+		}
+		return true, nil
 	case kindSudoers:
 		err := os.Remove(c.Path)
 		if errors.Is(err, os.ErrNotExist) {
@@ -193,6 +201,11 @@ func (p *Provider) List(_ context.Context, f providers.Filter) ([]providers.Reso
 			}
 			if c.Kind == kindProcs && !legAlive(c.Cgroup, c.Marker) {
 				continue
+			}
+			if c.Kind == kindWorkDir {
+				if _, err := os.Lstat(c.Path); errors.Is(err, os.ErrNotExist) {
+					continue
+				}
 			}
 			out = append(out, c.resource(st))
 		}

@@ -204,6 +204,15 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
+	// The host is this machine, so the cycle's files (the probe binary) are
+	// removed by Destroy, which needs no sshd: after a signal the sshd is
+	// stopped before the cycle could remove them over SSH. Under /tmp, not
+	// TMPDIR: the suite's user must reach it. Recorded before the
+	// leg's processes, so it is removed after they are stopped.
+	workDir := "/tmp/mvm-verify-" + req.Identity.Name()
+	if err := record(change{Kind: kindWorkDir, Path: workDir}); err != nil {
+		return nil, err
+	}
 	marker, cgroup, err := p.legProcesses(req.Identity.Name(), record)
 	if err != nil {
 		return nil, err
@@ -234,7 +243,7 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	p.log.Info("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
 	return &providers.Host{
 		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
-		ID: req.Identity.Name(), Type: "local",
+		ID: req.Identity.Name(), Type: "local", WorkDir: workDir,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -191,6 +192,14 @@ func TestCreateLoginDestroy(t *testing.T) {
 			t.Errorf("groups %q lack %s", groups, g)
 		}
 	}
+	// What the cycle uploads goes to the host's WorkDir, which Destroy
+	// removes without SSH: after a signal sshd is already gone.
+	if !strings.HasPrefix(h.WorkDir, "/tmp/mvm-verify-") {
+		t.Fatalf("Host.WorkDir = %q, want a directory under /tmp for the cycle's files", h.WorkDir)
+	}
+	if out, ok := testhost.Exec(t, c, "mkdir -p "+h.WorkDir+" && echo probe >"+h.WorkDir+"/mvm-verify && cat "+h.WorkDir+"/mvm-verify"); !ok || out != "probe" {
+		t.Fatalf("write into the work dir as the suite's user: %q", out)
+	}
 	// A daemon the suite left behind, detached from the session.
 	out, ok := testhost.Exec(t, c, "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
 	daemon, err := strconv.Atoi(out)
@@ -221,6 +230,9 @@ func TestCreateLoginDestroy(t *testing.T) {
 	}
 	if _, err := user.Lookup(name); err == nil {
 		t.Errorf("user %s still exists after Destroy", name)
+	}
+	if _, err := os.Lstat(h.WorkDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("work dir %s left after Destroy (stat: %v)", h.WorkDir, err)
 	}
 	if drops, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-" + l.req.Identity.Name()); len(drops) != 0 {
 		t.Errorf("sudoers drop-in left: %v", drops)

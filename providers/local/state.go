@@ -50,7 +50,7 @@ type change struct {
 	Cgroup string `json:"cgroup,omitempty"`
 	Marker string `json:"marker,omitempty"`
 
-	// sudoers: the drop-in's path.
+	// sudoers: the drop-in's path; workdir: the Host.WorkDir to remove.
 	Path string `json:"path,omitempty"`
 
 	// devkvm-perms: what /dev/kvm was before.
@@ -69,6 +69,7 @@ const (
 	kindUnlock      = "user-unlock"
 	kindSudoers     = "sudoers"
 	kindDevKVM      = "devkvm-perms"
+	kindWorkDir     = "workdir"
 )
 
 // shared reports whether a change affects other legs on this machine too,
@@ -100,7 +101,7 @@ func (c change) resource(st *state) providers.Resource {
 		r.ID = c.Group
 	case kindGroupMember:
 		r.ID = c.Name + " in " + c.Group
-	case kindSudoers:
+	case kindSudoers, kindWorkDir:
 		r.ID = c.Path
 	case kindDevKVM:
 		r.ID = "/dev/kvm"
