@@ -52,17 +52,24 @@ type Env struct {
 // Main runs the program and returns its exit status.
 func Main() int {
 	exe, _ := os.Executable()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if os.Getenv("GITHUB_ACTIONS") != "true" {
-		// At a terminal a second Ctrl-C quits at once. In Actions the
-		// runner's follow-up signals must not cut the teardown short.
-		go func() {
-			<-ctx.Done()
-			stop()
-			fmt.Fprintln(os.Stderr, "mvm-verify: tearing down; Ctrl-C again quits at once and may leave resources behind")
-		}()
-	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	inActions := os.Getenv("GITHUB_ACTIONS") == "true"
+	go func() {
+		<-sigs
+		cancel()
+		if inActions {
+			// The runner follows up with more signals; they must not cut
+			// the teardown short, so they are taken and ignored.
+			for range sigs {
+			}
+		}
+		// At a terminal a second Ctrl-C quits at once.
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		fmt.Fprintln(os.Stderr, "mvm-verify: tearing down; Ctrl-C again quits at once and may leave resources behind")
+	}()
 	return Run(ctx, Env{Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: exe})
 }
 
