@@ -117,7 +117,7 @@ func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head str
 			return "", err
 		}
 		merged := finalRows(matrix.Merge(v.desired(nil, head), rows, head), head)
-		if err := r.write(ctx, v, merged, head); err != nil && statusCode(err) != 404 {
+		if err := r.afterWrite(ctx, r.write(ctx, v, merged, head), head); err != nil {
 			return "", err
 		}
 		if err := r.sleep(ctx, r.settleDelay(writes+1)); err != nil {

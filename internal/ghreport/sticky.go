@@ -146,15 +146,37 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		}
 		writes++
 		rows := v.desired(&own, head)
-		if err := r.write(ctx, v, rows, head); err != nil && statusCode(err) != http.StatusNotFound {
-			// A 404 means another leg deleted the comment as a duplicate:
-			// read again and merge into the survivor.
+		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head), head); err != nil {
 			return "", err
 		}
 		if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
 			return "", err
 		}
 	}
+}
+
+// afterWrite decides whether a write's failure ends the update. A 404 means
+// another leg deleted the comment as a duplicate: read again and merge into
+// the survivor. errWriteAgain (a 5xx or a rate limit, already waited out)
+// means read again too, but time has passed, so first make sure the PR's
+// head is still ours: the next write is then built from a fresh read for the
+// current head, never from the read before the wait.
+func (r *Reporter) afterWrite(ctx context.Context, err error, head string) error {
+	switch {
+	case err == nil || statusCode(err) == http.StatusNotFound:
+		return nil
+	case errors.Is(err, errWriteAgain):
+		r.log.Info("matrix comment write failed; reading it again", "error", err)
+		now, herr := r.prHead(ctx)
+		if herr != nil {
+			return herr
+		}
+		if now != head {
+			return superseded{head: now}
+		}
+		return nil
+	}
+	return err
 }
 
 // newerStored guards a write over a comment about another commit: that is
@@ -300,14 +322,14 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	}
 	req := github.IssueCommentRequest{Body: body}
 	if len(v.comments) == 0 {
-		return r.call(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
+		return r.callWrite(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
 			_, resp, err := r.gh.Issues.CreateComment(ctx, r.owner, r.name, r.cfg.Event.PR, req)
 			return resp, err
 		})
 	}
 	primary := v.comments[0]
 	if primary.GetBody() != body {
-		err := r.call(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
+		err := r.callWrite(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
 			_, resp, err := r.gh.Issues.UpdateComment(ctx, r.owner, r.name, primary.GetID(), req)
 			return resp, err
 		})

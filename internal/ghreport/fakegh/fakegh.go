@@ -98,6 +98,14 @@ type Fault struct {
 	// Secondary marks a secondary (abuse) rate limit in documentation_url.
 	Secondary bool
 	Times     int // 0 means once
+	// During, when set, runs while the matching request is held, before
+	// it is answered (or applied, with Apply): a test can let other
+	// clients finish, or move the PR's head, while this request is in
+	// flight, as a slow gateway that finally answers 502 would.
+	During func()
+	// Apply serves the request (its change lands) and then answers Status
+	// anyway, as a gateway that times out after the backend did the work.
+	Apply bool
 }
 
 // Request is one logged request.
@@ -306,7 +314,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.delay != nil {
 		time.Sleep(s.delay(r))
 	}
-	status, body, hdr := s.handle(r)
+	f := s.takeFault(r)
+	if f != nil && f.During != nil {
+		f.During()
+	}
+	status, body, hdr := s.handle(r, f)
 	if s.delay != nil {
 		time.Sleep(s.delay(r))
 	}
@@ -322,11 +334,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // handle serves one request atomically: the lock is held for the state
 // change only, as GitHub applies each request on its own.
-func (s *Server) handle(r *http.Request) (int, any, http.Header) {
+func (s *Server) handle(r *http.Request, f *Fault) (int, any, http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	hdr := http.Header{}
-	status, body, err := s.route(r, hdr)
+	var status int
+	var body any
+	var err *apiError
+	if f == nil || f.Apply {
+		status, body, err = s.route(r, hdr)
+	}
+	if f != nil {
+		err = s.faultError(f)
+	}
 	if err != nil {
 		status = err.status
 		for k, v := range err.header {
@@ -354,9 +374,6 @@ func (s *Server) route(r *http.Request, hdr http.Header) (int, any, *apiError) {
 	tok, aerr := s.auth(r)
 	if aerr != nil {
 		return 0, nil, aerr
-	}
-	if f := s.fault(r); f != nil {
-		return 0, nil, s.faultError(f)
 	}
 	// GHES serves the same API under /api/v3.
 	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
@@ -423,7 +440,14 @@ func (s *Server) auth(r *http.Request) (Token, *apiError) {
 	return Token{}, &apiError{status: http.StatusUnauthorized, message: "Bad credentials"}
 }
 
-func (s *Server) fault(r *http.Request) *Fault {
+// takeFault consumes the first fault matching r, for a known token only (a
+// bad token gets its 401 first, as on GitHub).
+func (s *Server) takeFault(r *http.Request) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.auth(r); err != nil {
+		return nil
+	}
 	for i, f := range s.faults {
 		if (f.Method == "" || f.Method == r.Method) && strings.Contains(r.URL.Path, f.Path) {
 			f.Times--
