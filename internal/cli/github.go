@@ -31,24 +31,34 @@ const (
 func waitShare(d time.Duration) time.Duration { return d * 2 / 3 }
 
 // ghEvent is what the reporting is about: the workflow's event, with the
-// github-repository, pull-request and head-sha inputs over it.
-func (a *app) ghEvent(run *config.Run) (ghreport.Event, error) {
-	ev, err := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv)
+// github-repository, pull-request and head-sha inputs over it. pinned says
+// head-sha was given (it differs from its default, the event's commit): the
+// report is then about that commit even if the PR's head is another. With
+// another pull request than the event's and no head-sha, the head is left
+// empty for the report to read from the PR: the event's commit is not that
+// PR's.
+func (a *app) ghEvent(run *config.Run) (ev ghreport.Event, pinned bool, err error) {
+	ev, err = ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv)
 	if err != nil {
-		return ghreport.Event{}, err
+		return ghreport.Event{}, false, err
 	}
 	if run.GitHubRepo != "" {
 		ev.Repo = run.GitHubRepo
 	}
+	pinned = run.HeadSHA != "" && run.HeadSHA != headSHA(a.env.Getenv)
 	if run.PullRequest != 0 && run.PullRequest != ev.PR {
 		// Another PR than the event's: its head and base are not known
 		// from here, so it is not treated as a fork.
 		ev.PR, ev.HeadRepo, ev.BaseRepo = run.PullRequest, "", ""
+		if !pinned {
+			ev.HeadSHA = ""
+			return ev, false, nil
+		}
 	}
 	if run.HeadSHA != "" {
 		ev.HeadSHA = run.HeadSHA
 	}
-	return ev, nil
+	return ev, pinned, nil
 }
 
 // reporter is this leg's GitHub reporting, or nil when it is off: outside
@@ -57,10 +67,14 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 	if !a.inGHA || !run.Comment {
 		return nil
 	}
-	ev, err := a.ghEvent(run)
+	ev, _, err := a.ghEvent(run)
 	if err != nil {
 		a.warn("GitHub reporting is off: " + err.Error())
 		return nil
+	}
+	if ev.HeadSHA == "" {
+		// A leg reports the commit it tested, whatever the PR's head is.
+		ev.HeadSHA = run.HeadSHA
 	}
 	r, err := ghreport.New(a.ghConfig(run, ev, startBudget))
 	if err != nil {
@@ -181,7 +195,7 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	var rows []matrix.Row
 	var out ghreport.Outcome
 	var docsErr error
-	ev, evErr := a.ghEvent(run)
+	ev, pinned, evErr := a.ghEvent(run)
 	switch {
 	case evErr != nil:
 		a.warn("cannot read the workflow event, so the matrix is not read from GitHub: " + evErr.Error())
@@ -198,7 +212,9 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		a.notice(ghreport.Outcome{Degraded: true, Notice: msg})
 	default:
 		budget := min(reportBudget, time.Duration(run.TimeoutMinutes)*time.Minute-time.Since(a.start))
-		r, err := ghreport.New(a.ghConfig(run, ev, budget))
+		cfg := a.ghConfig(run, ev, budget)
+		cfg.PinHead = pinned
+		r, err := ghreport.New(cfg)
 		if err != nil {
 			return a.badInput(err)
 		}
@@ -231,8 +247,11 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		fmt.Fprintf(a.stderr, "mvm-verify report: %v\n", docsErr)
 		return ExitFailed
 	}
-	if run.MatrixFile != "" {
+	switch {
+	case out.FileRewritten:
 		fmt.Fprintf(a.stdout, "rewrote the matrix in %s\n", run.MatrixFile)
+	case run.MatrixFile != "":
+		fmt.Fprintf(a.stdout, "left %s as it was: nothing was read from GitHub\n", run.MatrixFile)
 	}
 	return ExitOK
 }

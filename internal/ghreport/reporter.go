@@ -74,6 +74,10 @@ type Config struct {
 	// write based on a read from before the row landed has landed too, and
 	// is seen. Default DefaultQuiet.
 	Quiet time.Duration
+	// PinHead: Event.HeadSHA was given (input head-sha), so Report reports
+	// that commit even when the PR's head is another; otherwise Report
+	// follows the PR's current head.
+	PinHead bool
 	// SkipComment leaves the PR comment alone (input comment: false in
 	// report mode): statuses are read, nothing is written.
 	SkipComment bool
@@ -92,6 +96,8 @@ type Outcome struct {
 	CommentURL string
 	// HeadSHA is the commit Report's matrix is about.
 	HeadSHA string
+	// FileRewritten: Report rewrote the table in the matrix file.
+	FileRewritten bool
 	// Off: the Reporter writes nothing to GitHub from now on (no token, a
 	// fork PR, a refused token), so later calls only repeat the notice.
 	Off bool
@@ -198,11 +204,15 @@ func New(cfg Config) (*Reporter, error) {
 		r.off = "no GitHub token, so the matrix is in the job summary only"
 	case cfg.Event.readOnlyFork():
 		r.off = fmt.Sprintf("pull request from fork %s: its token is read-only, so the matrix is in the job summary only", cfg.Event.HeadRepo)
-	case cfg.Event.HeadSHA == "":
-		r.off = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
+	case cfg.Event.HeadSHA == "" && cfg.Event.PR == 0:
+		r.off = noCommit
 	}
 	return r, nil
 }
+
+// noCommit: nothing names the commit. On a PR, Report learns it from the
+// PR's head; a leg cannot, as it must say which commit it tested.
+const noCommit = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
 
 func (r *Reporter) sleep(ctx context.Context, d time.Duration) error {
 	return r.sleepFn(ctx, d)
@@ -247,7 +257,11 @@ func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
 		out.note(true, "matrix row without a key, not reported to GitHub")
 		return out
 	}
-	if reason := r.disabled(); reason != "" {
+	reason := r.disabled()
+	if reason == "" && r.cfg.Event.HeadSHA == "" {
+		reason = noCommit
+	}
+	if reason != "" {
 		out.note(true, "%s", reason)
 		out.Off = true
 		return out
