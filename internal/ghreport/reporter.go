@@ -128,7 +128,9 @@ type Reporter struct {
 	rand      *rand.Rand
 	off       string // why GitHub is not written to; empty while it is
 	lastStamp time.Time
-	lookupJob bool // the job's URL is to be looked up (Config.JobURL was empty)
+	ownLogin  string          // the token's account, once known (identity.go)
+	trusted   map[string]bool // logins whose marker comments count; nil until learned
+	lookupJob bool            // the job's URL is to be looked up (Config.JobURL was empty)
 	jobLooked bool // it was (found or not)
 }
 
@@ -352,7 +354,10 @@ func (r *Reporter) postStatus(ctx context.Context, row matrix.Row) error {
 		st.TargetURL = github.Ptr(row.JobURL)
 	}
 	return r.call(ctx, "set commit status "+ContextPrefix+row.Key, func() (*github.Response, error) {
-		_, resp, err := r.gh.Repositories.CreateStatus(ctx, r.owner, r.name, row.HeadSHA, st)
+		created, resp, err := r.gh.Repositories.CreateStatus(ctx, r.owner, r.name, row.HeadSHA, st)
+		if err == nil {
+			r.noteOwnLogin(created.GetCreator().GetLogin())
+		}
 		return resp, err
 	})
 }

@@ -206,6 +206,7 @@ func (r *Reporter) settleDelay(writes int) time.Duration {
 // read lists the marker comments and the head commit's statuses.
 func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 	var v view
+	trusted := r.trustedAuthors(ctx, head)
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for {
 		var page []*github.IssueComment
@@ -219,9 +220,16 @@ func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 			return view{}, err
 		}
 		for _, c := range page {
-			if strings.HasPrefix(c.GetBody(), Marker) {
-				v.comments = append(v.comments, c)
+			if !strings.HasPrefix(c.GetBody(), Marker) {
+				continue
 			}
+			if !trusted[c.GetUser().GetLogin()] {
+				// Anyone may comment; only our own account's comment is
+				// the matrix (see identity.go). Others are left as they are.
+				r.log.Info("ignoring a matrix-looking comment by another account", "comment", c.GetID(), "author", c.GetUser().GetLogin())
+				continue
+			}
+			v.comments = append(v.comments, c)
 		}
 		if resp.NextPage == 0 {
 			break
@@ -243,6 +251,14 @@ func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 		}
 		if i == 0 {
 			v.storedSHA = st.HeadSHA
+		}
+		// No row may claim to be from the future: it would win every
+		// merge by its UpdatedAt for good.
+		now := r.now().UTC()
+		for j := range st.Rows {
+			if st.Rows[j].UpdatedAt.After(now) {
+				st.Rows[j].UpdatedAt = now
+			}
 		}
 		v.rows = matrix.Merge(v.rows, st.Rows, head)
 	}

@@ -35,8 +35,15 @@ const (
 
 // Token is what a token may do.
 type Token struct {
+	// Login is the account the token acts as: comments and statuses it
+	// creates are that account's. Default github-actions[bot].
 	Login    string
 	ReadOnly bool
+	// PAT: a personal access token, for which GET /user names the login.
+	// Without it the token is an installation token (GITHUB_TOKEN, a
+	// GitHub App's), for which GitHub answers GET /user with 403
+	// "Resource not accessible by integration".
+	PAT bool
 	// NoActions: the token lacks actions: read, so the Actions API answers
 	// 403 "Resource not accessible by integration".
 	NoActions bool
@@ -377,6 +384,13 @@ func (s *Server) route(r *http.Request, hdr http.Header) (int, any, *apiError) {
 	}
 	// GHES serves the same API under /api/v3.
 	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
+	if strings.Trim(path, "/") == "user" && r.Method == http.MethodGet {
+		if !tok.PAT {
+			return 0, nil, &apiError{status: http.StatusForbidden, message: "Resource not accessible by integration",
+				docURL: "https://docs.github.com/rest/users/users#get-the-authenticated-user"}
+		}
+		return http.StatusOK, map[string]any{"login": tok.Login, "type": userType(tok.Login)}, nil
+	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if len(parts) < 4 || parts[0] != "repos" {
 		return 0, nil, notFound()
@@ -731,7 +745,11 @@ func (s *Server) combinedStatus(r *http.Request, repo, sha string, hdr http.Head
 	}
 	out := make([]map[string]any, 0, len(got))
 	for _, st := range got {
-		out = append(out, statusJSON(st))
+		j := statusJSON(st)
+		// GitHub's combined status does not say who created each status;
+		// only the list of statuses and the created status do.
+		delete(j, "creator")
+		out = append(out, j)
 	}
 	return http.StatusOK, map[string]any{"state": state, "sha": sha, "total_count": len(latest), "statuses": out}, nil
 }
