@@ -131,7 +131,7 @@ type Reporter struct {
 	ownLogin  string          // the token's account, once known (identity.go)
 	trusted   map[string]bool // logins whose marker comments count; nil until learned
 	lookupJob bool            // the job's URL is to be looked up (Config.JobURL was empty)
-	jobLooked bool // it was (found or not)
+	jobLooked bool            // it was (found or not)
 }
 
 // New checks cfg and builds a Reporter. Bad input (a malformed repository or
