@@ -253,7 +253,49 @@ func (r *Reporter) Finish(ctx context.Context, row matrix.Row) Outcome {
 	return r.publish(ctx, row)
 }
 
+// Abandon reports a leg whose main step ended without its final row (killed,
+// timed out): the action's post step calls it, so the leg's status does not
+// stay pending for good (it may be a required check) and its row does not
+// stay ⏳. The status becomes error; the row keeps the cells the leg had
+// settled, its live cycle becomes ❌ (the cycle did not complete) and every
+// other unsettled cell ?, with note as the notes.
+func (r *Reporter) Abandon(ctx context.Context, row matrix.Row, note string) Outcome {
+	row.Cells = cloneCells(row.Cells)
+	if reason := r.disabled(); reason == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
+		// Keep what the leg had settled: its row as the comment holds it.
+		rctx := r.withBudget(ctx)
+		if v, err := r.read(rctx, r.cfg.Event.HeadSHA); err == nil {
+			if i := indexOf(v.rows, row.Key); i >= 0 && v.rows[i].HeadSHA == r.cfg.Event.HeadSHA {
+				for c, cell := range v.rows[i].Cells {
+					if _, set := row.Cells[c]; !set {
+						row.Cells[c] = cell
+					}
+				}
+				if row.Provider == "" {
+					row.Provider = v.rows[i].Provider
+				}
+			}
+		}
+	}
+	for _, c := range matrix.Columns {
+		if cell := row.Cell(c); cell.Status == matrix.Pending || cell.Status == "" {
+			row.Set(c, matrix.Unknown, "")
+		}
+	}
+	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
+		row.Set(matrix.LiveCycle, matrix.Fail, "")
+	}
+	row.Notes = note
+	return r.publishAs(ctx, row, stateError)
+}
+
 func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
+	return r.publishAs(ctx, row, "")
+}
+
+// publishAs posts the row's status (state, or the row's own StatusState
+// when empty) and merges the row into the comment.
+func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string) Outcome {
 	var out Outcome
 	if row.Key == "" {
 		out.note(true, "matrix row without a key, not reported to GitHub")
@@ -271,7 +313,7 @@ func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
 	ctx = r.withBudget(ctx)
 	r.lookupJobURL(ctx)
 	row = r.prepare(row)
-	if err := r.postStatus(ctx, row); err != nil {
+	if err := r.postStatus(ctx, row, state); err != nil {
 		r.degrade(&out, err)
 		return out
 	}
@@ -344,9 +386,12 @@ func (r *Reporter) degrade(out *Outcome, err error) {
 	r.log.Warn("GitHub reporting degraded", "error", err)
 }
 
-func (r *Reporter) postStatus(ctx context.Context, row matrix.Row) error {
+func (r *Reporter) postStatus(ctx context.Context, row matrix.Row, state string) error {
+	if state == "" {
+		state = StatusState(row)
+	}
 	st := github.RepoStatus{
-		State:       github.Ptr(StatusState(row)),
+		State:       github.Ptr(state),
 		Description: github.Ptr(Describe(row)),
 		Context:     github.Ptr(ContextPrefix + row.Key),
 	}
