@@ -21,7 +21,7 @@ import (
 // rate-limited API can delay a leg by at most these and never fail it.
 const (
 	startBudget    = 45 * time.Second // pending status and ⏳ row
-	progressBudget = 45 * time.Second // runs beside the cycle, costs it nothing
+	progressBudget = 45 * time.Second // runs beside the cycle, ended with it, so costs it nothing
 	finishReserve  = 90 * time.Second // the final row, after teardown
 	reportBudget   = 4 * time.Minute  // report mode, bounded by timeout-minutes too
 )
@@ -127,12 +127,15 @@ func (a *app) reportStart(ctx context.Context, r *ghreport.Reporter, row matrix.
 
 // reportProgress updates the leg's row once, when its host is ready: the
 // preflight has passed and the suite is about to run, which is the long
-// part. The update runs beside the cycle; the returned func waits for it,
-// so it cannot land after the final row.
-func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *verify.Plan) (wait func()) {
+// part. The update runs beside the cycle; the returned func ends it (the
+// cycle is over, the final row follows and supersedes it) and waits for it,
+// so it cannot land after the final row nor hold the final row back: its
+// time is not reserved out of timeout-minutes.
+func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *verify.Plan) (stop func()) {
 	if r == nil {
 		return func() {}
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	var once sync.Once
 	var wg sync.WaitGroup
 	plan.OnProgress = func(res *verify.Result) {
@@ -150,13 +153,22 @@ func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *ve
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(ctx, progressBudget)
-				defer cancel()
-				a.notice(r.Update(ctx, row))
+				uctx, done := context.WithTimeout(ctx, progressBudget)
+				defer done()
+				out := r.Update(uctx, row)
+				if ctx.Err() != nil {
+					// Cut short because the cycle ended: not a problem.
+					a.log.Info("progress update ended with the cycle", "notice", out.Notice)
+					return
+				}
+				a.notice(out)
 			}()
 		})
 	}
-	return wg.Wait
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // reportFinish posts the leg's final row. It runs even after a signal (the

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 )
 
 // TestPostStepReportsAKilledLeg kills a leg's main step (SIGKILL, as a job
@@ -111,5 +113,65 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 		if cell.Status == "pending" {
 			t.Errorf("report shows %s pending for a leg that ended", col)
 		}
+	}
+}
+
+// The progress update runs beside the cycle; when the cycle ends first (here
+// its comment write hangs), it is cut short, silently, and the final row
+// goes out at once instead of waiting for the update's own budget, which
+// timeout-minutes does not reserve.
+func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // runs before the fake closes
+	held := make(chan struct{}, 100)
+	finished := func() bool {
+		for _, st := range gh.Statuses(ghRepo, ghHead) {
+			if st.State == "success" {
+				return true
+			}
+		}
+		return false
+	}
+	// Every comment write hangs until the leg's final status is out, then
+	// lands (and answers 502, which the leg must take in its stride). The
+	// progress update's writes hang, so the final status comes only if the
+	// cycle's end cuts the update short.
+	gh.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 502, Apply: true, Times: 1000, During: func() {
+		held <- struct{}{}
+		for !finished() {
+			select {
+			case <-release:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}})
+	dir := t.TempDir()
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
+		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+	if leg.code != 0 {
+		t.Fatalf("leg exit %d\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
+	}
+	select {
+	case <-held:
+	default:
+		t.Fatal("no comment write was held: the test did not exercise a hanging progress update")
+	}
+	if strings.Contains(leg.stdout, "::notice") {
+		t.Errorf("a notice about the progress update that the cycle's end cut short:\n%s", leg.stdout)
+	}
+	var last string
+	for _, st := range gh.Statuses(ghRepo, ghHead) {
+		if st.Context == "mvm-verify/local" {
+			last = st.State
+		}
+	}
+	if c := gh.Comments(ghRepo, 7); last != "success" || len(c) != 1 || !strings.Contains(c[0].Body, "| ✅ | ✅ verified") {
+		t.Errorf("final status %q and comment %+v, want success and the final row", last, c)
 	}
 }
