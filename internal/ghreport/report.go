@@ -55,6 +55,9 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 		r.degrade(&out, err)
 	}
 	head := g.head
+	if head == "" && r.cfg.Token != "" {
+		out.note(true, "%s", noCommit)
+	}
 	if g.prHead != "" && g.prHead != head {
 		// head-sha was given and is not the PR's head: the user asked for
 		// that commit's matrix, so it is reported; the comment follows
@@ -161,7 +164,7 @@ func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head str
 			return v.comments[0].GetHTMLURL(), nil
 		}
 		if writes == r.cfg.Attempts {
-			return "", errNotConfirmed
+			return "", r.notConfirmed()
 		}
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err

@@ -132,6 +132,9 @@ type Reporter struct {
 	trusted   map[string]bool // logins whose marker comments count; nil until learned
 	lookupJob bool            // the job's URL is to be looked up (Config.JobURL was empty)
 	jobLooked bool            // it was (found or not)
+	// lastWriteErr is the last comment write's failure, for the notice
+	// when the writes run out.
+	lastWriteErr error
 }
 
 // New checks cfg and builds a Reporter. Bad input (a malformed repository or

@@ -139,7 +139,7 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		}
 		quieted, waited = false, false
 		if writes == r.cfg.Attempts {
-			return "", errNotConfirmed
+			return "", r.notConfirmed()
 		}
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
@@ -162,6 +162,9 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 // head is still ours: the next write is then built from a fresh read for the
 // current head, never from the read before the wait.
 func (r *Reporter) afterWrite(ctx context.Context, err error, head string) error {
+	r.mu.Lock()
+	r.lastWriteErr = err
+	r.mu.Unlock()
 	switch {
 	case err == nil || statusCode(err) == http.StatusNotFound:
 		return nil
@@ -194,6 +197,18 @@ func (r *Reporter) newerStored(ctx context.Context, v view, head string) error {
 		return superseded{head: now}
 	}
 	return nil
+}
+
+// notConfirmed is errNotConfirmed with the last write's failure, if any:
+// "the row did not stay" reads wrong when GitHub kept refusing the writes.
+func (r *Reporter) notConfirmed() error {
+	r.mu.Lock()
+	last := r.lastWriteErr
+	r.mu.Unlock()
+	if last != nil {
+		return fmt.Errorf("%w (the last write failed: %w)", errNotConfirmed, last)
+	}
+	return errNotConfirmed
 }
 
 // settleDelay is the jittered wait before reading back, growing with the

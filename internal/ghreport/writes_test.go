@@ -92,3 +92,47 @@ func TestFailedCommentWriteIsNotResent(t *testing.T) {
 		})
 	}
 }
+
+// Comment writes that keep failing are never resent blindly: every write
+// comes after a fresh read of the comments and of the PR's head, the writes
+// stop at Attempts, and the notice names the failure.
+func TestEveryCommentWriteFollowsAFreshRead(t *testing.T) {
+	f := newFake(t)
+	f.AddComment(testRepo, testPR, "github-actions[bot]", mustBody(t, legRow("gcp", matrix.Pass, "x")))
+	f.Inject(fakegh.Fault{Method: http.MethodPatch, Path: "/issues/comments/", Status: http.StatusBadGateway, Times: 1000})
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) { c.Attempts = 4 })
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "mine"))
+	if !out.Degraded || !strings.Contains(out.Notice, "502") {
+		t.Errorf("outcome = %+v, want degraded naming the 502", out)
+	}
+	patches, readSince, headSince := 0, false, false
+	for _, req := range f.Requests() {
+		switch {
+		case req.Method == http.MethodGet && strings.HasSuffix(req.Path, "/comments"):
+			readSince = true
+		case req.Method == http.MethodGet && strings.Contains(req.Path, "/pulls/"):
+			headSince = true
+		case req.Method == http.MethodPatch:
+			patches++
+			if !readSince || !headSince {
+				t.Errorf("write %d was not preceded by a fresh read of the comments and the PR's head", patches)
+			}
+			readSince, headSince = false, false
+		}
+	}
+	if patches != 4 {
+		t.Errorf("%d comment writes, want Attempts (4)", patches)
+	}
+}
+
+func mustBody(t *testing.T, rows ...matrix.Row) string {
+	t.Helper()
+	for i := range rows {
+		rows[i].HeadSHA, rows[i].Source = sha1, matrix.FromLeg
+	}
+	body, err := CommentBody(matrix.State{HeadSHA: sha1, Rows: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
