@@ -136,3 +136,29 @@ func mustBody(t *testing.T, rows ...matrix.Row) string {
 	}
 	return body
 }
+
+// The report's final write fails after the PR's head moved and a leg of
+// the newer push wrote: the report must not put the older matrix back.
+func TestFinalWriteNotResentOverANewerHead(t *testing.T) {
+	f := newFake(t)
+	reportFixture(t, f) // a comment about sha1
+	f.Inject(fakegh.Fault{Method: http.MethodPatch, Path: "/issues/comments/", Status: http.StatusBadGateway, During: func() {
+		f.SetPR(testRepo, fakegh.PR{Number: testPR, HeadSHA: sha2})
+		leg, _ := newReporter(t, f, prEvent(sha2), testToken, nil)
+		if out := leg.Finish(context.Background(), legRow("azure", matrix.Pass, "newer push")); out.Degraded {
+			t.Errorf("newer leg: %+v", out)
+		}
+	}})
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	_, out, err := r.Report(context.Background(), []string{"aws", "gcp", "azure"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.Notice, "2222222") {
+		t.Errorf("outcome = %+v, want a notice that the head moved", out)
+	}
+	st := commentState(t, f)
+	if row, ok := findRow(st.Rows, "azure"); st.HeadSHA != sha2 || !ok || row.Notes != "newer push" || row.Source != matrix.FromLeg {
+		t.Errorf("comment about %s with azure %+v, want the newer push's matrix kept", matrix.ShortSHA(st.HeadSHA), row)
+	}
+}
