@@ -36,7 +36,12 @@ import (
 //     That is the fallback for a leg that never got to write; a leg that
 //     did stays until its own row holds.
 //
-// Duplicate marker comments (two legs creating at once) are resolved
+// The quiet-period argument holds only for writes built from a fresh read,
+// so a comment write is never resent as it was: after a 5xx or a rate limit
+// the loop reads again, checks the PR's head and merges (afterWrite).
+//
+// Only marker comments of the reporting account count (identity.go).
+// Duplicates among them (two legs creating at once) are resolved
 // oldest-wins: their rows are merged into the oldest, the others deleted.
 
 // superseded: the PR's head moved past the leg's commit.
