@@ -21,7 +21,7 @@ import (
 // rate-limited API can delay a leg by at most these and never fail it.
 const (
 	startBudget    = 45 * time.Second // pending status and ⏳ row
-	progressBudget = 45 * time.Second // runs beside the cycle, costs it nothing
+	progressBudget = 45 * time.Second // runs beside the cycle, ended with it, so costs it nothing
 	finishReserve  = 90 * time.Second // the final row, after teardown
 	reportBudget   = 4 * time.Minute  // report mode, bounded by timeout-minutes too
 )
@@ -31,24 +31,34 @@ const (
 func waitShare(d time.Duration) time.Duration { return d * 2 / 3 }
 
 // ghEvent is what the reporting is about: the workflow's event, with the
-// github-repository, pull-request and head-sha inputs over it.
-func (a *app) ghEvent(run *config.Run) (ghreport.Event, error) {
-	ev, err := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv)
+// github-repository, pull-request and head-sha inputs over it. pinned says
+// head-sha was given (it differs from its default, the event's commit): the
+// report is then about that commit even if the PR's head is another. With
+// another pull request than the event's and no head-sha, the head is left
+// empty for the report to read from the PR: the event's commit is not that
+// PR's.
+func (a *app) ghEvent(run *config.Run) (ev ghreport.Event, pinned bool, err error) {
+	ev, err = ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv)
 	if err != nil {
-		return ghreport.Event{}, err
+		return ghreport.Event{}, false, err
 	}
 	if run.GitHubRepo != "" {
 		ev.Repo = run.GitHubRepo
 	}
+	pinned = run.HeadSHA != "" && run.HeadSHA != headSHA(a.env.Getenv)
 	if run.PullRequest != 0 && run.PullRequest != ev.PR {
 		// Another PR than the event's: its head and base are not known
 		// from here, so it is not treated as a fork.
 		ev.PR, ev.HeadRepo, ev.BaseRepo = run.PullRequest, "", ""
+		if !pinned {
+			ev.HeadSHA = ""
+			return ev, false, nil
+		}
 	}
 	if run.HeadSHA != "" {
 		ev.HeadSHA = run.HeadSHA
 	}
-	return ev, nil
+	return ev, pinned, nil
 }
 
 // reporter is this leg's GitHub reporting, or nil when it is off: outside
@@ -57,10 +67,14 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 	if !a.inGHA || !run.Comment {
 		return nil
 	}
-	ev, err := a.ghEvent(run)
+	ev, _, err := a.ghEvent(run)
 	if err != nil {
 		a.warn("GitHub reporting is off: " + err.Error())
 		return nil
+	}
+	if ev.HeadSHA == "" {
+		// A leg reports the commit it tested, whatever the PR's head is.
+		ev.HeadSHA = run.HeadSHA
 	}
 	r, err := ghreport.New(a.ghConfig(run, ev, startBudget))
 	if err != nil {
@@ -113,12 +127,15 @@ func (a *app) reportStart(ctx context.Context, r *ghreport.Reporter, row matrix.
 
 // reportProgress updates the leg's row once, when its host is ready: the
 // preflight has passed and the suite is about to run, which is the long
-// part. The update runs beside the cycle; the returned func waits for it,
-// so it cannot land after the final row.
-func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *verify.Plan) (wait func()) {
+// part. The update runs beside the cycle; the returned func ends it (the
+// cycle is over, the final row follows and supersedes it) and waits for it,
+// so it cannot land after the final row nor hold the final row back: its
+// time is not reserved out of timeout-minutes.
+func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *verify.Plan) (stop func()) {
 	if r == nil {
 		return func() {}
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	var once sync.Once
 	var wg sync.WaitGroup
 	plan.OnProgress = func(res *verify.Result) {
@@ -136,13 +153,22 @@ func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *ve
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(ctx, progressBudget)
-				defer cancel()
-				a.notice(r.Update(ctx, row))
+				uctx, done := context.WithTimeout(ctx, progressBudget)
+				defer done()
+				out := r.Update(uctx, row)
+				if ctx.Err() != nil {
+					// Cut short because the cycle ended: not a problem.
+					a.log.Info("progress update ended with the cycle", "notice", out.Notice)
+					return
+				}
+				a.notice(out)
 			}()
 		})
 	}
-	return wg.Wait
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // reportFinish posts the leg's final row. It runs even after a signal (the
@@ -181,7 +207,7 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	var rows []matrix.Row
 	var out ghreport.Outcome
 	var docsErr error
-	ev, evErr := a.ghEvent(run)
+	ev, pinned, evErr := a.ghEvent(run)
 	switch {
 	case evErr != nil:
 		a.warn("cannot read the workflow event, so the matrix is not read from GitHub: " + evErr.Error())
@@ -198,7 +224,9 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		a.notice(ghreport.Outcome{Degraded: true, Notice: msg})
 	default:
 		budget := min(reportBudget, time.Duration(run.TimeoutMinutes)*time.Minute-time.Since(a.start))
-		r, err := ghreport.New(a.ghConfig(run, ev, budget))
+		cfg := a.ghConfig(run, ev, budget)
+		cfg.PinHead = pinned
+		r, err := ghreport.New(cfg)
 		if err != nil {
 			return a.badInput(err)
 		}
@@ -231,8 +259,11 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		fmt.Fprintf(a.stderr, "mvm-verify report: %v\n", docsErr)
 		return ExitFailed
 	}
-	if run.MatrixFile != "" {
+	switch {
+	case out.FileRewritten:
 		fmt.Fprintf(a.stdout, "rewrote the matrix in %s\n", run.MatrixFile)
+	case run.MatrixFile != "":
+		fmt.Fprintf(a.stdout, "left %s as it was: nothing was read from GitHub\n", run.MatrixFile)
 	}
 	return ExitOK
 }

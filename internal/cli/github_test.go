@@ -325,3 +325,81 @@ func TestReportBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A report that read nothing from GitHub (a refused token) leaves the docs
+// file byte for byte as it was, says so, and does not claim to have
+// rewritten it: the docs job would otherwise commit a table of ?.
+func TestReportBadTokenKeepsMatrixFile(t *testing.T) {
+	gh := fakeGitHub(t)
+	docs := filepath.Join(t.TempDir(), "matrix.md")
+	before := "# Verification\n\n<!-- mvm-verify:start -->\n| Provider | Preflight | Live cycle | Seccomp probe | Notes |\n" +
+		"|---|---|---|---|---|\n| AWS | ✅ | ✅ | ✅ | known good |\n<!-- mvm-verify:end -->\n"
+	if err := os.WriteFile(docs, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	r := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+		"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN=ghs_not_a_valid_token",
+		"INPUT_MODE=report", "INPUT_EXPECT=aws", "INPUT_OUT="+out, "INPUT_MATRIX-FILE="+docs)...))
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := readFile(t, docs); got != before {
+		t.Errorf("the matrix file changed although nothing was read from GitHub:\n%s", got)
+	}
+	if strings.Contains(r.stdout, "rewrote") || !strings.Contains(r.stdout, docs+" was left as it was") {
+		t.Errorf("stdout claims a rewrite or lacks the notice that the file was left alone:\n%s", r.stdout)
+	}
+}
+
+// Outside Actions, --pull-request without --head-sha reports the PR's head;
+// with a --head-sha that is not the PR's head, it reports the given commit
+// and says so, leaving the comment (which follows the PR's head) alone.
+func TestReportPullRequestAndHeadSHA(t *testing.T) {
+	const older = "89abcdef0123456789abcdef0123456789abcdef"
+	gh := fakeGitHub(t)
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "failure", Context: "mvm-verify/gcp",
+		Description: "✅ Preflight · ❌ Live cycle · ❌ Seccomp probe · on the head"})
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: older, State: "success", Context: "mvm-verify/gcp",
+		Description: "✅ Preflight · ✅ Live cycle · ✅ Seccomp probe · on the older commit"})
+	args := []string{"report", "--github-repository", ghRepo, "--pull-request", "7", "--github-api-url", gh.URL(), "--expect", "gcp"}
+	env := cmdEnv(t, "GITHUB_TOKEN="+ghToken, "MVM_VERIFY_POLL_INTERVAL=50ms")
+
+	t.Run("no head-sha", func(t *testing.T) {
+		docs := filepath.Join(t.TempDir(), "matrix.md")
+		if err := os.WriteFile(docs, []byte("<!-- mvm-verify:start -->\n<!-- mvm-verify:end -->\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		r := runBin(t, env, append(args, "--out", out, "--matrix-file", docs)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if md := r.file(t, "matrix.md"); !strings.Contains(md, "| GCP | ✅ | ❌ | ❌ | on the head |") || !strings.Contains(md, ghHead[:7]) {
+			t.Errorf("matrix.md is not the PR head's matrix:\n%s", md)
+		}
+		if got := readFile(t, docs); !strings.Contains(got, "| GCP | ✅ | ❌ | ❌ | on the head |") || !strings.Contains(r.stdout, "rewrote the matrix in "+docs) {
+			t.Errorf("docs file not rewritten with the PR head's matrix:\n%s\nstdout:\n%s", got, r.stdout)
+		}
+		if c := gh.Comments(ghRepo, 7); len(c) != 1 {
+			t.Errorf("want the final comment on PR #7, got %+v", c)
+		}
+	})
+	t.Run("head-sha not the PR's head", func(t *testing.T) {
+		before := gh.Comments(ghRepo, 7)
+		out := filepath.Join(t.TempDir(), "out")
+		r := runBin(t, env, append(args, "--out", out, "--head-sha", older)...)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if md := r.file(t, "matrix.md"); !strings.Contains(md, "| GCP | ✅ | ✅ | ✅ | on the older commit |") || !strings.Contains(md, older[:7]) {
+			t.Errorf("matrix.md is not the given commit's matrix:\n%s", md)
+		}
+		if !strings.Contains(r.stderr+r.stdout, "head-sha "+older[:7]+" is not the head of pull request #7") {
+			t.Errorf("no notice that head-sha is not the PR's head:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+		}
+		if after := gh.Comments(ghRepo, 7); len(after) != len(before) || (len(after) == 1 && after[0].Body != before[0].Body) {
+			t.Errorf("the PR's comment changed for another commit than its head")
+		}
+	})
+}

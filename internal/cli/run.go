@@ -135,9 +135,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
 	// The cycle's clock starts now, with what timeout-minutes has left.
 	plan.Timeout = cycleTimeout(run, gh != nil, time.Since(a.start))
-	wait := a.reportProgress(ctx, gh, &plan)
+	stopProgress := a.reportProgress(ctx, gh, &plan)
 	res := verify.Run(ctx, plan)
-	wait()
+	stopProgress()
 	if res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 && res.Phase(verify.PhaseTeardown).Status == matrix.Pass &&
 		!res.TeardownDeferred {
 		st.save("torn-down", "true")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -48,7 +49,41 @@ func (a *app) post(ctx context.Context) int {
 	alreadyDown := get("STATE_torn-down") == "true"
 	code, text := a.destroy(ctx, p, id, !alreadyDown)
 	a.files.addSummary(text)
+	if get("STATE_outcome") == "" {
+		// Main never finished (killed, timed out): its status would stay
+		// pending for good and its row ⏳.
+		a.reportAbandoned(ctx, run, id, code)
+	}
 	return code
+}
+
+// reportAbandoned tells GitHub that the leg ended without a result: an
+// error status and the row's unsettled cells as ?, with a note. It runs
+// after teardown, which matters more, within the time a final row gets.
+func (a *app) reportAbandoned(ctx context.Context, run *config.Run, id providers.Identity, teardownCode int) {
+	if id.HeadSHA != "" {
+		// The commit main tested, even if the event's head moved since.
+		run.HeadSHA = id.HeadSHA
+	}
+	r := a.reporter(run)
+	if r == nil {
+		return
+	}
+	note := "main step ended without a result; torn down by the post step"
+	if teardownCode != ExitOK {
+		note = "main step ended without a result; the post step's teardown failed (see the job)"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
+	defer cancel()
+	row := matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}
+	if row.Provider == "" {
+		row.Provider = matrix.DisplayName(id.Key)
+	}
+	out := r.Abandon(ctx, row, note)
+	a.notice(out)
+	if out.StatusPosted {
+		fmt.Fprintf(a.stdout, "reported %s as ended without a result (status error)\n", id.Key)
+	}
 }
 
 // destroy deletes the identity's resources (unless already done) and runs

@@ -266,7 +266,9 @@ func Inputs() []Input {
 		{
 			Name: "head-sha",
 			Description: "Commit the statuses and the matrix are about (40 hex digits); default: the pull request's head " +
-				"from the event, else GITHUB_SHA.",
+				"from the event, else GITHUB_SHA; with a pull-request other than the event's, that pull request's current " +
+				"head. report: when given and the pull request's head is another commit, the matrix is the given " +
+				"commit's (a notice says so) and the comment, which follows the pull request's head, is left alone.",
 			Modes: reporting,
 		},
 		{

@@ -32,9 +32,28 @@ const secondaryDefaultWait = time.Minute
 // maxServerRetries bounds retries of 5xx and transport errors per call.
 const maxServerRetries = 4
 
+// errWriteAgain: a comment write failed in a way worth another try (a 5xx,
+// a transport error, a rate limit now waited out). The write is not resent:
+// its body was built from a read made before the wait, and other legs (or a
+// newer push) may have written since, so resending it could put back what
+// they replaced. The caller reads again, checks the PR's head and merges
+// before it writes again.
+var errWriteAgain = errors.New("comment write not applied; reading the comment again before the next write")
+
 // call runs one API request, waiting out rate limits and retrying server
 // errors while the wait budget lasts. what names the request for errors.
 func (r *Reporter) call(ctx context.Context, what string, op func() (*github.Response, error)) error {
+	return r.do(ctx, what, true, op)
+}
+
+// callWrite runs one comment write (create or update) once. A failure that
+// another try could fix is waited out as call would, then returned as
+// errWriteAgain instead of resending the same body.
+func (r *Reporter) callWrite(ctx context.Context, what string, op func() (*github.Response, error)) error {
+	return r.do(ctx, what, false, op)
+}
+
+func (r *Reporter) do(ctx context.Context, what string, resend bool, op func() (*github.Response, error)) error {
 	serverRetries := 0
 	for {
 		resp, err := op()
@@ -74,6 +93,9 @@ func (r *Reporter) call(ctx context.Context, what string, op func() (*github.Res
 		}
 		if err := r.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !resend {
+			return fmt.Errorf("%s: %w: %w", what, errWriteAgain, err)
 		}
 	}
 }

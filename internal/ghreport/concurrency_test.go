@@ -121,3 +121,72 @@ func shortSleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// TestConcurrentLegsWithFaultsAndHeadMove is the concurrency test with
+// GitHub misbehaving: comment writes answer 502 and 429 now and then, and in
+// the middle of one held write the PR's head moves and the newer push's 8
+// legs start. Every trial must end with one comment about the newer head
+// holding each of its legs' own final rows: no write resent from a read made
+// before a wait, and no older push's write over the newer matrix.
+func TestConcurrentLegsWithFaultsAndHeadMove(t *testing.T) {
+	const trials = 20
+	keys := []string{"hetzner-no-kvm", "gcp", "aws", "azure", "vultr", "latitude", "equinix", "ovh"}
+	for trial := range trials {
+		seed := uint64(1000 + trial)
+		f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, time.Millisecond)))
+		var wg sync.WaitGroup
+		results := make(chan string, 4*len(keys))
+		leg := func(head string, i int, key string) {
+			r, _ := newReporter(t, f, prEvent(head), testToken, func(c *Config) {
+				c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
+				c.Sleep = shortSleep
+				c.Attempts = 2 * DefaultAttempts
+				c.Quiet = 200 * time.Second
+			})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := context.Background()
+				r.Start(ctx, matrix.Row{Key: key})
+				out := r.Finish(ctx, legRow(key, matrix.Pass, "notes of "+key+" at "+matrix.ShortSHA(head)))
+				if head == sha2 && out.Degraded {
+					results <- fmt.Sprintf("%s Finish: %+v", key, out)
+				}
+			}()
+		}
+		pick := rand.New(rand.NewPCG(seed, 7))
+		f.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 502, Times: 1 + pick.IntN(3)})
+		f.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 429, RetryAfter: 2 * time.Second})
+		f.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 502, During: func() {
+			f.SetPR(testRepo, fakegh.PR{Number: testPR, HeadSHA: sha2})
+			for i, key := range keys {
+				leg(sha2, i+len(keys), key)
+			}
+			// More faults for the newer push's legs.
+			f.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 503, Times: 2})
+			f.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 429, RetryAfter: time.Second})
+		}})
+		for i, key := range keys {
+			leg(sha1, i, key)
+		}
+		wg.Wait()
+		close(results)
+		for msg := range results {
+			t.Errorf("trial %d: %s", trial, msg)
+		}
+		if got := f.Comments(testRepo, testPR); len(got) == 0 {
+			t.Fatalf("trial %d: no comment", trial)
+		}
+		st := commentState(t, f)
+		if st.HeadSHA != sha2 {
+			t.Errorf("trial %d: comment about %s, want the newer head %s", trial, matrix.ShortSHA(st.HeadSHA), matrix.ShortSHA(sha2))
+		}
+		for _, key := range keys {
+			row, ok := findRow(st.Rows, key)
+			want := "notes of " + key + " at " + matrix.ShortSHA(sha2)
+			if !ok || row.HeadSHA != sha2 || row.Source != matrix.FromLeg || row.Notes != want || row.Has(matrix.Pending) {
+				t.Errorf("trial %d: row %s = %+v (found %v), want the newer push's own final row", trial, key, row, ok)
+			}
+		}
+	}
+}

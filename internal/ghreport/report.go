@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
@@ -17,30 +18,55 @@ import (
 // are the final matrix for head (Outcome.HeadSHA), in expectedKeys order:
 // render them with Summary for the job summary, or as JSON.
 //
+// The head is the event's (Config.Event.HeadSHA) when it is pinned
+// (Config.PinHead) or there is no PR; on a PR it is the PR's current head,
+// which is also how an empty Event.HeadSHA is filled in.
+//
+// matrixFile is rewritten only when GitHub was actually read (the statuses
+// at least): a report that learned nothing (no token, a refused token, a
+// rate limit or server errors past the budget) would turn every row into ?
+// and erase what the file knows, so the file is then left byte for byte as
+// it was and the notice says so. Outcome.FileRewritten tells which.
+//
 // GitHub trouble only degrades the Outcome; the error is for the docs file
 // (missing markers, unreadable or unwritable file).
 func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile string) ([]matrix.Row, Outcome, error) {
 	var out Outcome
 	ctx = r.withBudget(ctx)
-	head := r.cfg.Event.HeadSHA
-	var rows []matrix.Row
+	g := gathered{head: r.cfg.Event.HeadSHA}
 	var unknown headUnknown
-	headKnown := true
+	writeComment := true
 	if r.cfg.Token == "" {
 		out.note(true, "%s", r.disabled())
-	} else if err := r.gather(ctx, &head, &rows); errors.As(err, &unknown) {
+		writeComment = false
+	} else if err := r.gather(ctx, &g); errors.As(err, &unknown) && g.head != "" {
 		// Fail closed: the matrix is the event's commit's, from its
 		// statuses, and the comment is left alone.
-		headKnown = false
-		out.note(true, "%v: the matrix is for %s from its statuses, and the comment was left alone", err, matrix.ShortSHA(head))
-		if statuses, err := r.statuses(ctx, head); err != nil {
+		writeComment = false
+		out.note(true, "%v: the matrix is for %s from its statuses, and the comment was left alone", err, matrix.ShortSHA(g.head))
+		if statuses, err := r.statuses(ctx, g.head); err != nil {
 			r.degrade(&out, err)
 		} else {
-			rows, _ = reconcile(nil, statuses, head)
+			g.rows, _ = reconcile(nil, statuses, g.head)
+			g.read = true
 		}
 	} else if err != nil {
+		writeComment = false
 		r.degrade(&out, err)
 	}
+	head := g.head
+	if head == "" && r.cfg.Token != "" {
+		out.note(true, "%s", noCommit)
+	}
+	if g.prHead != "" && g.prHead != head {
+		// head-sha was given and is not the PR's head: the user asked for
+		// that commit's matrix, so it is reported; the comment follows
+		// the PR's head and is not rewritten for another commit.
+		writeComment = false
+		out.note(false, "head-sha %s is not the head of pull request #%d (%s): the matrix is for %s from its statuses, and the comment, which follows the pull request's head, was left alone",
+			matrix.ShortSHA(head), r.cfg.Event.PR, matrix.ShortSHA(g.prHead), matrix.ShortSHA(head))
+	}
+	rows := g.rows
 	for _, key := range expectedKeys {
 		if key != "" && indexOf(rows, key) < 0 {
 			rows = append(rows, placeholder(key, head, "no result from this leg"))
@@ -50,7 +76,7 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	matrix.Sort(rows, expectedKeys)
 	out.HeadSHA = head
 
-	if r.cfg.Event.PR != 0 && r.cfg.Token != "" && headKnown && !r.cfg.SkipComment {
+	if r.cfg.Event.PR != 0 && writeComment && !r.cfg.SkipComment {
 		if reason := r.disabled(); reason != "" {
 			if !out.Degraded {
 				out.note(true, "%s", reason)
@@ -64,38 +90,65 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 		}
 	}
 
-	if matrixFile != "" {
-		if err := rewriteFile(matrixFile, rows); err != nil {
-			return rows, out, err
-		}
+	if matrixFile == "" {
+		return rows, out, nil
 	}
+	if !g.read {
+		out.note(true, "nothing was read from GitHub, so %s was left as it was", matrixFile)
+		return rows, out, nil
+	}
+	if err := rewriteFile(matrixFile, rows); err != nil {
+		return rows, out, err
+	}
+	out.FileRewritten = true
 	return rows, out, nil
 }
 
+// gathered is what Report learned from GitHub.
+type gathered struct {
+	head   string       // the commit the matrix is about
+	prHead string       // the PR's current head, when it was read
+	rows   []matrix.Row // the comment's rows and the statuses' rows
+	read   bool         // the statuses (and on a PR, the comment) were read
+}
+
 // gather reads what GitHub knows: the comment's rows (on a PR) and the
-// legs' statuses, for the PR's current head.
-func (r *Reporter) gather(ctx context.Context, head *string, rows *[]matrix.Row) error {
-	if *head == "" {
-		return nil
-	}
+// legs' statuses. On a PR the head is the PR's current one unless g.head is
+// pinned; an empty g.head is always filled from the PR.
+func (r *Reporter) gather(ctx context.Context, g *gathered) error {
 	if r.cfg.Event.PR == 0 {
-		statuses, err := r.statuses(ctx, *head)
+		if g.head == "" {
+			return nil
+		}
+		statuses, err := r.statuses(ctx, g.head)
 		if err != nil {
 			return err
 		}
-		*rows, _ = reconcile(nil, statuses, *head)
+		g.rows, _ = reconcile(nil, statuses, g.head)
+		g.read = true
 		return nil
 	}
 	h, err := r.prHead(ctx)
 	if err != nil {
 		return err
 	}
-	*head = h
+	g.prHead = h
+	if g.head != "" && g.head != h && r.cfg.PinHead {
+		statuses, err := r.statuses(ctx, g.head)
+		if err != nil {
+			return err
+		}
+		g.rows, _ = reconcile(nil, statuses, g.head)
+		g.read = true
+		return nil
+	}
+	g.head = h
 	v, err := r.read(ctx, h)
 	if err != nil {
 		return err
 	}
-	*rows = v.desired(nil, h)
+	g.rows = v.desired(nil, h)
+	g.read = true
 	return nil
 }
 
@@ -111,13 +164,13 @@ func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head str
 			return v.comments[0].GetHTMLURL(), nil
 		}
 		if writes == r.cfg.Attempts {
-			return "", errNotConfirmed
+			return "", r.notConfirmed()
 		}
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
 		merged := finalRows(matrix.Merge(v.desired(nil, head), rows, head), head)
-		if err := r.write(ctx, v, merged, head); err != nil && statusCode(err) != 404 {
+		if err := r.afterWrite(ctx, r.write(ctx, v, merged, head), head); err != nil {
 			return "", err
 		}
 		if err := r.sleep(ctx, r.settleDelay(writes+1)); err != nil {
@@ -156,11 +209,28 @@ func placeholder(key, head, note string) matrix.Row {
 	return row
 }
 
+// endedWithoutResult is the note on a row still pending at report time.
+const endedWithoutResult = "leg ended without a final result"
+
 // finalRows replaces rows about another commit with placeholders saying so:
-// the final matrix is about head only.
+// the final matrix is about head only. A row still pending is a leg that
+// ended without reporting its result (killed, timed out: report runs after
+// every leg), so its pending cells become ? with a note saying so.
 func finalRows(rows []matrix.Row, head string) []matrix.Row {
 	out := slices.Clone(rows)
 	for i, r := range out {
+		if matrix.IsCurrent(r, head) && r.Has(matrix.Pending) {
+			r.Cells = cloneCells(r.Cells)
+			for c, cell := range r.Cells {
+				if cell.Status == matrix.Pending {
+					r.Cells[c] = matrix.Cell{Status: matrix.Unknown}
+				}
+			}
+			if !strings.Contains(r.Notes, endedWithoutResult) {
+				r.Notes = strings.TrimSpace(strings.TrimSuffix(endedWithoutResult+"; "+r.Notes, "; "))
+			}
+			out[i] = r
+		}
 		if !matrix.IsCurrent(r, head) {
 			p := placeholder(r.Key, head, "no result for "+matrix.ShortSHA(head))
 			if r.HeadSHA != "" {

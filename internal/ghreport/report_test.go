@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
@@ -67,7 +68,12 @@ func TestReport(t *testing.T) {
 		}
 	}
 	check("aws", matrix.FromLeg, matrix.Pass)
-	check("gcp", matrix.FromLeg, matrix.Pending) // started, never finished: stays ⏳
+	// Started, never finished: report runs after every leg, so that leg
+	// ended without a result and its row says so instead of staying ⏳.
+	check("gcp", matrix.FromLeg, matrix.Unknown)
+	if row, _ := findRow(rows, "gcp"); row.Notes != endedWithoutResult || row.Has(matrix.Pending) {
+		t.Errorf("row gcp = %+v, want no ⏳ left and the note %q", row, endedWithoutResult)
+	}
 	check("ovh", matrix.FromStatus, matrix.Fail)
 	check("azure", matrix.Placeholder, matrix.Unknown)
 	check("hetzner-no-kvm", matrix.Placeholder, matrix.Unknown)
@@ -83,7 +89,7 @@ func TestReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| AWS | ✅ | ✅ | ✅ | $2.50 / 35 min, c8i.large |",
-		"| GCP | ⏳ | ⏳ | ⏳ |  |",
+		"| GCP | ? | ? | ? | leg ended without a final result |",
 		"| OVH | ✅ | ❌ | ❌ | quota: no bare metal in gra |",
 		"| Azure | ? | ? | ? | no result from this leg |",
 		"| Hetzner (no-kvm) | ? | ? | ? | no result from this leg |",
@@ -178,4 +184,111 @@ func TestReportWithoutToken(t *testing.T) {
 	if n := len(f.Requests()); n != 0 {
 		t.Errorf("%d requests without a token", n)
 	}
+}
+
+// A report that learned nothing from GitHub leaves the docs file byte for
+// byte as it was: a table of nothing but ? would erase what it knows, and
+// the docs job would commit that.
+func TestReportThatLearnedNothingKeepsTheDocsFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		token string
+		fault *fakegh.Fault
+		ev    Event
+	}{
+		{name: "bad token", token: "ghs_not_a_token"},
+		{name: "no token", token: ""},
+		{name: "persistent 502", token: testToken, fault: &fakegh.Fault{Method: "GET", Status: 502, Times: 100}},
+		{name: "rate limited past the budget", token: testToken, fault: &fakegh.Fault{Method: "GET", Status: 429, RetryAfter: time.Hour, Times: 100}},
+		{name: "no commit on push", token: testToken, ev: Event{Name: "push", Repo: testRepo}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			reportFixture(t, f)
+			if tc.fault != nil {
+				f.Inject(*tc.fault)
+			}
+			docs := copySeed(t)
+			ev := tc.ev
+			if ev.Repo == "" {
+				ev = prEvent(sha1)
+			}
+			r, _ := newReporter(t, f, ev, tc.token, nil)
+			rows, out, err := r.Report(context.Background(), []string{"aws", "gcp"}, docs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readFileT(t, docs); got != string(readSeed(t)) {
+				t.Errorf("the docs file changed although nothing was read from GitHub:\n%s", got)
+			}
+			if out.FileRewritten || !out.Degraded || !strings.Contains(out.Notice, docs+" was left as it was") {
+				t.Errorf("outcome = %+v, want degraded, not rewritten, and a notice naming the file", out)
+			}
+			if len(rows) != 2 {
+				t.Errorf("rows = %+v, want the expected rows for the summary", rows)
+			}
+		})
+	}
+}
+
+// pull-request without head-sha (outside Actions): the head is the PR's.
+func TestReportPullRequestWithoutHeadReadsThePRHead(t *testing.T) {
+	f := newFake(t)
+	reportFixture(t, f)
+	docs := copySeed(t)
+	ev := Event{Repo: testRepo, PR: testPR}
+	r, _ := newReporter(t, f, ev, testToken, nil)
+	rows, out, err := r.Report(context.Background(), []string{"aws", "gcp"}, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.HeadSHA != sha1 || out.Degraded || !out.FileRewritten || out.CommentURL == "" {
+		t.Fatalf("outcome = %+v, want the matrix of the PR's head %s, the comment and the file written", out, sha1)
+	}
+	if row, _ := findRow(rows, "aws"); row.Cell(matrix.LiveCycle).Status != matrix.Pass {
+		t.Errorf("aws = %+v, want the leg's result", row)
+	}
+	if !strings.Contains(readFileT(t, docs), "| AWS | ✅ | ✅ | ✅ |") {
+		t.Error("docs file lacks the aws result")
+	}
+}
+
+// head-sha given and not the PR's head: the given commit is reported (from
+// its statuses), with a notice, and the comment, which follows the PR's
+// head, is left alone.
+func TestReportPinnedHeadOtherThanThePRs(t *testing.T) {
+	f := newFake(t)
+	reportFixture(t, f) // about sha1, the PR's head
+	before := markerComments(f)[0].Body
+	row := legRow("aws", matrix.Fail, "on the older push")
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha2, State: StatusState(row), Description: Describe(row), Context: ContextPrefix + "aws"})
+	r, _ := newReporter(t, f, prEvent(sha2), testToken, func(c *Config) { c.PinHead = true })
+	rows, out, err := r.Report(context.Background(), []string{"aws"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.HeadSHA != sha2 || !strings.Contains(out.Notice, "head-sha 2222222 is not the head of pull request #7 (1111111)") {
+		t.Errorf("outcome = %+v, want the given head and a notice naming both", out)
+	}
+	if len(rows) != 1 || rows[0].Cell(matrix.LiveCycle).Status != matrix.Fail || rows[0].HeadSHA != sha2 {
+		t.Errorf("rows = %+v, want aws failed on %s", rows, sha2)
+	}
+	if after := markerComments(f)[0].Body; after != before {
+		t.Error("the comment, about the PR's head, was rewritten for another commit")
+	}
+
+	// Not pinned (head from the event), the report follows the PR's head.
+	r, _ = newReporter(t, f, prEvent(sha2), testToken, nil)
+	if _, out, _ := r.Report(context.Background(), []string{"aws"}, ""); out.HeadSHA != sha1 {
+		t.Errorf("unpinned report is about %s, want the PR's head %s", out.HeadSHA, sha1)
+	}
+}
+
+func readFileT(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -74,6 +74,10 @@ type Config struct {
 	// write based on a read from before the row landed has landed too, and
 	// is seen. Default DefaultQuiet.
 	Quiet time.Duration
+	// PinHead: Event.HeadSHA was given (input head-sha), so Report reports
+	// that commit even when the PR's head is another; otherwise Report
+	// follows the PR's current head.
+	PinHead bool
 	// SkipComment leaves the PR comment alone (input comment: false in
 	// report mode): statuses are read, nothing is written.
 	SkipComment bool
@@ -92,6 +96,8 @@ type Outcome struct {
 	CommentURL string
 	// HeadSHA is the commit Report's matrix is about.
 	HeadSHA string
+	// FileRewritten: Report rewrote the table in the matrix file.
+	FileRewritten bool
 	// Off: the Reporter writes nothing to GitHub from now on (no token, a
 	// fork PR, a refused token), so later calls only repeat the notice.
 	Off bool
@@ -122,8 +128,13 @@ type Reporter struct {
 	rand      *rand.Rand
 	off       string // why GitHub is not written to; empty while it is
 	lastStamp time.Time
-	lookupJob bool // the job's URL is to be looked up (Config.JobURL was empty)
-	jobLooked bool // it was (found or not)
+	ownLogin  string          // the token's account, once known (identity.go)
+	trusted   map[string]bool // logins whose marker comments count; nil until learned
+	lookupJob bool            // the job's URL is to be looked up (Config.JobURL was empty)
+	jobLooked bool            // it was (found or not)
+	// lastWriteErr is the last comment write's failure, for the notice
+	// when the writes run out.
+	lastWriteErr error
 }
 
 // New checks cfg and builds a Reporter. Bad input (a malformed repository or
@@ -198,11 +209,15 @@ func New(cfg Config) (*Reporter, error) {
 		r.off = "no GitHub token, so the matrix is in the job summary only"
 	case cfg.Event.readOnlyFork():
 		r.off = fmt.Sprintf("pull request from fork %s: its token is read-only, so the matrix is in the job summary only", cfg.Event.HeadRepo)
-	case cfg.Event.HeadSHA == "":
-		r.off = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
+	case cfg.Event.HeadSHA == "" && cfg.Event.PR == 0:
+		r.off = noCommit
 	}
 	return r, nil
 }
+
+// noCommit: nothing names the commit. On a PR, Report learns it from the
+// PR's head; a leg cannot, as it must say which commit it tested.
+const noCommit = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
 
 func (r *Reporter) sleep(ctx context.Context, d time.Duration) error {
 	return r.sleepFn(ctx, d)
@@ -241,13 +256,59 @@ func (r *Reporter) Finish(ctx context.Context, row matrix.Row) Outcome {
 	return r.publish(ctx, row)
 }
 
+// Abandon reports a leg whose main step ended without its final row (killed,
+// timed out): the action's post step calls it, so the leg's status does not
+// stay pending for good (it may be a required check) and its row does not
+// stay ⏳. The status becomes error; the row keeps the cells the leg had
+// settled, its live cycle becomes ❌ (the cycle did not complete) and every
+// other unsettled cell ?, with note as the notes.
+func (r *Reporter) Abandon(ctx context.Context, row matrix.Row, note string) Outcome {
+	row.Cells = cloneCells(row.Cells)
+	if reason := r.disabled(); reason == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
+		// Keep what the leg had settled: its row as the comment holds it.
+		rctx := r.withBudget(ctx)
+		if v, err := r.read(rctx, r.cfg.Event.HeadSHA); err == nil {
+			if i := indexOf(v.rows, row.Key); i >= 0 && v.rows[i].HeadSHA == r.cfg.Event.HeadSHA {
+				for c, cell := range v.rows[i].Cells {
+					if _, set := row.Cells[c]; !set {
+						row.Cells[c] = cell
+					}
+				}
+				if row.Provider == "" {
+					row.Provider = v.rows[i].Provider
+				}
+			}
+		}
+	}
+	for _, c := range matrix.Columns {
+		if cell := row.Cell(c); cell.Status == matrix.Pending || cell.Status == "" {
+			row.Set(c, matrix.Unknown, "")
+		}
+	}
+	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
+		row.Set(matrix.LiveCycle, matrix.Fail, "")
+	}
+	row.Notes = note
+	return r.publishAs(ctx, row, stateError)
+}
+
 func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
+	return r.publishAs(ctx, row, "")
+}
+
+// publishAs posts the row's status (state, or the row's own StatusState
+// when empty) and merges the row into the comment.
+func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string) Outcome {
 	var out Outcome
 	if row.Key == "" {
 		out.note(true, "matrix row without a key, not reported to GitHub")
 		return out
 	}
-	if reason := r.disabled(); reason != "" {
+	reason := r.disabled()
+	if reason == "" && r.cfg.Event.HeadSHA == "" {
+		reason = noCommit
+	}
+	if reason != "" {
 		out.note(true, "%s", reason)
 		out.Off = true
 		return out
@@ -255,7 +316,7 @@ func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
 	ctx = r.withBudget(ctx)
 	r.lookupJobURL(ctx)
 	row = r.prepare(row)
-	if err := r.postStatus(ctx, row); err != nil {
+	if err := r.postStatus(ctx, row, state); err != nil {
 		r.degrade(&out, err)
 		return out
 	}
@@ -328,9 +389,12 @@ func (r *Reporter) degrade(out *Outcome, err error) {
 	r.log.Warn("GitHub reporting degraded", "error", err)
 }
 
-func (r *Reporter) postStatus(ctx context.Context, row matrix.Row) error {
+func (r *Reporter) postStatus(ctx context.Context, row matrix.Row, state string) error {
+	if state == "" {
+		state = StatusState(row)
+	}
 	st := github.RepoStatus{
-		State:       github.Ptr(StatusState(row)),
+		State:       github.Ptr(state),
 		Description: github.Ptr(Describe(row)),
 		Context:     github.Ptr(ContextPrefix + row.Key),
 	}
@@ -338,7 +402,10 @@ func (r *Reporter) postStatus(ctx context.Context, row matrix.Row) error {
 		st.TargetURL = github.Ptr(row.JobURL)
 	}
 	return r.call(ctx, "set commit status "+ContextPrefix+row.Key, func() (*github.Response, error) {
-		_, resp, err := r.gh.Repositories.CreateStatus(ctx, r.owner, r.name, row.HeadSHA, st)
+		created, resp, err := r.gh.Repositories.CreateStatus(ctx, r.owner, r.name, row.HeadSHA, st)
+		if err == nil {
+			r.noteOwnLogin(created.GetCreator().GetLogin())
+		}
 		return resp, err
 	})
 }

@@ -281,3 +281,36 @@ func TestStartLeavesTheCallersRowAlone(t *testing.T) {
 		t.Errorf("Start changed the caller's row: %+v", row)
 	}
 }
+
+// A leg whose main step was killed after its host was ready: the post step
+// abandons it. The status is error (not pending for good), the row keeps
+// the settled preflight, its live cycle is ❌ and the rest ?, with the note.
+func TestAbandonEndsAPendingLeg(t *testing.T) {
+	f := newFake(t)
+	leg, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	ctx := context.Background()
+	leg.Start(ctx, matrix.Row{Key: "aws", Provider: "AWS"})
+	progress := matrix.Row{Key: "aws", Provider: "AWS"}
+	progress.Set(matrix.Preflight, matrix.Pass, "")
+	progress.Set(matrix.LiveCycle, matrix.Pending, "running")
+	progress.Set(matrix.SeccompProbe, matrix.Pending, "")
+	if out := leg.Update(ctx, progress); out.Degraded {
+		t.Fatalf("update: %+v", out)
+	}
+
+	post, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	const note = "main step ended without a result; torn down by the post step"
+	out := post.Abandon(ctx, matrix.Row{Key: "aws"}, note)
+	if out.Degraded || !out.StatusPosted || out.CommentURL == "" {
+		t.Fatalf("outcome = %+v", out)
+	}
+	st, ok := latestStatus(f, sha1, "mvm-verify/aws")
+	if !ok || st.State != "error" || !strings.Contains(st.Description, note) {
+		t.Errorf("status = %+v, want error with the note", st)
+	}
+	row, _ := findRow(commentState(t, f).Rows, "aws")
+	if row.Cell(matrix.Preflight).Status != matrix.Pass || row.Cell(matrix.LiveCycle).Status != matrix.Fail ||
+		row.Cell(matrix.SeccompProbe).Status != matrix.Unknown || row.Notes != note || row.Provider != "AWS" {
+		t.Errorf("row = %+v, want preflight ✅, live cycle ❌, seccomp ? and the note", row)
+	}
+}

@@ -119,18 +119,28 @@ func rowFromStatus(st remoteStatus, headSHA string) matrix.Row {
 	return row
 }
 
-// behind reports whether a row in the comment lags its leg's status: the
-// status says the leg finished while the row still stands for a running leg.
-// That is the trace of a lost update (a late writer put back an older row),
-// so the row is rebuilt from the status. Comparing the states the two stand
-// for, not single cells, keeps a row and a status made from the same row
-// (a failure with a cell still ⏳) in agreement.
-func behind(row matrix.Row, st remoteStatus) bool {
-	return st.State != statePending && StatusState(row) == statePending
+// disagrees reports whether a row in the comment contradicts its leg's
+// finished status: the status says the leg ended one way while the row
+// stands for another (a leg still running, or another verdict). That is the
+// trace of a lost update (a late writer put back an older row) or of a
+// tampered row, so the row is rebuilt from the status, which only the legs
+// can write (one context per leg). Comparing the states the two stand for,
+// not single cells, keeps a row and a status made from the same row (a
+// failure with a cell still ⏳) in agreement; a pending status says nothing
+// final, so it never overrides a row.
+func disagrees(row matrix.Row, st remoteStatus) bool {
+	want := st.State
+	switch want {
+	case statePending:
+		return false
+	case stateError:
+		want = stateFailure
+	}
+	return StatusState(row) != want
 }
 
 // reconcile adds a row for every leg that has a status but no row, and
-// rebuilds rows that lag their status. It reports whether anything changed.
+// rebuilds rows that disagree with their finished status. It reports whether anything changed.
 // Statuses are conflict-free (one context per leg), so they are the record
 // that lets any writer restore a row another writer's stale write dropped.
 func reconcile(rows []matrix.Row, statuses []remoteStatus, headSHA string) ([]matrix.Row, bool) {
@@ -141,7 +151,7 @@ func reconcile(rows []matrix.Row, statuses []remoteStatus, headSHA string) ([]ma
 		case i < 0:
 			rows = append(rows, rowFromStatus(st, headSHA))
 			changed = true
-		case !matrix.IsCurrent(rows[i], headSHA) || behind(rows[i], st):
+		case !matrix.IsCurrent(rows[i], headSHA) || disagrees(rows[i], st):
 			rows[i] = rowFromStatus(st, headSHA)
 			changed = true
 		}

@@ -36,7 +36,12 @@ import (
 //     That is the fallback for a leg that never got to write; a leg that
 //     did stays until its own row holds.
 //
-// Duplicate marker comments (two legs creating at once) are resolved
+// The quiet-period argument holds only for writes built from a fresh read,
+// so a comment write is never resent as it was: after a 5xx or a rate limit
+// the loop reads again, checks the PR's head and merges (afterWrite).
+//
+// Only marker comments of the reporting account count (identity.go).
+// Duplicates among them (two legs creating at once) are resolved
 // oldest-wins: their rows are merged into the oldest, the others deleted.
 
 // superseded: the PR's head moved past the leg's commit.
@@ -139,22 +144,47 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		}
 		quieted, waited = false, false
 		if writes == r.cfg.Attempts {
-			return "", errNotConfirmed
+			return "", r.notConfirmed()
 		}
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
 		writes++
 		rows := v.desired(&own, head)
-		if err := r.write(ctx, v, rows, head); err != nil && statusCode(err) != http.StatusNotFound {
-			// A 404 means another leg deleted the comment as a duplicate:
-			// read again and merge into the survivor.
+		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head), head); err != nil {
 			return "", err
 		}
 		if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
 			return "", err
 		}
 	}
+}
+
+// afterWrite decides whether a write's failure ends the update. A 404 means
+// another leg deleted the comment as a duplicate: read again and merge into
+// the survivor. errWriteAgain (a 5xx or a rate limit, already waited out)
+// means read again too, but time has passed, so first make sure the PR's
+// head is still ours: the next write is then built from a fresh read for the
+// current head, never from the read before the wait.
+func (r *Reporter) afterWrite(ctx context.Context, err error, head string) error {
+	r.mu.Lock()
+	r.lastWriteErr = err
+	r.mu.Unlock()
+	switch {
+	case err == nil || statusCode(err) == http.StatusNotFound:
+		return nil
+	case errors.Is(err, errWriteAgain):
+		r.log.Info("matrix comment write failed; reading it again", "error", err)
+		now, herr := r.prHead(ctx)
+		if herr != nil {
+			return herr
+		}
+		if now != head {
+			return superseded{head: now}
+		}
+		return nil
+	}
+	return err
 }
 
 // newerStored guards a write over a comment about another commit: that is
@@ -174,6 +204,18 @@ func (r *Reporter) newerStored(ctx context.Context, v view, head string) error {
 	return nil
 }
 
+// notConfirmed is errNotConfirmed with the last write's failure, if any:
+// "the row did not stay" reads wrong when GitHub kept refusing the writes.
+func (r *Reporter) notConfirmed() error {
+	r.mu.Lock()
+	last := r.lastWriteErr
+	r.mu.Unlock()
+	if last != nil {
+		return fmt.Errorf("%w (the last write failed: %w)", errNotConfirmed, last)
+	}
+	return errNotConfirmed
+}
+
 // settleDelay is the jittered wait before reading back, growing with the
 // number of writes so colliding legs drift apart.
 func (r *Reporter) settleDelay(writes int) time.Duration {
@@ -184,6 +226,7 @@ func (r *Reporter) settleDelay(writes int) time.Duration {
 // read lists the marker comments and the head commit's statuses.
 func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 	var v view
+	trusted := r.trustedAuthors(ctx, head)
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for {
 		var page []*github.IssueComment
@@ -197,9 +240,16 @@ func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 			return view{}, err
 		}
 		for _, c := range page {
-			if strings.HasPrefix(c.GetBody(), Marker) {
-				v.comments = append(v.comments, c)
+			if !strings.HasPrefix(c.GetBody(), Marker) {
+				continue
 			}
+			if !trusted[c.GetUser().GetLogin()] {
+				// Anyone may comment; only our own account's comment is
+				// the matrix (see identity.go). Others are left as they are.
+				r.log.Info("ignoring a matrix-looking comment by another account", "comment", c.GetID(), "author", c.GetUser().GetLogin())
+				continue
+			}
+			v.comments = append(v.comments, c)
 		}
 		if resp.NextPage == 0 {
 			break
@@ -221,6 +271,14 @@ func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 		}
 		if i == 0 {
 			v.storedSHA = st.HeadSHA
+		}
+		// No row may claim to be from the future: it would win every
+		// merge by its UpdatedAt for good.
+		now := r.now().UTC()
+		for j := range st.Rows {
+			if st.Rows[j].UpdatedAt.After(now) {
+				st.Rows[j].UpdatedAt = now
+			}
 		}
 		v.rows = matrix.Merge(v.rows, st.Rows, head)
 	}
@@ -300,14 +358,14 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	}
 	req := github.IssueCommentRequest{Body: body}
 	if len(v.comments) == 0 {
-		return r.call(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
+		return r.callWrite(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
 			_, resp, err := r.gh.Issues.CreateComment(ctx, r.owner, r.name, r.cfg.Event.PR, req)
 			return resp, err
 		})
 	}
 	primary := v.comments[0]
 	if primary.GetBody() != body {
-		err := r.call(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
+		err := r.callWrite(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
 			_, resp, err := r.gh.Issues.UpdateComment(ctx, r.owner, r.name, primary.GetID(), req)
 			return resp, err
 		})

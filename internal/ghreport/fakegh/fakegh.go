@@ -35,8 +35,15 @@ const (
 
 // Token is what a token may do.
 type Token struct {
+	// Login is the account the token acts as: comments and statuses it
+	// creates are that account's. Default github-actions[bot].
 	Login    string
 	ReadOnly bool
+	// PAT: a personal access token, for which GET /user names the login.
+	// Without it the token is an installation token (GITHUB_TOKEN, a
+	// GitHub App's), for which GitHub answers GET /user with 403
+	// "Resource not accessible by integration".
+	PAT bool
 	// NoActions: the token lacks actions: read, so the Actions API answers
 	// 403 "Resource not accessible by integration".
 	NoActions bool
@@ -98,6 +105,14 @@ type Fault struct {
 	// Secondary marks a secondary (abuse) rate limit in documentation_url.
 	Secondary bool
 	Times     int // 0 means once
+	// During, when set, runs while the matching request is held, before
+	// it is answered (or applied, with Apply): a test can let other
+	// clients finish, or move the PR's head, while this request is in
+	// flight, as a slow gateway that finally answers 502 would.
+	During func()
+	// Apply serves the request (its change lands) and then answers Status
+	// anyway, as a gateway that times out after the backend did the work.
+	Apply bool
 }
 
 // Request is one logged request.
@@ -306,7 +321,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.delay != nil {
 		time.Sleep(s.delay(r))
 	}
-	status, body, hdr := s.handle(r)
+	f := s.takeFault(r)
+	if f != nil && f.During != nil {
+		f.During()
+	}
+	status, body, hdr := s.handle(r, f)
 	if s.delay != nil {
 		time.Sleep(s.delay(r))
 	}
@@ -322,11 +341,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // handle serves one request atomically: the lock is held for the state
 // change only, as GitHub applies each request on its own.
-func (s *Server) handle(r *http.Request) (int, any, http.Header) {
+func (s *Server) handle(r *http.Request, f *Fault) (int, any, http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	hdr := http.Header{}
-	status, body, err := s.route(r, hdr)
+	var status int
+	var body any
+	var err *apiError
+	if f == nil || f.Apply {
+		status, body, err = s.route(r, hdr)
+	}
+	if f != nil {
+		err = s.faultError(f)
+	}
 	if err != nil {
 		status = err.status
 		for k, v := range err.header {
@@ -355,11 +382,15 @@ func (s *Server) route(r *http.Request, hdr http.Header) (int, any, *apiError) {
 	if aerr != nil {
 		return 0, nil, aerr
 	}
-	if f := s.fault(r); f != nil {
-		return 0, nil, s.faultError(f)
-	}
 	// GHES serves the same API under /api/v3.
 	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
+	if strings.Trim(path, "/") == "user" && r.Method == http.MethodGet {
+		if !tok.PAT {
+			return 0, nil, &apiError{status: http.StatusForbidden, message: "Resource not accessible by integration",
+				docURL: "https://docs.github.com/rest/users/users#get-the-authenticated-user"}
+		}
+		return http.StatusOK, map[string]any{"login": tok.Login, "type": userType(tok.Login)}, nil
+	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if len(parts) < 4 || parts[0] != "repos" {
 		return 0, nil, notFound()
@@ -423,7 +454,14 @@ func (s *Server) auth(r *http.Request) (Token, *apiError) {
 	return Token{}, &apiError{status: http.StatusUnauthorized, message: "Bad credentials"}
 }
 
-func (s *Server) fault(r *http.Request) *Fault {
+// takeFault consumes the first fault matching r, for a known token only (a
+// bad token gets its 401 first, as on GitHub).
+func (s *Server) takeFault(r *http.Request) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.auth(r); err != nil {
+		return nil
+	}
 	for i, f := range s.faults {
 		if (f.Method == "" || f.Method == r.Method) && strings.Contains(r.URL.Path, f.Path) {
 			f.Times--
@@ -707,7 +745,11 @@ func (s *Server) combinedStatus(r *http.Request, repo, sha string, hdr http.Head
 	}
 	out := make([]map[string]any, 0, len(got))
 	for _, st := range got {
-		out = append(out, statusJSON(st))
+		j := statusJSON(st)
+		// GitHub's combined status does not say who created each status;
+		// only the list of statuses and the created status do.
+		delete(j, "creator")
+		out = append(out, j)
 	}
 	return http.StatusOK, map[string]any{"state": state, "sha": sha, "total_count": len(latest), "statuses": out}, nil
 }

@@ -209,3 +209,32 @@ func statusOf(err error) int {
 	}
 	return 0
 }
+
+// GET /user names a personal access token's login and refuses an
+// installation token as GitHub does; comments and statuses carry their
+// token's login, but the combined status does not name creators.
+func TestIdentities(t *testing.T) {
+	s := newServer(t)
+	s.AddToken("pat", Token{Login: "alice", PAT: true})
+	ctx := context.Background()
+	if u, _, err := client(t, s, "pat").Users.Get(ctx, ""); err != nil || u.GetLogin() != "alice" {
+		t.Errorf("GET /user with a PAT: %v %v, want alice", u, err)
+	}
+	_, resp, err := client(t, s, "rw").Users.Get(ctx, "")
+	if err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("GET /user with an installation token: %v, want 403", err)
+	}
+	sha := strings.Repeat("a", 40)
+	st, _, err := client(t, s, "pat").Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("success"), Context: github.Ptr("x")})
+	if err != nil || st.GetCreator().GetLogin() != "alice" {
+		t.Errorf("created status creator = %v (%v), want alice", st.GetCreator().GetLogin(), err)
+	}
+	c, _, err := client(t, s, "rw").Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "hi"})
+	if err != nil || c.GetUser().GetLogin() != "github-actions[bot]" || c.GetUser().GetType() != "Bot" {
+		t.Errorf("comment author = %v (%v), want github-actions[bot], a Bot", c.GetUser(), err)
+	}
+	combined, _, err := client(t, s, "rw").Repositories.GetCombinedStatus(ctx, "acme", "widgets", sha, nil)
+	if err != nil || len(combined.Statuses) != 1 || combined.Statuses[0].Creator != nil {
+		t.Errorf("combined status: %v %+v, want one status without its creator", err, combined)
+	}
+}

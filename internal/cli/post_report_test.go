@@ -1,0 +1,177 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+)
+
+// TestPostStepReportsAKilledLeg kills a leg's main step (SIGKILL, as a job
+// timeout or cancellation does) while its suite runs, then runs the post
+// step as the runner would: besides tearing down it must end the leg's
+// pending status with error and turn its ⏳ row into a result, so neither a
+// required check nor the matrix waits for good. The report job after it
+// shows no ⏳ either.
+func TestPostStepReportsAKilledLeg(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	dir := t.TempDir()
+	event := prEventFile(t, ghRepo)
+	stateFile := emptyFile(t, "state")
+	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: sleep 300\n    column: Live cycle\n")
+	env := cmdEnv(t, append(append(actionsEnv(event, emptyFile(t, "summary"), emptyFile(t, "outputs")), creds...),
+		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
+		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
+
+	main := exec.Command(bin)
+	main.Env = env
+	var mainOut strings.Builder
+	main.Stdout, main.Stderr = &mainOut, &mainOut
+	if err := main.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- main.Wait() }()
+	// Wait until the comment shows the host ready (preflight ✅, live
+	// cycle ⏳): the suite's sleep is running.
+	guard := time.After(3 * time.Minute)
+	for ready := false; !ready; {
+		for _, c := range gh.Comments(ghRepo, 7) {
+			ready = ready || strings.Contains(c.Body, "| ✅ | ⏳ running |")
+		}
+		if ready {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("main ended before it was killed: %v\n%s", err, mainOut.String())
+		case <-guard:
+			_ = main.Process.Kill()
+			t.Fatalf("the leg never reported its host ready\n%s\ncomments: %+v", mainOut.String(), gh.Comments(ghRepo, 7))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := main.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	state := parseFileCommands(t, stateFile)
+	if state["identity"] == "" || state["outcome"] != "" {
+		t.Fatalf("state after the kill: %v, want an identity and no outcome", state)
+	}
+	postEnv := env
+	for k, v := range state {
+		postEnv = append(postEnv, "STATE_"+k+"="+v)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "leak check: nothing tagged with this run is left") ||
+		!strings.Contains(string(out), "reported local as ended without a result") {
+		t.Errorf("post did not tear down and report:\n%s", out)
+	}
+	const note = "main step ended without a result; torn down by the post step"
+	var last string
+	for _, st := range gh.Statuses(ghRepo, ghHead) {
+		if st.Context == "mvm-verify/local" {
+			last = st.State + " " + st.Description
+		}
+	}
+	if !strings.HasPrefix(last, "error ") || !strings.Contains(last, note) {
+		t.Errorf("last status of mvm-verify/local = %q, want error with %q", last, note)
+	}
+	comments := gh.Comments(ghRepo, 7)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "| ✅ | ❌ | ? | "+note+" |") {
+		t.Errorf("comment row not ended (want preflight ✅, live cycle ❌, seccomp ?, the note):\n%+v", comments)
+	}
+
+	// The report job after every leg shows the row as it ended.
+	outputs := emptyFile(t, "report-outputs")
+	rep := runBin(t, cmdEnv(t, append(append(actionsEnv(event, emptyFile(t, "report-summary"), outputs), creds...),
+		"INPUT_MODE=report", "INPUT_EXPECT=local", "INPUT_OUT="+filepath.Join(dir, "report"))...))
+	if rep.code != 0 {
+		t.Fatalf("report exit %d\n%s\n%s", rep.code, rep.stdout, rep.stderr)
+	}
+	var rows []struct {
+		Key   string
+		Cells map[string]struct{ Status string }
+	}
+	if err := json.Unmarshal([]byte(parseFileCommands(t, outputs)["matrix"]), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("matrix output: %v %+v", err, rows)
+	}
+	for col, cell := range rows[0].Cells {
+		if cell.Status == "pending" {
+			t.Errorf("report shows %s pending for a leg that ended", col)
+		}
+	}
+}
+
+// The progress update runs beside the cycle; when the cycle ends first (here
+// its comment write hangs), it is cut short, silently, and the final row
+// goes out at once instead of waiting for the update's own budget, which
+// timeout-minutes does not reserve.
+func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // runs before the fake closes
+	held := make(chan struct{}, 100)
+	finished := func() bool {
+		for _, st := range gh.Statuses(ghRepo, ghHead) {
+			if st.State == "success" {
+				return true
+			}
+		}
+		return false
+	}
+	// Every comment write hangs until the leg's final status is out, then
+	// lands (and answers 502, which the leg must take in its stride). The
+	// progress update's writes hang, so the final status comes only if the
+	// cycle's end cuts the update short.
+	gh.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 502, Apply: true, Times: 1000, During: func() {
+		held <- struct{}{}
+		for !finished() {
+			select {
+			case <-release:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}})
+	dir := t.TempDir()
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
+		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+	if leg.code != 0 {
+		t.Fatalf("leg exit %d\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
+	}
+	select {
+	case <-held:
+	default:
+		t.Fatal("no comment write was held: the test did not exercise a hanging progress update")
+	}
+	if strings.Contains(leg.stdout, "::notice") {
+		t.Errorf("a notice about the progress update that the cycle's end cut short:\n%s", leg.stdout)
+	}
+	var last string
+	for _, st := range gh.Statuses(ghRepo, ghHead) {
+		if st.Context == "mvm-verify/local" {
+			last = st.State
+		}
+	}
+	if c := gh.Comments(ghRepo, 7); last != "success" || len(c) != 1 || !strings.Contains(c[0].Body, "| ✅ | ✅ verified") {
+		t.Errorf("final status %q and comment %+v, want success and the final row", last, c)
+	}
+}

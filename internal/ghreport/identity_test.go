@@ -1,0 +1,112 @@
+package ghreport
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+// ownComments are the marker comments by login, oldest first.
+func ownComments(f *fakegh.Server, login string) []fakegh.Comment {
+	var out []fakegh.Comment
+	for _, c := range markerComments(f) {
+		if c.Login == login {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func stateOf(t *testing.T, c fakegh.Comment) matrix.State {
+	t.Helper()
+	st, found, err := matrix.DecodeState(c.Body)
+	if err != nil || !found {
+		t.Fatalf("decode comment %d: found=%v err=%v", c.ID, found, err)
+	}
+	return st
+}
+
+// Anyone who can comment can post a comment starting with the marker. An
+// outsider's earlier one, whose hidden state says aws passed (and claims to
+// be from the year 2999), must not become the matrix: the aws leg's failure
+// stands, in the legs' own comment, and the outsider's comment is neither
+// merged, edited nor deleted — with the legs on GITHUB_TOKEN and the report
+// job on either GITHUB_TOKEN or a personal access token.
+func TestForgedMatrixCommentIsIgnored(t *testing.T) {
+	for _, reportToken := range []string{testToken, "ghp_alice_personal_token"} {
+		t.Run(reportToken[:4], func(t *testing.T) {
+			f := newFake(t)
+			f.AddToken("ghp_alice_personal_token", fakegh.Token{Login: "alice", PAT: true})
+			forged := legRow("aws", matrix.Pass, "all good (forged)")
+			forged.HeadSHA, forged.Source = sha1, matrix.FromLeg
+			forged.UpdatedAt = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
+			body, err := CommentBody(matrix.State{HeadSHA: sha1, Rows: []matrix.Row{forged}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.AddComment(testRepo, testPR, "mallory", body)
+
+			leg, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+			if out := leg.Finish(context.Background(), legRow("aws", matrix.Fail, "boom")); out.Degraded || out.CommentURL == "" {
+				t.Fatalf("leg outcome = %+v", out)
+			}
+			rep, _ := newReporter(t, f, prEvent(sha1), reportToken, nil)
+			rows, out, err := rep.Report(context.Background(), []string{"aws"}, "")
+			if err != nil || out.Degraded {
+				t.Fatalf("Report: %v %+v", err, out)
+			}
+			if len(rows) != 1 || rows[0].Cell(matrix.LiveCycle).Status != matrix.Fail || strings.Contains(rows[0].Notes, "forged") {
+				t.Errorf("final rows = %+v, want aws failed as the leg reported", rows)
+			}
+			if m := ownComments(f, "mallory"); len(m) != 1 || m[0].Body != body {
+				t.Errorf("the outsider's comment was changed or deleted: %+v", m)
+			}
+			ours := ownComments(f, "github-actions[bot]")
+			if len(ours) != 1 {
+				t.Fatalf("%d matrix comments by the legs' account, want 1 (the report must write into it)", len(ours))
+			}
+			if n := len(ownComments(f, "alice")); n != 0 {
+				t.Errorf("the report made %d comments of its own beside the legs' one", n)
+			}
+			row, ok := findRow(stateOf(t, ours[0]).Rows, "aws")
+			if !ok || row.Cell(matrix.LiveCycle).Status != matrix.Fail || row.Notes != "boom" {
+				t.Errorf("matrix comment aws row = %+v, want the leg's failure", row)
+			}
+		})
+	}
+}
+
+// A row in the legs' own comment that contradicts its leg's finished status
+// (here: it says passed, the status says failed) is rebuilt from the status,
+// and no row keeps an UpdatedAt from the future.
+func TestRowContradictingItsStatusIsRebuilt(t *testing.T) {
+	f := newFake(t)
+	wrong := legRow("aws", matrix.Pass, "says passed")
+	wrong.HeadSHA, wrong.Source = sha1, matrix.FromLeg
+	wrong.UpdatedAt = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
+	future := legRow("gcp", matrix.Pass, "no status")
+	future.HeadSHA, future.Source, future.UpdatedAt = sha1, matrix.FromLeg, wrong.UpdatedAt
+	body, err := CommentBody(matrix.State{HeadSHA: sha1, Rows: []matrix.Row{wrong, future}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.AddComment(testRepo, testPR, "github-actions[bot]", body)
+	failed := legRow("aws", matrix.Fail, "really failed")
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: StatusState(failed), Description: Describe(failed), Context: ContextPrefix + "aws"})
+
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	if out := r.Finish(context.Background(), legRow("azure", matrix.Pass, "mine")); out.Degraded {
+		t.Fatalf("outcome = %+v", out)
+	}
+	st := commentState(t, f)
+	if row, _ := findRow(st.Rows, "aws"); row.Cell(matrix.LiveCycle).Status != matrix.Fail || row.Notes != "really failed" {
+		t.Errorf("aws = %+v, want it rebuilt from its failed status", row)
+	}
+	if row, _ := findRow(st.Rows, "gcp"); row.UpdatedAt.After(time.Now().Add(time.Minute)) {
+		t.Errorf("gcp kept UpdatedAt %s from the future", row.UpdatedAt)
+	}
+}
