@@ -123,6 +123,7 @@ func binaryFakeWith(t *testing.T, ready bool, afterBoot func(fakecloud.BootSpec,
 	}}
 	srv := fake.New(fake.Config{Booter: booter})
 	t.Cleanup(srv.Close)
+	cleanProbeDirs(t, srv)
 	return srv
 }
 

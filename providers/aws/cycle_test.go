@@ -39,7 +39,8 @@ func requireTestHosts(t *testing.T) {
 func TestCycleOverSSH(t *testing.T) {
 	requireTestHosts(t)
 	srv := fake.New(fake.Config{Booter: fakecloud.TestHostBooter{Port: 22}})
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	cleanProbeDirs(t, srv)
 	keys, err := remote.GenerateKeys()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,21 @@ func newFake(t *testing.T, b fakecloud.Booter) *fake.Server {
 	t.Helper()
 	srv := fake.New(fake.Config{Booter: b})
 	t.Cleanup(srv.Close)
+	cleanProbeDirs(t, srv)
 	return srv
+}
+
+// cleanProbeDirs removes, when the test ends, what the cycle uploaded to the
+// fake's instances. They are test hosts on this machine, so the files
+// outlive the instance; a real instance takes them with it.
+func cleanProbeDirs(t *testing.T, srv *fake.Server) {
+	t.Cleanup(func() {
+		for _, in := range srv.Instances() {
+			if name := in.Tags["Name"]; name != "" && !strings.ContainsAny(name, "/.") {
+				os.RemoveAll("/tmp/mvm-verify-" + name)
+			}
+		}
+	})
 }
 
 // env is what aws-actions/configure-aws-credentials exports.
