@@ -109,6 +109,10 @@ type Host struct {
 	// SSH (a signal, a stopped sshd, `down` from another process). Empty:
 	// the cycle picks a directory and removes it over SSH.
 	WorkDir string
+	// Uname, when the provider knows it without asking the host, is what
+	// `uname -sm` prints there ("Linux x86_64"): local's host is this
+	// machine. Empty: the cycle asks the host before uploading the probe.
+	Uname string
 }
 
 // Resource is one thing a provider created (instance, volume, firewall, key…).

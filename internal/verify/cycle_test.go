@@ -26,6 +26,8 @@ type hostProvider struct {
 	// hideKVM boots hosts whose sessions see no /dev/kvm, as on a cloud
 	// type without nested virtualization.
 	hideKVM bool
+	// uname is what the provider says the host's `uname -sm` is.
+	uname string
 
 	mu    sync.Mutex
 	hosts map[string]*testhost.Host // by identity run+key
@@ -61,7 +63,7 @@ func (p *hostProvider) Create(ctx context.Context, req providers.Request, j prov
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	return &providers.Host{Address: h.Addr(), Port: h.Port(), User: "root", HostKey: h.HostKey(), Type: "test"}, nil
+	return &providers.Host{Address: h.Addr(), Port: h.Port(), User: "root", HostKey: h.HostKey(), Type: "test", Uname: p.uname}, nil
 }
 
 func (p *hostProvider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {

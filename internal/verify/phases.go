@@ -233,14 +233,11 @@ func (c *cycle) probe(ctx context.Context) error {
 		return fmt.Errorf("open probe binary: %w", err)
 	}
 	defer f.Close()
-	uname, err := c.client.Run(ctx, remote.RunSpec{Command: "uname -sm", Timeout: time.Minute})
+	uname, err := c.hostUname(ctx)
 	if err != nil {
-		return fmt.Errorf("ask the host for its platform: %w", err)
+		return err
 	}
-	if !uname.OK() {
-		return fmt.Errorf("uname -sm on the host exited %d: %.200q", uname.ExitCode, uname.Output)
-	}
-	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, string(uname.Output)); err != nil {
+	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, uname); err != nil {
 		return err
 	}
 	dir := c.host.WorkDir // the provider's, which its Destroy removes
@@ -270,6 +267,22 @@ func (c *cycle) probe(ctx context.Context) error {
 	c.mu.Unlock()
 	fmt.Fprintf(c.out, "   lane %s (host probe: %s)\n", lane, rep.Lane)
 	return kvmCheck(lane, rep)
+}
+
+// hostUname is what `uname -sm` prints on the host: from the provider when
+// it knows (a session costs a round trip and a shell), else asked.
+func (c *cycle) hostUname(ctx context.Context) (string, error) {
+	if c.host.Uname != "" {
+		return c.host.Uname, nil
+	}
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: "uname -sm", Timeout: time.Minute})
+	if err != nil {
+		return "", fmt.Errorf("ask the host for its platform: %w", err)
+	}
+	if !res.OK() {
+		return "", fmt.Errorf("uname -sm on the host exited %d: %.200q", res.ExitCode, res.Output)
+	}
+	return string(res.Output), nil
 }
 
 // kvmCheck fails a kvm-lane host whose probe found no usable KVM, saying

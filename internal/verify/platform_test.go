@@ -1,10 +1,13 @@
 package verify
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
 func TestHostPlatform(t *testing.T) {
@@ -74,5 +77,22 @@ func TestCheckProbePlatform(t *testing.T) {
 	os.WriteFile(notExe, []byte("hello"), 0o644)
 	if err := checkProbePlatform(notExe, "probe-binary", "Linux x86_64"); err == nil || !strings.Contains(err.Error(), `input "probe-binary"`) {
 		t.Errorf("a text file as the probe binary: err = %v, want one naming the input", err)
+	}
+}
+
+// A provider that knows the host's platform says so, and the cycle takes
+// its word instead of asking the host: here it names a platform the test
+// host is not, and the probe phase refuses it before any upload.
+func TestProviderUnameIsUsed(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{uname: "Linux s390x-from-the-provider"}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.ProbeBinary = testProbeBinary(t)
+	var out strings.Builder
+	plan.Out = &out
+	res := Run(context.Background(), plan)
+	ph := res.Phase(PhaseProbe)
+	if ph == nil || ph.Status != matrix.Fail || !strings.Contains(ph.Error, "s390x-from-the-provider") {
+		t.Fatalf("probe phase %+v, want it failed naming the provider's platform\n%s", ph, out.String())
 	}
 }

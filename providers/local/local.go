@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -243,8 +245,18 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	p.log.Info("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
 	return &providers.Host{
 		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
-		ID: req.Identity.Name(), Type: "local", WorkDir: workDir,
+		ID: req.Identity.Name(), Type: "local", WorkDir: workDir, Uname: thisUname(),
 	}, nil
+}
+
+// thisUname is `uname -sm` of this machine, the local provider's host;
+// empty if the kernel will not say, and the cycle asks over SSH instead.
+func thisUname() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Machine[:])
 }
 
 // legProcesses makes what finds the leg's processes at Destroy, recorded

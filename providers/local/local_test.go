@@ -160,6 +160,10 @@ func TestCreateLoginDestroy(t *testing.T) {
 	if h.HostKey != l.req.HostKey || h.User != name || !strings.HasPrefix(h.Address, "127.") {
 		t.Errorf("host %+v: want user %s on a loopback address with the run's host key", h, name)
 	}
+	// The host is this machine, so the provider knows its platform.
+	if uname, err := exec.Command("uname", "-sm").Output(); err != nil || h.Uname != strings.TrimSpace(string(uname)) {
+		t.Errorf("host Uname %q, uname -sm here says %q (%v)", h.Uname, uname, err)
+	}
 	got := kinds(j.Records())
 	for _, k := range []string{"user", "sudoers", "sshd"} {
 		if !slices.Contains(got, k) {
