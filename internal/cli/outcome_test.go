@@ -44,6 +44,35 @@ func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
 	}
 }
 
+// A real cargo test whose gated test skips itself (its variable unset):
+// with --show-output the skip is seen, and the leg is incomplete, never
+// verified, though every test "passed".
+func TestRunLocalGatedSkipIsIncomplete(t *testing.T) {
+	requireCargo(t)
+	crate := seccompCrate(t)
+	r := localRun(t, `
+user: root
+steps:
+  - name: smoke
+    run: "true"
+    column: Live cycle
+  - name: seccomp probe
+    run: cd `+crate+` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline -- --show-output
+    parse: libtest
+    column: Seccomp probe
+    timeout: 5m
+`)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (a gated test skipped)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if res := r.resultJSON(t); res["outcome"] != "incomplete" {
+		t.Errorf("outcome %v, want incomplete", res["outcome"])
+	}
+	if !strings.Contains(r.stdout, "printed skipped (env-gated): not run") {
+		t.Errorf("stdout does not say the gated test was not run:\n%s", r.stdout)
+	}
+}
+
 // In Actions the same leg's commit status is failure, never success, and
 // the status output reads incomplete.
 func TestIncompleteLegOnGitHubIsNotSuccess(t *testing.T) {

@@ -694,6 +694,14 @@ func (l *loader) warnings(r *Run) []string {
 			out = append(out, fmt.Sprintf("input %q is only used by provider %s; ignored", in.Name, strings.Join(in.Providers, ", ")))
 		}
 	}
+	if r.Suite != nil {
+		for _, st := range r.Suite.Steps {
+			if st.Parse == ParseLibtest && !strings.Contains(st.Run, "--show-output") && !strings.Contains(st.Run, "--nocapture") {
+				out = append(out, fmt.Sprintf("suite step %q is parsed as libtest without --show-output: a gated test that "+
+					"prints skipped and returns would read as passed; end its cargo test with -- --show-output", st.Name))
+			}
+		}
+	}
 	if r.Provider == "local" && r.SuitePath == "" && (r.Mode == ModeRun || r.Mode == ModeUp) {
 		out = append(out, "provider local with the built-in suite: its bootstrap installs packages, rustup and Firecracker "+
 			"on this machine, and teardown does not remove them; a suite of your own (e.g. --suite examples/quickstart.yml) changes nothing")

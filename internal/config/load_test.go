@@ -583,4 +583,14 @@ func TestWarnings(t *testing.T) {
 	if len(r.Warnings) != 0 {
 		t.Errorf("local with its own suite: warnings %q, want none", r.Warnings)
 	}
+	// A libtest step that hides passing tests' output cannot see a skip.
+	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: unit\n    run: cargo test\n    parse: libtest\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = load(t, map[string]string{"provider": "local", "suite": suite}); err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(r, `suite step "unit" is parsed as libtest without --show-output`) {
+		t.Errorf("libtest step without --show-output: warnings %q", r.Warnings)
+	}
 }

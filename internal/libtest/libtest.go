@@ -263,11 +263,12 @@ func (s Summary) Verdict(exitCode int) (Verdict, string) {
 		return NotRun, "running 0 tests is not run, never a pass" + s.zeroDetail()
 	case s.Skipped >= s.Passed:
 		return NotRun, fmt.Sprintf("all %d passing tests printed skipped (env-gated): not run", s.Passed)
+	case s.Skipped > 0:
+		// A gated test that skipped itself checked nothing, whatever the
+		// others did: the step did not run all it claims to.
+		return NotRun, fmt.Sprintf("%d of %d passing tests printed skipped (env-gated): not run", s.Skipped, s.Passed)
 	}
 	why := fmt.Sprintf("%d passed", s.Passed)
-	if s.Skipped > 0 {
-		why += fmt.Sprintf(", %d skipped", s.Skipped)
-	}
 	if s.Ignored > 0 {
 		why += fmt.Sprintf(", %d ignored", s.Ignored)
 	}

@@ -193,7 +193,7 @@ func TestParseAndVerdict(t *testing.T) {
 			name:    "one gated test skipped, one run",
 			output:  partlyGated,
 			want:    Summary{Binaries: 1, Passed: 2, Skipped: 1},
-			verdict: Pass, whyHas: "2 passed, 1 skipped",
+			verdict: NotRun, whyHas: "1 of 2 passing tests printed skipped",
 		},
 		{
 			name:    "skip in a test name is not a skip",
