@@ -55,7 +55,12 @@ func Main() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	// SIGHUP is a closed terminal or ssh session: stop and tear down as
+	// for SIGTERM. A closed stdout (`| head`) must not kill the run before
+	// its teardown either: with SIGPIPE caught (not ignored, which the
+	// processes we start would inherit) writes fail with EPIPE instead.
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	inActions := os.Getenv("GITHUB_ACTIONS") == "true"
 	go func() {
 		<-sigs
@@ -67,7 +72,7 @@ func Main() int {
 			}
 		}
 		// At a terminal a second Ctrl-C quits at once.
-		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		fmt.Fprintln(os.Stderr, "mvm-verify: tearing down; Ctrl-C again quits at once and may leave resources behind")
 	}()
 	return Run(ctx, Env{Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: exe})

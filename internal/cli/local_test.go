@@ -169,6 +169,18 @@ steps:
 
 func TestSIGTERMDuringSuiteCleansUp(t *testing.T) { sigtermDuringSuite(t, nil) }
 
+// Closing the terminal or the ssh session a run was started from sends
+// SIGHUP: the same teardown as SIGTERM.
+func TestSIGHUPDuringSuiteCleansUp(t *testing.T) {
+	signalDuringSuite(t, syscall.SIGHUP, false, nil)
+}
+
+// `mvm-verify run … | head` closes the pipe under the run: its writes fail
+// from then on, but it is not killed by SIGPIPE before its teardown.
+func TestClosedStdoutStillCleansUp(t *testing.T) {
+	signalDuringSuite(t, syscall.SIGTERM, true, nil)
+}
+
 // A host that has stopped answering (the local sshd's session processes
 // frozen, as the audit did by hand) must not eat the 7 s after the signal:
 // the teardown still gets a live budget and passes.
@@ -197,6 +209,12 @@ func TestSIGTERMWithFrozenHostCleansUp(t *testing.T) {
 // sigtermDuringSuite sends SIGTERM to a local run while its step runs,
 // after before (when set) has done its part to the host.
 func sigtermDuringSuite(t *testing.T, before func(tmp string)) {
+	signalDuringSuite(t, syscall.SIGTERM, false, before)
+}
+
+// signalDuringSuite is sigtermDuringSuite with the signal to send and,
+// with closeStdout, the run's stdout pipe closed before it is sent.
+func signalDuringSuite(t *testing.T, sig syscall.Signal, closeStdout bool, before func(tmp string)) {
 	requireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
@@ -243,24 +261,32 @@ steps:
 	if before != nil {
 		before(tmp)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if closeStdout {
+		stdout.Close()
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for sc.Scan() {
-			seen.WriteString(sc.Text() + "\n")
-		}
-	}()
+	if !closeStdout {
+		go func() {
+			for sc.Scan() {
+				seen.WriteString(sc.Text() + "\n")
+			}
+		}()
+	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err = <-done:
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("the run did not end after SIGTERM")
+		t.Fatalf("the run did not end after %v", sig)
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		t.Errorf("the run was killed by %v instead of tearing down", ws.Signal())
 	}
 	if cmd.ProcessState.ExitCode() == 0 {
-		t.Errorf("exit 0 after SIGTERM, want non-zero")
+		t.Errorf("exit 0 after %v, want non-zero", sig)
 	}
 	for _, s := range []string{tmp, "sleep " + detached, "sleep " + inStep} {
 		if left := processesMentioning(t, s); len(left) > 0 {
