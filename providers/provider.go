@@ -165,10 +165,19 @@ type Info struct {
 	Billed bool `json:"billed,omitempty"`
 	// DefaultType is the instance type used when a candidate names none.
 	DefaultType string `json:"default_type,omitempty"`
-	// Lanes lists the lanes the provider can run: "kvm", "no-kvm".
+	// Lanes lists the lanes the provider can run: "kvm", "no-kvm". A
+	// provider whose offer depends on the machine it runs on also
+	// implements LaneOfferer.
 	Lanes []string `json:"lanes"`
 	// Inputs names the provider-specific action inputs it reads.
 	Inputs []string `json:"inputs,omitempty"`
 	// Credentials says in one line what it needs, in the seed's Notes wording.
 	Credentials string `json:"credentials,omitempty"`
+}
+
+// LaneOfferer is implemented by a provider whose lanes depend on the
+// machine at hand (local: this one, with or without usable KVM). Lane auto
+// is resolved from OfferedLanes instead of Info.Lanes.
+type LaneOfferer interface {
+	OfferedLanes() []string
 }

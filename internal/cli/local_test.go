@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 )
 
@@ -164,6 +166,51 @@ steps:
 	steps := res["steps"].([]any)
 	if st := steps[1].(map[string]any); st["status"] != "n/a" {
 		t.Errorf("kvm step status %v, want n/a", st["status"])
+	}
+}
+
+// On a machine without usable KVM, lane auto runs the no-kvm lane: the
+// quick start works there too, with KVM steps n/a. The run happens in a
+// mount namespace whose /dev/kvm is a null device (present, no KVM API).
+func TestRunLocalAutoLaneWithoutKVM(t *testing.T) {
+	requireRoot(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("unshare is not installed (Debian package util-linux; .ci/run installs it)")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	suite := writeSuite(t, `
+user: root
+steps:
+  - name: host
+    run: "true"
+  - name: mvm smoke
+    run: "false"
+    needs: [kvm]
+    column: Live cycle
+`)
+	// A node of its own (the null device's numbers), so whatever the run
+	// does to /dev/kvm's mode never touches the real /dev/null.
+	fake := filepath.Join(dir, "kvm")
+	if err := syscall.Mknod(fake, syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatalf("mknod: %v", err)
+	}
+	script := `mount --bind "$FAKE_KVM" /dev/kvm && exec "$0" "$@"`
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", script, bin,
+		"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(dir, "state"),
+		"--timeout-minutes", "10")
+	cmd.Env = cmdEnv(t, "FAKE_KVM="+fake)
+	output, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run with KVM hidden: %v\n%s", err, output)
+	}
+	res := result{out: out}.resultJSON(t)
+	if res["lane"] != "no-kvm" || res["outcome"] != "verified" {
+		t.Errorf("lane %v, outcome %v; want no-kvm, verified\n%s", res["lane"], res["outcome"], output)
+	}
+	if row := rowLine(t, result{out: out}.file(t, "summary.md")); !strings.Contains(strings.Split(row, "|")[3], "n/a") {
+		t.Errorf("Live cycle cell in %q is not n/a", row)
 	}
 }
 

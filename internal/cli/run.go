@@ -92,7 +92,11 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	// auto is decided from what the provider offers, before anything runs;
 	// the host probe only confirms it. The row key follows the lane.
 	if run.Lane == config.LaneAuto {
-		run.Lane = config.ResolveLane(run.Lane, entry.Info.Lanes)
+		offered := entry.Info.Lanes
+		if lo, ok := p.(providers.LaneOfferer); ok {
+			offered = lo.OfferedLanes()
+		}
+		run.Lane = config.ResolveLane(run.Lane, offered)
 		if run.Lane == config.LaneNoKVM && run.Key == providers.Label(run.Provider) {
 			run.Key += "-" + config.LaneNoKVM
 		}

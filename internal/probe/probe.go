@@ -124,6 +124,14 @@ func (o Options) withDefaults() Options {
 // minFreeDisk is what a cold mvm build needs (10 GB and 8 GB disks ran out).
 const minFreeDisk = 20 << 30
 
+// KVMUsable says whether this machine's KVM works for the caller, as the
+// probe judges it (open read-write, API version 12, a VM created), without
+// the rest of the probe.
+func KVMUsable() bool {
+	k := openKVM("/dev/kvm")
+	return k.OpenRW && k.APIVersion == 12 && k.CreateVM
+}
+
 // Collect probes the host. It never fails: what it cannot find out is
 // reported as such.
 func Collect(ctx context.Context, o Options) Report {

@@ -67,7 +67,11 @@ type cycle struct {
 // from the signal and covering the whole teardown.
 func Run(ctx context.Context, plan Plan) *Result {
 	fillDefaults(&plan)
-	plan.Lane = resolveLane(plan.Lane, plan.Info.Lanes)
+	offered := plan.Info.Lanes
+	if lo, ok := plan.Provider.(providers.LaneOfferer); ok {
+		offered = lo.OfferedLanes()
+	}
+	plan.Lane = resolveLane(plan.Lane, offered)
 	c := &cycle{
 		plan: &plan,
 		res: &Result{

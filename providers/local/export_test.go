@@ -24,3 +24,8 @@ const MarkerVar = markerVar
 
 // Cgroup2Mount is where this machine mounts cgroup v2, if anywhere.
 var Cgroup2Mount = cgroup2Mount
+
+// WithKVM makes p see this machine's KVM as usable or not.
+func WithKVM(p providers.Provider, usable bool) {
+	p.(*Provider).kvmUsable = func() bool { return usable }
+}

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -48,6 +49,8 @@ func Entry() providers.Entry {
 
 // Provider is the local machine.
 type Provider struct {
+	// kvmUsable is probe.KVMUsable but in tests.
+	kvmUsable func() bool
 	store store
 	sys   system
 	log   *slog.Logger
@@ -75,11 +78,21 @@ func New(o providers.Options) (providers.Provider, error) {
 	}
 	dir = filepath.Clean(dir)
 	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second,
-		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount}, nil
+		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
 }
 
 // Name is "local".
 func (p *Provider) Name() string { return Name }
+
+// OfferedLanes is what this machine can run: the kvm lane only with usable
+// KVM, so lane auto on a machine without it runs the no-kvm lane instead of
+// failing the KVM check.
+func (p *Provider) OfferedLanes() []string {
+	if p.kvmUsable() {
+		return []string{"kvm", "no-kvm"}
+	}
+	return []string{"no-kvm"}
+}
 
 var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 

@@ -599,3 +599,21 @@ func TestNoSSHD(t *testing.T) {
 		t.Errorf("sudoers drop-in written: %v", drops)
 	}
 }
+
+// Lane auto on this machine: the kvm lane only where KVM works, so a machine
+// without it runs the no-kvm lane rather than failing the KVM check.
+func TestOfferedLanesFollowThisMachine(t *testing.T) {
+	p := newProvider(t, t.TempDir())
+	lo, ok := p.(providers.LaneOfferer)
+	if !ok {
+		t.Fatal("the local provider does not say which lanes this machine offers")
+	}
+	local.WithKVM(p, false)
+	if got := lo.OfferedLanes(); !slices.Equal(got, []string{"no-kvm"}) {
+		t.Errorf("without KVM: %v, want [no-kvm]", got)
+	}
+	local.WithKVM(p, true)
+	if got := lo.OfferedLanes(); !slices.Equal(got, []string{"kvm", "no-kvm"}) {
+		t.Errorf("with KVM: %v, want [kvm no-kvm]", got)
+	}
+}
