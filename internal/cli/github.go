@@ -172,14 +172,18 @@ func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *ve
 }
 
 // reportFinish posts the leg's final row. It runs even after a signal (the
-// result must not be lost), within the time kept back for it.
-func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix.Row) {
+// result must not be lost), within the time kept back for it. ok is false
+// when reporting is off. The commit status goes first, so a kill during the
+// comment's confirmation still leaves it settled.
+func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix.Row) (out ghreport.Outcome, ok bool) {
 	if r == nil {
-		return
+		return out, false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
 	defer cancel()
-	a.notice(r.Finish(ctx, row))
+	out = r.Finish(ctx, row)
+	a.notice(out)
+	return out, true
 }
 
 // cycleTimeout is the cycle's share of timeout-minutes. With GitHub

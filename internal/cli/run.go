@@ -147,11 +147,18 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		st.save("torn-down", "true")
 	}
 	st.save("outcome", string(res.Outcome))
+	// The final row goes to state before it goes to GitHub: a main step
+	// killed while reporting it (the runner's SIGKILL follows a cancel
+	// within seconds) leaves the post step the row to publish again.
+	finalRow := res.Row()
+	st.save("row", mustJSON(finalRow))
 
 	if err := a.writeResult(run, res); err != nil {
 		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
 	}
-	a.reportFinish(ctx, gh, res.Row())
+	if out, ok := a.reportFinish(ctx, gh, finalRow); ok && (out.StatusPosted || out.Off) {
+		st.save("reported", "true")
+	}
 	if keep && res.Kept {
 		if err := a.saveUp(run, id, res, plan); err != nil {
 			fmt.Fprintf(a.stderr, "mvm-verify: save host state: %v\n", err)

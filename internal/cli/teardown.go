@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/ghreport"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
@@ -49,18 +50,32 @@ func (a *app) post(ctx context.Context) int {
 	alreadyDown := get("STATE_torn-down") == "true"
 	code, text := a.destroy(ctx, p, id, !alreadyDown)
 	a.files.addSummary(text)
-	if get("STATE_outcome") == "" {
-		// Main never finished (killed, timed out): its status would stay
-		// pending for good and its row ⏳.
-		a.reportAbandoned(ctx, run, id, code)
-	}
+	a.reportFromPost(ctx, run, id, code)
 	return code
 }
 
-// reportAbandoned tells GitHub that the leg ended without a result: an
-// error status and the row's unsettled cells as ?, with a note. It runs
-// after teardown, which matters more, within the time a final row gets.
-func (a *app) reportAbandoned(ctx context.Context, run *config.Run, id providers.Identity, teardownCode int) {
+// reportFromPost settles on GitHub what main left unsettled, after teardown,
+// which matters more, within the time a final row gets:
+//   - main never finished (killed, timed out): Abandon, an error status and
+//     the row's unsettled cells as ?;
+//   - main finished but was killed before its final row was posted (a
+//     cancel's SIGKILL follows within seconds): that row, saved in state,
+//     is posted again;
+//   - main was `up`: its host is gone now, so its pending status ends
+//     (EndKept).
+func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.Identity, teardownCode int) {
+	get := a.env.Getenv
+	outcome := get("STATE_outcome")
+	var saved *matrix.Row
+	if outcome != "" && outcome != string(verify.Up) {
+		if get("STATE_reported") == "true" {
+			return
+		}
+		var row matrix.Row
+		if err := json.Unmarshal([]byte(get("STATE_row")), &row); err == nil && row.Key == id.Key {
+			saved = &row
+		}
+	}
 	if id.HeadSHA != "" {
 		// The commit main tested, even if the event's head moved since.
 		run.HeadSHA = id.HeadSHA
@@ -69,20 +84,40 @@ func (a *app) reportAbandoned(ctx context.Context, run *config.Run, id providers
 	if r == nil {
 		return
 	}
-	note := "main step ended without a result; torn down by the post step"
-	if teardownCode != ExitOK {
-		note = "main step ended without a result; the post step's teardown failed (see the job)"
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
 	defer cancel()
 	row := matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}
 	if row.Provider == "" {
 		row.Provider = matrix.DisplayName(id.Key)
 	}
-	out := r.Abandon(ctx, row, note)
-	a.notice(out)
-	if out.StatusPosted {
-		fmt.Fprintf(a.stdout, "reported %s as ended without a result (status error)\n", id.Key)
+	switch {
+	case saved != nil:
+		out := r.Finish(ctx, *saved)
+		a.notice(out)
+		if out.StatusPosted {
+			fmt.Fprintf(a.stdout, "reported %s's final row, which the main step did not get to post (status %s)\n",
+				id.Key, ghreport.StatusState(*saved))
+		}
+	case outcome == string(verify.Up):
+		note := "host kept by up, torn down at the job's end; the suite was not run"
+		if teardownCode != ExitOK {
+			note = "host kept by up; the suite was not run; the teardown at the job's end failed (see the job)"
+		}
+		out := r.EndKept(ctx, row, note)
+		a.notice(out)
+		if out.StatusPosted {
+			fmt.Fprintf(a.stdout, "reported %s as ended without a verdict: the host up kept is gone (status error)\n", id.Key)
+		}
+	default:
+		note := "main step ended without a result; torn down by the post step"
+		if teardownCode != ExitOK {
+			note = "main step ended without a result; the post step's teardown failed (see the job)"
+		}
+		out := r.Abandon(ctx, row, note)
+		a.notice(out)
+		if out.StatusPosted {
+			fmt.Fprintf(a.stdout, "reported %s as ended without a result (status error)\n", id.Key)
+		}
 	}
 }
 
@@ -243,12 +278,38 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	if dcode, _ := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
 		code = dcode
 	}
+	a.reportDown(ctx, run, st.Identity, code)
 	if code == ExitOK {
 		if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(a.stderr, "mvm-verify: remove %s: %v\n", dir, err)
 		}
 	}
 	return code
+}
+
+// reportDown ends the pending status `up` left on GitHub (in Actions, with
+// reporting on): the host is gone and the suite was not run there, so the
+// leg ends without a verdict, as error. A later post step of the up step
+// says the same again, harmlessly.
+func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int) {
+	if id.HeadSHA != "" {
+		run.HeadSHA = id.HeadSHA // the commit up was run for
+	}
+	r := a.reporter(run)
+	if r == nil {
+		return
+	}
+	note := "host kept by up, torn down by down; the suite was not run"
+	if code != ExitOK {
+		note = "host kept by up; the suite was not run; down failed to tear it down (see the job)"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
+	defer cancel()
+	out := r.EndKept(ctx, matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}, note)
+	a.notice(out)
+	if out.StatusPosted {
+		fmt.Fprintf(a.stdout, "reported %s as ended without a verdict: the host up kept is gone (status error)\n", id.Key)
+	}
 }
 
 // undoOnHostDial bounds reaching a kept host for its cleanups: a host that

@@ -65,7 +65,7 @@ func Inputs() []Input {
 		provisioning = []string{ModeRun, ModeUp}
 		placement    = []string{ModeRun, ModeUp, ModeDown}
 		leg          = []string{ModeRun, ModeUp, ModeDown}
-		reporting    = []string{ModeRun, ModeReport}
+		reporting    = []string{ModeRun, ModeUp, ModeDown, ModeReport}
 		teardown     = []string{ModeRun, ModeUp, ModeDown}
 	)
 	endpoint := func(provider, api string) Input {

@@ -263,6 +263,23 @@ func (r *Reporter) Finish(ctx context.Context, row matrix.Row) Outcome {
 // settled, its live cycle becomes ❌ (the cycle did not complete) and every
 // other unsettled cell ?, with note as the notes.
 func (r *Reporter) Abandon(ctx context.Context, row matrix.Row, note string) Outcome {
+	return r.end(ctx, row, note, matrix.Cell{Status: matrix.Fail})
+}
+
+// EndKept reports a leg whose host `up` kept, once the host is gone (`down`,
+// or the action's post step at the job's end): up left its status pending
+// and its row ⏳, and no verdict will follow, as the suite never ran. The
+// status becomes error (the leg ended without a result, not a failed check);
+// the row keeps the cells up settled, its live cycle becomes — (not run) and
+// every other unsettled cell ?, with note as the notes.
+func (r *Reporter) EndKept(ctx context.Context, row matrix.Row, note string) Outcome {
+	return r.end(ctx, row, note, matrix.Cell{Status: matrix.NotRun})
+}
+
+// end settles a leg that ended without a verdict: error status, the row's
+// settled cells kept (from the comment), live as its live cycle unless that
+// already failed, ? for the rest.
+func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live matrix.Cell) Outcome {
 	row.Cells = cloneCells(row.Cells)
 	if reason := r.disabled(); reason == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
 		// Keep what the leg had settled: its row as the comment holds it.
@@ -280,13 +297,13 @@ func (r *Reporter) Abandon(ctx context.Context, row matrix.Row, note string) Out
 			}
 		}
 	}
+	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
+		row.Cells[matrix.LiveCycle] = live
+	}
 	for _, c := range matrix.Columns {
 		if cell := row.Cell(c); cell.Status == matrix.Pending || cell.Status == "" {
 			row.Set(c, matrix.Unknown, "")
 		}
-	}
-	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
-		row.Set(matrix.LiveCycle, matrix.Fail, "")
 	}
 	row.Notes = note
 	return r.publishAs(ctx, row, stateError)

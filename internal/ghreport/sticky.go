@@ -58,6 +58,7 @@ type view struct {
 	rows      []matrix.Row           // the union of their rows
 	storedSHA string                 // the head SHA the oldest comment is about
 	statuses  []remoteStatus         // mvm-verify statuses on the head commit
+	at        time.Time              // when the comments were asked for
 }
 
 // headUnknown: the PR's current head could not be learned, so the comment
@@ -111,7 +112,7 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 	if own.HeadSHA != head {
 		return "", superseded{head: head}
 	}
-	quieted, writes, waited := false, 0, false
+	quieted, writes, waited, reread := false, 0, false, false
 	for reads := 0; ; reads++ {
 		if reads > 4*r.cfg.Attempts {
 			return "", errNotConfirmed
@@ -149,6 +150,16 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
+		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 && !reread {
+			// The quiet period holds only while a write lands within
+			// Quiet of its read, and one slow request (up to 30 s) can
+			// break that: read again rather than write from an old view.
+			// Once per write, so a slow API is not kept from writing.
+			r.log.Info("matrix comment read is old; reading it again before writing", "age", age)
+			reread = true
+			continue
+		}
+		reread = false
 		writes++
 		rows := v.desired(&own, head)
 		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head), head); err != nil {
@@ -227,6 +238,7 @@ func (r *Reporter) settleDelay(writes int) time.Duration {
 func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 	var v view
 	trusted := r.trustedAuthors(ctx, head)
+	v.at = r.now()
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for {
 		var page []*github.IssueComment
