@@ -51,9 +51,9 @@ func Entry() providers.Entry {
 type Provider struct {
 	// kvmUsable is probe.KVMUsable but in tests.
 	kvmUsable func() bool
-	store store
-	sys   system
-	log   *slog.Logger
+	store     store
+	sys       system
+	log       *slog.Logger
 	// grace is how long Destroy waits for sshd after SIGTERM.
 	grace time.Duration
 	// findSSHD and cgroupMount are sshd.FindBinary and cgroup2Mount but in
