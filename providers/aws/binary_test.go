@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/internal/probe"
+	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
@@ -457,6 +459,17 @@ func testPostAfterSIGKILL(t *testing.T, lag int) {
 	state := readState(t, stateFile)
 	if state["identity"] == "" {
 		t.Fatalf("main saved no identity before creating: %v", state)
+	}
+	// The saved identity names this leg apart from any other with the same
+	// key, and the instance carries the same leg id.
+	var saved providers.Identity
+	if err := json.Unmarshal([]byte(state["identity"]), &saved); err != nil || saved.Leg == "" {
+		t.Fatalf("saved identity %s has no leg id (%v)", state["identity"], err)
+	}
+	for _, in := range srv.Instances() {
+		if in.Tags[providers.TagLeg] != saved.Leg {
+			t.Errorf("instance %s has leg tag %q, the state says %q", in.ID, in.Tags[providers.TagLeg], saved.Leg)
+		}
 	}
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv(env, state)

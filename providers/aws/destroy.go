@@ -29,6 +29,9 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 	if f.Key != "" {
 		fs = append(fs, ec2types.Filter{Name: sdk.String("tag:" + providers.TagKey), Values: []string{providers.Label(f.Key)}})
 	}
+	if f.Leg != "" {
+		fs = append(fs, ec2types.Filter{Name: sdk.String("tag:" + providers.TagLeg), Values: []string{providers.Label(f.Leg)}})
+	}
 	return fs
 }
 
@@ -49,7 +52,7 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	var rep providers.Report
 	var errs []error
-	f := providers.Filter{Run: id.Run(), Key: id.Key}
+	f := id.Filter()
 	regions, skipped, err := p.sweepRegions(ctx)
 	if err != nil {
 		return rep, err
