@@ -64,6 +64,7 @@ type Server struct {
 	instances fakecloud.Store[Instance]
 	groups    fakecloud.Store[Group]
 	volumes   fakecloud.Store[Volume]
+	ifaces    fakecloud.Store[NetworkInterface]
 	// extraSubnets are the subnets AddSubnet made, in VPCs of their own.
 	extraSubnets fakecloud.Store[Subnet]
 	images       fakecloud.Store[string] // ami id → name
