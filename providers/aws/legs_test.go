@@ -136,3 +136,29 @@ func assertLegIntact(t *testing.T, srv *fake.Server, id providers.Identity, typ 
 		t.Errorf("volumes left = %+v, want leg %s's attached volume only", v, id.Leg)
 	}
 }
+
+// TestLeakCheckNamesANetworkInterface: a tagged network interface that
+// outlives its instance is listed, so the leak check names it.
+func TestLeakCheckNamesANetworkInterface(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.KeepInterfaces()
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	enis := srv.Interfaces()
+	if len(enis) != 1 || enis[0].Status != "available" {
+		t.Fatalf("setup: interfaces = %+v, want the one the launch left", enis)
+	}
+	leaked, err := providers.LeakCheck(context.Background(), p, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaked) != 1 || leaked[0].Kind != "network-interface" || leaked[0].ID != enis[0].ID {
+		t.Errorf("leak check = %+v, want network-interface %s", leaked, enis[0].ID)
+	}
+}

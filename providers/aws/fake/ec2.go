@@ -702,9 +702,12 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	vol := Volume{ID: s.NewID("vol-"), Region: c.region, Zone: zone, Type: volType, SizeGB: size, Tags: maps.Clone(specs["volume"]),
 		InstanceID: in.ID, State: "in-use", DeleteOnTermination: deleteOnTerm}
 	in.VolumeID = vol.ID
+	s.mu.Lock()
+	keep := s.keepENIs
+	s.mu.Unlock()
 	eni := NetworkInterface{ID: s.NewID("eni-"), Region: c.region, Zone: zone, SubnetID: subnet, VpcID: vpc,
 		Tags: maps.Clone(specs["network-interface"]), InstanceID: in.ID, Status: "in-use",
-		DeleteOnTermination: p.get("NetworkInterface.1.DeleteOnTermination") != "false"}
+		DeleteOnTermination: p.get("NetworkInterface.1.DeleteOnTermination") != "false" && !keep}
 	in.InterfaceID = eni.ID
 	s.instances.Put(in.ID, in)
 	s.volumes.Put(vol.ID, vol)
@@ -971,6 +974,15 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 		d.tags(n.Tags).close()
 	}
 	return d, nil
+}
+
+// KeepInterfaces makes the network interfaces of later launches stay,
+// detached, when their instance terminates, as one whose
+// DeleteOnTermination was turned off would.
+func (s *Server) KeepInterfaces() {
+	s.mu.Lock()
+	s.keepENIs = true
+	s.mu.Unlock()
 }
 
 // Interfaces returns every network interface.

@@ -73,6 +73,9 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]string // minted access key id → session token
 	tokens   map[string]string // client token → instance id
+	// keepENIs makes launches' network interfaces outlive their instances
+	// (KeepInterfaces), to test that a leftover one is reported.
+	keepENIs bool
 }
 
 // New starts the fake.
