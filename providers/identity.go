@@ -25,21 +25,21 @@ const (
 // with it, so teardown, the post step and the janitor find resources by
 // lookup rather than from memory.
 type Identity struct {
-	Repo       string `json:"repo"`
-	RunID      string `json:"run_id"`
-	RunAttempt string `json:"run_attempt"`
-	Job        string `json:"job"`
-	Key        string `json:"key"` // matrix key, e.g. "aws" or "aws-c8i"
+	Repo       string    `json:"repo"`
+	RunID      string    `json:"run_id"`
+	RunAttempt string    `json:"run_attempt"`
+	Job        string    `json:"job"`
+	Key        string    `json:"key"` // matrix key, e.g. "aws" or "aws-c8i"
+	HeadSHA    string    `json:"head_sha,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
 	// Leg is random, chosen once per leg in the main step and saved with
 	// the rest of the identity. Every leg of a matrix job has the same
 	// GITHUB_JOB, and legs may share a key, so without it two legs would
 	// have the same tags and name and tear down each other's resources.
-	// Label-safe ([a-z0-9]). Empty matches any leg (the janitor, and
-	// identities saved before legs were told apart).
-	Leg       string    `json:"leg,omitempty"`
-	HeadSHA   string    `json:"head_sha,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
+	// Label-safe ([a-z0-9]). Empty matches any leg (identities saved
+	// before legs were told apart).
+	Leg string `json:"leg,omitempty"`
 }
 
 // Run is the run tag value: "<run id>-<attempt>", label-safe.
@@ -52,10 +52,10 @@ func (id Identity) Run() string {
 }
 
 // Name is the deterministic resource name for this leg: "mvmv-" plus a hash
-// of repo, run, attempt, job, key and leg. It is lowercase, starts with a letter,
-// is at most 30 characters and is the same in the main and the post step, so
-// it can be saved to state before the create call and used as an idempotency
-// token (AWS ClientToken).
+// of repo, run, attempt, job, key and leg. It is lowercase, starts with a
+// letter, is at most 30 characters and is the same in the main and the post
+// step, so it can be saved to state before the create call and used as an
+// idempotency token (AWS ClientToken).
 func (id Identity) Name() string {
 	parts := []string{id.Repo, id.RunID, id.Run(), id.Job, id.Key}
 	if id.Leg != "" {
@@ -92,7 +92,8 @@ func (id Identity) Filter() Filter {
 
 // Matches reports whether a resource's tags belong to this leg.
 func (id Identity) Matches(tags map[string]string) bool {
-	return id.Filter().Match(tags)
+	return tags[TagMarker] == "1" && tags[TagRun] == id.Run() && tags[TagKey] == Label(id.Key) &&
+		(id.Leg == "" || tags[TagLeg] == Label(id.Leg))
 }
 
 // Match reports whether tags satisfy the filter.
