@@ -307,11 +307,14 @@ func TestHTTPEgress(t *testing.T) {
 }
 
 func TestLeakCheck(t *testing.T) {
-	id := Identity{RunID: "42", RunAttempt: "1", Key: "aws"}
-	other := Identity{RunID: "43", RunAttempt: "1", Key: "aws"}
+	id := Identity{RunID: "42", RunAttempt: "1", Job: "verify", Key: "aws", Leg: "aaaa"}
+	other := Identity{RunID: "43", RunAttempt: "1", Job: "verify", Key: "aws", Leg: "aaaa"}
+	// Another leg of the same matrix job with the same key: not this leg's leak.
+	sibling := Identity{RunID: "42", RunAttempt: "1", Job: "verify", Key: "aws", Leg: "bbbb"}
 	p := &scripted{listed: []Resource{
 		{Kind: "instance", ID: "i-1", Region: "us-east-1", Tags: id.Tags()},
 		{Kind: "security-group", ID: "sg-2", Tags: other.Tags()},
+		{Kind: "instance", ID: "i-3", Region: "us-east-1", Tags: sibling.Tags()},
 	}}
 	leaked, err := LeakCheck(context.Background(), p, id)
 	if err != nil {
@@ -396,5 +399,32 @@ func TestCreateWithFallbackReportsEveryPlacement(t *testing.T) {
 		if a.Candidate != w.c || a.OK != w.ok || (!a.OK && (a.Class != ClassCapacity || a.Code != "NoRoom")) {
 			t.Errorf("attempt %d = %+v, want %+v ok=%v", i+1, a, w.c, w.ok)
 		}
+	}
+}
+
+// TestLegsApart: legs of one matrix job share run, job and key; only the
+// leg id tells them apart, in names (so ClientTokens), tags and filters.
+func TestLegsApart(t *testing.T) {
+	a := Identity{Repo: "o/r", RunID: "42", RunAttempt: "1", Job: "verify", Key: "aws", Leg: "0123456789ab"}
+	b := a
+	b.Leg = "ba9876543210"
+	if a.Name() == b.Name() {
+		t.Errorf("legs share the name %s", a.Name())
+	}
+	for _, id := range []Identity{a, b} {
+		if n := id.Name(); len(n) > 30 || Label(n) != n {
+			t.Errorf("name %q: want at most 30 characters of [a-z0-9_-]", n)
+		}
+	}
+	if a.Matches(b.Tags()) || b.Matches(a.Tags()) {
+		t.Error("one leg matches the other's tags")
+	}
+	if !a.Matches(a.Tags()) || a.Tags()[TagLeg] != a.Leg {
+		t.Errorf("a leg does not match its own tags %v", a.Tags())
+	}
+	// The janitor's filter (no leg) still sees both.
+	f := Filter{Run: a.Run(), Key: a.Key}
+	if !f.Match(a.Tags()) || !f.Match(b.Tags()) {
+		t.Error("a filter without a leg misses a leg")
 	}
 }

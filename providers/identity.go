@@ -16,6 +16,7 @@ const (
 	TagRun       = "mvm-verify-run" // "<run id>-<attempt>"
 	TagJob       = "mvm-verify-job"
 	TagKey       = "mvm-verify-key" // the matrix key
+	TagLeg       = "mvm-verify-leg" // random per leg: legs of one matrix job share run, job and key
 	TagCreatedAt = "created-at"     // unix seconds
 	TagExpiresAt = "expires-at"     // unix seconds
 )
@@ -32,6 +33,13 @@ type Identity struct {
 	HeadSHA    string    `json:"head_sha,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	// Leg is random, chosen once per leg in the main step and saved with
+	// the rest of the identity. Every leg of a matrix job has the same
+	// GITHUB_JOB, and legs may share a key, so without it two legs would
+	// have the same tags and name and tear down each other's resources.
+	// Label-safe ([a-z0-9]). Empty matches any leg (identities saved
+	// before legs were told apart).
+	Leg string `json:"leg,omitempty"`
 }
 
 // Run is the run tag value: "<run id>-<attempt>", label-safe.
@@ -44,12 +52,16 @@ func (id Identity) Run() string {
 }
 
 // Name is the deterministic resource name for this leg: "mvmv-" plus a hash
-// of repo, run, attempt, job and key. It is lowercase, starts with a letter,
-// is at most 30 characters and is the same in the main and the post step, so
-// it can be saved to state before the create call and used as an idempotency
-// token (AWS ClientToken).
+// of repo, run, attempt, job, key and leg. It is lowercase, starts with a
+// letter, is at most 30 characters and is the same in the main and the post
+// step, so it can be saved to state before the create call and used as an
+// idempotency token (AWS ClientToken).
 func (id Identity) Name() string {
-	h := sha256.Sum256([]byte(strings.Join([]string{id.Repo, id.RunID, id.Run(), id.Job, id.Key}, "\x00")))
+	parts := []string{id.Repo, id.RunID, id.Run(), id.Job, id.Key}
+	if id.Leg != "" {
+		parts = append(parts, id.Leg)
+	}
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	name := "mvmv-"
 	if k := strings.Trim(Label(id.Key)[:min(len(Label(id.Key)), 8)], "-_"); k != "" {
 		name += k + "-"
@@ -59,7 +71,7 @@ func (id Identity) Name() string {
 
 // Tags returns the tag set every resource of this leg carries.
 func (id Identity) Tags() map[string]string {
-	return map[string]string{
+	tags := map[string]string{
 		TagMarker:    "1",
 		TagRun:       id.Run(),
 		TagJob:       Label(id.Job),
@@ -67,11 +79,21 @@ func (id Identity) Tags() map[string]string {
 		TagCreatedAt: strconv.FormatInt(id.CreatedAt.Unix(), 10),
 		TagExpiresAt: strconv.FormatInt(id.ExpiresAt.Unix(), 10),
 	}
+	if id.Leg != "" {
+		tags[TagLeg] = Label(id.Leg)
+	}
+	return tags
+}
+
+// Filter selects exactly this leg's resources: its run, key and leg.
+func (id Identity) Filter() Filter {
+	return Filter{Run: id.Run(), Key: id.Key, Leg: id.Leg}
 }
 
 // Matches reports whether a resource's tags belong to this leg.
 func (id Identity) Matches(tags map[string]string) bool {
-	return tags[TagMarker] == "1" && tags[TagRun] == id.Run() && tags[TagKey] == Label(id.Key)
+	return tags[TagMarker] == "1" && tags[TagRun] == id.Run() && tags[TagKey] == Label(id.Key) &&
+		(id.Leg == "" || tags[TagLeg] == Label(id.Leg))
 }
 
 // Match reports whether tags satisfy the filter.
@@ -83,6 +105,9 @@ func (f Filter) Match(tags map[string]string) bool {
 		return false
 	}
 	if f.Key != "" && tags[TagKey] != Label(f.Key) {
+		return false
+	}
+	if f.Leg != "" && tags[TagLeg] != Label(f.Leg) {
 		return false
 	}
 	if !f.ExpiredBefore.IsZero() {

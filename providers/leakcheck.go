@@ -24,7 +24,8 @@ type Poller interface {
 	PollInterval() time.Duration
 }
 
-// LeakCheck lists everything still tagged with the identity's run and key.
+// LeakCheck lists everything still tagged with the identity's run, key and
+// leg (only this leg: a concurrent leg with the same key is not a leak).
 // An empty result means teardown was complete; the caller fails the step
 // naming every kind and id returned. While something is listed it lists
 // again, a poll apart, up to leakListings times, so only what outlasts the
@@ -35,7 +36,7 @@ func LeakCheck(ctx context.Context, p Provider, id Identity) ([]Resource, error)
 		interval = pl.PollInterval()
 	}
 	for n := 1; ; n++ {
-		res, err := p.List(ctx, Filter{Run: id.Run(), Key: id.Key})
+		res, err := p.List(ctx, id.Filter())
 		if err != nil {
 			return nil, fmt.Errorf("leak check on %s: %w", p.Name(), err)
 		}

@@ -149,6 +149,7 @@ type Report struct {
 type Filter struct {
 	Run string // "<run id>-<attempt>"
 	Key string // matrix key
+	Leg string // the leg's random id (Identity.Leg)
 	// ExpiredBefore, when set, keeps only resources whose expires-at is before it.
 	ExpiredBefore time.Time
 }

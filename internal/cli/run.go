@@ -283,8 +283,8 @@ func (a *app) egressURL() string {
 	return cmp.Or(a.env.Getenv("MVM_VERIFY_EGRESS_URL"), providers.DefaultEgressURL)
 }
 
-// identity names this leg from the runner's environment; outside Actions a
-// random run id keeps concurrent CLI runs apart.
+// identity names this leg from the runner's environment plus a random leg
+// id; outside Actions a random run id keeps concurrent CLI runs apart too.
 func (a *app) identity(run *config.Run) providers.Identity {
 	get := a.env.Getenv
 	now := time.Now().UTC()
@@ -298,6 +298,11 @@ func (a *app) identity(run *config.Run) providers.Identity {
 		CreatedAt:  now,
 		ExpiresAt:  now.Add(run.TTL),
 	}
+	// The leg id keeps legs that share run, job and key (every leg of a
+	// matrix job has the same GITHUB_JOB) off each other's resources.
+	var leg [6]byte
+	_, _ = rand.Read(leg[:])
+	id.Leg = hex.EncodeToString(leg[:])
 	if id.RunID == "" {
 		var b [4]byte
 		_, _ = rand.Read(b[:])

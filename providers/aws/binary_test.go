@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/internal/probe"
+	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
@@ -458,6 +460,17 @@ func testPostAfterSIGKILL(t *testing.T, lag int) {
 	if state["identity"] == "" {
 		t.Fatalf("main saved no identity before creating: %v", state)
 	}
+	// The saved identity names this leg apart from any other with the same
+	// key, and the instance carries the same leg id.
+	var saved providers.Identity
+	if err := json.Unmarshal([]byte(state["identity"]), &saved); err != nil || saved.Leg == "" {
+		t.Fatalf("saved identity %s has no leg id (%v)", state["identity"], err)
+	}
+	for _, in := range srv.Instances() {
+		if in.Tags[providers.TagLeg] != saved.Leg {
+			t.Errorf("instance %s has leg tag %q, the state says %q", in.ID, in.Tags[providers.TagLeg], saved.Leg)
+		}
+	}
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv(env, state)
 	out, err := post.CombinedOutput()
@@ -777,5 +790,72 @@ func TestBinarySpotFailover(t *testing.T) {
 		if !strings.HasPrefix(rows[i], want[i]) {
 			t.Errorf("row %d = %s, want it to start with %s", i+1, rows[i], want[i])
 		}
+	}
+}
+
+// TestBinarySIGTERMActions: in Actions the runner cancels with SIGTERM and
+// allows only a few seconds before SIGKILL, so main may leave its teardown
+// to the post step. SIGTERM during create and while waiting for running,
+// with EC2's describe-after-create lag, then the post step run with only
+// STATE_* from the state file: nothing is left in the fake.
+func TestBinarySIGTERMActions(t *testing.T) {
+	phases := []struct {
+		name string
+		arm  func(srv *fake.Server, signal func())
+	}{
+		{name: "during create", arm: func(srv *fake.Server, signal func()) {
+			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { signal(); return false }})
+		}},
+		{name: "waiting for running", arm: func(srv *fake.Server, signal func()) {
+			srv.HoldBoots()
+			srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+				if c.Params["InstanceId.1"] != "" {
+					signal()
+				}
+				return false
+			}})
+		}},
+	}
+	bin := binary(t)
+	for _, ph := range phases {
+		t.Run(ph.name, func(t *testing.T) {
+			srv := binaryFake(t, true)
+			srv.SetConsistencyLag(2)
+			dir := t.TempDir()
+			env := actionEnv(t, srv, dir)
+			var target atomic.Pointer[os.Process]
+			var sent atomic.Bool
+			ph.arm(srv, func() {
+				if pr := target.Load(); pr != nil && sent.CompareAndSwap(false, true) {
+					pr.Signal(syscall.SIGTERM) //nolint:errcheck
+				}
+			})
+			p := start(t, bin, env, nil)
+			target.Store(p.cmd.Process)
+			code := p.wait(t)
+			if !sent.Load() {
+				t.Fatalf("main ended (%d) before the signal\n%s", code, p.output())
+			}
+			if code == 0 {
+				t.Errorf("main exited 0 after SIGTERM\n%s", p.output())
+			}
+			state := readState(t, filepath.Join(dir, "state"))
+			if state["identity"] == "" {
+				t.Fatalf("main saved no identity: %v\n%s", state, p.output())
+			}
+			post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+			post.Env = postEnv(env, state)
+			out, err := post.CombinedOutput()
+			if err != nil {
+				t.Errorf("post: %v\n%s", err, out)
+			}
+			if i, g, v := srv.Live(); i+g+v != 0 {
+				t.Errorf("after SIGTERM %s and the post step the fake holds %d instances, %d groups, %d volumes\nmain:\n%s\nstderr:\n%s\npost:\n%s",
+					ph.name, i, g, v, p.output(), p.stderr.String(), out)
+			}
+			if !strings.Contains(string(out), "leak check") {
+				t.Errorf("post did not run the leak check:\n%s", out)
+			}
+		})
 	}
 }

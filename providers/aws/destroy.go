@@ -29,6 +29,9 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 	if f.Key != "" {
 		fs = append(fs, ec2types.Filter{Name: sdk.String("tag:" + providers.TagKey), Values: []string{providers.Label(f.Key)}})
 	}
+	if f.Leg != "" {
+		fs = append(fs, ec2types.Filter{Name: sdk.String("tag:" + providers.TagLeg), Values: []string{providers.Label(f.Leg)}})
+	}
 	return fs
 }
 
@@ -49,7 +52,7 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	var rep providers.Report
 	var errs []error
-	f := providers.Filter{Run: id.Run(), Key: id.Key}
+	f := id.Filter()
 	regions, skipped, err := p.sweepRegions(ctx)
 	if err != nil {
 		return rep, err
@@ -337,8 +340,9 @@ func (p *Provider) deleteVolume(ctx context.Context, cl *clients, id string) (bo
 	}
 }
 
-// List returns our instances (not yet terminated), security groups and
-// volumes matching f, in every region the leg may use.
+// List returns our instances (not yet terminated), security groups,
+// volumes and network interfaces matching f, in every region the leg may
+// use.
 func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Resource, error) {
 	var out []providers.Resource
 	regions, _, err := p.sweepRegions(ctx)
@@ -362,7 +366,11 @@ func (p *Provider) List(ctx context.Context, f providers.Filter) ([]providers.Re
 		if err != nil {
 			return nil, err
 		}
-		out = append(append(out, insts...), groups...)
+		enis, err := p.interfaces(ctx, cl, f, region)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(append(out, insts...), groups...), enis...)
 		for _, v := range vols {
 			out = append(out, v.Resource)
 		}
@@ -416,6 +424,26 @@ func (p *Provider) groups(ctx context.Context, cl *clients, f providers.Filter, 
 		}
 		for _, g := range page.SecurityGroups {
 			if res, ok := listed("security-group", sdk.ToString(g.GroupId), region, g.Tags, f); ok {
+				out = append(out, res)
+			}
+		}
+	}
+	return out, nil
+}
+
+// interfaces lists our network interfaces. The primary one goes with its
+// instance, so Destroy need not delete it; one that outlives its instance
+// is a leak the leak check names.
+func (p *Provider) interfaces(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
+	var out []providers.Resource
+	pg := ec2.NewDescribeNetworkInterfacesPaginator(cl.ec2, &ec2.DescribeNetworkInterfacesInput{Filters: tagFilters(f)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, classify("list tagged network interfaces", err)
+		}
+		for _, n := range page.NetworkInterfaces {
+			if res, ok := listed("network-interface", sdk.ToString(n.NetworkInterfaceId), region, n.TagSet, f); ok {
 				out = append(out, res)
 			}
 		}

@@ -103,7 +103,7 @@ func newProviderWith(t *testing.T, srv *fake.Server, cands []providers.Candidate
 func identity(key string) providers.Identity {
 	now := time.Now().Truncate(time.Second)
 	return providers.Identity{Repo: "tinylabscom/mvm", RunID: "4242", RunAttempt: "1", Job: "verify", Key: key,
-		CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
+		Leg: "0a1b2c3d4e5f", CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}
 }
 
 func request(id providers.Identity) providers.Request {

@@ -73,7 +73,7 @@ func newLeg(t *testing.T, userName, lane string) leg {
 	hostPEM, hostLine := testhost.HostKeyPair(t)
 	now := time.Now()
 	return leg{signer: signer, req: providers.Request{
-		Identity: providers.Identity{Repo: "o/r", RunID: randHex(4), RunAttempt: "1", Job: "verify", Key: "local",
+		Identity: providers.Identity{Repo: "o/r", RunID: randHex(4), RunAttempt: "1", Job: "verify", Key: "local", Leg: randHex(6),
 			CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
 		Lane: lane, User: userName, ClientAuthorizedKey: line, HostKeyPEM: hostPEM, HostKey: hostLine,
 	}}

@@ -34,6 +34,7 @@ type Instance struct {
 	ShutdownBehavior string
 	Nested           string
 	VolumeID         string
+	InterfaceID      string
 	LaunchTime       time.Time
 	// halted is set once a shutting-down instance's host has stopped; it
 	// then reads as terminated after the kit's termination delay.
@@ -54,6 +55,17 @@ type Rule struct {
 	Protocol string
 	From, To int
 	CIDR     string
+}
+
+// NetworkInterface is a fake ENI: RunInstances creates the instance's
+// primary one, tagged from the network-interface tag specification, and
+// it goes with the instance unless DeleteOnTermination was false.
+type NetworkInterface struct {
+	ID, Region, Zone, SubnetID, VpcID string
+	Tags                              map[string]string
+	InstanceID                        string
+	Status                            string // in-use, available
+	DeleteOnTermination               bool
 }
 
 // Volume is a fake EBS volume.
@@ -111,10 +123,11 @@ func ec2Handlers() map[string]ec2Handler {
 			"NetworkInterface.N.AssociatePublicIpAddress", "NetworkInterface.N.DeleteOnTermination",
 			"MetadataOptions.HttpTokens", "MetadataOptions.HttpEndpoint", "MetadataOptions.HttpPutResponseHopLimit"}, tagSpec...),
 			required: []string{"MinCount", "MaxCount"}, do: (*Server).runInstances},
-		"DescribeInstances":  {allowed: append([]string{"InstanceId.N"}, filterParams...), do: (*Server).describeInstances},
-		"TerminateInstances": {allowed: []string{"InstanceId.N"}, required: []string{"InstanceId.1"}, do: (*Server).terminateInstances},
-		"DescribeVolumes":    {allowed: append([]string{"VolumeId.N"}, filterParams...), do: (*Server).describeVolumes},
-		"DeleteVolume":       {allowed: []string{"VolumeId"}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
+		"DescribeInstances":         {allowed: append([]string{"InstanceId.N"}, filterParams...), do: (*Server).describeInstances},
+		"TerminateInstances":        {allowed: []string{"InstanceId.N"}, required: []string{"InstanceId.1"}, do: (*Server).terminateInstances},
+		"DescribeVolumes":           {allowed: append([]string{"VolumeId.N"}, filterParams...), do: (*Server).describeVolumes},
+		"DescribeNetworkInterfaces": {allowed: append([]string{"NetworkInterfaceId.N"}, filterParams...), do: (*Server).describeInterfaces},
+		"DeleteVolume":              {allowed: []string{"VolumeId"}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
 	}
 }
 
@@ -689,8 +702,16 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	vol := Volume{ID: s.NewID("vol-"), Region: c.region, Zone: zone, Type: volType, SizeGB: size, Tags: maps.Clone(specs["volume"]),
 		InstanceID: in.ID, State: "in-use", DeleteOnTermination: deleteOnTerm}
 	in.VolumeID = vol.ID
+	s.mu.Lock()
+	keep := s.keepENIs
+	s.mu.Unlock()
+	eni := NetworkInterface{ID: s.NewID("eni-"), Region: c.region, Zone: zone, SubnetID: subnet, VpcID: vpc,
+		Tags: maps.Clone(specs["network-interface"]), InstanceID: in.ID, Status: "in-use",
+		DeleteOnTermination: p.get("NetworkInterface.1.DeleteOnTermination") != "false" && !keep}
+	in.InterfaceID = eni.ID
 	s.instances.Put(in.ID, in)
 	s.volumes.Put(vol.ID, vol)
+	s.ifaces.Put(eni.ID, eni)
 	if token != "" {
 		s.mu.Lock()
 		s.tokens[token] = in.ID
@@ -859,10 +880,15 @@ func (s *Server) finishTermination(id string) {
 // terminated is the end of an instance: state terminated, no address, its
 // root volume deleted (or detached when it was kept).
 func (s *Server) terminated(id string) {
-	var vol string
+	var vol, eni string
 	s.instances.Update(id, func(in *Instance) {
-		in.State, in.PublicIP, vol = "terminated", "", in.VolumeID
+		in.State, in.PublicIP, vol, eni = "terminated", "", in.VolumeID, in.InterfaceID
 	})
+	if n, ok := s.ifaces.Get(eni); ok && n.DeleteOnTermination {
+		s.ifaces.Delete(eni)
+	} else if ok {
+		s.ifaces.Update(eni, func(n *NetworkInterface) { n.Status, n.InstanceID = "available", "" })
+	}
 	if v, ok := s.volumes.Get(vol); ok && v.DeleteOnTermination {
 		s.volumes.Delete(vol)
 	} else if ok {
@@ -916,6 +942,51 @@ func (s *Server) deleteVolume(c caller, p params) (*xmlDoc, *apiError) {
 	s.volumes.Delete(id)
 	return response("DeleteVolume").el("return", "true"), nil
 }
+
+func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
+	ids := p.list("NetworkInterfaceId")
+	for _, id := range ids {
+		if n, ok := s.ifaces.Get(id); !ok || n.Region != c.region || !s.Visible(id) {
+			return nil, errf(http.StatusBadRequest, "InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
+		}
+	}
+	fs := p.filters()
+	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
+		return nil, e
+	}
+	d := response("DescribeNetworkInterfaces").open("networkInterfaceSet")
+	for _, n := range s.ifaces.List(func(_ string, n NetworkInterface) bool { return n.Region == c.region }) {
+		if len(ids) > 0 && !slices.Contains(ids, n.ID) {
+			continue
+		}
+		if !matches(fs, n.Tags, map[string]string{"status": n.Status, "attachment.instance-id": n.InstanceID}) {
+			continue
+		}
+		if len(ids) == 0 && !s.Visible(n.ID) {
+			continue
+		}
+		d.open("item").el("networkInterfaceId", n.ID).el("subnetId", n.SubnetID).el("vpcId", n.VpcID).
+			el("availabilityZone", n.Zone).el("status", n.Status).el("interfaceType", "interface")
+		if n.InstanceID != "" {
+			d.open("attachment").el("instanceId", n.InstanceID).el("deviceIndex", "0").el("status", "attached").
+				el("deleteOnTermination", strconv.FormatBool(n.DeleteOnTermination)).close()
+		}
+		d.tags(n.Tags).close()
+	}
+	return d, nil
+}
+
+// KeepInterfaces makes the network interfaces of later launches stay,
+// detached, when their instance terminates, as one whose
+// DeleteOnTermination was turned off would.
+func (s *Server) KeepInterfaces() {
+	s.mu.Lock()
+	s.keepENIs = true
+	s.mu.Unlock()
+}
+
+// Interfaces returns every network interface.
+func (s *Server) Interfaces() []NetworkInterface { return s.ifaces.List(nil) }
 
 // Instances returns every instance the fake knows, terminated ones included.
 func (s *Server) Instances() []Instance { return s.instances.List(nil) }

@@ -64,6 +64,7 @@ type Server struct {
 	instances fakecloud.Store[Instance]
 	groups    fakecloud.Store[Group]
 	volumes   fakecloud.Store[Volume]
+	ifaces    fakecloud.Store[NetworkInterface]
 	// extraSubnets are the subnets AddSubnet made, in VPCs of their own.
 	extraSubnets fakecloud.Store[Subnet]
 	images       fakecloud.Store[string] // ami id → name
@@ -72,6 +73,9 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]string // minted access key id → session token
 	tokens   map[string]string // client token → instance id
+	// keepENIs makes launches' network interfaces outlive their instances
+	// (KeepInterfaces), to test that a leftover one is reported.
+	keepENIs bool
 }
 
 // New starts the fake.

@@ -1,0 +1,164 @@
+package aws_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+)
+
+// TestLegsWithTheSameKeyStayApart runs two legs of one matrix job at once:
+// same run, same GITHUB_JOB, same key (the key input says legs with the same
+// key share a row), differing only in their random leg id. Each leg's
+// teardown and leak check must touch only its own resources, while the
+// other is still mid-suite.
+func TestLegsWithTheSameKeyStayApart(t *testing.T) {
+	cases := map[string]struct {
+		typeB string
+		diskB int
+	}{
+		// Another type: without the leg both launches would share tags and name.
+		"another type": {typeB: "m8i.large"},
+		// Same type, another disk: the same ClientToken would be an
+		// IdempotentParameterMismatch.
+		"same type, another disk": {typeB: "c8i.large", diskB: 60},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			a, b := identity("aws"), identity("aws")
+			a.Leg, b.Leg = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
+			if a.Name() == b.Name() {
+				t.Errorf("two legs share the name %s", a.Name())
+			}
+			pa := newProviderWith(t, srv, []providers.Candidate{{Region: "us-east-1", Type: "c8i.large"}})
+			pb := newProviderWith(t, srv, []providers.Candidate{{Region: "us-east-1", Type: tc.typeB}})
+
+			reqA, reqB := request(a), request(b)
+			reqA.Candidate = providers.Candidate{Region: "us-east-1", Type: "c8i.large"}
+			reqB.Candidate = providers.Candidate{Region: "us-east-1", Type: tc.typeB}
+			reqB.DiskGB = tc.diskB
+			var wg sync.WaitGroup
+			var errA, errB error
+			wg.Add(2)
+			go func() { defer wg.Done(); _, errA = pa.Create(context.Background(), reqA, nil) }()
+			go func() { defer wg.Done(); _, errB = pb.Create(context.Background(), reqB, nil) }()
+			wg.Wait()
+			if errA != nil || errB != nil {
+				t.Fatalf("create: leg A: %v; leg B: %v", errA, errB)
+			}
+			if i, g, v := srv.Live(); i != 2 || g != 2 || v != 2 {
+				t.Fatalf("setup: want 2 instances, groups and volumes, got %d/%d/%d", i, g, v)
+			}
+
+			// Leg A ends first; leg B is still mid-suite.
+			if _, err := pa.Destroy(context.Background(), a); err != nil {
+				t.Fatalf("leg A destroy: %v", err)
+			}
+			if leaked, err := providers.LeakCheck(context.Background(), pa, a); err != nil || len(leaked) != 0 {
+				t.Errorf("leg A's leak check: %+v, %v (leg B's resources are not A's leak)", leaked, err)
+			}
+			assertLegIntact(t, srv, b, tc.typeB)
+
+			// Leg B's own leak check, before its teardown, finds exactly its own.
+			leaked, err := providers.LeakCheck(context.Background(), pb, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, r := range leaked {
+				kinds = append(kinds, r.Kind)
+			}
+			slices.Sort(kinds)
+			if strings.Join(kinds, ",") != "instance,network-interface,security-group,volume" {
+				t.Errorf("leg B's listing before its teardown = %+v, want its instance, network interface, group and volume", leaked)
+			}
+			for _, r := range leaked {
+				if r.Tags[providers.TagLeg] != b.Leg {
+					t.Errorf("leg B listed %s %s of leg %q", r.Kind, r.ID, r.Tags[providers.TagLeg])
+				}
+			}
+			if _, err := pb.Destroy(context.Background(), b); err != nil {
+				t.Fatalf("leg B destroy: %v", err)
+			}
+			assertNothingLeft(t, srv, pb, b)
+		})
+	}
+}
+
+// TestLegsOfDifferentJobsWithTheSameKey: two jobs of one run with the same
+// key (and legs) are apart too, and the post step of one, a fresh adapter
+// with only the saved identity, leaves the other alone.
+func TestLegsOfDifferentJobsWithTheSameKey(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	a, b := identity("aws"), identity("aws")
+	a.Job, b.Job = "verify-a", "verify-b"
+	a.Leg, b.Leg = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
+	p := newProvider(t, srv, nil)
+	for _, id := range []providers.Identity{a, b} {
+		if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post := newProvider(t, srv, nil)
+	if _, err := post.Destroy(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	assertLegIntact(t, srv, b, "c8i.large")
+	if _, err := post.Destroy(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, post, b)
+}
+
+// assertLegIntact checks that everything leg id created still exists in
+// the fake and that the fake holds nothing of any other leg.
+func assertLegIntact(t *testing.T, srv *fake.Server, id providers.Identity, typ string) {
+	t.Helper()
+	var live []fake.Instance
+	for _, in := range srv.Instances() {
+		if in.State == "terminated" || in.State == "shutting-down" {
+			continue
+		}
+		live = append(live, in)
+	}
+	if len(live) != 1 || !id.Matches(live[0].Tags) || live[0].Type != typ || live[0].State != "running" {
+		t.Errorf("instances left = %+v, want leg %s's running %s only", live, id.Leg, typ)
+	}
+	if g := srv.Groups(); len(g) != 1 || !id.Matches(g[0].Tags) {
+		t.Errorf("groups left = %+v, want leg %s's only", g, id.Leg)
+	}
+	if v := srv.Volumes(); len(v) != 1 || !id.Matches(v[0].Tags) || v[0].State != "in-use" {
+		t.Errorf("volumes left = %+v, want leg %s's attached volume only", v, id.Leg)
+	}
+}
+
+// TestLeakCheckNamesANetworkInterface: a tagged network interface that
+// outlives its instance is listed, so the leak check names it.
+func TestLeakCheckNamesANetworkInterface(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.KeepInterfaces()
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	enis := srv.Interfaces()
+	if len(enis) != 1 || enis[0].Status != "available" {
+		t.Fatalf("setup: interfaces = %+v, want the one the launch left", enis)
+	}
+	leaked, err := providers.LeakCheck(context.Background(), p, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaked) != 1 || leaked[0].Kind != "network-interface" || leaked[0].ID != enis[0].ID {
+		t.Errorf("leak check = %+v, want network-interface %s", leaked, enis[0].ID)
+	}
+}
