@@ -469,7 +469,11 @@ func (c *cycle) laterSweep() string {
 	if c.plan.Actions {
 		return "the post step sweeps again"
 	}
-	return "check for resources tagged " + providers.TagRun + "=" + c.plan.Identity.Run()
+	hint := "check for resources tagged " + providers.TagRun + "=" + c.plan.Identity.Run()
+	if c.plan.Identity.Leg != "" {
+		hint += " and " + providers.TagLeg + "=" + c.plan.Identity.Leg
+	}
+	return hint
 }
 
 // provision creates the host. The destroy cleanup is pushed before the
