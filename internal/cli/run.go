@@ -135,6 +135,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	plan.MaxCostUSD = run.MaxCostUSD
 	plan.KeepHost = keep
 	plan.Journal = st
+	plan.HostJournal = st
 	gh := a.reporter(run)
 	a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
 	// The cycle's clock starts now, with what timeout-minutes has left.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -173,5 +174,228 @@ func TestSSHUpThenDown(t *testing.T) {
 		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s %s left after down (stat: %v)", what, path, err)
 		}
+	}
+}
+
+// TestPostCleansAnSSHHostAfterAKilledMain kills main (SIGKILL, as a job
+// timeout does) while the suite runs on an existing host, then runs the
+// post step from STATE_* as the runner would. The ssh provider deletes
+// nothing, so only the post step can undo what the cycle did there: the
+// suite user it created (with passwordless sudo), its marker, the probe
+// binary's directory, and the step still running. With the pre-existing
+// root as the suite user, the step is found by the leg's marker alone.
+func TestPostCleansAnSSHHostAfterAKilledMain(t *testing.T) {
+	for _, tc := range []struct {
+		name, user string
+		created    bool
+	}{
+		{"created suite user", "mvmv-sshpost", true},
+		{"existing suite user", "root", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { postCleansSSHHost(t, tc.user, tc.created) })
+	}
+}
+
+func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
+	h, _, keyPEM := sshHost(t)
+	sudoers := "/etc/sudoers.d/90-mvm-verify-" + suiteUser
+	mark := "/var/lib/mvm-verify/created-user-" + suiteUser
+	if created {
+		// A machine-wide account: fixed, and removed if a failed run left it.
+		exec.Command("userdel", "-r", "-f", suiteUser).Run()
+		os.Remove(sudoers)
+		os.Remove(mark)
+		t.Cleanup(func() {
+			exec.Command("userdel", "-r", "-f", suiteUser).Run()
+			os.Remove(sudoers)
+			os.Remove(mark)
+		})
+		if _, err := user.Lookup(suiteUser); err == nil {
+			t.Fatalf("user %s exists before the test and could not be removed", suiteUser)
+		}
+	}
+	// A sleep no other process on the machine has.
+	sleepArg := fmt.Sprintf("%d.%d", 40000+os.Getpid()%10000, time.Now().UnixNano()%1000000)
+	t.Cleanup(func() {
+		// Only what this test started: the pids running its unique sleep.
+		for _, p := range processesMentioning(t, "sleep "+sleepArg) {
+			pid, _, _ := strings.Cut(p, ":")
+			exec.Command("kill", "-KILL", pid).Run()
+		}
+	})
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
+		files[name] = filepath.Join(dir, strings.ToLower(name))
+		os.WriteFile(files[name], nil, 0o644)
+	}
+	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: long\n    run: sleep "+sleepArg+"\n")
+	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey())
+
+	main := exec.Command(bin)
+	main.Env = env
+	var mainOut strings.Builder
+	main.Stdout, main.Stderr = &mainOut, &mainOut
+	if err := main.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- main.Wait() }()
+	guard := time.After(3 * time.Minute)
+	for len(processesMentioning(t, "sleep "+sleepArg)) == 0 {
+		select {
+		case err := <-exited:
+			t.Fatalf("main ended before it was killed: %v\n%s", err, mainOut.String())
+		case <-guard:
+			_ = main.Process.Kill()
+			t.Fatalf("the suite's step never started\n%s", mainOut.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := main.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	state := parseFileCommands(t, files["GITHUB_STATE"])
+	if state["outcome"] != "" || state["host-cleanups"] == "" {
+		t.Fatalf("state after the kill: %v, want pending host cleanups and no outcome", state)
+	}
+	if strings.Contains(state["host-cleanups"], "PRIVATE KEY") {
+		t.Fatal("the state holds the private key")
+	}
+	var pending struct {
+		Cleanups []struct{ Command string } `json:"cleanups"`
+	}
+	if err := json.Unmarshal([]byte(state["host-cleanups"]), &pending); err != nil {
+		t.Fatalf("state host-cleanups: %v", err)
+	}
+	probeDir := ""
+	for _, c := range pending.Cleanups {
+		if d, ok := strings.CutPrefix(c.Command, "rm -rf "); ok {
+			probeDir = strings.Trim(d, "'")
+		}
+	}
+	left := map[string]string{"probe binary's dir": probeDir}
+	if created {
+		left["sudoers drop-in"] = sudoers
+		left["created-user mark"] = mark
+		if _, err := user.Lookup(suiteUser); err != nil {
+			t.Fatalf("main did not create the suite user before the kill: %v", err)
+		}
+	}
+	for what, path := range left {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("%s %q missing before post: %v", what, path, err)
+		}
+	}
+	if len(processesMentioning(t, "sleep "+sleepArg)) == 0 {
+		t.Fatal("the step ended with main; nothing for post to stop")
+	}
+
+	postEnv := env
+	for k, v := range state {
+		postEnv = append(postEnv, "STATE_"+k+"="+v)
+	}
+	if !created {
+		// A post step that cannot undo the changes fails, naming them:
+		// here the saved host key is not the host's, so it must not log in.
+		_, otherHostKey := testhost.HostKeyPair(t)
+		bad := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+		bad.Env = append(append([]string{}, postEnv...),
+			"STATE_host-cleanups="+strings.ReplaceAll(state["host-cleanups"], h.HostKey(), otherHostKey))
+		out, err := bad.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("post with a wrong pinned host key: %v, want exit 1\n%s", err, out)
+		}
+		for _, want := range []string{"changes may be left", "stop the suite's processes", "remove probe binary"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("failed post does not say %q:\n%s", want, out)
+			}
+		}
+		if len(processesMentioning(t, "sleep "+sleepArg)) == 0 {
+			t.Fatal("a post that could not verify the host key still reached it")
+		}
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if created {
+		if _, err := user.Lookup(suiteUser); err == nil {
+			t.Errorf("user %s (passwordless sudo) still exists after post", suiteUser)
+		}
+	}
+	for what, path := range left {
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s %s left after post (stat: %v)", what, path, err)
+		}
+	}
+	if p := processesMentioning(t, "sleep "+sleepArg); len(p) > 0 {
+		t.Errorf("the step's process still runs after post: %v", p)
+	}
+	summary, _ := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
+	if !strings.Contains(string(summary), "remove suite user "+suiteUser) && created ||
+		!strings.Contains(string(summary), "stop the suite's processes") {
+		t.Errorf("the summary does not say what post undid:\n%s", summary)
+	}
+	for _, l := range strings.Split(string(out)+string(summary), "\n") {
+		// ::add-mask:: lines are how the runner learns what to hide.
+		if strings.Contains(l, "PRIVATE KEY") && !strings.HasPrefix(l, "::add-mask::") {
+			t.Errorf("post's output or summary holds the private key: %q", l)
+		}
+	}
+}
+
+// TestSSHMainClearsHostCleanupsItDid: when main's teardown undid its
+// changes on the host, the state says nothing is pending, so the post step
+// does not dial the host again.
+func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
+	h, _, keyPEM := sshHost(t)
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
+		files[name] = filepath.Join(dir, strings.ToLower(name))
+		os.WriteFile(files[name], nil, 0o644)
+	}
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n")
+	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey())
+	r := runBin(t, env)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	state := parseFileCommands(t, files["GITHUB_STATE"])
+	var pending struct {
+		Cleanups []struct{ Name string } `json:"cleanups"`
+	}
+	if err := json.Unmarshal([]byte(state["host-cleanups"]), &pending); err != nil {
+		t.Fatalf("state host-cleanups %q: %v", state["host-cleanups"], err)
+	}
+	if len(pending.Cleanups) != 0 {
+		t.Errorf("host cleanups still pending after main's teardown: %+v", pending.Cleanups)
+	}
+	postEnv := env
+	for k, v := range state {
+		postEnv = append(postEnv, "STATE_"+k+"="+v)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "undo the changes on") {
+		t.Errorf("post dialled the host for cleanups main had done:\n%s", out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -68,4 +69,26 @@ func (s *state) Record(r providers.Resource) {
 	all := mustJSON(s.created)
 	s.mu.Unlock()
 	s.save("resources", all)
+}
+
+// hostCleanupsState is what the post step needs to undo the cycle's
+// changes on a host we did not create: where the host is, its pinned host
+// key, and the cleanups still to do. The private key is never saved: the
+// post step takes it from the inputs again, as `down` does.
+type hostCleanupsState struct {
+	Host     verify.HostInfo      `json:"host"`
+	Cleanups []verify.HostCleanup `json:"cleanups"`
+}
+
+// hostCleanupsKey is the state key of hostCleanupsState.
+const hostCleanupsKey = "host-cleanups"
+
+// PendingHostCleanups makes state a verify.HostJournal: the set is saved
+// each time it changes, so a killed main leaves the post step exactly
+// what its teardown had not done yet.
+func (s *state) PendingHostCleanups(host verify.HostInfo, pending []verify.HostCleanup) {
+	if pending == nil {
+		pending = []verify.HostCleanup{}
+	}
+	s.save(hostCleanupsKey, mustJSON(hostCleanupsState{Host: host, Cleanups: pending}))
 }

@@ -48,10 +48,60 @@ func (a *app) post(ctx context.Context) int {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), run.TeardownBudget)
 	defer cancel()
 	alreadyDown := get("STATE_torn-down") == "true"
+	hostCode, hostText := a.postUndoOnHost(ctx, p, providerName, id)
 	code, text := a.destroy(ctx, p, id, !alreadyDown)
-	a.files.addSummary(text)
+	if hostCode != ExitOK {
+		code = hostCode
+	}
+	a.files.addSummary(hostText + text)
 	a.reportFromPost(ctx, run, id, code)
 	return code
+}
+
+// postUndoOnHost does the host-side cleanups main's teardown did not do
+// (it was killed, or they failed), on a host we did not create: its
+// provider's destroy deletes nothing there, so without this the suite's
+// user, its sudo rule and the probe binary would stay, and the suite's
+// processes would keep running. A host the provider created is removed by
+// the destroy, with everything on it. It returns the exit status and a
+// summary section ("" when there was nothing to do).
+func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, providerName string, id providers.Identity) (int, string) {
+	raw := a.env.Getenv("STATE_" + hostCleanupsKey)
+	if raw == "" {
+		return ExitOK, ""
+	}
+	var hs hostCleanupsState
+	if err := json.Unmarshal([]byte(raw), &hs); err != nil {
+		msg := fmt.Sprintf("the saved host cleanups are not valid JSON (%v): whatever the run changed on the host may be left", err)
+		a.annotate("error", "mvm-verify post", msg)
+		return ExitFailed, "### mvm-verify host cleanup\n\n- ❌ " + msg + "\n\n"
+	}
+	if len(hs.Cleanups) == 0 {
+		return ExitOK, ""
+	}
+	if e, err := registry().Get(providerName); err != nil || e.Info.Creates {
+		return ExitOK, ""
+	}
+	var b strings.Builder
+	b.WriteString("### mvm-verify host cleanup\n\n")
+	st := &upState{Provider: providerName, Identity: id, Host: &hs.Host, HostCleanups: hs.Cleanups}
+	if err := a.undoOnHost(ctx, p, st); err != nil {
+		var names []string
+		for i := len(hs.Cleanups) - 1; i >= 0; i-- {
+			names = append(names, hs.Cleanups[i].Name)
+		}
+		msg := fmt.Sprintf("changes may be left on %s (%s): %v", hs.Host.Address, strings.Join(names, ", "), err)
+		a.annotate("error", "mvm-verify post", msg)
+		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
+		fmt.Fprintf(&b, "- ❌ %s\n\n", msg)
+		return ExitFailed, b.String()
+	}
+	fmt.Fprintf(a.stdout, "✓ undid what main's teardown had not on %s\n", hs.Host.Address)
+	for i := len(hs.Cleanups) - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "- ✅ %s\n", hs.Cleanups[i].Name)
+	}
+	b.WriteString("\n")
+	return ExitOK, b.String()
 }
 
 // reportFromPost settles on GitHub what main left unsettled, after teardown,

@@ -54,6 +54,12 @@ type cycle struct {
 	// hostCleanups are the host-side cleanups as data, handed to `up`
 	// for `down` when the host is kept.
 	hostCleanups []HostCleanup
+	// hostPending are the host-side cleanups not yet done, for the
+	// plan's HostJournal; hostSeq numbers them.
+	hostPending []pendingHostCleanup
+	hostSeq     int
+	// legToken marks the suite's processes on the host (legMarkerVar).
+	legToken string
 	// cancelled is set when ctx was cancelled (a signal): the teardown then
 	// runs in the cancel budget, the provider's destroy first.
 	cancelled bool

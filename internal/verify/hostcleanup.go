@@ -60,16 +60,81 @@ func UndoOnHost(ctx context.Context, c *remote.Client, cleanups []HostCleanup) e
 	return errors.Join(errs...)
 }
 
+// HostJournal receives the host-side cleanups still to be done each time
+// that set changes: one is pushed, or the teardown has done one. The CLI
+// saves them to the action state, so the post step can do them when main
+// is killed before its teardown; on a host we did not create nothing else
+// would.
+type HostJournal interface {
+	PendingHostCleanups(host HostInfo, pending []HostCleanup)
+}
+
+// pendingHostCleanup is a host-side cleanup not yet done, with an id to
+// take it off the list by.
+type pendingHostCleanup struct {
+	id int
+	h  HostCleanup
+}
+
 // pushHostCleanup pushes h onto the cleanup stack and records it for a
-// kept host. left names what stays on the host when the connection is lost.
+// kept host and in the plan's host journal. left names what stays on the
+// host when the connection is lost.
 func (c *cycle) pushHostCleanup(h HostCleanup, left string) {
 	c.mu.Lock()
 	c.hostCleanups = append(c.hostCleanups, h)
+	c.hostSeq++
+	id := c.hostSeq
+	c.hostPending = append(c.hostPending, pendingHostCleanup{id: id, h: h})
+	c.journalHostLocked()
 	c.mu.Unlock()
 	c.cleanups.pushHost(h.Name, func(ctx context.Context) error {
 		if err := c.connectionLost(); err != nil {
 			return fmt.Errorf("%s left on the host: %w", left, err)
 		}
-		return h.Run(ctx, c.client)
+		if err := h.Run(ctx, c.client); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, p := range c.hostPending {
+			if p.id == id {
+				c.hostPending = append(c.hostPending[:i:i], c.hostPending[i+1:]...)
+				break
+			}
+		}
+		c.journalHostLocked()
+		return nil
 	})
+}
+
+// journalHostLocked hands the pending host-side cleanups to the plan's
+// host journal; c.mu is held.
+func (c *cycle) journalHostLocked() {
+	if c.plan.HostJournal == nil || c.res.Host == nil {
+		return
+	}
+	pending := make([]HostCleanup, len(c.hostPending))
+	for i, p := range c.hostPending {
+		pending[i] = p.h
+	}
+	c.plan.HostJournal.PendingHostCleanups(*c.res.Host, pending)
+}
+
+// legMarkerVar is exported to every step of the suite with a token of the
+// cycle's own, so the leg's processes, and whatever they started, can be
+// found and killed on the host from another process (the post step).
+const legMarkerVar = "MVM_VERIFY_LEG"
+
+// killLegScript kills, as the user it runs as, every process whose
+// environment carries legMarkerVar=token. Two passes catch children forked
+// while the first ran.
+func killLegScript(token string) string {
+	return `for pass in 1 2; do
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = "$$" ] && continue
+    grep -qzx ` + remote.Quote(legMarkerVar+"="+token) + ` "$p/environ" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  done
+done
+true`
 }

@@ -3,6 +3,8 @@ package verify
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -302,6 +304,15 @@ func kvmCheck(lane string, rep probe.Report) error {
 // suite uploads the suite's files and runs every step. A failed step does
 // not stop the next: one expensive cycle should report every failure.
 func (c *cycle) suite(ctx context.Context) error {
+	if len(c.plan.Steps) > 0 {
+		// Steps may leave processes behind, or outlive a killed main:
+		// the teardown (or the post step) kills what carries the mark.
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		c.legToken = hex.EncodeToString(b[:])
+		c.pushHostCleanup(HostCleanup{Name: "stop the suite's processes", Command: killLegScript(c.legToken), AsUser: c.plan.User},
+			"the suite's processes")
+	}
 	for _, u := range c.plan.Uploads {
 		if err := c.upload(ctx, u); err != nil {
 			return err
@@ -379,6 +390,9 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 	}
 	for k, v := range st.Env {
 		env[k] = v
+	}
+	if c.legToken != "" {
+		env[legMarkerVar] = c.legToken
 	}
 	res, err := c.runStreamed(ctx, st.Name, remote.RunSpec{Command: st.Run, AsUser: c.plan.User, Timeout: timeout, Env: env})
 	sr.Duration, sr.ExitCode, sr.Output = res.Duration, res.ExitCode, string(res.Output)

@@ -108,6 +108,9 @@ type Plan struct {
 	// Journal, when set, also receives every created resource (the CLI
 	// persists them to the action state).
 	Journal providers.Journal
+	// HostJournal, when set, receives the host-side cleanups still to do
+	// whenever they change (the CLI persists them for the post step).
+	HostJournal HostJournal
 	// Fallback tunes the candidate loop.
 	Fallback providers.FallbackOptions
 
