@@ -229,7 +229,13 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		files[name] = filepath.Join(dir, strings.ToLower(name))
 		os.WriteFile(files[name], nil, 0o644)
 	}
-	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: long\n    run: sleep "+sleepArg+"\n")
+	step := "sleep " + sleepArg
+	if created {
+		// The created user has passwordless sudo: a step may start root
+		// processes too, which the post step must stop as well.
+		step = "sudo -n setsid sleep " + sleepArg + " >/dev/null 2>&1 & sleep " + sleepArg
+	}
+	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: long\n    run: "+step+"\n")
 	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
@@ -246,7 +252,12 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 	exited := make(chan error, 1)
 	go func() { exited <- main.Wait() }()
 	guard := time.After(3 * time.Minute)
-	for len(processesMentioning(t, "sleep "+sleepArg)) == 0 {
+	// Both sleeps (and sudo) when the step starts a root one too.
+	want := 1
+	if created {
+		want = 3
+	}
+	for len(processesMentioning(t, "sleep "+sleepArg)) < want {
 		select {
 		case err := <-exited:
 			t.Fatalf("main ended before it was killed: %v\n%s", err, mainOut.String())

@@ -60,6 +60,9 @@ type cycle struct {
 	hostSeq     int
 	// legToken marks the suite's processes on the host (legMarkerVar).
 	legToken string
+	// rootOnHost is true when the cycle can act as root on the host: the
+	// login user is root, or it created the suite's user through sudo.
+	rootOnHost bool
 	// cancelled is set when ctx was cancelled (a signal): the teardown then
 	// runs in the cancel budget, the provider's destroy first.
 	cancelled bool

@@ -161,6 +161,9 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create the suite's user %q: %w", user, err)
 	}
+	if res.OK() {
+		c.rootOnHost = true
+	}
 	if !res.OK() {
 		return fmt.Errorf("the suite's user %q does not exist on %s and the login user %q (ssh-user) could not create it as root (exit %d: %s): "+
 			"expected %q to have passwordless sudo, or the suite's user to exist on the host, or ssh-user set to the suite's user",
@@ -189,12 +192,15 @@ for g in sudo kvm; do
   if getent group "$g" >/dev/null; then usermod -aG "$g" "$u"; fi
 done
 tmp=$(mktemp)
+# The leg's marker survives sudo, so what a step starts as root is found
+# and stopped at teardown with the rest.
 printf '%%s ALL=(ALL) NOPASSWD:ALL
-' "$u" >"$tmp"
+Defaults:%%s env_keep += "%s"
+' "$u" "$u" >"$tmp"
 chmod 0440 "$tmp"
 if command -v visudo >/dev/null; then visudo -cqf "$tmp"; fi
 mv "$tmp" %s
-`, remote.Quote(user), remote.Quote(createdUserMarker(user)), remote.Quote(sudoersDropIn(user)))
+`, remote.Quote(user), remote.Quote(createdUserMarker(user)), legMarkerVar, remote.Quote(sudoersDropIn(user)))
 }
 
 func removeUserScript(user string) string {
@@ -310,7 +316,13 @@ func (c *cycle) suite(ctx context.Context) error {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
 		c.legToken = hex.EncodeToString(b[:])
-		c.pushHostCleanup(HostCleanup{Name: "stop the suite's processes", Command: killLegScript(c.legToken), AsUser: c.plan.User},
+		// As root where the cycle may, so what a step started through
+		// sudo is stopped too; else as the suite's user, its own only.
+		killAs := c.plan.User
+		if c.rootOnHost || c.host.User == "root" {
+			killAs = "root"
+		}
+		c.pushHostCleanup(HostCleanup{Name: "stop the suite's processes", Command: killLegScript(c.legToken), AsUser: killAs},
 			"the suite's processes")
 	}
 	for _, u := range c.plan.Uploads {
