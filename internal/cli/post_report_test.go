@@ -25,7 +25,8 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 	stateFile := emptyFile(t, "state")
 	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: sleep 300\n    column: Live cycle\n")
-	env := cmdEnv(t, append(append(actionsEnv(event, emptyFile(t, "summary"), emptyFile(t, "outputs")), creds...),
+	summaryFile := emptyFile(t, "summary")
+	env := cmdEnv(t, append(append(actionsEnv(event, summaryFile, emptyFile(t, "outputs")), creds...),
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
 
@@ -75,6 +76,11 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 	out, err := post.CombinedOutput()
 	if err != nil {
 		t.Fatalf("post: %v\n%s", err, out)
+	}
+	// The job summary has the leg's row too, whatever GitHub allows.
+	if sum := readFile(t, summaryFile); !strings.Contains(sum, "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") ||
+		!strings.Contains(sum, "main step ended without a result") {
+		t.Errorf("the post step's job summary lacks the leg's row:\n%s", sum)
 	}
 	if !strings.Contains(string(out), "leak check: nothing tagged with this run is left") ||
 		!strings.Contains(string(out), "reported local as ended without a result") {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,8 +55,25 @@ func (a *app) post(ctx context.Context) int {
 		code = hostCode
 	}
 	a.files.addSummary(hostText + text)
+	if get("STATE_outcome") == "" {
+		// Main never finished: the job summary still gets the leg's row,
+		// with or without GitHub reporting.
+		a.files.addSummary(abandonedSummary(run, id, code))
+	}
 	a.reportFromPost(ctx, run, id, code)
 	return code
+}
+
+// abandonedSummary is the job summary's row for a leg whose main step ended
+// without a result: its live cycle ❌, the rest unknown.
+func abandonedSummary(run *config.Run, id providers.Identity, teardownCode int) string {
+	note := "main step ended without a result; torn down by the post step"
+	if teardownCode != ExitOK {
+		note = "main step ended without a result; the post step's teardown failed (see above)"
+	}
+	row := matrix.Row{Key: id.Key, Provider: cmp.Or(run.Display, matrix.DisplayName(id.Key)),
+		Cells: map[matrix.Column]matrix.Cell{matrix.LiveCycle: {Status: matrix.Fail}}, Notes: note}
+	return "### mvm-verify: " + row.Provider + "\n\n" + matrix.Table([]matrix.Row{row}) + "\n"
 }
 
 // postUndoOnHost does the host-side cleanups main's teardown did not do
