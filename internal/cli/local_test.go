@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -377,4 +378,51 @@ func rowLine(t *testing.T, md string) string {
 	}
 	t.Fatalf("no matrix row in:\n%s", md)
 	return ""
+}
+
+// A user who is not root and cannot use this machine's /dev/kvm (not in
+// the kvm group) runs the quick start as itself: lane auto is no-kvm, and
+// the run needs no root to hide a KVM it cannot use anyway.
+func TestRunLocalAsUserWithoutKVMAccess(t *testing.T) {
+	requireRoot(t)
+	fi, err := os.Stat("/dev/kvm")
+	if err != nil || fi.Mode().Perm()&0o006 != 0 {
+		t.Skip("this machine's /dev/kvm is missing or open to every user, so no user here lacks KVM access")
+	}
+	const name = "mvmv-nokvm"
+	exec.Command("userdel", "-r", "-f", name).Run()
+	if out, err := exec.Command("useradd", "--create-home", "--user-group", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("userdel", "-r", "-f", name).Run() })
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := u.HomeDir
+	suite := filepath.Join(home, "suite.yml")
+	if err := os.WriteFile(suite, []byte("user: "+name+"\nsteps:\n  - name: host\n    run: \"true\"\n  - name: kvm\n    run: \"false\"\n    needs: [kvm]\n    column: Live cycle\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyBin := filepath.Join(home, "mvm-verify")
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyBin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(home, "out")
+	cmd := exec.Command("setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--init-groups", copyBin,
+		"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(home, "state"))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "USER=" + name, "TMPDIR=" + home}
+	cmd.Dir = home
+	output, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run as %s: %v\n%s", name, err, output)
+	}
+	res := result{out: out}.resultJSON(t)
+	if res["lane"] != "no-kvm" || res["outcome"] != "verified" {
+		t.Errorf("lane %v, outcome %v; want no-kvm, verified\n%s", res["lane"], res["outcome"], output)
+	}
 }
