@@ -157,7 +157,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if err := a.writeResult(run, res); err != nil {
 		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
 	}
-	if out, ok := a.reportFinish(ctx, gh, finalRow); ok && (out.StatusPosted || out.Off) {
+	// A teardown handed to the post step is not settled: the post step
+	// posts the row again then, with what its own teardown found.
+	if out, ok := a.reportFinish(ctx, gh, finalRow); ok && (out.StatusPosted || out.Off) && !res.TeardownDeferred {
 		st.save("reported", "true")
 	}
 	if keep && res.Kept {
