@@ -121,6 +121,11 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		// The allowance to write from an old read is this read's only: a
+		// read that holds (and so does not write) passes it on to no later
+		// old read.
+		rereadNow := reread
+		reread = false
 		holds := v.holds(own, head)
 		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
 		switch {
@@ -150,16 +155,16 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
-		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 && !reread {
+		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 && !rereadNow {
 			// The quiet period holds only while a write lands within
 			// Quiet of its read, and one slow request (up to 30 s) can
 			// break that: read again rather than write from an old view.
-			// Once per write, so a slow API is not kept from writing.
+			// Once per old read (the next read may write however long it
+			// took), so a slow API is not kept from writing.
 			r.log.Info("matrix comment read is old; reading it again before writing", "age", age)
 			reread = true
 			continue
 		}
-		reread = false
 		writes++
 		rows := v.desired(&own, head)
 		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head), head); err != nil {
