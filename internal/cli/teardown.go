@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,6 +143,12 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 	}
 	switch {
 	case saved != nil:
+		if teardownCode != ExitOK {
+			// Main's row predates this teardown: a leg that left
+			// something behind is not green, as main's own teardown
+			// failing would have made it.
+			saved = teardownFailed(*saved)
+		}
 		out := r.Finish(ctx, *saved)
 		a.notice(out)
 		if out.StatusPosted {
@@ -169,6 +176,24 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 			fmt.Fprintf(a.stdout, "reported %s as ended without a result (status error)\n", id.Key)
 		}
 	}
+}
+
+// teardownFailed is row with its live cycle failed (keeping why main
+// failed it, if it did) and a note that the post step's teardown failed.
+func teardownFailed(row matrix.Row) *matrix.Row {
+	cells := make(map[matrix.Column]matrix.Cell, len(row.Cells))
+	maps.Copy(cells, row.Cells)
+	row.Cells = cells
+	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
+		row.Set(matrix.LiveCycle, matrix.Fail, "teardown failed")
+	}
+	const note = "teardown by the post step failed (see the job)"
+	if row.Notes == "" {
+		row.Notes = note
+	} else {
+		row.Notes = note + "; " + row.Notes
+	}
+	return &row
 }
 
 // destroy deletes the identity's resources (unless already done) and runs
