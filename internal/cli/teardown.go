@@ -155,6 +155,8 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 			fmt.Fprintf(a.stdout, "reported %s's final row, which the main step did not get to post (status %s)\n",
 				id.Key, ghreport.StatusState(*saved))
 		}
+	case outcome == string(verify.Up) && teardownCode == ExitOK && a.downReported(run, id):
+		fmt.Fprintf(a.stdout, "%s was already ended by down; its report stands\n", id.Key)
 	case outcome == string(verify.Up):
 		note := "host kept by up, torn down at the job's end; the suite was not run"
 		if teardownCode != ExitOK {
@@ -176,6 +178,13 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 			fmt.Fprintf(a.stdout, "reported %s as ended without a result (status error)\n", id.Key)
 		}
 	}
+}
+
+// downReported reports whether `down` already tore down this leg's kept
+// host and ended the leg on GitHub.
+func (a *app) downReported(run *config.Run, id providers.Identity) bool {
+	b, err := os.ReadFile(filepath.Join(run.Out, downReportedFile))
+	return err == nil && strings.TrimSpace(string(b)) == id.Name()
 }
 
 // teardownFailed is row with its live cycle failed (keeping why main
@@ -276,6 +285,10 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// A marker of an earlier up's down in a reused --out is not this leg's.
+	if err := os.Remove(filepath.Join(run.Out, downReportedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	st := upState{Provider: run.Provider, Identity: id, Inputs: map[string]string{}, Host: res.Host, HostCleanups: res.HostCleanups}
 	for k, v := range run.Inputs {
 		if !run.IsSecret(k) {
@@ -353,7 +366,14 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	if dcode, _ := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
 		code = dcode
 	}
-	a.reportDown(ctx, run, st.Identity, code)
+	reported := a.reportDown(ctx, run, st.Identity, code)
+	if code == ExitOK && reported {
+		// The up step's post step runs at the job's end and would end the
+		// leg again, over this more accurate note: tell it down did.
+		if err := os.WriteFile(filepath.Join(run.Out, downReportedFile), []byte(st.Identity.Name()+"\n"), 0o600); err != nil {
+			fmt.Fprintf(a.stderr, "mvm-verify: note that down reported the leg: %v\n", err)
+		}
+	}
 	if code == ExitOK {
 		if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(a.stderr, "mvm-verify: remove %s: %v\n", dir, err)
@@ -362,17 +382,22 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	return code
 }
 
+// downReportedFile, in --out, says `down` tore the host down and ended its
+// leg on GitHub: the up step's post step then leaves the leg as down
+// reported it (STATE_* of the up step cannot learn of a later step).
+const downReportedFile = "down-reported"
+
 // reportDown ends the pending status `up` left on GitHub (in Actions, with
 // reporting on): the host is gone and the suite was not run there, so the
-// leg ends without a verdict, as error. A later post step of the up step
-// says the same again, harmlessly.
-func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int) {
+// leg ends without a verdict, as error. It reports whether the status was
+// posted.
+func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int) bool {
 	if id.HeadSHA != "" {
 		run.HeadSHA = id.HeadSHA // the commit up was run for
 	}
 	r := a.reporter(run)
 	if r == nil {
-		return
+		return false
 	}
 	note := "host kept by up, torn down by down; the suite was not run"
 	if code != ExitOK {
@@ -385,6 +410,7 @@ func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Iden
 	if out.StatusPosted {
 		fmt.Fprintf(a.stdout, "reported %s as ended without a verdict: the host up kept is gone (status error)\n", id.Key)
 	}
+	return out.StatusPosted
 }
 
 // undoOnHostDial bounds reaching a kept host for its cleanups: a host that
