@@ -165,3 +165,78 @@ func TestEveryOldReadIsReadAgainBeforeWriting(t *testing.T) {
 		t.Error("the row is not in the comment")
 	}
 }
+
+// A read made again only because the one before was old does not count
+// against the cap on reads: here one old read, then reads that hold the row
+// while another leg's row flickers, end with the row confirmed, not with the
+// cap's error.
+func TestReadAgainDoesNotCountAgainstTheReadCap(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	const quiet = 8 * time.Second
+	listPath := "/repos/" + testRepo + "/issues/7/comments"
+	slow := true // the first listing takes a quiet period
+	seen := map[*http.Request]bool{}
+	f := newFake(t, fakegh.WithDelay(func(req *http.Request) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if req.Method == "GET" && req.URL.Path == listPath && slow {
+			if seen[req] {
+				slow, now = false, now.Add(quiet)
+			}
+			seen[req] = true
+		}
+		return 0
+	}))
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: "success", Context: ContextPrefix + "gcp"})
+
+	// After the first write: the quiet wait sees gcp's row vanish (a stale
+	// write of another leg), the wait for it sees it back.
+	var full string
+	sleeps := 0
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+		c.Now = clock
+		c.Quiet = quiet
+		c.Attempts = 1
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			sleeps++
+			cs := markerComments(f)
+			switch {
+			case sleeps == 2 && len(cs) == 1:
+				full = cs[0].Body
+				st, _, err := matrix.DecodeState(full)
+				if err != nil {
+					t.Error(err)
+					break
+				}
+				var rows []matrix.Row
+				for _, row := range st.Rows {
+					if row.Key != "gcp" {
+						rows = append(rows, row)
+					}
+				}
+				body, err := CommentBody(matrix.State{HeadSHA: st.HeadSHA, Rows: rows})
+				if err != nil {
+					t.Error(err)
+					break
+				}
+				f.SetCommentBody(cs[0].ID, body)
+			case sleeps == 3 && full != "":
+				f.SetCommentBody(cs[0].ID, full)
+			}
+			return ctx.Err()
+		}
+	})
+	out := r.Start(context.Background(), matrix.Row{Key: "aws"})
+	if out.Degraded || out.CommentURL == "" {
+		t.Fatalf("Start: %+v (%d sleeps)", out, sleeps)
+	}
+	if full == "" {
+		t.Fatal("the scenario did not happen: no single comment at the quiet wait")
+	}
+}

@@ -52,6 +52,10 @@ func (s superseded) Error() string { return "PR head moved to " + s.head }
 // errNotConfirmed: the row never stayed in the comment.
 var errNotConfirmed = errors.New("matrix comment: the row did not stay in the comment after all attempts")
 
+// errKeptChanging: the reads bound ran out while the row held but the
+// matrix around it kept changing, so the leg could not confirm it stayed.
+var errKeptChanging = errors.New("matrix comment: other legs kept changing the comment; gave up confirming the row stays")
+
 // view is the comment and statuses as last read.
 type view struct {
 	comments  []*github.IssueComment // marker comments, oldest first
@@ -113,9 +117,14 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		return "", superseded{head: head}
 	}
 	quieted, writes, waited, reread := false, 0, false, false
-	for reads := 0; ; reads++ {
-		if reads > 4*r.cfg.Attempts {
-			return "", errNotConfirmed
+	// reads bounds the loop should the matrix keep changing under the leg
+	// without a write: at most three reads between writes hold the row
+	// (the quiet wait, the wait for another leg, the quiet wait again), so
+	// writes, not this, end a leg whose row does not stay. A read made
+	// again only because the one before was old does not count.
+	for reads := 0; ; {
+		if reads > 4*(r.cfg.Attempts+1) {
+			return "", errKeptChanging
 		}
 		v, err := r.read(ctx, head)
 		if err != nil {
@@ -126,6 +135,9 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		// old read.
 		rereadNow := reread
 		reread = false
+		if !rereadNow {
+			reads++
+		}
 		holds := v.holds(own, head)
 		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
 		switch {
