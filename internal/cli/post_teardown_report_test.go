@@ -51,3 +51,46 @@ func TestPostStepSavedRowShowsItsFailedTeardown(t *testing.T) {
 		t.Errorf("comment row %q, want the live cycle ❌ and a note that the post step's teardown failed", r)
 	}
 }
+
+// TestPostStepReportsTheOutcomeWhenTheSavedRowIsUnusable: main saved its
+// outcome but its row is damaged or another leg's. The leg did end with a
+// verdict, so the post step reports it from the outcome, not as "ended
+// without a result".
+func TestPostStepReportsTheOutcomeWhenTheSavedRowIsUnusable(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		name, outcome, row string
+		state, want        string // the status's state and a part of its description
+	}{
+		{"not JSON", "verified", `{"key": "lo`, "success", "✅ Live cycle"},
+		{"another leg's", "failed", `{"key": "aws", "provider": "AWS"}`, "failure", "❌ Live cycle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gh := fakeGitHub(t)
+			now := time.Now().UTC().Truncate(time.Second)
+			id := providers.Identity{Repo: ghRepo, RunID: "99", RunAttempt: "1", Job: "verify", Key: "local",
+				HeadSHA: ghHead, CreatedAt: now, ExpiresAt: now.Add(time.Hour), Leg: "postrow1"}
+			idJSON, _ := json.Marshal(id)
+			env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+				"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_PROVIDER=local",
+				"INPUT_OUT="+filepath.Join(t.TempDir(), "leg"), "INPUT_LOCAL-STATE-DIR="+t.TempDir(),
+				"STATE_provider=local", "STATE_identity="+string(idJSON), "STATE_torn-down=true",
+				"STATE_outcome="+tc.outcome, "STATE_row="+tc.row)...)
+			post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+			post.Env = env
+			out, err := post.CombinedOutput()
+			if err != nil {
+				t.Fatalf("post: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "saved row is unusable") {
+				t.Errorf("post did not log why the saved row was not used:\n%s", out)
+			}
+			if st, desc := lastLocalStatus(gh); st != tc.state || !strings.Contains(desc, tc.want) {
+				t.Errorf("last status %q %q, want %s with %q (main's outcome %s)\n%s", st, desc, tc.state, tc.want, tc.outcome, out)
+			}
+			if r := localRow(t, gh); strings.Contains(r, "without a result") || !strings.Contains(r, "main step ended "+tc.outcome) {
+				t.Errorf("comment row %q, want it to say main ended %s", r, tc.outcome)
+			}
+		})
+	}
+}

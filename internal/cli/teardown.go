@@ -118,12 +118,18 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 	get := a.env.Getenv
 	outcome := get("STATE_outcome")
 	var saved *matrix.Row
+	unusable := "" // why main's saved row was not taken, when it was not
 	if outcome != "" && outcome != string(verify.Up) {
 		if get("STATE_reported") == "true" {
 			return
 		}
 		var row matrix.Row
-		if err := json.Unmarshal([]byte(get("STATE_row")), &row); err == nil && row.Key == id.Key {
+		switch err := json.Unmarshal([]byte(get("STATE_row")), &row); {
+		case err != nil:
+			unusable = fmt.Sprintf("not a row (%v)", err)
+		case row.Key != id.Key:
+			unusable = fmt.Sprintf("its key %q is not the leg's %q", row.Key, id.Key)
+		default:
 			saved = &row
 		}
 	}
@@ -140,6 +146,14 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 	row := matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}
 	if row.Provider == "" {
 		row.Provider = matrix.DisplayName(id.Key)
+	}
+	if unusable != "" {
+		// Main finished with an outcome: its verdict is known even
+		// without the row, and "ended without a result" would be wrong.
+		a.log.Warn("the main step's saved row is unusable; reporting the leg from its outcome",
+			"reason", unusable, "outcome", outcome)
+		rebuilt := rowFromOutcome(row, verify.Outcome(outcome))
+		saved = &rebuilt
 	}
 	switch {
 	case saved != nil:
@@ -185,6 +199,26 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 func (a *app) downReported(run *config.Run, id providers.Identity) bool {
 	b, err := os.ReadFile(filepath.Join(run.Out, downReportedFile))
 	return err == nil && strings.TrimSpace(string(b)) == id.Name()
+}
+
+// rowFromOutcome is the leg's row as far as main's outcome tells it: the
+// live cycle's verdict; the other cells stay unknown.
+func rowFromOutcome(row matrix.Row, outcome verify.Outcome) matrix.Row {
+	switch outcome {
+	case verify.Verified:
+		row.Set(matrix.Preflight, matrix.Pass, "")
+		row.Set(matrix.LiveCycle, matrix.Pass, "")
+	case verify.Incomplete:
+		row.Set(matrix.LiveCycle, matrix.NotRun, "(incomplete)")
+	case verify.Cancelled:
+		row.Set(matrix.LiveCycle, matrix.Fail, "cancelled")
+	case verify.TimedOut:
+		row.Set(matrix.LiveCycle, matrix.Fail, "timed out")
+	default: // failed, error, or an outcome this version does not know
+		row.Set(matrix.LiveCycle, matrix.Fail, "")
+	}
+	row.Notes = fmt.Sprintf("main step ended %s; its full row was lost, so other cells are unknown (see the job)", outcome)
+	return row
 }
 
 // teardownFailed is row with its live cycle failed (keeping why main

@@ -112,7 +112,9 @@ func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
 		if !p.sys.userExists(req.User) {
 			return providers.Classified(providers.ClassInvalid, "", notRootError(req.User))
 		}
-		if _, _, _, haveKVM, _ := p.sys.kvmPerms(); haveKVM && req.Lane == "no-kvm" {
+		// Hiding a KVM this user can use needs root; one it cannot use
+		// is hidden already.
+		if _, _, _, haveKVM, _ := p.sys.kvmPerms(); haveKVM && req.Lane == "no-kvm" && p.kvmUsable() {
 			return providers.Classified(providers.ClassInvalid, "",
 				errors.New("local: the no-kvm lane hides /dev/kvm in a private mount namespace, which needs root: run mvm-verify as root or use the kvm lane"))
 		}
@@ -236,7 +238,7 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	srv, err := sshd.Start(ctx, sshd.Config{
 		ListenAddr: addr, HostKeyPEM: req.HostKeyPEM,
 		AuthorizedKeys: map[string][]string{req.User: {req.ClientAuthorizedKey}},
-		HideKVM:        req.Lane == "no-kvm",
+		HideKVM:        req.Lane == "no-kvm" && os.Geteuid() == 0,
 		LogFile:        logFile,
 		Logger:         p.log,
 		Binary:         bin,
