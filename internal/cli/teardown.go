@@ -111,9 +111,10 @@ func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, provider
 //     the row's unsettled cells as ?;
 //   - main finished but was killed before its final row was posted (a
 //     cancel's SIGKILL follows within seconds): that row, saved in state,
-//     is posted again;
+//     is posted again (failed, if this teardown failed); a saved outcome
+//     whose row is unusable is posted as a row built from the outcome;
 //   - main was `up`: its host is gone now, so its pending status ends
-//     (EndKept).
+//     (EndKept), unless `down` already ended it (downReportedFile).
 func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.Identity, teardownCode int) {
 	get := a.env.Getenv
 	outcome := get("STATE_outcome")
