@@ -170,8 +170,50 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 		t.Errorf("comment row after down %q, want preflight ✅, live cycle —, the note, nothing ⏳", row)
 	}
 
-	// The up step's post step at the job's end finds the host gone and
-	// ends the leg the same way.
+	// The up step's post step at the job's end finds the host gone, torn
+	// down and reported by down: down's note stands, and the post step
+	// writes nothing more.
+	statusesBefore := len(gh.Statuses(ghRepo, ghHead))
+	commentBefore := gh.Comments(ghRepo, 7)[0].Body
+	postEnv := upEnv
+	for k, v := range parseFileCommands(t, stateFile) {
+		postEnv = append(postEnv, "STATE_"+k+"="+v)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	pout, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, pout)
+	}
+	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, downNote) {
+		t.Errorf("status after the post step %q %q, want down's: error with %q\n%s", st, desc, downNote, pout)
+	}
+	if n := len(gh.Statuses(ghRepo, ghHead)); n != statusesBefore {
+		t.Errorf("the post step posted %d more statuses after down had ended the leg\n%s", n-statusesBefore, pout)
+	}
+	if body := gh.Comments(ghRepo, 7)[0].Body; body != commentBefore {
+		t.Errorf("the post step rewrote the comment after down had ended the leg; row now %q", localRow(t, gh))
+	}
+}
+
+// TestUpLegEndsAtTheJobsEndWithoutDown: no `down` ran, so the up step's post
+// step tears the kept host down and ends the leg itself.
+func TestUpLegEndsAtTheJobsEndWithoutDown(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	stateFile := emptyFile(t, "state")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	upEnv := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_OUT="+out,
+		"GITHUB_STATE="+stateFile, "INPUT_MODE=up", "INPUT_PROVIDER=local",
+		"INPUT_SUITE="+suite, "INPUT_LOCAL-STATE-DIR="+filepath.Join(tmp, "state"))...)
+	up := runBin(t, upEnv)
+	t.Cleanup(func() { runBin(t, cmdEnv(t), "down", "--out", out) }) // if the test fails before the post step
+	if up.code != 0 {
+		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
+	}
 	postEnv := upEnv
 	for k, v := range parseFileCommands(t, stateFile) {
 		postEnv = append(postEnv, "STATE_"+k+"="+v)
@@ -186,7 +228,7 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, postNote) {
 		t.Errorf("status after the post step %q %q, want error with %q\n%s", st, desc, postNote, pout)
 	}
-	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "| ✅ | — |") {
-		t.Errorf("comment row after the post step %q, want preflight ✅, live cycle —, nothing ⏳", row)
+	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "| ✅ | — |") || !strings.Contains(row, postNote) {
+		t.Errorf("comment row after the post step %q, want preflight ✅, live cycle —, the note, nothing ⏳", row)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,19 +129,26 @@ func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, provider
 //     the row's unsettled cells as ?;
 //   - main finished but was killed before its final row was posted (a
 //     cancel's SIGKILL follows within seconds): that row, saved in state,
-//     is posted again;
+//     is posted again (failed, if this teardown failed); a saved outcome
+//     whose row is unusable is posted as a row built from the outcome;
 //   - main was `up`: its host is gone now, so its pending status ends
-//     (EndKept).
+//     (EndKept), unless `down` already ended it (downReportedFile).
 func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.Identity, teardownCode int) {
 	get := a.env.Getenv
 	outcome := get("STATE_outcome")
 	var saved *matrix.Row
+	unusable := "" // why main's saved row was not taken, when it was not
 	if outcome != "" && outcome != string(verify.Up) {
 		if get("STATE_reported") == "true" {
 			return
 		}
 		var row matrix.Row
-		if err := json.Unmarshal([]byte(get("STATE_row")), &row); err == nil && row.Key == id.Key {
+		switch err := json.Unmarshal([]byte(get("STATE_row")), &row); {
+		case err != nil:
+			unusable = fmt.Sprintf("not a row (%v)", err)
+		case row.Key != id.Key:
+			unusable = fmt.Sprintf("its key %q is not the leg's %q", row.Key, id.Key)
+		default:
 			saved = &row
 		}
 	}
@@ -158,14 +166,30 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 	if row.Provider == "" {
 		row.Provider = matrix.DisplayName(id.Key)
 	}
+	if unusable != "" {
+		// Main finished with an outcome: its verdict is known even
+		// without the row, and "ended without a result" would be wrong.
+		a.log.Warn("the main step's saved row is unusable; reporting the leg from its outcome",
+			"reason", unusable, "outcome", outcome)
+		rebuilt := rowFromOutcome(row, verify.Outcome(outcome))
+		saved = &rebuilt
+	}
 	switch {
 	case saved != nil:
+		if teardownCode != ExitOK {
+			// Main's row predates this teardown: a leg that left
+			// something behind is not green, as main's own teardown
+			// failing would have made it.
+			saved = teardownFailed(*saved)
+		}
 		out := r.Finish(ctx, *saved)
 		a.notice(out)
 		if out.StatusPosted {
 			fmt.Fprintf(a.stdout, "reported %s's final row, which the main step did not get to post (status %s)\n",
 				id.Key, ghreport.StatusState(*saved))
 		}
+	case outcome == string(verify.Up) && teardownCode == ExitOK && a.downReported(run, id):
+		fmt.Fprintf(a.stdout, "%s was already ended by down; its report stands\n", id.Key)
 	case outcome == string(verify.Up):
 		note := "host kept by up, torn down at the job's end; the suite was not run"
 		if teardownCode != ExitOK {
@@ -187,6 +211,51 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 			fmt.Fprintf(a.stdout, "reported %s as ended without a result (status error)\n", id.Key)
 		}
 	}
+}
+
+// downReported reports whether `down` already tore down this leg's kept
+// host and ended the leg on GitHub.
+func (a *app) downReported(run *config.Run, id providers.Identity) bool {
+	b, err := os.ReadFile(filepath.Join(run.Out, downReportedFile))
+	return err == nil && strings.TrimSpace(string(b)) == id.Name()
+}
+
+// rowFromOutcome is the leg's row as far as main's outcome tells it: the
+// live cycle's verdict; the other cells stay unknown.
+func rowFromOutcome(row matrix.Row, outcome verify.Outcome) matrix.Row {
+	switch outcome {
+	case verify.Verified:
+		row.Set(matrix.Preflight, matrix.Pass, "")
+		row.Set(matrix.LiveCycle, matrix.Pass, "")
+	case verify.Incomplete:
+		row.Set(matrix.LiveCycle, matrix.NotRun, "(incomplete)")
+	case verify.Cancelled:
+		row.Set(matrix.LiveCycle, matrix.Fail, "cancelled")
+	case verify.TimedOut:
+		row.Set(matrix.LiveCycle, matrix.Fail, "timed out")
+	default: // failed, error, or an outcome this version does not know
+		row.Set(matrix.LiveCycle, matrix.Fail, "")
+	}
+	row.Notes = fmt.Sprintf("main step ended %s; its full row was lost, so other cells are unknown (see the job)", outcome)
+	return row
+}
+
+// teardownFailed is row with its live cycle failed (keeping why main
+// failed it, if it did) and a note that the post step's teardown failed.
+func teardownFailed(row matrix.Row) *matrix.Row {
+	cells := make(map[matrix.Column]matrix.Cell, len(row.Cells))
+	maps.Copy(cells, row.Cells)
+	row.Cells = cells
+	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
+		row.Set(matrix.LiveCycle, matrix.Fail, "teardown failed")
+	}
+	const note = "teardown by the post step failed (see the job)"
+	if row.Notes == "" {
+		row.Notes = note
+	} else {
+		row.Notes = note + "; " + row.Notes
+	}
+	return &row
 }
 
 // destroy deletes the identity's resources (unless already done) and runs
@@ -269,6 +338,10 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// A marker of an earlier up's down in a reused --out is not this leg's.
+	if err := os.Remove(filepath.Join(run.Out, downReportedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	st := upState{Provider: run.Provider, Identity: id, Inputs: map[string]string{}, Host: res.Host, HostCleanups: res.HostCleanups}
 	for k, v := range run.Inputs {
 		if !run.IsSecret(k) {
@@ -346,7 +419,14 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	if dcode, _ := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
 		code = dcode
 	}
-	a.reportDown(ctx, run, st.Identity, code)
+	reported := a.reportDown(ctx, run, st.Identity, code)
+	if code == ExitOK && reported {
+		// The up step's post step runs at the job's end and would end the
+		// leg again, over this more accurate note: tell it down did.
+		if err := os.WriteFile(filepath.Join(run.Out, downReportedFile), []byte(st.Identity.Name()+"\n"), 0o600); err != nil {
+			fmt.Fprintf(a.stderr, "mvm-verify: note that down reported the leg: %v\n", err)
+		}
+	}
 	if code == ExitOK {
 		if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(a.stderr, "mvm-verify: remove %s: %v\n", dir, err)
@@ -355,17 +435,22 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	return code
 }
 
+// downReportedFile, in --out, says `down` tore the host down and ended its
+// leg on GitHub: the up step's post step then leaves the leg as down
+// reported it (STATE_* of the up step cannot learn of a later step).
+const downReportedFile = "down-reported"
+
 // reportDown ends the pending status `up` left on GitHub (in Actions, with
 // reporting on): the host is gone and the suite was not run there, so the
-// leg ends without a verdict, as error. A later post step of the up step
-// says the same again, harmlessly.
-func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int) {
+// leg ends without a verdict, as error. It reports whether the status was
+// posted.
+func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int) bool {
 	if id.HeadSHA != "" {
 		run.HeadSHA = id.HeadSHA // the commit up was run for
 	}
 	r := a.reporter(run)
 	if r == nil {
-		return
+		return false
 	}
 	note := "host kept by up, torn down by down; the suite was not run"
 	if code != ExitOK {
@@ -378,6 +463,7 @@ func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Iden
 	if out.StatusPosted {
 		fmt.Fprintf(a.stdout, "reported %s as ended without a verdict: the host up kept is gone (status error)\n", id.Key)
 	}
+	return out.StatusPosted
 }
 
 // undoOnHostDial bounds reaching a kept host for its cleanups: a host that

@@ -52,6 +52,10 @@ func (s superseded) Error() string { return "PR head moved to " + s.head }
 // errNotConfirmed: the row never stayed in the comment.
 var errNotConfirmed = errors.New("matrix comment: the row did not stay in the comment after all attempts")
 
+// errKeptChanging: the reads bound ran out while the row held but the
+// matrix around it kept changing, so the leg could not confirm it stayed.
+var errKeptChanging = errors.New("matrix comment: other legs kept changing the comment; gave up confirming the row stays")
+
 // view is the comment and statuses as last read.
 type view struct {
 	comments  []*github.IssueComment // marker comments, oldest first
@@ -113,13 +117,26 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		return "", superseded{head: head}
 	}
 	quieted, writes, waited, reread := false, 0, false, false
-	for reads := 0; ; reads++ {
-		if reads > 4*r.cfg.Attempts {
-			return "", errNotConfirmed
+	// reads bounds the loop should the matrix keep changing under the leg
+	// without a write: at most three reads between writes hold the row
+	// (the quiet wait, the wait for another leg, the quiet wait again), so
+	// writes, not this, end a leg whose row does not stay. A read made
+	// again only because the one before was old does not count.
+	for reads := 0; ; {
+		if reads > 4*(r.cfg.Attempts+1) {
+			return "", errKeptChanging
 		}
 		v, err := r.read(ctx, head)
 		if err != nil {
 			return "", err
+		}
+		// The allowance to write from an old read is this read's only: a
+		// read that holds (and so does not write) passes it on to no later
+		// old read.
+		rereadNow := reread
+		reread = false
+		if !rereadNow {
+			reads++
 		}
 		holds := v.holds(own, head)
 		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
@@ -150,16 +167,16 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
-		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 && !reread {
+		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 && !rereadNow {
 			// The quiet period holds only while a write lands within
 			// Quiet of its read, and one slow request (up to 30 s) can
 			// break that: read again rather than write from an old view.
-			// Once per write, so a slow API is not kept from writing.
+			// Once per old read (the next read may write however long it
+			// took), so a slow API is not kept from writing.
 			r.log.Info("matrix comment read is old; reading it again before writing", "age", age)
 			reread = true
 			continue
 		}
-		reread = false
 		writes++
 		rows := v.desired(&own, head)
 		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head), head); err != nil {

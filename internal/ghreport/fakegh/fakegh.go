@@ -245,6 +245,17 @@ func (s *Server) addComment(repo string, issue int, login, body string) *Comment
 	return c
 }
 
+// SetCommentBody replaces a comment's body, as another writer's update
+// landing would.
+func (s *Server) SetCommentBody(id int64, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.comments[id]; c != nil {
+		c.Body = body
+		c.UpdatedAt = s.now().UTC().Truncate(time.Second)
+	}
+}
+
 // Comments returns the issue's comments, oldest first.
 func (s *Server) Comments(repo string, issue int) []Comment {
 	s.mu.Lock()
