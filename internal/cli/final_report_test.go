@@ -1,12 +1,12 @@
 package cli_test
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 )
@@ -57,57 +57,31 @@ func TestPostStepPostsTheRowAKilledFinishLost(t *testing.T) {
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
 
-	main := exec.Command(bin)
-	main.Env = env
-	var mainOut strings.Builder
-	main.Stdout, main.Stderr = &mainOut, &mainOut
-	if err := main.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- main.Wait() }()
-	wait := func(what string, done func() bool) {
-		t.Helper()
-		guard := time.After(3 * time.Minute)
-		for !done() {
-			select {
-			case err := <-exited:
-				t.Fatalf("main ended before %s: %v\n%s", what, err, mainOut.String())
-			case <-guard:
-				_ = main.Process.Kill()
-				t.Fatalf("main never got to %s\n%s\ncomments: %+v", what, mainOut.String(), gh.Comments(ghRepo, 7))
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
-	wait("reporting its host ready", func() bool {
+	main := startBin(t, env)
+	comments := func() string { return fmt.Sprintf("comments: %+v", gh.Comments(ghRepo, 7)) }
+	main.waitUntil("reporting its host ready", func() bool {
 		for _, c := range gh.Comments(ghRepo, 7) {
 			if strings.Contains(c.Body, "| ✅ | ⏳ running |") {
 				return true
 			}
 		}
 		return false
-	})
-	wait("running the suite", func() bool { return len(processesMentioning(t, "sleep 317")) > 0 })
+	}, comments)
+	main.waitUntil("running the suite", func() bool { return len(processesMentioning(t, "sleep 317")) > 0 }, comments)
 	// The next status is the final one: it hangs until main is gone.
 	held := make(chan struct{}, 1)
 	gh.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: 502, During: func() {
 		held <- struct{}{}
 		<-release
 	}})
-	if err := main.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	wait("posting its final status", func() bool { return len(held) > 0 })
-	if err := main.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+	main.signal(syscall.SIGTERM)
+	main.waitUntil("posting its final status", func() bool { return len(held) > 0 }, comments)
+	main.kill()
 
 	state := parseFileCommands(t, stateFile)
 	if state["outcome"] != "cancelled" || state["row"] == "" || state["reported"] != "" {
 		t.Fatalf("state after the kill: outcome %q reported %q row %q; want cancelled, not reported, the row saved\n%s",
-			state["outcome"], state["reported"], state["row"], mainOut.String())
+			state["outcome"], state["reported"], state["row"], main.out.String())
 	}
 	if st, _ := lastLocalStatus(gh); st != "pending" {
 		t.Fatalf("status after the kill is %q: the test did not catch main before its final status", st)

@@ -139,3 +139,63 @@ func requireRoot(t *testing.T) {
 }
 
 var _ = syscall.SIGTERM
+
+// running is the binary started in the background, as the runner's main
+// step: a test waits for it to reach a point, then signals or kills it.
+type running struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	out    strings.Builder // stdout and stderr; read only after it exited
+	exited chan error
+}
+
+func startBin(t *testing.T, env []string) *running {
+	t.Helper()
+	r := &running{t: t, cmd: exec.Command(bin), exited: make(chan error, 1)}
+	r.cmd.Env = env
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.exited <- r.cmd.Wait() }()
+	return r
+}
+
+// waitUntil polls done until it holds; the test fails if the binary exits
+// first or it does not hold within three minutes. detail adds to the
+// failure message (e.g. the fake GitHub's comments).
+func (r *running) waitUntil(what string, done func() bool, detail func() string) {
+	r.t.Helper()
+	guard := time.After(3 * time.Minute)
+	for !done() {
+		select {
+		case err := <-r.exited:
+			r.t.Fatalf("main ended before %s: %v\n%s", what, err, r.out.String())
+		case <-guard:
+			_ = r.cmd.Process.Kill()
+			<-r.exited
+			extra := ""
+			if detail != nil {
+				extra = "\n" + detail()
+			}
+			r.t.Fatalf("main never got to %s\n%s%s", what, r.out.String(), extra)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// signal sends sig to the binary.
+func (r *running) signal(sig syscall.Signal) {
+	r.t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// kill SIGKILLs the binary, as a job timeout or a cancel's follow-up does,
+// and waits until it is gone.
+func (r *running) kill() {
+	r.t.Helper()
+	r.signal(syscall.SIGKILL)
+	<-r.exited
+}

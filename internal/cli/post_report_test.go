@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -30,38 +31,18 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
 
-	main := exec.Command(bin)
-	main.Env = env
-	var mainOut strings.Builder
-	main.Stdout, main.Stderr = &mainOut, &mainOut
-	if err := main.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- main.Wait() }()
-	// Wait until the comment shows the host ready (preflight ✅, live
-	// cycle ⏳): the suite's sleep is running.
-	guard := time.After(3 * time.Minute)
-	for ready := false; !ready; {
+	main := startBin(t, env)
+	// The comment shows the host ready (preflight ✅, live cycle ⏳): the
+	// suite's sleep is running.
+	main.waitUntil("reporting its host ready", func() bool {
 		for _, c := range gh.Comments(ghRepo, 7) {
-			ready = ready || strings.Contains(c.Body, "| ✅ | ⏳ running |")
+			if strings.Contains(c.Body, "| ✅ | ⏳ running |") {
+				return true
+			}
 		}
-		if ready {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("main ended before it was killed: %v\n%s", err, mainOut.String())
-		case <-guard:
-			_ = main.Process.Kill()
-			t.Fatalf("the leg never reported its host ready\n%s\ncomments: %+v", mainOut.String(), gh.Comments(ghRepo, 7))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if err := main.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+		return false
+	}, func() string { return fmt.Sprintf("comments: %+v", gh.Comments(ghRepo, 7)) })
+	main.kill()
 
 	state := parseFileCommands(t, stateFile)
 	if state["identity"] == "" || state["outcome"] != "" {

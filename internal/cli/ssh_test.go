@@ -242,35 +242,14 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
 		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey())
 
-	main := exec.Command(bin)
-	main.Env = env
-	var mainOut strings.Builder
-	main.Stdout, main.Stderr = &mainOut, &mainOut
-	if err := main.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- main.Wait() }()
-	guard := time.After(3 * time.Minute)
+	main := startBin(t, env)
 	// Both sleeps (and sudo) when the step starts a root one too.
 	want := 1
 	if created {
 		want = 3
 	}
-	for len(processesMentioning(t, "sleep "+sleepArg)) < want {
-		select {
-		case err := <-exited:
-			t.Fatalf("main ended before it was killed: %v\n%s", err, mainOut.String())
-		case <-guard:
-			_ = main.Process.Kill()
-			t.Fatalf("the suite's step never started\n%s", mainOut.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if err := main.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
+	main.waitUntil("the suite's step", func() bool { return len(processesMentioning(t, "sleep "+sleepArg)) >= want }, nil)
+	main.kill()
 
 	state := parseFileCommands(t, files["GITHUB_STATE"])
 	if state["outcome"] != "" || state["host-cleanups"] == "" {
