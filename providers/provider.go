@@ -182,3 +182,12 @@ type Info struct {
 type LaneOfferer interface {
 	OfferedLanes() []string
 }
+
+// OfferedLanes is what p can run now: its own answer when it is a
+// LaneOfferer, else the lanes of its Info.
+func OfferedLanes(p Provider, info Info) []string {
+	if lo, ok := p.(LaneOfferer); ok {
+		return lo.OfferedLanes()
+	}
+	return info.Lanes
+}

@@ -92,11 +92,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	// auto is decided from what the provider offers, before anything runs;
 	// the host probe only confirms it. The row key follows the lane.
 	if run.Lane == config.LaneAuto {
-		offered := entry.Info.Lanes
-		if lo, ok := p.(providers.LaneOfferer); ok {
-			offered = lo.OfferedLanes()
-		}
-		run.Lane = config.ResolveLane(run.Lane, offered)
+		run.Lane = config.ResolveLane(run.Lane, providers.OfferedLanes(p, entry.Info))
 		if run.Lane == config.LaneNoKVM && run.Key == providers.Label(run.Provider) {
 			run.Key += "-" + config.LaneNoKVM
 		}

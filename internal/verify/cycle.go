@@ -76,11 +76,7 @@ type cycle struct {
 // from the signal and covering the whole teardown.
 func Run(ctx context.Context, plan Plan) *Result {
 	fillDefaults(&plan)
-	offered := plan.Info.Lanes
-	if lo, ok := plan.Provider.(providers.LaneOfferer); ok {
-		offered = lo.OfferedLanes()
-	}
-	plan.Lane = resolveLane(plan.Lane, offered)
+	plan.Lane = resolveLane(plan.Lane, providers.OfferedLanes(plan.Provider, plan.Info))
 	c := &cycle{
 		plan: &plan,
 		res: &Result{
