@@ -310,9 +310,12 @@ func kvmCheck(lane string, rep probe.Report) error {
 // suite uploads the suite's files and runs every step. A failed step does
 // not stop the next: one expensive cycle should report every failure.
 func (c *cycle) suite(ctx context.Context) error {
-	if len(c.plan.Steps) > 0 {
-		// Steps may leave processes behind, or outlive a killed main:
-		// the teardown (or the post step) kills what carries the mark.
+	// Steps may leave processes behind, or outlive a killed main: on a
+	// host we did not create, the teardown (or the post step) kills what
+	// carries the mark. A provider that created the host ends them with
+	// it (local kills the leg's cgroup; a cloud host is deleted), so the
+	// extra round trip is spared there.
+	if len(c.plan.Steps) > 0 && !c.plan.Info.Creates {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
 		c.legToken = hex.EncodeToString(b[:])
