@@ -56,6 +56,12 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 	if uerr == nil {
 		return nil
 	}
+	if ctx.Err() != nil {
+		// Closing the session locally may end the upload at once even on
+		// a frozen host; whether the host still answers decides if the
+		// connection is worth keeping for the cleanups after it.
+		c.checkAnswers("upload " + remotePath)
+	}
 	err = fail(uerr.what, uerr.err)
 	if tmp != "" {
 		c.removeLeftover(ctx, tmp)
@@ -131,6 +137,24 @@ func (c *Client) abandon(sess *ssh.Session, returned <-chan struct{}, what strin
 	case <-returned:
 	case <-t.C:
 		c.fail(fmt.Errorf("%w: %s did not stop within %s of the cancel", ErrUnresponsive, what, c.opts.CancelGrace))
+	}
+}
+
+// checkAnswers closes the connection (Err then wraps ErrUnresponsive) if
+// the host does not answer a keepalive request within CancelGrace.
+func (c *Client) checkAnswers(what string) {
+	if c.Err() != nil {
+		return
+	}
+	answered := make(chan struct{})
+	go func() {
+		_, _, _ = c.ssh.SendRequest("keepalive@openssh.com", true, nil)
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(c.opts.CancelGrace):
+		c.fail(fmt.Errorf("%w: the host did not answer within %s after %s was cancelled", ErrUnresponsive, c.opts.CancelGrace, what))
 	}
 }
 
