@@ -72,7 +72,7 @@ steps:
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> probe", "==> suite", "==> teardown", "hello from the host"} {
+	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> probe", "==> suite", "==> collect", "==> teardown", "hello from the host"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("progress lacks %q", want)
 		}
@@ -103,6 +103,15 @@ steps:
 	}
 	if !strings.Contains(sum, "passed") {
 		t.Errorf("summary lacks the libtest counts:\n%s", sum)
+	}
+	// The collect phase keeps the host's logs beside the steps' for artifacts.
+	for _, name := range []string{"01-hello.log", "kernel-log.log", "journal.log"} {
+		if text := r.file(t, filepath.Join("logs", name)); strings.TrimSpace(text) == "" {
+			t.Errorf("logs/%s is empty", name)
+		}
+	}
+	if !strings.Contains(sum, "<summary>journal</summary>") {
+		t.Errorf("summary lacks the collected journal")
 	}
 }
 

@@ -372,8 +372,8 @@ func writeStepLogs(out string, res *verify.Result) error {
 			return fmt.Errorf("write step log: %w", err)
 		}
 	}
-	for name, text := range res.Collected {
-		if err := os.WriteFile(filepath.Join(dir, providers.Label(name)+".log"), []byte(text), 0o644); err != nil {
+	for _, l := range res.Collected {
+		if err := os.WriteFile(filepath.Join(dir, providers.Label(l.Name)+".log"), []byte(l.Text), 0o644); err != nil {
 			return fmt.Errorf("write collected log: %w", err)
 		}
 	}

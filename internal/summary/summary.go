@@ -84,11 +84,11 @@ func Markdown(res *verify.Result) string {
 		budget -= len(block)
 		b.WriteString(block)
 	}
-	for name, text := range res.Collected {
+	for _, l := range res.Collected {
 		if budget <= 0 {
 			break
 		}
-		block := details(name, tail(text, min(maxPerStep, budget)))
+		block := details(l.Name, tail(l.Text, min(maxPerStep, budget)))
 		budget -= len(block)
 		b.WriteString(block)
 	}

@@ -233,20 +233,23 @@ func (c *cycle) runPhases(ctx context.Context) {
 		if ph.name == PhaseProbe && c.plan.ProbeBinary == "" {
 			continue
 		}
-		if ph.name == PhaseCollect && (c.host == nil || !c.host.CloudInit) {
-			continue
-		}
 		if c.plan.KeepHost && (ph.name == PhaseSuite || ph.name == PhaseCollect) {
 			continue // `up` hands over a ready host; the suite is the user's to run
 		}
 		if err := c.phase(ctx, ph.name, ph.fn); err != nil {
-			// Collect after a failed suite still helps explain it.
-			if ph.name == PhaseSuite && ctx.Err() == nil && c.host != nil && c.host.CloudInit {
+			// The host's logs help explain a failed ready, probe or suite.
+			if ph.name != PhaseCollect && c.canCollect(ctx) {
 				c.phase(ctx, PhaseCollect, c.collect)
 			}
 			return
 		}
 	}
+}
+
+// canCollect says whether a host is there to fetch logs from: connected,
+// still answering, and the leg not cancelled or out of time.
+func (c *cycle) canCollect(ctx context.Context) bool {
+	return ctx.Err() == nil && c.host != nil && c.client != nil && c.client.Err() == nil
 }
 
 // deadlineError is the cause of the overall deadline: timeout-minutes less

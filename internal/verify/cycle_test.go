@@ -270,6 +270,60 @@ func TestCycleOverRealSSH(t *testing.T) {
 	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
 		t.Errorf("hosts left: %v", left)
 	}
+	checkCollected(t, res, "kernel log", "journal")
+}
+
+// checkCollected asserts the collect phase ran and fetched the named logs,
+// in order, each with some text.
+func checkCollected(t *testing.T, res *Result, names ...string) {
+	t.Helper()
+	ran := false
+	for _, ph := range res.Phases {
+		if ph.Name == PhaseCollect {
+			ran = ph.Status == matrix.Pass
+		}
+	}
+	if !ran {
+		t.Errorf("collect phase did not pass: %+v", res.Phases)
+	}
+	var got []string
+	for _, l := range res.Collected {
+		got = append(got, l.Name)
+		if strings.TrimSpace(l.Text) == "" {
+			t.Errorf("collected %q is empty", l.Name)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Errorf("collected %q, want %q", got, names)
+	}
+}
+
+// A failed step still leaves the host's logs to explain it.
+func TestCollectAfterFailedSuite(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{}
+	res := Run(context.Background(), testPlan(p, Step{Name: "fails", Run: "exit 3", Column: matrix.LiveCycle}))
+	if res.Outcome != Failed {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	checkCollected(t, res, "kernel log", "journal")
+}
+
+func TestShortDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{2 * time.Minute, "2m"},
+		{90 * time.Second, "1m30s"},
+		{time.Hour, "1h"},
+		{time.Hour + 5*time.Minute, "1h5m"},
+		{45 * time.Second, "45s"},
+	} {
+		if got := shortDuration(tc.d); got != tc.want {
+			t.Errorf("shortDuration(%s) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
 }
 
 // hangProvider's Create records its resource and then hangs until its

@@ -472,27 +472,42 @@ func (c *cycle) addRemote(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// collect fetches log excerpts that explain a host's boot. It never fails
-// the leg: missing logs are noted instead.
+// collect fetches log excerpts that explain the host: its boot (cloud-init,
+// where we booted it) and its kernel and system logs, which say why KVM or
+// a sandbox failed. It never fails the leg: a missing log is noted instead.
 func (c *cycle) collect(ctx context.Context) error {
-	logs := map[string]string{
-		"cloud-init-output.log": "tail -n 200 /var/log/cloud-init-output.log",
-		"cloud-init status":     "cloud-init status --long",
-		"journal":               "journalctl -b --no-pager -n 200 -p warning",
-	}
-	collected := map[string]string{}
-	for name, cmd := range logs {
-		res, err := c.client.Run(ctx, remote.RunSpec{Command: cmd, AsUser: "root", Timeout: 30 * time.Second})
+	var collected []Log
+	for _, l := range collectCommands(c.host.CloudInit) {
+		res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: 30 * time.Second})
+		text := ""
 		if err != nil {
-			collected[name] = "(not collected: " + describe(ctx, err) + ")"
-			continue
+			text = "(not collected: " + describe(ctx, err) + ")"
+		} else {
+			text = remote.MaskString(string(res.Output), c.secrets())
 		}
-		collected[name] = remote.MaskString(string(res.Output), c.secrets())
+		collected = append(collected, Log{Name: l.Name, Text: text})
 	}
 	c.mu.Lock()
 	c.res.Collected = collected
 	c.mu.Unlock()
 	return nil
+}
+
+// collectCommands are the logs collect fetches, each a command whose output
+// is the log. A host we did not boot may lack systemd or deny the kernel
+// log; the commands say so in the log rather than fail.
+func collectCommands(cloudInit bool) []Log {
+	var logs []Log
+	if cloudInit {
+		logs = append(logs,
+			Log{Name: "cloud-init status", Text: "cloud-init status --long 2>&1"},
+			Log{Name: "cloud-init-output.log", Text: "tail -n 200 /var/log/cloud-init-output.log 2>&1"},
+		)
+	}
+	return append(logs,
+		Log{Name: "kernel log", Text: "dmesg 2>&1 | tail -n 100"},
+		Log{Name: "journal", Text: "if command -v journalctl >/dev/null; then journalctl -b --no-pager -n 200 -p warning 2>&1; else echo 'no systemd journal on this host'; fi"},
+	)
 }
 
 // connectionLost says why host-side cleanups cannot run: the connection

@@ -98,8 +98,8 @@ type Result struct {
 	Probe            *probe.Report        `json:"probe,omitempty"`
 	Leaks            []providers.Resource `json:"leaks,omitempty"`
 	Created          []providers.Resource `json:"created,omitempty"`
-	// Collected holds log excerpts from the host by name (masked).
-	Collected map[string]string `json:"-"`
+	// Collected holds log excerpts from the host, in a fixed order (masked).
+	Collected []Log `json:"-"`
 	// RemoteTime is the total time spent inside remote commands.
 	RemoteTime time.Duration `json:"remote_time_ns"`
 	// CostUSD is the estimated cost of the host for the leg's duration.
@@ -295,4 +295,10 @@ func roundDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%d s", int(d.Round(time.Second)/time.Second))
 	}
+}
+
+// Log is one log excerpt fetched from the host by the collect phase.
+type Log struct {
+	Name string
+	Text string
 }
