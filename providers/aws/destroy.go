@@ -181,6 +181,22 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 			report(r)
 		}
 	}
+	// An interface its instance left behind (DeleteOnTermination turned
+	// off) would hold the group forever: delete it first.
+	enis, err := p.detachedInterfaces(ctx, cl, f, region)
+	if err != nil {
+		return seen, err
+	}
+	seen += len(enis)
+	for _, n := range enis {
+		done, err := p.deleteInterface(ctx, cl, n.ID)
+		if err != nil {
+			return seen, err
+		}
+		if done {
+			report(n)
+		}
+	}
 	groups, err := p.groups(ctx, cl, f, region)
 	if err != nil {
 		return seen, err
@@ -288,6 +304,19 @@ func (p *Provider) deleteGroup(ctx context.Context, cl *clients, id string) (boo
 			return false, fmt.Errorf("delete security group %s (still in use): %w", id, err)
 		}
 	}
+}
+
+// deleteInterface deletes a detached network interface. One still in use
+// (attached again, or its instance not yet gone) is left to the next sweep.
+func (p *Provider) deleteInterface(ctx context.Context, cl *clients, id string) (bool, error) {
+	_, err := cl.ec2.DeleteNetworkInterface(ctx, &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: sdk.String(id)})
+	switch {
+	case err == nil, isNotFound(err):
+		return true, nil
+	case codeOf(err) == "InvalidNetworkInterface.InUse":
+		return false, nil
+	}
+	return false, classify("delete network interface "+id, err)
 }
 
 // sweepRegions is every region the leg may have used that EC2 offers this
@@ -432,11 +461,21 @@ func (p *Provider) groups(ctx context.Context, cl *clients, f providers.Filter, 
 }
 
 // interfaces lists our network interfaces. The primary one goes with its
-// instance, so Destroy need not delete it; one that outlives its instance
-// is a leak the leak check names.
+// instance; one that outlives it is deleted by Destroy, and named by the
+// leak check if it stays.
 func (p *Provider) interfaces(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
+	return p.listInterfaces(ctx, cl, f, region, tagFilters(f))
+}
+
+// detachedInterfaces lists our interfaces attached to nothing.
+func (p *Provider) detachedInterfaces(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
+	return p.listInterfaces(ctx, cl, f, region, append(tagFilters(f),
+		ec2types.Filter{Name: sdk.String("status"), Values: []string{"available"}}))
+}
+
+func (p *Provider) listInterfaces(ctx context.Context, cl *clients, f providers.Filter, region string, filters []ec2types.Filter) ([]providers.Resource, error) {
 	var out []providers.Resource
-	pg := ec2.NewDescribeNetworkInterfacesPaginator(cl.ec2, &ec2.DescribeNetworkInterfacesInput{Filters: tagFilters(f)})
+	pg := ec2.NewDescribeNetworkInterfacesPaginator(cl.ec2, &ec2.DescribeNetworkInterfacesInput{Filters: filters})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {

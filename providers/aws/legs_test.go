@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 // TestLegsWithTheSameKeyStayApart runs two legs of one matrix job at once:
@@ -137,11 +138,41 @@ func assertLegIntact(t *testing.T, srv *fake.Server, id providers.Identity, typ 
 	}
 }
 
-// TestLeakCheckNamesANetworkInterface: a tagged network interface that
-// outlives its instance is listed, so the leak check names it.
+// TestDestroyDeletesALeftoverNetworkInterface: an interface that outlives
+// its instance holds the security group, so Destroy deletes it before the
+// group, and nothing is left.
+func TestDestroyDeletesALeftoverNetworkInterface(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.KeepInterfaces()
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.Destroy(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Interfaces(); len(n) != 0 {
+		t.Errorf("interfaces left = %+v", n)
+	}
+	if g := srv.Groups(); len(g) != 0 {
+		t.Errorf("groups left = %+v", g)
+	}
+	if !slices.ContainsFunc(rep.Deleted, func(r providers.Resource) bool { return r.Kind == "network-interface" }) {
+		t.Errorf("report %+v does not name the interface", rep.Deleted)
+	}
+	if leaked, err := providers.LeakCheck(context.Background(), p, id); err != nil || len(leaked) != 0 {
+		t.Errorf("leak check = %+v, %v", leaked, err)
+	}
+}
+
+// TestLeakCheckNamesANetworkInterface: an interface whose delete did not
+// take (and the group it holds) is named by the leak check.
 func TestLeakCheckNamesANetworkInterface(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	srv.KeepInterfaces()
+	srv.Inject(fakecloud.Fault{Op: "DeleteNetworkInterface", Pretend: true})
 	p := newProvider(t, srv, nil)
 	id := identity("aws")
 	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
@@ -158,7 +189,7 @@ func TestLeakCheckNamesANetworkInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(leaked) != 1 || leaked[0].Kind != "network-interface" || leaked[0].ID != enis[0].ID {
+	if !slices.ContainsFunc(leaked, func(r providers.Resource) bool { return r.Kind == "network-interface" && r.ID == enis[0].ID }) {
 		t.Errorf("leak check = %+v, want network-interface %s", leaked, enis[0].ID)
 	}
 }

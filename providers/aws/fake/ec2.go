@@ -66,6 +66,9 @@ type NetworkInterface struct {
 	InstanceID                        string
 	Status                            string // in-use, available
 	DeleteOnTermination               bool
+	// Groups are its security groups: a group an interface still holds
+	// cannot be deleted.
+	Groups []string
 }
 
 // Volume is a fake EBS volume.
@@ -128,6 +131,7 @@ func ec2Handlers() map[string]ec2Handler {
 		"DescribeVolumes":           {allowed: append([]string{"VolumeId.N"}, filterParams...), do: (*Server).describeVolumes},
 		"DescribeNetworkInterfaces": {allowed: append([]string{"NetworkInterfaceId.N"}, filterParams...), do: (*Server).describeInterfaces},
 		"DeleteVolume":              {allowed: []string{"VolumeId"}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
+		"DeleteNetworkInterface":    {allowed: []string{"NetworkInterfaceId"}, required: []string{"NetworkInterfaceId"}, do: (*Server).deleteInterface},
 	}
 }
 
@@ -184,7 +188,7 @@ func pretend(action string, p params) *xmlDoc {
 	switch action {
 	case "DeleteSecurityGroup":
 		return response(action).el("return", "true").el("groupId", p.get("GroupId"))
-	case "DeleteVolume":
+	case "DeleteVolume", "DeleteNetworkInterface":
 		return response(action).el("return", "true")
 	case "TerminateInstances":
 		d := response(action).open("instancesSet")
@@ -543,7 +547,8 @@ func (s *Server) deleteGroup(c caller, p params) (*xmlDoc, *apiError) {
 	users := s.instances.List(func(_ string, in Instance) bool {
 		return in.State != "terminated" && slices.Contains(in.Groups, g.ID)
 	})
-	if len(users) > 0 {
+	holders := s.ifaces.List(func(_ string, n NetworkInterface) bool { return slices.Contains(n.Groups, g.ID) })
+	if len(users) > 0 || len(holders) > 0 {
 		return nil, errf(http.StatusBadRequest, "DependencyViolation", "resource %s has a dependent object", g.ID)
 	}
 	s.groups.Delete(g.ID)
@@ -706,7 +711,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	keep := s.keepENIs
 	s.mu.Unlock()
 	eni := NetworkInterface{ID: s.NewID("eni-"), Region: c.region, Zone: zone, SubnetID: subnet, VpcID: vpc,
-		Tags: maps.Clone(specs["network-interface"]), InstanceID: in.ID, Status: "in-use",
+		Tags: maps.Clone(specs["network-interface"]), InstanceID: in.ID, Status: "in-use", Groups: slices.Clone(in.Groups),
 		DeleteOnTermination: p.get("NetworkInterface.1.DeleteOnTermination") != "false" && !keep}
 	in.InterfaceID = eni.ID
 	s.instances.Put(in.ID, in)
@@ -941,6 +946,19 @@ func (s *Server) deleteVolume(c caller, p params) (*xmlDoc, *apiError) {
 	}
 	s.volumes.Delete(id)
 	return response("DeleteVolume").el("return", "true"), nil
+}
+
+func (s *Server) deleteInterface(c caller, p params) (*xmlDoc, *apiError) {
+	id := p.get("NetworkInterfaceId")
+	n, ok := s.ifaces.Get(id)
+	if !ok || n.Region != c.region {
+		return nil, errf(http.StatusBadRequest, "InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
+	}
+	if n.Status == "in-use" {
+		return nil, errf(http.StatusBadRequest, "InvalidNetworkInterface.InUse", "The network interface %s is currently in use.", id)
+	}
+	s.ifaces.Delete(id)
+	return response("DeleteNetworkInterface").el("return", "true"), nil
 }
 
 func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
