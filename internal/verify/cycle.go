@@ -246,10 +246,20 @@ func (c *cycle) runPhases(ctx context.Context) {
 	}
 }
 
-// canCollect says whether a host is there to fetch logs from: connected,
-// still answering, and the leg not cancelled or out of time.
+// canCollect says whether there are logs to fetch: a host that is
+// connected and still answering, or whose console the provider reads; and
+// the leg not cancelled or out of time.
 func (c *cycle) canCollect(ctx context.Context) bool {
-	return ctx.Err() == nil && c.host != nil && c.client != nil && c.client.Err() == nil
+	if ctx.Err() != nil || c.host == nil {
+		return false
+	}
+	_, console := c.plan.Provider.(providers.ConsoleReader)
+	return c.connected() || (console && c.host.ID != "")
+}
+
+// connected says whether the host's SSH connection is up and answering.
+func (c *cycle) connected() bool {
+	return c.client != nil && c.client.Err() == nil
 }
 
 // deadlineError is the cause of the overall deadline: timeout-minutes less

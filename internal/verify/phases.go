@@ -473,19 +473,29 @@ func (c *cycle) addRemote(d time.Duration) {
 }
 
 // collect fetches log excerpts that explain the host: its boot (cloud-init,
-// where we booted it) and its kernel and system logs, which say why KVM or
-// a sandbox failed. It never fails the leg: a missing log is noted instead.
+// where we booted it), its kernel and system logs, which say why KVM or a
+// sandbox failed, and its console where the provider has one. It never
+// fails the leg: a missing log is noted instead.
 func (c *cycle) collect(ctx context.Context) error {
 	var collected []Log
-	for _, l := range collectCommands(c.host.CloudInit) {
-		res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: 30 * time.Second})
-		text := ""
+	if c.connected() {
+		for _, l := range collectCommands(c.host.CloudInit) {
+			res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: 30 * time.Second})
+			text := ""
+			if err != nil {
+				text = "(not collected: " + describe(ctx, err) + ")"
+			} else {
+				text = remote.MaskString(string(res.Output), c.secrets())
+			}
+			collected = append(collected, Log{Name: l.Name, Text: text})
+		}
+	}
+	if cr, ok := c.plan.Provider.(providers.ConsoleReader); ok && c.host.ID != "" {
+		text, err := cr.Console(ctx, c.host)
 		if err != nil {
 			text = "(not collected: " + describe(ctx, err) + ")"
-		} else {
-			text = remote.MaskString(string(res.Output), c.secrets())
 		}
-		collected = append(collected, Log{Name: l.Name, Text: text})
+		collected = append(collected, Log{Name: "console", Text: remote.MaskString(text, c.secrets())})
 	}
 	c.mu.Lock()
 	c.res.Collected = collected

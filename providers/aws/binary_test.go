@@ -286,7 +286,7 @@ func TestBinaryRunAWS(t *testing.T) {
 		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
 	}
 	out := p.output()
-	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> suite", "==> teardown", "hello from the fake ec2"} {
+	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> suite", "==> collect", "==> teardown", "hello from the fake ec2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -294,6 +294,15 @@ func TestBinaryRunAWS(t *testing.T) {
 	sum, err := os.ReadFile(filepath.Join(args[len(args)-5], "summary.md"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The collect phase kept the instance's console, read through
+	// GetConsoleOutput, beside the host's own logs.
+	console, err := os.ReadFile(filepath.Join(args[len(args)-5], "logs", "console.log"))
+	if err != nil || !strings.Contains(string(console), "fake-ec2: booted; sshd listening on") {
+		t.Errorf("console log: %v\n%s", err, console)
+	}
+	if n := count(srv.Ops(), "GetConsoleOutput"); n != 1 {
+		t.Errorf("GetConsoleOutput calls = %d, want 1", n)
 	}
 	// | Provider | Preflight | Live cycle | … : Preflight passes; the live
 	// cycle passes where this machine (the fake's "instance") has usable

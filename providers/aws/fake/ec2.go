@@ -41,6 +41,9 @@ type Instance struct {
 	halted bool
 	// Request is the RunInstances form, for tests to inspect.
 	Request map[string]string
+	// Console is what GetConsoleOutput returns: lines the fake writes as
+	// the instance launches, boots and ends, and any a test adds.
+	Console []string
 }
 
 // Group is a fake security group.
@@ -132,6 +135,7 @@ func ec2Handlers() map[string]ec2Handler {
 		"DescribeNetworkInterfaces": {allowed: append([]string{"NetworkInterfaceId.N"}, filterParams...), do: (*Server).describeInterfaces},
 		"DeleteVolume":              {allowed: []string{"VolumeId"}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
 		"DeleteNetworkInterface":    {allowed: []string{"NetworkInterfaceId"}, required: []string{"NetworkInterfaceId"}, do: (*Server).deleteInterface},
+		"GetConsoleOutput":          {allowed: []string{"InstanceId", "Latest"}, required: []string{"InstanceId"}, do: (*Server).consoleOutput},
 	}
 }
 
@@ -700,6 +704,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		ReservationID: s.NewID("r-"), State: "pending", PrivateIP: fmt.Sprintf("172.31.%d.%d", len(s.instances.List(nil))/250, 10+len(s.instances.List(nil))%240),
 		Tags: maps.Clone(specs["instance"]), Groups: groups, ClientToken: token, UserData: userData, Spot: market == "spot",
 		ShutdownBehavior: shutdown, Nested: nested, LaunchTime: time.Now().UTC(), Request: p.flat(),
+		Console: []string{fmt.Sprintf("fake-ec2: launching %s in %s from %s", typ, zone, image)},
 	}
 	if in.Tags == nil {
 		in.Tags = map[string]string{}
@@ -726,12 +731,14 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
 				x.State, x.PublicIP, x.SSHPort = "running", m.Addr(), m.Port()
+				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd listening on %s:%d", m.Addr(), m.Port()))
 			}
 		})
-	}, func(error) {
+	}, func(err error) {
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
 				x.State = "terminated"
+				x.Console = append(x.Console, "fake-ec2: boot failed: "+err.Error())
 			}
 		})
 	})
@@ -992,6 +999,29 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 		d.tags(n.Tags).close()
 	}
 	return d, nil
+}
+
+// AddConsole appends a line to an instance's console output, as its
+// kernel or cloud-init would print one.
+func (s *Server) AddConsole(id, line string) {
+	s.instances.Update(id, func(in *Instance) { in.Console = append(in.Console, line) })
+}
+
+func (s *Server) consoleOutput(c caller, p params) (*xmlDoc, *apiError) {
+	id := p.get("InstanceId")
+	in, ok := s.instances.Get(id)
+	if !ok || in.Region != c.region || !s.Visible(id) {
+		return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+	}
+	if l := p.get("Latest"); l != "" && l != "true" && l != "false" {
+		return nil, invalidValue("Invalid value '%s' for Latest", l)
+	}
+	text := ""
+	if len(in.Console) > 0 {
+		text = strings.Join(in.Console, "\n") + "\n"
+	}
+	return response("GetConsoleOutput").el("instanceId", id).el("timestamp", time.Now().UTC().Format(time.RFC3339)).
+		el("output", base64.StdEncoding.EncodeToString([]byte(text))), nil
 }
 
 // KeepInterfaces makes the network interfaces of later launches stay,
