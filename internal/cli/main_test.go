@@ -25,7 +25,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "mvm-verify")
-	build := exec.Command("go", "build", "-o", bin, "github.com/tinylabscom/mvm-verify")
+	// Built as the Dockerfile builds it, so the tests run the binary the
+	// image ships.
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/tinylabscom/mvm-verify")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build mvm-verify:", err)

@@ -81,7 +81,10 @@ func binary(t *testing.T) string {
 			return
 		}
 		bin := filepath.Join(binDir, "mvm-verify")
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/tinylabscom/mvm-verify").CombinedOutput()
+		// Built as the Dockerfile builds it: the binary the image ships.
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/tinylabscom/mvm-verify")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 			return
