@@ -120,11 +120,21 @@ func request(id providers.Identity) providers.Request {
 
 func noSleep(context.Context, time.Duration) error { return nil }
 
+// leftInFake is every resource still in srv that carries the mvm-verify
+// marker tag: each test has a fake of its own, so all of them are its
+// run's. Instances, groups, volumes, network interfaces and spot requests.
+func leftInFake(srv *fake.Server) []fake.Resource {
+	return srv.Tagged(map[string]string{providers.TagMarker: "1"})
+}
+
 // assertNothingLeft checks the fake's own state and the adapter's leak check.
 func assertNothingLeft(t *testing.T, srv *fake.Server, p providers.Provider, id providers.Identity) {
 	t.Helper()
 	if i, g, v := srv.Live(); i+g+v != 0 {
 		t.Errorf("fake still holds %d instances, %d groups, %d volumes: %+v %+v", i, g, v, srv.Instances(), srv.Groups())
+	}
+	if left := srv.Tagged(id.Tags()); len(left) > 0 {
+		t.Errorf("fake still holds resources tagged with the run: %v", left)
 	}
 	leaked, err := providers.LeakCheck(context.Background(), p, id)
 	if err != nil {
