@@ -172,7 +172,7 @@ func count(ops []string, op string) int {
 func waitForInstance(t *testing.T, srv *fake.Server) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for len(srv.Volumes()) == 0 { // the volume is stored after the instance
+	for len(srv.Interfaces()) == 0 { // stored after the instance and its volume
 		if time.Now().After(deadline) {
 			t.Fatal("the fake never finished the cancelled launch")
 		}
