@@ -636,6 +636,39 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 	}
 }
 
+// TestBinaryZoneStaysInItsRegion: the zone input belongs to the region
+// input, so a candidate in another region that names no zone is not
+// refused for it and launches where EC2 has room. us-east-1b (the zone
+// input) has no capacity: the run moves on to eu-west-1, picks a zone
+// there, and passes.
+func TestBinaryZoneStaysInItsRegion(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.NoCapacity("us-east-1b", "", "")
+	bin := binary(t)
+	args := append(cliArgs(t, srv, suiteFile(t, "true")), "--zone", "us-east-1b",
+		"--candidates", "[{region: us-east-1}, {region: eu-west-1}]")
+	p := start(t, bin, baseEnv(t), args)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 || insts[0].Zone != "eu-west-1a" {
+		t.Errorf("instances = %+v, want one in eu-west-1a", insts)
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
+	}
+	sum, err := os.ReadFile(filepath.Join(args[slices.Index(args, "--out")+1], "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 1 | us-east-1 | us-east-1b | c8i.large | on-demand | ❌ capacity", "| 2 | eu-west-1 | eu-west-1a | c8i.large | on-demand | ✅ created"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("Candidates tried lacks %q:\n%s", want, sum)
+		}
+	}
+}
+
 // TestBinarySIGTERMProductionPoll: SIGTERM during the suite with polls
 // seconds apart, as in production, so the 7 s cancel budget cannot hold
 // the young run's quiet sweeps. The teardown must not fail for it: it
