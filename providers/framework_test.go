@@ -29,7 +29,7 @@ type scripted struct {
 	// (a listing lagging behind creates).
 	hiddenFor int
 	lists     int
-	cancel  func() // called during Create when set
+	cancel    func() // called during Create when set
 }
 
 func (s *scripted) PollInterval() time.Duration { return time.Nanosecond }
