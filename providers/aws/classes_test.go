@@ -116,3 +116,28 @@ func TestBareMetalLaunchSendsNoCpuOptions(t *testing.T) {
 	}
 	assertNothingLeft(t, srv, p, id)
 }
+
+// TestSpotLaunchLeavesNoRequest: a spot launch makes a one-time spot
+// request, tagged with the run like the instance; the fake keeps it, and
+// it is closed once the teardown has terminated the instance, so nothing
+// tagged with the run is left.
+func TestSpotLaunchLeavesNoRequest(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, map[string]string{"market": "spot"})
+	id := identity("aws")
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spots := srv.SpotRequests()
+	if len(spots) != 1 || spots[0].InstanceID != h.ID || spots[0].State != "active" || !id.Matches(spots[0].Tags) {
+		t.Fatalf("spot requests = %+v, want the launch's, tagged with the run", spots)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if spots := srv.SpotRequests(); spots[0].State != "closed" {
+		t.Errorf("spot request after teardown = %+v, want closed", spots[0])
+	}
+	assertNothingLeft(t, srv, p, id)
+}
