@@ -25,8 +25,11 @@ type scripted struct {
 	// listFor, when set, is how many List calls show listed; later ones
 	// show nothing (a listing catching up with deletes).
 	listFor int
-	lists   int
-	cancel  func() // called during Create when set
+	// hiddenFor is how many List calls show nothing before listed shows
+	// (a listing lagging behind creates).
+	hiddenFor int
+	lists     int
+	cancel    func() // called during Create when set
 }
 
 func (s *scripted) PollInterval() time.Duration { return time.Nanosecond }
@@ -62,7 +65,7 @@ func (s *scripted) List(_ context.Context, f Filter) ([]Resource, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lists++
-	if s.listFor > 0 && s.lists > s.listFor {
+	if (s.listFor > 0 && s.lists > s.listFor) || s.lists <= s.hiddenFor {
 		return nil, nil
 	}
 	var out []Resource
@@ -334,6 +337,51 @@ func TestLeakCheck(t *testing.T) {
 	}
 	if lagging.lists != 3 {
 		t.Errorf("lists = %d, want 3", lagging.lists)
+	}
+}
+
+// lagging is a scripted provider whose listings lag behind creates for a
+// while after a run begins (Lagger).
+type lagging struct{ *scripted }
+
+func (lagging) LagWindow() time.Duration { return 10 * time.Minute }
+
+// TestLeakCheckOutwaitsCreateLag: a young run's resources missing from the
+// first listings are still found, since one empty listing is not taken as
+// clean until a few in a row are; a run older than the lag window stops at
+// the first empty one.
+func TestLeakCheckOutwaitsCreateLag(t *testing.T) {
+	id := Identity{RunID: "42", RunAttempt: "1", Job: "verify", Key: "aws", Leg: "aaaa", CreatedAt: time.Now()}
+	listed := []Resource{{Kind: "instance", ID: "i-1", Region: "us-east-1", Tags: id.Tags()}}
+
+	young := lagging{&scripted{hiddenFor: 2, listed: listed}}
+	leaked, err := LeakCheck(context.Background(), young, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaked) != 1 || leaked[0].ID != "i-1" {
+		t.Errorf("young run, listings lagging twice: leaked = %+v, want i-1", leaked)
+	}
+
+	clean := lagging{&scripted{}}
+	if leaked, err := LeakCheck(context.Background(), clean, id); err != nil || len(leaked) != 0 {
+		t.Fatalf("clean young run: leaked = %+v, %v", leaked, err)
+	}
+	if clean.lists != leakQuietListings {
+		t.Errorf("clean young run listed %d times, want %d quiet listings", clean.lists, leakQuietListings)
+	}
+
+	old := id
+	old.CreatedAt = time.Now().Add(-time.Hour)
+	oldRun := lagging{&scripted{hiddenFor: 2, listed: listed}}
+	if _, err := LeakCheck(context.Background(), oldRun, old); err != nil || oldRun.lists != 1 {
+		t.Errorf("run older than the lag window: %d listings (%v), want 1", oldRun.lists, err)
+	}
+
+	// Deleted a moment ago and still listed twice: not a leak, young or not.
+	deleting := lagging{&scripted{listFor: 2, listed: listed}}
+	if leaked, err := LeakCheck(context.Background(), deleting, id); err != nil || len(leaked) != 0 {
+		t.Errorf("young run, deletes lagging: leaked = %+v, %v", leaked, err)
 	}
 }
 

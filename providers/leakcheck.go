@@ -13,6 +13,11 @@ import (
 // deleted a moment ago may still be listed once or twice.
 const leakListings = 4
 
+// leakQuietListings is how many listings in a row must come back empty
+// before a young run (see Lagger) counts as clean: a poll apart, they
+// outwait the listings' lag behind creates, as Destroy's sweeps do.
+const leakQuietListings = 3
+
 // defaultLeakInterval is the wait between listings for providers that do
 // not say how often they poll.
 const defaultLeakInterval = 2 * time.Second
@@ -24,23 +29,50 @@ type Poller interface {
 	PollInterval() time.Duration
 }
 
+// Lagger is implemented by providers whose listings lag behind creates
+// (EC2's describe-after-create): a resource created less than LagWindow
+// ago may be missing from a listing, so one empty listing does not prove
+// that a run that young left nothing.
+type Lagger interface {
+	LagWindow() time.Duration
+}
+
 // LeakCheck lists everything still tagged with the identity's run, key and
 // leg (only this leg: a concurrent leg with the same key is not a leak).
 // An empty result means teardown was complete; the caller fails the step
 // naming every kind and id returned. While something is listed it lists
 // again, a poll apart, up to leakListings times, so only what outlasts the
-// listings' lag is reported.
+// listings' lag behind deletes is reported. For a run younger than the
+// provider's lag window (or of unknown age) one empty listing is not
+// enough: it takes leakQuietListings in a row, so a resource the listings
+// do not show yet is still found. A wait that cannot end before ctx's
+// deadline is not begun: what the last listing showed is the answer.
 func LeakCheck(ctx context.Context, p Provider, id Identity) ([]Resource, error) {
 	interval := defaultLeakInterval
 	if pl, ok := p.(Poller); ok && pl.PollInterval() > 0 {
 		interval = pl.PollInterval()
 	}
+	quietNeeded := 1
+	if l, ok := p.(Lagger); ok && l.LagWindow() > 0 && (id.CreatedAt.IsZero() || time.Since(id.CreatedAt) < l.LagWindow()) {
+		quietNeeded = leakQuietListings
+	}
+	quiet := 0
 	for n := 1; ; n++ {
 		res, err := p.List(ctx, id.Filter())
 		if err != nil {
 			return nil, fmt.Errorf("leak check on %s: %w", p.Name(), err)
 		}
-		if len(res) == 0 || n >= leakListings {
+		if len(res) == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		// A young run's quiet listings come on top of the ones a leak is
+		// given to go away.
+		if quiet >= quietNeeded || n >= leakListings+quietNeeded-1 {
+			return res, nil
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < interval {
 			return res, nil
 		}
 		if err := waits.Sleep(ctx, interval); err != nil {

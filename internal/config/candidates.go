@@ -43,7 +43,7 @@ func parseCandidates(text string, base providers.Candidate) ([]providers.Candida
 	r := &nodeReader{}
 	var list []providers.Candidate
 	r.list(root, "", "a list like [{region: us-east-1, type: c8i.2xlarge}]", false, func(i int, item *yaml.Node, path string) {
-		c := base
+		var c providers.Candidate
 		var typeKey string
 		before := len(r.errs)
 		r.mapping(item, path, candidateKeys, func(key string, v *yaml.Node) {
@@ -79,6 +79,9 @@ func parseCandidates(text string, base providers.Candidate) ([]providers.Candida
 		if len(r.errs) > before {
 			return
 		}
+		// Empty fields come from the single inputs, the zone only when the
+		// candidate is in their region: a zone names one region's place.
+		c = c.Defaults(base)
 		if j := slices.Index(list, c); j >= 0 {
 			r.problem(item, path, fmt.Sprintf("same as [%d]", j), "each candidate once")
 			return

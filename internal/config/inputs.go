@@ -183,7 +183,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:        "zone",
-			Description: "Zone of the host, and the zone of candidates that name none; empty: the provider's choice.",
+			Description: "Zone of the host, and the zone of candidates in its region that name none; empty: the provider's choice.",
 			Modes:       placement,
 		},
 		{

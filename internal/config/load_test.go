@@ -504,6 +504,13 @@ func TestCandidates(t *testing.T) {
 		{"json with defaults", map[string]string{"region": "us-east-1", "market": "spot",
 			"candidates": `[{"type": "c8i.2xlarge"}, {"region": "us-east-2", "zone": "us-east-2b", "instance-type": "m8i.2xlarge", "market": "on-demand"}]`},
 			[]providers.Candidate{{Region: "us-east-1", Type: "c8i.2xlarge", Market: "spot"}, {Region: "us-east-2", Zone: "us-east-2b", Type: "m8i.2xlarge", Market: "on-demand"}}},
+		// The zone input names a place in the region input: a candidate in
+		// another region that names no zone gets none (the provider picks),
+		// while one in the same region, or naming no region, gets it.
+		{"zone only within its region", map[string]string{"region": "us-east-1", "zone": "us-east-1b",
+			"candidates": "[{region: us-east-1}, {region: eu-west-1}, {type: m8i.large}, {region: eu-west-1, zone: eu-west-1c}]"},
+			[]providers.Candidate{{Region: "us-east-1", Zone: "us-east-1b", Market: "on-demand"}, {Region: "eu-west-1", Market: "on-demand"},
+				{Region: "us-east-1", Zone: "us-east-1b", Type: "m8i.large", Market: "on-demand"}, {Region: "eu-west-1", Zone: "eu-west-1c", Market: "on-demand"}}},
 		{"yaml mapping", map[string]string{"candidates": "region: eu-west-1\ntype: c8i.xlarge\n"},
 			[]providers.Candidate{{Region: "eu-west-1", Type: "c8i.xlarge", Market: "on-demand"}}},
 		{"spot failover", map[string]string{"spot-failover": "true", "region": "r",

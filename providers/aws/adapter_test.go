@@ -211,9 +211,12 @@ func TestCreateRequestShape(t *testing.T) {
 		"BlockDeviceMapping.1.Ebs.VolumeSize":          "50",
 		"BlockDeviceMapping.1.Ebs.VolumeType":          "gp3",
 		"BlockDeviceMapping.1.Ebs.DeleteOnTermination": "true",
-		"ClientToken":                "",
-		"KeyName":                    "",
-		"MetadataOptions.HttpTokens": "required",
+		// The interface goes with the instance, so it cannot hold the
+		// group (or bill) after teardown.
+		"NetworkInterface.1.DeleteOnTermination": "true",
+		"ClientToken":                            "",
+		"KeyName":                                "",
+		"MetadataOptions.HttpTokens":             "required",
 	}
 	for k, want := range checks {
 		if k == "ClientToken" {
@@ -253,8 +256,13 @@ func TestCreateRequestShape(t *testing.T) {
 		}
 		kinds[r.Kind] = r.ID
 	}
-	if kinds["instance"] != in.ID || kinds["security-group"] != groups[0].ID || kinds["volume"] != vols[0].ID {
-		t.Errorf("journal = %+v", j.Records())
+	enis := srv.Interfaces()
+	if len(enis) != 1 || enis[0].InstanceID != in.ID || !id.Matches(enis[0].Tags) {
+		t.Fatalf("network interfaces = %+v", enis)
+	}
+	if kinds["instance"] != in.ID || kinds["security-group"] != groups[0].ID || kinds["volume"] != vols[0].ID ||
+		kinds["network-interface"] != enis[0].ID {
+		t.Errorf("journal = %+v, want the instance, group, volume and network interface", j.Records())
 	}
 
 	rep, err := p.Destroy(context.Background(), id)
@@ -510,14 +518,20 @@ func TestCancellation(t *testing.T) {
 			t.Fatalf("create = %v, want cancelled", err)
 		}
 		// Cut off before any describe answered: EC2 names no root volume
-		// in RunInstances' answer, so the journal holds the group and the
-		// instance only, and the teardown finds the volume by its tags.
-		kinds := map[string]int{}
+		// in RunInstances' answer, so the journal holds the group, the
+		// instance and its network interface (which the answer does name),
+		// and the teardown finds the volume by its tags.
+		kinds := map[string][]string{}
 		for _, r := range j.Records() {
-			kinds[r.Kind]++
+			kinds[r.Kind] = append(kinds[r.Kind], r.ID)
 		}
-		if kinds["security-group"] != 1 || kinds["instance"] != 1 || kinds["volume"] != 0 {
-			t.Errorf("journal = %+v, want the group and the instance (no volume named yet)", j.Records())
+		enis := srv.Interfaces()
+		if len(enis) != 1 {
+			t.Fatalf("fake interfaces = %+v, want the instance's primary one", enis)
+		}
+		if len(kinds["security-group"]) != 1 || len(kinds["instance"]) != 1 || len(kinds["volume"]) != 0 ||
+			!slices.Equal(kinds["network-interface"], []string{enis[0].ID}) {
+			t.Errorf("journal = %+v, want the group, the instance and interface %s (no volume named yet)", j.Records(), enis[0].ID)
 		}
 		if len(srv.Volumes()) != 1 {
 			t.Fatalf("fake volumes = %+v, want the instance's root volume", srv.Volumes())

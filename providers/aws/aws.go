@@ -197,6 +197,11 @@ func checkType(what, t string) error {
 // PollInterval is the wait between polls (providers.Poller).
 func (p *Provider) PollInterval() time.Duration { return p.poll }
 
+// LagWindow is how long after a run began EC2's listings may still miss
+// its resources (providers.Lagger): the leak check of a run that young
+// wants a few empty listings in a row, as Destroy wants quiet sweeps.
+func (p *Provider) LagWindow() time.Duration { return lagWindow }
+
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }
 

@@ -322,8 +322,8 @@ func TestBinaryRunAWS(t *testing.T) {
 	if !strings.Contains(string(row[1]), "✅") || !strings.Contains(string(row[2]), wantLive) {
 		t.Errorf("row: Preflight %q, Live cycle %q; want ✅ and %s\n%s", row[1], row[2], wantLive, sum)
 	}
-	if i, g, v := srv.Live(); i+g+v != 0 {
-		t.Errorf("left in the fake: %d instances, %d groups, %d volumes", i, g, v)
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
 	}
 	if n := count(srv.Ops(), "RunInstances"); n != 1 {
 		t.Errorf("RunInstances calls = %d", n)
@@ -425,9 +425,9 @@ func TestBinarySIGTERM(t *testing.T) {
 			if code == 0 {
 				t.Errorf("exit 0 after SIGTERM")
 			}
-			if i, g, v := srv.Live(); i+g+v != 0 {
-				t.Errorf("left in the fake after SIGTERM %s: %d instances, %d groups, %d volumes\n%s\nstderr:\n%s",
-					ph.name, i, g, v, p.output(), p.stderr.String())
+			if left := leftInFake(srv); len(left) > 0 {
+				t.Errorf("left in the fake after SIGTERM %s: %v\n%s\nstderr:\n%s",
+					ph.name, left, p.output(), p.stderr.String())
 			}
 		})
 	}
@@ -489,8 +489,8 @@ func testPostAfterSIGKILL(t *testing.T, lag int) {
 	if err != nil {
 		t.Fatalf("post: %v\n%s", err, out)
 	}
-	if i, g, v := srv.Live(); i+g+v != 0 {
-		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("after post the fake holds %v\n%s", left, out)
 	}
 	if !strings.Contains(string(out), "leak check") || !strings.Contains(string(out), "deleted instance") {
 		t.Errorf("post output:\n%s", out)
@@ -631,10 +631,44 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			if c := creating(srv); len(c) > 0 {
 				t.Errorf("a refused run called %v", c)
 			}
-			if i, g, v := srv.Live(); i+g+v != 0 {
-				t.Errorf("a refused run created %d instances, %d groups, %d volumes", i, g, v)
+			// Everything the fake holds, tagged or not.
+			if left := srv.Tagged(nil); len(left) > 0 {
+				t.Errorf("a refused run created %v", left)
 			}
 		})
+	}
+}
+
+// TestBinaryZoneStaysInItsRegion: the zone input belongs to the region
+// input, so a candidate in another region that names no zone is not
+// refused for it and launches where EC2 has room. us-east-1b (the zone
+// input) has no capacity: the run moves on to eu-west-1, picks a zone
+// there, and passes.
+func TestBinaryZoneStaysInItsRegion(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.NoCapacity("us-east-1b", "", "")
+	bin := binary(t)
+	args := append(cliArgs(t, srv, suiteFile(t, "true")), "--zone", "us-east-1b",
+		"--candidates", "[{region: us-east-1}, {region: eu-west-1}]")
+	p := start(t, bin, baseEnv(t), args)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 || insts[0].Zone != "eu-west-1a" {
+		t.Errorf("instances = %+v, want one in eu-west-1a", insts)
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
+	}
+	sum, err := os.ReadFile(filepath.Join(args[slices.Index(args, "--out")+1], "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 1 | us-east-1 | us-east-1b | c8i.large | on-demand | ❌ capacity", "| 2 | eu-west-1 | eu-west-1a | c8i.large | on-demand | ✅ created"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("Candidates tried lacks %q:\n%s", want, sum)
+		}
 	}
 }
 
@@ -673,8 +707,8 @@ func TestBinarySIGTERMProductionPoll(t *testing.T) {
 	if err != nil {
 		t.Errorf("post: %v\n%s", err, pout)
 	}
-	if i, g, v := srv.Live(); i+g+v != 0 {
-		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\nmain:\n%s\npost:\n%s", i, g, v, out, pout)
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("after post the fake holds %v\nmain:\n%s\npost:\n%s", left, out, pout)
 	}
 }
 
@@ -745,8 +779,8 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("post: %v\n%s", err, out)
 	}
-	if i, g, v := srv.Live(); i+g+v != 0 {
-		t.Errorf("after post the fake holds %d instances, %d groups, %d volumes\n%s", i, g, v, out)
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("after post the fake holds %v\n%s", left, out)
 	}
 	if !strings.Contains(string(out), "deleted instance "+live[0].ID) {
 		t.Errorf("post did not name the eu-west-1 instance %s:\n%s", live[0].ID, out)
@@ -775,8 +809,8 @@ func TestBinarySpotFailover(t *testing.T) {
 	if len(live) != 1 {
 		t.Errorf("on-demand instances = %+v, want the failover's one", live)
 	}
-	if i, g, v := srv.Live(); i+g+v != 0 {
-		t.Errorf("left: %d instances, %d groups, %d volumes", i, g, v)
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left: %v", left)
 	}
 	out := args[slices.Index(args, "--out")+1]
 	sum, err := os.ReadFile(filepath.Join(out, "summary.md"))
@@ -861,9 +895,9 @@ func TestBinarySIGTERMActions(t *testing.T) {
 			if err != nil {
 				t.Errorf("post: %v\n%s", err, out)
 			}
-			if i, g, v := srv.Live(); i+g+v != 0 {
-				t.Errorf("after SIGTERM %s and the post step the fake holds %d instances, %d groups, %d volumes\nmain:\n%s\nstderr:\n%s\npost:\n%s",
-					ph.name, i, g, v, p.output(), p.stderr.String(), out)
+			if left := leftInFake(srv); len(left) > 0 {
+				t.Errorf("after SIGTERM %s and the post step the fake holds %v\nmain:\n%s\nstderr:\n%s\npost:\n%s",
+					ph.name, left, p.output(), p.stderr.String(), out)
 			}
 			if !strings.Contains(string(out), "leak check") {
 				t.Errorf("post did not run the leak check:\n%s", out)

@@ -385,6 +385,15 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 	}
 	inst := out.Instances[0]
 	j.Record(p.resource("instance", sdk.ToString(inst.InstanceId), c.Region, req.Identity))
+	// The primary network interface exists from RunInstances' answer on
+	// (networkInterfaceSet), and outlives the instance if its
+	// DeleteOnTermination is ever off: record it now too. The root volume
+	// is not named yet (see Create).
+	for _, n := range inst.NetworkInterfaces {
+		if eni := sdk.ToString(n.NetworkInterfaceId); eni != "" {
+			j.Record(p.resource("network-interface", eni, c.Region, req.Identity))
+		}
+	}
 	return inst, nil
 }
 

@@ -120,11 +120,21 @@ func request(id providers.Identity) providers.Request {
 
 func noSleep(context.Context, time.Duration) error { return nil }
 
+// leftInFake is every resource still in srv that carries the mvm-verify
+// marker tag: each test has a fake of its own, so all of them are its
+// run's. Instances, groups, volumes, network interfaces and spot requests.
+func leftInFake(srv *fake.Server) []fake.Resource {
+	return srv.Tagged(map[string]string{providers.TagMarker: "1"})
+}
+
 // assertNothingLeft checks the fake's own state and the adapter's leak check.
 func assertNothingLeft(t *testing.T, srv *fake.Server, p providers.Provider, id providers.Identity) {
 	t.Helper()
 	if i, g, v := srv.Live(); i+g+v != 0 {
 		t.Errorf("fake still holds %d instances, %d groups, %d volumes: %+v %+v", i, g, v, srv.Instances(), srv.Groups())
+	}
+	if left := srv.Tagged(id.Tags()); len(left) > 0 {
+		t.Errorf("fake still holds resources tagged with the run: %v", left)
 	}
 	leaked, err := providers.LeakCheck(context.Background(), p, id)
 	if err != nil {
@@ -162,7 +172,7 @@ func count(ops []string, op string) int {
 func waitForInstance(t *testing.T, srv *fake.Server) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for len(srv.Volumes()) == 0 { // the volume is stored after the instance
+	for len(srv.Interfaces()) == 0 { // stored after the instance and its volume
 		if time.Now().After(deadline) {
 			t.Fatal("the fake never finished the cancelled launch")
 		}

@@ -35,7 +35,9 @@ type Instance struct {
 	Nested           string
 	VolumeID         string
 	InterfaceID      string
-	LaunchTime       time.Time
+	// SpotRequestID is the one-time spot request a spot launch made.
+	SpotRequestID string
+	LaunchTime    time.Time
 	// halted is set once a shutting-down instance's host has stopped; it
 	// then reads as terminated after the kit's termination delay.
 	halted bool
@@ -72,6 +74,16 @@ type NetworkInterface struct {
 	// Groups are its security groups: a group an interface still holds
 	// cannot be deleted.
 	Groups []string
+}
+
+// SpotRequest is the one-time spot instance request EC2 makes for a
+// RunInstances on the spot market, tagged from the spot-instances-request
+// tag specification. It is active while its instance lives and closed
+// once the instance terminates.
+type SpotRequest struct {
+	ID, Region, InstanceID string
+	Tags                   map[string]string
+	State                  string // active, closed
 }
 
 // Volume is a fake EBS volume.
@@ -719,9 +731,17 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		Tags: maps.Clone(specs["network-interface"]), InstanceID: in.ID, Status: "in-use", Groups: slices.Clone(in.Groups),
 		DeleteOnTermination: p.get("NetworkInterface.1.DeleteOnTermination") != "false" && !keep}
 	in.InterfaceID = eni.ID
+	var spot SpotRequest
+	if in.Spot {
+		spot = SpotRequest{ID: s.NewID("sir-"), Region: c.region, InstanceID: in.ID, Tags: maps.Clone(specs["spot-instances-request"]), State: "active"}
+		in.SpotRequestID = spot.ID
+	}
 	s.instances.Put(in.ID, in)
 	s.volumes.Put(vol.ID, vol)
 	s.ifaces.Put(eni.ID, eni)
+	if in.Spot {
+		s.spots.Put(spot.ID, spot)
+	}
 	if token != "" {
 		s.mu.Lock()
 		s.tokens[token] = in.ID
@@ -786,11 +806,26 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 	}
 	d.el("clientToken", in.ClientToken).el("architecture", "x86_64").el("rootDeviceType", "ebs").el("rootDeviceName", "/dev/sda1")
 	if in.Spot {
-		d.el("instanceLifecycle", "spot")
+		d.el("instanceLifecycle", "spot").el("spotInstanceRequestId", in.SpotRequestID)
 	}
 	d.open("groupSet")
 	for _, g := range in.Groups {
 		d.open("item").el("groupId", g).close()
+	}
+	d.close()
+	// As EC2 does, the instance names its primary network interface from
+	// RunInstances' answer on, while it is attached.
+	d.open("networkInterfaceSet")
+	if n, ok := s.ifaces.Get(in.InterfaceID); ok && n.InstanceID == in.ID {
+		d.open("item").el("networkInterfaceId", n.ID).el("subnetId", n.SubnetID).el("vpcId", n.VpcID).
+			el("ownerId", s.cfg.Account).el("status", n.Status).el("privateIpAddress", in.PrivateIP).el("interfaceType", "interface")
+		d.open("attachment").el("attachmentId", "eni-attach-"+strings.TrimPrefix(n.ID, "eni-")).el("deviceIndex", "0").
+			el("status", "attached").el("deleteOnTermination", strconv.FormatBool(n.DeleteOnTermination)).close()
+		d.open("groupSet")
+		for _, g := range n.Groups {
+			d.open("item").el("groupId", g).close()
+		}
+		d.close().close()
 	}
 	d.close()
 	// As EC2 does, a pending instance (RunInstances' answer included)
@@ -892,10 +927,12 @@ func (s *Server) finishTermination(id string) {
 // terminated is the end of an instance: state terminated, no address, its
 // root volume deleted (or detached when it was kept).
 func (s *Server) terminated(id string) {
-	var vol, eni string
+	var vol, eni, spot string
 	s.instances.Update(id, func(in *Instance) {
-		in.State, in.PublicIP, vol, eni = "terminated", "", in.VolumeID, in.InterfaceID
+		in.State, in.PublicIP, vol, eni, spot = "terminated", "", in.VolumeID, in.InterfaceID, in.SpotRequestID
 	})
+	// A one-time request is done once its instance is: EC2 closes it.
+	s.spots.Update(spot, func(r *SpotRequest) { r.State = "closed" })
 	if n, ok := s.ifaces.Get(eni); ok && n.DeleteOnTermination {
 		s.ifaces.Delete(eni)
 	} else if ok {
@@ -1044,6 +1081,60 @@ func (s *Server) Groups() []Group { return s.groups.List(nil) }
 
 // Volumes returns every volume.
 func (s *Server) Volumes() []Volume { return s.volumes.List(nil) }
+
+// SpotRequests returns every spot instance request, closed ones included.
+func (s *Server) SpotRequests() []SpotRequest { return s.spots.List(nil) }
+
+// Resource is one resource the fake still holds, for tests to name what
+// a teardown left.
+type Resource struct {
+	Kind, ID, Region string
+	Tags             map[string]string
+}
+
+func (r Resource) String() string { return r.Kind + " " + r.ID + " in " + r.Region }
+
+// Tagged lists every resource that still exists and carries all the tags
+// in want: instances not terminated, security groups, volumes, network
+// interfaces and spot requests not closed. Empty after a clean teardown of
+// the run whose tags want holds.
+func (s *Server) Tagged(want map[string]string) []Resource {
+	has := func(tags map[string]string) bool {
+		for k, v := range want {
+			if tags[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	var out []Resource
+	for _, in := range s.instances.List(nil) {
+		if in.State != "terminated" && has(in.Tags) {
+			out = append(out, Resource{"instance", in.ID, in.Region, in.Tags})
+		}
+	}
+	for _, g := range s.groups.List(nil) {
+		if has(g.Tags) {
+			out = append(out, Resource{"security-group", g.ID, g.Region, g.Tags})
+		}
+	}
+	for _, v := range s.volumes.List(nil) {
+		if has(v.Tags) {
+			out = append(out, Resource{"volume", v.ID, v.Region, v.Tags})
+		}
+	}
+	for _, n := range s.ifaces.List(nil) {
+		if has(n.Tags) {
+			out = append(out, Resource{"network-interface", n.ID, n.Region, n.Tags})
+		}
+	}
+	for _, r := range s.spots.List(nil) {
+		if r.State != "closed" && has(r.Tags) {
+			out = append(out, Resource{"spot-instances-request", r.ID, r.Region, r.Tags})
+		}
+	}
+	return out
+}
 
 // Live counts what still exists (or costs money): instances not
 // terminated, groups and volumes. Zero after a clean teardown.

@@ -15,6 +15,8 @@ import (
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 const auth = "AWS4-HMAC-SHA256 Credential=AKIDFAKE/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00"
@@ -86,8 +88,13 @@ func ec2Form(action string, kv ...string) url.Values {
 }
 
 func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
-	s := New(Config{})
+	// c7i-flex is offered so that its refusal comes from the nested
+	// virtualization check, not from the type being unknown.
+	s := New(Config{Types: []string{"c8i.large", "c8i-flex.large", "c7i-flex.large", "t3.large"}})
 	defer s.Close()
+	// Launches that must reach the check they test carry a security group:
+	// the fake has no default one and would refuse them for that instead.
+	sg := group(t, s)
 	tests := []struct {
 		name   string
 		authz  string
@@ -109,9 +116,13 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 		{"bad user data", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
 			"InstanceType", "c8i.large", "UserData", "%%%"), 400, "InvalidParameterValue"},
 		{"nested virtualization on t3", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
-			"InstanceType", "t3.large", "CpuOptions.NestedVirtualization", "enabled"), 400, "InvalidParameterCombination"},
-		{"nested virtualization on c8i-flex", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
-			"InstanceType", "c8i-flex.large", "CpuOptions.NestedVirtualization", "enabled"), 400, "InvalidParameterValue"},
+			"InstanceType", "t3.large", "CpuOptions.NestedVirtualization", "enabled", "SecurityGroupId.1", sg), 400, "InvalidParameterCombination"},
+		// Only the 8th generation Intel families (C8i, M8i, R8i and their
+		// flex variants) offer it: an older flex type does not.
+		{"nested virtualization on c7i-flex", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c7i-flex.large", "CpuOptions.NestedVirtualization", "enabled", "SecurityGroupId.1", sg), 400, "InvalidParameterCombination"},
+		{"nested virtualization neither enabled nor disabled", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i-flex.large", "CpuOptions.NestedVirtualization", "on", "SecurityGroupId.1", sg), 400, "InvalidParameterValue"},
 		{"dry run", auth, ec2Form("DescribeVpcs", "DryRun", "true"), 412, "DryRunOperation"},
 	}
 	for _, tt := range tests {
@@ -125,6 +136,107 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 	if n := len(s.Instances()); n != 0 {
 		t.Errorf("rejected requests created %d instances", n)
 	}
+}
+
+// group creates a security group and returns its id.
+func group(t *testing.T, s *Server) string {
+	t.Helper()
+	status, body := post(t, s, auth, ec2Form("CreateSecurityGroup", "GroupName", "g", "GroupDescription", "d"))
+	if status != 200 {
+		t.Fatal(body)
+	}
+	return s.Groups()[0].ID
+}
+
+// TestNestedVirtualizationOnFlex: EC2 documents nested virtualization on
+// the 8th generation Intel types "c8i, m8i, r8i, and their flex variants"
+// (CpuOptionsRequest.NestedVirtualization), so a c8i-flex launch asking
+// for it succeeds and runs with it.
+func TestNestedVirtualizationOnFlex(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	sg := group(t, s)
+	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		"InstanceType", "c8i-flex.large", "CpuOptions.NestedVirtualization", "enabled", "SecurityGroupId.1", sg))
+	if status != 200 {
+		t.Fatalf("c8i-flex with nested virtualization: %d\n%s", status, body)
+	}
+	if in := s.Instances(); len(in) != 1 || in[0].Nested != "enabled" || !strings.Contains(body, "<nestedVirtualization>enabled</nestedVirtualization>") {
+		t.Errorf("instances = %+v\n%s", in, body)
+	}
+}
+
+// TestNestedCapableMatchesTheCatalog: the fake's idea of which types take
+// CpuOptions.NestedVirtualization is the adapter's KVM catalog's, so a type
+// the catalog sends it for is one the fake launches.
+func TestNestedCapableMatchesTheCatalog(t *testing.T) {
+	for _, typ := range []string{"c8i.large", "c8i-flex.large", "m8i.xlarge", "m8i-flex.large", "r8i.large", "r8i-flex.2xlarge",
+		"c7i-flex.large", "m7i.large", "t3.large", "c5.metal", "m8g.large", "c8a.large"} {
+		k, _ := providers.KVMSupport("aws", typ)
+		if got, want := nestedCapable(typ), k.Kind == providers.KVMNested; got != want {
+			t.Errorf("%s: fake nested-capable %v, catalog %s", typ, got, k.Kind)
+		}
+	}
+}
+
+// TestInstanceNamesItsInterfaceAndSpotRequest: as EC2 does, RunInstances'
+// answer and DescribeInstances name the instance's primary network
+// interface (networkInterfaceSet) and, for a spot launch, its spot
+// request, which the fake keeps, tagged, until the instance terminates.
+func TestInstanceNamesItsInterfaceAndSpotRequest(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	sg := group(t, s)
+	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		"InstanceType", "c8i.large", "NetworkInterface.1.DeviceIndex", "0", "NetworkInterface.1.SecurityGroupId.1", sg,
+		"NetworkInterface.1.DeleteOnTermination", "true", "InstanceMarketOptions.MarketType", "spot",
+		"TagSpecification.1.ResourceType", "spot-instances-request", "TagSpecification.1.Tag.1.Key", "run", "TagSpecification.1.Tag.1.Value", "7"))
+	if status != 200 {
+		t.Fatal(body)
+	}
+	in := s.Instances()[0]
+	enis, spots := s.Interfaces(), s.SpotRequests()
+	if len(enis) != 1 || len(spots) != 1 || spots[0].InstanceID != in.ID || spots[0].State != "active" {
+		t.Fatalf("interfaces = %+v, spot requests = %+v", enis, spots)
+	}
+	for what, b := range map[string]string{"RunInstances": body, "DescribeInstances": describe(t, s, in.ID)} {
+		if !strings.Contains(b, "<networkInterfaceId>"+enis[0].ID+"</networkInterfaceId>") ||
+			!strings.Contains(b, "<spotInstanceRequestId>"+spots[0].ID+"</spotInstanceRequestId>") {
+			t.Errorf("%s does not name interface %s and spot request %s:\n%s", what, enis[0].ID, spots[0].ID, b)
+		}
+	}
+	tagged := s.Tagged(map[string]string{"run": "7"})
+	if len(tagged) != 1 || tagged[0].Kind != "spot-instances-request" || tagged[0].ID != spots[0].ID {
+		t.Errorf("Tagged(run=7) = %v, want the spot request", tagged)
+	}
+	if status, body := post(t, s, auth, ec2Form("TerminateInstances", "InstanceId.1", in.ID)); status != 200 {
+		t.Fatal(body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for in, _ := s.Instance(in.ID); in.State != "terminated"; in, _ = s.Instance(in.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s never terminated: %s", in.ID, in.State)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if spots := s.SpotRequests(); spots[0].State != "closed" {
+		t.Errorf("spot request after its instance terminated: %+v, want closed", spots[0])
+	}
+	if left := s.Tagged(nil); len(left) != 1 || left[0].Kind != "security-group" {
+		t.Errorf("left = %v, want only the group (the interface went with its instance, the spot request is closed)", left)
+	}
+	if b := describe(t, s, in.ID); strings.Contains(b, "<networkInterfaceId>") {
+		t.Errorf("a terminated instance still names its deleted interface:\n%s", b)
+	}
+}
+
+func describe(t *testing.T, s *Server, id string) string {
+	t.Helper()
+	status, body := post(t, s, auth, ec2Form("DescribeInstances", "InstanceId.1", id))
+	if status != 200 {
+		t.Fatal(body)
+	}
+	return body
 }
 
 func TestClientTokenIdempotency(t *testing.T) {

@@ -65,6 +65,7 @@ type Server struct {
 	groups    fakecloud.Store[Group]
 	volumes   fakecloud.Store[Volume]
 	ifaces    fakecloud.Store[NetworkInterface]
+	spots     fakecloud.Store[SpotRequest]
 	// extraSubnets are the subnets AddSubnet made, in VPCs of their own.
 	extraSubnets fakecloud.Store[Subnet]
 	images       fakecloud.Store[string] // ami id → name
