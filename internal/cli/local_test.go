@@ -3,11 +3,14 @@ package cli_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 )
 
@@ -48,27 +52,65 @@ func localRun(t *testing.T, suite string, extra ...string) result {
 	return runBin(t, cmdEnv(t), args...)
 }
 
+// e2eUser is the passing run's suite user: not root, as the built-in suite's
+// mvm is not, and a name no other test creates, so the run itself makes it.
+const e2eUser = "mvr-e2e"
+
+// The built-in suite's shape end to end: a non-root suite user the run
+// creates as cloud-init would, steps run as that user through a login
+// shell, the seccomp step exactly as the suite runs it, and nothing of the
+// user left afterwards.
 func TestRunLocalPassingSuite(t *testing.T) {
-	requireCargo(t)
-	crate := seccompCrate(t)
+	requireRoot(t)
+	requireUserCargo(t)
+	if out, err := exec.Command("getent", "passwd", e2eUser).Output(); err == nil {
+		// Left by an earlier run that was killed before its teardown.
+		t.Logf("removing a leftover user %s: %s", e2eUser, out)
+		exec.Command("userdel", "-r", "-f", e2eUser).Run()
+	}
+	// Whatever a failed run left of the user goes after the test: the
+	// assertions below have seen it by then.
+	t.Cleanup(func() {
+		exec.Command("userdel", "-r", "-f", e2eUser).Run()
+		dropIns, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-*")
+		for _, path := range dropIns {
+			if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), e2eUser+" ") {
+				os.Remove(path)
+			}
+		}
+	})
+	crate := readableCrateCopy(t)
+	wantPassed := testsInFile(t, filepath.Join(crate, "tests", "seccomp_apply.rs"))
 	// A daemon the step leaves behind, detached from sshd's process tree:
 	// teardown must still end it.
 	daemon := "sleep 7" + strconv.Itoa(os.Getpid()) + "3"
 	suite := `
-user: root
+user: ` + e2eUser + `
 steps:
   - name: hello
-    run: test "$(id -un)" = root && echo hello from the host && { setsid ` + daemon + ` >/dev/null 2>&1 & }
+    run: |
+      set -e
+      echo "user=$(id -un)"
+      echo "groups=$(id -Gn)"
+      echo "home=$HOME"
+      test -O "$HOME"
+      sudo -n true && echo "sudo=nopasswd"
+      echo hello from the host
+      { setsid ` + daemon + ` >/dev/null 2>&1 & }
     column: Live cycle
   - name: seccomp probe
-    # --show-output, so a gated test's skip line would be seen; the gate
-    # is open, so the gated test installs its filter too.
-    run: cd ` + crate + ` && CARGO_TARGET_DIR=$(mktemp -d) SECCOMPCRATE_LIVE=1 cargo test --offline -- --show-output
+    # As the built-in suite runs it; the crate is root's, so the build goes
+    # to a directory of the user's own.
+    run: cd ` + crate + ` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline --test seccomp_apply -- --show-output
     parse: libtest
     column: Seccomp probe
     timeout: 5m
 `
-	r := localRun(t, suite)
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + tmp}
+	r := runBin(t, env, "run", "--provider", "local", "--suite", writeSuite(t, suite),
+		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -93,15 +135,56 @@ steps:
 	if res["outcome"] != "verified" {
 		t.Errorf("outcome %v, want verified", res["outcome"])
 	}
-	if left := processesMentioning(t, daemon); len(left) > 0 {
-		t.Errorf("the step's detached process survived teardown: %v", left)
+
+	// The step ran as the suite user the run set up: its groups and
+	// passwordless sudo, as the cloud-config gives them, and a home of its own.
+	hello := keyValues(r.file(t, filepath.Join("logs", "01-hello.log")))
+	if hello["user"] != e2eUser {
+		t.Errorf("the step ran as %q, want %s", hello["user"], e2eUser)
 	}
+	groups := strings.Fields(hello["groups"])
+	for _, g := range []string{"kvm", "sudo"} {
+		if !slices.Contains(groups, g) {
+			t.Errorf("the suite user's groups %q lack %s", hello["groups"], g)
+		}
+	}
+	if hello["sudo"] != "nopasswd" {
+		t.Errorf("the suite user has no passwordless sudo")
+	}
+	home := hello["home"]
+	if !filepath.IsAbs(home) {
+		t.Errorf("the step's HOME %q is not a path", home)
+	}
+	// The host probe ran as the suite user too: with a KVM that works here,
+	// the user in group kvm can create a VM, and the leg runs the kvm lane.
+	wantLane := "no-kvm"
+	if probe.KVMUsable() {
+		wantLane = "kvm"
+	}
+	if p, _ := res["probe"].(map[string]any); p == nil || p["lane"] != wantLane {
+		t.Errorf("host probe %v: want lane %s (KVM usable here: %v)", p, wantLane, probe.KVMUsable())
+	}
+	if res["lane"] != wantLane {
+		t.Errorf("lane %v, want %s", res["lane"], wantLane)
+	}
+
+	// The seccomp step ran exactly the seccomp_apply tests, all of them
+	// passing, the filter really installed.
 	steps := res["steps"].([]any)
-	tests := steps[1].(map[string]any)["tests"].(map[string]any)
-	if tests["Passed"] == nil && tests["passed"] == nil {
-		t.Errorf("seccomp step has no libtest counts: %v", tests)
+	seccomp := steps[1].(map[string]any)
+	tests, _ := seccomp["tests"].(map[string]any)
+	want := map[string]float64{"Binaries": 1, "Passed": float64(wantPassed), "Failed": 0, "Ignored": 0,
+		"FilteredOut": 0, "ZeroTestBinaries": 0, "Skipped": 0, "Aborted": 0}
+	for k, v := range want {
+		if tests[k] != v {
+			t.Errorf("seccomp step's libtest %s = %v, want %v (all counts: %v)", k, tests[k], v, tests)
+		}
 	}
-	if !strings.Contains(sum, "passed") {
+	seccompLog := r.file(t, filepath.Join("logs", "02-seccomp-probe.log"))
+	if !strings.Contains(seccompLog, "test denied_syscall_fails_with_eperm ... ok") {
+		t.Errorf("the seccomp log does not show the EPERM test passing:\n%s", seccompLog)
+	}
+	if !strings.Contains(sum, fmt.Sprintf("%d passed", wantPassed)) {
 		t.Errorf("summary lacks the libtest counts:\n%s", sum)
 	}
 	// The collect phase keeps the host's logs beside the steps' for artifacts.
@@ -113,6 +196,196 @@ steps:
 	if !strings.Contains(sum, "<summary>journal</summary>") {
 		t.Errorf("summary lacks the collected journal")
 	}
+
+	// Teardown undid all of it: the user, its home, its group memberships,
+	// its sudoers drop-in, the sshd and what the step left running.
+	if left := processesMentioning(t, daemon); len(left) > 0 {
+		t.Errorf("the step's detached process survived teardown: %v", left)
+	}
+	if out, err := exec.Command("getent", "passwd", e2eUser).Output(); err == nil {
+		t.Errorf("user %s is left after the run: %s", e2eUser, out)
+	}
+	for _, g := range []string{"kvm", "sudo"} {
+		// name:password:gid:member,member
+		out, _ := exec.Command("getent", "group", g).Output()
+		if f := strings.Split(strings.TrimSpace(string(out)), ":"); len(f) == 4 && slices.Contains(strings.Split(f[3], ","), e2eUser) {
+			t.Errorf("group %s still lists %s: %s", g, e2eUser, out)
+		}
+	}
+	if home != "" {
+		if _, err := os.Lstat(home); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the suite user's home %s is left (stat: %v)", home, err)
+		}
+	}
+	created := createdOfKind(res, "sudoers")
+	if len(created) != 1 || !strings.HasPrefix(created[0], "/etc/sudoers.d/mvm-verify-") {
+		t.Errorf("the run recorded sudoers drop-ins %v, want one /etc/sudoers.d/mvm-verify-<leg>", created)
+	}
+	for _, path := range created {
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("sudoers drop-in %s is left (stat: %v)", path, err)
+		}
+	}
+	dropIns, _ := filepath.Glob("/etc/sudoers.d/*")
+	for _, path := range dropIns {
+		if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), e2eUser) {
+			t.Errorf("sudoers drop-in %s still names %s", path, e2eUser)
+		}
+	}
+	sshds := createdOfKind(res, "sshd")
+	if len(sshds) != 1 {
+		t.Errorf("the run recorded sshds %v, want one", sshds)
+	}
+	for _, id := range sshds {
+		pid, ok := strings.CutPrefix(id, "pid ")
+		if !ok {
+			t.Errorf("sshd resource id %q is not \"pid N\"", id)
+		}
+		if cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline"); err == nil && strings.Contains(string(cmdline), "mvm-sshd-") {
+			t.Errorf("the run's sshd (pid %s) is still running: %q", pid, cmdline)
+		}
+	}
+	// The run's TMPDIR is root's alone (0700), so the sshd's files went to
+	// /tmp, where the suite user can read its authorized keys; nothing else
+	// of the run that names TMPDIR is left either.
+	if left := processesMentioning(t, tmp); len(left) > 0 {
+		t.Errorf("processes of the run are left: %v", left)
+	}
+	if t.Failed() {
+		return
+	}
+	t.Logf("lane %v, sshd %v, sudoers %v, home %s", res["lane"], sshds, created, home)
+}
+
+// Built as on a target where the seccomp test compiles to nothing, the
+// real crate's seccomp step runs no test at all: not run (—), never ✅,
+// and the leg is incomplete.
+func TestRunLocalSeccompCompiledOutIsNotRun(t *testing.T) {
+	requireCargo(t)
+	crate := seccompCrate(t)
+	r := localRun(t, `
+user: root
+steps:
+  - name: smoke
+    run: "true"
+    column: Live cycle
+  - name: seccomp probe
+    run: cd `+crate+` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline --test seccomp_apply -- --show-output
+    env:
+      RUSTFLAGS: --cfg seccompcrate_other_target
+    parse: libtest
+    column: Seccomp probe
+    timeout: 5m
+`)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (the seccomp check was not run)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	res := r.resultJSON(t)
+	if res["outcome"] != "incomplete" {
+		t.Errorf("outcome %v, want incomplete", res["outcome"])
+	}
+	st := res["steps"].([]any)[1].(map[string]any)
+	tests, _ := st["tests"].(map[string]any)
+	if st["status"] != "not-run" || tests["Binaries"] != 1.0 || tests["ZeroTestBinaries"] != 1.0 || tests["Passed"] != 0.0 || tests["FilteredOut"] != 0.0 {
+		t.Errorf("seccomp step %v, want not-run with one binary of zero tests, none filtered out", st)
+	}
+	if !strings.Contains(r.file(t, filepath.Join("logs", "02-seccomp-probe.log")), "running 0 tests") {
+		t.Errorf("the seccomp log does not show cargo's running 0 tests")
+	}
+	cells := strings.Split(rowLine(t, r.file(t, "summary.md")), "|")
+	if !strings.Contains(cells[4], "—") || strings.Contains(cells[4], "✅") {
+		t.Errorf("Seccomp probe cell %q, want —", cells[4])
+	}
+}
+
+// requireUserCargo fails unless a user the run creates finds cargo on its
+// login PATH; root's rustup under /root is out of its reach.
+func requireUserCargo(t *testing.T) {
+	t.Helper()
+	for _, dir := range []string{"/usr/local/bin", "/usr/bin", "/bin"} {
+		if fi, err := os.Stat(filepath.Join(dir, "cargo")); err == nil && fi.Mode().Perm()&0o001 != 0 {
+			return
+		}
+	}
+	t.Fatal("no cargo every user can run in /usr/local/bin, /usr/bin or /bin: install Debian's cargo (.ci/run does)")
+}
+
+// readableCrateCopy copies the seccomp crate where any user can read it:
+// the suite user builds it, and the checkout may sit under a private home.
+func readableCrateCopy(t *testing.T) string {
+	t.Helper()
+	src := seccompCrate(t)
+	dst, err := os.MkdirTemp("/tmp", "mvm-verify-e2e-crate-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dst) })
+	if err := os.Chmod(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() && rel == "target" {
+			return filepath.SkipDir
+		}
+		if rel == "." {
+			return nil
+		}
+		if d.IsDir() {
+			return os.Mkdir(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy the seccomp crate: %v", err)
+	}
+	return dst
+}
+
+// testsInFile counts the #[test] functions in a Rust file.
+func testsInFile(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Count(string(data), "#[test]")
+	if n == 0 {
+		t.Fatalf("%s has no #[test]", path)
+	}
+	return n
+}
+
+// keyValues reads the key=value lines of a step's log.
+func keyValues(log string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(log, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimRight(line, "\r"), "="); ok && !strings.ContainsAny(k, " \t") {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// createdOfKind lists the ids of the resources of one kind result.json
+// says the run created.
+func createdOfKind(res map[string]any, kind string) []string {
+	var ids []string
+	created, _ := res["created"].([]any)
+	for _, c := range created {
+		if m, _ := c.(map[string]any); m != nil && m["kind"] == kind {
+			id, _ := m["id"].(string)
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func TestRunLocalFailingStep(t *testing.T) {

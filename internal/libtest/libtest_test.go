@@ -291,6 +291,9 @@ func TestRealCargoSeccompCrate(t *testing.T) {
 	}{
 		{"whole crate", nil, nil, Summary{Binaries: 4, Passed: 7}, Pass},
 		{"the seccomp_apply test alone", nil, []string{"--test", "seccomp_apply"}, Summary{Binaries: 1, Passed: 4}, Pass},
+		// Built as on a non-Linux target, the seccomp test file compiles to
+		// nothing: one binary, no test in it at all, never a pass.
+		{"the seccomp test compiled to nothing", []string{"RUSTFLAGS=--cfg seccompcrate_other_target"}, []string{"--test", "seccomp_apply", "--", "--show-output"}, Summary{Binaries: 1, ZeroTestBinaries: 1}, NotRun},
 		{"a filter that matches nothing", nil, []string{"--test", "seccomp_apply", "--", "--exact", "no_such_test"}, Summary{Binaries: 1, FilteredOut: 4, ZeroTestBinaries: 1}, NotRun},
 		// The built-in suite's libtest steps pass --show-output so that a
 		// gated test's own "skipped" line is seen: not run, never a pass.

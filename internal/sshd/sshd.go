@@ -72,6 +72,10 @@ type Config struct {
 	// no cgroup can hold them. Names are letters, digits and _; values hold
 	// no whitespace, quotes or backslashes.
 	SetEnv map[string]string
+	// TempDir is where the server's private directory is made; "" means
+	// os.TempDir(). Every user that logs in must be able to search it:
+	// sshd reads authorized_keys as that user.
+	TempDir string
 }
 
 // ErrNotFound is returned when no sshd binary exists.
@@ -227,7 +231,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
 		return nil, fmt.Errorf("create sshd privsep dir /run/sshd: %w", err)
 	}
-	dir, err := writeDir(keyPEM, cfg.AuthorizedKeys)
+	dir, err := writeDir(cfg.TempDir, keyPEM, cfg.AuthorizedKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +284,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // writeDir creates the private directory. sshd reads authorized_keys as
 // the logging-in user, so the directory is traversable (0711) but not
 // listable; only public keys are readable, the host key stays 0600.
-func writeDir(keyPEM []byte, keys map[string][]string) (string, error) {
-	dir, err := os.MkdirTemp("", "mvm-sshd-")
+func writeDir(parent string, keyPEM []byte, keys map[string][]string) (string, error) {
+	dir, err := os.MkdirTemp(parent, "mvm-sshd-")
 	if err != nil {
 		return "", fmt.Errorf("create sshd dir: %w", err)
 	}

@@ -244,6 +244,7 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		Binary:         bin,
 		Cgroup:         cgroup,
 		SetEnv:         map[string]string{markerVar: marker},
+		TempDir:        sshdTempDir(req.User),
 	})
 	if err != nil {
 		os.Remove(logFile) // its tail is in err
@@ -262,6 +263,32 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
 		ID: req.Identity.Name(), Type: "local", WorkDir: workDir, Uname: thisUname(),
 	}, nil
+}
+
+// sshdTempDir is where the throwaway sshd keeps its files: TMPDIR, unless
+// a suite user who is not the one running mvm-verify could not reach them
+// there. sshd reads authorized_keys as the user logging in, so root's
+// private TMPDIR would lock a created suite user out; /tmp is open to all.
+func sshdTempDir(suiteUser string) string {
+	dir := os.TempDir()
+	if os.Geteuid() != 0 || suiteUser == "root" || searchableByAll(dir) {
+		return dir
+	}
+	return "/tmp"
+}
+
+// searchableByAll reports whether every user may pass through dir: it and
+// each directory above it have the search bit for others.
+func searchableByAll(dir string) bool {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
 }
 
 // thisUname is `uname -sm` of this machine, the local provider's host;

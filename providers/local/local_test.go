@@ -270,6 +270,29 @@ func TestCreateLoginDestroy(t *testing.T) {
 	}
 }
 
+// sshd reads authorized_keys as the user logging in: with root's TMPDIR
+// private (0700), a suite user the run created still logs in, because the
+// sshd's files then go where every user can reach them.
+func TestCreatedUserLogsInWithPrivateTMPDIR(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	private := t.TempDir()
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", private)
+	l := newLeg(t, tempUser(t), "kvm")
+	p := newProvider(t, t.TempDir())
+	h, err := p.Create(ctx, l.req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
+	if out, ok := testhost.Exec(t, login(t, h, l), "id -un"); !ok || out != l.req.User {
+		t.Errorf("id -un = %q (ok %v), want %s", out, ok, l.req.User)
+	}
+}
+
 func TestNoKVMLaneHidesKVM(t *testing.T) {
 	requireRoot(t)
 	before, ok := devKVM(t)
