@@ -480,12 +480,13 @@ func (c *cycle) collect(ctx context.Context) error {
 	var collected []Log
 	if c.connected() {
 		for _, l := range collectCommands(c.host.CloudInit) {
-			res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: 30 * time.Second})
-			text := ""
-			if err != nil {
+			res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: collectTimeout})
+			text := remote.MaskString(string(res.Output), c.secrets())
+			switch {
+			case err != nil:
 				text = "(not collected: " + describe(ctx, err) + ")"
-			} else {
-				text = remote.MaskString(string(res.Output), c.secrets())
+			case res.TimedOut:
+				text += fmt.Sprintf("\n(cut off: not finished within %s)", collectTimeout)
 			}
 			collected = append(collected, Log{Name: l.Name, Text: text})
 		}
@@ -502,6 +503,10 @@ func (c *cycle) collect(ctx context.Context) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// collectTimeout bounds each log command: a log is a help, not worth
+// holding the teardown for.
+const collectTimeout = 30 * time.Second
 
 // collectCommands are the logs collect fetches, each a command whose output
 // is the log. A host we did not boot may lack systemd or deny the kernel
