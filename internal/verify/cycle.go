@@ -96,11 +96,8 @@ func Run(ctx context.Context, plan Plan) *Result {
 	defer stopWatch()
 
 	// The deadline's cause names timeout-minutes, so a phase it stops says
-	// which limit ended it rather than a bare "timed out". The work ends
-	// the teardown budget before the overall deadline, and the teardown
-	// never runs past it.
-	overall := time.Now().Add(plan.Timeout)
-	work, cancelWork := context.WithDeadlineCause(ctx, overall.Add(-plan.TeardownBudget),
+	// which limit ended it rather than a bare "timed out".
+	work, cancelWork := context.WithTimeoutCause(ctx, plan.Timeout-plan.TeardownBudget,
 		&deadlineError{timeout: max(plan.TimeoutMinutes, plan.Timeout), teardown: plan.TeardownBudget,
 			reserved: max(plan.TimeoutMinutes-plan.Timeout, 0)})
 	c.runPhases(work)
@@ -108,9 +105,7 @@ func Run(ctx context.Context, plan Plan) *Result {
 	deadlineHit := errors.As(context.Cause(work), &deadline) && ctx.Err() == nil
 	cancelWork()
 
-	// A phase that returned late (after the work's deadline) must not push
-	// the teardown past the overall deadline.
-	teardownBy := minTime(time.Now().Add(plan.TeardownBudget), overall)
+	teardownBy := time.Now().Add(plan.TeardownBudget)
 	if ctx.Err() != nil {
 		c.cancelled = true
 		at := time.Now()
@@ -118,7 +113,7 @@ func Run(ctx context.Context, plan Plan) *Result {
 		case at = <-signalled:
 		default: // the watcher has not run yet: the signal was just now
 		}
-		teardownBy = minTime(at.Add(plan.CancelBudget), overall)
+		teardownBy = at.Add(plan.CancelBudget)
 		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s of the signal\n", plan.CancelBudget)
 	}
 	tctx, cancelTeardown := context.WithDeadline(context.WithoutCancel(ctx), teardownBy)
@@ -169,13 +164,6 @@ func Run(ctx context.Context, plan Plan) *Result {
 	c.progress()
 	c.out.Flush()
 	return c.res
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }
 
 // resolveLane decides auto before anything runs, from what the provider

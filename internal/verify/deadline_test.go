@@ -87,8 +87,8 @@ func between(t *testing.T, what string, got, from, to time.Time) {
 }
 
 // The overall deadline (timeout-minutes) keeps the teardown budget in
-// reserve: the phases' work must end TeardownBudget before Timeout, and the
-// teardown must end within Timeout.
+// reserve: the phases' work must end TeardownBudget before Timeout, and a
+// teardown after work that ended early ends within Timeout.
 func TestWorkDeadlineReservesTheTeardownBudget(t *testing.T) {
 	p := &deadlineProvider{}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
@@ -118,10 +118,11 @@ func TestWorkDeadlineReservesTheTeardownBudget(t *testing.T) {
 	}
 }
 
-// A phase that runs into the work's deadline returns after it: the
-// teardown still gets only what is left of Timeout, never a fresh budget
-// that would run past timeout-minutes.
-func TestTeardownEndsWithinTimeoutAfterTheDeadline(t *testing.T) {
+// A phase that runs into the work's deadline returns after it (a killed
+// step is given a grace to report its end): the teardown still gets its
+// whole budget, counted from when the work stopped, not what happens to be
+// left of Timeout by then.
+func TestTeardownGetsItsBudgetAfterTheDeadline(t *testing.T) {
 	p := &deadlineProvider{hang: true}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
 	plan.Timeout, plan.TeardownBudget = 300*time.Millisecond, 100*time.Millisecond
@@ -136,12 +137,9 @@ func TestTeardownEndsWithinTimeoutAfterTheDeadline(t *testing.T) {
 	defer p.mu.Unlock()
 	work := plan.Timeout - plan.TeardownBudget
 	between(t, "the provision phase's context", p.createDL, before.Add(work), after.Add(work))
-	// Both deadlines come from the one overall deadline, so this holds
-	// exactly: the work's plus the reserve is timeout-minutes.
-	if overall := p.createDL.Add(plan.TeardownBudget); !p.destroyDL.Equal(overall) {
-		t.Errorf("teardown deadline %s, want the overall deadline %s (the work's plus the teardown budget)",
-			p.destroyDL.Format(time.StampMicro), overall.Format(time.StampMicro))
-	}
+	// The work stopped at its deadline or after, so the teardown's ends
+	// at the overall deadline (the work's plus the reserve) or after.
+	between(t, "the teardown's context", p.destroyDL, p.createDL.Add(plan.TeardownBudget), after.Add(plan.TeardownBudget))
 	if !p.destroyLive {
 		t.Error("destroy ran with an ended context")
 	}
