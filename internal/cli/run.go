@@ -232,6 +232,10 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		CancelBudget:   a.cancelBudget(),
 		Secrets:        run.Secrets(),
 		Logger:         a.log,
+
+		// The ssh provider pins from ssh-known-host; the cycle refuses any
+		// host without a key unless this was asked for.
+		InsecureHostKey: run.InsecureHostKey,
 	}
 }
 
@@ -243,7 +247,7 @@ const terminalCancelBudget = time.Minute
 
 func (a *app) cancelBudget() time.Duration {
 	if a.inGHA {
-		return 0 // verify's default
+		return verify.DefaultCancelBudget
 	}
 	return terminalCancelBudget
 }

@@ -54,6 +54,28 @@ func TestSSHProviderRefusesWrongHostKey(t *testing.T) {
 	}
 }
 
+// insecure-host-key without ssh-known-host reaches the host, unpinned,
+// with a warning: the input travels from the configuration to the cycle,
+// which refuses any host without a key otherwise.
+func TestSSHProviderInsecureHostKeyRunsWithWarning(t *testing.T) {
+	h, keyFile, _ := sshHost(t)
+	marker := filepath.Join(t.TempDir(), "ran")
+	suite := writeSuite(t, fmt.Sprintf("user: root\nsteps:\n  - name: touch\n    run: touch %s\n", marker))
+	out := filepath.Join(t.TempDir(), "out")
+	r := runBin(t, cmdEnv(t), "run", "--provider", "ssh", "--suite", suite, "--out", out,
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
+		"--ssh-private-key-file", keyFile, "--insecure-host-key", "--ready-timeout", "20s")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the step did not run on the host: %v", err)
+	}
+	if !strings.Contains(r.stdout, "host key of "+h.Addr()+" is not pinned (insecure-host-key)") {
+		t.Errorf("stdout does not warn that the host key is not pinned:\n%s", r.stdout)
+	}
+}
+
 // TestSecretsStayOut runs a whole cycle with a private key given as an
 // input and checks that no private key material or user data shows up in
 // anything the run writes.

@@ -256,9 +256,15 @@ func TestCycleOverRealSSH(t *testing.T) {
 		Step{Name: "hello", Run: `test "$(id -un)" = root && echo hi from $MVM_TEST`, Column: matrix.LiveCycle, Env: map[string]string{"MVM_TEST": "the host"}},
 		Step{Name: "kvm only", Run: "true", NeedsKVM: true},
 	)
+	out := newWatchWriter("\x00") // never seen: only the text is wanted
+	plan.Out = out
 	res := Run(context.Background(), plan)
 	if res.Outcome != Verified {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	// The provider reported the host's key: the connection is pinned.
+	if strings.Contains(out.String(), "not pinned") {
+		t.Errorf("a host with a known key was reached unpinned:\n%s", out)
 	}
 	if !strings.Contains(res.Steps[0].Output, "hi from the host") {
 		t.Errorf("step output %q", res.Steps[0].Output)

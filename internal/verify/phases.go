@@ -36,13 +36,16 @@ func (c *cycle) ready(ctx context.Context) error {
 		}
 		signer = s
 	}
+	if err := c.checkHostKey(); err != nil {
+		return err
+	}
 	target := remote.Target{
 		Addr:     c.host.Address,
 		Port:     c.host.Port,
 		User:     c.host.User,
 		Signer:   signer,
 		HostKey:  c.host.HostKey,
-		Insecure: c.host.HostKey == "",
+		Insecure: c.host.HostKey == "" && c.plan.InsecureHostKey,
 	}
 	if target.Insecure {
 		prefix := "warning: "
@@ -79,6 +82,51 @@ func (c *cycle) ready(ctx context.Context) error {
 		return c.waitMarker(ctx)
 	}
 	return c.bootstrapOverSSH(ctx)
+}
+
+// checkHostKey decides, before anything connects, whether the host's key
+// can be pinned. A host booted from our user data must present the run's
+// own host key: the provider reporting any other is a bug, and trusting it
+// would pin whatever answered. Any other host without a key is refused
+// unless the user chose insecure-host-key: a provider's omission must not
+// turn into an unpinned connection.
+func (c *cycle) checkHostKey() error {
+	name := c.plan.Provider.Name()
+	if c.host.CloudInit && c.keys != nil {
+		if !sameKey(c.host.HostKey, c.keys.HostPublic) {
+			got := "none"
+			if fp, err := remote.Fingerprint(c.host.HostKey); err == nil {
+				got = fp
+			} else if c.host.HostKey != "" {
+				got = "one that does not parse"
+			}
+			want, _ := remote.Fingerprint(c.keys.HostPublic)
+			return fmt.Errorf("provider %s booted %s from the run's user data but reports host key %s, not the run's own %s: "+
+				"refusing to connect, nothing was run on the host (a bug in the provider: a host booted from our user data presents the key the run generated)",
+				name, c.host.Address, got, want)
+		}
+		return nil
+	}
+	if c.host.HostKey == "" && !c.plan.InsecureHostKey {
+		return fmt.Errorf("provider %s returned %s without a host key, so the host key is unknown and the connection cannot be pinned: "+
+			"refusing to connect, nothing was run on the host (expected the provider to report the host's key, or insecure-host-key: true to accept any)",
+			name, c.host.Address)
+	}
+	return nil
+}
+
+// sameKey says whether two authorized_keys lines hold the same key,
+// whatever their comments.
+func sameKey(a, b string) bool {
+	ka, err := remote.ParseAuthorizedKey("host key", a)
+	if err != nil {
+		return false
+	}
+	kb, err := remote.ParseAuthorizedKey("host key", b)
+	if err != nil {
+		return false
+	}
+	return bytes.Equal(ka.Marshal(), kb.Marshal())
 }
 
 // waitMarker polls for the marker, failing early if cloud-init reports an error.

@@ -102,6 +102,11 @@ type Plan struct {
 	// is the budget checked) and its default type.
 	Info providers.Info
 
+	// InsecureHostKey is the user's insecure-host-key: only then may a
+	// host whose key the provider does not report be reached unpinned
+	// (with a warning). Never for a host booted from our user data.
+	InsecureHostKey bool
+
 	// KeepHost stops after the probe and skips teardown (`mvm-verify up`).
 	KeepHost bool
 
