@@ -227,6 +227,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
 		return nil, fmt.Errorf("create sshd privsep dir /run/sshd: %w", err)
 	}
+	// What killed servers left: their host private keys among them.
+	if removed, err := SweepStaleDirs(os.TempDir()); err != nil || len(removed) > 0 {
+		log.Debug("swept stale sshd dirs", "removed", removed, "err", err)
+	}
 	dir, err := writeDir(keyPEM, cfg.AuthorizedKeys)
 	if err != nil {
 		return nil, err
@@ -281,7 +285,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // the logging-in user, so the directory is traversable (0711) but not
 // listable; only public keys are readable, the host key stays 0600.
 func writeDir(keyPEM []byte, keys map[string][]string) (string, error) {
-	dir, err := os.MkdirTemp("", "mvm-sshd-")
+	pattern, err := dirPattern()
+	if err != nil {
+		return "", fmt.Errorf("create sshd dir: %w", err)
+	}
+	dir, err := os.MkdirTemp("", pattern)
 	if err != nil {
 		return "", fmt.Errorf("create sshd dir: %w", err)
 	}
