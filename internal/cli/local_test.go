@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // seccompCrate is the tiny std-only crate whose test installs a seccomp
@@ -415,11 +414,12 @@ steps:
 	}
 }
 
+// TestRunLocalNoKVMLane runs in a mount namespace whose /dev/kvm is the
+// test's own node, so the lane has a /dev/kvm to hide whether or not this
+// machine has KVM.
 func TestRunLocalNoKVMLane(t *testing.T) {
-	if _, err := os.Stat("/dev/kvm"); err != nil {
-		t.Log("this machine has no /dev/kvm; the no-KVM lane is what it has anyway")
-	}
-	suite := `
+	requireRoot(t)
+	suite := writeSuite(t, `
 user: root
 steps:
   - name: kvm hidden
@@ -428,8 +428,11 @@ steps:
     run: "false"
     needs: [kvm]
     column: Live cycle
-`
-	r := localRun(t, suite, "--lane", "no-kvm")
+`)
+	out := filepath.Join(t.TempDir(), "out")
+	prefix, env := standInKVM(t, 0, 0, 0o666)
+	r := runBinIn(t, prefix, cmdEnv(t, env...), "run", "--provider", "local", "--suite", suite,
+		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10", "--lane", "no-kvm")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -457,10 +460,6 @@ steps:
 // mount namespace whose /dev/kvm is a null device (present, no KVM API).
 func TestRunLocalAutoLaneWithoutKVM(t *testing.T) {
 	requireRoot(t)
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Fatal("unshare is not installed (Debian package util-linux; .ci/run installs it)")
-	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	suite := writeSuite(t, `
@@ -474,19 +473,14 @@ steps:
     column: Live cycle
 `)
 	// A node of its own (the null device's numbers), so whatever the run
-	// does to /dev/kvm's mode never touches the real /dev/null.
-	fake := filepath.Join(dir, "kvm")
-	if err := syscall.Mknod(fake, syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		t.Fatalf("mknod: %v", err)
-	}
-	script := `mount --bind "$FAKE_KVM" /dev/kvm && exec "$0" "$@"`
-	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", script, bin,
-		"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(dir, "state"),
-		"--timeout-minutes", "10")
-	cmd.Env = cmdEnv(t, "FAKE_KVM="+fake)
-	output, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("run with KVM hidden: %v\n%s", err, output)
+	// does to /dev/kvm's mode never touches the machine's devices, and a
+	// machine without KVM has a /dev/kvm too.
+	prefix, env := standInKVM(t, 0, 0, 0o666)
+	r := runBinIn(t, prefix, cmdEnv(t, env...), "run", "--provider", "local", "--suite", suite, "--out", out,
+		"--local-state-dir", filepath.Join(dir, "state"), "--timeout-minutes", "10")
+	output := r.stdout + r.stderr
+	if r.code != 0 {
+		t.Fatalf("run with a /dev/kvm that is no KVM: exit %d\n%s", r.code, output)
 	}
 	res := result{out: out}.resultJSON(t)
 	if res["lane"] != "no-kvm" || res["outcome"] != "verified" {
@@ -664,13 +658,20 @@ func rowLine(t *testing.T, md string) string {
 
 // A user who is not root and cannot use this machine's /dev/kvm (not in
 // the kvm group) runs the quick start as itself: lane auto is no-kvm, and
-// the run needs no root to hide a KVM it cannot use anyway.
+// the run needs no root to hide a KVM it cannot use anyway. The run sees a
+// stand-in /dev/kvm, root:kvm 0660 as cloud-init leaves it, so the case
+// exists whether or not this machine has KVM, and however open its own is.
 func TestRunLocalAsUserWithoutKVMAccess(t *testing.T) {
 	requireRoot(t)
-	fi, err := os.Stat("/dev/kvm")
-	if err != nil || fi.Mode().Perm()&0o006 != 0 {
-		t.Skip("this machine's /dev/kvm is missing or open to every user, so no user here lacks KVM access")
+	// Without a kvm group (a machine that never had KVM) root's group
+	// keeps the user out just as well.
+	kvmGID := 0
+	if g, err := user.LookupGroup("kvm"); err == nil {
+		if kvmGID, err = strconv.Atoi(g.Gid); err != nil {
+			t.Fatalf("kvm group id %q: %v", g.Gid, err)
+		}
 	}
+	prefix, standInEnv := standInKVM(t, 0, kvmGID, 0o660)
 	const name = "mvmv-nokvm"
 	exec.Command("userdel", "-r", "-f", name).Run()
 	if out, err := exec.Command("useradd", "--create-home", "--user-group", name).CombinedOutput(); err != nil {
@@ -695,9 +696,10 @@ func TestRunLocalAsUserWithoutKVMAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(home, "out")
-	cmd := exec.Command("setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--init-groups", copyBin,
+	argv := append(slices.Clone(prefix), "setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--init-groups", copyBin,
 		"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(home, "state"))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "USER=" + name, "TMPDIR=" + home}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "USER=" + name, "TMPDIR=" + home}, standInEnv...)
 	cmd.Dir = home
 	output, err := cmd.CombinedOutput()
 	if err != nil {
@@ -707,4 +709,50 @@ func TestRunLocalAsUserWithoutKVMAccess(t *testing.T) {
 	if res["lane"] != "no-kvm" || res["outcome"] != "verified" {
 		t.Errorf("lane %v, outcome %v; want no-kvm, verified\n%s", res["lane"], res["outcome"], output)
 	}
+	// The host probe, run as the user, saw the node and could not open it.
+	probe, _ := res["probe"].(map[string]any)
+	kvm, _ := probe["kvm"].(map[string]any)
+	if kvm["device_present"] != true || kvm["open_rw"] != false {
+		t.Errorf("the probe's view of /dev/kvm %v; want present and not openable by the user", kvm)
+	}
+}
+
+// standInKVM returns the command prefix that runs a command in a private
+// mount namespace whose /dev/kvm is a node of the test's own
+// (testhost.StandInKVMScript) owned by uid:gid with mode perm, and the
+// environment the prefix needs. The prefix checks the node is in place.
+func standInKVM(t *testing.T, uid, gid int, perm os.FileMode) (prefix, env []string) {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal("unshare is not installed (Debian package util-linux; .ci/run installs it)")
+	}
+	script := testhost.StandInKVMScript + "test -c /dev/kvm\nexec \"$@\"\n"
+	return []string{unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", script, "standin-kvm"},
+		testhost.StandInKVM(t, uid, gid, perm)
+}
+
+// runBinIn is runBin with the binary run through prefix (a command that
+// execs its arguments).
+func runBinIn(t *testing.T, prefix, env []string, args ...string) result {
+	t.Helper()
+	out := ""
+	for i, a := range args {
+		if a == "--out" && i+1 < len(args) {
+			out = args[i+1]
+		}
+	}
+	argv := append(append(slices.Clone(prefix), bin), args...)
+	cmd := exec.CommandContext(t.Context(), argv[0], argv[1:]...)
+	cmd.Env = env
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String(), out: out}
 }

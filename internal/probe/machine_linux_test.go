@@ -140,6 +140,21 @@ func TestCollectAgreesWithThisMachine(t *testing.T) {
 			expect(t, "standard guests boot on PVM", r.KVM.StandardGuestsBoot, "no")
 		}
 	}
+	// The nested parameter belongs to the hardware module whose CPU flag
+	// this machine has; without one (PVM, no KVM) there is none to report.
+	ownNested := ""
+	for _, m := range []struct {
+		flag   bool
+		module string
+	}{{vmx, "kvm_intel"}, {svm, "kvm_amd"}} {
+		if !m.flag {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/sys/module", m.module, "parameters", "nested")); err == nil {
+			ownNested = strings.TrimSpace(string(b))
+		}
+	}
+	expect(t, "nested", r.KVM.Nested, ownNested)
 	if r.CPU.Count < runtime.NumCPU() {
 		t.Errorf("CPU count %d, but this process may run on %d", r.CPU.Count, runtime.NumCPU())
 	}

@@ -231,7 +231,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Geteuid() == 0 {
 		return nil, fmt.Errorf("create sshd privsep dir /run/sshd: %w", err)
 	}
-	dir, err := writeDir(cfg.TempDir, keyPEM, cfg.AuthorizedKeys)
+	parent := cfg.TempDir
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	// What killed servers left: their host private keys among them.
+	if removed, err := SweepStaleDirs(parent); err != nil || len(removed) > 0 {
+		log.Debug("swept stale sshd dirs", "removed", removed, "err", err)
+	}
+	dir, err := writeDir(parent, keyPEM, cfg.AuthorizedKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +293,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // the logging-in user, so the directory is traversable (0711) but not
 // listable; only public keys are readable, the host key stays 0600.
 func writeDir(parent string, keyPEM []byte, keys map[string][]string) (string, error) {
-	dir, err := os.MkdirTemp(parent, "mvm-sshd-")
+	pattern, err := dirPattern()
+	if err != nil {
+		return "", fmt.Errorf("create sshd dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(parent, pattern)
 	if err != nil {
 		return "", fmt.Errorf("create sshd dir: %w", err)
 	}

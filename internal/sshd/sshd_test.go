@@ -301,6 +301,95 @@ func TestDieWithParent(t *testing.T) {
 			t.Fatalf("sshd %d outlived the process that started it", pid)
 		}
 	}
+	// The killed helper left its directory, host private key and all; the
+	// next Start's sweep removes it once no process uses it (the child sshd
+	// forked for Start's connection check may take a moment to go).
+	if _, err := os.Stat(fields[1] + "/host_ed25519"); err != nil {
+		t.Fatalf("the killed helper's dir: %v", err)
+	}
+	for inUse(commandLines(), fields[1]) {
+		if err := waits.Sleep(ctx, procPoll); err != nil {
+			t.Fatalf("processes still name %s after its sshd died", fields[1])
+		}
+	}
+	s, err := Start(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	if _, err := os.Stat(fields[1]); !os.IsNotExist(err) {
+		t.Errorf("the killed helper's sshd dir %s survived the next Start (stat: %v)", fields[1], err)
+	}
+}
+
+// TestSweepStaleDirs: a sweep removes the private directories whose owner
+// is gone and no process names, and nothing a live process uses.
+func TestSweepStaleDirs(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx := context.Background()
+	signer, line := clientKey(t)
+	live, err := Start(ctx, Config{AuthorizedKeys: map[string][]string{"root": {line}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Stop(ctx)
+	if !strings.HasPrefix(live.Dir(), tmp+"/"+dirPrefix) {
+		t.Fatalf("server dir %s is not in TMPDIR %s", live.Dir(), tmp)
+	}
+	self, start := os.Getpid(), mustStart(t, os.Getpid())
+	mk := func(name string) string {
+		t.Helper()
+		d := tmp + "/" + name
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(d+"/host_ed25519", []byte("key"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// Our pid with another start time: a process that is gone, its pid
+	// now ours.
+	gone := mk(fmt.Sprintf("%s%d-%d-1", dirPrefix, self, start+1))
+	// Owner gone, but a running process (as a detached sshd would) names
+	// a file in it.
+	named := mk(fmt.Sprintf("%s%d-%d-2", dirPrefix, self, start+1))
+	holder := exec.Command("sh", "-c", "sleep 600; :", named+"/sshd_config")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	// Named by an older build, without an owner: kept while recent.
+	oldRecent, oldStale := mk(dirPrefix+"12345"), mk(dirPrefix+"67890")
+	past := time.Now().Add(-2 * staleUnowned)
+	if err := os.Chtimes(oldStale, past, past); err != nil {
+		t.Fatal(err)
+	}
+	other := mk("not-ours")
+
+	removed, err := SweepStaleDirs(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{gone, oldStale} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("stale dir %s survived the sweep (stat: %v)", d, err)
+		}
+	}
+	for _, d := range []string{live.Dir(), named, oldRecent, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("sweep removed %s, which is in use or not ours: %v", d, err)
+		}
+	}
+	if len(removed) != 2 {
+		t.Errorf("sweep says it removed %v, want %s and %s", removed, gone, oldStale)
+	}
+	// The live server still logs users in: its dir holds their keys.
+	if got := run(t, dialServer(t, live, signer), "id -un"); got != "root" {
+		t.Errorf("id -un = %q", got)
+	}
 }
 
 // TestLookup: sshd is found at a fixed path or on PATH, only as an
@@ -364,7 +453,14 @@ func TestSetEnvAndCgroup(t *testing.T) {
 		}
 	}
 	if mount == "" {
-		t.Skip("no cgroup v2 is mounted on this machine (cgroup v1 only)")
+		// A cgroup v1 machine still has the v2 hierarchy, unmounted: mount
+		// it for the test. Which mount a cgroup is reached through does not
+		// matter to sshd.
+		mount = t.TempDir()
+		if err := syscall.Mount("cgroup2", mount, "cgroup2", 0, ""); err != nil {
+			t.Fatalf("no cgroup v2 is mounted on this machine and mounting one at %s failed: %v (the kernel needs cgroup v2, Linux 4.5+, and the test root's CAP_SYS_ADMIN)", mount, err)
+		}
+		t.Cleanup(func() { syscall.Unmount(mount, syscall.MNT_DETACH) })
 	}
 	cg := fmt.Sprintf("%s/mvm-sshd-test-%d", mount, os.Getpid())
 	if err := os.Mkdir(cg, 0o755); err != nil {

@@ -68,7 +68,11 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 		}
 		return rep, fmt.Errorf("local: destroy %s: %w", name, errors.Join(errs...))
 	}
-	return rep, p.store.remove(name)
+	if err := p.store.remove(name); err != nil {
+		return rep, err
+	}
+	p.sweepCgroups(others)
+	return rep, nil
 }
 
 // heirFor picks the other leg that must inherit a shared change, "" when

@@ -165,6 +165,9 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		unlock()
 		return nil, err
 	}
+	if legs, err := p.store.all(); err == nil {
+		p.sweepCgroups(legs)
+	}
 	if old != nil {
 		// A previous attempt of this leg: start from a clean machine.
 		unlock()

@@ -293,11 +293,17 @@ func TestCreatedUserLogsInWithPrivateTMPDIR(t *testing.T) {
 	}
 }
 
+// TestNoKVMLaneHidesKVM runs in a mount namespace whose /dev/kvm is the
+// test's own node, so the hiding is exercised whether or not this machine
+// has KVM.
 func TestNoKVMLaneHidesKVM(t *testing.T) {
 	requireRoot(t)
+	if !testhost.InStandInKVM(t) {
+		return
+	}
 	before, ok := devKVM(t)
 	if !ok {
-		t.Skip("this machine has no /dev/kvm (no KVM on this kind of host), so there is nothing to hide")
+		t.Fatal("no stand-in /dev/kvm in the test's mount namespace")
 	}
 	ctx := context.Background()
 	l := newLeg(t, "root", "no-kvm")
@@ -503,7 +509,11 @@ func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("user %s, no cgroup %v", userName, tc.noCgroup), func(t *testing.T) {
 			if _, err := local.Cgroup2Mount(); err != nil && !tc.noCgroup {
-				t.Skipf("this machine has no cgroup v2 (%v), so only the environment finds a leg's processes", err)
+				// A cgroup v1 machine still has the v2 hierarchy, unmounted:
+				// mount it where only this test's namespace sees it.
+				if !testhost.RerunInMountNamespace(t, `mount -t cgroup2 cgroup2 "$CGROUP2_DIR"`, "CGROUP2_DIR="+t.TempDir()) {
+					return
+				}
 			}
 			if tc.user == "" {
 				userName = tempUser(t)
@@ -638,5 +648,104 @@ func TestOfferedLanesFollowThisMachine(t *testing.T) {
 	local.WithKVM(p, true)
 	if got := lo.OfferedLanes(); !slices.Equal(got, []string{"kvm", "no-kvm"}) {
 		t.Errorf("with KVM: %v, want [kvm no-kvm]", got)
+	}
+}
+
+// TestCreateSweepsLeftoverCgroups: empty leg cgroups that no registered leg
+// names (their leg's state is gone) are removed by the next Create and
+// Destroy; a registered leg's cgroup stays even when empty, and so does a
+// leftover that still holds a process.
+func TestCreateSweepsLeftoverCgroups(t *testing.T) {
+	requireRoot(t)
+	mount, err := local.Cgroup2Mount()
+	if err != nil {
+		// A cgroup v1 machine still has the v2 hierarchy, unmounted: mount
+		// it where only this test's namespace sees it.
+		if !testhost.RerunInMountNamespace(t, `mount -t cgroup2 cgroup2 "$CGROUP2_DIR"`, "CGROUP2_DIR="+t.TempDir()) {
+			return
+		}
+		if mount, err = local.Cgroup2Mount(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	p := newProvider(t, t.TempDir())
+	a := newLeg(t, "root", "no-kvm")
+	var ja providers.MemJournal
+	if _, err := p.Create(ctx, a.req, &ja); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), a.req.Identity) })
+	var cgA string
+	for _, r := range ja.Records() {
+		if r.Kind == "processes" {
+			cgA = r.Name
+		}
+	}
+	if cgA == "" {
+		t.Fatalf("leg a has no cgroup: %v", ja.Records())
+	}
+	// Leg a's processes die (as if killed), leaving its cgroup empty but
+	// its leg registered.
+	if err := os.WriteFile(cgA+"/cgroup.kill", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if b, err := os.ReadFile(cgA + "/cgroup.procs"); err != nil || len(strings.TrimSpace(string(b))) == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	parent := filepath.Join(mount, "mvm-verify-local")
+	leftover := filepath.Join(parent, "mvmv-local-leftover"+randHex(4)+"-00000000")
+	busy := filepath.Join(parent, "mvmv-local-leftover"+randHex(4)+"-00000001")
+	for _, d := range []string{leftover, busy} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Rmdir(d) })
+	}
+	sleeper := exec.Command("sleep", uniqueSleep())
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	if err := os.WriteFile(busy+"/cgroup.procs", []byte(strconv.Itoa(sleeper.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newLeg(t, "root", "no-kvm")
+	if _, err := p.Create(ctx, b.req, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), b.req.Identity) })
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("empty leftover cgroup %s survived Create (stat: %v)", leftover, err)
+	}
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("Create removed leftover cgroup %s, which still holds a process: %v", busy, err)
+	}
+	if _, err := os.Stat(cgA); err != nil {
+		t.Errorf("Create removed registered leg a's cgroup %s: %v", cgA, err)
+	}
+
+	// Destroy sweeps too.
+	if err := os.Mkdir(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Destroy(ctx, b.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("empty leftover cgroup %s survived Destroy (stat: %v)", leftover, err)
+	}
+	if _, err := os.Stat(cgA); err != nil {
+		t.Errorf("Destroy of leg b removed leg a's cgroup %s: %v", cgA, err)
+	}
+	if _, err := p.Destroy(ctx, a.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cgA); !os.IsNotExist(err) {
+		t.Errorf("leg a's cgroup %s left after its Destroy (stat: %v)", cgA, err)
 	}
 }

@@ -262,3 +262,50 @@ func legAlive(cgroup, marker string) bool {
 	}
 	return marker != "" && len(markedPids(marker)) > 0
 }
+
+// sweepCgroups removes the empty leg cgroups that no registered leg names:
+// left by legs whose state is gone (a run killed and its state directory
+// removed since, or a leg of an older build). Legs are told apart by the
+// cgroup's name, which is unique, rather than its path: a test may reach the
+// same hierarchy through another mount. rmdir refuses a cgroup that still
+// holds processes or cgroups, so a leftover with processes in it stays for
+// someone to look at. The caller holds the machine-wide lock, under which
+// every leg records its cgroup before making it, and passes every
+// registered leg. It returns the cgroups it removed.
+func (p *Provider) sweepCgroups(legs map[string]*state) []string {
+	if p.store.registry == p.store.dir {
+		return nil // not root: other legs are not registered here
+	}
+	mount, err := p.cgroupMount()
+	if err != nil {
+		return nil
+	}
+	parent := filepath.Join(mount, cgroupParent)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return nil
+	}
+	named := map[string]bool{}
+	for _, st := range legs {
+		for _, c := range st.Changes {
+			if c.Kind == kindProcs && c.Cgroup != "" {
+				named[filepath.Base(c.Cgroup)] = true
+			}
+		}
+	}
+	var removed []string
+	for _, e := range entries {
+		if !e.IsDir() || named[e.Name()] {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		if err := syscall.Rmdir(dir); err == nil {
+			removed = append(removed, dir)
+		}
+	}
+	if len(removed) > 0 {
+		p.log.Info("local: removed empty cgroups no leg names", "cgroups", removed)
+	}
+	syscall.Rmdir(parent) // unless a leg's cgroup is in it
+	return removed
+}
