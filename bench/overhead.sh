@@ -2,29 +2,55 @@
 # Measures the cycle's own overhead: a whole `run --provider local` with a
 # trivial suite, wall time minus the time spent inside remote commands, as
 # result.json reports them. Needs root (the local provider) and sshd.
-# Usage: bash bench/overhead.sh [runs]   (default 5)
+#
+# Usage: bash bench/overhead.sh [runs]                       (default 5; suite user root)
+#        SUITE_USER=mvr-bench bash bench/overhead.sh [runs]  (a fresh non-root suite user)
+#
+# As root, every remote command loads root's shell startup files (twice: the
+# shell sshd starts and the login shell, see docs/performance.md). With
+# SUITE_USER set to a user that does not exist, the local provider creates
+# it with clean startup files for each run and removes it at teardown; the
+# commands that must run as root (collect) still pay root's files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
+user=${SUITE_USER:-root}
+if [[ $user != root ]] && id "$user" >/dev/null 2>&1; then
+  echo "SUITE_USER=$user exists on this machine; name one that does not, so each run creates it afresh" >&2
+  exit 2
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/mvm-verify" .
-cat >"$tmp/suite.yml" <<'YAML'
-user: root
+cat >"$tmp/suite.yml" <<YAML
+user: $user
 steps:
   - name: trivial
     run: "true"
 YAML
-printf '%-4s %10s %10s %10s\n' run wall_ms remote_ms overhead_ms
 for i in $(seq "$runs"); do
-  out="$tmp/out-$i"
-  "$tmp/mvm-verify" run --provider local --suite "$tmp/suite.yml" --out "$out" \
-    --local-state-dir "$tmp/state" >/dev/null
-  python3 - "$out/result.json" "$i" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-wall = r["duration_ns"] / 1e6
-remote = r["remote_time_ns"] / 1e6
-print(f'{sys.argv[2]:<4} {wall:10.0f} {remote:10.0f} {wall - remote:10.0f}')
-PY
+  if ! "$tmp/mvm-verify" run --provider local --suite "$tmp/suite.yml" --out "$tmp/out-$i" \
+    --local-state-dir "$tmp/state" >"$tmp/log-$i" 2>&1; then
+    tail -n 30 "$tmp/log-$i" >&2
+    exit 1
+  fi
 done
+echo "suite user: $user"
+python3 - "$tmp" "$runs" <<'PY'
+import json, statistics, sys
+tmp, runs = sys.argv[1], int(sys.argv[2])
+results = [json.load(open(f"{tmp}/out-{i}/result.json")) for i in range(1, runs + 1)]
+print(f"{'run':<4} {'wall_ms':>8} {'remote_ms':>10} {'overhead_ms':>12}")
+overheads = []
+for i, r in enumerate(results, 1):
+    wall, remote = r["duration_ns"] / 1e6, r["remote_time_ns"] / 1e6
+    overheads.append(wall - remote)
+    print(f"{i:<4} {wall:8.0f} {remote:10.0f} {wall - remote:12.0f}")
+print(f"median overhead: {statistics.median(overheads):.0f} ms")
+phases = {}
+for r in results:
+    for p in r["phases"]:
+        phases.setdefault(p["name"], []).append(p["duration_ns"] / 1e6)
+print("median phase ms (wall, remote commands included):",
+      ", ".join(f"{n} {statistics.median(d):.0f}" for n, d in phases.items()))
+PY

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -17,10 +18,83 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
-// The benchmarks run `bash -lc true`, the exact string Run sends for the
-// command "true", through our client and through OpenSSH against the same
-// sshd, so the numbers compare transport cost only.
-const benchCommand = "bash -lc true"
+// BenchmarkExec times one trivial command ("true") through our client and
+// through OpenSSH's ssh(1), side by side against ONE test sshd booted once,
+// so the variants differ only in the client and in how it reaches the host:
+//
+//	remote-session         our Client.Run: a new session on an open connection (what the cycle does)
+//	openssh-controlmaster  ssh through a ControlMaster: a new session on an open connection
+//	remote-dial            our Dial + Run + Close: a fresh connection per command
+//	openssh-connect        ssh without multiplexing: a fresh connection per command
+//
+// OpenSSH is given the exact command line Run sends (the marker env and
+// bash -lc), so both sides run the same thing on the host. Run with:
+//
+//	go test -run '^$' -bench Exec -benchtime 200x ./internal/remote
+func BenchmarkExec(b *testing.B) {
+	sshBin, err := exec.LookPath("ssh")
+	if err != nil {
+		b.Fatal("the OpenSSH client (ssh) is not installed: install Debian's openssh-client (.ci/run does)")
+	}
+	h := newBenchHost(b)
+	ctx := context.Background()
+	spec := RunSpec{Command: "true"}
+	run := func(b *testing.B, c *Client) {
+		if res, err := c.Run(ctx, spec); err != nil || res.ExitCode != 0 {
+			b.Fatalf("Run: %+v %v", res, err)
+		}
+	}
+	line, err := remoteCommand(h.f.login, spec, newToken())
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := []string{
+		"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + h.known,
+		"-o", "IdentitiesOnly=yes", "-i", h.keyFile,
+		"-p", strconv.Itoa(h.f.host.Port()), "-l", h.f.login,
+	}
+	// openssh runs ssh with opts and then the host and, if any, command.
+	openssh := func(b *testing.B, opts []string, command ...string) {
+		args := append(append(append(slices.Clone(base), opts...), h.f.host.Addr()), command...)
+		if out, err := exec.Command(sshBin, args...).CombinedOutput(); err != nil {
+			b.Fatalf("ssh %v: %v: %s", args, err, out)
+		}
+	}
+
+	b.Run("remote-session", func(b *testing.B) {
+		c := h.f.dial(b, DialOptions{})
+		for b.Loop() {
+			run(b, c)
+		}
+	})
+	b.Run("openssh-controlmaster", func(b *testing.B) {
+		mux := []string{"-o", "ControlPath=" + filepath.Join(b.TempDir(), "cm")}
+		// The master starts outside the timed loop, as our connection does.
+		openssh(b, append(mux, "-o", "ControlMaster=yes", "-o", "ControlPersist=60"), "true")
+		b.Cleanup(func() { openssh(b, append(mux, "-O", "exit")) })
+		for b.Loop() {
+			openssh(b, append(mux, "-o", "ControlMaster=no"), line)
+		}
+		// A master that died would have made the loop connect afresh.
+		openssh(b, append(mux, "-O", "check"))
+	})
+	b.Run("remote-dial", func(b *testing.B) {
+		for b.Loop() {
+			c, err := Dial(ctx, h.f.target(), DialOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			run(b, c)
+			c.Close()
+		}
+	})
+	b.Run("openssh-connect", func(b *testing.B) {
+		for b.Loop() {
+			openssh(b, []string{"-o", "ControlMaster=no", "-o", "ControlPath=none"}, line)
+		}
+	})
+}
 
 // benchHost is one sshd whose login user accepts both our in-memory client
 // key and a key file for OpenSSH's ssh.
@@ -65,68 +139,4 @@ func newBenchHost(b *testing.B) *benchHost {
 		b.Fatal(err)
 	}
 	return &benchHost{f: f, keyFile: keyFile, known: known}
-}
-
-func BenchmarkRemoteExec(b *testing.B) {
-	h := newBenchHost(b)
-	ctx := context.Background()
-	b.Run("open-connection", func(b *testing.B) {
-		c := h.f.dial(b, DialOptions{})
-		for b.Loop() {
-			res, err := c.Run(ctx, RunSpec{Command: "true"})
-			if err != nil || res.ExitCode != 0 {
-				b.Fatalf("Run: %+v %v", res, err)
-			}
-		}
-	})
-	b.Run("dial-per-exec", func(b *testing.B) {
-		for b.Loop() {
-			c, err := Dial(ctx, h.f.target(), DialOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			res, err := c.Run(ctx, RunSpec{Command: "true"})
-			if err != nil || res.ExitCode != 0 {
-				b.Fatalf("Run: %+v %v", res, err)
-			}
-			c.Close()
-		}
-	})
-}
-
-func BenchmarkOpenSSHExec(b *testing.B) {
-	sshBin, err := exec.LookPath("ssh")
-	if err != nil {
-		b.Fatal("the OpenSSH client (ssh) is not installed: install Debian's openssh-client (.ci/run does)")
-	}
-	h := newBenchHost(b)
-	base := []string{
-		"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + h.known,
-		"-o", "IdentitiesOnly=yes", "-i", h.keyFile,
-		"-p", strconv.Itoa(h.f.host.Port()), "-l", h.f.login,
-	}
-	sshRun := func(b *testing.B, opts ...string) {
-		args := append(append(append([]string{}, base...), opts...), h.f.host.Addr(), benchCommand)
-		if out, err := exec.Command(sshBin, args...).CombinedOutput(); err != nil {
-			b.Fatalf("ssh %v: %v: %s", args, err, out)
-		}
-	}
-	b.Run("no-multiplexing", func(b *testing.B) {
-		for b.Loop() {
-			sshRun(b, "-o", "ControlMaster=no")
-		}
-	})
-	b.Run("controlmaster", func(b *testing.B) {
-		control := filepath.Join(b.TempDir(), "cm")
-		mux := []string{"-o", "ControlMaster=auto", "-o", "ControlPath=" + control, "-o", "ControlPersist=60"}
-		sshRun(b, mux...) // opens the master outside the timed loop
-		b.Cleanup(func() {
-			exec.Command(sshBin, append(append(append([]string{}, base...), "-O", "exit", "-o", "ControlPath="+control), h.f.host.Addr())...).Run()
-		})
-		b.ResetTimer()
-		for b.Loop() {
-			sshRun(b, mux...)
-		}
-	})
 }

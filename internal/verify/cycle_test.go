@@ -192,7 +192,11 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 	defer cancel()
 	done := make(chan *Result, 1)
 	go func() { done <- Run(ctx, plan) }()
-	<-out.seen
+	select {
+	case <-out.seen:
+	case res := <-done:
+		t.Fatalf("the run ended before its step started: %s (%s)\n%s", res.Outcome, res.FirstFailure, out)
+	}
 	// Freeze everything the test host's sshd runs for the connection; the
 	// listener stays, so the destroy can stop it.
 	h := p.onlyHost(t)

@@ -91,7 +91,10 @@ func (c *cycle) pushHostCleanup(h HostCleanup, left string) {
 		if err := c.connectionLost(); err != nil {
 			return fmt.Errorf("%s left on the host: %w", left, err)
 		}
-		if err := h.Run(ctx, c.client); err != nil {
+		start := time.Now()
+		err := h.Run(ctx, c.client)
+		c.addRemote(time.Since(start))
+		if err != nil {
 			return err
 		}
 		c.mu.Lock()

@@ -135,6 +135,7 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 	lastReport := c.plan.now()
 	for {
 		res, err := c.client.Run(ctx, remote.RunSpec{Command: check, Timeout: time.Minute})
+		c.addRemote(res.Duration)
 		if err != nil {
 			return fmt.Errorf("check ready marker: %w", err)
 		}
@@ -190,6 +191,7 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 		return nil
 	}
 	res, err := c.client.Run(ctx, remote.RunSpec{Command: "id -u " + remote.Quote(user), Timeout: time.Minute})
+	c.addRemote(res.Duration)
 	if err != nil {
 		return fmt.Errorf("check for the suite's user %q: %w", user, err)
 	}
@@ -206,6 +208,7 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 		AsUser:  "root",
 	}, "user "+user)
 	res, err = c.client.Run(ctx, remote.RunSpec{Command: createUserScript(user), AsUser: "root", Timeout: 5 * time.Minute})
+	c.addRemote(res.Duration)
 	if err != nil {
 		return fmt.Errorf("create the suite's user %q: %w", user, err)
 	}
@@ -332,6 +335,7 @@ func (c *cycle) hostUname(ctx context.Context) (string, error) {
 		return c.host.Uname, nil
 	}
 	res, err := c.client.Run(ctx, remote.RunSpec{Command: "uname -sm", Timeout: time.Minute})
+	c.addRemote(res.Duration)
 	if err != nil {
 		return "", fmt.Errorf("ask the host for its platform: %w", err)
 	}
@@ -514,6 +518,10 @@ func (c *cycle) secrets() []string {
 	return s
 }
 
+// addRemote counts time spent inside a remote command. Every command the
+// cycle runs on the host counts (checks, probe, steps, collect, host-side
+// cleanups), so a leg's duration minus RemoteTime is the cycle's own
+// overhead, which bench/overhead.sh measures.
 func (c *cycle) addRemote(d time.Duration) {
 	c.mu.Lock()
 	c.res.RemoteTime += d
@@ -529,6 +537,7 @@ func (c *cycle) collect(ctx context.Context) error {
 	if c.connected() {
 		for _, l := range collectCommands(c.host.CloudInit) {
 			res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: collectTimeout})
+			c.addRemote(res.Duration)
 			text := remote.MaskString(string(res.Output), c.secrets())
 			switch {
 			case err != nil:
