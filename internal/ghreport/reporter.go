@@ -72,7 +72,8 @@ type Config struct {
 	// Quiet is how long a leg keeps watching its confirmed row before it
 	// trusts it: longer than any other leg's read-to-write latency, so a
 	// write based on a read from before the row landed has landed too, and
-	// is seen. Default DefaultQuiet.
+	// is seen. Default DefaultQuiet. Start does not wait it: its ⏳ row is
+	// replaced by the leg's later rows anyway.
 	Quiet time.Duration
 	// PinHead: Event.HeadSHA was given (input head-sha), so Report reports
 	// that commit even when the PR's head is another; otherwise Report
@@ -245,6 +246,14 @@ func (r *Reporter) commentDisabled() string {
 
 // Start reports that the leg began: a pending status and the row in the
 // comment, with every column it does not set yet shown as ⏳.
+//
+// Start returns once a read shows its row in the comment, without the quiet
+// period Finish waits (see sticky.go): a ⏳ row that a concurrent leg's stale
+// write drops later costs nothing that lasts, as the leg's later rows replace
+// it, and the rows that must not be lost are the final ones, which Finish
+// confirms in full. Watching the ⏳ row as long would hold every leg's cycle
+// back by it, and with many legs starting at once, often past the time the
+// caller gives Start.
 func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
 	row.Cells = cloneCells(row.Cells) // the caller's map stays as it was
 	for _, c := range matrix.Columns {
@@ -252,7 +261,7 @@ func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
 			row.Set(c, matrix.Pending, "")
 		}
 	}
-	return r.publish(ctx, row)
+	return r.publishAs(ctx, row, "", confirmSeen)
 }
 
 // Update reports the leg's row as it stands, mid-way: cells still ⏳ keep
@@ -319,16 +328,17 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 		}
 	}
 	row.Notes = note
-	return r.publishAs(ctx, row, stateError)
+	return r.publishAs(ctx, row, stateError, confirmQuiet)
 }
 
 func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
-	return r.publishAs(ctx, row, "")
+	return r.publishAs(ctx, row, "", confirmQuiet)
 }
 
 // publishAs posts the row's status (state, or the row's own StatusState
-// when empty) and merges the row into the comment.
-func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string) Outcome {
+// when empty) and merges the row into the comment, confirming it as far as
+// how says.
+func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string, how confirm) Outcome {
 	var out Outcome
 	if row.Key == "" {
 		out.note(true, "matrix row without a key, not reported to GitHub")
@@ -358,7 +368,7 @@ func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string) 
 		out.note(true, "%s", reason)
 		return out
 	}
-	u, err := r.upsert(ctx, row)
+	u, err := r.upsert(ctx, row, how)
 	var sup superseded
 	var unknown headUnknown
 	switch {
