@@ -20,7 +20,7 @@ import (
 // included) and after finishReserve, kept back for the final row. A slow or
 // rate-limited API can delay a leg by at most these and never fail it.
 const (
-	startBudget    = 45 * time.Second // pending status and ⏳ row
+	startBudget    = 45 * time.Second // pending status and ⏳ row, read back once (no quiet period)
 	progressBudget = 45 * time.Second // runs beside the cycle, ended with it, so costs it nothing
 	finishReserve  = 90 * time.Second // the final row, after teardown
 	reportBudget   = 4 * time.Minute  // report mode, bounded by timeout-minutes too

@@ -201,6 +201,53 @@ func TestForkAndReadOnlyTokenLegs(t *testing.T) {
 	}
 }
 
+// A token that may post statuses but not comment (statuses: write without
+// pull-requests: write, or a locked PR): the leg still ends with its verdict
+// as the status — not pending for good — says once that the comment was
+// refused, and saves that the final status was posted, so the post step
+// does not post it again. The exit code is the verification's.
+func TestLegCommentRefusedStillSettlesStatus(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	const refused = "Resource not accessible by integration"
+	gh.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 403, Message: refused, Times: 100})
+	gh.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 403, Message: refused, Times: 100})
+	dir := t.TempDir()
+	summary, stateFile := emptyFile(t, "summary"), emptyFile(t, "state")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
+		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "GITHUB_STATE="+stateFile,
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+	if leg.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
+	}
+	var states []string
+	for _, st := range gh.Statuses(ghRepo, ghHead) {
+		if st.Context == "mvm-verify/local" {
+			states = append(states, st.State)
+		}
+	}
+	if len(states) == 0 || states[len(states)-1] != "success" {
+		t.Errorf("statuses for mvm-verify/local: %v, want the last one success", states)
+	}
+	if n := strings.Count(leg.stdout, "::notice"); n != 1 {
+		t.Errorf("%d ::notice:: lines, want exactly one:\n%s", n, leg.stdout)
+	}
+	if !strings.Contains(leg.stdout, refused) || !strings.Contains(leg.stdout, "comment") {
+		t.Errorf("the notice does not say the comment was refused:\n%s", leg.stdout)
+	}
+	if c := gh.Comments(ghRepo, 7); len(c) != 0 {
+		t.Errorf("a comment although comments are refused: %+v", c)
+	}
+	if md := readFile(t, summary); !strings.Contains(md, "| Local | ✅ | ✅") {
+		t.Errorf("job summary lacks the leg's row:\n%s", md)
+	}
+	if got := parseFileCommands(t, stateFile)["reported"]; got != "true" {
+		t.Errorf("state reported = %q, want true: the final status was posted", got)
+	}
+}
+
 // Without the github-api-url input the API is GITHUB_API_URL's (GHES).
 func TestGitHubAPIURLDefaultsFromEnv(t *testing.T) {
 	gh := fakeGitHub(t)

@@ -155,6 +155,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	}
 	// A teardown handed to the post step is not settled: the post step
 	// posts the row again then, with what its own teardown found.
+	// Otherwise the leg is settled once its final status is posted (a
+	// comment refused on its own would be refused to the post step too),
+	// or when GitHub refuses the status itself (Off): posting again would
+	// not help.
 	if out, ok := a.reportFinish(ctx, gh, finalRow); ok && (out.StatusPosted || out.Off) && !res.TeardownDeferred {
 		st.save("reported", "true")
 	}

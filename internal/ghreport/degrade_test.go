@@ -68,14 +68,86 @@ func TestReadOnlyTokenDegrades(t *testing.T) {
 	}
 }
 
+// A token that may post statuses but not comment (statuses: write without
+// pull-requests: write, or a locked PR): Start's comment write is refused,
+// and still Finish settles the status, so the leg is not left pending. The
+// comment is left alone and every call says why in the same words.
 func TestReadOnlyOnCommentOnly(t *testing.T) {
-	// Statuses allowed, comments refused (pull-requests: write missing).
+	for _, c := range []struct {
+		name     string
+		existing bool // a matrix comment is already there: the writes are PATCHes
+	}{{"no comment yet", false}, {"existing comment", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, verdict := range []matrix.Status{matrix.Pass, matrix.Fail} {
+				f := newFake(t)
+				var before string
+				if c.existing {
+					other := legRow("gcp", matrix.Pass, "another leg")
+					other.HeadSHA = sha1
+					body, err := CommentBody(matrix.State{HeadSHA: sha1, Rows: []matrix.Row{other}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					f.AddComment(testRepo, testPR, actionsBot, body)
+					before = body
+				}
+				const refused = "Resource not accessible by integration"
+				f.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 403, Message: refused, Times: 100})
+				f.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 403, Message: refused, Times: 100})
+				r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+				ctx := context.Background()
+				start := r.Start(ctx, matrix.Row{Key: "aws"})
+				if !start.Degraded || !start.StatusPosted || start.Off || start.CommentURL != "" ||
+					!strings.Contains(start.Notice, refused) || !strings.Contains(start.Notice, "pull-requests: write") {
+					t.Fatalf("Start = %+v, want the status posted, the comment degraded naming the refusal, not off", start)
+				}
+				finish := r.Finish(ctx, legRow("aws", verdict, ""))
+				if !finish.StatusPosted || finish.Off || finish.CommentURL != "" || finish.Notice != start.Notice {
+					t.Errorf("Finish = %+v, want the status posted and Start's notice %q again", finish, start.Notice)
+				}
+				want := map[matrix.Status]string{matrix.Pass: "success", matrix.Fail: "failure"}[verdict]
+				if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != want {
+					t.Errorf("final status %+v (found %v), want %s", st, ok, want)
+				}
+				cs := markerComments(f)
+				switch {
+				case !c.existing && len(cs) != 0:
+					t.Errorf("a comment appeared although comments are refused: %+v", cs)
+				case c.existing && (len(cs) != 1 || cs[0].Body != before):
+					t.Errorf("the existing comment changed: %+v", cs)
+				}
+				// Finish did not try the comment again after Start was refused.
+				writes := 0
+				for _, req := range f.Requests() {
+					if (req.Method == "POST" && strings.HasSuffix(req.Path, "/comments")) || req.Method == "PATCH" {
+						writes++
+					}
+				}
+				if writes != 1 {
+					t.Errorf("%d comment writes, want Start's one", writes)
+				}
+			}
+		})
+	}
+}
+
+// A token that may not post statuses turns the Reporter off altogether:
+// there is no leg to report without its status.
+func TestStatusRefusedGoesOff(t *testing.T) {
 	f := newFake(t)
-	f.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 403, Message: "Resource not accessible by integration"})
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: 403, Message: "Resource not accessible by integration"})
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
-	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
-	if !out.Degraded || !out.StatusPosted || out.CommentURL != "" {
-		t.Errorf("outcome = %+v, want the status posted and the comment degraded", out)
+	ctx := context.Background()
+	out := r.Start(ctx, matrix.Row{Key: "aws"})
+	if !out.Degraded || out.StatusPosted || !out.Off || !strings.Contains(out.Notice, "statuses: write") {
+		t.Fatalf("Start = %+v, want off, naming the permission", out)
+	}
+	seen := len(f.Requests())
+	if out := r.Finish(ctx, legRow("aws", matrix.Pass, "")); !out.Off || out.StatusPosted {
+		t.Errorf("Finish = %+v, want off", out)
+	}
+	if n := len(f.Requests()); n != seen {
+		t.Errorf("Finish sent %d requests after the status was refused, want 0", n-seen)
 	}
 }
 

@@ -1,6 +1,7 @@
 package ghreport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,14 +78,14 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	out.HeadSHA = head
 
 	if r.cfg.Event.PR != 0 && writeComment && !r.cfg.SkipComment {
-		if reason := r.disabled(); reason != "" {
+		if reason := cmp.Or(r.disabled(), r.commentDisabled()); reason != "" {
 			if !out.Degraded {
 				out.note(true, "%s", reason)
 			}
 		} else if u, err := r.publishFinal(ctx, rows, head); errors.As(err, new(superseded)) {
 			out.note(false, "%v: the matrix comment follows the newer head and was not rewritten for %s", err, matrix.ShortSHA(head))
 		} else if err != nil {
-			r.degrade(&out, err)
+			r.degradeComment(&out, err)
 		} else {
 			out.CommentURL = u
 		}

@@ -72,7 +72,8 @@ type Config struct {
 	// Quiet is how long a leg keeps watching its confirmed row before it
 	// trusts it: longer than any other leg's read-to-write latency, so a
 	// write based on a read from before the row landed has landed too, and
-	// is seen. Default DefaultQuiet.
+	// is seen. Default DefaultQuiet. Start does not wait it: its ⏳ row is
+	// replaced by the leg's later rows anyway.
 	Quiet time.Duration
 	// PinHead: Event.HeadSHA was given (input head-sha), so Report reports
 	// that commit even when the PR's head is another; otherwise Report
@@ -99,7 +100,9 @@ type Outcome struct {
 	// FileRewritten: Report rewrote the table in the matrix file.
 	FileRewritten bool
 	// Off: the Reporter writes nothing to GitHub from now on (no token, a
-	// fork PR, a refused token), so later calls only repeat the notice.
+	// fork PR, a token refused at the commit status), so later calls only
+	// repeat the notice. A token refused at the comment alone does not
+	// turn it off: statuses are still posted (StatusPosted says so).
 	Off bool
 }
 
@@ -135,6 +138,10 @@ type Reporter struct {
 	// lastWriteErr is the last comment write's failure, for the notice
 	// when the writes run out.
 	lastWriteErr error
+	// commentOff is why the PR comment is not written to while statuses
+	// still are (the token may post statuses but not comment, or the PR
+	// is locked); empty while it is.
+	commentOff string
 }
 
 // New checks cfg and builds a Reporter. Bad input (a malformed repository or
@@ -230,8 +237,23 @@ func (r *Reporter) disabled() string {
 	return r.off
 }
 
+// commentDisabled is why the PR comment is not written to, or empty.
+func (r *Reporter) commentDisabled() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.commentOff
+}
+
 // Start reports that the leg began: a pending status and the row in the
 // comment, with every column it does not set yet shown as ⏳.
+//
+// Start returns once a read shows its row in the comment, without the quiet
+// period Finish waits (see sticky.go): a ⏳ row that a concurrent leg's stale
+// write drops later costs nothing that lasts, as the leg's later rows replace
+// it, and the rows that must not be lost are the final ones, which Finish
+// confirms in full. Watching the ⏳ row as long would hold every leg's cycle
+// back by it, and with many legs starting at once, often past the time the
+// caller gives Start.
 func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
 	row.Cells = cloneCells(row.Cells) // the caller's map stays as it was
 	for _, c := range matrix.Columns {
@@ -239,7 +261,7 @@ func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
 			row.Set(c, matrix.Pending, "")
 		}
 	}
-	return r.publish(ctx, row)
+	return r.publishAs(ctx, row, "", confirmSeen)
 }
 
 // Update reports the leg's row as it stands, mid-way: cells still ⏳ keep
@@ -281,7 +303,7 @@ func (r *Reporter) EndKept(ctx context.Context, row matrix.Row, note string) Out
 // already failed, ? for the rest.
 func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live matrix.Cell) Outcome {
 	row.Cells = cloneCells(row.Cells)
-	if reason := r.disabled(); reason == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
+	if reason := r.disabled(); reason == "" && r.commentDisabled() == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
 		// Keep what the leg had settled: its row as the comment holds it.
 		rctx := r.withBudget(ctx)
 		if v, err := r.read(rctx, r.cfg.Event.HeadSHA); err == nil {
@@ -306,16 +328,17 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 		}
 	}
 	row.Notes = note
-	return r.publishAs(ctx, row, stateError)
+	return r.publishAs(ctx, row, stateError, confirmQuiet)
 }
 
 func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
-	return r.publishAs(ctx, row, "")
+	return r.publishAs(ctx, row, "", confirmQuiet)
 }
 
 // publishAs posts the row's status (state, or the row's own StatusState
-// when empty) and merges the row into the comment.
-func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string) Outcome {
+// when empty) and merges the row into the comment, confirming it as far as
+// how says.
+func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string, how confirm) Outcome {
 	var out Outcome
 	if row.Key == "" {
 		out.note(true, "matrix row without a key, not reported to GitHub")
@@ -341,7 +364,11 @@ func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string) 
 	if r.cfg.Event.PR == 0 {
 		return out
 	}
-	u, err := r.upsert(ctx, row)
+	if reason := r.commentDisabled(); reason != "" {
+		out.note(true, "%s", reason)
+		return out
+	}
+	u, err := r.upsert(ctx, row, how)
 	var sup superseded
 	var unknown headUnknown
 	switch {
@@ -352,7 +379,7 @@ func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string) 
 		out.note(true, "%v: the commit status is set, the matrix comment was left alone", err)
 		r.log.Warn("PR head unknown; comment not updated", "error", err)
 	case err != nil:
-		r.degrade(&out, err)
+		r.degradeComment(&out, err)
 	default:
 		out.CommentURL = u
 	}
@@ -391,12 +418,14 @@ func cloneCells(c map[matrix.Column]matrix.Cell) map[matrix.Column]matrix.Cell {
 }
 
 // degrade records a failed report in the outcome; a refused token also
-// turns the Reporter off so later calls do not try again.
+// turns the Reporter off so later calls do not try again. It is for
+// failures of the status write (and of Report's reads): what the comment
+// alone refuses goes through degradeComment.
 func (r *Reporter) degrade(out *Outcome, err error) {
 	switch {
 	case errors.Is(err, ErrReadOnly), errors.Is(err, ErrAuth):
 		r.mu.Lock()
-		r.off = "the GitHub token cannot write statuses or comments here, so the matrix is in the job summary only"
+		r.off = "the GitHub token cannot write commit statuses here, so the matrix is in the job summary only"
 		r.mu.Unlock()
 		out.Off = true
 		out.note(true, "GitHub reporting skipped: %v (grant pull-requests: write and statuses: write); the matrix is in the job summary", err)
@@ -404,6 +433,28 @@ func (r *Reporter) degrade(out *Outcome, err error) {
 		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)
 	}
 	r.log.Warn("GitHub reporting degraded", "error", err)
+}
+
+// degradeComment records a failed comment update. A 403 on the comment
+// alone (statuses: write without pull-requests: write, or a locked pull
+// request) turns off the comment only: the leg's status must still reach
+// its verdict, or it stays pending for good. The reason is kept and said in
+// the same words by every later call, so a caller showing each notice once
+// shows it once.
+func (r *Reporter) degradeComment(out *Outcome, err error) {
+	if !errors.Is(err, ErrReadOnly) {
+		r.degrade(out, err)
+		return
+	}
+	r.mu.Lock()
+	if r.commentOff == "" {
+		r.commentOff = fmt.Sprintf("GitHub matrix comment skipped: %v (grant pull-requests: write; a locked pull request refuses comments too); "+
+			"the commit status is still posted and the matrix is in the job summary", err)
+	}
+	reason := r.commentOff
+	r.mu.Unlock()
+	out.note(true, "%s", reason)
+	r.log.Warn("GitHub matrix comment refused; statuses only from now on", "error", err)
 }
 
 func (r *Reporter) postStatus(ctx context.Context, row matrix.Row, state string) error {

@@ -314,3 +314,38 @@ func TestAbandonEndsAPendingLeg(t *testing.T) {
 		t.Errorf("row = %+v, want preflight ✅, live cycle ❌, seccomp ? and the note", row)
 	}
 }
+
+// Start is done once a read shows its ⏳ row: it does not wait the quiet
+// period, which would hold every leg's cycle back. Finish, whose row must
+// not be lost, does.
+func TestStartConfirmsOnceFinishWaitsQuiet(t *testing.T) {
+	f := newFake(t)
+	r, s := newReporter(t, f, prEvent(sha1), testToken, nil)
+	ctx := context.Background()
+	quietWaits := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		n := 0
+		for _, d := range s.all {
+			if d == DefaultQuiet {
+				n++
+			}
+		}
+		return n
+	}
+	if out := r.Start(ctx, matrix.Row{Key: "aws"}); out.Degraded || out.CommentURL == "" {
+		t.Fatalf("Start: %+v", out)
+	}
+	if row, ok := findRow(commentState(t, f).Rows, "aws"); !ok || !row.Has(matrix.Pending) {
+		t.Fatalf("after Start the comment holds %+v (found %v), want the ⏳ row", row, ok)
+	}
+	if n := quietWaits(); n != 0 {
+		t.Errorf("Start waited the quiet period %d times, want none", n)
+	}
+	if out := r.Finish(ctx, legRow("aws", matrix.Pass, "")); out.Degraded || out.CommentURL == "" {
+		t.Fatalf("Finish: %+v", out)
+	}
+	if n := quietWaits(); n == 0 {
+		t.Error("Finish did not wait the quiet period before trusting its row")
+	}
+}

@@ -29,7 +29,9 @@ import (
 //     read-to-write latency, so a write based on a read from before the row
 //     landed (the only kind that can drop it) has landed by then and is
 //     seen (when only another leg's row is missing it waits one delay
-//     before writing that row for it);
+//     before writing that row for it). Start's ⏳ row is the exception: one
+//     read holding it is enough (confirmSeen), as the leg's later rows
+//     replace it and only the final rows must not be lost;
 //  3. a leg posts its status before it writes its row, so whoever writes last
 //     has seen every finished leg's status and restores any row an earlier
 //     stale write dropped (from the status, when the leg's own row is gone).
@@ -101,14 +103,26 @@ func (r *Reporter) prHead(ctx context.Context) (string, error) {
 	return head, nil
 }
 
+// confirm is how far upsert makes sure the leg's row stays in the comment.
+type confirm int
+
+const (
+	// confirmQuiet: until a read made Quiet after one that held the row
+	// holds it too. For every row that must not be lost.
+	confirmQuiet confirm = iota
+	// confirmSeen: until one read holds the row. For Start's ⏳ row,
+	// which the leg's later rows replace anyway.
+	confirmSeen
+)
+
 // upsert merges the leg's row into the sticky comment and returns its URL
-// once the row has stayed there.
+// once the row has stayed there (as far as how asks).
 //
-// A leg stops only when a read made Quiet after a read that already held
-// its row still holds it: by then every write based on a read from before
-// the row landed (the only writes that can drop it) has landed too, and a
-// dropped row is seen and written again.
-func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
+// With confirmQuiet a leg stops only when a read made Quiet after a read
+// that already held its row still holds it: by then every write based on a
+// read from before the row landed (the only writes that can drop it) has
+// landed too, and a dropped row is seen and written again.
+func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (string, error) {
 	head, err := r.prHead(ctx)
 	if err != nil {
 		return "", err
@@ -139,6 +153,10 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row) (string, error) {
 			reads++
 		}
 		holds := v.holds(own, head)
+		if holds && how == confirmSeen {
+			// Other legs' rows are theirs to confirm.
+			return v.comments[0].GetHTMLURL(), nil
+		}
 		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
 		switch {
 		case holds && !helps:

@@ -113,7 +113,7 @@ func TestRowCells(t *testing.T) {
 		name                    string
 		res                     Result
 		preflight, live, seccmp matrix.Status
-		notes                   string
+		notes                   string // the exact notes
 	}{
 		{
 			name: "all green",
@@ -121,7 +121,34 @@ func TestRowCells(t *testing.T) {
 				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
 				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass},
 			}},
-			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.Pass,
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.Pass, notes: "0 s",
+		},
+		{
+			// The notes: cost, duration, instance type.
+			name: "all green with cost, duration and type",
+			res: Result{Outcome: Verified, Lane: "kvm", CostUSD: 2.5, Duration: 35 * time.Minute,
+				Host: &HostInfo{Type: "c8i.large"}, Phases: passPhases(allPhases...), Steps: []StepResult{
+					{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
+					{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass},
+				}},
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.Pass, notes: "$2.50 / 35 min, c8i.large",
+		},
+		{
+			// ... and the first failure after them.
+			name: "failing with cost, duration and type",
+			res: Result{Outcome: Failed, Lane: "kvm", CostUSD: 2.5, Duration: 35 * time.Minute,
+				Host: &HostInfo{Type: "c8i.large"}, FirstFailure: "smoke: exit status 3", Phases: passPhases(allPhases...),
+				Steps: []StepResult{
+					{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
+					{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Fail, Reason: "exit status 3"},
+				}},
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.Pass, notes: "$2.50 / 35 min, c8i.large, smoke: exit status 3",
+		},
+		{
+			name: "free provider: duration only",
+			res: Result{Outcome: Verified, Lane: "kvm", Duration: 42 * time.Second, Phases: passPhases(allPhases...),
+				Steps: []StepResult{{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass}}},
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.Unknown, notes: "42 s",
 		},
 		{
 			name: "no-kvm lane",
@@ -129,14 +156,14 @@ func TestRowCells(t *testing.T) {
 				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
 				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.NA},
 			}},
-			preflight: matrix.Pass, live: matrix.NA, seccmp: matrix.Pass, notes: "no-KVM lane",
+			preflight: matrix.Pass, live: matrix.NA, seccmp: matrix.Pass, notes: "0 s, no-KVM lane",
 		},
 		{
 			name: "zero tests is not run, never a pass",
 			res: Result{Outcome: Incomplete, Lane: "kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
 				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.NotRun},
 			}},
-			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NotRun,
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NotRun, notes: "0 s",
 		},
 		{
 			name: "live step not run",
@@ -144,36 +171,36 @@ func TestRowCells(t *testing.T) {
 				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.NotRun},
 				{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass},
 			}},
-			preflight: matrix.Pass, live: matrix.NotRun, seccmp: matrix.Pass,
+			preflight: matrix.Pass, live: matrix.NotRun, seccmp: matrix.Pass, notes: "0 s",
 		},
 		{
 			name:      "kept host (up)",
 			res:       Result{Outcome: Up, Kept: true, Lane: "kvm", Phases: passPhases(PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe)},
-			preflight: matrix.Pass, live: matrix.Pending, seccmp: matrix.NotRun, notes: "host is up; suite not run",
+			preflight: matrix.Pass, live: matrix.Pending, seccmp: matrix.NotRun, notes: "0 s, host is up; suite not run",
 		},
 		{
 			name:      "timed out",
 			res:       Result{Outcome: TimedOut, FirstFailure: "suite: stopped at the timeout-minutes limit", Phases: passPhases(PhasePreflight, PhaseProvision)},
-			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "timeout-minutes",
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, suite: stopped at the timeout-minutes limit",
 		},
 		{
 			name: "failing smoke",
 			res: Result{Outcome: Failed, Lane: "kvm", FirstFailure: "smoke: exit status 3", Phases: passPhases(allPhases...), Steps: []StepResult{
 				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Fail, Reason: "exit status 3"},
 			}},
-			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "smoke: exit status 3",
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, smoke: exit status 3",
 		},
 		{
 			name: "preflight refused",
 			res: Result{Outcome: Errored, FirstFailure: "preflight: Needs AWS credentials", Phases: []PhaseResult{
 				{Name: PhasePreflight, Status: matrix.Fail},
 			}},
-			preflight: matrix.Fail, live: matrix.NotRun, seccmp: matrix.NotRun, notes: "Needs AWS credentials",
+			preflight: matrix.Fail, live: matrix.NotRun, seccmp: matrix.NotRun, notes: "0 s, preflight: Needs AWS credentials",
 		},
 		{
 			name:      "cancelled",
 			res:       Result{Outcome: Cancelled, FirstFailure: "cancelled", Phases: passPhases(PhasePreflight, PhaseProvision)},
-			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "cancelled",
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, cancelled",
 		},
 	}
 	for _, tc := range cases {
@@ -189,8 +216,8 @@ func TestRowCells(t *testing.T) {
 			if got := row.Cell(matrix.SeccompProbe).Status; got != tc.seccmp {
 				t.Errorf("Seccomp probe %s, want %s", got, tc.seccmp)
 			}
-			if !strings.Contains(row.Notes, tc.notes) {
-				t.Errorf("notes %q lack %q", row.Notes, tc.notes)
+			if row.Notes != tc.notes {
+				t.Errorf("notes %q, want %q", row.Notes, tc.notes)
 			}
 		})
 	}
