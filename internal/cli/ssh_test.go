@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -255,17 +256,15 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		t.Fatal("the step ended with main; nothing for post to stop")
 	}
 
-	postEnv := env
-	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
+	postEnv, postFiles := runnerPostEnv(t, env, state)
 	if !created {
 		// A post step that cannot undo the changes fails, naming them:
 		// here the saved host key is not the host's, so it must not log in.
 		_, otherHostKey := testhost.HostKeyPair(t)
+		badState := maps.Clone(state)
+		badState["host-cleanups"] = strings.ReplaceAll(state["host-cleanups"], h.HostKey(), otherHostKey)
 		bad := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-		bad.Env = append(append([]string{}, postEnv...),
-			"STATE_host-cleanups="+strings.ReplaceAll(state["host-cleanups"], h.HostKey(), otherHostKey))
+		bad.Env, _ = runnerPostEnv(t, env, badState) // its own files, as a step of its own
 		out, err := bad.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
@@ -299,7 +298,7 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 	if p := processesMentioning(t, "sleep "+sleepArg); len(p) > 0 {
 		t.Errorf("the step's process still runs after post: %v", p)
 	}
-	summary, _ := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
+	summary, _ := os.ReadFile(postFiles["GITHUB_STEP_SUMMARY"])
 	if !strings.Contains(string(summary), "remove suite user "+suiteUser) && created ||
 		!strings.Contains(string(summary), "stop the suite's processes") {
 		t.Errorf("the summary does not say what post undid:\n%s", summary)
@@ -343,10 +342,7 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 	if len(pending.Cleanups) != 0 {
 		t.Errorf("host cleanups still pending after main's teardown: %+v", pending.Cleanups)
 	}
-	postEnv := env
-	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
+	postEnv, _ := runnerPostEnv(t, env, state)
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv
 	out, err := post.CombinedOutput()
