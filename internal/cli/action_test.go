@@ -102,6 +102,33 @@ func runnerInputs(t *testing.T, with map[string]string, expr map[string]string) 
 	return env
 }
 
+// runnerPostEnv is the post step's environment as GitHub's runner builds
+// it: main's environment, but every step gets fresh GITHUB_OUTPUT,
+// GITHUB_STEP_SUMMARY and GITHUB_STATE files, and what main saved in its
+// state file reaches post only as STATE_* variables. It returns the env and
+// post's files by variable name.
+func runnerPostEnv(t *testing.T, mainEnv []string, state map[string]string) ([]string, map[string]string) {
+	t.Helper()
+	files := map[string]string{}
+	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
+		files[name] = emptyFile(t, "post-"+strings.ToLower(name))
+	}
+	var env []string
+	for _, kv := range mainEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, fresh := files[k]; !fresh && !strings.HasPrefix(k, "STATE_") {
+			env = append(env, kv)
+		}
+	}
+	for k, path := range files {
+		env = append(env, k+"="+path)
+	}
+	for k, v := range state {
+		env = append(env, "STATE_"+k+"="+v)
+	}
+	return env, files
+}
+
 // TestRunnerContract runs the binary as GitHub's runner runs a Docker
 // action: main with every input of action.yml and the file commands, then
 // post with STATE_* read back from the state file.
@@ -172,6 +199,22 @@ func TestRunnerContract(t *testing.T) {
 	if !strings.Contains(string(summary), "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") {
 		t.Errorf("job summary lacks the matrix header:\n%s", summary)
 	}
+	// summary-path and result-path name the files the run wrote in out:
+	// the summary is the one in the job summary, the result says verified.
+	if want := filepath.Join(dir, "out", "summary.md"); outputs["summary-path"] != want {
+		t.Errorf("output summary-path %q, want %q", outputs["summary-path"], want)
+	} else if md := readFile(t, want); !strings.Contains(md, "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") ||
+		!strings.Contains(string(summary), md) {
+		t.Errorf("summary-path's file is not the leg's summary as in the job summary:\n%s", md)
+	}
+	if want := filepath.Join(dir, "out", "result.json"); outputs["result-path"] != want {
+		t.Errorf("output result-path %q, want %q", outputs["result-path"], want)
+	} else {
+		var res struct{ Outcome, Provider string }
+		if err := json.Unmarshal([]byte(readFile(t, want)), &res); err != nil || res.Outcome != "verified" || res.Provider != "local" {
+			t.Errorf("result-path's file: %v, %+v; want outcome verified for provider local", err, res)
+		}
+	}
 	// With the defaults the runner passes (the job's token, comment: true),
 	// the leg reports on GitHub.
 	if st := gh.Statuses(repo, head); len(st) == 0 || st[len(st)-1].State != "success" {
@@ -190,11 +233,7 @@ func TestRunnerContract(t *testing.T) {
 	if state["identity"] == "" || state["provider"] != "local" {
 		t.Fatalf("state lacks identity/provider: %v", state)
 	}
-	postEnv := env
-	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
-	postEnv = append(postEnv, "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"])
+	postEnv, postFiles := runnerPostEnv(t, env, state)
 	cmd := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	cmd.Env = postEnv
 	out, err := cmd.CombinedOutput()
@@ -204,9 +243,12 @@ func TestRunnerContract(t *testing.T) {
 	if !strings.Contains(string(out), "leak check") {
 		t.Errorf("post did not run the leak check:\n%s", out)
 	}
-	summary, _ = os.ReadFile(files["GITHUB_STEP_SUMMARY"])
-	if !strings.Contains(string(summary), "leak check: nothing tagged with this run is left") {
-		t.Errorf("post summary lacks the leak check:\n%s", summary)
+	if sum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"]); !strings.Contains(sum, "leak check: nothing tagged with this run is left") {
+		t.Errorf("post's job summary lacks the leak check:\n%s", sum)
+	}
+	// Main's files are the runner's by now: post writes only its own.
+	if after := readFile(t, files["GITHUB_STEP_SUMMARY"]); after != string(summary) {
+		t.Errorf("post wrote into main's job summary file:\n%s", strings.TrimPrefix(after, string(summary)))
 	}
 }
 

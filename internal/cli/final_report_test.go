@@ -86,10 +86,7 @@ func TestPostStepPostsTheRowAKilledFinishLost(t *testing.T) {
 	if st, _ := lastLocalStatus(gh); st != "pending" {
 		t.Fatalf("status after the kill is %q: the test did not catch main before its final status", st)
 	}
-	postEnv := env
-	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
+	postEnv, _ := runnerPostEnv(t, env, state)
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv
 	out, err := post.CombinedOutput()
@@ -149,10 +146,7 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 	// writes nothing more.
 	statusesBefore := len(gh.Statuses(ghRepo, ghHead))
 	commentBefore := gh.Comments(ghRepo, 7)[0].Body
-	postEnv := upEnv
-	for k, v := range parseFileCommands(t, stateFile) {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
+	postEnv, _ := runnerPostEnv(t, upEnv, parseFileCommands(t, stateFile))
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv
 	pout, err := post.CombinedOutput()
@@ -188,10 +182,7 @@ func TestUpLegEndsAtTheJobsEndWithoutDown(t *testing.T) {
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}
-	postEnv := upEnv
-	for k, v := range parseFileCommands(t, stateFile) {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
+	postEnv, _ := runnerPostEnv(t, upEnv, parseFileCommands(t, stateFile))
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv
 	pout, err := post.CombinedOutput()

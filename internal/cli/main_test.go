@@ -78,6 +78,12 @@ func cmdEnv(t *testing.T, extra ...string) []string {
 // runBin runs the binary with args and env, waiting at most a few minutes.
 func runBin(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return runBinIn(t, "", env, args...)
+}
+
+// runBinIn is runBin in the working directory dir ("" for the test's).
+func runBinIn(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out := ""
@@ -88,6 +94,7 @@ func runBin(t *testing.T, env []string, args ...string) result {
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

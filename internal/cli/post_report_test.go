@@ -1,15 +1,20 @@
 package cli_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 )
 
 // TestPostStepReportsAKilledLeg kills a leg's main step (SIGKILL, as a job
@@ -25,16 +30,22 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 	event := prEventFile(t, ghRepo)
 	stateFile := emptyFile(t, "state")
 	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: sleep 300\n    column: Live cycle\n")
+	// A sleep no other process on the machine has.
+	sleepArg := "7" + strconv.Itoa(os.Getpid()) + "5"
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: sleep "+sleepArg+"\n    column: Live cycle\n")
 	summaryFile := emptyFile(t, "summary")
 	env := cmdEnv(t, append(append(actionsEnv(event, summaryFile, emptyFile(t, "outputs")), creds...),
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
+	tmp := envValue(env, "TMPDIR") // the run's sshd keeps its files here
 
 	main := startBin(t, env)
-	// The comment shows the host ready (preflight ✅, live cycle ⏳): the
-	// suite's sleep is running.
-	main.waitUntil("reporting its host ready", func() bool {
+	// The comment shows the host ready (preflight ✅, live cycle ⏳), and
+	// the suite's sleep is running.
+	main.waitUntil("reporting its host ready with the step running", func() bool {
+		if len(processesMentioning(t, "sleep "+sleepArg)) == 0 {
+			return false
+		}
 		for _, c := range gh.Comments(ghRepo, 7) {
 			if strings.Contains(c.Body, "| ✅ | ⏳ running |") {
 				return true
@@ -48,18 +59,42 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 	if state["identity"] == "" || state["outcome"] != "" {
 		t.Fatalf("state after the kill: %v, want an identity and no outcome", state)
 	}
-	postEnv := env
-	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
+	// What the killed main left running, for post to stop: the leg's sshd
+	// and the step under it.
+	leg := localSSHD(t, filepath.Join(dir, "state"))
+	if !leg.running() {
+		t.Fatalf("the leg's sshd (pid %d) ended with main; nothing for post to stop", leg.Pid)
 	}
+	if len(processesMentioning(t, "sleep "+sleepArg)) == 0 {
+		t.Fatal("the step ended with main; nothing for post to stop")
+	}
+	postEnv, postFiles := runnerPostEnv(t, env, state)
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv
 	out, err := post.CombinedOutput()
 	if err != nil {
 		t.Fatalf("post: %v\n%s", err, out)
 	}
-	// The job summary has the leg's row too, whatever GitHub allows.
-	if sum := readFile(t, summaryFile); !strings.Contains(sum, "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") ||
+	// Nothing of the run is left: not its sshd (by pid, and by its files
+	// under the run's TMPDIR), not the step, not any process carrying the
+	// leg's marker.
+	if leg.running() {
+		t.Errorf("the leg's sshd (pid %d) still runs after post", leg.Pid)
+	}
+	if _, err := os.Lstat(leg.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the leg's sshd dir %s is left after post (stat: %v)", leg.Dir, err)
+	}
+	for _, s := range []string{tmp, "sleep " + sleepArg} {
+		if left := processesMentioning(t, s); len(left) > 0 {
+			t.Errorf("processes of the run still running after post: %v", left)
+		}
+	}
+	if left := processesWithEnv(t, leg.Marker); len(left) > 0 {
+		t.Errorf("processes with the leg's marker %s still running after post: %v", leg.Marker, left)
+	}
+	// The post step's job summary (its own file, as the runner gives each
+	// step) has the leg's row too, whatever GitHub allows.
+	if sum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"]); !strings.Contains(sum, "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") ||
 		!strings.Contains(sum, "main step ended without a result") {
 		t.Errorf("the post step's job summary lacks the leg's row:\n%s", sum)
 	}
@@ -161,4 +196,87 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 	if c := gh.Comments(ghRepo, 7); last != "success" || len(c) != 1 || !strings.Contains(c[0].Body, "| ✅ | ✅ verified") {
 		t.Errorf("final status %q and comment %+v, want success and the final row", last, c)
 	}
+}
+
+// envValue is the value of key in env, "" if unset.
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val // the last one wins, as exec does
+		}
+	}
+	return v
+}
+
+// localLeg is what the local provider's state file says about the one leg
+// in a state dir: its sshd (pid, start time, private dir) and the marker in
+// its sessions' environment.
+type localLeg struct {
+	Pid       int
+	StartTime uint64
+	Dir       string
+	Marker    string
+}
+
+func localSSHD(t *testing.T, stateDir string) localLeg {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(stateDir, "mvmv-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("want one local leg's state in %s, found %v", stateDir, files)
+	}
+	var st struct {
+		Changes []struct {
+			Kind, Dir, Marker string
+			Pid               int
+			StartTime         uint64 `json:"start_time"`
+		}
+	}
+	if err := json.Unmarshal([]byte(readFile(t, files[0])), &st); err != nil {
+		t.Fatalf("local state %s: %v", files[0], err)
+	}
+	var leg localLeg
+	for _, c := range st.Changes {
+		switch c.Kind {
+		case "sshd":
+			leg.Pid, leg.StartTime, leg.Dir = c.Pid, c.StartTime, c.Dir
+		case "processes":
+			leg.Marker = c.Marker
+		}
+	}
+	if leg.Pid == 0 || leg.Dir == "" || leg.Marker == "" {
+		t.Fatalf("local state %s records no sshd or marker: %+v", files[0], st.Changes)
+	}
+	return leg
+}
+
+// running reports whether the leg's sshd still runs: its pid alive (not
+// a zombie) with the start time recorded, so a reused pid does not count.
+func (l localLeg) running() bool { return sshd.Running(l.Pid, l.StartTime) }
+
+// processesWithEnv lists pids whose environment holds the local leg's
+// marker (MVM_VERIFY_LOCAL=marker), which every session of the leg gets.
+func processesWithEnv(t *testing.T, marker string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte("MVM_VERIFY_LOCAL=" + marker)
+	var pids []string
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		environ, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(environ, []byte{0}) {
+			if bytes.Equal(kv, want) {
+				pids = append(pids, e.Name())
+			}
+		}
+	}
+	return pids
 }

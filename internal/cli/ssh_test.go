@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -78,7 +79,8 @@ func TestSSHProviderInsecureHostKeyRunsWithWarning(t *testing.T) {
 
 // TestSecretsStayOut runs a whole cycle with a private key given as an
 // input and checks that no private key material or user data shows up in
-// anything the run writes.
+// anything the run writes (TestSecretsStayOutLocal does the same for the
+// run's own per-run keys).
 func TestSecretsStayOut(t *testing.T) {
 	h, _, keyPEM := sshHost(t)
 	dir := t.TempDir()
@@ -97,42 +99,9 @@ func TestSecretsStayOut(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	everything := map[string]string{"stdout": r.stdout, "stderr": r.stderr}
-	for name, path := range files {
-		data, _ := os.ReadFile(path)
-		everything[name] = string(data)
-	}
-	filepath.Walk(out, func(path string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			data, _ := os.ReadFile(path)
-			everything[path] = string(data)
-		}
-		return nil
-	})
-	var keyLines []string
-	for _, l := range strings.Split(string(keyPEM), "\n") {
-		if len(l) > 20 && !strings.HasPrefix(l, "-----") {
-			keyLines = append(keyLines, l)
-		}
-	}
-	if len(keyLines) == 0 {
-		t.Fatal("the test key has no body lines to look for")
-	}
-	for name, text := range everything {
-		// ::add-mask:: lines are how the runner learns what to hide.
-		var kept []string
-		for _, l := range strings.Split(text, "\n") {
-			if !strings.HasPrefix(l, "::add-mask::") {
-				kept = append(kept, l)
-			}
-		}
-		text = strings.Join(kept, "\n")
-		for _, bad := range append([]string{"PRIVATE KEY", "#cloud-config", "ed25519_private"}, keyLines...) {
-			if strings.Contains(text, bad) {
-				t.Errorf("%s contains secret material %q", name, bad)
-			}
-		}
-	}
+	checkSecretsStayOut(t, r.stdout, r.stderr,
+		[]string{files["GITHUB_OUTPUT"], files["GITHUB_STATE"], files["GITHUB_STEP_SUMMARY"], out},
+		append(append([]string{}, secretMarkers...), pemBodyLines(t, keyPEM)...))
 }
 
 // TestSSHUpThenDown keeps an existing host whose suite user did not exist:
@@ -309,17 +278,15 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		t.Fatal("the step ended with main; nothing for post to stop")
 	}
 
-	postEnv := env
-	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
+	postEnv, postFiles := runnerPostEnv(t, env, state)
 	if !created {
 		// A post step that cannot undo the changes fails, naming them:
 		// here the saved host key is not the host's, so it must not log in.
 		_, otherHostKey := testhost.HostKeyPair(t)
+		badState := maps.Clone(state)
+		badState["host-cleanups"] = strings.ReplaceAll(state["host-cleanups"], h.HostKey(), otherHostKey)
 		bad := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-		bad.Env = append(append([]string{}, postEnv...),
-			"STATE_host-cleanups="+strings.ReplaceAll(state["host-cleanups"], h.HostKey(), otherHostKey))
+		bad.Env, _ = runnerPostEnv(t, env, badState) // its own files, as a step of its own
 		out, err := bad.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
@@ -353,7 +320,7 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 	if p := processesMentioning(t, "sleep "+sleepArg); len(p) > 0 {
 		t.Errorf("the step's process still runs after post: %v", p)
 	}
-	summary, _ := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
+	summary, _ := os.ReadFile(postFiles["GITHUB_STEP_SUMMARY"])
 	if !strings.Contains(string(summary), "remove suite user "+suiteUser) && created ||
 		!strings.Contains(string(summary), "stop the suite's processes") {
 		t.Errorf("the summary does not say what post undid:\n%s", summary)
@@ -397,10 +364,7 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 	if len(pending.Cleanups) != 0 {
 		t.Errorf("host cleanups still pending after main's teardown: %+v", pending.Cleanups)
 	}
-	postEnv := env
-	for k, v := range state {
-		postEnv = append(postEnv, "STATE_"+k+"="+v)
-	}
+	postEnv, _ := runnerPostEnv(t, env, state)
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv
 	out, err := post.CombinedOutput()

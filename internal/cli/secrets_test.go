@@ -1,0 +1,233 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// secretMarkers are strings no artifact of a run may hold whatever the
+// keys: PEM armour of any private key (the per-run client key lives only in
+// memory, so its armour is all a test can look for) and the user data.
+var secretMarkers = []string{"PRIVATE KEY", "#cloud-config", "ed25519_private"}
+
+// pemBodyLines are the base64 body lines of a PEM block, each long enough
+// that finding one in an artifact means the key leaked.
+func pemBodyLines(t *testing.T, pemData []byte) []string {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(string(pemData), "\n") {
+		if len(l) > 20 && !strings.HasPrefix(l, "-----") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatal("the key has no body lines to look for")
+	}
+	return lines
+}
+
+// checkSecretsStayOut reads every artifact of a run — its stdout and
+// stderr, and the files and directories (walked) in paths — and fails on
+// any of secrets in any of them. ::add-mask:: lines are how the runner
+// learns what to hide, so they are dropped from stdout only, where the
+// runner reads them; in a file (the job summary, the outputs, result.json)
+// a mask command is not a command but a leak, and fails the test itself.
+func checkSecretsStayOut(t *testing.T, stdout, stderr string, paths []string, secrets []string) {
+	t.Helper()
+	var kept []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if !strings.HasPrefix(l, "::add-mask::") {
+			kept = append(kept, l)
+		}
+	}
+	artifacts := map[string]string{"stdout": strings.Join(kept, "\n"), "stderr": stderr}
+	for _, root := range paths {
+		err := filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			if info.Mode().IsRegular() {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				artifacts[path] = string(data)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("read the run's artifacts under %s: %v", root, err)
+		}
+	}
+	for _, want := range []string{"summary.md", "result.json"} {
+		found := false
+		for name := range artifacts {
+			found = found || filepath.Base(name) == want
+		}
+		if !found {
+			t.Fatalf("the run left no %s to search; artifacts: %d", want, len(artifacts))
+		}
+	}
+	for name, text := range artifacts {
+		if name != "stdout" && name != "stderr" && strings.Contains(text, "::add-mask::") {
+			t.Errorf("%s holds an ::add-mask:: command, which only stdout may carry", name)
+		}
+		for _, bad := range secrets {
+			if strings.Contains(text, bad) {
+				// Named by its start only: the failure log is an artifact too.
+				t.Errorf("%s contains secret material %q…", name, bad[:min(len(bad), 12)])
+			}
+		}
+	}
+}
+
+// TestSecretsStayOutLocal runs whole local cycles as the runner runs the
+// action — one passing, one with a failing step, whose log and notes reach
+// the summary — and checks that the run's own keys show up in nothing it
+// writes: the per-run host private key (read from the local sshd's host key
+// file while the suite runs: the run deletes it at teardown) and the armour
+// of any private key, which covers the client key that never leaves memory.
+func TestSecretsStayOutLocal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		failing bool
+	}{{"passing", false}, {"failing step", true}} {
+		t.Run(tc.name, func(t *testing.T) { secretsStayOutLocal(t, tc.failing) })
+	}
+}
+
+func secretsStayOutLocal(t *testing.T, failing bool) {
+	requireRoot(t)
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
+		files[name] = filepath.Join(dir, strings.ToLower(name))
+		if err := os.WriteFile(files[name], nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The suite holds at its first step until the test has read the host
+	// key, so the key is read while the run is in progress, not by luck.
+	gate := filepath.Join(dir, "gate")
+	last := "echo hi from the host"
+	if failing {
+		last = "echo boom >&2; ls -la /; exit 3"
+	}
+	suite := writeSuite(t, "user: root\nsteps:\n"+
+		"  - name: hold\n    run: while [ ! -e "+gate+" ]; do sleep 0.05; done\n"+
+		"  - name: last\n    run: "+last+"\n    column: Live cycle\n")
+	out, stateDir := filepath.Join(dir, "out"), filepath.Join(dir, "state")
+	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1", "MVM_VERIFY_POLL_INTERVAL=50ms",
+		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+out, "INPUT_LOCAL-STATE-DIR="+stateDir,
+		"INPUT_TIMEOUT-MINUTES=10")
+
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer // read only after the run exited
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A step left running holds the output pipes open after the run ends.
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// done is closed when the run has exited, with its error in runErr.
+	done := make(chan struct{})
+	var runErr error
+	go func() { runErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			// The test failed while the run was held at its gate:
+			// SIGTERM, so the run tears down what it made.
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				cmd.Process.Kill()
+				<-done
+			}
+		}
+	})
+
+	var hostKey []byte
+	guard := time.After(3 * time.Minute)
+	for hostKey == nil {
+		select {
+		case <-done:
+			t.Fatalf("the run ended before its host key could be read: %v\nstdout:\n%s\nstderr:\n%s", runErr, stdout.String(), stderr.String())
+		case <-guard:
+			t.Fatal("the run's sshd host key never appeared")
+		case <-time.After(50 * time.Millisecond):
+			hostKey = localHostKey(stateDir)
+		}
+	}
+	if !bytes.HasPrefix(hostKey, []byte("-----BEGIN OPENSSH PRIVATE KEY-----")) {
+		t.Fatal("the local sshd's host key file does not hold an OpenSSH private key")
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the run did not end after the gate opened")
+	}
+	err := runErr
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	if failing {
+		want = 1
+	}
+	if code != want {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, want, stdout.String(), stderr.String())
+	}
+	sum := readFile(t, files["GITHUB_STEP_SUMMARY"])
+	if failing && !strings.Contains(sum, "boom") {
+		t.Errorf("the job summary lacks the failing step's log, so the search covered less than a failure shows:\n%s", sum)
+	}
+	checkSecretsStayOut(t, stdout.String(), stderr.String(),
+		[]string{files["GITHUB_OUTPUT"], files["GITHUB_STATE"], files["GITHUB_STEP_SUMMARY"], out, stateDir},
+		append(append([]string{}, secretMarkers...), pemBodyLines(t, hostKey)...))
+}
+
+// localHostKey is the host private key the local provider's sshd for the
+// one leg in stateDir was given (the run's per-run host key), nil until
+// its sshd is recorded and its key file written.
+func localHostKey(stateDir string) []byte {
+	states, _ := filepath.Glob(filepath.Join(stateDir, "mvmv-*.json"))
+	if len(states) != 1 {
+		return nil
+	}
+	data, err := os.ReadFile(states[0])
+	if err != nil {
+		return nil
+	}
+	var st struct{ Changes []struct{ Kind, Dir string } }
+	if json.Unmarshal(data, &st) != nil {
+		return nil // read while being written
+	}
+	for _, c := range st.Changes {
+		if c.Kind == "sshd" && c.Dir != "" {
+			if key, err := os.ReadFile(filepath.Join(c.Dir, "host_ed25519")); err == nil && len(key) > 0 {
+				return key
+			}
+		}
+	}
+	return nil
+}
