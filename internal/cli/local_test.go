@@ -431,7 +431,7 @@ steps:
 `)
 	out := filepath.Join(t.TempDir(), "out")
 	prefix, env := standInKVM(t, 0, 0, 0o666)
-	r := runBinIn(t, prefix, cmdEnv(t, env...), "run", "--provider", "local", "--suite", suite,
+	r := runBinHow(t, launch{prefix: prefix}, cmdEnv(t, env...), "run", "--provider", "local", "--suite", suite,
 		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10", "--lane", "no-kvm")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -476,7 +476,7 @@ steps:
 	// does to /dev/kvm's mode never touches the machine's devices, and a
 	// machine without KVM has a /dev/kvm too.
 	prefix, env := standInKVM(t, 0, 0, 0o666)
-	r := runBinIn(t, prefix, cmdEnv(t, env...), "run", "--provider", "local", "--suite", suite, "--out", out,
+	r := runBinHow(t, launch{prefix: prefix}, cmdEnv(t, env...), "run", "--provider", "local", "--suite", suite, "--out", out,
 		"--local-state-dir", filepath.Join(dir, "state"), "--timeout-minutes", "10")
 	output := r.stdout + r.stderr
 	if r.code != 0 {
@@ -730,29 +730,4 @@ func standInKVM(t *testing.T, uid, gid int, perm os.FileMode) (prefix, env []str
 	script := testhost.StandInKVMScript + "test -c /dev/kvm\nexec \"$@\"\n"
 	return []string{unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", script, "standin-kvm"},
 		testhost.StandInKVM(t, uid, gid, perm)
-}
-
-// runBinIn is runBin with the binary run through prefix (a command that
-// execs its arguments).
-func runBinIn(t *testing.T, prefix, env []string, args ...string) result {
-	t.Helper()
-	out := ""
-	for i, a := range args {
-		if a == "--out" && i+1 < len(args) {
-			out = args[i+1]
-		}
-	}
-	argv := append(append(slices.Clone(prefix), bin), args...)
-	cmd := exec.CommandContext(t.Context(), argv[0], argv[1:]...)
-	cmd.Env = env
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %v: %v", args, err)
-	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String(), out: out}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,11 +79,17 @@ func cmdEnv(t *testing.T, extra ...string) []string {
 // runBin runs the binary with args and env, waiting at most a few minutes.
 func runBin(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	return runBinIn(t, "", env, args...)
+	return runBinHow(t, launch{}, env, args...)
 }
 
-// runBinIn is runBin in the working directory dir ("" for the test's).
-func runBinIn(t *testing.T, dir string, env []string, args ...string) result {
+// launch says how runBinHow starts the binary.
+type launch struct {
+	dir    string   // working directory; "" for the test's
+	prefix []string // a command that execs its arguments, run with the binary's
+}
+
+// runBinHow is runBin with the binary started as how says.
+func runBinHow(t *testing.T, how launch, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -92,9 +99,10 @@ func runBinIn(t *testing.T, dir string, env []string, args ...string) result {
 			out = args[i+1]
 		}
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
+	argv := append(append(slices.Clone(how.prefix), bin), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
-	cmd.Dir = dir
+	cmd.Dir = how.dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -59,7 +59,7 @@ func TestQuickStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, suite), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := runBinIn(t, dir, cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL=50ms"), args...)
+	r := runBinHow(t, launch{dir: dir}, cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL=50ms"), args...)
 	r.out = filepath.Join(dir, "mvm-verify-out") // the README's "./mvm-verify-out"
 	if r.code != 0 {
 		t.Fatalf("quick start exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
