@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 			os.Exit(SeccompChildMain())
 		case prctlSeccompArg:
 			os.Exit(prctlSeccompMain())
+		case collectAsArg:
+			os.Exit(collectAsMain())
 		}
 	}
 	os.Exit(m.Run())

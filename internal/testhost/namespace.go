@@ -123,8 +123,17 @@ func StandInKVM(t *testing.T, uid, gid int, perm os.FileMode) []string {
 // RerunInMountNamespace it returns true in the child, false in the parent.
 func InStandInKVM(t *testing.T) bool {
 	t.Helper()
+	return InStandInKVMOwned(t, 0, 0, 0o666, "")
+}
+
+// InStandInKVMOwned is InStandInKVM with a stand-in owned by uid:gid with
+// mode perm, for tests that need /dev/kvm as some machine has it rather
+// than open to all. more, when not empty, runs (sh -e, with env) after the
+// stand-in is in place, to set up the rest of the namespace.
+func InStandInKVMOwned(t *testing.T, uid, gid int, perm os.FileMode, more string, env ...string) bool {
+	t.Helper()
 	if os.Getenv(envRerun) == t.Name() {
 		return true
 	}
-	return RerunInMountNamespace(t, StandInKVMScript, StandInKVM(t, 0, 0, 0o666)...)
+	return RerunInMountNamespace(t, StandInKVMScript+more, append(StandInKVM(t, uid, gid, perm), env...)...)
 }
