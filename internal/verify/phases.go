@@ -316,8 +316,8 @@ func (c *cycle) probe(ctx context.Context) error {
 		return fmt.Errorf("run probe: %w", err)
 	}
 	c.addRemote(res.Duration)
-	var rep probe.Report
-	if err := json.Unmarshal(bytes.TrimSpace(res.Output), &rep); err != nil {
+	rep, err := probeReport(res.Output)
+	if err != nil {
 		return fmt.Errorf("probe exited %d with output that is not its JSON report: %.200q", res.ExitCode, res.Output)
 	}
 	c.mu.Lock()
@@ -342,7 +342,36 @@ func (c *cycle) hostUname(ctx context.Context) (string, error) {
 	if !res.OK() {
 		return "", fmt.Errorf("uname -sm on the host exited %d: %.200q", res.ExitCode, res.Output)
 	}
-	return string(res.Output), nil
+	return lastLine(res.Output), nil
+}
+
+// probeReport finds the probe's JSON report in its output. The output is
+// stdout and stderr together, and a login shell may print before the
+// command runs (a startup file's complaint, a motd): the report is the
+// first object that decodes from the start of a line.
+func probeReport(out []byte) (probe.Report, error) {
+	var err error = errors.New("no JSON object in the output")
+	for i := 0; i < len(out); {
+		if out[i] == '{' {
+			var rep probe.Report
+			if err = json.NewDecoder(bytes.NewReader(out[i:])).Decode(&rep); err == nil {
+				return rep, nil
+			}
+		}
+		next := bytes.IndexByte(out[i:], '\n')
+		if next < 0 {
+			break
+		}
+		i += next + 1
+	}
+	return probe.Report{}, err
+}
+
+// lastLine is the last non-empty line of out: what a command printed
+// after anything its login shell printed first.
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // kvmCheck fails a kvm-lane host whose probe found no usable KVM, saying
