@@ -75,19 +75,24 @@ func shellCommand(loginUser, asUser, script, marker string) (string, error) {
 	return "sudo -n -iu " + asUser + " " + bash + Quote("source <(base64 -d <<<"+encoded+")"), nil
 }
 
-// sweepScript kills, as the user that ran it, every process whose
+// sweepScript ends, as the user that ran it, every process whose
 // environment carries markerVar=marker. OpenSSH's answer to a KILL signal
 // request is killpg as the login user, which cannot reach a command run
 // through sudo as someone else, nor anything the command moved to a new
-// session; the marker is inherited by all of them. Two passes catch
-// children forked while the first pass ran.
+// session; the marker is inherited by all of them. The first pass sends
+// TERM, so a process holding a lock file (a login shell's startup rehash)
+// can remove it on its way out; the later passes KILL what is left and
+// what was forked meanwhile.
 func sweepScript(marker string) string {
-	return `for pass in 1 2; do
+	return `sig=TERM
+for pass in 1 2 3; do
   for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     [ "$pid" = "$$" ] && continue
-    grep -qzx ` + Quote(markerVar+"="+marker) + ` "$p/environ" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    grep -qzx ` + Quote(markerVar+"="+marker) + ` "$p/environ" 2>/dev/null && kill -$sig "$pid" 2>/dev/null
   done
+  [ $sig = TERM ] && sleep 0.2
+  sig=KILL
 done
 true`
 }

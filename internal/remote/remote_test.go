@@ -317,6 +317,39 @@ func TestRunTimeoutKills(t *testing.T) {
 	}
 }
 
+// The sweep asks before it kills: a process that cleans up on TERM (a
+// shell holding a lock file) gets to, and one that ignores TERM is still
+// killed.
+func TestRunTimeoutTermsBeforeKill(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	// Where the host's user can write: t.TempDir's parent is root's alone.
+	dir, err := os.MkdirTemp("/tmp", "mvm-remote-term-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	pid := strconv.Itoa(os.Getpid() % 100)
+	cleaned := filepath.Join(dir, "cleaned-up")
+	polite, stubborn := "sleep 63.1"+pid, "sleep 63.2"+pid
+	cmd := "echo started; " +
+		"setsid bash -c " + Quote("trap 'touch "+cleaned+"; exit' TERM; "+polite+" & wait") + " </dev/null >/dev/null 2>&1 & " +
+		"setsid bash -c " + Quote("trap '' TERM; "+stubborn) + " </dev/null >/dev/null 2>&1 & " +
+		"sleep 63.3" + pid
+	res, err := c.Run(testContext(t), RunSpec{Command: cmd, Timeout: 300 * time.Millisecond})
+	if err != nil || !res.TimedOut {
+		t.Fatalf("res %+v, err %v; want a timeout", res, err)
+	}
+	remoteGone(t, c, stubborn)
+	remoteGone(t, c, polite)
+	if _, err := os.Stat(cleaned); err != nil {
+		t.Errorf("the process that cleans up on TERM was killed without a TERM: %v", err)
+	}
+}
+
 func TestRunContextCancel(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())

@@ -120,7 +120,7 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 		}
 		return done, nil
 	case kindProcs:
-		found, err := killLeg(ctx, c.Cgroup, c.Marker)
+		found, err := killLeg(ctx, c.Cgroup, c.Marker, p.termGrace)
 		if err != nil {
 			return found, fmt.Errorf("stop the leg's processes: %w", err)
 		}

@@ -2,6 +2,7 @@ package local
 
 import (
 	"errors"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -29,3 +30,6 @@ var Cgroup2Mount = cgroup2Mount
 func WithKVM(p providers.Provider, usable bool) {
 	p.(*Provider).kvmUsable = func() bool { return usable }
 }
+
+// WithTermGrace sets how long Destroy waits after SIGTERM.
+func WithTermGrace(p providers.Provider, d time.Duration) { p.(*Provider).termGrace = d }

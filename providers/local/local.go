@@ -56,6 +56,9 @@ type Provider struct {
 	log       *slog.Logger
 	// grace is how long Destroy waits for sshd after SIGTERM.
 	grace time.Duration
+	// termGrace is how long Destroy gives the leg's processes after
+	// SIGTERM before SIGKILL.
+	termGrace time.Duration
 	// findSSHD and cgroupMount are sshd.FindBinary and cgroup2Mount but in
 	// tests, which take them away.
 	findSSHD    func() (string, error)
@@ -77,7 +80,7 @@ func New(o providers.Options) (providers.Provider, error) {
 		return nil, fmt.Errorf("local-state-dir %q: expected an absolute path", dir)
 	}
 	dir = filepath.Clean(dir)
-	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second,
+	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
 		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
 }
 

@@ -749,3 +749,54 @@ func TestCreateSweepsLeftoverCgroups(t *testing.T) {
 		t.Errorf("leg a's cgroup %s left after its Destroy (stat: %v)", cgA, err)
 	}
 }
+
+// TestDestroyTermsBeforeKill: the leg's processes get SIGTERM first, so one
+// that cleans up on its way out (a shell holding a lock file) does, and
+// one that ignores SIGTERM is still killed.
+func TestDestroyTermsBeforeKill(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := newProvider(t, dir)
+	l := newLeg(t, "root", "no-kvm")
+	h, err := p.Create(ctx, l.req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { newProvider(t, dir).Destroy(context.Background(), l.req.Identity) })
+	cleaned := filepath.Join(t.TempDir(), "cleaned-up")
+	polite, stubborn := uniqueSleep(), uniqueSleep()
+	c := login(t, h, l)
+	for _, cmd := range []string{
+		"setsid bash -c " + shellQuote("trap 'touch "+cleaned+"; exit' TERM; sleep "+polite+" & wait") + " </dev/null >/dev/null 2>&1 &",
+		"setsid bash -c " + shellQuote("trap '' TERM; sleep "+stubborn) + " </dev/null >/dev/null 2>&1 &",
+	} {
+		if out, ok := testhost.Exec(t, c, cmd); !ok {
+			t.Fatalf("%s: %s", cmd, out)
+		}
+	}
+	for _, s := range []string{polite, stubborn} {
+		for i := 0; len(sleepers(t, s)) == 0; i++ {
+			if i == 500 {
+				t.Fatalf("sleep %s never started", s)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	c.Close()
+	d := newProvider(t, dir)
+	local.WithTermGrace(d, 300*time.Millisecond) // the stubborn one waits it out
+	if _, err := d.Destroy(ctx, l.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{polite, stubborn} {
+		if left := sleepers(t, s); len(left) > 0 {
+			t.Errorf("sleep %s still running after Destroy: %v", s, left)
+		}
+	}
+	if _, err := os.Stat(cleaned); err != nil {
+		t.Errorf("the process that cleans up on SIGTERM was killed without one: %v", err)
+	}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

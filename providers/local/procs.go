@@ -117,7 +117,8 @@ func makeCgroup(dir string) error {
 // killLeg kills every process in the leg's cgroup and every process marked
 // with its marker, waits until they are gone and removes the cgroup. found
 // reports whether there was anything to kill or remove.
-func killLeg(ctx context.Context, cgroup, marker string) (found bool, err error) {
+func killLeg(ctx context.Context, cgroup, marker string, grace time.Duration) (found bool, err error) {
+	termLeg(ctx, cgroup, marker, grace)
 	if cgroup != "" {
 		f, err := killCgroup(ctx, cgroup)
 		if err != nil {
@@ -133,6 +134,59 @@ func killLeg(ctx context.Context, cgroup, marker string) (found bool, err error)
 		found = found || f
 	}
 	return found, nil
+}
+
+// termLeg asks the leg's processes to end with SIGTERM and waits up to
+// grace (less when ctx ends sooner) for them to go, before killLeg's
+// SIGKILL. A killed process runs no exit handler: a shell that dies holding
+// a lock file (a login shell's startup rehash, a package manager) leaves it
+// for every later login to wait on.
+func termLeg(ctx context.Context, cgroup, marker string, grace time.Duration) {
+	pids := func() []int {
+		var all []int
+		if cgroup != "" {
+			all, _ = cgroupPids(cgroup)
+		}
+		if marker != "" {
+			all = append(all, markedPids(marker)...)
+		}
+		return all
+	}
+	left := pids()
+	if len(left) == 0 || grace <= 0 {
+		return
+	}
+	for _, pid := range left {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(grace)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for len(left) > 0 && time.Now().Add(procPoll).Before(deadline) {
+		if waits.Sleep(ctx, procPoll) != nil {
+			return
+		}
+		left = alive(pids())
+	}
+}
+
+// alive drops the pids that have exited but not yet been reaped (zombies
+// are listed in a cgroup until their parent waits for them).
+func alive(pids []int) []int {
+	var out []int
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// The state follows the command name, which is in parentheses.
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
 }
 
 // killCgroup SIGKILLs everything in the cgroup, with cgroup.kill where the
