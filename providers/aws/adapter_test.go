@@ -5,11 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -232,20 +234,20 @@ func TestCreateRequestShape(t *testing.T) {
 	if got, _ := base64.StdEncoding.DecodeString(r["UserData"]); string(got) != string(req.UserData) {
 		t.Errorf("user data = %q", got)
 	}
-	if !id.Matches(in.Tags) || in.Tags["Name"] != id.Name() {
-		t.Errorf("instance tags = %v", in.Tags)
-	}
+	checkRunTags(t, "instance", in.Tags, id, req.TTL)
 	if got := taggedTypes(r); strings.Join(got, ",") != "instance,network-interface,volume" {
 		t.Errorf("RunInstances tags %v, want the instance, its volume and its network interface", got)
 	}
 	vols := srv.Volumes()
-	if len(vols) != 1 || !id.Matches(vols[0].Tags) || vols[0].SizeGB != 50 || vols[0].Type != "gp3" {
-		t.Errorf("volumes = %+v", vols)
+	if len(vols) != 1 || vols[0].SizeGB != 50 || vols[0].Type != "gp3" {
+		t.Fatalf("volumes = %+v", vols)
 	}
+	checkRunTags(t, "volume", vols[0].Tags, id, req.TTL)
 	groups := srv.Groups()
-	if len(groups) != 1 || !id.Matches(groups[0].Tags) || groups[0].Name != id.Name() {
+	if len(groups) != 1 || groups[0].Name != id.Name() {
 		t.Fatalf("groups = %+v", groups)
 	}
+	checkRunTags(t, "security group", groups[0].Tags, id, req.TTL)
 	if rules := groups[0].Ingress; len(rules) != 1 || rules[0] != (fake.Rule{Protocol: "tcp", From: 22, To: 22, CIDR: "203.0.113.7/32"}) {
 		t.Errorf("ingress = %+v, want tcp/22 from the runner only", rules)
 	}
@@ -257,9 +259,10 @@ func TestCreateRequestShape(t *testing.T) {
 		kinds[r.Kind] = r.ID
 	}
 	enis := srv.Interfaces()
-	if len(enis) != 1 || enis[0].InstanceID != in.ID || !id.Matches(enis[0].Tags) {
+	if len(enis) != 1 || enis[0].InstanceID != in.ID {
 		t.Fatalf("network interfaces = %+v", enis)
 	}
+	checkRunTags(t, "network interface", enis[0].Tags, id, req.TTL)
 	if kinds["instance"] != in.ID || kinds["security-group"] != groups[0].ID || kinds["volume"] != vols[0].ID ||
 		kinds["network-interface"] != enis[0].ID {
 		t.Errorf("journal = %+v, want the instance, group, volume and network interface", j.Records())
@@ -400,6 +403,32 @@ func TestSpotFailover(t *testing.T) {
 			}
 			assertNothingLeft(t, srv, p, id)
 		})
+	}
+}
+
+// checkRunTags checks a resource's tags against DESIGN §4 by the literal
+// key names, not through Identity.Tags or Matches (which would agree with
+// a tag set missing a key): the run's marker, run, job, key and leg, the
+// Name, and created-at/expires-at in unix seconds, ttl apart.
+func checkRunTags(t *testing.T, what string, got map[string]string, id providers.Identity, ttl time.Duration) {
+	t.Helper()
+	want := map[string]string{
+		"mvm-verify":     "1",
+		"mvm-verify-run": "4242-1",
+		"mvm-verify-job": "verify",
+		"mvm-verify-key": "aws",
+		"mvm-verify-leg": id.Leg,
+		"created-at":     strconv.FormatInt(id.CreatedAt.Unix(), 10),
+		"expires-at":     strconv.FormatInt(id.CreatedAt.Add(ttl).Unix(), 10),
+		"Name":           id.Name(),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s tags = %v\nwant %v", what, got, want)
+	}
+	created, err1 := strconv.ParseInt(got["created-at"], 10, 64)
+	expires, err2 := strconv.ParseInt(got["expires-at"], 10, 64)
+	if err1 != nil || err2 != nil || time.Duration(expires-created)*time.Second != ttl {
+		t.Errorf("%s: created-at %q, expires-at %q: want unix seconds %s apart", what, got["created-at"], got["expires-at"], ttl)
 	}
 }
 

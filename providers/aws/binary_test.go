@@ -284,10 +284,12 @@ func TestBinaryRunAWS(t *testing.T) {
 	args := cliArgs(t, srv, suiteFile(t, `test "$(id -un)" = root && echo hello from the fake ec2`))
 	// Secrets the run holds that must not reach the host.
 	const sessionToken, ghToken = "session-token-not-for-hosts", "ghs_tokenNotForHosts0123456789"
-	p := start(t, bin, baseEnv(t, "AWS_SESSION_TOKEN="+sessionToken, "GITHUB_TOKEN="+ghToken), args)
+	began := time.Now().Unix()
+	p := start(t, bin, baseEnv(t, "AWS_SESSION_TOKEN="+sessionToken, "GITHUB_TOKEN="+ghToken), append(args, "--ttl", "95m"))
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
 	}
+	ended := time.Now().Unix()
 	out := p.output()
 	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> suite", "==> collect", "==> teardown", "hello from the fake ec2"} {
 		if !strings.Contains(out, want) {
@@ -356,6 +358,37 @@ func TestBinaryRunAWS(t *testing.T) {
 		if bytes.Contains(ud, []byte(secret)) {
 			t.Errorf("user data contains the %s", name)
 		}
+	}
+	checkExpiry(t, srv.Instances()[0].Tags, ud, 95*time.Minute, began, ended)
+}
+
+// checkExpiry checks the two ends of a host's TTL against each other: the
+// expires-at tag the janitor reaps by, and the `shutdown -h +N` the host
+// runs on its own. created-at is when the run began (unix seconds, within
+// began..ended), expires-at is ttl later, and the shutdown's N minutes
+// agree with that within a minute (the host counts from its boot, a little
+// after created-at, and shutdown takes whole minutes).
+func checkExpiry(t *testing.T, tags map[string]string, userData []byte, ttl time.Duration, began, ended int64) {
+	t.Helper()
+	created, err1 := strconv.ParseInt(tags["created-at"], 10, 64)
+	expires, err2 := strconv.ParseInt(tags["expires-at"], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("instance tags created-at %q, expires-at %q: want unix seconds (tags %v)", tags["created-at"], tags["expires-at"], tags)
+	}
+	if created < began-1 || created > ended {
+		t.Errorf("created-at %d is outside the run (%d..%d)", created, began, ended)
+	}
+	if got := time.Duration(expires-created) * time.Second; got != ttl {
+		t.Errorf("expires-at - created-at = %s, want the ttl %s", got, ttl)
+	}
+	m := regexp.MustCompile(`shutdown -h \+(\d+)`).FindSubmatch(userData)
+	if m == nil {
+		t.Fatalf("the user data schedules no shutdown -h +N:\n%s", userData)
+	}
+	minutes, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	if d := created + minutes*60 - expires; d < -60 || d > 60 {
+		t.Errorf("the host shuts down %d minutes after created-at but expires-at is %d s after it: they disagree by %d s",
+			minutes, expires-created, d)
 	}
 }
 
