@@ -476,6 +476,106 @@ func TestThrottlingRiddenOut(t *testing.T) {
 	assertNothingLeft(t, srv, p, id)
 }
 
+// TestLostLaunchAnswer: EC2 launches the instance but its answer is lost
+// (a 5xx after the fact), more times than the SDK retries on its own, so
+// the candidate loop calls Create again. Every RunInstances carries the
+// same ClientToken, so the retries name the instance already launched:
+// exactly one exists, billed once, it is the host the cycle gets, and the
+// teardown leaves nothing. (Within one Create the SDK resends the same
+// token by itself; across Create calls only a deterministic token helps.)
+func TestLostLaunchAnswer(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", Applied: true, Times: 8, Status: 500, Code: "InternalError",
+		Message: "An internal error has occurred"})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	var j providers.MemJournal
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{p.DefaultCandidate()}, &j,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) < 2 || attempts[0].Class != providers.ClassTransient || !attempts[len(attempts)-1].OK {
+		t.Errorf("attempts = %+v, want a transient failure, then Create called again and succeeding", attempts)
+	}
+	var tokens []string
+	for _, c := range srv.Calls() {
+		if c.Op == "RunInstances" {
+			tokens = append(tokens, c.Params["ClientToken"])
+		}
+	}
+	if len(tokens) != 9 {
+		t.Errorf("RunInstances calls = %d, want 9 (8 answers lost)", len(tokens))
+	}
+	for _, tok := range tokens {
+		if tok == "" || tok != tokens[0] {
+			t.Errorf("ClientTokens sent = %q, want one token on every retry", tokens)
+			break
+		}
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		var launched []string
+		for _, in := range insts {
+			launched = append(launched, in.ID+" (token "+in.ClientToken+")")
+		}
+		t.Fatalf("instances %v, want the 1 launched before the answers were lost", launched)
+	}
+	if h.ID != insts[0].ID {
+		t.Errorf("host %s, want the launched instance %s", h.ID, insts[0].ID)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestClientTokenPerPlacement: two Create calls for the same identity and
+// placement send the same ClientToken (so the second is the first launch
+// again, as after a lost answer), while another zone is another launch
+// with a token of its own.
+func TestClientTokenPerPlacement(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	launch := func(zone string) (string, string) {
+		t.Helper()
+		req := request(id)
+		req.Candidate = providers.Candidate{Zone: zone}
+		before := len(srv.Calls())
+		h, err := p.Create(context.Background(), req, nil)
+		if err != nil {
+			t.Fatalf("create in %s: %v", zone, err)
+		}
+		for _, c := range srv.Calls()[before:] {
+			if c.Op == "RunInstances" {
+				return c.Params["ClientToken"], h.ID
+			}
+		}
+		t.Fatalf("create in %s made no RunInstances call", zone)
+		return "", ""
+	}
+	tok1, host1 := launch("us-east-1a")
+	tok2, host2 := launch("us-east-1a")
+	if tok1 == "" || tok1 != tok2 {
+		t.Errorf("ClientTokens for the same placement: %q then %q, want the same", tok1, tok2)
+	}
+	if host1 != host2 || len(srv.Instances()) != 1 {
+		t.Errorf("hosts %s and %s, %d instances: want the one instance twice", host1, host2, len(srv.Instances()))
+	}
+	tok3, host3 := launch("us-east-1b")
+	if tok3 == tok1 || host3 == host1 {
+		t.Errorf("another zone reused token %q / host %s: want a launch of its own", tok3, host3)
+	}
+	if !strings.HasPrefix(tok1, id.Name()+"-") || len(tok1) > 64 {
+		t.Errorf("ClientToken %q: want the run's name %s, a suffix, and at most EC2's 64 characters", tok1, id.Name())
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
 func TestTeardownRetries5xx(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	p := newProvider(t, srv, nil)
