@@ -158,7 +158,6 @@ func TestNewRefusesBadInputs(t *testing.T) {
 		`input region "Mars"`:              {map[string]string{"region": "Mars"}},
 		`input zone "eu-west-1a"`:          {map[string]string{"zone": "eu-west-1a"}},
 		`input market "cheap"`:             {map[string]string{"market": "cheap"}},
-		`input disk-gb "lots"`:             {map[string]string{"disk-gb": "lots"}},
 		`input instance-type "C8I LARGE"`:  {map[string]string{"instance-type": "C8I LARGE"}},
 		`input subnet-id "my-subnet"`:      {map[string]string{"subnet-id": "my-subnet"}},
 		`input aws-role-to-assume "admin"`: {map[string]string{"aws-role-to-assume": "admin"}},

@@ -392,6 +392,44 @@ func checkExpiry(t *testing.T, tags map[string]string, userData []byte, ttl time
 	}
 }
 
+// TestBinaryDiskSize: the disk-gb input, as the runner passes it
+// (INPUT_DISK-GB), sizes the root volume: RunInstances asks for it and the
+// volume EC2 made has it.
+func TestBinaryDiskSize(t *testing.T) {
+	// The teardown deletes the volume: look at it while its host boots.
+	var fakeSrv atomic.Pointer[fake.Server]
+	var mu sync.Mutex
+	var atBoot []fake.Volume
+	srv := binaryFakeWith(t, true, func(fakecloud.BootSpec, fakecloud.Machine) error {
+		mu.Lock()
+		defer mu.Unlock()
+		atBoot = fakeSrv.Load().Volumes()
+		return nil
+	})
+	fakeSrv.Store(srv)
+	bin := binary(t)
+	dir := t.TempDir()
+	main := start(t, bin, actionEnv(t, srv, dir, "INPUT_DISK-GB=80"), nil)
+	if code := main.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, main.output(), main.stderr.String())
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		t.Fatalf("instances = %d, want 1", len(insts))
+	}
+	if got := insts[0].Request["BlockDeviceMapping.1.Ebs.VolumeSize"]; got != "80" {
+		t.Errorf("RunInstances BlockDeviceMapping.1.Ebs.VolumeSize = %q, want 80", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(atBoot) != 1 || atBoot[0].ID != insts[0].VolumeID || atBoot[0].SizeGB != 80 {
+		t.Errorf("volumes while the host booted = %+v, want the instance's root volume of 80 GB", atBoot)
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
+	}
+}
+
 // unindent strips the YAML block indentation from a PEM block taken out of
 // the user data.
 func unindent(b []byte) []byte {
@@ -636,6 +674,8 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
 		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
+		{name: "disk too large", extra: []string{"--disk-gb", "16385"},
+			want: `input "disk-gb": got "16385", expected a whole number of GB from 8 to 16384`},
 		{name: "bad candidate region", extra: []string{"--candidates", "[{region: Mars}]"},
 			want: `input candidates[0].region "Mars": expected an AWS region such as us-east-1`},
 		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
