@@ -430,6 +430,35 @@ func TestBinaryDiskSize(t *testing.T) {
 	}
 }
 
+// TestBinaryLostLaunchAnswer: EC2 launches but its answer to RunInstances
+// is lost more times than the SDK retries, so the run's candidate loop
+// launches again. The retries carry the same ClientToken and name the same
+// instance: the run passes on the one instance EC2 launched (billed once),
+// and nothing is left.
+func TestBinaryLostLaunchAnswer(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", Applied: true, Times: 8, Status: 500, Code: "InternalError",
+		Message: "An internal error has occurred"})
+	bin := binary(t)
+	p := start(t, bin, baseEnv(t), cliArgs(t, srv, suiteFile(t, "echo on the one host")))
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 9 {
+		t.Errorf("RunInstances calls = %d, want 9 (8 answers lost)", n)
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		t.Fatalf("instances = %d, want the one launched before its answers were lost", len(insts))
+	}
+	if !regexp.MustCompile(`(?m)^\s+host \S+ ` + insts[0].ID + ` `).MatchString(p.output()) {
+		t.Errorf("the run's host is not instance %s\n%s", insts[0].ID, p.output())
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
+	}
+}
+
 // unindent strips the YAML block indentation from a PEM block taken out of
 // the user data.
 func unindent(b []byte) []byte {
