@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -474,5 +475,40 @@ func TestLegsApart(t *testing.T) {
 	f := Filter{Run: a.Run(), Key: a.Key}
 	if !f.Match(a.Tags()) || !f.Match(b.Tags()) {
 		t.Error("a filter without a leg misses a leg")
+	}
+}
+
+// TestIdentityTags pins the tag set of DESIGN §4 by its literal key names:
+// the janitor, the post step and the leak check of an older release find
+// resources by these exact keys, so a key renamed or dropped (expires-at,
+// which the janitor reaps by) must fail here, not in a cloud.
+func TestIdentityTags(t *testing.T) {
+	created := time.Unix(1767225600, 0)
+	id := Identity{Repo: "tinylabscom/mvm", RunID: "4242", RunAttempt: "3", Job: "Verify AWS", Key: "AWS-c8i",
+		Leg: "0a1b2c3d4e5f", CreatedAt: created, ExpiresAt: created.Add(3 * time.Hour)}
+	want := map[string]string{
+		"mvm-verify":     "1",
+		"mvm-verify-run": "4242-3",
+		"mvm-verify-job": "verify-aws", // label-safe: GCE labels are [a-z0-9_-]
+		"mvm-verify-key": "aws-c8i",
+		"mvm-verify-leg": "0a1b2c3d4e5f",
+		"created-at":     "1767225600",
+		"expires-at":     "1767236400",
+	}
+	if got := id.Tags(); !maps.Equal(got, want) {
+		t.Errorf("Tags() = %v\nwant      %v", got, want)
+	}
+	// No attempt counts as the first; an identity saved before legs were
+	// told apart carries no leg tag rather than an empty one.
+	id.RunAttempt, id.Leg = "", ""
+	got := id.Tags()
+	if got["mvm-verify-run"] != "4242-1" {
+		t.Errorf("run tag without an attempt = %q, want 4242-1", got["mvm-verify-run"])
+	}
+	if v, ok := got["mvm-verify-leg"]; ok {
+		t.Errorf("leg tag %q on an identity without a leg", v)
+	}
+	if len(got) != len(want)-1 {
+		t.Errorf("Tags() without a leg = %v, want the other %d tags", got, len(want)-1)
 	}
 }

@@ -166,10 +166,11 @@ func Inputs() []Input {
 			Modes: provisioning,
 		},
 		{
-			Name:        "disk-gb",
-			Default:     "50",
-			Description: "Root disk size in GB (10 GB and 8 GB disks ran out mid-build).",
-			Modes:       provisioning,
+			Name:    "disk-gb",
+			Default: "50",
+			Description: "Root disk size in GB, from 8 (the Ubuntu image's own size) to 16384 (EBS gp3's largest). " +
+				"The default is 50: 10 GB and 8 GB disks ran out mid-build.",
+			Modes: provisioning,
 		},
 		{
 			Name:        "image",

@@ -99,7 +99,8 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	r.ReadyTimeout = l.duration("ready-timeout")
 	r.StepTimeout = l.duration("step-timeout")
 	r.TTL = l.duration("ttl")
-	r.DiskGB = l.whole("disk-gb", 10, 16384, "a whole number of GB from 10 (e.g. 50)")
+	// The one check of disk-gb: the adapters take Request.DiskGB as given.
+	r.DiskGB = l.whole("disk-gb", MinDiskGB, MaxDiskGB, fmt.Sprintf("a whole number of GB from %d to %d (e.g. 50)", MinDiskGB, MaxDiskGB))
 	l.budgets(r)
 
 	r.Image = l.word("image", "an image name or id without spaces")
@@ -141,6 +142,13 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	}
 	return r, nil
 }
+
+// The range of the disk-gb input, in GB: at least the Ubuntu images' 8 GB
+// root snapshot, at most EBS gp3's 16384 GiB.
+const (
+	MinDiskGB = 8
+	MaxDiskGB = 16384
+)
 
 var (
 	markets      = []string{"on-demand", "spot"}

@@ -5,11 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -156,7 +158,6 @@ func TestNewRefusesBadInputs(t *testing.T) {
 		`input region "Mars"`:              {map[string]string{"region": "Mars"}},
 		`input zone "eu-west-1a"`:          {map[string]string{"zone": "eu-west-1a"}},
 		`input market "cheap"`:             {map[string]string{"market": "cheap"}},
-		`input disk-gb "lots"`:             {map[string]string{"disk-gb": "lots"}},
 		`input instance-type "C8I LARGE"`:  {map[string]string{"instance-type": "C8I LARGE"}},
 		`input subnet-id "my-subnet"`:      {map[string]string{"subnet-id": "my-subnet"}},
 		`input aws-role-to-assume "admin"`: {map[string]string{"aws-role-to-assume": "admin"}},
@@ -232,20 +233,20 @@ func TestCreateRequestShape(t *testing.T) {
 	if got, _ := base64.StdEncoding.DecodeString(r["UserData"]); string(got) != string(req.UserData) {
 		t.Errorf("user data = %q", got)
 	}
-	if !id.Matches(in.Tags) || in.Tags["Name"] != id.Name() {
-		t.Errorf("instance tags = %v", in.Tags)
-	}
+	checkRunTags(t, "instance", in.Tags, id, req.TTL)
 	if got := taggedTypes(r); strings.Join(got, ",") != "instance,network-interface,volume" {
 		t.Errorf("RunInstances tags %v, want the instance, its volume and its network interface", got)
 	}
 	vols := srv.Volumes()
-	if len(vols) != 1 || !id.Matches(vols[0].Tags) || vols[0].SizeGB != 50 || vols[0].Type != "gp3" {
-		t.Errorf("volumes = %+v", vols)
+	if len(vols) != 1 || vols[0].SizeGB != 50 || vols[0].Type != "gp3" {
+		t.Fatalf("volumes = %+v", vols)
 	}
+	checkRunTags(t, "volume", vols[0].Tags, id, req.TTL)
 	groups := srv.Groups()
-	if len(groups) != 1 || !id.Matches(groups[0].Tags) || groups[0].Name != id.Name() {
+	if len(groups) != 1 || groups[0].Name != id.Name() {
 		t.Fatalf("groups = %+v", groups)
 	}
+	checkRunTags(t, "security group", groups[0].Tags, id, req.TTL)
 	if rules := groups[0].Ingress; len(rules) != 1 || rules[0] != (fake.Rule{Protocol: "tcp", From: 22, To: 22, CIDR: "203.0.113.7/32"}) {
 		t.Errorf("ingress = %+v, want tcp/22 from the runner only", rules)
 	}
@@ -257,9 +258,10 @@ func TestCreateRequestShape(t *testing.T) {
 		kinds[r.Kind] = r.ID
 	}
 	enis := srv.Interfaces()
-	if len(enis) != 1 || enis[0].InstanceID != in.ID || !id.Matches(enis[0].Tags) {
+	if len(enis) != 1 || enis[0].InstanceID != in.ID {
 		t.Fatalf("network interfaces = %+v", enis)
 	}
+	checkRunTags(t, "network interface", enis[0].Tags, id, req.TTL)
 	if kinds["instance"] != in.ID || kinds["security-group"] != groups[0].ID || kinds["volume"] != vols[0].ID ||
 		kinds["network-interface"] != enis[0].ID {
 		t.Errorf("journal = %+v, want the instance, group, volume and network interface", j.Records())
@@ -403,6 +405,32 @@ func TestSpotFailover(t *testing.T) {
 	}
 }
 
+// checkRunTags checks a resource's tags against DESIGN §4 by the literal
+// key names, not through Identity.Tags or Matches (which would agree with
+// a tag set missing a key): the run's marker, run, job, key and leg, the
+// Name, and created-at/expires-at in unix seconds, ttl apart.
+func checkRunTags(t *testing.T, what string, got map[string]string, id providers.Identity, ttl time.Duration) {
+	t.Helper()
+	want := map[string]string{
+		"mvm-verify":     "1",
+		"mvm-verify-run": "4242-1",
+		"mvm-verify-job": "verify",
+		"mvm-verify-key": "aws",
+		"mvm-verify-leg": id.Leg,
+		"created-at":     strconv.FormatInt(id.CreatedAt.Unix(), 10),
+		"expires-at":     strconv.FormatInt(id.CreatedAt.Add(ttl).Unix(), 10),
+		"Name":           id.Name(),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s tags = %v\nwant %v", what, got, want)
+	}
+	created, err1 := strconv.ParseInt(got["created-at"], 10, 64)
+	expires, err2 := strconv.ParseInt(got["expires-at"], 10, 64)
+	if err1 != nil || err2 != nil || time.Duration(expires-created)*time.Second != ttl {
+		t.Errorf("%s: created-at %q, expires-at %q: want unix seconds %s apart", what, got["created-at"], got["expires-at"], ttl)
+	}
+}
+
 // taggedTypes lists, sorted, the resource types a request's
 // TagSpecifications tag with a run identity.
 func taggedTypes(form map[string]string) []string {
@@ -440,6 +468,106 @@ func TestThrottlingRiddenOut(t *testing.T) {
 	}
 	if len(srv.Instances()) != 1 || h.ID != srv.Instances()[0].ID {
 		t.Errorf("instances = %+v", srv.Instances())
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestLostLaunchAnswer: EC2 launches the instance but its answer is lost
+// (a 5xx after the fact), more times than the SDK retries on its own, so
+// the candidate loop calls Create again. Every RunInstances carries the
+// same ClientToken, so the retries name the instance already launched:
+// exactly one exists, billed once, it is the host the cycle gets, and the
+// teardown leaves nothing. (Within one Create the SDK resends the same
+// token by itself; across Create calls only a deterministic token helps.)
+func TestLostLaunchAnswer(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", Applied: true, Times: 8, Status: 500, Code: "InternalError",
+		Message: "An internal error has occurred"})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	var j providers.MemJournal
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{p.DefaultCandidate()}, &j,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) < 2 || attempts[0].Class != providers.ClassTransient || !attempts[len(attempts)-1].OK {
+		t.Errorf("attempts = %+v, want a transient failure, then Create called again and succeeding", attempts)
+	}
+	var tokens []string
+	for _, c := range srv.Calls() {
+		if c.Op == "RunInstances" {
+			tokens = append(tokens, c.Params["ClientToken"])
+		}
+	}
+	if len(tokens) != 9 {
+		t.Errorf("RunInstances calls = %d, want 9 (8 answers lost)", len(tokens))
+	}
+	for _, tok := range tokens {
+		if tok == "" || tok != tokens[0] {
+			t.Errorf("ClientTokens sent = %q, want one token on every retry", tokens)
+			break
+		}
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		var launched []string
+		for _, in := range insts {
+			launched = append(launched, in.ID+" (token "+in.ClientToken+")")
+		}
+		t.Fatalf("instances %v, want the 1 launched before the answers were lost", launched)
+	}
+	if h.ID != insts[0].ID {
+		t.Errorf("host %s, want the launched instance %s", h.ID, insts[0].ID)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestClientTokenPerPlacement: two Create calls for the same identity and
+// placement send the same ClientToken (so the second is the first launch
+// again, as after a lost answer), while another zone is another launch
+// with a token of its own.
+func TestClientTokenPerPlacement(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	launch := func(zone string) (string, string) {
+		t.Helper()
+		req := request(id)
+		req.Candidate = providers.Candidate{Zone: zone}
+		before := len(srv.Calls())
+		h, err := p.Create(context.Background(), req, nil)
+		if err != nil {
+			t.Fatalf("create in %s: %v", zone, err)
+		}
+		for _, c := range srv.Calls()[before:] {
+			if c.Op == "RunInstances" {
+				return c.Params["ClientToken"], h.ID
+			}
+		}
+		t.Fatalf("create in %s made no RunInstances call", zone)
+		return "", ""
+	}
+	tok1, host1 := launch("us-east-1a")
+	tok2, host2 := launch("us-east-1a")
+	if tok1 == "" || tok1 != tok2 {
+		t.Errorf("ClientTokens for the same placement: %q then %q, want the same", tok1, tok2)
+	}
+	if host1 != host2 || len(srv.Instances()) != 1 {
+		t.Errorf("hosts %s and %s, %d instances: want the one instance twice", host1, host2, len(srv.Instances()))
+	}
+	tok3, host3 := launch("us-east-1b")
+	if tok3 == tok1 || host3 == host1 {
+		t.Errorf("another zone reused token %q / host %s: want a launch of its own", tok3, host3)
+	}
+	if !strings.HasPrefix(tok1, id.Name()+"-") || len(tok1) > 64 {
+		t.Errorf("ClientToken %q: want the run's name %s, a suffix, and at most EC2's 64 characters", tok1, id.Name())
 	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)

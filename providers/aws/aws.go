@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
@@ -24,6 +23,8 @@ const Name = "aws"
 const (
 	DefaultRegion = "us-east-1"
 	DefaultType   = "c8i.large"
+	// DefaultDiskGB is the root volume's size when the request names none
+	// (the disk-gb input's default too).
 	DefaultDiskGB = 50
 	// UbuntuParameter is the public SSM parameter of Canonical's current
 	// Ubuntu 24.04 amd64 gp3 image.
@@ -32,7 +33,8 @@ const (
 	kvmExample      = "a type with nested virtualization such as c8i.large, or a *.metal type"
 )
 
-// inputs the adapter reads.
+// inputs the adapter reads. disk-gb reaches it as Request.DiskGB, checked
+// by internal/config alone.
 func inputs() []string {
 	return []string{
 		"aws-endpoint", "region", "zone", "instance-type", "market", "spot-failover", "subnet-id", "image", "disk-gb",
@@ -73,7 +75,6 @@ type Provider struct {
 
 	endpoint, region, zone, typ, market string
 	subnet, image, role, audience       string
-	diskGB                              int
 	mu                                  sync.Mutex
 	regions                             []string // every region this leg may use, for Destroy and List
 	poll                                time.Duration
@@ -94,7 +95,7 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 		opts: o, cfg: cfg,
 		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: o.In("instance-type"), market: o.In("market"),
 		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"),
-		diskGB: DefaultDiskGB, poll: defaultPoll,
+		poll: defaultPoll,
 	}
 	p.region = firstNonEmpty(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
 	if p.typ == "" {
@@ -121,13 +122,6 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	case providers.MarketSpot:
 	default:
 		return nil, fmt.Errorf("input market %q: expected on-demand or spot", p.market)
-	}
-	if v := o.In("disk-gb"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 8 || n > 16384 {
-			return nil, fmt.Errorf("input disk-gb %q: expected a whole number of GB from 8 to 16384", v)
-		}
-		p.diskGB = n
 	}
 	if p.subnet != "" && !regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`).MatchString(p.subnet) {
 		return nil, fmt.Errorf("input subnet-id %q: expected an id such as subnet-0123456789abcdef0", p.subnet)

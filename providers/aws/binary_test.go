@@ -284,10 +284,12 @@ func TestBinaryRunAWS(t *testing.T) {
 	args := cliArgs(t, srv, suiteFile(t, `test "$(id -un)" = root && echo hello from the fake ec2`))
 	// Secrets the run holds that must not reach the host.
 	const sessionToken, ghToken = "session-token-not-for-hosts", "ghs_tokenNotForHosts0123456789"
-	p := start(t, bin, baseEnv(t, "AWS_SESSION_TOKEN="+sessionToken, "GITHUB_TOKEN="+ghToken), args)
+	began := time.Now().Unix()
+	p := start(t, bin, baseEnv(t, "AWS_SESSION_TOKEN="+sessionToken, "GITHUB_TOKEN="+ghToken), append(args, "--ttl", "95m"))
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
 	}
+	ended := time.Now().Unix()
 	out := p.output()
 	for _, want := range []string{"==> preflight", "==> provision", "==> ready", "==> suite", "==> collect", "==> teardown", "hello from the fake ec2"} {
 		if !strings.Contains(out, want) {
@@ -356,6 +358,104 @@ func TestBinaryRunAWS(t *testing.T) {
 		if bytes.Contains(ud, []byte(secret)) {
 			t.Errorf("user data contains the %s", name)
 		}
+	}
+	checkExpiry(t, srv.Instances()[0].Tags, ud, 95*time.Minute, began, ended)
+}
+
+// checkExpiry checks the two ends of a host's TTL against each other: the
+// expires-at tag the janitor reaps by, and the `shutdown -h +N` the host
+// runs on its own. created-at is when the run began (unix seconds, within
+// began..ended), expires-at is ttl later, and the shutdown's N minutes
+// agree with that within a minute (the host counts from its boot, a little
+// after created-at, and shutdown takes whole minutes).
+func checkExpiry(t *testing.T, tags map[string]string, userData []byte, ttl time.Duration, began, ended int64) {
+	t.Helper()
+	created, err1 := strconv.ParseInt(tags["created-at"], 10, 64)
+	expires, err2 := strconv.ParseInt(tags["expires-at"], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("instance tags created-at %q, expires-at %q: want unix seconds (tags %v)", tags["created-at"], tags["expires-at"], tags)
+	}
+	if created < began-1 || created > ended {
+		t.Errorf("created-at %d is outside the run (%d..%d)", created, began, ended)
+	}
+	if got := time.Duration(expires-created) * time.Second; got != ttl {
+		t.Errorf("expires-at - created-at = %s, want the ttl %s", got, ttl)
+	}
+	m := regexp.MustCompile(`shutdown -h \+(\d+)`).FindSubmatch(userData)
+	if m == nil {
+		t.Fatalf("the user data schedules no shutdown -h +N:\n%s", userData)
+	}
+	minutes, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	if d := created + minutes*60 - expires; d < -60 || d > 60 {
+		t.Errorf("the host shuts down %d minutes after created-at but expires-at is %d s after it: they disagree by %d s",
+			minutes, expires-created, d)
+	}
+}
+
+// TestBinaryDiskSize: the disk-gb input, as the runner passes it
+// (INPUT_DISK-GB), sizes the root volume: RunInstances asks for it and the
+// volume EC2 made has it.
+func TestBinaryDiskSize(t *testing.T) {
+	// The teardown deletes the volume: look at it while its host boots.
+	var fakeSrv atomic.Pointer[fake.Server]
+	var mu sync.Mutex
+	var atBoot []fake.Volume
+	srv := binaryFakeWith(t, true, func(fakecloud.BootSpec, fakecloud.Machine) error {
+		mu.Lock()
+		defer mu.Unlock()
+		atBoot = fakeSrv.Load().Volumes()
+		return nil
+	})
+	fakeSrv.Store(srv)
+	bin := binary(t)
+	dir := t.TempDir()
+	main := start(t, bin, actionEnv(t, srv, dir, "INPUT_DISK-GB=80"), nil)
+	if code := main.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, main.output(), main.stderr.String())
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		t.Fatalf("instances = %d, want 1", len(insts))
+	}
+	if got := insts[0].Request["BlockDeviceMapping.1.Ebs.VolumeSize"]; got != "80" {
+		t.Errorf("RunInstances BlockDeviceMapping.1.Ebs.VolumeSize = %q, want 80", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(atBoot) != 1 || atBoot[0].ID != insts[0].VolumeID || atBoot[0].SizeGB != 80 {
+		t.Errorf("volumes while the host booted = %+v, want the instance's root volume of 80 GB", atBoot)
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
+	}
+}
+
+// TestBinaryLostLaunchAnswer: EC2 launches but its answer to RunInstances
+// is lost more times than the SDK retries, so the run's candidate loop
+// launches again. The retries carry the same ClientToken and name the same
+// instance: the run passes on the one instance EC2 launched (billed once),
+// and nothing is left.
+func TestBinaryLostLaunchAnswer(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", Applied: true, Times: 8, Status: 500, Code: "InternalError",
+		Message: "An internal error has occurred"})
+	bin := binary(t)
+	p := start(t, bin, baseEnv(t), cliArgs(t, srv, suiteFile(t, "echo on the one host")))
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 9 {
+		t.Errorf("RunInstances calls = %d, want 9 (8 answers lost)", n)
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		t.Fatalf("instances = %d, want the one launched before its answers were lost", len(insts))
+	}
+	if !regexp.MustCompile(`(?m)^\s+host \S+ ` + insts[0].ID + ` `).MatchString(p.output()) {
+		t.Errorf("the run's host is not instance %s\n%s", insts[0].ID, p.output())
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
 	}
 }
 
@@ -603,6 +703,8 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
 		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
+		{name: "disk too large", extra: []string{"--disk-gb", "16385"},
+			want: `input "disk-gb": got "16385", expected a whole number of GB from 8 to 16384`},
 		{name: "bad candidate region", extra: []string{"--candidates", "[{region: Mars}]"},
 			want: `input candidates[0].region "Mars": expected an AWS region such as us-east-1`},
 		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},

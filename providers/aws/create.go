@@ -326,7 +326,7 @@ func clientToken(id providers.Identity, c providers.Candidate, pl placement) str
 
 func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate, pl placement,
 	image ec2types.Image, sg string, j providers.Journal) (ec2types.Instance, error) {
-	disk := p.diskGB
+	disk := DefaultDiskGB
 	if req.DiskGB > 0 {
 		disk = req.DiskGB
 	}

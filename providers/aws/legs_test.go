@@ -56,6 +56,18 @@ func TestLegsWithTheSameKeyStayApart(t *testing.T) {
 			if i, g, v := srv.Live(); i != 2 || g != 2 || v != 2 {
 				t.Fatalf("setup: want 2 instances, groups and volumes, got %d/%d/%d", i, g, v)
 			}
+			// Each leg's root volume has the size its request asked for
+			// (none: the default 50 GB).
+			wantB := 50
+			if tc.diskB > 0 {
+				wantB = tc.diskB
+			}
+			for _, v := range srv.Volumes() {
+				want := map[string]int{a.Leg: 50, b.Leg: wantB}[v.Tags[providers.TagLeg]]
+				if v.SizeGB != want {
+					t.Errorf("volume %s of leg %s is %d GB, want %d", v.ID, v.Tags[providers.TagLeg], v.SizeGB, want)
+				}
+			}
 
 			// Leg A ends first; leg B is still mid-suite.
 			if _, err := pa.Destroy(context.Background(), a); err != nil {

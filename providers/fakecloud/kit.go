@@ -131,6 +131,11 @@ type Fault struct {
 	// Pretend answers the call with success but does nothing: a delete
 	// that does not delete, which only the leak check can catch.
 	Pretend bool
+	// Applied does the operation and then answers with the error anyway:
+	// the cloud acted but its answer was lost (a 5xx from a front end, a
+	// connection cut after the launch). A launch retried after it must not
+	// make a second instance; only an idempotency token prevents that.
+	Applied bool
 }
 
 // Inject adds a fault. Faults are checked in the order added.
@@ -141,8 +146,9 @@ func (k *Kit) Inject(f Fault) {
 }
 
 // Begin records the call and returns the fault to answer with, if any. Each
-// handler calls it first, and answers a Pretend fault with the operation's
-// success response without doing it.
+// handler calls it first, answers a Pretend fault with the operation's
+// success response without doing it, and an Applied fault by doing the
+// operation and answering the fault's error instead of its result.
 func (k *Kit) Begin(op string, params map[string]string) *Fault {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -158,7 +158,8 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		writeEC2Error(w, errf(http.StatusBadRequest, "InvalidAction", "The action %s is not valid for this web service.", action))
 		return
 	}
-	if f := s.Begin(action, p.flat()); f != nil {
+	f := s.Begin(action, p.flat())
+	if f != nil && !f.Applied {
 		if d := pretend(action, p); f.Pretend && d != nil {
 			writeXML(w, d)
 			return
@@ -193,6 +194,11 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 	d, e := h.do(s, c, p)
 	if e != nil {
 		writeEC2Error(w, e)
+		return
+	}
+	if f != nil {
+		// An Applied fault: the operation is done, its answer is lost.
+		writeEC2Error(w, faultError(f))
 		return
 	}
 	writeXML(w, d)

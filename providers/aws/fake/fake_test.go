@@ -17,6 +17,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 const auth = "AWS4-HMAC-SHA256 Credential=AKIDFAKE/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00"
@@ -265,6 +266,32 @@ func TestClientTokenIdempotency(t *testing.T) {
 	// The group is in use until the instance is terminated.
 	if st, b := post(t, s, auth, ec2Form("DeleteSecurityGroup", "GroupId", sg)); st != 400 || errorCode(t, b) != "DependencyViolation" {
 		t.Fatalf("delete used group: %d %s", st, b)
+	}
+}
+
+// TestAppliedFaultLosesTheAnswer: an Applied fault launches and then
+// answers the error, as EC2 does when its answer is lost after it acted;
+// the same ClientToken then keeps naming that one instance.
+func TestAppliedFaultLosesTheAnswer(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	sg := group(t, s)
+	s.Inject(fakecloud.Fault{Op: "RunInstances", Applied: true, Times: 2, Status: 500, Code: "InternalError"})
+	run := func() (int, string) {
+		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i.large", "ClientToken", "tok-1", "SecurityGroupId.1", sg))
+	}
+	for i := range 2 {
+		if st, b := run(); st != 500 || errorCode(t, b) != "InternalError" {
+			t.Fatalf("launch %d under the fault: %d %s", i+1, st, b)
+		}
+		if n := len(s.Instances()); n != 1 {
+			t.Fatalf("after launch %d with a lost answer the fake holds %d instances, want the 1 it launched", i+1, n)
+		}
+	}
+	st, b := run()
+	if id := s.Instances()[0].ID; st != 200 || !strings.Contains(b, "<instanceId>"+id+"</instanceId>") || len(s.Instances()) != 1 {
+		t.Fatalf("the launch after the fault: %d, %d instances, want %s again:\n%s", st, len(s.Instances()), id, b)
 	}
 }
 
