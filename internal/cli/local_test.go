@@ -166,6 +166,19 @@ steps:
 	if res["lane"] != wantLane {
 		t.Errorf("lane %v, want %s", res["lane"], wantLane)
 	}
+	// The job summary shows the probe's table, with the row that decided
+	// the lane.
+	if !strings.Contains(sum, "\n### Host probe\n\n| check | result | detail |\n") {
+		t.Errorf("summary lacks the host probe table:\n%s", sum)
+	}
+	createVM, laneRow := "\n| KVM_CREATE_VM | ✅ ok |  |\n", "\n| lane | ✅ kvm |  |\n"
+	if wantLane == "no-kvm" {
+		laneRow = "\n| lane | ❌ no-kvm |  |\n"
+	}
+	if strings.Contains(sum, createVM) != (wantLane == "kvm") || !strings.Contains(sum, laneRow) {
+		t.Errorf("summary's probe table: want KVM_CREATE_VM ok %v and the row %q (KVM usable here: %v):\n%s",
+			wantLane == "kvm", strings.TrimSpace(laneRow), probe.KVMUsable(), sum)
+	}
 
 	// The seccomp step ran exactly the seccomp_apply tests, all of them
 	// passing, the filter really installed.
