@@ -166,6 +166,19 @@ steps:
 	if res["lane"] != wantLane {
 		t.Errorf("lane %v, want %s", res["lane"], wantLane)
 	}
+	// The job summary shows the probe's table, with the row that decided
+	// the lane.
+	if !strings.Contains(sum, "\n### Host probe\n\n| check | result | detail |\n") {
+		t.Errorf("summary lacks the host probe table:\n%s", sum)
+	}
+	createVM, laneRow := "\n| KVM_CREATE_VM | ✅ ok |  |\n", "\n| lane | ✅ kvm |  |\n"
+	if wantLane == "no-kvm" {
+		laneRow = "\n| lane | ❌ no-kvm |  |\n"
+	}
+	if strings.Contains(sum, createVM) != (wantLane == "kvm") || !strings.Contains(sum, laneRow) {
+		t.Errorf("summary's probe table: want KVM_CREATE_VM ok %v and the row %q (KVM usable here: %v):\n%s",
+			wantLane == "kvm", strings.TrimSpace(laneRow), probe.KVMUsable(), sum)
+	}
 
 	// The seccomp step ran exactly the seccomp_apply tests, all of them
 	// passing, the filter really installed.
@@ -493,6 +506,11 @@ steps:
 
 func TestSIGTERMDuringSuiteCleansUp(t *testing.T) { sigtermDuringSuite(t, nil) }
 
+// Ctrl-C at a terminal is SIGINT: the same teardown as SIGTERM.
+func TestSIGINTDuringSuiteCleansUp(t *testing.T) {
+	signalDuringSuite(t, syscall.SIGINT, false, nil)
+}
+
 // Closing the terminal or the ssh session a run was started from sends
 // SIGHUP: the same teardown as SIGTERM.
 func TestSIGHUPDuringSuiteCleansUp(t *testing.T) {
@@ -509,25 +527,33 @@ func TestClosedStdoutStillCleansUp(t *testing.T) {
 // frozen, as the audit did by hand) must not eat the 7 s after the signal:
 // the teardown still gets a live budget and passes.
 func TestSIGTERMWithFrozenHostCleansUp(t *testing.T) {
-	sigtermDuringSuite(t, func(tmp string) {
-		var listeners []int
-		for _, p := range processesMentioning(t, tmp) {
-			pid, cmdline, _ := strings.Cut(p, ": ")
-			if strings.Contains(cmdline, "sshd") && !strings.Contains(cmdline, bin) {
-				n, _ := strconv.Atoi(pid)
-				listeners = append(listeners, n)
-			}
+	sigtermDuringSuite(t, func(tmp string) { freezeLocalHost(t, tmp) })
+}
+
+// freezeLocalHost stops (SIGSTOP) every session process of the local
+// provider's one sshd whose files are under tmp: the host stops answering
+// while its TCP connections stay open.
+func freezeLocalHost(t *testing.T, tmp string) {
+	t.Helper()
+	var listeners []int
+	for _, p := range processesMentioning(t, tmp) {
+		pid, cmdline, _ := strings.Cut(p, ": ")
+		if strings.Contains(cmdline, "sshd") && !strings.Contains(cmdline, bin) {
+			n, _ := strconv.Atoi(pid)
+			listeners = append(listeners, n)
 		}
-		if len(listeners) != 1 {
-			t.Fatalf("want the local provider's one sshd, found %v", processesMentioning(t, tmp))
+	}
+	if len(listeners) != 1 {
+		t.Fatalf("want the local provider's one sshd, found %v", processesMentioning(t, tmp))
+	}
+	for _, pid := range sshd.Descendants(listeners[0]) {
+		// A session process that ended since the listing needs no
+		// freezing.
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
+			t.Fatalf("SIGSTOP %d: %v", pid, err)
 		}
-		for _, pid := range sshd.Descendants(listeners[0]) {
-			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-				t.Fatalf("SIGSTOP %d: %v", pid, err)
-			}
-			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
-		}
-	})
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	}
 }
 
 // sigtermDuringSuite sends SIGTERM to a local run while its step runs,
@@ -614,21 +640,142 @@ steps:
 	}
 	for _, s := range []string{tmp, "sleep " + detached, "sleep " + inStep} {
 		if left := processesMentioning(t, s); len(left) > 0 {
-			t.Errorf("processes of the run still running after SIGTERM: %v", left)
+			t.Errorf("processes of the run still running after %v: %v", sig, left)
 		}
 	}
 	if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the uploaded probe binary's dir %s is left after SIGTERM (stat: %v)", workDir, err)
+		t.Errorf("the uploaded probe binary's dir %s is left after %v (stat: %v)", workDir, sig, err)
 	}
 	data, err := os.ReadFile(filepath.Join(out, "summary.md"))
 	if err != nil {
-		t.Fatalf("no summary after SIGTERM: %v", err)
+		t.Fatalf("no summary after %v: %v", sig, err)
 	}
 	if !strings.Contains(string(data), "cancelled") {
 		t.Errorf("summary does not say cancelled:\n%s", data)
 	}
 	if p := phaseStatus(t, filepath.Join(out, "result.json"), "teardown"); p != "pass" {
 		t.Errorf("teardown phase %q, want pass", p)
+	}
+}
+
+// TestRunnerCancelDuringSuiteCleansUp cancels a leg's main step in
+// Actions the way GitHub's runner cancels a step (SIGINT, then SIGTERM,
+// then a kill: see cancelAsRunner), then runs the post step as the runner
+// does, with main's state as STATE_*. Whatever the runner had to send,
+// nothing of the run is left afterwards: no sshd, no step process, no
+// session of the leg, no uploaded probe binary; main's job summary says
+// cancelled; the leg's status and row are not left pending; and the post
+// step's leak check passes. A main that exited on its own had already torn
+// everything down, so post had nothing left to do.
+func TestRunnerCancelDuringSuiteCleansUp(t *testing.T) { runnerCancelDuringSuite(t, nil) }
+
+// With the host frozen (as in TestSIGTERMWithFrozenHostCleansUp), the
+// cancelled step never reports its end and nothing can be undone over SSH:
+// in Actions too the run must not wait on the host, but tear down, say
+// cancelled, and leave post nothing but a passing leak check.
+func TestRunnerCancelWithFrozenHostCleansUp(t *testing.T) {
+	runnerCancelDuringSuite(t, func(tmp string) { freezeLocalHost(t, tmp) })
+}
+
+// runnerCancelDuringSuite is TestRunnerCancelDuringSuiteCleansUp after
+// before (when set) has done its part to the host.
+func runnerCancelDuringSuite(t *testing.T, before func(tmp string)) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	dir := t.TempDir()
+	// Numbers no other process uses, as in signalDuringSuite; one sleep
+	// detaches from sshd's process tree.
+	pidN := strconv.Itoa(os.Getpid())
+	detached, inStep := "7"+pidN+"6", "7"+pidN+"8"
+	suite := writeSuite(t, `
+user: root
+steps:
+  - name: long
+    run: setsid sleep `+detached+` >/dev/null 2>&1 & sleep `+inStep+`
+    column: Live cycle
+`)
+	summary, stateFile := emptyFile(t, "summary"), emptyFile(t, "state")
+	stateDir := filepath.Join(dir, "state")
+	env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
+		"GITHUB_STATE="+stateFile, "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_LOCAL-STATE-DIR="+stateDir, "INPUT_TIMEOUT-MINUTES=10")...)
+	tmp := envValue(env, "TMPDIR") // the run's sshd keeps its files here
+
+	main := startBin(t, env)
+	main.waitUntil("running its step", func() bool {
+		return len(processesMentioning(t, "sleep "+inStep)) > 0 && len(processesMentioning(t, "sleep "+detached)) > 0
+	}, nil)
+	// Read now: the run removes its state as it tears down.
+	leg := localSSHD(t, stateDir)
+	workDir := legWorkDir(t, stateDir)
+	if _, err := os.Stat(filepath.Join(workDir, "mvm-verify")); err != nil {
+		main.kill()
+		t.Fatalf("no probe binary on the host while the suite runs: %v", err)
+	}
+	if before != nil {
+		before(tmp)
+	}
+	sent := main.cancelAsRunner()
+	killed := slices.Contains(sent, syscall.SIGKILL)
+	t.Logf("the runner sent %v", sent)
+
+	// nothingLeft checks that no part of the run is left on this machine.
+	nothingLeft := func(after string) {
+		t.Helper()
+		if leg.running() {
+			t.Errorf("the leg's sshd (pid %d) still runs after %s", leg.Pid, after)
+		}
+		if _, err := os.Lstat(leg.Dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the leg's sshd dir %s is left after %s (stat: %v)", leg.Dir, after, err)
+		}
+		for _, s := range []string{tmp, "sleep " + detached, "sleep " + inStep} {
+			if left := processesMentioning(t, s); len(left) > 0 {
+				t.Errorf("processes of the run still running after %s: %v", after, left)
+			}
+		}
+		if left := processesWithEnv(t, leg.Marker); len(left) > 0 {
+			t.Errorf("processes with the leg's marker %s still running after %s: %v", leg.Marker, after, left)
+		}
+		if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the uploaded probe binary's dir %s is left after %s (stat: %v)", workDir, after, err)
+		}
+	}
+	if !killed {
+		if code := main.cmd.ProcessState.ExitCode(); code == 0 {
+			t.Errorf("main exit 0 after the runner's cancel, want non-zero\n%s", main.out.String())
+		}
+		// Main ended on its own: its teardown ran to the end.
+		nothingLeft("main's own teardown")
+	}
+	if sum := readFile(t, summary); !strings.Contains(sum, "## mvm-verify: Local — ❌ cancelled") {
+		t.Errorf("main's job summary does not say cancelled (the runner sent %v):\n%s\nmain's output:\n%s", sent, sum, main.out.String())
+	}
+
+	state := parseFileCommands(t, stateFile)
+	if state["identity"] == "" {
+		t.Fatalf("main saved no identity for post: %v", state)
+	}
+	postEnv, postFiles := runnerPostEnv(t, env, state)
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	postSum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"])
+	if !strings.Contains(postSum, "leak check: nothing tagged with this run is left") {
+		t.Errorf("post's job summary lacks a passing leak check:\n%s\npost's output:\n%s", postSum, out)
+	}
+	if !killed && strings.Contains(string(out), "   deleted ") {
+		t.Errorf("post deleted what main's own teardown should have:\n%s", out)
+	}
+	nothingLeft("post")
+	if st, desc := lastLocalStatus(gh); st == "" || st == "pending" {
+		t.Errorf("the leg's last status is %q %q, want it ended, not pending", st, desc)
+	}
+	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "cancelled") {
+		t.Errorf("comment row %q, want the cancelled row, nothing ⏳", row)
 	}
 }
 

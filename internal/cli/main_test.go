@@ -210,6 +210,35 @@ func (r *running) signal(sig syscall.Signal) {
 	}
 }
 
+// cancelAsRunner cancels the binary as GitHub's runner cancels a step
+// (docs.github.com, "Workflow cancellation reference"): SIGINT to the
+// step's entry process — for a Docker action that is docker, which passes
+// it on to the action — then SIGTERM if it has not exited within 7500 ms,
+// and 2500 ms after that the process is killed. Only the binary is killed:
+// the host it runs its suite on (here the local provider's sshd, standing
+// in for a cloud VM) is not part of the step, and is the post step's to
+// find. It returns once the binary is gone, with the signals it sent.
+func (r *running) cancelAsRunner() []syscall.Signal {
+	r.t.Helper()
+	sent := []syscall.Signal{syscall.SIGINT}
+	r.signal(syscall.SIGINT)
+	for _, next := range []struct {
+		after time.Duration
+		sig   syscall.Signal
+	}{{7500 * time.Millisecond, syscall.SIGTERM}, {2500 * time.Millisecond, syscall.SIGKILL}} {
+		select {
+		case <-r.exited:
+			return sent
+		case <-time.After(next.after):
+		}
+		// It may exit just now: an error here is a process already gone.
+		_ = r.cmd.Process.Signal(next.sig)
+		sent = append(sent, next.sig)
+	}
+	<-r.exited
+	return sent
+}
+
 // kill SIGKILLs the binary, as a job timeout or a cancel's follow-up does,
 // and waits until it is gone.
 func (r *running) kill() {

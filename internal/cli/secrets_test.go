@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 )
 
 // secretMarkers are strings no artifact of a run may hold whatever the
@@ -95,6 +97,9 @@ func checkSecretsStayOut(t *testing.T, stdout, stderr string, paths []string, se
 // writes: the per-run host private key (read from the local sshd's host key
 // file while the suite runs: the run deletes it at teardown) and the armour
 // of any private key, which covers the client key that never leaves memory.
+// The suite's first step prints that host key and the github-token input
+// itself, as a careless or hostile step would, so the run has to mask what
+// it is given, not only avoid printing it.
 func TestSecretsStayOutLocal(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -114,21 +119,43 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 			t.Fatal(err)
 		}
 	}
+	// The token is a secret input the run really uses: it reports to a
+	// fake GitHub, whose comments and statuses are searched too.
+	const repo, head = "o/r", "0123456789abcdef0123456789abcdef01234567"
+	token := "ghs_" + strings.Repeat("S3cr3tT0k3n", 3)
+	gh := fakegh.New()
+	t.Cleanup(gh.Close)
+	gh.AddToken(token, fakegh.Token{})
+	gh.SetPR(repo, fakegh.PR{Number: 7, HeadSHA: head})
+	event := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(event, []byte(`{"pull_request":{"number":7,"head":{"sha":"`+head+`","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// The suite holds at its first step until the test has read the host
 	// key, so the key is read while the run is in progress, not by luck.
+	// The test opens the gate by writing the key file's path into it; the
+	// step then prints the key's body and the token between two markers.
+	// (The armour lines are not secret and not masked; the body is the key.)
 	gate := filepath.Join(dir, "gate")
 	last := "echo hi from the host"
 	if failing {
 		last = "echo boom >&2; ls -la /; exit 3"
 	}
 	suite := writeSuite(t, "user: root\nsteps:\n"+
-		"  - name: hold\n    run: while [ ! -e "+gate+" ]; do sleep 0.05; done\n"+
+		"  - name: hold\n    run: |\n"+
+		"      while [ ! -s "+gate+" ]; do sleep 0.05; done\n"+
+		"      echo 'leak starts'\n"+
+		"      grep -v '^-----' \"$(cat "+gate+")\"\n"+
+		"      echo "+token+"\n"+
+		"      echo 'leak ends'\n"+
 		"  - name: last\n    run: "+last+"\n    column: Live cycle\n")
 	out, stateDir := filepath.Join(dir, "out"), filepath.Join(dir, "state")
-	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1", "MVM_VERIFY_POLL_INTERVAL=50ms",
+	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1", "GITHUB_RUN_ATTEMPT=1", "MVM_VERIFY_POLL_INTERVAL=50ms",
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+		"GITHUB_API_URL="+gh.URL(), "GITHUB_REPOSITORY="+repo, "GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff",
+		"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH="+event,
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+out, "INPUT_LOCAL-STATE-DIR="+stateDir,
-		"INPUT_TIMEOUT-MINUTES=10")
+		"INPUT_TIMEOUT-MINUTES=10", "INPUT_GITHUB-TOKEN="+token)
 
 	cmd := exec.Command(bin)
 	cmd.Env = env
@@ -159,6 +186,7 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 		}
 	})
 
+	var hostKeyFile string
 	var hostKey []byte
 	guard := time.After(3 * time.Minute)
 	for hostKey == nil {
@@ -168,13 +196,17 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 		case <-guard:
 			t.Fatal("the run's sshd host key never appeared")
 		case <-time.After(50 * time.Millisecond):
-			hostKey = localHostKey(stateDir)
+			hostKeyFile, hostKey = localHostKey(stateDir)
 		}
 	}
 	if !bytes.HasPrefix(hostKey, []byte("-----BEGIN OPENSSH PRIVATE KEY-----")) {
 		t.Fatal("the local sshd's host key file does not hold an OpenSSH private key")
 	}
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+	// Renamed into place, so the step never reads a half-written path.
+	if err := os.WriteFile(gate+".new", []byte(hostKeyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(gate+".new", gate); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -201,33 +233,63 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 	if failing && !strings.Contains(sum, "boom") {
 		t.Errorf("the job summary lacks the failing step's log, so the search covered less than a failure shows:\n%s", sum)
 	}
+	body := pemBodyLines(t, hostKey)
+	// The step did print the key and the token: between its markers its
+	// log holds a masked line for each, so the search below is not
+	// searching output that never held a secret.
+	holdLog := readFile(t, filepath.Join(out, "logs", "01-hold.log"))
+	_, leaked, _ := strings.Cut(holdLog, "leak starts\n")
+	leaked, _, ended := strings.Cut(leaked, "leak ends")
+	if masked := strings.Count(leaked, "***"); !ended || masked < len(body)+1 {
+		// Not the log itself: unmasked, it holds the key, and the failure
+		// log is an artifact too.
+		t.Errorf("the step's log shows %d masked lines between its markers (markers found: %v), want one per key body line and the token (%d)",
+			masked, ended, len(body)+1)
+	}
+	// What the run sent GitHub is an artifact too.
+	var sent strings.Builder
+	for _, c := range gh.Comments(repo, 7) {
+		sent.WriteString(c.Body + "\n")
+	}
+	for _, st := range gh.Statuses(repo, head) {
+		sent.WriteString(st.Description + "\n" + st.TargetURL + "\n")
+	}
+	if sent.Len() == 0 {
+		t.Error("the run sent GitHub nothing, so its token was never used")
+	}
+	sentFile := filepath.Join(dir, "sent-to-github")
+	if err := os.WriteFile(sentFile, []byte(sent.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	checkSecretsStayOut(t, stdout.String(), stderr.String(),
-		[]string{files["GITHUB_OUTPUT"], files["GITHUB_STATE"], files["GITHUB_STEP_SUMMARY"], out, stateDir},
-		append(append([]string{}, secretMarkers...), pemBodyLines(t, hostKey)...))
+		[]string{files["GITHUB_OUTPUT"], files["GITHUB_STATE"], files["GITHUB_STEP_SUMMARY"], out, stateDir, sentFile},
+		append(append([]string{token}, secretMarkers...), body...))
 }
 
-// localHostKey is the host private key the local provider's sshd for the
-// one leg in stateDir was given (the run's per-run host key), nil until
-// its sshd is recorded and its key file written.
-func localHostKey(stateDir string) []byte {
+// localHostKey is the file holding the host private key the local
+// provider's sshd for the one leg in stateDir was given (the run's per-run
+// host key) and that key; nil until its sshd is recorded and its key file
+// written.
+func localHostKey(stateDir string) (string, []byte) {
 	states, _ := filepath.Glob(filepath.Join(stateDir, "mvmv-*.json"))
 	if len(states) != 1 {
-		return nil
+		return "", nil
 	}
 	data, err := os.ReadFile(states[0])
 	if err != nil {
-		return nil
+		return "", nil
 	}
 	var st struct{ Changes []struct{ Kind, Dir string } }
 	if json.Unmarshal(data, &st) != nil {
-		return nil // read while being written
+		return "", nil // read while being written
 	}
 	for _, c := range st.Changes {
 		if c.Kind == "sshd" && c.Dir != "" {
-			if key, err := os.ReadFile(filepath.Join(c.Dir, "host_ed25519")); err == nil && len(key) > 0 {
-				return key
+			path := filepath.Join(c.Dir, "host_ed25519")
+			if key, err := os.ReadFile(path); err == nil && len(key) > 0 {
+				return path, key
 			}
 		}
 	}
-	return nil
+	return "", nil
 }

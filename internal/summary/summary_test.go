@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/libtest"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -29,6 +30,20 @@ func result() *verify.Result {
 			{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Fail, Reason: "exit status 1",
 				Output: "<script>alert(1)</script>\n```\n| not | a | table |\n"},
 		},
+		// A PVM host as the project's own machines are: KVM works, standard
+		// guests do not boot.
+		Probe: &probe.Report{
+			KVM: probe.KVM{DevicePresent: true, OpenRW: true, APIVersion: probe.KVMAPIVersion, CreateVM: true,
+				Flavor: "kvm_pvm", StandardGuestsBoot: "no", Reason: "kvm_pvm: stock guest kernels hang right after decompression"},
+			CPU:        probe.CPU{Model: "AMD EPYC", Count: 2},
+			Seccomp:    probe.Seccomp{Enforced: true, Detail: "getppid returned EPERM"},
+			CgroupV2:   true,
+			VhostVsock: probe.Device{Present: true, Openable: true},
+			Tun:        probe.Device{Present: true, Openable: true},
+			Kernel:     "6.18.44", Arch: "x86_64", MemoryBytes: 8 << 30, FreeDiskBytes: 40 << 30, DiskPath: "/",
+			Lane:     probe.LaneKVM,
+			Problems: []string{"standard guest kernels will not boot"},
+		},
 		Attempts: []providers.Attempt{
 			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large"}, Class: providers.ClassCapacity, Error: "InsufficientInstanceCapacity"},
 			{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1b", Type: "c8i.large"}, OK: true},
@@ -39,7 +54,7 @@ func result() *verify.Result {
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestMarkdownGolden pins the whole job summary of a failed leg: the row,
-// phases, steps, attempts and logs, with hostile text in an error (a pipe,
+// phases, steps, host probe, attempts and logs, with hostile text in an error (a pipe,
 // an image, HTML) that must not break the tables or render.
 func TestMarkdownGolden(t *testing.T) {
 	res := result()
@@ -82,6 +97,9 @@ func TestMarkdownContent(t *testing.T) {
 		"us-east-1b",
 		"`0123456789ab`",
 		"smoke \\| bad", // a pipe in an error cannot split the table
+		"\n### Host probe\n\n| check | result | detail |\n",
+		"\n| KVM_CREATE_VM | ✅ ok |  |\n",
+		"\n| standard guests boot | ❌ no | kvm_pvm: stock guest kernels hang right after decompression |\n",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
