@@ -35,7 +35,7 @@ steps:
 		t.Errorf("Live cycle cell in %q is not ❌", row)
 	}
 	if !strings.Contains(cells[5], "hangs") || !strings.Contains(cells[5], "timed out after 2s") {
-		t.Errorf("Notes in %q do not say the step hangs timed out after 2s", row)
+		t.Errorf("Notes in %q do not say the step hangs timed out after 2s\nstdout:\n%s", row, r.stdout)
 	}
 	if left := processesMentioning(t, sleep); len(left) > 0 {
 		t.Errorf("the timed-out step is still running after the run: %v", left)
