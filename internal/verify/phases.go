@@ -450,6 +450,13 @@ func (c *cycle) upload(ctx context.Context, u Upload) error {
 	}
 	ctx, cancel := withLimit(ctx, "the upload of "+u.Src, c.plan.UploadTimeout)
 	defer cancel()
+	if c.hostOutlives() {
+		// The machine stays: the teardown removes the file, and the
+		// directories made for it, or puts back the file it replaced.
+		if err := c.prepareUpload(ctx, u.Src, dst); err != nil {
+			return err
+		}
+	}
 	if err := c.client.Upload(ctx, f, dst, mode); err != nil {
 		return fmt.Errorf("upload %s to %s: %w", u.Src, dst, err)
 	}
