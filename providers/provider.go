@@ -109,6 +109,11 @@ type Host struct {
 	// SSH (a signal, a stopped sshd, `down` from another process). Empty:
 	// the cycle picks a directory and removes it over SSH.
 	WorkDir string
+	// Outlives is set by a provider whose host stays after Destroy
+	// although the provider made it ready (local: this machine). The cycle
+	// then undoes over SSH what it wrote there outside WorkDir (the
+	// suite's uploads), as it does on a host the provider did not create.
+	Outlives bool
 	// Uname, when the provider knows it without asking the host, is what
 	// `uname -sm` prints there ("Linux x86_64"): local's host is this
 	// machine. Empty: the cycle asks the host before uploading the probe.

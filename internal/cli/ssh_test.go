@@ -226,7 +226,19 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		// processes too, which the post step must stop as well.
 		step = "sudo -n setsid sleep " + sleepArg + " >/dev/null 2>&1 & sleep " + sleepArg
 	}
-	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: long\n    run: "+step+"\n")
+	// Two uploads for post to undo: one into a directory it makes, one
+	// over a file that was there before.
+	uploads := t.TempDir()
+	fresh := filepath.Join(uploads, "made", "y.sh")
+	existing := filepath.Join(uploads, "existing.sh")
+	if err := os.WriteFile(existing, []byte("before\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	suite := writeSuite(t, "user: "+suiteUser+"\nuploads:\n  - src: payload.sh\n    dst: "+fresh+
+		"\n  - src: payload.sh\n    dst: "+existing+"\nsteps:\n  - name: long\n    run: "+step+"\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(suite), "payload.sh"), []byte("uploaded\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
@@ -261,7 +273,10 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 			probeDir = strings.Trim(d, "'")
 		}
 	}
-	left := map[string]string{"probe binary's dir": probeDir}
+	left := map[string]string{"probe binary's dir": probeDir, "upload's directory": filepath.Dir(fresh)}
+	if data, err := os.ReadFile(existing); err != nil || string(data) != "uploaded\n" {
+		t.Fatalf("%s before post: %q, %v; want the upload", existing, data, err)
+	}
 	if created {
 		left["sudoers drop-in"] = sudoers
 		left["created-user mark"] = mark
@@ -319,6 +334,12 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 	}
 	if p := processesMentioning(t, "sleep "+sleepArg); len(p) > 0 {
 		t.Errorf("the step's process still runs after post: %v", p)
+	}
+	if data, err := os.ReadFile(existing); err != nil || string(data) != "before\n" {
+		t.Errorf("%s after post: %q, %v; want it put back as before the run", existing, data, err)
+	}
+	if entries, _ := os.ReadDir(uploads); len(entries) != 1 {
+		t.Errorf("%s holds %d entries after post, want only existing.sh (no upload, no copy of it beside)", uploads, len(entries))
 	}
 	summary, _ := os.ReadFile(postFiles["GITHUB_STEP_SUMMARY"])
 	if !strings.Contains(string(summary), "remove suite user "+suiteUser) && created ||

@@ -63,6 +63,9 @@ type cycle struct {
 	// rootOnHost is true when the cycle can act as root on the host: the
 	// login user is root, or it created the suite's user through sudo.
 	rootOnHost bool
+	// readyWaiting says what the ready phase is waiting for, for its
+	// error when ready-timeout runs out.
+	readyWaiting string
 	// cancelled is set when ctx was cancelled (a signal): the teardown then
 	// runs in the cancel budget, the provider's destroy first.
 	cancelled bool
@@ -296,10 +299,24 @@ func shortDuration(d time.Duration) string {
 type limitError struct {
 	what  string
 	limit time.Duration
+	// input, when set, is the input the limit comes from (ready-timeout),
+	// so the error says what to change.
+	input string
+	// detail, when set, says what was still being waited for.
+	detail string
 }
 
 func (e *limitError) Error() string {
-	return fmt.Sprintf("%s did not finish within its limit of %s", e.what, e.limit)
+	var s string
+	if e.input != "" {
+		s = fmt.Sprintf("%s did not finish within %s (%s)", e.what, e.input, shortDuration(e.limit))
+	} else {
+		s = fmt.Sprintf("%s did not finish within its limit of %s", e.what, e.limit)
+	}
+	if e.detail != "" {
+		s += ": " + e.detail
+	}
+	return s
 }
 
 // withLimit bounds ctx by limit, naming what in the error when it ends.

@@ -24,10 +24,27 @@ import (
 // ready connects over SSH with the pinned host key, then waits for the ready
 // marker cloud-init writes last (hosts we booted), or bootstraps the host
 // over SSH (hosts we did not).
+//
+// ready-timeout bounds all of it; running out names that input and what
+// was still awaited (SSH, the marker, a bootstrap command).
 func (c *cycle) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.plan.ReadyTimeout)
+	rctx, cancel := context.WithTimeoutCause(ctx, c.plan.ReadyTimeout,
+		&limitError{what: "the ready phase", input: "ready-timeout", limit: c.plan.ReadyTimeout})
 	defer cancel()
+	err := c.connectAndWait(rctx)
+	var limit *limitError
+	if err != nil && ctx.Err() == nil && errors.As(context.Cause(rctx), &limit) {
+		// The error of whatever was cut off reads as a bare deadline;
+		// the limit, and what it cut off, say more.
+		l := *limit
+		l.detail = c.readyWaiting
+		return &l
+	}
+	return err
+}
 
+// connectAndWait is the ready phase within its limit.
+func (c *cycle) connectAndWait(ctx context.Context) error {
 	signer := c.keys.Client
 	if len(c.host.PrivateKeyPEM) > 0 {
 		s, err := remote.ParsePrivateKey(c.host.PrivateKeyPEM)
@@ -61,11 +78,13 @@ func (c *cycle) ready(ctx context.Context) error {
 		budget = 30
 	}
 	lastReport := time.Time{}
+	c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d", c.host.Address, c.host.Port)
 	client, err := remote.Dial(ctx, target, remote.DialOptions{
 		InitialBackoff:  c.plan.DialBackoff,
 		HandshakeBudget: budget,
 		Logger:          c.plan.log(),
 		Progress: func(attempt int, err error) {
+			c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d (attempt %d: %v)", c.host.Address, c.host.Port, attempt, err)
 			if now := c.plan.now(); now.Sub(lastReport) >= 30*time.Second {
 				lastReport = now
 				fmt.Fprintf(c.out, "   waiting for SSH on %s:%d (attempt %d: %v)\n", c.host.Address, c.host.Port, attempt, err)
@@ -133,6 +152,7 @@ func sameKey(a, b string) bool {
 func (c *cycle) waitMarker(ctx context.Context) error {
 	check := fmt.Sprintf(`test -e %s && echo ready; command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1 || true`, remote.Quote(c.host.ReadyMarker))
 	lastReport := c.plan.now()
+	c.readyWaiting = "waiting for the ready marker " + c.host.ReadyMarker
 	for {
 		res, err := c.client.Run(ctx, remote.RunSpec{Command: check, Timeout: time.Minute})
 		c.addRemote(res.Duration)
@@ -140,6 +160,9 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 			return fmt.Errorf("check ready marker: %w", err)
 		}
 		out := string(res.Output)
+		if s := oneLine(res.Output, 200); s != "" {
+			c.readyWaiting = fmt.Sprintf("waiting for the ready marker %s (%s)", c.host.ReadyMarker, s)
+		}
 		if strings.Contains(out, "ready") {
 			return nil
 		}
@@ -169,6 +192,7 @@ func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
 	cmds = append(cmds, c.plan.Bootstrap...)
 	for i, cmd := range cmds {
 		name := fmt.Sprintf("bootstrap %d/%d", i+1, len(cmds))
+		c.readyWaiting = "running " + name
 		res, err := c.runStreamed(ctx, name, remote.RunSpec{Command: cmd, AsUser: "root", Timeout: c.plan.ReadyTimeout})
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -199,6 +223,7 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 		return nil
 	}
 	fmt.Fprintf(c.out, "   creating the suite's user %s (removed at teardown)\n", user)
+	c.readyWaiting = "creating the suite's user " + user
 	c.pushHostCleanup(HostCleanup{
 		Name: "remove suite user " + user,
 		// Without the marker nothing was created, and the login user may
@@ -454,6 +479,13 @@ func (c *cycle) upload(ctx context.Context, u Upload) error {
 	}
 	ctx, cancel := withLimit(ctx, "the upload of "+u.Src, c.plan.UploadTimeout)
 	defer cancel()
+	if c.hostOutlives() {
+		// The machine stays: the teardown removes the file, and the
+		// directories made for it, or puts back the file it replaced.
+		if err := c.prepareUpload(ctx, u.Src, dst); err != nil {
+			return err
+		}
+	}
 	if err := c.client.Upload(ctx, f, dst, mode); err != nil {
 		return fmt.Errorf("upload %s to %s: %w", u.Src, dst, err)
 	}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 	sshprovider "github.com/tinylabscom/mvm-verify/providers/ssh"
@@ -119,4 +122,79 @@ func TestSSHProviderSuiteUserWithoutSudo(t *testing.T) {
 	if userExists(sshSuiteUser) {
 		t.Errorf("user %s exists", sshSuiteUser)
 	}
+}
+
+// uploadDirs makes a directory any user may write in (not sticky, so a
+// login user may replace root's file there, as on a host where it can),
+// holding a file of root's, and the source of an upload.
+func uploadDirs(t *testing.T) (base, existing, src string) {
+	t.Helper()
+	base, err := os.MkdirTemp("/tmp", "mvv-upload-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	existing = filepath.Join(base, "existing.sh")
+	if err := os.WriteFile(existing, []byte("before\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	src = filepath.Join(t.TempDir(), "payload.sh")
+	if err := os.WriteFile(src, []byte("uploaded\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return base, existing, src
+}
+
+// checkUploadsUndone checks what uploadDirs made is as it was: the
+// directories made for an upload gone with it, root's file back with its
+// content, mode and owner, and no copy of it left beside.
+func checkUploadsUndone(t *testing.T, base, existing string) {
+	t.Helper()
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != "existing.sh" {
+		t.Errorf("%s holds %v after the teardown, want only existing.sh", base, names)
+	}
+	data, err := os.ReadFile(existing)
+	if err != nil || string(data) != "before\n" {
+		t.Errorf("%s after the teardown: %q, %v; want its content from before the run", existing, data, err)
+	}
+	if fi, err := os.Stat(existing); err == nil {
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode().Perm() != 0o640 || st.Uid != 0 {
+			t.Errorf("%s after the teardown: mode %v uid %d, want 0640 and root's", existing, fi.Mode().Perm(), st.Uid)
+		}
+	}
+}
+
+// On a host the run did not create, the suite's uploads are undone at
+// teardown: a file in directories the upload made goes with them, and a
+// file that was there before is put back as it was.
+func TestSSHProviderUndoesUploads(t *testing.T) {
+	plan := sshLeg(t, true)
+	base, existing, src := uploadDirs(t)
+	fresh := filepath.Join(base, "new", "sub", "y.sh")
+	plan.Uploads = []Upload{{Src: src, Dst: fresh, Mode: 0o755}, {Src: src, Dst: existing}}
+	plan.Steps = []Step{{
+		Name:   "sees the uploads",
+		Run:    "cat " + remote.Quote(fresh) + " " + remote.Quote(existing),
+		Column: matrix.LiveCycle,
+	}}
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	if got := res.Steps[0].Output; strings.Count(got, "uploaded") != 2 {
+		t.Errorf("step output %q, want both uploads' content", got)
+	}
+	checkUploadsUndone(t, base, existing)
 }

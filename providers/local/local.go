@@ -267,7 +267,7 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	p.log.Info("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
 	return &providers.Host{
 		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
-		ID: req.Identity.Name(), Type: "local", WorkDir: workDir, Uname: thisUname(),
+		ID: req.Identity.Name(), Type: "local", WorkDir: workDir, Uname: thisUname(), Outlives: true,
 	}, nil
 }
 
