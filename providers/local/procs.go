@@ -118,13 +118,13 @@ func makeCgroup(dir string) error {
 // with its marker, waits until they are gone and removes the cgroup. found
 // reports whether there was anything to kill or remove.
 func killLeg(ctx context.Context, cgroup, marker string, grace time.Duration) (found bool, err error) {
-	termLeg(ctx, cgroup, marker, grace)
+	found = termLeg(ctx, cgroup, marker, grace)
 	if cgroup != "" {
 		f, err := killCgroup(ctx, cgroup)
 		if err != nil {
 			return f, err
 		}
-		found = f
+		found = found || f
 	}
 	if marker != "" {
 		f, err := killMarked(ctx, marker)
@@ -140,8 +140,8 @@ func killLeg(ctx context.Context, cgroup, marker string, grace time.Duration) (f
 // grace (less when ctx ends sooner) for them to go, before killLeg's
 // SIGKILL. A killed process runs no exit handler: a shell that dies holding
 // a lock file (a login shell's startup rehash, a package manager) leaves it
-// for every later login to wait on.
-func termLeg(ctx context.Context, cgroup, marker string, grace time.Duration) {
+// for every later login to wait on. It says whether there was any.
+func termLeg(ctx context.Context, cgroup, marker string, grace time.Duration) bool {
 	pids := func() []int {
 		var all []int
 		if cgroup != "" {
@@ -154,7 +154,7 @@ func termLeg(ctx context.Context, cgroup, marker string, grace time.Duration) {
 	}
 	left := pids()
 	if len(left) == 0 || grace <= 0 {
-		return
+		return len(left) > 0
 	}
 	for _, pid := range left {
 		syscall.Kill(pid, syscall.SIGTERM)
@@ -165,10 +165,11 @@ func termLeg(ctx context.Context, cgroup, marker string, grace time.Duration) {
 	}
 	for len(left) > 0 && time.Now().Add(procPoll).Before(deadline) {
 		if waits.Sleep(ctx, procPoll) != nil {
-			return
+			break
 		}
 		left = alive(pids())
 	}
+	return true
 }
 
 // alive drops the pids that have exited but not yet been reaped (zombies
