@@ -357,10 +357,12 @@ func TestSweepStaleDirs(t *testing.T) {
 	// a file in it.
 	named := mk(fmt.Sprintf("%s%d-%d-2", dirPrefix, self, start+1))
 	holder := exec.Command("sh", "-c", "sleep 600; :", named+"/sshd_config")
+	// In a group of its own, so the kill reaches its sleep too.
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { holder.Process.Kill(); holder.Wait() }()
+	defer func() { syscall.Kill(-holder.Process.Pid, syscall.SIGKILL); holder.Wait() }()
 	// Named by an older build, without an owner: kept while recent.
 	oldRecent, oldStale := mk(dirPrefix+"12345"), mk(dirPrefix+"67890")
 	past := time.Now().Add(-2 * staleUnowned)
