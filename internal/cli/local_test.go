@@ -100,7 +100,7 @@ steps:
   - name: seccomp probe
     # As the built-in suite runs it; the crate is root's, so the build goes
     # to a directory of the user's own.
-    run: cd ` + crate + ` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline --test seccomp_apply -- --show-output
+    run: target=$(mktemp -d) && trap 'rm -rf "$target"' EXIT && cd ` + crate + ` && CARGO_TARGET_DIR=$target cargo test --offline --test seccomp_apply -- --show-output
     parse: libtest
     column: Seccomp probe
     timeout: 5m
@@ -282,7 +282,7 @@ steps:
     run: "true"
     column: Live cycle
   - name: seccomp probe
-    run: cd `+crate+` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline --test seccomp_apply -- --show-output
+    run: target=$(mktemp -d) && trap 'rm -rf "$target"' EXIT && cd `+crate+` && CARGO_TARGET_DIR=$target cargo test --offline --test seccomp_apply -- --show-output
     env:
       RUSTFLAGS: --cfg seccompcrate_other_target
     parse: libtest

@@ -57,7 +57,7 @@ steps:
     run: "true"
     column: Live cycle
   - name: seccomp probe
-    run: cd `+crate+` && CARGO_TARGET_DIR=$(mktemp -d) cargo test --offline -- --show-output
+    run: target=$(mktemp -d) && trap 'rm -rf "$target"' EXIT && cd `+crate+` && CARGO_TARGET_DIR=$target cargo test --offline -- --show-output
     parse: libtest
     column: Seccomp probe
     timeout: 5m
