@@ -537,6 +537,25 @@ func TestBinarySIGTERM(t *testing.T) {
 // post step, run fresh with only STATE_* and the fake's API, finds the
 // instance by tag and deletes it — also when new resources are missing
 // from EC2's first listings (describe-after-create lag).
+// startKilledAtLaunch starts main and SIGKILLs it at its first look at
+// the instance it launched, right after RunInstances answered, as a runner
+// killing the job would; it says whether the kill came before main ended.
+func startKilledAtLaunch(t *testing.T, srv *fake.Server, bin string, env []string) (*proc, bool) {
+	t.Helper()
+	var target atomic.Pointer[os.Process]
+	var killed atomic.Bool
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+		if pr := target.Load(); pr != nil && c.Params["InstanceId.1"] != "" && killed.CompareAndSwap(false, true) {
+			pr.Kill() //nolint:errcheck
+		}
+		return false
+	}})
+	p := start(t, bin, env, nil)
+	target.Store(p.cmd.Process)
+	p.wait(t)
+	return p, killed.Load()
+}
+
 func TestBinaryPostAfterSIGKILL(t *testing.T) {
 	for _, lag := range []int{0, 2} {
 		t.Run(fmt.Sprintf("lag %d", lag), func(t *testing.T) { testPostAfterSIGKILL(t, lag) })
@@ -550,18 +569,8 @@ func testPostAfterSIGKILL(t *testing.T, lag int) {
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state")
 	env := actionEnv(t, srv, dir)
-	var target atomic.Pointer[os.Process]
-	var killed atomic.Bool
-	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
-		if pr := target.Load(); pr != nil && c.Params["InstanceId.1"] != "" && killed.CompareAndSwap(false, true) {
-			pr.Kill() //nolint:errcheck
-		}
-		return false
-	}})
-	p := start(t, bin, env, nil)
-	target.Store(p.cmd.Process)
-	p.wait(t)
-	if !killed.Load() {
+	p, killed := startKilledAtLaunch(t, srv, bin, env)
+	if !killed {
 		t.Fatalf("main ended before RunInstances answered\n%s\nstderr:\n%s", p.output(), p.stderr.String())
 	}
 	if i, _, _ := srv.Live(); i != 1 {
@@ -829,8 +838,6 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state")
 	env := actionEnv(t, srv, dir, "INPUT_CANDIDATES=[{region: us-east-1}, {region: eu-west-1}]")
-	var target atomic.Pointer[os.Process]
-	var killed atomic.Bool
 	var stateAtLaunch atomic.Pointer[string]
 	srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool {
 		if b, err := os.ReadFile(stateFile); err == nil && stateAtLaunch.Load() == nil {
@@ -839,16 +846,8 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 		}
 		return false
 	}})
-	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
-		if pr := target.Load(); pr != nil && c.Params["InstanceId.1"] != "" && killed.CompareAndSwap(false, true) {
-			pr.Kill() //nolint:errcheck
-		}
-		return false
-	}})
-	p := start(t, bin, env, nil)
-	target.Store(p.cmd.Process)
-	p.wait(t)
-	if !killed.Load() {
+	p, killed := startKilledAtLaunch(t, srv, bin, env)
+	if !killed {
 		t.Fatalf("main ended before an instance was launched\n%s\nstderr:\n%s", p.output(), p.stderr.String())
 	}
 	var live []fake.Instance
