@@ -56,6 +56,13 @@ const uploadUser = "mvr-upload"
 // created goes with the directories made for it, and root's file that an
 // upload replaced is put back as it was, content, mode and owner.
 func TestRunLocalUndoesUploads(t *testing.T) {
+	t.Run("run ends", func(t *testing.T) { testLocalUndoesUploads(t, false) })
+	// A signal in the middle of the step: this machine stays, so its
+	// changes are undone before the leg's sshd stops.
+	t.Run("SIGTERM during the step", func(t *testing.T) { testLocalUndoesUploads(t, true) })
+}
+
+func testLocalUndoesUploads(t *testing.T, cancel bool) {
 	requireRoot(t)
 	removeLocalUser := func() {
 		exec.Command("userdel", "-r", "-f", uploadUser).Run()
@@ -83,6 +90,10 @@ func TestRunLocalUndoesUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := filepath.Join(base, "x", "y.sh")
+	hold, sleep := "true", fmt.Sprintf("sleep 7%d9", os.Getpid())
+	if cancel {
+		hold = sleep
+	}
 	suite := writeSuite(t, `
 user: `+uploadUser+`
 uploads:
@@ -93,20 +104,46 @@ uploads:
     dst: `+existing+`
 steps:
   - name: sees the uploads
-    run: cat `+fresh+` `+existing+`
+    run: cat `+fresh+` `+existing+`; `+hold+`
     column: Live cycle
 `)
 	if err := os.WriteFile(filepath.Join(filepath.Dir(suite), "payload.sh"), []byte("echo uploaded\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	r := runBin(t, cmdEnv(t), "run", "--provider", "local", "--suite", suite,
-		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10")
-	if r.code != 0 {
-		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-	}
-	if strings.Count(r.file(t, "summary.md"), "echo uploaded") < 2 {
-		t.Errorf("the step did not see both uploads:\n%s", r.file(t, "summary.md"))
+	args := []string{"run", "--provider", "local", "--suite", suite,
+		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10"}
+	if cancel {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = cmdEnv(t)
+		var output strings.Builder
+		cmd.Stdout, cmd.Stderr = &output, &output
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; len(processesMentioning(t, sleep)) == 0; i++ {
+			if i == 3000 {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("the step never got to hold:\n%s", output.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		if !strings.Contains(output.String(), "✓ teardown") {
+			t.Errorf("teardown did not pass after SIGTERM:\n%s", output.String())
+		}
+	} else {
+		r := runBin(t, cmdEnv(t), args...)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if strings.Count(r.file(t, "summary.md"), "echo uploaded") < 2 {
+			t.Errorf("the step did not see both uploads:\n%s", r.file(t, "summary.md"))
+		}
 	}
 	if _, err := user.Lookup(uploadUser); err == nil {
 		t.Errorf("user %s is still there after the run", uploadUser)

@@ -108,3 +108,39 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 	}
 	return errors.Join(errs...), errors.Join(hostErrs...), skipped
 }
+
+// unwindHostFirst is the cancelled mode for a host that outlives the run
+// (this machine, under local): nothing there is billed, and the changes
+// made on it are not undone by its destroy, so the host-side cleanups run
+// first, in reverse order, each within hostBudget, then the provider's.
+func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBudget time.Duration) (err, hostErr error) {
+	c.mu.Lock()
+	stack := c.stack
+	c.stack = nil
+	c.mu.Unlock()
+
+	var errs, hostErrs []error
+	for _, onHost := range []bool{true, false} {
+		for i := len(stack) - 1; i >= 0; i-- {
+			cl := stack[i]
+			if cl.onHost != onHost {
+				continue
+			}
+			log.Debug("cleanup", "name", cl.name)
+			cctx, cancel := ctx, context.CancelFunc(func() {})
+			if onHost {
+				cctx, cancel = context.WithTimeout(ctx, hostBudget)
+			}
+			if e := cl.fn(cctx); e != nil {
+				e = fmt.Errorf("%s: %w", cl.name, e)
+				if onHost {
+					hostErrs = append(hostErrs, e)
+				} else {
+					errs = append(errs, e)
+				}
+			}
+			cancel()
+		}
+	}
+	return errors.Join(errs...), errors.Join(hostErrs...)
+}

@@ -329,7 +329,9 @@ func (c *cycle) probe(ctx context.Context) error {
 		dir = "/tmp/mvm-verify-" + c.plan.Identity.Name()
 	}
 	bin := dir + "/mvm-verify"
-	c.pushHostCleanup(HostCleanup{Name: "remove probe binary", Command: "rm -rf " + remote.Quote(dir)}, dir)
+	if c.host.WorkDir == "" {
+		c.pushHostCleanup(HostCleanup{Name: "remove probe binary", Command: "rm -rf " + remote.Quote(dir)}, dir)
+	}
 	uctx, cancel := withLimit(ctx, "the upload of the probe binary", c.plan.UploadTimeout)
 	defer cancel()
 	if err := c.client.Upload(uctx, f, bin, 0o755); err != nil {
@@ -676,12 +678,19 @@ func (c *cycle) teardown(ctx context.Context) error {
 			defer cancel()
 		}
 	}
-	err, hostErr, skipped := c.cleanups.unwind(uctx, c.plan.log(), hostBudget, skipHost)
+	var err, hostErr error
+	var skipped []string
+	outlives := c.host != nil && c.host.Outlives
+	if c.cancelled && outlives {
+		err, hostErr = c.cleanups.unwindHostFirst(uctx, c.plan.log(), hostBudget)
+	} else {
+		err, hostErr, skipped = c.cleanups.unwind(uctx, c.plan.log(), hostBudget, skipHost)
+	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(c.out, "   skipped on the destroyed host: %s\n", strings.Join(skipped, ", "))
 	}
 	if hostErr != nil {
-		if c.plan.Info.Creates {
+		if c.plan.Info.Creates && !outlives {
 			fmt.Fprintf(c.out, "   after destroying the host: %s\n", describe(ctx, hostErr))
 		} else {
 			err = errors.Join(err, hostErr)

@@ -158,6 +158,8 @@ func termLeg(ctx context.Context, cgroup, marker string, grace time.Duration) bo
 	}
 	for _, pid := range left {
 		syscall.Kill(pid, syscall.SIGTERM)
+		// A stopped process acts on SIGTERM only once continued.
+		syscall.Kill(pid, syscall.SIGCONT)
 	}
 	deadline := time.Now().Add(grace)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
