@@ -160,7 +160,7 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 			return fmt.Errorf("check ready marker: %w", err)
 		}
 		out := string(res.Output)
-		if s := oneLine(res.Output, 200); s != "" {
+		if s := c.oneLine(res.Output, 200); s != "" {
 			c.readyWaiting = fmt.Sprintf("waiting for the ready marker %s (%s)", c.host.ReadyMarker, s)
 		}
 		if strings.Contains(out, "ready") {
@@ -243,7 +243,7 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 	if !res.OK() {
 		return fmt.Errorf("the suite's user %q does not exist on %s and the login user %q (ssh-user) could not create it as root (exit %d: %s): "+
 			"expected %q to have passwordless sudo, or the suite's user to exist on the host, or ssh-user set to the suite's user",
-			user, c.host.Address, login, res.ExitCode, oneLine(res.Output, 300), login)
+			user, c.host.Address, login, res.ExitCode, c.oneLine(res.Output, 300), login)
 	}
 	return nil
 }
@@ -295,9 +295,10 @@ rm -f "$m"
 `, remote.Quote(user), remote.Quote(createdUserMarker(user)), remote.Quote(sudoersDropIn(user)))
 }
 
-// oneLine is output for an error: one line, at most max bytes.
-func oneLine(out []byte, max int) string {
-	s := strings.Join(strings.Fields(string(out)), " ")
+// oneLine is the host's output for an error: masked, one line, at most
+// max bytes.
+func (c *cycle) oneLine(out []byte, max int) string {
+	s := strings.Join(strings.Fields(remote.MaskString(string(out), c.secrets())), " ")
 	if len(s) > max {
 		s = s[:max] + "…"
 	}
@@ -345,7 +346,7 @@ func (c *cycle) probe(ctx context.Context) error {
 	c.addRemote(res.Duration)
 	rep, err := probeReport(res.Output)
 	if err != nil {
-		return fmt.Errorf("probe exited %d with output that is not its JSON report: %.200q", res.ExitCode, res.Output)
+		return fmt.Errorf("probe exited %d with output that is not its JSON report: %s", res.ExitCode, c.oneLine(res.Output, 200))
 	}
 	c.mu.Lock()
 	c.res.Probe = &rep
@@ -381,8 +382,13 @@ func probeReport(out []byte) (probe.Report, error) {
 	for i := 0; i < len(out); {
 		if out[i] == '{' {
 			var rep probe.Report
-			if err = json.NewDecoder(bytes.NewReader(out[i:])).Decode(&rep); err == nil {
+			// A startup file's own JSON would decode too, as an empty
+			// report: the probe's always names its lane.
+			if err = json.NewDecoder(bytes.NewReader(out[i:])).Decode(&rep); err == nil && rep.Lane != "" {
 				return rep, nil
+			}
+			if err == nil {
+				err = errors.New("a JSON object without the report's lane")
 			}
 		}
 		next := bytes.IndexByte(out[i:], '\n')

@@ -69,7 +69,7 @@ echo %s "$n" "$kept"
 	missing, kept, ok := parseUploadCheck(res.Output)
 	if !res.OK() || !ok || missing > len(created) {
 		return fmt.Errorf("upload %s to %s: check what is there, and keep a file already there aside for the teardown to put back: exit %d: %s",
-			src, dst, res.ExitCode, oneLine(res.Output, 300))
+			src, dst, res.ExitCode, c.oneLine(res.Output, 300))
 	}
 	var undo string
 	switch {
