@@ -878,3 +878,44 @@ func standInKVM(t *testing.T, uid, gid int, perm os.FileMode) (prefix, env []str
 	return []string{unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", script, "standin-kvm"},
 		testhost.StandInKVM(t, uid, gid, perm)
 }
+
+// Not root, local's sshd logs in only as the user it runs as: a suite
+// for another user is refused at preflight, before anything is made.
+func TestRunLocalNotRootRefusesAnotherSuiteUser(t *testing.T) {
+	requireRoot(t)
+	dir, err := os.MkdirTemp("/tmp", "mvr-notroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	suite := filepath.Join(dir, "suite.yml")
+	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: host\n    run: \"true\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyBin := filepath.Join(dir, "mvm-verify")
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyBin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", copyBin,
+		"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", state)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir}
+	cmd.Dir = dir
+	output, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("run as nobody with suite user root: %v, want exit 2\n%s", err, output)
+	}
+	if !strings.Contains(string(output), `suite user "root"`) || !strings.Contains(string(output), "expected the suite's user to be nobody") {
+		t.Errorf("the refusal does not name the suite user and the expected one:\n%s", output)
+	}
+	if entries, _ := os.ReadDir(state); len(entries) > 0 {
+		t.Errorf("preflight left state behind: %v", entries)
+	}
+}

@@ -85,7 +85,7 @@ func Inputs() []Input {
 		},
 		{
 			Name: "provider",
-			Description: "Where the host comes from: a provider name such as aws, gcp or hetzner, ssh (an existing host) " +
+			Description: "Where the host comes from: aws (a cloud provider; `mvm-verify providers` lists them all), ssh (an existing host) " +
 				"or local (this machine, from the CLI; in the Docker action the machine would be the action's container). " +
 				"Required in run and up; down reads it from up's state.",
 			Modes: placement,
@@ -331,7 +331,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:        "local-state-dir",
-			Description: "Directory for the local provider's per-leg state (sshd, what it changed), the same for main and post; default: $RUNNER_TEMP/mvm-verify-local, else the system temp dir.",
+			Description: "Directory for the local provider's per-leg state (sshd, what it changed), the same for main and post; default: $RUNNER_TEMP/mvm-verify-local, else the system temp dir (with -UID appended when not root).",
 			Providers:   []string{"local"},
 			Modes:       placement,
 		},

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,7 +75,12 @@ func New(o providers.Options) (providers.Provider, error) {
 		if base == "" {
 			base = os.TempDir()
 		}
+		// Per user: root's directory is root's alone, and would block
+		// anyone else's run.
 		dir = filepath.Join(base, "mvm-verify-local")
+		if uid := os.Geteuid(); uid != 0 {
+			dir += "-" + strconv.Itoa(uid)
+		}
 	}
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("local-state-dir %q: expected an absolute path", dir)
@@ -112,7 +118,8 @@ func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("local: lane %q: expected kvm or no-kvm", req.Lane))
 	}
 	if os.Geteuid() != 0 {
-		if !p.sys.userExists(req.User) {
+		// An sshd that is not root logs in only as the user it runs as.
+		if cur, err := currentUser(); err == nil && req.User != cur {
 			return providers.Classified(providers.ClassInvalid, "", notRootError(req.User))
 		}
 		// Hiding a KVM this user can use needs root; one it cannot use
@@ -137,8 +144,8 @@ func notRootError(name string) error {
 	if u, err := currentUser(); err == nil {
 		cur = u
 	}
-	return fmt.Errorf("local: user %q does not exist on this machine and mvm-verify is not root, so it cannot create it: "+
-		"set the suite's user to %s", name, cur)
+	return fmt.Errorf("local: suite user %q: mvm-verify is not root, so its sshd logs in only as %s and cannot set up another user: "+
+		"expected the suite's user to be %s, or run mvm-verify as root", name, cur, cur)
 }
 
 func lockedError(name string) error {

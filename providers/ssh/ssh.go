@@ -26,7 +26,7 @@ func Entry() providers.Entry {
 	return providers.Entry{
 		Info: providers.Info{
 			Name:        Name,
-			Description: "An existing host you bring, reached over SSH with your key; its host key is pinned from ssh-known-host. Nothing is created or deleted.",
+			Description: "An existing host you bring, reached over SSH with your key; its host key is pinned from ssh-known-host. No host is created or deleted; a missing suite user is created and removed at teardown, as are the suite's uploads.",
 			Creates:     false,
 			Lanes:       []string{"kvm", "no-kvm"},
 			Inputs:      []string{"ssh-host", "ssh-port", "ssh-user", "ssh-private-key", "ssh-private-key-file", "ssh-known-host", "insecure-host-key"},
