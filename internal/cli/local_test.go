@@ -919,3 +919,22 @@ func TestRunLocalNotRootRefusesAnotherSuiteUser(t *testing.T) {
 		t.Errorf("preflight left state behind: %v", entries)
 	}
 }
+
+// A second run into the same --out replaces the first one's logs rather
+// than leaving them beside its own.
+func TestRunLocalReplacesEarlierLogs(t *testing.T) {
+	requireRoot(t)
+	out := filepath.Join(t.TempDir(), "out")
+	for _, step := range []string{"first", "second"} {
+		suite := writeSuite(t, "user: root\nsteps:\n  - name: "+step+"\n    run: echo "+step+"\n    column: Live cycle\n")
+		if r := runBin(t, cmdEnv(t), "run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", t.TempDir()); r.code != 0 {
+			t.Fatalf("%s run: exit %d\n%s\n%s", step, r.code, r.stdout, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "logs", "01-first.log")); !os.IsNotExist(err) {
+		t.Errorf("the first run's step log is still there: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(out, "logs", "01-second.log")); err != nil || !strings.Contains(string(data), "second") {
+		t.Errorf("the second run's step log: %q, %v", data, err)
+	}
+}

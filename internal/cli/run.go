@@ -365,9 +365,13 @@ func (a *app) writeResult(run *config.Run, res *verify.Result) error {
 	return nil
 }
 
-// writeStepLogs keeps each step's full output as a file for artifacts.
+// writeStepLogs keeps each step's full output as a file for artifacts,
+// replacing an earlier run's logs in the same --out.
 func writeStepLogs(out string, res *verify.Result) error {
 	dir := filepath.Join(out, "logs")
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove an earlier run's logs: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create logs dir: %w", err)
 	}
