@@ -77,14 +77,7 @@ func testLocalUndoesUploads(t *testing.T, cancel bool) {
 	t.Cleanup(removeLocalUser)
 	// Outside the test's own temp dir, which the suite user cannot enter;
 	// writable by all and not sticky, so the user may replace root's file.
-	base, err := os.MkdirTemp("/tmp", "mvr-upload-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	base := openTempDir(t, "mvr-upload-")
 	existing := filepath.Join(base, "existing.sh")
 	if err := os.WriteFile(existing, []byte("before\n"), 0o640); err != nil {
 		t.Fatal(err)

@@ -834,14 +834,7 @@ func TestRunLocalAsUserWithoutKVMAccess(t *testing.T) {
 	if err := os.WriteFile(suite, []byte("user: "+name+"\nsteps:\n  - name: host\n    run: \"true\"\n  - name: kvm\n    run: \"false\"\n    needs: [kvm]\n    column: Live cycle\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	copyBin := filepath.Join(home, "mvm-verify")
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(copyBin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyBin := copyBinInto(t, home)
 	out := filepath.Join(home, "out")
 	argv := append(slices.Clone(prefix), "setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--init-groups", copyBin,
 		"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(home, "state"))
@@ -883,26 +876,12 @@ func standInKVM(t *testing.T, uid, gid int, perm os.FileMode) (prefix, env []str
 // for another user is refused at preflight, before anything is made.
 func TestRunLocalNotRootRefusesAnotherSuiteUser(t *testing.T) {
 	requireRoot(t)
-	dir, err := os.MkdirTemp("/tmp", "mvr-notroot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	dir := openTempDir(t, "mvr-notroot-")
 	suite := filepath.Join(dir, "suite.yml")
 	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: host\n    run: \"true\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	copyBin := filepath.Join(dir, "mvm-verify")
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(copyBin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyBin := copyBinInto(t, dir)
 	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", copyBin,
 		"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", state)

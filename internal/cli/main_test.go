@@ -246,3 +246,33 @@ func (r *running) kill() {
 	r.signal(syscall.SIGKILL)
 	<-r.exited
 }
+
+// openTempDir is a directory under /tmp that every user may enter and
+// write (t.TempDir's parent is root's alone), removed after the test.
+func openTempDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// copyBinInto copies the built binary into dir, where a user other than
+// root can run it, and returns its path.
+func copyBinInto(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "mvm-verify")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
