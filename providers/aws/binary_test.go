@@ -592,15 +592,7 @@ func testPostAfterSIGKILL(t *testing.T, lag int) {
 			t.Errorf("instance %s has leg tag %q, the state says %q", in.ID, in.Tags[providers.TagLeg], saved.Leg)
 		}
 	}
-	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Env = postEnv(env, state)
-	out, err := post.CombinedOutput()
-	if err != nil {
-		t.Fatalf("post: %v\n%s", err, out)
-	}
-	if left := leftInFake(srv); len(left) > 0 {
-		t.Errorf("after post the fake holds %v\n%s", left, out)
-	}
+	out := runPostCleanly(t, bin, srv, env, state, "")
 	if !strings.Contains(string(out), "leak check") || !strings.Contains(string(out), "deleted instance") {
 		t.Errorf("post output:\n%s", out)
 	}
@@ -651,6 +643,24 @@ func readState(t *testing.T, file string) map[string]string {
 }
 
 // postEnv is env plus the main step's state as the runner passes it to post.
+// runPostCleanly runs the post step, as the runner would, with main's
+// saved state, and checks that it succeeded and left nothing tagged in the
+// fake; detail goes into the failure messages. It returns post's output.
+func runPostCleanly(t *testing.T, bin string, srv *fake.Server, env []string, state map[string]string, detail string) string {
+	t.Helper()
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv(env, state)
+	b, err := post.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("post: %v\n%s\n%s", err, out, detail)
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("after post the fake holds %v\npost:\n%s\n%s", left, out, detail)
+	}
+	return out
+}
+
 func postEnv(env []string, state map[string]string) []string {
 	out := append([]string(nil), env...)
 	for k, v := range state {
@@ -812,15 +822,7 @@ func TestBinarySIGTERMProductionPoll(t *testing.T) {
 		t.Errorf("want the host-side cleanups skipped on the destroyed host, not tried\n%s", out)
 	}
 	state := readState(t, filepath.Join(dir, "state"))
-	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Env = postEnv(env, state)
-	pout, err := post.CombinedOutput()
-	if err != nil {
-		t.Errorf("post: %v\n%s", err, pout)
-	}
-	if left := leftInFake(srv); len(left) > 0 {
-		t.Errorf("after post the fake holds %v\nmain:\n%s\npost:\n%s", left, out, pout)
-	}
+	runPostCleanly(t, bin, srv, env, state, "main:\n"+out)
 }
 
 // TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL: the candidates input
@@ -874,15 +876,7 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 		t.Errorf("ClientToken %q does not start with STATE_name %q", live[0].ClientToken, name)
 	}
 
-	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Env = postEnv(env, state)
-	out, err := post.CombinedOutput()
-	if err != nil {
-		t.Fatalf("post: %v\n%s", err, out)
-	}
-	if left := leftInFake(srv); len(left) > 0 {
-		t.Errorf("after post the fake holds %v\n%s", left, out)
-	}
+	out := runPostCleanly(t, bin, srv, env, state, "")
 	if !strings.Contains(string(out), "deleted instance "+live[0].ID) {
 		t.Errorf("post did not name the eu-west-1 instance %s:\n%s", live[0].ID, out)
 	}
@@ -990,16 +984,7 @@ func TestBinarySIGTERMActions(t *testing.T) {
 			if state["identity"] == "" {
 				t.Fatalf("main saved no identity: %v\n%s", state, p.output())
 			}
-			post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-			post.Env = postEnv(env, state)
-			out, err := post.CombinedOutput()
-			if err != nil {
-				t.Errorf("post: %v\n%s", err, out)
-			}
-			if left := leftInFake(srv); len(left) > 0 {
-				t.Errorf("after SIGTERM %s and the post step the fake holds %v\nmain:\n%s\nstderr:\n%s\npost:\n%s",
-					ph.name, left, p.output(), p.stderr.String(), out)
-			}
+			out := runPostCleanly(t, bin, srv, env, state, "after SIGTERM "+ph.name+"; main:\n"+p.output()+"\nstderr:\n"+p.stderr.String())
 			if !strings.Contains(string(out), "leak check") {
 				t.Errorf("post did not run the leak check:\n%s", out)
 			}
