@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sethvargo/go-githubactions"
+
 	"github.com/tinylabscom/mvm-verify/internal/config"
 )
 
@@ -53,11 +55,12 @@ func flagSource(cmd string, args []string, stderr io.Writer) (config.Source, err
 }
 
 // actionSource reads inputs the way the runner passes them to a Docker
-// action (INPUT_FOO-BAR). An empty variable counts as not given, since the
-// runner sets every declared input, empty or not.
-func actionSource(getenv func(string) string) config.Source {
-	return config.EnvSource(func(key string) (string, bool) {
-		v := getenv(key)
+// action (INPUT_FOO-BAR), through go-githubactions so we read them exactly as
+// other actions do (surrounding whitespace trimmed). An empty variable counts
+// as not given, since the runner sets every declared input, empty or not.
+func actionSource(gha *githubactions.Action) config.Source {
+	return func(name string) (string, bool) {
+		v := gha.GetInput(name)
 		return v, v != ""
-	})
+	}
 }

@@ -37,7 +37,7 @@ func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
 // actionMain is the Docker action's main step: the command is the `mode`
 // input, everything else comes from INPUT_*.
 func (a *app) actionMain(ctx context.Context) int {
-	src := actionSource(a.env.Getenv)
+	src := actionSource(a.files.gha)
 	mode, _ := src("mode")
 	if mode == "" {
 		mode = "run"

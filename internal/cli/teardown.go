@@ -35,7 +35,7 @@ func (a *app) post(ctx context.Context) int {
 		fmt.Fprintf(a.stderr, "mvm-verify post: state identity is not valid JSON: %v\n", err)
 		return ExitFailed
 	}
-	src := actionSource(get)
+	src := actionSource(a.files.gha)
 	run, err := config.LoadWith(src, config.Options{Providers: registry().Names(), Mode: "down", Provider: providerName, Getenv: get})
 	if err != nil {
 		return a.badInput(err)

@@ -32,15 +32,6 @@ func MapSource(m map[string]string) Source {
 	}
 }
 
-// EnvSource reads inputs the way a Docker action receives them:
-// INPUT_<NAME>, uppercased, hyphens kept. lookup is os.LookupEnv or a
-// substitute.
-func EnvSource(lookup func(key string) (string, bool)) Source {
-	return func(name string) (string, bool) {
-		return lookup("INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_")))
-	}
-}
-
 // Options are what Load knows beyond the inputs.
 type Options struct {
 	// Providers are the registered provider names. When set, the provider

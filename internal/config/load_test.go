@@ -189,18 +189,6 @@ func TestLoadOtherModes(t *testing.T) {
 	wantInputError(t, err, "expect", `got "AWS lane,x|y"`, "lowercase letters, digits, - and _")
 }
 
-func TestEnvSource(t *testing.T) {
-	environ := map[string]string{"INPUT_PROVIDER": "aws", "INPUT_TIMEOUT-MINUTES": "45", "INPUT_MAX-COST": ""}
-	src := EnvSource(func(k string) (string, bool) { v, ok := environ[k]; return v, ok })
-	r, err := LoadWith(src, opts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Provider != "aws" || r.TimeoutMinutes != 45 || r.MaxCostUSD != 0 {
-		t.Errorf("run = %+v", r)
-	}
-}
-
 func wantInputError(t *testing.T, err error, input string, contains ...string) {
 	t.Helper()
 	var ie *InputError
