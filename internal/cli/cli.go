@@ -156,7 +156,7 @@ func (a *app) usage() {
 Usage:
   mvm-verify run --provider NAME [flags]   provision, verify, tear down, report
   mvm-verify up --provider NAME [flags]    provision and keep the host (prints how to ssh in)
-  mvm-verify down [--out DIR]              tear down what 'up' created
+  mvm-verify down [--out DIR]              tear down what 'up' kept, or what a killed run left
   mvm-verify report [flags]                write the aggregated matrix (GitHub)
   mvm-verify probe [--json]                this machine's KVM / seccomp / cgroup capabilities
   mvm-verify providers [--json]            the providers and what they support

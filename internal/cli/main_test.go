@@ -159,7 +159,8 @@ func requireRoot(t *testing.T) {
 var _ = syscall.SIGTERM
 
 // running is the binary started in the background, as the runner's main
-// step: a test waits for it to reach a point, then signals or kills it.
+// step or a user at a terminal: a test waits for it to reach a point, then
+// signals or kills it.
 type running struct {
 	t      *testing.T
 	cmd    *exec.Cmd
@@ -167,9 +168,9 @@ type running struct {
 	exited chan error
 }
 
-func startBin(t *testing.T, env []string) *running {
+func startBin(t *testing.T, env []string, args ...string) *running {
 	t.Helper()
-	r := &running{t: t, cmd: exec.Command(bin), exited: make(chan error, 1)}
+	r := &running{t: t, cmd: exec.Command(bin, args...), exited: make(chan error, 1)}
 	r.cmd.Env = env
 	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
 	if err := r.cmd.Start(); err != nil {

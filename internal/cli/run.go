@@ -100,6 +100,11 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
 	}
+	if !a.inGHA || keep {
+		if err := checkOutFree(run.Out); err != nil {
+			return a.badInput(err)
+		}
+	}
 	sourceCIDR := run.SSHSourceCIDR
 	if entry.Info.Billed {
 		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -121,6 +126,12 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	st.save("identity", mustJSON(id))
 	st.save("name", id.Name())
 	st.save("out", run.Out)
+	if !a.inGHA {
+		if st.leg, err = newLegFile(run, id); err != nil {
+			fmt.Fprintf(a.stderr, "mvm-verify: save the leg's state: %v\n", err)
+			return ExitFailed
+		}
+	}
 
 	plan := a.plan(run, p, id)
 	plan.SSHSourceCIDR = sourceCIDR
@@ -139,9 +150,19 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	stopProgress := a.reportProgress(ctx, gh, &plan)
 	res := verify.Run(ctx, plan)
 	stopProgress()
-	if res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 && res.Phase(verify.PhaseTeardown).Status == matrix.Pass &&
-		!res.TeardownDeferred {
+	tornDown := res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 &&
+		res.Phase(verify.PhaseTeardown).Status == matrix.Pass && !res.TeardownDeferred
+	if tornDown {
 		st.save("torn-down", "true")
+	}
+	if st.leg != nil && !(keep && res.Kept) {
+		if tornDown && len(res.HostCleanups) == 0 {
+			if err := st.leg.remove(); err != nil {
+				fmt.Fprintf(a.stderr, "mvm-verify: remove the leg's state: %v\n", err)
+			}
+		} else {
+			fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `mvm-verify down --out %s` tries again\n", run.Out)
+		}
 	}
 	st.save("outcome", string(res.Outcome))
 	// The final row goes to state before it goes to GitHub: a main step

@@ -56,6 +56,8 @@ type state struct {
 	mu    sync.Mutex
 	// created is every resource recorded so far, saved as one JSON value.
 	created []providers.Resource
+	// leg, outside Actions, mirrors what a `down` needs into --out.
+	leg *legFile
 }
 
 // save writes one key; later writes of a key win, as on the runner.
@@ -91,4 +93,7 @@ func (s *state) PendingHostCleanups(host verify.HostInfo, pending []verify.HostC
 		pending = []verify.HostCleanup{}
 	}
 	s.save(hostCleanupsKey, mustJSON(hostCleanupsState{Host: host, Cleanups: pending}))
+	if s.leg != nil {
+		s.leg.PendingHostCleanups(host, pending)
+	}
 }

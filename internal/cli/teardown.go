@@ -324,6 +324,10 @@ type upState struct {
 	// the provider's destroy, which on a host we did not create is all
 	// that removes them.
 	HostCleanups []verify.HostCleanup `json:"host_cleanups,omitempty"`
+	// PID and Exe are the CLI run that wrote this state while it is in
+	// flight (see legFile); a kept host's state has neither.
+	PID int    `json:"pid,omitempty"`
+	Exe string `json:"exe,omitempty"`
 }
 
 const upStateFile = "host.json"
@@ -388,11 +392,19 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	dir := filepath.Join(run.Out, "host")
 	data, err := os.ReadFile(filepath.Join(dir, upStateFile))
 	if err != nil {
-		return a.badInput(&config.InputError{Input: "out", Value: run.Out, Expected: "the --out directory of a previous `mvm-verify up` (no " + filepath.Join(dir, upStateFile) + ")"})
+		return a.badInput(&config.InputError{Input: "out", Value: run.Out, Expected: "the --out directory of a previous `mvm-verify up`, or of a run killed before its teardown (no " + filepath.Join(dir, upStateFile) + ")"})
 	}
 	var st upState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return a.badInput(fmt.Errorf("read %s: %w", filepath.Join(dir, upStateFile), err))
+	}
+	if stillRunning(&st) {
+		return a.badInput(&config.InputError{Input: "out", Value: run.Out,
+			Expected: fmt.Sprintf("the state of a run that has ended (pid %d is still running it: stop it with Ctrl-C or SIGTERM, which tears it down)", st.PID)})
+	}
+	interrupted := st.PID != 0 // a run or up that never finished, not a kept host
+	if interrupted {
+		fmt.Fprintf(a.stdout, "==> tearing down what run %s (pid %d, ended without its teardown) left\n", st.Identity.Run(), st.PID)
 	}
 	for k, v := range st.Inputs {
 		if _, given := run.Inputs[k]; !given {
@@ -419,7 +431,7 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	if dcode, _ := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
 		code = dcode
 	}
-	reported := a.reportDown(ctx, run, st.Identity, code)
+	reported := a.reportDown(ctx, run, st.Identity, code, interrupted)
 	if code == ExitOK && reported {
 		// The up step's post step runs at the job's end and would end the
 		// leg again, over this more accurate note: tell it down did.
@@ -444,7 +456,7 @@ const downReportedFile = "down-reported"
 // reporting on): the host is gone and the suite was not run there, so the
 // leg ends without a verdict, as error. It reports whether the status was
 // posted.
-func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int) bool {
+func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int, interrupted bool) bool {
 	if id.HeadSHA != "" {
 		run.HeadSHA = id.HeadSHA // the commit up was run for
 	}
@@ -458,7 +470,17 @@ func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Iden
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
 	defer cancel()
-	out := r.EndKept(ctx, matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}, note)
+	row := matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}
+	if interrupted {
+		note = "the run ended without a result; torn down by down"
+		if code != ExitOK {
+			note = "the run ended without a result; down failed to tear it down (see the job)"
+		}
+		out := r.Abandon(ctx, row, note)
+		a.notice(out)
+		return out.StatusPosted
+	}
+	out := r.EndKept(ctx, row, note)
 	a.notice(out)
 	if out.StatusPosted {
 		fmt.Fprintf(a.stdout, "reported %s as ended without a verdict: the host up kept is gone (status error)\n", id.Key)

@@ -59,3 +59,73 @@ func TestUpThenDown(t *testing.T) {
 		t.Errorf("down left the client key behind")
 	}
 }
+
+// TestDownAfterKilledRun: a run at a terminal killed with SIGKILL has no
+// post step after it; its state in --out lets `down` tear down what it
+// left, but never under a run that is still going.
+func TestDownAfterKilledRun(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	token := "mvr-killed-" + filepath.Base(tmp)
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: echo step-started; exec -a "+token+" sleep 600\n")
+	env := cmdEnv(t)
+	env[len(env)-1] = "TMPDIR=" + tmp
+	args := []string{"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state")}
+	main := startBin(t, env, args...)
+	main.waitUntil("the step", func() bool { return len(processesMentioning(t, token)) > 0 }, nil)
+
+	// While it runs, its state is not down's to take.
+	busy := runBin(t, env, "down", "--out", out)
+	if busy.code != 2 || !strings.Contains(busy.stderr, `"out"`) || !strings.Contains(busy.stderr, "still running") {
+		t.Fatalf("down under a live run: exit %d, want 2 naming out and the live run\nstdout:\n%s\nstderr:\n%s", busy.code, busy.stdout, busy.stderr)
+	}
+	if len(processesMentioning(t, token)) == 0 {
+		t.Fatal("down under a live run stopped its step")
+	}
+
+	main.kill()
+	if len(processesMentioning(t, token)) == 0 || len(processesMentioning(t, tmp)) == 0 {
+		t.Fatalf("nothing of the killed run is left to tear down: the test shows nothing (%v, %v)", processesMentioning(t, token), processesMentioning(t, tmp))
+	}
+	// A second leg in the same --out would lose the first one's state.
+	again := runBin(t, env, args...)
+	if again.code != 2 || !strings.Contains(again.stderr, `"out"`) || !strings.Contains(again.stderr, "mvm-verify down --out") {
+		t.Fatalf("run into the killed run's --out: exit %d, want 2 naming out and down\nstdout:\n%s\nstderr:\n%s", again.code, again.stdout, again.stderr)
+	}
+
+	down := runBin(t, env, "down", "--out", out)
+	if down.code != 0 {
+		t.Fatalf("down exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
+	}
+	if left := append(processesMentioning(t, token), processesMentioning(t, tmp)...); len(left) > 0 {
+		t.Errorf("still running after down: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(out, "host")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("down left the leg's state behind (stat: %v)", err)
+	}
+	// --out is free again.
+	if r := runBin(t, env, "down", "--out", out); r.code != 2 {
+		t.Errorf("a second down: exit %d, want 2 (nothing to tear down)", r.code)
+	}
+}
+
+// TestRunLeavesNoStateWhenClean: a run that tore down cleanly leaves no
+// state for down, so the same --out serves the next run.
+func TestRunLeavesNoStateWhenClean(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	env := cmdEnv(t)
+	env[len(env)-1] = "TMPDIR=" + tmp
+	for i := range 2 {
+		r := runBin(t, env, "run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state"))
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d\nstdout:\n%s\nstderr:\n%s", i, r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(out, "host")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("run %d left state in %s (stat: %v)", i, out, err)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func Inputs() []Input {
 		{
 			Name:        "out",
 			Default:     "./mvm-verify-out",
-			Description: "Directory for summary.md, result.json and the step logs.",
+			Description: "Directory for summary.md, result.json and the step logs; from the CLI also the leg's state (host/host.json) that down reads, so it must not hold another leg's.",
 		},
 		{
 			Name:    "timeout-minutes",
