@@ -266,6 +266,10 @@ func TestParseSuiteErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", `s.yml:1: got a list, expected a mapping with the keys user`},
 		{"empty file", "", `s.yml: empty, expected a suite with at least one step`},
 		{"bad yaml", "steps: [\n", `s.yml: not valid YAML`},
+		// A parser error names the line the construct is on (yaml.v3 says
+		// one less), a scanner error the line of the bad character.
+		{"unclosed flow list", "user: root\nsteps:\n  - name: a\n    run: [x\n", `s.yml: not valid YAML: line 4: did not find expected ',' or ']'`},
+		{"tab indent", "user: root\nsteps:\n\t- name: a\n", `s.yml: not valid YAML: line 3: found character that cannot start any token`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

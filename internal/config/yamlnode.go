@@ -40,12 +40,57 @@ func line(n *yaml.Node) int {
 func parseYAML(data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+		return nil, fixSyntaxLine(err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil
 	}
 	return resolve(doc.Content[0]), nil
+}
+
+// parserProblems are the messages of yaml.v3's parser, as opposed to its
+// scanner. For them the library reports the 0-based line of where the
+// construct began ("line 3" for a flow list opened on line 4): one is added
+// so the line named is the one the user sees in an editor.
+var parserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+	"found undefined tag handle",
+}
+
+// syntaxError is a YAML syntax error with the line it names.
+type syntaxError struct {
+	line    int
+	problem string
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("line %d: %s", e.line, e.problem)
+}
+
+func fixSyntaxLine(err error) error {
+	var n int
+	msg := err.Error()
+	rest, ok := strings.CutPrefix(msg, "yaml: line ")
+	if !ok {
+		return err
+	}
+	num, problem, ok := strings.Cut(rest, ": ")
+	if _, scanErr := fmt.Sscanf(num, "%d", &n); !ok || scanErr != nil {
+		return err
+	}
+	if slices.Contains(parserProblems, problem) {
+		n++
+	}
+	return &syntaxError{line: n, problem: problem}
 }
 
 // resolve follows aliases, so anchors in a suite file work as YAML readers expect.
