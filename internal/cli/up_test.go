@@ -26,6 +26,38 @@ func TestUpThenDown(t *testing.T) {
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}
+	// The kept host's client key is the one private key up writes down,
+	// 0600 and only there: nothing else up leaves or prints holds it.
+	keyFile := filepath.Join(out, "host", "id_ed25519")
+	info, err := os.Stat(keyFile)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the kept host's key %s: %v, mode %v; want 0600", keyFile, err, info)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.Walk(out, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() || path == keyFile {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		for _, l := range append(pemBodyLines(t, keyPEM), "PRIVATE KEY") {
+			if strings.Contains(string(data), l) {
+				t.Errorf("%s holds the kept host's private key", path)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range append(pemBodyLines(t, keyPEM), "PRIVATE KEY") {
+		if strings.Contains(up.stdout+up.stderr, l) {
+			t.Fatalf("up printed the kept host's private key")
+		}
+	}
+
 	m := regexp.MustCompile(`Log in:\s+(ssh .*)`).FindStringSubmatch(up.stdout)
 	if m == nil {
 		t.Fatalf("up printed no ssh command:\n%s", up.stdout)
