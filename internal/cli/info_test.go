@@ -25,7 +25,8 @@ func TestProbeJSONMatchesThisMachine(t *testing.T) {
 			CreateVM   bool `json:"create_vm"`
 		} `json:"kvm"`
 		Seccomp struct {
-			Enforced bool `json:"enforced"`
+			Enforced bool   `json:"enforced"`
+			Detail   string `json:"detail"`
 		} `json:"seccomp"`
 		Lane string `json:"lane"`
 	}
@@ -68,6 +69,11 @@ func TestProbeJSONMatchesThisMachine(t *testing.T) {
 	}
 	if filters := strings.Contains(string(status), "\nSeccomp_filters:"); rep.Seccomp.Enforced != filters {
 		t.Errorf("probe says seccomp enforced=%v; this kernel has seccomp filters: %v\n%s", rep.Seccomp.Enforced, filters, r.stdout)
+	}
+	// Kernel support alone is not the check: the detail must say the child
+	// called getppid under its filter and got EPERM back.
+	if rep.Seccomp.Enforced && !strings.Contains(rep.Seccomp.Detail, "getppid returned EPERM") {
+		t.Errorf("probe says seccomp enforced, but its detail %q does not say getppid returned EPERM", rep.Seccomp.Detail)
 	}
 }
 

@@ -24,7 +24,12 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case SeccompChildArg:
+			if os.Getenv(reportSeccompStatusEnv) != "" {
+				os.Exit(seccompChildReportingStatus())
+			}
 			os.Exit(SeccompChildMain())
+		case mismatchedSeccompArg:
+			os.Exit(mismatchedSeccompMain())
 		case prctlSeccompArg:
 			os.Exit(prctlSeccompMain())
 		case collectAsArg:
