@@ -450,3 +450,44 @@ func TestReportPullRequestAndHeadSHA(t *testing.T) {
 		}
 	})
 }
+
+// The report job of a run whose commit is no longer the PR's head (a push
+// came while it ran): it reports its own commit, from that commit's
+// statuses, says once that the PR moved on, and writes nothing to GitHub:
+// the newer push's legs are still running, and its ⏳ are not this report's
+// to end.
+func TestReportOfAnOlderRunKeepsItsCommit(t *testing.T) {
+	const older = "89abcdef0123456789abcdef0123456789abcdef"
+	gh := fakeGitHub(t) // PR #7's head is ghHead, the newer push
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: older, State: "success", Context: "mvm-verify/aws",
+		Description: "✅ Preflight · ✅ Live cycle · ✅ Seccomp probe · on the older push"})
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "pending", Context: "mvm-verify/aws",
+		Description: "✅ Preflight · ⏳ Live cycle · ⏳ Seccomp probe · running on the newer push"})
+	event := filepath.Join(t.TempDir(), "event.json")
+	payload := `{"action":"synchronize","pull_request":{"number":7,"head":{"sha":"` + older +
+		`","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`
+	if err := os.WriteFile(event, []byte(payload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	r := runBin(t, cmdEnv(t, append(actionsEnv(event, emptyFile(t, "summary"), emptyFile(t, "outputs")),
+		"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken,
+		"INPUT_MODE=report", "INPUT_EXPECT=aws", "INPUT_OUT="+out)...))
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if md := readFile(t, filepath.Join(out, "matrix.md")); !strings.Contains(md, "| AWS | ✅ | ✅ | ✅ | on the older push |") || !strings.Contains(md, older[:7]) {
+		t.Errorf("matrix.md is not the run's own commit's matrix:\n%s", md)
+	}
+	if n := strings.Count(r.stdout, "::notice"); n != 1 || !strings.Contains(r.stdout, "moved on to "+ghHead[:7]) {
+		t.Errorf("want one notice that the PR moved on to %s:\n%s", ghHead[:7], r.stdout)
+	}
+	for _, req := range gh.Requests() {
+		if req.Method != "GET" {
+			t.Errorf("the older run's report wrote to GitHub: %s %s", req.Method, req.Path)
+		}
+	}
+	if st := gh.Statuses(ghRepo, ghHead); len(st) != 1 || st[0].State != "pending" {
+		t.Errorf("the newer push's statuses changed: %+v", st)
+	}
+}

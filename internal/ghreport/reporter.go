@@ -75,9 +75,10 @@ type Config struct {
 	// is seen. Default DefaultQuiet. Start does not wait it: its ⏳ row is
 	// replaced by the leg's later rows anyway.
 	Quiet time.Duration
-	// PinHead: Event.HeadSHA was given (input head-sha), so Report reports
-	// that commit even when the PR's head is another; otherwise Report
-	// follows the PR's current head.
+	// PinHead: Event.HeadSHA was given (input head-sha) rather than taken
+	// from the event. Report reports Event.HeadSHA either way, even when
+	// the PR's head is another commit; PinHead only says in the notice
+	// why that is.
 	PinHead bool
 	// SkipComment leaves the PR comment alone (input comment: false in
 	// report mode): statuses are read, nothing is written.
