@@ -87,6 +87,7 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 func (a *app) ghConfig(run *config.Run, ev ghreport.Event, call time.Duration) ghreport.Config {
 	return ghreport.Config{
 		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: waitShare(call),
+		CheckRunID: run.CheckRunID,
 		// 0 keeps the production read-back delays.
 		Settle: a.pollInterval(), Quiet: a.pollInterval(),
 		SkipComment: !run.Comment,

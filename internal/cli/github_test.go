@@ -491,3 +491,60 @@ func TestReportOfAnOlderRunKeepsItsCommit(t *testing.T) {
 		t.Errorf("the newer push's statuses changed: %+v", st)
 	}
 }
+
+// check-run-id (job.check_run_id) links each status to the job's page
+// built from it, without asking the jobs API (which needs actions: read),
+// though the run has a job a lookup would pick. A value that is not digits
+// is bad input: exit 2 naming it, before anything is created or posted.
+func TestLegLinksItsJobFromCheckRunID(t *testing.T) {
+	requireRoot(t)
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	leg := func(t *testing.T, gh *fakegh.Server, checkRunID string) result {
+		dir := t.TempDir()
+		return runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+			"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_CHECK-RUN-ID="+checkRunID,
+			"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+			"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+	}
+	t.Run("digits", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		gh.AddJob(ghRepo, 99, 1, fakegh.Job{ID: 4242, Name: "verify (local)", RunnerName: "runner-3", Status: "in_progress"})
+		r := leg(t, gh, "71234567890")
+		if r.code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		const want = "https://github.example/o/r/actions/runs/99/job/71234567890"
+		n := 0
+		for _, st := range gh.Statuses(ghRepo, ghHead) {
+			if st.Context == "mvm-verify/local" {
+				n++
+				if st.TargetURL != want {
+					t.Errorf("status %s links %q, want the job %q", st.State, st.TargetURL, want)
+				}
+			}
+		}
+		if n == 0 {
+			t.Error("no status for mvm-verify/local")
+		}
+		for _, req := range gh.Requests() {
+			if strings.Contains(req.Path, "/jobs") {
+				t.Errorf("the jobs API was asked: %s %s", req.Method, req.Path)
+			}
+		}
+	})
+	t.Run("not digits", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := leg(t, gh, "job-7")
+		if r.code != 2 {
+			t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, w := range []string{`input "check-run-id"`, `"job-7"`, "digits only"} {
+			if !strings.Contains(r.stderr+r.stdout, w) {
+				t.Errorf("output lacks %q:\nstdout:\n%s\nstderr:\n%s", w, r.stdout, r.stderr)
+			}
+		}
+		if n := len(gh.Requests()); n != 0 {
+			t.Errorf("%d requests to GitHub despite bad input", n)
+		}
+	})
+}

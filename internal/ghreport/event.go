@@ -25,6 +25,9 @@ type Event struct {
 	HeadRepo, BaseRepo string
 	// RunURL links the workflow run (GITHUB_SERVER_URL/REPO/actions/runs/ID).
 	RunURL string
+	// JobsURL is where the run's job pages are: a job's page is JobsURL/ID
+	// for its check run ID (GITHUB_SERVER_URL/REPO/actions/runs/ID/job).
+	JobsURL string
 	// RunID and RunAttempt (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT), Job
 	// (GITHUB_JOB, the job's id in the workflow) and RunnerName
 	// (RUNNER_NAME) find this job's page among the run's jobs.
@@ -55,6 +58,7 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 	ev := Event{Name: env("GITHUB_EVENT_NAME"), Repo: env("GITHUB_REPOSITORY"), HeadSHA: env("GITHUB_SHA")}
 	if server, id := strings.TrimRight(env("GITHUB_SERVER_URL"), "/"), env("GITHUB_RUN_ID"); server != "" && ev.Repo != "" && id != "" {
 		ev.RunURL = server + "/" + ev.Repo + "/actions/runs/" + id
+		ev.JobsURL = ev.RunURL + "/job"
 		if a := env("GITHUB_RUN_ATTEMPT"); a != "" && a != "1" {
 			ev.RunURL += "/attempts/" + a
 		}

@@ -30,8 +30,9 @@ func TestLoadEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{Name: "pull_request", Repo: testRepo, HeadSHA: sha1, PR: 7, HeadRepo: testRepo, BaseRepo: testRepo,
-		RunURL: "https://github.com/acme/widgets/actions/runs/42/attempts/2",
-		RunID:  42, RunAttempt: 2, Job: "verify", RunnerName: "GitHub Actions 7"}
+		RunURL:  "https://github.com/acme/widgets/actions/runs/42/attempts/2",
+		JobsURL: "https://github.com/acme/widgets/actions/runs/42/job",
+		RunID:   42, RunAttempt: 2, Job: "verify", RunnerName: "GitHub Actions 7"}
 	if ev != want {
 		t.Errorf("LoadEvent = %+v\nwant        %+v", ev, want)
 	}
