@@ -548,3 +548,73 @@ func TestLegLinksItsJobFromCheckRunID(t *testing.T) {
 		}
 	})
 }
+
+// An event without a pull request in its payload whose GITHUB_SHA is not
+// the commit verified (issue_comment: ChatOps; workflow_run) gets one
+// notice that the statuses go to GITHUB_SHA and that head-sha picks the
+// commit. Not with head-sha given, and not on push, where GITHUB_SHA is
+// the commit verified.
+func TestEventWithoutCommitNotice(t *testing.T) {
+	const githubSHA = "ffffffffffffffffffffffffffffffffffffffff" // actionsEnv's GITHUB_SHA
+	const want = "the issue_comment event names no pull request, so the commit statuses go to GITHUB_SHA fffffff"
+	payload := func(t *testing.T, body string) string {
+		path := filepath.Join(t.TempDir(), "event.json")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	issueComment := `{"action":"created","issue":{"number":7,"pull_request":{"url":"https://api.github.com/repos/o/r/pulls/7"}},` +
+		`"comment":{"id":1,"body":"/verify"},"repository":{"full_name":"o/r"}}`
+	report := func(t *testing.T, gh *fakegh.Server, event string, extra ...string) result {
+		out := filepath.Join(t.TempDir(), "out")
+		r := runBin(t, cmdEnv(t, append(append(actionsEnv(event, emptyFile(t, "summary"), emptyFile(t, "outputs")),
+			"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken,
+			"INPUT_MODE=report", "INPUT_EXPECT=aws", "INPUT_OUT="+out), extra...)...))
+		if r.code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	t.Run("issue_comment report", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := report(t, gh, payload(t, issueComment), "GITHUB_EVENT_NAME=issue_comment")
+		if n := strings.Count(r.stdout, "::notice"); n != 1 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "pass head-sha") {
+			t.Errorf("want one notice %q naming head-sha:\n%s", want, r.stdout)
+		}
+	})
+	t.Run("issue_comment with head-sha", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := report(t, gh, payload(t, issueComment), "GITHUB_EVENT_NAME=issue_comment", "INPUT_HEAD-SHA="+ghHead)
+		if strings.Contains(r.stdout, "names no pull request") {
+			t.Errorf("notice although head-sha was given:\n%s", r.stdout)
+		}
+	})
+	t.Run("push", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := report(t, gh, payload(t, `{"ref":"refs/heads/main","after":"`+githubSHA+`"}`), "GITHUB_EVENT_NAME=push")
+		if strings.Contains(r.stdout, "::notice") {
+			t.Errorf("notice on push, where GITHUB_SHA is the commit verified:\n%s", r.stdout)
+		}
+	})
+	t.Run("issue_comment leg", func(t *testing.T) {
+		requireRoot(t)
+		gh := fakeGitHub(t)
+		dir := t.TempDir()
+		suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+		leg := runBin(t, cmdEnv(t, append(actionsEnv(payload(t, issueComment), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+			"GITHUB_EVENT_NAME=issue_comment", "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
+			"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+			"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+		if leg.code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
+		}
+		// Start, progress and finish each post a status: said once.
+		if n := strings.Count(leg.stdout, "::notice"); n != 1 || !strings.Contains(leg.stdout, want) {
+			t.Errorf("want exactly one notice %q:\n%s", want, leg.stdout)
+		}
+		if st := gh.Statuses(ghRepo, githubSHA); len(st) == 0 {
+			t.Error("no status on GITHUB_SHA")
+		}
+	})
+}
