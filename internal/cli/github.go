@@ -31,7 +31,9 @@ const (
 func waitShare(d time.Duration) time.Duration { return d * 2 / 3 }
 
 // ghEvent is what the reporting is about: the workflow's event, with the
-// github-repository, pull-request and head-sha inputs over it. pinned says
+// github-repository, pull-request and head-sha inputs over it. On an event
+// that names no commit of its own (issue_comment, workflow_run) and without
+// head-sha, it says in a notice that GITHUB_SHA is used. pinned says
 // head-sha was given (it differs from its default, the event's commit): the
 // report is then about that commit even if the PR's head is another. With
 // another pull request than the event's and no head-sha, the head is left
@@ -46,6 +48,13 @@ func (a *app) ghEvent(run *config.Run) (ev ghreport.Event, pinned bool, err erro
 		ev.Repo = run.GitHubRepo
 	}
 	pinned = run.HeadSHA != "" && run.HeadSHA != headSHA(a.env.Getenv)
+	if !pinned {
+		// issue_comment, workflow_run: GITHUB_SHA is not the commit
+		// verified; said once, as nothing else would show it.
+		if msg := ev.CommitNotice(); msg != "" {
+			a.notice(ghreport.Outcome{Notice: msg})
+		}
+	}
 	if run.PullRequest != 0 && run.PullRequest != ev.PR {
 		// Another PR than the event's: its head and base are not known
 		// from here, so it is not treated as a fork.
@@ -87,6 +96,7 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 func (a *app) ghConfig(run *config.Run, ev ghreport.Event, call time.Duration) ghreport.Config {
 	return ghreport.Config{
 		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: waitShare(call),
+		CheckRunID: run.CheckRunID,
 		// 0 keeps the production read-back delays.
 		Settle: a.pollInterval(), Quiet: a.pollInterval(),
 		SkipComment: !run.Comment,

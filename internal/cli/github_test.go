@@ -450,3 +450,171 @@ func TestReportPullRequestAndHeadSHA(t *testing.T) {
 		}
 	})
 }
+
+// The report job of a run whose commit is no longer the PR's head (a push
+// came while it ran): it reports its own commit, from that commit's
+// statuses, says once that the PR moved on, and writes nothing to GitHub:
+// the newer push's legs are still running, and its ⏳ are not this report's
+// to end.
+func TestReportOfAnOlderRunKeepsItsCommit(t *testing.T) {
+	const older = "89abcdef0123456789abcdef0123456789abcdef"
+	gh := fakeGitHub(t) // PR #7's head is ghHead, the newer push
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: older, State: "success", Context: "mvm-verify/aws",
+		Description: "✅ Preflight · ✅ Live cycle · ✅ Seccomp probe · on the older push"})
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "pending", Context: "mvm-verify/aws",
+		Description: "✅ Preflight · ⏳ Live cycle · ⏳ Seccomp probe · running on the newer push"})
+	event := filepath.Join(t.TempDir(), "event.json")
+	payload := `{"action":"synchronize","pull_request":{"number":7,"head":{"sha":"` + older +
+		`","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`
+	if err := os.WriteFile(event, []byte(payload), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	r := runBin(t, cmdEnv(t, append(actionsEnv(event, emptyFile(t, "summary"), emptyFile(t, "outputs")),
+		"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken,
+		"INPUT_MODE=report", "INPUT_EXPECT=aws", "INPUT_OUT="+out)...))
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if md := readFile(t, filepath.Join(out, "matrix.md")); !strings.Contains(md, "| AWS | ✅ | ✅ | ✅ | on the older push |") || !strings.Contains(md, older[:7]) {
+		t.Errorf("matrix.md is not the run's own commit's matrix:\n%s", md)
+	}
+	if n := strings.Count(r.stdout, "::notice"); n != 1 || !strings.Contains(r.stdout, "moved on to "+ghHead[:7]) {
+		t.Errorf("want one notice that the PR moved on to %s:\n%s", ghHead[:7], r.stdout)
+	}
+	for _, req := range gh.Requests() {
+		if req.Method != "GET" {
+			t.Errorf("the older run's report wrote to GitHub: %s %s", req.Method, req.Path)
+		}
+	}
+	if st := gh.Statuses(ghRepo, ghHead); len(st) != 1 || st[0].State != "pending" {
+		t.Errorf("the newer push's statuses changed: %+v", st)
+	}
+}
+
+// check-run-id (job.check_run_id) links each status to the job's page
+// built from it, without asking the jobs API (which needs actions: read),
+// though the run has a job a lookup would pick. A value that is not digits
+// is bad input: exit 2 naming it, before anything is created or posted.
+func TestLegLinksItsJobFromCheckRunID(t *testing.T) {
+	requireRoot(t)
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	leg := func(t *testing.T, gh *fakegh.Server, checkRunID string) result {
+		dir := t.TempDir()
+		return runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+			"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_CHECK-RUN-ID="+checkRunID,
+			"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+			"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+	}
+	t.Run("digits", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		gh.AddJob(ghRepo, 99, 1, fakegh.Job{ID: 4242, Name: "verify (local)", RunnerName: "runner-3", Status: "in_progress"})
+		r := leg(t, gh, "71234567890")
+		if r.code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		const want = "https://github.example/o/r/actions/runs/99/job/71234567890"
+		n := 0
+		for _, st := range gh.Statuses(ghRepo, ghHead) {
+			if st.Context == "mvm-verify/local" {
+				n++
+				if st.TargetURL != want {
+					t.Errorf("status %s links %q, want the job %q", st.State, st.TargetURL, want)
+				}
+			}
+		}
+		if n == 0 {
+			t.Error("no status for mvm-verify/local")
+		}
+		for _, req := range gh.Requests() {
+			if strings.Contains(req.Path, "/jobs") {
+				t.Errorf("the jobs API was asked: %s %s", req.Method, req.Path)
+			}
+		}
+	})
+	t.Run("not digits", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := leg(t, gh, "job-7")
+		if r.code != 2 {
+			t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, w := range []string{`input "check-run-id"`, `"job-7"`, "digits only"} {
+			if !strings.Contains(r.stderr+r.stdout, w) {
+				t.Errorf("output lacks %q:\nstdout:\n%s\nstderr:\n%s", w, r.stdout, r.stderr)
+			}
+		}
+		if n := len(gh.Requests()); n != 0 {
+			t.Errorf("%d requests to GitHub despite bad input", n)
+		}
+	})
+}
+
+// An event without a pull request in its payload whose GITHUB_SHA is not
+// the commit verified (issue_comment: ChatOps; workflow_run) gets one
+// notice that the statuses go to GITHUB_SHA and that head-sha picks the
+// commit. Not with head-sha given, and not on push, where GITHUB_SHA is
+// the commit verified.
+func TestEventWithoutCommitNotice(t *testing.T) {
+	const githubSHA = "ffffffffffffffffffffffffffffffffffffffff" // actionsEnv's GITHUB_SHA
+	const want = "the issue_comment event names no pull request, so the commit statuses go to GITHUB_SHA fffffff"
+	payload := func(t *testing.T, body string) string {
+		path := filepath.Join(t.TempDir(), "event.json")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	issueComment := `{"action":"created","issue":{"number":7,"pull_request":{"url":"https://api.github.com/repos/o/r/pulls/7"}},` +
+		`"comment":{"id":1,"body":"/verify"},"repository":{"full_name":"o/r"}}`
+	report := func(t *testing.T, gh *fakegh.Server, event string, extra ...string) result {
+		out := filepath.Join(t.TempDir(), "out")
+		r := runBin(t, cmdEnv(t, append(append(actionsEnv(event, emptyFile(t, "summary"), emptyFile(t, "outputs")),
+			"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken,
+			"INPUT_MODE=report", "INPUT_EXPECT=aws", "INPUT_OUT="+out), extra...)...))
+		if r.code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	t.Run("issue_comment report", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := report(t, gh, payload(t, issueComment), "GITHUB_EVENT_NAME=issue_comment")
+		if n := strings.Count(r.stdout, "::notice"); n != 1 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "pass head-sha") {
+			t.Errorf("want one notice %q naming head-sha:\n%s", want, r.stdout)
+		}
+	})
+	t.Run("issue_comment with head-sha", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := report(t, gh, payload(t, issueComment), "GITHUB_EVENT_NAME=issue_comment", "INPUT_HEAD-SHA="+ghHead)
+		if strings.Contains(r.stdout, "names no pull request") {
+			t.Errorf("notice although head-sha was given:\n%s", r.stdout)
+		}
+	})
+	t.Run("push", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		r := report(t, gh, payload(t, `{"ref":"refs/heads/main","after":"`+githubSHA+`"}`), "GITHUB_EVENT_NAME=push")
+		if strings.Contains(r.stdout, "::notice") {
+			t.Errorf("notice on push, where GITHUB_SHA is the commit verified:\n%s", r.stdout)
+		}
+	})
+	t.Run("issue_comment leg", func(t *testing.T) {
+		requireRoot(t)
+		gh := fakeGitHub(t)
+		dir := t.TempDir()
+		suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+		leg := runBin(t, cmdEnv(t, append(actionsEnv(payload(t, issueComment), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+			"GITHUB_EVENT_NAME=issue_comment", "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
+			"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+			"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+		if leg.code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
+		}
+		// Start, progress and finish each post a status: said once.
+		if n := strings.Count(leg.stdout, "::notice"); n != 1 || !strings.Contains(leg.stdout, want) {
+			t.Errorf("want exactly one notice %q:\n%s", want, leg.stdout)
+		}
+		if st := gh.Statuses(ghRepo, githubSHA); len(st) == 0 {
+			t.Error("no status on GITHUB_SHA")
+		}
+	})
+}

@@ -268,9 +268,20 @@ func Inputs() []Input {
 			Name: "head-sha",
 			Description: "Commit the statuses and the matrix are about (40 hex digits); default: the pull request's head " +
 				"from the event, else GITHUB_SHA; with a pull-request other than the event's, that pull request's current " +
-				"head. report: when given and the pull request's head is another commit, the matrix is the given " +
-				"commit's (a notice says so) and the comment, which follows the pull request's head, is left alone.",
+				"head. report: when the pull request's head is another commit (head-sha given, or a newer push since " +
+				"the event), the matrix is this commit's (a notice says so) and the comment, which follows the pull " +
+				"request's head, is left alone. On events without a pull request (issue_comment, workflow_run), " +
+				"GITHUB_SHA is the default branch's commit: give the commit under test here.",
 			Modes: reporting,
+		},
+		{
+			// No expression in the text: GitHub evaluates ${{ }} in
+			// action.yml descriptions, and job is no context there.
+			Name: "check-run-id",
+			Description: "This job's check run id (digits), so a leg's commit status links its job's page without an API " +
+				"call: pass the job.check_run_id expression. Empty: the job is looked up among the run's jobs " +
+				"(needs actions: read), else the status links the workflow run.",
+			Modes: leg,
 		},
 		{
 			Name:    "comment",

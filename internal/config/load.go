@@ -460,6 +460,14 @@ func (l *loader) github(r *Run, opt Options) {
 	if r.HeadSHA != "" && !shaForm.MatchString(r.HeadSHA) {
 		l.fail("head-sha", r.HeadSHA, "a full commit SHA (40 lowercase hex digits)", nil)
 	}
+	if v := l.get("check-run-id"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !wholeNumber.MatchString(v) || err != nil || n <= 0 {
+			l.fail("check-run-id", v, "the job's check run id, digits only, like 41234567890 (the job.check_run_id expression)", nil)
+			return
+		}
+		r.CheckRunID = n
+	}
 }
 
 func cmpOr(values ...string) string {

@@ -81,6 +81,10 @@ type Run struct {
 	// reported still gets its row, as "?".
 	Expect []string
 
+	// CheckRunID is the job's check run id (input check-run-id), 0 when
+	// not given: the leg's status links the job's page built from it.
+	CheckRunID int64
+
 	// Inputs holds the value of every input that has one, defaults and
 	// fallbacks applied, by name; an input without a value is absent. It is
 	// what provider factories read (providers.Options.Input = run.Input).

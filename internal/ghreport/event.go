@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
 // Event is what the reporting needs from the workflow run's event.
@@ -25,6 +27,9 @@ type Event struct {
 	HeadRepo, BaseRepo string
 	// RunURL links the workflow run (GITHUB_SERVER_URL/REPO/actions/runs/ID).
 	RunURL string
+	// JobsURL is where the run's job pages are: a job's page is JobsURL/ID
+	// for its check run ID (GITHUB_SERVER_URL/REPO/actions/runs/ID/job).
+	JobsURL string
 	// RunID and RunAttempt (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT), Job
 	// (GITHUB_JOB, the job's id in the workflow) and RunnerName
 	// (RUNNER_NAME) find this job's page among the run's jobs.
@@ -46,6 +51,30 @@ func (e Event) readOnlyFork() bool {
 	return e.Fork() && e.Name != "pull_request_target"
 }
 
+// commitEvents are the events without a pull request whose GITHUB_SHA is
+// the commit the run is about (pushed, dispatched on a ref, the default
+// branch on schedule, a merge group's, a release's, a created ref's, a
+// deployment's). Any other event without one (issue_comment, workflow_run,
+// repository_dispatch, ...) sets GITHUB_SHA to the default branch's latest
+// commit, which is not the commit a ChatOps or follow-up run verifies.
+var commitEvents = map[string]bool{
+	"push": true, "workflow_dispatch": true, "schedule": true, "merge_group": true,
+	"release": true, "create": true, "deployment": true, "deployment_status": true,
+}
+
+// CommitNotice is a notice for an event that names no pull request and no
+// commit of its own (issue_comment, workflow_run): the statuses would go
+// to GITHUB_SHA, the default branch's latest commit, whatever was
+// verified. Empty for every other event, and outside Actions (no name).
+func (e Event) CommitNotice() string {
+	if e.PR != 0 || e.Name == "" || e.HeadSHA == "" || commitEvents[e.Name] {
+		return ""
+	}
+	return fmt.Sprintf("the %s event names no pull request, so the commit statuses go to GITHUB_SHA %s, "+
+		"which for this event is the default branch's latest commit, not necessarily the one verified: "+
+		"pass head-sha (and pull-request, for the comment) to pick the commit", e.Name, matrix.ShortSHA(e.HeadSHA))
+}
+
 var shaPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // LoadEvent reads the event payload at path (GITHUB_EVENT_PATH) and the run's
@@ -55,6 +84,7 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 	ev := Event{Name: env("GITHUB_EVENT_NAME"), Repo: env("GITHUB_REPOSITORY"), HeadSHA: env("GITHUB_SHA")}
 	if server, id := strings.TrimRight(env("GITHUB_SERVER_URL"), "/"), env("GITHUB_RUN_ID"); server != "" && ev.Repo != "" && id != "" {
 		ev.RunURL = server + "/" + ev.Repo + "/actions/runs/" + id
+		ev.JobsURL = ev.RunURL + "/job"
 		if a := env("GITHUB_RUN_ATTEMPT"); a != "" && a != "1" {
 			ev.RunURL += "/attempts/" + a
 		}

@@ -30,8 +30,9 @@ func TestLoadEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Event{Name: "pull_request", Repo: testRepo, HeadSHA: sha1, PR: 7, HeadRepo: testRepo, BaseRepo: testRepo,
-		RunURL: "https://github.com/acme/widgets/actions/runs/42/attempts/2",
-		RunID:  42, RunAttempt: 2, Job: "verify", RunnerName: "GitHub Actions 7"}
+		RunURL:  "https://github.com/acme/widgets/actions/runs/42/attempts/2",
+		JobsURL: "https://github.com/acme/widgets/actions/runs/42/job",
+		RunID:   42, RunAttempt: 2, Job: "verify", RunnerName: "GitHub Actions 7"}
 	if ev != want {
 		t.Errorf("LoadEvent = %+v\nwant        %+v", ev, want)
 	}
@@ -79,5 +80,69 @@ func TestLoadEventErrors(t *testing.T) {
 		if _, err := LoadEvent(tt.path, env); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tt.want)
 		}
+	}
+}
+
+// loadPayload reads testdata/events/<name>.json as the event named name.
+func loadPayload(t *testing.T, name string, env map[string]string) Event {
+	t.Helper()
+	env["GITHUB_EVENT_NAME"] = name
+	ev, err := LoadEvent(filepath.Join("testdata", "events", name+".json"), envOf(env))
+	if err != nil {
+		t.Fatalf("LoadEvent %s: %v", name, err)
+	}
+	return ev
+}
+
+// pull_request_target runs in the base repository with its own token, and
+// GITHUB_SHA is the base branch's commit: the head is the payload's, and a
+// fork's PR is a fork that may still be written to.
+func TestLoadEventPullRequestTarget(t *testing.T) {
+	ev := loadPayload(t, "pull_request_target", map[string]string{"GITHUB_REPOSITORY": testRepo, "GITHUB_SHA": sha2})
+	if ev.HeadSHA != sha1 || ev.PR != 7 || ev.HeadRepo != "mallory/widgets" || ev.BaseRepo != testRepo || ev.Repo != testRepo {
+		t.Errorf("pull_request_target = %+v, want PR 7 at the fork's head %s", ev, sha1)
+	}
+	if !ev.Fork() || ev.readOnlyFork() {
+		t.Errorf("fork %v, read-only %v: want a fork whose token can write", ev.Fork(), ev.readOnlyFork())
+	}
+	if n := ev.CommitNotice(); n != "" {
+		t.Errorf("notice %q for an event naming its pull request", n)
+	}
+}
+
+// workflow_dispatch has no pull request and GITHUB_SHA is the dispatched
+// ref's commit, the one verified: no notice.
+func TestLoadEventWorkflowDispatch(t *testing.T) {
+	ev := loadPayload(t, "workflow_dispatch", map[string]string{"GITHUB_REPOSITORY": testRepo, "GITHUB_SHA": sha2})
+	if ev.HeadSHA != sha2 || ev.PR != 0 || ev.Fork() {
+		t.Errorf("workflow_dispatch = %+v, want GITHUB_SHA and no PR", ev)
+	}
+	if n := ev.CommitNotice(); n != "" {
+		t.Errorf("notice %q, want none: GITHUB_SHA is the dispatched commit", n)
+	}
+	for _, name := range []string{"push", "schedule"} {
+		if n := (Event{Name: name, HeadSHA: sha2}).CommitNotice(); n != "" {
+			t.Errorf("%s: notice %q, want none", name, n)
+		}
+	}
+}
+
+// issue_comment (ChatOps on a PR): the PR is under issue.pull_request, not
+// a top-level pull_request, and GITHUB_SHA is the default branch's latest
+// commit. The statuses would go there, so the event carries a notice
+// naming head-sha.
+func TestLoadEventIssueCommentNotice(t *testing.T) {
+	ev := loadPayload(t, "issue_comment", map[string]string{"GITHUB_REPOSITORY": testRepo, "GITHUB_SHA": sha2})
+	if ev.HeadSHA != sha2 || ev.PR != 0 {
+		t.Errorf("issue_comment = %+v, want GITHUB_SHA and no PR", ev)
+	}
+	n := ev.CommitNotice()
+	for _, want := range []string{"issue_comment", "GITHUB_SHA 2222222", "head-sha"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("notice %q lacks %q", n, want)
+		}
+	}
+	if n := (Event{Name: "workflow_run", HeadSHA: sha2}).CommitNotice(); !strings.Contains(n, "workflow_run") {
+		t.Errorf("workflow_run: notice %q, want one", n)
 	}
 }

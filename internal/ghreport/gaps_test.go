@@ -160,3 +160,30 @@ func TestStatusLinksTheRunWithoutActionsRead(t *testing.T) {
 		t.Error("the jobs API was not asked (and refused)")
 	}
 }
+
+// With the job's check run id (input check-run-id, job.check_run_id) the
+// status and the row link the job's page built from it, and the jobs API
+// (which needs actions: read) is not asked at all, though the run has a
+// job that a lookup would pick instead.
+func TestStatusLinksTheJobFromCheckRunID(t *testing.T) {
+	f := newFake(t)
+	f.AddJob(testRepo, 42, 1, fakegh.Job{ID: 502, Name: "verify (aws)", RunnerName: "runner-2", Status: "in_progress"})
+	ev := prEvent(sha1)
+	ev.RunID, ev.RunAttempt, ev.RunnerName = 42, 1, "runner-2"
+	ev.JobsURL = "https://github.com/acme/widgets/actions/runs/42/job"
+	r, _ := newReporter(t, f, ev, testToken, func(c *Config) { c.CheckRunID = 71234567890 })
+	if out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "")); out.Degraded || out.Notice != "" {
+		t.Fatalf("outcome %+v, want a plain success", out)
+	}
+	const want = "https://github.com/acme/widgets/actions/runs/42/job/71234567890"
+	st, _ := latestStatus(f, sha1, "mvm-verify/aws")
+	row, _ := findRow(commentState(t, f).Rows, "aws")
+	if st.TargetURL != want || row.JobURL != want {
+		t.Errorf("status links %q, row links %q; want the job %q", st.TargetURL, row.JobURL, want)
+	}
+	for _, req := range f.Requests() {
+		if strings.Contains(req.Path, "/jobs") {
+			t.Errorf("the jobs API was asked: %s %s", req.Method, req.Path)
+		}
+	}
+}

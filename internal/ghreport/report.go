@@ -19,9 +19,14 @@ import (
 // are the final matrix for head (Outcome.HeadSHA), in expectedKeys order:
 // render them with Summary for the job summary, or as JSON.
 //
-// The head is the event's (Config.Event.HeadSHA) when it is pinned
-// (Config.PinHead) or there is no PR; on a PR it is the PR's current head,
-// which is also how an empty Event.HeadSHA is filled in.
+// The head is the event's commit (Config.Event.HeadSHA: the run's own, or
+// the one head-sha names); only when the event names none does the PR's
+// current head stand in for it. When the PR has moved on to another head
+// (a newer push, while this run was going), the event's commit is still
+// the one reported, from its statuses, and the comment, which follows the
+// PR's head, is left alone: that head's legs may still be running, and
+// this report, which runs after this run's legs only, knows nothing of
+// them. A notice says so.
 //
 // matrixFile is rewritten only when GitHub was actually read (the statuses
 // at least): a report that learned nothing (no token, a refused token, a
@@ -60,12 +65,17 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 		out.note(true, "%s", noCommit)
 	}
 	if g.prHead != "" && g.prHead != head {
-		// head-sha was given and is not the PR's head: the user asked for
-		// that commit's matrix, so it is reported; the comment follows
-		// the PR's head and is not rewritten for another commit.
+		// The event's commit is not the PR's head: its matrix is
+		// reported, and the comment, which follows the PR's head, is not
+		// rewritten for another commit (as a superseded leg leaves it).
 		writeComment = false
-		out.note(false, "head-sha %s is not the head of pull request #%d (%s): the matrix is for %s from its statuses, and the comment, which follows the pull request's head, was left alone",
-			matrix.ShortSHA(head), r.cfg.Event.PR, matrix.ShortSHA(g.prHead), matrix.ShortSHA(head))
+		if r.cfg.PinHead {
+			out.note(false, "head-sha %s is not the head of pull request #%d (%s): the matrix is for %s from its statuses, and the comment, which follows the pull request's head, was left alone",
+				matrix.ShortSHA(head), r.cfg.Event.PR, matrix.ShortSHA(g.prHead), matrix.ShortSHA(head))
+		} else {
+			out.note(false, "pull request #%d moved on to %s since this run's commit %s: the matrix is for %s from its statuses, and the comment, which follows the pull request's head, was left alone",
+				r.cfg.Event.PR, matrix.ShortSHA(g.prHead), matrix.ShortSHA(head), matrix.ShortSHA(head))
+		}
 	}
 	rows := g.rows
 	for _, key := range expectedKeys {
@@ -114,8 +124,9 @@ type gathered struct {
 }
 
 // gather reads what GitHub knows: the comment's rows (on a PR) and the
-// legs' statuses. On a PR the head is the PR's current one unless g.head is
-// pinned; an empty g.head is always filled from the PR.
+// legs' statuses. g.head, the event's commit, stays the head; only an empty
+// one is filled from the PR. When the PR's head is another commit, the
+// comment is about that commit, so only g.head's statuses are read.
 func (r *Reporter) gather(ctx context.Context, g *gathered) error {
 	if r.cfg.Event.PR == 0 {
 		if g.head == "" {
@@ -134,7 +145,7 @@ func (r *Reporter) gather(ctx context.Context, g *gathered) error {
 		return err
 	}
 	g.prHead = h
-	if g.head != "" && g.head != h && r.cfg.PinHead {
+	if g.head != "" && g.head != h {
 		statuses, err := r.statuses(ctx, g.head)
 		if err != nil {
 			return err
@@ -216,7 +227,10 @@ const endedWithoutResult = "leg ended without a final result"
 // finalRows replaces rows about another commit with placeholders saying so:
 // the final matrix is about head only. A row still pending is a leg that
 // ended without reporting its result (killed, timed out: report runs after
-// every leg), so its pending cells become ? with a note saying so.
+// every leg of its run), so its pending cells become ? with a note saying
+// so. That holds only for the run's own commit, which is why Report never
+// follows the PR's head away from the event's commit: a newer push's legs
+// may still be running.
 func finalRows(rows []matrix.Row, head string) []matrix.Row {
 	out := slices.Clone(rows)
 	for i, r := range out {

@@ -277,10 +277,88 @@ func TestReportPinnedHeadOtherThanThePRs(t *testing.T) {
 		t.Error("the comment, about the PR's head, was rewritten for another commit")
 	}
 
-	// Not pinned (head from the event), the report follows the PR's head.
+	// Not pinned (head from the event), the report is still the event's
+	// commit's: the run's legs reported that one.
 	r, _ = newReporter(t, f, prEvent(sha2), testToken, nil)
-	if _, out, _ := r.Report(context.Background(), []string{"aws"}, ""); out.HeadSHA != sha1 {
-		t.Errorf("unpinned report is about %s, want the PR's head %s", out.HeadSHA, sha1)
+	if _, out, _ := r.Report(context.Background(), []string{"aws"}, ""); out.HeadSHA != sha2 || !strings.Contains(out.Notice, "moved on to 1111111") {
+		t.Errorf("unpinned report: %+v, want it about the event's commit %s with a notice", out, sha2)
+	}
+	if after := markerComments(f)[0].Body; after != before {
+		t.Error("the comment, about the PR's head, was rewritten for another commit")
+	}
+}
+
+// A push while a run is going: the older run's report (its event's head is
+// sha1, the PR's head is now sha2) reports sha1 from its statuses, with one
+// notice, and leaves the comment alone. It must not follow the PR to sha2
+// and turn the ⏳ of sha2's still running legs into "ended without a final
+// result": it runs after its own legs only. sha2's leg then finishes as
+// usual.
+func TestReportFromAnOlderRunLeavesTheNewerPushAlone(t *testing.T) {
+	ctx := context.Background()
+	f := newFake(t) // PR head sha1
+	old, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	if out := old.Finish(ctx, legRow("aws", matrix.Pass, "on the older push")); out.Degraded {
+		t.Fatal(out)
+	}
+	killed, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	if out := killed.Start(ctx, matrix.Row{Key: "gcp"}); out.Degraded {
+		t.Fatal(out)
+	}
+
+	f.SetPR(testRepo, fakegh.PR{Number: testPR, HeadSHA: sha2})
+	running, _ := newReporter(t, f, prEvent(sha2), testToken, nil)
+	if out := running.Start(ctx, matrix.Row{Key: "aws"}); out.Degraded || out.CommentURL == "" {
+		t.Fatalf("sha2 leg Start: %+v", out)
+	}
+	before := markerComments(f)[0].Body
+	seen := len(f.Requests())
+
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	rows, out, err := r.Report(ctx, []string{"aws", "gcp"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.HeadSHA != sha1 || out.Degraded || out.CommentURL != "" {
+		t.Errorf("outcome = %+v, want the matrix of the run's commit %s, not degraded, no comment", out, sha1)
+	}
+	if want := "pull request #7 moved on to 2222222 since this run's commit 1111111"; !strings.Contains(out.Notice, want) || strings.Count(out.Notice, ";") != 0 {
+		t.Errorf("notice %q, want the one line %q", out.Notice, want)
+	}
+	if aws, _ := findRow(rows, "aws"); aws.HeadSHA != sha1 || aws.Cell(matrix.LiveCycle).Status != matrix.Pass {
+		t.Errorf("aws = %+v, want sha1's pass", aws)
+	}
+	// gcp's leg of this run started and never finished: it did end.
+	if gcp, _ := findRow(rows, "gcp"); gcp.HeadSHA != sha1 || gcp.Has(matrix.Pending) || !strings.Contains(gcp.Notes, endedWithoutResult) {
+		t.Errorf("gcp = %+v, want sha1's leg ended without a result", gcp)
+	}
+	if after := markerComments(f)[0].Body; after != before {
+		t.Errorf("the older run's report rewrote the newer push's comment:\n%s", after)
+	}
+	for _, req := range f.Requests()[seen:] {
+		if req.Method != "GET" {
+			t.Errorf("the older run's report wrote: %s %s", req.Method, req.Path)
+		}
+	}
+	if st, _ := latestStatus(f, sha2, ContextPrefix+"aws"); st.State != "pending" {
+		t.Errorf("sha2's aws status = %+v, want still pending", st)
+	}
+	if row, _ := findRow(commentState(t, f).Rows, "aws"); row.HeadSHA != sha2 || !row.Has(matrix.Pending) || strings.Contains(row.Notes, endedWithoutResult) {
+		t.Errorf("sha2's aws row = %+v, want still ⏳", row)
+	}
+
+	if out := running.Finish(ctx, legRow("aws", matrix.Pass, "on the newer push")); out.Degraded || out.CommentURL == "" {
+		t.Fatalf("sha2 leg Finish: %+v", out)
+	}
+	if st, _ := latestStatus(f, sha2, ContextPrefix+"aws"); st.State != "success" {
+		t.Errorf("sha2's aws status = %+v, want success", st)
+	}
+	st := commentState(t, f)
+	if st.HeadSHA != sha2 {
+		t.Errorf("comment is about %s, want %s", st.HeadSHA, sha2)
+	}
+	if row, _ := findRow(st.Rows, "aws"); row.HeadSHA != sha2 || row.Cell(matrix.LiveCycle).Status != matrix.Pass || row.Notes != "on the newer push" {
+		t.Errorf("sha2's aws row after Finish = %+v, want its pass", row)
 	}
 }
 

@@ -48,8 +48,13 @@ type Config struct {
 	Repo  string
 	Event Event
 	// JobURL is the status target and the link on the leg's row; empty
-	// means Event.RunURL.
-	JobURL     string
+	// means the job's page from CheckRunID, else the job looked up among
+	// the run's jobs, else Event.RunURL.
+	JobURL string
+	// CheckRunID is the job's check run id (input check-run-id, from
+	// job.check_run_id), 0 when unknown. With Event.JobsURL it names the
+	// job's page, so no lookup (and no actions: read) is needed.
+	CheckRunID int64
 	HTTPClient *http.Client
 	// Sleep waits for d or until ctx ends; tests inject one that does not
 	// wait. Default: a timer.
@@ -75,9 +80,10 @@ type Config struct {
 	// is seen. Default DefaultQuiet. Start does not wait it: its ⏳ row is
 	// replaced by the leg's later rows anyway.
 	Quiet time.Duration
-	// PinHead: Event.HeadSHA was given (input head-sha), so Report reports
-	// that commit even when the PR's head is another; otherwise Report
-	// follows the PR's current head.
+	// PinHead: Event.HeadSHA was given (input head-sha) rather than taken
+	// from the event. Report reports Event.HeadSHA either way, even when
+	// the PR's head is another commit; PinHead only says in the notice
+	// why that is.
 	PinHead bool
 	// SkipComment leaves the PR comment alone (input comment: false in
 	// report mode): statuses are read, nothing is written.
@@ -161,6 +167,9 @@ func New(cfg Config) (*Reporter, error) {
 	u, err := url.Parse(cfg.APIURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("input github-api-url %q: want an http(s) URL such as %s or https://ghe.example.com/api/v3", cfg.APIURL, DefaultAPIURL)
+	}
+	if cfg.JobURL == "" && cfg.CheckRunID > 0 && cfg.Event.JobsURL != "" {
+		cfg.JobURL = fmt.Sprintf("%s/%d", cfg.Event.JobsURL, cfg.CheckRunID)
 	}
 	lookupJob := cfg.JobURL == ""
 	if lookupJob {
