@@ -105,6 +105,14 @@ func TestDownAfterKilledRun(t *testing.T) {
 	env[len(env)-1] = "TMPDIR=" + tmp
 	args := []string{"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state")}
 	main := startBin(t, env, args...)
+	t.Cleanup(func() {
+		// A failed check must not leave the run's sshd behind for the
+		// next test: what down is for, done whether the test got there.
+		_ = main.cmd.Process.Kill()
+		if _, err := os.Stat(filepath.Join(out, "host", "host.json")); err == nil {
+			runBin(t, env, "down", "--out", out)
+		}
+	})
 	main.waitUntil("the step", func() bool { return len(processesMentioning(t, token)) > 0 }, nil)
 
 	// While it runs, its state is not down's to take.
