@@ -54,14 +54,17 @@ type kvmRule struct {
 func catalog() map[string][]kvmRule {
 	return map[string][]kvmRule{
 		"aws": {
+			// EC2 Mac instances are bare metal but boot only macOS.
+			{families: []string{"mac1", "mac2", "mac"}, kvm: KVM{Kind: KVMNo, Note: "an EC2 Mac instance runs macOS, not Linux; " + awsKVMTypes}},
 			{metal: true, kvm: KVM{Kind: KVMYes, Note: "bare metal"}},
+			// The family is what precedes the first "." or "-", so the
+			// flex variants (c8i-flex.large) are these families too.
 			{families: []string{"c8i", "m8i", "r8i"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization with CpuOptions.NestedVirtualization=enabled"}},
-			{families: []string{
-				"t2", "t3", "t3a", "t4g", "a1",
-				"m5", "m5a", "m5n", "m6i", "m6a", "m6g", "m7i", "m7a", "m7g", "m8g",
-				"c5", "c5a", "c5n", "c6i", "c6a", "c6g", "c7i", "c7a", "c7g", "c8g",
-				"r5", "r5a", "r6i", "r6a", "r6g", "r7i", "r7a", "r7g", "r8g",
-			}, kvm: KVM{Kind: KVMNo, Note: "virtualized without nested virtualization"}},
+			// Every other family EC2 sells, current and previous
+			// generation: virtual machines without nested virtualization.
+			// A family missing here (a new one) stays unknown, not refused:
+			// the host probe decides.
+			{families: awsNoKVMFamilies(), kvm: KVM{Kind: KVMNo, Note: "virtualized without nested virtualization; " + awsKVMTypes}},
 		},
 		"gcp": {
 			{families: []string{"n2", "n2d", "n1", "c3", "c2", "c2d"}, kvm: KVM{Kind: KVMNested, Note: "nested virtualization with enableNestedVirtualization"}},
@@ -74,6 +77,51 @@ func catalog() map[string][]kvmRule {
 		"hetzner": {
 			{families: []string{"cx22", "cx32", "cx42", "cx52", "cpx11", "cpx21", "cpx31", "cpx41", "cpx51", "cax11", "cax21", "cax31", "cax41", "ccx13", "ccx23", "ccx33"}, kvm: KVM{Kind: KVMNo, Note: "Hetzner Cloud exposes no KVM (no-kvm lane)"}},
 		},
+	}
+}
+
+// awsKVMTypes says which EC2 types expose KVM, for the notes of the ones
+// that do not.
+const awsKVMTypes = "on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM"
+
+// awsNoKVMFamilies are the EC2 instance families (as KVMSupport cuts them
+// from a type name) that expose no KVM to Linux: every family but C8i, M8i
+// and R8i, whose bare-metal sizes the .metal rule catches first.
+func awsNoKVMFamilies() []string {
+	return []string{
+		// General purpose.
+		"a1", "t1", "t2", "t3", "t3a", "t4g",
+		"m1", "m2", "m3", "m4",
+		"m5", "m5a", "m5ad", "m5d", "m5dn", "m5n", "m5zn",
+		"m6a", "m6g", "m6gd", "m6i", "m6id", "m6idn", "m6in",
+		"m7a", "m7g", "m7gd", "m7i", // m7i-flex too
+		"m8a", "m8g", "m8gd",
+		// Compute optimized.
+		"c1", "c3", "c4", "cc2",
+		"c5", "c5a", "c5ad", "c5d", "c5n",
+		"c6a", "c6g", "c6gd", "c6gn", "c6i", "c6id", "c6in",
+		"c7a", "c7g", "c7gd", "c7gn", "c7i", // c7i-flex too
+		"c8a", "c8g", "c8gd", "c8gn",
+		// Memory optimized.
+		"cr1", "r3", "r4",
+		"r5", "r5a", "r5ad", "r5b", "r5d", "r5dn", "r5n",
+		"r6a", "r6g", "r6gd", "r6i", "r6id", "r6idn", "r6in",
+		"r7a", "r7g", "r7gd", "r7i", "r7iz",
+		"r8a", "r8g", "r8gd",
+		"x1", "x1e", "x2gd", "x2idn", "x2iedn", "x2iezn", "x8g",
+		"z1d",
+		"u", "u7i", "u7in", "u7inh", // high memory: u-6tb1.112xlarge, u7i-12tb.224xlarge
+		// Storage optimized.
+		"d2", "d3", "d3en", "h1", "hs1",
+		"i2", "i3", "i3en", "i4g", "i4i", "i7i", "i7ie", "i8g", "i8ge", "im4gn", "is4gen",
+		// Accelerated computing.
+		"dl1", "dl2q", "f1", "f2",
+		"g2", "g3", "g3s", "g4ad", "g4dn", "g5", "g5g", "g6", "g6e", "g6f", "gr6", "gr6f",
+		"inf1", "inf2",
+		"p2", "p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6", "p6e", // p6-b200, p6e-gb200
+		"trn1", "trn1n", "trn2", "trn2u", "vt1",
+		// High performance computing.
+		"hpc6a", "hpc6id", "hpc7a", "hpc7g",
 	}
 }
 
@@ -137,5 +185,6 @@ func CheckKVM(provider, instanceType, lane, example string) error {
 	if example == "" {
 		example = "a type with nested virtualization or bare metal"
 	}
-	return Classified(ClassInvalid, "", fmt.Errorf("instance-type %q: no KVM on this type (expected %s; or set lane: no-kvm)", instanceType, example))
+	return Classified(ClassInvalid, "", &InputError{Field: "type", Value: instanceType,
+		Problem: fmt.Sprintf("no KVM on this type: %s (expected %s; or set lane: no-kvm)", k.Note, example)})
 }

@@ -74,6 +74,32 @@ func ClassOf(err error) Class {
 	return ClassUnknown
 }
 
+// InputError is a refused value of one candidate field, so the caller can
+// name the input the value came from: an entry of the candidates list
+// rather than the single input the provider knows it by.
+type InputError struct {
+	// Field is the candidate's field: "region", "zone", "type" or "market".
+	Field string
+	Value string
+	// Problem says what is wrong with Value and the form expected.
+	Problem string
+	// Input names where Value came from, such as "candidates[1].type";
+	// empty means the single input (region, zone, instance-type, market).
+	// The caller that knows sets it.
+	Input string
+}
+
+func (e *InputError) Error() string {
+	in := e.Input
+	if in == "" {
+		in = e.Field
+		if in == "type" {
+			in = "instance-type"
+		}
+	}
+	return fmt.Sprintf("input %s %q: %s", in, e.Value, e.Problem)
+}
+
 // placedError is an error with the candidate, as resolved, it happened on.
 type placedError struct {
 	c   Candidate

@@ -217,6 +217,16 @@ func TestKVMCatalog(t *testing.T) {
 		{"aws", "c5.metal", KVMYes, true},
 		{"aws", "m7i.metal-24xl", KVMYes, true},
 		{"aws", "t3.large", KVMNo, true},
+		{"aws", "c8i-flex.large", KVMNested, true},
+		{"aws", "r8i-flex.2xlarge", KVMNested, true},
+		{"aws", "c7i-flex.large", KVMNo, true},
+		{"aws", "m5d.large", KVMNo, true},
+		{"aws", "u7i-12tb.224xlarge", KVMNo, true},
+		{"aws", "p6-b200.48xlarge", KVMNo, true},
+		{"aws", "u-6tb1.metal", KVMYes, true},
+		{"aws", "g4dn.metal", KVMYes, true},
+		{"aws", "mac2-m2.metal", KVMNo, true}, // macOS
+		{"aws", "mac-m4.metal", KVMNo, true},
 		{"aws", "x9z.large", KVMUnknown, false},
 		{"gcp", "n2-standard-4", KVMNested, true},
 		{"gcp", "e2-medium", KVMNo, true},
@@ -234,17 +244,42 @@ func TestKVMCatalog(t *testing.T) {
 	}
 }
 
+// TestCheckKVM: on AWS only bare metal and C8i/M8i/R8i (flex too) with
+// nested virtualization expose KVM; every other family EC2 sells is
+// refused on the kvm lane before anything is created, with a message that
+// names the types that would do. A family the catalog has never heard of
+// (a new one) is let through for the host probe to judge.
 func TestCheckKVM(t *testing.T) {
 	const ex = "a type with nested virtualization such as c8i.large, or a *.metal type"
 	err := CheckKVM("aws", "t3.large", LaneKVM, ex)
-	want := `instance-type "t3.large": no KVM on this type (expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`
+	want := `input instance-type "t3.large": no KVM on this type: virtualized without nested virtualization; ` +
+		`on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM ` +
+		`(expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`
 	if err == nil || !strings.Contains(err.Error(), want) || ClassOf(err) != ClassInvalid {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
-	for _, c := range []struct{ typ, lane string }{{"t3.large", LaneNoKVM}, {"c8i.large", LaneKVM}, {"c5.metal", ""}, {"unknown.type", LaneKVM}} {
+	var in *InputError
+	if !errors.As(err, &in) || in.Field != "type" || in.Value != "t3.large" {
+		t.Errorf("refusal does not name the candidate field: %#v", in)
+	}
+	for _, typ := range []string{"m5d.large", "c5d.large", "c6in.large", "m6in.large", "c7gn.large", "c7i-flex.large", "i4i.large",
+		"g5.xlarge", "z1d.large", "r7iz.large", "x2iedn.xlarge", "c8a.large", "m8a.large", "c8g.large", "p5.48xlarge", "mac2.metal"} {
+		err := CheckKVM("aws", typ, LaneKVM, ex)
+		if err == nil || ClassOf(err) != ClassInvalid || !strings.Contains(err.Error(), "on AWS only *.metal types and C8i/M8i/R8i") {
+			t.Errorf("CheckKVM(%s, kvm) = %v, want refused naming the types with KVM", typ, err)
+		}
+	}
+	for _, c := range []struct{ typ, lane string }{
+		{"t3.large", LaneNoKVM}, {"g5.xlarge", LaneNoKVM}, {"c8i.large", LaneKVM}, {"c8i-flex.large", LaneKVM}, {"m8i.xlarge", LaneKVM},
+		{"r8i-flex.large", LaneKVM}, {"c5.metal", ""}, {"m7i.metal-24xl", LaneKVM},
+		{"c9z.large", LaneKVM}, // a family the catalog does not know yet: the probe decides
+	} {
 		if err := CheckKVM("aws", c.typ, c.lane, ex); err != nil {
 			t.Errorf("CheckKVM(%s, %s) = %v", c.typ, c.lane, err)
 		}
+	}
+	if k, ok := KVMSupport("aws", "c9z.large"); ok || k.Kind != KVMUnknown {
+		t.Errorf("c9z.large = %v (known %v), want unknown", k.Kind, ok)
 	}
 }
 

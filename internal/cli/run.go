@@ -236,6 +236,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		Display:        display,
 		Identity:       id,
 		Candidates:     run.Candidates,
+		CandidateInput: run.CandidateInput,
 		Lane:           run.Lane,
 		DiskGB:         run.DiskGB,
 		Image:          run.Image,

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,29 +13,88 @@ import (
 
 var candidateKeys = []string{"region", "zone", "type", "instance-type", "market"}
 
-// candidates builds the ordered list of places to try.
+// candidates builds the ordered list of places to try, and remembers which
+// input each field of each place came from.
 func (l *loader) candidates(r *Run) {
 	base := providers.Candidate{Region: r.Region, Zone: r.Zone, Type: r.InstanceType, Market: r.Market}
 	v := l.get("candidates")
 	if v == "" {
-		r.Candidates = failover([]providers.Candidate{base}, r.SpotFailover)
+		r.Candidates, _ = failover([]providers.Candidate{base}, r.SpotFailover)
 		return
 	}
-	list, err := parseCandidates(v, base)
+	list, given, err := parseCandidates(v, base)
 	if err != nil {
 		l.errs = append(l.errs, &InputError{Input: "candidates", Err: err})
 		return
 	}
-	r.Candidates = failover(list, r.SpotFailover)
+	var from []int
+	r.Candidates, from = failover(list, r.SpotFailover)
+	r.candidateFrom = make([]candidateSource, len(from))
+	for i, j := range from {
+		r.candidateFrom[i] = given[j]
+	}
 }
 
-func parseCandidates(text string, base providers.Candidate) ([]providers.Candidate, error) {
+// candidateSource is where one of Run.Candidates came from: the entry of
+// the candidates input at index, as given (its empty fields came from the
+// single inputs).
+type candidateSource struct {
+	index int
+	given providers.Candidate
+	// typeKey is the key the entry gave its type under: "type" or
+	// "instance-type".
+	typeKey string
+}
+
+// CandidateInput names the input a field ("region", "zone", "type" or
+// "market") of Candidates[i] came from, for errors about its value:
+// "candidates[1].type" when that entry of the candidates input set it,
+// else the single input ("instance-type"). An empty field names the entry
+// ("candidates[1]"), or "" when there is no candidates input.
+func (r *Run) CandidateInput(i int, field string) string {
+	if i < 0 || i >= len(r.candidateFrom) {
+		return singleInput(field)
+	}
+	src := r.candidateFrom[i]
+	entry := fmt.Sprintf("candidates[%d]", src.index)
+	var set bool
+	key := field
+	switch field {
+	case "":
+		return entry
+	case "region":
+		set = src.given.Region != ""
+	case "zone":
+		set = src.given.Zone != ""
+	case "type":
+		set, key = src.given.Type != "", cmp.Or(src.typeKey, "type")
+	case "market":
+		set = src.given.Market != ""
+	}
+	if !set {
+		return singleInput(field)
+	}
+	return entry + "." + key
+}
+
+// singleInput is the input a candidate field has when no candidates input
+// sets it.
+func singleInput(field string) string {
+	if field == "type" {
+		return "instance-type"
+	}
+	return field
+}
+
+// parseCandidates returns the candidates, empty fields filled from base,
+// and, at the same index, each as the input gave it.
+func parseCandidates(text string, base providers.Candidate) ([]providers.Candidate, []candidateSource, error) {
 	root, err := parseYAML([]byte(text))
 	if err != nil {
-		return nil, fmt.Errorf("not valid YAML or JSON: %w", err)
+		return nil, nil, fmt.Errorf("not valid YAML or JSON: %w", err)
 	}
 	if isNull(root) {
-		return nil, &FieldError{Problem: "empty", Expected: "a list of candidates"}
+		return nil, nil, &FieldError{Problem: "empty", Expected: "a list of candidates"}
 	}
 	if root.Kind == yaml.MappingNode {
 		// One candidate without the brackets.
@@ -42,6 +102,7 @@ func parseCandidates(text string, base providers.Candidate) ([]providers.Candida
 	}
 	r := &nodeReader{}
 	var list []providers.Candidate
+	var given []candidateSource
 	r.list(root, "", "a list like [{region: us-east-1, type: c8i.2xlarge}]", false, func(i int, item *yaml.Node, path string) {
 		var c providers.Candidate
 		var typeKey string
@@ -81,39 +142,38 @@ func parseCandidates(text string, base providers.Candidate) ([]providers.Candida
 		}
 		// Empty fields come from the single inputs, the zone only when the
 		// candidate is in their region: a zone names one region's place.
+		src := candidateSource{index: i, given: c, typeKey: typeKey}
 		c = c.Defaults(base)
 		if j := slices.Index(list, c); j >= 0 {
 			r.problem(item, path, fmt.Sprintf("same as [%d]", j), "each candidate once")
 			return
 		}
 		list = append(list, c)
+		given = append(given, src)
 	})
 	if err := r.err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(list) == 0 {
-		return nil, &FieldError{Line: root.Line, Problem: "empty", Expected: "at least one candidate"}
+		return nil, nil, &FieldError{Line: root.Line, Problem: "empty", Expected: "at least one candidate"}
 	}
-	return list, nil
+	return list, given, nil
 }
 
 // failover puts the on-demand twin after each spot candidate, unless the
-// list already has it.
-func failover(list []providers.Candidate, on bool) []providers.Candidate {
-	if !on {
-		return list
-	}
-	var out []providers.Candidate
-	for _, c := range list {
-		out = append(out, c)
-		if c.Market != "spot" {
+// list already has it. from says, for each candidate returned, the index
+// in list it comes from (a twin, its spot candidate's).
+func failover(list []providers.Candidate, on bool) (out []providers.Candidate, from []int) {
+	for i, c := range list {
+		out, from = append(out, c), append(from, i)
+		if !on || c.Market != "spot" {
 			continue
 		}
 		twin := c
 		twin.Market = "on-demand"
 		if !slices.Contains(list, twin) && !slices.Contains(out, twin) {
-			out = append(out, twin)
+			out, from = append(out, twin), append(from, i)
 		}
 	}
-	return out
+	return out, from
 }

@@ -521,6 +521,52 @@ func TestCandidates(t *testing.T) {
 	}
 }
 
+// TestCandidateInput: an error about a candidate's field names the input
+// the value came from — the entry of the candidates input that set it
+// (under the key it used), or the single input that filled it in — with
+// spot-failover's on-demand twins blamed on their spot entry.
+func TestCandidateInput(t *testing.T) {
+	r, err := load(t, map[string]string{"provider": "aws", "region": "us-east-1", "instance-type": "c8i.large", "spot-failover": "true",
+		"candidates": "[{type: t3.large, market: spot}, {region: eu-west-1}, {instance-type: m5d.large, zone: us-east-1c}]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Candidates) != 4 {
+		t.Fatalf("candidates = %+v, want 4 (the spot entry's twin second)", r.Candidates)
+	}
+	tests := []struct {
+		i           int
+		field, want string
+	}{
+		{0, "type", "candidates[0].type"},
+		{0, "market", "candidates[0].market"},
+		{0, "region", "region"},
+		{1, "type", "candidates[0].type"}, // the twin
+		{1, "", "candidates[0]"},
+		{2, "region", "candidates[1].region"},
+		{2, "type", "instance-type"},
+		{2, "", "candidates[1]"},
+		{3, "type", "candidates[2].instance-type"},
+		{3, "zone", "candidates[2].zone"},
+		{3, "market", "market"},
+	}
+	for _, tt := range tests {
+		if got := r.CandidateInput(tt.i, tt.field); got != tt.want {
+			t.Errorf("CandidateInput(%d, %q) = %q, want %q", tt.i, tt.field, got, tt.want)
+		}
+	}
+	single, err := load(t, map[string]string{"provider": "aws", "instance-type": "t3.large"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := single.CandidateInput(0, "type"); got != "instance-type" {
+		t.Errorf("without candidates: %q, want instance-type", got)
+	}
+	if got := single.CandidateInput(0, ""); got != "" {
+		t.Errorf("without candidates, the entry: %q, want none", got)
+	}
+}
+
 func TestSSHFromAnywhereIsAnOptIn(t *testing.T) {
 	r, err := load(t, map[string]string{"provider": "aws", "allow-ssh-from-anywhere": "true"})
 	if err != nil {

@@ -93,6 +93,10 @@ type Run struct {
 	// inputs that do not apply, host key checking turned off.
 	Warnings []string
 
+	// candidateFrom is, for each of Candidates, the entry of the
+	// candidates input it came from; nil without that input.
+	candidateFrom []candidateSource
+
 	// extraSecrets are secret values that are not input values, such as the
 	// contents of ssh-private-key-file.
 	extraSecrets []string

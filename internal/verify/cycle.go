@@ -355,6 +355,9 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 		pr.Error = describe(ctx, err)
 		c.mu.Lock()
 		c.res.fail("%s: %s", name, pr.Error)
+		if name == PhasePreflight && ctx.Err() == nil {
+			c.res.Refusal = authRefusal(err)
+		}
 		c.mu.Unlock()
 		fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
 	} else {
@@ -366,6 +369,17 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 	c.mu.Unlock()
 	c.progress()
 	return err
+}
+
+// authRefusal is the provider's own message of a refusal for credentials
+// ("Needs AWS credentials: set …"), without the class and phase the
+// cycle's errors carry; "" for any other error.
+func authRefusal(err error) string {
+	var pe *providers.Error
+	if providers.ClassOf(err) != providers.ClassAuth || !errors.As(err, &pe) {
+		return ""
+	}
+	return strings.ReplaceAll(pe.Err.Error(), "\n", " ")
 }
 
 // describe turns an error into one line, naming cancellation and deadlines
@@ -405,10 +419,10 @@ func (c *cycle) progress() {
 // the provider's own checks, then the keys and user data for the host.
 func (c *cycle) preflight(ctx context.Context) error {
 	req := c.request(c.plan.Candidates[0])
-	for _, cand := range c.plan.Candidates {
+	for i, cand := range c.plan.Candidates {
 		req.Candidate = cand
 		if err := c.plan.Provider.Preflight(ctx, req); err != nil {
-			return err
+			return c.nameCandidate(i, err)
 		}
 	}
 	if err := c.checkBudget(); err != nil {
@@ -435,6 +449,29 @@ func (c *cycle) preflight(ctx context.Context) error {
 		return fmt.Errorf("render user data: %w", err)
 	}
 	return nil
+}
+
+// nameCandidate says which candidate a preflight refusal is about: a
+// refused field value is blamed on the input it came from (the provider
+// knows only the field, and would name the single input instance-type for
+// a type from the candidates list); any other refusal of one of several
+// candidates, bar credentials, which are no candidate's, names the entry.
+func (c *cycle) nameCandidate(i int, err error) error {
+	if c.plan.CandidateInput == nil {
+		return err
+	}
+	var in *providers.InputError
+	if errors.As(err, &in) {
+		// The provider made this error for this call; naming its input
+		// in place keeps the chain (class, code) as it is.
+		in.Input = c.plan.CandidateInput(i, in.Field)
+		return err
+	}
+	entry := c.plan.CandidateInput(i, "")
+	if entry == "" || len(c.plan.Candidates) < 2 || providers.ClassOf(err) == providers.ClassAuth {
+		return err
+	}
+	return fmt.Errorf("%s (%s): %w", entry, c.plan.Candidates[i], err)
 }
 
 // checkBudget refuses a leg whose worst case costs more than max-cost: the

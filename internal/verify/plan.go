@@ -45,6 +45,12 @@ type Plan struct {
 	Identity providers.Identity
 	// Candidates are tried in order; at least one (it may be empty fields).
 	Candidates []providers.Candidate
+	// CandidateInput names the input a field ("region", "zone", "type",
+	// "market") of Candidates[i] came from, such as "candidates[1].type",
+	// so a refused value is blamed on what the user wrote; for field ""
+	// it names the entry, or "" when there is no candidates input. nil
+	// means the single inputs (region, zone, instance-type, market).
+	CandidateInput func(i int, field string) string
 	// Lane is "auto", "kvm" or "no-kvm". auto is resolved before preflight
 	// from Info.Lanes (no-kvm when the provider offers only that, else
 	// kvm); the host probe then confirms the lane and fails a kvm leg on a

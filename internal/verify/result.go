@@ -86,10 +86,15 @@ type Result struct {
 	Started  time.Time          `json:"started"`
 	Duration time.Duration      `json:"duration_ns"`
 	// FirstFailure is the first thing that went wrong, in one line.
-	FirstFailure string              `json:"first_failure,omitempty"`
-	Phases       []PhaseResult       `json:"phases"`
-	Steps        []StepResult        `json:"steps"`
-	Attempts     []providers.Attempt `json:"attempts,omitempty"`
+	FirstFailure string `json:"first_failure,omitempty"`
+	// Refusal is the provider's own message when preflight stopped for
+	// credentials (an auth refusal: "Needs AWS credentials: set …"). It
+	// is the leg's whole Notes cell, in the wording the hand-kept matrix
+	// used for a leg that could not start.
+	Refusal  string              `json:"refusal,omitempty"`
+	Phases   []PhaseResult       `json:"phases"`
+	Steps    []StepResult        `json:"steps"`
+	Attempts []providers.Attempt `json:"attempts,omitempty"`
 	// TeardownDeferred is set when the teardown ran out of time after
 	// issuing its deletes (a signal): the post step must sweep and check
 	// for leaks again, so the run is not marked torn down.
@@ -260,6 +265,10 @@ func (r *Result) columnCell(c matrix.Column) matrix.Status {
 }
 
 func (r *Result) notes() string {
+	if r.Refusal != "" && len(r.Leaks) == 0 {
+		// Nothing was created: the provider's refusal is the whole note.
+		return r.Refusal
+	}
 	var parts []string
 	if r.CostUSD > 0 {
 		parts = append(parts, fmt.Sprintf("$%.2f / %s", r.CostUSD, roundDuration(r.Duration)))

@@ -3,6 +3,8 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -198,6 +200,12 @@ func TestRowCells(t *testing.T) {
 			preflight: matrix.Fail, live: matrix.NotRun, seccmp: matrix.NotRun, notes: "0 s, preflight: Needs AWS credentials",
 		},
 		{
+			name: "credentials refused",
+			res: Result{Outcome: Errored, FirstFailure: "preflight: auth: Needs AWS credentials: set AWS_ACCESS_KEY_ID", Refusal: "Needs AWS credentials: set AWS_ACCESS_KEY_ID",
+				Phases: []PhaseResult{{Name: PhasePreflight, Status: matrix.Fail}}},
+			preflight: matrix.Fail, live: matrix.NotRun, seccmp: matrix.NotRun, notes: "Needs AWS credentials: set AWS_ACCESS_KEY_ID",
+		},
+		{
 			name:      "cancelled",
 			res:       Result{Outcome: Cancelled, FirstFailure: "cancelled", Phases: passPhases(PhasePreflight, PhaseProvision)},
 			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, cancelled",
@@ -248,6 +256,91 @@ func TestBudget(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `input "max-cost"`)):
 				t.Errorf("err = %v, want one naming max-cost and %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPreflightNamesTheCandidate: a refused field value of a candidate is
+// blamed on the input it came from — candidates[i].type, not the single
+// instance-type the provider knows the field by — keeping the error's
+// class; another refusal of one of several candidates names the entry;
+// credentials are no candidate's.
+func TestPreflightNamesTheCandidate(t *testing.T) {
+	typeErr := func() error {
+		return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: "type", Value: "t3.large", Problem: "no KVM on this type"})
+	}
+	fromList := func(i int, field string) string {
+		if field == "" {
+			return fmt.Sprintf("candidates[%d]", i)
+		}
+		return fmt.Sprintf("candidates[%d].%s", i, field)
+	}
+	two := []providers.Candidate{{Region: "us-east-1", Type: "c8i.large"}, {Region: "eu-west-1", Type: "t3.large"}}
+	cases := []struct {
+		name  string
+		input func(int, string) string
+		cands []providers.Candidate
+		err   error
+		want  string
+		class providers.Class
+	}{
+		{"single inputs", nil, two[:1], typeErr(), `input instance-type "t3.large": no KVM on this type`, providers.ClassInvalid},
+		{"candidates entry", fromList, two, typeErr(), `input candidates[1].type "t3.large": no KVM on this type`, providers.ClassInvalid},
+		{"other refusal names the entry", fromList, two, providers.Classified(providers.ClassInvalid, "", errors.New("image ami-1 does not exist in this region")),
+			"candidates[1] (eu-west-1 t3.large): invalid: image ami-1 does not exist in this region", providers.ClassInvalid},
+		{"credentials are no candidate's", fromList, two, providers.Classified(providers.ClassAuth, "", errors.New("Needs AWS credentials")),
+			"auth: Needs AWS credentials", providers.ClassAuth},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &cycle{plan: &Plan{Candidates: tc.cands, CandidateInput: tc.input}}
+			err := c.nameCandidate(len(tc.cands)-1, tc.err)
+			if err == nil || !strings.HasSuffix(err.Error(), tc.want) || providers.ClassOf(err) != tc.class {
+				t.Errorf("err = %v (%s), want ending %q (%s)", err, providers.ClassOf(err), tc.want, tc.class)
+			}
+			if tc.class == providers.ClassAuth && strings.Contains(err.Error(), "candidates[") {
+				t.Errorf("credentials blamed on a candidate: %v", err)
+			}
+		})
+	}
+}
+
+// refusingProvider refuses every leg at preflight with err.
+type refusingProvider struct {
+	hostProvider
+	err error
+}
+
+func (p *refusingProvider) Preflight(context.Context, providers.Request) error { return p.err }
+
+// TestAuthRefusalNotes: a leg refused at preflight for credentials has the
+// provider's message alone as its Notes ("Needs AWS credentials: set …",
+// as the hand-kept matrix read), not "0 s, preflight: auth: …"; any other
+// refusal keeps the phase and class that say where it stopped.
+func TestAuthRefusalNotes(t *testing.T) {
+	const msg = "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or aws-role-to-assume"
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"auth", providers.Classified(providers.ClassAuth, "", errors.New(msg)), msg},
+		{"invalid", providers.Classified(providers.ClassInvalid, "", errors.New("bad image")), " s, preflight: invalid: bad image"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &refusingProvider{err: tc.err}
+			plan := testPlan(p)
+			plan.Out = io.Discard
+			res := Run(context.Background(), plan)
+			if res.Phase(PhaseProvision) != nil {
+				t.Fatalf("a refused leg provisioned: %+v", res.Phases)
+			}
+			// The auth refusal is the whole note; another follows the
+			// leg's duration ("0 s, ").
+			if got := res.Row().Notes; got != tc.want && (tc.name == "auth" || !strings.HasSuffix(got, tc.want)) {
+				t.Errorf("notes %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -718,9 +718,17 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		extra []string
 		env   []string
 		want  string
+		// notes, when set, is the whole Notes cell of the row in summary.md.
+		notes string
 	}{
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
-		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `instance-type "t3.large": no KVM on this type`},
+		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `input instance-type "t3.large": no KVM on this type`},
+		// A family with local disks: no KVM either, only *.metal and
+		// C8i/M8i/R8i have it; the refusal blames the candidates entry.
+		{name: "candidate type without KVM", extra: []string{"--candidates", "[{type: m5d.large}]"},
+			want: `input candidates[0].type "m5d.large": no KVM on this type: virtualized without nested virtualization; on AWS only *.metal types and C8i/M8i/R8i`},
+		{name: "second candidate without KVM", extra: []string{"--candidates", "[{type: c8i.large}, {region: eu-west-1, type: t3.large}]"},
+			want: `input candidates[1].type "t3.large": no KVM on this type`},
 		{name: "over budget", extra: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
 		{name: "disk too large", extra: []string{"--disk-gb", "16385"},
 			want: `input "disk-gb": got "16385", expected a whole number of GB from 8 to 16384`},
@@ -729,7 +737,9 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
 			want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
 		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
-			want: "Needs AWS credentials"},
+			want: "Needs AWS credentials",
+			// The row's Notes read as the hand-kept matrix's did.
+			notes: "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. with aws-actions/configure-aws-credentials) or aws-role-to-assume"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -755,6 +765,15 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			// Everything the fake holds, tagged or not.
 			if left := srv.Tagged(nil); len(left) > 0 {
 				t.Errorf("a refused run created %v", left)
+			}
+			if tt.notes != "" {
+				sum, err := os.ReadFile(filepath.Join(args[slices.Index(args, "--out")+1], "summary.md"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "| " + tt.notes + " |"; !strings.Contains(string(sum), want) {
+					t.Errorf("summary's row lacks the Notes cell %q:\n%s", want, sum)
+				}
 			}
 		})
 	}

@@ -19,17 +19,19 @@ import (
 // candidate fills req's candidate from the inputs and checks it.
 func (p *Provider) candidate(req providers.Request) (providers.Candidate, error) {
 	c := req.Candidate.Defaults(p.DefaultCandidate())
-	if err := checkRegion("region", c.Region); err != nil {
-		return c, providers.Classified(providers.ClassInvalid, "", err)
+	// Refusals are InputErrors, so the caller can name the entry of the
+	// candidates input a value came from.
+	if !regionPattern.MatchString(c.Region) {
+		return c, invalidInput("region", c.Region, "expected an AWS region such as us-east-1")
 	}
-	if err := checkType("instance-type", c.Type); err != nil {
-		return c, providers.Classified(providers.ClassInvalid, "", err)
+	if !typePattern.MatchString(c.Type) {
+		return c, invalidInput("type", c.Type, "expected an EC2 instance type such as c8i.large or c5.metal")
 	}
-	if c.Zone != "" && !strings.HasPrefix(c.Zone, c.Region) {
-		return c, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("zone %q is not in region %s", c.Zone, c.Region))
+	if c.Zone != "" && !inRegion(c.Region, c.Zone) {
+		return c, invalidInput("zone", c.Zone, fmt.Sprintf("expected an availability zone of region %s such as %sa", c.Region, c.Region))
 	}
 	if c.Market != providers.MarketOnDemand && c.Market != providers.MarketSpot {
-		return c, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("market %q: expected on-demand or spot", c.Market))
+		return c, invalidInput("market", c.Market, "expected on-demand or spot")
 	}
 	p.mu.Lock()
 	if !contains(p.regions, c.Region) {
@@ -75,10 +77,10 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 		return err
 	}
 	if len(zones) == 0 {
-		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("instance-type %q is not offered in region %s", c.Type, c.Region))
+		return invalidInput("type", c.Type, fmt.Sprintf("not offered in region %s (expected a type EC2 offers there)", c.Region))
 	}
 	if c.Zone != "" && !contains(zones, c.Zone) {
-		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("instance-type %q is not offered in zone %s (offered in %s)", c.Type, c.Zone, strings.Join(zones, ", ")))
+		return invalidInput("zone", c.Zone, fmt.Sprintf("does not offer instance type %s (expected a zone that does: %s)", c.Type, strings.Join(zones, ", ")))
 	}
 	if _, err := p.resolveImage(ctx, cl, req.Image); err != nil {
 		return err
@@ -106,14 +108,21 @@ func (p *Provider) checkRegionOffered(ctx context.Context, cl *clients, region s
 		name := sdk.ToString(r.RegionName)
 		if name == region {
 			if sdk.ToString(r.OptInStatus) == "not-opted-in" {
-				return providers.Classified(providers.ClassAuth, "OptInRequired", fmt.Errorf("region %q is not enabled for this account: enable it in the AWS console or pick another region", region))
+				return providers.Classified(providers.ClassAuth, "OptInRequired", &providers.InputError{Field: "region", Value: region,
+					Problem: "not enabled for this account (expected a region enabled in the AWS console, or enable this one)"})
 			}
 			return nil
 		}
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("region %q: not an AWS region: expected one of %s", region, strings.Join(names, ", ")))
+	return invalidInput("region", region, "not an AWS region: expected one of "+strings.Join(names, ", "))
+}
+
+// invalidInput refuses the value of a candidate field (region, zone,
+// type, market).
+func invalidInput(field, value, problem string) error {
+	return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: field, Value: value, Problem: problem})
 }
 
 // zonesOffering lists, sorted, the zones of the client's region that offer typ.

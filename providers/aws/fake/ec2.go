@@ -645,7 +645,8 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		if err != nil {
 			return nil, invalidValue("Invalid BASE64 encoding of user data.")
 		}
-		if len(ud) > 16*1024 {
+		// EC2 limits the user data itself, not its base64 (4/3 larger).
+		if len(b) > 16*1024 {
 			return nil, invalidValue("User data is limited to 16384 bytes")
 		}
 		userData = b

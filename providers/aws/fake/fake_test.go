@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"io"
@@ -320,5 +321,32 @@ func TestSTSAndSSMErrors(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || !strings.Contains(string(b), "SerializationException") {
 		t.Errorf("ssm unknown field: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestUserDataLimitIsOnTheRawBytes: EC2 limits user data to 16 KB before
+// base64, so 13 KB (about 17.3 KB encoded) launches, and 17 KB is refused
+// with EC2's InvalidParameterValue.
+func TestUserDataLimitIsOnTheRawBytes(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	sg := group(t, s)
+	launch := func(raw int) (int, string) {
+		ud := "#cloud-config\n#" + strings.Repeat("x", raw-len("#cloud-config\n#\n")) + "\n"
+		if len(ud) != raw {
+			t.Fatalf("user data is %d bytes, want %d", len(ud), raw)
+		}
+		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "UserData", base64.StdEncoding.EncodeToString([]byte(ud))))
+	}
+	if status, body := launch(13 * 1024); status != 200 {
+		t.Fatalf("13 KB of user data (over 16 KB in base64): %d\n%s", status, body)
+	}
+	status, body := launch(17 * 1024)
+	if status != http.StatusBadRequest || errorCode(t, body) != "InvalidParameterValue" || !strings.Contains(body, "User data is limited to 16384 bytes") {
+		t.Errorf("17 KB of user data: %d\n%s", status, body)
+	}
+	if n := len(s.Instances()); n != 1 {
+		t.Errorf("%d instances, want the 13 KB one only", n)
 	}
 }
