@@ -27,6 +27,11 @@ type Options struct {
 	// sweeps by region reads them all here, so a fresh post step finds a
 	// host in any candidate's region.
 	Candidates []Candidate
+	// CandidateInput, when set, names the input a field of Candidates[i]
+	// came from ("candidates[1].type", or "instance-type" when the single
+	// input filled it), for errors: the list may hold entries the user did
+	// not write (spot failover adds on-demand copies). Nil: candidates[i].field.
+	CandidateInput func(i int, field string) string
 	// Mask, when set, is given every secret a provider obtains while it
 	// runs — credentials minted through OIDC/STS, identity tokens — so the
 	// caller hides it from logs (::add-mask:: in Actions). Secrets that

@@ -280,11 +280,12 @@ func (a *app) cancelBudget() time.Duration {
 
 func (a *app) providerOptions(run *config.Run) providers.Options {
 	opts := providers.Options{
-		Input:        run.Input,
-		Getenv:       a.env.Getenv,
-		Logger:       a.log,
-		PollInterval: a.pollInterval(),
-		Candidates:   run.Candidates,
+		Input:          run.Input,
+		Getenv:         a.env.Getenv,
+		Logger:         a.log,
+		PollInterval:   a.pollInterval(),
+		Candidates:     run.Candidates,
+		CandidateInput: run.CandidateInput,
 	}
 	if a.inGHA {
 		// Credentials a provider mints (OIDC, STS) are secrets too.

@@ -132,7 +132,11 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	// Destroy in a fresh post step sweeps every candidate's region.
 	p.regions = []string{p.region}
 	for i, c := range o.Candidates {
-		if err := checkCandidate(fmt.Sprintf("candidates[%d]", i), c, p.region); err != nil {
+		name := func(field string) string { return fmt.Sprintf("candidates[%d].%s", i, field) }
+		if o.CandidateInput != nil {
+			name = func(field string) string { return o.CandidateInput(i, field) }
+		}
+		if err := checkCandidate(name, c, p.region); err != nil {
 			return nil, err
 		}
 		if c.Region != "" && !contains(p.regions, c.Region) {
@@ -142,28 +146,29 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// checkCandidate checks one entry of the candidates input, naming it
-// (candidates[i].field) so a bad value is not blamed on the single inputs.
-// Empty fields are filled from those inputs, which are checked apart.
-func checkCandidate(name string, c providers.Candidate, defaultRegion string) error {
+// checkCandidate checks one entry of the candidates input, naming each
+// field by the input it came from (name), so a bad value is not blamed on
+// the single inputs. Empty fields are filled from those inputs, which are
+// checked apart.
+func checkCandidate(name func(field string) string, c providers.Candidate, defaultRegion string) error {
 	if c.Region != "" {
-		if err := checkRegion(name+".region", c.Region); err != nil {
+		if err := checkRegion(name("region"), c.Region); err != nil {
 			return err
 		}
 	}
 	region := firstNonEmpty(c.Region, defaultRegion)
 	if c.Zone != "" && !inRegion(region, c.Zone) {
-		return fmt.Errorf("input %s.zone %q: expected an availability zone of region %s such as %sa", name, c.Zone, region, region)
+		return fmt.Errorf("input %s %q: expected an availability zone of region %s such as %sa", name("zone"), c.Zone, region, region)
 	}
 	if c.Type != "" {
-		if err := checkType(name+".type", c.Type); err != nil {
+		if err := checkType(name("type"), c.Type); err != nil {
 			return err
 		}
 	}
 	switch c.Market {
 	case "", providers.MarketOnDemand, providers.MarketSpot:
 	default:
-		return fmt.Errorf("input %s.market %q: expected on-demand or spot", name, c.Market)
+		return fmt.Errorf("input %s %q: expected on-demand or spot", name("market"), c.Market)
 	}
 	return nil
 }

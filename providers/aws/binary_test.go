@@ -734,6 +734,10 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			want: `input "disk-gb": got "16385", expected a whole number of GB from 8 to 16384`},
 		{name: "bad candidate region", extra: []string{"--candidates", "[{region: Mars}]"},
 			want: `input candidates[0].region "Mars": expected an AWS region such as us-east-1`},
+		// spot-failover adds an on-demand copy after the spot entry: the
+		// bad region is still the second entry the user wrote.
+		{name: "bad region after a failover copy", extra: []string{"--spot-failover", "--candidates", "[{market: spot}, {region: Mars}]"},
+			want: `input candidates[1].region "Mars": expected an AWS region such as us-east-1`},
 		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
 			want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
 		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
