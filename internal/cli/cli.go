@@ -114,8 +114,9 @@ func (a *app) command(ctx context.Context, cmd string, args []string) int {
 	case "providers":
 		return a.providers(args)
 	case "version", "--version":
+		cmd = "version"
 		fs := flag.NewFlagSet("mvm-verify version", flag.ContinueOnError)
-		if err := a.parseFlags(fs, "version", args); err != nil {
+		if err := a.parseFlags(fs, cmd, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return ExitOK
 			}
@@ -165,10 +166,11 @@ type app struct {
 
 	mu      sync.Mutex
 	noticed map[string]bool // reporting notices already shown
+	offTold bool            // why GitHub reporting is off was shown
+
 	// flagsGiven are the inputs given as flags, for warnNotApplying;
 	// none in the action.
 	flagsGiven []string
-	offTold    bool // why GitHub reporting is off was shown
 }
 
 func newApp(env Env) *app {

@@ -69,6 +69,7 @@ func TestCommandLineMistakes(t *testing.T) {
 		{name: "help", args: []string{"help"}, code: 0,
 			stdout: []string{"mvm-verify run --provider NAME", "mvm-verify help COMMAND"}},
 		{name: "version", args: []string{"version"}, code: 0, stdout: []string{"mvm-verify "}},
+		{name: "version help", args: []string{"--version", "--help"}, code: 0, stdout: []string{"Usage: mvm-verify version"}},
 		{name: "INPUT_* outside Actions", env: []string{"INPUT_PROVIDER=local"}, code: 2,
 			stderr: []string{"Usage:", "INPUT_* variables are set, but they are read only in the Docker action (GITHUB_ACTIONS=true)"}},
 		{name: "bare binary", code: 2, stderr: []string{"Usage:"}, notOut: []string{"INPUT_"}},
