@@ -9,6 +9,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
@@ -92,24 +94,62 @@ func Run(ctx context.Context, env Env) int {
 		if env.Getenv("GITHUB_ACTIONS") == "true" {
 			return a.actionMain(ctx)
 		}
-		a.usage()
+		a.usage(a.stderr)
+		if inputsInEnv(env.Getenv) {
+			fmt.Fprintln(a.stderr, "\nmvm-verify: INPUT_* variables are set, but they are read only in the Docker action "+
+				"(GITHUB_ACTIONS=true); at the command line give a subcommand and flags, e.g. mvm-verify run --provider local")
+		}
 		return ExitBadInput
 	}
-	switch args[0] {
+	return a.command(ctx, args[0], args[1:])
+}
+
+// command runs the subcommand cmd with its arguments.
+func (a *app) command(ctx context.Context, cmd string, args []string) int {
+	switch cmd {
 	case "run", "up", "down", "report":
-		return a.fromFlags(ctx, args[0], args[1:])
+		return a.fromFlags(ctx, cmd, args)
 	case "probe":
-		return a.probe(ctx, args[1:])
+		return a.probe(ctx, args)
 	case "providers":
-		return a.providers(args[1:])
+		return a.providers(args)
 	case "version", "--version":
-		fmt.Fprintf(env.Stdout, "mvm-verify %s\n", Version)
+		cmd = "version"
+		fs := flag.NewFlagSet("mvm-verify version", flag.ContinueOnError)
+		if err := a.parseFlags(fs, cmd, args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return ExitOK
+			}
+			return a.badInput(err)
+		}
+		fmt.Fprintf(a.stdout, "mvm-verify %s\n", Version)
 		return ExitOK
 	case "help", "-h", "--help":
-		a.usage()
-		return ExitOK
+		switch {
+		case len(args) == 0:
+			a.usage(a.stdout)
+			return ExitOK
+		case len(args) > 1:
+			return a.badInput(fmt.Errorf("unexpected argument %q: help takes one command, as mvm-verify help run", args[1]))
+		}
+		if _, ok := findCommand(args[0]); !ok {
+			return a.unknownCommand(args[0])
+		}
+		return a.command(ctx, args[0], []string{"--help"})
 	}
-	fmt.Fprintf(env.Stderr, "mvm-verify: unknown command %q: expected one of run, up, down, report, probe, providers, version\n", args[0])
+	return a.unknownCommand(cmd)
+}
+
+func (a *app) unknownCommand(cmd string) int {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	msg := fmt.Sprintf("unknown command %q: expected one of %s", cmd, strings.Join(names, ", "))
+	if s := suggest(cmd, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	fmt.Fprintf(a.stderr, "mvm-verify: %s\n", msg)
 	return ExitBadInput
 }
 
@@ -127,6 +167,10 @@ type app struct {
 	mu      sync.Mutex
 	noticed map[string]bool // reporting notices already shown
 	offTold bool            // why GitHub reporting is off was shown
+
+	// flagsGiven are the inputs given as flags, for warnNotApplying;
+	// none in the action.
+	flagsGiven []string
 }
 
 func newApp(env Env) *app {
@@ -150,20 +194,15 @@ func newApp(env Env) *app {
 	return a
 }
 
-func (a *app) usage() {
-	fmt.Fprint(a.stdout, `mvm-verify proves the mvm microVM stack works on a real KVM-capable host.
-
-Usage:
-  mvm-verify run --provider NAME [flags]   provision, verify, tear down, report
-  mvm-verify up --provider NAME [flags]    provision and keep the host (prints how to ssh in)
-  mvm-verify down [--out DIR]              tear down what 'up' kept, or what a killed run left
-  mvm-verify report [flags]                write the aggregated matrix (GitHub)
-  mvm-verify probe [--json]                this machine's KVM / seccomp / cgroup capabilities
-  mvm-verify providers [--json]            the providers and what they support
-  mvm-verify version
-
-Every action input foo-bar is the flag --foo-bar; 'mvm-verify run --help' lists them.
-`)
+func (a *app) usage(w io.Writer) {
+	fmt.Fprint(w, "mvm-verify proves the mvm microVM stack works on a real KVM-capable host.\n\nUsage:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  mvm-verify %s\t%s\n", c.synopsis, c.short)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nEvery action input foo-bar is the flag --foo-bar; 'mvm-verify help COMMAND' (or COMMAND --help)\n"+
+		"lists those the command reads.\n")
 }
 
 // badInput prints an input error and returns exit status 2.

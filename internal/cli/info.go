@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -27,10 +28,12 @@ func registry() *providers.Registry {
 // probe reports this machine's capabilities: a table, or JSON for the cycle.
 func (a *app) probe(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("mvm-verify probe", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(args); err != nil {
-		return ExitBadInput
+	if err := a.parseFlags(fs, "probe", args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return a.badInput(err)
 	}
 	rep := probe.Collect(ctx, probe.Options{})
 	if *asJSON {
@@ -48,10 +51,12 @@ func (a *app) probe(ctx context.Context, args []string) int {
 // providers lists the registered providers and what they support.
 func (a *app) providers(args []string) int {
 	fs := flag.NewFlagSet("mvm-verify providers", flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	if err := fs.Parse(args); err != nil {
-		return ExitBadInput
+	if err := a.parseFlags(fs, "providers", args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return a.badInput(err)
 	}
 	infos := registry().Infos()
 	if *asJSON {

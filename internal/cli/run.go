@@ -24,7 +24,7 @@ import (
 
 // fromFlags runs a command configured from the command line.
 func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
-	src, err := flagSource(cmd, args, a.stderr)
+	src, err := a.flagSource(cmd, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -54,6 +54,7 @@ func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
 		return a.badInput(err)
 	}
 	a.maskSecrets(run)
+	a.warnNotApplying(run)
 	switch cmd {
 	case "run", "up":
 		return a.run(ctx, run, reg, cmd == "up")

@@ -1,6 +1,10 @@
 package config
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Modes: what a run of mvm-verify does. The action takes it from the input
 // "mode"; the CLI from its subcommand.
@@ -30,6 +34,10 @@ type Input struct {
 	Secret bool
 	// Providers the input applies to; empty means every provider.
 	Providers []string
+	// NotProviders are providers the input does not apply to, for inputs
+	// of every provider that creates a cloud host: a list of the clouds
+	// would miss the next one added.
+	NotProviders []string
 	// Modes the input applies to; empty means every mode.
 	Modes []string
 }
@@ -37,8 +45,25 @@ type Input struct {
 // AppliesTo reports whether the input is read in mode for provider; an empty
 // provider matches every input.
 func (in Input) AppliesTo(mode, provider string) bool {
-	return (len(in.Modes) == 0 || slices.Contains(in.Modes, mode)) &&
-		(provider == "" || len(in.Providers) == 0 || slices.Contains(in.Providers, provider))
+	return in.NotApplying(mode, provider) == ""
+}
+
+// NotApplying says why the input is not read in mode for provider, e.g.
+// "does not apply to provider local (it is for ssh)"; "" when it is read.
+// An empty provider matches every input.
+func (in Input) NotApplying(mode, provider string) string {
+	switch {
+	case len(in.Modes) > 0 && !slices.Contains(in.Modes, mode):
+		return fmt.Sprintf("does not apply to %s (it is for %s)", mode, strings.Join(in.Modes, ", "))
+	case provider == "":
+		return ""
+	case len(in.Providers) > 0 && !slices.Contains(in.Providers, provider):
+		return fmt.Sprintf("does not apply to provider %s (it is for %s)", provider, strings.Join(in.Providers, ", "))
+	case slices.Contains(in.NotProviders, provider):
+		return fmt.Sprintf("does not apply to provider %s (it is for providers that create a cloud host, not %s)",
+			provider, strings.Join(in.NotProviders, " or "))
+	}
+	return ""
 }
 
 // Output is one action output.
@@ -67,6 +92,10 @@ func Inputs() []Input {
 		leg          = []string{ModeRun, ModeUp, ModeDown}
 		reporting    = []string{ModeRun, ModeUp, ModeDown, ModeReport}
 		teardown     = []string{ModeRun, ModeUp, ModeDown}
+		// noCloud are the providers that create no cloud host: local uses
+		// this machine and ssh an existing one, so where a host is placed,
+		// its size and image, its firewall and its cost mean nothing there.
+		noCloud = []string{"local", "ssh"}
 	)
 	endpoint := func(provider, api string) Input {
 		return Input{
@@ -170,64 +199,75 @@ func Inputs() []Input {
 			Default: "50",
 			Description: "Root disk size in GB, from 8 (the Ubuntu image's own size) to 16384 (EBS gp3's largest). " +
 				"The default is 50: 10 GB and 8 GB disks ran out mid-build.",
-			Modes: provisioning,
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
-			Name:        "image",
-			Description: "Image override (e.g. an AMI id); empty: the provider's default Ubuntu 24.04 image.",
-			Modes:       provisioning,
+			Name:         "image",
+			Description:  "Image override (e.g. an AMI id); empty: the provider's default Ubuntu 24.04 image.",
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
-			Name:        "region",
-			Description: "Region of the host, and the region of candidates that name none.",
-			Modes:       placement,
+			Name:         "region",
+			Description:  "Region of the host, and the region of candidates that name none.",
+			Modes:        placement,
+			NotProviders: noCloud,
 		},
 		{
-			Name:        "zone",
-			Description: "Zone of the host, and the zone of candidates in its region that name none; empty: the provider's choice.",
-			Modes:       placement,
+			Name:         "zone",
+			Description:  "Zone of the host, and the zone of candidates in its region that name none; empty: the provider's choice.",
+			Modes:        placement,
+			NotProviders: noCloud,
 		},
 		{
 			Name: "instance-type",
 			Description: "Instance type (e.g. c8i.2xlarge), and the type of candidates that name none; empty: the " +
 				"provider's default KVM-capable type.",
-			Modes: provisioning,
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
-			Name:        "market",
-			Default:     "on-demand",
-			Description: "on-demand or spot, and the market of candidates that name none.",
-			Modes:       provisioning,
+			Name:         "market",
+			Default:      "on-demand",
+			Description:  "on-demand or spot, and the market of candidates that name none.",
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
 			Name: "candidates",
 			Description: "Ordered fallback list as YAML or JSON, e.g. [{region: us-east-1, type: c8i.2xlarge}, {region: " +
 				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. Capacity and quota " +
 				"errors move on to the next.",
-			Modes: placement,
+			Modes:        placement,
+			NotProviders: noCloud,
 		},
 		{
-			Name:        "spot-failover",
-			Default:     "false",
-			Description: "true: after a spot candidate, try the same region, zone and type on-demand before the next candidate.",
-			Modes:       provisioning,
+			Name:         "spot-failover",
+			Default:      "false",
+			Description:  "true: after a spot candidate, try the same region, zone and type on-demand before the next candidate.",
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
-			Name:        "max-cost",
-			Description: "Refuse to start when the leg's estimated cost exceeds this many USD (e.g. 5 or 2.50); empty: no limit.",
-			Modes:       provisioning,
+			Name:         "max-cost",
+			Description:  "Refuse to start when the leg's estimated cost exceeds this many USD (e.g. 5 or 2.50); empty: no limit.",
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
 			Name: "ssh-source-cidr",
 			Description: "Source range allowed to reach tcp/22 (e.g. 203.0.113.7/32); default: the runner's egress IP. " +
 				"Wider than /8 (IPv4) or /32 (IPv6) only with allow-ssh-from-anywhere.",
-			Modes: provisioning,
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
-			Name:        "allow-ssh-from-anywhere",
-			Default:     "false",
-			Description: "true opens tcp/22 to 0.0.0.0/0 (or the wide range in ssh-source-cidr); off unless you opt in.",
-			Modes:       provisioning,
+			Name:         "allow-ssh-from-anywhere",
+			Default:      "false",
+			Description:  "true opens tcp/22 to 0.0.0.0/0 (or the wide range in ssh-source-cidr); off unless you opt in.",
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
 			Name: "insecure-host-key",

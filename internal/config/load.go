@@ -156,12 +156,11 @@ var (
 type loader struct {
 	table  map[string]Input
 	values map[string]string // value, or the default when empty
-	given  map[string]bool   // given and different from the default
 	errs   []error
 }
 
 func newLoader(src Source) *loader {
-	l := &loader{table: map[string]Input{}, values: map[string]string{}, given: map[string]bool{}}
+	l := &loader{table: map[string]Input{}, values: map[string]string{}}
 	for _, in := range Inputs() {
 		l.table[in.Name] = in
 		v, set := src(in.Name)
@@ -170,7 +169,6 @@ func newLoader(src Source) *loader {
 			v = in.Default
 		}
 		l.values[in.Name] = v
-		l.given[in.Name] = set && v != "" && v != in.Default
 	}
 	return l
 }
@@ -684,23 +682,13 @@ func (l *loader) suite(r *Run) {
 	r.Suite = expanded
 }
 
-// warnings lists inputs given that this mode or provider does not read, and
-// the safety switches that are on.
+// warnings lists what the user should hear about before the run: suite
+// steps that cannot see a skip, and the safety switches that are on. Inputs
+// given that this mode or provider does not read are the CLI's to report
+// (Input.NotApplying): in the action a matrix passes every leg the same
+// inputs, so there they say nothing.
 func (l *loader) warnings(r *Run) []string {
 	var out []string
-	for _, in := range Inputs() {
-		// An input with an ActionDefault always arrives from the runner
-		// (e.g. the job's token), so it says nothing about the user's intent.
-		if !l.given[in.Name] || in.ActionDefault != "" || in.AppliesTo(r.Mode, r.Provider) {
-			continue
-		}
-		switch {
-		case len(in.Modes) > 0 && !slices.Contains(in.Modes, r.Mode):
-			out = append(out, fmt.Sprintf("input %q is not used in mode %s; ignored", in.Name, r.Mode))
-		default:
-			out = append(out, fmt.Sprintf("input %q is only used by provider %s; ignored", in.Name, strings.Join(in.Providers, ", ")))
-		}
-	}
 	if r.Suite != nil {
 		for _, st := range r.Suite.Steps {
 			if st.Parse == ParseLibtest && !strings.Contains(st.Run, "--show-output") && !strings.Contains(st.Run, "--nocapture") {

@@ -142,9 +142,17 @@ func inputsTable() string {
 		if in.Secret {
 			name += " (secret)"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", name, cell(def), cell(listOrAll(in.Modes)), cell(listOrAll(in.Providers)), cell(in.Description))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", name, cell(def), cell(listOrAll(in.Modes)), cell(providersCell(in)), cell(in.Description))
 	}
 	return b.String()
+}
+
+// providersCell is the Providers column: the providers, or all but some.
+func providersCell(in Input) string {
+	if len(in.NotProviders) > 0 {
+		return "all but " + strings.Join(in.NotProviders, ", ")
+	}
+	return listOrAll(in.Providers)
 }
 
 func listOrAll(list []string) string {
