@@ -96,8 +96,8 @@ func Run(ctx context.Context, env Env) int {
 		}
 		a.usage(a.stderr)
 		if inputsInEnv(env.Getenv) {
-			fmt.Fprintln(a.stderr, "\nmvm-verify: INPUT_* variables are set, but they are read only in the Docker action "+
-				"(GITHUB_ACTIONS=true); at the command line give a subcommand and flags, e.g. mvm-verify run --provider local")
+			fmt.Fprintln(a.stderr, "\nmvm-verify: INPUT_* variables are set, but with no subcommand they are read only in the Docker action "+
+				"(GITHUB_ACTIONS=true); at the command line give a subcommand, e.g. mvm-verify run, which reads them behind its flags")
 		}
 		return ExitBadInput
 	}

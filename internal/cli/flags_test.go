@@ -71,7 +71,13 @@ func TestCommandLineMistakes(t *testing.T) {
 		{name: "version", args: []string{"version"}, code: 0, stdout: []string{"mvm-verify "}},
 		{name: "version help", args: []string{"--version", "--help"}, code: 0, stdout: []string{"Usage: mvm-verify version"}},
 		{name: "INPUT_* outside Actions", env: []string{"INPUT_PROVIDER=local"}, code: 2,
-			stderr: []string{"Usage:", "INPUT_* variables are set, but they are read only in the Docker action (GITHUB_ACTIONS=true)"}},
+			stderr: []string{"Usage:", "INPUT_* variables are set, but with no subcommand they are read only in the Docker action (GITHUB_ACTIONS=true)"}},
+		// A subcommand reads INPUT_* behind its flags: the bad timeout
+		// comes from the environment, and the flag's provider wins over
+		// the environment's.
+		{name: "subcommand reads INPUT_* behind its flags", env: []string{"INPUT_PROVIDER=nowhere", "INPUT_TIMEOUT-MINUTES=soon"},
+			args: []string{"run", "--provider", "local"}, code: 2,
+			stderr: []string{`input "timeout-minutes"`, `"soon"`}, notOut: []string{"nowhere"}},
 		{name: "bare binary", code: 2, stderr: []string{"Usage:"}, notOut: []string{"INPUT_"}},
 	}
 	for _, tc := range cases {

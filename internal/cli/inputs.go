@@ -95,11 +95,18 @@ func (a *app) flagSource(cmd string, args []string) (config.Source, error) {
 			a.flagsGiven = append(a.flagsGiven, in.Name)
 		}
 	}
+	// Behind the flags, INPUT_FOO-BAR as the runner would pass it (DESIGN
+	// §2: every input is both), so a workflow's env can configure a `run:`
+	// step too. The subcommand stays the mode whatever INPUT_MODE says.
+	env := actionSource(a.files.gha)
 	return func(name string) (string, bool) {
 		if f, ok := flags[name]; ok && f.set {
 			return f.value, true
 		}
-		return "", false
+		if name == "mode" {
+			return "", false
+		}
+		return env(name)
 	}, nil
 }
 
