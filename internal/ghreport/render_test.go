@@ -181,6 +181,14 @@ func TestDescribeRoundTrips(t *testing.T) {
 			t.Errorf("%s: description of %d characters", r.Key, len([]rune(st.Description)))
 		}
 	}
+	// A verified leg's cell reads as the hand-kept table's did, dated by
+	// its status.
+	verified := legRow("aws", matrix.Pass, "")
+	at := time.Date(2026, 5, 6, 23, 30, 0, 0, time.FixedZone("x", -3600))
+	got := rowFromStatus(remoteStatus{Key: "aws", State: StatusState(verified), Description: Describe(verified), UpdatedAt: at}, sha1)
+	if c := got.Cell(matrix.LiveCycle); c.Status != matrix.Pass || c.Text != "verified 2026-05-07" {
+		t.Errorf("verified leg's live cycle rebuilt as %+v, want pass \"verified 2026-05-07\"", c)
+	}
 	foreign := rowFromStatus(remoteStatus{Key: "aws", State: "failure", Description: "something else"}, sha1)
 	if foreign.Cell(matrix.LiveCycle).Status != matrix.Fail || foreign.Notes != "something else" {
 		t.Errorf("foreign description rebuilt as %+v", foreign)

@@ -104,6 +104,11 @@ func rowFromStatus(st remoteStatus, headSHA string) matrix.Row {
 	}
 	if parsed {
 		row.Notes = strings.Join(parts[len(matrix.Columns):], cellSep)
+		if row.Cell(matrix.LiveCycle).Status == matrix.Pass && st.State == stateSuccess && !st.UpdatedAt.IsZero() {
+			// The description has no room for the cell's words; the
+			// day it was verified is the day its status was set.
+			row.Set(matrix.LiveCycle, matrix.Pass, "verified "+st.UpdatedAt.UTC().Format("2006-01-02"))
+		}
 		return row
 	}
 	row.Cells = nil
