@@ -252,6 +252,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		ReadyTimeout:   run.ReadyTimeout,
 		ReadyPoll:      a.pollInterval(),
 		DialBackoff:    a.pollInterval(),
+		Heartbeat:      a.pollInterval(),
 		Out:            a.stdout,
 		Actions:        a.inGHA,
 		CancelBudget:   a.cancelBudget(),
@@ -293,9 +294,9 @@ func (a *app) providerOptions(run *config.Run) providers.Options {
 }
 
 // pollInterval is the test hook for every production wait (provider
-// polls, readiness checks, SSH dial backoff): tests of the whole binary set
-// MVM_VERIFY_POLL_INTERVAL so they do not wait seconds per poll. 0 keeps
-// the production intervals.
+// polls, readiness checks, SSH dial backoff, the heartbeat of a silent
+// step): tests of the whole binary set MVM_VERIFY_POLL_INTERVAL so they do
+// not wait seconds per poll. 0 keeps the production intervals.
 func (a *app) pollInterval() time.Duration {
 	d, err := time.ParseDuration(a.env.Getenv("MVM_VERIFY_POLL_INTERVAL"))
 	if err != nil || d <= 0 {

@@ -211,6 +211,9 @@ func fillDefaults(p *Plan) {
 	if p.ReadyPoll <= 0 {
 		p.ReadyPoll = DefaultReadyPoll
 	}
+	if p.Heartbeat <= 0 {
+		p.Heartbeat = DefaultHeartbeat
+	}
 	if p.Lane == "" {
 		p.Lane = "auto"
 	}

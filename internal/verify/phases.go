@@ -387,7 +387,10 @@ func (c *cycle) probe(ctx context.Context) error {
 	}
 	uctx, cancel := withLimit(ctx, "the upload of the probe binary", c.plan.UploadTimeout)
 	defer cancel()
-	if err := c.client.Upload(uctx, f, bin, 0o755); err != nil {
+	hb := startHeartbeat(c.out, nil, c.plan.Actions, "upload of the probe binary", c.plan.Heartbeat)
+	err = c.client.Upload(uctx, f, bin, 0o755)
+	hb.Stop()
+	if err != nil {
 		return fmt.Errorf("upload probe binary: %w", err)
 	}
 	c.probeBin = bin
@@ -546,7 +549,10 @@ func (c *cycle) upload(ctx context.Context, u Upload) error {
 			return err
 		}
 	}
-	if err := c.client.Upload(ctx, f, dst, mode); err != nil {
+	hb := startHeartbeat(c.out, nil, c.plan.Actions, "upload of "+u.Src, c.plan.Heartbeat)
+	err = c.client.Upload(ctx, f, dst, mode)
+	hb.Stop()
+	if err != nil {
 		return fmt.Errorf("upload %s to %s: %w", u.Src, dst, err)
 	}
 	return nil
@@ -624,8 +630,10 @@ func verdictStatus(v libtest.Verdict) matrix.Status {
 // runStreamed runs a command with its output live under a group named name.
 func (c *cycle) runStreamed(ctx context.Context, name string, spec remote.RunSpec) (remote.ExecResult, error) {
 	w := remote.NewStepWriter(c.out, name, c.plan.Actions)
-	spec.Stdout = w
+	hb := startHeartbeat(c.out, w, c.plan.Actions, name, c.plan.Heartbeat)
+	spec.Stdout = hb
 	res, err := c.client.Run(ctx, spec)
+	hb.Stop()
 	w.Close()
 	res.Output = []byte(remote.MaskString(string(res.Output), c.secrets()))
 	return res, err

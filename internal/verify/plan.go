@@ -94,6 +94,10 @@ type Plan struct {
 	ReadyPoll time.Duration
 	// DialBackoff is the first retry interval for SSH dials (tests shrink it).
 	DialBackoff time.Duration
+	// Heartbeat is how long a step, bootstrap or upload may be silent
+	// before the live output says it is still running (tests shrink it);
+	// 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
 
 	// MaxCostUSD refuses the leg at preflight when a candidate's list
 	// price for the whole Timeout would exceed it; 0 means no limit.
