@@ -105,19 +105,6 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 			return a.badInput(err)
 		}
 	}
-	sourceCIDR := run.SSHSourceCIDR
-	if entry.Info.Billed {
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		sourceCIDR, err = providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
-			providers.HTTPEgress(nil, a.egressURL()))
-		cancel()
-		if err != nil {
-			// Without the runner's address there is no safe source to open
-			// SSH to; the user can name it.
-			return a.badInput(&config.InputError{Input: "ssh-source-cidr", Value: run.SSHSourceCIDR,
-				Expected: "the runner's public address as a CIDR like 203.0.113.7/32", Err: err})
-		}
-	}
 	id := a.identity(run)
 	st := &state{files: a.files}
 	// The identity goes to state before anything is created, so the post
@@ -134,7 +121,25 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	}
 
 	plan := a.plan(run, p, id)
-	plan.SSHSourceCIDR = sourceCIDR
+	plan.SSHSourceCIDR = run.SSHSourceCIDR
+	if entry.Info.Billed {
+		// The runner's address is learned after the provider's preflight:
+		// a run that cannot start for want of credentials should say that,
+		// not that the address lookup failed.
+		plan.DiscoverSourceCIDR = func(ctx context.Context) (string, error) {
+			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			cidr, err := providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
+				providers.HTTPEgress(nil, a.egressURL()))
+			if err != nil {
+				// Without the runner's address there is no safe source to
+				// open SSH to; the user can name it.
+				return "", &config.InputError{Input: "ssh-source-cidr", Value: run.SSHSourceCIDR,
+					Expected: "the runner's public address as a CIDR like 203.0.113.7/32", Err: err}
+			}
+			return cidr, nil
+		}
+	}
 	if run.ProbeBinary != "" {
 		plan.ProbeBinaryInput = "probe-binary" // named in errors about the binary
 	}

@@ -437,7 +437,7 @@ func (c *cycle) preflight(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("render user data: %w", err)
 	}
-	return nil
+	return c.discoverSourceCIDR(ctx)
 }
 
 // checkBudget refuses a leg whose worst case costs more than max-cost: the

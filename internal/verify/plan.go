@@ -5,6 +5,7 @@
 package verify
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -54,6 +55,12 @@ type Plan struct {
 	Image         string
 	TTL           time.Duration
 	SSHSourceCIDR string
+	// DiscoverSourceCIDR, when set, decides SSHSourceCIDR at the end of
+	// the preflight, after the provider's own checks (so a missing
+	// credential is reported before a failed lookup of the runner's
+	// address) and before anything is created. Its error fails the
+	// preflight as it is.
+	DiscoverSourceCIDR func(ctx context.Context) (string, error)
 
 	// The suite.
 	User      string
