@@ -246,8 +246,8 @@ func bootstrapFailure(entries []string, res remote.ExecResult) error {
 			if more {
 				first += " …"
 			}
-			if len(first) > 120 {
-				first = first[:120] + "…"
+			if r := []rune(first); len(r) > 120 {
+				first = string(r[:120]) + "…"
 			}
 			return fmt.Errorf("bootstrap entry %d of %d (%s) failed with exit status %d; set -e ended the bootstrap there, as cloud-init would",
 				n, len(entries), first, res.ExitCode)
