@@ -312,6 +312,8 @@ func TestBadInput(t *testing.T) {
 			[]string{`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file`}},
 		{"yaml type error", []string{"run", "--provider", "local", "--suite", badYAML},
 			[]string{"bad.yml:5", "timeout", "expected a duration"}},
+		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--local-state-dir", "/proc/nope"},
+			[]string{`input "local-state-dir": got "/proc/nope", expected an absolute path to a directory this user can write, or can create`}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch": expected one of run, up, down, report`}},
 	}
 	for _, tc := range cases {
@@ -329,6 +331,9 @@ func TestBadInput(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(out, "result.json")); err == nil {
 				t.Errorf("a run was started: result.json exists")
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("--out %s was created for a run refused at its input", out)
 			}
 			if left := processesMentioning(t, tmp); len(left) > 0 {
 				t.Errorf("processes started: %v", left)

@@ -917,3 +917,24 @@ func TestRunLocalReplacesEarlierLogs(t *testing.T) {
 		t.Errorf("the second run's step log: %q, %v", data, err)
 	}
 }
+
+// A local run with the default state directory ($TMPDIR/mvm-verify-local)
+// leaves nothing there: the directory the run made goes at teardown, as
+// no other leg uses it. A silent step shows the heartbeat meanwhile.
+func TestRunLocalLeavesNoStateDir(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: quiet\n    run: sleep 0.3\n    column: Live cycle\n")
+	r := runBin(t, cmdEnv(t, "TMPDIR="+tmp, "MVM_VERIFY_POLL_INTERVAL=20ms"),
+		"run", "--provider", "local", "--suite", suite, "--out", out, "--timeout-minutes", "10")
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if entries, err := os.ReadDir(filepath.Join(tmp, "mvm-verify-local")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the run left its state dir %s (%v): %v", filepath.Join(tmp, "mvm-verify-local"), err, entries)
+	}
+	if !strings.Contains(r.stdout, "   … quiet still running (") {
+		t.Errorf("no heartbeat for the silent step:\n%s", r.stdout)
+	}
+}

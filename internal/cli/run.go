@@ -106,19 +106,6 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 			return a.badInput(err)
 		}
 	}
-	sourceCIDR := run.SSHSourceCIDR
-	if entry.Info.Billed {
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		sourceCIDR, err = providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
-			providers.HTTPEgress(nil, a.egressURL()))
-		cancel()
-		if err != nil {
-			// Without the runner's address there is no safe source to open
-			// SSH to; the user can name it.
-			return a.badInput(&config.InputError{Input: "ssh-source-cidr", Value: run.SSHSourceCIDR,
-				Expected: "the runner's public address as a CIDR like 203.0.113.7/32", Err: err})
-		}
-	}
 	id := a.identity(run)
 	st := &state{files: a.files}
 	// The identity goes to state before anything is created, so the post
@@ -135,7 +122,25 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	}
 
 	plan := a.plan(run, p, id)
-	plan.SSHSourceCIDR = sourceCIDR
+	plan.SSHSourceCIDR = run.SSHSourceCIDR
+	if entry.Info.Billed {
+		// The runner's address is learned after the provider's preflight:
+		// a run that cannot start for want of credentials should say that,
+		// not that the address lookup failed.
+		plan.DiscoverSourceCIDR = func(ctx context.Context) (string, error) {
+			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			cidr, err := providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
+				providers.HTTPEgress(nil, a.egressURL()))
+			if err != nil {
+				// Without the runner's address there is no safe source to
+				// open SSH to; the user can name it.
+				return "", &config.InputError{Input: "ssh-source-cidr", Value: run.SSHSourceCIDR,
+					Expected: "the runner's public address as a CIDR like 203.0.113.7/32", Err: err}
+			}
+			return cidr, nil
+		}
+	}
 	if run.ProbeBinary != "" {
 		plan.ProbeBinaryInput = "probe-binary" // named in errors about the binary
 	}
@@ -254,6 +259,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		ReadyTimeout:   run.ReadyTimeout,
 		ReadyPoll:      a.pollInterval(),
 		DialBackoff:    a.pollInterval(),
+		Heartbeat:      a.pollInterval(),
 		Out:            a.stdout,
 		Actions:        a.inGHA,
 		CancelBudget:   a.cancelBudget(),
@@ -296,9 +302,9 @@ func (a *app) providerOptions(run *config.Run) providers.Options {
 }
 
 // pollInterval is the test hook for every production wait (provider
-// polls, readiness checks, SSH dial backoff): tests of the whole binary set
-// MVM_VERIFY_POLL_INTERVAL so they do not wait seconds per poll. 0 keeps
-// the production intervals.
+// polls, readiness checks, SSH dial backoff, the heartbeat of a silent
+// step): tests of the whole binary set MVM_VERIFY_POLL_INTERVAL so they do
+// not wait seconds per poll. 0 keeps the production intervals.
 func (a *app) pollInterval() time.Duration {
 	d, err := time.ParseDuration(a.env.Getenv("MVM_VERIFY_POLL_INTERVAL"))
 	if err != nil || d <= 0 {

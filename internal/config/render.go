@@ -179,7 +179,7 @@ expected.
 |---|---|
 | ` + "`user`" + ` | User the steps run as (default ` + "`mvm`" + `), created with passwordless sudo in the groups sudo and kvm. |
 | ` + "`packages`" + ` | apt packages cloud-init installs. |
-| ` + "`bootstrap`" + ` | Shell commands cloud-init runs once as root, in order, as one ` + "`sh`" + ` script under ` + "`set -e`" + `: a failing command ends the bootstrap (one inside an ` + "`&&`" + ` list does not, so write one command per line). |
+| ` + "`bootstrap`" + ` | Shell commands run once as root, in order, as one ` + "`sh`" + ` script under ` + "`set -e`" + ` (by cloud-init on hosts we boot, over SSH from ` + "`/`" + ` on ` + "`local`" + ` and ` + "`ssh`" + ` hosts): a failing command ends the bootstrap and fails the ready phase naming the entry (one inside an ` + "`&&`" + ` list does not, so write one command per line). |
 | ` + "`uploads`" + ` | Files copied before the first step: ` + "`{src, dst, mode}`" + `, src relative to the suite file, dst absolute, mode octal (default 0644). |
 | ` + "`steps`" + ` | The verification steps, in order (below). |
 

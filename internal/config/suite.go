@@ -29,7 +29,8 @@ type Suite struct {
 	Packages []string
 	// Bootstrap commands run once as root by cloud-init, in order, after the
 	// packages are installed, as one sh script under set -e: a command that
-	// fails ends the bootstrap (but not one inside an && list).
+	// fails ends the bootstrap (but not one inside an && list). On a host
+	// not booted with cloud-init the cycle runs the same script over SSH.
 	Bootstrap []string
 	// Uploads are copied over SFTP before the first step.
 	Uploads []Upload

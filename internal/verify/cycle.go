@@ -211,6 +211,9 @@ func fillDefaults(p *Plan) {
 	if p.ReadyPoll <= 0 {
 		p.ReadyPoll = DefaultReadyPoll
 	}
+	if p.Heartbeat <= 0 {
+		p.Heartbeat = DefaultHeartbeat
+	}
 	if p.Lane == "" {
 		p.Lane = "auto"
 	}
@@ -448,7 +451,7 @@ func (c *cycle) preflight(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("render user data: %w", err)
 	}
-	return nil
+	return c.discoverSourceCIDR(ctx)
 }
 
 // nameCandidate says which candidate a preflight refusal is about: a

@@ -180,28 +180,80 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 }
 
 // bootstrapOverSSH does for a host we did not boot what cloud-init would:
-// the suite's user, packages and bootstrap commands, as root.
+// the suite's user, packages and bootstrap commands, as root. The bootstrap
+// runs as cloud-init runs its runcmd: every entry in order in one /bin/sh
+// script under set -e, from /, so a failing command ends it there and the
+// suite means the same on every provider.
 func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
 	if err := c.ensureSuiteUser(ctx); err != nil {
 		return err
 	}
-	var cmds []string
 	if len(c.plan.Packages) > 0 {
-		cmds = append(cmds, "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "+strings.Join(quoteAll(c.plan.Packages), " "))
-	}
-	cmds = append(cmds, c.plan.Bootstrap...)
-	for i, cmd := range cmds {
-		name := fmt.Sprintf("bootstrap %d/%d", i+1, len(cmds))
-		c.readyWaiting = "running " + name
-		res, err := c.runStreamed(ctx, name, remote.RunSpec{Command: cmd, AsUser: "root", Timeout: c.plan.ReadyTimeout})
+		c.readyWaiting = "installing the suite's packages"
+		cmd := "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + strings.Join(quoteAll(c.plan.Packages), " ")
+		res, err := c.runStreamed(ctx, "packages", remote.RunSpec{Command: cmd, AsUser: "root", Timeout: c.plan.ReadyTimeout})
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("install the suite's packages: %w", err)
 		}
 		if res.ExitCode != 0 {
-			return fmt.Errorf("%s exited %d", name, res.ExitCode)
+			return fmt.Errorf("installing the suite's packages exited %d", res.ExitCode)
 		}
 	}
+	if len(c.plan.Bootstrap) == 0 {
+		return nil
+	}
+	c.readyWaiting = "running the bootstrap"
+	cmd := "cd / && exec /bin/sh -c " + remote.Quote(bootstrapScript(c.plan.Bootstrap))
+	res, err := c.runStreamed(ctx, "bootstrap", remote.RunSpec{Command: cmd, AsUser: "root", Timeout: c.plan.ReadyTimeout})
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return errors.New(remote.MaskString(bootstrapFailure(c.plan.Bootstrap, res).Error(), c.secrets()))
+	}
 	return nil
+}
+
+// bootstrapFailed starts the line the bootstrap script prints when it
+// ends with an error, naming the entry it was in.
+const bootstrapFailed = "mvm-verify: bootstrap entry "
+
+// bootstrapScript is the bootstrap as cloud-init's runcmd script would be:
+// set -e, then the entries one after the other. Before each entry the
+// script notes which one runs, and an exit trap prints it when the script
+// fails, so the error can name the entry.
+func bootstrapScript(entries []string) string {
+	var b strings.Builder
+	b.WriteString("set -e\n")
+	fmt.Fprintf(&b, "trap 'st=$?; [ $st -eq 0 ] || echo \"%s$mvm_verify_entry of %d failed (exit $st)\" >&2' EXIT\n", bootstrapFailed, len(entries))
+	for i, e := range entries {
+		fmt.Fprintf(&b, "mvm_verify_entry=%d\n%s\n", i+1, e)
+	}
+	return b.String()
+}
+
+// bootstrapFailure names the entry the failed bootstrap ended in, from the
+// trap's line: the last one, as an entry may print anything before it.
+func bootstrapFailure(entries []string, res remote.ExecResult) error {
+	if res.TimedOut {
+		return fmt.Errorf("bootstrap: timed out")
+	}
+	out := string(res.Output)
+	if i := strings.LastIndex(out, bootstrapFailed); i >= 0 {
+		var n int
+		if _, err := fmt.Sscanf(out[i+len(bootstrapFailed):], "%d", &n); err == nil && n >= 1 && n <= len(entries) {
+			first, _, more := strings.Cut(strings.TrimSpace(entries[n-1]), "\n")
+			if more {
+				first += " …"
+			}
+			if r := []rune(first); len(r) > 120 {
+				first = string(r[:120]) + "…"
+			}
+			return fmt.Errorf("bootstrap entry %d of %d (%s) failed with exit status %d; set -e ended the bootstrap there, as cloud-init would",
+				n, len(entries), first, res.ExitCode)
+		}
+	}
+	return fmt.Errorf("bootstrap exited %d", res.ExitCode)
 }
 
 // ensureSuiteUser creates the suite's user on a host we did not boot, when
@@ -335,7 +387,10 @@ func (c *cycle) probe(ctx context.Context) error {
 	}
 	uctx, cancel := withLimit(ctx, "the upload of the probe binary", c.plan.UploadTimeout)
 	defer cancel()
-	if err := c.client.Upload(uctx, f, bin, 0o755); err != nil {
+	hb := startHeartbeat(c.out, nil, c.plan.Actions, "upload of the probe binary", c.plan.Heartbeat)
+	err = c.client.Upload(uctx, f, bin, 0o755)
+	hb.Stop()
+	if err != nil {
 		return fmt.Errorf("upload probe binary: %w", err)
 	}
 	c.probeBin = bin
@@ -494,7 +549,10 @@ func (c *cycle) upload(ctx context.Context, u Upload) error {
 			return err
 		}
 	}
-	if err := c.client.Upload(ctx, f, dst, mode); err != nil {
+	hb := startHeartbeat(c.out, nil, c.plan.Actions, "upload of "+u.Src, c.plan.Heartbeat)
+	err = c.client.Upload(ctx, f, dst, mode)
+	hb.Stop()
+	if err != nil {
 		return fmt.Errorf("upload %s to %s: %w", u.Src, dst, err)
 	}
 	return nil
@@ -572,8 +630,10 @@ func verdictStatus(v libtest.Verdict) matrix.Status {
 // runStreamed runs a command with its output live under a group named name.
 func (c *cycle) runStreamed(ctx context.Context, name string, spec remote.RunSpec) (remote.ExecResult, error) {
 	w := remote.NewStepWriter(c.out, name, c.plan.Actions)
-	spec.Stdout = w
+	hb := startHeartbeat(c.out, w, c.plan.Actions, name, c.plan.Heartbeat)
+	spec.Stdout = hb
 	res, err := c.client.Run(ctx, spec)
+	hb.Stop()
 	w.Close()
 	res.Output = []byte(remote.MaskString(string(res.Output), c.secrets()))
 	return res, err

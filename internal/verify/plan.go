@@ -5,6 +5,7 @@
 package verify
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -60,6 +61,12 @@ type Plan struct {
 	Image         string
 	TTL           time.Duration
 	SSHSourceCIDR string
+	// DiscoverSourceCIDR, when set, decides SSHSourceCIDR at the end of
+	// the preflight, after the provider's own checks (so a missing
+	// credential is reported before a failed lookup of the runner's
+	// address) and before anything is created. Its error fails the
+	// preflight as it is.
+	DiscoverSourceCIDR func(ctx context.Context) (string, error)
 
 	// The suite.
 	User      string
@@ -100,6 +107,10 @@ type Plan struct {
 	ReadyPoll time.Duration
 	// DialBackoff is the first retry interval for SSH dials (tests shrink it).
 	DialBackoff time.Duration
+	// Heartbeat is how long a step, bootstrap or upload may be silent
+	// before the live output says it is still running (tests shrink it);
+	// 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
 
 	// MaxCostUSD refuses the leg at preflight when a candidate's list
 	// price for the whole Timeout would exceed it; 0 means no limit.

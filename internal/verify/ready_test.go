@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -115,4 +116,62 @@ func TestReadyTimeoutWithoutTheReadyMarker(t *testing.T) {
 	plan.Timeout = time.Minute
 	res := Run(context.Background(), plan)
 	readyTimedOut(t, hp, res, "3s", "waiting for the ready marker "+marker)
+}
+
+// On a host we do not boot, the bootstrap runs as cloud-init runs it: one
+// sh script under set -e. A failing first line of an entry ends it there:
+// the rest of that entry and the entries after it do not run, and the
+// ready phase fails naming the entry.
+func TestBootstrapOverSSHStopsAtTheFirstFailure(t *testing.T) {
+	requireRootHosts(t)
+	hp := &hostProvider{}
+	dir := t.TempDir()
+	first, second, after := filepath.Join(dir, "first"), filepath.Join(dir, "second-line"), filepath.Join(dir, "next-entry")
+	stepped := filepath.Join(dir, "stepped")
+	plan := testPlan(hp, Step{Name: "mark", Run: "touch " + remote.Quote(stepped), Column: matrix.LiveCycle})
+	plan.Bootstrap = []string{
+		"touch " + remote.Quote(first),
+		"false\ntouch " + remote.Quote(second),
+		"touch " + remote.Quote(after),
+	}
+	out := newWatchWriter("\x00")
+	plan.Out = out
+	res := Run(context.Background(), plan)
+	pr := res.Phase(PhaseReady)
+	if pr == nil || pr.Status != matrix.Fail {
+		t.Fatalf("ready %+v, want failed\n%s", pr, out)
+	}
+	for _, want := range []string{"bootstrap entry 2 of 3", "(false …)", "exit status 1"} {
+		if !strings.Contains(pr.Error, want) {
+			t.Errorf("ready error %q lacks %q", pr.Error, want)
+		}
+	}
+	if res.Outcome == Verified {
+		t.Errorf("outcome %s, want a failure", res.Outcome)
+	}
+	if !exists(first) {
+		t.Errorf("%s missing: the entry before the failing one did not run\n%s", first, out)
+	}
+	for _, f := range []string{second, after, stepped} {
+		if exists(f) {
+			t.Errorf("%s exists: the bootstrap went on past a failing command", f)
+		}
+	}
+}
+
+// A failure inside an && list does not end the bootstrap, as under
+// cloud-init: the entry's status is its last command's.
+func TestBootstrapOverSSHAndListIsNotAFailure(t *testing.T) {
+	requireRootHosts(t)
+	hp := &hostProvider{}
+	after := filepath.Join(t.TempDir(), "after")
+	plan := testPlan(hp, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
+	plan.Bootstrap = []string{"false && true", "touch " + remote.Quote(after)}
+	res := Run(context.Background(), plan)
+	if pr := res.Phase(PhaseReady); pr == nil || pr.Status != matrix.Pass {
+		t.Fatalf("ready %+v, want passed", pr)
+	}
+	if !exists(after) {
+		t.Errorf("%s missing: the entry after an && list did not run", after)
+	}
 }

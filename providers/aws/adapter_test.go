@@ -750,16 +750,30 @@ func TestDestroySweepsCandidateRegions(t *testing.T) {
 	}
 }
 
-func TestPreflightNeedsSourceCIDR(t *testing.T) {
+// The runner's address may be learned after the preflight (the cycle asks
+// once the provider's checks pass), so only a malformed source is refused
+// there; Create refuses to open SSH without one, before any call.
+func TestCreateNeedsSourceCIDR(t *testing.T) {
 	srv := newFake(t, nil)
 	p := newProvider(t, srv, nil)
 	req := request(identity("aws"))
-	req.SSHSourceCIDR = ""
+	req.SSHSourceCIDR = "not-a-cidr"
 	if err := p.Preflight(context.Background(), req); err == nil || !strings.Contains(err.Error(), "ssh-source-cidr") {
-		t.Fatalf("preflight without a source = %v", err)
+		t.Fatalf("preflight with a malformed source = %v", err)
 	}
 	if len(srv.Ops()) != 0 {
 		t.Errorf("refusal reached the API: %v", srv.Ops())
+	}
+	req.SSHSourceCIDR = ""
+	if err := p.Preflight(context.Background(), req); err != nil {
+		t.Errorf("preflight without a source yet = %v, want it left to the lookup after preflight", err)
+	}
+	before := len(srv.Ops())
+	if _, err := p.Create(context.Background(), req, nil); err == nil || !strings.Contains(err.Error(), "ssh-source-cidr") {
+		t.Fatalf("create without a source = %v", err)
+	}
+	if ops := srv.Ops()[before:]; len(ops) != 0 {
+		t.Errorf("refused create reached the API: %v", ops)
 	}
 }
 

@@ -1,8 +1,10 @@
 package aws_test
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,12 +76,47 @@ func TestBinaryRefusesWithoutRunnerAddress(t *testing.T) {
 			if code := p.wait(t); code != 2 {
 				t.Fatalf("exit %d, want 2\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
 			}
-			if msg := p.stderr.String(); !strings.Contains(msg, `"ssh-source-cidr"`) {
-				t.Errorf("stderr does not name ssh-source-cidr:\n%s", msg)
+			if msg := p.output() + p.stderr.String(); !strings.Contains(msg, `"ssh-source-cidr"`) {
+				t.Errorf("the output does not name ssh-source-cidr:\n%s", msg)
 			}
 			if i, g, v := srv.Live(); i+g+v != 0 {
 				t.Errorf("created in the fake: %d instances, %d groups, %d volumes", i, g, v)
 			}
 		})
+	}
+}
+
+// With neither credentials nor a way to learn the runner's address, the
+// run reports the credentials first: the provider's preflight comes before
+// the address lookup, which would only have said "connection refused".
+func TestBinaryCredentialsBeforeRunnerAddress(t *testing.T) {
+	srv := binaryFake(t, true)
+	bin := binary(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String() + "/"
+	l.Close()
+	env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
+		"MVM_VERIFY_POLL_INTERVAL=100ms", "MVM_VERIFY_EGRESS_URL=" + closed}, isolatedAWS(t.TempDir())...)
+	out := filepath.Join(t.TempDir(), "out")
+	p := start(t, bin, env, []string{"run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+		"--suite", suiteFile(t, "true"), "--out", out, "--timeout-minutes", "10"})
+	if code := p.wait(t); code != 2 {
+		t.Fatalf("exit %d, want 2\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	}
+	all := p.output() + p.stderr.String()
+	if !strings.Contains(all, "Needs AWS credentials") {
+		t.Errorf("the output does not say credentials are needed:\n%s", all)
+	}
+	if strings.Contains(all, "ssh-source-cidr") {
+		t.Errorf("the address lookup was reported before the credentials:\n%s", all)
+	}
+	if c := creating(srv); len(c) > 0 {
+		t.Errorf("a refused run called %v", c)
+	}
+	if left := srv.Tagged(nil); len(left) > 0 {
+		t.Errorf("a refused run created %v", left)
 	}
 }

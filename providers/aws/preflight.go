@@ -53,8 +53,12 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
 		return err
 	}
-	if err := checkSource(req.SSHSourceCIDR); err != nil {
-		return err
+	// The runner's address may be learned after the preflight (the cycle
+	// looks it up once the provider's checks pass); Create requires it.
+	if req.SSHSourceCIDR != "" {
+		if err := checkSource(req.SSHSourceCIDR); err != nil {
+			return err
+		}
 	}
 	cl, err := p.clientsFor(ctx, c.Region)
 	if err != nil {

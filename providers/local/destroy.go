@@ -23,6 +23,7 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 		return rep, err
 	}
 	defer unlock()
+	defer p.store.removeIfEmpty()
 	name := id.Name()
 	st, err := p.store.load(name)
 	if err != nil || st == nil {

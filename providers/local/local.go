@@ -86,8 +86,54 @@ func New(o providers.Options) (providers.Provider, error) {
 		return nil, fmt.Errorf("local-state-dir %q: expected an absolute path", dir)
 	}
 	dir = filepath.Clean(dir)
+	// Refused here, before the CLI makes --out or anything starts, and
+	// again at preflight.
+	if err := checkStateDir(dir); err != nil {
+		return nil, err
+	}
 	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
 		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
+}
+
+// checkStateDir says whether dir can hold the leg's state: an existing
+// directory this process can write, or a path it can create. Only trying
+// tells (root passes every permission check, yet cannot mkdir in /proc or
+// on a read-only mount), so it makes and removes a scratch entry in dir or
+// in its nearest existing ancestor.
+func checkStateDir(dir string) error {
+	bad := func(err error) error {
+		return fmt.Errorf("input %q: got %q, expected an absolute path to a directory this user can write, or can create (%w)",
+			"local-state-dir", dir, err)
+	}
+	at := dir
+	for {
+		fi, err := os.Stat(at)
+		if err == nil {
+			if !fi.IsDir() {
+				return bad(fmt.Errorf("%s is not a directory", at))
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return bad(err)
+		}
+		up := filepath.Dir(at)
+		if up == at {
+			return bad(err)
+		}
+		at = up
+	}
+	scratch, err := os.MkdirTemp(at, ".mvm-verify-check-")
+	if err != nil {
+		if at != dir {
+			err = fmt.Errorf("cannot create directories under %s: %w", at, err)
+		}
+		return bad(err)
+	}
+	if err := os.Remove(scratch); err != nil {
+		return bad(err)
+	}
+	return nil
 }
 
 // Name is "local".
@@ -105,8 +151,12 @@ func (p *Provider) OfferedLanes() []string {
 
 var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
-// Preflight checks that sshd is installed and the suite user can log in.
+// Preflight checks that the state directory can be written, sshd is
+// installed and the suite user can log in.
 func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
+	if err := checkStateDir(p.store.dir); err != nil {
+		return providers.Classified(providers.ClassInvalid, "", err)
+	}
 	if _, err := p.findSSHD(); err != nil {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("local: %w", err))
 	}

@@ -384,6 +384,42 @@ func TestSharedUserHandover(t *testing.T) {
 	}
 }
 
+// The state directory a run made goes with its last leg: no empty
+// directory is left behind (by default in /tmp), and one still holding
+// another leg's state stays. A Destroy with nothing to do (a post step
+// after the main step tore down) leaves none either.
+func TestStateDirRemovedWithTheLastLeg(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state")
+	p := newProvider(t, dir)
+	a, b := newLeg(t, "root", "kvm"), newLeg(t, "root", "kvm")
+	for _, l := range []leg{a, b} {
+		if _, err := p.Create(ctx, l.req, nil); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
+	}
+	if _, err := p.Destroy(ctx, a.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("state dir gone while leg b keeps its state there: %v", err)
+	}
+	if _, err := p.Destroy(ctx, b.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state dir %s left after the last leg (%v): %v", dir, err, entries)
+	}
+	if _, err := p.Destroy(ctx, b.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a Destroy with nothing to do left the state dir %s: %v", dir, err)
+	}
+}
+
 func TestCreateAgainReplacesPreviousAttempt(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
@@ -432,6 +468,51 @@ func TestPreflightRefusals(t *testing.T) {
 				t.Errorf("class %v, want invalid", providers.ClassOf(err))
 			}
 		})
+	}
+}
+
+// A state directory that cannot be made or written is refused when the
+// provider is made and at preflight, naming the input, the value and the
+// form expected, and nothing is left behind.
+func TestStateDirUnusable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"/proc/nope", "/proc/nope/deeper", file, filepath.Join(file, "under")} {
+		_, err := local.New(providers.Options{Input: func(n string) string {
+			if n == "local-state-dir" {
+				return dir
+			}
+			return ""
+		}})
+		want := `input "local-state-dir": got "` + dir + `", expected an absolute path to a directory this user can write, or can create`
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v, want %q", dir, err, want)
+		}
+	}
+	if left, _ := filepath.Glob("/proc/.mvm-verify-check-*"); len(left) > 0 {
+		t.Errorf("scratch left: %v", left)
+	}
+	// Preflight checks again: the directory may have gone since.
+	gone := filepath.Join(t.TempDir(), "state")
+	p := newProvider(t, gone)
+	if err := os.WriteFile(gone, nil, 0o644); err != nil { // now a file
+		t.Fatal(err)
+	}
+	err := p.Preflight(context.Background(), providers.Request{User: "root", Lane: "kvm"})
+	if err == nil || !strings.Contains(err.Error(), `input "local-state-dir": got "`+gone+`"`) || providers.ClassOf(err) != providers.ClassInvalid {
+		t.Errorf("preflight with the state dir now a file: err %v (class %v), want it refused as invalid", err, providers.ClassOf(err))
+	}
+	// A directory that can be made is not made yet: New and Preflight
+	// leave nothing behind.
+	fresh := filepath.Join(t.TempDir(), "x", "y")
+	p = newProvider(t, fresh)
+	if err := p.Preflight(context.Background(), providers.Request{User: "root", Lane: "kvm"}); err != nil {
+		t.Errorf("preflight with a state dir that can be made: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(filepath.Dir(fresh))); len(entries) != 0 {
+		t.Errorf("New or Preflight left %v", entries)
 	}
 }
 

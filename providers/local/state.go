@@ -137,20 +137,13 @@ func (s store) path(name string) string { return filepath.Join(s.dir, name+".jso
 
 func (s store) ref(name string) string { return filepath.Join(s.registry, name+".ref") }
 
-func (s store) ensure() error {
-	for _, d := range []string{s.dir, s.registry} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create local state dir %s: %w", d, err)
-		}
-	}
-	return nil
-}
-
 // lock serializes Create and Destroy across every process using the
 // registry, so the hand-over of shared changes sees a consistent set of legs.
+// The state directory is made under the lock, as Destroy removes it under
+// the lock once it is empty.
 func (s store) lock() (func(), error) {
-	if err := s.ensure(); err != nil {
-		return nil, err
+	if err := os.MkdirAll(s.registry, 0o700); err != nil {
+		return nil, fmt.Errorf("create local state dir %s: %w", s.registry, err)
 	}
 	f, err := os.OpenFile(filepath.Join(s.registry, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -160,8 +153,25 @@ func (s store) lock() (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("lock local state: %w", err)
 	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create local state dir %s: %w", s.dir, err)
+	}
 	// Idempotent, so Create can release it early and still defer it.
 	return sync.OnceFunc(func() { f.Close() }), nil
+}
+
+// removeIfEmpty removes the state directory once no leg keeps anything in
+// it, so a run leaves no empty directory behind (in /tmp by default). The
+// caller holds the lock. The registry's directory stays: it holds the
+// lock file, which other processes may be waiting on.
+func (s store) removeIfEmpty() {
+	if s.dir == s.registry {
+		return
+	}
+	// Only an empty directory is removed; one holding another leg's state
+	// is left as it is.
+	_ = os.Remove(s.dir)
 }
 
 // load returns the leg's state, or nil when there is none.
