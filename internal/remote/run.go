@@ -46,6 +46,11 @@ type ExecResult struct {
 	Output []byte
 	// OutputDropped counts the bytes dropped from the start of Output.
 	OutputDropped int64
+	// Stdout is stdout alone, its last MaxOutput bytes: what a parser of
+	// the command's own report reads (libtest), since in Output stderr
+	// lines can land in the middle of a stdout line (cargo's "Running"
+	// between "test x ..." and "ok").
+	Stdout []byte
 	Duration      time.Duration
 	// TimedOut is set when RunSpec.Timeout killed the command.
 	TimedOut bool
@@ -82,7 +87,8 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	out := newOutput(s.MaxOutput, s.Stdout, func(err error) {
 		c.opts.Logger.Warn("live output stopped; output is still kept", "command", name, "err", err)
 	})
-	sess.Stdout = out
+	stdout := newOutput(s.MaxOutput, nil, nil)
+	sess.Stdout = io.MultiWriter(out, stdout)
 	sess.Stderr = out
 	start := time.Now()
 	if err := sess.Start(cmd); err != nil {
@@ -110,6 +116,7 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	}
 	res.Duration = time.Since(start)
 	res.Output, res.OutputDropped = out.snapshot()
+	res.Stdout, _ = stdout.snapshot()
 
 	var exit *ssh.ExitError
 	switch {
