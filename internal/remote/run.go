@@ -50,8 +50,8 @@ type ExecResult struct {
 	// the command's own report reads (libtest), since in Output stderr
 	// lines can land in the middle of a stdout line (cargo's "Running"
 	// between "test x ..." and "ok").
-	Stdout   []byte
-	Duration time.Duration
+	Stdout []byte
+	Duration      time.Duration
 	// TimedOut is set when RunSpec.Timeout killed the command.
 	TimedOut bool
 	// Signal names the signal the command died of ("KILL"), if any.
