@@ -394,21 +394,6 @@ func TestRunOutputCap(t *testing.T) {
 	}
 }
 
-// Stdout keeps stdout alone: stderr written between two halves of a
-// stdout line (cargo's "Running" between libtest's "test x ..." and "ok")
-// splits that line in Output, never in Stdout.
-func TestRunKeepsStdoutApart(t *testing.T) {
-	f := newFixture(t)
-	c := f.dial(t, fast())
-	res := run(t, c, RunSpec{Command: "printf 'test a ... '; sleep 0.2; echo '     Running tests/x.rs' >&2; sleep 0.2; echo ok"})
-	if got := string(res.Stdout); got != "test a ... ok\n" {
-		t.Errorf("Stdout = %q, want stdout alone", got)
-	}
-	if !bytes.Contains(res.Output, []byte("Running tests/x.rs")) || !bytes.Contains(res.Output, []byte("ok")) {
-		t.Errorf("Output = %q, want both streams", res.Output)
-	}
-}
-
 func TestRunRejectsBadSpec(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())

@@ -46,11 +46,6 @@ type ExecResult struct {
 	Output []byte
 	// OutputDropped counts the bytes dropped from the start of Output.
 	OutputDropped int64
-	// Stdout is stdout alone, its last MaxOutput bytes: what a parser of
-	// the command's own report reads (libtest), since in Output stderr
-	// lines can land in the middle of a stdout line (cargo's "Running"
-	// between "test x ..." and "ok").
-	Stdout []byte
 	Duration      time.Duration
 	// TimedOut is set when RunSpec.Timeout killed the command.
 	TimedOut bool
@@ -87,8 +82,7 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	out := newOutput(s.MaxOutput, s.Stdout, func(err error) {
 		c.opts.Logger.Warn("live output stopped; output is still kept", "command", name, "err", err)
 	})
-	stdout := newOutput(s.MaxOutput, nil, nil)
-	sess.Stdout = io.MultiWriter(out, stdout)
+	sess.Stdout = out
 	sess.Stderr = out
 	start := time.Now()
 	if err := sess.Start(cmd); err != nil {
@@ -116,7 +110,6 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	}
 	res.Duration = time.Since(start)
 	res.Output, res.OutputDropped = out.snapshot()
-	res.Stdout, _ = stdout.snapshot()
 
 	var exit *ssh.ExitError
 	switch {

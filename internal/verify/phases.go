@@ -603,7 +603,7 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 		return sr
 	}
 	if st.Parse == "libtest" {
-		sum := libtest.Parse(res.Stdout)
+		sum := libtest.Parse(res.Output)
 		sr.Tests = &sum
 		v, why := sum.Verdict(res.ExitCode)
 		sr.Status, sr.Reason = verdictStatus(v), why
