@@ -206,9 +206,15 @@ func Parse(output []byte) Summary {
 	return s
 }
 
-// resultWord reads what libtest prints after "test NAME ... ".
+// resultWord reads what libtest prints after "test NAME ... ". The word may
+// be followed by a line of cargo's own, written to stderr before libtest's
+// newline ("ok     Running tests/x.rs"): the word still decides, or the test
+// would stay running and swallow the output sections after it.
 func resultWord(s string) (outcome, bool) {
 	s = strings.TrimSpace(s)
+	if word, rest, ok := strings.Cut(s, " "); ok && (word == "ok" || word == "FAILED") && cargoLine(rest) {
+		s = word
+	}
 	switch {
 	case s == "ok":
 		return passed, true
@@ -289,4 +295,11 @@ func (s Summary) zeroDetail() string {
 		parts = append(parts, fmt.Sprintf("%d ignored", s.Ignored))
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// cargoLine reports whether s is one of cargo's status lines ("Running …",
+// "Doc-tests …"), which cargo right-aligns with spaces.
+func cargoLine(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "Running ") || strings.HasPrefix(s, "Doc-tests ")
 }

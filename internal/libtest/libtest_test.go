@@ -176,6 +176,33 @@ func TestParseAndVerdict(t *testing.T) {
 			verdict: NotRun, whyHas: "env-gated",
 		},
 		{
+			// cargo's stderr "Running" for the next binary lands after
+			// libtest's "ok" and before its newline (one SSH channel).
+			name: "gated test with cargo's next Running line inside its result line",
+			output: "\nrunning 1 test\ntest gated ... ok     Running tests/x.rs (target/debug/deps/x-1a2b)\n\n" +
+				"successes:\n\n---- gated stdout ----\nskipped: MVM_LIVE_SMOKE not set\n\n\nsuccesses:\n    gated\n\n" +
+				"test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n",
+			want:    Summary{Binaries: 1, Passed: 1, Skipped: 1},
+			verdict: NotRun, whyHas: "printed skipped",
+		},
+		{
+			// Under --nocapture a test's eprintln! goes to stderr, inline.
+			name: "gated test printing its skip to stderr under --nocapture",
+			output: "\nrunning 1 test\ntest gated ... skipping: set LIVE=1\nok\n\n" +
+				"test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n",
+			want:    Summary{Binaries: 1, Passed: 1, Skipped: 1},
+			verdict: NotRun, whyHas: "printed skipped",
+		},
+		{
+			// "ok" then words that are not cargo's: a test's own output
+			// under --nocapture, not a result.
+			name: "a test printing ok and more under --nocapture",
+			output: "\nrunning 1 test\ntest chatty ... ok so far\nok\n\n" +
+				"test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n",
+			want:    Summary{Binaries: 1, Passed: 1},
+			verdict: Pass, whyHas: "1 passed",
+		},
+		{
 			name:    "gated tests really run (MVM_LIVE_SMOKE=1, --nocapture)",
 			output:  string(fixture(t, "gated-live-nocapture.txt")),
 			want:    Summary{Binaries: 1, Passed: 2},
