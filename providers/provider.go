@@ -196,3 +196,10 @@ func OfferedLanes(p Provider, info Info) []string {
 	}
 	return info.Lanes
 }
+
+// Resolver is implemented by a provider with an input whose default
+// depends on where it runs (local's state directory under TMPDIR): it says
+// what it resolved, so a `down` run elsewhere finds the same resources.
+type Resolver interface {
+	ResolvedInputs() map[string]string
+}

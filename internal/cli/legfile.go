@@ -1,14 +1,15 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -40,21 +41,55 @@ func checkOutFree(out string) error {
 	return nil
 }
 
-func newLegFile(run *config.Run, id providers.Identity) (*legFile, error) {
+// newLegFile writes the leg's first state, refusing (as bad input) an
+// --out another leg has just claimed: the file is created exclusively.
+func newLegFile(run *config.Run, id providers.Identity, p providers.Provider) (*legFile, error) {
 	f := &legFile{dir: hostDir(run.Out)}
-	f.st = upState{Provider: run.Provider, Identity: id, Inputs: map[string]string{}, PID: os.Getpid()}
-	f.st.Exe, _ = os.Executable()
-	for k, v := range run.Inputs {
-		if !run.IsSecret(k) {
-			f.st.Inputs[k] = v
-		}
+	f.st = upState{Provider: run.Provider, Identity: id, Inputs: stateInputs(run, p), PID: os.Getpid()}
+	start, err := sshd.StartTime(f.st.PID)
+	if err != nil {
+		return nil, err
+	}
+	f.st.StartTime = start
+	outErr := func(err error) error {
+		return &config.InputError{Input: "out", Value: run.Out, Expected: "a directory this user can write, for the leg's state", Err: err}
 	}
 	if err := os.MkdirAll(f.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", f.dir, err)
+		return nil, outErr(err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f, f.writeLocked()
+	path := filepath.Join(f.dir, upStateFile)
+	tmp, err := f.writeTemp()
+	if err != nil {
+		return nil, outErr(err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); errors.Is(err, os.ErrExist) {
+		return nil, checkOutFree(run.Out)
+	} else if err != nil {
+		return nil, outErr(err)
+	}
+	return f, nil
+}
+
+// stateInputs are the inputs a later `down` needs: the non-secret ones
+// given, and what the provider resolved from where it runs.
+func stateInputs(run *config.Run, p providers.Provider) map[string]string {
+	in := map[string]string{}
+	for k, v := range run.Inputs {
+		if !run.IsSecret(k) {
+			in[k] = v
+		}
+	}
+	if r, ok := p.(providers.Resolver); ok {
+		for k, v := range r.ResolvedInputs() {
+			if _, given := in[k]; !given {
+				in[k] = v
+			}
+		}
+	}
+	return in
 }
 
 // PendingHostCleanups keeps what is still to undo on a host we did not
@@ -67,36 +102,52 @@ func (f *legFile) PendingHostCleanups(host verify.HostInfo, pending []verify.Hos
 	_ = f.writeLocked() // the first write succeeded; a later failure keeps what it wrote
 }
 
-// remove deletes the state of a leg that left nothing behind.
+// remove deletes the state of a leg that left nothing behind, unless
+// another leg's state has taken its place.
 func (f *legFile) remove() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var st upState
+	data, err := os.ReadFile(filepath.Join(f.dir, upStateFile))
+	if err != nil || json.Unmarshal(data, &st) != nil || st.PID != f.st.PID || st.StartTime != f.st.StartTime {
+		return err
+	}
 	return os.RemoveAll(f.dir)
 }
 
 // writeLocked replaces the file whole, so a kill mid-write leaves the
 // previous version, never half of one.
 func (f *legFile) writeLocked() error {
-	path := filepath.Join(f.dir, upStateFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(mustJSON(f.st)), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
+	tmp, err := f.writeTemp()
+	if err != nil {
+		return err
 	}
+	path := filepath.Join(f.dir, upStateFile)
 	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
 
-// stillRunning reports whether the run that wrote st is alive: the same
-// program under the same pid (a reused pid runs something else).
+func (f *legFile) writeTemp() (string, error) {
+	tmp, err := os.CreateTemp(f.dir, ".host-*.json")
+	if err != nil {
+		return "", fmt.Errorf("write the leg's state: %w", err)
+	}
+	_, err = tmp.WriteString(mustJSON(f.st))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	return tmp.Name(), nil
+}
+
+// stillRunning reports whether the run that wrote st is alive: the pid
+// still the process that started then (a reused pid started later).
 func stillRunning(st *upState) bool {
-	if st.PID <= 0 {
-		return false
-	}
-	if err := syscall.Kill(st.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", st.PID))
-	return err == nil && exe == st.Exe
+	return st.PID > 0 && sshd.Started(st.PID, st.StartTime)
 }

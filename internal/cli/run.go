@@ -115,9 +115,8 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	st.save("name", id.Name())
 	st.save("out", run.Out)
 	if !a.inGHA {
-		if st.leg, err = newLegFile(run, id); err != nil {
-			fmt.Fprintf(a.stderr, "mvm-verify: save the leg's state: %v\n", err)
-			return ExitFailed
+		if st.leg, err = newLegFile(run, id, p); err != nil {
+			return a.badInput(err)
 		}
 	}
 

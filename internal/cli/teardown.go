@@ -324,10 +324,10 @@ type upState struct {
 	// the provider's destroy, which on a host we did not create is all
 	// that removes them.
 	HostCleanups []verify.HostCleanup `json:"host_cleanups,omitempty"`
-	// PID and Exe are the CLI run that wrote this state while it is in
-	// flight (see legFile); a kept host's state has neither.
-	PID int    `json:"pid,omitempty"`
-	Exe string `json:"exe,omitempty"`
+	// PID and StartTime are the CLI run that wrote this state while it is
+	// in flight (see legFile); a kept host's state has neither.
+	PID       int    `json:"pid,omitempty"`
+	StartTime uint64 `json:"start_time,omitempty"`
 }
 
 const upStateFile = "host.json"
@@ -346,12 +346,7 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	if err := os.Remove(filepath.Join(run.Out, downReportedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	st := upState{Provider: run.Provider, Identity: id, Inputs: map[string]string{}, Host: res.Host, HostCleanups: res.HostCleanups}
-	for k, v := range run.Inputs {
-		if !run.IsSecret(k) {
-			st.Inputs[k] = v
-		}
-	}
+	st := upState{Provider: run.Provider, Identity: id, Inputs: stateInputs(run, plan.Provider), Host: res.Host, HostCleanups: res.HostCleanups}
 	if len(res.ClientKeyPEM) > 0 {
 		st.KeyFile = filepath.Join(dir, "id_ed25519")
 		if err := os.WriteFile(st.KeyFile, res.ClientKeyPEM, 0o600); err != nil {

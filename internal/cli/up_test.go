@@ -101,9 +101,19 @@ func TestDownAfterKilledRun(t *testing.T) {
 	out := filepath.Join(tmp, "out")
 	token := "mvr-killed-" + filepath.Base(tmp)
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: echo step-started; exec -a "+token+" sleep 600\n")
+	// The run's local-state-dir is its default, under its TMPDIR; down
+	// runs with another TMPDIR and must still find it.
+	runTmp, downTmp := filepath.Join(tmp, "run-tmp"), filepath.Join(tmp, "down-tmp")
+	for _, d := range []string{runTmp, downTmp} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	env := cmdEnv(t)
-	env[len(env)-1] = "TMPDIR=" + tmp
-	args := []string{"run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state")}
+	env[len(env)-1] = "TMPDIR=" + runTmp
+	downEnv := cmdEnv(t)
+	downEnv[len(downEnv)-1] = "TMPDIR=" + downTmp
+	args := []string{"run", "--provider", "local", "--suite", suite, "--out", out}
 	main := startBin(t, env, args...)
 	t.Cleanup(func() {
 		// A failed check must not leave the run's sshd behind for the
@@ -134,7 +144,7 @@ func TestDownAfterKilledRun(t *testing.T) {
 		t.Fatalf("run into the killed run's --out: exit %d, want 2 naming out and down\nstdout:\n%s\nstderr:\n%s", again.code, again.stdout, again.stderr)
 	}
 
-	down := runBin(t, env, "down", "--out", out)
+	down := runBin(t, downEnv, "down", "--out", out)
 	if down.code != 0 {
 		t.Fatalf("down exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
 	}

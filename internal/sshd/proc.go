@@ -118,6 +118,13 @@ func Alive(pid int) bool {
 	return err == nil && st.state != 'Z' && st.state != 'X'
 }
 
+// Started reports whether pid is still the live process that had
+// startTime; a pid reused since started later.
+func Started(pid int, startTime uint64) bool {
+	st, err := readStat(pid)
+	return err == nil && st.state != 'Z' && st.state != 'X' && st.startTime == startTime
+}
+
 // Running reports whether pid is still the sshd that had startTime: alive,
 // started then, and running an sshd binary. Another process, pid namespace
 // or boot may have reused the pid since.

@@ -95,6 +95,12 @@ func New(o providers.Options) (providers.Provider, error) {
 		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
 }
 
+// ResolvedInputs implements providers.Resolver: the state directory, whose
+// default comes from this process's RUNNER_TEMP or TMPDIR.
+func (p *Provider) ResolvedInputs() map[string]string {
+	return map[string]string{"local-state-dir": p.store.dir}
+}
+
 // checkStateDir says whether dir can hold the leg's state: an existing
 // directory this process can write, or a path it can create. Only trying
 // tells (root passes every permission check, yet cannot mkdir in /proc or
