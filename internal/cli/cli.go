@@ -168,6 +168,10 @@ type app struct {
 	noticed map[string]bool // reporting notices already shown
 	offTold bool            // why GitHub reporting is off was shown
 
+	// subcommand is set when a subcommand runs (the CLI, also in a
+	// workflow's run: step), not the Docker action's main step: no post
+	// step follows it, so a run keeps its state in --out for down.
+	subcommand bool
 	// flagsGiven are the inputs given as flags, for warnNotApplying;
 	// none in the action.
 	flagsGiven []string

@@ -15,9 +15,9 @@ import (
 )
 
 // legFile is the leg's state in --out while a CLI run or up is in flight.
-// In Actions the post step tears down a killed main step from STATE_*; at a
-// terminal nothing follows a killed run (kill -9, a closed laptop), so the
-// same facts go to --out/host/host.json, where `mvm-verify down --out DIR`
+// The Docker action's post step tears down a killed main step from STATE_*;
+// nothing follows a killed subcommand (kill -9, a closed laptop, a
+// cancelled run: step), so the same facts go to --out/host/host.json, where `mvm-verify down --out DIR`
 // finds them, before anything is created. A run that tears down cleanly
 // removes it; `up` replaces it with the kept host's state.
 type legFile struct {

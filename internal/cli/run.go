@@ -31,6 +31,7 @@ func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
 		}
 		return a.badInput(err)
 	}
+	a.subcommand = true
 	return a.dispatch(ctx, cmd, src)
 }
 
@@ -101,7 +102,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
 	}
-	if !a.inGHA || keep {
+	if a.subcommand || keep {
 		if err := checkOutFree(run.Out); err != nil {
 			return a.badInput(err)
 		}
@@ -114,7 +115,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	st.save("identity", mustJSON(id))
 	st.save("name", id.Name())
 	st.save("out", run.Out)
-	if !a.inGHA {
+	if a.subcommand {
 		if st.leg, err = newLegFile(run, id, p); err != nil {
 			return a.badInput(err)
 		}
