@@ -219,8 +219,8 @@ func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix
 
 // cycleTimeout is the cycle's share of timeout-minutes. With GitHub
 // reporting on, it is what is left after the time this process has already
-// spent (elapsed, the Start report included) and after the reserve for the
-// final report, in whole seconds. It never drops below the teardown budget
+// spent (elapsed; the Start report runs beside the cycle) and after the
+// reserve for the final report, in whole seconds. It never drops below the teardown budget
 // plus a minute, the least config lets timeout-minutes be: a run that tight
 // gives the final report what it can. Without reporting the cycle has the
 // whole timeout, as before.

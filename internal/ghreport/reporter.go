@@ -133,8 +133,10 @@ func (o *Outcome) note(degraded bool, format string, args ...any) {
 }
 
 // Reporter reports one leg (Start, Finish) or the whole matrix (Report).
-// Its methods are safe to call from one goroutine at a time per leg; several
-// Reporters (one per leg) may run concurrently against the same PR.
+// A leg's reports may be asked for from several goroutines (StartAsync, a
+// progress Update, Finish): they run one at a time, in the order asked, a
+// later one superseding the comment confirmation of the one in progress.
+// Several Reporters (one per leg) may run concurrently against the same PR.
 type Reporter struct {
 	cfg         Config
 	gh          *github.Client
