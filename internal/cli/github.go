@@ -15,10 +15,12 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 )
 
-// Time for each reporting call. They count against timeout-minutes: the
-// leg's cycle gets what is left of it after the time already spent (Start
-// included) and after finishReserve, kept back for the final row. A slow or
-// rate-limited API can delay a leg by at most these and never fail it.
+// Time for each reporting call. Start and the progress update run beside
+// the cycle; the cycle gets what is left of timeout-minutes after the time
+// already spent and after finishReserve, kept back for the final row (and
+// for the rest of a Start still running when the cycle ends: the final
+// status waits for the pending one). A slow or rate-limited API can delay a
+// leg by at most these and never fail it.
 const (
 	startBudget    = 45 * time.Second // pending status and ⏳ row, read back once (no quiet period)
 	progressBudget = 45 * time.Second // runs beside the cycle, ended with it, so costs it nothing
@@ -125,14 +127,31 @@ func (a *app) notice(o ghreport.Outcome) {
 	a.annotate("notice", "mvm-verify reporting", o.Notice)
 }
 
-// reportStart marks the leg pending on GitHub (status and ⏳ row).
-func (a *app) reportStart(ctx context.Context, r *ghreport.Reporter, row matrix.Row) {
+// reportStart marks the leg pending on GitHub (status and ⏳ row) beside
+// the cycle, which need not wait for GitHub. The Reporter orders the leg's
+// reports: the progress update and the final row wait until the pending
+// status has been answered, and cut Start's ⏳ row short, as theirs
+// replace it. wait returns once Start is over and its notice printed.
+func (a *app) reportStart(ctx context.Context, r *ghreport.Reporter, row matrix.Row) (wait func()) {
 	if r == nil {
-		return
+		return func() {}
 	}
 	ctx, cancel := context.WithTimeout(ctx, startBudget)
-	defer cancel()
-	a.notice(r.Start(ctx, row))
+	started := r.StartAsync(ctx, row)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel()
+		out := <-started
+		if out.Canceled {
+			// Superseded by the leg's next report, or the run was
+			// interrupted: nothing is wrong with the reporting.
+			a.log.Info("pending report ended early: superseded or interrupted")
+			return
+		}
+		a.notice(out)
+	}()
+	return func() { <-done }
 }
 
 // reportProgress updates the leg's row once, when its host is ready: the
@@ -166,9 +185,11 @@ func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *ve
 				uctx, done := context.WithTimeout(ctx, progressBudget)
 				defer done()
 				out := r.Update(uctx, row)
-				if ctx.Err() != nil {
-					// Cut short because the cycle ended: not a problem.
-					a.log.Info("progress update ended with the cycle", "notice", out.Notice)
+				if out.Canceled {
+					// Cut short because the cycle ended: the final row
+					// follows. Not degraded reporting, so no notice; a
+					// real failure before that was warned of already.
+					a.log.Info("progress update ended with the cycle")
 					return
 				}
 				a.notice(out)
@@ -198,8 +219,8 @@ func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix
 
 // cycleTimeout is the cycle's share of timeout-minutes. With GitHub
 // reporting on, it is what is left after the time this process has already
-// spent (elapsed, the Start report included) and after the reserve for the
-// final report, in whole seconds. It never drops below the teardown budget
+// spent (elapsed; the Start report runs beside the cycle) and after the
+// reserve for the final report, in whole seconds. It never drops below the teardown budget
 // plus a minute, the least config lets timeout-minutes be: a run that tight
 // gives the final report what it can. Without reporting the cycle has the
 // whole timeout, as before.

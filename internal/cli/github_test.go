@@ -1,12 +1,17 @@
 package cli_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 )
@@ -20,9 +25,9 @@ const (
 
 // fakeGitHub is a fake GitHub holding PR #7 of o/r at ghHead, with a
 // writing and a read-only token.
-func fakeGitHub(t *testing.T) *fakegh.Server {
+func fakeGitHub(t *testing.T, opts ...fakegh.Option) *fakegh.Server {
 	t.Helper()
-	gh := fakegh.New()
+	gh := fakegh.New(opts...)
 	t.Cleanup(gh.Close)
 	gh.AddToken(ghToken, fakegh.Token{Login: "github-actions[bot]"})
 	gh.AddToken(roToken, fakegh.Token{Login: "github-actions[bot]", ReadOnly: true})
@@ -618,6 +623,74 @@ func TestEventWithoutCommitNotice(t *testing.T) {
 			t.Error("no status on GITHUB_SHA")
 		}
 	})
+}
+
+// A short healthy leg whose progress update is still confirming its row
+// when the cycle ends: the update is cut short on purpose, which is not
+// degraded reporting, so there is no warning and no "incomplete" notice.
+// When GitHub does fail (500s on every comment write), the warning and the
+// notice are there.
+func TestShortLegWarnsOnlyOfRealFailures(t *testing.T) {
+	requireRoot(t)
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	leg := func(t *testing.T, gh *fakegh.Server) result {
+		dir := t.TempDir()
+		res := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+			"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "GITHUB_STATE="+emptyFile(t, "state"),
+			"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+			"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+		if res.code != 0 {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+		}
+		return res
+	}
+
+	t.Run("healthy", func(t *testing.T) {
+		// The progress update's comment write is held until the leg
+		// exits, so the cycle surely ends while the update is in flight.
+		release := make(chan struct{})
+		var held atomic.Bool
+		gh := fakeGitHub(t, fakegh.WithDelay(func(r *http.Request) time.Duration {
+			if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && strings.Contains(r.URL.Path, "/comments") &&
+				strings.Contains(peekBody(r), "host ready") && held.CompareAndSwap(false, true) {
+				<-release
+			}
+			return 0
+		}))
+		t.Cleanup(func() { close(release) }) // before the fake closes
+		res := leg(t, gh)
+		if !held.Load() {
+			t.Fatal("the progress update never wrote its row: the test held nothing")
+		}
+		for _, bad := range []string{"degraded", "incomplete", "level=WARN", "::warning"} {
+			if strings.Contains(res.stderr, bad) || strings.Contains(res.stdout, bad) {
+				t.Errorf("%q although everything was reported\nstdout:\n%s\nstderr:\n%s", bad, res.stdout, res.stderr)
+			}
+		}
+		if row := gh.Comments(ghRepo, 7); len(row) != 1 || !strings.Contains(row[0].Body, "| ✅ | ✅ verified") {
+			t.Errorf("want the sticky comment with the final row, got %+v", row)
+		}
+	})
+
+	t.Run("comment writes fail", func(t *testing.T) {
+		gh := fakeGitHub(t)
+		gh.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 500, Times: 1000})
+		gh.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 500, Times: 1000})
+		res := leg(t, gh)
+		if !strings.Contains(res.stderr, "GitHub reporting degraded") {
+			t.Errorf("no warning although every comment write failed\nstderr:\n%s", res.stderr)
+		}
+		if !strings.Contains(res.stdout, "::notice") || !strings.Contains(res.stdout, "incomplete") {
+			t.Errorf("no notice that the reporting is incomplete\nstdout:\n%s", res.stdout)
+		}
+	})
+}
+
+// peekBody reads r's body and puts it back for the fake to read.
+func peekBody(r *http.Request) string {
+	data, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	return string(data)
 }
 
 // verifiedRow matches a verified leg's row rebuilt from its status: the

@@ -150,7 +150,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	plan.Journal = st
 	plan.HostJournal = st
 	gh := a.reporter(run)
-	a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
+	waitStart := a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
 	// The cycle's clock starts now, with what timeout-minutes has left.
 	plan.Timeout = cycleTimeout(run, gh != nil, time.Since(a.start))
 	stopProgress := a.reportProgress(ctx, gh, &plan)
@@ -189,6 +189,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if out, ok := a.reportFinish(ctx, gh, finalRow); ok && (out.StatusPosted || out.Off) && !res.TeardownDeferred {
 		st.save("reported", "true")
 	}
+	waitStart() // over by now: Finish waited for it
 	if keep && res.Kept {
 		if err := a.saveUp(run, id, res, plan); err != nil {
 			fmt.Fprintf(a.stderr, "mvm-verify: save host state: %v\n", err)

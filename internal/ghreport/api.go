@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -115,6 +116,13 @@ const (
 // clock, not the wall clock.
 func (r *Reporter) classify(resp *http.Response, err error) (time.Duration, errKind) {
 	if resp == nil {
+		if unreachable(err) {
+			// No connection at all (refused, no route, the name does not
+			// resolve): not a rate limit nor a hiccup of a server that
+			// answered, and retrying within a second or so rarely helps.
+			// Fail at once; the leg's next report tries again.
+			return 0, kindOther
+		}
 		// No response: a transport error, worth retrying like a 5xx.
 		return 0, kindServer
 	}
@@ -154,6 +162,18 @@ func (r *Reporter) rateLimitWait(h http.Header) (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// unreachable says whether err is a failure to reach the API at all: the
+// name did not resolve or the connection was not made. A connection that
+// broke after it was made is not: the request may have been served.
+func unreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func errMessage(err error) string {

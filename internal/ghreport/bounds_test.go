@@ -71,8 +71,9 @@ func TestManyLongNotesFitTheComment(t *testing.T) {
 }
 
 // After each write a leg waits before reading back: half the base delay
-// plus a random part of it, the base doubling with each write up to eight
-// times Settle, so legs whose writes collide drift apart. Here a competing
+// plus a random part of it, the base Settle after the first write and
+// doubling with each write up to eight times Settle, so legs whose writes
+// collide drift apart. Here a competing
 // writer puts the older comment back after every write, so the leg writes
 // Attempts times and every wait it asks for is a settle delay.
 func TestSettleDelayIsJitteredAndGrows(t *testing.T) {
@@ -104,17 +105,17 @@ func TestSettleDelayIsJitteredAndGrows(t *testing.T) {
 	}
 	seen := map[time.Duration]bool{}
 	for i, d := range waits {
-		base := settle << min(i+1, 3)
+		base := settle << min(i, 3)
 		if d < base/2 || d >= base/2+base {
 			t.Errorf("wait after write %d = %v, want in [%v, %v)", i+1, d, base/2, base/2+base)
 		}
-		if i >= 2 {
+		if i >= 3 {
 			seen[d] = true
 		}
 	}
-	// Writes 3 to 7 share a base: jitter makes their waits differ.
+	// Writes 4 to 7 share a base: jitter makes their waits differ.
 	if len(seen) < 2 {
-		t.Errorf("waits after writes 3-%d are all %v: no jitter", attempts, waits[2])
+		t.Errorf("waits after writes 4-%d are all %v: no jitter", attempts, waits[3])
 	}
 
 	// Over many draws the jitter spans most of its window, not a sliver.

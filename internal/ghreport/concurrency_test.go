@@ -21,91 +21,135 @@ import (
 // rebuilt from its status after a lost update: the read-back must have
 // caught and repaired every lost write.
 func TestConcurrentLegsLoseNoRows(t *testing.T) {
+	legsLoseNoRows(t, time.Millisecond, func(c *Config) {
+		c.Sleep = shortSleep
+		// Twice the default bound, so a loaded test machine does
+		// not turn slow convergence into a reported give-up.
+		c.Attempts = 2 * DefaultAttempts
+		// shortSleep makes this 100ms: far longer than a leg's
+		// read-to-write latency against the fake (a few ms), as
+		// the production default is against GitHub.
+		c.Quiet = 200 * time.Second
+	})
+}
+
+// TestConcurrentLegsLoseNoRowsAtProductionSettings is the same with the
+// production Settle, Quiet and Attempts against a fake as slow as GitHub:
+// up to a second per request (half before applying it, half after), with
+// time running prodSpeedup times faster for the fake and the legs alike.
+// It shows the defaults are long enough for GitHub's latency, not only the
+// test settings for the fake's.
+func TestConcurrentLegsLoseNoRowsAtProductionSettings(t *testing.T) {
+	legsLoseNoRows(t, time.Second/2/prodSpeedup, func(c *Config) {
+		c.Sleep = fasterSleep(prodSpeedup)
+	})
+}
+
+// prodSpeedup is how much faster than real time the production-settings
+// test runs. Kept low enough that a loaded machine's scheduling delays
+// (milliseconds) stay small next to the scaled waits and latencies.
+const prodSpeedup = 50
+
+// fasterSleep waits 1/speedup of what was asked.
+func fasterSleep(speedup int) func(context.Context, time.Duration) error {
+	return func(ctx context.Context, d time.Duration) error {
+		t := time.NewTimer(d / time.Duration(speedup))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
+	}
+}
+
+// legsLoseNoRows is TestConcurrentLegsLoseNoRows with the fake delaying
+// each request up to twice maxDelay and the legs configured by mod.
+func legsLoseNoRows(t *testing.T, maxDelay time.Duration, mod func(*Config)) {
 	const legs, trials = 8, 50
 	keys := []string{"hetzner-no-kvm", "gcp", "aws", "azure", "vultr", "latitude", "equinix", "ovh"}
 	outcomes := []matrix.Status{matrix.Pass, matrix.Fail, matrix.NA}
 	for trial := range trials {
-		seed := uint64(trial + 1)
-		f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, time.Millisecond)))
-		if trial%2 == 1 {
-			// An older push left a matrix behind with two other legs.
-			old := legRow("qemu", matrix.Pass, "older push")
-			old.HeadSHA, old.UpdatedAt = "0000000000000000000000000000000000000000", time.Unix(1, 0)
-			body, err := CommentBody(matrix.State{HeadSHA: old.HeadSHA, Rows: []matrix.Row{old}})
-			if err != nil {
-				t.Fatal(err)
+		// Trials run two at a time (go test's -parallel): each has a fake
+		// of its own, and the legs mostly wait.
+		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) {
+			t.Parallel()
+			seed := uint64(trial + 1)
+			f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, maxDelay)))
+			if trial%2 == 1 {
+				// An older push left a matrix behind with two other legs.
+				old := legRow("qemu", matrix.Pass, "older push")
+				old.HeadSHA, old.UpdatedAt = "0000000000000000000000000000000000000000", time.Unix(1, 0)
+				body, err := CommentBody(matrix.State{HeadSHA: old.HeadSHA, Rows: []matrix.Row{old}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.AddComment(testRepo, testPR, "github-actions[bot]", body)
 			}
-			f.AddComment(testRepo, testPR, "github-actions[bot]", body)
-		}
-		pick := rand.New(rand.NewPCG(seed, 99))
-		want := map[string]matrix.Status{}
-		for _, k := range keys {
-			want[k] = outcomes[pick.IntN(len(outcomes))]
-		}
+			pick := rand.New(rand.NewPCG(seed, 99))
+			want := map[string]matrix.Status{}
+			for _, k := range keys {
+				want[k] = outcomes[pick.IntN(len(outcomes))]
+			}
 
-		var wg sync.WaitGroup
-		results := make(chan string, 2*legs)
-		start := make(chan struct{})
-		for i, key := range keys {
-			r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-				c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
-				c.Sleep = shortSleep
-				// Twice the default bound, so a loaded test machine does
-				// not turn slow convergence into a reported give-up.
-				c.Attempts = 2 * DefaultAttempts
-				// shortSleep makes this 100ms: far longer than a leg's
-				// read-to-write latency against the fake (a few ms), as
-				// the production default is against GitHub.
-				c.Quiet = 200 * time.Second
-			})
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				ctx := context.Background()
-				if out := r.Start(ctx, matrix.Row{Key: key}); out.Degraded {
-					results <- fmt.Sprintf("%s Start: %+v", key, out)
-				}
-				if out := r.Finish(ctx, legRow(key, want[key], "notes of "+key)); out.Degraded {
-					results <- fmt.Sprintf("%s Finish: %+v", key, out)
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		close(results)
-		for msg := range results {
-			t.Errorf("trial %d: %s", trial, msg)
-		}
+			var wg sync.WaitGroup
+			results := make(chan string, 2*legs)
+			start := make(chan struct{})
+			for i, key := range keys {
+				r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+					c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
+					mod(c)
+				})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					ctx := context.Background()
+					if out := r.Start(ctx, matrix.Row{Key: key}); out.Degraded {
+						results <- fmt.Sprintf("%s Start: %+v", key, out)
+					}
+					if out := r.Finish(ctx, legRow(key, want[key], "notes of "+key)); out.Degraded {
+						results <- fmt.Sprintf("%s Finish: %+v", key, out)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			close(results)
+			for msg := range results {
+				t.Errorf("trial %d: %s", trial, msg)
+			}
 
-		st := commentState(t, f)
-		if st.HeadSHA != sha1 {
-			t.Errorf("trial %d: comment about %s, want %s", trial, st.HeadSHA, sha1)
-		}
-		for _, key := range keys {
-			row, ok := findRow(st.Rows, key)
-			if !ok {
-				t.Errorf("trial %d: row %s lost", trial, key)
-				continue
+			st := commentState(t, f)
+			if st.HeadSHA != sha1 {
+				t.Errorf("trial %d: comment about %s, want %s", trial, st.HeadSHA, sha1)
 			}
-			if row.HeadSHA != sha1 || row.Has(matrix.Pending) {
-				t.Errorf("trial %d: row %s = %+v, want finished for the head", trial, key, row)
-			}
-			for _, c := range []matrix.Column{matrix.LiveCycle, matrix.SeccompProbe} {
-				if got := row.Cell(c).Status; got != want[key] {
-					t.Errorf("trial %d: row %s %s = %s, want %s", trial, key, c, got, want[key])
+			for _, key := range keys {
+				row, ok := findRow(st.Rows, key)
+				if !ok {
+					t.Errorf("trial %d: row %s lost", trial, key)
+					continue
+				}
+				if row.HeadSHA != sha1 || row.Has(matrix.Pending) {
+					t.Errorf("trial %d: row %s = %+v, want finished for the head", trial, key, row)
+				}
+				for _, c := range []matrix.Column{matrix.LiveCycle, matrix.SeccompProbe} {
+					if got := row.Cell(c).Status; got != want[key] {
+						t.Errorf("trial %d: row %s %s = %s, want %s", trial, key, c, got, want[key])
+					}
+				}
+				if row.Source != matrix.FromLeg || row.Notes != "notes of "+key {
+					t.Errorf("trial %d: row %s is %s with notes %q, want the leg's own row with %q",
+						trial, key, row.Source, row.Notes, "notes of "+key)
 				}
 			}
-			if row.Source != matrix.FromLeg || row.Notes != "notes of "+key {
-				t.Errorf("trial %d: row %s is %s with notes %q, want the leg's own row with %q",
-					trial, key, row.Source, row.Notes, "notes of "+key)
+			if trial%2 == 1 {
+				if _, ok := findRow(st.Rows, "qemu"); !ok {
+					t.Errorf("trial %d: the older push's row vanished", trial)
+				}
 			}
-		}
-		if trial%2 == 1 {
-			if _, ok := findRow(st.Rows, "qemu"); !ok {
-				t.Errorf("trial %d: the older push's row vanished", trial)
-			}
-		}
+		})
 	}
 }
 

@@ -32,8 +32,8 @@ const (
 	DefaultAPIURL   = "https://api.github.com/"
 	DefaultBudget   = 3 * time.Minute
 	DefaultAttempts = 10
-	DefaultSettle   = 2 * time.Second
-	DefaultQuiet    = 8 * time.Second
+	DefaultSettle   = 1 * time.Second
+	DefaultQuiet    = 4 * time.Second
 )
 
 // Config configures a Reporter.
@@ -77,7 +77,11 @@ type Config struct {
 	// Quiet is how long a leg keeps watching its confirmed row before it
 	// trusts it: longer than any other leg's read-to-write latency, so a
 	// write based on a read from before the row landed has landed too, and
-	// is seen. Default DefaultQuiet. Start does not wait it: its ⏳ row is
+	// is seen. A leg reads again rather than write from a read older than
+	// Quiet/2, so the default (4 s) leaves 2 s for the write request
+	// itself, several times GitHub's usual latency; the concurrency test
+	// at production settings checks it against a fake as slow as GitHub.
+	// Default DefaultQuiet. Start does not wait it: its ⏳ row is
 	// replaced by the leg's later rows anyway.
 	Quiet time.Duration
 	// PinHead: Event.HeadSHA was given (input head-sha) rather than taken
@@ -110,6 +114,12 @@ type Outcome struct {
 	// repeat the notice. A token refused at the comment alone does not
 	// turn it off: statuses are still posted (StatusPosted says so).
 	Off bool
+	// Canceled: the call was cut short on purpose, not by GitHub: its
+	// context was canceled (the caller stopped it) or the leg's next
+	// report superseded it. Nothing is wrong with the reporting, so there
+	// is no notice and it is not Degraded. A deadline that runs out is a
+	// failure, not this.
+	Canceled bool
 }
 
 func (o *Outcome) note(degraded bool, format string, args ...any) {
@@ -123,8 +133,10 @@ func (o *Outcome) note(degraded bool, format string, args ...any) {
 }
 
 // Reporter reports one leg (Start, Finish) or the whole matrix (Report).
-// Its methods are safe to call from one goroutine at a time per leg; several
-// Reporters (one per leg) may run concurrently against the same PR.
+// A leg's reports may be asked for from several goroutines (StartAsync, a
+// progress Update, Finish): they run one at a time, in the order asked, a
+// later one superseding the comment confirmation of the one in progress.
+// Several Reporters (one per leg) may run concurrently against the same PR.
 type Reporter struct {
 	cfg         Config
 	gh          *github.Client
@@ -148,6 +160,19 @@ type Reporter struct {
 	// still are (the token may post statuses but not comment, or the PR
 	// is locked); empty while it is.
 	commentOff string
+
+	// turn is held by the report (Start, Update, Finish, ...) in progress:
+	// a leg's reports run one at a time, in the order they were asked
+	// for, so a later status (the final one) is never posted before an
+	// earlier one (pending) has been answered.
+	turn chan struct{}
+	// waiting counts reports waiting for the turn; cutTurn ends the
+	// comment confirmation of the report holding it. A report asked for
+	// while another runs supersedes it: the running one's row is replaced
+	// by the new one anyway, so it stops confirming it (its status, once
+	// sent, is left to be answered).
+	waiting int
+	cutTurn context.CancelFunc
 }
 
 // New checks cfg and builds a Reporter. Bad input (a malformed repository or
@@ -188,7 +213,7 @@ func New(cfg Config) (*Reporter, error) {
 		cfg.Quiet = DefaultQuiet
 	}
 	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, sleepFn: cfg.Sleep, now: cfg.Now,
-		rand: cfg.Rand, lookupJob: lookupJob}
+		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -264,13 +289,39 @@ func (r *Reporter) commentDisabled() string {
 // back by it, and with many legs starting at once, often past the time the
 // caller gives Start.
 func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
+	return r.publishAs(ctx, startRow(row), "", confirmSeen)
+}
+
+// StartAsync is Start without waiting for it: the leg's cycle need not wait
+// for GitHub. It takes the leg's turn before it returns, so the leg's next
+// report (Update, Finish, ...) waits until the pending status has been
+// answered and only then posts its own: the final status always comes after
+// the pending one. The next report also supersedes Start's ⏳ row, which
+// then stops being confirmed. The channel yields Start's Outcome once.
+func (r *Reporter) StartAsync(ctx context.Context, row matrix.Row) <-chan Outcome {
+	done := make(chan Outcome, 1)
+	row = startRow(row)
+	commentCtx, release, err := r.takeTurn(ctx)
+	if err != nil {
+		done <- r.noTurn(ctx, err)
+		return done
+	}
+	go func() {
+		defer release()
+		done <- r.publishTurn(ctx, commentCtx, row, "", confirmSeen)
+	}()
+	return done
+}
+
+// startRow is row with every column it does not set yet shown as ⏳.
+func startRow(row matrix.Row) matrix.Row {
 	row.Cells = cloneCells(row.Cells) // the caller's map stays as it was
 	for _, c := range matrix.Columns {
 		if cell, ok := row.Cells[c]; !ok || cell.Status == "" || cell.Status == matrix.Unknown {
 			row.Set(c, matrix.Pending, "")
 		}
 	}
-	return r.publishAs(ctx, row, "", confirmSeen)
+	return row
 }
 
 // Update reports the leg's row as it stands, mid-way: cells still ⏳ keep
@@ -348,6 +399,91 @@ func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
 // when empty) and merges the row into the comment, confirming it as far as
 // how says.
 func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string, how confirm) Outcome {
+	commentCtx, release, err := r.takeTurn(ctx)
+	if err != nil {
+		return r.noTurn(ctx, err)
+	}
+	defer release()
+	return r.publishTurn(ctx, commentCtx, row, state, how)
+}
+
+// takeTurn waits for the leg's turn to report, superseding the report that
+// holds it (see Reporter.turn). commentCtx is ctx, also canceled once a
+// later report supersedes this one; release gives the turn back.
+func (r *Reporter) takeTurn(ctx context.Context) (commentCtx context.Context, release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	r.mu.Lock()
+	r.waiting++
+	if r.cutTurn != nil {
+		r.cutTurn()
+	}
+	r.mu.Unlock()
+	select {
+	case r.turn <- struct{}{}:
+	case <-ctx.Done():
+		r.mu.Lock()
+		r.waiting--
+		r.mu.Unlock()
+		return nil, nil, ctx.Err()
+	}
+	commentCtx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	r.waiting--
+	r.cutTurn = cancel
+	if r.waiting > 0 {
+		// A later report asked for the turn before this one could be
+		// told to stop: it supersedes this one already.
+		cancel()
+	}
+	r.mu.Unlock()
+	return commentCtx, func() {
+		cancel()
+		<-r.turn
+	}, nil
+}
+
+// cutShort is out for a report ended by err because its context was
+// canceled on purpose (the caller stopped it, or a later report superseded
+// it): no notice and no warning, as GitHub did nothing wrong.
+func (r *Reporter) cutShort(out Outcome, err error) Outcome {
+	out.Canceled = true
+	r.log.Info("GitHub report cut short: canceled before it was done", "error", err)
+	return out
+}
+
+// noTurn is the Outcome of a report whose ctx ended before its turn came.
+func (r *Reporter) noTurn(ctx context.Context, err error) Outcome {
+	var out Outcome
+	if canceled(err, ctx) {
+		return r.cutShort(out, err)
+	}
+	r.degrade(&out, fmt.Errorf("waiting for the leg's previous report: %w", err))
+	return out
+}
+
+// canceled says whether err ended a call because one of ctxs was canceled
+// (not timed out): the caller stopped it, or a later report superseded it.
+func canceled(err error, ctxs ...context.Context) bool {
+	if !errors.Is(err, context.Canceled) {
+		return false
+	}
+	for _, c := range ctxs {
+		if errors.Is(c.Err(), context.Canceled) {
+			return true
+		}
+	}
+	return false
+}
+
+// publishTurn is publishAs once the turn is held. The status is posted
+// with ctx: once sent, it is answered even if a later report supersedes
+// this one, so the later status lands after it. The comment is written
+// with commentCtx, which the later report cancels: its row replaces this
+// one anyway. A report superseded before its status was sent sends
+// nothing.
+func (r *Reporter) publishTurn(ctx, commentCtx context.Context, row matrix.Row, state string, how confirm) Outcome {
 	var out Outcome
 	if row.Key == "" {
 		out.note(true, "matrix row without a key, not reported to GitHub")
@@ -362,10 +498,20 @@ func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string, 
 		out.Off = true
 		return out
 	}
-	ctx = r.withBudget(ctx)
+	if err := commentCtx.Err(); err != nil {
+		// Superseded before anything was sent: the later report posts
+		// the status.
+		return r.cutShort(out, err)
+	}
+	budget := &waitBudget{left: r.cfg.Budget}
+	ctx = context.WithValue(ctx, budgetKey{}, budget)
+	commentCtx = context.WithValue(commentCtx, budgetKey{}, budget)
 	r.lookupJobURL(ctx)
 	row = r.prepare(row)
 	if err := r.postStatus(ctx, row, state); err != nil {
+		if canceled(err, ctx) {
+			return r.cutShort(out, err)
+		}
 		r.degrade(&out, err)
 		return out
 	}
@@ -377,10 +523,12 @@ func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string, 
 		out.note(true, "%s", reason)
 		return out
 	}
-	u, err := r.upsert(ctx, row, how)
+	u, err := r.upsert(commentCtx, row, how)
 	var sup superseded
 	var unknown headUnknown
 	switch {
+	case canceled(err, commentCtx):
+		return r.cutShort(out, err)
 	case errors.As(err, &sup):
 		out.note(false, "the PR's head is now %s; the matrix comment follows it and was not updated from %s",
 			matrix.ShortSHA(sup.head), matrix.ShortSHA(row.HeadSHA))

@@ -263,9 +263,13 @@ func (r *Reporter) notConfirmed() error {
 }
 
 // settleDelay is the jittered wait before reading back, growing with the
-// number of writes so colliding legs drift apart.
+// number of writes so colliding legs drift apart. After the first write it
+// is short (around Settle): a row dropped early is caught by the first read
+// back, and one dropped later by the read Quiet after it, so the first
+// wait is not what keeps rows; it only lets the write show in GitHub's
+// reads, and spreads legs that wrote at once.
 func (r *Reporter) settleDelay(writes int) time.Duration {
-	base := r.cfg.Settle << min(writes, 3)
+	base := r.cfg.Settle << min(max(writes-1, 0), 3)
 	return base/2 + r.jitter(base)
 }
 

@@ -1,0 +1,150 @@
+package ghreport
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+// StartAsync returns before GitHub answers, and the leg's final report
+// waits for it: held while Start's pending status is in flight, Finish
+// posts nothing until that status has been answered, so the final status
+// is the newest, and it cuts Start's ⏳ row short without a notice.
+func TestStartAsyncFinalStatusComesAfterPending(t *testing.T) {
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f := newFake(t, fakegh.WithDelay(func(r *http.Request) time.Duration {
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/statuses/") &&
+			strings.Contains(peekBody(r), `"pending"`) {
+			once.Do(func() {
+				close(held)
+				<-release
+			})
+		}
+		return 0
+	}))
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	ctx := context.Background()
+	started := r.StartAsync(ctx, matrix.Row{Key: "aws"})
+	<-held // Start's pending status is in flight
+
+	finished := make(chan Outcome, 1)
+	go func() { finished <- r.Finish(ctx, legRow("aws", matrix.Pass, "done")) }()
+	// Finish is waiting for its turn behind Start, whose status is held.
+	for {
+		r.mu.Lock()
+		n := r.waiting
+		r.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	for _, st := range f.Statuses(testRepo, sha1) {
+		t.Errorf("status %s posted while Start's pending status was held", st.State)
+	}
+	close(release)
+	if out := <-finished; out.Degraded || out.CommentURL == "" || out.Canceled {
+		t.Errorf("Finish: %+v, want the row confirmed", out)
+	}
+	if out := <-started; out.Degraded || out.Notice != "" || !out.StatusPosted {
+		t.Errorf("Start: %+v, want its status posted and no notice", out)
+	}
+	var states []string
+	for _, st := range f.Statuses(testRepo, sha1) {
+		states = append(states, st.State)
+	}
+	if strings.Join(states, ",") != "pending,success" {
+		t.Errorf("statuses %v, want pending then success", states)
+	}
+	if row, ok := findRow(commentState(t, f).Rows, "aws"); !ok || row.Notes != "done" || row.Has(matrix.Pending) {
+		t.Errorf("comment row %+v (found %v), want the final row", row, ok)
+	}
+}
+
+// peekBody reads r's body and puts it back for the fake to read.
+func peekBody(r *http.Request) string {
+	var b bytes.Buffer
+	if r.Body != nil {
+		_, _ = b.ReadFrom(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b.Bytes()))
+	}
+	return b.String()
+}
+
+// A report its caller cancels (the progress update when the cycle ends) is
+// cut short, not degraded: no notice and no warning. One whose deadline ran
+// out is a failure and says so.
+func TestCanceledUpdateIsNotDegraded(t *testing.T) {
+	f := newFake(t)
+	var logs bytes.Buffer
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			<-ctx.Done() // the read-back waits until the caller gives up
+			return ctx.Err()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Outcome, 1)
+	go func() { done <- r.Update(ctx, legRow("aws", matrix.Pending, "host ready")) }()
+	for len(markerComments(f)) == 0 {
+		runtime.Gosched() // the row is written; the read-back is waiting
+	}
+	cancel()
+	out := <-done
+	if !out.Canceled || out.Degraded || out.Notice != "" {
+		t.Errorf("canceled Update: %+v, want Canceled with no notice", out)
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("a warning for a canceled update:\n%s", logs.String())
+	}
+
+	logs.Reset()
+	dctx, dcancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer dcancel()
+	out = r.Finish(dctx, legRow("aws", matrix.Pass, "done"))
+	if out.Canceled || !out.Degraded || !strings.Contains(out.Notice, "incomplete") {
+		t.Errorf("Finish past its deadline: %+v, want degraded with a notice", out)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("no warning for a report that ran out of time:\n%s", logs.String())
+	}
+}
+
+// An API nobody listens at fails the report at once: the connection is
+// refused, which is neither a rate limit nor worth the 5xx retries.
+func TestUnreachableAPIFailsFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String() + "/"
+	l.Close()
+	s := &sleeps{}
+	r, err := New(Config{Token: testToken, APIURL: url, Event: prEvent(sha1), Sleep: s.sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "connection refused") {
+		t.Errorf("outcome %+v, want degraded, saying the connection was refused", out)
+	}
+	if strings.Contains(out.Notice, "rate limit") {
+		t.Errorf("notice calls a refused connection a rate limit: %s", out.Notice)
+	}
+	if len(s.all) != 0 {
+		t.Errorf("waited %v before giving up, want no retries", s.all)
+	}
+}
