@@ -33,7 +33,7 @@ const (
 	DefaultBudget   = 3 * time.Minute
 	DefaultAttempts = 10
 	DefaultSettle   = 1 * time.Second
-	DefaultQuiet    = 4 * time.Second
+	DefaultQuiet    = 6 * time.Second
 )
 
 // Config configures a Reporter.
