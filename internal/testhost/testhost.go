@@ -213,7 +213,7 @@ func ensureUser(ctx context.Context, rec *record, u User) error {
 		if err := rec.save(); err != nil {
 			return err
 		}
-		if err := runCmd(ctx, "groupadd", "--system", g); err != nil {
+		if err := runCmd(ctx, "groupadd", "-f", "--system", g); err != nil {
 			return fmt.Errorf("create group %s: %w", g, err)
 		}
 	}

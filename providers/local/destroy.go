@@ -183,6 +183,14 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 		if !p.sys.groupExists(c.Group) {
 			return false, nil
 		}
+		// Deleting a group someone joined since would take it from them
+		// (a test host's user, another program's): it is theirs now.
+		if inUse, err := p.sys.groupInUse(c.Group); err != nil || inUse {
+			if inUse {
+				p.log.Info("group left in place: others belong to it now", "group", c.Group)
+			}
+			return false, err
+		}
 		return true, p.sys.run(ctx, "groupdel", c.Group)
 	}
 	return false, fmt.Errorf("unknown change kind %q in local state", c.Kind)

@@ -484,7 +484,8 @@ func (p *Provider) ensureGroup(ctx context.Context, g string, record func(change
 	if err := record(change{Kind: kindGroup, Group: g}); err != nil {
 		return err
 	}
-	if err := p.sys.run(ctx, "groupadd", "--system", g); err != nil {
+	// -f: another program (a test host) may create it at the same moment.
+	if err := p.sys.run(ctx, "groupadd", "-f", "--system", g); err != nil {
 		return fmt.Errorf("local: create group %s: %w", g, err)
 	}
 	return nil

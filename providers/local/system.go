@@ -47,6 +47,35 @@ func (system) inGroup(name, group string) (bool, error) {
 	return slices.Contains(ids, g.Gid), nil
 }
 
+// groupInUse reports whether anyone belongs to group: a member, or an
+// account whose primary group it is. Another leg or a test host may have
+// joined a group this leg created since.
+func (system) groupInUse(group string) (bool, error) {
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return false, fmt.Errorf("look up group %s: %w", group, err)
+	}
+	b, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return false, fmt.Errorf("read /etc/group: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) == 4 && f[0] == group && f[3] != "" {
+			return true, nil
+		}
+	}
+	pw, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return false, fmt.Errorf("read /etc/passwd: %w", err)
+	}
+	for _, line := range strings.Split(string(pw), "\n") {
+		if f := strings.Split(line, ":"); len(f) == 7 && f[3] == g.Gid {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // passwordField returns the user's /etc/shadow password field.
 func (system) passwordField(name string) (string, error) {
 	b, err := os.ReadFile("/etc/shadow")
