@@ -156,14 +156,7 @@ func legsLoseNoRows(t *testing.T, maxDelay time.Duration, mod func(*Config)) {
 // shortSleep waits a two-thousandth of what was asked, so legs drift apart as
 // in production without the test waiting seconds.
 func shortSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d / 2000)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return fasterSleep(2000)(ctx, d)
 }
 
 // TestConcurrentLegsWithFaultsAndHeadMove is the concurrency test with
