@@ -38,6 +38,8 @@ type Instance struct {
 	// SpotRequestID is the one-time spot request a spot launch made.
 	SpotRequestID string
 	LaunchTime    time.Time
+	// StateReason says why an instance ended, when EC2 ended it (EndLaunches).
+	StateReason StateReason
 	// halted is set once a shutting-down instance's host has stopped; it
 	// then reads as terminated after the kit's termination delay.
 	halted bool
@@ -46,6 +48,11 @@ type Instance struct {
 	// Console is what GetConsoleOutput returns: lines the fake writes as
 	// the instance launches, boots and ends, and any a test adds.
 	Console []string
+}
+
+// StateReason is EC2's reason for an instance's state change.
+type StateReason struct {
+	Code, Message string
 }
 
 // Group is a fake security group.
@@ -247,9 +254,13 @@ func checkFilters(fs []filter, known ...string) *apiError {
 func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
 	want := p.list("RegionName")
 	for _, r := range want {
-		if !s.offersRegion(r) {
+		if !s.offersRegion(r) && !slices.Contains(s.cfg.NotOptedIn, r) {
 			return nil, invalidValue("Invalid region names: %s", r)
 		}
+	}
+	all := p.get("AllRegions")
+	if all != "" && all != "true" && all != "false" {
+		return nil, invalidValue("Invalid value '%s' for AllRegions", all)
 	}
 	d := response("DescribeRegions").open("regionInfo")
 	for _, r := range s.cfg.Regions {
@@ -257,6 +268,14 @@ func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
 			continue
 		}
 		d.open("item").el("regionName", r).el("regionEndpoint", "ec2."+r+".amazonaws.com").el("optInStatus", "opt-in-not-required").close()
+	}
+	// As EC2 does, a region the account has not opted in to is listed
+	// only when all regions are asked for (or it is named).
+	for _, r := range s.cfg.NotOptedIn {
+		if (len(want) > 0 && !slices.Contains(want, r)) || (len(want) == 0 && all != "true") {
+			continue
+		}
+		d.open("item").el("regionName", r).el("regionEndpoint", "ec2."+r+".amazonaws.com").el("optInStatus", "not-opted-in").close()
 	}
 	return d, nil
 }
@@ -279,7 +298,7 @@ func (s *Server) describeOfferings(c caller, p params) (*xmlDoc, *apiError) {
 	d := response("DescribeInstanceTypeOfferings").open("instanceTypeOfferingSet")
 	for _, loc := range locs {
 		for _, t := range s.cfg.Types {
-			keep := true
+			keep := s.offers(c.region, loc, t)
 			for _, f := range fs {
 				switch f.name {
 				case "instance-type":
@@ -296,6 +315,31 @@ func (s *Server) describeOfferings(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	return d, nil
+}
+
+// Unoffer makes EC2 not offer typ in zone (e.g. "us-east-1b"), as
+// happens with new or large types: DescribeInstanceTypeOfferings leaves
+// the pair out and RunInstances there answers Unsupported.
+func (s *Server) Unoffer(zone, typ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unoffered[[2]string{zone, typ}] = true
+}
+
+// offers says whether typ is offered at loc, a zone or (then offered in
+// any of its zones) the region.
+func (s *Server) offers(region, loc, typ string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if loc != region {
+		return !s.unoffered[[2]string{loc, typ}]
+	}
+	for _, z := range s.zones(region) {
+		if !s.unoffered[[2]string{z, typ}] {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
@@ -667,6 +711,9 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	if market != "" && market != "spot" && market != "capacity-block" && market != "interruptible-capacity-reservation" {
 		return nil, invalidValue("Invalid value '%s' for MarketType", market)
 	}
+	if e := checkSpotOptions(p); e != nil {
+		return nil, e
+	}
 	size, volType, deleteOnTerm := 8, "gp2", true
 	for i := 1; p.get("BlockDeviceMapping."+strconv.Itoa(i)+".DeviceName") != ""; i++ {
 		pre := "BlockDeviceMapping." + strconv.Itoa(i) + ".Ebs."
@@ -709,6 +756,16 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 			}
 			return s.reservation(in), nil
 		}
+	}
+	if !s.offers(c.region, zone, typ) {
+		var others []string
+		for _, z := range s.zones(c.region) {
+			if z != zone && s.offers(c.region, z, typ) {
+				others = append(others, z)
+			}
+		}
+		return nil, errf(http.StatusBadRequest, "Unsupported", "Your requested instance type (%s) is not supported in your requested Availability Zone (%s). "+
+			"Please retry your request by not specifying an Availability Zone or choosing %s.", typ, zone, strings.Join(others, ", "))
 	}
 	if !s.HasCapacity(zone, typ, marketName(market)) {
 		if market == "spot" {
@@ -754,6 +811,16 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		s.tokens[token] = in.ID
 		s.mu.Unlock()
 	}
+	if reason, ok := s.nextEnd(); ok {
+		// Answered pending, as EC2 does, then ended before it ran.
+		d := s.reservation(in)
+		s.instances.Update(in.ID, func(x *Instance) {
+			x.StateReason = reason
+			x.Console = append(x.Console, "fake-ec2: launch ended before running: "+reason.Code)
+		})
+		s.terminated(in.ID)
+		return d, nil
+	}
 	s.Boot(in.ID, userData, func(m fakecloud.Machine) {
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
@@ -770,6 +837,49 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		})
 	})
 	return s.reservation(in), nil
+}
+
+// checkSpotOptions refuses spot options EC2 refuses: unknown values, and
+// a one-time request (RunInstances' default) that would stop or hibernate
+// on interruption, since a one-time request cannot start it again.
+func checkSpotOptions(p params) *apiError {
+	typ := p.get("InstanceMarketOptions.SpotOptions.SpotInstanceType")
+	behavior := p.get("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior")
+	if typ != "" && typ != "one-time" && typ != "persistent" {
+		return invalidValue("Invalid value '%s' for SpotInstanceType", typ)
+	}
+	if behavior != "" && behavior != "terminate" && behavior != "stop" && behavior != "hibernate" {
+		return invalidValue("Invalid value '%s' for InstanceInterruptionBehavior", behavior)
+	}
+	if typ != "persistent" && (behavior == "stop" || behavior == "hibernate") {
+		return errf(http.StatusBadRequest, "InvalidParameterCombination",
+			"The instance interruption behavior %s is not supported for a one-time Spot Instance request: use terminate, or a persistent request", behavior)
+	}
+	return nil
+}
+
+// EndLaunches makes the next n launches end before they run: RunInstances
+// answers pending, as EC2 does, and from then on the instance reads as
+// terminated with the state reason code and message given, as a launch
+// EC2 accepted but then could not place does
+// (Server.InsufficientInstanceCapacity). Its volume and interface go with it.
+func (s *Server) EndLaunches(n int, code, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.endLaunches = append(s.endLaunches, StateReason{Code: code, Message: message})
+	}
+}
+
+func (s *Server) nextEnd() (StateReason, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.endLaunches) == 0 {
+		return StateReason{}, false
+	}
+	r := s.endLaunches[0]
+	s.endLaunches = s.endLaunches[1:]
+	return r, true
 }
 
 // nestedCapable reports whether EC2 offers nested virtualization on typ:
@@ -804,6 +914,9 @@ func (s *Server) reservation(in Instance) *xmlDoc {
 func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 	d.open("item").el("instanceId", in.ID).el("imageId", in.ImageID)
 	d.open("instanceState").el("code", strconv.Itoa(stateCode(in.State))).el("name", in.State).close()
+	if in.StateReason.Code != "" {
+		d.open("stateReason").el("code", in.StateReason.Code).el("message", in.StateReason.Message).close()
+	}
 	d.el("privateDnsName", "ip-"+strings.ReplaceAll(in.PrivateIP, ".", "-")+".ec2.internal").el("dnsName", "")
 	d.el("instanceType", in.Type).el("launchTime", in.LaunchTime.Format(time.RFC3339))
 	d.open("placement").el("availabilityZone", in.Zone).el("tenancy", "default").close()
@@ -952,10 +1065,32 @@ func (s *Server) terminated(id string) {
 	}
 }
 
+// HideVolumesWhilePending keeps the root volume of a pending instance out
+// of DescribeVolumes until the instance runs: EC2 creates it as the
+// instance starts, and it may not be listed (or name its instance) before
+// then. Teardown must then find a pending instance by its own tags.
+func (s *Server) HideVolumesWhilePending() {
+	s.mu.Lock()
+	s.hidePendingVolumes = true
+	s.mu.Unlock()
+}
+
+// volumeShown says whether DescribeVolumes may show v yet.
+func (s *Server) volumeShown(v Volume) bool {
+	s.mu.Lock()
+	hide := s.hidePendingVolumes
+	s.mu.Unlock()
+	if !hide || v.InstanceID == "" {
+		return true
+	}
+	in, ok := s.instances.Get(v.InstanceID)
+	return !ok || in.State != "pending"
+}
+
 func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("VolumeId")
 	for _, id := range ids {
-		if v, ok := s.volumes.Get(id); !ok || v.Region != c.region || !s.Visible(id) {
+		if v, ok := s.volumes.Get(id); !ok || v.Region != c.region || !s.volumeShown(v) || !s.Visible(id) {
 			return nil, errf(http.StatusBadRequest, "InvalidVolume.NotFound", "The volume '%s' does not exist.", id)
 		}
 	}
@@ -968,7 +1103,7 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, v.ID) {
 			continue
 		}
-		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID}) {
+		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID}) || !s.volumeShown(v) {
 			continue
 		}
 		if len(ids) == 0 && !s.Visible(v.ID) {

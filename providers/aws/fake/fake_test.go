@@ -72,8 +72,11 @@ func sign(t *testing.T, req *http.Request, body []byte, authz string) {
 
 func errorCode(t *testing.T, body string) string {
 	t.Helper()
+	// EC2's error document is <Response><Errors><Error>, not the
+	// <ErrorResponse> of STS: the root is checked too.
 	var e struct {
-		Code string `xml:"Errors>Error>Code"`
+		XMLName xml.Name `xml:"Response"`
+		Code    string   `xml:"Errors>Error>Code"`
 	}
 	if err := xml.Unmarshal([]byte(body), &e); err != nil {
 		t.Fatalf("not an EC2 error body: %v\n%s", err, body)
@@ -126,6 +129,18 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 		{"nested virtualization neither enabled nor disabled", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
 			"InstanceType", "c8i-flex.large", "CpuOptions.NestedVirtualization", "on", "SecurityGroupId.1", sg), 400, "InvalidParameterValue"},
 		{"dry run", auth, ec2Form("DescribeVpcs", "DryRun", "true"), 412, "DryRunOperation"},
+		// A one-time spot request (RunInstances' default) cannot start its
+		// instance again, so it may only terminate on interruption.
+		{"one-time spot that stops", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "InstanceMarketOptions.MarketType", "spot",
+			"InstanceMarketOptions.SpotOptions.SpotInstanceType", "one-time",
+			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "stop"), 400, "InvalidParameterCombination"},
+		{"default spot type that hibernates", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "InstanceMarketOptions.MarketType", "spot",
+			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "hibernate"), 400, "InvalidParameterCombination"},
+		{"unknown interruption behavior", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "InstanceMarketOptions.MarketType", "spot",
+			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "vanish"), 400, "InvalidParameterValue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

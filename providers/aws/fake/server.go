@@ -35,6 +35,10 @@ type Config struct {
 	// Regions offered (default us-east-1, us-west-2, eu-west-1); each has
 	// zones <region>a, <region>b, <region>c with a default subnet.
 	Regions []string
+	// NotOptedIn are regions that exist but this account has not enabled
+	// (opt-in regions such as af-south-1): DescribeRegions lists them only
+	// with AllRegions, as not-opted-in, and calls to them are refused.
+	NotOptedIn []string
 	// Types offered in every zone (default c8i.large, c8i.xlarge,
 	// c8i-flex.large, m8i.large, c5.metal, t3.large).
 	Types []string
@@ -77,6 +81,14 @@ type Server struct {
 	// keepENIs makes launches' network interfaces outlive their instances
 	// (KeepInterfaces), to test that a leftover one is reported.
 	keepENIs bool
+	// unoffered are zone/type pairs EC2 does not offer (Unoffer).
+	unoffered map[[2]string]bool
+	// hidePendingVolumes keeps a pending instance's root volume out of
+	// DescribeVolumes (HideVolumesWhilePending).
+	hidePendingVolumes bool
+	// endLaunches are the state reasons the next launches end with
+	// instead of running (EndLaunches), first first.
+	endLaunches []StateReason
 }
 
 // New starts the fake.
@@ -98,7 +110,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		Kit: fakecloud.New(cfg.Booter, cfg.Logger),
-		cfg: cfg, sessions: map[string]string{}, tokens: map[string]string{},
+		cfg: cfg, sessions: map[string]string{}, tokens: map[string]string{}, unoffered: map[[2]string]bool{},
 	}
 	const ami = "ami-0fa1ce0000000u2404"
 	s.images.Put(ami, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101")

@@ -3,6 +3,7 @@ package fake
 import (
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
@@ -78,4 +79,18 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 	default:
 		writeSTSError(w, errf(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version 2011-06-15", action))
 	}
+}
+
+// SessionTokens returns the session tokens AssumeRoleWithWebIdentity has
+// minted, for tests to check they were masked: they are secrets the runner
+// does not know.
+func (s *Server) SessionTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.sessions))
+	for _, tok := range s.sessions {
+		out = append(out, tok)
+	}
+	sort.Strings(out)
+	return out
 }

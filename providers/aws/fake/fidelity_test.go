@@ -1,0 +1,199 @@
+package fake
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+// up is a booted instance without SSH: these tests are about the API.
+type up struct{}
+
+func (up) Addr() string               { return "127.0.0.1" }
+func (up) Port() int                  { return 22 }
+func (up) Stop(context.Context) error { return nil }
+
+var upBooter = fakecloud.BooterFunc(func(context.Context, fakecloud.BootSpec) (fakecloud.Machine, error) { return up{}, nil })
+
+// launch runs one c8i.large in zone with sg on its primary interface and
+// returns its id.
+func launch(t *testing.T, s *Server, sg, zone string, kv ...string) string {
+	t.Helper()
+	form := ec2Form("RunInstances", append([]string{"MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		"InstanceType", "c8i.large", "Placement.AvailabilityZone", zone,
+		"NetworkInterface.1.DeviceIndex", "0", "NetworkInterface.1.SecurityGroupId.1", sg}, kv...)...)
+	status, body := post(t, s, auth, form)
+	if status != 200 {
+		t.Fatalf("launch in %s: %d\n%s", zone, status, body)
+	}
+	for _, in := range s.Instances() {
+		if strings.Contains(body, "<instanceId>"+in.ID+"</instanceId>") {
+			return in.ID
+		}
+	}
+	t.Fatalf("launch answered no instance the fake holds:\n%s", body)
+	return ""
+}
+
+// waitState waits until instance id is in state.
+func waitState(t *testing.T, s *Server, id, state string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for in, _ := s.Instance(id); in.State != state; in, _ = s.Instance(id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s is %s, never %s", id, in.State, state)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDeleteGroupHeldByInstanceOrInterface: with no fault injected, EC2
+// refuses to delete a security group a running instance uses, and one a
+// network interface left behind by its terminated instance still holds,
+// with DependencyViolation; once the interface is gone the group goes.
+func TestDeleteGroupHeldByInstanceOrInterface(t *testing.T) {
+	s := New(Config{Booter: upBooter})
+	defer s.Close()
+	s.KeepInterfaces()
+	sg := group(t, s)
+	id := launch(t, s, sg, "us-east-1a")
+	waitState(t, s, id, "running")
+	del := func() (int, string) { return post(t, s, auth, ec2Form("DeleteSecurityGroup", "GroupId", sg)) }
+	if st, b := del(); st != 400 || errorCode(t, b) != "DependencyViolation" {
+		t.Fatalf("delete the group of a running instance: %d\n%s", st, b)
+	}
+	if st, b := post(t, s, auth, ec2Form("TerminateInstances", "InstanceId.1", id)); st != 200 {
+		t.Fatal(b)
+	}
+	waitState(t, s, id, "terminated")
+	enis := s.Interfaces()
+	if len(enis) != 1 || enis[0].Status != "available" {
+		t.Fatalf("interfaces = %+v, want the instance's, kept and detached", enis)
+	}
+	if st, b := del(); st != 400 || errorCode(t, b) != "DependencyViolation" {
+		t.Fatalf("delete the group a detached interface holds: %d\n%s", st, b)
+	}
+	if st, b := post(t, s, auth, ec2Form("DeleteNetworkInterface", "NetworkInterfaceId", enis[0].ID)); st != 200 {
+		t.Fatal(b)
+	}
+	if st, b := del(); st != 200 || len(s.Groups()) != 0 {
+		t.Fatalf("delete the group nothing holds: %d, groups %+v\n%s", st, s.Groups(), b)
+	}
+}
+
+// TestUnofferedTypeInZone: a type EC2 does not offer in a zone is left out
+// of that zone's offerings, and a launch there answers Unsupported naming
+// the zones that do offer it; another zone launches it.
+func TestUnofferedTypeInZone(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	s.Unoffer("us-east-1a", "c8i.large")
+	sg := group(t, s)
+	status, body := post(t, s, auth, ec2Form("DescribeInstanceTypeOfferings", "LocationType", "availability-zone",
+		"Filter.1.Name", "instance-type", "Filter.1.Value.1", "c8i.large"))
+	if status != 200 || strings.Contains(body, "<location>us-east-1a</location>") ||
+		!strings.Contains(body, "<location>us-east-1b</location>") || !strings.Contains(body, "<location>us-east-1c</location>") {
+		t.Fatalf("zone offerings of c8i.large: %d, want us-east-1b and us-east-1c only\n%s", status, body)
+	}
+	status, body = post(t, s, auth, ec2Form("DescribeInstanceTypeOfferings", "Filter.1.Name", "instance-type", "Filter.1.Value.1", "c8i.large"))
+	if status != 200 || !strings.Contains(body, "<location>us-east-1</location>") {
+		t.Fatalf("region offerings of c8i.large: %d, want us-east-1 (other zones offer it)\n%s", status, body)
+	}
+	status, body = post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		"InstanceType", "c8i.large", "Placement.AvailabilityZone", "us-east-1a", "SecurityGroupId.1", sg))
+	if status != 400 || errorCode(t, body) != "Unsupported" || !strings.Contains(body, "choosing us-east-1b, us-east-1c") {
+		t.Fatalf("launch in the zone without the type: %d\n%s", status, body)
+	}
+	if n := len(s.Instances()); n != 0 {
+		t.Fatalf("the refused launch made %d instances", n)
+	}
+	launch(t, s, sg, "us-east-1b")
+}
+
+// TestRegionNotOptedIn: a region the account has not enabled is listed by
+// DescribeRegions only with AllRegions, as not-opted-in, and calls signed
+// for it are refused.
+func TestRegionNotOptedIn(t *testing.T) {
+	s := New(Config{NotOptedIn: []string{"af-south-1"}})
+	defer s.Close()
+	status, body := post(t, s, auth, ec2Form("DescribeRegions"))
+	if status != 200 || strings.Contains(body, "af-south-1") || !strings.Contains(body, "<regionName>us-east-1</regionName>") {
+		t.Fatalf("enabled regions: %d, want us-east-1 and not af-south-1\n%s", status, body)
+	}
+	status, body = post(t, s, auth, ec2Form("DescribeRegions", "AllRegions", "true"))
+	if status != 200 || !strings.Contains(body, "<regionName>af-south-1</regionName><regionEndpoint>ec2.af-south-1.amazonaws.com</regionEndpoint><optInStatus>not-opted-in</optInStatus>") {
+		t.Fatalf("all regions: %d, want af-south-1 not opted in\n%s", status, body)
+	}
+	status, body = post(t, s, strings.Replace(auth, "us-east-1", "af-south-1", 1), ec2Form("DescribeVpcs"))
+	if status != 401 || errorCode(t, body) != "AuthFailure" {
+		t.Fatalf("a call to af-south-1: %d\n%s", status, body)
+	}
+}
+
+// TestEndLaunches: a launch EC2 accepts and then cannot place answers
+// pending, then reads as terminated with EC2's state reason; its volume
+// and interface go with it, and the next launch is not affected.
+func TestEndLaunches(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	s.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	sg := group(t, s)
+	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		"InstanceType", "c8i.large", "SecurityGroupId.1", sg))
+	if status != 200 || !strings.Contains(body, "<name>pending</name>") || strings.Contains(body, "<stateReason>") {
+		t.Fatalf("the launch's answer: %d, want pending without a reason\n%s", status, body)
+	}
+	id := s.Instances()[0].ID
+	b := describe(t, s, id)
+	if !strings.Contains(b, "<name>terminated</name>") ||
+		!strings.Contains(b, "<stateReason><code>Server.InsufficientInstanceCapacity</code><message>Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request</message></stateReason>") {
+		t.Fatalf("the ended instance: want terminated with the state reason\n%s", b)
+	}
+	if i, _, v := s.Live(); i != 0 || v != 0 || len(s.Interfaces()) != 0 {
+		t.Errorf("the ended launch left %d instances, %d volumes, interfaces %+v", i, v, s.Interfaces())
+	}
+	status, body = post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		"InstanceType", "c8i.large", "SecurityGroupId.1", sg))
+	if status != 200 {
+		t.Fatal(body)
+	}
+	if in := s.Instances(); len(in) != 2 || in[1].State != "pending" || in[1].StateReason.Code != "" {
+		t.Errorf("instances = %+v, want the second launch pending and booting", in)
+	}
+}
+
+// TestHideVolumesWhilePending: with HideVolumesWhilePending a pending
+// instance's root volume is not listed, nor found by id; once the instance
+// runs it is.
+func TestHideVolumesWhilePending(t *testing.T) {
+	s := New(Config{Booter: upBooter})
+	defer s.Close()
+	s.HideVolumesWhilePending()
+	release := s.HoldBoots()
+	defer release()
+	sg := group(t, s)
+	id := launch(t, s, sg, "us-east-1a")
+	vol := s.Volumes()[0].ID
+	listVolumes := func() string {
+		t.Helper()
+		status, body := post(t, s, auth, ec2Form("DescribeVolumes"))
+		if status != 200 {
+			t.Fatal(body)
+		}
+		return body
+	}
+	if b := listVolumes(); strings.Contains(b, vol) {
+		t.Fatalf("the pending instance's volume %s is listed:\n%s", vol, b)
+	}
+	if st, b := post(t, s, auth, ec2Form("DescribeVolumes", "VolumeId.1", vol)); st != 400 || errorCode(t, b) != "InvalidVolume.NotFound" {
+		t.Fatalf("the pending instance's volume by id: %d\n%s", st, b)
+	}
+	release()
+	waitState(t, s, id, "running")
+	if b := listVolumes(); !strings.Contains(b, "<volumeId>"+vol+"</volumeId>") || !strings.Contains(b, "<instanceId>"+id+"</instanceId>") {
+		t.Fatalf("the running instance's volume %s is not listed attached to it:\n%s", vol, b)
+	}
+}
