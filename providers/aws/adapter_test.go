@@ -33,6 +33,10 @@ func TestPreflight(t *testing.T) {
 		wantClass providers.Class
 		wantErr   string
 		wantCalls bool // whether any API call may happen
+		// notOptedIn are regions of the fake the account has not enabled.
+		notOptedIn []string
+		// setup shapes the fake before the preflight.
+		setup func(*fake.Server)
 	}{
 		{name: "ok", wantCalls: true},
 		{name: "metal", inputs: map[string]string{"instance-type": "c5.metal"}, wantCalls: true},
@@ -53,10 +57,27 @@ func TestPreflight(t *testing.T) {
 		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantErr: "ParameterNotFound", wantCalls: true},
 		{name: "role without OIDC env", inputs: map[string]string{"aws-role-to-assume": "arn:aws:iam::123456789012:role/x"},
 			wantClass: providers.ClassAuth, wantErr: "id-token: write"},
+		// An opt-in region the account has not enabled exists (so it is not
+		// "not an AWS region"), but nothing can be made there.
+		{name: "region not opted in", inputs: map[string]string{"region": "af-south-1"}, notOptedIn: []string{"af-south-1"},
+			wantClass: providers.ClassAuth, wantCalls: true,
+			wantErr: `input region "af-south-1": not enabled for this account (expected a region enabled in the AWS console, or enable this one)`},
+		{name: "zone without the type", inputs: map[string]string{"zone": "us-east-1b"}, wantClass: providers.ClassInvalid, wantCalls: true,
+			setup: func(s *fake.Server) { s.Unoffer("us-east-1b", "c8i.large") },
+			wantErr: `input zone "us-east-1b": does not offer instance type c8i.large (expected a zone that does: us-east-1a, us-east-1c)`},
+		{name: "subnet that does not exist", inputs: map[string]string{"subnet-id": "subnet-0123456789abcdef0"}, wantClass: providers.ClassInvalid,
+			wantCalls: true, wantErr: "invalid (InvalidSubnetID.NotFound): look up input subnet-id subnet-0123456789abcdef0: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newFake(t, idleBooter)
+			if tt.notOptedIn != nil {
+				srv = fake.New(fake.Config{Booter: idleBooter, NotOptedIn: tt.notOptedIn})
+				t.Cleanup(srv.Close)
+			}
+			if tt.setup != nil {
+				tt.setup(srv)
+			}
 			e := env
 			if tt.env != nil {
 				e = tt.env
