@@ -1,10 +1,12 @@
 package aws_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -925,7 +927,15 @@ func TestLaunchIntoSubnet(t *testing.T) {
 func TestAddressAfterRunning(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	srv.SetAddressDelay(3)
-	p := newProvider(t, srv, nil)
+	// The answers the adapter got, as it got them: the wait must have seen
+	// the instance running without an address, or it tested nothing.
+	rec := &answers{next: loopbackOnly.Transport}
+	o := options(srv, nil, env)
+	o.HTTPClient = &http.Client{Transport: rec}
+	p, err := aws.New(o, aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	id := identity("aws")
 	h, err := p.Create(context.Background(), request(id), nil)
 	if err != nil {
@@ -933,6 +943,15 @@ func TestAddressAfterRunning(t *testing.T) {
 	}
 	if h.Address != "127.0.0.1" {
 		t.Errorf("host address = %q, want the one assigned after running", h.Address)
+	}
+	withheld := 0
+	for _, b := range rec.bodies("DescribeInstancesResponse") {
+		if strings.Contains(b, "<name>running</name>") && !strings.Contains(b, "<ipAddress>") {
+			withheld++
+		}
+	}
+	if withheld == 0 {
+		t.Errorf("no DescribeInstances answer showed the instance running without its public address yet")
 	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
@@ -1036,4 +1055,41 @@ func TestDestroyDefersWhenAPollWouldOutlastTheDeadline(t *testing.T) {
 		t.Fatalf("second destroy = %+v, %v", rep, err)
 	}
 	assertNothingLeft(t, srv, p, id)
+}
+
+// answers is a transport that keeps every response body it passes on.
+type answers struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	got  []string
+}
+
+func (a *answers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	a.mu.Lock()
+	a.got = append(a.got, string(b))
+	a.mu.Unlock()
+	return resp, nil
+}
+
+// bodies returns the kept bodies whose XML root is root.
+func (a *answers) bodies(root string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, b := range a.got {
+		if strings.Contains(b, "<"+root+" ") || strings.Contains(b, "<"+root+">") {
+			out = append(out, b)
+		}
+	}
+	return out
 }
