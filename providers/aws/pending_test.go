@@ -1,0 +1,91 @@
+package aws_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+// TestDestroyFindsPendingInstance: main is cut off while its instance is
+// still pending (its boot held), on an EC2 that does not list a pending
+// instance's root volume yet, so nothing but the instance's own tags leads
+// to it. A fresh adapter's Destroy lists pending instances too, terminates
+// it and leaves nothing.
+func TestDestroyFindsPendingInstance(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.HideVolumesWhilePending()
+	release := srv.HoldBoots()
+	defer release()
+	main := newProvider(t, srv, nil)
+	id := identity("aws")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+		if c.Params["InstanceId.1"] != "" {
+			cancel()
+		}
+		return false
+	}})
+	if _, err := main.Create(ctx, request(id), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("create = %v, want cancelled while waiting for running", err)
+	}
+	insts := srv.Instances()
+	if len(insts) != 1 || insts[0].State != "pending" {
+		t.Fatalf("setup: instances = %+v, want one pending", insts)
+	}
+	post := newProvider(t, srv, nil)
+	rep, err := post.Destroy(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := srv.Instance(insts[0].ID); in.State != "terminated" {
+		t.Errorf("the pending instance is %s after teardown, want terminated (report %+v)", in.State, rep)
+	}
+	if !slices.ContainsFunc(rep.Deleted, func(r providers.Resource) bool { return r.Kind == "instance" && r.ID == insts[0].ID }) {
+		t.Errorf("report %+v does not name instance %s", rep.Deleted, insts[0].ID)
+	}
+	assertNothingLeft(t, srv, post, id)
+}
+
+// TestLaunchEndedForCapacity: EC2 accepts the launch (pending) and then
+// ends the instance for lack of capacity before it runs, saying so in its
+// state reason. That is a capacity failure like a refused launch: the
+// candidate loop deletes what the attempt made and tries the next
+// candidate, which runs.
+func TestLaunchEndedForCapacity(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Type: "c8i.large"}, {Type: "m8i.large"}}
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || attempts[0].Code != "InsufficientInstanceCapacity" ||
+		!attempts[0].CleanedUp || attempts[0].Candidate.Type != "c8i.large" || !attempts[1].OK || attempts[1].Candidate.Type != "m8i.large" {
+		t.Fatalf("attempts = %+v, want c8i.large ended for capacity and cleaned up, then m8i.large", attempts)
+	}
+	if in, _ := srv.Instance(h.ID); in.Type != "m8i.large" || in.State != "running" {
+		t.Errorf("host instance = %+v, want m8i.large running", in)
+	}
+	// The first attempt's group went before the second launch.
+	ops := srv.Ops()
+	var launches []int
+	for i, op := range ops {
+		if op == "RunInstances" {
+			launches = append(launches, i)
+		}
+	}
+	if del := slices.Index(ops, "DeleteSecurityGroup"); len(launches) != 2 || del < launches[0] || del > launches[1] {
+		t.Errorf("the ended attempt's group was not deleted between the two launches: %v", ops)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
