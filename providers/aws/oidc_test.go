@@ -60,7 +60,13 @@ func testOIDCRole(t *testing.T) {
 	}
 	assertNothingLeft(t, srv, post, id)
 	// Minted at run time, so the runner does not know them as secrets.
-	for _, secret := range []string{"gh-oidc-token", "minted-secret"} {
+	// The session tokens are the fake STS's, one per process: each is a
+	// secret like the key.
+	tokens := srv.SessionTokens()
+	if len(tokens) != 2 {
+		t.Errorf("session tokens minted = %d, want one per process", len(tokens))
+	}
+	for _, secret := range append([]string{"gh-oidc-token", "minted-secret"}, tokens...) {
 		if !m.has(secret) {
 			t.Errorf("%s was not masked", secret)
 		}

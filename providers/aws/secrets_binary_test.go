@@ -132,7 +132,11 @@ func TestBinaryMasksMintedCredentials(t *testing.T) {
 	if count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") == 0 {
 		t.Fatalf("the post step did not assume the role:\n%s", out)
 	}
-	for _, secret := range []string{"gh-oidc-token", "minted-secret"} {
+	tokens := srv.SessionTokens()
+	if len(tokens) == 0 {
+		t.Fatalf("the fake minted no session token:\n%s", out)
+	}
+	for _, secret := range append([]string{"gh-oidc-token", "minted-secret"}, tokens...) {
 		if !strings.Contains(out, "::add-mask::"+secret) {
 			t.Errorf("%s was not masked:\n%s", secret, out)
 		}
