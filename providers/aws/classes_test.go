@@ -28,6 +28,10 @@ func TestErrorClassesThroughTheFake(t *testing.T) {
 			message: "You have requested more vCPU capacity than your current vCPU limit of 0 allows for the instance bucket that the specified instance type belongs to."},
 		{name: "auth", status: 403, code: "UnauthorizedOperation", class: providers.ClassAuth,
 			message: "You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ec2:RunInstances"},
+		// Credentials EC2 does not accept are the account's problem, not the
+		// candidate's: no other candidate is tried with them.
+		{name: "auth failure", status: 401, code: "AuthFailure", class: providers.ClassAuth,
+			message: "AWS was not able to validate the provided access credentials"},
 		{name: "invalid", status: 400, code: "InvalidParameterCombination", class: providers.ClassInvalid,
 			message: "The specified combination of instance type and network interface options is not supported."},
 	}
