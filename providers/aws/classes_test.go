@@ -138,6 +138,18 @@ func TestSpotLaunchLeavesNoRequest(t *testing.T) {
 		t.Fatalf("spot requests = %+v, want the launch's", spots)
 	}
 	checkRunTags(t, "spot request", spots[0].Tags, id, request(id).TTL)
+	// A one-time request whose instance ends when interrupted: stop or
+	// hibernate would keep a volume (and a bill) nobody resumes.
+	in, _ := srv.Instance(h.ID)
+	for k, want := range map[string]string{
+		"InstanceMarketOptions.MarketType":                               "spot",
+		"InstanceMarketOptions.SpotOptions.SpotInstanceType":             "one-time",
+		"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior": "terminate",
+	} {
+		if got := in.Request[k]; got != want {
+			t.Errorf("RunInstances %s = %q, want %q", k, got, want)
+		}
+	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
