@@ -65,7 +65,7 @@ func TestPreflight(t *testing.T) {
 			wantClass: providers.ClassAuth, wantCalls: true,
 			wantErr: `input region "af-south-1": not enabled for this account (expected a region enabled in the AWS console, or enable this one)`},
 		{name: "zone without the type", inputs: map[string]string{"zone": "us-east-1b"}, wantClass: providers.ClassInvalid, wantCalls: true,
-			setup: func(s *fake.Server) { s.Unoffer("us-east-1b", "c8i.large") },
+			setup:   func(s *fake.Server) { s.Unoffer("us-east-1b", "c8i.large") },
 			wantErr: `input zone "us-east-1b": does not offer instance type c8i.large (expected a zone that does: us-east-1a, us-east-1c)`},
 		{name: "subnet that does not exist", inputs: map[string]string{"subnet-id": "subnet-0123456789abcdef0"}, wantClass: providers.ClassInvalid,
 			wantCalls: true, wantErr: "invalid (InvalidSubnetID.NotFound): look up input subnet-id subnet-0123456789abcdef0: "},
