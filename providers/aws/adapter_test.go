@@ -68,7 +68,7 @@ func TestPreflight(t *testing.T) {
 			setup:   func(s *fake.Server) { s.Unoffer("us-east-1b", "c8i.large") },
 			wantErr: `input zone "us-east-1b": does not offer instance type c8i.large (expected a zone that does: us-east-1a, us-east-1c)`},
 		{name: "subnet that does not exist", inputs: map[string]string{"subnet-id": "subnet-0123456789abcdef0"}, wantClass: providers.ClassInvalid,
-			wantCalls: true, wantErr: "invalid (InvalidSubnetID.NotFound): look up input subnet-id subnet-0123456789abcdef0: "},
+			wantCalls: true, wantErr: `invalid (InvalidSubnetID.NotFound): input subnet-id "subnet-0123456789abcdef0" (expected the id of a subnet in the region`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -181,10 +181,10 @@ func (p *Provider) resolveImage(ctx context.Context, cl *clients, image string) 
 func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (ec2types.Subnet, error) {
 	out, err := cl.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{id}})
 	if err != nil {
-		return ec2types.Subnet{}, classify("look up input subnet-id "+id, err)
+		return ec2types.Subnet{}, classify(fmt.Sprintf("input subnet-id %q (expected the id of a subnet in the region, in the account's VPCs)", id), err)
 	}
 	if len(out.Subnets) == 0 {
-		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %q does not exist", id))
+		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %q does not exist (expected the id of a subnet in the region, in the account's VPCs)", id))
 	}
 	return out.Subnets[0], nil
 }
