@@ -2,11 +2,14 @@ package cli
 
 import (
 	"io"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 )
 
 // The plan the CLI hands the cycle: in Actions a signalled run tears down
@@ -41,5 +44,54 @@ func TestPlanCancelBudgetAndHostKeyChoice(t *testing.T) {
 				t.Errorf("plan's insecure-host-key %v, want %v (the input's)", plan.InsecureHostKey, tc.insecure)
 			}
 		})
+	}
+}
+
+// timeout-minutes and teardown-budget given as flags reach the plan the
+// cycle runs with: the leg's deadline, the reserve for the teardown, and
+// timeout-minutes as given for the deadline's error.
+func TestPlanLimitsFromFlags(t *testing.T) {
+	a := newApp(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }})
+	src, err := a.flagSource("run", []string{"--provider", "local", "--timeout-minutes", "7", "--teardown-budget", "2m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := config.LoadWith(src, config.Options{Providers: registry().Names(), Mode: "run", Getenv: a.env.Getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := a.plan(run, nil, providers.Identity{})
+	if plan.Timeout != 7*time.Minute || plan.TimeoutMinutes != 7*time.Minute || plan.TeardownBudget != 2*time.Minute {
+		t.Errorf("plan's timeout %s, timeout-minutes %s, teardown budget %s; want 7m, 7m and 2m from the flags",
+			plan.Timeout, plan.TimeoutMinutes, plan.TeardownBudget)
+	}
+}
+
+// The deadline the cycle gets is timeout-minutes (no reporting to keep
+// time back for): max-cost prices the leg's worst case from it, and the
+// refusal names it. c5.metal at $4.08/h costs $0.48 over 7 minutes, over a
+// budget of $0.40; anything but 7m in the message is another deadline.
+func TestRunCycleGetsTimeoutMinutes(t *testing.T) {
+	srv := fake.New(fake.Config{})
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	env := map[string]string{
+		"HOME": dir, "TMPDIR": dir,
+		"AWS_ACCESS_KEY_ID": "AKIDFAKE", "AWS_SECRET_ACCESS_KEY": "fake-secret",
+		// Keep the SDK off this machine's AWS settings and the metadata service.
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CONFIG_FILE":             filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
+	}
+	var stdout, stderr strings.Builder
+	code := Run(t.Context(), Env{
+		Args: []string{"mvm-verify", "run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+			"--ssh-source-cidr", "127.0.0.1/32", "--instance-type", "c5.metal", "--max-cost", "0.40",
+			"--timeout-minutes", "7", "--teardown-budget", "2m", "--out", filepath.Join(dir, "out")},
+		Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] },
+	})
+	want := `input "max-cost": c5.metal at $4.0800/h for up to 7m0s could cost $0.48, over the budget of $0.40`
+	if code != ExitBadInput || !strings.Contains(stdout.String()+stderr.String(), want) {
+		t.Errorf("exit %d, want 2 with %q\nstdout:\n%s\nstderr:\n%s", code, want, stdout.String(), stderr.String())
 	}
 }
