@@ -176,6 +176,26 @@ func TestRowCells(t *testing.T) {
 			preflight: matrix.Pass, live: matrix.NotRun, seccmp: matrix.Pass, notes: "0 s",
 		},
 		{
+			// A column fed by two steps: the later step's not run is not
+			// covered by the earlier pass.
+			name: "pass then not run in one column",
+			res: Result{Outcome: Incomplete, Lane: "kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
+				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass},
+				{Name: "seccomp unit", Column: matrix.SeccompProbe, Status: matrix.Pass},
+				{Name: "seccomp integration", Column: matrix.SeccompProbe, Status: matrix.NotRun},
+			}},
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NotRun, notes: "0 s",
+		},
+		{
+			name: "pass then n/a in one column",
+			res: Result{Outcome: Verified, Lane: "no-kvm", Phases: passPhases(allPhases...), Steps: []StepResult{
+				{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass},
+				{Name: "seccomp unit", Column: matrix.SeccompProbe, Status: matrix.Pass},
+				{Name: "seccomp in a VM", Column: matrix.SeccompProbe, Status: matrix.NA},
+			}},
+			preflight: matrix.Pass, live: matrix.NA, seccmp: matrix.NA, notes: "0 s, no-KVM lane",
+		},
+		{
 			name:      "kept host (up)",
 			res:       Result{Outcome: Up, Kept: true, Lane: "kvm", Phases: passPhases(PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe)},
 			preflight: matrix.Pass, live: matrix.Pending, seccmp: matrix.NotRun, notes: "0 s, host is up; suite not run",
