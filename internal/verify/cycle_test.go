@@ -411,6 +411,45 @@ func TestProvisionTimeout(t *testing.T) {
 	}
 }
 
+// hangingPreflight's Preflight waits for its context to end, like a cloud
+// API that never answers a credentials check.
+type hangingPreflight struct {
+	hangProvider
+}
+
+func (p *hangingPreflight) Preflight(ctx context.Context, _ providers.Request) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A preflight that hangs ends at the preflight phase's own limit, which
+// the error names, long before the leg's deadline; nothing is created.
+func TestPreflightTimeout(t *testing.T) {
+	p := &hangingPreflight{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.PreflightTimeout = 50 * time.Millisecond
+	// Far enough that only the phase's limit can end the preflight in a
+	// passing run; near enough that a missing limit fails the test soon.
+	plan.Timeout, plan.TeardownBudget = 30*time.Second, 10*time.Second
+	res := Run(context.Background(), plan)
+
+	pr := res.Phase(PhasePreflight)
+	if pr == nil || pr.Status != matrix.Fail {
+		t.Fatalf("preflight %+v, want failed", pr)
+	}
+	for _, want := range []string{"timed out", "preflight phase", "50ms"} {
+		if !strings.Contains(pr.Error, want) {
+			t.Errorf("preflight error %q lacks %q", pr.Error, want)
+		}
+	}
+	if res.Outcome != Errored {
+		t.Errorf("outcome %s, want error (the phase's limit, not the leg's deadline)", res.Outcome)
+	}
+	if p.created || res.Phase(PhaseProvision) != nil {
+		t.Errorf("a host was provisioned after a failed preflight")
+	}
+}
+
 // kvmProviderPlan is a leg on a provider that offers both lanes, with the
 // real probe, over a host whose sessions see no /dev/kvm.
 func kvmProviderPlan(t *testing.T, lane string) (*hostProvider, Plan) {
