@@ -26,7 +26,10 @@ func result() *verify.Result {
 			{Name: verify.PhaseSuite, Status: matrix.Fail, Duration: time.Minute, Error: "1 of 2 steps failed: smoke | bad"},
 		},
 		Steps: []verify.StepResult{
-			{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass, Tests: &libtest.Summary{Passed: 6}, Output: "test result: ok. 6 passed"},
+			{Name: "seccomp", Column: matrix.SeccompProbe, Status: matrix.Pass,
+				// Every count differs, so a count printed in another's place shows.
+				Tests:  &libtest.Summary{Binaries: 1, Passed: 6, Failed: 0, Ignored: 2, Measured: 1, FilteredOut: 3},
+				Output: "test result: ok. 6 passed; 0 failed; 2 ignored; 1 measured; 3 filtered out"},
 			{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Fail, Reason: "exit status 1",
 				Output: "<script>alert(1)</script>\n```\n| not | a | table |\n"},
 		},
@@ -92,7 +95,7 @@ func TestMarkdownContent(t *testing.T) {
 		"| Provider | Preflight | Live cycle | Seccomp probe | Notes |",
 		"| AWS | ✅ | ❌ | ✅ |",
 		"smoke: exit status 1",
-		"6 passed, 0 failed, 0 ignored",
+		"6 passed, 0 failed, 2 ignored",
 		"InsufficientInstanceCapacity",
 		"us-east-1b",
 		"`0123456789ab`",
