@@ -130,6 +130,14 @@ func TestSSHUpThenDown(t *testing.T) {
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}
+	// The login command up prints pins the host key given as
+	// ssh-known-host, strictly.
+	if want := " -o UserKnownHostsFile=" + filepath.Join(out, "host", "known_hosts") + " -o StrictHostKeyChecking=yes "; !strings.Contains(up.stdout, want) {
+		t.Errorf("up's login command lacks %q:\n%s", want, up.stdout)
+	}
+	if known, err := os.ReadFile(filepath.Join(out, "host", "known_hosts")); err != nil || !strings.Contains(string(known), h.HostKey()) {
+		t.Errorf("the state's known_hosts (%v) does not hold the host's key %s:\n%s", err, h.HostKey(), known)
+	}
 	data, err := os.ReadFile(filepath.Join(out, "host", "host.json"))
 	if err != nil {
 		t.Fatal(err)

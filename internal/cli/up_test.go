@@ -6,8 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // TestUpThenDown keeps a local host, logs in with the printed ssh command
@@ -22,6 +25,13 @@ func TestUpThenDown(t *testing.T) {
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
+	t.Cleanup(func() {
+		// A check failing before the test's own down must not leave the
+		// kept host's sshd running for the next test.
+		if _, err := os.Stat(filepath.Join(out, "host", "host.json")); err == nil {
+			runBin(t, env, "down", "--out", out)
+		}
+	})
 	up := runBin(t, env, "up", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state"))
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
@@ -63,10 +73,34 @@ func TestUpThenDown(t *testing.T) {
 		t.Fatalf("up printed no ssh command:\n%s", up.stdout)
 	}
 	args := strings.Fields(m[1])
+	// The command pins the host key up saw, in the state's own
+	// known_hosts file: checked strictly, never accepted on first use.
+	knownHosts := filepath.Join(out, "host", "known_hosts")
+	if !slices.Contains(args, "UserKnownHostsFile="+knownHosts) || !slices.Contains(args, "StrictHostKeyChecking=yes") {
+		t.Fatalf("the printed ssh command %q does not check the host key strictly against %s", m[1], knownHosts)
+	}
 	args = append(args[1:len(args)-1], "-o", "BatchMode=yes", args[len(args)-1], "echo", "logged-in")
 	login, err := exec.Command("ssh", args...).CombinedOutput()
 	if err != nil || !strings.Contains(string(login), "logged-in") {
 		t.Fatalf("ssh with the printed command: %v\n%s", err, login)
+	}
+	// The same command against a host presenting another key than the
+	// file holds is refused: known_hosts now names another key.
+	known, err := os.ReadFile(knownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern, _, _ := strings.Cut(string(known), " ")
+	_, otherKey := testhost.HostKeyPair(t)
+	if err := os.WriteFile(knownHosts, []byte(pattern+" "+otherKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused, err := exec.Command("ssh", args...).CombinedOutput()
+	if err == nil || strings.Contains(string(refused), "logged-in") || !strings.Contains(string(refused), "Host key verification failed") {
+		t.Errorf("ssh with the printed command to a host presenting another key: %v, want host key verification failed\n%s", err, refused)
+	}
+	if err := os.WriteFile(knownHosts, known, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	if len(processesMentioning(t, tmp)) == 0 {
 		t.Fatal("no sshd of the kept host is running")
