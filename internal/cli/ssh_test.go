@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -47,8 +50,19 @@ func TestSSHProviderRefusesWrongHostKey(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a command ran on a host that presented the wrong host key")
 	}
-	if !strings.Contains(r.stdout+r.stderr, "host key") {
-		t.Errorf("output does not say the host key was refused:\n%s\n%s", r.stdout, r.stderr)
+	// Refused as a mismatch naming both keys' fingerprints: the pinned key
+	// reached the cycle, and the host presented another.
+	fingerprint := func(line string) string {
+		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ssh.FingerprintSHA256(k) + " (" + k.Type() + ")"
+	}
+	want := "host key mismatch at " + net.JoinHostPort(h.Addr(), fmt.Sprint(h.Port())) +
+		": expected " + fingerprint(otherHostKey) + ", presented " + fingerprint(h.HostKey())
+	if !strings.Contains(r.stdout+r.stderr, want) {
+		t.Errorf("output does not refuse the host key with %q:\n%s\n%s", want, r.stdout, r.stderr)
 	}
 	if p := phaseStatus(t, filepath.Join(out, "result.json"), "ready"); p != "fail" {
 		t.Errorf("ready phase %q, want fail", p)
