@@ -134,6 +134,24 @@ steps:
 	if res["outcome"] != "verified" {
 		t.Errorf("outcome %v, want verified", res["outcome"])
 	}
+	// Every phase took some time, and the phases ran one after another
+	// within the leg's total.
+	phases, _ := res["phases"].([]any)
+	if len(phases) == 0 {
+		t.Errorf("result.json lists no phases")
+	}
+	var phaseSum float64
+	for _, p := range phases {
+		p, _ := p.(map[string]any)
+		d, _ := p["duration_ns"].(float64)
+		if d <= 0 {
+			t.Errorf("phase %v took %v ns, want a duration", p["name"], p["duration_ns"])
+		}
+		phaseSum += d
+	}
+	if total, _ := res["duration_ns"].(float64); phaseSum > total {
+		t.Errorf("the phases took %v ns in all, more than the leg's %v ns", phaseSum, total)
+	}
 
 	// The step ran as the suite user the run set up: its groups and
 	// passwordless sudo, as the cloud-config gives them, and a home of its own.
