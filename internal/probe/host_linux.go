@@ -46,7 +46,7 @@ func openKVM(path string) KVM {
 	}
 	k.APIVersion = v
 
-	vm, err := unix.IoctlRetInt(fd, kvmCreateVM)
+	vm, err := createVM(fd)
 	if err != nil {
 		k.CreateVMError = err.Error()
 		return k
@@ -54,6 +54,12 @@ func openKVM(path string) KVM {
 	unix.Close(vm)
 	k.CreateVM = true
 	return k
+}
+
+// createVM asks the KVM device kvmFd for a VM of the default machine type
+// and returns the VM's descriptor, which the caller closes.
+func createVM(kvmFd int) (int, error) {
+	return unix.IoctlRetInt(kvmFd, kvmCreateVM)
 }
 
 // openDevice says whether path exists and opens read-write.

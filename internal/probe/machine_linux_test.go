@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -223,4 +224,26 @@ func TestReexecSeccompChildReportsFailure(t *testing.T) {
 	if err == nil {
 		t.Error("no error for a child that could not start")
 	}
+}
+
+// TestCreateVMReturnsAVM: the descriptor the probe's KVM_CREATE_VM returns
+// is a VM (the kernel names it anon_inode:kvm-vm), so a wrong ioctl number
+// that merely succeeds, such as KVM_GET_API_VERSION's, is caught. It needs
+// this machine's /dev/kvm, which .ci/run's machines have.
+func TestCreateVMReturnsAVM(t *testing.T) {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("this test needs a usable /dev/kvm (hardware virtualization or nested KVM, as CI machines have): %v", err)
+	}
+	defer f.Close()
+	vm, err := createVM(int(f.Fd()))
+	if err != nil {
+		t.Fatalf("KVM_CREATE_VM on /dev/kvm: %v", err)
+	}
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(vm))
+	if err != nil || link != "anon_inode:kvm-vm" {
+		// Not ours to close: it may be any descriptor of this process.
+		t.Fatalf("KVM_CREATE_VM returned %d, which is %q (%v), want a new descriptor of anon_inode:kvm-vm", vm, link, err)
+	}
+	unix.Close(vm)
 }

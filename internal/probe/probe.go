@@ -128,8 +128,29 @@ const minFreeDisk = 20 << 30
 // probe judges it (open read-write, API version 12, a VM created), without
 // the rest of the probe.
 func KVMUsable() bool {
-	k := openKVM("/dev/kvm")
-	return k.OpenRW && k.APIVersion == 12 && k.CreateVM
+	lane, _ := laneOf(openKVM("/dev/kvm"))
+	return lane == LaneKVM
+}
+
+// laneOf decides the lane from what openKVM found: LaneKVM only when the
+// device opened read-write, speaks API version 12 and created a VM;
+// otherwise LaneNoKVM and why, the first of those that failed.
+func laneOf(k KVM) (lane, why string) {
+	switch {
+	case !k.DevicePresent:
+		why = "no /dev/kvm: KVM steps cannot run (no-kvm lane)"
+	case !k.OpenRW:
+		why = "cannot open /dev/kvm read-write: " + k.OpenError
+	case k.APIError != "":
+		why = "KVM_GET_API_VERSION failed: " + k.APIError
+	case k.APIVersion != KVMAPIVersion:
+		why = fmt.Sprintf("KVM API version %d, want %d", k.APIVersion, KVMAPIVersion)
+	case !k.CreateVM:
+		why = "KVM_CREATE_VM failed: " + k.CreateVMError
+	default:
+		return LaneKVM, ""
+	}
+	return LaneNoKVM, why
 }
 
 // Collect probes the host. It never fails: what it cannot find out is
@@ -144,10 +165,7 @@ func Collect(ctx context.Context, o Options) Report {
 	if r.KVM.Flavor != "" {
 		r.KVM.Nested = readTrimmed(filepath.Join(o.SysDir, "module", r.KVM.Flavor, "parameters", "nested"))
 	}
-	r.Lane = LaneNoKVM
-	if r.KVM.OpenRW && r.KVM.APIVersion == KVMAPIVersion && r.KVM.CreateVM {
-		r.Lane = LaneKVM
-	}
+	r.Lane, _ = laneOf(r.KVM)
 	r.Kernel, r.Arch = kernelAndArch(o.ProcDir)
 	r.KVM.StandardGuestsBoot, r.KVM.Reason = standardGuests(r.KVM, r.Lane, r.Arch)
 
@@ -209,18 +227,8 @@ func standardGuests(k KVM, lane, arch string) (string, string) {
 // KVMProblems are the findings that explain why /dev/kvm is not usable,
 // and only those: the reasons a kvm-lane host fails its KVM check.
 func (r Report) KVMProblems() []string {
-	k := r.KVM
-	switch {
-	case !k.DevicePresent:
-		return []string{"no /dev/kvm: KVM steps cannot run (no-kvm lane)"}
-	case !k.OpenRW:
-		return []string{"cannot open /dev/kvm read-write: " + k.OpenError}
-	case k.APIError != "":
-		return []string{"KVM_GET_API_VERSION failed: " + k.APIError}
-	case k.APIVersion != KVMAPIVersion:
-		return []string{fmt.Sprintf("KVM API version %d, want %d", k.APIVersion, KVMAPIVersion)}
-	case !k.CreateVM:
-		return []string{"KVM_CREATE_VM failed: " + k.CreateVMError}
+	if _, why := laneOf(r.KVM); why != "" {
+		return []string{why}
 	}
 	return nil
 }

@@ -167,6 +167,35 @@ func TestCollectFakeTrees(t *testing.T) {
 			},
 		},
 		{
+			// Regular files stand in for the character devices: the probe
+			// only stats and opens them read-write.
+			name: "vhost-vsock and tun present",
+			files: map[string]string{
+				"dev/vhost-vsock":  "",
+				"dev/net/tun":      "",
+				"proc/self/mounts": cgroup2Mounts,
+			},
+			want: func(t *testing.T, r Report) {
+				expect(t, "vsock", r.VhostVsock, Device{Present: true, Openable: true})
+				expect(t, "tun", r.Tun, Device{Present: true, Openable: true})
+			},
+			absent: []string{"/dev/net/tun is not usable"},
+		},
+		{
+			// Neighbours of the two devices are not taken for them.
+			name: "only vhost-net and null, no vhost-vsock or tun",
+			files: map[string]string{
+				"dev/vhost-net": "",
+				"dev/null":      "",
+				"dev/net/tap0":  "",
+			},
+			want: func(t *testing.T, r Report) {
+				expect(t, "vsock", r.VhostVsock, Device{})
+				expect(t, "tun", r.Tun, Device{})
+				hasProblem(t, r, "/dev/net/tun is not usable")
+			},
+		},
+		{
 			name:  "empty tree",
 			files: nil,
 			want: func(t *testing.T, r Report) {
@@ -246,6 +275,45 @@ func TestStandardGuests(t *testing.T) {
 	}
 	if _, reason := standardGuests(KVM{Flavor: "kvm_pvm"}, LaneKVM, "x86_64"); !strings.Contains(reason, "decompression") {
 		t.Errorf("PVM reason %q does not say why", reason)
+	}
+}
+
+// TestLaneOf: the kvm lane needs all three of a read-write open, API
+// version 12 and a created VM; each missing one gives no-kvm and says why.
+func TestLaneOf(t *testing.T) {
+	ok := KVM{DevicePresent: true, OpenRW: true, APIVersion: KVMAPIVersion, CreateVM: true}
+	tests := []struct {
+		name     string
+		kvm      func(k *KVM)
+		lane     string
+		whyStart string
+	}{
+		{"all ok", func(*KVM) {}, LaneKVM, ""},
+		{"API version 11", func(k *KVM) { k.APIVersion = 11 }, LaneNoKVM, "KVM API version 11, want 12"},
+		{"API version query failed", func(k *KVM) { k.APIVersion, k.APIError, k.CreateVM = 0, "inappropriate ioctl for device", false },
+			LaneNoKVM, "KVM_GET_API_VERSION failed: inappropriate ioctl for device"},
+		{"CREATE_VM failed", func(k *KVM) { k.CreateVM, k.CreateVMError = false, "cannot allocate memory" },
+			LaneNoKVM, "KVM_CREATE_VM failed: cannot allocate memory"},
+		{"not open read-write", func(k *KVM) {
+			k.OpenRW, k.OpenError, k.APIVersion, k.CreateVM = false, "open /dev/kvm: permission denied", 0, false
+		}, LaneNoKVM, "cannot open /dev/kvm read-write: open /dev/kvm: permission denied"},
+		{"no device", func(k *KVM) { *k = KVM{} }, LaneNoKVM, "no /dev/kvm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := ok
+			tt.kvm(&k)
+			lane, why := laneOf(k)
+			expect(t, "lane", lane, tt.lane)
+			if tt.whyStart == "" && why != "" {
+				t.Errorf("why = %q for a usable KVM, want none", why)
+			}
+			if !strings.HasPrefix(why, tt.whyStart) {
+				t.Errorf("why = %q, want it to start %q", why, tt.whyStart)
+			}
+			// The report's KVM problems say the same.
+			expect(t, "KVM problems", len(Report{KVM: k}.KVMProblems()) > 0, tt.lane == LaneNoKVM)
+		})
 	}
 }
 

@@ -121,6 +121,9 @@ type DialOptions struct {
 	Logger      *slog.Logger
 	// Progress, when set, is called after every failed attempt.
 	Progress func(attempt int, err error)
+	// Sleep waits between attempts, or returns ctx's error once ctx ends
+	// (default waits.Sleep); tests record the waits instead of sleeping.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 func (o DialOptions) withDefaults() DialOptions {
@@ -146,6 +149,9 @@ func (o DialOptions) withDefaults() DialOptions {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Sleep == nil {
+		o.Sleep = waits.Sleep
 	}
 	return o
 }
@@ -213,7 +219,7 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 			return nil, fmt.Errorf("dial %s: refused after %d failed handshakes: %w", t.hostPort(), failures,
 				&budgetError{last: err, sentinels: sentinels})
 		}
-		if waits.Sleep(ctx, jitter(backoff)) != nil {
+		if o.Sleep(ctx, jitter(backoff)) != nil {
 			return nil, gaveUp(ctx, t, attempt, err)
 		}
 		backoff = min(2*backoff, o.MaxBackoff)

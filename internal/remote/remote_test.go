@@ -317,6 +317,24 @@ func TestRunTimeoutKills(t *testing.T) {
 	}
 }
 
+// TestRunTimeoutIsTheStepTimeout: a command that would finish on its own a
+// few seconds later is stopped at its timeout, not at some multiple of it:
+// it is reported timed out and never gets to print.
+func TestRunTimeoutIsTheStepTimeout(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	res, err := c.Run(testContext(t), RunSpec{Command: "echo started; sleep 3; echo finished", Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("a timeout is a result, not an error: %v", err)
+	}
+	if !res.TimedOut || res.OK() {
+		t.Errorf("result %+v, want TimedOut", res)
+	}
+	if strings.Contains(string(res.Output), "finished") {
+		t.Errorf("output %q: the command ran to its end past its timeout", res.Output)
+	}
+}
+
 // The sweep asks before it kills: a process that cleans up on TERM (a
 // shell holding a lock file) gets to, and one that ignores TERM is still
 // killed.
@@ -617,6 +635,48 @@ func TestDialGivesUpWithContext(t *testing.T) {
 	_, err = Dial(ctx, tgt, o)
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("err = %v, want both the cancellation and the last attempt's refusal", err)
+	}
+}
+
+// TestDialBackoffCapped: the wait between failed attempts doubles from
+// InitialBackoff but never exceeds MaxBackoff, however many attempts fail.
+// The waits are recorded, not slept.
+func TestDialBackoffCapped(t *testing.T) {
+	keys, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := Target{Addr: "127.0.0.1", Port: freePort(t), User: "nobody", Signer: keys.Client, HostKey: keys.HostPublic}
+	const attempts = 20
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	o := DialOptions{InitialBackoff: time.Second, MaxBackoff: 8 * time.Second}
+	var waited []time.Duration
+	o.Sleep = func(ctx context.Context, d time.Duration) error {
+		waited = append(waited, d)
+		if len(waited) == attempts {
+			cancel()
+		}
+		return ctx.Err()
+	}
+	if _, err := Dial(ctx, tgt, o); !errors.Is(err, context.Canceled) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err = %v, want the cancellation after refused attempts", err)
+	}
+	if len(waited) != attempts {
+		t.Fatalf("%d waits, want one after each of %d refused attempts", len(waited), attempts)
+	}
+	if waited[0] > o.InitialBackoff {
+		t.Errorf("first wait %v, want at most InitialBackoff %v", waited[0], o.InitialBackoff)
+	}
+	for i, d := range waited {
+		if d > o.MaxBackoff {
+			t.Errorf("wait %d is %v, more than MaxBackoff %v", i+1, d, o.MaxBackoff)
+		}
+	}
+	// It does grow to the cap: with jitter a wait is at least half its
+	// backoff, and by the last attempt the backoff is MaxBackoff.
+	if last := waited[attempts-1]; last < o.MaxBackoff/2 {
+		t.Errorf("last wait %v, want the backoff grown to MaxBackoff %v (at least half of it with jitter)", last, o.MaxBackoff)
 	}
 }
 

@@ -383,6 +383,9 @@ func TestProvisionTimeout(t *testing.T) {
 	p := &hangProvider{}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
 	plan.ProvisionTimeout = 50 * time.Millisecond
+	// Far from the provision limit, but not the default 90 minutes: with
+	// the limit broken the test fails at this deadline instead of hanging.
+	plan.Timeout, plan.TeardownBudget = 20*time.Second, 5*time.Second
 	res := Run(context.Background(), plan)
 
 	pr := res.Phase(PhaseProvision)

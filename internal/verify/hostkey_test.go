@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
@@ -93,12 +94,19 @@ func refusedAtReady(t *testing.T, p *hostProvider, res *Result, markers []string
 
 func noKey(string) string { return "" }
 
+// refusalReadyTimeout bounds the ready phase of a leg that must be refused
+// before anything dials: with the refusal broken, the cycle would retry
+// mismatched handshakes (30 of them for a cloud-init host) for minutes
+// instead of failing the test.
+const refusalReadyTimeout = 5 * time.Second
+
 // A provider that returns a host without its key must not get an unpinned
 // connection unless the user asked for insecure-host-key.
 func TestEmptyHostKeyRefusedWithoutInsecure(t *testing.T) {
 	requireRootHosts(t)
 	hp := &hostProvider{}
 	plan, markers, out := markerPlan(t, keyProvider{hostProvider: hp, hostKey: noKey})
+	plan.ReadyTimeout = refusalReadyTimeout
 	res := Run(context.Background(), plan)
 	refusedAtReady(t, hp, res, markers, out, "testhosts", "host key is unknown", "nothing was run on the host", "insecure-host-key")
 }
@@ -150,6 +158,7 @@ func TestCloudInitHostMustPresentTheRunsKey(t *testing.T) {
 			hp := &hostProvider{}
 			plan, markers, out := markerPlan(t, keyProvider{hostProvider: hp, hostKey: tc.hostKey, cloudInit: true})
 			plan.InsecureHostKey = tc.insecure
+			plan.ReadyTimeout = refusalReadyTimeout
 			res := Run(context.Background(), plan)
 			refusedAtReady(t, hp, res, markers, out, "testhosts", "booted", "not the run's own", "nothing was run on the host", tc.want)
 		})

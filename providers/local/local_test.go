@@ -133,6 +133,87 @@ func sshdPid(t *testing.T, recs []providers.Resource) int {
 	return 0
 }
 
+// forceClean leaves the machine clean after the test even when the
+// teardown under test is broken: it runs Destroy again, then undoes what the
+// journal says the leg made, by hand: it kills the leg's sshd, its cgroup
+// and every process carrying its marker, and removes its sudoers drop-in,
+// work dir and machine-wide registration. Call it before Create, with the
+// journal Create is given.
+func forceClean(t *testing.T, dir string, l leg, j *providers.MemJournal) {
+	t.Helper()
+	t.Cleanup(func() {
+		id := l.req.Identity
+		if p, err := local.New(providers.Options{Input: func(n string) string {
+			if n == "local-state-dir" {
+				return dir
+			}
+			return ""
+		}}); err == nil {
+			p.Destroy(context.Background(), id)
+		}
+		for _, r := range j.Records() {
+			switch r.Kind {
+			case "sshd":
+				pid, err := strconv.Atoi(strings.TrimPrefix(r.ID, "pid "))
+				// The pid may have been reused since: only an sshd is ours.
+				if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.HasPrefix(string(comm), "sshd") {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			case "processes":
+				if r.Name != "" {
+					os.WriteFile(filepath.Join(r.Name, "cgroup.kill"), []byte("1"), 0)
+				}
+				killMarked(strings.TrimPrefix(r.ID, local.MarkerVar+"="))
+				if r.Name != "" {
+					// rmdir fails until the killed processes are reaped.
+					for i := 0; i < 500 && syscall.Rmdir(r.Name) == syscall.EBUSY; i++ {
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+			case "sudoers":
+				if strings.HasPrefix(r.ID, "/etc/sudoers.d/mvm-verify-") {
+					os.Remove(r.ID)
+				}
+			case "workdir":
+				if strings.HasPrefix(r.ID, "/tmp/mvm-verify-") {
+					os.RemoveAll(r.ID)
+				}
+			}
+		}
+		os.Remove("/etc/sudoers.d/mvm-verify-" + id.Name())
+		os.Remove(filepath.Join(local.MachineRegistry, id.Name()+".ref"))
+	})
+}
+
+// killMarked SIGKILLs the processes whose environment carries the leg's
+// marker until none is left (one may fork meanwhile), giving up after a
+// bounded number of rounds.
+func killMarked(marker string) {
+	if marker == "" {
+		return
+	}
+	want := local.MarkerVar + "=" + marker
+	for range 100 {
+		entries, _ := os.ReadDir("/proc")
+		found := false
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+			if slices.Contains(strings.Split(string(env), "\x00"), want) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				found = true
+			}
+		}
+		if !found {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func kinds(rs []providers.Resource) []string {
 	var out []string
 	for _, r := range rs {
@@ -153,6 +234,7 @@ func TestCreateLoginDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var j providers.MemJournal
+	forceClean(t, dir, l, &j)
 	h, err := p.Create(ctx, l.req, &j)
 	if err != nil {
 		t.Fatal(err)
@@ -607,11 +689,11 @@ func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
 			}
 			l := newLeg(t, userName, "kvm")
 			var j providers.MemJournal
+			forceClean(t, dir, l, &j)
 			h, err := p.Create(ctx, l.req, &j)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { newProvider(t, dir).Destroy(context.Background(), l.req.Identity) })
 			var cgroup string
 			for _, r := range j.Records() {
 				if r.Kind == "processes" {
