@@ -83,7 +83,7 @@ func New(o providers.Options) (providers.Provider, error) {
 		}
 	}
 	if !filepath.IsAbs(dir) {
-		return nil, fmt.Errorf("local-state-dir %q: expected an absolute path", dir)
+		return nil, fmt.Errorf("input %q: got %q, expected an absolute path to a directory this user can write, or can create", "local-state-dir", dir)
 	}
 	dir = filepath.Clean(dir)
 	// Refused here, before the CLI makes --out or anything starts, and

@@ -502,6 +502,33 @@ func TestStateDirRemovedWithTheLastLeg(t *testing.T) {
 	}
 }
 
+// A local-state-dir the user made (empty, say ${{ runner.temp }}/x) is
+// theirs: the last leg leaves it, emptied of its own state.
+func TestUsersStateDirKept(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "mine")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, dir)
+	l := newLeg(t, "root", "kvm")
+	if _, err := p.Create(ctx, l.req, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
+	if _, err := p.Destroy(ctx, l.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("the user's state dir was removed: %v", err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("the user's state dir holds %v after the last leg", entries)
+	}
+}
+
 func TestCreateAgainReplacesPreviousAttempt(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()

@@ -153,9 +153,17 @@ func (s store) lock() (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("lock local state: %w", err)
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("create local state dir %s: %w", s.dir, err)
+	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(s.dir, 0o700); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("create local state dir %s: %w", s.dir, err)
+		}
+		// Marked as ours, so only a directory we made is removed once
+		// empty, never one the user made and named.
+		if err := os.WriteFile(filepath.Join(s.dir, createdMarker), nil, 0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("mark local state dir %s: %w", s.dir, err)
+		}
 	}
 	// Idempotent, so Create can release it early and still defer it.
 	return sync.OnceFunc(func() { f.Close() }), nil
@@ -169,10 +177,18 @@ func (s store) removeIfEmpty() {
 	if s.dir == s.registry {
 		return
 	}
-	// Only an empty directory is removed; one holding another leg's state
-	// is left as it is.
+	// Only a directory this provider made, holding nothing but its
+	// marker: one with another leg's state, or the user's own, stays.
+	entries, err := os.ReadDir(s.dir)
+	if err != nil || len(entries) != 1 || entries[0].Name() != createdMarker {
+		return
+	}
+	_ = os.Remove(filepath.Join(s.dir, createdMarker))
 	_ = os.Remove(s.dir)
 }
+
+// createdMarker, in the state directory, says this provider made it.
+const createdMarker = ".created-by-mvm-verify"
 
 // load returns the leg's state, or nil when there is none.
 func (s store) load(name string) (*state, error) {
