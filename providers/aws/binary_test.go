@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -780,6 +782,37 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBinaryNoCredentialsSaysSoFirst: with no credentials anywhere, the
+// SDK tries the instance metadata service, which here refuses (403, from a
+// loopback stand-in), and logs its own warning about falling back to
+// IMDSv1; the user sees our message, not the SDK's line ahead of it.
+func TestBinaryNoCredentialsSaysSoFirst(t *testing.T) {
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+	}))
+	t.Cleanup(imds.Close)
+	srv := fake.New(fake.Config{Booter: idleBooter})
+	defer srv.Close()
+	dir := t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + imds.URL,
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-credentials")}
+	p := start(t, binary(t), env, cliArgs(t, srv, suiteFile(t, "true")))
+	if code := p.wait(t); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	all := p.output() + p.stderr.String()
+	if !strings.Contains(all, "Needs AWS credentials") {
+		t.Fatalf("no credentials message:\n%s", all)
+	}
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
+		if strings.HasPrefix(line, "SDK ") {
+			t.Errorf("the SDK's own log line reached stderr: %s", line)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -53,6 +55,7 @@ func (p *Provider) loadConfig(ctx context.Context) (sdk.Config, error) {
 		config.WithRegion(p.region),
 		config.WithHTTPClient(p.sdkHTTPClient()),
 		config.WithRetryer(p.retryer()),
+		config.WithLogger(sdkLogger{p.opts.Log()}),
 	}
 	if p.endpoint != "" {
 		opts = append(opts, config.WithBaseEndpoint(p.endpoint))
@@ -253,4 +256,13 @@ func (g *githubToken) GetIdentityToken() ([]byte, error) {
 	}
 	g.mask(out.Value)
 	return []byte(out.Value), nil
+}
+
+// sdkLogger takes the SDK's own log lines (its IMDSv1 fallback warning
+// when there are no credentials, say) to our logger at debug level: at
+// the default level they only came ahead of our clearer message.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	l.log.Debug("aws sdk: "+fmt.Sprintf(format, v...), "class", string(c))
 }
