@@ -24,7 +24,6 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
-	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 )
 
@@ -148,6 +147,9 @@ func (a *app) unknownCommand(cmd string) int {
 	msg := fmt.Sprintf("unknown command %q: expected one of %s", cmd, strings.Join(names, ", "))
 	if s := suggest(cmd, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	} else if strings.HasPrefix(cmd, "-") {
+		// Flags come after the command: mvm-verify --provider local.
+		msg += fmt.Sprintf(" (the command comes first, flags after it: mvm-verify run %s …)", cmd)
 	}
 	fmt.Fprintf(a.stderr, "mvm-verify: %s\n", msg)
 	return ExitBadInput
@@ -211,12 +213,7 @@ func (a *app) usage(w io.Writer) {
 
 // badInput prints an input error and returns exit status 2.
 func (a *app) badInput(err error) int {
-	var ie *config.InputError
-	if errors.As(err, &ie) {
-		fmt.Fprintf(a.stderr, "mvm-verify: bad input: %v\n", err)
-	} else {
-		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
-	}
+	fmt.Fprintf(a.stderr, "mvm-verify: bad input: %v\n", err)
 	if a.inGHA {
 		a.annotate("error", "mvm-verify: bad input", err.Error())
 		// The step's outputs and summary say so too: a workflow reading

@@ -56,6 +56,8 @@ func TestCommandLineMistakes(t *testing.T) {
 			stderr: []string{"unknown flag --jsn", "did you mean --json?", "mvm-verify probe --help"}, maxErrs: 2},
 		{name: "mistyped command", args: []string{"rnu"}, code: 2,
 			stderr: []string{`unknown command "rnu"`, "did you mean run?"}},
+		{name: "flag before the command", args: []string{"--provider", "local"}, code: 2,
+			stderr: []string{`unknown command "--provider"`, "the command comes first", "mvm-verify run --provider"}},
 		{name: "help of an unknown command", args: []string{"help", "launch"}, code: 2,
 			stderr: []string{`unknown command "launch"`}},
 		{name: "bool flag with a word after it", args: []string{"run", "--provider", "local", "--comment", "no"}, code: 2,

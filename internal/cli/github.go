@@ -271,6 +271,9 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		a.notice(out)
 	}
 	md := ghreport.Summary(rows, out.HeadSHA)
+	if rows == nil {
+		rows = []matrix.Row{} // a list, also when empty: readers iterate it
+	}
 	data, err := json.Marshal(rows)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "mvm-verify report: encode matrix: %v\n", err)

@@ -318,6 +318,17 @@ func TestReportOutsideActions(t *testing.T) {
 			t.Errorf("matrix.json: %v, %d rows", err, len(rows))
 		}
 	})
+	// No rows at all still makes a list: readers iterate matrix.json.
+	t.Run("no rows", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out")
+		r := runBin(t, cmdEnv(t), "report", "--out", out)
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if got := strings.TrimSpace(r.file(t, "matrix.json")); got != "[]" {
+			t.Errorf("matrix.json of no rows = %s, want []", got)
+		}
+	})
 	t.Run("with inputs", func(t *testing.T) {
 		gh := fakeGitHub(t)
 		gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "failure", Context: "mvm-verify/gcp",

@@ -34,7 +34,12 @@ func hostDir(out string) string { return filepath.Join(out, "host") }
 // killed run's resources) before they are torn down.
 func checkOutFree(out string) error {
 	path := filepath.Join(hostDir(out), upStateFile)
-	if _, err := os.Stat(path); err == nil {
+	if data, err := os.ReadFile(path); err == nil {
+		var st upState
+		if json.Unmarshal(data, &st) == nil && stillRunning(&st) {
+			return &config.InputError{Input: "out", Value: out,
+				Expected: fmt.Sprintf("a directory no running leg uses (pid %d is running one with its state in %s: wait for it, or choose another --out)", st.PID, path)}
+		}
 		return &config.InputError{Input: "out", Value: out,
 			Expected: "a directory without an earlier leg's state (" + path + " is there: run `mvm-verify down --out " + out + "` first, or choose another --out)"}
 	}

@@ -55,7 +55,9 @@ func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
 		return a.badInput(err)
 	}
 	a.maskSecrets(run)
-	a.warnNotApplying(run)
+	if cmd != "down" { // down knows its provider once it has read its state
+		a.warnNotApplying(run)
+	}
 	switch cmd {
 	case "run", "up":
 		return a.run(ctx, run, reg, cmd == "up")

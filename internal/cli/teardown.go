@@ -397,6 +397,13 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 		return a.badInput(&config.InputError{Input: "out", Value: run.Out,
 			Expected: fmt.Sprintf("the state of a run that has ended (pid %d is still running it: stop it with Ctrl-C or SIGTERM, which tears it down)", st.PID)})
 	}
+	// The state says what the provider is; another would tear down nothing.
+	if run.Provider != "" && run.Provider != st.Provider {
+		return a.badInput(&config.InputError{Input: "provider", Value: run.Provider,
+			Expected: fmt.Sprintf("nothing, or %s: down reads the provider from the state in %s", st.Provider, run.Out)})
+	}
+	run.Provider = st.Provider
+	a.warnNotApplying(run)
 	interrupted := st.PID != 0 // a run or up that never finished, not a kept host
 	if interrupted {
 		fmt.Fprintf(a.stdout, "==> tearing down what run %s (pid %d, ended without its teardown) left\n", st.Identity.Run(), st.PID)

@@ -167,6 +167,11 @@ func TestDownAfterKilledRun(t *testing.T) {
 	if len(processesMentioning(t, token)) == 0 {
 		t.Fatal("down under a live run stopped its step")
 	}
+	// Nor is its --out another run's: that refusal says a leg is running.
+	second := runBin(t, env, args...)
+	if second.code != 2 || !strings.Contains(second.stderr, `"out"`) || !strings.Contains(second.stderr, "is running one") {
+		t.Fatalf("run into a live run's --out: exit %d, want 2 saying a leg is running\nstdout:\n%s\nstderr:\n%s", second.code, second.stdout, second.stderr)
+	}
 
 	main.kill()
 	if len(processesMentioning(t, token)) == 0 || len(processesMentioning(t, tmp)) == 0 {
@@ -178,6 +183,12 @@ func TestDownAfterKilledRun(t *testing.T) {
 		t.Fatalf("run into the killed run's --out: exit %d, want 2 naming out and down\nstdout:\n%s\nstderr:\n%s", again.code, again.stdout, again.stderr)
 	}
 
+	// The state says local: down for another provider would tear down
+	// nothing, and is refused.
+	wrong := runBin(t, downEnv, "down", "--out", out, "--provider", "aws")
+	if wrong.code != 2 || !strings.Contains(wrong.stderr, `input "provider"`) || !strings.Contains(wrong.stderr, "nothing, or local") {
+		t.Fatalf("down --provider aws of a local leg: exit %d, want 2 naming provider\nstdout:\n%s\nstderr:\n%s", wrong.code, wrong.stdout, wrong.stderr)
+	}
 	down := runBin(t, downEnv, "down", "--out", out)
 	if down.code != 0 {
 		t.Fatalf("down exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
