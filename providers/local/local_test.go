@@ -627,7 +627,7 @@ func TestStateDirUnusable(t *testing.T) {
 
 func TestStateDirInput(t *testing.T) {
 	if _, err := local.New(providers.Options{Input: func(string) string { return "relative/dir" }}); err == nil ||
-		!strings.Contains(err.Error(), `local-state-dir "relative/dir": expected an absolute path`) {
+		!strings.Contains(err.Error(), `input "local-state-dir": got "relative/dir", expected an absolute path`) {
 		t.Errorf("relative dir: err %v", err)
 	}
 	// The default is the same in the main and the post step: under RUNNER_TEMP.
