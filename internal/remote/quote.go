@@ -83,18 +83,45 @@ func shellCommand(loginUser, asUser, script, marker string) (string, error) {
 // TERM, so a process holding a lock file (a login shell's startup rehash)
 // can remove it on its way out; the later passes KILL what is left and
 // what was forked meanwhile.
+//
+// After TERM it waits (up to 1 s) until none is left rather than a fixed
+// moment: a shell killed between taking such a lock and releasing it
+// leaves the lock behind, and every later login waits a minute for it.
 func sweepScript(marker string) string {
-	return `sig=TERM
-for pass in 1 2 3; do
+	return `marked() {
+  found=1
   for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     [ "$pid" = "$$" ] && continue
-    grep -qzx ` + Quote(markerVar+"="+marker) + ` "$p/environ" 2>/dev/null && kill -$sig "$pid" 2>/dev/null
+    if grep -qzx ` + Quote(markerVar+"="+marker) + ` "$p/environ" 2>/dev/null; then
+      found=0
+      [ -n "$1" ] && kill -"$1" "$pid" 2>/dev/null
+    fi
   done
-  [ $sig = TERM ] && sleep 0.2
-  sig=KILL
+  return $found
+}
+marked TERM
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  marked "" || break
+  sleep 0.1
 done
+marked KILL
+marked KILL
 true`
+}
+
+// sweepCommand runs the sweep as asUser without a login shell: the sweep
+// needs nothing from the user's profile, and a profile that waits on a
+// lock (a rehash) must not hold up the end of a command.
+func sweepCommand(loginUser, asUser, marker string) (string, error) {
+	script := Quote(sweepScript(marker))
+	if asUser == "" || asUser == loginUser {
+		return "bash -c " + script, nil
+	}
+	if !userName.MatchString(asUser) {
+		return "", fmt.Errorf("run as user %q: want a user name like \"mvm\" ([a-z_][a-z0-9_-]*)", asUser)
+	}
+	return "sudo -n -u " + asUser + " bash -c " + script, nil
 }
 
 // scriptWithEnv prefixes the command with exports, sorted by name so the

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -315,6 +316,32 @@ func TestRunTimeoutKills(t *testing.T) {
 	if res := run(t, c, RunSpec{Command: "echo still here"}); string(res.Output) != "still here\n" {
 		t.Errorf("after timeout: %q", res.Output)
 	}
+}
+
+// The sweep after a timeout runs without the user's login profile: a
+// profile that waits (a rehash waiting on its lock, here a sleep) must not
+// keep the sweep from ending what escaped killpg.
+func TestSweepSkipsTheLoginProfile(t *testing.T) {
+	f := newFixture(t)
+	c := f.dial(t, fast())
+	u, err := user.Lookup(f.other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flag := filepath.Join(f.scratch, "profile-blocks")
+	profile := filepath.Join(u.HomeDir, ".bash_profile")
+	if err := os.WriteFile(profile, []byte("[ -f "+Quote(flag)+" ] && sleep 30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(profile); os.Remove(flag) })
+	marker := "sleep 61.6" + strconv.Itoa(os.Getpid()%100)
+	// The command's own login passes; every login after it would wait.
+	cmd := "touch " + Quote(flag) + "; echo started; setsid " + marker + " </dev/null >/dev/null 2>&1 & sleep 61.7"
+	res, err := c.Run(testContext(t), RunSpec{Command: cmd, AsUser: f.other, Timeout: 300 * time.Millisecond})
+	if err != nil || !res.TimedOut {
+		t.Fatalf("result %+v, err %v; want a timeout", res, err)
+	}
+	remoteGone(t, c, marker)
 }
 
 // TestRunTimeoutIsTheStepTimeout: a command that would finish on its own a

@@ -195,7 +195,7 @@ func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker strin
 func (c *Client) sweep(asUser, marker string, grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	cmd, err := shellCommand(c.target.User, asUser, sweepScript(marker), "")
+	cmd, err := sweepCommand(c.target.User, asUser, marker)
 	if err != nil {
 		return err
 	}
