@@ -189,6 +189,26 @@ func TestDescribeRoundTrips(t *testing.T) {
 	if c := got.Cell(matrix.LiveCycle); c.Status != matrix.Pass || c.Text != "verified 2026-05-07" {
 		t.Errorf("verified leg's live cycle rebuilt as %+v, want pass \"verified 2026-05-07\"", c)
 	}
+	// East of UTC the local date is a day ahead of UTC's.
+	east := time.Date(2026, 5, 7, 0, 30, 0, 0, time.FixedZone("y", 2*3600))
+	got = rowFromStatus(remoteStatus{Key: "aws", State: StatusState(verified), Description: Describe(verified), UpdatedAt: east}, sha1)
+	if c := got.Cell(matrix.LiveCycle); c.Status != matrix.Pass || c.Text != "verified 2026-05-06" {
+		t.Errorf("verified leg's live cycle rebuilt as %+v, want pass \"verified 2026-05-06\" (the UTC date)", c)
+	}
+	// Only a success status dates the cell: a failed or pending leg whose
+	// live cycle passed was not verified, whatever its description says.
+	for _, state := range []string{"failure", "pending", "error"} {
+		row := legRow("aws", matrix.Pass, "")
+		row.Set(matrix.SeccompProbe, matrix.Fail, "")
+		st := remoteStatus{Key: "aws", State: state, Description: Describe(row), UpdatedAt: at}
+		if !strings.Contains(st.Description, "✅ "+string(matrix.LiveCycle)) {
+			t.Fatalf("description %q has no passed live cycle to test with", st.Description)
+		}
+		c := rowFromStatus(st, sha1).Cell(matrix.LiveCycle)
+		if c.Status != matrix.Pass || strings.Contains(c.Text, "verified") {
+			t.Errorf("%s status's live cycle rebuilt as %+v, want pass without \"verified\"", state, c)
+		}
+	}
 	foreign := rowFromStatus(remoteStatus{Key: "aws", State: "failure", Description: "something else"}, sha1)
 	if foreign.Cell(matrix.LiveCycle).Status != matrix.Fail || foreign.Notes != "something else" {
 		t.Errorf("foreign description rebuilt as %+v", foreign)
