@@ -148,3 +148,24 @@ func TestUnreachableAPIFailsFast(t *testing.T) {
 		t.Errorf("waited %v before giving up, want no retries", s.all)
 	}
 }
+
+// An API whose name does not resolve fails the report at once, like a
+// refused connection: .invalid never resolves (RFC 6761), so this reaches
+// no further than the local resolver, and fails the same way without one.
+func TestUnresolvableAPIFailsFast(t *testing.T) {
+	s := &sleeps{}
+	r, err := New(Config{Token: testToken, APIURL: "http://nonexistent.invalid/", Event: prEvent(sha1), Sleep: s.sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "nonexistent.invalid") {
+		t.Errorf("outcome %+v, want degraded with a notice naming the host", out)
+	}
+	if strings.Contains(out.Notice, "rate limit") {
+		t.Errorf("notice calls an unresolvable name a rate limit: %s", out.Notice)
+	}
+	if len(s.all) != 0 {
+		t.Errorf("waited %v before giving up, want no retries", s.all)
+	}
+}
