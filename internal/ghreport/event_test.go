@@ -146,3 +146,40 @@ func TestLoadEventIssueCommentNotice(t *testing.T) {
 		t.Errorf("workflow_run: notice %q, want one", n)
 	}
 }
+
+// Every event whose GITHUB_SHA is the commit it is about goes without a
+// notice; the ones whose GITHUB_SHA is just the default branch's latest
+// commit carry one, unless a pull request in the payload names the head.
+func TestCommitNoticeByEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		notice bool
+	}{
+		{"push", false}, {"workflow_dispatch", false}, {"schedule", false}, {"merge_group", false},
+		{"release", false}, {"create", false}, {"deployment", false}, {"deployment_status", false},
+		{"repository_dispatch", true}, {"workflow_run", true}, {"issue_comment", true},
+	} {
+		n := (Event{Name: tc.name, Repo: testRepo, HeadSHA: sha2}).CommitNotice()
+		if tc.notice && !strings.Contains(n, tc.name) {
+			t.Errorf("%s: notice %q, want one naming the event", tc.name, n)
+		}
+		if !tc.notice && n != "" {
+			t.Errorf("%s: notice %q, want none: GITHUB_SHA is the commit it is about", tc.name, n)
+		}
+	}
+	// An event outside the list whose payload has a pull request: the
+	// head is the PR's, so there is nothing to warn about.
+	path := writeEvent(t, `{"pull_request": {"number": 7, "head": {"sha": "`+sha1+`"}}}`)
+	ev, err := LoadEvent(path, envOf(map[string]string{
+		"GITHUB_EVENT_NAME": "pull_request_review", "GITHUB_REPOSITORY": testRepo, "GITHUB_SHA": sha2,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.PR != 7 || ev.HeadSHA != sha1 {
+		t.Fatalf("pull_request_review = %+v, want PR 7 at %s", ev, sha1)
+	}
+	if n := ev.CommitNotice(); n != "" {
+		t.Errorf("pull_request_review: notice %q, want none for an event naming its pull request", n)
+	}
+}
