@@ -24,6 +24,8 @@ import (
 func TestStartAsyncFinalStatusComesAfterPending(t *testing.T) {
 	held, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
+	var mu sync.Mutex
+	var commentWrites []string // the bodies of comment creates and edits, in order
 	f := newFake(t, fakegh.WithDelay(func(r *http.Request) time.Duration {
 		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/statuses/") &&
 			strings.Contains(peekBody(r), `"pending"`) {
@@ -31,6 +33,14 @@ func TestStartAsyncFinalStatusComesAfterPending(t *testing.T) {
 				close(held)
 				<-release
 			})
+		}
+		if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && strings.Contains(r.URL.Path, "/comments") {
+			// Called again once the fake has read the body: empty then.
+			if body := peekBody(r); strings.TrimSpace(body) != "" {
+				mu.Lock()
+				commentWrites = append(commentWrites, body)
+				mu.Unlock()
+			}
 		}
 		return 0
 	}))
@@ -42,15 +52,11 @@ func TestStartAsyncFinalStatusComesAfterPending(t *testing.T) {
 	finished := make(chan Outcome, 1)
 	go func() { finished <- r.Finish(ctx, legRow("aws", matrix.Pass, "done")) }()
 	// Finish is waiting for its turn behind Start, whose status is held.
-	for {
+	waitUntil(t, "Finish to wait for its turn", func() bool {
 		r.mu.Lock()
-		n := r.waiting
-		r.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		runtime.Gosched()
-	}
+		defer r.mu.Unlock()
+		return r.waiting > 0
+	})
 	for _, st := range f.Statuses(testRepo, sha1) {
 		t.Errorf("status %s posted while Start's pending status was held", st.State)
 	}
@@ -58,8 +64,20 @@ func TestStartAsyncFinalStatusComesAfterPending(t *testing.T) {
 	if out := <-finished; out.Degraded || out.CommentURL == "" || out.Canceled {
 		t.Errorf("Finish: %+v, want the row confirmed", out)
 	}
-	if out := <-started; out.Degraded || out.Notice != "" || !out.StatusPosted {
-		t.Errorf("Start: %+v, want its status posted and no notice", out)
+	if out := <-started; out.Degraded || out.Notice != "" || !out.StatusPosted || !out.Canceled {
+		t.Errorf("Start: %+v, want its status posted, then cut short by Finish with no notice", out)
+	}
+	// Finish superseded Start before Start's comment write: the ⏳ row was
+	// never written, so it cannot land after the final one.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(commentWrites) == 0 {
+		t.Error("no comment written")
+	}
+	for i, body := range commentWrites {
+		if strings.Contains(body, "⏳") {
+			t.Errorf("comment write %d of %d has Start's ⏳ row:\n%s", i+1, len(commentWrites), body)
+		}
 	}
 	var states []string
 	for _, st := range f.Statuses(testRepo, sha1) {
@@ -70,6 +88,20 @@ func TestStartAsyncFinalStatusComesAfterPending(t *testing.T) {
 	}
 	if row, ok := findRow(commentState(t, f).Rows, "aws"); !ok || row.Notes != "done" || row.Has(matrix.Pending) {
 		t.Errorf("comment row %+v (found %v), want the final row", row, ok)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test if it does not
+// within a generous bound: a broken ordering fails here instead of hanging
+// until go test's timeout.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -99,9 +131,8 @@ func TestCanceledUpdateIsNotDegraded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan Outcome, 1)
 	go func() { done <- r.Update(ctx, legRow("aws", matrix.Pending, "host ready")) }()
-	for len(markerComments(f)) == 0 {
-		runtime.Gosched() // the row is written; the read-back is waiting
-	}
+	// Once the row is written, the read-back waits for the cancel.
+	waitUntil(t, "the row to be written", func() bool { return len(markerComments(f)) > 0 })
 	cancel()
 	out := <-done
 	if !out.Canceled || out.Degraded || out.Notice != "" {
