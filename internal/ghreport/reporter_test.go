@@ -349,3 +349,25 @@ func TestStartConfirmsOnceFinishWaitsQuiet(t *testing.T) {
 		t.Error("Finish did not wait the quiet period before trusting its row")
 	}
 }
+
+// A row handed to Start with a cell still ? (not known yet, e.g. carried
+// over from a template) shows ⏳ there: the leg is about to settle it.
+func TestStartShowsUnknownCellsPending(t *testing.T) {
+	f := newFake(t)
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	row := matrix.Row{Key: "aws"}
+	row.Set(matrix.Preflight, matrix.Pass, "")
+	row.Set(matrix.LiveCycle, matrix.Unknown, "")
+	if out := r.Start(context.Background(), row); out.Degraded || out.CommentURL == "" {
+		t.Fatalf("Start outcome = %+v, want the row in the comment", out)
+	}
+	if body := markerComments(f)[0].Body; !strings.Contains(body, "| [AWS]("+runURL+") | ✅ | ⏳ | ⏳ |") {
+		t.Errorf("comment does not show the ? cell as ⏳:\n%s", body)
+	}
+	if st, _ := latestStatus(f, sha1, "mvm-verify/aws"); st.State != "pending" {
+		t.Errorf("status after Start = %q, want pending", st.State)
+	}
+	if row.Cell(matrix.LiveCycle).Status != matrix.Unknown {
+		t.Errorf("Start changed the caller's cell to %s", row.Cell(matrix.LiveCycle).Status)
+	}
+}
