@@ -200,3 +200,56 @@ func TestUnresolvableAPIFailsFast(t *testing.T) {
 		t.Errorf("waited %v before giving up, want no retries", s.all)
 	}
 }
+
+// expiringCtx is a context whose deadline passes the moment the report
+// has its turn: its second Done call, the first being takeTurn's wait and
+// the second WithCancel's, deriving the comment context. It makes
+// deterministic the race between a turn coming free and a deadline
+// running out.
+type expiringCtx struct {
+	context.Context
+	mu    sync.Mutex
+	calls int
+	done  chan struct{}
+	err   error
+}
+
+func newExpiringCtx() *expiringCtx {
+	return &expiringCtx{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *expiringCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls++; c.calls == 2 {
+		c.err = context.DeadlineExceeded
+		close(c.done)
+	}
+	return c.done
+}
+
+func (c *expiringCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// A report whose deadline ran out as its turn came sent nothing, and
+// says so: it failed, it was not canceled on purpose.
+func TestDeadlineAtTurnDegrades(t *testing.T) {
+	f := newFake(t)
+	var logs bytes.Buffer
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	out := r.Finish(newExpiringCtx(), legRow("aws", matrix.Pass, "done"))
+	if out.Canceled || !out.Degraded || !strings.Contains(out.Notice, "deadline") {
+		t.Errorf("Finish whose deadline passed at its turn: %+v, want degraded with a notice naming the deadline", out)
+	}
+	if out.StatusPosted || len(f.Statuses(testRepo, sha1)) != 0 || len(markerComments(f)) != 0 {
+		t.Errorf("Finish past its deadline sent something: %+v", out)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("no warning for a report that ran out of time:\n%s", logs.String())
+	}
+}

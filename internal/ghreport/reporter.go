@@ -499,9 +499,14 @@ func (r *Reporter) publishTurn(ctx, commentCtx context.Context, row matrix.Row, 
 		return out
 	}
 	if err := commentCtx.Err(); err != nil {
-		// Superseded before anything was sent: the later report posts
-		// the status.
-		return r.cutShort(out, err)
+		if canceled(err, commentCtx) {
+			// Superseded (or stopped) before anything was sent: the
+			// later report posts the status.
+			return r.cutShort(out, err)
+		}
+		// The deadline ran out as the turn came: nothing was sent.
+		r.degrade(&out, fmt.Errorf("before sending the leg's report: %w", err))
+		return out
 	}
 	budget := &waitBudget{left: r.cfg.Budget}
 	ctx = context.WithValue(ctx, budgetKey{}, budget)
