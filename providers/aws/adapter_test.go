@@ -657,14 +657,7 @@ func TestCancellation(t *testing.T) {
 		defer release()
 		p := newProvider(t, srv, nil)
 		id := identity("aws")
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
-			if c.Params["InstanceId.1"] != "" {
-				cancel()
-			}
-			return false
-		}})
+		ctx := cancelledWhenPolled(t, srv)
 		var j providers.MemJournal
 		_, err := p.Create(ctx, request(id), &j)
 		if !errors.Is(err, context.Canceled) {
@@ -703,14 +696,8 @@ func TestFreshAdapterDestroysByTag(t *testing.T) {
 	cands := []providers.Candidate{{Region: "us-west-2"}, {Region: "us-east-1"}}
 	main := newProviderWith(t, srv, cands)
 	id := identity("aws")
-	ctx, cancel := context.WithCancel(context.Background())
 	// The main step dies right after RunInstances answered.
-	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
-		if c.Params["InstanceId.1"] != "" {
-			cancel()
-		}
-		return false
-	}})
+	ctx := cancelledWhenPolled(t, srv)
 	req := request(id)
 	req.Candidate = providers.Candidate{Region: "us-west-2"}
 	if _, err := main.Create(ctx, req, nil); err == nil {

@@ -179,3 +179,19 @@ func waitForInstance(t *testing.T, srv *fake.Server) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// cancelledWhenPolled is a context cancelled the moment the adapter first
+// asks EC2 about its instance by id: RunInstances has answered and Create
+// is waiting for the instance to run.
+func cancelledWhenPolled(t *testing.T, srv *fake.Server) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
+		if c.Params["InstanceId.1"] != "" {
+			cancel()
+		}
+		return false
+	}})
+	return ctx
+}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers"
-	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 // TestDestroyFindsPendingInstance: main is cut off while its instance is
@@ -22,14 +21,7 @@ func TestDestroyFindsPendingInstance(t *testing.T) {
 	defer release()
 	main := newProvider(t, srv, nil)
 	id := identity("aws")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", When: func(c fakecloud.Call) bool {
-		if c.Params["InstanceId.1"] != "" {
-			cancel()
-		}
-		return false
-	}})
+	ctx := cancelledWhenPolled(t, srv)
 	if _, err := main.Create(ctx, request(id), nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("create = %v, want cancelled while waiting for running", err)
 	}
