@@ -154,50 +154,39 @@ func TestCanceledUpdateIsNotDegraded(t *testing.T) {
 	}
 }
 
-// An API nobody listens at fails the report at once: the connection is
-// refused, which is neither a rate limit nor worth the 5xx retries.
+// An API that cannot be reached fails the report at once: a refused
+// connection or a name that does not resolve is neither a rate limit nor
+// worth the 5xx retries. .invalid never resolves (RFC 6761), so that case
+// reaches no further than the local resolver, and fails the same way
+// without one.
 func TestUnreachableAPIFailsFast(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + l.Addr().String() + "/"
+	refused := "http://" + l.Addr().String() + "/"
 	l.Close()
-	s := &sleeps{}
-	r, err := New(Config{Token: testToken, APIURL: url, Event: prEvent(sha1), Sleep: s.sleep})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
-	if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "connection refused") {
-		t.Errorf("outcome %+v, want degraded, saying the connection was refused", out)
-	}
-	if strings.Contains(out.Notice, "rate limit") {
-		t.Errorf("notice calls a refused connection a rate limit: %s", out.Notice)
-	}
-	if len(s.all) != 0 {
-		t.Errorf("waited %v before giving up, want no retries", s.all)
-	}
-}
-
-// An API whose name does not resolve fails the report at once, like a
-// refused connection: .invalid never resolves (RFC 6761), so this reaches
-// no further than the local resolver, and fails the same way without one.
-func TestUnresolvableAPIFailsFast(t *testing.T) {
-	s := &sleeps{}
-	r, err := New(Config{Token: testToken, APIURL: "http://nonexistent.invalid/", Event: prEvent(sha1), Sleep: s.sleep})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
-	if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, "nonexistent.invalid") {
-		t.Errorf("outcome %+v, want degraded with a notice naming the host", out)
-	}
-	if strings.Contains(out.Notice, "rate limit") {
-		t.Errorf("notice calls an unresolvable name a rate limit: %s", out.Notice)
-	}
-	if len(s.all) != 0 {
-		t.Errorf("waited %v before giving up, want no retries", s.all)
+	for _, tc := range []struct{ name, url, notice string }{
+		{"connection refused", refused, "connection refused"},
+		{"name does not resolve", "http://nonexistent.invalid/", "nonexistent.invalid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sleeps{}
+			r, err := New(Config{Token: testToken, APIURL: tc.url, Event: prEvent(sha1), Sleep: s.sleep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+			if !out.Degraded || out.StatusPosted || !strings.Contains(out.Notice, tc.notice) {
+				t.Errorf("outcome %+v, want degraded with a notice saying %q", out, tc.notice)
+			}
+			if strings.Contains(out.Notice, "rate limit") {
+				t.Errorf("notice calls it a rate limit: %s", out.Notice)
+			}
+			if len(s.all) != 0 {
+				t.Errorf("waited %v before giving up, want no retries", s.all)
+			}
+		})
 	}
 }
 
