@@ -18,7 +18,11 @@ import (
 //     posts (GitHub names the status's creator), which works for every
 //     kind of token; the report job, which posts no status, asks GET /user,
 //     which answers for personal access tokens only (installation tokens,
-//     GITHUB_TOKEN and GitHub Apps', are refused);
+//     GITHUB_TOKEN and GitHub Apps', are refused). Either learns it too
+//     from a comment it creates (GitHub names the author), so a report on
+//     an App's token that finds no comment to write into counts the one it
+//     creates. An updated comment says nothing about us: its author is
+//     whoever created it, already trusted, not the token that edited it;
 //   - the creators of the mvm-verify statuses on the head commit: the legs'
 //     identity, which may differ from the report job's token (legs on
 //     GITHUB_TOKEN, the report on a personal token). Posting a status takes
@@ -27,10 +31,16 @@ import (
 //
 // Marker comments of anyone else are ignored: never merged, edited or
 // deleted.
+//
+// A new report run on an App's token, whose legs posted no statuses, cannot
+// know the previous run's comment is its own until it has created one: it
+// then finds both and keeps the older (duplicates are resolved oldest-wins),
+// so the PR still ends with one comment.
 const actionsBot = "github-actions[bot]"
 
-// noteOwnLogin records the login a status this Reporter posted was created
-// by: the token's own identity.
+// noteOwnLogin records the login a status or comment this Reporter created
+// was created by: the token's own identity. The trusted set is learned again
+// with it on the next read.
 func (r *Reporter) noteOwnLogin(login string) {
 	if login == "" {
 		return

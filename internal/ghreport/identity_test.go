@@ -110,3 +110,72 @@ func TestRowContradictingItsStatusIsRebuilt(t *testing.T) {
 		t.Errorf("gcp kept UpdatedAt %s from the future", row.UpdatedAt)
 	}
 }
+
+// appToken is a GitHub App's installation token: GET /user refuses it, so
+// the Reporter learns its login only from what it writes.
+const (
+	appToken = "ghs_app_installation_token_0123"
+	appLogin = "myapp[bot]"
+)
+
+// The report job posts no status, and GET /user refuses an App's token, so
+// on a PR whose legs posted no statuses the report knows its own login only
+// from the comment it creates. It must count that comment as its own: one
+// matrix comment after a Report, and still one after a second Report (a
+// re-run), each without a notice that the rows did not stay.
+func TestReportWithAppTokenFindsItsOwnComment(t *testing.T) {
+	f := newFake(t)
+	f.AddToken(appToken, fakegh.Token{Login: appLogin})
+	var first int64
+	for run := 1; run <= 2; run++ {
+		rep, _ := newReporter(t, f, prEvent(sha1), appToken, nil)
+		rows, out, err := rep.Report(context.Background(), []string{"aws", "gcp"}, "")
+		if err != nil || out.Degraded || out.CommentURL == "" {
+			t.Fatalf("run %d: Report: err=%v outcome=%+v", run, err, out)
+		}
+		if len(rows) != 2 {
+			t.Errorf("run %d: %d final rows, want 2 (aws and gcp placeholders)", run, len(rows))
+		}
+		ours := ownComments(f, appLogin)
+		if len(ours) != 1 || len(markerComments(f)) != 1 {
+			t.Fatalf("run %d: %d matrix comments by %s (%d in all), want exactly 1", run, len(ours), appLogin, len(markerComments(f)))
+		}
+		// The re-run cannot know the first run's comment is its own
+		// before it has created one; then the older one must be kept.
+		if run == 1 {
+			first = ours[0].ID
+		} else if ours[0].ID != first {
+			t.Errorf("run 2 left comment %d, want the first run's %d kept (oldest wins)", ours[0].ID, first)
+		}
+		st := stateOf(t, ours[0])
+		if _, ok := findRow(st.Rows, "gcp"); !ok || st.HeadSHA != sha1 {
+			t.Errorf("run %d: comment state = %+v, want the final matrix for %s", run, st, sha1)
+		}
+	}
+}
+
+// A leg on an App's token learns its login from the status it posts before
+// writing its row, so it too keeps to one comment, across Start and Finish
+// and a second leg on the same token.
+func TestLegWithAppTokenKeepsOneComment(t *testing.T) {
+	f := newFake(t)
+	f.AddToken(appToken, fakegh.Token{Login: appLogin})
+	for _, key := range []string{"aws", "gcp"} {
+		leg, _ := newReporter(t, f, prEvent(sha1), appToken, nil)
+		if out := leg.Start(context.Background(), legRow(key, matrix.Pending, "")); out.Degraded {
+			t.Fatalf("%s Start: %+v", key, out)
+		}
+		if out := leg.Finish(context.Background(), legRow(key, matrix.Pass, "")); out.Degraded || out.CommentURL == "" {
+			t.Fatalf("%s Finish: %+v", key, out)
+		}
+	}
+	ours := ownComments(f, appLogin)
+	if len(ours) != 1 || len(markerComments(f)) != 1 {
+		t.Fatalf("%d matrix comments by %s (%d in all), want exactly 1", len(ours), appLogin, len(markerComments(f)))
+	}
+	for _, key := range []string{"aws", "gcp"} {
+		if row, ok := findRow(stateOf(t, ours[0]).Rows, key); !ok || row.Cell(matrix.LiveCycle).Status != matrix.Pass {
+			t.Errorf("%s row = %+v, want passed", key, row)
+		}
+	}
+}

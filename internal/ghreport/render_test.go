@@ -34,7 +34,8 @@ func checkGolden(t *testing.T, name string, got []byte) {
 }
 
 // hostileRows carry what step output can contain: pipes, HTML, comment
-// terminators, mentions, newlines and an untrusted link.
+// terminators, mentions, newlines, an untrusted link and values quoted in
+// backticks.
 func hostileRows() []matrix.Row {
 	at := time.Date(2026, 5, 6, 14, 3, 0, 0, time.UTC)
 	rows := seedRows()
@@ -48,6 +49,7 @@ func hostileRows() []matrix.Row {
 	rows[3].HeadSHA = sha2 // an older push's row
 	rows[4].Set(matrix.LiveCycle, matrix.Pending, "")
 	rows[4].Notes = "![pixel](https://evil.example/p.png) [click](https://evil.example) see www.evil.example"
+	rows[5].Notes = "first failure: got `<nil>` from `C:\\x` (`https://evil.example`, @octocat) ``a`b``"
 	return rows
 }
 
@@ -77,6 +79,10 @@ func checkRendering(t *testing.T, md string, mentionsNotify bool) {
 			if n != 6 {
 				t.Errorf("table line has %d cell separators, want 6: %s", n, line)
 			}
+			// A code span would show the escapes in it literally.
+			if unescapedByte(line, '`') {
+				t.Errorf("an unescaped backtick in a table line could open a code span: %s", line)
+			}
 		}
 		if strings.ContainsAny(line, "<>") {
 			t.Errorf("raw HTML in rendered markdown: %s", line)
@@ -88,6 +94,21 @@ func checkRendering(t *testing.T, md string, mentionsNotify bool) {
 			t.Errorf("a mention in rendered markdown would notify someone: %s", line)
 		}
 	}
+}
+
+// unescapedByte reports whether c occurs in line after an even number of
+// backslashes (none included), so markdown reads it as itself.
+func unescapedByte(line string, c byte) bool {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '\\' {
+			i++
+			continue
+		}
+		if line[i] == c {
+			return true
+		}
+	}
+	return false
 }
 
 // unescaped reports whether s occurs in line without a backslash before it.

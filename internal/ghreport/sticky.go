@@ -410,7 +410,14 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	req := github.IssueCommentRequest{Body: body}
 	if len(v.comments) == 0 {
 		return r.callWrite(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
-			_, resp, err := r.gh.Issues.CreateComment(ctx, r.owner, r.name, r.cfg.Event.PR, req)
+			created, resp, err := r.gh.Issues.CreateComment(ctx, r.owner, r.name, r.cfg.Event.PR, req)
+			if err == nil {
+				// The comment's author is the token's account: for the
+				// report job on an installation token, the only way to
+				// learn it (identity.go), and without it the comment just
+				// made would not count as ours on the read back.
+				r.noteOwnLogin(created.GetUser().GetLogin())
+			}
 			return resp, err
 		})
 	}

@@ -179,7 +179,9 @@ func Table(rows []Row) string {
 // angle brackets and newlines neutralised, and link and image syntax
 // (brackets, the bang of an image) and autolinks ("https://", "www.")
 // escaped, so step output cannot put an image (a tracking pixel) or a
-// disguised link into a PR comment.
+// disguised link into a PR comment. Backticks are escaped too: step output
+// often quotes values in them, and a code span shows its text verbatim, so
+// every other escape here would show up in it literally (&lt;nil&gt;, C:\\x).
 func Escape(s string) string {
 	s = escaper.Replace(s)
 	return strings.TrimSpace(s)
@@ -193,6 +195,7 @@ var escaper = strings.NewReplacer(
 	"[", "\\[",
 	"]", "\\]",
 	"!", "\\!",
+	"`", "\\`",
 	// A backslash before the colon keeps GitHub's autolink extension from
 	// seeing a scheme; before the dot, from seeing "www.".
 	"://", "\\://",
