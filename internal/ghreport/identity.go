@@ -89,6 +89,11 @@ func (r *Reporter) trustedAuthors(ctx context.Context, head string) map[string]b
 	if r.ownLogin == "" && own != "" {
 		r.ownLogin = own
 	}
+	// A comment created while the set was being learned noted its author
+	// after the snapshot above; without it the set cached here would miss it.
+	if r.ownLogin != "" {
+		set[r.ownLogin] = true
+	}
 	r.trusted = set
 	r.mu.Unlock()
 	r.log.Debug("matrix comment authors", "logins", fmt.Sprint(keys(set)))
