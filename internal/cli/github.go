@@ -301,7 +301,9 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	case out.FileRewritten:
 		fmt.Fprintf(a.stdout, "rewrote the matrix in %s\n", run.MatrixFile)
 	case run.MatrixFile != "":
-		fmt.Fprintf(a.stdout, "left %s as it was: nothing was read from GitHub\n", run.MatrixFile)
+		// Nothing was read from GitHub, or nothing about this commit: the
+		// notice says which.
+		fmt.Fprintf(a.stdout, "left %s as it was: the report had nothing new for it\n", run.MatrixFile)
 	}
 	return ExitOK
 }

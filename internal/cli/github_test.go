@@ -357,6 +357,11 @@ func TestReportBadInput(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("# no markers\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	const gluedContent = "# Matrix\ntext <!-- mvm-verify:start -->\n<!-- mvm-verify:end -->\n"
+	glued := filepath.Join(dir, "glued.md")
+	if err := os.WriteFile(glued, []byte(gluedContent), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string
@@ -364,6 +369,8 @@ func TestReportBadInput(t *testing.T) {
 	}{
 		{"matrix-file without markers", []string{"--matrix-file", plain, "--expect", "aws"},
 			[]string{`input "matrix-file"`, plain, "<!-- mvm-verify:start --> … <!-- mvm-verify:end -->"}},
+		{"matrix-file marker sharing its line", []string{"--matrix-file", glued, "--expect", "aws"},
+			[]string{`input "matrix-file"`, glued, "line 2: <!-- mvm-verify:start --> shares its line with other text"}},
 		{"expect not keys", []string{"--expect", "AWS lane,x|y"},
 			[]string{`input "expect"`, `"AWS lane,x|y"`, "lowercase letters, digits, - and _"}},
 		{"repository not owner/name", []string{"--github-repository", "https://github.com/o/r"},
@@ -383,7 +390,7 @@ func TestReportBadInput(t *testing.T) {
 			if _, err := os.Stat(out); err == nil {
 				t.Error("report wrote its output directory despite bad input")
 			}
-			if readFile(t, plain) != "# no markers\n" {
+			if readFile(t, plain) != "# no markers\n" || readFile(t, glued) != gluedContent {
 				t.Error("the matrix file changed")
 			}
 		})

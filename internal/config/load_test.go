@@ -173,6 +173,14 @@ func TestLoadOtherModes(t *testing.T) {
 	}
 	_, err = load(t, map[string]string{"mode": "report", "matrix-file": plain})
 	wantInputError(t, err, "matrix-file", "plain.md", "expected a markdown file with <!-- mvm-verify:start --> … <!-- mvm-verify:end -->")
+	// A marker sharing its line with text would glue the table onto that
+	// line, where it does not render: bad input too.
+	glued := filepath.Join(dir, "glued.md")
+	if err := os.WriteFile(glued, []byte("# matrix <!-- mvm-verify:start -->\n<!-- mvm-verify:end -->\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = load(t, map[string]string{"mode": "report", "matrix-file": glued})
+	wantInputError(t, err, "matrix-file", "glued.md", "line 1: <!-- mvm-verify:start --> shares its line with other text")
 	// Where the reporting writes: inputs, validated.
 	r, err = load(t, map[string]string{"mode": "report", "github-repository": "o/r", "pull-request": "12", "head-sha": strings.Repeat("ab", 20)})
 	if err != nil || r.GitHubRepo != "o/r" || r.PullRequest != 12 || r.HeadSHA != strings.Repeat("ab", 20) {

@@ -89,6 +89,15 @@ func TestRewriteDocsTableErrors(t *testing.T) {
 		"reversed":      {DocsEnd + "\n" + DocsStart + "\n", "comes before"},
 		"two start":     {DocsStart + DocsStart + DocsEnd, "2 " + DocsStart},
 		"two end":       {DocsStart + DocsEnd + DocsEnd, "2 " + DocsEnd},
+		// A marker must be alone on its line: the table written after a
+		// start marker with text before it would be glued onto that line,
+		// where markdown does not render it as a table.
+		"text before start": {"# M\ntext " + DocsStart + "\n" + DocsEnd + "\n", "line 2: " + DocsStart + " shares its line with other text (\"text " + DocsStart + "\")"},
+		"text after start":  {DocsStart + " | a |\n" + DocsEnd + "\n", "line 1: " + DocsStart + " shares its line"},
+		"text around end":   {DocsStart + "\n| a |\nend: " + DocsEnd + " .\n", "line 3: " + DocsEnd + " shares its line"},
+		"end at eof glued":  {DocsStart + "\n| a |" + DocsEnd, "line 2: " + DocsEnd + " shares its line"},
+		"one line":          {"x\n" + DocsStart + DocsEnd + "\n", "line 2: " + DocsStart + " shares its line"},
+		"one line spaced":   {DocsStart + " " + DocsEnd, "shares its line"},
 	} {
 		_, err := RewriteDocsTable([]byte(tt.content), seedRows())
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -115,13 +124,103 @@ func TestRewriteDocsTableKeepsLineEndingsAndFillsEmptyRegion(t *testing.T) {
 	if bytes.Contains(bytes.ReplaceAll(got, []byte("\r\n"), nil), []byte("\n")) {
 		t.Errorf("bare LF in a CRLF file:\n%q", got)
 	}
-	empty := []byte("x " + DocsStart + DocsEnd + " y")
-	got, err = RewriteDocsTable(empty, seedRows()[:1])
+	// Markers alone on their lines, whitespace around them allowed and
+	// kept; nothing between them yet.
+	for _, tc := range []struct{ name, before, after string }{
+		{"adjacent", "x\n" + DocsStart + "\n", DocsEnd + "\ny"},
+		{"indented, trailing blanks", "x\n  " + DocsStart + " \t\n", "\t" + DocsEnd + "  \ny"},
+		{"end marker ends the file", DocsStart + "\n", DocsEnd},
+	} {
+		got, err = RewriteDocsTable([]byte(tc.before+tc.after), seedRows()[:1])
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if want := tc.before + matrix.Table(seedRows()[:1]) + tc.after; string(got) != want {
+			t.Errorf("%s: empty region:\n%q\nwant\n%q", tc.name, got, want)
+		}
+	}
+	// Blank lines just inside the markers stay.
+	spaced := "x\n" + DocsStart + "\n\n" + DocsEnd + "\n"
+	got, err = RewriteDocsTable([]byte(spaced), seedRows()[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "x " + DocsStart + "\n" + matrix.Table(seedRows()[:1]) + DocsEnd + " y"; string(got) != want {
-		t.Errorf("empty region:\n%q\nwant\n%q", got, want)
+	if want := "x\n" + DocsStart + "\n\n" + matrix.Table(seedRows()[:1]) + DocsEnd + "\n"; string(got) != want {
+		t.Errorf("blank region:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// The table takes the start marker's line ending: one CRLF elsewhere in an
+// LF file (a pasted line in the intro) does not make the table CRLF, and a
+// CRLF file keeps CRLF although a stray line of it is LF.
+func TestRewriteDocsTableTakesTheStartMarkersLineEnding(t *testing.T) {
+	rows := seedRows()[:2]
+	for _, tc := range []struct {
+		name, before, after, eol string
+	}{
+		{"LF file, CRLF in the intro", "# M\r\nintro\n" + DocsStart + "\n", DocsEnd + "\r\ntail\n", "\n"},
+		{"CRLF file, LF in the intro", "# M\nintro\r\n" + DocsStart + "\r\n", DocsEnd + "\ntail\r\n", "\r\n"},
+	} {
+		got, err := RewriteDocsTable([]byte(tc.before+"old"+tc.eol+tc.after), rows)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		table := strings.ReplaceAll(matrix.Table(rows), "\n", tc.eol)
+		if want := tc.before + table + tc.after; string(got) != want {
+			t.Errorf("%s:\n%q\nwant\n%q", tc.name, got, want)
+		}
+	}
+}
+
+// Rows the rewrite is not given stay exactly as they are, in their place:
+// a run of some legs must not erase what the file knows of the others.
+func TestRewriteDocsTableKeepsRowsItWasNotGiven(t *testing.T) {
+	seed := string(readSeed(t))
+	aws := seedRows()[2]
+	aws.Set(matrix.LiveCycle, matrix.Fail, "")
+	aws.Notes = "boom"
+	qemu := matrix.Row{Key: "qemu-tcg"} // no provider: the key's display name
+	qemu.Set(matrix.Preflight, matrix.Pass, "")
+	got, err := RewriteDocsTable([]byte(seed), []matrix.Row{qemu, aws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const oldAWS = "| AWS | ✅ | ✅ verified 2026-05-06 | ✅ pass | $2.50 / 35 min, c5.metal |\n"
+	want := strings.Replace(seed, oldAWS, "| AWS | ✅ | ❌ | ✅ pass | boom |\n", 1)
+	want = strings.Replace(want, DocsEnd, "| QEMU (tcg) | ✅ | ? | ? |  |\n"+DocsEnd, 1)
+	if !strings.Contains(seed, oldAWS) || string(got) != want {
+		t.Errorf("rewrite of AWS and a new QEMU row:\n%s\nwant\n%s", got, want)
+	}
+
+	// Lines no row maps to (a provider of no key given, a hand-written
+	// name with an escaped pipe, a second line for one provider) are kept
+	// byte for byte, their line endings too; the row given replaces the
+	// first line for its provider.
+	content := DocsStart + "\n" + matrix.Header() +
+		"| GCP | ✅ | ✅ | ✅ | old gcp |\r\n" +
+		"|My \\| lab|✅|✅|✅|by hand|\n" +
+		"| AWS | ❌ | ❌ | ❌ | first |\n" +
+		"| AWS | ❌ | ❌ | ❌ | second |\n" +
+		"\n" + DocsEnd + "\n"
+	got, err = RewriteDocsTable([]byte(content), []matrix.Row{aws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = strings.Replace(content, "| AWS | ❌ | ❌ | ❌ | first |\n", "| AWS | ✅ | ❌ | ✅ pass | boom |\n", 1)
+	if string(got) != want {
+		t.Errorf("rewrite:\n%q\nwant\n%q", got, want)
+	}
+
+	// A row whose provider name the leg changed still finds its line
+	// by the key's display name.
+	renamed := aws
+	renamed.Provider = "AWS (c8i)"
+	got, err = RewriteDocsTable([]byte(seed), []matrix.Row{renamed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(seed, oldAWS, "| AWS (c8i) | ✅ | ❌ | ✅ pass | boom |\n", 1); string(got) != want {
+		t.Errorf("renamed AWS row:\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -32,7 +32,12 @@ import (
 // at least): a report that learned nothing (no token, a refused token, a
 // rate limit or server errors past the budget) would turn every row into ?
 // and erase what the file knows, so the file is then left byte for byte as
-// it was and the notice says so. Outcome.FileRewritten tells which.
+// it was and the notice says so. The same holds when GitHub was read but
+// told nothing: no leg reported for head and expectedKeys is empty.
+// Otherwise only the rows this run has news of are written into the file's
+// table (those about head, and every expected key); the file's other rows
+// stay as they are (see RewriteDocsTable). Outcome.FileRewritten tells
+// whether the file was written.
 //
 // GitHub trouble only degrades the Outcome; the error is for the docs file
 // (missing markers, unreadable or unwritable file).
@@ -78,8 +83,26 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 		}
 	}
 	rows := g.rows
+	// The keys this run has news of for the docs file: rows about head
+	// (from its statuses, or the comment's rows for it), and every
+	// expected key. An expected leg that never reported is news too: its
+	// row becomes ? ("no result from this leg") even over an older real
+	// result in the file, as the issue has it (legs that never reported
+	// stay ?), since that result is not this commit's. The comment's rows
+	// about another commit are not news: the file keeps what it has for
+	// them.
+	news := map[string]bool{}
+	for _, r := range rows {
+		if matrix.IsCurrent(r, head) {
+			news[r.Key] = true
+		}
+	}
 	for _, key := range expectedKeys {
-		if key != "" && indexOf(rows, key) < 0 {
+		if key == "" {
+			continue
+		}
+		news[key] = true
+		if indexOf(rows, key) < 0 {
 			rows = append(rows, placeholder(key, head, "no result from this leg"))
 		}
 	}
@@ -108,7 +131,20 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 		out.note(true, "nothing was read from GitHub, so %s was left as it was", matrixFile)
 		return rows, out, nil
 	}
-	if err := rewriteFile(matrixFile, rows); err != nil {
+	var fileRows []matrix.Row
+	for _, r := range rows {
+		if news[r.Key] {
+			fileRows = append(fileRows, r)
+		}
+	}
+	if len(fileRows) == 0 {
+		// No leg reported for head and none is expected (every leg failed
+		// before reporting, and the workflow names no expect): rewriting
+		// would only tell the file nothing, so it stays as it was.
+		out.note(false, "no leg reported for %s and expect names none, so %s was left as it was", matrix.ShortSHA(head), matrixFile)
+		return rows, out, nil
+	}
+	if err := rewriteFile(matrixFile, fileRows); err != nil {
 		return rows, out, err
 	}
 	out.FileRewritten = true

@@ -99,7 +99,27 @@ func TestReport(t *testing.T) {
 			t.Errorf("docs file lacks %q:\n%s", want, got)
 		}
 	}
+	// The rows this run has news of (its legs' and the expected ones) are
+	// rewritten in their places; the seed's rows of legs this run knows
+	// nothing of (Hetzner, Vultr, Latitude.sh, Equinix Metal) stay byte
+	// for byte where they were; a row new to the table comes last.
 	seed := string(readSeed(t))
+	want := seed
+	for old, new := range map[string]string{
+		"| GCP | ✅ | ✅ verified 2026-05-06 | ✅ pass | $0.10 / 25 min, n2-standard-4 |\n": "| GCP | ? | ? | ? | leg ended without a final result |\n",
+		"| AWS | ✅ | ✅ verified 2026-05-06 | ✅ pass | $2.50 / 35 min, c5.metal |\n":      "| AWS | ✅ | ✅ | ✅ | $2.50 / 35 min, c8i.large |\n",
+		"| Azure | — | ⏳ pending | ? | Needs az CLI install |\n":                         "| Azure | ? | ? | ? | no result from this leg |\n",
+		"| OVH | ❌ | ⏳ pending | ? | Needs three OVH_* env vars |\n":                     "| OVH | ✅ | ❌ | ❌ | quota: no bare metal in gra |\n",
+		DocsEnd: "| Hetzner (no-kvm) | ? | ? | ? | no result from this leg |\n" + DocsEnd,
+	} {
+		if !strings.Contains(want, old) {
+			t.Fatalf("seed lacks %q", old)
+		}
+		want = strings.Replace(want, old, new, 1)
+	}
+	if string(got) != want {
+		t.Errorf("docs file:\n%s\nwant\n%s", got, want)
+	}
 	if i := strings.Index(seed, DocsStart); !strings.HasPrefix(string(got), seed[:i]) {
 		t.Error("docs file changed before the table")
 	}
@@ -143,6 +163,53 @@ func TestReportOnPushUsesStatuses(t *testing.T) {
 	}
 	if n := len(f.Comments(testRepo, testPR)); n != 0 {
 		t.Errorf("push report wrote %d comments", n)
+	}
+}
+
+// On push (the docs job) the statuses are all there is. A run whose legs
+// reported some rows rewrites those and the expected ones; every other row
+// of the file stays as it was.
+func TestReportOnPushKeepsTheDocsRowsItHasNoNewsOf(t *testing.T) {
+	f := newFake(t)
+	row := legRow("aws", matrix.Fail, "on main")
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha2, State: StatusState(row), Description: Describe(row), Context: ContextPrefix + "aws"})
+	docs := copySeed(t)
+	r, _ := newReporter(t, f, Event{Name: "push", Repo: testRepo, HeadSHA: sha2}, testToken, nil)
+	_, out, err := r.Report(context.Background(), []string{"aws", "ovh"}, docs)
+	if err != nil || out.Degraded || !out.FileRewritten {
+		t.Fatalf("Report: %v %+v", err, out)
+	}
+	want := strings.Replace(string(readSeed(t)), "| AWS | ✅ | ✅ verified 2026-05-06 | ✅ pass | $2.50 / 35 min, c5.metal |\n", "| AWS | ✅ | ❌ | ❌ | on main |\n", 1)
+	want = strings.Replace(want, "| OVH | ❌ | ⏳ pending | ? | Needs three OVH_* env vars |\n", "| OVH | ? | ? | ? | no result from this leg |\n", 1)
+	if got := readFileT(t, docs); got != want {
+		t.Errorf("docs file:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A push whose legs all failed before reporting, with no expect: the
+// report learned nothing about the commit, so the docs file stays byte for
+// byte as it was (the docs job runs on !cancelled() and would commit an
+// empty table) and the notice says so.
+func TestReportWithNoNewsKeepsTheDocsFile(t *testing.T) {
+	f := newFake(t)
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha2, State: "success", Description: "not ours", Context: "ci/build"})
+	// A leg's status on another commit is no news of this one.
+	row := legRow("aws", matrix.Pass, "on the parent")
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: StatusState(row), Description: Describe(row), Context: ContextPrefix + "aws"})
+	docs := copySeed(t)
+	r, _ := newReporter(t, f, Event{Name: "push", Repo: testRepo, HeadSHA: sha2}, testToken, nil)
+	rows, out, err := r.Report(context.Background(), nil, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFileT(t, docs); got != string(readSeed(t)) {
+		t.Errorf("the docs file changed although no leg reported for the commit:\n%s", got)
+	}
+	if out.FileRewritten || !strings.Contains(out.Notice, "no leg reported for 2222222") || !strings.Contains(out.Notice, docs+" was left as it was") {
+		t.Errorf("outcome = %+v, want not rewritten and a notice naming the commit and the file", out)
+	}
+	if len(rows) != 0 {
+		t.Errorf("rows = %+v, want none", rows)
 	}
 }
 
