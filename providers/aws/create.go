@@ -136,21 +136,6 @@ func hostKey(req providers.Request) (string, error) {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
 }
 
-func (p *Provider) lookupImage(ctx context.Context, cl *clients, override string) (ec2types.Image, error) {
-	ami, err := p.resolveImage(ctx, cl, override)
-	if err != nil {
-		return ec2types.Image{}, err
-	}
-	out, err := cl.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
-	if err != nil {
-		return ec2types.Image{}, classify("look up image "+ami, err)
-	}
-	if len(out.Images) == 0 {
-		return ec2types.Image{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("image %s does not exist", ami))
-	}
-	return out.Images[0], nil
-}
-
 // placements lists the subnets to try: the subnet-id input, or the default
 // VPC's default subnet in the candidate's zone, or in every zone offering
 // the type (EC2 names capacity per zone, so a zone-less candidate falls back
