@@ -301,11 +301,16 @@ func (p *Provider) awaitGroup(ctx context.Context, cl *clients, name, vpc string
 		fmt.Errorf("security group %s exists in %s but does not show in a listing yet", name, vpc))
 }
 
-// clientToken makes RunInstances idempotent per placement: a retry after a
-// lost answer returns the same instance, while another zone or market is a
-// different launch.
-func clientToken(id providers.Identity, c providers.Candidate, pl placement) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{c.Region, pl.subnet, c.Type, c.Market}, "\x00")))
+// clientToken makes RunInstances idempotent per attempt and placement: a
+// retry after a lost answer returns the same instance, while another zone,
+// type or market is a different launch. The security group names the
+// attempt: the candidate loop deletes a failed attempt's group before the
+// next candidate makes its own, and EC2 keeps a token at least a day after
+// its instance ended, so a later candidate on the same placement must not
+// send the same token again (IdempotentParameterMismatch, or the ended
+// instance back). A retry of the same attempt keeps its group and token.
+func clientToken(id providers.Identity, c providers.Candidate, pl placement, sg string) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{c.Region, pl.subnet, c.Type, c.Market, sg}, "\x00")))
 	return id.Name() + "-" + hex.EncodeToString(h[:])[:12]
 }
 
@@ -321,7 +326,7 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 		InstanceType: ec2types.InstanceType(c.Type),
 		MinCount:     sdk.Int32(1),
 		MaxCount:     sdk.Int32(1),
-		ClientToken:  sdk.String(clientToken(req.Identity, c, pl)),
+		ClientToken:  sdk.String(clientToken(req.Identity, c, pl, sg)),
 		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{
 			DeviceIndex: sdk.Int32(0), SubnetId: sdk.String(pl.subnet), Groups: []string{sg},
 			AssociatePublicIpAddress: sdk.Bool(true), DeleteOnTermination: sdk.Bool(true),

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 )
 
 // TestDestroyFindsPendingInstance: main is cut off while its instance is
@@ -75,6 +76,51 @@ func TestLaunchEndedForCapacity(t *testing.T) {
 	}
 	if del := slices.Index(ops, "DeleteSecurityGroup"); len(launches) != 2 || del < launches[0] || del > launches[1] {
 		t.Errorf("the ended attempt's group was not deleted between the two launches: %v", ops)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// launchTokens lists the ClientToken of every RunInstances the fake saw.
+func launchTokens(srv *fake.Server) []string {
+	var out []string
+	for _, c := range srv.Calls() {
+		if c.Op == "RunInstances" {
+			out = append(out, c.Params["ClientToken"])
+		}
+	}
+	return out
+}
+
+// TestClientTokenPerAttempt: the first candidate (zone us-east-1a) is
+// accepted and then ended for capacity; the candidate loop cleans it up,
+// security group included, and the second candidate (the region, no zone)
+// launches in us-east-1a again with a new group. EC2 keeps a token for a
+// day after its instance ended, so reusing the first attempt's token with
+// the new group would be IdempotentParameterMismatch and stop the run:
+// each attempt has a token of its own.
+func TestClientTokenPerAttempt(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Region: "us-east-1", Zone: "us-east-1a"}, {Region: "us-east-1"}}
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || !attempts[0].CleanedUp ||
+		!attempts[1].OK || attempts[1].Candidate.Zone != "us-east-1a" {
+		t.Fatalf("attempts = %+v, want us-east-1a ended for capacity and cleaned up, then us-east-1a again", attempts)
+	}
+	tokens := launchTokens(srv)
+	if len(tokens) != 2 || tokens[0] == "" || tokens[0] == tokens[1] {
+		t.Errorf("ClientTokens = %q, want one of its own per attempt", tokens)
+	}
+	if insts := srv.Instances(); len(insts) != 2 || insts[0].ID == h.ID || insts[1].ID != h.ID || insts[1].State != "running" {
+		t.Errorf("instances = %+v, want the ended one and the host %s running", insts, h.ID)
 	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
