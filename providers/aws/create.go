@@ -28,8 +28,8 @@ type placement struct {
 	subnet, zone, vpc string
 }
 
-// Create launches the leg's instance: a per-run security group, then one
-// RunInstances per placement until one has capacity, then a wait until the
+// Create launches the leg's instance: a per-run security group, then, per
+// placement until one has capacity, a RunInstances and a wait until the
 // instance runs with a public IP. Every resource is recorded as soon as its
 // id exists.
 func (p *Provider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
@@ -74,12 +74,14 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		placed = c
 		placed.Zone = pl.zone
 		start := time.Now()
-		inst, err = p.run(ctx, cl, req, c, pl, image, sg, j)
+		inst, err = p.launch(ctx, cl, req, c, pl, image, sg, j)
 		if err == nil {
 			break
 		}
 		// Only a lack of capacity moves on to the next zone of the same
-		// candidate; anything else is the candidate loop's business.
+		// candidate, whether RunInstances said so or the instance ended
+		// for it before it ran; anything else is the candidate loop's
+		// business.
 		if providers.ClassOf(err) != providers.ClassCapacity || c.Zone != "" || i == len(places)-1 {
 			return nil, providers.At(placed, err)
 		}
@@ -89,15 +91,6 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		}
 	}
 	id := sdk.ToString(inst.InstanceId)
-	// EC2 names no block device for a pending instance (RunInstances'
-	// answer included): the root volume is journaled from the first
-	// describe that shows it, and teardown finds it by tag meanwhile.
-	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
-	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
-	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)
-	if err != nil {
-		return nil, providers.At(placed, err)
-	}
 	kvm, _ := providers.KVMSupport(Name, c.Type)
 	return &providers.Host{
 		Address:      sdk.ToString(inst.PublicIpAddress),
@@ -112,6 +105,36 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		ReadyMarker:  req.ReadyMarker,
 		CloudInit:    true,
 	}, nil
+}
+
+// launch runs the instance in one placement and waits until it runs. An
+// instance EC2 accepted and then ended for capacity is terminated (EC2
+// ends it, but not always at once) before the capacity error is returned,
+// so the next zone's launch is the only one left.
+func (p *Provider) launch(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate, pl placement,
+	image ec2types.Image, sg string, j providers.Journal) (ec2types.Instance, error) {
+	inst, err := p.run(ctx, cl, req, c, pl, image, sg, j)
+	if err != nil {
+		return inst, err
+	}
+	id := sdk.ToString(inst.InstanceId)
+	// EC2 names no block device for a pending instance (RunInstances'
+	// answer included): the root volume is journaled from the first
+	// describe that shows it, and teardown finds it by tag meanwhile.
+	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
+	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
+	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)
+	// waitRunning's only capacity error is an instance that ended.
+	if providers.ClassOf(err) != providers.ClassCapacity {
+		return inst, err
+	}
+	if terr := p.terminate(ctx, cl, []string{id}); terr != nil {
+		return inst, fmt.Errorf("%w; terminate it: %w", err, terr)
+	}
+	if terr := p.waitTerminated(ctx, cl, []string{id}); terr != nil {
+		return inst, fmt.Errorf("%w; %w", err, terr)
+	}
+	return inst, err
 }
 
 func zoneOf(inst ec2types.Instance) string {

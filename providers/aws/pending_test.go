@@ -46,15 +46,15 @@ func TestDestroyFindsPendingInstance(t *testing.T) {
 
 // TestLaunchEndedForCapacity: EC2 accepts the launch (pending) and then
 // ends the instance for lack of capacity before it runs, saying so in its
-// state reason. That is a capacity failure like a refused launch: the
-// candidate loop deletes what the attempt made and tries the next
-// candidate, which runs.
+// state reason. That is a capacity failure like a refused launch: for a
+// candidate bound to its zone, the candidate loop deletes what the attempt
+// made and tries the next candidate, which runs.
 func TestLaunchEndedForCapacity(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
 	p := newProvider(t, srv, nil)
 	id := identity("aws")
-	cands := []providers.Candidate{{Type: "c8i.large"}, {Type: "m8i.large"}}
+	cands := []providers.Candidate{{Zone: "us-east-1a", Type: "c8i.large"}, {Type: "m8i.large"}}
 	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
 	if err != nil {
 		t.Fatalf("create: %v (attempts %+v)", err, attempts)
@@ -121,6 +121,50 @@ func TestClientTokenPerAttempt(t *testing.T) {
 	}
 	if insts := srv.Instances(); len(insts) != 2 || insts[0].ID == h.ID || insts[1].ID != h.ID || insts[1].State != "running" {
 		t.Errorf("instances = %+v, want the ended one and the host %s running", insts, h.ID)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestLaunchEndedTriesTheNextZone: a zone-less candidate whose launch EC2
+// accepted in us-east-1a and then ended for capacity goes on to the next
+// zone, as a launch refused for capacity does: the ended instance is
+// terminated first, and the zone tried is a row of its own.
+func TestLaunchEndedTriesTheNextZone(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{{Region: "us-east-1"}}, nil,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	want := []providers.Attempt{
+		{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large", Market: "on-demand"},
+			Class: providers.ClassCapacity, Code: "InsufficientInstanceCapacity"},
+		{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1b", Type: "c8i.large", Market: "on-demand"}, OK: true},
+	}
+	if len(attempts) != len(want) {
+		t.Fatalf("attempts = %+v, want %+v", attempts, want)
+	}
+	for i, a := range attempts {
+		if a.Candidate != want[i].Candidate || a.OK != want[i].OK || a.Class != want[i].Class || a.Code != want[i].Code {
+			t.Errorf("attempt %d = %+v, want %+v", i+1, a, want[i])
+		}
+	}
+	insts := srv.Instances()
+	if len(insts) != 2 || insts[0].State != "terminated" || insts[1].ID != h.ID || h.Zone != "us-east-1b" {
+		t.Fatalf("instances = %+v, host %+v: want the ended one terminated and the host in us-east-1b", insts, h)
+	}
+	// Terminated by the adapter, before the next launch: EC2 ends such an
+	// instance itself, but not always at once.
+	ops := srv.Ops()
+	term := slices.Index(ops, "TerminateInstances")
+	if last := slices.Index(ops[term+1:], "RunInstances"); term < 0 || last < 0 {
+		t.Errorf("ops = %v, want the ended instance terminated before the next launch", ops)
 	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
