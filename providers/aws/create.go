@@ -123,7 +123,7 @@ func (p *Provider) launch(ctx context.Context, cl *clients, req providers.Reques
 	// describe that shows it, and teardown finds it by tag meanwhile.
 	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
 	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
-	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)
+	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c, j, volumeRecorded)
 	// waitRunning's only capacity error is an instance that ended.
 	if providers.ClassOf(err) != providers.ClassCapacity {
 		return inst, err
@@ -413,7 +413,10 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 // waitRunning polls until the instance runs with a public IP. A new
 // instance may not be visible yet (NotFound) and gets its IP after it
 // starts; both are waited out. The root volume is recorded once it shows.
-func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, region string, j providers.Journal, volumeRecorded bool) (ec2types.Instance, error) {
+// An instance that ends first is an error, of class capacity when its
+// state reason says EC2 had no room for it (endedClass).
+func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, c providers.Candidate, j providers.Journal, volumeRecorded bool) (ec2types.Instance, error) {
+	region := c.Region
 	for {
 		out, err := cl.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		switch {
@@ -442,10 +445,12 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 							reason = sdk.ToString(inst.StateReason.Message)
 						}
 						err := fmt.Errorf("instance %s is %s before it ran: %s", id, state, firstNonEmpty(reason, "no reason given"))
-						if inst.StateReason != nil && strings.Contains(sdk.ToString(inst.StateReason.Code), "InsufficientInstanceCapacity") {
-							return ec2types.Instance{}, providers.Classified(providers.ClassCapacity, "InsufficientInstanceCapacity", err)
+						code := ""
+						if inst.StateReason != nil {
+							code = sdk.ToString(inst.StateReason.Code)
 						}
-						return ec2types.Instance{}, providers.Classified(providers.ClassUnknown, "", err)
+						class, code := endedClass(code, c.Market == providers.MarketSpot)
+						return ec2types.Instance{}, providers.Classified(class, code, err)
 					}
 				}
 			}
@@ -454,6 +459,22 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 			return ec2types.Instance{}, fmt.Errorf("wait for instance %s to run: %w", id, err)
 		}
 	}
+}
+
+// endedClass classes the state reason code of an instance that ended
+// before it ran. No room for it is capacity, and the candidate loop moves
+// on; for a spot launch that includes EC2 reclaiming the instance for
+// spot capacity or price (Server.SpotInstanceTermination, …Shutdown), so
+// spot-failover reaches the on-demand twin. Anything else is unknown and
+// stops the run.
+func endedClass(code string, spot bool) (providers.Class, string) {
+	switch {
+	case strings.Contains(code, "InsufficientInstanceCapacity"):
+		return providers.ClassCapacity, "InsufficientInstanceCapacity"
+	case spot && (code == "Server.SpotInstanceTermination" || code == "Server.SpotInstanceShutdown"):
+		return providers.ClassCapacity, code
+	}
+	return providers.ClassUnknown, ""
 }
 
 // recordVolume journals the instance's EBS volumes and reports whether it

@@ -171,3 +171,56 @@ func TestLaunchEndedTriesTheNextZone(t *testing.T) {
 	}
 	assertNothingLeft(t, srv, p, id)
 }
+
+// TestSpotReclaimedWhilePending: EC2 accepts each spot launch and then
+// reclaims the instance before it runs (Server.SpotInstanceTermination or
+// Server.SpotInstanceShutdown in its state reason). For a spot launch that
+// is a lack of spot capacity, so with spot-failover the zones are tried
+// and then the on-demand twin, which runs. An instance that ends for a
+// reason that says nothing of capacity stops the run instead.
+func TestSpotReclaimedWhilePending(t *testing.T) {
+	for _, tt := range []struct {
+		name, code, message string
+		wantClass           providers.Class
+	}{
+		{"termination", "Server.SpotInstanceTermination", "Server.SpotInstanceTermination: A Spot Instance was terminated due to an increase in the Spot price.", providers.ClassCapacity},
+		{"shutdown", "Server.SpotInstanceShutdown", "Server.SpotInstanceShutdown: The instance was stopped because the number of Spot requests with a maximum price equal to or higher than the Spot price exceeded available capacity or because of an increase in the Spot price.", providers.ClassCapacity},
+		{"not capacity", "Client.InternalError", "Client.InternalError: Client error on launch", providers.ClassUnknown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.EndLaunches(3, tt.code, tt.message)
+			p := newProvider(t, srv, map[string]string{"market": "spot"})
+			id := identity("aws")
+			// What the spot-failover input makes of it (internal/config).
+			od := p.DefaultCandidate()
+			od.Market = providers.MarketOnDemand
+			cands := []providers.Candidate{p.DefaultCandidate(), od}
+			h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+			if tt.wantClass != providers.ClassCapacity {
+				if providers.ClassOf(err) != tt.wantClass || len(attempts) != 1 {
+					t.Fatalf("err = %v, attempts %+v: want one attempt, %v", err, attempts, tt.wantClass)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("create: %v (attempts %+v)", err, attempts)
+				}
+				if len(attempts) != 4 || !attempts[3].OK || attempts[3].Candidate.Market != providers.MarketOnDemand {
+					t.Fatalf("attempts = %+v, want three spot zones reclaimed, then on-demand", attempts)
+				}
+				for i, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
+					if a := attempts[i]; a.Candidate.Market != providers.MarketSpot || a.Candidate.Zone != z || a.Class != providers.ClassCapacity || a.Code != tt.code {
+						t.Errorf("attempt %d = %+v, want spot in %s reclaimed (capacity, %s)", i+1, a, z, tt.code)
+					}
+				}
+				if in, _ := srv.Instance(h.ID); in.Spot || in.State != "running" {
+					t.Errorf("host instance = %+v, want on-demand running", in)
+				}
+			}
+			if _, err := p.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			assertNothingLeft(t, srv, p, id)
+		})
+	}
+}
