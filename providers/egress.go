@@ -18,12 +18,14 @@ type EgressFunc func(ctx context.Context) (net.IP, error)
 const Anywhere = "0.0.0.0/0"
 
 // The widest ranges ssh-source-cidr may name without
-// allow-ssh-from-anywhere: a /8 is already 16 million IPv4 addresses, and a
-// /32 is a whole ISP's IPv6 allocation. Anything wider is as good as the
-// internet, so it needs the same explicit opt-in.
+// allow-ssh-from-anywhere: an IPv4 /24 (256 addresses: the runner's own
+// network) and an IPv6 /64 (one subnet, what a single host is usually
+// given). A wider range opens SSH to addresses the run does not know — a
+// /8 is 16 million of them — so it needs the same explicit opt-in as the
+// whole internet.
 const (
-	WidestIPv4Bits = 8
-	WidestIPv6Bits = 32
+	WidestIPv4Bits = 24
+	WidestIPv6Bits = 64
 )
 
 // TooWide reports whether p opens SSH wider than WidestIPv4Bits (IPv4) or
@@ -47,7 +49,7 @@ func WidestFor(p netip.Prefix) int {
 // SourceCIDR decides the only source allowed to reach tcp/22:
 //
 //   - override (the ssh-source-cidr input) when set; it must be a CIDR or a
-//     bare address, and may be wider than /8 (IPv4) or /32 (IPv6) only
+//     bare address, and may be wider than /24 (IPv4) or /64 (IPv6) only
 //     when allowAnywhere;
 //   - 0.0.0.0/0 when allowAnywhere and no override;
 //   - otherwise the discovered egress address as a /32 (or /128).
@@ -59,7 +61,8 @@ func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discov
 			return "", err
 		}
 		if TooWide(p) && !allowAnywhere {
-			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to a range wider than /%d: expected the runner's address as a /32 or a range of /%d or narrower, or set allow-ssh-from-anywhere: true", override, WidestFor(p), WidestFor(p))
+			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to a range wider than /%d: expected the runner's address as a /%d or a range of /%d or narrower, or set allow-ssh-from-anywhere: true",
+				override, WidestFor(p), p.Addr().BitLen(), WidestFor(p))
 		}
 		return p.String(), nil
 	}

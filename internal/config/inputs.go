@@ -204,7 +204,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:         "image",
-			Description:  "Image override (e.g. an AMI id); empty: the provider's default Ubuntu 24.04 image.",
+			Description:  "Image override (e.g. an AMI id); empty: the provider's default Ubuntu 24.04 image (on AWS, amd64 or arm64 as the probe binary is).",
 			Modes:        provisioning,
 			NotProviders: noCloud,
 		},
@@ -223,7 +223,8 @@ func Inputs() []Input {
 		{
 			Name: "instance-type",
 			Description: "Instance type (e.g. c8i.2xlarge), and the type of candidates that name none; empty: the " +
-				"provider's default KVM-capable type.",
+				"provider's default KVM-capable type. The host runs the probe binary, so its architecture must match " +
+				"(a Graviton type such as c6g.metal needs an arm64 probe-binary).",
 			Modes:        provisioning,
 			NotProviders: noCloud,
 		},
@@ -258,14 +259,14 @@ func Inputs() []Input {
 		{
 			Name: "ssh-source-cidr",
 			Description: "Source range allowed to reach tcp/22 (e.g. 203.0.113.7/32); default: the runner's egress IP. " +
-				"Wider than /8 (IPv4) or /32 (IPv6) only with allow-ssh-from-anywhere.",
+				"Wider than /24 (IPv4) or /64 (IPv6) only with allow-ssh-from-anywhere: true.",
 			Modes:        provisioning,
 			NotProviders: noCloud,
 		},
 		{
 			Name:         "allow-ssh-from-anywhere",
 			Default:      "false",
-			Description:  "true opens tcp/22 to 0.0.0.0/0 (or the wide range in ssh-source-cidr); off unless you opt in.",
+			Description:  "true opens tcp/22 to 0.0.0.0/0, or to a range in ssh-source-cidr wider than /24 (IPv4) or /64 (IPv6); off unless you opt in.",
 			Modes:        provisioning,
 			NotProviders: noCloud,
 		},

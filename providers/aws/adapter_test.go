@@ -39,6 +39,9 @@ func TestPreflight(t *testing.T) {
 		notOptedIn []string
 		// setup shapes the fake before the preflight.
 		setup func(*fake.Server)
+		// arch is the probe binary's Go architecture (aws.Config.Arch);
+		// empty: this test's own.
+		arch string
 	}{
 		{name: "ok", wantCalls: true},
 		{name: "metal", inputs: map[string]string{"instance-type": "c5.metal"}, wantCalls: true},
@@ -67,6 +70,25 @@ func TestPreflight(t *testing.T) {
 		{name: "zone without the type", inputs: map[string]string{"zone": "us-east-1b"}, wantClass: providers.ClassInvalid, wantCalls: true,
 			setup:   func(s *fake.Server) { s.Unoffer("us-east-1b", "c8i.large") },
 			wantErr: `input zone "us-east-1b": does not offer instance type c8i.large (expected a zone that does: us-east-1a, us-east-1c)`},
+		// A Graviton *.metal type has KVM, but the host runs the probe the
+		// cycle uploads: its architecture must be the binary's. Refused
+		// before anything exists, naming the type and what would do.
+		{name: "graviton metal for an amd64 probe", inputs: map[string]string{"instance-type": "c6g.metal"}, arch: "amd64",
+			wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `input instance-type "c6g.metal": an arm64 type, but the host runs the probe, this mvm-verify, built for amd64 (expected an x86_64 type such as c8i.large or c5.metal; or a probe-binary built for linux/arm64)`},
+		{name: "graviton metal for an arm64 probe", inputs: map[string]string{"instance-type": "c6g.metal"}, arch: "arm64", wantCalls: true},
+		{name: "x86 metal for an arm64 probe", inputs: map[string]string{"instance-type": "c5.metal"}, arch: "arm64",
+			wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `input instance-type "c5.metal": an x86_64 type, but the host runs the probe, this mvm-verify, built for arm64 (expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64)`},
+		{name: "nested type for an arm64 probe", arch: "arm64", wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `input instance-type "c8i.large": an x86_64 type`},
+		{name: "x86 image on a graviton type", inputs: map[string]string{"instance-type": "c6g.metal"}, arch: "arm64",
+			image: fake.UbuntuAMI, wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `input image "` + fake.UbuntuAMI + `": ` + fake.UbuntuAMI + ` is an x86_64 image, but the host runs the probe, this mvm-verify, built for arm64 (expected an arm64 AMI, or its SSM parameter)`},
+		{name: "arm64 image for an amd64 probe", image: fake.UbuntuARMParameter, arch: "amd64", wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `input image "` + fake.UbuntuARMParameter + `": ` + fake.UbuntuARMAMI + ` is an arm64 image`},
+		{name: "probe built for no EC2 architecture", arch: "riscv64", wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `this mvm-verify is built for riscv64, and EC2 hosts are x86_64 or arm64: expected a linux/amd64 or linux/arm64 build of mvm-verify as probe-binary`},
 		{name: "subnet that does not exist", inputs: map[string]string{"subnet-id": "subnet-0123456789abcdef0"}, wantClass: providers.ClassInvalid,
 			wantCalls: true, wantErr: `invalid (InvalidSubnetID.NotFound): input subnet-id "subnet-0123456789abcdef0" (expected the id of a subnet in the region`},
 	}
@@ -84,7 +106,7 @@ func TestPreflight(t *testing.T) {
 			if tt.env != nil {
 				e = tt.env
 			}
-			p, err := aws.New(options(srv, tt.inputs, e), aws.Config{})
+			p, err := aws.New(options(srv, tt.inputs, e), aws.Config{Arch: tt.arch})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,7 +27,7 @@ const (
 	// (the disk-gb input's default too).
 	DefaultDiskGB = 50
 	// UbuntuParameter is the public SSM parameter of Canonical's current
-	// Ubuntu 24.04 amd64 gp3 image.
+	// Ubuntu 24.04 amd64 gp3 image (UbuntuARMParameter for arm64 hosts).
 	UbuntuParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 	defaultPoll     = 5 * time.Second
 	kvmExample      = "a type with nested virtualization such as c8i.large, or a *.metal type"
@@ -66,6 +66,10 @@ type Config struct {
 	RetryBackoff func(attempt int) time.Duration
 	// Sleep waits between polls; default a timer honouring ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Arch is the Go architecture (amd64, arm64) of the probe binary the
+	// host will run, so of the host; default: the probe-binary input's,
+	// else this program's.
+	Arch string
 }
 
 // Provider is the EC2 adapter.
@@ -75,6 +79,7 @@ type Provider struct {
 
 	endpoint, region, zone, typ, market string
 	subnet, image, role, audience       string
+	goarch                              string // the probe binary's, so the host's (probeArch)
 	mu                                  sync.Mutex
 	regions                             []string // every region this leg may use, for Destroy and List
 	poll                                time.Duration
@@ -95,7 +100,7 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 		opts: o, cfg: cfg,
 		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: o.In("instance-type"), market: o.In("market"),
 		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"),
-		poll: defaultPoll,
+		poll: defaultPoll, goarch: probeArch(cfg, o.In("probe-binary")),
 	}
 	p.region = firstNonEmpty(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
 	if p.typ == "" {

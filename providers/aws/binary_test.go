@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -715,6 +716,12 @@ func TestBinaryLeakFailsTheStep(t *testing.T) {
 // TestBinaryPreflightRefusals: refused at preflight, exit 2, nothing created.
 func TestBinaryPreflightRefusals(t *testing.T) {
 	bin := binary(t)
+	// A *.metal type (KVM yes) of the other architecture than this
+	// binary's, which the cycle would upload to it.
+	other, otherArch := "c6g.metal", "an arm64 type"
+	if runtime.GOARCH == "arm64" {
+		other, otherArch = "c5.metal", "an x86_64 type"
+	}
 	tests := []struct {
 		name  string
 		extra []string
@@ -742,6 +749,11 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			want: `input candidates[1].region "Mars": expected an AWS region such as us-east-1`},
 		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
 			want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
+		{name: "metal type of another architecture", extra: []string{"--instance-type", other},
+			want: `input instance-type "` + other + `": ` + otherArch + `, but the host runs the probe, this mvm-verify, built for ` + runtime.GOARCH},
+		// A /8 is 16 million addresses, not the runner's: it takes the opt-in.
+		{name: "ssh source a /8", extra: []string{"--ssh-source-cidr", "10.0.0.0/8"},
+			want: `input "ssh-source-cidr": got "10.0.0.0/8", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
 		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
 			want: "Needs AWS credentials",
 			// The row's Notes read as the hand-kept matrix's did.

@@ -1,12 +1,20 @@
 package aws_test
 
 import (
+	"bytes"
 	"context"
+	"debug/elf"
+	binenc "encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
@@ -121,6 +129,41 @@ func TestBareMetalLaunchSendsNoCpuOptions(t *testing.T) {
 	assertNothingLeft(t, srv, p, id)
 }
 
+// TestGravitonMetalLaunchesItsArchitecture: for a probe built for arm64 a
+// Graviton *.metal type passes preflight and launches from the arm64
+// Ubuntu parameter, not the amd64 one EC2 would refuse on it; for an amd64
+// probe the x86 metal type launches from the amd64 one.
+func TestGravitonMetalLaunchesItsArchitecture(t *testing.T) {
+	// The AMIs are the ones behind each parameter in the fake.
+	for _, tt := range []struct{ arch, typ, ami string }{
+		{"arm64", "c6g.metal", fake.UbuntuARMAMI},
+		{"amd64", "c5.metal", fake.UbuntuAMI},
+	} {
+		t.Run(tt.arch, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			p, err := aws.New(options(srv, map[string]string{"instance-type": tt.typ}, env), aws.Config{Arch: tt.arch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := identity("aws")
+			if err := p.Preflight(context.Background(), request(id)); err != nil {
+				t.Fatalf("preflight: %v", err)
+			}
+			h, err := p.Create(context.Background(), request(id), nil)
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			if in, _ := srv.Instance(h.ID); in.Type != tt.typ || in.ImageID != tt.ami {
+				t.Errorf("launched %s from %s, want %s from %s", in.Type, in.ImageID, tt.typ, tt.ami)
+			}
+			if _, err := p.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			assertNothingLeft(t, srv, p, id)
+		})
+	}
+}
+
 // TestSpotLaunchLeavesNoRequest: a spot launch makes a one-time spot
 // request, tagged with the run like the instance; the fake keeps it, and
 // it is closed once the teardown has terminated the instance, so nothing
@@ -157,4 +200,39 @@ func TestSpotLaunchLeavesNoRequest(t *testing.T) {
 		t.Errorf("spot request after teardown = %+v, want closed", spots[0])
 	}
 	assertNothingLeft(t, srv, p, id)
+}
+
+// TestProbeBinaryDecidesTheArchitecture: with the probe-binary input the
+// host runs that binary, so its ELF machine, not this program's, decides
+// which types and images fit.
+func TestProbeBinaryDecidesTheArchitecture(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "mvm-verify-arm64")
+	hdr := elf.Header64{Type: uint16(elf.ET_EXEC), Machine: uint16(elf.EM_AARCH64), Version: uint32(elf.EV_CURRENT),
+		Ehsize: 64, Phentsize: 56, Shentsize: 64}
+	copy(hdr.Ident[:], elf.ELFMAG)
+	hdr.Ident[elf.EI_CLASS], hdr.Ident[elf.EI_DATA], hdr.Ident[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
+	var b bytes.Buffer
+	if err := binenc.Write(&b, binenc.LittleEndian, hdr); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b.Bytes(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for typ, want := range map[string]string{
+		"c6g.metal": "",
+		"c5.metal": `input instance-type "c5.metal": an x86_64 type, but the host runs the probe, probe-binary ` + bin +
+			`, built for arm64 (expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64)`,
+	} {
+		t.Run(typ, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			p, err := aws.New(options(srv, map[string]string{"instance-type": typ, "probe-binary": bin}, env), aws.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Preflight(context.Background(), request(identity("aws")))
+			if got := fmt.Sprint(err); (want == "" && err != nil) || (want != "" && !strings.HasSuffix(got, want)) {
+				t.Errorf("preflight: %v\nwant %q", err, want)
+			}
+		})
+	}
 }

@@ -28,8 +28,8 @@ type placement struct {
 	subnet, zone, vpc string
 }
 
-// Create launches the leg's instance: a per-run security group, then one
-// RunInstances per placement until one has capacity, then a wait until the
+// Create launches the leg's instance: a per-run security group, then, per
+// placement until one has capacity, a RunInstances and a wait until the
 // instance runs with a public IP. Every resource is recorded as soon as its
 // id exists.
 func (p *Provider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
@@ -74,12 +74,14 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		placed = c
 		placed.Zone = pl.zone
 		start := time.Now()
-		inst, err = p.run(ctx, cl, req, c, pl, image, sg, j)
+		inst, err = p.launch(ctx, cl, req, c, pl, image, sg, j)
 		if err == nil {
 			break
 		}
 		// Only a lack of capacity moves on to the next zone of the same
-		// candidate; anything else is the candidate loop's business.
+		// candidate, whether RunInstances said so or the instance ended
+		// for it before it ran; anything else is the candidate loop's
+		// business.
 		if providers.ClassOf(err) != providers.ClassCapacity || c.Zone != "" || i == len(places)-1 {
 			return nil, providers.At(placed, err)
 		}
@@ -89,15 +91,6 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		}
 	}
 	id := sdk.ToString(inst.InstanceId)
-	// EC2 names no block device for a pending instance (RunInstances'
-	// answer included): the root volume is journaled from the first
-	// describe that shows it, and teardown finds it by tag meanwhile.
-	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
-	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
-	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c.Region, j, volumeRecorded)
-	if err != nil {
-		return nil, providers.At(placed, err)
-	}
 	kvm, _ := providers.KVMSupport(Name, c.Type)
 	return &providers.Host{
 		Address:      sdk.ToString(inst.PublicIpAddress),
@@ -112,6 +105,36 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		ReadyMarker:  req.ReadyMarker,
 		CloudInit:    true,
 	}, nil
+}
+
+// launch runs the instance in one placement and waits until it runs. An
+// instance EC2 accepted and then ended for capacity is terminated (EC2
+// ends it, but not always at once) before the capacity error is returned,
+// so the next zone's launch is the only one left.
+func (p *Provider) launch(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate, pl placement,
+	image ec2types.Image, sg string, j providers.Journal) (ec2types.Instance, error) {
+	inst, err := p.run(ctx, cl, req, c, pl, image, sg, j)
+	if err != nil {
+		return inst, err
+	}
+	id := sdk.ToString(inst.InstanceId)
+	// EC2 names no block device for a pending instance (RunInstances'
+	// answer included): the root volume is journaled from the first
+	// describe that shows it, and teardown finds it by tag meanwhile.
+	volumeRecorded := p.recordVolume(inst, c.Region, req.Identity, j)
+	p.opts.Log().Info("launched instance", "id", id, "type", c.Type, "market", c.Market, "zone", zoneOf(inst))
+	inst, err = p.waitRunning(ctx, cl, id, req.Identity, c, j, volumeRecorded)
+	// waitRunning's only capacity error is an instance that ended.
+	if providers.ClassOf(err) != providers.ClassCapacity {
+		return inst, err
+	}
+	if terr := p.terminate(ctx, cl, []string{id}); terr != nil {
+		return inst, fmt.Errorf("%w; terminate it: %w", err, terr)
+	}
+	if terr := p.waitTerminated(ctx, cl, []string{id}); terr != nil {
+		return inst, fmt.Errorf("%w; %w", err, terr)
+	}
+	return inst, err
 }
 
 func zoneOf(inst ec2types.Instance) string {
@@ -134,21 +157,6 @@ func hostKey(req providers.Request) (string, error) {
 		return "", providers.Classified(providers.ClassInvalid, "", errors.New("the run's host key (HostKeyPEM) does not parse as an OpenSSH private key"))
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
-}
-
-func (p *Provider) lookupImage(ctx context.Context, cl *clients, override string) (ec2types.Image, error) {
-	ami, err := p.resolveImage(ctx, cl, override)
-	if err != nil {
-		return ec2types.Image{}, err
-	}
-	out, err := cl.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
-	if err != nil {
-		return ec2types.Image{}, classify("look up image "+ami, err)
-	}
-	if len(out.Images) == 0 {
-		return ec2types.Image{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("image %s does not exist", ami))
-	}
-	return out.Images[0], nil
 }
 
 // placements lists the subnets to try: the subnet-id input, or the default
@@ -316,11 +324,16 @@ func (p *Provider) awaitGroup(ctx context.Context, cl *clients, name, vpc string
 		fmt.Errorf("security group %s exists in %s but does not show in a listing yet", name, vpc))
 }
 
-// clientToken makes RunInstances idempotent per placement: a retry after a
-// lost answer returns the same instance, while another zone or market is a
-// different launch.
-func clientToken(id providers.Identity, c providers.Candidate, pl placement) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{c.Region, pl.subnet, c.Type, c.Market}, "\x00")))
+// clientToken makes RunInstances idempotent per attempt and placement: a
+// retry after a lost answer returns the same instance, while another zone,
+// type or market is a different launch. The security group names the
+// attempt: the candidate loop deletes a failed attempt's group before the
+// next candidate makes its own, and EC2 keeps a token at least a day after
+// its instance ended, so a later candidate on the same placement must not
+// send the same token again (IdempotentParameterMismatch, or the ended
+// instance back). A retry of the same attempt keeps its group and token.
+func clientToken(id providers.Identity, c providers.Candidate, pl placement, sg string) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{c.Region, pl.subnet, c.Type, c.Market, sg}, "\x00")))
 	return id.Name() + "-" + hex.EncodeToString(h[:])[:12]
 }
 
@@ -336,7 +349,7 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 		InstanceType: ec2types.InstanceType(c.Type),
 		MinCount:     sdk.Int32(1),
 		MaxCount:     sdk.Int32(1),
-		ClientToken:  sdk.String(clientToken(req.Identity, c, pl)),
+		ClientToken:  sdk.String(clientToken(req.Identity, c, pl, sg)),
 		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{
 			DeviceIndex: sdk.Int32(0), SubnetId: sdk.String(pl.subnet), Groups: []string{sg},
 			AssociatePublicIpAddress: sdk.Bool(true), DeleteOnTermination: sdk.Bool(true),
@@ -400,7 +413,10 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 // waitRunning polls until the instance runs with a public IP. A new
 // instance may not be visible yet (NotFound) and gets its IP after it
 // starts; both are waited out. The root volume is recorded once it shows.
-func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, region string, j providers.Journal, volumeRecorded bool) (ec2types.Instance, error) {
+// An instance that ends first is an error, of class capacity when its
+// state reason says EC2 had no room for it (endedClass).
+func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, ident providers.Identity, c providers.Candidate, j providers.Journal, volumeRecorded bool) (ec2types.Instance, error) {
+	region := c.Region
 	for {
 		out, err := cl.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
 		switch {
@@ -429,10 +445,12 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 							reason = sdk.ToString(inst.StateReason.Message)
 						}
 						err := fmt.Errorf("instance %s is %s before it ran: %s", id, state, firstNonEmpty(reason, "no reason given"))
-						if inst.StateReason != nil && strings.Contains(sdk.ToString(inst.StateReason.Code), "InsufficientInstanceCapacity") {
-							return ec2types.Instance{}, providers.Classified(providers.ClassCapacity, "InsufficientInstanceCapacity", err)
+						code := ""
+						if inst.StateReason != nil {
+							code = sdk.ToString(inst.StateReason.Code)
 						}
-						return ec2types.Instance{}, providers.Classified(providers.ClassUnknown, "", err)
+						class, code := endedClass(code, c.Market == providers.MarketSpot)
+						return ec2types.Instance{}, providers.Classified(class, code, err)
 					}
 				}
 			}
@@ -441,6 +459,22 @@ func (p *Provider) waitRunning(ctx context.Context, cl *clients, id string, iden
 			return ec2types.Instance{}, fmt.Errorf("wait for instance %s to run: %w", id, err)
 		}
 	}
+}
+
+// endedClass classes the state reason code of an instance that ended
+// before it ran. No room for it is capacity, and the candidate loop moves
+// on; for a spot launch that includes EC2 reclaiming the instance for
+// spot capacity or price (Server.SpotInstanceTermination, …Shutdown), so
+// spot-failover reaches the on-demand twin. Anything else is unknown and
+// stops the run.
+func endedClass(code string, spot bool) (providers.Class, string) {
+	switch {
+	case strings.Contains(code, "InsufficientInstanceCapacity"):
+		return providers.ClassCapacity, "InsufficientInstanceCapacity"
+	case spot && (code == "Server.SpotInstanceTermination" || code == "Server.SpotInstanceShutdown"):
+		return providers.ClassCapacity, code
+	}
+	return providers.ClassUnknown, ""
 }
 
 // recordVolume journals the instance's EBS volumes and reports whether it

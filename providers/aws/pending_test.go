@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 )
 
 // TestDestroyFindsPendingInstance: main is cut off while its instance is
@@ -45,15 +46,15 @@ func TestDestroyFindsPendingInstance(t *testing.T) {
 
 // TestLaunchEndedForCapacity: EC2 accepts the launch (pending) and then
 // ends the instance for lack of capacity before it runs, saying so in its
-// state reason. That is a capacity failure like a refused launch: the
-// candidate loop deletes what the attempt made and tries the next
-// candidate, which runs.
+// state reason. That is a capacity failure like a refused launch: for a
+// candidate bound to its zone, the candidate loop deletes what the attempt
+// made and tries the next candidate, which runs.
 func TestLaunchEndedForCapacity(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
 	p := newProvider(t, srv, nil)
 	id := identity("aws")
-	cands := []providers.Candidate{{Type: "c8i.large"}, {Type: "m8i.large"}}
+	cands := []providers.Candidate{{Zone: "us-east-1a", Type: "c8i.large"}, {Type: "m8i.large"}}
 	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
 	if err != nil {
 		t.Fatalf("create: %v (attempts %+v)", err, attempts)
@@ -80,4 +81,146 @@ func TestLaunchEndedForCapacity(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNothingLeft(t, srv, p, id)
+}
+
+// launchTokens lists the ClientToken of every RunInstances the fake saw.
+func launchTokens(srv *fake.Server) []string {
+	var out []string
+	for _, c := range srv.Calls() {
+		if c.Op == "RunInstances" {
+			out = append(out, c.Params["ClientToken"])
+		}
+	}
+	return out
+}
+
+// TestClientTokenPerAttempt: the first candidate (zone us-east-1a) is
+// accepted and then ended for capacity; the candidate loop cleans it up,
+// security group included, and the second candidate (the region, no zone)
+// launches in us-east-1a again with a new group. EC2 keeps a token for a
+// day after its instance ended, so reusing the first attempt's token with
+// the new group would be IdempotentParameterMismatch and stop the run:
+// each attempt has a token of its own.
+func TestClientTokenPerAttempt(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Region: "us-east-1", Zone: "us-east-1a"}, {Region: "us-east-1"}}
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || !attempts[0].CleanedUp ||
+		!attempts[1].OK || attempts[1].Candidate.Zone != "us-east-1a" {
+		t.Fatalf("attempts = %+v, want us-east-1a ended for capacity and cleaned up, then us-east-1a again", attempts)
+	}
+	tokens := launchTokens(srv)
+	if len(tokens) != 2 || tokens[0] == "" || tokens[0] == tokens[1] {
+		t.Errorf("ClientTokens = %q, want one of its own per attempt", tokens)
+	}
+	if insts := srv.Instances(); len(insts) != 2 || insts[0].ID == h.ID || insts[1].ID != h.ID || insts[1].State != "running" {
+		t.Errorf("instances = %+v, want the ended one and the host %s running", insts, h.ID)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestLaunchEndedTriesTheNextZone: a zone-less candidate whose launch EC2
+// accepted in us-east-1a and then ended for capacity goes on to the next
+// zone, as a launch refused for capacity does: the ended instance is
+// terminated first, and the zone tried is a row of its own.
+func TestLaunchEndedTriesTheNextZone(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{{Region: "us-east-1"}}, nil,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	want := []providers.Attempt{
+		{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1a", Type: "c8i.large", Market: "on-demand"},
+			Class: providers.ClassCapacity, Code: "InsufficientInstanceCapacity"},
+		{Candidate: providers.Candidate{Region: "us-east-1", Zone: "us-east-1b", Type: "c8i.large", Market: "on-demand"}, OK: true},
+	}
+	if len(attempts) != len(want) {
+		t.Fatalf("attempts = %+v, want %+v", attempts, want)
+	}
+	for i, a := range attempts {
+		if a.Candidate != want[i].Candidate || a.OK != want[i].OK || a.Class != want[i].Class || a.Code != want[i].Code {
+			t.Errorf("attempt %d = %+v, want %+v", i+1, a, want[i])
+		}
+	}
+	insts := srv.Instances()
+	if len(insts) != 2 || insts[0].State != "terminated" || insts[1].ID != h.ID || h.Zone != "us-east-1b" {
+		t.Fatalf("instances = %+v, host %+v: want the ended one terminated and the host in us-east-1b", insts, h)
+	}
+	// Terminated by the adapter, before the next launch: EC2 ends such an
+	// instance itself, but not always at once.
+	ops := srv.Ops()
+	term := slices.Index(ops, "TerminateInstances")
+	if last := slices.Index(ops[term+1:], "RunInstances"); term < 0 || last < 0 {
+		t.Errorf("ops = %v, want the ended instance terminated before the next launch", ops)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestSpotReclaimedWhilePending: EC2 accepts each spot launch and then
+// reclaims the instance before it runs (Server.SpotInstanceTermination or
+// Server.SpotInstanceShutdown in its state reason). For a spot launch that
+// is a lack of spot capacity, so with spot-failover the zones are tried
+// and then the on-demand twin, which runs. An instance that ends for a
+// reason that says nothing of capacity stops the run instead.
+func TestSpotReclaimedWhilePending(t *testing.T) {
+	for _, tt := range []struct {
+		name, code, message string
+		wantClass           providers.Class
+	}{
+		{"termination", "Server.SpotInstanceTermination", "Server.SpotInstanceTermination: A Spot Instance was terminated due to an increase in the Spot price.", providers.ClassCapacity},
+		{"shutdown", "Server.SpotInstanceShutdown", "Server.SpotInstanceShutdown: The instance was stopped because the number of Spot requests with a maximum price equal to or higher than the Spot price exceeded available capacity or because of an increase in the Spot price.", providers.ClassCapacity},
+		{"not capacity", "Client.InternalError", "Client.InternalError: Client error on launch", providers.ClassUnknown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.EndLaunches(3, tt.code, tt.message)
+			p := newProvider(t, srv, map[string]string{"market": "spot"})
+			id := identity("aws")
+			// What the spot-failover input makes of it (internal/config).
+			od := p.DefaultCandidate()
+			od.Market = providers.MarketOnDemand
+			cands := []providers.Candidate{p.DefaultCandidate(), od}
+			h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+			if tt.wantClass != providers.ClassCapacity {
+				if providers.ClassOf(err) != tt.wantClass || len(attempts) != 1 {
+					t.Fatalf("err = %v, attempts %+v: want one attempt, %v", err, attempts, tt.wantClass)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("create: %v (attempts %+v)", err, attempts)
+				}
+				if len(attempts) != 4 || !attempts[3].OK || attempts[3].Candidate.Market != providers.MarketOnDemand {
+					t.Fatalf("attempts = %+v, want three spot zones reclaimed, then on-demand", attempts)
+				}
+				for i, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
+					if a := attempts[i]; a.Candidate.Market != providers.MarketSpot || a.Candidate.Zone != z || a.Class != providers.ClassCapacity || a.Code != tt.code {
+						t.Errorf("attempt %d = %+v, want spot in %s reclaimed (capacity, %s)", i+1, a, z, tt.code)
+					}
+				}
+				if in, _ := srv.Instance(h.ID); in.Spot || in.State != "running" {
+					t.Errorf("host instance = %+v, want on-demand running", in)
+				}
+			}
+			if _, err := p.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			assertNothingLeft(t, srv, p, id)
+		})
+	}
 }

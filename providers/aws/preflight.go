@@ -86,7 +86,14 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if c.Zone != "" && !contains(zones, c.Zone) {
 		return invalidInput("zone", c.Zone, fmt.Sprintf("does not offer instance type %s (expected a zone that does: %s)", c.Type, strings.Join(zones, ", ")))
 	}
-	if _, err := p.resolveImage(ctx, cl, req.Image); err != nil {
+	arch, err := p.hostArch()
+	if err != nil {
+		return err
+	}
+	if err := p.checkTypeArch(ctx, cl, c.Type, arch); err != nil {
+		return err
+	}
+	if _, err := p.lookupImage(ctx, cl, req.Image); err != nil {
 		return err
 	}
 	if p.subnet != "" {
@@ -152,30 +159,39 @@ func (p *Provider) zonesOffering(ctx context.Context, cl *clients, typ string) (
 	return zones, nil
 }
 
-// resolveImage returns the AMI id: image may be an AMI id, an SSM parameter
-// path (or "resolve:ssm:<path>"), or empty for Ubuntu 24.04.
-func (p *Provider) resolveImage(ctx context.Context, cl *clients, image string) (string, error) {
-	image = firstNonEmpty(image, p.image, UbuntuParameter)
+// lookupImage resolves and describes the image: image may be an AMI id,
+// an SSM parameter path (or "resolve:ssm:<path>"), or empty for Ubuntu
+// 24.04 of the host's architecture. An image of another architecture than
+// the host's is refused.
+func (p *Provider) lookupImage(ctx context.Context, cl *clients, image string) (ec2types.Image, error) {
+	arch, err := p.hostArch()
+	if err != nil {
+		return ec2types.Image{}, err
+	}
+	image = firstNonEmpty(image, p.image, ubuntuParameter(arch))
 	image = strings.TrimPrefix(image, "resolve:ssm:")
 	ami := image
 	if strings.HasPrefix(image, "/") {
 		out, err := cl.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: sdk.String(image)})
 		if err != nil {
-			return "", classify(fmt.Sprintf("resolve image parameter %s", image), err)
+			return ec2types.Image{}, classify(fmt.Sprintf("resolve image parameter %s", image), err)
 		}
 		ami = sdk.ToString(out.Parameter.Value)
 	}
 	if !strings.HasPrefix(ami, "ami-") {
-		return "", providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input image %q: expected an AMI id (ami-…) or an SSM parameter path (/aws/service/…)", image))
+		return ec2types.Image{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input image %q: expected an AMI id (ami-…) or an SSM parameter path (/aws/service/…)", image))
 	}
 	out, err := cl.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
 	if err != nil {
-		return "", classify("look up image "+ami, err)
+		return ec2types.Image{}, classify("look up image "+ami, err)
 	}
 	if len(out.Images) == 0 {
-		return "", providers.Classified(providers.ClassInvalid, "", fmt.Errorf("image %s does not exist in this region", ami))
+		return ec2types.Image{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("image %s does not exist in this region", ami))
 	}
-	return ami, nil
+	if err := p.checkImageArch(image, out.Images[0], arch); err != nil {
+		return ec2types.Image{}, err
+	}
+	return out.Images[0], nil
 }
 
 func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (ec2types.Subnet, error) {

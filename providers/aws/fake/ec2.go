@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +128,7 @@ func ec2Handlers() map[string]ec2Handler {
 	return map[string]ec2Handler{
 		"DescribeRegions":               {allowed: append([]string{"AllRegions", "RegionName.N"}, filterParams[:2]...), do: (*Server).describeRegions},
 		"DescribeInstanceTypeOfferings": {allowed: append([]string{"LocationType"}, filterParams...), do: (*Server).describeOfferings},
+		"DescribeInstanceTypes":         {allowed: append([]string{"InstanceType.N"}, filterParams...), do: (*Server).describeInstanceTypes},
 		"DescribeImages":                {allowed: append([]string{"ImageId.N", "Owner.N", "ExecutableBy.N", "IncludeDeprecated", "IncludeDisabled"}, filterParams...), do: (*Server).describeImages},
 		"DescribeVpcs":                  {allowed: append([]string{"VpcId.N"}, filterParams...), do: (*Server).describeVpcs},
 		"DescribeSubnets":               {allowed: append([]string{"SubnetId.N"}, filterParams...), do: (*Server).describeSubnets},
@@ -317,6 +319,70 @@ func (s *Server) describeOfferings(c caller, p params) (*xmlDoc, *apiError) {
 	return d, nil
 }
 
+// describeInstanceTypes answers the types the account may use (Config.Types),
+// each with its architecture. As EC2 does, naming a type it does not
+// have is an error, not an empty answer.
+func (s *Server) describeInstanceTypes(_ caller, p params) (*xmlDoc, *apiError) {
+	want := p.list("InstanceType")
+	var unknown []string
+	for _, t := range want {
+		if !slices.Contains(s.cfg.Types, t) {
+			unknown = append(unknown, t)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, errf(http.StatusBadRequest, "InvalidInstanceType", "The following supplied instance types do not exist: [%s]", strings.Join(unknown, ", "))
+	}
+	fs := p.filters()
+	d := response("DescribeInstanceTypes").open("instanceTypeSet")
+	for _, t := range s.cfg.Types {
+		if len(want) > 0 && !slices.Contains(want, t) {
+			continue
+		}
+		keep := true
+		for _, f := range fs {
+			switch f.name {
+			case "instance-type":
+				keep = keep && matchValues(f.values, t)
+			case "processor-info.supported-architecture":
+				keep = keep && matchValues(f.values, TypeArch(t))
+			case "bare-metal":
+				keep = keep && matchValues(f.values, strconv.FormatBool(isMetal(t)))
+			default:
+				return nil, unknownFilter(f)
+			}
+		}
+		if !keep {
+			continue
+		}
+		d.open("item").el("instanceType", t).el("currentGeneration", "true").el("bareMetal", strconv.FormatBool(isMetal(t)))
+		if !isMetal(t) {
+			d.el("hypervisor", "nitro")
+		}
+		d.open("processorInfo").open("supportedArchitectures").el("item", TypeArch(t)).close().close()
+		d.close()
+	}
+	return d, nil
+}
+
+// TypeArch is the architecture EC2 gives an instance type: arm64 for the
+// Graviton families (a1, and those with a g after the generation: c6g,
+// m8gd, c7gn, t4g, im4gn, is4gen…), x86_64 for the rest.
+func TypeArch(typ string) string {
+	family, _, _ := strings.Cut(typ, ".")
+	family = strings.TrimSuffix(family, "-flex")
+	if family == "a1" || gravitonFamily.MatchString(family) {
+		return "arm64"
+	}
+	return "x86_64"
+}
+
+var gravitonFamily = regexp.MustCompile(`^[a-z]+\d+g[a-z]*$`)
+
+func isMetal(typ string) bool {
+	return strings.HasSuffix(typ, ".metal") || strings.Contains(typ, ".metal-")
+}
+
 // Unoffer makes EC2 not offer typ in zone (e.g. "us-east-1b"), as
 // happens with new or large types: DescribeInstanceTypeOfferings leaves
 // the pair out and RunInstances there answers Unsupported.
@@ -354,16 +420,16 @@ func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
 		}
-		name, _ := s.images.Get(id)
-		d.open("item").el("imageId", id).el("name", name).el("imageState", "available").el("architecture", "x86_64").
+		img, _ := s.images.Get(id)
+		d.open("item").el("imageId", id).el("name", img.Name).el("imageState", "available").el("architecture", img.Arch).
 			el("rootDeviceName", "/dev/sda1").el("rootDeviceType", "ebs").el("imageOwnerId", "099720109477").el("isPublic", "true").close()
 	}
 	return d, nil
 }
 
-func (s *Server) imageMap() map[string]string {
-	m := map[string]string{}
-	s.images.List(func(id, name string) bool { m[id] = name; return false })
+func (s *Server) imageMap() map[string]Image {
+	m := map[string]Image{}
+	s.images.List(func(id string, img Image) bool { m[id] = img; return false })
 	return m
 }
 
@@ -636,8 +702,15 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	if image == "" {
 		return nil, errf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter ImageId")
 	}
-	if _, ok := s.images.Get(image); !ok {
+	img, ok := s.images.Get(image)
+	if !ok {
 		return nil, errf(http.StatusBadRequest, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", image)
+	}
+	if arch := TypeArch(typ); arch != img.Arch {
+		// As EC2 refuses it, after the security group already exists.
+		return nil, invalidValue("The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. "+
+			"Specify an instance type and an AMI that have matching architectures, and try again. "+
+			"You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.", arch, img.Arch)
 	}
 	zone := p.get("Placement.AvailabilityZone")
 	subnet := p.get("SubnetId")
@@ -924,7 +997,8 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 	if in.PublicIP != "" {
 		d.el("ipAddress", in.PublicIP)
 	}
-	d.el("clientToken", in.ClientToken).el("architecture", "x86_64").el("rootDeviceType", "ebs").el("rootDeviceName", "/dev/sda1")
+	img, _ := s.images.Get(in.ImageID)
+	d.el("clientToken", in.ClientToken).el("architecture", img.Arch).el("rootDeviceType", "ebs").el("rootDeviceName", "/dev/sda1")
 	if in.Spot {
 		d.el("instanceLifecycle", "spot").el("spotInstanceRequestId", in.SpotRequestID)
 	}

@@ -197,3 +197,46 @@ func TestHideVolumesWhilePending(t *testing.T) {
 		t.Fatalf("the running instance's volume %s is not listed attached to it:\n%s", vol, b)
 	}
 }
+
+// TestArchitectures: as EC2 does, every type and image has an
+// architecture — DescribeInstanceTypes and DescribeImages say which — and
+// RunInstances refuses an AMI whose architecture is not the type's with
+// InvalidParameterValue, launching nothing, while the matching AMI
+// launches. A type the account does not have is InvalidInstanceType.
+func TestArchitectures(t *testing.T) {
+	s := New(Config{Types: []string{"c8i.large", "c5.metal", "c6g.metal", "m8g.metal-24xl", "a1.metal", "c7gn.large", "m8i.metal-48xl"}})
+	defer s.Close()
+	for typ, want := range map[string]string{"c8i.large": "x86_64", "c5.metal": "x86_64", "m8i.metal-48xl": "x86_64",
+		"c6g.metal": "arm64", "m8g.metal-24xl": "arm64", "a1.metal": "arm64", "c7gn.large": "arm64"} {
+		status, body := post(t, s, auth, ec2Form("DescribeInstanceTypes", "InstanceType.1", typ))
+		if status != 200 || strings.Count(body, "<instanceType>") != 1 ||
+			!strings.Contains(body, "<supportedArchitectures><item>"+want+"</item></supportedArchitectures>") {
+			t.Errorf("DescribeInstanceTypes %s: %d, want one %s type\n%s", typ, status, want, body)
+		}
+	}
+	if st, b := post(t, s, auth, ec2Form("DescribeInstanceTypes", "InstanceType.1", "c6g.large")); st != 400 || errorCode(t, b) != "InvalidInstanceType" {
+		t.Errorf("DescribeInstanceTypes of a type not offered: %d\n%s", st, b)
+	}
+	for ami, want := range map[string]string{UbuntuAMI: "x86_64", UbuntuARMAMI: "arm64"} {
+		if st, b := post(t, s, auth, ec2Form("DescribeImages", "ImageId.1", ami)); st != 200 || !strings.Contains(b, "<architecture>"+want+"</architecture>") {
+			t.Errorf("DescribeImages %s: %d, want %s\n%s", ami, st, want, b)
+		}
+	}
+	sg := group(t, s)
+	run := func(ami, typ string) (int, string) {
+		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", ami, "InstanceType", typ, "SecurityGroupId.1", sg))
+	}
+	for _, tt := range []struct{ ami, typ string }{{UbuntuAMI, "c6g.metal"}, {UbuntuARMAMI, "c5.metal"}, {UbuntuARMAMI, "c8i.large"}} {
+		st, b := run(tt.ami, tt.typ)
+		if st != 400 || errorCode(t, b) != "InvalidParameterValue" || !strings.Contains(b, "does not match the architecture") {
+			t.Errorf("RunInstances %s on %s: %d, want InvalidParameterValue\n%s", tt.ami, tt.typ, st, b)
+		}
+	}
+	if n := len(s.Instances()); n != 0 {
+		t.Fatalf("refused launches left %d instances", n)
+	}
+	st, b := run(UbuntuARMAMI, "c6g.metal")
+	if st != 200 || !strings.Contains(b, "<architecture>arm64</architecture>") {
+		t.Errorf("RunInstances of the arm64 AMI on c6g.metal: %d\n%s", st, b)
+	}
+}

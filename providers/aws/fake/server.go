@@ -40,7 +40,9 @@ type Config struct {
 	// with AllRegions, as not-opted-in, and calls to them are refused.
 	NotOptedIn []string
 	// Types offered in every zone (default c8i.large, c8i.xlarge,
-	// c8i-flex.large, m8i.large, c5.metal, t3.large).
+	// c8i-flex.large, m8i.large, c5.metal, c6g.metal, t3.large). Each has
+	// the architecture EC2 gives its family (TypeArch): arm64 for
+	// Graviton, x86_64 otherwise.
 	Types []string
 	// AccessKeys maps access key id → secret (default AKIDFAKE → "fake-secret").
 	AccessKeys map[string]string
@@ -55,8 +57,22 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// UbuntuParameter is the public SSM parameter the adapter resolves by default.
-const UbuntuParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+// UbuntuParameter and UbuntuARMParameter are the public SSM parameters of
+// Canonical's Ubuntu 24.04 images, x86_64 and arm64, which the adapter
+// resolves by default; UbuntuAMI and UbuntuARMAMI are the AMIs they name.
+const (
+	UbuntuParameter    = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+	UbuntuARMParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id"
+	UbuntuAMI          = "ami-0fa1ce0000000u2404"
+	UbuntuARMAMI       = "ami-0fa1ce0000000a2404"
+)
+
+// Image is a fake AMI.
+type Image struct {
+	Name string
+	// Arch is EC2's architecture name: x86_64 or arm64.
+	Arch string
+}
 
 // Server is the fake. Close it when the test ends.
 type Server struct {
@@ -72,7 +88,7 @@ type Server struct {
 	spots     fakecloud.Store[SpotRequest]
 	// extraSubnets are the subnets AddSubnet made, in VPCs of their own.
 	extraSubnets fakecloud.Store[Subnet]
-	images       fakecloud.Store[string] // ami id → name
+	images       fakecloud.Store[Image]
 	ssm          fakecloud.Store[string] // parameter → value
 
 	mu       sync.Mutex
@@ -97,7 +113,7 @@ func New(cfg Config) *Server {
 		cfg.Regions = []string{"us-east-1", "us-west-2", "eu-west-1"}
 	}
 	if len(cfg.Types) == 0 {
-		cfg.Types = []string{"c8i.large", "c8i.xlarge", "c8i-flex.large", "m8i.large", "c5.metal", "t3.large"}
+		cfg.Types = []string{"c8i.large", "c8i.xlarge", "c8i-flex.large", "m8i.large", "c5.metal", "c6g.metal", "t3.large"}
 	}
 	if cfg.AccessKeys == nil {
 		cfg.AccessKeys = map[string]string{"AKIDFAKE": "fake-secret"}
@@ -112,9 +128,8 @@ func New(cfg Config) *Server {
 		Kit: fakecloud.New(cfg.Booter, cfg.Logger),
 		cfg: cfg, sessions: map[string]string{}, tokens: map[string]string{}, unoffered: map[[2]string]bool{},
 	}
-	const ami = "ami-0fa1ce0000000u2404"
-	s.images.Put(ami, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101")
-	s.ssm.Put(UbuntuParameter, ami)
+	s.AddImage(UbuntuAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101", "x86_64", UbuntuParameter)
+	s.AddImage(UbuntuARMAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20260101", "arm64", UbuntuARMParameter)
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	return s
@@ -128,9 +143,10 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
-// AddImage makes an AMI resolvable, optionally behind an SSM parameter.
-func (s *Server) AddImage(id, name, parameter string) {
-	s.images.Put(id, name)
+// AddImage makes an AMI of architecture arch (x86_64 or arm64)
+// resolvable, optionally behind an SSM parameter.
+func (s *Server) AddImage(id, name, arch, parameter string) {
+	s.images.Put(id, Image{Name: name, Arch: arch})
 	if parameter != "" {
 		s.ssm.Put(parameter, id)
 	}
