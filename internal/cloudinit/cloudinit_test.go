@@ -405,6 +405,10 @@ func TestValidation(t *testing.T) {
 		{"relative file", func(c *Config) { c.WriteFiles = []File{{Path: "etc/x"}} }, "WriteFiles[0]: Path", nil},
 		{"unclean file", func(c *Config) { c.WriteFiles = []File{{Path: "/etc/../x"}} }, "WriteFiles[0]: Path", nil},
 		{"file overrides root keys", func(c *Config) { c.WriteFiles = []File{{Path: "/root/.ssh/authorized_keys"}} }, "WriteFiles[0]: Path", nil},
+		// A suite file must not silently replace the rule that keeps /dev/kvm usable.
+		{"file overrides KVM rule", func(c *Config) {
+			c.WriteFiles = []File{{Path: "/etc/x"}, {Path: kvmRulePath}}
+		}, "WriteFiles[1]: Path", nil},
 		{"bad mode", func(c *Config) { c.WriteFiles = []File{{Path: "/etc/x", Permissions: "rw"}} }, "WriteFiles[0]: Permissions", nil},
 		{"bad owner", func(c *Config) { c.WriteFiles = []File{{Path: "/etc/x", Owner: "mvm"}} }, "WriteFiles[0]: Owner", nil},
 		{"empty bootstrap", func(c *Config) { c.Bootstrap = []string{"echo", "  "} }, "Bootstrap[1]", nil},

@@ -171,6 +171,17 @@ func TestSuiteUserRoot(t *testing.T) {
 	}
 }
 
+func TestUploadModeDefault(t *testing.T) {
+	// An upload without a mode is a plain file, not an executable.
+	s, err := ParseSuite("s.yml", []byte("uploads:\n  - {src: a, dst: /a}\n  - {src: b, dst: /b, mode: 0o700}\nsteps:\n  - name: a\n    run: id\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Uploads) != 2 || s.Uploads[0].Mode != 0o644 || s.Uploads[1].Mode != 0o700 {
+		t.Fatalf("uploads = %+v, want modes 0644 (the default) and 0700", s.Uploads)
+	}
+}
+
 func TestLoadExampleSuite(t *testing.T) {
 	s, err := LoadSuite("testdata/example-suite.yml")
 	if err != nil {
@@ -243,6 +254,8 @@ func TestParseSuiteErrors(t *testing.T) {
 		{"duplicate name", "steps:\n  - name: a\n    run: x\n  - name: a\n    run: y\n",
 			`s.yml:4: steps[1].name: got "a", expected a name no other step has (steps[0] has it)`},
 		{"empty name", "steps:\n  - name: ' '\n    run: x\n", `s.yml:2: steps[0].name: got " ", expected a one-line step name`},
+		{"multi-line name", "steps:\n  - name: \"a\\nb\"\n    run: x\n", `s.yml:2: steps[0].name: got "a…", expected a one-line step name`},
+		{"name with a carriage return", "steps:\n  - name: \"a\\rb\"\n    run: x\n", `s.yml:2: steps[0].name: got "a\rb", expected a one-line step name`},
 		{"missing run", "steps:\n  - name: a\n", `s.yml:2: steps[0].run: missing, expected a shell command`},
 		{"empty run", "steps:\n  - name: a\n    run:\n", `s.yml:3: steps[0].run: empty, expected a shell command`},
 		{"needs", "steps:\n  - name: a\n    run: x\n    needs: [kvm, gpu]\n",
@@ -260,6 +273,8 @@ func TestParseSuiteErrors(t *testing.T) {
 			`s.yml:3: uploads[0].dst: got "rel/path", expected an absolute path on the host like /usr/local/bin/tool`},
 		{"upload missing dst", "uploads:\n  - src: a\n" + steps, `s.yml:2: uploads[0].dst: missing, expected an absolute path on the host`},
 		{"upload mode", "uploads:\n  - {src: a, dst: /a, mode: 999}\n" + steps, `s.yml:2: uploads[0].mode: got "999", expected an octal file mode like 0755`},
+		// Octal, but above the permission and setuid/setgid/sticky bits.
+		{"upload mode too big", "uploads:\n  - {src: a, dst: /a, mode: 17777}\n" + steps, `s.yml:2: uploads[0].mode: got "17777", expected an octal file mode like 0755`},
 		{"duplicate key", "steps:\n  - name: a\n    run: x\n    run: y\n", `s.yml:4: steps[0].run: given twice, expected once (first on line 3)`},
 		{"no steps", "user: mvm\n", `s.yml:1: steps: missing, expected a list of steps`},
 		{"empty steps", "steps: []\n", `s.yml:1: steps: empty, expected at least one step`},
