@@ -297,6 +297,8 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badYAML := filepath.Join(dir, "bad.yml")
 	os.WriteFile(badYAML, []byte("user: mvm\nsteps:\n  - name: a\n    run: x\n    timeout: [1, 2]\n"), 0o644)
+	twoDocs := filepath.Join(dir, "two.yml")
+	os.WriteFile(twoDocs, []byte(quickSuite+"---\nuser: v\n"), 0o644)
 	cases := []struct {
 		name string
 		args []string
@@ -312,6 +314,8 @@ func TestBadInput(t *testing.T) {
 			[]string{`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file`}},
 		{"yaml type error", []string{"run", "--provider", "local", "--suite", badYAML},
 			[]string{"bad.yml:5", "timeout", "expected a duration"}},
+		{"suite of two YAML documents", []string{"run", "--provider", "local", "--suite", twoDocs},
+			[]string{twoDocs + ":5: a second YAML document, expected one document per file"}},
 		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--local-state-dir", "/proc/nope"},
 			[]string{`input "local-state-dir": got "/proc/nope", expected an absolute path to a directory this user can write, or can create`}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch": expected one of run, up, down, report`}},

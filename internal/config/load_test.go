@@ -290,6 +290,8 @@ func TestLoadBadInput(t *testing.T) {
 		{"candidates duplicate", with(aws, "candidates", "[{type: a}, {type: b}, {type: a}]"), "candidates",
 			`[2]: same as [0], expected each candidate once`},
 		{"candidates yaml", with(aws, "candidates", "[{type: a"), "candidates", `input "candidates": not valid YAML or JSON`},
+		{"candidates two documents", with(aws, "candidates", "- region: us-east-1\n---\n- region: us-east-2\n"), "candidates",
+			`input "candidates": line 2: a second YAML document, expected one document per file`},
 		{"candidates empty", with(aws, "candidates", "[]"), "candidates", `empty, expected at least one candidate`},
 		{"missing suite", with(aws, "suite", filepath.Join(dir, "nope.yml")), "suite",
 			`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file (`},
