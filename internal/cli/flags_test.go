@@ -264,3 +264,29 @@ func TestBoolFlagWithSpacedValue(t *testing.T) {
 		})
 	}
 }
+
+// The README's command list is the help's, line for line: a synopsis that
+// drifts (report once read `report --expect a,b`, though --expect is
+// optional) misleads whoever copies it.
+func TestREADMEUsageIsTheHelp(t *testing.T) {
+	readme := readFile(t, filepath.Join("..", "..", "README.md"))
+	_, section, ok := strings.Cut(readme, "## The CLI\n\n```\n")
+	if !ok {
+		t.Fatal("README.md has no \"## The CLI\" section opening with a code block")
+	}
+	block, _, _ := strings.Cut(section, "```")
+	r := runBin(t, cmdEnv(t), "help")
+	if r.code != 0 {
+		t.Fatalf("help: exit %d\n%s", r.code, r.stderr)
+	}
+	var help []string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if cmd, ok := strings.CutPrefix(l, "  mvm-verify "); ok {
+			help = append(help, strings.TrimRight("mvm-verify "+cmd, " "))
+		}
+	}
+	got := strings.Split(strings.TrimRight(block, "\n"), "\n")
+	if len(help) == 0 || strings.Join(got, "\n") != strings.Join(help, "\n") {
+		t.Errorf("README's command list:\n%s\nwant the help's:\n%s", strings.Join(got, "\n"), strings.Join(help, "\n"))
+	}
+}

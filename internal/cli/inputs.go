@@ -32,7 +32,7 @@ var commands = []command{
 			"`mvm-verify down --out DIR` tears it down."},
 	{"down", "down [--out DIR] [flags]", "tear down what 'up' kept, or what a killed run left",
 		"Tears down the host that `up` kept, or what a killed run left, from the state in --out."},
-	{"report", "report [flags]", "write the aggregated matrix (GitHub)",
+	{"report", "report [flags]", "the aggregated matrix (from GitHub) into matrix.md / matrix.json",
 		"Merges the legs' rows from GitHub into the matrix: matrix.md and matrix.json in --out, the\n" +
 			"pull request's comment, and the table in --matrix-file."},
 	{"probe", "probe [--json]", "this machine's KVM / seccomp / cgroup capabilities",
