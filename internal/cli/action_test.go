@@ -297,6 +297,8 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badYAML := filepath.Join(dir, "bad.yml")
 	os.WriteFile(badYAML, []byte("user: mvm\nsteps:\n  - name: a\n    run: x\n    timeout: [1, 2]\n"), 0o644)
+	twoDocs := filepath.Join(dir, "two.yml")
+	os.WriteFile(twoDocs, []byte(quickSuite+"---\nuser: v\n"), 0o644)
 	cases := []struct {
 		name string
 		args []string
@@ -308,10 +310,15 @@ func TestBadInput(t *testing.T) {
 			[]string{`input "ready-timeout": got "soon", expected a duration like 90m`}},
 		{"ssh without host", []string{"run", "--provider", "ssh", "--ssh-private-key-file", badYAML, "--insecure-host-key"},
 			[]string{`input "ssh-host": missing, expected the host name or IP address`}},
+		{"host key given and insecure-host-key", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-private-key-file", badYAML,
+			"--ssh-known-host", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHvPNOe5+l0KHl3rO6Ma5dNd8AGBEvghAnCI/9+37F4", "--insecure-host-key"},
+			[]string{`input "insecure-host-key": got "true", expected false when ssh-known-host is given`}},
 		{"missing suite", []string{"run", "--provider", "local", "--suite", filepath.Join(dir, "nope.yml")},
 			[]string{`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file`}},
 		{"yaml type error", []string{"run", "--provider", "local", "--suite", badYAML},
 			[]string{"bad.yml:5", "timeout", "expected a duration"}},
+		{"suite of two YAML documents", []string{"run", "--provider", "local", "--suite", twoDocs},
+			[]string{twoDocs + ":5: a second YAML document, expected one document per file"}},
 		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--local-state-dir", "/proc/nope"},
 			[]string{`input "local-state-dir": got "/proc/nope", expected an absolute path to a directory this user can write, or can create`}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch": expected one of run, up, down, report`}},

@@ -38,6 +38,7 @@ const (
 const PostName = "mvm-verify-post"
 
 // Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+// Left "dev", `version` reports the commit the Go toolchain recorded.
 var Version = "dev"
 
 // Env is the process's world, injectable for tests.
@@ -121,7 +122,7 @@ func (a *app) command(ctx context.Context, cmd string, args []string) int {
 			}
 			return a.badInput(err)
 		}
-		fmt.Fprintf(a.stdout, "mvm-verify %s\n", Version)
+		fmt.Fprintf(a.stdout, "mvm-verify %s\n", version())
 		return ExitOK
 	case "help", "-h", "--help":
 		switch {

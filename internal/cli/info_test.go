@@ -80,8 +80,9 @@ func TestProbeJSONMatchesThisMachine(t *testing.T) {
 func TestProvidersAndVersion(t *testing.T) {
 	r := runBin(t, cmdEnv(t), "providers", "--json")
 	var infos []struct {
-		Name    string
-		Creates bool
+		Name        string
+		Creates     bool
+		Credentials string
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &infos); err != nil || r.code != 0 {
 		t.Fatalf("providers --json: exit %d, %v\n%s", r.code, err, r.stdout)
@@ -89,6 +90,16 @@ func TestProvidersAndVersion(t *testing.T) {
 	names := map[string]bool{}
 	for _, in := range infos {
 		names[in.Name] = in.Creates
+		// aws reads credentials as the AWS CLI does, not only from the
+		// access key variables: the list must not send a user with a
+		// profile or an instance role off to export keys.
+		if in.Name == "aws" {
+			for _, w := range []string{"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "shared config files", "web identity", "instance profile", "aws-role-to-assume"} {
+				if !strings.Contains(in.Credentials, w) {
+					t.Errorf("providers: aws needs %q, which does not name %q", in.Credentials, w)
+				}
+			}
+		}
 	}
 	if creates, ok := names["ssh"]; !ok || creates {
 		t.Errorf("ssh missing or said to create hosts: %v", names)

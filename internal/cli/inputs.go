@@ -32,7 +32,7 @@ var commands = []command{
 			"`mvm-verify down --out DIR` tears it down."},
 	{"down", "down [--out DIR] [flags]", "tear down what 'up' kept, or what a killed run left",
 		"Tears down the host that `up` kept, or what a killed run left, from the state in --out."},
-	{"report", "report [flags]", "write the aggregated matrix (GitHub)",
+	{"report", "report [flags]", "the aggregated matrix (from GitHub) into matrix.md / matrix.json",
 		"Merges the legs' rows from GitHub into the matrix: matrix.md and matrix.json in --out, the\n" +
 			"pull request's comment, and the table in --matrix-file."},
 	{"probe", "probe [--json]", "this machine's KVM / seccomp / cgroup capabilities",
@@ -126,8 +126,10 @@ func (a *app) warnNotApplying(run *config.Run) {
 
 // joinBoolValues turns "--comment false" into "--comment=false". The flag
 // package reads a bool flag's value only when joined with "=", so "false"
-// would be left over as an argument; no subcommand takes arguments, so a
-// true or false after a bool flag can only be its value.
+// would be left over as an argument; no subcommand takes arguments, so any
+// word after a bool flag can only be meant as its value. Joined, a word
+// that is not true or false ("--comment maybe") is refused as the value
+// it is, the same as "--comment=maybe".
 func joinBoolValues(args []string, bools map[string]bool) []string {
 	out := slices.Clone(args)
 	for i := 0; i < len(out); i++ {
@@ -143,8 +145,7 @@ func joinBoolValues(args []string, bools map[string]bool) []string {
 			continue
 		}
 		if i+1 < len(out) {
-			switch strings.ToLower(out[i+1]) {
-			case "true", "false":
+			if _, _, isFlag := flagName(out[i+1]); !isFlag && out[i+1] != "--" {
 				out[i] += "=" + out[i+1]
 				out = slices.Delete(out, i+1, i+2)
 			}
@@ -194,6 +195,9 @@ func (a *app) parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
 			}
 		} else if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 			msg = fmt.Sprintf("flag --%s needs a value, as --%s VALUE", name, name)
+		} else if value, name, ok := boolValueError(msg); ok {
+			// Worded as a bad input's: --json=maybe reads like --comment=maybe.
+			msg = fmt.Sprintf("flag --%s: got %q, expected true or false", name, value)
 		}
 		return fmt.Errorf("%s; %s", msg, hint)
 	}
@@ -201,18 +205,31 @@ func (a *app) parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
 		return nil
 	}
 	extra := fs.Arg(0)
-	if i := len(args) - fs.NArg(); i > 0 {
-		if name, hasValue, ok := flagName(args[i-1]); ok && !hasValue && bools[name] {
-			return fmt.Errorf("unexpected argument %q after --%s: a true/false flag takes its value after =, "+
-				"as --%s=false; %s", extra, name, name, hint)
-		}
-	}
 	nflags := 0
 	fs.VisitAll(func(*flag.Flag) { nflags++ })
 	if nflags == 0 {
 		return fmt.Errorf("unexpected argument %q: %s takes no arguments", extra, cmd)
 	}
 	return fmt.Errorf("unexpected argument %q: %s takes no arguments, only flags; %s", extra, cmd, hint)
+}
+
+// boolValueError reads the flag package's error for a bool flag given a
+// value that is not one: `invalid boolean value "maybe" for -json: …`.
+func boolValueError(msg string) (value, name string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, "invalid boolean value ")
+	if !ok {
+		return "", "", false
+	}
+	quoted, rest, ok := strings.Cut(rest, " for -")
+	if !ok {
+		return "", "", false
+	}
+	value, err := strconv.Unquote(quoted)
+	if err != nil {
+		return "", "", false
+	}
+	name, _, _ = strings.Cut(rest, ":")
+	return value, name, true
 }
 
 // suggest returns the candidate closest to name when it is close enough to

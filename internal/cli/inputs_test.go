@@ -34,8 +34,9 @@ func TestActionSource(t *testing.T) {
 	}
 }
 
-// A true or false after a bool flag is its value; after a flag that takes
-// a value it is that value, and after "--" or an argument nothing is read.
+// A word after a bool flag is its value, whatever it is (the value is
+// checked later); after a flag that takes a value it is that value, and
+// after "--" or an argument nothing is read.
 func TestJoinBoolValues(t *testing.T) {
 	bools := map[string]bool{"comment": true, "insecure-host-key": true}
 	tests := []struct{ in, want string }{
@@ -43,7 +44,9 @@ func TestJoinBoolValues(t *testing.T) {
 		{"-comment TRUE --provider local", "-comment=TRUE --provider local"},
 		{"--comment=false false", "--comment=false false"},
 		{"--display false --comment", "--display false --comment"},
-		{"--comment no", "--comment no"},
+		{"--comment no", "--comment=no"},
+		{"--comment -- false", "--comment -- false"},
+		{"--comment --provider local", "--comment --provider local"},
 		{"--provider local -- --comment false", "--provider local -- --comment false"},
 		{"extra --comment false", "extra --comment false"},
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,7 +90,11 @@ func singleInput(field string) string {
 // parseCandidates returns the candidates, empty fields filled from base,
 // and, at the same index, each as the input gave it.
 func parseCandidates(text string, base providers.Candidate) ([]providers.Candidate, []candidateSource, error) {
-	root, err := parseYAML([]byte(text))
+	root, err := parseYAML("", []byte(text))
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return nil, nil, err
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("not valid YAML or JSON: %w", err)
 	}

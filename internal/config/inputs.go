@@ -273,7 +273,7 @@ func Inputs() []Input {
 		{
 			Name: "insecure-host-key",
 			Description: "true accepts any host key (with a warning), for an ssh host whose key you cannot give in " +
-				"ssh-known-host.",
+				"ssh-known-host; refused together with ssh-known-host.",
 			Default: "false",
 			Modes:   provisioning,
 		},
@@ -377,7 +377,7 @@ func Inputs() []Input {
 		{
 			Name: "ssh-known-host",
 			Description: "Public key ssh-host must present (\"ssh-ed25519 AAAA…\" or a known_hosts line); required unless " +
-				"insecure-host-key is true.",
+				"insecure-host-key is true, and refused with it.",
 			Providers: []string{"ssh"},
 			Modes:     leg,
 		},

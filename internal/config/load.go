@@ -560,10 +560,15 @@ func (l *loader) sshHost(r *Run) {
 	switch {
 	case known == "" && !r.InsecureHostKey:
 		l.fail("ssh-known-host", "", `the host's public key ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan), or insecure-host-key: true`, nil)
-	case known != "":
-		if !isHostKey(known) {
-			l.fail("ssh-known-host", known, `a public key like "ssh-ed25519 AAAA…" or a known_hosts line`, nil)
-		}
+	case known == "":
+		// insecure-host-key: true, warned about.
+	case !isHostKey(known):
+		l.fail("ssh-known-host", known, `a public key like "ssh-ed25519 AAAA…" or a known_hosts line`, nil)
+	case r.InsecureHostKey:
+		// The ssh provider pins a key given, whatever insecure-host-key
+		// says: the pair asks for two things, and one would be ignored.
+		l.fail("insecure-host-key", l.get("insecure-host-key"), "false when ssh-known-host is given: the key given is "+
+			"pinned and checked; give ssh-known-host or insecure-host-key: true, not both", nil)
 	}
 }
 
@@ -701,8 +706,17 @@ func (l *loader) warnings(r *Run) []string {
 		out = append(out, "provider local with the built-in suite: its bootstrap installs packages, rustup and Firecracker "+
 			"on this machine, and teardown does not remove them; a suite of your own (e.g. --suite examples/quickstart.yml) changes nothing")
 	}
-	if r.InsecureHostKey {
+	switch {
+	case !r.InsecureHostKey:
+	case r.Provider == "ssh" && l.get("ssh-known-host") != "":
+		// The key given is pinned (run and up refuse the pair).
+	case r.Provider == "ssh":
 		out = append(out, "insecure-host-key is true: the host's key is not checked, so a machine in the middle could read the run")
+	default:
+		// The providers that create the host report the key it was booted
+		// with; only one that reports none is connected to unchecked.
+		out = append(out, "insecure-host-key is true: a host whose key the provider does not report is connected to "+
+			"unchecked, so a machine in the middle could read the run")
 	}
 	if r.AllowSSHFromAnywhere {
 		out = append(out, "allow-ssh-from-anywhere is true: tcp/22 of the host is open to "+cmpOr(r.SSHSourceCIDR, "0.0.0.0/0"))

@@ -300,6 +300,8 @@ func TestLoadBadInput(t *testing.T) {
 		{"candidates duplicate", with(aws, "candidates", "[{type: a}, {type: b}, {type: a}]"), "candidates",
 			`[2]: same as [0], expected each candidate once`},
 		{"candidates yaml", with(aws, "candidates", "[{type: a"), "candidates", `input "candidates": not valid YAML or JSON`},
+		{"candidates two documents", with(aws, "candidates", "- region: us-east-1\n---\n- region: us-east-2\n"), "candidates",
+			`input "candidates": line 2: a second YAML document, expected one document per file`},
 		{"candidates empty", with(aws, "candidates", "[]"), "candidates", `empty, expected at least one candidate`},
 		{"missing suite", with(aws, "suite", filepath.Join(dir, "nope.yml")), "suite",
 			`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file (`},
@@ -325,6 +327,9 @@ func TestLoadBadInput(t *testing.T) {
 		{"ssh without host key", with(ssh, "insecure-host-key", ""), "ssh-known-host",
 			`missing, expected the host's public key ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan), or insecure-host-key: true`},
 		{"ssh bad host key", with(ssh, "ssh-known-host", "ssh-ed25519 notbase64"), "ssh-known-host", `expected a public key like "ssh-ed25519 AAAA…" or a known_hosts line`},
+		// The provider would pin the key anyway; the pair contradicts itself.
+		{"ssh host key and insecure-host-key", with(ssh, "ssh-known-host", testHostKey(t)), "insecure-host-key",
+			`input "insecure-host-key": got "true", expected false when ssh-known-host is given: the key given is pinned and checked; give ssh-known-host or insecure-host-key: true, not both`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -599,8 +604,27 @@ func TestWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasWarning(r, "insecure-host-key is true") {
-		t.Errorf("warnings %q lack the insecure-host-key warning", r.Warnings)
+	// aws reports the key the host was booted with: only a host reported
+	// without one is reached unchecked.
+	if !hasWarning(r, "insecure-host-key is true: a host whose key the provider does not report") || hasWarning(r, "the host's key is not checked") {
+		t.Errorf("warnings %q lack the insecure-host-key warning for a provider that reports host keys", r.Warnings)
+	}
+	// An ssh host without ssh-known-host is the one reached unchecked.
+	r, err = load(t, map[string]string{"provider": "ssh", "ssh-host": "192.0.2.1", "ssh-private-key": testKeyPEM(t), "insecure-host-key": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(r, "insecure-host-key is true: the host's key is not checked") {
+		t.Errorf("ssh without ssh-known-host: warnings %q lack the insecure-host-key warning", r.Warnings)
+	}
+	// down reads no host key check, so the pair is not refused there; with
+	// the key given nothing is unchecked, and nothing may say it is.
+	r, err = load(t, map[string]string{"mode": "down", "provider": "ssh", "ssh-known-host": testHostKey(t), "insecure-host-key": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasWarning(r, "insecure-host-key") {
+		t.Errorf("ssh with ssh-known-host: warnings %q say the key is not checked", r.Warnings)
 	}
 	// Inputs this leg does not read are the CLI's to report: in the action
 	// a matrix passes every leg the same inputs.

@@ -156,7 +156,11 @@ var stepKeys = []string{"name", "run", "timeout", "needs", "column", "parse", "e
 // ParseSuite parses and validates suite YAML; name is used in errors
 // ("suite.yml:7: …"). Every problem found is reported, joined.
 func ParseSuite(name string, data []byte) (*Suite, error) {
-	root, err := parseYAML(data)
+	root, err := parseYAML(name, data)
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: not valid YAML: %w", name, err)
 	}

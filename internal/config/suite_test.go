@@ -281,6 +281,11 @@ func TestParseSuiteErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", `s.yml:1: got a list, expected a mapping with the keys user`},
 		{"empty file", "", `s.yml: empty, expected a suite with at least one step`},
 		{"bad yaml", "steps: [\n", `s.yml: not valid YAML`},
+		// yaml.Unmarshal reads the first document only: the rest of the
+		// file would be dropped without a word.
+		{"second document", steps + "---\nuser: v\n", `s.yml:4: a second YAML document, expected one document per file`},
+		{"second document after an empty one", "---\n---\n" + steps, `s.yml:2: a second YAML document, expected one document per file`},
+		{"bad yaml in a second document", steps + "---\nsteps: [\n", `s.yml: not valid YAML: line 6: did not find expected node content`},
 		// A parser error names the line the construct is on (yaml.v3 says
 		// one less), a scanner error the line of the bad character.
 		{"unclosed flow list", "user: root\nsteps:\n  - name: a\n    run: [x\n", `s.yml: not valid YAML: line 4: did not find expected ',' or ']'`},
@@ -293,6 +298,19 @@ func TestParseSuiteErrors(t *testing.T) {
 				t.Fatalf("err = %v\nwant it to contain %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// A "---" that starts nothing, or ends the file, drops nothing.
+func TestParseSuiteEmptyTrailingDocument(t *testing.T) {
+	for _, data := range []string{
+		"steps:\n  - name: a\n    run: x\n---\n",
+		"---\nsteps:\n  - name: a\n    run: x\n---\n# nothing here\n",
+		"steps:\n  - name: a\n    run: x\n...\n",
+	} {
+		if s, err := ParseSuite("s.yml", []byte(data)); err != nil || len(s.Steps) != 1 {
+			t.Errorf("ParseSuite(%q) = %v, %v; want its one step", data, s, err)
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -37,12 +39,32 @@ func line(n *yaml.Node) int {
 }
 
 // parseYAML returns the document's root node, nil for an empty document.
-func parseYAML(data []byte) (*yaml.Node, error) {
+// A second document with content after "---" is refused: yaml.Unmarshal
+// would read the first and silently drop the rest of the file. An empty
+// one (a stray trailing "---") loses nothing and is let be.
+func parseYAML(file string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, nil
+	} else if err != nil {
 		return nil, fixSyntaxLine(err)
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fixSyntaxLine(err)
+		}
+		if len(next.Content) > 0 && !isNull(next.Content[0]) {
+			// The document node's line is its "---".
+			return nil, &FieldError{File: file, Line: next.Line, Problem: "a second YAML document", Expected: "one document per file"}
+		}
+	}
+	if len(doc.Content) == 0 {
 		return nil, nil
 	}
 	return resolve(doc.Content[0]), nil

@@ -54,7 +54,7 @@ func Entry() providers.Entry {
 			DefaultType: DefaultType,
 			Lanes:       []string{providers.LaneKVM, providers.LaneNoKVM},
 			Inputs:      inputs(),
-			Credentials: needsCredentials,
+			Credentials: credentialSources,
 		},
 		New: func(o providers.Options) (providers.Provider, error) { return New(o, Config{}) },
 	}

@@ -33,6 +33,11 @@ import (
 const needsCredentials = "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY " +
 	"(e.g. with aws-actions/configure-aws-credentials) or aws-role-to-assume"
 
+// credentialSources is the providers list's NEEDS column: where loadConfig
+// looks, in brief.
+const credentialSources = "AWS credentials as the AWS CLI finds them (AWS_ACCESS_KEY_ID…, AWS_PROFILE and the " +
+	"shared config files, web identity, instance profile) or aws-role-to-assume"
+
 // clients is one region's SDK clients.
 type clients struct {
 	ec2 *ec2.Client
