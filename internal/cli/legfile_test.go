@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
@@ -67,5 +68,72 @@ func TestLegFileUnwritableOut(t *testing.T) {
 	var ie *config.InputError
 	if !errors.As(err, &ie) || ie.Input != "out" || ie.Value != out {
 		t.Fatalf("state under a file: %v, want an input error naming out and its value", err)
+	}
+}
+
+// TestLegFileKeepsSecretsOut: the state down reads keeps the inputs it
+// needs to find the leg again, never a secret one: a private key or a token
+// given as an input must not land in --out/host/host.json, which outlives
+// the run.
+func TestLegFileKeepsSecretsOut(t *testing.T) {
+	const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n"
+	const token = "ghs_secretToken0123456789"
+	out := t.TempDir()
+	run := &config.Run{Provider: "ssh", Out: out, Inputs: map[string]string{
+		"ssh-host": "192.0.2.7", "ssh-private-key": key, "github-token": token,
+	}}
+	for _, name := range []string{"ssh-private-key", "github-token"} {
+		if !run.IsSecret(name) {
+			t.Fatalf("input %s is not secret: the test shows nothing", name)
+		}
+	}
+	f, err := newLegFile(run, providers.Identity{Key: "ssh"}, resolving{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.remove()
+	if got := f.st.Inputs["ssh-host"]; got != "192.0.2.7" {
+		t.Errorf("state input ssh-host %q, want the given host (down needs it)", got)
+	}
+	for _, name := range []string{"ssh-private-key", "github-token"} {
+		if _, ok := f.st.Inputs[name]; ok {
+			t.Errorf("state inputs hold the secret input %s", name)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(out, "host", upStateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, secret := range map[string]string{
+		"the key's body":  "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+		"the key's armor": "PRIVATE KEY",
+		"the token":       token,
+	} {
+		if strings.Contains(string(data), secret) {
+			t.Errorf("%s holds %s", upStateFile, what)
+		}
+	}
+}
+
+// TestLegFileIsPrivate: the leg's state says where its host is and how it
+// was configured; it is the user's alone (0700 directory, 0600 file).
+func TestLegFileIsPrivate(t *testing.T) {
+	out := t.TempDir()
+	f, err := newLegFile(&config.Run{Provider: "local", Out: out}, providers.Identity{Key: "local"}, resolving{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.remove()
+	for path, want := range map[string]os.FileMode{
+		filepath.Join(out, "host"):              0o700,
+		filepath.Join(out, "host", upStateFile): 0o600,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s mode %v, want %v", path, got, want)
+		}
 	}
 }

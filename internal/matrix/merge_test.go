@@ -130,3 +130,22 @@ func TestTruncate(t *testing.T) {
 		t.Errorf("Truncate to 0 = %q", got)
 	}
 }
+
+// TestMergeTieIncomingWins: rows alike in commit, source and UpdatedAt are
+// settled for the incoming row, as Merge documents: what the caller merges
+// in now replaces what was stored at the same instant.
+func TestMergeTieIncomingWins(t *testing.T) {
+	for _, src := range []Source{FromLeg, FromStatus, Placeholder} {
+		existing := []Row{row("aws", "h", 5, src, Pending)}
+		incoming := []Row{row("aws", "h", 5, src, Pass)}
+		got := Merge(existing, incoming, "h")
+		if len(got) != 1 || got[0].Cell(LiveCycle).Status != Pass {
+			t.Errorf("source %v: merged %+v, want the incoming row (live cycle %s)", src, got, Pass)
+		}
+	}
+	// Without a head SHA every row is current; the tie rule still holds.
+	got := Merge([]Row{row("aws", "", 5, FromLeg, Fail)}, []Row{row("aws", "", 5, FromLeg, Pass)}, "")
+	if len(got) != 1 || got[0].Cell(LiveCycle).Status != Pass {
+		t.Errorf("no head SHA: merged %+v, want the incoming row", got)
+	}
+}
