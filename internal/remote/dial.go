@@ -34,8 +34,9 @@ var (
 	// ErrKeepalive means the host stopped answering keepalives and the
 	// connection was closed.
 	ErrKeepalive = errors.New("host stopped answering keepalives")
-	// ErrUnresponsive means a command was cancelled and the host did not
-	// report its end within CancelGrace, so the connection was closed.
+	// ErrUnresponsive means a command or upload was cancelled and the host
+	// answered neither its end nor a keepalive within CancelGrace, so the
+	// connection was closed.
 	ErrUnresponsive = errors.New("host stopped answering")
 )
 
@@ -115,8 +116,10 @@ type DialOptions struct {
 	KillGrace time.Duration
 	// CancelGrace is how long Run waits for a command killed because its
 	// ctx was cancelled (default 2s, at most KillGrace): a signal leaves
-	// seconds for the teardown, so a host that does not answer by then is
-	// given up on and the connection closed.
+	// seconds for the teardown. A host that has answered neither the kill
+	// nor a keepalive sent at the cancel by then is given up on and the
+	// connection closed; on one that answered, only the command's session
+	// is closed, and the connection stays for the cleanups.
 	CancelGrace time.Duration
 	Logger      *slog.Logger
 	// Progress, when set, is called after every failed attempt.

@@ -84,27 +84,36 @@ func shellCommand(loginUser, asUser, script, marker string) (string, error) {
 // can remove it on its way out; the later passes KILL what is left and
 // what was forked meanwhile.
 //
-// After TERM it waits (up to 1 s) until none is left rather than a fixed
-// moment: a shell killed between taking such a lock and releasing it
-// leaves the lock behind, and every later login waits a minute for it.
+// After TERM it waits until none is left rather than a fixed moment: a
+// shell killed between taking such a lock and releasing it leaves the lock
+// behind, and every later login waits a minute for it. The wait is bounded
+// by wall time (1 s, from bash's EPOCHREALTIME; whole seconds from SECONDS
+// on a bash older than 5), not by a count of passes, so a process that
+// ignores TERM holds up a cancel's cleanups by that second whatever the
+// host's process count. A pass is one grep over every process's
+// environment, not one per process: forking a grep for each of a few
+// hundred processes takes most of a second on its own.
 func sweepScript(marker string) string {
 	return `marked() {
-  found=1
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    [ "$pid" = "$$" ] && continue
-    if grep -qzx ` + Quote(markerVar+"="+marker) + ` "$p/environ" 2>/dev/null; then
-      found=0
-      [ -n "$1" ] && kill -"$1" "$pid" 2>/dev/null
-    fi
+  pids=
+  for f in $(grep -lzxF -e ` + Quote(markerVar+"="+marker) + ` /proc/[0-9]*/environ 2>/dev/null); do
+    pid=${f#/proc/}
+    pid=${pid%/environ}
+    [ "$pid" = "$$" ] || pids="$pids $pid"
   done
-  return $found
+  [ -n "$pids" ] || return 1
+  [ -z "$1" ] || kill -"$1" $pids 2>/dev/null
+  return 0
 }
-marked TERM
-for i in 1 2 3 4 5 6 7 8 9 10; do
-  marked "" || break
-  sleep 0.1
-done
+if marked TERM; then
+  if [ -n "${EPOCHREALTIME:-}" ]; then
+    end=$((${EPOCHREALTIME//[!0-9]/} + 1000000))
+    while marked "" && [ "${EPOCHREALTIME//[!0-9]/}" -lt "$end" ]; do sleep 0.05; done
+  else
+    end=$((SECONDS + 2))
+    while marked "" && [ "$SECONDS" -lt "$end" ]; do sleep 0.1; done
+  fi
+fi
 marked KILL
 marked KILL
 true`

@@ -429,6 +429,47 @@ func TestRunContextCancel(t *testing.T) {
 	}
 }
 
+// TestRunCancelStubbornCommandKeepsConnection cancels a command, run as
+// another user through sudo, that ignores TERM and has started a child in
+// a session of its own that ignores TERM and HUP and holds its output: the
+// sweep must KILL them
+// after its TERM, and the host, which answers all along, must not be taken
+// for dead, whether the killed command reports its end within CancelGrace
+// or only after it (a grace shorter than the sweep's wait for TERM).
+func TestRunCancelStubbornCommandKeepsConnection(t *testing.T) {
+	f := newFixture(t)
+	for i, grace := range []time.Duration{3 * time.Second, 200 * time.Millisecond} {
+		t.Run("grace "+grace.String(), func(t *testing.T) {
+			o := fast()
+			o.CancelGrace = grace
+			c := f.dial(t, o)
+			n := strconv.Itoa(i) + strconv.Itoa(os.Getpid()%100)
+			inStep, detached := "sleep 64.1"+n, "sleep 64.2"+n
+			t.Cleanup(func() { exec.Command("pkill", "-KILL", "-f", "^sleep 64\\.[12]"+n+"$").Run() })
+			cmd := "trap '' TERM; (setsid sh -c " + Quote(`trap "" TERM HUP; exec `+detached) + " &); " +
+				"echo started; " + inStep
+			ctx, cancel := context.WithCancel(testContext(t))
+			live := newNotifyWriter("started")
+			go func() {
+				<-live.seen
+				cancel()
+			}()
+			_, err := c.Run(ctx, RunSpec{Command: cmd, AsUser: f.other, Stdout: live})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v, want context.Canceled", err)
+			}
+			if err := c.Err(); err != nil {
+				t.Fatalf("the connection to a host that answers was closed: %v", err)
+			}
+			remoteGone(t, c, inStep)
+			remoteGone(t, c, detached)
+			if res := run(t, c, RunSpec{Command: "echo still here", AsUser: f.other}); string(res.Output) != "still here\n" {
+				t.Errorf("after the cancel: %q", res.Output)
+			}
+		})
+	}
+}
+
 func TestRunOutputCap(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())

@@ -60,8 +60,9 @@ func (r ExecResult) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
 // connection that failed or a ctx that ended; on timeout or cancellation the
 // command is sent SIGKILL and its session closed, and Run returns without
 // waiting for a host that no longer answers. After a cancellation it waits
-// at most CancelGrace, and closes the connection if the host has not
-// answered by then (Err then wraps ErrUnresponsive).
+// at most CancelGrace, and closes the connection only if the host has
+// answered neither the kill nor a keepalive by then (Err then wraps
+// ErrUnresponsive).
 func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	res := ExecResult{ExitCode: -1}
 	marker := newToken()
@@ -140,21 +141,30 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 // grace is KillGrace, and once it passes the session is closed and KillGrace
 // waited again. After a cancellation (a signal: the runner kills us about
 // 10 s later, and the teardown still has to run) the grace is CancelGrace,
-// and a host that has not reported the end by then is taken for dead: the
-// whole connection is closed, so the cleanups that would use it fail at
-// once instead of each waiting out its own budget. ended is false when the
-// host never answered; the session's goroutines then end with the
-// connection.
+// and the session is closed once it passes. Whether the connection is kept
+// is decided by a keepalive sent at the cancel, not by how soon the killed
+// command reports its end: its processes may take the sweep's second to
+// die, yet a host that answers is alive and the teardown's cleanups need
+// the connection. Only a host that has answered neither the keepalive nor
+// the kill within the grace is taken for dead, and the whole connection
+// closed, so the cleanups that would use it fail at once instead of each
+// waiting out its own budget. ended is false when the host did not report
+// the end; the session's goroutines then end with the session.
 func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker string, cancelled bool) (ended bool, waitErr error) {
 	grace := c.opts.KillGrace
+	var answered <-chan struct{}
 	if cancelled {
 		grace = min(grace, c.opts.CancelGrace)
+		answered = c.ping()
 	}
 	_ = sess.Signal(ssh.SIGKILL)
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
-		if err := c.sweep(asUser, marker, grace); err != nil {
+		// KillGrace even after a cancel: the sweep goes on when we stop
+		// waiting for it, and a short grace must not keep it from
+		// starting on a slow host.
+		if err := c.sweep(asUser, marker, c.opts.KillGrace); err != nil {
 			c.opts.Logger.Warn("could not sweep the killed command's processes", "err", err)
 		}
 	}()
@@ -163,19 +173,26 @@ func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker strin
 	// Wait for both: the sweep also reaches what killpg cannot (another
 	// user's processes, escaped sessions), and the next command should not
 	// race it.
+	alive := false
 	for !ended || swept != nil {
 		select {
 		case waitErr = <-done:
 			ended, done = true, nil
 		case <-swept:
 			swept = nil
+		case <-answered:
+			alive, answered = true, nil
 		case <-timer.C:
 			if ended {
 				return true, waitErr
 			}
 			sess.Close()
 			if cancelled {
-				c.fail(fmt.Errorf("%w: the host did not report the end of a killed command within %s of the cancel", ErrUnresponsive, grace))
+				if !alive {
+					c.fail(fmt.Errorf("%w: the host answered neither a keepalive nor the kill of a command within %s of the cancel", ErrUnresponsive, grace))
+				} else {
+					c.opts.Logger.Warn("a cancelled command did not report its end; its session is closed, the connection kept", "grace", grace)
+				}
 				return false, nil
 			}
 			timer.Reset(c.opts.KillGrace)
@@ -188,6 +205,20 @@ func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker strin
 		}
 	}
 	return true, waitErr
+}
+
+// ping sends a keepalive request and returns a channel closed when the host
+// answers it. Any answer counts, as in keepalive (OpenSSH's "request
+// failed" too). It is also closed when the connection fails meanwhile:
+// then there is nothing left to give up on, and the commands on it fail
+// with the connection's own error.
+func (c *Client) ping() <-chan struct{} {
+	answered := make(chan struct{})
+	go func() {
+		_, _, _ = c.ssh.SendRequest("keepalive@openssh.com", true, nil)
+		close(answered)
+	}()
+	return answered
 }
 
 // sweep runs sweepScript as the user the command ran as, in a session of

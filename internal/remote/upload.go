@@ -146,13 +146,8 @@ func (c *Client) checkAnswers(what string) {
 	if c.Err() != nil {
 		return
 	}
-	answered := make(chan struct{})
-	go func() {
-		_, _, _ = c.ssh.SendRequest("keepalive@openssh.com", true, nil)
-		close(answered)
-	}()
 	select {
-	case <-answered:
+	case <-c.ping():
 	case <-time.After(c.opts.CancelGrace):
 		c.fail(fmt.Errorf("%w: the host did not answer within %s after %s was cancelled", ErrUnresponsive, c.opts.CancelGrace, what))
 	}

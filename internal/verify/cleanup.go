@@ -64,7 +64,12 @@ func (c *cleanups) pushConn(name string, fn func(ctx context.Context) error) {
 // skipHost (cancelled mode, on a host the provider created and has just
 // destroyed) skips the host-side cleanups but the connection's close, and
 // returns their names: they could only wait on a host that is gone.
-func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration, skipHost bool) (err, hostErr error, skipped []string) {
+// shareHost (cancelled mode, on a host the run did not create) gives each
+// host-side cleanup the larger of hostBudget and its even share of the
+// time ctx has left: there they are the whole teardown (the suite's user
+// with passwordless sudo, its processes), and a second each is less than
+// removing a user over SSH can take.
+func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration, skipHost, shareHost bool) (err, hostErr error, skipped []string) {
 	c.mu.Lock()
 	stack := c.stack
 	c.stack = nil
@@ -93,13 +98,24 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 			}
 		}
 	}
+	left := 0
+	for _, cl := range stack {
+		if cl.onHost && !cl.conn {
+			left++
+		}
+	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		if stack[i].onHost {
 			if skipHost && !stack[i].conn {
 				skipped = append(skipped, stack[i].name)
 				continue
 			}
-			hctx, cancel := context.WithTimeout(ctx, hostBudget)
+			budget := hostBudget
+			if dl, ok := ctx.Deadline(); ok && shareHost && !stack[i].conn {
+				budget = max(budget, time.Until(dl)/time.Duration(left))
+				left--
+			}
+			hctx, cancel := context.WithTimeout(ctx, budget)
 			if err := run(stack[i], hctx); err != nil {
 				hostErrs = append(hostErrs, err)
 			}

@@ -130,13 +130,15 @@ const legMarkerVar = "MVM_VERIFY_LEG"
 
 // killLegScript kills, as the user it runs as, every process whose
 // environment carries legMarkerVar=token. Two passes catch children forked
-// while the first ran.
+// while the first ran. A pass is one grep over every process's environment
+// rather than one per process, which on a host with a few hundred
+// processes takes longer than a cancelled run has for its cleanups.
 func killLegScript(token string) string {
 	return `for pass in 1 2; do
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    [ "$pid" = "$$" ] && continue
-    grep -qzx ` + remote.Quote(legMarkerVar+"="+token) + ` "$p/environ" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  for f in $(grep -lzxF -e ` + remote.Quote(legMarkerVar+"="+token) + ` /proc/[0-9]*/environ 2>/dev/null); do
+    pid=${f#/proc/}
+    pid=${pid%/environ}
+    [ "$pid" = "$$" ] || kill -KILL "$pid" 2>/dev/null
   done
 done
 true`

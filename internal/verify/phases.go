@@ -725,7 +725,9 @@ func (c *cycle) connectionLost() error {
 // nothing tagged with the run is left. After a signal the provider's
 // destroy goes first and the host-side cleanups get a second each: on a
 // provider that creates its hosts they are moot once the host is gone, so
-// their failures are noted, not counted.
+// their failures are noted, not counted. On a host the run did not create
+// (ssh) they are all the teardown there is, and share what is left of the
+// budget, a second each at least.
 func (c *cycle) teardown(ctx context.Context) error {
 	var hostBudget time.Duration
 	skipHost := false
@@ -750,7 +752,7 @@ func (c *cycle) teardown(ctx context.Context) error {
 	if c.cancelled && outlives {
 		err, hostErr = c.cleanups.unwindHostFirst(uctx, c.plan.log(), hostBudget)
 	} else {
-		err, hostErr, skipped = c.cleanups.unwind(uctx, c.plan.log(), hostBudget, skipHost)
+		err, hostErr, skipped = c.cleanups.unwind(uctx, c.plan.log(), hostBudget, skipHost, !c.plan.Info.Creates)
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(c.out, "   skipped on the destroyed host: %s\n", strings.Join(skipped, ", "))

@@ -27,7 +27,7 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 			return nil
 		})
 	}
-	err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false)
+	err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false, false)
 	if want := []string{"c", "b", "a"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -35,7 +35,7 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 		t.Errorf("error %v, want b's error named", err)
 	}
 	order = nil
-	if err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false); err != nil || len(order) != 0 {
+	if err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false, false); err != nil || len(order) != 0 {
 		t.Errorf("a second unwind ran cleanups again: %v %v", order, err)
 	}
 }
@@ -60,7 +60,7 @@ func TestCleanupsCancelledDestroyFirst(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, false)
+	err, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, false, false)
 	if want := []string{"destroy", "remove probe binary", "close ssh"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -87,7 +87,7 @@ func TestCleanupsCancelledSkipHostSide(t *testing.T) {
 		order = append(order, "remove probe binary")
 		return nil
 	})
-	err, hostErr, skipped := c.unwind(context.Background(), slog.New(slog.DiscardHandler), time.Second, true)
+	err, hostErr, skipped := c.unwind(context.Background(), slog.New(slog.DiscardHandler), time.Second, true, false)
 	if want := []string{"destroy", "close ssh"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -96,6 +96,36 @@ func TestCleanupsCancelledSkipHostSide(t *testing.T) {
 	}
 	if err != nil || hostErr != nil {
 		t.Errorf("err %v, host err %v", err, hostErr)
+	}
+}
+
+// After a signal on a host the run did not create (ssh), the host-side
+// cleanups are the whole teardown: each gets its even share of what is
+// left of the budget, not just hostBudget, and the last one all of it.
+func TestCleanupsCancelledShareHostSide(t *testing.T) {
+	var c cleanups
+	deadlines := map[string]time.Time{}
+	record := func(name string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			deadlines[name], _ = ctx.Deadline()
+			return nil
+		}
+	}
+	c.pushConn("close ssh", record("close ssh"))
+	c.pushHost("remove suite user", record("remove suite user"))
+	c.pushHost("stop the suite's processes", record("stop the suite's processes"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	budget, _ := ctx.Deadline()
+	if err, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, false, true); err != nil || hostErr != nil {
+		t.Fatalf("err %v, host err %v", err, hostErr)
+	}
+	// Half the minute for the first of two, the rest for the second.
+	if first := deadlines["stop the suite's processes"]; first.Before(budget.Add(-40*time.Second)) || !first.Before(budget.Add(-20*time.Second)) {
+		t.Errorf("first host cleanup's deadline %v before the budget's end, want about half of it", budget.Sub(first))
+	}
+	if last := deadlines["remove suite user"]; !last.Equal(budget) {
+		t.Errorf("last host cleanup's deadline %v before the budget's end, want all that is left", budget.Sub(last))
 	}
 }
 
