@@ -238,7 +238,8 @@ func (r *Result) anyFailed() bool {
 }
 
 // columnCell folds the steps feeding one column: any fail fails it, all pass
-// passes it, otherwise the first non-pass status (n/a, not run) stands.
+// passes it, otherwise the first non-pass status (n/a, not run) stands; a
+// column no step feeds was not run.
 func (r *Result) columnCell(c matrix.Column) matrix.Status {
 	status := matrix.Unknown
 	seen := false
@@ -256,10 +257,12 @@ func (r *Result) columnCell(c matrix.Column) matrix.Status {
 		}
 	}
 	if !seen {
-		if r.Outcome == Cancelled || r.Outcome == Up || r.FirstFailure != "" {
-			return matrix.NotRun
+		// No step of the suite feeds the column: in a leg that ended it
+		// was not run ("—"). "?" is for a leg that never reported.
+		if r.Outcome == "" {
+			return matrix.Unknown
 		}
-		return matrix.Unknown
+		return matrix.NotRun
 	}
 	return status
 }
