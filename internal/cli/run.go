@@ -370,17 +370,9 @@ func headSHA(get func(string) string) string {
 // and the step outputs.
 func (a *app) writeResult(run *config.Run, res *verify.Result) error {
 	md := summary.Markdown(res)
-	resultPath := filepath.Join(run.Out, "result.json")
-	summaryPath := filepath.Join(run.Out, "summary.md")
-	data, err := json.MarshalIndent(res, "", "  ")
+	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
 	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
-	}
-	if err := os.WriteFile(resultPath, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write result: %w", err)
-	}
-	if err := os.WriteFile(summaryPath, []byte(md), 0o644); err != nil {
-		return fmt.Errorf("write summary: %w", err)
+		return err
 	}
 	if err := writeStepLogs(run.Out, res); err != nil {
 		return err
@@ -396,6 +388,24 @@ func (a *app) writeResult(run *config.Run, res *verify.Result) error {
 		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{row}), summaryPath, resultPath)
 	}
 	return nil
+}
+
+// writeResultFiles writes result.json and summary.md into out and returns
+// their paths.
+func writeResultFiles(out string, res *verify.Result) (summaryPath, resultPath string, err error) {
+	resultPath = filepath.Join(out, "result.json")
+	summaryPath = filepath.Join(out, "summary.md")
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return "", "", fmt.Errorf("encode result: %w", err)
+	}
+	if err := os.WriteFile(resultPath, append(data, '\n'), 0o644); err != nil {
+		return "", "", fmt.Errorf("write result: %w", err)
+	}
+	if err := os.WriteFile(summaryPath, []byte(summary.Markdown(res)), 0o644); err != nil {
+		return "", "", fmt.Errorf("write summary: %w", err)
+	}
+	return summaryPath, resultPath, nil
 }
 
 // writeStepLogs keeps each step's full output as a file for artifacts,
