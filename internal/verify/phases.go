@@ -377,6 +377,9 @@ func (c *cycle) probe(ctx context.Context) error {
 	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, uname); err != nil {
 		return err
 	}
+	if err := checkProbeLinking(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, c.host.Address); err != nil {
+		return err
+	}
 	dir := c.host.WorkDir // the provider's, which its Destroy removes
 	if dir == "" {
 		dir = "/tmp/mvm-verify-" + c.plan.Identity.Name()
