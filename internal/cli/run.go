@@ -146,6 +146,15 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if run.ProbeBinary != "" {
 		plan.ProbeBinaryInput = "probe-binary" // named in errors about the binary
 	}
+	if run.Provider == "ssh" {
+		// SSH not getting into the host is then the input to fix: the
+		// leg could not start.
+		plan.HostInputs = verify.HostInputs{Host: "ssh-host", Port: "ssh-port", User: "ssh-user",
+			Key: "ssh-private-key", KnownHost: "ssh-known-host"}
+		if run.Inputs["ssh-private-key"] == "" && run.Inputs["ssh-private-key-file"] != "" {
+			plan.HostInputs.Key = "ssh-private-key-file"
+		}
+	}
 	plan.Info = entry.Info
 	plan.MaxCostUSD = run.MaxCostUSD
 	plan.KeepHost = keep
@@ -210,6 +219,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		// stays ⏳ (pending), never a verdict.
 		return ExitOK
 	case res.Phase(verify.PhasePreflight) != nil && res.Phase(verify.PhasePreflight).Status == matrix.Fail:
+		return ExitBadInput
+	case res.CouldNotStart && res.Outcome == verify.Errored:
+		// SSH never got into the host the user brought: nothing was
+		// created or changed, and the first failure names the input.
 		return ExitBadInput
 	}
 	return ExitFailed

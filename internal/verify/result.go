@@ -117,6 +117,11 @@ type Result struct {
 	// HostCleanups, for a kept host, are the changes the cycle made on it
 	// over SSH, for `down` to undo before the provider's destroy.
 	HostCleanups []HostCleanup `json:"-"`
+	// CouldNotStart is set when SSH never got into a host the provider did
+	// not create (refused, unreachable, a wrong user or key, another host
+	// key): nothing was created and nothing changed on the host, so the
+	// leg could not start (exit 2), its first failure naming the input.
+	CouldNotStart bool `json:"could_not_start,omitempty"`
 	// Ended is set when the leg ended without a verdict after this result
 	// was written: `down` tore down the host `up` kept, or what a killed
 	// run left. The row is then the one its commit status gets.
