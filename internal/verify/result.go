@@ -315,7 +315,7 @@ func (r *Result) anyFailed() bool {
 
 // columnCell folds the steps feeding one column: any fail fails it, all pass
 // passes it, otherwise the first non-pass status (n/a, not run) stands; a
-// column no step feeds was not run.
+// column no step feeds is n/a in a verified leg, not run in any other.
 func (r *Result) columnCell(c matrix.Column) matrix.Status {
 	status := matrix.Unknown
 	seen := false
@@ -333,10 +333,17 @@ func (r *Result) columnCell(c matrix.Column) matrix.Status {
 		}
 	}
 	if !seen {
-		// No step of the suite feeds the column: in a leg that ended it
-		// was not run ("—"). "?" is for a leg that never reported.
-		if r.Outcome == "" {
+		// No step of the suite feeds the column. "?" is for a leg that
+		// never reported, so a leg that ended says what it knows: a
+		// verified leg had no such check to run (n/a; "—" would be a
+		// check not run, which makes a leg incomplete and its commit
+		// status a failure), any other leg stopped short of its checks
+		// or left one out ("—").
+		switch r.Outcome {
+		case "":
 			return matrix.Unknown
+		case Verified:
+			return matrix.NA
 		}
 		return matrix.NotRun
 	}

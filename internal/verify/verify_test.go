@@ -150,9 +150,10 @@ func TestRowCells(t *testing.T) {
 			name: "free provider: duration only",
 			res: Result{Outcome: Verified, Lane: "kvm", Duration: 42 * time.Second, Phases: passPhases(allPhases...),
 				Steps: []StepResult{{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass}}},
-			// No step feeds the seccomp column: not run, as in a failed
-			// leg, never "?" (a leg that never reported).
-			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NotRun, notes: "42 s",
+			// No step feeds the seccomp column: the leg had no such check
+			// (n/a), never "?" (a leg that never reported), nor "—",
+			// which would make a verified leg's status a failure.
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NA, notes: "42 s",
 		},
 		{
 			name: "no-kvm lane",
