@@ -127,15 +127,21 @@ func isThisMachine(addr string) bool {
 // build machine's dynamic loader and C library (GLIBC_2.34 and the like),
 // which an older or musl host lacks, and the probe would fail there with
 // nothing but the loader's complaint.
+// An empty addr is a host the provider has yet to create (a cloud's),
+// which is never this machine.
 func checkProbeLinking(bin, input, addr string) error {
-	if isThisMachine(addr) {
-		return nil
+	host := "a host the provider creates"
+	if addr != "" {
+		if isThisMachine(addr) {
+			return nil
+		}
+		host = "the host " + addr
 	}
 	interp := elfInterpreter(bin)
 	if interp == "" {
 		return nil
 	}
-	why := fmt.Sprintf("dynamically linked (it needs %s and the C library of the machine that built it, which the host %s may not have)", interp, addr)
+	why := fmt.Sprintf("dynamically linked (it needs %s and the C library of the machine that built it, which %s may not have)", interp, host)
 	if input != "" {
 		return fmt.Errorf("input %q: %s is %s: expected a static build of mvm-verify (CGO_ENABLED=0 go build)", input, bin, why)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 func TestHostPlatform(t *testing.T) {
@@ -172,5 +173,27 @@ func TestCheckProbeLinking(t *testing.T) {
 				t.Errorf("input %q: a dynamically linked probe binary refused for this machine (%s): %v", input, here, err)
 			}
 		}
+	}
+}
+
+// A cloud's host is never this machine: a dynamically linked probe binary
+// is refused at preflight, before a host is created and paid for.
+func TestDynamicProbeRefusedBeforeACloudHost(t *testing.T) {
+	p := &hostProvider{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.Info = providers.Info{Name: "testhosts", Creates: true, Billed: true}
+	plan.ProbeBinary = dynamicBinary(t)
+	var out strings.Builder
+	plan.Out = &out
+	res := Run(context.Background(), plan)
+	ph := res.Phase(PhasePreflight)
+	if ph == nil || ph.Status != matrix.Fail || !strings.Contains(ph.Error, "dynamically linked") || !strings.Contains(ph.Error, "CGO_ENABLED=0") {
+		t.Fatalf("preflight %+v, want it failed saying the binary is dynamically linked and how to build it\n%s", ph, out.String())
+	}
+	if res.Phase(PhaseProvision) != nil {
+		t.Errorf("a host was provisioned after the refusal: %+v", res.Phases)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts created: %v", left)
 	}
 }
