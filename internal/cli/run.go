@@ -146,6 +146,15 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if run.ProbeBinary != "" {
 		plan.ProbeBinaryInput = "probe-binary" // named in errors about the binary
 	}
+	if run.Provider == "ssh" {
+		// SSH not getting into the host is then the input to fix: the
+		// leg could not start.
+		plan.HostInputs = verify.HostInputs{Host: "ssh-host", Port: "ssh-port", User: "ssh-user",
+			Key: "ssh-private-key", KnownHost: "ssh-known-host"}
+		if run.Inputs["ssh-private-key"] == "" && run.Inputs["ssh-private-key-file"] != "" {
+			plan.HostInputs.Key = "ssh-private-key-file"
+		}
+	}
 	plan.Info = entry.Info
 	plan.MaxCostUSD = run.MaxCostUSD
 	plan.KeepHost = keep
@@ -210,6 +219,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		// stays ⏳ (pending), never a verdict.
 		return ExitOK
 	case res.Phase(verify.PhasePreflight) != nil && res.Phase(verify.PhasePreflight).Status == matrix.Fail:
+		return ExitBadInput
+	case res.CouldNotStart && res.Outcome == verify.Errored:
+		// SSH never got into the host the user brought: nothing was
+		// created or changed, and the first failure names the input.
 		return ExitBadInput
 	}
 	return ExitFailed
@@ -370,17 +383,9 @@ func headSHA(get func(string) string) string {
 // and the step outputs.
 func (a *app) writeResult(run *config.Run, res *verify.Result) error {
 	md := summary.Markdown(res)
-	resultPath := filepath.Join(run.Out, "result.json")
-	summaryPath := filepath.Join(run.Out, "summary.md")
-	data, err := json.MarshalIndent(res, "", "  ")
+	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
 	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
-	}
-	if err := os.WriteFile(resultPath, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write result: %w", err)
-	}
-	if err := os.WriteFile(summaryPath, []byte(md), 0o644); err != nil {
-		return fmt.Errorf("write summary: %w", err)
+		return err
 	}
 	if err := writeStepLogs(run.Out, res); err != nil {
 		return err
@@ -396,6 +401,24 @@ func (a *app) writeResult(run *config.Run, res *verify.Result) error {
 		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{row}), summaryPath, resultPath)
 	}
 	return nil
+}
+
+// writeResultFiles writes result.json and summary.md into out and returns
+// their paths.
+func writeResultFiles(out string, res *verify.Result) (summaryPath, resultPath string, err error) {
+	resultPath = filepath.Join(out, "result.json")
+	summaryPath = filepath.Join(out, "summary.md")
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return "", "", fmt.Errorf("encode result: %w", err)
+	}
+	if err := os.WriteFile(resultPath, append(data, '\n'), 0o644); err != nil {
+		return "", "", fmt.Errorf("write result: %w", err)
+	}
+	if err := os.WriteFile(summaryPath, []byte(summary.Markdown(res)), 0o644); err != nil {
+		return "", "", fmt.Errorf("write summary: %w", err)
+	}
+	return summaryPath, resultPath, nil
 }
 
 // writeStepLogs keeps each step's full output as a file for artifacts,

@@ -418,3 +418,75 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 		t.Errorf("post dialled the host for cleanups main had done:\n%s", out)
 	}
 }
+
+// TestSSHBadInputCouldNotStart: on the ssh provider nothing is created, so
+// SSH never getting into the host the user brought means the leg could not
+// start: exit 2, status error, nothing run on the host, and the failure
+// names the input to fix.
+func TestSSHBadInputCouldNotStart(t *testing.T) {
+	h, keyFile, _ := sshHost(t)
+	// A port on the test host's loopback address that nothing listens on.
+	l, err := net.Listen("tcp", net.JoinHostPort(h.Addr(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	_, otherHostKey := testhost.HostKeyPair(t)
+	hostArgs := func(host, port, user, knownHost string) []string {
+		return []string{"--ssh-host", host, "--ssh-port", port, "--ssh-user", user,
+			"--ssh-private-key-file", keyFile, "--ssh-known-host", knownHost}
+	}
+	port := fmt.Sprint(h.Port())
+	pinned := h.Addr() + " " + h.HostKey()
+	cases := []struct {
+		name string
+		how  launch
+		args []string
+		want []string // all must appear in the output
+	}{
+		{"wrong user", launch{}, hostArgs(h.Addr(), port, "mvr-nosuchuser", pinned),
+			[]string{`input "ssh-user": got "mvr-nosuchuser"`, `the key in input "ssh-private-key-file"`, "unable to authenticate"}},
+		{"closed port", launch{}, hostArgs(h.Addr(), closedPort, "root", pinned),
+			[]string{`input "ssh-port": got "` + closedPort + `", expected the port sshd listens on at ` + h.Addr(), "connection refused"}},
+		{"another host key", launch{}, hostArgs(h.Addr(), port, "root", h.Addr()+" "+otherHostKey),
+			[]string{`input "ssh-known-host"`, "host key mismatch"}},
+		// A name under .invalid never resolves (RFC 6761), and the run is
+		// in a network namespace of its own with only a loopback that is
+		// down: no lookup can leave the machine.
+		{"unresolvable host", launch{prefix: []string{"unshare", "--net"}}, hostArgs("mvm-verify-test.invalid", "22", "root", "mvm-verify-test.invalid "+h.HostKey()),
+			[]string{`input "ssh-host": got "mvm-verify-test.invalid", expected a host name or IP address this machine can resolve`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.how.prefix) > 0 {
+				if _, err := exec.LookPath(tc.how.prefix[0]); err != nil {
+					t.Fatalf("%s missing (Debian package util-linux)", tc.how.prefix[0])
+				}
+			}
+			marker := filepath.Join(t.TempDir(), "ran")
+			suite := writeSuite(t, fmt.Sprintf("user: root\nsteps:\n  - name: touch\n    run: touch %s\n", marker))
+			out := filepath.Join(t.TempDir(), "out")
+			args := append([]string{"run", "--provider", "ssh", "--suite", suite, "--out", out, "--ready-timeout", "5s"}, tc.args...)
+			r := runBinHow(t, tc.how, cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL=50ms"), args...)
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2 (could not start)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			for _, w := range append(tc.want, "could not start") {
+				if !strings.Contains(r.stdout+r.stderr, w) {
+					t.Errorf("output lacks %q:\nstdout:\n%s\nstderr:\n%s", w, r.stdout, r.stderr)
+				}
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("the suite ran on the host")
+			}
+			res := r.resultJSON(t)
+			if res["outcome"] != "error" || res["could_not_start"] != true {
+				t.Errorf("result.json: outcome %v, could_not_start %v; want error and true", res["outcome"], res["could_not_start"])
+			}
+			if p := phaseStatus(t, filepath.Join(out, "result.json"), "ready"); p != "fail" {
+				t.Errorf("ready phase %q, want fail", p)
+			}
+		})
+	}
+}

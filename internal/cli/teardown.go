@@ -51,7 +51,7 @@ func (a *app) post(ctx context.Context) int {
 	defer cancel()
 	alreadyDown := get("STATE_torn-down") == "true"
 	hostCode, hostText := a.postUndoOnHost(ctx, p, providerName, id)
-	code, text := a.destroy(ctx, p, id, !alreadyDown)
+	code, text, _ := a.destroy(ctx, p, id, !alreadyDown)
 	if hostCode != ExitOK {
 		code = hostCode
 	}
@@ -259,11 +259,13 @@ func teardownFailed(row matrix.Row) *matrix.Row {
 }
 
 // destroy deletes the identity's resources (unless already done) and runs
-// the leak check. It returns the exit status and a summary section.
-func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Identity, doDestroy bool) (int, string) {
+// the leak check. It returns the exit status, a summary section and, when
+// it failed, what went wrong in one line.
+func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Identity, doDestroy bool) (int, string, string) {
 	var b strings.Builder
 	b.WriteString("### mvm-verify teardown\n\n")
 	code := ExitOK
+	var problems []string
 	if doDestroy {
 		fmt.Fprintf(a.stdout, "==> teardown %s run %s key %s\n", p.Name(), id.Run(), id.Key)
 		rep, err := p.Destroy(ctx, id)
@@ -273,6 +275,7 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 		}
 		if err != nil {
 			code = ExitFailed
+			problems = append(problems, "teardown: "+err.Error())
 			a.annotate("error", "mvm-verify teardown", err.Error())
 			fmt.Fprintf(&b, "- ❌ teardown error: %s\n", err)
 		}
@@ -283,6 +286,7 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 	switch {
 	case err != nil:
 		code = ExitFailed
+		problems = append(problems, "leak check: "+err.Error())
 		a.annotate("error", "mvm-verify leak check", err.Error())
 		fmt.Fprintf(&b, "- ❌ leak check failed: %s\n", err)
 	case len(leaks) > 0:
@@ -292,13 +296,14 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 			ids = append(ids, l.Kind+" "+l.ID)
 		}
 		msg := "resources still present after teardown: " + strings.Join(ids, ", ")
+		problems = append(problems, "LEAKED: "+msg)
 		a.annotate("error", "mvm-verify leak check", msg)
 		fmt.Fprintf(&b, "- ❌ **LEAKED**: %s\n", msg)
 	default:
 		fmt.Fprintln(a.stdout, "✓ leak check: nothing tagged with this run is left")
 		b.WriteString("- ✅ leak check: nothing tagged with this run is left\n")
 	}
-	return code, b.String() + "\n"
+	return code, b.String() + "\n", strings.Join(problems, "; ")
 }
 
 func (a *app) provider(run *config.Run, name string) (providers.Provider, error) {
@@ -420,20 +425,35 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	ctx, cancel := context.WithTimeout(ctx, max(run.TeardownBudget, time.Minute))
 	defer cancel()
 	code := ExitOK
+	teardown := verify.PhaseResult{Name: verify.PhaseTeardown, Status: matrix.Pass, Started: time.Now()}
+	var problems []string
 	if err := a.undoOnHost(ctx, p, &st); err != nil {
 		if e, _ := registry().Get(st.Provider); e.Info.Creates {
 			// The destroy below removes the host, and what was on it.
 			fmt.Fprintf(a.stdout, "   on the host: %v (the destroy removes it)\n", err)
 		} else {
 			code = ExitFailed
+			problems = append(problems, "changes left on the host: "+err.Error())
 			a.annotate("error", "mvm-verify down", "changes left on the host: "+err.Error())
 			fmt.Fprintf(a.stderr, "mvm-verify: changes left on the host: %v\n", err)
 		}
 	}
-	if dcode, _ := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
+	if dcode, _, problem := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
 		code = dcode
+		problems = append(problems, problem)
 	}
-	reported := a.reportDown(ctx, run, st.Identity, code, interrupted)
+	teardown.Duration = time.Since(teardown.Started)
+	if code != ExitOK {
+		teardown.Status = matrix.Fail
+		teardown.Error = strings.Join(problems, "; ")
+	}
+	note := downNote(code, interrupted)
+	// --out says how the leg ended, as its commit status does: an up's
+	// "host up" result would otherwise outlive the host.
+	if err := a.writeDownResult(run, &st, teardown, note, interrupted); err != nil {
+		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
+	}
+	reported := a.reportDown(ctx, run, st.Identity, note, interrupted)
 	if code == ExitOK && reported {
 		// The up step's post step runs at the job's end and would end the
 		// leg again, over this more accurate note: tell it down did.
@@ -454,11 +474,66 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 // reported it (STATE_* of the up step cannot learn of a later step).
 const downReportedFile = "down-reported"
 
+// downNote is the notes of a leg down ended: a kept host's, or a run's
+// that never finished (interrupted); code is the teardown's exit status.
+func downNote(code int, interrupted bool) string {
+	switch {
+	case interrupted && code != ExitOK:
+		return "the run ended without a result; down failed to tear it down (see the job)"
+	case interrupted:
+		return "the run ended without a result; torn down by down"
+	case code != ExitOK:
+		return "host kept by up; the suite was not run; down failed to tear it down (see the job)"
+	}
+	return "host kept by up, torn down by down; the suite was not run"
+}
+
+// writeDownResult rewrites result.json and summary.md in --out with the
+// leg's end: the result up (or the run) wrote there, if it is this leg's,
+// else one made from the state, ended with note and down's teardown.
+// The step logs are left as they are: down ran no steps.
+func (a *app) writeDownResult(run *config.Run, st *upState, teardown verify.PhaseResult, note string, interrupted bool) error {
+	res := savedResult(run.Out, st.Identity)
+	if res == nil {
+		res = &verify.Result{
+			Provider: st.Provider, Identity: st.Identity, Lane: st.Inputs["lane"], Started: st.Identity.CreatedAt,
+			Display: cmp.Or(run.Display, st.Inputs["display"], matrix.DisplayName(st.Identity.Key)),
+		}
+	}
+	if interrupted {
+		res.Abandon(note, time.Now(), teardown)
+	} else {
+		res.EndKept(note, time.Now(), teardown)
+	}
+	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
+	if err != nil {
+		return err
+	}
+	if !a.inGHA {
+		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{res.Row()}), summaryPath, resultPath)
+	}
+	return nil
+}
+
+// savedResult is the result.json in out if it is the leg id's, else nil
+// (none, or an earlier leg's in a reused --out).
+func savedResult(out string, id providers.Identity) *verify.Result {
+	data, err := os.ReadFile(filepath.Join(out, "result.json"))
+	if err != nil {
+		return nil
+	}
+	var res verify.Result
+	if json.Unmarshal(data, &res) != nil || res.Identity.Name() != id.Name() {
+		return nil
+	}
+	return &res
+}
+
 // reportDown ends the pending status `up` left on GitHub (in Actions, with
 // reporting on): the host is gone and the suite was not run there, so the
-// leg ends without a verdict, as error. It reports whether the status was
-// posted.
-func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, code int, interrupted bool) bool {
+// leg ends without a verdict, as error, with note. It reports whether the
+// status was posted.
+func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, note string, interrupted bool) bool {
 	if id.HeadSHA != "" {
 		run.HeadSHA = id.HeadSHA // the commit up was run for
 	}
@@ -466,18 +541,10 @@ func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Iden
 	if r == nil {
 		return false
 	}
-	note := "host kept by up, torn down by down; the suite was not run"
-	if code != ExitOK {
-		note = "host kept by up; the suite was not run; down failed to tear it down (see the job)"
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
 	defer cancel()
 	row := matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}
 	if interrupted {
-		note = "the run ended without a result; torn down by down"
-		if code != ExitOK {
-			note = "the run ended without a result; down failed to tear it down (see the job)"
-		}
 		out := r.Abandon(ctx, row, note)
 		a.notice(out)
 		return out.StatusPosted

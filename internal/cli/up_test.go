@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +200,12 @@ func TestDownAfterKilledRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "host")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("down left the leg's state behind (stat: %v)", err)
 	}
+	// The killed run wrote no result; down writes how the leg ended.
+	res := down.resultJSON(t)
+	if ended, _ := res["ended"].(map[string]any); res["outcome"] != "error" || ended["live"] != "fail" ||
+		ended["note"] != "the run ended without a result; torn down by down" {
+		t.Errorf("result.json after down: outcome %v, ended %v; want error, live fail and the note", res["outcome"], res["ended"])
+	}
 	// --out is free again.
 	if r := runBin(t, env, "down", "--out", out); r.code != 2 {
 		t.Errorf("a second down: exit %d, want 2 (nothing to tear down)", r.code)
@@ -222,5 +229,77 @@ func TestRunLeavesNoStateWhenClean(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, "host")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("run %d left state in %s (stat: %v)", i, out, err)
 		}
+	}
+}
+
+// TestDownEndsTheResult: up leaves a "host up" result in --out; once down
+// has torn the host down, result.json and summary.md say how the leg
+// ended, as its commit status does — error, live cycle not run, "host
+// kept by up … the suite was not run" — with down's teardown among the
+// phases, not an up whose host is gone.
+func TestDownEndsTheResult(t *testing.T) {
+	requireRoot(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	env := cmdEnv(t)
+	env[len(env)-1] = "TMPDIR=" + tmp
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(out, "host", "host.json")); err == nil {
+			runBin(t, env, "down", "--out", out)
+		}
+	})
+	up := runBin(t, env, "up", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state"))
+	if up.code != 0 {
+		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
+	}
+	// What up wrote, so the checks below see down change it.
+	if res := up.resultJSON(t); res["outcome"] != "up" {
+		t.Fatalf("up's result.json outcome = %v, want up", res["outcome"])
+	}
+	if md := up.file(t, "summary.md"); !strings.Contains(md, "⏳ host up") {
+		t.Fatalf("up's summary.md does not say the host is up:\n%s", md)
+	}
+
+	down := runBin(t, env, "down", "--out", out)
+	if down.code != 0 {
+		t.Fatalf("down exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
+	}
+	const note = "host kept by up, torn down by down; the suite was not run"
+	res := down.resultJSON(t)
+	if res["outcome"] != "error" || res["kept"] != nil {
+		t.Errorf("result.json after down: outcome %v, kept %v; want error and no kept host", res["outcome"], res["kept"])
+	}
+	if ended, _ := res["ended"].(map[string]any); ended["note"] != note || ended["live"] != "not-run" {
+		t.Errorf("result.json after down: ended = %v, want note %q and live not-run", res["ended"], note)
+	}
+	var names []string
+	var teardown map[string]any
+	phases, _ := res["phases"].([]any)
+	for _, p := range phases {
+		ph, _ := p.(map[string]any)
+		names = append(names, fmt.Sprint(ph["name"]))
+		if ph["name"] == "teardown" {
+			teardown = ph
+		}
+	}
+	if teardown == nil || teardown["status"] != "pass" {
+		t.Errorf("result.json phases after down: %v; want up's and down's passed teardown (teardown: %v)", names, teardown)
+	}
+	if !slices.Contains(names, "preflight") || !slices.Contains(names, "ready") {
+		t.Errorf("result.json phases after down: %v; want up's phases kept", names)
+	}
+
+	md := down.file(t, "summary.md")
+	// Preflight passed under up; the live cycle and the seccomp probe
+	// were not run; the note is the commit status's.
+	if row := "| ✅ | — | — | " + note + " |"; !strings.Contains(md, row) {
+		t.Errorf("summary.md after down lacks the row %q:\n%s", row, md)
+	}
+	if strings.Contains(md, "host up") || strings.Contains(md, "⏳") {
+		t.Errorf("summary.md after down still reads as a host up:\n%s", md)
+	}
+	if !strings.Contains(md, "| teardown | ✅ |") {
+		t.Errorf("summary.md after down has no teardown phase:\n%s", md)
 	}
 }

@@ -421,6 +421,13 @@ func (c *cycle) progress() {
 // preflight checks everything that can be checked without creating anything:
 // the provider's own checks, then the keys and user data for the host.
 func (c *cycle) preflight(ctx context.Context) error {
+	if c.plan.Info.Billed && c.plan.ProbeBinary != "" {
+		// A cloud's host is never this machine: a probe binary it could
+		// not run is refused before a host is paid for.
+		if err := checkProbeLinking(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, ""); err != nil {
+			return err
+		}
+	}
 	req := c.request(c.plan.Candidates[0])
 	for i, cand := range c.plan.Candidates {
 		req.Candidate = cand

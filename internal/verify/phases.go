@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/libtest"
@@ -32,15 +34,70 @@ func (c *cycle) ready(ctx context.Context) error {
 		&limitError{what: "the ready phase", input: "ready-timeout", limit: c.plan.ReadyTimeout})
 	defer cancel()
 	err := c.connectAndWait(rctx)
+	dialErr := err
 	var limit *limitError
 	if err != nil && ctx.Err() == nil && errors.As(context.Cause(rctx), &limit) {
 		// The error of whatever was cut off reads as a bare deadline;
 		// the limit, and what it cut off, say more.
 		l := *limit
 		l.detail = c.readyWaiting
-		return &l
+		err = &l
+	}
+	var de *dialError
+	if err != nil && ctx.Err() == nil && errors.As(dialErr, &de) && c.existingHost() {
+		c.mu.Lock()
+		c.res.CouldNotStart = true
+		c.mu.Unlock()
+		return c.notReached(de.err, err)
 	}
 	return err
+}
+
+// dialError is SSH never getting into the host: no command ran there.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// existingHost says whether the host is one the provider did not create
+// (ssh) and the run has created nothing: SSH failing to get in then means
+// the leg could not start, not that a host failed.
+func (c *cycle) existingHost() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.plan.Info.Creates && c.plan.HostInputs.Host != "" && len(c.res.Created) == 0
+}
+
+// notReached is why SSH did not get into an existing host, naming the
+// input to fix: dialErr is the dial's error, err the phase's (the same, or
+// the ready-timeout that cut the dial off).
+func (c *cycle) notReached(dialErr, err error) error {
+	in := c.plan.HostInputs
+	h := c.host
+	quote := func(name string) string { return fmt.Sprintf("input %q", name) }
+	var msg string
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(dialErr, remote.ErrHostKeyMismatch) && in.KnownHost != "":
+		msg = fmt.Sprintf("%s: expected the host key %s:%d presents; it presented another", quote(in.KnownHost), h.Address, h.Port)
+	case errors.Is(dialErr, remote.ErrAuth):
+		key := "the private key"
+		if in.Key != "" {
+			key = "the key in " + quote(in.Key)
+		}
+		msg = fmt.Sprintf("%s: got %q, expected a user %s:%d lets in with %s (the host refused them)",
+			quote(in.User), h.User, h.Address, h.Port, key)
+	case errors.As(dialErr, &dnsErr):
+		msg = fmt.Sprintf("%s: got %q, expected a host name or IP address this machine can resolve", quote(in.Host), h.Address)
+	case errors.Is(dialErr, syscall.ECONNREFUSED):
+		msg = fmt.Sprintf("%s: got \"%d\", expected the port sshd listens on at %s (nothing does there: connection refused; or %s names another host)",
+			quote(in.Port), h.Port, h.Address, quote(in.Host))
+	default:
+		msg = fmt.Sprintf("%s: got %q, expected a host that answers SSH on port %d (%s)", quote(in.Host), h.Address, h.Port, quote(in.Port))
+	}
+	// err's text only: a ready-timeout it wraps would make the phase's
+	// error read as that limit alone, without the input.
+	return fmt.Errorf("could not start, nothing was run on the host: %s: %s", msg, err.Error())
 }
 
 // connectAndWait is the ready phase within its limit.
@@ -92,7 +149,7 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)
+		return &dialError{fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)}
 	}
 	c.client = client
 	c.cleanups.pushConn("close ssh", func(context.Context) error { client.Close(); return nil })
@@ -375,6 +432,9 @@ func (c *cycle) probe(ctx context.Context) error {
 		return err
 	}
 	if err := checkProbePlatform(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, uname); err != nil {
+		return err
+	}
+	if err := checkProbeLinking(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, c.host.Address); err != nil {
 		return err
 	}
 	dir := c.host.WorkDir // the provider's, which its Destroy removes

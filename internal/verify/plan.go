@@ -83,6 +83,12 @@ type Plan struct {
 	// whose platform is runtime.GOOS/GOARCH.
 	ProbeBinaryInput string
 
+	// HostInputs name the inputs a host the provider did not create was
+	// given by (ssh: bring your own), so that SSH never getting in is
+	// reported as the input to fix and as a leg that could not start.
+	// Zero for providers that create their hosts.
+	HostInputs HostInputs
+
 	// Timeout bounds the whole leg, teardown included.
 	Timeout time.Duration
 	// TeardownBudget is kept in reserve from Timeout for the cleanups.
@@ -169,4 +175,14 @@ func (p *Plan) out() io.Writer {
 		return p.Out
 	}
 	return io.Discard
+}
+
+// HostInputs are the names of the inputs that say how to reach an existing
+// host; an empty name is an input the provider does not have.
+type HostInputs struct {
+	Host, Port, User string
+	// Key is the input the private key came from.
+	Key string
+	// KnownHost pins the host key.
+	KnownHost string
 }

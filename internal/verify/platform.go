@@ -5,6 +5,8 @@ import (
 	"debug/macho"
 	"debug/pe"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
 	"strings"
 )
@@ -84,6 +86,67 @@ func binaryPlatform(path string) (goos, goarch string, err error) {
 		return "windows", goarch, nil
 	}
 	return "", "", fmt.Errorf("%s is not an executable this program can read (ELF, Mach-O or PE)", path)
+}
+
+// elfInterpreter is the program interpreter a dynamically linked ELF
+// executable asks for (its PT_INTERP header, as
+// /lib64/ld-linux-x86-64.so.2); "" for a static executable or a file that
+// is not ELF.
+func elfInterpreter(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(p.Open(), 4096))
+		if err != nil || len(b) == 0 {
+			return "a program interpreter"
+		}
+		return strings.TrimRight(string(b), "\x00")
+	}
+	return ""
+}
+
+// isThisMachine reports whether addr reaches this machine (a loopback
+// address): there the libraries a dynamically linked binary was linked
+// against are the ones it finds.
+func isThisMachine(addr string) bool {
+	if strings.EqualFold(addr, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkProbeLinking refuses a dynamically linked probe binary for a host
+// other than this machine: what `go build` makes with cgo on needs the
+// build machine's dynamic loader and C library (GLIBC_2.34 and the like),
+// which an older or musl host lacks, and the probe would fail there with
+// nothing but the loader's complaint.
+// An empty addr is a host the provider has yet to create (a cloud's),
+// which is never this machine.
+func checkProbeLinking(bin, input, addr string) error {
+	host := "a host the provider creates"
+	if addr != "" {
+		if isThisMachine(addr) {
+			return nil
+		}
+		host = "the host " + addr
+	}
+	interp := elfInterpreter(bin)
+	if interp == "" {
+		return nil
+	}
+	why := fmt.Sprintf("dynamically linked (it needs %s and the C library of the machine that built it, which %s may not have)", interp, host)
+	if input != "" {
+		return fmt.Errorf("input %q: %s is %s: expected a static build of mvm-verify (CGO_ENABLED=0 go build)", input, bin, why)
+	}
+	return fmt.Errorf("the probe binary is this mvm-verify, which is %s: build it with CGO_ENABLED=0 go build, "+
+		"or set the input \"probe-binary\" to a static build", why)
 }
 
 // checkProbePlatform refuses to upload a probe binary the host cannot run.

@@ -3,11 +3,14 @@ package verify
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 func TestHostPlatform(t *testing.T) {
@@ -94,5 +97,103 @@ func TestProviderUnameIsUsed(t *testing.T) {
 	ph := res.Phase(PhaseProbe)
 	if ph == nil || ph.Status != matrix.Fail || !strings.Contains(ph.Error, "s390x-from-the-provider") {
 		t.Fatalf("probe phase %+v, want it failed naming the provider's platform\n%s", ph, out.String())
+	}
+}
+
+// staticBinary builds a tiny Go program with cgo off: a static executable.
+func staticBinary(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module static\n\ngo 1.21\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "static")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build a static binary: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// dynamicBinary is /bin/true, which Debian links dynamically, as a plain
+// `go build` with cgo links mvm-verify.
+func dynamicBinary(t *testing.T) string {
+	t.Helper()
+	const bin = "/bin/true"
+	if elfInterpreter(bin) == "" {
+		t.Fatalf("%s has no PT_INTERP header: the test needs a dynamically linked executable there (Debian's coreutils)", bin)
+	}
+	return bin
+}
+
+func TestElfInterpreter(t *testing.T) {
+	if got := elfInterpreter(dynamicBinary(t)); !strings.Contains(got, "ld-") {
+		t.Errorf("elfInterpreter(/bin/true) = %q, want the dynamic loader", got)
+	}
+	if got := elfInterpreter(staticBinary(t)); got != "" {
+		t.Errorf("elfInterpreter(a CGO_ENABLED=0 build) = %q, want none", got)
+	}
+	script := filepath.Join(t.TempDir(), "script.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755)
+	if got := elfInterpreter(script); got != "" {
+		t.Errorf("elfInterpreter(a script) = %q, want none", got)
+	}
+}
+
+// A dynamically linked probe binary is refused for a host that is not this
+// machine, saying why and how to build one that runs there; on this
+// machine (a loopback address, as local's host) it runs, and a static
+// binary runs anywhere.
+func TestCheckProbeLinking(t *testing.T) {
+	dynamic, static := dynamicBinary(t), staticBinary(t)
+	const remoteHost = "203.0.113.7" // documentation address: only compared, never dialled
+	for _, input := range []string{"", "probe-binary"} {
+		err := checkProbeLinking(dynamic, input, remoteHost)
+		if err == nil {
+			t.Fatalf("input %q: a dynamically linked probe binary accepted for %s", input, remoteHost)
+		}
+		for _, want := range []string{"dynamically linked", "CGO_ENABLED=0", `input "probe-binary"`, remoteHost} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("input %q: error %q lacks %q", input, err, want)
+			}
+		}
+		if input != "" && !strings.Contains(err.Error(), dynamic) {
+			t.Errorf("error %q does not name the file", err)
+		}
+		if err := checkProbeLinking(static, input, remoteHost); err != nil {
+			t.Errorf("input %q: a static probe binary refused: %v", input, err)
+		}
+		for _, here := range []string{"127.0.0.1", "127.0.3.9", "::1", "localhost"} {
+			if err := checkProbeLinking(dynamic, input, here); err != nil {
+				t.Errorf("input %q: a dynamically linked probe binary refused for this machine (%s): %v", input, here, err)
+			}
+		}
+	}
+}
+
+// A cloud's host is never this machine: a dynamically linked probe binary
+// is refused at preflight, before a host is created and paid for.
+func TestDynamicProbeRefusedBeforeACloudHost(t *testing.T) {
+	p := &hostProvider{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.Info = providers.Info{Name: "testhosts", Creates: true, Billed: true}
+	plan.ProbeBinary = dynamicBinary(t)
+	var out strings.Builder
+	plan.Out = &out
+	res := Run(context.Background(), plan)
+	ph := res.Phase(PhasePreflight)
+	if ph == nil || ph.Status != matrix.Fail || !strings.Contains(ph.Error, "dynamically linked") || !strings.Contains(ph.Error, "CGO_ENABLED=0") {
+		t.Fatalf("preflight %+v, want it failed saying the binary is dynamically linked and how to build it\n%s", ph, out.String())
+	}
+	if res.Phase(PhaseProvision) != nil {
+		t.Errorf("a host was provisioned after the refusal: %+v", res.Phases)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts created: %v", left)
 	}
 }

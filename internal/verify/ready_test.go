@@ -98,8 +98,15 @@ func TestReadyTimeoutOnAClosedPort(t *testing.T) {
 	// Without the ready limit the leg would end here instead, naming
 	// timeout-minutes: a failure, not a hang.
 	plan.Timeout = time.Minute
+	// Inputs named as for an existing host: but this provider created the
+	// host (it recorded it), so SSH not getting in is a failed leg, not
+	// one that could not start.
+	plan.HostInputs = HostInputs{Host: "ssh-host", Port: "ssh-port", User: "ssh-user"}
 	res := Run(context.Background(), plan)
 	readyTimedOut(t, hp, res, "300ms", "waiting for SSH on 127.", ":"+strconv.Itoa(port), "connection refused")
+	if res.CouldNotStart || strings.Contains(res.FirstFailure, "could not start") {
+		t.Errorf("a host the run created reads as could not start: %q", res.FirstFailure)
+	}
 }
 
 // A host that answers SSH but never writes its ready marker fails the

@@ -117,6 +117,45 @@ type Result struct {
 	// HostCleanups, for a kept host, are the changes the cycle made on it
 	// over SSH, for `down` to undo before the provider's destroy.
 	HostCleanups []HostCleanup `json:"-"`
+	// CouldNotStart is set when SSH never got into a host the provider did
+	// not create (refused, unreachable, a wrong user or key, another host
+	// key): nothing was created and nothing changed on the host, so the
+	// leg could not start (exit 2), its first failure naming the input.
+	CouldNotStart bool `json:"could_not_start,omitempty"`
+	// Ended is set when the leg ended without a verdict after this result
+	// was written: `down` tore down the host `up` kept, or what a killed
+	// run left. The row is then the one its commit status gets.
+	Ended *Ending `json:"ended,omitempty"`
+}
+
+// Ending is how a leg without a verdict ended.
+type Ending struct {
+	// Note is the row's whole Notes cell.
+	Note string `json:"note"`
+	// Live is the live cycle's cell: not run for a kept host torn down
+	// (the suite never ran there), fail for a run that never finished.
+	Live matrix.Status `json:"live"`
+	At   time.Time     `json:"at"`
+}
+
+// EndKept turns the result of an `up` into the leg's final one once its
+// kept host is torn down: no verdict came, so the outcome is error, the
+// live cycle not run and note the notes; phases are the teardown's.
+func (r *Result) EndKept(note string, at time.Time, phases ...PhaseResult) {
+	r.end(Ending{Note: note, Live: matrix.NotRun, At: at}, phases)
+}
+
+// Abandon ends a leg that never finished (killed before its final result)
+// once what it left is torn down: the live cycle failed, note the notes.
+func (r *Result) Abandon(note string, at time.Time, phases ...PhaseResult) {
+	r.end(Ending{Note: note, Live: matrix.Fail, At: at}, phases)
+}
+
+func (r *Result) end(e Ending, phases []PhaseResult) {
+	r.Outcome = Errored
+	r.Kept = false
+	r.Ended = &e
+	r.Phases = append(r.Phases, phases...)
 }
 
 // Phase returns the named phase's result, or nil if it never started.
@@ -150,12 +189,49 @@ func (r *Result) Row() matrix.Row {
 	if row.Provider == "" {
 		row.Provider = r.Provider
 	}
+	if r.Ended != nil {
+		return r.endedRow(row)
+	}
 	row.Set(matrix.Preflight, r.preflightCell(), "")
 	live, liveText := r.liveCell()
 	row.Set(matrix.LiveCycle, live, liveText)
 	row.Set(matrix.SeccompProbe, r.columnCell(matrix.SeccompProbe), "")
 	row.Notes = r.notes()
 	return row
+}
+
+// endedRow is the row of a leg that ended without a verdict, as its
+// commit status has it: what the leg had settled stays, its live cycle is
+// the ending's (a failed one stays failed), the rest unknown.
+func (r *Result) endedRow(row matrix.Row) matrix.Row {
+	row.UpdatedAt = r.Ended.At
+	pre := matrix.Unknown
+	if r.Phase(PhasePreflight) != nil {
+		pre = r.preflightCell()
+	}
+	row.Set(matrix.Preflight, pre, "")
+	row.Set(matrix.LiveCycle, r.Ended.Live, "")
+	seccomp := matrix.Unknown
+	switch {
+	case r.Ended.Live == matrix.NotRun:
+		// A kept host's suite never ran: no step fed the column.
+		seccomp = matrix.NotRun
+	case r.feeds(matrix.SeccompProbe):
+		seccomp = r.columnCell(matrix.SeccompProbe)
+	}
+	row.Set(matrix.SeccompProbe, seccomp, "")
+	row.Notes = r.Ended.Note
+	return row
+}
+
+// feeds reports whether a step the leg ran fed column c.
+func (r *Result) feeds(c matrix.Column) bool {
+	for _, s := range r.Steps {
+		if s.Column == c {
+			return true
+		}
+	}
+	return false
 }
 
 // preflightCell covers inputs, credentials, the type, and the host probe.
@@ -238,7 +314,8 @@ func (r *Result) anyFailed() bool {
 }
 
 // columnCell folds the steps feeding one column: any fail fails it, all pass
-// passes it, otherwise the first non-pass status (n/a, not run) stands.
+// passes it, otherwise the first non-pass status (n/a, not run) stands; a
+// column no step feeds is n/a in a verified leg, not run in any other.
 func (r *Result) columnCell(c matrix.Column) matrix.Status {
 	status := matrix.Unknown
 	seen := false
@@ -256,10 +333,19 @@ func (r *Result) columnCell(c matrix.Column) matrix.Status {
 		}
 	}
 	if !seen {
-		if r.Outcome == Cancelled || r.Outcome == Up || r.FirstFailure != "" {
-			return matrix.NotRun
+		// No step of the suite feeds the column. "?" is for a leg that
+		// never reported, so a leg that ended says what it knows: a
+		// verified leg had no such check to run (n/a; "—" would be a
+		// check not run, which makes a leg incomplete and its commit
+		// status a failure), any other leg stopped short of its checks
+		// or left one out ("—").
+		switch r.Outcome {
+		case "":
+			return matrix.Unknown
+		case Verified:
+			return matrix.NA
 		}
-		return matrix.Unknown
+		return matrix.NotRun
 	}
 	return status
 }

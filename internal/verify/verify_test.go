@@ -180,7 +180,10 @@ func TestRowCells(t *testing.T) {
 			name: "free provider: duration only",
 			res: Result{Outcome: Verified, Lane: "kvm", Duration: 42 * time.Second, Phases: passPhases(allPhases...),
 				Steps: []StepResult{{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass}}},
-			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.Unknown, notes: "42 s",
+			// No step feeds the seccomp column: the leg had no such check
+			// (n/a), never "?" (a leg that never reported), nor "—",
+			// which would make a verified leg's status a failure.
+			preflight: matrix.Pass, live: matrix.Pass, seccmp: matrix.NA, notes: "42 s",
 		},
 		{
 			name: "no-kvm lane",
@@ -260,6 +263,19 @@ func TestRowCells(t *testing.T) {
 			res:       Result{Outcome: Cancelled, FirstFailure: "cancelled", Phases: passPhases(PhasePreflight, PhaseProvision)},
 			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, cancelled",
 		},
+		{
+			// down ended up's leg: the row its commit status gets.
+			name: "kept host torn down by down",
+			res: ended(Result{Outcome: Up, Kept: true, Lane: "kvm", Phases: passPhases(PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe)},
+				func(r *Result) { r.EndKept("host kept by up, torn down by down; the suite was not run", time.Time{}) }),
+			preflight: matrix.Pass, live: matrix.NotRun, seccmp: matrix.NotRun, notes: "host kept by up, torn down by down; the suite was not run",
+		},
+		{
+			// down tore down what a killed run left, with no result of its own.
+			name:      "killed run torn down by down",
+			res:       ended(Result{}, func(r *Result) { r.Abandon("the run ended without a result; torn down by down", time.Time{}) }),
+			preflight: matrix.Unknown, live: matrix.Fail, seccmp: matrix.Unknown, notes: "the run ended without a result; torn down by down",
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,6 +295,12 @@ func TestRowCells(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ended is res after end.
+func ended(res Result, end func(*Result)) Result {
+	end(&res)
+	return res
 }
 
 func TestBudget(t *testing.T) {
