@@ -943,14 +943,16 @@ func TestKeepaliveClosesSilentConnection(t *testing.T) {
 }
 
 // TestRunCancelOnFrozenHost cancels a command on a host that has stopped
-// answering (sshd frozen). Run must give up instead of waiting out
-// KillGrace twice, and close the connection, so the cleanups after a signal
-// fail at once instead of each waiting for a dead host.
+// answering (sshd frozen). Run must give up after CancelGrace instead of
+// waiting out KillGrace, and close the connection, so the cleanups after a
+// signal fail at once instead of each waiting for a dead host.
 func TestRunCancelOnFrozenHost(t *testing.T) {
 	f := newFixture(t)
 	o := fast()
 	o.Keepalive = -1 // only the cancel may notice the frozen host
-	o.KillGrace = time.Minute
+	// A KillGrace no test run waits out: a Run still waiting after the
+	// hang bound below has taken KillGrace for the cancel's grace.
+	o.KillGrace = time.Hour
 	o.CancelGrace = 200 * time.Millisecond
 	c := f.dial(t, o)
 
@@ -970,7 +972,12 @@ func TestRunCancelOnFrozenHost(t *testing.T) {
 	<-live.seen
 	freezeServer(t, c)
 	cancel()
-	r := <-done
+	var r ran
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run has not returned 30 s after the cancel on a frozen host, with CancelGrace %s and KillGrace %s: the cancel waits KillGrace instead of CancelGrace (is the grace no longer clamped to CancelGrace?)", o.CancelGrace, o.KillGrace)
+	}
 	res, err := r.res, r.err
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run cancelled on a frozen host: err = %v, want context.Canceled", err)
@@ -980,6 +987,8 @@ func TestRunCancelOnFrozenHost(t *testing.T) {
 	}
 	if !errors.Is(c.Err(), ErrUnresponsive) {
 		t.Errorf("Client.Err() = %v, want ErrUnresponsive: the connection to a host that ignored the kill stays open", c.Err())
+	} else if want := "within " + o.CancelGrace.String() + " of the cancel"; !strings.Contains(c.Err().Error(), want) {
+		t.Errorf("Client.Err() = %v, want it to say %q: the grace after a cancel is CancelGrace", c.Err(), want)
 	}
 	if _, err := c.Run(testContext(t), RunSpec{Command: "true"}); err == nil || !errors.Is(err, ErrUnresponsive) {
 		t.Errorf("Run after giving up on the host: err = %v, want one naming ErrUnresponsive", err)
