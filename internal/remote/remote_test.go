@@ -470,13 +470,21 @@ func TestRunCancelStubbornCommandKeepsConnection(t *testing.T) {
 	}
 }
 
+// TestRunOutputCap covers output beyond twice the cap, which the writer
+// trims as it goes, and output between once and twice the cap, which only
+// the result's snapshot cuts.
 func TestRunOutputCap(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())
-	res := run(t, c, RunSpec{Command: "head -c 5000 /dev/zero | tr '\\0' a; printf END", MaxOutput: 1000})
-	if len(res.Output) != 1000 || !bytes.HasSuffix(res.Output, []byte("aEND")) || res.OutputDropped != 4003 {
-		t.Errorf("kept %d bytes ending %q, dropped %d; want the last 1000 and 4003 dropped",
-			len(res.Output), res.Output[max(0, len(res.Output)-8):], res.OutputDropped)
+	for _, n := range []int{5000, 1500, 997} {
+		t.Run(strconv.Itoa(n+3)+" bytes", func(t *testing.T) {
+			res := run(t, c, RunSpec{Command: "head -c " + strconv.Itoa(n) + " /dev/zero | tr '\\0' a; printf END", MaxOutput: 1000})
+			wantLen, wantDropped := min(n+3, 1000), int64(max(0, n+3-1000))
+			if len(res.Output) != wantLen || !bytes.HasSuffix(res.Output, []byte("aEND")) || res.OutputDropped != wantDropped {
+				t.Errorf("kept %d bytes ending %q, dropped %d; want the last %d and %d dropped",
+					len(res.Output), res.Output[max(0, len(res.Output)-8):], res.OutputDropped, wantLen, wantDropped)
+			}
+		})
 	}
 }
 
