@@ -1004,10 +1004,16 @@ func TestRunCancelOnFrozenHost(t *testing.T) {
 }
 
 // freezeServer stops every process holding the server end of c's TCP
-// connection (sshd's per-connection processes) until the test ends.
-func freezeServer(t *testing.T, c *Client) {
+// connection (sshd's per-connection processes) until the test ends, or
+// until the test calls the thaw it returns.
+func freezeServer(t *testing.T, c *Client) (thaw func()) {
 	t.Helper()
 	requireRoot(t)
+	// sshd forks the process serving an authenticated connection after
+	// Dial has returned; a reply to a request means it is there to freeze.
+	if _, _, err := c.ssh.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		t.Fatalf("request before freezing the host: %v", err)
+	}
 	server := c.ssh.RemoteAddr().(*net.TCPAddr)
 	client := c.ssh.LocalAddr().(*net.TCPAddr)
 	inode := tcpInode(t, server, client)
@@ -1021,11 +1027,58 @@ func freezeServer(t *testing.T, c *Client) {
 		}
 		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
 	}
+	// SIGSTOP takes effect once the process is next scheduled; until then
+	// it may still read what the test sends to the "frozen" host.
+	for _, pid := range pids {
+		waitStopped(t, pid)
+	}
+	return func() {
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Fatalf("SIGCONT %d: %v", pid, err)
+			}
+		}
+	}
+}
+
+// waitStopped waits until pid is stopped ("T" in /proc/PID/stat) or gone
+// (a zombie, or reaped): sshd's pre-authentication child may still hold
+// the socket while it exits.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	giveUp := time.After(30 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("state of frozen process %d: %v", pid, err)
+		}
+		// The state follows the command name, which is in parentheses
+		// and may hold spaces.
+		_, rest, _ := bytes.Cut(stat[bytes.LastIndexByte(stat, ')'):], []byte(" "))
+		if len(rest) > 0 && bytes.IndexByte([]byte("TtZX"), rest[0]) >= 0 {
+			return
+		}
+		select {
+		case <-giveUp:
+			t.Fatalf("process %d is not stopped 30 s after SIGSTOP: %s", pid, stat)
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // tcpInode finds the inode of the IPv4 socket local→remote in
-// /proc/net/tcp, where addresses are hex in host byte order.
+// /proc/net/tcp.
 func tcpInode(t *testing.T, local, remote *net.TCPAddr) string {
+	t.Helper()
+	return tcpEntry(t, local, remote)[9]
+}
+
+// tcpEntry returns the fields of the IPv4 socket local→remote's line in
+// /proc/net/tcp, where addresses are hex in host byte order.
+func tcpEntry(t *testing.T, local, remote *net.TCPAddr) []string {
 	t.Helper()
 	hexAddr := func(a *net.TCPAddr) string {
 		ip := a.IP.To4()
@@ -1038,11 +1091,11 @@ func tcpInode(t *testing.T, local, remote *net.TCPAddr) string {
 	for line := range strings.Lines(string(table)) {
 		fields := strings.Fields(line)
 		if len(fields) > 9 && fields[1] == hexAddr(local) && fields[2] == hexAddr(remote) {
-			return fields[9]
+			return fields
 		}
 	}
 	t.Fatalf("socket %v -> %v not in /proc/net/tcp", local, remote)
-	return ""
+	return nil
 }
 
 func socketOwners(t *testing.T, inode string) []int {
