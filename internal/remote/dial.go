@@ -369,6 +369,9 @@ func dialOnce(ctx context.Context, t Target, cfg *ssh.ClientConfig, timeout time
 		return nil, fmt.Errorf("ssh handshake: %w", err)
 	}
 	if err != nil {
+		// x/crypto closes conn on a failed handshake already; closing it
+		// here too keeps a refused host from leaking sockets should that
+		// change (TestDialFailedHandshakesCloseTheirSockets).
 		conn.Close()
 		return nil, err
 	}

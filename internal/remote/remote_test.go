@@ -470,13 +470,21 @@ func TestRunCancelStubbornCommandKeepsConnection(t *testing.T) {
 	}
 }
 
+// TestRunOutputCap covers output beyond twice the cap, which the writer
+// trims as it goes, and output between once and twice the cap, which only
+// the result's snapshot cuts.
 func TestRunOutputCap(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())
-	res := run(t, c, RunSpec{Command: "head -c 5000 /dev/zero | tr '\\0' a; printf END", MaxOutput: 1000})
-	if len(res.Output) != 1000 || !bytes.HasSuffix(res.Output, []byte("aEND")) || res.OutputDropped != 4003 {
-		t.Errorf("kept %d bytes ending %q, dropped %d; want the last 1000 and 4003 dropped",
-			len(res.Output), res.Output[max(0, len(res.Output)-8):], res.OutputDropped)
+	for _, n := range []int{5000, 1500, 997} {
+		t.Run(strconv.Itoa(n+3)+" bytes", func(t *testing.T) {
+			res := run(t, c, RunSpec{Command: "head -c " + strconv.Itoa(n) + " /dev/zero | tr '\\0' a; printf END", MaxOutput: 1000})
+			wantLen, wantDropped := min(n+3, 1000), int64(max(0, n+3-1000))
+			if len(res.Output) != wantLen || !bytes.HasSuffix(res.Output, []byte("aEND")) || res.OutputDropped != wantDropped {
+				t.Errorf("kept %d bytes ending %q, dropped %d; want the last %d and %d dropped",
+					len(res.Output), res.Output[max(0, len(res.Output)-8):], res.OutputDropped, wantLen, wantDropped)
+			}
+		})
 	}
 }
 
@@ -943,14 +951,16 @@ func TestKeepaliveClosesSilentConnection(t *testing.T) {
 }
 
 // TestRunCancelOnFrozenHost cancels a command on a host that has stopped
-// answering (sshd frozen). Run must give up instead of waiting out
-// KillGrace twice, and close the connection, so the cleanups after a signal
-// fail at once instead of each waiting for a dead host.
+// answering (sshd frozen). Run must give up after CancelGrace instead of
+// waiting out KillGrace, and close the connection, so the cleanups after a
+// signal fail at once instead of each waiting for a dead host.
 func TestRunCancelOnFrozenHost(t *testing.T) {
 	f := newFixture(t)
 	o := fast()
 	o.Keepalive = -1 // only the cancel may notice the frozen host
-	o.KillGrace = time.Minute
+	// A KillGrace no test run waits out: a Run still waiting after the
+	// hang bound below has taken KillGrace for the cancel's grace.
+	o.KillGrace = time.Hour
 	o.CancelGrace = 200 * time.Millisecond
 	c := f.dial(t, o)
 
@@ -970,7 +980,12 @@ func TestRunCancelOnFrozenHost(t *testing.T) {
 	<-live.seen
 	freezeServer(t, c)
 	cancel()
-	r := <-done
+	var r ran
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run has not returned 30 s after the cancel on a frozen host, with CancelGrace %s and KillGrace %s: the cancel waits KillGrace instead of CancelGrace (is the grace no longer clamped to CancelGrace?)", o.CancelGrace, o.KillGrace)
+	}
 	res, err := r.res, r.err
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run cancelled on a frozen host: err = %v, want context.Canceled", err)
@@ -980,6 +995,8 @@ func TestRunCancelOnFrozenHost(t *testing.T) {
 	}
 	if !errors.Is(c.Err(), ErrUnresponsive) {
 		t.Errorf("Client.Err() = %v, want ErrUnresponsive: the connection to a host that ignored the kill stays open", c.Err())
+	} else if want := "within " + o.CancelGrace.String() + " of the cancel"; !strings.Contains(c.Err().Error(), want) {
+		t.Errorf("Client.Err() = %v, want it to say %q: the grace after a cancel is CancelGrace", c.Err(), want)
 	}
 	if _, err := c.Run(testContext(t), RunSpec{Command: "true"}); err == nil || !errors.Is(err, ErrUnresponsive) {
 		t.Errorf("Run after giving up on the host: err = %v, want one naming ErrUnresponsive", err)
@@ -987,10 +1004,16 @@ func TestRunCancelOnFrozenHost(t *testing.T) {
 }
 
 // freezeServer stops every process holding the server end of c's TCP
-// connection (sshd's per-connection processes) until the test ends.
-func freezeServer(t *testing.T, c *Client) {
+// connection (sshd's per-connection processes) until the test ends, or
+// until the test calls the thaw it returns.
+func freezeServer(t *testing.T, c *Client) (thaw func()) {
 	t.Helper()
 	requireRoot(t)
+	// sshd forks the process serving an authenticated connection after
+	// Dial has returned; a reply to a request means it is there to freeze.
+	if _, _, err := c.ssh.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		t.Fatalf("request before freezing the host: %v", err)
+	}
 	server := c.ssh.RemoteAddr().(*net.TCPAddr)
 	client := c.ssh.LocalAddr().(*net.TCPAddr)
 	inode := tcpInode(t, server, client)
@@ -1004,11 +1027,58 @@ func freezeServer(t *testing.T, c *Client) {
 		}
 		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
 	}
+	// SIGSTOP takes effect once the process is next scheduled; until then
+	// it may still read what the test sends to the "frozen" host.
+	for _, pid := range pids {
+		waitStopped(t, pid)
+	}
+	return func() {
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Fatalf("SIGCONT %d: %v", pid, err)
+			}
+		}
+	}
+}
+
+// waitStopped waits until pid is stopped ("T" in /proc/PID/stat) or gone
+// (a zombie, or reaped): sshd's pre-authentication child may still hold
+// the socket while it exits.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	giveUp := time.After(30 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("state of frozen process %d: %v", pid, err)
+		}
+		// The state follows the command name, which is in parentheses
+		// and may hold spaces.
+		_, rest, _ := bytes.Cut(stat[bytes.LastIndexByte(stat, ')'):], []byte(" "))
+		if len(rest) > 0 && bytes.IndexByte([]byte("TtZX"), rest[0]) >= 0 {
+			return
+		}
+		select {
+		case <-giveUp:
+			t.Fatalf("process %d is not stopped 30 s after SIGSTOP: %s", pid, stat)
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // tcpInode finds the inode of the IPv4 socket local→remote in
-// /proc/net/tcp, where addresses are hex in host byte order.
+// /proc/net/tcp.
 func tcpInode(t *testing.T, local, remote *net.TCPAddr) string {
+	t.Helper()
+	return tcpEntry(t, local, remote)[9]
+}
+
+// tcpEntry returns the fields of the IPv4 socket local→remote's line in
+// /proc/net/tcp, where addresses are hex in host byte order.
+func tcpEntry(t *testing.T, local, remote *net.TCPAddr) []string {
 	t.Helper()
 	hexAddr := func(a *net.TCPAddr) string {
 		ip := a.IP.To4()
@@ -1021,11 +1091,11 @@ func tcpInode(t *testing.T, local, remote *net.TCPAddr) string {
 	for line := range strings.Lines(string(table)) {
 		fields := strings.Fields(line)
 		if len(fields) > 9 && fields[1] == hexAddr(local) && fields[2] == hexAddr(remote) {
-			return fields[9]
+			return fields
 		}
 	}
 	t.Fatalf("socket %v -> %v not in /proc/net/tcp", local, remote)
-	return ""
+	return nil
 }
 
 func socketOwners(t *testing.T, inode string) []int {
