@@ -122,7 +122,7 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 	}
 
 	docs := filepath.Join(dir, "matrix.md")
-	before := "# Verification\n\nintro stays\n\n<!-- mvm-verify:start -->\nold table\n<!-- mvm-verify:end -->\n\noutro stays\n"
+	before := "# Verification\n\nintro stays\n\n<!-- mvm-verify:start -->\n| Local | ❌ | ❌ | ❌ | old table |\n<!-- mvm-verify:end -->\n\noutro stays\n"
 	if err := os.WriteFile(docs, []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -362,6 +362,11 @@ func TestReportBadInput(t *testing.T) {
 	if err := os.WriteFile(glued, []byte(gluedContent), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	const notesContent = "<!-- mvm-verify:start -->\n| AWS | ✅ | ✅ | ✅ | x |\nsee the May run\n<!-- mvm-verify:end -->\n"
+	notes := filepath.Join(dir, "notes.md")
+	if err := os.WriteFile(notes, []byte(notesContent), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string
@@ -371,6 +376,8 @@ func TestReportBadInput(t *testing.T) {
 			[]string{`input "matrix-file"`, plain, "<!-- mvm-verify:start --> … <!-- mvm-verify:end -->"}},
 		{"matrix-file marker sharing its line", []string{"--matrix-file", glued, "--expect", "aws"},
 			[]string{`input "matrix-file"`, glued, "line 2: <!-- mvm-verify:start --> shares its line with other text"}},
+		{"matrix-file text in the table", []string{"--matrix-file", notes, "--expect", "aws"},
+			[]string{`input "matrix-file"`, notes, `line 3: "see the May run" is not a table line`}},
 		{"expect not keys", []string{"--expect", "AWS lane,x|y"},
 			[]string{`input "expect"`, `"AWS lane,x|y"`, "lowercase letters, digits, - and _"}},
 		{"repository not owner/name", []string{"--github-repository", "https://github.com/o/r"},
@@ -390,7 +397,7 @@ func TestReportBadInput(t *testing.T) {
 			if _, err := os.Stat(out); err == nil {
 				t.Error("report wrote its output directory despite bad input")
 			}
-			if readFile(t, plain) != "# no markers\n" || readFile(t, glued) != gluedContent {
+			if readFile(t, plain) != "# no markers\n" || readFile(t, glued) != gluedContent || readFile(t, notes) != notesContent {
 				t.Error("the matrix file changed")
 			}
 		})

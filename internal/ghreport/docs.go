@@ -2,6 +2,7 @@ package ghreport
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
@@ -18,20 +19,32 @@ const (
 // and the diff shows only the rows that changed.
 //
 // rows are what this run knows. A row of the table already in the file
-// stands for a row of rows when its Provider cell is that row's provider
-// (or the display name of its key): it is rewritten in its place. Every
-// other row of the table (a leg this run did not report on, a provider
-// that maps to no row) stays exactly as it was, line ending included, in
-// its place: the file is the matrix's memory, and a run of some legs must
-// not erase the others. Rows with no line in the table yet are added at
-// its end, in the order given. Of two lines for one provider, the first is
-// the row's; the other is kept as it is.
+// stands for a row of rows when its Provider cell is that row's provider:
+// it is rewritten in its place. Every other row of the table (a leg this
+// run did not report on, a provider that maps to no row) stays exactly as
+// it was, line ending included, in its place: the file is the matrix's
+// memory, and a run of some legs must not erase the others. Rows with no
+// line in the table yet are added at its end, in the order given.
 //
-// What lies between the markers is the table's: blank lines just inside
-// the markers are kept, the header is written afresh, and text that is not
-// a table line is dropped. The lines written take the line ending of the
-// start marker's line, so a file with stray CRLFs elsewhere keeps LF in
-// the table and a CRLF file stays CRLF.
+// Which line is a row's is decided over the whole table, not line by line,
+// so an earlier line cannot take a row whose own line comes later:
+//  1. a row takes the first line whose Provider cell is its provider;
+//  2. a row still without a line, whose provider no line of the table
+//     names at all, takes the first line left whose Provider cell is its
+//     key's display name (the leg renamed the row since: "AWS" became
+//     "AWS (c8i)").
+//
+// A line stands for one row at most and a row takes one line at most: of
+// two lines for one provider the first is rewritten, the other kept as it
+// is.
+//
+// What lies between the markers is the table's (matrix.DocsRegion refuses
+// other text): blank lines just inside the markers are kept, blank lines
+// within the table are dropped (in markdown they would end it), and the
+// header is written afresh. A table line is any line with an unescaped
+// pipe, with or without pipes at its ends. The lines written take the line
+// ending of the start marker's line, so a file with stray CRLFs elsewhere
+// keeps LF in the table and a CRLF file stays CRLF.
 func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 	start, end, err := matrix.DocsRegion(content)
 	if err != nil {
@@ -66,7 +79,33 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 		}
 		pending[i] = r
 	}
-	used := make([]bool, len(pending))
+
+	// Sort the table's lines: the header and its separator (written
+	// afresh), blank lines (dropped), and rows, each with its Provider cell.
+	table := lines[first:last]
+	kinds := make([]lineKind, len(table))
+	cells := make([]string, len(table))
+	for i, l := range table {
+		c, ok := matrix.TableCells(string(l))
+		switch {
+		case isBlank(l):
+			kinds[i] = blankLine
+		case !ok:
+			// DocsRegion refused such text; should one get here, it is
+			// kept rather than lost.
+			kinds[i] = otherLine
+		case isSeparator(c), isHeader(c):
+			kinds[i] = headerLine
+		case i+1 < len(table) && isSeparatorLine(table[i+1]):
+			kinds[i] = headerLine
+		default:
+			kinds[i] = rowLine
+			if len(c) > 0 {
+				cells[i] = c[0]
+			}
+		}
+	}
+	rowOf := assignRows(cells, kinds, pending)
 
 	var out bytes.Buffer
 	out.Grow(len(content) + 128*len(rows))
@@ -75,19 +114,14 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 		out.Write(l)
 	}
 	out.WriteString(strings.ReplaceAll(matrix.Header(), "\n", eol))
-	table := lines[first:last]
+	used := make([]bool, len(pending))
 	for i, l := range table {
 		switch {
-		case isSeparator(l), i+1 < len(table) && isSeparator(table[i+1]), isHeader(l):
-			// The header and its separator, written afresh above.
-		case !isTableLine(l):
-			// Not part of a table: the region holds the table only.
+		case kinds[i] == headerLine, kinds[i] == blankLine:
+		case rowOf[i] >= 0:
+			used[rowOf[i]] = true
+			out.WriteString(strings.TrimSuffix(pending[rowOf[i]].Markdown(), "\n") + eol)
 		default:
-			if j := rowFor(providerCell(l), pending, used); j >= 0 {
-				used[j] = true
-				out.WriteString(strings.TrimSuffix(pending[j].Markdown(), "\n") + eol)
-				continue
-			}
 			out.Write(l) // every body line ends in a newline: the end marker's line follows
 		}
 	}
@@ -103,41 +137,49 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// rowFor finds the row a table line's Provider cell stands for: the first
-// unused row rendering that provider, else the first whose key's display
-// name it is (a row the leg named otherwise since). -1 when none.
-func rowFor(cell string, rows []matrix.Row, used []bool) int {
-	if cell == "" {
-		return -1
-	}
-	for _, byName := range []bool{false, true} {
-		for j, r := range rows {
-			name := r.Provider
-			if byName {
-				name = matrix.DisplayName(r.Key)
-			}
-			if !used[j] && matrix.Escape(name) == cell {
-				return j
-			}
-		}
-	}
-	return -1
-}
+type lineKind int
 
-// providerCell is a table line's first cell as written, trimmed: the text
-// up to the first pipe that is not escaped.
-func providerCell(line []byte) string {
-	s := strings.TrimSpace(string(line))
-	s = strings.TrimPrefix(s, "|")
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++ // skip what is escaped
-		case '|':
-			return strings.TrimSpace(s[:i])
+const (
+	rowLine lineKind = iota
+	headerLine
+	blankLine
+	otherLine
+)
+
+// assignRows decides which row of rows each table line stands for (-1:
+// none, the line is kept): first every exact Provider match over the whole
+// table, then the display-name fallback for the rows left, each only if no
+// line names the row's provider. Lines are taken in table order, so the
+// outcome depends on the file and rows alone.
+func assignRows(cells []string, kinds []lineKind, rows []matrix.Row) []int {
+	rowOf := make([]int, len(cells))
+	for i := range rowOf {
+		rowOf[i] = -1
+	}
+	named := map[string]bool{}
+	for i, c := range cells {
+		if kinds[i] == rowLine && c != "" {
+			named[c] = true
 		}
 	}
-	return strings.TrimSpace(s)
+	matched := make([]bool, len(rows))
+	take := func(j int, cell string) {
+		for i, c := range cells {
+			if kinds[i] == rowLine && rowOf[i] < 0 && c != "" && c == cell {
+				rowOf[i], matched[j] = j, true
+				return
+			}
+		}
+	}
+	for j, r := range rows {
+		take(j, matrix.Escape(r.Provider))
+	}
+	for j, r := range rows {
+		if !matched[j] && !named[matrix.Escape(r.Provider)] {
+			take(j, matrix.Escape(matrix.DisplayName(r.Key)))
+		}
+	}
+	return rowOf
 }
 
 // splitLines cuts b into lines, each with its line ending; the last may
@@ -155,23 +197,30 @@ func splitLines(b []byte) [][]byte {
 	return lines
 }
 
-// isHeader reports whether line is this table's header line (without the
+// isHeader reports whether cells are this table's header's (without the
 // separator under it, it would otherwise read as a row named "Provider").
-func isHeader(line []byte) bool {
+func isHeader(cells []string) bool {
 	header, _, _ := strings.Cut(matrix.Header(), "\n")
-	return string(bytes.TrimSpace(line)) == header
+	want, _ := matrix.TableCells(header)
+	return slices.Equal(cells, want)
 }
 
 func isBlank(line []byte) bool { return len(bytes.TrimSpace(line)) == 0 }
 
-func isTableLine(line []byte) bool {
-	return bytes.HasPrefix(bytes.TrimSpace(line), []byte("|"))
+// isSeparator reports whether cells are a table's header separator's
+// ("|---|:--:|", or "--- | :-:" without the outer pipes): each cell dashes
+// with an optional colon at either end.
+func isSeparator(cells []string) bool {
+	for _, c := range cells {
+		c = strings.TrimSuffix(strings.TrimPrefix(c, ":"), ":")
+		if c == "" || strings.Trim(c, "-") != "" {
+			return false
+		}
+	}
+	return len(cells) > 0
 }
 
-// isSeparator reports whether line is a table's header separator
-// ("|---|:--:|").
-func isSeparator(line []byte) bool {
-	s := bytes.TrimSpace(line)
-	return bytes.HasPrefix(s, []byte("|")) && bytes.Contains(s, []byte("-")) &&
-		len(bytes.Trim(s, "|-: \t")) == 0
+func isSeparatorLine(line []byte) bool {
+	cells, ok := matrix.TableCells(string(line))
+	return ok && isSeparator(cells)
 }

@@ -116,7 +116,7 @@ func TestRewriteDocsTableSeedWithoutMarkers(t *testing.T) {
 }
 
 func TestRewriteDocsTableKeepsLineEndingsAndFillsEmptyRegion(t *testing.T) {
-	crlf := []byte("# M\r\n" + DocsStart + "\r\nold\r\n" + DocsEnd + "\r\ntail\r\n")
+	crlf := []byte("# M\r\n" + DocsStart + "\r\n| Hetzner | old |\r\n" + DocsEnd + "\r\ntail\r\n")
 	got, err := RewriteDocsTable(crlf, seedRows()[:1])
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,8 @@ func TestRewriteDocsTableTakesTheStartMarkersLineEnding(t *testing.T) {
 		{"LF file, CRLF in the intro", "# M\r\nintro\n" + DocsStart + "\n", DocsEnd + "\r\ntail\n", "\n"},
 		{"CRLF file, LF in the intro", "# M\nintro\r\n" + DocsStart + "\r\n", DocsEnd + "\ntail\r\n", "\r\n"},
 	} {
-		got, err := RewriteDocsTable([]byte(tc.before+"old"+tc.eol+tc.after), rows)
+		// A stale Hetzner row, rewritten in its place; GCP's is added.
+		got, err := RewriteDocsTable([]byte(tc.before+"| Hetzner | old |"+tc.eol+tc.after), rows)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -245,5 +246,121 @@ func TestRepositoryDocsMatrixIsRewritable(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(got), string(content[:strings.Index(string(content), DocsStart)])) {
 		t.Errorf("the intro of %s changed", file)
+	}
+}
+
+// rewriteTable runs RewriteDocsTable on a region holding the header and
+// body, and returns what lies between the header and the end marker.
+func rewriteTable(t *testing.T, body string, rows ...matrix.Row) string {
+	t.Helper()
+	got, err := RewriteDocsTable([]byte(DocsStart+"\n"+matrix.Header()+body+DocsEnd+"\n"), rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := DocsStart + "\n" + matrix.Header()
+	if !strings.HasPrefix(string(got), prefix) || !strings.HasSuffix(string(got), DocsEnd+"\n") {
+		t.Fatalf("markers or header not kept:\n%s", got)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(string(got), prefix), DocsEnd+"\n")
+}
+
+// A row finds its line by the display name of its key only when no line
+// of the table names its provider: a line further down that does is the
+// row's, whatever comes before it, and the line the display name matches
+// (here a hand-written metal lane) is kept.
+func TestRewriteDocsTableExactProviderBeatsDisplayName(t *testing.T) {
+	c8i := matrix.Row{Key: "aws", Provider: "AWS (c8i)", Notes: "new run"}
+	c8i.Set(matrix.LiveCycle, matrix.Pass, "")
+	const metal = "| AWS | ✅ | ✅ | ✅ | metal lane, by hand |\n"
+	const last = "| AWS (c8i) | ❌ | ❌ | ❌ | last run |\n"
+	for name, tc := range map[string]struct{ body, want string }{
+		"display name first": {metal + last, metal + c8i.Markdown()},
+		"display name last":  {last + metal, c8i.Markdown() + metal},
+	} {
+		if got := rewriteTable(t, tc.body, c8i); got != tc.want {
+			t.Errorf("%s:\n%s\nwant\n%s", name, got, tc.want)
+		}
+	}
+
+	// A row given later whose provider is the line's exact name takes it
+	// before an earlier row's display-name fallback can; the renamed row,
+	// left without a line, is added at the end.
+	metalRow := matrix.Row{Key: "aws-metal", Provider: "AWS", Notes: "metal run"}
+	metalRow.Set(matrix.Preflight, matrix.Pass, "")
+	want := "| GCP | ✅ | ✅ | ✅ | kept |\n" + metalRow.Markdown() + c8i.Markdown()
+	if got := rewriteTable(t, "| GCP | ✅ | ✅ | ✅ | kept |\n"+metal, c8i, metalRow); got != want {
+		t.Errorf("exact name for a later row:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A row matched by its key's display name is rewritten where its line is,
+// not moved to the end; of two lines for that name the first is the row's
+// and the second is kept as it is, however often the rewrite runs.
+func TestRewriteDocsTableRenamedRowKeepsItsPlaceAndFirstDuplicate(t *testing.T) {
+	c8i := matrix.Row{Key: "aws", Provider: "AWS (c8i)", Notes: "renamed"}
+	const gcp = "| GCP | ✅ | ✅ | ✅ | kept |\n"
+	const azure = "| Azure | — | ⏳ pending | ? | kept |\n"
+	const second = "| AWS | ❌ | ❌ | ❌ | second |\n"
+	body := gcp + "| AWS | ❌ | ❌ | ❌ | first |\n" + second + azure
+	want := gcp + c8i.Markdown() + second + azure
+	got := rewriteTable(t, body, c8i)
+	if got != want {
+		t.Fatalf("renamed row:\n%s\nwant\n%s", got, want)
+	}
+	// Run again on the result: the row now has its own line, which it
+	// takes; the second AWS line still stays.
+	c8i.Notes = "again"
+	if got, want := rewriteTable(t, got, c8i), gcp+c8i.Markdown()+second+azure; got != want {
+		t.Errorf("second run:\n%s\nwant\n%s", got, want)
+	}
+
+	// The same for an exact name: two lines for "AWS", the first taken.
+	aws := matrix.Row{Key: "aws", Provider: "AWS", Notes: "exact"}
+	if got, want := rewriteTable(t, body, aws), gcp+aws.Markdown()+second+azure; got != want {
+		t.Errorf("duplicate exact lines:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// GFM needs no pipe at either end of a row: a table written that way keeps
+// its rows (those no row of this run stands for, byte for byte), and its
+// header and separator are recognised and written afresh.
+func TestRewriteDocsTableRowsWithoutOuterPipes(t *testing.T) {
+	aws := matrix.Row{Key: "aws", Provider: "AWS", Notes: "new"}
+	aws.Set(matrix.Preflight, matrix.Pass, "")
+	content := DocsStart + "\n" +
+		"Provider | Preflight | Live cycle | Seccomp probe | Notes\n" +
+		"--- | :-: | --- | --- | ---\n" +
+		"Hetzner | ✅ | n/a | n/a | by hand\n" +
+		"AWS | ❌ | ❌ | ❌ | old\n" +
+		"| Vultr | — | ⏳ pending | ? | leading pipe only\n" +
+		"My \\| lab | ✅ | ✅ | ✅ | trailing pipe only |\n" +
+		DocsEnd + "\n"
+	got, err := RewriteDocsTable([]byte(content), []matrix.Row{aws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DocsStart + "\n" + matrix.Header() +
+		"Hetzner | ✅ | n/a | n/a | by hand\n" +
+		aws.Markdown() +
+		"| Vultr | — | ⏳ pending | ? | leading pipe only\n" +
+		"My \\| lab | ✅ | ✅ | ✅ | trailing pipe only |\n" +
+		DocsEnd + "\n"
+	if string(got) != want {
+		t.Errorf("rows without outer pipes:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Text between the markers that is not a table line is refused, naming
+// the line, rather than dropped; the file is left to the caller unchanged.
+func TestRewriteDocsTableRefusesTextInTheTable(t *testing.T) {
+	content := "# M\n" + DocsStart + "\n" + matrix.Header() +
+		"| AWS | ✅ | ✅ | ✅ | x |\n" +
+		"Numbers from the May run.\n" +
+		"\n" + DocsEnd + "\n"
+	got, err := RewriteDocsTable([]byte(content), seedRows())
+	if err == nil || got != nil ||
+		!strings.Contains(err.Error(), `line 6: "Numbers from the May run." is not a table line`) ||
+		!strings.Contains(err.Error(), "move other text outside them") {
+		t.Errorf("text in the table: %q, error %v; want an error naming line 6 and saying to move it", got, err)
 	}
 }

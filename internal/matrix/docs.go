@@ -3,6 +3,7 @@ package matrix
 import (
 	"bytes"
 	"fmt"
+	"strings"
 )
 
 // A docs file's matrix table lives between these markers. They are here, not
@@ -17,6 +18,14 @@ const (
 // start first, each alone on its line (whitespace around it allowed). A
 // marker sharing its line with text would have the table glued onto that
 // line, where markdown does not render it as a table.
+//
+// Between the markers only the table goes: every line there is blank or a
+// table line (see TableCells). Other text is refused, not kept and not
+// dropped: kept in the table's place it would render as a one-cell row (a
+// line after rows continues the table) or as a paragraph the header joins,
+// and dropped it would lose what someone wrote. Refused here, the
+// configuration finds it before anything runs, naming the line, and the
+// writer can move it out of the markers.
 func DocsRegion(content []byte) (start, end int, err error) {
 	help := fmt.Sprintf("put %s and %s on their own lines around the table", DocsStart, DocsEnd)
 	for _, m := range []string{DocsStart, DocsEnd} {
@@ -47,5 +56,46 @@ func DocsRegion(content []byte) (start, end int, err error) {
 				bytes.Count(content[:lineStart], []byte("\n"))+1, m.marker, Truncate(string(line), 120), help)
 		}
 	}
+	body := content[start:end]
+	firstLine := bytes.Count(content[:start], []byte("\n")) + 1
+	for i, line := range bytes.Split(body, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			if _, ok := TableCells(string(t)); !ok {
+				return 0, 0, fmt.Errorf("docs table: line %d: %q is not a table line (cells between | pipes): "+
+					"only the table goes between %s and %s; move other text outside them",
+					firstLine+i, Truncate(string(t), 120), DocsStart, DocsEnd)
+			}
+		}
+	}
 	return start, end, nil
+}
+
+// TableCells splits a markdown table line into its cells, each trimmed and
+// as written (escapes kept). A table line is one with a pipe no backslash
+// escapes: GFM needs no pipe at either end of a row ("Hetzner | ✅ | …" is
+// one), so one leading and one trailing pipe are dropped, not required.
+// ok is false for a line with no such pipe.
+func TableCells(line string) (cells []string, ok bool) {
+	s := strings.TrimSpace(line)
+	from, lastPipe := 0, -1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++ // what is escaped is text, a pipe too
+		case '|':
+			cells = append(cells, strings.TrimSpace(s[from:i]))
+			from, lastPipe = i+1, i
+		}
+	}
+	if lastPipe < 0 {
+		return nil, false
+	}
+	cells = append(cells, strings.TrimSpace(s[from:]))
+	if s[0] == '|' {
+		cells = cells[1:]
+	}
+	if lastPipe == len(s)-1 && len(cells) > 0 {
+		cells = cells[:len(cells)-1]
+	}
+	return cells, true
 }

@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,6 +34,56 @@ func TestDocsRegionMarkerNotAloneOnItsLine(t *testing.T) {
 		_, _, err := DocsRegion([]byte(tc.content))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "on their own lines") {
 			t.Errorf("%q: error %v, want one containing %q and saying where the markers go", tc.content, err, tc.want)
+		}
+	}
+}
+
+// Between the markers only blank lines and table lines (with or without
+// pipes at their ends) are allowed; other text is refused naming its line,
+// so the configuration catches it before anything runs.
+func TestDocsRegionRefusesTextThatIsNotTable(t *testing.T) {
+	for _, content := range []string{
+		DocsStart + "\n\n" + Header() + "| AWS | ✅ |\nHetzner | ✅ | by hand\n| a \\| b\n  \n" + DocsEnd + "\n",
+		DocsStart + "\r\nProvider | Notes\r\n--- | ---\r\nAWS | x\r\n" + DocsEnd,
+	} {
+		if _, _, err := DocsRegion([]byte(content)); err != nil {
+			t.Errorf("%q: %v", content, err)
+		}
+	}
+	for _, tc := range []struct{ content, want string }{
+		{"# M\n" + DocsStart + "\n" + Header() + "| AWS | ✅ |\nsee below\n" + DocsEnd + "\n", `line 6: "see below" is not a table line`},
+		{DocsStart + "\r\n\r\n  <!-- note -->  \r\n" + DocsEnd, `line 3: "<!-- note -->" is not a table line`},
+		// An escaped pipe is text: this line has no cells.
+		{DocsStart + "\nAWS \\| GCP\n" + DocsEnd, `line 2: "AWS \\| GCP" is not a table line`},
+	} {
+		_, _, err := DocsRegion([]byte(tc.content))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "move other text outside them") {
+			t.Errorf("%q: error %v, want one containing %q and saying to move the text", tc.content, err, tc.want)
+		}
+	}
+}
+
+func TestTableCells(t *testing.T) {
+	for _, tc := range []struct {
+		line  string
+		cells []string
+		ok    bool
+	}{
+		{"| AWS | ✅ | x |", []string{"AWS", "✅", "x"}, true},
+		{"  AWS|✅ | x  \r\n", []string{"AWS", "✅", "x"}, true},
+		{"| AWS | x", []string{"AWS", "x"}, true},
+		{"AWS | x |", []string{"AWS", "x"}, true},
+		{`| My \| lab | a\\|b |`, []string{`My \| lab`, `a\\`, "b"}, true},
+		{"| | x |", []string{"", "x"}, true},
+		{"|", []string{}, true},
+		{"a | ", []string{"a"}, true},
+		{`a \| b`, nil, false},
+		{"plain text", nil, false},
+		{"", nil, false},
+	} {
+		cells, ok := TableCells(tc.line)
+		if ok != tc.ok || !slices.Equal(cells, tc.cells) {
+			t.Errorf("TableCells(%q) = %q, %v; want %q, %v", tc.line, cells, ok, tc.cells, tc.ok)
 		}
 	}
 }
