@@ -80,8 +80,8 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		}
 		// Only a lack of capacity moves on to the next zone of the same
 		// candidate, whether RunInstances said so or the instance ended
-		// for it before it ran; anything else is the candidate loop's
-		// business.
+		// for it before it ran (and was terminated: see endedNotCleared);
+		// anything else is the candidate loop's business.
 		if providers.ClassOf(err) != providers.ClassCapacity || c.Zone != "" || i == len(places)-1 {
 			return nil, providers.At(placed, err)
 		}
@@ -129,12 +129,28 @@ func (p *Provider) launch(ctx context.Context, cl *clients, req providers.Reques
 		return inst, err
 	}
 	if terr := p.terminate(ctx, cl, []string{id}); terr != nil {
-		return inst, fmt.Errorf("%w; terminate it: %w", err, terr)
+		return inst, endedNotCleared(err, "terminate it", terr)
 	}
 	if terr := p.waitTerminated(ctx, cl, []string{id}); terr != nil {
-		return inst, fmt.Errorf("%w; %w", err, terr)
+		return inst, endedNotCleared(err, "confirm it terminated", terr)
 	}
 	return inst, err
+}
+
+// endedNotCleared is the error of a launch that ended for capacity but
+// could not be terminated (or its termination confirmed). It takes the
+// class and code of the cleanup's failure, not of the capacity: the zone
+// and candidate loops move on only for capacity, and launching elsewhere
+// while EC2 refuses to end this instance (UnauthorizedOperation, say)
+// would pile up instances the run cannot remove. A cleanup failure that
+// itself reads as capacity or quota is unknown, so the loops stop too.
+func endedNotCleared(ended error, what string, cerr error) error {
+	class, code := providers.ClassUnknown, ""
+	var pe *providers.Error
+	if errors.As(cerr, &pe) && pe.Class != providers.ClassCapacity && pe.Class != providers.ClassQuota {
+		class, code = pe.Class, pe.Code
+	}
+	return providers.Classified(class, code, fmt.Errorf("%w; %s: %w", ended, what, cerr))
 }
 
 func zoneOf(inst ec2types.Instance) string {

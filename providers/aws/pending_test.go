@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 // TestDestroyFindsPendingInstance: main is cut off while its instance is
@@ -165,6 +167,42 @@ func TestLaunchEndedTriesTheNextZone(t *testing.T) {
 	term := slices.Index(ops, "TerminateInstances")
 	if last := slices.Index(ops[term+1:], "RunInstances"); term < 0 || last < 0 {
 		t.Errorf("ops = %v, want the ended instance terminated before the next launch", ops)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestLaunchEndedNotTerminatedStops: the launch in us-east-1a ends for
+// capacity, and EC2 refuses to terminate it (UnauthorizedOperation). The
+// run stops there, classed by the refusal: no other zone or candidate is
+// launched while an instance the run could not end may still be there.
+func TestLaunchEndedNotTerminatedStops(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 1, Status: 403, Code: "UnauthorizedOperation",
+		Message: "You are not authorized to perform this operation."})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Region: "us-east-1"}, {Region: "us-east-1", Type: "m8i.large"}}
+	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err == nil {
+		t.Fatalf("create succeeded (attempts %+v), want it stopped by the refused termination", attempts)
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 1 {
+		t.Errorf("RunInstances calls = %d, want 1: nothing launched after the termination was refused", n)
+	}
+	if providers.ClassOf(err) != providers.ClassAuth {
+		t.Errorf("class = %v, want auth (the refused termination's): %v", providers.ClassOf(err), err)
+	}
+	for _, want := range []string{"InsufficientInstanceCapacity", "terminate it", "UnauthorizedOperation"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if len(attempts) != 1 || attempts[0].Class != providers.ClassAuth || attempts[0].Code != "UnauthorizedOperation" || attempts[0].Candidate.Zone != "us-east-1a" {
+		t.Errorf("attempts = %+v, want one, in us-east-1a, auth (UnauthorizedOperation)", attempts)
 	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
