@@ -28,9 +28,26 @@ const (
 	WidestIPv6Bits = 64
 )
 
-// TooWide reports whether p opens SSH wider than WidestIPv4Bits (IPv4) or
-// WidestIPv6Bits (IPv6), which takes allow-ssh-from-anywhere.
+// Unmapped is p as an IPv4 range when p is an IPv4-mapped IPv6 range
+// (::ffff:203.0.113.7/128 is 203.0.113.7/32), and p masked otherwise. Such
+// a range holds IPv4 addresses only, so it is judged, and written into a
+// firewall rule, as the IPv4 range it is: as an IPv6 /96, all of IPv4
+// would pass the IPv6 width check.
+func Unmapped(p netip.Prefix) netip.Prefix {
+	p = p.Masked()
+	// Masking to fewer than 96 bits clears part of the ::ffff: marker, so
+	// a masked range is IPv4-mapped only from /96 on.
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+// TooWide reports whether p opens SSH wider than WidestIPv4Bits (IPv4,
+// IPv4-mapped included) or WidestIPv6Bits (IPv6), which takes
+// allow-ssh-from-anywhere.
 func TooWide(p netip.Prefix) bool {
+	p = Unmapped(p)
 	if p.Addr().Is4() {
 		return p.Bits() < WidestIPv4Bits
 	}
@@ -40,10 +57,16 @@ func TooWide(p netip.Prefix) bool {
 // WidestFor is the widest prefix length allowed without the opt-in for
 // p's address family, for messages.
 func WidestFor(p netip.Prefix) int {
-	if p.Addr().Is4() {
+	if Unmapped(p).Addr().Is4() {
 		return WidestIPv4Bits
 	}
 	return WidestIPv6Bits
+}
+
+// OneAddressBits is the prefix length of a single address of p's family
+// (32 or 128), for messages: "the runner's address as a /32".
+func OneAddressBits(p netip.Prefix) int {
+	return Unmapped(p).Addr().BitLen()
 }
 
 // SourceCIDR decides the only source allowed to reach tcp/22:
@@ -53,6 +76,9 @@ func WidestFor(p netip.Prefix) int {
 //     when allowAnywhere;
 //   - 0.0.0.0/0 when allowAnywhere and no override;
 //   - otherwise the discovered egress address as a /32 (or /128).
+//
+// An IPv4-mapped override (::ffff:203.0.113.7) is returned as the IPv4
+// range it names.
 func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discover EgressFunc) (string, error) {
 	override = strings.TrimSpace(override)
 	if override != "" {
@@ -62,9 +88,9 @@ func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discov
 		}
 		if TooWide(p) && !allowAnywhere {
 			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to a range wider than /%d: expected the runner's address as a /%d or a range of /%d or narrower, or set allow-ssh-from-anywhere: true",
-				override, WidestFor(p), p.Addr().BitLen(), WidestFor(p))
+				override, WidestFor(p), OneAddressBits(p), WidestFor(p))
 		}
-		return p.String(), nil
+		return Unmapped(p).String(), nil
 	}
 	if allowAnywhere {
 		return Anywhere, nil

@@ -315,6 +315,17 @@ func TestSourceCIDR(t *testing.T) {
 		{name: "v6 /64 is allowed", override: "2001:db8::/64", want: "2001:db8::/64"},
 		{name: "v6 /32 with opt-in", override: "2001:db8::/32", anywhere: true, want: "2001:db8::/32"},
 		{name: "opt-in without override", anywhere: true, discover: failing, want: "0.0.0.0/0"},
+		// An IPv4-mapped range holds IPv4 addresses only: it is judged,
+		// and returned, as the IPv4 range it names, not as an IPv6 /96.
+		{name: "v4-mapped all of IPv4 needs opt-in", override: "::ffff:0.0.0.0/96",
+			wantErr: `input ssh-source-cidr "::ffff:0.0.0.0/96" opens SSH to a range wider than /24: expected the runner's address as a /32 or a range of /24 or narrower, or set allow-ssh-from-anywhere: true`},
+		{name: "v4-mapped /8 needs opt-in", override: "::ffff:10.0.0.0/104", wantErr: `range wider than /24`},
+		{name: "v4-mapped /23 needs opt-in", override: "::ffff:198.51.100.0/119", wantErr: `range wider than /24`},
+		{name: "v4-mapped /24 is allowed", override: "::ffff:198.51.100.0/120", want: "198.51.100.0/24"},
+		{name: "v4-mapped address", override: "::ffff:203.0.113.7", want: "203.0.113.7/32"},
+		{name: "v4-mapped with opt-in", override: "::ffff:0.0.0.0/96", anywhere: true, want: "0.0.0.0/0"},
+		// Masked to fewer than 96 bits the ::ffff: marker is gone: an IPv6 range.
+		{name: "v6 /80 around the mapped space", override: "::ffff:0.0.0.0/80", want: "::/80"},
 		{name: "bad override", override: "my-laptop", wantErr: `input ssh-source-cidr "my-laptop"`},
 		{name: "discovery fails", discover: failing, wantErr: "offline"},
 		{name: "no discoverer", wantErr: "ssh-source-cidr"},

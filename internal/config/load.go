@@ -416,18 +416,20 @@ func (l *loader) sourceCIDR(r *Run) {
 	p, err := netip.ParsePrefix(v)
 	if err != nil {
 		expected := "a CIDR like 203.0.113.7/32"
-		if _, aerr := netip.ParseAddr(v); aerr == nil {
-			expected += " (add /32 for one address)"
+		if a, aerr := netip.ParseAddr(v); aerr == nil {
+			expected += fmt.Sprintf(" (add /%d for one address)", a.BitLen())
 		}
 		l.fail("ssh-source-cidr", v, expected, nil)
 		return
 	}
+	// One address is a /32 in IPv4 and a /128 in IPv6; an IPv4-mapped
+	// range (::ffff:…) is judged, and kept, as the IPv4 range it names.
 	if providers.TooWide(p) && !r.AllowSSHFromAnywhere {
-		l.fail("ssh-source-cidr", v, fmt.Sprintf("a range of /%d or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true to open SSH that wide",
-			providers.WidestFor(p)), nil)
+		l.fail("ssh-source-cidr", v, fmt.Sprintf("a range of /%d or narrower (such as the runner's address as a /%d), or allow-ssh-from-anywhere: true to open SSH that wide",
+			providers.WidestFor(p), providers.OneAddressBits(p)), nil)
 		return
 	}
-	r.SSHSourceCIDR = p.Masked().String()
+	r.SSHSourceCIDR = providers.Unmapped(p).String()
 	l.set("ssh-source-cidr", r.SSHSourceCIDR)
 }
 

@@ -290,7 +290,13 @@ func TestLoadBadInput(t *testing.T) {
 		{"cidr wider than /24", with(aws, "ssh-source-cidr", "198.51.100.0/23"), "ssh-source-cidr",
 			`got "198.51.100.0/23", expected a range of /24 or narrower`},
 		{"cidr v6 wider than /64", with(aws, "ssh-source-cidr", "2001:db8::/48"), "ssh-source-cidr",
-			`got "2001:db8::/48", expected a range of /64 or narrower`},
+			`got "2001:db8::/48", expected a range of /64 or narrower (such as the runner's address as a /128), or allow-ssh-from-anywhere: true`},
+		{"cidr v6 address", with(aws, "ssh-source-cidr", "2001:db8::7"), "ssh-source-cidr", `(add /128 for one address)`},
+		// IPv4-mapped ranges are IPv4: ::ffff:0.0.0.0/96 is all of it.
+		{"cidr v4-mapped anywhere", with(aws, "ssh-source-cidr", "::ffff:0.0.0.0/96"), "ssh-source-cidr",
+			`got "::ffff:0.0.0.0/96", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
+		{"cidr v4-mapped /8", with(aws, "ssh-source-cidr", "::ffff:10.0.0.0/104"), "ssh-source-cidr",
+			`got "::ffff:10.0.0.0/104", expected a range of /24 or narrower`},
 		{"candidates market", with(aws, "candidates", `[{"region": "us-east-1"}, {"region": "us-east-2", "market": "cheap"}]`), "candidates",
 			`input "candidates": line 1: [1].market: got "cheap", expected on-demand or spot`},
 		{"candidates key", with(aws, "candidates", "- region: us-east-1\n- regoin: us-east-2\n"), "candidates",
@@ -592,6 +598,26 @@ func TestSSHFromAnywhereIsAnOptIn(t *testing.T) {
 	}
 	if r, err = load(t, map[string]string{"provider": "aws", "allow-ssh-from-anywhere": "true", "ssh-source-cidr": "::/0"}); err != nil || r.SSHSourceCIDR != "::/0" {
 		t.Errorf("::/0 with the opt-in: %v, %v", r, err)
+	}
+}
+
+// TestSSHSourceCIDRMapped: an IPv4-mapped range narrow enough is kept as
+// the IPv4 range it names, which is what a firewall rule must say.
+func TestSSHSourceCIDRMapped(t *testing.T) {
+	for in, want := range map[string]string{
+		"::ffff:198.51.100.0/120": "198.51.100.0/24",
+		"::ffff:203.0.113.7/128":  "203.0.113.7/32",
+		"::ffff:0.0.0.0/80":       "::/80",
+		"2001:db8::9/64":          "2001:db8::/64",
+	} {
+		r, err := load(t, map[string]string{"provider": "aws", "ssh-source-cidr": in})
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if r.SSHSourceCIDR != want || r.Input("ssh-source-cidr") != want {
+			t.Errorf("%s: SSHSourceCIDR %q, input %q, want %q", in, r.SSHSourceCIDR, r.Input("ssh-source-cidr"), want)
+		}
 	}
 }
 

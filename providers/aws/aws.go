@@ -84,6 +84,11 @@ type Provider struct {
 	regions                             []string // every region this leg may use, for Destroy and List
 	poll                                time.Duration
 
+	// attempts counts, per identity name, the Destroy calls so far: each
+	// starts a new launch attempt, whose ClientToken is its own (see
+	// clientToken). Guarded by mu.
+	attempts map[string]uint64
+
 	cfgOnce sync.Once
 	cfg0    sdk.Config // region-less; clientsFor copies it per region
 	cfgErr  error
@@ -196,6 +201,26 @@ func checkType(what, t string) error {
 		return fmt.Errorf("input %s %q: expected an EC2 instance type such as c8i.large or c5.metal", what, t)
 	}
 	return nil
+}
+
+// nextAttempt makes the identity's next launch a new attempt: the
+// candidate loop destroys a failed attempt before trying the next
+// candidate, and that candidate's RunInstances must not send a token EC2
+// still holds for the ended instance.
+func (p *Provider) nextAttempt(id providers.Identity) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.attempts == nil {
+		p.attempts = map[string]uint64{}
+	}
+	p.attempts[id.Name()]++
+}
+
+// attempt is the identity's current launch attempt, 0 before any Destroy.
+func (p *Provider) attempt(id providers.Identity) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.attempts[id.Name()]
 }
 
 // PollInterval is the wait between polls (providers.Poller).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,8 +81,8 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 		}
 		// Only a lack of capacity moves on to the next zone of the same
 		// candidate, whether RunInstances said so or the instance ended
-		// for it before it ran; anything else is the candidate loop's
-		// business.
+		// for it before it ran (and was terminated: see endedNotCleared);
+		// anything else is the candidate loop's business.
 		if providers.ClassOf(err) != providers.ClassCapacity || c.Zone != "" || i == len(places)-1 {
 			return nil, providers.At(placed, err)
 		}
@@ -129,12 +130,28 @@ func (p *Provider) launch(ctx context.Context, cl *clients, req providers.Reques
 		return inst, err
 	}
 	if terr := p.terminate(ctx, cl, []string{id}); terr != nil {
-		return inst, fmt.Errorf("%w; terminate it: %w", err, terr)
+		return inst, endedNotCleared(err, "terminate it", terr)
 	}
 	if terr := p.waitTerminated(ctx, cl, []string{id}); terr != nil {
-		return inst, fmt.Errorf("%w; %w", err, terr)
+		return inst, endedNotCleared(err, "confirm it terminated", terr)
 	}
 	return inst, err
+}
+
+// endedNotCleared is the error of a launch that ended for capacity but
+// could not be terminated (or its termination confirmed). It takes the
+// class and code of the cleanup's failure, not of the capacity: the zone
+// and candidate loops move on only for capacity, and launching elsewhere
+// while EC2 refuses to end this instance (UnauthorizedOperation, say)
+// would pile up instances the run cannot remove. A cleanup failure that
+// itself reads as capacity or quota is unknown, so the loops stop too.
+func endedNotCleared(ended error, what string, cerr error) error {
+	class, code := providers.ClassUnknown, ""
+	var pe *providers.Error
+	if errors.As(cerr, &pe) && pe.Class != providers.ClassCapacity && pe.Class != providers.ClassQuota {
+		class, code = pe.Class, pe.Code
+	}
+	return providers.Classified(class, code, fmt.Errorf("%w; %s: %w", ended, what, cerr))
 }
 
 func zoneOf(inst ec2types.Instance) string {
@@ -325,15 +342,20 @@ func (p *Provider) awaitGroup(ctx context.Context, cl *clients, name, vpc string
 }
 
 // clientToken makes RunInstances idempotent per attempt and placement: a
-// retry after a lost answer returns the same instance, while another zone,
-// type or market is a different launch. The security group names the
-// attempt: the candidate loop deletes a failed attempt's group before the
-// next candidate makes its own, and EC2 keeps a token at least a day after
-// its instance ended, so a later candidate on the same placement must not
-// send the same token again (IdempotentParameterMismatch, or the ended
-// instance back). A retry of the same attempt keeps its group and token.
-func clientToken(id providers.Identity, c providers.Candidate, pl placement, sg string) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{c.Region, pl.subnet, c.Type, c.Market, sg}, "\x00")))
+// retry after a lost answer (the SDK's own, or the candidate loop calling
+// Create again after a transient failure) returns the same instance,
+// while another zone, type or market is a different launch. EC2 keeps a
+// token at least a day after its instance ended, so a later attempt on the
+// same placement must not send the same token again
+// (IdempotentParameterMismatch, or the ended instance back). attempt is
+// the Provider's count of Destroy calls for the identity: the candidate
+// loop destroys a failed attempt before the next candidate, and the count
+// moves on even when EC2 would not delete the security group, so a group
+// left behind (and found again by name) does not bring the token back.
+// The group's id is hashed in too, so a new process, whose count starts
+// again at 0, still gets a token of its own once the group was replaced.
+func clientToken(id providers.Identity, c providers.Candidate, pl placement, sg string, attempt uint64) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{c.Region, pl.subnet, c.Type, c.Market, sg, strconv.FormatUint(attempt, 10)}, "\x00")))
 	return id.Name() + "-" + hex.EncodeToString(h[:])[:12]
 }
 
@@ -349,7 +371,7 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 		InstanceType: ec2types.InstanceType(c.Type),
 		MinCount:     sdk.Int32(1),
 		MaxCount:     sdk.Int32(1),
-		ClientToken:  sdk.String(clientToken(req.Identity, c, pl, sg)),
+		ClientToken:  sdk.String(clientToken(req.Identity, c, pl, sg, p.attempt(req.Identity))),
 		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{
 			DeviceIndex: sdk.Int32(0), SubnetId: sdk.String(pl.subnet), Groups: []string{sg},
 			AssociatePublicIpAddress: sdk.Bool(true), DeleteOnTermination: sdk.Bool(true),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -46,10 +47,18 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 // one poll apart, until a sweep finds nothing — quietSweeps sweeps in a row
 // when the run began less than lagWindow ago — and at most maxSweeps times:
 // a resource that keeps coming back (a delete that did not take) is the
-// leak check's to report. A wait that cannot end before ctx's deadline is
-// not begun: the deletes issued so far stand, and the report is Deferred
-// (the post step sweeps again) rather than an error.
+// leak check's to report. One EC2 still refuses to delete after the last
+// sweep (a group or volume still in use) is an error naming it: the
+// candidate loop must not count the attempt as cleaned up. A wait that
+// cannot end before ctx's deadline is not begun: the deletes issued so far
+// stand, and the report is Deferred (the post step sweeps again) rather
+// than an error.
+//
+// Destroy also starts a new launch attempt for the identity (see
+// clientToken): whatever it could delete, the next Create is another
+// launch, not a retry of the one before.
 func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
+	p.nextAttempt(id)
 	var rep providers.Report
 	var errs []error
 	f := id.Filter()
@@ -70,7 +79,7 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	for _, region := range regions {
 		quiet := 0
 		for sweep := 1; ; sweep++ {
-			seen, err := p.sweep(ctx, region, f, &rep, deleted)
+			seen, inUse, err := p.sweep(ctx, region, f, &rep, deleted)
 			if errors.Is(err, errOutOfTime) {
 				deferred(region)
 				break
@@ -88,7 +97,11 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 				break
 			}
 			if sweep >= maxSweeps {
-				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: resources still listed after %d sweeps", region, maxSweeps))
+				if len(inUse) > 0 {
+					errs = append(errs, fmt.Errorf("%s: still in use after %d sweeps, not deleted: %s", region, maxSweeps, describeAll(inUse)))
+				} else {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("%s: resources still listed after %d sweeps", region, maxSweeps))
+				}
 				break
 			}
 			if err := p.pause(ctx, p.poll); errors.Is(err, errOutOfTime) {
@@ -134,12 +147,22 @@ const (
 	inUseTries = 12
 )
 
+// describeAll names resources for an error: "security-group sg-1, volume vol-2".
+func describeAll(rs []providers.Resource) string {
+	names := make([]string, 0, len(rs))
+	for _, r := range rs {
+		names = append(names, r.Kind+" "+r.ID)
+	}
+	return strings.Join(names, ", ")
+}
+
 // sweep deletes what one round of listings finds in region and returns how
-// many resources it saw. deleted keeps the report free of repeats.
-func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter, rep *providers.Report, deleted map[string]bool) (int, error) {
+// many resources it saw, and those EC2 would not delete yet because they
+// are still in use. deleted keeps the report free of repeats.
+func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter, rep *providers.Report, deleted map[string]bool) (seen int, inUse []providers.Resource, err error) {
 	cl, err := p.clientsFor(ctx, region)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	report := func(r providers.Resource) {
 		if !deleted[r.Kind+" "+r.ID] {
@@ -149,13 +172,13 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 	}
 	insts, err := p.instances(ctx, cl, f, region)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	vols, err := p.volumes(ctx, cl, f, region)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	seen := len(insts) + len(vols)
+	seen = len(insts) + len(vols)
 	// A volume of ours attached to an instance the instance listing does not
 	// show yet (describe-after-create lag) names that instance: terminate it
 	// rather than wait for the volume to come free.
@@ -172,10 +195,10 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 			ids = append(ids, r.ID)
 		}
 		if err := p.terminate(ctx, cl, ids); err != nil {
-			return seen, err
+			return seen, nil, err
 		}
 		if err := p.waitTerminated(ctx, cl, ids); err != nil {
-			return seen, err
+			return seen, nil, err
 		}
 		for _, r := range insts {
 			report(r)
@@ -185,49 +208,55 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 	// off) would hold the group forever: delete it first.
 	enis, err := p.detachedInterfaces(ctx, cl, f, region)
 	if err != nil {
-		return seen, err
+		return seen, nil, err
 	}
 	seen += len(enis)
 	for _, n := range enis {
 		done, err := p.deleteInterface(ctx, cl, n.ID)
 		if err != nil {
-			return seen, err
+			return seen, nil, err
 		}
 		if done {
 			report(n)
+		} else {
+			inUse = append(inUse, n)
 		}
 	}
 	groups, err := p.groups(ctx, cl, f, region)
 	if err != nil {
-		return seen, err
+		return seen, nil, err
 	}
 	seen += len(groups)
 	for _, g := range groups {
 		done, err := p.deleteGroup(ctx, cl, g.ID)
 		if err != nil {
-			return seen, err
+			return seen, nil, err
 		}
 		if done {
 			report(g)
+		} else {
+			inUse = append(inUse, g)
 		}
 	}
 	if len(insts) > 0 {
 		// Root volumes go with their instance; list again for any that was
 		// kept or detached.
 		if vols, err = p.volumes(ctx, cl, f, region); err != nil {
-			return seen, err
+			return seen, nil, err
 		}
 	}
 	for _, v := range vols {
 		done, err := p.deleteVolume(ctx, cl, v.ID)
 		if err != nil {
-			return seen, err
+			return seen, nil, err
 		}
 		if done {
 			report(v.Resource)
+		} else {
+			inUse = append(inUse, v.Resource)
 		}
 	}
-	return seen, nil
+	return seen, inUse, nil
 }
 
 // terminate ends the instances. An id EC2 does not know yet (the same lag)

@@ -181,7 +181,8 @@ func TestDestroyDeletesALeftoverNetworkInterface(t *testing.T) {
 }
 
 // TestLeakCheckNamesANetworkInterface: an interface whose delete did not
-// take (and the group it holds) is named by the leak check.
+// take is named by the leak check; the group it holds, which EC2 then
+// refuses to delete, by Destroy's error.
 func TestLeakCheckNamesANetworkInterface(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	srv.KeepInterfaces()
@@ -191,8 +192,9 @@ func TestLeakCheckNamesANetworkInterface(t *testing.T) {
 	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Destroy(context.Background(), id); err != nil {
-		t.Fatal(err)
+	_, err := p.Destroy(context.Background(), id)
+	if gs := srv.Groups(); len(gs) != 1 || err == nil || !strings.Contains(err.Error(), "still in use after 12 sweeps, not deleted: security-group "+gs[0].ID) {
+		t.Fatalf("destroy = %v with groups %+v: want an error naming the group the interface holds", err, gs)
 	}
 	enis := srv.Interfaces()
 	if len(enis) != 1 || enis[0].Status != "available" {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 // TestDestroyFindsPendingInstance: main is cut off while its instance is
@@ -128,6 +131,62 @@ func TestClientTokenPerAttempt(t *testing.T) {
 	assertNothingLeft(t, srv, p, id)
 }
 
+// TestClientTokenPerAttemptGroupLeft: as TestClientTokenPerAttempt, but
+// EC2 will not delete the security group (DependencyViolation however
+// long the cleanup waits), so the second candidate finds the same group by
+// name. Its launch must still be an attempt of its own: a new token, a
+// new instance, not the ended one handed back for the old token. The
+// group left behind is not counted as cleaned up, and Destroy names it
+// while it stays, as the leak check does.
+func TestClientTokenPerAttemptGroupLeft(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	var stuck atomic.Bool
+	stuck.Store(true)
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 1000, Status: 400, Code: "DependencyViolation",
+		Message: "resource has a dependent object", When: func(fakecloud.Call) bool { return stuck.Load() }})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Region: "us-east-1", Zone: "us-east-1a"}, {Region: "us-east-1"}}
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || attempts[0].CleanedUp ||
+		!attempts[1].OK || attempts[1].Candidate.Zone != "us-east-1a" {
+		t.Fatalf("attempts = %+v, want us-east-1a ended for capacity and not cleaned up (its group stayed), then us-east-1a again", attempts)
+	}
+	if gs := srv.Groups(); len(gs) != 1 {
+		t.Fatalf("groups = %+v, want the one group, left behind and used again", gs)
+	}
+	tokens := launchTokens(srv)
+	if len(tokens) != 2 || tokens[0] == "" || tokens[0] == tokens[1] {
+		t.Errorf("ClientTokens = %q, want one of its own per attempt though the group is the same", tokens)
+	}
+	if insts := srv.Instances(); len(insts) != 2 || insts[0].ID == h.ID || insts[1].ID != h.ID || insts[1].State != "running" {
+		t.Errorf("instances = %+v, want the ended one and the host %s running", insts, h.ID)
+	}
+
+	sg := srv.Groups()[0].ID
+	_, err = p.Destroy(context.Background(), id)
+	if err == nil || !strings.Contains(err.Error(), "security-group "+sg) || !strings.Contains(err.Error(), "still in use") {
+		t.Errorf("destroy with the group still in use = %v, want an error naming security-group %s", err, sg)
+	}
+	leaked, err := providers.LeakCheck(context.Background(), p, id)
+	if err != nil {
+		t.Fatalf("leak check: %v", err)
+	}
+	if len(leaked) != 1 || leaked[0].ID != sg {
+		t.Errorf("leak check = %+v, want the group %s", leaked, sg)
+	}
+
+	stuck.Store(false)
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
 // TestLaunchEndedTriesTheNextZone: a zone-less candidate whose launch EC2
 // accepted in us-east-1a and then ended for capacity goes on to the next
 // zone, as a launch refused for capacity does: the ended instance is
@@ -165,6 +224,42 @@ func TestLaunchEndedTriesTheNextZone(t *testing.T) {
 	term := slices.Index(ops, "TerminateInstances")
 	if last := slices.Index(ops[term+1:], "RunInstances"); term < 0 || last < 0 {
 		t.Errorf("ops = %v, want the ended instance terminated before the next launch", ops)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestLaunchEndedNotTerminatedStops: the launch in us-east-1a ends for
+// capacity, and EC2 refuses to terminate it (UnauthorizedOperation). The
+// run stops there, classed by the refusal: no other zone or candidate is
+// launched while an instance the run could not end may still be there.
+func TestLaunchEndedNotTerminatedStops(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 1, Status: 403, Code: "UnauthorizedOperation",
+		Message: "You are not authorized to perform this operation."})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Region: "us-east-1"}, {Region: "us-east-1", Type: "m8i.large"}}
+	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err == nil {
+		t.Fatalf("create succeeded (attempts %+v), want it stopped by the refused termination", attempts)
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 1 {
+		t.Errorf("RunInstances calls = %d, want 1: nothing launched after the termination was refused", n)
+	}
+	if providers.ClassOf(err) != providers.ClassAuth {
+		t.Errorf("class = %v, want auth (the refused termination's): %v", providers.ClassOf(err), err)
+	}
+	for _, want := range []string{"InsufficientInstanceCapacity", "terminate it", "UnauthorizedOperation"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if len(attempts) != 1 || attempts[0].Class != providers.ClassAuth || attempts[0].Code != "UnauthorizedOperation" || attempts[0].Candidate.Zone != "us-east-1a" {
+		t.Errorf("attempts = %+v, want one, in us-east-1a, auth (UnauthorizedOperation)", attempts)
 	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
