@@ -129,7 +129,7 @@ func Inputs() []Input {
 		{
 			Name: "key",
 			Description: "Matrix row key; legs with the same key share a row. Default: the provider, with -no-kvm " +
-				"appended on the no-kvm lane. Lowercase letters, digits, - and _.",
+				"appended on the no-kvm lane. Lowercase letters, digits, - and _, at most 63 characters.",
 			Modes: leg,
 		},
 		{
@@ -383,7 +383,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:        "local-state-dir",
-			Description: "Directory for the local provider's per-leg state (sshd, what it changed), the same for main and post; default: $RUNNER_TEMP/mvm-verify-local, else the system temp dir (with -UID appended when not root).",
+			Description: "Directory for the local provider's per-leg state (sshd, what it changed), the same for main and post; an absolute path; default: $RUNNER_TEMP/mvm-verify-local, else the system temp dir (either with -UID appended when not root).",
 			Providers:   []string{"local"},
 			Modes:       placement,
 		},

@@ -102,7 +102,7 @@ func InputsMarkdown() []byte {
 	b.WriteString("# mvm-verify inputs and outputs\n\n")
 	b.WriteString("<!-- " + generatedBy + " -->\n\n")
 	b.WriteString("Every input `foo-bar` is also the CLI flag `--foo-bar` and the environment variable `INPUT_FOO-BAR`. " +
-		"Durations use Go syntax (`90m`, `1h30m`), booleans are `true` or `false`, numbers are whole numbers. " +
+		"Durations use Go syntax (`90m`, `1h30m`), booleans are `true` or `false`, numbers are whole numbers (`max-cost` alone takes decimals, e.g. `2.50`). " +
 		"Bad input is reported with the input's name, the value given and the form expected, and exits 2 " +
 		"before anything is created. Secret inputs are masked and never appear in logs or errors.\n\n")
 	b.WriteString("## Inputs\n\n")
