@@ -154,6 +154,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		if run.Inputs["ssh-private-key"] == "" && run.Inputs["ssh-private-key-file"] != "" {
 			plan.HostInputs.Key = "ssh-private-key-file"
 		}
+		// The host is known before anything runs on it: a probe binary it
+		// could not run is refused at preflight, before ready changes it.
+		plan.KnownHost = strings.TrimSpace(run.Input("ssh-host"))
 	}
 	plan.Info = entry.Info
 	plan.MaxCostUSD = run.MaxCostUSD
