@@ -107,6 +107,16 @@ func (f *legFile) PendingHostCleanups(host verify.HostInfo, pending []verify.Hos
 	_ = f.writeLocked() // the first write succeeded; a later failure keeps what it wrote
 }
 
+// finished records the verdict of a run whose state stays for `down`
+// (its teardown left something), once its result is written: `down` then
+// keeps the verdict rather than take the leg for one killed before it.
+func (f *legFile) finished(outcome verify.Outcome) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st.Outcome = outcome
+	return f.writeLocked()
+}
+
 // remove deletes the state of a leg that left nothing behind, unless
 // another leg's state has taken its place.
 func (f *legFile) remove() error {

@@ -154,6 +154,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		if run.Inputs["ssh-private-key"] == "" && run.Inputs["ssh-private-key-file"] != "" {
 			plan.HostInputs.Key = "ssh-private-key-file"
 		}
+		// The host is known before anything runs on it: a probe binary it
+		// could not run is refused at preflight, before ready changes it.
+		plan.KnownHost = strings.TrimSpace(run.Input("ssh-host"))
 	}
 	plan.Info = entry.Info
 	plan.MaxCostUSD = run.MaxCostUSD
@@ -172,12 +175,14 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if tornDown {
 		st.save("torn-down", "true")
 	}
+	legLeft := false // the leg's state stays for down
 	if st.leg != nil && !(keep && res.Kept) {
 		if tornDown && len(res.HostCleanups) == 0 {
 			if err := st.leg.remove(); err != nil {
 				fmt.Fprintf(a.stderr, "mvm-verify: remove the leg's state: %v\n", err)
 			}
 		} else {
+			legLeft = true
 			fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `mvm-verify down --out %s` tries again\n", run.Out)
 		}
 	}
@@ -190,6 +195,12 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 
 	if err := a.writeResult(run, res); err != nil {
 		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
+	} else if legLeft {
+		// After the result, which down keeps: until then the state
+		// reads as a run killed before its result, as it would be.
+		if err := st.leg.finished(res.Outcome); err != nil {
+			fmt.Fprintf(a.stderr, "mvm-verify: record the run's outcome for down: %v\n", err)
+		}
 	}
 	// A teardown handed to the post step is not settled: the post step
 	// posts the row again then, with what its own teardown found.

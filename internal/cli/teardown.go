@@ -333,6 +333,11 @@ type upState struct {
 	// in flight (see legFile); a kept host's state has neither.
 	PID       int    `json:"pid,omitempty"`
 	StartTime uint64 `json:"start_time,omitempty"`
+	// Outcome is the verdict of a run that finished (its result.json
+	// written) but left something for `down`: its teardown failed or was
+	// not confirmed. Empty while the run is in flight, so a state with a
+	// PID and no outcome is a run killed before its result.
+	Outcome verify.Outcome `json:"outcome,omitempty"`
 }
 
 const upStateFile = "host.json"
@@ -409,8 +414,24 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	}
 	run.Provider = st.Provider
 	a.warnNotApplying(run)
-	interrupted := st.PID != 0 // a run or up that never finished, not a kept host
-	if interrupted {
+	// The result the leg's run wrote, if it got that far: a run that
+	// ended with its verdict keeps it, whatever down's teardown finds.
+	saved := savedResult(run.Out, st.Identity)
+	how := legKept
+	switch {
+	case saved != nil && saved.Final():
+		// Also when the run was killed after writing its result but
+		// before it could say so in its state.
+		how = legFinished
+		fmt.Fprintf(a.stdout, "==> tearing down again what run %s (ended %s) left: its teardown did not finish\n", st.Identity.Run(), saved.Outcome)
+	case st.PID != 0:
+		how = legKilled
+		if st.Outcome != "" {
+			// Finished, but what it wrote is gone (removed, or damaged):
+			// without its row the leg's verdict cannot be told.
+			fmt.Fprintf(a.stderr, "mvm-verify: run %s ended %s, but its result is not in %s: the leg is reported as ended without a result\n",
+				st.Identity.Run(), st.Outcome, filepath.Join(run.Out, "result.json"))
+		}
 		fmt.Fprintf(a.stdout, "==> tearing down what run %s (pid %d, ended without its teardown) left\n", st.Identity.Run(), st.PID)
 	}
 	for k, v := range st.Inputs {
@@ -447,13 +468,14 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 		teardown.Status = matrix.Fail
 		teardown.Error = strings.Join(problems, "; ")
 	}
-	note := downNote(code, interrupted)
+	note := downNote(code, how)
 	// --out says how the leg ended, as its commit status does: an up's
 	// "host up" result would otherwise outlive the host.
-	if err := a.writeDownResult(run, &st, teardown, note, interrupted); err != nil {
+	res, err := a.writeDownResult(run, &st, saved, teardown, note, how)
+	if err != nil {
 		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
 	}
-	reported := a.reportDown(ctx, run, st.Identity, note, interrupted)
+	reported := a.reportDown(ctx, run, st.Identity, res, note, how)
 	if code == ExitOK && reported {
 		// The up step's post step runs at the job's end and would end the
 		// leg again, over this more accurate note: tell it down did.
@@ -474,13 +496,30 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 // reported it (STATE_* of the up step cannot learn of a later step).
 const downReportedFile = "down-reported"
 
-// downNote is the notes of a leg down ended: a kept host's, or a run's
-// that never finished (interrupted); code is the teardown's exit status.
-func downNote(code int, interrupted bool) string {
+// legEnd is how the leg down tears down had ended.
+type legEnd int
+
+const (
+	// legKept is a host `up` kept: no verdict, and none will come.
+	legKept legEnd = iota
+	// legKilled is a run or up killed before its result.
+	legKilled
+	// legFinished is a run that ended with its verdict, but whose
+	// teardown failed or was not confirmed: the verdict stands.
+	legFinished
+)
+
+// downNote is the note down gives the leg it ended; code is the
+// teardown's exit status. A finished leg's note joins its own notes.
+func downNote(code int, how legEnd) string {
 	switch {
-	case interrupted && code != ExitOK:
+	case how == legFinished && code != ExitOK:
+		return "down failed to redo the teardown (see the job)"
+	case how == legFinished:
+		return "teardown redone by down"
+	case how == legKilled && code != ExitOK:
 		return "the run ended without a result; down failed to tear it down (see the job)"
-	case interrupted:
+	case how == legKilled:
 		return "the run ended without a result; torn down by down"
 	case code != ExitOK:
 		return "host kept by up; the suite was not run; down failed to tear it down (see the job)"
@@ -489,30 +528,35 @@ func downNote(code int, interrupted bool) string {
 }
 
 // writeDownResult rewrites result.json and summary.md in --out with the
-// leg's end: the result up (or the run) wrote there, if it is this leg's,
-// else one made from the state, ended with note and down's teardown.
-// The step logs are left as they are: down ran no steps.
-func (a *app) writeDownResult(run *config.Run, st *upState, teardown verify.PhaseResult, note string, interrupted bool) error {
-	res := savedResult(run.Out, st.Identity)
+// leg's end and returns the result written: saved (the result up or the
+// run wrote there, if it is this leg's), else one made from the state,
+// with down's teardown as its teardown phase. A finished leg keeps its
+// verdict; any other is ended with note. The step logs are left as they
+// are: down ran no steps.
+func (a *app) writeDownResult(run *config.Run, st *upState, saved *verify.Result, teardown verify.PhaseResult, note string, how legEnd) (*verify.Result, error) {
+	res := saved
 	if res == nil {
 		res = &verify.Result{
 			Provider: st.Provider, Identity: st.Identity, Lane: st.Inputs["lane"], Started: st.Identity.CreatedAt,
 			Display: cmp.Or(run.Display, st.Inputs["display"], matrix.DisplayName(st.Identity.Key)),
 		}
 	}
-	if interrupted {
+	switch how {
+	case legFinished:
+		res.RedoTeardown(note, time.Now(), teardown)
+	case legKilled:
 		res.Abandon(note, time.Now(), teardown)
-	} else {
+	default:
 		res.EndKept(note, time.Now(), teardown)
 	}
 	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if !a.inGHA {
 		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{res.Row()}), summaryPath, resultPath)
 	}
-	return nil
+	return res, nil
 }
 
 // savedResult is the result.json in out if it is the leg id's, else nil
@@ -529,11 +573,13 @@ func savedResult(out string, id providers.Identity) *verify.Result {
 	return &res
 }
 
-// reportDown ends the pending status `up` left on GitHub (in Actions, with
-// reporting on): the host is gone and the suite was not run there, so the
-// leg ends without a verdict, as error, with note. It reports whether the
-// status was posted.
-func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, note string, interrupted bool) bool {
+// reportDown settles the leg on GitHub (in Actions, with reporting on)
+// once down has torn it down, and reports whether the status was posted.
+// A finished leg's row is posted again as res has it: its verdict, with
+// down's teardown. Any other leg ends without a verdict, as error, with
+// note: up's pending status (the host is gone, the suite was not run
+// there), or a killed run's.
+func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Identity, res *verify.Result, note string, how legEnd) bool {
 	if id.HeadSHA != "" {
 		run.HeadSHA = id.HeadSHA // the commit up was run for
 	}
@@ -544,7 +590,16 @@ func (a *app) reportDown(ctx context.Context, run *config.Run, id providers.Iden
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
 	defer cancel()
 	row := matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}
-	if interrupted {
+	switch how {
+	case legFinished:
+		final := res.Row()
+		out := r.Finish(ctx, final)
+		a.notice(out)
+		if out.StatusPosted {
+			fmt.Fprintf(a.stdout, "reported %s's final row again, with down's teardown (status %s)\n", id.Key, ghreport.StatusState(final))
+		}
+		return out.StatusPosted
+	case legKilled:
 		out := r.Abandon(ctx, row, note)
 		a.notice(out)
 		return out.StatusPosted

@@ -421,12 +421,8 @@ func (c *cycle) progress() {
 // preflight checks everything that can be checked without creating anything:
 // the provider's own checks, then the keys and user data for the host.
 func (c *cycle) preflight(ctx context.Context) error {
-	if c.plan.Info.Billed && c.plan.ProbeBinary != "" {
-		// A cloud's host is never this machine: a probe binary it could
-		// not run is refused before a host is paid for.
-		if err := checkProbeLinking(c.plan.ProbeBinary, c.plan.ProbeBinaryInput, ""); err != nil {
-			return err
-		}
+	if err := c.checkProbeBinary(); err != nil {
+		return err
 	}
 	req := c.request(c.plan.Candidates[0])
 	for i, cand := range c.plan.Candidates {
@@ -459,6 +455,26 @@ func (c *cycle) preflight(ctx context.Context) error {
 		return fmt.Errorf("render user data: %w", err)
 	}
 	return c.discoverSourceCIDR(ctx)
+}
+
+// checkProbeBinary refuses, before anything is created or changed, a
+// probe binary no host could run (not a Linux executable: every host the
+// cycle drives is Linux) and a dynamically linked one for a host known not
+// to be this machine: a cloud's, never this machine, or the one the plan
+// names (ssh-host). Hosts learned only from the provider's create (local,
+// qemu) are checked again in the probe phase, against what they are.
+func (c *cycle) checkProbeBinary() error {
+	bin, input := c.plan.ProbeBinary, c.plan.ProbeBinaryInput
+	if bin == "" {
+		return nil
+	}
+	if err := checkProbeOS(bin, input); err != nil {
+		return err
+	}
+	if c.plan.Info.Billed || c.plan.KnownHost != "" {
+		return checkProbeLinking(bin, input, c.plan.KnownHost)
+	}
+	return nil
 }
 
 // nameCandidate says which candidate a preflight refusal is about: a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 )
@@ -147,6 +148,32 @@ func checkProbeLinking(bin, input, addr string) error {
 	}
 	return fmt.Errorf("the probe binary is this mvm-verify, which is %s: build it with CGO_ENABLED=0 go build, "+
 		"or set the input \"probe-binary\" to a static build", why)
+}
+
+// checkProbeOS refuses a probe binary that is not a Linux executable,
+// before the host is known: every host the cycle drives runs Linux, so
+// its architecture is all the probe phase has left to check. input is as
+// for checkProbePlatform.
+func checkProbeOS(bin, input string) error {
+	if input == "" {
+		if runtime.GOOS == "linux" {
+			return nil
+		}
+		return fmt.Errorf("the probe binary is this mvm-verify, a %s/%s build, but hosts run Linux: "+
+			"set the input \"probe-binary\" to a linux build of mvm-verify (GOOS=linux CGO_ENABLED=0 go build)", runtime.GOOS, runtime.GOARCH)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("input %q: open probe binary: %w", input, err)
+	}
+	goos, goarch, err := binaryPlatform(bin)
+	if err != nil {
+		return fmt.Errorf("input %q: %w; expected a linux build of mvm-verify", input, err)
+	}
+	if goos != "linux" {
+		return fmt.Errorf("input %q: %s is a %s/%s build, but hosts run Linux: expected a linux build of mvm-verify (GOOS=linux CGO_ENABLED=0 go build)",
+			input, bin, goos, goarch)
+	}
+	return nil
 }
 
 // checkProbePlatform refuses to upload a probe binary the host cannot run.

@@ -197,3 +197,80 @@ func TestDynamicProbeRefusedBeforeACloudHost(t *testing.T) {
 		t.Errorf("hosts created: %v", left)
 	}
 }
+
+// A host known before anything is created (ssh's ssh-host) that is not
+// this machine gets the same refusal as a cloud's, at preflight: before
+// ready installs packages, creates the suite's user and runs the bootstrap
+// there. The plan's known host is a documentation address the test's
+// provider never dials (its hosts are on loopback), so the refusal can
+// only come from the plan.
+func TestDynamicProbeRefusedBeforeAKnownHost(t *testing.T) {
+	p := &hostProvider{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.Info = providers.Info{Name: "testhosts"} // creates nothing, bills nothing: as ssh
+	plan.KnownHost = "203.0.113.7"
+	plan.ProbeBinary = dynamicBinary(t)
+	plan.ProbeBinaryInput = "probe-binary"
+	var out strings.Builder
+	plan.Out = &out
+	res := Run(context.Background(), plan)
+	ph := res.Phase(PhasePreflight)
+	if ph == nil || ph.Status != matrix.Fail {
+		t.Fatalf("preflight %+v, want it failed\n%s", ph, out.String())
+	}
+	for _, want := range []string{`input "probe-binary"`, "dynamically linked", "CGO_ENABLED=0", "203.0.113.7"} {
+		if !strings.Contains(ph.Error, want) {
+			t.Errorf("preflight error %q lacks %q", ph.Error, want)
+		}
+	}
+	if res.Phase(PhaseProvision) != nil || res.Phase(PhaseReady) != nil {
+		t.Errorf("the cycle went on after the refusal: %+v", res.Phases)
+	}
+	if len(p.hosts) != 0 {
+		t.Errorf("a host was reached after the refusal: %v", p.hosts)
+	}
+}
+
+// Every host is Linux: a probe binary built for another OS is refused at
+// preflight whatever the host, naming the input and what to build.
+func TestNonLinuxProbeRefusedAtPreflight(t *testing.T) {
+	p := &hostProvider{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	plan.ProbeBinary = crossBinary(t, "darwin", "arm64")
+	plan.ProbeBinaryInput = "probe-binary"
+	var out strings.Builder
+	plan.Out = &out
+	res := Run(context.Background(), plan)
+	ph := res.Phase(PhasePreflight)
+	if ph == nil || ph.Status != matrix.Fail {
+		t.Fatalf("preflight %+v, want it failed\n%s", ph, out.String())
+	}
+	for _, want := range []string{`input "probe-binary"`, "darwin/arm64", "linux build"} {
+		if !strings.Contains(ph.Error, want) {
+			t.Errorf("preflight error %q lacks %q", ph.Error, want)
+		}
+	}
+	if res.Phase(PhaseProvision) != nil || len(p.hosts) != 0 {
+		t.Errorf("a host was provisioned after the refusal: %+v", res.Phases)
+	}
+}
+
+// crossBinary builds a tiny Go program for goos/goarch.
+func crossBinary(t *testing.T, goos, goarch string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module cross\n\ngo 1.21\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "cross")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOFLAGS=-mod=mod")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build a %s/%s binary: %v\n%s", goos, goarch, err, out)
+	}
+	return bin
+}

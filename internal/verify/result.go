@@ -126,6 +126,17 @@ type Result struct {
 	// was written: `down` tore down the host `up` kept, or what a killed
 	// run left. The row is then the one its commit status gets.
 	Ended *Ending `json:"ended,omitempty"`
+	// Redone is set when the leg ended with its verdict but its teardown
+	// failed or was not confirmed, and `down` tore down again what it
+	// left: the verdict stays the leg's, the teardown phase is down's.
+	Redone *Redo `json:"redone,omitempty"`
+}
+
+// Redo is a teardown done again after the leg had its verdict.
+type Redo struct {
+	// Note is added to the row's notes.
+	Note string    `json:"note"`
+	At   time.Time `json:"at"`
 }
 
 // Ending is how a leg without a verdict ended.
@@ -155,7 +166,45 @@ func (r *Result) end(e Ending, phases []PhaseResult) {
 	r.Outcome = Errored
 	r.Kept = false
 	r.Ended = &e
-	r.Phases = append(r.Phases, phases...)
+	for _, p := range phases {
+		r.setPhase(p)
+	}
+}
+
+// Final reports whether the result is a leg's verdict as its run wrote
+// it: an outcome other than up, and not ended since by `down`.
+func (r *Result) Final() bool {
+	return r.Ended == nil && r.Outcome != "" && r.Outcome != Up
+}
+
+// RedoTeardown records teardown, done again by `down` after the leg ended
+// with its verdict (Final) but left something behind: it replaces the
+// leg's own teardown phase, and note joins the notes. The outcome, steps
+// and cells stay the leg's, except that a teardown that failed again
+// fails a leg that had passed, as a failed teardown does in the cycle.
+func (r *Result) RedoTeardown(note string, at time.Time, teardown PhaseResult) {
+	r.setPhase(teardown)
+	r.Redone = &Redo{Note: note, At: at}
+	if teardown.Status == matrix.Fail {
+		r.fail("%s: %s", teardown.Name, teardown.Error)
+		if r.Outcome == Verified || r.Outcome == Incomplete {
+			r.Outcome = Failed
+		}
+		return
+	}
+	// down's leak check found nothing left: what the leg's teardown could
+	// not confirm is confirmed now.
+	r.TeardownDeferred = false
+}
+
+// setPhase replaces the phase of p's name, or adds p: a teardown done
+// again (by a retried down) is the leg's teardown, not another one.
+func (r *Result) setPhase(p PhaseResult) {
+	if old := r.Phase(p.Name); old != nil {
+		*old = p
+		return
+	}
+	r.Phases = append(r.Phases, p)
 }
 
 // Phase returns the named phase's result, or nil if it never started.
@@ -182,6 +231,9 @@ func (r *Result) Row() matrix.Row {
 		Lane:      r.Lane,
 		HeadSHA:   r.Identity.HeadSHA,
 		UpdatedAt: r.Started.Add(r.Duration),
+	}
+	if r.Redone != nil {
+		row.UpdatedAt = r.Redone.At
 	}
 	if row.Key == "" {
 		row.Key = r.Provider
@@ -379,6 +431,9 @@ func (r *Result) notes() string {
 			ids = append(ids, l.ID)
 		}
 		parts = append(parts, "LEAKED: "+strings.Join(ids, ", "))
+	}
+	if r.Redone != nil {
+		parts = append(parts, r.Redone.Note)
 	}
 	return strings.Join(parts, ", ")
 }
