@@ -388,10 +388,16 @@ func (l *loader) key(r *Run) {
 	}
 }
 
-// budgets checks the timeouts against each other: the work must leave the
-// teardown budget inside the job, and the host must outlive the job.
+// budgets checks the timeouts against each other in run and up, the modes
+// whose cycle splits timeout-minutes into work and teardown: the work must
+// leave the teardown budget inside the job, and the host must outlive the
+// job. report has no teardown (its GitHub calls are bounded by
+// timeout-minutes alone, which whole already keeps at a minute or more) and
+// down's teardown is bounded by teardown-budget, not timeout-minutes, so
+// neither is held to teardown-budget here: a report job with
+// timeout-minutes: 5 is fine.
 func (l *loader) budgets(r *Run) {
-	if r.TimeoutMinutes == 0 || r.TeardownBudget == 0 {
+	if r.TimeoutMinutes == 0 || r.TeardownBudget == 0 || (r.Mode != ModeRun && r.Mode != ModeUp) {
 		return
 	}
 	timeout := time.Duration(r.TimeoutMinutes) * time.Minute
@@ -399,7 +405,7 @@ func (l *loader) budgets(r *Run) {
 		l.fail("timeout-minutes", strconv.Itoa(r.TimeoutMinutes),
 			fmt.Sprintf("more minutes than teardown-budget (%s) plus at least one minute of work", r.TeardownBudget), nil)
 	}
-	if (r.Mode == ModeRun || r.Mode == ModeUp) && r.TTL != 0 && r.TTL <= timeout {
+	if r.TTL != 0 && r.TTL <= timeout {
 		l.fail("ttl", l.get("ttl"), fmt.Sprintf("a duration longer than timeout-minutes (%s), so the host does not destroy itself mid-run", timeout), nil)
 	}
 }

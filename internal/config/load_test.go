@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -272,6 +273,10 @@ func TestLoadBadInput(t *testing.T) {
 		{"bare duration", with(aws, "ready-timeout", "30"), "ready-timeout", `got "30", expected a duration`},
 		{"no room for teardown", with(aws, "timeout-minutes", "5"), "timeout-minutes",
 			`got "5", expected more minutes than teardown-budget (5m0s)`},
+		{"no room for teardown in up", with(aws, "mode", "up", "timeout-minutes", "5"), "timeout-minutes",
+			`got "5", expected more minutes than teardown-budget (5m0s) plus at least one minute of work`},
+		{"report without a minute", map[string]string{"mode": "report", "timeout-minutes": "0"}, "timeout-minutes",
+			`got "0", expected a whole number of minutes`},
 		{"ttl inside the job", with(aws, "ttl", "1h"), "ttl", `got "1h", expected a duration longer than timeout-minutes (1h30m0s)`},
 		{"boolean", with(aws, "comment", "yes"), "comment", `input "comment": got "yes", expected true or false`},
 		{"disk too small", with(aws, "disk-gb", "7"), "disk-gb", `input "disk-gb": got "7", expected a whole number of GB from 8 to 16384 (e.g. 50)`},
@@ -343,6 +348,32 @@ func TestLoadBadInput(t *testing.T) {
 			wantInputError(t, err, tt.input, tt.want)
 		})
 	}
+}
+
+// teardown-budget is kept back from timeout-minutes only where a cycle
+// tears down inside the step: run and up. report tears nothing down and
+// down is bounded by teardown-budget itself, so a short timeout-minutes,
+// as an aggregating job gives, is theirs to take (the verify workflow's
+// report job passes 5).
+func TestLoadShortTimeoutOutsideTheCycle(t *testing.T) {
+	for _, in := range []map[string]string{
+		{"mode": "report", "timeout-minutes": "5", "expect": "local,aws"},
+		{"mode": "report", "timeout-minutes": "1"},
+		{"mode": "down", "timeout-minutes": "5"},
+		{"mode": "down", "provider": "aws", "timeout-minutes": "2", "teardown-budget": "10m"},
+	} {
+		r, err := load(t, in)
+		if err != nil {
+			t.Errorf("%v: %v", in, err)
+			continue
+		}
+		if want := in["timeout-minutes"]; strconv.Itoa(r.TimeoutMinutes) != want {
+			t.Errorf("%v: TimeoutMinutes = %d, want %s", in, r.TimeoutMinutes, want)
+		}
+	}
+	// The same 5 minutes leave a run no time after teardown-budget.
+	_, err := load(t, map[string]string{"mode": "run", "provider": "aws", "timeout-minutes": "5"})
+	wantInputError(t, err, "timeout-minutes", `got "5", expected more minutes than teardown-budget (5m0s)`)
 }
 
 func TestLoadWithoutRef(t *testing.T) {
