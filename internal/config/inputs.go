@@ -166,8 +166,8 @@ func Inputs() []Input {
 			Name:    "timeout-minutes",
 			Default: "90",
 			Description: "Minutes the whole step may take, GitHub reporting included (90 s are kept for the final " +
-				"report); work stops early enough to leave teardown-budget for teardown. Keep the job's " +
-				"timeout-minutes above it.",
+				"report); in run and up, work stops early enough to leave teardown-budget for teardown (down is bounded " +
+				"by teardown-budget alone). Keep the job's timeout-minutes above it.",
 		},
 		{
 			Name:        "teardown-budget",
