@@ -81,13 +81,23 @@ func TestDownKeepsTheVerdictOfAFinishedRun(t *testing.T) {
 	}
 
 	// down while userdel still fails: its teardown fails as the run's did.
-	failed := runBin(t, stubbed, "down", "--out", out)
+	// Each down is a step of its own, with its own outputs and summary.
+	failedOutputs, failedSummary := emptyFile(t, "failed-down-outputs"), emptyFile(t, "failed-down-summary")
+	failed := runBin(t, append(stubbed, "GITHUB_OUTPUT="+failedOutputs, "GITHUB_STEP_SUMMARY="+failedSummary), "down", "--out", out)
 	if failed.code != 1 {
 		t.Fatalf("down with userdel failing: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", failed.code, failed.stdout, failed.stderr)
 	}
-	down := runBin(t, env, "down", "--out", out)
+	if got, _ := checkLegOutputs(t, failedOutputs, failedSummary, "down", out); got["status"] != "failed" {
+		t.Errorf("status output of the failing down %q, want the run's verdict, failed", got["status"])
+	}
+	downOutputs, downSummary := emptyFile(t, "down-outputs"), emptyFile(t, "down-summary")
+	down := runBin(t, append(env, "GITHUB_OUTPUT="+downOutputs, "GITHUB_STEP_SUMMARY="+downSummary), "down", "--out", out)
 	if down.code != 0 {
 		t.Fatalf("down: exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
+	}
+	// The outputs are the leg's: the run's verdict, not down's exit status.
+	if got, _ := checkLegOutputs(t, downOutputs, downSummary, "down", out); got["status"] != "failed" {
+		t.Errorf("status output after down %q, want the run's verdict, failed", got["status"])
 	}
 	if _, err := user.Lookup(redoUser); err == nil {
 		t.Errorf("user %s still exists after down", redoUser)

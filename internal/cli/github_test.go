@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -279,12 +281,20 @@ func TestGitHubAPIURLDefaultsFromEnv(t *testing.T) {
 func TestReportCommentFalse(t *testing.T) {
 	gh := fakeGitHub(t)
 	out := filepath.Join(t.TempDir(), "out")
-	summary := emptyFile(t, "summary")
-	r := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
+	summary, outputs := emptyFile(t, "summary"), emptyFile(t, "outputs")
+	r := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, outputs),
 		"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_COMMENT=false",
 		"INPUT_MODE=report", "INPUT_EXPECT=aws,gcp", "INPUT_OUT="+out)...))
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// report sets the outputs the docs give it, and only those.
+	got := parseFileCommands(t, outputs)
+	if keys, want := slices.Sorted(maps.Keys(got)), modeOutputs("report"); !slices.Equal(keys, want) {
+		t.Errorf("report set the outputs %v, want those the docs give report: %v", keys, want)
+	}
+	if m := strings.TrimSpace(readFile(t, filepath.Join(out, "matrix.json"))); got["matrix"] != m {
+		t.Errorf("matrix output %q, want matrix.json's %q", got["matrix"], m)
 	}
 	if c := gh.Comments(ghRepo, 7); len(c) != 0 {
 		t.Errorf("comment: false, but report commented: %+v", c)

@@ -390,28 +390,40 @@ func headSHA(get func(string) string) string {
 	return get("GITHUB_SHA")
 }
 
-// writeResult writes result.json and summary.md into --out, the job summary
-// and the step outputs.
+// writeResult writes result.json and summary.md into --out, then publishes
+// the result: step outputs, job summary.
 func (a *app) writeResult(run *config.Run, res *verify.Result) error {
-	md := summary.Markdown(res)
 	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
-	if err != nil {
-		return err
+	if err == nil {
+		err = writeStepLogs(run.Out, res)
 	}
-	if err := writeStepLogs(run.Out, res); err != nil {
-		return err
-	}
+	a.publishResult(res, summaryPath, resultPath)
+	return err
+}
+
+// publishResult sets the step outputs of a leg's result — status (its
+// outcome), row, summary-path and result-path — adds its summary to the job
+// summary, and outside Actions prints its row. run, up and down all end
+// with it, so a workflow reads the same outputs after each. The paths are
+// empty when the files could not be written: the outputs then leave them
+// unset, while status and row, which need no file, are set all the same.
+func (a *app) publishResult(res *verify.Result, summaryPath, resultPath string) {
 	row := res.Row()
-	rowJSON := mustJSON(row)
 	a.files.setOutput("status", string(res.Outcome))
-	a.files.setOutput("row", rowJSON)
-	a.files.setOutput("summary-path", summaryPath)
-	a.files.setOutput("result-path", resultPath)
-	a.files.addSummary(md)
-	if !a.inGHA {
-		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{row}), summaryPath, resultPath)
+	a.files.setOutput("row", mustJSON(row))
+	if summaryPath != "" {
+		a.files.setOutput("summary-path", summaryPath)
 	}
-	return nil
+	if resultPath != "" {
+		a.files.setOutput("result-path", resultPath)
+	}
+	a.files.addSummary(summary.Markdown(res))
+	if !a.inGHA {
+		fmt.Fprintf(a.stdout, "\n%s\n", matrix.Table([]matrix.Row{row}))
+		if summaryPath != "" {
+			fmt.Fprintf(a.stdout, "summary: %s\nresult:  %s\n", summaryPath, resultPath)
+		}
+	}
 }
 
 // writeResultFiles writes result.json and summary.md into out and returns

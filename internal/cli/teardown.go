@@ -528,7 +528,8 @@ func downNote(code int, how legEnd) string {
 }
 
 // writeDownResult rewrites result.json and summary.md in --out with the
-// leg's end and returns the result written: saved (the result up or the
+// leg's end, publishes it as run and up do (step outputs, job summary) and
+// returns the result written: saved (the result up or the
 // run wrote there, if it is this leg's), else one made from the state,
 // with down's teardown as its teardown phase. A finished leg keeps its
 // verdict; any other is ended with note. The step logs are left as they
@@ -550,13 +551,10 @@ func (a *app) writeDownResult(run *config.Run, st *upState, saved *verify.Result
 		res.EndKept(note, time.Now(), teardown)
 	}
 	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
-	if err != nil {
-		return res, err
-	}
-	if !a.inGHA {
-		fmt.Fprintf(a.stdout, "\n%s\nsummary: %s\nresult:  %s\n", matrix.Table([]matrix.Row{res.Row()}), summaryPath, resultPath)
-	}
-	return res, nil
+	// The step outputs are the result's, as after run and up: a workflow
+	// reads the leg's end from status after down too.
+	a.publishResult(res, summaryPath, resultPath)
+	return res, err
 }
 
 // savedResult is the result.json in out if it is the leg id's, else nil

@@ -70,6 +70,9 @@ func (in Input) NotApplying(mode, provider string) string {
 type Output struct {
 	Name        string
 	Description string
+	// Modes are the modes that set it; the docs and action.yml say so,
+	// since a workflow reading an output another mode sets gets "".
+	Modes []string
 }
 
 // Status values of the "status" output.
@@ -405,13 +408,21 @@ func Inputs() []Input {
 
 // Outputs returns the action's outputs, in action.yml order.
 func Outputs() []Output {
+	leg := []string{ModeRun, ModeUp, ModeDown}
 	return []Output{
-		{Name: "status", Description: "verified; failed; error (bad input or could not start); incomplete (nothing failed but a " +
-			"check was not run, e.g. running 0 tests: not a pass); cancelled (a signal); timed-out (the timeout-minutes " +
-			"limit); up (mode up: the host is kept, the suite not run)."},
-		{Name: "row", Description: "The leg's matrix row as JSON."},
-		{Name: "matrix", Description: "report: the merged matrix as JSON."},
-		{Name: "summary-path", Description: "Path of summary.md."},
-		{Name: "result-path", Description: "Path of result.json."},
+		{Name: "status", Modes: leg, Description: "The leg's outcome, as result.json has it: verified; failed; error (bad input, " +
+			"could not start or could not finish); incomplete (nothing failed but a check was not run, e.g. running 0 tests: " +
+			"not a pass); cancelled (a signal); timed-out (the timeout-minutes limit); up (mode up: the host is kept, the " +
+			"suite not run). down: the outcome of the result it rewrote, whatever its own exit status (which says whether " +
+			"the teardown worked): the run's verdict when it tore down again what a finished run left (failed if a passed " +
+			"run's teardown fails again), else error (a host up kept, or a run killed before its result: the leg ended " +
+			"without a verdict). Bad input refused while the inputs are read, in any mode, report included (for down also " +
+			"an out holding no state to tear down), sets error and no other output."},
+		{Name: "row", Modes: leg, Description: "The leg's matrix row as JSON, as result.json has it (after down: with its " +
+			"teardown and its note)."},
+		{Name: "matrix", Modes: []string{ModeReport}, Description: "The merged matrix as JSON: a list of rows, [] when there are none."},
+		{Name: "summary-path", Modes: leg, Description: "Path of summary.md in out, the leg's summary as in the job summary; " +
+			"unset when it could not be written."},
+		{Name: "result-path", Modes: leg, Description: "Path of result.json in out; unset when it could not be written."},
 	}
 }

@@ -146,7 +146,7 @@ func TestReadmeListsEveryInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(data, want) {
-		t.Errorf("%s's inputs table is stale; %s", ReadmeFile, regenerate)
+		t.Errorf("%s's inputs or outputs table is stale; %s", ReadmeFile, regenerate)
 	}
 	if _, err := SpliceReadme([]byte("# no markers\n")); err == nil {
 		t.Error("a README without markers was accepted")
@@ -211,6 +211,38 @@ func TestInputTable(t *testing.T) {
 	for _, in := range Inputs() {
 		if in.Default != "" && r.Input(in.Name) != in.Default {
 			t.Errorf("Inputs[%s] = %q, want the default %q", in.Name, r.Input(in.Name), in.Default)
+		}
+	}
+}
+
+// Every output says which modes set it, in action.yml and in the docs: a
+// workflow reading an output its mode does not set gets "".
+func TestOutputTable(t *testing.T) {
+	var action struct {
+		Outputs map[string]struct{ Description string }
+	}
+	if err := yaml.Unmarshal(readRepoFile(t, ActionFile), &action); err != nil {
+		t.Fatal(err)
+	}
+	docs := string(InputsMarkdown())
+	for _, out := range Outputs() {
+		if len(out.Modes) == 0 {
+			t.Errorf("output %q: no mode sets it", out.Name)
+		}
+		for _, m := range out.Modes {
+			if !slices.Contains(Modes(), m) {
+				t.Errorf("output %q: unknown mode %q", out.Name, m)
+			}
+		}
+		if !strings.HasSuffix(out.Description, ".") || len(out.Description) < 10 {
+			t.Errorf("output %q: description %q should be a sentence", out.Name, out.Description)
+		}
+		modes := strings.Join(out.Modes, ", ")
+		if !strings.Contains(docs, "| `"+out.Name+"` | "+modes+" |") {
+			t.Errorf("%s: output %s's row does not list its modes %s", DocsFile, out.Name, modes)
+		}
+		if d := action.Outputs[out.Name].Description; !strings.HasPrefix(d, "Set by "+modes+". ") {
+			t.Errorf("%s: output %s's description does not say it is set by %s; %s", ActionFile, out.Name, modes, regenerate)
 		}
 	}
 }
