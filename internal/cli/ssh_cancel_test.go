@@ -8,22 +8,25 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestSIGTERMOnSSHHostUndoesTheRun sends SIGTERM to an Actions main step
-// while its step runs on an existing host (the ssh provider), as the
-// audit did: the step ignores TERM and has started a child in a session of
-// its own that ignores TERM and HUP. Killing the step takes a moment on
-// the host; that must not be read as a dead host. The connection stays
-// usable, so main's own teardown removes what the run made there: the
-// suite user it created with its sudoers drop-in, the step's processes and
-// the probe's work directory; and the teardown passes, leaving the post
-// step nothing to undo.
-func TestSIGTERMOnSSHHostUndoesTheRun(t *testing.T) {
+// TestRunnerCancelOnSSHHostUndoesTheRun cancels an Actions main step as
+// GitHub's runner does (SIGINT, SIGTERM 7.5 s later, a kill 2.5 s after
+// that: see cancelAsRunner) while its step runs on an existing host (the
+// ssh provider): the step ignores TERM and has started a child in a
+// session of its own that ignores TERM and HUP, as in the audit. Killing
+// the step takes a moment on the host; that must not be read as a dead
+// host. The connection stays usable, so main's own teardown removes what
+// the run made there: the suite user it created with its sudoers drop-in,
+// the step's processes and the probe's work directory; the teardown
+// passes, leaving the post step nothing to undo; and main exits by itself,
+// before the runner's kill.
+func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
 	h, _, keyPEM := sshHost(t)
 	const suiteUser = "mvmv-sshterm" // a machine-wide account: fixed, and removed if a failed run left it
 	sudoers := "/etc/sudoers.d/90-mvm-verify-" + suiteUser
@@ -99,9 +102,12 @@ func TestSIGTERMOnSSHHostUndoesTheRun(t *testing.T) {
 		t.Fatalf("the run did not create the suite user: %v", err)
 	}
 
-	main.signal(syscall.SIGTERM)
-	<-main.exited
+	sent := main.cancelAsRunner()
+	t.Logf("the runner sent %v", sent)
 	output := main.out.String()
+	if slices.Contains(sent, syscall.SIGKILL) {
+		t.Errorf("main was still running when the runner's grace ran out (it sent %v): its teardown does not fit the cancel budget\n%s", sent, output)
+	}
 	if ws, ok := main.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		t.Errorf("main was killed by %v instead of tearing down", ws.Signal())
 	}

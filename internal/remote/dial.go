@@ -140,7 +140,7 @@ func (o DialOptions) withDefaults() DialOptions {
 	def(&o.AttemptTimeout, 20*time.Second)
 	def(&o.Keepalive, 5*time.Second)
 	def(&o.KillGrace, 5*time.Second)
-	def(&o.CancelGrace, 2*time.Second)
+	def(&o.CancelGrace, DefaultCancelGrace)
 	if o.MaxBackoff < o.InitialBackoff {
 		o.MaxBackoff = o.InitialBackoff
 	}

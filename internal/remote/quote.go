@@ -87,12 +87,15 @@ func shellCommand(loginUser, asUser, script, marker string) (string, error) {
 // After TERM it waits until none is left rather than a fixed moment: a
 // shell killed between taking such a lock and releasing it leaves the lock
 // behind, and every later login waits a minute for it. The wait is bounded
-// by wall time (1 s, from bash's EPOCHREALTIME; whole seconds from SECONDS
-// on a bash older than 5), not by a count of passes, so a process that
-// ignores TERM holds up a cancel's cleanups by that second whatever the
-// host's process count. A pass is one grep over every process's
-// environment, not one per process: forking a grep for each of a few
-// hundred processes takes most of a second on its own.
+// by wall time (1 s, from bash's EPOCHREALTIME), not by a count of passes,
+// so a process that ignores TERM holds up a cancel's cleanups by that
+// second whatever the host's process count. A bash older than 5 has no
+// clock finer than SECONDS, whose whole seconds would make that wait
+// anywhere from 1 to 2 s, and 2 s is all of CancelGrace: Run would give up
+// on the command before the KILL. There it is 10 passes 0.1 s apart. A
+// pass is one grep over every process's environment, not one per process:
+// forking a grep for each of a few hundred processes takes most of a
+// second on its own.
 func sweepScript(marker string) string {
 	return `marked() {
   pids=
@@ -110,8 +113,8 @@ if marked TERM; then
     end=$((${EPOCHREALTIME//[!0-9]/} + 1000000))
     while marked "" && [ "${EPOCHREALTIME//[!0-9]/}" -lt "$end" ]; do sleep 0.05; done
   else
-    end=$((SECONDS + 2))
-    while marked "" && [ "$SECONDS" -lt "$end" ]; do sleep 0.1; done
+    n=0
+    while marked "" && [ "$n" -lt 10 ]; do sleep 0.1; n=$((n + 1)); done
   fi
 fi
 marked KILL

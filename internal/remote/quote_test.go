@@ -1,9 +1,15 @@
 package remote
 
 import (
+	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestQuoteRoundTripsThroughShells(t *testing.T) {
@@ -123,5 +129,73 @@ func TestRemoteCommandSetsMarker(t *testing.T) {
 		if !strings.HasPrefix(got, want) {
 			t.Errorf("as %q: got %q, want it to start %q", as, got, want)
 		}
+	}
+}
+
+// On a bash older than 5 (no EPOCHREALTIME) the sweep's wait after TERM is
+// counted in passes: at most 1 s of sleeps, so a TERM-ignoring process
+// still gets its KILL within CancelGrace (2 s). A sleep that returns at
+// once shows the bound without waiting on a clock: a wait bounded by wall
+// time would call it for as long as that time lasts (the SECONDS-based
+// wait this replaces: 1 to 2 s of calls).
+func TestSweepWithoutEpochRealtimeKillsWithinASecondOfSleeps(t *testing.T) {
+	fake := t.TempDir()
+	calls := filepath.Join(fake, "calls")
+	if err := os.WriteFile(filepath.Join(fake, "sleep"), []byte("#!/bin/sh\necho \"$1\" >>"+Quote(calls)+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := newToken()
+	stubborn := exec.Command("bash", "-c", "trap '' TERM; exec sleep 300")
+	stubborn.Env = append(os.Environ(), markerVar+"="+marker)
+	if err := stubborn.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = stubborn.Wait(); close(exited) }()
+	t.Cleanup(func() { stubborn.Process.Kill(); <-exited })
+	// bash execs sleep (TERM still ignored) once it has read its script:
+	// wait for the marker to be on sleep's command line, not bash's.
+	for {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(stubborn.Process.Pid) + "/cmdline")
+		if strings.HasPrefix(string(b), "sleep\x00") {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the TERM-ignoring process ended before the sweep: %v", waitErr)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+
+	sweep := exec.Command("bash", "-c", "unset EPOCHREALTIME\n"+sweepScript(marker))
+	sweep.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"))
+	if out, err := sweep.CombinedOutput(); err != nil {
+		t.Fatalf("sweep: %v: %s", err, out)
+	}
+	select {
+	case <-exited:
+		var exit *exec.ExitError
+		if ws, ok := stubborn.ProcessState.Sys().(syscall.WaitStatus); !errors.As(waitErr, &exit) || !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("the TERM-ignoring process ended with %v, want killed by SIGKILL", waitErr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the TERM-ignoring process still runs 10 s after the sweep ended: the sweep did not KILL it")
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatalf("the sweep never waited after its TERM: %v", err)
+	}
+	var slept time.Duration
+	args := strings.Fields(string(b))
+	for _, a := range args {
+		d, err := time.ParseDuration(a + "s")
+		if err != nil {
+			t.Fatalf("sleep %q: %v", a, err)
+		}
+		slept += d
+	}
+	if slept > time.Second {
+		t.Errorf("the sweep slept %s in %d calls after its TERM, want at most 1 s so that its KILL comes within CancelGrace (%s)", slept, len(args), DefaultCancelGrace)
 	}
 }

@@ -15,6 +15,12 @@ import (
 // DefaultMaxOutput is how much of a command's output ExecResult keeps.
 const DefaultMaxOutput = 4 << 20
 
+// DefaultCancelGrace is DialOptions.CancelGrace's default: how long Run
+// may go on after its ctx has ended, waiting for the command it kills.
+// Callers with a hard deadline of their own end a Run's ctx that much
+// before it.
+const DefaultCancelGrace = 2 * time.Second
+
 // RunSpec is one command to run on the host.
 type RunSpec struct {
 	// Command is a bash script; it runs in a login shell (bash -lc) so PATH

@@ -1,13 +1,22 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 )
+
+// minHostCleanup is the least time a host-side cleanup is started with
+// after a signal: less cannot open a session on a remote host and hear
+// back, and the cleanup stays pending for whoever undoes the run later
+// (the post step).
+const minHostCleanup = 100 * time.Millisecond
 
 // cleanups is a stack of undo actions. A phase pushes its cleanup before it
 // starts the work the cleanup undoes, so a phase that fails or is cancelled
@@ -15,6 +24,12 @@ import (
 type cleanups struct {
 	mu    sync.Mutex
 	stack []cleanup
+	// now is the clock the host-side cleanups' budgets are counted on
+	// (time.Now when nil), and killGrace how long remote.Client.Run may
+	// wait after a cleanup's ctx has ended for the command it kills
+	// (remote.DefaultCancelGrace when zero): both set by tests.
+	now       func() time.Time
+	killGrace time.Duration
 }
 
 type cleanup struct {
@@ -68,7 +83,9 @@ func (c *cleanups) pushConn(name string, fn func(ctx context.Context) error) {
 // host-side cleanup the larger of hostBudget and its even share of the
 // time ctx has left: there they are the whole teardown (the suite's user
 // with passwordless sudo, its processes), and a second each is less than
-// removing a user over SSH can take.
+// removing a user over SSH can take. Either way a host-side cleanup's
+// budget is cut to end the kill grace before ctx's deadline (see
+// hostContext), so one whose command hangs still ends in time.
 func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration, skipHost, shareHost bool) (err, hostErr error, skipped []string) {
 	c.mu.Lock()
 	stack := c.stack
@@ -112,14 +129,13 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 			}
 			budget := hostBudget
 			if dl, ok := ctx.Deadline(); ok && shareHost && !stack[i].conn {
-				budget = max(budget, time.Until(dl)/time.Duration(left))
+				budget = max(budget, dl.Sub(c.clock())/time.Duration(left))
 				left--
 			}
-			hctx, cancel := context.WithTimeout(ctx, budget)
-			if err := run(stack[i], hctx); err != nil {
-				hostErrs = append(hostErrs, err)
+			log.Debug("cleanup", "name", stack[i].name)
+			if err := c.runOnHost(ctx, stack[i], budget); err != nil {
+				hostErrs = append(hostErrs, fmt.Errorf("%s: %w", stack[i].name, err))
 			}
-			cancel()
 		}
 	}
 	return errors.Join(errs...), errors.Join(hostErrs...), skipped
@@ -128,7 +144,8 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 // unwindHostFirst is the cancelled mode for a host that outlives the run
 // (this machine, under local): nothing there is billed, and the changes
 // made on it are not undone by its destroy, so the host-side cleanups run
-// first, in reverse order, each within hostBudget, then the provider's.
+// first, in reverse order, each within hostBudget (cut as in unwind, so
+// that a hung one leaves the provider's their time), then the provider's.
 func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBudget time.Duration) (err, hostErr error) {
 	c.mu.Lock()
 	stack := c.stack
@@ -143,11 +160,13 @@ func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBu
 				continue
 			}
 			log.Debug("cleanup", "name", cl.name)
-			cctx, cancel := ctx, context.CancelFunc(func() {})
+			var e error
 			if onHost {
-				cctx, cancel = context.WithTimeout(ctx, hostBudget)
+				e = c.runOnHost(ctx, cl, hostBudget)
+			} else {
+				e = cl.fn(ctx)
 			}
-			if e := cl.fn(cctx); e != nil {
+			if e != nil {
 				e = fmt.Errorf("%s: %w", cl.name, e)
 				if onHost {
 					hostErrs = append(hostErrs, e)
@@ -155,8 +174,56 @@ func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBu
 					errs = append(errs, e)
 				}
 			}
-			cancel()
 		}
 	}
 	return errors.Join(errs...), errors.Join(hostErrs...)
+}
+
+// runOnHost runs a host-side cleanup after a signal within budget, cut
+// to leave the kill grace before ctx's deadline (see hostContext).
+func (c *cleanups) runOnHost(ctx context.Context, cl cleanup, budget time.Duration) error {
+	if cl.conn {
+		// Closing the connection runs no command, so nothing is killed
+		// after it, and it must run however little is left.
+		hctx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		return cl.fn(hctx)
+	}
+	hctx, cancel, err := c.hostContext(ctx, budget)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return cl.fn(hctx)
+}
+
+func (c *cleanups) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
+}
+
+// hostContext is the context a host-side cleanup runs in after a signal:
+// budget from now, cut so that it ends the kill grace before ctx's
+// deadline. When a cleanup's context ends, remote.Client.Run kills its
+// command and waits up to that grace for the host to report the end,
+// whatever ctx's deadline: without the cut a hung command (one ignoring
+// TERM, in D-state, or a child holding its output) given all that is
+// left would end the grace past the deadline, and past the leak check's
+// and the runner's. The error says there is too little left to start
+// one; the cleanup is then not run.
+func (c *cleanups) hostContext(ctx context.Context, budget time.Duration) (context.Context, context.CancelFunc, error) {
+	now := c.clock()
+	if dl, ok := ctx.Deadline(); ok {
+		grace := cmp.Or(c.killGrace, remote.DefaultCancelGrace)
+		room := dl.Sub(now) - grace
+		if room < minHostCleanup {
+			return nil, nil, fmt.Errorf("not run: %s left before the teardown's deadline, and a command killed at its end may take %s more to stop",
+				max(dl.Sub(now), 0).Round(time.Millisecond), grace)
+		}
+		budget = min(budget, room)
+	}
+	hctx, cancel := context.WithDeadline(ctx, now.Add(budget))
+	return hctx, cancel, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -101,7 +102,8 @@ func TestCleanupsCancelledSkipHostSide(t *testing.T) {
 
 // After a signal on a host the run did not create (ssh), the host-side
 // cleanups are the whole teardown: each gets its even share of what is
-// left of the budget, not just hostBudget, and the last one all of it.
+// left of the budget, not just hostBudget, and the last one all of it but
+// the grace a kill of its command may take (see cleanup_test.go).
 func TestCleanupsCancelledShareHostSide(t *testing.T) {
 	var c cleanups
 	deadlines := map[string]time.Time{}
@@ -124,8 +126,8 @@ func TestCleanupsCancelledShareHostSide(t *testing.T) {
 	if first := deadlines["stop the suite's processes"]; first.Before(budget.Add(-40*time.Second)) || !first.Before(budget.Add(-20*time.Second)) {
 		t.Errorf("first host cleanup's deadline %v before the budget's end, want about half of it", budget.Sub(first))
 	}
-	if last := deadlines["remove suite user"]; !last.Equal(budget) {
-		t.Errorf("last host cleanup's deadline %v before the budget's end, want all that is left", budget.Sub(last))
+	if last, want := deadlines["remove suite user"], budget.Add(-remote.DefaultCancelGrace); !last.Equal(want) {
+		t.Errorf("last host cleanup's deadline %v before the budget's end, want all that is left but the kill grace (%s)", budget.Sub(last), remote.DefaultCancelGrace)
 	}
 }
 
