@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,12 +152,27 @@ func TestStatusRefusedGoesOff(t *testing.T) {
 	}
 }
 
+// A refused token (401) turns the Reporter off: the first call says why,
+// and later calls send nothing, as asking again with the same token cannot
+// succeed.
 func TestBadTokenDegrades(t *testing.T) {
 	f := newFake(t)
 	r, _ := newReporter(t, f, prEvent(sha1), "ghs_wrong", nil)
-	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
-	if !out.Degraded || !strings.Contains(out.Notice, "401") || strings.Contains(out.Notice, "ghs_wrong") {
-		t.Errorf("outcome = %+v, want degraded, naming the 401 and not the token", out)
+	ctx := context.Background()
+	out := r.Start(ctx, matrix.Row{Key: "aws"})
+	if !out.Degraded || !out.Off || out.StatusPosted || !strings.Contains(out.Notice, "401") || strings.Contains(out.Notice, "ghs_wrong") {
+		t.Fatalf("Start = %+v, want degraded and off, naming the 401 and not the token", out)
+	}
+	seen := len(f.Requests())
+	if seen != 1 {
+		t.Errorf("Start sent %d requests with a refused token, want the one status post", seen)
+	}
+	out = r.Finish(ctx, legRow("aws", matrix.Pass, ""))
+	if !out.Degraded || !out.Off || out.StatusPosted || strings.Contains(out.Notice, "ghs_wrong") {
+		t.Errorf("Finish = %+v, want degraded and off", out)
+	}
+	if n := len(f.Requests()); n != seen {
+		t.Errorf("Finish sent %d requests after the token was refused, want 0", n-seen)
 	}
 }
 
@@ -195,6 +211,33 @@ func TestRateLimitsAreWaitedOut(t *testing.T) {
 	}
 	if _, ok := findRow(commentState(t, f).Rows, "aws"); !ok {
 		t.Error("row missing after rate limits")
+	}
+}
+
+// A secondary rate limit may come as a bare 403 with neither Retry-After
+// nor x-ratelimit-* headers, only GitHub's message saying so. It is a rate
+// limit, waited out for GitHub's minute, not a read-only token: reporting
+// must not go off for it.
+func TestSecondaryRateLimitWithoutHeadersIsWaited(t *testing.T) {
+	for _, path := range []string{"/statuses/", "/comments"} {
+		t.Run(path, func(t *testing.T) {
+			f := newFake(t)
+			f.Inject(fakegh.Fault{Method: "POST", Path: path, Status: 403, Message: "You have exceeded a secondary rate limit"})
+			r, s := newReporter(t, f, prEvent(sha1), testToken, nil)
+			out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+			if out.Off || out.Degraded || !out.StatusPosted || out.CommentURL == "" {
+				t.Fatalf("outcome = %+v, want everything reported after waiting, not off", out)
+			}
+			if !slices.Contains(s.all, secondaryDefaultWait) {
+				t.Errorf("waits %v, want GitHub's %s for a secondary rate limit without headers", s.all, secondaryDefaultWait)
+			}
+			if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != "success" {
+				t.Errorf("status %+v (found %v), want success", st, ok)
+			}
+			if _, ok := findRow(commentState(t, f).Rows, "aws"); !ok {
+				t.Error("row missing from the comment after the rate limit")
+			}
+		})
 	}
 }
 
