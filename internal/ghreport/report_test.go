@@ -437,3 +437,38 @@ func readFileT(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// A row in the comment about an older push is no result for head, even when
+// its verdict is the same as the leg's status on head: the status (the leg
+// posted it for head, and its comment write was lost) is the news, so the
+// row is rebuilt from it for head instead of becoming ? for head.
+func TestReportRebuildsAnOlderCommitsRowFromHeadsStatus(t *testing.T) {
+	f := newFake(t)
+	old := legRow("aws", matrix.Pass, "from the older push")
+	old.HeadSHA, old.Source, old.UpdatedAt = sha2, matrix.FromLeg, time.Now().Add(-time.Hour).UTC()
+	body, err := CommentBody(matrix.State{HeadSHA: sha2, Rows: []matrix.Row{old}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.AddComment(testRepo, testPR, actionsBot, body)
+	head := legRow("aws", matrix.Pass, "from head")
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: StatusState(head), Description: Describe(head), Context: ContextPrefix + "aws", TargetURL: runURL})
+
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	rows, out, err := r.Report(context.Background(), []string{"aws"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Degraded || out.HeadSHA != sha1 {
+		t.Fatalf("outcome = %+v", out)
+	}
+	row, ok := findRow(rows, "aws")
+	if !ok || row.HeadSHA != sha1 || row.Source != matrix.FromStatus || row.Cell(matrix.LiveCycle).Status != matrix.Pass ||
+		!strings.Contains(row.Notes, "from head") {
+		t.Errorf("row aws = %+v (found %v), want head's status: ✅ for %s, %q", row, ok, matrix.ShortSHA(sha1), "from head")
+	}
+	st := commentState(t, f)
+	if got, _ := findRow(st.Rows, "aws"); st.HeadSHA != sha1 || got.HeadSHA != sha1 || got.Cell(matrix.LiveCycle).Status != matrix.Pass {
+		t.Errorf("comment state = %+v, want aws ✅ for %s", st, matrix.ShortSHA(sha1))
+	}
+}
