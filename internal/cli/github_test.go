@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -253,6 +254,37 @@ func TestLegCommentRefusedStillSettlesStatus(t *testing.T) {
 	}
 	if got := parseFileCommands(t, stateFile)["reported"]; got != "true" {
 		t.Errorf("state reported = %q, want true: the final status was posted", got)
+	}
+}
+
+// comment: false on a leg: "job summary only", as action.yml says. The leg
+// and its post step send GitHub nothing at all (no status, no comment, not
+// even a read), and the job summary still holds the leg's row.
+func TestLegCommentFalseSendsNothing(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	dir := t.TempDir()
+	summary, stateFile := emptyFile(t, "summary"), emptyFile(t, "state")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
+		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_COMMENT=false", "GITHUB_STATE="+stateFile,
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
+	leg := runBin(t, env)
+	if leg.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
+	}
+	if md := readFile(t, summary); !strings.Contains(md, "| Local | ✅ | ✅") {
+		t.Errorf("job summary lacks the leg's row:\n%s", md)
+	}
+	postEnv, _ := runnerPostEnv(t, env, parseFileCommands(t, stateFile))
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	if out, err := post.CombinedOutput(); err != nil {
+		t.Fatalf("post: %v\n%s", err, out)
+	}
+	if reqs := gh.Requests(); len(reqs) != 0 {
+		t.Errorf("comment: false, yet %d requests reached GitHub: %+v", len(reqs), reqs)
 	}
 }
 
