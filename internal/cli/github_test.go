@@ -472,6 +472,52 @@ func TestReportBadTokenKeepsMatrixFile(t *testing.T) {
 	}
 }
 
+// A matrix file that passed the input checks but cannot be written (here
+// its directory is mounted read-only, which stops root too) fails the
+// report: exit 1 naming the file, so the docs job does not commit a table
+// it believes rewritten. The file stays as it was, and the matrix still
+// reaches matrix.md, matrix.json and the job summary.
+func TestReportUnwritableMatrixFileFails(t *testing.T) {
+	requireRoot(t) // the read-only bind mount, in a mount namespace of the report's own
+	gh := fakeGitHub(t)
+	gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "success", Context: "mvm-verify/aws",
+		Description: "✅ Preflight · ✅ Live cycle · ✅ Seccomp probe · from the status"})
+	docsDir := t.TempDir()
+	docs := filepath.Join(docsDir, "matrix.md")
+	before := "# Verification\n\n<!-- mvm-verify:start -->\n| AWS | ❌ | ❌ | ❌ | old |\n<!-- mvm-verify:end -->\n"
+	if err := os.WriteFile(docs, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	summary := emptyFile(t, "summary")
+	// unshare(1) is util-linux's: a new mount namespace, the docs
+	// directory bound read-only onto itself, then the report. bash, not
+	// sh: dash drops the INPUT_GITHUB-TOKEN style names from the
+	// environment it passes on.
+	readOnly := launch{prefix: []string{"unshare", "--mount", "--propagation", "private",
+		"bash", "-c", `mount --bind -o ro "$0" "$0" && exec "$@"`, docsDir}}
+	r := runBinHow(t, readOnly, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
+		"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken,
+		"INPUT_MODE=report", "INPUT_EXPECT=aws", "INPUT_OUT="+out, "INPUT_MATRIX-FILE="+docs)...))
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "matrix-file") || !strings.Contains(r.stderr, docs) || !strings.Contains(r.stderr, "read-only file system") {
+		t.Errorf("stderr does not name the input, the file and why:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stdout, "rewrote") {
+		t.Errorf("stdout claims the file was rewritten:\n%s", r.stdout)
+	}
+	if got := readFile(t, docs); got != before {
+		t.Errorf("the matrix file changed:\n%s", got)
+	}
+	for name, md := range map[string]string{"job summary": readFile(t, summary), "matrix.md": readFile(t, filepath.Join(out, "matrix.md"))} {
+		if !verifiedRow("AWS", "from the status").MatchString(md) {
+			t.Errorf("%s lacks the matrix read from GitHub:\n%s", name, md)
+		}
+	}
+}
+
 // Outside Actions, --pull-request without --head-sha reports the PR's head;
 // with a --head-sha that is not the PR's head, it reports the given commit
 // and says so, leaving the comment (which follows the PR's head) alone.
