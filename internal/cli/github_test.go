@@ -518,6 +518,63 @@ func TestReportUnwritableMatrixFileFails(t *testing.T) {
 	}
 }
 
+// An event payload report cannot read: the matrix is not read from GitHub
+// (nothing is sent), a warning names GITHUB_EVENT_PATH, and the matrix still
+// holds every expected row as ?, in the outputs and files, not an empty
+// table. The docs file is left as it was: a table of ? would only erase what
+// it knows.
+func TestReportUnreadableEventWritesPlaceholders(t *testing.T) {
+	gh := fakeGitHub(t)
+	event := filepath.Join(t.TempDir(), "event.json")
+	if err := os.WriteFile(event, []byte("not the event's JSON"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docs := filepath.Join(t.TempDir(), "matrix.md")
+	before := "<!-- mvm-verify:start -->\n| AWS | ✅ | ✅ | ✅ | known good |\n<!-- mvm-verify:end -->\n"
+	if err := os.WriteFile(docs, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	summary, outputs := emptyFile(t, "summary"), emptyFile(t, "outputs")
+	r := runBin(t, cmdEnv(t, append(actionsEnv(event, summary, outputs),
+		"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken,
+		"INPUT_MODE=report", "INPUT_EXPECT=aws,gcp", "INPUT_OUT="+out, "INPUT_MATRIX-FILE="+docs)...))
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "::warning") || !strings.Contains(r.stdout, "GITHUB_EVENT_PATH="+event) {
+		t.Errorf("no warning naming GITHUB_EVENT_PATH:\n%s", r.stdout)
+	}
+	var rows []struct {
+		Key   string
+		Cells map[string]struct{ Status string }
+	}
+	if err := json.Unmarshal([]byte(parseFileCommands(t, outputs)["matrix"]), &rows); err != nil {
+		t.Fatalf("matrix output: %v", err)
+	}
+	var got []string
+	for _, row := range rows {
+		got = append(got, row.Key+":"+row.Cells["Live cycle"].Status)
+	}
+	if strings.Join(got, ",") != "aws:unknown,gcp:unknown" {
+		t.Errorf("matrix output rows %v, want aws and gcp as unknown", got)
+	}
+	if m := strings.TrimSpace(readFile(t, filepath.Join(out, "matrix.json"))); parseFileCommands(t, outputs)["matrix"] != m {
+		t.Errorf("matrix.json %q differs from the matrix output", m)
+	}
+	for name, md := range map[string]string{"job summary": readFile(t, summary), "matrix.md": readFile(t, filepath.Join(out, "matrix.md"))} {
+		if !strings.Contains(md, "| AWS | ? | ? | ? |") || !strings.Contains(md, "| GCP | ? | ? | ? |") {
+			t.Errorf("%s lacks the expected rows as ?:\n%s", name, md)
+		}
+	}
+	if got := readFile(t, docs); got != before {
+		t.Errorf("the matrix file changed:\n%s", got)
+	}
+	if reqs := gh.Requests(); len(reqs) != 0 {
+		t.Errorf("%d requests to GitHub without a readable event: %+v", len(reqs), reqs)
+	}
+}
+
 // Outside Actions, --pull-request without --head-sha reports the PR's head;
 // with a --head-sha that is not the PR's head, it reports the given commit
 // and says so, leaving the comment (which follows the PR's head) alone.
