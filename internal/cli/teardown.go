@@ -39,7 +39,7 @@ func (a *app) post(ctx context.Context) int {
 		if err != nil {
 			why = "not JSON: " + err.Error()
 		}
-		msg := fmt.Sprintf("the main step's saved identity (state %q) is not a leg's identity (%s): nothing was torn down, and what the main step created may be left", "identity", why)
+		msg := fmt.Sprintf(`the main step's saved identity (state "identity") is not a leg's identity (%s): nothing was torn down, and what the main step created may be left`, why)
 		if runID := get("GITHUB_RUN_ID"); runID != "" {
 			run := providers.Identity{RunID: runID, RunAttempt: get("GITHUB_RUN_ATTEMPT")}.Run()
 			msg += fmt.Sprintf(" (on %s, tagged %s=%s)", providerName, providers.TagRun, run)
