@@ -31,8 +31,22 @@ func (a *app) post(ctx context.Context) int {
 		return ExitOK
 	}
 	var id providers.Identity
-	if err := json.Unmarshal([]byte(idJSON), &id); err != nil {
-		fmt.Fprintf(a.stderr, "mvm-verify post: state identity is not valid JSON: %v\n", err)
+	if err := json.Unmarshal([]byte(idJSON), &id); err != nil || id.RunID == "" || id.Key == "" {
+		// Main saved state, so it may have created something: without
+		// the identity nothing can be found by its tags, and a green step
+		// would hide what is left.
+		why := "it names no run or no key"
+		if err != nil {
+			why = "not JSON: " + err.Error()
+		}
+		msg := fmt.Sprintf(`the main step's saved identity (state "identity") is not a leg's identity (%s): nothing was torn down, and what the main step created may be left`, why)
+		if runID := get("GITHUB_RUN_ID"); runID != "" {
+			run := providers.Identity{RunID: runID, RunAttempt: get("GITHUB_RUN_ATTEMPT")}.Run()
+			msg += fmt.Sprintf(" (on %s, tagged %s=%s)", providerName, providers.TagRun, run)
+		}
+		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
+		a.annotate("error", "mvm-verify post", msg)
+		a.files.addSummary("### mvm-verify teardown\n\n- ❌ " + msg + "\n\n")
 		return ExitFailed
 	}
 	src := actionSource(a.files.gha)
@@ -89,16 +103,19 @@ func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, provider
 	if raw == "" {
 		return ExitOK, ""
 	}
+	if e, err := registry().Get(providerName); err != nil || e.Info.Creates {
+		// The destroy removes the host, and with it whatever the saved
+		// cleanups would undo, damaged or not.
+		return ExitOK, ""
+	}
 	var hs hostCleanupsState
 	if err := json.Unmarshal([]byte(raw), &hs); err != nil {
-		msg := fmt.Sprintf("the saved host cleanups are not valid JSON (%v): whatever the run changed on the host may be left", err)
+		msg := fmt.Sprintf("the saved host cleanups (state %q) are not valid JSON (%v): whatever the run changed on the host may be left", hostCleanupsKey, err)
 		a.annotate("error", "mvm-verify post", msg)
+		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
 		return ExitFailed, "### mvm-verify host cleanup\n\n- ❌ " + msg + "\n\n"
 	}
 	if len(hs.Cleanups) == 0 {
-		return ExitOK, ""
-	}
-	if e, err := registry().Get(providerName); err != nil || e.Info.Creates {
 		return ExitOK, ""
 	}
 	var b strings.Builder
