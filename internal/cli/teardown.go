@@ -202,7 +202,7 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 		out := r.Finish(ctx, *saved)
 		a.notice(out)
 		if out.StatusPosted {
-			fmt.Fprintf(a.stdout, "reported %s's final row, which the main step did not get to post (status %s)\n",
+			fmt.Fprintf(a.stdout, "reported %s's final row with this teardown's result (status %s)\n",
 				id.Key, ghreport.StatusState(*saved))
 		}
 	case outcome == string(verify.Up) && teardownCode == ExitOK && a.downReported(run, id):
