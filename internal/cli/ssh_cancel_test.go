@@ -28,19 +28,8 @@ import (
 // before the runner's kill.
 func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
 	h, _, keyPEM := sshHost(t)
-	const suiteUser = "mvmv-sshterm" // a machine-wide account: fixed, and removed if a failed run left it
-	sudoers := "/etc/sudoers.d/90-mvm-verify-" + suiteUser
-	mark := "/var/lib/mvm-verify/created-user-" + suiteUser
-	removeUser := func() {
-		exec.Command("userdel", "-r", "-f", suiteUser).Run()
-		os.Remove(sudoers)
-		os.Remove(mark)
-	}
-	removeUser()
-	t.Cleanup(removeUser)
-	if _, err := user.Lookup(suiteUser); err == nil {
-		t.Fatalf("user %s exists before the test and could not be removed", suiteUser)
-	}
+	created := freshRunCreatedUser(t, "mvmv-sshterm")
+	suiteUser, sudoers, mark := created.Name, created.Sudoers, created.Mark
 	// Sleeps no other process on the machine has: one in the step, one
 	// in the child that left the step's session.
 	n := fmt.Sprintf("%d.%d", 50000+os.Getpid()%10000, time.Now().UnixNano()%1000000)

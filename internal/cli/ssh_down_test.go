@@ -25,19 +25,8 @@ import (
 // directory.
 func TestDownCleansAnSSHHostAfterAKilledRun(t *testing.T) {
 	h, keyFile, _ := sshHost(t)
-	const suiteUser = "mvmv-sshdown" // a machine-wide account: fixed, and removed if a failed run left it
-	sudoers := "/etc/sudoers.d/90-mvm-verify-" + suiteUser
-	mark := "/var/lib/mvm-verify/created-user-" + suiteUser
-	removeUser := func() {
-		exec.Command("userdel", "-r", "-f", suiteUser).Run()
-		os.Remove(sudoers)
-		os.Remove(mark)
-	}
-	removeUser()
-	t.Cleanup(removeUser)
-	if _, err := user.Lookup(suiteUser); err == nil {
-		t.Fatalf("user %s exists before the test and could not be removed", suiteUser)
-	}
+	created := freshRunCreatedUser(t, "mvmv-sshdown")
+	suiteUser, sudoers, mark := created.Name, created.Sudoers, created.Mark
 	// A sleep no other process on the machine has.
 	sleepArg := fmt.Sprintf("%d.%d", 30000+os.Getpid()%10000, time.Now().UnixNano()%1000000)
 	t.Cleanup(func() {
