@@ -30,18 +30,10 @@ func TestDownKeepsTheVerdictOfAFinishedRun(t *testing.T) {
 	gh := fakeGitHub(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	stub := filepath.Join(tmp, "stub")
-	if err := os.Mkdir(stub, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := "#!/bin/sh\necho 'userdel: cannot lock /etc/passwd; try again later.' >&2\nexit 10\n"
-	if err := os.WriteFile(filepath.Join(stub, "userdel"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	suite := writeSuite(t, "user: "+redoUser+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL())...)
-	stubbed := append([]string{"PATH=" + stub + string(os.PathListSeparator) + os.Getenv("PATH")}, env[1:]...)
+	stubbed := append([]string{failingUserdelPath(t)}, env[1:]...)
 	t.Cleanup(func() {
 		if _, err := os.Stat(filepath.Join(out, "host", "host.json")); err == nil {
 			runBin(t, env, "down", "--out", out)

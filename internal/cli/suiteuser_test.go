@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"testing"
 )
 
@@ -32,4 +33,17 @@ func freshRunCreatedUser(t *testing.T, name string) runCreatedUser {
 		t.Fatalf("user %s exists before the test and could not be removed", name)
 	}
 	return u
+}
+
+// failingUserdelPath is a PATH entry whose first directory holds a userdel
+// that fails as when another tool holds the account files' lock, so a
+// teardown that deletes a suite user fails the way it does on a busy host.
+func failingUserdelPath(t *testing.T) string {
+	t.Helper()
+	stub := t.TempDir()
+	script := "#!/bin/sh\necho 'userdel: cannot lock /etc/passwd; try again later.' >&2\nexit 10\n"
+	if err := os.WriteFile(filepath.Join(stub, "userdel"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "PATH=" + stub + string(os.PathListSeparator) + os.Getenv("PATH")
 }

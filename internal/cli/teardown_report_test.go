@@ -83,14 +83,6 @@ func TestPostEndsALegAFailedDownLeft(t *testing.T) {
 	gh := fakeGitHub(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	stub := filepath.Join(tmp, "stub")
-	if err := os.Mkdir(stub, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := "#!/bin/sh\necho 'userdel: cannot lock /etc/passwd; try again later.' >&2\nexit 10\n"
-	if err := os.WriteFile(filepath.Join(stub, "userdel"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	stateFile := emptyFile(t, "state")
 	suite := writeSuite(t, "user: "+downFailUser+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	base := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
@@ -110,7 +102,7 @@ func TestPostEndsALegAFailedDownLeft(t *testing.T) {
 		t.Fatalf("up did not create the suite user %s, which down is to fail to delete: %v", downFailUser, err)
 	}
 
-	stubbed := append([]string{"PATH=" + stub + string(os.PathListSeparator) + os.Getenv("PATH")}, base[1:]...)
+	stubbed := append([]string{failingUserdelPath(t)}, base[1:]...)
 	down := runBin(t, append(stubbed, "INPUT_MODE=down"))
 	if down.code != 1 {
 		t.Fatalf("down with userdel failing: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
