@@ -156,7 +156,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		}
 		// The host is known before anything runs on it: a probe binary it
 		// could not run is refused at preflight, before ready changes it.
-		plan.KnownHost = strings.TrimSpace(run.Input("ssh-host"))
+		plan.HostAddress = strings.TrimSpace(run.Input("ssh-host"))
 	}
 	plan.Info = entry.Info
 	plan.MaxCostUSD = run.MaxCostUSD

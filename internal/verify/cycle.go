@@ -471,8 +471,8 @@ func (c *cycle) checkProbeBinary() error {
 	if err := checkProbeOS(bin, input); err != nil {
 		return err
 	}
-	if c.plan.Info.Billed || c.plan.KnownHost != "" {
-		return checkProbeLinking(bin, input, c.plan.KnownHost)
+	if c.plan.Info.Billed || c.plan.HostAddress != "" {
+		return checkProbeLinking(bin, input, c.plan.HostAddress)
 	}
 	return nil
 }

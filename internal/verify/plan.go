@@ -83,13 +83,13 @@ type Plan struct {
 	// whose platform is runtime.GOOS/GOARCH.
 	ProbeBinaryInput string
 
-	// KnownHost is the host's address when it is known before anything is
+	// HostAddress is the host's address when it is known before anything is
 	// created or changed (ssh: the ssh-host given); "" for a host the
 	// provider has yet to create. Preflight checks the probe binary
 	// against it, so one the host could not run is refused before ready
 	// installs packages, creates the suite's user and runs the bootstrap
 	// there.
-	KnownHost string
+	HostAddress string
 
 	// HostInputs name the inputs a host the provider did not create was
 	// given by (ssh: bring your own), so that SSH never getting in is

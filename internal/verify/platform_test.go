@@ -208,7 +208,7 @@ func TestDynamicProbeRefusedBeforeAKnownHost(t *testing.T) {
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
 	plan.Info = providers.Info{Name: "testhosts"} // creates nothing, bills nothing: as ssh
-	plan.KnownHost = "203.0.113.7"
+	plan.HostAddress = "203.0.113.7"
 	plan.ProbeBinary = dynamicBinary(t)
 	plan.ProbeBinaryInput = "probe-binary"
 	var out strings.Builder
