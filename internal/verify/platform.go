@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 // unameArch maps `uname -m` to GOARCH.
@@ -43,18 +45,6 @@ func hostPlatform(uname string) (goos, goarch string, err error) {
 	return goos, goarch, nil
 }
 
-// elfArch maps an ELF machine to GOARCH.
-var elfArch = map[elf.Machine]string{
-	elf.EM_X86_64:    "amd64",
-	elf.EM_AARCH64:   "arm64",
-	elf.EM_386:       "386",
-	elf.EM_ARM:       "arm",
-	elf.EM_RISCV:     "riscv64",
-	elf.EM_S390:      "s390x",
-	elf.EM_PPC64:     "ppc64le",
-	elf.EM_LOONGARCH: "loong64",
-}
-
 // binaryPlatform reads GOOS/GOARCH from an executable's headers. Go writes
 // no OS into a Linux ELF file, so an ELF without another OS's ABI is taken
 // for Linux.
@@ -70,11 +60,7 @@ func binaryPlatform(path string) (goos, goarch string, err error) {
 		case elf.ELFOSABI_OPENBSD:
 			goos = "openbsd"
 		}
-		goarch, ok := elfArch[f.Machine]
-		if !ok {
-			goarch = strings.ToLower(strings.TrimPrefix(f.Machine.String(), "EM_"))
-		}
-		return goos, goarch, nil
+		return goos, providers.ELFGoArch(f.Machine), nil
 	}
 	if f, err := macho.Open(path); err == nil {
 		defer f.Close()

@@ -57,14 +57,7 @@ func probeArch(cfg Config, probeBinary string) string {
 	if probeBinary != "" {
 		if f, err := elf.Open(probeBinary); err == nil {
 			defer f.Close()
-			switch f.Machine {
-			case elf.EM_X86_64:
-				return "amd64"
-			case elf.EM_AARCH64:
-				return "arm64"
-			default:
-				return strings.ToLower(strings.TrimPrefix(f.Machine.String(), "EM_"))
-			}
+			return providers.ELFGoArch(f.Machine)
 		}
 	}
 	return runtime.GOARCH
