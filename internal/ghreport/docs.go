@@ -19,32 +19,52 @@ const (
 // and the diff shows only the rows that changed.
 //
 // rows are what this run knows. A row of the table already in the file
-// stands for a row of rows when its Provider cell is that row's provider:
-// it is rewritten in its place. Every other row of the table (a leg this
-// run did not report on, a provider that maps to no row) stays exactly as
-// it was, line ending included, in its place: the file is the matrix's
-// memory, and a run of some legs must not erase the others. Rows with no
-// line in the table yet are added at its end, in the order given.
+// that is the leg of a row of rows is rewritten in its place. Every other
+// row of the table (a leg this run did not report on, a provider that maps
+// to no row) stays exactly as it was, line ending included, in its place:
+// the file is the matrix's memory, and a run of some legs must not erase
+// the others. Rows with no line in the table yet are added at its end, in
+// the order given.
 //
-// Which line is a row's is decided over the whole table, not line by line,
-// so an earlier line cannot take a row whose own line comes later:
-//  1. a row takes the first line whose Provider cell is its provider;
-//  2. a row still without a line, whose provider no line of the table
-//     names at all, takes the first line left whose Provider cell is its
-//     key's display name (the leg renamed the row since: "AWS" became
-//     "AWS (c8i)").
+// Which line is which leg's, the rewrite writes down in the rows line
+// (matrix.DocsRows), first between the markers: each row's key and the
+// Provider cell it was written with. The Provider cell alone cannot say
+// it: a leg's display input may rename its row from one run to the next,
+// and a report that knows a leg only from its status or not at all (a
+// push to the default branch has no comment with the legs' own rows) names
+// it by its key's display name. So the rows line comes first; names are
+// the fallback, for a table written by hand or before the rows line was:
+//  0. a key the rows line lists takes the first line whose Provider cell
+//     is the cell listed for it (pairs taken in order, so of two lines
+//     with one name each key gets its own). Such a line is that leg's even
+//     when this run has no row for it: no other row may take it by name;
+//  1. a row still without a line takes the first line left whose Provider
+//     cell is its provider;
+//  2. a row still without a line, whose provider no line left names at
+//     all, takes the first line left whose Provider cell is its key's
+//     display name (the leg renamed the row since: "AWS" became
+//     "AWS (c8i)");
+//  3. likewise, a row of a lane the seed document names by its provider
+//     alone takes the first line left with that name (see seedNames).
 //
 // A line stands for one row at most and a row takes one line at most: of
 // two lines for one provider the first is rewritten, the other kept as it
-// is.
+// is. Which line is a row's is decided over the whole table, not line by
+// line, so an earlier line cannot take a row whose own line comes later.
+//
+// A row that stands in for a leg (rebuilt from its status, or a
+// placeholder for a leg that did not report) knows the leg's key but not
+// the name its display input gave it: written into the leg's line, it
+// keeps the line's Provider cell. A leg's own row names itself.
 //
 // What lies between the markers is the table's (matrix.DocsRegion refuses
-// other text): blank lines just inside the markers are kept, blank lines
-// within the table are dropped (in markdown they would end it), and the
-// header is written afresh. A table line is any line with an unescaped
-// pipe, with or without pipes at its ends. The lines written take the line
-// ending of the start marker's line, so a file with stray CRLFs elsewhere
-// keeps LF in the table and a CRLF file stays CRLF.
+// other text, and a malformed rows line): blank lines just inside the
+// markers are kept, blank lines within the table are dropped (in markdown
+// they would end it), and the rows line and the header are written afresh.
+// A table line is any line with an unescaped pipe, with or without pipes
+// at its ends. The lines written take the line ending of the start
+// marker's line, so a file with stray CRLFs elsewhere keeps LF in the
+// table and a CRLF file stays CRLF.
 func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 	start, end, err := matrix.DocsRegion(content)
 	if err != nil {
@@ -63,10 +83,21 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 	bodyEnd := bytes.LastIndexByte(content[:end], '\n') + 1
 	lines := splitLines(content[bodyStart:bodyEnd])
 
-	// Blank lines just inside the markers stay as they are.
+	// Blank lines just inside the markers stay as they are; so do those
+	// between the rows line and the table.
 	first, last := 0, len(lines)
 	for first < last && isBlank(lines[first]) {
 		first++
+	}
+	rowsLineAt := -1
+	var owners []matrix.RowLine
+	if first < last && matrix.IsRowsLine(string(lines[first])) {
+		rowsLineAt = first
+		if owners, err = matrix.ParseRowsLine(string(lines[first])); err != nil {
+			return nil, err // DocsRegion refused it already
+		}
+		for first++; first < last && isBlank(lines[first]); first++ {
+		}
 	}
 	for last > first && isBlank(lines[last-1]) {
 		last--
@@ -105,36 +136,86 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 			}
 		}
 	}
-	rowOf := assignRows(cells, kinds, pending)
+	rowOf, ownerOf := assignRows(cells, kinds, pending, owners)
 
-	var out bytes.Buffer
-	out.Grow(len(content) + 128*len(rows))
-	out.Write(content[:bodyStart])
-	for _, l := range lines[:first] {
-		out.Write(l)
-	}
-	out.WriteString(strings.ReplaceAll(matrix.Header(), "\n", eol))
+	// The table, and what the rows line will say of it.
+	var body bytes.Buffer
+	var written []matrix.RowLine
+	body.WriteString(strings.ReplaceAll(matrix.Header(), "\n", eol))
 	used := make([]bool, len(pending))
+	writeRow := func(r matrix.Row, keepCell string) {
+		line := strings.TrimSuffix(r.Markdown(), "\n")
+		if standIn(r) && keepCell != "" {
+			line = withProviderCell(line, r, keepCell)
+		}
+		body.WriteString(line + eol)
+		if c, _ := matrix.TableCells(line); len(c) > 0 {
+			written = append(written, matrix.RowLine{Key: r.Key, Cell: c[0]})
+		}
+	}
 	for i, l := range table {
 		switch {
 		case kinds[i] == headerLine, kinds[i] == blankLine:
 		case rowOf[i] >= 0:
 			used[rowOf[i]] = true
-			out.WriteString(strings.TrimSuffix(pending[rowOf[i]].Markdown(), "\n") + eol)
+			writeRow(pending[rowOf[i]], cells[i])
 		default:
-			out.Write(l) // every body line ends in a newline: the end marker's line follows
+			body.Write(l) // every body line ends in a newline: the end marker's line follows
+			if ownerOf[i] != "" {
+				written = append(written, matrix.RowLine{Key: ownerOf[i], Cell: cells[i]})
+			}
 		}
 	}
 	for j, r := range pending {
 		if !used[j] {
-			out.WriteString(strings.TrimSuffix(r.Markdown(), "\n") + eol)
+			writeRow(r, "")
 		}
 	}
+
+	var out bytes.Buffer
+	out.Grow(len(content) + 128*len(rows))
+	out.Write(content[:bodyStart])
+	rowsLine := matrix.FormatRowsLine(written) + eol
+	if rowsLineAt < 0 {
+		// The first rewrite: the rows line goes right after the start
+		// marker, before any blank lines that were there.
+		out.WriteString(rowsLine)
+		for _, l := range lines[:first] {
+			out.Write(l)
+		}
+	} else {
+		for _, l := range lines[:rowsLineAt] {
+			out.Write(l)
+		}
+		out.WriteString(rowsLine)
+		for _, l := range lines[rowsLineAt+1 : first] {
+			out.Write(l)
+		}
+	}
+	out.Write(body.Bytes())
 	for _, l := range lines[last:] {
 		out.Write(l)
 	}
 	out.Write(content[bodyEnd:])
 	return out.Bytes(), nil
+}
+
+// standIn reports whether r stands in for its leg (a row rebuilt from the
+// leg's status, a placeholder) rather than being the leg's own: such a row
+// names the leg by its key's display name, not knowing its display input.
+func standIn(r matrix.Row) bool {
+	return r.Source == matrix.FromStatus || r.Source == matrix.Placeholder
+}
+
+// withProviderCell puts cell, as written, in the Provider cell of line,
+// r's markdown.
+func withProviderCell(line string, r matrix.Row, cell string) string {
+	prefix := "| " + matrix.Escape(r.Provider) + " |"
+	rest, ok := strings.CutPrefix(line, prefix)
+	if !ok {
+		return line
+	}
+	return "| " + cell + " |" + rest
 }
 
 type lineKind int
@@ -146,40 +227,80 @@ const (
 	otherLine
 )
 
-// assignRows decides which row of rows each table line stands for (-1:
-// none, the line is kept): first every exact Provider match over the whole
-// table, then the display-name fallback for the rows left, each only if no
-// line names the row's provider. Lines are taken in table order, so the
-// outcome depends on the file and rows alone.
-func assignRows(cells []string, kinds []lineKind, rows []matrix.Row) []int {
-	rowOf := make([]int, len(cells))
+// seedNames are the lanes the seed document names by their provider
+// alone: its Hetzner row is the no-KVM lane ("Runs the no-KVM lane only":
+// Hetzner Cloud has no KVM tier), whose key is hetzner-no-kvm and whose
+// display name is "Hetzner (no-kvm)". So in a table without a rows line,
+// a hetzner-no-kvm row takes the "Hetzner" line rather than leaving it
+// stale beside a new one, unless a hetzner row (which takes it by its
+// display name first) or the rows line says it is another leg's. Other
+// providers' -no-kvm lanes are not their provider's row: "AWS" is the
+// KVM lane's.
+var seedNames = map[string]string{"hetzner-no-kvm": "Hetzner"}
+
+// assignRows decides which row of rows each table line stands for (rowOf,
+// -1: none, the line is kept) and whose leg each line is (ownerOf, "":
+// unknown), in the passes RewriteDocsTable describes. Lines are taken in
+// table order, so the outcome depends on the file and rows alone.
+func assignRows(cells []string, kinds []lineKind, rows []matrix.Row, owners []matrix.RowLine) (rowOf []int, ownerOf []string) {
+	rowOf = make([]int, len(cells))
+	ownerOf = make([]string, len(cells))
 	for i := range rowOf {
 		rowOf[i] = -1
 	}
+	matched := make([]bool, len(rows))
+	free := func(i int) bool { return kinds[i] == rowLine && ownerOf[i] == "" && cells[i] != "" }
+	rowFor := func(key string) int {
+		for j, r := range rows {
+			if r.Key == key && !matched[j] {
+				return j
+			}
+		}
+		return -1
+	}
+	// 0: the rows line.
+	for _, o := range owners {
+		for i, c := range cells {
+			if free(i) && c == o.Cell {
+				ownerOf[i] = o.Key
+				if j := rowFor(o.Key); j >= 0 {
+					rowOf[i], matched[j] = j, true
+				}
+				break
+			}
+		}
+	}
+	// 1-3: names, over the lines no leg owns.
 	named := map[string]bool{}
 	for i, c := range cells {
-		if kinds[i] == rowLine && c != "" {
+		if free(i) {
 			named[c] = true
 		}
 	}
-	matched := make([]bool, len(rows))
 	take := func(j int, cell string) {
 		for i, c := range cells {
-			if kinds[i] == rowLine && rowOf[i] < 0 && c != "" && c == cell {
-				rowOf[i], matched[j] = j, true
+			if free(i) && c == cell {
+				rowOf[i], ownerOf[i], matched[j] = j, rows[j].Key, true
 				return
 			}
 		}
 	}
 	for j, r := range rows {
-		take(j, matrix.Escape(r.Provider))
+		if !matched[j] {
+			take(j, matrix.Escape(r.Provider))
+		}
 	}
 	for j, r := range rows {
 		if !matched[j] && !named[matrix.Escape(r.Provider)] {
 			take(j, matrix.Escape(matrix.DisplayName(r.Key)))
 		}
 	}
-	return rowOf
+	for j, r := range rows {
+		if name, ok := seedNames[r.Key]; ok && !matched[j] && !named[matrix.Escape(r.Provider)] {
+			take(j, matrix.Escape(name))
+		}
+	}
+	return rowOf, ownerOf
 }
 
 // splitLines cuts b into lines, each with its line ending; the last may

@@ -42,14 +42,44 @@ func readSeed(t *testing.T) []byte {
 	return b
 }
 
+// rowsLine is the rows line for key, cell pairs, with its line ending.
+func rowsLine(pairs ...string) string {
+	var lines []matrix.RowLine
+	for i := 0; i+1 < len(pairs); i += 2 {
+		lines = append(lines, matrix.RowLine{Key: pairs[i], Cell: pairs[i+1]})
+	}
+	return matrix.FormatRowsLine(lines) + "\n"
+}
+
+// seedRowsLine is the rows line of the seed's table once its rows are
+// known by key: every seed row, the Hetzner one as the no-KVM lane's.
+func seedRowsLine() string {
+	return rowsLine("hetzner-no-kvm", "Hetzner", "gcp", "GCP", "aws", "AWS", "azure", "Azure", "vultr", "Vultr",
+		"latitude", "Latitude.sh", "equinix", "Equinix Metal", "ovh", "OVH")
+}
+
+// withSeedRowsLine is the seed with the rows line seedRows give it.
+func withSeedRowsLine(seed string) string {
+	return strings.Replace(seed, DocsStart+"\n", DocsStart+"\n"+seedRowsLine(), 1)
+}
+
+// The seed's own rows render to the seed's table, the rows line added
+// right after the start marker; a second rewrite gives the same bytes.
 func TestSeedRowsReproduceTheSeedTable(t *testing.T) {
 	seed := readSeed(t)
 	got, err := RewriteDocsTable(seed, seedRows())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, seed) {
-		t.Errorf("the seed's own rows do not render to the seed's table:\n%s", got)
+	if want := withSeedRowsLine(string(seed)); string(got) != want {
+		t.Errorf("the seed's own rows do not render to the seed's table:\n%s\nwant\n%s", got, want)
+	}
+	again, err := RewriteDocsTable(got, seedRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, got) {
+		t.Errorf("a second rewrite changed the file:\n%s\nwant\n%s", again, got)
 	}
 }
 
@@ -73,7 +103,7 @@ func TestRewriteDocsTableChangesOnlyTheTable(t *testing.T) {
 		t.Error("bytes from the end marker on changed")
 	}
 	inner := string(got[start : len(got)-tail])
-	if want := "\n" + matrix.Table(rows); inner != want {
+	if want := "\n" + seedRowsLine() + matrix.Table(rows); inner != want {
 		t.Errorf("between the markers:\n%q\nwant\n%q", inner, want)
 	}
 	if !strings.Contains(inner, "| Azure | ✅ | ❌ | ? | seccomp_apply: 2 failed \\| see log |") {
@@ -135,18 +165,25 @@ func TestRewriteDocsTableKeepsLineEndingsAndFillsEmptyRegion(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if want := tc.before + matrix.Table(seedRows()[:1]) + tc.after; string(got) != want {
+		if want := tc.before + rowsLine("hetzner-no-kvm", "Hetzner") + matrix.Table(seedRows()[:1]) + tc.after; string(got) != want {
 			t.Errorf("%s: empty region:\n%q\nwant\n%q", tc.name, got, want)
 		}
 	}
-	// Blank lines just inside the markers stay.
+	// Blank lines just inside the markers stay, after the rows line the
+	// first rewrite puts right after the start marker; once it is there,
+	// blank lines before and after it stay too.
 	spaced := "x\n" + DocsStart + "\n\n" + DocsEnd + "\n"
 	got, err = RewriteDocsTable([]byte(spaced), seedRows()[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "x\n" + DocsStart + "\n\n" + matrix.Table(seedRows()[:1]) + DocsEnd + "\n"; string(got) != want {
+	hetzner := rowsLine("hetzner-no-kvm", "Hetzner")
+	if want := "x\n" + DocsStart + "\n" + hetzner + "\n" + matrix.Table(seedRows()[:1]) + DocsEnd + "\n"; string(got) != want {
 		t.Errorf("blank region:\n%q\nwant\n%q", got, want)
+	}
+	around := "x\n" + DocsStart + "\n\n" + hetzner + "\n" + matrix.Table(seedRows()[:1]) + "\n" + DocsEnd + "\n"
+	if got, err = RewriteDocsTable([]byte(around), seedRows()[:1]); err != nil || string(got) != around {
+		t.Errorf("blank lines around the rows line:\n%q, %v\nwant\n%q", got, err, around)
 	}
 }
 
@@ -166,7 +203,7 @@ func TestRewriteDocsTableTakesTheStartMarkersLineEnding(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		table := strings.ReplaceAll(matrix.Table(rows), "\n", tc.eol)
+		table := strings.ReplaceAll(rowsLine("hetzner-no-kvm", "Hetzner", "gcp", "GCP")+matrix.Table(rows), "\n", tc.eol)
 		if want := tc.before + table + tc.after; string(got) != want {
 			t.Errorf("%s:\n%q\nwant\n%q", tc.name, got, want)
 		}
@@ -189,6 +226,7 @@ func TestRewriteDocsTableKeepsRowsItWasNotGiven(t *testing.T) {
 	const oldAWS = "| AWS | ✅ | ✅ verified 2026-05-06 | ✅ pass | $2.50 / 35 min, c5.metal |\n"
 	want := strings.Replace(seed, oldAWS, "| AWS | ✅ | ❌ | ✅ pass | boom |\n", 1)
 	want = strings.Replace(want, DocsEnd, "| QEMU (tcg) | ✅ | ? | ? |  |\n"+DocsEnd, 1)
+	want = strings.Replace(want, DocsStart+"\n", DocsStart+"\n"+rowsLine("aws", "AWS", "qemu-tcg", "QEMU (tcg)"), 1)
 	if !strings.Contains(seed, oldAWS) || string(got) != want {
 		t.Errorf("rewrite of AWS and a new QEMU row:\n%s\nwant\n%s", got, want)
 	}
@@ -208,6 +246,7 @@ func TestRewriteDocsTableKeepsRowsItWasNotGiven(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = strings.Replace(content, "| AWS | ❌ | ❌ | ❌ | first |\n", "| AWS | ✅ | ❌ | ✅ pass | boom |\n", 1)
+	want = strings.Replace(want, DocsStart+"\n", DocsStart+"\n"+rowsLine("aws", "AWS"), 1)
 	if string(got) != want {
 		t.Errorf("rewrite:\n%q\nwant\n%q", got, want)
 	}
@@ -220,7 +259,8 @@ func TestRewriteDocsTableKeepsRowsItWasNotGiven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := strings.Replace(seed, oldAWS, "| AWS (c8i) | ✅ | ❌ | ✅ pass | boom |\n", 1); string(got) != want {
+	want = strings.Replace(seed, oldAWS, "| AWS (c8i) | ✅ | ❌ | ✅ pass | boom |\n", 1)
+	if want = strings.Replace(want, DocsStart+"\n", DocsStart+"\n"+rowsLine("aws", "AWS (c8i)"), 1); string(got) != want {
 		t.Errorf("renamed AWS row:\n%s\nwant\n%s", got, want)
 	}
 }
@@ -250,18 +290,30 @@ func TestRepositoryDocsMatrixIsRewritable(t *testing.T) {
 }
 
 // rewriteTable runs RewriteDocsTable on a region holding the header and
-// body, and returns what lies between the header and the end marker.
+// body (with no rows line: a table written by hand), and returns what lies
+// between the header and the end marker.
 func rewriteTable(t *testing.T, body string, rows ...matrix.Row) string {
 	t.Helper()
-	got, err := RewriteDocsTable([]byte(DocsStart+"\n"+matrix.Header()+body+DocsEnd+"\n"), rows)
+	table, _ := rewriteRegion(t, "", body, rows...)
+	return table
+}
+
+// rewriteRegion runs RewriteDocsTable on a region holding rowsLine (may be
+// empty), the header and body, and returns what lies between the header
+// and the end marker, and the rows line written.
+func rewriteRegion(t *testing.T, rowsLine, body string, rows ...matrix.Row) (table, newRowsLine string) {
+	t.Helper()
+	got, err := RewriteDocsTable([]byte(DocsStart+"\n"+rowsLine+matrix.Header()+body+DocsEnd+"\n"), rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := DocsStart + "\n" + matrix.Header()
-	if !strings.HasPrefix(string(got), prefix) || !strings.HasSuffix(string(got), DocsEnd+"\n") {
-		t.Fatalf("markers or header not kept:\n%s", got)
+	rest, ok := strings.CutPrefix(string(got), DocsStart+"\n")
+	newRowsLine, rest, _ = strings.Cut(rest, "\n")
+	rest, ok2 := strings.CutPrefix(rest, matrix.Header())
+	if !ok || !ok2 || !matrix.IsRowsLine(newRowsLine) || !strings.HasSuffix(rest, DocsEnd+"\n") {
+		t.Fatalf("markers, rows line or header not where they go:\n%s", got)
 	}
-	return strings.TrimSuffix(strings.TrimPrefix(string(got), prefix), DocsEnd+"\n")
+	return strings.TrimSuffix(rest, DocsEnd+"\n"), newRowsLine + "\n"
 }
 
 // A row finds its line by the display name of its key only when no line
@@ -339,7 +391,7 @@ func TestRewriteDocsTableRowsWithoutOuterPipes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DocsStart + "\n" + matrix.Header() +
+	want := DocsStart + "\n" + rowsLine("aws", "AWS") + matrix.Header() +
 		"Hetzner | ✅ | n/a | n/a | by hand\n" +
 		aws.Markdown() +
 		"| Vultr | — | ⏳ pending | ? | leading pipe only\n" +

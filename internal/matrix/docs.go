@@ -3,6 +3,8 @@ package matrix
 import (
 	"bytes"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -58,8 +60,22 @@ func DocsRegion(content []byte) (start, end int, err error) {
 	}
 	body := content[start:end]
 	firstLine := bytes.Count(content[:start], []byte("\n")) + 1
+	seenLine := false
 	for i, line := range bytes.Split(body, []byte("\n")) {
 		if t := bytes.TrimSpace(line); len(t) > 0 {
+			first := !seenLine
+			seenLine = true
+			if IsRowsLine(string(t)) {
+				if !first {
+					return 0, 0, fmt.Errorf("docs table: line %d: %q: the rows line goes once, first after %s: "+
+						"delete this one; the next report writes the line afresh", firstLine+i, Truncate(string(t), 120), DocsStart)
+				}
+				if _, err := ParseRowsLine(string(t)); err != nil {
+					return 0, 0, fmt.Errorf("docs table: line %d: %w; the line is mvm-verify's own: "+
+						"delete it and the next report writes it afresh", firstLine+i, err)
+				}
+				continue
+			}
 			if _, ok := TableCells(string(t)); !ok {
 				return 0, 0, fmt.Errorf("docs table: line %d: %q is not a table line (cells between | pipes): "+
 					"only the table goes between %s and %s; move other text outside them",
@@ -68,6 +84,103 @@ func DocsRegion(content []byte) (start, end int, err error) {
 		}
 	}
 	return start, end, nil
+}
+
+// DocsRows begins the line, first between the markers, that says which leg
+// each row of the docs table is: <!-- mvm-verify:rows aws="AWS (c8i)" … -->,
+// one key="Provider cell" pair per row, in table order. The Provider cell
+// alone cannot say it: a leg's display input renames its row between runs,
+// a report that knows only a leg's key names it by the key's display name,
+// and two legs may share a name; matched by name alone, such a row's line
+// would be left stale and a second line added. An HTML comment alone on its
+// line, as the markers are, it does not show on GitHub.
+const DocsRows = "<!-- mvm-verify:rows"
+
+// RowLine ties a line of the docs table to a leg: the line whose Provider
+// cell is Cell (as written, escapes kept) is the row of Key.
+type RowLine struct{ Key, Cell string }
+
+// rowKey is a row key as the key input makes it; a key of another form
+// (a foreign status context) is not written to the rows line.
+var rowKey = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// IsRowsLine reports whether line (trimmed) is a rows line, well formed or
+// not.
+func IsRowsLine(line string) bool {
+	return strings.HasPrefix(strings.TrimSpace(line), DocsRows)
+}
+
+// FormatRowsLine writes the rows line for lines, in their order, without a
+// line ending. A pair whose key is not a row key, or whose key an earlier
+// pair has, or whose cell is empty, is left out: ParseRowsLine would refuse
+// it. The cells are quoted as Go strings with < and > escaped too, so no
+// cell can end the comment or carry a marker.
+func FormatRowsLine(lines []RowLine) string {
+	var b strings.Builder
+	b.WriteString(DocsRows)
+	seen := map[string]bool{}
+	for _, l := range lines {
+		if !rowKey.MatchString(l.Key) || seen[l.Key] || l.Cell == "" {
+			continue
+		}
+		seen[l.Key] = true
+		q := strconv.Quote(l.Cell)
+		q = strings.ReplaceAll(strings.ReplaceAll(q, "<", `\x3c`), ">", `\x3e`)
+		b.WriteString(" " + l.Key + "=" + q)
+	}
+	b.WriteString(" -->")
+	return b.String()
+}
+
+// ParseRowsLine reads a rows line FormatRowsLine wrote. Anything else (a
+// hand edit gone wrong, a merge that joined two) is an error saying what
+// was wrong: guessing at it could give a leg another leg's line.
+func ParseRowsLine(line string) ([]RowLine, error) {
+	const form = `<!-- mvm-verify:rows key="Provider cell" … -->`
+	t := strings.TrimSpace(line)
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("rows line %q is not of the form %s: %s", Truncate(t, 120), form, fmt.Sprintf(format, a...))
+	}
+	rest, ok := strings.CutPrefix(t, DocsRows)
+	if !ok {
+		return nil, bad("it does not begin with %s", DocsRows)
+	}
+	rest, ok = strings.CutSuffix(rest, "-->")
+	if !ok || strings.Contains(rest, "-->") {
+		return nil, bad("it does not end with --> (once)")
+	}
+	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+		return nil, bad("no space after %s", DocsRows)
+	}
+	var lines []RowLine
+	seen := map[string]bool{}
+	for rest = strings.TrimLeft(rest, " \t"); rest != ""; rest = strings.TrimLeft(rest, " \t") {
+		key, value, ok := strings.Cut(rest, "=")
+		if !ok {
+			return nil, bad("%q has no =", Truncate(rest, 40))
+		}
+		if !rowKey.MatchString(key) {
+			return nil, bad("key %q is not a row key (lowercase letters, digits, - and _)", Truncate(key, 40))
+		}
+		if seen[key] {
+			return nil, bad("key %s twice", key)
+		}
+		seen[key] = true
+		quoted, err := strconv.QuotedPrefix(value)
+		if err != nil || quoted[0] != '"' {
+			return nil, bad("the cell of %s is not a double-quoted string", key)
+		}
+		cell, _ := strconv.Unquote(quoted)
+		if cell == "" {
+			return nil, bad("the cell of %s is empty", key)
+		}
+		rest = value[len(quoted):]
+		if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+			return nil, bad("no space after the cell of %s", key)
+		}
+		lines = append(lines, RowLine{Key: key, Cell: cell})
+	}
+	return lines, nil
 }
 
 // TableCells splits a markdown table line into its cells, each trimmed and
