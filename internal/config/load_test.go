@@ -182,6 +182,14 @@ func TestLoadOtherModes(t *testing.T) {
 	}
 	_, err = load(t, map[string]string{"mode": "report", "matrix-file": glued})
 	wantInputError(t, err, "matrix-file", "glued.md", "line 1: <!-- mvm-verify:start --> shares its line with other text")
+	// The rows line is report's own: one mangled by hand is bad input,
+	// naming the line and saying to delete it.
+	mangled := filepath.Join(dir, "mangled.md")
+	if err := os.WriteFile(mangled, []byte("<!-- mvm-verify:start -->\n<!-- mvm-verify:rows aws=AWS -->\n| AWS | x |\n<!-- mvm-verify:end -->\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = load(t, map[string]string{"mode": "report", "matrix-file": mangled})
+	wantInputError(t, err, "matrix-file", "mangled.md", "line 2: rows line", "delete it")
 	// Where the reporting writes: inputs, validated.
 	r, err = load(t, map[string]string{"mode": "report", "github-repository": "o/r", "pull-request": "12", "head-sha": strings.Repeat("ab", 20)})
 	if err != nil || r.GitHubRepo != "o/r" || r.PullRequest != 12 || r.HeadSHA != strings.Repeat("ab", 20) {

@@ -2,6 +2,7 @@ package ghreport
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -414,5 +415,191 @@ func TestRewriteDocsTableRefusesTextInTheTable(t *testing.T) {
 		!strings.Contains(err.Error(), `line 6: "Numbers from the May run." is not a table line`) ||
 		!strings.Contains(err.Error(), "move other text outside them") {
 		t.Errorf("text in the table: %q, error %v; want an error naming line 6 and saying to move it", got, err)
+	}
+}
+
+// named is a leg's own row for key under the name its display input gave.
+func named(key, provider, notes string) matrix.Row {
+	r := legRow(key, matrix.Pass, notes)
+	r.Provider = provider
+	return r
+}
+
+// fromStatus is a row a report rebuilt from key's status: it names the leg
+// by its key's display name, not knowing its display input.
+func fromStatus(key, notes string) matrix.Row {
+	r := legRow(key, matrix.Fail, notes)
+	r.Provider, r.Source = matrix.DisplayName(key), matrix.FromStatus
+	return r
+}
+
+// The rows line ties each line of the table to its leg, so a rewrite
+// finds a leg's line whatever its Provider cell says now: a leg renamed
+// by its display input, a stand-in that knows the leg by its key only, or
+// two legs sharing a name keep one line each, where matching names alone
+// left the old line stale and added a second. Every rewrite is run twice:
+// the second gives the same bytes.
+func TestRewriteDocsTableRowsLine(t *testing.T) {
+	const gcp = "| GCP | ✅ | ✅ | ✅ | by hand |\n"
+	c8i := named("aws", "AWS (c8i)", "first")
+	metal := named("aws", "AWS (metal)", "second")
+	noResult := placeholder("ssh", "", "no result from this leg")
+	type run struct {
+		rows            []matrix.Row
+		table, rowsLine string
+	}
+	for _, tc := range []struct {
+		name           string
+		rowsLine, body string
+		runs           []run
+	}{{
+		name: "display changed between two rewrites",
+		body: gcp,
+		runs: []run{
+			{[]matrix.Row{c8i}, gcp + c8i.Markdown(), rowsLine("aws", "AWS (c8i)")},
+			{[]matrix.Row{metal}, gcp + metal.Markdown(), rowsLine("aws", "AWS (metal)")},
+			// Back to the default name: still the one line.
+			{[]matrix.Row{legRow("aws", matrix.Fail, "third")}, gcp + legRowNamed("aws", "AWS", matrix.Fail, "third"), rowsLine("aws", "AWS")},
+		},
+	}, {
+		name: "a stand-in keeps the name the leg gave its line",
+		body: gcp,
+		runs: []run{
+			{[]matrix.Row{c8i}, gcp + c8i.Markdown(), rowsLine("aws", "AWS (c8i)")},
+			{[]matrix.Row{fromStatus("aws", "from the status")}, gcp + "| AWS (c8i) | ✅ | ❌ | ❌ | from the status |\n", rowsLine("aws", "AWS (c8i)")},
+		},
+	}, {
+		name:     "an expected leg that never reported, its line named by hand",
+		rowsLine: rowsLine("ssh", "My lab"),
+		body:     "| My lab | ✅ | ✅ | ✅ | last week |\n" + gcp,
+		runs: []run{
+			{[]matrix.Row{noResult}, "| My lab | ? | ? | ? | no result from this leg |\n" + gcp, rowsLine("ssh", "My lab")},
+		},
+	}, {
+		name:     "two legs of one name each keep their line",
+		rowsLine: rowsLine("aws", "AWS", "aws-arm", "AWS"),
+		body:     "| AWS | ✅ | ✅ | ✅ | x86 |\n| AWS | ✅ | ✅ | ✅ | arm |\n",
+		runs: []run{
+			{[]matrix.Row{named("aws-arm", "AWS", "arm again")}, "| AWS | ✅ | ✅ | ✅ | x86 |\n" + named("aws-arm", "AWS", "arm again").Markdown(), rowsLine("aws", "AWS", "aws-arm", "AWS")},
+			{[]matrix.Row{named("aws", "AWS", "x86 again")}, named("aws", "AWS", "x86 again").Markdown() + named("aws-arm", "AWS", "arm again").Markdown(), rowsLine("aws", "AWS", "aws-arm", "AWS")},
+		},
+	}, {
+		// The display-name fallback does not take another leg's line.
+		name:     "a leg's line is not another's by name",
+		rowsLine: rowsLine("aws-metal", "AWS"),
+		body:     "| AWS | ✅ | ✅ | ✅ | metal |\n",
+		runs: []run{
+			{[]matrix.Row{c8i}, "| AWS | ✅ | ✅ | ✅ | metal |\n" + c8i.Markdown(), rowsLine("aws-metal", "AWS", "aws", "AWS (c8i)")},
+		},
+	}, {
+		name:     "rows reordered by hand",
+		rowsLine: rowsLine("gcp", "GCP", "aws", "AWS (c8i)"),
+		body:     "| AWS (c8i) | ❌ | ❌ | ❌ | old |\n" + gcp,
+		runs: []run{
+			{[]matrix.Row{metal, fromStatus("gcp", "new")}, metal.Markdown() + "| GCP | ✅ | ❌ | ❌ | new |\n", rowsLine("aws", "AWS (metal)", "gcp", "GCP")},
+		},
+	}, {
+		// The rows line lists a line that is gone: the row is added.
+		name:     "a row deleted by hand",
+		rowsLine: rowsLine("aws", "AWS (c8i)", "gcp", "GCP"),
+		body:     gcp,
+		runs: []run{
+			{[]matrix.Row{metal}, gcp + metal.Markdown(), rowsLine("gcp", "GCP", "aws", "AWS (metal)")},
+		},
+	}, {
+		// A Provider cell changed by hand matches nothing the rows line
+		// lists: that line is kept, as any line no row stands for, and
+		// the leg's row is added.
+		name:     "a line renamed by hand",
+		rowsLine: rowsLine("aws", "AWS (c8i)"),
+		body:     "| Amazon | ❌ | ❌ | ❌ | old |\n",
+		runs: []run{
+			{[]matrix.Row{metal}, "| Amazon | ❌ | ❌ | ❌ | old |\n" + metal.Markdown(), rowsLine("aws", "AWS (metal)")},
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			content := []byte(DocsStart + "\n" + tc.rowsLine + matrix.Header() + tc.body + DocsEnd + "\n")
+			for i, r := range tc.runs {
+				got, err := RewriteDocsTable(content, r.rows)
+				if err != nil {
+					t.Fatalf("run %d: %v", i+1, err)
+				}
+				want := DocsStart + "\n" + r.rowsLine + matrix.Header() + r.table + DocsEnd + "\n"
+				if string(got) != want {
+					t.Fatalf("run %d:\n%s\nwant\n%s", i+1, got, want)
+				}
+				again, err := RewriteDocsTable(got, r.rows)
+				if err != nil || !bytes.Equal(again, got) {
+					t.Fatalf("run %d again changed the file (%v):\n%s\nwant\n%s", i+1, err, again, got)
+				}
+				content = got
+			}
+		})
+	}
+}
+
+// legRowNamed is legRow's markdown under provider.
+func legRowNamed(key, provider string, status matrix.Status, notes string) string {
+	r := legRow(key, status, notes)
+	r.Provider = provider
+	return r.Markdown()
+}
+
+// The seed's Hetzner row is the no-KVM lane's (Hetzner Cloud has no KVM
+// tier, and the row says it runs that lane only): in a table without a
+// rows line a hetzner-no-kvm row takes it, unless a hetzner row does or
+// the rows line gives it to another leg. No other provider's no-KVM lane
+// takes its provider's row.
+func TestRewriteDocsTableSeedHetznerRowIsTheNoKVMLane(t *testing.T) {
+	const hetzner = "| Hetzner | ✅ | n/a (no KVM tier) | n/a | Runs the no-KVM lane only |\n"
+	const aws = "| AWS | ✅ | ✅ verified 2026-05-06 | ✅ pass | $2.50 / 35 min, c5.metal |\n"
+	noResult := placeholder("hetzner-no-kvm", "", "no result from this leg")
+	lane := named("hetzner-no-kvm", "Hetzner (no-kvm)", "ran")
+	kvm := named("hetzner", "Hetzner", "dedicated")
+	for _, tc := range []struct {
+		name, rowsLine      string
+		rows                []matrix.Row
+		table, wantRowsLine string
+	}{
+		{"never reported", "", []matrix.Row{noResult},
+			"| Hetzner | ? | ? | ? | no result from this leg |\n" + aws, rowsLine("hetzner-no-kvm", "Hetzner")},
+		{"the lane's own row renames it", "", []matrix.Row{lane},
+			lane.Markdown() + aws, rowsLine("hetzner-no-kvm", "Hetzner (no-kvm)")},
+		{"a hetzner row takes it first", "", []matrix.Row{noResult, kvm},
+			kvm.Markdown() + aws + noResult.Markdown(), rowsLine("hetzner", "Hetzner", "hetzner-no-kvm", "Hetzner (no-kvm)")},
+		{"the rows line gives it to hetzner", rowsLine("hetzner", "Hetzner"), []matrix.Row{noResult},
+			hetzner + aws + noResult.Markdown(), rowsLine("hetzner", "Hetzner", "hetzner-no-kvm", "Hetzner (no-kvm)")},
+		{"aws-no-kvm is not the AWS row", "", []matrix.Row{named("aws-no-kvm", "AWS (no-kvm)", "tcg")},
+			hetzner + aws + named("aws-no-kvm", "AWS (no-kvm)", "tcg").Markdown(), rowsLine("aws-no-kvm", "AWS (no-kvm)")},
+	} {
+		table, gotRowsLine := rewriteRegion(t, tc.rowsLine, hetzner+aws, tc.rows...)
+		if table != tc.table || gotRowsLine != tc.wantRowsLine {
+			t.Errorf("%s:\n%s%s\nwant\n%s%s", tc.name, gotRowsLine, table, tc.wantRowsLine, tc.table)
+		}
+	}
+}
+
+// A rows line that is not as the rewrite writes it (a hand edit, a merge
+// that kept both sides) is refused naming its line and saying to delete
+// it, and the file is left to the caller unchanged: guessing at it could
+// give one leg's result to another's line. The configuration runs the same
+// check on matrix-file before anything runs.
+func TestRewriteDocsTableRefusesABadRowsLine(t *testing.T) {
+	const good = `<!-- mvm-verify:rows aws="AWS" -->`
+	for _, tc := range []struct{ name, region, want string }{
+		{"unquoted cell", `<!-- mvm-verify:rows aws=AWS -->` + "\n", `line 4: rows line "<!-- mvm-verify:rows aws=AWS -->" is not of the form`},
+		{"key twice", `<!-- mvm-verify:rows aws="AWS" aws="GCP" -->` + "\n", "key aws twice"},
+		{"not a row key", `<!-- mvm-verify:rows AWS="AWS" -->` + "\n", `key "AWS" is not a row key`},
+		{"no end", `<!-- mvm-verify:rows aws="AWS"` + "\n", "does not end with -->"},
+		{"glued", `<!-- mvm-verify:rowsaws="AWS" -->` + "\n", "no space after " + matrix.DocsRows},
+		{"empty cell", `<!-- mvm-verify:rows aws="" -->` + "\n", "the cell of aws is empty"},
+		{"two rows lines", good + "\n" + good + "\n", fmt.Sprintf("line 5: %q: the rows line goes once, first after %s", good, DocsStart)},
+		{"after the table", matrix.Header() + good + "\n", fmt.Sprintf("line 6: %q: the rows line goes once", good)},
+	} {
+		content := "# M\n\n" + DocsStart + "\n" + tc.region + matrix.Header() + "| AWS | ✅ | ✅ | ✅ | x |\n" + DocsEnd + "\n"
+		got, err := RewriteDocsTable([]byte(content), seedRows())
+		if err == nil || got != nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "delete") {
+			t.Errorf("%s: %q, error %v; want an error containing %q and saying to delete the line", tc.name, got, err, tc.want)
+		}
 	}
 }

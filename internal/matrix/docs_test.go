@@ -87,3 +87,37 @@ func TestTableCells(t *testing.T) {
 		}
 	}
 }
+
+// A rows line reads back as written, whatever the cells hold: quotes,
+// backslashes, a comment's end or a marker cannot end the comment early
+// or add a marker to the file, so DocsRegion still finds one of each.
+func TestRowsLineRoundTrips(t *testing.T) {
+	lines := []RowLine{
+		{"aws", "AWS \\| evil"},
+		{"gcp", `say "hi" \ there`},
+		{"local-no-kvm", "x --> " + DocsEnd + " " + DocsStart + " <b>"},
+		{"qemu_tcg", "Équinix ✅\t"},
+	}
+	line := FormatRowsLine(lines)
+	if strings.Count(line, "-->") != 1 || strings.Count(line, "<") != 1 || strings.Count(line, ">") != 1 || strings.ContainsAny(line, "\n\r") {
+		t.Fatalf("rows line %q: want one comment on one line, no other < or >", line)
+	}
+	got, err := ParseRowsLine(line)
+	if err != nil || !slices.Equal(got, lines) {
+		t.Fatalf("ParseRowsLine(%q) = %q, %v; want %q", line, got, err, lines)
+	}
+	content := "# M\n" + DocsStart + "\n" + line + "\n" + Header() + "| AWS | x |\n" + DocsEnd + "\n"
+	if _, _, err := DocsRegion([]byte(content)); err != nil {
+		t.Errorf("DocsRegion refused a rows line FormatRowsLine wrote: %v", err)
+	}
+	// No pairs: the line still reads.
+	if got, err := ParseRowsLine(FormatRowsLine(nil)); err != nil || len(got) != 0 {
+		t.Errorf("empty rows line: %q, %v", got, err)
+	}
+	// What ParseRowsLine would refuse is not written: a key of another
+	// form (a foreign status context), a key twice, an empty cell.
+	odd := FormatRowsLine([]RowLine{{"aws", "AWS"}, {"ci/build", "x"}, {"aws", "again"}, {"gcp", ""}, {"", "y"}})
+	if got, err := ParseRowsLine(odd); err != nil || !slices.Equal(got, []RowLine{{"aws", "AWS"}}) {
+		t.Errorf("rows line %q reads as %q, %v; want aws only", odd, got, err)
+	}
+}
