@@ -96,7 +96,9 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 		if owners, err = matrix.ParseRowsLine(string(lines[first])); err != nil {
 			return nil, err // DocsRegion refused it already
 		}
-		for first++; first < last && isBlank(lines[first]); first++ {
+		first++
+		for first < last && isBlank(lines[first]) {
+			first++
 		}
 	}
 	for last > first && isBlank(lines[last-1]) {

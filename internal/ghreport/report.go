@@ -248,7 +248,10 @@ func Placeholders(keys []string, head string) []matrix.Row {
 	return rows
 }
 
-// placeholder stands for a leg without a result for head.
+// placeholder stands for a leg without a result for head. It names the leg
+// by its key's display name, not knowing the leg's display input; in the
+// docs file it takes the leg's line, by the rows line, and keeps that
+// line's name (see RewriteDocsTable).
 func placeholder(key, head, note string) matrix.Row {
 	row := matrix.Row{Key: key, Provider: matrix.DisplayName(key), HeadSHA: head, Notes: note, Source: matrix.Placeholder}
 	for _, c := range matrix.Columns {

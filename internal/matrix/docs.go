@@ -22,12 +22,16 @@ const (
 // line, where markdown does not render it as a table.
 //
 // Between the markers only the table goes: every line there is blank or a
-// table line (see TableCells). Other text is refused, not kept and not
-// dropped: kept in the table's place it would render as a one-cell row (a
-// line after rows continues the table) or as a paragraph the header joins,
-// and dropped it would lose what someone wrote. Refused here, the
-// configuration finds it before anything runs, naming the line, and the
-// writer can move it out of the markers.
+// table line (see TableCells), but for the rows line (DocsRows), which
+// must be the first line that is not blank and must read (ParseRowsLine).
+// Other text is refused, not kept and not dropped: kept in the table's
+// place it would render as a one-cell row (a line after rows continues the
+// table) or as a paragraph the header joins, and dropped it would lose
+// what someone wrote. A mangled rows line is refused too: it says which
+// leg each row is, and read wrong it could give one leg another's line.
+// Refused here, the configuration finds it before anything runs, naming
+// the line, and the writer can move the text out of the markers (or
+// delete the rows line, which the next report writes afresh).
 func DocsRegion(content []byte) (start, end int, err error) {
 	help := fmt.Sprintf("put %s and %s on their own lines around the table", DocsStart, DocsEnd)
 	for _, m := range []string{DocsStart, DocsEnd} {
