@@ -213,7 +213,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:         "region",
-			Description:  "Region of the host, and the region of candidates that name none.",
+			Description:  "Region of the host, and the region of candidates that name none; default (aws): AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.",
 			Modes:        placement,
 			NotProviders: noCloud,
 		},
@@ -226,7 +226,7 @@ func Inputs() []Input {
 		{
 			Name: "instance-type",
 			Description: "Instance type (e.g. c8i.2xlarge), and the type of candidates that name none; empty: the " +
-				"provider's default KVM-capable type. The host runs the probe binary, so its architecture must match " +
+				"provider's default KVM-capable type (aws: c8i.large). The host runs the probe binary, so its architecture must match " +
 				"(a Graviton type such as c6g.metal needs an arm64 probe-binary).",
 			Modes:        provisioning,
 			NotProviders: noCloud,
