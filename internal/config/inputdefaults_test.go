@@ -7,9 +7,10 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers/aws"
 )
 
-// An input with no Default shows `—` in the docs, which reads as "none";
-// the ones a provider fills in anyway must say what it fills in, and with
-// the value the provider really uses.
+// An input with no Default shows `—` in the docs' Default column, which
+// reads as "none"; the ones a provider fills in anyway must say what it
+// fills in, in the column and the description, with the values the
+// provider really uses.
 func TestProviderFilledDefaultsAreDocumented(t *testing.T) {
 	for name, wants := range map[string][]string{
 		"region":        {"AWS_REGION", "AWS_DEFAULT_REGION", aws.DefaultRegion},
@@ -22,6 +23,9 @@ func TestProviderFilledDefaultsAreDocumented(t *testing.T) {
 		for _, w := range wants {
 			if !strings.Contains(in.Description, w) {
 				t.Errorf("input %s's description does not name its default %q: %s", name, w, in.Description)
+			}
+			if !strings.Contains(in.DocDefault, w) {
+				t.Errorf("input %s's Default column %q does not name %q", name, in.DocDefault, w)
 			}
 		}
 	}
