@@ -69,6 +69,19 @@ func TestUpThenDown(t *testing.T) {
 		}
 	}
 
+	// up says where its state is kept: the directory down reads, holding
+	// the host's state file.
+	st := regexp.MustCompile(`(?m)State: (.+)$`).FindStringSubmatch(up.stdout)
+	if st == nil {
+		t.Fatalf("up did not say where its state is kept:\n%s", up.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(st[1], "host.json")); err != nil {
+		t.Errorf("up's State: %s holds no host.json: %v\n%s", st[1], err, up.stdout)
+	}
+	if st[1] != filepath.Dir(keyFile) {
+		t.Errorf("up's State: %s, want the kept host's state %s", st[1], filepath.Dir(keyFile))
+	}
+
 	m := regexp.MustCompile(`Log in:\s+(ssh .*)`).FindStringSubmatch(up.stdout)
 	if m == nil {
 		t.Fatalf("up printed no ssh command:\n%s", up.stdout)

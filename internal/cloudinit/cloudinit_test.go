@@ -449,10 +449,6 @@ func TestValidation(t *testing.T) {
 // `cloud-init schema` (22.4) exits 0 and prints "Valid cloud-config" for a
 // valid file, and exits 1 with "Cloud config schema errors" otherwise.
 func TestCloudInitSchema(t *testing.T) {
-	bin, err := exec.LookPath("cloud-init")
-	if err != nil {
-		t.Fatal("cloud-init is not installed (Debian package cloud-init; .ci/run installs it)")
-	}
 	variants := map[string]func(*testing.T) Config{
 		"minimal": minimalConfig,
 		"full":    fullConfig,
@@ -473,23 +469,13 @@ func TestCloudInitSchema(t *testing.T) {
 			return c
 		},
 	}
-	dir := t.TempDir()
-	schema := func(t *testing.T, doc []byte) (string, error) {
-		f := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".yaml")
-		if err := os.WriteFile(f, doc, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(bin, "schema", "--config-file", f).CombinedOutput()
-		return string(out), err
-	}
 	for name, cfg := range variants {
 		t.Run(name, func(t *testing.T) {
 			doc, err := Render(cfg(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := schema(t, doc)
-			if err != nil || !strings.Contains(out, "Valid cloud-config") {
+			if out, err := schema(t, doc); err != nil || !strings.Contains(out, "Valid cloud-config") {
 				t.Errorf("cloud-init schema rejects the rendered user data (%v):\n%s\n--- document ---\n%s", err, out, doc)
 			}
 		})
@@ -555,4 +541,21 @@ func TestFirewallRuleLoads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// schema runs `cloud-init schema` on doc and returns its output; the error
+// is its exit status. The built-in suite's test (package cloudinit_test)
+// uses it too, through Schema.
+func schema(t *testing.T, doc []byte) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Fatal("cloud-init is not installed (Debian package cloud-init; .ci/run installs it)")
+	}
+	f := filepath.Join(t.TempDir(), "user-data.yaml")
+	if err := os.WriteFile(f, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "schema", "--config-file", f).CombinedOutput()
+	return string(out), err
 }

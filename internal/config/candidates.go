@@ -14,6 +14,13 @@ import (
 
 var candidateKeys = []string{"region", "zone", "type", "instance-type", "market"}
 
+// candidatesForm is the form the candidates input takes, for its errors.
+const candidatesForm = "a list like [{region: us-east-1, zone: us-east-1a, type: c8i.large, market: spot}]"
+
+// errCandidatesSyntax marks a candidates value that does not parse at all,
+// so its error names the value and the form rather than a line in it.
+var errCandidatesSyntax = errors.New("not valid YAML or JSON")
+
 // candidates builds the ordered list of places to try, and remembers which
 // input each field of each place came from.
 func (l *loader) candidates(r *Run) {
@@ -24,6 +31,11 @@ func (l *loader) candidates(r *Run) {
 		return
 	}
 	list, given, err := parseCandidates(v, base)
+	if errors.Is(err, errCandidatesSyntax) {
+		// Candidates hold no secrets; fail still redacts a pasted key.
+		l.fail("candidates", v, candidatesForm+" in YAML or JSON", err)
+		return
+	}
 	if err != nil {
 		l.errs = append(l.errs, &InputError{Input: "candidates", Err: err})
 		return
@@ -96,7 +108,7 @@ func parseCandidates(text string, base providers.Candidate) ([]providers.Candida
 		return nil, nil, err
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("not valid YAML or JSON: %w", err)
+		return nil, nil, fmt.Errorf("%w: %w", errCandidatesSyntax, err)
 	}
 	if isNull(root) {
 		return nil, nil, &FieldError{Problem: "empty", Expected: "a list of candidates"}
@@ -108,7 +120,7 @@ func parseCandidates(text string, base providers.Candidate) ([]providers.Candida
 	r := &nodeReader{}
 	var list []providers.Candidate
 	var given []candidateSource
-	r.list(root, "", "a list like [{region: us-east-1, type: c8i.2xlarge}]", false, func(i int, item *yaml.Node, path string) {
+	r.list(root, "", candidatesForm, false, func(i int, item *yaml.Node, path string) {
 		var c providers.Candidate
 		var typeKey string
 		before := len(r.errs)

@@ -30,6 +30,10 @@ type Input struct {
 	// of Default: an expression GitHub evaluates (e.g. "${{ github.token }}").
 	// The CLI falls back to Default.
 	ActionDefault string
+	// DocDefault, when set, is what the docs' Default column shows for an
+	// input with no Default that a provider fills in itself (from its
+	// environment or its own choice), instead of a "—" that reads as none.
+	DocDefault string
 	// Secret inputs are masked and never appear in errors or logs.
 	Secret bool
 	// Providers the input applies to; empty means every provider.
@@ -213,7 +217,8 @@ func Inputs() []Input {
 		},
 		{
 			Name:         "region",
-			Description:  "Region of the host, and the region of candidates that name none.",
+			DocDefault:   "aws: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`",
+			Description:  "Region of the host, and the region of candidates that name none; default (aws): AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.",
 			Modes:        placement,
 			NotProviders: noCloud,
 		},
@@ -224,9 +229,10 @@ func Inputs() []Input {
 			NotProviders: noCloud,
 		},
 		{
-			Name: "instance-type",
+			Name:       "instance-type",
+			DocDefault: "aws: `c8i.large`",
 			Description: "Instance type (e.g. c8i.2xlarge), and the type of candidates that name none; empty: the " +
-				"provider's default KVM-capable type. The host runs the probe binary, so its architecture must match " +
+				"provider's default KVM-capable type (aws: c8i.large). The host runs the probe binary, so its architecture must match " +
 				"(a Graviton type such as c6g.metal needs an arm64 probe-binary).",
 			Modes:        provisioning,
 			NotProviders: noCloud,

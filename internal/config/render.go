@@ -166,6 +166,8 @@ func inputsTable() string {
 			def = "`" + in.ActionDefault + "` (action)"
 		case in.Default != "":
 			def = "`" + in.Default + "`"
+		case in.DocDefault != "":
+			def = in.DocDefault
 		}
 		name := "`" + in.Name + "`"
 		if in.Secret {

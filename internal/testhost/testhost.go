@@ -11,6 +11,12 @@
 // their homes, once no other running host on the machine uses them, in this
 // test binary or another. What an interrupted run left behind is undone by
 // the next Boot (see RegistryDir).
+//
+// The local provider's end-to-end tests (internal/cli's --provider local
+// runs) boot no testhost: the product brings its own throwaway sshd there
+// (internal/sshd, real OpenSSH, the package testhost is built on), and
+// those tests exercise exactly that, so they follow this package's rule
+// rather than depart from it.
 package testhost
 
 import (
