@@ -747,6 +747,9 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		// bad region is still the second entry the user wrote.
 		{name: "bad region after a failover copy", extra: []string{"--spot-failover", "--candidates", "[{market: spot}, {region: Mars}]"},
 			want: `input candidates[1].region "Mars": expected an AWS region such as us-east-1`},
+		// Nothing to fail over from: refused before anything is called.
+		{name: "spot failover without spot", extra: []string{"--spot-failover"},
+			want: `input "spot-failover": got "true", expected false when market is on-demand`},
 		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
 			want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
 		{name: "metal type of another architecture", extra: []string{"--instance-type", other},
