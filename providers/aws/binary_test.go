@@ -1009,10 +1009,18 @@ func TestBinarySpotFailover(t *testing.T) {
 // allows only a few seconds before SIGKILL, so main may leave its teardown
 // to the post step. SIGTERM during create and while waiting for running,
 // with EC2's describe-after-create lag, then the post step run with only
-// STATE_* from the state file: nothing is left in the fake.
+// STATE_* from the state file: nothing is left in the fake. During ready
+// the host runs but never gets cloud-init's ready marker, so main is
+// signalled while it waits for it, with the instance, its volume and its
+// group all created.
 func TestBinarySIGTERMActions(t *testing.T) {
 	phases := []struct {
 		name string
+		// notReady keeps the hosts from getting the ready marker.
+		notReady bool
+		// line, when set, is the output line to signal on; arm may also
+		// signal from the fake, at an API call.
+		line string
 		arm  func(srv *fake.Server, signal func())
 	}{
 		{name: "during create", arm: func(srv *fake.Server, signal func()) {
@@ -1027,23 +1035,36 @@ func TestBinarySIGTERMActions(t *testing.T) {
 				return false
 			}})
 		}},
+		{name: "during ready", notReady: true, line: "==> ready", arm: func(*fake.Server, func()) {}},
 	}
 	bin := binary(t)
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
-			srv := binaryFake(t, true)
+			srv := binaryFake(t, !ph.notReady)
 			srv.SetConsistencyLag(2)
 			dir := t.TempDir()
 			env := actionEnv(t, srv, dir)
 			var target atomic.Pointer[os.Process]
 			var sent atomic.Bool
-			ph.arm(srv, func() {
+			signal := func() {
 				if pr := target.Load(); pr != nil && sent.CompareAndSwap(false, true) {
 					pr.Signal(syscall.SIGTERM) //nolint:errcheck
 				}
-			})
-			p := start(t, bin, env, nil)
+			}
+			ph.arm(srv, signal)
+			var watch []string
+			if ph.line != "" {
+				watch = append(watch, ph.line)
+			}
+			p := start(t, bin, env, nil, watch...)
 			target.Store(p.cmd.Process)
+			if ph.line != "" {
+				p.waitFor(t, ph.line)
+				if i, g, v := srv.Live(); i != 1 || g != 1 || v != 1 {
+					t.Errorf("at %q the fake holds %d instances, %d groups, %d volumes; want the one host's 1, 1, 1", ph.line, i, g, v)
+				}
+				signal()
+			}
 			code := p.wait(t)
 			if !sent.Load() {
 				t.Fatalf("main ended (%d) before the signal\n%s", code, p.output())
