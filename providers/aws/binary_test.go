@@ -727,8 +727,11 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		extra []string
 		env   []string
 		want  string
-		// notes, when set, is the whole Notes cell of the row in summary.md.
-		notes string
+		// notes, when set, is the whole Notes cell of the row in summary.md;
+		// notesHas, a part of it.
+		notes, notesHas string
+		// setup shapes the fake before the run.
+		setup func(*fake.Server)
 	}{
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `input instance-type "t3.large": no KVM on this type`},
@@ -761,11 +764,22 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			want: "Needs AWS credentials",
 			// The row's Notes read as the hand-kept matrix's did.
 			notes: "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. with aws-actions/configure-aws-credentials) or aws-role-to-assume"},
+		// Good credentials whose policy may not launch instances: EC2's
+		// DryRun refuses it at preflight, with EC2's own message in Notes.
+		{name: "launch not allowed", setup: func(s *fake.Server) { s.Deny("dryrun:RunInstances") },
+			want:     "UnauthorizedOperation",
+			notesHas: "check that the AWS credentials may launch c8i.large on-demand instances in us-east-1 (ec2:RunInstances, with DryRun): "},
+		{name: "security group not allowed", setup: func(s *fake.Server) { s.Deny("dryrun:CreateSecurityGroup") },
+			want:     "UnauthorizedOperation",
+			notesHas: "is not authorized to perform: ec2:CreateSecurityGroup on resource"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fake.New(fake.Config{Booter: idleBooter})
 			defer srv.Close()
+			if tt.setup != nil {
+				tt.setup(srv)
+			}
 			args := append(cliArgs(t, srv, suiteFile(t, "true")), tt.extra...)
 			env := tt.env
 			if env == nil {
@@ -787,13 +801,17 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			if left := srv.Tagged(nil); len(left) > 0 {
 				t.Errorf("a refused run created %v", left)
 			}
-			if tt.notes != "" {
+			if tt.notes != "" || tt.notesHas != "" {
 				sum, err := os.ReadFile(filepath.Join(args[slices.Index(args, "--out")+1], "summary.md"))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := "| " + tt.notes + " |"; !strings.Contains(string(sum), want) {
+				if want := "| " + tt.notes + " |"; tt.notes != "" && !strings.Contains(string(sum), want) {
 					t.Errorf("summary's row lacks the Notes cell %q:\n%s", want, sum)
+				}
+				row := regexp.MustCompile(`(?m)^\| AWS \|.*$`).Find(sum)
+				if tt.notesHas != "" && !strings.Contains(string(row), tt.notesHas) {
+					t.Errorf("summary's row lacks %q in Notes:\n%s", tt.notesHas, sum)
 				}
 			}
 		})
@@ -1081,5 +1099,45 @@ func TestBinarySIGTERMActions(t *testing.T) {
 				t.Errorf("post did not run the leak check:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestBinaryUnauthorizedAtLaunch: a refusal for permissions can still come
+// at provision (the policy changed after the preflight's DryRun, or a
+// condition the dry run did not meet). The run stops there — no other
+// zone or candidate is tried, since more of the same would be refused —
+// the row reads Preflight ✅, Live cycle ❌ with EC2's own message in
+// Notes, and nothing is left behind.
+func TestBinaryUnauthorizedAtLaunch(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.Deny("RunInstances")
+	bin := binary(t)
+	args := append(cliArgs(t, srv, suiteFile(t, "true")), "--candidates", "[{region: us-east-1}, {region: eu-west-1}]")
+	p := start(t, bin, baseEnv(t), args)
+	code := p.wait(t)
+	out := p.output() + p.stderr.String()
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (the live cycle failed)\n%s", code, out)
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 1 {
+		t.Errorf("RunInstances calls = %d, want 1: an auth refusal stops the candidate loop\n%s", n, out)
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
+	}
+	sum, err := os.ReadFile(filepath.Join(args[slices.Index(args, "--out")+1], "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`(?m)^\| AWS \|([^|]*)\|([^|]*)\|.*\|([^|]*)\|$`).FindSubmatch(sum)
+	if row == nil {
+		t.Fatalf("summary has no AWS row:\n%s", sum)
+	}
+	if strings.TrimSpace(string(row[1])) != "✅" || strings.TrimSpace(string(row[2])) != "❌" {
+		t.Errorf("row %s: want Preflight ✅, Live cycle ❌", row[0])
+	}
+	if notes := string(row[3]); !strings.Contains(notes, "UnauthorizedOperation: You are not authorized to perform this operation.") ||
+		!strings.Contains(notes, "ec2:RunInstances") {
+		t.Errorf("Notes %q lack EC2's message", notes)
 	}
 }

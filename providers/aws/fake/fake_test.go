@@ -365,3 +365,38 @@ func TestUserDataLimitIsOnTheRawBytes(t *testing.T) {
 		t.Errorf("%d instances, want the 13 KB one only", n)
 	}
 }
+
+// TestDryRun: a dry run checks the permission and does nothing. It
+// answers DryRunOperation when the call would have succeeded, and
+// UnauthorizedOperation when the policy refuses it (Deny); faults meant
+// for the real call (no capacity) do not reach it.
+func TestDryRun(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	s.NoCapacity("", "", "")
+	s.Inject(fakecloud.Fault{Op: "RunInstances", Status: 500, Code: "InsufficientInstanceCapacity"})
+	launch := ec2Form("RunInstances", "DryRun", "true", "MinCount", "1", "MaxCount", "1", "ImageId", UbuntuAMI, "InstanceType", "c8i.large")
+	createGroup := ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "g", "GroupDescription", "d")
+	for _, form := range []url.Values{launch, createGroup} {
+		if status, body := post(t, s, auth, form); status != 412 || errorCode(t, body) != "DryRunOperation" {
+			t.Errorf("%s dry run: %d %s, want 412 DryRunOperation\n%s", form.Get("Action"), status, errorCode(t, body), body)
+		}
+	}
+	s.Deny("dryrun:RunInstances")
+	s.Deny("dryrun:CreateSecurityGroup")
+	for _, form := range []url.Values{launch, createGroup} {
+		status, body := post(t, s, auth, form)
+		if status != 403 || errorCode(t, body) != "UnauthorizedOperation" || !strings.Contains(body, "Encoded authorization failure message: ") ||
+			!strings.Contains(body, "ec2:"+form.Get("Action")) {
+			t.Errorf("denied %s dry run: %d %s, want 403 UnauthorizedOperation naming ec2:%s\n%s",
+				form.Get("Action"), status, errorCode(t, body), form.Get("Action"), body)
+		}
+	}
+	if i, g, v := s.Live(); i+g+v != 0 || len(s.Interfaces()) != 0 {
+		t.Errorf("dry runs created %d instances, %d groups, %d volumes, interfaces %v", i, g, v, s.Interfaces())
+	}
+	want := []string{"dryrun:RunInstances", "dryrun:CreateSecurityGroup", "dryrun:RunInstances", "dryrun:CreateSecurityGroup"}
+	if got := s.Ops(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("ops = %v, want %v", got, want)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -294,6 +295,22 @@ func writeEC2Error(w http.ResponseWriter, e *apiError) {
 func writeXML(w http.ResponseWriter, d *xmlDoc) {
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	io.WriteString(w, d.String()) //nolint:errcheck // client gone
+}
+
+// Deny makes the account's policy refuse op ("RunInstances", or
+// "dryrun:RunInstances" for only its DryRun permission check) as IAM does:
+// 403 UnauthorizedOperation, with EC2's wording and an encoded
+// authorization failure message (opaque: only sts
+// DecodeAuthorizationMessage reads it).
+func (s *Server) Deny(op string) {
+	action := strings.TrimPrefix(op, "dryrun:")
+	b := make([]byte, 240)
+	rand.Read(b) //nolint:errcheck // crypto/rand does not fail
+	s.Inject(fakecloud.Fault{Op: op, Status: http.StatusForbidden, Code: "UnauthorizedOperation",
+		Message: "You are not authorized to perform this operation. User: arn:aws:iam::" + s.cfg.Account + ":user/ci " +
+			"is not authorized to perform: ec2:" + action + " on resource: arn:aws:ec2:*:" + s.cfg.Account + ":*" +
+			" because no identity-based policy allows the ec2:" + action + " action. " +
+			"Encoded authorization failure message: " + base64.RawURLEncoding.EncodeToString(b)})
 }
 
 func faultError(f *fakecloud.Fault) *apiError {
