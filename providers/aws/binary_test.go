@@ -112,6 +112,13 @@ func binaryFake(t *testing.T, ready bool) *fake.Server {
 // binaryFakeWith is binaryFake with afterBoot also run on each booted host.
 func binaryFakeWith(t *testing.T, ready bool, afterBoot func(fakecloud.BootSpec, fakecloud.Machine) error) *fake.Server {
 	t.Helper()
+	return binaryFakeConfig(t, fake.Config{}, ready, afterBoot)
+}
+
+// binaryFakeConfig is binaryFakeWith for a fake account configured by cfg
+// (its Booter is set here).
+func binaryFakeConfig(t *testing.T, cfg fake.Config, ready bool, afterBoot func(fakecloud.BootSpec, fakecloud.Machine) error) *fake.Server {
+	t.Helper()
 	requireTestHosts(t)
 	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, m fakecloud.Machine) error {
 		if afterBoot != nil {
@@ -129,7 +136,8 @@ func binaryFakeWith(t *testing.T, ready bool, afterBoot func(fakecloud.BootSpec,
 		}
 		return os.WriteFile(string(marker), nil, 0o644)
 	}}
-	srv := fake.New(fake.Config{Booter: booter})
+	cfg.Booter = booter
+	srv := fake.New(cfg)
 	t.Cleanup(srv.Close)
 	cleanProbeDirs(t, srv)
 	return srv
@@ -1140,4 +1148,73 @@ func TestBinaryUnauthorizedAtLaunch(t *testing.T) {
 		!strings.Contains(notes, "ec2:RunInstances") {
 		t.Errorf("Notes %q lack EC2's message", notes)
 	}
+}
+
+// TestBinaryRoleSessionOutlived: with aws-role-to-assume the credentials
+// are the role's sessions, minted from the job's OIDC token. A leg that
+// outlives one (here sessions last 3 s, and the suite alone takes 4 s)
+// gets new ones from the SDK's credentials cache and passes; and a post
+// step that runs after main's session expired mints its own and tears
+// down. (With plain AWS_* credentials there is nothing to mint them from:
+// see the README on role-duration-seconds.)
+func TestBinaryRoleSessionOutlived(t *testing.T) {
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer runtime-token" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	t.Cleanup(gh.Close)
+	bin := binary(t)
+	roleEnv := func(srv *fake.Server, dir string, extra ...string) []string {
+		var env []string
+		for _, kv := range actionEnv(t, srv, dir, extra...) {
+			if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+				env = append(env, kv)
+			}
+		}
+		return append(env, "INPUT_AWS-ROLE-TO-ASSUME="+role,
+			"ACTIONS_ID_TOKEN_REQUEST_URL="+gh.URL+"/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=runtime-token")
+	}
+	assumed := func(srv *fake.Server) int { return count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") }
+
+	t.Run("main outlives its session", func(t *testing.T) {
+		srv := binaryFakeConfig(t, fake.Config{WebIdentityToken: "gh-oidc-token", RoleARN: role, SessionTTL: 3 * time.Second}, true, nil)
+		dir := t.TempDir()
+		env := roleEnv(srv, dir, "INPUT_SUITE="+suiteFile(t, "sleep 4"))
+		p := start(t, bin, env, nil)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("main: exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+		}
+		if n := assumed(srv); n < 2 {
+			t.Errorf("assume-role calls = %d, want more than one: the run outlived its first session\n%s", n, p.output())
+		}
+		if left := leftInFake(srv); len(left) > 0 {
+			t.Errorf("left in the fake: %v", left)
+		}
+		runPostCleanly(t, bin, srv, env, readState(t, filepath.Join(dir, "state")), "main:\n"+p.output())
+	})
+
+	t.Run("post after main's session expired", func(t *testing.T) {
+		srv := binaryFakeConfig(t, fake.Config{WebIdentityToken: "gh-oidc-token", RoleARN: role}, true, nil)
+		dir := t.TempDir()
+		env := roleEnv(srv, dir)
+		p, killed := startKilledAtLaunch(t, srv, bin, env)
+		if !killed {
+			t.Fatalf("main ended before RunInstances answered\n%s\nstderr:\n%s", p.output(), p.stderr.String())
+		}
+		if i, _, _ := srv.Live(); i != 1 {
+			t.Fatalf("after SIGKILL the fake holds %d instances, want the 1 main left behind", i)
+		}
+		srv.ExpireSessions()
+		before := assumed(srv)
+		out := runPostCleanly(t, bin, srv, env, readState(t, filepath.Join(dir, "state")), "")
+		if assumed(srv) <= before {
+			t.Errorf("the post step minted no session of its own:\n%s", out)
+		}
+		if !strings.Contains(out, "deleted instance") || !strings.Contains(out, "leak check") {
+			t.Errorf("post output:\n%s", out)
+		}
+	})
 }

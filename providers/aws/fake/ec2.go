@@ -196,6 +196,11 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	c, e := s.authenticate(r)
+	if e != nil && e.Code == "ExpiredToken" {
+		// EC2 answers a request signed with expired temporary credentials
+		// as it answers one signed too long ago.
+		e = errf(http.StatusBadRequest, "RequestExpired", "Request has expired.")
+	}
 	if e != nil {
 		writeEC2Error(w, e)
 		return
