@@ -96,6 +96,23 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 	}
 }
 
+// MintSession makes a role session as STS AssumeRole would for
+// aws-actions/configure-aws-credentials, which exports it as AWS_* to
+// the steps after: temporary credentials that last SessionTTL (default an
+// hour) and that nothing renews.
+func (s *Server) MintSession() (keyID, secret, token string) {
+	ttl := s.cfg.SessionTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	keyID = "ASIA" + strings.ToUpper(s.NewID("")[5:])
+	token = "session-" + requestID()
+	s.mu.Lock()
+	s.sessions[keyID] = session{token: token, expires: time.Now().Add(ttl)}
+	s.mu.Unlock()
+	return keyID, mintedSecret, token
+}
+
 // SessionTokens returns the session tokens AssumeRoleWithWebIdentity has
 // minted, for tests to check they were masked: they are secrets the runner
 // does not know.
