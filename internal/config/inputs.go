@@ -398,10 +398,13 @@ func Inputs() []Input {
 		},
 		endpoint("aws", "AWS API (EC2, STS and SSM alike)"),
 		{
-			Name:        "aws-role-to-assume",
-			Description: "ARN of an IAM role to assume through GitHub OIDC (needs permissions: id-token: write); minted again in the post step.",
-			Providers:   []string{"aws"},
-			Modes:       placement,
+			Name: "aws-role-to-assume",
+			Description: "ARN of an IAM role to assume through GitHub OIDC (needs permissions: id-token: write); its sessions are renewed " +
+				"as they expire and minted again in the post step. AWS_* credentials from aws-actions/configure-aws-credentials " +
+				"are not: the post step uses the same ones, which expire after its role-duration-seconds (default 1 hour), so for " +
+				"runs near an hour use this input or a longer role-duration-seconds.",
+			Providers: []string{"aws"},
+			Modes:     placement,
 		},
 		{
 			Name:        "subnet-id",

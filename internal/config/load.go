@@ -101,6 +101,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	r.Market = l.oneOf("market", markets)
 	r.SpotFailover = l.boolean("spot-failover")
 	l.candidates(r)
+	l.spotFailover(r)
 
 	r.AllowSSHFromAnywhere = l.boolean("allow-ssh-from-anywhere")
 	r.InsecureHostKey = l.boolean("insecure-host-key")
@@ -501,6 +502,25 @@ func (l *loader) endpoints() {
 			l.fail(name, v, "an http(s) URL like https://api.example.com", nil)
 		}
 	}
+}
+
+// spotFailover refuses spot-failover when no candidate is on the spot
+// market: there would be nothing to fail over from, and the user who asked
+// for it most likely meant market: spot. A list that mixes markets is
+// fine — the spot entries get their on-demand twins. Where the input is not
+// read (local, ssh; down, report) it is not checked.
+func (l *loader) spotFailover(r *Run) {
+	if !r.SpotFailover || len(r.Candidates) == 0 || !l.table["spot-failover"].AppliesTo(r.Mode, r.Provider) {
+		return
+	}
+	if slices.ContainsFunc(r.Candidates, func(c providers.Candidate) bool { return c.Market == "spot" }) {
+		return
+	}
+	expected := "false when market is on-demand (set market: spot, or give a candidates entry market: spot, to fail over from spot to on-demand)"
+	if l.get("candidates") != "" {
+		expected = "false when no candidates entry is on the spot market (give an entry market: spot, or set market: spot, to fail over from spot to on-demand)"
+	}
+	l.fail("spot-failover", l.get("spot-failover"), expected, nil)
 }
 
 // providerInputs checks provider-specific inputs of the chosen provider.

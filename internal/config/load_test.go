@@ -112,7 +112,7 @@ func TestLoadValues(t *testing.T) {
 	r, err := load(t, map[string]string{
 		"mode": "up", "provider": "hetzner", "lane": "no-kvm", "timeout-minutes": "120", "teardown-budget": "10m",
 		"ready-timeout": "1h30m", "step-timeout": "20m", "ttl": "4h", "disk-gb": "80", "max-cost": "$2.50",
-		"comment": "FALSE", "spot-failover": "True", "ssh-source-cidr": "203.0.113.9/24", "suite": "testdata/example-suite.yml",
+		"comment": "FALSE", "market": "spot", "spot-failover": "True", "ssh-source-cidr": "203.0.113.9/24", "suite": "testdata/example-suite.yml",
 		"repository": "git@github.com:tinylabscom/mvm.git", "ref": "feature/x",
 	})
 	if err != nil {
@@ -310,6 +310,11 @@ func TestLoadBadInput(t *testing.T) {
 			`got "::ffff:0.0.0.0/96", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
 		{"cidr v4-mapped /8", with(aws, "ssh-source-cidr", "::ffff:10.0.0.0/104"), "ssh-source-cidr",
 			`got "::ffff:10.0.0.0/104", expected a range of /24 or narrower`},
+		// Nothing to fail over from: refused, not ignored.
+		{"spot failover on-demand", with(aws, "spot-failover", "true", "market", "on-demand"), "spot-failover",
+			`input "spot-failover": got "true", expected false when market is on-demand (set market: spot, or give a candidates entry market: spot`},
+		{"spot failover no spot candidate", with(aws, "spot-failover", "true", "candidates", "[{region: us-east-1}, {region: eu-west-1, market: on-demand}]"),
+			"spot-failover", `input "spot-failover": got "true", expected false when no candidates entry is on the spot market`},
 		{"candidates market", with(aws, "candidates", `[{"region": "us-east-1"}, {"region": "us-east-2", "market": "cheap"}]`), "candidates",
 			`input "candidates": line 1: [1].market: got "cheap", expected on-demand or spot`},
 		{"candidates key", with(aws, "candidates", "- region: us-east-1\n- regoin: us-east-2\n"), "candidates",
@@ -740,5 +745,20 @@ func TestWarnings(t *testing.T) {
 	}
 	if !hasWarning(r, `suite step "unit" is parsed as libtest without --show-output`) {
 		t.Errorf("libtest step without --show-output: warnings %q", r.Warnings)
+	}
+}
+
+// TestSpotFailoverWithoutSpotOnlyWhereRead: spot-failover without a spot
+// candidate is refused only where the input is read; a matrix passing it
+// to every leg must not fail the local or ssh legs, nor down.
+func TestSpotFailoverWithoutSpotOnlyWhereRead(t *testing.T) {
+	for _, in := range []map[string]string{
+		{"provider": "local", "spot-failover": "true"},
+		{"provider": "aws", "mode": "down", "spot-failover": "true"},
+		{"provider": "aws", "spot-failover": "true", "candidates": "[{region: us-east-1}, {region: eu-west-1, market: spot}]"},
+	} {
+		if _, err := load(t, in); err != nil {
+			t.Errorf("%v: %v", in, err)
+		}
 	}
 }

@@ -91,6 +91,15 @@ func TestPreflight(t *testing.T) {
 			wantErr: `this mvm-verify is built for riscv64, and EC2 hosts are x86_64 or arm64: expected a linux/amd64 or linux/arm64 build of mvm-verify as probe-binary`},
 		{name: "subnet that does not exist", inputs: map[string]string{"subnet-id": "subnet-0123456789abcdef0"}, wantClass: providers.ClassInvalid,
 			wantCalls: true, wantErr: `invalid (InvalidSubnetID.NotFound): input subnet-id "subnet-0123456789abcdef0" (expected the id of a subnet in the region`},
+		// The credentials are good but the policy does not allow what
+		// Create does: EC2's DryRun says so now, not a failed launch later.
+		{name: "launch not allowed", wantClass: providers.ClassAuth, wantCalls: true,
+			setup: func(s *fake.Server) { s.Deny("dryrun:RunInstances") },
+			wantErr: `check that the AWS credentials may launch c8i.large on-demand instances in us-east-1 (ec2:RunInstances, with DryRun): ` +
+				`operation error EC2: RunInstances, https response error StatusCode: 403`},
+		{name: "security group not allowed", wantClass: providers.ClassAuth, wantCalls: true,
+			setup:   func(s *fake.Server) { s.Deny("dryrun:CreateSecurityGroup") },
+			wantErr: `api error UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ec2:CreateSecurityGroup`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,6 +147,47 @@ func TestPreflight(t *testing.T) {
 				t.Errorf("preflight created resources")
 			}
 		})
+	}
+}
+
+// TestPreflightDryRuns: preflight asks EC2, with DryRun, whether the
+// credentials may make what Create makes — the security group and the
+// instance, of the candidate's type, from the resolved image, in the
+// subnet-id input's subnet (and its VPC), tagged as Create tags them —
+// and a passing preflight has made nothing.
+func TestPreflightDryRuns(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	sn := srv.AddSubnet("us-east-1b")
+	p := newProvider(t, srv, map[string]string{"subnet-id": sn.ID, "instance-type": "m8i.large"})
+	id := identity("aws")
+	if err := p.Preflight(context.Background(), request(id)); err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	var launch, group map[string]string
+	for _, c := range srv.Calls() {
+		switch c.Op {
+		case "dryrun:RunInstances":
+			launch = c.Params
+		case "dryrun:CreateSecurityGroup":
+			group = c.Params
+		}
+	}
+	if launch == nil || group == nil {
+		t.Fatalf("preflight made no DryRun RunInstances or CreateSecurityGroup: %v", srv.Ops())
+	}
+	for k, want := range map[string]string{"DryRun": "true", "InstanceType": "m8i.large", "ImageId": fake.UbuntuAMI, "SubnetId": sn.ID,
+		"TagSpecification.1.ResourceType": "instance"} {
+		if launch[k] != want {
+			t.Errorf("RunInstances dry run %s = %q, want %q (%v)", k, launch[k], want, launch)
+		}
+	}
+	for k, want := range map[string]string{"DryRun": "true", "GroupName": id.Name(), "VpcId": sn.VpcID, "TagSpecification.1.ResourceType": "security-group"} {
+		if group[k] != want {
+			t.Errorf("CreateSecurityGroup dry run %s = %q, want %q (%v)", k, group[k], want, group)
+		}
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 || len(srv.Interfaces()) != 0 {
+		t.Errorf("preflight created %d instances, %d groups, %d volumes", i, g, v)
 	}
 }
 

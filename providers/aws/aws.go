@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -92,6 +93,11 @@ type Provider struct {
 	cfgOnce sync.Once
 	cfg0    sdk.Config // region-less; clientsFor copies it per region
 	cfgErr  error
+	// creds is cfg0's credentials cache, which the retryer empties when
+	// AWS says the session in it expired; refreshable says whether the
+	// credentials last retrieved expire (and so can be minted again).
+	creds       *sdk.CredentialsCache
+	refreshable atomic.Bool
 }
 
 var (

@@ -112,6 +112,13 @@ func binaryFake(t *testing.T, ready bool) *fake.Server {
 // binaryFakeWith is binaryFake with afterBoot also run on each booted host.
 func binaryFakeWith(t *testing.T, ready bool, afterBoot func(fakecloud.BootSpec, fakecloud.Machine) error) *fake.Server {
 	t.Helper()
+	return binaryFakeConfig(t, fake.Config{}, ready, afterBoot)
+}
+
+// binaryFakeConfig is binaryFakeWith for a fake account configured by cfg
+// (its Booter is set here).
+func binaryFakeConfig(t *testing.T, cfg fake.Config, ready bool, afterBoot func(fakecloud.BootSpec, fakecloud.Machine) error) *fake.Server {
+	t.Helper()
 	requireTestHosts(t)
 	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, m fakecloud.Machine) error {
 		if afterBoot != nil {
@@ -129,7 +136,8 @@ func binaryFakeWith(t *testing.T, ready bool, afterBoot func(fakecloud.BootSpec,
 		}
 		return os.WriteFile(string(marker), nil, 0o644)
 	}}
-	srv := fake.New(fake.Config{Booter: booter})
+	cfg.Booter = booter
+	srv := fake.New(cfg)
 	t.Cleanup(srv.Close)
 	cleanProbeDirs(t, srv)
 	return srv
@@ -727,8 +735,11 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		extra []string
 		env   []string
 		want  string
-		// notes, when set, is the whole Notes cell of the row in summary.md.
-		notes string
+		// notes, when set, is the whole Notes cell of the row in summary.md;
+		// notesHas, a part of it.
+		notes, notesHas string
+		// setup shapes the fake before the run.
+		setup func(*fake.Server)
 	}{
 		{name: "unknown region", extra: []string{"--region", "xx-nowhere-1"}, want: `region "xx-nowhere-1": not an AWS region`},
 		{name: "type without KVM", extra: []string{"--instance-type", "t3.large"}, want: `input instance-type "t3.large": no KVM on this type`},
@@ -747,6 +758,9 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		// bad region is still the second entry the user wrote.
 		{name: "bad region after a failover copy", extra: []string{"--spot-failover", "--candidates", "[{market: spot}, {region: Mars}]"},
 			want: `input candidates[1].region "Mars": expected an AWS region such as us-east-1`},
+		// Nothing to fail over from: refused before anything is called.
+		{name: "spot failover without spot", extra: []string{"--spot-failover"},
+			want: `input "spot-failover": got "true", expected false when market is on-demand`},
 		{name: "candidate zone outside its region", extra: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
 			want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
 		{name: "metal type of another architecture", extra: []string{"--instance-type", other},
@@ -758,11 +772,22 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			want: "Needs AWS credentials",
 			// The row's Notes read as the hand-kept matrix's did.
 			notes: "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. with aws-actions/configure-aws-credentials) or aws-role-to-assume"},
+		// Good credentials whose policy may not launch instances: EC2's
+		// DryRun refuses it at preflight, with EC2's own message in Notes.
+		{name: "launch not allowed", setup: func(s *fake.Server) { s.Deny("dryrun:RunInstances") },
+			want:     "UnauthorizedOperation",
+			notesHas: "check that the AWS credentials may launch c8i.large on-demand instances in us-east-1 (ec2:RunInstances, with DryRun): "},
+		{name: "security group not allowed", setup: func(s *fake.Server) { s.Deny("dryrun:CreateSecurityGroup") },
+			want:     "UnauthorizedOperation",
+			notesHas: "is not authorized to perform: ec2:CreateSecurityGroup on resource"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := fake.New(fake.Config{Booter: idleBooter})
 			defer srv.Close()
+			if tt.setup != nil {
+				tt.setup(srv)
+			}
 			args := append(cliArgs(t, srv, suiteFile(t, "true")), tt.extra...)
 			env := tt.env
 			if env == nil {
@@ -784,13 +809,17 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 			if left := srv.Tagged(nil); len(left) > 0 {
 				t.Errorf("a refused run created %v", left)
 			}
-			if tt.notes != "" {
+			if tt.notes != "" || tt.notesHas != "" {
 				sum, err := os.ReadFile(filepath.Join(args[slices.Index(args, "--out")+1], "summary.md"))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := "| " + tt.notes + " |"; !strings.Contains(string(sum), want) {
+				if want := "| " + tt.notes + " |"; tt.notes != "" && !strings.Contains(string(sum), want) {
 					t.Errorf("summary's row lacks the Notes cell %q:\n%s", want, sum)
+				}
+				row := regexp.MustCompile(`(?m)^\| AWS \|.*$`).Find(sum)
+				if tt.notesHas != "" && !strings.Contains(string(row), tt.notesHas) {
+					t.Errorf("summary's row lacks %q in Notes:\n%s", tt.notesHas, sum)
 				}
 			}
 		})
@@ -1006,10 +1035,18 @@ func TestBinarySpotFailover(t *testing.T) {
 // allows only a few seconds before SIGKILL, so main may leave its teardown
 // to the post step. SIGTERM during create and while waiting for running,
 // with EC2's describe-after-create lag, then the post step run with only
-// STATE_* from the state file: nothing is left in the fake.
+// STATE_* from the state file: nothing is left in the fake. During ready
+// the host runs but never gets cloud-init's ready marker, so main is
+// signalled while it waits for it, with the instance, its volume and its
+// group all created.
 func TestBinarySIGTERMActions(t *testing.T) {
 	phases := []struct {
 		name string
+		// notReady keeps the hosts from getting the ready marker.
+		notReady bool
+		// line, when set, is the output line to signal on; arm may also
+		// signal from the fake, at an API call.
+		line string
 		arm  func(srv *fake.Server, signal func())
 	}{
 		{name: "during create", arm: func(srv *fake.Server, signal func()) {
@@ -1024,23 +1061,36 @@ func TestBinarySIGTERMActions(t *testing.T) {
 				return false
 			}})
 		}},
+		{name: "during ready", notReady: true, line: "==> ready", arm: func(*fake.Server, func()) {}},
 	}
 	bin := binary(t)
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
-			srv := binaryFake(t, true)
+			srv := binaryFake(t, !ph.notReady)
 			srv.SetConsistencyLag(2)
 			dir := t.TempDir()
 			env := actionEnv(t, srv, dir)
 			var target atomic.Pointer[os.Process]
 			var sent atomic.Bool
-			ph.arm(srv, func() {
+			signal := func() {
 				if pr := target.Load(); pr != nil && sent.CompareAndSwap(false, true) {
 					pr.Signal(syscall.SIGTERM) //nolint:errcheck
 				}
-			})
-			p := start(t, bin, env, nil)
+			}
+			ph.arm(srv, signal)
+			var watch []string
+			if ph.line != "" {
+				watch = append(watch, ph.line)
+			}
+			p := start(t, bin, env, nil, watch...)
 			target.Store(p.cmd.Process)
+			if ph.line != "" {
+				p.waitFor(t, ph.line)
+				if i, g, v := srv.Live(); i != 1 || g != 1 || v != 1 {
+					t.Errorf("at %q the fake holds %d instances, %d groups, %d volumes; want the one host's 1, 1, 1", ph.line, i, g, v)
+				}
+				signal()
+			}
 			code := p.wait(t)
 			if !sent.Load() {
 				t.Fatalf("main ended (%d) before the signal\n%s", code, p.output())
@@ -1058,4 +1108,113 @@ func TestBinarySIGTERMActions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBinaryUnauthorizedAtLaunch: a refusal for permissions can still come
+// at provision (the policy changed after the preflight's DryRun, or a
+// condition the dry run did not meet). The run stops there — no other
+// zone or candidate is tried, since more of the same would be refused —
+// the row reads Preflight ✅, Live cycle ❌ with EC2's own message in
+// Notes, and nothing is left behind.
+func TestBinaryUnauthorizedAtLaunch(t *testing.T) {
+	srv := binaryFake(t, true)
+	srv.Deny("RunInstances")
+	bin := binary(t)
+	args := append(cliArgs(t, srv, suiteFile(t, "true")), "--candidates", "[{region: us-east-1}, {region: eu-west-1}]")
+	p := start(t, bin, baseEnv(t), args)
+	code := p.wait(t)
+	out := p.output() + p.stderr.String()
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (the live cycle failed)\n%s", code, out)
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 1 {
+		t.Errorf("RunInstances calls = %d, want 1: an auth refusal stops the candidate loop\n%s", n, out)
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("left in the fake: %v", left)
+	}
+	sum, err := os.ReadFile(filepath.Join(args[slices.Index(args, "--out")+1], "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`(?m)^\| AWS \|([^|]*)\|([^|]*)\|.*\|([^|]*)\|$`).FindSubmatch(sum)
+	if row == nil {
+		t.Fatalf("summary has no AWS row:\n%s", sum)
+	}
+	if strings.TrimSpace(string(row[1])) != "✅" || strings.TrimSpace(string(row[2])) != "❌" {
+		t.Errorf("row %s: want Preflight ✅, Live cycle ❌", row[0])
+	}
+	if notes := string(row[3]); !strings.Contains(notes, "UnauthorizedOperation: You are not authorized to perform this operation.") ||
+		!strings.Contains(notes, "ec2:RunInstances") {
+		t.Errorf("Notes %q lack EC2's message", notes)
+	}
+}
+
+// TestBinaryRoleSessionOutlived: with aws-role-to-assume the credentials
+// are the role's sessions, minted from the job's OIDC token. A leg that
+// outlives one (here sessions last 3 s, and the suite alone takes 4 s)
+// gets new ones from the SDK's credentials cache and passes; and a post
+// step that runs after main's session expired mints its own and tears
+// down. (With plain AWS_* credentials there is nothing to mint them from:
+// see the README on role-duration-seconds.)
+func TestBinaryRoleSessionOutlived(t *testing.T) {
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer runtime-token" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	t.Cleanup(gh.Close)
+	bin := binary(t)
+	roleEnv := func(srv *fake.Server, dir string, extra ...string) []string {
+		var env []string
+		for _, kv := range actionEnv(t, srv, dir, extra...) {
+			if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+				env = append(env, kv)
+			}
+		}
+		return append(env, "INPUT_AWS-ROLE-TO-ASSUME="+role,
+			"ACTIONS_ID_TOKEN_REQUEST_URL="+gh.URL+"/token?api-version=2.0", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=runtime-token")
+	}
+	assumed := func(srv *fake.Server) int { return count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") }
+
+	t.Run("main outlives its session", func(t *testing.T) {
+		srv := binaryFakeConfig(t, fake.Config{WebIdentityToken: "gh-oidc-token", RoleARN: role, SessionTTL: 3 * time.Second}, true, nil)
+		dir := t.TempDir()
+		env := roleEnv(srv, dir, "INPUT_SUITE="+suiteFile(t, "sleep 4"))
+		p := start(t, bin, env, nil)
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("main: exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+		}
+		if n := assumed(srv); n < 2 {
+			t.Errorf("assume-role calls = %d, want more than one: the run outlived its first session\n%s", n, p.output())
+		}
+		if left := leftInFake(srv); len(left) > 0 {
+			t.Errorf("left in the fake: %v", left)
+		}
+		runPostCleanly(t, bin, srv, env, readState(t, filepath.Join(dir, "state")), "main:\n"+p.output())
+	})
+
+	t.Run("post after main's session expired", func(t *testing.T) {
+		srv := binaryFakeConfig(t, fake.Config{WebIdentityToken: "gh-oidc-token", RoleARN: role}, true, nil)
+		dir := t.TempDir()
+		env := roleEnv(srv, dir)
+		p, killed := startKilledAtLaunch(t, srv, bin, env)
+		if !killed {
+			t.Fatalf("main ended before RunInstances answered\n%s\nstderr:\n%s", p.output(), p.stderr.String())
+		}
+		if i, _, _ := srv.Live(); i != 1 {
+			t.Fatalf("after SIGKILL the fake holds %d instances, want the 1 main left behind", i)
+		}
+		srv.ExpireSessions()
+		before := assumed(srv)
+		out := runPostCleanly(t, bin, srv, env, readState(t, filepath.Join(dir, "state")), "")
+		if assumed(srv) <= before {
+			t.Errorf("the post step minted no session of its own:\n%s", out)
+		}
+		if !strings.Contains(out, "deleted instance") || !strings.Contains(out, "leak check") {
+			t.Errorf("post output:\n%s", out)
+		}
+	})
 }

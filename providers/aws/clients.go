@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -97,8 +99,26 @@ func (p *Provider) loadConfig(ctx context.Context) (sdk.Config, error) {
 		}
 		fallback = false
 	}
-	cfg.Credentials = sdk.NewCredentialsCache(&maskedCredentials{inner: cfg.Credentials, mask: p.opts.MaskSecret, fallback: fallback})
+	p.creds = sdk.NewCredentialsCache(&maskedCredentials{inner: cfg.Credentials, mask: p.opts.MaskSecret, fallback: fallback,
+		refreshable: &p.refreshable})
+	cfg.Credentials = p.creds
 	return cfg, nil
+}
+
+// refreshMargin is how long before they expire the credentials cache
+// replaces credentials that last life: a tenth of their life, at most a
+// minute. A request is then never signed with credentials that run out
+// on the way, or by AWS's clock a little ahead of ours.
+func refreshMargin(life time.Duration) time.Duration {
+	return max(0, min(time.Minute, life/10))
+}
+
+// expiredCredentials reports whether code is AWS saying the request's
+// temporary credentials have expired: EC2 says RequestExpired (as for a
+// request signed too long ago), STS ExpiredToken, JSON services such as
+// SSM ExpiredTokenException.
+func expiredCredentials(code string) bool {
+	return code == "RequestExpired" || code == "ExpiredToken" || code == "ExpiredTokenException"
 }
 
 // webIdentity is the role's credentials: the job's GitHub OIDC token
@@ -130,10 +150,13 @@ func onlyInstanceProfile(c sdk.CredentialsProvider) bool {
 // maskedCredentials hands every secret it retrieves to the mask (minted
 // session credentials are not the runner's secrets, so it would print them)
 // and turns a failure into a credentialsError.
+// It also moves the expiry of credentials that expire refreshMargin
+// earlier, so the cache over it mints new ones in time.
 type maskedCredentials struct {
-	inner    sdk.CredentialsProvider
-	mask     func(string)
-	fallback bool
+	inner       sdk.CredentialsProvider
+	mask        func(string)
+	fallback    bool
+	refreshable *atomic.Bool
 }
 
 func (m *maskedCredentials) Retrieve(ctx context.Context) (sdk.Credentials, error) {
@@ -143,6 +166,12 @@ func (m *maskedCredentials) Retrieve(ctx context.Context) (sdk.Credentials, erro
 	}
 	m.mask(c.SecretAccessKey)
 	m.mask(c.SessionToken)
+	if m.refreshable != nil {
+		m.refreshable.Store(c.CanExpire)
+	}
+	if c.CanExpire {
+		c.Expires = c.Expires.Add(-refreshMargin(time.Until(c.Expires)))
+	}
 	return c, nil
 }
 
@@ -196,12 +225,34 @@ func (p *Provider) retryer() func() sdk.Retryer {
 				}
 				return sdk.UnknownTernary
 			})}, o.Retryables...)
+			// Credentials that expire (a role's, minted through STS) are
+			// replaced by the cache before they run out; should AWS still
+			// find them expired (a request slow on the way, AWS's clock
+			// ahead of ours), the cache is emptied and the call retried
+			// with fresh ones. Credentials that do not expire as far as
+			// the SDK knows (AWS_* from the environment) cannot be
+			// replaced, so their refusal is final.
+			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) sdk.Ternary {
+				if !expiredCredentials(codeOf(err)) || !p.refreshable.Load() || p.creds == nil || mintingCall(err) {
+					return sdk.UnknownTernary
+				}
+				p.creds.Invalidate()
+				return sdk.TrueTernary
+			})}, o.Retryables...)
 			if p.cfg.RetryBackoff != nil {
 				b := p.cfg.RetryBackoff
 				o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) { return b(attempt), nil })
 			}
 		})
 	}
+}
+
+// mintingCall reports whether err is of the STS call that mints the
+// role's credentials, whose ExpiredTokenException is about the GitHub
+// token it was given, not about credentials the cache holds.
+func mintingCall(err error) bool {
+	var op *smithy.OperationError
+	return errors.As(err, &op) && op.Operation() == "AssumeRoleWithWebIdentity"
 }
 
 // clientsFor builds the clients for one region. It calls no API.

@@ -203,3 +203,35 @@ func TestInstanceProfileCredentials(t *testing.T) {
 		t.Errorf("the instance profile's secret and token were not masked")
 	}
 }
+
+// TestExpiredEnvironmentSession: AWS_* credentials of a role session, as
+// aws-actions/configure-aws-credentials exports them, that expire before
+// the teardown (a post step after a long main). Nothing can renew them:
+// the refusal is not retried, reads as auth, and says what to change.
+func TestExpiredEnvironmentSession(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	key, secret, token := srv.MintSession()
+	environ := map[string]string{"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token}
+	p, err := aws.New(options(srv, nil, environ), aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity("aws")
+	if err := p.Preflight(context.Background(), request(id)); err != nil {
+		t.Fatalf("preflight with the session: %v", err)
+	}
+	srv.ExpireSessions()
+	seen := len(srv.Calls())
+	_, err = p.Destroy(context.Background(), id)
+	if providers.ClassOf(err) != providers.ClassAuth || !strings.Contains(err.Error(), "RequestExpired") ||
+		!strings.Contains(err.Error(), "use aws-role-to-assume or a longer role-duration-seconds") {
+		t.Fatalf("destroy with an expired session: %v, want auth RequestExpired saying what to change", err)
+	}
+	after := srv.Calls()[seen:]
+	for i := 1; i < len(after); i++ {
+		if after[i].Op == after[i-1].Op && after[i].Op == after[0].Op {
+			t.Errorf("%s was retried with credentials that cannot be renewed: %v", after[i].Op, srv.Ops()[seen:])
+			break
+		}
+	}
+}

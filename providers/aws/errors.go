@@ -85,6 +85,9 @@ func classify(what string, err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
+		if expiredCredentials(code) {
+			wrapped = fmt.Errorf("%w (%s)", wrapped, expiredHint)
+		}
 		if c, ok := classOf(code); ok {
 			return providers.Classified(c, code, wrapped)
 		}
@@ -105,6 +108,12 @@ func classify(what string, err error) error {
 	}
 	return wrapped
 }
+
+// expiredHint follows an error saying the credentials expired: what to
+// change, since the likely cause is credentials made for an hour.
+const expiredHint = "the AWS credentials expired: aws-role-to-assume renews its sessions, but AWS_* credentials " +
+	"(as aws-actions/configure-aws-credentials exports them) cannot be renewed and last its role-duration-seconds, " +
+	"1 hour by default, the post step included: for runs near an hour use aws-role-to-assume or a longer role-duration-seconds"
 
 func isServerError(err error) bool {
 	var re *smithyhttp.ResponseError

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
@@ -76,4 +77,40 @@ func testOIDCRole(t *testing.T) {
 	if providers.ClassOf(err) != providers.ClassAuth || !strings.Contains(err.Error(), "AccessDenied") {
 		t.Errorf("wrong role: %v, want auth AccessDenied", err)
 	}
+}
+
+// TestRoleSessionExpiresMidRun: the role's session runs out while the
+// leg runs (here: the fake ends it at once, before the cache thinks it is
+// due). EC2 refuses the next call with RequestExpired; the adapter drops
+// the cached session and retries with one freshly minted, so the launch
+// and the teardown go through.
+func TestRoleSessionExpiresMidRun(t *testing.T) {
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	defer gh.Close()
+	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
+	defer srv.Close()
+	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
+	p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": role}, environ),
+		aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity("aws")
+	if err := p.Preflight(context.Background(), request(id)); err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	srv.ExpireSessions()
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatalf("create after the session expired: %v", err)
+	}
+	srv.ExpireSessions()
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatalf("destroy after the session expired: %v", err)
+	}
+	if n := count(srv.Ops(), "sts:AssumeRoleWithWebIdentity"); n != 3 {
+		t.Errorf("assume-role calls = %d, want 3: one at first, one after each expiry", n)
+	}
+	assertNothingLeft(t, srv, p, id)
 }

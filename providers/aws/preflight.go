@@ -43,8 +43,9 @@ func (p *Provider) candidate(req providers.Request) (providers.Candidate, error)
 
 // Preflight checks, without creating anything: the KVM catalog, the
 // credentials (STS GetCallerIdentity), that the region is enabled, that the
-// type is offered there (in the zone, when one is given), the image and
-// the subnet.
+// type is offered there (in the zone, when one is given), the image, the
+// subnet, and, with EC2's DryRun, the permissions to create the security
+// group and launch the instance.
 func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	c, err := p.candidate(req)
 	if err != nil {
@@ -93,15 +94,76 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err := p.checkTypeArch(ctx, cl, c.Type, arch); err != nil {
 		return err
 	}
-	if _, err := p.lookupImage(ctx, cl, req.Image); err != nil {
+	image, err := p.lookupImage(ctx, cl, req.Image)
+	if err != nil {
 		return err
 	}
+	var subnet ec2types.Subnet
 	if p.subnet != "" {
-		if _, err := p.describeSubnet(ctx, cl, p.subnet); err != nil {
+		if subnet, err = p.describeSubnet(ctx, cl, p.subnet); err != nil {
 			return err
 		}
 	}
-	return nil
+	return p.checkPermissions(ctx, cl, req, c, image, subnet)
+}
+
+// checkPermissions asks EC2, with DryRun, whether the credentials may make
+// what Create makes: the security group and the instance (of the
+// candidate's type, from the image, in the subnet when one is given,
+// tagged as Create tags them, since tagging on create takes a permission
+// of its own). EC2 answers DryRunOperation when the call would have
+// succeeded and UnauthorizedOperation when the policy refuses it; nothing
+// is created either way, so a missing permission is refused here, before
+// anything costs money, instead of failing the launch.
+func (p *Provider) checkPermissions(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate,
+	image ec2types.Image, subnet ec2types.Subnet) error {
+	group := &ec2.CreateSecurityGroupInput{
+		DryRun:            sdk.Bool(true),
+		GroupName:         sdk.String(req.Identity.Name()),
+		Description:       sdk.String("mvm-verify run " + req.Identity.Run() + ": ssh from the runner only"),
+		VpcId:             subnet.VpcId,
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: tags(req.Identity)}},
+	}
+	_, err := cl.ec2.CreateSecurityGroup(ctx, group)
+	if err := dryRun("ec2:CreateSecurityGroup", "create the run's security group", c.Region, err); err != nil {
+		return err
+	}
+	launch := &ec2.RunInstancesInput{
+		DryRun:       sdk.Bool(true),
+		ImageId:      image.ImageId,
+		InstanceType: ec2types.InstanceType(c.Type),
+		MinCount:     sdk.Int32(1),
+		MaxCount:     sdk.Int32(1),
+		SubnetId:     subnet.SubnetId,
+		TagSpecifications: []ec2types.TagSpecification{
+			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags(req.Identity)},
+			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags(req.Identity)},
+		},
+	}
+	if c.Zone != "" && p.subnet == "" {
+		launch.Placement = &ec2types.Placement{AvailabilityZone: sdk.String(c.Zone)}
+	}
+	if c.Market == providers.MarketSpot {
+		launch.InstanceMarketOptions = &ec2types.InstanceMarketOptionsRequest{MarketType: ec2types.MarketTypeSpot}
+	}
+	_, err = cl.ec2.RunInstances(ctx, launch)
+	return dryRun("ec2:RunInstances", fmt.Sprintf("launch %s %s instances", c.Type, c.Market), c.Region, err)
+}
+
+// dryRun reads EC2's answer to a DryRun call: DryRunOperation means the
+// call is allowed. A refusal keeps EC2's own message, which names the
+// user and the action (its encoded authorization message is opaque: only
+// sts DecodeAuthorizationMessage, with its own permission, reads it).
+func dryRun(permission, what, region string, err error) error {
+	switch {
+	case codeOf(err) == "DryRunOperation":
+		return nil
+	case err == nil:
+		// An endpoint that ignored DryRun may have done the call.
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
+			"check permission %s with DryRun in %s: the endpoint answered with success instead of DryRunOperation, so it may have made what it was asked to check", permission, region))
+	}
+	return classify(fmt.Sprintf("check that the AWS credentials may %s in %s (%s, with DryRun)", what, region, permission), err)
 }
 
 // checkRegionOffered asks EC2 for every region rather than calling the

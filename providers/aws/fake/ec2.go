@@ -167,7 +167,15 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		writeEC2Error(w, errf(http.StatusBadRequest, "InvalidAction", "The action %s is not valid for this web service.", action))
 		return
 	}
-	f := s.Begin(action, p.flat())
+	op := action
+	if p.get("DryRun") == "true" {
+		// To the kit a dry run is an operation of its own: a fault meant
+		// for the real call (no capacity, a lost answer) does not apply to
+		// the permission check, and a test can refuse just the check
+		// (Deny("dryrun:RunInstances")).
+		op = "dryrun:" + action
+	}
+	f := s.Begin(op, p.flat())
 	if f != nil && !f.Applied {
 		if d := pretend(action, p); f.Pretend && d != nil {
 			writeXML(w, d)
@@ -188,6 +196,11 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	c, e := s.authenticate(r)
+	if e != nil && e.Code == "ExpiredToken" {
+		// EC2 answers a request signed with expired temporary credentials
+		// as it answers one signed too long ago.
+		e = errf(http.StatusBadRequest, "RequestExpired", "Request has expired.")
+	}
 	if e != nil {
 		writeEC2Error(w, e)
 		return
@@ -197,6 +210,7 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	if p.get("DryRun") == "true" {
+		// As EC2 does: the permission check passed, nothing is done.
 		writeEC2Error(w, errf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set."))
 		return
 	}

@@ -365,3 +365,121 @@ func TestUserDataLimitIsOnTheRawBytes(t *testing.T) {
 		t.Errorf("%d instances, want the 13 KB one only", n)
 	}
 }
+
+// TestDryRun: a dry run checks the permission and does nothing. It
+// answers DryRunOperation when the call would have succeeded, and
+// UnauthorizedOperation when the policy refuses it (Deny); faults meant
+// for the real call (no capacity) do not reach it.
+func TestDryRun(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	s.NoCapacity("", "", "")
+	s.Inject(fakecloud.Fault{Op: "RunInstances", Status: 500, Code: "InsufficientInstanceCapacity"})
+	launch := ec2Form("RunInstances", "DryRun", "true", "MinCount", "1", "MaxCount", "1", "ImageId", UbuntuAMI, "InstanceType", "c8i.large")
+	createGroup := ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "g", "GroupDescription", "d")
+	for _, form := range []url.Values{launch, createGroup} {
+		if status, body := post(t, s, auth, form); status != 412 || errorCode(t, body) != "DryRunOperation" {
+			t.Errorf("%s dry run: %d %s, want 412 DryRunOperation\n%s", form.Get("Action"), status, errorCode(t, body), body)
+		}
+	}
+	s.Deny("dryrun:RunInstances")
+	s.Deny("dryrun:CreateSecurityGroup")
+	for _, form := range []url.Values{launch, createGroup} {
+		status, body := post(t, s, auth, form)
+		if status != 403 || errorCode(t, body) != "UnauthorizedOperation" || !strings.Contains(body, "Encoded authorization failure message: ") ||
+			!strings.Contains(body, "ec2:"+form.Get("Action")) {
+			t.Errorf("denied %s dry run: %d %s, want 403 UnauthorizedOperation naming ec2:%s\n%s",
+				form.Get("Action"), status, errorCode(t, body), form.Get("Action"), body)
+		}
+	}
+	if i, g, v := s.Live(); i+g+v != 0 || len(s.Interfaces()) != 0 {
+		t.Errorf("dry runs created %d instances, %d groups, %d volumes, interfaces %v", i, g, v, s.Interfaces())
+	}
+	want := []string{"dryrun:RunInstances", "dryrun:CreateSecurityGroup", "dryrun:RunInstances", "dryrun:CreateSecurityGroup"}
+	if got := s.Ops(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("ops = %v, want %v", got, want)
+	}
+}
+
+// TestExpiredSession: a session AssumeRoleWithWebIdentity minted lasts
+// SessionTTL; once it has expired, each service refuses requests signed
+// with it as AWS does — EC2 400 RequestExpired, STS 403 ExpiredToken, SSM
+// 400 ExpiredTokenException — and a session minted afterwards gets through.
+func TestExpiredSession(t *testing.T) {
+	s := New(Config{WebIdentityToken: "oidc", RoleARN: "arn:aws:iam::123456789012:role/r", SessionTTL: 90 * time.Minute})
+	defer s.Close()
+	mint := func() sdk.Credentials {
+		t.Helper()
+		status, body := post(t, s, "", url.Values{"Action": {"AssumeRoleWithWebIdentity"}, "Version": {"2011-06-15"},
+			"RoleArn": {"arn:aws:iam::123456789012:role/r"}, "RoleSessionName": {"t"}, "WebIdentityToken": {"oidc"}, "DurationSeconds": {"3600"}})
+		var out struct {
+			ID      string    `xml:"AssumeRoleWithWebIdentityResult>Credentials>AccessKeyId"`
+			Token   string    `xml:"AssumeRoleWithWebIdentityResult>Credentials>SessionToken"`
+			Expires time.Time `xml:"AssumeRoleWithWebIdentityResult>Credentials>Expiration"`
+		}
+		if err := xml.Unmarshal([]byte(body), &out); status != 200 || err != nil || out.Token == "" {
+			t.Fatalf("AssumeRoleWithWebIdentity: %d %v\n%s", status, err, body)
+		}
+		// SessionTTL, not the DurationSeconds asked for.
+		if life := time.Until(out.Expires); life < 85*time.Minute || life > 91*time.Minute {
+			t.Errorf("Expiration %s is not SessionTTL from now", out.Expires)
+		}
+		return sdk.Credentials{AccessKeyID: out.ID, SecretAccessKey: "minted-secret", SessionToken: out.Token}
+	}
+	send := func(creds sdk.Credentials, service string, form url.Values, jsonTarget string) (int, string) {
+		t.Helper()
+		body := form.Encode()
+		ctype := "application/x-www-form-urlencoded"
+		if jsonTarget != "" {
+			body, ctype = `{"Name":"`+UbuntuParameter+`"}`, "application/x-amz-json-1.1"
+		}
+		req, err := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ctype)
+		if jsonTarget != "" {
+			req.Header.Set("X-Amz-Target", jsonTarget)
+		}
+		sum := sha256.Sum256([]byte(body))
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ec2Call := func(c sdk.Credentials) (int, string) { return send(c, "ec2", ec2Form("DescribeVpcs"), "") }
+	stsCall := func(c sdk.Credentials) (int, string) {
+		return send(c, "sts", url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}}, "")
+	}
+	ssmCall := func(c sdk.Credentials) (int, string) { return send(c, "ssm", nil, "AmazonSSM.GetParameter") }
+
+	old := mint()
+	for name, call := range map[string]func(sdk.Credentials) (int, string){"ec2": ec2Call, "sts": stsCall, "ssm": ssmCall} {
+		if status, body := call(old); status != 200 {
+			t.Fatalf("%s with a fresh session: %d\n%s", name, status, body)
+		}
+	}
+	s.ExpireSessions()
+	for name, tt := range map[string]struct {
+		call   func(sdk.Credentials) (int, string)
+		status int
+		code   string
+	}{
+		"ec2": {ec2Call, 400, "<Code>RequestExpired</Code>"},
+		"sts": {stsCall, 403, "<Code>ExpiredToken</Code>"},
+		"ssm": {ssmCall, 400, `"__type":"ExpiredTokenException"`},
+	} {
+		if status, body := tt.call(old); status != tt.status || !strings.Contains(body, tt.code) {
+			t.Errorf("%s with an expired session: %d, want %d %s\n%s", name, status, tt.status, tt.code, body)
+		}
+	}
+	if status, body := ec2Call(mint()); status != 200 {
+		t.Errorf("ec2 with a session minted after: %d\n%s", status, body)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
@@ -52,6 +53,12 @@ type Config struct {
 	// for RoleARN; empty disables web identity.
 	WebIdentityToken string
 	RoleARN          string
+	// SessionTTL is how long the sessions AssumeRoleWithWebIdentity mints
+	// last (default: the DurationSeconds asked for, or an hour). A request
+	// signed with an expired session is refused as AWS refuses it: EC2
+	// with RequestExpired, STS with ExpiredToken, SSM with
+	// ExpiredTokenException.
+	SessionTTL time.Duration
 	// Booter boots instances; nil means instances never finish booting.
 	Booter fakecloud.Booter
 	Logger *slog.Logger
@@ -91,8 +98,9 @@ type Server struct {
 	images       fakecloud.Store[Image]
 	ssm          fakecloud.Store[string] // parameter → value
 
-	mu       sync.Mutex
-	sessions map[string]string // minted access key id → session token
+	mu sync.Mutex
+	// sessions holds, by minted access key id, what was minted.
+	sessions map[string]session
 	tokens   map[string]string // client token → instance id
 	// keepENIs makes launches' network interfaces outlive their instances
 	// (KeepInterfaces), to test that a leftover one is reported.
@@ -126,7 +134,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		Kit: fakecloud.New(cfg.Booter, cfg.Logger),
-		cfg: cfg, sessions: map[string]string{}, tokens: map[string]string{}, unoffered: map[[2]string]bool{},
+		cfg: cfg, sessions: map[string]session{}, tokens: map[string]string{}, unoffered: map[[2]string]bool{},
 	}
 	s.AddImage(UbuntuAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101", "x86_64", UbuntuParameter)
 	s.AddImage(UbuntuARMAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20260101", "arm64", UbuntuARMParameter)
@@ -194,21 +202,43 @@ func (s *Server) authenticate(r *http.Request) (caller, *apiError) {
 	}
 	c := caller{key: m[1], region: m[3], service: m[4]}
 	secret, ok := s.cfg.AccessKeys[c.key]
-	token := ""
+	token, expires := "", time.Time{}
 	if !ok {
 		s.mu.Lock()
-		tok, minted := s.sessions[c.key]
+		sess, minted := s.sessions[c.key]
 		s.mu.Unlock()
-		if !minted || tok != r.Header.Get("X-Amz-Security-Token") {
+		if !minted || sess.token != r.Header.Get("X-Amz-Security-Token") {
 			return caller{}, errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
 		}
-		secret, token = mintedSecret, tok
+		secret, token, expires = mintedSecret, sess.token, sess.expires
 	}
 	if !s.signatureMatches(r, authz, sdk.Credentials{AccessKeyID: c.key, SecretAccessKey: secret, SessionToken: token}, m[3], m[4]) {
 		return caller{}, errf(http.StatusForbidden, "SignatureDoesNotMatch",
 			"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
+	if !expires.IsZero() && !time.Now().Before(expires) {
+		// STS's answer; EC2 and SSM say it their own way (expiredError).
+		return caller{}, errf(http.StatusForbidden, "ExpiredToken", "The security token included in the request is expired")
+	}
 	return c, nil
+}
+
+// session is what AssumeRoleWithWebIdentity minted for one access key id.
+type session struct {
+	token   string
+	expires time.Time
+}
+
+// ExpireSessions ends every session minted so far, as the passing of
+// their expiration would: requests signed with them are refused from now
+// on, and only freshly minted credentials get through.
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.sessions {
+		sess.expires = time.Now().Add(-time.Second)
+		s.sessions[id] = sess
+	}
 }
 
 // signatureMatches re-signs a copy of r holding only the headers r says it
@@ -296,6 +326,22 @@ func writeXML(w http.ResponseWriter, d *xmlDoc) {
 	io.WriteString(w, d.String()) //nolint:errcheck // client gone
 }
 
+// Deny makes the account's policy refuse op ("RunInstances", or
+// "dryrun:RunInstances" for only its DryRun permission check) as IAM does:
+// 403 UnauthorizedOperation, with EC2's wording and an encoded
+// authorization failure message (opaque: only sts
+// DecodeAuthorizationMessage reads it).
+func (s *Server) Deny(op string) {
+	action := strings.TrimPrefix(op, "dryrun:")
+	b := make([]byte, 240)
+	rand.Read(b) //nolint:errcheck // crypto/rand does not fail
+	s.Inject(fakecloud.Fault{Op: op, Status: http.StatusForbidden, Code: "UnauthorizedOperation",
+		Message: "You are not authorized to perform this operation. User: arn:aws:iam::" + s.cfg.Account + ":user/ci " +
+			"is not authorized to perform: ec2:" + action + " on resource: arn:aws:ec2:*:" + s.cfg.Account + ":*" +
+			" because no identity-based policy allows the ec2:" + action + " action. " +
+			"Encoded authorization failure message: " + base64.RawURLEncoding.EncodeToString(b)})
+}
+
 func faultError(f *fakecloud.Fault) *apiError {
 	status := f.Status
 	if status == 0 {
@@ -327,6 +373,10 @@ func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string,
 	if _, e := s.authenticate(r); e != nil {
 		if e.Code == "SignatureDoesNotMatch" {
 			writeErr(errf(http.StatusBadRequest, "InvalidSignatureException", "%s", e.Message))
+			return
+		}
+		if e.Code == "ExpiredToken" {
+			writeErr(errf(http.StatusBadRequest, "ExpiredTokenException", "The security token included in the request is expired"))
 			return
 		}
 		writeErr(errf(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid."))

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,7 +32,7 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 			return
 		}
 		c, e := s.authenticate(r)
-		if e != nil && e.Code == "SignatureDoesNotMatch" {
+		if e != nil && (e.Code == "SignatureDoesNotMatch" || e.Code == "ExpiredToken") {
 			writeSTSError(w, e)
 			return
 		}
@@ -61,15 +62,29 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 			writeSTSError(w, errf(http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"))
 			return
 		}
+		ttl := time.Hour
+		if d := p.get("DurationSeconds"); d != "" {
+			n, err := strconv.Atoi(d)
+			if err != nil || n < 900 || n > 43200 {
+				writeSTSError(w, errf(http.StatusBadRequest, "ValidationError",
+					"1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", d))
+				return
+			}
+			ttl = time.Duration(n) * time.Second
+		}
+		if s.cfg.SessionTTL > 0 {
+			ttl = s.cfg.SessionTTL
+		}
 		id := "ASIA" + strings.ToUpper(s.NewID("")[5:])
 		tok := "session-" + requestID()
+		expires := time.Now().Add(ttl)
 		s.mu.Lock()
-		s.sessions[id] = tok
+		s.sessions[id] = session{token: tok, expires: expires}
 		s.mu.Unlock()
 		d := newXML("AssumeRoleWithWebIdentityResponse", stsNS)
 		d.open("AssumeRoleWithWebIdentityResult")
 		d.open("Credentials").el("AccessKeyId", id).el("SecretAccessKey", mintedSecret).el("SessionToken", tok).
-			el("Expiration", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)).close()
+			el("Expiration", expires.UTC().Format(time.RFC3339)).close()
 		d.el("SubjectFromWebIdentityToken", "repo:tinylabscom/mvm:ref:refs/heads/main")
 		d.open("AssumedRoleUser").el("Arn", "arn:aws:sts::"+s.cfg.Account+":assumed-role/mvm-verify/"+p.get("RoleSessionName")).
 			el("AssumedRoleId", "AROAFAKE:"+p.get("RoleSessionName")).close()
@@ -81,6 +96,23 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 	}
 }
 
+// MintSession makes a role session as STS AssumeRole would for
+// aws-actions/configure-aws-credentials, which exports it as AWS_* to
+// the steps after: temporary credentials that last SessionTTL (default an
+// hour) and that nothing renews.
+func (s *Server) MintSession() (keyID, secret, token string) {
+	ttl := s.cfg.SessionTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	keyID = "ASIA" + strings.ToUpper(s.NewID("")[5:])
+	token = "session-" + requestID()
+	s.mu.Lock()
+	s.sessions[keyID] = session{token: token, expires: time.Now().Add(ttl)}
+	s.mu.Unlock()
+	return keyID, mintedSecret, token
+}
+
 // SessionTokens returns the session tokens AssumeRoleWithWebIdentity has
 // minted, for tests to check they were masked: they are secrets the runner
 // does not know.
@@ -88,8 +120,8 @@ func (s *Server) SessionTokens() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.sessions))
-	for _, tok := range s.sessions {
-		out = append(out, tok)
+	for _, sess := range s.sessions {
+		out = append(out, sess.token)
 	}
 	sort.Strings(out)
 	return out
