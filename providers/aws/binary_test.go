@@ -1008,12 +1008,13 @@ func TestBinarySpotFailover(t *testing.T) {
 // with EC2's describe-after-create lag, then the post step run with only
 // STATE_* from the state file: nothing is left in the fake.
 func TestBinarySIGTERMActions(t *testing.T) {
+	const lag = 2
 	phases := []struct {
 		name string
 		arm  func(srv *fake.Server, signal func())
 	}{
 		{name: "during create", arm: func(srv *fake.Server, signal func()) {
-			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { signal(); return false }})
+			cutOffAtLaunch(srv, lag, signal)
 		}},
 		{name: "waiting for running", arm: func(srv *fake.Server, signal func()) {
 			srv.HoldBoots()
@@ -1029,7 +1030,7 @@ func TestBinarySIGTERMActions(t *testing.T) {
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
 			srv := binaryFake(t, true)
-			srv.SetConsistencyLag(2)
+			srv.SetConsistencyLag(lag)
 			dir := t.TempDir()
 			env := actionEnv(t, srv, dir)
 			var target atomic.Pointer[os.Process]

@@ -194,14 +194,23 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 		for _, r := range insts {
 			ids = append(ids, r.ID)
 		}
-		if err := p.terminate(ctx, cl, ids); err != nil {
+		unknown, err := p.terminate(ctx, cl, ids)
+		if err != nil {
 			return seen, nil, err
 		}
-		if err := p.waitTerminated(ctx, cl, ids); err != nil {
-			return seen, nil, err
+		// One EC2 would not terminate because it does not know it yet is
+		// neither waited for (it is not shutting down) nor reported: the
+		// next sweep lists it again.
+		ids = slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(unknown, id) })
+		if len(ids) > 0 {
+			if err := p.waitTerminated(ctx, cl, ids); err != nil {
+				return seen, nil, err
+			}
 		}
 		for _, r := range insts {
-			report(r)
+			if !slices.Contains(unknown, r.ID) {
+				report(r)
+			}
 		}
 	}
 	// An interface its instance left behind (DeleteOnTermination turned
@@ -259,25 +268,34 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 	return seen, inUse, nil
 }
 
-// terminate ends the instances. An id EC2 does not know yet (the same lag)
-// fails the whole call, so then each is terminated on its own and the
-// unknown ones are left to the next sweep.
-func (p *Provider) terminate(ctx context.Context, cl *clients, ids []string) error {
-	_, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+// terminate ends the instances and returns those EC2 still does not know.
+// The ids come from a listing or from this process's launch, so EC2 gave
+// them out: a NotFound is its eventual consistency (a call right after the
+// create may not find the instance), and one such id fails the whole call.
+// So then each is terminated on its own, a poll apart until EC2 knows it
+// (untilKnown); one still unknown after that is left to the next sweep.
+func (p *Provider) terminate(ctx context.Context, cl *clients, ids []string) (unknown []string, err error) {
+	_, err = cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 	switch {
 	case err == nil:
-		return nil
-	case !isNotFound(err):
-		return classify(fmt.Sprintf("terminate instances %v", ids), err)
-	case len(ids) == 1:
-		return nil
+		return nil, nil
+	case codeOf(err) != instanceNotFound:
+		return nil, classify(fmt.Sprintf("terminate instances %v", ids), err)
 	}
 	for _, id := range ids {
-		if _, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil && !isNotFound(err) {
-			return classify("terminate instance "+id, err)
+		err := p.untilKnown(ctx, instanceNotFound, func() error {
+			_, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+			return err
+		})
+		switch {
+		case err == nil:
+		case codeOf(err) == instanceNotFound:
+			unknown = append(unknown, id)
+		default:
+			return unknown, classify("terminate instance "+id, err)
 		}
 	}
-	return nil
+	return unknown, nil
 }
 
 // waitTerminated polls until every instance is terminated. An instance

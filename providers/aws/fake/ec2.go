@@ -586,8 +586,26 @@ func (s *Server) findGroup(c caller, id, name string) (Group, *apiError) {
 	return Group{}, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC '%s'", name, vpcID(c.region))
 }
 
+// writeGroup finds the group a write operation names. As in EC2, whose
+// API is eventually consistent, a group created a moment ago may not be
+// known to the operation yet (Kit.Known under SetConsistencyLag): the
+// answer is then InvalidGroup.NotFound, as for a group that does not exist.
+func (s *Server) writeGroup(c caller, op, id, name string) (Group, *apiError) {
+	g, e := s.findGroup(c, id, name)
+	if e != nil {
+		return g, e
+	}
+	if !s.Known(op, g.ID) {
+		if id == "" {
+			id = name
+		}
+		return Group{}, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+	}
+	return g, nil
+}
+
 func (s *Server) authorizeIngress(c caller, p params) (*xmlDoc, *apiError) {
-	g, e := s.findGroup(c, p.get("GroupId"), p.get("GroupName"))
+	g, e := s.writeGroup(c, "AuthorizeSecurityGroupIngress", p.get("GroupId"), p.get("GroupName"))
 	if e != nil {
 		return nil, e
 	}
@@ -672,7 +690,7 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 }
 
 func (s *Server) deleteGroup(c caller, p params) (*xmlDoc, *apiError) {
-	g, e := s.findGroup(c, p.get("GroupId"), p.get("GroupName"))
+	g, e := s.writeGroup(c, "DeleteSecurityGroup", p.get("GroupId"), p.get("GroupName"))
 	if e != nil {
 		return nil, e
 	}
@@ -769,7 +787,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		userData = b
 	}
 	for _, g := range groups {
-		grp, e := s.findGroup(c, g, "")
+		grp, e := s.writeGroup(c, "RunInstances", g, "")
 		if e != nil {
 			return nil, e
 		}
@@ -1078,10 +1096,21 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 
 func (s *Server) terminateInstances(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("InstanceId")
+	// One id EC2 does not know fails the whole call. That includes an
+	// instance launched a moment ago that this call does not know yet
+	// (Kit.Known under SetConsistencyLag), as EC2's eventually consistent
+	// API may answer right after RunInstances. Every id named is counted.
+	var unknown []string
 	for _, id := range ids {
-		if in, ok := s.instances.Get(id); !ok || in.Region != c.region {
-			return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		if in, ok := s.instances.Get(id); !ok || in.Region != c.region || !s.Known("TerminateInstances", id) {
+			unknown = append(unknown, id)
 		}
+	}
+	switch {
+	case len(unknown) == 1:
+		return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", unknown[0])
+	case len(unknown) > 1:
+		return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(unknown, ", "))
 	}
 	d := response("TerminateInstances").open("instancesSet")
 	for _, id := range ids {
