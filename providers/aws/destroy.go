@@ -469,8 +469,17 @@ func listed(kind, id, region string, ts []ec2types.Tag, f providers.Filter) (pro
 	return r, true
 }
 
+// The listings ask for pages, as EC2 recommends (an unpaginated describe
+// of a large account can time out), and follow NextToken to the end: EC2
+// filters after it pages, so any page, the first included, may hold fewer
+// of ours than it could, or none, and not be the last.
+const (
+	pageSize       = 1000 // DescribeInstances, …SecurityGroups, …NetworkInterfaces: 5 to 1000
+	volumePageSize = 500  // DescribeVolumes returns at most 500 a page
+)
+
 func (p *Provider) instances(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
-	in := &ec2.DescribeInstancesInput{Filters: append(tagFilters(f),
+	in := &ec2.DescribeInstancesInput{MaxResults: sdk.Int32(pageSize), Filters: append(tagFilters(f),
 		ec2types.Filter{Name: sdk.String("instance-state-name"), Values: liveStates()})}
 	var out []providers.Resource
 	pg := ec2.NewDescribeInstancesPaginator(cl.ec2, in)
@@ -492,7 +501,7 @@ func (p *Provider) instances(ctx context.Context, cl *clients, f providers.Filte
 
 func (p *Provider) groups(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
 	var out []providers.Resource
-	pg := ec2.NewDescribeSecurityGroupsPaginator(cl.ec2, &ec2.DescribeSecurityGroupsInput{Filters: tagFilters(f)})
+	pg := ec2.NewDescribeSecurityGroupsPaginator(cl.ec2, &ec2.DescribeSecurityGroupsInput{MaxResults: sdk.Int32(pageSize), Filters: tagFilters(f)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
@@ -522,7 +531,7 @@ func (p *Provider) detachedInterfaces(ctx context.Context, cl *clients, f provid
 
 func (p *Provider) listInterfaces(ctx context.Context, cl *clients, f providers.Filter, region string, filters []ec2types.Filter) ([]providers.Resource, error) {
 	var out []providers.Resource
-	pg := ec2.NewDescribeNetworkInterfacesPaginator(cl.ec2, &ec2.DescribeNetworkInterfacesInput{Filters: filters})
+	pg := ec2.NewDescribeNetworkInterfacesPaginator(cl.ec2, &ec2.DescribeNetworkInterfacesInput{MaxResults: sdk.Int32(pageSize), Filters: filters})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
@@ -545,7 +554,7 @@ type volume struct {
 
 func (p *Provider) volumes(ctx context.Context, cl *clients, f providers.Filter, region string) ([]volume, error) {
 	var out []volume
-	pg := ec2.NewDescribeVolumesPaginator(cl.ec2, &ec2.DescribeVolumesInput{Filters: tagFilters(f)})
+	pg := ec2.NewDescribeVolumesPaginator(cl.ec2, &ec2.DescribeVolumesInput{MaxResults: sdk.Int32(volumePageSize), Filters: tagFilters(f)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {

@@ -661,8 +661,13 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "group-name", "group-id", "vpc-id"); e != nil {
 		return nil, e
 	}
+	window, next, e := pageOf(s, p, s.groups.List(func(_ string, g Group) bool { return g.Region == c.region }),
+		func(g Group) string { return g.ID }, paging{max: 1000})
+	if e != nil {
+		return nil, e
+	}
 	var out []Group
-	for _, g := range s.groups.List(func(_ string, g Group) bool { return g.Region == c.region }) {
+	for _, g := range window {
 		if (len(ids) > 0 && !slices.Contains(ids, g.ID)) || (len(names) > 0 && !slices.Contains(names, g.Name)) {
 			continue
 		}
@@ -686,7 +691,7 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		d.close().tags(g.Tags).close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 func (s *Server) deleteGroup(c caller, p params) (*xmlDoc, *apiError) {
@@ -1056,6 +1061,10 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 
 func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("InstanceId")
+	rules := paging{max: 1000, notWithIDs: len(ids) > 0}
+	if _, e := maxResults(p, rules); e != nil {
+		return nil, e
+	}
 	for _, id := range ids {
 		in, ok := s.instances.Get(id)
 		if !ok || in.Region != c.region || !s.Visible(id) {
@@ -1066,8 +1075,13 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "instance-state-name", "instance-id", "client-token", "availability-zone"); e != nil {
 		return nil, e
 	}
+	window, next, e := pageOf(s, p, s.instances.List(func(_ string, in Instance) bool { return in.Region == c.region }),
+		func(in Instance) string { return in.ID }, rules)
+	if e != nil {
+		return nil, e
+	}
 	var out []Instance
-	for _, in := range s.instances.List(func(_ string, in Instance) bool { return in.Region == c.region }) {
+	for _, in := range window {
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
 			continue
 		}
@@ -1091,7 +1105,7 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 		s.writeInstance(d, in)
 		d.close().close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 func (s *Server) terminateInstances(c caller, p params) (*xmlDoc, *apiError) {
@@ -1201,8 +1215,14 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
 		return nil, e
 	}
+	// EC2 returns at most 500 volumes a page, whatever MaxResults says.
+	window, next, e := pageOf(s, p, s.volumes.List(func(_ string, v Volume) bool { return v.Region == c.region }),
+		func(v Volume) string { return v.ID }, paging{max: 500, clamp: true})
+	if e != nil {
+		return nil, e
+	}
 	d := response("DescribeVolumes").open("volumeSet")
-	for _, v := range s.volumes.List(func(_ string, v Volume) bool { return v.Region == c.region }) {
+	for _, v := range window {
 		if len(ids) > 0 && !slices.Contains(ids, v.ID) {
 			continue
 		}
@@ -1221,7 +1241,7 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		d.close().tags(v.Tags).close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 func (s *Server) deleteVolume(c caller, p params) (*xmlDoc, *apiError) {
@@ -1252,6 +1272,10 @@ func (s *Server) deleteInterface(c caller, p params) (*xmlDoc, *apiError) {
 
 func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("NetworkInterfaceId")
+	rules := paging{max: 1000, notWithIDs: len(ids) > 0}
+	if _, e := maxResults(p, rules); e != nil {
+		return nil, e
+	}
 	for _, id := range ids {
 		if n, ok := s.ifaces.Get(id); !ok || n.Region != c.region || !s.Visible(id) {
 			return nil, errf(http.StatusBadRequest, "InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
@@ -1261,8 +1285,13 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
 		return nil, e
 	}
+	window, next, e := pageOf(s, p, s.ifaces.List(func(_ string, n NetworkInterface) bool { return n.Region == c.region }),
+		func(n NetworkInterface) string { return n.ID }, rules)
+	if e != nil {
+		return nil, e
+	}
 	d := response("DescribeNetworkInterfaces").open("networkInterfaceSet")
-	for _, n := range s.ifaces.List(func(_ string, n NetworkInterface) bool { return n.Region == c.region }) {
+	for _, n := range window {
 		if len(ids) > 0 && !slices.Contains(ids, n.ID) {
 			continue
 		}
@@ -1280,7 +1309,7 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		d.tags(n.Tags).close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 // AddConsole appends a line to an instance's console output, as its
@@ -1390,3 +1419,92 @@ func (s *Server) Live() (instances, groups, volumes int) {
 
 // Instance returns one instance by id.
 func (s *Server) Instance(id string) (Instance, bool) { return s.instances.Get(id) }
+
+// LimitPages makes a paginated describe (DescribeInstances,
+// DescribeSecurityGroups, DescribeVolumes, DescribeNetworkInterfaces) read
+// at most n items a page however large its MaxResults, as EC2 may return
+// fewer items than asked for with a NextToken. So a test needs only a few
+// resources to make an adapter follow NextToken. 0 lifts the limit.
+func (s *Server) LimitPages(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageLimit = n
+}
+
+// paging is one describe's MaxResults rules.
+type paging struct {
+	// max is the largest MaxResults (the smallest is 5 everywhere).
+	max int
+	// clamp reads a larger MaxResults as max instead of refusing it.
+	clamp bool
+	// notWithIDs: the request named ids, which MaxResults cannot go with.
+	notWithIDs bool
+}
+
+// pageOf returns one page of items (all of one kind in the caller's
+// region) and the NextToken of the next page, "" after the last. As EC2
+// does, a page reads up to MaxResults items in a fixed order from where
+// NextToken says, and the caller filters only those: a page may hold fewer
+// matches than MaxResults, or none, and still not be the last, so a caller
+// must follow NextToken to the end. Without MaxResults the rest is one
+// page, as EC2 answers an unpaginated request.
+func pageOf[T any](s *Server, p params, items []T, idOf func(T) string, rules paging) ([]T, string, *apiError) {
+	// Ids from NewID grow with creation, so id order is creation order
+	// and a token stays good when items before it go.
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(idOf(a), idOf(b)) })
+	if tok := p.get("NextToken"); tok != "" {
+		after, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || !strings.HasPrefix(string(after), pageTokenPrefix) {
+			return nil, "", errf(http.StatusBadRequest, "InvalidPaginationToken", "The specified pagination token is not valid or is expired.")
+		}
+		last := strings.TrimPrefix(string(after), pageTokenPrefix)
+		items = slices.DeleteFunc(items, func(v T) bool { return idOf(v) <= last })
+	}
+	n, e := maxResults(p, rules)
+	if e != nil {
+		return nil, "", e
+	}
+	if n == 0 {
+		return items, "", nil
+	}
+	s.mu.Lock()
+	if s.pageLimit > 0 {
+		n = min(n, s.pageLimit)
+	}
+	s.mu.Unlock()
+	if len(items) <= n {
+		return items, "", nil
+	}
+	return items[:n], base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + idOf(items[n-1]))), nil
+}
+
+// maxResults checks the request's MaxResults against rules and returns
+// the page size it asks for, 0 when it asks for none. The describes call it
+// before they look up ids, as EC2 checks parameters first.
+func maxResults(p params, rules paging) (int, *apiError) {
+	raw := p.get("MaxResults")
+	if raw == "" {
+		return 0, nil
+	}
+	if rules.notWithIDs {
+		return 0, errf(http.StatusBadRequest, "InvalidParameterCombination", "The parameter MaxResults cannot be used with the ids parameter in the same request")
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 5 || (n > rules.max && !rules.clamp) {
+		return 0, invalidValue("Value ( %s ) for parameter maxResults is invalid. Expecting a value between 5 and %d.", raw, rules.max)
+	}
+	return min(n, rules.max), nil
+}
+
+// pageTokenPrefix marks the fake's page tokens; the rest is the last id read.
+const pageTokenPrefix = "fake-ec2-page/"
+
+// withNextToken closes the item set open in d and adds the token of the
+// next page, if there is one.
+func withNextToken(d *xmlDoc, next string) *xmlDoc {
+	d.close()
+	if next != "" {
+		d.el("nextToken", next)
+	}
+	return d
+}
