@@ -713,7 +713,7 @@ func TestCancellation(t *testing.T) {
 		defer cancel()
 		// Cancel while the fake is handling RunInstances: the instance
 		// exists but the adapter may never see its id.
-		srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { cancel(); return false }})
+		cutOffAtLaunch(srv, 0, cancel)
 		_, err := p.Create(ctx, request(id), nil)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("create = %v, want cancelled", err)
@@ -895,7 +895,7 @@ func TestDestroyUnderConsistencyLag(t *testing.T) {
 			id := identity("aws")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { cancel(); return false }})
+			cutOffAtLaunch(srv, 2, cancel)
 			if _, err := main.Create(ctx, request(id), nil); !errors.Is(err, context.Canceled) {
 				t.Fatalf("create = %v, want cancelled", err)
 			}

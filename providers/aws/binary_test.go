@@ -1040,6 +1040,7 @@ func TestBinarySpotFailover(t *testing.T) {
 // signalled while it waits for it, with the instance, its volume and its
 // group all created.
 func TestBinarySIGTERMActions(t *testing.T) {
+	const lag = 2
 	phases := []struct {
 		name string
 		// notReady keeps the hosts from getting the ready marker.
@@ -1050,7 +1051,7 @@ func TestBinarySIGTERMActions(t *testing.T) {
 		arm  func(srv *fake.Server, signal func())
 	}{
 		{name: "during create", arm: func(srv *fake.Server, signal func()) {
-			srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { signal(); return false }})
+			cutOffAtLaunch(srv, lag, signal)
 		}},
 		{name: "waiting for running", arm: func(srv *fake.Server, signal func()) {
 			srv.HoldBoots()
@@ -1067,7 +1068,7 @@ func TestBinarySIGTERMActions(t *testing.T) {
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
 			srv := binaryFake(t, !ph.notReady)
-			srv.SetConsistencyLag(2)
+			srv.SetConsistencyLag(lag)
 			dir := t.TempDir()
 			env := actionEnv(t, srv, dir)
 			var target atomic.Pointer[os.Process]

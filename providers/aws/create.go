@@ -129,8 +129,11 @@ func (p *Provider) launch(ctx context.Context, cl *clients, req providers.Reques
 	if providers.ClassOf(err) != providers.ClassCapacity {
 		return inst, err
 	}
-	if terr := p.terminate(ctx, cl, []string{id}); terr != nil {
+	if unknown, terr := p.terminate(ctx, cl, []string{id}); terr != nil {
 		return inst, endedNotCleared(err, "terminate it", terr)
+	} else if len(unknown) > 0 {
+		return inst, endedNotCleared(err, "terminate it", providers.Classified(providers.ClassTransient, instanceNotFound,
+			fmt.Errorf("EC2 does not know instance %s yet, %d polls after launching it", id, inUseTries)))
 	}
 	if terr := p.waitTerminated(ctx, cl, []string{id}); terr != nil {
 		return inst, endedNotCleared(err, "confirm it terminated", terr)
@@ -298,8 +301,12 @@ func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.R
 	} else {
 		perm.IpRanges = []ec2types.IpRange{{CidrIp: sdk.String(req.SSHSourceCIDR), Description: desc}}
 	}
-	_, err = cl.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
-		GroupId: sdk.String(sg), IpPermissions: []ec2types.IpPermission{perm},
+	// The group may be a moment old: EC2 may not know it yet (untilKnown).
+	err = p.untilKnown(ctx, groupNotFound, func() error {
+		_, err := cl.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+			GroupId: sdk.String(sg), IpPermissions: []ec2types.IpPermission{perm},
+		})
+		return err
 	})
 	if err != nil && codeOf(err) != "InvalidPermission.Duplicate" {
 		return "", classify("allow ssh from "+req.SSHSourceCIDR+" in "+sg, err)
@@ -411,7 +418,15 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 		in.TagSpecifications = append(in.TagSpecifications,
 			ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSpotInstancesRequest, Tags: tags(req.Identity)})
 	}
-	out, err := cl.ec2.RunInstances(ctx, in)
+	// The only group named is the run's own, a moment old: a NotFound for it
+	// is EC2 not knowing it yet (untilKnown). Nothing was launched, so the
+	// same ClientToken is still the same launch. A NotFound for the subnet
+	// or image, which the user gave, stays invalid.
+	var out *ec2.RunInstancesOutput
+	err := p.untilKnown(ctx, groupNotFound, func() (err error) {
+		out, err = cl.ec2.RunInstances(ctx, in)
+		return err
+	})
 	if err != nil {
 		return ec2types.Instance{}, classify(fmt.Sprintf("run %s %s instance in %s", c.Market, c.Type, pl.zone), err)
 	}

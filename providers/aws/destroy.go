@@ -194,14 +194,23 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 		for _, r := range insts {
 			ids = append(ids, r.ID)
 		}
-		if err := p.terminate(ctx, cl, ids); err != nil {
+		unknown, err := p.terminate(ctx, cl, ids)
+		if err != nil {
 			return seen, nil, err
 		}
-		if err := p.waitTerminated(ctx, cl, ids); err != nil {
-			return seen, nil, err
+		// One EC2 would not terminate because it does not know it yet is
+		// neither waited for (it is not shutting down) nor reported: the
+		// next sweep lists it again.
+		ids = slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(unknown, id) })
+		if len(ids) > 0 {
+			if err := p.waitTerminated(ctx, cl, ids); err != nil {
+				return seen, nil, err
+			}
 		}
 		for _, r := range insts {
-			report(r)
+			if !slices.Contains(unknown, r.ID) {
+				report(r)
+			}
 		}
 	}
 	// An interface its instance left behind (DeleteOnTermination turned
@@ -259,25 +268,34 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 	return seen, inUse, nil
 }
 
-// terminate ends the instances. An id EC2 does not know yet (the same lag)
-// fails the whole call, so then each is terminated on its own and the
-// unknown ones are left to the next sweep.
-func (p *Provider) terminate(ctx context.Context, cl *clients, ids []string) error {
-	_, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+// terminate ends the instances and returns those EC2 still does not know.
+// The ids come from a listing or from this process's launch, so EC2 gave
+// them out: a NotFound is its eventual consistency (a call right after the
+// create may not find the instance), and one such id fails the whole call.
+// So then each is terminated on its own, a poll apart until EC2 knows it
+// (untilKnown); one still unknown after that is left to the next sweep.
+func (p *Provider) terminate(ctx context.Context, cl *clients, ids []string) (unknown []string, err error) {
+	_, err = cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
 	switch {
 	case err == nil:
-		return nil
-	case !isNotFound(err):
-		return classify(fmt.Sprintf("terminate instances %v", ids), err)
-	case len(ids) == 1:
-		return nil
+		return nil, nil
+	case codeOf(err) != instanceNotFound:
+		return nil, classify(fmt.Sprintf("terminate instances %v", ids), err)
 	}
 	for _, id := range ids {
-		if _, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil && !isNotFound(err) {
-			return classify("terminate instance "+id, err)
+		err := p.untilKnown(ctx, instanceNotFound, func() error {
+			_, err := cl.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+			return err
+		})
+		switch {
+		case err == nil:
+		case codeOf(err) == instanceNotFound:
+			unknown = append(unknown, id)
+		default:
+			return unknown, classify("terminate instance "+id, err)
 		}
 	}
-	return nil
+	return unknown, nil
 }
 
 // waitTerminated polls until every instance is terminated. An instance
@@ -451,8 +469,17 @@ func listed(kind, id, region string, ts []ec2types.Tag, f providers.Filter) (pro
 	return r, true
 }
 
+// The listings ask for pages, as EC2 recommends (an unpaginated describe
+// of a large account can time out), and follow NextToken to the end: EC2
+// filters after it pages, so any page, the first included, may hold fewer
+// of ours than it could, or none, and not be the last.
+const (
+	pageSize       = 1000 // DescribeInstances, …SecurityGroups, …NetworkInterfaces: 5 to 1000
+	volumePageSize = 500  // DescribeVolumes returns at most 500 a page
+)
+
 func (p *Provider) instances(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
-	in := &ec2.DescribeInstancesInput{Filters: append(tagFilters(f),
+	in := &ec2.DescribeInstancesInput{MaxResults: sdk.Int32(pageSize), Filters: append(tagFilters(f),
 		ec2types.Filter{Name: sdk.String("instance-state-name"), Values: liveStates()})}
 	var out []providers.Resource
 	pg := ec2.NewDescribeInstancesPaginator(cl.ec2, in)
@@ -474,7 +501,7 @@ func (p *Provider) instances(ctx context.Context, cl *clients, f providers.Filte
 
 func (p *Provider) groups(ctx context.Context, cl *clients, f providers.Filter, region string) ([]providers.Resource, error) {
 	var out []providers.Resource
-	pg := ec2.NewDescribeSecurityGroupsPaginator(cl.ec2, &ec2.DescribeSecurityGroupsInput{Filters: tagFilters(f)})
+	pg := ec2.NewDescribeSecurityGroupsPaginator(cl.ec2, &ec2.DescribeSecurityGroupsInput{MaxResults: sdk.Int32(pageSize), Filters: tagFilters(f)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
@@ -504,7 +531,7 @@ func (p *Provider) detachedInterfaces(ctx context.Context, cl *clients, f provid
 
 func (p *Provider) listInterfaces(ctx context.Context, cl *clients, f providers.Filter, region string, filters []ec2types.Filter) ([]providers.Resource, error) {
 	var out []providers.Resource
-	pg := ec2.NewDescribeNetworkInterfacesPaginator(cl.ec2, &ec2.DescribeNetworkInterfacesInput{Filters: filters})
+	pg := ec2.NewDescribeNetworkInterfacesPaginator(cl.ec2, &ec2.DescribeNetworkInterfacesInput{MaxResults: sdk.Int32(pageSize), Filters: filters})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
@@ -527,7 +554,7 @@ type volume struct {
 
 func (p *Provider) volumes(ctx context.Context, cl *clients, f providers.Filter, region string) ([]volume, error) {
 	var out []volume
-	pg := ec2.NewDescribeVolumesPaginator(cl.ec2, &ec2.DescribeVolumesInput{Filters: tagFilters(f)})
+	pg := ec2.NewDescribeVolumesPaginator(cl.ec2, &ec2.DescribeVolumesInput{MaxResults: sdk.Int32(volumePageSize), Filters: tagFilters(f)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {

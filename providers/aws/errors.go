@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -131,4 +132,34 @@ func codeOf(err error) string {
 
 func isNotFound(err error) bool {
 	return strings.HasSuffix(codeOf(err), ".NotFound") || strings.HasSuffix(codeOf(err), "NotFound")
+}
+
+// Codes EC2 answers for an id it does not know.
+const (
+	groupNotFound    = "InvalidGroup.NotFound"
+	instanceNotFound = "InvalidInstanceID.NotFound"
+)
+
+// untilKnown calls f again, a poll apart, while it answers code, the
+// NotFound of an id this process just created or just saw listed. EC2's
+// API is eventually consistent: a call that names a resource right after
+// its create may not find it for a while, so such a NotFound is a wait,
+// not a refusal. Only for our own ids: a NotFound for an id the user gave
+// (subnet-id, an image) is their mistake and stays invalid (classify). Still
+// unknown after inUseTries calls, the error is transient, so the candidate
+// loop backs off and tries the same candidate again rather than stop or
+// move on. Other errors, and nil, are f's as they are.
+func (p *Provider) untilKnown(ctx context.Context, code string, f func() error) error {
+	for try := 1; ; try++ {
+		err := f()
+		if err == nil || codeOf(err) != code {
+			return err
+		}
+		if try >= inUseTries {
+			return providers.Classified(providers.ClassTransient, code, fmt.Errorf("still unknown to EC2 after %d tries: %w", try, err))
+		}
+		if err := p.pause(ctx, p.poll); err != nil {
+			return fmt.Errorf("wait until EC2 knows an id it just gave (%s): %w", code, err)
+		}
+	}
 }

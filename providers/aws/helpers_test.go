@@ -182,6 +182,21 @@ func waitForInstance(t *testing.T, srv *fake.Server) {
 	}
 }
 
+// cutOffAtLaunch calls cancel the moment the fake receives the
+// RunInstances it launches from, as if main were cut off while EC2
+// answered it. Under SetConsistencyLag(lag) the lag calls before it are
+// answered InvalidGroup.NotFound (the run's group is too new for them)
+// and launch nothing.
+func cutOffAtLaunch(srv *fake.Server, lag int, cancel func()) {
+	calls := 0 // When runs under the kit's lock
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool {
+		if calls++; calls > lag {
+			cancel()
+		}
+		return false
+	}})
+}
+
 // cancelledWhenPolled is a context cancelled the moment the adapter first
 // asks EC2 about its instance by id: RunInstances has answered and Create
 // is waiting for the instance to run.

@@ -220,7 +220,7 @@ func TestLeakCheckOfAYoungRunUnderLag(t *testing.T) {
 	id := identity("aws")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool { cancel(); return false }})
+	cutOffAtLaunch(srv, 2, cancel)
 	if _, err := p.Create(ctx, request(id), nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("create = %v, want cancelled", err)
 	}

@@ -196,7 +196,8 @@ func (k *Kit) HasCapacity(zone, typ, market string) bool {
 }
 
 // SetConsistencyLag makes a new resource invisible to the first n reads
-// after its creation, as EC2's describe-after-create is.
+// after its creation, as EC2's describe-after-create is, and unknown to
+// the first n calls of each write operation naming it (Known).
 func (k *Kit) SetConsistencyLag(n int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -209,6 +210,20 @@ func (k *Kit) Visible(id string) bool {
 	defer k.mu.Unlock()
 	k.reads[id]++
 	return k.reads[id] > k.lag
+}
+
+// Known counts a call of write operation op naming id and says whether op
+// may find id yet. A cloud's writes are eventually consistent too (EC2: a
+// call made with an id right after its create may answer NotFound), and
+// each operation learns of a new resource on its own, after the same lag
+// as reads: a describe that shows the resource does not mean the next
+// write will find it, so every write path an adapter takes meets the lag.
+func (k *Kit) Known(op, id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := "write/" + op + "/" + id
+	k.reads[key]++
+	return k.reads[key] > k.lag
 }
 
 // Delays of asynchronous transitions, counted in describes of the instance

@@ -67,6 +67,19 @@ func TestCapacityAndLag(t *testing.T) {
 	if k.Visible("a") || k.Visible("a") || !k.Visible("a") {
 		t.Error("lag of 2 reads not honoured")
 	}
+	// Each write operation meets the lag on its own, whatever reads or
+	// other writes saw the resource already.
+	if k.Known("Delete", "a") || k.Known("Delete", "a") || !k.Known("Delete", "a") {
+		t.Error("lag of 2 calls not honoured for a write after the reads")
+	}
+	if k.Known("Update", "a") || k.Known("Update", "a") || !k.Known("Update", "a") {
+		t.Error("lag of 2 calls not honoured for a second write operation")
+	}
+	k.Known("Delete", "b")
+	k.Known("Delete", "b")
+	if k.Visible("b") || k.Visible("b") || !k.Visible("b") {
+		t.Error("writes of b counted as its reads")
+	}
 }
 
 func TestTransitionDelays(t *testing.T) {

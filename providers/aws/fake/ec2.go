@@ -600,8 +600,26 @@ func (s *Server) findGroup(c caller, id, name string) (Group, *apiError) {
 	return Group{}, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist in default VPC '%s'", name, vpcID(c.region))
 }
 
+// writeGroup finds the group a write operation names. As in EC2, whose
+// API is eventually consistent, a group created a moment ago may not be
+// known to the operation yet (Kit.Known under SetConsistencyLag): the
+// answer is then InvalidGroup.NotFound, as for a group that does not exist.
+func (s *Server) writeGroup(c caller, op, id, name string) (Group, *apiError) {
+	g, e := s.findGroup(c, id, name)
+	if e != nil {
+		return g, e
+	}
+	if !s.Known(op, g.ID) {
+		if id == "" {
+			id = name
+		}
+		return Group{}, errf(http.StatusBadRequest, "InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+	}
+	return g, nil
+}
+
 func (s *Server) authorizeIngress(c caller, p params) (*xmlDoc, *apiError) {
-	g, e := s.findGroup(c, p.get("GroupId"), p.get("GroupName"))
+	g, e := s.writeGroup(c, "AuthorizeSecurityGroupIngress", p.get("GroupId"), p.get("GroupName"))
 	if e != nil {
 		return nil, e
 	}
@@ -657,8 +675,13 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "group-name", "group-id", "vpc-id"); e != nil {
 		return nil, e
 	}
+	window, next, e := pageOf(s, p, s.groups.List(func(_ string, g Group) bool { return g.Region == c.region }),
+		func(g Group) string { return g.ID }, paging{max: 1000})
+	if e != nil {
+		return nil, e
+	}
 	var out []Group
-	for _, g := range s.groups.List(func(_ string, g Group) bool { return g.Region == c.region }) {
+	for _, g := range window {
 		if (len(ids) > 0 && !slices.Contains(ids, g.ID)) || (len(names) > 0 && !slices.Contains(names, g.Name)) {
 			continue
 		}
@@ -682,11 +705,11 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		d.close().tags(g.Tags).close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 func (s *Server) deleteGroup(c caller, p params) (*xmlDoc, *apiError) {
-	g, e := s.findGroup(c, p.get("GroupId"), p.get("GroupName"))
+	g, e := s.writeGroup(c, "DeleteSecurityGroup", p.get("GroupId"), p.get("GroupName"))
 	if e != nil {
 		return nil, e
 	}
@@ -783,7 +806,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		userData = b
 	}
 	for _, g := range groups {
-		grp, e := s.findGroup(c, g, "")
+		grp, e := s.writeGroup(c, "RunInstances", g, "")
 		if e != nil {
 			return nil, e
 		}
@@ -1052,6 +1075,10 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 
 func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("InstanceId")
+	rules := paging{max: 1000, notWithIDs: len(ids) > 0}
+	if _, e := maxResults(p, rules); e != nil {
+		return nil, e
+	}
 	for _, id := range ids {
 		in, ok := s.instances.Get(id)
 		if !ok || in.Region != c.region || !s.Visible(id) {
@@ -1062,8 +1089,13 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "instance-state-name", "instance-id", "client-token", "availability-zone"); e != nil {
 		return nil, e
 	}
+	window, next, e := pageOf(s, p, s.instances.List(func(_ string, in Instance) bool { return in.Region == c.region }),
+		func(in Instance) string { return in.ID }, rules)
+	if e != nil {
+		return nil, e
+	}
 	var out []Instance
-	for _, in := range s.instances.List(func(_ string, in Instance) bool { return in.Region == c.region }) {
+	for _, in := range window {
 		if len(ids) > 0 && !slices.Contains(ids, in.ID) {
 			continue
 		}
@@ -1087,15 +1119,26 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 		s.writeInstance(d, in)
 		d.close().close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 func (s *Server) terminateInstances(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("InstanceId")
+	// One id EC2 does not know fails the whole call. That includes an
+	// instance launched a moment ago that this call does not know yet
+	// (Kit.Known under SetConsistencyLag), as EC2's eventually consistent
+	// API may answer right after RunInstances. Every id named is counted.
+	var unknown []string
 	for _, id := range ids {
-		if in, ok := s.instances.Get(id); !ok || in.Region != c.region {
-			return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+		if in, ok := s.instances.Get(id); !ok || in.Region != c.region || !s.Known("TerminateInstances", id) {
+			unknown = append(unknown, id)
 		}
+	}
+	switch {
+	case len(unknown) == 1:
+		return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", unknown[0])
+	case len(unknown) > 1:
+		return nil, errf(http.StatusBadRequest, "InvalidInstanceID.NotFound", "The instance IDs '%s' do not exist", strings.Join(unknown, ", "))
 	}
 	d := response("TerminateInstances").open("instancesSet")
 	for _, id := range ids {
@@ -1186,8 +1229,14 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
 		return nil, e
 	}
+	// EC2 returns at most 500 volumes a page, whatever MaxResults says.
+	window, next, e := pageOf(s, p, s.volumes.List(func(_ string, v Volume) bool { return v.Region == c.region }),
+		func(v Volume) string { return v.ID }, paging{max: 500, clamp: true})
+	if e != nil {
+		return nil, e
+	}
 	d := response("DescribeVolumes").open("volumeSet")
-	for _, v := range s.volumes.List(func(_ string, v Volume) bool { return v.Region == c.region }) {
+	for _, v := range window {
 		if len(ids) > 0 && !slices.Contains(ids, v.ID) {
 			continue
 		}
@@ -1206,7 +1255,7 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		d.close().tags(v.Tags).close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 func (s *Server) deleteVolume(c caller, p params) (*xmlDoc, *apiError) {
@@ -1237,6 +1286,10 @@ func (s *Server) deleteInterface(c caller, p params) (*xmlDoc, *apiError) {
 
 func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("NetworkInterfaceId")
+	rules := paging{max: 1000, notWithIDs: len(ids) > 0}
+	if _, e := maxResults(p, rules); e != nil {
+		return nil, e
+	}
 	for _, id := range ids {
 		if n, ok := s.ifaces.Get(id); !ok || n.Region != c.region || !s.Visible(id) {
 			return nil, errf(http.StatusBadRequest, "InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
@@ -1246,8 +1299,13 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
 		return nil, e
 	}
+	window, next, e := pageOf(s, p, s.ifaces.List(func(_ string, n NetworkInterface) bool { return n.Region == c.region }),
+		func(n NetworkInterface) string { return n.ID }, rules)
+	if e != nil {
+		return nil, e
+	}
 	d := response("DescribeNetworkInterfaces").open("networkInterfaceSet")
-	for _, n := range s.ifaces.List(func(_ string, n NetworkInterface) bool { return n.Region == c.region }) {
+	for _, n := range window {
 		if len(ids) > 0 && !slices.Contains(ids, n.ID) {
 			continue
 		}
@@ -1265,7 +1323,7 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		d.tags(n.Tags).close()
 	}
-	return d, nil
+	return withNextToken(d, next), nil
 }
 
 // AddConsole appends a line to an instance's console output, as its
@@ -1375,3 +1433,92 @@ func (s *Server) Live() (instances, groups, volumes int) {
 
 // Instance returns one instance by id.
 func (s *Server) Instance(id string) (Instance, bool) { return s.instances.Get(id) }
+
+// LimitPages makes a paginated describe (DescribeInstances,
+// DescribeSecurityGroups, DescribeVolumes, DescribeNetworkInterfaces) read
+// at most n items a page however large its MaxResults, as EC2 may return
+// fewer items than asked for with a NextToken. So a test needs only a few
+// resources to make an adapter follow NextToken. 0 lifts the limit.
+func (s *Server) LimitPages(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageLimit = n
+}
+
+// paging is one describe's MaxResults rules.
+type paging struct {
+	// max is the largest MaxResults (the smallest is 5 everywhere).
+	max int
+	// clamp reads a larger MaxResults as max instead of refusing it.
+	clamp bool
+	// notWithIDs: the request named ids, which MaxResults cannot go with.
+	notWithIDs bool
+}
+
+// pageOf returns one page of items (all of one kind in the caller's
+// region) and the NextToken of the next page, "" after the last. As EC2
+// does, a page reads up to MaxResults items in a fixed order from where
+// NextToken says, and the caller filters only those: a page may hold fewer
+// matches than MaxResults, or none, and still not be the last, so a caller
+// must follow NextToken to the end. Without MaxResults the rest is one
+// page, as EC2 answers an unpaginated request.
+func pageOf[T any](s *Server, p params, items []T, idOf func(T) string, rules paging) ([]T, string, *apiError) {
+	// Ids from NewID grow with creation, so id order is creation order
+	// and a token stays good when items before it go.
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(idOf(a), idOf(b)) })
+	if tok := p.get("NextToken"); tok != "" {
+		after, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || !strings.HasPrefix(string(after), pageTokenPrefix) {
+			return nil, "", errf(http.StatusBadRequest, "InvalidPaginationToken", "The specified pagination token is not valid or is expired.")
+		}
+		last := strings.TrimPrefix(string(after), pageTokenPrefix)
+		items = slices.DeleteFunc(items, func(v T) bool { return idOf(v) <= last })
+	}
+	n, e := maxResults(p, rules)
+	if e != nil {
+		return nil, "", e
+	}
+	if n == 0 {
+		return items, "", nil
+	}
+	s.mu.Lock()
+	if s.pageLimit > 0 {
+		n = min(n, s.pageLimit)
+	}
+	s.mu.Unlock()
+	if len(items) <= n {
+		return items, "", nil
+	}
+	return items[:n], base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + idOf(items[n-1]))), nil
+}
+
+// maxResults checks the request's MaxResults against rules and returns
+// the page size it asks for, 0 when it asks for none. The describes call it
+// before they look up ids, as EC2 checks parameters first.
+func maxResults(p params, rules paging) (int, *apiError) {
+	raw := p.get("MaxResults")
+	if raw == "" {
+		return 0, nil
+	}
+	if rules.notWithIDs {
+		return 0, errf(http.StatusBadRequest, "InvalidParameterCombination", "The parameter MaxResults cannot be used with the ids parameter in the same request")
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 5 || (n > rules.max && !rules.clamp) {
+		return 0, invalidValue("Value ( %s ) for parameter maxResults is invalid. Expecting a value between 5 and %d.", raw, rules.max)
+	}
+	return min(n, rules.max), nil
+}
+
+// pageTokenPrefix marks the fake's page tokens; the rest is the last id read.
+const pageTokenPrefix = "fake-ec2-page/"
+
+// withNextToken closes the item set open in d and adds the token of the
+// next page, if there is one.
+func withNextToken(d *xmlDoc, next string) *xmlDoc {
+	d.close()
+	if next != "" {
+		d.el("nextToken", next)
+	}
+	return d
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -118,6 +119,11 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 		{"unknown action", auth, ec2Form("LaunchRocket"), 400, "InvalidAction"},
 		{"unknown filter", auth, ec2Form("DescribeInstances", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
 		{"unknown instance", auth, ec2Form("TerminateInstances", "InstanceId.1", "i-404"), 400, "InvalidInstanceID.NotFound"},
+		{"page below 5", auth, ec2Form("DescribeInstances", "MaxResults", "4"), 400, "InvalidParameterValue"},
+		{"page above 1000", auth, ec2Form("DescribeSecurityGroups", "MaxResults", "1001"), 400, "InvalidParameterValue"},
+		{"page with instance ids", auth, ec2Form("DescribeInstances", "MaxResults", "5", "InstanceId.1", "i-404"), 400, "InvalidParameterCombination"},
+		{"page with interface ids", auth, ec2Form("DescribeNetworkInterfaces", "MaxResults", "5", "NetworkInterfaceId.1", "eni-404"), 400, "InvalidParameterCombination"},
+		{"made-up page token", auth, ec2Form("DescribeVolumes", "MaxResults", "5", "NextToken", "bm90IGEgdG9rZW4"), 400, "InvalidPaginationToken"},
 		{"bad user data", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
 			"InstanceType", "c8i.large", "UserData", "%%%"), 400, "InvalidParameterValue"},
 		{"nested virtualization on t3", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
@@ -481,5 +487,80 @@ func TestExpiredSession(t *testing.T) {
 	}
 	if status, body := ec2Call(mint()); status != 200 {
 		t.Errorf("ec2 with a session minted after: %d\n%s", status, body)
+	}
+}
+
+// TestWritesLagAfterCreate: under SetConsistencyLag, each write call that
+// names a resource a moment old answers NotFound, with EC2's code for it,
+// until the lag has passed for that call; then it acts.
+func TestWritesLagAfterCreate(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	s.SetConsistencyLag(1)
+	sg := group(t, s)
+	launch := ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		"InstanceType", "c8i.large", "SecurityGroupId.1", sg)
+	steps := []struct {
+		name string
+		form url.Values
+		code string // "" for success
+	}{
+		{"authorize, group unknown yet", ec2Form("AuthorizeSecurityGroupIngress", "GroupId", sg, "IpPermissions.1.IpProtocol", "tcp",
+			"IpPermissions.1.FromPort", "22", "IpPermissions.1.ToPort", "22", "IpPermissions.1.IpRanges.1.CidrIp", "203.0.113.7/32"), "InvalidGroup.NotFound"},
+		{"authorize again", ec2Form("AuthorizeSecurityGroupIngress", "GroupId", sg, "IpPermissions.1.IpProtocol", "tcp",
+			"IpPermissions.1.FromPort", "22", "IpPermissions.1.ToPort", "22", "IpPermissions.1.IpRanges.1.CidrIp", "203.0.113.7/32"), ""},
+		{"launch, group unknown yet", launch, "InvalidGroup.NotFound"},
+		{"launch again", launch, ""},
+	}
+	for _, st := range steps {
+		status, body := post(t, s, auth, st.form)
+		if st.code == "" && status != 200 || st.code != "" && errorCode(t, body) != st.code {
+			t.Fatalf("%s: got %d %s, want %q\n%s", st.name, status, errorCode(t, body), st.code, body)
+		}
+	}
+	if len(s.Instances()) != 1 || len(s.Groups()[0].Ingress) != 1 {
+		t.Fatalf("instances %+v, group %+v: want one of each, the group with its rule", s.Instances(), s.Groups())
+	}
+	id := s.Instances()[0].ID
+	for i, want := range []string{"InvalidInstanceID.NotFound", ""} {
+		status, body := post(t, s, auth, ec2Form("TerminateInstances", "InstanceId.1", id))
+		if want == "" && status != 200 || want != "" && errorCode(t, body) != want {
+			t.Fatalf("terminate #%d: got %d %s, want %q\n%s", i+1, status, errorCode(t, body), want, body)
+		}
+	}
+}
+
+// TestDescribePages: a page reads MaxResults items and only then filters
+// them, so a page without a match still carries the next page's token.
+func TestDescribePages(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	for i := range 6 {
+		if status, body := post(t, s, auth, ec2Form("CreateSecurityGroup", "GroupName", fmt.Sprintf("g%d", i), "GroupDescription", "d")); status != 200 {
+			t.Fatal(body)
+		}
+	}
+	token := regexp.MustCompile(`<nextToken>([^<]+)</nextToken>`)
+	form := ec2Form("DescribeSecurityGroups", "MaxResults", "5", "Filter.1.Name", "group-name", "Filter.1.Value.1", "g5")
+	status, body := post(t, s, auth, form)
+	m := token.FindStringSubmatch(body)
+	if status != 200 || strings.Contains(body, "<groupName>") || m == nil {
+		t.Fatalf("first page: want no match and a token, got %d\n%s", status, body)
+	}
+	form.Set("NextToken", m[1])
+	status, body = post(t, s, auth, form)
+	if status != 200 || !strings.Contains(body, "<groupName>g5</groupName>") || token.MatchString(body) {
+		t.Fatalf("second page: want g5 and no token, got %d\n%s", status, body)
+	}
+	// Without MaxResults, one answer holds everything; LimitPages does not
+	// apply, as EC2 answers an unpaginated request whole.
+	s.LimitPages(1)
+	status, body = post(t, s, auth, ec2Form("DescribeSecurityGroups"))
+	if status != 200 || strings.Count(body, "<groupName>") != 6 || token.MatchString(body) {
+		t.Fatalf("unpaginated: want all 6 groups and no token, got %d\n%s", status, body)
+	}
+	status, body = post(t, s, auth, ec2Form("DescribeSecurityGroups", "MaxResults", "1000"))
+	if status != 200 || strings.Count(body, "<groupName>") != 1 || !token.MatchString(body) {
+		t.Fatalf("limited page: want 1 group and a token, got %d\n%s", status, body)
 	}
 }

@@ -113,6 +113,9 @@ type Server struct {
 	// endLaunches are the state reasons the next launches end with
 	// instead of running (EndLaunches), first first.
 	endLaunches []StateReason
+	// pageLimit caps the items a paginated describe reads per page below
+	// MaxResults (LimitPages); 0 means MaxResults alone.
+	pageLimit int
 }
 
 // New starts the fake.

@@ -1,0 +1,146 @@
+package aws_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+)
+
+// ownIDTries is the adapter's bound (inUseTries) on the calls that wait
+// for EC2 to know an id the run just created.
+const ownIDTries = 12
+
+// TestCreateUnderWriteLag: EC2's write calls are eventually consistent
+// too. Under a lag of 2, AuthorizeSecurityGroupIngress and RunInstances
+// each answer InvalidGroup.NotFound for the run's new group twice. The
+// adapter waits them out in the same attempt: one attempt, one group, one
+// instance, and nothing left after Destroy.
+func TestCreateUnderWriteLag(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetConsistencyLag(2)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Type: "c8i.large"}, {Type: "m8i.large"}}
+	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) != 1 || !attempts[0].OK {
+		t.Errorf("attempts = %+v, want the first candidate to succeed on its own", attempts)
+	}
+	ops := srv.Ops()
+	if n := count(ops, "AuthorizeSecurityGroupIngress"); n != 3 {
+		t.Errorf("AuthorizeSecurityGroupIngress calls = %d, want 3 (two meet the lag)", n)
+	}
+	if n := count(ops, "RunInstances"); n != 3 {
+		t.Errorf("RunInstances calls = %d, want 3 (two meet the lag)", n)
+	}
+	if g, i := srv.Groups(), srv.Instances(); len(g) != 1 || len(i) != 1 {
+		t.Fatalf("fake holds %d groups and %d instances, want 1 of each", len(g), len(i))
+	}
+	if ing := srv.Groups()[0].Ingress; len(ing) != 1 || ing[0].CIDR != "203.0.113.7/32" {
+		t.Errorf("group ingress = %+v, want tcp/22 from the source only", ing)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestOwnIDStillUnknownIsTransient: a group EC2 keeps calling unknown for
+// longer than the adapter's bound is a transient failure of the attempt,
+// after a bounded number of tries, not a refusal that stops the run.
+func TestOwnIDStillUnknownIsTransient(t *testing.T) {
+	for _, op := range []string{"AuthorizeSecurityGroupIngress", "RunInstances"} {
+		t.Run(op, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.Inject(fakecloud.Fault{Op: op, Status: 400, Code: "InvalidGroup.NotFound", Message: "injected: The security group does not exist"})
+			p := newProvider(t, srv, nil)
+			_, err := p.Create(context.Background(), request(identity("aws")), nil)
+			if got := providers.ClassOf(err); got != providers.ClassTransient {
+				t.Fatalf("create = %v (class %s), want transient", err, got)
+			}
+			if n := count(srv.Ops(), op); n != ownIDTries {
+				t.Errorf("%s calls = %d, want %d", op, n, ownIDTries)
+			}
+		})
+	}
+}
+
+// TestLaunchEndedUnderWriteLag: EC2 ends a launch for capacity a moment
+// after RunInstances, and the adapter's TerminateInstances of it meets the
+// write lag (InvalidInstanceID.NotFound). The adapter waits until EC2
+// knows the instance and terminates it, and the next candidate runs.
+func TestLaunchEndedUnderWriteLag(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetConsistencyLag(2)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	cands := []providers.Candidate{{Zone: "us-east-1a", Type: "c8i.large"}, {Type: "m8i.large"}}
+	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	}
+	if len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || !attempts[0].CleanedUp || !attempts[1].OK {
+		t.Fatalf("attempts = %+v, want c8i.large ended for capacity and cleaned up, then m8i.large", attempts)
+	}
+	if n := count(srv.Ops(), "TerminateInstances"); n < 3 {
+		t.Errorf("TerminateInstances calls = %d, want the lag's two and the one that took", n)
+	}
+	if _, err := p.Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestDestroyTerminatesWhatEC2DoesNotKnowYet: two instances of the run,
+// each a moment old, so TerminateInstances of both fails
+// (InvalidInstanceID.NotFound names any id EC2 does not know yet). Destroy
+// terminates each on its own until EC2 knows it, and leaves nothing tagged.
+func TestDestroyTerminatesWhatEC2DoesNotKnowYet(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.SetConsistencyLag(2)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	for _, typ := range []string{"c8i.large", "m8i.large"} {
+		req := request(id)
+		req.Candidate = providers.Candidate{Type: typ}
+		if _, err := p.Create(context.Background(), req, nil); err != nil {
+			t.Fatalf("create %s: %v", typ, err)
+		}
+	}
+	if i, _, _ := srv.Live(); i != 2 {
+		t.Fatalf("setup: %d instances, want 2", i)
+	}
+	// A guard, not a timing assertion: an adapter that skipped the unknown
+	// ids would wait for them to terminate for ever.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := newProvider(t, srv, nil).Destroy(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var both, single int
+	for _, c := range srv.Calls() {
+		if c.Op != "TerminateInstances" {
+			continue
+		}
+		if c.Params["InstanceId.2"] != "" {
+			both++
+		} else {
+			single++
+		}
+	}
+	if both == 0 || single < 2 {
+		t.Errorf("TerminateInstances: %d of both, %d of one: want the failed call of both, then each on its own", both, single)
+	}
+	if slices.ContainsFunc(srv.Instances(), func(in fake.Instance) bool { return in.State != "terminated" }) {
+		t.Errorf("instances left: %+v", srv.Instances())
+	}
+	assertNothingLeft(t, srv, p, id)
+}
