@@ -168,9 +168,10 @@ func Inputs() []Input {
 		{
 			Name:    "timeout-minutes",
 			Default: "90",
-			Description: "Minutes the whole step may take, GitHub reporting included (90 s are kept for the final " +
-				"report); in run and up, work stops early enough to leave teardown-budget for teardown (down is bounded " +
-				"by teardown-budget alone). Keep the job's timeout-minutes above it.",
+			Description: "Minutes the whole step may take, GitHub reporting included (2 min are kept for the final " +
+				"report, enough to wait out a GitHub rate limit); in run and up, work stops early enough to leave teardown-budget " +
+				"for teardown (down is bounded by teardown-budget alone). Keep the job's timeout-minutes above it by at least " +
+				"teardown-budget plus 2 min, the post step's most.",
 		},
 		{
 			Name:        "teardown-budget",
