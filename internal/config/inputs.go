@@ -343,7 +343,8 @@ func Inputs() []Input {
 		{
 			Name: "expect",
 			Description: "report: the row keys every leg reports (comma or newline separated, e.g. the matrix's providers), " +
-				"so a leg that never reported still shows as ?.",
+				"so a leg that never reported still shows as ?. Without it such a leg has no row at all (the run's jobs do " +
+				"not tell the keys), and report says so in a notice.",
 			Modes: []string{ModeReport},
 		},
 		{
