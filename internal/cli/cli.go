@@ -178,6 +178,9 @@ type app struct {
 	// flagsGiven are the inputs given as flags, for warnNotApplying;
 	// none in the action.
 	flagsGiven []string
+	// ghSleep is how the GitHub reporting waits out rate limits and
+	// retries; nil is a real timer. Tests inject one that does not wait.
+	ghSleep func(context.Context, time.Duration) error
 }
 
 func newApp(env Env) *app {

@@ -21,10 +21,19 @@ import (
 // for the rest of a Start still running when the cycle ends: the final
 // status waits for the pending one). A slow or rate-limited API can delay a
 // leg by at most these and never fail it.
+//
+// The calls that end a leg (its final row, the post step's and down's
+// re-post, Abandon, EndKept) each get finishReserve, and its wait share is
+// enough to wait out a secondary rate limit without headers
+// (ghreport.SecondaryRateLimitWait, GitHub's minute) and still make the
+// write: otherwise the final status is refused at once, the post step
+// meets the same limit seconds later, and the leg's status stays pending
+// for good. Start and the progress update keep the shorter startBudget's
+// share: their rows are replaced anyway.
 const (
 	startBudget    = 45 * time.Second // pending status and ⏳ row, read back once (no quiet period)
 	progressBudget = 45 * time.Second // runs beside the cycle, ended with it, so costs it nothing
-	finishReserve  = 90 * time.Second // the final row, after teardown
+	finishReserve  = 2 * time.Minute  // the final row, after teardown
 	reportBudget   = 4 * time.Minute  // report mode, bounded by timeout-minutes too
 )
 
@@ -98,7 +107,11 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 func (a *app) ghConfig(run *config.Run, ev ghreport.Event, call time.Duration) ghreport.Config {
 	return ghreport.Config{
 		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: waitShare(call),
-		CheckRunID: run.CheckRunID,
+		// A leg's final report gets its own reserve's share (see
+		// finishReserve); report mode makes no such call.
+		FinalBudget: waitShare(finishReserve),
+		Sleep:       a.ghSleep,
+		CheckRunID:  run.CheckRunID,
 		// 0 keeps the production read-back delays.
 		Settle: a.pollInterval(), Quiet: a.pollInterval(),
 		SkipComment: !run.Comment,

@@ -308,6 +308,42 @@ func TestGitHubAPIURLDefaultsFromEnv(t *testing.T) {
 	}
 }
 
+// Without expect, a leg that never reported has no row in the final
+// matrix: report says so in one notice naming the input, and not when
+// expect is given.
+func TestReportWithoutExpectNotice(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		expect []string
+		want   int
+	}{
+		{"no expect", nil, 1},
+		{"expect", []string{"INPUT_EXPECT=aws,gcp"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gh := fakeGitHub(t)
+			gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "success", Context: "mvm-verify/aws",
+				Description: "✅ Preflight · ✅ Live cycle · ✅ Seccomp probe · from the status"})
+			out := filepath.Join(t.TempDir(), "out")
+			env := append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+				"INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_MODE=report", "INPUT_OUT="+out)
+			r := runBin(t, cmdEnv(t, append(env, c.expect...)...))
+			if r.code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			n := 0
+			for _, line := range strings.Split(r.stdout, "\n") {
+				if strings.HasPrefix(line, "::notice") && strings.Contains(line, "the input expect is empty") {
+					n++
+				}
+			}
+			if n != c.want {
+				t.Errorf("%d notices about the input expect, want %d\nstdout:\n%s", n, c.want, r.stdout)
+			}
+		})
+	}
+}
+
 // comment: false in report mode: the matrix is written everywhere but the
 // PR comment.
 func TestReportCommentFalse(t *testing.T) {

@@ -172,9 +172,10 @@ func Inputs() []Input {
 		{
 			Name:    "timeout-minutes",
 			Default: "90",
-			Description: "Minutes the whole step may take, GitHub reporting included (90 s are kept for the final " +
-				"report); in run and up, work stops early enough to leave teardown-budget for teardown (down is bounded " +
-				"by teardown-budget alone). Keep the job's timeout-minutes above it.",
+			Description: "Minutes the whole step may take, GitHub reporting included (2 min are kept for the final " +
+				"report, enough to wait out a GitHub rate limit); in run and up, work stops early enough to leave teardown-budget " +
+				"for teardown (down is bounded by teardown-budget alone). Keep the job's timeout-minutes above it by at least " +
+				"teardown-budget plus 2 min, the post step's most.",
 		},
 		{
 			Name:        "teardown-budget",
@@ -348,7 +349,8 @@ func Inputs() []Input {
 		{
 			Name: "expect",
 			Description: "report: the row keys every leg reports (comma or newline separated, e.g. the matrix's providers), " +
-				"so a leg that never reported still shows as ?.",
+				"so a leg that never reported still shows as ?. Without it such a leg has no row at all (the run's jobs do " +
+				"not tell the keys), and report says so in a notice.",
 			Modes: []string{ModeReport},
 		},
 		{

@@ -26,9 +26,11 @@ var (
 	ErrAuth = errors.New("token refused (401 Bad credentials)")
 )
 
-// Without a Retry-After or reset time GitHub asks to wait at least a minute
-// after a secondary rate limit.
-const secondaryDefaultWait = time.Minute
+// SecondaryRateLimitWait is how long a secondary rate limit without a
+// Retry-After or reset time is waited out: GitHub asks to wait at least a
+// minute. A call that must get through one needs a budget at least this
+// long (Config.FinalBudget).
+const SecondaryRateLimitWait = time.Minute
 
 // maxServerRetries bounds retries of 5xx and transport errors per call.
 const maxServerRetries = 4
@@ -139,7 +141,7 @@ func (r *Reporter) classify(resp *http.Response, err error) (time.Duration, errK
 		return wait, kindRateLimit
 	}
 	if code == http.StatusTooManyRequests || strings.Contains(strings.ToLower(errMessage(err)), "rate limit") {
-		return secondaryDefaultWait, kindRateLimit
+		return SecondaryRateLimitWait, kindRateLimit
 	}
 	// Any other 403 ("Resource not accessible by integration" being the
 	// usual one) means this token may not do this: asking again will not

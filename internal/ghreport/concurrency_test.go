@@ -21,15 +21,34 @@ import (
 // rebuilt from its status after a lost update: the read-back must have
 // caught and repaired every lost write.
 func TestConcurrentLegsLoseNoRows(t *testing.T) {
-	legsLoseNoRows(t, time.Millisecond, func(c *Config) {
-		c.Sleep = shortSleep
-		// Twice the default bound, so a loaded test machine does
-		// not turn slow convergence into a reported give-up.
-		c.Attempts = 2 * DefaultAttempts
-		// shortSleep makes this 100ms: far longer than a leg's
-		// read-to-write latency against the fake (a few ms), as
-		// the production default is against GitHub.
-		c.Quiet = 200 * time.Second
+	legsLoseNoRows(t, time.Millisecond, shortSettings)
+}
+
+// shortSettings are the concurrency tests' settings for the fast fake.
+func shortSettings(c *Config) {
+	c.Sleep = shortSleep
+	// Twice the default bound, so a loaded test machine does
+	// not turn slow convergence into a reported give-up.
+	c.Attempts = 2 * DefaultAttempts
+	// shortSleep makes this 100ms: far longer than a leg's
+	// read-to-write latency against the fake (a few ms), as
+	// the production default is against GitHub.
+	c.Quiet = 200 * time.Second
+}
+
+// TestConcurrentLegsKeepRowsOfLegsThatStopAfterStart is the concurrency
+// test with every third leg stopping after Start, as a leg killed mid-cycle
+// does (its post step may not come): the others' writes race its ⏳ row,
+// and no one confirms it after Start saw it once. Every trial must end with
+// that leg's row still there, ⏳ for the head (its own, or rebuilt from its
+// pending status), so the report can show it as ended without a result
+// rather than lose it; the finishing legs' rows must be their own final
+// ones as ever. Fewer trials than the full test: it adds interleavings, not
+// another protocol.
+func TestConcurrentLegsKeepRowsOfLegsThatStopAfterStart(t *testing.T) {
+	legsRace(t, legsRaceOpts{
+		maxDelay: time.Millisecond, trials: 25, mod: shortSettings,
+		stopAfterStart: func(i int) bool { return i%3 == 0 },
 	})
 }
 
@@ -67,10 +86,30 @@ func fasterSleep(speedup int) func(context.Context, time.Duration) error {
 // legsLoseNoRows is TestConcurrentLegsLoseNoRows with the fake delaying
 // each request up to twice maxDelay and the legs configured by mod.
 func legsLoseNoRows(t *testing.T, maxDelay time.Duration, mod func(*Config)) {
-	const legs, trials = 8, 50
+	legsRace(t, legsRaceOpts{maxDelay: maxDelay, trials: 50, mod: mod})
+}
+
+type legsRaceOpts struct {
+	maxDelay time.Duration // the fake delays each request up to twice this
+	trials   int           // runs, each with its own interleaving
+	mod      func(*Config) // configures every leg's Reporter
+	// stopAfterStart says which legs (by index) report Start and never
+	// Finish; nil: every leg finishes.
+	stopAfterStart func(i int) bool
+}
+
+// legsRace runs 8 legs against one PR at once, o.trials times, and checks
+// the comment each trial ends with.
+func legsRace(t *testing.T, o legsRaceOpts) {
+	const legs = 8
 	keys := []string{"hetzner-no-kvm", "gcp", "aws", "azure", "vultr", "latitude", "equinix", "ovh"}
 	outcomes := []matrix.Status{matrix.Pass, matrix.Fail, matrix.NA}
-	for trial := range trials {
+	stops := map[string]bool{}
+	for i, key := range keys {
+		stops[key] = o.stopAfterStart != nil && o.stopAfterStart(i)
+	}
+	maxDelay, mod := o.maxDelay, o.mod
+	for trial := range o.trials {
 		// Trials run two at a time (go test's -parallel): each has a fake
 		// of its own, and the legs mostly wait.
 		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) {
@@ -109,6 +148,9 @@ func legsLoseNoRows(t *testing.T, maxDelay time.Duration, mod func(*Config)) {
 					if out := r.Start(ctx, matrix.Row{Key: key}); out.Degraded {
 						results <- fmt.Sprintf("%s Start: %+v", key, out)
 					}
+					if stops[key] {
+						return
+					}
 					if out := r.Finish(ctx, legRow(key, want[key], "notes of "+key)); out.Degraded {
 						results <- fmt.Sprintf("%s Finish: %+v", key, out)
 					}
@@ -129,6 +171,19 @@ func legsLoseNoRows(t *testing.T, maxDelay time.Duration, mod func(*Config)) {
 				row, ok := findRow(st.Rows, key)
 				if !ok {
 					t.Errorf("trial %d: row %s lost", trial, key)
+					continue
+				}
+				if stops[key] {
+					// Never finished: ⏳ in every cell, for the head.
+					for _, c := range matrix.Columns {
+						if got := row.Cell(c).Status; row.HeadSHA != sha1 || got != matrix.Pending {
+							t.Errorf("trial %d: row %s of a leg that stopped after Start = %+v, want ⏳ for the head", trial, key, row)
+							break
+						}
+					}
+					if status, ok := latestStatus(f, sha1, ContextPrefix+key); !ok || status.State != "pending" {
+						t.Errorf("trial %d: status of %s = %+v (found %v), want pending", trial, key, status, ok)
+					}
 					continue
 				}
 				if row.HeadSHA != sha1 || row.Has(matrix.Pending) {

@@ -228,8 +228,8 @@ func TestSecondaryRateLimitWithoutHeadersIsWaited(t *testing.T) {
 			if out.Off || out.Degraded || !out.StatusPosted || out.CommentURL == "" {
 				t.Fatalf("outcome = %+v, want everything reported after waiting, not off", out)
 			}
-			if !slices.Contains(s.all, secondaryDefaultWait) {
-				t.Errorf("waits %v, want GitHub's %s for a secondary rate limit without headers", s.all, secondaryDefaultWait)
+			if !slices.Contains(s.all, SecondaryRateLimitWait) {
+				t.Errorf("waits %v, want GitHub's %s for a secondary rate limit without headers", s.all, SecondaryRateLimitWait)
 			}
 			if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != "success" {
 				t.Errorf("status %+v (found %v), want success", st, ok)

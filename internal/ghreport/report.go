@@ -14,8 +14,9 @@ import (
 
 // Report is the aggregating job's step (mode: report, after every leg): it
 // reads the legs' statuses and the comment's rows, adds a row for every
-// expected key nothing is known about, writes the final comment, and
-// rewrites the table in matrixFile when one is given. The rows it returns
+// expected key nothing is known about (without expected keys, legs that
+// never reported go unseen, and a notice says so), writes the final
+// comment, and rewrites the table in matrixFile when one is given. The rows it returns
 // are the final matrix for head (Outcome.HeadSHA), in expectedKeys order:
 // render them with Summary for the job summary, or as JSON.
 //
@@ -97,14 +98,24 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 			news[r.Key] = true
 		}
 	}
+	expected := 0
 	for _, key := range expectedKeys {
 		if key == "" {
 			continue
 		}
+		expected++
 		news[key] = true
 		if indexOf(rows, key) < 0 {
 			rows = append(rows, placeholder(key, head, "no result from this leg"))
 		}
+	}
+	if expected == 0 {
+		// Nothing else says that a leg which failed or was cancelled
+		// before its first report is missing: its row would just not be
+		// there. The run's jobs do not tell the matrix's keys (a job's
+		// name is the workflow's, and reading them needs actions: read),
+		// so the workflow has to.
+		out.note(false, "%s", NoExpectNotice)
 	}
 	rows = finalRows(rows, head)
 	matrix.Sort(rows, expectedKeys)
@@ -150,6 +161,12 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	out.FileRewritten = true
 	return rows, out, nil
 }
+
+// NoExpectNotice is Report's notice when no key is expected: legs that
+// never reported cannot be shown.
+const NoExpectNotice = "the input expect is empty, so a leg that never reported (it failed or was cancelled " +
+	"before its first report) has no row in this matrix instead of a ? row: set expect to the matrix's row keys " +
+	"(e.g. expect: aws,gcp) to show such legs"
 
 // gathered is what Report learned from GitHub.
 type gathered struct {

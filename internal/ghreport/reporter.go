@@ -65,9 +65,15 @@ type Config struct {
 	Rand   *rand.Rand
 	Logger *slog.Logger
 	// Budget bounds the time spent waiting on rate limits and retries by
-	// each call (Start, Update, Finish, Report) on its own; default
+	// each call (Start, Update, Report) on its own; default
 	// DefaultBudget. The caller's context deadline bounds it too.
 	Budget time.Duration
+	// FinalBudget is Budget for the calls that end a leg (Finish, Abandon,
+	// EndKept): their status replaces the pending one, which would
+	// otherwise stay for good (it may be a required check), so they may
+	// wait longer, e.g. out a secondary rate limit without headers
+	// (SecondaryRateLimitWait). Default: Budget.
+	FinalBudget time.Duration
 	// Attempts bounds the comment writes per update; default
 	// DefaultAttempts.
 	Attempts int
@@ -203,6 +209,9 @@ func New(cfg Config) (*Reporter, error) {
 	if cfg.Budget <= 0 {
 		cfg.Budget = DefaultBudget
 	}
+	if cfg.FinalBudget <= 0 {
+		cfg.FinalBudget = cfg.Budget
+	}
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = DefaultAttempts
 	}
@@ -289,7 +298,7 @@ func (r *Reporter) commentDisabled() string {
 // back by it, and with many legs starting at once, often past the time the
 // caller gives Start.
 func (r *Reporter) Start(ctx context.Context, row matrix.Row) Outcome {
-	return r.publishAs(ctx, startRow(row), "", confirmSeen)
+	return r.publishAs(ctx, startRow(row), "", confirmSeen, r.cfg.Budget)
 }
 
 // StartAsync is Start without waiting for it: the leg's cycle need not wait
@@ -308,7 +317,7 @@ func (r *Reporter) StartAsync(ctx context.Context, row matrix.Row) <-chan Outcom
 	}
 	go func() {
 		defer release()
-		done <- r.publishTurn(ctx, commentCtx, row, "", confirmSeen)
+		done <- r.publishTurn(ctx, commentCtx, row, "", confirmSeen, r.cfg.Budget)
 	}()
 	return done
 }
@@ -328,14 +337,14 @@ func startRow(row matrix.Row) matrix.Row {
 // the status pending. Each call costs about ten API requests; a leg should
 // update at a few milestones, not at every step.
 func (r *Reporter) Update(ctx context.Context, row matrix.Row) Outcome {
-	return r.publish(ctx, row)
+	return r.publishAs(ctx, row, "", confirmQuiet, r.cfg.Budget)
 }
 
 // Finish reports the leg's final row: the status is failure when a cell
 // failed, pending while a cell is still pending, success otherwise; the
-// comment gets the row.
+// comment gets the row. It may wait out rate limits for Config.FinalBudget.
 func (r *Reporter) Finish(ctx context.Context, row matrix.Row) Outcome {
-	return r.publish(ctx, row)
+	return r.publishAs(ctx, row, "", confirmQuiet, r.cfg.FinalBudget)
 }
 
 // Abandon reports a leg whose main step ended without its final row (killed,
@@ -365,6 +374,8 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 	row.Cells = cloneCells(row.Cells)
 	if reason := r.disabled(); reason == "" && r.commentDisabled() == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
 		// Keep what the leg had settled: its row as the comment holds it.
+		// Within the ordinary budget: the status that follows matters
+		// more, and gets the final one.
 		rctx := r.withBudget(ctx)
 		if v, err := r.read(rctx, r.cfg.Event.HeadSHA); err == nil {
 			if i := indexOf(v.rows, row.Key); i >= 0 && v.rows[i].HeadSHA == r.cfg.Event.HeadSHA {
@@ -388,23 +399,19 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 		}
 	}
 	row.Notes = note
-	return r.publishAs(ctx, row, stateError, confirmQuiet)
-}
-
-func (r *Reporter) publish(ctx context.Context, row matrix.Row) Outcome {
-	return r.publishAs(ctx, row, "", confirmQuiet)
+	return r.publishAs(ctx, row, stateError, confirmQuiet, r.cfg.FinalBudget)
 }
 
 // publishAs posts the row's status (state, or the row's own StatusState
 // when empty) and merges the row into the comment, confirming it as far as
-// how says.
-func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string, how confirm) Outcome {
+// how says, waiting on rate limits and retries for budget at most.
+func (r *Reporter) publishAs(ctx context.Context, row matrix.Row, state string, how confirm, budget time.Duration) Outcome {
 	commentCtx, release, err := r.takeTurn(ctx)
 	if err != nil {
 		return r.noTurn(ctx, err)
 	}
 	defer release()
-	return r.publishTurn(ctx, commentCtx, row, state, how)
+	return r.publishTurn(ctx, commentCtx, row, state, how, budget)
 }
 
 // takeTurn waits for the leg's turn to report, superseding the report that
@@ -483,7 +490,7 @@ func canceled(err error, ctxs ...context.Context) bool {
 // with commentCtx, which the later report cancels: its row replaces this
 // one anyway. A report superseded before its status was sent sends
 // nothing.
-func (r *Reporter) publishTurn(ctx, commentCtx context.Context, row matrix.Row, state string, how confirm) Outcome {
+func (r *Reporter) publishTurn(ctx, commentCtx context.Context, row matrix.Row, state string, how confirm, budget time.Duration) Outcome {
 	var out Outcome
 	if row.Key == "" {
 		out.note(true, "matrix row without a key, not reported to GitHub")
@@ -508,9 +515,11 @@ func (r *Reporter) publishTurn(ctx, commentCtx context.Context, row matrix.Row, 
 		r.degrade(&out, fmt.Errorf("before sending the leg's report: %w", err))
 		return out
 	}
-	budget := &waitBudget{left: r.cfg.Budget}
-	ctx = context.WithValue(ctx, budgetKey{}, budget)
-	commentCtx = context.WithValue(commentCtx, budgetKey{}, budget)
+	// One budget for the status and the comment: the status goes first,
+	// and it is what must land.
+	b := &waitBudget{left: budget}
+	ctx = context.WithValue(ctx, budgetKey{}, b)
+	commentCtx = context.WithValue(commentCtx, budgetKey{}, b)
 	r.lookupJobURL(ctx)
 	row = r.prepare(row)
 	if err := r.postStatus(ctx, row, state); err != nil {

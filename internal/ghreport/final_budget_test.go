@@ -1,0 +1,98 @@
+package ghreport
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+)
+
+// The calls that end a leg wait out rate limits within FinalBudget, not the
+// shorter Budget of Start and Update: a leg's pending status must reach its
+// verdict even when GitHub asks for a minute's pause at that moment, as it
+// does for a secondary rate limit without headers. With the CLI's numbers
+// (Budget 30 s, the final calls' 80 s) a 45 s Retry-After or the bare
+// 403's minute fails Start but not Finish, Abandon or EndKept. Nothing
+// really waits: the sleep is recorded.
+func TestFinalCallsWaitOutRateLimitsBeyondBudget(t *testing.T) {
+	limits := []struct {
+		name  string
+		fault fakegh.Fault
+		wait  time.Duration
+	}{
+		{"429 Retry-After 45", fakegh.Fault{Status: http.StatusTooManyRequests, RetryAfter: 45 * time.Second}, 45 * time.Second},
+		{"secondary 403 without headers", fakegh.Fault{Status: http.StatusForbidden, Secondary: true}, SecondaryRateLimitWait},
+	}
+	ends := []struct {
+		name  string
+		end   func(context.Context, *Reporter) Outcome
+		state string
+	}{
+		{"Finish pass", func(ctx context.Context, r *Reporter) Outcome {
+			return r.Finish(ctx, legRow("aws", matrix.Pass, "done"))
+		}, "success"},
+		{"Finish fail", func(ctx context.Context, r *Reporter) Outcome {
+			return r.Finish(ctx, legRow("aws", matrix.Fail, "done"))
+		}, "failure"},
+		{"Abandon", func(ctx context.Context, r *Reporter) Outcome {
+			return r.Abandon(ctx, matrix.Row{Key: "aws"}, "killed")
+		}, "error"},
+		{"EndKept", func(ctx context.Context, r *Reporter) Outcome {
+			return r.EndKept(ctx, matrix.Row{Key: "aws"}, "host gone")
+		}, "error"},
+	}
+	for _, l := range limits {
+		for _, e := range ends {
+			t.Run(l.name+"/"+e.name, func(t *testing.T) {
+				f := newFake(t)
+				r, s := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+					c.Budget, c.FinalBudget = 30*time.Second, 80*time.Second
+				})
+				// The caller's deadline, as the CLI gives a final report
+				// (real time, but nothing waits for it).
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				fault := l.fault
+				fault.Method, fault.Path = "POST", "/statuses/"
+				f.Inject(fault)
+				if out := r.Start(ctx, matrix.Row{Key: "aws"}); out.StatusPosted || !strings.Contains(out.Notice, "rate limited") {
+					t.Fatalf("Start = %+v, want its status refused by the %s wait, beyond its 30s budget", out, l.wait)
+				}
+				f.Inject(fault)
+				out := e.end(ctx, r)
+				if !out.StatusPosted || out.Degraded || out.CommentURL == "" {
+					t.Fatalf("%s = %+v, want the status and the row posted after waiting out %s", e.name, out, l.wait)
+				}
+				if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != e.state {
+					t.Errorf("status %+v (found %v), want %s", st, ok, e.state)
+				}
+				if row, ok := findRow(commentState(t, f).Rows, "aws"); !ok || row.Has(matrix.Pending) {
+					t.Errorf("row %+v (found %v), want the final row, nothing ⏳", row, ok)
+				}
+				if !slices.Contains(s.all, l.wait) {
+					t.Errorf("waits %v, want %s among them", s.all, l.wait)
+				}
+			})
+		}
+	}
+}
+
+// FinalBudget defaults to Budget, so a Reporter configured with Budget
+// alone behaves as before.
+func TestFinalBudgetDefaultsToBudget(t *testing.T) {
+	f := newFake(t)
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusForbidden, Secondary: true})
+	r, s := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) { c.Budget = 30 * time.Second })
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if out.StatusPosted || !strings.Contains(out.Notice, "rate limited") {
+		t.Errorf("Finish = %+v, want the minute's wait refused within a 30s budget", out)
+	}
+	if s.total() != 0 {
+		t.Errorf("waited %v, want no wait beyond the budget", s.all)
+	}
+}
