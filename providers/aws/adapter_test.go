@@ -175,7 +175,7 @@ func TestPreflightDryRuns(t *testing.T) {
 	if launch == nil || group == nil {
 		t.Fatalf("preflight made no DryRun RunInstances or CreateSecurityGroup: %v", srv.Ops())
 	}
-	for k, want := range map[string]string{"DryRun": "true", "InstanceType": "m8i.large", "ImageId": fake.UbuntuAMI, "SubnetId": sn.ID,
+	for k, want := range map[string]string{"DryRun": "true", "InstanceType": "m8i.large", "ImageId": fake.UbuntuAMI, "NetworkInterface.1.SubnetId": sn.ID,
 		"TagSpecification.1.ResourceType": "instance"} {
 		if launch[k] != want {
 			t.Errorf("RunInstances dry run %s = %q, want %q (%v)", k, launch[k], want, launch)

@@ -366,23 +366,34 @@ func clientToken(id providers.Identity, c providers.Candidate, pl placement, sg 
 	return id.Name() + "-" + hex.EncodeToString(h[:])[:12]
 }
 
-func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate, pl placement,
-	image ec2types.Image, sg string, j providers.Journal) (ec2types.Instance, error) {
+// launchInput is the RunInstances request of one placement, the same for
+// the launch (run) and preflight's DryRun of it (checkPermissions): a
+// policy or SCP can allow or deny on any of its parameters (IMDSv2's
+// MetadataHttpTokens, the tags of each resource type, the subnet), so a
+// dry run of a different request could be refused where the launch would
+// be allowed, or the other way round. sg is "" for the dry run, when the
+// run's group does not exist yet; the network interface then takes the
+// VPC's default group, which the policy checks the same way. The caller
+// adds what only the real launch sends: ClientToken and UserData.
+func launchInput(req providers.Request, c providers.Candidate, pl placement, image ec2types.Image, sg string) *ec2.RunInstancesInput {
 	disk := DefaultDiskGB
 	if req.DiskGB > 0 {
 		disk = req.DiskGB
 	}
 	rootDevice := firstNonEmpty(sdk.ToString(image.RootDeviceName), "/dev/sda1")
+	nic := ec2types.InstanceNetworkInterfaceSpecification{
+		DeviceIndex: sdk.Int32(0), SubnetId: sdk.String(pl.subnet),
+		AssociatePublicIpAddress: sdk.Bool(true), DeleteOnTermination: sdk.Bool(true),
+	}
+	if sg != "" {
+		nic.Groups = []string{sg}
+	}
 	in := &ec2.RunInstancesInput{
-		ImageId:      image.ImageId,
-		InstanceType: ec2types.InstanceType(c.Type),
-		MinCount:     sdk.Int32(1),
-		MaxCount:     sdk.Int32(1),
-		ClientToken:  sdk.String(clientToken(req.Identity, c, pl, sg, p.attempt(req.Identity))),
-		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{{
-			DeviceIndex: sdk.Int32(0), SubnetId: sdk.String(pl.subnet), Groups: []string{sg},
-			AssociatePublicIpAddress: sdk.Bool(true), DeleteOnTermination: sdk.Bool(true),
-		}},
+		ImageId:           image.ImageId,
+		InstanceType:      ec2types.InstanceType(c.Type),
+		MinCount:          sdk.Int32(1),
+		MaxCount:          sdk.Int32(1),
+		NetworkInterfaces: []ec2types.InstanceNetworkInterfaceSpecification{nic},
 		// The host powers itself off at its TTL (cloud-init); terminate
 		// rather than stop makes that the end of the bill too.
 		InstanceInitiatedShutdownBehavior: ec2types.ShutdownBehaviorTerminate,
@@ -399,9 +410,6 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 			{ResourceType: ec2types.ResourceTypeNetworkInterface, Tags: tags(req.Identity)},
 		},
 	}
-	if len(req.UserData) > 0 {
-		in.UserData = sdk.String(base64.StdEncoding.EncodeToString(req.UserData))
-	}
 	if k, _ := providers.KVMSupport(Name, c.Type); k.Kind == providers.KVMNested {
 		in.CpuOptions = &ec2types.CpuOptionsRequest{NestedVirtualization: ec2types.NestedVirtualizationSpecificationEnabled}
 	}
@@ -417,6 +425,16 @@ func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, 
 		// traceable to the run like everything else.
 		in.TagSpecifications = append(in.TagSpecifications,
 			ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSpotInstancesRequest, Tags: tags(req.Identity)})
+	}
+	return in
+}
+
+func (p *Provider) run(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate, pl placement,
+	image ec2types.Image, sg string, j providers.Journal) (ec2types.Instance, error) {
+	in := launchInput(req, c, pl, image, sg)
+	in.ClientToken = sdk.String(clientToken(req.Identity, c, pl, sg, p.attempt(req.Identity)))
+	if len(req.UserData) > 0 {
+		in.UserData = sdk.String(base64.StdEncoding.EncodeToString(req.UserData))
 	}
 	// The only group named is the run's own, a moment old: a NotFound for it
 	// is EC2 not knowing it yet (untilKnown). Nothing was launched, so the

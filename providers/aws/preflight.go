@@ -98,63 +98,67 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err != nil {
 		return err
 	}
-	var subnet ec2types.Subnet
-	if p.subnet != "" {
-		if subnet, err = p.describeSubnet(ctx, cl, p.subnet); err != nil {
-			return err
-		}
+	// The placements Create would try: the subnet-id input's subnet, or the
+	// default subnets of the zones offering the type. The dry runs name the
+	// first, as the launch does, so EC2 does not pick a default subnet of
+	// its own (perhaps in a zone without the type), and a region without a
+	// default VPC is refused here with what to set.
+	places, err := p.placements(ctx, cl, c)
+	if err != nil {
+		return err
 	}
-	return p.checkPermissions(ctx, cl, req, c, image, subnet)
+	return p.checkPermissions(ctx, cl, req, c, image, places[0])
 }
 
 // checkPermissions asks EC2, with DryRun, whether the credentials may make
-// what Create makes: the security group and the instance (of the
-// candidate's type, from the image, in the subnet when one is given,
-// tagged as Create tags them, since tagging on create takes a permission
-// of its own). EC2 answers DryRunOperation when the call would have
+// what Create makes: the security group and the instance. The launch's
+// dry run is the very request Create sends (launchInput) but for the
+// ClientToken, the user data and the run's group, which does not exist
+// yet: a policy may allow or deny on any parameter (tags, IMDSv2, the
+// subnet). EC2 answers DryRunOperation when the call would have
 // succeeded and UnauthorizedOperation when the policy refuses it; nothing
 // is created either way, so a missing permission is refused here, before
 // anything costs money, instead of failing the launch.
 func (p *Provider) checkPermissions(ctx context.Context, cl *clients, req providers.Request, c providers.Candidate,
-	image ec2types.Image, subnet ec2types.Subnet) error {
+	image ec2types.Image, pl placement) error {
 	group := &ec2.CreateSecurityGroupInput{
 		DryRun:            sdk.Bool(true),
 		GroupName:         sdk.String(req.Identity.Name()),
 		Description:       sdk.String("mvm-verify run " + req.Identity.Run() + ": ssh from the runner only"),
-		VpcId:             subnet.VpcId,
+		VpcId:             sdk.String(pl.vpc),
 		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: tags(req.Identity)}},
 	}
-	_, err := cl.ec2.CreateSecurityGroup(ctx, group)
-	if err := dryRun("ec2:CreateSecurityGroup", "create the run's security group", c.Region, err); err != nil {
+	out, err := cl.ec2.CreateSecurityGroup(ctx, group)
+	if err == nil && out != nil && sdk.ToString(out.GroupId) != "" {
+		// The endpoint ignored DryRun and made the group: remove it, so a
+		// preflight leaves nothing behind whatever it is answered.
+		id := sdk.ToString(out.GroupId)
+		if _, derr := cl.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: out.GroupId}); derr != nil {
+			return providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
+				"check permission ec2:CreateSecurityGroup with DryRun in %s: the endpoint ignored DryRun and created security group %s, "+
+					"and deleting it failed (delete it by hand): %w", c.Region, id, derr))
+		}
+		p.opts.Log().Warn("the endpoint ignored DryRun and created a security group; deleted it", "group", id, "region", c.Region)
+	}
+	if err := p.dryRun("ec2:CreateSecurityGroup", "create the run's security group", c.Region, err); err != nil {
 		return err
 	}
-	launch := &ec2.RunInstancesInput{
-		DryRun:       sdk.Bool(true),
-		ImageId:      image.ImageId,
-		InstanceType: ec2types.InstanceType(c.Type),
-		MinCount:     sdk.Int32(1),
-		MaxCount:     sdk.Int32(1),
-		SubnetId:     subnet.SubnetId,
-		TagSpecifications: []ec2types.TagSpecification{
-			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags(req.Identity)},
-			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags(req.Identity)},
-		},
-	}
-	if c.Zone != "" && p.subnet == "" {
-		launch.Placement = &ec2types.Placement{AvailabilityZone: sdk.String(c.Zone)}
-	}
-	if c.Market == providers.MarketSpot {
-		launch.InstanceMarketOptions = &ec2types.InstanceMarketOptionsRequest{MarketType: ec2types.MarketTypeSpot}
-	}
+	launch := launchInput(req, c, pl, image, "")
+	launch.DryRun = sdk.Bool(true)
 	_, err = cl.ec2.RunInstances(ctx, launch)
-	return dryRun("ec2:RunInstances", fmt.Sprintf("launch %s %s instances", c.Type, c.Market), c.Region, err)
+	return p.dryRun("ec2:RunInstances", fmt.Sprintf("launch %s %s instances", c.Type, c.Market), c.Region, err)
 }
 
 // dryRun reads EC2's answer to a DryRun call: DryRunOperation means the
 // call is allowed. A refusal keeps EC2's own message, which names the
 // user and the action (its encoded authorization message is opaque: only
 // sts DecodeAuthorizationMessage, with its own permission, reads it).
-func dryRun(permission, what, region string, err error) error {
+// Only a refusal of the credentials (auth) or of the request (invalid)
+// fails the preflight: an answer of capacity, quota or a transient
+// failure says nothing about the permission and is the candidate loop's
+// to handle at launch (another zone, type or market), not a reason to
+// give up the whole leg before it starts.
+func (p *Provider) dryRun(permission, what, region string, err error) error {
 	switch {
 	case codeOf(err) == "DryRunOperation":
 		return nil
@@ -163,7 +167,13 @@ func dryRun(permission, what, region string, err error) error {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
 			"check permission %s with DryRun in %s: the endpoint answered with success instead of DryRunOperation, so it may have made what it was asked to check", permission, region))
 	}
-	return classify(fmt.Sprintf("check that the AWS credentials may %s in %s (%s, with DryRun)", what, region, permission), err)
+	err = classify(fmt.Sprintf("check that the AWS credentials may %s in %s (%s, with DryRun)", what, region, permission), err)
+	switch providers.ClassOf(err) {
+	case providers.ClassCapacity, providers.ClassQuota, providers.ClassTransient:
+		p.opts.Log().Info("permission check answered other than allowed or refused; the launch will tell", "permission", permission, "region", region, "error", err)
+		return nil
+	}
+	return err
 }
 
 // checkRegionOffered asks EC2 for every region rather than calling the

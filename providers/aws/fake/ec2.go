@@ -209,11 +209,18 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		writeEC2Error(w, errf(http.StatusUnauthorized, "AuthFailure", "region %s is not enabled for this account", c.region))
 		return
 	}
-	if p.get("DryRun") == "true" {
+	dry := p.get("DryRun") == "true"
+	if dry && s.ignoresDryRun(action) {
+		// A broken endpoint (IgnoreDryRun): the call is really done.
+		dry = false
+	}
+	if dry && action != "RunInstances" {
 		// As EC2 does: the permission check passed, nothing is done.
-		writeEC2Error(w, errf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set."))
+		writeEC2Error(w, dryRunOK())
 		return
 	}
+	// RunInstances checks its parameters before answering a dry run, as
+	// EC2 does (runInstances answers DryRunOperation once they pass).
 	d, e := h.do(s, c, p)
 	if e != nil {
 		writeEC2Error(w, e)
@@ -814,7 +821,10 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 			return nil, invalidValue("Security group %s and subnet %s belong to different networks.", g, subnet)
 		}
 	}
-	if len(groups) == 0 {
+	dry := p.get("DryRun") == "true" && !s.ignoresDryRun("RunInstances")
+	if len(groups) == 0 && !dry {
+		// A dry run may name none: the run's group does not exist yet, and
+		// EC2 would check the VPC's default group instead.
 		return nil, invalidValue("the fake has no default security group; pass SecurityGroupId")
 	}
 	market := p.get("InstanceMarketOptions.MarketType")
@@ -854,6 +864,17 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 
+	if dry {
+		// EC2 checks a dry run's parameters and the zone's offering, not
+		// capacity or the client token.
+		if !s.offers(c.region, zone, typ) {
+			return nil, unsupported(s, c.region, zone, typ)
+		}
+		s.mu.Lock()
+		s.dryLaunches = append(s.dryLaunches, p.flat())
+		s.mu.Unlock()
+		return nil, dryRunOK()
+	}
 	token := p.get("ClientToken")
 	if token != "" {
 		s.mu.Lock()
@@ -868,14 +889,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	if !s.offers(c.region, zone, typ) {
-		var others []string
-		for _, z := range s.zones(c.region) {
-			if z != zone && s.offers(c.region, z, typ) {
-				others = append(others, z)
-			}
-		}
-		return nil, errf(http.StatusBadRequest, "Unsupported", "Your requested instance type (%s) is not supported in your requested Availability Zone (%s). "+
-			"Please retry your request by not specifying an Availability Zone or choosing %s.", typ, zone, strings.Join(others, ", "))
+		return nil, unsupported(s, c.region, zone, typ)
 	}
 	if !s.HasCapacity(zone, typ, marketName(market)) {
 		if market == "spot" {
@@ -947,6 +961,49 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		})
 	})
 	return s.reservation(in), nil
+}
+
+// unsupported is EC2's answer to a launch in a zone that does not offer the type.
+func unsupported(s *Server, region, zone, typ string) *apiError {
+	var others []string
+	for _, z := range s.zones(region) {
+		if z != zone && s.offers(region, z, typ) {
+			others = append(others, z)
+		}
+	}
+	return errf(http.StatusBadRequest, "Unsupported", "Your requested instance type (%s) is not supported in your requested Availability Zone (%s). "+
+		"Please retry your request by not specifying an Availability Zone or choosing %s.", typ, zone, strings.Join(others, ", "))
+}
+
+// dryRunOK is EC2's answer to a DryRun call that would have succeeded.
+func dryRunOK() *apiError {
+	return errf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+}
+
+// IgnoreDryRun makes the endpoint ignore DryRun for action, as a broken
+// or partial implementation of the API might: the call is really made.
+func (s *Server) IgnoreDryRun(action string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ignoreDryRun == nil {
+		s.ignoreDryRun = map[string]bool{}
+	}
+	s.ignoreDryRun[action] = true
+}
+
+func (s *Server) ignoresDryRun(action string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ignoreDryRun[action]
+}
+
+// DryLaunches returns the forms of the RunInstances dry runs whose
+// parameters passed, oldest first, for tests to compare with the launch
+// (Instance.Request).
+func (s *Server) DryLaunches() []map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.dryLaunches)
 }
 
 // checkSpotOptions refuses spot options EC2 refuses: unknown values, and

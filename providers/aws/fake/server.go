@@ -116,6 +116,10 @@ type Server struct {
 	// pageLimit caps the items a paginated describe reads per page below
 	// MaxResults (LimitPages); 0 means MaxResults alone.
 	pageLimit int
+	// ignoreDryRun are the actions done for real despite DryRun (IgnoreDryRun).
+	ignoreDryRun map[string]bool
+	// dryLaunches are the forms of RunInstances dry runs that passed.
+	dryLaunches []map[string]string
 }
 
 // New starts the fake.
@@ -334,11 +338,21 @@ func writeXML(w http.ResponseWriter, d *xmlDoc) {
 // 403 UnauthorizedOperation, with EC2's wording and an encoded
 // authorization failure message (opaque: only sts
 // DecodeAuthorizationMessage reads it).
-func (s *Server) Deny(op string) {
+func (s *Server) Deny(op string) { s.DenyWhen(op, nil) }
+
+// DenyWhen is Deny for only the calls whose parameters when holds for, as
+// a policy's condition does: DenyWhen("RunInstances", unless IMDSv2 is
+// required) and the same for "dryrun:RunInstances" is an SCP that refuses
+// launches without MetadataOptions.HttpTokens=required.
+func (s *Server) DenyWhen(op string, when func(params map[string]string) bool) {
 	action := strings.TrimPrefix(op, "dryrun:")
+	var match func(fakecloud.Call) bool
+	if when != nil {
+		match = func(c fakecloud.Call) bool { return when(c.Params) }
+	}
 	b := make([]byte, 240)
 	rand.Read(b) //nolint:errcheck // crypto/rand does not fail
-	s.Inject(fakecloud.Fault{Op: op, Status: http.StatusForbidden, Code: "UnauthorizedOperation",
+	s.Inject(fakecloud.Fault{Op: op, When: match, Status: http.StatusForbidden, Code: "UnauthorizedOperation",
 		Message: "You are not authorized to perform this operation. User: arn:aws:iam::" + s.cfg.Account + ":user/ci " +
 			"is not authorized to perform: ec2:" + action + " on resource: arn:aws:ec2:*:" + s.cfg.Account + ":*" +
 			" because no identity-based policy allows the ec2:" + action + " action. " +
