@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -132,11 +131,35 @@ func (p *Provider) webIdentity(cfg sdk.Config) (sdk.CredentialsProvider, error) 
 		return nil, errors.New("aws-role-to-assume needs the GitHub OIDC token: give the job `permissions: id-token: write` " +
 			"(ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)")
 	}
-	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) { o.Credentials = sdk.AnonymousCredentials{} })
-	return stscreds.NewWebIdentityRoleProvider(stsClient, p.role, tok, func(o *stscreds.WebIdentityRoleOptions) {
+	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+		o.Credentials = sdk.AnonymousCredentials{}
+		o.Retryer = p.newRetryer(false)()
+	})
+	return &oidcExchange{role: p.role, inner: stscreds.NewWebIdentityRoleProvider(stsClient, p.role, tok, func(o *stscreds.WebIdentityRoleOptions) {
 		o.RoleSessionName = "mvm-verify"
 		o.Duration = time.Hour
-	}), nil
+	})}, nil
+}
+
+// oidcExchange says what failed when STS refuses the job's GitHub OIDC
+// token: the SDK's error names only the STS operation.
+type oidcExchange struct {
+	role  string
+	inner sdk.CredentialsProvider
+}
+
+func (o *oidcExchange) Retrieve(ctx context.Context) (sdk.Credentials, error) {
+	c, err := o.inner.Retrieve(ctx)
+	if err == nil {
+		return c, nil
+	}
+	what := "exchange the job's GitHub OIDC token for role " + o.role + " (sts AssumeRoleWithWebIdentity)"
+	if codeOf(err) == "ExpiredTokenException" {
+		// The token is fetched anew for every exchange, so a fresh one
+		// read as expired points at the clocks.
+		return c, fmt.Errorf("%s: STS finds the GitHub OIDC token expired (it is fetched fresh for each exchange: check the runner's clock): %w", what, err)
+	}
+	return c, fmt.Errorf("%s: %w", what, err)
 }
 
 // onlyInstanceProfile reports whether the SDK found no credentials but the
@@ -213,7 +236,14 @@ func (p *Provider) httpClient() *http.Client {
 // retryer is the SDK's standard retryer (throttling, 5xx, transport
 // errors) with more attempts than the default 3, since a leg is one long
 // job that should ride out a throttle; the backoff is injectable.
-func (p *Provider) retryer() func() sdk.Retryer {
+func (p *Provider) retryer() func() sdk.Retryer { return p.newRetryer(true) }
+
+// newRetryer is retryer, with the rule that renews expired credentials
+// (renew) or without it: the STS client that mints them must not have it,
+// since its ExpiredTokenException is about the token it exchanges, and
+// emptying the cache in the middle of its own refresh only repeats the
+// same exchange.
+func (p *Provider) newRetryer(renew bool) func() sdk.Retryer {
 	return func() sdk.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 6
@@ -232,27 +262,25 @@ func (p *Provider) retryer() func() sdk.Retryer {
 			// with fresh ones. Credentials that do not expire as far as
 			// the SDK knows (AWS_* from the environment) cannot be
 			// replaced, so their refusal is final.
-			o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) sdk.Ternary {
-				if !expiredCredentials(codeOf(err)) || !p.refreshable.Load() || p.creds == nil || mintingCall(err) {
-					return sdk.UnknownTernary
-				}
-				p.creds.Invalidate()
-				return sdk.TrueTernary
-			})}, o.Retryables...)
+			// A failure to get credentials (the cache's refresh after the
+			// rule emptied it: STS refusing the exchange) is not retried
+			// by it: fresh credentials are what just failed.
+			if renew {
+				o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) sdk.Ternary {
+					var creds *credentialsError
+					if !expiredCredentials(codeOf(err)) || !p.refreshable.Load() || p.creds == nil || errors.As(err, &creds) {
+						return sdk.UnknownTernary
+					}
+					p.creds.Invalidate()
+					return sdk.TrueTernary
+				})}, o.Retryables...)
+			}
 			if p.cfg.RetryBackoff != nil {
 				b := p.cfg.RetryBackoff
 				o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) { return b(attempt), nil })
 			}
 		})
 	}
-}
-
-// mintingCall reports whether err is of the STS call that mints the
-// role's credentials, whose ExpiredTokenException is about the GitHub
-// token it was given, not about credentials the cache holds.
-func mintingCall(err error) bool {
-	var op *smithy.OperationError
-	return errors.As(err, &op) && op.Operation() == "AssumeRoleWithWebIdentity"
 }
 
 // clientsFor builds the clients for one region. It calls no API.

@@ -13,6 +13,7 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 const role = "arn:aws:iam::123456789012:role/mvm-verify"
@@ -113,4 +114,42 @@ func TestRoleSessionExpiresMidRun(t *testing.T) {
 		t.Errorf("assume-role calls = %d, want 3: one at first, one after each expiry", n)
 	}
 	assertNothingLeft(t, srv, p, id)
+}
+
+// TestExpiredOIDCToken: the role's session runs out and STS then refuses
+// the job's GitHub OIDC token as expired. The exchange is tried once: the
+// rule that renews expired credentials does not apply to the STS call
+// that mints them (emptying the cache mid-refresh would only repeat the
+// same exchange), nor to the failure to get credentials. The error names
+// the OIDC token.
+func TestExpiredOIDCToken(t *testing.T) {
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	defer gh.Close()
+	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
+	defer srv.Close()
+	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
+	p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": role}, environ),
+		aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity("aws")
+	if err := p.Preflight(context.Background(), request(id)); err != nil {
+		t.Fatalf("preflight: %v", err)
+	}
+	srv.ExpireSessions()
+	// STS's own answer to an expired web identity token.
+	srv.Inject(fakecloud.Fault{Op: "sts:AssumeRoleWithWebIdentity", Status: http.StatusBadRequest, Code: "ExpiredTokenException",
+		Message: "Token expired: current date/time 1764441600 must be before the expiration date/time 1764438000"})
+	before := count(srv.Ops(), "sts:AssumeRoleWithWebIdentity")
+	err = p.Preflight(context.Background(), request(id))
+	if n := count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") - before; n != 1 {
+		t.Errorf("AssumeRoleWithWebIdentity calls after the token expired = %d, want 1", n)
+	}
+	if providers.ClassOf(err) != providers.ClassAuth || !strings.Contains(err.Error(), "STS finds the GitHub OIDC token expired") ||
+		!strings.Contains(err.Error(), "ExpiredTokenException") {
+		t.Fatalf("preflight with an expired OIDC token: %v, want auth naming the GitHub OIDC token", err)
+	}
 }
