@@ -98,6 +98,9 @@ type Provider struct {
 	// credentials last retrieved expire (and so can be minted again).
 	creds       *sdk.CredentialsCache
 	refreshable atomic.Bool
+	// session says whether those credentials carry a session token (are
+	// temporary), which picks the hint an expired-request error gets.
+	session atomic.Bool
 }
 
 var (

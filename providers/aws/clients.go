@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -99,8 +100,9 @@ func (p *Provider) loadConfig(ctx context.Context) (sdk.Config, error) {
 		fallback = false
 	}
 	p.creds = sdk.NewCredentialsCache(&maskedCredentials{inner: cfg.Credentials, mask: p.opts.MaskSecret, fallback: fallback,
-		refreshable: &p.refreshable})
+		refreshable: &p.refreshable, session: &p.session})
 	cfg.Credentials = p.creds
+	cfg.APIOptions = append(cfg.APIOptions, p.hintExpired)
 	return cfg, nil
 }
 
@@ -119,6 +121,36 @@ func refreshMargin(life time.Duration) time.Duration {
 func expiredCredentials(code string) bool {
 	return code == "RequestExpired" || code == "ExpiredToken" || code == "ExpiredTokenException"
 }
+
+// hintExpired adds to every call a step, outside the retries, that marks
+// an answer saying the request expired with what to check. Which hint
+// depends on the credentials that signed it, known only here: EC2 also
+// answers RequestExpired for a clock off beyond the allowed skew, whatever
+// the credentials.
+func (p *Provider) hintExpired(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("mvmExpiredHint",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			if err != nil && expiredCredentials(codeOf(err)) {
+				hint := expiredOrClock
+				if p.session.Load() && !p.refreshable.Load() {
+					hint = expiredSession
+				}
+				err = &expiredError{hint: hint, err: err}
+			}
+			return out, md, err
+		}), middleware.After)
+}
+
+// expiredError is an answer saying the request or its credentials
+// expired, with the hint classify adds to it.
+type expiredError struct {
+	hint string
+	err  error
+}
+
+func (e *expiredError) Error() string { return e.err.Error() }
+func (e *expiredError) Unwrap() error { return e.err }
 
 // webIdentity is the role's credentials: the job's GitHub OIDC token
 // exchanged at STS, which cfg reaches without credentials.
@@ -180,6 +212,7 @@ type maskedCredentials struct {
 	mask        func(string)
 	fallback    bool
 	refreshable *atomic.Bool
+	session     *atomic.Bool
 }
 
 func (m *maskedCredentials) Retrieve(ctx context.Context) (sdk.Credentials, error) {
@@ -191,6 +224,9 @@ func (m *maskedCredentials) Retrieve(ctx context.Context) (sdk.Credentials, erro
 	m.mask(c.SessionToken)
 	if m.refreshable != nil {
 		m.refreshable.Store(c.CanExpire)
+	}
+	if m.session != nil {
+		m.session.Store(c.SessionToken != "")
 	}
 	if c.CanExpire {
 		c.Expires = c.Expires.Add(-refreshMargin(time.Until(c.Expires)))

@@ -17,6 +17,7 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 // sharedFiles writes an AWS config and credentials file for one test and
@@ -233,5 +234,23 @@ func TestExpiredEnvironmentSession(t *testing.T) {
 			t.Errorf("%s was retried with credentials that cannot be renewed: %v", after[i].Op, srv.Ops()[seen:])
 			break
 		}
+	}
+}
+
+// TestRequestExpiredWithLongTermKeys: EC2 answers RequestExpired also for
+// a request signed with a clock off by more than its allowed skew, and
+// long-term keys do not expire: the error says to check the clock, not
+// to change role-duration-seconds (TestExpiredEnvironmentSession has the
+// session's wording).
+func TestRequestExpiredWithLongTermKeys(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.Inject(fakecloud.Fault{Op: "DescribeRegions", Status: http.StatusBadRequest, Code: "RequestExpired",
+		Message: "Request has expired."})
+	p := newProvider(t, srv, nil)
+	err := p.Preflight(context.Background(), request(identity("aws")))
+	if providers.ClassOf(err) != providers.ClassAuth || !strings.Contains(err.Error(), "RequestExpired") ||
+		!strings.Contains(err.Error(), "the AWS credentials expired or this machine's clock is off") ||
+		strings.Contains(err.Error(), "role-duration-seconds") {
+		t.Fatalf("preflight answered RequestExpired with long-term keys: %v, want auth naming the clock, not role-duration-seconds", err)
 	}
 }

@@ -86,8 +86,9 @@ func classify(what string, err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
-		if expiredCredentials(code) {
-			wrapped = fmt.Errorf("%w (%s)", wrapped, expiredHint)
+		var expired *expiredError
+		if errors.As(err, &expired) {
+			wrapped = fmt.Errorf("%w (%s)", wrapped, expired.hint)
 		}
 		if c, ok := classOf(code); ok {
 			return providers.Classified(c, code, wrapped)
@@ -110,11 +111,18 @@ func classify(what string, err error) error {
 	return wrapped
 }
 
-// expiredHint follows an error saying the credentials expired: what to
-// change, since the likely cause is credentials made for an hour.
-const expiredHint = "the AWS credentials expired: aws-role-to-assume renews its sessions, but AWS_* credentials " +
+// expiredSession follows an error saying the request expired when it was
+// signed with session credentials nothing renews: what to change, since
+// the likely cause is credentials made for an hour.
+const expiredSession = "the AWS credentials expired: aws-role-to-assume renews its sessions, but AWS_* credentials " +
 	"(as aws-actions/configure-aws-credentials exports them) cannot be renewed and last its role-duration-seconds, " +
 	"1 hour by default, the post step included: for runs near an hour use aws-role-to-assume or a longer role-duration-seconds"
+
+// expiredOrClock follows it for other credentials: long-term keys do not
+// expire, and a session the adapter renews was renewed and retried, so
+// the likelier cause is this machine's clock.
+const expiredOrClock = "the AWS credentials expired or this machine's clock is off: AWS refuses a request signed more than " +
+	"5 minutes from its own time, so check the system clock (timedatectl) and the credentials"
 
 func isServerError(err error) bool {
 	var re *smithyhttp.ResponseError
