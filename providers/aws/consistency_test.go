@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -141,6 +142,34 @@ func TestDestroyTerminatesWhatEC2DoesNotKnowYet(t *testing.T) {
 	}
 	if slices.ContainsFunc(srv.Instances(), func(in fake.Instance) bool { return in.State != "terminated" }) {
 		t.Errorf("instances left: %+v", srv.Instances())
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestDestroyLeavesGroupWhileInstanceUnknown: EC2 does not know the run's
+// instance for a whole sweep's tries (TerminateInstances answers NotFound
+// 13 times: the batch call, then inUseTries single ones). That sweep does
+// not try the group or the volume the instance holds (each would meet
+// DependencyViolation or VolumeInUse for inUseTries polls); the next
+// sweep terminates the instance and deletes them, each with one call.
+func TestDestroyLeavesGroupWhileInstanceUnknown(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 13, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
+		Message: "The instance ID does not exist"})
+	if _, err := newProvider(t, srv, nil).Destroy(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	ops := srv.Ops()
+	if n := count(ops, "DeleteSecurityGroup"); n != 1 {
+		t.Errorf("DeleteSecurityGroup calls = %d, want 1, after the instance was terminated: %v", n, ops)
+	}
+	if n := count(ops, "DeleteVolume"); n > 1 {
+		t.Errorf("DeleteVolume calls = %d, want at most 1: %v", n, ops)
 	}
 	assertNothingLeft(t, srv, p, id)
 }

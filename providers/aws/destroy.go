@@ -207,10 +207,21 @@ func (p *Provider) sweep(ctx context.Context, region string, f providers.Filter,
 				return seen, nil, err
 			}
 		}
+		var pending []providers.Resource
 		for _, r := range insts {
 			if !slices.Contains(unknown, r.ID) {
 				report(r)
+			} else {
+				pending = append(pending, r)
 			}
+		}
+		if len(pending) > 0 {
+			// An instance EC2 does not know yet still holds the run's group
+			// and its volume: deleting them now would only meet
+			// DependencyViolation and VolumeInUse for inUseTries polls
+			// each. The next sweep terminates it and deletes them then;
+			// should it never, the instance is named as not deleted.
+			return seen, pending, nil
 		}
 	}
 	// An interface its instance left behind (DeleteOnTermination turned
