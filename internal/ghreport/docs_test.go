@@ -538,6 +538,42 @@ func TestRewriteDocsTableRowsLine(t *testing.T) {
 	}
 }
 
+// A line the rows line gives a leg is that leg's alone, and only that
+// line: a copy of it further down (same name, no owner) is kept byte for
+// byte rather than rewritten a second time, and a line another leg owns
+// under this row's name neither blocks the row's fallback to its key's
+// name nor is taken, so the row's old line is rewritten, not left stale
+// beside a new one. Each rewrite is run twice: the second gives the same
+// bytes.
+func TestRewriteDocsTableOwnedLinesAndCopies(t *testing.T) {
+	const first = "| AWS | ✅ | ✅ | ✅ | first |\n"
+	const copied = "| AWS | ✅ | ✅ | ✅ | copied by hand |\n"
+	const foo = "| Foo | ✅ | ✅ | ✅ | gcp's |\n"
+	const old = "| AWS | ❌ | ❌ | ❌ | old |\n"
+	fooRow := legRow("aws", matrix.Fail, "new")
+	fooRow.Provider = "Foo"
+	for _, tc := range []struct {
+		name, rowsLine, body string
+		row                  matrix.Row
+		table, wantRowsLine  string
+	}{
+		{"a copy of the leg's line is kept", rowsLine("aws", "AWS"), first + copied, legRow("aws", matrix.Fail, "new"),
+			legRowNamed("aws", "AWS", matrix.Fail, "new") + copied, rowsLine("aws", "AWS")},
+		{"another leg's line of this row's name", rowsLine("gcp", "Foo"), foo + old, fooRow,
+			foo + fooRow.Markdown(), rowsLine("gcp", "Foo", "aws", "Foo")},
+	} {
+		table, gotRowsLine := rewriteRegion(t, tc.rowsLine, tc.body, tc.row)
+		if table != tc.table || gotRowsLine != tc.wantRowsLine ||
+			strings.Count(table, "| new |") != 1 || strings.Contains(table, "old") {
+			t.Errorf("%s:\n%s%s\nwant\n%s%s", tc.name, gotRowsLine, table, tc.wantRowsLine, tc.table)
+			continue
+		}
+		if again, againRowsLine := rewriteRegion(t, gotRowsLine, table, tc.row); again != table || againRowsLine != gotRowsLine {
+			t.Errorf("%s, again:\n%s%s\nwant\n%s%s", tc.name, againRowsLine, again, gotRowsLine, table)
+		}
+	}
+}
+
 // legRowNamed is legRow's markdown under provider.
 func legRowNamed(key, provider string, status matrix.Status, notes string) string {
 	r := legRow(key, status, notes)
@@ -593,6 +629,7 @@ func TestRewriteDocsTableRefusesABadRowsLine(t *testing.T) {
 		{"no end", `<!-- mvm-verify:rows aws="AWS"` + "\n", "does not end with -->"},
 		{"glued", `<!-- mvm-verify:rowsaws="AWS" -->` + "\n", "no space after " + matrix.DocsRows},
 		{"empty cell", `<!-- mvm-verify:rows aws="" -->` + "\n", "the cell of aws is empty"},
+		{"pairs glued", `<!-- mvm-verify:rows aws="AWS"gcp="GCP" -->` + "\n", "no space after the cell of aws"},
 		{"two rows lines", good + "\n" + good + "\n", fmt.Sprintf("line 5: %q: the rows line goes once, first after %s", good, DocsStart)},
 		{"after the table", matrix.Header() + good + "\n", fmt.Sprintf("line 6: %q: the rows line goes once", good)},
 	} {
