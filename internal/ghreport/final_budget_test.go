@@ -96,3 +96,38 @@ func TestFinalBudgetDefaultsToBudget(t *testing.T) {
 		t.Errorf("waited %v, want no wait beyond the budget", s.all)
 	}
 }
+
+// Start, StartAsync and Update keep the ordinary Budget whatever
+// FinalBudget is: a report mid-way must not hold the leg's cycle back for
+// a rate limit's minute, which only the final report is worth. With the
+// CLI's numbers a 45 s Retry-After is beyond their 30 s, so each gives its
+// status up, saying it was rate limited, and waits for nothing.
+func TestUpdateAndStartAsyncKeepBudget(t *testing.T) {
+	calls := []struct {
+		name string
+		call func(context.Context, *Reporter) Outcome
+	}{
+		{"Start", func(ctx context.Context, r *Reporter) Outcome { return r.Start(ctx, matrix.Row{Key: "aws"}) }},
+		{"StartAsync", func(ctx context.Context, r *Reporter) Outcome { return <-r.StartAsync(ctx, matrix.Row{Key: "aws"}) }},
+		{"Update", func(ctx context.Context, r *Reporter) Outcome {
+			return r.Update(ctx, legRow("aws", matrix.Pending, "mid-way"))
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFake(t)
+			r, s := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+				c.Budget, c.FinalBudget = 30*time.Second, 80*time.Second
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusTooManyRequests, RetryAfter: 45 * time.Second})
+			if out := c.call(ctx, r); out.StatusPosted || !strings.Contains(out.Notice, "rate limited") {
+				t.Errorf("%s = %+v, want its status refused by the 45s wait, beyond its 30s budget", c.name, out)
+			}
+			if slices.Contains(s.all, 45*time.Second) {
+				t.Errorf("waits %v, want the 45s wait refused, not taken", s.all)
+			}
+		})
+	}
+}
