@@ -16,6 +16,7 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/ghreport"
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -180,5 +181,44 @@ func TestPostRepostWaitsOutARateLimit(t *testing.T) {
 				t.Errorf("waits %v, want %s among them", s.all, l.wait)
 			}
 		})
+	}
+}
+
+// down's report of the leg it tore down (its final row again, or the end of
+// a kept or killed leg) is a final report too: it waits out a rate limit
+// within the final reserve, not Start's shorter one, and settles the
+// status.
+func TestDownRepostWaitsOutARateLimit(t *testing.T) {
+	id := providers.Identity{RunID: "42", RunAttempt: "1", Key: "aws", HeadSHA: fbHead}
+	finished := &verify.Result{Provider: "aws", Display: "AWS", Identity: id, Outcome: verify.Failed,
+		Phases: []verify.PhaseResult{{Name: verify.PhasePreflight, Status: matrix.Pass}, {Name: verify.PhaseSuite, Status: matrix.Fail}}}
+	ends := []struct {
+		name  string
+		how   legEnd
+		res   *verify.Result
+		state string
+	}{
+		{"finished", legFinished, finished, "failure"},
+		{"killed", legKilled, nil, "error"},
+		{"kept", legKept, nil, "error"},
+	}
+	for _, l := range rateLimits {
+		for _, e := range ends {
+			t.Run(l.name+"/"+e.name, func(t *testing.T) {
+				f := fbFake(t)
+				a, s, run := fbLeg(t, f, nil)
+				f.AddStatus(fbRepo, fakegh.Status{SHA: fbHead, State: "pending", Context: ghreport.ContextPrefix + "aws"})
+				f.Inject(l.fault)
+				if !a.reportDown(context.Background(), run, id, e.res, "torn down by down", e.how) {
+					t.Errorf("down's report not posted, want it posted after waiting out the rate limit")
+				}
+				if got := latestState(f, "aws"); got != e.state {
+					t.Errorf("status %q after down, want %s", got, e.state)
+				}
+				if !s.has(l.wait) {
+					t.Errorf("waits %v, want %s among them", s.all, l.wait)
+				}
+			})
+		}
 	}
 }
