@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 )
@@ -44,6 +45,44 @@ func TestPlanCancelBudgetAndHostKeyChoice(t *testing.T) {
 				t.Errorf("plan's insecure-host-key %v, want %v (the input's)", plan.InsecureHostKey, tc.insecure)
 			}
 		})
+	}
+}
+
+// A signalled run in Actions tears down within the cycle's 7 s, inside the
+// runner's grace between SIGTERM and SIGKILL (about 7.5 s to the
+// SIGKILL's 10 s, with the exit still to come): a minute there would be
+// cut off by the SIGKILL mid-teardown. Actions is GITHUB_ACTIONS=true
+// exactly, as the runner sets it; anything else is a terminal, which gets
+// the minute. The runner-cancel tests cannot tell the two apart (the
+// local provider's teardown never blocks), so this checks the choice.
+func TestCancelBudgetInActionsIsInsideTheRunnersGrace(t *testing.T) {
+	const runnersGrace = 7500 * time.Millisecond
+	for _, tc := range []struct {
+		actions string
+		want    time.Duration
+	}{
+		{"true", verify.DefaultCancelBudget},
+		{"", terminalCancelBudget},
+		{"false", terminalCancelBudget},
+		{"1", terminalCancelBudget},
+	} {
+		a := newApp(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string {
+			if k == "GITHUB_ACTIONS" {
+				return tc.actions
+			}
+			return ""
+		}})
+		got := a.cancelBudget()
+		if got != tc.want {
+			t.Errorf("GITHUB_ACTIONS=%q: cancel budget %s, want %s", tc.actions, got, tc.want)
+		}
+		if tc.actions == "true" && (got <= 0 || got >= runnersGrace) {
+			t.Errorf("cancel budget in Actions %s, want more than 0 and less than %s, the runner's grace before SIGKILL", got, runnersGrace)
+		}
+	}
+	if terminalCancelBudget <= verify.DefaultCancelBudget {
+		t.Errorf("terminal cancel budget %s, want more than Actions' %s: nothing follows up with SIGKILL at a terminal",
+			terminalCancelBudget, verify.DefaultCancelBudget)
 	}
 }
 
