@@ -31,6 +31,12 @@ func (l *loader) candidates(r *Run) {
 		return
 	}
 	list, given, err := parseCandidates(v, base)
+	if err != nil && l.holdsSecret(v) {
+		// A secret input's value pasted here: the field errors would
+		// quote parts of it, so the error quotes none.
+		l.fail("candidates", v, candidatesForm+" in YAML or JSON", nil)
+		return
+	}
 	if errors.Is(err, errCandidatesSyntax) {
 		// Candidates hold no secrets; fail still redacts a pasted key.
 		l.fail("candidates", v, candidatesForm+" in YAML or JSON", err)

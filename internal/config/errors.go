@@ -7,8 +7,8 @@ import (
 
 // InputError is bad input: which input, the value given and the form
 // expected. The CLI detects it with errors.As and exits 2 before anything
-// is created. Value is "***" for secret inputs and for anything that looks
-// like key material.
+// is created. Value is "***" for secret inputs, for anything that looks
+// like key material and for anything holding a secret input's value.
 type InputError struct {
 	Input    string
 	Value    string
@@ -71,7 +71,7 @@ func (e *FieldError) Error() string {
 	if e.Problem != "" {
 		b.WriteString(e.Problem)
 	} else {
-		fmt.Fprintf(&b, "got %q", shorten(e.Value))
+		fmt.Fprintf(&b, "got %q", echo(e.Value))
 	}
 	if e.Expected != "" {
 		b.WriteString(", expected " + e.Expected)
@@ -89,6 +89,17 @@ func shorten(s string) string {
 		s = string(r[:max]) + "…"
 	}
 	return s
+}
+
+// echo is a value as an error quotes it: shortened, or "***" when it holds
+// key material. A suite file or the candidates input holds no secrets, but
+// a key pasted there by mistake must not reach the log, not even its
+// first line.
+func echo(s string) string {
+	if looksLikeKey(s) {
+		return "***"
+	}
+	return shorten(s)
 }
 
 // looksLikeKey reports whether a value holds private key material, so that a

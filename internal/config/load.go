@@ -189,9 +189,10 @@ func (l *loader) set(name, value string) {
 }
 
 // fail records bad input. The value is redacted for secret inputs and for
-// anything that looks like a key pasted into the wrong input.
+// anything that looks like a key or holds a secret input's value, pasted
+// into the wrong input.
 func (l *loader) fail(name, value, expected string, cause error) {
-	if l.table[name].Secret || looksLikeKey(value) {
+	if l.table[name].Secret || looksLikeKey(value) || l.holdsSecret(value) {
 		if value != "" {
 			value = "***"
 		}
@@ -199,6 +200,34 @@ func (l *loader) fail(name, value, expected string, cause error) {
 		value = shorten(value)
 	}
 	l.errs = append(l.errs, &InputError{Input: name, Value: value, Expected: expected, Err: cause})
+}
+
+// holdsSecret reports whether value holds a secret input's value, or a
+// line of one: a token pasted into the wrong input, whose error must not
+// echo it.
+func (l *loader) holdsSecret(value string) bool {
+	if value == "" {
+		return false
+	}
+	for name, in := range l.table {
+		secret := l.values[name]
+		if !in.Secret || secret == "" {
+			continue
+		}
+		if strings.Contains(value, secret) {
+			return true
+		}
+		for _, line := range strings.Split(secret, "\n") {
+			// Long enough not to match by chance (a key's last line may be
+			// a few characters); a key's armour is no secret, and
+			// looksLikeKey finds it.
+			line = strings.TrimSpace(line)
+			if len(line) >= 8 && !strings.HasPrefix(line, "-----") && strings.Contains(value, line) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (l *loader) oneOf(name string, allowed []string) string {

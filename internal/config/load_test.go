@@ -525,6 +525,18 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		{"key in the host input", map[string]string{"ssh-private-key": key, "ssh-host": key}, key, `input "ssh-host": got "***"`},
 		{"file that is not a key", map[string]string{"ssh-private-key-file": keyFile}, fake, `expected a file holding an OpenSSH or PEM private key`},
 		{"token with a space", map[string]string{"ssh-private-key": key, "github-token": "ghp_" + fake + " x"}, fake, `input "github-token": got "***"`},
+		// The candidates input holds no secrets, but a key pasted there is
+		// not echoed: not where it does not parse, nor where it parses as
+		// a YAML value instead of a list.
+		// (ssh-private-key not set: its own value is caught as a secret
+		// input's, below.)
+		{"key in candidates that does not parse", map[string]string{"candidates": "[" + key}, key, `input "candidates": got "***"`},
+		{"key as the candidates value", map[string]string{"candidates": key}, key, `input "candidates": line 1: got a value "***", expected a list`},
+		{"key as a candidates field", map[string]string{"candidates": "[{region: " + strconv.Quote(key) + "}]"}, key, `input "candidates": line 1: [0].region: got "***"`},
+		{"ssh-private-key's key in candidates", map[string]string{"ssh-private-key": key, "candidates": key}, key, `input "candidates": got "***", expected a list`},
+		// Nor is the token, where an input's error would quote its value.
+		{"token as the candidates value", map[string]string{"ssh-private-key": key, "github-token": "ghp_" + fake, "candidates": "ghp_" + fake}, fake, `input "candidates": got "***"`},
+		{"token in the market input", map[string]string{"ssh-private-key": key, "github-token": "ghp_" + fake, "market": "ghp_" + fake}, fake, `input "market": got "***"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -543,10 +555,15 @@ func TestSecretsNeverInErrors(t *testing.T) {
 			if !strings.Contains(msg, tt.want) {
 				t.Errorf("err = %s\nwant it to contain %s", msg, tt.want)
 			}
+			// Not a line of the secret, nor the start of one: an error that
+			// shortens a value would echo a line's start only.
 			for _, l := range append([]string{tt.secret}, strings.Split(tt.secret, "\n")...) {
-				if l = strings.TrimSpace(l); len(l) > 8 && !strings.HasPrefix(l, "-----") && strings.Contains(msg, l) {
+				if l = strings.TrimSpace(l); len(l) > 8 && !strings.HasPrefix(l, "-----") && strings.Contains(msg, l[:8]) {
 					t.Errorf("error leaks the secret: %s", msg)
 				}
+			}
+			if strings.Contains(tt.secret, "PRIVATE KEY") && (strings.Contains(msg, "BEGIN") || strings.Contains(msg, "PRIVATE KEY")) {
+				t.Errorf("error echoes the key's armour: %s", msg)
 			}
 		})
 	}

@@ -175,7 +175,7 @@ func (r *nodeReader) mapping(n *yaml.Node, field string, known []string, fn func
 
 func valueHint(n *yaml.Node) string {
 	if n.Kind == yaml.ScalarNode {
-		return fmt.Sprintf(" %q", shorten(n.Value))
+		return fmt.Sprintf(" %q", echo(n.Value))
 	}
 	return ""
 }
