@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,8 +162,16 @@ func TestDestroyLeavesGroupWhileInstanceUnknown(t *testing.T) {
 	}
 	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 13, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
 		Message: "The instance ID does not exist"})
-	if _, err := newProvider(t, srv, nil).Destroy(context.Background(), id); err != nil {
-		t.Fatal(err)
+	// A guard, not a timing assertion: an adapter that waited for the
+	// unknown instance, or for the group it holds, would wait for ever.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := newProvider(t, srv, nil).Destroy(ctx, id)
+	if ctx.Err() != nil {
+		t.Fatalf("destroy did not end before the guard's deadline (it waits for ever on the instance EC2 did not know, or on its group): %v", err)
+	}
+	if err != nil || rep.Deferred {
+		t.Fatalf("destroy = %v (deferred %v, notes %q), want it done: deferred is a wait that ran into the guard's deadline", err, rep.Deferred, rep.Notes)
 	}
 	ops := srv.Ops()
 	if n := count(ops, "DeleteSecurityGroup"); n != 1 {
@@ -170,6 +179,111 @@ func TestDestroyLeavesGroupWhileInstanceUnknown(t *testing.T) {
 	}
 	if n := count(ops, "DeleteVolume"); n > 1 {
 		t.Errorf("DeleteVolume calls = %d, want at most 1: %v", n, ops)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestLaunchEndedStillUnknown: EC2 ends a launch for capacity, and its
+// TerminateInstances of it keeps answering NotFound beyond the adapter's
+// bound (the batch call, then ownIDTries single ones). The attempt was
+// not cleaned up: it fails transient, naming the instance EC2 does not
+// know, so the candidate loop retries the same candidate rather than move
+// on to another zone. The instance is still found by its tags later:
+// Destroy leaves nothing tagged.
+func TestLaunchEndedStillUnknown(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 1 + ownIDTries, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
+		Message: "The instance ID does not exist"})
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	req := request(id)
+	req.Candidate = providers.Candidate{Zone: "us-east-1a", Type: "c8i.large"}
+	_, err := p.Create(context.Background(), req, nil)
+	if got := providers.ClassOf(err); got != providers.ClassTransient || !strings.Contains(err.Error(), "EC2 does not know instance") {
+		t.Fatalf("create = %v (class %s), want transient saying EC2 does not know the instance", err, got)
+	}
+	if n := count(srv.Ops(), "RunInstances"); n != 1 {
+		t.Errorf("RunInstances calls = %d, want 1: the attempt stops at the instance it could not terminate", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := newProvider(t, srv, nil).Destroy(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, srv, p, id)
+}
+
+// TestDestroyDoesNotReportUnknownInstance: EC2 never knows the run's
+// instance (TerminateInstances answers NotFound for ever). Destroy's error
+// names it as not deleted, and its report does not list it as deleted.
+func TestDestroyDoesNotReportUnknownInstance(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
+		Message: "The instance ID does not exist"})
+	// A guard, not a timing assertion: an adapter that waited for the
+	// unknown instance to terminate would wait for ever.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := newProvider(t, srv, nil).Destroy(ctx, id)
+	if ctx.Err() != nil {
+		t.Fatalf("destroy did not end before the guard's deadline: %v", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), h.ID) || !strings.Contains(err.Error(), "not deleted") {
+		t.Fatalf("destroy = %v, want an error naming instance %s as not deleted", err, h.ID)
+	}
+	for _, r := range rep.Deleted {
+		if r.ID == h.ID {
+			t.Errorf("report lists instance %s as deleted, though EC2 never terminated it: %+v", h.ID, rep.Deleted)
+		}
+	}
+	if in, _ := srv.Instance(h.ID); in.State != "running" {
+		t.Errorf("setup: instance %s is %s, want running (never terminated)", h.ID, in.State)
+	}
+}
+
+// TestDestroyTerminatesUnknownInOneSweep: EC2 does not know the run's
+// instance for the batch call and two single ones. Terminate waits it out
+// within the sweep (untilKnown), so every TerminateInstances call comes
+// before the second listing of instances: one that tried each id once and
+// left it to the next sweep would still clean up, a sweep later.
+func TestDestroyTerminatesUnknownInOneSweep(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 3, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
+		Message: "The instance ID does not exist"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := newProvider(t, srv, nil).Destroy(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	listings, lastTerminate, secondListing := 0, -1, -1
+	for i, c := range srv.Calls() {
+		switch {
+		case c.Op == "TerminateInstances":
+			lastTerminate = i
+		case c.Op == "DescribeInstances" && c.Params["InstanceId.1"] == "" && c.Params["Filter.1.Name"] != "":
+			if listings++; listings == 2 {
+				secondListing = i
+			}
+		}
+	}
+	if n := count(srv.Ops(), "TerminateInstances"); n != 4 {
+		t.Errorf("TerminateInstances calls = %d, want 4: the batch, two NotFound single ones, the one that took", n)
+	}
+	if secondListing >= 0 && lastTerminate > secondListing {
+		t.Errorf("the instance was terminated only by a later sweep (call %d after the second listing, call %d): "+
+			"want each unknown id retried until EC2 knows it within the sweep", lastTerminate, secondListing)
 	}
 	assertNothingLeft(t, srv, p, id)
 }

@@ -153,3 +153,32 @@ func TestExpiredOIDCToken(t *testing.T) {
 		t.Fatalf("preflight with an expired OIDC token: %v, want auth naming the GitHub OIDC token", err)
 	}
 }
+
+// TestRoleRequestExpiredNamesClock: with aws-role-to-assume, EC2 answers
+// RequestExpired on every call, even after the adapter renewed the
+// session: a clock off beyond AWS's allowed skew. The error says to check
+// the clock; advice to use aws-role-to-assume or a longer
+// role-duration-seconds is wrong for a user who already does.
+func TestRoleRequestExpiredNamesClock(t *testing.T) {
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	defer gh.Close()
+	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
+	defer srv.Close()
+	srv.Inject(fakecloud.Fault{Op: "DescribeRegions", Status: http.StatusBadRequest, Code: "RequestExpired", Message: "Request has expired."})
+	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
+	p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": role}, environ),
+		aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Preflight(context.Background(), request(identity("aws")))
+	if count(srv.Ops(), "DescribeRegions") == 0 {
+		t.Fatalf("setup: preflight never called DescribeRegions: %v", srv.Ops())
+	}
+	if providers.ClassOf(err) != providers.ClassAuth || !strings.Contains(err.Error(), "RequestExpired") ||
+		!strings.Contains(err.Error(), "this machine's clock is off") || strings.Contains(err.Error(), "role-duration-seconds") {
+		t.Fatalf("preflight with the role answered RequestExpired after renewal: %v, want auth naming the clock, not role-duration-seconds", err)
+	}
+}
