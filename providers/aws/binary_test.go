@@ -1112,14 +1112,21 @@ func TestBinarySIGTERMActions(t *testing.T) {
 }
 
 // TestBinaryUnauthorizedAtLaunch: a refusal for permissions can still come
-// at provision (the policy changed after the preflight's DryRun, or a
-// condition the dry run did not meet). The run stops there — no other
-// zone or candidate is tried, since more of the same would be refused —
-// the row reads Preflight ✅, Live cycle ❌ with EC2's own message in
-// Notes, and nothing is left behind.
+// at provision: the policy changed after the preflight's DryRun passed.
+// (IAM checks a dry run against the same action and conditions, so a
+// policy that refused the launch all along would be refused at preflight.)
+// Here the policy changes while the run creates its security group. The
+// run stops there — no other zone or candidate is tried, since more of
+// the same would be refused — the row reads Preflight ✅, Live cycle ❌
+// with EC2's own message in Notes, and nothing is left behind.
 func TestBinaryUnauthorizedAtLaunch(t *testing.T) {
 	srv := binaryFake(t, true)
-	srv.Deny("RunInstances")
+	var changed atomic.Bool
+	srv.DenyWhen("RunInstances", func(map[string]string) bool { return changed.Load() })
+	srv.Inject(fakecloud.Fault{Op: "CreateSecurityGroup", When: func(fakecloud.Call) bool {
+		changed.Store(true) // the policy changes now; this call still goes through
+		return false
+	}})
 	bin := binary(t)
 	args := append(cliArgs(t, srv, suiteFile(t, "true")), "--candidates", "[{region: us-east-1}, {region: eu-west-1}]")
 	p := start(t, bin, baseEnv(t), args)

@@ -53,8 +53,7 @@ func TestDryRunIsTheLaunch(t *testing.T) {
 func TestPreflightUnderIMDSv2Policy(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	noIMDSv2 := func(p map[string]string) bool { return p["MetadataOptions.HttpTokens"] != "required" }
-	srv.DenyWhen("RunInstances", noIMDSv2)
-	srv.DenyWhen("dryrun:RunInstances", noIMDSv2)
+	srv.DenyWhen("RunInstances", noIMDSv2) // the launch and its dry run
 	p := newProvider(t, srv, nil)
 	if err := p.Preflight(context.Background(), request(identity("aws"))); err != nil {
 		t.Fatalf("preflight under an IMDSv2-only policy: %v", err)

@@ -214,6 +214,13 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		// A broken endpoint (IgnoreDryRun): the call is really done.
 		dry = false
 	}
+	if dry && action == "CreateSecurityGroup" {
+		// EC2 checks the parameters before it answers a dry run.
+		if _, _, _, e := s.checkCreateGroup(c, p, true); e != nil {
+			writeEC2Error(w, e)
+			return
+		}
+	}
 	if dry && action != "RunInstances" {
 		// As EC2 does: the permission check passed, nothing is done.
 		writeEC2Error(w, dryRunOK())
@@ -567,32 +574,45 @@ func (s *Server) describeSubnets(c caller, p params) (*xmlDoc, *apiError) {
 }
 
 func (s *Server) createSecurityGroup(c caller, p params) (*xmlDoc, *apiError) {
-	name, vpc := p.get("GroupName"), p.get("VpcId")
-	if vpc == "" {
-		vpc = vpcID(c.region)
-	}
-	if !slices.Contains(s.vpcs(c.region), vpc) {
-		return nil, errf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc)
-	}
-	if strings.HasPrefix(name, "sg-") || len(name) > 255 {
-		return nil, invalidValue("Invalid security group name %s", name)
-	}
-	if len(s.groups.List(func(_ string, g Group) bool { return g.VpcID == vpc && g.Name == name })) > 0 {
-		return nil, errf(http.StatusBadRequest, "InvalidGroup.Duplicate", "The security group '%s' already exists for VPC '%s'", name, vpc)
-	}
-	specs, e := p.tagSpecs()
+	name, vpc, specs, e := s.checkCreateGroup(c, p, false)
 	if e != nil {
 		return nil, e
-	}
-	for rt := range specs {
-		if rt != "security-group" {
-			return nil, invalidValue("'%s' is not a valid taggable resource type for this operation.", rt)
-		}
 	}
 	g := Group{ID: s.NewID("sg-"), Region: c.region, Name: name, Description: p.get("GroupDescription"), VpcID: vpc, Tags: specs["security-group"]}
 	s.groups.Put(g.ID, g)
 	d := response("CreateSecurityGroup").el("return", "true").el("groupId", g.ID)
 	return d.tags(g.Tags), nil
+}
+
+// checkCreateGroup checks a CreateSecurityGroup's parameters, for the
+// call and for its dry run alike: EC2 answers a dry run DryRunOperation
+// only for a request that would have succeeded. A dry run is not refused
+// for a group of the name that already exists: that is the state of the
+// account, which this fake does not claim EC2's dry run checks, and a
+// preflight after an earlier attempt would otherwise fail on it.
+func (s *Server) checkCreateGroup(c caller, p params, dry bool) (name, vpc string, specs map[string]map[string]string, e *apiError) {
+	name, vpc = p.get("GroupName"), p.get("VpcId")
+	if vpc == "" {
+		vpc = vpcID(c.region)
+	}
+	if !slices.Contains(s.vpcs(c.region), vpc) {
+		return "", "", nil, errf(http.StatusBadRequest, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc)
+	}
+	if strings.HasPrefix(name, "sg-") || len(name) > 255 {
+		return "", "", nil, invalidValue("Invalid security group name %s", name)
+	}
+	if !dry && len(s.groups.List(func(_ string, g Group) bool { return g.VpcID == vpc && g.Name == name })) > 0 {
+		return "", "", nil, errf(http.StatusBadRequest, "InvalidGroup.Duplicate", "The security group '%s' already exists for VPC '%s'", name, vpc)
+	}
+	if specs, e = p.tagSpecs(); e != nil {
+		return "", "", nil, e
+	}
+	for rt := range specs {
+		if rt != "security-group" {
+			return "", "", nil, invalidValue("'%s' is not a valid taggable resource type for this operation.", rt)
+		}
+	}
+	return name, vpc, specs, nil
 }
 
 func (s *Server) findGroup(c caller, id, name string) (Group, *apiError) {

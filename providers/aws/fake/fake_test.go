@@ -407,6 +407,42 @@ func TestDryRun(t *testing.T) {
 	}
 }
 
+// TestDenyActionDeniesDryRun: IAM checks a dry run against the action
+// itself, so denying RunInstances denies its dry run as well.
+func TestDenyActionDeniesDryRun(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	s.Deny("RunInstances")
+	launch := ec2Form("RunInstances", "DryRun", "true", "MinCount", "1", "MaxCount", "1", "ImageId", UbuntuAMI, "InstanceType", "c8i.large")
+	if status, body := post(t, s, auth, launch); status != 403 || errorCode(t, body) != "UnauthorizedOperation" {
+		t.Errorf("dry run of a denied RunInstances: %d %s, want 403 UnauthorizedOperation\n%s", status, errorCode(t, body), body)
+	}
+}
+
+// TestDryRunChecksParameters: a CreateSecurityGroup dry run with a bad
+// parameter is refused for it, as the call would be, not answered
+// DryRunOperation.
+func TestDryRunChecksParameters(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	for _, tt := range []struct {
+		form url.Values
+		code string
+	}{
+		{ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "g", "GroupDescription", "d", "VpcId", "vpc-nonesuch"), "InvalidVpcID.NotFound"},
+		{ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "sg-bad", "GroupDescription", "d"), "InvalidParameterValue"},
+		{ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "g", "GroupDescription", "d",
+			"TagSpecification.1.ResourceType", "instance", "TagSpecification.1.Tag.1.Key", "k", "TagSpecification.1.Tag.1.Value", "v"), "InvalidParameterValue"},
+	} {
+		if status, body := post(t, s, auth, tt.form); status != 400 || errorCode(t, body) != tt.code {
+			t.Errorf("dry run %v: %d %s, want 400 %s\n%s", tt.form, status, errorCode(t, body), tt.code, body)
+		}
+	}
+	if g := s.Groups(); len(g) != 0 {
+		t.Errorf("dry runs created groups: %+v", g)
+	}
+}
+
 // TestExpiredSession: a session AssumeRoleWithWebIdentity minted lasts
 // SessionTTL; once it has expired, each service refuses requests signed
 // with it as AWS does — EC2 400 RequestExpired, STS 403 ExpiredToken, SSM

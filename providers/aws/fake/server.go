@@ -333,18 +333,26 @@ func writeXML(w http.ResponseWriter, d *xmlDoc) {
 	io.WriteString(w, d.String()) //nolint:errcheck // client gone
 }
 
-// Deny makes the account's policy refuse op ("RunInstances", or
-// "dryrun:RunInstances" for only its DryRun permission check) as IAM does:
-// 403 UnauthorizedOperation, with EC2's wording and an encoded
-// authorization failure message (opaque: only sts
-// DecodeAuthorizationMessage reads it).
+// Deny makes the account's policy refuse op as IAM does: 403
+// UnauthorizedOperation, with EC2's wording and an encoded authorization
+// failure message (opaque: only sts DecodeAuthorizationMessage reads it).
+// Denying an action ("RunInstances") denies its DryRun too, since IAM
+// checks a dry run against the same action; "dryrun:RunInstances" denies
+// only the dry run's check.
 func (s *Server) Deny(op string) { s.DenyWhen(op, nil) }
 
 // DenyWhen is Deny for only the calls whose parameters when holds for, as
 // a policy's condition does: DenyWhen("RunInstances", unless IMDSv2 is
-// required) and the same for "dryrun:RunInstances" is an SCP that refuses
-// launches without MetadataOptions.HttpTokens=required.
+// required) is an SCP that refuses launches, and their dry runs, without
+// MetadataOptions.HttpTokens=required.
 func (s *Server) DenyWhen(op string, when func(params map[string]string) bool) {
+	s.deny(op, when)
+	if !strings.HasPrefix(op, "dryrun:") {
+		s.deny("dryrun:"+op, when)
+	}
+}
+
+func (s *Server) deny(op string, when func(params map[string]string) bool) {
 	action := strings.TrimPrefix(op, "dryrun:")
 	var match func(fakecloud.Call) bool
 	if when != nil {
