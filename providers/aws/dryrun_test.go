@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
@@ -131,5 +132,36 @@ func TestPreflightEndpointIgnoresDryRun(t *testing.T) {
 	}
 	if n := count(srv.Ops(), "DeleteSecurityGroup"); n != 1 {
 		t.Errorf("DeleteSecurityGroup calls = %d, want 1 (%v)", n, srv.Ops())
+	}
+}
+
+// TestPreflightEndpointIgnoresDryRunLaunch: an endpoint that ignores
+// DryRun on RunInstances really launches an instance (in the VPC's default
+// group, as the dry run names none). The preflight fails naming it and
+// terminates it: nothing is left running, tagged or not.
+func TestPreflightEndpointIgnoresDryRunLaunch(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	srv.IgnoreDryRun("RunInstances")
+	p := newProvider(t, srv, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := p.Preflight(ctx, request(identity("aws")))
+	insts := srv.Instances()
+	if len(insts) != 1 {
+		t.Fatalf("setup: the endpoint launched %d instances, want 1 (preflight: %v)", len(insts), err)
+	}
+	if err == nil || !strings.Contains(err.Error(), insts[0].ID) || !strings.Contains(err.Error(), "ignored DryRun") {
+		t.Fatalf("preflight = %v, want an error naming instance %s the endpoint launched", err, insts[0].ID)
+	}
+	for _, in := range srv.Instances() {
+		if in.State != "terminated" {
+			t.Errorf("instance %s is %s after the preflight, want terminated", in.ID, in.State)
+		}
+	}
+	if i, g, v := srv.Live(); i+g+v != 0 || len(srv.Interfaces()) != 0 {
+		t.Errorf("preflight left %d instances, %d groups, %d volumes, interfaces %v", i, g, v, srv.Interfaces())
+	}
+	if left := leftInFake(srv); len(left) > 0 {
+		t.Errorf("preflight left tagged resources: %v", left)
 	}
 }

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -145,8 +146,40 @@ func (p *Provider) checkPermissions(ctx context.Context, cl *clients, req provid
 	}
 	launch := launchInput(req, c, pl, image, "")
 	launch.DryRun = sdk.Bool(true)
-	_, err = cl.ec2.RunInstances(ctx, launch)
+	ran, err := cl.ec2.RunInstances(ctx, launch)
+	if err == nil && ran != nil && len(ran.Instances) > 0 {
+		// The endpoint ignored DryRun and launched: terminate what it
+		// launched, by the ids in its answer, so a preflight leaves
+		// nothing running (and billing) whatever it is answered.
+		return p.endDryLaunch(ctx, cl, c.Region, ran.Instances)
+	}
 	return p.dryRun("ec2:RunInstances", fmt.Sprintf("launch %s %s instances", c.Type, c.Market), c.Region, err)
+}
+
+// endDryLaunch terminates the instances a RunInstances with DryRun really
+// launched, waits until they are gone (their volume and interface go with
+// them), and returns the preflight's error naming them.
+func (p *Provider) endDryLaunch(ctx context.Context, cl *clients, region string, insts []ec2types.Instance) error {
+	ids := make([]string, 0, len(insts))
+	for _, in := range insts {
+		if id := sdk.ToString(in.InstanceId); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	what := fmt.Sprintf("check permission ec2:RunInstances with DryRun in %s: the endpoint ignored DryRun and launched instance %s",
+		region, strings.Join(ids, ", "))
+	unknown, err := p.terminate(ctx, cl, ids)
+	if err == nil && len(unknown) > 0 {
+		err = fmt.Errorf("EC2 does not know %s yet", strings.Join(unknown, ", "))
+	}
+	if err == nil {
+		err = p.waitTerminated(ctx, cl, ids)
+	}
+	if err != nil {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("%s, and terminating it failed (terminate it by hand): %w", what, err))
+	}
+	p.opts.Log().Warn("the endpoint ignored DryRun and launched an instance; terminated it", "instances", ids, "region", region)
+	return providers.Classified(providers.ClassInvalid, "", errors.New(what+"; terminated it"))
 }
 
 // dryRun reads EC2's answer to a DryRun call: DryRunOperation means the

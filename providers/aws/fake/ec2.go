@@ -113,8 +113,13 @@ func shortHash(s string) string {
 	return hex.EncodeToString(h[:])[:17]
 }
 
-func vpcID(region string) string  { return "vpc-" + shortHash("vpc/"+region) }
-func subnetID(zone string) string { return "subnet-" + shortHash("subnet/"+zone) }
+func vpcID(region string) string { return "vpc-" + shortHash("vpc/"+region) }
+
+// defaultGroupID names the VPC's default security group, which every VPC
+// has and no run creates or deletes: the fake names it (on an instance
+// launched without a group) but does not list it.
+func defaultGroupID(vpc string) string { return "sg-" + shortHash("default/"+vpc) }
+func subnetID(zone string) string      { return "subnet-" + shortHash("subnet/"+zone) }
 
 // ec2Handler is one action: the parameters it allows and requires, and the work.
 type ec2Handler struct {
@@ -842,10 +847,10 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	dry := p.get("DryRun") == "true" && !s.ignoresDryRun("RunInstances")
-	if len(groups) == 0 && !dry {
-		// A dry run may name none: the run's group does not exist yet, and
-		// EC2 would check the VPC's default group instead.
-		return nil, invalidValue("the fake has no default security group; pass SecurityGroupId")
+	if len(groups) == 0 {
+		// As EC2 does, a launch that names no group gets the VPC's
+		// default group (and a dry run is checked against it).
+		groups = []string{defaultGroupID(vpc)}
 	}
 	market := p.get("InstanceMarketOptions.MarketType")
 	if market != "" && market != "spot" && market != "capacity-block" && market != "interruptible-capacity-reservation" {

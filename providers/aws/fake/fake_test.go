@@ -443,6 +443,26 @@ func TestDryRunChecksParameters(t *testing.T) {
 	}
 }
 
+// TestLaunchWithoutGroup: a launch that names no security group gets the
+// VPC's default group, as EC2 does; IgnoreDryRun then makes a dry run a
+// real launch.
+func TestLaunchWithoutGroup(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	s.IgnoreDryRun("RunInstances")
+	launch := ec2Form("RunInstances", "DryRun", "true", "MinCount", "1", "MaxCount", "1", "ImageId", UbuntuAMI, "InstanceType", "c8i.large")
+	if status, body := post(t, s, auth, launch); status != 200 {
+		t.Fatalf("launch without a group: %d %s\n%s", status, errorCode(t, body), body)
+	}
+	insts := s.Instances()
+	if len(insts) != 1 || len(insts[0].Groups) != 1 || insts[0].Groups[0] != defaultGroupID(insts[0].VpcID) {
+		t.Errorf("instances = %+v, want one in the VPC's default group", insts)
+	}
+	if g := s.Groups(); len(g) != 0 {
+		t.Errorf("the default group is listed as a group of the account's: %+v", g)
+	}
+}
+
 // TestExpiredSession: a session AssumeRoleWithWebIdentity minted lasts
 // SessionTTL; once it has expired, each service refuses requests signed
 // with it as AWS does — EC2 400 RequestExpired, STS 403 ExpiredToken, SSM
