@@ -113,10 +113,12 @@ func classify(what string, err error) error {
 
 // expiredSession follows an error saying the request expired when it was
 // signed with session credentials nothing renews: what to change, since
-// the likely cause is credentials made for an hour.
-const expiredSession = "the AWS credentials expired: aws-role-to-assume renews its sessions, but AWS_* credentials " +
-	"(as aws-actions/configure-aws-credentials exports them) cannot be renewed and last its role-duration-seconds, " +
-	"1 hour by default, the post step included: for runs near an hour use aws-role-to-assume or a longer role-duration-seconds"
+// the likely cause is credentials made for an hour (the default of
+// aws-actions/configure-aws-credentials with OIDC).
+const expiredSession = "the AWS credentials expired: aws-role-to-assume renews its sessions, but session credentials " +
+	"in AWS_* (as aws-actions/configure-aws-credentials exports them) cannot be renewed and last its role-duration-seconds, " +
+	"by default 1 hour with OIDC (6 hours for a role assumed with an IAM user's keys), the post step included: " +
+	"for runs near an hour use aws-role-to-assume or a longer role-duration-seconds"
 
 // expiredOrClock follows it for other credentials: long-term keys do not
 // expire, and a session the adapter renews was renewed and retried, so
