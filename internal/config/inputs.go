@@ -174,7 +174,10 @@ func Inputs() []Input {
 			Default: "90",
 			Description: "Minutes the whole step may take, GitHub reporting included (2 min are kept for the final " +
 				"report, enough to wait out a GitHub rate limit); in run and up, work stops early enough to leave teardown-budget " +
-				"for teardown (down is bounded by teardown-budget alone). Keep the job's timeout-minutes above it by at least " +
+				"for teardown. With GitHub reporting on (comment: true), that holds when timeout-minutes is at least " +
+				"teardown-budget plus 3 min; below that (the least accepted is teardown-budget plus 1 min) the work and " +
+				"teardown still get teardown-budget plus 1 min, and the final report can add up to 2 min. down is not bounded by it: its teardown gets teardown-budget " +
+				"(at least 1 min), then up to 2 min to report. Keep the job's timeout-minutes above it by at least " +
 				"teardown-budget plus 2 min, the post step's most.",
 		},
 		{
@@ -254,9 +257,11 @@ func Inputs() []Input {
 			NotProviders: noCloud,
 		},
 		{
-			Name:         "spot-failover",
-			Default:      "false",
-			Description:  "true: after a spot candidate, try the same region, zone and type on-demand before the next candidate.",
+			Name:    "spot-failover",
+			Default: "false",
+			Description: "true: after a spot candidate, try the same region, zone and type on-demand before the next candidate. " +
+				"Refused (exit 2) when no candidate ends up on the spot market, as when market is on-demand and no candidates " +
+				"entry says market: spot.",
 			Modes:        provisioning,
 			NotProviders: noCloud,
 		},
@@ -401,10 +406,12 @@ func Inputs() []Input {
 		endpoint("aws", "AWS API (EC2, STS and SSM alike)"),
 		{
 			Name: "aws-role-to-assume",
-			Description: "ARN of an IAM role to assume through GitHub OIDC (needs permissions: id-token: write); its sessions are renewed " +
-				"as they expire and minted again in the post step. AWS_* credentials from aws-actions/configure-aws-credentials " +
-				"are not: the post step uses the same ones, which expire after its role-duration-seconds (default 1 hour), so for " +
-				"runs near an hour use this input or a longer role-duration-seconds.",
+			Description: "ARN of an IAM role to assume through GitHub OIDC (needs permissions: id-token: write, and a trust " +
+				"policy letting GitHub's OIDC provider, audience sts.amazonaws.com, call sts:AssumeRoleWithWebIdentity); its " +
+				"sessions are renewed as they expire and minted again in the post step. Session credentials from " +
+				"aws-actions/configure-aws-credentials are not: the post step uses the same ones, which expire after its " +
+				"role-duration-seconds (default 1 hour with OIDC, 6 hours for a role assumed with an IAM user's keys; an IAM " +
+				"user's own keys do not expire), so for runs near an hour use this input or a longer role-duration-seconds.",
 			Providers: []string{"aws"},
 			Modes:     placement,
 		},

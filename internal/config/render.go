@@ -107,7 +107,9 @@ func InputsMarkdown() []byte {
 	b.WriteString("Every input `foo-bar` is also the CLI flag `--foo-bar` and the environment variable `INPUT_FOO-BAR`. " +
 		"Durations use Go syntax (`90m`, `1h30m`), booleans are `true` or `false`, numbers are whole numbers (`max-cost` alone takes decimals, e.g. `2.50`). " +
 		"Bad input is reported with the input's name, the value given and the form expected, and exits 2 " +
-		"before anything is created. Secret inputs are masked and never appear in logs or errors.\n\n")
+		"before anything is created. The value is shown as `***` when the input is secret, when it holds a secret input's " +
+		"value (a token pasted into the wrong input) or when it looks like a private key, and cut to its first line and " +
+		"80 characters when longer. Secret inputs are masked and never appear in logs or errors.\n\n")
 	b.WriteString("## Inputs\n\n")
 	b.WriteString(inputsTable())
 	b.WriteString("\n## Outputs\n\n")
