@@ -83,17 +83,32 @@ func TestFinalCallsWaitOutRateLimitsBeyondBudget(t *testing.T) {
 }
 
 // FinalBudget defaults to Budget, so a Reporter configured with Budget
-// alone behaves as before.
+// alone behaves as before: Finish waits out a 20 s Retry-After, within the
+// 30 s Budget (with no default it would have nothing to wait with), and
+// refuses a minute's wait, beyond it.
 func TestFinalBudgetDefaultsToBudget(t *testing.T) {
 	f := newFake(t)
-	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusForbidden, Secondary: true})
 	r, s := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) { c.Budget = 30 * time.Second })
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusTooManyRequests, RetryAfter: 20 * time.Second})
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if !out.StatusPosted {
+		t.Errorf("Finish = %+v, want the status posted after waiting out 20s within the 30s budget", out)
+	}
+	if !slices.Contains(s.all, 20*time.Second) {
+		t.Errorf("waits %v, want the 20s Retry-After waited out", s.all)
+	}
+	if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != "success" {
+		t.Errorf("status %+v (found %v), want success", st, ok)
+	}
+
+	waited := len(s.all)
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusForbidden, Secondary: true})
+	out = r.Finish(context.Background(), legRow("aws", matrix.Fail, ""))
 	if out.StatusPosted || !strings.Contains(out.Notice, "rate limited") {
 		t.Errorf("Finish = %+v, want the minute's wait refused within a 30s budget", out)
 	}
-	if s.total() != 0 {
-		t.Errorf("waited %v, want no wait beyond the budget", s.all)
+	if len(s.all) != waited {
+		t.Errorf("waits %v, want no wait beyond the budget", s.all[waited:])
 	}
 }
 
