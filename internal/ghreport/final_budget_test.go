@@ -146,3 +146,38 @@ func TestUpdateAndStartAsyncKeepBudget(t *testing.T) {
 		})
 	}
 }
+
+// Abandon and EndKept read the comment for the leg's settled cells before
+// the status; a read that hangs (a slow API) is cut at endReadTimeout, and
+// the status is still posted within the caller's time. Without the cut the
+// read would hold until the caller's deadline and the status never post.
+func TestEndStatusPostedWhenCommentReadHangs(t *testing.T) {
+	for _, e := range []struct {
+		name string
+		end  func(context.Context, *Reporter) Outcome
+	}{
+		{"Abandon", func(ctx context.Context, r *Reporter) Outcome { return r.Abandon(ctx, matrix.Row{Key: "aws"}, "killed") }},
+		{"EndKept", func(ctx context.Context, r *Reporter) Outcome { return r.EndKept(ctx, matrix.Row{Key: "aws"}, "host gone") }},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			f := newFake(t)
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) }) // before the fake closes
+			r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+			r.endReadTimeout = 50 * time.Millisecond
+			// The first comment list hangs until the test ends.
+			f.Inject(fakegh.Fault{Method: "GET", Path: "/comments", Status: http.StatusBadGateway, During: func() { <-release }})
+			// The caller's time: far beyond the cut, so only a read that
+			// is never cut uses it up.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out := e.end(ctx, r)
+			if !out.StatusPosted {
+				t.Fatalf("%s = %+v, want the status posted after the hung read was cut", e.name, out)
+			}
+			if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != "error" {
+				t.Errorf("status %+v (found %v), want error", st, ok)
+			}
+		})
+	}
+}
