@@ -156,8 +156,12 @@ func TestEndStatusPostedWhenCommentReadHangs(t *testing.T) {
 		name string
 		end  func(context.Context, *Reporter) Outcome
 	}{
-		{"Abandon", func(ctx context.Context, r *Reporter) Outcome { return r.Abandon(ctx, matrix.Row{Key: "aws"}, "killed") }},
-		{"EndKept", func(ctx context.Context, r *Reporter) Outcome { return r.EndKept(ctx, matrix.Row{Key: "aws"}, "host gone") }},
+		{"Abandon", func(ctx context.Context, r *Reporter) Outcome {
+			return r.Abandon(ctx, matrix.Row{Key: "aws"}, "killed")
+		}},
+		{"EndKept", func(ctx context.Context, r *Reporter) Outcome {
+			return r.EndKept(ctx, matrix.Row{Key: "aws"}, "host gone")
+		}},
 	} {
 		t.Run(e.name, func(t *testing.T) {
 			f := newFake(t)
