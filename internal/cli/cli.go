@@ -166,6 +166,9 @@ type app struct {
 	stderr io.Writer
 	// start is when the process started: timeout-minutes counts from it.
 	start time.Time
+	// now is the clock the final report's deadline is taken from; nil is
+	// time.Now. Tests set it with start.
+	now func() time.Time
 
 	mu      sync.Mutex
 	noticed map[string]bool // reporting notices already shown
@@ -181,6 +184,13 @@ type app struct {
 	// ghSleep is how the GitHub reporting waits out rate limits and
 	// retries; nil is a real timer. Tests inject one that does not wait.
 	ghSleep func(context.Context, time.Duration) error
+}
+
+func (a *app) clock() time.Time {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Now()
 }
 
 func newApp(env Env) *app {

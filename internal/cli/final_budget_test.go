@@ -82,7 +82,7 @@ func fbLeg(t *testing.T, f *fakegh.Server, env map[string]string) (*app, *record
 	a := newApp(Env{Getenv: func(k string) string { return vars[k] }, Stdout: io.Discard, Stderr: io.Discard})
 	s := &recordedSleeps{}
 	a.ghSleep = s.sleep
-	return a, s, &config.Run{GitHubToken: fbToken, GitHubAPIURL: f.URL(), Comment: true, Display: "AWS"}
+	return a, s, &config.Run{GitHubToken: fbToken, GitHubAPIURL: f.URL(), Comment: true, Display: "AWS", TimeoutMinutes: 90}
 }
 
 func fbFake(t *testing.T) *fakegh.Server {
@@ -139,7 +139,7 @@ func TestFinalReportWaitsOutARateLimit(t *testing.T) {
 				row.Set(matrix.Preflight, matrix.Pass, "")
 				row.Set(matrix.LiveCycle, verdict, "")
 				row.Set(matrix.SeccompProbe, verdict, "")
-				out, ok := a.reportFinish(ctx, r, row)
+				out, ok := a.reportFinish(ctx, r, run, row)
 				if !ok || !out.StatusPosted || out.Degraded {
 					t.Fatalf("final report %+v, want the status posted after waiting out the rate limit", out)
 				}
@@ -152,6 +152,80 @@ func TestFinalReportWaitsOutARateLimit(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// deadlineSleeps records the deadline of the context each wait is asked
+// in: the reporter's waits run in the context reportFinish gave Finish.
+type deadlineSleeps struct {
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (s *deadlineSleeps) sleep(ctx context.Context, d time.Duration) error {
+	dl, _ := ctx.Deadline()
+	s.mu.Lock()
+	s.deadlines = append(s.deadlines, dl)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+// The final report keeps within timeout-minutes: it gets finishReserve
+// when that much is left, what is left otherwise, and finishFloor when
+// (nearly) nothing is, so a cycle that overran its share does not push the
+// step a whole finishReserve past timeout-minutes. The deadline is read
+// where the reporter waits out a short rate limit on the status, which it
+// still does within the floor. With the clock injected, the deadlines are
+// exact.
+func TestFinalReportDeadlineWithinTimeout(t *testing.T) {
+	const timeout = 30 * time.Minute
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		left time.Duration // of timeout-minutes, at reportFinish
+		want time.Duration // the deadline, from now
+	}{
+		{"plenty left", 20 * time.Minute, finishReserve},
+		{"a minute left", time.Minute, time.Minute},
+		{"seconds left", 3 * time.Second, finishFloor},
+		{"overrun", -time.Minute, finishFloor},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := fbFake(t)
+			a, _, run := fbLeg(t, f, nil)
+			run.TimeoutMinutes = int(timeout / time.Minute)
+			a.start = now.Add(c.left - timeout)
+			a.now = func() time.Time { return now }
+			s := &deadlineSleeps{}
+			a.ghSleep = s.sleep
+			r := a.reporter(run)
+			if r == nil {
+				t.Fatal("GitHub reporting is off")
+			}
+			f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second})
+			row := matrix.Row{Key: "aws", Provider: "AWS"}
+			row.Set(matrix.Preflight, matrix.Pass, "")
+			row.Set(matrix.LiveCycle, matrix.Pass, "")
+			row.Set(matrix.SeccompProbe, matrix.Pass, "")
+			out, ok := a.reportFinish(context.Background(), r, run, row)
+			if !ok || !out.StatusPosted {
+				t.Fatalf("final report %+v, want the status posted after the 2s wait", out)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if len(s.deadlines) == 0 {
+				t.Fatal("the reporter never waited, so its deadline was not seen")
+			}
+			want, bound := now.Add(c.want), a.start.Add(timeout).Add(finishFloor)
+			for _, dl := range s.deadlines {
+				if !dl.Equal(want) {
+					t.Errorf("final report's deadline %s after now, want %s", dl.Sub(now), c.want)
+				}
+				if c.left >= 0 && dl.After(bound) {
+					t.Errorf("final report's deadline %s after now is past timeout-minutes plus the floor", dl.Sub(now))
+				}
+			}
+		})
 	}
 }
 

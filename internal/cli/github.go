@@ -215,15 +215,27 @@ func (a *app) reportProgress(ctx context.Context, r *ghreport.Reporter, plan *ve
 	}
 }
 
+// finishFloor is the least time the final report gets when timeout-minutes
+// is (nearly) used up: enough for a status without rate limits. A report
+// it cut short is not lost: the state is saved as not reported, and the
+// post step posts the row again.
+const finishFloor = 10 * time.Second
+
 // reportFinish posts the leg's final row. It runs even after a signal (the
-// result must not be lost), within the time kept back for it. ok is false
-// when reporting is off. The commit status goes first, so a kill during the
-// comment's confirmation still leaves it settled.
-func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix.Row) (out ghreport.Outcome, ok bool) {
+// result must not be lost), within the time kept back for it, and within
+// what is left of timeout-minutes (but at least finishFloor): a cycle that
+// used more than its share (see cycleTimeout) does not push the step past
+// timeout-minutes by a whole finishReserve. ok is false when reporting is
+// off. The commit status goes first, so a kill during the comment's
+// confirmation still leaves it settled.
+func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, run *config.Run, row matrix.Row) (out ghreport.Outcome, ok bool) {
 	if r == nil {
 		return out, false
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
+	now := a.clock()
+	end := a.start.Add(time.Duration(run.TimeoutMinutes) * time.Minute)
+	deadline := now.Add(min(finishReserve, max(end.Sub(now), finishFloor)))
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	out = r.Finish(ctx, row)
 	a.notice(out)
@@ -233,10 +245,13 @@ func (a *app) reportFinish(ctx context.Context, r *ghreport.Reporter, row matrix
 // cycleTimeout is the cycle's share of timeout-minutes. With GitHub
 // reporting on, it is what is left after the time this process has already
 // spent (elapsed; the Start report runs beside the cycle) and after the
-// reserve for the final report, in whole seconds. It never drops below the teardown budget
-// plus a minute, the least config lets timeout-minutes be: a run that tight
-// gives the final report what it can. Without reporting the cycle has the
-// whole timeout, as before.
+// reserve for the final report, in whole seconds. It never drops below the
+// teardown budget plus a minute, the least config lets timeout-minutes be:
+// with timeout-minutes that tight (under about teardown-budget plus three
+// minutes) the cycle may use the final report's reserve and more, up to
+// elapsed past timeout-minutes, and reportFinish then gives the final
+// report only finishFloor. Without reporting the cycle has the whole
+// timeout, as before.
 func cycleTimeout(run *config.Run, reporting bool, elapsed time.Duration) time.Duration {
 	total := time.Duration(run.TimeoutMinutes) * time.Minute
 	if !reporting {

@@ -208,7 +208,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	// comment refused on its own would be refused to the post step too),
 	// or when GitHub refuses the status itself (Off): posting again would
 	// not help.
-	if out, ok := a.reportFinish(ctx, gh, finalRow); ok && (out.StatusPosted || out.Off) && !res.TeardownDeferred {
+	if out, ok := a.reportFinish(ctx, gh, run, finalRow); ok && (out.StatusPosted || out.Off) && !res.TeardownDeferred {
 		st.save("reported", "true")
 	}
 	waitStart() // over by now: Finish waited for it

@@ -70,6 +70,12 @@ func Load(src Source) (*Run, error) { return LoadWith(src, Options{}) }
 // with errors.Join; errors.As finds the first.
 func LoadWith(src Source, opt Options) (*Run, error) {
 	l := newLoader(src)
+	// The token's fallback is filled before any input is checked: fail
+	// redacts the secret inputs' values (holdsSecret), and a token that only
+	// the environment holds, pasted into another input, must be one of them.
+	if l.get("github-token") == "" {
+		l.set("github-token", strings.TrimSpace(opt.env("GITHUB_TOKEN")))
+	}
 	r := &Run{}
 
 	if opt.Mode != "" {
@@ -202,6 +208,11 @@ func (l *loader) fail(name, value, expected string, cause error) {
 	l.errs = append(l.errs, &InputError{Input: name, Value: value, Expected: expected, Err: cause})
 }
 
+// minSecretMatch is the least length of a secret, or of a line of one,
+// that holdsSecret looks for: shorter strings (a key's last line, a test
+// token like "us") match unrelated values by chance and would hide them.
+const minSecretMatch = 8
+
 // holdsSecret reports whether value holds a secret input's value, or a
 // line of one: a token pasted into the wrong input, whose error must not
 // echo it.
@@ -210,19 +221,17 @@ func (l *loader) holdsSecret(value string) bool {
 		return false
 	}
 	for name, in := range l.table {
-		secret := l.values[name]
-		if !in.Secret || secret == "" {
+		secret := strings.TrimSpace(l.values[name])
+		if !in.Secret || len(secret) < minSecretMatch {
 			continue
 		}
 		if strings.Contains(value, secret) {
 			return true
 		}
 		for _, line := range strings.Split(secret, "\n") {
-			// Long enough not to match by chance (a key's last line may be
-			// a few characters); a key's armour is no secret, and
-			// looksLikeKey finds it.
+			// A key's armour is no secret, and looksLikeKey finds it.
 			line = strings.TrimSpace(line)
-			if len(line) >= 8 && !strings.HasPrefix(line, "-----") && strings.Contains(value, line) {
+			if len(line) >= minSecretMatch && !strings.HasPrefix(line, "-----") && strings.Contains(value, line) {
 				return true
 			}
 		}
@@ -470,11 +479,7 @@ func (l *loader) sourceCIDR(r *Run) {
 }
 
 func (l *loader) github(r *Run, opt Options) {
-	r.GitHubToken = l.get("github-token")
-	if r.GitHubToken == "" {
-		r.GitHubToken = strings.TrimSpace(opt.env("GITHUB_TOKEN"))
-		l.set("github-token", r.GitHubToken)
-	}
+	r.GitHubToken = l.get("github-token") // or GITHUB_TOKEN, filled by LoadWith
 	if strings.ContainsFunc(r.GitHubToken, isSpaceOrQuote) {
 		l.fail("github-token", r.GitHubToken, "a token without spaces or quotes", nil)
 	}

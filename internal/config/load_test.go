@@ -537,6 +537,10 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		// Nor is the token, where an input's error would quote its value.
 		{"token as the candidates value", map[string]string{"ssh-private-key": key, "github-token": "ghp_" + fake, "candidates": "ghp_" + fake}, fake, `input "candidates": got "***"`},
 		{"token in the market input", map[string]string{"ssh-private-key": key, "github-token": "ghp_" + fake, "market": "ghp_" + fake}, fake, `input "market": got "***"`},
+		// The token only the environment holds (GITHUB_TOKEN, in opts) is
+		// as secret, whichever input is checked first.
+		{"environment's token as the candidates value", map[string]string{"ssh-private-key": key, "candidates": "ghs_token0123456789"}, "ghs_token0123456789", `input "candidates": got "***"`},
+		{"environment's token in the market input", map[string]string{"ssh-private-key": key, "market": "ghs_token0123456789"}, "ghs_token0123456789", `input "market": got "***"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -566,6 +570,21 @@ func TestSecretsNeverInErrors(t *testing.T) {
 				t.Errorf("error echoes the key's armour: %s", msg)
 			}
 		})
+	}
+}
+
+// A secret too short to be told from ordinary text does not hide an
+// unrelated value: the error must still say what was wrong. A long one is
+// still hidden, whole or as part of the value.
+func TestShortSecretDoesNotHideValues(t *testing.T) {
+	_, err := load(t, map[string]string{"provider": "aws", "github-token": "us", "region": "us east"})
+	if err == nil || !strings.Contains(err.Error(), `input "region": got "us east"`) {
+		t.Errorf("err = %v, want it to quote region's value", err)
+	}
+	const token = "ghp_long0123456789"
+	_, err = load(t, map[string]string{"provider": "aws", "github-token": token, "region": "us " + token})
+	if err == nil || !strings.Contains(err.Error(), `input "region": got "***"`) || strings.Contains(err.Error(), token) {
+		t.Errorf("err = %v, want region's value hidden", err)
 	}
 }
 

@@ -83,17 +83,32 @@ func TestFinalCallsWaitOutRateLimitsBeyondBudget(t *testing.T) {
 }
 
 // FinalBudget defaults to Budget, so a Reporter configured with Budget
-// alone behaves as before.
+// alone behaves as before: Finish waits out a 20 s Retry-After, within the
+// 30 s Budget (with no default it would have nothing to wait with), and
+// refuses a minute's wait, beyond it.
 func TestFinalBudgetDefaultsToBudget(t *testing.T) {
 	f := newFake(t)
-	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusForbidden, Secondary: true})
 	r, s := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) { c.Budget = 30 * time.Second })
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusTooManyRequests, RetryAfter: 20 * time.Second})
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, ""))
+	if !out.StatusPosted {
+		t.Errorf("Finish = %+v, want the status posted after waiting out 20s within the 30s budget", out)
+	}
+	if !slices.Contains(s.all, 20*time.Second) {
+		t.Errorf("waits %v, want the 20s Retry-After waited out", s.all)
+	}
+	if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != "success" {
+		t.Errorf("status %+v (found %v), want success", st, ok)
+	}
+
+	waited := len(s.all)
+	f.Inject(fakegh.Fault{Method: "POST", Path: "/statuses/", Status: http.StatusForbidden, Secondary: true})
+	out = r.Finish(context.Background(), legRow("aws", matrix.Fail, ""))
 	if out.StatusPosted || !strings.Contains(out.Notice, "rate limited") {
 		t.Errorf("Finish = %+v, want the minute's wait refused within a 30s budget", out)
 	}
-	if s.total() != 0 {
-		t.Errorf("waited %v, want no wait beyond the budget", s.all)
+	if len(s.all) != waited {
+		t.Errorf("waits %v, want no wait beyond the budget", s.all[waited:])
 	}
 }
 
@@ -127,6 +142,45 @@ func TestUpdateAndStartAsyncKeepBudget(t *testing.T) {
 			}
 			if slices.Contains(s.all, 45*time.Second) {
 				t.Errorf("waits %v, want the 45s wait refused, not taken", s.all)
+			}
+		})
+	}
+}
+
+// Abandon and EndKept read the comment for the leg's settled cells before
+// the status; a read that hangs (a slow API) is cut at endReadTimeout, and
+// the status is still posted within the caller's time. Without the cut the
+// read would hold until the caller's deadline and the status never post.
+func TestEndStatusPostedWhenCommentReadHangs(t *testing.T) {
+	for _, e := range []struct {
+		name string
+		end  func(context.Context, *Reporter) Outcome
+	}{
+		{"Abandon", func(ctx context.Context, r *Reporter) Outcome {
+			return r.Abandon(ctx, matrix.Row{Key: "aws"}, "killed")
+		}},
+		{"EndKept", func(ctx context.Context, r *Reporter) Outcome {
+			return r.EndKept(ctx, matrix.Row{Key: "aws"}, "host gone")
+		}},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			f := newFake(t)
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) }) // before the fake closes
+			r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+			r.endReadTimeout = 50 * time.Millisecond
+			// The first comment list hangs until the test ends.
+			f.Inject(fakegh.Fault{Method: "GET", Path: "/comments", Status: http.StatusBadGateway, During: func() { <-release }})
+			// The caller's time: far beyond the cut, so only a read that
+			// is never cut uses it up.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out := e.end(ctx, r)
+			if !out.StatusPosted {
+				t.Fatalf("%s = %+v, want the status posted after the hung read was cut", e.name, out)
+			}
+			if st, ok := latestStatus(f, sha1, ContextPrefix+"aws"); !ok || st.State != "error" {
+				t.Errorf("status %+v (found %v), want error", st, ok)
 			}
 		})
 	}

@@ -172,6 +172,9 @@ type Reporter struct {
 	// for, so a later status (the final one) is never posted before an
 	// earlier one (pending) has been answered.
 	turn chan struct{}
+	// endReadTimeout bounds end's read of the comment before the status
+	// (EndReadTimeout; tests shorten it).
+	endReadTimeout time.Duration
 	// waiting counts reports waiting for the turn; cutTurn ends the
 	// comment confirmation of the report holding it. A report asked for
 	// while another runs supersedes it: the running one's row is replaced
@@ -222,7 +225,7 @@ func New(cfg Config) (*Reporter, error) {
 		cfg.Quiet = DefaultQuiet
 	}
 	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, sleepFn: cfg.Sleep, now: cfg.Now,
-		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1)}
+		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1), endReadTimeout: EndReadTimeout}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -367,6 +370,15 @@ func (r *Reporter) EndKept(ctx context.Context, row matrix.Row, note string) Out
 	return r.end(ctx, row, note, matrix.Cell{Status: matrix.NotRun})
 }
 
+// EndReadTimeout bounds the comment read with which Abandon and EndKept
+// learn the leg's settled cells before posting its status: a slow API
+// (requests that take long, 5xx answers backed off) could otherwise spend
+// most of the caller's time there, leaving too little for the status's
+// rate-limit wait (up to SecondaryRateLimitWait). Without the read the row
+// gets ? for what it did not know, which is better than a status left
+// pending.
+const EndReadTimeout = 25 * time.Second
+
 // end settles a leg that ended without a verdict: error status, the row's
 // settled cells kept (from the comment), live as its live cycle unless that
 // already failed, ? for the rest.
@@ -374,10 +386,13 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 	row.Cells = cloneCells(row.Cells)
 	if reason := r.disabled(); reason == "" && r.commentDisabled() == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
 		// Keep what the leg had settled: its row as the comment holds it.
-		// Within the ordinary budget: the status that follows matters
-		// more, and gets the final one.
-		rctx := r.withBudget(ctx)
-		if v, err := r.read(rctx, r.cfg.Event.HeadSHA); err == nil {
+		// Within the ordinary budget and endReadTimeout: the status that
+		// follows matters more, and gets the final budget and the rest of
+		// ctx, which slow requests and 5xx backoff here must not use up.
+		rctx, cancel := context.WithTimeout(r.withBudget(ctx), r.endReadTimeout)
+		v, err := r.read(rctx, r.cfg.Event.HeadSHA)
+		cancel()
+		if err == nil {
 			if i := indexOf(v.rows, row.Key); i >= 0 && v.rows[i].HeadSHA == r.cfg.Event.HeadSHA {
 				for c, cell := range v.rows[i].Cells {
 					if _, set := row.Cells[c]; !set {
