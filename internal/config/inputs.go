@@ -176,7 +176,8 @@ func Inputs() []Input {
 				"report, enough to wait out a GitHub rate limit); in run and up, work stops early enough to leave teardown-budget " +
 				"for teardown. With GitHub reporting on (comment: true), that holds when timeout-minutes is at least " +
 				"teardown-budget plus 3 min; below that (the least accepted is teardown-budget plus 1 min) the work and " +
-				"teardown still get teardown-budget plus 1 min, and the final report can add up to 2 min. down is not bounded by it: its teardown gets teardown-budget " +
+				"teardown still get teardown-budget plus 1 min, and the final report gets what is left of the limit, at least 10 s " +
+				"(a status it could not post is posted by the post step). down is not bounded by it: its teardown gets teardown-budget " +
 				"(at least 1 min), then up to 2 min to report. Keep the job's timeout-minutes above it by at least " +
 				"teardown-budget plus 2 min, the post step's most.",
 		},

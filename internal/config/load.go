@@ -432,7 +432,7 @@ func (l *loader) key(r *Run) {
 // leave the teardown budget inside the job, and the host must outlive the
 // job. report has no teardown (its GitHub calls are bounded by
 // timeout-minutes alone, which whole already keeps at a minute or more) and
-// down's teardown is bounded by teardown-budget, not timeout-minutes, so
+// down's teardown is bounded by teardown-budget (at least a minute), not timeout-minutes, so
 // neither is held to teardown-budget here: a report job with
 // timeout-minutes: 5 is fine.
 func (l *loader) budgets(r *Run) {
