@@ -86,18 +86,7 @@ func testOIDCRole(t *testing.T) {
 // the cached session and retries with one freshly minted, so the launch
 // and the teardown go through.
 func TestRoleSessionExpiresMidRun(t *testing.T) {
-	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
-	}))
-	defer gh.Close()
-	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
-	defer srv.Close()
-	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
-	p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": role}, environ),
-		aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, p := roleProvider(t)
 	id := identity("aws")
 	if err := p.Preflight(context.Background(), request(id)); err != nil {
 		t.Fatalf("preflight: %v", err)
@@ -123,18 +112,7 @@ func TestRoleSessionExpiresMidRun(t *testing.T) {
 // same exchange), nor to the failure to get credentials. The error names
 // the OIDC token.
 func TestExpiredOIDCToken(t *testing.T) {
-	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
-	}))
-	defer gh.Close()
-	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
-	defer srv.Close()
-	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
-	p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": role}, environ),
-		aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, p := roleProvider(t)
 	id := identity("aws")
 	if err := p.Preflight(context.Background(), request(id)); err != nil {
 		t.Fatalf("preflight: %v", err)
@@ -144,7 +122,7 @@ func TestExpiredOIDCToken(t *testing.T) {
 	srv.Inject(fakecloud.Fault{Op: "sts:AssumeRoleWithWebIdentity", Status: http.StatusBadRequest, Code: "ExpiredTokenException",
 		Message: "Token expired: current date/time 1764441600 must be before the expiration date/time 1764438000"})
 	before := count(srv.Ops(), "sts:AssumeRoleWithWebIdentity")
-	err = p.Preflight(context.Background(), request(id))
+	err := p.Preflight(context.Background(), request(id))
 	if n := count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") - before; n != 1 {
 		t.Errorf("AssumeRoleWithWebIdentity calls after the token expired = %d, want 1", n)
 	}
@@ -160,20 +138,9 @@ func TestExpiredOIDCToken(t *testing.T) {
 // the clock; advice to use aws-role-to-assume or a longer
 // role-duration-seconds is wrong for a user who already does.
 func TestRoleRequestExpiredNamesClock(t *testing.T) {
-	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
-	}))
-	defer gh.Close()
-	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
-	defer srv.Close()
+	srv, p := roleProvider(t)
 	srv.Inject(fakecloud.Fault{Op: "DescribeRegions", Status: http.StatusBadRequest, Code: "RequestExpired", Message: "Request has expired."})
-	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
-	p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": role}, environ),
-		aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = p.Preflight(context.Background(), request(identity("aws")))
+	err := p.Preflight(context.Background(), request(identity("aws")))
 	if count(srv.Ops(), "DescribeRegions") == 0 {
 		t.Fatalf("setup: preflight never called DescribeRegions: %v", srv.Ops())
 	}
@@ -181,4 +148,24 @@ func TestRoleRequestExpiredNamesClock(t *testing.T) {
 		!strings.Contains(err.Error(), "this machine's clock is off") || strings.Contains(err.Error(), "role-duration-seconds") {
 		t.Fatalf("preflight with the role answered RequestExpired after renewal: %v, want auth naming the clock, not role-duration-seconds", err)
 	}
+}
+
+// roleProvider is a provider that assumes role with the job's GitHub OIDC
+// token, served on loopback as the Actions runtime serves it, against a
+// fake whose STS accepts that token; SDK retries do not back off.
+func roleProvider(t *testing.T) (*fake.Server, *aws.Provider) {
+	t.Helper()
+	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"value": "gh-oidc-token"}) //nolint:errcheck
+	}))
+	t.Cleanup(gh.Close)
+	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
+	t.Cleanup(srv.Close)
+	environ := map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": gh.URL + "/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token"}
+	p, err := aws.New(options(srv, map[string]string{"aws-role-to-assume": role}, environ),
+		aws.Config{RetryBackoff: func(int) time.Duration { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, p
 }
