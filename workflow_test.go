@@ -686,3 +686,67 @@ func TestMatrixLegs(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeSuitesParse: every suite the README shows (a yaml block with
+// steps, not a workflow) is one the loader accepts, whose bootstrap, once
+// its placeholders are filled in, and whose steps are valid shell — so a
+// user copying one starts from a suite that loads and checks out what
+// its steps use.
+func TestReadmeSuitesParse(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shells := map[string]string{}
+	for _, sh := range []string{"sh", "bash"} {
+		path, err := exec.LookPath(sh)
+		if err != nil {
+			t.Fatalf("no %s on this machine to check the README's suites with (Debian packages dash, bash)", sh)
+		}
+		shells[sh] = path
+	}
+	syntax := func(shell, what, script string) {
+		cmd := exec.Command(shells[shell], "-n")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %s -n: %v\n%s\n%s", what, shell, err, out, script)
+		}
+	}
+	// A git init or clone into ~/mvm (the suite user's home, as sudo -iu
+	// starts there).
+	checkout := regexp.MustCompile(`(?m)\bgit (init|clone)\b.*\smvm$`)
+	suites := 0
+	for i, block := range yamlBlocks(string(readme)) {
+		var top map[string]any
+		if err := yaml.Unmarshal([]byte(block), &top); err != nil || top["steps"] == nil || top["jobs"] != nil {
+			continue
+		}
+		suites++
+		name := fmt.Sprintf("README.md (yaml block %d)", i+1)
+		s, err := config.ParseSuite(name, []byte(block))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		x, err := s.Expand(config.Vars{Repo: "https://github.com/tinylabscom/mvm", Ref: "0123456789abcdef0123456789abcdef01234567"})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		for j, c := range x.Bootstrap {
+			if strings.Contains(c, "${MVM_") {
+				t.Errorf("%s: bootstrap[%d] keeps a placeholder the cycle does not fill: %s", name, j, c)
+			}
+			syntax("sh", fmt.Sprintf("%s bootstrap[%d]", name, j), c)
+		}
+		for _, st := range x.Steps {
+			syntax("bash", fmt.Sprintf("%s step %q", name, st.Name), st.Run)
+			if strings.Contains(st.Run, "cd mvm") && !checkout.MatchString(strings.Join(x.Bootstrap, "\n")) {
+				t.Errorf("%s: step %q works in ~/mvm, which no bootstrap command makes", name, st.Name)
+			}
+		}
+	}
+	if suites == 0 {
+		t.Fatal("README shows no suite (a yaml block with steps)")
+	}
+}
