@@ -343,6 +343,10 @@ func (c *cycle) phaseLimit(name string) time.Duration {
 func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context) error) error {
 	fmt.Fprintf(c.out, "==> %s\n", name)
 	pr := PhaseResult{Name: name, Started: c.plan.now()}
+	// run is the run's context, without the phase's own limit: its end (a
+	// signal, the overall deadline) stops the phase without a verdict,
+	// while running out of the phase's own limit is the phase failing.
+	run := ctx
 	if limit := c.phaseLimit(name); limit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = withLimit(ctx, "the "+name+" phase", limit)
@@ -355,6 +359,7 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 	pr.Duration = c.plan.now().Sub(pr.Started)
 	if err != nil {
 		pr.Status = matrix.Fail
+		pr.Stopped = run.Err() != nil
 		pr.Error = describe(ctx, err)
 		c.mu.Lock()
 		c.res.fail("%s: %s", name, pr.Error)

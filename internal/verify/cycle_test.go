@@ -448,6 +448,13 @@ func TestPreflightTimeout(t *testing.T) {
 	if res.Outcome != Errored {
 		t.Errorf("outcome %s, want error (the phase's limit, not the leg's deadline)", res.Outcome)
 	}
+	// The phase's own limit is its verdict, not the run's end.
+	if pr.Stopped {
+		t.Errorf("preflight %+v marked stopped by the run's end; its own limit failed it", pr)
+	}
+	if c := res.Row().Cell(matrix.Preflight); c.Status != matrix.Fail {
+		t.Errorf("Preflight cell %+v, want ❌", c)
+	}
 	if p.created || res.Phase(PhaseProvision) != nil {
 		t.Errorf("a host was provisioned after a failed preflight")
 	}

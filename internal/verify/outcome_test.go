@@ -44,6 +44,82 @@ func TestOverallDeadlineIsTimedOutNamingTheLimit(t *testing.T) {
 	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
 		t.Errorf("teardown %+v, want passed", td)
 	}
+	if pr := res.Phase(PhaseProvision); pr == nil || pr.Status != matrix.Fail || !pr.Stopped {
+		t.Errorf("provision %+v, want failed and stopped by the deadline", pr)
+	}
+}
+
+// A preflight the overall deadline cuts short reached no verdict: its
+// phase is stopped, and the Preflight cell reads not run ("—"), never ❌,
+// which would tell the PR the provider failed its preflight.
+func TestDeadlineDuringPreflightIsNoFailedPreflight(t *testing.T) {
+	p := &hangingPreflight{}
+	plan := testPlan(p, Step{Name: "never", Run: "true"})
+	// The preflight phase's own limit stays far off: only the leg's
+	// deadline can end the hanging preflight.
+	plan.PreflightTimeout = time.Hour
+	plan.Timeout, plan.TeardownBudget = 200*time.Millisecond, 150*time.Millisecond
+	res := Run(context.Background(), plan)
+
+	if res.Outcome != TimedOut {
+		t.Fatalf("outcome %s (%s), want %s", res.Outcome, res.FirstFailure, TimedOut)
+	}
+	if pr := res.Phase(PhasePreflight); pr == nil || pr.Status != matrix.Fail || !pr.Stopped {
+		t.Errorf("preflight %+v, want failed and stopped by the deadline", pr)
+	}
+	row := res.Row()
+	if c := row.Cell(matrix.Preflight); c.Status != matrix.NotRun {
+		t.Errorf("Preflight cell %+v, want — (cut short, no verdict)", c)
+	}
+	if c := row.Cell(matrix.LiveCycle); c.Status != matrix.Fail || c.Text != "timed out" {
+		t.Errorf("Live cycle cell %+v, want ❌ timed out", c)
+	}
+	if p.created {
+		t.Errorf("a host was created after a preflight that did not pass")
+	}
+}
+
+// A signal while the probe is due stops it short of a verdict: nothing
+// was checked on the host, so the Preflight cell keeps the preflight's ✅
+// (as for a signal before the probe) and the live cycle reads ❌
+// cancelled — never a failed preflight or KVM check.
+func TestCancelDuringProbeIsNoFailedPreflight(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{}
+	plan := testPlan(p, Step{Name: "seccomp", Run: "true", Column: matrix.SeccompProbe})
+	plan.ProbeBinary = testProbeBinary(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The "signal" comes as the ready phase lands: the probe runs into it.
+	plan.OnProgress = func(r *Result) {
+		if r.Phase(PhaseReady) != nil {
+			cancel()
+		}
+	}
+	res := Run(ctx, plan)
+
+	if res.Outcome != Cancelled {
+		t.Fatalf("outcome %s (%s), want %s", res.Outcome, res.FirstFailure, Cancelled)
+	}
+	if pr := res.Phase(PhaseReady); pr == nil || pr.Status != matrix.Pass {
+		t.Fatalf("ready %+v, want passed before the signal", pr)
+	}
+	if pr := res.Phase(PhaseProbe); pr == nil || pr.Status != matrix.Fail || !pr.Stopped || pr.Error != "cancelled" {
+		t.Errorf("probe %+v, want failed, stopped, cancelled", pr)
+	}
+	row := res.Row()
+	if c := row.Cell(matrix.Preflight); c.Status != matrix.Pass {
+		t.Errorf("Preflight cell %+v, want ✅ (the preflight passed; the probe reached no verdict)", c)
+	}
+	if c := row.Cell(matrix.LiveCycle); c.Status != matrix.Fail || c.Text != "cancelled" {
+		t.Errorf("Live cycle cell %+v, want ❌ cancelled", c)
+	}
+	if c := row.Cell(matrix.SeccompProbe); c.Status != matrix.NotRun {
+		t.Errorf("Seccomp probe cell %+v, want — (the suite never ran)", c)
+	}
+	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
+		t.Errorf("hosts left after the cancel: %v", left)
+	}
 }
 
 // When the caller kept part of timeout-minutes back (reporting), the

@@ -47,6 +47,11 @@ type PhaseResult struct {
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"`
+	// Stopped is set on a failed phase that the run's end cut short: a
+	// signal, the timeout-minutes limit (or, for the teardown, its
+	// budget) had ended the context it ran in. Its failure is then no
+	// verdict on the host, only that the run stopped there.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // StepResult is one suite step's verdict.
@@ -286,16 +291,27 @@ func (r *Result) feeds(c matrix.Column) bool {
 	return false
 }
 
-// preflightCell covers inputs, credentials, the type, and the host probe.
+// preflightCell covers inputs, credentials, the type, and the host probe:
+// the preflight phase's verdict, failed too by a probe that found the host
+// short of what the type promised (the KVM check) or could not run there.
+// A probe that reached no verdict leaves the preflight's: one not run (the
+// leg stopped before it, or no probe binary) as one the run's end cut
+// short (a cancel, timeout-minutes), which checked nothing on the host —
+// the live cycle's ❌ cancelled / timed out says the leg stopped. A
+// preflight cut short reached no verdict either: not run ("—"), as a
+// column whose checks the leg stopped short of.
 func (r *Result) preflightCell() matrix.Status {
 	pre := r.Phase(PhasePreflight)
 	if pre == nil {
 		return matrix.NotRun
 	}
 	if pre.Status != matrix.Pass {
+		if pre.Stopped {
+			return matrix.NotRun
+		}
 		return pre.Status
 	}
-	if p := r.Phase(PhaseProbe); p != nil && p.Status == matrix.Fail {
+	if p := r.Phase(PhaseProbe); p != nil && p.Status == matrix.Fail && !p.Stopped {
 		return matrix.Fail
 	}
 	return matrix.Pass

@@ -139,6 +139,30 @@ func passPhases(names ...string) []PhaseResult {
 	return out
 }
 
+// failIn is names passed but failed, which failed with the error msg:
+// a verdict.
+func failIn(failed, msg string, names ...string) []PhaseResult {
+	out := passPhases(names...)
+	for i := range out {
+		if out[i].Name == failed {
+			out[i].Status, out[i].Error = matrix.Fail, msg
+		}
+	}
+	return out
+}
+
+// stopIn is names passed but stopped, which the run's end (a signal, the
+// overall limit) cut short with the error msg: no verdict.
+func stopIn(stopped, msg string, names ...string) []PhaseResult {
+	out := failIn(stopped, msg, names...)
+	for i := range out {
+		if out[i].Name == stopped {
+			out[i].Stopped = true
+		}
+	}
+	return out
+}
+
 var allPhases = []string{PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe, PhaseSuite, PhaseTeardown}
 
 func TestRowCells(t *testing.T) {
@@ -264,6 +288,63 @@ func TestRowCells(t *testing.T) {
 			name:      "cancelled",
 			res:       Result{Outcome: Cancelled, FirstFailure: "cancelled", Phases: passPhases(PhasePreflight, PhaseProvision)},
 			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, cancelled",
+		},
+		{
+			// A probe the signal cut short checked nothing on the host: the
+			// cell keeps the preflight's verdict, as for a cancel before the
+			// probe; the live cycle says the leg was cancelled.
+			name: "cancelled during the probe",
+			res: Result{Outcome: Cancelled, Lane: "kvm", FirstFailure: "probe: cancelled", Phases: stopIn(PhaseProbe, "cancelled",
+				PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe, PhaseTeardown)},
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, probe: cancelled",
+		},
+		{
+			name: "timed out during the probe",
+			res: Result{Outcome: TimedOut, Lane: "kvm", FirstFailure: "probe: stopped at the timeout-minutes limit (1m)",
+				Phases: stopIn(PhaseProbe, "stopped at the timeout-minutes limit (1m)",
+					PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe, PhaseTeardown)},
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, probe: stopped at the timeout-minutes limit (1m)",
+		},
+		{
+			// The probe ran to its verdict: the host failed the KVM check.
+			name: "probe failed the KVM check",
+			res: Result{Outcome: Errored, Lane: "kvm", FirstFailure: "probe: KVM check: no /dev/kvm", Phases: failIn(PhaseProbe, "KVM check: no /dev/kvm",
+				PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe, PhaseTeardown)},
+			preflight: matrix.Fail, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, probe: KVM check: no /dev/kvm",
+		},
+		{
+			// ... and a signal during the teardown after it does not undo
+			// that verdict.
+			name: "probe failed, then cancelled",
+			res: Result{Outcome: Cancelled, Lane: "kvm", FirstFailure: "probe: KVM check: no /dev/kvm", Phases: failIn(PhaseProbe, "KVM check: no /dev/kvm",
+				PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe, PhaseTeardown)},
+			preflight: matrix.Fail, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, probe: KVM check: no /dev/kvm",
+		},
+		{
+			name: "probe binary failed, then timed out",
+			res: Result{Outcome: TimedOut, Lane: "kvm", FirstFailure: "probe: run probe: exit status 2", Phases: failIn(PhaseProbe, "run probe: exit status 2",
+				PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe, PhaseCollect, PhaseTeardown)},
+			preflight: matrix.Fail, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, probe: run probe: exit status 2",
+		},
+		{
+			// A preflight the signal cut short reached no verdict: not run,
+			// never a failed preflight.
+			name:      "cancelled during the preflight",
+			res:       Result{Outcome: Cancelled, FirstFailure: "preflight: cancelled", Phases: stopIn(PhasePreflight, "cancelled", PhasePreflight)},
+			preflight: matrix.NotRun, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, preflight: cancelled",
+		},
+		{
+			name: "timed out during the preflight",
+			res: Result{Outcome: TimedOut, FirstFailure: "preflight: stopped at the timeout-minutes limit (1m)",
+				Phases: stopIn(PhasePreflight, "stopped at the timeout-minutes limit (1m)", PhasePreflight)},
+			preflight: matrix.NotRun, live: matrix.Fail, seccmp: matrix.NotRun, notes: "0 s, preflight: stopped at the timeout-minutes limit (1m)",
+		},
+		{
+			// The killed run's last progress had the probe cut short.
+			name: "killed during a cancelled probe, torn down by down",
+			res: ended(Result{Lane: "kvm", Phases: stopIn(PhaseProbe, "cancelled", PhasePreflight, PhaseProvision, PhaseReady, PhaseProbe)},
+				func(r *Result) { r.Abandon("the run ended without a result; torn down by down", time.Time{}) }),
+			preflight: matrix.Pass, live: matrix.Fail, seccmp: matrix.Unknown, notes: "the run ended without a result; torn down by down",
 		},
 		{
 			// down ended up's leg: the row its commit status gets.
