@@ -222,6 +222,16 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if res.FirstFailure != "" && res.Outcome != verify.Verified {
 		fmt.Fprintf(a.stdout, "first failure: %s\n", res.FirstFailure)
 	}
+	return exitStatus(res)
+}
+
+// exitStatus is the process's exit status for a finished cycle: 0 for a
+// verified leg (or up's kept host), 2 when the leg could not start (a
+// refused preflight, or SSH never getting into a host the user brought),
+// else 1 — a cancel or the time limit included, even when it cut the
+// preflight short: that is no refusal of the inputs.
+func exitStatus(res *verify.Result) int {
+	pre := res.Phase(verify.PhasePreflight)
 	switch {
 	case res.Outcome == verify.Verified:
 		return ExitOK
@@ -229,7 +239,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		// up did what was asked: the host is ready and kept. Its row
 		// stays ⏳ (pending), never a verdict.
 		return ExitOK
-	case res.Phase(verify.PhasePreflight) != nil && res.Phase(verify.PhasePreflight).Status == matrix.Fail:
+	case pre != nil && pre.Status == matrix.Fail && !pre.Stopped:
 		return ExitBadInput
 	case res.CouldNotStart && res.Outcome == verify.Errored:
 		// SSH never got into the host the user brought: nothing was
