@@ -110,7 +110,7 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 			start := time.Now()
 			h, err := p.Create(ctx, r, j)
 			attempts = append(attempts, tried...)
-			a := Attempt{Candidate: resolve(p, c), Duration: time.Since(start) - triedTime}
+			a := Attempt{Candidate: Resolve(p, c), Duration: time.Since(start) - triedTime}
 			if err == nil {
 				a.OK = true
 				if h != nil {
@@ -187,9 +187,11 @@ type defaulter interface {
 	DefaultCandidate() Candidate
 }
 
-// resolve fills c's empty fields the way the provider will, so a summary
-// row names the type and region actually asked for.
-func resolve(p Provider, c Candidate) Candidate {
+// Resolve fills c's empty fields the way the provider will, so a summary
+// row names the type and region actually asked for, and the cycle's KVM
+// check judges the type that would be launched. A field the provider has
+// no default for stays empty.
+func Resolve(p Provider, c Candidate) Candidate {
 	if d, ok := p.(defaulter); ok {
 		return c.Defaults(d.DefaultCandidate())
 	}

@@ -39,7 +39,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if err != nil {
 		return nil, err
 	}
-	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
+	if err := providers.CheckKVM(Name, c.Type, req.Lane, ""); err != nil {
 		return nil, err
 	}
 	hk, err := hostKey(req)

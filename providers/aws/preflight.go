@@ -52,7 +52,7 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
+	if err := providers.CheckKVM(Name, c.Type, req.Lane, ""); err != nil {
 		return err
 	}
 	// The runner's address may be learned after the preflight (the cycle
