@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -171,9 +172,21 @@ const (
 	LaneNoKVM = "no-kvm"
 )
 
+// kvmExamples names, per provider, types the catalog says do expose KVM,
+// as the expected form of a refusal.
+func kvmExamples() map[string]string {
+	return map[string]string{
+		"aws":   "a type with nested virtualization such as c8i.large, or a *.metal type",
+		"gcp":   "a type with nested virtualization such as n2-standard-2",
+		"azure": "a size with nested virtualization such as Standard_D2s_v5",
+	}
+}
+
 // CheckKVM is the preflight rule: a type the catalog knows lacks KVM is
-// refused unless the lane is no-kvm. example names types that do have it,
-// for the message (e.g. "c8i.large, or a *.metal type").
+// refused unless the lane is no-kvm. The cycle applies it to every
+// candidate before the provider's own Preflight, so no adapter can forget
+// it. example names types that do have KVM, for the message; "" takes the
+// catalog's for the provider.
 func CheckKVM(provider, instanceType, lane, example string) error {
 	if lane == LaneNoKVM {
 		return nil
@@ -182,9 +195,7 @@ func CheckKVM(provider, instanceType, lane, example string) error {
 	if !ok || k.Kind != KVMNo {
 		return nil
 	}
-	if example == "" {
-		example = "a type with nested virtualization or bare metal"
-	}
+	example = cmp.Or(example, kvmExamples()[provider], "a type with nested virtualization or bare metal")
 	return Classified(ClassInvalid, "", &InputError{Field: "type", Value: instanceType,
 		Problem: fmt.Sprintf("no KVM on this type: %s (expected %s; or set lane: no-kvm)", k.Note, example)})
 }

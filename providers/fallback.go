@@ -71,7 +71,10 @@ func DefaultBackoff(attempt int) time.Duration {
 // CreateWithFallback tries the candidates in order until one yields a host.
 //
 //   - capacity or quota: the partial attempt is destroyed (by the identity's
-//     tags, like any teardown) and the next candidate is tried;
+//     tags, like any teardown) and the next candidate is tried; when that
+//     destroy fails, the loop stops there with an error naming the
+//     candidate and the failed cleanup, so a cleanup that cannot work
+//     does not leave a partial attempt behind per candidate;
 //   - transient: the same candidate is retried after a backoff, up to
 //     MaxTransient times, then treated like capacity;
 //   - auth, invalid or unknown: stop and return the provider's error; what
@@ -107,7 +110,7 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 			start := time.Now()
 			h, err := p.Create(ctx, r, j)
 			attempts = append(attempts, tried...)
-			a := Attempt{Candidate: resolve(p, c), Duration: time.Since(start) - triedTime}
+			a := Attempt{Candidate: Resolve(p, c), Duration: time.Since(start) - triedTime}
 			if err == nil {
 				a.OK = true
 				if h != nil {
@@ -138,10 +141,16 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 			switch a.Class {
 			case ClassCapacity, ClassQuota, ClassTransient:
 				if _, derr := p.Destroy(ctx, req.Identity); derr != nil {
-					log.Warn("could not clean up the failed attempt; teardown will retry", "err", derr)
-				} else {
-					a.CleanedUp = true
+					// Whatever kept this cleanup from working (deletes
+					// denied, say) would keep the next candidate's from
+					// working too, each perhaps in another region: stop
+					// rather than leave one partial attempt behind per
+					// candidate. The caller's teardown destroys again.
+					attempts = append(attempts, a)
+					log.Warn("could not clean up the failed attempt; not trying further candidates", "err", derr)
+					return nil, attempts, notCleared(c, err, derr)
 				}
+				a.CleanedUp = true
 				attempts = append(attempts, a)
 				failures = append(failures, c.String()+": "+a.Error)
 				log.Info("candidate failed, trying the next one")
@@ -156,15 +165,33 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 		len(cands), strings.Join(failures, "; ")))
 }
 
+// notCleared is the error of a candidate that failed for capacity, quota
+// or a transient cause and whose partial attempt could not be destroyed.
+// It takes the class and code of the cleanup's failure, not of the
+// create's, so no caller reads it as a reason to try elsewhere or again:
+// a cleanup failure that itself reads as capacity, quota or transient is
+// unknown.
+func notCleared(c Candidate, created, cleanup error) error {
+	class, code := ClassUnknown, ""
+	var pe *Error
+	if errors.As(cleanup, &pe) && pe.Class != ClassCapacity && pe.Class != ClassQuota && pe.Class != ClassTransient {
+		class, code = pe.Class, pe.Code
+	}
+	return Classified(class, code, fmt.Errorf("create host on %s: %w; cleaning up that attempt failed, so no further candidate was tried: %w",
+		c, created, cleanup))
+}
+
 // defaulter is implemented by providers whose candidates' empty fields
 // have defaults (the single region/instance-type inputs, the default type).
 type defaulter interface {
 	DefaultCandidate() Candidate
 }
 
-// resolve fills c's empty fields the way the provider will, so a summary
-// row names the type and region actually asked for.
-func resolve(p Provider, c Candidate) Candidate {
+// Resolve fills c's empty fields the way the provider will, so a summary
+// row names the type and region actually asked for, and the cycle's KVM
+// check judges the type that would be launched. A field the provider has
+// no default for stays empty.
+func Resolve(p Provider, c Candidate) Candidate {
 	if d, ok := p.(defaulter); ok {
 		return c.Defaults(d.DefaultCandidate())
 	}

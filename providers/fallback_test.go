@@ -1,6 +1,9 @@
 package providers
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,5 +37,59 @@ func TestDefaultBackoff(t *testing.T) {
 		if d := DefaultBackoff(attempt); d < 30*time.Second || d > 30*time.Second+30*time.Second/4 {
 			t.Errorf("DefaultBackoff(%d) = %s, want 30s plus jitter", attempt, d)
 		}
+	}
+}
+
+// undeletable is scripted whose Destroy fails, as with deletes denied.
+type undeletable struct {
+	scripted
+	err error
+}
+
+func (u *undeletable) Destroy(ctx context.Context, id Identity) (Report, error) {
+	u.scripted.Destroy(ctx, id)
+	return Report{}, u.err
+}
+
+// TestCreateWithFallbackStopsWhenCleanupFails: a candidate out of capacity
+// whose partial attempt cannot be destroyed ends the loop there. Trying
+// the next candidate (perhaps in another region) would leave one more
+// partial attempt behind per candidate; the error says which candidate
+// failed and that its cleanup did, with the cleanup's class, not the
+// capacity's, so nothing reads it as a reason to try elsewhere.
+func TestCreateWithFallbackStopsWhenCleanupFails(t *testing.T) {
+	p := &undeletable{
+		scripted: scripted{script: []error{Classified(ClassCapacity, "InsufficientInstanceCapacity", errors.New("no room"))}},
+		err:      Classified(ClassAuth, "UnauthorizedOperation", errors.New("not allowed to delete security group sg-1")),
+	}
+	cands := []Candidate{{Region: "us-east-1", Type: "c8i.large"}, {Region: "eu-west-1", Type: "c8i.large"}}
+	h, attempts, err := CreateWithFallback(context.Background(), p, Request{}, cands, nil, FallbackOptions{Sleep: noSleep})
+	if err == nil || h != nil {
+		t.Fatalf("host %v, err %v: want no host and an error", h, err)
+	}
+	if len(p.calls) != 1 || p.destroys != 1 {
+		t.Errorf("creates %v, destroys %d: want only the first candidate created, then one destroy", p.calls, p.destroys)
+	}
+	for _, want := range []string{"us-east-1 c8i.large", "no room", "cleaning up that attempt failed", "not allowed to delete security group sg-1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if c := ClassOf(err); c != ClassAuth {
+		t.Errorf("class %s, want the cleanup's (auth)", c)
+	}
+	if len(attempts) != 1 || attempts[0].CleanedUp || attempts[0].Class != ClassCapacity {
+		t.Errorf("attempts %+v, want the one capacity attempt, not cleaned up", attempts)
+	}
+
+	// A cleanup failing for capacity (or quota, or transiently) must not
+	// read as a reason to try another candidate either.
+	p = &undeletable{
+		scripted: scripted{script: []error{Classified(ClassQuota, "VcpuLimitExceeded", errors.New("over quota"))}},
+		err:      Classified(ClassTransient, "RequestLimitExceeded", errors.New("throttled")),
+	}
+	_, _, err = CreateWithFallback(context.Background(), p, Request{}, cands, nil, FallbackOptions{Sleep: noSleep})
+	if len(p.calls) != 1 || ClassOf(err) != ClassUnknown {
+		t.Errorf("creates %v, class %s: want one create and class unknown", p.calls, ClassOf(err))
 	}
 }

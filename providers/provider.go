@@ -15,6 +15,10 @@ type Provider interface {
 	Name() string
 	// Preflight checks credentials, region, type and image. It has no side
 	// effects and costs nothing; a refusal here means nothing was created.
+	// The cycle has already refused, before calling it, any candidate
+	// whose type (resolved through DefaultCandidate or Info.DefaultType)
+	// the KVM catalog knows lacks KVM, unless the lane is no-kvm
+	// (CheckKVM): an adapter need not repeat that check, though it may.
 	Preflight(ctx context.Context, req Request) error
 	// Create provisions the host for req.Candidate. Every resource is passed to
 	// j.Record the moment its id exists, before anything else needs it.

@@ -424,10 +424,20 @@ func (c *cycle) progress() {
 }
 
 // preflight checks everything that can be checked without creating anything:
-// the provider's own checks, then the keys and user data for the host.
+// the KVM catalog, the provider's own checks, then the keys and user data
+// for the host.
 func (c *cycle) preflight(ctx context.Context) error {
 	if err := c.checkProbeBinary(); err != nil {
 		return err
+	}
+	// The catalog's refusal of a type known to lack KVM is the cycle's,
+	// not left to each adapter: one that forgot it would launch (and
+	// bill) a host the kvm lane cannot use. Every candidate is checked
+	// before any provider call, as the catalog costs nothing to ask.
+	for i, cand := range c.plan.Candidates {
+		if err := c.checkKVM(cand); err != nil {
+			return c.nameCandidate(i, err)
+		}
 	}
 	req := c.request(c.plan.Candidates[0])
 	for i, cand := range c.plan.Candidates {
@@ -480,6 +490,14 @@ func (c *cycle) checkProbeBinary() error {
 		return checkProbeLinking(bin, input, c.plan.HostAddress)
 	}
 	return nil
+}
+
+// checkKVM refuses cand, unless the lane is no-kvm, when the KVM catalog
+// knows its type, as the provider would resolve it, lacks KVM.
+func (c *cycle) checkKVM(cand providers.Candidate) error {
+	p := c.plan.Provider
+	typ := cmp.Or(providers.Resolve(p, cand).Type, c.plan.Info.DefaultType)
+	return providers.CheckKVM(p.Name(), typ, c.plan.Lane, "")
 }
 
 // nameCandidate says which candidate a preflight refusal is about: a

@@ -42,6 +42,8 @@ func TestPreflight(t *testing.T) {
 		// arch is the probe binary's Go architecture (aws.Config.Arch);
 		// empty: this test's own.
 		arch string
+		// source replaces the request's SSHSourceCIDR when set.
+		source string
 	}{
 		{name: "ok", wantCalls: true},
 		{name: "metal", inputs: map[string]string{"instance-type": "c5.metal"}, wantCalls: true},
@@ -97,6 +99,13 @@ func TestPreflight(t *testing.T) {
 			setup: func(s *fake.Server) { s.Deny("dryrun:RunInstances") },
 			wantErr: `check that the AWS credentials may launch c8i.large on-demand instances in us-east-1 (ec2:RunInstances, with DryRun): ` +
 				`operation error EC2: RunInstances, https response error StatusCode: 403`},
+		// The instance gets no IPv6 address and is reached at its public
+		// IPv4 one: an IPv6 source would let nothing in, and the run would
+		// fail at the ready timeout after billing. Refused before any call.
+		{name: "IPv6 ssh source", source: "2001:db8::7/128", wantClass: providers.ClassInvalid,
+			wantErr: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},
+		{name: "IPv6 ssh range", source: "2001:db8:1:2::/64", wantClass: providers.ClassInvalid,
+			wantErr: `input ssh-source-cidr "2001:db8:1:2::/64": expected an IPv4 CIDR`},
 		{name: "security group not allowed", wantClass: providers.ClassAuth, wantCalls: true,
 			setup:   func(s *fake.Server) { s.Deny("dryrun:CreateSecurityGroup") },
 			wantErr: `api error UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ec2:CreateSecurityGroup`},
@@ -121,6 +130,9 @@ func TestPreflight(t *testing.T) {
 			}
 			req := request(identity("aws"))
 			req.Image = tt.image
+			if tt.source != "" {
+				req.SSHSourceCIDR = tt.source
+			}
 			if tt.lane != "" {
 				req.Lane = tt.lane
 			}
@@ -855,6 +867,25 @@ func TestCreateNeedsSourceCIDR(t *testing.T) {
 		t.Fatalf("create without a source = %v", err)
 	}
 	if ops := srv.Ops()[before:]; len(ops) != 0 {
+		t.Errorf("refused create reached the API: %v", ops)
+	}
+}
+
+// An IPv6 source reaching Create (a runner address learned after the
+// preflight) is refused there too, before any call: the group would admit
+// it, but the instance is reached over IPv4 only, so the run would wait out
+// the ready timeout on a billed host nobody can reach.
+func TestCreateRefusesIPv6Source(t *testing.T) {
+	srv := newFake(t, idleBooter) // without the refusal the launch would run at once
+	p := newProvider(t, srv, nil)
+	req := request(identity("aws"))
+	req.SSHSourceCIDR = "2001:db8::7/128"
+	_, err := p.Create(context.Background(), req, nil)
+	if err == nil || !strings.Contains(err.Error(), `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR`) ||
+		providers.ClassOf(err) != providers.ClassInvalid {
+		t.Fatalf("create with an IPv6 source = %v (%s), want refused as invalid", err, providers.ClassOf(err))
+	}
+	if ops := srv.Ops(); len(ops) != 0 {
 		t.Errorf("refused create reached the API: %v", ops)
 	}
 }

@@ -31,7 +31,6 @@ const (
 	// Ubuntu 24.04 amd64 gp3 image (UbuntuARMParameter for arm64 hosts).
 	UbuntuParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 	defaultPoll     = 5 * time.Second
-	kvmExample      = "a type with nested virtualization such as c8i.large, or a *.metal type"
 )
 
 // inputs the adapter reads. disk-gb reaches it as Request.DiskGB, checked

@@ -768,6 +768,9 @@ func TestBinaryPreflightRefusals(t *testing.T) {
 		// A /8 is 16 million addresses, not the runner's: it takes the opt-in.
 		{name: "ssh source a /8", extra: []string{"--ssh-source-cidr", "10.0.0.0/8"},
 			want: `input "ssh-source-cidr": got "10.0.0.0/8", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
+		// EC2 hosts are reached over IPv4: an IPv6 source would admit no one.
+		{name: "ssh source IPv6", extra: []string{"--ssh-source-cidr", "2001:db8::7/128"},
+			want: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},
 		{name: "no credentials", env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, isolatedAWS(t.TempDir())...),
 			want: "Needs AWS credentials",
 			// The row's Notes read as the hand-kept matrix's did.

@@ -39,7 +39,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if err != nil {
 		return nil, err
 	}
-	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
+	if err := providers.CheckKVM(Name, c.Type, req.Lane, ""); err != nil {
 		return nil, err
 	}
 	hk, err := hostKey(req)
@@ -295,12 +295,9 @@ func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.R
 	j.Record(p.resource("security-group", sg, region, req.Identity))
 
 	perm := ec2types.IpPermission{IpProtocol: sdk.String("tcp"), FromPort: sdk.Int32(22), ToPort: sdk.Int32(22)}
-	desc := sdk.String("ssh from the runner")
-	if strings.Contains(req.SSHSourceCIDR, ":") {
-		perm.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: sdk.String(req.SSHSourceCIDR), Description: desc}}
-	} else {
-		perm.IpRanges = []ec2types.IpRange{{CidrIp: sdk.String(req.SSHSourceCIDR), Description: desc}}
-	}
+	// An IPv4 range: checkSource refused any other before anything was
+	// created, as the host is reached at its public IPv4 address only.
+	perm.IpRanges = []ec2types.IpRange{{CidrIp: sdk.String(req.SSHSourceCIDR), Description: sdk.String("ssh from the runner")}}
 	// The group may be a moment old: EC2 may not know it yet (untilKnown).
 	err = p.untilKnown(ctx, groupNotFound, func() error {
 		_, err := cl.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{

@@ -133,11 +133,13 @@ func TestClientTokenPerAttempt(t *testing.T) {
 
 // TestClientTokenPerAttemptGroupLeft: as TestClientTokenPerAttempt, but
 // EC2 will not delete the security group (DependencyViolation however
-// long the cleanup waits), so the second candidate finds the same group by
-// name. Its launch must still be an attempt of its own: a new token, a
-// new instance, not the ended one handed back for the old token. The
-// group left behind is not counted as cleaned up, and Destroy names it
-// while it stays, as the leak check does.
+// long the cleanup waits). The candidate loop stops there, the attempt
+// not counted as cleaned up, rather than leave one more partial attempt
+// behind per candidate. A later Create for the same identity (a caller
+// trying again) finds the same group by name; its launch must still be
+// an attempt of its own: a new token, a new instance, not the ended one
+// handed back for the old token. Destroy names the group while it stays,
+// as the leak check does.
 func TestClientTokenPerAttemptGroupLeft(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
@@ -148,16 +150,27 @@ func TestClientTokenPerAttemptGroupLeft(t *testing.T) {
 	p := newProvider(t, srv, nil)
 	id := identity("aws")
 	cands := []providers.Candidate{{Region: "us-east-1", Zone: "us-east-1a"}, {Region: "us-east-1"}}
-	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
-	if err != nil {
-		t.Fatalf("create: %v (attempts %+v)", err, attempts)
+	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+	if err == nil || !strings.Contains(err.Error(), "cleaning up that attempt failed") || !strings.Contains(err.Error(), "still in use") {
+		t.Fatalf("create = %v, want the loop stopped at the cleanup that left the group", err)
 	}
-	if len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || attempts[0].CleanedUp ||
-		!attempts[1].OK || attempts[1].Candidate.Zone != "us-east-1a" {
-		t.Fatalf("attempts = %+v, want us-east-1a ended for capacity and not cleaned up (its group stayed), then us-east-1a again", attempts)
+	if len(attempts) != 1 || attempts[0].Class != providers.ClassCapacity || attempts[0].CleanedUp || attempts[0].Candidate.Zone != "us-east-1a" {
+		t.Fatalf("attempts = %+v, want us-east-1a ended for capacity and not cleaned up (its group stayed), and no other", attempts)
 	}
 	if gs := srv.Groups(); len(gs) != 1 {
-		t.Fatalf("groups = %+v, want the one group, left behind and used again", gs)
+		t.Fatalf("groups = %+v, want the one group, left behind", gs)
+	}
+	req := request(id)
+	req.Candidate = cands[1]
+	h, err := p.Create(context.Background(), req, nil)
+	if err != nil {
+		t.Fatalf("create again: %v", err)
+	}
+	if h.Zone != "us-east-1a" {
+		t.Errorf("host in %s, want us-east-1a again", h.Zone)
+	}
+	if gs := srv.Groups(); len(gs) != 1 {
+		t.Fatalf("groups = %+v, want the one group, used again", gs)
 	}
 	tokens := launchTokens(srv)
 	if len(tokens) != 2 || tokens[0] == "" || tokens[0] == tokens[1] {

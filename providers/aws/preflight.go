@@ -52,7 +52,7 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := providers.CheckKVM(Name, c.Type, req.Lane, kvmExample); err != nil {
+	if err := providers.CheckKVM(Name, c.Type, req.Lane, ""); err != nil {
 		return err
 	}
 	// The runner's address may be learned after the preflight (the cycle
@@ -311,10 +311,18 @@ func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (
 }
 
 // checkSource refuses a request without the one source allowed to reach
-// tcp/22: the security group would otherwise have to guess.
+// tcp/22: the security group would otherwise have to guess. An IPv6 source
+// is refused too: the instance gets no IPv6 address and is reached at its
+// public IPv4 one, so a rule for an IPv6 range would let nothing in and
+// the run would fail only at the ready timeout, after billing.
 func checkSource(cidr string) error {
-	if _, err := netip.ParsePrefix(cidr); err != nil {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32 (the runner's address, or input ssh-source-cidr)", cidr))
+	}
+	if !p.Addr().Is4() {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
+			"input ssh-source-cidr %q: expected an IPv4 CIDR: EC2 hosts are reached over IPv4 (e.g. 203.0.113.7/32)", cidr))
 	}
 	return nil
 }
