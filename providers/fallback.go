@@ -181,9 +181,12 @@ func notCleared(c Candidate, created, cleanup error) error {
 		c, created, cleanup))
 }
 
-// defaulter is implemented by providers whose candidates' empty fields
+// Defaulter is implemented by providers whose candidates' empty fields
 // have defaults (the single region/instance-type inputs, the default type).
-type defaulter interface {
+// Resolve fills them in, so the summary names the region and type asked
+// for, and the cycle's KVM check judges the type that will be launched;
+// without it, an empty type is judged as Info.DefaultType.
+type Defaulter interface {
 	DefaultCandidate() Candidate
 }
 
@@ -192,7 +195,7 @@ type defaulter interface {
 // check judges the type that would be launched. A field the provider has
 // no default for stays empty.
 func Resolve(p Provider, c Candidate) Candidate {
-	if d, ok := p.(defaulter); ok {
+	if d, ok := p.(Defaulter); ok {
 		return c.Defaults(d.DefaultCandidate())
 	}
 	return c

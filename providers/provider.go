@@ -16,7 +16,7 @@ type Provider interface {
 	// Preflight checks credentials, region, type and image. It has no side
 	// effects and costs nothing; a refusal here means nothing was created.
 	// The cycle has already refused, before calling it, any candidate
-	// whose type (resolved through DefaultCandidate or Info.DefaultType)
+	// whose type (resolved through Defaulter or Info.DefaultType)
 	// the KVM catalog knows lacks KVM, unless the lane is no-kvm
 	// (CheckKVM): an adapter need not repeat that check, though it may.
 	Preflight(ctx context.Context, req Request) error

@@ -239,6 +239,16 @@ func (p *Provider) PollInterval() time.Duration { return p.poll }
 // wants a few empty listings in a row, as Destroy wants quiet sweeps.
 func (p *Provider) LagWindow() time.Duration { return lagWindow }
 
+// The optional interfaces the cycle looks for at run time: a method whose
+// signature drifted would silently stop being used, so the compiler checks.
+var _ interface {
+	providers.Provider
+	providers.Defaulter
+	providers.Poller
+	providers.Lagger
+	providers.ConsoleReader
+} = (*Provider)(nil)
+
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return Name }
 

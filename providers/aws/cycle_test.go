@@ -3,7 +3,6 @@ package aws_test
 import (
 	"context"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,31 +12,21 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/cloudinit"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // cycleUser is the suite's user on the fake instance; the test host makes
 // it a real account on this machine, so the name is this test's own.
 const cycleUser = "mvmv-aws"
 
-func requireTestHosts(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("test hosts run sshd and create users: run the tests as root (CI does)")
-	}
-	if _, err := sshd.FindBinary(); err != nil {
-		t.Fatalf("%v: install Debian's openssh-server", err)
-	}
-}
-
 // TestCycleOverSSH is the provider-level cycle: preflight, create through
 // the SDK, real SSH into the booted host with the pinned host key, teardown
 // and a clean leak check.
 func TestCycleOverSSH(t *testing.T) {
-	requireTestHosts(t)
+	providertest.RequireTestHosts(t)
 	srv := fake.New(fake.Config{Booter: fakecloud.TestHostBooter{Port: 22}})
 	t.Cleanup(srv.Close)
 	cleanProbeDirs(t, srv)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // egressServer answers like checkip.amazonaws.com: the caller's address as
@@ -28,24 +29,24 @@ func egressServer(t *testing.T, status int, body string) string {
 
 func upArgs(t *testing.T, srv *fake.Server, out string) []string {
 	return []string{"up", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
-		"--suite", suiteFile(t, "true"), "--out", out, "--timeout-minutes", "10"}
+		"--suite", providertest.SuiteFile(t, "true"), "--out", out, "--timeout-minutes", "10"}
 }
 
 // Without ssh-source-cidr the binary learns the runner's address and opens
 // tcp/22 to that /32 only.
 func TestBinaryOpensSSHToDiscoveredAddress(t *testing.T) {
 	srv := binaryFake(t, true)
-	bin := binary(t)
+	bin := providertest.Binary(t)
 	out := filepath.Join(t.TempDir(), "out")
 	env := baseEnv(t, "MVM_VERIFY_EGRESS_URL="+egressServer(t, 0, "127.0.0.1\n"))
-	up := start(t, bin, env, upArgs(t, srv, out))
-	if code := up.wait(t); code != 0 {
-		t.Fatalf("up: exit %d\n%s\nstderr:\n%s", code, up.output(), up.stderr.String())
+	up := providertest.Start(t, bin, env, upArgs(t, srv, out))
+	if code := up.Wait(t); code != 0 {
+		t.Fatalf("up: exit %d\n%s\nstderr:\n%s", code, up.Output(), up.Stderr())
 	}
 	t.Cleanup(func() {
-		down := start(t, bin, env, []string{"down", "--out", out})
-		if code := down.wait(t); code != 0 {
-			t.Errorf("down: exit %d\n%s\nstderr:\n%s", code, down.output(), down.stderr.String())
+		down := providertest.Start(t, bin, env, []string{"down", "--out", out})
+		if code := down.Wait(t); code != 0 {
+			t.Errorf("down: exit %d\n%s\nstderr:\n%s", code, down.Output(), down.Stderr())
 		}
 		if i, g, v := srv.Live(); i+g+v != 0 {
 			t.Errorf("left in the fake after down: %d instances, %d groups, %d volumes", i, g, v)
@@ -65,18 +66,18 @@ func TestBinaryOpensSSHToDiscoveredAddress(t *testing.T) {
 // to): exit 2 naming ssh-source-cidr, and nothing created.
 func TestBinaryRefusesWithoutRunnerAddress(t *testing.T) {
 	srv := binaryFake(t, true)
-	bin := binary(t)
+	bin := providertest.Binary(t)
 	for name, url := range map[string]string{
 		"server error": egressServer(t, http.StatusInternalServerError, "oops"),
 		"not an ip":    egressServer(t, 0, "<html>captive portal</html>"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
-			p := start(t, bin, baseEnv(t, "MVM_VERIFY_EGRESS_URL="+url), upArgs(t, srv, out))
-			if code := p.wait(t); code != 2 {
-				t.Fatalf("exit %d, want 2\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+			p := providertest.Start(t, bin, baseEnv(t, "MVM_VERIFY_EGRESS_URL="+url), upArgs(t, srv, out))
+			if code := p.Wait(t); code != 2 {
+				t.Fatalf("exit %d, want 2\n%s\nstderr:\n%s", code, p.Output(), p.Stderr())
 			}
-			if msg := p.output() + p.stderr.String(); !strings.Contains(msg, `"ssh-source-cidr"`) {
+			if msg := p.Output() + p.Stderr(); !strings.Contains(msg, `"ssh-source-cidr"`) {
 				t.Errorf("the output does not name ssh-source-cidr:\n%s", msg)
 			}
 			if i, g, v := srv.Live(); i+g+v != 0 {
@@ -91,7 +92,7 @@ func TestBinaryRefusesWithoutRunnerAddress(t *testing.T) {
 // the address lookup, which would only have said "connection refused".
 func TestBinaryCredentialsBeforeRunnerAddress(t *testing.T) {
 	srv := binaryFake(t, true)
-	bin := binary(t)
+	bin := providertest.Binary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,12 +102,12 @@ func TestBinaryCredentialsBeforeRunnerAddress(t *testing.T) {
 	env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
 		"MVM_VERIFY_POLL_INTERVAL=100ms", "MVM_VERIFY_EGRESS_URL=" + closed}, isolatedAWS(t.TempDir())...)
 	out := filepath.Join(t.TempDir(), "out")
-	p := start(t, bin, env, []string{"run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
-		"--suite", suiteFile(t, "true"), "--out", out, "--timeout-minutes", "10"})
-	if code := p.wait(t); code != 2 {
-		t.Fatalf("exit %d, want 2\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	p := providertest.Start(t, bin, env, []string{"run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+		"--suite", providertest.SuiteFile(t, "true"), "--out", out, "--timeout-minutes", "10"})
+	if code := p.Wait(t); code != 2 {
+		t.Fatalf("exit %d, want 2\n%s\nstderr:\n%s", code, p.Output(), p.Stderr())
 	}
-	all := p.output() + p.stderr.String()
+	all := p.Output() + p.Stderr()
 	if !strings.Contains(all, "Needs AWS credentials") {
 		t.Errorf("the output does not say credentials are needed:\n%s", all)
 	}

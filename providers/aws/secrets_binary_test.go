@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // The user data carries the run's host private key (DESIGN §5: the host key
@@ -18,7 +19,7 @@ import (
 // the job summary or the files in out.
 func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
 	srv := binaryFake(t, true)
-	bin := binary(t)
+	bin := providertest.Binary(t)
 	dir := t.TempDir()
 	files := map[string]string{}
 	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
@@ -32,11 +33,11 @@ func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"],
 		"GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1",
-		"INPUT_SUITE="+suiteFile(t, "echo hi"), "INPUT_OUT="+out, "INPUT_SSH-SOURCE-CIDR=127.0.0.1/32",
+		"INPUT_SUITE="+providertest.SuiteFile(t, "echo hi"), "INPUT_OUT="+out, "INPUT_SSH-SOURCE-CIDR=127.0.0.1/32",
 		"INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false")
-	p := start(t, bin, env, nil)
-	if code := p.wait(t); code != 0 {
-		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.output(), p.stderr.String())
+	p := providertest.Start(t, bin, env, nil)
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.Output(), p.Stderr())
 	}
 
 	instances := srv.Instances()
@@ -62,7 +63,7 @@ func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
 	}
 	secrets = append(secrets, "#cloud-config", "PRIVATE KEY", "fake-secret")
 
-	everything := map[string]string{"stdout": p.output(), "stderr": p.stderr.String()}
+	everything := map[string]string{"stdout": p.Output(), "stderr": p.Stderr()}
 	for name, path := range files {
 		data, _ := os.ReadFile(path)
 		everything[name] = string(data)
@@ -94,7 +95,7 @@ func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
 // Credentials minted from the role at run time are unknown to the runner as
 // secrets, so the binary masks them (and the GitHub ID token) itself.
 func TestBinaryMasksMintedCredentials(t *testing.T) {
-	requireTestHosts(t)
+	providertest.RequireTestHosts(t)
 	gh := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer runtime-token" {
 			http.Error(w, "no", http.StatusUnauthorized)
@@ -105,7 +106,7 @@ func TestBinaryMasksMintedCredentials(t *testing.T) {
 	t.Cleanup(gh.Close)
 	srv := fake.New(fake.Config{Booter: idleBooter, WebIdentityToken: "gh-oidc-token", RoleARN: role})
 	t.Cleanup(srv.Close)
-	bin := binary(t)
+	bin := providertest.Binary(t)
 	var env []string
 	for _, kv := range baseEnv(t) {
 		if !strings.HasPrefix(kv, "AWS_ACCESS_KEY_ID=") && !strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
@@ -123,11 +124,11 @@ func TestBinaryMasksMintedCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	env = append(env, "STATE_provider=aws", "STATE_identity="+string(idJSON), "STATE_out="+t.TempDir())
-	p := start(t, filepath.Join(filepath.Dir(bin), "mvm-verify-post"), env, nil)
-	code := p.wait(t)
-	out := p.output()
+	p := providertest.Start(t, providertest.PostBinary(bin), env, nil)
+	code := p.Wait(t)
+	out := p.Output()
 	if code != 0 {
-		t.Fatalf("post: exit %d\n%s\nstderr:\n%s", code, out, p.stderr.String())
+		t.Fatalf("post: exit %d\n%s\nstderr:\n%s", code, out, p.Stderr())
 	}
 	if count(srv.Ops(), "sts:AssumeRoleWithWebIdentity") == 0 {
 		t.Fatalf("the post step did not assume the role:\n%s", out)

@@ -142,6 +142,14 @@ func checkStateDir(dir string) error {
 	return nil
 }
 
+// The optional interfaces the cycle and the CLI look for at run time,
+// checked by the compiler so a drifted signature cannot silently drop one.
+var _ interface {
+	providers.Provider
+	providers.LaneOfferer
+	providers.Resolver
+} = (*Provider)(nil)
+
 // Name is "local".
 func (p *Provider) Name() string { return Name }
 

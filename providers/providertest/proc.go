@@ -1,0 +1,126 @@
+package providertest
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Proc is a running binary whose output the test watches.
+type Proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	seen   map[string]chan struct{}
+	done   chan struct{}
+	code   int
+	stderr bytes.Buffer
+}
+
+// Start runs bin with exactly env and args. Each line in watch can be
+// waited for with WaitFor. The process is killed if it is still running
+// when t ends.
+func Start(t *testing.T, bin string, env []string, args []string, watch ...string) *Proc {
+	t.Helper()
+	p := &Proc{cmd: exec.Command(bin, args...), seen: map[string]chan struct{}{}, done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stderr = &p.stderr
+	for _, w := range watch {
+		p.seen[w] = make(chan struct{})
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.out.WriteString(line + "\n")
+			for w, ch := range p.seen {
+				if strings.Contains(line, w) {
+					close(ch)
+					delete(p.seen, w)
+				}
+			}
+			p.mu.Unlock()
+		}
+		io.Copy(io.Discard, stdout) //nolint:errcheck
+		err := p.cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			p.code = ee.ExitCode()
+		} else if err != nil {
+			p.code = -1
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill() //nolint:errcheck
+			<-p.done
+		}
+	})
+	return p
+}
+
+// Process is the running process, to signal it.
+func (p *Proc) Process() *os.Process { return p.cmd.Process }
+
+// WaitFor waits until a line containing line (one of Start's watch) has
+// been printed; it fails t if the process ends first.
+func (p *Proc) WaitFor(t *testing.T, line string) {
+	t.Helper()
+	p.mu.Lock()
+	ch, ok := p.seen[line]
+	p.mu.Unlock()
+	if !ok {
+		return // already seen
+	}
+	select {
+	case <-ch:
+	case <-p.done:
+		t.Fatalf("exited (%d) before printing %q\n%s\nstderr:\n%s", p.code, line, p.Output(), p.Stderr())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("no %q after 3 minutes\n%s", line, p.Output())
+	}
+}
+
+// Wait waits for the process to end and returns its exit status.
+func (p *Proc) Wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("still running after 4 minutes\n%s", p.Output())
+	}
+	return p.code
+}
+
+// Output is what the process printed to stdout so far.
+func (p *Proc) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Stderr is what the process printed to stderr; complete once it ended.
+func (p *Proc) Stderr() string {
+	select {
+	case <-p.done:
+		return p.stderr.String()
+	default:
+		return "(still running)"
+	}
+}
