@@ -10,7 +10,8 @@
 // running is called with the Machine (whose Addr becomes the public IP),
 // and calls Halt on delete. Tests drive faults (Inject, NoCapacity,
 // SetConsistencyLag, HoldBoots, SetAddressDelay, SetTerminationDelay) and
-// read Calls/Ops. See providers/aws/fake.
+// read Calls/Ops. See providers/aws/fake, and docs/providers.md for what a
+// fake adds and the conformance scenarios (providers/providertest) it serves.
 package fakecloud
 
 import (
