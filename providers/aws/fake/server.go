@@ -70,8 +70,8 @@ type Config struct {
 const (
 	UbuntuParameter    = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 	UbuntuARMParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id"
-	UbuntuAMI          = "ami-0fa1ce0000000u2404"
-	UbuntuARMAMI       = "ami-0fa1ce0000000a2404"
+	UbuntuAMI          = "ami-0fa1ce00000002404"
+	UbuntuARMAMI       = "ami-0fa1ce000000a2404"
 )
 
 // Image is a fake AMI.
