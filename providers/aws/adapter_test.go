@@ -61,6 +61,10 @@ func TestPreflight(t *testing.T) {
 		{name: "wrong credentials", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": "x"},
 			wantClass: providers.ClassAuth, wantErr: "InvalidClientTokenId", wantCalls: true},
 		{name: "missing image", image: "ami-0000000000000dead", wantClass: providers.ClassInvalid, wantErr: "InvalidAMIID.NotFound", wantCalls: true},
+		// An image id of no EC2 form is the user's mistake as an unknown
+		// one is: EC2 says InvalidAMIID.Malformed, and the run stops as
+		// invalid.
+		{name: "malformed image", image: "ami-12345", wantClass: providers.ClassInvalid, wantErr: "InvalidAMIID.Malformed", wantCalls: true},
 		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantErr: "ParameterNotFound", wantCalls: true},
 		{name: "role without OIDC env", inputs: map[string]string{"aws-role-to-assume": "arn:aws:iam::123456789012:role/x"},
 			wantClass: providers.ClassAuth, wantErr: "id-token: write"},
