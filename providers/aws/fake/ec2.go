@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -23,9 +24,12 @@ type Instance struct {
 	ID, Region, Zone, Type, ImageID, SubnetID, VpcID string
 	ReservationID                                    string
 	State                                            string
-	PublicIP, PrivateIP                              string
-	// SSHPort is the port the instance's test host listens on (the fake
-	// cannot give every host port 22); 0 until it runs.
+	// PublicIP is the instance's front (reach.go): a loopback address
+	// that leads to its test host's sshd only while a security group of
+	// the instance allows tcp/22 from the client's address.
+	PublicIP, PrivateIP string
+	// SSHPort is the port the instance's test host, and its front, listen
+	// on (the fake cannot give every host port 22); 0 until it runs.
 	SSHPort          int
 	Tags             map[string]string
 	Groups           []string
@@ -1003,12 +1007,33 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		return d, nil
 	}
 	s.Boot(in.ID, userData, func(m fakecloud.Machine) {
+		// The public address is the instance's front, which lets through
+		// only what its security groups allow (reach.go).
+		f, err := s.openFront(in.ID, net.JoinHostPort(m.Addr(), strconv.Itoa(m.Port())), m.Port())
+		if err != nil {
+			s.cfg.Logger.Warn("fake: public address", "id", in.ID, "err", err)
+			s.instances.Update(in.ID, func(x *Instance) {
+				if x.State == "pending" {
+					x.State = "terminated"
+					x.Console = append(x.Console, "fake-ec2: no public address: "+err.Error())
+				}
+			})
+			return
+		}
+		// Recorded before the instance runs, so a termination from then on
+		// closes it.
+		s.setFront(in.ID, f)
+		running := false
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
-				x.State, x.PublicIP, x.SSHPort = "running", m.Addr(), m.Port()
-				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd listening on %s:%d", m.Addr(), m.Port()))
+				running = true
+				x.State, x.PublicIP, x.SSHPort = "running", f.addr(), m.Port()
+				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd listening on %s:%d, public address %s", m.Addr(), m.Port(), f.addr()))
 			}
 		})
+		if !running {
+			s.closeFront(in.ID)
+		}
 	}, func(err error) {
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
@@ -1288,6 +1313,7 @@ func (s *Server) terminated(id string) {
 	s.instances.Update(id, func(in *Instance) {
 		in.State, in.PublicIP, vol, eni, spot = "terminated", "", in.VolumeID, in.InterfaceID, in.SpotRequestID
 	})
+	s.closeFront(id)
 	// A one-time request is done once its instance is: EC2 closes it.
 	s.spots.Update(spot, func(r *SpotRequest) { r.State = "closed" })
 	if n, ok := s.ifaces.Get(eni); ok && n.DeleteOnTermination {

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -61,7 +62,11 @@ type Config struct {
 	SessionTTL time.Duration
 	// Booter boots instances; nil means instances never finish booting.
 	Booter fakecloud.Booter
-	Logger *slog.Logger
+	// ClientAddr is the address connections to instances come from, which
+	// their security groups must allow tcp/22 from (default
+	// DefaultClientAddr; see SetClientAddr).
+	ClientAddr string
+	Logger     *slog.Logger
 }
 
 // UbuntuParameter and UbuntuARMParameter are the public SSM parameters of
@@ -120,6 +125,10 @@ type Server struct {
 	ignoreDryRun map[string]bool
 	// dryLaunches are the forms of RunInstances dry runs that passed.
 	dryLaunches []map[string]string
+	// clientAddr is where connections to instances come from (SetClientAddr).
+	clientAddr netip.Addr
+	// fronts are the running instances' public addresses, by instance id.
+	fronts map[string]*front
 }
 
 // New starts the fake.
@@ -139,9 +148,16 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ClientAddr == "" {
+		cfg.ClientAddr = DefaultClientAddr
+	}
 	s := &Server{
 		Kit: fakecloud.New(cfg.Booter, cfg.Logger),
 		cfg: cfg, sessions: map[string]session{}, tokens: map[string]string{}, unoffered: map[[2]string]bool{},
+		fronts: map[string]*front{},
+	}
+	if err := s.SetClientAddr(cfg.ClientAddr); err != nil {
+		panic("fake.New: Config.ClientAddr: " + err.Error())
 	}
 	s.AddImage(UbuntuAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101", "x86_64", UbuntuParameter)
 	s.AddImage(UbuntuARMAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20260101", "arm64", UbuntuARMParameter)
@@ -155,6 +171,7 @@ func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s.Kit.Close(ctx) //nolint:errcheck // best effort at test end
+	s.closeFronts()
 	s.srv.Close()
 }
 
