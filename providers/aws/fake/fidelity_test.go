@@ -277,3 +277,24 @@ func TestEC2AcceptsWhatEC2Accepts(t *testing.T) {
 		t.Errorf("an unknown id of the old 8-digit form: %d, want 400 InvalidInstanceID.NotFound\n%s", st, b)
 	}
 }
+
+// TestIDsAreWellFormed: every id the fake gives has EC2's form (prefix,
+// then 8 or 17 hex digits), so the fake's own ids pass its Malformed
+// checks wherever a client sends them back.
+func TestIDsAreWellFormed(t *testing.T) {
+	s := New(Config{Booter: upBooter})
+	defer s.Close()
+	sg := group(t, s)
+	sn := s.AddSubnet("us-east-1b")
+	id := launch(t, s, sg, "us-east-1a", "InstanceMarketOptions.MarketType", "spot")
+	in, _ := s.Instance(id)
+	ids := map[string]string{"instance": in.ID, "reservation": in.ReservationID, "volume": in.VolumeID, "interface": in.InterfaceID,
+		"group": sg, "subnet": in.SubnetID, "vpc": in.VpcID, "default group": defaultGroupID(in.VpcID),
+		"added subnet": sn.ID, "added vpc": sn.VpcID, "image": UbuntuAMI, "arm image": UbuntuARMAMI}
+	for what, v := range ids {
+		pre, rest, ok := strings.Cut(v, "-")
+		if !ok || pre == "" || !idForm.MatchString(rest) {
+			t.Errorf("%s id %q is not of EC2's form", what, v)
+		}
+	}
+}
