@@ -2,8 +2,11 @@
 // EC2 and STS over the Query protocol (form-encoded requests, XML answers,
 // <Response><Errors> errors) and SSM over JSON 1.1. One httptest server
 // answers all three; the adapter's tests point the real SDK at it with
-// BaseEndpoint. Instances boot as real SSH hosts through the fakecloud kit,
-// and the host's loopback address becomes the instance's public IP.
+// BaseEndpoint. Every parameter is checked by its type before the action
+// runs (types.go), as EC2 checks them. Instances boot as real SSH hosts
+// through the fakecloud kit; an instance's public IP is a loopback address
+// that leads to its host's sshd only while its security groups allow
+// tcp/22 from the client (reach.go).
 package fake
 
 import (
