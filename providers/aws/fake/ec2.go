@@ -202,7 +202,7 @@ func ec2Handlers() map[string]ec2Handler {
 		"DescribeInstanceTypes": {params: page(100).with(spec{"InstanceType.N": nil}),
 			filters: []string{"instance-type", "processor-info.supported-architecture", "bare-metal"}, do: (*Server).describeInstanceTypes},
 		"DescribeImages": {params: page(1000).with(spec{"ImageId.N": imageID, "Owner.N": nil, "ExecutableBy.N": nil,
-			"IncludeDeprecated": boolean, "IncludeDisabled": boolean}), do: (*Server).describeImages},
+			"IncludeDeprecated": boolean, "IncludeDisabled": boolean}), filters: imageFilters, do: (*Server).describeImages},
 		"DescribeVpcs": {params: page(1000).with(spec{"VpcId.N": vpcIDArg}), filters: []string{"is-default", "isDefault", "vpc-id", tags},
 			do: (*Server).describeVpcs},
 		"DescribeSubnets": {params: page(1000).with(spec{"SubnetId.N": subnetIDArg}),
@@ -531,6 +531,17 @@ func (s *Server) offers(region, loc, typ string) bool {
 	return false
 }
 
+// imageFilters are DescribeImages' filter names. The fake's images have
+// only some of the fields they name; a filter on another field matches an
+// empty value.
+var imageFilters = []string{"architecture", "block-device-mapping.delete-on-termination", "block-device-mapping.device-name",
+	"block-device-mapping.snapshot-id", "block-device-mapping.volume-size", "block-device-mapping.volume-type",
+	"block-device-mapping.encrypted", "creation-date", "description", "ena-support", "free-tier-eligible", "hypervisor",
+	"image-allowed", "image-id", "image-type", "is-public", "kernel-id", "manifest-location", "name", "owner-alias", "owner-id",
+	"platform", "platform-details", "product-code", "product-code.type", "ramdisk-id", "root-device-name", "root-device-type",
+	"source-image-id", "source-image-region", "source-instance-id", "state", "state-reason-code", "state-reason-message",
+	"sriov-net-support", "usage-operation", "virtualization-type", "tag:"}
+
 func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("ImageId")
 	for _, id := range ids {
@@ -544,6 +555,11 @@ func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
 			continue
 		}
 		img, _ := s.images.Get(id)
+		if !matches(p.filters(), nil, map[string]string{"architecture": img.Arch, "image-id": id, "name": img.Name, "state": "available",
+			"owner-id": "099720109477", "is-public": "true", "root-device-name": "/dev/sda1", "root-device-type": "ebs",
+			"image-type": "machine", "virtualization-type": "hvm", "hypervisor": "xen", "platform-details": "Linux/UNIX"}) {
+			continue
+		}
 		d.open("item").el("imageId", id).el("name", img.Name).el("imageState", "available").el("architecture", img.Arch).
 			el("rootDeviceName", "/dev/sda1").el("rootDeviceType", "ebs").el("imageOwnerId", "099720109477").el("isPublic", "true").close()
 	}

@@ -298,3 +298,18 @@ func TestIDsAreWellFormed(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeImagesFilters: DescribeImages filters by the fields the
+// fake's images have and refuses a filter name EC2 does not know.
+func TestDescribeImagesFilters(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	status, body := post(t, s, auth, ec2Form("DescribeImages", "Filter.1.Name", "architecture", "Filter.1.Value.1", "arm64"))
+	if status != 200 || !strings.Contains(body, "<imageId>"+UbuntuARMAMI+"</imageId>") || strings.Contains(body, UbuntuAMI) {
+		t.Errorf("arm64 images: %d, want %s only\n%s", status, UbuntuARMAMI, body)
+	}
+	status, body = post(t, s, auth, ec2Form("DescribeImages", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"))
+	if status != 400 || errorCode(t, body) != "InvalidParameterValue" {
+		t.Errorf("an unknown image filter: %d, want 400 InvalidParameterValue\n%s", status, body)
+	}
+}
