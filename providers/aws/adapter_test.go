@@ -61,6 +61,10 @@ func TestPreflight(t *testing.T) {
 		{name: "wrong credentials", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": "x"},
 			wantClass: providers.ClassAuth, wantErr: "InvalidClientTokenId", wantCalls: true},
 		{name: "missing image", image: "ami-0000000000000dead", wantClass: providers.ClassInvalid, wantErr: "InvalidAMIID.NotFound", wantCalls: true},
+		// An image id of no EC2 form is the user's mistake as an unknown
+		// one is: EC2 says InvalidAMIID.Malformed, and the run stops as
+		// invalid.
+		{name: "malformed image", image: "ami-12345", wantClass: providers.ClassInvalid, wantErr: "InvalidAMIID.Malformed", wantCalls: true},
 		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantErr: "ParameterNotFound", wantCalls: true},
 		{name: "role without OIDC env", inputs: map[string]string{"aws-role-to-assume": "arn:aws:iam::123456789012:role/x"},
 			wantClass: providers.ClassAuth, wantErr: "id-token: write"},
@@ -305,15 +309,15 @@ func TestCreateRequestShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Port != 22 || h.Address != "127.0.0.1" || h.Type != "c8i.large" || h.Region != "us-east-1" || !h.CloudInit ||
-		h.ReadyMarker != req.ReadyMarker || h.HostKey != req.HostKey || h.PricePerHour == 0 {
-		t.Errorf("host = %+v", h)
-	}
 	insts := srv.Instances()
 	if len(insts) != 1 {
 		t.Fatalf("instances = %d", len(insts))
 	}
 	in := insts[0]
+	if h.Port != 22 || h.Address == "" || h.Address != in.PublicIP || h.Type != "c8i.large" || h.Region != "us-east-1" || !h.CloudInit ||
+		h.ReadyMarker != req.ReadyMarker || h.HostKey != req.HostKey || h.PricePerHour == 0 {
+		t.Errorf("host = %+v, instance's public IP %s", h, in.PublicIP)
+	}
 	r := in.Request
 	checks := map[string]string{
 		"CpuOptions.NestedVirtualization":              "enabled",
@@ -371,6 +375,15 @@ func TestCreateRequestShape(t *testing.T) {
 		t.Fatalf("network interfaces = %+v", enis)
 	}
 	checkRunTags(t, "network interface", enis[0].Tags, id, req.TTL)
+	// The instance is in the run's group and only that one: without it
+	// EC2 would put it in the VPC's default group, which lets no SSH in.
+	if run := []string{groups[0].ID}; !slices.Equal(in.Groups, run) || !slices.Equal(enis[0].Groups, run) {
+		t.Errorf("instance groups %v, network interface groups %v, want exactly the run's group %v", in.Groups, enis[0].Groups, run)
+	}
+	if r["NetworkInterface.1.SecurityGroupId.1"] != groups[0].ID || r["NetworkInterface.1.SecurityGroupId.2"] != "" || r["SecurityGroupId.1"] != "" {
+		t.Errorf("RunInstances names groups %q, %q and %q, want the run's group %s on the network interface only",
+			r["NetworkInterface.1.SecurityGroupId.1"], r["NetworkInterface.1.SecurityGroupId.2"], r["SecurityGroupId.1"], groups[0].ID)
+	}
 	if kinds["instance"] != in.ID || kinds["security-group"] != groups[0].ID || kinds["volume"] != vols[0].ID ||
 		kinds["network-interface"] != enis[0].ID {
 		t.Errorf("journal = %+v, want the instance, group, volume and network interface", j.Records())
@@ -1031,8 +1044,8 @@ func TestAddressAfterRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Address != "127.0.0.1" {
-		t.Errorf("host address = %q, want the one assigned after running", h.Address)
+	if in := srv.Instances(); len(in) != 1 || h.Address == "" || h.Address != in[0].PublicIP {
+		t.Errorf("host address = %q, want the public IP assigned after running (instances %+v)", h.Address, in)
 	}
 	withheld := 0
 	for _, b := range rec.bodies("DescribeInstancesResponse") {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -23,9 +24,12 @@ type Instance struct {
 	ID, Region, Zone, Type, ImageID, SubnetID, VpcID string
 	ReservationID                                    string
 	State                                            string
-	PublicIP, PrivateIP                              string
-	// SSHPort is the port the instance's test host listens on (the fake
-	// cannot give every host port 22); 0 until it runs.
+	// PublicIP is the instance's front (reach.go): a loopback address
+	// that leads to its test host's sshd only while a security group of
+	// the instance allows tcp/22 from the client's address.
+	PublicIP, PrivateIP string
+	// SSHPort is the port the instance's test host, and its front, listen
+	// on (the fake cannot give every host port 22); 0 until it runs.
 	SSHPort          int
 	Tags             map[string]string
 	Groups           []string
@@ -121,48 +125,142 @@ func vpcID(region string) string { return "vpc-" + shortHash("vpc/"+region) }
 func defaultGroupID(vpc string) string { return "sg-" + shortHash("default/"+vpc) }
 func subnetID(zone string) string      { return "subnet-" + shortHash("subnet/"+zone) }
 
-// ec2Handler is one action: the parameters it allows and requires, and the work.
+// ec2Handler is one action: its parameters and their kinds, the ones it
+// requires, the filters and tag resource types it knows, and the work.
 type ec2Handler struct {
-	allowed, required []string
-	do                func(s *Server, c caller, p params) (*xmlDoc, *apiError)
+	params   spec
+	required []string
+	// either are two parameters of which the action needs one.
+	either [2]string
+	// filters are the filter names the action knows; "tag:" admits the
+	// tag:<key> and tag-key filters.
+	filters []string
+	// tagTypes are the resource types its TagSpecifications may name.
+	tagTypes []string
+	// validate checks what one parameter's kind cannot: parameters that
+	// depend on each other. Like the kinds it runs before a dry run is
+	// answered, as EC2 checks a request before it says it would succeed.
+	validate func(p params) *apiError
+	do       func(s *Server, c caller, p params) (*xmlDoc, *apiError)
+}
+
+// page is the paging parameters of a describe whose MaxResults may be
+// from 5 to max.
+func page(max int) spec {
+	return spec{"Filter.N.Name": nil, "Filter.N.Value.N": nil, "MaxResults": integer(5, max), "NextToken": nil}
+}
+
+var tagSpec = spec{"TagSpecification.N.ResourceType": nil, "TagSpecification.N.Tag.N.Key": nil, "TagSpecification.N.Tag.N.Value": nil}
+
+// runInstancesParams are the RunInstances parameters the fake knows.
+var runInstancesParams = spec{
+	"ImageId":                    imageID,
+	"InstanceType":               nil,
+	"MinCount":                   integer(1, 1<<31-1),
+	"MaxCount":                   integer(1, 1<<31-1),
+	"ClientToken":                maxLen(64),
+	"UserData":                   nil,
+	"KeyName":                    nil,
+	"SecurityGroupId.N":          groupID,
+	"SubnetId":                   subnetIDArg,
+	"Placement.AvailabilityZone": nil,
+
+	"InstanceInitiatedShutdownBehavior": enum("stop", "terminate"),
+	"CpuOptions.NestedVirtualization":   enum("enabled", "disabled"),
+	"CpuOptions.CoreCount":              integer(1, 1<<31-1),
+	"CpuOptions.ThreadsPerCore":         integer(1, 2),
+
+	"MetadataOptions.HttpTokens":              enum("optional", "required"),
+	"MetadataOptions.HttpEndpoint":            enum("disabled", "enabled"),
+	"MetadataOptions.HttpPutResponseHopLimit": integer(1, 64),
+
+	"BlockDeviceMapping.N.DeviceName":              nil,
+	"BlockDeviceMapping.N.Ebs.VolumeSize":          integer(1, 65536),
+	"BlockDeviceMapping.N.Ebs.VolumeType":          enum("standard", "io1", "io2", "gp2", "sc1", "st1", "gp3"),
+	"BlockDeviceMapping.N.Ebs.DeleteOnTermination": boolean,
+	"BlockDeviceMapping.N.Ebs.Encrypted":           boolean,
+
+	"InstanceMarketOptions.MarketType":                               enum("spot", "capacity-block", "interruptible-capacity-reservation"),
+	"InstanceMarketOptions.SpotOptions.SpotInstanceType":             enum("one-time", "persistent"),
+	"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior": enum("hibernate", "stop", "terminate"),
+	"InstanceMarketOptions.SpotOptions.MaxPrice":                     nil,
+
+	"NetworkInterface.N.DeviceIndex":              integer(0, 1<<31-1),
+	"NetworkInterface.N.SubnetId":                 subnetIDArg,
+	"NetworkInterface.N.SecurityGroupId.N":        groupID,
+	"NetworkInterface.N.AssociatePublicIpAddress": boolean,
+	"NetworkInterface.N.DeleteOnTermination":      boolean,
 }
 
 func ec2Handlers() map[string]ec2Handler {
-	filterParams := []string{"Filter.N.Name", "Filter.N.Value.N", "MaxResults", "NextToken"}
-	tagSpec := []string{"TagSpecification.N.ResourceType", "TagSpecification.N.Tag.N.Key", "TagSpecification.N.Tag.N.Value"}
+	tags := "tag:"
 	return map[string]ec2Handler{
-		"DescribeRegions":               {allowed: append([]string{"AllRegions", "RegionName.N"}, filterParams[:2]...), do: (*Server).describeRegions},
-		"DescribeInstanceTypeOfferings": {allowed: append([]string{"LocationType"}, filterParams...), do: (*Server).describeOfferings},
-		"DescribeInstanceTypes":         {allowed: append([]string{"InstanceType.N"}, filterParams...), do: (*Server).describeInstanceTypes},
-		"DescribeImages":                {allowed: append([]string{"ImageId.N", "Owner.N", "ExecutableBy.N", "IncludeDeprecated", "IncludeDisabled"}, filterParams...), do: (*Server).describeImages},
-		"DescribeVpcs":                  {allowed: append([]string{"VpcId.N"}, filterParams...), do: (*Server).describeVpcs},
-		"DescribeSubnets":               {allowed: append([]string{"SubnetId.N"}, filterParams...), do: (*Server).describeSubnets},
-		"CreateSecurityGroup": {allowed: append([]string{"GroupName", "GroupDescription", "VpcId"}, tagSpec...),
-			required: []string{"GroupName", "GroupDescription"}, do: (*Server).createSecurityGroup},
-		"AuthorizeSecurityGroupIngress": {allowed: append([]string{"GroupId", "GroupName", "IpPermissions.N.IpProtocol", "IpPermissions.N.FromPort",
-			"IpPermissions.N.ToPort", "IpPermissions.N.IpRanges.N.CidrIp", "IpPermissions.N.IpRanges.N.Description",
-			"IpPermissions.N.Ipv6Ranges.N.CidrIpv6", "IpPermissions.N.Ipv6Ranges.N.Description"}, tagSpec...), do: (*Server).authorizeIngress},
-		"DescribeSecurityGroups": {allowed: append([]string{"GroupId.N", "GroupName.N"}, filterParams...), do: (*Server).describeGroups},
-		"DeleteSecurityGroup":    {allowed: []string{"GroupId", "GroupName"}, do: (*Server).deleteGroup},
-		"RunInstances": {allowed: append([]string{"ImageId", "InstanceType", "MinCount", "MaxCount", "ClientToken", "UserData", "KeyName",
-			"SecurityGroupId.N", "SubnetId", "Placement.AvailabilityZone", "InstanceInitiatedShutdownBehavior",
-			"CpuOptions.NestedVirtualization", "CpuOptions.CoreCount", "CpuOptions.ThreadsPerCore",
-			"BlockDeviceMapping.N.DeviceName", "BlockDeviceMapping.N.Ebs.VolumeSize", "BlockDeviceMapping.N.Ebs.VolumeType",
-			"BlockDeviceMapping.N.Ebs.DeleteOnTermination", "BlockDeviceMapping.N.Ebs.Encrypted",
-			"InstanceMarketOptions.MarketType", "InstanceMarketOptions.SpotOptions.SpotInstanceType",
-			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "InstanceMarketOptions.SpotOptions.MaxPrice",
-			"NetworkInterface.N.DeviceIndex", "NetworkInterface.N.SubnetId", "NetworkInterface.N.SecurityGroupId.N",
-			"NetworkInterface.N.AssociatePublicIpAddress", "NetworkInterface.N.DeleteOnTermination",
-			"MetadataOptions.HttpTokens", "MetadataOptions.HttpEndpoint", "MetadataOptions.HttpPutResponseHopLimit"}, tagSpec...),
-			required: []string{"MinCount", "MaxCount"}, do: (*Server).runInstances},
-		"DescribeInstances":         {allowed: append([]string{"InstanceId.N"}, filterParams...), do: (*Server).describeInstances},
-		"TerminateInstances":        {allowed: []string{"InstanceId.N"}, required: []string{"InstanceId.1"}, do: (*Server).terminateInstances},
-		"DescribeVolumes":           {allowed: append([]string{"VolumeId.N"}, filterParams...), do: (*Server).describeVolumes},
-		"DescribeNetworkInterfaces": {allowed: append([]string{"NetworkInterfaceId.N"}, filterParams...), do: (*Server).describeInterfaces},
-		"DeleteVolume":              {allowed: []string{"VolumeId"}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
-		"DeleteNetworkInterface":    {allowed: []string{"NetworkInterfaceId"}, required: []string{"NetworkInterfaceId"}, do: (*Server).deleteInterface},
-		"GetConsoleOutput":          {allowed: []string{"InstanceId", "Latest"}, required: []string{"InstanceId"}, do: (*Server).consoleOutput},
+		"DescribeRegions": {params: spec{"AllRegions": boolean, "RegionName.N": nil, "Filter.N.Name": nil, "Filter.N.Value.N": nil},
+			filters: []string{"endpoint", "region-name", "opt-in-status"}, do: (*Server).describeRegions},
+		"DescribeInstanceTypeOfferings": {params: page(1000).with(spec{"LocationType": enum("region", "availability-zone")}),
+			filters: []string{"instance-type", "location"}, do: (*Server).describeOfferings},
+		"DescribeInstanceTypes": {params: page(100).with(spec{"InstanceType.N": nil}),
+			filters: []string{"instance-type", "processor-info.supported-architecture", "bare-metal"}, do: (*Server).describeInstanceTypes},
+		"DescribeImages": {params: page(1000).with(spec{"ImageId.N": imageID, "Owner.N": nil, "ExecutableBy.N": nil,
+			"IncludeDeprecated": boolean, "IncludeDisabled": boolean}), filters: imageFilters, do: (*Server).describeImages},
+		"DescribeVpcs": {params: page(1000).with(spec{"VpcId.N": vpcIDArg}), filters: []string{"is-default", "isDefault", "vpc-id", tags},
+			do: (*Server).describeVpcs},
+		"DescribeSubnets": {params: page(1000).with(spec{"SubnetId.N": subnetIDArg}),
+			filters: []string{"vpc-id", "vpcId", "availability-zone", "availabilityZone", "default-for-az", "defaultForAz", "subnet-id", "subnetId", tags},
+			do:      (*Server).describeSubnets},
+		"CreateSecurityGroup": {params: tagSpec.with(spec{"GroupName": maxLen(255), "GroupDescription": maxLen(255), "VpcId": vpcIDArg}),
+			required: []string{"GroupName", "GroupDescription"}, tagTypes: []string{"security-group"}, do: (*Server).createSecurityGroup},
+		"AuthorizeSecurityGroupIngress": {params: tagSpec.with(spec{"GroupId": groupID, "GroupName": nil,
+			"IpPermissions.N.IpProtocol": nil, "IpPermissions.N.FromPort": integer(-1, 65535), "IpPermissions.N.ToPort": integer(-1, 65535),
+			"IpPermissions.N.IpRanges.N.CidrIp": cidr(false), "IpPermissions.N.IpRanges.N.Description": maxLen(255),
+			"IpPermissions.N.Ipv6Ranges.N.CidrIpv6": cidr(true), "IpPermissions.N.Ipv6Ranges.N.Description": maxLen(255)}),
+			either: [2]string{"GroupId", "GroupName"}, tagTypes: []string{"security-group-rule"}, validate: checkPermissions,
+			do: (*Server).authorizeIngress},
+		"DescribeSecurityGroups": {params: page(1000).with(spec{"GroupId.N": groupID, "GroupName.N": nil}),
+			filters: []string{"group-name", "group-id", "vpc-id", tags}, do: (*Server).describeGroups},
+		"DeleteSecurityGroup": {params: spec{"GroupId": groupID, "GroupName": nil}, either: [2]string{"GroupId", "GroupName"},
+			do: (*Server).deleteGroup},
+		"RunInstances": {params: tagSpec.with(runInstancesParams),
+			required: []string{"MinCount", "MaxCount"}, tagTypes: []string{"instance", "volume", "network-interface", "spot-instances-request"},
+			do: (*Server).runInstances},
+		"DescribeInstances": {params: page(1000).with(spec{"InstanceId.N": instanceID}),
+			filters: []string{"instance-state-name", "instance-id", "client-token", "availability-zone", tags}, do: (*Server).describeInstances},
+		"TerminateInstances": {params: spec{"InstanceId.N": instanceID}, required: []string{"InstanceId.1"}, do: (*Server).terminateInstances},
+		"DescribeVolumes": {params: page(1<<31 - 1).with(spec{"VolumeId.N": volumeID}),
+			filters: []string{"status", "attachment.instance-id", tags}, do: (*Server).describeVolumes},
+		"DescribeNetworkInterfaces": {params: page(1000).with(spec{"NetworkInterfaceId.N": interfaceID}),
+			filters: []string{"status", "attachment.instance-id", tags}, do: (*Server).describeInterfaces},
+		"DeleteVolume": {params: spec{"VolumeId": volumeID}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
+		"DeleteNetworkInterface": {params: spec{"NetworkInterfaceId": interfaceID}, required: []string{"NetworkInterfaceId"},
+			do: (*Server).deleteInterface},
+		"GetConsoleOutput": {params: spec{"InstanceId": instanceID, "Latest": boolean}, required: []string{"InstanceId"},
+			do: (*Server).consoleOutput},
 	}
+}
+
+// checkRequest is what EC2 checks of any request before the action runs:
+// the parameters, their values, the filters and the tag specifications.
+func (h ec2Handler) checkRequest(p params) *apiError {
+	if e := p.checkTyped(h.params, h.required); e != nil {
+		return e
+	}
+	if a, b := h.either[0], h.either[1]; a != "" && p.get(a) == "" && p.get(b) == "" {
+		return errf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter %s or %s", member(b), member(a))
+	}
+	if h.filters != nil {
+		if e := checkFilterNames(p.filters(), h.filters); e != nil {
+			return e
+		}
+	}
+	if h.tagTypes != nil {
+		if e := p.checkTagSpecs(h.tagTypes); e != nil {
+			return e
+		}
+	}
+	if h.validate != nil {
+		return h.validate(p)
+	}
+	return nil
 }
 
 func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
@@ -189,7 +287,7 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		writeEC2Error(w, faultError(f))
 		return
 	}
-	if e := p.check(h.allowed, h.required); e != nil {
+	if e := h.checkRequest(p); e != nil {
 		writeEC2Error(w, e)
 		return
 	}
@@ -274,18 +372,6 @@ func unknownFilter(f filter) *apiError {
 	return invalidValue("The filter '%s' is invalid", f.name)
 }
 
-// checkFilters refuses filter names the action does not know, whether or
-// not anything would be filtered.
-func checkFilters(fs []filter, known ...string) *apiError {
-	for _, f := range fs {
-		if strings.HasPrefix(f.name, "tag:") || f.name == "tag-key" || slices.Contains(known, f.name) {
-			continue
-		}
-		return unknownFilter(f)
-	}
-	return nil
-}
-
 func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
 	want := p.list("RegionName")
 	for _, r := range want {
@@ -294,15 +380,19 @@ func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	all := p.get("AllRegions")
-	if all != "" && all != "true" && all != "false" {
-		return nil, invalidValue("Invalid value '%s' for AllRegions", all)
-	}
+	fs := p.filters()
 	d := response("DescribeRegions").open("regionInfo")
+	item := func(r, status string) {
+		endpoint := "ec2." + r + ".amazonaws.com"
+		if matches(fs, nil, map[string]string{"region-name": r, "endpoint": endpoint, "opt-in-status": status}) {
+			d.open("item").el("regionName", r).el("regionEndpoint", endpoint).el("optInStatus", status).close()
+		}
+	}
 	for _, r := range s.cfg.Regions {
 		if len(want) > 0 && !slices.Contains(want, r) {
 			continue
 		}
-		d.open("item").el("regionName", r).el("regionEndpoint", "ec2."+r+".amazonaws.com").el("optInStatus", "opt-in-not-required").close()
+		item(r, "opt-in-not-required")
 	}
 	// As EC2 does, a region the account has not opted in to is listed
 	// only when all regions are asked for (or it is named).
@@ -310,7 +400,7 @@ func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
 		if (len(want) > 0 && !slices.Contains(want, r)) || (len(want) == 0 && all != "true") {
 			continue
 		}
-		d.open("item").el("regionName", r).el("regionEndpoint", "ec2."+r+".amazonaws.com").el("optInStatus", "not-opted-in").close()
+		item(r, "not-opted-in")
 	}
 	return d, nil
 }
@@ -441,6 +531,17 @@ func (s *Server) offers(region, loc, typ string) bool {
 	return false
 }
 
+// imageFilters are DescribeImages' filter names. The fake's images have
+// only some of the fields they name; a filter on another field matches an
+// empty value.
+var imageFilters = []string{"architecture", "block-device-mapping.delete-on-termination", "block-device-mapping.device-name",
+	"block-device-mapping.snapshot-id", "block-device-mapping.volume-size", "block-device-mapping.volume-type",
+	"block-device-mapping.encrypted", "creation-date", "description", "ena-support", "free-tier-eligible", "hypervisor",
+	"image-allowed", "image-id", "image-type", "is-public", "kernel-id", "manifest-location", "name", "owner-alias", "owner-id",
+	"platform", "platform-details", "product-code", "product-code.type", "ramdisk-id", "root-device-name", "root-device-type",
+	"source-image-id", "source-image-region", "source-instance-id", "state", "state-reason-code", "state-reason-message",
+	"sriov-net-support", "usage-operation", "virtualization-type", "tag:"}
+
 func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
 	ids := p.list("ImageId")
 	for _, id := range ids {
@@ -454,6 +555,11 @@ func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
 			continue
 		}
 		img, _ := s.images.Get(id)
+		if !matches(p.filters(), nil, map[string]string{"architecture": img.Arch, "image-id": id, "name": img.Name, "state": "available",
+			"owner-id": "099720109477", "is-public": "true", "root-device-name": "/dev/sda1", "root-device-type": "ebs",
+			"image-type": "machine", "virtualization-type": "hvm", "hypervisor": "xen", "platform-details": "Linux/UNIX"}) {
+			continue
+		}
 		d.open("item").el("imageId", id).el("name", img.Name).el("imageState", "available").el("architecture", img.Arch).
 			el("rootDeviceName", "/dev/sda1").el("rootDeviceType", "ebs").el("imageOwnerId", "099720109477").el("isPublic", "true").close()
 	}
@@ -519,17 +625,7 @@ func (s *Server) describeVpcs(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, vpc) {
 			continue
 		}
-		keep := true
-		for _, f := range fs {
-			switch f.name {
-			case "is-default", "isDefault":
-				keep = keep && matchValues(f.values, isDefault)
-			case "vpc-id":
-				keep = keep && matchValues(f.values, vpc)
-			default:
-				return nil, unknownFilter(f)
-			}
-		}
+		keep := matches(fs, nil, map[string]string{"is-default": isDefault, "isDefault": isDefault, "vpc-id": vpc})
 		if keep {
 			cidr := "172.31.0.0/16"
 			if i > 0 {
@@ -555,21 +651,9 @@ func (s *Server) describeSubnets(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, sn.ID) {
 			continue
 		}
-		keep := true
-		for _, f := range fs {
-			switch f.name {
-			case "vpc-id", "vpcId":
-				keep = keep && matchValues(f.values, sn.VpcID)
-			case "availability-zone", "availabilityZone":
-				keep = keep && matchValues(f.values, sn.Zone)
-			case "default-for-az", "defaultForAz":
-				keep = keep && matchValues(f.values, strconv.FormatBool(sn.Default))
-			case "subnet-id", "subnetId":
-				keep = keep && matchValues(f.values, sn.ID)
-			default:
-				return nil, unknownFilter(f)
-			}
-		}
+		def := strconv.FormatBool(sn.Default)
+		keep := matches(fs, nil, map[string]string{"vpc-id": sn.VpcID, "vpcId": sn.VpcID, "availability-zone": sn.Zone,
+			"availabilityZone": sn.Zone, "default-for-az": def, "defaultForAz": def, "subnet-id": sn.ID, "subnetId": sn.ID})
 		if keep {
 			d.open("item").el("subnetId", sn.ID).el("vpcId", sn.VpcID).el("availabilityZone", sn.Zone).el("state", "available").
 				el("cidrBlock", sn.CIDR).el("defaultForAz", strconv.FormatBool(sn.Default)).el("mapPublicIpOnLaunch", strconv.FormatBool(sn.Default)).close()
@@ -609,15 +693,9 @@ func (s *Server) checkCreateGroup(c caller, p params, dry bool) (name, vpc strin
 	if !dry && len(s.groups.List(func(_ string, g Group) bool { return g.VpcID == vpc && g.Name == name })) > 0 {
 		return "", "", nil, errf(http.StatusBadRequest, "InvalidGroup.Duplicate", "The security group '%s' already exists for VPC '%s'", name, vpc)
 	}
-	if specs, e = p.tagSpecs(); e != nil {
-		return "", "", nil, e
-	}
-	for rt := range specs {
-		if rt != "security-group" {
-			return "", "", nil, invalidValue("'%s' is not a valid taggable resource type for this operation.", rt)
-		}
-	}
-	return name, vpc, specs, nil
+	// The tag specifications were checked with the request (checkRequest).
+	specs, e = p.tagSpecs()
+	return name, vpc, specs, e
 }
 
 func (s *Server) findGroup(c caller, id, name string) (Group, *apiError) {
@@ -656,10 +734,8 @@ func (s *Server) authorizeIngress(c caller, p params) (*xmlDoc, *apiError) {
 		return nil, e
 	}
 	var rules []Rule
-	for i := 1; p.get("IpPermissions."+strconv.Itoa(i)+".IpProtocol") != ""; i++ {
-		pre := "IpPermissions." + strconv.Itoa(i)
-		from, _ := strconv.Atoi(p.get(pre + ".FromPort"))
-		to, _ := strconv.Atoi(p.get(pre + ".ToPort"))
+	for _, pre := range p.permissions() {
+		proto, from, to := permissionPorts(p, pre)
 		var cidrs []string
 		for j := 1; p.get(fmt.Sprintf("%s.IpRanges.%d.CidrIp", pre, j)) != ""; j++ {
 			cidrs = append(cidrs, p.get(fmt.Sprintf("%s.IpRanges.%d.CidrIp", pre, j)))
@@ -668,7 +744,7 @@ func (s *Server) authorizeIngress(c caller, p params) (*xmlDoc, *apiError) {
 			cidrs = append(cidrs, p.get(fmt.Sprintf("%s.Ipv6Ranges.%d.CidrIpv6", pre, j)))
 		}
 		for _, cidr := range cidrs {
-			rules = append(rules, Rule{Protocol: p.get(pre + ".IpProtocol"), From: from, To: to, CIDR: cidr})
+			rules = append(rules, Rule{Protocol: proto, From: from, To: to, CIDR: cidr})
 		}
 	}
 	if len(rules) == 0 {
@@ -704,9 +780,6 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	fs := p.filters()
-	if e := checkFilters(fs, "group-name", "group-id", "vpc-id"); e != nil {
-		return nil, e
-	}
 	window, next, e := pageOf(s, p, s.groups.List(func(_ string, g Group) bool { return g.Region == c.region }),
 		func(g Group) string { return g.ID }, paging{max: 1000})
 	if e != nil {
@@ -818,13 +891,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	if nested == "enabled" && !nestedCapable(typ) {
 		return nil, errf(http.StatusBadRequest, "InvalidParameterCombination", "Nested virtualization is not supported for instance type %s", typ)
 	}
-	if nested != "" && nested != "enabled" && nested != "disabled" {
-		return nil, invalidValue("Invalid value '%s' for CpuOptions.NestedVirtualization", nested)
-	}
 	shutdown := p.get("InstanceInitiatedShutdownBehavior")
-	if shutdown != "" && shutdown != "stop" && shutdown != "terminate" {
-		return nil, invalidValue("Invalid value '%s' for InstanceInitiatedShutdownBehavior", shutdown)
-	}
 	var userData []byte
 	if ud := p.get("UserData"); ud != "" {
 		b, err := base64.StdEncoding.DecodeString(ud)
@@ -853,27 +920,22 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		groups = []string{defaultGroupID(vpc)}
 	}
 	market := p.get("InstanceMarketOptions.MarketType")
-	if market != "" && market != "spot" && market != "capacity-block" && market != "interruptible-capacity-reservation" {
-		return nil, invalidValue("Invalid value '%s' for MarketType", market)
-	}
 	if e := checkSpotOptions(p); e != nil {
 		return nil, e
 	}
 	size, volType, deleteOnTerm := 8, "gp2", true
 	for i := 1; p.get("BlockDeviceMapping."+strconv.Itoa(i)+".DeviceName") != ""; i++ {
 		pre := "BlockDeviceMapping." + strconv.Itoa(i) + ".Ebs."
-		if v := p.get(pre + "VolumeSize"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 16384 {
-				return nil, invalidValue("Volume of size %s is invalid", v)
-			}
-			size = n
-		}
 		if v := p.get(pre + "VolumeType"); v != "" {
-			if !slices.Contains([]string{"gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"}, v) {
-				return nil, invalidValue("Invalid value '%s' for volumeType", v)
-			}
 			volType = v
+		}
+		if v := p.get(pre + "VolumeSize"); v != "" {
+			// gp2 and gp3 volumes hold up to 16 TiB (io2 Block Express
+			// more, which the kind allows).
+			size, _ = strconv.Atoi(v)
+			if size > 16384 && (volType == "gp2" || volType == "gp3") {
+				return nil, invalidValue("Volume of size %s is invalid for volume type %s", v, volType)
+			}
 		}
 		if p.get(pre+"DeleteOnTermination") == "false" {
 			deleteOnTerm = false
@@ -882,11 +944,6 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	specs, e := p.tagSpecs()
 	if e != nil {
 		return nil, e
-	}
-	for rt := range specs {
-		if !slices.Contains([]string{"instance", "volume", "network-interface", "spot-instances-request"}, rt) {
-			return nil, invalidValue("'%s' is not a valid taggable resource type for this operation.", rt)
-		}
 	}
 
 	if dry {
@@ -971,12 +1028,33 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		return d, nil
 	}
 	s.Boot(in.ID, userData, func(m fakecloud.Machine) {
+		// The public address is the instance's front, which lets through
+		// only what its security groups allow (reach.go).
+		f, err := s.openFront(in.ID, net.JoinHostPort(m.Addr(), strconv.Itoa(m.Port())), m.Port())
+		if err != nil {
+			s.cfg.Logger.Warn("fake: public address", "id", in.ID, "err", err)
+			s.instances.Update(in.ID, func(x *Instance) {
+				if x.State == "pending" {
+					x.State = "terminated"
+					x.Console = append(x.Console, "fake-ec2: no public address: "+err.Error())
+				}
+			})
+			return
+		}
+		// Recorded before the instance runs, so a termination from then on
+		// closes it.
+		s.setFront(in.ID, f)
+		running := false
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
-				x.State, x.PublicIP, x.SSHPort = "running", m.Addr(), m.Port()
-				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd listening on %s:%d", m.Addr(), m.Port()))
+				running = true
+				x.State, x.PublicIP, x.SSHPort = "running", f.addr(), m.Port()
+				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd listening on %s:%d, public address %s", m.Addr(), m.Port(), f.addr()))
 			}
 		})
+		if !running {
+			s.closeFront(in.ID)
+		}
 	}, func(err error) {
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
@@ -1031,18 +1109,13 @@ func (s *Server) DryLaunches() []map[string]string {
 	return slices.Clone(s.dryLaunches)
 }
 
-// checkSpotOptions refuses spot options EC2 refuses: unknown values, and
-// a one-time request (RunInstances' default) that would stop or hibernate
-// on interruption, since a one-time request cannot start it again.
+// checkSpotOptions refuses the spot options EC2 refuses together (each
+// value was checked with the request): a one-time request (RunInstances'
+// default) that would stop or hibernate on interruption, since a one-time
+// request cannot start it again.
 func checkSpotOptions(p params) *apiError {
 	typ := p.get("InstanceMarketOptions.SpotOptions.SpotInstanceType")
 	behavior := p.get("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior")
-	if typ != "" && typ != "one-time" && typ != "persistent" {
-		return invalidValue("Invalid value '%s' for SpotInstanceType", typ)
-	}
-	if behavior != "" && behavior != "terminate" && behavior != "stop" && behavior != "hibernate" {
-		return invalidValue("Invalid value '%s' for InstanceInterruptionBehavior", behavior)
-	}
 	if typ != "persistent" && (behavior == "stop" || behavior == "hibernate") {
 		return errf(http.StatusBadRequest, "InvalidParameterCombination",
 			"The instance interruption behavior %s is not supported for a one-time Spot Instance request: use terminate, or a persistent request", behavior)
@@ -1168,9 +1241,6 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	fs := p.filters()
-	if e := checkFilters(fs, "instance-state-name", "instance-id", "client-token", "availability-zone"); e != nil {
-		return nil, e
-	}
 	window, next, e := pageOf(s, p, s.instances.List(func(_ string, in Instance) bool { return in.Region == c.region }),
 		func(in Instance) string { return in.ID }, rules)
 	if e != nil {
@@ -1264,6 +1334,7 @@ func (s *Server) terminated(id string) {
 	s.instances.Update(id, func(in *Instance) {
 		in.State, in.PublicIP, vol, eni, spot = "terminated", "", in.VolumeID, in.InterfaceID, in.SpotRequestID
 	})
+	s.closeFront(id)
 	// A one-time request is done once its instance is: EC2 closes it.
 	s.spots.Update(spot, func(r *SpotRequest) { r.State = "closed" })
 	if n, ok := s.ifaces.Get(eni); ok && n.DeleteOnTermination {
@@ -1308,9 +1379,6 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	fs := p.filters()
-	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
-		return nil, e
-	}
 	// EC2 returns at most 500 volumes a page, whatever MaxResults says.
 	window, next, e := pageOf(s, p, s.volumes.List(func(_ string, v Volume) bool { return v.Region == c.region }),
 		func(v Volume) string { return v.ID }, paging{max: 500, clamp: true})
@@ -1378,9 +1446,6 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 		}
 	}
 	fs := p.filters()
-	if e := checkFilters(fs, "status", "attachment.instance-id"); e != nil {
-		return nil, e
-	}
 	window, next, e := pageOf(s, p, s.ifaces.List(func(_ string, n NetworkInterface) bool { return n.Region == c.region }),
 		func(n NetworkInterface) string { return n.ID }, rules)
 	if e != nil {

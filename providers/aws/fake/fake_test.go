@@ -118,35 +118,97 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 		{"wrong signature", strings.Replace(auth, "Signature=00", "Signature=bad", 1), ec2Form("DescribeVpcs"), 403, "SignatureDoesNotMatch"},
 		{"unknown action", auth, ec2Form("LaunchRocket"), 400, "InvalidAction"},
 		{"unknown filter", auth, ec2Form("DescribeInstances", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
-		{"unknown instance", auth, ec2Form("TerminateInstances", "InstanceId.1", "i-404"), 400, "InvalidInstanceID.NotFound"},
+		{"unknown instance", auth, ec2Form("TerminateInstances", "InstanceId.1", unknownInstance), 400, "InvalidInstanceID.NotFound"},
 		{"page below 5", auth, ec2Form("DescribeInstances", "MaxResults", "4"), 400, "InvalidParameterValue"},
 		{"page above 1000", auth, ec2Form("DescribeSecurityGroups", "MaxResults", "1001"), 400, "InvalidParameterValue"},
-		{"page with instance ids", auth, ec2Form("DescribeInstances", "MaxResults", "5", "InstanceId.1", "i-404"), 400, "InvalidParameterCombination"},
-		{"page with interface ids", auth, ec2Form("DescribeNetworkInterfaces", "MaxResults", "5", "NetworkInterfaceId.1", "eni-404"), 400, "InvalidParameterCombination"},
+		{"page with instance ids", auth, ec2Form("DescribeInstances", "MaxResults", "5", "InstanceId.1", unknownInstance), 400, "InvalidParameterCombination"},
+		{"page with interface ids", auth, ec2Form("DescribeNetworkInterfaces", "MaxResults", "5", "NetworkInterfaceId.1", "eni-0123456789abcdef0"), 400, "InvalidParameterCombination"},
 		{"made-up page token", auth, ec2Form("DescribeVolumes", "MaxResults", "5", "NextToken", "bm90IGEgdG9rZW4"), 400, "InvalidPaginationToken"},
-		{"bad user data", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		{"bad user data", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c8i.large", "UserData", "%%%"), 400, "InvalidParameterValue"},
-		{"nested virtualization on t3", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		{"nested virtualization on t3", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "t3.large", "CpuOptions.NestedVirtualization", "enabled", "SecurityGroupId.1", sg), 400, "InvalidParameterCombination"},
 		// Only the 8th generation Intel families (C8i, M8i, R8i and their
 		// flex variants) offer it: an older flex type does not.
-		{"nested virtualization on c7i-flex", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		{"nested virtualization on c7i-flex", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c7i-flex.large", "CpuOptions.NestedVirtualization", "enabled", "SecurityGroupId.1", sg), 400, "InvalidParameterCombination"},
-		{"nested virtualization neither enabled nor disabled", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		{"nested virtualization neither enabled nor disabled", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c8i-flex.large", "CpuOptions.NestedVirtualization", "on", "SecurityGroupId.1", sg), 400, "InvalidParameterValue"},
 		{"dry run", auth, ec2Form("DescribeVpcs", "DryRun", "true"), 412, "DryRunOperation"},
 		// A one-time spot request (RunInstances' default) cannot start its
 		// instance again, so it may only terminate on interruption.
-		{"one-time spot that stops", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		{"one-time spot that stops", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "InstanceMarketOptions.MarketType", "spot",
 			"InstanceMarketOptions.SpotOptions.SpotInstanceType", "one-time",
 			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "stop"), 400, "InvalidParameterCombination"},
-		{"default spot type that hibernates", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		{"default spot type that hibernates", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "InstanceMarketOptions.MarketType", "spot",
 			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "hibernate"), 400, "InvalidParameterCombination"},
-		{"unknown interruption behavior", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		{"unknown interruption behavior", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "InstanceMarketOptions.MarketType", "spot",
 			"InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "vanish"), 400, "InvalidParameterValue"},
+
+		// Ids not of EC2's form (prefix, then 8 or 17 hex digits) are
+		// malformed, not unknown.
+		{"instance id too short", auth, ec2Form("TerminateInstances", "InstanceId.1", "i-404"), 400, "InvalidInstanceID.Malformed"},
+		{"instance id of 16 digits", auth, ec2Form("DescribeInstances", "InstanceId.1", "i-0123456789abcdef"), 400, "InvalidInstanceID.Malformed"},
+		{"instance id not hex", auth, ec2Form("GetConsoleOutput", "InstanceId", "i-0123456789abcdefg"), 400, "InvalidInstanceID.Malformed"},
+		{"group id malformed", auth, ec2Form("DeleteSecurityGroup", "GroupId", "sg-nope"), 400, "InvalidGroupId.Malformed"},
+		{"group id of another resource", auth, ec2Form("DescribeSecurityGroups", "GroupId.1", "vpc-0123456789abcdef0"), 400, "InvalidGroupId.Malformed"},
+		{"launch group malformed", auth, launchWith("NetworkInterface.1.DeviceIndex", "0", "NetworkInterface.1.SecurityGroupId.1", "sg-1"), 400, "InvalidGroupId.Malformed"},
+		{"image id malformed", auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-ubuntu", "InstanceType", "c8i.large"), 400, "InvalidAMIID.Malformed"},
+		{"described image id malformed", auth, ec2Form("DescribeImages", "ImageId.1", "ami-12345"), 400, "InvalidAMIID.Malformed"},
+		{"subnet id malformed", auth, launchWith("SubnetId", "subnet-x"), 400, "InvalidSubnetID.Malformed"},
+		{"volume id malformed", auth, ec2Form("DeleteVolume", "VolumeId", "vol-1"), 400, "InvalidVolumeID.Malformed"},
+		{"unknown image", auth, ec2Form("DescribeImages", "ImageId.1", "ami-0123456789abcdef0"), 400, "InvalidAMIID.NotFound"},
+		{"unknown volume", auth, ec2Form("DeleteVolume", "VolumeId", "vol-0123456789abcdef0"), 400, "InvalidVolume.NotFound"},
+		{"delete group naming none", auth, ec2Form("DeleteSecurityGroup"), 400, "MissingParameter"},
+		{"authorize naming no group", auth, ec2Form("AuthorizeSecurityGroupIngress", "IpPermissions.1.IpProtocol", "tcp",
+			"IpPermissions.1.FromPort", "22", "IpPermissions.1.ToPort", "22", "IpPermissions.1.IpRanges.1.CidrIp", "203.0.113.7/32"), 400, "MissingParameter"},
+
+		// Values are checked against their parameter's type.
+		{"cidr out of range", auth, ingress(sg, "tcp", "22", "22", "999.1.1.1/40"), 400, "InvalidParameterValue"},
+		{"cidr without a length", auth, ingress(sg, "tcp", "22", "22", "203.0.113.7"), 400, "InvalidParameterValue"},
+		{"IPv6 range as CidrIp", auth, ingress(sg, "tcp", "22", "22", "2001:db8::/64"), 400, "InvalidParameterValue"},
+		{"IPv4 range as CidrIpv6", auth, ec2Form("AuthorizeSecurityGroupIngress", "GroupId", sg, "IpPermissions.1.IpProtocol", "tcp",
+			"IpPermissions.1.FromPort", "22", "IpPermissions.1.ToPort", "22", "IpPermissions.1.Ipv6Ranges.1.CidrIpv6", "203.0.113.0/24"), 400, "InvalidParameterValue"},
+		{"unknown protocol", auth, ingress(sg, "bogus", "22", "22", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"protocol number above 255", auth, ingress(sg, "256", "22", "22", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"port not a number", auth, ingress(sg, "tcp", "abc", "22", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"port above 65535", auth, ingress(sg, "tcp", "22", "65536", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"tcp without ports", auth, ingress(sg, "tcp", "", "", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"tcp without to port", auth, ingress(sg, "tcp", "22", "", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"tcp port -1", auth, ingress(sg, "tcp", "-1", "-1", "203.0.113.7/32"), 400, "InvalidPermission.Malformed"},
+		{"tcp ports reversed", auth, ingress(sg, "tcp", "23", "22", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"icmp without ports", auth, ingress(sg, "icmp", "", "", "203.0.113.7/32"), 400, "InvalidParameterValue"},
+		{"permission without protocol", auth, ec2Form("AuthorizeSecurityGroupIngress", "GroupId", sg,
+			"IpPermissions.1.FromPort", "22", "IpPermissions.1.ToPort", "22", "IpPermissions.1.IpRanges.1.CidrIp", "203.0.113.7/32"), 400, "MissingParameter"},
+		// AuthorizeSecurityGroupIngress tags only the rules it makes.
+		{"rule tagged as an instance", auth, withTags(ingress(sg, "tcp", "22", "22", "203.0.113.7/32"), "instance", "k", "v"), 400, "InvalidParameterValue"},
+		{"launch tagging a security group", auth, withTags(launchWith(), "security-group", "k", "v"), 400, "InvalidParameterValue"},
+		{"group tagged twice", auth, withTags(withTags(ec2Form("CreateSecurityGroup", "GroupName", "t", "GroupDescription", "d"),
+			"security-group", "a", "1"), "security-group", "b", "2"), 400, "InvalidParameterValue"},
+		{"launch tagging the instance twice", auth, withTags(withTags(launchWith(), "instance", "a", "1"), "instance", "b", "2"), 400, "InvalidParameterValue"},
+		{"tag key reserved for AWS", auth, withTags(launchWith(), "instance", "aws:cloudformation:stack-name", "x"), 400, "InvalidParameterValue"},
+		{"tag key too long", auth, withTags(launchWith(), "instance", strings.Repeat("k", 129), "x"), 400, "InvalidParameterValue"},
+		{"tag value too long", auth, withTags(launchWith(), "instance", "k", strings.Repeat("v", 257)), 400, "InvalidParameterValue"},
+		{"tag key twice", auth, withTags(launchWith(), "volume", "k", "1", "k", "2"), 400, "InvalidParameterValue"},
+		{"51 tags", auth, withTags(launchWith(), "instance", manyTags(51)...), 400, "TagLimitExceeded"},
+		{"IMDS tokens neither optional nor required", auth, launchWith("MetadataOptions.HttpTokens", "bogus"), 400, "InvalidParameterValue"},
+		{"IMDS hop limit above 64", auth, launchWith("MetadataOptions.HttpPutResponseHopLimit", "99"), 400, "InvalidParameterValue"},
+		{"IMDS hop limit 0", auth, launchWith("MetadataOptions.HttpPutResponseHopLimit", "0"), 400, "InvalidParameterValue"},
+		{"boolean that is not", auth, launchWith("NetworkInterface.1.DeviceIndex", "0", "NetworkInterface.1.SecurityGroupId.1", sg,
+			"NetworkInterface.1.DeleteOnTermination", "yes"), 400, "InvalidParameterValue"},
+		{"dry run maybe", auth, launchWith("DryRun", "maybe"), 400, "InvalidParameterValue"},
+		{"client token over 64 characters", auth, launchWith("ClientToken", strings.Repeat("t", 65)), 400, "InvalidParameterValue"},
+		{"count not a number", auth, ec2Form("RunInstances", "MinCount", "one", "MaxCount", "1"), 400, "InvalidParameterValue"},
+		{"volume size not a number", auth, launchWith("BlockDeviceMapping.1.DeviceName", "/dev/sda1", "BlockDeviceMapping.1.Ebs.VolumeSize", "big"), 400, "InvalidParameterValue"},
+		{"offerings page of 2", auth, ec2Form("DescribeInstanceTypeOfferings", "MaxResults", "2"), 400, "InvalidParameterValue"},
+		{"instance types page above 100", auth, ec2Form("DescribeInstanceTypes", "MaxResults", "101"), 400, "InvalidParameterValue"},
+		{"unknown region filter", auth, ec2Form("DescribeRegions", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
+		{"tag filter on regions", auth, ec2Form("DescribeRegions", "Filter.1.Name", "tag:k", "Filter.1.Value.1", "v"), 400, "InvalidParameterValue"},
+		{"unknown offering filter", auth, ec2Form("DescribeInstanceTypeOfferings", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
+		{"AllRegions maybe", auth, ec2Form("DescribeRegions", "AllRegions", "maybe"), 400, "InvalidParameterValue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +220,9 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 	}
 	if n := len(s.Instances()); n != 0 {
 		t.Errorf("rejected requests created %d instances", n)
+	}
+	if g := s.Groups(); len(g) != 1 || len(g[0].Ingress) != 0 {
+		t.Errorf("groups = %+v, want the test's one group, without rules", g)
 	}
 }
 
@@ -171,6 +236,52 @@ func group(t *testing.T, s *Server) string {
 	return s.Groups()[0].ID
 }
 
+// unknownInstance is a well-formed instance id the fake never gives.
+const unknownInstance = "i-0123456789abcdef0"
+
+// launchWith is a RunInstances of one c8i.large plus kv.
+func launchWith(kv ...string) url.Values {
+	return ec2Form("RunInstances", append([]string{"MinCount", "1", "MaxCount", "1", "ImageId", UbuntuAMI, "InstanceType", "c8i.large"}, kv...)...)
+}
+
+// ingress is an AuthorizeSecurityGroupIngress of one permission; empty
+// ports are left out.
+func ingress(sg, proto, from, to, cidr string) url.Values {
+	form := ec2Form("AuthorizeSecurityGroupIngress", "GroupId", sg, "IpPermissions.1.IpProtocol", proto, "IpPermissions.1.IpRanges.1.CidrIp", cidr)
+	if from != "" {
+		form.Set("IpPermissions.1.FromPort", from)
+	}
+	if to != "" {
+		form.Set("IpPermissions.1.ToPort", to)
+	}
+	return form
+}
+
+// withTags adds a tag specification for resource type rt with the tags
+// kv (key, value, key, value…) to form.
+func withTags(form url.Values, rt string, kv ...string) url.Values {
+	n := 1
+	for form.Get(fmt.Sprintf("TagSpecification.%d.ResourceType", n)) != "" {
+		n++
+	}
+	pre := fmt.Sprintf("TagSpecification.%d", n)
+	form.Set(pre+".ResourceType", rt)
+	for i := 0; i+1 < len(kv); i += 2 {
+		form.Set(fmt.Sprintf("%s.Tag.%d.Key", pre, i/2+1), kv[i])
+		form.Set(fmt.Sprintf("%s.Tag.%d.Value", pre, i/2+1), kv[i+1])
+	}
+	return form
+}
+
+// manyTags is n distinct tags as withTags takes them.
+func manyTags(n int) []string {
+	var kv []string
+	for i := range n {
+		kv = append(kv, fmt.Sprintf("k%d", i), "v")
+	}
+	return kv
+}
+
 // TestNestedVirtualizationOnFlex: EC2 documents nested virtualization on
 // the 8th generation Intel types "c8i, m8i, r8i, and their flex variants"
 // (CpuOptionsRequest.NestedVirtualization), so a c8i-flex launch asking
@@ -179,7 +290,7 @@ func TestNestedVirtualizationOnFlex(t *testing.T) {
 	s := New(Config{})
 	defer s.Close()
 	sg := group(t, s)
-	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 		"InstanceType", "c8i-flex.large", "CpuOptions.NestedVirtualization", "enabled", "SecurityGroupId.1", sg))
 	if status != 200 {
 		t.Fatalf("c8i-flex with nested virtualization: %d\n%s", status, body)
@@ -210,7 +321,7 @@ func TestInstanceNamesItsInterfaceAndSpotRequest(t *testing.T) {
 	s := New(Config{})
 	defer s.Close()
 	sg := group(t, s)
-	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 		"InstanceType", "c8i.large", "NetworkInterface.1.DeviceIndex", "0", "NetworkInterface.1.SecurityGroupId.1", sg,
 		"NetworkInterface.1.DeleteOnTermination", "true", "InstanceMarketOptions.MarketType", "spot",
 		"TagSpecification.1.ResourceType", "spot-instances-request", "TagSpecification.1.Tag.1.Key", "run", "TagSpecification.1.Tag.1.Value", "7"))
@@ -271,7 +382,7 @@ func TestClientTokenIdempotency(t *testing.T) {
 	}
 	sg := s.Groups()[0].ID
 	run := func(typ string) (int, string) {
-		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", typ, "ClientToken", "tok-1", "SecurityGroupId.1", sg))
 	}
 	if st, b := run("c8i.large"); st != 200 {
@@ -300,7 +411,7 @@ func TestAppliedFaultLosesTheAnswer(t *testing.T) {
 	sg := group(t, s)
 	s.Inject(fakecloud.Fault{Op: "RunInstances", Applied: true, Times: 2, Status: 500, Code: "InternalError"})
 	run := func() (int, string) {
-		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c8i.large", "ClientToken", "tok-1", "SecurityGroupId.1", sg))
 	}
 	for i := range 2 {
@@ -357,7 +468,7 @@ func TestUserDataLimitIsOnTheRawBytes(t *testing.T) {
 		if len(ud) != raw {
 			t.Fatalf("user data is %d bytes, want %d", len(ud), raw)
 		}
-		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+		return post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 			"InstanceType", "c8i.large", "SecurityGroupId.1", sg, "UserData", base64.StdEncoding.EncodeToString([]byte(ud))))
 	}
 	if status, body := launch(13 * 1024); status != 200 {
@@ -429,7 +540,7 @@ func TestDryRunChecksParameters(t *testing.T) {
 		form url.Values
 		code string
 	}{
-		{ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "g", "GroupDescription", "d", "VpcId", "vpc-nonesuch"), "InvalidVpcID.NotFound"},
+		{ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "g", "GroupDescription", "d", "VpcId", "vpc-0123456789abcdef0"), "InvalidVpcID.NotFound"},
 		{ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "sg-bad", "GroupDescription", "d"), "InvalidParameterValue"},
 		{ec2Form("CreateSecurityGroup", "DryRun", "true", "GroupName", "g", "GroupDescription", "d",
 			"TagSpecification.1.ResourceType", "instance", "TagSpecification.1.Tag.1.Key", "k", "TagSpecification.1.Tag.1.Value", "v"), "InvalidParameterValue"},
@@ -554,7 +665,7 @@ func TestWritesLagAfterCreate(t *testing.T) {
 	defer s.Close()
 	s.SetConsistencyLag(1)
 	sg := group(t, s)
-	launch := ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+	launch := ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 		"InstanceType", "c8i.large", "SecurityGroupId.1", sg)
 	steps := []struct {
 		name string

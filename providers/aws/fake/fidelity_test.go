@@ -2,6 +2,7 @@ package fake
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ var upBooter = fakecloud.BooterFunc(func(context.Context, fakecloud.BootSpec) (f
 // returns its id.
 func launch(t *testing.T, s *Server, sg, zone string, kv ...string) string {
 	t.Helper()
-	form := ec2Form("RunInstances", append([]string{"MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+	form := ec2Form("RunInstances", append([]string{"MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 		"InstanceType", "c8i.large", "Placement.AvailabilityZone", zone,
 		"NetworkInterface.1.DeviceIndex", "0", "NetworkInterface.1.SecurityGroupId.1", sg}, kv...)...)
 	status, body := post(t, s, auth, form)
@@ -102,7 +103,7 @@ func TestUnofferedTypeInZone(t *testing.T) {
 	if status != 200 || !strings.Contains(body, "<location>us-east-1</location>") {
 		t.Fatalf("region offerings of c8i.large: %d, want us-east-1 (other zones offer it)\n%s", status, body)
 	}
-	status, body = post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+	status, body = post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 		"InstanceType", "c8i.large", "Placement.AvailabilityZone", "us-east-1a", "SecurityGroupId.1", sg))
 	if status != 400 || errorCode(t, body) != "Unsupported" || !strings.Contains(body, "choosing us-east-1b, us-east-1c") {
 		t.Fatalf("launch in the zone without the type: %d\n%s", status, body)
@@ -141,7 +142,7 @@ func TestEndLaunches(t *testing.T) {
 	defer s.Close()
 	s.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
 	sg := group(t, s)
-	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+	status, body := post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 		"InstanceType", "c8i.large", "SecurityGroupId.1", sg))
 	if status != 200 || !strings.Contains(body, "<name>pending</name>") || strings.Contains(body, "<stateReason>") {
 		t.Fatalf("the launch's answer: %d, want pending without a reason\n%s", status, body)
@@ -155,7 +156,7 @@ func TestEndLaunches(t *testing.T) {
 	if i, _, v := s.Live(); i != 0 || v != 0 || len(s.Interfaces()) != 0 {
 		t.Errorf("the ended launch left %d instances, %d volumes, interfaces %+v", i, v, s.Interfaces())
 	}
-	status, body = post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce0000000u2404",
+	status, body = post(t, s, auth, ec2Form("RunInstances", "MinCount", "1", "MaxCount", "1", "ImageId", "ami-0fa1ce00000002404",
 		"InstanceType", "c8i.large", "SecurityGroupId.1", sg))
 	if status != 200 {
 		t.Fatal(body)
@@ -238,5 +239,77 @@ func TestArchitectures(t *testing.T) {
 	st, b := run(UbuntuARMAMI, "c6g.metal")
 	if st != 200 || !strings.Contains(b, "<architecture>arm64</architecture>") {
 		t.Errorf("RunInstances of the arm64 AMI on c6g.metal: %d\n%s", st, b)
+	}
+}
+
+// TestEC2AcceptsWhatEC2Accepts: the checks on values refuse only what EC2
+// refuses. Rules for all protocols, ICMPv6 and protocol numbers without
+// ports, a rule tagged as a security-group-rule, 50 tags, an old-form id,
+// an IPv6 range, and DescribeRegions' filters are all EC2's to take.
+func TestEC2AcceptsWhatEC2Accepts(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	sg := group(t, s)
+	for _, form := range []url.Values{
+		ingress(sg, "-1", "", "", "198.51.100.0/24"),
+		ingress(sg, "icmpv6", "", "", "198.51.100.1/32"),
+		ingress(sg, "47", "", "", "198.51.100.2/32"),
+		ingress(sg, "icmp", "-1", "-1", "198.51.100.3/32"),
+		ingress(sg, "TCP", "0", "65535", "198.51.100.4/32"),
+		withTags(ingress(sg, "tcp", "22", "22", "198.51.100.5/32"), "security-group-rule", "k", "v"),
+		ec2Form("AuthorizeSecurityGroupIngress", "GroupName", "g", "IpPermissions.1.IpProtocol", "tcp", "IpPermissions.1.FromPort", "22",
+			"IpPermissions.1.ToPort", "22", "IpPermissions.1.Ipv6Ranges.1.CidrIpv6", "2001:db8::/64"),
+		withTags(withTags(launchWith("MetadataOptions.HttpTokens", "required", "MetadataOptions.HttpPutResponseHopLimit", "64",
+			"SecurityGroupId.1", sg, "ClientToken", strings.Repeat("t", 64)), "instance", manyTags(50)...), "volume", "k", strings.Repeat("v", 256)),
+	} {
+		if status, body := post(t, s, auth, form); status != 200 {
+			t.Errorf("%s %v: %d %s\n%s", form.Get("Action"), form, status, errorCode(t, body), body)
+		}
+	}
+	if in := s.Instances(); len(in) != 1 || len(in[0].Tags) != 50 {
+		t.Fatalf("instances = %+v, want the one launched with 50 tags", in)
+	}
+	status, body := post(t, s, auth, ec2Form("DescribeRegions", "Filter.1.Name", "region-name", "Filter.1.Value.1", "us-west-*"))
+	if status != 200 || strings.Count(body, "<regionName>") != 1 || !strings.Contains(body, "<regionName>us-west-2</regionName>") {
+		t.Errorf("DescribeRegions region-name us-west-*: %d, want us-west-2 only\n%s", status, body)
+	}
+	if st, b := post(t, s, auth, ec2Form("TerminateInstances", "InstanceId.1", "i-0123abcd")); st != 400 || errorCode(t, b) != "InvalidInstanceID.NotFound" {
+		t.Errorf("an unknown id of the old 8-digit form: %d, want 400 InvalidInstanceID.NotFound\n%s", st, b)
+	}
+}
+
+// TestIDsAreWellFormed: every id the fake gives has EC2's form (prefix,
+// then 8 or 17 hex digits), so the fake's own ids pass its Malformed
+// checks wherever a client sends them back.
+func TestIDsAreWellFormed(t *testing.T) {
+	s := New(Config{Booter: upBooter})
+	defer s.Close()
+	sg := group(t, s)
+	sn := s.AddSubnet("us-east-1b")
+	id := launch(t, s, sg, "us-east-1a", "InstanceMarketOptions.MarketType", "spot")
+	in, _ := s.Instance(id)
+	ids := map[string]string{"instance": in.ID, "reservation": in.ReservationID, "volume": in.VolumeID, "interface": in.InterfaceID,
+		"group": sg, "subnet": in.SubnetID, "vpc": in.VpcID, "default group": defaultGroupID(in.VpcID),
+		"added subnet": sn.ID, "added vpc": sn.VpcID, "image": UbuntuAMI, "arm image": UbuntuARMAMI}
+	for what, v := range ids {
+		pre, rest, ok := strings.Cut(v, "-")
+		if !ok || pre == "" || !idForm.MatchString(rest) {
+			t.Errorf("%s id %q is not of EC2's form", what, v)
+		}
+	}
+}
+
+// TestDescribeImagesFilters: DescribeImages filters by the fields the
+// fake's images have and refuses a filter name EC2 does not know.
+func TestDescribeImagesFilters(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	status, body := post(t, s, auth, ec2Form("DescribeImages", "Filter.1.Name", "architecture", "Filter.1.Value.1", "arm64"))
+	if status != 200 || !strings.Contains(body, "<imageId>"+UbuntuARMAMI+"</imageId>") || strings.Contains(body, UbuntuAMI) {
+		t.Errorf("arm64 images: %d, want %s only\n%s", status, UbuntuARMAMI, body)
+	}
+	status, body = post(t, s, auth, ec2Form("DescribeImages", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"))
+	if status != 400 || errorCode(t, body) != "InvalidParameterValue" {
+		t.Errorf("an unknown image filter: %d, want 400 InvalidParameterValue\n%s", status, body)
 	}
 }

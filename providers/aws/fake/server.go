@@ -2,8 +2,11 @@
 // EC2 and STS over the Query protocol (form-encoded requests, XML answers,
 // <Response><Errors> errors) and SSM over JSON 1.1. One httptest server
 // answers all three; the adapter's tests point the real SDK at it with
-// BaseEndpoint. Instances boot as real SSH hosts through the fakecloud kit,
-// and the host's loopback address becomes the instance's public IP.
+// BaseEndpoint. Every parameter is checked by its type before the action
+// runs (types.go), as EC2 checks them. Instances boot as real SSH hosts
+// through the fakecloud kit; an instance's public IP is a loopback address
+// that leads to its host's sshd only while its security groups allow
+// tcp/22 from the client (reach.go).
 package fake
 
 import (
@@ -19,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -61,7 +65,11 @@ type Config struct {
 	SessionTTL time.Duration
 	// Booter boots instances; nil means instances never finish booting.
 	Booter fakecloud.Booter
-	Logger *slog.Logger
+	// ClientAddr is the address connections to instances come from, which
+	// their security groups must allow tcp/22 from (default
+	// DefaultClientAddr; see SetClientAddr).
+	ClientAddr string
+	Logger     *slog.Logger
 }
 
 // UbuntuParameter and UbuntuARMParameter are the public SSM parameters of
@@ -70,8 +78,8 @@ type Config struct {
 const (
 	UbuntuParameter    = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 	UbuntuARMParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id"
-	UbuntuAMI          = "ami-0fa1ce0000000u2404"
-	UbuntuARMAMI       = "ami-0fa1ce0000000a2404"
+	UbuntuAMI          = "ami-0fa1ce00000002404"
+	UbuntuARMAMI       = "ami-0fa1ce000000a2404"
 )
 
 // Image is a fake AMI.
@@ -120,6 +128,10 @@ type Server struct {
 	ignoreDryRun map[string]bool
 	// dryLaunches are the forms of RunInstances dry runs that passed.
 	dryLaunches []map[string]string
+	// clientAddr is where connections to instances come from (SetClientAddr).
+	clientAddr netip.Addr
+	// fronts are the running instances' public addresses, by instance id.
+	fronts map[string]*front
 }
 
 // New starts the fake.
@@ -139,9 +151,16 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ClientAddr == "" {
+		cfg.ClientAddr = DefaultClientAddr
+	}
 	s := &Server{
 		Kit: fakecloud.New(cfg.Booter, cfg.Logger),
 		cfg: cfg, sessions: map[string]session{}, tokens: map[string]string{}, unoffered: map[[2]string]bool{},
+		fronts: map[string]*front{},
+	}
+	if err := s.SetClientAddr(cfg.ClientAddr); err != nil {
+		panic("fake.New: Config.ClientAddr: " + err.Error())
 	}
 	s.AddImage(UbuntuAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101", "x86_64", UbuntuParameter)
 	s.AddImage(UbuntuARMAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20260101", "arm64", UbuntuARMParameter)
@@ -155,6 +174,7 @@ func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s.Kit.Close(ctx) //nolint:errcheck // best effort at test end
+	s.closeFronts()
 	s.srv.Close()
 }
 

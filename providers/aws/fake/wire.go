@@ -213,7 +213,7 @@ func wildcard(pattern, s string) (bool, error) {
 // tagFilter handles the tag:<key> and tag-key filters every resource has.
 // matches reports whether a resource passes every filter: tag filters
 // against its tags, the others against its fields by filter name (names
-// were checked against the call's known filters by checkFilters).
+// were checked against the call's known filters by checkRequest).
 func matches(fs []filter, tags, fields map[string]string) bool {
 	for _, f := range fs {
 		if m, ok := tagFilter(f, tags); ok {
