@@ -1327,14 +1327,16 @@ func (s *Server) finishTermination(id string) {
 	}
 }
 
-// terminated is the end of an instance: state terminated, no address, its
-// root volume deleted (or detached when it was kept).
+// terminated is the end of an instance: its network interface and root
+// volume deleted (or detached when kept), then state terminated with no
+// address. In that order: a caller that sees the instance terminated may
+// delete its group at once, and must not meet the interface still there.
 func (s *Server) terminated(id string) {
-	var vol, eni, spot string
-	s.instances.Update(id, func(in *Instance) {
-		in.State, in.PublicIP, vol, eni, spot = "terminated", "", in.VolumeID, in.InterfaceID, in.SpotRequestID
-	})
-	s.closeFront(id)
+	in, ok := s.instances.Get(id)
+	if !ok {
+		return
+	}
+	vol, eni, spot := in.VolumeID, in.InterfaceID, in.SpotRequestID
 	// A one-time request is done once its instance is: EC2 closes it.
 	s.spots.Update(spot, func(r *SpotRequest) { r.State = "closed" })
 	if n, ok := s.ifaces.Get(eni); ok && n.DeleteOnTermination {
@@ -1347,6 +1349,8 @@ func (s *Server) terminated(id string) {
 	} else if ok {
 		s.volumes.Update(vol, func(v *Volume) { v.State, v.InstanceID = "available", "" })
 	}
+	s.instances.Update(id, func(in *Instance) { in.State, in.PublicIP = "terminated", "" })
+	s.closeFront(id)
 }
 
 // HideVolumesWhilePending keeps the root volume of a pending instance out
