@@ -2,31 +2,68 @@ package providers
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"strings"
 )
 
-// ELFGoArch is the GOARCH of an ELF machine: the cycle checks a probe
-// binary against its host by it, and a provider picks a host type of the
-// binary's architecture by it. A machine Go does not build for is named as
-// ELF names it ("sparcv9"), which matches no build.
-func ELFGoArch(m elf.Machine) string {
-	switch m {
+// ELFGoArch is the GOARCH of an ELF file, from its header: the cycle checks
+// a probe binary against its host by it, and a provider picks a host type
+// of the binary's architecture by it. The machine alone does not say: a
+// PowerPC 64 or MIPS binary is big- or little-endian (ppc64 or ppc64le,
+// mips64 or mips64le), and a binary of either order runs only on a host
+// of the same. Byte order and class are read from the header, so a
+// big-endian arm64 or a 32-bit RISC-V binary is not taken for the Go
+// builds it is not. A machine Go does not build for is named as ELF names
+// it ("sparcv9"), which matches no build.
+func ELFGoArch(h elf.FileHeader) string {
+	big := h.ByteOrder == binary.ByteOrder(binary.BigEndian)
+	is64 := h.Class == elf.ELFCLASS64
+	// Names of another byte order or class are go/build's (arm64be,
+	// mips64le): those without a Go port match no build.
+	switch h.Machine {
 	case elf.EM_X86_64:
 		return "amd64"
-	case elf.EM_AARCH64:
-		return "arm64"
 	case elf.EM_386:
 		return "386"
+	case elf.EM_AARCH64:
+		if big {
+			return "arm64be"
+		}
+		return "arm64"
 	case elf.EM_ARM:
+		if big {
+			return "armbe"
+		}
 		return "arm"
-	case elf.EM_RISCV:
-		return "riscv64"
-	case elf.EM_S390:
-		return "s390x"
 	case elf.EM_PPC64:
+		if big {
+			return "ppc64"
+		}
 		return "ppc64le"
+	case elf.EM_MIPS:
+		arch := "mips"
+		if is64 {
+			arch = "mips64"
+		}
+		if !big {
+			arch += "le"
+		}
+		return arch
+	case elf.EM_RISCV:
+		if is64 {
+			return "riscv64"
+		}
+		return "riscv"
+	case elf.EM_S390:
+		if is64 {
+			return "s390x"
+		}
+		return "s390"
 	case elf.EM_LOONGARCH:
-		return "loong64"
+		if is64 {
+			return "loong64"
+		}
+		return "loong32"
 	}
-	return strings.ToLower(strings.TrimPrefix(m.String(), "EM_"))
+	return strings.ToLower(strings.TrimPrefix(h.Machine.String(), "EM_"))
 }

@@ -60,7 +60,7 @@ func binaryPlatform(path string) (goos, goarch string, err error) {
 		case elf.ELFOSABI_OPENBSD:
 			goos = "openbsd"
 		}
-		return goos, providers.ELFGoArch(f.Machine), nil
+		return goos, providers.ELFGoArch(f.FileHeader), nil
 	}
 	if f, err := macho.Open(path); err == nil {
 		defer f.Close()

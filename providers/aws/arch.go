@@ -57,7 +57,7 @@ func probeArch(cfg Config, probeBinary string) string {
 	if probeBinary != "" {
 		if f, err := elf.Open(probeBinary); err == nil {
 			defer f.Close()
-			return providers.ELFGoArch(f.Machine)
+			return providers.ELFGoArch(f.FileHeader)
 		}
 	}
 	return runtime.GOARCH

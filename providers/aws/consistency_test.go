@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,20 +253,46 @@ func TestDestroyDoesNotReportUnknownInstance(t *testing.T) {
 // instance for the batch call and two single ones. Terminate waits it out
 // within the sweep (untilKnown), so every TerminateInstances call comes
 // before the second listing of instances: one that tried each id once and
-// left it to the next sweep would still clean up, a sweep later.
+// left it to the next sweep would still clean up, a sweep later. Once
+// terminated, the instance is still unknown to the next few describes of
+// it, and then shutting down for a few more: a NotFound while EC2 lags is
+// not the instance gone, so it is reported deleted, and its group
+// deleted, only once EC2 shows it terminated.
 func TestDestroyTerminatesUnknownInOneSweep(t *testing.T) {
 	srv := newFake(t, idleBooter)
 	p := newProvider(t, srv, nil)
 	id := identity("aws")
-	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 3, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
 		Message: "The instance ID does not exist"})
+	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", Times: 3, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
+		Message: "The instance ID does not exist", When: func(c fakecloud.Call) bool { return c.Params["InstanceId.1"] == h.ID }})
+	srv.SetTerminationDelay(3)
+	var mu sync.Mutex
+	var states []string // of the instance, at each DeleteSecurityGroup
+	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", When: func(fakecloud.Call) bool {
+		in, _ := srv.Instance(h.ID)
+		mu.Lock()
+		states = append(states, in.State)
+		mu.Unlock()
+		return false
+	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := newProvider(t, srv, nil).Destroy(ctx, id); err != nil {
+	rep, err := newProvider(t, srv, nil).Destroy(ctx, id)
+	if err != nil {
 		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(states) == 0 || states[0] != "terminated" {
+		t.Errorf("instance states at DeleteSecurityGroup = %v, want terminated from the first: the describes' NotFound was taken for gone", states)
+	}
+	mu.Unlock()
+	if !slices.ContainsFunc(rep.Deleted, func(r providers.Resource) bool { return r.ID == h.ID }) {
+		t.Errorf("report %+v does not name instance %s", rep.Deleted, h.ID)
 	}
 	listings, lastTerminate, secondListing := 0, -1, -1
 	for i, c := range srv.Calls() {

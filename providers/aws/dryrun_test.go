@@ -85,18 +85,24 @@ func TestPreflightZonelessDryRunNamesOfferingZone(t *testing.T) {
 }
 
 // TestPreflightDryRunCapacityAnswer: a dry run answered with a lack of
-// capacity (or of quota, or a transient failure) says nothing about the
-// permission: the preflight passes and the launch's candidate loop deals
-// with it. A refusal of the request itself still fails it.
+// capacity (or of quota, or a transient failure that outlasts the SDK's
+// retries: a 5xx, throttling) says nothing about the permission: the
+// preflight passes and the launch's candidate loop deals with it. A
+// refusal of the request itself still fails it.
 func TestPreflightDryRunCapacityAnswer(t *testing.T) {
 	tests := []struct {
 		name, code string
 		status     int
 		wantErr    bool
+		// retried: the SDK retries the answer, so it is given every time.
+		retried bool
 	}{
 		{name: "capacity", code: "InsufficientInstanceCapacity", status: http.StatusServiceUnavailable},
 		{name: "unsupported", code: "Unsupported", status: http.StatusBadRequest},
 		{name: "quota", code: "VcpuLimitExceeded", status: http.StatusBadRequest},
+		{name: "5xx", code: "InternalError", status: http.StatusInternalServerError, retried: true},
+		{name: "unavailable", code: "Unavailable", status: http.StatusServiceUnavailable, retried: true},
+		{name: "throttled", code: "RequestLimitExceeded", status: http.StatusServiceUnavailable, retried: true},
 		{name: "unauthorized", code: "UnauthorizedOperation", status: http.StatusForbidden, wantErr: true},
 		{name: "invalid", code: "InvalidParameterValue", status: http.StatusBadRequest, wantErr: true},
 	}
@@ -111,6 +117,9 @@ func TestPreflightDryRunCapacityAnswer(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), tt.code) {
 				t.Errorf("error %v does not name %s", err, tt.code)
+			}
+			if n := count(srv.Ops(), "dryrun:RunInstances"); tt.retried && n < 2 {
+				t.Errorf("dry runs = %d, want the SDK's retries run out before the answer is read", n)
 			}
 		})
 	}
@@ -138,30 +147,65 @@ func TestPreflightEndpointIgnoresDryRun(t *testing.T) {
 // TestPreflightEndpointIgnoresDryRunLaunch: an endpoint that ignores
 // DryRun on RunInstances really launches an instance (in the VPC's default
 // group, as the dry run names none). The preflight fails naming it and
-// terminates it: nothing is left running, tagged or not.
+// terminates it: nothing is left running, tagged or not. Under EC2's
+// eventual consistency the terminate may meet InvalidInstanceID.NotFound
+// and the describes after it may too: the preflight waits both out, and
+// says it terminated the instance only once EC2 shows it terminated
+// (it stays shutting-down for a few describes here). Where EC2 does not
+// know it within the adapter's bounds, the error says to terminate it by
+// hand — never a false "terminated it".
 func TestPreflightEndpointIgnoresDryRunLaunch(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	srv.IgnoreDryRun("RunInstances")
-	p := newProvider(t, srv, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := p.Preflight(ctx, request(identity("aws")))
-	insts := srv.Instances()
-	if len(insts) != 1 {
-		t.Fatalf("setup: the endpoint launched %d instances, want 1 (preflight: %v)", len(insts), err)
-	}
-	if err == nil || !strings.Contains(err.Error(), insts[0].ID) || !strings.Contains(err.Error(), "ignored DryRun") {
-		t.Fatalf("preflight = %v, want an error naming instance %s the endpoint launched", err, insts[0].ID)
-	}
-	for _, in := range srv.Instances() {
-		if in.State != "terminated" {
-			t.Errorf("instance %s is %s after the preflight, want terminated", in.ID, in.State)
-		}
-	}
-	if i, g, v := srv.Live(); i+g+v != 0 || len(srv.Interfaces()) != 0 {
-		t.Errorf("preflight left %d instances, %d groups, %d volumes, interfaces %v", i, g, v, srv.Interfaces())
-	}
-	if left := leftInFake(srv); len(left) > 0 {
-		t.Errorf("preflight left tagged resources: %v", left)
+	for _, tt := range []struct {
+		name string
+		lag  int
+		// terminated: the preflight ends the instance; otherwise it must
+		// say to terminate it by hand.
+		terminated bool
+	}{
+		{name: "known at once", terminated: true},
+		{name: "terminate meets NotFound", lag: 2, terminated: true},
+		{name: "unknown beyond the bounds", lag: 4 * ownIDTries},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.IgnoreDryRun("RunInstances")
+			srv.SetConsistencyLag(tt.lag)
+			srv.SetTerminationDelay(3)
+			p := newProvider(t, srv, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := p.Preflight(ctx, request(identity("aws")))
+			insts := srv.Instances()
+			if len(insts) != 1 {
+				t.Fatalf("setup: the endpoint launched %d instances, want 1 (preflight: %v)", len(insts), err)
+			}
+			id := insts[0].ID
+			if err == nil || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "ignored DryRun") {
+				t.Fatalf("preflight = %v, want an error naming instance %s the endpoint launched", err, id)
+			}
+			if n := count(srv.Ops(), "TerminateInstances"); tt.lag > 0 && n < 2 {
+				t.Fatalf("setup: %d TerminateInstances calls, want the first to meet NotFound", n)
+			}
+			in, _ := srv.Instance(id)
+			claimed := strings.Contains(err.Error(), "; terminated it")
+			switch {
+			case claimed && in.State != "terminated":
+				t.Errorf("preflight says it terminated %s, which is %s: %v", id, in.State, err)
+			case !claimed && !strings.Contains(err.Error(), "terminate it by hand"):
+				t.Errorf("preflight = %v: with %s %s, want it to say to terminate it by hand", err, id, in.State)
+			}
+			if !tt.terminated {
+				return
+			}
+			if !claimed || in.State != "terminated" {
+				t.Errorf("instance %s is %s after the preflight (%v), want terminated", id, in.State, err)
+			}
+			if i, g, v := srv.Live(); i+g+v != 0 || len(srv.Interfaces()) != 0 {
+				t.Errorf("preflight left %d instances, %d groups, %d volumes, interfaces %v", i, g, v, srv.Interfaces())
+			}
+			if left := leftInFake(srv); len(left) > 0 {
+				t.Errorf("preflight left tagged resources: %v", left)
+			}
+		})
 	}
 }

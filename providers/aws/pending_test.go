@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -245,34 +246,106 @@ func TestLaunchEndedTriesTheNextZone(t *testing.T) {
 }
 
 // TestLaunchEndedNotTerminatedStops: the launch in us-east-1a ends for
-// capacity, and EC2 refuses to terminate it (UnauthorizedOperation). The
-// run stops there, classed by the refusal: no other zone or candidate is
-// launched while an instance the run could not end may still be there.
+// capacity, and EC2 refuses to terminate it (UnauthorizedOperation), or
+// answers the terminate itself with a lack of capacity. The run stops
+// there, classed by the refusal (a capacity answer to the cleanup is
+// unknown, not capacity, since it would move the loops on): no other zone
+// or candidate is launched while an instance the run could not end may
+// still be there.
 func TestLaunchEndedNotTerminatedStops(t *testing.T) {
+	for _, tt := range []struct {
+		name, code string
+		status     int
+		class      providers.Class
+		wantCode   string
+	}{
+		{name: "unauthorized", code: "UnauthorizedOperation", status: 403, class: providers.ClassAuth, wantCode: "UnauthorizedOperation"},
+		{name: "capacity", code: "InsufficientInstanceCapacity", status: 500, class: providers.ClassUnknown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, idleBooter)
+			srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
+			srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 1, Status: tt.status, Code: tt.code, Message: "injected " + tt.code})
+			p := newProvider(t, srv, nil)
+			id := identity("aws")
+			cands := []providers.Candidate{{Region: "us-east-1"}, {Region: "us-east-1", Type: "m8i.large"}}
+			_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
+			if err == nil {
+				t.Fatalf("create succeeded (attempts %+v), want it stopped by the failed termination", attempts)
+			}
+			if n := count(srv.Ops(), "RunInstances"); n != 1 {
+				t.Errorf("RunInstances calls = %d, want 1: nothing launched after the termination failed", n)
+			}
+			if providers.ClassOf(err) != tt.class {
+				t.Errorf("class = %v, want %v: %v", providers.ClassOf(err), tt.class, err)
+			}
+			for _, want := range []string{"InsufficientInstanceCapacity", "terminate it", tt.code} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			if len(attempts) != 1 || attempts[0].Class != tt.class || attempts[0].Code != tt.wantCode || attempts[0].Candidate.Zone != "us-east-1a" {
+				t.Errorf("attempts = %+v, want one, in us-east-1a, %v (%q)", attempts, tt.class, tt.wantCode)
+			}
+			if _, err := p.Destroy(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+			assertNothingLeft(t, srv, p, id)
+		})
+	}
+}
+
+// TestLaunchEndedWaitsForTermination: EC2 ends the launch in us-east-1a
+// for capacity through shutting-down, where it stays for a few describes.
+// The adapter terminates it and launches in the next zone only once EC2
+// shows it terminated: the next launch never runs beside it.
+func TestLaunchEndedWaitsForTermination(t *testing.T) {
 	srv := newFake(t, idleBooter)
-	srv.EndLaunches(1, "Server.InsufficientInstanceCapacity", "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the request")
-	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 1, Status: 403, Code: "UnauthorizedOperation",
-		Message: "You are not authorized to perform this operation."})
-	p := newProvider(t, srv, nil)
+	srv.SetTerminationDelay(3)
+	e := newEnder(t, srv, nil)
+	var mu sync.Mutex
+	var states []string // of the ended instance, at each later launch
+	srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool {
+		if ended := e.ended(); ended != "" {
+			in, _ := srv.Instance(ended)
+			mu.Lock()
+			states = append(states, in.State)
+			mu.Unlock()
+		}
+		return false
+	}})
+	p := newProviderSleeping(t, srv, e.sleep)
 	id := identity("aws")
-	cands := []providers.Candidate{{Region: "us-east-1"}, {Region: "us-east-1", Type: "m8i.large"}}
-	_, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), cands, nil, providers.FallbackOptions{Sleep: noSleep})
-	if err == nil {
-		t.Fatalf("create succeeded (attempts %+v), want it stopped by the refused termination", attempts)
+	h, attempts, err := providers.CreateWithFallback(context.Background(), p, request(id), []providers.Candidate{{Region: "us-east-1"}}, nil,
+		providers.FallbackOptions{Sleep: noSleep})
+	if err != nil {
+		t.Fatalf("create: %v (attempts %+v)", err, attempts)
 	}
-	if n := count(srv.Ops(), "RunInstances"); n != 1 {
-		t.Errorf("RunInstances calls = %d, want 1: nothing launched after the termination was refused", n)
+	ended := e.ended()
+	if ended == "" || len(attempts) != 2 || attempts[0].Class != providers.ClassCapacity || h.Zone != "us-east-1b" {
+		t.Fatalf("setup: ended %q, attempts %+v, host in %s: want us-east-1a ended for capacity, then us-east-1b", ended, attempts, h.Zone)
 	}
-	if providers.ClassOf(err) != providers.ClassAuth {
-		t.Errorf("class = %v, want auth (the refused termination's): %v", providers.ClassOf(err), err)
+	mu.Lock()
+	if len(states) != 1 || states[0] != "terminated" {
+		t.Errorf("ended instance %s at the next launch: %v, want terminated", ended, states)
 	}
-	for _, want := range []string{"InsufficientInstanceCapacity", "terminate it", "UnauthorizedOperation"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
+	mu.Unlock()
+	// In the fake's log: the terminate, then a describe of the instance
+	// (the one that shows it terminated), then the next launch.
+	term, seen, next := -1, -1, -1
+	for i, c := range srv.Calls() {
+		switch {
+		case c.Op == "TerminateInstances" && c.Params["InstanceId.1"] == ended && term < 0:
+			term = i
+		case c.Op == "DescribeInstances" && c.Params["InstanceId.1"] == ended && term >= 0 && next < 0:
+			seen = i
+		case c.Op == "RunInstances" && term >= 0 && next < 0:
+			next = i
 		}
 	}
-	if len(attempts) != 1 || attempts[0].Class != providers.ClassAuth || attempts[0].Code != "UnauthorizedOperation" || attempts[0].Candidate.Zone != "us-east-1a" {
-		t.Errorf("attempts = %+v, want one, in us-east-1a, auth (UnauthorizedOperation)", attempts)
+	if term < 0 || seen < 0 || next < 0 {
+		t.Errorf("calls: terminate %d, describe after it %d, next launch %d: want the ended instance described after its terminate, before the next launch: %v",
+			term, seen, next, srv.Ops())
 	}
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
