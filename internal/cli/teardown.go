@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -359,6 +360,18 @@ type upState struct {
 
 const upStateFile = "host.json"
 
+// refuseOverruled refuses --key given with a value other than the state's,
+// as for provider: down tears down the leg the state in --out names, and
+// ignoring the flag quietly would leave the user believing another leg was
+// torn down.
+func (a *app) refuseOverruled(run *config.Run, st *upState) error {
+	if !slices.Contains(a.flagsGiven, "key") || run.Input("key") == st.Identity.Key {
+		return nil
+	}
+	return &config.InputError{Input: "key", Value: run.Input("key"),
+		Expected: fmt.Sprintf("nothing, or %s: down reads the key from the state in %s", st.Identity.Key, run.Out)}
+}
+
 // saveUp writes the state of a kept host: the client key (0600) so the
 // user can log in, a known_hosts file pinning the host key, and host.json.
 func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result, plan verify.Plan) error {
@@ -430,6 +443,10 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 			Expected: fmt.Sprintf("nothing, or %s: down reads the provider from the state in %s", st.Provider, run.Out)})
 	}
 	run.Provider = st.Provider
+	// So does the leg's key: a different one would be silently overruled.
+	if err := a.refuseOverruled(run, &st); err != nil {
+		return a.badInput(err)
+	}
 	a.warnNotApplying(run)
 	// The result the leg's run wrote, if it got that far: a run that
 	// ended with its verdict keeps it, whatever down's teardown finds.

@@ -147,7 +147,7 @@ func Inputs() []Input {
 		{
 			Name: "suite",
 			Description: "Path of a suite YAML file (user, packages, bootstrap, uploads, steps); empty: the built-in mvm " +
-				"suite, internal/config/default-suite.yml.",
+				"suite, internal/config/default-suite.yml (provider local requires one: the built-in suite would change this machine beyond what teardown undoes).",
 			Modes: provisioning,
 		},
 		{
