@@ -367,7 +367,12 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 			c.res.Refusal = authRefusal(err)
 		}
 		c.mu.Unlock()
-		fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
+		if pr.Error == "cancelled" {
+			// A signal is no failure of the phase: say what happened.
+			fmt.Fprintf(c.out, "✗ %s cancelled after %s\n", name, pr.Duration.Round(time.Millisecond))
+		} else {
+			fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
+		}
 	} else {
 		pr.Status = matrix.Pass
 		fmt.Fprintf(c.out, "✓ %s (%s)\n", name, pr.Duration.Round(time.Millisecond))
@@ -618,9 +623,14 @@ func (c *cycle) provision(ctx context.Context) error {
 		return err
 	})
 	host, attempts, err := providers.CreateWithFallback(ctx, c.plan.Provider, c.request(providers.Candidate{}), c.plan.Candidates, journal{c}, c.plan.Fallback)
-	c.mu.Lock()
-	c.res.Attempts = attempts
-	c.mu.Unlock()
+	// Attempts are worth listing where there are candidates to choose
+	// from (the clouds, or a fallback that tried more than one): local's
+	// or ssh's one attempt says nothing the provision phase does not.
+	if c.plan.Info.Billed || len(attempts) > 1 {
+		c.mu.Lock()
+		c.res.Attempts = attempts
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return err
 	}
