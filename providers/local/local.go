@@ -327,7 +327,9 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		srv.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	p.log.Info("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
+	// Debug: the cycle prints the host it got as progress; an INFO line
+	// here would be a second, differently formatted one among the ==> lines.
+	p.log.Debug("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
 	return &providers.Host{
 		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
 		ID: req.Identity.Name(), Type: "local", WorkDir: workDir, Uname: thisUname(), Outlives: true,
