@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -129,5 +130,28 @@ func WhereOf(err error) (Candidate, bool) {
 
 // FailedAttempt is the attempt row of a failed try on c.
 func FailedAttempt(c Candidate, err error, d time.Duration) Attempt {
-	return Attempt{Candidate: c, Class: ClassOf(err), Code: codeOf(err), Error: err.Error(), Duration: d}
+	return Attempt{Candidate: c, Class: ClassOf(err), Code: codeOf(err), Error: Message(err), Duration: d}
+}
+
+// Message is err's text for people: each classified error in it reads as
+// its cause (with the provider's code, when the cause does not already
+// name it), without the class ("invalid: ", "auth: "), which is there for
+// the program's decisions — ClassOf still finds it in err.
+func Message(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	for e := err; ; {
+		var pe *Error
+		if !errors.As(e, &pe) || pe.Err == nil {
+			return msg
+		}
+		cause := pe.Err.Error()
+		if pe.Code != "" && !strings.Contains(cause, pe.Code) {
+			cause += " (" + pe.Code + ")"
+		}
+		msg = strings.Replace(msg, pe.Error(), cause, 1)
+		e = pe.Err
+	}
 }

@@ -293,9 +293,10 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 		}
 		if err != nil {
 			code = ExitFailed
-			problems = append(problems, "teardown: "+err.Error())
-			a.annotate("error", "mvm-verify teardown", err.Error())
-			fmt.Fprintf(&b, "- ❌ teardown error: %s\n", err)
+			msg := providers.Message(err) // without the class (transient:, auth:)
+			problems = append(problems, "teardown: "+msg)
+			a.annotate("error", "mvm-verify teardown", msg)
+			fmt.Fprintf(&b, "- ❌ teardown error: %s\n", msg)
 		}
 	} else {
 		b.WriteString("- the main step already tore everything down\n")
@@ -304,9 +305,10 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 	switch {
 	case err != nil:
 		code = ExitFailed
-		problems = append(problems, "leak check: "+err.Error())
-		a.annotate("error", "mvm-verify leak check", err.Error())
-		fmt.Fprintf(&b, "- ❌ leak check failed: %s\n", err)
+		msg := providers.Message(err)
+		problems = append(problems, "leak check: "+msg)
+		a.annotate("error", "mvm-verify leak check", msg)
+		fmt.Fprintf(&b, "- ❌ leak check failed: %s\n", msg)
 	case len(leaks) > 0:
 		code = ExitFailed
 		var ids []string

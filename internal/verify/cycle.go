@@ -410,13 +410,15 @@ func describe(ctx context.Context, err error) string {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return "cancelled"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		msg := strings.TrimSuffix(err.Error(), ": context deadline exceeded")
+		msg := strings.TrimSuffix(providers.Message(err), ": context deadline exceeded")
 		if msg == context.DeadlineExceeded.Error() {
 			return "timed out"
 		}
 		return "timed out: " + msg
 	}
-	return strings.ReplaceAll(err.Error(), "\n", " ")
+	// Without the error classes (invalid:, auth:): they steer the
+	// candidate loop and mean nothing to the reader.
+	return strings.ReplaceAll(providers.Message(err), "\n", " ")
 }
 
 func (c *cycle) progress() {
