@@ -39,10 +39,11 @@ func Entry() providers.Entry {
 			Name: Name,
 			Description: "This machine, through a throwaway sshd on a loopback address with per-run keys; " +
 				"the suite user is set up as cloud-init would. The no-kvm lane hides /dev/kvm from the sessions.",
-			Creates:     true,
-			Lanes:       []string{"kvm", "no-kvm"},
-			Inputs:      []string{"local-state-dir"},
-			Credentials: "nothing; root to create the suite user, otherwise the suite's user must be the current user",
+			Creates: true,
+			Lanes:   []string{"kvm", "no-kvm"},
+			Inputs:  []string{"local-state-dir"},
+			Credentials: "openssh-server (its sshd) on this machine, and root to set up the suite user " +
+				"(without root, the suite's user must be the current user)",
 		},
 		New: New,
 	}
