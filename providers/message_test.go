@@ -23,6 +23,8 @@ func TestMessageDropsTheClass(t *testing.T) {
 			"api error InsufficientInstanceCapacity: no room"},
 		{fmt.Errorf("create: %w", Classified(ClassInvalid, "", fmt.Errorf("candidate 2: %w", Classified(ClassQuota, "", errors.New("vCPU limit"))))),
 			"create: candidate 2: vCPU limit"},
+		{errors.Join(Classified(ClassTransient, "", errors.New("destroy: throttled")), fmt.Errorf("leak check: %w", Classified(ClassAuth, "", errors.New("denied")))),
+			"destroy: throttled\nleak check: denied"},
 		{errors.New("plain"), "plain"},
 	}
 	for _, tc := range cases {
