@@ -136,7 +136,8 @@ func Inputs() []Input {
 		{
 			Name: "key",
 			Description: "Matrix row key; legs with the same key share a row. Default: the provider, with -no-kvm " +
-				"appended on the no-kvm lane. Lowercase letters, digits, - and _, at most 63 characters.",
+				"appended on the no-kvm lane. Lowercase letters, digits, - and _, at most 63 characters. down reads it from " +
+				"the state in out and refuses another.",
 			Modes: leg,
 		},
 		{
