@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -129,5 +130,40 @@ func WhereOf(err error) (Candidate, bool) {
 
 // FailedAttempt is the attempt row of a failed try on c.
 func FailedAttempt(c Candidate, err error, d time.Duration) Attempt {
-	return Attempt{Candidate: c, Class: ClassOf(err), Code: codeOf(err), Error: err.Error(), Duration: d}
+	return Attempt{Candidate: c, Class: ClassOf(err), Code: codeOf(err), Error: Message(err), Duration: d}
+}
+
+// Message is err's text for people: each classified error in it reads as
+// its cause (with the provider's code, when the cause does not already
+// name it), without the class ("invalid: ", "auth: "), which is there for
+// the program's decisions — ClassOf still finds it in err. Every classified
+// error in the tree is rewritten, also those joined with errors.Join.
+func Message(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if pe, ok := e.(*Error); ok && pe.Err != nil {
+			cause := pe.Err.Error()
+			if pe.Code != "" && !strings.Contains(cause, pe.Code) {
+				cause += " (" + pe.Code + ")"
+			}
+			msg = strings.Replace(msg, pe.Error(), cause, 1)
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return msg
 }

@@ -122,7 +122,7 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 			if where, ok := WhereOf(err); ok {
 				a.Candidate = where
 			}
-			a.Class, a.Code, a.Error = ClassOf(err), codeOf(err), err.Error()
+			a.Class, a.Code, a.Error = ClassOf(err), codeOf(err), Message(err) // the class is a.Class
 			lastClass = a.Class
 			log := o.Logger.With("candidate", c.String(), "class", a.Class.String(), "code", a.Code)
 			if ctx.Err() != nil {

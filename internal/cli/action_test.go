@@ -299,6 +299,8 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(badYAML, []byte("user: mvm\nsteps:\n  - name: a\n    run: x\n    timeout: [1, 2]\n"), 0o644)
 	twoDocs := filepath.Join(dir, "two.yml")
 	os.WriteFile(twoDocs, []byte(quickSuite+"---\nuser: v\n"), 0o644)
+	good := filepath.Join(dir, "good.yml")
+	os.WriteFile(good, []byte(quickSuite), 0o644)
 	cases := []struct {
 		name string
 		args []string
@@ -306,8 +308,8 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown provider", []string{"run", "--provider", "nimbus"},
 			[]string{`input "provider": got "nimbus", expected one of aws, local, ssh`}},
-		{"malformed duration", []string{"run", "--provider", "local", "--ready-timeout", "soon"},
-			[]string{`input "ready-timeout": got "soon", expected a duration like 90m`}},
+		{"malformed duration", []string{"run", "--provider", "local", "--suite", good, "--ready-timeout", "soon"},
+			[]string{`input "ready-timeout": got "soon", expected a positive duration like 90m`}},
 		{"ssh without host", []string{"run", "--provider", "ssh", "--ssh-private-key-file", badYAML, "--insecure-host-key"},
 			[]string{`input "ssh-host": missing, expected the host name or IP address`}},
 		{"host key given and insecure-host-key", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-private-key-file", badYAML,
@@ -319,10 +321,12 @@ func TestBadInput(t *testing.T) {
 			[]string{"bad.yml:5", "timeout", "expected a duration"}},
 		{"suite of two YAML documents", []string{"run", "--provider", "local", "--suite", twoDocs},
 			[]string{twoDocs + ":5: a second YAML document, expected one document per file"}},
-		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--local-state-dir", "/proc/nope"},
+		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--suite", good, "--local-state-dir", "/proc/nope"},
 			[]string{`input "local-state-dir": got "/proc/nope", expected an absolute path to a directory this user can write, or can create`}},
 		{"candidates that do not parse", []string{"run", "--provider", "aws", "--candidates", "[oops"},
 			[]string{`input "candidates": got "[oops", expected a list like [{region: us-east-1, zone: us-east-1a, type: c8i.large, market: spot}]`}},
+		{"local without a suite", []string{"run", "--provider", "local"},
+			[]string{`input "suite": missing, expected a suite file for provider local, e.g. --suite examples/quickstart.yml`, "teardown does not undo"}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch": expected one of run, up, down, report`}},
 	}
 	for _, tc := range cases {

@@ -26,6 +26,20 @@ func unwritableOut(t *testing.T) string {
 // the flag or argument and says what to do, in a few lines rather than the
 // whole usage; help exits 0.
 func TestCommandLineMistakes(t *testing.T) {
+	suite := writeSuite(t, quickSuite)
+	aFile := filepath.Join(t.TempDir(), "afile")
+	if err := os.WriteFile(aFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A kept leg's state, as up leaves it, for down to read.
+	kept := filepath.Join(t.TempDir(), "kept")
+	if err := os.MkdirAll(filepath.Join(kept, "host"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kept, "host", "host.json"),
+		[]byte(`{"provider": "local", "identity": {"key": "local", "run_id": "cli-1"}, "inputs": {}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name    string
 		env     []string
@@ -96,6 +110,24 @@ func TestCommandLineMistakes(t *testing.T) {
 		{name: "subcommand reads INPUT_* behind its flags", env: []string{"INPUT_PROVIDER=nowhere", "INPUT_TIMEOUT-MINUTES=soon"},
 			args: []string{"run", "--provider", "local"}, code: 2,
 			stderr: []string{`input "timeout-minutes"`, `"soon"`}, notOut: []string{"nowhere"}},
+		// Values of the right form that break the rule: the message says
+		// the rule (positive), not the form they already have.
+		{name: "zero timeout", args: []string{"run", "--provider", "local", "--suite", suite, "--timeout-minutes", "0"}, code: 2,
+			stderr: []string{`input "timeout-minutes": got "0", expected a positive whole number of minutes`}},
+		{name: "zero duration", args: []string{"run", "--provider", "local", "--suite", suite, "--teardown-budget", "0s"}, code: 2,
+			stderr: []string{`input "teardown-budget": got "0s", expected a positive duration like 90m`}},
+		{name: "out is a file", args: []string{"run", "--provider", "local", "--suite", suite, "--out", aFile}, code: 2,
+			stderr: []string{`input "out": got "` + aFile + `", expected a directory`}, notOut: []string{"mkdir", "==> "}},
+		{name: "out below a file", args: []string{"run", "--provider", "local", "--suite", suite, "--out", filepath.Join(aFile, "out")}, code: 2,
+			stderr: []string{`input "out": got "` + filepath.Join(aFile, "out") + `", expected a directory that can be created`},
+			notOut: []string{"mkdir", "==> "}},
+		// down reads the leg from its state: a key other than the state's
+		// is refused, as another provider is, not silently ignored.
+		{name: "down with another key", args: []string{"down", "--out", kept, "--key", "other"}, code: 2,
+			stderr: []string{`input "key": got "other", expected nothing, or local: down reads the key from the state in ` + kept},
+			notOut: []string{"==> "}},
+		{name: "down with another provider", args: []string{"down", "--out", kept, "--provider", "ssh"}, code: 2,
+			stderr: []string{`input "provider": got "ssh", expected nothing, or local`}, notOut: []string{"==> "}},
 		{name: "bare binary", code: 2, stderr: []string{"Usage:"}, notOut: []string{"INPUT_"}},
 	}
 	for _, tc := range cases {

@@ -1,14 +1,16 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
-	"text/tabwriter"
 
+	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/aws"
@@ -48,10 +50,11 @@ func (a *app) probe(ctx context.Context, args []string) int {
 	return ExitOK
 }
 
-// providers lists the registered providers and what they support.
+// providers lists the registered providers and what they support: a table
+// short enough to read in a terminal, the full details with --json.
 func (a *app) providers(args []string) int {
 	fs := flag.NewFlagSet("mvm-verify providers", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print as JSON")
+	asJSON := fs.Bool("json", false, "print as JSON, with the inputs each provider reads")
 	if err := a.parseFlags(fs, "providers", args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -59,6 +62,9 @@ func (a *app) providers(args []string) int {
 		return a.badInput(err)
 	}
 	infos := registry().Infos()
+	for i := range infos {
+		infos[i].Inputs = providerInputs(infos[i].Name)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -67,19 +73,55 @@ func (a *app) providers(args []string) int {
 		}
 		return ExitOK
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tCREATES\tLANES\tNEEDS\tDESCRIPTION")
+	// One line per provider, its description and needs wrapped below it:
+	// as table columns they made lines of 400 characters.
+	rows := [][3]string{{"PROVIDER", "CREATES", "LANES"}}
 	for _, in := range infos {
 		creates := "no (existing host)"
 		if in.Creates {
 			creates = "yes"
 		}
-		needs := in.Credentials
-		if needs == "" {
-			needs = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.Name, creates, strings.Join(in.Lanes, ","), needs, in.Description)
+		rows = append(rows, [3]string{in.Name, creates, strings.Join(in.Lanes, ", ")})
 	}
-	tw.Flush()
+	var w [2]int
+	for _, r := range rows {
+		w[0], w[1] = max(w[0], len(r[0])), max(w[1], len(r[1]))
+	}
+	for i, r := range rows {
+		fmt.Fprintf(a.stdout, "%-*s  %-*s  %s\n", w[0], r[0], w[1], r[1], r[2])
+		if i == 0 {
+			continue
+		}
+		in := infos[i-1]
+		for _, l := range wrap(in.Description, 76) {
+			fmt.Fprintf(a.stdout, "    %s\n", l)
+		}
+		for j, l := range wrap("needs: "+cmp.Or(in.Credentials, "nothing"), 76) {
+			if j > 0 {
+				l = "  " + l
+			}
+			fmt.Fprintf(a.stdout, "    %s\n", l)
+		}
+	}
+	fmt.Fprintln(a.stdout, "\nmvm-verify providers --json adds the inputs each reads; mvm-verify help run describes them.")
 	return ExitOK
+}
+
+// providerInputs are the inputs that only some providers read, those that
+// name applies: its own (ssh-host for ssh) and, for a provider that creates a
+// cloud host, the cloud inputs (region, max-cost, ssh-source-cidr…). They
+// come from the input table itself, as the help and the warnings about
+// inputs that do not apply do, so the list cannot drift from what is read.
+func providerInputs(name string) []string {
+	var out []string
+	for _, in := range config.Inputs() {
+		switch {
+		case slices.Contains(in.Providers, name):
+		case len(in.NotProviders) > 0 && !slices.Contains(in.NotProviders, name):
+		default:
+			continue
+		}
+		out = append(out, in.Name)
+	}
+	return out
 }

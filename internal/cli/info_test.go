@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,6 +76,7 @@ func TestProvidersAndVersion(t *testing.T) {
 		Name        string
 		Creates     bool
 		Credentials string
+		Inputs      []string
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &infos); err != nil || r.code != 0 {
 		t.Fatalf("providers --json: exit %d, %v\n%s", r.code, err, r.stdout)
@@ -85,6 +87,18 @@ func TestProvidersAndVersion(t *testing.T) {
 		// aws reads credentials as the AWS CLI does, not only from the
 		// access key variables: the list must not send a user with a
 		// profile or an instance role off to export keys.
+		// The inputs the cycle reads for a cloud host are aws's too.
+		if in.Name == "aws" {
+			for _, w := range []string{"max-cost", "ssh-source-cidr", "allow-ssh-from-anywhere", "region", "aws-role-to-assume"} {
+				if !slices.Contains(in.Inputs, w) {
+					t.Errorf("providers --json: aws inputs %v lack %s", in.Inputs, w)
+				}
+			}
+		}
+		// local needs sshd and, for a suite user, root: not "nothing".
+		if in.Name == "local" && (!strings.Contains(in.Credentials, "openssh-server") || !strings.Contains(in.Credentials, "root")) {
+			t.Errorf("providers: local needs %q, which names neither openssh-server nor root", in.Credentials)
+		}
 		if in.Name == "aws" {
 			for _, w := range []string{"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "shared config files", "web identity", "instance profile", "aws-role-to-assume"} {
 				if !strings.Contains(in.Credentials, w) {
@@ -99,6 +113,21 @@ func TestProvidersAndVersion(t *testing.T) {
 	for _, n := range []string{"local", "aws"} {
 		if !names[n] {
 			t.Errorf("%s missing or said not to create hosts: %v", n, names)
+		}
+	}
+	// The table is for a terminal: its lines are readable there.
+	table := runBin(t, cmdEnv(t), "providers")
+	if table.code != 0 {
+		t.Fatalf("providers: exit %d\n%s", table.code, table.stderr)
+	}
+	for _, l := range strings.Split(table.stdout, "\n") {
+		if len([]rune(l)) > 100 {
+			t.Errorf("providers prints a line of %d characters: %q", len([]rune(l)), l)
+		}
+	}
+	for _, w := range []string{"PROVIDER", "aws", "local", "ssh", "needs: openssh-server"} {
+		if !strings.Contains(table.stdout, w) {
+			t.Errorf("providers lacks %q:\n%s", w, table.stdout)
 		}
 	}
 	v := runBin(t, cmdEnv(t), "version")

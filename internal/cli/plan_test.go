@@ -2,6 +2,7 @@ package cli
 
 import (
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,7 +92,7 @@ func TestCancelBudgetInActionsIsInsideTheRunnersGrace(t *testing.T) {
 // timeout-minutes as given for the deadline's error.
 func TestPlanLimitsFromFlags(t *testing.T) {
 	a := newApp(Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }})
-	src, err := a.flagSource("run", []string{"--provider", "local", "--timeout-minutes", "7", "--teardown-budget", "2m"})
+	src, err := a.flagSource("run", []string{"--provider", "local", "--suite", writeSuiteFile(t), "--timeout-minutes", "7", "--teardown-budget", "2m"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,4 +134,14 @@ func TestRunCycleGetsTimeoutMinutes(t *testing.T) {
 	if code != ExitBadInput || !strings.Contains(stdout.String()+stderr.String(), want) {
 		t.Errorf("exit %d, want 2 with %q\nstdout:\n%s\nstderr:\n%s", code, want, stdout.String(), stderr.String())
 	}
+}
+
+// writeSuiteFile writes a one-step suite, as provider local needs one.
+func writeSuiteFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "suite.yml")
+	if err := os.WriteFile(p, []byte("user: root\nsteps:\n  - name: a\n    run: \"true\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -94,4 +94,13 @@ func TestQuickStart(t *testing.T) {
 	if !strings.Contains(r.stdout, "==> teardown") {
 		t.Errorf("the quick start did not print its phases:\n%s", r.stdout)
 	}
+	// The progress is the ==> lines alone: no log records of another
+	// format mixed in (the local sshd's start is debug detail).
+	if strings.Contains(r.stdout+r.stderr, "level=") {
+		t.Errorf("log records mixed into the progress:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	// local has no candidates to choose from: its one attempt is no list.
+	if md := r.file(t, "summary.md"); strings.Contains(md, "Candidates tried") {
+		t.Errorf("summary.md lists candidates tried for local:\n%s", md)
+	}
 }

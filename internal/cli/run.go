@@ -102,7 +102,8 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		}
 	}
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
-		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
+		return a.badInput(&config.InputError{Input: "out", Value: run.Out,
+			Expected: "a directory that can be created", Err: errors.Unwrap(err)})
 	}
 	if a.subcommand || keep {
 		if err := checkOutFree(run.Out); err != nil {

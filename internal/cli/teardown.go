@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -292,9 +293,10 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 		}
 		if err != nil {
 			code = ExitFailed
-			problems = append(problems, "teardown: "+err.Error())
-			a.annotate("error", "mvm-verify teardown", err.Error())
-			fmt.Fprintf(&b, "- ❌ teardown error: %s\n", err)
+			msg := providers.Message(err) // without the class (transient:, auth:)
+			problems = append(problems, "teardown: "+msg)
+			a.annotate("error", "mvm-verify teardown", msg)
+			fmt.Fprintf(&b, "- ❌ teardown error: %s\n", msg)
 		}
 	} else {
 		b.WriteString("- the main step already tore everything down\n")
@@ -303,9 +305,10 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 	switch {
 	case err != nil:
 		code = ExitFailed
-		problems = append(problems, "leak check: "+err.Error())
-		a.annotate("error", "mvm-verify leak check", err.Error())
-		fmt.Fprintf(&b, "- ❌ leak check failed: %s\n", err)
+		msg := providers.Message(err)
+		problems = append(problems, "leak check: "+msg)
+		a.annotate("error", "mvm-verify leak check", msg)
+		fmt.Fprintf(&b, "- ❌ leak check failed: %s\n", msg)
 	case len(leaks) > 0:
 		code = ExitFailed
 		var ids []string
@@ -358,6 +361,18 @@ type upState struct {
 }
 
 const upStateFile = "host.json"
+
+// refuseOverruled refuses --key given with a value other than the state's,
+// as for provider: down tears down the leg the state in --out names, and
+// ignoring the flag quietly would leave the user believing another leg was
+// torn down.
+func (a *app) refuseOverruled(run *config.Run, st *upState) error {
+	if !slices.Contains(a.flagsGiven, "key") || run.Input("key") == st.Identity.Key {
+		return nil
+	}
+	return &config.InputError{Input: "key", Value: run.Input("key"),
+		Expected: fmt.Sprintf("nothing, or %s: down reads the key from the state in %s", st.Identity.Key, run.Out)}
+}
 
 // saveUp writes the state of a kept host: the client key (0600) so the
 // user can log in, a known_hosts file pinning the host key, and host.json.
@@ -430,6 +445,10 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 			Expected: fmt.Sprintf("nothing, or %s: down reads the provider from the state in %s", st.Provider, run.Out)})
 	}
 	run.Provider = st.Provider
+	// So does the leg's key: a different one would be silently overruled.
+	if err := a.refuseOverruled(run, &st); err != nil {
+		return a.badInput(err)
+	}
 	a.warnNotApplying(run)
 	// The result the leg's run wrote, if it got that far: a run that
 	// ended with its verdict keeps it, whatever down's teardown finds.

@@ -136,7 +136,8 @@ func Inputs() []Input {
 		{
 			Name: "key",
 			Description: "Matrix row key; legs with the same key share a row. Default: the provider, with -no-kvm " +
-				"appended on the no-kvm lane. Lowercase letters, digits, - and _, at most 63 characters.",
+				"appended on the no-kvm lane. Lowercase letters, digits, - and _, at most 63 characters. down reads it from " +
+				"the state in out and refuses another.",
 			Modes: leg,
 		},
 		{
@@ -147,7 +148,7 @@ func Inputs() []Input {
 		{
 			Name: "suite",
 			Description: "Path of a suite YAML file (user, packages, bootstrap, uploads, steps); empty: the built-in mvm " +
-				"suite, internal/config/default-suite.yml.",
+				"suite, internal/config/default-suite.yml (provider local requires one: the built-in suite would change this machine beyond what teardown undoes).",
 			Modes: provisioning,
 		},
 		{

@@ -90,8 +90,8 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	l.key(r)
 	r.Display = l.get("display")
 
-	r.Out = l.get("out")
-	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a whole number of minutes (e.g. 90)")
+	r.Out = l.out()
+	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a positive whole number of minutes, at most 10080 (e.g. 90)")
 	r.TeardownBudget = l.duration("teardown-budget")
 	r.ReadyTimeout = l.duration("ready-timeout")
 	r.StepTimeout = l.duration("step-timeout")
@@ -290,10 +290,24 @@ func (l *loader) duration(name string) time.Duration {
 	v := l.get(name)
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		l.fail(name, v, "a duration like 90m or 1h30m", nil)
+		// 0s has the form; the rule it breaks is that it must be positive.
+		l.fail(name, v, "a positive duration like 90m or 1h30m", nil)
 		return 0
 	}
 	return d
+}
+
+// out is the directory results and state go to: created if missing, so an
+// existing file there is refused before anything starts, not after.
+func (l *loader) out() string {
+	v := l.get("out")
+	if v == "" {
+		return ""
+	}
+	if fi, err := os.Stat(v); err == nil && !fi.IsDir() {
+		l.fail("out", v, "a directory (created if missing), not a file", nil)
+	}
+	return v
 }
 
 // word is a free-form name that must not contain spaces.
@@ -724,6 +738,17 @@ func (l *loader) suite(r *Run) {
 		return
 	}
 	s := DefaultSuite()
+	if r.SuitePath == "" && r.Provider == "local" {
+		// local is this machine: the built-in suite would apt-get install
+		// its packages and write Firecracker and a udev rule as root, and
+		// teardown undoes none of that. Too much to do to a machine the
+		// user did not ask about, so it takes a suite named on purpose.
+		l.fail("suite", "", fmt.Sprintf("a suite file for provider local, e.g. --suite examples/quickstart.yml "+
+			"(without it the built-in suite would install %d packages, /usr/local/bin/firecracker and jailer and a udev rule "+
+			"on this machine as root, which teardown does not undo; to run it here on purpose, pass --suite with a copy of internal/config/default-suite.yml)",
+			len(s.Packages)), nil)
+		return
+	}
 	if r.SuitePath != "" {
 		var err error
 		if s, err = LoadSuite(r.SuitePath); err != nil {
@@ -763,10 +788,6 @@ func (l *loader) warnings(r *Run) []string {
 					"prints skipped and returns would read as passed; end its cargo test with -- --show-output", st.Name))
 			}
 		}
-	}
-	if r.Provider == "local" && r.SuitePath == "" && (r.Mode == ModeRun || r.Mode == ModeUp) {
-		out = append(out, "provider local with the built-in suite: its bootstrap installs packages, rustup and Firecracker "+
-			"on this machine, and teardown does not remove them; a suite of your own (e.g. --suite examples/quickstart.yml) changes nothing")
 	}
 	switch {
 	case !r.InsecureHostKey:

@@ -273,18 +273,20 @@ func TestLoadBadInput(t *testing.T) {
 		{"no provider", map[string]string{}, "provider", `input "provider": missing, expected one of aws, hetzner, local, ssh`},
 		{"mode", with(aws, "mode", "destroy"), "mode", `got "destroy", expected one of run, up, down, report`},
 		{"timeout words", with(aws, "timeout-minutes", "ten"), "timeout-minutes",
-			`input "timeout-minutes": got "ten", expected a whole number of minutes (e.g. 90)`},
-		{"timeout fraction", with(aws, "timeout-minutes", "1.5"), "timeout-minutes", `got "1.5", expected a whole number`},
-		{"timeout negative", with(aws, "timeout-minutes", "-5"), "timeout-minutes", `got "-5", expected a whole number`},
+			`input "timeout-minutes": got "ten", expected a positive whole number of minutes, at most 10080 (e.g. 90)`},
+		{"timeout fraction", with(aws, "timeout-minutes", "1.5"), "timeout-minutes", `got "1.5", expected a positive whole number`},
+		{"timeout negative", with(aws, "timeout-minutes", "-5"), "timeout-minutes", `got "-5", expected a positive whole number`},
 		{"duration", with(aws, "teardown-budget", "5 minutes"), "teardown-budget",
-			`input "teardown-budget": got "5 minutes", expected a duration like 90m or 1h30m`},
-		{"bare duration", with(aws, "ready-timeout", "30"), "ready-timeout", `got "30", expected a duration`},
+			`input "teardown-budget": got "5 minutes", expected a positive duration like 90m or 1h30m`},
+		{"bare duration", with(aws, "ready-timeout", "30"), "ready-timeout", `got "30", expected a positive duration`},
+		{"zero duration", with(aws, "teardown-budget", "0s"), "teardown-budget", `got "0s", expected a positive duration like 90m`},
+		{"zero timeout", with(aws, "timeout-minutes", "0"), "timeout-minutes", `got "0", expected a positive whole number of minutes`},
 		{"no room for teardown", with(aws, "timeout-minutes", "5"), "timeout-minutes",
 			`got "5", expected more minutes than teardown-budget (5m0s)`},
 		{"no room for teardown in up", with(aws, "mode", "up", "timeout-minutes", "5"), "timeout-minutes",
 			`got "5", expected more minutes than teardown-budget (5m0s) plus at least one minute of work`},
 		{"report without a minute", map[string]string{"mode": "report", "timeout-minutes": "0"}, "timeout-minutes",
-			`got "0", expected a whole number of minutes`},
+			`got "0", expected a positive whole number of minutes`},
 		{"ttl inside the job", with(aws, "ttl", "1h"), "ttl", `got "1h", expected a duration longer than timeout-minutes (1h30m0s)`},
 		{"boolean", with(aws, "comment", "yes"), "comment", `input "comment": got "yes", expected true or false`},
 		{"disk too small", with(aws, "disk-gb", "7"), "disk-gb", `input "disk-gb": got "7", expected a whole number of GB from 8 to 16384 (e.g. 50)`},
@@ -753,15 +755,6 @@ func TestWarnings(t *testing.T) {
 	if len(r.Warnings) != 0 {
 		t.Errorf("warnings %q, want none", r.Warnings)
 	}
-	// The built-in suite on this machine changes it; a suite of one's own
-	// is the user's choice.
-	r, err = load(t, map[string]string{"provider": "local"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !hasWarning(r, "installs packages, rustup and Firecracker on this machine") {
-		t.Errorf("local with the built-in suite: warnings %q", r.Warnings)
-	}
 	suite := filepath.Join(t.TempDir(), "s.yml")
 	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: a\n    run: \"true\"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -788,13 +781,41 @@ func TestWarnings(t *testing.T) {
 // candidate is refused only where the input is read; a matrix passing it
 // to every leg must not fail the local or ssh legs, nor down.
 func TestSpotFailoverWithoutSpotOnlyWhereRead(t *testing.T) {
+	suite := filepath.Join(t.TempDir(), "s.yml")
+	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: a\n    run: \"true\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, in := range []map[string]string{
-		{"provider": "local", "spot-failover": "true"},
+		{"provider": "local", "spot-failover": "true", "suite": suite},
 		{"provider": "aws", "mode": "down", "spot-failover": "true"},
 		{"provider": "aws", "spot-failover": "true", "candidates": "[{region: us-east-1}, {region: eu-west-1, market: spot}]"},
 	} {
 		if _, err := load(t, in); err != nil {
 			t.Errorf("%v: %v", in, err)
 		}
+	}
+}
+
+// The built-in suite on provider local would change this machine as root
+// (packages, Firecracker, a udev rule) beyond what teardown undoes: run and
+// up refuse it without a suite named on purpose; other modes load no suite.
+func TestLocalRefusesTheBuiltInSuite(t *testing.T) {
+	for _, mode := range []string{"run", "up"} {
+		_, err := load(t, map[string]string{"mode": mode, "provider": "local"})
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Input != "suite" {
+			t.Fatalf("%s --provider local without a suite: error %v, want one naming input suite", mode, err)
+		}
+		for _, w := range []string{`input "suite": missing`, "--suite examples/quickstart.yml", "teardown does not undo"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error lacks %q: %v", mode, w, err)
+			}
+		}
+	}
+	if _, err := load(t, map[string]string{"mode": "down", "provider": "local"}); err != nil {
+		t.Errorf("down --provider local: %v", err)
+	}
+	if _, err := load(t, map[string]string{"provider": "aws"}); err != nil {
+		t.Errorf("aws with the built-in suite: %v", err)
 	}
 }

@@ -285,6 +285,8 @@ func (s Summary) zeroDetail() string {
 	var parts []string
 	if s.Binaries == 0 {
 		parts = append(parts, "no test binary ran")
+	} else if s.Binaries == 1 {
+		parts = append(parts, "1 binary")
 	} else {
 		parts = append(parts, fmt.Sprintf("%d binaries", s.Binaries))
 	}

@@ -155,13 +155,13 @@ func TestParseAndVerdict(t *testing.T) {
 			name:    "running 0 tests on a non-Linux target",
 			output:  nonLinux,
 			want:    Summary{Binaries: 2, ZeroTestBinaries: 2},
-			verdict: NotRun, whyHas: "running 0 tests is not run, never a pass",
+			verdict: NotRun, whyHas: "running 0 tests is not run, never a pass (2 binaries)",
 		},
 		{
 			name:    "every test filtered out",
 			output:  string(fixture(t, "all-filtered.txt")),
 			want:    Summary{Binaries: 1, FilteredOut: 2, ZeroTestBinaries: 1},
-			verdict: NotRun, whyHas: "2 filtered out",
+			verdict: NotRun, whyHas: "(1 binary, 2 filtered out)",
 		},
 		{
 			name:    "gated tests with --nocapture --test-threads=1",

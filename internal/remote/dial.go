@@ -274,9 +274,11 @@ func clientConfig(t Target, log *slog.Logger) (*ssh.ClientConfig, error) {
 		// and fail the pin.
 		cfg.HostKeyAlgorithms = hostKeyAlgorithms(want.Type())
 	case t.Insecure:
-		log.Warn("host key will not be verified (insecure-host-key): any machine answering on this address is trusted")
+		// Debug, not Warn: the user was warned once about
+		// insecure-host-key where it was read; the key taken is detail.
+		log.Debug("host key will not be verified (insecure-host-key): any machine answering on this address is trusted")
 		cfg.HostKeyCallback = func(_ string, _ net.Addr, got ssh.PublicKey) error {
-			log.Warn("accepting unverified host key", "fingerprint", ssh.FingerprintSHA256(got), "type", got.Type())
+			log.Debug("accepting unverified host key", "fingerprint", ssh.FingerprintSHA256(got), "type", got.Type())
 			return nil
 		}
 	default:

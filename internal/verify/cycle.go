@@ -367,7 +367,12 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 			c.res.Refusal = authRefusal(err)
 		}
 		c.mu.Unlock()
-		fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
+		if pr.Error == "cancelled" {
+			// A signal is no failure of the phase: say what happened.
+			fmt.Fprintf(c.out, "✗ %s cancelled after %s\n", name, pr.Duration.Round(time.Millisecond))
+		} else {
+			fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
+		}
 	} else {
 		pr.Status = matrix.Pass
 		fmt.Fprintf(c.out, "✓ %s (%s)\n", name, pr.Duration.Round(time.Millisecond))
@@ -405,13 +410,15 @@ func describe(ctx context.Context, err error) string {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return "cancelled"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		msg := strings.TrimSuffix(err.Error(), ": context deadline exceeded")
+		msg := strings.TrimSuffix(providers.Message(err), ": context deadline exceeded")
 		if msg == context.DeadlineExceeded.Error() {
 			return "timed out"
 		}
 		return "timed out: " + msg
 	}
-	return strings.ReplaceAll(err.Error(), "\n", " ")
+	// Without the error classes (invalid:, auth:): they steer the
+	// candidate loop and mean nothing to the reader.
+	return strings.ReplaceAll(providers.Message(err), "\n", " ")
 }
 
 func (c *cycle) progress() {
@@ -618,9 +625,14 @@ func (c *cycle) provision(ctx context.Context) error {
 		return err
 	})
 	host, attempts, err := providers.CreateWithFallback(ctx, c.plan.Provider, c.request(providers.Candidate{}), c.plan.Candidates, journal{c}, c.plan.Fallback)
-	c.mu.Lock()
-	c.res.Attempts = attempts
-	c.mu.Unlock()
+	// Attempts are worth listing where there are candidates to choose
+	// from (the clouds, or a fallback that tried more than one): local's
+	// or ssh's one attempt says nothing the provision phase does not.
+	if c.plan.Info.Billed || len(attempts) > 1 {
+		c.mu.Lock()
+		c.res.Attempts = attempts
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return err
 	}

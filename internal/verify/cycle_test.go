@@ -238,9 +238,15 @@ func TestCancelDuringProvisionCleansUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var once sync.Once
 	plan.Journal = providers.JournalFunc(func(providers.Resource) { once.Do(cancel) })
+	out := newWatchWriter("\x00") // never seen: only the text is wanted
+	plan.Out = out
 	res := Run(ctx, plan)
 	if res.Outcome != Cancelled {
 		t.Errorf("outcome %s, want cancelled", res.Outcome)
+	}
+	// A signal is no failure of the phase it stopped.
+	if !strings.Contains(out.String(), "✗ provision cancelled after ") || strings.Contains(out.String(), "failed after") {
+		t.Errorf("progress does not say the provision was cancelled (and only that):\n%s", out)
 	}
 	if len(res.Created) != 1 {
 		t.Fatalf("created %v, want the one host", res.Created)
@@ -283,6 +289,11 @@ func TestCycleOverRealSSH(t *testing.T) {
 		t.Errorf("hosts left: %v", left)
 	}
 	checkCollected(t, res, "kernel log", "journal")
+	// One attempt of a provider without candidates to choose from (not
+	// billed: no cloud) is no list of candidates tried.
+	if len(res.Attempts) != 0 {
+		t.Errorf("attempts %+v recorded for a provider without candidates", res.Attempts)
+	}
 }
 
 // checkCollected asserts the collect phase ran and fetched the named logs,

@@ -130,7 +130,7 @@ func TestEmptyHostKeyWithInsecureWarns(t *testing.T) {
 	if res.Host == nil {
 		t.Fatal("no host in the result")
 	}
-	if !strings.Contains(out.String(), "warning: host key of "+res.Host.Address+" is not pinned (insecure-host-key)") {
+	if !strings.Contains(out.String(), "host key of "+res.Host.Address+" is not pinned (insecure-host-key)") {
 		t.Errorf("no warning that the host key is not pinned:\n%s", out)
 	}
 }

@@ -122,11 +122,9 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 		Insecure: c.host.HostKey == "" && c.plan.InsecureHostKey,
 	}
 	if target.Insecure {
-		prefix := "warning: "
-		if c.plan.Actions {
-			prefix = "::warning::"
-		}
-		fmt.Fprintf(c.out, "%shost key of %s is not pinned (insecure-host-key): the connection can be intercepted\n", prefix, c.host.Address)
+		// A progress line, not another warning: the configuration warned
+		// about insecure-host-key once, before anything started.
+		fmt.Fprintf(c.out, "   host key of %s is not pinned (insecure-host-key): the connection can be intercepted\n", c.host.Address)
 	}
 	// A host booting with our user data refuses our key until cloud-init
 	// has written it, so its auth failures are expected for a while.

@@ -472,7 +472,8 @@ func (p *refusingProvider) Preflight(context.Context, providers.Request) error {
 // TestAuthRefusalNotes: a leg refused at preflight for credentials has the
 // provider's message alone as its Notes ("Needs AWS credentials: set …",
 // as the hand-kept matrix read), not "0 s, preflight: auth: …"; any other
-// refusal keeps the phase and class that say where it stopped.
+// refusal keeps the phase that says where it stopped, without the class
+// (invalid:), which steers the cycle and means nothing to the reader.
 func TestAuthRefusalNotes(t *testing.T) {
 	const msg = "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or aws-role-to-assume"
 	cases := []struct {
@@ -481,7 +482,7 @@ func TestAuthRefusalNotes(t *testing.T) {
 		want string
 	}{
 		{"auth", providers.Classified(providers.ClassAuth, "", errors.New(msg)), msg},
-		{"invalid", providers.Classified(providers.ClassInvalid, "", errors.New("bad image")), " s, preflight: invalid: bad image"},
+		{"invalid", providers.Classified(providers.ClassInvalid, "", errors.New("bad image")), " s, preflight: bad image"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

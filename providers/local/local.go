@@ -39,10 +39,11 @@ func Entry() providers.Entry {
 			Name: Name,
 			Description: "This machine, through a throwaway sshd on a loopback address with per-run keys; " +
 				"the suite user is set up as cloud-init would. The no-kvm lane hides /dev/kvm from the sessions.",
-			Creates:     true,
-			Lanes:       []string{"kvm", "no-kvm"},
-			Inputs:      []string{"local-state-dir"},
-			Credentials: "nothing; root to create the suite user, otherwise the suite's user must be the current user",
+			Creates: true,
+			Lanes:   []string{"kvm", "no-kvm"},
+			Inputs:  []string{"local-state-dir"},
+			Credentials: "openssh-server (its sshd) on this machine, and root to set up the suite user " +
+				"(without root, the suite's user must be the current user)",
 		},
 		New: New,
 	}
@@ -335,7 +336,9 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		srv.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	p.log.Info("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
+	// Debug: the cycle prints the host it got as progress; an INFO line
+	// here would be a second, differently formatted one among the ==> lines.
+	p.log.Debug("local sshd started", "addr", srv.Addr(), "port", srv.Port(), "pid", srv.Pid(), "user", req.User, "lane", req.Lane)
 	return &providers.Host{
 		Address: srv.Addr(), Port: srv.Port(), User: req.User, HostKey: srv.HostPublicKey(),
 		ID: req.Identity.Name(), Type: "local", WorkDir: workDir, Uname: thisUname(), Outlives: true,

@@ -101,7 +101,8 @@ func New(o providers.Options) (providers.Provider, error) {
 			`(ssh-keyscan prints it); set insecure-host-key to true only if you cannot pin it`)
 	}
 	if p.hostKey == "" {
-		o.Log().Warn("insecure-host-key is true: any host key will be accepted, so a machine in the middle could impersonate ssh-host", "ssh-host", p.host)
+		// Debug: the CLI already warned about insecure-host-key, once.
+		o.Log().Debug("insecure-host-key is true: any host key will be accepted, so a machine in the middle could impersonate ssh-host", "ssh-host", p.host)
 	}
 	return p, nil
 }
