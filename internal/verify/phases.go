@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -569,6 +570,7 @@ func (c *cycle) suite(ctx context.Context) error {
 			return ctx.Err()
 		}
 		sr := c.step(ctx, st)
+		c.stepLine(sr)
 		c.mu.Lock()
 		c.res.Steps = append(c.res.Steps, sr)
 		if sr.Status == matrix.Fail {
@@ -631,7 +633,6 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 	sr := StepResult{Name: st.Name, Column: st.Column}
 	if st.NeedsKVM && c.res.Lane == "no-kvm" {
 		sr.Status, sr.Reason = matrix.NA, "needs KVM; this is the no-KVM lane"
-		fmt.Fprintf(c.out, "-- %s: n/a (needs KVM)\n", st.Name)
 		return sr
 	}
 	timeout := st.Timeout
@@ -675,6 +676,26 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 		sr.Status, sr.Reason = matrix.Fail, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
 	return sr
+}
+
+// stepLine prints the step's verdict as it ends, after its output's group
+// is closed: a step that printed nothing shows too, and in Actions the
+// line stays visible with the group collapsed.
+func (c *cycle) stepLine(sr StepResult) {
+	switch sr.Status {
+	case matrix.Pass:
+		tests := ""
+		if sr.Tests != nil {
+			tests = fmt.Sprintf(", %d passed", sr.Tests.Passed)
+		}
+		fmt.Fprintf(c.out, "   ✓ %s (%s%s)\n", sr.Name, sr.Duration.Round(time.Millisecond), tests)
+	case matrix.Fail:
+		fmt.Fprintf(c.out, "   ✗ %s: %s\n", sr.Name, sr.Reason)
+	case matrix.NA:
+		fmt.Fprintf(c.out, "   - %s: n/a (no KVM)\n", sr.Name)
+	default:
+		fmt.Fprintf(c.out, "   - %s: not run (%s)\n", sr.Name, cmp.Or(sr.Reason, "no verdict"))
+	}
 }
 
 func verdictStatus(v libtest.Verdict) matrix.Status {
