@@ -137,11 +137,31 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 	}
 	lastReport := time.Time{}
 	c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d", c.host.Address, c.host.Port)
-	client, err := remote.Dial(ctx, target, remote.DialOptions{
+	// A host that already exists is not booting: refused connections or a
+	// name that does not resolve will not go away by waiting out
+	// ready-timeout, so the dial gives up on them sooner.
+	dctx, giveUp := ctx, context.CancelCauseFunc(nil)
+	if c.existingHost() {
+		dctx, giveUp = context.WithCancelCause(ctx)
+		defer giveUp(nil)
+	}
+	var unreachableSince time.Time
+	client, err := remote.Dial(dctx, target, remote.DialOptions{
 		InitialBackoff:  c.plan.DialBackoff,
 		HandshakeBudget: budget,
 		Logger:          c.plan.log(),
 		Progress: func(attempt int, err error) {
+			if giveUp != nil {
+				switch now := c.plan.now(); {
+				case !unreachable(err):
+					unreachableSince = time.Time{}
+				case unreachableSince.IsZero():
+					unreachableSince = now
+				case now.Sub(unreachableSince) >= c.plan.UnreachableLimit:
+					giveUp(fmt.Errorf("refused or not resolved at every attempt for %s: the host exists and is not booting, so ready-timeout is not waited out",
+						shortDuration(c.plan.UnreachableLimit)))
+				}
+			}
 			c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d (attempt %d: %v)", c.host.Address, c.host.Port, attempt, err)
 			if now := c.plan.now(); now.Sub(lastReport) >= 30*time.Second {
 				lastReport = now
@@ -159,6 +179,14 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 		return c.waitMarker(ctx)
 	}
 	return c.bootstrapOverSSH(ctx)
+}
+
+// unreachable says whether a dial's error is the host refusing the
+// connection or its name not resolving: what waiting does not fix on a
+// host that exists.
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound)
 }
 
 // checkHostKey decides, before anything connects, whether the host's key
