@@ -36,6 +36,9 @@ type signals struct {
 	stderr    io.Writer
 	now       func() time.Time
 	exit      func(int)
+	// window is repeatWindow but in tests of the whole binary, which set
+	// MVM_VERIFY_REPEAT_WINDOW so a second Ctrl-C needs no real wait.
+	window time.Duration
 
 	mu    sync.Mutex
 	first time.Time       // when the first signal came; zero before it
@@ -47,7 +50,7 @@ type signals struct {
 
 // newSignals makes the handler for a process whose run cancel stops.
 func newSignals(cancel context.CancelFunc, inActions bool, stderr io.Writer) *signals {
-	return &signals{cancel: cancel, inActions: inActions, stderr: stderr, now: time.Now, exit: os.Exit}
+	return &signals{cancel: cancel, inActions: inActions, stderr: stderr, now: time.Now, exit: os.Exit, window: repeatWindow}
 }
 
 // setLeft sets what a forced quit reports as left behind; nil for
@@ -80,7 +83,7 @@ func (s *signals) handle(sig os.Signal) {
 	switch {
 	case s.inActions:
 		s.note(name+" actions", "mvm-verify: %s ignored: already tearing down (the runner's kill and the post step take over from here)", name)
-	case now.Sub(s.first) < repeatWindow:
+	case now.Sub(s.first) < s.window:
 		hint := ""
 		if sig == os.Interrupt {
 			hint = "; Ctrl-C again, after a moment, quits at once"
