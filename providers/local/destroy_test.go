@@ -123,7 +123,7 @@ func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
 			t.Errorf("%s left after Destroy (stat: %v)", path, err)
 		}
 	}
-	if left, err := newProvider(t, dir).List(context.Background(), providers.Filter{}); err != nil || len(left) != 0 {
+	if left, err := newProvider(t, dir).List(context.Background(), providers.Filter{Run: l.req.Identity.Run(), Key: l.req.Identity.Key, Leg: l.req.Identity.Leg}); err != nil || len(left) != 0 {
 		t.Errorf("List after Destroy: %v %v", left, err)
 	}
 }
