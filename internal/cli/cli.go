@@ -49,6 +49,9 @@ type Env struct {
 	Getenv func(string) string
 	// Executable is this program's path (uploaded to hosts as the probe).
 	Executable string
+	// signals is Main's signal handler, told what a forced quit would
+	// leave behind; nil when Run is called without Main.
+	signals *signals
 }
 
 // Main runs the program and returns its exit status.
@@ -56,28 +59,28 @@ func Main() int {
 	exe, _ := os.Executable()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sigs := make(chan os.Signal, 1)
+	// Room for a burst (timeout's copy, the runner's follow-ups): a
+	// signal that finds the channel full is dropped, which is what the
+	// handler would do with it anyway.
+	sigs := make(chan os.Signal, 4)
 	// SIGHUP is a closed terminal or ssh session: stop and tear down as
 	// for SIGTERM. A closed stdout (`| head`) must not kill the run before
 	// its teardown either: with SIGPIPE caught (not ignored, which the
 	// processes we start would inherit) writes fail with EPIPE instead.
+	// None of them is ever reset to its default action: a repeat would
+	// then kill the run mid-teardown.
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	inActions := os.Getenv("GITHUB_ACTIONS") == "true"
+	sh := newSignals(cancel, os.Getenv("GITHUB_ACTIONS") == "true", os.Stderr)
+	if d, err := time.ParseDuration(os.Getenv("MVM_VERIFY_REPEAT_WINDOW")); err == nil && d > 0 {
+		sh.window = d // tests only
+	}
 	go func() {
-		<-sigs
-		cancel()
-		if inActions {
-			// The runner follows up with more signals; they must not cut
-			// the teardown short, so they are taken and ignored.
-			for range sigs {
-			}
+		for sig := range sigs {
+			sh.handle(sig)
 		}
-		// At a terminal a second Ctrl-C quits at once.
-		signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-		fmt.Fprintln(os.Stderr, "mvm-verify: tearing down; Ctrl-C again quits at once and may leave resources behind")
 	}()
-	return Run(ctx, Env{Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: exe})
+	return Run(ctx, Env{Args: os.Args, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Executable: exe, signals: sh})
 }
 
 // Run dispatches on the program name, then on the subcommand.

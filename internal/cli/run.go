@@ -122,6 +122,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		if st.leg, err = newLegFile(run, id, p); err != nil {
 			return a.badInput(err)
 		}
+		// From now on a forced quit leaves state for down: say what.
+		a.env.signals.setLeft(func() string { return st.leftNote(run.Out) })
+		defer a.env.signals.setLeft(nil)
 	}
 
 	plan := a.plan(run, p, id)
@@ -179,6 +182,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	legLeft := false // the leg's state stays for down
 	if st.leg != nil && !(keep && res.Kept) {
 		if tornDown && len(res.HostCleanups) == 0 {
+			a.env.signals.setLeft(func() string { return "mvm-verify: the teardown had finished: nothing is left behind\n" })
 			if err := st.leg.remove(); err != nil {
 				fmt.Fprintf(a.stderr, "mvm-verify: remove the leg's state: %v\n", err)
 			}

@@ -450,6 +450,12 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 		return a.badInput(err)
 	}
 	a.warnNotApplying(run)
+	// down removes the state only once the teardown is done: quit before,
+	// it is there for the next down.
+	a.env.signals.setLeft(func() string {
+		return fmt.Sprintf("mvm-verify: the leg's state is still in %s; to finish the teardown, run: mvm-verify down --out %s\n", dir, shellWord(run.Out))
+	})
+	defer a.env.signals.setLeft(nil)
 	// The result the leg's run wrote, if it got that far: a run that
 	// ended with its verdict keeps it, whatever down's teardown finds.
 	saved := savedResult(run.Out, st.Identity)

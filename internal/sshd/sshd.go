@@ -76,6 +76,11 @@ type Config struct {
 	// os.TempDir(). Every user that logs in must be able to search it:
 	// sshd reads authorized_keys as that user.
 	TempDir string
+	// Dir, when set, is the private directory itself, named by DirName
+	// and not yet existing: a caller that must record where it is before
+	// sshd starts (to remove it should this process be killed before
+	// Start returns) names it first. TempDir is then its parent.
+	Dir string
 }
 
 // ErrNotFound is returned when no sshd binary exists.
@@ -235,11 +240,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if parent == "" {
 		parent = os.TempDir()
 	}
+	if cfg.Dir != "" {
+		parent = filepath.Dir(cfg.Dir)
+	}
 	// What killed servers left: their host private keys among them.
 	if removed, err := SweepStaleDirs(parent); err != nil || len(removed) > 0 {
 		log.Debug("swept stale sshd dirs", "removed", removed, "err", err)
 	}
-	dir, err := writeDir(parent, keyPEM, cfg.AuthorizedKeys)
+	dir, err := writeDir(parent, cfg.Dir, keyPEM, cfg.AuthorizedKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -292,14 +300,20 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // writeDir creates the private directory. sshd reads authorized_keys as
 // the logging-in user, so the directory is traversable (0711) but not
 // listable; only public keys are readable, the host key stays 0600.
-func writeDir(parent string, keyPEM []byte, keys map[string][]string) (string, error) {
-	pattern, err := dirPattern()
-	if err != nil {
-		return "", fmt.Errorf("create sshd dir: %w", err)
-	}
-	dir, err := os.MkdirTemp(parent, pattern)
-	if err != nil {
-		return "", fmt.Errorf("create sshd dir: %w", err)
+func writeDir(parent, dir string, keyPEM []byte, keys map[string][]string) (string, error) {
+	if dir != "" {
+		// 0700 until the chmod below, as MkdirTemp makes it.
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create sshd dir: %w", err)
+		}
+	} else {
+		pattern, err := dirPattern()
+		if err != nil {
+			return "", fmt.Errorf("create sshd dir: %w", err)
+		}
+		if dir, err = os.MkdirTemp(parent, pattern); err != nil {
+			return "", fmt.Errorf("create sshd dir: %w", err)
+		}
 	}
 	fail := func(what string, err error) (string, error) {
 		os.RemoveAll(dir)

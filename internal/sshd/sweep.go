@@ -1,6 +1,8 @@
 package sshd
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +34,21 @@ func dirPattern() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%s%d-%d-", dirPrefix, os.Getpid(), start), nil
+}
+
+// DirName names a private directory in parent for Config.Dir, as Start
+// would name one: owned by this process, so sweeps leave it alone while
+// the process lives, and with a random tail no other server's has.
+func DirName(parent string) (string, error) {
+	pattern, err := dirPattern()
+	if err != nil {
+		return "", fmt.Errorf("name sshd dir: %w", err)
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("name sshd dir: %w", err)
+	}
+	return filepath.Join(parent, pattern+hex.EncodeToString(b[:])), nil
 }
 
 // dirOwner parses the owner from a private directory's name; ok is false

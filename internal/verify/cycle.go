@@ -28,6 +28,10 @@ const (
 	DefaultPreflightTimeout = 5 * time.Minute
 	DefaultUploadTimeout    = 10 * time.Minute
 	DefaultReadyPoll        = 5 * time.Second
+	// DefaultUnreachableLimit: an existing host refusing connections (or
+	// whose name does not resolve) this long without a break is not
+	// restarting sshd; it is the wrong port or host.
+	DefaultUnreachableLimit = time.Minute
 	DefaultStepTimeout      = 60 * time.Minute
 	// hostCleanupBudget bounds each host-side cleanup after a signal: they
 	// come after the provider's destroy and must not eat the cancel budget.
@@ -207,6 +211,9 @@ func fillDefaults(p *Plan) {
 	}
 	if p.UploadTimeout <= 0 {
 		p.UploadTimeout = DefaultUploadTimeout
+	}
+	if p.UnreachableLimit <= 0 {
+		p.UnreachableLimit = DefaultUnreachableLimit
 	}
 	if p.ReadyPoll <= 0 {
 		p.ReadyPoll = DefaultReadyPoll

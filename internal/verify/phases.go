@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -134,11 +135,31 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 	}
 	lastReport := time.Time{}
 	c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d", c.host.Address, c.host.Port)
-	client, err := remote.Dial(ctx, target, remote.DialOptions{
+	// A host that already exists is not booting: refused connections or a
+	// name that does not resolve will not go away by waiting out
+	// ready-timeout, so the dial gives up on them sooner.
+	dctx, giveUp := ctx, context.CancelCauseFunc(nil)
+	if c.existingHost() {
+		dctx, giveUp = context.WithCancelCause(ctx)
+		defer giveUp(nil)
+	}
+	var unreachableSince time.Time
+	client, err := remote.Dial(dctx, target, remote.DialOptions{
 		InitialBackoff:  c.plan.DialBackoff,
 		HandshakeBudget: budget,
 		Logger:          c.plan.log(),
 		Progress: func(attempt int, err error) {
+			if giveUp != nil {
+				switch now := c.plan.now(); {
+				case !unreachable(err):
+					unreachableSince = time.Time{}
+				case unreachableSince.IsZero():
+					unreachableSince = now
+				case now.Sub(unreachableSince) >= c.plan.UnreachableLimit:
+					giveUp(fmt.Errorf("refused or not resolved at every attempt for %s: the host exists and is not booting, so ready-timeout is not waited out",
+						shortDuration(c.plan.UnreachableLimit)))
+				}
+			}
 			c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d (attempt %d: %v)", c.host.Address, c.host.Port, attempt, err)
 			if now := c.plan.now(); now.Sub(lastReport) >= 30*time.Second {
 				lastReport = now
@@ -156,6 +177,14 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 		return c.waitMarker(ctx)
 	}
 	return c.bootstrapOverSSH(ctx)
+}
+
+// unreachable says whether a dial's error is the host refusing the
+// connection or its name not resolving: what waiting does not fix on a
+// host that exists.
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound)
 }
 
 // checkHostKey decides, before anything connects, whether the host's key
@@ -567,6 +596,7 @@ func (c *cycle) suite(ctx context.Context) error {
 			return ctx.Err()
 		}
 		sr := c.step(ctx, st)
+		c.stepLine(sr)
 		c.mu.Lock()
 		c.res.Steps = append(c.res.Steps, sr)
 		if sr.Status == matrix.Fail {
@@ -629,7 +659,6 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 	sr := StepResult{Name: st.Name, Column: st.Column}
 	if st.NeedsKVM && c.res.Lane == "no-kvm" {
 		sr.Status, sr.Reason = matrix.NA, "needs KVM; this is the no-KVM lane"
-		fmt.Fprintf(c.out, "-- %s: n/a (needs KVM)\n", st.Name)
 		return sr
 	}
 	timeout := st.Timeout
@@ -673,6 +702,26 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 		sr.Status, sr.Reason = matrix.Fail, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
 	return sr
+}
+
+// stepLine prints the step's verdict as it ends, after its output's group
+// is closed: a step that printed nothing shows too, and in Actions the
+// line stays visible with the group collapsed.
+func (c *cycle) stepLine(sr StepResult) {
+	switch sr.Status {
+	case matrix.Pass:
+		tests := ""
+		if sr.Tests != nil {
+			tests = fmt.Sprintf(", %d passed", sr.Tests.Passed)
+		}
+		fmt.Fprintf(c.out, "   ✓ %s (%s%s)\n", sr.Name, sr.Duration.Round(time.Millisecond), tests)
+	case matrix.Fail:
+		fmt.Fprintf(c.out, "   ✗ %s: %s\n", sr.Name, sr.Reason)
+	case matrix.NA:
+		fmt.Fprintf(c.out, "   - %s: n/a (no KVM)\n", sr.Name)
+	default:
+		fmt.Fprintf(c.out, "   - %s: not run (%s)\n", sr.Name, cmp.Or(sr.Reason, "no verdict"))
+	}
 }
 
 func verdictStatus(v libtest.Verdict) matrix.Status {

@@ -115,6 +115,11 @@ type Plan struct {
 	ProvisionTimeout time.Duration
 	// ReadyTimeout bounds waiting for SSH and cloud-init.
 	ReadyTimeout time.Duration
+	// UnreachableLimit bounds how long SSH to a host that already exists
+	// (ssh: nothing is booting) is retried while every attempt is refused
+	// or its name does not resolve: that is a wrong port or host name, not
+	// a boot to wait out; 0 means DefaultUnreachableLimit.
+	UnreachableLimit time.Duration
 	// UploadTimeout bounds each upload (the probe binary, the suite's files).
 	UploadTimeout time.Duration
 	// ReadyPoll is the interval between readiness checks (tests shrink it).

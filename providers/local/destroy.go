@@ -137,6 +137,17 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 			return false, fmt.Errorf("restore %s mode: %w", devKVM, err)
 		}
 		return true, nil
+	case kindSSHDFiles:
+		for _, path := range []string{c.Dir, c.Path} {
+			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err := os.RemoveAll(path); err != nil {
+				return done, fmt.Errorf("remove %s: %w", path, err)
+			}
+			done = true
+		}
+		return done, nil
 	case kindWorkDir:
 		if _, err := os.Lstat(c.Path); errors.Is(err, os.ErrNotExist) {
 			return false, nil
@@ -220,8 +231,21 @@ func (p *Provider) List(_ context.Context, f providers.Filter) ([]providers.Reso
 					continue
 				}
 			}
+			if c.Kind == kindSSHDFiles && !anyExists(c.Dir, c.Path) {
+				continue
+			}
 			out = append(out, c.resource(st))
 		}
 	}
 	return out, nil
+}
+
+// anyExists says whether any of paths exists.
+func anyExists(paths ...string) bool {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -2,14 +2,19 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/local"
 )
 
 // TestDestroyKeepsWhatItFailedToUndo: a change Destroy could not undo stays
@@ -71,5 +76,54 @@ func TestDestroyKeepsWhatItFailedToUndo(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 0 {
 		t.Errorf("state files left after the retried Destroy: %v", files)
+	}
+}
+
+// TestDestroyAfterKillBeforeSSHDRecorded: a run killed after sshd started
+// but before it was recorded still leaves Destroy what to remove: sshd's
+// private directory (the host key in it) and its log were recorded before
+// it started, and sshd itself runs among the leg's processes.
+func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	p := newProvider(t, dir)
+	l := newLeg(t, "root", "kvm")
+	var j providers.MemJournal
+	forceClean(t, dir, l, &j)
+	var pid int
+	var sshdDir string
+	local.WithSSHDStarted(p, func(s *sshd.Server) {
+		pid, sshdDir = s.Pid(), s.Dir()
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+		runtime.Goexit() // as a kill would, Create goes no further
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Create(context.Background(), l.req, &j)
+	}()
+	<-done
+	if pid == 0 {
+		t.Fatal("Create ended before sshd started")
+	}
+	logFile := filepath.Join(dir, l.req.Identity.Name()+".sshd.log")
+	for _, path := range []string{sshdDir, logFile} {
+		if _, err := os.Lstat(path); err != nil {
+			t.Fatalf("%s not there after sshd started: %v", path, err)
+		}
+	}
+	if _, err := newProvider(t, dir).Destroy(context.Background(), l.req.Identity); err != nil {
+		t.Fatal(err)
+	}
+	if sshd.Alive(pid) {
+		t.Errorf("sshd %d still runs after Destroy", pid)
+	}
+	for _, path := range []string{sshdDir, logFile} {
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left after Destroy (stat: %v)", path, err)
+		}
+	}
+	if left, err := newProvider(t, dir).List(context.Background(), providers.Filter{Run: l.req.Identity.Run(), Key: l.req.Identity.Key, Leg: l.req.Identity.Leg}); err != nil || len(left) != 0 {
+		t.Errorf("List after Destroy: %v %v", left, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -33,3 +34,8 @@ func WithKVM(p providers.Provider, usable bool) {
 
 // WithTermGrace sets how long Destroy waits after SIGTERM.
 func WithTermGrace(p providers.Provider, d time.Duration) { p.(*Provider).termGrace = d }
+
+// WithSSHDStarted calls started once sshd runs, before Create records it.
+func WithSSHDStarted(p providers.Provider, started func(*sshd.Server)) {
+	p.(*Provider).sshdStarted = started
+}

@@ -65,6 +65,9 @@ type Provider struct {
 	// tests, which take them away.
 	findSSHD    func() (string, error)
 	cgroupMount func() (string, error)
+	// sshdStarted, when set, is called once sshd runs and before it is
+	// recorded: tests end Create there, as a kill would.
+	sshdStarted func(*sshd.Server)
 }
 
 // New reads local-state-dir; the default, under RUNNER_TEMP when set, is the
@@ -308,11 +311,24 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	if err := record(change{Kind: kindWorkDir, Path: workDir}); err != nil {
 		return nil, err
 	}
+	// sshd's private directory (its host key among its files) and its log
+	// are named and recorded before it starts: killed before the sshd
+	// itself is recorded, the run still leaves Destroy what to remove.
+	// Recorded before the leg's processes, so they go after sshd is
+	// stopped with them.
+	logFile := filepath.Join(p.store.dir, req.Identity.Name()+".sshd.log")
+	tempDir := sshdTempDir(req.User)
+	sshdDir, err := sshd.DirName(tempDir)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	if err := record(change{Kind: kindSSHDFiles, Dir: sshdDir, Path: logFile}); err != nil {
+		return nil, err
+	}
 	marker, cgroup, err := p.legProcesses(req.Identity.Name(), record)
 	if err != nil {
 		return nil, err
 	}
-	logFile := filepath.Join(p.store.dir, req.Identity.Name()+".sshd.log")
 	srv, err := sshd.Start(ctx, sshd.Config{
 		ListenAddr: addr, HostKeyPEM: req.HostKeyPEM,
 		AuthorizedKeys: map[string][]string{req.User: {req.ClientAuthorizedKey}},
@@ -322,11 +338,15 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 		Binary:         bin,
 		Cgroup:         cgroup,
 		SetEnv:         map[string]string{markerVar: marker},
-		TempDir:        sshdTempDir(req.User),
+		TempDir:        tempDir,
+		Dir:            sshdDir,
 	})
 	if err != nil {
 		os.Remove(logFile) // its tail is in err
 		return nil, fmt.Errorf("local: %w", err)
+	}
+	if p.sshdStarted != nil {
+		p.sshdStarted(srv)
 	}
 	start, err := srv.StartTime()
 	if err == nil {

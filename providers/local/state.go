@@ -70,6 +70,9 @@ const (
 	kindSudoers     = "sudoers"
 	kindDevKVM      = "devkvm-perms"
 	kindWorkDir     = "workdir"
+	// sshd-files: sshd's private directory (Dir) and its log (Path),
+	// recorded before sshd starts.
+	kindSSHDFiles = "sshd-files"
 )
 
 // shared reports whether a change affects other legs on this machine too,
@@ -103,6 +106,9 @@ func (c change) resource(st *state) providers.Resource {
 		r.ID = c.Name + " in " + c.Group
 	case kindSudoers, kindWorkDir:
 		r.ID = c.Path
+	case kindSSHDFiles:
+		r.ID = c.Dir
+		r.Name = c.Path
 	case kindDevKVM:
 		r.ID = "/dev/kvm"
 		r.Name = fmt.Sprintf("was %d:%d %04o", c.UID, c.GID, c.Mode)
