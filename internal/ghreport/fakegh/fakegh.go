@@ -101,6 +101,8 @@ type Fault struct {
 	Message string
 	// RetryAfter, when set, is sent as Retry-After (whole seconds).
 	RetryAfter time.Duration
+	// Header is sent with the answer as well, e.g. a Retry-After of 0.
+	Header http.Header
 	// RateLimitReset, when set, makes this a primary rate limit:
 	// x-ratelimit-remaining: 0 and x-ratelimit-reset this far from now.
 	RateLimitReset time.Duration
@@ -594,6 +596,9 @@ func (s *Server) faultError(f *Fault) *apiError {
 	}
 	if f.RetryAfter > 0 {
 		e.header.Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+	}
+	for k, v := range f.Header {
+		e.header[http.CanonicalHeaderKey(k)] = v
 	}
 	if f.RateLimitReset > 0 {
 		e.header.Set("X-Ratelimit-Limit", "5000")
