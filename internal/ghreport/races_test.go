@@ -3,6 +3,7 @@ package ghreport
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,101 @@ func TestDuplicateAlreadyDeletedIsNotAnError(t *testing.T) {
 		if _, ok := findRow(st.Rows, key); !ok {
 			t.Errorf("row %s lost", key)
 		}
+	}
+}
+
+// A leg's row flips while the leg watches it: another leg, from a read made
+// while the leg was still writing, puts back the row rebuilt from its
+// status, and a third leg, which had read the leg's own row, restores it,
+// so the leg's next read holds its row again, as before. A fourth leg read
+// the comment in between (without the leg's row) and its write lands after
+// that next read. The leg must not trust its row on the two reads that held
+// it, as the comment changed between them: it watches again, sees the late
+// write drop its row, and writes it again. (Before the write tag, the two
+// reads looked the same and the row was lost.)
+func TestRowFlippedAndRestoredWhileWatchedIsWatchedAgain(t *testing.T) {
+	f := newFake(t)
+	const quiet = 7 * time.Second
+	var late string // the fourth leg's write, built from the flipped comment
+	quietWaits := 0
+	flip := func(st matrix.State, keep bool) string {
+		rows := slices.Clone(st.Rows)
+		for i := range rows {
+			if rows[i].Key == "aws" && !keep {
+				rows[i].Source, rows[i].Notes = matrix.FromStatus, "rebuilt from the status"
+			}
+		}
+		return matrixBody(t, st.HeadSHA, rows...) + newWriteTag()
+	}
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+		c.Quiet = quiet
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			if d != quiet {
+				return ctx.Err()
+			}
+			quietWaits++
+			cs := markerComments(f)
+			switch quietWaits {
+			case 1:
+				st, _, err := matrix.DecodeState(cs[0].Body)
+				if err != nil {
+					t.Error(err)
+					break
+				}
+				late = flip(st, false)
+				f.SetCommentBody(cs[0].ID, late)           // the flip
+				f.SetCommentBody(cs[0].ID, flip(st, true)) // and back
+			case 2:
+				f.SetCommentBody(cs[0].ID, late) // the fourth leg's write lands
+				late = ""
+			}
+			return ctx.Err()
+		}
+	})
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
+	if late != "" {
+		// The leg stopped watching before the late write landed: it
+		// lands now, within a quiet period of the read it was built on.
+		f.SetCommentBody(markerComments(f)[0].ID, late)
+	}
+	if out.Degraded || out.CommentURL == "" {
+		t.Fatalf("Finish: %+v", out)
+	}
+	if quietWaits == 0 {
+		t.Fatal("the leg never watched its row, so the scenario did not happen")
+	}
+	row, ok := findRow(commentState(t, f).Rows, "aws")
+	if !ok || row.Source != matrix.FromLeg || row.Notes != "notes of aws" {
+		t.Errorf("row aws = %+v (found %v), want the leg's own row: the leg trusted it before the late write landed", row, ok)
+	}
+}
+
+// A leg that has read another leg's own row keeps it in its writes: when
+// the comment it reads next holds that row only as rebuilt from its status
+// (a stale write flipped it), its write puts the own row back, with its
+// notes, rather than writing the flip on.
+func TestSeenOwnRowsAreKeptInWrites(t *testing.T) {
+	f := newFake(t)
+	aws := headRow("aws")
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: "success", Context: ContextPrefix + "aws", Description: Describe(aws)})
+	id := f.AddComment(testRepo, testPR, "github-actions[bot]", matrixBody(t, sha1, aws))
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	ctx := context.Background()
+	if out := r.Start(ctx, matrix.Row{Key: "gcp"}); out.Degraded {
+		t.Fatalf("Start: %+v", out)
+	}
+	st := commentState(t, f)
+	for i := range st.Rows {
+		if st.Rows[i].Key == "aws" {
+			st.Rows[i].Source, st.Rows[i].Notes = matrix.FromStatus, "rebuilt from the status"
+		}
+	}
+	f.SetCommentBody(id, matrixBody(t, sha1, st.Rows...))
+	if out := r.Finish(ctx, legRow("gcp", matrix.Pass, "notes of gcp")); out.Degraded {
+		t.Fatalf("Finish: %+v", out)
+	}
+	row, ok := findRow(commentState(t, f).Rows, "aws")
+	if !ok || row.Source != matrix.FromLeg || row.Notes != aws.Notes {
+		t.Errorf("row aws = %+v (found %v), want its own row, which this leg had read", row, ok)
 	}
 }
