@@ -27,11 +27,11 @@ func TestConcurrentLegsLoseNoRows(t *testing.T) {
 
 // shortStaleLag bounds how old a stale read is in the tests with
 // shortSettings: under a third of their quiet period, a few requests' time.
-// With it, reads older than Quiet/2 read again, and requests of up to 6 ms,
-// a write lands within Quiet of the state its read was served from, as the
-// protocol needs (sticky.go), with room for a loaded machine. Stale reads
-// are what made rows flip back after their leg trusted them: a read back
-// served from before the last flip.
+// With it, reads older than Quiet/4 read again, and requests of up to 6 ms,
+// a write lands within Quiet - 2·lag of its read, as the protocol needs
+// (sticky.go: 3·Quiet/4 = 37.5 ms against 6 ms + 2·15 ms), with a little
+// room for a loaded machine. Stale reads are what made rows flip back after
+// their leg trusted them: a read back served from before the last flip.
 const shortStaleLag = 15 * time.Millisecond
 
 // staleChance is the share of reads the concurrency tests' fakes serve

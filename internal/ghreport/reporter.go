@@ -85,8 +85,8 @@ type Config struct {
 	// read-to-write latency plus the lag of GitHub's read replicas, so a
 	// write based on a read from before the watch began has landed too,
 	// and is seen (sticky.go). A leg reads again rather than write from a
-	// read older than Quiet/2, so the default (6 s) leaves 3 s for the
-	// write request and the replica lag, several times GitHub's usual;
+	// read older than Quiet/4, so the default (6 s) leaves 4.5 s for the
+	// write request and twice the replica lag, several times GitHub's usual;
 	// the concurrency test at production settings checks it against a
 	// fake as slow as GitHub, with stale reads.
 	// Default DefaultQuiet. Start does not wait it: its ⏳ row is

@@ -2,6 +2,7 @@ package ghreport
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,11 +13,18 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
-// A read that took longer than half the quiet period (here: its comment
-// listing answered 502 while the clock moved a whole quiet period) is not
-// written from: the leg reads the comment again first, so its write stays
-// within the quiet period of the read it is built on.
+// A read that took longer than a quarter of the quiet period (here: its
+// comment listing answered 502 while the clock moved a whole quiet period,
+// or 3/10 of one) is not written from: the leg reads the comment again
+// first, so its write lands within the quiet period of the state its read
+// was served from, even when that was a replica's older state (sticky.go).
 func TestOldReadIsReadAgainBeforeWriting(t *testing.T) {
+	for _, part := range []time.Duration{10, 3} {
+		t.Run(fmt.Sprintf("%d tenths", part), func(t *testing.T) { oldReadIsReadAgain(t, part) })
+	}
+}
+
+func oldReadIsReadAgain(t *testing.T, tenths time.Duration) {
 	f := newFake(t)
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -28,7 +36,7 @@ func TestOldReadIsReadAgainBeforeWriting(t *testing.T) {
 	const quiet = 8 * time.Second
 	f.Inject(fakegh.Fault{Method: "GET", Path: "/issues/7/comments", Status: 502, During: func() {
 		mu.Lock()
-		now = now.Add(quiet)
+		now = now.Add(quiet * tenths / 10)
 		mu.Unlock()
 	}})
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {

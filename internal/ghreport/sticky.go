@@ -18,7 +18,7 @@ import (
 
 // The sticky comment protocol. GitHub has no conditional writes for
 // comments, so a write can silently undo another leg's write that landed
-// between our read and our write. Four things keep rows from being lost:
+// between our read and our write. Three things keep rows from being lost:
 //
 //  1. every write merges: the union of every marker comment's rows, the new
 //     row, a row for every leg that has a commit status (statuses are per
@@ -50,12 +50,16 @@ import (
 // (1), and Merge ranks a leg's own row over a rebuilt one, so a writer that
 // ever saw the row cannot drop it. Second, the two confirming reads show the
 // same write tag, so no write at all landed between the states they were
-// served from: every read in between held the row. Any later write that
-// drops it must then be built from a read served before the first of the
-// two, and so lands more than Quiet after its read. A leg never writes from
-// a read older than Quiet/2 (it reads again), so with Quiet longer than
-// that plus a write's latency plus the lag of GitHub's read replicas (a
-// read is served from a state up to that old), no such write exists.
+// served from: every read of a state in between held the row. Any later
+// write that drops it must then be built from a read served a state from
+// before the first of the two, and it lands after the second one's state.
+// GitHub serves reads from replicas, a state up to some lag old, so that
+// read was asked for at most lag after the first state, and the second
+// state is at most lag before its read, asked Quiet after the first: the
+// write lands more than Quiet - 2·lag after its read was asked for. A leg
+// never writes from a read asked for more than Quiet/4 ago (it reads
+// again), so with 3·Quiet/4 longer than a write's latency plus twice the
+// replicas' lag, no such write exists.
 //
 // The quiet-period argument holds only for writes built from a fresh read,
 // so a comment write is never resent as it was: after a 5xx or a rate limit
@@ -166,10 +170,11 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 	// quietFrom is the comment as the read that began the quiet wait saw it.
 	var quietFrom string
 	// reads bounds the loop should the matrix keep changing under the leg
-	// without a write: at most three reads between writes hold the row
-	// (the quiet wait, the wait for another leg, the quiet wait again), so
-	// writes, not this, end a leg whose row does not stay. A read made
-	// again only because the one before was old does not count.
+	// without a write: while others write, reads that hold the row keep
+	// finding the comment changed since the quiet wait began, and the leg
+	// watches again; only this ends that (errKeptChanging). A leg whose
+	// row does not stay is ended by its writes. A read made again only
+	// because the one before was old does not count.
 	for reads := 0; ; {
 		if reads > 4*(r.cfg.Attempts+1) {
 			return "", errKeptChanging
@@ -225,7 +230,7 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
-		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 && !rereadNow {
+		if age := r.now().Sub(v.at); age > r.cfg.Quiet/4 && !rereadNow {
 			// The quiet period holds only while a write lands within
 			// Quiet of its read, and one slow request (up to 30 s) can
 			// break that: read again rather than write from an old view.
