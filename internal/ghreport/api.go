@@ -27,10 +27,27 @@ var (
 )
 
 // SecondaryRateLimitWait is how long a secondary rate limit without a
-// Retry-After or reset time is waited out: GitHub asks to wait at least a
-// minute. A call that must get through one needs a budget at least this
-// long (Config.FinalBudget).
+// Retry-After or reset time is waited out the first time in a reporting
+// call: GitHub asks to wait at least a minute, and longer, growing
+// exponentially, while it keeps refusing, so each further one in the same
+// call waits twice the one before (at most maxSecondaryDoublings times),
+// as far as the budget goes. A call that must get through one needs a
+// budget at least this long (Config.FinalBudget).
 const SecondaryRateLimitWait = time.Minute
+
+// maxSecondaryDoublings caps the growth of header-less waits: 16 minutes.
+const maxSecondaryDoublings = 4
+
+// MinRateLimitWait is the least a rate limit is waited, whatever its headers
+// say: Retry-After: 0 (or a reset time already past) would otherwise retry
+// at once, a tight loop against a server that keeps refusing, bounded only
+// by the caller's deadline. Each further rate limit in the same reporting
+// call doubles this floor (up to maxFloorDoublings times), so retries slow
+// down and the budget, not the deadline, ends them.
+const MinRateLimitWait = time.Second
+
+// maxFloorDoublings caps the floor's growth: 64 s.
+const maxFloorDoublings = 6
 
 // maxServerRetries bounds retries of 5xx and transport errors per call.
 const maxServerRetries = 4
@@ -58,6 +75,7 @@ func (r *Reporter) callWrite(ctx context.Context, what string, op func() (*githu
 
 func (r *Reporter) do(ctx context.Context, what string, resend bool, op func() (*github.Response, error)) error {
 	serverRetries := 0
+	b := budgetOf(ctx, r.cfg.Budget)
 	for {
 		resp, err := op()
 		if err == nil {
@@ -76,9 +94,10 @@ func (r *Reporter) do(ctx context.Context, what string, resend bool, op func() (
 			return fmt.Errorf("%s: %w: %s", what, ErrReadOnly, errMessage(err))
 		case kindAuth:
 			return fmt.Errorf("%s: %w", what, ErrAuth)
-		case kindRateLimit:
+		case kindRateLimit, kindBareRateLimit:
+			wait = b.rateLimitWait(wait, kind == kindBareRateLimit)
 			r.log.Info("GitHub rate limit", "request", what, "wait", wait)
-			if !r.spend(ctx, wait) {
+			if !r.spend(ctx, b, wait) {
 				return fmt.Errorf("%s: wait %s: %w", what, wait.Round(time.Second), ErrRateLimited)
 			}
 		case kindServer:
@@ -88,7 +107,7 @@ func (r *Reporter) do(ctx context.Context, what string, resend bool, op func() (
 			}
 			wait = r.backoff(serverRetries)
 			r.log.Info("GitHub request failed; retrying", "request", what, "error", err, "wait", wait)
-			if !r.spend(ctx, wait) {
+			if !r.spend(ctx, b, wait) {
 				return fmt.Errorf("%s: out of wait budget: %w", what, err)
 			}
 		default:
@@ -110,6 +129,9 @@ const (
 	kindReadOnly
 	kindAuth
 	kindRateLimit
+	// kindBareRateLimit: a secondary rate limit that says neither how long
+	// to wait nor when it resets.
+	kindBareRateLimit
 	kindServer
 )
 
@@ -141,7 +163,7 @@ func (r *Reporter) classify(resp *http.Response, err error) (time.Duration, errK
 		return wait, kindRateLimit
 	}
 	if code == http.StatusTooManyRequests || strings.Contains(strings.ToLower(errMessage(err)), "rate limit") {
-		return SecondaryRateLimitWait, kindRateLimit
+		return SecondaryRateLimitWait, kindBareRateLimit
 	}
 	// Any other 403 ("Resource not accessible by integration" being the
 	// usual one) means this token may not do this: asking again will not
@@ -210,6 +232,33 @@ func statusCode(err error) int {
 type waitBudget struct {
 	mu   sync.Mutex
 	left time.Duration
+	// rateLimits counts the rate limits met so far, bare the ones of them
+	// without a wait or reset time: each makes the next wait longer.
+	rateLimits, bare int
+}
+
+// rateLimitWait is how long to wait for a rate limit whose headers ask for
+// asked (a bare one asks for nothing): at least the floor, which doubles
+// with every rate limit met in this call, and for a bare one GitHub's
+// minute, doubled with every bare one met before.
+func (b *waitBudget) rateLimitWait(asked time.Duration, bare bool) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rateLimits++
+	if bare {
+		b.bare++
+		asked = SecondaryRateLimitWait << min(b.bare-1, maxSecondaryDoublings)
+	}
+	return max(asked, MinRateLimitWait<<min(b.rateLimits-1, maxFloorDoublings))
+}
+
+// budgetOf is ctx's wait budget, or a fresh one of d for a call made
+// outside Start/Update/Finish/Report.
+func budgetOf(ctx context.Context, d time.Duration) *waitBudget {
+	if b, ok := ctx.Value(budgetKey{}).(*waitBudget); ok && b != nil {
+		return b
+	}
+	return &waitBudget{left: d}
 }
 
 type budgetKey struct{}
@@ -219,16 +268,11 @@ func (r *Reporter) withBudget(ctx context.Context) context.Context {
 	return context.WithValue(ctx, budgetKey{}, &waitBudget{left: r.cfg.Budget})
 }
 
-// spend takes d from ctx's wait budget; false when the budget cannot cover
+// spend takes d from the wait budget b; false when the budget cannot cover
 // it, or when ctx would end before the wait does.
-func (r *Reporter) spend(ctx context.Context, d time.Duration) bool {
+func (r *Reporter) spend(ctx context.Context, b *waitBudget, d time.Duration) bool {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return false
-	}
-	b, _ := ctx.Value(budgetKey{}).(*waitBudget)
-	if b == nil {
-		// A call outside Start/Update/Finish/Report: give it one.
-		b = &waitBudget{left: r.cfg.Budget}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

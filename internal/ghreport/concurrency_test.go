@@ -14,15 +14,30 @@ import (
 
 // TestConcurrentLegsLoseNoRows runs 8 legs against one PR at once, each
 // starting and finishing, 50 times with different random interleavings:
-// the fake delays every request before and after applying it and applies
-// each request on its own, so reads and writes of different legs interleave
-// as they can on GitHub. Every trial must end with one comment holding all 8
+// the fake delays every request before and after applying it, applies each
+// request on its own, and serves every read from a state up to
+// shortStaleLag old, so reads and writes of different legs interleave as
+// they can on GitHub and its read replicas. Every trial must end with one comment holding all 8
 // rows in their final state, each the leg's own row (notes and all), not one
 // rebuilt from its status after a lost update: the read-back must have
 // caught and repaired every lost write.
 func TestConcurrentLegsLoseNoRows(t *testing.T) {
-	legsLoseNoRows(t, time.Millisecond, shortSettings)
+	legsRace(t, legsRaceOpts{maxDelay: 3 * time.Millisecond, staleLag: shortStaleLag, trials: 50, mod: shortSettings})
 }
+
+// shortStaleLag bounds how old a stale read is in the tests with
+// shortSettings: under a third of their quiet period, a few requests' time.
+// With it, reads older than Quiet/4 read again, and requests of up to 6 ms,
+// a write lands within Quiet - 2·lag of its read, as the protocol needs
+// (sticky.go: 3·Quiet/4 = 37.5 ms against 6 ms + 2·15 ms), with a little
+// room for a loaded machine. Stale reads are what made rows flip back after
+// their leg trusted them: a read back served from before the last flip.
+const shortStaleLag = 15 * time.Millisecond
+
+// staleChance is the share of reads the concurrency tests' fakes serve
+// stale: all of them, each from a random instant within the lag (some
+// nearly fresh), which is what catches a protocol trusting a stale read.
+const staleChance = 1
 
 // shortSettings are the concurrency tests' settings for the fast fake.
 func shortSettings(c *Config) {
@@ -30,10 +45,12 @@ func shortSettings(c *Config) {
 	// Twice the default bound, so a loaded test machine does
 	// not turn slow convergence into a reported give-up.
 	c.Attempts = 2 * DefaultAttempts
-	// shortSleep makes this 100ms: far longer than a leg's
-	// read-to-write latency against the fake (a few ms), as
-	// the production default is against GitHub.
-	c.Quiet = 200 * time.Second
+	// shortSleep makes this 50ms: longer than a leg's read-to-write
+	// latency against the fake plus its stale reads' lag (see
+	// shortStaleLag), as the production default is against GitHub's,
+	// yet short enough that legs still write while others watch their
+	// rows, which is where rows were lost.
+	c.Quiet = 100 * time.Second
 }
 
 // TestConcurrentLegsKeepRowsOfLegsThatStopAfterStart is the concurrency
@@ -47,7 +64,7 @@ func shortSettings(c *Config) {
 // another protocol.
 func TestConcurrentLegsKeepRowsOfLegsThatStopAfterStart(t *testing.T) {
 	legsRace(t, legsRaceOpts{
-		maxDelay: time.Millisecond, trials: 25, mod: shortSettings,
+		maxDelay: time.Millisecond, staleLag: shortStaleLag, trials: 25, mod: shortSettings,
 		stopAfterStart: func(i int) bool { return i%3 == 0 },
 	})
 }
@@ -59,7 +76,7 @@ func TestConcurrentLegsKeepRowsOfLegsThatStopAfterStart(t *testing.T) {
 // It shows the defaults are long enough for GitHub's latency, not only the
 // test settings for the fake's.
 func TestConcurrentLegsLoseNoRowsAtProductionSettings(t *testing.T) {
-	legsLoseNoRows(t, time.Second/2/prodSpeedup, func(c *Config) {
+	legsLoseNoRows(t, time.Second/2/prodSpeedup, time.Second/prodSpeedup, func(c *Config) {
 		c.Sleep = fasterSleep(prodSpeedup)
 	})
 }
@@ -84,13 +101,17 @@ func fasterSleep(speedup int) func(context.Context, time.Duration) error {
 }
 
 // legsLoseNoRows is TestConcurrentLegsLoseNoRows with the fake delaying
-// each request up to twice maxDelay and the legs configured by mod.
-func legsLoseNoRows(t *testing.T, maxDelay time.Duration, mod func(*Config)) {
-	legsRace(t, legsRaceOpts{maxDelay: maxDelay, trials: 50, mod: mod})
+// each request up to twice maxDelay, serving stale reads up to staleLag
+// old, and the legs configured by mod.
+func legsLoseNoRows(t *testing.T, maxDelay, staleLag time.Duration, mod func(*Config)) {
+	legsRace(t, legsRaceOpts{maxDelay: maxDelay, staleLag: staleLag, trials: 50, mod: mod})
 }
 
 type legsRaceOpts struct {
 	maxDelay time.Duration // the fake delays each request up to twice this
+	// staleLag: the fake serves staleChance of the reads of comments and
+	// statuses from a state up to this old, as GitHub's replicas do.
+	staleLag time.Duration
 	trials   int           // runs, each with its own interleaving
 	mod      func(*Config) // configures every leg's Reporter
 	// stopAfterStart says which legs (by index) report Start and never
@@ -115,7 +136,8 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) {
 			t.Parallel()
 			seed := uint64(trial + 1)
-			f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, maxDelay)))
+			f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, maxDelay)),
+				fakegh.WithStaleReads(seed, staleChance, o.staleLag))
 			if trial%2 == 1 {
 				// An older push left a matrix behind with two other legs.
 				old := legRow("qemu", matrix.Pass, "older push")

@@ -80,13 +80,15 @@ type Config struct {
 	// Settle is the base delay before a write is read back; default
 	// DefaultSettle.
 	Settle time.Duration
-	// Quiet is how long a leg keeps watching its confirmed row before it
-	// trusts it: longer than any other leg's read-to-write latency, so a
-	// write based on a read from before the row landed has landed too, and
-	// is seen. A leg reads again rather than write from a read older than
-	// Quiet/2, so the default (4 s) leaves 2 s for the write request
-	// itself, several times GitHub's usual latency; the concurrency test
-	// at production settings checks it against a fake as slow as GitHub.
+	// Quiet is how long a leg keeps watching its confirmed row, with the
+	// comment unchanged, before it trusts it: longer than any other leg's
+	// read-to-write latency plus the lag of GitHub's read replicas, so a
+	// write based on a read from before the watch began has landed too,
+	// and is seen (sticky.go). A leg reads again rather than write from a
+	// read older than Quiet/4, so the default (6 s) leaves 4.5 s for the
+	// write request and twice the replica lag, several times GitHub's usual;
+	// the concurrency test at production settings checks it against a
+	// fake as slow as GitHub, with stale reads.
 	// Default DefaultQuiet. Start does not wait it: its ⏳ row is
 	// replaced by the leg's later rows anyway.
 	Quiet time.Duration
@@ -159,6 +161,10 @@ type Reporter struct {
 	trusted   map[string]bool // logins whose marker comments count; nil until learned
 	lookupJob bool            // the job's URL is to be looked up (Config.JobURL was empty)
 	jobLooked bool            // it was (found or not)
+	// seen is the newest own row of every leg read from the comment, per
+	// head commit: merged into every write, so a row this reporter has
+	// seen is never dropped by its writes (sticky.go).
+	seen map[seenKey]matrix.Row
 	// lastWriteErr is the last comment write's failure, for the notice
 	// when the writes run out.
 	lastWriteErr error

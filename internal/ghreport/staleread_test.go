@@ -2,6 +2,7 @@ package ghreport
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,11 +13,18 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
-// A read that took longer than half the quiet period (here: its comment
-// listing answered 502 while the clock moved a whole quiet period) is not
-// written from: the leg reads the comment again first, so its write stays
-// within the quiet period of the read it is built on.
+// A read that took longer than a quarter of the quiet period (here: its
+// comment listing answered 502 while the clock moved a whole quiet period,
+// or 3/10 of one) is not written from: the leg reads the comment again
+// first, so its write lands within the quiet period of the state its read
+// was served from, even when that was a replica's older state (sticky.go).
 func TestOldReadIsReadAgainBeforeWriting(t *testing.T) {
+	for _, part := range []time.Duration{10, 3} {
+		t.Run(fmt.Sprintf("%d tenths", part), func(t *testing.T) { oldReadIsReadAgain(t, part) })
+	}
+}
+
+func oldReadIsReadAgain(t *testing.T, tenths time.Duration) {
 	f := newFake(t)
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -28,7 +36,7 @@ func TestOldReadIsReadAgainBeforeWriting(t *testing.T) {
 	const quiet = 8 * time.Second
 	f.Inject(fakegh.Fault{Method: "GET", Path: "/issues/7/comments", Status: 502, During: func() {
 		mu.Lock()
-		now = now.Add(quiet)
+		now = now.Add(quiet * tenths / 10)
 		mu.Unlock()
 	}})
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
@@ -242,5 +250,53 @@ func TestReadAgainDoesNotCountAgainstTheReadCap(t *testing.T) {
 	}
 	if full == "" {
 		t.Fatal("the scenario did not happen: no single comment at the quiet wait")
+	}
+}
+
+// GitHub serves reads from replicas, so a leg's read back may not show its
+// own write yet, nor the comment it just created. Against a fake serving
+// every read of comments and statuses from a state up to 20 ms old, two
+// legs starting and finishing at once still end with one comment holding
+// both their own final rows: a read back that misses a write makes the leg
+// write again (and a missed new comment makes a duplicate, resolved
+// oldest-wins), never confirm a row that is not there. The legs really
+// wait (milliseconds), so the lag passes as it would on GitHub.
+func TestReadBackSurvivesStaleReads(t *testing.T) {
+	const lag = 20 * time.Millisecond
+	for trial := range 5 {
+		f := newFake(t, fakegh.WithStaleReads(uint64(trial+1), 1, lag))
+		var wg sync.WaitGroup
+		outs := make([]Outcome, 2)
+		for i, key := range []string{"aws", "gcp"} {
+			r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+				c.Sleep = nil // real waits: the replicas' lag must pass
+				c.Settle = 5 * time.Millisecond
+				c.Quiet = 5 * lag
+				c.Attempts = 2 * DefaultAttempts
+			})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := context.Background()
+				if out := r.Start(ctx, matrix.Row{Key: key}); out.Degraded {
+					outs[i] = out
+					return
+				}
+				outs[i] = r.Finish(ctx, legRow(key, matrix.Pass, "notes of "+key))
+			}()
+		}
+		wg.Wait()
+		for i, out := range outs {
+			if out.Degraded || out.CommentURL == "" {
+				t.Errorf("trial %d: leg %d: %+v, want its row confirmed", trial, i, out)
+			}
+		}
+		st := commentState(t, f)
+		for _, key := range []string{"aws", "gcp"} {
+			row, ok := findRow(st.Rows, key)
+			if !ok || row.Source != matrix.FromLeg || row.Notes != "notes of "+key || row.Has(matrix.Pending) {
+				t.Errorf("trial %d: row %s = %+v (found %v), want the leg's own final row", trial, key, row, ok)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,23 +21,45 @@ import (
 // between our read and our write. Three things keep rows from being lost:
 //
 //  1. every write merges: the union of every marker comment's rows, the new
-//     row, and a row for every leg that has a commit status (statuses are
-//     per leg, so they cannot be lost the same way);
+//     row, a row for every leg that has a commit status (statuses are per
+//     leg, so they cannot be lost the same way), and the newest own row of
+//     every leg this reporter has ever read for the head (Reporter.seen);
 //  2. after writing, a leg reads back (after a jittered delay) until its own
 //     row is there, the comment is single, and every leg's status has a row
 //     that is not behind it; it needs two such reads in a row, the second
-//     Quiet after the first, before it stops: Quiet outlasts any other leg's
-//     read-to-write latency, so a write based on a read from before the row
-//     landed (the only kind that can drop it) has landed by then and is
-//     seen (when only another leg's row is missing it waits one delay
-//     before writing that row for it). Start's ⏳ row is the exception: one
-//     read holding it is enough (confirmSeen), as the leg's later rows
-//     replace it and only the final rows must not be lost;
+//     Quiet after the first, that show the comment unchanged (the same
+//     write tag, which every write makes new) before it stops. When only
+//     another leg's row is missing it waits one delay before writing that
+//     row for it. Start's ⏳ row is the exception: one read holding it is
+//     enough (confirmSeen), as the leg's later rows replace it and only the
+//     final rows must not be lost;
 //  3. a leg posts its status before it writes its row, so whoever writes last
 //     has seen every finished leg's status and restores any row an earlier
 //     stale write dropped (from the status, when the leg's own row is gone).
 //     That is the fallback for a leg that never got to write; a leg that
 //     did stays until its own row holds.
+//
+// Why two unchanged reads Quiet apart are enough. A row is dropped (or put
+// back to a status-rebuilt or older version) only by a write built from a
+// read that did not hold it. That read need not be older than the row's
+// first landing: rows flip while legs write back whatever they last read
+// (a leg's own row and the one rebuilt from its status replace each other),
+// so a leg that read during such a flip can write the flip back after the
+// row's owner saw it restored. Two things close that. First, a reporter
+// that has read a leg's own row keeps it and merges it into every write
+// (1), and Merge ranks a leg's own row over a rebuilt one, so a writer that
+// ever saw the row cannot drop it. Second, the two confirming reads show the
+// same write tag, so no write at all landed between the states they were
+// served from: every read of a state in between held the row. Any later
+// write that drops it must then be built from a read served a state from
+// before the first of the two, and it lands after the second one's state.
+// GitHub serves reads from replicas, a state up to some lag old, so that
+// read was asked for at most lag after the first state, and the second
+// state is at most lag before its read, asked Quiet after the first: the
+// write lands more than Quiet - 2·lag after its read was asked for. A leg
+// never writes from a read asked for more than Quiet/4 ago (it reads
+// again), so with 3·Quiet/4 longer than a write's latency plus twice the
+// replicas' lag, no such write exists.
 //
 // The quiet-period argument holds only for writes built from a fresh read,
 // so a comment write is never resent as it was: after a 5xx or a rate limit
@@ -65,6 +88,19 @@ type view struct {
 	storedSHA string                 // the head SHA the oldest comment is about
 	statuses  []remoteStatus         // mvm-verify statuses on the head commit
 	at        time.Time              // when the comments were asked for
+	// seen is the newest own row of every leg this reporter has read for
+	// the head, this read included (Reporter.seen).
+	seen []matrix.Row
+}
+
+// version identifies the comment as read: its id and body, whose write tag
+// every write makes new, so two reads with the same version saw no write
+// land between them. Empty unless there is exactly one marker comment.
+func (v view) version() string {
+	if len(v.comments) != 1 {
+		return ""
+	}
+	return fmt.Sprintf("%d\n%s", v.comments[0].GetID(), v.comments[0].GetBody())
 }
 
 // headUnknown: the PR's current head could not be learned, so the comment
@@ -119,9 +155,9 @@ const (
 // once the row has stayed there (as far as how asks).
 //
 // With confirmQuiet a leg stops only when a read made Quiet after a read
-// that already held its row still holds it: by then every write based on a
-// read from before the row landed (the only writes that can drop it) has
-// landed too, and a dropped row is seen and written again.
+// that already held its row still holds it and shows the comment unchanged
+// since: by then every write that could drop it has landed and been seen
+// (see the protocol at the top of this file).
 func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (string, error) {
 	head, err := r.prHead(ctx)
 	if err != nil {
@@ -131,11 +167,14 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		return "", superseded{head: head}
 	}
 	quieted, writes, waited, reread := false, 0, false, false
+	// quietFrom is the comment as the read that began the quiet wait saw it.
+	var quietFrom string
 	// reads bounds the loop should the matrix keep changing under the leg
-	// without a write: at most three reads between writes hold the row
-	// (the quiet wait, the wait for another leg, the quiet wait again), so
-	// writes, not this, end a leg whose row does not stay. A read made
-	// again only because the one before was old does not count.
+	// without a write: while others write, reads that hold the row keep
+	// finding the comment changed since the quiet wait began, and the leg
+	// watches again; only this ends that (errKeptChanging). A leg whose
+	// row does not stay is ended by its writes. A read made again only
+	// because the one before was old does not count.
 	for reads := 0; ; {
 		if reads > 4*(r.cfg.Attempts+1) {
 			return "", errKeptChanging
@@ -160,10 +199,16 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
 		switch {
 		case holds && !helps:
-			if quieted {
+			if quieted && v.version() == quietFrom {
 				return v.comments[0].GetHTMLURL(), nil
 			}
-			quieted = true
+			if quieted {
+				// Writes landed during the wait: a read in between may
+				// not have held the row, and its write may still come.
+				// Watch again from this read.
+				r.log.Info("matrix comment changed while the row was watched; watching again")
+			}
+			quieted, quietFrom = true, v.version()
 			if err := r.sleep(ctx, r.cfg.Quiet); err != nil {
 				return "", err
 			}
@@ -185,7 +230,7 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
-		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 && !rereadNow {
+		if age := r.now().Sub(v.at); age > r.cfg.Quiet/4 && !rereadNow {
 			// The quiet period holds only while a write lands within
 			// Quiet of its read, and one slow request (up to 30 s) can
 			// break that: read again rather than write from an old view.
@@ -333,6 +378,7 @@ func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 		}
 		v.rows = matrix.Merge(v.rows, st.Rows, head)
 	}
+	v.seen = r.remember(v.rows, head)
 	statuses, err := r.statuses(ctx, head)
 	if err != nil {
 		return view{}, err
@@ -375,10 +421,42 @@ func (r *Reporter) statuses(ctx context.Context, sha string) ([]remoteStatus, er
 	}
 }
 
-// desired is what the comment should hold: its rows, restored from the
-// statuses where they are missing or behind, and own merged in.
+// remember keeps the newest own row of every leg among rows that is about
+// head, and returns every row kept for head. Rows about another commit are
+// not kept: a write for head must not bring back an older push's row.
+func (r *Reporter) remember(rows []matrix.Row, head string) []matrix.Row {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[seenKey]matrix.Row{}
+	}
+	for _, row := range rows {
+		if row.Source != matrix.FromLeg || row.HeadSHA != head {
+			continue
+		}
+		k := seenKey{key: row.Key, head: head}
+		if old, ok := r.seen[k]; !ok || old.UpdatedAt.Before(row.UpdatedAt) {
+			r.seen[k] = row
+		}
+	}
+	var out []matrix.Row
+	for k, row := range r.seen {
+		if k.head == head {
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// seenKey: a leg's rows are remembered per head commit.
+type seenKey struct{ key, head string }
+
+// desired is what the comment should hold: its rows, with the own rows the
+// reporter has seen merged in (a leg's own row ranks over one rebuilt from
+// its status; a tie keeps the comment's), restored from the statuses where
+// they are missing or behind, and own merged in.
 func (v view) desired(own *matrix.Row, head string) []matrix.Row {
-	rows := slices.Clone(v.rows)
+	rows := matrix.Merge(v.seen, v.rows, head)
 	rows, _ = reconcile(rows, v.statuses, head)
 	if own != nil {
 		rows = matrix.Merge(rows, []matrix.Row{*own}, head)
@@ -407,7 +485,7 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	if err != nil {
 		return err
 	}
-	req := github.IssueCommentRequest{Body: body}
+	req := github.IssueCommentRequest{Body: body + newWriteTag()}
 	if len(v.comments) == 0 {
 		return r.callWrite(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
 			created, resp, err := r.gh.Issues.CreateComment(ctx, r.owner, r.name, r.cfg.Event.PR, req)
@@ -422,7 +500,7 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 		})
 	}
 	primary := v.comments[0]
-	if primary.GetBody() != body {
+	if untagged(primary.GetBody()) != body {
 		err := r.callWrite(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
 			_, resp, err := r.gh.Issues.UpdateComment(ctx, r.owner, r.name, primary.GetID(), req)
 			return resp, err
@@ -441,4 +519,22 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 		}
 	}
 	return nil
+}
+
+// writeTagOpen starts the last line of every comment body written: a random
+// tag, new with every write, so a leg can tell that no write landed between
+// two reads (view.version) even when the rows came back the same.
+const writeTagOpen = "<!-- mvm-verify:write "
+
+// newWriteTag is a fresh write tag line.
+func newWriteTag() string {
+	return fmt.Sprintf("%s%016x -->\n", writeTagOpen, rand.Uint64())
+}
+
+// untagged is body without its write tag: what CommentBody made.
+func untagged(body string) string {
+	if i := strings.LastIndex(body, writeTagOpen); i >= 0 {
+		return body[:i]
+	}
+	return body
 }

@@ -5,7 +5,8 @@
 // paginated with Link headers, ids increase, each request is atomic and
 // nothing else is serialized (there are no conditional writes), tokens are
 // checked, a read-only token gets GitHub's 403 on writes, and faults (rate
-// limits, 5xx) and per-request delays can be injected.
+// limits, 5xx), per-request delays and stale reads (GitHub serves reads
+// from replicas that lag behind the writes) can be injected.
 //
 // It listens on loopback only.
 package fakegh
@@ -90,7 +91,8 @@ type PR struct {
 }
 
 // Fault is an injected failure: the next Times requests matching Method and
-// Path get Status instead of being served.
+// Path get Status instead of being served. With Status 0 it is a hook, not
+// a failure: During runs and the request is then served as usual.
 type Fault struct {
 	Method string // "" matches any method
 	Path   string // substring of the path; "" matches any path
@@ -99,6 +101,8 @@ type Fault struct {
 	Message string
 	// RetryAfter, when set, is sent as Retry-After (whole seconds).
 	RetryAfter time.Duration
+	// Header is sent with the answer as well, e.g. a Retry-After of 0.
+	Header http.Header
 	// RateLimitReset, when set, makes this a primary rate limit:
 	// x-ratelimit-remaining: 0 and x-ratelimit-reset this far from now.
 	RateLimitReset time.Duration
@@ -137,6 +141,26 @@ type Server struct {
 	perPage  int
 	delay    func(*http.Request) time.Duration
 	now      func() time.Time
+
+	// Stale reads (WithStaleReads): past states of comments and
+	// statuses, oldest first, and how reads pick one.
+	stale     *staleReads
+	snapshots []snapshot
+}
+
+// staleReads is how often a read is served from a past state, and how far
+// back that state may be.
+type staleReads struct {
+	rnd    *rand.Rand
+	chance float64
+	lag    time.Duration
+}
+
+// snapshot is the comments and statuses as they stood from at on.
+type snapshot struct {
+	at       time.Time
+	comments map[int64]*Comment
+	statuses []*Status
 }
 
 // Option configures a Server.
@@ -149,6 +173,18 @@ func WithMaxPerPage(n int) Option { return func(s *Server) { s.perPage = n } }
 // WithDelay delays every request by d(r) before it is served and again
 // before its response is written, so concurrent requests interleave.
 func WithDelay(d func(*http.Request) time.Duration) Option { return func(s *Server) { s.delay = d } }
+
+// WithStaleReads serves a share (chance, 0 to 1) of the reads of comments
+// and statuses from the state as it stood at a random instant up to lag
+// ago, as GitHub's read replicas do: a read may miss writes (its own
+// client's too) made within lag before it. Each stale read is one
+// consistent past state, and lag bounds how old it is; pull requests are
+// always read fresh. Draws come from a source seeded with seed.
+func WithStaleReads(seed uint64, chance float64, lag time.Duration) Option {
+	return func(s *Server) {
+		s.stale = &staleReads{rnd: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)), chance: chance, lag: lag}
+	}
+}
 
 // RandomDelay returns a delay function drawing uniformly from [0, max) with a
 // seeded source; it is safe for concurrent use.
@@ -176,6 +212,7 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.changed()
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -242,6 +279,7 @@ func (s *Server) addComment(repo string, issue int, login, body string) *Comment
 	now := s.now().UTC().Truncate(time.Second)
 	c := &Comment{ID: s.nextID, Repo: repo, Issue: issue, Body: body, Login: login, CreatedAt: now, UpdatedAt: now}
 	s.comments[c.ID] = c
+	s.changed()
 	return c
 }
 
@@ -253,7 +291,21 @@ func (s *Server) SetCommentBody(id int64, body string) {
 	if c := s.comments[id]; c != nil {
 		c.Body = body
 		c.UpdatedAt = s.now().UTC().Truncate(time.Second)
+		s.changed()
 	}
+}
+
+// DeleteComment deletes a comment, as another writer's delete landing
+// would. It reports whether there was one.
+func (s *Server) DeleteComment(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.comments[id] == nil {
+		return false
+	}
+	delete(s.comments, id)
+	s.changed()
+	return true
 }
 
 // Comments returns the issue's comments, oldest first.
@@ -290,6 +342,7 @@ func (s *Server) AddStatus(repo string, st Status) {
 		st.CreatedAt = s.now().UTC().Truncate(time.Second)
 	}
 	s.statuses = append(s.statuses, &st)
+	s.changed()
 }
 
 // Inject queues a fault.
@@ -336,6 +389,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f != nil && f.During != nil {
 		f.During()
 	}
+	if f != nil && f.Status == 0 {
+		f = nil // a hook: serve the request as usual
+	}
 	status, body, hdr := s.handle(r, f)
 	if s.delay != nil {
 		time.Sleep(s.delay(r))
@@ -360,7 +416,9 @@ func (s *Server) handle(r *http.Request, f *Fault) (int, any, http.Header) {
 	var body any
 	var err *apiError
 	if f == nil || f.Apply {
+		restore := s.servePast(r)
 		status, body, err = s.route(r, hdr)
+		restore()
 	}
 	if f != nil {
 		err = s.faultError(f)
@@ -386,6 +444,52 @@ func (s *Server) handle(r *http.Request, f *Fault) (int, any, http.Header) {
 	}
 	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Status: status})
 	return status, body, hdr
+}
+
+// changed records the state as it now stands, for stale reads. The caller
+// holds s.mu.
+func (s *Server) changed() {
+	if s.stale == nil {
+		return
+	}
+	snap := snapshot{at: time.Now(), comments: make(map[int64]*Comment, len(s.comments)), statuses: slices.Clip(s.statuses)}
+	for id, c := range s.comments {
+		cc := *c
+		snap.comments[id] = &cc
+	}
+	// Keep what a read may still be served: every state from lag ago on,
+	// and the one that stood lag ago.
+	cut := 0
+	for i := 1; i < len(s.snapshots) && snap.at.Sub(s.snapshots[i].at) > s.stale.lag; i++ {
+		cut = i
+	}
+	s.snapshots = append(s.snapshots[cut:], snap)
+}
+
+// servePast puts a past state of comments and statuses in place for r, when
+// r is a read picked to be stale, and returns what puts the present back.
+// The caller holds s.mu, so nothing else sees the swap.
+func (s *Server) servePast(r *http.Request) (restore func()) {
+	noop := func() {}
+	if s.stale == nil || r.Method != http.MethodGet || strings.Contains(r.URL.Path, "/pulls/") || len(s.snapshots) == 0 {
+		return noop
+	}
+	if s.stale.rnd.Float64() >= s.stale.chance {
+		return noop
+	}
+	at := time.Now().Add(-time.Duration(s.stale.rnd.Int64N(int64(s.stale.lag) + 1)))
+	// The state that stood at that instant: the last recorded at or
+	// before it (the oldest kept when all are newer: setup, long ago).
+	past := s.snapshots[0]
+	for _, snap := range s.snapshots[1:] {
+		if snap.at.After(at) {
+			break
+		}
+		past = snap
+	}
+	comments, statuses := s.comments, s.statuses
+	s.comments, s.statuses = past.comments, past.statuses
+	return func() { s.comments, s.statuses = comments, statuses }
 }
 
 func (s *Server) route(r *http.Request, hdr http.Header) (int, any, *apiError) {
@@ -493,6 +597,9 @@ func (s *Server) faultError(f *Fault) *apiError {
 	if f.RetryAfter > 0 {
 		e.header.Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
 	}
+	for k, v := range f.Header {
+		e.header[http.CanonicalHeaderKey(k)] = v
+	}
 	if f.RateLimitReset > 0 {
 		e.header.Set("X-Ratelimit-Limit", "5000")
 		e.header.Set("X-Ratelimit-Remaining", "0")
@@ -548,9 +655,11 @@ func (s *Server) comment(r *http.Request, repo string, id int64) (int, any, *api
 		}
 		c.Body = body
 		c.UpdatedAt = s.now().UTC().Truncate(time.Second)
+		s.changed()
 		return http.StatusOK, s.commentJSON(c), nil
 	case http.MethodDelete:
 		delete(s.comments, id)
+		s.changed()
 		return http.StatusNoContent, nil, nil
 	}
 	return 0, nil, notFound()
@@ -693,6 +802,7 @@ func (s *Server) createStatus(r *http.Request, repo, sha string, tok Token) (int
 	st := &Status{ID: s.nextID, Repo: repo, SHA: sha, State: in.State, TargetURL: in.TargetURL,
 		Description: in.Description, Context: in.Context, Login: tok.Login, CreatedAt: s.now().UTC().Truncate(time.Second)}
 	s.statuses = append(s.statuses, st)
+	s.changed()
 	return http.StatusCreated, statusJSON(st), nil
 }
 

@@ -238,3 +238,69 @@ func TestIdentities(t *testing.T) {
 		t.Errorf("combined status: %v %+v, want one status without its creator", err, combined)
 	}
 }
+
+// Stale reads are served from a past state no older than the lag: a read
+// right after a write may miss it (here: always, with a lag far longer than
+// the test), a read made once the lag has passed never does, and the
+// fake's own accessors always see the present.
+func TestStaleReads(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t, WithStaleReads(1, 1, time.Hour))
+	c := client(t, s, "rw")
+	if _, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", strings.Repeat("a", 40), github.RepoStatus{State: github.Ptr("pending"), Context: github.Ptr("c")}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil)
+	if err != nil || len(got) != 0 {
+		t.Errorf("stale list right after the write: %d comments (%v), want the state before it", len(got), err)
+	}
+	combined, _, err := c.Repositories.GetCombinedStatus(ctx, "acme", "widgets", strings.Repeat("a", 40), nil)
+	if err != nil || len(combined.Statuses) != 0 {
+		t.Errorf("stale combined status right after the write: %d statuses (%v), want none", len(combined.GetStatuses()), err)
+	}
+	if n := len(s.Comments(repo, 1)); n != 1 {
+		t.Errorf("Comments sees %d, want the present's 1", n)
+	}
+	if _, _, err := c.PullRequests.Get(ctx, "acme", "widgets", 1); err != nil {
+		t.Errorf("pull request read: %v", err)
+	}
+
+	// Bounded: once the lag has passed, every read sees the write.
+	const lag = 5 * time.Millisecond
+	s = newServer(t, WithStaleReads(2, 1, lag))
+	c = client(t, s, "rw")
+	created, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * lag)
+	for range 20 {
+		got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil)
+		if err != nil || len(got) != 1 || got[0].GetID() != created.GetID() {
+			t.Fatalf("read %s after the write: %d comments (%v), want the written one", 4*lag, len(got), err)
+		}
+	}
+}
+
+// A fault with no status is a hook: During runs while the request is held,
+// and the request is then served as usual, seeing what During changed.
+func TestFaultHook(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t)
+	c := client(t, s, "rw")
+	created, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	s.Inject(Fault{Method: "PATCH", Path: "/issues/comments/", During: func() { ran = s.DeleteComment(created.GetID()) }})
+	if _, resp, err := c.Issues.UpdateComment(ctx, "acme", "widgets", created.GetID(), github.IssueCommentRequest{Body: "y"}); !ran || err == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("update of a comment deleted while it was in flight: hook ran %v, %v; want 404", ran, err)
+	}
+	if _, _, err := c.Issues.UpdateComment(ctx, "acme", "widgets", created.GetID(), github.IssueCommentRequest{Body: "y"}); err == nil {
+		t.Error("the comment is still there")
+	}
+}
