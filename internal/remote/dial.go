@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -167,6 +168,10 @@ type Client struct {
 	opts      DialOptions
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: ends the keepalive loop
+
+	// sudoLogin is set once CheckSudo found that the login user may sudo:
+	// commands as the login user then go through sudo too.
+	sudoLogin atomic.Bool
 
 	mu    sync.Mutex
 	cause error // why the connection was closed from our side, if it was
