@@ -198,3 +198,51 @@ func TestSSHProviderUndoesUploads(t *testing.T) {
 	}
 	checkUploadsUndone(t, base, existing)
 }
+
+// Steps run as the suite's user through `sudo -n -iu USER bash -lc`
+// (DESIGN §5), also when the suite's user is the one the provider logs in
+// as: sudo sets SUDO_USER, and the command's marker and the script's
+// shell syntax come through sudo -i's re-quoting intact.
+func TestStepsRunThroughSudoAsTheLoginUser(t *testing.T) {
+	plan := sshLeg(t, true, Step{
+		Name:   "who",
+		Run:    `for w in "user=$(id -un)" "sudo_user=${SUDO_USER:-none}" "marked=${MVM_VERIFY_CMD:+yes}"; do printf '%s ' "$w"; done; echo`,
+		Column: matrix.LiveCycle,
+	})
+	plan.User = sshLoginUser
+	plan.Lane = "no-kvm" // the login user is not in the kvm group
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	want := "user=" + sshLoginUser + " sudo_user=" + sshLoginUser + " marked=yes \n"
+	if got := res.Steps[0].Output; got != want {
+		t.Errorf("step output %q, want %q: the step did not run through sudo -iu as the login user", got, want)
+	}
+	if len(res.Notices) != 0 {
+		t.Errorf("notices %q on a host with passwordless sudo", res.Notices)
+	}
+}
+
+// A host whose login user is the suite's user and has no passwordless
+// sudo still runs the suite, in that user's own login shell, and the
+// result says steps ran without sudo.
+func TestStepsWithoutSudoRunInTheLoginShell(t *testing.T) {
+	plan := sshLeg(t, false, Step{
+		Name:   "who",
+		Run:    `echo "user=$(id -un) sudo_user=${SUDO_USER:-none} marked=${MVM_VERIFY_CMD:+yes}"`,
+		Column: matrix.LiveCycle,
+	})
+	plan.User = sshLoginUser
+	plan.Lane = "no-kvm" // the login user is not in the kvm group
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	if want := "user=" + sshLoginUser + " sudo_user=none marked=yes\n"; res.Steps[0].Output != want {
+		t.Errorf("step output %q, want %q", res.Steps[0].Output, want)
+	}
+	if len(res.Notices) != 1 || !strings.Contains(res.Notices[0], sshLoginUser+" has no passwordless sudo") || !strings.Contains(res.Notices[0], "bash -lc") {
+		t.Errorf("notices %q, want one saying %s has no passwordless sudo and steps run through bash -lc", res.Notices, sshLoginUser)
+	}
+}
