@@ -467,6 +467,14 @@ func (c *Client) Close() error {
 // Target returns the target the client was dialed with.
 func (c *Client) Target() Target { return c.target }
 
+// Keepalive reports the keepalive this connection runs with, after
+// defaults: the interval (negative: none) and how many unanswered
+// intervals close it. Callers' tests check it, since a keepalive's effect
+// (a NAT that keeps a quiet connection) cannot be seen from here.
+func (c *Client) Keepalive() (interval time.Duration, maxMissed int) {
+	return c.opts.Keepalive, c.opts.KeepaliveMaxMissed
+}
+
 func jitter(d time.Duration) time.Duration {
 	// Half fixed, half random: attempts from many legs spread out, and the
 	// wait never collapses to zero.

@@ -136,7 +136,11 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 	}
 	lastReport := time.Time{}
 	c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d", c.host.Address, c.host.Port)
-	client, err := remote.Dial(ctx, target, remote.DialOptions{
+	dial := c.plan.Dial
+	if dial == nil {
+		dial = remote.Dial
+	}
+	client, err := dial(ctx, target, remote.DialOptions{
 		InitialBackoff:  c.plan.DialBackoff,
 		HandshakeBudget: budget,
 		Logger:          c.plan.log(),

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
@@ -244,5 +245,33 @@ func TestStepsWithoutSudoRunInTheLoginShell(t *testing.T) {
 	}
 	if len(res.Notices) != 1 || !strings.Contains(res.Notices[0], sshLoginUser+" has no passwordless sudo") || !strings.Contains(res.Notices[0], "bash -lc") {
 		t.Errorf("notices %q, want one saying %s has no passwordless sudo and steps run through bash -lc", res.Notices, sshLoginUser)
+	}
+}
+
+// The cycle's connection sends a keepalive every 5 s and gives up after 3
+// unanswered ones (DESIGN §5: NAT idle timeouts drop quiet connections
+// during a long step). Checked on the client the cycle really dialed, so
+// a cycle that dials with the keepalive off or another limit fails here.
+func TestCycleDialsWithKeepalive(t *testing.T) {
+	plan := sshLeg(t, true, Step{Name: "noop", Run: "true", Column: matrix.LiveCycle})
+	plan.User = sshLoginUser
+	plan.Lane = "no-kvm"
+	var dialed []*remote.Client
+	plan.Dial = func(ctx context.Context, target remote.Target, o remote.DialOptions) (*remote.Client, error) {
+		c, err := remote.Dial(ctx, target, o)
+		if err == nil {
+			dialed = append(dialed, c)
+		}
+		return c, err
+	}
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	if len(dialed) != 1 {
+		t.Fatalf("the cycle dialed %d connections through Plan.Dial, want 1", len(dialed))
+	}
+	if every, missed := dialed[0].Keepalive(); every != 5*time.Second || missed != 3 {
+		t.Errorf("the cycle's connection keeps alive every %v, closed after %d missed; want every 5s, after 3", every, missed)
 	}
 }
