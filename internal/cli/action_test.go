@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 func phaseStatus(t *testing.T, resultPath, name string) string {
@@ -297,6 +298,10 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badYAML := filepath.Join(dir, "bad.yml")
 	os.WriteFile(badYAML, []byte("user: mvm\nsteps:\n  - name: a\n    run: x\n    timeout: [1, 2]\n"), 0o644)
+	keyPEM, _ := testhost.ClientKeyPEM(t)
+	keyFile := filepath.Join(dir, "id")
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHvPNOe5+l0KHl3rO6Ma5dNd8AGBEvghAnCI/9+37F4"
 	twoDocs := filepath.Join(dir, "two.yml")
 	os.WriteFile(twoDocs, []byte(quickSuite+"---\nuser: v\n"), 0o644)
 	cases := []struct {
@@ -313,10 +318,18 @@ func TestBadInput(t *testing.T) {
 		{"host key given and insecure-host-key", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-private-key-file", badYAML,
 			"--ssh-known-host", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHvPNOe5+l0KHl3rO6Ma5dNd8AGBEvghAnCI/9+37F4", "--insecure-host-key"},
 			[]string{`input "insecure-host-key": got "true", expected false when ssh-known-host is given`}},
+		// A known_hosts line for another host would pin whatever key it
+		// holds to ssh-host: the host part must select ssh-host:ssh-port.
+		{"known host line for another host", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-private-key-file", keyFile,
+			"--ssh-known-host", "other.example " + hostKey, "--ready-timeout", "1s"},
+			[]string{"ssh-known-host", `"other.example"`, "192.0.2.1", "expected a known_hosts line whose hosts include 192.0.2.1"}},
+		{"known host line for another port", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-port", "2222", "--ssh-private-key-file", keyFile,
+			"--ssh-known-host", "192.0.2.1 " + hostKey, "--ready-timeout", "1s"},
+			[]string{"ssh-known-host", `"192.0.2.1"`, "port 2222", "[192.0.2.1]:2222"}},
 		{"missing suite", []string{"run", "--provider", "local", "--suite", filepath.Join(dir, "nope.yml")},
 			[]string{`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file`}},
 		{"yaml type error", []string{"run", "--provider", "local", "--suite", badYAML},
-			[]string{"bad.yml:5", "timeout", "expected a duration"}},
+			[]string{"bad.yml:5", "timeout", "got a list", "expected a duration"}},
 		{"suite of two YAML documents", []string{"run", "--provider", "local", "--suite", twoDocs},
 			[]string{twoDocs + ":5: a second YAML document, expected one document per file"}},
 		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--local-state-dir", "/proc/nope"},
@@ -337,6 +350,9 @@ func TestBadInput(t *testing.T) {
 				if !strings.Contains(r.stderr, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 				}
+			}
+			if strings.Contains(r.stderr, "AAAAC3NzaC1lZDI1NTE5") && !strings.Contains(tc.name, "insecure") {
+				t.Errorf("stderr quotes the host key, not just the host part:\n%s", r.stderr)
 			}
 			if _, err := os.Stat(filepath.Join(out, "result.json")); err == nil {
 				t.Errorf("a run was started: result.json exists")

@@ -42,7 +42,7 @@ func TestSSHProviderRefusesWrongHostKey(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	r := runBin(t, cmdEnv(t), "run", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.Addr()+" "+otherHostKey,
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", fmt.Sprintf("[%s]:%d %s", h.Addr(), h.Port(), otherHostKey),
 		"--ready-timeout", "20s")
 	if r.code == 0 {
 		t.Fatalf("exit 0 with a wrong host key\nstdout:\n%s", r.stdout)
@@ -109,7 +109,7 @@ func TestSecretsStayOut(t *testing.T) {
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey()))
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()))
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -140,7 +140,7 @@ func TestSSHUpThenDown(t *testing.T) {
 	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	up := runBin(t, cmdEnv(t), "up", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.Addr()+" "+h.HostKey())
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine())
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}
@@ -265,7 +265,7 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey())
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())
 
 	main := startBin(t, env)
 	// Both sleeps (and sudo) when the step starts a root one too.
@@ -392,7 +392,7 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey())
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())
 	r := runBin(t, env)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -438,7 +438,7 @@ func TestSSHBadInputCouldNotStart(t *testing.T) {
 			"--ssh-private-key-file", keyFile, "--ssh-known-host", knownHost}
 	}
 	port := fmt.Sprint(h.Port())
-	pinned := h.Addr() + " " + h.HostKey()
+	pinned := h.KnownHostsLine()
 	cases := []struct {
 		name string
 		how  launch
@@ -447,9 +447,9 @@ func TestSSHBadInputCouldNotStart(t *testing.T) {
 	}{
 		{"wrong user", launch{}, hostArgs(h.Addr(), port, "mvr-nosuchuser", pinned),
 			[]string{`input "ssh-user": got "mvr-nosuchuser"`, `the key in input "ssh-private-key-file"`, "unable to authenticate"}},
-		{"closed port", launch{}, hostArgs(h.Addr(), closedPort, "root", pinned),
+		{"closed port", launch{}, hostArgs(h.Addr(), closedPort, "root", "["+h.Addr()+"]:"+closedPort+" "+h.HostKey()),
 			[]string{`input "ssh-port": got "` + closedPort + `", expected the port sshd listens on at ` + h.Addr(), "connection refused"}},
-		{"another host key", launch{}, hostArgs(h.Addr(), port, "root", h.Addr()+" "+otherHostKey),
+		{"another host key", launch{}, hostArgs(h.Addr(), port, "root", fmt.Sprintf("[%s]:%d %s", h.Addr(), h.Port(), otherHostKey)),
 			[]string{`input "ssh-known-host"`, "host key mismatch"}},
 		// A name under .invalid never resolves (RFC 6761), and the run is
 		// in a network namespace of its own with only a loopback that is
