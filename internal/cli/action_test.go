@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,32 +37,55 @@ func phaseStatus(t *testing.T, resultPath, name string) string {
 }
 
 // parseFileCommands reads a GITHUB_OUTPUT / GITHUB_STATE file the way the
-// runner does: key=value lines and key<<DELIM heredocs.
+// runner does: a line is key=value when its first "=" comes before any
+// "<<", else a key<<DELIM heredoc whose value runs up to a line that is
+// DELIM. As for the runner, a heredoc without its closing delimiter, an
+// empty key or a line that is neither form is an error: the test fails.
 func parseFileCommands(t *testing.T, path string) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read %s: %v", path, err)
 	}
+	out, err := parseFileCommandText(string(data))
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, data)
+	}
+	return out
+}
+
+func parseFileCommandText(text string) (map[string]string, error) {
 	out := map[string]string{}
-	lines := strings.Split(string(data), "\n")
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	for i := 0; i < len(lines); i++ {
 		l := lines[i]
 		if l == "" {
 			continue
 		}
-		if k, delim, ok := strings.Cut(l, "<<"); ok {
-			var val []string
-			for i++; i < len(lines) && lines[i] != delim; i++ {
-				val = append(val, lines[i])
+		eq, heredoc := strings.Index(l, "="), strings.Index(l, "<<")
+		switch {
+		case eq >= 0 && (heredoc < 0 || eq < heredoc):
+			if eq == 0 {
+				return nil, fmt.Errorf("line %d %q: empty name", i+1, l)
 			}
-			out[k] = strings.Join(val, "\n")
-			continue
+			out[l[:eq]] = l[eq+1:]
+		case heredoc >= 0:
+			key, delim := l[:heredoc], l[heredoc+2:]
+			if key == "" || delim == "" {
+				return nil, fmt.Errorf("line %d %q: empty name or delimiter", i+1, l)
+			}
+			start := i + 1
+			for i = start; i < len(lines) && lines[i] != delim; i++ {
+			}
+			if i == len(lines) {
+				return nil, fmt.Errorf("line %d: matching delimiter %q not found", start, delim)
+			}
+			out[key] = strings.Join(lines[start:i], "\n")
+		default:
+			return nil, fmt.Errorf("line %d %q: invalid format, expected name=value or name<<DELIMITER", i+1, l)
 		}
-		k, v, _ := strings.Cut(l, "=")
-		out[k] = v
 	}
-	return out
+	return out, nil
 }
 
 // runnerInputs is what GitHub's runner passes a Docker action: an INPUT_
@@ -362,6 +387,38 @@ func TestBadInput(t *testing.T) {
 			}
 			if left := processesMentioning(t, tmp); len(left) > 0 {
 				t.Errorf("processes started: %v", left)
+			}
+		})
+	}
+}
+
+// The tests' reader of GITHUB_OUTPUT and GITHUB_STATE must read what the
+// runner reads and refuse what it refuses, or a malformed file would pass.
+func TestParseFileCommandsLikeTheRunner(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       map[string]string
+		err        string
+	}{
+		{"value", "a=b\n", map[string]string{"a": "b"}, ""},
+		{"= before <<", "a=b<<c\n", map[string]string{"a": "b<<c"}, ""},
+		{"<< before =", "a<<EOF\nx=y\nEOF\n", map[string]string{"a": "x=y"}, ""},
+		{"heredoc, crlf", "a<<EOF\r\none\r\ntwo\r\nEOF\r\nb=c\r\n", map[string]string{"a": "one\ntwo", "b": "c"}, ""},
+		{"empty heredoc", "a<<EOF\nEOF\n", map[string]string{"a": ""}, ""},
+		{"heredoc without its end", "a<<EOF\nx\n", nil, `matching delimiter "EOF" not found`},
+		{"neither form", "just text\n", nil, "invalid format"},
+		{"empty name", "=v\n", nil, "empty name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseFileCommandText(tc.text)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %q, err %v; want an error with %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tc.want) {
+				t.Errorf("got %q, err %v; want %q", got, err, tc.want)
 			}
 		})
 	}
