@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 func phaseStatus(t *testing.T, resultPath, name string) string {
@@ -34,32 +37,55 @@ func phaseStatus(t *testing.T, resultPath, name string) string {
 }
 
 // parseFileCommands reads a GITHUB_OUTPUT / GITHUB_STATE file the way the
-// runner does: key=value lines and key<<DELIM heredocs.
+// runner does: a line is key=value when its first "=" comes before any
+// "<<", else a key<<DELIM heredoc whose value runs up to a line that is
+// DELIM. As for the runner, a heredoc without its closing delimiter, an
+// empty key or a line that is neither form is an error: the test fails.
 func parseFileCommands(t *testing.T, path string) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read %s: %v", path, err)
 	}
+	out, err := parseFileCommandText(string(data))
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, data)
+	}
+	return out
+}
+
+func parseFileCommandText(text string) (map[string]string, error) {
 	out := map[string]string{}
-	lines := strings.Split(string(data), "\n")
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	for i := 0; i < len(lines); i++ {
 		l := lines[i]
 		if l == "" {
 			continue
 		}
-		if k, delim, ok := strings.Cut(l, "<<"); ok {
-			var val []string
-			for i++; i < len(lines) && lines[i] != delim; i++ {
-				val = append(val, lines[i])
+		eq, heredoc := strings.Index(l, "="), strings.Index(l, "<<")
+		switch {
+		case eq >= 0 && (heredoc < 0 || eq < heredoc):
+			if eq == 0 {
+				return nil, fmt.Errorf("line %d %q: empty name", i+1, l)
 			}
-			out[k] = strings.Join(val, "\n")
-			continue
+			out[l[:eq]] = l[eq+1:]
+		case heredoc >= 0:
+			key, delim := l[:heredoc], l[heredoc+2:]
+			if key == "" || delim == "" {
+				return nil, fmt.Errorf("line %d %q: empty name or delimiter", i+1, l)
+			}
+			start := i + 1
+			for i = start; i < len(lines) && lines[i] != delim; i++ {
+			}
+			if i == len(lines) {
+				return nil, fmt.Errorf("line %d: matching delimiter %q not found", start, delim)
+			}
+			out[key] = strings.Join(lines[start:i], "\n")
+		default:
+			return nil, fmt.Errorf("line %d %q: invalid format, expected name=value or name<<DELIMITER", i+1, l)
 		}
-		k, v, _ := strings.Cut(l, "=")
-		out[k] = v
 	}
-	return out
+	return out, nil
 }
 
 // runnerInputs is what GitHub's runner passes a Docker action: an INPUT_
@@ -297,6 +323,10 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	badYAML := filepath.Join(dir, "bad.yml")
 	os.WriteFile(badYAML, []byte("user: mvm\nsteps:\n  - name: a\n    run: x\n    timeout: [1, 2]\n"), 0o644)
+	keyPEM, _ := testhost.ClientKeyPEM(t)
+	keyFile := filepath.Join(dir, "id")
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHvPNOe5+l0KHl3rO6Ma5dNd8AGBEvghAnCI/9+37F4"
 	twoDocs := filepath.Join(dir, "two.yml")
 	os.WriteFile(twoDocs, []byte(quickSuite+"---\nuser: v\n"), 0o644)
 	good := filepath.Join(dir, "good.yml")
@@ -315,10 +345,18 @@ func TestBadInput(t *testing.T) {
 		{"host key given and insecure-host-key", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-private-key-file", badYAML,
 			"--ssh-known-host", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGHvPNOe5+l0KHl3rO6Ma5dNd8AGBEvghAnCI/9+37F4", "--insecure-host-key"},
 			[]string{`input "insecure-host-key": got "true", expected false when ssh-known-host is given`}},
+		// A known_hosts line for another host would pin whatever key it
+		// holds to ssh-host: the host part must select ssh-host:ssh-port.
+		{"known host line for another host", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-private-key-file", keyFile,
+			"--ssh-known-host", "other.example " + hostKey, "--ready-timeout", "1s"},
+			[]string{"ssh-known-host", `"other.example"`, "192.0.2.1", "expected a known_hosts line whose hosts include 192.0.2.1"}},
+		{"known host line for another port", []string{"run", "--provider", "ssh", "--ssh-host", "192.0.2.1", "--ssh-port", "2222", "--ssh-private-key-file", keyFile,
+			"--ssh-known-host", "192.0.2.1 " + hostKey, "--ready-timeout", "1s"},
+			[]string{"ssh-known-host", `"192.0.2.1"`, "port 2222", "[192.0.2.1]:2222"}},
 		{"missing suite", []string{"run", "--provider", "local", "--suite", filepath.Join(dir, "nope.yml")},
 			[]string{`input "suite": got "` + filepath.Join(dir, "nope.yml") + `", expected a readable suite YAML file`}},
 		{"yaml type error", []string{"run", "--provider", "local", "--suite", badYAML},
-			[]string{"bad.yml:5", "timeout", "expected a duration"}},
+			[]string{"bad.yml:5", "timeout", "got a list", "expected a duration"}},
 		{"suite of two YAML documents", []string{"run", "--provider", "local", "--suite", twoDocs},
 			[]string{twoDocs + ":5: a second YAML document, expected one document per file"}},
 		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--suite", good, "--local-state-dir", "/proc/nope"},
@@ -342,6 +380,9 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 				}
 			}
+			if strings.Contains(r.stderr, "AAAAC3NzaC1lZDI1NTE5") && !strings.Contains(tc.name, "insecure") {
+				t.Errorf("stderr quotes the host key, not just the host part:\n%s", r.stderr)
+			}
 			if _, err := os.Stat(filepath.Join(out, "result.json")); err == nil {
 				t.Errorf("a run was started: result.json exists")
 			}
@@ -350,6 +391,38 @@ func TestBadInput(t *testing.T) {
 			}
 			if left := processesMentioning(t, tmp); len(left) > 0 {
 				t.Errorf("processes started: %v", left)
+			}
+		})
+	}
+}
+
+// The tests' reader of GITHUB_OUTPUT and GITHUB_STATE must read what the
+// runner reads and refuse what it refuses, or a malformed file would pass.
+func TestParseFileCommandsLikeTheRunner(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       map[string]string
+		err        string
+	}{
+		{"value", "a=b\n", map[string]string{"a": "b"}, ""},
+		{"= before <<", "a=b<<c\n", map[string]string{"a": "b<<c"}, ""},
+		{"<< before =", "a<<EOF\nx=y\nEOF\n", map[string]string{"a": "x=y"}, ""},
+		{"heredoc, crlf", "a<<EOF\r\none\r\ntwo\r\nEOF\r\nb=c\r\n", map[string]string{"a": "one\ntwo", "b": "c"}, ""},
+		{"empty heredoc", "a<<EOF\nEOF\n", map[string]string{"a": ""}, ""},
+		{"heredoc without its end", "a<<EOF\nx\n", nil, `matching delimiter "EOF" not found`},
+		{"neither form", "just text\n", nil, "invalid format"},
+		{"empty name", "=v\n", nil, "empty name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseFileCommandText(tc.text)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %q, err %v; want an error with %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tc.want) {
+				t.Errorf("got %q, err %v; want %q", got, err, tc.want)
 			}
 		})
 	}

@@ -25,7 +25,7 @@ func TestSSHUpWithKeyInputKeepsItOut(t *testing.T) {
 	})
 	up := runBin(t, env, "up", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-known-host", h.Addr()+" "+h.HostKey())
+		"--ssh-known-host", h.KnownHostsLine())
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}

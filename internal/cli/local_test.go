@@ -626,6 +626,13 @@ steps:
 		cmd.Process.Kill()
 		t.Fatalf("no probe binary on the host while the suite runs: %v", err)
 	}
+	// The step, run through sudo -iu, carries the leg's marker, so the
+	// check for it after the signal can see a leftover.
+	leg := localSSHD(t, filepath.Join(tmp, "state"))
+	if !markedProcessRuns(t, leg.Marker, "sleep "+inStep) {
+		cmd.Process.Kill()
+		t.Fatalf("the step's sleep %s does not carry the leg's marker %s", inStep, leg.Marker)
+	}
 	if before != nil {
 		before(tmp)
 	}
@@ -660,6 +667,9 @@ steps:
 		if left := processesMentioning(t, s); len(left) > 0 {
 			t.Errorf("processes of the run still running after %v: %v", sig, left)
 		}
+	}
+	if left := processesWithEnv(t, leg.Marker); len(left) > 0 {
+		t.Errorf("processes with the leg's marker %s still running after %v: %v", leg.Marker, sig, left)
 	}
 	if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the uploaded probe binary's dir %s is left after %v (stat: %v)", workDir, sig, err)
@@ -961,4 +971,21 @@ func TestRunLocalLeavesNoStateDir(t *testing.T) {
 	if !strings.Contains(r.stdout, "   … quiet still running (") {
 		t.Errorf("no heartbeat for the silent step:\n%s", r.stdout)
 	}
+}
+
+// markedProcessRuns reports whether a process whose command line is cmdline
+// carries the local leg's marker in its environment. The step prints
+// before it starts that process, so it is waited for (a minute at most).
+func markedProcessRuns(t *testing.T, marker, cmdline string) bool {
+	t.Helper()
+	for range 600 {
+		for _, pid := range processesWithEnv(t, marker) {
+			b, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+			if err == nil && strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ") == cmdline {
+				return true
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
 }

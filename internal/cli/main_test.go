@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -169,6 +170,9 @@ type running struct {
 	cmd    *exec.Cmd
 	out    strings.Builder // stdout and stderr; read only after it exited
 	exited chan error
+	// patience is how long waitUntil waits for its event (3 minutes when
+	// zero); a test whose event comes late on a loaded machine sets more.
+	patience time.Duration
 }
 
 func startBin(t *testing.T, env []string, args ...string) *running {
@@ -184,11 +188,11 @@ func startBin(t *testing.T, env []string, args ...string) *running {
 }
 
 // waitUntil polls done until it holds; the test fails if the binary exits
-// first or it does not hold within three minutes. detail adds to the
-// failure message (e.g. the fake GitHub's comments).
+// first or it does not hold within r.patience (three minutes by default).
+// detail adds to the failure message (e.g. the fake GitHub's comments).
 func (r *running) waitUntil(what string, done func() bool, detail func() string) {
 	r.t.Helper()
-	guard := time.After(3 * time.Minute)
+	guard := time.After(cmp.Or(r.patience, 3*time.Minute))
 	for !done() {
 		select {
 		case err := <-r.exited:

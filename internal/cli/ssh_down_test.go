@@ -50,7 +50,7 @@ func TestDownCleansAnSSHHostAfterAKilledRun(t *testing.T) {
 	env := cmdEnv(t)
 	main := startBin(t, env, "run", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.Addr()+" "+h.HostKey())
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine())
 	t.Cleanup(func() {
 		// A failed check must not leave the host changed for the next
 		// test: what down is for, done whether the test got there.

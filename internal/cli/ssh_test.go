@@ -42,7 +42,7 @@ func TestSSHProviderRefusesWrongHostKey(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	r := runBin(t, cmdEnv(t), "run", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.Addr()+" "+otherHostKey,
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", fmt.Sprintf("[%s]:%d %s", h.Addr(), h.Port(), otherHostKey),
 		"--ready-timeout", "20s")
 	if r.code == 0 {
 		t.Fatalf("exit 0 with a wrong host key\nstdout:\n%s", r.stdout)
@@ -120,7 +120,7 @@ func TestSecretsStayOut(t *testing.T) {
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey()))
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()))
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -151,7 +151,7 @@ func TestSSHUpThenDown(t *testing.T) {
 	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	up := runBin(t, cmdEnv(t), "up", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.Addr()+" "+h.HostKey())
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine())
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}
@@ -276,15 +276,33 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey())
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())
 
 	main := startBin(t, env)
-	// Both sleeps (and sudo) when the step starts a root one too.
+	// The step's sleep, and the root one when the step starts it too. Only
+	// the sleeps count, not the sudo that started the root one: whether
+	// that sudo is still there depends on whether setsid had to fork, and
+	// a poll that missed its moment would wait for it forever.
 	want := 1
 	if created {
-		want = 3
+		want = 2
 	}
-	main.waitUntil("the suite's step", func() bool { return len(processesMentioning(t, "sleep "+sleepArg)) >= want }, nil)
+	sleeps := func() []string {
+		var found []string
+		for _, p := range processesMentioning(t, "sleep "+sleepArg) {
+			if _, cmdline, _ := strings.Cut(p, ": "); strings.TrimSpace(cmdline) == "sleep "+sleepArg {
+				found = append(found, p)
+			}
+		}
+		return found
+	}
+	// Provisioning, the probe's upload and creating the user come first:
+	// on a loaded machine that may take minutes, which is no failure.
+	main.patience = 10 * time.Minute
+	main.waitUntil("the suite's step", func() bool { return len(sleeps()) >= want },
+		func() string {
+			return fmt.Sprintf("processes mentioning sleep %s: %q", sleepArg, processesMentioning(t, "sleep "+sleepArg))
+		})
 	main.kill()
 
 	state := parseFileCommands(t, files["GITHUB_STATE"])
@@ -403,7 +421,7 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.Addr()+" "+h.HostKey())
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())
 	r := runBin(t, env)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -449,7 +467,7 @@ func TestSSHBadInputCouldNotStart(t *testing.T) {
 			"--ssh-private-key-file", keyFile, "--ssh-known-host", knownHost}
 	}
 	port := fmt.Sprint(h.Port())
-	pinned := h.Addr() + " " + h.HostKey()
+	pinned := h.KnownHostsLine()
 	cases := []struct {
 		name string
 		how  launch
@@ -458,9 +476,9 @@ func TestSSHBadInputCouldNotStart(t *testing.T) {
 	}{
 		{"wrong user", launch{}, hostArgs(h.Addr(), port, "mvr-nosuchuser", pinned),
 			[]string{`input "ssh-user": got "mvr-nosuchuser"`, `the key in input "ssh-private-key-file"`, "unable to authenticate"}},
-		{"closed port", launch{}, hostArgs(h.Addr(), closedPort, "root", pinned),
+		{"closed port", launch{}, hostArgs(h.Addr(), closedPort, "root", "["+h.Addr()+"]:"+closedPort+" "+h.HostKey()),
 			[]string{`input "ssh-port": got "` + closedPort + `", expected the port sshd listens on at ` + h.Addr(), "connection refused"}},
-		{"another host key", launch{}, hostArgs(h.Addr(), port, "root", h.Addr()+" "+otherHostKey),
+		{"another host key", launch{}, hostArgs(h.Addr(), port, "root", fmt.Sprintf("[%s]:%d %s", h.Addr(), h.Port(), otherHostKey)),
 			[]string{`input "ssh-known-host"`, "host key mismatch"}},
 		// A name under .invalid never resolves (RFC 6761), and the run is
 		// in a network namespace of its own with only a loopback that is

@@ -476,8 +476,21 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 		}
 		fmt.Fprintf(a.stdout, "==> tearing down what run %s (pid %d, ended without its teardown) left\n", st.Identity.Run(), st.PID)
 	}
+	// The leg's own inputs fill what down was not given. Of the
+	// provider's inputs, a value down has only as the input's default
+	// (run.Inputs holds defaults) is not given either: the leg's ssh-port
+	// must not turn back into 22, or its ssh-known-host line for
+	// [host]:port would no longer be its host's.
+	defaults := map[string]string{}
+	if e, err := registry().Get(st.Provider); err == nil {
+		for _, in := range config.Inputs() {
+			if slices.Contains(e.Info.Inputs, in.Name) && in.Default != "" {
+				defaults[in.Name] = in.Default
+			}
+		}
+	}
 	for k, v := range st.Inputs {
-		if _, given := run.Inputs[k]; !given {
+		if cur, given := run.Inputs[k]; !given || cur == defaults[k] {
 			run.Inputs[k] = v
 		}
 	}

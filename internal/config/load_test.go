@@ -583,6 +583,11 @@ func TestShortSecretDoesNotHideValues(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `input "region": got "us east"`) {
 		t.Errorf("err = %v, want it to quote region's value", err)
 	}
+	// Nor does a short line of a longer secret.
+	_, err = load(t, map[string]string{"provider": "aws", "github-token": "ghp_long0123456789\nus", "region": "us east"})
+	if err == nil || !strings.Contains(err.Error(), `input "region": got "us east"`) {
+		t.Errorf("err = %v, want it to quote region's value despite the secret's short line", err)
+	}
 	const token = "ghp_long0123456789"
 	_, err = load(t, map[string]string{"provider": "aws", "github-token": token, "region": "us " + token})
 	if err == nil || !strings.Contains(err.Error(), `input "region": got "***"`) || strings.Contains(err.Error(), token) {

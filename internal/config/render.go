@@ -216,7 +216,7 @@ errors, and every error names the file, the line, the value and the form expecte
 | ` + "`uploads`" + ` | Files copied before the first step: ` + "`{src, dst, mode}`" + `, src relative to the suite file, dst absolute, mode octal (default 0644). |
 | ` + "`steps`" + ` | The verification steps, in order (below). |
 
-A step has ` + "`name`" + ` (unique) and ` + "`run`" + ` (a bash script, run as ` + "`sudo -iu USER bash -lc`" + `), and may have
+A step has ` + "`name`" + ` (unique) and ` + "`run`" + ` (a bash script, run as ` + "`sudo -n -iu USER bash -lc`" + `; where the login user is USER and has no passwordless sudo, as ` + "`bash -lc`" + `, noted in the summary), and may have
 ` + "`timeout`" + ` (default: the ` + "`step-timeout`" + ` input), ` + "`needs: [kvm]`" + ` (on the no-KVM lane the step reads n/a),
 ` + "`column`" + ` (the matrix column its result feeds: ` + "`Preflight`" + `, ` + "`Live cycle`" + ` or ` + "`Seccomp probe`" + `),
 ` + "`parse`" + ` (` + "`libtest`" + ` counts libtest results, and ` + "`running 0 tests`" + ` reads not run; ` + "`exit`" + `, the default, uses the

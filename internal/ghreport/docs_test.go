@@ -344,6 +344,24 @@ func TestRewriteDocsTableExactProviderBeatsDisplayName(t *testing.T) {
 	if got := rewriteTable(t, "| GCP | ✅ | ✅ | ✅ | kept |\n"+metal, c8i, metalRow); got != want {
 		t.Errorf("exact name for a later row:\n%s\nwant\n%s", got, want)
 	}
+
+	// Two rows with the same name, one line for it: the first row takes
+	// it. The second, whose exact name is in the table, takes no line by
+	// its key's display name (GCP) nor by its seed name (Hetzner): those
+	// lines are kept as they are and the row is added at the end.
+	const gcpLine = "| GCP | ✅ | ✅ | ✅ | kept |\n"
+	const hetznerLine = "| Hetzner | ✅ | ✅ | ✅ | kept |\n"
+	const sharedLine = "| Shared | ❌ | ❌ | ❌ | last run |\n"
+	first := matrix.Row{Key: "aws", Provider: "Shared", Notes: "first"}
+	for _, second := range []matrix.Row{
+		{Key: "gcp", Provider: "Shared", Notes: "second by display name"},
+		{Key: "hetzner-no-kvm", Provider: "Shared", Notes: "second by seed name"},
+	} {
+		want := first.Markdown() + gcpLine + hetznerLine + second.Markdown()
+		if got := rewriteTable(t, sharedLine+gcpLine+hetznerLine, first, second); got != want {
+			t.Errorf("two rows named Shared, the second %s:\n%s\nwant\n%s", second.Key, got, want)
+		}
+	}
 }
 
 // A row matched by its key's display name is rewritten where its line is,

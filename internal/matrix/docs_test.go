@@ -121,3 +121,32 @@ func TestRowsLineRoundTrips(t *testing.T) {
 		t.Errorf("rows line %q reads as %q, %v; want aws only", odd, got, err)
 	}
 }
+
+// Each malformed rows line is refused with the reason, not read as
+// something else: the docs table's ownership comes from it.
+func TestParseRowsLineRefuses(t *testing.T) {
+	for _, tc := range []struct{ name, line, want string }{
+		{"not the marker", `<!-- mvm-verify:row aws="AWS" -->`, "does not begin with"},
+		{"no end", `<!-- mvm-verify:rows aws="AWS"`, "does not end with -->"},
+		{"--> inside", `<!-- mvm-verify:rows aws="AWS" --> gcp="GCP" -->`, "does not end with -->"},
+		{"--> inside a cell", `<!-- mvm-verify:rows aws="A-->B" -->`, "does not end with -->"},
+		{"glued to the marker", `<!-- mvm-verify:rowsaws="AWS" -->`, "no space after"},
+		{"key twice", `<!-- mvm-verify:rows aws="AWS" aws="AWS (c8i)" -->`, "key aws twice"},
+		{"empty cell", `<!-- mvm-verify:rows aws="" -->`, "the cell of aws is empty"},
+		{"glued pairs", `<!-- mvm-verify:rows aws="AWS"gcp="GCP" -->`, "no space after the cell of aws"},
+		{"no =", `<!-- mvm-verify:rows aws -->`, "has no ="},
+		{"bad key", `<!-- mvm-verify:rows AWS="AWS" -->`, "is not a row key"},
+		{"unquoted cell", `<!-- mvm-verify:rows aws=AWS -->`, "not a double-quoted string"},
+		{"single-quoted cell", `<!-- mvm-verify:rows aws='AWS' -->`, "not a double-quoted string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseRowsLine(tc.line)
+			if err == nil {
+				t.Fatalf("ParseRowsLine(%q) = %q, want refused (%s)", tc.line, got, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "is not of the form") {
+				t.Errorf("error %q, want the form and %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -44,7 +44,7 @@ func BenchmarkExec(b *testing.B) {
 			b.Fatalf("Run: %+v %v", res, err)
 		}
 	}
-	line, err := remoteCommand(h.f.login, spec, newToken())
+	line, err := remoteCommand(h.f.login, false, spec, newToken())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -167,6 +168,10 @@ type Client struct {
 	opts      DialOptions
 	closeOnce sync.Once
 	stop      chan struct{} // closed by Close: ends the keepalive loop
+
+	// sudoLogin is set once CheckSudo found that the login user may sudo:
+	// commands as the login user then go through sudo too.
+	sudoLogin atomic.Bool
 
 	mu    sync.Mutex
 	cause error // why the connection was closed from our side, if it was
@@ -463,6 +468,14 @@ func (c *Client) Close() error {
 
 // Target returns the target the client was dialed with.
 func (c *Client) Target() Target { return c.target }
+
+// Keepalive reports the keepalive this connection runs with, after
+// defaults: the interval (negative: none) and how many unanswered
+// intervals close it. Callers' tests check it, since a keepalive's effect
+// (a NAT that keeps a quiet connection) cannot be seen from here.
+func (c *Client) Keepalive() (interval time.Duration, maxMissed int) {
+	return c.opts.Keepalive, c.opts.KeepaliveMaxMissed
+}
 
 func jitter(d time.Duration) time.Duration {
 	// Half fixed, half random: attempts from many legs spread out, and the

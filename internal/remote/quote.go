@@ -36,36 +36,41 @@ const markerVar = "MVM_VERIFY_CMD"
 
 // remoteCommand builds the string sshd hands to the login user's shell for
 // s, with markerVar=marker in the environment bash starts with when marker
-// is set.
-func remoteCommand(loginUser string, s RunSpec, marker string) (string, error) {
+// is set. sudoLogin says the login user has passwordless sudo
+// (Client.CheckSudo), so a command as the login user goes through sudo too.
+func remoteCommand(loginUser string, sudoLogin bool, s RunSpec, marker string) (string, error) {
 	script, err := scriptWithEnv(s.Command, s.Env)
 	if err != nil {
 		return "", err
 	}
-	return shellCommand(loginUser, s.AsUser, script, marker)
+	return shellCommand(loginUser, sudoLogin, s.AsUser, script, marker)
 }
 
-// shellCommand runs script in a bash login shell as asUser ("" or the
-// login user: as the login user). A marker is set with env(1) rather than
-// exported by the script, because /proc/PID/environ shows a process's
-// environment as it was exec'd: bash itself must start with it.
+// shellCommand runs script in a bash login shell as asUser. A marker is
+// set with env(1) rather than exported by the script, because
+// /proc/PID/environ shows a process's environment as it was exec'd: bash
+// itself must start with it.
 //
-// As the login user it is `bash -lc 'SCRIPT'`, a login shell so that PATH
-// set up by rustup or nix in ~/.profile is there.
-//
-// As another user it is `sudo -n -iu USER bash -lc 'source <(base64 -d
-// <<<B64)'`. sudo -i re-quotes the command for the target's login shell by
+// As a named user it is `sudo -n -iu USER bash -lc 'source <(base64 -d
+// <<<B64)'`, the login user included when sudoLogin is set: a step then
+// starts from the same fresh login (sudo's reset environment, SUDO_USER)
+// whichever user the provider logs in as. With asUser empty, or the login
+// user without sudoLogin (a host where the login user has no passwordless
+// sudo), it is `bash -lc 'SCRIPT'` in the login user's own shell. Either
+// way it is a login shell, so that PATH set up by rustup or nix in
+// ~/.profile is there.
+// sudo -i re-quotes the command for the target's login shell by
 // backslash-escaping every character except letters, digits, '_', '-' and
 // '$', so any '$' in a plain script would be expanded early by that outer
 // shell ("for f in a b; do echo $f; done" prints two empty lines). The
 // base64 form has no '$' and survives the re-quoting byte for byte; source
 // runs the script in the login bash with stdin left alone.
-func shellCommand(loginUser, asUser, script, marker string) (string, error) {
+func shellCommand(loginUser string, sudoLogin bool, asUser, script, marker string) (string, error) {
 	bash := "bash -lc "
 	if marker != "" {
 		bash = "env " + markerVar + "=" + Quote(marker) + " " + bash
 	}
-	if asUser == "" || asUser == loginUser {
+	if asUser == "" || asUser == loginUser && !sudoLogin {
 		return bash + Quote(script), nil
 	}
 	if !userName.MatchString(asUser) {
@@ -124,7 +129,10 @@ true`
 
 // sweepCommand runs the sweep as asUser without a login shell: the sweep
 // needs nothing from the user's profile, and a profile that waits on a
-// lock (a rehash) must not hold up the end of a command.
+// lock (a rehash) must not hold up the end of a command. As the login user
+// it needs no sudo even when the command went through it: what sudo
+// started runs as the login user, whose own shell may read its environment
+// and kill it.
 func sweepCommand(loginUser, asUser, marker string) (string, error) {
 	script := Quote(sweepScript(marker))
 	if asUser == "" || asUser == loginUser {

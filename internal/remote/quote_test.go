@@ -70,13 +70,16 @@ func TestQuoteLeavesSafeWordsAlone(t *testing.T) {
 func TestRemoteCommand(t *testing.T) {
 	tests := []struct {
 		name    string
+		sudo    bool // the login user may sudo (CheckSudo)
 		spec    RunSpec
 		want    string // exact, or a prefix when wantPre
 		wantPre bool
 		wantErr string
 	}{
 		{name: "login user", spec: RunSpec{Command: "echo $HOME"}, want: `bash -lc 'echo $HOME'`},
-		{name: "same user", spec: RunSpec{Command: "id -un", AsUser: "admin"}, want: `bash -lc 'id -un'`},
+		{name: "same user without sudo", spec: RunSpec{Command: "id -un", AsUser: "admin"}, want: `bash -lc 'id -un'`},
+		{name: "same user with sudo", sudo: true, spec: RunSpec{Command: "id -un", AsUser: "admin"}, want: "sudo -n -iu admin bash -lc 'source <(base64 -d <<<aWQgLXVu)'"},
+		{name: "no user with sudo", sudo: true, spec: RunSpec{Command: "id -un"}, want: `bash -lc 'id -un'`},
 		{name: "env sorted", spec: RunSpec{Command: "env", Env: map[string]string{"B": "2", "A": "it's"}},
 			want: `bash -lc 'export A='\''it'\''\'\'''\''s'\''` + "\n" + `export B=2` + "\n" + `env'`},
 		{name: "other user", spec: RunSpec{Command: "id", AsUser: "mvm"}, want: "sudo -n -iu mvm bash -lc 'source <(base64 -d <<<", wantPre: true},
@@ -86,7 +89,7 @@ func TestRemoteCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := remoteCommand("admin", tt.spec, "")
+			got, err := remoteCommand("admin", tt.sudo, tt.spec, "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -107,7 +110,7 @@ func TestRemoteCommand(t *testing.T) {
 // after sudo -i's re-quoting, which leaves '$' unescaped: the encoded form
 // must therefore hold no '$' (nor any quote the outer shell would eat).
 func TestRemoteCommandSudoFormHasNoDollar(t *testing.T) {
-	got, err := remoteCommand("admin", RunSpec{Command: `for f in "$@" $HOME '$x'; do echo $f; done`, AsUser: "mvm", Env: map[string]string{"X": "$y"}}, "m4rker")
+	got, err := remoteCommand("admin", false, RunSpec{Command: `for f in "$@" $HOME '$x'; do echo $f; done`, AsUser: "mvm", Env: map[string]string{"X": "$y"}}, "m4rker")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,10 +122,11 @@ func TestRemoteCommandSudoFormHasNoDollar(t *testing.T) {
 
 func TestRemoteCommandSetsMarker(t *testing.T) {
 	for as, want := range map[string]string{
-		"":    "env MVM_VERIFY_CMD=abc123 bash -lc 'export A=1\ntrue'",
-		"mvm": "sudo -n -iu mvm env MVM_VERIFY_CMD=abc123 bash -lc 'source <(base64 -d <<<",
+		"":      "env MVM_VERIFY_CMD=abc123 bash -lc 'export A=1\ntrue'",
+		"mvm":   "sudo -n -iu mvm env MVM_VERIFY_CMD=abc123 bash -lc 'source <(base64 -d <<<",
+		"admin": "sudo -n -iu admin env MVM_VERIFY_CMD=abc123 bash -lc 'source <(base64 -d <<<",
 	} {
-		got, err := remoteCommand("admin", RunSpec{Command: "true", AsUser: as, Env: map[string]string{"A": "1"}}, "abc123")
+		got, err := remoteCommand("admin", true, RunSpec{Command: "true", AsUser: as, Env: map[string]string{"A": "1"}}, "abc123")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -232,6 +232,23 @@ func TestRunAsUser(t *testing.T) {
 			}
 		})
 	}
+	// Once CheckSudo found the login user's sudo, a command as the login
+	// user goes through sudo -iu as well, and means the same.
+	sc := f.dial(t, fast())
+	if ok, err := sc.CheckSudo(testContext(t)); err != nil || !ok {
+		t.Fatalf("CheckSudo for %s, who has NOPASSWD sudo: ok %v, err %v", f.login, ok, err)
+	}
+	if res := run(t, sc, RunSpec{Command: script, AsUser: f.login, Env: env}); res.ExitCode != 0 || string(res.Output) != want(f.login) {
+		t.Errorf("as the login user through sudo: exit %d output\n%q\nwant\n%q", res.ExitCode, res.Output, want(f.login))
+	}
+	for as, want := range map[string]string{"": "none\n", f.login: f.login + "\n"} {
+		if res := run(t, sc, RunSpec{Command: `echo "${SUDO_USER:-none}"`, AsUser: as}); string(res.Output) != want {
+			t.Errorf("as %q after CheckSudo: SUDO_USER %q, want %q", as, res.Output, want)
+		}
+	}
+	if res := run(t, c, RunSpec{Command: `echo "${SUDO_USER:-none}"`, AsUser: f.login}); string(res.Output) != "none\n" {
+		t.Errorf("as the login user without CheckSudo: SUDO_USER %q, want none (no sudo)", res.Output)
+	}
 	// A login shell reads the profile: this is how rustup's PATH arrives.
 	profile := "/home/" + f.other + "/.profile"
 	orig, err := os.ReadFile(profile)
@@ -278,6 +295,10 @@ func remoteGone(t *testing.T, c *Client, marker string) {
 func TestRunTimeoutKills(t *testing.T) {
 	f := newFixture(t)
 	c := f.dial(t, fast())
+	sc := f.dial(t, fast())
+	if ok, err := sc.CheckSudo(testContext(t)); err != nil || !ok {
+		t.Fatalf("CheckSudo: ok %v, err %v", ok, err)
+	}
 	pid := strconv.Itoa(os.Getpid() % 100)
 	tests := []struct {
 		name    string
@@ -286,6 +307,8 @@ func TestRunTimeoutKills(t *testing.T) {
 		markers []string // processes that must be gone afterwards
 	}{
 		{"login user", "", "echo started; sleep 61.1" + pid + "; echo survived", []string{"sleep 61.1" + pid}},
+		// sudo's own process is root's; the killed command must still end.
+		{"login user through sudo", "sudo", "echo started; sleep 61.5" + pid + "; echo survived", []string{"sleep 61.5" + pid}},
 		// killpg as the login user cannot reach the other user's processes.
 		{"other user through sudo", f.other, "echo started; sleep 61.2" + pid + "; echo survived", []string{"sleep 61.2" + pid}},
 		// A process in a session of its own escapes killpg.
@@ -294,7 +317,11 @@ func TestRunTimeoutKills(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := c.Run(testContext(t), RunSpec{Command: tt.command, AsUser: tt.asUser, Timeout: 300 * time.Millisecond})
+			c, as := c, tt.asUser
+			if as == "sudo" {
+				c, as = sc, f.login
+			}
+			res, err := c.Run(testContext(t), RunSpec{Command: tt.command, AsUser: as, Timeout: 300 * time.Millisecond})
 			if err != nil {
 				t.Fatalf("a timeout is a result, not an error: %v", err)
 			}
@@ -397,9 +424,17 @@ func TestRunTimeoutTermsBeforeKill(t *testing.T) {
 
 func TestRunContextCancel(t *testing.T) {
 	f := newFixture(t)
-	c := f.dial(t, fast())
-	for i, as := range []string{"", f.other} {
+	plain := f.dial(t, fast())
+	sc := f.dial(t, fast())
+	if ok, err := sc.CheckSudo(testContext(t)); err != nil || !ok {
+		t.Fatalf("CheckSudo: ok %v, err %v", ok, err)
+	}
+	for i, as := range []string{"", f.other, "sudo"} {
 		t.Run("as "+as, func(t *testing.T) {
+			c := plain
+			if as == "sudo" {
+				c, as = sc, f.login // the login user through sudo
+			}
 			marker := "sleep 62." + strconv.Itoa(i) + strconv.Itoa(os.Getpid()%100)
 			ctx, cancel := context.WithCancel(testContext(t))
 			live := newNotifyWriter("started")
@@ -1122,4 +1157,32 @@ func socketOwners(t *testing.T, inode string) []int {
 		}
 	}
 	return pids
+}
+
+// A login user without passwordless sudo: CheckSudo says so rather than
+// failing, and commands as the login user keep running in its own login
+// shell, without sudo.
+func TestCheckSudoRefusedKeepsTheLoginShell(t *testing.T) {
+	requireRoot(t)
+	keys, err := GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testhost.Start(t, testhost.Options{
+		HostKeyPEM: keys.HostPrivatePEM,
+		Users:      []testhost.User{{Name: otherUser, AuthorizedKeys: []string{keys.ClientAuthorized}}},
+	})
+	c, err := Dial(testContext(t), Target{Addr: h.Addr(), Port: h.Port(), User: otherUser, Signer: keys.Client, HostKey: keys.HostPublic}, fast())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ok, err := c.CheckSudo(testContext(t))
+	if err != nil || ok {
+		t.Fatalf("CheckSudo for %s, who may not sudo: ok %v, err %v; want false, nil", otherUser, ok, err)
+	}
+	res := run(t, c, RunSpec{Command: `echo "$(id -un) ${SUDO_USER:-none}"`, AsUser: otherUser})
+	if want := otherUser + " none\n"; res.ExitCode != 0 || string(res.Output) != want {
+		t.Errorf("as the login user without sudo: exit %d output %q, want %q", res.ExitCode, res.Output, want)
+	}
 }

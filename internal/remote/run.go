@@ -26,8 +26,10 @@ type RunSpec struct {
 	// Command is a bash script; it runs in a login shell (bash -lc) so PATH
 	// from ~/.profile (rustup, nix) is set.
 	Command string
-	// AsUser runs the command as that user through `sudo -n -iu USER`
-	// when it differs from the login user; empty means the login user.
+	// AsUser runs the command as that user through `sudo -n -iu USER`:
+	// always for another user, and for the login user too once
+	// Client.CheckSudo found that it may sudo. Empty means the login
+	// user's own login shell, without sudo.
 	AsUser string
 	// Timeout, when positive, kills the command after that long and
 	// reports TimedOut.
@@ -72,7 +74,7 @@ func (r ExecResult) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
 func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	res := ExecResult{ExitCode: -1}
 	marker := newToken()
-	cmd, err := remoteCommand(c.target.User, s, marker)
+	cmd, err := remoteCommand(c.target.User, c.sudoLogin.Load(), s, marker)
 	if err != nil {
 		return res, err
 	}
@@ -225,6 +227,21 @@ func (c *Client) ping() <-chan struct{} {
 		close(answered)
 	}()
 	return answered
+}
+
+// CheckSudo asks the host, once per connection, whether the login user
+// may sudo without a password (`sudo -n true`). When it may, commands
+// whose AsUser is the login user run through `sudo -n -iu USER` from then
+// on, as commands as any other user do; when it may not, ok is false and
+// they keep running in the login user's own login shell. The error is for
+// a connection that failed or a ctx that ended, not for a refusal.
+func (c *Client) CheckSudo(ctx context.Context) (ok bool, err error) {
+	res, err := c.Run(ctx, RunSpec{Command: "sudo -n true", Timeout: time.Minute})
+	if err != nil {
+		return false, fmt.Errorf("check for passwordless sudo: %w", err)
+	}
+	c.sudoLogin.Store(res.OK())
+	return res.OK(), nil
 }
 
 // sweep runs sweepScript as the user the command ran as, in a session of

@@ -29,6 +29,10 @@ func Markdown(res *verify.Result) string {
 		fmt.Fprintf(&b, "Lane `%s`, %s.\n\n", orDash(res.Lane), res.Started.UTC().Format("2006-01-02 15:04 MST"))
 	}
 
+	for _, n := range res.Notices {
+		fmt.Fprintf(&b, "Note: %s.\n\n", matrix.Escape(n))
+	}
+
 	b.WriteString("### Phases\n\n| Phase | Result | Duration | Detail |\n|---|---|---|---|\n")
 	for _, p := range res.Phases {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", p.Name, p.Status.Symbol(), dur(p.Duration), matrix.Escape(p.Error))

@@ -143,3 +143,14 @@ func TestLogsAreCutUnderTheSummaryLimit(t *testing.T) {
 		t.Error("long logs were not marked as cut")
 	}
 }
+
+// A notice about how the leg ran (steps without sudo) is in the summary,
+// escaped like any other text from the run.
+func TestMarkdownShowsNotices(t *testing.T) {
+	res := &verify.Result{Display: "SSH", Outcome: verify.Verified,
+		Notices: []string{"mvm has no passwordless sudo on h: steps run in its own login shell (bash -lc) | not sudo"}}
+	md := Markdown(res)
+	if !strings.Contains(md, `Note: mvm has no passwordless sudo on h: steps run in its own login shell (bash -lc) \| not sudo.`) {
+		t.Errorf("summary lacks the notice:\n%s", md)
+	}
+}

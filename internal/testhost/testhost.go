@@ -85,6 +85,12 @@ func (h *Host) Port() int { return h.srv.Port() }
 // HostKey is the host key in authorized_keys form.
 func (h *Host) HostKey() string { return h.srv.HostPublicKey() }
 
+// KnownHostsLine is the host's key as a known_hosts line for its address
+// and port ("[addr]:port TYPE BASE64"), as ssh-keyscan -p prints it.
+func (h *Host) KnownHostsLine() string {
+	return fmt.Sprintf("[%s]:%d %s", h.Addr(), h.Port(), h.HostKey())
+}
+
 // Pid is the sshd's process id.
 func (h *Host) Pid() int { return h.srv.Pid() }
 

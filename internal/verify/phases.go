@@ -144,7 +144,11 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 		defer giveUp(nil)
 	}
 	var unreachableSince time.Time
-	client, err := remote.Dial(dctx, target, remote.DialOptions{
+	dial := c.plan.Dial
+	if dial == nil {
+		dial = remote.Dial
+	}
+	client, err := dial(dctx, target, remote.DialOptions{
 		InitialBackoff:  c.plan.DialBackoff,
 		HandshakeBudget: budget,
 		Logger:          c.plan.log(),
@@ -174,9 +178,46 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 	c.cleanups.pushConn("close ssh", func(context.Context) error { client.Close(); return nil })
 
 	if c.host.ReadyMarker != "" {
-		return c.waitMarker(ctx)
+		err = c.waitMarker(ctx)
+	} else {
+		err = c.bootstrapOverSSH(ctx)
 	}
-	return c.bootstrapOverSSH(ctx)
+	if err != nil {
+		return err
+	}
+	return c.checkSudo(ctx)
+}
+
+// checkSudo asks once, with the host ready, whether the login user may
+// sudo without a password. Steps run as the suite's user through `sudo -n
+// -iu USER bash -lc` (DESIGN §5), the login user included, so that they
+// start from the same fresh login whichever user the provider logs in as.
+// A host we did not boot whose login user is the suite's user may have no
+// such sudo: steps then run in that user's own login shell (`bash -lc`),
+// which is said in the log and the summary rather than failed, since the
+// suite needs nothing that sudo would give it.
+func (c *cycle) checkSudo(ctx context.Context) error {
+	ok, err := c.client.CheckSudo(ctx)
+	if err != nil {
+		return err
+	}
+	if ok || c.plan.User != "" && c.plan.User != c.host.User {
+		// A suite's user other than the login user needs sudo anyway:
+		// its commands fail with sudo's own message.
+		return nil
+	}
+	user := c.host.User
+	note := fmt.Sprintf("%s has no passwordless sudo on %s: steps run in its own login shell (bash -lc), not through sudo -n -iu %s", user, c.host.Address, user)
+	prefix := "   note: "
+	if c.plan.Actions {
+		prefix = "::notice::"
+	}
+	fmt.Fprintf(c.out, "%s%s\n", prefix, note)
+	c.plan.log().Info("no passwordless sudo; steps run without it", "user", user, "host", c.host.Address)
+	c.mu.Lock()
+	c.res.Notices = append(c.res.Notices, note)
+	c.mu.Unlock()
+	return nil
 }
 
 // unreachable says whether a dial's error is the host refusing the

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -126,6 +127,9 @@ type Plan struct {
 	ReadyPoll time.Duration
 	// DialBackoff is the first retry interval for SSH dials (tests shrink it).
 	DialBackoff time.Duration
+	// Dial connects to the host (remote.Dial when nil); tests wrap it to
+	// see the options the cycle dials with.
+	Dial func(context.Context, remote.Target, remote.DialOptions) (*remote.Client, error)
 	// Heartbeat is how long a step, bootstrap or upload may be silent
 	// before the live output says it is still running (tests shrink it);
 	// 0 means DefaultHeartbeat.

@@ -110,6 +110,9 @@ type Result struct {
 	Created          []providers.Resource `json:"created,omitempty"`
 	// Collected holds log excerpts from the host, in a fixed order (masked).
 	Collected []Log `json:"-"`
+	// Notices are things the summary says about how the leg ran that are
+	// neither failures nor cells (steps run without sudo).
+	Notices []string `json:"notices,omitempty"`
 	// RemoteTime is the total time spent inside remote commands.
 	RemoteTime time.Duration `json:"remote_time_ns"`
 	// CostUSD is the estimated cost of the host for the leg's duration.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
@@ -197,4 +198,80 @@ func TestSSHProviderUndoesUploads(t *testing.T) {
 		t.Errorf("step output %q, want both uploads' content", got)
 	}
 	checkUploadsUndone(t, base, existing)
+}
+
+// Steps run as the suite's user through `sudo -n -iu USER bash -lc`
+// (DESIGN §5), also when the suite's user is the one the provider logs in
+// as: sudo sets SUDO_USER, and the command's marker and the script's
+// shell syntax come through sudo -i's re-quoting intact.
+func TestStepsRunThroughSudoAsTheLoginUser(t *testing.T) {
+	plan := sshLeg(t, true, Step{
+		Name:   "who",
+		Run:    `for w in "user=$(id -un)" "sudo_user=${SUDO_USER:-none}" "marked=${MVM_VERIFY_CMD:+yes}"; do printf '%s ' "$w"; done; echo`,
+		Column: matrix.LiveCycle,
+	})
+	plan.User = sshLoginUser
+	plan.Lane = "no-kvm" // the login user is not in the kvm group
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	want := "user=" + sshLoginUser + " sudo_user=" + sshLoginUser + " marked=yes \n"
+	if got := res.Steps[0].Output; got != want {
+		t.Errorf("step output %q, want %q: the step did not run through sudo -iu as the login user", got, want)
+	}
+	if len(res.Notices) != 0 {
+		t.Errorf("notices %q on a host with passwordless sudo", res.Notices)
+	}
+}
+
+// A host whose login user is the suite's user and has no passwordless
+// sudo still runs the suite, in that user's own login shell, and the
+// result says steps ran without sudo.
+func TestStepsWithoutSudoRunInTheLoginShell(t *testing.T) {
+	plan := sshLeg(t, false, Step{
+		Name:   "who",
+		Run:    `echo "user=$(id -un) sudo_user=${SUDO_USER:-none} marked=${MVM_VERIFY_CMD:+yes}"`,
+		Column: matrix.LiveCycle,
+	})
+	plan.User = sshLoginUser
+	plan.Lane = "no-kvm" // the login user is not in the kvm group
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	if want := "user=" + sshLoginUser + " sudo_user=none marked=yes\n"; res.Steps[0].Output != want {
+		t.Errorf("step output %q, want %q", res.Steps[0].Output, want)
+	}
+	if len(res.Notices) != 1 || !strings.Contains(res.Notices[0], sshLoginUser+" has no passwordless sudo") || !strings.Contains(res.Notices[0], "bash -lc") {
+		t.Errorf("notices %q, want one saying %s has no passwordless sudo and steps run through bash -lc", res.Notices, sshLoginUser)
+	}
+}
+
+// The cycle's connection sends a keepalive every 5 s and gives up after 3
+// unanswered ones (DESIGN §5: NAT idle timeouts drop quiet connections
+// during a long step). Checked on the client the cycle really dialed, so
+// a cycle that dials with the keepalive off or another limit fails here.
+func TestCycleDialsWithKeepalive(t *testing.T) {
+	plan := sshLeg(t, true, Step{Name: "noop", Run: "true", Column: matrix.LiveCycle})
+	plan.User = sshLoginUser
+	plan.Lane = "no-kvm"
+	var dialed []*remote.Client
+	plan.Dial = func(ctx context.Context, target remote.Target, o remote.DialOptions) (*remote.Client, error) {
+		c, err := remote.Dial(ctx, target, o)
+		if err == nil {
+			dialed = append(dialed, c)
+		}
+		return c, err
+	}
+	res := Run(context.Background(), plan)
+	if res.Outcome != Verified {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.FirstFailure)
+	}
+	if len(dialed) != 1 {
+		t.Fatalf("the cycle dialed %d connections through Plan.Dial, want 1", len(dialed))
+	}
+	if every, missed := dialed[0].Keepalive(); every != 5*time.Second || missed != 3 {
+		t.Errorf("the cycle's connection keeps alive every %v, closed after %d missed; want every 5s, after 3", every, missed)
+	}
 }

@@ -289,6 +289,11 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 			return nil, err
 		}
 	}
+	if os.Geteuid() == 0 && req.User == "root" {
+		if err := p.writeSudoers("root", req.Identity.Name(), false, record); err != nil {
+			return nil, err
+		}
+	}
 	if os.Geteuid() == 0 && req.Lane != "no-kvm" {
 		if err := p.openKVM(ctx, record); err != nil {
 			return nil, err
@@ -462,6 +467,15 @@ func (p *Provider) setUpUser(ctx context.Context, name, leg string, record func(
 			return fmt.Errorf("local: add %s to group %s: %w", name, g, err)
 		}
 	}
+	return p.writeSudoers(name, leg, true, record)
+}
+
+// writeSudoers writes the leg's sudoers drop-in for the user the leg logs
+// in as: passwordless sudo when grant is set (root needs none), and the
+// leg's marker kept through sudo, which would reset it. Steps run through
+// sudo -iu even as the login user, so without it what a step starts would
+// not carry the marker Destroy finds it by without a cgroup.
+func (p *Provider) writeSudoers(name, leg string, grant bool, record func(change) error) error {
 	// One drop-in per leg, so legs sharing a user do not undo each other;
 	// sudo skips names with dots, which leg names never have.
 	path := filepath.Join("/etc/sudoers.d", "mvm-verify-"+leg)
@@ -473,7 +487,10 @@ func (p *Provider) setUpUser(ctx context.Context, name, leg string, record func(
 	}
 	// env_keep carries the leg's marker through sudo, which would reset it,
 	// so what a step starts with sudo is found at Destroy without a cgroup.
-	rule := fmt.Sprintf("Defaults:%s env_keep += \"%s\"\n%s ALL=(ALL) NOPASSWD:ALL\n", name, markerVar, name)
+	rule := fmt.Sprintf("Defaults:%s env_keep += \"%s\"\n", name, markerVar)
+	if grant {
+		rule += fmt.Sprintf("%s ALL=(ALL) NOPASSWD:ALL\n", name)
+	}
 	if err := os.WriteFile(path, []byte(rule), 0o440); err != nil {
 		return fmt.Errorf("local: write sudoers drop-in: %w", err)
 	}

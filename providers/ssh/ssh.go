@@ -5,6 +5,9 @@ package ssh
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +17,7 @@ import (
 	"strings"
 
 	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -93,7 +97,7 @@ func New(o providers.Options) (providers.Provider, error) {
 		insecure = b
 	}
 	if v := o.In("ssh-known-host"); v != "" {
-		if p.hostKey, err = knownHostKey(v); err != nil {
+		if p.hostKey, err = knownHostKey(v, p.host, p.port); err != nil {
 			return nil, err
 		}
 	} else if !insecure {
@@ -136,19 +140,98 @@ func privateKey(o providers.Options) ([]byte, error) {
 }
 
 // knownHostKey accepts "TYPE BASE64 [comment]" or a known_hosts line
-// "HOSTS TYPE BASE64" and returns the key in authorized_keys form.
-func knownHostKey(v string) (string, error) {
-	if pub, _, _, _, err := xssh.ParseAuthorizedKey([]byte(v)); err == nil {
+// "HOSTS TYPE BASE64" and returns the key in authorized_keys form. A
+// known_hosts line must be for host:port as ssh(1) would look it up
+// (hostMatches): a line for another host is refused rather than pinned.
+// Errors quote the host part of a line, never its key.
+func knownHostKey(v, host string, port int) (string, error) {
+	// ParseAuthorizedKey takes a leading field that is not a key type for
+	// options, so a known_hosts line would pass as a key with "options":
+	// only a line that starts with its key is the key alone.
+	if pub, _, opts, _, err := xssh.ParseAuthorizedKey([]byte(v)); err == nil && len(opts) == 0 {
 		return strings.TrimSpace(string(xssh.MarshalAuthorizedKey(pub))), nil
 	}
-	marker, _, pub, _, _, err := xssh.ParseKnownHosts([]byte(v))
+	marker, hosts, pub, _, _, err := xssh.ParseKnownHosts([]byte(v))
 	if err != nil || pub == nil {
 		return "", fmt.Errorf(`ssh-known-host %q: expected a host key as "ssh-ed25519 AAAA…" or a known_hosts line "HOST ssh-ed25519 AAAA…"`, v)
 	}
 	if marker != "" {
 		return "", fmt.Errorf("ssh-known-host %q: the @%s marker is not supported: expected a plain known_hosts line", v, marker)
 	}
+	name := knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
+	if !hostMatches(hosts, name) {
+		return "", fmt.Errorf("ssh-known-host: the line is for %q, not for ssh-host %s port %d: expected a known_hosts line whose hosts include %s "+
+			"(as ssh-keyscan -p %d %s prints it), or the key alone as \"ssh-ed25519 AAAA…\"",
+			strings.Join(hosts, ","), host, port, name, port, host)
+	}
 	return strings.TrimSpace(string(xssh.MarshalAuthorizedKey(pub))), nil
+}
+
+// hostMatches reports whether a known_hosts line's host patterns select
+// name (knownhosts.Normalize's form: "host" for port 22, "[host]:port"
+// otherwise), as ssh(1) reads them: a hashed "|1|salt|hash" entry matches
+// when HMAC-SHA1(salt, name) is its hash; "*" and "?" are wildcards; a
+// pattern negated with "!" that matches rules the line out whatever else
+// matches.
+func hostMatches(patterns []string, name string) bool {
+	matched := false
+	for _, p := range patterns {
+		negated := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(p, "!")
+		var ok bool
+		if strings.HasPrefix(p, "|1|") {
+			ok = hashedMatch(p, name)
+		} else {
+			ok = wildcardMatch(strings.ToLower(p), strings.ToLower(name))
+		}
+		if ok && negated {
+			return false
+		}
+		matched = matched || ok
+	}
+	return matched
+}
+
+// hashedMatch checks a HashKnownHosts entry "|1|base64(salt)|base64(hash)".
+func hashedMatch(entry, name string) bool {
+	parts := strings.Split(entry, "|")
+	if len(parts) != 4 {
+		return false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(parts[2])
+	want, err2 := base64.StdEncoding.DecodeString(parts[3])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	mac := hmac.New(sha1.New, salt)
+	mac.Write([]byte(name))
+	return hmac.Equal(mac.Sum(nil), want)
+}
+
+// wildcardMatch matches s against pattern, where '*' is any run of
+// characters and '?' any one.
+func wildcardMatch(pattern, s string) bool {
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case '*':
+			for i := len(s); i >= 0; i-- {
+				if wildcardMatch(pattern[1:], s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+		default:
+			if s == "" || s[0] != pattern[0] {
+				return false
+			}
+		}
+		pattern, s = pattern[1:], s[1:]
+	}
+	return s == ""
 }
 
 // Name is "ssh".

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -59,7 +60,8 @@ func TestNewValidation(t *testing.T) {
 	}{
 		{"valid", valid(nil), ""},
 		{"known_hosts line", valid(map[string]string{"ssh-known-host": "203.0.113.7 " + hostLine}), ""},
-		{"bracketed known_hosts line", valid(map[string]string{"ssh-known-host": "[host.example]:2222 " + hostLine}), ""},
+		{"bracketed known_hosts line", valid(map[string]string{"ssh-host": "host.example", "ssh-port": "2222", "ssh-known-host": "[host.example]:2222 " + hostLine}), ""},
+		{"known_hosts line for another host", valid(map[string]string{"ssh-known-host": "host.example " + hostLine}), `ssh-known-host: the line is for "host.example", not for ssh-host 203.0.113.7 port 22`},
 		{"key file", valid(map[string]string{"ssh-private-key": "-", "ssh-private-key-file": keyFile}), ""},
 		{"insecure", valid(map[string]string{"ssh-known-host": "-", "insecure-host-key": "true"}), ""},
 		{"host missing", valid(map[string]string{"ssh-host": "-"}), "ssh-host is required"},
@@ -131,7 +133,7 @@ func TestCreatePinsTestHost(t *testing.T) {
 	th := testhost.Start(t, testhost.Options{Users: []testhost.User{{Name: "root", AuthorizedKeys: []string{line}}}})
 	p, err := ssh.New(options(map[string]string{
 		"ssh-host": th.Addr(), "ssh-port": strconv.Itoa(th.Port()), "ssh-user": "root",
-		"ssh-private-key": string(keyPEM), "ssh-known-host": th.Addr() + " " + th.HostKey(),
+		"ssh-private-key": string(keyPEM), "ssh-known-host": th.KnownHostsLine(),
 	}, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -195,5 +197,69 @@ func TestCreateDefaultsToSuiteUser(t *testing.T) {
 	}
 	if h.User != "mvm" || h.Port != 22 || h.HostKey != hostLine {
 		t.Errorf("host %+v: want user mvm, port 22, the pinned key", h)
+	}
+}
+
+// A known_hosts line pins its key only for the hosts it names, read as
+// ssh(1) reads them against ssh-host and ssh-port: "[host]:port" for a
+// port other than 22, hashed entries, wildcards, comma lists, negation.
+// A line for another host is bad input naming the host part, never the
+// key.
+func TestKnownHostLineMustBeForTheHost(t *testing.T) {
+	keyPEM, _ := testhost.ClientKeyPEM(t)
+	_, key := testhost.HostKeyPair(t)
+	keyBody := strings.Fields(key)[1]
+	hashed := func(hostport string) string { return knownhosts.HashHostname(knownhosts.Normalize(hostport)) }
+	for _, tc := range []struct {
+		name, host, port, hosts string
+		ok                      bool
+	}{
+		{"address", "203.0.113.7", "", "203.0.113.7", true},
+		{"name, another case", "h.example", "", "H.Example", true},
+		{"comma list", "h.example", "", "a.example,h.example,203.0.113.9", true},
+		{"bracketed port", "h.example", "2222", "[h.example]:2222", true},
+		{"bracketed port 22", "h.example", "22", "[h.example]:22", false}, // ssh looks up "h.example" for 22
+		{"plain host on another port", "h.example", "2222", "h.example", false},
+		{"bracketed, other port", "h.example", "2200", "[h.example]:2222", false},
+		{"another host", "203.0.113.7", "", "other.example", false},
+		{"wildcard", "h.example", "", "*.example", true},
+		{"wildcard, another domain", "h.example", "", "*.example.org", false},
+		{"question mark", "203.0.113.7", "", "203.0.113.?", true},
+		{"wildcard port", "h.example", "2222", "[h.example]:*", true},
+		{"negated", "h.example", "", "*.example,!h.example", false},
+		{"negated other", "h.example", "", "*.example,!g.example", true},
+		{"hashed", "203.0.113.7", "", hashed("203.0.113.7:22"), true},
+		{"hashed with port", "203.0.113.7", "2222", hashed("203.0.113.7:2222"), true},
+		{"hashed, another host", "203.0.113.7", "", hashed("203.0.113.8:22"), false},
+		{"hashed, another port", "203.0.113.7", "2222", hashed("203.0.113.7:22"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := map[string]string{"ssh-host": tc.host, "ssh-private-key": string(keyPEM), "ssh-known-host": tc.hosts + " " + key}
+			if tc.port != "" {
+				in["ssh-port"] = tc.port
+			}
+			p, err := ssh.New(options(in, nil))
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				h, err := p.Create(context.Background(), providers.Request{User: "mvm"}, nil)
+				if err != nil || !strings.Contains(h.HostKey, keyBody) {
+					t.Errorf("pinned %q (err %v), want the line's key", h.HostKey, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("a line for %q was accepted for ssh-host %s port %q", tc.hosts, tc.host, tc.port)
+			}
+			for _, want := range []string{"ssh-known-host", strconv.Quote(tc.hosts), "ssh-host " + tc.host, "expected a known_hosts line whose hosts include"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), keyBody) {
+				t.Errorf("error quotes the key: %v", err)
+			}
+		})
 	}
 }
