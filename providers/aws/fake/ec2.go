@@ -1328,9 +1328,10 @@ func (s *Server) finishTermination(id string) {
 }
 
 // terminated is the end of an instance: its network interface and root
-// volume deleted (or detached when kept), then state terminated with no
-// address. In that order: a caller that sees the instance terminated may
-// delete its group at once, and must not meet the interface still there.
+// volume deleted (or detached when kept), its address closed, then state
+// terminated with no address. In that order: a caller that sees the
+// instance terminated may delete its group at once, and must meet neither
+// the interface still there nor its address still answering.
 func (s *Server) terminated(id string) {
 	in, ok := s.instances.Get(id)
 	if !ok {
@@ -1349,8 +1350,8 @@ func (s *Server) terminated(id string) {
 	} else if ok {
 		s.volumes.Update(vol, func(v *Volume) { v.State, v.InstanceID = "available", "" })
 	}
-	s.instances.Update(id, func(in *Instance) { in.State, in.PublicIP = "terminated", "" })
 	s.closeFront(id)
+	s.instances.Update(id, func(in *Instance) { in.State, in.PublicIP = "terminated", "" })
 }
 
 // HideVolumesWhilePending keeps the root volume of a pending instance out
