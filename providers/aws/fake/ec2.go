@@ -1033,12 +1033,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		f, err := s.openFront(in.ID, net.JoinHostPort(m.Addr(), strconv.Itoa(m.Port())), m.Port())
 		if err != nil {
 			s.cfg.Logger.Warn("fake: public address", "id", in.ID, "err", err)
-			s.instances.Update(in.ID, func(x *Instance) {
-				if x.State == "pending" {
-					x.State = "terminated"
-					x.Console = append(x.Console, "fake-ec2: no public address: "+err.Error())
-				}
-			})
+			s.launchFailed(in.ID, "fake-ec2: no public address: "+err.Error())
 			return
 		}
 		// Recorded before the instance runs, so a termination from then on
@@ -1056,14 +1051,30 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 			s.closeFront(in.ID)
 		}
 	}, func(err error) {
-		s.instances.Update(in.ID, func(x *Instance) {
-			if x.State == "pending" {
-				x.State = "terminated"
-				x.Console = append(x.Console, "fake-ec2: boot failed: "+err.Error())
-			}
-		})
+		s.launchFailed(in.ID, "fake-ec2: boot failed: "+err.Error())
 	})
 	return s.reservation(in), nil
+}
+
+// launchFailed ends a pending instance whose boot failed as EC2 ends one
+// it could not start: shutting down with Server.InternalError, then
+// terminated with its volume, interface and spot request gone the way a
+// termination takes them, and its host (if one booted) stopped. It runs
+// in the kit's running or failed callback, under the kit's lock, which
+// Halt takes: so the termination goes on in a goroutine of its own.
+func (s *Server) launchFailed(id, console string) {
+	ended := false
+	s.instances.Update(id, func(x *Instance) {
+		if x.State == "pending" {
+			ended = true
+			x.State = "shutting-down"
+			x.StateReason = StateReason{Code: "Server.InternalError", Message: "Server.InternalError: Internal error on launch"}
+			x.Console = append(x.Console, console)
+		}
+	})
+	if ended {
+		go s.finishTermination(id)
+	}
 }
 
 // unsupported is EC2's answer to a launch in a zone that does not offer the type.
