@@ -2,7 +2,6 @@ package providers
 
 import (
 	"debug/elf"
-	"encoding/binary"
 	"strings"
 )
 
@@ -13,23 +12,36 @@ import (
 // mips64 or mips64le), and a binary of either order runs only on a host
 // of the same. Byte order and class are read from the header, so a
 // big-endian arm64 or a 32-bit RISC-V binary is not taken for the Go
-// builds it is not. A machine Go does not build for is named as ELF names
-// it ("sparcv9"), which matches no build.
+// builds it is not; nor is a 32-bit (ILP32) binary of a 64-bit machine —
+// x32 on x86-64, ILP32 on arm64 — which no Go build makes. A machine Go
+// does not build for is named as ELF names it ("sparcv9"), which matches
+// no build.
 func ELFGoArch(h elf.FileHeader) string {
-	big := h.ByteOrder == binary.ByteOrder(binary.BigEndian)
+	// The header's data encoding, not the ByteOrder debug/elf derived from
+	// it: an interface value compared with == says more about how the
+	// reader was built than about the file.
+	big := h.Data == elf.ELFDATA2MSB
 	is64 := h.Class == elf.ELFCLASS64
 	// Names of another byte order or class are go/build's (arm64be,
-	// mips64le): those without a Go port match no build.
+	// mips64le, amd64p32) or made up alike (arm64ilp32): those without a
+	// Go port match no build.
 	switch h.Machine {
 	case elf.EM_X86_64:
+		if !is64 {
+			return "amd64p32" // x32
+		}
 		return "amd64"
 	case elf.EM_386:
 		return "386"
 	case elf.EM_AARCH64:
+		arch := "arm64"
 		if big {
-			return "arm64be"
+			arch += "be"
 		}
-		return "arm64"
+		if !is64 {
+			arch += "ilp32"
+		}
+		return arch
 	case elf.EM_ARM:
 		if big {
 			return "armbe"

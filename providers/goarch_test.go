@@ -38,7 +38,8 @@ func elfHeader(t *testing.T, m elf.Machine, class elf.Class, order binary.ByteOr
 
 // TestELFGoArch: every ELF machine Go builds Linux binaries for maps to
 // its GOARCH, byte order and class included — a big-endian ppc64 binary
-// is not a ppc64le one, and runs on no ppc64le host — and one Go has no
+// is not a ppc64le one, and runs on no ppc64le host; an x32 or ILP32
+// binary of a 64-bit machine is not its 64-bit build — and one Go has no
 // build for keeps a name that matches none.
 func TestELFGoArch(t *testing.T) {
 	le, be := binary.ByteOrder(binary.LittleEndian), binary.ByteOrder(binary.BigEndian)
@@ -49,8 +50,11 @@ func TestELFGoArch(t *testing.T) {
 		want    string
 	}{
 		{elf.EM_X86_64, elf.ELFCLASS64, le, "amd64"},
+		{elf.EM_X86_64, elf.ELFCLASS32, le, "amd64p32"}, // x32: no Go build
 		{elf.EM_AARCH64, elf.ELFCLASS64, le, "arm64"},
 		{elf.EM_AARCH64, elf.ELFCLASS64, be, "arm64be"},
+		{elf.EM_AARCH64, elf.ELFCLASS32, le, "arm64ilp32"},  // ILP32: no Go build
+		{elf.EM_AARCH64, elf.ELFCLASS32, be, "arm64beilp32"},
 		{elf.EM_386, elf.ELFCLASS32, le, "386"},
 		{elf.EM_ARM, elf.ELFCLASS32, le, "arm"},
 		{elf.EM_ARM, elf.ELFCLASS32, be, "armbe"},
