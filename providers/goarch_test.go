@@ -53,7 +53,7 @@ func TestELFGoArch(t *testing.T) {
 		{elf.EM_X86_64, elf.ELFCLASS32, le, "amd64p32"}, // x32: no Go build
 		{elf.EM_AARCH64, elf.ELFCLASS64, le, "arm64"},
 		{elf.EM_AARCH64, elf.ELFCLASS64, be, "arm64be"},
-		{elf.EM_AARCH64, elf.ELFCLASS32, le, "arm64ilp32"},  // ILP32: no Go build
+		{elf.EM_AARCH64, elf.ELFCLASS32, le, "arm64ilp32"}, // ILP32: no Go build
 		{elf.EM_AARCH64, elf.ELFCLASS32, be, "arm64beilp32"},
 		{elf.EM_386, elf.ELFCLASS32, le, "386"},
 		{elf.EM_ARM, elf.ELFCLASS32, le, "arm"},
