@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -39,6 +40,17 @@ func (f awsFake) IsLaunch(c fakecloud.Call) bool { return c.Op == "RunInstances"
 
 func (f awsFake) IsPoll(c fakecloud.Call) bool {
 	return c.Op == "DescribeInstances" && c.Params["InstanceId.1"] != ""
+}
+
+func (f awsFake) Deletes(c fakecloud.Call) []string {
+	if c.Op != "TerminateInstances" {
+		return nil
+	}
+	var ids []string
+	for i := 1; c.Params["InstanceId."+strconv.Itoa(i)] != ""; i++ {
+		ids = append(ids, c.Params["InstanceId."+strconv.Itoa(i)])
+	}
+	return ids
 }
 
 // Mutating: a DryRun call (the fake's "dryrun:" ops) creates nothing; the

@@ -64,6 +64,7 @@ type Kit struct {
 	counts   map[string]int // describes counted against them, by kind and id
 	hold     chan struct{}  // closed = boots proceed
 	machines map[string]*boot
+	booted   []string // every id Boot was called for, in order
 	calls    []Call
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -292,6 +293,7 @@ func (k *Kit) Boot(id string, userData []byte, running func(Machine), failed fun
 	ctx, cancel := context.WithCancel(k.ctx)
 	b := &boot{cancel: cancel, done: make(chan struct{})}
 	k.machines[id] = b
+	k.booted = append(k.booted, id)
 	hold := k.hold
 	k.mu.Unlock()
 
@@ -322,6 +324,15 @@ func (k *Kit) Boot(id string, userData []byte, running func(Machine), failed fun
 		b.machine = m
 		running(m)
 	}()
+}
+
+// Booted returns the ids of every instance Boot was called for, oldest
+// first, halted ones included: what the fake created, for a test to ask
+// what became of it.
+func (k *Kit) Booted() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.booted...)
 }
 
 // Halt stops instance id's machine (or its boot in progress) and waits for it.

@@ -106,6 +106,11 @@ func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
 	if pid == 0 {
 		t.Fatal("Create ended before sshd started")
 	}
+	// sshd must outlive Create here, as it outlives a killed run: were it
+	// gone already, Destroy finding it stopped would prove nothing.
+	if !sshd.Alive(pid) {
+		t.Fatalf("sshd %d is not running before Destroy: the kill left nothing for Destroy to stop", pid)
+	}
 	logFile := filepath.Join(dir, l.req.Identity.Name()+".sshd.log")
 	for _, path := range []string{sshdDir, logFile} {
 		if _, err := os.Lstat(path); err != nil {

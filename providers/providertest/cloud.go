@@ -44,6 +44,9 @@ type Fake interface {
 	// adapter does once its create call has answered, waiting for the
 	// instance to run (EC2's DescribeInstances with InstanceId.1).
 	IsPoll(c fakecloud.Call) bool
+	// Deletes lists the instances a call deletes (EC2's
+	// TerminateInstances: its InstanceId.N), none for other calls.
+	Deletes(c fakecloud.Call) []string
 	// Mutating says whether a call creates, changes or deletes something.
 	// Reads, identity checks and dry runs do not; a run refused at
 	// preflight makes no mutating call.

@@ -12,15 +12,23 @@ import (
 	"time"
 )
 
+// procBound is how long a run of the binary may take in a test: Wait and
+// RunPostCleanly give up after it, so a hung binary fails the test instead
+// of stalling it until go test's own timeout.
+const procBound = 4 * time.Minute
+
 // Proc is a running binary whose output the test watches.
 type Proc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	out    bytes.Buffer
-	seen   map[string]chan struct{}
-	done   chan struct{}
-	code   int
-	stderr bytes.Buffer
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	out bytes.Buffer
+	// watched are Start's watch lines; seen holds, for those not printed
+	// yet, a channel closed when one is.
+	watched map[string]chan struct{}
+	seen    map[string]chan struct{}
+	done    chan struct{}
+	code    int
+	stderr  bytes.Buffer
 }
 
 // Start runs bin with exactly env and args. Each line in watch can be
@@ -28,11 +36,14 @@ type Proc struct {
 // when t ends.
 func Start(t *testing.T, bin string, env []string, args []string, watch ...string) *Proc {
 	t.Helper()
-	p := &Proc{cmd: exec.Command(bin, args...), seen: map[string]chan struct{}{}, done: make(chan struct{})}
+	p := &Proc{cmd: exec.Command(bin, args...), watched: map[string]chan struct{}{}, seen: map[string]chan struct{}{}, done: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stderr = &p.stderr
 	for _, w := range watch {
-		p.seen[w] = make(chan struct{})
+		if _, dup := p.watched[w]; !dup {
+			p.watched[w] = make(chan struct{})
+			p.seen[w] = p.watched[w]
+		}
 	}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -79,18 +90,28 @@ func Start(t *testing.T, bin string, env []string, args []string, watch ...strin
 func (p *Proc) Process() *os.Process { return p.cmd.Process }
 
 // WaitFor waits until a line containing line (one of Start's watch) has
-// been printed; it fails t if the process ends first.
+// been printed; it fails t if the process ends first, and at once if line
+// is not one Start was told to watch (it could never be seen).
 func (p *Proc) WaitFor(t *testing.T, line string) {
 	t.Helper()
 	p.mu.Lock()
-	ch, ok := p.seen[line]
+	ch, ok := p.watched[line]
 	p.mu.Unlock()
 	if !ok {
-		return // already seen
+		t.Fatalf("WaitFor(%q): not one of the lines Start was told to watch", line)
 	}
 	select {
 	case <-ch:
 	case <-p.done:
+		// The line and the exit may both have come since the select
+		// began, and select picks among ready cases at random. The reader
+		// closes a line's channel before it closes done, so this check
+		// sees a line printed before the exit.
+		select {
+		case <-ch:
+			return
+		default:
+		}
 		t.Fatalf("exited (%d) before printing %q\n%s\nstderr:\n%s", p.code, line, p.Output(), p.Stderr())
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("no %q after 3 minutes\n%s", line, p.Output())
@@ -102,8 +123,8 @@ func (p *Proc) Wait(t *testing.T) int {
 	t.Helper()
 	select {
 	case <-p.done:
-	case <-time.After(4 * time.Minute):
-		t.Fatalf("still running after 4 minutes\n%s", p.Output())
+	case <-time.After(procBound):
+		t.Fatalf("still running after %s\n%s", procBound, p.Output())
 	}
 	return p.code
 }

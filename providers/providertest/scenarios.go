@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,11 +296,11 @@ func SIGTERM(t *testing.T, c Cloud) {
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
 			f := c.Start(t, Booter(t, BootOptions{Ready: ph.ready}))
-			var target atomic.Pointer[os.Process]
+			target := newTarget()
 			var sent atomic.Bool
 			signal := func() {
-				if pr := target.Load(); pr != nil && sent.CompareAndSwap(false, true) {
-					pr.Signal(syscall.SIGTERM) //nolint:errcheck
+				if sent.CompareAndSwap(false, true) {
+					target.wait().Signal(syscall.SIGTERM) //nolint:errcheck
 				}
 			}
 			line := ph.arm(f, signal)
@@ -308,7 +309,7 @@ func SIGTERM(t *testing.T, c Cloud) {
 				watch = append(watch, line)
 			}
 			p := Start(t, bin, append(BaseEnv(t), f.Env()...), RunArgs(t, c, f, SuiteFile(t, ph.run)), watch...)
-			target.Store(p.Process())
+			target.set(p.Process())
 			if line != "" {
 				p.WaitFor(t, line)
 				signal()
@@ -323,8 +324,53 @@ func SIGTERM(t *testing.T, c Cloud) {
 			if left := leftIn(f); len(left) > 0 {
 				t.Errorf("left in the fake after SIGTERM %s: %v\n%s\nstderr:\n%s", ph.name, left, p.Output(), p.Stderr())
 			}
+			if ph.name == "during create" {
+				// Nothing left means nothing only if something was made:
+				// the signal came at the launch, which went on and made the
+				// instance, and the run deleted that instance.
+				checkLaunchedAndDeleted(t, f)
+			}
 		})
 	}
+}
+
+// checkLaunchedAndDeleted checks that f saw one launch, which made one
+// instance, and a call deleting that instance.
+func checkLaunchedAndDeleted(t *testing.T, f Fake) {
+	t.Helper()
+	if n := countCalls(f, f.IsLaunch); n != 1 {
+		t.Fatalf("launch calls = %d, want 1", n)
+	}
+	made := f.Kit().Booted()
+	if len(made) != 1 {
+		t.Fatalf("the launch made instances %v, want one", made)
+	}
+	for _, c := range f.Kit().Calls() {
+		if slices.Contains(f.Deletes(c), made[0]) {
+			return
+		}
+	}
+	t.Errorf("the fake saw no call deleting instance %s, which the launch made (calls %v)", made[0], f.Kit().Ops())
+}
+
+// target is the process a signal from the fake's handler goes to. The
+// handler may run before Start has returned the process (the binary calls
+// the fake at once): wait blocks until set has been called.
+type target struct {
+	started chan struct{}
+	proc    atomic.Pointer[os.Process]
+}
+
+func newTarget() *target { return &target{started: make(chan struct{})} }
+
+func (g *target) set(p *os.Process) {
+	g.proc.Store(p)
+	close(g.started)
+}
+
+func (g *target) wait() *os.Process {
+	<-g.started
+	return g.proc.Load()
 }
 
 // StartKilledAtLaunch starts main with env and SIGKILLs it at its first
@@ -333,15 +379,15 @@ func SIGTERM(t *testing.T, c Cloud) {
 // kill came before main ended.
 func StartKilledAtLaunch(t *testing.T, f Fake, bin string, env []string) (*Proc, bool) {
 	t.Helper()
-	var target atomic.Pointer[os.Process]
+	target := newTarget()
 	var killed atomic.Bool
 	signalAt(f, f.IsPoll, func() {
-		if pr := target.Load(); pr != nil && killed.CompareAndSwap(false, true) {
-			pr.Kill() //nolint:errcheck
+		if killed.CompareAndSwap(false, true) {
+			target.wait().Kill() //nolint:errcheck
 		}
 	})
 	p := Start(t, bin, env, nil)
-	target.Store(p.Process())
+	target.set(p.Process())
 	p.Wait(t)
 	return p, killed.Load()
 }
@@ -352,7 +398,10 @@ func StartKilledAtLaunch(t *testing.T, f Fake, bin string, env []string) (*Proc,
 // output.
 func RunPostCleanly(t *testing.T, bin string, f Fake, env []string, state map[string]string, detail string) string {
 	t.Helper()
-	post := exec.Command(PostBinary(bin))
+	// Bounded as Proc.Wait is: a post step that hangs fails the test.
+	ctx, cancel := context.WithTimeout(context.Background(), procBound)
+	defer cancel()
+	post := exec.CommandContext(ctx, PostBinary(bin))
 	post.Env = PostEnv(env, state)
 	b, err := post.CombinedOutput()
 	out := string(b)
