@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"sync"
 )
@@ -66,7 +67,13 @@ type Kit struct {
 	machines map[string]*boot
 	booted   []string // every id Boot was called for, in order
 	calls    []Call
-	ctx      context.Context
+	// firewall guards the instances' public addresses (SetFirewall);
+	// clientAddr is where connections to them come from; fronts are the
+	// public addresses open, by instance id (front.go).
+	firewall   Firewall
+	clientAddr netip.Addr
+	fronts     map[string]*front
+	ctx        context.Context
 	cancel   context.CancelFunc
 }
 
@@ -84,6 +91,7 @@ func New(b Booter, log *slog.Logger) *Kit {
 		seq: map[string]int{}, reads: map[string]int{}, machines: map[string]*boot{},
 		delays: map[string]int{}, counts: map[string]int{},
 		hold: open, ctx: ctx, cancel: cancel,
+		clientAddr: netip.MustParseAddr(DefaultClientAddr), fronts: map[string]*front{},
 	}
 }
 
@@ -286,8 +294,13 @@ type boot struct {
 }
 
 // Boot starts instance id in the background. When the machine is up,
-// running is called with it; when booting fails, failed is called. Either
-// is called at most once, never after Halt(id).
+// running is called with it — behind its public address, when the fake
+// set a firewall (SetFirewall): the Machine's Addr and Port are then the
+// front's, which is what the fake reports as the instance's public IP.
+// When booting fails, or the public address cannot be opened, failed is
+// called (and Halt still stops a machine that came up). Either is called
+// at most once, never after Halt(id), and under the kit's lock: a
+// callback must not call the kit's methods but in a goroutine of its own.
 func (k *Kit) Boot(id string, userData []byte, running func(Machine), failed func(error)) {
 	k.mu.Lock()
 	ctx, cancel := context.WithCancel(k.ctx)
@@ -308,9 +321,22 @@ func (k *Kit) Boot(id string, userData []byte, running func(Machine), failed fun
 			return
 		}
 		m, err := k.booter.Boot(ctx, BootSpec{ID: id, UserData: userData})
+		// The public address opens outside the lock, which its
+		// connections take to ask the firewall.
+		k.mu.Lock()
+		fw := k.firewall
+		k.mu.Unlock()
+		var f *front
+		var ferr error
+		if err == nil && fw != nil {
+			f, ferr = k.openFront(id, m, fw)
+		}
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		if ctx.Err() != nil {
+			if f != nil {
+				go f.close()
+			}
 			if m != nil {
 				go m.Stop(context.Background()) //nolint:errcheck // halted while booting; nothing to report to
 			}
@@ -321,7 +347,18 @@ func (k *Kit) Boot(id string, userData []byte, running func(Machine), failed fun
 			failed(err)
 			return
 		}
+		// Halt stops the machine from here on, even one that gets no
+		// public address.
 		b.machine = m
+		if ferr != nil {
+			k.log.Warn("fake instance got no public address", "id", id, "err", ferr)
+			failed(fmt.Errorf("public address: %w", ferr))
+			return
+		}
+		if f != nil {
+			k.fronts[id] = f
+			m = public{Machine: m, f: f}
+		}
 		running(m)
 	}()
 }
@@ -350,6 +387,8 @@ func (k *Kit) Halt(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Its public address goes first: nothing reaches a halting machine.
+	k.CloseFront(id)
 	if b.machine != nil {
 		return b.machine.Stop(ctx)
 	}
@@ -370,6 +409,15 @@ func (k *Kit) Close(ctx context.Context) error {
 		if err := k.Halt(ctx, id); err != nil {
 			errs = append(errs, fmt.Errorf("halt %s: %w", id, err))
 		}
+	}
+	k.mu.Lock()
+	ids = ids[:0]
+	for id := range k.fronts {
+		ids = append(ids, id)
+	}
+	k.mu.Unlock()
+	for _, id := range ids {
+		k.CloseFront(id)
 	}
 	k.cancel()
 	return errors.Join(errs...)

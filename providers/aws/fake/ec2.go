@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -1028,28 +1027,16 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		return d, nil
 	}
 	s.Boot(in.ID, userData, func(m fakecloud.Machine) {
-		// The public address is the instance's front, which lets through
-		// only what its security groups allow (reach.go).
-		f, err := s.openFront(in.ID, net.JoinHostPort(m.Addr(), strconv.Itoa(m.Port())), m.Port())
-		if err != nil {
-			s.cfg.Logger.Warn("fake: public address", "id", in.ID, "err", err)
-			s.launchFailed(in.ID, "fake-ec2: no public address: "+err.Error())
-			return
-		}
-		// Recorded before the instance runs, so a termination from then on
-		// closes it.
-		s.setFront(in.ID, f)
-		running := false
+		// m is behind the kit's front: its address is the instance's
+		// public one, which lets through only what its security groups
+		// allow (reach.go). Were the instance terminated meanwhile, its
+		// termination's Halt closes the front.
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
-				running = true
-				x.State, x.PublicIP, x.SSHPort = "running", f.addr(), m.Port()
-				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd listening on %s:%d, public address %s", m.Addr(), m.Port(), f.addr()))
+				x.State, x.PublicIP, x.SSHPort = "running", m.Addr(), m.Port()
+				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd answers at public address %s:%d", m.Addr(), m.Port()))
 			}
 		})
-		if !running {
-			s.closeFront(in.ID)
-		}
 	}, func(err error) {
 		s.launchFailed(in.ID, "fake-ec2: boot failed: "+err.Error())
 	})
@@ -1361,7 +1348,7 @@ func (s *Server) terminated(id string) {
 	} else if ok {
 		s.volumes.Update(vol, func(v *Volume) { v.State, v.InstanceID = "available", "" })
 	}
-	s.closeFront(id)
+	s.CloseFront(id)
 	s.instances.Update(id, func(in *Instance) { in.State, in.PublicIP = "terminated", "" })
 }
 

@@ -6,7 +6,7 @@
 // runs (types.go), as EC2 checks them. Instances boot as real SSH hosts
 // through the fakecloud kit; an instance's public IP is a loopback address
 // that leads to its host's sshd only while its security groups allow
-// tcp/22 from the client (reach.go).
+// tcp/22 from the client (reach.go, on the kit's front).
 package fake
 
 import (
@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -128,10 +127,6 @@ type Server struct {
 	ignoreDryRun map[string]bool
 	// dryLaunches are the forms of RunInstances dry runs that passed.
 	dryLaunches []map[string]string
-	// clientAddr is where connections to instances come from (SetClientAddr).
-	clientAddr netip.Addr
-	// fronts are the running instances' public addresses, by instance id.
-	fronts map[string]*front
 }
 
 // New starts the fake.
@@ -157,8 +152,8 @@ func New(cfg Config) *Server {
 	s := &Server{
 		Kit: fakecloud.New(cfg.Booter, cfg.Logger),
 		cfg: cfg, sessions: map[string]session{}, tokens: map[string]string{}, unoffered: map[[2]string]bool{},
-		fronts: map[string]*front{},
 	}
+	s.SetFirewall(s.sshAllowed)
 	if err := s.SetClientAddr(cfg.ClientAddr); err != nil {
 		panic("fake.New: Config.ClientAddr: " + err.Error())
 	}
@@ -174,7 +169,6 @@ func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s.Kit.Close(ctx) //nolint:errcheck // best effort at test end
-	s.closeFronts()
 	s.srv.Close()
 }
 
