@@ -131,7 +131,7 @@ func (k *Kit) openFront(id string, m Machine, fw Firewall) (*front, error) {
 		ln: ln, backend: net.JoinHostPort(m.Addr(), strconv.Itoa(m.Port())),
 		allowed: func() bool { return fw(id, k.ClientAddr()) },
 		log:     func(msg string, args ...any) { k.log.Warn(msg, append([]any{"id", id}, args...)...) },
-		dial: (&net.Dialer{}).DialContext, ctx: ctx, cancel: cancel, conns: map[net.Conn]bool{},
+		dial:    (&net.Dialer{}).DialContext, ctx: ctx, cancel: cancel, conns: map[net.Conn]bool{},
 	}
 	f.wg.Add(1)
 	go f.serve()

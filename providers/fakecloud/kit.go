@@ -74,7 +74,7 @@ type Kit struct {
 	clientAddr netip.Addr
 	fronts     map[string]*front
 	ctx        context.Context
-	cancel   context.CancelFunc
+	cancel     context.CancelFunc
 }
 
 // New returns a kit that boots instances with b (nil: instances never get

@@ -53,4 +53,3 @@ func (s *Server) sshAllowed(id string, from netip.Addr) bool {
 	}
 	return false
 }
-
