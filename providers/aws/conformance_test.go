@@ -42,6 +42,11 @@ func (f awsFake) IsPoll(c fakecloud.Call) bool {
 	return c.Op == "DescribeInstances" && c.Params["InstanceId.1"] != ""
 }
 
+func (f awsFake) PublicAddress(id string) (string, int) {
+	in, _ := f.srv.Instance(id)
+	return in.PublicIP, in.SSHPort
+}
+
 func (f awsFake) Deletes(c fakecloud.Call) []string {
 	if c.Op != "TerminateInstances" {
 		return nil

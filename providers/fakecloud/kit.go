@@ -5,13 +5,17 @@
 //
 // A fake's handler calls Kit.Begin(op, params) first and answers an injected
 // Fault in its wire format; it keeps resources in Store values with ids
-// from NewID; it checks capacity with HasCapacity; on create it calls
-// Boot(id, userData, running, failed), reports the instance pending until
-// running is called with the Machine (whose Addr becomes the public IP),
-// and calls Halt on delete. Tests drive faults (Inject, NoCapacity,
-// SetConsistencyLag, HoldBoots, SetAddressDelay, SetTerminationDelay) and
-// read Calls/Ops. See providers/aws/fake, and docs/providers.md for what a
-// fake adds and the conformance scenarios (providers/providertest) it serves.
+// from NewID; it checks capacity with HasCapacity; it sets its firewall
+// with SetFirewall before the first boot; on create it calls Boot(id,
+// userData, running, failed), reports the instance pending until running
+// is called with the Machine — at the instance's public address, a front
+// the kit opens that lets a connection through to the host only while the
+// firewall allows the client address (SetClientAddr), so the Machine's
+// Addr, never the host's own, becomes the public IP — and calls Halt on
+// delete. Tests drive faults (Inject, NoCapacity, SetConsistencyLag,
+// HoldBoots, SetAddressDelay, SetTerminationDelay) and read Calls/Ops. See
+// providers/aws/fake, and docs/providers.md for what a fake adds and the
+// conformance scenarios (providers/providertest) it serves.
 package fakecloud
 
 import (

@@ -44,6 +44,11 @@ type Fake interface {
 	// adapter does once its create call has answered, waiting for the
 	// instance to run (EC2's DescribeInstances with InstanceId.1).
 	IsPoll(c fakecloud.Call) bool
+	// PublicAddress is the address and port the fake's API reports for
+	// instance id, which the run connects to. It must be the kit's public
+	// address for it (fakecloud.Kit.PublicAddr), which the fake's
+	// firewall guards (Kit.SetFirewall): the scenarios check both.
+	PublicAddress(id string) (addr string, port int)
 	// Deletes lists the instances a call deletes (EC2's
 	// TerminateInstances: its InstanceId.N), none for other calls.
 	Deletes(c fakecloud.Call) []string

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,7 +272,8 @@ func signalAt(f Fake, is func(fakecloud.Call) bool, do func()) {
 // create call, while waiting for the instance to run (boots held), while
 // waiting for the host to be ready (it never gets its ready marker) and
 // during the suite — and checks that the run fails and that nothing
-// tagged is left in the fake once it exits.
+// tagged is left in the fake once it exits. During the suite, with the
+// host up, it first checks the firewall (CheckFirewall).
 func SIGTERM(t *testing.T, c Cloud) {
 	phases := []struct {
 		name  string
@@ -279,6 +282,8 @@ func SIGTERM(t *testing.T, c Cloud) {
 		// arm arranges for the signal: either through the fake (at an API
 		// call) or returns a line of output to signal on.
 		arm func(f Fake, signal func()) string
+		// up, when set, runs once the line is seen, before the signal.
+		up func(t *testing.T, f Fake)
 	}{
 		{name: "during create", ready: true, run: "true", arm: func(f Fake, signal func()) string {
 			signalAt(f, f.IsLaunch, signal)
@@ -290,7 +295,8 @@ func SIGTERM(t *testing.T, c Cloud) {
 			return ""
 		}},
 		{name: "during ready", ready: false, run: "true", arm: func(Fake, func()) string { return "==> ready" }},
-		{name: "during the suite", ready: true, run: "echo suite-started; sleep 600", arm: func(Fake, func()) string { return "suite-started" }},
+		{name: "during the suite", ready: true, run: "echo suite-started; sleep 600", arm: func(Fake, func()) string { return "suite-started" },
+			up: CheckFirewall},
 	}
 	bin := Binary(t)
 	for _, ph := range phases {
@@ -312,6 +318,9 @@ func SIGTERM(t *testing.T, c Cloud) {
 			target.set(p.Process())
 			if line != "" {
 				p.WaitFor(t, line)
+				if ph.up != nil {
+					ph.up(t, f)
+				}
 				signal()
 			}
 			code := p.Wait(t)
@@ -332,6 +341,68 @@ func SIGTERM(t *testing.T, c Cloud) {
 			}
 		})
 	}
+}
+
+// outsider is a client address no run's ssh-source-cidr (127.0.0.1/32
+// in these scenarios) covers: TEST-NET-2.
+const outsider = "198.51.100.9"
+
+// CheckFirewall checks, while the run's one host is up, that the address
+// the fake's API reports for it is the kit's public address, which
+// answers SSH from the address the run opened tcp/22 to (the kit's
+// client address, 127.0.0.1) and gives a client the run's /32 does not
+// cover no SSH banner: a cloud's firewall, which drops what it does not
+// allow. The wait for a banner that must not come is bounded; a banner
+// that should come is waited for long, so a loaded machine does not fail
+// the test.
+func CheckFirewall(t *testing.T, f Fake) {
+	t.Helper()
+	made := f.Kit().Booted()
+	if len(made) != 1 {
+		t.Fatalf("instances booted %v, want one", made)
+	}
+	id := made[0]
+	addr, port := f.PublicAddress(id)
+	kaddr, kport, ok := f.Kit().PublicAddr(id)
+	if !ok {
+		t.Fatalf("instance %s has no public address in the kit: the fake must put its instances behind the kit's firewall (fakecloud.Kit.SetFirewall)", id)
+	}
+	if addr != kaddr || port != kport {
+		t.Fatalf("the fake reports %s:%d for instance %s, its public address in the kit is %s:%d: the address handed out must be the one the firewall guards",
+			addr, port, id, kaddr, kport)
+	}
+	if b := sshBanner(t, addr, port, time.Minute); !strings.HasPrefix(b, "SSH-") {
+		t.Fatalf("from %s, which the run opened, %s:%d sent %q, want an SSH banner", f.Kit().ClientAddr(), addr, port, b)
+	}
+	orig := f.Kit().ClientAddr()
+	if err := f.Kit().SetClientAddr(outsider); err != nil {
+		t.Fatal(err)
+	}
+	b := sshBanner(t, addr, port, 2*time.Second)
+	if err := f.Kit().SetClientAddr(orig.String()); err != nil {
+		t.Fatal(err)
+	}
+	if b != "" {
+		t.Errorf("from %s, which the run's ssh-source-cidr does not cover, %s:%d sent %q: the firewall lets it through", outsider, addr, port, b)
+	}
+}
+
+// sshBanner connects to addr:port and returns the first bytes that come
+// within wait, "" when none do.
+func sshBanner(t *testing.T, addr string, port int, wait time.Duration) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, strconv.Itoa(port)), 30*time.Second)
+	if err != nil {
+		t.Fatalf("connect to %s:%d: %v", addr, port, err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(wait)) //nolint:errcheck // a net.Conn
+	b := make([]byte, 64)
+	n, err := c.Read(b)
+	if n == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read from %s:%d: %v, want a banner or nothing", addr, port, err)
+	}
+	return string(b[:n])
 }
 
 // checkLaunchedAndDeleted checks that f saw one launch, which made one
