@@ -134,6 +134,9 @@ type ec2Handler struct {
 	// filters are the filter names the action knows; "tag:" admits the
 	// tag:<key> and tag-key filters.
 	filters []string
+	// unmodelled are filter names EC2 knows for the action that the fake
+	// does not apply (filters.go): answered with an error of the fake's.
+	unmodelled []string
 	// tagTypes are the resource types its TagSpecifications may name.
 	tagTypes []string
 	// validate checks what one parameter's kind cannot: parameters that
@@ -196,7 +199,7 @@ func ec2Handlers() map[string]ec2Handler {
 	return map[string]ec2Handler{
 		"DescribeRegions": {params: spec{"AllRegions": boolean, "RegionName.N": nil, "Filter.N.Name": nil, "Filter.N.Value.N": nil},
 			filters: []string{"endpoint", "region-name", "opt-in-status"}, do: (*Server).describeRegions},
-		"DescribeInstanceTypeOfferings": {params: page(1000).with(spec{"LocationType": enum("region", "availability-zone")}),
+		"DescribeInstanceTypeOfferings": {params: page(1000).with(spec{"LocationType": enum("region", "availability-zone", "availability-zone-id", "outpost")}),
 			filters: []string{"instance-type", "location"}, do: (*Server).describeOfferings},
 		"DescribeInstanceTypes": {params: page(100).with(spec{"InstanceType.N": nil}),
 			filters: []string{"instance-type", "processor-info.supported-architecture", "bare-metal"}, do: (*Server).describeInstanceTypes},
@@ -223,12 +226,12 @@ func ec2Handlers() map[string]ec2Handler {
 			required: []string{"MinCount", "MaxCount"}, tagTypes: []string{"instance", "volume", "network-interface", "spot-instances-request"},
 			do: (*Server).runInstances},
 		"DescribeInstances": {params: page(1000).with(spec{"InstanceId.N": instanceID}),
-			filters: []string{"instance-state-name", "instance-id", "client-token", "availability-zone", tags}, do: (*Server).describeInstances},
+			filters: instanceFilters, unmodelled: instanceFiltersUnmodelled, do: (*Server).describeInstances},
 		"TerminateInstances": {params: spec{"InstanceId.N": instanceID}, required: []string{"InstanceId.1"}, do: (*Server).terminateInstances},
 		"DescribeVolumes": {params: page(1<<31 - 1).with(spec{"VolumeId.N": volumeID}),
-			filters: []string{"status", "attachment.instance-id", tags}, do: (*Server).describeVolumes},
+			filters: volumeFilters, unmodelled: volumeFiltersUnmodelled, do: (*Server).describeVolumes},
 		"DescribeNetworkInterfaces": {params: page(1000).with(spec{"NetworkInterfaceId.N": interfaceID}),
-			filters: []string{"status", "attachment.instance-id", tags}, do: (*Server).describeInterfaces},
+			filters: interfaceFilters, unmodelled: interfaceFiltersUnmodelled, do: (*Server).describeInterfaces},
 		"DeleteVolume": {params: spec{"VolumeId": volumeID}, required: []string{"VolumeId"}, do: (*Server).deleteVolume},
 		"DeleteNetworkInterface": {params: spec{"NetworkInterfaceId": interfaceID}, required: []string{"NetworkInterfaceId"},
 			do: (*Server).deleteInterface},
@@ -247,7 +250,7 @@ func (h ec2Handler) checkRequest(p params) *apiError {
 		return errf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter %s or %s", member(b), member(a))
 	}
 	if h.filters != nil {
-		if e := checkFilterNames(p.filters(), h.filters); e != nil {
+		if e := checkFilterNames(p.filters(), h.filters, h.unmodelled); e != nil {
 			return e
 		}
 	}
@@ -286,17 +289,9 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 		writeEC2Error(w, faultError(f))
 		return
 	}
-	if e := h.checkRequest(p); e != nil {
-		writeEC2Error(w, e)
-		return
-	}
-	if action == "RunInstances" && p.get("KeyName") != "" {
-		// EC2 accepts a key pair; this fake refuses one as a tripwire,
-		// since the adapter's hosts take keys only through user data.
-		writeEC2Error(w, errf(http.StatusBadRequest, "FakePolicy.KeyName",
-			"the fake refuses KeyName by its own policy (EC2 would accept it): the adapter must never send a key pair, keys go only through user data"))
-		return
-	}
+	// EC2 authenticates a request before it looks at its parameters: an
+	// unsigned or wrongly signed request is answered AuthFailure (or
+	// SignatureDoesNotMatch) whatever it asks.
 	c, e := s.authenticate(r)
 	if e != nil && e.Code == "ExpiredToken" {
 		// EC2 answers a request signed with expired temporary credentials
@@ -309,6 +304,17 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	if !s.offersRegion(c.region) && action != "DescribeRegions" {
 		writeEC2Error(w, errf(http.StatusUnauthorized, "AuthFailure", "region %s is not enabled for this account", c.region))
+		return
+	}
+	if e := h.checkRequest(p); e != nil {
+		writeEC2Error(w, e)
+		return
+	}
+	if action == "RunInstances" && p.get("KeyName") != "" {
+		// EC2 accepts a key pair; this fake refuses one as a tripwire,
+		// since the adapter's hosts take keys only through user data.
+		writeEC2Error(w, errf(http.StatusBadRequest, "FakePolicy.KeyName",
+			"the fake refuses KeyName by its own policy (EC2 would accept it): the adapter must never send a key pair, keys go only through user data"))
 		return
 	}
 	dry := p.get("DryRun") == "true"
@@ -383,7 +389,7 @@ func (s *Server) describeRegions(_ caller, p params) (*xmlDoc, *apiError) {
 	d := response("DescribeRegions").open("regionInfo")
 	item := func(r, status string) {
 		endpoint := "ec2." + r + ".amazonaws.com"
-		if matches(fs, nil, map[string]string{"region-name": r, "endpoint": endpoint, "opt-in-status": status}) {
+		if matches(fs, nil, map[string]string{"region-name": r, "endpoint": endpoint, "opt-in-status": status}, nil) {
 			d.open("item").el("regionName", r).el("regionEndpoint", endpoint).el("optInStatus", status).close()
 		}
 	}
@@ -413,8 +419,10 @@ func (s *Server) describeOfferings(c caller, p params) (*xmlDoc, *apiError) {
 	switch lt {
 	case "region":
 		locs = []string{c.region}
-	case "availability-zone":
+	case "availability-zone", "availability-zone-id":
 		locs = s.zones(c.region)
+	case "outpost":
+		// The account has no outposts: nothing is offered on one.
 	default:
 		return nil, invalidValue("Invalid value '%s' for LocationType", lt)
 	}
@@ -428,17 +436,39 @@ func (s *Server) describeOfferings(c caller, p params) (*xmlDoc, *apiError) {
 				case "instance-type":
 					keep = keep && matchValues(f.values, t)
 				case "location":
-					keep = keep && matchValues(f.values, loc)
+					keep = keep && matchValues(f.values, locName(lt, loc))
 				default:
 					return nil, unknownFilter(f)
 				}
 			}
 			if keep {
-				d.open("item").el("instanceType", t).el("locationType", lt).el("location", loc).close()
+				d.open("item").el("instanceType", t).el("locationType", lt).el("location", locName(lt, loc)).close()
 			}
 		}
 	}
 	return d, nil
+}
+
+// locName is how an offering of LocationType lt names location loc (a
+// region or a zone): a zone by its id for availability-zone-id.
+func locName(lt, loc string) string {
+	if lt == "availability-zone-id" {
+		return zoneID(loc)
+	}
+	return loc
+}
+
+// zoneID is a zone's id as EC2 gives one ("use1-az1" for us-east-1a): the
+// region's short name, then the zone's number. (EC2 maps letters to ids
+// per account; the fake maps them in order.)
+func zoneID(zone string) string {
+	region, letter := zone[:len(zone)-1], zone[len(zone)-1]
+	parts := strings.Split(region, "-")
+	short := parts[0]
+	for _, p := range parts[1 : len(parts)-1] {
+		short += p[:1]
+	}
+	return fmt.Sprintf("%s%s-az%d", short, parts[len(parts)-1], letter-'a'+1)
 }
 
 // describeInstanceTypes answers the types the account may use (Config.Types),
@@ -556,7 +586,7 @@ func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
 		img, _ := s.images.Get(id)
 		if !matches(p.filters(), nil, map[string]string{"architecture": img.Arch, "image-id": id, "name": img.Name, "state": "available",
 			"owner-id": "099720109477", "is-public": "true", "root-device-name": "/dev/sda1", "root-device-type": "ebs",
-			"image-type": "machine", "virtualization-type": "hvm", "hypervisor": "xen", "platform-details": "Linux/UNIX"}) {
+			"image-type": "machine", "virtualization-type": "hvm", "hypervisor": "xen", "platform-details": "Linux/UNIX"}, nil) {
 			continue
 		}
 		d.open("item").el("imageId", id).el("name", img.Name).el("imageState", "available").el("architecture", img.Arch).
@@ -624,7 +654,7 @@ func (s *Server) describeVpcs(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, vpc) {
 			continue
 		}
-		keep := matches(fs, nil, map[string]string{"is-default": isDefault, "isDefault": isDefault, "vpc-id": vpc})
+		keep := matches(fs, nil, map[string]string{"is-default": isDefault, "isDefault": isDefault, "vpc-id": vpc}, nil)
 		if keep {
 			cidr := "172.31.0.0/16"
 			if i > 0 {
@@ -652,7 +682,7 @@ func (s *Server) describeSubnets(c caller, p params) (*xmlDoc, *apiError) {
 		}
 		def := strconv.FormatBool(sn.Default)
 		keep := matches(fs, nil, map[string]string{"vpc-id": sn.VpcID, "vpcId": sn.VpcID, "availability-zone": sn.Zone,
-			"availabilityZone": sn.Zone, "default-for-az": def, "defaultForAz": def, "subnet-id": sn.ID, "subnetId": sn.ID})
+			"availabilityZone": sn.Zone, "default-for-az": def, "defaultForAz": def, "subnet-id": sn.ID, "subnetId": sn.ID}, nil)
 		if keep {
 			d.open("item").el("subnetId", sn.ID).el("vpcId", sn.VpcID).el("availabilityZone", sn.Zone).el("state", "available").
 				el("cidrBlock", sn.CIDR).el("defaultForAz", strconv.FormatBool(sn.Default)).el("mapPublicIpOnLaunch", strconv.FormatBool(sn.Default)).close()
@@ -689,12 +719,26 @@ func (s *Server) checkCreateGroup(c caller, p params, dry bool) (name, vpc strin
 	if strings.HasPrefix(name, "sg-") || len(name) > 255 {
 		return "", "", nil, invalidValue("Invalid security group name %s", name)
 	}
+	// A VPC's group name and description take a-z, A-Z, 0-9, spaces and
+	// ._-:/()#,@[]+=&;{}!$* only.
+	for param, v := range map[string]string{"GroupName": name, "GroupDescription": p.get("GroupDescription")} {
+		if i := strings.IndexFunc(v, func(r rune) bool { return !groupTextRune(r) }); i >= 0 {
+			return "", "", nil, invalidValue("Value (%s) for parameter %s is invalid. Character %q is not allowed: use a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*",
+				v, member(param), []rune(v[i:])[0])
+		}
+	}
 	if !dry && len(s.groups.List(func(_ string, g Group) bool { return g.VpcID == vpc && g.Name == name })) > 0 {
 		return "", "", nil, errf(http.StatusBadRequest, "InvalidGroup.Duplicate", "The security group '%s' already exists for VPC '%s'", name, vpc)
 	}
 	// The tag specifications were checked with the request (checkRequest).
 	specs, e = p.tagSpecs()
 	return name, vpc, specs, e
+}
+
+// groupTextRune says whether r may be in a VPC security group's name or
+// description.
+func groupTextRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" ._-:/()#,@[]+=&;{}!$*", r)
 }
 
 func (s *Server) findGroup(c caller, id, name string) (Group, *apiError) {
@@ -789,7 +833,7 @@ func (s *Server) describeGroups(c caller, p params) (*xmlDoc, *apiError) {
 		if (len(ids) > 0 && !slices.Contains(ids, g.ID)) || (len(names) > 0 && !slices.Contains(names, g.Name)) {
 			continue
 		}
-		keep := matches(fs, g.Tags, map[string]string{"group-name": g.Name, "group-id": g.ID, "vpc-id": g.VpcID})
+		keep := matches(fs, g.Tags, map[string]string{"group-name": g.Name, "group-id": g.ID, "vpc-id": g.VpcID}, nil)
 		if keep && (len(ids) > 0 || s.Visible(g.ID)) {
 			out = append(out, g)
 		}
@@ -1254,8 +1298,12 @@ func (s *Server) describeInstances(c caller, p params) (*xmlDoc, *apiError) {
 			in, _ = s.instances.Get(in.ID)
 		}
 		keep := matches(fs, in.Tags, map[string]string{
-			"instance-state-name": in.State, "instance-id": in.ID, "client-token": in.ClientToken, "availability-zone": in.Zone,
-		})
+			"instance-state-name": in.State, "instance-state-code": strconv.Itoa(stateCode(in.State)), "instance-id": in.ID,
+			"client-token": in.ClientToken, "availability-zone": in.Zone, "image-id": in.ImageID, "instance-type": in.Type,
+			"instance-lifecycle": map[bool]string{true: "spot"}[in.Spot], "ip-address": in.PublicIP, "private-ip-address": in.PrivateIP,
+			"reservation-id": in.ReservationID, "spot-instance-request-id": in.SpotRequestID, "state-reason-code": in.StateReason.Code,
+			"state-reason-message": in.StateReason.Message, "subnet-id": in.SubnetID, "vpc-id": in.VpcID,
+		}, map[string][]string{"instance.group-id": in.Groups})
 		if keep && (len(ids) > 0 || s.Visible(in.ID)) {
 			if in.State == "running" && !s.AddressShown(in.ID) {
 				in.PublicIP = "" // assigned, but not shown yet
@@ -1393,7 +1441,11 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, v.ID) {
 			continue
 		}
-		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID}) || !s.volumeShown(v) {
+		attached := map[bool]string{true: "attached"}[v.InstanceID != ""]
+		device := map[bool]string{true: "/dev/sda1"}[v.InstanceID != ""]
+		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID,
+			"attachment.status": attached, "attachment.device": device, "attachment.delete-on-termination": strconv.FormatBool(v.DeleteOnTermination),
+			"availability-zone": v.Zone, "size": strconv.Itoa(v.SizeGB), "volume-id": v.ID, "volume-type": v.Type}, nil) || !s.volumeShown(v) {
 			continue
 		}
 		if len(ids) == 0 && !s.Visible(v.ID) {
@@ -1459,7 +1511,12 @@ func (s *Server) describeInterfaces(c caller, p params) (*xmlDoc, *apiError) {
 		if len(ids) > 0 && !slices.Contains(ids, n.ID) {
 			continue
 		}
-		if !matches(fs, n.Tags, map[string]string{"status": n.Status, "attachment.instance-id": n.InstanceID}) {
+		attached := map[bool]string{true: "attached"}[n.InstanceID != ""]
+		index := map[bool]string{true: "0"}[n.InstanceID != ""]
+		if !matches(fs, n.Tags, map[string]string{"status": n.Status, "attachment.instance-id": n.InstanceID,
+			"attachment.status": attached, "attachment.device-index": index, "attachment.delete-on-termination": strconv.FormatBool(n.DeleteOnTermination),
+			"availability-zone": n.Zone, "interface-type": "interface", "network-interface-id": n.ID, "owner-id": s.cfg.Account,
+			"subnet-id": n.SubnetID, "vpc-id": n.VpcID}, map[string][]string{"group-id": n.Groups}) {
 			continue
 		}
 		if len(ids) == 0 && !s.Visible(n.ID) {

@@ -114,6 +114,11 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 		{"missing required", auth, ec2Form("RunInstances", "MinCount", "1"), 400, "MissingParameter"},
 		{"missing group description", auth, ec2Form("CreateSecurityGroup", "GroupName", "x"), 400, "MissingParameter"},
 		{"unsigned", "", ec2Form("DescribeVpcs"), 401, "AuthFailure"},
+		// Authentication comes before the parameters are looked at.
+		{"unsigned with an unknown parameter", "", ec2Form("DescribeInstances", "InstanceIds.1", "i-1"), 401, "AuthFailure"},
+		{"unsigned without a required parameter", "", ec2Form("RunInstances", "MinCount", "1"), 401, "AuthFailure"},
+		{"wrong signature with a bad value", strings.Replace(auth, "Signature=00", "Signature=bad", 1),
+			ec2Form("DescribeInstances", "MaxResults", "4"), 403, "SignatureDoesNotMatch"},
 		{"unknown key", strings.Replace(auth, "AKIDFAKE", "AKIDNOPE", 1), ec2Form("DescribeVpcs"), 401, "AuthFailure"},
 		{"wrong signature", strings.Replace(auth, "Signature=00", "Signature=bad", 1), ec2Form("DescribeVpcs"), 403, "SignatureDoesNotMatch"},
 		{"unknown action", auth, ec2Form("LaunchRocket"), 400, "InvalidAction"},
@@ -209,6 +214,22 @@ func TestEC2RejectsWhatEC2Rejects(t *testing.T) {
 		{"tag filter on regions", auth, ec2Form("DescribeRegions", "Filter.1.Name", "tag:k", "Filter.1.Value.1", "v"), 400, "InvalidParameterValue"},
 		{"unknown offering filter", auth, ec2Form("DescribeInstanceTypeOfferings", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
 		{"AllRegions maybe", auth, ec2Form("DescribeRegions", "AllRegions", "maybe"), 400, "InvalidParameterValue"},
+		// A region the account does not have is refused before the
+		// parameters are looked at, as a failed authentication is.
+		{"other region with an unknown parameter", strings.Replace(auth, "us-east-1", "ap-nowhere-1", 1),
+			ec2Form("DescribeInstances", "InstanceIds.1", "i-1"), 401, "AuthFailure"},
+		// Filters EC2 has but the fake does not apply are refused with an
+		// error of the fake's, not EC2's InvalidParameterValue.
+		{"instance filter valid in EC2, not modelled", auth, ec2Form("DescribeInstances", "Filter.1.Name", "key-name", "Filter.1.Value.1", "ci"), 400, "FakeUnmodelledFilter"},
+		{"volume filter valid in EC2, not modelled", auth, ec2Form("DescribeVolumes", "Filter.1.Name", "encrypted", "Filter.1.Value.1", "true"), 400, "FakeUnmodelledFilter"},
+		{"interface filter valid in EC2, not modelled", auth, ec2Form("DescribeNetworkInterfaces", "Filter.1.Name", "mac-address", "Filter.1.Value.1", "x"), 400, "FakeUnmodelledFilter"},
+		{"unknown volume filter", auth, ec2Form("DescribeVolumes", "Filter.1.Name", "colour", "Filter.1.Value.1", "red"), 400, "InvalidParameterValue"},
+		{"unknown offering location type", auth, ec2Form("DescribeInstanceTypeOfferings", "LocationType", "planet"), 400, "InvalidParameterValue"},
+		// A VPC group's name and description take a-z, A-Z, 0-9, spaces
+		// and ._-:/()#,@[]+=&;{}!$* only; a name may not start with sg-.
+		{"group name starting sg-", auth, ec2Form("CreateSecurityGroup", "GroupName", "sg-run", "GroupDescription", "d"), 400, "InvalidParameterValue"},
+		{"group name with a character EC2 refuses", auth, ec2Form("CreateSecurityGroup", "GroupName", "run|1", "GroupDescription", "d"), 400, "InvalidParameterValue"},
+		{"group description beyond ASCII", auth, ec2Form("CreateSecurityGroup", "GroupName", "run-1", "GroupDescription", "ssh — runner"), 400, "InvalidParameterValue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -313,3 +313,56 @@ func TestDescribeImagesFilters(t *testing.T) {
 		t.Errorf("an unknown image filter: %d, want 400 InvalidParameterValue\n%s", status, body)
 	}
 }
+
+// TestOfferingLocationTypes: offerings by zone id name each zone by its
+// id (use1-az1 for us-east-1a), and an account without outposts has no
+// offerings on one; EC2 takes both location types.
+func TestOfferingLocationTypes(t *testing.T) {
+	s := New(Config{})
+	defer s.Close()
+	status, body := post(t, s, auth, ec2Form("DescribeInstanceTypeOfferings", "LocationType", "availability-zone-id",
+		"Filter.1.Name", "location", "Filter.1.Value.1", "use1-az2", "Filter.2.Name", "instance-type", "Filter.2.Value.1", "c8i.large"))
+	if status != 200 || strings.Count(body, "<item>") != 1 || !strings.Contains(body, "<locationType>availability-zone-id</locationType><location>use1-az2</location>") {
+		t.Fatalf("offerings of c8i.large in zone id use1-az2: %d\n%s", status, body)
+	}
+	status, body = post(t, s, auth, ec2Form("DescribeInstanceTypeOfferings", "LocationType", "outpost"))
+	if status != 200 || strings.Contains(body, "<item>") {
+		t.Fatalf("offerings on an outpost: %d, want none\n%s", status, body)
+	}
+}
+
+// TestModelledFilters: the describes apply EC2's filters the fake models,
+// not just accept them: each selects the instance, volume or interface it
+// names and leaves out what it does not.
+func TestModelledFilters(t *testing.T) {
+	s := New(Config{Booter: upBooter})
+	defer s.Close()
+	sg := group(t, s)
+	id := launch(t, s, sg, "us-east-1b")
+	waitState(t, s, id, "running")
+	in, _ := s.Instance(id)
+	other := launch(t, s, sg, "us-east-1c")
+	tests := []struct {
+		action, filter, value, want, not string
+	}{
+		{"DescribeInstances", "instance-type", "c8i.large", id, ""},
+		{"DescribeInstances", "availability-zone", "us-east-1b", id, other},
+		{"DescribeInstances", "instance.group-id", sg, id, ""},
+		{"DescribeInstances", "instance.group-id", "sg-0123456789abcdef0", "", id},
+		{"DescribeInstances", "instance-state-code", "16", id, ""},
+		{"DescribeInstances", "ip-address", in.PublicIP, id, other},
+		{"DescribeInstances", "subnet-id", in.SubnetID, id, other},
+		{"DescribeVolumes", "volume-id", in.VolumeID, in.VolumeID, ""},
+		{"DescribeVolumes", "availability-zone", "us-east-1a", "", in.VolumeID},
+		{"DescribeVolumes", "attachment.status", "attached", in.VolumeID, ""},
+		{"DescribeNetworkInterfaces", "network-interface-id", in.InterfaceID, in.InterfaceID, ""},
+		{"DescribeNetworkInterfaces", "group-id", sg, in.InterfaceID, ""},
+		{"DescribeNetworkInterfaces", "group-id", "sg-0123456789abcdef0", "", in.InterfaceID},
+	}
+	for _, tt := range tests {
+		status, body := post(t, s, auth, ec2Form(tt.action, "Filter.1.Name", tt.filter, "Filter.1.Value.1", tt.value))
+		if status != 200 || (tt.want != "" && !strings.Contains(body, tt.want)) || (tt.not != "" && strings.Contains(body, ">"+tt.not+"<")) {
+			t.Errorf("%s %s=%s: %d, want %q listed and %q not\n%s", tt.action, tt.filter, tt.value, status, tt.want, tt.not, body)
+		}
+	}
+}

@@ -157,9 +157,10 @@ func (p params) checkTyped(s spec, required []string) *apiError {
 }
 
 // checkFilterNames refuses a filter name the action does not know, as
-// EC2 does whether or not anything would be filtered. known may hold
+// EC2 does whether or not anything would be filtered, and one EC2 knows
+// that the fake does not apply (unmodelled) with an error of the fake's. known may hold
 // "tag:" for the tag:<key> filters (and tag-key) of taggable resources.
-func checkFilterNames(fs []filter, known []string) *apiError {
+func checkFilterNames(fs []filter, known, unmodelled []string) *apiError {
 	for _, f := range fs {
 		if slices.Contains(known, f.name) {
 			continue
@@ -167,8 +168,11 @@ func checkFilterNames(fs []filter, known []string) *apiError {
 		if k, ok := strings.CutPrefix(f.name, "tag:"); ok && k != "" && slices.Contains(known, "tag:") {
 			continue
 		}
-		if f.name == "tag-key" && slices.Contains(known, "tag:") {
+		if (f.name == "tag-key" || f.name == "tag-value") && slices.Contains(known, "tag:") {
 			continue
+		}
+		if slices.Contains(unmodelled, f.name) {
+			return unmodelledFilter(f)
 		}
 		return unknownFilter(f)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -214,10 +215,18 @@ func wildcard(pattern, s string) (bool, error) {
 // matches reports whether a resource passes every filter: tag filters
 // against its tags, the others against its fields by filter name (names
 // were checked against the call's known filters by checkRequest).
-func matches(fs []filter, tags, fields map[string]string) bool {
+// multi holds the fields of several values (an instance's groups): the
+// filter matches when any of them does.
+func matches(fs []filter, tags, fields map[string]string, multi map[string][]string) bool {
 	for _, f := range fs {
 		if m, ok := tagFilter(f, tags); ok {
 			if !m {
+				return false
+			}
+			continue
+		}
+		if vs, ok := multi[f.name]; ok {
+			if !slices.ContainsFunc(vs, func(v string) bool { return matchValues(f.values, v) }) {
 				return false
 			}
 			continue
@@ -234,9 +243,9 @@ func tagFilter(f filter, tags map[string]string) (match, handled bool) {
 		v, has := tags[k]
 		return has && matchValues(f.values, v), true
 	}
-	if f.name == "tag-key" {
-		for k := range tags {
-			if matchValues(f.values, k) {
+	if f.name == "tag-key" || f.name == "tag-value" {
+		for k, v := range tags {
+			if (f.name == "tag-key" && matchValues(f.values, k)) || (f.name == "tag-value" && matchValues(f.values, v)) {
 				return true, true
 			}
 		}
