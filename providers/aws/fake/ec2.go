@@ -1078,7 +1078,7 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		s.instances.Update(in.ID, func(x *Instance) {
 			if x.State == "pending" {
 				x.State, x.PublicIP, x.SSHPort = "running", m.Addr(), m.Port()
-				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd answers at public address %s:%d", m.Addr(), m.Port()))
+				x.Console = append(x.Console, fmt.Sprintf("fake-ec2: booted; sshd listening on %s:%d, the public address", m.Addr(), m.Port()))
 			}
 		})
 	}, func(err error) {
