@@ -148,7 +148,8 @@ func Inputs() []Input {
 		{
 			Name: "suite",
 			Description: "Path of a suite YAML file (user, packages, bootstrap, uploads, steps); empty: the built-in mvm " +
-				"suite, internal/config/default-suite.yml (provider local requires one: the built-in suite would change this machine beyond what teardown undoes).",
+				"suite, internal/config/default-suite.yml (with provider local it runs on this machine, after a warning naming what it " +
+				"installs and writes: local's teardown does not undo packages or bootstrap effects; examples/quickstart.yml installs nothing).",
 			Modes: provisioning,
 		},
 		{
