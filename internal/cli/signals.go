@@ -164,7 +164,18 @@ func (s *state) leftNote(out string) string {
 			fmt.Fprintf(&b, "  - on %s: %s\n", host, c)
 		}
 	}
-	fmt.Fprintf(&b, "mvm-verify: to tear it down, run: mvm-verify down --out %s\n", shellWord(out))
+	var cmd, note string
+	if s.leg != nil {
+		s.leg.mu.Lock()
+		cmd, note = downCommand(out, &s.leg.st)
+		s.leg.mu.Unlock()
+	} else {
+		cmd, note = downCommand(out, &upState{})
+	}
+	fmt.Fprintf(&b, "mvm-verify: to tear it down, run: %s\n", cmd)
+	if note != "" {
+		b.WriteString("mvm-verify: " + note + "\n")
+	}
 	return b.String()
 }
 
