@@ -190,10 +190,11 @@ func Inputs() []Input {
 			Modes:       teardown,
 		},
 		{
-			Name:        "ready-timeout",
-			Default:     "30m",
-			Description: "How long a new host may take to answer SSH and finish cloud-init (a duration like 30m).",
-			Modes:       provisioning,
+			Name:    "ready-timeout",
+			Default: "30m",
+			Description: "How long a new host may take to answer SSH and finish cloud-init (a duration like 30m). A host you bring " +
+				"(ssh) that refuses the connection, or whose name does not resolve, at every attempt for a minute is given up on sooner.",
+			Modes: provisioning,
 		},
 		{
 			Name:        "step-timeout",
