@@ -363,8 +363,6 @@ func TestBadInput(t *testing.T) {
 			[]string{`input "local-state-dir": got "/proc/nope", expected an absolute path to a directory this user can write, or can create`}},
 		{"candidates that do not parse", []string{"run", "--provider", "aws", "--candidates", "[oops"},
 			[]string{`input "candidates": got "[oops", expected a list like [{region: us-east-1, zone: us-east-1a, type: c8i.large, market: spot}]`}},
-		{"local without a suite", []string{"run", "--provider", "local"},
-			[]string{`input "suite": missing, expected a suite file for provider local, e.g. --suite examples/quickstart.yml`, "teardown does not undo"}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch": expected one of run, up, down, report`}},
 	}
 	for _, tc := range cases {

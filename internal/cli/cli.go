@@ -73,7 +73,7 @@ func Main() int {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	sh := newSignals(cancel, os.Getenv("GITHUB_ACTIONS") == "true", os.Stderr)
 	if d, err := time.ParseDuration(os.Getenv("MVM_VERIFY_REPEAT_WINDOW")); err == nil && d > 0 {
-		sh.window = d // tests only
+		sh.window = d // tests only (README, Development)
 	}
 	go func() {
 		for sig := range sigs {

@@ -31,7 +31,8 @@ var commands = []command{
 		"Provisions a host and keeps it: prints the ssh command and where its state is kept, in --out.\n" +
 			"`mvm-verify down --out DIR` tears it down."},
 	{"down", "down [--out DIR] [flags]", "tear down what 'up' kept, or what a killed run left",
-		"Tears down the host that `up` kept, or what a killed run left, from the state in --out."},
+		"Tears down the host that `up` kept, or what a killed run left, from the state in --out. The state\n" +
+			"keeps no secret: an ssh leg given its key as ssh-private-key needs it again (--ssh-private-key-file)."},
 	{"report", "report [flags]", "the aggregated matrix (from GitHub) into matrix.md / matrix.json",
 		"Merges the legs' rows from GitHub into the matrix: matrix.md and matrix.json in --out, the\n" +
 			"pull request's comment, and the table in --matrix-file."},

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -135,5 +136,54 @@ func TestLegFileIsPrivate(t *testing.T) {
 		if got := fi.Mode().Perm(); got != want {
 			t.Errorf("%s mode %v, want %v", path, got, want)
 		}
+	}
+}
+
+// TestLeftNoteAsksForTheKeyAgain: the forced quit's down command must be
+// one that works. An ssh leg whose key came as the secret ssh-private-key
+// leaves --out without it, so the command asks for the key as a file (and
+// says what KEY is); a leg whose key is a file the state names, and a local
+// leg, need nothing more than --out.
+func TestLeftNoteAsksForTheKeyAgain(t *testing.T) {
+	const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n"
+	for _, tc := range []struct {
+		name     string
+		provider string
+		inputs   map[string]string
+		again    bool
+	}{
+		{"ssh, key as ssh-private-key", "ssh", map[string]string{"ssh-host": "192.0.2.7", "ssh-private-key": key}, true},
+		{"ssh, key as ssh-private-key-file", "ssh", map[string]string{"ssh-host": "192.0.2.7", "ssh-private-key-file": "/keys/id"}, false},
+		{"local", "local", map[string]string{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "my out")
+			f, err := newLegFile(&config.Run{Provider: tc.provider, Out: out, Inputs: tc.inputs}, providers.Identity{Key: tc.provider}, resolving{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.remove()
+			f.PendingHostCleanups(verify.HostInfo{Address: "192.0.2.7", Port: 22, User: "root"},
+				[]verify.HostCleanup{{Name: "remove the probe's work directory", Command: "rm -rf /tmp/mvm-verify-x"}})
+			note := (&state{leg: f}).leftNote(out)
+			if !strings.Contains(note, "on 192.0.2.7: remove the probe's work directory") {
+				t.Fatalf("the note does not name the pending host cleanup:\n%s", note)
+			}
+			cmd := "run: mvm-verify down --out '" + out + "'"
+			withKey := cmd + " --ssh-private-key-file KEY\n"
+			if tc.again {
+				for _, w := range []string{withKey, "KEY is a file holding the private key the run was given as ssh-private-key",
+					"INPUT_SSH-PRIVATE-KEY"} {
+					if !strings.Contains(note, w) {
+						t.Errorf("the note lacks %q:\n%s", w, note)
+					}
+				}
+			} else if !strings.Contains(note, cmd+"\n") || strings.Contains(note, "KEY") {
+				t.Errorf("the note asks for more than --out, or lacks %q:\n%s", cmd, note)
+			}
+			if strings.Contains(note, "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUA") {
+				t.Errorf("the note holds the key:\n%s", note)
+			}
+		})
 	}
 }

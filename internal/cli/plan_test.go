@@ -136,7 +136,8 @@ func TestRunCycleGetsTimeoutMinutes(t *testing.T) {
 	}
 }
 
-// writeSuiteFile writes a one-step suite, as provider local needs one.
+// writeSuiteFile writes a one-step suite: a plan of the built-in one would
+// print its warning of what it installs on this machine.
 func writeSuiteFile(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "suite.yml")

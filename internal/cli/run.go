@@ -188,7 +188,13 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 			}
 		} else {
 			legLeft = true
-			fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `mvm-verify down --out %s` tries again\n", run.Out)
+			st.leg.mu.Lock()
+			cmd, note := downCommand(run.Out, &st.leg.st)
+			st.leg.mu.Unlock()
+			fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `%s` tries again\n", cmd)
+			if note != "" {
+				fmt.Fprintf(a.stderr, "mvm-verify: %s\n", note)
+			}
 		}
 	}
 	st.save("outcome", string(res.Outcome))

@@ -126,6 +126,28 @@ func (r *stubbornRun) signal(sig syscall.Signal) {
 	}
 }
 
+// signalOnce sends sig to the process alone: exactly one signal, so
+// nothing but it can have acted.
+func (r *stubbornRun) signalOnce(sig syscall.Signal) {
+	r.t.Helper()
+	if err := syscall.Kill(r.cmd.Process.Pid, sig); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// running reports whether the run's process has not exited: not yet
+// waited for, an exited one stays as a zombie (state Z).
+func (r *stubbornRun) running() bool {
+	r.t.Helper()
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(r.cmd.Process.Pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name's closing parenthesis.
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
 // waitTearingDown waits until the run says it took the first signal.
 func (r *stubbornRun) waitTearingDown() {
 	r.t.Helper()
@@ -211,14 +233,23 @@ func TestRepeatedSIGTERMStillTearsDown(t *testing.T) {
 	r.nothingLeft("the run's own teardown")
 }
 
-// At a terminal, a second Ctrl-C that is no copy of the first quits at
-// once with 130 — but first says what may be left and the exact down
+// Outside GitHub Actions, a second Ctrl-C that is no copy of the first
+// quits at once with 130 — but first says what may be left and the down
 // command, and that command then tears the leg down.
 func TestSecondCtrlCQuitsWithTheDownCommand(t *testing.T) {
 	// Any later Ctrl-C is deliberate here: no waiting out the window.
 	r := startStubbornRun(t, "MVM_VERIFY_REPEAT_WINDOW=1ns")
-	r.signal(syscall.SIGINT)
+	// The first Ctrl-C goes to the process alone, once: with the window
+	// this short, a copy sent to the group as well would itself be a
+	// second Ctrl-C, and the quit would not show the second one forces it.
+	r.signalOnce(syscall.SIGINT)
 	r.waitTearingDown()
+	// The step ignores TERM, so the teardown waits out its grace: the
+	// first Ctrl-C alone has the run tearing down, not quit.
+	if !r.running() {
+		r.wait()
+		t.Fatalf("the run ended after the first Ctrl-C alone (exit %d), before the second:\n%s", r.exitCode, r.output())
+	}
 	r.signal(syscall.SIGINT)
 	r.wait()
 	if r.killedBy != nil || r.exitCode != 130 {

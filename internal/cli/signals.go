@@ -28,8 +28,9 @@ const ExitForceQuit = 130
 // mid-teardown and leave what it created (a billed cloud host) behind: in
 // GitHub Actions every later one (the runner's SIGKILL and the post step
 // take over there), and anywhere a copy arriving right after the first.
-// Only at a terminal, a later, deliberate Ctrl-C quits at once — after
-// saying what may be left and how to tear it down.
+// Only outside GitHub Actions (a terminal, cron, another CI), a later,
+// deliberate Ctrl-C quits at once — after saying what may be left and how
+// to tear it down.
 type signals struct {
 	cancel    context.CancelFunc
 	inActions bool
@@ -164,7 +165,18 @@ func (s *state) leftNote(out string) string {
 			fmt.Fprintf(&b, "  - on %s: %s\n", host, c)
 		}
 	}
-	fmt.Fprintf(&b, "mvm-verify: to tear it down, run: mvm-verify down --out %s\n", shellWord(out))
+	var cmd, note string
+	if s.leg != nil {
+		s.leg.mu.Lock()
+		cmd, note = downCommand(out, &s.leg.st)
+		s.leg.mu.Unlock()
+	} else {
+		cmd, note = downCommand(out, &upState{})
+	}
+	fmt.Fprintf(&b, "mvm-verify: to tear it down, run: %s\n", cmd)
+	if note != "" {
+		b.WriteString("mvm-verify: " + note + "\n")
+	}
 	return b.String()
 }
 

@@ -119,3 +119,85 @@ func TestDownCleansAnSSHHostAfterAKilledRun(t *testing.T) {
 		t.Errorf("down left the leg's state behind (stat: %v)", err)
 	}
 }
+
+// TestDownTakesTheKeyAgainAfterAKilledRun: an ssh run given its key as the
+// secret ssh-private-key is killed mid-step; --out keeps no secret, so
+// `down --out DIR` alone cannot log in to undo what the run changed on
+// the host. It says so, naming the input and the command to run, and
+// changes nothing; the command it names — down with the key as
+// --ssh-private-key-file — undoes the changes and removes the state.
+func TestDownTakesTheKeyAgainAfterAKilledRun(t *testing.T) {
+	h, keyFile, keyPEM := sshHost(t)
+	sleep := fmt.Sprintf("sleep %d.%d", 40000+os.Getpid()%10000, time.Now().UnixNano()%1000000)
+	t.Cleanup(func() {
+		for _, p := range processesMentioning(t, sleep) {
+			pid, _, _ := strings.Cut(p, ":")
+			exec.Command("kill", "-KILL", pid).Run()
+		}
+	})
+	started := filepath.Join(t.TempDir(), "started")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: touch "+started+"; "+sleep+"\n")
+	out := filepath.Join(t.TempDir(), "out")
+	state := filepath.Join(out, "host", "host.json")
+	main := startBin(t, cmdEnv(t, "INPUT_SSH-PRIVATE-KEY="+string(keyPEM)), "run", "--provider", "ssh", "--suite", suite, "--out", out,
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root", "--ssh-known-host", h.KnownHostsLine())
+	env := cmdEnv(t) // the key is not in down's environment
+	t.Cleanup(func() {
+		_ = main.cmd.Process.Kill()
+		if _, err := os.Stat(state); err == nil {
+			runBin(t, env, "down", "--out", out, "--ssh-private-key-file", keyFile)
+		}
+	})
+	main.waitUntil("the suite's step", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	}, nil)
+	main.kill()
+
+	data, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatalf("the killed run left no state for down: %v\n%s", err, main.out.String())
+	}
+	var st struct {
+		Identity     providers.Identity      `json:"identity"`
+		HostCleanups []struct{ Name string } `json:"host_cleanups"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatalf("host.json: %v", err)
+	}
+	workDir := "/tmp/mvm-verify-" + st.Identity.Name()
+	if _, err := os.Stat(workDir); len(st.HostCleanups) == 0 || err != nil {
+		t.Fatalf("the run left no change on the host to undo (cleanups %v, probe work directory: %v)", st.HostCleanups, err)
+	}
+
+	bare := runBin(t, env, "down", "--out", out)
+	if bare.code != 2 {
+		t.Fatalf("down without the key: exit %d, want 2\nstdout:\n%s\nstderr:\n%s", bare.code, bare.stdout, bare.stderr)
+	}
+	cmd := "mvm-verify down --out " + out + " --ssh-private-key-file KEY"
+	for _, w := range []string{`input "ssh-private-key-file": missing`, "given as ssh-private-key", cmd, "INPUT_SSH-PRIVATE-KEY"} {
+		if !strings.Contains(bare.stderr, w) {
+			t.Errorf("down without the key does not say %q:\n%s", w, bare.stderr)
+		}
+	}
+	if _, err := os.Stat(workDir); err != nil {
+		t.Fatalf("down without the key changed the host: %v", err)
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("down without the key removed the leg's state: %v", err)
+	}
+
+	down := runBin(t, env, "down", "--out", out, "--ssh-private-key-file", keyFile)
+	if down.code != 0 {
+		t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, down.code, down.stdout, down.stderr)
+	}
+	if _, err := os.Lstat(workDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("probe work directory %s left after down (stat: %v)\n%s", workDir, err, down.stdout)
+	}
+	if p := processesMentioning(t, sleep); len(p) > 0 {
+		t.Errorf("the step's processes still run after down: %v\n%s", p, down.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(out, "host")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("down left the leg's state behind (stat: %v)", err)
+	}
+}

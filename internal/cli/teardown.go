@@ -362,6 +362,34 @@ type upState struct {
 
 const upStateFile = "host.json"
 
+// keyToGiveAgain names the secret input `down` must be given again for
+// the leg of st, "" when the state holds all down needs. The state keeps
+// no secret: an ssh leg whose key came as ssh-private-key (not as
+// ssh-private-key-file, whose path it keeps) leaves down no key to log in
+// with to undo its changes on the host — and the ssh provider takes no
+// other key than the user's.
+func (st *upState) keyToGiveAgain() string {
+	if st.Provider != "ssh" || st.KeyFile != "" || st.Inputs["ssh-private-key-file"] != "" {
+		return ""
+	}
+	return "ssh-private-key"
+}
+
+// downCommand is the command that tears down the leg of st from out, as
+// the user can paste it, and, when it needs the key given again, a note
+// saying what KEY in it is.
+func downCommand(out string, st *upState) (cmd, note string) {
+	cmd = "mvm-verify down --out " + shellWord(out)
+	in := st.keyToGiveAgain()
+	if in == "" {
+		return cmd, ""
+	}
+	cmd += " --" + in + "-file KEY"
+	note = fmt.Sprintf("KEY is a file holding the private key the run was given as %s: a secret, so %s does not keep it "+
+		"(or give it in the environment as INPUT_%s, as the run had it)", in, hostDir(out), strings.ToUpper(in))
+	return cmd, note
+}
+
 // refuseOverruled refuses --key given with a value other than the state's,
 // as for provider: down tears down the leg the state in --out names, and
 // ignoring the flag quietly would leave the user believing another leg was
@@ -420,7 +448,11 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 		cmd += fmt.Sprintf(" %s@%s", res.Host.User, res.Host.Address)
 		fmt.Fprintf(a.stdout, "Log in:    %s\n", cmd)
 	}
-	fmt.Fprintf(a.stdout, "Tear down: mvm-verify down --out %s\n", run.Out)
+	cmd, note := downCommand(run.Out, &st)
+	fmt.Fprintf(a.stdout, "Tear down: %s\n", cmd)
+	if note != "" {
+		fmt.Fprintf(a.stdout, "           %s\n", note)
+	}
 	return nil
 }
 
@@ -453,7 +485,12 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	// down removes the state only once the teardown is done: quit before,
 	// it is there for the next down.
 	a.env.signals.setLeft(func() string {
-		return fmt.Sprintf("mvm-verify: the leg's state is still in %s; to finish the teardown, run: mvm-verify down --out %s\n", dir, shellWord(run.Out))
+		cmd, note := downCommand(run.Out, &st)
+		msg := fmt.Sprintf("mvm-verify: the leg's state is still in %s; to finish the teardown, run: %s\n", dir, cmd)
+		if note != "" {
+			msg += "mvm-verify: " + note + "\n"
+		}
+		return msg
 	})
 	defer a.env.signals.setLeft(nil)
 	// The result the leg's run wrote, if it got that far: a run that
@@ -493,6 +530,14 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 		if cur, given := run.Inputs[k]; !given || cur == defaults[k] {
 			run.Inputs[k] = v
 		}
+	}
+	// Without the key the run was given as a secret, the provider would
+	// say only that it needs one: say it is the run's, given again.
+	if in := st.keyToGiveAgain(); in != "" && run.Input(in) == "" && run.Input(in+"-file") == "" {
+		cmd, _ := downCommand(run.Out, &st)
+		return a.badInput(&config.InputError{Input: in + "-file",
+			Expected: fmt.Sprintf("the private key the run was given as %s, which %s does not keep (a secret): %s, "+
+				"with KEY a file holding it, or the key in the environment as INPUT_%s", in, hostDir(run.Out), cmd, strings.ToUpper(in))})
 	}
 	p, err := a.provider(run, st.Provider)
 	if err != nil {

@@ -148,7 +148,8 @@ func Inputs() []Input {
 		{
 			Name: "suite",
 			Description: "Path of a suite YAML file (user, packages, bootstrap, uploads, steps); empty: the built-in mvm " +
-				"suite, internal/config/default-suite.yml (provider local requires one: the built-in suite would change this machine beyond what teardown undoes).",
+				"suite, internal/config/default-suite.yml (with provider local it runs on this machine, after a warning naming what it " +
+				"installs and writes: local's teardown does not undo packages or bootstrap effects; examples/quickstart.yml installs nothing).",
 			Modes: provisioning,
 		},
 		{
@@ -189,10 +190,11 @@ func Inputs() []Input {
 			Modes:       teardown,
 		},
 		{
-			Name:        "ready-timeout",
-			Default:     "30m",
-			Description: "How long a new host may take to answer SSH and finish cloud-init (a duration like 30m).",
-			Modes:       provisioning,
+			Name:    "ready-timeout",
+			Default: "30m",
+			Description: "How long a new host may take to answer SSH and finish cloud-init (a duration like 30m). A host you bring " +
+				"(ssh) that refuses the connection, or whose name does not resolve, at every attempt for a minute is given up on sooner.",
+			Modes: provisioning,
 		},
 		{
 			Name:        "step-timeout",

@@ -738,17 +738,6 @@ func (l *loader) suite(r *Run) {
 		return
 	}
 	s := DefaultSuite()
-	if r.SuitePath == "" && r.Provider == "local" {
-		// local is this machine: the built-in suite would apt-get install
-		// its packages and write Firecracker and a udev rule as root, and
-		// teardown undoes none of that. Too much to do to a machine the
-		// user did not ask about, so it takes a suite named on purpose.
-		l.fail("suite", "", fmt.Sprintf("a suite file for provider local, e.g. --suite examples/quickstart.yml "+
-			"(without it the built-in suite would install %d packages, /usr/local/bin/firecracker and jailer and a udev rule "+
-			"on this machine as root, which teardown does not undo; to run it here on purpose, pass --suite with a copy of internal/config/default-suite.yml)",
-			len(s.Packages)), nil)
-		return
-	}
 	if r.SuitePath != "" {
 		var err error
 		if s, err = LoadSuite(r.SuitePath); err != nil {
@@ -789,6 +778,9 @@ func (l *loader) warnings(r *Run) []string {
 			}
 		}
 	}
+	if r.Provider == "local" && r.SuitePath == "" && r.Suite != nil {
+		out = append(out, localBuiltInWarning(r.Suite))
+	}
 	switch {
 	case !r.InsecureHostKey:
 	case r.Provider == "ssh" && l.get("ssh-known-host") != "":
@@ -805,6 +797,34 @@ func (l *loader) warnings(r *Run) []string {
 		out = append(out, "allow-ssh-from-anywhere is true: tcp/22 of the host is open to "+cmpOr(r.SSHSourceCIDR, "0.0.0.0/0"))
 	}
 	return out
+}
+
+// localBuiltInWarning says what the built-in suite does to this machine
+// when provider local runs it: local is this machine, and its teardown
+// undoes what it set up itself, never the suite's packages or what its
+// bootstrap did, since it cannot tell what was there before. The run goes
+// ahead (it is the quick start's one command); the user hears once, before
+// anything starts, what stays and how to avoid it. What it names comes
+// from the suite, so it stays true as the built-in suite changes.
+func localBuiltInWarning(s *Suite) string {
+	var b strings.Builder
+	b.WriteString("provider local without --suite runs the built-in suite on this machine, as root")
+	if len(s.Packages) > 0 {
+		fmt.Fprintf(&b, ": it apt-get installs %d packages (%s)", len(s.Packages), strings.Join(s.Packages, ", "))
+	}
+	if len(s.Bootstrap) > 0 {
+		sep := " and"
+		if len(s.Packages) == 0 {
+			sep = ":"
+		}
+		fmt.Fprintf(&b, "%s runs %d bootstrap commands", sep, len(s.Bootstrap))
+		if paths := s.WrittenPaths(); len(paths) > 0 {
+			fmt.Fprintf(&b, " that write %s among other things", strings.Join(paths, ", "))
+		}
+	}
+	b.WriteString("; local's teardown does not undo packages or what the bootstrap did. " +
+		"To leave this machine as it is, run with --suite examples/quickstart.yml (it installs nothing)")
+	return b.String()
 }
 
 // splitList splits a comma- or newline-separated input into its items.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -801,26 +802,78 @@ func TestSpotFailoverWithoutSpotOnlyWhereRead(t *testing.T) {
 	}
 }
 
-// The built-in suite on provider local would change this machine as root
-// (packages, Firecracker, a udev rule) beyond what teardown undoes: run and
-// up refuse it without a suite named on purpose; other modes load no suite.
-func TestLocalRefusesTheBuiltInSuite(t *testing.T) {
+// The built-in suite on provider local changes this machine as root
+// (packages, Firecracker, a udev rule) beyond what teardown undoes, yet
+// `run --provider local` is the quick start's one command: run and up load
+// it, with one warning that names what it installs and writes (from the
+// suite itself) and how to avoid it. A suite named on purpose, and other
+// providers, get no such warning.
+func TestLocalWarnsOfTheBuiltInSuite(t *testing.T) {
+	def := DefaultSuite()
+	paths := def.WrittenPaths()
+	if len(def.Packages) == 0 || len(paths) == 0 {
+		t.Fatalf("the built-in suite has packages %v and writes %v: the test shows nothing", def.Packages, paths)
+	}
 	for _, mode := range []string{"run", "up"} {
-		_, err := load(t, map[string]string{"mode": mode, "provider": "local"})
-		var ie *InputError
-		if !errors.As(err, &ie) || ie.Input != "suite" {
-			t.Fatalf("%s --provider local without a suite: error %v, want one naming input suite", mode, err)
+		r, err := load(t, map[string]string{"mode": mode, "provider": "local"})
+		if err != nil {
+			t.Fatalf("%s --provider local without a suite: %v, want the built-in suite run with a warning", mode, err)
 		}
-		for _, w := range []string{`input "suite": missing`, "--suite examples/quickstart.yml", "teardown does not undo"} {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: error lacks %q: %v", mode, w, err)
+		if r.Suite == nil || r.Suite.Name != DefaultSuiteName {
+			t.Fatalf("%s --provider local: suite %+v, want the built-in one", mode, r.Suite)
+		}
+		var found []string
+		for _, w := range r.Warnings {
+			if strings.Contains(w, "built-in suite") {
+				found = append(found, w)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("%s: warnings about the built-in suite %q, want one", mode, found)
+		}
+		want := []string{fmt.Sprintf("installs %d packages", len(def.Packages)), "does not undo", "--suite examples/quickstart.yml"}
+		want = append(append(want, def.Packages...), paths...)
+		for _, w := range want {
+			if !strings.Contains(found[0], w) {
+				t.Errorf("%s: the warning lacks %q: %s", mode, w, found[0])
 			}
 		}
 	}
-	if _, err := load(t, map[string]string{"mode": "down", "provider": "local"}); err != nil {
-		t.Errorf("down --provider local: %v", err)
+	suite := filepath.Join(t.TempDir(), "suite.yml")
+	if err := os.WriteFile(suite, []byte("user: root\npackages: [jq]\nsteps:\n  - name: a\n    run: \"true\"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := load(t, map[string]string{"provider": "aws"}); err != nil {
-		t.Errorf("aws with the built-in suite: %v", err)
+	for _, in := range []map[string]string{
+		{"provider": "local", "suite": suite},
+		{"provider": "aws"},
+		{"mode": "down", "provider": "local"},
+	} {
+		r, err := load(t, in)
+		if err != nil {
+			t.Fatalf("%v: %v", in, err)
+		}
+		for _, w := range r.Warnings {
+			if strings.Contains(w, "built-in suite") {
+				t.Errorf("%v: warning %q, want none about the built-in suite", in, w)
+			}
+		}
+	}
+}
+
+// WrittenPaths names what a bootstrap visibly writes outside scratch
+// places, whatever way it writes it, and nothing it only reads or uses.
+func TestSuiteWrittenPaths(t *testing.T) {
+	s := &Suite{Bootstrap: []string{
+		"printf '%s\\n' x > /etc/a.rules\necho y >>/etc/b.conf",
+		"curl -o /tmp/x.sh https://example.invalid/x && sh /tmp/x.sh; chgrp kvm /dev/kvm",
+		"install -m 0755 \"$tmp/fc\" /usr/local/bin/fc",
+		"echo z | sudo tee /etc/c.list >/dev/null",
+		"mkdir -p /opt/d; cp /etc/hosts /srv/e; ls /var/lib",
+		"dir=\"$HOME/x\"; touch \"$dir/f\"",
+	}}
+	got := s.WrittenPaths()
+	want := []string{"/etc/a.rules", "/etc/b.conf", "/usr/local/bin/fc", "/etc/c.list", "/opt/d", "/srv/e"}
+	if !slices.Equal(got, want) {
+		t.Errorf("WrittenPaths() = %q, want %q", got, want)
 	}
 }

@@ -205,7 +205,9 @@ const suiteReference = `
 
 The ` + "`suite`" + ` input names a YAML file; without it the built-in suite runs:
 [internal/config/default-suite.yml](../internal/config/default-suite.yml), the mvm W7 cycle, which is also the
-example to copy. It is one YAML document (a second one after ` + "`---`" + ` is an error, not ignored). Unknown keys are
+example to copy. On ` + "`local`" + ` that is this machine: the run first warns, naming the packages it installs and the
+paths its bootstrap writes, since local's teardown undoes neither (` + "`examples/quickstart.yml`" + ` installs nothing).
+It is one YAML document (a second one after ` + "`---`" + ` is an error, not ignored). Unknown keys are
 errors, and every error names the file, the line, the value and the form expected.
 
 | Key | Meaning |

@@ -377,3 +377,61 @@ func (r *nodeReader) step(n *yaml.Node, field string) (Step, bool) {
 	}
 	return st, len(r.errs) == before
 }
+
+// WrittenPaths lists the absolute paths the bootstrap visibly writes, in
+// order and once each: the targets of > and >>, the operands of tee,
+// mkdir and touch, and the last operand of install, cp, mv and ln —
+// outside scratch places (/tmp, /var/tmp, /dev, /proc, /sys, /run). It
+// reads each command as words, not as a shell would: a path held in a
+// variable or written by another program is not seen, so the list is for
+// telling the user what a suite changes, never for undoing it.
+func (s *Suite) WrittenPaths() []string {
+	var out []string
+	add := func(w string) {
+		w = strings.Trim(w, `'"`)
+		if !strings.HasPrefix(w, "/") || strings.ContainsAny(w, "$`*?") || slices.Contains(out, w) {
+			return
+		}
+		for _, scratch := range []string{"/tmp", "/var/tmp", "/dev", "/proc", "/sys", "/run"} {
+			if w == scratch || strings.HasPrefix(w, scratch+"/") {
+				return
+			}
+		}
+		out = append(out, w)
+	}
+	for _, cmd := range s.Bootstrap {
+		for _, simple := range strings.FieldsFunc(cmd, func(r rune) bool { return strings.ContainsRune("\n;&|()", r) }) {
+			words := strings.Fields(simple)
+			var operands []string
+			for i := 0; i < len(words); i++ {
+				w := words[i]
+				switch {
+				case w == ">" || w == ">>":
+					if i+1 < len(words) {
+						add(words[i+1])
+						i++
+					}
+				case strings.HasPrefix(w, ">"):
+					add(strings.TrimLeft(w, ">"))
+				case !strings.HasPrefix(w, "-"):
+					operands = append(operands, w)
+				}
+			}
+			if len(operands) > 0 && operands[0] == "sudo" {
+				operands = operands[1:]
+			}
+			if len(operands) < 2 {
+				continue
+			}
+			switch operands[0] {
+			case "tee", "mkdir", "touch":
+				for _, w := range operands[1:] {
+					add(w)
+				}
+			case "install", "cp", "mv", "ln":
+				add(operands[len(operands)-1])
+			}
+		}
+	}
+	return out
+}
