@@ -521,6 +521,16 @@ func PostAfterSIGKILL(t *testing.T, c Cloud, lag int) {
 			t.Errorf("%s has leg tag %q, the state says %q", r, r.Tags[providers.TagLeg], saved.Leg)
 		}
 	}
+	// The journal: the instance's id was saved the moment the create call
+	// answered, before main's first look at it (where it was killed), so
+	// the run's record of what it made survives the kill. The post step
+	// below does not read it (it finds everything by tag); this checks
+	// the journal itself.
+	for _, r := range ofKind(held, c.InstanceKind) {
+		if !strings.Contains(state["resources"], r.ID) {
+			t.Errorf("the state's journal (resources) lacks %s, which main created before it was killed: %q", r, state["resources"])
+		}
+	}
 	out := RunPostCleanly(t, bin, f, env, state, "")
 	if !strings.Contains(out, "leak check") || !strings.Contains(out, "deleted "+c.InstanceKind) {
 		t.Errorf("post output:\n%s", out)
