@@ -84,20 +84,31 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 				deferred(region)
 				break
 			}
-			if err != nil {
+			// A 5xx or throttling that outlasted the SDK's own retries
+			// within one call is still passing: the next sweep tries
+			// again, as the post step would, rather than leave what it
+			// could delete. Anything else (denied, invalid) will not pass.
+			transient := err != nil && providers.ClassOf(err) == providers.ClassTransient && ctx.Err() == nil
+			if err != nil && !transient {
 				errs = append(errs, fmt.Errorf("%s: %w", region, err))
 				break
 			}
-			if seen == 0 {
+			switch {
+			case transient:
+				quiet = 0
+				p.opts.Log().Info("teardown sweep failed for now; sweeping again", "region", region, "sweep", sweep, "error", err)
+			case seen == 0:
 				quiet++
-			} else {
+			default:
 				quiet = 0
 			}
 			if quiet >= need {
 				break
 			}
 			if sweep >= maxSweeps {
-				if len(inUse) > 0 {
+				if transient {
+					errs = append(errs, fmt.Errorf("%s: %w", region, err))
+				} else if len(inUse) > 0 {
 					errs = append(errs, fmt.Errorf("%s: still in use after %d sweeps, not deleted: %s", region, maxSweeps, describeAll(inUse)))
 				} else {
 					rep.Notes = append(rep.Notes, fmt.Sprintf("%s: resources still listed after %d sweeps", region, maxSweeps))
