@@ -44,8 +44,13 @@ func TestSSHProviderRefusesWrongHostKey(t *testing.T) {
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
 		"--ssh-private-key-file", keyFile, "--ssh-known-host", fmt.Sprintf("[%s]:%d %s", h.Addr(), h.Port(), otherHostKey),
 		"--ready-timeout", "20s")
-	if r.code == 0 {
-		t.Fatalf("exit 0 with a wrong host key\nstdout:\n%s", r.stdout)
+	// Exit 2, as for any input that does not fit the host: the pinned key
+	// came from ssh-known-host, and the error says so.
+	if r.code != 2 {
+		t.Fatalf("exit %d with a wrong host key, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout+r.stderr, `input "ssh-known-host"`) {
+		t.Errorf("the refusal does not name the input ssh-known-host:\n%s\n%s", r.stdout, r.stderr)
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a command ran on a host that presented the wrong host key")

@@ -197,7 +197,9 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 // which is said in the log and the summary rather than failed, since the
 // suite needs nothing that sudo would give it.
 func (c *cycle) checkSudo(ctx context.Context) error {
+	start := time.Now()
 	ok, err := c.client.CheckSudo(ctx)
+	c.addRemote(time.Since(start)) // a remote command, like every other
 	if err != nil {
 		return err
 	}
