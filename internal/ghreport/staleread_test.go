@@ -177,7 +177,8 @@ func TestEveryOldReadIsReadAgainBeforeWriting(t *testing.T) {
 }
 
 // A read made again only because the one before was old does not count
-// against the cap on reads: here one old read, then reads that hold the row
+// against the cap on reads (old reads have their own bound, errTooSlow, on
+// how many come in a row): here one old read, then reads that hold the row
 // while another leg's row flickers, end with the row confirmed, not with the
 // cap's error.
 func TestReadAgainDoesNotCountAgainstTheReadCap(t *testing.T) {
