@@ -61,9 +61,11 @@ import (
 //
 //   - view.at is taken right before the comments are listed (the statuses
 //     are read first, so their latency does not count), and a leg writes
-//     only from a view at most Quiet/4 old when the write is sent; an older
-//     one is read again, as often as it takes, up to Attempts+1 old reads in
-//     a row (errTooSlow: GitHub is too slow to write safely);
+//     only from a view at most Quiet/4 old once every request before the
+//     write is done (the PR's head included; what is left, building the
+//     body, is CPU work only); an older one is read again, as often as it
+//     takes, up to Attempts+1 old reads in a row (errTooSlow: GitHub is too
+//     slow to write safely);
 //   - a write request is given Quiet/2 (Reporter.writeTimeout): an answered
 //     write landed within it.
 //
@@ -73,11 +75,14 @@ import (
 // may still land, later than that: GitHub ends a request it has not
 // finished within GitHubRequestLimit, so it lands within that of being
 // sent, if at all. The leg that sent it marks that window (lateUntil), and
-// its confirmQuiet reports do not stop before a confirming read asked after
-// the window: the late write has then landed and been seen, and any row it
-// dropped was written back by the leg (from its seen rows, or from the
-// status), before it trusts the comment. Start (confirmSeen) does not wait
-// for the window; the leg's next report does.
+// its confirmQuiet reports do not stop before the second of the confirming
+// reads is asked after the window (plus a Quiet, which covers the lag):
+// the late write then landed before the first one's state, so the leg has
+// seen the comment after it, with every leg that has a status holding a
+// row that agrees with it. Whatever the late write dropped was written
+// back by then, by the leg (from its seen rows, so with notes, or from the
+// status) or by another leg. Start (confirmSeen) does not wait for the
+// window; the leg's next report does.
 //
 // The quiet-period argument holds only for writes built from a fresh read,
 // so a comment write is never resent as it was: after a 5xx or a rate limit
@@ -105,8 +110,8 @@ var errKeptChanging = errors.New("matrix comment: other legs kept changing the c
 var errTooSlow = errors.New("matrix comment: GitHub answered too slowly to write the row safely (every read took longer than a quarter of the quiet period)")
 
 // GitHubRequestLimit is how long GitHub works on an API request before it
-// ends it with a timeout: a write that got no answer lands within this of
-// being sent, if at all (sticky.go).
+// ends it with a timeout (GitHub's REST API documentation: 10 seconds): a
+// write that got no answer lands within this of being sent, if at all.
 const GitHubRequestLimit = 10 * time.Second
 
 // view is the comment and statuses as last read.
