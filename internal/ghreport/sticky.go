@@ -60,14 +60,15 @@ import (
 // code bounds every write that is answered to 3·Quiet/4 after its read:
 //
 //   - view.at is taken right before the comments are listed (the statuses
-//     are read first, so their latency does not count), and a leg writes
-//     only from a view at most Quiet/4 old once every request before the
-//     write is done (the PR's head included; what is left, building the
-//     body, is CPU work only); an older one is read again, as often as it
-//     takes, up to Attempts+1 old reads in a row (errTooSlow: GitHub is too
-//     slow to write safely);
-//   - a write request is given Quiet/2 (Reporter.writeTimeout): an answered
-//     write landed within it.
+//     are read first, so their latency does not count);
+//   - the write request's context ends 3·Quiet/4 after view.at
+//     (writeRequest; a request not yet sent by then is not sent), so an
+//     answered write landed by then;
+//   - so that a write gets a fair share of that (at least Quiet/4), a leg
+//     writes only from a view at most Quiet/2 old once every request
+//     before the write is done (the PR's head included); an older one is
+//     read again, as often as it takes, up to Attempts+1 old reads in a
+//     row (errTooSlow: GitHub is too slow to write safely).
 //
 // So no answered write breaks a confirmation while the replicas' lag stays
 // under Quiet/8 (750 ms by default; GitHub's is usually well under that).
@@ -104,10 +105,10 @@ var errNotConfirmed = errors.New("matrix comment: the row did not stay in the co
 // matrix around it kept changing, so the leg could not confirm it stayed.
 var errKeptChanging = errors.New("matrix comment: other legs kept changing the comment; gave up confirming the row stays")
 
-// errTooSlow: every read took longer than a quarter of the quiet period, so
-// a write from it could land after another leg trusted its row (see the
-// protocol above); the leg gave up rather than risk that.
-var errTooSlow = errors.New("matrix comment: GitHub answered too slowly to write the row safely (every read took longer than a quarter of the quiet period)")
+// errTooSlow: every read took longer than half the quiet period, so a write
+// from it could land after another leg trusted its row (see the protocol
+// above); the leg gave up rather than risk that.
+var errTooSlow = errors.New("matrix comment: GitHub answered too slowly to write the row safely (every read took longer than half the quiet period)")
 
 // GitHubRequestLimit is how long GitHub works on an API request before it
 // ends it with a timeout (GitHub's REST API documentation: 10 seconds): a
@@ -271,7 +272,7 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
-		if age := r.now().Sub(v.at); age > r.cfg.Quiet/4 {
+		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 {
 			// A write from an old read could land after another leg
 			// trusted its row (the protocol above): read again, however
 			// often, rather than write from it.
@@ -286,7 +287,7 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		old = 0
 		writes++
 		rows := v.desired(&own, head)
-		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head), head); err != nil {
+		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head, v.at.Add(3*r.cfg.Quiet/4)), head); err != nil {
 			return "", err
 		}
 		if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
@@ -546,8 +547,10 @@ func (v view) holds(own matrix.Row, head string) bool {
 }
 
 // write puts rows into the oldest marker comment (creating one if there is
-// none) and deletes the duplicates, whose rows the view already merged.
-func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head string) error {
+// none) and deletes the duplicates, whose rows the view already merged. The
+// create or update request must be answered by deadline (on the Reporter's
+// clock), else it counts as a write that may land late (writeRequest).
+func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head string, deadline time.Time) error {
 	body, err := CommentBody(matrix.State{HeadSHA: head, Rows: rows})
 	if err != nil {
 		return err
@@ -555,7 +558,10 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	req := github.IssueCommentRequest{Body: body + newWriteTag()}
 	if len(v.comments) == 0 {
 		return r.callWrite(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
-			wctx, done := r.writeRequest(ctx)
+			wctx, done, err := r.writeRequest(ctx, deadline)
+			if err != nil {
+				return nil, err
+			}
 			created, resp, err := r.gh.Issues.CreateComment(wctx, r.owner, r.name, r.cfg.Event.PR, req)
 			err = done(resp, err)
 			if err == nil {
@@ -571,7 +577,10 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	primary := v.comments[0]
 	if untagged(primary.GetBody()) != body {
 		err := r.callWrite(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
-			wctx, done := r.writeRequest(ctx)
+			wctx, done, err := r.writeRequest(ctx, deadline)
+			if err != nil {
+				return nil, err
+			}
 			_, resp, err := r.gh.Issues.UpdateComment(wctx, r.owner, r.name, primary.GetID(), req)
 			return resp, done(resp, err)
 		})
@@ -591,18 +600,25 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	return nil
 }
 
-// errWriteTimedOut: a comment write got no answer within writeTimeout. It
-// may still land (mayLandLate); the leg reads again before it writes again.
+// errWriteTimedOut: a comment write got no answer by its deadline. It may
+// still land (mayLandLate); the leg reads again before it writes again.
 var errWriteTimedOut = errors.New("no answer in time; the write may still land")
 
-// writeRequest bounds one comment write request to writeTimeout (Quiet/2,
-// the protocol's bound on an answered write) and returns the context for it
-// and done, which ends it: done notes a write that may land late (no
-// answer, or a 5xx, which a gateway sends while GitHub may still apply the
-// write) and turns a timeout into errWriteTimedOut.
-func (r *Reporter) writeRequest(ctx context.Context) (context.Context, func(*github.Response, error) error) {
+// writeRequest bounds one comment write request to deadline, the
+// protocol's bound on an answered write, and returns the context for it and
+// done, which ends it: done notes a write that may land late (no answer, or
+// a 5xx, which a gateway sends while GitHub may still apply the write) and
+// turns a timeout into errWriteTimedOut. Past the deadline already, the
+// request is not sent (errWriteTimedOut).
+func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (context.Context, func(*github.Response, error) error, error) {
 	sent := r.now()
-	wctx, cancel := context.WithTimeout(ctx, r.writeTimeout)
+	left := deadline.Sub(sent)
+	if left <= 0 {
+		return nil, nil, fmt.Errorf("%w (not sent: its read is too old)", errWriteTimedOut)
+	}
+	// A context deadline runs on the real clock; the Reporter's may run
+	// faster (tests).
+	wctx, cancel := context.WithTimeout(ctx, left/r.speedup)
 	return wctx, func(resp *github.Response, err error) error {
 		defer cancel()
 		if err == nil {
@@ -612,10 +628,10 @@ func (r *Reporter) writeRequest(ctx context.Context) (context.Context, func(*git
 			r.mayLandLate(sent)
 		}
 		if ctx.Err() == nil && wctx.Err() != nil {
-			return fmt.Errorf("after %s: %w", r.writeTimeout, errWriteTimedOut)
+			return fmt.Errorf("after %s: %w", left, errWriteTimedOut)
 		}
 		return err
-	}
+	}, nil
 }
 
 // writeTagOpen starts the last line of every comment body written: a random

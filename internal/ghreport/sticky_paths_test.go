@@ -114,8 +114,8 @@ func TestWriteOfUnchangedRowsIsNotSent(t *testing.T) {
 	}
 }
 
-// GitHub slower than a quarter of the quiet period at every comment listing
-// (here each listing moves the leg's clock a third of it): the leg never
+// GitHub slower than half the quiet period at every comment listing (here
+// each listing moves the leg's clock two thirds of it): the leg never
 // writes from such a read, as the write could land after another leg
 // trusted its row; it reads again, and after Attempts+1 old reads in a row
 // gives up with a notice saying GitHub was too slow. The status is posted.
@@ -132,7 +132,7 @@ func TestReadsAlwaysTooOldToWriteFromEndTheUpdate(t *testing.T) {
 	f := newFake(t, fakegh.WithDelay(func(req *http.Request) time.Duration {
 		if req.Method == http.MethodGet && req.URL.Path == listPath {
 			mu.Lock()
-			now = now.Add(quiet / 6) // before serving and again after
+			now = now.Add(quiet / 3) // before serving and again after
 			mu.Unlock()
 		}
 		return 0
@@ -154,7 +154,7 @@ func TestReadsAlwaysTooOldToWriteFromEndTheUpdate(t *testing.T) {
 	}
 }
 
-// A comment write that gets no answer in Quiet/2 may still land, later than
+// A comment write that gets no answer by its deadline may still land, later than
 // the protocol bounds an answered write: here it is held by GitHub, lands
 // after the leg saw its row confirmed once, and drops another leg's final
 // row, which that leg (azure) wrote meanwhile and trusts. The leg gives up
@@ -210,7 +210,9 @@ func TestWriteWithoutAnswerIsWaitedOut(t *testing.T) {
 			return clock.sleep(ctx, d)
 		}
 	})
-	r.writeTimeout = 100 * time.Millisecond // held until released: it times out
+	// Held until released, the write times out: after 3·quiet/4 of the
+	// leg's clock, which runs 60 times faster here (6 s: 100 ms).
+	r.speedup = 60
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
 	select {
 	case <-held:
@@ -218,7 +220,7 @@ func TestWriteWithoutAnswerIsWaitedOut(t *testing.T) {
 		t.Fatalf("the write was never held, so the scenario did not happen:\n%s", requestLog(f))
 	}
 	if stuck.Load() {
-		t.Fatal("the leg kept waiting for the write's answer instead of giving up on it after writeTimeout")
+		t.Fatal("the leg kept waiting for the write's answer instead of giving up on it at its deadline")
 	}
 	if releasedAt < 0 {
 		// The leg trusted its row before the write could have landed: it
