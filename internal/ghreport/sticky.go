@@ -67,8 +67,8 @@ import (
 //   - so that a write gets a fair share of that (at least Quiet/4), a leg
 //     writes only from a view at most Quiet/2 old once every request
 //     before the write is done (the PR's head included); an older one is
-//     read again, as often as it takes, up to Attempts+1 old reads in a
-//     row (errTooSlow: GitHub is too slow to write safely).
+//     read again after a pause, up to Attempts+1 old reads in a row
+//     (errTooSlow: GitHub is too slow to write safely).
 //
 // So no answered write breaks a confirmation while the replicas' lag stays
 // under Quiet/8 (750 ms by default; GitHub's is usually well under that).
@@ -274,13 +274,18 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		}
 		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 {
 			// A write from an old read could land after another leg
-			// trusted its row (the protocol above): read again, however
-			// often, rather than write from it.
+			// trusted its row (the protocol above): read again rather
+			// than write from it. After a pause: GitHub (or the machine)
+			// is slow now, and reads at once would only add to that.
 			old++
 			if old > r.cfg.Attempts {
 				return "", errTooSlow
 			}
 			r.log.Info("matrix comment read is old; reading it again before writing", "age", age)
+			pause := r.cfg.Quiet / 4
+			if err := r.sleep(ctx, pause/2+r.jitter(pause)); err != nil {
+				return "", err
+			}
 			continue
 		}
 		reads++
