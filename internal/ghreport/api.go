@@ -84,6 +84,10 @@ func (r *Reporter) do(ctx context.Context, what string, resend bool, op func() (
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
+		if errors.Is(err, errWriteTimedOut) {
+			// Nothing to wait out: read again at once (sticky.go).
+			return fmt.Errorf("%s: %w: %w", what, errWriteAgain, err)
+		}
 		var hr *http.Response
 		if resp != nil {
 			hr = resp.Response

@@ -3,8 +3,10 @@ package ghreport
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,19 +24,60 @@ import (
 // rebuilt from its status after a lost update: the read-back must have
 // caught and repaired every lost write.
 func TestConcurrentLegsLoseNoRows(t *testing.T) {
-	legsRace(t, legsRaceOpts{maxDelay: 3 * time.Millisecond, staleLag: shortStaleLag, trials: 50, mod: shortSettings})
+	legsRace(t, legsRaceOpts{maxDelay: 3 * time.Millisecond, staleLag: shortStaleLag, trials: 50, speedup: shortSpeedup, mod: shortSettings})
 }
 
+// TestConcurrentLegsLoseNoRowsWithSlowRequests is the concurrency test with
+// requests slow next to the quiet period: up to 60 ms each against its
+// 100 ms, so a share of the comment listings (with the PR's head read after
+// them, when the comment is about an older push) take longer than half of
+// it and the legs read again before writing (sticky.go), and some writes
+// outlast their deadline (3·Quiet/4 after their read) and are waited out as
+// writes that may land late. Every trial must end as in the fast test, and
+// the guard must have fired (else the test showed nothing). The protocol's
+// bounds hold whatever the latency (the legs enforce them on their own
+// clock); the fake's stale reads stay at most shortStaleLag old, 2·10 ms
+// against the 25 ms the bounds leave for them.
+func TestConcurrentLegsLoseNoRowsWithSlowRequests(t *testing.T) {
+	var oldReads atomic.Int64
+	t.Cleanup(func() { // after the trials, which run in parallel
+		if oldReads.Load() == 0 {
+			t.Error("no leg ever read the comment again for an old read: the requests were not slow enough to show the guard")
+		}
+	})
+	legsRace(t, legsRaceOpts{maxDelay: 30 * time.Millisecond, staleLag: shortStaleLag, trials: 16, speedup: shortSpeedup,
+		mod: func(c *Config) {
+			shortSettings(c)
+			c.Logger = slog.New(countHandler{msg: "matrix comment read is old; reading it again before writing", n: &oldReads})
+		}})
+}
+
+// countHandler counts the log records with message msg.
+type countHandler struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, rec slog.Record) error {
+	if rec.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
 // shortStaleLag bounds how old a stale read is in the tests with
-// shortSettings: well under a third of their quiet period. With it, reads
-// older than Quiet/4 read again, and requests of up to 6 ms, a write lands
-// within Quiet - 2·lag of its read, as the protocol needs (sticky.go:
-// 3·Quiet/4 = 75 ms against 6 ms + 2·15 ms), with room to spare for a
-// loaded machine's scheduling delays (tens of milliseconds), which would
-// otherwise show up as lost rows the protocol does not lose at GitHub's
-// scale. Stale reads are what made rows flip back after their leg trusted
-// them: a read back served from before the last flip.
-const shortStaleLag = 15 * time.Millisecond
+// shortSettings: under Quiet/8 (12.5 ms), as the protocol needs of GitHub's
+// replicas (sticky.go). Each leg reads again rather than write from a read
+// older than Quiet/2 and gives up on a write not answered 3·Quiet/4 after
+// its read, on its own clock, so a loaded machine's scheduling delays make
+// the legs read again or wait out a write that may land late, never break
+// the bound. Stale reads are what
+// made rows flip back after their leg trusted them: a read back served
+// from before the last flip.
+const shortStaleLag = 10 * time.Millisecond
 
 // staleChance is the share of reads the concurrency tests' fakes serve
 // stale: all of them, each from a random instant within the lag (some
@@ -43,11 +86,10 @@ const staleChance = 1
 
 // shortSettings are the concurrency tests' settings for the fast fake.
 func shortSettings(c *Config) {
-	c.Sleep = shortSleep
 	// Twice the default bound, so a loaded test machine does
 	// not turn slow convergence into a reported give-up.
 	c.Attempts = 2 * DefaultAttempts
-	// shortSleep makes this 100ms: longer than a leg's read-to-write
+	// shortSpeedup makes this 100ms: longer than a leg's read-to-write
 	// latency against the fake plus its stale reads' lag (see
 	// shortStaleLag), as the production default is against GitHub's,
 	// yet short enough that legs still write while others watch their
@@ -66,21 +108,21 @@ func shortSettings(c *Config) {
 // another protocol.
 func TestConcurrentLegsKeepRowsOfLegsThatStopAfterStart(t *testing.T) {
 	legsRace(t, legsRaceOpts{
-		maxDelay: time.Millisecond, staleLag: shortStaleLag, trials: 25, mod: shortSettings,
+		maxDelay: time.Millisecond, staleLag: shortStaleLag, trials: 25, speedup: shortSpeedup, mod: shortSettings,
 		stopAfterStart: func(i int) bool { return i%3 == 0 },
 	})
 }
 
 // TestConcurrentLegsLoseNoRowsAtProductionSettings is the same with the
 // production Settle, Quiet and Attempts against a fake as slow as GitHub:
-// up to a second per request (half before applying it, half after), with
-// time running prodSpeedup times faster for the fake and the legs alike.
-// It shows the defaults are long enough for GitHub's latency, not only the
-// test settings for the fake's.
+// up to a second per request (half before applying it, half after) and
+// reads up to half a second stale (under Quiet/8), with time running
+// prodSpeedup times faster for the fake and the legs alike. It shows the
+// defaults are long enough for GitHub's latency, not only the test
+// settings for the fake's.
 func TestConcurrentLegsLoseNoRowsAtProductionSettings(t *testing.T) {
-	legsLoseNoRows(t, time.Second/2/prodSpeedup, time.Second/prodSpeedup, func(c *Config) {
-		c.Sleep = fasterSleep(prodSpeedup)
-	})
+	legsRace(t, legsRaceOpts{maxDelay: time.Second / 2 / prodSpeedup, staleLag: time.Second / 2 / prodSpeedup,
+		trials: 50, speedup: prodSpeedup, mod: func(*Config) {}})
 }
 
 // prodSpeedup is how much faster than real time the production-settings
@@ -88,25 +130,50 @@ func TestConcurrentLegsLoseNoRowsAtProductionSettings(t *testing.T) {
 // (milliseconds) stay small next to the scaled waits and latencies.
 const prodSpeedup = 50
 
-// fasterSleep waits 1/speedup of what was asked.
-func fasterSleep(speedup int) func(context.Context, time.Duration) error {
-	return func(ctx context.Context, d time.Duration) error {
-		t := time.NewTimer(d / time.Duration(speedup))
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
+// shortSpeedup is how much faster than real time the tests with
+// shortSettings run.
+const shortSpeedup = 2000
+
+// fastClock is time running speedup times faster than real time from
+// start, for the legs' waits (Sleep) and their clock (Now) alike: the ages
+// the protocol measures (a read's, a write's late window) and the quiet
+// period it waits must be on one time base, or the guards on them never
+// fire (a read 50 ms old would be 50 ms old against a quiet period that
+// takes 100 ms of real time but counts as 200 s).
+type fastClock struct {
+	start   time.Time
+	speedup time.Duration
+}
+
+func newFastClock(speedup int) *fastClock {
+	return &fastClock{start: time.Now(), speedup: time.Duration(speedup)}
+}
+
+func (c *fastClock) now() time.Time { return c.start.Add(time.Since(c.start) * c.speedup) }
+
+// sleep waits 1/speedup of what was asked.
+func (c *fastClock) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d / c.speedup)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
-// legsLoseNoRows is TestConcurrentLegsLoseNoRows with the fake delaying
-// each request up to twice maxDelay, serving stale reads up to staleLag
-// old, and the legs configured by mod.
-func legsLoseNoRows(t *testing.T, maxDelay, staleLag time.Duration, mod func(*Config)) {
-	legsRace(t, legsRaceOpts{maxDelay: maxDelay, staleLag: staleLag, trials: 50, mod: mod})
+// newFastReporter is newReporter for a leg on clock c, configured by mod.
+// Its comment writes' deadlines are on c's time too, as the protocol's
+// bound on an answered write is in the time its quiet period is waited in.
+func newFastReporter(t *testing.T, f *fakegh.Server, ev Event, c *fastClock, mod func(*Config)) *Reporter {
+	t.Helper()
+	r, _ := newReporter(t, f, ev, testToken, func(cfg *Config) {
+		cfg.Now, cfg.Sleep = c.now, c.sleep
+		mod(cfg)
+	})
+	r.speedup = c.speedup
+	return r
 }
 
 type legsRaceOpts struct {
@@ -115,6 +182,7 @@ type legsRaceOpts struct {
 	// statuses from a state up to this old, as GitHub's replicas do.
 	staleLag time.Duration
 	trials   int           // runs, each with its own interleaving
+	speedup  int           // the legs' time runs this much faster (fastClock)
 	mod      func(*Config) // configures every leg's Reporter
 	// stopAfterStart says which legs (by index) report Start and never
 	// Finish; nil: every leg finishes.
@@ -132,6 +200,9 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 		stops[key] = o.stopAfterStart != nil && o.stopAfterStart(i)
 	}
 	maxDelay, mod := o.maxDelay, o.mod
+	if o.speedup == 0 {
+		t.Fatal("legsRace: no speedup")
+	}
 	for trial := range o.trials {
 		// Trials run two at a time (go test's -parallel): each has a fake
 		// of its own, and the legs mostly wait.
@@ -159,8 +230,9 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 			var wg sync.WaitGroup
 			results := make(chan string, 2*legs)
 			start := make(chan struct{})
+			clock := newFastClock(o.speedup)
 			for i, key := range keys {
-				r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+				r := newFastReporter(t, f, prEvent(sha1), clock, func(c *Config) {
 					c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
 					mod(c)
 				})
@@ -232,12 +304,6 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 	}
 }
 
-// shortSleep waits a two-thousandth of what was asked, so legs drift apart as
-// in production without the test waiting seconds.
-func shortSleep(ctx context.Context, d time.Duration) error {
-	return fasterSleep(2000)(ctx, d)
-}
-
 // TestConcurrentLegsWithFaultsAndHeadMove is the concurrency test with
 // GitHub misbehaving: comment writes answer 502 and 429 now and then, and in
 // the middle of one held write the PR's head moves and the newer push's 8
@@ -250,14 +316,15 @@ func TestConcurrentLegsWithFaultsAndHeadMove(t *testing.T) {
 	for trial := range trials {
 		seed := uint64(1000 + trial)
 		f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, time.Millisecond)))
+		// The failed writes may land late, which the legs wait out: on a
+		// clock running as fast as their waits.
+		clock := newFastClock(shortSpeedup)
 		var wg sync.WaitGroup
 		results := make(chan string, 4*len(keys))
 		leg := func(head string, i int, key string) {
-			r, _ := newReporter(t, f, prEvent(head), testToken, func(c *Config) {
+			r := newFastReporter(t, f, prEvent(head), clock, func(c *Config) {
 				c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
-				c.Sleep = shortSleep
-				c.Attempts = 2 * DefaultAttempts
-				c.Quiet = 200 * time.Second
+				shortSettings(c)
 			})
 			wg.Add(1)
 			go func() {

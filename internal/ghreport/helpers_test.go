@@ -130,3 +130,28 @@ func latestStatus(f *fakegh.Server, sha, context string) (fakegh.Status, bool) {
 	}
 	return fakegh.Status{}, false
 }
+
+// sleepClock is a clock the waits asked of it move forward, on top of real
+// time: a reporter using it waits for nothing, yet sees the time it waited
+// pass, as it must to wait out a write that may land late (sticky.go).
+// Reporters sharing one see the same time, so their rows' stamps agree.
+type sleepClock struct {
+	mu    sync.Mutex
+	ahead time.Duration
+}
+
+func (c *sleepClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.ahead)
+}
+
+func (c *sleepClock) sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.ahead += max(d, 0)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+// use makes cfg's reporter wait on c.
+func (c *sleepClock) use(cfg *Config) { cfg.Now, cfg.Sleep = c.now, c.sleep }

@@ -82,15 +82,17 @@ type Config struct {
 	Settle time.Duration
 	// Quiet is how long a leg keeps watching its confirmed row, with the
 	// comment unchanged, before it trusts it: longer than any other leg's
-	// read-to-write latency plus the lag of GitHub's read replicas, so a
-	// write based on a read from before the watch began has landed too,
-	// and is seen (sticky.go). A leg reads again rather than write from a
-	// read older than Quiet/4, so the default (6 s) leaves 4.5 s for the
-	// write request and twice the replica lag, several times GitHub's usual;
-	// the concurrency test at production settings checks it against a
-	// fake as slow as GitHub, with stale reads.
-	// Default DefaultQuiet. Start does not wait it: its ⏳ row is
-	// replaced by the leg's later rows anyway.
+	// read-to-write latency plus twice the lag of GitHub's read replicas,
+	// so a write based on a read from before the watch began has landed
+	// too, and is seen (sticky.go). A leg reads again rather than write
+	// from a read older than Quiet/2, and a write must be answered within
+	// 3·Quiet/4 of its read, so the default (6 s) leaves 1.5 s for twice
+	// the replica lag, several times GitHub's usual. A GitHub slower than
+	// Quiet/2 per comment listing, read after read, leaves the comment
+	// alone (errTooSlow, a notice); statuses are still posted. The
+	// concurrency test at production settings checks it against a fake as
+	// slow as GitHub, with stale reads. Default DefaultQuiet. Start does
+	// not wait it: its ⏳ row is replaced by the leg's later rows anyway.
 	Quiet time.Duration
 	// PinHead: Event.HeadSHA was given (input head-sha) rather than taken
 	// from the event. Report reports Event.HeadSHA either way, even when
@@ -181,6 +183,14 @@ type Reporter struct {
 	// endReadTimeout bounds end's read of the comment before the status
 	// (EndReadTimeout; tests shorten it).
 	endReadTimeout time.Duration
+	// speedup is how much faster than real time Config.Now and
+	// Config.Sleep run: 1, but tests run both faster. A comment write's
+	// deadline (sticky.go), on the Reporter's clock, becomes a real-time
+	// context timeout divided by it.
+	speedup time.Duration
+	// lateUntil is until when a comment write that got no answer may still
+	// land (sticky.go, mayLandLate).
+	lateUntil time.Time
 	// waiting counts reports waiting for the turn; cutTurn ends the
 	// comment confirmation of the report holding it. A report asked for
 	// while another runs supersedes it: the running one's row is replaced
@@ -231,7 +241,8 @@ func New(cfg Config) (*Reporter, error) {
 		cfg.Quiet = DefaultQuiet
 	}
 	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, sleepFn: cfg.Sleep, now: cfg.Now,
-		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1), endReadTimeout: EndReadTimeout}
+		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1), endReadTimeout: EndReadTimeout,
+		speedup: 1}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}

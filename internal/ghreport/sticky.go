@@ -56,10 +56,34 @@ import (
 // GitHub serves reads from replicas, a state up to some lag old, so that
 // read was asked for at most lag after the first state, and the second
 // state is at most lag before its read, asked Quiet after the first: the
-// write lands more than Quiet - 2·lag after its read was asked for. A leg
-// never writes from a read asked for more than Quiet/4 ago (it reads
-// again), so with 3·Quiet/4 longer than a write's latency plus twice the
-// replicas' lag, no such write exists.
+// write lands more than Quiet - 2·lag after its read was asked for. The
+// code bounds every write that is answered to 3·Quiet/4 after its read:
+//
+//   - view.at is taken right before the comments are listed (the statuses
+//     are read first, so their latency does not count);
+//   - the write request's context ends 3·Quiet/4 after view.at
+//     (writeRequest; a request not yet sent by then is not sent), so an
+//     answered write landed by then;
+//   - so that a write gets a fair share of that (at least Quiet/4), a leg
+//     writes only from a view at most Quiet/2 old once every request
+//     before the write is done (the PR's head included); an older one is
+//     read again after a pause, up to Attempts+1 old reads in a row
+//     (errTooSlow: GitHub is too slow to write safely).
+//
+// So no answered write breaks a confirmation while the replicas' lag stays
+// under Quiet/8 (750 ms by default; GitHub's is usually well under that).
+// A write that got no answer (timed out, canceled, a 5xx from a gateway)
+// may still land, later than that: GitHub ends a request it has not
+// finished within GitHubRequestLimit, so it lands within that of being
+// sent, if at all. The leg that sent it marks that window (lateUntil), and
+// its confirmQuiet reports do not stop before the second of the confirming
+// reads is asked after the window (plus a Quiet, which covers the lag):
+// the late write then landed before the first one's state, so the leg has
+// seen the comment after it, with every leg that has a status holding a
+// row that agrees with it. Whatever the late write dropped was written
+// back by then, by the leg (from its seen rows, so with notes, or from the
+// status) or by another leg. Start (confirmSeen) does not wait for the
+// window; the leg's next report does.
 //
 // The quiet-period argument holds only for writes built from a fresh read,
 // so a comment write is never resent as it was: after a 5xx or a rate limit
@@ -81,13 +105,23 @@ var errNotConfirmed = errors.New("matrix comment: the row did not stay in the co
 // matrix around it kept changing, so the leg could not confirm it stayed.
 var errKeptChanging = errors.New("matrix comment: other legs kept changing the comment; gave up confirming the row stays")
 
+// errTooSlow: every read took longer than half the quiet period, so a write
+// from it could land after another leg trusted its row (see the protocol
+// above); the leg gave up rather than risk that.
+var errTooSlow = errors.New("matrix comment: GitHub answered too slowly to write the row safely (every read took longer than half the quiet period)")
+
+// GitHubRequestLimit is how long GitHub works on an API request before it
+// ends it with a timeout (GitHub's REST API documentation: 10 seconds): a
+// write that got no answer lands within this of being sent, if at all.
+const GitHubRequestLimit = 10 * time.Second
+
 // view is the comment and statuses as last read.
 type view struct {
 	comments  []*github.IssueComment // marker comments, oldest first
 	rows      []matrix.Row           // the union of their rows
 	storedSHA string                 // the head SHA the oldest comment is about
 	statuses  []remoteStatus         // mvm-verify statuses on the head commit
-	at        time.Time              // when the comments were asked for
+	at        time.Time              // right before the comments were asked for
 	// seen is the newest own row of every leg this reporter has read for
 	// the head, this read included (Reporter.seen).
 	seen []matrix.Row
@@ -166,15 +200,17 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 	if own.HeadSHA != head {
 		return "", superseded{head: head}
 	}
-	quieted, writes, waited, reread := false, 0, false, false
+	quieted, writes, waited := false, 0, false
 	// quietFrom is the comment as the read that began the quiet wait saw it.
 	var quietFrom string
+	// old counts the reads in a row too old to write from (errTooSlow).
+	old := 0
 	// reads bounds the loop should the matrix keep changing under the leg
 	// without a write: while others write, reads that hold the row keep
 	// finding the comment changed since the quiet wait began, and the leg
 	// watches again; only this ends that (errKeptChanging). A leg whose
-	// row does not stay is ended by its writes. A read made again only
-	// because the one before was old does not count.
+	// row does not stay is ended by its writes, a leg whose reads are all
+	// too old to write from by old.
 	for reads := 0; ; {
 		if reads > 4*(r.cfg.Attempts+1) {
 			return "", errKeptChanging
@@ -182,14 +218,6 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		v, err := r.read(ctx, head)
 		if err != nil {
 			return "", err
-		}
-		// The allowance to write from an old read is this read's only: a
-		// read that holds (and so does not write) passes it on to no later
-		// old read.
-		rereadNow := reread
-		reread = false
-		if !rereadNow {
-			reads++
 		}
 		holds := v.holds(own, head)
 		if holds && how == confirmSeen {
@@ -199,8 +227,20 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
 		switch {
 		case holds && !helps:
+			reads++
+			old = 0
 			if quieted && v.version() == quietFrom {
-				return v.comments[0].GetHTMLURL(), nil
+				late := r.lateWrites()
+				if !v.at.Before(late) {
+					return v.comments[0].GetHTMLURL(), nil
+				}
+				// A write of this leg got no answer and may still land:
+				// watch until a read asked after it could have.
+				r.log.Info("a matrix comment write got no answer and may land late; watching until it could have", "until", late)
+				if err := r.sleep(ctx, late.Sub(v.at)); err != nil {
+					return "", err
+				}
+				continue
 			}
 			if quieted {
 				// Writes landed during the wait: a read in between may
@@ -214,6 +254,8 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 			}
 			continue
 		case holds && !waited:
+			reads++
+			old = 0
 			// Another leg's row is missing or behind its status. Most
 			// likely that leg is about to write it: give it the time
 			// before writing for it, which would only add contention.
@@ -230,24 +272,53 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 		if err := r.newerStored(ctx, v, head); err != nil {
 			return "", err
 		}
-		if age := r.now().Sub(v.at); age > r.cfg.Quiet/4 && !rereadNow {
-			// The quiet period holds only while a write lands within
-			// Quiet of its read, and one slow request (up to 30 s) can
-			// break that: read again rather than write from an old view.
-			// Once per old read (the next read may write however long it
-			// took), so a slow API is not kept from writing.
+		if age := r.now().Sub(v.at); age > r.cfg.Quiet/2 {
+			// A write from an old read could land after another leg
+			// trusted its row (the protocol above): read again rather
+			// than write from it. After a pause: GitHub (or the machine)
+			// is slow now, and reads at once would only add to that.
+			old++
+			if old > r.cfg.Attempts {
+				return "", errTooSlow
+			}
 			r.log.Info("matrix comment read is old; reading it again before writing", "age", age)
-			reread = true
+			pause := r.cfg.Quiet / 4
+			if err := r.sleep(ctx, pause/2+r.jitter(pause)); err != nil {
+				return "", err
+			}
 			continue
 		}
+		reads++
+		old = 0
 		writes++
 		rows := v.desired(&own, head)
-		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head), head); err != nil {
+		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head, v.at.Add(3*r.cfg.Quiet/4)), head); err != nil {
 			return "", err
 		}
 		if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
 			return "", err
 		}
+	}
+}
+
+// lateWrites is until when a comment write of this reporter that got no
+// answer may still land (zero when none may).
+func (r *Reporter) lateWrites() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lateUntil
+}
+
+// mayLandLate notes that a write sent at sent got no answer that says it
+// was not applied, so it may still land, up to GitHubRequestLimit after it
+// was sent, and a read served a state that old or newer must see it: the
+// replicas' lag, under Quiet/8 by the protocol, is covered by Quiet.
+func (r *Reporter) mayLandLate(sent time.Time) {
+	until := sent.Add(GitHubRequestLimit + r.cfg.Quiet)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if until.After(r.lateUntil) {
+		r.lateUntil = until
 	}
 }
 
@@ -322,6 +393,13 @@ func (r *Reporter) settleDelay(writes int) time.Duration {
 func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 	var v view
 	trusted := r.trustedAuthors(ctx, head)
+	// The statuses first: how old the view is (v.at) counts from the
+	// listing of the comments, which the protocol bounds (see above).
+	statuses, err := r.statuses(ctx, head)
+	if err != nil {
+		return view{}, err
+	}
+	v.statuses = statuses
 	v.at = r.now()
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for {
@@ -379,11 +457,6 @@ func (r *Reporter) read(ctx context.Context, head string) (view, error) {
 		v.rows = matrix.Merge(v.rows, st.Rows, head)
 	}
 	v.seen = r.remember(v.rows, head)
-	statuses, err := r.statuses(ctx, head)
-	if err != nil {
-		return view{}, err
-	}
-	v.statuses = statuses
 	return v, nil
 }
 
@@ -479,8 +552,10 @@ func (v view) holds(own matrix.Row, head string) bool {
 }
 
 // write puts rows into the oldest marker comment (creating one if there is
-// none) and deletes the duplicates, whose rows the view already merged.
-func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head string) error {
+// none) and deletes the duplicates, whose rows the view already merged. The
+// create or update request must be answered by deadline (on the Reporter's
+// clock), else it counts as a write that may land late (writeRequest).
+func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head string, deadline time.Time) error {
 	body, err := CommentBody(matrix.State{HeadSHA: head, Rows: rows})
 	if err != nil {
 		return err
@@ -488,7 +563,12 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	req := github.IssueCommentRequest{Body: body + newWriteTag()}
 	if len(v.comments) == 0 {
 		return r.callWrite(ctx, fmt.Sprintf("create matrix comment on #%d", r.cfg.Event.PR), func() (*github.Response, error) {
-			created, resp, err := r.gh.Issues.CreateComment(ctx, r.owner, r.name, r.cfg.Event.PR, req)
+			wctx, done, err := r.writeRequest(ctx, deadline)
+			if err != nil {
+				return nil, err
+			}
+			created, resp, err := r.gh.Issues.CreateComment(wctx, r.owner, r.name, r.cfg.Event.PR, req)
+			err = done(resp, err)
 			if err == nil {
 				// The comment's author is the token's account: for the
 				// report job on an installation token, the only way to
@@ -502,8 +582,12 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 	primary := v.comments[0]
 	if untagged(primary.GetBody()) != body {
 		err := r.callWrite(ctx, fmt.Sprintf("update matrix comment %d", primary.GetID()), func() (*github.Response, error) {
-			_, resp, err := r.gh.Issues.UpdateComment(ctx, r.owner, r.name, primary.GetID(), req)
-			return resp, err
+			wctx, done, err := r.writeRequest(ctx, deadline)
+			if err != nil {
+				return nil, err
+			}
+			_, resp, err := r.gh.Issues.UpdateComment(wctx, r.owner, r.name, primary.GetID(), req)
+			return resp, done(resp, err)
 		})
 		if err != nil {
 			return err
@@ -519,6 +603,40 @@ func (r *Reporter) write(ctx context.Context, v view, rows []matrix.Row, head st
 		}
 	}
 	return nil
+}
+
+// errWriteTimedOut: a comment write got no answer by its deadline. It may
+// still land (mayLandLate); the leg reads again before it writes again.
+var errWriteTimedOut = errors.New("no answer in time; the write may still land")
+
+// writeRequest bounds one comment write request to deadline, the
+// protocol's bound on an answered write, and returns the context for it and
+// done, which ends it: done notes a write that may land late (no answer, or
+// a 5xx, which a gateway sends while GitHub may still apply the write) and
+// turns a timeout into errWriteTimedOut. Past the deadline already, the
+// request is not sent (errWriteTimedOut).
+func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (context.Context, func(*github.Response, error) error, error) {
+	sent := r.now()
+	left := deadline.Sub(sent)
+	if left <= 0 {
+		return nil, nil, fmt.Errorf("%w (not sent: its read is too old)", errWriteTimedOut)
+	}
+	// A context deadline runs on the real clock; the Reporter's may run
+	// faster (tests).
+	wctx, cancel := context.WithTimeout(ctx, left/r.speedup)
+	return wctx, func(resp *github.Response, err error) error {
+		defer cancel()
+		if err == nil {
+			return nil
+		}
+		if resp == nil || resp.Response == nil || resp.StatusCode >= 500 {
+			r.mayLandLate(sent)
+		}
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return fmt.Errorf("after %s: %w", left, errWriteTimedOut)
+		}
+		return err
+	}, nil
 }
 
 // writeTagOpen starts the last line of every comment body written: a random

@@ -43,18 +43,21 @@ func TestFailedCommentWriteIsNotResent(t *testing.T) {
 				otherHead = sha2
 			}
 			var otherOut Outcome
+			// The 502 write may land late, which the leg waits out on
+			// this clock; the other leg shares it, so their stamps agree.
+			var clock sleepClock
 			fault := tc.fault
 			fault.Method, fault.Path = http.MethodPatch, "/issues/comments/"
 			fault.During = func() {
 				if tc.headMove {
 					f.SetPR(testRepo, fakegh.PR{Number: testPR, HeadSHA: sha2})
 				}
-				other, _ := newReporter(t, f, prEvent(otherHead), testToken, nil)
+				other, _ := newReporter(t, f, prEvent(otherHead), testToken, clock.use)
 				otherOut = other.Finish(context.Background(), legRow("azure", matrix.Fail, "notes of azure"))
 			}
 			f.Inject(fault)
 
-			r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+			r, _ := newReporter(t, f, prEvent(sha1), testToken, clock.use)
 			out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
 			if otherOut.Degraded || otherOut.CommentURL == "" {
 				t.Fatalf("the other leg did not finish while the write was held: %+v", otherOut)
