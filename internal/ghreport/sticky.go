@@ -85,6 +85,17 @@ import (
 // status) or by another leg. Start (confirmSeen) does not wait for the
 // window; the leg's next report does.
 //
+// A leg that gives up (errNotConfirmed, errTooSlow, errKeptChanging,
+// superseded, headUnknown) may still have such a write in flight, and the
+// other legs may have confirmed their rows and stopped watching before it
+// lands. So giving up, while the leg's context allows, waits out the window
+// too, then reads once (for the PR's current head) and, if a row the leg has
+// seen or one a status backs is missing or behind, writes once from that
+// read (repairAfterLate). That write is answered within 3·Quiet/4 of its
+// read like any other; the give-up error is returned unchanged. Only a
+// leg whose context ends (canceled, or the Finish deadline) cannot repair;
+// then the report job rebuilds a dropped row from its status.
+//
 // The quiet-period argument holds only for writes built from a fresh read,
 // so a comment write is never resent as it was: after a 5xx or a rate limit
 // the loop reads again, checks the PR's head and merges (afterWrite).
@@ -193,6 +204,17 @@ const (
 // since: by then every write that could drop it has landed and been seen
 // (see the protocol at the top of this file).
 func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (string, error) {
+	u, err := r.confirmRow(ctx, own, how)
+	if err != nil && ctx.Err() == nil {
+		// Giving up does not stop a write of this leg that got no answer:
+		// it may still land and drop rows other legs already trust.
+		r.repairAfterLate(ctx)
+	}
+	return u, err
+}
+
+// confirmRow is upsert without the repair after giving up.
+func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) (string, error) {
 	head, err := r.prHead(ctx)
 	if err != nil {
 		return "", err
@@ -299,6 +321,67 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 			return "", err
 		}
 	}
+}
+
+// repairAfterLate is what a leg does when it gives up while a write of its
+// own that got no answer may still land (lateWrites): that write was built
+// from an older read and may drop a row another leg confirmed and stopped
+// watching. It waits until the write could have landed, reads once for the
+// PR's current head and, if a row it has seen or one a status backs is
+// missing or behind, writes once more from that read. Best effort: its
+// failures are only logged, and the leg's own give-up stands.
+func (r *Reporter) repairAfterLate(ctx context.Context) {
+	late := r.lateWrites()
+	now := r.now()
+	if !late.After(now) {
+		return
+	}
+	r.log.Info("gave up on the matrix comment while a write may still land; waiting to repair what it may drop", "until", late)
+	if err := r.sleep(ctx, late.Sub(now)); err != nil {
+		return
+	}
+	head, err := r.prHead(ctx)
+	if err != nil {
+		r.log.Info("matrix comment repair skipped: PR head unknown", "error", err)
+		return
+	}
+	v, err := r.read(ctx, head)
+	if err != nil {
+		r.log.Info("matrix comment repair skipped: read failed", "error", err)
+		return
+	}
+	rows := v.desired(nil, head)
+	if !v.lacks(rows, head) {
+		return
+	}
+	r.log.Info("matrix comment lost rows to a late write; writing them back")
+	if err := r.write(ctx, v, rows, head, v.at.Add(3*r.cfg.Quiet/4)); err != nil {
+		r.log.Info("matrix comment repair write failed", "error", err)
+	}
+}
+
+// lacks reports whether the comment misses or holds behind any of rows
+// (what desired makes of it), so that a write of rows would restore a row.
+func (v view) lacks(rows []matrix.Row, head string) bool {
+	if len(rows) == 0 {
+		return false
+	}
+	if len(v.comments) != 1 || v.storedSHA != head {
+		return true
+	}
+	for _, want := range rows {
+		i := indexOf(v.rows, want.Key)
+		if i < 0 {
+			return true
+		}
+		got := v.rows[i]
+		if got.HeadSHA != head || (want.Source == matrix.FromLeg &&
+			(got.Source != matrix.FromLeg || got.UpdatedAt.Before(want.UpdatedAt))) {
+			return true
+		}
+	}
+	_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
+	return helps
 }
 
 // lateWrites is until when a comment write of this reporter that got no

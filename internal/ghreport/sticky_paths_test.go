@@ -239,3 +239,80 @@ func TestWriteWithoutAnswerIsWaitedOut(t *testing.T) {
 		}
 	}
 }
+
+// A leg that gives up while a write of its own that got no answer may still
+// land must not leave the comment to that write: here aws's write is held
+// past its deadline, azure meanwhile writes its final row and trusts it,
+// aws runs out of attempts (errNotConfirmed), and only then does GitHub
+// apply aws's stale write, dropping azure's row. Giving up, aws waits the
+// write out, reads again and writes azure's own row back (notes and all,
+// from what it read), while still reporting that it gave up.
+func TestGiveUpWaitsOutLateWriteAndRepairs(t *testing.T) {
+	f := newFake(t)
+	gcp, azure := headRow("gcp"), headRow("azure")
+	f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: "success", Context: ContextPrefix + "gcp", Description: Describe(gcp)})
+	id := f.AddComment(testRepo, testPR, "github-actions[bot]", matrixBody(t, sha1, gcp))
+	release, held := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(let) // before the fake closes, which waits for the held request
+	f.Inject(fakegh.Fault{Method: http.MethodPatch, Path: fmt.Sprintf("/issues/comments/%d", id), During: func() {
+		f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: "success", Context: ContextPrefix + "azure", Description: Describe(azure)})
+		f.SetCommentBody(id, matrixBody(t, sha1, gcp, azure)+newWriteTag())
+		close(held)
+		select {
+		case <-release:
+		case <-time.After(time.Minute):
+		}
+	}})
+	// landed releases the held write and waits until it has been applied.
+	landed := func() {
+		let()
+		for requestsOf(f, http.MethodPatch, "/issues/comments/") < 1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var clock sleepClock
+	const quiet = 8 * time.Second
+	released := false
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
+		clock.use(c)
+		c.Quiet = quiet
+		c.Attempts = 1
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			select {
+			case <-held:
+				if d > quiet && !released {
+					// The leg gave up and waits for its write: it lands now.
+					released = true
+					landed()
+				}
+			default:
+			}
+			return clock.sleep(ctx, d)
+		}
+	})
+	r.speedup = 60 // the write's 6 s deadline: 100 ms
+	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
+	select {
+	case <-held:
+	default:
+		t.Fatalf("the write was never held, so the scenario did not happen:\n%s", requestLog(f))
+	}
+	if !released {
+		// The leg returned without waiting the write out: it lands now,
+		// as it may on GitHub.
+		landed()
+	}
+	if !out.Degraded || out.CommentURL != "" {
+		t.Fatalf("Finish = %+v, want the give-up reported (attempts ran out)\n%s", out, requestLog(f))
+	}
+	st := commentState(t, f)
+	row, ok := findRow(st.Rows, "azure")
+	if !ok || row.Source != matrix.FromLeg || row.Notes != "notes of azure" {
+		t.Errorf("row azure = %+v (found %v), want azure's own row: the giving-up leg's late write dropped it\n%s", row, ok, requestLog(f))
+	}
+	if _, ok := findRow(st.Rows, "gcp"); !ok {
+		t.Errorf("row gcp missing\n%s", requestLog(f))
+	}
+}
