@@ -698,12 +698,7 @@ func TestClientTokenPerPlacement(t *testing.T) {
 }
 
 func TestTeardownRetries5xx(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, _ := createdRun(t)
 	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 2, Status: 500, Code: "InternalError", Message: "An internal error has occurred"})
 	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 1, Status: 503, Code: "Unavailable", Message: "The server is overloaded"})
 	if _, err := p.Destroy(context.Background(), id); err != nil {
@@ -716,12 +711,7 @@ func TestTeardownRetries5xx(t *testing.T) {
 }
 
 func TestDeleteGroupRetriesDependencyViolation(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, _ := createdRun(t)
 	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 2, Status: 400, Code: "DependencyViolation", Message: "resource has a dependent object"})
 	if _, err := p.Destroy(context.Background(), id); err != nil {
 		t.Fatal(err)
@@ -1066,13 +1056,7 @@ func TestAddressAfterRunning(t *testing.T) {
 // few describes; the group is deleted only once it is terminated, and
 // DependencyViolation after that is retried.
 func TestDestroyWaitsForTermination(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	h, err := p.Create(context.Background(), request(id), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, h := createdRun(t)
 	srv.SetTerminationDelay(3)
 	var states []string
 	srv.Inject(fakecloud.Fault{Op: "DeleteSecurityGroup", Times: 2, Status: 400, Code: "DependencyViolation", Message: "resource has a dependent object",
@@ -1129,12 +1113,7 @@ func TestDestroyOfAnOldRun(t *testing.T) {
 // it stops and says so (Deferred, not an error); the next Destroy (the post
 // step) finishes the job.
 func TestDestroyDefersWhenAPollWouldOutlastTheDeadline(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, _ := createdRun(t)
 	o := options(srv, nil, env)
 	o.PollInterval = time.Hour // a poll can never fit the deadline below
 	slow, err := aws.New(o, aws.Config{})

@@ -155,12 +155,7 @@ func TestDestroyTerminatesWhatEC2DoesNotKnowYet(t *testing.T) {
 // DependencyViolation or VolumeInUse for inUseTries polls); the next
 // sweep terminates the instance and deletes them, each with one call.
 func TestDestroyLeavesGroupWhileInstanceUnknown(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	if _, err := p.Create(context.Background(), request(id), nil); err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, _ := createdRun(t)
 	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 13, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
 		Message: "The instance ID does not exist"})
 	// A guard, not a timing assertion: an adapter that waited for the
@@ -219,13 +214,7 @@ func TestLaunchEndedStillUnknown(t *testing.T) {
 // instance (TerminateInstances answers NotFound for ever). Destroy's error
 // names it as not deleted, and its report does not list it as deleted.
 func TestDestroyDoesNotReportUnknownInstance(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	h, err := p.Create(context.Background(), request(id), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _, id, h := createdRun(t)
 	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
 		Message: "The instance ID does not exist"})
 	// A guard, not a timing assertion: an adapter that waited for the
@@ -259,13 +248,7 @@ func TestDestroyDoesNotReportUnknownInstance(t *testing.T) {
 // not the instance gone, so it is reported deleted, and its group
 // deleted, only once EC2 shows it terminated.
 func TestDestroyTerminatesUnknownInOneSweep(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	h, err := p.Create(context.Background(), request(id), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, h := createdRun(t)
 	srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: 3, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",
 		Message: "The instance ID does not exist"})
 	srv.Inject(fakecloud.Fault{Op: "DescribeInstances", Times: 3, Status: http.StatusBadRequest, Code: "InvalidInstanceID.NotFound",

@@ -100,6 +100,21 @@ func newProviderWith(t *testing.T, srv *fake.Server, cands []providers.Candidate
 	return p
 }
 
+// createdRun starts a fake whose instances never answer SSH and creates
+// one run's host in it: the setup of the teardown tests, which then shape
+// the fake (a fault, a lag) and destroy.
+func createdRun(t *testing.T) (*fake.Server, *aws.Provider, providers.Identity, *providers.Host) {
+	t.Helper()
+	srv := newFake(t, idleBooter)
+	p := newProvider(t, srv, nil)
+	id := identity("aws")
+	h, err := p.Create(context.Background(), request(id), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, p, id, h
+}
+
 func identity(key string) providers.Identity {
 	now := time.Now().Truncate(time.Second)
 	return providers.Identity{Repo: "tinylabscom/mvm", RunID: "4242", RunAttempt: "1", Job: "verify", Key: key,

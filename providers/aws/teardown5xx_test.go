@@ -24,12 +24,7 @@ func TestTeardownOutlasts5xxBeyondTheSDK(t *testing.T) {
 		{name: "never passes", failures: 10000, wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newFake(t, idleBooter)
-			p := newProvider(t, srv, nil)
-			id := identity("aws")
-			if _, err := p.Create(context.Background(), request(id), nil); err != nil {
-				t.Fatal(err)
-			}
+			srv, p, id, _ := createdRun(t)
 			srv.Inject(fakecloud.Fault{Op: "TerminateInstances", Times: tt.failures, Status: 500, Code: "InternalError", Message: "An internal error has occurred"})
 			rep, err := p.Destroy(context.Background(), id)
 			if tt.wantErr {

@@ -239,13 +239,7 @@ func TestDestroyRetriesInterfaceInUse(t *testing.T) {
 // instance (DeleteOnTermination off) that EC2 answers IncorrectState for
 // while it is still detaching is deleted once EC2 lets it go.
 func TestDestroyRetriesVolumeIncorrectState(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	h, err := p.Create(context.Background(), request(id), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, h := createdRun(t)
 	in, _ := srv.Instance(h.ID)
 	if !srv.KeepVolume(in.VolumeID) {
 		t.Fatalf("setup: instance %s has no volume %q", h.ID, in.VolumeID)
@@ -269,13 +263,7 @@ func TestDestroyRetriesVolumeIncorrectState(t *testing.T) {
 // instance shutting down (Deferred). It still exists and may still bill,
 // so the leak check's listing names it, and the post step's sweep finds it.
 func TestListShowsShuttingDownInstance(t *testing.T) {
-	srv := newFake(t, idleBooter)
-	p := newProvider(t, srv, nil)
-	id := identity("aws")
-	h, err := p.Create(context.Background(), request(id), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, p, id, h := createdRun(t)
 	srv.SetTerminationDelay(1000) // shutting down until the post step's sweeps
 	o := options(srv, nil, env)
 	o.PollInterval = time.Hour // no poll fits the deadline below
