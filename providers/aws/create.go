@@ -56,7 +56,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if err != nil {
 		return nil, err
 	}
-	image, err := p.lookupImage(ctx, cl, req.Image)
+	image, err := p.lookupImage(ctx, cl, c.Region, req.Image)
 	if err != nil {
 		return nil, err
 	}

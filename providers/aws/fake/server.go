@@ -181,6 +181,10 @@ func (s *Server) AddImage(id, name, arch, parameter string) {
 	}
 }
 
+// SetParameter sets an SSM parameter to value, whatever it names: an
+// image parameter may point at an AMI that is gone, or at no AMI at all.
+func (s *Server) SetParameter(name, value string) { s.ssm.Put(name, value) }
+
 func (s *Server) zones(region string) []string {
 	return []string{region + "a", region + "b", region + "c"}
 }
