@@ -319,8 +319,9 @@ func TestBinarySIGTERMProductionPoll(t *testing.T) {
 // end to end. us-east-1 has no capacity in any zone, so the launch lands
 // in eu-west-1; main is killed right after it, and the post step, from
 // STATE_* alone, finds and deletes it in eu-west-1. The run's name was
-// saved before RunInstances and is the instance's Name tag and its
-// ClientToken's prefix.
+// saved before its first create call (the security group's, ahead of any
+// RunInstances) and is the instance's Name tag and its ClientToken's
+// prefix.
 func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	srv := binaryFake(t, true)
 	for _, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
@@ -330,12 +331,16 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state")
 	env := actionEnv(t, srv, dir, "INPUT_CANDIDATES=[{region: us-east-1}, {region: eu-west-1}]")
-	var stateAtLaunch atomic.Pointer[string]
-	srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool {
-		if b, err := os.ReadFile(stateFile); err == nil && stateAtLaunch.Load() == nil {
-			s := string(b)
-			stateAtLaunch.Store(&s)
+	// The state as it was when EC2 got the run's first create call (the
+	// security group's, before any launch): the name must be in it.
+	type atCreate struct{ op, state string }
+	var first atomic.Pointer[atCreate]
+	srv.Inject(fakecloud.Fault{When: func(c fakecloud.Call) bool {
+		if !asFake(srv).Mutating(c) || first.Load() != nil {
+			return false
 		}
+		b, _ := os.ReadFile(stateFile) // none yet reads as empty
+		first.Store(&atCreate{op: c.Op, state: string(b)})
 		return false
 	}})
 	p, killed := providertest.StartKilledAtLaunch(t, asFake(srv), bin, env)
@@ -356,8 +361,10 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	if name == "" {
 		t.Fatalf("no STATE_name saved: %v", state)
 	}
-	if at := stateAtLaunch.Load(); at == nil || !strings.Contains(*at, name) {
-		t.Errorf("STATE_name %q was not saved before the first RunInstances (state then: %v)", name, at)
+	if at := first.Load(); at == nil || at.op != "CreateSecurityGroup" {
+		t.Errorf("the run's first create call = %+v, want CreateSecurityGroup", at)
+	} else if !strings.Contains(at.state, name) {
+		t.Errorf("STATE_name %q was not saved before the run's first create call, %s (state then: %q)", name, at.op, at.state)
 	}
 	if got := live[0].Tags["Name"]; got != name {
 		t.Errorf("instance Name tag %q, want STATE_name %q", got, name)
