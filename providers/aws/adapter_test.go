@@ -378,6 +378,20 @@ func TestCreateRequestShape(t *testing.T) {
 	if rules := groups[0].Ingress; len(rules) != 1 || rules[0] != (fake.Rule{Protocol: "tcp", From: 22, To: 22, CIDR: "203.0.113.7/32"}) {
 		t.Errorf("ingress = %+v, want tcp/22 from the runner only", rules)
 	}
+	// The ingress rule is tagged with the run as it is made.
+	var authorize []map[string]string
+	for _, c := range srv.Calls() {
+		if c.Op == "AuthorizeSecurityGroupIngress" {
+			authorize = append(authorize, c.Params)
+		}
+	}
+	if len(authorize) != 1 {
+		t.Fatalf("AuthorizeSecurityGroupIngress calls = %d, want 1", len(authorize))
+	}
+	if got := taggedTypes(authorize[0]); !slices.Equal(got, []string{"security-group-rule"}) {
+		t.Errorf("AuthorizeSecurityGroupIngress tags %v, want the security-group-rule", got)
+	}
+	checkRunTags(t, "ingress rule", specTags(authorize[0], "security-group-rule"), id, req.TTL)
 	kinds := map[string]string{}
 	for _, r := range j.Records() {
 		if kinds[r.Kind] != "" {
@@ -581,6 +595,21 @@ func taggedTypes(form map[string]string) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// specTags are the tags a request's TagSpecifications give resourceType.
+func specTags(form map[string]string, resourceType string) map[string]string {
+	out := map[string]string{}
+	for i := 1; form[fmt.Sprintf("TagSpecification.%d.ResourceType", i)] != ""; i++ {
+		pre := fmt.Sprintf("TagSpecification.%d.", i)
+		if form[pre+"ResourceType"] != resourceType {
+			continue
+		}
+		for j := 1; form[fmt.Sprintf("%sTag.%d.Key", pre, j)] != ""; j++ {
+			out[form[fmt.Sprintf("%sTag.%d.Key", pre, j)]] = form[fmt.Sprintf("%sTag.%d.Value", pre, j)]
+		}
+	}
 	return out
 }
 
