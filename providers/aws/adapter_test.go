@@ -60,12 +60,27 @@ func TestPreflight(t *testing.T) {
 			wantErr: "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. with aws-actions/configure-aws-credentials) or aws-role-to-assume"},
 		{name: "wrong credentials", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": "x"},
 			wantClass: providers.ClassAuth, wantErr: "InvalidClientTokenId", wantCalls: true},
-		{name: "missing image", image: "ami-0000000000000dead", wantClass: providers.ClassInvalid, wantErr: "InvalidAMIID.NotFound", wantCalls: true},
+		// A refused image names the input, the value and the form expected,
+		// with the service's own words but not the SDK's request id.
+		{name: "missing image", image: "ami-0000000000000dead", wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `invalid (InvalidAMIID.NotFound): input image "ami-0000000000000dead": does not exist in us-east-1 ` +
+				`(EC2: The image id '[ami-0000000000000dead]' does not exist); expected an AMI id (ami-…) that exists in us-east-1, ` +
+				`or an SSM parameter path such as ` + aws.UbuntuParameter},
 		// An image id of no EC2 form is the user's mistake as an unknown
 		// one is: EC2 says InvalidAMIID.Malformed, and the run stops as
 		// invalid.
-		{name: "malformed image", image: "ami-12345", wantClass: providers.ClassInvalid, wantErr: "InvalidAMIID.Malformed", wantCalls: true},
-		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantErr: "ParameterNotFound", wantCalls: true},
+		{name: "malformed image", image: "ami-12345", wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `invalid (InvalidAMIID.Malformed): input image "ami-12345": EC2 refuses it in us-east-1 (EC2: `},
+		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantCalls: true,
+			wantErr: `invalid (ParameterNotFound): input image "/aws/service/nope": no such SSM parameter in us-east-1 ` +
+				`(SSM: Parameter /aws/service/nope not found.); expected an AMI id (ami-…) that exists in us-east-1, ` +
+				`or an SSM parameter path such as ` + aws.UbuntuParameter},
+		{name: "image parameter of no AMI", image: "/custom/not-an-ami", wantClass: providers.ClassInvalid, wantCalls: true,
+			setup:   func(s *fake.Server) { s.SetParameter("/custom/not-an-ami", "hello") },
+			wantErr: `input image "/custom/not-an-ami": resolves to hello, which is not an AMI id; expected an AMI id`},
+		{name: "image parameter of a missing AMI", image: "/custom/gone", wantClass: providers.ClassInvalid, wantCalls: true,
+			setup:   func(s *fake.Server) { s.SetParameter("/custom/gone", "ami-0000000000000dead") },
+			wantErr: `invalid (InvalidAMIID.NotFound): input image "/custom/gone": resolves to ami-0000000000000dead, which does not exist in us-east-1 (EC2: `},
 		{name: "role without OIDC env", inputs: map[string]string{"aws-role-to-assume": "arn:aws:iam::123456789012:role/x"},
 			wantClass: providers.ClassAuth, wantErr: "id-token: write"},
 		// An opt-in region the account has not enabled exists (so it is not
@@ -363,6 +378,20 @@ func TestCreateRequestShape(t *testing.T) {
 	if rules := groups[0].Ingress; len(rules) != 1 || rules[0] != (fake.Rule{Protocol: "tcp", From: 22, To: 22, CIDR: "203.0.113.7/32"}) {
 		t.Errorf("ingress = %+v, want tcp/22 from the runner only", rules)
 	}
+	// The ingress rule is tagged with the run as it is made.
+	var authorize []map[string]string
+	for _, c := range srv.Calls() {
+		if c.Op == "AuthorizeSecurityGroupIngress" {
+			authorize = append(authorize, c.Params)
+		}
+	}
+	if len(authorize) != 1 {
+		t.Fatalf("AuthorizeSecurityGroupIngress calls = %d, want 1", len(authorize))
+	}
+	if got := taggedTypes(authorize[0]); !slices.Equal(got, []string{"security-group-rule"}) {
+		t.Errorf("AuthorizeSecurityGroupIngress tags %v, want the security-group-rule", got)
+	}
+	checkRunTags(t, "ingress rule", specTags(authorize[0], "security-group-rule"), id, req.TTL)
 	kinds := map[string]string{}
 	for _, r := range j.Records() {
 		if kinds[r.Kind] != "" {
@@ -566,6 +595,21 @@ func taggedTypes(form map[string]string) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// specTags are the tags a request's TagSpecifications give resourceType.
+func specTags(form map[string]string, resourceType string) map[string]string {
+	out := map[string]string{}
+	for i := 1; form[fmt.Sprintf("TagSpecification.%d.ResourceType", i)] != ""; i++ {
+		pre := fmt.Sprintf("TagSpecification.%d.", i)
+		if form[pre+"ResourceType"] != resourceType {
+			continue
+		}
+		for j := 1; form[fmt.Sprintf("%sTag.%d.Key", pre, j)] != ""; j++ {
+			out[form[fmt.Sprintf("%sTag.%d.Key", pre, j)]] = form[fmt.Sprintf("%sTag.%d.Value", pre, j)]
+		}
+	}
 	return out
 }
 

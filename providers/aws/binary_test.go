@@ -1,6 +1,7 @@
 package aws_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -280,8 +280,10 @@ func TestBinaryZoneStaysInItsRegion(t *testing.T) {
 
 // TestBinarySIGTERMProductionPoll: SIGTERM during the suite with polls
 // seconds apart, as in production, so the 7 s cancel budget cannot hold
-// the young run's quiet sweeps. The teardown must not fail for it: it
-// passes, or hands what it could not confirm to the post step; host-side
+// the young run's quiet sweeps. Main still exits by itself within the
+// runner's grace (else it is killed there, as the runner would, and the
+// test fails). The teardown must not fail for it: it passes, or hands
+// what it could not confirm to the post step; host-side
 // cleanups are skipped on the destroyed host; and after the post step
 // nothing is left.
 func TestBinarySIGTERMProductionPoll(t *testing.T) {
@@ -291,10 +293,13 @@ func TestBinarySIGTERMProductionPoll(t *testing.T) {
 	env := actionEnv(t, srv, dir, "INPUT_SUITE="+providertest.SuiteFile(t, "echo suite-started; sleep 600"), "MVM_VERIFY_POLL_INTERVAL=2s")
 	p := providertest.Start(t, bin, env, nil, "suite-started")
 	p.WaitFor(t, "suite-started")
-	p.Process().Signal(syscall.SIGTERM) //nolint:errcheck
-	code := p.Wait(t)
+	p.Terminate()
+	code, killed := p.WaitGrace(t)
 	out := p.Output()
-	if code == 0 {
+	if killed {
+		t.Errorf("main still ran %s after SIGTERM: the runner would have killed it; its teardown must stop at its cancel budget\n%s\nstderr:\n%s",
+			providertest.RunnerGrace, out, p.Stderr())
+	} else if code == 0 {
 		t.Errorf("exit 0 after SIGTERM")
 	}
 	if !strings.Contains(out, "==> teardown") {
@@ -314,8 +319,9 @@ func TestBinarySIGTERMProductionPoll(t *testing.T) {
 // end to end. us-east-1 has no capacity in any zone, so the launch lands
 // in eu-west-1; main is killed right after it, and the post step, from
 // STATE_* alone, finds and deletes it in eu-west-1. The run's name was
-// saved before RunInstances and is the instance's Name tag and its
-// ClientToken's prefix.
+// saved before its first create call (the security group's, ahead of any
+// RunInstances) and is the instance's Name tag and its ClientToken's
+// prefix.
 func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	srv := binaryFake(t, true)
 	for _, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
@@ -325,12 +331,16 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	stateFile := filepath.Join(dir, "state")
 	env := actionEnv(t, srv, dir, "INPUT_CANDIDATES=[{region: us-east-1}, {region: eu-west-1}]")
-	var stateAtLaunch atomic.Pointer[string]
-	srv.Inject(fakecloud.Fault{Op: "RunInstances", When: func(fakecloud.Call) bool {
-		if b, err := os.ReadFile(stateFile); err == nil && stateAtLaunch.Load() == nil {
-			s := string(b)
-			stateAtLaunch.Store(&s)
+	// The state as it was when EC2 got the run's first create call (the
+	// security group's, before any launch): the name must be in it.
+	type atCreate struct{ op, state string }
+	var first atomic.Pointer[atCreate]
+	srv.Inject(fakecloud.Fault{When: func(c fakecloud.Call) bool {
+		if !asFake(srv).Mutating(c) || first.Load() != nil {
+			return false
 		}
+		b, _ := os.ReadFile(stateFile) // none yet reads as empty
+		first.Store(&atCreate{op: c.Op, state: string(b)})
 		return false
 	}})
 	p, killed := providertest.StartKilledAtLaunch(t, asFake(srv), bin, env)
@@ -351,8 +361,10 @@ func TestBinaryCandidatesAcrossRegionsPostAfterSIGKILL(t *testing.T) {
 	if name == "" {
 		t.Fatalf("no STATE_name saved: %v", state)
 	}
-	if at := stateAtLaunch.Load(); at == nil || !strings.Contains(*at, name) {
-		t.Errorf("STATE_name %q was not saved before the first RunInstances (state then: %v)", name, at)
+	if at := first.Load(); at == nil || at.op != "CreateSecurityGroup" {
+		t.Errorf("the run's first create call = %+v, want CreateSecurityGroup", at)
+	} else if !strings.Contains(at.state, name) {
+		t.Errorf("STATE_name %q was not saved before the run's first create call, %s (state then: %q)", name, at.op, at.state)
 	}
 	if got := live[0].Tags["Name"]; got != name {
 		t.Errorf("instance Name tag %q, want STATE_name %q", got, name)
@@ -420,23 +432,35 @@ func TestBinarySpotFailover(t *testing.T) {
 }
 
 // TestBinarySIGTERMActions: in Actions the runner cancels with SIGTERM and
-// allows only a few seconds before SIGKILL, so main may leave its teardown
-// to the post step. SIGTERM during create and while waiting for running,
-// with EC2's describe-after-create lag, then the post step run with only
-// STATE_* from the state file: nothing is left in the fake. During ready
-// the host runs but never gets cloud-init's ready marker, so main is
-// signalled while it waits for it, with the instance, its volume and its
-// group all created.
+// kills the step (SIGKILL) a few seconds later; the run tears down within
+// its 7 s cancel budget. SIGTERM during create and while waiting for
+// running, with EC2's describe-after-create lag, during ready (the host
+// runs but never gets cloud-init's ready marker, so main is signalled
+// while it waits for it, with the instance, its volume and its group all
+// created) and during the suite: main exits by itself within the
+// runner's grace (providertest.RunnerGrace; else it is killed there, as
+// the runner would) and, the fake being fast, main alone has deleted
+// everything before any post step runs. Then the post step, run with only
+// STATE_* from the state file, finds nothing left.
+//
+// With termination held (the instance stays shutting-down longer than
+// the budget) main cannot confirm its deletes: it still exits by itself
+// within the grace, handing them to the post step, which finishes them.
 func TestBinarySIGTERMActions(t *testing.T) {
 	const lag = 2
 	phases := []struct {
 		name string
 		// notReady keeps the hosts from getting the ready marker.
 		notReady bool
+		// suite is the suite's one step ("true" when empty).
+		suite string
 		// line, when set, is the output line to signal on; arm may also
 		// signal from the fake, at an API call.
 		line string
 		arm  func(srv *fake.Server, signal func())
+		// held keeps terminated instances shutting down past the cancel
+		// budget, until the post step.
+		held bool
 	}{
 		{name: "during create", arm: func(srv *fake.Server, signal func()) {
 			cutOffAtLaunch(srv, lag, signal)
@@ -450,29 +474,35 @@ func TestBinarySIGTERMActions(t *testing.T) {
 				return false
 			}})
 		}},
-		{name: "during ready", notReady: true, line: "==> ready", arm: func(*fake.Server, func()) {}},
+		{name: "during ready", notReady: true, line: "==> ready"},
+		{name: "during the suite", suite: "echo suite-started; sleep 600", line: "suite-started"},
+		{name: "during the suite, termination held", suite: "echo suite-started; sleep 600", line: "suite-started", held: true},
 	}
 	bin := providertest.Binary(t)
 	for _, ph := range phases {
 		t.Run(ph.name, func(t *testing.T) {
 			srv := binaryFake(t, !ph.notReady)
 			srv.SetConsistencyLag(lag)
+			if ph.held {
+				srv.SetTerminationDelay(1 << 30)
+			}
 			dir := t.TempDir()
-			env := actionEnv(t, srv, dir)
-			var target atomic.Pointer[os.Process]
-			var sent atomic.Bool
+			env := actionEnv(t, srv, dir, "INPUT_SUITE="+providertest.SuiteFile(t, cmp.Or(ph.suite, "true")))
+			var target atomic.Pointer[providertest.Proc]
 			signal := func() {
-				if pr := target.Load(); pr != nil && sent.CompareAndSwap(false, true) {
-					pr.Signal(syscall.SIGTERM) //nolint:errcheck
+				if pr := target.Load(); pr != nil {
+					pr.Terminate()
 				}
 			}
-			ph.arm(srv, signal)
+			if ph.arm != nil {
+				ph.arm(srv, signal)
+			}
 			var watch []string
 			if ph.line != "" {
 				watch = append(watch, ph.line)
 			}
 			p := providertest.Start(t, bin, env, nil, watch...)
-			target.Store(p.Process())
+			target.Store(p)
 			if ph.line != "" {
 				p.WaitFor(t, ph.line)
 				if i, g, v := srv.Live(); i != 1 || g != 1 || v != 1 {
@@ -480,12 +510,31 @@ func TestBinarySIGTERMActions(t *testing.T) {
 				}
 				signal()
 			}
-			code := p.Wait(t)
-			if !sent.Load() {
+			code, killed := p.WaitGrace(t)
+			if !p.Terminated() {
 				t.Fatalf("main ended (%d) before the signal\n%s", code, p.Output())
 			}
-			if code == 0 {
+			if killed {
+				t.Errorf("main still ran %s after SIGTERM: the runner would have killed it; its teardown must fit its cancel budget\n%s\nstderr:\n%s",
+					providertest.RunnerGrace, p.Output(), p.Stderr())
+			} else if code == 0 {
 				t.Errorf("main exited 0 after SIGTERM\n%s", p.Output())
+			}
+			// Before any post step: what main alone left.
+			left := leftInFake(srv)
+			if !ph.held && len(left) > 0 {
+				t.Errorf("main left %v after SIGTERM %s: with a fast fake it deletes everything itself\n%s\nstderr:\n%s", left, ph.name, p.Output(), p.Stderr())
+			}
+			if ph.held {
+				// The instance was terminated but is still shutting down:
+				// main said it handed the rest to the post step.
+				if insts := srv.Instances(); len(insts) != 1 || insts[0].State != "shutting-down" {
+					t.Errorf("instances after main = %+v, want the one host shutting down", insts)
+				}
+				if !strings.Contains(p.Output(), "the post step sweeps again") {
+					t.Errorf("main did not say it left its unconfirmed deletes to the post step\n%s", p.Output())
+				}
+				srv.SetTerminationDelay(0)
 			}
 			state := providertest.ReadState(t, filepath.Join(dir, "state"))
 			if state["identity"] == "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/providers/aws"
 	"github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 	"github.com/tinylabscom/mvm-verify/providers/providertest"
@@ -131,6 +132,19 @@ func awsCloud() providertest.Cloud {
 			// EC2 hosts are reached over IPv4: an IPv6 source would admit no one.
 			{Name: "ssh source IPv6", Args: []string{"--ssh-source-cidr", "2001:db8::7/128"},
 				Want: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},
+			// An image EC2 or SSM does not know is the image input's
+			// refusal, in the row's Notes too: the input, the value and the
+			// form expected, with the service's words but not the SDK's.
+			{Name: "image that does not exist", Args: []string{"--image", "ami-0000000000000dead"},
+				Want: `input image "ami-0000000000000dead": does not exist in us-east-1`,
+				// The summary escapes Markdown's brackets; the cell ends with
+				// the code, and no SDK text (operation, request id) comes between.
+				NotesHas: `preflight: input image "ami-0000000000000dead": does not exist in us-east-1 (EC2: The image id '\[ami-0000000000000dead\]' does not exist); ` +
+					`expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (InvalidAMIID.NotFound) |`},
+			{Name: "image parameter that does not exist", Args: []string{"--image", "/aws/service/nope"},
+				Want: `input image "/aws/service/nope": no such SSM parameter in us-east-1`,
+				NotesHas: `preflight: input image "/aws/service/nope": no such SSM parameter in us-east-1 (SSM: Parameter /aws/service/nope not found.); ` +
+					`expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (ParameterNotFound) |`},
 			// Good credentials whose policy may not launch instances: EC2's
 			// DryRun refuses it at preflight, with EC2's own message in Notes.
 			{Name: "launch not allowed", Setup: deny("dryrun:RunInstances"),

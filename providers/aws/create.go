@@ -56,7 +56,7 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if err != nil {
 		return nil, err
 	}
-	image, err := p.lookupImage(ctx, cl, req.Image)
+	image, err := p.lookupImage(ctx, cl, c.Region, req.Image)
 	if err != nil {
 		return nil, err
 	}
@@ -300,8 +300,12 @@ func (p *Provider) ensureGroup(ctx context.Context, cl *clients, req providers.R
 	perm.IpRanges = []ec2types.IpRange{{CidrIp: sdk.String(req.SSHSourceCIDR), Description: sdk.String("ssh from the runner")}}
 	// The group may be a moment old: EC2 may not know it yet (untilKnown).
 	err = p.untilKnown(ctx, groupNotFound, func() error {
+		// The rule carries the run's tags too (expires-at included), as
+		// everything the run makes does: an account's tag policies and
+		// inventories see whose it is and until when.
 		_, err := cl.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 			GroupId: sdk.String(sg), IpPermissions: []ec2types.IpPermission{perm},
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroupRule, Tags: tags(req.Identity)}},
 		})
 		return err
 	})

@@ -13,6 +13,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -95,7 +96,7 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err := p.checkTypeArch(ctx, cl, c.Type, arch); err != nil {
 		return err
 	}
-	image, err := p.lookupImage(ctx, cl, req.Image)
+	image, err := p.lookupImage(ctx, cl, c.Region, req.Image)
 	if err != nil {
 		return err
 	}
@@ -264,40 +265,98 @@ func (p *Provider) zonesOffering(ctx context.Context, cl *clients, typ string) (
 	return zones, nil
 }
 
-// lookupImage resolves and describes the image: image may be an AMI id,
-// an SSM parameter path (or "resolve:ssm:<path>"), or empty for Ubuntu
-// 24.04 of the host's architecture. An image of another architecture than
-// the host's is refused.
-func (p *Provider) lookupImage(ctx context.Context, cl *clients, image string) (ec2types.Image, error) {
+// lookupImage resolves and describes the image in region: image may be
+// an AMI id, an SSM parameter path (or "resolve:ssm:<path>"), or empty for
+// Ubuntu 24.04 of the host's architecture. An image of another
+// architecture than the host's is refused. EC2's or SSM's refusal of the
+// value (it does not exist, it is malformed) is the image input's
+// refusal, saying the form expected; other failures (credentials, a
+// throttle) are wrapped with what was being looked up.
+func (p *Provider) lookupImage(ctx context.Context, cl *clients, region, image string) (ec2types.Image, error) {
 	arch, err := p.hostArch()
 	if err != nil {
 		return ec2types.Image{}, err
 	}
 	image = firstNonEmpty(image, p.image, ubuntuParameter(arch))
 	image = strings.TrimPrefix(image, "resolve:ssm:")
+	expected := fmt.Sprintf("expected an AMI id (ami-…) that exists in %s, or an SSM parameter path such as %s", region, ubuntuParameter(arch))
 	ami := image
 	if strings.HasPrefix(image, "/") {
 		out, err := cl.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: sdk.String(image)})
 		if err != nil {
-			return ec2types.Image{}, classify(fmt.Sprintf("resolve image parameter %s", image), err)
+			err = classify(fmt.Sprintf("resolve image parameter %s", image), err)
+			if providers.ClassOf(err) != providers.ClassInvalid {
+				return ec2types.Image{}, err
+			}
+			problem := "SSM refused the parameter in " + region
+			if codeOf(err) == "ParameterNotFound" {
+				problem = "no such SSM parameter in " + region
+			}
+			return ec2types.Image{}, imageRefusal(image, problem, "SSM", err, expected)
 		}
 		ami = sdk.ToString(out.Parameter.Value)
 	}
+	resolved := ""
+	if ami != image {
+		resolved = "resolves to " + ami + ", which "
+	}
 	if !strings.HasPrefix(ami, "ami-") {
-		return ec2types.Image{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input image %q: expected an AMI id (ami-…) or an SSM parameter path (/aws/service/…)", image))
+		return ec2types.Image{}, imageRefusal(image, resolved+"is not an AMI id", "", nil, expected)
 	}
 	out, err := cl.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
 	if err != nil {
-		return ec2types.Image{}, classify("look up image "+ami, err)
+		err = classify("look up image "+ami, err)
+		if providers.ClassOf(err) != providers.ClassInvalid {
+			return ec2types.Image{}, err
+		}
+		problem := resolved + "does not exist in " + region
+		switch {
+		case isNotFound(err):
+		case resolved != "":
+			problem = resolved + "EC2 refuses in " + region
+		default:
+			problem = "EC2 refuses it in " + region
+		}
+		return ec2types.Image{}, imageRefusal(image, problem, "EC2", err, expected)
 	}
 	if len(out.Images) == 0 {
-		return ec2types.Image{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("image %s does not exist in this region", ami))
+		return ec2types.Image{}, imageRefusal(image, resolved+"does not exist in "+region, "", nil, expected)
 	}
 	if err := p.checkImageArch(image, out.Images[0], arch); err != nil {
 		return ec2types.Image{}, err
 	}
 	return out.Images[0], nil
 }
+
+// imageRefusal refuses the image input's value with problem and the form
+// expected. cause, when set, is the service's answer: its class and code
+// stay in the chain, but the message shows only the service's own words,
+// not the SDK's operation and request id, which mean nothing to the
+// reader of a Notes cell.
+func imageRefusal(value, problem, service string, cause error, expected string) error {
+	if cause == nil {
+		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input image %q: %s; %s", value, problem, expected))
+	}
+	return providers.Classified(providers.ClassInvalid, codeOf(cause),
+		fmt.Errorf("input image %q: %s%w; %s", value, problem, &apiAnswer{service: service, err: cause}, expected))
+}
+
+// apiAnswer shows an API error as " (SERVICE: its message)", or nothing
+// when the service sent no message, keeping the whole error in the chain.
+type apiAnswer struct {
+	service string
+	err     error
+}
+
+func (a *apiAnswer) Error() string {
+	var api smithy.APIError
+	if !errors.As(a.err, &api) || api.ErrorMessage() == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (%s: %s)", a.service, api.ErrorMessage())
+}
+
+func (a *apiAnswer) Unwrap() error { return a.err }
 
 func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (ec2types.Subnet, error) {
 	out, err := cl.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{id}})

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,6 +17,15 @@ import (
 // RunPostCleanly give up after it, so a hung binary fails the test instead
 // of stalling it until go test's own timeout.
 const procBound = 4 * time.Minute
+
+// RunnerGrace is how long GitHub's runner lets a cancelled step run
+// before it kills it: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after
+// that — 10 s from the first signal. WaitGrace gives a signalled run this
+// long, counted from Terminate, then kills it as the runner would. The
+// run's own cancel budget (7 s in Actions) sits inside it; with a fake
+// whose polls are injected fast a teardown takes well under a second, so
+// the runner's whole grace is margin enough for a loaded machine.
+const RunnerGrace = 10 * time.Second
 
 // Proc is a running binary whose output the test watches.
 type Proc struct {
@@ -29,6 +39,11 @@ type Proc struct {
 	done    chan struct{}
 	code    int
 	stderr  bytes.Buffer
+	// termOnce sends Terminate's one SIGTERM; termAt is when it went,
+	// and term is closed then.
+	termOnce sync.Once
+	termAt   time.Time
+	term     chan struct{}
 }
 
 // Start runs bin with exactly env and args. Each line in watch can be
@@ -36,7 +51,8 @@ type Proc struct {
 // when t ends.
 func Start(t *testing.T, bin string, env []string, args []string, watch ...string) *Proc {
 	t.Helper()
-	p := &Proc{cmd: exec.Command(bin, args...), watched: map[string]chan struct{}{}, seen: map[string]chan struct{}{}, done: make(chan struct{})}
+	p := &Proc{cmd: exec.Command(bin, args...), watched: map[string]chan struct{}{}, seen: map[string]chan struct{}{}, done: make(chan struct{}),
+		term: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stderr = &p.stderr
 	for _, w := range watch {
@@ -127,6 +143,71 @@ func (p *Proc) Wait(t *testing.T) int {
 		t.Fatalf("still running after %s\n%s", procBound, p.Output())
 	}
 	return p.code
+}
+
+// Terminate sends SIGTERM, as the runner does to a cancelled step, and
+// notes when: WaitGrace counts the runner's grace from it. Only the first
+// call signals; it is safe from any goroutine (a fake's handler).
+func (p *Proc) Terminate() {
+	p.termOnce.Do(func() {
+		p.mu.Lock()
+		p.termAt = time.Now()
+		p.mu.Unlock()
+		p.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
+		close(p.term)
+	})
+}
+
+// Terminated says whether Terminate has been called.
+func (p *Proc) Terminated() bool {
+	select {
+	case <-p.term:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitGrace waits for the process to be sent Terminate (by the test or a
+// fake's handler) and then to end, as GitHub's runner does: if it still
+// runs RunnerGrace after the signal it is killed with SIGKILL, and killed
+// is true — whatever it had not deleted by then is left for the post
+// step; the exit status is then SIGKILL's. A process that ends before it
+// was sent Terminate is returned as it ended: the caller checks
+// Terminated.
+func (p *Proc) WaitGrace(t *testing.T) (code int, killed bool) {
+	t.Helper()
+	select {
+	case <-p.term:
+	case <-p.done:
+		// The signal may have gone just before the exit.
+		if !p.Terminated() {
+			return p.code, false
+		}
+	case <-time.After(procBound):
+		t.Fatalf("neither signalled nor ended after %s\n%s", procBound, p.Output())
+	}
+	p.mu.Lock()
+	at := p.termAt
+	p.mu.Unlock()
+	grace := time.NewTimer(time.Until(at.Add(RunnerGrace)))
+	defer grace.Stop()
+	select {
+	case <-p.done:
+		// For a reader of -v output: how much of the grace it used.
+		t.Logf("ended (%d) %s after SIGTERM", p.code, time.Since(at).Round(10*time.Millisecond))
+		return p.code, false
+	case <-grace.C:
+	}
+	// It may have ended just as the grace ran out: that is not a kill.
+	select {
+	case <-p.done:
+		return p.code, false
+	default:
+	}
+	p.cmd.Process.Kill() //nolint:errcheck // it may end meanwhile
+	<-p.done
+	return p.code, true
 }
 
 // Output is what the process printed to stdout so far.

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -272,8 +271,12 @@ func signalAt(f Fake, is func(fakecloud.Call) bool, do func()) {
 // create call, while waiting for the instance to run (boots held), while
 // waiting for the host to be ready (it never gets its ready marker) and
 // during the suite — and checks that the run fails and that nothing
-// tagged is left in the fake once it exits. During the suite, with the
-// host up, it first checks the firewall (CheckFirewall).
+// tagged is left in the fake once it exits. DESIGN §7 promises the
+// deletes within the runner's grace: the run gets RunnerGrace after the
+// signal, as on GitHub's runner, and is then killed (a failure), and what
+// the fake holds is checked right then, with no post step to finish the
+// job. During the suite, with the host up, it first checks the firewall
+// (CheckFirewall).
 func SIGTERM(t *testing.T, c Cloud) {
 	phases := []struct {
 		name  string
@@ -303,19 +306,14 @@ func SIGTERM(t *testing.T, c Cloud) {
 		t.Run(ph.name, func(t *testing.T) {
 			f := c.Start(t, Booter(t, BootOptions{Ready: ph.ready}))
 			target := newTarget()
-			var sent atomic.Bool
-			signal := func() {
-				if sent.CompareAndSwap(false, true) {
-					target.wait().Signal(syscall.SIGTERM) //nolint:errcheck
-				}
-			}
+			signal := func() { target.wait().Terminate() }
 			line := ph.arm(f, signal)
 			var watch []string
 			if line != "" {
 				watch = append(watch, line)
 			}
 			p := Start(t, bin, append(BaseEnv(t), f.Env()...), RunArgs(t, c, f, SuiteFile(t, ph.run)), watch...)
-			target.set(p.Process())
+			target.set(p)
 			if line != "" {
 				p.WaitFor(t, line)
 				if ph.up != nil {
@@ -323,15 +321,19 @@ func SIGTERM(t *testing.T, c Cloud) {
 				}
 				signal()
 			}
-			code := p.Wait(t)
-			if !sent.Load() {
+			code, killed := p.WaitGrace(t)
+			if !p.Terminated() {
 				t.Fatalf("the run ended (%d) before the signal\n%s", code, p.Output())
 			}
-			if code == 0 {
+			if killed {
+				t.Errorf("still running %s after SIGTERM %s: the runner would have killed it (SIGKILL) by then\n%s\nstderr:\n%s",
+					RunnerGrace, ph.name, p.Output(), p.Stderr())
+			} else if code == 0 {
 				t.Errorf("exit 0 after SIGTERM")
 			}
+			// Checked before any post step: main alone deleted everything.
 			if left := leftIn(f); len(left) > 0 {
-				t.Errorf("left in the fake after SIGTERM %s: %v\n%s\nstderr:\n%s", ph.name, left, p.Output(), p.Stderr())
+				t.Errorf("left in the fake after SIGTERM %s and the runner's grace: %v\n%s\nstderr:\n%s", ph.name, left, p.Output(), p.Stderr())
 			}
 			if ph.name == "during create" {
 				// Nothing left means nothing only if something was made:
@@ -429,17 +431,17 @@ func checkLaunchedAndDeleted(t *testing.T, f Fake) {
 // the fake at once): wait blocks until set has been called.
 type target struct {
 	started chan struct{}
-	proc    atomic.Pointer[os.Process]
+	proc    atomic.Pointer[Proc]
 }
 
 func newTarget() *target { return &target{started: make(chan struct{})} }
 
-func (g *target) set(p *os.Process) {
+func (g *target) set(p *Proc) {
 	g.proc.Store(p)
 	close(g.started)
 }
 
-func (g *target) wait() *os.Process {
+func (g *target) wait() *Proc {
 	<-g.started
 	return g.proc.Load()
 }
@@ -454,11 +456,11 @@ func StartKilledAtLaunch(t *testing.T, f Fake, bin string, env []string) (*Proc,
 	var killed atomic.Bool
 	signalAt(f, f.IsPoll, func() {
 		if killed.CompareAndSwap(false, true) {
-			target.wait().Kill() //nolint:errcheck
+			target.wait().Process().Kill() //nolint:errcheck
 		}
 	})
 	p := Start(t, bin, env, nil)
-	target.set(p.Process())
+	target.set(p)
 	p.Wait(t)
 	return p, killed.Load()
 }

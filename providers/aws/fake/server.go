@@ -24,6 +24,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -180,6 +181,10 @@ func (s *Server) AddImage(id, name, arch, parameter string) {
 		s.ssm.Put(parameter, id)
 	}
 }
+
+// SetParameter sets an SSM parameter to value, whatever it names: an
+// image parameter may point at an AMI that is gone, or at no AMI at all.
+func (s *Server) SetParameter(name, value string) { s.ssm.Put(name, value) }
 
 func (s *Server) zones(region string) []string {
 	return []string{region + "a", region + "b", region + "c"}
@@ -393,6 +398,15 @@ func faultError(f *fakecloud.Fault) *apiError {
 	return &apiError{Status: status, Code: f.Code, Message: msg}
 }
 
+// ssmAction is what one SSM action takes: its request's fields and the
+// ones it requires.
+type ssmAction struct{ fields, required []string }
+
+// ssmActions are the SSM actions the fake serves.
+func ssmActions() map[string]ssmAction {
+	return map[string]ssmAction{"GetParameter": {fields: []string{"Name", "WithDecryption"}, required: []string{"Name"}}}
+}
+
 // serveSSM answers the JSON 1.1 protocol for GetParameter.
 func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string, body []byte) {
 	writeErr := func(e *apiError) {
@@ -421,7 +435,8 @@ func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string,
 		writeErr(errf(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid."))
 		return
 	}
-	if op != "GetParameter" {
+	a, ok := ssmActions()[op]
+	if !ok {
 		writeErr(errf(http.StatusBadRequest, "UnknownOperationException", "operation %s is not supported by the fake", op))
 		return
 	}
@@ -430,17 +445,21 @@ func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string,
 		writeErr(errf(http.StatusBadRequest, "SerializationException", "%v", err))
 		return
 	}
-	for k := range in {
-		if k != "Name" && k != "WithDecryption" {
+	for _, k := range sortedKeys(in) {
+		if !slices.Contains(a.fields, k) {
 			writeErr(errf(http.StatusBadRequest, "SerializationException", "unknown field %s", k))
 			return
 		}
 	}
-	name, _ := in["Name"].(string)
-	if name == "" {
-		writeErr(errf(http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"))
-		return
+	for _, k := range a.required {
+		if v, _ := in[k].(string); v == "" {
+			// JSON's member names start lower case in SSM's messages.
+			writeErr(errf(http.StatusBadRequest, "ValidationException",
+				"1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", strings.ToLower(k[:1])+k[1:]))
+			return
+		}
 	}
+	name, _ := in["Name"].(string)
 	val, ok := s.ssm.Get(name)
 	if !ok {
 		writeErr(errf(http.StatusBadRequest, "ParameterNotFound", "Parameter %s not found.", name))

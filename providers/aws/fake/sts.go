@@ -19,18 +19,38 @@ func writeSTSError(w http.ResponseWriter, e *apiError) {
 	io.WriteString(w, d.String()) //nolint:errcheck // client gone
 }
 
+// stsAction is what one STS action takes: the parameters it knows and the
+// ones it requires. STS has no DryRun.
+type stsAction struct{ allowed, required []string }
+
+// stsActions are the STS actions the fake serves.
+func stsActions() map[string]stsAction {
+	return map[string]stsAction{
+		"GetCallerIdentity": {},
+		"AssumeRoleWithWebIdentity": {
+			allowed:  []string{"RoleArn", "RoleSessionName", "WebIdentityToken", "DurationSeconds", "Policy", "PolicyArns.member.N.arn", "ProviderId"},
+			required: []string{"RoleArn", "RoleSessionName", "WebIdentityToken"},
+		},
+	}
+}
+
 func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 	action := p.get("Action")
 	if f := s.Begin("sts:"+action, p.flat()); f != nil {
 		writeSTSError(w, faultError(f))
 		return
 	}
+	a, ok := stsActions()[action]
+	if !ok {
+		writeSTSError(w, errf(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version 2011-06-15", action))
+		return
+	}
+	if e := p.check(a.allowed, a.required); e != nil {
+		writeSTSError(w, e)
+		return
+	}
 	switch action {
 	case "GetCallerIdentity":
-		if e := p.check(nil, nil); e != nil {
-			writeSTSError(w, e)
-			return
-		}
 		c, e := s.authenticate(r)
 		if e != nil && (e.Code == "SignatureDoesNotMatch" || e.Code == "ExpiredToken") {
 			writeSTSError(w, e)
@@ -49,11 +69,6 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 		d.open("ResponseMetadata").el("RequestId", requestID()).close()
 		writeXML(w, d)
 	case "AssumeRoleWithWebIdentity":
-		if e := p.check([]string{"RoleArn", "RoleSessionName", "WebIdentityToken", "DurationSeconds", "Policy", "PolicyArns.member.N.arn", "ProviderId"},
-			[]string{"RoleArn", "RoleSessionName", "WebIdentityToken"}); e != nil {
-			writeSTSError(w, e)
-			return
-		}
 		if s.cfg.WebIdentityToken == "" || p.get("WebIdentityToken") != s.cfg.WebIdentityToken {
 			writeSTSError(w, errf(http.StatusBadRequest, "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider"))
 			return
@@ -91,8 +106,6 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, p params) {
 		d.el("Provider", "token.actions.githubusercontent.com").el("Audience", "sts.amazonaws.com").close()
 		d.open("ResponseMetadata").el("RequestId", requestID()).close()
 		writeXML(w, d)
-	default:
-		writeSTSError(w, errf(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version 2011-06-15", action))
 	}
 }
 

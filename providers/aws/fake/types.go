@@ -132,7 +132,8 @@ func (s spec) with(more spec) spec {
 // required ones are refused, then every value is checked against its
 // kind, in the order of the parameters' names so the answer is stable.
 func (p params) checkTyped(s spec, required []string) *apiError {
-	allowed := make([]string, 0, len(s))
+	allowed := make([]string, 0, len(s)+1)
+	allowed = append(allowed, "DryRun") // every EC2 action takes it
 	for k := range s {
 		allowed = append(allowed, k)
 	}

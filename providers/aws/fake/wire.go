@@ -108,8 +108,10 @@ func shape(key string) string {
 	}
 }
 
+// check refuses a parameter not in allowed (nor Action and Version, which
+// every request has) and a missing one of required.
 func (p params) check(allowed, required []string) *apiError {
-	ok := map[string]bool{"Action": true, "Version": true, "DryRun": true}
+	ok := map[string]bool{"Action": true, "Version": true}
 	for _, a := range allowed {
 		ok[a] = true
 	}
