@@ -3,6 +3,7 @@ package ghreport
 import (
 	"bytes"
 	"flag"
+	"html"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,8 +35,9 @@ func checkGolden(t *testing.T, name string, got []byte) {
 }
 
 // hostileRows carry what step output can contain: pipes, HTML, comment
-// terminators, mentions, newlines, an untrusted link and values quoted in
-// backticks.
+// terminators, mentions, newlines, an untrusted link, values quoted in
+// backticks, issue and commit references, shell variables that would pair
+// as math, and entities that would read as any of these.
 func hostileRows() []matrix.Row {
 	at := time.Date(2026, 5, 6, 14, 3, 0, 0, time.UTC)
 	rows := seedRows()
@@ -50,15 +52,21 @@ func hostileRows() []matrix.Row {
 	rows[4].Set(matrix.LiveCycle, matrix.Pending, "")
 	rows[4].Notes = "![pixel](https://evil.example/p.png) [click](https://evil.example) see www.evil.example"
 	rows[5].Notes = "first failure: got `<nil>` from `C:\\x` (`https://evil.example`, @octocat) ``a`b``"
+	rows[6].Notes = "fixes #12, acme/widgets#7, GH-3 and gh-4 at octo/repo@0123abc; $HOME and $PATH, $$x^2$$; &#64;octocat &#35;5 &commat;x"
+	rows[7].Set(matrix.LiveCycle, matrix.Pending, "unset $VAR in $(cmd) step #2")
 	return rows
 }
 
 // checkRendering holds markdown to GitHub's rules for tables built from
 // untrusted text: every table line has exactly the 6 unescaped pipes of 5
-// cells, and no line outside our own markers carries raw HTML or a mention.
+// cells, and no line outside our own markers carries raw HTML (but for a
+// dollar sign's span), an issue reference, math or a mention. References,
+// mentions and math GitHub finds in the rendered text (seen), after
+// escapes and entities are read.
 func checkRendering(t *testing.T, md string, mentionsNotify bool) {
 	t.Helper()
-	mention := regexp.MustCompile(`(^|[^&#\w])@[A-Za-z0-9]`)
+	mention := regexp.MustCompile(`(^|[^\w])@[A-Za-z0-9]`)
+	issueRef := regexp.MustCompile(`#[0-9]|(?i)(^|[^a-z0-9])gh-[0-9]`)
 	for _, line := range strings.Split(md, "\n") {
 		own := line == Marker || strings.HasPrefix(line, "<!-- mvm-verify:state v1 ") || line == DocsStart || line == DocsEnd ||
 			strings.HasPrefix(line, matrix.DocsRows+" ") && strings.HasSuffix(line, " -->") && strings.Count(line, "-->") == 1 && strings.Count(line, "<") == 1
@@ -85,16 +93,55 @@ func checkRendering(t *testing.T, md string, mentionsNotify bool) {
 				t.Errorf("an unescaped backtick in a table line could open a code span: %s", line)
 			}
 		}
-		if strings.ContainsAny(line, "<>") {
+		if strings.ContainsAny(strings.ReplaceAll(line, dollarSpan, ""), "<>") {
 			t.Errorf("raw HTML in rendered markdown: %s", line)
+		}
+		// Math pairs dollar signs within a cell's text (or a line's, off
+		// the table), split where a span holds one.
+		spans := []string{line}
+		if cells, ok := matrix.TableCells(line); ok {
+			spans = cells
+		}
+		for _, span := range spans {
+			dollars := 0
+			for _, text := range seen(span) {
+				dollars += strings.Count(text, "$")
+				if issueRef.MatchString(text) {
+					t.Errorf("an issue reference in rendered markdown would show in the issue's timeline: %q in %s", text, line)
+				}
+				if mentionsNotify && mention.MatchString(text) {
+					t.Errorf("a mention in rendered markdown would notify someone: %q in %s", text, line)
+				}
+			}
+			if dollars > 1 {
+				t.Errorf("%d dollar signs in one cell's text could render as math: %s", dollars, line)
+			}
 		}
 		if unescaped(line, "![") || unescaped(line, "](https://evil") || unescaped(line, "://evil") || strings.Contains(line, "www.evil") {
 			t.Errorf("an image, link or autolink from untrusted text in rendered markdown: %s", line)
 		}
-		if mentionsNotify && mention.MatchString(line) {
-			t.Errorf("a mention in rendered markdown would notify someone: %s", line)
-		}
 	}
+}
+
+// dollarSpan is how Escape writes a dollar sign that could pair as math.
+const dollarSpan = "<span>$</span>"
+
+// seen is markdown text as GitHub's mention, reference and math finders
+// see it: backslash escapes and entities read, in pieces split where a
+// span holds a dollar sign (each piece is a text node of its own).
+func seen(md string) []string {
+	var pieces []string
+	for _, p := range strings.Split(md, dollarSpan) {
+		var b strings.Builder
+		for i := 0; i < len(p); i++ {
+			if p[i] == '\\' && i+1 < len(p) && strings.IndexByte("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", p[i+1]) >= 0 {
+				i++
+			}
+			b.WriteByte(p[i])
+		}
+		pieces = append(pieces, html.UnescapeString(b.String()))
+	}
+	return pieces
 }
 
 // unescapedByte reports whether c occurs in line after an even number of

@@ -182,26 +182,90 @@ func Table(rows []Row) string {
 // disguised link into a PR comment. Backticks are escaped too: step output
 // often quotes values in them, and a code span shows its text verbatim, so
 // every other escape here would show up in it literally (&lt;nil&gt;, C:\\x).
+//
+// GitHub finds mentions (@name), issue references (#123, owner/repo#123,
+// GH-123) and commit references (owner/repo@sha) in the rendered text, after
+// markdown has read its escapes and entities: a backslash or an entity
+// ("&#64;") there still mentions, and a reference adds a "mentioned this"
+// entry to that issue's timeline, in this repository or another. So a zero
+// width space goes between the sign and what follows (as the entity
+// &#8203;, visible in the file): the text reads the same and matches none
+// of them. An ampersand is escaped (&amp;) for the same reason, so that no
+// entity in step output turns into one of these signs; the one exception
+// is "&#64;", which the comment's rendering writes for an at sign and
+// which is taken as one.
+//
+// GitHub's math, like its references, is found in the rendered text, so
+// neither "\$" nor "&#36;" stops two dollar signs ("$HOME and $PATH") from
+// rendering as math. GitHub's documented way is to put a dollar sign in a
+// span of its own, where it cannot pair with another; each one is, when the
+// text has two or more. A lone one (a cost, "$2.50") is left as it is, as
+// the table reads best: math needs two, and a cell is text of its own that
+// no other cell's joins (callers escape one cell's text at a time).
 func Escape(s string) string {
-	s = escaper.Replace(s)
-	return strings.TrimSpace(s)
+	pairs := strings.Count(s, "$") > 1
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' || c == '|' || c == '[' || c == ']' || c == '!' || c == '`':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '<':
+			b.WriteString("&lt;")
+		case c == '>':
+			b.WriteString("&gt;")
+		case strings.HasPrefix(s[i:], atEntity):
+			i += len(atEntity) - 1
+			b.WriteByte('@')
+			if alnumAt(s, i+1) {
+				b.WriteString(zwsp)
+			}
+		case c == '&':
+			b.WriteString("&amp;")
+		case c == '@':
+			b.WriteByte('@')
+			if alnumAt(s, i+1) {
+				b.WriteString(zwsp)
+			}
+		case c == '#' && digitAt(s, i+1):
+			b.WriteString("#" + zwsp)
+		case (c == 'G' || c == 'g') && len(s) > i+2 && (s[i+1] == 'H' || s[i+1] == 'h') && s[i+2] == '-' && digitAt(s, i+3):
+			b.WriteString(s[i:i+3] + zwsp)
+			i += 2
+		case c == '$' && pairs:
+			b.WriteString("<span>$</span>")
+		// A backslash before the colon keeps GitHub's autolink extension
+		// from seeing a scheme; before the dot, from seeing "www.".
+		case strings.HasPrefix(s[i:], "://"):
+			b.WriteString("\\://")
+			i += 2
+		case len(s) >= i+4 && strings.EqualFold(s[i:i+4], "www."):
+			b.WriteString(s[i:i+3] + "\\.")
+			i += 3
+		case c == '\r' && strings.HasPrefix(s[i:], "\r\n"):
+			b.WriteByte(' ')
+			i++
+		case c == '\n' || c == '\r':
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return strings.TrimSpace(b.String())
 }
 
-var escaper = strings.NewReplacer(
-	"\\", "\\\\",
-	"|", "\\|",
-	"<", "&lt;",
-	">", "&gt;",
-	"[", "\\[",
-	"]", "\\]",
-	"!", "\\!",
-	"`", "\\`",
-	// A backslash before the colon keeps GitHub's autolink extension from
-	// seeing a scheme; before the dot, from seeing "www.".
-	"://", "\\://",
-	"www.", "www\\.",
-	"WWW.", "WWW\\.",
-	"\r\n", " ",
-	"\n", " ",
-	"\r", " ",
+const (
+	// zwsp is a zero width space, written as an entity so it shows in the
+	// markdown.
+	zwsp = "&#8203;"
+	// atEntity is an at sign as the comment's rendering writes it.
+	atEntity = "&#64;"
 )
+
+func digitAt(s string, i int) bool { return i < len(s) && '0' <= s[i] && s[i] <= '9' }
+
+func alnumAt(s string, i int) bool {
+	return digitAt(s, i) || i < len(s) && ('a' <= s[i] && s[i] <= 'z' || 'A' <= s[i] && s[i] <= 'Z')
+}
