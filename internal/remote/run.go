@@ -302,8 +302,14 @@ func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
 	}
 }
 
-// transportErr adds why the connection was closed, when we closed it.
+// transportErr adds why the connection ended, when it has: a *LostError
+// (its cause is why we closed it, when we did), so the caller can tell a
+// command that could not finish because the connection went away from a
+// failure of the command.
 func (c *Client) transportErr(what string, err error) error {
+	if lost := c.settle(c.opts.KillGrace); lost != nil {
+		return fmt.Errorf("%s: %w (%w)", what, lost, err)
+	}
 	if cause := c.Err(); cause != nil {
 		return fmt.Errorf("%s: %w (%w)", what, cause, err)
 	}
