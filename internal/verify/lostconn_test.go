@@ -256,3 +256,54 @@ func TestDroppedConnectionRedialRefusedNamesTheLostConnection(t *testing.T) {
 		t.Errorf("outcome %s, want %s", res.Outcome, Errored)
 	}
 }
+
+// TestConnectionLostBeforeTheStepsErrorsTheLeg drops the connection after
+// the ready phase, before the suite's uploads: the upload says the
+// connection was lost, every step is listed not run, and the leg is
+// errored with no step failed.
+func TestConnectionLostBeforeTheStepsErrorsTheLeg(t *testing.T) {
+	requireRootHosts(t)
+	p := &hostProvider{}
+	plan := testPlan(p,
+		Step{Name: "one", Run: "true", Column: matrix.LiveCycle},
+		Step{Name: "two", Run: "true", Column: matrix.SeccompProbe},
+	)
+	src := filepath.Join(t.TempDir(), "payload")
+	if err := os.WriteFile(src, []byte("uploaded\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/tmp", "mvv-lost-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	plan.Uploads = []Upload{{Src: src, Dst: filepath.Join(dir, "payload")}}
+	out := newWatchWriter("\x00")
+	plan.Out = out
+	var once sync.Once
+	plan.OnProgress = func(r *Result) {
+		if r.Phase(PhaseReady) != nil && r.Phase(PhaseSuite) == nil {
+			once.Do(func() {
+				if _, err := p.onlyHost(t).DropConnections(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	res := Run(context.Background(), plan)
+
+	if res.Outcome != Errored {
+		t.Errorf("outcome %s (%s), want %s\n%s", res.Outcome, res.FirstFailure, Errored, out)
+	}
+	if len(res.Steps) != 2 {
+		t.Fatalf("steps %+v, want both listed not run", res.Steps)
+	}
+	for _, s := range res.Steps {
+		if s.Status != matrix.NotRun || s.Reason != "SSH connection lost" {
+			t.Errorf("step %s: %s %q; want not run, \"SSH connection lost\"", s.Name, s.Status, s.Reason)
+		}
+	}
+	if suite := res.Phase(PhaseSuite); suite == nil || !strings.Contains(suite.Error, "lost") || !strings.Contains(suite.Error, "not run: one, two") {
+		t.Errorf("suite phase %+v; want its error to say the connection was lost and the steps were not run", suite)
+	}
+}

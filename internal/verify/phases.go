@@ -634,6 +634,9 @@ func (c *cycle) suite(ctx context.Context) error {
 	}
 	for _, u := range c.plan.Uploads {
 		if err := c.upload(ctx, u); err != nil {
+			if ctx.Err() == nil && errors.Is(err, remote.ErrConnectionLost) {
+				return c.suiteLost(c.plan.Steps, err)
+			}
 			return err
 		}
 	}
