@@ -173,8 +173,19 @@ type Client struct {
 	// commands as the login user then go through sudo too.
 	sudoLogin atomic.Bool
 
-	mu    sync.Mutex
-	cause error // why the connection was closed from our side, if it was
+	// dead is closed once the transport has ended, for whatever reason;
+	// closing is set by Close first, so an end it caused is not a loss.
+	dead    chan struct{}
+	closing atomic.Bool
+
+	// redial holds Redial's one outcome.
+	redial    sync.Once
+	redialed  *Client
+	redialErr error
+
+	mu      sync.Mutex
+	cause   error // why the connection was closed from our side, if it was
+	waitErr error // why the transport ended, once dead is closed
 }
 
 // Dial connects to t, retrying with exponential backoff until ctx is done.
@@ -387,7 +398,8 @@ func dialOnce(ctx context.Context, t Target, cfg *ssh.ClientConfig, timeout time
 }
 
 func newClient(c *ssh.Client, t Target, o DialOptions) *Client {
-	cl := &Client{ssh: c, target: t, opts: o, stop: make(chan struct{})}
+	cl := &Client{ssh: c, target: t, opts: o, stop: make(chan struct{}), dead: make(chan struct{})}
+	go cl.watch()
 	if o.Keepalive > 0 {
 		go cl.keepalive(o.Keepalive, o.KeepaliveMaxMissed)
 	}
@@ -457,6 +469,7 @@ func (c *Client) Err() error {
 func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		close(c.stop)
 		err = c.ssh.Close()
 		if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +85,11 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	}
 	sess, err := c.newSession(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Given up on, not failed: asking whether the connection
+			// is gone would wait on a host that may not answer.
+			return res, c.closedErr("run "+name+": open session", err)
+		}
 		return res, c.transportErr("run "+name+": open session", err)
 	}
 	defer sess.Close()
@@ -302,8 +308,22 @@ func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
 	}
 }
 
-// transportErr adds why the connection was closed, when we closed it.
+// transportErr adds why the connection ended, when it has: a *LostError
+// (its cause is why we closed it, when we did), so the caller can tell a
+// command that could not finish because the connection went away from a
+// failure of the command.
 func (c *Client) transportErr(what string, err error) error {
+	if lost := c.settle(c.opts.KillGrace); lost != nil {
+		if strings.Contains(lost.Error(), err.Error()) {
+			return fmt.Errorf("%s: %w", what, lost) // "… (EOF) (EOF)" says nothing more
+		}
+		return fmt.Errorf("%s: %w (%w)", what, lost, err)
+	}
+	return c.closedErr(what, err)
+}
+
+// closedErr adds why the connection was closed, when we closed it.
+func (c *Client) closedErr(what string, err error) error {
 	if cause := c.Err(); cause != nil {
 		return fmt.Errorf("%s: %w (%w)", what, cause, err)
 	}

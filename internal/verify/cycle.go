@@ -153,7 +153,7 @@ func Run(ctx context.Context, plan Plan) *Result {
 		c.res.fail("%s", deadline.Error())
 	case c.res.anyFailed():
 		c.res.Outcome = Failed
-		if c.res.Phase(PhaseSuite) == nil {
+		if c.res.Phase(PhaseSuite) == nil || c.res.lostOnly() {
 			c.res.Outcome = Errored
 		}
 	case c.res.Kept && c.res.FirstFailure == "":

@@ -88,7 +88,7 @@ func (c *cycle) pushHostCleanup(h HostCleanup, left string) {
 	c.journalHostLocked()
 	c.mu.Unlock()
 	c.cleanups.pushHost(h.Name, func(ctx context.Context) error {
-		if err := c.connectionLost(); err != nil {
+		if err := c.connectionLost(ctx); err != nil {
 			return fmt.Errorf("%s left on the host: %w", left, err)
 		}
 		start := time.Now()

@@ -175,7 +175,12 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 		return &dialError{fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)}
 	}
 	c.client = client
-	c.cleanups.pushConn("close ssh", func(context.Context) error { client.Close(); return nil })
+	c.cleanups.pushConn("close ssh", func(context.Context) error {
+		// c.client is another connection once a lost one was redialed.
+		c.client.Close()
+		client.Close()
+		return nil
+	})
 
 	if c.host.ReadyMarker != "" {
 		err = c.waitMarker(ctx)
@@ -629,6 +634,9 @@ func (c *cycle) suite(ctx context.Context) error {
 	}
 	for _, u := range c.plan.Uploads {
 		if err := c.upload(ctx, u); err != nil {
+			if ctx.Err() == nil && errors.Is(err, remote.ErrConnectionLost) {
+				return c.suiteLost(c.plan.Steps, err)
+			}
 			return err
 		}
 	}
@@ -638,7 +646,11 @@ func (c *cycle) suite(ctx context.Context) error {
 			c.markNotRun(c.plan.Steps[i:], "cancelled")
 			return ctx.Err()
 		}
-		sr := c.step(ctx, st)
+		if lost := c.client.Lost(); lost != nil {
+			// Gone between steps: nothing more runs over it.
+			return c.suiteLost(c.plan.Steps[i:], lost)
+		}
+		sr, lost := c.step(ctx, st)
 		c.stepLine(sr)
 		c.mu.Lock()
 		c.res.Steps = append(c.res.Steps, sr)
@@ -647,6 +659,9 @@ func (c *cycle) suite(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 		c.progress()
+		if lost != nil {
+			return c.suiteLost(c.plan.Steps[i+1:], fmt.Errorf("step %q: %s", st.Name, sr.Reason))
+		}
 		if sr.Status == matrix.Fail {
 			failed = append(failed, st.Name)
 		}
@@ -689,6 +704,26 @@ func (c *cycle) upload(ctx context.Context, u Upload) error {
 	return nil
 }
 
+// suiteLost ends the suite on a lost SSH connection: the steps in rest
+// are not run, and the leg reads errored (the infrastructure failed), not
+// as steps that failed. why is the phase's error.
+func (c *cycle) suiteLost(rest []Step, why error) error {
+	c.markNotRun(rest, "SSH connection lost")
+	var names []string
+	for _, st := range rest {
+		fmt.Fprintf(c.out, "   - %s: not run (SSH connection lost)\n", st.Name)
+		names = append(names, st.Name)
+	}
+	c.mu.Lock()
+	c.res.ConnectionLost = why.Error()
+	c.mu.Unlock()
+	c.progress()
+	if len(names) == 0 {
+		return why
+	}
+	return fmt.Errorf("%w; not run: %s", why, strings.Join(names, ", "))
+}
+
 func (c *cycle) markNotRun(steps []Step, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -697,12 +732,14 @@ func (c *cycle) markNotRun(steps []Step, reason string) {
 	}
 }
 
-// step runs one step and reads its verdict.
-func (c *cycle) step(ctx context.Context, st Step) StepResult {
+// step runs one step and reads its verdict. lost is set when the SSH
+// connection was lost under the step: the step then has no verdict
+// (unknown), its reason saying so.
+func (c *cycle) step(ctx context.Context, st Step) (_ StepResult, lost *remote.LostError) {
 	sr := StepResult{Name: st.Name, Column: st.Column}
 	if st.NeedsKVM && c.res.Lane == "no-kvm" {
 		sr.Status, sr.Reason = matrix.NA, "needs KVM; this is the no-KVM lane"
-		return sr
+		return sr, nil
 	}
 	timeout := st.Timeout
 	if timeout <= 0 {
@@ -722,29 +759,34 @@ func (c *cycle) step(ctx context.Context, st Step) StepResult {
 	sr.Duration, sr.ExitCode, sr.Output = res.Duration, res.ExitCode, string(res.Output)
 	c.addRemote(res.Duration)
 	switch {
+	case err != nil && ctx.Err() == nil && errors.As(err, &lost):
+		// The host's sshd or the network went away: no verdict on the
+		// step, and no failure of it.
+		sr.Status, sr.Reason = matrix.Unknown, fmt.Sprintf("SSH connection to %s lost during step: %v", lost.Addr, lost.Cause)
+		return sr, lost
 	case err != nil:
 		sr.Status, sr.Reason = matrix.Fail, describe(ctx, err)
 		if ctx.Err() != nil {
 			sr.Status = matrix.NotRun
 		}
-		return sr
+		return sr, nil
 	case res.TimedOut:
 		sr.Status, sr.Reason = matrix.Fail, "timed out after "+timeout.String()
-		return sr
+		return sr, nil
 	}
 	if st.Parse == "libtest" {
 		sum := libtest.Parse(res.Output)
 		sr.Tests = &sum
 		v, why := sum.Verdict(res.ExitCode)
 		sr.Status, sr.Reason = verdictStatus(v), why
-		return sr
+		return sr, nil
 	}
 	if res.ExitCode == 0 {
 		sr.Status = matrix.Pass
 	} else {
 		sr.Status, sr.Reason = matrix.Fail, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
-	return sr
+	return sr, nil
 }
 
 // stepLine prints the step's verdict as it ends, after its output's group
@@ -762,6 +804,8 @@ func (c *cycle) stepLine(sr StepResult) {
 		fmt.Fprintf(c.out, "   ✗ %s: %s\n", sr.Name, sr.Reason)
 	case matrix.NA:
 		fmt.Fprintf(c.out, "   - %s: n/a (no KVM)\n", sr.Name)
+	case matrix.Unknown:
+		fmt.Fprintf(c.out, "   ? %s: %s\n", sr.Name, sr.Reason)
 	default:
 		fmt.Fprintf(c.out, "   - %s: not run (%s)\n", sr.Name, cmp.Or(sr.Reason, "no verdict"))
 	}
@@ -814,6 +858,13 @@ func (c *cycle) addRemote(d time.Duration) {
 func (c *cycle) collect(ctx context.Context) error {
 	var collected []Log
 	if c.connected() {
+		// A connection lost under the suite is redialed: its logs are
+		// what explain that.
+		if err := c.reconnect(ctx); err != nil {
+			collected = append(collected, Log{Name: "host logs", Text: "(not collected: " + describe(ctx, err) + ")"})
+		}
+	}
+	if c.connected() && c.client.Lost() == nil {
 		for _, l := range collectCommands(c.host.CloudInit) {
 			res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: collectTimeout})
 			c.addRemote(res.Duration)
@@ -862,12 +913,47 @@ func collectCommands(cloudInit bool) []Log {
 }
 
 // connectionLost says why host-side cleanups cannot run: the connection
-// was closed by us (a host that stopped answering), so trying would only
-// wait for a dead host.
-func (c *cycle) connectionLost() error {
+// was lost and reconnecting failed, or it was closed by us after a signal
+// (a host that stopped answering), so trying would only wait for a dead
+// host. A connection lost otherwise is redialed first (reconnect).
+func (c *cycle) connectionLost(ctx context.Context) error {
+	if err := c.reconnect(ctx); err != nil {
+		return fmt.Errorf("not done: %w", err)
+	}
 	if err := c.client.Err(); err != nil {
 		return fmt.Errorf("not done, the SSH connection was closed: %w", err)
 	}
+	return nil
+}
+
+// redialLimit bounds reconnect's attempts: the host-side cleanups (on a
+// host we did not create, the suite's user with passwordless sudo) are
+// worth waiting for a host that comes back, not a teardown's budget.
+const redialLimit = 30 * time.Second
+
+// reconnect makes c.client usable again for what the run still owes the
+// host (its logs, the host-side cleanups) when the connection was lost:
+// it redials once, with the same pinned host key and client key, within
+// redialLimit and ctx. A connection we closed on a host that answered
+// neither a kill nor a keepalive after a signal is not redialed: the
+// cancel budget has no time to wait for it again. The error names the
+// lost connection, and why reconnecting failed.
+func (c *cycle) reconnect(ctx context.Context) error {
+	lost := c.client.Lost()
+	if lost == nil || errors.Is(lost, remote.ErrUnresponsive) {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, redialLimit)
+	defer cancel()
+	fresh, err := c.client.Redial(rctx)
+	if err != nil {
+		return err
+	}
+	old := c.client
+	c.client = fresh
+	old.Close()
+	fmt.Fprintf(c.out, "   %v; reconnected with the same keys for the logs and cleanups\n", lost)
+	c.plan.log().Info("SSH connection lost; reconnected", "host", c.host.Address, "cause", lost)
 	return nil
 }
 

@@ -113,6 +113,10 @@ type Result struct {
 	// Notices are things the summary says about how the leg ran that are
 	// neither failures nor cells (steps run without sudo).
 	Notices []string `json:"notices,omitempty"`
+	// ConnectionLost, when set, says how the SSH connection was lost
+	// during the suite, which stopped there: the leg is errored (the
+	// infrastructure failed), unless a step had failed before.
+	ConnectionLost string `json:"connection_lost,omitempty"`
 	// RemoteTime is the total time spent inside remote commands.
 	RemoteTime time.Duration `json:"remote_time_ns"`
 	// CostUSD is the estimated cost of the host for the leg's duration.
@@ -368,6 +372,21 @@ func (r *Result) notRun() *StepResult {
 		}
 	}
 	return nil
+}
+
+// lostOnly reports whether the suite stopped on a lost SSH connection
+// with no step failed before it: no verdict on the host, so the leg is
+// errored rather than failed.
+func (r *Result) lostOnly() bool {
+	if r.ConnectionLost == "" {
+		return false
+	}
+	for _, s := range r.Steps {
+		if s.Status == matrix.Fail {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Result) anyFailed() bool {
