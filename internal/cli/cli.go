@@ -24,6 +24,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 )
 
@@ -187,6 +188,13 @@ type app struct {
 	// ghSleep is how the GitHub reporting waits out rate limits and
 	// retries; nil is a real timer. Tests inject one that does not wait.
 	ghSleep func(context.Context, time.Duration) error
+
+	// leg is set once the command is known to be a leg's (run, up, down,
+	// or the action's main step in any mode but report): bad input then
+	// sets the row output too. src is where its inputs are read, once
+	// known, for the key and name of that row.
+	leg bool
+	src config.Source
 }
 
 func (a *app) clock() time.Time {
@@ -234,8 +242,12 @@ func (a *app) badInput(err error) int {
 	if a.inGHA {
 		a.annotate("error", "mvm-verify: bad input", err.Error())
 		// The step's outputs and summary say so too: a workflow reading
-		// status sees error, not an empty string.
+		// status sees error, not an empty string, and one reading a leg's
+		// row a row, as a preflight refusal's.
 		a.files.setOutput("status", "error")
+		if a.leg {
+			a.files.setOutput("row", mustJSON(a.badInputRow(err)))
+		}
 		fence := "```"
 		for strings.Contains(err.Error(), fence) {
 			fence += "`"

@@ -24,7 +24,9 @@ import (
 
 // fromFlags runs a command configured from the command line.
 func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
+	a.leg = cmd != "report"
 	src, err := a.flagSource(cmd, args)
+	a.src = src
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -43,6 +45,7 @@ func (a *app) actionMain(ctx context.Context) int {
 	if mode == "" {
 		mode = "run"
 	}
+	a.leg, a.src = mode != "report", src
 	return a.dispatch(ctx, mode, src)
 }
 
