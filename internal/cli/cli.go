@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,11 +86,12 @@ func Main() int {
 }
 
 // Run dispatches on the program name, then on the subcommand.
-func Run(ctx context.Context, env Env) int {
+func Run(ctx context.Context, env Env) (code int) {
 	if len(env.Args) > 1 && env.Args[1] == probe.SeccompChildArg {
 		return probe.SeccompChildMain()
 	}
 	a := newApp(env)
+	defer a.recoverPanic(&code)
 	if filepath.Base(env.Args[0]) == PostName {
 		return a.post(ctx)
 	}
@@ -234,6 +236,38 @@ func (a *app) usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprint(w, "\nEvery action input foo-bar is the flag --foo-bar; 'mvm-verify help COMMAND' (or COMMAND --help)\n"+
 		"lists those the command reads.\n")
+}
+
+// recoverPanic is the last resort for a bug: a panic that reached Run
+// (on its goroutine) ends the program with exit status 1, a message that
+// says it is a bug and, in Actions, an error annotation and status=error,
+// rather than with a bare Go trace and an empty status. It does not try to
+// tear down: state may be half-updated, and the locks it would take may be
+// held. What the run recorded as created is torn down by the post step in
+// Actions, by down at the command line.
+func (a *app) recoverPanic(code *int) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	msg := fmt.Sprintf("internal error, a bug in mvm-verify %s: %v", version(), r)
+	fmt.Fprintf(a.stderr, "mvm-verify: %s\n%s", msg, debug.Stack())
+	var left string
+	switch {
+	case a.leg && a.subcommand:
+		left = "anything the leg created may be left: `mvm-verify down` with the same --out tears down what it recorded"
+	case a.leg:
+		left = "anything the leg created may be left: the post step tears down what it recorded"
+	}
+	if left != "" {
+		fmt.Fprintf(a.stderr, "mvm-verify: %s\n", left)
+		msg += "; " + left
+	}
+	if a.inGHA {
+		a.annotate("error", "mvm-verify: internal error", msg)
+		a.files.setOutput("status", "error")
+	}
+	*code = ExitFailed
 }
 
 // badInput prints an input error and returns exit status 2.
