@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 )
 
@@ -84,11 +86,12 @@ func Main() int {
 }
 
 // Run dispatches on the program name, then on the subcommand.
-func Run(ctx context.Context, env Env) int {
+func Run(ctx context.Context, env Env) (code int) {
 	if len(env.Args) > 1 && env.Args[1] == probe.SeccompChildArg {
 		return probe.SeccompChildMain()
 	}
 	a := newApp(env)
+	defer a.recoverPanic(&code)
 	if filepath.Base(env.Args[0]) == PostName {
 		return a.post(ctx)
 	}
@@ -187,6 +190,13 @@ type app struct {
 	// ghSleep is how the GitHub reporting waits out rate limits and
 	// retries; nil is a real timer. Tests inject one that does not wait.
 	ghSleep func(context.Context, time.Duration) error
+
+	// leg is set once the command is known to be a leg's (run, up, down,
+	// or the action's main step in any mode but report): bad input then
+	// sets the row output too. src is where its inputs are read, once
+	// known, for the key and name of that row.
+	leg bool
+	src config.Source
 }
 
 func (a *app) clock() time.Time {
@@ -228,14 +238,50 @@ func (a *app) usage(w io.Writer) {
 		"lists those the command reads.\n")
 }
 
+// recoverPanic is the last resort for a bug: a panic that reached Run
+// (on its goroutine) ends the program with exit status 1, a message that
+// says it is a bug and, in Actions, an error annotation and status=error,
+// rather than with a bare Go trace and an empty status. It does not try to
+// tear down: state may be half-updated, and the locks it would take may be
+// held. What the run recorded as created is torn down by the post step in
+// Actions, by down at the command line.
+func (a *app) recoverPanic(code *int) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	msg := fmt.Sprintf("internal error, a bug in mvm-verify %s: %v", version(), r)
+	fmt.Fprintf(a.stderr, "mvm-verify: %s\n%s", msg, debug.Stack())
+	var left string
+	switch {
+	case a.leg && a.subcommand:
+		left = "anything the leg created may be left: `mvm-verify down` with the same --out tears down what it recorded"
+	case a.leg:
+		left = "anything the leg created may be left: the post step tears down what it recorded"
+	}
+	if left != "" {
+		fmt.Fprintf(a.stderr, "mvm-verify: %s\n", left)
+		msg += "; " + left
+	}
+	if a.inGHA {
+		a.annotate("error", "mvm-verify: internal error", msg)
+		a.files.setOutput("status", "error")
+	}
+	*code = ExitFailed
+}
+
 // badInput prints an input error and returns exit status 2.
 func (a *app) badInput(err error) int {
 	fmt.Fprintf(a.stderr, "mvm-verify: bad input: %v\n", err)
 	if a.inGHA {
 		a.annotate("error", "mvm-verify: bad input", err.Error())
 		// The step's outputs and summary say so too: a workflow reading
-		// status sees error, not an empty string.
+		// status sees error, not an empty string, and one reading a leg's
+		// row a row, as a preflight refusal's.
 		a.files.setOutput("status", "error")
+		if a.leg {
+			a.files.setOutput("row", mustJSON(a.badInputRow(err)))
+		}
 		fence := "```"
 		for strings.Contains(err.Error(), fence) {
 			fence += "`"

@@ -69,7 +69,7 @@ func mustMarshal(t *testing.T, v any) string {
 // it. down sets the same outputs as up — status, row, summary-path,
 // result-path — from the result it rewrote: status error (the host up kept
 // is gone, no verdict came), the row with down's note. A down with nothing
-// left to tear down is bad input: status error and nothing else.
+// left to tear down is bad input: status error and a bad input's row.
 func TestRunnerDownSetsOutputs(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
@@ -136,7 +136,16 @@ func TestRunnerDownSetsOutputs(t *testing.T) {
 	if again.code != 2 {
 		t.Fatalf("second down exit %d, want 2 (nothing to tear down)\nstdout:\n%s\nstderr:\n%s", again.code, again.stdout, again.stderr)
 	}
-	if got := parseFileCommands(t, againOutputs); !maps.Equal(got, map[string]string{"status": "error"}) {
-		t.Errorf("second down set the outputs %v, want status error and nothing else", got)
+	// The leg's row is a bad input's: Preflight ❌, as a refused preflight's.
+	againGot := parseFileCommands(t, againOutputs)
+	if keys := slices.Sorted(maps.Keys(againGot)); againGot["status"] != "error" || !slices.Equal(keys, []string{"row", "status"}) {
+		t.Errorf("second down set the outputs %v, want status error and a row, nothing else", againGot)
+	}
+	var badRow struct {
+		Key   string `json:"key"`
+		Cells map[string]struct{ Status string }
+	}
+	if err := json.Unmarshal([]byte(againGot["row"]), &badRow); err != nil || badRow.Key != "local" || badRow.Cells["Preflight"].Status != "fail" {
+		t.Errorf("second down: row output %q (%v), want key local with Preflight fail", againGot["row"], err)
 	}
 }

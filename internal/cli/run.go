@@ -24,7 +24,9 @@ import (
 
 // fromFlags runs a command configured from the command line.
 func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
+	a.leg = cmd != "report"
 	src, err := a.flagSource(cmd, args)
+	a.src = src
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -43,6 +45,7 @@ func (a *app) actionMain(ctx context.Context) int {
 	if mode == "" {
 		mode = "run"
 	}
+	a.leg, a.src = mode != "report", src
 	return a.dispatch(ctx, mode, src)
 }
 
@@ -204,9 +207,8 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	finalRow := res.Row()
 	st.save("row", mustJSON(finalRow))
 
-	if err := a.writeResult(run, res); err != nil {
-		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
-	} else if legLeft {
+	saved := a.writeResult(run, res)
+	if saved && legLeft {
 		// After the result, which down keeps: until then the state
 		// reads as a run killed before its result, as it would be.
 		if err := st.leg.finished(res.Outcome); err != nil {
@@ -233,7 +235,18 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if res.FirstFailure != "" && res.Outcome != verify.Verified {
 		fmt.Fprintf(a.stdout, "first failure: %s\n", res.FirstFailure)
 	}
-	return exitStatus(res)
+	code := exitStatus(res)
+	if !saved && a.subcommand && !keep && code == ExitOK {
+		// At the command line result.json and summary.md are the record
+		// a script or an artifact upload takes: a run that could not
+		// write them is no clean pass. (In the action the step's outputs
+		// and job summary carry the verdict, and the post step needs no
+		// file; up's status says the host is up, which it is.)
+		fmt.Fprintf(a.stderr, "mvm-verify: exit status %d although the leg is %s: its result could not be saved in %s (see above)\n",
+			ExitFailed, res.Outcome, run.Out)
+		code = ExitFailed
+	}
+	return code
 }
 
 // exitStatus is the process's exit status for a finished cycle: 0 for a
@@ -411,15 +424,20 @@ func headSHA(get func(string) string) string {
 	return get("GITHUB_SHA")
 }
 
-// writeResult writes result.json and summary.md into --out, then publishes
-// the result: step outputs, job summary.
-func (a *app) writeResult(run *config.Run, res *verify.Result) error {
+// writeResult writes result.json, summary.md and the step logs into
+// --out, then publishes the result: step outputs, job summary. A file not
+// written is said as an error (resultNotSaved); the result is published
+// all the same. It reports whether result.json and summary.md were saved.
+func (a *app) writeResult(run *config.Run, res *verify.Result) bool {
 	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
-	if err == nil {
-		err = writeStepLogs(run.Out, res)
+	if lerr := writeStepLogs(run.Out, res); lerr != nil {
+		err = errors.Join(err, lerr)
 	}
 	a.publishResult(res, summaryPath, resultPath)
-	return err
+	if err != nil {
+		a.resultNotSaved(run.Out, err)
+	}
+	return summaryPath != "" && resultPath != ""
 }
 
 // publishResult sets the step outputs of a leg's result — status (its
@@ -442,27 +460,43 @@ func (a *app) publishResult(res *verify.Result, summaryPath, resultPath string) 
 	if !a.inGHA {
 		fmt.Fprintf(a.stdout, "\n%s\n", matrix.Table([]matrix.Row{row}))
 		if summaryPath != "" {
-			fmt.Fprintf(a.stdout, "summary: %s\nresult:  %s\n", summaryPath, resultPath)
+			fmt.Fprintf(a.stdout, "summary: %s\n", summaryPath)
+		}
+		if resultPath != "" {
+			fmt.Fprintf(a.stdout, "result:  %s\n", resultPath)
 		}
 	}
 }
 
-// writeResultFiles writes result.json and summary.md into out and returns
-// their paths.
+// writeResultFiles writes result.json and summary.md into out, each whole
+// or not at all, and returns the paths of those written ("" for one not
+// written). One that could not be written is removed, so that no earlier
+// run's copy stays beside this run's other file: a later down would read
+// an earlier result as this leg's, a user an earlier summary. err says
+// which could not be written, and why.
 func writeResultFiles(out string, res *verify.Result) (summaryPath, resultPath string, err error) {
-	resultPath = filepath.Join(out, "result.json")
-	summaryPath = filepath.Join(out, "summary.md")
+	var errs []error
+	save := func(name string, data []byte, err error) string {
+		path := filepath.Join(out, name)
+		if err == nil {
+			err = writeFileAtomic(path, data, 0o644)
+		}
+		if err == nil {
+			return path
+		}
+		errs = append(errs, err)
+		if err := removeStale(path); err != nil {
+			errs = append(errs, err)
+		}
+		return ""
+	}
 	data, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
-		return "", "", fmt.Errorf("encode result: %w", err)
+		err = fmt.Errorf("encode result: %w", err)
 	}
-	if err := os.WriteFile(resultPath, append(data, '\n'), 0o644); err != nil {
-		return "", "", fmt.Errorf("write result: %w", err)
-	}
-	if err := os.WriteFile(summaryPath, []byte(summary.Markdown(res)), 0o644); err != nil {
-		return "", "", fmt.Errorf("write summary: %w", err)
-	}
-	return summaryPath, resultPath, nil
+	resultPath = save("result.json", append(data, '\n'), err)
+	summaryPath = save("summary.md", []byte(summary.Markdown(res)), nil)
+	return summaryPath, resultPath, errors.Join(errs...)
 }
 
 // writeStepLogs keeps each step's full output as a file for artifacts,
@@ -480,12 +514,12 @@ func writeStepLogs(out string, res *verify.Result) error {
 			continue
 		}
 		name := fmt.Sprintf("%02d-%s.log", i+1, providers.Label(s.Name))
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s.Output), 0o644); err != nil {
+		if err := writeFileAtomic(filepath.Join(dir, name), []byte(s.Output), 0o644); err != nil {
 			return fmt.Errorf("write step log: %w", err)
 		}
 	}
 	for _, l := range res.Collected {
-		if err := os.WriteFile(filepath.Join(dir, providers.Label(l.Name)+".log"), []byte(l.Text), 0o644); err != nil {
+		if err := writeFileAtomic(filepath.Join(dir, providers.Label(l.Name)+".log"), []byte(l.Text), 0o644); err != nil {
 			return fmt.Errorf("write collected log: %w", err)
 		}
 	}

@@ -571,9 +571,11 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	note := downNote(code, how)
 	// --out says how the leg ended, as its commit status does: an up's
 	// "host up" result would otherwise outlive the host.
+	// Not saving it leaves down's exit status as is: that says whether
+	// the teardown worked.
 	res, err := a.writeDownResult(run, &st, saved, teardown, note, how)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "mvm-verify: %v\n", err)
+		a.resultNotSaved(run.Out, err)
 	}
 	reported := a.reportDown(ctx, run, st.Identity, res, note, how)
 	if code == ExitOK && reported {

@@ -439,9 +439,10 @@ func Outputs() []Output {
 			"the teardown worked): the run's verdict when it tore down again what a finished run left (failed if a passed " +
 			"run's teardown fails again), else error (a host up kept, or a run killed before its result: the leg ended " +
 			"without a verdict). Bad input refused while the inputs are read, in any mode, report included (for down also " +
-			"an out holding no state to tear down), sets error and no other output."},
+			"an out holding no state to tear down), sets error and, but in report, a bad input's row; no other output."},
 		{Name: "row", Modes: leg, Description: "The leg's matrix row as JSON, as result.json has it (after down: with its " +
-			"teardown and its note)."},
+			"teardown and its note). After bad input, a row as a refused preflight's: Preflight ❌, the rest not run, " +
+			"the error (naming the input) as its notes, its key and name from the inputs as given."},
 		{Name: "matrix", Modes: []string{ModeReport}, Description: "The merged matrix as JSON: a list of rows, [] when there are none."},
 		{Name: "summary-path", Modes: leg, Description: "Path of summary.md in out, the leg's summary as in the job summary; " +
 			"unset when it could not be written."},
