@@ -184,6 +184,10 @@ type app struct {
 	// workflow's run: step), not the Docker action's main step: no post
 	// step follows it, so a run keeps its state in --out for down.
 	subcommand bool
+	// progressLog is the providers' logger (their info records are
+	// progress lines), reportLog the GitHub reporting's (its warnings
+	// repeat the notices shown): see logging.go.
+	progressLog, reportLog *slog.Logger
 	// flagsGiven are the inputs given as flags, for warnNotApplying;
 	// none in the action.
 	flagsGiven []string
@@ -207,17 +211,17 @@ func (a *app) clock() time.Time {
 }
 
 func newApp(env Env) *app {
-	level := slog.LevelInfo
-	if env.Getenv("RUNNER_DEBUG") == "1" || env.Getenv("MVM_VERIFY_DEBUG") == "1" {
-		level = slog.LevelDebug
-	}
+	inGHA := env.Getenv("GITHUB_ACTIONS") == "true"
+	logs := &logOutput{stdout: env.Stdout, stderr: env.Stderr, actions: inGHA, debug: debugOn(env.Getenv)}
 	a := &app{
-		env:    env,
-		log:    slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
-		inGHA:  env.Getenv("GITHUB_ACTIONS") == "true",
-		stdout: env.Stdout,
-		stderr: env.Stderr,
-		start:  time.Now(),
+		env:         env,
+		log:         newLogger(logs, false, false),
+		progressLog: newLogger(logs, true, false),
+		reportLog:   newLogger(logs, false, true),
+		inGHA:       inGHA,
+		stdout:      env.Stdout,
+		stderr:      env.Stderr,
+		start:       time.Now(),
 	}
 	a.files = &ghaFiles{
 		gha:    githubactions.New(githubactions.WithGetenv(env.Getenv), githubactions.WithWriter(env.Stdout)),

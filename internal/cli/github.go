@@ -106,7 +106,7 @@ func (a *app) reporter(run *config.Run) *ghreport.Reporter {
 
 func (a *app) ghConfig(run *config.Run, ev ghreport.Event, call time.Duration) ghreport.Config {
 	return ghreport.Config{
-		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.log, Budget: waitShare(call),
+		Token: run.GitHubToken, APIURL: run.GitHubAPIURL, Event: ev, Logger: a.reportLog, Budget: waitShare(call),
 		// A leg's final report gets its own reserve's share (see
 		// finishReserve); report mode makes no such call.
 		FinalBudget: waitShare(finishReserve),
@@ -270,6 +270,7 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	var rows []matrix.Row
 	var out ghreport.Outcome
 	var docsErr error
+	unread := false // GitHub was to be read, and was not
 	ev, pinned, evErr := a.ghEvent(run)
 	switch {
 	case evErr != nil:
@@ -289,6 +290,10 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		budget := min(reportBudget, time.Duration(run.TimeoutMinutes)*time.Minute-time.Since(a.start))
 		cfg := a.ghConfig(run, ev, budget)
 		cfg.PinHead = pinned
+		if !a.inGHA {
+			// No job summary here: the notices say where the matrix is.
+			cfg.KeptIn = "written to " + filepath.Join(run.Out, "matrix.md")
+		}
 		r, err := ghreport.New(cfg)
 		if err != nil {
 			return a.badInput(err)
@@ -297,6 +302,7 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		defer cancel()
 		rows, out, docsErr = r.Report(ctx, run.Expect, run.MatrixFile)
 		a.notice(out)
+		unread = !out.Read
 	}
 	md := ghreport.Summary(rows, out.HeadSHA)
 	if rows == nil {
@@ -319,7 +325,19 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	a.files.setOutput("matrix", string(data))
 	a.files.addSummary(md)
 	if !a.inGHA {
-		fmt.Fprint(a.stdout, md)
+		fmt.Fprint(a.stdout, terminalText(md))
+	}
+	if unread {
+		// The notice says why; this says what it means for the matrix,
+		// which exit status 0 would not.
+		what := "holds only the rows expect names, each ? (no result)"
+		if len(run.Expect) == 0 {
+			what = "is empty"
+		}
+		fmt.Fprintf(a.stdout, "nothing was read from GitHub (%s), so this matrix %s\n", ev.Repo, what)
+	}
+	if !a.inGHA {
+		fmt.Fprintf(a.stdout, "matrix: %s\n        %s\n", filepath.Join(run.Out, "matrix.md"), filepath.Join(run.Out, "matrix.json"))
 	}
 	if docsErr != nil {
 		fmt.Fprintf(a.stderr, "mvm-verify report: %v\n", docsErr)

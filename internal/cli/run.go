@@ -326,6 +326,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		CancelBudget:   a.cancelBudget(),
 		Secrets:        run.Secrets(),
 		Logger:         a.log,
+		Fallback:       providers.FallbackOptions{Logger: a.progressLog},
 
 		// The ssh provider pins from ssh-known-host; the cycle refuses any
 		// host without a key unless this was asked for.
@@ -350,7 +351,7 @@ func (a *app) providerOptions(run *config.Run) providers.Options {
 	opts := providers.Options{
 		Input:          run.Input,
 		Getenv:         a.env.Getenv,
-		Logger:         a.log,
+		Logger:         a.progressLog,
 		PollInterval:   a.pollInterval(),
 		Candidates:     run.Candidates,
 		CandidateInput: run.CandidateInput,
@@ -458,7 +459,7 @@ func (a *app) publishResult(res *verify.Result, summaryPath, resultPath string) 
 	}
 	a.files.addSummary(summary.Markdown(res))
 	if !a.inGHA {
-		fmt.Fprintf(a.stdout, "\n%s\n", matrix.Table([]matrix.Row{row}))
+		fmt.Fprintf(a.stdout, "\n%s\n", terminalText(matrix.Table([]matrix.Row{row})))
 		if summaryPath != "" {
 			fmt.Fprintf(a.stdout, "summary: %s\n", summaryPath)
 		}

@@ -379,6 +379,11 @@ func (st *upState) keyToGiveAgain() string {
 // the user can paste it, and, when it needs the key given again, a note
 // saying what KEY in it is.
 func downCommand(out string, st *upState) (cmd, note string) {
+	// Absolute, so that the command works from wherever it is run (the
+	// state path printed beside it is absolute too).
+	if abs, err := filepath.Abs(out); err == nil {
+		out = abs
+	}
 	cmd = "mvm-verify down --out " + shellWord(out)
 	in := st.keyToGiveAgain()
 	if in == "" {

@@ -305,7 +305,8 @@ func (l *loader) out() string {
 		return ""
 	}
 	if fi, err := os.Stat(v); err == nil && !fi.IsDir() {
-		l.fail("out", v, "a directory (created if missing), not a file", nil)
+		// Not "created if missing": down reads it and creates nothing.
+		l.fail("out", v, "a directory, not a file", nil)
 	}
 	return v
 }

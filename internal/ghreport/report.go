@@ -120,6 +120,7 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	rows = finalRows(rows, head)
 	matrix.Sort(rows, expectedKeys)
 	out.HeadSHA = head
+	out.Read = g.read
 
 	if r.cfg.Event.PR != 0 && writeComment && !r.cfg.SkipComment {
 		if reason := cmp.Or(r.disabled(), r.commentDisabled()); reason != "" {

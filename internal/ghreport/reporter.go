@@ -102,6 +102,10 @@ type Config struct {
 	// SkipComment leaves the PR comment alone (input comment: false in
 	// report mode): statuses are read, nothing is written.
 	SkipComment bool
+	// KeptIn says where the matrix is when GitHub does not get it, for the
+	// notices: "in the job summary" (the default, in Actions), or at a
+	// terminal, with no job summary, "written to out/matrix.md".
+	KeptIn string
 }
 
 // Outcome is how the reporting went. It is never an error: the caller shows
@@ -124,6 +128,9 @@ type Outcome struct {
 	// repeat the notice. A token refused at the comment alone does not
 	// turn it off: statuses are still posted (StatusPosted says so).
 	Off bool
+	// Read: Report read the legs' statuses (and on a PR, the comment)
+	// from GitHub. Without it, its matrix holds only the expected rows.
+	Read bool
 	// Canceled: the call was cut short on purpose, not by GitHub: its
 	// context was canceled (the caller stopped it) or the leg's next
 	// report superseded it. Nothing is wrong with the reporting, so there
@@ -240,6 +247,9 @@ func New(cfg Config) (*Reporter, error) {
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = DefaultQuiet
 	}
+	if cfg.KeptIn == "" {
+		cfg.KeptIn = "in the job summary"
+	}
 	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, sleepFn: cfg.Sleep, now: cfg.Now,
 		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1), endReadTimeout: EndReadTimeout,
 		speedup: 1}
@@ -276,9 +286,9 @@ func New(cfg Config) (*Reporter, error) {
 	}
 	switch {
 	case cfg.Token == "":
-		r.off = "no GitHub token, so the matrix is in the job summary only"
+		r.off = "no GitHub token, so the matrix is " + cfg.KeptIn + " only"
 	case cfg.Event.readOnlyFork():
-		r.off = fmt.Sprintf("pull request from fork %s: its token is read-only, so the matrix is in the job summary only", cfg.Event.HeadRepo)
+		r.off = fmt.Sprintf("pull request from fork %s: its token is read-only, so the matrix is %s only", cfg.Event.HeadRepo, cfg.KeptIn)
 	case cfg.Event.HeadSHA == "" && cfg.Event.PR == 0:
 		r.off = noCommit
 	}
@@ -628,12 +638,12 @@ func (r *Reporter) degrade(out *Outcome, err error) {
 	switch {
 	case errors.Is(err, ErrReadOnly), errors.Is(err, ErrAuth):
 		r.mu.Lock()
-		r.off = "the GitHub token cannot write commit statuses here, so the matrix is in the job summary only"
+		r.off = "the GitHub token cannot write commit statuses here, so the matrix is " + r.cfg.KeptIn + " only"
 		r.mu.Unlock()
 		out.Off = true
-		out.note(true, "GitHub reporting skipped: %v (grant pull-requests: write and statuses: write); the matrix is in the job summary", err)
+		out.note(true, "GitHub reporting skipped: %v (grant pull-requests: write and statuses: write); the matrix is %s", err, r.cfg.KeptIn)
 	default:
-		out.note(true, "GitHub reporting incomplete: %v; the matrix is in the job summary", err)
+		out.note(true, "GitHub reporting incomplete: %v; the matrix is %s", err, r.cfg.KeptIn)
 	}
 	r.log.Warn("GitHub reporting degraded", "error", err)
 }
@@ -652,7 +662,7 @@ func (r *Reporter) degradeComment(out *Outcome, err error) {
 	r.mu.Lock()
 	if r.commentOff == "" {
 		r.commentOff = fmt.Sprintf("GitHub matrix comment skipped: %v (grant pull-requests: write; a locked pull request refuses comments too); "+
-			"the commit status is still posted and the matrix is in the job summary", err)
+			"the commit status is still posted and the matrix is %s", err, r.cfg.KeptIn)
 	}
 	reason := r.commentOff
 	r.mu.Unlock()

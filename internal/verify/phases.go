@@ -220,7 +220,7 @@ func (c *cycle) checkSudo(ctx context.Context) error {
 		prefix = "::notice::"
 	}
 	fmt.Fprintf(c.out, "%s%s\n", prefix, note)
-	c.plan.log().Info("no passwordless sudo; steps run without it", "user", user, "host", c.host.Address)
+	c.plan.log().Debug("no passwordless sudo; steps run without it", "user", user, "host", c.host.Address)
 	c.mu.Lock()
 	c.res.Notices = append(c.res.Notices, note)
 	c.mu.Unlock()
@@ -953,7 +953,7 @@ func (c *cycle) reconnect(ctx context.Context) error {
 	c.client = fresh
 	old.Close()
 	fmt.Fprintf(c.out, "   %v; reconnected with the same keys for the logs and cleanups\n", lost)
-	c.plan.log().Info("SSH connection lost; reconnected", "host", c.host.Address, "cause", lost)
+	c.plan.log().Debug("SSH connection lost; reconnected", "host", c.host.Address, "cause", lost)
 	return nil
 }
 

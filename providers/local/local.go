@@ -423,7 +423,7 @@ func (p *Provider) legProcesses(leg string, record func(change) error) (marker, 
 			return marker, path, nil
 		}
 	}
-	p.log.Info("local: no cgroup for the leg's processes; Destroy finds them by their environment instead",
+	p.log.Debug("local: no cgroup for the leg's processes; Destroy finds them by their environment instead",
 		"reason", cgErr.Error(), "marker", markerVar+"="+marker)
 	return marker, "", nil
 }
