@@ -328,7 +328,7 @@ func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
 			return fmt.Errorf("install the suite's packages: %w", err)
 		}
 		if res.ExitCode != 0 {
-			return fmt.Errorf("installing the suite's packages exited %d", res.ExitCode)
+			return packagesFailure(res, c.secrets())
 		}
 	}
 	if len(c.plan.Bootstrap) == 0 {
@@ -345,6 +345,41 @@ func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
 	}
 	return nil
 }
+
+// packagesFailure is a failed package install's error with apt's own
+// reason, its last E: lines ("E: Unable to locate package …", a failed
+// fetch), which would otherwise be in the live log only: the exit status
+// (100 for any error) says nothing. Masked as all host output is.
+func packagesFailure(res remote.ExecResult, secrets []string) error {
+	msg := fmt.Sprintf("installing the suite's packages exited %d", res.ExitCode)
+	var errs []string
+	// Masked before it is cut, so no part of a secret is left either.
+	for _, l := range strings.Split(remote.MaskString(string(res.Output), secrets), "\n") {
+		// apt redraws progress with \r: the line is what follows the last.
+		l = l[strings.LastIndexByte(strings.TrimRight(l, "\r"), '\r')+1:]
+		if l = strings.Join(strings.Fields(l), " "); strings.HasPrefix(l, "E: ") {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) > aptErrorLines {
+		errs = errs[len(errs)-aptErrorLines:]
+	}
+	if len(errs) > 0 {
+		reason := strings.Join(errs, "; ")
+		if r := []rune(reason); len(r) > aptErrorMax {
+			reason = string(r[:aptErrorMax]) + "…"
+		}
+		msg += ": " + reason
+	}
+	return errors.New(msg)
+}
+
+// How much of apt's errors a failed install's error keeps: enough for a
+// few unknown packages, short enough for the matrix's Notes.
+const (
+	aptErrorLines = 3
+	aptErrorMax   = 300
+)
 
 // bootstrapFailed starts the line the bootstrap script prints when it
 // ends with an error, naming the entry it was in.
