@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +101,24 @@ func TestTerminalTextUndoesTheMarkdownEscapes(t *testing.T) {
 		want := "| Local <x> | ✅ | ? | ? | " + s + " |"
 		if !strings.Contains(got, want) {
 			t.Errorf("notes %q shown as\n%s\nwant the line\n%s", s, got, want)
+		}
+	}
+}
+
+// The variables that turn debugging on are documented where the CLI is.
+func TestDebugVariablesAreDocumented(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cliSection, _ := strings.Cut(string(data), "\n## The CLI\n")
+	cliSection, _, _ = strings.Cut(cliSection, "\n## ")
+	for _, v := range []string{"MVM_VERIFY_DEBUG", "RUNNER_DEBUG"} {
+		if !debugOn(func(k string) string { return map[string]string{v: "1"}[k] }) {
+			t.Errorf("%s=1 does not turn debugging on", v)
+		}
+		if !strings.Contains(cliSection, "`"+v+"=1`") {
+			t.Errorf("README.md's CLI section does not document %s=1", v)
 		}
 	}
 }
