@@ -146,17 +146,19 @@ func Run(ctx context.Context, plan Plan) *Result {
 		c.reportVerdict(deadline, deadlineHit)
 		tctx, cancelTeardown := withCutDeadline(ctx, teardownBy)
 		defer cancelTeardown()
+		stop := func() bool { return true }
 		if !c.cancelled {
 			// A signal during the teardown cuts it to the cancel budget
 			// too: the runner's SIGKILL does not wait for a teardown
 			// budget of minutes.
-			stop := context.AfterFunc(ctx, func() { c.signalDuringTeardown(tctx, time.Now()) })
-			defer stop()
+			stop = context.AfterFunc(ctx, func() { c.signalDuringTeardown(tctx, time.Now()) })
 		}
 		c.mu.Lock()
 		before := c.res.FirstFailure
 		c.mu.Unlock()
-		if err := c.phase(tctx, PhaseTeardown, c.teardown); err != nil && c.late.Load() && tctx.Err() != nil {
+		err := c.phase(tctx, PhaseTeardown, c.teardown)
+		stop() // a signal after the teardown changes nothing
+		if err != nil && c.late.Load() && tctx.Err() != nil {
 			c.teardownCutShort(before)
 		}
 	}
