@@ -153,14 +153,8 @@ func Run(ctx context.Context, plan Plan) *Result {
 			// budget of minutes.
 			stop = context.AfterFunc(ctx, func() { c.signalDuringTeardown(tctx, time.Now()) })
 		}
-		c.mu.Lock()
-		before := c.res.FirstFailure
-		c.mu.Unlock()
-		err := c.phase(tctx, PhaseTeardown, c.teardown)
+		c.phase(tctx, PhaseTeardown, c.teardown)
 		stop() // a signal after the teardown changes nothing
-		if err != nil && c.late.Load() && tctx.Err() != nil {
-			c.teardownCutShort(before)
-		}
 	}
 
 	c.res.Duration = plan.now().Sub(c.res.Started)
@@ -230,26 +224,6 @@ func (c *cycle) signalDuringTeardown(tctx *cutContext, at time.Time) {
 	c.mu.Lock()
 	c.res.Notices = append(c.res.Notices, fmt.Sprintf("a signal came during the teardown, which then had %s to finish", c.plan.CancelBudget))
 	c.mu.Unlock()
-}
-
-// teardownCutShort turns a teardown that the signal during it ended before
-// it was done into one handed over: not a failure of the leg, whose verdict
-// came before, but not done either. Its phase reads pending, the result is
-// not torn down (so the post step sweeps again), and the first failure is
-// again the one before the teardown (before).
-func (c *cycle) teardownCutShort(before string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	pr := c.res.Phase(PhaseTeardown)
-	if pr == nil {
-		return
-	}
-	pr.Status = matrix.Pending
-	pr.Stopped = true
-	pr.Error = "cut short by a signal (" + pr.Error + "); what it did not delete is left: " + c.laterSweep()
-	c.res.FirstFailure = before
-	c.res.TeardownDeferred = true
-	fmt.Fprintf(c.out, "   teardown cut short by the signal; %s\n", c.laterSweep())
 }
 
 // signalled says whether a signal has come: before the teardown (cancelled)
@@ -469,7 +443,20 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 		err = ctx.Err()
 	}
 	pr.Duration = c.plan.now().Sub(pr.Started)
-	if err != nil {
+	switch {
+	case err != nil && name == PhaseTeardown && c.late.Load() && run.Err() != nil:
+		// The signal during the teardown ended it before it was done:
+		// no failure of the leg, whose verdict came before, but not done
+		// either. It reads pending, and the result is not torn down, so
+		// whoever sweeps later (the post step) does.
+		pr.Status = matrix.Pending
+		pr.Stopped = true
+		pr.Error = "cut short by a signal (" + describe(ctx, err) + "); what it did not delete is left: " + c.laterSweep()
+		c.mu.Lock()
+		c.res.TeardownDeferred = true
+		c.mu.Unlock()
+		fmt.Fprintf(c.out, "⏳ %s cut short by the signal after %s; %s\n", name, pr.Duration.Round(time.Millisecond), c.laterSweep())
+	case err != nil:
 		pr.Status = matrix.Fail
 		pr.Stopped = run.Err() != nil
 		pr.Error = describe(ctx, err)
@@ -485,7 +472,7 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 		} else {
 			fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
 		}
-	} else {
+	default:
 		pr.Status = matrix.Pass
 		fmt.Fprintf(c.out, "✓ %s (%s)\n", name, pr.Duration.Round(time.Millisecond))
 	}

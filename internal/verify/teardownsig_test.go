@@ -130,7 +130,10 @@ func TestSignalDuringTeardownCutsItToTheCancelBudget(t *testing.T) {
 	select {
 	case <-out.seen:
 	default:
-		t.Errorf("the output does not say the signal cut the teardown:\n%s", out)
+		t.Errorf("the output does not say the signal came during the teardown:\n%s", out)
+	}
+	if o := out.String(); !strings.Contains(o, "⏳ teardown cut short by the signal") || strings.Contains(o, "✗ teardown") {
+		t.Errorf("the output does not say the teardown was cut short (and only that):\n%s", o)
 	}
 	if res.Outcome != Verified || res.FirstFailure != "" {
 		t.Errorf("outcome %s (%q), want the verdict before the teardown: verified", res.Outcome, res.FirstFailure)
