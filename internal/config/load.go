@@ -92,7 +92,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 
 	r.Out = l.out()
 	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a positive whole number of minutes, at most 10080 (e.g. 90)")
-	r.TeardownBudget = l.duration("teardown-budget")
+	r.TeardownBudget = l.teardownBudget(r.Mode)
 	r.ReadyTimeout = l.duration("ready-timeout")
 	r.StepTimeout = l.duration("step-timeout")
 	r.TTL = l.duration("ttl")
@@ -292,6 +292,26 @@ func (l *loader) duration(name string) time.Duration {
 	if err != nil || d <= 0 {
 		// 0s has the form; the rule it breaks is that it must be positive.
 		l.fail(name, v, "a positive duration like 90m or 1h30m", nil)
+		return 0
+	}
+	return d
+}
+
+// MinTeardownBudget is the least teardown-budget run and up accept. A
+// cloud teardown terminates the host, waits until it is gone and deletes
+// its firewall group, which takes longer than seconds; from the CLI no post
+// step finishes a teardown cut short, so a shorter budget would leave a
+// billed host behind. down gives its teardown at least this much whatever
+// the input says.
+const MinTeardownBudget = time.Minute
+
+// teardownBudget is the teardown-budget input: a positive duration, and in
+// run and up at least MinTeardownBudget. 0 when refused, so the checks
+// against timeout-minutes do not add a second error about the same value.
+func (l *loader) teardownBudget(mode string) time.Duration {
+	d := l.duration("teardown-budget")
+	if d > 0 && d < MinTeardownBudget && (mode == ModeRun || mode == ModeUp) {
+		l.fail("teardown-budget", l.get("teardown-budget"), "a duration of at least 1m, e.g. 5m", nil)
 		return 0
 	}
 	return d
