@@ -184,12 +184,12 @@ func Inputs() []Input {
 				"teardown-budget plus 2 min, the post step's most.",
 		},
 		{
-			Name:        "teardown-budget",
-			Default:     "5m",
+			Name:    "teardown-budget",
+			Default: "5m",
 			Description: "Time kept back for teardown and the leak check (a duration like 5m). At least 1m in run and up: " +
 				"a cloud teardown (terminate, wait, delete the firewall group) takes longer, and from the CLI no post step " +
 				"finishes one cut short; down's teardown gets at least 1m whatever is given.",
-			Modes:       teardown,
+			Modes: teardown,
 		},
 		{
 			Name:    "ready-timeout",
