@@ -257,8 +257,8 @@ func Inputs() []Input {
 		{
 			Name: "candidates",
 			Description: "Ordered fallback list as YAML or JSON, e.g. [{region: us-east-1, type: c8i.2xlarge}, {region: " +
-				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. Capacity and quota " +
-				"errors move on to the next.",
+				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. One candidate is a list of " +
+				"one, in [ ]. Capacity and quota errors move on to the next.",
 			Modes:        placement,
 			NotProviders: noCloud,
 		},

@@ -163,15 +163,22 @@ var (
 type loader struct {
 	table  map[string]Input
 	values map[string]string // value, or the default when empty
-	errs   []error
+	// givenEmpty are the inputs the source says were given, as "": a
+	// flag such as --out "$UNSET". The action's INPUT_* source never says
+	// so (the runner sets every declared input, empty or not).
+	givenEmpty map[string]bool
+	errs       []error
 }
 
 func newLoader(src Source) *loader {
-	l := &loader{table: map[string]Input{}, values: map[string]string{}}
+	l := &loader{table: map[string]Input{}, values: map[string]string{}, givenEmpty: map[string]bool{}}
 	for _, in := range Inputs() {
 		l.table[in.Name] = in
 		v, set := src(in.Name)
 		v = strings.TrimSpace(v)
+		if set && v == "" {
+			l.givenEmpty[in.Name] = true
+		}
 		if !set || v == "" {
 			v = in.Default
 		}
@@ -320,6 +327,13 @@ func (l *loader) teardownBudget(mode string) time.Duration {
 // out is the directory results and state go to: created if missing, so an
 // existing file there is refused before anything starts, not after.
 func (l *loader) out() string {
+	if l.givenEmpty["out"] {
+		// Most likely a script's unset variable: the default, the current
+		// directory's mvm-verify-out, is not what it meant.
+		l.errs = append(l.errs, &InputError{Input: "out", GivenEmpty: true,
+			Expected: "a directory path (omit it for the default " + l.table["out"].Default + ")"})
+		return ""
+	}
 	v := l.get("out")
 	if v == "" {
 		return ""
