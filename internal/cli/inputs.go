@@ -57,10 +57,23 @@ type inputFlag struct {
 	value  string
 	set    bool
 	isBool bool
+	// given is every value the flag was given, in order, and repeated the
+	// command's flags given more than once, in the order their second
+	// value came: one flag given twice is refused after parsing
+	// (repeatedFlag), never settled by the last value winning.
+	given    []string
+	name     string
+	repeated *[]*inputFlag
 }
 
 func (f *inputFlag) String() string { return f.value }
 func (f *inputFlag) Set(v string) error {
+	// No error here: the flag package would quote the value in it, and a
+	// secret flag's value must not reach the terminal.
+	f.given = append(f.given, v)
+	if len(f.given) == 2 {
+		*f.repeated = append(*f.repeated, f)
+	}
 	f.value, f.set = v, true
 	return nil
 }
@@ -76,13 +89,17 @@ func isBoolInput(in config.Input) bool { return in.Default == "true" || in.Defau
 func (a *app) flagSource(cmd string, args []string) (config.Source, error) {
 	fs := flag.NewFlagSet("mvm-verify "+cmd, flag.ContinueOnError)
 	flags := map[string]*inputFlag{}
+	var repeated []*inputFlag
 	for _, in := range config.Inputs() {
-		f := &inputFlag{isBool: isBoolInput(in)}
+		f := &inputFlag{isBool: isBoolInput(in), name: in.Name, repeated: &repeated}
 		flags[in.Name] = f
 		fs.Var(f, in.Name, in.Description)
 	}
 	if err := a.parseFlags(fs, cmd, args); err != nil {
 		return nil, err
+	}
+	if len(repeated) > 0 {
+		return nil, repeatedFlag(repeated[0], flags)
 	}
 	// The subcommand is the mode; a different --mode would be silently
 	// overruled, so it is refused.
