@@ -155,3 +155,11 @@ func TestCandidatesMappingRefusedAtTheTerminal(t *testing.T) {
 		[]string{`input "candidates": got "{\"region\":\"us-east-1\"}", expected a YAML or JSON list such as [{region: us-east-1, type: c8i.large}]`},
 		nil)
 }
+
+// The help says each flag is given once, so the refusal is no surprise.
+func TestHelpSaysEachFlagOnce(t *testing.T) {
+	r := runBin(t, cmdEnv(t), "run", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Give each flag at most once") {
+		t.Errorf("exit %d, help lacks the rule:\n%s", r.code, r.stdout)
+	}
+}

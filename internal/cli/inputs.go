@@ -335,7 +335,8 @@ func (a *app) commandHelp(cmd string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\n%s\n", g.title)
 		printFlags(w, g.lines)
 	}
-	fmt.Fprintln(w, "\nA true/false flag alone means true: --comment; --comment=false or --comment false turns it off.")
+	fmt.Fprintln(w, "\nA true/false flag alone means true: --comment; --comment=false or --comment false turns it off.\n"+
+		"Give each flag at most once: a second --provider, --lane or other is refused, not taken over the first.")
 }
 
 // flagLine is one flag in the help.
