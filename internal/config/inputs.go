@@ -167,9 +167,10 @@ func Inputs() []Input {
 			Modes:         provisioning,
 		},
 		{
-			Name:        "out",
-			Default:     "./mvm-verify-out",
-			Description: "Directory for summary.md, result.json and the step logs; from the CLI also the leg's state (host/host.json) that down reads, so it must not hold another leg's.",
+			Name:    "out",
+			Default: "./mvm-verify-out",
+			Description: "Directory for summary.md, result.json and the step logs; from the CLI also the leg's state (host/host.json) that down reads, so it must not hold another leg's. " +
+				"An explicit --out \"\" is refused rather than read as the default.",
 		},
 		{
 			Name:    "timeout-minutes",
