@@ -57,10 +57,10 @@ type inputFlag struct {
 	value  string
 	set    bool
 	isBool bool
-	// given is every value the flag was given, in order, and repeated the
-	// command's flags given more than once, in the order their second
-	// value came: one flag given twice is refused after parsing
-	// (repeatedFlag), never settled by the last value winning.
+	// given is every value the flag was given, in order. repeated, shared
+	// by the command's flags, lists those given more than once, in the
+	// order their second value came: flagSource refuses them
+	// (repeatedFlag) rather than let the last value win.
 	given    []string
 	name     string
 	repeated *[]*inputFlag
