@@ -57,7 +57,15 @@ type Env struct {
 }
 
 // Main runs the program and returns its exit status.
-func Main() int {
+func Main() (code int) {
+	// A bug must not read as bad input (Go exits 2 on a panic, our status
+	// for refused inputs) nor end without saying so.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "mvm-verify: internal error: %v\n%s", r, debug.Stack())
+			code = ExitFailed
+		}
+	}()
 	exe, _ := os.Executable()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -57,10 +57,13 @@ func deferredTeardownLeavesTheLegToPost(t *testing.T, cancel bool) {
 	out := filepath.Join(dir, "out")
 	// A sleep no other process on the machine has.
 	sleep := fmt.Sprintf("sleep %d.%d", 20000+os.Getpid()%10000, time.Now().UnixNano()%1000000)
-	step, budget, wantMain := "echo hi", "5s", "success"
+	// The least teardown-budget run accepts, a minute: the group whose
+	// delete does nothing is listed at every sweep, so Destroy would sweep
+	// its most, 12 times, 11 polls apart, and 11 polls of 8 s do not fit.
+	step, budget, poll, wantMain := "echo hi", "1m", "8s", "success"
 	if cancel {
 		// Cancelled, the leg failed whatever its teardown.
-		step, budget, wantMain = sleep, "5m", "failure"
+		step, budget, poll, wantMain = sleep, "5m", "4s", "failure"
 	}
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: "+step+"\n    column: Live cycle\n")
 	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
@@ -68,11 +71,11 @@ func deferredTeardownLeavesTheLegToPost(t *testing.T, cancel bool) {
 		"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret",
 		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1", "INPUT_SSH-SOURCE-CIDR=127.0.0.1/32",
 		"INPUT_SUITE="+suite, "INPUT_OUT="+out,
-		// Destroy sweeps a new run's region until three sweeps in a row
-		// find nothing, a poll apart: two polls of 4 s fit neither a 5 s
+		// Destroy sweeps a poll apart and begins no poll that would end
+		// after its deadline: its polls fit neither the 1 m
 		// teardown-budget nor the 7 s a cancel leaves, so the teardown is
 		// deferred whatever else takes time.
-		"INPUT_TEARDOWN-BUDGET="+budget, "MVM_VERIFY_POLL_INTERVAL=4s"), awsIsolated(t)...)...)
+		"INPUT_TEARDOWN-BUDGET="+budget, "MVM_VERIFY_POLL_INTERVAL="+poll), awsIsolated(t)...)...)
 	mainOut := ""
 	if cancel {
 		t.Cleanup(func() {

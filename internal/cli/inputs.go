@@ -57,10 +57,23 @@ type inputFlag struct {
 	value  string
 	set    bool
 	isBool bool
+	// given is every value the flag was given, in order. repeated, shared
+	// by the command's flags, lists those given more than once, in the
+	// order their second value came: flagSource refuses them
+	// (repeatedFlag) rather than let the last value win.
+	given    []string
+	name     string
+	repeated *[]*inputFlag
 }
 
 func (f *inputFlag) String() string { return f.value }
 func (f *inputFlag) Set(v string) error {
+	// No error here: the flag package would quote the value in it, and a
+	// secret flag's value must not reach the terminal.
+	f.given = append(f.given, v)
+	if len(f.given) == 2 {
+		*f.repeated = append(*f.repeated, f)
+	}
 	f.value, f.set = v, true
 	return nil
 }
@@ -76,13 +89,17 @@ func isBoolInput(in config.Input) bool { return in.Default == "true" || in.Defau
 func (a *app) flagSource(cmd string, args []string) (config.Source, error) {
 	fs := flag.NewFlagSet("mvm-verify "+cmd, flag.ContinueOnError)
 	flags := map[string]*inputFlag{}
+	var repeated []*inputFlag
 	for _, in := range config.Inputs() {
-		f := &inputFlag{isBool: isBoolInput(in)}
+		f := &inputFlag{isBool: isBoolInput(in), name: in.Name, repeated: &repeated}
 		flags[in.Name] = f
 		fs.Var(f, in.Name, in.Description)
 	}
 	if err := a.parseFlags(fs, cmd, args); err != nil {
 		return nil, err
+	}
+	if len(repeated) > 0 {
+		return nil, repeatedFlag(repeated[0], flags)
 	}
 	// The subcommand is the mode; a different --mode would be silently
 	// overruled, so it is refused.
@@ -318,7 +335,8 @@ func (a *app) commandHelp(cmd string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\n%s\n", g.title)
 		printFlags(w, g.lines)
 	}
-	fmt.Fprintln(w, "\nA true/false flag alone means true: --comment; --comment=false or --comment false turns it off.")
+	fmt.Fprintln(w, "\nA true/false flag alone means true: --comment; --comment=false or --comment false turns it off.\n"+
+		"Give each flag at most once: a second --provider, --lane or other is refused, not taken over the first.")
 }
 
 // flagLine is one flag in the help.

@@ -30,7 +30,7 @@ steps:
 `
 	// A short leg: were the step's timeout ignored, the leg would end at
 	// timeout-minutes instead, naming that, rather than after 300 s.
-	r := localRun(t, suite, "--timeout-minutes", "2", "--teardown-budget", "30s")
+	r := localRun(t, suite, "--timeout-minutes", "2", "--teardown-budget", "1m")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -46,7 +46,7 @@ func localRun(t *testing.T, suite string, extra ...string) result {
 	t.Helper()
 	requireRoot(t)
 	out := filepath.Join(t.TempDir(), "out")
-	args := append([]string{"run", "--provider", "local", "--suite", writeSuite(t, suite),
+	args := withFlags([]string{"run", "--provider", "local", "--suite", writeSuite(t, suite),
 		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10"}, extra...)
 	return runBin(t, cmdEnv(t), args...)
 }

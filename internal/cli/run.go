@@ -170,6 +170,12 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	plan.KeepHost = keep
 	plan.Journal = st
 	plan.HostJournal = st
+	// The verdict goes to state before the teardown, for the post step to
+	// report if main is killed during it; the final save below replaces it.
+	plan.OnVerdict = func(res *verify.Result) {
+		st.save("outcome", string(res.Outcome))
+		st.save("row", mustJSON(res.Row()))
+	}
 	gh := a.reporter(run)
 	waitStart := a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
 	// The cycle's clock starts now, with what timeout-minutes has left.

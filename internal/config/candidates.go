@@ -17,6 +17,10 @@ var candidateKeys = []string{"region", "zone", "type", "instance-type", "market"
 // candidatesForm is the form the candidates input takes, for its errors.
 const candidatesForm = "a list like [{region: us-east-1, zone: us-east-1a, type: c8i.large, market: spot}]"
 
+// errCandidatesMapping marks a candidates value that is one mapping, not
+// a list of them.
+var errCandidatesMapping = errors.New("a single mapping, not a list")
+
 // errCandidatesSyntax marks a candidates value that does not parse at all,
 // so its error names the value and the form rather than a line in it.
 var errCandidatesSyntax = errors.New("not valid YAML or JSON")
@@ -40,6 +44,11 @@ func (l *loader) candidates(r *Run) {
 	if errors.Is(err, errCandidatesSyntax) {
 		// Candidates hold no secrets; fail still redacts a pasted key.
 		l.fail("candidates", v, candidatesForm+" in YAML or JSON", err)
+		return
+	}
+	if errors.Is(err, errCandidatesMapping) {
+		l.fail("candidates", v, "a YAML or JSON list such as [{region: us-east-1, type: c8i.large}]; "+
+			"for one candidate put its mapping in [ ]", nil)
 		return
 	}
 	if err != nil {
@@ -120,8 +129,10 @@ func parseCandidates(text string, base providers.Candidate) ([]providers.Candida
 		return nil, nil, &FieldError{Problem: "empty", Expected: "a list of candidates"}
 	}
 	if root.Kind == yaml.MappingNode {
-		// One candidate without the brackets.
-		root = &yaml.Node{Kind: yaml.SequenceNode, Line: root.Line, Content: []*yaml.Node{root}}
+		// One candidate without the brackets: the input is documented as
+		// a list, and a mapping read as a list of one would make the form
+		// depend on the count.
+		return nil, nil, errCandidatesMapping
 	}
 	r := &nodeReader{}
 	var list []providers.Candidate

@@ -16,6 +16,9 @@ type InputError struct {
 	// Err is the cause when there is one: a file that cannot be read, or a
 	// *FieldError inside the suite file or the candidates list.
 	Err error
+	// GivenEmpty says the empty Value was given (--out ""), so the error
+	// reads got "" rather than missing.
+	GivenEmpty bool
 }
 
 func (e *InputError) Error() string {
@@ -24,7 +27,7 @@ func (e *InputError) Error() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "input %q: ", e.Input)
-	if e.Value == "" {
+	if e.Value == "" && !e.GivenEmpty {
 		b.WriteString("missing")
 	} else {
 		fmt.Fprintf(&b, "got %q", e.Value)

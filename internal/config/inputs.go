@@ -167,9 +167,10 @@ func Inputs() []Input {
 			Modes:         provisioning,
 		},
 		{
-			Name:        "out",
-			Default:     "./mvm-verify-out",
-			Description: "Directory for summary.md, result.json and the step logs; from the CLI also the leg's state (host/host.json) that down reads, so it must not hold another leg's.",
+			Name:    "out",
+			Default: "./mvm-verify-out",
+			Description: "Directory for summary.md, result.json and the step logs; from the CLI also the leg's state (host/host.json) that down reads, so it must not hold another leg's. " +
+				"An explicit --out \"\" is refused rather than read as the default.",
 		},
 		{
 			Name:    "timeout-minutes",
@@ -184,10 +185,12 @@ func Inputs() []Input {
 				"teardown-budget plus 2 min, the post step's most.",
 		},
 		{
-			Name:        "teardown-budget",
-			Default:     "5m",
-			Description: "Time kept back for teardown and the leak check (a duration like 5m).",
-			Modes:       teardown,
+			Name:    "teardown-budget",
+			Default: "5m",
+			Description: "Time kept back for teardown and the leak check (a duration like 5m). At least 1m in run and up: " +
+				"a cloud teardown (terminate, wait, delete the firewall group) takes longer, and from the CLI no post step " +
+				"finishes one cut short; down's teardown gets at least 1m whatever is given.",
+			Modes: teardown,
 		},
 		{
 			Name:    "ready-timeout",
@@ -255,8 +258,8 @@ func Inputs() []Input {
 		{
 			Name: "candidates",
 			Description: "Ordered fallback list as YAML or JSON, e.g. [{region: us-east-1, type: c8i.2xlarge}, {region: " +
-				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. Capacity and quota " +
-				"errors move on to the next.",
+				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. One candidate is a list of " +
+				"one, in [ ]. Capacity and quota errors move on to the next.",
 			Modes:        placement,
 			NotProviders: noCloud,
 		},

@@ -92,7 +92,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 
 	r.Out = l.out()
 	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a positive whole number of minutes, at most 10080 (e.g. 90)")
-	r.TeardownBudget = l.duration("teardown-budget")
+	r.TeardownBudget = l.teardownBudget(r.Mode)
 	r.ReadyTimeout = l.duration("ready-timeout")
 	r.StepTimeout = l.duration("step-timeout")
 	r.TTL = l.duration("ttl")
@@ -163,15 +163,22 @@ var (
 type loader struct {
 	table  map[string]Input
 	values map[string]string // value, or the default when empty
-	errs   []error
+	// givenEmpty are the inputs the source says were given, as "": a
+	// flag such as --out "$UNSET". The action's INPUT_* source never says
+	// so (the runner sets every declared input, empty or not).
+	givenEmpty map[string]bool
+	errs       []error
 }
 
 func newLoader(src Source) *loader {
-	l := &loader{table: map[string]Input{}, values: map[string]string{}}
+	l := &loader{table: map[string]Input{}, values: map[string]string{}, givenEmpty: map[string]bool{}}
 	for _, in := range Inputs() {
 		l.table[in.Name] = in
 		v, set := src(in.Name)
 		v = strings.TrimSpace(v)
+		if set && v == "" {
+			l.givenEmpty[in.Name] = true
+		}
 		if !set || v == "" {
 			v = in.Default
 		}
@@ -297,9 +304,36 @@ func (l *loader) duration(name string) time.Duration {
 	return d
 }
 
+// MinTeardownBudget is the least teardown-budget run and up accept. A
+// cloud teardown terminates the host, waits until it is gone and deletes
+// its firewall group, which takes longer than seconds; from the CLI no post
+// step finishes a teardown cut short, so a shorter budget would leave a
+// billed host behind. down gives its teardown at least this much whatever
+// the input says.
+const MinTeardownBudget = time.Minute
+
+// teardownBudget is the teardown-budget input: a positive duration, and in
+// run and up at least MinTeardownBudget. 0 when refused, so the checks
+// against timeout-minutes do not add a second error about the same value.
+func (l *loader) teardownBudget(mode string) time.Duration {
+	d := l.duration("teardown-budget")
+	if d > 0 && d < MinTeardownBudget && (mode == ModeRun || mode == ModeUp) {
+		l.fail("teardown-budget", l.get("teardown-budget"), "a duration of at least 1m, e.g. 5m", nil)
+		return 0
+	}
+	return d
+}
+
 // out is the directory results and state go to: created if missing, so an
 // existing file there is refused before anything starts, not after.
 func (l *loader) out() string {
+	if l.givenEmpty["out"] {
+		// Most likely a script's unset variable: the default, the current
+		// directory's mvm-verify-out, is not what it meant.
+		l.errs = append(l.errs, &InputError{Input: "out", GivenEmpty: true,
+			Expected: "a directory path (omit it for the default " + l.table["out"].Default + ")"})
+		return ""
+	}
 	v := l.get("out")
 	if v == "" {
 		return ""

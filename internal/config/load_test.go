@@ -614,8 +614,6 @@ func TestCandidates(t *testing.T) {
 			"candidates": "[{region: us-east-1}, {region: eu-west-1}, {type: m8i.large}, {region: eu-west-1, zone: eu-west-1c}]"},
 			[]providers.Candidate{{Region: "us-east-1", Zone: "us-east-1b", Market: "on-demand"}, {Region: "eu-west-1", Market: "on-demand"},
 				{Region: "us-east-1", Zone: "us-east-1b", Type: "m8i.large", Market: "on-demand"}, {Region: "eu-west-1", Zone: "eu-west-1c", Market: "on-demand"}}},
-		{"yaml mapping", map[string]string{"candidates": "region: eu-west-1\ntype: c8i.xlarge\n"},
-			[]providers.Candidate{{Region: "eu-west-1", Type: "c8i.xlarge", Market: "on-demand"}}},
 		{"spot failover", map[string]string{"spot-failover": "true", "region": "r",
 			"candidates": "- {type: a, market: spot}\n- {type: b, market: spot}\n- {type: b}\n"},
 			[]providers.Candidate{{Region: "r", Type: "a", Market: "spot"}, {Region: "r", Type: "a", Market: "on-demand"},

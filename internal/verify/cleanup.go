@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -95,7 +96,7 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 	var errs, hostErrs []error
 	run := func(cl cleanup, ctx context.Context) error {
 		log.Debug("cleanup", "name", cl.name)
-		if err := cl.fn(ctx); err != nil {
+		if err := cl.call(ctx, log); err != nil {
 			return fmt.Errorf("%s: %w", cl.name, err)
 		}
 		return nil
@@ -133,7 +134,7 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 				left--
 			}
 			log.Debug("cleanup", "name", stack[i].name)
-			if err := c.runOnHost(ctx, stack[i], budget); err != nil {
+			if err := c.runOnHost(ctx, log, stack[i], budget); err != nil {
 				hostErrs = append(hostErrs, fmt.Errorf("%s: %w", stack[i].name, err))
 			}
 		}
@@ -162,9 +163,9 @@ func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBu
 			log.Debug("cleanup", "name", cl.name)
 			var e error
 			if onHost {
-				e = c.runOnHost(ctx, cl, hostBudget)
+				e = c.runOnHost(ctx, log, cl, hostBudget)
 			} else {
-				e = cl.fn(ctx)
+				e = cl.call(ctx, log)
 			}
 			if e != nil {
 				e = fmt.Errorf("%s: %w", cl.name, e)
@@ -181,20 +182,33 @@ func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBu
 
 // runOnHost runs a host-side cleanup after a signal within budget, cut
 // to leave the kill grace before ctx's deadline (see hostContext).
-func (c *cleanups) runOnHost(ctx context.Context, cl cleanup, budget time.Duration) error {
+func (c *cleanups) runOnHost(ctx context.Context, log *slog.Logger, cl cleanup, budget time.Duration) error {
 	if cl.conn {
 		// Closing the connection runs no command, so nothing is killed
 		// after it, and it must run however little is left.
 		hctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
-		return cl.fn(hctx)
+		return cl.call(hctx, log)
 	}
 	hctx, cancel, err := c.hostContext(ctx, budget)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return cl.fn(hctx)
+	return cl.call(hctx, log)
+}
+
+// call runs the cleanup, a panic in it turned into its error: the
+// cleanups after it (the provider's destroy) must still run. The stack
+// goes to log, not into the error, which the summary shows.
+func (cl cleanup) call(ctx context.Context, log *slog.Logger) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("internal error", "in", "cleanup "+cl.name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return cl.fn(ctx)
 }
 
 func (c *cleanups) clock() time.Time {

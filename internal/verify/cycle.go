@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/cloudinit"
@@ -73,6 +75,9 @@ type cycle struct {
 	// cancelled is set when ctx was cancelled (a signal): the teardown then
 	// runs in the cancel budget, the provider's destroy first.
 	cancelled bool
+	// late is set when the signal came during the teardown (after the
+	// cycle had its verdict): the teardown is cut to the cancel budget.
+	late atomic.Bool
 
 	mu sync.Mutex // guards res against the journal and progress callbacks
 }
@@ -80,7 +85,10 @@ type cycle struct {
 // Run runs the whole leg and returns its Result. It never returns early
 // without running the cleanups: a cancelled ctx (a signal) stops the running
 // phase, then the cleanups run within the plan's cancel budget, counted
-// from the signal and covering the whole teardown.
+// from the signal and covering the whole teardown. A signal during the
+// teardown cuts what is left of it to the cancel budget as well; the leg's
+// verdict, reached before, stands (and was handed to Plan.OnVerdict before
+// the teardown began).
 func Run(ctx context.Context, plan Plan) *Result {
 	fillDefaults(&plan)
 	plan.Lane = resolveLane(plan.Lane, providers.OfferedLanes(plan.Provider, plan.Info))
@@ -123,9 +131,7 @@ func Run(ctx context.Context, plan Plan) *Result {
 		teardownBy = at.Add(plan.CancelBudget)
 		fmt.Fprintf(c.out, "!! cancelled: tearing down within %s of the signal\n", plan.CancelBudget)
 	}
-	tctx, cancelTeardown := context.WithDeadline(context.WithoutCancel(ctx), teardownBy)
-	defer cancelTeardown()
-	if plan.KeepHost && ctx.Err() == nil && c.res.FirstFailure == "" {
+	if plan.KeepHost && !c.cancelled && c.res.FirstFailure == "" {
 		c.res.Kept = true
 		c.cleanups.stack = nil              // `up` hands the host to the user
 		c.res.HostCleanups = c.hostCleanups // and `down` undoes them
@@ -137,15 +143,36 @@ func Run(ctx context.Context, plan Plan) *Result {
 			c.res.ClientKeyPEM = pem
 		}
 	} else {
+		c.reportVerdict(deadline, deadlineHit)
+		tctx, cancelTeardown := withCutDeadline(ctx, teardownBy)
+		defer cancelTeardown()
+		stop := func() bool { return true }
+		if !c.cancelled {
+			// A signal during the teardown cuts it to the cancel budget
+			// too: the runner's SIGKILL does not wait for a teardown
+			// budget of minutes.
+			stop = context.AfterFunc(ctx, func() { c.signalDuringTeardown(tctx, time.Now()) })
+		}
 		c.phase(tctx, PhaseTeardown, c.teardown)
+		stop() // a signal after the teardown changes nothing
 	}
 
 	c.res.Duration = plan.now().Sub(c.res.Started)
 	if c.host != nil && c.host.PricePerHour > 0 {
 		c.res.CostUSD = c.host.PricePerHour * c.res.Duration.Hours()
 	}
+	c.decide(deadline, deadlineHit)
+	c.progress()
+	c.out.Flush()
+	return c.res
+}
+
+// decide sets the leg's outcome from what the result holds. A signal
+// decides it only when it came before the teardown: one during the
+// teardown cuts the teardown short, not the verdict the suite reached.
+func (c *cycle) decide(deadline *deadlineError, deadlineHit bool) {
 	switch {
-	case ctx.Err() != nil:
+	case c.cancelled:
 		c.res.Outcome = Cancelled
 		c.res.fail("cancelled")
 	case deadlineHit:
@@ -168,9 +195,57 @@ func Run(ctx context.Context, plan Plan) *Result {
 	default:
 		c.res.Outcome = Verified
 	}
-	c.progress()
-	c.out.Flush()
-	return c.res
+}
+
+// reportVerdict hands the plan's OnVerdict the leg's result as it stands
+// before the teardown, decided as Run's end would decide it: the CLI saves
+// it, so a process killed during the teardown still leaves the leg's
+// verdict for the post step. The result is then put back as it was: the
+// teardown may still fail the leg, and its failure is the first one then.
+func (c *cycle) reportVerdict(deadline *deadlineError, deadlineHit bool) {
+	if c.plan.OnVerdict == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	first, duration := c.res.FirstFailure, c.res.Duration
+	c.res.Duration = c.plan.now().Sub(c.res.Started)
+	c.decide(deadline, deadlineHit)
+	c.protect("the verdict hook", func() { c.plan.OnVerdict(c.res) })
+	c.res.Outcome, c.res.FirstFailure, c.res.Duration = "", first, duration
+}
+
+// signalDuringTeardown cuts the teardown, already running when the signal
+// came at at, to end within the cancel budget of it.
+func (c *cycle) signalDuringTeardown(tctx *cutContext, at time.Time) {
+	c.late.Store(true)
+	tctx.cut(at.Add(c.plan.CancelBudget))
+	fmt.Fprintf(c.out, "!! cancelled during the teardown: ending it within %s of the signal; the leg's verdict stands\n", c.plan.CancelBudget)
+	c.mu.Lock()
+	c.res.Notices = append(c.res.Notices, fmt.Sprintf("a signal came during the teardown, which then had %s to finish", c.plan.CancelBudget))
+	c.mu.Unlock()
+}
+
+// signalled says whether a signal has come: before the teardown (cancelled)
+// or during it.
+func (c *cycle) signalled() bool {
+	return c.cancelled || c.late.Load()
+}
+
+// protect runs f, turning a panic in it into an error naming what: a bug
+// in one part of the cycle (a phase, a cleanup, a hook) must not skip the
+// cleanups and the result. The stack goes to the log, not the summary.
+func (c *cycle) protect(what string, f func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg := remote.MaskString(fmt.Sprint(r), c.secrets())
+			c.plan.log().Error("internal error", "in", what, "panic", msg,
+				"stack", remote.MaskString(string(debug.Stack()), c.secrets()))
+			err = fmt.Errorf("internal error in %s: %s", what, msg)
+		}
+	}()
+	f()
+	return nil
 }
 
 // resolveLane decides auto before anything runs, from what the provider
@@ -359,12 +434,29 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 		ctx, cancel = withLimit(ctx, "the "+name+" phase", limit)
 		defer cancel()
 	}
-	err := fn(ctx)
+	var err error
+	// A panic in the phase fails it, and the cleanups still run.
+	if perr := c.protect(name, func() { err = fn(ctx) }); perr != nil {
+		err = perr
+	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
 	pr.Duration = c.plan.now().Sub(pr.Started)
-	if err != nil {
+	switch {
+	case err != nil && name == PhaseTeardown && c.late.Load() && run.Err() != nil:
+		// The signal during the teardown ended it before it was done:
+		// no failure of the leg, whose verdict came before, but not done
+		// either. It reads pending, and the result is not torn down, so
+		// whoever sweeps later (the post step) does.
+		pr.Status = matrix.Pending
+		pr.Stopped = true
+		pr.Error = "cut short by a signal (" + describe(ctx, err) + "); what it did not delete is left: " + c.laterSweep()
+		c.mu.Lock()
+		c.res.TeardownDeferred = true
+		c.mu.Unlock()
+		fmt.Fprintf(c.out, "⏳ %s cut short by the signal after %s; %s\n", name, pr.Duration.Round(time.Millisecond), c.laterSweep())
+	case err != nil:
 		pr.Status = matrix.Fail
 		pr.Stopped = run.Err() != nil
 		pr.Error = describe(ctx, err)
@@ -380,7 +472,7 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 		} else {
 			fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
 		}
-	} else {
+	default:
 		pr.Status = matrix.Pass
 		fmt.Fprintf(c.out, "✓ %s (%s)\n", name, pr.Duration.Round(time.Millisecond))
 	}
@@ -434,7 +526,10 @@ func (c *cycle) progress() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.plan.OnProgress(c.res)
+	// A report is no reason to skip the cleanups.
+	if err := c.protect("the progress hook", func() { c.plan.OnProgress(c.res) }); err != nil {
+		fmt.Fprintf(c.out, "!! %v\n", err)
+	}
 }
 
 // preflight checks everything that can be checked without creating anything:

@@ -1047,7 +1047,7 @@ func (c *cycle) teardown(ctx context.Context) error {
 		return err
 	}
 	lctx := ctx
-	if dl, ok := ctx.Deadline(); ok && c.cancelled {
+	if dl, ok := ctx.Deadline(); ok && c.signalled() {
 		// End before the phase's own deadline, so running out of time
 		// reads as deferred rather than as a failed teardown.
 		var cancel context.CancelFunc
@@ -1055,7 +1055,7 @@ func (c *cycle) teardown(ctx context.Context) error {
 		defer cancel()
 	}
 	leaks, lerr := providers.LeakCheck(lctx, c.plan.Provider, c.plan.Identity)
-	if lerr != nil && c.cancelled && lctx.Err() != nil {
+	if lerr != nil && c.signalled() && lctx.Err() != nil {
 		c.mu.Lock()
 		c.res.TeardownDeferred = true
 		c.mu.Unlock()

@@ -171,6 +171,15 @@ type Plan struct {
 	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// OnVerdict, when set, is called once the phases are done and before
+	// the teardown starts, with the result as it stands then: its Outcome
+	// and Row are the leg's verdict as Run would return it if the teardown
+	// passed. The CLI saves it, so a process killed during the teardown
+	// (the runner's SIGKILL) still leaves the verdict for the post step.
+	// The result may be read only during the call; it must not block for
+	// long. Not called for a host `up` keeps (no teardown).
+	OnVerdict func(*Result)
 }
 
 func (p *Plan) now() time.Time {

@@ -560,7 +560,7 @@ func PreflightRefusals(t *testing.T, c Cloud) {
 			if r.Setup != nil {
 				r.Setup(f)
 			}
-			args := append(RunArgs(t, c, f, SuiteFile(t, "true")), r.Args...)
+			args := WithArgs(RunArgs(t, c, f, SuiteFile(t, "true")), r.Args...)
 			env := r.Env
 			if env == nil {
 				env = f.Env()

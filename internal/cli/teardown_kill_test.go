@@ -1,0 +1,155 @@
+package cli_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/local"
+)
+
+// lockedBuffer is a process's output, readable while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// holdsOpen says whether process pid has path open.
+func holdsOpen(pid int, path string) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == path {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPostReportsTheVerdictOfAMainKilledInItsTeardown is the runner
+// cancelling a leg whose suite has passed while its teardown runs: SIGTERM
+// during the teardown, then SIGKILL before the teardown (here a destroy
+// that waits, as a cloud's wait for a terminated instance does) is done.
+// Main must take the signal in the teardown (it cuts it short, leaving
+// the rest to the post step), and it must have saved the leg's verdict
+// before the teardown began: the post step then tears down and reports
+// the real row, verified, not "ended without a result".
+func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
+	requireRoot(t)
+	gh := fakeGitHub(t)
+	dir := t.TempDir()
+	stateFile := emptyFile(t, "state")
+	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
+	// The step ends once the test holds the local provider's lock, so
+	// main's destroy (which takes it) waits in the teardown for the test.
+	gate := filepath.Join(dir, "gate")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: gated\n    run: while [ ! -e "+gate+" ]; do sleep 0.05; done\n    column: Live cycle\n")
+	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")), creds...),
+		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
+		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
+
+	main := exec.Command(bin)
+	main.Env = env
+	var out lockedBuffer
+	main.Stdout, main.Stderr = &out, &out
+	if err := main.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { main.Wait(); close(exited) }() //nolint:errcheck
+	t.Cleanup(func() {
+		main.Process.Kill() //nolint:errcheck
+		<-exited
+	})
+	waitFor := func(what string, done func() bool) {
+		t.Helper()
+		guard := time.After(3 * time.Minute)
+		for !done() {
+			select {
+			case <-exited:
+				t.Fatalf("main ended before %s\n%s", what, out.String())
+			case <-guard:
+				t.Fatalf("main never got to %s\n%s", what, out.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	waitFor("running the suite", func() bool { return strings.Contains(out.String(), "::group::gated") })
+
+	lockPath := filepath.Join(local.MachineRegistry, ".lock")
+	if err := os.MkdirAll(local.MachineRegistry, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	// The lock is the whole machine's: hold it no longer than needed.
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	unlock := sync.OnceFunc(func() { syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }) //nolint:errcheck
+	defer unlock()
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("its destroy, waiting for the local provider's lock", func() bool {
+		return strings.Contains(out.String(), "==> teardown") && holdsOpen(main.Process.Pid, lockPath)
+	})
+	main.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	waitFor("taking the signal in its teardown", func() bool {
+		return strings.Contains(out.String(), "!! cancelled during the teardown")
+	})
+	main.Process.Kill() //nolint:errcheck
+	<-exited
+	unlock()
+
+	state := parseFileCommands(t, stateFile)
+	if state["outcome"] != "verified" || !strings.Contains(state["row"], "verified") || state["torn-down"] != "" {
+		t.Fatalf("state after the kill: outcome %q, torn down %q, row %q; want the verdict saved before the teardown, not torn down\n%s",
+			state["outcome"], state["torn-down"], state["row"], out.String())
+	}
+	postEnv, postFiles := runnerPostEnv(t, env, state)
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = postEnv
+	postOut, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post: %v\n%s", err, postOut)
+	}
+	if !strings.Contains(string(postOut), "leak check: nothing tagged with this run is left") ||
+		!strings.Contains(string(postOut), "reported local's final row with this teardown's result (status success)") {
+		t.Errorf("post did not tear down and report the leg's verified row:\n%s", postOut)
+	}
+	if sum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"]); strings.Contains(sum, "ended without a result") {
+		t.Errorf("the post step's summary says the leg ended without a result:\n%s", sum)
+	}
+	if st, desc := lastLocalStatus(gh); st != "success" {
+		t.Errorf("last status %q %q, want success: the suite passed", st, desc)
+	}
+	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "✅ verified") {
+		t.Errorf("comment row %q, want the verified row, nothing ⏳", row)
+	}
+}
