@@ -466,9 +466,14 @@ func (c *cycle) phase(ctx context.Context, name string, fn func(context.Context)
 			c.res.Refusal = authRefusal(err)
 		}
 		c.mu.Unlock()
+		var limit *deadlineError
 		if pr.Error == "cancelled" {
 			// A signal is no failure of the phase: say what happened.
 			fmt.Fprintf(c.out, "✗ %s cancelled after %s\n", name, pr.Duration.Round(time.Millisecond))
+		} else if run.Err() != nil && errors.As(context.Cause(run), &limit) {
+			// Nor is the overall limit: the leg timed out, whatever the
+			// phase was doing.
+			fmt.Fprintf(c.out, "⏱ %s timed out after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
 		} else {
 			fmt.Fprintf(c.out, "✗ %s failed after %s: %s\n", name, pr.Duration.Round(time.Millisecond), pr.Error)
 		}

@@ -1,8 +1,10 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,10 +20,16 @@ func TestOverallDeadlineIsTimedOutNamingTheLimit(t *testing.T) {
 	p := &hangProvider{}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
 	plan.Timeout, plan.TeardownBudget = 200*time.Millisecond, 150*time.Millisecond
+	var out syncBuffer
+	plan.Out = &out
 	res := Run(context.Background(), plan)
 
 	if res.Outcome != TimedOut {
 		t.Errorf("outcome %s, want %s (no signal was sent)", res.Outcome, TimedOut)
+	}
+	// The progress says so too, rather than "provision failed".
+	if !strings.Contains(out.String(), "⏱ provision timed out after ") || strings.Contains(out.String(), "provision failed") {
+		t.Errorf("the progress does not say the provision phase timed out:\n%s", out.String())
 	}
 	for _, want := range []string{"provision: ", "timeout-minutes", "200ms", "teardown-budget 150ms"} {
 		if !strings.Contains(res.FirstFailure, want) {
@@ -220,4 +228,22 @@ func TestKeptHostIsUpNotVerified(t *testing.T) {
 	if !strings.Contains(row.Notes, "suite not run") {
 		t.Errorf("notes %q do not say the suite was not run", row.Notes)
 	}
+}
+
+// syncBuffer is a bytes.Buffer the cycle's goroutines may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
