@@ -169,7 +169,7 @@ func Inputs() []Input {
 		{
 			Name:    "out",
 			Default: "./mvm-verify-out",
-			Description: "Directory for summary.md, result.json and the step logs; from the CLI also the leg's state (host/host.json) that down reads, so it must not hold another leg's. " +
+			Description: "Directory for summary.md, result.json and the step logs (report: matrix.md and matrix.json); from the CLI also the leg's state (host/host.json) that down reads, so it must not hold another leg's. " +
 				"An explicit --out \"\" is refused rather than read as the default.",
 		},
 		{
