@@ -24,20 +24,28 @@ import (
 // rebuilt from its status after a lost update: the read-back must have
 // caught and repaired every lost write.
 func TestConcurrentLegsLoseNoRows(t *testing.T) {
-	legsRace(t, legsRaceOpts{maxDelay: 3 * time.Millisecond, staleLag: shortStaleLag, trials: 50, speedup: shortSpeedup, mod: shortSettings})
+	legsRace(t, legsRaceOpts{maxDelay: 3 * time.Millisecond, staleLag: shortStaleLag, holdShare: 0.5, stagger: 400 * time.Second,
+		trials: 50, speedup: shortSpeedup, mod: shortSettings})
 }
 
-// TestConcurrentLegsLoseNoRowsWithSlowRequests is the concurrency test with
-// requests slow next to the quiet period: up to 60 ms each against its
-// 100 ms, so a share of the comment listings (with the PR's head read after
-// them, when the comment is about an older push) take longer than half of
-// it and the legs read again before writing (sticky.go), and some writes
-// outlast their deadline (3·Quiet/4 after their read) and are waited out as
-// writes that may land late. Every trial must end as in the fast test, and
-// the guard must have fired (else the test showed nothing). The protocol's
-// bounds hold whatever the latency (the legs enforce them on their own
-// clock); the fake's stale reads stay at most shortStaleLag old, 2·10 ms
-// against the 25 ms the bounds leave for them.
+// TestConcurrentLegsLoseNoRowsWithSlowRequests is the concurrency test
+// with GitHub slow to list and quick to write: each read of the comments or
+// statuses waits up to 0.35·Quiet before it is served and again after, so
+// a share of the reads are over Quiet/2 old by the time the leg could write
+// from them, while a comment write takes at most about Quiet/10 (its
+// delays and a hold up to GitHubRequestLimit, applied whether or not its
+// leg still waits). A leg reads again rather than write from a read over
+// Quiet/2 old (sticky.go), so each write it sends has at least Quiet/4 of
+// its 3·Quiet/4 deadline left, more than the write takes: every trial must
+// end with all rows as in the fast test, the guard must have fired (else
+// the test showed nothing), and no comment write may have landed after its
+// leg stopped waiting for it, which is what the guard is for. Writing from
+// the old reads instead sends writes with little of their deadline left,
+// and some land unanswered: checked against that mutation (the guard taken
+// out: unanswered writes in most trials, so the run fails). Time runs
+// 500 times faster here, not 2,000: the Quiet/4 the guard leaves a write
+// is then 100 ms of real time, against at most 40 ms of the fake's, so a
+// loaded machine's scheduling delays do not make a write miss it.
 func TestConcurrentLegsLoseNoRowsWithSlowRequests(t *testing.T) {
 	var oldReads atomic.Int64
 	t.Cleanup(func() { // after the trials, which run in parallel
@@ -45,7 +53,10 @@ func TestConcurrentLegsLoseNoRowsWithSlowRequests(t *testing.T) {
 			t.Error("no leg ever read the comment again for an old read: the requests were not slow enough to show the guard")
 		}
 	})
-	legsRace(t, legsRaceOpts{maxDelay: 30 * time.Millisecond, staleLag: shortStaleLag, trials: 16, speedup: shortSpeedup,
+	const speedup = 500
+	quiet := 200 * time.Second / speedup // shortSettings' Quiet in real time
+	legsRace(t, legsRaceOpts{maxDelay: 10 * time.Millisecond, readDelay: quiet * 375 / 1000, writeAnswerDelay: quiet / 16,
+		staleLag: quiet / 10, holdShare: 0.5, trials: 6, speedup: speedup, allAnswered: true,
 		mod: func(c *Config) {
 			shortSettings(c)
 			c.Logger = slog.New(countHandler{msg: "matrix comment read is old; reading it again before writing", n: &oldReads})
@@ -78,11 +89,6 @@ func (h countHandler) WithGroup(string) slog.Handler      { return h }
 // made rows flip back after their leg trusted them: a read back served
 // from before the last flip.
 const shortStaleLag = 10 * time.Millisecond
-
-// staleChance is the share of reads the concurrency tests' fakes serve
-// stale: all of them, each from a random instant within the lag (some
-// nearly fresh), which is what catches a protocol trusting a stale read.
-const staleChance = 1
 
 // shortSettings are the concurrency tests' settings for the fast fake.
 func shortSettings(c *Config) {
@@ -121,14 +127,15 @@ func TestConcurrentLegsKeepRowsOfLegsThatStopAfterStart(t *testing.T) {
 // defaults are long enough for GitHub's latency, not only the test
 // settings for the fake's.
 func TestConcurrentLegsLoseNoRowsAtProductionSettings(t *testing.T) {
-	legsRace(t, legsRaceOpts{maxDelay: time.Second / 2 / prodSpeedup, staleLag: time.Second / 2 / prodSpeedup,
+	legsRace(t, legsRaceOpts{maxDelay: time.Second / 2 / prodSpeedup, staleLag: DefaultQuiet / 10 / prodSpeedup,
+		holdShare: 0.5, stagger: 15 * time.Second, killed: 1,
 		trials: 50, speedup: prodSpeedup, mod: func(*Config) {}})
 }
 
 // prodSpeedup is how much faster than real time the production-settings
 // test runs. Kept low enough that a loaded machine's scheduling delays
 // (milliseconds) stay small next to the scaled waits and latencies.
-const prodSpeedup = 50
+const prodSpeedup = 100
 
 // shortSpeedup is how much faster than real time the tests with
 // shortSettings run.
@@ -178,15 +185,39 @@ func newFastReporter(t *testing.T, f *fakegh.Server, ev Event, c *fastClock, mod
 
 type legsRaceOpts struct {
 	maxDelay time.Duration // the fake delays each request up to twice this
-	// staleLag: the fake serves staleChance of the reads of comments and
-	// statuses from a state up to this old, as GitHub's replicas do.
+	// staleLag: the fake serves every read of comments and statuses from
+	// a state up to this old (half of them exactly this old), as GitHub's
+	// replicas may.
 	staleLag time.Duration
-	trials   int           // runs, each with its own interleaving
-	speedup  int           // the legs' time runs this much faster (fastClock)
-	mod      func(*Config) // configures every leg's Reporter
+	// readDelay: reads of comments and statuses wait up to this more,
+	// before they are served and again after.
+	readDelay time.Duration
+	// writeAnswerDelay: the answer to a comment write waits up to this
+	// more after the write landed.
+	writeAnswerDelay time.Duration
+	// allAnswered: every comment write must be answered while its leg
+	// still waits for it (none lands unanswered).
+	allAnswered bool
+	// holdShare of the comment writes the fake holds for up to maxHold
+	// before applying them, whether or not the leg still waits; maxHold
+	// defaults to GitHubRequestLimit on the legs' clock, the longest the
+	// protocol says a write may take to land.
+	holdShare float64
+	maxHold   time.Duration
+	// stagger: each leg works for a random time up to this (on its
+	// clock) between Start and Finish, so legs finish and stop watching
+	// while others still write from older reads.
+	stagger time.Duration
+	trials  int           // runs, each with its own interleaving
+	speedup int           // the legs' time runs this much faster (fastClock)
+	mod     func(*Config) // configures every leg's Reporter
 	// stopAfterStart says which legs (by index) report Start and never
 	// Finish; nil: every leg finishes.
 	stopAfterStart func(i int) bool
+	// killed: this many more legs post their pending status as the race
+	// begins and die before they write their row, so only the other
+	// legs' rebuilding rows from statuses can give them one.
+	killed int
 }
 
 // legsRace runs 8 legs against one PR at once, o.trials times, and checks
@@ -209,8 +240,23 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) {
 			t.Parallel()
 			seed := uint64(trial + 1)
-			f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, maxDelay)),
-				fakegh.WithStaleReads(seed, staleChance, o.staleLag))
+			// Replay: -run 'TestName/trialN$' redraws every request's
+			// delay, staleness and hold (each from seed, the leg and the
+			// request's number) and every leg's jitter.
+			t.Logf("seed %d", seed)
+			maxHold := o.maxHold
+			if maxHold == 0 {
+				maxHold = GitHubRequestLimit / time.Duration(o.speedup)
+			}
+			clock := newFastClock(o.speedup)
+			trace := &raceTrace{clock: clock}
+			f := newFake(t, fakegh.WithAdversary(fakegh.Adversary{Seed: seed, MaxDelay: maxDelay,
+				ReadDelay: o.readDelay, WriteAnswerDelay: o.writeAnswerDelay, StaleLag: o.staleLag, HoldShare: o.holdShare, MaxHold: maxHold}), fakegh.WithTrace(trace.event))
+			defer func() {
+				if t.Failed() {
+					trace.dump(t)
+				}
+			}()
 			if trial%2 == 1 {
 				// An older push left a matrix behind with two other legs.
 				old := legRow("qemu", matrix.Pass, "older push")
@@ -228,14 +274,19 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 			}
 
 			var wg sync.WaitGroup
-			results := make(chan string, 2*legs)
+			results := make(chan string, 2*legs+o.killed)
 			start := make(chan struct{})
-			clock := newFastClock(o.speedup)
 			for i, key := range keys {
 				r := newFastReporter(t, f, prEvent(sha1), clock, func(c *Config) {
 					c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
+					c.HTTPClient = f.NamedClient(key)
+					c.Logger = trace.logger(key)
 					mod(c)
 				})
+				var work time.Duration
+				if o.stagger > 0 {
+					work = time.Duration(pick.Int64N(int64(o.stagger)))
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -247,8 +298,28 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 					if stops[key] {
 						return
 					}
+					if err := clock.sleep(ctx, work); err != nil {
+						results <- fmt.Sprintf("%s work: %v", key, err)
+					}
 					if out := r.Finish(ctx, legRow(key, want[key], "notes of "+key)); out.Degraded {
 						results <- fmt.Sprintf("%s Finish: %+v", key, out)
+					}
+				}()
+			}
+			var killedKeys []string
+			for i := range o.killed {
+				key := fmt.Sprintf("killed-%d", i+1)
+				killedKeys = append(killedKeys, key)
+				r := newFastReporter(t, f, prEvent(sha1), clock, func(c *Config) {
+					c.HTTPClient = f.NamedClient(key)
+					mod(c)
+				})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					if err := r.postStatus(context.Background(), r.prepare(startRow(matrix.Row{Key: key})), ""); err != nil {
+						results <- fmt.Sprintf("%s status: %v", key, err)
 					}
 				}()
 			}
@@ -256,7 +327,7 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 			wg.Wait()
 			close(results)
 			for msg := range results {
-				t.Errorf("trial %d: %s", trial, msg)
+				t.Errorf("trial %d (seed %d): %s", trial, seed, msg)
 			}
 
 			st := commentState(t, f)
@@ -293,6 +364,17 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 				if row.Source != matrix.FromLeg || row.Notes != "notes of "+key {
 					t.Errorf("trial %d: row %s is %s with notes %q, want the leg's own row with %q",
 						trial, key, row.Source, row.Notes, "notes of "+key)
+				}
+			}
+			if n := f.Unanswered(); o.allAnswered && n > 0 {
+				t.Errorf("trial %d: %d comment writes landed after their leg stopped waiting for the answer", trial, n)
+			}
+			for _, key := range killedKeys {
+				// Its status is all there is of it: the row must be
+				// rebuilt from it, ⏳ for the head, and stay.
+				row, ok := findRow(st.Rows, key)
+				if !ok || row.HeadSHA != sha1 || !row.Has(matrix.Pending) {
+					t.Errorf("trial %d: row %s of a leg killed after its status = %+v (found %v), want ⏳ for the head from its status", trial, key, row, ok)
 				}
 			}
 			if trial%2 == 1 {
