@@ -753,8 +753,9 @@ var errWriteTimedOut = errors.New("no answer in time; the write may still land")
 
 // writeRequest bounds one comment write request to deadline, the
 // protocol's bound on an answered write, and returns the context for it and
-// done, which ends it: done notes a write that may land late (no answer, or
-// a 5xx, which a gateway sends while GitHub may still apply the write) and
+// done, which ends it: done notes a write that may land late (no answer, an
+// answer that came after the deadline anyway, or a 5xx, which a gateway
+// sends while GitHub may still apply the write) and
 // turns a timeout into errWriteTimedOut. Past the deadline already, the
 // request is not sent (errWriteTimedOut).
 func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (context.Context, func(*github.Response, error) error, error) {
@@ -769,6 +770,12 @@ func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (contex
 	return wctx, func(resp *github.Response, err error) error {
 		defer cancel()
 		if err == nil {
+			if r.now().After(deadline) {
+				// Answered, but only after the deadline (a late timer
+				// on a busy machine): it may have landed after the
+				// bound the protocol needs, so it counts as late.
+				r.mayLandLate(sent)
+			}
 			return nil
 		}
 		if resp == nil || resp.Response == nil || resp.StatusCode >= 500 {
