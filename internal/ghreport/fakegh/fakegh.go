@@ -6,7 +6,9 @@
 // nothing else is serialized (there are no conditional writes), tokens are
 // checked, a read-only token gets GitHub's 403 on writes, and faults (rate
 // limits, 5xx), per-request delays and stale reads (GitHub serves reads
-// from replicas that lag behind the writes) can be injected.
+// from replicas that lag behind the writes) can be injected, or all of it
+// at once, seeded per request, by an Adversary as hostile as the sticky
+// comment protocol says GitHub may be.
 //
 // It listens on loopback only.
 package fakegh
