@@ -19,8 +19,12 @@ import (
 // Twenty legs with 4,000-character notes do not fit GitHub's 65,536
 // characters at the first note limits CommentBody tries: only the smaller
 // ones fit, and the fake refuses an oversized body with 422 as GitHub does.
-// Every leg's row stays, each with the start of its notes, and the job
-// summary keeps the notes whole.
+// Every leg's row stays, each with the start of its notes and a mark that
+// says the full notes are in the leg's job summary (the row links the
+// job). The comment's hidden state holds the cut notes only, so the report
+// job, which builds its summary (and matrix.json, and the docs table) from
+// that state, has them cut too: its summary must carry the mark, never
+// pass the cut notes off as whole.
 func TestManyLongNotesFitTheComment(t *testing.T) {
 	f := newFake(t)
 	ctx := context.Background()
@@ -39,12 +43,23 @@ func TestManyLongNotesFitTheComment(t *testing.T) {
 		if out := r.Finish(ctx, row); out.Degraded || out.CommentURL == "" {
 			t.Fatalf("Finish %s (leg %d of 20, 4,000-character notes): %+v", key, i+1, out)
 		}
-		row.HeadSHA = sha1 // as Finish stamps it, for the summary below
 		rows = append(rows, row)
 	}
 	body := markerComments(f)[0].Body
 	if n := utf8.RuneCountInString(body); n > fakegh.MaxCommentBody {
 		t.Fatalf("comment has %d characters, over GitHub's %d", n, fakegh.MaxCommentBody)
+	}
+	const mark = "full notes in the leg's job summary"
+	cutRight := func(where string, got matrix.Row, whole string) {
+		t.Helper()
+		kept, marked := strings.CutSuffix(got.Notes, cutMark)
+		if !marked || !strings.Contains(cutMark, mark) {
+			t.Errorf("%s: row %s notes %q do not end in the mark %q", where, got.Key, matrix.Truncate(got.Notes, 80), mark)
+			return
+		}
+		if kept == "" || !strings.HasPrefix(whole, kept) || len(kept) >= len(whole) {
+			t.Errorf("%s: row %s kept notes %q, want a cut start of its notes", where, got.Key, matrix.Truncate(got.Notes, 60))
+		}
 	}
 	st := commentState(t, f)
 	for _, want := range rows {
@@ -54,19 +69,42 @@ func TestManyLongNotesFitTheComment(t *testing.T) {
 			continue
 		}
 		// Cut, not dropped: the state and the table keep the notes' start.
-		kept := strings.TrimSuffix(got.Notes, "…")
-		if kept == "" || !strings.HasPrefix(want.Notes, kept) || len(kept) >= len(want.Notes) {
-			t.Errorf("row %s kept notes %q, want a cut start of its notes", want.Key, matrix.Truncate(got.Notes, 60))
+		cutRight("comment state", got, want.Notes)
+		if got.JobURL == "" {
+			t.Errorf("row %s links no job, so the mark points nowhere", want.Key)
 		}
-		if start := want.Notes[:40]; !strings.Contains(body, start) {
+		if start := want.Notes[:12]; !strings.Contains(body, start) {
 			t.Errorf("comment table lacks the start of %s's notes %q", want.Key, start)
 		}
 	}
-	summary := Summary(rows, sha1)
+	if n := strings.Count(body, mark); n != len(rows) {
+		t.Errorf("comment table has the cut mark %d times, want it once for each of the %d rows", n, len(rows))
+	}
+
+	// The report job: its rows come from the comment's state.
+	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
+	got, out, err := r.Report(ctx, nil, "")
+	if err != nil || out.Degraded {
+		t.Fatalf("Report: %+v, %v", out, err)
+	}
+	summary := Summary(got, sha1)
 	for _, want := range rows {
-		if !strings.Contains(summary, want.Notes) {
-			t.Errorf("job summary lacks %s's full notes", want.Key)
+		row, ok := findRow(got, want.Key)
+		if !ok {
+			t.Errorf("report lost row %s", want.Key)
+			continue
 		}
+		cutRight("report", row, want.Notes)
+		if strings.Contains(summary, want.Notes) {
+			t.Errorf("report summary has %s's whole notes, which the comment's state cannot hold: the test is wrong", want.Key)
+		}
+		if !strings.Contains(summary, want.Notes[:12]) {
+			t.Errorf("report summary lacks the start of %s's notes", want.Key)
+		}
+	}
+	if n := strings.Count(summary, mark); n != len(rows) {
+		t.Errorf("report summary says %d times that the full notes are in the leg's job summary, want once per row (%d):\n%s",
+			n, len(rows), summary)
 	}
 }
 

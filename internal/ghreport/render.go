@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
@@ -17,7 +18,11 @@ const maxCommentBytes = 65000
 
 // CommentBody renders the sticky comment: marker, table, a line with the
 // date and head commit, and the rows as hidden state. Long notes are cut
-// (the job summary has them whole) until the body fits GitHub's limit.
+// until the body fits GitHub's limit, each cut ending in cutMark: the
+// hidden state keeps only the cut notes too, so the report job (which
+// builds its summary, matrix.json and docs table from that state) has them
+// cut as well, and only the leg's own job summary, which the row links,
+// has them whole.
 func CommentBody(st matrix.State) (string, error) {
 	// Note lengths tried, longest first: shown in the table, kept in the
 	// hidden state.
@@ -38,9 +43,9 @@ func commentBody(st matrix.State, tableCap, stateCap int) (string, error) {
 	kept := make([]matrix.Row, len(st.Rows))
 	shown := quiet(st.Rows)
 	for i, r := range st.Rows {
-		r.Notes = matrix.Truncate(r.Notes, stateCap)
+		r.Notes = cutNotes(r.Notes, stateCap)
 		kept[i] = r
-		shown[i].Notes = matrix.Truncate(shown[i].Notes, tableCap)
+		shown[i].Notes = cutNotes(shown[i].Notes, tableCap)
 	}
 	state, err := matrix.EncodeState(matrix.State{HeadSHA: st.HeadSHA, Rows: kept})
 	if err != nil {
@@ -53,6 +58,31 @@ func commentBody(st matrix.State, tableCap, stateCap int) (string, error) {
 	b.WriteString("\n" + statusLine(st.Rows, st.HeadSHA) + "\n\n")
 	b.WriteString(state + "\n")
 	return b.String(), nil
+}
+
+// cutMark ends notes the comment had to cut. It says where the whole text
+// is, since a reader of the comment, or of the report job's summary and
+// files built from the comment's state, has only the cut notes: the leg's
+// job summary, whose job the row's Provider cell links.
+const cutMark = "… (cut: full notes in the leg's job summary)"
+
+// cutNotes cuts notes to at most n characters (runes), ending in cutMark;
+// n of 0 drops them. Notes cut before (an earlier write's state) are cut
+// again from their text, so the mark is never doubled.
+func cutNotes(notes string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(notes) <= n {
+		return notes
+	}
+	text := []rune(strings.TrimSuffix(notes, cutMark))
+	keep := n - utf8.RuneCountInString(cutMark)
+	if keep < 1 {
+		// Too short for the mark: the bare ellipsis still says it is cut.
+		return matrix.Truncate(string(text), n)
+	}
+	return strings.TrimSpace(string(text[:min(keep, len(text))])) + cutMark
 }
 
 // Summary renders the matrix for the job summary: the full notes, no

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
@@ -292,5 +293,29 @@ func TestDescribeCountsUTF16(t *testing.T) {
 	}
 	if !strings.Contains(d, "🚀") {
 		t.Errorf("notes dropped entirely: %q", d)
+	}
+}
+
+// A cut note ends in the mark saying where the whole text is, fits its
+// limit, and a note cut before (from an earlier write's state) is cut again
+// from its text rather than getting a second mark.
+func TestCutNotesMarksWhereTheWholeTextIs(t *testing.T) {
+	long := strings.Repeat("x", 500)
+	once := cutNotes(long, 200)
+	if !strings.HasSuffix(once, cutMark) || utf8.RuneCountInString(once) > 200 || !strings.HasPrefix(once, "xxxx") {
+		t.Fatalf("cutNotes(500 x, 200) = %q, want at most 200 characters ending in %q", once, cutMark)
+	}
+	twice := cutNotes(once, 60)
+	if strings.Count(twice, cutMark) != 1 || utf8.RuneCountInString(twice) > 60 || !strings.HasPrefix(twice, "x") {
+		t.Errorf("cutNotes(cut note, 60) = %q, want one mark within 60 characters", twice)
+	}
+	if got := cutNotes(once, 200); got != once {
+		t.Errorf("a cut note that fits was changed: %q", got)
+	}
+	if got := cutNotes(long, 10); got != strings.Repeat("x", 9)+"…" {
+		t.Errorf("cutNotes(500 x, 10) = %q, want the bare ellipsis when the mark does not fit", got)
+	}
+	if got := cutNotes(long, 0); got != "" {
+		t.Errorf("cutNotes(500 x, 0) = %q, want no notes", got)
 	}
 }

@@ -25,8 +25,8 @@ import (
 //     leg, so they cannot be lost the same way), and the newest own row of
 //     every leg this reporter has ever read for the head (Reporter.seen);
 //  2. after writing, a leg reads back (after a jittered delay) until its own
-//     row is there, the comment is single, and every leg's status has a row
-//     that is not behind it; it needs two such reads in a row, the second
+//     row is there, the comment is single, and every leg's status, and
+//     every own row of a leg it has seen, has a row that is not behind it; it needs two such reads in a row, the second
 //     Quiet after the first, that show the comment unchanged (the same
 //     write tag, which every write makes new) before it stops. When only
 //     another leg's row is missing it waits one delay before writing that
@@ -80,10 +80,20 @@ import (
 // reads is asked after the window (plus a Quiet, which covers the lag):
 // the late write then landed before the first one's state, so the leg has
 // seen the comment after it, with every leg that has a status holding a
-// row that agrees with it. Whatever the late write dropped was written
-// back by then, by the leg (from its seen rows, so with notes, or from the
-// status) or by another leg. Start (confirmSeen) does not wait for the
-// window; the leg's next report does.
+// row that agrees with it and every own row of a leg it has seen. The late
+// write may land after another leg confirmed its row and stopped watching
+// (up to GitHubRequestLimit after it was sent is far past the quiet
+// period), and only a leg that has seen that row can put it back whole,
+// notes and all, rather than rebuilt from its status. So while a write of
+// its own may land late, a leg reads at least every Quiet/4 whatever it is
+// waiting for (pause): the row it might drop stood for Quiet - 2·lag
+// before the write landed, so a read sees it (and seen keeps it), and the
+// leg counts a comment that lacks or holds behind a row it has seen as
+// one to write for, as it does one behind a status. Start (confirmSeen)
+// returns once its row holds, but with a write that may land late it
+// first waits that out reading and repairs what it dropped
+// (repairAfterLate): the leg's next report may come too late to have seen
+// the rows that write drops.
 //
 // A leg that gives up (errNotConfirmed, errTooSlow, errKeptChanging,
 // superseded, headUnknown) may still have such a write in flight, and the
@@ -208,7 +218,7 @@ func (r *Reporter) upsert(ctx context.Context, own matrix.Row, how confirm) (str
 	if err != nil && ctx.Err() == nil {
 		// Giving up does not stop a write of this leg that got no answer:
 		// it may still land and drop rows other legs already trust.
-		r.repairAfterLate(ctx)
+		r.repairAfterLate(ctx, own.HeadSHA)
 	}
 	return u, err
 }
@@ -243,10 +253,21 @@ func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) 
 		}
 		holds := v.holds(own, head)
 		if holds && how == confirmSeen {
-			// Other legs' rows are theirs to confirm.
+			// Other legs' rows are theirs to confirm. But a write of
+			// this leg that got no answer may still land and put back
+			// what its read held over rows other legs have confirmed
+			// since: wait it out reading, and put back what it dropped
+			// (repairAfterLate), as the leg's next report may come only
+			// after it landed, too late to have seen those rows.
+			if r.lateWrites().After(v.at) {
+				r.repairAfterLate(ctx, head)
+			}
 			return v.comments[0].GetHTMLURL(), nil
 		}
-		_, helps := reconcile(slices.Clone(v.rows), v.statuses, head)
+		// Another leg's row is missing or behind: behind its status, or
+		// behind the newest own row of it this reporter has seen (a stale
+		// write, maybe a late one of this leg, put back an older one).
+		helps := v.lacks(v.desired(nil, head), head)
 		switch {
 		case holds && !helps:
 			reads++
@@ -259,7 +280,7 @@ func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) 
 				// A write of this leg got no answer and may still land:
 				// watch until a read asked after it could have.
 				r.log.Info("a matrix comment write got no answer and may land late; watching until it could have", "until", late)
-				if err := r.sleep(ctx, late.Sub(v.at)); err != nil {
+				if err := r.pause(ctx, late.Sub(v.at), head); err != nil {
 					return "", err
 				}
 				continue
@@ -271,7 +292,7 @@ func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) 
 				r.log.Info("matrix comment changed while the row was watched; watching again")
 			}
 			quieted, quietFrom = true, v.version()
-			if err := r.sleep(ctx, r.cfg.Quiet); err != nil {
+			if err := r.pause(ctx, r.cfg.Quiet, head); err != nil {
 				return "", err
 			}
 			continue
@@ -282,7 +303,7 @@ func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) 
 			// likely that leg is about to write it: give it the time
 			// before writing for it, which would only add contention.
 			waited, quieted = true, false
-			if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
+			if err := r.pause(ctx, r.settleDelay(writes), head); err != nil {
 				return "", err
 			}
 			continue
@@ -305,7 +326,7 @@ func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) 
 			}
 			r.log.Info("matrix comment read is old; reading it again before writing", "age", age)
 			pause := r.cfg.Quiet / 4
-			if err := r.sleep(ctx, pause/2+r.jitter(pause)); err != nil {
+			if err := r.pause(ctx, pause/2+r.jitter(pause), head); err != nil {
 				return "", err
 			}
 			continue
@@ -317,7 +338,7 @@ func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) 
 		if err := r.afterWrite(ctx, r.write(ctx, v, rows, head, v.at.Add(3*r.cfg.Quiet/4)), head); err != nil {
 			return "", err
 		}
-		if err := r.sleep(ctx, r.settleDelay(writes)); err != nil {
+		if err := r.pause(ctx, r.settleDelay(writes), head); err != nil {
 			return "", err
 		}
 	}
@@ -330,14 +351,14 @@ func (r *Reporter) confirmRow(ctx context.Context, own matrix.Row, how confirm) 
 // PR's current head and, if a row it has seen or one a status backs is
 // missing or behind, writes once more from that read. Best effort: its
 // failures are only logged, and the leg's own give-up stands.
-func (r *Reporter) repairAfterLate(ctx context.Context) {
+func (r *Reporter) repairAfterLate(ctx context.Context, head string) {
 	late := r.lateWrites()
 	now := r.now()
 	if !late.After(now) {
 		return
 	}
 	r.log.Info("gave up on the matrix comment while a write may still land; waiting to repair what it may drop", "until", late)
-	if err := r.sleep(ctx, late.Sub(now)); err != nil {
+	if err := r.pause(ctx, late.Sub(now), head); err != nil {
 		return
 	}
 	head, err := r.prHead(ctx)
@@ -360,6 +381,41 @@ func (r *Reporter) repairAfterLate(ctx context.Context) {
 	}
 }
 
+// pause waits d. While a comment write of this leg that got no answer may
+// still land (lateWrites), it reads the comment at least every Quiet/4
+// meanwhile, for the rows it holds (Reporter.seen): that write was built
+// from an older read and may replace a row another leg has since confirmed
+// and stopped watching with what that read held, and only a leg that has
+// seen the row can put it back whole (not rebuilt from its status). The
+// row's leg stops watching no sooner than Quiet after a read that held
+// it, so the row stood for at least Quiet - 2·lag before the late write
+// landed (see the protocol above), and reads asked at most Quiet/4 plus
+// their latency apart see it while that latency stays under Quiet/2. The
+// reads are best effort: one that fails is skipped. The steps are counted
+// up front, so a clock that does not move (tests) cannot make it spin.
+func (r *Reporter) pause(ctx context.Context, d time.Duration, head string) error {
+	step := r.cfg.Quiet / 4
+	if step <= 0 || d <= step || !r.lateWrites().After(r.now()) {
+		return r.sleep(ctx, d)
+	}
+	steps := int((d + step - 1) / step)
+	for i := range steps {
+		if err := r.sleep(ctx, d/time.Duration(steps)); err != nil {
+			return err
+		}
+		if i == steps-1 || !r.lateWrites().After(r.now()) {
+			continue
+		}
+		if _, err := r.read(ctx, head); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.log.Info("matrix comment read while a write may land late failed; going on", "error", err)
+		}
+	}
+	return nil
+}
+
 // lacks reports whether the comment misses or holds behind any of rows
 // (what desired makes of it), so that a write of rows would restore a row.
 func (v view) lacks(rows []matrix.Row, head string) bool {
@@ -375,6 +431,9 @@ func (v view) lacks(rows []matrix.Row, head string) bool {
 			return true
 		}
 		got := v.rows[i]
+		if want.HeadSHA != head {
+			continue // an older push's row, kept as the comment has it
+		}
 		if got.HeadSHA != head || (want.Source == matrix.FromLeg &&
 			(got.Source != matrix.FromLeg || got.UpdatedAt.Before(want.UpdatedAt))) {
 			return true
@@ -694,8 +753,9 @@ var errWriteTimedOut = errors.New("no answer in time; the write may still land")
 
 // writeRequest bounds one comment write request to deadline, the
 // protocol's bound on an answered write, and returns the context for it and
-// done, which ends it: done notes a write that may land late (no answer, or
-// a 5xx, which a gateway sends while GitHub may still apply the write) and
+// done, which ends it: done notes a write that may land late (no answer, an
+// answer that came after the deadline anyway, or a 5xx, which a gateway
+// sends while GitHub may still apply the write) and
 // turns a timeout into errWriteTimedOut. Past the deadline already, the
 // request is not sent (errWriteTimedOut).
 func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (context.Context, func(*github.Response, error) error, error) {
@@ -710,6 +770,12 @@ func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (contex
 	return wctx, func(resp *github.Response, err error) error {
 		defer cancel()
 		if err == nil {
+			if r.now().After(deadline) {
+				// Answered, but only after the deadline (a late timer
+				// on a busy machine): it may have landed after the
+				// bound the protocol needs, so it counts as late.
+				r.mayLandLate(sent)
+			}
 			return nil
 		}
 		if resp == nil || resp.Response == nil || resp.StatusCode >= 500 {

@@ -6,14 +6,19 @@
 // nothing else is serialized (there are no conditional writes), tokens are
 // checked, a read-only token gets GitHub's 403 on writes, and faults (rate
 // limits, 5xx), per-request delays and stale reads (GitHub serves reads
-// from replicas that lag behind the writes) can be injected.
+// from replicas that lag behind the writes) can be injected, or all of it
+// at once, seeded per request, by an Adversary as hostile as the sticky
+// comment protocol says GitHub may be.
 //
 // It listens on loopback only.
 package fakegh
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -146,7 +151,36 @@ type Server struct {
 	// statuses, oldest first, and how reads pick one.
 	stale     *staleReads
 	snapshots []snapshot
+
+	// adv (WithAdversary) plans every request's delays, staleness and
+	// hold; requests counts each client's requests for its draws.
+	adv      *Adversary
+	requests map[string]uint64
+	// unanswered counts the comment writes applied whose client had
+	// stopped waiting by the time the answer was ready.
+	unanswered int
+	trace      func(Event)
 }
+
+// Event is one request as the fake served it (WithTrace).
+type Event struct {
+	Client, Method, Path string
+	// Arrived: when the request came in; Applied: when it was served
+	// (a write landed, a read took its state); Answered: when the answer
+	// was ready.
+	Arrived, Applied, Answered time.Time
+	// StaleAge: how old a state the read was served; -1 for the present.
+	StaleAge time.Duration
+	Status   int
+	// Gone: the client had stopped waiting when the answer was ready.
+	Gone bool
+	// Body is the write's body, or the answer to a read.
+	Body string
+}
+
+// WithTrace calls fn with every request once it is answered, to show how a
+// failing run went.
+func WithTrace(fn func(Event)) Option { return func(s *Server) { s.trace = fn } }
 
 // staleReads is how often a read is served from a past state, and how far
 // back that state may be.
@@ -196,6 +230,137 @@ func RandomDelay(seed uint64, max time.Duration) func(*http.Request) time.Durati
 		defer mu.Unlock()
 		return time.Duration(rnd.Int64N(int64(max)))
 	}
+}
+
+// ClientHeader names the client a request comes from, for WithAdversary's
+// per-request draws: a test gives each client its own (NamedClient).
+const ClientHeader = "X-Fakegh-Client"
+
+// Adversary makes the fake as hostile as the sticky comment protocol says
+// GitHub may be (internal/ghreport/sticky.go), and no more: every read of
+// comments and statuses is served from a past state up to StaleLag old,
+// most near that bound, and a share of the comment writes (create, update)
+// are held before they are applied, whether or not their client still
+// waits, as GitHub may finish a request its client gave up on. A test
+// sets the bounds to what the protocol claims to survive and shows the
+// protocol survives them, and that it does not once a guard is taken out.
+//
+// Each request's draws come from a source seeded with Seed, the request's
+// client (ClientHeader) and its number among that client's requests, so a
+// failing run can be replayed from its seed: the same client's n-th request
+// gets the same delays, staleness and hold whatever the others do.
+type Adversary struct {
+	Seed uint64
+	// MaxDelay: a request waits up to this before it is served, and its
+	// answer up to this again after.
+	MaxDelay time.Duration
+	// ReadDelay: a read of comments or statuses waits up to this more,
+	// before and after (GitHub slow to list, fast to write).
+	ReadDelay time.Duration
+	// WriteAnswerDelay: the answer to a comment write waits up to this
+	// more after the write landed (a slow way back, which GitHub's
+	// request limit does not bound).
+	WriteAnswerDelay time.Duration
+	// StaleLag: how old a read's state may be. Half of the reads get a
+	// state exactly this old, the rest one up to this old.
+	StaleLag time.Duration
+	// HoldShare of the comment writes are held (0 to 1), each for up to
+	// MaxHold before it is applied; the answer comes after that. A
+	// client that stops waiting does not stop the write.
+	HoldShare float64
+	MaxHold   time.Duration
+}
+
+// WithAdversary makes the fake an Adversary. It replaces WithDelay and
+// WithStaleReads.
+func WithAdversary(a Adversary) Option {
+	return func(s *Server) {
+		s.adv = &a
+		s.requests = map[string]uint64{}
+		// Keep the states a stale read may be served from.
+		s.stale = &staleReads{lag: a.StaleLag}
+	}
+}
+
+// plan is what the adversary does to one request.
+type plan struct {
+	before, after time.Duration // waits before serving and before answering
+	hold          time.Duration // extra wait of a held comment write
+	// staleAge: how old a state a read is served (-1: the present).
+	staleAge time.Duration
+}
+
+// planFor draws r's plan from the request's own source.
+func (s *Server) planFor(r *http.Request) plan {
+	a := s.adv
+	client := r.Header.Get(ClientHeader)
+	s.mu.Lock()
+	n := s.requests[client]
+	s.requests[client]++
+	s.mu.Unlock()
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(client))
+	rnd := rand.New(rand.NewPCG(a.Seed, h.Sum64()^(n*0x9e3779b97f4a7c15)))
+	p := plan{staleAge: -1}
+	draw := func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return 0
+		}
+		return time.Duration(rnd.Int64N(int64(d)))
+	}
+	p.before, p.after = draw(a.MaxDelay), draw(a.MaxDelay)
+	path := r.URL.Path
+	switch {
+	case r.Method == http.MethodGet && !strings.Contains(path, "/pulls/"):
+		p.before += draw(a.ReadDelay)
+		p.after += draw(a.ReadDelay)
+		if a.StaleLag > 0 {
+			p.staleAge = a.StaleLag
+			if rnd.IntN(2) == 0 {
+				p.staleAge = draw(a.StaleLag + 1)
+			}
+		}
+	case isCommentWrite(r):
+		if rnd.Float64() < a.HoldShare {
+			p.hold = draw(a.MaxHold + 1)
+		}
+		p.after += draw(a.WriteAnswerDelay)
+	}
+	return p
+}
+
+// isCommentWrite: r creates or updates an issue comment.
+func isCommentWrite(r *http.Request) bool {
+	return (r.Method == http.MethodPost || r.Method == http.MethodPatch) && strings.Contains(r.URL.Path, "/comments")
+}
+
+// Unanswered is how many comment writes were applied after their client had
+// stopped waiting for the answer (a timeout): writes that landed when their
+// writer could no longer know whether they would.
+func (s *Server) Unanswered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unanswered
+}
+
+// NamedClient is an HTTP client for the fake whose requests name client
+// (ClientHeader), for WithAdversary's per-request draws.
+func (s *Server) NamedClient(client string) *http.Client {
+	base := s.srv.Client()
+	c := *base
+	c.Transport = namedTransport{name: client, next: base.Transport}
+	return &c
+}
+
+type namedTransport struct {
+	name string
+	next http.RoundTripper
+}
+
+func (t namedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(ClientHeader, t.name)
+	return t.next.RoundTrip(r)
 }
 
 // New starts a fake on loopback. Stop it with Close.
@@ -382,9 +547,23 @@ type apiError struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	p := plan{staleAge: -1}
+	ev := Event{Client: r.Header.Get(ClientHeader), Method: r.Method, Path: r.URL.Path, Arrived: time.Now()}
+	if s.adv != nil {
+		p = s.planFor(r)
+	}
+	if s.adv != nil || s.trace != nil {
+		// The body is read now: a held write is applied even after its
+		// client has gone (and its connection with it).
+		if body, err := io.ReadAll(r.Body); err == nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			ev.Body = string(body)
+		}
+	}
 	if s.delay != nil {
 		time.Sleep(s.delay(r))
 	}
+	time.Sleep(p.before + p.hold)
 	f := s.takeFault(r)
 	if f != nil && f.During != nil {
 		f.During()
@@ -392,9 +571,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f != nil && f.Status == 0 {
 		f = nil // a hook: serve the request as usual
 	}
-	status, body, hdr := s.handle(r, f)
+	ev.Applied = time.Now()
+	status, body, hdr := s.handle(r, f, p.staleAge)
 	if s.delay != nil {
 		time.Sleep(s.delay(r))
+	}
+	time.Sleep(p.after)
+	ev.Answered, ev.Gone, ev.Status, ev.StaleAge = time.Now(), r.Context().Err() != nil, status, p.staleAge
+	if isCommentWrite(r) && status < 300 && ev.Gone {
+		s.mu.Lock()
+		s.unanswered++
+		s.mu.Unlock()
+	}
+	if s.trace != nil {
+		if r.Method == http.MethodGet && body != nil {
+			out, _ := json.Marshal(body)
+			ev.Body = string(out)
+		}
+		s.trace(ev)
 	}
 	for k, v := range hdr {
 		w.Header()[k] = v
@@ -408,7 +602,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // handle serves one request atomically: the lock is held for the state
 // change only, as GitHub applies each request on its own.
-func (s *Server) handle(r *http.Request, f *Fault) (int, any, http.Header) {
+func (s *Server) handle(r *http.Request, f *Fault, staleAge time.Duration) (int, any, http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	hdr := http.Header{}
@@ -416,7 +610,7 @@ func (s *Server) handle(r *http.Request, f *Fault) (int, any, http.Header) {
 	var body any
 	var err *apiError
 	if f == nil || f.Apply {
-		restore := s.servePast(r)
+		restore := s.servePast(r, staleAge)
 		status, body, err = s.route(r, hdr)
 		restore()
 	}
@@ -467,17 +661,24 @@ func (s *Server) changed() {
 }
 
 // servePast puts a past state of comments and statuses in place for r, when
-// r is a read picked to be stale, and returns what puts the present back.
+// r is a read picked to be stale (by the adversary's plan: age old, or -1
+// for the present), and returns what puts the present back.
 // The caller holds s.mu, so nothing else sees the swap.
-func (s *Server) servePast(r *http.Request) (restore func()) {
+func (s *Server) servePast(r *http.Request, age time.Duration) (restore func()) {
 	noop := func() {}
 	if s.stale == nil || r.Method != http.MethodGet || strings.Contains(r.URL.Path, "/pulls/") || len(s.snapshots) == 0 {
 		return noop
 	}
-	if s.stale.rnd.Float64() >= s.stale.chance {
+	if s.adv == nil {
+		if s.stale.rnd.Float64() >= s.stale.chance {
+			return noop
+		}
+		age = time.Duration(s.stale.rnd.Int64N(int64(s.stale.lag) + 1))
+	}
+	if age < 0 {
 		return noop
 	}
-	at := time.Now().Add(-time.Duration(s.stale.rnd.Int64N(int64(s.stale.lag) + 1)))
+	at := time.Now().Add(-age)
 	// The state that stood at that instant: the last recorded at or
 	// before it (the oldest kept when all are newer: setup, long ago).
 	past := s.snapshots[0]

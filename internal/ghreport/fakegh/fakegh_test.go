@@ -3,9 +3,11 @@ package fakegh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -302,5 +304,102 @@ func TestFaultHook(t *testing.T) {
 	}
 	if _, _, err := c.Issues.UpdateComment(ctx, "acme", "widgets", created.GetID(), github.IssueCommentRequest{Body: "y"}); err == nil {
 		t.Error("the comment is still there")
+	}
+}
+
+// The adversary holds a comment write past its client's patience and still
+// applies it (as GitHub may finish a request its client gave up on), and
+// says so (Unanswered); its reads are served from a past state as old as
+// StaleLag, never older; and a client's n-th request gets the same draws
+// whatever other clients did, so a failing run replays from its seed.
+func TestAdversary(t *testing.T) {
+	ctx := context.Background()
+	const hold = 300 * time.Millisecond
+	var events []Event
+	var mu sync.Mutex
+	s := newServer(t, WithAdversary(Adversary{Seed: 7, HoldShare: 1, MaxHold: hold, StaleLag: time.Hour}),
+		WithTrace(func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }))
+	base := s.URL()
+	c, err := github.NewClient(github.WithURLs(&base, nil), github.WithHTTPClient(s.NamedClient("leg-a")),
+		github.WithDisableRateLimitCheck(), github.WithAuthToken("rw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Held writes until one's hold outlasts a client that waits 5 ms.
+	var heldLong *Event
+	for i := 0; heldLong == nil && i < 20; i++ {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+		_, _, err := c.Issues.CreateComment(wctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"})
+		cancel()
+		if err == nil {
+			continue // held under 5 ms: answered
+		}
+		// The client gave up; the write still lands within the hold.
+		deadline := time.Now().Add(2 * hold)
+		for len(s.Comments(repo, 1)) < i+1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if n := len(s.Comments(repo, 1)); n != i+1 {
+			t.Fatalf("write %d: %d comments %s after its client gave up, want it applied within the hold", i, n, 2*hold)
+		}
+		// Its trace event comes once the answer is ready, just after.
+		var last Event
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			if n := len(events); n > 0 {
+				last = events[n-1]
+			}
+			mu.Unlock()
+			if last.Method == "POST" && last.Gone {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if !last.Gone {
+			t.Fatalf("held write: last event %+v, want a POST whose answer went unheard", last)
+		}
+		heldLong = &last
+	}
+	if heldLong == nil {
+		t.Fatal("no write held longer than 5 ms in 20")
+	}
+	if s.Unanswered() != 1 {
+		t.Errorf("Unanswered() = %d, want 1", s.Unanswered())
+	}
+	// Every write above came after the server started, an hour ago at
+	// most: reads a StaleLag of an hour old see none of them half the
+	// time, and a state from before the first write at least.
+	saw := map[int]bool{}
+	for range 20 {
+		got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saw[len(got)] = true
+	}
+	if !saw[0] {
+		t.Errorf("reads saw %v comments, want some served from before any write (StaleLag an hour)", saw)
+	}
+
+	// Replay: the same seed, client and request number draw the same plan.
+	a := Adversary{Seed: 3, MaxDelay: time.Second, StaleLag: time.Second, HoldShare: 0.5, MaxHold: time.Second}
+	plans := func(clients ...string) map[string][]plan {
+		srv := &Server{adv: &a, requests: map[string]uint64{}}
+		out := map[string][]plan{}
+		for _, cl := range clients {
+			for _, method := range []string{"GET", "PATCH", "GET", "POST"} {
+				r, _ := http.NewRequest(method, "http://x/repos/acme/widgets/issues/1/comments", nil)
+				r.Header.Set(ClientHeader, cl)
+				out[cl] = append(out[cl], srv.planFor(r))
+			}
+		}
+		return out
+	}
+	one, two := plans("leg-a"), plans("leg-b", "leg-a")
+	if fmt.Sprint(one["leg-a"]) != fmt.Sprint(two["leg-a"]) {
+		t.Errorf("leg-a's plans depend on leg-b's requests:\n%v\n%v", one["leg-a"], two["leg-a"])
+	}
+	if fmt.Sprint(two["leg-a"]) == fmt.Sprint(two["leg-b"]) {
+		t.Errorf("two clients drew the same plans: %v", two["leg-a"])
 	}
 }
