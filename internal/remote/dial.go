@@ -122,6 +122,11 @@ type DialOptions struct {
 	// connection closed; on one that answered, only the command's session
 	// is closed, and the connection stays for the cleanups.
 	CancelGrace time.Duration
+	// RedialLimit bounds one Redial (default 30s): the host-side cleanups
+	// after a lost connection (on a host we did not create, the suite's
+	// user with passwordless sudo) are worth waiting for a host that comes
+	// back, not a whole teardown budget.
+	RedialLimit time.Duration
 	Logger      *slog.Logger
 	// Progress, when set, is called after every failed attempt.
 	Progress func(attempt int, err error)
@@ -142,6 +147,7 @@ func (o DialOptions) withDefaults() DialOptions {
 	def(&o.Keepalive, 5*time.Second)
 	def(&o.KillGrace, 5*time.Second)
 	def(&o.CancelGrace, DefaultCancelGrace)
+	def(&o.RedialLimit, 30*time.Second)
 	if o.MaxBackoff < o.InitialBackoff {
 		o.MaxBackoff = o.InitialBackoff
 	}
@@ -178,10 +184,19 @@ type Client struct {
 	dead    chan struct{}
 	closing atomic.Bool
 
-	// redial holds Redial's one outcome.
-	redial    sync.Once
+	// hostKey is the key the host presented when this connection was
+	// made: Redial pins it, so a target dialed without a pinned key
+	// (insecure-host-key) is redialed only to the machine first reached.
+	hostKey ssh.PublicKey
+
+	// redialing is held by the Redial that is dialing (a channel, so a
+	// caller waiting for it can give up with its ctx). redialed is the
+	// one client it made; redialErr a failure to remember (see Redial),
+	// redials how many dials Redial has made.
+	redialing chan struct{}
 	redialed  *Client
 	redialErr error
+	redials   int
 
 	mu      sync.Mutex
 	cause   error // why the connection was closed from our side, if it was
@@ -205,11 +220,11 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*Client, error) {
 	var mismatch, authFail bool
 	failures := 0
 	for attempt := 1; ; attempt++ {
-		c, err := dialOnce(ctx, t, cfg, o.AttemptTimeout)
+		c, presented, err := dialOnce(ctx, t, cfg, o.AttemptTimeout)
 		err = noPinnedKeyType(err, t)
 		if err == nil {
 			log.Debug("connected", "attempt", attempt)
-			return newClient(c, t, o), nil
+			return newClient(c, t, presented, o), nil
 		}
 		if ctx.Err() != nil {
 			return nil, gaveUp(ctx, t, attempt, err)
@@ -362,14 +377,30 @@ func isAuthFailure(err error) bool {
 		strings.Contains(msg, "ssh: too many authentication attempts")
 }
 
-func dialOnce(ctx context.Context, t Target, cfg *ssh.ClientConfig, timeout time.Duration) (*ssh.Client, error) {
+// dialOnce makes one connection and handshake. presented is the host key
+// the handshake accepted.
+func dialOnce(ctx context.Context, t Target, cfg *ssh.ClientConfig, timeout time.Duration) (_ *ssh.Client, presented ssh.PublicKey, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", t.hostPort())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// The callback runs again on every re-key of the connection, on
+	// x/crypto's goroutine: only the first key exchange's key, accepted
+	// before NewClientConn returns, is recorded.
+	var first atomic.Pointer[ssh.PublicKey]
+	check := cfg.HostKeyCallback
+	acfg := *cfg
+	acfg.HostKeyCallback = func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if err := check(hostname, remote, key); err != nil {
+			return err
+		}
+		first.CompareAndSwap(nil, &key)
+		return nil
+	}
+	cfg = &acfg
 	// The handshake has no context; a deadline on the socket bounds it, and
 	// closing the socket when ctx ends interrupts it.
 	deadline, _ := ctx.Deadline()
@@ -384,21 +415,27 @@ func dialOnce(ctx context.Context, t Target, cfg *ssh.ClientConfig, timeout time
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("ssh handshake: %w", err)
+		return nil, nil, fmt.Errorf("ssh handshake: %w", err)
 	}
 	if err != nil {
 		// x/crypto closes conn on a failed handshake already; closing it
 		// here too keeps a refused host from leaking sockets should that
 		// change (TestDialFailedHandshakesCloseTheirSockets).
 		conn.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(sconn, chans, reqs), nil
+	if p := first.Load(); p != nil {
+		presented = *p
+	}
+	return ssh.NewClient(sconn, chans, reqs), presented, nil
 }
 
-func newClient(c *ssh.Client, t Target, o DialOptions) *Client {
-	cl := &Client{ssh: c, target: t, opts: o, stop: make(chan struct{}), dead: make(chan struct{})}
+func newClient(c *ssh.Client, t Target, hostKey ssh.PublicKey, o DialOptions) *Client {
+	cl := &Client{
+		ssh: c, target: t, hostKey: hostKey, opts: o,
+		stop: make(chan struct{}), dead: make(chan struct{}), redialing: make(chan struct{}, 1),
+	}
 	go cl.watch()
 	if o.Keepalive > 0 {
 		go cl.keepalive(o.Keepalive, o.KeepaliveMaxMissed)

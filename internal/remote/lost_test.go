@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
 // startDroppable runs a command that prints "started PID" and then sleeps
@@ -131,22 +133,19 @@ func TestLostIsNilAfterClose(t *testing.T) {
 
 // TestRedialFailureNamesTheLostConnection: when the host is gone for good
 // (its sshd stopped after the drop), Redial's error says both that the
-// connection was lost and that reconnecting failed, and a second call
-// returns it without dialing again.
+// connection was lost and that reconnecting failed, and, once RedialLimit
+// has passed with the caller's ctx still live, a second call returns it
+// without dialing again.
 func TestRedialFailureNamesTheLostConnection(t *testing.T) {
 	f := newFixture(t)
-	ctx, giveUp := context.WithCancel(testContext(t))
-	defer giveUp()
 	attempts := 0
 	o := fast()
-	// The test's clock: after a few refused attempts, the caller's
-	// deadline "passes".
-	o.Sleep = func(ctx context.Context, _ time.Duration) error {
+	// Short enough that the refused attempts end soon; nothing depends
+	// on how long they take.
+	o.RedialLimit = 100 * time.Millisecond
+	o.Sleep = func(ctx context.Context, d time.Duration) error {
 		attempts++
-		if attempts >= 3 {
-			giveUp()
-		}
-		return ctx.Err()
+		return waits.Sleep(ctx, d)
 	}
 	c := f.dial(t, o)
 	done := startDroppable(t, c)
@@ -158,12 +157,15 @@ func TestRedialFailureNamesTheLostConnection(t *testing.T) {
 		t.Fatalf("stop the host: %v", err)
 	}
 
-	fresh, err := c.Redial(ctx)
+	fresh, err := c.Redial(testContext(t))
 	if fresh != nil || !errors.Is(err, ErrConnectionLost) || !strings.Contains(fmt.Sprint(err), "reconnecting failed") {
 		t.Fatalf("Redial to a stopped host = %v, %v; want an error naming the lost connection and the failed reconnect", fresh, err)
 	}
 	if !strings.Contains(err.Error(), "SSH connection to "+f.host.Addr()) {
 		t.Errorf("Redial error %q does not name the host", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "reconnect limit") {
+		t.Errorf("Redial error %q does not say the reconnect limit passed", err)
 	}
 	before := attempts
 	if _, again := c.Redial(testContext(t)); again != err || attempts != before {

@@ -90,7 +90,7 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 			// is gone would wait on a host that may not answer.
 			return res, c.closedErr("run "+name+": open session", err)
 		}
-		return res, c.transportErr("run "+name+": open session", err)
+		return res, c.transportErr(ctx, "run "+name+": open session", err)
 	}
 	defer sess.Close()
 
@@ -101,7 +101,7 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	sess.Stderr = out
 	start := time.Now()
 	if err := sess.Start(cmd); err != nil {
-		return res, c.transportErr("run "+name+": start", err)
+		return res, c.transportErr(ctx, "run "+name+": start", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
@@ -141,7 +141,7 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 		if waitErr == nil {
 			waitErr = errors.New("no exit status before the session closed")
 		}
-		return res, c.transportErr("run "+name, waitErr)
+		return res, c.transportErr(ctx, "run "+name, waitErr)
 	}
 	if ctxErr != nil {
 		return res, fmt.Errorf("run %s: %w", name, ctxErr)
@@ -312,12 +312,16 @@ func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
 // (its cause is why we closed it, when we did), so the caller can tell a
 // command that could not finish because the connection went away from a
 // failure of the command.
-func (c *Client) transportErr(what string, err error) error {
-	if lost := c.settle(c.opts.KillGrace); lost != nil {
+func (c *Client) transportErr(ctx context.Context, what string, err error) error {
+	lost, gaveUp := c.settle(ctx, c.opts.KillGrace)
+	if lost != nil {
 		if strings.Contains(lost.Error(), err.Error()) {
 			return fmt.Errorf("%s: %w", what, lost) // "… (EOF) (EOF)" says nothing more
 		}
 		return fmt.Errorf("%s: %w (%w)", what, lost, err)
+	}
+	if gaveUp != nil {
+		err = fmt.Errorf("%w; stopped waiting for the host to answer: %w", err, gaveUp)
 	}
 	return c.closedErr(what, err)
 }

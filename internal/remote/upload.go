@@ -38,7 +38,7 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 		if ctx.Err() != nil {
 			return fmt.Errorf("upload %s: %s: %w", remotePath, what, context.Cause(ctx))
 		}
-		return c.transportErr(fmt.Sprintf("upload %s: %s", remotePath, what), err)
+		return c.transportErr(ctx, fmt.Sprintf("upload %s: %s", remotePath, what), err)
 	}
 	sess, err := c.newSession(ctx)
 	if err != nil {

@@ -961,26 +961,24 @@ func (c *cycle) connectionLost(ctx context.Context) error {
 	return nil
 }
 
-// redialLimit bounds reconnect's attempts: the host-side cleanups (on a
-// host we did not create, the suite's user with passwordless sudo) are
-// worth waiting for a host that comes back, not a teardown's budget.
-const redialLimit = 30 * time.Second
-
 // reconnect makes c.client usable again for what the run still owes the
 // host (its logs, the host-side cleanups) when the connection was lost:
-// it redials once, with the same pinned host key and client key, within
-// redialLimit and ctx. A connection we closed on a host that answered
-// neither a kill nor a keepalive after a signal is not redialed: the
-// cancel budget has no time to wait for it again. The error names the
-// lost connection, and why reconnecting failed.
+// it redials with the same client key, to the host key the lost
+// connection was made to (pinned, or under insecure-host-key the one
+// first accepted), within ctx and remote's RedialLimit. Collect calls it
+// first, perhaps with little of its budget left: a redial its ctx cut
+// short is tried again by the host cleanups, with theirs, while a host
+// that refused, or did not answer within the limit, is not waited for
+// again. A connection we closed on a host that answered neither a kill
+// nor a keepalive after a signal is not redialed: the cancel budget has
+// no time to wait for it again. The error names the lost connection, and
+// why reconnecting failed.
 func (c *cycle) reconnect(ctx context.Context) error {
 	lost := c.client.Lost()
 	if lost == nil || errors.Is(lost, remote.ErrUnresponsive) {
 		return nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, redialLimit)
-	defer cancel()
-	fresh, err := c.client.Redial(rctx)
+	fresh, err := c.client.Redial(ctx)
 	if err != nil {
 		return err
 	}
