@@ -183,12 +183,20 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	stopProgress := a.reportProgress(ctx, gh, &plan)
 	res := verify.Run(ctx, plan)
 	stopProgress()
+	// Main got past its teardown: a summary the post step writes for a
+	// main killed before its own no longer says it was killed in it.
+	st.save(teardownEndedKey, "true")
 	tornDown := res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 &&
 		res.Phase(verify.PhaseTeardown).Status == matrix.Pass && !res.TeardownDeferred
 	if tornDown {
 		st.save("torn-down", "true")
 	}
 	legLeft := false // the leg's state stays for down
+	// At the command line no post step finishes a teardown this run
+	// could not: one cut short by a signal, or not confirmed in time, is
+	// said last, and the run does not exit 0 (in the action's main the
+	// post step sweeps again, and settles the leg).
+	unfinished := a.subcommand && res.TeardownDeferred && !(keep && res.Kept)
 	if st.leg != nil && !(keep && res.Kept) {
 		if tornDown && len(res.HostCleanups) == 0 {
 			a.env.signals.setLeft(func() string { return "mvm-verify: the teardown had finished: nothing is left behind\n" })
@@ -197,12 +205,14 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 			}
 		} else {
 			legLeft = true
-			st.leg.mu.Lock()
-			cmd, note := downCommand(run.Out, &st.leg.st)
-			st.leg.mu.Unlock()
-			fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `%s` tries again\n", cmd)
-			if note != "" {
-				fmt.Fprintf(a.stderr, "mvm-verify: %s\n", note)
+			if !unfinished { // said last, below
+				st.leg.mu.Lock()
+				cmd, note := downCommand(run.Out, &st.leg.st)
+				st.leg.mu.Unlock()
+				fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `%s` tries again\n", cmd)
+				if note != "" {
+					fmt.Fprintf(a.stderr, "mvm-verify: %s\n", note)
+				}
 			}
 		}
 	}
@@ -214,6 +224,9 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	st.save("row", mustJSON(finalRow))
 
 	saved := a.writeResult(run, res)
+	// The job summary has the leg's row now: the post step need not
+	// write it for a main killed before this.
+	st.save(summaryWrittenKey, "true")
 	if saved && legLeft {
 		// After the result, which down keeps: until then the state
 		// reads as a run killed before its result, as it would be.
@@ -237,11 +250,22 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 			return ExitFailed
 		}
 	}
-	fmt.Fprintf(a.stdout, "%s: %s\n", res.Display, res.Outcome)
+	verdict := string(res.Outcome)
+	if unfinished {
+		verdict += ", but " + teardownShortfall(res)
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\n", res.Display, verdict)
 	if res.FirstFailure != "" && res.Outcome != verify.Verified {
 		fmt.Fprintf(a.stdout, "first failure: %s\n", res.FirstFailure)
 	}
 	code := exitStatus(res)
+	if unfinished {
+		if code == ExitOK {
+			code = ExitFailed
+		}
+		a.unfinishedTeardown(run, st, code)
+		return code
+	}
 	if !saved && a.subcommand && !keep && code == ExitOK {
 		// At the command line result.json and summary.md are the record
 		// a script or an artifact upload takes: a run that could not
@@ -253,6 +277,32 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		code = ExitFailed
 	}
 	return code
+}
+
+// teardownShortfall says how a deferred teardown was left: cut short by a
+// signal, or its deletes not all confirmed in time.
+func teardownShortfall(res *verify.Result) string {
+	if td := res.Phase(verify.PhaseTeardown); td != nil && td.Stopped {
+		return "the teardown was cut short"
+	}
+	return "the teardown was not confirmed"
+}
+
+// unfinishedTeardown is the last word of a command-line run whose
+// teardown is not finished: the exit status, that the teardown is not
+// finished, and the command that finishes it.
+func (a *app) unfinishedTeardown(run *config.Run, st *state, code int) {
+	cmd := "mvm-verify down --out " + shellWord(run.Out)
+	note := ""
+	if st.leg != nil {
+		st.leg.mu.Lock()
+		cmd, note = downCommand(run.Out, &st.leg.st)
+		st.leg.mu.Unlock()
+	}
+	if note != "" {
+		fmt.Fprintf(a.stderr, "mvm-verify: %s\n", note)
+	}
+	fmt.Fprintf(a.stderr, "mvm-verify: exit status %d: the teardown is not finished, and resources may be left; to finish it, run: %s\n", code, cmd)
 }
 
 // exitStatus is the process's exit status for a finished cycle: 0 for a
@@ -349,6 +399,11 @@ const terminalCancelBudget = time.Minute
 func (a *app) cancelBudget() time.Duration {
 	if a.inGHA {
 		return verify.DefaultCancelBudget
+	}
+	// Tests of the whole binary set MVM_VERIFY_CANCEL_BUDGET so that a
+	// teardown a signal cuts short ends without a minute's wait.
+	if d, err := time.ParseDuration(a.env.Getenv("MVM_VERIFY_CANCEL_BUDGET")); err == nil && d > 0 {
+		return d
 	}
 	return terminalCancelBudget
 }

@@ -75,6 +75,10 @@ func (a *app) post(ctx context.Context) int {
 		// Main never finished: the job summary still gets the leg's row,
 		// with or without GitHub reporting.
 		a.files.addSummary(abandonedSummary(run, id, code))
+	} else if sum := unsummarized(get, run, id, code); sum != "" {
+		// Main had its verdict but was killed before its summary (in
+		// its teardown): the row it would have written.
+		a.files.addSummary(sum)
 	}
 	a.reportFromPost(ctx, run, id, code)
 	return code

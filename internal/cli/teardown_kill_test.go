@@ -143,8 +143,21 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 		!strings.Contains(string(postOut), "reported local's final row with this teardown's result (status success)") {
 		t.Errorf("post did not tear down and report the leg's verified row:\n%s", postOut)
 	}
-	if sum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"]); strings.Contains(sum, "ended without a result") {
+	sum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"])
+	if strings.Contains(sum, "ended without a result") {
 		t.Errorf("the post step's summary says the leg ended without a result:\n%s", sum)
+	}
+	// Main was killed before its summary: the post step's is the only one
+	// holding the leg's row (with reporting off, the only place at all).
+	if state["summary-written"] != "" {
+		t.Errorf("main saved summary-written %q, but it was killed in its teardown, before its summary", state["summary-written"])
+	}
+	if !strings.Contains(sum, "| Provider |") {
+		t.Fatalf("the post step's summary has no matrix row for the leg main was killed before summarizing:\n%s", sum)
+	}
+	if row := rowLine(t, sum); !strings.Contains(row, "Local") || !strings.Contains(row, "✅ verified") ||
+		!strings.Contains(row, "main step killed during its teardown") || strings.Contains(row, "⏳") {
+		t.Errorf("post summary row %q, want the leg's verified row, noting main was killed in its teardown", row)
 	}
 	if st, desc := lastLocalStatus(gh); st != "success" {
 		t.Errorf("last status %q %q, want success: the suite passed", st, desc)

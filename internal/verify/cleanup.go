@@ -31,6 +31,14 @@ type cleanups struct {
 	// (remote.DefaultCancelGrace when zero): both set by tests.
 	now       func() time.Time
 	killGrace time.Duration
+	// mask hides the run's secrets in what a panicking cleanup said
+	// (nil: nothing to hide); the cycle sets it.
+	mask func(string) string
+	// late, when set, is closed by a signal during a normal-order unwind
+	// on a host the provider's destroy removes: the host-side cleanups
+	// left are skipped then, and the one running is ended, so the destroy
+	// further down the stack gets what is left of the cut teardown.
+	late <-chan struct{}
 }
 
 type cleanup struct {
@@ -71,6 +79,10 @@ func (c *cleanups) pushConn(name string, fn func(ctx context.Context) error) {
 // and returns all their errors joined. It empties the stack so a second call
 // does nothing.
 //
+// In the normal mode (hostBudget <= 0) with c.late set, the host-side
+// cleanups but the connection's close stop at a signal during the unwind
+// (see runUntilLate) and are returned in skipped.
+//
 // hostBudget > 0 is the cancelled mode, used after a signal: the runner
 // kills us seconds later, and what must not be lost is the provider's
 // destroy (a billed host). The provider's cleanups then run first, in
@@ -96,18 +108,25 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 	var errs, hostErrs []error
 	run := func(cl cleanup, ctx context.Context) error {
 		log.Debug("cleanup", "name", cl.name)
-		if err := cl.call(ctx, log); err != nil {
+		if err := c.call(ctx, log, cl); err != nil {
 			return fmt.Errorf("%s: %w", cl.name, err)
 		}
 		return nil
 	}
 	if hostBudget <= 0 {
 		for i := len(stack) - 1; i >= 0; i-- {
-			if err := run(stack[i], ctx); err != nil {
+			cl := stack[i]
+			if c.late != nil && cl.onHost && !cl.conn {
+				if c.runUntilLate(ctx, log, cl, &errs) {
+					skipped = append(skipped, cl.name)
+				}
+				continue
+			}
+			if err := run(cl, ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		return errors.Join(errs...), nil, nil
+		return errors.Join(errs...), nil, skipped
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		if !stack[i].onHost {
@@ -165,7 +184,7 @@ func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBu
 			if onHost {
 				e = c.runOnHost(ctx, log, cl, hostBudget)
 			} else {
-				e = cl.call(ctx, log)
+				e = c.call(ctx, log, cl)
 			}
 			if e != nil {
 				e = fmt.Errorf("%s: %w", cl.name, e)
@@ -188,24 +207,71 @@ func (c *cleanups) runOnHost(ctx context.Context, log *slog.Logger, cl cleanup, 
 		// after it, and it must run however little is left.
 		hctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
-		return cl.call(hctx, log)
+		return c.call(hctx, log, cl)
 	}
 	hctx, cancel, err := c.hostContext(ctx, budget)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return cl.call(hctx, log)
+	return c.call(hctx, log, cl)
+}
+
+// runUntilLate runs a host-side cleanup of a normal-order unwind, unless
+// the signal (c.late) has come, and ends it when the signal comes while it
+// runs: each may take a minute, and a reconnect half a minute, which the
+// destroy of the host they run on needs more after a signal. It reports
+// whether the cleanup was skipped or ended so; any other error it adds to
+// errs.
+func (c *cleanups) runUntilLate(ctx context.Context, log *slog.Logger, cl cleanup, errs *[]error) (skipped bool) {
+	select {
+	case <-c.late:
+		return true
+	default:
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		select {
+		case <-c.late:
+			cancel()
+		case <-hctx.Done():
+		}
+	}()
+	log.Debug("cleanup", "name", cl.name)
+	err := c.call(hctx, log, cl)
+	cancel()
+	<-ended
+	select {
+	case <-c.late:
+		if err != nil {
+			// Ended by the signal (or failing after it, moot either
+			// way): the destroy removes what it would have undone.
+			return true
+		}
+	default:
+	}
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", cl.name, err))
+	}
+	return false
 }
 
 // call runs the cleanup, a panic in it turned into its error: the
 // cleanups after it (the provider's destroy) must still run. The stack
-// goes to log, not into the error, which the summary shows.
-func (cl cleanup) call(ctx context.Context, log *slog.Logger) (err error) {
+// goes to log, not into the error, which the summary shows; both are
+// masked, as a panic's value may hold what the cleanup was given.
+func (c *cleanups) call(ctx context.Context, log *slog.Logger, cl cleanup) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("internal error", "in", "cleanup "+cl.name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = fmt.Errorf("internal error: %v", r)
+			msg, stack := fmt.Sprint(r), string(debug.Stack())
+			if c.mask != nil {
+				msg, stack = c.mask(msg), c.mask(stack)
+			}
+			log.Error("internal error", "in", "cleanup "+cl.name, "panic", msg, "stack", stack)
+			err = fmt.Errorf("internal error: %s", msg)
 		}
 	}()
 	return cl.fn(ctx)

@@ -78,6 +78,12 @@ type cycle struct {
 	// late is set when the signal came during the teardown (after the
 	// cycle had its verdict): the teardown is cut to the cancel budget.
 	late atomic.Bool
+	// lateSignal is closed when late is set, for the unwind to stop the
+	// host-side cleanups that would hold up the destroy.
+	lateSignal chan struct{}
+	// tornDown is set (under mu) once the teardown phase's work has
+	// returned: a signal after it has nothing left to cut.
+	tornDown bool
 
 	mu sync.Mutex // guards res against the journal and progress callbacks
 }
@@ -101,8 +107,10 @@ func Run(ctx context.Context, plan Plan) *Result {
 			Lane:     plan.Lane,
 			Started:  plan.now(),
 		},
-		out: remote.NewMasker(plan.out(), plan.Secrets),
+		out:        remote.NewMasker(plan.out(), plan.Secrets),
+		lateSignal: make(chan struct{}),
 	}
+	c.cleanups.mask = func(s string) string { return remote.MaskString(s, c.secrets()) }
 
 	// The cancel budget counts from the signal, not from when the running
 	// phase gave up: the runner's SIGKILL does not wait for us.
@@ -147,14 +155,30 @@ func Run(ctx context.Context, plan Plan) *Result {
 		tctx, cancelTeardown := withCutDeadline(ctx, teardownBy)
 		defer cancelTeardown()
 		stop := func() bool { return true }
+		late := make(chan struct{})
 		if !c.cancelled {
 			// A signal during the teardown cuts it to the cancel budget
 			// too: the runner's SIGKILL does not wait for a teardown
 			// budget of minutes.
-			stop = context.AfterFunc(ctx, func() { c.signalDuringTeardown(tctx, time.Now()) })
+			stop = context.AfterFunc(ctx, func() {
+				defer close(late)
+				c.signalDuringTeardown(tctx, time.Now())
+			})
 		}
-		c.phase(tctx, PhaseTeardown, c.teardown)
-		stop() // a signal after the teardown changes nothing
+		c.phase(tctx, PhaseTeardown, func(ctx context.Context) error {
+			defer func() {
+				c.mu.Lock()
+				c.tornDown = true
+				c.mu.Unlock()
+			}()
+			return c.teardown(ctx)
+		})
+		if !stop() {
+			// The watcher has started: the result is not final, nor the
+			// output flushed, until it is done (a signal after the
+			// teardown changes nothing, and it sees that).
+			<-late
+		}
 	}
 
 	c.res.Duration = plan.now().Sub(c.res.Started)
@@ -217,13 +241,19 @@ func (c *cycle) reportVerdict(deadline *deadlineError, deadlineHit bool) {
 
 // signalDuringTeardown cuts the teardown, already running when the signal
 // came at at, to end within the cancel budget of it.
+// A signal once the teardown's work has returned changes nothing.
 func (c *cycle) signalDuringTeardown(tctx *cutContext, at time.Time) {
-	c.late.Store(true)
-	tctx.cut(at.Add(c.plan.CancelBudget))
-	fmt.Fprintf(c.out, "!! cancelled during the teardown: ending it within %s of the signal; the leg's verdict stands\n", c.plan.CancelBudget)
 	c.mu.Lock()
+	if c.tornDown {
+		c.mu.Unlock()
+		return
+	}
+	c.late.Store(true)
+	close(c.lateSignal)
 	c.res.Notices = append(c.res.Notices, fmt.Sprintf("a signal came during the teardown, which then had %s to finish", c.plan.CancelBudget))
 	c.mu.Unlock()
+	tctx.cut(at.Add(c.plan.CancelBudget))
+	fmt.Fprintf(c.out, "!! cancelled during the teardown: ending it within %s of the signal; the leg's verdict stands\n", c.plan.CancelBudget)
 }
 
 // signalled says whether a signal has come: before the teardown (cancelled)

@@ -1018,12 +1018,21 @@ func (c *cycle) teardown(ctx context.Context) error {
 	var err, hostErr error
 	var skipped []string
 	outlives := c.host != nil && c.host.Outlives
+	if !c.cancelled && c.plan.Info.Creates && !outlives {
+		// A signal during this unwind, whose host-side cleanups come
+		// before the destroy, stops them as skipHost would have: they
+		// could use up the cut teardown, and the destroy removes the
+		// host with whatever they would have undone.
+		c.cleanups.late = c.lateSignal
+	}
 	if c.cancelled && outlives {
 		err, hostErr = c.cleanups.unwindHostFirst(uctx, c.plan.log(), hostBudget)
 	} else {
 		err, hostErr, skipped = c.cleanups.unwind(uctx, c.plan.log(), hostBudget, skipHost, !c.plan.Info.Creates)
 	}
-	if len(skipped) > 0 {
+	if len(skipped) > 0 && !c.cancelled {
+		fmt.Fprintf(c.out, "   stopped by the signal, for the destroy that removes the host: %s\n", strings.Join(skipped, ", "))
+	} else if len(skipped) > 0 {
 		fmt.Fprintf(c.out, "   skipped on the destroyed host: %s\n", strings.Join(skipped, ", "))
 	}
 	if hostErr != nil {

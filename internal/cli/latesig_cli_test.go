@@ -1,0 +1,122 @@
+package cli_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/local"
+)
+
+// TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass: at a terminal, a
+// Ctrl-C while the teardown waits (here the local provider's destroy, for
+// the machine's lock, which the test holds) cuts the teardown to the
+// cancel budget (shortened here by MVM_VERIFY_CANCEL_BUDGET; the lock is
+// held past it). No post step
+// follows at a terminal, so what it could not delete stays: the run must
+// not exit 0, its verdict line says the teardown was cut short, and its
+// last line says the teardown is not finished and how to finish it. That
+// command then does.
+func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	// The step waits for the gate, so the test holds the lock before the
+	// teardown's destroy asks for it.
+	reached, gate := filepath.Join(dir, "reached"), filepath.Join(dir, "gate")
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: gated\n    run: touch "+reached+"; while [ ! -e "+gate+" ]; do sleep 0.05; done\n    column: Live cycle\n")
+	env := cmdEnv(t, "MVM_VERIFY_CANCEL_BUDGET=2s")
+	args := []string{"run", "--provider", "local", "--suite", suite, "--out", out,
+		"--local-state-dir", filepath.Join(dir, "state"), "--timeout-minutes", "10"}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	var output lockedBuffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck
+	t.Cleanup(func() {
+		cmd.Process.Kill() //nolint:errcheck
+		<-exited
+	})
+	waitFor := func(what string, done func() bool) {
+		t.Helper()
+		guard := time.After(3 * time.Minute)
+		for !done() {
+			select {
+			case <-exited:
+				t.Fatalf("the run ended before %s\n%s", what, output.String())
+			case <-guard:
+				t.Fatalf("the run never got to %s\n%s", what, output.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	waitFor("running the suite", func() bool { _, err := os.Stat(reached); return err == nil })
+
+	lockPath := filepath.Join(local.MachineRegistry, ".lock")
+	if err := os.MkdirAll(local.MachineRegistry, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	// The lock is the whole machine's: hold it no longer than needed.
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	unlock := sync.OnceFunc(func() { syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }) //nolint:errcheck
+	defer unlock()
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("its destroy, waiting for the local provider's lock", func() bool {
+		return strings.Contains(output.String(), "==> teardown") && holdsOpen(cmd.Process.Pid, lockPath)
+	})
+	cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck
+	waitFor("taking the Ctrl-C in its teardown", func() bool {
+		return strings.Contains(output.String(), "!! cancelled during the teardown")
+	})
+	// The local provider waits for its lock whatever its context says:
+	// the lock is let go once the cut teardown's time (counted from the
+	// signal, before that line) is over, so the destroy gets it too late.
+	time.Sleep(3 * time.Second)
+	unlock()
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("the run did not end within a minute of the Ctrl-C, its cancel budget being 2s\n%s", output.String())
+	}
+	unlock()
+	text := output.String()
+
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d, want 1: the teardown was cut short, and nothing else finishes it at a terminal\n%s", code, text)
+	}
+	if !strings.Contains(text, "⏳ teardown cut short") {
+		t.Fatalf("the teardown was not cut short by the Ctrl-C; the test did not do what it is about:\n%s", text)
+	}
+	if !strings.Contains(text, "Local: verified, but the teardown was cut short\n") {
+		t.Errorf("the verdict line does not say the teardown was cut short:\n%s", text)
+	}
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, "the teardown is not finished") || !strings.Contains(last, "mvm-verify down --out "+out) {
+		t.Errorf("last line %q, want it to say the teardown is not finished and give `mvm-verify down --out %s`\n%s", last, out, text)
+	}
+
+	// The command it gives finishes the teardown.
+	r := runBin(t, cmdEnv(t), "down", "--out", out)
+	if r.code != 0 {
+		t.Errorf("down after the cut teardown: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
