@@ -96,7 +96,10 @@ func testPlan(p providers.Provider, steps ...Step) Plan {
 	now := time.Now()
 	return Plan{
 		Provider: p, Display: "Test", User: "root", Lane: "kvm", Steps: steps,
-		Identity:    providers.Identity{RunID: "1", Key: "test", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		// A run id of its own: the probe's work directory on the test host
+		// (this machine) is named for the run, and one a test's cut-short
+		// teardown leaves behind must not be another test's.
+		Identity:    providers.Identity{RunID: strconv.FormatInt(now.UnixNano(), 10), Key: "test", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
 		TTL:         time.Hour,
 		ReadyPoll:   10 * time.Millisecond,
 		DialBackoff: 10 * time.Millisecond,
@@ -187,6 +190,9 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 	plan := testPlan(p, Step{Name: "long", Run: "echo started; " + sleep, Column: matrix.LiveCycle})
 	plan.Info.Creates = true
 	plan.ProbeBinary = testProbeBinary(t) // so a host-side cleanup is pending
+	// Skipping that cleanup for the destroy is right for a cloud host,
+	// whose disk goes with it; the test host is this machine.
+	t.Cleanup(func() { os.RemoveAll("/tmp/mvm-verify-" + plan.Identity.Name()) })
 	out := newWatchWriter("started")
 	plan.Out = out
 	ctx, cancel := context.WithCancel(context.Background())
