@@ -80,6 +80,9 @@ func TestRunOnDroppedConnectionSaysItWasLost(t *testing.T) {
 	if msg := r.err.Error(); !strings.Contains(msg, "SSH connection to "+lost.Addr+" lost") {
 		t.Errorf("error %q does not say the connection was lost", msg)
 	}
+	if n := strings.Count(r.err.Error(), "EOF"); n != 1 {
+		t.Errorf("error %q names EOF %d times, want once", r.err, n)
+	}
 	if !strings.HasPrefix(string(r.res.Output), "started ") {
 		t.Errorf("output before the drop lost: %q", r.res.Output)
 	}
@@ -91,6 +94,10 @@ func TestRunOnDroppedConnectionSaysItWasLost(t *testing.T) {
 	}
 	if _, err := c.Run(testContext(t), RunSpec{Command: "true"}); !errors.Is(err, ErrConnectionLost) {
 		t.Errorf("Run after the drop: err = %v, want ErrConnectionLost", err)
+	} else if n := strings.Count(err.Error(), "EOF"); n != 1 {
+		// Opening a session on the ended connection fails with the
+		// transport's EOF, which the LostError already says.
+		t.Errorf("Run after the drop: error %q names EOF %d times, want once", err, n)
 	}
 
 	fresh, err := c.Redial(testContext(t))
