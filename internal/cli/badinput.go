@@ -32,35 +32,12 @@ const badInputNoteMax = 300
 // ("unknown" otherwise); the note is the error, which names the input, with
 // every secret input's value as given replaced by "***".
 func (a *app) badInputRow(err error) matrix.Row {
-	src := a.src
-	if src == nil {
-		// The flags did not parse: INPUT_* is all there is.
-		src = actionSource(a.files.gha)
-	}
+	src := a.inputSource()
 	get := func(name string) string {
 		v, _ := src(name)
 		return strings.TrimSpace(v)
 	}
-	var secrets []string
-	for _, in := range config.Inputs() {
-		if !in.Secret {
-			continue
-		}
-		v, _ := src(in.Name)
-		for _, line := range strings.Split(v, "\n") {
-			// As the loader's check for a secret pasted elsewhere: a
-			// shorter line matches unrelated text by chance.
-			if line = strings.TrimSpace(line); len(line) >= 8 {
-				secrets = append(secrets, line)
-			}
-		}
-	}
-	redact := func(s string) string {
-		for _, v := range secrets {
-			s = strings.ReplaceAll(s, v, "***")
-		}
-		return s
-	}
+	redact := a.inputRedactor()
 
 	provider := get("provider")
 	if !rawProviderForm.MatchString(provider) || redact(provider) != provider {
@@ -97,4 +74,47 @@ func (a *app) badInputRow(err error) matrix.Row {
 		Refusal:      note,
 	}
 	return res.Row()
+}
+
+// inputSource is where the inputs were read from: the flags and INPUT_*,
+// or INPUT_* alone when the flags did not parse.
+func (a *app) inputSource() config.Source {
+	if a.src == nil {
+		return actionSource(a.files.gha)
+	}
+	return a.src
+}
+
+// inputRedactor returns a function replacing every secret input's value as
+// given, and each line of one, with "***": a bad input's error is printed,
+// annotated and put in the job summary before the secrets are masked, and
+// an error built outside config (an --out holding a pasted token) quotes
+// its value as given.
+func (a *app) inputRedactor() func(string) string {
+	src := a.inputSource()
+	var secrets []string
+	for _, in := range config.Inputs() {
+		if !in.Secret {
+			continue
+		}
+		v, _ := src(in.Name)
+		if v = strings.TrimSpace(v); len(v) >= 8 {
+			secrets = append(secrets, v)
+		}
+		for _, line := range strings.Split(v, "\n") {
+			// As the loader's check for a secret pasted elsewhere: a
+			// shorter line matches unrelated text by chance.
+			if line = strings.TrimSpace(line); len(line) >= 8 {
+				secrets = append(secrets, line)
+			}
+		}
+	}
+	// Longest first: a whole secret before the lines it holds.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	return func(s string) string {
+		for _, v := range secrets {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+		return s
+	}
 }

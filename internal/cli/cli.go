@@ -284,9 +284,10 @@ func (a *app) recoverPanic(code *int) {
 
 // badInput prints an input error and returns exit status 2.
 func (a *app) badInput(err error) int {
-	fmt.Fprintf(a.stderr, "mvm-verify: bad input: %v\n", err)
+	msg := a.inputRedactor()(err.Error())
+	fmt.Fprintf(a.stderr, "mvm-verify: bad input: %s\n", msg)
 	if a.inGHA {
-		a.annotate("error", "mvm-verify: bad input", err.Error())
+		a.annotate("error", "mvm-verify: bad input", msg)
 		// The step's outputs and summary say so too: a workflow reading
 		// status sees error, not an empty string, and one reading a leg's
 		// row a row, as a preflight refusal's.
@@ -295,10 +296,10 @@ func (a *app) badInput(err error) int {
 			a.files.setOutput("row", mustJSON(a.badInputRow(err)))
 		}
 		fence := "```"
-		for strings.Contains(err.Error(), fence) {
+		for strings.Contains(msg, fence) {
 			fence += "`"
 		}
-		a.files.addSummary(fmt.Sprintf("### mvm-verify: bad input\n\nNothing was started.\n\n%s\n%s\n%s\n", fence, err, fence))
+		a.files.addSummary(fmt.Sprintf("### mvm-verify: bad input\n\nNothing was started.\n\n%s\n%s\n%s\n", fence, msg, fence))
 	}
 	return ExitBadInput
 }

@@ -16,12 +16,7 @@ import (
 // (--comment then --comment=false). A secret flag's values, and any value
 // that looks like a key or holds a secret flag's value, read ***.
 func repeatedFlag(f *inputFlag, flags map[string]*inputFlag) error {
-	var secrets []string
-	for _, in := range config.Inputs() {
-		if in.Secret {
-			secrets = append(secrets, flags[in.Name].given...)
-		}
-	}
+	secrets := flagSecrets(flags)
 	secret := isSecretInput(f.name)
 	values := make([]string, len(f.given))
 	for i, v := range f.given {
@@ -34,6 +29,17 @@ func repeatedFlag(f *inputFlag, flags map[string]*inputFlag) error {
 	last := len(values) - 1
 	list := strings.Join(values[:last], ", ") + ", then " + values[last]
 	return fmt.Errorf("flag --%s given %s (%s): give it once", f.name, times, list)
+}
+
+// flagSecrets is every value the secret input flags were given.
+func flagSecrets(flags map[string]*inputFlag) []string {
+	var secrets []string
+	for _, in := range config.Inputs() {
+		if in.Secret {
+			secrets = append(secrets, flags[in.Name].given...)
+		}
+	}
+	return secrets
 }
 
 func isSecretInput(name string) bool {

@@ -104,7 +104,12 @@ func (a *app) flagSource(cmd string, args []string) (config.Source, error) {
 	// The subcommand is the mode; a different --mode would be silently
 	// overruled, so it is refused.
 	if f := flags["mode"]; f.set && f.value != cmd {
-		return nil, &config.InputError{Input: "mode", Value: f.value,
+		value := f.value
+		if quoteFlagValue(value, false, flagSecrets(flags)) == "***" {
+			// A token or key pasted into --mode.
+			value = "***"
+		}
+		return nil, &config.InputError{Input: "mode", Value: value,
 			Expected: fmt.Sprintf("%s or nothing, since the subcommand already says %s (drop --mode)", cmd, cmd)}
 	}
 	a.flagsGiven = nil

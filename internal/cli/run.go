@@ -223,7 +223,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	finalRow := res.Row()
 	st.save("row", mustJSON(finalRow))
 
-	saved := a.writeResult(run, res)
+	saved, logsSaved := a.writeResult(run, res)
 	// The job summary has the leg's row now: the post step need not
 	// write it for a main killed before this.
 	st.save(summaryWrittenKey, "true")
@@ -266,12 +266,13 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		a.unfinishedTeardown(run, st, code)
 		return code
 	}
-	if !saved && a.subcommand && !keep && code == ExitOK {
-		// At the command line result.json and summary.md are the record
-		// a script or an artifact upload takes: a run that could not
-		// write them is no clean pass. (In the action the step's outputs
-		// and job summary carry the verdict, and the post step needs no
-		// file; up's status says the host is up, which it is.)
+	if !(saved && logsSaved) && a.subcommand && !keep && code == ExitOK {
+		// At the command line result.json, summary.md and the step logs
+		// are the record a script or an artifact upload takes: a run
+		// that could not write them is no clean pass. (In the action the
+		// step's outputs and job summary carry the verdict, and the post
+		// step needs no file; up's status says the host is up, which it
+		// is.)
 		fmt.Fprintf(a.stderr, "mvm-verify: exit status %d although the leg is %s: its result could not be saved in %s (see above)\n",
 			ExitFailed, res.Outcome, run.Out)
 		code = ExitFailed
@@ -489,17 +490,19 @@ func headSHA(get func(string) string) string {
 // writeResult writes result.json, summary.md and the step logs into
 // --out, then publishes the result: step outputs, job summary. A file not
 // written is said as an error (resultNotSaved); the result is published
-// all the same. It reports whether result.json and summary.md were saved.
-func (a *app) writeResult(run *config.Run, res *verify.Result) bool {
+// all the same. It reports whether result.json and summary.md were saved,
+// and whether the step logs were too.
+func (a *app) writeResult(run *config.Run, res *verify.Result) (saved, logsSaved bool) {
 	summaryPath, resultPath, err := writeResultFiles(run.Out, res)
-	if lerr := writeStepLogs(run.Out, res); lerr != nil {
+	lerr := writeStepLogs(run.Out, res)
+	if lerr != nil {
 		err = errors.Join(err, lerr)
 	}
 	a.publishResult(res, summaryPath, resultPath)
 	if err != nil {
 		a.resultNotSaved(run.Out, err)
 	}
-	return summaryPath != "" && resultPath != ""
+	return summaryPath != "" && resultPath != "", lerr == nil
 }
 
 // publishResult sets the step outputs of a leg's result — status (its

@@ -135,6 +135,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 		}
 	}
 	r.Warnings = l.warnings(r)
+	l.redactErrors()
 	if err := errors.Join(l.errs...); err != nil {
 		return nil, err
 	}
@@ -244,6 +245,53 @@ func (l *loader) holdsSecret(value string) bool {
 		}
 	}
 	return false
+}
+
+// redactErrors replaces a secret input's value, and each line of one, with
+// *** in the errors recorded without fail: a suite file's field errors
+// quote the file (a token pasted there as a timeout, or as a key), and the
+// bad input error is printed, annotated and put in the job summary before
+// any secret is masked. An error that quotes no secret is kept as it is.
+func (l *loader) redactErrors() {
+	for i, err := range l.errs {
+		if !l.holdsSecret(err.Error()) {
+			continue
+		}
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			l.errs[i] = errors.New(l.redact(err.Error()))
+			continue
+		}
+		masked := *ie
+		masked.Value = l.redact(masked.Value)
+		if masked.Err != nil {
+			masked.Err = errors.New(l.redact(masked.Err.Error()))
+		}
+		l.errs[i] = &masked
+	}
+}
+
+// redact replaces in s what holdsSecret looks for with ***.
+func (l *loader) redact(s string) string {
+	var secrets []string
+	for name, in := range l.table {
+		secret := strings.TrimSpace(l.values[name])
+		if !in.Secret || len(secret) < minSecretMatch {
+			continue
+		}
+		secrets = append(secrets, secret)
+		for _, line := range strings.Split(secret, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= minSecretMatch && !strings.HasPrefix(line, "-----") {
+				secrets = append(secrets, line)
+			}
+		}
+	}
+	// Longest first: a whole secret before the lines it holds.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, secret := range secrets {
+		s = strings.ReplaceAll(s, secret, "***")
+	}
+	return s
 }
 
 func (l *loader) oneOf(name string, allowed []string) string {
