@@ -20,6 +20,7 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // seccompCrate is the tiny std-only crate whose test installs a seccomp
@@ -46,7 +47,7 @@ func localRun(t *testing.T, suite string, extra ...string) result {
 	t.Helper()
 	requireRoot(t)
 	out := filepath.Join(t.TempDir(), "out")
-	args := withFlags([]string{"run", "--provider", "local", "--suite", writeSuite(t, suite),
+	args := providertest.WithArgs([]string{"run", "--provider", "local", "--suite", writeSuite(t, suite),
 		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10"}, extra...)
 	return runBin(t, cmdEnv(t), args...)
 }
