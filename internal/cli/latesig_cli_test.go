@@ -5,12 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/tinylabscom/mvm-verify/providers/local"
 )
 
 // TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass: at a terminal, a
@@ -61,20 +58,7 @@ func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
 	}
 	waitFor("running the suite", func() bool { _, err := os.Stat(reached); return err == nil })
 
-	lockPath := filepath.Join(local.MachineRegistry, ".lock")
-	if err := os.MkdirAll(local.MachineRegistry, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	// The lock is the whole machine's: hold it no longer than needed.
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	unlock := sync.OnceFunc(func() { syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }) //nolint:errcheck
+	lockPath, unlock := holdMachineLock(t)
 	defer unlock()
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)

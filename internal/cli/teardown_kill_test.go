@@ -98,20 +98,7 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 	}
 	waitFor("running the suite", func() bool { return strings.Contains(out.String(), "::group::gated") })
 
-	lockPath := filepath.Join(local.MachineRegistry, ".lock")
-	if err := os.MkdirAll(local.MachineRegistry, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	// The lock is the whole machine's: hold it no longer than needed.
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	unlock := sync.OnceFunc(func() { syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }) //nolint:errcheck
+	lockPath, unlock := holdMachineLock(t)
 	defer unlock()
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -165,4 +152,27 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "✅ verified") {
 		t.Errorf("comment row %q, want the verified row, nothing ⏳", row)
 	}
+}
+
+// holdMachineLock takes the local provider's machine-wide lock, so a leg's
+// destroy waits for it, and returns its path and the (idempotent) release.
+// The lock is the whole machine's: hold it no longer than needed.
+func holdMachineLock(t *testing.T) (string, func()) {
+	t.Helper()
+	lockPath := filepath.Join(local.MachineRegistry, ".lock")
+	if err := os.MkdirAll(local.MachineRegistry, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		t.Fatal(err)
+	}
+	return lockPath, sync.OnceFunc(func() {
+		syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
+		lock.Close()
+	})
 }
