@@ -3,6 +3,7 @@ package cli_test
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,6 +118,26 @@ func TestUpPrintsAnAbsoluteDownCommand(t *testing.T) {
 	want := "Tear down: mvm-verify down --out '" + out + "'\n"
 	if !strings.Contains(up.stdout, want) {
 		t.Fatalf("up printed no %q\n%s", want, up.stdout)
+	}
+	// The printed login command works as pasted into a shell, the space
+	// in its paths included.
+	login := ""
+	for _, l := range strings.Split(up.stdout, "\n") {
+		if c, ok := strings.CutPrefix(l, "Log in:"); ok {
+			login = strings.TrimSpace(c)
+		}
+	}
+	if login == "" {
+		t.Fatalf("up printed no login command\n%s", up.stdout)
+	}
+	if b, err := exec.Command("sh", "-c", login+" -o BatchMode=yes echo logged-in").CombinedOutput(); err != nil || !strings.Contains(string(b), "logged-in") {
+		t.Errorf("the printed login command %q fails in sh: %v\n%s", login, err, b)
+	}
+	// So does the down command a second up into the same --out names.
+	again := runBinHow(t, launch{dir: t.TempDir()}, env, "up", "--provider", "local", "--suite", suite, "--out", out,
+		"--local-state-dir", filepath.Join(tmp, "state"))
+	if again.code != 2 || !strings.Contains(again.stderr, "run `mvm-verify down --out '"+out+"'` first") {
+		t.Errorf("a second up into the kept host's --out: exit %d, want 2 naming the quoted down command\n%s", again.code, again.stderr)
 	}
 	down := runBinHow(t, launch{dir: t.TempDir()}, env, "down", "--out", out)
 	if down.code != 0 {

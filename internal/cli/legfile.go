@@ -40,8 +40,9 @@ func checkOutFree(out string) error {
 			return &config.InputError{Input: "out", Value: out,
 				Expected: fmt.Sprintf("a directory no running leg uses (pid %d is running one with its state in %s: wait for it, or choose another --out)", st.PID, path)}
 		}
+		down, _ := downCommand(out, &st)
 		return &config.InputError{Input: "out", Value: out,
-			Expected: "a directory without an earlier leg's state (" + path + " is there: run `mvm-verify down --out " + out + "` first, or choose another --out)"}
+			Expected: "a directory without an earlier leg's state (" + path + " is there: run `" + down + "` first, or choose another --out)"}
 	}
 	return nil
 }

@@ -449,10 +449,16 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	if res.Host != nil {
 		cmd := fmt.Sprintf("ssh -p %d", res.Host.Port)
 		if st.KeyFile != "" {
-			cmd += " -i " + st.KeyFile
+			cmd += " -i " + shellWord(st.KeyFile)
 		}
 		if st.Known != "" {
-			cmd += " -o UserKnownHostsFile=" + st.Known + " -o StrictHostKeyChecking=yes"
+			// ssh splits this option's value at spaces (it takes a list of
+			// files) unless the path is in double quotes.
+			known := st.Known
+			if strings.ContainsAny(known, " \t") {
+				known = `"` + known + `"`
+			}
+			cmd += " -o " + shellWord("UserKnownHostsFile="+known) + " -o StrictHostKeyChecking=yes"
 		}
 		cmd += fmt.Sprintf(" %s@%s", res.Host.User, res.Host.Address)
 		fmt.Fprintf(a.stdout, "Log in:    %s\n", cmd)
