@@ -364,12 +364,15 @@ const MinTeardownBudget = time.Minute
 // run and up at least MinTeardownBudget. 0 when refused, so the checks
 // against timeout-minutes do not add a second error about the same value.
 func (l *loader) teardownBudget(mode string) time.Duration {
-	d := l.duration("teardown-budget")
-	if d > 0 && d < MinTeardownBudget && (mode == ModeRun || mode == ModeUp) {
-		l.fail("teardown-budget", l.get("teardown-budget"), "a duration of at least 1m, e.g. 5m", nil)
-		return 0
+	if mode == ModeRun || mode == ModeUp {
+		// 0s and negative budgets too: their fix is the same minimum.
+		v := l.get("teardown-budget")
+		if d, err := time.ParseDuration(v); err == nil && d < MinTeardownBudget {
+			l.fail("teardown-budget", v, "a duration of at least 1m, e.g. 5m", nil)
+			return 0
+		}
 	}
-	return d
+	return l.duration("teardown-budget")
 }
 
 // out is the directory results and state go to: created if missing, so an

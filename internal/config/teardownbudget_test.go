@@ -13,7 +13,7 @@ import (
 // check against timeout-minutes does not pile a second one on.
 func TestTeardownBudgetBelowAMinuteRefused(t *testing.T) {
 	for _, mode := range []string{ModeRun, ModeUp} {
-		for _, budget := range []string{"1s", "59s", "59.9s", "500ms"} {
+		for _, budget := range []string{"1s", "59s", "59.9s", "500ms", "0s", "-5m"} {
 			_, err := load(t, map[string]string{"mode": mode, "provider": "aws", "teardown-budget": budget})
 			wantInputError(t, err, "teardown-budget",
 				`input "teardown-budget": got "`+budget+`", expected a duration of at least 1m, e.g. 5m`)
@@ -56,9 +56,9 @@ func TestTeardownBudgetMinimumOnlyInTheCycle(t *testing.T) {
 		}
 	}
 	// A value of the wrong form is still that, not "at least 1m".
-	_, err := load(t, map[string]string{"provider": "aws", "teardown-budget": "0s"})
+	_, err := load(t, map[string]string{"provider": "aws", "teardown-budget": "soon"})
 	var ie *InputError
 	if !errors.As(err, &ie) || ie.Expected != "a positive duration like 90m or 1h30m" {
-		t.Errorf("teardown-budget 0s: %v, want the positive-duration error", err)
+		t.Errorf("teardown-budget soon: %v, want the positive-duration error", err)
 	}
 }
