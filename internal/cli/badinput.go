@@ -58,7 +58,7 @@ func (a *app) badInputRow(err error) matrix.Row {
 	if display == "" || strings.ContainsAny(display, "\r\n") || redact(display) != display {
 		display = matrix.DisplayName(key)
 	}
-	note := matrix.Truncate("bad input: "+strings.Join(strings.Fields(redact(err.Error())), " "), badInputNoteMax)
+	note := matrix.Truncate("bad input: "+oneLine(redact(err.Error())), badInputNoteMax)
 
 	now := a.clock().UTC()
 	res := &verify.Result{
@@ -117,4 +117,17 @@ func (a *app) inputRedactor() func(string) string {
 		}
 		return s
 	}
+}
+
+// oneLine puts a message of several errors (one per line, as errors.Join
+// writes them) on one line for a table cell: "; " between errors, single
+// spaces within each.
+func oneLine(msg string) string {
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

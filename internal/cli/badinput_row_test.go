@@ -67,6 +67,9 @@ func TestBadInputRowInActions(t *testing.T) {
 			"unknown", "unknown", `input "provider"`},
 		{"unknown mode", map[string]string{"mode": "launch", "provider": "local", "suite": good},
 			"local", "Local", `input "mode"`},
+		// Two refused inputs read as two errors, "; " between them.
+		{"two bad inputs", map[string]string{"provider": "local", "suite": good, "ready-timeout": "soon", "teardown-budget": "30s"},
+			"local", "Local", `; input "`},
 	}
 	expr := map[string]string{
 		"${{ github.token }}":                                     token,
