@@ -114,8 +114,10 @@ func TestCommandLineMistakes(t *testing.T) {
 		// the rule (positive), not the form they already have.
 		{name: "zero timeout", args: []string{"run", "--provider", "local", "--suite", suite, "--timeout-minutes", "0"}, code: 2,
 			stderr: []string{`input "timeout-minutes": got "0", expected a positive whole number of minutes`}},
-		{name: "zero duration", args: []string{"run", "--provider", "local", "--suite", suite, "--teardown-budget", "0s"}, code: 2,
-			stderr: []string{`input "teardown-budget": got "0s", expected a positive duration like 90m`}},
+		{name: "zero duration", args: []string{"run", "--provider", "local", "--suite", suite, "--ready-timeout", "0s"}, code: 2,
+			stderr: []string{`input "ready-timeout": got "0s", expected a positive duration like 90m`}},
+		{name: "zero teardown budget", args: []string{"run", "--provider", "local", "--suite", suite, "--teardown-budget", "0s"}, code: 2,
+			stderr: []string{`input "teardown-budget": got "0s", expected a duration of at least 1m`}},
 		{name: "out is a file", args: []string{"run", "--provider", "local", "--suite", suite, "--out", aFile}, code: 2,
 			stderr: []string{`input "out": got "` + aFile + `", expected a directory`}, notOut: []string{"mkdir", "==> "}},
 		{name: "out below a file", args: []string{"run", "--provider", "local", "--suite", suite, "--out", filepath.Join(aFile, "out")}, code: 2,
