@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,32 +29,9 @@ func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
 	env := cmdEnv(t, "MVM_VERIFY_CANCEL_BUDGET=2s")
 	args := []string{"run", "--provider", "local", "--suite", suite, "--out", out,
 		"--local-state-dir", filepath.Join(dir, "state"), "--timeout-minutes", "10"}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	var output lockedBuffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck
-	t.Cleanup(func() {
-		cmd.Process.Kill() //nolint:errcheck
-		<-exited
-	})
-	waitFor := func(what string, done func() bool) {
-		t.Helper()
-		guard := time.After(3 * time.Minute)
-		for !done() {
-			select {
-			case <-exited:
-				t.Fatalf("the run ended before %s\n%s", what, output.String())
-			case <-guard:
-				t.Fatalf("the run never got to %s\n%s", what, output.String())
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
+	leg := startBin(t, env, args...)
+	t.Cleanup(func() { leg.cmd.Process.Kill() }) //nolint:errcheck // gone already when the test got that far
+	waitFor := func(what string, done func() bool) { t.Helper(); leg.waitUntil(what, done, nil) }
 	waitFor("running the suite", func() bool { _, err := os.Stat(reached); return err == nil })
 
 	lockPath, unlock := holdMachineLock(t)
@@ -64,11 +40,11 @@ func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("its destroy, waiting for the local provider's lock", func() bool {
-		return strings.Contains(output.String(), "==> teardown") && holdsOpen(cmd.Process.Pid, lockPath)
+		return strings.Contains(leg.out.String(), "==> teardown") && holdsOpen(leg.cmd.Process.Pid, lockPath)
 	})
-	cmd.Process.Signal(syscall.SIGINT) //nolint:errcheck
+	leg.signal(syscall.SIGINT)
 	waitFor("taking the Ctrl-C in its teardown", func() bool {
-		return strings.Contains(output.String(), "!! cancelled during the teardown")
+		return strings.Contains(leg.out.String(), "!! cancelled during the teardown")
 	})
 	// The local provider waits for its lock whatever its context says:
 	// the lock is let go once the cut teardown's time (counted from the
@@ -76,14 +52,14 @@ func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	unlock()
 	select {
-	case <-exited:
+	case <-leg.exited:
 	case <-time.After(time.Minute):
-		t.Fatalf("the run did not end within a minute of the Ctrl-C, its cancel budget being 2s\n%s", output.String())
+		t.Fatalf("the run did not end within a minute of the Ctrl-C, its cancel budget being 2s\n%s", leg.out.String())
 	}
 	unlock()
-	text := output.String()
+	text := leg.out.String()
 
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
+	if code := leg.cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit status %d, want 1: the teardown was cut short, and nothing else finishes it at a terminal\n%s", code, text)
 	}
 	if !strings.Contains(text, "⏳ teardown cut short") {

@@ -168,7 +168,7 @@ var _ = syscall.SIGTERM
 type running struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    strings.Builder // stdout and stderr; read only after it exited
+	out    lockedBuffer // stdout and stderr, readable while it runs
 	exited chan error
 	// patience is how long waitUntil waits for its event (3 minutes when
 	// zero); a test whose event comes late on a loaded machine sets more.

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
@@ -70,32 +69,10 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
 
-	main := exec.Command(bin)
-	main.Env = env
-	var out lockedBuffer
-	main.Stdout, main.Stderr = &out, &out
-	if err := main.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { main.Wait(); close(exited) }() //nolint:errcheck
-	t.Cleanup(func() {
-		main.Process.Kill() //nolint:errcheck
-		<-exited
-	})
-	waitFor := func(what string, done func() bool) {
-		t.Helper()
-		guard := time.After(3 * time.Minute)
-		for !done() {
-			select {
-			case <-exited:
-				t.Fatalf("main ended before %s\n%s", what, out.String())
-			case <-guard:
-				t.Fatalf("main never got to %s\n%s", what, out.String())
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
+	main := startBin(t, env)
+	t.Cleanup(func() { main.cmd.Process.Kill() }) //nolint:errcheck // gone already when the test got that far
+	out := &main.out
+	waitFor := func(what string, done func() bool) { t.Helper(); main.waitUntil(what, done, nil) }
 	waitFor("running the suite", func() bool { return strings.Contains(out.String(), "::group::gated") })
 
 	lockPath, unlock := holdMachineLock(t)
@@ -104,14 +81,13 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("its destroy, waiting for the local provider's lock", func() bool {
-		return strings.Contains(out.String(), "==> teardown") && holdsOpen(main.Process.Pid, lockPath)
+		return strings.Contains(out.String(), "==> teardown") && holdsOpen(main.cmd.Process.Pid, lockPath)
 	})
-	main.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+	main.signal(syscall.SIGTERM)
 	waitFor("taking the signal in its teardown", func() bool {
 		return strings.Contains(out.String(), "!! cancelled during the teardown")
 	})
-	main.Process.Kill() //nolint:errcheck
-	<-exited
+	main.kill()
 	unlock()
 
 	state := parseFileCommands(t, stateFile)
