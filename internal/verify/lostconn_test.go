@@ -14,8 +14,6 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
-	"github.com/tinylabscom/mvm-verify/providers"
-	sshprovider "github.com/tinylabscom/mvm-verify/providers/ssh"
 )
 
 // droppedStep prints the marker with its pid, then sleeps as that pid: a
@@ -107,32 +105,7 @@ func checkLostSuite(t *testing.T, res *Result, addr string, out *watchWriter) {
 // connections the test drops.
 func sshLegOn(t *testing.T, steps ...Step) (Plan, *testhost.Host) {
 	t.Helper()
-	requireRootHosts(t)
-	removeUser(t, sshSuiteUser)
-	t.Cleanup(func() {
-		removeUser(t, sshSuiteUser)
-		removeUser(t, sshLoginUser)
-	})
-	keyPEM, authorized := testhost.ClientKeyPEM(t)
-	h := testhost.Start(t, testhost.Options{Users: []testhost.User{{Name: sshLoginUser, AuthorizedKeys: []string{authorized}, Sudo: true}}})
-	in := map[string]string{
-		"ssh-host": h.Addr(), "ssh-port": strconv.Itoa(h.Port()), "ssh-user": sshLoginUser,
-		"ssh-private-key": string(keyPEM), "ssh-known-host": h.HostKey(),
-	}
-	entry := sshprovider.Entry()
-	p, err := entry.New(providers.Options{Input: func(name string) string { return in[name] }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := testPlan(p, steps...)
-	// A run of its own: the probe's work directory is named after it,
-	// and another test's may still be there.
-	plan.Identity.RunID = strconv.FormatInt(time.Now().UnixNano(), 10)
-	plan.User = sshSuiteUser
-	plan.Lane = "auto"
-	plan.Info = entry.Info
-	plan.ProbeBinary = testProbeBinary(t)
-	return plan, h
+	return sshLegHost(t, true, steps...)
 }
 
 // TestDroppedConnectionOnSSHHostIsRedialedForCleanups drops the SSH

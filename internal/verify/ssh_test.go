@@ -48,6 +48,13 @@ func removeUser(t *testing.T, name string) {
 // user is not the suite's user, over a real test host.
 func sshLeg(t *testing.T, loginSudo bool, steps ...Step) Plan {
 	t.Helper()
+	plan, _ := sshLegHost(t, loginSudo, steps...)
+	return plan
+}
+
+// sshLegHost is sshLeg with its test host.
+func sshLegHost(t *testing.T, loginSudo bool, steps ...Step) (Plan, *testhost.Host) {
+	t.Helper()
 	requireRootHosts(t)
 	removeUser(t, sshSuiteUser)
 	// Registered before the host starts, so it runs after the host stops.
@@ -71,7 +78,7 @@ func sshLeg(t *testing.T, loginSudo bool, steps ...Step) Plan {
 	plan.Lane = "auto"
 	plan.Info = entry.Info
 	plan.ProbeBinary = testProbeBinary(t)
-	return plan
+	return plan, h
 }
 
 // On a host we did not boot, the suite's user is created as cloud-init
