@@ -1,10 +1,8 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +18,8 @@ func TestOverallDeadlineIsTimedOutNamingTheLimit(t *testing.T) {
 	p := &hangProvider{}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
 	plan.Timeout, plan.TeardownBudget = 200*time.Millisecond, 150*time.Millisecond
-	var out syncBuffer
-	plan.Out = &out
+	out := newWatchWriter("==> teardown")
+	plan.Out = out
 	res := Run(context.Background(), plan)
 
 	if res.Outcome != TimedOut {
@@ -228,22 +226,4 @@ func TestKeptHostIsUpNotVerified(t *testing.T) {
 	if !strings.Contains(row.Notes, "suite not run") {
 		t.Errorf("notes %q do not say the suite was not run", row.Notes)
 	}
-}
-
-// syncBuffer is a bytes.Buffer the cycle's goroutines may write at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
