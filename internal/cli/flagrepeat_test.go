@@ -162,4 +162,10 @@ func TestHelpSaysEachFlagOnce(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Give each flag at most once") {
 		t.Errorf("exit %d, help lacks the rule:\n%s", r.code, r.stdout)
 	}
+	// report takes no --provider, so its example names flags it does take.
+	r = runBin(t, cmdEnv(t), "report", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Give each flag at most once: a second --out") ||
+		strings.Contains(r.stdout, "--provider") {
+		t.Errorf("exit %d, report's help names a flag it does not take:\n%s", r.code, r.stdout)
+	}
 }

@@ -340,8 +340,16 @@ func (a *app) commandHelp(cmd string, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "\n%s\n", g.title)
 		printFlags(w, g.lines)
 	}
+	// The example names this command's first value flags, so report's help
+	// does not mention a --provider it does not take.
+	var named []string
+	for _, in := range config.Inputs() {
+		if in.Name != "mode" && !isBoolInput(in) && in.AppliesTo(cmd, "") && len(named) < 2 {
+			named = append(named, "--"+in.Name)
+		}
+	}
 	fmt.Fprintln(w, "\nA true/false flag alone means true: --comment; --comment=false or --comment false turns it off.\n"+
-		"Give each flag at most once: a second --provider, --lane or other is refused, not taken over the first.")
+		"Give each flag at most once: a second "+strings.Join(named, ", ")+" or other is refused, not taken over the first.")
 }
 
 // flagLine is one flag in the help.
