@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Measures the cycle's own overhead: a whole `run --provider local` with a
 # trivial suite, wall time minus the time spent inside remote commands, as
-# result.json reports them. Needs root (the local provider) and sshd.
+# result.json reports them. Needs root (the local provider) and sshd. Two
+# wall times: the cycle's (result.json's duration) and the process's, from
+# exec to exit, which adds start-up, input parsing and writing the results.
 #
 # Usage: bash bench/overhead.sh [runs]                       (default 5; suite user root)
 #        SUITE_USER=mvr-bench bash bench/overhead.sh [runs]  (a fresh non-root suite user)
@@ -29,24 +31,29 @@ steps:
     run: "true"
 YAML
 for i in $(seq "$runs"); do
+  start=$(date +%s%N)
   if ! "$tmp/mvm-verify" run --provider local --suite "$tmp/suite.yml" --out "$tmp/out-$i" \
     --local-state-dir "$tmp/state" >"$tmp/log-$i" 2>&1; then
     tail -n 30 "$tmp/log-$i" >&2
     exit 1
   fi
+  echo $(($(date +%s%N) - start)) >"$tmp/process-$i"
 done
 echo "suite user: $user"
 python3 - "$tmp" "$runs" <<'PY'
 import json, statistics, sys
 tmp, runs = sys.argv[1], int(sys.argv[2])
 results = [json.load(open(f"{tmp}/out-{i}/result.json")) for i in range(1, runs + 1)]
-print(f"{'run':<4} {'wall_ms':>8} {'remote_ms':>10} {'overhead_ms':>12}")
-overheads = []
+processes = [int(open(f"{tmp}/process-{i}").read()) / 1e6 for i in range(1, runs + 1)]
+print(f"{'run':<4} {'wall_ms':>8} {'remote_ms':>10} {'overhead_ms':>12} {'process_ms':>11} {'process_overhead_ms':>20}")
+overheads, poverheads = [], []
 for i, r in enumerate(results, 1):
-    wall, remote = r["duration_ns"] / 1e6, r["remote_time_ns"] / 1e6
+    wall, remote, proc = r["duration_ns"] / 1e6, r["remote_time_ns"] / 1e6, processes[i - 1]
     overheads.append(wall - remote)
-    print(f"{i:<4} {wall:8.0f} {remote:10.0f} {wall - remote:12.0f}")
-print(f"median overhead: {statistics.median(overheads):.0f} ms")
+    poverheads.append(proc - remote)
+    print(f"{i:<4} {wall:8.0f} {remote:10.0f} {wall - remote:12.0f} {proc:11.0f} {proc - remote:20.0f}")
+print(f"median overhead: {statistics.median(overheads):.0f} ms (cycle), "
+      f"{statistics.median(poverheads):.0f} ms (process, exec to exit)")
 phases = {}
 for r in results:
     for p in r["phases"]:
