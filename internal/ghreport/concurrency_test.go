@@ -27,10 +27,12 @@ import (
 // (notes and all), not one rebuilt from its status after a lost update,
 // and the dead leg's row ⏳ from its status.
 //
-// A failing trial logs its seed and the trace of its requests and the
-// legs' logs; -run 'TestConcurrentLegsLoseNoRows/trialN$' replays it (each
-// request's delays, staleness and hold come from the seed, the leg and the
-// request's number; the interleaving itself still varies with scheduling).
+// Each run draws new seeds (trialSeedBase): a failing trial logs its seed,
+// the run's base seed and the trace of its requests and the legs' logs;
+// MVM_VERIFY_TRIAL_SEED=<base> with -run 'TestConcurrentLegsLoseNoRows/trialN$'
+// replays it (each request's delays, staleness and hold come from the
+// seed, the leg and the request's number; the interleaving itself still
+// varies with scheduling).
 //
 // Mutations of the protocol this test (with the others below) was checked
 // against, each in a scratch copy, are listed at
@@ -255,6 +257,11 @@ type legsRaceOpts struct {
 	// begins and die before they write their row, so only the other
 	// legs' rebuilding rows from statuses can give them one.
 	killed int
+	// finishTogether: the finishing legs wait until every one of them
+	// has returned from Start, then all call Finish at once (after their
+	// stagger, if any), so their final writes race each other from the
+	// same reads rather than as their Starts happen to end.
+	finishTogether bool
 }
 
 // legsRace runs 8 legs against one PR at once, o.trials times, and checks
@@ -271,16 +278,18 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 	if o.speedup == 0 {
 		t.Fatal("legsRace: no speedup")
 	}
+	base := trialSeedBase(t)
 	for trial := range o.trials {
 		// Trials run two at a time (go test's -parallel): each has a fake
 		// of its own, and the legs mostly wait.
 		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) {
 			t.Parallel()
-			seed := uint64(trial + 1)
-			// Replay: -run 'TestName/trialN$' redraws every request's
-			// delay, staleness and hold (each from seed, the leg and the
-			// request's number) and every leg's jitter.
-			t.Logf("seed %d", seed)
+			seed := base + uint64(trial)
+			// Replay: MVM_VERIFY_TRIAL_SEED=base -run 'TestName/trialN$'
+			// redraws every request's delay, staleness and hold (each
+			// from seed, the leg and the request's number) and every
+			// leg's jitter.
+			t.Logf("seed %d (%s=%d)", seed, trialSeedEnv, base)
 			maxHold := o.maxHold
 			if maxHold == 0 {
 				maxHold = GitHubRequestLimit / time.Duration(o.speedup)
@@ -313,6 +322,21 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 			var wg sync.WaitGroup
 			results := make(chan string, 2*legs+o.killed)
 			start := make(chan struct{})
+			// started counts the finishing legs back from Start; finish
+			// opens when all are (finishTogether).
+			var started sync.WaitGroup
+			finish := make(chan struct{})
+			if o.finishTogether {
+				for _, key := range keys {
+					if !stops[key] {
+						started.Add(1)
+					}
+				}
+				go func() {
+					started.Wait()
+					close(finish)
+				}()
+			}
 			for i, key := range keys {
 				r := newFastReporter(t, f, prEvent(sha1), clock, func(c *Config) {
 					c.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
@@ -334,6 +358,10 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 					}
 					if stops[key] {
 						return
+					}
+					if o.finishTogether {
+						started.Done()
+						<-finish
 					}
 					if err := clock.sleep(ctx, work); err != nil {
 						results <- fmt.Sprintf("%s work: %v", key, err)
@@ -432,8 +460,9 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 func TestConcurrentLegsWithFaultsAndHeadMove(t *testing.T) {
 	const trials = 20
 	keys := []string{"hetzner-no-kvm", "gcp", "aws", "azure", "vultr", "latitude", "equinix", "ovh"}
+	base := trialSeedBase(t)
 	for trial := range trials {
-		seed := uint64(1000 + trial)
+		seed := base + uint64(trial)
 		f := newFake(t, fakegh.WithDelay(fakegh.RandomDelay(seed, time.Millisecond)))
 		// The failed writes may land late, which the legs wait out: on a
 		// clock running as fast as their waits.
