@@ -25,7 +25,39 @@ type Attempt struct {
 	// CleanedUp is true when the partial attempt was destroyed before the
 	// next candidate was tried.
 	CleanedUp bool `json:"cleaned_up,omitempty"`
+	// Aftermath says what became of a failed attempt, so the summary can
+	// say whether it may have left something behind; empty for the
+	// attempt that produced the host.
+	Aftermath Aftermath `json:"aftermath,omitempty"`
+	// CleanupError is why destroying the partial attempt failed
+	// (Aftermath AttemptNotDeleted).
+	CleanupError string `json:"cleanup_error,omitempty"`
 }
+
+// Aftermath is what became of a failed attempt.
+type Aftermath string
+
+const (
+	// AttemptDeleted: the partial attempt was destroyed by the identity's
+	// tags before the next candidate was tried.
+	AttemptDeleted Aftermath = "deleted"
+	// AttemptNotDeleted: destroying the partial attempt failed
+	// (CleanupError); no further candidate was tried, and the cycle's
+	// teardown destroys by tag again.
+	AttemptNotDeleted Aftermath = "not-deleted"
+	// AttemptRetried: a transient failure, tried again on the same
+	// candidate; what it created carries the run's tags, so the teardown
+	// finds it.
+	AttemptRetried Aftermath = "retried"
+	// AttemptNextPlacement: a placement the provider gave up on inside one
+	// Create (Request.Tried), having removed what it launched there,
+	// before trying the next zone of the same candidate.
+	AttemptNextPlacement Aftermath = "next-placement"
+	// AttemptLeftToTeardown: the loop stopped at this attempt (auth,
+	// invalid, unknown, or cancelled); nothing was destroyed here, the
+	// cycle's teardown destroys by tag.
+	AttemptLeftToTeardown Aftermath = "left-to-teardown"
+)
 
 // FallbackOptions tunes CreateWithFallback. The zero value uses the
 // production defaults.
@@ -109,6 +141,11 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 			}
 			start := time.Now()
 			h, err := p.Create(ctx, r, j)
+			for i := range tried {
+				if tried[i].Aftermath == "" {
+					tried[i].Aftermath = AttemptNextPlacement
+				}
+			}
 			attempts = append(attempts, tried...)
 			a := Attempt{Candidate: Resolve(p, c), Duration: time.Since(start) - triedTime}
 			if err == nil {
@@ -126,10 +163,12 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 			lastClass = a.Class
 			log := o.Logger.With("candidate", c.String(), "class", a.Class.String(), "code", a.Code)
 			if ctx.Err() != nil {
+				a.Aftermath = AttemptLeftToTeardown
 				attempts = append(attempts, a)
 				return nil, attempts, fmt.Errorf("create host on %s: %w", c, err)
 			}
 			if a.Class == ClassTransient && try < o.MaxTransient {
+				a.Aftermath = AttemptRetried
 				attempts = append(attempts, a)
 				d := o.Backoff(try)
 				log.Info("transient failure, retrying the same candidate", "retry", try+1, "backoff", d)
@@ -146,15 +185,17 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 					// working too, each perhaps in another region: stop
 					// rather than leave one partial attempt behind per
 					// candidate. The caller's teardown destroys again.
+					a.Aftermath, a.CleanupError = AttemptNotDeleted, Message(derr)
 					attempts = append(attempts, a)
 					log.Warn("could not clean up the failed attempt; not trying further candidates", "err", derr)
 					return nil, attempts, notCleared(c, err, derr)
 				}
-				a.CleanedUp = true
+				a.CleanedUp, a.Aftermath = true, AttemptDeleted
 				attempts = append(attempts, a)
 				failures = append(failures, c.String()+": "+a.Error)
 				log.Info("candidate failed, trying the next one")
 			default:
+				a.Aftermath = AttemptLeftToTeardown
 				attempts = append(attempts, a)
 				return nil, attempts, fmt.Errorf("create host on %s: %w", c, err)
 			}

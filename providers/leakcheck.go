@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,6 +38,14 @@ type Lagger interface {
 	LagWindow() time.Duration
 }
 
+// ErrLeakCheckUnconfirmed is returned, wrapped, by LeakCheck when a young
+// run's listings came back empty but the deadline came before as many of
+// them in a row as it takes to outwait the listings' lag behind creates:
+// nothing was seen, but that does not prove nothing is left. Callers treat
+// it like a deferred teardown (Report.Deferred): not torn down, someone
+// sweeps again.
+var ErrLeakCheckUnconfirmed = errors.New("leak check not confirmed")
+
 // LeakCheck lists everything still tagged with the identity's run, key and
 // leg (only this leg: a concurrent leg with the same key is not a leak).
 // An empty result means teardown was complete; the caller fails the step
@@ -46,7 +55,9 @@ type Lagger interface {
 // provider's lag window (or of unknown age) one empty listing is not
 // enough: it takes leakQuietListings in a row, so a resource the listings
 // do not show yet is still found. A wait that cannot end before ctx's
-// deadline is not begun: what the last listing showed is the answer.
+// deadline is not begun: what the last listing showed is the answer, and
+// when that was empty but not yet confirmed by enough quiet listings, the
+// error is ErrLeakCheckUnconfirmed.
 func LeakCheck(ctx context.Context, p Provider, id Identity) ([]Resource, error) {
 	interval := defaultLeakInterval
 	if pl, ok := p.(Poller); ok && pl.PollInterval() > 0 {
@@ -73,10 +84,23 @@ func LeakCheck(ctx context.Context, p Provider, id Identity) ([]Resource, error)
 			return res, nil
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < interval {
-			return res, nil
+			return res, unconfirmed(p, res, quiet, quietNeeded)
 		}
 		if err := waits.Sleep(ctx, interval); err != nil {
-			return res, nil //nolint:nilerr // out of time: report what is still listed
+			// Out of time: report what is still listed.
+			return res, unconfirmed(p, res, quiet, quietNeeded)
 		}
 	}
+}
+
+// unconfirmed is LeakCheck's error when it must stop early: none when
+// something is still listed (that is the answer: a leak), else
+// ErrLeakCheckUnconfirmed, since fewer empty listings than the run's age
+// needs do not show that nothing is left.
+func unconfirmed(p Provider, res []Resource, quiet, needed int) error {
+	if len(res) > 0 || quiet >= needed {
+		return nil
+	}
+	return fmt.Errorf("%w on %s: %d empty listing(s) before the deadline, of the %d in a row a run this young needs (listings lag behind creates)",
+		ErrLeakCheckUnconfirmed, p.Name(), quiet, needed)
 }

@@ -68,6 +68,8 @@ type Request struct {
 	// up on before its own result (a zone without capacity, say), with the
 	// candidate as resolved: zone and type filled in. CreateWithFallback
 	// sets it so the summary lists every attempt, not one per candidate.
+	// A placement is reported only once what was launched there is gone
+	// (or nothing was): the summary says so (AttemptNextPlacement).
 	Tried func(Attempt)
 }
 

@@ -307,6 +307,14 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 	}
 	leaks, err := providers.LeakCheck(ctx, p, id)
 	switch {
+	case errors.Is(err, providers.ErrLeakCheckUnconfirmed):
+		// Nothing listed, but too briefly to trust for a run this young,
+		// and no later sweep comes after this one: not a clean teardown.
+		code = ExitFailed
+		msg := providers.Message(err) + "; resources created moments ago may not be listed yet"
+		problems = append(problems, msg)
+		a.annotate("error", "mvm-verify leak check", msg)
+		fmt.Fprintf(&b, "- ⏳ %s\n", msg)
 	case err != nil:
 		code = ExitFailed
 		msg := providers.Message(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 // GitHub refuses step summaries over 1 MiB; logs are cut to stay well under.
@@ -57,12 +58,8 @@ func Markdown(res *verify.Result) string {
 	if len(res.Attempts) > 0 {
 		b.WriteString("### Candidates tried\n\n| # | Region | Zone | Type | Market | Result | Time |\n|---|---|---|---|---|---|---|\n")
 		for i, a := range res.Attempts {
-			outcome := "✅ created"
-			if a.Error != "" {
-				outcome = "❌ " + a.Class.String() + ": " + a.Error
-			}
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", i+1, matrix.Escape(a.Candidate.Region), matrix.Escape(a.Candidate.Zone),
-				matrix.Escape(a.Candidate.Type), matrix.Escape(a.Candidate.Market), matrix.Escape(outcome), dur(a.Duration))
+				matrix.Escape(a.Candidate.Type), matrix.Escape(a.Candidate.Market), matrix.Escape(attemptResult(a)), dur(a.Duration))
 		}
 		b.WriteString("\n")
 	}
@@ -97,6 +94,30 @@ func Markdown(res *verify.Result) string {
 		b.WriteString(block)
 	}
 	return b.String()
+}
+
+// attemptResult is an attempt's Result cell: created, or why it failed
+// and what became of what it created, so a reader knows whether a failed
+// candidate may have left something behind.
+func attemptResult(a providers.Attempt) string {
+	if a.Error == "" {
+		return "✅ created"
+	}
+	s := "❌ " + a.Class.String() + ": " + a.Error
+	switch a.Aftermath {
+	case providers.AttemptDeleted:
+		s += " — partial attempt deleted"
+	case providers.AttemptNotDeleted:
+		s += " — partial attempt NOT deleted: " + a.CleanupError +
+			"; no further candidate tried, the teardown deletes by tag again"
+	case providers.AttemptRetried:
+		s += " — retried on the same candidate"
+	case providers.AttemptNextPlacement:
+		s += " — nothing launched there is left; next zone tried"
+	case providers.AttemptLeftToTeardown:
+		s += " — stopped here; the teardown deletes what it left by tag"
+	}
+	return s
 }
 
 // details renders text in a collapsed block inside a code fence longer than

@@ -1062,6 +1062,16 @@ func (c *cycle) teardown(ctx context.Context) error {
 		defer cancel()
 	}
 	leaks, lerr := providers.LeakCheck(lctx, c.plan.Provider, c.plan.Identity)
+	if errors.Is(lerr, providers.ErrLeakCheckUnconfirmed) {
+		// Nothing listed, but not for long enough to trust it in a run
+		// this young: like a deferred destroy, the run is not marked
+		// torn down, so the post step sweeps and checks again.
+		c.mu.Lock()
+		c.res.TeardownDeferred = true
+		c.mu.Unlock()
+		fmt.Fprintf(c.out, "   %s; %s\n", providers.Message(lerr), c.laterSweep())
+		return err
+	}
 	if lerr != nil && c.signalled() && lctx.Err() != nil {
 		c.mu.Lock()
 		c.res.TeardownDeferred = true

@@ -271,7 +271,10 @@ func TestBinaryZoneStaysInItsRegion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| 1 | us-east-1 | us-east-1b | c8i.large | on-demand | ❌ capacity", "| 2 | eu-west-1 | eu-west-1a | c8i.large | on-demand | ✅ created"} {
+	// The first candidate's partial attempt (its security group) was
+	// deleted before the second was tried, and the summary says so.
+	for _, want := range []string{"| 1 | us-east-1 | us-east-1b | c8i.large | on-demand | ❌ capacity", "— partial attempt deleted |",
+		"| 2 | eu-west-1 | eu-west-1a | c8i.large | on-demand | ✅ created"} {
 		if !strings.Contains(string(sum), want) {
 			t.Errorf("Candidates tried lacks %q:\n%s", want, sum)
 		}
@@ -424,9 +427,15 @@ func TestBinarySpotFailover(t *testing.T) {
 	if len(rows) != len(want) {
 		t.Fatalf("Candidates tried rows:\n%s\nwant %d rows\n%s", strings.Join(rows, "\n"), len(want), sum)
 	}
+	// The zones moved past inside the spot Create, then the spot
+	// candidate's partial attempt deleted before on-demand was tried.
+	after := []string{"— nothing launched there is left; next zone tried |", "— nothing launched there is left; next zone tried |", "— partial attempt deleted |", ""}
 	for i := range want {
 		if !strings.HasPrefix(rows[i], want[i]) {
 			t.Errorf("row %d = %s, want it to start with %s", i+1, rows[i], want[i])
+		}
+		if !strings.Contains(rows[i], after[i]) {
+			t.Errorf("row %d = %s, want it to say %q", i+1, rows[i], after[i])
 		}
 	}
 }
