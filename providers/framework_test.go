@@ -525,7 +525,7 @@ func TestLegsApart(t *testing.T) {
 	if !a.Matches(a.Tags()) || a.Tags()[TagLeg] != a.Leg {
 		t.Errorf("a leg does not match its own tags %v", a.Tags())
 	}
-	// The janitor's filter (no leg) still sees both.
+	// A filter without a leg (the planned janitor's, not built yet) still sees both.
 	f := Filter{Run: a.Run(), Key: a.Key}
 	if !f.Match(a.Tags()) || !f.Match(b.Tags()) {
 		t.Error("a filter without a leg misses a leg")
@@ -533,9 +533,10 @@ func TestLegsApart(t *testing.T) {
 }
 
 // TestIdentityTags pins the tag set of DESIGN §4 by its literal key names:
-// the janitor, the post step and the leak check of an older release find
-// resources by these exact keys, so a key renamed or dropped (expires-at,
-// which the janitor reaps by) must fail here, not in a cloud.
+// the post step and the leak check of an older release find resources by
+// these exact keys, as will the janitor DESIGN plans (not built yet), so a
+// key renamed or dropped (expires-at, which that janitor is to delete by)
+// must fail here, not in a cloud.
 func TestIdentityTags(t *testing.T) {
 	created := time.Unix(1767225600, 0)
 	id := Identity{Repo: "tinylabscom/mvm", RunID: "4242", RunAttempt: "3", Job: "Verify AWS", Key: "AWS-c8i",

@@ -10,7 +10,7 @@ import (
 )
 
 // Tag keys every taggable resource carries. GCE labels allow only lowercase
-// [a-z0-9_-], so the keys and the values the janitor matches on stay in that set.
+// [a-z0-9_-], so the keys and the values matched on stay in that set.
 const (
 	TagMarker    = "mvm-verify"     // always "1"
 	TagRun       = "mvm-verify-run" // "<run id>-<attempt>"
@@ -22,8 +22,8 @@ const (
 )
 
 // Identity names one verification leg. Everything a leg creates is tagged
-// with it, so teardown, the post step and the janitor find resources by
-// lookup rather than from memory.
+// with it, so teardown and the post step (and the janitor DESIGN plans,
+// not built yet) find resources by lookup rather than from memory.
 type Identity struct {
 	Repo       string    `json:"repo"`
 	RunID      string    `json:"run_id"`

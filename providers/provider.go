@@ -28,7 +28,7 @@ type Provider interface {
 	// resource that is already gone counts as deleted.
 	Destroy(ctx context.Context, id Identity) (Report, error)
 	// List returns the resources matching f: used by the leak check after
-	// teardown and by the janitor.
+	// teardown (and, once built, by the janitor DESIGN plans).
 	List(ctx context.Context, f Filter) ([]Resource, error)
 }
 

@@ -16,10 +16,12 @@ import (
 
 // The plan the CLI hands the cycle: in Actions a signalled run tears down
 // within the 7 s (the runner's SIGKILL follows at about 10 s); at
-// a terminal, where nothing follows up, it may take a minute. The user's
-// insecure-host-key reaches the cycle, which alone may then connect to a
-// host without a pinned key.
+// a terminal, where nothing follows up, a cloud leg's may take a minute
+// (cancelbudget_test.go has every provider). The user's insecure-host-key
+// reaches the cycle, which alone may then connect to a host without a
+// pinned key.
 func TestPlanCancelBudgetAndHostKeyChoice(t *testing.T) {
+	cloud := providers.Info{Name: "aws", Billed: true}
 	for _, tc := range []struct {
 		name     string
 		actions  string
@@ -38,7 +40,7 @@ func TestPlanCancelBudgetAndHostKeyChoice(t *testing.T) {
 				return ""
 			}})
 			run := &config.Run{Suite: &config.Suite{}, TimeoutMinutes: 30, TeardownBudget: 5 * time.Minute, InsecureHostKey: tc.insecure}
-			plan := a.plan(run, nil, providers.Identity{})
+			plan := a.plan(run, nil, cloud, providers.Identity{})
 			if plan.CancelBudget != tc.budget {
 				t.Errorf("cancel budget %s, want %s", plan.CancelBudget, tc.budget)
 			}
@@ -53,8 +55,8 @@ func TestPlanCancelBudgetAndHostKeyChoice(t *testing.T) {
 // runner's grace between SIGTERM and SIGKILL (about 7.5 s to the
 // SIGKILL's 10 s, with the exit still to come): a minute there would be
 // cut off by the SIGKILL mid-teardown. Actions is GITHUB_ACTIONS=true
-// exactly, as the runner sets it; anything else is a terminal, which gets
-// the minute. The runner-cancel tests cannot tell the two apart (the
+// exactly, as the runner sets it; anything else is a terminal, where a
+// cloud leg (checked here) gets the minute. The runner-cancel tests cannot tell the two apart (the
 // local provider's teardown never blocks), so this checks the choice.
 func TestCancelBudgetInActionsIsInsideTheRunnersGrace(t *testing.T) {
 	const runnersGrace = 7500 * time.Millisecond
@@ -73,7 +75,7 @@ func TestCancelBudgetInActionsIsInsideTheRunnersGrace(t *testing.T) {
 			}
 			return ""
 		}})
-		got := a.cancelBudget()
+		got := a.cancelBudget(providers.Info{Name: "aws", Billed: true})
 		if got != tc.want {
 			t.Errorf("GITHUB_ACTIONS=%q: cancel budget %s, want %s", tc.actions, got, tc.want)
 		}
@@ -100,7 +102,7 @@ func TestPlanLimitsFromFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := a.plan(run, nil, providers.Identity{})
+	plan := a.plan(run, nil, providers.Info{}, providers.Identity{})
 	if plan.Timeout != 7*time.Minute || plan.TimeoutMinutes != 7*time.Minute || plan.TeardownBudget != 2*time.Minute {
 		t.Errorf("plan's timeout %s, timeout-minutes %s, teardown budget %s; want 7m, 7m and 2m from the flags",
 			plan.Timeout, plan.TimeoutMinutes, plan.TeardownBudget)

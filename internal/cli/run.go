@@ -88,6 +88,9 @@ func (a *app) maskSecrets(run *config.Run) {
 
 // run is `run` and `up`: the whole cycle, or everything but teardown.
 func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry, keep bool) int {
+	if _, err := a.cancelBudgetOverride(); err != nil {
+		return a.badInput(err)
+	}
 	entry, err := reg.Get(run.Provider)
 	if err != nil {
 		return a.badInput(&config.InputError{Input: "provider", Value: run.Provider, Expected: "one of " + strings.Join(reg.Names(), ", ")})
@@ -130,7 +133,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		defer a.env.signals.setLeft(nil)
 	}
 
-	plan := a.plan(run, p, id)
+	plan := a.plan(run, p, entry.Info, id)
 	plan.SSHSourceCIDR = run.SSHSourceCIDR
 	if entry.Info.Billed {
 		// The runner's address is learned after the provider's preflight:
@@ -165,7 +168,6 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		// could not run is refused at preflight, before ready changes it.
 		plan.HostAddress = strings.TrimSpace(run.Input("ssh-host"))
 	}
-	plan.Info = entry.Info
 	plan.MaxCostUSD = run.MaxCostUSD
 	plan.KeepHost = keep
 	plan.Journal = st
@@ -330,8 +332,9 @@ func exitStatus(res *verify.Result) int {
 	return ExitFailed
 }
 
-// plan turns the configuration into the cycle's plan.
-func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity) verify.Plan {
+// plan turns the configuration into the cycle's plan for provider p,
+// which info describes.
+func (a *app) plan(run *config.Run, p providers.Provider, info providers.Info, id providers.Identity) verify.Plan {
 	suite := run.Suite
 	var steps []verify.Step
 	for _, s := range suite.Steps {
@@ -357,6 +360,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 	}
 	return verify.Plan{
 		Provider:       p,
+		Info:           info,
 		Display:        display,
 		Identity:       id,
 		Candidates:     run.Candidates,
@@ -380,7 +384,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 		Heartbeat:      a.pollInterval(),
 		Out:            a.stdout,
 		Actions:        a.inGHA,
-		CancelBudget:   a.cancelBudget(),
+		CancelBudget:   a.cancelBudget(info),
 		Secrets:        run.Secrets(),
 		Logger:         a.log,
 		Fallback:       providers.FallbackOptions{Logger: a.progressLog},
@@ -391,22 +395,51 @@ func (a *app) plan(run *config.Run, p providers.Provider, id providers.Identity)
 	}
 }
 
-// terminalCancelBudget is how long a signalled run at a terminal may take to
-// tear down: no runner follows up with SIGKILL there, and a second Ctrl-C
-// quits at once. In Actions the cycle's default (7 s, inside the runner's
-// grace) applies and the post step finishes what it could not.
+// cancelBudgetEnv sets, at a terminal, how long a signalled run may take to
+// tear down (tests shorten it). In Actions it is not read: the runner's
+// grace sets the budget there.
+const cancelBudgetEnv = "MVM_VERIFY_CANCEL_BUDGET"
+
+// terminalCancelBudget is how long a signalled run of a cloud provider may
+// take to tear down at a terminal: terminating an instance, waiting for it
+// and deleting its firewall group take longer than the cycle's 7 s, and no
+// runner follows up with SIGKILL there (a second Ctrl-C quits at once), nor
+// a post step to finish what was cut short. In Actions the cycle's default
+// (7 s, inside the runner's grace) applies and the post step finishes it.
 const terminalCancelBudget = time.Minute
 
-func (a *app) cancelBudget() time.Duration {
+// cancelBudget is how long a signalled run of the provider info describes
+// may take to tear down. A provider that creates nothing in a cloud (not
+// Billed: local stops its sshd and undoes its changes here, ssh undoes
+// them on the host) gets the cycle's 7 s at a terminal too, as the cycle
+// promises after SIGINT/SIGTERM; only a cloud's teardown needs the minute.
+func (a *app) cancelBudget(info providers.Info) time.Duration {
 	if a.inGHA {
 		return verify.DefaultCancelBudget
 	}
-	// Tests of the whole binary set MVM_VERIFY_CANCEL_BUDGET so that a
-	// teardown a signal cuts short ends without a minute's wait.
-	if d, err := time.ParseDuration(a.env.Getenv("MVM_VERIFY_CANCEL_BUDGET")); err == nil && d > 0 {
+	if d, err := a.cancelBudgetOverride(); err == nil && d > 0 {
 		return d
 	}
-	return terminalCancelBudget
+	if info.Billed {
+		return terminalCancelBudget
+	}
+	return verify.DefaultCancelBudget
+}
+
+// cancelBudgetOverride is MVM_VERIFY_CANCEL_BUDGET at a terminal: 0 when
+// unset (or in Actions, where it is not read), else a positive duration. A
+// value that is none is an error naming it, for run and up to refuse before
+// anything starts rather than tear down on a budget the user did not ask for.
+func (a *app) cancelBudgetOverride() (time.Duration, error) {
+	v := a.env.Getenv(cancelBudgetEnv)
+	if a.inGHA || v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("environment variable %s: got %q, expected a positive duration like 30s", cancelBudgetEnv, v)
+	}
+	return d, nil
 }
 
 func (a *app) providerOptions(run *config.Run) providers.Options {

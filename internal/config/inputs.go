@@ -208,8 +208,13 @@ func Inputs() []Input {
 		{
 			Name:    "ttl",
 			Default: "3h",
-			Description: "Lifetime after which the host shuts itself down and the janitor may delete it; must be " +
-				"longer than timeout-minutes.",
+			// No janitor yet (DESIGN plans one): the text says what
+			// happens at the TTL today.
+			Description: "Lifetime of a host the run boots (not local or ssh, whose machines stay): its cloud-init " +
+				"schedules a shutdown for then, in case no teardown comes; on AWS, InstanceInitiatedShutdownBehavior=terminate " +
+				"makes that shutdown a termination. What outlives the host, such as its security group, is deleted by the " +
+				"post step or down (a janitor deleting expired resources is planned, not built yet). Must be longer than " +
+				"timeout-minutes.",
 			Modes: provisioning,
 		},
 		{
@@ -330,7 +335,8 @@ func Inputs() []Input {
 		{
 			Name: "head-sha",
 			Description: "Commit the statuses and the matrix are about (40 hex digits); default: the pull request's head " +
-				"from the event, else GITHUB_SHA; with a pull-request other than the event's, that pull request's current " +
+				"from the event (pull_request and pull_request_target alike, a fork's included), on push the commit pushed " +
+				"(the event's after), else GITHUB_SHA; with a pull-request other than the event's, that pull request's current " +
 				"head. report: when the pull request's head is another commit (head-sha given, or a newer push since " +
 				"the event), the matrix is this commit's (a notice says so) and the comment, which follows the pull " +
 				"request's head, is left alone. On events without a pull request (issue_comment, workflow_run), " +
@@ -350,7 +356,9 @@ func Inputs() []Input {
 			Name:    "comment",
 			Default: "true",
 			Description: "Report to GitHub: a leg's commit status on the head SHA and its row in one sticky pull request " +
-				"comment; in report mode, the final comment. false: job summary (and report's files) only.",
+				"comment; in report mode, the final comment. false: job summary (and report's files) only. On a " +
+				"pull_request event from a fork the token is read-only, so the job summary only, with a notice; " +
+				"pull_request_target runs with the base repository's token, so a fork's pull request is reported as any other.",
 			Modes: reporting,
 		},
 		{

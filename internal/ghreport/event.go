@@ -19,7 +19,8 @@ type Event struct {
 	Repo string
 	// HeadSHA is the commit the results are about: the PR's head commit on
 	// pull_request events (GITHUB_SHA is a merge commit there, and statuses
-	// posted to it never show on the PR), else GITHUB_SHA.
+	// posted to it never show on the PR), on push the payload's after (the
+	// commit the ref now points to), else GITHUB_SHA.
 	HeadSHA string
 	// PR is the pull request number; 0 when the event has none (push).
 	PR int
@@ -77,6 +78,14 @@ func (e Event) CommitNotice() string {
 
 var shaPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 
+// pushedCommit reports whether a push payload's after names a commit: a
+// full SHA, not the all-zero one a deleted branch's push carries. Anything
+// else leaves GITHUB_SHA in place rather than failing the leg over a field
+// the runner's own variable also gives.
+func pushedCommit(after string) bool {
+	return shaPattern.MatchString(after) && strings.Trim(after, "0") != ""
+}
+
 // LoadEvent reads the event payload at path (GITHUB_EVENT_PATH) and the run's
 // environment through env (os.Getenv in production). An empty path means no
 // payload: the event is read from the environment alone.
@@ -98,6 +107,9 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 			return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: %w", path, err)
 		}
 		var payload struct {
+			// After is a push's new head; it is what GITHUB_SHA is set
+			// from, but the payload is the event itself.
+			After       string `json:"after"`
 			PullRequest *struct {
 				Number int `json:"number"`
 				Head   struct {
@@ -131,6 +143,8 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 			if pr.Base.Repo != nil {
 				ev.BaseRepo = pr.Base.Repo.FullName
 			}
+		} else if ev.Name == "push" && pushedCommit(payload.After) {
+			ev.HeadSHA = payload.After
 		}
 	}
 	if ev.HeadSHA != "" && !shaPattern.MatchString(ev.HeadSHA) {

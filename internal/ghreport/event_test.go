@@ -41,16 +41,42 @@ func TestLoadEvent(t *testing.T) {
 	}
 }
 
+// On push the commit is the payload's after, the ref's new head; GITHUB_SHA
+// (given another value here, so the test tells which was read) is the
+// fallback when there is no payload or its after names no commit.
 func TestLoadEventPush(t *testing.T) {
 	env := envOf(map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REPOSITORY": testRepo, "GITHUB_SHA": sha2})
-	for _, path := range []string{"", writeEvent(t, `{"ref":"refs/heads/main","after":"`+sha2+`"}`)} {
-		ev, err := LoadEvent(path, env)
+	zero := strings.Repeat("0", 40)
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"payload's after", writeEvent(t, `{"ref":"refs/heads/main","after":"`+sha1+`"}`), sha1},
+		{"no payload", "", sha2},
+		{"no after", writeEvent(t, `{"ref":"refs/heads/main"}`), sha2},
+		{"after not a SHA", writeEvent(t, `{"ref":"refs/heads/main","after":"HEAD"}`), sha2},
+		{"short after", writeEvent(t, `{"ref":"refs/heads/main","after":"`+sha1[:12]+`"}`), sha2},
+		{"deleted branch", writeEvent(t, `{"ref":"refs/heads/gone","after":"`+zero+`","deleted":true}`), sha2},
+	} {
+		ev, err := LoadEvent(tc.path, env)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if ev.HeadSHA != sha2 || ev.PR != 0 || ev.Fork() {
-			t.Errorf("push event (path %q) = %+v, want GITHUB_SHA and no PR", path, ev)
+		if ev.HeadSHA != tc.want || ev.PR != 0 || ev.Fork() {
+			t.Errorf("%s: push event = %+v, want head %s and no PR", tc.name, ev, tc.want)
 		}
+	}
+}
+
+// after is read from a push's payload only: another event's after (a
+// pull_request synchronize carries one too) does not replace its commit.
+func TestLoadEventAfterOnlyOnPush(t *testing.T) {
+	env := envOf(map[string]string{"GITHUB_EVENT_NAME": "workflow_dispatch", "GITHUB_REPOSITORY": testRepo, "GITHUB_SHA": sha2})
+	ev, err := LoadEvent(writeEvent(t, `{"after":"`+sha1+`"}`), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.HeadSHA != sha2 {
+		t.Errorf("workflow_dispatch event with an after: head %s, want GITHUB_SHA %s", ev.HeadSHA, sha2)
 	}
 }
 

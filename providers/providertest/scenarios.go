@@ -227,8 +227,8 @@ func unindent(b []byte) []byte {
 }
 
 // CheckExpiry checks the two ends of a host's TTL against each other: the
-// expires-at tag the janitor reaps by, and the `shutdown -h +N` the host
-// runs on its own. created-at is when the run began (unix seconds, within
+// expires-at tag (for the janitor DESIGN plans, not built yet) and the
+// `shutdown -h +N` the host runs on its own. created-at is when the run began (unix seconds, within
 // began..ended), expires-at is ttl later, and the shutdown's N minutes
 // agree with that within a minute (the host counts from its boot, a little
 // after created-at, and shutdown takes whole minutes).
