@@ -42,9 +42,40 @@ error: 1 target failed:
     ` + "`--lib`" + `
 `,
 			exit:    101,
-			want:    Summary{Binaries: 2, Passed: 1, Aborted: 1, Failures: []string{"a::crash"}},
+			want:    Summary{Binaries: 2, Passed: 1, Aborted: 1, Failures: []string{"a::crash"}, Interrupted: []string{"a::crash"}},
 			verdict: Fail,
 			why:     "1 test binary(ies) stopped without a result (crashed or killed) while running a::crash",
+		},
+		{
+			// The crash came after another test had failed: the verdict
+			// names the test the binary was in when it stopped.
+			name: "crashed binary after a failure, followed by a passing one",
+			output: `running 3 tests
+test a::bad ... FAILED
+test a::crash ... 
+running 1 test
+test b::fine ... ok
+
+test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+`,
+			exit: 101,
+			want: Summary{Binaries: 2, Passed: 1, Aborted: 1, Failures: []string{"a::bad", "a::crash"},
+				Interrupted: []string{"a::crash"}},
+			verdict: Fail,
+			why:     "1 test binary(ies) stopped without a result (crashed or killed) while running a::crash",
+		},
+		{
+			// Killed between two tests, after one had failed: no test was
+			// running, and the failure is named as a failure.
+			name: "killed between tests after a failure",
+			output: `running 3 tests
+test a::bad ... FAILED
+test a::good ... ok
+`,
+			exit:    137,
+			want:    Summary{Binaries: 1, Aborted: 1, Failures: []string{"a::bad"}},
+			verdict: Fail,
+			why:     "1 test binary(ies) stopped without a result (crashed or killed); failed: a::bad",
 		},
 		{
 			// --nocapture --test-threads=1: the test's output comes between its
