@@ -102,11 +102,13 @@ func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discov
 	if err != nil {
 		return "", fmt.Errorf("discover the runner's IP (set ssh-source-cidr to skip): %w", err)
 	}
+	// net.ParseIP gives IPv4 in its 16-byte form (::ffff:a.b.c.d): unmap
+	// before judging it, or 0.0.0.0 reads as a specified IPv6 address.
 	addr, ok := netip.AddrFromSlice(ip)
-	if !ok || !addr.Unmap().IsValid() || addr.IsUnspecified() {
+	addr = addr.Unmap()
+	if !ok || !addr.IsValid() || addr.IsUnspecified() {
 		return "", fmt.Errorf("discover the runner's IP: got %q, expected an IP address", ip)
 	}
-	addr = addr.Unmap()
 	return netip.PrefixFrom(addr, addr.BitLen()).String(), nil
 }
 

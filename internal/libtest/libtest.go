@@ -32,6 +32,10 @@ type Summary struct {
 	// Failures names the failing tests in the order they were reported; a test
 	// running when its binary aborted is included.
 	Failures []string
+	// Interrupted names the tests that were running when their binary
+	// stopped without a result (also in Failures), so the verdict names the
+	// test a crash happened in, not a failure reported before it.
+	Interrupted []string `json:",omitempty"`
 }
 
 // Verdict is what a step's result reads as.
@@ -121,6 +125,7 @@ func Parse(output []byte) Summary {
 		s.Failures = append(s.Failures, cur.failures()...)
 		if cur.pending != "" {
 			s.Failures = append(s.Failures, cur.pending)
+			s.Interrupted = append(s.Interrupted, cur.pending)
 		}
 		cur = nil
 	}
@@ -257,8 +262,12 @@ func (s Summary) Verdict(exitCode int) (Verdict, string) {
 		return Fail, fmt.Sprintf("%d failed, first: %s", s.Failed, s.Failures[0])
 	case s.Aborted > 0:
 		why := fmt.Sprintf("%d test binary(ies) stopped without a result (crashed or killed)", s.Aborted)
-		if len(s.Failures) > 0 {
-			why += " while running " + s.Failures[0]
+		switch {
+		case len(s.Interrupted) > 0:
+			why += " while running " + s.Interrupted[0]
+		case len(s.Failures) > 0:
+			// Stopped between tests, after one had failed.
+			why += "; failed: " + s.Failures[0]
 		}
 		return Fail, why
 	case len(s.Failures) > 0:

@@ -232,7 +232,7 @@ func TestParseAndVerdict(t *testing.T) {
 			name:    "test binary aborted (SIGABRT) mid-run",
 			output:  string(fixture(t, "aborted.txt")),
 			exit:    101,
-			want:    Summary{Binaries: 1, Aborted: 1, Failures: []string{"b_aborts"}},
+			want:    Summary{Binaries: 1, Aborted: 1, Failures: []string{"b_aborts"}, Interrupted: []string{"b_aborts"}},
 			verdict: Fail, whyHas: "while running b_aborts",
 		},
 		{
