@@ -7,8 +7,13 @@ import (
 	"time"
 )
 
-// Sleep waits d, or returns ctx's error as soon as ctx ends.
+// Sleep waits d, or returns ctx's error as soon as ctx ends. A context
+// that has already ended always wins, even over a wait short enough to be
+// over at once: the caller's next round must not run after a cancel.
 func Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -17,3 +17,15 @@ func TestSleep(t *testing.T) {
 		t.Errorf("a cancelled wait returned %v, want context.Canceled", err)
 	}
 }
+
+// An ended context wins over a wait that is over at once (select would
+// pick between the two at random).
+func TestSleepEndedContextWins(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 1000 {
+		if err := Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
+			t.Fatalf("try %d: a zero wait on an ended context returned %v, want context.Canceled", i, err)
+		}
+	}
+}
