@@ -229,3 +229,33 @@ func TestBadInputNotReportedToGitHub(t *testing.T) {
 		})
 	}
 }
+
+// A refusal on a fork's pull request, or with a read-only token, degrades as
+// any leg's report does: no status, one notice saying why, and the exit
+// status is still the refusal's.
+func TestBadInputReportDegrades(t *testing.T) {
+	for _, c := range []struct{ name, headRepo, token, why string }{
+		{"fork PR", "mallory/r", ghToken, "fork mallory/r"},
+		{"read-only token", ghRepo, roToken, "Resource not accessible by integration"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gh := fakeGitHub(t)
+			env := cmdEnv(t, append(actionsEnv(prEventFile(t, c.headRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+				"INPUT_GITHUB-TOKEN="+c.token, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_PROVIDER=local",
+				"INPUT_TIMEOUT-MINUTES=abc", "INPUT_OUT="+filepath.Join(t.TempDir(), "out"))...)
+			r := runBin(t, env)
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			if n := strings.Count(r.stdout, "::notice"); n != 1 || !strings.Contains(r.stdout, c.why) {
+				t.Errorf("%d notices, want one saying %q:\n%s", n, c.why, r.stdout)
+			}
+			if sts := gh.Statuses(ghRepo, ghHead); len(sts) != 0 {
+				t.Errorf("statuses set: %+v", sts)
+			}
+			if !strings.Contains(r.stdout, `::error title=mvm-verify%3A bad input::input "timeout-minutes"`) {
+				t.Errorf("the refusal's error annotation is missing:\n%s", r.stdout)
+			}
+		})
+	}
+}
