@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/ghreport"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -29,9 +31,11 @@ const badInputNoteMax = 300
 // leg (fromJSON(steps.x.outputs.row)) finds a row and not an empty string.
 // The configuration that would settle the leg's key and name was refused,
 // so they come from the inputs as given, where they have the form of one
-// ("unknown" otherwise); the note is the error, which names the input, with
-// every secret input's value as given replaced by "***".
-func (a *app) badInputRow(err error) matrix.Row {
+// ("unknown" otherwise), or from the configuration where it was loaded
+// before the refusal (a.rowKey); the note is the error, which names the
+// input, with every secret input's value as given replaced by "***". keyed
+// says some input named the row: its key is not the "unknown" fallback.
+func (a *app) badInputRow(err error) (row matrix.Row, keyed bool) {
 	src := a.inputSource()
 	get := func(name string) string {
 		v, _ := src(name)
@@ -48,10 +52,20 @@ func (a *app) badInputRow(err error) matrix.Row {
 		lane = ""
 	}
 	key := get("key")
+	keyed = true
 	if !rawKeyForm.MatchString(key) || redact(key) != key {
 		key = providers.Label(provider)
 		if lane == config.LaneNoKVM {
 			key += "-" + config.LaneNoKVM
+		}
+		keyed = provider != "unknown"
+	}
+	if a.rowKey != "" {
+		// Loaded, and the lane resolved where it was: the leg's own row.
+		key, keyed = a.rowKey, true
+		lane = a.rowLane
+		if lane == config.LaneAuto {
+			lane = ""
 		}
 	}
 	display := get("display")
@@ -73,7 +87,46 @@ func (a *app) badInputRow(err error) matrix.Row {
 		FirstFailure: verify.PhasePreflight + ": " + note,
 		Refusal:      note,
 	}
-	return res.Row()
+	return res.Row(), keyed
+}
+
+// reportBadInput posts the row of a leg refused at its inputs to GitHub as
+// the leg's final report (reportFinish's): its commit status
+// mvm-verify/<key> on the head commit, failure as for any refused preflight,
+// described as the row ("❌ Preflight · — Live cycle · … · bad input: …"),
+// and the row in the sticky comment. Without it a misconfigured leg would
+// have no status on the pull request and no row in the matrix, while a leg
+// refused a step later, at its provider's preflight, has both.
+//
+// Only run and up in Actions report: down's row belongs to the leg that
+// kept the host, report has no row, and an unknown mode may be neither. The
+// inputs that say whether and where to report must have been accepted (a
+// report to the wrong repository, commit or server is worse than none), and
+// some input must have named the row (not the "unknown" fallback). With no
+// token or comment: false nothing is posted, as for any leg. Only GitHub is
+// called, within finishReserve, and even after a signal, as a final row is;
+// what it answers is a notice at most, and the exit status stays 2.
+func (a *app) reportBadInput(row matrix.Row, keyed bool) {
+	if !a.inGHA || !a.leg || (a.mode != config.ModeRun && a.mode != config.ModeUp) || a.src == nil || !keyed {
+		return
+	}
+	ev, _ := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv) // reporter says if it is unreadable
+	run, err := config.LoadGitHub(a.src, config.Options{Getenv: a.env.Getenv, HeadSHA: headSHA(a.env.Getenv), PullRequest: ev.PR})
+	if err != nil {
+		// The annotation names them already.
+		a.log.Info("the refusal is not reported to GitHub: the inputs saying where to report were refused too")
+		return
+	}
+	if run.GitHubToken == "" {
+		return
+	}
+	r := a.reporter(run)
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), finishReserve)
+	defer cancel()
+	a.notice(r.Finish(ctx, row))
 }
 
 // inputSource is where the inputs were read from: the flags and INPUT_*,

@@ -9,15 +9,18 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
 // badInputInActions runs the action's main step with the inputs in with
 // (github-token as token) and returns the row output, after checking that
 // it exited 2 and that token is in none of the outputs, the job summary,
-// stdout or stderr.
+// stdout, stderr or what was sent to (a fake) GitHub.
 func badInputInActions(t *testing.T, with map[string]string, token string) matrix.Row {
 	t.Helper()
+	gh, ghBodies := tracedGitHub(t)
+	gh.AddToken(token, fakegh.Token{Login: "github-actions[bot]"})
 	outputs, summary, state := emptyFile(t, "outputs"), emptyFile(t, "summary"), emptyFile(t, "state")
 	with = maps.Clone(with)
 	with["out"] = filepath.Join(t.TempDir(), "out")
@@ -27,13 +30,13 @@ func badInputInActions(t *testing.T, with map[string]string, token string) matri
 			"${{ github.server_url }}":                                "https://github.example",
 			"${{ github.repository }}":                                ghRepo,
 			"${{ github.event.pull_request.head.sha || github.sha }}": ghHead,
-		})...), "GITHUB_STATE="+state)...)
+		})...), "GITHUB_STATE="+state, "GITHUB_API_URL="+gh.URL())...)
 	r := runBin(t, env)
 	if r.code != 2 {
 		t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	for what, text := range map[string]string{"outputs": readFile(t, outputs), "job summary": readFile(t, summary),
-		"stdout": r.stdout, "stderr": r.stderr} {
+		"stdout": r.stdout, "stderr": r.stderr, "requests to GitHub": strings.Join(ghBodies(), "\n")} {
 		if strings.Contains(text, token) {
 			t.Errorf("the github-token is in the %s:\n%s", what, text)
 		}
@@ -144,6 +147,8 @@ func TestBadOutRowRedactsToken(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(out, "host", "host.json"), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	gh, ghBodies := tracedGitHub(t)
+	gh.AddToken(token, fakegh.Token{Login: "github-actions[bot]"})
 	outputs, summary := emptyFile(t, "outputs"), emptyFile(t, "summary")
 	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), summary, outputs),
 		runnerInputs(t, map[string]string{"mode": "up", "provider": "local", "suite": writeSuite(t, quickSuite),
@@ -151,7 +156,7 @@ func TestBadOutRowRedactsToken(t *testing.T) {
 			"${{ github.server_url }}":                                "https://github.example",
 			"${{ github.repository }}":                                ghRepo,
 			"${{ github.event.pull_request.head.sha || github.sha }}": ghHead,
-		})...), "GITHUB_STATE="+emptyFile(t, "state"))...)
+		})...), "GITHUB_STATE="+emptyFile(t, "state"), "GITHUB_API_URL="+gh.URL())...)
 	r := runBin(t, env)
 	if r.code != 2 {
 		t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -164,7 +169,8 @@ func TestBadOutRowRedactsToken(t *testing.T) {
 		t.Errorf("row notes %q do not name the input with the token hidden", row.Notes)
 	}
 	for what, text := range map[string]string{"outputs": readFile(t, outputs), "job summary": readFile(t, summary),
-		"stdout": strings.ReplaceAll(r.stdout, "::add-mask::"+token+"\n", ""), "stderr": r.stderr} {
+		"stdout": strings.ReplaceAll(r.stdout, "::add-mask::"+token+"\n", ""), "stderr": r.stderr,
+		"requests to GitHub": strings.Join(ghBodies(), "\n")} {
 		if strings.Contains(text, token) {
 			t.Errorf("the github-token is in the %s:\n%s", what, text)
 		}

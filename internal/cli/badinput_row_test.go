@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
@@ -84,8 +85,11 @@ func TestBadInputRowInActions(t *testing.T) {
 			outputs, summary, state := emptyFile(t, "outputs"), emptyFile(t, "summary"), emptyFile(t, "state")
 			with := maps.Clone(tc.with)
 			with["out"] = out
+			// The refusal is reported to GitHub: to a fake, looked into too.
+			gh, ghBodies := tracedGitHub(t)
+			gh.AddToken(token, fakegh.Token{Login: "github-actions[bot]"})
 			env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), summary, outputs),
-				runnerInputs(t, with, expr)...), "GITHUB_STATE="+state, "TMPDIR="+tmp)...)
+				runnerInputs(t, with, expr)...), "GITHUB_STATE="+state, "TMPDIR="+tmp, "GITHUB_API_URL="+gh.URL())...)
 			r := runBin(t, env)
 			if r.code != 2 {
 				t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -119,11 +123,21 @@ func TestBadInputRowInActions(t *testing.T) {
 			}
 			for _, s := range secrets {
 				for what, text := range map[string]string{"outputs": readFile(t, outputs), "job summary": readFile(t, summary),
-					"stdout": r.stdout, "stderr": r.stderr} {
+					"stdout": r.stdout, "stderr": r.stderr, "requests to GitHub": strings.Join(ghBodies(), "\n")} {
 					if strings.Contains(text, s) {
 						t.Errorf("a secret (%.12s…) is in the %s", s, what)
 					}
 				}
+			}
+			// The leg's refusal is its status on the PR, under the row
+			// output's key, unless no input named the row or the mode is
+			// not a leg's.
+			if tc.key != "unknown" && tc.with["mode"] == "" {
+				if sts := legStatuses(gh, tc.key); len(sts) != 1 || sts[0].State != "failure" {
+					t.Errorf("statuses mvm-verify/%s on the head: %+v, want one failure", tc.key, sts)
+				}
+			} else if reqs := gh.Requests(); len(reqs) != 0 {
+				t.Errorf("%d requests reached GitHub, want none: %+v", len(reqs), reqs)
 			}
 			// Nothing for the post step to tear down: it acts on the
 			// provider and identity states, and on recorded resources.

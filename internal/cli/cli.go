@@ -26,6 +26,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 )
 
@@ -209,6 +210,14 @@ type app struct {
 	// known, for the key and name of that row.
 	leg bool
 	src config.Source
+	// mode is the command (run, up, down, report) or the action's mode
+	// input as given, once known: only run and up report a bad input to
+	// GitHub (reportBadInput).
+	mode string
+	// rowKey and rowLane are the leg's row key and lane once the
+	// configuration settled them (the lane resolved from the provider),
+	// for the row of a bad input refused after that.
+	rowKey, rowLane string
 }
 
 func (a *app) clock() time.Time {
@@ -292,14 +301,22 @@ func (a *app) badInput(err error) int {
 		// status sees error, not an empty string, and one reading a leg's
 		// row a row, as a preflight refusal's.
 		a.files.setOutput("status", "error")
+		var row matrix.Row
+		keyed := false
 		if a.leg {
-			a.files.setOutput("row", mustJSON(a.badInputRow(err)))
+			row, keyed = a.badInputRow(err)
+			a.files.setOutput("row", mustJSON(row))
 		}
 		fence := "```"
 		for strings.Contains(msg, fence) {
 			fence += "`"
 		}
 		a.files.addSummary(fmt.Sprintf("### mvm-verify: bad input\n\nNothing was started.\n\n%s\n%s\n%s\n", fence, msg, fence))
+		// Last: the refusal is said and recorded above even if GitHub
+		// is slow to take it.
+		if a.leg {
+			a.reportBadInput(row, keyed)
+		}
 	}
 	return ExitBadInput
 }

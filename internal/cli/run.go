@@ -24,7 +24,7 @@ import (
 
 // fromFlags runs a command configured from the command line.
 func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
-	a.leg = cmd != "report"
+	a.leg, a.mode = cmd != "report", cmd
 	src, err := a.flagSource(cmd, args)
 	a.src = src
 	if err != nil {
@@ -45,7 +45,7 @@ func (a *app) actionMain(ctx context.Context) int {
 	if mode == "" {
 		mode = "run"
 	}
-	a.leg, a.src = mode != "report", src
+	a.leg, a.src, a.mode = mode != "report", src, mode
 	return a.dispatch(ctx, mode, src)
 }
 
@@ -58,6 +58,7 @@ func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
 		return a.badInput(err)
 	}
 	a.maskSecrets(run)
+	a.rowKey, a.rowLane = run.Key, run.Lane
 	if cmd != "down" { // down knows its provider once it has read its state
 		a.warnNotApplying(run)
 	}
@@ -106,6 +107,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		if run.Lane == config.LaneNoKVM && run.Key == providers.Label(run.Provider) {
 			run.Key += "-" + config.LaneNoKVM
 		}
+		a.rowKey, a.rowLane = run.Key, run.Lane
 	}
 	if err := os.MkdirAll(run.Out, 0o755); err != nil {
 		return a.badInput(&config.InputError{Input: "out", Value: run.Out,

@@ -142,6 +142,28 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	return r, nil
 }
 
+// LoadGitHub reads and checks, as LoadWith does, only the inputs that say
+// whether and where a leg reports to GitHub: github-token (or GITHUB_TOKEN),
+// github-api-url, github-repository, pull-request, head-sha, check-run-id
+// and comment. The Run it returns holds those alone. A leg refused for
+// another input still reports its refusal with them; one refused for one of
+// these reports nothing, so an error here means: do not report.
+func LoadGitHub(src Source, opt Options) (*Run, error) {
+	l := newLoader(src)
+	if l.get("github-token") == "" {
+		l.set("github-token", strings.TrimSpace(opt.env("GITHUB_TOKEN")))
+	}
+	r := &Run{}
+	l.github(r, opt)
+	r.Comment = l.boolean("comment")
+	l.endpoint("github-api-url")
+	l.redactErrors()
+	if err := errors.Join(l.errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // The range of the disk-gb input, in GB: at least the Ubuntu images' 8 GB
 // root snapshot, at most EBS gp3's 16384 GiB.
 const (
@@ -624,17 +646,21 @@ func cmpOr(values ...string) string {
 func (l *loader) endpoints() {
 	for _, in := range Inputs() {
 		name := in.Name
-		if !strings.HasSuffix(name, "-endpoint") && name != "github-api-url" {
-			continue
+		if strings.HasSuffix(name, "-endpoint") || name == "github-api-url" {
+			l.endpoint(name)
 		}
-		v := l.get(name)
-		if v == "" {
-			continue
-		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			l.fail(name, v, "an http(s) URL like https://api.example.com", nil)
-		}
+	}
+}
+
+// endpoint checks one URL-valued input.
+func (l *loader) endpoint(name string) {
+	v := l.get(name)
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		l.fail(name, v, "an http(s) URL like https://api.example.com", nil)
 	}
 }
 
