@@ -76,7 +76,12 @@ func (r result) resultJSON(t *testing.T) map[string]any {
 // cmdEnv is a clean environment: nothing from a surrounding Actions run
 // leaks into the test, and temp files go where the test can inspect them.
 func cmdEnv(t *testing.T, extra ...string) []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir()}
+	// The production endpoints point at a closed loopback port unless the
+	// test gives its own (the last value of a variable wins): a test that
+	// forgets its fake fails on a refused connection instead of reaching
+	// api.github.com or the egress service.
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
+		"GITHUB_API_URL=http://127.0.0.1:9/", "MVM_VERIFY_EGRESS_URL=http://127.0.0.1:9/"}
 	return append(env, extra...)
 }
 

@@ -14,8 +14,12 @@ import (
 // hook), then extra. A later entry wins over an earlier one of the same
 // name.
 func BaseEnv(t *testing.T, extra ...string) []string {
+	// GITHUB_API_URL and MVM_VERIFY_EGRESS_URL point at a closed loopback
+	// port unless extra gives the test's own (the last value wins): a test
+	// that forgets its fake fails on a refused connection instead of
+	// reaching the internet.
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
-		"MVM_VERIFY_POLL_INTERVAL=100ms"}, extra...)
+		"MVM_VERIFY_POLL_INTERVAL=100ms", "GITHUB_API_URL=http://127.0.0.1:9/", "MVM_VERIFY_EGRESS_URL=http://127.0.0.1:9/"}, extra...)
 }
 
 // SuiteFile writes a suite of one step, run as root, whose result is the
