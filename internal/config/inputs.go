@@ -335,8 +335,8 @@ func Inputs() []Input {
 		{
 			Name: "head-sha",
 			Description: "Commit the statuses and the matrix are about (40 hex digits); default: the pull request's head " +
-				"from the event (pull_request and pull_request_target alike, a fork's included), on push the commit pushed " +
-				"(the event's after), else GITHUB_SHA; with a pull-request other than the event's, that pull request's current " +
+				"from the event (pull_request and pull_request_target alike, a fork's included), on a push to a branch the " +
+				"branch's new head (the event's after), else GITHUB_SHA (on a tag push the tagged commit); with a pull-request other than the event's, that pull request's current " +
 				"head. report: when the pull request's head is another commit (head-sha given, or a newer push since " +
 				"the event), the matrix is this commit's (a notice says so) and the comment, which follows the pull " +
 				"request's head, is left alone. On events without a pull request (issue_comment, workflow_run), " +
