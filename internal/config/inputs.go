@@ -210,8 +210,10 @@ func Inputs() []Input {
 			Default: "3h",
 			// No janitor yet (DESIGN plans one): the text says what
 			// happens at the TTL today.
-			Description: "Lifetime of a host the run boots (not local or ssh, whose machines stay): its cloud-init " +
-				"schedules a shutdown for then, in case no teardown comes; on AWS, InstanceInitiatedShutdownBehavior=terminate " +
+			Description: "Lifetime of a host the run boots (not local or ssh, whose machines stay), in case no teardown " +
+				"comes: cloud-init's runcmd, which runs once the host has booted and installed its packages, schedules " +
+				"shutdown -h +TTL, so the TTL counts from then, not from launch, and the host outlives its expires-at tag " +
+				"(created-at plus TTL) by its boot and package install; on AWS, InstanceInitiatedShutdownBehavior=terminate " +
 				"makes that shutdown a termination. What outlives the host, such as its security group, is deleted by the " +
 				"post step or down (a janitor deleting expired resources is planned, not built yet). Must be longer than " +
 				"timeout-minutes.",
