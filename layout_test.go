@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -72,11 +73,25 @@ func say(pattern string) string {
 // list -deps` says of each.
 func moduleDeps(t *testing.T) map[string][]string {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "./...")
+	return moduleList(t, "Deps")
+}
+
+// moduleImports maps every package of the module (module-relative) to the
+// module packages it imports directly, test files aside.
+func moduleImports(t *testing.T) map[string][]string {
+	t.Helper()
+	return moduleList(t, "Imports")
+}
+
+// moduleList maps every package of the module to the module packages in
+// its go list field (Deps or Imports).
+func moduleList(t *testing.T, field string) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range ."+field+"}} {{.}}{{end}}", "./...")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list -deps ./...: %v", err)
+		t.Fatalf("go list ./... (%s): %v", field, err)
 	}
 	rel := func(p string) (string, bool) {
 		if p == module {
@@ -143,6 +158,154 @@ func TestDependencyArrows(t *testing.T) {
 		}
 	}
 }
+
+// sharedProviders are the packages under providers/ that are no adapter:
+// the contract and what every adapter's tests are built from. Any other
+// providers/<name> is an adapter, with the packages below it (its fake).
+var sharedProviders = []string{"providers/fakecloud", "providers/providertest"}
+
+// adapterOf is the adapter a module package belongs to ("aws" for
+// providers/aws and providers/aws/fake), or "" for any other package.
+func adapterOf(pkg string) string {
+	rest, ok := strings.CutPrefix(pkg, "providers/")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	if slices.Contains(sharedProviders, "providers/"+name) {
+		return ""
+	}
+	return name
+}
+
+// TestAdaptersStandAlone: no provider adapter, nor its fake, depends on
+// another adapter (DESIGN §3: a provider is a room you can work in without
+// reading the others); what they share lives in providers,
+// providers/fakecloud and providers/providertest.
+func TestAdaptersStandAlone(t *testing.T) {
+	deps := moduleDeps(t)
+	adapters := map[string]bool{}
+	for p := range deps {
+		if a := adapterOf(p); a != "" {
+			adapters[a] = true
+		}
+	}
+	for _, want := range []string{"aws", "local", "ssh"} {
+		if !adapters[want] {
+			t.Errorf("no package providers/%s: the rule names adapters that do not exist; update it and docs/architecture.md", want)
+		}
+	}
+	for _, shared := range sharedProviders {
+		if _, ok := deps[shared]; !ok {
+			t.Errorf("no package %s: update sharedProviders and docs/architecture.md", shared)
+		}
+	}
+	for p, ds := range deps {
+		a := adapterOf(p)
+		if a == "" {
+			continue
+		}
+		for _, d := range ds {
+			if b := adapterOf(d); b != "" && b != a {
+				t.Errorf("%s depends on %s: adapter %s must not depend on adapter %s (a provider is a room you can work in without reading the others; move what they share to providers)", p, d, a, b)
+			}
+		}
+	}
+}
+
+// TestArchitectureDocArrows: the arrow lines of docs/architecture.md
+// ("a, b → c, d   (comment)", internal/ left out, main the binary,
+// providers/{x,y} for several) are every direct import between the
+// module's packages, no more and no fewer, so the page cannot drift from
+// the code.
+func TestArchitectureDocArrows(t *testing.T) {
+	doc, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## Arrows\n")
+	if !ok {
+		t.Fatal("docs/architecture.md has no ## Arrows section")
+	}
+	_, block, ok := strings.Cut(section, "```\n")
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
+		t.Fatal("docs/architecture.md's Arrows section has no ``` block")
+	}
+	imports := moduleImports(t)
+	resolve := func(name string) string {
+		if name == "main" {
+			return "."
+		}
+		if _, ok := imports["internal/"+name]; ok {
+			return "internal/" + name
+		}
+		if _, ok := imports[name]; !ok {
+			t.Errorf("docs/architecture.md's arrows name %q, which is no package of the module", name)
+		}
+		return name
+	}
+	names := func(list string) []string {
+		var out []string
+		for _, item := range strings.Split(list, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			out = append(out, resolve(item))
+		}
+		return out
+	}
+	said := map[string]map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		from, to, ok := strings.Cut(line, " → ")
+		if !ok {
+			t.Errorf("docs/architecture.md arrow line %q: want FROM → TO", line)
+			continue
+		}
+		to, _, _ = strings.Cut(to, " (") // the comment
+		to = strings.TrimSpace(to)
+		to = braces.ReplaceAllStringFunc(to, func(m string) string {
+			sub := braces.FindStringSubmatch(m)
+			var out []string
+			for _, s := range strings.Split(sub[2], ",") {
+				out = append(out, sub[1]+s)
+			}
+			return strings.Join(out, ", ")
+		})
+		var targets []string
+		if to != "nothing of ours" {
+			targets = names(to)
+		}
+		for _, f := range names(from) {
+			if said[f] == nil {
+				said[f] = map[string]bool{}
+			}
+			for _, d := range targets {
+				said[f][d] = true
+			}
+		}
+	}
+	for p, ds := range imports {
+		for _, d := range ds {
+			if !said[p][d] {
+				t.Errorf("%s imports %s, but docs/architecture.md's arrows do not say so", say(p), d)
+			}
+		}
+	}
+	for p, ds := range said {
+		for d := range ds {
+			if !slices.Contains(imports[p], d) {
+				t.Errorf("docs/architecture.md's arrows say %s → %s, but it does not import it", say(p), d)
+			}
+		}
+	}
+}
+
+// braces is one providers/{a,b} group in an arrow line.
+var braces = regexp.MustCompile(`(\S*)\{([^}]*)\}`)
 
 // TestArchitectureDocNamesEveryPackage: docs/architecture.md says what
 // each package of the module is for, so a new package comes with its line

@@ -168,13 +168,18 @@ func CreateWithFallback(ctx context.Context, p Provider, req Request, cands []Ca
 				return nil, attempts, fmt.Errorf("create host on %s: %w", c, err)
 			}
 			if a.Class == ClassTransient && try < o.MaxTransient {
-				a.Aftermath = AttemptRetried
-				attempts = append(attempts, a)
 				d := o.Backoff(try)
 				log.Info("transient failure, retrying the same candidate", "retry", try+1, "backoff", d)
 				if err := o.Sleep(ctx, d); err != nil {
+					// The context ended during the backoff: no retry
+					// happens, and what the attempt made is the
+					// teardown's to find by tag.
+					a.Aftermath = AttemptLeftToTeardown
+					attempts = append(attempts, a)
 					return nil, attempts, fmt.Errorf("create host: %w", err)
 				}
+				a.Aftermath = AttemptRetried
+				attempts = append(attempts, a)
 				continue
 			}
 			switch a.Class {

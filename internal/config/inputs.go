@@ -210,8 +210,10 @@ func Inputs() []Input {
 			Default: "3h",
 			// No janitor yet (DESIGN plans one): the text says what
 			// happens at the TTL today.
-			Description: "Lifetime of a host the run boots (not local or ssh, whose machines stay): its cloud-init " +
-				"schedules a shutdown for then, in case no teardown comes; on AWS, InstanceInitiatedShutdownBehavior=terminate " +
+			Description: "Lifetime of a host the run boots (not local or ssh, whose machines stay), in case no teardown " +
+				"comes: cloud-init's runcmd, which runs once the host has booted and installed its packages, schedules " +
+				"shutdown -h +TTL, so the TTL counts from then, not from launch, and the host outlives its expires-at tag " +
+				"(created-at plus TTL) by its boot and package install; on AWS, InstanceInitiatedShutdownBehavior=terminate " +
 				"makes that shutdown a termination. What outlives the host, such as its security group, is deleted by the " +
 				"post step or down (a janitor deleting expired resources is planned, not built yet). Must be longer than " +
 				"timeout-minutes.",
@@ -335,8 +337,8 @@ func Inputs() []Input {
 		{
 			Name: "head-sha",
 			Description: "Commit the statuses and the matrix are about (40 hex digits); default: the pull request's head " +
-				"from the event (pull_request and pull_request_target alike, a fork's included), on push the commit pushed " +
-				"(the event's after), else GITHUB_SHA; with a pull-request other than the event's, that pull request's current " +
+				"from the event (pull_request and pull_request_target alike, a fork's included), on a push to a branch the " +
+				"branch's new head (the event's after), else GITHUB_SHA (on a tag push the tagged commit); with a pull-request other than the event's, that pull request's current " +
 				"head. report: when the pull request's head is another commit (head-sha given, or a newer push since " +
 				"the event), the matrix is this commit's (a notice says so) and the comment, which follows the pull " +
 				"request's head, is left alone. On events without a pull request (issue_comment, workflow_run), " +

@@ -19,8 +19,10 @@ type Event struct {
 	Repo string
 	// HeadSHA is the commit the results are about: the PR's head commit on
 	// pull_request events (GITHUB_SHA is a merge commit there, and statuses
-	// posted to it never show on the PR), on push the payload's after (the
-	// commit the ref now points to), else GITHUB_SHA.
+	// posted to it never show on the PR), on a push to a branch the
+	// payload's after (the commit the branch now points to), else
+	// GITHUB_SHA (on a tag push too: an annotated tag's after is the tag
+	// object, not a commit, and statuses cannot be posted to it).
 	HeadSHA string
 	// PR is the pull request number; 0 when the event has none (push).
 	PR int
@@ -79,11 +81,14 @@ func (e Event) CommitNotice() string {
 var shaPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // pushedCommit reports whether a push payload's after names a commit: a
-// full SHA, not the all-zero one a deleted branch's push carries. Anything
-// else leaves GITHUB_SHA in place rather than failing the leg over a field
-// the runner's own variable also gives.
-func pushedCommit(after string) bool {
-	return shaPattern.MatchString(after) && strings.Trim(after, "0") != ""
+// branch's new head (refs/heads/...) given as a full SHA, not the all-zero
+// one a deleted branch's push carries. A tag push's after is the tag's
+// object, which for an annotated tag is no commit (GitHub refuses statuses
+// on it: "No commit found for SHA"); GITHUB_SHA is the tagged commit there.
+// Anything else leaves GITHUB_SHA in place rather than failing the leg over
+// a field the runner's own variable also gives.
+func pushedCommit(ref, after string) bool {
+	return strings.HasPrefix(ref, "refs/heads/") && shaPattern.MatchString(after) && strings.Trim(after, "0") != ""
 }
 
 // LoadEvent reads the event payload at path (GITHUB_EVENT_PATH) and the run's
@@ -107,8 +112,10 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 			return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: %w", path, err)
 		}
 		var payload struct {
-			// After is a push's new head; it is what GITHUB_SHA is set
-			// from, but the payload is the event itself.
+			// Ref and After are a push's ref and its new head; on a
+			// branch push after is what GITHUB_SHA is set from, but the
+			// payload is the event itself.
+			Ref         string `json:"ref"`
 			After       string `json:"after"`
 			PullRequest *struct {
 				Number int `json:"number"`
@@ -143,7 +150,7 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 			if pr.Base.Repo != nil {
 				ev.BaseRepo = pr.Base.Repo.FullName
 			}
-		} else if ev.Name == "push" && pushedCommit(payload.After) {
+		} else if ev.Name == "push" && pushedCommit(payload.Ref, payload.After) {
 			ev.HeadSHA = payload.After
 		}
 	}

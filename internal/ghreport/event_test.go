@@ -41,9 +41,11 @@ func TestLoadEvent(t *testing.T) {
 	}
 }
 
-// On push the commit is the payload's after, the ref's new head; GITHUB_SHA
-// (given another value here, so the test tells which was read) is the
-// fallback when there is no payload or its after names no commit.
+// On a branch push the commit is the payload's after, the branch's new head;
+// GITHUB_SHA (given another value here, so the test tells which was read) is
+// the fallback when there is no payload or its after names no commit, and on
+// a tag push, where an annotated tag's after is the tag object (no commit:
+// statuses posted to it are refused) while GITHUB_SHA is the tagged commit.
 func TestLoadEventPush(t *testing.T) {
 	env := envOf(map[string]string{"GITHUB_EVENT_NAME": "push", "GITHUB_REPOSITORY": testRepo, "GITHUB_SHA": sha2})
 	zero := strings.Repeat("0", 40)
@@ -56,6 +58,8 @@ func TestLoadEventPush(t *testing.T) {
 		{"after not a SHA", writeEvent(t, `{"ref":"refs/heads/main","after":"HEAD"}`), sha2},
 		{"short after", writeEvent(t, `{"ref":"refs/heads/main","after":"`+sha1[:12]+`"}`), sha2},
 		{"deleted branch", writeEvent(t, `{"ref":"refs/heads/gone","after":"`+zero+`","deleted":true}`), sha2},
+		{"annotated tag", writeEvent(t, `{"ref":"refs/tags/v1","after":"`+sha1+`"}`), sha2},
+		{"no ref", writeEvent(t, `{"after":"`+sha1+`"}`), sha2},
 	} {
 		ev, err := LoadEvent(tc.path, env)
 		if err != nil {

@@ -37,7 +37,7 @@ func TestCandidatesTriedSaysWhatWasLeft(t *testing.T) {
 	const pre = " | us-east-1 | us-east-1a | c8i.large | on-demand | "
 	want := []string{
 		"| 1" + pre + "❌ capacity: InsufficientInstanceCapacity — nothing launched there is left; next zone tried |  |",
-		"| 2" + pre + "❌ transient: RequestLimitExceeded — retried on the same candidate |  |",
+		"| 2" + pre + "❌ transient: RequestLimitExceeded — retried on the same candidate; anything this try created is deleted by tag at teardown |  |",
 		"| 3" + pre + "❌ quota: VcpuLimitExceeded — partial attempt deleted |  |",
 		"| 4" + pre + "❌ capacity: InsufficientInstanceCapacity — partial attempt NOT deleted: not allowed to delete sg-1 \\| UnauthorizedOperation; no further candidate tried, the teardown deletes by tag again |  |",
 		"| 5" + pre + "❌ auth: AuthFailure — stopped here; the teardown deletes what it left by tag |  |",

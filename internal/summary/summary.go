@@ -111,7 +111,10 @@ func attemptResult(a providers.Attempt) string {
 		s += " — partial attempt NOT deleted: " + a.CleanupError +
 			"; no further candidate tried, the teardown deletes by tag again"
 	case providers.AttemptRetried:
-		s += " — retried on the same candidate"
+		// Not cleaned up before the retry: a transient failure after
+		// the launch (throttled while waiting for it to run) may leave
+		// an instance running, which carries the run's tags.
+		s += " — retried on the same candidate; anything this try created is deleted by tag at teardown"
 	case providers.AttemptNextPlacement:
 		s += " — nothing launched there is left; next zone tried"
 	case providers.AttemptLeftToTeardown:

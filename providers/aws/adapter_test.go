@@ -346,6 +346,9 @@ func TestCreateRequestShape(t *testing.T) {
 		"ClientToken":                            "",
 		"KeyName":                                "",
 		"MetadataOptions.HttpTokens":             "required",
+		// One hop: the microVM guests behind NAT on the host cannot
+		// get an IMDSv2 token, so cannot read the user data's host key.
+		"MetadataOptions.HttpPutResponseHopLimit": "1",
 	}
 	for k, want := range checks {
 		if k == "ClientToken" {

@@ -404,7 +404,15 @@ func launchInput(req providers.Request, c providers.Candidate, pl placement, ima
 				VolumeSize: sdk.Int32(int32(disk)), VolumeType: ec2types.VolumeTypeGp3, DeleteOnTermination: sdk.Bool(true),
 			},
 		}},
-		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateRequired},
+		// IMDSv2 only, and its token answer dies after one hop: the user
+		// data holds the run's host private key, and the microVM guests
+		// the suite boots sit behind NAT on this host, one hop further,
+		// so they cannot fetch a token and read it. Some AMIs default the
+		// hop limit to 2 (for containers), so it is set, not assumed.
+		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{
+			HttpTokens:              ec2types.HttpTokensStateRequired,
+			HttpPutResponseHopLimit: sdk.Int32(1),
+		},
 		TagSpecifications: []ec2types.TagSpecification{
 			{ResourceType: ec2types.ResourceTypeInstance, Tags: tags(req.Identity)},
 			{ResourceType: ec2types.ResourceTypeVolume, Tags: tags(req.Identity)},
