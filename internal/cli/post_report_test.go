@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,11 +143,25 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 // its comment write hangs), it is cut short, silently, and the final row
 // goes out at once instead of waiting for the update's own budget, which
 // timeout-minutes does not reserve.
+//
+// The update must still be running when the cycle ends, however slow the
+// machine: a held write alone does not ensure that, as the update gives up
+// on a write after 3/4 of a quiet period (here 37 ms) and on the comment
+// after its attempts (a few seconds), which a loaded machine's cycle
+// outlasts (the update's give-up is then a real notice). So once a write
+// hangs, GitHub's comment reads hang too, and the suite's step waits until
+// a write has hung: the update then waits on GitHub until the cycle's end
+// cuts it short.
 func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 	requireRoot(t)
 	gh := fakeGitHub(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // runs before the fake closes
+	dir := t.TempDir()
+	// Created when the first comment write hangs; the suite's step waits
+	// for it (a minute at most: without it the test fails below).
+	writeHeld := filepath.Join(dir, "write-held")
+	var heldOnce sync.Once
 	held := make(chan struct{}, 100)
 	finished := func() bool {
 		for _, st := range gh.Statuses(ghRepo, ghHead) {
@@ -156,12 +171,7 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 		}
 		return false
 	}
-	// Every comment write hangs until the leg's final status is out, then
-	// lands (and answers 502, which the leg must take in its stride). The
-	// progress update's writes hang, so the final status comes only if the
-	// cycle's end cuts the update short.
-	gh.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 502, Apply: true, Times: 1000, During: func() {
-		held <- struct{}{}
+	hold := func() {
 		for !finished() {
 			select {
 			case <-release:
@@ -169,13 +179,32 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
+	}
+	// Every comment write hangs until the leg's final status is out, then
+	// lands (and answers 502, which the leg must take in its stride). The
+	// progress update's writes hang, so the final status comes only if the
+	// cycle's end cuts the update short.
+	gh.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 502, Apply: true, Times: 1000, During: func() {
+		held <- struct{}{}
+		heldOnce.Do(func() { os.WriteFile(writeHeld, nil, 0o644) })
+		hold()
 	}})
-	dir := t.TempDir()
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	// Once a write has hung, so do the reads of the comments (a hook: they
+	// are then served as usual), until the final status is out.
+	gh.Inject(fakegh.Fault{Method: "GET", Path: "/issues/7/comments", Times: 1000, During: func() {
+		if len(held) > 0 {
+			hold()
+		}
+	}})
+	step := "for i in $(seq 600); do [ -e " + writeHeld + " ] && break; sleep 0.1; done; echo hi"
+	stepJSON, _ := json.Marshal(step)
+	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: "+string(stepJSON)+"\n    column: Live cycle\n")
 	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
-		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
+		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"),
+		// The debug lines say how the update ended.
+		"MVM_VERIFY_DEBUG=1")...))
 	if leg.code != 0 {
 		t.Fatalf("leg exit %d\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
 	}
@@ -183,6 +212,9 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 	case <-held:
 	default:
 		t.Fatal("no comment write was held: the test did not exercise a hanging progress update")
+	}
+	if !strings.Contains(leg.stdout, "::debug::progress update ended with the cycle") {
+		t.Errorf("the progress update was not cut short by the cycle's end:\n%s", leg.stdout)
 	}
 	if strings.Contains(leg.stdout, "::notice") {
 		t.Errorf("a notice about the progress update that the cycle's end cut short:\n%s", leg.stdout)

@@ -39,7 +39,8 @@ const (
 	// come after the provider's destroy and must not eat the cancel budget.
 	hostCleanupBudget = time.Second
 	// leakCheckShare: after a signal, 1/leakCheckShare of the teardown's
-	// time is kept from the destroy for the leak check.
+	// time is kept from the destroy for the leak check (on a provider that
+	// creates something: see teardown).
 	leakCheckShare = 4
 	// leakCheckMargin ends the leak check that much before the teardown's
 	// deadline, so running out reads as deferred, not as a failed phase.

@@ -39,6 +39,7 @@ type hostProvider struct {
 type destroyCall struct {
 	err         error // ctx.Err() when Destroy was called
 	hasDeadline bool
+	deadline    time.Time
 }
 
 func (p *hostProvider) Name() string                                       { return "testhosts" }
@@ -69,8 +70,8 @@ func (p *hostProvider) Create(ctx context.Context, req providers.Request, j prov
 
 func (p *hostProvider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
 	p.mu.Lock()
-	_, hasDeadline := ctx.Deadline()
-	p.destroys = append(p.destroys, destroyCall{err: ctx.Err(), hasDeadline: hasDeadline})
+	deadline, hasDeadline := ctx.Deadline()
+	p.destroys = append(p.destroys, destroyCall{err: ctx.Err(), hasDeadline: hasDeadline, deadline: deadline})
 	h := p.hosts[id.Run()+"/"+id.Key]
 	delete(p.hosts, id.Run()+"/"+id.Key)
 	p.mu.Unlock()

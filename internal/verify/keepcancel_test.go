@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,57 @@ func TestCancelDuringStepIsNotRun(t *testing.T) {
 	}
 	if left, _ := p.List(context.Background(), providers.Filter{}); len(left) != 0 {
 		t.Errorf("hosts left after the cancel: %v", left)
+	}
+}
+
+// After a signal, the teardown keeps a slice of the cancel budget from the
+// destroy for the leak check, but only where the provider creates
+// something: one that uses an existing host (ssh) tags nothing, so there
+// is nothing to list, and its cleanups (the host-side ones there are the
+// whole teardown, the suite's user with passwordless sudo among them) get
+// all of the budget. The provider's cleanup sees the deadline it is given.
+func TestCancelKeepsTheLeakCheckShareOnlyWhereTheProviderCreates(t *testing.T) {
+	requireRootHosts(t)
+	for _, creates := range []bool{false, true} {
+		t.Run(fmt.Sprintf("creates=%v", creates), func(t *testing.T) {
+			p := &hostProvider{}
+			sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
+			t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
+			plan := testPlan(p, Step{Name: "long", Run: "echo started; " + sleep, Column: matrix.LiveCycle})
+			plan.Info.Creates = creates
+			// Above the default, so the budget seen is the plan's; short,
+			// as this provider's Destroy stops the host, after which the
+			// host-side cleanups of creates=false wait out their shares.
+			plan.CancelBudget = 10 * time.Second
+			out := newWatchWriter("started")
+			plan.Out = out
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan *Result, 1)
+			go func() { done <- Run(ctx, plan) }()
+			select {
+			case <-out.seen:
+			case res := <-done:
+				t.Fatalf("the run ended before its step started: %s (%s)\n%s", res.Outcome, res.FirstFailure, out)
+			}
+			signalled := time.Now()
+			cancel()
+			if res := <-done; res.Outcome != Cancelled {
+				t.Fatalf("outcome %s, want cancelled\n%s", res.Outcome, out)
+			}
+			p.mu.Lock()
+			destroys := slices.Clone(p.destroys)
+			p.mu.Unlock()
+			if len(destroys) != 1 || !destroys[0].hasDeadline {
+				t.Fatalf("destroy calls %+v, want one with a deadline", destroys)
+			}
+			// The teardown ends the cancel budget after the signal; the
+			// cycle notes the signal no sooner than the test sent it.
+			whole := !destroys[0].deadline.Before(signalled.Add(plan.CancelBudget))
+			if whole == creates {
+				t.Errorf("the destroy's deadline is %s after the signal with a cancel budget of %s; want the whole budget only when the provider creates nothing",
+					destroys[0].deadline.Sub(signalled), plan.CancelBudget)
+			}
+		})
 	}
 }
