@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 // stepClock is a clock that moves only when a test moves it.
@@ -59,7 +61,7 @@ func TestCleanupsCancelledShareLeavesKillGrace(t *testing.T) {
 				})
 			}
 			start := clock.t
-			dl := start.Add(7*time.Second - 7*time.Second/leakCheckShare)
+			dl := start.Add(7*time.Second - 7*time.Second/providers.LeakCheckShare)
 			ctx, cancel := context.WithDeadline(context.Background(), dl)
 			defer cancel()
 			_, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget, false, true)

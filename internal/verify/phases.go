@@ -1006,14 +1006,13 @@ func (c *cycle) teardown(ctx context.Context) error {
 		// A host we created is gone once destroyed: cleaning up on it
 		// could only time out.
 		skipHost = c.plan.Info.Creates
-		// Keep a slice of the cancel budget for the leak check: the
-		// destroy sees the earlier deadline and hands what it cannot
-		// confirm in time to the post step.
-		if dl, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			uctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/leakCheckShare))
-			defer cancel()
-		}
+		// Keep a slice of the cancel budget for the leak check, by the
+		// rule the CLI's post and down follow too: the destroy sees the
+		// earlier deadline and hands what it cannot confirm in time to
+		// whoever sweeps later.
+		var cancel context.CancelFunc
+		uctx, cancel = providers.ReserveLeakCheck(ctx, c.plan.Provider, c.plan.Identity)
+		defer cancel()
 	}
 	var err, hostErr error
 	var skipped []string
