@@ -59,14 +59,7 @@ var ErrLeakCheckUnconfirmed = errors.New("leak check not confirmed")
 // when that was empty but not yet confirmed by enough quiet listings, the
 // error is ErrLeakCheckUnconfirmed.
 func LeakCheck(ctx context.Context, p Provider, id Identity) ([]Resource, error) {
-	interval := defaultLeakInterval
-	if pl, ok := p.(Poller); ok && pl.PollInterval() > 0 {
-		interval = pl.PollInterval()
-	}
-	quietNeeded := 1
-	if l, ok := p.(Lagger); ok && l.LagWindow() > 0 && (id.CreatedAt.IsZero() || time.Since(id.CreatedAt) < l.LagWindow()) {
-		quietNeeded = leakQuietListings
-	}
+	interval, quietNeeded := leakPace(p, id)
 	quiet := 0
 	for n := 1; ; n++ {
 		res, err := p.List(ctx, id.Filter())
@@ -91,6 +84,62 @@ func LeakCheck(ctx context.Context, p Provider, id Identity) ([]Resource, error)
 			return res, unconfirmed(p, res, quiet, quietNeeded)
 		}
 	}
+}
+
+// leakPace is how LeakCheck lists for id on p: the wait between listings,
+// and how many empty ones in a row count as clean (more for a run young
+// enough that the listings may not show what it created yet).
+func leakPace(p Provider, id Identity) (interval time.Duration, quietNeeded int) {
+	interval = defaultLeakInterval
+	if pl, ok := p.(Poller); ok && pl.PollInterval() > 0 {
+		interval = pl.PollInterval()
+	}
+	quietNeeded = 1
+	if l, ok := p.(Lagger); ok && l.LagWindow() > 0 && (id.CreatedAt.IsZero() || time.Since(id.CreatedAt) < l.LagWindow()) {
+		quietNeeded = leakQuietListings
+	}
+	return interval, quietNeeded
+}
+
+// LeakCheckShare is the least part of a teardown's time (1/LeakCheckShare
+// of what is left when the deletes begin) kept from the deletes for the
+// LeakCheck after them: see ReserveLeakCheck.
+const LeakCheckShare = 4
+
+// LeakCheckReserve is how much of left, the time a teardown has before its
+// deadline, to keep from the deletes (Destroy, and the host-side cleanups
+// before it) for the LeakCheck of id on p after them: 1/LeakCheckShare of
+// it, or, when that is too short for the check to confirm an empty listing
+// (a young run's quiet listings, a poll apart, plus a poll for the
+// listings themselves), that long, as long as the deletes keep half. A
+// check that would need more than half cannot be confirmed on a fair
+// split: the deletes keep their share, and whatever they leave unused goes
+// to the check too.
+func LeakCheckReserve(p Provider, id Identity, left time.Duration) time.Duration {
+	if left <= 0 {
+		return 0
+	}
+	reserve := left / LeakCheckShare
+	interval, quiet := leakPace(p, id)
+	if need := time.Duration(quiet) * interval; need > reserve && need <= left/2 {
+		reserve = need
+	}
+	return reserve
+}
+
+// ReserveLeakCheck returns ctx for the deletes of a teardown whose
+// LeakCheck of id on p follows, with ctx's deadline brought forward by
+// LeakCheckReserve: a Destroy that uses all the time it is given (its own
+// quiet sweeps of a young run, a slow delete) still leaves the check
+// enough to confirm that nothing is left, rather than an unconfirmed
+// check failing a clean teardown. The check itself is given ctx. Without
+// a deadline, ctx is returned as it is (with a cancel).
+func ReserveLeakCheck(ctx context.Context, p Provider, id Identity) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl.Add(-LeakCheckReserve(p, id, time.Until(dl))))
 }
 
 // unconfirmed is LeakCheck's error when it must stop early: none when

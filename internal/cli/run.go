@@ -50,6 +50,10 @@ func (a *app) actionMain(ctx context.Context) int {
 }
 
 func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
+	// Before anything starts: every command waits by it.
+	if _, err := a.pollIntervalOverride(); err != nil {
+		return a.badInput(err)
+	}
 	reg := registry()
 	ev, _ := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv) // a bad event is reported where it is used
 	run, err := config.LoadWith(src, config.Options{Providers: reg.Names(), Mode: cmd, Getenv: a.env.Getenv,
@@ -386,6 +390,7 @@ func (a *app) plan(run *config.Run, p providers.Provider, info providers.Info, i
 		Heartbeat:      a.pollInterval(),
 		Out:            a.stdout,
 		Actions:        a.inGHA,
+		PostStep:       a.postStepFollows(),
 		CancelBudget:   a.cancelBudget(info),
 		Secrets:        run.Secrets(),
 		Logger:         a.log,
@@ -407,14 +412,21 @@ const cancelBudgetEnv = "MVM_VERIFY_CANCEL_BUDGET"
 // and deleting its firewall group take longer than the cycle's 7 s, and no
 // runner follows up with SIGKILL there (a second Ctrl-C quits at once), nor
 // a post step to finish what was cut short. In Actions the cycle's default
-// (7 s, inside the runner's grace) applies and the post step finishes it.
+// (7 s) applies: see cancelBudget.
 const terminalCancelBudget = time.Minute
 
 // cancelBudget is how long a signalled run of the provider info describes
-// may take to tear down. A provider that creates nothing in a cloud (not
-// Billed: local stops its sshd and undoes its changes here, ssh undoes
-// them on the host) gets the cycle's 7 s at a terminal too, as the cycle
-// promises after SIGINT/SIGTERM; only a cloud's teardown needs the minute.
+// may take to tear down. In Actions it is the cycle's 7 s for every step,
+// the action's main and a CLI command in a run: step alike: the runner
+// follows a cancel's SIGINT with SIGTERM and SIGKILL within about 10 s
+// whatever the step, so a longer budget would only be cut by the kill,
+// before the run could say what is left. What the 7 s do not finish, the
+// action's post step sweeps again; after a CLI command, the run's last
+// words name the down command that does (unfinishedTeardown). A provider
+// that creates nothing in a cloud (not Billed: local stops its sshd and
+// undoes its changes here, ssh undoes them on the host) gets the cycle's
+// 7 s at a terminal too, as the cycle promises after SIGINT/SIGTERM; only
+// a cloud's teardown needs the minute.
 func (a *app) cancelBudget(info providers.Info) time.Duration {
 	if a.inGHA {
 		return verify.DefaultCancelBudget
@@ -426,6 +438,15 @@ func (a *app) cancelBudget(info providers.Info) time.Duration {
 		return terminalCancelBudget
 	}
 	return verify.DefaultCancelBudget
+}
+
+// postStepFollows says whether the action's post step comes after this
+// process and sweeps again by tag what its teardown could not confirm: only
+// after the Docker action's main step (the binary run with no subcommand
+// in Actions). A CLI command (a.subcommand), also in a workflow's run:
+// step inside Actions, has no post step: what it leaves, down tears down.
+func (a *app) postStepFollows() bool {
+	return a.inGHA && !a.subcommand
 }
 
 // cancelBudgetOverride is MVM_VERIFY_CANCEL_BUDGET at a terminal: 0 when
@@ -460,16 +481,36 @@ func (a *app) providerOptions(run *config.Run) providers.Options {
 	return opts
 }
 
-// pollInterval is the test hook for every production wait (provider
+// pollIntervalEnv is the test hook for every production wait (provider
 // polls, readiness checks, SSH dial backoff, the heartbeat of a silent
-// step): tests of the whole binary set MVM_VERIFY_POLL_INTERVAL so they do
-// not wait seconds per poll. 0 keeps the production intervals.
+// step, GitHub's settle waits): tests of the whole binary set it so they
+// do not wait seconds per poll.
+const pollIntervalEnv = "MVM_VERIFY_POLL_INTERVAL"
+
+// pollInterval is MVM_VERIFY_POLL_INTERVAL, or 0 (the production
+// intervals) when it is unset. Commands refuse a value that is no positive
+// duration before they start (checkPollInterval), so one is never quietly
+// replaced by the production waits here.
 func (a *app) pollInterval() time.Duration {
-	d, err := time.ParseDuration(a.env.Getenv("MVM_VERIFY_POLL_INTERVAL"))
-	if err != nil || d <= 0 {
-		return 0
-	}
+	d, _ := a.pollIntervalOverride()
 	return d
+}
+
+// pollIntervalOverride is MVM_VERIFY_POLL_INTERVAL: 0 when unset, else a
+// positive duration; a value that is none is an error naming it, as for
+// MVM_VERIFY_CANCEL_BUDGET: a test that mistyped it would otherwise wait
+// the production intervals, or a user who set it get waits other than
+// asked for.
+func (a *app) pollIntervalOverride() (time.Duration, error) {
+	v := a.env.Getenv(pollIntervalEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("environment variable %s: got %q, expected a positive duration like 100ms", pollIntervalEnv, v)
+	}
+	return d, nil
 }
 
 // egressURL is where the runner's public address is learned. Tests of the

@@ -26,8 +26,9 @@ const ExitForceQuit = 130
 // life. The first cancels the run, which then tears down. Later ones are
 // ignored with a note, because the default action would kill the process
 // mid-teardown and leave what it created (a billed cloud host) behind: in
-// GitHub Actions every later one (the runner's SIGKILL and the post step
-// take over there), and anywhere a copy arriving right after the first.
+// GitHub Actions every later one (the runner's SIGKILL takes over there,
+// then the post step, or after a CLI command the down it names), and
+// anywhere a copy arriving right after the first.
 // Only outside GitHub Actions (a terminal, cron, another CI), a later,
 // deliberate Ctrl-C quits at once — after saying what may be left and how
 // to tear it down.
@@ -82,6 +83,12 @@ func (s *signals) handle(sig os.Signal) {
 		return
 	}
 	switch {
+	case s.inActions && s.left != nil && !s.noted[name+" actions"]:
+		// A command that leaves state for down (left is set: a CLI
+		// command in a run: step, or down) has no post step to finish
+		// its teardown: what the runner's kill cuts short, down does.
+		s.note(name+" actions", "mvm-verify: %s ignored: already tearing down (the runner's kill may follow, and no post step finishes this teardown)", name)
+		fmt.Fprint(s.stderr, s.left())
 	case s.inActions:
 		s.note(name+" actions", "mvm-verify: %s ignored: already tearing down (the runner's kill and the post step take over from here)", name)
 	case now.Sub(s.first) < s.window:

@@ -50,6 +50,13 @@ func (a *app) post(ctx context.Context) int {
 		a.files.addSummary("### mvm-verify teardown\n\n- ❌ " + msg + "\n\n")
 		return ExitFailed
 	}
+	if _, err := a.pollIntervalOverride(); err != nil {
+		// The main step refused it before saving any state; here it can
+		// only have come later (a step's GITHUB_ENV). What main created
+		// is torn down all the same, at the production intervals:
+		// refusing would leave it.
+		a.warn(err.Error() + "; tearing down at the production intervals")
+	}
 	src := actionSource(a.files.gha)
 	run, err := config.LoadWith(src, config.Options{Providers: registry().Names(), Mode: "down", Provider: providerName, Getenv: get})
 	if err != nil {
@@ -66,7 +73,7 @@ func (a *app) post(ctx context.Context) int {
 	defer cancel()
 	alreadyDown := get("STATE_torn-down") == "true"
 	hostCode, hostText := a.postUndoOnHost(ctx, p, providerName, id)
-	code, text, _ := a.destroy(ctx, p, id, !alreadyDown)
+	code, text, _ := a.destroy(ctx, p, id, !alreadyDown, "")
 	if hostCode != ExitOK {
 		code = hostCode
 	}
@@ -282,15 +289,23 @@ func teardownFailed(row matrix.Row) *matrix.Row {
 
 // destroy deletes the identity's resources (unless already done) and runs
 // the leak check. It returns the exit status, a summary section and, when
-// it failed, what went wrong in one line.
-func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Identity, doDestroy bool) (int, string, string) {
+// it failed, what went wrong in one line. again, when set, says how to try
+// again (down's command): it ends the message of a leak check that could
+// not be confirmed.
+func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Identity, doDestroy bool, again string) (int, string, string) {
 	var b strings.Builder
 	b.WriteString("### mvm-verify teardown\n\n")
 	code := ExitOK
 	var problems []string
 	if doDestroy {
 		fmt.Fprintf(a.stdout, "==> teardown %s run %s key %s\n", p.Name(), id.Run(), id.Key)
-		rep, err := p.Destroy(ctx, id)
+		// The leak check after the destroy keeps its share of the time, as
+		// in the cycle: a destroy that uses all it is given (a young run's
+		// quiet sweeps, a slow delete) must not leave the check too little
+		// to confirm, which would fail a clean teardown.
+		dctx, cancel := providers.ReserveLeakCheck(ctx, p, id)
+		rep, err := p.Destroy(dctx, id)
+		cancel()
 		for _, d := range rep.Deleted {
 			fmt.Fprintf(a.stdout, "   deleted %s %s\n", d.Kind, d.ID)
 			fmt.Fprintf(&b, "- deleted %s `%s`\n", d.Kind, d.ID)
@@ -311,7 +326,10 @@ func (a *app) destroy(ctx context.Context, p providers.Provider, id providers.Id
 		// Nothing listed, but too briefly to trust for a run this young,
 		// and no later sweep comes after this one: not a clean teardown.
 		code = ExitFailed
-		msg := providers.Message(err) + "; resources created moments ago may not be listed yet"
+		msg := providers.Message(err) + "; resources created moments ago may not be listed yet: " + verify.SweepHint(id)
+		if again != "" {
+			msg += "; " + again
+		}
 		problems = append(problems, msg)
 		a.annotate("error", "mvm-verify leak check", msg)
 		fmt.Fprintf(&b, "- ⏳ %s\n", msg)
@@ -582,7 +600,9 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 			fmt.Fprintf(a.stderr, "mvm-verify: changes left on the host: %v\n", err)
 		}
 	}
-	if dcode, _, problem := a.destroy(ctx, p, st.Identity, true); dcode != ExitOK {
+	again, _ := downCommand(run.Out, &st)
+	again = "running down again (" + again + ") retries"
+	if dcode, _, problem := a.destroy(ctx, p, st.Identity, true, again); dcode != ExitOK {
 		code = dcode
 		problems = append(problems, problem)
 	}

@@ -38,10 +38,6 @@ const (
 	// hostCleanupBudget bounds each host-side cleanup after a signal: they
 	// come after the provider's destroy and must not eat the cancel budget.
 	hostCleanupBudget = time.Second
-	// leakCheckShare: after a signal, 1/leakCheckShare of the teardown's
-	// time is kept from the destroy for the leak check (on a provider that
-	// creates something: see teardown).
-	leakCheckShare = 4
 	// leakCheckMargin ends the leak check that much before the teardown's
 	// deadline, so running out reads as deferred, not as a failed phase.
 	leakCheckMargin = 200 * time.Millisecond
@@ -730,14 +726,22 @@ func (j journal) Record(r providers.Resource) {
 }
 
 // laterSweep says who finishes a teardown this process could not confirm:
-// in Actions the post step sweeps again by tag; at a terminal nothing does.
+// the action's post step sweeps again by tag; after a CLI command (at a
+// terminal, or in a workflow's run: step) nothing does.
 func (c *cycle) laterSweep() string {
-	if c.plan.Actions {
+	if c.plan.PostStep {
 		return "the post step sweeps again"
 	}
-	hint := "check for resources tagged " + providers.TagRun + "=" + c.plan.Identity.Run()
-	if c.plan.Identity.Leg != "" {
-		hint += " and " + providers.TagLeg + "=" + c.plan.Identity.Leg
+	return SweepHint(c.plan.Identity)
+}
+
+// SweepHint tells the user what to look for when no later sweep finishes a
+// teardown that could not be confirmed: the resources tagged with the
+// leg's run and leg id.
+func SweepHint(id providers.Identity) string {
+	hint := "check for resources tagged " + providers.TagRun + "=" + id.Run()
+	if id.Leg != "" {
+		hint += " and " + providers.TagLeg + "=" + id.Leg
 	}
 	return hint
 }

@@ -650,7 +650,7 @@ func TestCancelledTeardownDeferredToPost(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	plan.Actions = true
+	plan.Actions, plan.PostStep = true, true
 	res := Run(ctx, plan)
 	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
 		t.Errorf("teardown %+v, want passed (handed to the post step)\n%s", td, out.String())

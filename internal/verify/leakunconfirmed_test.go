@@ -36,7 +36,7 @@ func (p *youngSlowLister) List(ctx context.Context, f providers.Filter) ([]provi
 func TestLeakCheckNotConfirmedIsDeferred(t *testing.T) {
 	p := &youngSlowLister{}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
-	plan.Actions = true
+	plan.Actions, plan.PostStep = true, true
 	var out strings.Builder
 	plan.Out = &out
 	res := Run(context.Background(), plan)

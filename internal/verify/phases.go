@@ -1006,17 +1006,18 @@ func (c *cycle) teardown(ctx context.Context) error {
 		// A host we created is gone once destroyed: cleaning up on it
 		// could only time out.
 		skipHost = c.plan.Info.Creates
-		// Keep a slice of the cancel budget for the leak check: the
-		// destroy sees the earlier deadline and hands what it cannot
-		// confirm in time to the post step. A provider that creates
-		// nothing (ssh) tags nothing, so its leak check has nothing to
-		// list: there the host-side cleanups are the whole teardown (the
-		// suite's user with passwordless sudo among them), and a slice
-		// kept from them would only go unused while a slow host's
-		// removal of that user runs out of time.
-		if dl, ok := ctx.Deadline(); ok && c.plan.Info.Creates {
+		// Keep a slice of the cancel budget for the leak check, by the
+		// rule the CLI's post and down follow too: the destroy sees the
+		// earlier deadline and hands what it cannot confirm in time to
+		// whoever sweeps later. A provider that creates nothing (ssh)
+		// tags nothing, so its leak check has nothing to list: there the
+		// host-side cleanups are the whole teardown (the suite's user
+		// with passwordless sudo among them), and a slice kept from them
+		// would only go unused while a slow host's removal of that user
+		// runs out of time.
+		if c.plan.Info.Creates {
 			var cancel context.CancelFunc
-			uctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/leakCheckShare))
+			uctx, cancel = providers.ReserveLeakCheck(ctx, c.plan.Provider, c.plan.Identity)
 			defer cancel()
 		}
 	}

@@ -163,6 +163,12 @@ type Plan struct {
 	// blocks instead of prefixed lines.
 	Out     io.Writer
 	Actions bool
+	// PostStep is set when a post step follows this process and sweeps
+	// again by tag (the Docker action's main step): a teardown not
+	// confirmed in time is left to it. Unset, as for a CLI command also
+	// inside Actions (a workflow's run: step has no post step), the
+	// output says what to check instead.
+	PostStep bool
 	// Secrets are masked in everything written to Out and kept in Result.
 	Secrets []string
 	// OnProgress is called after each phase and step (for a pending status or

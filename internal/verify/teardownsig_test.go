@@ -92,7 +92,7 @@ func TestSignalDuringTeardownCutsItToTheCancelBudget(t *testing.T) {
 	// for it.
 	plan.Timeout, plan.TeardownBudget = 2*time.Hour, time.Hour
 	plan.CancelBudget = 300 * time.Millisecond
-	plan.Actions = true
+	plan.Actions, plan.PostStep = true, true
 	out := newWatchWriter("!! cancelled during the teardown")
 	plan.Out = out
 	var verdict Outcome

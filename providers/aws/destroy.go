@@ -51,8 +51,8 @@ func tagFilters(f providers.Filter) []ec2types.Filter {
 // sweep (a group or volume still in use) is an error naming it: the
 // candidate loop must not count the attempt as cleaned up. A wait that
 // cannot end before ctx's deadline is not begun: the deletes issued so far
-// stand, and the report is Deferred (the post step sweeps again) rather
-// than an error.
+// stand, and the report is Deferred (a later sweep must finish: the
+// caller says whose) rather than an error.
 //
 // Destroy also starts a new launch attempt for the identity (see
 // clientToken): whatever it could delete, the next Create is another
@@ -74,7 +74,7 @@ func (p *Provider) Destroy(ctx context.Context, id providers.Identity) (provider
 	}
 	deferred := func(region string) {
 		rep.Deferred = true
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: deletes issued but not all confirmed before the deadline; the post step sweeps again", region))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: deletes issued but not all confirmed before the deadline", region))
 	}
 	for _, region := range regions {
 		quiet := 0

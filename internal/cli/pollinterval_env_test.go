@@ -1,0 +1,80 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// MVM_VERIFY_POLL_INTERVAL set to something that is no positive duration
+// is refused as MVM_VERIFY_CANCEL_BUDGET is — exit 2, the variable, its
+// value and the form expected named — before anything is created: no
+// --out, no state of the local provider, no phase. Every command that
+// waits by it refuses it: run, up, down and report.
+func TestBadPollIntervalIsRefusedBeforeAnythingStarts(t *testing.T) {
+	suite := writeSuite(t, quickSuite)
+	for _, tc := range []struct{ cmd, value string }{
+		{"run", "fast"},
+		{"run", "-1s"},
+		{"run", "0"},
+		{"up", "50"},
+		{"down", "0s"},
+		{"report", "soon"},
+	} {
+		dir := t.TempDir()
+		out, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
+		args := []string{tc.cmd, "--out", out}
+		switch tc.cmd {
+		case "run", "up":
+			args = append(args, "--provider", "local", "--suite", suite, "--local-state-dir", state)
+		case "report":
+			args = []string{"report"}
+		}
+		r := runBin(t, cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL="+tc.value), args...)
+		if r.code != 2 {
+			t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", tc.cmd, tc.value, r.code, r.stdout, r.stderr)
+		}
+		for _, want := range []string{"MVM_VERIFY_POLL_INTERVAL", `"` + tc.value + `"`, "a positive duration like 100ms"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: stderr does not say %q:\n%s", tc.cmd, tc.value, want, r.stderr)
+			}
+		}
+		if strings.Contains(r.stdout, "==> ") {
+			t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: a phase started:\n%s", tc.cmd, tc.value, r.stdout)
+		}
+		for _, p := range []string{out, state} {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: %s exists (stat: %v); nothing may be created", tc.cmd, tc.value, p, err)
+			}
+		}
+	}
+}
+
+// The post step is the exception: what main created must go whatever the
+// variable says (main, with the same environment, would have refused it
+// before creating anything, so here it came later). It warns, naming the
+// variable and value, and tears down at the production intervals.
+func TestBadPollIntervalStillTearsDownInPost(t *testing.T) {
+	l := newAWSLeg(t) // a leg an hour old: one listing is enough
+	idJSON, _ := json.Marshal(l.id)
+	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")), l.env...),
+		"MVM_VERIFY_POLL_INTERVAL=fast",
+		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+l.srv.URL, "INPUT_REGION=us-east-1",
+		"INPUT_OUT="+filepath.Join(t.TempDir(), "leg"),
+		"STATE_provider=aws", "STATE_identity="+string(idJSON))...)
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = env
+	out, err := post.CombinedOutput()
+	if err != nil {
+		t.Fatalf("post with a bad MVM_VERIFY_POLL_INTERVAL: %v, want exit 0 after its teardown\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `MVM_VERIFY_POLL_INTERVAL: got "fast"`) || !strings.Contains(string(out), "tearing down at the production intervals") {
+		t.Errorf("post does not warn about the variable:\n%s", out)
+	}
+	if !strings.Contains(string(out), "deleted security-group "+l.group) {
+		t.Errorf("post did not tear down the leg's security group:\n%s", out)
+	}
+}
