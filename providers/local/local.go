@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,24 +69,18 @@ type Provider struct {
 	sshdStarted func(*sshd.Server)
 }
 
-// New reads local-state-dir; the default, under RUNNER_TEMP when set, is the
+// New reads local-state-dir; the default (see defaultStateDir) is the
 // same for the main and the post step.
 func New(o providers.Options) (providers.Provider, error) {
 	dir := o.In("local-state-dir")
 	if dir == "" {
-		base := o.Env("RUNNER_TEMP")
-		if base == "" {
-			base = os.TempDir()
-		}
-		// Per user: root's directory is root's alone, and would block
-		// anyone else's run.
-		dir = filepath.Join(base, "mvm-verify-local")
-		if uid := os.Geteuid(); uid != 0 {
-			dir += "-" + strconv.Itoa(uid)
+		var err error
+		if dir, err = defaultStateDir(o.Env); err != nil {
+			return nil, err
 		}
 	}
 	if !filepath.IsAbs(dir) {
-		return nil, fmt.Errorf("input %q: got %q, expected an absolute path to a directory this user can write, or can create", "local-state-dir", dir)
+		return nil, fmt.Errorf("input %q: got %q, expected %s", "local-state-dir", dir, stateDirForm)
 	}
 	dir = filepath.Clean(dir)
 	// Refused here, before the CLI makes --out or anything starts, and
@@ -100,50 +93,9 @@ func New(o providers.Options) (providers.Provider, error) {
 }
 
 // ResolvedInputs implements providers.Resolver: the state directory, whose
-// default comes from this process's RUNNER_TEMP or TMPDIR.
+// default comes from this process's environment.
 func (p *Provider) ResolvedInputs() map[string]string {
 	return map[string]string{"local-state-dir": p.store.dir}
-}
-
-// checkStateDir says whether dir can hold the leg's state: an existing
-// directory this process can write, or a path it can create. Only trying
-// tells (root passes every permission check, yet cannot mkdir in /proc or
-// on a read-only mount), so it makes and removes a scratch entry in dir or
-// in its nearest existing ancestor.
-func checkStateDir(dir string) error {
-	bad := func(err error) error {
-		return fmt.Errorf("input %q: got %q, expected an absolute path to a directory this user can write, or can create (%w)",
-			"local-state-dir", dir, err)
-	}
-	at := dir
-	for {
-		fi, err := os.Stat(at)
-		if err == nil {
-			if !fi.IsDir() {
-				return bad(fmt.Errorf("%s is not a directory", at))
-			}
-			break
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return bad(err)
-		}
-		up := filepath.Dir(at)
-		if up == at {
-			return bad(err)
-		}
-		at = up
-	}
-	scratch, err := os.MkdirTemp(at, ".mvm-verify-check-")
-	if err != nil {
-		if at != dir {
-			err = fmt.Errorf("cannot create directories under %s: %w", at, err)
-		}
-		return bad(err)
-	}
-	if err := os.Remove(scratch); err != nil {
-		return bad(err)
-	}
-	return nil
 }
 
 // The optional interfaces the cycle and the CLI look for at run time,
@@ -329,6 +281,11 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	}
 	if err := record(change{Kind: kindSSHDFiles, Dir: sshdDir, Path: logFile}); err != nil {
 		return nil, err
+	}
+	// A log left by an earlier attempt of this leg, in the state
+	// directory that is ours alone; sshd.Start makes a new one.
+	if err := os.Remove(logFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("local: remove the previous sshd log: %w", err)
 	}
 	marker, cgroup, err := p.legProcesses(req.Identity.Name(), record)
 	if err != nil {
