@@ -88,7 +88,7 @@ func New(o providers.Options) (providers.Provider, error) {
 	if err := checkStateDir(dir); err != nil {
 		return nil, err
 	}
-	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
+	return &Provider{store: store{dir: dir, registry: registryDir(dir), log: o.Log()}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
 		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,7 +125,12 @@ func (c change) resource(st *state) providers.Resource {
 type store struct {
 	dir      string
 	registry string
+	// log hears of other legs' state files refused by validateState.
+	log *slog.Logger
 }
+
+// errInvalid marks a state file validateState refused.
+var errInvalid = errors.New("invalid local state")
 
 // MachineRegistry is where root's legs register; /run is cleared at boot,
 // like the leg processes it describes.
@@ -217,6 +223,9 @@ func loadPath(path string) (*state, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("read local state %s: %w", path, err)
 	}
+	if err := validateState(path, strings.TrimSuffix(filepath.Base(path), ".json"), &st); err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalid, err)
+	}
 	st.path = path
 	return &st, nil
 }
@@ -292,6 +301,10 @@ func (s store) all() (map[string]*state, error) {
 			continue
 		}
 		st, err := s.load(name)
+		if errors.Is(err, errInvalid) {
+			s.skip(err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -324,6 +337,10 @@ func (s store) registered() (map[string]*state, error) {
 			return nil, fmt.Errorf("read local leg %s: %w", name, err)
 		}
 		st, err := loadPath(string(path))
+		if errors.Is(err, errInvalid) {
+			s.skip(err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -334,4 +351,12 @@ func (s store) registered() (map[string]*state, error) {
 		out[name] = st
 	}
 	return out, nil
+}
+
+// skip reports another leg's state file that validateState refused: this
+// leg neither acts on it nor hands it anything, and goes on.
+func (s store) skip(err error) {
+	if s.log != nil {
+		s.log.Warn("local: ignoring another leg's state", "err", err)
+	}
 }
