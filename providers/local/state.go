@@ -186,8 +186,8 @@ func (s store) lock() (func(), error) {
 }
 
 // removeIfEmpty removes the state directory once no leg keeps anything in
-// it, so a run leaves no empty directory behind (in /tmp by default). The
-// caller holds the lock. The registry's directory stays: it holds the
+// it, so a run leaves no empty directory behind. The caller holds the
+// lock. The registry's directory stays: it holds the
 // lock file, which other processes may be waiting on.
 func (s store) removeIfEmpty() {
 	if s.dir == s.registry {
