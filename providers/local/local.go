@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -268,6 +270,9 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	if err := record(change{Kind: kindWorkDir, Path: workDir}); err != nil {
 		return nil, err
 	}
+	if err := makeWorkDir(workDir, req.User); err != nil {
+		return nil, err
+	}
 	// sshd's private directory (its host key among its files) and its log
 	// are named and recorded before it starts: killed before the sshd
 	// itself is recorded, the run still leaves Destroy what to remove.
@@ -492,6 +497,48 @@ func (p *Provider) ensureGroup(ctx context.Context, g string, record func(change
 	// -f: another program (a test host) may create it at the same moment.
 	if err := p.sys.run(ctx, "groupadd", "-f", "--system", g); err != nil {
 		return fmt.Errorf("local: create group %s: %w", g, err)
+	}
+	return nil
+}
+
+// makeWorkDir makes the cycle's work dir in the shared /tmp, owned by the
+// user the cycle logs in as, before the cycle uploads there: one another
+// user made first (the name is derived from the run, not secret) could be
+// a symlink the upload follows, or let them swap the probe binary the
+// suite user runs. What is there already is a leftover of this leg only if
+// it is a plain directory of root's or the login user's; anything else is
+// refused.
+func makeWorkDir(dir, login string) error {
+	uid, gid := os.Geteuid(), os.Getegid()
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup(login)
+		if err != nil {
+			return fmt.Errorf("local: look up user %s: %w", login, err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	if fi, err := os.Lstat(dir); err == nil {
+		owner, _ := statOwner(fi)
+		if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() || (owner != 0 && owner != uid) {
+			return fmt.Errorf("local: the cycle's work dir %s exists already and is not a directory of root's or %s's: "+
+				"another user may have planted it; remove it and run again", dir, login)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("local: remove a previous work dir: %w", err)
+		}
+	}
+	// Mkdir fails on anything at the path, a symlink included.
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("local: create the cycle's work dir: %w", err)
+	}
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return fmt.Errorf("local: give the cycle's work dir to %s: %w", login, err)
+	}
+	// Others may read and run the probe binary (the suite user, when it is
+	// not the login user), never write.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("local: chmod the cycle's work dir: %w", err)
 	}
 	return nil
 }

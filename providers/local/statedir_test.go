@@ -245,3 +245,49 @@ func TestSSHDLogSymlinkNotFollowed(t *testing.T) {
 		t.Errorf("sshd log is not a plain file of its own: %v %v", fi, err)
 	}
 }
+
+// The cycle's work dir, named after the run in the shared /tmp, is made by
+// Create itself for the login user: one another user planted first (a
+// symlink here) is refused, and what it points at is left alone.
+func TestWorkDirPlantedRefused(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := newLeg(t, "root", "kvm")
+	workDir := "/tmp/mvm-verify-" + l.req.Identity.Name()
+	target := t.TempDir()
+	if err := os.Symlink(target, workDir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(workDir) })
+	p := newProvider(t, dir)
+	var j providers.MemJournal
+	forceClean(t, dir, l, &j)
+	h, err := p.Create(ctx, l.req, &j)
+	if err == nil {
+		p.Destroy(ctx, l.req.Identity)
+		t.Fatalf("Create with its work dir planted as a symlink succeeded (work dir %s); want it refused", h.WorkDir)
+	}
+	if !strings.Contains(err.Error(), workDir) || !strings.Contains(err.Error(), "planted") {
+		t.Errorf("err %v, want it to name %s as planted", err, workDir)
+	}
+	if _, err := os.Stat(target); err != nil {
+		t.Errorf("the symlink's target is gone: %v", err)
+	}
+
+	// Unplanted, the work dir is a fresh directory of the login user's
+	// that others cannot write.
+	os.Remove(workDir)
+	l2 := newLeg(t, "root", "kvm")
+	var j2 providers.MemJournal
+	forceClean(t, dir, l2, &j2)
+	h, err = p.Create(ctx, l2.req, &j2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Destroy(ctx, l2.req.Identity) })
+	fi, err := os.Lstat(h.WorkDir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 {
+		t.Errorf("work dir %s after Create: %v %v, want a directory 0755", h.WorkDir, fi, err)
+	}
+}
