@@ -912,6 +912,11 @@ func standInKVM(t *testing.T, uid, gid int, perm os.FileMode) (prefix, env []str
 func TestRunLocalNotRootRefusesAnotherSuiteUser(t *testing.T) {
 	requireRoot(t)
 	dir := openTempDir(t, "mvr-notroot-")
+	// Sticky, as /tmp is: a state dir under a directory others can write
+	// without it is refused before the check this test is about.
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
 	suite := filepath.Join(dir, "suite.yml")
 	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: host\n    run: \"true\"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,7 +57,7 @@ func validateState(path, name string, st *state) error {
 			}
 		case kindSSHDFiles, kindSSHD:
 			if c.Dir != "" && !validSSHDDir(c.Dir) {
-				return bad(i, c, fmt.Sprintf("dir %q, expected an sshd directory mvm-sshd-… in %s or /tmp", c.Dir, os.TempDir()))
+				return bad(i, c, fmt.Sprintf("dir %q, expected an absolute path to an sshd directory mvm-sshd-<pid>-<start>-<hex>", c.Dir))
 			}
 			if want := filepath.Join(filepath.Dir(path), name+".sshd.log"); c.Path != "" && c.Path != want {
 				return bad(i, c, fmt.Sprintf("log %q, expected %q", c.Path, want))
@@ -97,11 +98,31 @@ func validateState(path, name string, st *state) error {
 	return nil
 }
 
-// validSSHDDir is a private sshd directory where sshdTempDir puts them.
+// validSSHDDir is named as sshd names its private directories. Where it
+// is cannot be pinned down: sshdTempDir is TMPDIR's, and the post step or
+// `down` may run with another; removeOwnDir checks it at removal.
 func validSSHDDir(dir string) bool {
-	parent := filepath.Dir(dir)
-	return filepath.IsAbs(dir) && filepath.Clean(dir) == dir && sshdDirRE.MatchString(filepath.Base(dir)) &&
-		(parent == "/tmp" || parent == filepath.Clean(os.TempDir()))
+	return filepath.IsAbs(dir) && filepath.Clean(dir) == dir && sshdDirRE.MatchString(filepath.Base(dir))
+}
+
+// removeOwnDir removes dir only if it is a directory this user owns, as
+// the sshd directory made with Mkdir is: not a symlink, nor something
+// another user put at that name.
+func removeOwnDir(dir string) (bool, error) {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if uid, _ := statOwner(fi); !fi.IsDir() || fi.Mode()&os.ModeSymlink != 0 || uid != os.Geteuid() {
+		return false, fmt.Errorf("%s is not a directory of this user's: left in place", dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // validCgroup is a cgroup as cgroupPath names it for leg: in cgroupParent
