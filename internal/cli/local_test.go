@@ -958,7 +958,7 @@ func TestRunLocalReplacesEarlierLogs(t *testing.T) {
 	}
 }
 
-// A local run with the default state directory ($TMPDIR/mvm-verify-local)
+// A local run with the default state directory ($RUNNER_TEMP/mvm-verify-local)
 // leaves nothing there: the directory the run made goes at teardown, as
 // no other leg uses it. A silent step shows the heartbeat meanwhile.
 func TestRunLocalLeavesNoStateDir(t *testing.T) {
@@ -966,7 +966,7 @@ func TestRunLocalLeavesNoStateDir(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: quiet\n    run: sleep 0.3\n    column: Live cycle\n")
-	r := runBin(t, cmdEnv(t, "TMPDIR="+tmp, "MVM_VERIFY_POLL_INTERVAL=20ms"),
+	r := runBin(t, cmdEnv(t, "RUNNER_TEMP="+tmp, "MVM_VERIFY_POLL_INTERVAL=20ms"),
 		"run", "--provider", "local", "--suite", suite, "--out", out, "--timeout-minutes", "10")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
