@@ -360,7 +360,7 @@ func TestBadInput(t *testing.T) {
 		{"suite of two YAML documents", []string{"run", "--provider", "local", "--suite", twoDocs},
 			[]string{twoDocs + ":5: a second YAML document, expected one document per file"}},
 		{"local state dir that cannot be made", []string{"run", "--provider", "local", "--suite", good, "--local-state-dir", "/proc/nope"},
-			[]string{`input "local-state-dir": got "/proc/nope", expected an absolute path to a directory this user can write, or can create`}},
+			[]string{`input "local-state-dir": got "/proc/nope", expected an absolute path to a directory owned by you, not writable by group or others and not a symlink`}},
 		{"candidates that do not parse", []string{"run", "--provider", "aws", "--candidates", "[oops"},
 			[]string{`input "candidates": got "[oops", expected a list like [{region: us-east-1, zone: us-east-1a, type: c8i.large, market: spot}]`}},
 		{"unknown command", []string{"launch"}, []string{`unknown command "launch": expected one of run, up, down, report`}},

@@ -912,6 +912,11 @@ func standInKVM(t *testing.T, uid, gid int, perm os.FileMode) (prefix, env []str
 func TestRunLocalNotRootRefusesAnotherSuiteUser(t *testing.T) {
 	requireRoot(t)
 	dir := openTempDir(t, "mvr-notroot-")
+	// Sticky, as /tmp is: a state dir under a directory others can write
+	// without it is refused before the check this test is about.
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
 	suite := filepath.Join(dir, "suite.yml")
 	if err := os.WriteFile(suite, []byte("user: root\nsteps:\n  - name: host\n    run: \"true\"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -953,7 +958,7 @@ func TestRunLocalReplacesEarlierLogs(t *testing.T) {
 	}
 }
 
-// A local run with the default state directory ($TMPDIR/mvm-verify-local)
+// A local run with the default state directory ($RUNNER_TEMP/mvm-verify-local)
 // leaves nothing there: the directory the run made goes at teardown, as
 // no other leg uses it. A silent step shows the heartbeat meanwhile.
 func TestRunLocalLeavesNoStateDir(t *testing.T) {
@@ -961,7 +966,7 @@ func TestRunLocalLeavesNoStateDir(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: quiet\n    run: sleep 0.3\n    column: Live cycle\n")
-	r := runBin(t, cmdEnv(t, "TMPDIR="+tmp, "MVM_VERIFY_POLL_INTERVAL=20ms"),
+	r := runBin(t, cmdEnv(t, "RUNNER_TEMP="+tmp, "MVM_VERIFY_POLL_INTERVAL=20ms"),
 		"run", "--provider", "local", "--suite", suite, "--out", out, "--timeout-minutes", "10")
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

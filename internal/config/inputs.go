@@ -416,7 +416,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:        "local-state-dir",
-			Description: "Directory for the local provider's per-leg state (sshd, what it changed), the same for main and post; an absolute path; default: $RUNNER_TEMP/mvm-verify-local, else the system temp dir (either with -UID appended when not root).",
+			Description: "Directory for the local provider's per-leg state (sshd, what it changed), the same for main and post; an absolute path to a directory owned by the user running mvm-verify, not writable by group or others and not a symlink (made 0700 when missing); default: $RUNNER_TEMP/mvm-verify-local (with -UID appended when not root), else /var/lib/mvm-verify/local for root and $XDG_STATE_HOME/mvm-verify/local (~/.local/state/mvm-verify/local) for others.",
 			Providers:   []string{"local"},
 			Modes:       placement,
 		},

@@ -260,6 +260,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		poll = 20 * time.Millisecond
 	}
 
+	var logF *os.File
+	if cfg.LogFile != "" {
+		// A new file, never one found there: sshd may run as root, and a
+		// planted symlink or file would have it write its log wherever
+		// that points.
+		logF, err = os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("open sshd log: %w", err)
+		}
+		defer logF.Close() // sshd holds its own descriptor
+	}
+
 	// A picked port can be taken between picking and binding; sshd then exits
 	// at once and a second pick almost always wins.
 	attempts := 1
@@ -283,7 +296,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s := &Server{addr: addr, port: port, hostPub: hostPub, dir: dir, log: log, grace: grace,
 			stderr: &tail{max: 16 << 10}, exited: make(chan struct{})}
-		err := s.start(ctx, bin, cfg, poll)
+		err := s.start(ctx, bin, cfg, logF, poll)
 		if err == nil {
 			log.Debug("sshd started", "addr", addr, "port", port, "pid", s.Pid(), "netns", cfg.Netns, "hide_kvm", cfg.HideKVM)
 			return s, nil
@@ -374,7 +387,9 @@ LogLevel INFO
 		filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "keys"), setEnv)
 }
 
-func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Duration) error {
+// start runs sshd once; logF, when cfg.LogFile is set, is that file,
+// opened once for every attempt.
+func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.File, poll time.Duration) error {
 	cfgPath := filepath.Join(s.dir, "sshd_config")
 	if err := os.WriteFile(cfgPath, []byte(configText(s.dir, s.addr, s.port, cfg.SetEnv)), 0o600); err != nil {
 		return fmt.Errorf("write sshd_config: %w", err)
@@ -406,12 +421,7 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, poll time.Du
 	}
 	var pw io.WriteCloser
 	if cfg.LogFile != "" {
-		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("open sshd log: %w", err)
-		}
-		defer f.Close() // sshd holds its own descriptor
-		cmd.Stdout, cmd.Stderr = f, f
+		cmd.Stdout, cmd.Stderr = logF, logF
 		s.logFile = cfg.LogFile
 	} else {
 		var pr *io.PipeReader

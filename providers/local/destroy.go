@@ -111,12 +111,14 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 			}
 			done = true
 		}
-		for _, path := range []string{c.Dir, c.Path} {
-			if path == "" {
-				continue
+		if c.Dir != "" {
+			if _, err := removeOwnDir(c.Dir); err != nil {
+				return done, fmt.Errorf("remove sshd's dir: %w", err)
 			}
-			if err := os.RemoveAll(path); err != nil {
-				return done, fmt.Errorf("remove %s: %w", path, err)
+		}
+		if c.Path != "" {
+			if err := os.RemoveAll(c.Path); err != nil {
+				return done, fmt.Errorf("remove %s: %w", c.Path, err)
 			}
 		}
 		return done, nil
@@ -138,12 +140,16 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 		}
 		return true, nil
 	case kindSSHDFiles:
-		for _, path := range []string{c.Dir, c.Path} {
-			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-				continue
+		if c.Dir != "" {
+			removed, err := removeOwnDir(c.Dir)
+			if err != nil {
+				return false, fmt.Errorf("remove sshd's dir: %w", err)
 			}
-			if err := os.RemoveAll(path); err != nil {
-				return done, fmt.Errorf("remove %s: %w", path, err)
+			done = removed
+		}
+		if _, err := os.Lstat(c.Path); c.Path != "" && err == nil {
+			if err := os.RemoveAll(c.Path); err != nil {
+				return done, fmt.Errorf("remove %s: %w", c.Path, err)
 			}
 			done = true
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -70,24 +71,18 @@ type Provider struct {
 	sshdStarted func(*sshd.Server)
 }
 
-// New reads local-state-dir; the default, under RUNNER_TEMP when set, is the
+// New reads local-state-dir; the default (see defaultStateDir) is the
 // same for the main and the post step.
 func New(o providers.Options) (providers.Provider, error) {
 	dir := o.In("local-state-dir")
 	if dir == "" {
-		base := o.Env("RUNNER_TEMP")
-		if base == "" {
-			base = os.TempDir()
-		}
-		// Per user: root's directory is root's alone, and would block
-		// anyone else's run.
-		dir = filepath.Join(base, "mvm-verify-local")
-		if uid := os.Geteuid(); uid != 0 {
-			dir += "-" + strconv.Itoa(uid)
+		var err error
+		if dir, err = defaultStateDir(o.Env); err != nil {
+			return nil, err
 		}
 	}
 	if !filepath.IsAbs(dir) {
-		return nil, fmt.Errorf("input %q: got %q, expected an absolute path to a directory this user can write, or can create", "local-state-dir", dir)
+		return nil, fmt.Errorf("input %q: got %q, expected %s", "local-state-dir", dir, stateDirForm)
 	}
 	dir = filepath.Clean(dir)
 	// Refused here, before the CLI makes --out or anything starts, and
@@ -95,55 +90,14 @@ func New(o providers.Options) (providers.Provider, error) {
 	if err := checkStateDir(dir); err != nil {
 		return nil, err
 	}
-	return &Provider{store: store{dir: dir, registry: registryDir(dir)}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
+	return &Provider{store: store{dir: dir, registry: registryDir(dir), log: o.Log()}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
 		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
 }
 
 // ResolvedInputs implements providers.Resolver: the state directory, whose
-// default comes from this process's RUNNER_TEMP or TMPDIR.
+// default comes from this process's environment.
 func (p *Provider) ResolvedInputs() map[string]string {
 	return map[string]string{"local-state-dir": p.store.dir}
-}
-
-// checkStateDir says whether dir can hold the leg's state: an existing
-// directory this process can write, or a path it can create. Only trying
-// tells (root passes every permission check, yet cannot mkdir in /proc or
-// on a read-only mount), so it makes and removes a scratch entry in dir or
-// in its nearest existing ancestor.
-func checkStateDir(dir string) error {
-	bad := func(err error) error {
-		return fmt.Errorf("input %q: got %q, expected an absolute path to a directory this user can write, or can create (%w)",
-			"local-state-dir", dir, err)
-	}
-	at := dir
-	for {
-		fi, err := os.Stat(at)
-		if err == nil {
-			if !fi.IsDir() {
-				return bad(fmt.Errorf("%s is not a directory", at))
-			}
-			break
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return bad(err)
-		}
-		up := filepath.Dir(at)
-		if up == at {
-			return bad(err)
-		}
-		at = up
-	}
-	scratch, err := os.MkdirTemp(at, ".mvm-verify-check-")
-	if err != nil {
-		if at != dir {
-			err = fmt.Errorf("cannot create directories under %s: %w", at, err)
-		}
-		return bad(err)
-	}
-	if err := os.Remove(scratch); err != nil {
-		return bad(err)
-	}
-	return nil
 }
 
 // The optional interfaces the cycle and the CLI look for at run time,
@@ -316,6 +270,9 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	if err := record(change{Kind: kindWorkDir, Path: workDir}); err != nil {
 		return nil, err
 	}
+	if err := makeWorkDir(workDir, req.User); err != nil {
+		return nil, err
+	}
 	// sshd's private directory (its host key among its files) and its log
 	// are named and recorded before it starts: killed before the sshd
 	// itself is recorded, the run still leaves Destroy what to remove.
@@ -329,6 +286,11 @@ func (p *Provider) create(ctx context.Context, req providers.Request, record fun
 	}
 	if err := record(change{Kind: kindSSHDFiles, Dir: sshdDir, Path: logFile}); err != nil {
 		return nil, err
+	}
+	// A log left by an earlier attempt of this leg, in the state
+	// directory that is ours alone; sshd.Start makes a new one.
+	if err := os.Remove(logFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("local: remove the previous sshd log: %w", err)
 	}
 	marker, cgroup, err := p.legProcesses(req.Identity.Name(), record)
 	if err != nil {
@@ -535,6 +497,48 @@ func (p *Provider) ensureGroup(ctx context.Context, g string, record func(change
 	// -f: another program (a test host) may create it at the same moment.
 	if err := p.sys.run(ctx, "groupadd", "-f", "--system", g); err != nil {
 		return fmt.Errorf("local: create group %s: %w", g, err)
+	}
+	return nil
+}
+
+// makeWorkDir makes the cycle's work dir in the shared /tmp, owned by the
+// user the cycle logs in as, before the cycle uploads there: one another
+// user made first (the name is derived from the run, not secret) could be
+// a symlink the upload follows, or let them swap the probe binary the
+// suite user runs. What is there already is a leftover of this leg only if
+// it is a plain directory of root's or the login user's; anything else is
+// refused.
+func makeWorkDir(dir, login string) error {
+	uid, gid := os.Geteuid(), os.Getegid()
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup(login)
+		if err != nil {
+			return fmt.Errorf("local: look up user %s: %w", login, err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	if fi, err := os.Lstat(dir); err == nil {
+		owner, _ := statOwner(fi)
+		if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() || (owner != 0 && owner != uid) {
+			return fmt.Errorf("local: the cycle's work dir %s exists already and is not a directory of root's or %s's: "+
+				"another user may have planted it; remove it and run again", dir, login)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("local: remove a previous work dir: %w", err)
+		}
+	}
+	// Mkdir fails on anything at the path, a symlink included.
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("local: create the cycle's work dir: %w", err)
+	}
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return fmt.Errorf("local: give the cycle's work dir to %s: %w", login, err)
+	}
+	// Others may read and run the probe binary (the suite user, when it is
+	// not the login user), never write.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("local: chmod the cycle's work dir: %w", err)
 	}
 	return nil
 }

@@ -595,7 +595,7 @@ func TestStateDirUnusable(t *testing.T) {
 			}
 			return ""
 		}})
-		want := `input "local-state-dir": got "` + dir + `", expected an absolute path to a directory this user can write, or can create`
+		want := `input "local-state-dir": got "` + dir + `", expected an absolute path to a directory owned by you, not writable by group or others and not a symlink`
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err %v, want %q", dir, err, want)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,7 +125,12 @@ func (c change) resource(st *state) providers.Resource {
 type store struct {
 	dir      string
 	registry string
+	// log hears of other legs' state files refused by validateState.
+	log *slog.Logger
 }
+
+// errInvalid marks a state file validateState refused.
+var errInvalid = errors.New("invalid local state")
 
 // MachineRegistry is where root's legs register; /run is cleared at boot,
 // like the leg processes it describes.
@@ -148,10 +154,13 @@ func (s store) ref(name string) string { return filepath.Join(s.registry, name+"
 // The state directory is made under the lock, as Destroy removes it under
 // the lock once it is empty.
 func (s store) lock() (func(), error) {
-	if err := os.MkdirAll(s.registry, 0o700); err != nil {
-		return nil, fmt.Errorf("create local state dir %s: %w", s.registry, err)
+	if _, err := makeOwnDir(s.registry); err != nil {
+		if s.registry == s.dir {
+			return nil, stateDirError(s.dir, err)
+		}
+		return nil, fmt.Errorf("local: machine registry %s: expected a directory owned by this user and writable by no one else: %w", s.registry, err)
 	}
-	f, err := os.OpenFile(filepath.Join(s.registry, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(s.registry, ".lock"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open local state lock: %w", err)
 	}
@@ -159,11 +168,12 @@ func (s store) lock() (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("lock local state: %w", err)
 	}
-	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(s.dir, 0o700); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("create local state dir %s: %w", s.dir, err)
-		}
+	created, err := makeOwnDir(s.dir)
+	if err != nil {
+		f.Close()
+		return nil, stateDirError(s.dir, err)
+	}
+	if created {
 		// Marked as ours, so only a directory we made is removed once
 		// empty, never one the user made and named.
 		if err := os.WriteFile(filepath.Join(s.dir, createdMarker), nil, 0o600); err != nil {
@@ -176,8 +186,8 @@ func (s store) lock() (func(), error) {
 }
 
 // removeIfEmpty removes the state directory once no leg keeps anything in
-// it, so a run leaves no empty directory behind (in /tmp by default). The
-// caller holds the lock. The registry's directory stays: it holds the
+// it, so a run leaves no empty directory behind. The caller holds the
+// lock. The registry's directory stays: it holds the
 // lock file, which other processes may be waiting on.
 func (s store) removeIfEmpty() {
 	if s.dir == s.registry {
@@ -213,6 +223,9 @@ func loadPath(path string) (*state, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("read local state %s: %w", path, err)
 	}
+	if err := validateState(path, strings.TrimSuffix(filepath.Base(path), ".json"), &st); err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalid, err)
+	}
 	st.path = path
 	return &st, nil
 }
@@ -237,12 +250,23 @@ func (s store) save(name string, st *state) error {
 	return writeAtomic(s.ref(name), []byte(st.path))
 }
 
+// writeAtomic writes through a fresh temporary file in path's directory:
+// a fixed name could be a symlink planted there, and the rename replaces
+// whatever is at path, a symlink included, without following it.
 func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
 		return fmt.Errorf("write local state: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
 		return fmt.Errorf("write local state: %w", err)
 	}
 	return nil
@@ -277,6 +301,10 @@ func (s store) all() (map[string]*state, error) {
 			continue
 		}
 		st, err := s.load(name)
+		if errors.Is(err, errInvalid) {
+			s.skip(err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -309,6 +337,10 @@ func (s store) registered() (map[string]*state, error) {
 			return nil, fmt.Errorf("read local leg %s: %w", name, err)
 		}
 		st, err := loadPath(string(path))
+		if errors.Is(err, errInvalid) {
+			s.skip(err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -319,4 +351,12 @@ func (s store) registered() (map[string]*state, error) {
 		out[name] = st
 	}
 	return out, nil
+}
+
+// skip reports another leg's state file that validateState refused: this
+// leg neither acts on it nor hands it anything, and goes on.
+func (s store) skip(err error) {
+	if s.log != nil {
+		s.log.Warn("local: ignoring another leg's state", "err", err)
+	}
 }
