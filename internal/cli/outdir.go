@@ -44,7 +44,9 @@ func checkOut(out string) error {
 // the check.
 func ownDir(dir string, followLink bool) error {
 	fi, err := os.Lstat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// Nothing there to trust, and none can be made below a file:
+		// creating it says what is wrong.
 		return nil
 	}
 	if err != nil {
