@@ -313,8 +313,8 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		fmt.Fprintf(a.stderr, "mvm-verify report: encode matrix: %v\n", err)
 		return ExitFailed
 	}
-	if err := os.MkdirAll(run.Out, 0o755); err != nil {
-		return a.badInput(fmt.Errorf("input \"out\": cannot create %q: %w", run.Out, err))
+	if err := mkOut(run.Out); err != nil {
+		return a.badInput(err)
 	}
 	for name, content := range map[string]string{"matrix.md": md, "matrix.json": string(data) + "\n"} {
 		if err := os.WriteFile(filepath.Join(run.Out, name), []byte(content), 0o644); err != nil {

@@ -15,11 +15,12 @@ import (
 // last page, holding an earlier run's result.json and summary.md, in a
 // mount namespace of its own; after, it lists what out holds into $2 and
 // copies out's result.json and summary.md beside that list, as the tmpfs
-// goes away with the namespace.
+// goes away with the namespace. The tmpfs is 0755, as run refuses an out
+// other users may write (a tmpfs's default is 1777).
 const fullDiskScript = `
 out=$1 list=$2
 shift 2
-mount -t tmpfs -o size=128k tmpfs "$out"
+mount -t tmpfs -o size=128k,mode=0755 tmpfs "$out"
 printf 'stale result' > "$out/result.json"
 printf 'stale summary' > "$out/summary.md"
 dd if=/dev/zero of="$out/fill" bs=4096 2>/dev/null && { echo "the tmpfs did not fill" >&2; exit 99; }

@@ -113,9 +113,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		}
 		a.rowKey, a.rowLane = run.Key, run.Lane
 	}
-	if err := os.MkdirAll(run.Out, 0o755); err != nil {
-		return a.badInput(&config.InputError{Input: "out", Value: run.Out,
-			Expected: "a directory that can be created", Err: errors.Unwrap(err)})
+	// --out is this user's alone, or the run does not start: it will
+	// hold the kept host's key and the state down trusts (see checkOut).
+	if err := mkOut(run.Out); err != nil {
+		return a.badInput(err)
 	}
 	if a.subcommand || keep {
 		if err := checkOutFree(run.Out); err != nil {

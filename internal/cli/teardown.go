@@ -447,6 +447,11 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// run checked --out before the leg began; again, as what goes here
+	// is a private key: only into a directory no other user can write.
+	if err := checkOut(run.Out); err != nil {
+		return err
+	}
 	// A marker of an earlier up's down in a reused --out is not this leg's.
 	if err := os.Remove(filepath.Join(run.Out, downReportedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -454,7 +459,9 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	st := upState{Provider: run.Provider, Identity: id, Inputs: stateInputs(run, plan.Provider), Host: res.Host, HostCleanups: res.HostCleanups}
 	if len(res.ClientKeyPEM) > 0 {
 		st.KeyFile = filepath.Join(dir, "id_ed25519")
-		if err := os.WriteFile(st.KeyFile, res.ClientKeyPEM, 0o600); err != nil {
+		// Each file is written new and renamed into place, never through
+		// a file (or symlink) already at its name.
+		if err := writeFileAtomic(st.KeyFile, res.ClientKeyPEM, 0o600); err != nil {
 			return err
 		}
 	}
@@ -464,11 +471,11 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 		if res.Host.Port != 22 {
 			hostPattern = fmt.Sprintf("[%s]:%d", res.Host.Address, res.Host.Port)
 		}
-		if err := os.WriteFile(st.Known, []byte(hostPattern+" "+res.Host.HostKey+"\n"), 0o600); err != nil {
+		if err := writeFileAtomic(st.Known, []byte(hostPattern+" "+res.Host.HostKey+"\n"), 0o600); err != nil {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, upStateFile), []byte(mustJSON(st)), 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, upStateFile), []byte(mustJSON(st)), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "\nThe host is up and kept. State: %s\n", dir)
@@ -500,7 +507,13 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 // down tears down what `up` kept, from its state in --out.
 func (a *app) down(ctx context.Context, run *config.Run) int {
 	dir := filepath.Join(run.Out, "host")
-	data, err := os.ReadFile(filepath.Join(dir, upStateFile))
+	// Only a state this user alone could have written: its host
+	// cleanups run over SSH, and its paths are trusted.
+	data, err := readStateFile(run.Out)
+	var inErr *config.InputError
+	if errors.As(err, &inErr) {
+		return a.badInput(err)
+	}
 	if err != nil {
 		return a.badInput(&config.InputError{Input: "out", Value: run.Out, Expected: "the --out directory of a previous `mvm-verify up`, or of a run killed before its teardown (no " + filepath.Join(dir, upStateFile) + ")"})
 	}

@@ -66,6 +66,14 @@ func TestDefaultSuite(t *testing.T) {
 			t.Errorf("bootstrap lacks %q", w)
 		}
 	}
+	// A fixed name in a shared temp dir is one another user of the host
+	// can plant first (a file of theirs, a FIFO): the bootstrap writes
+	// only into directories mktemp -d made.
+	for _, c := range s.Bootstrap {
+		if regexp.MustCompile(`/tmp/[^\s"']`).MatchString(c) {
+			t.Errorf("bootstrap command writes through a fixed /tmp path:\n%s", c)
+		}
+	}
 }
 
 // The mvmd smoke writes desired.json and the coordinator config; the seed's

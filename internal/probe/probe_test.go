@@ -426,3 +426,26 @@ func hasProblem(t *testing.T, r Report, prefix string) {
 	}
 	t.Errorf("no problem starting %q in %q", prefix, r.Problems)
 }
+
+// The report is the host's word, and the host may be anyone's (the ssh
+// provider's): text it returns must reach the job summary as text, not
+// as a link, an image, HTML or a mention.
+func TestReportMarkdownEscapesHostText(t *testing.T) {
+	hostile := "[x](http://e) <img src=x> @someone ![i](u)"
+	r := healthyKVMReport()
+	r.Kernel = hostile
+	r.Arch = hostile
+	r.DiskPath = hostile
+	r.Problems = []string{hostile, "# heading " + hostile}
+	md := r.Markdown()
+	for _, bad := range []string{"[x](", "<img", "@someone", "![i]", "http://", "\n- #"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("markdown carries the host's %q unescaped:\n%s", bad, md)
+		}
+	}
+	for _, want := range []string{`\[x\](http\://e) &lt;img src=x&gt; @&#8203;someone \!\[i\](u)`, "\n- \\# heading "} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks the escaped %q:\n%s", want, md)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
 // mark is how a row reads: good, bad or just information.
@@ -108,7 +110,7 @@ func (r Report) Markdown() string {
 	if len(r.Problems) > 0 {
 		b.WriteString("\n**Problems**\n\n")
 		for _, p := range r.Problems {
-			fmt.Fprintf(&b, "- %s\n", oneLine(p))
+			fmt.Fprintf(&b, "- %s\n", listItem(p))
 		}
 	}
 	return b.String()
@@ -132,8 +134,21 @@ func (r Report) Text() string {
 	return b.String()
 }
 
+// cell makes s safe in a table cell of the job summary. The report comes
+// from the host, which may be anyone's (the ssh provider): its text must not
+// put a link, an image, HTML or a mention into the summary.
 func cell(s string) string {
-	return strings.ReplaceAll(oneLine(s), "|", `\|`)
+	return matrix.Escape(oneLine(s))
+}
+
+// listItem is cell for an item of a markdown list, where a leading marker
+// would also start a heading, a nested list or a rule.
+func listItem(s string) string {
+	e := cell(s)
+	if e != "" && strings.ContainsRune("#+-*=_", rune(e[0])) {
+		e = `\` + e
+	}
+	return e
 }
 
 func oneLine(s string) string {
