@@ -313,7 +313,7 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 		fmt.Fprintf(a.stderr, "mvm-verify report: encode matrix: %v\n", err)
 		return ExitFailed
 	}
-	if err := mkOut(run.Out); err != nil {
+	if err := mkOut(run.Out, a.outTrust()...); err != nil {
 		return a.badInput(err)
 	}
 	for name, content := range map[string]string{"matrix.md": md, "matrix.json": string(data) + "\n"} {

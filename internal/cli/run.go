@@ -115,7 +115,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	}
 	// --out is this user's alone, or the run does not start: it will
 	// hold the kept host's key and the state down trusts (see checkOut).
-	if err := mkOut(run.Out); err != nil {
+	if err := mkOut(run.Out, a.outTrust()...); err != nil {
 		return a.badInput(err)
 	}
 	if a.subcommand || keep {

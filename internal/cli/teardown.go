@@ -449,7 +449,7 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	}
 	// run checked --out before the leg began; again, as what goes here
 	// is a private key: only into a directory no other user can write.
-	if err := checkOut(run.Out); err != nil {
+	if err := checkOut(run.Out, a.outTrust()...); err != nil {
 		return err
 	}
 	// A marker of an earlier up's down in a reused --out is not this leg's.
@@ -509,7 +509,7 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	dir := filepath.Join(run.Out, "host")
 	// Only a state this user alone could have written: its host
 	// cleanups run over SSH, and its paths are trusted.
-	data, err := readStateFile(run.Out)
+	data, err := readStateFile(run.Out, a.outTrust()...)
 	var inErr *config.InputError
 	if errors.As(err, &inErr) {
 		return a.badInput(err)
