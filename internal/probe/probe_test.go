@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
 // tree builds a fake root with dev/, sys/ and proc/ holding files (path
@@ -358,7 +360,7 @@ func TestReportRendering(t *testing.T) {
 		Lane:          LaneKVM,
 		Problems:      []string{"standard guest kernels will not boot"},
 	}
-	md := r.Markdown()
+	md := r.Markdown(matrix.Escape)
 	for _, want := range []string{
 		"| check | result | detail |\n|---|---|---|\n",
 		"| KVM_CREATE_VM | ✅ ok |  |\n",
@@ -437,7 +439,7 @@ func TestReportMarkdownEscapesHostText(t *testing.T) {
 	r.Arch = hostile
 	r.DiskPath = hostile
 	r.Problems = []string{hostile, "# heading " + hostile}
-	md := r.Markdown()
+	md := r.Markdown(matrix.Escape)
 	for _, bad := range []string{"[x](", "<img", "@someone", "![i]", "http://", "\n- #"} {
 		if strings.Contains(md, bad) {
 			t.Errorf("markdown carries the host's %q unescaped:\n%s", bad, md)

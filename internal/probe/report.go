@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/tinylabscom/mvm-verify/internal/matrix"
 )
 
 // mark is how a row reads: good, bad or just information.
@@ -99,8 +97,14 @@ func deviceRow(name string, d Device) (string, mark, string, string) {
 	return name, bad, "missing", d.Error
 }
 
-// Markdown renders the report as a table for a job summary.
-func (r Report) Markdown() string {
+// Markdown renders the report as a table for a job summary, each piece of
+// the host's text through escape (the summary's cell escaping). The report
+// comes from the host, which may be anyone's (the ssh provider): its text
+// must not put a link, an image, HTML or a mention into the summary. The
+// escaping is the caller's, so that this package, which also runs on the
+// host, depends on no reporting.
+func (r Report) Markdown(escape func(string) string) string {
+	cell := func(s string) string { return escape(oneLine(s)) }
 	var b strings.Builder
 	b.WriteString("| check | result | detail |\n|---|---|---|\n")
 	symbol := map[mark]string{info: "", good: "✅ ", bad: "❌ "}
@@ -110,7 +114,7 @@ func (r Report) Markdown() string {
 	if len(r.Problems) > 0 {
 		b.WriteString("\n**Problems**\n\n")
 		for _, p := range r.Problems {
-			fmt.Fprintf(&b, "- %s\n", listItem(p))
+			fmt.Fprintf(&b, "- %s\n", listItem(cell(p)))
 		}
 	}
 	return b.String()
@@ -134,17 +138,9 @@ func (r Report) Text() string {
 	return b.String()
 }
 
-// cell makes s safe in a table cell of the job summary. The report comes
-// from the host, which may be anyone's (the ssh provider): its text must not
-// put a link, an image, HTML or a mention into the summary.
-func cell(s string) string {
-	return matrix.Escape(oneLine(s))
-}
-
-// listItem is cell for an item of a markdown list, where a leading marker
-// would also start a heading, a nested list or a rule.
-func listItem(s string) string {
-	e := cell(s)
+// listItem makes an escaped cell an item of a markdown list, where a
+// leading marker would also start a heading, a nested list or a rule.
+func listItem(e string) string {
 	if e != "" && strings.ContainsRune("#+-*=_", rune(e[0])) {
 		e = `\` + e
 	}

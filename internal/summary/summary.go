@@ -51,7 +51,7 @@ func Markdown(res *verify.Result) string {
 
 	if res.Probe != nil {
 		b.WriteString("### Host probe\n\n")
-		b.WriteString(res.Probe.Markdown())
+		b.WriteString(res.Probe.Markdown(matrix.Escape))
 		b.WriteString("\n")
 	}
 
