@@ -9,20 +9,27 @@ import (
 	"testing"
 )
 
-// MVM_VERIFY_POLL_INTERVAL set to something that is no positive duration
-// is refused as MVM_VERIFY_CANCEL_BUDGET is — exit 2, the variable, its
-// value and the form expected named — before anything is created: no
-// --out, no state of the local provider, no phase. Every command that
-// waits by it refuses it: run, up, down and report.
-func TestBadPollIntervalIsRefusedBeforeAnythingStarts(t *testing.T) {
+// MVM_VERIFY_POLL_INTERVAL and MVM_VERIFY_CANCEL_BUDGET set to something
+// that is no positive duration are refused as bad input — exit 2, the
+// variable, its value and the form expected named — before anything is
+// created: no --out, no state of the local provider, no phase. Every
+// command that waits by the poll interval refuses a bad one (run, up, down
+// and report); the cancel budget is read by run and up.
+func TestBadEnvDurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 	suite := writeSuite(t, quickSuite)
-	for _, tc := range []struct{ cmd, value string }{
-		{"run", "fast"},
-		{"run", "-1s"},
-		{"run", "0"},
-		{"up", "50"},
-		{"down", "0s"},
-		{"report", "soon"},
+	const poll, cancel = "MVM_VERIFY_POLL_INTERVAL", "MVM_VERIFY_CANCEL_BUDGET"
+	form := map[string]string{poll: "a positive duration like 100ms", cancel: "a positive duration like 30s"}
+	for _, tc := range []struct{ variable, cmd, value string }{
+		{poll, "run", "fast"},
+		{poll, "run", "-1s"},
+		{poll, "run", "0"},
+		{poll, "up", "50"},
+		{poll, "down", "0s"},
+		{poll, "report", "soon"},
+		{cancel, "run", "abc"},
+		{cancel, "run", "-1s"},
+		{cancel, "run", "0"},
+		{cancel, "up", "30"},
 	} {
 		dir := t.TempDir()
 		out, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
@@ -33,21 +40,21 @@ func TestBadPollIntervalIsRefusedBeforeAnythingStarts(t *testing.T) {
 		case "report":
 			args = []string{"report"}
 		}
-		r := runBin(t, cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL="+tc.value), args...)
+		r := runBin(t, cmdEnv(t, tc.variable+"="+tc.value), args...)
 		if r.code != 2 {
-			t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", tc.cmd, tc.value, r.code, r.stdout, r.stderr)
+			t.Errorf("%s with %s=%q: exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", tc.cmd, tc.variable, tc.value, r.code, r.stdout, r.stderr)
 		}
-		for _, want := range []string{"MVM_VERIFY_POLL_INTERVAL", `"` + tc.value + `"`, "a positive duration like 100ms"} {
+		for _, want := range []string{tc.variable, `"` + tc.value + `"`, form[tc.variable]} {
 			if !strings.Contains(r.stderr, want) {
-				t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: stderr does not say %q:\n%s", tc.cmd, tc.value, want, r.stderr)
+				t.Errorf("%s with %s=%q: stderr does not say %q:\n%s", tc.cmd, tc.variable, tc.value, want, r.stderr)
 			}
 		}
 		if strings.Contains(r.stdout, "==> ") {
-			t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: a phase started:\n%s", tc.cmd, tc.value, r.stdout)
+			t.Errorf("%s with %s=%q: a phase started:\n%s", tc.cmd, tc.variable, tc.value, r.stdout)
 		}
 		for _, p := range []string{out, state} {
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
-				t.Errorf("%s with MVM_VERIFY_POLL_INTERVAL=%q: %s exists (stat: %v); nothing may be created", tc.cmd, tc.value, p, err)
+				t.Errorf("%s with %s=%q: %s exists (stat: %v); nothing may be created", tc.cmd, tc.variable, tc.value, p, err)
 			}
 		}
 	}
