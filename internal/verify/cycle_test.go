@@ -159,6 +159,25 @@ type watchWriter struct {
 	once   sync.Once
 }
 
+// runToStep runs plan in the background until its step prints "started"
+// (a long step's first line), with plan's output watched for that; the
+// caller cancels (a signal) and reads the result from done.
+func runToStep(t *testing.T, plan Plan) (*watchWriter, context.CancelFunc, <-chan *Result) {
+	t.Helper()
+	out := newWatchWriter("started")
+	plan.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan *Result, 1)
+	go func() { done <- Run(ctx, plan) }()
+	select {
+	case <-out.seen:
+	case res := <-done:
+		t.Fatalf("the run ended before its step started: %s (%s)\n%s", res.Outcome, res.FirstFailure, out)
+	}
+	return out, cancel, done
+}
+
 func newWatchWriter(marker string) *watchWriter {
 	return &watchWriter{marker: marker, seen: make(chan struct{})}
 }
@@ -194,17 +213,7 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 	// Skipping that cleanup for the destroy is right for a cloud host,
 	// whose disk goes with it; the test host is this machine.
 	t.Cleanup(func() { os.RemoveAll("/tmp/mvm-verify-" + plan.Identity.Name()) })
-	out := newWatchWriter("started")
-	plan.Out = out
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan *Result, 1)
-	go func() { done <- Run(ctx, plan) }()
-	select {
-	case <-out.seen:
-	case res := <-done:
-		t.Fatalf("the run ended before its step started: %s (%s)\n%s", res.Outcome, res.FirstFailure, out)
-	}
+	out, cancel, done := runToStep(t, plan)
 	// Freeze everything the test host's sshd runs for the connection; the
 	// listener stays, so the destroy can stop it.
 	h := p.onlyHost(t)

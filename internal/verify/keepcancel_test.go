@@ -105,17 +105,7 @@ func TestCancelDuringStepIsNotRun(t *testing.T) {
 	sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
 	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
 	plan := testPlan(p, Step{Name: "seccomp", Run: "echo started; " + sleep, Column: matrix.SeccompProbe})
-	out := newWatchWriter("started")
-	plan.Out = out
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan *Result, 1)
-	go func() { done <- Run(ctx, plan) }()
-	select {
-	case <-out.seen:
-	case res := <-done:
-		t.Fatalf("the run ended before its step started: %s (%s)\n%s", res.Outcome, res.FirstFailure, out)
-	}
+	_, cancel, done := runToStep(t, plan)
 	cancel()
 	res := <-done
 
@@ -160,17 +150,7 @@ func TestCancelKeepsTheLeakCheckShareOnlyWhereTheProviderCreates(t *testing.T) {
 			// as this provider's Destroy stops the host, after which the
 			// host-side cleanups of creates=false wait out their shares.
 			plan.CancelBudget = 10 * time.Second
-			out := newWatchWriter("started")
-			plan.Out = out
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan *Result, 1)
-			go func() { done <- Run(ctx, plan) }()
-			select {
-			case <-out.seen:
-			case res := <-done:
-				t.Fatalf("the run ended before its step started: %s (%s)\n%s", res.Outcome, res.FirstFailure, out)
-			}
+			out, cancel, done := runToStep(t, plan)
 			signalled := time.Now()
 			cancel()
 			if res := <-done; res.Outcome != Cancelled {
