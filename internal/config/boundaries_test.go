@@ -1,35 +1,16 @@
 package config
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"strings"
 	"testing"
-
-	"golang.org/x/crypto/ssh"
 )
-
-// testPrivateKey is a fresh OpenSSH ed25519 private key in PEM armour.
-func testPrivateKey(t *testing.T) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(block))
-}
 
 // One line of the private key, pasted alone into an input that is no
 // secret, is still the key: the error that quotes the input says *** and
 // never the line. A body line has no armour, so only holdsSecret's
 // line-by-line search finds it.
 func TestErrorsDoNotQuoteOneLineOfAKey(t *testing.T) {
-	key := testPrivateKey(t)
+	key := testKeyPEM(t)
 	var body []string
 	for _, line := range strings.Split(strings.TrimSpace(key), "\n") {
 		if !strings.HasPrefix(line, "-----") {
