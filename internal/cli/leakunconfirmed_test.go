@@ -1,10 +1,6 @@
 package cli_test
 
 import (
-	"encoding/json"
-	"errors"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,18 +22,10 @@ func TestPostLeakCheckNotConfirmed(t *testing.T) {
 			l.env[i] = "MVM_VERIFY_POLL_INTERVAL=10m"
 		}
 	}
-	idJSON, _ := json.Marshal(l.id)
 	summary := emptyFile(t, "summary")
-	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")), l.env...),
-		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+l.srv.URL, "INPUT_REGION=us-east-1", "INPUT_TEARDOWN-BUDGET=1m",
-		"INPUT_OUT="+filepath.Join(t.TempDir(), "leg"),
-		"STATE_provider=aws", "STATE_identity="+string(idJSON))...)
-	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Env = env
-	out, err := post.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Errorf("post: %v, want exit 1\n%s", err, out)
+	out, code := l.post(t, summary, "INPUT_TEARDOWN-BUDGET=1m")
+	if code != 1 {
+		t.Errorf("post: exit %d, want 1\n%s", code, out)
 	}
 	sum := readFile(t, summary)
 	if !strings.Contains(sum, "- ⏳ leak check not confirmed on aws: 1 empty listing(s) before the deadline") {

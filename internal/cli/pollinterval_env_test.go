@@ -1,9 +1,7 @@
 package cli_test
 
 import (
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,17 +64,9 @@ func TestBadEnvDurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 // variable and value, and tears down at the production intervals.
 func TestBadPollIntervalStillTearsDownInPost(t *testing.T) {
 	l := newAWSLeg(t) // a leg an hour old: one listing is enough
-	idJSON, _ := json.Marshal(l.id)
-	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")), l.env...),
-		"MVM_VERIFY_POLL_INTERVAL=fast",
-		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+l.srv.URL, "INPUT_REGION=us-east-1",
-		"INPUT_OUT="+filepath.Join(t.TempDir(), "leg"),
-		"STATE_provider=aws", "STATE_identity="+string(idJSON))...)
-	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Env = env
-	out, err := post.CombinedOutput()
-	if err != nil {
-		t.Fatalf("post with a bad MVM_VERIFY_POLL_INTERVAL: %v, want exit 0 after its teardown\n%s", err, out)
+	out, code := l.post(t, emptyFile(t, "summary"), "MVM_VERIFY_POLL_INTERVAL=fast")
+	if code != 0 {
+		t.Fatalf("post with a bad MVM_VERIFY_POLL_INTERVAL: exit %d, want 0 after its teardown\n%s", code, out)
 	}
 	if !strings.Contains(string(out), `MVM_VERIFY_POLL_INTERVAL: got "fast"`) || !strings.Contains(string(out), "tearing down at the production intervals") {
 		t.Errorf("post does not warn about the variable:\n%s", out)

@@ -60,6 +60,29 @@ func newAWSLeg(t *testing.T) awsLeg {
 	return awsLeg{srv: srv, id: id, group: sdk.ToString(out.GroupId), env: env}
 }
 
+// post runs the post step fresh for the leg, as the runner would after its
+// main step, with summary as the job summary and extra after the leg's
+// environment; it returns the step's output and exit status.
+func (l awsLeg) post(t *testing.T, summary string, extra ...string) ([]byte, int) {
+	t.Helper()
+	idJSON, _ := json.Marshal(l.id)
+	env := cmdEnv(t, append(append(append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")), l.env...), extra...),
+		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+l.srv.URL, "INPUT_REGION=us-east-1",
+		"INPUT_OUT="+filepath.Join(t.TempDir(), "leg"),
+		"STATE_provider=aws", "STATE_identity="+string(idJSON))...)
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = env
+	out, err := post.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return out, ee.ExitCode()
+	case err != nil:
+		t.Fatalf("post step: %v\n%s", err, out)
+	}
+	return out, 0
+}
+
 // keepGroups makes every delete of a security group answer success and
 // delete nothing: only the leak check can tell.
 func (l awsLeg) keepGroups() {
@@ -104,18 +127,10 @@ func TestPostFailsOnALeak(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newAWSLeg(t)
 			tc.fault(l)
-			idJSON, _ := json.Marshal(l.id)
 			summary := emptyFile(t, "summary")
-			env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")), l.env...),
-				"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+l.srv.URL, "INPUT_REGION=us-east-1",
-				"INPUT_OUT="+filepath.Join(t.TempDir(), "leg"),
-				"STATE_provider=aws", "STATE_identity="+string(idJSON))...)
-			post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-			post.Env = env
-			out, err := post.CombinedOutput()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-				t.Errorf("post: %v, want exit 1\n%s", err, out)
+			out, code := l.post(t, summary)
+			if code != 1 {
+				t.Errorf("post: exit %d, want 1\n%s", code, out)
 			}
 			if sum := readFile(t, summary); !strings.Contains(sum, tc.want(l)) {
 				t.Errorf("post's summary lacks %q:\n%s\noutput:\n%s", tc.want(l), sum, out)
