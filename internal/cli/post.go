@@ -1,0 +1,278 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/ghreport"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/verify"
+	"github.com/tinylabscom/mvm-verify/providers"
+)
+
+// The action's post step: tear down by tag from STATE_*, then end the
+// leg on GitHub.
+
+// post is the action's post step (post-if: always()). It tears down by tag
+// from STATE_* alone, so it works after a main step that was killed, then
+// checks nothing is left. Its inputs are the main step's INPUT_*.
+func (a *app) post(ctx context.Context) int {
+	get := a.env.Getenv
+	providerName, idJSON := get("STATE_provider"), get("STATE_identity")
+	if providerName == "" || idJSON == "" {
+		fmt.Fprintln(a.stdout, "mvm-verify post: the main step created nothing (no state saved); nothing to tear down")
+		return ExitOK
+	}
+	var id providers.Identity
+	if err := json.Unmarshal([]byte(idJSON), &id); err != nil || id.RunID == "" || id.Key == "" {
+		// Main saved state, so it may have created something: without
+		// the identity nothing can be found by its tags, and a green step
+		// would hide what is left.
+		why := "it names no run or no key"
+		if err != nil {
+			why = "not JSON: " + err.Error()
+		}
+		msg := fmt.Sprintf(`the main step's saved identity (state "identity") is not a leg's identity (%s): nothing was torn down, and what the main step created may be left`, why)
+		if runID := get("GITHUB_RUN_ID"); runID != "" {
+			run := providers.Identity{RunID: runID, RunAttempt: get("GITHUB_RUN_ATTEMPT")}.Run()
+			msg += fmt.Sprintf(" (on %s, tagged %s=%s)", providerName, providers.TagRun, run)
+		}
+		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
+		a.annotate("error", "mvm-verify post", msg)
+		a.files.addSummary("### mvm-verify teardown\n\n- ❌ " + msg + "\n\n")
+		return ExitFailed
+	}
+	if _, err := a.pollIntervalOverride(); err != nil {
+		// The main step refused it before saving any state; here it can
+		// only have come later (a step's GITHUB_ENV). What main created
+		// is torn down all the same, at the production intervals:
+		// refusing would leave it.
+		a.warn(err.Error() + "; tearing down at the production intervals")
+	}
+	src := actionSource(a.files.gha)
+	run, err := config.LoadWith(src, config.Options{Providers: registry().Names(), Mode: "down", Provider: providerName, Getenv: get})
+	if err != nil {
+		return a.badInput(err)
+	}
+	a.maskSecrets(run)
+	p, err := a.provider(run, providerName)
+	if err != nil {
+		return a.badInput(err)
+	}
+	// The runner gives post steps their own time; the teardown budget bounds
+	// it so a hung API cannot hold the job.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), run.TeardownBudget)
+	defer cancel()
+	alreadyDown := get("STATE_torn-down") == "true"
+	hostCode, hostText := a.postUndoOnHost(ctx, p, providerName, id)
+	code, text, _ := a.destroy(ctx, p, id, !alreadyDown, "")
+	if hostCode != ExitOK {
+		code = hostCode
+	}
+	a.files.addSummary(hostText + text)
+	if get("STATE_outcome") == "" {
+		// Main never finished: the job summary still gets the leg's row,
+		// with or without GitHub reporting.
+		a.files.addSummary(abandonedSummary(run, id, code))
+	} else if sum := unsummarized(get, run, id, code); sum != "" {
+		// Main had its verdict but was killed before its summary (in
+		// its teardown): the row it would have written.
+		a.files.addSummary(sum)
+	}
+	a.reportFromPost(ctx, run, id, code)
+	return code
+}
+
+// abandonedSummary is the job summary's row for a leg whose main step ended
+// without a result: its live cycle ❌, the rest unknown.
+func abandonedSummary(run *config.Run, id providers.Identity, teardownCode int) string {
+	note := "main step ended without a result; torn down by the post step"
+	if teardownCode != ExitOK {
+		note = "main step ended without a result; the post step's teardown failed (see above)"
+	}
+	row := matrix.Row{Key: id.Key, Provider: cmp.Or(run.Display, matrix.DisplayName(id.Key)),
+		Cells: map[matrix.Column]matrix.Cell{matrix.LiveCycle: {Status: matrix.Fail}}, Notes: note}
+	return "### mvm-verify: " + row.Provider + "\n\n" + matrix.Table([]matrix.Row{row}) + "\n"
+}
+
+// postUndoOnHost does the host-side cleanups main's teardown did not do
+// (it was killed, or they failed), on a host we did not create: its
+// provider's destroy deletes nothing there, so without this the suite's
+// user, its sudo rule and the probe binary would stay, and the suite's
+// processes would keep running. A host the provider created is removed by
+// the destroy, with everything on it. It returns the exit status and a
+// summary section ("" when there was nothing to do).
+func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, providerName string, id providers.Identity) (int, string) {
+	raw := a.env.Getenv("STATE_" + hostCleanupsKey)
+	if raw == "" {
+		return ExitOK, ""
+	}
+	if e, err := registry().Get(providerName); err != nil || e.Info.Creates {
+		// The destroy removes the host, and with it whatever the saved
+		// cleanups would undo, damaged or not.
+		return ExitOK, ""
+	}
+	var hs hostCleanupsState
+	if err := json.Unmarshal([]byte(raw), &hs); err != nil {
+		msg := fmt.Sprintf("the saved host cleanups (state %q) are not valid JSON (%v): whatever the run changed on the host may be left", hostCleanupsKey, err)
+		a.annotate("error", "mvm-verify post", msg)
+		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
+		return ExitFailed, "### mvm-verify host cleanup\n\n- ❌ " + msg + "\n\n"
+	}
+	if len(hs.Cleanups) == 0 {
+		return ExitOK, ""
+	}
+	var b strings.Builder
+	b.WriteString("### mvm-verify host cleanup\n\n")
+	st := &upState{Provider: providerName, Identity: id, Host: &hs.Host, HostCleanups: hs.Cleanups}
+	if err := a.undoOnHost(ctx, p, st); err != nil {
+		var names []string
+		for i := len(hs.Cleanups) - 1; i >= 0; i-- {
+			names = append(names, hs.Cleanups[i].Name)
+		}
+		msg := fmt.Sprintf("changes may be left on %s (%s): %v", hs.Host.Address, strings.Join(names, ", "), err)
+		a.annotate("error", "mvm-verify post", msg)
+		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
+		fmt.Fprintf(&b, "- ❌ %s\n\n", msg)
+		return ExitFailed, b.String()
+	}
+	fmt.Fprintf(a.stdout, "✓ undid what main's teardown had not on %s\n", hs.Host.Address)
+	for i := len(hs.Cleanups) - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "- ✅ %s\n", hs.Cleanups[i].Name)
+	}
+	b.WriteString("\n")
+	return ExitOK, b.String()
+}
+
+// reportFromPost settles on GitHub what main left unsettled, after teardown,
+// which matters more, within the time a final row gets:
+//   - main never finished (killed, timed out): Abandon, an error status and
+//     the row's unsettled cells as ?;
+//   - main finished but was killed before its final row was posted (a
+//     cancel's SIGKILL follows within seconds): that row, saved in state,
+//     is posted again (failed, if this teardown failed); a saved outcome
+//     whose row is unusable is posted as a row built from the outcome;
+//   - main was `up`: its host is gone now, so its pending status ends
+//     (EndKept), unless `down` already ended it (downReportedFile).
+func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.Identity, teardownCode int) {
+	get := a.env.Getenv
+	outcome := get("STATE_outcome")
+	var saved *matrix.Row
+	unusable := "" // why main's saved row was not taken, when it was not
+	if outcome != "" && outcome != string(verify.Up) {
+		if get("STATE_reported") == "true" {
+			return
+		}
+		var row matrix.Row
+		switch err := json.Unmarshal([]byte(get("STATE_row")), &row); {
+		case err != nil:
+			unusable = fmt.Sprintf("not a row (%v)", err)
+		case row.Key != id.Key:
+			unusable = fmt.Sprintf("its key %q is not the leg's %q", row.Key, id.Key)
+		default:
+			saved = &row
+		}
+	}
+	if id.HeadSHA != "" {
+		// The commit main tested, even if the event's head moved since.
+		run.HeadSHA = id.HeadSHA
+	}
+	r := a.reporter(run)
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishReserve)
+	defer cancel()
+	row := matrix.Row{Key: id.Key, Provider: run.Display, Lane: run.Lane}
+	if row.Provider == "" {
+		row.Provider = matrix.DisplayName(id.Key)
+	}
+	if unusable != "" {
+		// Main finished with an outcome: its verdict is known even
+		// without the row, and "ended without a result" would be wrong.
+		a.log.Warn("the main step's saved row is unusable; reporting the leg from its outcome",
+			"reason", unusable, "outcome", outcome)
+		rebuilt := rowFromOutcome(row, verify.Outcome(outcome))
+		saved = &rebuilt
+	}
+	switch {
+	case saved != nil:
+		if teardownCode != ExitOK {
+			// Main's row predates this teardown: a leg that left
+			// something behind is not green, as main's own teardown
+			// failing would have made it.
+			saved = teardownFailed(*saved)
+		}
+		out := r.Finish(ctx, *saved)
+		a.notice(out)
+		if out.StatusPosted {
+			fmt.Fprintf(a.stdout, "reported %s's final row with this teardown's result (status %s)\n",
+				id.Key, ghreport.StatusState(*saved))
+		}
+	case outcome == string(verify.Up) && teardownCode == ExitOK && a.downReported(run, id):
+		fmt.Fprintf(a.stdout, "%s was already ended by down; its report stands\n", id.Key)
+	case outcome == string(verify.Up):
+		note := "host kept by up, torn down at the job's end; the suite was not run"
+		if teardownCode != ExitOK {
+			note = "host kept by up; the suite was not run; the teardown at the job's end failed (see the job)"
+		}
+		out := r.EndKept(ctx, row, note)
+		a.notice(out)
+		if out.StatusPosted {
+			fmt.Fprintf(a.stdout, "reported %s as ended without a verdict: the host up kept is gone (status error)\n", id.Key)
+		}
+	default:
+		note := "main step ended without a result; torn down by the post step"
+		if teardownCode != ExitOK {
+			note = "main step ended without a result; the post step's teardown failed (see the job)"
+		}
+		out := r.Abandon(ctx, row, note)
+		a.notice(out)
+		if out.StatusPosted {
+			fmt.Fprintf(a.stdout, "reported %s as ended without a result (status error)\n", id.Key)
+		}
+	}
+}
+
+// rowFromOutcome is the leg's row as far as main's outcome tells it: the
+// live cycle's verdict; the other cells stay unknown.
+func rowFromOutcome(row matrix.Row, outcome verify.Outcome) matrix.Row {
+	switch outcome {
+	case verify.Verified:
+		row.Set(matrix.Preflight, matrix.Pass, "")
+		row.Set(matrix.LiveCycle, matrix.Pass, "")
+	case verify.Incomplete:
+		row.Set(matrix.LiveCycle, matrix.NotRun, "(incomplete)")
+	case verify.Cancelled:
+		row.Set(matrix.LiveCycle, matrix.Fail, "cancelled")
+	case verify.TimedOut:
+		row.Set(matrix.LiveCycle, matrix.Fail, "timed out")
+	default: // failed, error, or an outcome this version does not know
+		row.Set(matrix.LiveCycle, matrix.Fail, "")
+	}
+	row.Notes = fmt.Sprintf("main step ended %s; its full row was lost, so other cells are unknown (see the job)", outcome)
+	return row
+}
+
+// teardownFailed is row with its live cycle failed (keeping why main
+// failed it, if it did) and a note that the post step's teardown failed.
+func teardownFailed(row matrix.Row) *matrix.Row {
+	cells := make(map[matrix.Column]matrix.Cell, len(row.Cells))
+	maps.Copy(cells, row.Cells)
+	row.Cells = cells
+	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
+		row.Set(matrix.LiveCycle, matrix.Fail, "teardown failed")
+	}
+	const note = "teardown by the post step failed (see the job)"
+	if row.Notes == "" {
+		row.Notes = note
+	} else {
+		row.Notes = note + "; " + row.Notes
+	}
+	return &row
+}
