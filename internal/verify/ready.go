@@ -1,0 +1,443 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/remote"
+	"github.com/tinylabscom/mvm-verify/internal/waits"
+)
+
+// The ready phase: reach the host over SSH, check it, and bootstrap it
+// or wait for cloud-init's ready marker; then make the suite's user.
+
+// ready connects over SSH with the pinned host key, then waits for the ready
+// marker cloud-init writes last (hosts we booted), or bootstraps the host
+// over SSH (hosts we did not).
+//
+// ready-timeout bounds all of it; running out names that input and what
+// was still awaited (SSH, the marker, a bootstrap command).
+func (c *cycle) ready(ctx context.Context) error {
+	rctx, cancel := context.WithTimeoutCause(ctx, c.plan.ReadyTimeout,
+		&limitError{what: "the ready phase", input: "ready-timeout", limit: c.plan.ReadyTimeout})
+	defer cancel()
+	err := c.connectAndWait(rctx)
+	dialErr := err
+	var limit *limitError
+	if err != nil && ctx.Err() == nil && errors.As(context.Cause(rctx), &limit) {
+		// The error of whatever was cut off reads as a bare deadline;
+		// the limit, and what it cut off, say more.
+		l := *limit
+		l.detail = c.readyWaiting
+		err = &l
+	}
+	var de *dialError
+	if err != nil && ctx.Err() == nil && errors.As(dialErr, &de) && c.existingHost() {
+		c.mu.Lock()
+		c.res.CouldNotStart = true
+		c.mu.Unlock()
+		return c.notReached(de.err, err)
+	}
+	return err
+}
+
+// dialError is SSH never getting into the host: no command ran there.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// existingHost says whether the host is one the provider did not create
+// (ssh) and the run has created nothing: SSH failing to get in then means
+// the leg could not start, not that a host failed.
+func (c *cycle) existingHost() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.plan.Info.Creates && c.plan.HostInputs.Host != "" && len(c.res.Created) == 0
+}
+
+// notReached is why SSH did not get into an existing host, naming the
+// input to fix: dialErr is the dial's error, err the phase's (the same, or
+// the ready-timeout that cut the dial off).
+func (c *cycle) notReached(dialErr, err error) error {
+	in := c.plan.HostInputs
+	h := c.host
+	quote := func(name string) string { return fmt.Sprintf("input %q", name) }
+	var msg string
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(dialErr, remote.ErrHostKeyMismatch) && in.KnownHost != "":
+		msg = fmt.Sprintf("%s: expected the host key %s:%d presents; it presented another", quote(in.KnownHost), h.Address, h.Port)
+	case errors.Is(dialErr, remote.ErrAuth):
+		key := "the private key"
+		if in.Key != "" {
+			key = "the key in " + quote(in.Key)
+		}
+		msg = fmt.Sprintf("%s: got %q, expected a user %s:%d lets in with %s (the host refused them)",
+			quote(in.User), h.User, h.Address, h.Port, key)
+	case errors.As(dialErr, &dnsErr):
+		msg = fmt.Sprintf("%s: got %q, expected a host name or IP address this machine can resolve", quote(in.Host), h.Address)
+	case errors.Is(dialErr, syscall.ECONNREFUSED):
+		msg = fmt.Sprintf("%s: got \"%d\", expected the port sshd listens on at %s (nothing does there: connection refused; or %s names another host)",
+			quote(in.Port), h.Port, h.Address, quote(in.Host))
+	default:
+		msg = fmt.Sprintf("%s: got %q, expected a host that answers SSH on port %d (%s)", quote(in.Host), h.Address, h.Port, quote(in.Port))
+	}
+	// err's text only: a ready-timeout it wraps would make the phase's
+	// error read as that limit alone, without the input.
+	return fmt.Errorf("could not start, nothing was run on the host: %s: %s", msg, err.Error())
+}
+
+// connectAndWait is the ready phase within its limit.
+func (c *cycle) connectAndWait(ctx context.Context) error {
+	signer := c.keys.Client
+	if len(c.host.PrivateKeyPEM) > 0 {
+		s, err := remote.ParsePrivateKey(c.host.PrivateKeyPEM)
+		if err != nil {
+			return fmt.Errorf("the private key for %s: %w", c.host.Address, err)
+		}
+		signer = s
+	}
+	if err := c.checkHostKey(); err != nil {
+		return err
+	}
+	target := remote.Target{
+		Addr:     c.host.Address,
+		Port:     c.host.Port,
+		User:     c.host.User,
+		Signer:   signer,
+		HostKey:  c.host.HostKey,
+		Insecure: c.host.HostKey == "" && c.plan.InsecureHostKey,
+	}
+	if target.Insecure {
+		// A progress line, not another warning: the configuration warned
+		// about insecure-host-key once, before anything started.
+		fmt.Fprintf(c.out, "   host key of %s is not pinned (insecure-host-key): the connection can be intercepted\n", c.host.Address)
+	}
+	// A host booting with our user data refuses our key until cloud-init
+	// has written it, so its auth failures are expected for a while.
+	budget := 3
+	if c.host.CloudInit {
+		budget = 30
+	}
+	lastReport := time.Time{}
+	c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d", c.host.Address, c.host.Port)
+	// A host that already exists is not booting: refused connections or a
+	// name that does not resolve will not go away by waiting out
+	// ready-timeout, so the dial gives up on them sooner.
+	dctx, giveUp := ctx, context.CancelCauseFunc(nil)
+	if c.existingHost() {
+		dctx, giveUp = context.WithCancelCause(ctx)
+		defer giveUp(nil)
+	}
+	var unreachableSince time.Time
+	dial := c.plan.Dial
+	if dial == nil {
+		dial = remote.Dial
+	}
+	client, err := dial(dctx, target, remote.DialOptions{
+		InitialBackoff:  c.plan.DialBackoff,
+		HandshakeBudget: budget,
+		Logger:          c.plan.log(),
+		Progress: func(attempt int, err error) {
+			if giveUp != nil {
+				switch now := c.plan.now(); {
+				case !unreachable(err):
+					unreachableSince = time.Time{}
+				case unreachableSince.IsZero():
+					unreachableSince = now
+				case now.Sub(unreachableSince) >= c.plan.UnreachableLimit:
+					giveUp(fmt.Errorf("refused or not resolved at every attempt for %s: the host exists and is not booting, so ready-timeout is not waited out",
+						shortDuration(c.plan.UnreachableLimit)))
+				}
+			}
+			c.readyWaiting = fmt.Sprintf("waiting for SSH on %s:%d (attempt %d: %v)", c.host.Address, c.host.Port, attempt, err)
+			if now := c.plan.now(); now.Sub(lastReport) >= 30*time.Second {
+				lastReport = now
+				fmt.Fprintf(c.out, "   waiting for SSH on %s:%d (attempt %d: %v)\n", c.host.Address, c.host.Port, attempt, err)
+			}
+		},
+	})
+	if err != nil {
+		return &dialError{fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)}
+	}
+	c.client = client
+	c.cleanups.pushConn("close ssh", func(context.Context) error {
+		// c.client is another connection once a lost one was redialed.
+		c.client.Close()
+		client.Close()
+		return nil
+	})
+
+	if c.host.ReadyMarker != "" {
+		err = c.waitMarker(ctx)
+	} else {
+		err = c.bootstrapOverSSH(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	return c.checkSudo(ctx)
+}
+
+// checkSudo asks once, with the host ready, whether the login user may
+// sudo without a password. Steps run as the suite's user through `sudo -n
+// -iu USER bash -lc` (DESIGN §5), the login user included, so that they
+// start from the same fresh login whichever user the provider logs in as.
+// A host we did not boot whose login user is the suite's user may have no
+// such sudo: steps then run in that user's own login shell (`bash -lc`),
+// which is said in the log and the summary rather than failed, since the
+// suite needs nothing that sudo would give it.
+func (c *cycle) checkSudo(ctx context.Context) error {
+	start := time.Now()
+	ok, err := c.client.CheckSudo(ctx)
+	c.addRemote(time.Since(start)) // a remote command, like every other
+	if err != nil {
+		return err
+	}
+	if ok || c.plan.User != "" && c.plan.User != c.host.User {
+		// A suite's user other than the login user needs sudo anyway:
+		// its commands fail with sudo's own message.
+		return nil
+	}
+	user := c.host.User
+	note := fmt.Sprintf("%s has no passwordless sudo on %s: steps run in its own login shell (bash -lc), not through sudo -n -iu %s", user, c.host.Address, user)
+	prefix := "   note: "
+	if c.plan.Actions {
+		prefix = "::notice::"
+	}
+	fmt.Fprintf(c.out, "%s%s\n", prefix, note)
+	c.plan.log().Debug("no passwordless sudo; steps run without it", "user", user, "host", c.host.Address)
+	c.mu.Lock()
+	c.res.Notices = append(c.res.Notices, note)
+	c.mu.Unlock()
+	return nil
+}
+
+// unreachable says whether a dial's error is the host refusing the
+// connection or its name not resolving: what waiting does not fix on a
+// host that exists.
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound)
+}
+
+// checkHostKey decides, before anything connects, whether the host's key
+// can be pinned. A host booted from our user data must present the run's
+// own host key: the provider reporting any other is a bug, and trusting it
+// would pin whatever answered. Any other host without a key is refused
+// unless the user chose insecure-host-key: a provider's omission must not
+// turn into an unpinned connection.
+func (c *cycle) checkHostKey() error {
+	name := c.plan.Provider.Name()
+	if c.host.CloudInit && c.keys != nil {
+		if !sameKey(c.host.HostKey, c.keys.HostPublic) {
+			got := "none"
+			if fp, err := remote.Fingerprint(c.host.HostKey); err == nil {
+				got = fp
+			} else if c.host.HostKey != "" {
+				got = "one that does not parse"
+			}
+			want, _ := remote.Fingerprint(c.keys.HostPublic)
+			return fmt.Errorf("provider %s booted %s from the run's user data but reports host key %s, not the run's own %s: "+
+				"refusing to connect, nothing was run on the host (a bug in the provider: a host booted from our user data presents the key the run generated)",
+				name, c.host.Address, got, want)
+		}
+		return nil
+	}
+	if c.host.HostKey == "" && !c.plan.InsecureHostKey {
+		return fmt.Errorf("provider %s returned %s without a host key, so the host key is unknown and the connection cannot be pinned: "+
+			"refusing to connect, nothing was run on the host (expected the provider to report the host's key, or insecure-host-key: true to accept any)",
+			name, c.host.Address)
+	}
+	return nil
+}
+
+// sameKey says whether two authorized_keys lines hold the same key,
+// whatever their comments.
+func sameKey(a, b string) bool {
+	ka, err := remote.ParseAuthorizedKey("host key", a)
+	if err != nil {
+		return false
+	}
+	kb, err := remote.ParseAuthorizedKey("host key", b)
+	if err != nil {
+		return false
+	}
+	return bytes.Equal(ka.Marshal(), kb.Marshal())
+}
+
+// waitMarker polls for the marker, failing early if cloud-init reports an error.
+func (c *cycle) waitMarker(ctx context.Context) error {
+	check := fmt.Sprintf(`test -e %s && echo ready; command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1 || true`, remote.Quote(c.host.ReadyMarker))
+	lastReport := c.plan.now()
+	c.readyWaiting = "waiting for the ready marker " + c.host.ReadyMarker
+	for {
+		res, err := c.client.Run(ctx, remote.RunSpec{Command: check, Timeout: time.Minute})
+		c.addRemote(res.Duration)
+		if err != nil {
+			return fmt.Errorf("check ready marker: %w", err)
+		}
+		out := string(res.Output)
+		if s := c.oneLine(res.Output, 200); s != "" {
+			c.readyWaiting = fmt.Sprintf("waiting for the ready marker %s (%s)", c.host.ReadyMarker, s)
+		}
+		if strings.Contains(out, "ready") {
+			return nil
+		}
+		if c.host.CloudInit && strings.Contains(out, "status: error") {
+			return errors.New("cloud-init reported an error (see the collected cloud-init log)")
+		}
+		if now := c.plan.now(); now.Sub(lastReport) >= time.Minute {
+			lastReport = now
+			fmt.Fprintf(c.out, "   waiting for cloud-init (%s)\n", strings.TrimSpace(out))
+		}
+		if err := waits.Sleep(ctx, c.plan.ReadyPoll); err != nil {
+			return fmt.Errorf("wait for cloud-init to finish: %w", err)
+		}
+	}
+}
+
+// bootstrapOverSSH does for a host we did not boot what cloud-init would:
+// the suite's user, packages and bootstrap commands, as root. The bootstrap
+// runs as cloud-init runs its runcmd: every entry in order in one /bin/sh
+// script under set -e, from /, so a failing command ends it there and the
+// suite means the same on every provider.
+func (c *cycle) bootstrapOverSSH(ctx context.Context) error {
+	if err := c.ensureSuiteUser(ctx); err != nil {
+		return err
+	}
+	if len(c.plan.Packages) > 0 {
+		c.readyWaiting = "installing the suite's packages"
+		cmd := "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + strings.Join(quoteAll(c.plan.Packages), " ")
+		res, err := c.runStreamed(ctx, "packages", remote.RunSpec{Command: cmd, AsUser: "root", Timeout: c.plan.ReadyTimeout})
+		if err != nil {
+			return fmt.Errorf("install the suite's packages: %w", err)
+		}
+		if res.ExitCode != 0 {
+			return packagesFailure(res, c.secrets())
+		}
+	}
+	if len(c.plan.Bootstrap) == 0 {
+		return nil
+	}
+	c.readyWaiting = "running the bootstrap"
+	cmd := "cd / && exec /bin/sh -c " + remote.Quote(bootstrapScript(c.plan.Bootstrap))
+	res, err := c.runStreamed(ctx, "bootstrap", remote.RunSpec{Command: cmd, AsUser: "root", Timeout: c.plan.ReadyTimeout})
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return errors.New(remote.MaskString(bootstrapFailure(c.plan.Bootstrap, res).Error(), c.secrets()))
+	}
+	return nil
+}
+
+// packagesFailure is a failed package install's error with apt's own
+// reason, its last E: lines ("E: Unable to locate package …", a failed
+// fetch), which would otherwise be in the live log only: the exit status
+// (100 for any error) says nothing. Masked as all host output is.
+func packagesFailure(res remote.ExecResult, secrets []string) error {
+	msg := fmt.Sprintf("installing the suite's packages exited %d", res.ExitCode)
+	var errs []string
+	// Masked before it is cut, so no part of a secret is left either.
+	for _, l := range strings.Split(remote.MaskString(string(res.Output), secrets), "\n") {
+		// apt redraws progress with \r: the line is what follows the last.
+		l = l[strings.LastIndexByte(strings.TrimRight(l, "\r"), '\r')+1:]
+		if l = strings.Join(strings.Fields(l), " "); strings.HasPrefix(l, "E: ") {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) > aptErrorLines {
+		errs = errs[len(errs)-aptErrorLines:]
+	}
+	if len(errs) > 0 {
+		reason := strings.Join(errs, "; ")
+		if r := []rune(reason); len(r) > aptErrorMax {
+			reason = string(r[:aptErrorMax]) + "…"
+		}
+		msg += ": " + reason
+	}
+	return errors.New(msg)
+}
+
+// How much of apt's errors a failed install's error keeps: enough for a
+// few unknown packages, short enough for the matrix's Notes.
+const (
+	aptErrorLines = 3
+	aptErrorMax   = 300
+)
+
+// bootstrapFailure names the entry the failed bootstrap ended in, from the
+// trap's line: the last one, as an entry may print anything before it.
+func bootstrapFailure(entries []string, res remote.ExecResult) error {
+	if res.TimedOut {
+		return fmt.Errorf("bootstrap: timed out")
+	}
+	out := string(res.Output)
+	if i := strings.LastIndex(out, bootstrapFailed); i >= 0 {
+		var n int
+		if _, err := fmt.Sscanf(out[i+len(bootstrapFailed):], "%d", &n); err == nil && n >= 1 && n <= len(entries) {
+			first, _, more := strings.Cut(strings.TrimSpace(entries[n-1]), "\n")
+			if more {
+				first += " …"
+			}
+			if r := []rune(first); len(r) > 120 {
+				first = string(r[:120]) + "…"
+			}
+			return fmt.Errorf("bootstrap entry %d of %d (%s) failed with exit status %d; set -e ended the bootstrap there, as cloud-init would",
+				n, len(entries), first, res.ExitCode)
+		}
+	}
+	return fmt.Errorf("bootstrap exited %d", res.ExitCode)
+}
+
+// ensureSuiteUser creates the suite's user on a host we did not boot, when
+// it is not the login user and does not exist yet, as cloud-init would:
+// a home, bash, passwordless sudo, and the sudo and kvm groups where the
+// host has them. The teardown removes what was created, and only that: a
+// marker file records that the user is ours.
+func (c *cycle) ensureSuiteUser(ctx context.Context) error {
+	user, login := c.plan.User, c.host.User
+	if user == "" || user == login {
+		return nil
+	}
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: "id -u " + remote.Quote(user), Timeout: time.Minute})
+	c.addRemote(res.Duration)
+	if err != nil {
+		return fmt.Errorf("check for the suite's user %q: %w", user, err)
+	}
+	if res.OK() {
+		return nil
+	}
+	fmt.Fprintf(c.out, "   creating the suite's user %s (removed at teardown)\n", user)
+	c.readyWaiting = "creating the suite's user " + user
+	c.pushHostCleanup(HostCleanup{
+		Name: "remove suite user " + user,
+		// Without the marker nothing was created, and the login user may
+		// not even have the sudo the removal would need.
+		If:      "test -e " + remote.Quote(createdUserMarker(user)),
+		Command: removeUserScript(user),
+		AsUser:  "root",
+	}, "user "+user)
+	res, err = c.client.Run(ctx, remote.RunSpec{Command: createUserScript(user), AsUser: "root", Timeout: 5 * time.Minute})
+	c.addRemote(res.Duration)
+	if err != nil {
+		return fmt.Errorf("create the suite's user %q: %w", user, err)
+	}
+	if res.OK() {
+		c.rootOnHost = true
+	}
+	if !res.OK() {
+		return fmt.Errorf("the suite's user %q does not exist on %s and the login user %q (ssh-user) could not create it as root (exit %d: %s): "+
+			"expected %q to have passwordless sudo, or the suite's user to exist on the host, or ssh-user set to the suite's user",
+			user, c.host.Address, login, res.ExitCode, c.oneLine(res.Output, 300), login)
+	}
+	return nil
+}
