@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ci.yml's image and action-ssh jobs need a Docker engine and a GitHub
+// runner, which this machine does not have. What of them can run here runs:
+// the post step's expected message is the one the binary prints, and the
+// action-ssh job's sshd step is run as written, then the binary is run with
+// the action step's inputs as the runner passes them, against that sshd.
+
+type ciStep struct {
+	ID   string            `yaml:"id"`
+	Name string            `yaml:"name"`
+	Uses string            `yaml:"uses"`
+	Run  string            `yaml:"run"`
+	With map[string]string `yaml:"with"`
+	Env  map[string]string `yaml:"env"`
+}
+
+func ciJobs(t *testing.T) map[string][]ciStep {
+	t.Helper()
+	data, err := os.ReadFile(".github/workflows/ci.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []ciStep `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(data, &wf); err != nil {
+		t.Fatal(err)
+	}
+	jobs := map[string][]ciStep{}
+	for name, j := range wf.Jobs {
+		jobs[name] = j.Steps
+	}
+	return jobs
+}
+
+// buildBinary builds mvm-verify and its post name as the Dockerfile does.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mvm-verify")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if err := os.Link(bin, filepath.Join(dir, "mvm-verify-post")); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func TestCIImageJob(t *testing.T) {
+	steps := ciJobs(t)["image"]
+	var all []string
+	for _, s := range steps {
+		all = append(all, s.Run)
+	}
+	script := strings.Join(all, "\n")
+	for _, want := range []string{"docker build -t mvm-verify:ci .", "docker run --rm mvm-verify:ci version",
+		"--entrypoint /usr/local/bin/mvm-verify-post"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("ci.yml image job does not run %q", want)
+		}
+	}
+	m := regexp.MustCompile(`grep -q '([^']+)'`).FindStringSubmatch(script)
+	if m == nil {
+		t.Fatal("ci.yml image job checks the post step's output with no grep -q '…'")
+	}
+	bin := buildBinary(t)
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Env = []string{"GITHUB_ACTIONS=true"} // as docker run -e gives it: no GITHUB_STATE
+	out, err := post.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), m[1]) {
+		t.Errorf("post step without state: %v; output %q does not hold the image job's %q", err, out, m[1])
+	}
+}
+
+func TestCIActionSSHJob(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
+		t.Fatal("no /usr/sbin/sshd (Debian package openssh-server; .ci/run installs it)")
+	}
+	for _, tool := range []string{"ssh", "ssh-keygen", "sudo"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("no %s (Debian packages openssh-client, sudo; .ci/run installs them)", tool)
+		}
+	}
+	var sshdStep, leg *ciStep
+	steps := ciJobs(t)["action-ssh"]
+	for i := range steps {
+		switch {
+		case steps[i].ID == "sshd":
+			sshdStep = &steps[i]
+		case steps[i].Uses == "./":
+			leg = &steps[i]
+		}
+	}
+	if sshdStep == nil || leg == nil {
+		t.Fatal("ci.yml action-ssh job has no step with id sshd or no step using ./")
+	}
+
+	// The runner's docker0 address, here a loopback address of its own
+	// (port 2222 is the workflow's), given by an ip that prints it.
+	addr := fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(250), 2+rand.IntN(250))
+	root := t.TempDir()
+	fake := filepath.Join(root, "fakebin")
+	ws := filepath.Join(root, "workspace")
+	runnerTemp := filepath.Join(root, "runner-temp")
+	for _, d := range []string{fake, filepath.Join(ws, "examples"), runnerTemp} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(fake, "ip"), "#!/bin/sh\necho '4: docker0    inet "+addr+"/8 scope host docker0'\n")
+	if err := os.Chmod(filepath.Join(fake, "ip"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	suite, err := os.ReadFile(leg.With["suite"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(ws, leg.With["suite"]), string(suite))
+	ghOutput := filepath.Join(root, "sshd-output")
+	t.Cleanup(func() {
+		if pid, err := os.ReadFile(filepath.Join(runnerTemp, "sshd", "sshd.pid")); err == nil {
+			var n int
+			if _, err := fmt.Sscan(string(pid), &n); err == nil && n > 0 {
+				_ = syscall.Kill(n, syscall.SIGTERM)
+			}
+		}
+	})
+	// As GitHub runs a run: step: bash -e, with pipefail.
+	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", sshdStep.Run)
+	cmd.Dir = ws
+	cmd.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"), "RUNNER_TEMP="+runnerTemp, "GITHUB_OUTPUT="+ghOutput)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the sshd step: %v\n%s", err, out)
+	}
+	outputs := map[string]string{}
+	data, err := os.ReadFile(ghOutput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		outputs["steps.sshd.outputs."+k] = v
+	}
+	if outputs["steps.sshd.outputs.host"] != addr {
+		t.Fatalf("sshd step outputs %v; want host %s", outputs, addr)
+	}
+
+	// The action step, as the runner passes it to the container: INPUT_*
+	// for each with:, the workspace as the working directory.
+	bin := buildBinary(t)
+	step := actionStep{where: "ci.yml action-ssh", with: leg.With}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + root, "GITHUB_ACTIONS=true",
+		"GITHUB_OUTPUT=" + filepath.Join(root, "leg-output"), "GITHUB_STATE=" + filepath.Join(root, "leg-state"),
+		"GITHUB_STEP_SUMMARY=" + filepath.Join(root, "leg-summary")}
+	for name, v := range leg.With {
+		v, err := evaluate(v, step, outputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "INPUT_"+strings.ToUpper(name)+"="+v)
+	}
+	run := exec.Command(bin)
+	run.Dir, run.Env = ws, env
+	out, err := run.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the action step: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(root, "leg-output"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^status<<\S+\nverified\n`).Match(got) {
+		t.Errorf("the action step's outputs hold no status verified (the next step checks it):\n%s\n%s", got, out)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Dir, post.Env = ws, env
+	if out, err := post.CombinedOutput(); err != nil {
+		t.Errorf("the action's post step: %v\n%s", err, out)
+	}
+}
