@@ -198,3 +198,60 @@ func TestCIActionSSHJob(t *testing.T) {
 		t.Errorf("the action's post step: %v\n%s", err, out)
 	}
 }
+
+// .ci/run installs Go only when the one at CI_GO_ROOT is missing or older
+// than go.mod asks for. Its functions, sourced, are run here against a
+// go.mod and a fake go of chosen versions; the download itself needs the
+// Go module proxy, which tests do not reach.
+func TestCIRunGoVersion(t *testing.T) {
+	ciRun, err := filepath.Abs(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(t *testing.T, dir, script string) (string, error) {
+		t.Helper()
+		cmd := exec.Command("bash", "-c", `source "$CI_RUN"; `+script)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CI_RUN="+ciRun)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	for _, tc := range []struct{ gomod, want string }{
+		{"module m\n\ngo 1.26.0\n", "go1.26.0"},
+		{"module m\n\ngo 1.26\n", "go1.26.0"},
+		{"module m\n\ngo 1.26.0\n\ntoolchain go1.26.3\n", "go1.26.3"},
+		{"module m\n\ngo 1.27rc1\n", "go1.27rc1"},
+	} {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "go.mod"), tc.gomod)
+		if got, err := call(t, dir, "go_wanted"); err != nil || got != tc.want {
+			t.Errorf("go_wanted for %q = %q, %v; want %s", tc.gomod, got, err, tc.want)
+		}
+	}
+	if got, err := call(t, t.TempDir(), "touch go.mod; go_wanted"); err == nil || !strings.Contains(got, "go.mod") {
+		t.Errorf("go_wanted without a go line = %q, %v; want an error naming go.mod", got, err)
+	}
+
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "bin", "go"), "#!/bin/sh\n[ \"$GOTOOLCHAIN\" = local ] || exit 3\necho 'go1.26.8 X:nodwarf5'\n")
+	if err := os.Chmod(filepath.Join(root, "bin", "go"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		root, want string
+		enough     bool
+	}{
+		{root, "go1.26.0", true},
+		{root, "go1.26.8", true},
+		{root, "go1.26.10", false},
+		{root, "go1.27.0", false},
+		{filepath.Join(root, "missing"), "go1.26.0", false},
+	} {
+		cmd := exec.Command("bash", "-c", `source "$CI_RUN"; go_new_enough "$1" "$2"`, "bash", tc.root, tc.want)
+		cmd.Env = append(os.Environ(), "CI_RUN="+ciRun)
+		out, err := cmd.CombinedOutput()
+		if got := err == nil; got != tc.enough {
+			t.Errorf("go_new_enough %s %s (a go1.26.8 there) = %v, want %v\n%s", tc.root, tc.want, got, tc.enough, out)
+		}
+	}
+}
