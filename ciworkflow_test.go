@@ -192,11 +192,56 @@ func TestCIActionSSHJob(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^status<<\S+\nverified\n`).Match(got) {
 		t.Errorf("the action step's outputs hold no status verified (the next step checks it):\n%s\n%s", got, out)
 	}
-	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
-	post.Dir, post.Env = ws, env
-	if out, err := post.CombinedOutput(); err != nil {
-		t.Errorf("the action's post step: %v\n%s", err, out)
+	// The action's post step runs after every main step of the job, so
+	// after "Stop sshd": it must finish without the host. The runner gives
+	// it main's saved state as STATE_* variables.
+	for _, s := range steps {
+		if s.Name == "Stop sshd" {
+			cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", s.Run)
+			cmd.Env = append(os.Environ(), "RUNNER_TEMP="+runnerTemp)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("the Stop sshd step: %v\n%s", err, out)
+			}
+		}
 	}
+	state, err := os.ReadFile(filepath.Join(root, "leg-state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := fileCommands(string(state))
+	if saved["provider"] != "ssh" {
+		t.Fatalf("main saved state %v; want provider ssh", saved)
+	}
+	postEnv := env
+	for k, v := range saved {
+		postEnv = append(postEnv, "STATE_"+k+"="+v)
+	}
+	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
+	post.Dir, post.Env = ws, postEnv
+	out, err = post.CombinedOutput()
+	if err != nil {
+		t.Errorf("the action's post step, sshd stopped: %v\n%s", err, out)
+	}
+	t.Logf("post step:\n%s", out)
+}
+
+// fileCommands reads a GITHUB_STATE or GITHUB_OUTPUT file: name=value
+// lines and name<<DELIM blocks.
+func fileCommands(text string) map[string]string {
+	out := map[string]string{}
+	lines := strings.Split(text, "\n")
+	for i := 0; i < len(lines); i++ {
+		if name, delim, ok := strings.Cut(lines[i], "<<"); ok {
+			var value []string
+			for i++; i < len(lines) && lines[i] != delim; i++ {
+				value = append(value, lines[i])
+			}
+			out[name] = strings.Join(value, "\n")
+		} else if name, value, ok := strings.Cut(lines[i], "="); ok {
+			out[name] = value
+		}
+	}
+	return out
 }
 
 // .ci/run installs Go only when the one at CI_GO_ROOT is missing or older
