@@ -496,8 +496,17 @@ func plausible(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// ci.yml's action-ssh job names its throwaway client key by path.
+	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostPub)))
 	const sha = "0123456789abcdef0123456789abcdef01234567"
 	return map[string]string{
+		"steps.sshd.outputs.host":            "172.17.0.1",
+		"steps.sshd.outputs.key-file":        keyFile,
+		"steps.sshd.outputs.known-host":      hostLine + " ci-host",
 		"github.token":                       "ghs_0123456789abcdefABCDEF0123456789abcd",
 		"github.server_url":                  "https://github.com",
 		"github.repository":                  "tinylabscom/mvm-verify",
@@ -507,7 +516,7 @@ func plausible(t *testing.T) map[string]string {
 		"vars.VERIFY_AWS_ROLE":               "arn:aws:iam::123456789012:role/mvm-verify",
 		"vars.VERIFY_SSH_HOST":               "203.0.113.7",
 		"vars.VERIFY_SSH_USER":               "ubuntu",
-		"vars.VERIFY_SSH_KNOWN_HOST":         "203.0.113.7 " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostPub))),
+		"vars.VERIFY_SSH_KNOWN_HOST":         "203.0.113.7 " + hostLine,
 		"secrets.VERIFY_SSH_PRIVATE_KEY":     string(pem.EncodeToMemory(block)),
 	}
 }
