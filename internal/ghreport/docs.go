@@ -66,9 +66,24 @@ const (
 // marker's line, so a file with stray CRLFs elsewhere keeps LF in the
 // table and a CRLF file stays CRLF.
 func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
+	out, _, err := rewriteDocs(content, rows, nil)
+	return out, err
+}
+
+// rewriteDocs is RewriteDocsTable, but a row of rows for which keep is
+// true does not replace the line the table already has for its leg: that
+// line stays byte for byte, still counted as the leg's (the rows line
+// lists it), so no other row takes it by name. kept lists the keys of such
+// rows, in table order. A kept row with no line in the table yet is
+// written like any other. keep may be nil: no row is kept.
+//
+// Report keeps this way the rows of legs with no result this run: the
+// file is the matrix's memory, and a leg skipped this run (no secrets for
+// its provider) must not turn the last verification it recorded into ?.
+func rewriteDocs(content []byte, rows []matrix.Row, keep func(matrix.Row) bool) (_ []byte, kept []string, _ error) {
 	start, end, err := matrix.DocsRegion(content)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Each marker is alone on its line, so the table is the whole lines
 	// from the one after the start marker's to the one before the end
@@ -94,7 +109,7 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 	if first < last && matrix.IsRowsLine(string(lines[first])) {
 		rowsLineAt = first
 		if owners, err = matrix.ParseRowsLine(string(lines[first])); err != nil {
-			return nil, err // DocsRegion refused it already
+			return nil, nil, err // DocsRegion refused it already
 		}
 		first++
 		for first < last && isBlank(lines[first]) {
@@ -158,6 +173,11 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 	for i, l := range table {
 		switch {
 		case kinds[i] == headerLine, kinds[i] == blankLine:
+		case rowOf[i] >= 0 && keep != nil && keep(pending[rowOf[i]]):
+			used[rowOf[i]] = true
+			kept = append(kept, pending[rowOf[i]].Key)
+			body.Write(l)
+			written = append(written, matrix.RowLine{Key: ownerOf[i], Cell: cells[i]})
 		case rowOf[i] >= 0:
 			used[rowOf[i]] = true
 			writeRow(pending[rowOf[i]], cells[i])
@@ -199,7 +219,7 @@ func RewriteDocsTable(content []byte, rows []matrix.Row) ([]byte, error) {
 		out.Write(l)
 	}
 	out.Write(content[bodyEnd:])
-	return out.Bytes(), nil
+	return out.Bytes(), kept, nil
 }
 
 // standIn reports whether r stands in for its leg (a row rebuilt from the

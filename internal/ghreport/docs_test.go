@@ -2,9 +2,12 @@ package ghreport
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,13 +37,98 @@ func seedRows() []matrix.Row {
 	}
 }
 
-func readSeed(t *testing.T) []byte {
+// seedSHA256 is the SHA-256 of the seed document (the project's
+// ../shared/seeds/000_04a8a685c314e2d0.txt, 3,075 bytes, no final newline)
+// that testdata/seed.txt is a byte-for-byte copy of: an edit of the copy
+// would make the docs tests run on a document that is not the seed.
+const seedSHA256 = "5f60ea88cb2cdfc023a6f52eb5012ff9528aaf3828f33d9ec5e693e8d583c9cc"
+
+// seedDoc is the seed document, as it is: its matrix table has no markers,
+// and its header is glued onto the heading line before it ("Section
+// titled “Status — 2026-05-06”| Provider | …"), as the page it was taken
+// from had it.
+func seedDoc(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/seed-matrix.md")
+	b, err := os.ReadFile(filepath.Join("testdata", "seed.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != seedSHA256 {
+		t.Fatalf("testdata/seed.txt is not the seed document: SHA-256 %x, want %s", sum, seedSHA256)
+	}
 	return b
+}
+
+// The edits markSeed makes to the seed: the start marker goes on a line of
+// its own before the table's header (a blank line before it keeps the
+// heading a paragraph of its own), and the end marker on a line of its own
+// after the table's last row, with a blank line after it.
+const (
+	seedBeforeTable = "\n\n" + DocsStart + "\n"
+	seedAfterTable  = DocsEnd + "\n\n"
+)
+
+// markSeed is the seed as a user prepares it for the docs job: markers
+// around its table, nothing else changed. It returns the marked document
+// and the offsets in seed where the two insertions go.
+func markSeed(t *testing.T, seed []byte) (marked []byte, at [2]int) {
+	t.Helper()
+	header, _, _ := strings.Cut(matrix.Header(), "\n")
+	if n := bytes.Count(seed, []byte(header)); n != 1 {
+		t.Fatalf("the seed has %d table headers %q, want 1", n, header)
+	}
+	at[0] = bytes.Index(seed, []byte(header))
+	// The table is the header's line and every line after it that begins
+	// with a pipe.
+	at[1] = at[0]
+	for at[1] < len(seed) && seed[at[1]] == '|' {
+		nl := bytes.IndexByte(seed[at[1]:], '\n')
+		if nl < 0 {
+			t.Fatal("the seed's table is its last line: no line after it to keep")
+		}
+		at[1] += nl + 1
+	}
+	var b bytes.Buffer
+	b.Write(seed[:at[0]])
+	b.WriteString(seedBeforeTable)
+	b.Write(seed[at[0]:at[1]])
+	b.WriteString(seedAfterTable)
+	b.Write(seed[at[1]:])
+	return b.Bytes(), at
+}
+
+// readSeed is the seed document with markers around its table (markSeed).
+func readSeed(t *testing.T) []byte {
+	t.Helper()
+	marked, _ := markSeed(t, seedDoc(t))
+	return marked
+}
+
+// The marked seed is the seed document plus the markers and the newlines
+// around them, nothing else: taking them out gives back its bytes, and
+// what lies between the markers is the seed's table, all eight rows.
+func TestMarkedSeedIsTheSeedPlusMarkers(t *testing.T) {
+	seed := seedDoc(t)
+	marked, at := markSeed(t, seed)
+	tail := at[1] + len(seedBeforeTable)
+	if string(marked[at[0]:at[0]+len(seedBeforeTable)]) != seedBeforeTable || string(marked[tail:tail+len(seedAfterTable)]) != seedAfterTable {
+		t.Fatalf("the markers are not where markSeed put them:\n%s", marked)
+	}
+	unmarked := slices.Concat(marked[:at[0]], marked[at[0]+len(seedBeforeTable):tail], marked[tail+len(seedAfterTable):])
+	if !bytes.Equal(unmarked, seed) {
+		t.Errorf("the marked seed without its markers is not the seed:\n%q\nwant\n%q", unmarked, seed)
+	}
+	start, end, err := matrix.DocsRegion(marked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := string(marked[start:end])
+	if want := "\n" + string(seed[at[0]:at[1]]); table != want {
+		t.Errorf("between the markers:\n%q\nwant the seed's table\n%q", table, want)
+	}
+	if n := strings.Count(table, "\n| "); n != 1+len(seedRows()) {
+		t.Errorf("the seed's table has %d lines, want the header and %d rows:\n%s", n, len(seedRows()), table)
+	}
 }
 
 // rowsLine is the rows line for key, cell pairs, with its line ending.

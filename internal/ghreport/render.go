@@ -2,6 +2,7 @@ package ghreport
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,16 +18,18 @@ const Marker = "<!-- mvm-verify:matrix -->"
 const maxCommentBytes = 65000
 
 // CommentBody renders the sticky comment: marker, table, a line with the
-// date and head commit, and the rows as hidden state. Long notes are cut
-// until the body fits GitHub's limit, each cut ending in cutMark: the
-// hidden state keeps only the cut notes too, so the report job (which
-// builds its summary, matrix.json and docs table from that state) has them
-// cut as well, and only the leg's own job summary, which the row links,
-// has them whole.
+// date and head commit, and the rows as hidden state. The table shows at
+// most 300 characters of a row's notes, to stay readable; the hidden state
+// keeps them whole while the body fits GitHub's limit. Past it, notes are
+// cut until the body fits, in the state too, each cut ending in cutMark:
+// the report job (which builds its summary, matrix.json and docs table
+// from that state) then has them cut as well, and only the leg's own job
+// summary, which the row links, has them whole. A note cut once stays cut:
+// the state no longer holds its whole text.
 func CommentBody(st matrix.State) (string, error) {
 	// Note lengths tried, longest first: shown in the table, kept in the
 	// hidden state.
-	noteCaps := []struct{ table, state int }{{300, 2000}, {300, 500}, {120, 200}, {60, 60}, {0, 0}}
+	noteCaps := []struct{ table, state int }{{300, math.MaxInt}, {300, 2000}, {300, 500}, {120, 200}, {60, 60}, {0, 0}}
 	for _, caps := range noteCaps {
 		body, err := commentBody(st, caps.table, caps.state)
 		if err != nil {

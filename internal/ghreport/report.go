@@ -37,8 +37,12 @@ import (
 // told nothing: no leg reported for head and expectedKeys is empty.
 // Otherwise only the rows this run has news of are written into the file's
 // table (those about head, and every expected key); the file's other rows
-// stay as they are (see RewriteDocsTable). Outcome.FileRewritten tells
-// whether the file was written.
+// stay as they are (see RewriteDocsTable). An expected key with no result
+// this run is ? in the returned rows and the comment, but in the file the
+// line it already has stays byte for byte, the last result it recorded,
+// and the notice names the key; only a key without a line gets a ? row
+// there. Outcome.FileRewritten tells whether the file was written: it is
+// not when every row it would get is such a kept one.
 //
 // GitHub trouble only degrades the Outcome; the error is for the docs file
 // (missing markers, unreadable or unwritable file).
@@ -86,12 +90,14 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 	rows := g.rows
 	// The keys this run has news of for the docs file: rows about head
 	// (from its statuses, or the comment's rows for it), and every
-	// expected key. An expected leg that never reported is news too: its
-	// row becomes ? ("no result from this leg") even over an older real
-	// result in the file, as the issue has it (legs that never reported
-	// stay ?), since that result is not this commit's. The comment's rows
-	// about another commit are not news: the file keeps what it has for
-	// them.
+	// expected key. An expected leg with no result this run (it never
+	// reported: skipped for want of its provider's secrets, failed before
+	// its first report) is ? in the comment and the summary, which are
+	// about this commit; in the file, the matrix's memory, the line it
+	// already has stays as it was (the last verification it recorded),
+	// and only a leg without a line gets a ? row (see rewriteFile). The
+	// comment's rows about another commit are not news: the file keeps
+	// what it has for them.
 	news := map[string]bool{}
 	for _, r := range rows {
 		if matrix.IsCurrent(r, head) {
@@ -156,12 +162,30 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 		out.note(false, "no leg reported for %s and expect names none, so %s was left as it was", matrix.ShortSHA(head), matrixFile)
 		return rows, out, nil
 	}
-	if err := rewriteFile(matrixFile, fileRows); err != nil {
+	changed, kept, err := rewriteFile(matrixFile, fileRows)
+	if err != nil {
 		return rows, out, err
+	}
+	if len(kept) > 0 {
+		what := "row for " + kept[0]
+		if len(kept) > 1 {
+			what = "rows for " + strings.Join(kept, ", ")
+		}
+		r.log.Info("docs table: kept the previous rows of legs with no result this run", "file", matrixFile, "keys", kept)
+		out.note(false, "kept the previous docs %s in %s: no result this run", what, matrixFile)
+	}
+	if !changed {
+		out.note(false, "every leg this run has news of kept its previous row, so %s was left as it was", matrixFile)
+		return rows, out, nil
 	}
 	out.FileRewritten = true
 	return rows, out, nil
 }
+
+// keptInDocs says which rows keep their line in the docs file: those of
+// legs with no result this run (placeholders, for a leg that never
+// reported or reported only for another commit).
+func keptInDocs(r matrix.Row) bool { return r.Source == matrix.Placeholder }
 
 // NoExpectNotice is Report's notice when no key is expected: legs that
 // never reported cannot be shown.
@@ -318,21 +342,28 @@ func finalRows(rows []matrix.Row, head string) []matrix.Row {
 }
 
 // rewriteFile rewrites the docs table in place, keeping the file's mode.
-func rewriteFile(path string, rows []matrix.Row) error {
+// The lines of rows keptInDocs says to keep stay as they were (kept lists
+// their keys); when every row was kept so, nothing is new for the file,
+// and it is not written (changed is false): rewriting it would only
+// write its header and rows line afresh.
+func rewriteFile(path string, rows []matrix.Row) (changed bool, kept []string, err error) {
 	content, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("input matrix-file %s: %w", path, err)
+		return false, nil, fmt.Errorf("input matrix-file %s: %w", path, err)
 	}
-	updated, err := RewriteDocsTable(content, rows)
+	updated, kept, err := rewriteDocs(content, rows, keptInDocs)
 	if err != nil {
-		return fmt.Errorf("input matrix-file %s: %w", path, err)
+		return false, nil, fmt.Errorf("input matrix-file %s: %w", path, err)
+	}
+	if len(kept) == len(rows) {
+		return false, kept, nil
 	}
 	info, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("input matrix-file %s: %w", path, err)
+		return false, kept, fmt.Errorf("input matrix-file %s: %w", path, err)
 	}
 	if err := os.WriteFile(path, updated, info.Mode().Perm()); err != nil {
-		return fmt.Errorf("input matrix-file %s: write: %w", path, err)
+		return false, kept, fmt.Errorf("input matrix-file %s: write: %w", path, err)
 	}
-	return nil
+	return true, kept, nil
 }
