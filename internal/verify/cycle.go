@@ -103,6 +103,9 @@ func Run(ctx context.Context, plan Plan) *Result {
 			Identity: plan.Identity,
 			Lane:     plan.Lane,
 			Started:  plan.now(),
+			// A suite without a seccomp step leaves the column to the
+			// probe's seccomp check.
+			SeccompFromProbe: !slices.ContainsFunc(plan.Steps, func(s Step) bool { return s.Column == matrix.SeccompProbe }),
 		},
 		out:        remote.NewMasker(plan.out(), plan.Secrets),
 		lateSignal: make(chan struct{}),
@@ -201,6 +204,12 @@ func (c *cycle) decide(deadline *deadlineError, deadlineHit bool) {
 		c.res.fail("%s", deadline.Error())
 	case c.res.anyFailed():
 		c.res.Outcome = Failed
+		if why := c.res.probeSeccompFailure(); why != "" {
+			// The probe phase passes a host without seccomp (its own
+			// verdict is the KVM check): no phase or step records this
+			// failure, so it is the first one unless another came before.
+			c.res.fail("%s", why)
+		}
 		if c.res.Phase(PhaseSuite) == nil || c.res.lostOnly() {
 			c.res.Outcome = Errored
 		}

@@ -113,6 +113,11 @@ type Result struct {
 	// Notices are things the summary says about how the leg ran that are
 	// neither failures nor cells (steps run without sudo).
 	Notices []string `json:"notices,omitempty"`
+	// SeccompFromProbe is set when no step of the suite feeds the Seccomp
+	// probe column: the probe's own seccomp check is then the column's
+	// verdict, so a host that enforces no seccomp filter fails the leg
+	// rather than reading n/a.
+	SeccompFromProbe bool `json:"seccomp_from_probe,omitempty"`
 	// ConnectionLost, when set, says how the SSH connection was lost
 	// during the suite, which stopped there: the leg is errored (the
 	// infrastructure failed), unless a step had failed before.
@@ -259,7 +264,8 @@ func (r *Result) Row() matrix.Row {
 	row.Set(matrix.Preflight, r.preflightCell(), "")
 	live, liveText := r.liveCell()
 	row.Set(matrix.LiveCycle, live, liveText)
-	row.Set(matrix.SeccompProbe, r.columnCell(matrix.SeccompProbe), "")
+	seccomp, seccompText := r.seccompCell()
+	row.Set(matrix.SeccompProbe, seccomp, seccompText)
 	row.Notes = r.notes()
 	return row
 }
@@ -275,15 +281,20 @@ func (r *Result) endedRow(row matrix.Row) matrix.Row {
 	}
 	row.Set(matrix.Preflight, pre, "")
 	row.Set(matrix.LiveCycle, r.Ended.Live, "")
-	seccomp := matrix.Unknown
+	seccomp, seccompText := matrix.Unknown, ""
 	switch {
 	case r.Ended.Live == matrix.NotRun:
 		// A kept host's suite never ran: no step fed the column.
 		seccomp = matrix.NotRun
 	case r.feeds(matrix.SeccompProbe):
 		seccomp = r.columnCell(matrix.SeccompProbe)
+	default:
+		if _, ok := r.probeSeccomp(); ok {
+			// The probe, which stands for the column, had its finding.
+			seccomp, seccompText = r.seccompCell()
+		}
 	}
-	row.Set(matrix.SeccompProbe, seccomp, "")
+	row.Set(matrix.SeccompProbe, seccomp, seccompText)
 	row.Notes = r.Ended.Note
 	return row
 }
@@ -324,9 +335,11 @@ func (r *Result) preflightCell() matrix.Status {
 	return matrix.Pass
 }
 
-// liveCell is green only when every phase the leg ran passed (teardown and
-// leak check included) and every step feeding the live cycle passed; a leg
-// incomplete for another column keeps it. A live step not run reads "—".
+// liveCell is green, "verified DATE", only for a verified leg: every phase
+// the leg ran passed (teardown and leak check included), every step passed
+// and no check was left not run. A live step not run reads "— (NAME not
+// run)"; a leg incomplete for another column "— (incomplete)", as its live
+// steps passed but the leg is no pass (exit 1, its status a failure).
 // Phases the plan skips (the probe without a binary) do not count.
 func (r *Result) liveCell() (matrix.Status, string) {
 	switch r.Outcome {
@@ -360,6 +373,9 @@ func (r *Result) liveCell() (matrix.Status, string) {
 		}
 		return matrix.Fail, "(" + s.Name + " " + string(s.Status) + ")"
 	}
+	if r.Outcome == Incomplete {
+		return matrix.NotRun, "(incomplete)"
+	}
 	return matrix.Pass, "verified " + r.Started.UTC().Format("2006-01-02")
 }
 
@@ -375,10 +391,11 @@ func (r *Result) notRun() *StepResult {
 }
 
 // lostOnly reports whether the suite stopped on a lost SSH connection
-// with no step failed before it: no verdict on the host, so the leg is
+// with no step failed before it, nor the probe's seccomp check standing
+// for the Seccomp probe column: no verdict on the host, so the leg is
 // errored rather than failed.
 func (r *Result) lostOnly() bool {
-	if r.ConnectionLost == "" {
+	if r.ConnectionLost == "" || r.probeSeccompFailure() != "" {
 		return false
 	}
 	for _, s := range r.Steps {
@@ -389,7 +406,12 @@ func (r *Result) lostOnly() bool {
 	return true
 }
 
+// anyFailed reports whether a phase or a step failed, or the probe's
+// seccomp check where it stands for the Seccomp probe column.
 func (r *Result) anyFailed() bool {
+	if r.probeSeccompFailure() != "" {
+		return true
+	}
 	for _, p := range r.Phases {
 		if p.Status == matrix.Fail {
 			return true
@@ -401,6 +423,47 @@ func (r *Result) anyFailed() bool {
 		}
 	}
 	return false
+}
+
+// seccompCell is the Seccomp probe column: the steps feeding it, or, in a
+// suite with none, the probe's seccomp check where the probe reported —
+// ✅ (probe) for a filter enforced, ❌ (probe) for none, which fails the
+// leg too (anyFailed), so the row, the outcome and the exit status agree.
+// Without a probe report the column folds as columnCell says.
+func (r *Result) seccompCell() (matrix.Status, string) {
+	enforced, ok := r.probeSeccomp()
+	switch {
+	case !ok:
+		return r.columnCell(matrix.SeccompProbe), ""
+	case enforced:
+		return matrix.Pass, "(probe)"
+	}
+	return matrix.Fail, "(probe)"
+}
+
+// probeSeccomp is the probe's seccomp finding where it stands for the
+// Seccomp probe column: the suite has no step for the column and the probe
+// reported. A kept host (`up`) is no verdict, and its suite is still to
+// come: ok is false there, as it is otherwise.
+func (r *Result) probeSeccomp() (enforced, ok bool) {
+	if !r.SeccompFromProbe || r.Probe == nil || r.Kept || r.Outcome == Up {
+		return false, false
+	}
+	return r.Probe.Seccomp.Enforced, true
+}
+
+// probeSeccompFailure is the leg's failure when the probe stands for the
+// Seccomp probe column and found no seccomp filter enforced; "" otherwise.
+func (r *Result) probeSeccompFailure() string {
+	if enforced, ok := r.probeSeccomp(); !ok || enforced {
+		return ""
+	}
+	why := "probe: seccomp filter not enforced"
+	// The detail is the host's text: one line of it.
+	if d := strings.Join(strings.Fields(r.Probe.Seccomp.Detail), " "); d != "" {
+		why += " (" + d + ")"
+	}
+	return why
 }
 
 // columnCell folds the steps feeding one column: any fail fails it, all pass
@@ -423,8 +486,9 @@ func (r *Result) columnCell(c matrix.Column) matrix.Status {
 		}
 	}
 	if !seen {
-		// No step of the suite feeds the column. "?" is for a leg that
-		// never reported, so a leg that ended says what it knows: a
+		// No step of the suite feeds the column (and, for the Seccomp
+		// probe column, no probe report stands for it). "?" is for a leg
+		// that never reported, so a leg that ended says what it knows: a
 		// verified leg had no such check to run (n/a; "—" would be a
 		// check not run, which makes a leg incomplete and its commit
 		// status a failure), any other leg stopped short of its checks
