@@ -26,8 +26,9 @@ import (
 )
 
 // Run runs every scenario a provider must pass against its fake: the
-// whole cycle, SIGTERM at each phase, the post step after a SIGKILL and
-// the preflight refusals. They need root and OpenSSH's sshd (the fake's
+// whole cycle, SIGTERM at each phase, the post step after a SIGKILL (right
+// after the launch answered, and inside the launch before it answered)
+// and the preflight refusals. They need root and OpenSSH's sshd (the fake's
 // instances are real test hosts), cloud-init (the user data's schema) and
 // the Go toolchain (the binary is built from this module).
 func Run(t *testing.T, c Cloud) {
@@ -42,6 +43,7 @@ func Run(t *testing.T, c Cloud) {
 			t.Run(fmt.Sprintf("lag %d", lag), func(t *testing.T) { PostAfterSIGKILL(t, c, lag) })
 		}
 	})
+	t.Run("post after SIGKILL inside the launch", func(t *testing.T) { PostAfterSIGKILLInLaunch(t, c) })
 	t.Run("preflight refusals", func(t *testing.T) { PreflightRefusals(t, c) })
 }
 
