@@ -288,16 +288,7 @@ func signalAt(f Fake, is func(fakecloud.Call) bool, do func()) {
 // job. During the suite, with the host up, it first checks the firewall
 // (CheckFirewall).
 func SIGTERM(t *testing.T, c Cloud) {
-	phases := []struct {
-		name  string
-		ready bool
-		run   string
-		// arm arranges for the signal: either through the fake (at an API
-		// call) or returns a line of output to signal on.
-		arm func(f Fake, signal func()) string
-		// up, when set, runs once the line is seen, before the signal.
-		up func(t *testing.T, f Fake)
-	}{
+	phases := []sigtermPhase{
 		{name: "during create", ready: true, run: "true", arm: func(f Fake, signal func()) string {
 			signalAt(f, f.IsLaunch, signal)
 			return ""
@@ -313,46 +304,65 @@ func SIGTERM(t *testing.T, c Cloud) {
 	}
 	bin := Binary(t)
 	for _, ph := range phases {
-		t.Run(ph.name, func(t *testing.T) {
-			f := c.Start(t, Booter(t, BootOptions{Ready: ph.ready}))
-			target := newTarget()
-			signal := func() { target.wait().Terminate() }
-			line := ph.arm(f, signal)
-			var watch []string
-			if line != "" {
-				watch = append(watch, line)
-			}
-			p := Start(t, bin, append(BaseEnv(t), f.Env()...), RunArgs(t, c, f, SuiteFile(t, ph.run)), watch...)
-			target.set(p)
-			if line != "" {
-				p.WaitFor(t, line)
-				if ph.up != nil {
-					ph.up(t, f)
-				}
-				signal()
-			}
-			code, killed := p.WaitGrace(t)
-			if !p.Terminated() {
-				t.Fatalf("the run ended (%d) before the signal\n%s", code, p.Output())
-			}
-			if killed {
-				t.Errorf("still running %s after SIGTERM %s: the runner would have killed it (SIGKILL) by then\n%s\nstderr:\n%s",
-					RunnerGrace, ph.name, p.Output(), p.Stderr())
-			} else if code == 0 {
-				t.Errorf("exit 0 after SIGTERM")
-			}
-			// Checked before any post step: main alone deleted everything.
-			if left := leftIn(f); len(left) > 0 {
-				t.Errorf("left in the fake after SIGTERM %s and the runner's grace: %v\n%s\nstderr:\n%s", ph.name, left, p.Output(), p.Stderr())
-			}
-			if ph.name == "during create" {
-				// Nothing left means nothing only if something was made:
-				// the signal came at the launch, which went on and made the
-				// instance, and the run deleted that instance.
-				checkLaunchedAndDeleted(t, f)
-			}
-		})
+		t.Run(ph.name, func(t *testing.T) { runSIGTERMPhase(t, c, bin, ph) })
 	}
+}
+
+// sigtermPhase is one phase SIGTERM signals in.
+type sigtermPhase struct {
+	name  string
+	ready bool
+	run   string
+	// arm arranges for the signal: either through the fake (at an API
+	// call) or returns a line of output to signal on.
+	arm func(f Fake, signal func()) string
+	// up, when set, runs once the line is seen, before the signal.
+	up func(t *testing.T, f Fake)
+}
+
+// runSIGTERMPhase runs `mvm-verify run` against a fresh fake, signals it
+// as ph says and checks what SIGTERM promises; it returns the fake for
+// further checks.
+func runSIGTERMPhase(t *testing.T, c Cloud, bin string, ph sigtermPhase) Fake {
+	t.Helper()
+	f := c.Start(t, Booter(t, BootOptions{Ready: ph.ready}))
+	target := newTarget()
+	signal := func() { target.wait().Terminate() }
+	line := ph.arm(f, signal)
+	var watch []string
+	if line != "" {
+		watch = append(watch, line)
+	}
+	p := Start(t, bin, append(BaseEnv(t), f.Env()...), RunArgs(t, c, f, SuiteFile(t, ph.run)), watch...)
+	target.set(p)
+	if line != "" {
+		p.WaitFor(t, line)
+		if ph.up != nil {
+			ph.up(t, f)
+		}
+		signal()
+	}
+	code, killed := p.WaitGrace(t)
+	if !p.Terminated() {
+		t.Fatalf("the run ended (%d) before the signal\n%s", code, p.Output())
+	}
+	if killed {
+		t.Errorf("still running %s after SIGTERM %s: the runner would have killed it (SIGKILL) by then\n%s\nstderr:\n%s",
+			RunnerGrace, ph.name, p.Output(), p.Stderr())
+	} else if code == 0 {
+		t.Errorf("exit 0 after SIGTERM")
+	}
+	// Checked before any post step: main alone deleted everything.
+	if left := leftIn(f); len(left) > 0 {
+		t.Errorf("left in the fake after SIGTERM %s and the runner's grace: %v\n%s\nstderr:\n%s", ph.name, left, p.Output(), p.Stderr())
+	}
+	if ph.name == "during create" {
+		// Nothing left means nothing only if something was made:
+		// the signal came at the launch, which went on and made the
+		// instance, and the run deleted that instance.
+		checkLaunchedAndDeleted(t, f)
+	}
+	return f
 }
 
 // outsider is a client address no run's ssh-source-cidr (127.0.0.1/32
