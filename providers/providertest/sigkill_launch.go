@@ -35,11 +35,16 @@ func PostAfterSIGKILLInLaunch(t *testing.T, c Cloud) {
 		}})
 	p := Start(t, bin, env, nil)
 	target.set(p)
-	p.Wait(t)
+	if code := p.Wait(t); code != -1 {
+		// -1: ended by a signal. Anything else ended on its own.
+		t.Fatalf("main exited %d: it was not killed inside the launch (a fake that ignores Applied faults or their Acted hook?)\n%s\nstderr:\n%s",
+			code, p.Output(), p.Stderr())
+	}
+	// Acted reports the kill right after sending it.
 	select {
 	case <-killed:
 	case <-time.After(procBound):
-		t.Fatalf("main ended without the fake acting on a launch\n%s\nstderr:\n%s", p.Output(), p.Stderr())
+		t.Fatalf("main was killed, but not by the launch's Acted hook\n%s\nstderr:\n%s", p.Output(), p.Stderr())
 	}
 	held := leftIn(f)
 	insts := ofKind(held, c.InstanceKind)
