@@ -129,6 +129,10 @@ func awsCloud() providertest.Cloud {
 			// A /8 is 16 million addresses, not the runner's: it takes the opt-in.
 			{Name: "ssh source a /8", Args: []string{"--ssh-source-cidr", "10.0.0.0/8"},
 				Want: `input "ssh-source-cidr": got "10.0.0.0/8", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
+			// The whole internet, without the opt-in: refused before anything
+			// is made (TestBinarySSHFromAnywhereOptIn runs it with the opt-in).
+			{Name: "ssh source anywhere without the opt-in", Args: []string{"--ssh-source-cidr", "0.0.0.0/0"},
+				Want: `input "ssh-source-cidr": got "0.0.0.0/0", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
 			// EC2 hosts are reached over IPv4: an IPv6 source would admit no one.
 			{Name: "ssh source IPv6", Args: []string{"--ssh-source-cidr", "2001:db8::7/128"},
 				Want: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},

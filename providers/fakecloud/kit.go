@@ -150,6 +150,10 @@ type Fault struct {
 	// connection cut after the launch). A launch retried after it must not
 	// make a second instance; only an idempotency token prevents that.
 	Applied bool
+	// Acted, when set on an Applied fault, is called once the operation
+	// has been done and before the error is answered: a test that kills
+	// the client there knows the cloud acted and the client never heard.
+	Acted func(Call)
 }
 
 // Inject adds a fault. Faults are checked in the order added.
@@ -162,7 +166,8 @@ func (k *Kit) Inject(f Fault) {
 // Begin records the call and returns the fault to answer with, if any. Each
 // handler calls it first, answers a Pretend fault with the operation's
 // success response without doing it, and an Applied fault by doing the
-// operation and answering the fault's error instead of its result.
+// operation, calling its Acted (if set) and answering the fault's error
+// instead of its result.
 func (k *Kit) Begin(op string, params map[string]string) *Fault {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
 const ec2NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -317,6 +319,9 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, p params) {
 	}
 	if f != nil {
 		// An Applied fault: the operation is done, its answer is lost.
+		if f.Acted != nil {
+			f.Acted(fakecloud.Call{Op: op, Params: p.flat()})
+		}
 		writeEC2Error(w, faultError(f))
 		return
 	}
