@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/probe"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
@@ -565,7 +565,7 @@ func freezeLocalHost(t *testing.T, tmp string) {
 	if len(listeners) != 1 {
 		t.Fatalf("want the local provider's one sshd, found %v", processesMentioning(t, tmp))
 	}
-	for _, pid := range sshd.Descendants(listeners[0]) {
+	for _, pid := range proc.Descendants(listeners[0]) {
 		// A session process that ended since the listing needs no
 		// freezing.
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {

@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 )
 
 // tempUser returns a user name of this test's own and deletes the account
@@ -200,7 +200,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	if err := h.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if sshd.Alive(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("sshd %d still running after Stop", pid)
 	}
 	if _, err := os.Stat(dropIns[0]); !os.IsNotExist(err) {
@@ -278,7 +278,7 @@ func TestBootSweepsInterruptedRuns(t *testing.T) {
 	if err := dead.Start(); err != nil {
 		t.Fatal(err)
 	}
-	start, err := sshd.StartTime(dead.Process.Pid)
+	start, err := proc.StartTime(dead.Process.Pid)
 	dead.Process.Kill()
 	dead.Wait()
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -217,7 +217,7 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 	// Freeze everything the test host's sshd runs for the connection; the
 	// listener stays, so the destroy can stop it.
 	h := p.onlyHost(t)
-	for _, pid := range sshd.Descendants(h.Pid()) {
+	for _, pid := range proc.Descendants(h.Pid()) {
 		// A process that exited since the listing (a short-lived helper of
 		// the session) has nothing left to freeze.
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {

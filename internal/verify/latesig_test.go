@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -218,7 +218,7 @@ func TestLateSignalStopsHostCleanupsForTheDestroy(t *testing.T) {
 	// cleanups hang, as on a host gone unresponsive.
 	plan.OnVerdict = func(*Result) {
 		h := p.onlyHost(t)
-		for _, pid := range sshd.Descendants(h.Pid()) {
+		for _, pid := range proc.Descendants(h.Pid()) {
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
 				t.Errorf("SIGSTOP %d: %v", pid, err)
 			}

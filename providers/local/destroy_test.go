@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/local"
@@ -108,7 +109,7 @@ func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
 	}
 	// sshd must outlive Create here, as it outlives a killed run: were it
 	// gone already, Destroy finding it stopped would prove nothing.
-	if !sshd.Alive(pid) {
+	if !proc.Alive(pid) {
 		t.Fatalf("sshd %d is not running before Destroy: the kill left nothing for Destroy to stop", pid)
 	}
 	logFile := filepath.Join(dir, l.req.Identity.Name()+".sshd.log")
@@ -120,7 +121,7 @@ func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
 	if _, err := newProvider(t, dir).Destroy(context.Background(), l.req.Identity); err != nil {
 		t.Fatal(err)
 	}
-	if sshd.Alive(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("sshd %d still runs after Destroy", pid)
 	}
 	for _, path := range []string{sshdDir, logFile} {

@@ -20,6 +20,7 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -308,10 +309,10 @@ func TestCreateLoginDestroy(t *testing.T) {
 	if !slices.Contains(kinds(rep.Deleted), "sshd") || !slices.Contains(kinds(rep.Deleted), "user") {
 		t.Errorf("report %v, want sshd and user deleted", kinds(rep.Deleted))
 	}
-	if sshd.Alive(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("sshd %d still running after Destroy", pid)
 	}
-	if sshd.Alive(daemon) {
+	if proc.Alive(daemon) {
 		t.Errorf("the user's detached process %d still running after Destroy", daemon)
 	}
 	if _, err := user.Lookup(name); err == nil {
@@ -543,16 +544,16 @@ func TestCreateAgainReplacesPreviousAttempt(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
 	first, second := sshdPid(t, j1.Records()), sshdPid(t, j2.Records())
-	if sshd.Alive(first) {
+	if proc.Alive(first) {
 		t.Errorf("first attempt's sshd %d still runs", first)
 	}
-	if !sshd.Alive(second) {
+	if !proc.Alive(second) {
 		t.Errorf("second attempt's sshd %d is not running", second)
 	}
 	if _, err := p.Destroy(ctx, l.req.Identity); err != nil {
 		t.Fatal(err)
 	}
-	if sshd.Alive(second) {
+	if proc.Alive(second) {
 		t.Errorf("sshd %d still running after Destroy", second)
 	}
 }
