@@ -653,7 +653,7 @@ steps:
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case err = <-done:
+	case <-done: // how it ended is read from ProcessState below
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("the run did not end after %v", sig)

@@ -165,8 +165,6 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-var _ = syscall.SIGTERM
-
 // running is the binary started in the background, as the runner's main
 // step or a user at a terminal: a test waits for it to reach a point, then
 // signals or kills it.

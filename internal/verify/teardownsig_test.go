@@ -198,9 +198,7 @@ func (p *panicProvider) Create(_ context.Context, req providers.Request, j provi
 	p.created = true
 	p.mu.Unlock()
 	j.Record(providers.Resource{Provider: p.Name(), Kind: "instance", ID: "i-panic", Tags: req.Identity.Tags()})
-	var m map[string]int
-	m["instance"]++ // a nil map: panics as a real bug would
-	return nil, nil
+	panic("the instance table was never made") // as a provider's bug would
 }
 
 func (p *panicProvider) Destroy(context.Context, providers.Identity) (providers.Report, error) {
@@ -236,7 +234,7 @@ func TestPanicInAPhaseStillTearsDown(t *testing.T) {
 		t.Errorf("outcome %s, want error", res.Outcome)
 	}
 	pr := res.Phase(PhaseProvision)
-	if pr == nil || pr.Status != matrix.Fail || !strings.Contains(pr.Error, "internal error in provision: assignment to entry in nil map") {
+	if pr == nil || pr.Status != matrix.Fail || !strings.Contains(pr.Error, "internal error in provision: the instance table was never made") {
 		t.Errorf("provision %+v, want failed as an internal error naming the panic", pr)
 	}
 	if strings.Contains(res.FirstFailure, "goroutine") || strings.Contains(res.FirstFailure, ".go:") {
