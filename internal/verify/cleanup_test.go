@@ -63,7 +63,7 @@ func TestCleanupsCancelledShareLeavesKillGrace(t *testing.T) {
 			dl := start.Add(7 * time.Second)
 			ctx, cancel := context.WithDeadline(context.Background(), dl)
 			defer cancel()
-			_, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget, false, true)
+			hostErr := c.unwind(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget, hostShare).hostErr
 
 			for name, cdl := range deadlines {
 				if end := cdl.Add(grace); end.After(dl) {
@@ -118,7 +118,8 @@ func TestCleanupsHostFirstHungCleanupLeavesProviderTime(t *testing.T) {
 	dl := start.Add(5 * time.Second)
 	ctx, cancel := context.WithDeadline(context.Background(), dl)
 	defer cancel()
-	err, hostErr := c.unwindHostFirst(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget)
+	u := c.unwindHostFirst(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget)
+	err, hostErr := u.err, u.hostErr
 	if err != nil {
 		t.Errorf("err %v, want none from the provider's cleanup", err)
 	}

@@ -265,7 +265,8 @@ func TestPanickingCleanupDoesNotSkipTheRest(t *testing.T) {
 			cl.push("destroy", func(context.Context) error { destroyed = true; return nil })
 			cl.push("remove the group", func(context.Context) error { panic("nil group") })
 			cl.pushHost("remove the probe binary", func(context.Context) error { panic("nil session") })
-			err, hostErr, _ := cl.unwind(context.Background(), slog.New(slog.DiscardHandler), mode.hostBudget, false, false)
+			u := cl.unwind(context.Background(), slog.New(slog.DiscardHandler), mode.hostBudget, hostEach)
+			err, hostErr := u.err, u.hostErr
 			all := errors.Join(err, hostErr)
 			if !destroyed {
 				t.Error("the destroy did not run after a cleanup panicked")
