@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass: at a terminal, a
@@ -19,7 +21,7 @@ import (
 // last line says the teardown is not finished and how to finish it. That
 // command then does.
 func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	// The step waits for the gate, so the test holds the lock before the

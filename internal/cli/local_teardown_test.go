@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // A step's own timeout stops it: the step fails, its column reads ❌, the
@@ -63,7 +65,7 @@ func TestRunLocalUndoesUploads(t *testing.T) {
 }
 
 func testLocalUndoesUploads(t *testing.T, cancel bool) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	removeLocalUser := func() {
 		exec.Command("userdel", "-r", "-f", uploadUser).Run()
 		dropIns, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-*")

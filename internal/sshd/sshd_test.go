@@ -24,6 +24,8 @@ import (
 // pollEvery is how often a test checks whether a process is gone.
 const pollEvery = 20 * time.Millisecond
 
+// requireRoot is testhost.RequireRoot's twin: sshd's own tests cannot
+// import testhost, which imports sshd.
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/proc"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -194,7 +195,7 @@ func (h debugHook) Handle(_ context.Context, r slog.Record) error {
 // have undone, still gets a live context. Before, the cleanup ran until
 // the cut teardown ended, and the destroy was called with an ended one.
 func TestLateSignalStopsHostCleanupsForTheDestroy(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	plan.Info.Creates = true

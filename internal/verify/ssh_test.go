@@ -55,7 +55,7 @@ func sshLeg(t *testing.T, loginSudo bool, steps ...Step) Plan {
 // sshLegHost is sshLeg with its test host.
 func sshLegHost(t *testing.T, loginSudo bool, steps ...Step) (Plan, *testhost.Host) {
 	t.Helper()
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	removeUser(t, sshSuiteUser)
 	// Registered before the host starts, so it runs after the host stops.
 	t.Cleanup(func() {

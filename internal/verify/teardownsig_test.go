@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -84,7 +85,7 @@ func (p *stuckDestroy) Destroy(ctx context.Context, id providers.Identity) (prov
 // teardown reads handed over (pending, deferred to the post step), not
 // failed.
 func TestSignalDuringTeardownCutsItToTheCancelBudget(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	ev := &events{}
 	p := &stuckDestroy{hostProvider: &hostProvider{}, ev: ev, started: make(chan struct{})}
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
@@ -168,7 +169,7 @@ func (p failingDestroy) Destroy(ctx context.Context, id providers.Identity) (pro
 // decided after it, so a failed teardown still fails the leg and is its
 // first failure.
 func TestVerdictBeforeTeardownLeavesTheTeardownsFailure(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := failingDestroy{&hostProvider{}}
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	var verdict Outcome

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
@@ -24,7 +25,7 @@ import (
 // fault is userdel failing as it does when another tool holds the account
 // files' lock: a stand-in earlier in PATH, for this process only.
 func TestDestroyKeepsWhatItFailedToUndo(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	name := tempUser(t)
@@ -85,7 +86,7 @@ func TestDestroyKeepsWhatItFailedToUndo(t *testing.T) {
 // private directory (the host key in it) and its log were recorded before
 // it started, and sshd itself runs among the leg's processes.
 func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	p := newProvider(t, dir)
 	l := newLeg(t, "root", "kvm")

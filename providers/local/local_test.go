@@ -27,13 +27,6 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the local provider creates users and runs sshd: run the tests as root, as CI does")
-	}
-}
-
 func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -224,7 +217,7 @@ func kinds(rs []providers.Resource) []string {
 }
 
 func TestCreateLoginDestroy(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	name := tempUser(t)
@@ -357,7 +350,7 @@ func TestCreateLoginDestroy(t *testing.T) {
 // private (0700), a suite user the run created still logs in, because the
 // sshd's files then go where every user can reach them.
 func TestCreatedUserLogsInWithPrivateTMPDIR(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	private := t.TempDir()
 	if err := os.Chmod(private, 0o700); err != nil {
@@ -380,7 +373,7 @@ func TestCreatedUserLogsInWithPrivateTMPDIR(t *testing.T) {
 // test's own node, so the hiding is exercised whether or not this machine
 // has KVM.
 func TestNoKVMLaneHidesKVM(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	if !testhost.InStandInKVM(t) {
 		return
 	}
@@ -425,7 +418,7 @@ func TestNoKVMLaneHidesKVM(t *testing.T) {
 // through the machine-wide registry, so it holds when their state
 // directories differ too (parallel test processes, or two CLI runs).
 func TestSharedUserHandover(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	for _, sameDir := range []bool{true, false} {
 		t.Run(fmt.Sprintf("same state dir %v", sameDir), func(t *testing.T) {
 			ctx := context.Background()
@@ -472,7 +465,7 @@ func TestSharedUserHandover(t *testing.T) {
 // another leg's state stays. A Destroy with nothing to do (a post step
 // after the main step tore down) leaves none either.
 func TestStateDirRemovedWithTheLastLeg(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "state")
 	p := newProvider(t, dir)
@@ -506,7 +499,7 @@ func TestStateDirRemovedWithTheLastLeg(t *testing.T) {
 // A local-state-dir the user made (empty, say ${{ runner.temp }}/x) is
 // theirs: the last leg leaves it, emptied of its own state.
 func TestUsersStateDirKept(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "mine")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -531,7 +524,7 @@ func TestUsersStateDirKept(t *testing.T) {
 }
 
 func TestCreateAgainReplacesPreviousAttempt(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	p := newProvider(t, t.TempDir())
 	l := newLeg(t, "root", "kvm")
@@ -642,7 +635,7 @@ func TestStateDirInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	l := newLeg(t, "root", "kvm")
 	if _, err := p.Create(context.Background(), l.req, nil); err != nil {
 		t.Fatal(err)
@@ -689,7 +682,7 @@ func uniqueSleep() string {
 // and whether the leg's processes are held by a cgroup or found only by
 // their environment (no cgroup to be had).
 func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	for _, tc := range []struct {
 		user     string
 		noCgroup bool
@@ -790,7 +783,7 @@ func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
 // TestNoSSHD: without sshd on the machine, Preflight and Create say which
 // package provides it, and Create leaves nothing behind.
 func TestNoSSHD(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := newProvider(t, dir)
@@ -847,7 +840,7 @@ func TestOfferedLanesFollowThisMachine(t *testing.T) {
 // Destroy; a registered leg's cgroup stays even when empty, and so does a
 // leftover that still holds a process.
 func TestCreateSweepsLeftoverCgroups(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	mount, err := local.Cgroup2Mount()
 	if err != nil {
 		// A cgroup v1 machine still has the v2 hierarchy, unmounted: mount
@@ -945,7 +938,7 @@ func TestCreateSweepsLeftoverCgroups(t *testing.T) {
 // that cleans up on its way out (a shell holding a lock file) does, and
 // one that ignores SIGTERM is still killed.
 func TestDestroyTermsBeforeKill(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := newProvider(t, dir)
