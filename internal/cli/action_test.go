@@ -159,7 +159,7 @@ func runnerPostEnv(t *testing.T, mainEnv []string, state map[string]string) ([]s
 // action: main with every input of action.yml and the file commands, then
 // post with STATE_* read back from the state file.
 func TestRunnerContract(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	const repo, head, token = "o/r", "0123456789abcdef0123456789abcdef01234567", "ghs_runnertoken"
 	gh := fakegh.New()
 	t.Cleanup(gh.Close)

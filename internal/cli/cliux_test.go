@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // closedURL is a loopback URL nothing listens on: a GitHub API that
@@ -99,7 +101,7 @@ func TestDownOutFileIsNoDirectory(t *testing.T) {
 // the state path printed beside it is absolute. The command is run as
 // printed (from another directory) to tear the host down.
 func TestUpPrintsAnAbsoluteDownCommand(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "rel out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
@@ -148,7 +150,7 @@ func TestUpPrintsAnAbsoluteDownCommand(t *testing.T) {
 // The row run prints at a terminal is plain text, while summary.md keeps
 // the markdown escapes GitHub's renderer needs.
 func TestTerminalRowIsPlainText(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: \"check a>b | c #12\"\n    run: exit 3\n    column: Live cycle\n")

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // redoUser is the suite user of the redo test: one the run creates and
@@ -23,7 +25,7 @@ const redoUser = "mvr-redown"
 // phase, down's last; the commit status stays the run's (failure), never
 // "ended without a result" (error).
 func TestDownKeepsTheVerdictOfAFinishedRun(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	removeUser := func() { exec.Command("userdel", "-r", "-f", redoUser).Run() }
 	removeUser() // left by an earlier run of this test killed before its cleanup
 	t.Cleanup(removeUser)

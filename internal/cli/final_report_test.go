@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // lastLocalStatus is the newest mvm-verify/local status on the head.
@@ -44,7 +45,7 @@ func localRow(t *testing.T, gh *fakegh.Server) string {
 // outcome saved, so the post step used to take it as reported and leave the
 // status pending and the row ⏳ for good; it must post the saved row.
 func TestPostStepPostsTheRowAKilledFinishLost(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // runs before the fake closes
@@ -110,7 +111,7 @@ func TestPostStepPostsTheRowAKilledFinishLost(t *testing.T) {
 // status ends as error and the row's live cycle as — (not run), with a note
 // saying why; nothing stays ⏳.
 func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
@@ -167,7 +168,7 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 // TestUpLegEndsAtTheJobsEndWithoutDown: no `down` ran, so the up step's post
 // step tears the kept host down and ends the leg itself.
 func TestUpLegEndsAtTheJobsEndWithoutDown(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")

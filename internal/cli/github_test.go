@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 const (
@@ -86,7 +87,7 @@ func readFile(t *testing.T, path string) string {
 // reported — into the comment, its job summary, matrix.md and the docs file,
 // of which only the table changes.
 func TestLegAndReportOnGitHub(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	gh.AddJob(ghRepo, 99, 1, fakegh.Job{ID: 4242, Name: "verify (local)", RunnerName: "runner-3", Status: "in_progress"})
 	jobURL := fakegh.JobURL(ghRepo, 99, 4242)
@@ -177,7 +178,7 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 // still verifies (exit 0), writes its job summary, and says once — not at
 // start, progress and finish — that GitHub got nothing.
 func TestForkAndReadOnlyTokenLegs(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	for _, c := range []struct{ name, headRepo, token, why string }{
 		{"fork PR", "mallory/r", ghToken, "fork mallory/r"},
 		{"read-only token", ghRepo, roToken, "Resource not accessible by integration"},
@@ -216,7 +217,7 @@ func TestForkAndReadOnlyTokenLegs(t *testing.T) {
 // refused, and saves that the final status was posted, so the post step
 // does not post it again. The exit code is the verification's.
 func TestLegCommentRefusedStillSettlesStatus(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	const refused = "Resource not accessible by integration"
 	gh.Inject(fakegh.Fault{Method: "POST", Path: "/comments", Status: 403, Message: refused, Times: 100})
@@ -261,7 +262,7 @@ func TestLegCommentRefusedStillSettlesStatus(t *testing.T) {
 // and its post step send GitHub nothing at all (no status, no comment, not
 // even a read), and the job summary still holds the leg's row.
 func TestLegCommentFalseSendsNothing(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	summary, stateFile := emptyFile(t, "summary"), emptyFile(t, "state")
@@ -514,7 +515,7 @@ func TestReportBadTokenKeepsMatrixFile(t *testing.T) {
 // it believes rewritten. The file stays as it was, and the matrix still
 // reaches matrix.md, matrix.json and the job summary.
 func TestReportUnwritableMatrixFileFails(t *testing.T) {
-	requireRoot(t) // the read-only bind mount, in a mount namespace of the report's own
+	testhost.RequireRoot(t) // the read-only bind mount, in a mount namespace of the report's own
 	gh := fakeGitHub(t)
 	gh.AddStatus(ghRepo, fakegh.Status{SHA: ghHead, State: "success", Context: "mvm-verify/aws",
 		Description: "✅ Preflight · ✅ Live cycle · ✅ Seccomp probe · from the status"})
@@ -709,7 +710,7 @@ func TestReportOfAnOlderRunKeepsItsCommit(t *testing.T) {
 // though the run has a job a lookup would pick. A value that is not digits
 // is bad input: exit 2 naming it, before anything is created or posted.
 func TestLegLinksItsJobFromCheckRunID(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	leg := func(t *testing.T, gh *fakegh.Server, checkRunID string) result {
 		dir := t.TempDir()
@@ -810,7 +811,7 @@ func TestEventWithoutCommitNotice(t *testing.T) {
 		}
 	})
 	t.Run("issue_comment leg", func(t *testing.T) {
-		requireRoot(t)
+		testhost.RequireRoot(t)
 		gh := fakeGitHub(t)
 		dir := t.TempDir()
 		suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
@@ -837,7 +838,7 @@ func TestEventWithoutCommitNotice(t *testing.T) {
 // When GitHub does fail (500s on every comment write), the warning and the
 // notice are there.
 func TestShortLegWarnsOnlyOfRealFailures(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	leg := func(t *testing.T, gh *fakegh.Server) result {
 		dir := t.TempDir()

@@ -7,26 +7,31 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass: at a terminal, a
 // Ctrl-C while the teardown waits (here the local provider's destroy, for
 // the machine's lock, which the test holds) cuts the teardown to the
 // cancel budget (shortened here by MVM_VERIFY_CANCEL_BUDGET; the lock is
-// held past it). No post step
-// follows at a terminal, so what it could not delete stays: the run must
-// not exit 0, its verdict line says the teardown was cut short, and its
-// last line says the teardown is not finished and how to finish it. That
-// command then does.
+// held past it). No post step follows at a terminal, so what it could not
+// delete stays: the run must not exit 0, its verdict line says the
+// teardown was cut short, and its last line says the teardown is not
+// finished and how to finish it. That command then does.
 func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	// The step waits for the gate, so the test holds the lock before the
 	// teardown's destroy asks for it.
 	reached, gate := filepath.Join(dir, "reached"), filepath.Join(dir, "gate")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: gated\n    run: touch "+reached+"; while [ ! -e "+gate+" ]; do sleep 0.05; done\n    column: Live cycle\n")
-	env := cmdEnv(t, "MVM_VERIFY_CANCEL_BUDGET=2s")
+	// A budget of 1ns has the cut teardown's time over as soon as the
+	// signal is taken, before the run says it took it: the test lets go of
+	// the lock on that line, so the destroy gets it too late on a machine
+	// of any speed, with no wait of the test's own.
+	env := cmdEnv(t, "MVM_VERIFY_CANCEL_BUDGET=1ns")
 	args := []string{"run", "--provider", "local", "--suite", suite, "--out", out,
 		"--local-state-dir", filepath.Join(dir, "state"), "--timeout-minutes", "10"}
 	leg := startBin(t, env, args...)
@@ -47,14 +52,14 @@ func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
 		return strings.Contains(leg.out.String(), "!! cancelled during the teardown")
 	})
 	// The local provider waits for its lock whatever its context says:
-	// the lock is let go once the cut teardown's time (counted from the
-	// signal, before that line) is over, so the destroy gets it too late.
-	time.Sleep(3 * time.Second)
+	// the cut teardown's time, counted from the signal before that line,
+	// is over by now (see the budget above), so the destroy gets the lock
+	// too late.
 	unlock()
 	select {
 	case <-leg.exited:
 	case <-time.After(time.Minute):
-		t.Fatalf("the run did not end within a minute of the Ctrl-C, its cancel budget being 2s\n%s", leg.out.String())
+		t.Fatalf("the run did not end within a minute of the Ctrl-C, its cancel budget being 1ns\n%s", leg.out.String())
 	}
 	unlock()
 	text := leg.out.String()

@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -52,7 +52,7 @@ func checkOutFree(out string) error {
 func newLegFile(run *config.Run, id providers.Identity, p providers.Provider) (*legFile, error) {
 	f := &legFile{dir: hostDir(run.Out)}
 	f.st = upState{Provider: run.Provider, Identity: id, Inputs: stateInputs(run, p), PID: os.Getpid()}
-	start, err := sshd.StartTime(f.st.PID)
+	start, err := proc.StartTime(f.st.PID)
 	if err != nil {
 		return nil, err
 	}
@@ -165,5 +165,5 @@ func (f *legFile) writeTemp() (string, error) {
 // stillRunning reports whether the run that wrote st is alive: the pid
 // still the process that started then (a reused pid started later).
 func stillRunning(st *upState) bool {
-	return st.PID > 0 && sshd.Started(st.PID, st.StartTime)
+	return st.PID > 0 && proc.Started(st.PID, st.StartTime)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // `run --provider local` with no --suite is the quick start's one command:
@@ -17,7 +19,7 @@ import (
 // (an ELF executable) and is refused by the preflight, the cycle's first
 // check, before anything is created or changed.
 func TestLocalBuiltInSuiteWarnsAndRuns(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	probe := freeBSDBuild(t, tmp)
 	out := filepath.Join(tmp, "out")

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // A step's own timeout stops it: the step fails, its column reads ❌, the
@@ -63,7 +65,7 @@ func TestRunLocalUndoesUploads(t *testing.T) {
 }
 
 func testLocalUndoesUploads(t *testing.T, cancel bool) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	removeLocalUser := func() {
 		exec.Command("userdel", "-r", "-f", uploadUser).Run()
 		dropIns, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-*")
@@ -78,10 +80,7 @@ func testLocalUndoesUploads(t *testing.T, cancel bool) {
 	// Outside the test's own temp dir, which the suite user cannot enter;
 	// writable by all and not sticky, so the user may replace root's file.
 	base := openTempDir(t, "mvr-upload-")
-	existing := filepath.Join(base, "existing.sh")
-	if err := os.WriteFile(existing, []byte("before\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
+	existing := testhost.ExistingUpload(t, base)
 	fresh := filepath.Join(base, "x", "y.sh")
 	hold, sleep := "true", fmt.Sprintf("sleep 7%d9", os.Getpid())
 	if cancel {
@@ -141,25 +140,5 @@ steps:
 	if _, err := user.Lookup(uploadUser); err == nil {
 		t.Errorf("user %s is still there after the run", uploadUser)
 	}
-	entries, err := os.ReadDir(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if len(names) != 1 || names[0] != "existing.sh" {
-		t.Errorf("%s holds %v after the run, want only existing.sh (the upload's directory and file gone, no copy left beside)", base, names)
-	}
-	data, err := os.ReadFile(existing)
-	if err != nil || string(data) != "before\n" {
-		t.Errorf("%s after the run: %q, %v; want its content from before the run", existing, data, err)
-	}
-	if fi, err := os.Stat(existing); err == nil {
-		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode().Perm() != 0o640 || st.Uid != 0 {
-			t.Errorf("%s after the run: mode %v uid %d, want 0640 and root's", existing, fi.Mode().Perm(), st.Uid)
-		}
-	}
+	testhost.CheckUploadsUndone(t, base, existing)
 }

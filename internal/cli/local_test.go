@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/probe"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
@@ -45,7 +45,7 @@ func requireCargo(t *testing.T) {
 // localRun runs `mvm-verify run --provider local` with a suite.
 func localRun(t *testing.T, suite string, extra ...string) result {
 	t.Helper()
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	out := filepath.Join(t.TempDir(), "out")
 	args := providertest.WithArgs([]string{"run", "--provider", "local", "--suite", writeSuite(t, suite),
 		"--out", out, "--local-state-dir", t.TempDir(), "--timeout-minutes", "10"}, extra...)
@@ -61,7 +61,7 @@ const e2eUser = "mvr-e2e"
 // shell, the seccomp step exactly as the suite runs it, and nothing of the
 // user left afterwards.
 func TestRunLocalPassingSuite(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	requireUserCargo(t)
 	if out, err := exec.Command("getent", "passwd", e2eUser).Output(); err == nil {
 		// Left by an earlier run that was killed before its teardown.
@@ -450,7 +450,7 @@ steps:
 // test's own node, so the lane has a /dev/kvm to hide whether or not this
 // machine has KVM.
 func TestRunLocalNoKVMLane(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	suite := writeSuite(t, `
 user: root
 steps:
@@ -491,7 +491,7 @@ steps:
 // quick start works there too, with KVM steps n/a. The run happens in a
 // mount namespace whose /dev/kvm is a null device (present, no KVM API).
 func TestRunLocalAutoLaneWithoutKVM(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	suite := writeSuite(t, `
@@ -565,7 +565,7 @@ func freezeLocalHost(t *testing.T, tmp string) {
 	if len(listeners) != 1 {
 		t.Fatalf("want the local provider's one sshd, found %v", processesMentioning(t, tmp))
 	}
-	for _, pid := range sshd.Descendants(listeners[0]) {
+	for _, pid := range proc.Descendants(listeners[0]) {
 		// A session process that ended since the listing needs no
 		// freezing.
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -584,7 +584,7 @@ func sigtermDuringSuite(t *testing.T, before func(tmp string)) {
 // signalDuringSuite is sigtermDuringSuite with the signal to send and,
 // with closeStdout, the run's stdout pipe closed before it is sent.
 func signalDuringSuite(t *testing.T, sig syscall.Signal, closeStdout bool, before func(tmp string)) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	// Numbers no other process uses, so a leftover step process is seen
@@ -653,7 +653,7 @@ steps:
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case err = <-done:
+	case <-done: // how it ended is read from ProcessState below
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("the run did not end after %v", sig)
@@ -710,7 +710,7 @@ func TestRunnerCancelWithFrozenHostCleansUp(t *testing.T) {
 // runnerCancelDuringSuite is TestRunnerCancelDuringSuiteCleansUp after
 // before (when set) has done its part to the host.
 func runnerCancelDuringSuite(t *testing.T, before func(tmp string)) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	// Numbers no other process uses, as in signalDuringSuite; one sleep
@@ -844,7 +844,7 @@ func rowLine(t *testing.T, md string) string {
 // stand-in /dev/kvm, root:kvm 0660 as cloud-init leaves it, so the case
 // exists whether or not this machine has KVM, and however open its own is.
 func TestRunLocalAsUserWithoutKVMAccess(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	// Without a kvm group (a machine that never had KVM) root's group
 	// keeps the user out just as well.
 	kvmGID := 0
@@ -910,7 +910,7 @@ func standInKVM(t *testing.T, uid, gid int, perm os.FileMode) (prefix, env []str
 // Not root, local's sshd logs in only as the user it runs as: a suite
 // for another user is refused at preflight, before anything is made.
 func TestRunLocalNotRootRefusesAnotherSuiteUser(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := openTempDir(t, "mvr-notroot-")
 	// Sticky, as /tmp is: a state dir under a directory others can write
 	// without it is refused before the check this test is about.
@@ -942,7 +942,7 @@ func TestRunLocalNotRootRefusesAnotherSuiteUser(t *testing.T) {
 // A second run into the same --out replaces the first one's logs rather
 // than leaving them beside its own.
 func TestRunLocalReplacesEarlierLogs(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	out := filepath.Join(t.TempDir(), "out")
 	for _, step := range []string{"first", "second"} {
 		suite := writeSuite(t, "user: root\nsteps:\n  - name: "+step+"\n    run: echo "+step+"\n    column: Live cycle\n")
@@ -962,7 +962,7 @@ func TestRunLocalReplacesEarlierLogs(t *testing.T) {
 // leaves nothing there: the directory the run made goes at teardown, as
 // no other leg uses it. A silent step shows the heartbeat meanwhile.
 func TestRunLocalLeavesNoStateDir(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: quiet\n    run: sleep 0.3\n    column: Live cycle\n")

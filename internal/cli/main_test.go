@@ -158,15 +158,6 @@ func processesMentioning(t *testing.T, s string) []string {
 	return pids
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("run as root: the local provider sets up the suite's user as cloud-init would, which needs root (CI runs as root)")
-	}
-}
-
-var _ = syscall.SIGTERM
-
 // running is the binary started in the background, as the runner's main
 // step or a user at a terminal: a test waits for it to reach a point, then
 // signals or kills it.

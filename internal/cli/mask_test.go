@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	awsfake "github.com/tinylabscom/mvm-verify/providers/aws/fake"
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
@@ -91,7 +92,7 @@ var readyMarker = regexp.MustCompile(`/var/lib/mvm-verify/ready-[A-Za-z0-9_.-]+`
 // test host that is ready at once; STS trusts token for awsRole.
 func awsFake(t *testing.T, token string) *awsfake.Server {
 	t.Helper()
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	booter := fakecloud.TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec fakecloud.BootSpec, _ fakecloud.Machine) error {
 		marker := readyMarker.Find(spec.UserData)
 		if marker == nil {

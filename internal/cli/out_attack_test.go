@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // outAttacker is a throwaway user standing for another user of the
@@ -77,7 +79,7 @@ func listTree(t *testing.T, dir string) string {
 // up refuses it as bad input, naming out, before anything is created, and
 // writes nothing there.
 func TestUpRefusesAnOutAnotherUserControls(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	uid, gid := outAttacker(t)
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	for _, tc := range []struct {
@@ -143,7 +145,7 @@ func TestUpRefusesAnOutAnotherUserControls(t *testing.T) {
 // one. And down loads no state another user owns or may write: its host
 // cleanups would run over SSH, as root, and its paths are trusted.
 func TestUpWritesNoPlantedFileAndDownTrustsNoForeignState(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	uid, gid := outAttacker(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // zeroTestsSuite's only Seccomp-probe step is parsed as libtest and runs
@@ -76,7 +78,7 @@ steps:
 // In Actions the same leg's commit status is failure, never success, and
 // the status output reads incomplete.
 func TestIncompleteLegOnGitHubIsNotSuccess(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	outputs := emptyFile(t, "outputs")
@@ -104,7 +106,7 @@ func TestIncompleteLegOnGitHubIsNotSuccess(t *testing.T) {
 // `up` keeps the host and runs no step: it exits 0 but never reads as
 // verified — not on stdout, not in the row, not in result.json.
 func TestUpIsNotVerified(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
@@ -140,7 +142,7 @@ func TestUpIsNotVerified(t *testing.T) {
 // `up` in Actions leaves the leg's commit status pending — host up, suite
 // not run — and never posts success.
 func TestUpOnGitHubStaysPending(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 )
 
@@ -71,7 +72,7 @@ func mustMarshal(t *testing.T, v any) string {
 // is gone, no verdict came), the row with down's note. A down with nothing
 // left to tear down is bad input: status error and a bad input's row.
 func TestRunnerDownSetsOutputs(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // TestPostStepReportsAKilledLeg kills a leg's main step (SIGKILL, as a job
@@ -25,7 +26,7 @@ import (
 // required check nor the matrix waits for good. The report job after it
 // shows no ⏳ either.
 func TestPostStepReportsAKilledLeg(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	event := prEventFile(t, ghRepo)
@@ -153,7 +154,7 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 // a write has hung: the update then waits on GitHub until the cycle's end
 // cuts it short.
 func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // runs before the fake closes

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -19,7 +20,7 @@ import (
 // so the destroy cannot tell what to undo). The row it posts again must not
 // stay green: the leg left something behind.
 func TestPostStepSavedRowShowsItsFailedTeardown(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	id := providers.Identity{Repo: ghRepo, RunID: "99", RunAttempt: "1", Job: "verify", Key: "local",
@@ -57,7 +58,7 @@ func TestPostStepSavedRowShowsItsFailedTeardown(t *testing.T) {
 // verdict, so the post step reports it from the outcome, not as "ended
 // without a result".
 func TestPostStepReportsTheOutcomeWhenTheSavedRowIsUnusable(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	for _, tc := range []struct {
 		name, outcome, row string
 		state, want        string // the status's state and a part of its description

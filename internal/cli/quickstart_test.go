@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/probe"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // quickStartArgs is the mvm-verify command line of the README's quick
@@ -45,7 +46,7 @@ func quickStartArgs(t *testing.T) []string {
 // step passes; without it lane auto is no-kvm and the step reads n/a, as
 // the README says. The seccomp probe passes either way.
 func TestQuickStart(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	args := quickStartArgs(t)
 	suite := args[slices.Index(args, "--suite")+1]
 	data, err := os.ReadFile(filepath.Join("..", "..", suite))

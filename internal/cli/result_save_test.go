@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // fullDiskScript runs its arguments with $1 (out) a tmpfs filled to the
@@ -41,7 +42,7 @@ exit $rc
 // the step's: status and row outputs, the job summary, exit 0. The failure
 // is an error annotation naming the path.
 func TestResultNotSavedOnFullDisk(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatal("unshare not found: install util-linux (the test fills a tmpfs in a mount namespace of its own)")
 	}
@@ -124,7 +125,7 @@ func TestResultNotSavedOnFullDisk(t *testing.T) {
 // the command line the files are the run's record. The earlier run's
 // summary.md beside it is replaced by this run's.
 func TestResultNotSavedAtTheCommandLine(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	resultPath := filepath.Join(out, "result.json")

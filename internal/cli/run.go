@@ -17,6 +17,7 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/ghreport"
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/internal/summary"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -302,7 +303,7 @@ func teardownShortfall(res *verify.Result) string {
 // teardown is not finished: the exit status, that the teardown is not
 // finished, and the command that finishes it.
 func (a *app) unfinishedTeardown(run *config.Run, st *state, code int) {
-	cmd := "mvm-verify down --out " + shellWord(run.Out)
+	cmd := "mvm-verify down --out " + remote.Quote(run.Out)
 	note := ""
 	if st.leg != nil {
 		st.leg.mu.Lock()

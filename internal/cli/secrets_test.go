@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // secretMarkers are strings no artifact of a run may hold whatever the
@@ -110,7 +111,7 @@ func TestSecretsStayOutLocal(t *testing.T) {
 }
 
 func secretsStayOutLocal(t *testing.T, failing bool) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	files := map[string]string{}
 	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {

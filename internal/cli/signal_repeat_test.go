@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
 
@@ -36,7 +37,7 @@ type stubbornRun struct {
 
 func startStubbornRun(t *testing.T, env ...string) *stubbornRun {
 	t.Helper()
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	r := &stubbornRun{t: t, tmp: t.TempDir(), tearing: make(chan bool, 1), outDone: make(chan struct{}), errDone: make(chan struct{})}
 	r.out = filepath.Join(r.tmp, "out")
 	r.stateDir = filepath.Join(r.tmp, "state")

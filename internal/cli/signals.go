@@ -133,15 +133,6 @@ func signalName(sig os.Signal) string {
 	return sig.String()
 }
 
-// shellWord quotes s for a POSIX shell when it needs it, so a printed
-// command can be pasted as it is.
-func shellWord(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // leftNote is what a forced quit of a run leaves behind, as far as the
 // run has recorded it, and the command that tears it down from --out.
 func (s *state) leftNote(out string) string {

@@ -86,15 +86,3 @@ func TestLaterSignalsIgnoredInActions(t *testing.T) {
 		t.Errorf("%d notes on the ignored signals, want one per signal kind (2):\n%s", n, h.out.String())
 	}
 }
-
-func TestShellWord(t *testing.T) {
-	for in, want := range map[string]string{
-		"./mvm-verify-out": "./mvm-verify-out",
-		"/tmp/a b":         "'/tmp/a b'",
-		"it's":             `'it'\''s'`,
-	} {
-		if got := shellWord(in); got != want {
-			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

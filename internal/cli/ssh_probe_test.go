@@ -54,7 +54,7 @@ func netnsPeer(t *testing.T) (name, inside string) {
 // host is a real sshd on the far side of a veth pair the test made, so a
 // run that went on would reach it.
 func TestSSHDynamicProbeRefusedAtPreflight(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	const dynamic = "/bin/true" // Debian links coreutils dynamically
 	if f, err := elf.Open(dynamic); err != nil {
 		t.Fatalf("%s: %v (Debian's coreutils)", dynamic, err)

@@ -24,7 +24,7 @@ import (
 // root, and returns it with the key's PEM file.
 func sshHost(t *testing.T) (*testhost.Host, string, []byte) {
 	t.Helper()
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	keyPEM, authorized := testhost.ClientKeyPEM(t)
 	h := testhost.Start(t, testhost.Options{Users: []testhost.User{{Name: "root", AuthorizedKeys: []string{authorized}}}})
 	keyFile := filepath.Join(t.TempDir(), "id_ed25519")

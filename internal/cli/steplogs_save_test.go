@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // readOnlyLogsScript runs its arguments with $1/logs a read-only tmpfs, in
@@ -24,7 +26,7 @@ exec "$@"
 // passing run whose logs cannot be written exits 1 and says so, while
 // result.json and summary.md are saved.
 func TestStepLogsNotSavedAtTheCommandLine(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatal("unshare not found: install util-linux (the test mounts a read-only tmpfs in a mount namespace of its own)")
 	}

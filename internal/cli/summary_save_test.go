@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // TestSummaryNotSavedAtTheCommandLine: a passing `run` that saves its
@@ -12,7 +14,7 @@ import (
 // in its place) exits 1 as well, saying which file: both are the run's
 // record at the command line.
 func TestSummaryNotSavedAtTheCommandLine(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	summaryPath := filepath.Join(out, "summary.md")

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
 
@@ -56,7 +57,7 @@ func holdsOpen(pid int, path string) bool {
 // before the teardown began: the post step then tears down and reports
 // the real row, verified, not "ended without a result".
 func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	stateFile := emptyFile(t, "state")

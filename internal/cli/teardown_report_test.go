@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // writes are the requests that changed something on the fake GitHub.
@@ -28,7 +29,7 @@ func writes(gh *fakegh.Server) []fakegh.Request {
 // check, writes nothing to GitHub: posting main's row again would only
 // repeat it, and over a newer report of the leg (a re-run's, report's).
 func TestPostLeavesASettledLegAlone(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	stateFile := emptyFile(t, "state")
@@ -76,7 +77,7 @@ const downFailUser = "mvr-downfail"
 // step at the job's end then tears it down, and the leg must end with that:
 // a failed down is no reason to leave its "down failed" note standing.
 func TestPostEndsALegAFailedDownLeft(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	removeUser := func() { exec.Command("userdel", "-r", "-f", downFailUser).Run() }
 	removeUser() // left by an earlier run of this test killed before its cleanup
 	t.Cleanup(removeUser)

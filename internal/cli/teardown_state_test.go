@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -25,7 +26,7 @@ import (
 // may be left. Damaged host cleanups matter only on a host the run did not
 // create (ssh): a created one is removed with everything on it.
 func TestPostFailsOnDamagedState(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	leg := func(key string) string {
 		id := providers.Identity{Repo: ghRepo, RunID: "99", RunAttempt: "1", Job: "verify", Key: key,

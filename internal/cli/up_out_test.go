@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // TestActionUpRefusesAnOutWithAKeptHost: in the action, as at a terminal,
@@ -14,7 +16,7 @@ import (
 // the only record of that host, which `down` and the post step tear down
 // from — is left as it was.
 func TestActionUpRefusesAnOutWithAKeptHost(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	hostJSON := filepath.Join(out, "host", "host.json")

@@ -17,7 +17,7 @@ import (
 // TestUpThenDown keeps a local host, logs in with the printed ssh command
 // (real OpenSSH, pinned host key), then tears it down.
 func TestUpThenDown(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Fatal("OpenSSH client missing (Debian package openssh-client; .ci/run installs it)")
 	}
@@ -144,7 +144,7 @@ func TestUpThenDown(t *testing.T) {
 // post step after it; its state in --out lets `down` tear down what it
 // left, but never under a run that is still going.
 func TestDownAfterKilledRun(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	token := "mvr-killed-" + filepath.Base(tmp)
@@ -228,7 +228,7 @@ func TestDownAfterKilledRun(t *testing.T) {
 // TestRunLeavesNoStateWhenClean: a run that tore down cleanly leaves no
 // state for down, so the same --out serves the next run.
 func TestRunLeavesNoStateWhenClean(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
@@ -251,7 +251,7 @@ func TestRunLeavesNoStateWhenClean(t *testing.T) {
 // kept by up … the suite was not run" — with down's teardown among the
 // phases, not an up whose host is gone.
 func TestDownEndsTheResult(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")

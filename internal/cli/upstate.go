@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
+	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -63,7 +64,7 @@ func downCommand(out string, st *upState) (cmd, note string) {
 	if abs, err := filepath.Abs(out); err == nil {
 		out = abs
 	}
-	cmd = "mvm-verify down --out " + shellWord(out)
+	cmd = "mvm-verify down --out " + remote.Quote(out)
 	in := st.keyToGiveAgain()
 	if in == "" {
 		return cmd, ""
@@ -119,7 +120,7 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 	if res.Host != nil {
 		cmd := fmt.Sprintf("ssh -p %d", res.Host.Port)
 		if st.KeyFile != "" {
-			cmd += " -i " + shellWord(st.KeyFile)
+			cmd += " -i " + remote.Quote(st.KeyFile)
 		}
 		if st.Known != "" {
 			// ssh splits this option's value at spaces (it takes a list of
@@ -128,7 +129,7 @@ func (a *app) saveUp(run *config.Run, id providers.Identity, res *verify.Result,
 			if strings.ContainsAny(known, " \t") {
 				known = `"` + known + `"`
 			}
-			cmd += " -o " + shellWord("UserKnownHostsFile="+known) + " -o StrictHostKeyChecking=yes"
+			cmd += " -o " + remote.Quote("UserKnownHostsFile="+known) + " -o StrictHostKeyChecking=yes"
 		}
 		cmd += fmt.Sprintf(" %s@%s", res.Host.User, res.Host.Address)
 		fmt.Fprintf(a.stdout, "Log in:    %s\n", cmd)

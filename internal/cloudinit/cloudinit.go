@@ -399,6 +399,11 @@ func normalizeMode(m string) string {
 	return m
 }
 
+// shellQuote returns s as one POSIX shell word, always in single quotes.
+// It is not remote.Quote because cloudinit renders user data from plain
+// values and imports nothing of ours (remote would bring SSH with it);
+// quoting every word, safe or not, is as correct for the shell cloud-init
+// runs runcmd with and keeps the rendered user data uniform.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -281,8 +281,8 @@ func (r *nodeReader) upload(n *yaml.Node, field string) (Upload, bool) {
 func (r *nodeReader) step(n *yaml.Node, field string) (Step, bool) {
 	st := Step{Parse: ParseExit}
 	before := len(r.errs)
-	columns := make([]string, 0, len(matrix.Columns))
-	for _, c := range matrix.Columns {
+	columns := make([]string, 0, len(matrix.Columns()))
+	for _, c := range matrix.Columns() {
 		columns = append(columns, strconv.Quote(string(c)))
 	}
 	r.mapping(n, field, stepKeys, func(key string, v *yaml.Node) {
@@ -331,7 +331,7 @@ func (r *nodeReader) step(n *yaml.Node, field string) (Step, bool) {
 			}
 			if c, ok := r.scalar(v, path, "a matrix column"); ok {
 				col := matrix.Column(c)
-				if !slices.Contains(matrix.Columns, col) {
+				if !slices.Contains(matrix.Columns(), col) {
 					r.fail(v, path, c, "one of "+strings.Join(columns, ", ")+", or no column")
 					return
 				}

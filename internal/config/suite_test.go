@@ -69,8 +69,9 @@ func TestDefaultSuite(t *testing.T) {
 	// A fixed name in a shared temp dir is one another user of the host
 	// can plant first (a file of theirs, a FIFO): the bootstrap writes
 	// only into directories mktemp -d made.
+	fixedTmp := regexp.MustCompile(`/tmp/[^\s"']`)
 	for _, c := range s.Bootstrap {
-		if regexp.MustCompile(`/tmp/[^\s"']`).MatchString(c) {
+		if fixedTmp.MatchString(c) {
 			t.Errorf("bootstrap command writes through a fixed /tmp path:\n%s", c)
 		}
 	}

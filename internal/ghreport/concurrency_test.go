@@ -407,7 +407,7 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 				}
 				if stops[key] {
 					// Never finished: ⏳ in every cell, for the head.
-					for _, c := range matrix.Columns {
+					for _, c := range matrix.Columns() {
 						if got := row.Cell(c).Status; row.HeadSHA != sha1 || got != matrix.Pending {
 							t.Errorf("trial %d: row %s of a leg that stopped after Start = %+v, want ⏳ for the head", trial, key, row)
 							break

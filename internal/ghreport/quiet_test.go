@@ -35,7 +35,7 @@ func TestQuietPeriodOutlastsAStaleWriteAnsweredInTime(t *testing.T) {
 	oldA := headRow("aws")
 	x := legRow("gcp", matrix.Pending, "")
 	x.HeadSHA, x.UpdatedAt = sha1, oldA.UpdatedAt
-	for _, k := range matrix.Columns {
+	for _, k := range matrix.Columns() {
 		x.Set(k, matrix.Pending, "")
 	}
 	f.AddStatus(testRepo, fakegh.Status{SHA: sha1, State: "success", Context: ContextPrefix + "aws", Description: Describe(oldA)})

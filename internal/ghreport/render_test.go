@@ -242,7 +242,7 @@ func TestDescribeRoundTrips(t *testing.T) {
 	for _, r := range hostileRows() {
 		st := remoteStatus{Key: r.Key, State: StatusState(r), Description: Describe(r)}
 		got := rowFromStatus(st, sha1)
-		for _, c := range matrix.Columns {
+		for _, c := range matrix.Columns() {
 			if got.Cell(c).Status != r.Cell(c).Status {
 				t.Errorf("%s %s: %s rebuilt as %s from %q", r.Key, c, r.Cell(c).Status, got.Cell(c).Status, st.Description)
 			}

@@ -298,7 +298,7 @@ func Placeholders(keys []string, head string) []matrix.Row {
 // line's name (see RewriteDocsTable).
 func placeholder(key, head, note string) matrix.Row {
 	row := matrix.Row{Key: key, Provider: matrix.DisplayName(key), HeadSHA: head, Notes: note, Source: matrix.Placeholder}
-	for _, c := range matrix.Columns {
+	for _, c := range matrix.Columns() {
 		row.Set(c, matrix.Unknown, "")
 	}
 	return row

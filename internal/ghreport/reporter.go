@@ -355,7 +355,7 @@ func (r *Reporter) StartAsync(ctx context.Context, row matrix.Row) <-chan Outcom
 // startRow is row with every column it does not set yet shown as ⏳.
 func startRow(row matrix.Row) matrix.Row {
 	row.Cells = cloneCells(row.Cells) // the caller's map stays as it was
-	for _, c := range matrix.Columns {
+	for _, c := range matrix.Columns() {
 		if cell, ok := row.Cells[c]; !ok || cell.Status == "" || cell.Status == matrix.Unknown {
 			row.Set(c, matrix.Pending, "")
 		}
@@ -435,7 +435,7 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 	if row.Cell(matrix.LiveCycle).Status != matrix.Fail {
 		row.Cells[matrix.LiveCycle] = live
 	}
-	for _, c := range matrix.Columns {
+	for _, c := range matrix.Columns() {
 		if cell := row.Cell(c); cell.Status == matrix.Pending || cell.Status == "" {
 			row.Set(c, matrix.Unknown, "")
 		}

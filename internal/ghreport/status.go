@@ -47,8 +47,8 @@ const cellSep = " · "
 // be read by people and parsed back by rowFromStatus, so a row whose comment
 // entry was lost can be rebuilt from its status.
 func Describe(row matrix.Row) string {
-	parts := make([]string, 0, len(matrix.Columns)+1)
-	for _, c := range matrix.Columns {
+	parts := make([]string, 0, len(matrix.Columns())+1)
+	for _, c := range matrix.Columns() {
 		parts = append(parts, row.Cell(c).Status.Symbol()+" "+string(c))
 	}
 	desc := strings.Join(parts, cellSep)
@@ -89,8 +89,8 @@ func rowFromStatus(st remoteStatus, headSHA string) matrix.Row {
 		UpdatedAt: st.UpdatedAt, Source: matrix.FromStatus,
 	}
 	parts := strings.Split(st.Description, cellSep)
-	parsed := len(parts) >= len(matrix.Columns)
-	for i, c := range matrix.Columns {
+	parsed := len(parts) >= len(matrix.Columns())
+	for i, c := range matrix.Columns() {
 		if !parsed {
 			break
 		}
@@ -103,7 +103,7 @@ func rowFromStatus(st remoteStatus, headSHA string) matrix.Row {
 		row.Set(c, status, "")
 	}
 	if parsed {
-		row.Notes = strings.Join(parts[len(matrix.Columns):], cellSep)
+		row.Notes = strings.Join(parts[len(matrix.Columns()):], cellSep)
 		if row.Cell(matrix.LiveCycle).Status == matrix.Pass && st.State == stateSuccess && !st.UpdatedAt.IsZero() {
 			// The description has no room for the cell's words; the
 			// day it was verified is the day its status was set.

@@ -4,6 +4,7 @@
 package matrix
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -37,7 +38,7 @@ func (s Status) Symbol() string {
 	return "?"
 }
 
-// Column names a matrix column. The order of Columns is the table's order.
+// Column names a matrix column. The order of Columns() is the table's order.
 type Column string
 
 const (
@@ -46,8 +47,12 @@ const (
 	SeccompProbe Column = "Seccomp probe"
 )
 
-// Columns are the status columns, in order; Provider comes first and Notes last.
-var Columns = []Column{Preflight, LiveCycle, SeccompProbe}
+// columns are the status columns, in order; Provider comes first and Notes last.
+var columns = [...]Column{Preflight, LiveCycle, SeccompProbe}
+
+// Columns returns the status columns, in order; Provider comes first and
+// Notes last. The slice is the caller's own: changing it changes no table.
+func Columns() []Column { return slices.Clone(columns[:]) }
 
 // Cell is one status with optional words after the symbol ("verified 2026-05-06").
 type Cell struct {
@@ -141,11 +146,11 @@ func (r *Row) Set(c Column, status Status, text string) {
 func Header() string {
 	var b strings.Builder
 	b.WriteString("| Provider |")
-	for _, c := range Columns {
+	for _, c := range columns {
 		b.WriteString(" " + string(c) + " |")
 	}
 	b.WriteString(" Notes |\n|---|")
-	for range Columns {
+	for range columns {
 		b.WriteString("---|")
 	}
 	b.WriteString("---|\n")
@@ -158,7 +163,7 @@ func Header() string {
 func (r Row) Markdown() string {
 	var b strings.Builder
 	b.WriteString("| " + Escape(r.Provider) + " |")
-	for _, c := range Columns {
+	for _, c := range columns {
 		b.WriteString(" " + Escape(r.Cell(c).String()) + " |")
 	}
 	b.WriteString(" " + Escape(r.Notes) + " |\n")

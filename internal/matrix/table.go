@@ -49,7 +49,7 @@ func (r Row) markdownWith(opts TableOptions) string {
 	}
 	var b strings.Builder
 	b.WriteString("| " + provider + " |")
-	for _, c := range Columns {
+	for _, c := range columns {
 		b.WriteString(" " + Escape(r.Cell(c).String()) + " |")
 	}
 	b.WriteString(" " + Escape(notes) + " |\n")

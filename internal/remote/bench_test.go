@@ -106,7 +106,7 @@ type benchHost struct {
 
 func newBenchHost(b *testing.B) *benchHost {
 	b.Helper()
-	requireRoot(b)
+	testhost.RequireRoot(b)
 	keys, err := GenerateKeys()
 	if err != nil {
 		b.Fatal(err)

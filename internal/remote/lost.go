@@ -35,17 +35,17 @@ func (e *LostError) Error() string {
 
 func (e *LostError) Unwrap() []error { return []error{ErrConnectionLost, e.Cause} }
 
-// closedEOF reads better than a bare "EOF" for the usual way a connection
+// errClosedEOF reads better than a bare "EOF" for the usual way a connection
 // ends under us: the host's end went away (its sshd killed, rebooted) or
 // something between reset it.
-var closedEOF = fmt.Errorf("closed by the host or the network (%w)", io.EOF)
+var errClosedEOF = fmt.Errorf("closed by the host or the network (%w)", io.EOF)
 
 // watch waits for the transport to end and records why, so Lost can tell
 // a connection that went away from one closed by Close.
 func (c *Client) watch() {
 	err := c.ssh.Wait()
 	if errors.Is(err, io.EOF) || err == nil {
-		err = closedEOF
+		err = errClosedEOF
 	}
 	c.mu.Lock()
 	c.waitErr = err

@@ -49,7 +49,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	keys, err := GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
@@ -64,16 +64,6 @@ func newFixture(t testing.TB) *fixture {
 	})
 	f.scratch = scratchDir(t)
 	return f
-}
-
-// requireRoot fails a test that needs root: sshd test hosts switch users
-// and manage accounts, and freezing sshd needs signals to its processes. CI
-// runs as root, so a skip here would hide that the tests never ran.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root (real sshd test hosts from Debian's openssh-server); run it as root, as CI does")
-	}
 }
 
 // scratchDir is a sticky, world-writable directory like /tmp, so that
@@ -596,7 +586,7 @@ func TestDialHostWithoutPinnedKeyType(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := loginUser
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	host := testhost.Start(t, testhost.Options{
 		HostKeyPEM: pem.EncodeToMemory(block),
 		Users:      []testhost.User{{Name: user, AuthorizedKeys: []string{keys.ClientAuthorized}}},
@@ -694,7 +684,7 @@ func freePort(t *testing.T) int {
 }
 
 func TestDialRetriesUntilHostListens(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	keys, err := GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
@@ -1048,7 +1038,7 @@ func TestRunCancelOnFrozenHost(t *testing.T) {
 // until the test calls the thaw it returns.
 func freezeServer(t *testing.T, c *Client) (thaw func()) {
 	t.Helper()
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	// sshd forks the process serving an authenticated connection after
 	// Dial has returned; a reply to a request means it is there to freeze.
 	if _, _, err := c.ssh.SendRequest("keepalive@openssh.com", true, nil); err != nil {
@@ -1163,7 +1153,7 @@ func socketOwners(t *testing.T, inode string) []int {
 // failing, and commands as the login user keep running in its own login
 // shell, without sudo.
 func TestCheckSudoRefusedKeepsTheLoginShell(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	keys, err := GenerateKeys()
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 )
 
 // Config describes one sshd.
@@ -527,14 +529,22 @@ func (s *Server) waitListening(ctx context.Context, netns string, poll time.Dura
 // StartTime is the sshd process's start time in clock ticks after boot;
 // with Pid it lets another process tell this sshd from a later process
 // that reused the pid (see Running).
-func (s *Server) StartTime() (uint64, error) { return StartTime(s.Pid()) }
+func (s *Server) StartTime() (uint64, error) { return proc.StartTime(s.Pid()) }
+
+// Running reports whether pid is still the sshd that had startTime: alive,
+// started then, and running an sshd binary. Another process, pid namespace
+// or boot may have reused the pid since.
+func Running(pid int, startTime uint64) bool { return proc.Running(pid, startTime, "sshd") }
 
 // Stop sends SIGTERM to sshd, its process group and every descendant,
 // waits up to the grace period, SIGKILLs what is left and removes the
 // private directory. It is safe to call more than once.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		err := Terminate(ctx, s.Pid(), s.grace, s.exited)
+		err := proc.Terminate(ctx, s.Pid(), s.grace, s.exited)
+		if err != nil {
+			err = fmt.Errorf("stop sshd: %w", err)
+		}
 		if rmErr := os.RemoveAll(s.dir); rmErr != nil && err == nil {
 			err = fmt.Errorf("remove sshd dir: %w", rmErr)
 		}
@@ -546,7 +556,7 @@ func (s *Server) Stop(ctx context.Context) error {
 func (s *Server) kill() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	Terminate(ctx, s.Pid(), s.grace, s.exited)
+	proc.Terminate(ctx, s.Pid(), s.grace, s.exited)
 }
 
 // logTail returns the end of sshd's log, for errors.

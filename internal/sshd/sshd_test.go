@@ -17,9 +17,15 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
+// pollEvery is how often a test checks whether a process is gone.
+const pollEvery = 20 * time.Millisecond
+
+// requireRoot is testhost.RequireRoot's twin: sshd's own tests cannot
+// import testhost, which imports sshd.
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -119,7 +125,7 @@ func TestStartRunStop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("session pid %q: %v", buf[:n], err)
 	}
-	if !Alive(sleepPid) {
+	if !proc.Alive(sleepPid) {
 		t.Fatalf("session process %d is not running", sleepPid)
 	}
 
@@ -127,10 +133,10 @@ func TestStartRunStop(t *testing.T) {
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if Alive(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("sshd %d still running after Stop", pid)
 	}
-	if Alive(sleepPid) {
+	if proc.Alive(sleepPid) {
 		t.Errorf("session process %d still running after Stop", sleepPid)
 	}
 	if _, err := os.Stat(s.Dir()); !os.IsNotExist(err) {
@@ -240,7 +246,7 @@ func TestLogFileAndRunning(t *testing.T) {
 
 func mustStart(t *testing.T, pid int) uint64 {
 	t.Helper()
-	st, err := StartTime(pid)
+	st, err := proc.StartTime(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +292,7 @@ func TestDieWithParent(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("helper said %q", line)
 	}
-	start, err := StartTime(pid)
+	start, err := proc.StartTime(pid)
 	if err != nil || !Running(pid, start) {
 		cmd.Process.Kill()
 		t.Fatalf("sshd %d not running: %v", pid, err)
@@ -296,7 +302,7 @@ func TestDieWithParent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for Running(pid, start) {
-		if err := waits.Sleep(ctx, procPoll); err != nil {
+		if err := waits.Sleep(ctx, pollEvery); err != nil {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("sshd %d outlived the process that started it", pid)
 		}
@@ -308,7 +314,7 @@ func TestDieWithParent(t *testing.T) {
 		t.Fatalf("the killed helper's dir: %v", err)
 	}
 	for inUse(commandLines(), fields[1]) {
-		if err := waits.Sleep(ctx, procPoll); err != nil {
+		if err := waits.Sleep(ctx, pollEvery); err != nil {
 			t.Fatalf("processes still name %s after its sshd died", fields[1])
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 )
 
 // A server's private directory holds its host private key. Stop removes
@@ -29,7 +31,7 @@ const staleUnowned = 10 * time.Minute
 
 // dirPattern is the MkdirTemp pattern for a directory owned by this process.
 func dirPattern() (string, error) {
-	start, err := StartTime(os.Getpid())
+	start, err := proc.StartTime(os.Getpid())
 	if err != nil {
 		return "", err
 	}
@@ -82,7 +84,7 @@ func SweepStaleDirs(tmp string) ([]string, error) {
 			continue
 		}
 		if pid, start, ok := dirOwner(filepath.Base(d)); ok {
-			if st, err := StartTime(pid); err == nil && st == start && Alive(pid) {
+			if proc.Started(pid, start) {
 				continue
 			}
 		} else if time.Since(fi.ModTime()) < staleUnowned {
@@ -113,16 +115,13 @@ func inUse(cmdlines []string, dir string) bool {
 // commandLines returns the command lines of the live processes, arguments
 // joined by spaces.
 func commandLines() []string {
-	entries, err := os.ReadDir("/proc")
+	pids, err := proc.Pids()
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if err != nil || len(b) == 0 {
 			continue
 		}

@@ -3,12 +3,9 @@ package testhost
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 )
 
 // DropConnections kills the host's per-connection sshd processes (every
@@ -19,9 +16,8 @@ import (
 // the killed processes' ids, and an error when there were none.
 func (h *Host) DropConnections() ([]int, error) {
 	var killed []int
-	for _, pid := range sshd.Descendants(h.Pid()) {
-		comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-		if err != nil || strings.TrimSpace(string(comm)) != "sshd" {
+	for _, pid := range proc.Descendants(h.Pid()) {
+		if proc.Comm(pid) != "sshd" {
 			continue // gone meanwhile, or a session's own process
 		}
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 )
 
 // What Boot changes on the machine is undone when the host stops, but
@@ -90,13 +90,12 @@ func (r *record) save() error {
 
 // alive reports whether the record's process still runs.
 func (r *record) alive() bool {
-	start, err := sshd.StartTime(r.Pid)
-	return err == nil && start == r.Start && sshd.Alive(r.Pid)
+	return proc.Started(r.Pid, r.Start)
 }
 
 // newRecord starts this process's record for a host.
 func newRecord(id string) (*record, error) {
-	start, err := sshd.StartTime(os.Getpid())
+	start, err := proc.StartTime(os.Getpid())
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +267,7 @@ func deleteUser(ctx context.Context, name string) error {
 		return fmt.Errorf("user %s uid %q: %w", name, u.Uid, err)
 	}
 	for range 50 {
-		if killUID(uid) == 0 {
+		if n, _ := proc.KillUID(uid); n == 0 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -277,35 +276,6 @@ func deleteUser(ctx context.Context, name string) error {
 		return fmt.Errorf("delete test user %s: %w", name, err)
 	}
 	return nil
-}
-
-// killUID SIGKILLs every live process whose real or effective uid is uid
-// and returns how many it signalled.
-func killUID(uid int) int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	want := strconv.Itoa(uid)
-	n := 0
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !sshd.Alive(pid) {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			// "Uid:	real	effective	saved	fs"
-			if f := strings.Fields(line); len(f) >= 3 && f[0] == "Uid:" && (f[1] == want || f[2] == want) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // deleteGroup deletes a group Boot created once nothing on the machine

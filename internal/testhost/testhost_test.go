@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 )
 
 // tempUser returns a user name of this test's own and deletes the account
@@ -43,13 +43,6 @@ func tempGroup(t *testing.T) string {
 
 func exists(db, name string) bool {
 	return exec.Command("getent", db, name).Run() == nil
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("test hosts run sshd and manage accounts: run the tests as root (CI does)")
-	}
 }
 
 func dial(t *testing.T, h *Host, user string, signer ssh.Signer, hostKey string) (*ssh.Client, error) {
@@ -119,7 +112,7 @@ func TestWrongHostKeyRefused(t *testing.T) {
 // TestHideKVM runs in a mount namespace whose /dev/kvm is the test's own
 // node, so the hiding is exercised whether or not this machine has KVM.
 func TestHideKVM(t *testing.T) {
-	requireRoot(t)
+	RequireRoot(t)
 	if !InStandInKVM(t) {
 		return
 	}
@@ -167,7 +160,7 @@ func TestHideKVM(t *testing.T) {
 // the account and group it created (home included), the sudoers drop-in,
 // the group it added an existing account to and the lock it lifted.
 func TestStopLeavesNothing(t *testing.T) {
-	requireRoot(t)
+	RequireRoot(t)
 	user, group, existing := tempUser(t), tempGroup(t), tempUser(t)
 	// An account of the machine's own, locked as useradd leaves it.
 	if out, err := exec.Command("useradd", "-m", existing).CombinedOutput(); err != nil {
@@ -200,7 +193,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	if err := h.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if sshd.Alive(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("sshd %d still running after Stop", pid)
 	}
 	if _, err := os.Stat(dropIns[0]); !os.IsNotExist(err) {
@@ -232,7 +225,7 @@ func TestStopLeavesNothing(t *testing.T) {
 // TestSharedUserOutlivesFirstHost: two hosts for one new account; the
 // first to stop leaves it to the other, the last one deletes it.
 func TestSharedUserOutlivesFirstHost(t *testing.T) {
-	requireRoot(t)
+	RequireRoot(t)
 	user := tempUser(t)
 	signer, line := ClientKey(t)
 	opts := Options{Users: []User{{Name: user, AuthorizedKeys: []string{line}, Sudo: true}}}
@@ -264,7 +257,7 @@ func TestSharedUserOutlivesFirstHost(t *testing.T) {
 // (its record names a dead process) and an account Boot made whose record
 // is lost are undone by the next Boot, while a live host's are not.
 func TestBootSweepsInterruptedRuns(t *testing.T) {
-	requireRoot(t)
+	RequireRoot(t)
 	orphan, stale, keep := tempUser(t), tempUser(t), tempUser(t)
 	_, line := ClientKey(t)
 	Start(t, Options{Users: []User{{Name: keep, AuthorizedKeys: []string{line}, Sudo: true}}})
@@ -278,7 +271,7 @@ func TestBootSweepsInterruptedRuns(t *testing.T) {
 	if err := dead.Start(); err != nil {
 		t.Fatal(err)
 	}
-	start, err := sshd.StartTime(dead.Process.Pid)
+	start, err := proc.StartTime(dead.Process.Pid)
 	dead.Process.Kill()
 	dead.Wait()
 	if err != nil {

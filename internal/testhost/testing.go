@@ -14,14 +14,22 @@ import (
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 )
 
+// RequireRoot fails the test unless it runs as root, which the tests that
+// start sshd hosts, create users or run the local provider need, and which
+// CI provides: a test that could not run must not pass as skipped.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root (it runs sshd test hosts, creates users or runs the local provider): run the tests as root, as CI does")
+	}
+}
+
 // Start boots a host for a test and stops it when the test ends, which
 // undoes what Boot did to the machine. It fails the test when not run as
 // root or without sshd, which CI provides.
 func Start(t testing.TB, opts Options) *Host {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("test hosts need root (sshd switches users, Boot manages accounts): run the tests as root, as CI does")
-	}
+	RequireRoot(t)
 	if _, err := sshd.FindBinary(); err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,36 @@ func (c *cleanups) pushConn(name string, fn func(ctx context.Context) error) {
 	c.stack = append(c.stack, cleanup{name: name, fn: fn, onHost: true, conn: true})
 }
 
+// hostMode is what unwind's cancelled mode does with the host-side
+// cleanups but the connection's close.
+type hostMode int
+
+const (
+	// hostEach runs each within hostBudget.
+	hostEach hostMode = iota
+	// hostSkip skips them and returns their names, on a host the provider
+	// created and has just destroyed: they could only wait on a host that
+	// is gone.
+	hostSkip
+	// hostShare gives each the larger of hostBudget and its even share of
+	// the time ctx has left, on a host the run did not create: there they
+	// are the whole teardown (the suite's user with passwordless sudo, its
+	// processes), and a second each is less than removing a user over SSH
+	// can take.
+	hostShare
+)
+
+// unwound is what an unwind did.
+type unwound struct {
+	// err joins the cleanups' errors; in the cancelled mode only the
+	// provider's.
+	err error
+	// hostErr joins the host-side cleanups' errors in the cancelled mode.
+	hostErr error
+	// skipped names the host-side cleanups not run.
+	skipped []string
+}
+
 // unwind runs every cleanup, last pushed first, even when earlier ones fail,
 // and returns all their errors joined. It empties the stack so a second call
 // does nothing.
@@ -88,24 +118,19 @@ func (c *cleanups) pushConn(name string, fn func(ctx context.Context) error) {
 // destroy (a billed host). The provider's cleanups then run first, in
 // reverse order, with all of ctx; the host-side ones after them, each
 // within hostBudget. Their errors are returned apart, in hostErr, for the
-// caller to weigh: once the host is destroyed they are expected.
-// skipHost (cancelled mode, on a host the provider created and has just
-// destroyed) skips the host-side cleanups but the connection's close, and
-// returns their names: they could only wait on a host that is gone.
-// shareHost (cancelled mode, on a host the run did not create) gives each
-// host-side cleanup the larger of hostBudget and its even share of the
-// time ctx has left: there they are the whole teardown (the suite's user
-// with passwordless sudo, its processes), and a second each is less than
-// removing a user over SSH can take. Either way a host-side cleanup's
-// budget is cut to end the kill grace before ctx's deadline (see
-// hostContext), so one whose command hangs still ends in time.
-func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration, skipHost, shareHost bool) (err, hostErr error, skipped []string) {
+// caller to weigh: once the host is destroyed they are expected. mode says
+// what becomes of the host-side cleanups but the connection's close (see
+// hostMode). Either way a host-side cleanup's budget is cut to end the kill
+// grace before ctx's deadline (see hostContext), so one whose command hangs
+// still ends in time.
+func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time.Duration, mode hostMode) unwound {
 	c.mu.Lock()
 	stack := c.stack
 	c.stack = nil
 	c.mu.Unlock()
 
 	var errs, hostErrs []error
+	var skipped []string
 	run := func(cl cleanup, ctx context.Context) error {
 		log.Debug("cleanup", "name", cl.name)
 		if err := c.call(ctx, log, cl); err != nil {
@@ -126,7 +151,7 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 				errs = append(errs, err)
 			}
 		}
-		return errors.Join(errs...), nil, skipped
+		return unwound{err: errors.Join(errs...), skipped: skipped}
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		if !stack[i].onHost {
@@ -143,12 +168,12 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 	}
 	for i := len(stack) - 1; i >= 0; i-- {
 		if stack[i].onHost {
-			if skipHost && !stack[i].conn {
+			if mode == hostSkip && !stack[i].conn {
 				skipped = append(skipped, stack[i].name)
 				continue
 			}
 			budget := hostBudget
-			if dl, ok := ctx.Deadline(); ok && shareHost && !stack[i].conn {
+			if dl, ok := ctx.Deadline(); ok && mode == hostShare && !stack[i].conn {
 				budget = max(budget, dl.Sub(c.clock())/time.Duration(left))
 				left--
 			}
@@ -158,7 +183,7 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 			}
 		}
 	}
-	return errors.Join(errs...), errors.Join(hostErrs...), skipped
+	return unwound{err: errors.Join(errs...), hostErr: errors.Join(hostErrs...), skipped: skipped}
 }
 
 // unwindHostFirst is the cancelled mode for a host that outlives the run
@@ -166,7 +191,7 @@ func (c *cleanups) unwind(ctx context.Context, log *slog.Logger, hostBudget time
 // made on it are not undone by its destroy, so the host-side cleanups run
 // first, in reverse order, each within hostBudget (cut as in unwind, so
 // that a hung one leaves the provider's their time), then the provider's.
-func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBudget time.Duration) (err, hostErr error) {
+func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBudget time.Duration) unwound {
 	c.mu.Lock()
 	stack := c.stack
 	c.stack = nil
@@ -196,7 +221,7 @@ func (c *cleanups) unwindHostFirst(ctx context.Context, log *slog.Logger, hostBu
 			}
 		}
 	}
-	return errors.Join(errs...), errors.Join(hostErrs...)
+	return unwound{err: errors.Join(errs...), hostErr: errors.Join(hostErrs...)}
 }
 
 // runOnHost runs a host-side cleanup after a signal within budget, cut

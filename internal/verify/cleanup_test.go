@@ -13,13 +13,14 @@ type stepClock struct{ t time.Time }
 
 func (c *stepClock) now() time.Time { return c.t }
 
-// hang stands for the longest a host-side cleanup can take through
-// remote.Client.Run: its command does not end (it ignores TERM, sits in
-// D-state, or a child holds its output while the host still answers), so
-// it runs until its ctx ends, and then Run waits the whole kill grace.
-func hang(clock *stepClock, ctx context.Context, grace time.Duration) {
+// hang moves the clock on by the longest a host-side cleanup can take
+// through remote.Client.Run: its command does not end (it ignores TERM,
+// sits in D-state, or a child holds its output while the host still
+// answers), so it runs until its ctx ends, and then Run waits the whole
+// kill grace.
+func (c *stepClock) hang(ctx context.Context, grace time.Duration) {
 	dl, _ := ctx.Deadline()
-	clock.t = dl.Add(grace)
+	c.t = dl.Add(grace)
 }
 
 // After a signal on a host the run did not create (ssh), a host-side
@@ -53,7 +54,7 @@ func TestCleanupsCancelledShareLeavesKillGrace(t *testing.T) {
 				c.pushHost(name, func(ctx context.Context) error {
 					deadlines[name], _ = ctx.Deadline()
 					if tc.hangs[name] {
-						hang(clock, ctx, grace)
+						clock.hang(ctx, grace)
 						return ctx.Err()
 					}
 					return nil
@@ -63,7 +64,7 @@ func TestCleanupsCancelledShareLeavesKillGrace(t *testing.T) {
 			dl := start.Add(7 * time.Second)
 			ctx, cancel := context.WithDeadline(context.Background(), dl)
 			defer cancel()
-			_, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget, false, true)
+			hostErr := c.unwind(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget, hostShare).hostErr
 
 			for name, cdl := range deadlines {
 				if end := cdl.Add(grace); end.After(dl) {
@@ -110,7 +111,7 @@ func TestCleanupsHostFirstHungCleanupLeavesProviderTime(t *testing.T) {
 	for _, name := range []string{"undo upload a", "undo upload b"} {
 		c.pushHost(name, func(ctx context.Context) error {
 			ran[name] = true
-			hang(clock, ctx, grace)
+			clock.hang(ctx, grace)
 			return ctx.Err()
 		})
 	}
@@ -118,7 +119,8 @@ func TestCleanupsHostFirstHungCleanupLeavesProviderTime(t *testing.T) {
 	dl := start.Add(5 * time.Second)
 	ctx, cancel := context.WithDeadline(context.Background(), dl)
 	defer cancel()
-	err, hostErr := c.unwindHostFirst(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget)
+	u := c.unwindHostFirst(ctx, slog.New(slog.DiscardHandler), hostCleanupBudget)
+	err, hostErr := u.err, u.hostErr
 	if err != nil {
 		t.Errorf("err %v, want none from the provider's cleanup", err)
 	}

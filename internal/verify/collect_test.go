@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -42,7 +43,7 @@ func (p *consoleProvider) Console(_ context.Context, h *providers.Host) (string,
 // A host SSH never gets into still leaves its console to explain the
 // failed ready phase; what the console shows is masked like any log.
 func TestCollectConsoleWhenSSHFails(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +73,7 @@ func TestCollectConsoleWhenSSHFails(t *testing.T) {
 
 // A host SSH gets into gives its logs and then its console.
 func TestCollectLogsThenConsole(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &consoleProvider{hostProvider: &hostProvider{}}
 	res := Run(context.Background(), testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle}))
 	if res.Outcome != Verified {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -107,18 +107,11 @@ func testPlan(p providers.Provider, steps ...Step) Plan {
 	}
 }
 
-func requireRootHosts(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("sshd test hosts need root (and Debian's openssh-server); run the tests as root, as CI does")
-	}
-}
-
 // The overall deadline ends the work early enough to leave the teardown
 // budget: a step that outlives it is stopped, the host is torn down, and
 // the leg reads timed out.
 func TestDeadlineKeepsTheTeardownBudget(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "long", Run: "sleep 60", Column: matrix.LiveCycle})
 	// A teardown budget roomy enough for a loaded machine: the test is
@@ -203,7 +196,7 @@ func (w *watchWriter) String() string {
 // waiting for it: the run returns, and the provider's destroy gets a live
 // context.
 func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
 	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
@@ -217,7 +210,7 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 	// Freeze everything the test host's sshd runs for the connection; the
 	// listener stays, so the destroy can stop it.
 	h := p.onlyHost(t)
-	for _, pid := range sshd.Descendants(h.Pid()) {
+	for _, pid := range proc.Descendants(h.Pid()) {
 		// A process that exited since the listing (a short-lived helper of
 		// the session) has nothing left to freeze.
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -251,7 +244,7 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 // A create that is cancelled after its host exists is still cleaned up:
 // the destroy cleanup is pushed before the create call.
 func TestCancelDuringProvisionCleansUp(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{blockCreate: true}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -281,7 +274,7 @@ func TestCancelDuringProvisionCleansUp(t *testing.T) {
 // A passing leg over real SSH, without the probe: the lane given stands,
 // each step's verdict lands in its column.
 func TestCycleOverRealSSH(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p,
 		Step{Name: "hello", Run: `test "$(id -un)" = root && echo hi from $MVM_TEST`, Column: matrix.LiveCycle, Env: map[string]string{"MVM_TEST": "the host"}},
@@ -342,7 +335,7 @@ func checkCollected(t *testing.T, res *Result, names ...string) {
 
 // A failed step still leaves the host's logs to explain it.
 func TestCollectAfterFailedSuite(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	res := Run(context.Background(), testPlan(p, Step{Name: "fails", Run: "exit 3", Column: matrix.LiveCycle}))
 	if res.Outcome != Failed {
@@ -508,7 +501,7 @@ func kvmProviderPlan(t *testing.T, lane string) (*hostProvider, Plan) {
 // fails the leg at the KVM check; the probe does not turn it into a
 // verified no-KVM leg.
 func TestLaneAutoOnKVMProviderNeedsKVM(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p, plan := kvmProviderPlan(t, "auto")
 	res := Run(context.Background(), plan)
 	if res.Outcome == Verified {
@@ -551,7 +544,7 @@ func TestLaneAutoOnKVMProviderNeedsKVM(t *testing.T) {
 // The no-KVM lane asked for explicitly: steps that need KVM read n/a and
 // the leg verifies.
 func TestLaneNoKVMExplicit(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	_, plan := kvmProviderPlan(t, "no-kvm")
 	res := Run(context.Background(), plan)
 	if res.Outcome != Verified {
@@ -591,7 +584,7 @@ func TestResolveLane(t *testing.T) {
 // An upload has a limit of its own; running out of it fails the suite
 // with an error naming the upload, and the host is still torn down.
 func TestUploadTimeout(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	src := t.TempDir() + "/payload"
 	if err := os.WriteFile(src, []byte("payload"), 0o644); err != nil {

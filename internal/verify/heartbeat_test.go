@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // A step that is silent for longer than the heartbeat gets "still running"
 // lines in the live output, at a terminal and in Actions, and none of them
 // in its kept output, which is what libtest parses and the step log keeps.
 func TestHeartbeatForASilentStep(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	libtestOut := `echo; echo 'running 1 test'; printf 'test quiet ... '; sleep 0.4; echo ok; echo;` +
 		` echo 'test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.40s'`
 	for _, actions := range []bool{false, true} {

@@ -16,7 +16,7 @@ import (
 // failing does not stop the others; its error is named. The cleanups run
 // over real SSH and record their order in a file on the (loopback) host.
 func TestUndoOnHostLastFirst(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	keyPEM, authorized := testhost.ClientKeyPEM(t)
 	h := testhost.Start(t, testhost.Options{Users: []testhost.User{{Name: "root", AuthorizedKeys: []string{authorized}}}})
 	signer, err := remote.ParsePrivateKey(keyPEM)

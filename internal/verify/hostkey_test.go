@@ -10,6 +10,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -103,7 +104,7 @@ const refusalReadyTimeout = 5 * time.Second
 // A provider that returns a host without its key must not get an unpinned
 // connection unless the user asked for insecure-host-key.
 func TestEmptyHostKeyRefusedWithoutInsecure(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	plan, markers, out := markerPlan(t, keyProvider{hostProvider: hp, hostKey: noKey})
 	plan.ReadyTimeout = refusalReadyTimeout
@@ -114,7 +115,7 @@ func TestEmptyHostKeyRefusedWithoutInsecure(t *testing.T) {
 // With insecure-host-key the same host is reached, unpinned, and the
 // output says so.
 func TestEmptyHostKeyWithInsecureWarns(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	plan, markers, out := markerPlan(t, keyProvider{hostProvider: hp, hostKey: noKey})
 	plan.InsecureHostKey = true
@@ -139,7 +140,7 @@ func TestEmptyHostKeyWithInsecureWarns(t *testing.T) {
 // provider reporting anything else (another key, none) is refused even with
 // insecure-host-key, which is for keys the run cannot know.
 func TestCloudInitHostMustPresentTheRunsKey(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	other, err := remote.GenerateKeys()
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ func TestCloudInitHostMustPresentTheRunsKey(t *testing.T) {
 // The same provider reporting the run's own key (with a comment, as
 // authorized_keys lines may carry) is reached, pinned, and verifies.
 func TestCloudInitHostWithTheRunsKeyIsPinned(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	plan, markers, out := markerPlan(t, keyProvider{hostProvider: hp, hostKey: func(k string) string { return k + " root@host" }, cloudInit: true})
 	res := Run(context.Background(), plan)

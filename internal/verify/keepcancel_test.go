@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -17,7 +18,7 @@ import (
 // whose bootstrap failed is torn down like any failed leg, not handed to
 // the user (where nothing would tear it down until they ran down).
 func TestKeepHostNotKeptAfterFailure(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "never", Run: "true", Column: matrix.LiveCycle})
 	plan.KeepHost = true
@@ -58,7 +59,7 @@ func TestKeepHostNotKeptAfterFailure(t *testing.T) {
 // stops the suite there; every step not run is in the result as not run,
 // cancelled, so the summary lists the whole suite.
 func TestCancelAfterFirstStepMarksTheRestNotRun(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p,
 		Step{Name: "one", Run: "true", Column: matrix.LiveCycle},
@@ -100,7 +101,7 @@ func TestCancelAfterFirstStepMarksTheRestNotRun(t *testing.T) {
 // it was not run to the end. It and its column read not run, and the leg
 // fails as cancelled, not as that step's failure.
 func TestCancelDuringStepIsNotRun(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	sleep := fmt.Sprintf("sleep 600.%06d", time.Now().UnixNano()%1000000)
 	t.Cleanup(func() { exec.Command("pkill", "-f", sleep).Run() })
@@ -138,7 +139,7 @@ func TestCancelDuringStepIsNotRun(t *testing.T) {
 // whole teardown, the suite's user with passwordless sudo among them) get
 // all of the budget. The provider's cleanup sees the deadline it is given.
 func TestCancelKeepsTheLeakCheckShareOnlyWhereTheProviderCreates(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	for _, creates := range []bool{false, true} {
 		t.Run(fmt.Sprintf("creates=%v", creates), func(t *testing.T) {
 			p := &hostProvider{}

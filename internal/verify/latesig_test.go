@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
-	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/proc"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -194,7 +195,7 @@ func (h debugHook) Handle(_ context.Context, r slog.Record) error {
 // have undone, still gets a live context. Before, the cleanup ran until
 // the cut teardown ended, and the destroy was called with an ended one.
 func TestLateSignalStopsHostCleanupsForTheDestroy(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	plan.Info.Creates = true
@@ -218,7 +219,7 @@ func TestLateSignalStopsHostCleanupsForTheDestroy(t *testing.T) {
 	// cleanups hang, as on a host gone unresponsive.
 	plan.OnVerdict = func(*Result) {
 		h := p.onlyHost(t)
-		for _, pid := range sshd.Descendants(h.Pid()) {
+		for _, pid := range proc.Descendants(h.Pid()) {
 			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
 				t.Errorf("SIGSTOP %d: %v", pid, err)
 			}

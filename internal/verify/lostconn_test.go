@@ -162,7 +162,7 @@ func TestDroppedConnectionOnSSHHostIsRedialedForCleanups(t *testing.T) {
 // their failure says the connection was lost and reconnecting failed;
 // nothing is tried over the dead connection.
 func TestDroppedConnectionRedialRefusedNamesTheLostConnection(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p,
 		Step{Name: "long", Run: droppedStep, Column: matrix.LiveCycle},
@@ -235,7 +235,7 @@ func TestDroppedConnectionRedialRefusedNamesTheLostConnection(t *testing.T) {
 // connection was lost, every step is listed not run, and the leg is
 // errored with no step failed.
 func TestConnectionLostBeforeTheStepsErrorsTheLeg(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p,
 		Step{Name: "one", Run: "true", Column: matrix.LiveCycle},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -90,7 +91,7 @@ func TestDeadlineDuringPreflightIsNoFailedPreflight(t *testing.T) {
 // (as for a signal before the probe) and the live cycle reads ❌
 // cancelled — never a failed preflight or KVM check.
 func TestCancelDuringProbeIsNoFailedPreflight(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "seccomp", Run: "true", Column: matrix.SeccompProbe})
 	plan.ProbeBinary = testProbeBinary(t)
@@ -175,7 +176,7 @@ func TestSignalIsCancelledNotTimedOut(t *testing.T) {
 // A leg whose checks all came back "not run" (a libtest step that ran 0
 // tests) is not verified: nothing failed, but nothing was shown to pass.
 func TestZeroTestsIsIncompleteNotVerified(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	zero := `printf 'running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n'`
 	plan := testPlan(p,
@@ -204,7 +205,7 @@ func TestZeroTestsIsIncompleteNotVerified(t *testing.T) {
 // `up` keeps a ready host and runs no step: that is no verdict, so it must
 // not read as verified. The live cycle is still to come (⏳).
 func TestKeptHostIsUpNotVerified(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "smoke", Run: "true", Column: matrix.LiveCycle})
 	plan.KeepHost = true

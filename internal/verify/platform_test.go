@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -87,7 +88,7 @@ func TestCheckProbePlatform(t *testing.T) {
 // its word instead of asking the host: here it names a platform the test
 // host is not, and the probe phase refuses it before any upload.
 func TestProviderUnameIsUsed(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{uname: "Linux s390x-from-the-provider"}
 	plan := testPlan(p, Step{Name: "never", Run: "true"})
 	plan.ProbeBinary = testProbeBinary(t)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -90,7 +91,7 @@ func readyTimedOut(t *testing.T, p *hostProvider, res *Result, limit string, awa
 // A host whose SSH port never answers fails the ready phase at
 // ready-timeout, naming it, and is torn down.
 func TestReadyTimeoutOnAClosedPort(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	port := closedPort(t)
 	plan := testPlan(stuckProvider{hostProvider: hp, closedPort: port}, Step{Name: "never", Run: "true"})
@@ -113,7 +114,7 @@ func TestReadyTimeoutOnAClosedPort(t *testing.T) {
 // ready phase at ready-timeout, naming it and the marker, and is torn
 // down.
 func TestReadyTimeoutWithoutTheReadyMarker(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	marker := filepath.Join(t.TempDir(), "never-written")
 	plan := testPlan(stuckProvider{hostProvider: hp, marker: marker}, Step{Name: "never", Run: "true"})
@@ -130,7 +131,7 @@ func TestReadyTimeoutWithoutTheReadyMarker(t *testing.T) {
 // the rest of that entry and the entries after it do not run, and the
 // ready phase fails naming the entry.
 func TestBootstrapOverSSHStopsAtTheFirstFailure(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	dir := t.TempDir()
 	first, second, after := filepath.Join(dir, "first"), filepath.Join(dir, "second-line"), filepath.Join(dir, "next-entry")
@@ -169,7 +170,7 @@ func TestBootstrapOverSSHStopsAtTheFirstFailure(t *testing.T) {
 // A failure inside an && list does not end the bootstrap, as under
 // cloud-init: the entry's status is its last command's.
 func TestBootstrapOverSSHAndListIsNotAFailure(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	after := filepath.Join(t.TempDir(), "after")
 	plan := testPlan(hp, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})

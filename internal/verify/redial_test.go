@@ -24,7 +24,7 @@ import (
 // reconnect and remove the suite's user (passwordless sudo): collect's
 // redial, ended by its ctx, is not what they are handed.
 func TestRedialCutShortInCollectIsRetriedByHostCleanups(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	removeUser(t, sshSuiteUser)
 	t.Cleanup(func() {
 		removeUser(t, sshSuiteUser)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,7 +54,7 @@ func sshLeg(t *testing.T, loginSudo bool, steps ...Step) Plan {
 // sshLegHost is sshLeg with its test host.
 func sshLegHost(t *testing.T, loginSudo bool, steps ...Step) (Plan, *testhost.Host) {
 	t.Helper()
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	removeUser(t, sshSuiteUser)
 	// Registered before the host starts, so it runs after the host stops.
 	t.Cleanup(func() {
@@ -134,7 +133,8 @@ func TestSSHProviderSuiteUserWithoutSudo(t *testing.T) {
 
 // uploadDirs makes a directory any user may write in (not sticky, so a
 // login user may replace root's file there, as on a host where it can),
-// holding a file of root's, and the source of an upload.
+// holding a file of root's (testhost.ExistingUpload), and the source of an
+// upload.
 func uploadDirs(t *testing.T) (base, existing, src string) {
 	t.Helper()
 	base, err := os.MkdirTemp("/tmp", "mvv-upload-")
@@ -145,43 +145,12 @@ func uploadDirs(t *testing.T) (base, existing, src string) {
 	if err := os.Chmod(base, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	existing = filepath.Join(base, "existing.sh")
-	if err := os.WriteFile(existing, []byte("before\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
+	existing = testhost.ExistingUpload(t, base)
 	src = filepath.Join(t.TempDir(), "payload.sh")
 	if err := os.WriteFile(src, []byte("uploaded\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return base, existing, src
-}
-
-// checkUploadsUndone checks what uploadDirs made is as it was: the
-// directories made for an upload gone with it, root's file back with its
-// content, mode and owner, and no copy of it left beside.
-func checkUploadsUndone(t *testing.T, base, existing string) {
-	t.Helper()
-	entries, err := os.ReadDir(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if len(names) != 1 || names[0] != "existing.sh" {
-		t.Errorf("%s holds %v after the teardown, want only existing.sh", base, names)
-	}
-	data, err := os.ReadFile(existing)
-	if err != nil || string(data) != "before\n" {
-		t.Errorf("%s after the teardown: %q, %v; want its content from before the run", existing, data, err)
-	}
-	if fi, err := os.Stat(existing); err == nil {
-		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode().Perm() != 0o640 || st.Uid != 0 {
-			t.Errorf("%s after the teardown: mode %v uid %d, want 0640 and root's", existing, fi.Mode().Perm(), st.Uid)
-		}
-	}
 }
 
 // On a host the run did not create, the suite's uploads are undone at
@@ -204,7 +173,7 @@ func TestSSHProviderUndoesUploads(t *testing.T) {
 	if got := res.Steps[0].Output; strings.Count(got, "uploaded") != 2 {
 		t.Errorf("step output %q, want both uploads' content", got)
 	}
-	checkUploadsUndone(t, base, existing)
+	testhost.CheckUploadsUndone(t, base, existing)
 }
 
 // Steps run as the suite's user through `sudo -n -iu USER bash -lc`

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
 // Each step's verdict is a line of its own as the step ends: a step that
@@ -13,7 +15,7 @@ import (
 // only in the final line. In Actions the line comes after the step's
 // group, so it is visible with the group collapsed.
 func TestStepVerdictLines(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	for _, actions := range []bool{false, true} {
 		p := &hostProvider{}
 		plan := testPlan(p,

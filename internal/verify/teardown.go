@@ -19,13 +19,17 @@ import (
 // budget, a second each at least.
 func (c *cycle) teardown(ctx context.Context) error {
 	var hostBudget time.Duration
-	skipHost := false
+	mode := hostEach
 	uctx := ctx
 	if c.cancelled {
 		hostBudget = hostCleanupBudget
 		// A host we created is gone once destroyed: cleaning up on it
-		// could only time out.
-		skipHost = c.plan.Info.Creates
+		// could only time out. On one we did not create the host-side
+		// cleanups are the whole teardown.
+		mode = hostShare
+		if c.plan.Info.Creates {
+			mode = hostSkip
+		}
 		// Keep a slice of the cancel budget for the leak check, by the
 		// rule the CLI's post and down follow too: the destroy sees the
 		// earlier deadline and hands what it cannot confirm in time to
@@ -41,21 +45,21 @@ func (c *cycle) teardown(ctx context.Context) error {
 			defer cancel()
 		}
 	}
-	var err, hostErr error
-	var skipped []string
+	var u unwound
 	outlives := c.host != nil && c.host.Outlives
 	if !c.cancelled && c.plan.Info.Creates && !outlives {
 		// A signal during this unwind, whose host-side cleanups come
-		// before the destroy, stops them as skipHost would have: they
+		// before the destroy, stops them as hostSkip would have: they
 		// could use up the cut teardown, and the destroy removes the
 		// host with whatever they would have undone.
 		c.cleanups.late = c.lateSignal
 	}
 	if c.cancelled && outlives {
-		err, hostErr = c.cleanups.unwindHostFirst(uctx, c.plan.log(), hostBudget)
+		u = c.cleanups.unwindHostFirst(uctx, c.plan.log(), hostBudget)
 	} else {
-		err, hostErr, skipped = c.cleanups.unwind(uctx, c.plan.log(), hostBudget, skipHost, !c.plan.Info.Creates)
+		u = c.cleanups.unwind(uctx, c.plan.log(), hostBudget, mode)
 	}
+	err, hostErr, skipped := u.err, u.hostErr, u.skipped
 	if len(skipped) > 0 && !c.cancelled {
 		fmt.Fprintf(c.out, "   stopped by the signal, for the destroy that removes the host: %s\n", strings.Join(skipped, ", "))
 	} else if len(skipped) > 0 {

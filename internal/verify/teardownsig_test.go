@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -84,7 +85,7 @@ func (p *stuckDestroy) Destroy(ctx context.Context, id providers.Identity) (prov
 // teardown reads handed over (pending, deferred to the post step), not
 // failed.
 func TestSignalDuringTeardownCutsItToTheCancelBudget(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	ev := &events{}
 	p := &stuckDestroy{hostProvider: &hostProvider{}, ev: ev, started: make(chan struct{})}
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
@@ -168,7 +169,7 @@ func (p failingDestroy) Destroy(ctx context.Context, id providers.Identity) (pro
 // decided after it, so a failed teardown still fails the leg and is its
 // first failure.
 func TestVerdictBeforeTeardownLeavesTheTeardownsFailure(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := failingDestroy{&hostProvider{}}
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	var verdict Outcome
@@ -198,9 +199,7 @@ func (p *panicProvider) Create(_ context.Context, req providers.Request, j provi
 	p.created = true
 	p.mu.Unlock()
 	j.Record(providers.Resource{Provider: p.Name(), Kind: "instance", ID: "i-panic", Tags: req.Identity.Tags()})
-	var m map[string]int
-	m["instance"]++ // a nil map: panics as a real bug would
-	return nil, nil
+	panic("the instance table was never made") // as a provider's bug would
 }
 
 func (p *panicProvider) Destroy(context.Context, providers.Identity) (providers.Report, error) {
@@ -236,7 +235,7 @@ func TestPanicInAPhaseStillTearsDown(t *testing.T) {
 		t.Errorf("outcome %s, want error", res.Outcome)
 	}
 	pr := res.Phase(PhaseProvision)
-	if pr == nil || pr.Status != matrix.Fail || !strings.Contains(pr.Error, "internal error in provision: assignment to entry in nil map") {
+	if pr == nil || pr.Status != matrix.Fail || !strings.Contains(pr.Error, "internal error in provision: the instance table was never made") {
 		t.Errorf("provision %+v, want failed as an internal error naming the panic", pr)
 	}
 	if strings.Contains(res.FirstFailure, "goroutine") || strings.Contains(res.FirstFailure, ".go:") {
@@ -267,7 +266,8 @@ func TestPanickingCleanupDoesNotSkipTheRest(t *testing.T) {
 			cl.push("destroy", func(context.Context) error { destroyed = true; return nil })
 			cl.push("remove the group", func(context.Context) error { panic("nil group") })
 			cl.pushHost("remove the probe binary", func(context.Context) error { panic("nil session") })
-			err, hostErr, _ := cl.unwind(context.Background(), slog.New(slog.DiscardHandler), mode.hostBudget, false, false)
+			u := cl.unwind(context.Background(), slog.New(slog.DiscardHandler), mode.hostBudget, hostEach)
+			err, hostErr := u.err, u.hostErr
 			all := errors.Join(err, hostErr)
 			if !destroyed {
 				t.Error("the destroy did not run after a cleanup panicked")

@@ -21,7 +21,7 @@ import (
 // port, not a boot to wait for: the dial gives up after the unreachable
 // limit, long before ready-timeout, with the message naming the input.
 func TestExistingHostRefusingGivesUpEarly(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	keyPEM, _ := testhost.ClientKeyPEM(t)
 	hostKey := testhost.Start(t, testhost.Options{}).HostKey()
 	port := closedPort(t)
@@ -67,7 +67,7 @@ func TestExistingHostRefusingGivesUpEarly(t *testing.T) {
 // A host we booted keeps being waited for while it refuses: it may still
 // be starting sshd. Only ready-timeout ends that wait.
 func TestBootingHostRefusingWaitsForReadyTimeout(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	plan := testPlan(stuckProvider{hostProvider: hp, closedPort: closedPort(t)}, Step{Name: "never", Run: "true"})
 	plan.ReadyTimeout = 300 * time.Millisecond

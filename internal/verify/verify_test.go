@@ -28,7 +28,7 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 			return nil
 		})
 	}
-	err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false, false)
+	err := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, hostEach).err
 	if want := []string{"c", "b", "a"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -36,7 +36,7 @@ func TestCleanupsUnwindInReverseAndKeepGoing(t *testing.T) {
 		t.Errorf("error %v, want b's error named", err)
 	}
 	order = nil
-	if err, _, _ := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, false, false); err != nil || len(order) != 0 {
+	if err := c.unwind(context.Background(), slog.New(slog.DiscardHandler), 0, hostEach).err; err != nil || len(order) != 0 {
 		t.Errorf("a second unwind ran cleanups again: %v %v", order, err)
 	}
 }
@@ -61,7 +61,8 @@ func TestCleanupsCancelledDestroyFirst(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, false, false)
+	u := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, hostEach)
+	err, hostErr := u.err, u.hostErr
 	if want := []string{"destroy", "remove probe binary", "close ssh"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -88,7 +89,8 @@ func TestCleanupsCancelledSkipHostSide(t *testing.T) {
 		order = append(order, "remove probe binary")
 		return nil
 	})
-	err, hostErr, skipped := c.unwind(context.Background(), slog.New(slog.DiscardHandler), time.Second, true, false)
+	u := c.unwind(context.Background(), slog.New(slog.DiscardHandler), time.Second, hostSkip)
+	err, hostErr, skipped := u.err, u.hostErr, u.skipped
 	if want := []string{"destroy", "close ssh"}; !reflect.DeepEqual(order, want) {
 		t.Errorf("order %v, want %v", order, want)
 	}
@@ -119,8 +121,8 @@ func TestCleanupsCancelledShareHostSide(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	budget, _ := ctx.Deadline()
-	if err, hostErr, _ := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, false, true); err != nil || hostErr != nil {
-		t.Fatalf("err %v, host err %v", err, hostErr)
+	if u := c.unwind(ctx, slog.New(slog.DiscardHandler), time.Millisecond, hostShare); u.err != nil || u.hostErr != nil {
+		t.Fatalf("err %v, host err %v", u.err, u.hostErr)
 	}
 	// Half the minute for the first of two, the rest for the second.
 	if first := deadlines["stop the suite's processes"]; first.Before(budget.Add(-40*time.Second)) || !first.Before(budget.Add(-20*time.Second)) {

@@ -3,6 +3,7 @@ package fakecloud
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -64,21 +65,26 @@ func TestCapacityAndLag(t *testing.T) {
 		t.Error("capacity rule matched wrongly")
 	}
 	k.SetConsistencyLag(2)
-	if k.Visible("a") || k.Visible("a") || !k.Visible("a") {
-		t.Error("lag of 2 reads not honoured")
-	}
 	// Each write operation meets the lag on its own, whatever reads or
 	// other writes saw the resource already.
-	if k.Known("Delete", "a") || k.Known("Delete", "a") || !k.Known("Delete", "a") {
-		t.Error("lag of 2 calls not honoured for a write after the reads")
-	}
-	if k.Known("Update", "a") || k.Known("Update", "a") || !k.Known("Update", "a") {
-		t.Error("lag of 2 calls not honoured for a second write operation")
-	}
+	expectSeq(t, "lag of 2 reads", func() bool { return k.Visible("a") }, false, false, true)
+	expectSeq(t, "lag of 2 calls for a write after the reads", func() bool { return k.Known("Delete", "a") }, false, false, true)
+	expectSeq(t, "lag of 2 calls for a second write operation", func() bool { return k.Known("Update", "a") }, false, false, true)
 	k.Known("Delete", "b")
 	k.Known("Delete", "b")
-	if k.Visible("b") || k.Visible("b") || !k.Visible("b") {
-		t.Error("writes of b counted as its reads")
+	expectSeq(t, "reads of b after writes of b (writes do not count as reads)", func() bool { return k.Visible("b") }, false, false, true)
+}
+
+// expectSeq calls the stateful check once per wanted answer, in order, and
+// fails naming the sequence when the answers differ.
+func expectSeq(t *testing.T, what string, check func() bool, want ...bool) {
+	t.Helper()
+	got := make([]bool, len(want))
+	for i := range want {
+		got[i] = check()
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: successive calls answered %v, want %v", what, got, want)
 	}
 }
 
@@ -89,12 +95,8 @@ func TestTransitionDelays(t *testing.T) {
 	}
 	k.SetAddressDelay(2)
 	k.SetTerminationDelay(1)
-	if k.AddressShown("i-2") || k.AddressShown("i-2") || !k.AddressShown("i-2") {
-		t.Error("address delay of 2 describes not honoured")
-	}
-	if k.TerminationDone("i-2") || !k.TerminationDone("i-2") {
-		t.Error("termination delay of 1 describe not honoured")
-	}
+	expectSeq(t, "address delay of 2 describes", func() bool { return k.AddressShown("i-2") }, false, false, true)
+	expectSeq(t, "termination delay of 1 describe", func() bool { return k.TerminationDone("i-2") }, false, true)
 }
 
 func TestBootHoldAndHalt(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
@@ -106,7 +107,7 @@ func (p *Provider) undo(ctx context.Context, c change) (done bool, err error) {
 	switch c.Kind {
 	case kindSSHD:
 		if sshd.Running(c.Pid, c.StartTime) {
-			if err := sshd.Terminate(ctx, c.Pid, p.grace, nil); err != nil {
+			if err := proc.Terminate(ctx, c.Pid, p.grace, nil); err != nil {
 				return false, err
 			}
 			done = true

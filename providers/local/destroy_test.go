@@ -12,7 +12,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
@@ -23,7 +25,7 @@ import (
 // fault is userdel failing as it does when another tool holds the account
 // files' lock: a stand-in earlier in PATH, for this process only.
 func TestDestroyKeepsWhatItFailedToUndo(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	name := tempUser(t)
@@ -84,7 +86,7 @@ func TestDestroyKeepsWhatItFailedToUndo(t *testing.T) {
 // private directory (the host key in it) and its log were recorded before
 // it started, and sshd itself runs among the leg's processes.
 func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	p := newProvider(t, dir)
 	l := newLeg(t, "root", "kvm")
@@ -108,7 +110,7 @@ func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
 	}
 	// sshd must outlive Create here, as it outlives a killed run: were it
 	// gone already, Destroy finding it stopped would prove nothing.
-	if !sshd.Alive(pid) {
+	if !proc.Alive(pid) {
 		t.Fatalf("sshd %d is not running before Destroy: the kill left nothing for Destroy to stop", pid)
 	}
 	logFile := filepath.Join(dir, l.req.Identity.Name()+".sshd.log")
@@ -120,7 +122,7 @@ func TestDestroyAfterKillBeforeSSHDRecorded(t *testing.T) {
 	if _, err := newProvider(t, dir).Destroy(context.Background(), l.req.Identity); err != nil {
 		t.Fatal(err)
 	}
-	if sshd.Alive(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("sshd %d still runs after Destroy", pid)
 	}
 	for _, path := range []string{sshdDir, logFile} {

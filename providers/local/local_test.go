@@ -20,18 +20,12 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/sshd"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("the local provider creates users and runs sshd: run the tests as root, as CI does")
-	}
-}
 
 func randHex(n int) string {
 	b := make([]byte, n)
@@ -223,7 +217,7 @@ func kinds(rs []providers.Resource) []string {
 }
 
 func TestCreateLoginDestroy(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	name := tempUser(t)
@@ -308,10 +302,10 @@ func TestCreateLoginDestroy(t *testing.T) {
 	if !slices.Contains(kinds(rep.Deleted), "sshd") || !slices.Contains(kinds(rep.Deleted), "user") {
 		t.Errorf("report %v, want sshd and user deleted", kinds(rep.Deleted))
 	}
-	if sshd.Alive(pid) {
+	if proc.Alive(pid) {
 		t.Errorf("sshd %d still running after Destroy", pid)
 	}
-	if sshd.Alive(daemon) {
+	if proc.Alive(daemon) {
 		t.Errorf("the user's detached process %d still running after Destroy", daemon)
 	}
 	if _, err := user.Lookup(name); err == nil {
@@ -356,7 +350,7 @@ func TestCreateLoginDestroy(t *testing.T) {
 // private (0700), a suite user the run created still logs in, because the
 // sshd's files then go where every user can reach them.
 func TestCreatedUserLogsInWithPrivateTMPDIR(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	private := t.TempDir()
 	if err := os.Chmod(private, 0o700); err != nil {
@@ -379,7 +373,7 @@ func TestCreatedUserLogsInWithPrivateTMPDIR(t *testing.T) {
 // test's own node, so the hiding is exercised whether or not this machine
 // has KVM.
 func TestNoKVMLaneHidesKVM(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	if !testhost.InStandInKVM(t) {
 		return
 	}
@@ -424,7 +418,7 @@ func TestNoKVMLaneHidesKVM(t *testing.T) {
 // through the machine-wide registry, so it holds when their state
 // directories differ too (parallel test processes, or two CLI runs).
 func TestSharedUserHandover(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	for _, sameDir := range []bool{true, false} {
 		t.Run(fmt.Sprintf("same state dir %v", sameDir), func(t *testing.T) {
 			ctx := context.Background()
@@ -471,7 +465,7 @@ func TestSharedUserHandover(t *testing.T) {
 // another leg's state stays. A Destroy with nothing to do (a post step
 // after the main step tore down) leaves none either.
 func TestStateDirRemovedWithTheLastLeg(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "state")
 	p := newProvider(t, dir)
@@ -505,7 +499,7 @@ func TestStateDirRemovedWithTheLastLeg(t *testing.T) {
 // A local-state-dir the user made (empty, say ${{ runner.temp }}/x) is
 // theirs: the last leg leaves it, emptied of its own state.
 func TestUsersStateDirKept(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "mine")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -530,7 +524,7 @@ func TestUsersStateDirKept(t *testing.T) {
 }
 
 func TestCreateAgainReplacesPreviousAttempt(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	p := newProvider(t, t.TempDir())
 	l := newLeg(t, "root", "kvm")
@@ -543,16 +537,16 @@ func TestCreateAgainReplacesPreviousAttempt(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Destroy(context.Background(), l.req.Identity) })
 	first, second := sshdPid(t, j1.Records()), sshdPid(t, j2.Records())
-	if sshd.Alive(first) {
+	if proc.Alive(first) {
 		t.Errorf("first attempt's sshd %d still runs", first)
 	}
-	if !sshd.Alive(second) {
+	if !proc.Alive(second) {
 		t.Errorf("second attempt's sshd %d is not running", second)
 	}
 	if _, err := p.Destroy(ctx, l.req.Identity); err != nil {
 		t.Fatal(err)
 	}
-	if sshd.Alive(second) {
+	if proc.Alive(second) {
 		t.Errorf("sshd %d still running after Destroy", second)
 	}
 }
@@ -641,7 +635,7 @@ func TestStateDirInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	l := newLeg(t, "root", "kvm")
 	if _, err := p.Create(context.Background(), l.req, nil); err != nil {
 		t.Fatal(err)
@@ -688,7 +682,7 @@ func uniqueSleep() string {
 // and whether the leg's processes are held by a cgroup or found only by
 // their environment (no cgroup to be had).
 func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	for _, tc := range []struct {
 		user     string
 		noCgroup bool
@@ -789,7 +783,7 @@ func TestDestroyKillsEverythingTheLegStarted(t *testing.T) {
 // TestNoSSHD: without sshd on the machine, Preflight and Create say which
 // package provides it, and Create leaves nothing behind.
 func TestNoSSHD(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := newProvider(t, dir)
@@ -846,7 +840,7 @@ func TestOfferedLanesFollowThisMachine(t *testing.T) {
 // Destroy; a registered leg's cgroup stays even when empty, and so does a
 // leftover that still holds a process.
 func TestCreateSweepsLeftoverCgroups(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	mount, err := local.Cgroup2Mount()
 	if err != nil {
 		// A cgroup v1 machine still has the v2 hierarchy, unmounted: mount
@@ -944,7 +938,7 @@ func TestCreateSweepsLeftoverCgroups(t *testing.T) {
 // that cleans up on its way out (a shell holding a lock file) does, and
 // one that ignores SIGTERM is still killed.
 func TestDestroyTermsBeforeKill(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := newProvider(t, dir)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
@@ -179,15 +180,9 @@ func termLeg(ctx context.Context, cgroup, marker string, grace time.Duration) bo
 func alive(pids []int) []int {
 	var out []int
 	for _, pid := range pids {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
+		if proc.Alive(pid) {
+			out = append(out, pid)
 		}
-		// The state follows the command name, which is in parentheses.
-		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-			continue
-		}
-		out = append(out, pid)
 	}
 	return out
 }
@@ -281,19 +276,18 @@ func killMarked(ctx context.Context, marker string) (bool, error) {
 // markedPids lists the live processes whose environment holds
 // markerVar=marker, never this process.
 func markedPids(marker string) []int {
-	entries, err := os.ReadDir("/proc")
+	pids, err := proc.Pids()
 	if err != nil {
 		return nil
 	}
 	want := []byte(markerVar + "=" + marker)
 	self := os.Getpid()
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+	for _, pid := range pids {
+		if pid == self {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 		if err != nil {
 			continue
 		}

@@ -103,7 +103,7 @@ func tree(t *testing.T, dir string) string {
 // cloud-init would (kvm and sudo, unlocked for key logins, passwordless
 // sudo), and Destroy gives it back exactly as it was instead of deleting it.
 func TestPreexistingUserRestored(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	name := "mvr-pre" + randHex(3)
 	if out, err := exec.Command("useradd", "-m", "-s", "/bin/bash", "-p", "!", name).CombinedOutput(); err != nil {
@@ -208,7 +208,7 @@ func TestPreexistingUserRestored(t *testing.T) {
 // namespace's own too, so no leg of another test process can inherit the
 // change and "restore" this machine's real /dev/kvm to the stand-in's mode.
 func TestKVMPermsRestored(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	const registry = `mkdir -p -m 0700 "$LEG_REGISTRY"
 mount -t tmpfs -o mode=0700 leg-registry "$LEG_REGISTRY"
 `

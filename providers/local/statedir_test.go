@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 	"github.com/tinylabscom/mvm-verify/providers/local"
 )
@@ -39,7 +40,7 @@ func newWithDir(dir string) (providers.Provider, error) {
 // form expected: root's Destroy would otherwise act on whatever that user
 // put there.
 func TestStateDirNotOurs(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	attacker := throwawayUser(t)
 	base := t.TempDir()
 
@@ -111,7 +112,7 @@ func TestStateDirNotOurs(t *testing.T) {
 // Without local-state-dir and RUNNER_TEMP, root's state goes to a
 // directory of root's own, never the shared temp dir, and New makes nothing.
 func TestStateDirDefault(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	p, err := local.New(providers.Options{Getenv: func(string) string { return "" }})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func writeState(t *testing.T, dir string, id providers.Identity, user string, ch
 // directory its work dir points at, not a file as its sudoers drop-in, not
 // another account's password, not a cgroup outside the provider's.
 func TestDestroyRefusesTamperedState(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	victim := throwawayUser(t)
 	decoyDir := filepath.Join(t.TempDir(), "precious")
@@ -220,7 +221,7 @@ func shadowField(t *testing.T, name string) string {
 // A log path planted as a symlink in the state directory (by whoever could
 // write it before it was ours) is not followed by the leg's sshd.
 func TestSSHDLogSymlinkNotFollowed(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	l := newLeg(t, "root", "kvm")
@@ -250,7 +251,7 @@ func TestSSHDLogSymlinkNotFollowed(t *testing.T) {
 // Create itself for the login user: one another user planted first (a
 // symlink here) is refused, and what it points at is left alone.
 func TestWorkDirPlantedRefused(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	l := newLeg(t, "root", "kvm")

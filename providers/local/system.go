@@ -11,7 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/tinylabscom/mvm-verify/internal/proc"
 )
 
 // system changes accounts and devices through the standard tools, as
@@ -139,25 +140,12 @@ func (system) killUserProcesses(name string) error {
 	if err != nil {
 		return fmt.Errorf("look up user %s: %w", name, err)
 	}
-	entries, err := os.ReadDir("/proc")
+	uid, err := strconv.Atoi(u.Uid)
 	if err != nil {
-		return fmt.Errorf("list processes: %w", err)
+		return fmt.Errorf("user %s: uid %q is not a number: %w", name, u.Uid, err)
 	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			// "Uid:	real	effective	saved	fs"
-			if f := strings.Fields(line); len(f) >= 3 && f[0] == "Uid:" && (f[1] == u.Uid || f[2] == u.Uid) {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+	if _, err := proc.KillUID(uid); err != nil {
+		return fmt.Errorf("kill the processes of user %s: %w", name, err)
 	}
 	return nil
 }
