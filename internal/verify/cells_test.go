@@ -8,6 +8,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
@@ -247,7 +248,7 @@ func TestLiveCellVerifiedOnlyForAVerifiedLeg(t *testing.T) {
 // column-less step takes the Seccomp probe cell from the probe that ran
 // there, in agreement with the outcome — not n/a.
 func TestRunSeccompFromProbe(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	// The no-KVM lane on a host without /dev/kvm: the leg does not depend
 	// on whether this machine has KVM, and seccomp needs none.
 	p := &hostProvider{hideKVM: true}
@@ -283,7 +284,7 @@ func TestRunSeccompFromProbe(t *testing.T) {
 // suite on a real host — running 0 tests under Seccomp probe and a passing
 // live step — is incomplete, and its live cycle does not read verified.
 func TestRunZeroTestsLiveCellIsNotVerified(t *testing.T) {
-	requireRootHosts(t)
+	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	zero := `printf 'running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n'`
 	one := `printf 'running 1 test\ntest smoke ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n'`
