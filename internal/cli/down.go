@@ -166,7 +166,7 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	// "host up" result would otherwise outlive the host.
 	// Not saving it leaves down's exit status as is: that says whether
 	// the teardown worked.
-	res, err := a.writeDownResult(run, &st, saved, teardown, note, how)
+	res, err := a.writeLegEnd(run, &st, saved, teardown, note, how)
 	if err != nil {
 		a.resultNotSaved(run.Out, err)
 	}
@@ -179,11 +179,21 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 		}
 	}
 	if code == ExitOK {
-		if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(a.stderr, "mvm-verify: remove %s: %v\n", dir, err)
-		}
+		a.removeLegState(run.Out)
 	}
 	return code
+}
+
+// removeLegState removes a leg's state from out — host.json, the client
+// key, known_hosts — once its teardown and leak check are clean: the key
+// is a secret --out must not keep for a host that is gone, and a state
+// left would have the next leg into out refused, told to tear down a host
+// that no longer exists. down and the up step's post step both end so.
+func (a *app) removeLegState(out string) {
+	dir := hostDir(out)
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(a.stderr, "mvm-verify: remove %s: %v\n", dir, err)
+	}
 }
 
 // downReportedFile, in --out, says `down` tore the host down and ended its
@@ -222,14 +232,14 @@ func downNote(code int, how legEnd) string {
 	return "host kept by up, torn down by down; the suite was not run"
 }
 
-// writeDownResult rewrites result.json and summary.md in --out with the
+// writeLegEnd rewrites result.json and summary.md in --out with the
 // leg's end, publishes it as run and up do (step outputs, job summary) and
 // returns the result written: saved (the result up or the
 // run wrote there, if it is this leg's), else one made from the state,
-// with down's teardown as its teardown phase. A finished leg keeps its
-// verdict; any other is ended with note. The step logs are left as they
-// are: down ran no steps.
-func (a *app) writeDownResult(run *config.Run, st *upState, saved *verify.Result, teardown verify.PhaseResult, note string, how legEnd) (*verify.Result, error) {
+// with the teardown just done (down's, or the up step's post step's) as
+// its teardown phase. A finished leg keeps its verdict; any other is
+// ended with note. The step logs are left as they are: no steps ran.
+func (a *app) writeLegEnd(run *config.Run, st *upState, saved *verify.Result, teardown verify.PhaseResult, note string, how legEnd) (*verify.Result, error) {
 	res := saved
 	if res == nil {
 		res = &verify.Result{

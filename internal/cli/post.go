@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
 	"github.com/tinylabscom/mvm-verify/internal/ghreport"
@@ -69,23 +71,133 @@ func (a *app) post(ctx context.Context) int {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), run.TeardownBudget)
 	defer cancel()
 	alreadyDown := get("STATE_torn-down") == "true"
-	hostCode, hostText := a.postUndoOnHost(ctx, p, providerName, id)
-	code, text, _ := a.destroy(ctx, p, id, !alreadyDown, "")
+	teardown := verify.PhaseResult{Name: verify.PhaseTeardown, Status: matrix.Pass, Started: time.Now()}
+	hostCode, hostText, hostProblem := a.postUndoOnHost(ctx, p, providerName, id)
+	code, text, problem := a.destroy(ctx, p, id, !alreadyDown, "")
 	if hostCode != ExitOK {
 		code = hostCode
+		if problem == "" {
+			problem = hostProblem
+		} else {
+			problem = hostProblem + "; " + problem
+		}
+	}
+	teardown.Duration = time.Since(teardown.Started)
+	if code != ExitOK {
+		teardown.Status, teardown.Error = matrix.Fail, problem
 	}
 	a.files.addSummary(hostText + text)
-	if get("STATE_outcome") == "" {
+	removeState := false // up's state in --out, once the leg is reported
+	switch outcome := get("STATE_outcome"); {
+	case outcome == "":
 		// Main never finished: the job summary still gets the leg's row,
 		// with or without GitHub reporting.
 		a.files.addSummary(abandonedSummary(run, id, code))
-	} else if sum := unsummarized(get, run, id, code); sum != "" {
-		// Main had its verdict but was killed before its summary (in
-		// its teardown): the row it would have written.
-		a.files.addSummary(sum)
+	case outcome == string(verify.Up):
+		removeState = a.endUpInOut(run, providerName, id, teardown, code)
+	default:
+		if sum := unsummarized(get, run, id, code); sum != "" {
+			// Main had its verdict but was killed before its summary (in
+			// its teardown): the row it would have written.
+			a.files.addSummary(sum)
+		}
 	}
 	a.reportFromPost(ctx, run, id, code)
+	if removeState {
+		// As down, once the leg is reported: the host is gone, and the
+		// state was kept for nothing but reaching it.
+		a.removeLegState(run.Out)
+		fmt.Fprintf(a.stdout, "removed the kept host's state (host.json, its keys) from %s\n", hostDir(run.Out))
+	}
 	return code
+}
+
+// postUpNote is the note the up step's post step ends its leg with: no
+// verdict came, and the host is gone (or its teardown failed); code is
+// the teardown's exit status.
+func postUpNote(code int) string {
+	if code != ExitOK {
+		return "host kept by up; the suite was not run; the teardown at the job's end failed (see the job)"
+	}
+	return "host kept by up, torn down at the job's end; the suite was not run"
+}
+
+// endUpInOut ends, in --out, the leg `up` kept there, once the post step
+// has torn its host down, as `down` would have: result.json and summary.md
+// rewritten with the leg's final row — the one posted as its commit
+// status — and the job summary showing it. It reports whether the kept
+// host's state is to be removed, as down removes it: once the teardown
+// and leak check are clean (code ExitOK), so that --out keeps no private
+// key of a host that is gone and the next leg into it is not refused.
+// When they are not, the state stays for down to try again, and the job
+// says so.
+func (a *app) endUpInOut(run *config.Run, providerName string, id providers.Identity, teardown verify.PhaseResult, code int) bool {
+	if code == ExitOK && a.downReported(run, id) {
+		// down tore the host down, ended the leg (its note is the
+		// accurate one) and removed the state: all stands.
+		return false
+	}
+	note := postUpNote(code)
+	st, err := a.upStateOf(run.Out, id)
+	if err != nil {
+		// An --out another user could write into: nothing of it is
+		// trusted, nor written, nor removed.
+		a.warn(fmt.Sprintf("the kept host's state in %s is left as it is: %v", hostDir(run.Out), err))
+		a.files.addSummary(keptSummary(run, id, note))
+		return false
+	}
+	saved := savedResult(run.Out, id)
+	if st == nil && (saved == nil || saved.Ended != nil) {
+		// Nothing of the leg's in --out to end: a down that ran without
+		// reporting ended it there, or up never wrote its result. The
+		// job summary still shows the row the post step posts.
+		a.files.addSummary(keptSummary(run, id, note))
+		return false
+	}
+	if st != nil && code != ExitOK {
+		// Under the teardown that failed, above the row.
+		cmd, keyNote := downCommand(run.Out, st)
+		msg := fmt.Sprintf("the kept host's state stays in %s, for a down to try the teardown again: "+
+			"the action with mode: down and this out, or %s", hostDir(run.Out), cmd)
+		if keyNote != "" {
+			msg += " (" + keyNote + ")"
+		}
+		a.annotate("warning", "mvm-verify post", msg)
+		a.files.addSummary("- ⚠️ " + msg + "\n\n")
+	}
+	legSt := st
+	if legSt == nil {
+		legSt = &upState{Provider: providerName, Identity: id}
+	}
+	if _, err := a.writeLegEnd(run, legSt, saved, teardown, note, legKept); err != nil {
+		a.resultNotSaved(run.Out, err)
+	}
+	return st != nil && code == ExitOK
+}
+
+// upStateOf is the state up kept in out if it is the leg id's; nil when
+// out holds none, or another leg's. The error is an --out this user does
+// not alone control (see readStateFile).
+func (a *app) upStateOf(out string, id providers.Identity) (*upState, error) {
+	data, err := readStateFile(out, a.outTrust()...)
+	var inErr *config.InputError
+	if errors.As(err, &inErr) {
+		return nil, err
+	}
+	var st upState
+	if err != nil || json.Unmarshal(data, &st) != nil || st.Identity.Name() != id.Name() {
+		return nil, nil
+	}
+	return &st, nil
+}
+
+// keptSummary is the job summary's row for a leg up kept, as the post step
+// ends it, when --out holds no result of the leg's to show it.
+func keptSummary(run *config.Run, id providers.Identity, note string) string {
+	row := matrix.Row{Key: id.Key, Provider: cmp.Or(run.Display, matrix.DisplayName(id.Key)), Lane: run.Lane,
+		Cells: map[matrix.Column]matrix.Cell{matrix.Preflight: {Status: matrix.Pass}, matrix.LiveCycle: {Status: matrix.NotRun}},
+		Notes: note}
+	return "### mvm-verify: " + row.Provider + "\n\n" + matrix.Table([]matrix.Row{row}) + "\n"
 }
 
 // abandonedSummary is the job summary's row for a leg whose main step ended
@@ -105,27 +217,28 @@ func abandonedSummary(run *config.Run, id providers.Identity, teardownCode int) 
 // provider's destroy deletes nothing there, so without this the suite's
 // user, its sudo rule and the probe binary would stay, and the suite's
 // processes would keep running. A host the provider created is removed by
-// the destroy, with everything on it. It returns the exit status and a
-// summary section ("" when there was nothing to do).
-func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, providerName string, id providers.Identity) (int, string) {
+// the destroy, with everything on it. It returns the exit status, a
+// summary section ("" when there was nothing to do) and, when it failed,
+// what went wrong in one line.
+func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, providerName string, id providers.Identity) (int, string, string) {
 	raw := a.env.Getenv("STATE_" + hostCleanupsKey)
 	if raw == "" {
-		return ExitOK, ""
+		return ExitOK, "", ""
 	}
 	if e, err := registry().Get(providerName); err != nil || e.Info.Creates {
 		// The destroy removes the host, and with it whatever the saved
 		// cleanups would undo, damaged or not.
-		return ExitOK, ""
+		return ExitOK, "", ""
 	}
 	var hs hostCleanupsState
 	if err := json.Unmarshal([]byte(raw), &hs); err != nil {
 		msg := fmt.Sprintf("the saved host cleanups (state %q) are not valid JSON (%v): whatever the run changed on the host may be left", hostCleanupsKey, err)
 		a.annotate("error", "mvm-verify post", msg)
 		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
-		return ExitFailed, "### mvm-verify host cleanup\n\n- ❌ " + msg + "\n\n"
+		return ExitFailed, "### mvm-verify host cleanup\n\n- ❌ " + msg + "\n\n", msg
 	}
 	if len(hs.Cleanups) == 0 {
-		return ExitOK, ""
+		return ExitOK, "", ""
 	}
 	var b strings.Builder
 	b.WriteString("### mvm-verify host cleanup\n\n")
@@ -139,14 +252,14 @@ func (a *app) postUndoOnHost(ctx context.Context, p providers.Provider, provider
 		a.annotate("error", "mvm-verify post", msg)
 		fmt.Fprintf(a.stderr, "mvm-verify post: %s\n", msg)
 		fmt.Fprintf(&b, "- ❌ %s\n\n", msg)
-		return ExitFailed, b.String()
+		return ExitFailed, b.String(), msg
 	}
 	fmt.Fprintf(a.stdout, "✓ undid what main's teardown had not on %s\n", hs.Host.Address)
 	for i := len(hs.Cleanups) - 1; i >= 0; i-- {
 		fmt.Fprintf(&b, "- ✅ %s\n", hs.Cleanups[i].Name)
 	}
 	b.WriteString("\n")
-	return ExitOK, b.String()
+	return ExitOK, b.String(), ""
 }
 
 // reportFromPost settles on GitHub what main left unsettled, after teardown,
@@ -217,11 +330,7 @@ func (a *app) reportFromPost(ctx context.Context, run *config.Run, id providers.
 	case outcome == string(verify.Up) && teardownCode == ExitOK && a.downReported(run, id):
 		fmt.Fprintf(a.stdout, "%s was already ended by down; its report stands\n", id.Key)
 	case outcome == string(verify.Up):
-		note := "host kept by up, torn down at the job's end; the suite was not run"
-		if teardownCode != ExitOK {
-			note = "host kept by up; the suite was not run; the teardown at the job's end failed (see the job)"
-		}
-		out := r.EndKept(ctx, row, note)
+		out := r.EndKept(ctx, row, postUpNote(teardownCode))
 		a.notice(out)
 		if out.StatusPosted {
 			fmt.Fprintf(a.stdout, "reported %s as ended without a verdict: the host up kept is gone (status error)\n", id.Key)
