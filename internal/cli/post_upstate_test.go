@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/internal/verify"
 )
 
@@ -88,7 +89,7 @@ func readResult(t *testing.T, out string) verify.Result {
 // into the same --out (a self-hosted runner's kept workspace) is not
 // refused for a host that no longer exists.
 func TestPostRemovesUpsStateOnceItsHostIsGone(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	out := filepath.Join(t.TempDir(), "out")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
@@ -149,7 +150,7 @@ const postKeepUser = "mvr-postkeep"
 // down from it; result.json and the job summary end the leg with the
 // failed teardown.
 func TestPostKeepsUpsStateWhenItsTeardownFails(t *testing.T) {
-	requireRoot(t)
+	testhost.RequireRoot(t)
 	removeUser := func() { exec.Command("userdel", "-r", "-f", postKeepUser).Run() }
 	removeUser() // left by an earlier run of this test killed before its cleanup
 	t.Cleanup(removeUser)
