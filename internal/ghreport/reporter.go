@@ -675,12 +675,12 @@ func (r *Reporter) postStatus(ctx context.Context, row matrix.Row, state string)
 		state = StatusState(row)
 	}
 	st := github.RepoStatus{
-		State:       github.Ptr(state),
-		Description: github.Ptr(Describe(row)),
-		Context:     github.Ptr(ContextPrefix + row.Key),
+		State:       new(state),
+		Description: new(Describe(row)),
+		Context:     new(ContextPrefix + row.Key),
 	}
 	if strings.HasPrefix(row.JobURL, "https://") || strings.HasPrefix(row.JobURL, "http://") {
-		st.TargetURL = github.Ptr(row.JobURL)
+		st.TargetURL = new(row.JobURL)
 	}
 	return r.call(ctx, "set commit status "+ContextPrefix+row.Key, func() (*github.Response, error) {
 		created, resp, err := r.gh.Repositories.CreateStatus(ctx, r.owner, r.name, row.HeadSHA, st)

@@ -119,7 +119,7 @@ func TestStatuses(t *testing.T) {
 	c := client(t, s, "rw")
 	sha := strings.Repeat("b", 40)
 	for _, st := range []string{"pending", "success"} {
-		if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr(st), Context: github.Ptr("mvm-verify/aws")}); err != nil {
+		if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new(st), Context: new("mvm-verify/aws")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,11 +130,11 @@ func TestStatuses(t *testing.T) {
 	if len(combined.Statuses) != 1 || combined.Statuses[0].GetState() != "success" || combined.GetState() != "success" {
 		t.Errorf("combined = %+v, want the latest per context", combined)
 	}
-	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("pending"), Description: github.Ptr(strings.Repeat("d", 141))})
+	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new("pending"), Description: new(strings.Repeat("d", 141))})
 	if err == nil {
 		t.Error("141-character description accepted")
 	}
-	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("done")})
+	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new("done")})
 	if err == nil {
 		t.Error("invalid state accepted")
 	}
@@ -227,7 +227,7 @@ func TestIdentities(t *testing.T) {
 		t.Errorf("GET /user with an installation token: %v, want 403", err)
 	}
 	sha := strings.Repeat("a", 40)
-	st, _, err := client(t, s, "pat").Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("success"), Context: github.Ptr("x")})
+	st, _, err := client(t, s, "pat").Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new("success"), Context: new("x")})
 	if err != nil || st.GetCreator().GetLogin() != "alice" {
 		t.Errorf("created status creator = %v (%v), want alice", st.GetCreator().GetLogin(), err)
 	}
@@ -252,7 +252,7 @@ func TestStaleReads(t *testing.T) {
 	if _, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", strings.Repeat("a", 40), github.RepoStatus{State: github.Ptr("pending"), Context: github.Ptr("c")}); err != nil {
+	if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", strings.Repeat("a", 40), github.RepoStatus{State: new("pending"), Context: new("c")}); err != nil {
 		t.Fatal(err)
 	}
 	got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil)
