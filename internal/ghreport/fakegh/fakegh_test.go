@@ -270,19 +270,38 @@ func TestStaleReads(t *testing.T) {
 		t.Errorf("pull request read: %v", err)
 	}
 
-	// Bounded: once the lag has passed, every read sees the write.
-	const lag = 5 * time.Millisecond
-	s = newServer(t, WithStaleReads(2, 1, lag))
+	// Bounded: once the lag has passed, every read sees the write, even
+	// one served a state exactly lag old. The fake's clock is moved past
+	// the lag rather than waited on; it stands still otherwise, so every
+	// read below is made exactly lag after the write.
+	const lag = time.Minute
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s = newServer(t, WithStaleReads(2, 1, lag), WithClock(clock))
 	c = client(t, s, "rw")
 	created, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * lag)
+	if got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil); err != nil || len(got) != 0 {
+		// Every read is served a past state, and the clock has not
+		// moved since the write: it misses the write, so the reads
+		// below see it because the lag passed, not because they are
+		// fresh.
+		t.Fatalf("read before the lag passed: %d comments (%v), want the state before the write", len(got), err)
+	}
+	mu.Lock()
+	now = now.Add(lag)
+	mu.Unlock()
 	for range 20 {
 		got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil)
 		if err != nil || len(got) != 1 || got[0].GetID() != created.GetID() {
-			t.Fatalf("read %s after the write: %d comments (%v), want the written one", 4*lag, len(got), err)
+			t.Fatalf("read %s after the write: %d comments (%v), want the written one", lag, len(got), err)
 		}
 	}
 }
