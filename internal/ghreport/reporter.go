@@ -169,7 +169,6 @@ type Reporter struct {
 	gh          *github.Client
 	owner, name string
 	log         *slog.Logger
-	clock       Clock
 
 	mu        sync.Mutex
 	rand      *rand.Rand
@@ -257,8 +256,8 @@ func New(cfg Config) (*Reporter, error) {
 	if cfg.KeptIn == "" {
 		cfg.KeptIn = "in the job summary"
 	}
-	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, clock: cfg.Clock,
-		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1)}
+	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, rand: cfg.Rand,
+		lookupJob: lookupJob, turn: make(chan struct{}, 1)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -300,10 +299,10 @@ func New(cfg Config) (*Reporter, error) {
 const noCommit = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
 
 func (r *Reporter) sleep(ctx context.Context, d time.Duration) error {
-	return r.clock.Sleep(ctx, d)
+	return r.cfg.Clock.Sleep(ctx, d)
 }
 
-func (r *Reporter) now() time.Time { return r.clock.Now() }
+func (r *Reporter) now() time.Time { return r.cfg.Clock.Now() }
 
 // disabled is why GitHub is not written to, or empty.
 func (r *Reporter) disabled() string {
@@ -409,7 +408,7 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 		// Within the ordinary budget and EndReadTimeout: the status that
 		// follows matters more, and gets the final budget and the rest of
 		// ctx, which slow requests and 5xx backoff here must not use up.
-		rctx, cancel := r.clock.WithTimeout(r.withBudget(ctx), r.cfg.EndReadTimeout)
+		rctx, cancel := r.cfg.Clock.WithTimeout(r.withBudget(ctx), r.cfg.EndReadTimeout)
 		v, err := r.read(rctx, r.cfg.Event.HeadSHA)
 		cancel()
 		if err == nil {

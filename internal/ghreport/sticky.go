@@ -766,7 +766,7 @@ func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (contex
 	}
 	// On the Reporter's clock, as the deadline is: one running faster
 	// than real time (tests) ends the request sooner in real time.
-	wctx, cancel := r.clock.WithTimeout(ctx, left)
+	wctx, cancel := r.cfg.Clock.WithTimeout(ctx, left)
 	return wctx, func(resp *github.Response, err error) error {
 		defer cancel()
 		if err == nil {
