@@ -113,12 +113,26 @@ func (a *app) ghConfig(run *config.Run, ev ghreport.Event, call time.Duration) g
 		// A leg's final report gets its own reserve's share (see
 		// finishReserve); report mode makes no such call.
 		FinalBudget: waitShare(finishReserve),
-		Sleep:       a.ghSleep,
+		Clock:       ghClock{sleep: a.ghSleep},
 		CheckRunID:  run.CheckRunID,
 		// 0 keeps the production read-back delays.
 		Settle: a.ghWait(run.GitHubAPIURL), Quiet: a.ghWait(run.GitHubAPIURL),
 		SkipComment: !run.Comment,
 	}
+}
+
+// ghClock is the GitHub reporting's clock: the real one, waiting with sleep
+// when it is set (a.ghSleep: tests inject one that does not wait).
+type ghClock struct {
+	ghreport.WallClock
+	sleep func(context.Context, time.Duration) error
+}
+
+func (c ghClock) Sleep(ctx context.Context, d time.Duration) error {
+	if c.sleep == nil {
+		return c.WallClock.Sleep(ctx, d)
+	}
+	return c.sleep(ctx, d)
 }
 
 // ghWait is the sticky comment's read-back waits (ghreport's Settle and

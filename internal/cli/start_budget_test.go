@@ -70,7 +70,7 @@ func TestConcurrentStartsFitTheirBudget(t *testing.T) {
 			if cfg.Settle != 0 || cfg.Quiet != 0 {
 				t.Fatalf("ghConfig set settle %s and quiet %s without MVM_VERIFY_POLL_INTERVAL, want the defaults", cfg.Settle, cfg.Quiet)
 			}
-			cfg.HTTPClient, cfg.Sleep = f.Client(), compressedSleep
+			cfg.HTTPClient, cfg.Clock = f.Client(), ghClock{sleep: compressedSleep}
 			cfg.Rand = rand.New(rand.NewPCG(seed, uint64(i)))
 			r, err := ghreport.New(cfg)
 			if err != nil {

@@ -142,13 +142,13 @@ func TestSettleDelayIsJitteredAndGrows(t *testing.T) {
 	var waits []time.Duration
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
 		c.Settle, c.Attempts = settle, attempts
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock = testClock{sleep: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
 			waits = append(waits, d)
 			mu.Unlock()
 			f.SetCommentBody(id, older) // drops the leg's row again
 			return ctx.Err()
-		}
+		}}
 	})
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "mine"))
 	if !out.Degraded || !strings.Contains(out.Notice, "did not stay") {
@@ -209,7 +209,7 @@ func TestReportStopsAfterAttemptsWhenRowsKeepBeingDropped(t *testing.T) {
 	waits := 0
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
 		c.Attempts = attempts
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock = testClock{sleep: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
 			waits++
 			n := waits
@@ -221,7 +221,7 @@ func TestReportStopsAfterAttemptsWhenRowsKeepBeingDropped(t *testing.T) {
 				cancel()
 			}
 			return ctx.Err()
-		}
+		}}
 	})
 	before := countRequests(f, http.MethodPatch)
 	rows, out, err := r.Report(ctx, expected, docs)

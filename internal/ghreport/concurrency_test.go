@@ -181,11 +181,12 @@ const prodSpeedup = 100
 const shortSpeedup = 2000
 
 // fastClock is time running speedup times faster than real time from
-// start, for the legs' waits (Sleep) and their clock (Now) alike: the ages
-// the protocol measures (a read's, a write's late window) and the quiet
-// period it waits must be on one time base, or the guards on them never
-// fire (a read 50 ms old would be 50 ms old against a quiet period that
-// takes 100 ms of real time but counts as 200 s).
+// start, for the legs' waits (Sleep), their clock (Now) and their
+// requests' timeouts (WithTimeout) alike: the ages the protocol measures
+// (a read's, a write's late window), the quiet period it waits and the
+// deadline of a write must be on one time base, or the guards on them
+// never fire (a read 50 ms old would be 50 ms old against a quiet period
+// that takes 100 ms of real time but counts as 200 s).
 type fastClock struct {
 	start   time.Time
 	speedup time.Duration
@@ -195,10 +196,10 @@ func newFastClock(speedup int) *fastClock {
 	return &fastClock{start: time.Now(), speedup: time.Duration(speedup)}
 }
 
-func (c *fastClock) now() time.Time { return c.start.Add(time.Since(c.start) * c.speedup) }
+func (c *fastClock) Now() time.Time { return c.start.Add(time.Since(c.start) * c.speedup) }
 
-// sleep waits 1/speedup of what was asked.
-func (c *fastClock) sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits 1/speedup of what was asked.
+func (c *fastClock) Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d / c.speedup)
 	defer t.Stop()
 	select {
@@ -209,16 +210,19 @@ func (c *fastClock) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// WithTimeout times out after 1/speedup of d: the protocol's bound on an
+// answered write is in the time its quiet period is waited in.
+func (c *fastClock) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d/c.speedup)
+}
+
 // newFastReporter is newReporter for a leg on clock c, configured by mod.
-// Its comment writes' deadlines are on c's time too, as the protocol's
-// bound on an answered write is in the time its quiet period is waited in.
 func newFastReporter(t *testing.T, f *fakegh.Server, ev Event, c *fastClock, mod func(*Config)) *Reporter {
 	t.Helper()
 	r, _ := newReporter(t, f, ev, testToken, func(cfg *Config) {
-		cfg.Now, cfg.Sleep = c.now, c.sleep
+		cfg.Clock = c
 		mod(cfg)
 	})
-	r.speedup = c.speedup
 	return r
 }
 
@@ -363,7 +367,7 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 						started.Done()
 						<-finish
 					}
-					if err := clock.sleep(ctx, work); err != nil {
+					if err := clock.Sleep(ctx, work); err != nil {
 						results <- fmt.Sprintf("%s work: %v", key, err)
 					}
 					if out := r.Finish(ctx, legRow(key, want[key], "notes of "+key)); out.Degraded {

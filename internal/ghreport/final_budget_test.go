@@ -148,7 +148,7 @@ func TestUpdateAndStartAsyncKeepBudget(t *testing.T) {
 }
 
 // Abandon and EndKept read the comment for the leg's settled cells before
-// the status; a read that hangs (a slow API) is cut at endReadTimeout, and
+// the status; a read that hangs (a slow API) is cut at EndReadTimeout, and
 // the status is still posted within the caller's time. Without the cut the
 // read would hold until the caller's deadline and the status never post.
 func TestEndStatusPostedWhenCommentReadHangs(t *testing.T) {
@@ -167,8 +167,7 @@ func TestEndStatusPostedWhenCommentReadHangs(t *testing.T) {
 			f := newFake(t)
 			release := make(chan struct{})
 			t.Cleanup(func() { close(release) }) // before the fake closes
-			r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
-			r.endReadTimeout = 50 * time.Millisecond
+			r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) { c.EndReadTimeout = 50 * time.Millisecond })
 			// The first comment list hangs until the test ends.
 			f.Inject(fakegh.Fault{Method: "GET", Path: "/comments", Status: http.StatusBadGateway, During: func() { <-release }})
 			// The caller's time: far beyond the cut, so only a read that

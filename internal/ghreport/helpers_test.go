@@ -51,6 +51,9 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
+// noWait is a sleep that does not wait.
+func noWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
 func (s *sleeps) total() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,7 +69,7 @@ func newReporter(t *testing.T, f *fakegh.Server, ev Event, token string, mod fun
 	s := &sleeps{}
 	cfg := Config{
 		Token: token, APIURL: f.URL(), Event: ev, HTTPClient: f.Client(),
-		Sleep: s.sleep, Rand: rand.New(rand.NewPCG(1, 2)),
+		Clock: testClock{sleep: s.sleep}, Rand: rand.New(rand.NewPCG(1, 2)),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -131,6 +134,34 @@ func latestStatus(f *fakegh.Server, sha, context string) (fakegh.Status, bool) {
 	return fakegh.Status{}, false
 }
 
+// testClock is a Clock made of funcs: now is its time (nil: the real
+// time), sleep how it waits (nil: for real), and rush how many times
+// sooner in real time than asked its timeouts end, as for a clock whose
+// time runs that much faster than real time (0: as asked).
+type testClock struct {
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+	rush  time.Duration
+}
+
+func (c testClock) Now() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+func (c testClock) Sleep(ctx context.Context, d time.Duration) error {
+	if c.sleep == nil {
+		return WallClock{}.Sleep(ctx, d)
+	}
+	return c.sleep(ctx, d)
+}
+
+func (c testClock) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d/max(c.rush, 1))
+}
+
 // sleepClock is a clock the waits asked of it move forward, on top of real
 // time: a reporter using it waits for nothing, yet sees the time it waited
 // pass, as it must to wait out a write that may land late (sticky.go).
@@ -140,18 +171,26 @@ type sleepClock struct {
 	ahead time.Duration
 }
 
-func (c *sleepClock) now() time.Time {
+// Now is real time plus every wait asked of the clock so far.
+func (c *sleepClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return time.Now().Add(c.ahead)
 }
 
-func (c *sleepClock) sleep(ctx context.Context, d time.Duration) error {
+// Sleep moves the clock d ahead at once.
+func (c *sleepClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
 	c.ahead += max(d, 0)
 	c.mu.Unlock()
 	return ctx.Err()
 }
 
+// WithTimeout times out in real time, which the clock moves with: by then
+// at least d has passed on it.
+func (c *sleepClock) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
+
 // use makes cfg's reporter wait on c.
-func (c *sleepClock) use(cfg *Config) { cfg.Now, cfg.Sleep = c.now, c.sleep }
+func (c *sleepClock) use(cfg *Config) { cfg.Clock = c }

@@ -123,10 +123,10 @@ func TestCanceledUpdateIsNotDegraded(t *testing.T) {
 	var logs bytes.Buffer
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock = testClock{sleep: func(ctx context.Context, d time.Duration) error {
 			<-ctx.Done() // the read-back waits until the caller gives up
 			return ctx.Err()
-		}
+		}}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan Outcome, 1)
@@ -172,7 +172,7 @@ func TestUnreachableAPIFailsFast(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &sleeps{}
-			r, err := New(Config{Token: testToken, APIURL: tc.url, Event: prEvent(sha1), Sleep: s.sleep})
+			r, err := New(Config{Token: testToken, APIURL: tc.url, Event: prEvent(sha1), Clock: testClock{sleep: s.sleep}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -137,7 +137,7 @@ func TestRowFlippedAndRestoredWhileWatchedIsWatchedAgain(t *testing.T) {
 	}
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
 		c.Quiet = quiet
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock = testClock{sleep: func(ctx context.Context, d time.Duration) error {
 			if d != quiet {
 				return ctx.Err()
 			}
@@ -158,7 +158,7 @@ func TestRowFlippedAndRestoredWhileWatchedIsWatchedAgain(t *testing.T) {
 				late = ""
 			}
 			return ctx.Err()
-		}
+		}}
 	})
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
 	if late != "" {

@@ -118,7 +118,7 @@ func (h traceHandler) Handle(_ context.Context, rec slog.Record) error {
 		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
 		return true
 	})
-	h.rt.add(h.rt.clock.now(), "leg  %-14s %s%s", h.leg, rec.Message, b.String())
+	h.rt.add(h.rt.clock.Now(), "leg  %-14s %s%s", h.leg, rec.Message, b.String())
 	return nil
 }
 func (h traceHandler) WithAttrs([]slog.Attr) slog.Handler { return h }

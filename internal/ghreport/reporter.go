@@ -24,7 +24,6 @@ import (
 	"github.com/google/go-github/v93/github"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
-	"github.com/tinylabscom/mvm-verify/internal/waits"
 )
 
 // Defaults for Config's zero values.
@@ -34,6 +33,14 @@ const (
 	DefaultAttempts = 10
 	DefaultSettle   = 1 * time.Second
 	DefaultQuiet    = 6 * time.Second
+	// DefaultEndReadTimeout bounds the comment read with which Abandon
+	// and EndKept learn the leg's settled cells before posting its
+	// status: a slow API (requests that take long, 5xx answers backed
+	// off) could otherwise spend most of the caller's time there, leaving
+	// too little for the status's rate-limit wait (up to
+	// SecondaryRateLimitWait). Without the read the row gets ? for what
+	// it did not know, which is better than a status left pending.
+	DefaultEndReadTimeout = 25 * time.Second
 )
 
 // Config configures a Reporter.
@@ -56,12 +63,11 @@ type Config struct {
 	// job's page, so no lookup (and no actions: read) is needed.
 	CheckRunID int64
 	HTTPClient *http.Client
-	// Sleep waits for d or until ctx ends; tests inject one that does not
-	// wait. Default: a timer.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Now is the clock; default time.Now.
-	Now func() time.Time
-	// Rand draws the jitter; default seeded from the clock.
+	// Clock is what the Reporter measures time and waits on; default
+	// WallClock. Tests inject one that does not wait, or runs faster
+	// than real time.
+	Clock Clock
+	// Rand draws the jitter; default seeded from the time.
 	Rand   *rand.Rand
 	Logger *slog.Logger
 	// Budget bounds the time spent waiting on rate limits and retries by
@@ -80,6 +86,10 @@ type Config struct {
 	// Settle is the base delay before a write is read back; default
 	// DefaultSettle.
 	Settle time.Duration
+	// EndReadTimeout bounds, on Clock, the comment read of Abandon and
+	// EndKept (DefaultEndReadTimeout says why); default
+	// DefaultEndReadTimeout.
+	EndReadTimeout time.Duration
 	// Quiet is how long a leg keeps watching its confirmed row, with the
 	// comment unchanged, before it trusts it: longer than any other leg's
 	// read-to-write latency plus twice the lag of GitHub's read replicas,
@@ -159,8 +169,6 @@ type Reporter struct {
 	gh          *github.Client
 	owner, name string
 	log         *slog.Logger
-	sleepFn     func(context.Context, time.Duration) error
-	now         func() time.Time
 
 	mu        sync.Mutex
 	rand      *rand.Rand
@@ -187,14 +195,6 @@ type Reporter struct {
 	// for, so a later status (the final one) is never posted before an
 	// earlier one (pending) has been answered.
 	turn chan struct{}
-	// endReadTimeout bounds end's read of the comment before the status
-	// (EndReadTimeout; tests shorten it).
-	endReadTimeout time.Duration
-	// speedup is how much faster than real time Config.Now and
-	// Config.Sleep run: 1, but tests run both faster. A comment write's
-	// deadline (sticky.go), on the Reporter's clock, becomes a real-time
-	// context timeout divided by it.
-	speedup time.Duration
 	// lateUntil is until when a comment write that got no answer may still
 	// land (sticky.go, mayLandLate).
 	lateUntil time.Time
@@ -247,20 +247,19 @@ func New(cfg Config) (*Reporter, error) {
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = DefaultQuiet
 	}
+	if cfg.EndReadTimeout <= 0 {
+		cfg.EndReadTimeout = DefaultEndReadTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = WallClock{}
+	}
 	if cfg.KeptIn == "" {
 		cfg.KeptIn = "in the job summary"
 	}
-	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, sleepFn: cfg.Sleep, now: cfg.Now,
-		rand: cfg.Rand, lookupJob: lookupJob, turn: make(chan struct{}, 1), endReadTimeout: EndReadTimeout,
-		speedup: 1}
+	r := &Reporter{cfg: cfg, owner: owner, name: name, log: cfg.Logger, rand: cfg.Rand,
+		lookupJob: lookupJob, turn: make(chan struct{}, 1)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
-	}
-	if r.sleepFn == nil {
-		r.sleepFn = waits.Sleep
-	}
-	if r.now == nil {
-		r.now = time.Now
 	}
 	if r.rand == nil {
 		seed := uint64(time.Now().UnixNano())
@@ -300,8 +299,10 @@ func New(cfg Config) (*Reporter, error) {
 const noCommit = "the event names no commit (GITHUB_SHA is empty), so no status or comment"
 
 func (r *Reporter) sleep(ctx context.Context, d time.Duration) error {
-	return r.sleepFn(ctx, d)
+	return r.cfg.Clock.Sleep(ctx, d)
 }
+
+func (r *Reporter) now() time.Time { return r.cfg.Clock.Now() }
 
 // disabled is why GitHub is not written to, or empty.
 func (r *Reporter) disabled() string {
@@ -397,15 +398,6 @@ func (r *Reporter) EndKept(ctx context.Context, row matrix.Row, note string) Out
 	return r.end(ctx, row, note, matrix.Cell{Status: matrix.NotRun})
 }
 
-// EndReadTimeout bounds the comment read with which Abandon and EndKept
-// learn the leg's settled cells before posting its status: a slow API
-// (requests that take long, 5xx answers backed off) could otherwise spend
-// most of the caller's time there, leaving too little for the status's
-// rate-limit wait (up to SecondaryRateLimitWait). Without the read the row
-// gets ? for what it did not know, which is better than a status left
-// pending.
-const EndReadTimeout = 25 * time.Second
-
 // end settles a leg that ended without a verdict: error status, the row's
 // settled cells kept (from the comment), live as its live cycle unless that
 // already failed, ? for the rest.
@@ -413,10 +405,10 @@ func (r *Reporter) end(ctx context.Context, row matrix.Row, note string, live ma
 	row.Cells = cloneCells(row.Cells)
 	if reason := r.disabled(); reason == "" && r.commentDisabled() == "" && r.cfg.Event.PR != 0 && r.cfg.Event.HeadSHA != "" {
 		// Keep what the leg had settled: its row as the comment holds it.
-		// Within the ordinary budget and endReadTimeout: the status that
+		// Within the ordinary budget and EndReadTimeout: the status that
 		// follows matters more, and gets the final budget and the rest of
 		// ctx, which slow requests and 5xx backoff here must not use up.
-		rctx, cancel := context.WithTimeout(r.withBudget(ctx), r.endReadTimeout)
+		rctx, cancel := r.cfg.Clock.WithTimeout(r.withBudget(ctx), r.cfg.EndReadTimeout)
 		v, err := r.read(rctx, r.cfg.Event.HeadSHA)
 		cancel()
 		if err == nil {
@@ -675,12 +667,12 @@ func (r *Reporter) postStatus(ctx context.Context, row matrix.Row, state string)
 		state = StatusState(row)
 	}
 	st := github.RepoStatus{
-		State:       github.Ptr(state),
-		Description: github.Ptr(Describe(row)),
-		Context:     github.Ptr(ContextPrefix + row.Key),
+		State:       new(state),
+		Description: new(Describe(row)),
+		Context:     new(ContextPrefix + row.Key),
 	}
 	if strings.HasPrefix(row.JobURL, "https://") || strings.HasPrefix(row.JobURL, "http://") {
-		st.TargetURL = github.Ptr(row.JobURL)
+		st.TargetURL = new(row.JobURL)
 	}
 	return r.call(ctx, "set commit status "+ContextPrefix+row.Key, func() (*github.Response, error) {
 		created, resp, err := r.gh.Repositories.CreateStatus(ctx, r.owner, r.name, row.HeadSHA, st)

@@ -40,7 +40,7 @@ func oldReadIsReadAgain(t *testing.T, tenths time.Duration) {
 		mu.Unlock()
 	}})
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-		c.Now = clock
+		c.Clock = testClock{now: clock, sleep: noWait}
 		c.Quiet = quiet
 	})
 	out := r.Start(context.Background(), matrix.Row{Key: "aws"})
@@ -130,9 +130,8 @@ func TestEveryOldReadIsReadAgainBeforeWriting(t *testing.T) {
 	// and the next read is old again.
 	mark := -1
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-		c.Now = clock
 		c.Quiet = quiet
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock = testClock{now: clock, sleep: func(ctx context.Context, d time.Duration) error {
 			if d == quiet && mark < 0 {
 				f.SetCommentBody(id, without)
 				mu.Lock()
@@ -141,7 +140,7 @@ func TestEveryOldReadIsReadAgainBeforeWriting(t *testing.T) {
 				mark = len(f.Requests())
 			}
 			return ctx.Err()
-		}
+		}}
 	})
 	// Finish: its row is one that must stay, so it waits the quiet period
 	// (Start, whose ⏳ row is replaced anyway, does not).
@@ -211,10 +210,9 @@ func TestReadAgainDoesNotCountAgainstTheReadCap(t *testing.T) {
 	var full string
 	sleeps := 0
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-		c.Now = clock
 		c.Quiet = quiet
 		c.Attempts = 1
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock = testClock{now: clock, sleep: func(ctx context.Context, d time.Duration) error {
 			sleeps++
 			cs := markerComments(f)
 			switch {
@@ -241,7 +239,7 @@ func TestReadAgainDoesNotCountAgainstTheReadCap(t *testing.T) {
 				f.SetCommentBody(cs[0].ID, full)
 			}
 			return ctx.Err()
-		}
+		}}
 	})
 	// Finish: its row is one that must stay, so it waits the quiet period
 	// (Start, whose ⏳ row is replaced anyway, does not).
@@ -270,7 +268,7 @@ func TestReadBackSurvivesStaleReads(t *testing.T) {
 		outs := make([]Outcome, 2)
 		for i, key := range []string{"aws", "gcp"} {
 			r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-				c.Sleep = nil // real waits: the replicas' lag must pass
+				c.Clock = WallClock{} // real waits: the replicas' lag must pass
 				c.Settle = 5 * time.Millisecond
 				c.Quiet = 5 * lag
 				c.Attempts = 2 * DefaultAttempts

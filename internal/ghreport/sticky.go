@@ -764,9 +764,9 @@ func (r *Reporter) writeRequest(ctx context.Context, deadline time.Time) (contex
 	if left <= 0 {
 		return nil, nil, fmt.Errorf("%w (not sent: its read is too old)", errWriteTimedOut)
 	}
-	// A context deadline runs on the real clock; the Reporter's may run
-	// faster (tests).
-	wctx, cancel := context.WithTimeout(ctx, left/r.speedup)
+	// On the Reporter's clock, as the deadline is: one running faster
+	// than real time (tests) ends the request sooner in real time.
+	wctx, cancel := r.cfg.Clock.WithTimeout(ctx, left)
 	return wctx, func(resp *github.Response, err error) error {
 		defer cancel()
 		if err == nil {

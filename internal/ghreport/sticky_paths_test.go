@@ -39,7 +39,7 @@ func TestCommentKeptChangingEndsTheWatch(t *testing.T) {
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
 		c.Quiet = quiet
 		c.Attempts = 2
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock = testClock{sleep: func(ctx context.Context, d time.Duration) error {
 			if d != quiet {
 				return ctx.Err()
 			}
@@ -49,7 +49,7 @@ func TestCommentKeptChangingEndsTheWatch(t *testing.T) {
 			cs := markerComments(f)
 			f.SetCommentBody(cs[0].ID, untagged(cs[0].Body)+newWriteTag())
 			return ctx.Err()
-		}
+		}}
 	})
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
 	if !out.Degraded || !strings.Contains(out.Notice, "kept changing the comment") {
@@ -83,7 +83,7 @@ func TestWriteOfUnchangedRowsIsNotSent(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Second)
 	clock := func() time.Time { return at } // the leg's row gets this stamp
 	mod := func(c *Config) {
-		c.Now = clock
+		c.Clock = testClock{now: clock, sleep: noWait}
 		c.JobURL = runURL + "/job/1"
 	}
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, mod)
@@ -138,7 +138,7 @@ func TestReadsAlwaysTooOldToWriteFromEndTheUpdate(t *testing.T) {
 		return 0
 	}))
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-		c.Now = clock
+		c.Clock = testClock{now: clock, sleep: noWait}
 		c.Quiet = quiet
 		c.Attempts = 3
 	})
@@ -197,9 +197,11 @@ func TestWriteWithoutAnswerIsWaitedOut(t *testing.T) {
 	const quiet = 8 * time.Second
 	quietWaits, releasedAt := 0, -1
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-		clock.use(c)
 		c.Quiet = quiet
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		// Held until released, the write times out 3·quiet/4 after its
+		// read on the leg's clock (6 s), whose timeouts take 1/60 of
+		// that in real time (100 ms).
+		c.Clock = testClock{now: clock.Now, rush: 60, sleep: func(ctx context.Context, d time.Duration) error {
 			// While the write may still land, the quiet wait comes in
 			// quarters, with a read after each (sticky.go, pause).
 			if d == quiet || d == quiet/4 {
@@ -209,12 +211,9 @@ func TestWriteWithoutAnswerIsWaitedOut(t *testing.T) {
 				releasedAt = quietWaits
 				landed()
 			}
-			return clock.sleep(ctx, d)
-		}
+			return clock.Sleep(ctx, d)
+		}}
 	})
-	// Held until released, the write times out: after 3·quiet/4 of the
-	// leg's clock, which runs 60 times faster here (6 s: 100 ms).
-	r.speedup = 60
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
 	select {
 	case <-held:
@@ -278,10 +277,10 @@ func TestGiveUpWaitsOutLateWriteAndRepairs(t *testing.T) {
 	const quiet = 8 * time.Second
 	released := false
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, func(c *Config) {
-		clock.use(c)
 		c.Quiet = quiet
 		c.Attempts = 1
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		// The write's 6 s deadline takes 100 ms of real time.
+		c.Clock = testClock{now: clock.Now, rush: 60, sleep: func(ctx context.Context, d time.Duration) error {
 			select {
 			case <-held:
 				if d > quiet && !released {
@@ -291,10 +290,9 @@ func TestGiveUpWaitsOutLateWriteAndRepairs(t *testing.T) {
 				}
 			default:
 			}
-			return clock.sleep(ctx, d)
-		}
+			return clock.Sleep(ctx, d)
+		}}
 	})
-	r.speedup = 60 // the write's 6 s deadline: 100 ms
 	out := r.Finish(context.Background(), legRow("aws", matrix.Pass, "notes of aws"))
 	select {
 	case <-held:

@@ -147,6 +147,12 @@ func WithTrace(fn func(Event)) Option { return func(s *Server) { s.trace = fn } 
 // Option configures a Server.
 type Option func(*Server)
 
+// WithClock puts the fake on the clock now: what it stamps comments and
+// statuses with, and what its stale reads (WithStaleReads, WithAdversary)
+// measure a state's age on, so a test can move time past the lag rather
+// than wait it out. Default time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
 // WithMaxPerPage lowers the page size cap (GitHub's is 100) so tests page
 // through few comments.
 func WithMaxPerPage(n int) Option { return func(s *Server) { s.perPage = n } }

@@ -119,7 +119,7 @@ func TestStatuses(t *testing.T) {
 	c := client(t, s, "rw")
 	sha := strings.Repeat("b", 40)
 	for _, st := range []string{"pending", "success"} {
-		if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr(st), Context: github.Ptr("mvm-verify/aws")}); err != nil {
+		if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new(st), Context: new("mvm-verify/aws")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,11 +130,11 @@ func TestStatuses(t *testing.T) {
 	if len(combined.Statuses) != 1 || combined.Statuses[0].GetState() != "success" || combined.GetState() != "success" {
 		t.Errorf("combined = %+v, want the latest per context", combined)
 	}
-	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("pending"), Description: github.Ptr(strings.Repeat("d", 141))})
+	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new("pending"), Description: new(strings.Repeat("d", 141))})
 	if err == nil {
 		t.Error("141-character description accepted")
 	}
-	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("done")})
+	_, _, err = c.Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new("done")})
 	if err == nil {
 		t.Error("invalid state accepted")
 	}
@@ -227,7 +227,7 @@ func TestIdentities(t *testing.T) {
 		t.Errorf("GET /user with an installation token: %v, want 403", err)
 	}
 	sha := strings.Repeat("a", 40)
-	st, _, err := client(t, s, "pat").Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: github.Ptr("success"), Context: github.Ptr("x")})
+	st, _, err := client(t, s, "pat").Repositories.CreateStatus(ctx, "acme", "widgets", sha, github.RepoStatus{State: new("success"), Context: new("x")})
 	if err != nil || st.GetCreator().GetLogin() != "alice" {
 		t.Errorf("created status creator = %v (%v), want alice", st.GetCreator().GetLogin(), err)
 	}
@@ -252,7 +252,7 @@ func TestStaleReads(t *testing.T) {
 	if _, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", strings.Repeat("a", 40), github.RepoStatus{State: github.Ptr("pending"), Context: github.Ptr("c")}); err != nil {
+	if _, _, err := c.Repositories.CreateStatus(ctx, "acme", "widgets", strings.Repeat("a", 40), github.RepoStatus{State: new("pending"), Context: new("c")}); err != nil {
 		t.Fatal(err)
 	}
 	got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil)
@@ -270,19 +270,38 @@ func TestStaleReads(t *testing.T) {
 		t.Errorf("pull request read: %v", err)
 	}
 
-	// Bounded: once the lag has passed, every read sees the write.
-	const lag = 5 * time.Millisecond
-	s = newServer(t, WithStaleReads(2, 1, lag))
+	// Bounded: once the lag has passed, every read sees the write, even
+	// one served a state exactly lag old. The fake's clock is moved past
+	// the lag rather than waited on; it stands still otherwise, so every
+	// read below is made exactly lag after the write.
+	const lag = time.Minute
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s = newServer(t, WithStaleReads(2, 1, lag), WithClock(clock))
 	c = client(t, s, "rw")
 	created, _, err := c.Issues.CreateComment(ctx, "acme", "widgets", 1, github.IssueCommentRequest{Body: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * lag)
+	if got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil); err != nil || len(got) != 0 {
+		// Every read is served a past state, and the clock has not
+		// moved since the write: it misses the write, so the reads
+		// below see it because the lag passed, not because they are
+		// fresh.
+		t.Fatalf("read before the lag passed: %d comments (%v), want the state before the write", len(got), err)
+	}
+	mu.Lock()
+	now = now.Add(lag)
+	mu.Unlock()
 	for range 20 {
 		got, _, err := c.Issues.ListComments(ctx, "acme", "widgets", 1, nil)
 		if err != nil || len(got) != 1 || got[0].GetID() != created.GetID() {
-			t.Fatalf("read %s after the write: %d comments (%v), want the written one", 4*lag, len(got), err)
+			t.Fatalf("read %s after the write: %d comments (%v), want the written one", lag, len(got), err)
 		}
 	}
 }

@@ -233,7 +233,7 @@ func (s *Server) changed() {
 	if s.stale == nil {
 		return
 	}
-	snap := snapshot{at: time.Now(), comments: make(map[int64]*Comment, len(s.comments)), statuses: slices.Clip(s.statuses)}
+	snap := snapshot{at: s.now(), comments: make(map[int64]*Comment, len(s.comments)), statuses: slices.Clip(s.statuses)}
 	for id, c := range s.comments {
 		cc := *c
 		snap.comments[id] = &cc
@@ -265,7 +265,7 @@ func (s *Server) servePast(r *http.Request, age time.Duration) (restore func()) 
 	if age < 0 {
 		return noop
 	}
-	at := time.Now().Add(-age)
+	at := s.now().Add(-age)
 	// The state that stood at that instant: the last recorded at or
 	// before it (the oldest kept when all are newer: setup, long ago).
 	past := s.snapshots[0]
