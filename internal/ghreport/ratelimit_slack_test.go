@@ -41,7 +41,13 @@ func (c *stepClock) waits() []time.Duration {
 }
 
 // use makes cfg's reporter tell time and wait on c.
-func (c *stepClock) use(cfg *Config) { cfg.Now, cfg.Sleep = c.Now, c.Sleep }
+func (c *stepClock) use(cfg *Config) { cfg.Clock = c }
+
+// WithTimeout measures d in real time: the test's clock moves only when
+// waited on, so a timeout on it would never end.
+func (c *stepClock) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
 
 // TestRateLimitResetWaitHasASecondOfSlack: a primary rate limit's
 // x-ratelimit-reset is whole unix seconds, rounded down, so the limit may
