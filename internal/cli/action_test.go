@@ -2,8 +2,6 @@ package cli_test
 
 import (
 	"encoding/json"
-	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 func phaseStatus(t *testing.T, resultPath, name string) string {
@@ -36,56 +35,12 @@ func phaseStatus(t *testing.T, resultPath, name string) string {
 	return ""
 }
 
-// parseFileCommands reads a GITHUB_OUTPUT / GITHUB_STATE file the way the
-// runner does: a line is key=value when its first "=" comes before any
-// "<<", else a key<<DELIM heredoc whose value runs up to a line that is
-// DELIM. As for the runner, a heredoc without its closing delimiter, an
-// empty key or a line that is neither form is an error: the test fails.
+// parseFileCommands reads a GITHUB_OUTPUT / GITHUB_STATE file as the
+// runner does (providertest.ParseFileCommands); a file the runner would
+// refuse fails the test.
 func parseFileCommands(t *testing.T, path string) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
-	out, err := parseFileCommandText(string(data))
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", path, err, data)
-	}
-	return out
-}
-
-func parseFileCommandText(text string) (map[string]string, error) {
-	out := map[string]string{}
-	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if l == "" {
-			continue
-		}
-		eq, heredoc := strings.Index(l, "="), strings.Index(l, "<<")
-		switch {
-		case eq >= 0 && (heredoc < 0 || eq < heredoc):
-			if eq == 0 {
-				return nil, fmt.Errorf("line %d %q: empty name", i+1, l)
-			}
-			out[l[:eq]] = l[eq+1:]
-		case heredoc >= 0:
-			key, delim := l[:heredoc], l[heredoc+2:]
-			if key == "" || delim == "" {
-				return nil, fmt.Errorf("line %d %q: empty name or delimiter", i+1, l)
-			}
-			start := i + 1
-			for i = start; i < len(lines) && lines[i] != delim; i++ {
-			}
-			if i == len(lines) {
-				return nil, fmt.Errorf("line %d: matching delimiter %q not found", start, delim)
-			}
-			out[key] = strings.Join(lines[start:i], "\n")
-		default:
-			return nil, fmt.Errorf("line %d %q: invalid format, expected name=value or name<<DELIMITER", i+1, l)
-		}
-	}
-	return out, nil
+	return providertest.ReadFileCommands(t, path)
 }
 
 // runnerInputs is what GitHub's runner passes a Docker action: an INPUT_
@@ -129,30 +84,14 @@ func runnerInputs(t *testing.T, with map[string]string, expr map[string]string) 
 }
 
 // runnerPostEnv is the post step's environment as GitHub's runner builds
-// it: main's environment, but every step gets fresh GITHUB_OUTPUT,
-// GITHUB_STEP_SUMMARY and GITHUB_STATE files, and what main saved in its
-// state file reaches post only as STATE_* variables. It returns the env and
-// post's files by variable name.
+// it (providertest.PostStep): main's environment, but every step gets fresh
+// GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_STATE files, and what main
+// saved in its state file reaches post only as STATE_* variables. It
+// returns the env and post's files by variable name.
 func runnerPostEnv(t *testing.T, mainEnv []string, state map[string]string) ([]string, map[string]string) {
 	t.Helper()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = emptyFile(t, "post-"+strings.ToLower(name))
-	}
-	var env []string
-	for _, kv := range mainEnv {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, fresh := files[k]; !fresh && !strings.HasPrefix(k, "STATE_") {
-			env = append(env, kv)
-		}
-	}
-	for k, path := range files {
-		env = append(env, k+"="+path)
-	}
-	for k, v := range state {
-		env = append(env, "STATE_"+k+"="+v)
-	}
-	return env, files
+	env, post := providertest.PostStep(t, mainEnv, state)
+	return env, post.Files()
 }
 
 // TestRunnerContract runs the binary as GitHub's runner runs a Docker
@@ -167,13 +106,7 @@ func TestRunnerContract(t *testing.T) {
 	gh.SetPR(repo, fakegh.PR{Number: 7, HeadSHA: head, HeadRepo: repo, BaseRepo: repo})
 
 	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		if err := os.WriteFile(files[name], nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	runner := providertest.NewRunner(t, "")
 	event := filepath.Join(dir, "event.json")
 	if err := os.WriteFile(event, []byte(`{"pull_request":{"number":7,"head":{"sha":"`+head+`","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -188,13 +121,11 @@ func TestRunnerContract(t *testing.T) {
 		"${{ github.repository }}":                                repo,
 		"${{ github.event.pull_request.head.sha || github.sha }}": head,
 	})
-	env := cmdEnv(t, append(inputs,
+	env := cmdEnv(t, append(append(inputs, runner.Env()...),
 		"GITHUB_ACTIONS=true", "GITHUB_API_URL="+gh.URL(), "GITHUB_SERVER_URL=https://github.example",
 		"GITHUB_REPOSITORY="+repo, "GITHUB_RUN_ID=4242", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
 		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff",
-		"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH="+event,
-		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"],
-		"GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"], "MVM_VERIFY_POLL_INTERVAL=50ms",
+		"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH="+event, "MVM_VERIFY_POLL_INTERVAL=50ms",
 	)...)
 	main := runBin(t, env)
 	if main.code != 0 {
@@ -203,7 +134,7 @@ func TestRunnerContract(t *testing.T) {
 	if !strings.Contains(main.stdout, "::group::hello") || !strings.Contains(main.stdout, "::endgroup::") {
 		t.Errorf("step output is not in a ::group:: block:\n%s", main.stdout)
 	}
-	outputs := parseFileCommands(t, files["GITHUB_OUTPUT"])
+	outputs := runner.Outputs(t)
 	if outputs["status"] != "verified" {
 		t.Errorf("output status %q, want verified", outputs["status"])
 	}
@@ -221,8 +152,8 @@ func TestRunnerContract(t *testing.T) {
 	if row.HeadSHA != "0123456789abcdef0123456789abcdef01234567" {
 		t.Errorf("row head SHA %q, want the PR head from the event, not GITHUB_SHA", row.HeadSHA)
 	}
-	summary, _ := os.ReadFile(files["GITHUB_STEP_SUMMARY"])
-	if !strings.Contains(string(summary), "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") {
+	summary := runner.Summary(t)
+	if !strings.Contains(summary, "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") {
 		t.Errorf("job summary lacks the matrix header:\n%s", summary)
 	}
 	// summary-path and result-path name the files the run wrote in out:
@@ -230,7 +161,7 @@ func TestRunnerContract(t *testing.T) {
 	if want := filepath.Join(dir, "out", "summary.md"); outputs["summary-path"] != want {
 		t.Errorf("output summary-path %q, want %q", outputs["summary-path"], want)
 	} else if md := readFile(t, want); !strings.Contains(md, "| Provider | Preflight | Live cycle | Seccomp probe | Notes |") ||
-		!strings.Contains(string(summary), md) {
+		!strings.Contains(summary, md) {
 		t.Errorf("summary-path's file is not the leg's summary as in the job summary:\n%s", md)
 	}
 	if want := filepath.Join(dir, "out", "result.json"); outputs["result-path"] != want {
@@ -249,17 +180,17 @@ func TestRunnerContract(t *testing.T) {
 	if c := gh.Comments(repo, 7); len(c) != 1 {
 		t.Errorf("%d PR comments, want the one sticky matrix comment", len(c))
 	}
-	for _, o := range []string{outputs["row"], string(summary)} {
+	for _, o := range []string{outputs["row"], summary} {
 		if strings.Contains(o, token) {
 			t.Error("the token leaked into an output or the summary")
 		}
 	}
 
-	state := parseFileCommands(t, files["GITHUB_STATE"])
+	state := runner.State(t)
 	if state["identity"] == "" || state["provider"] != "local" {
 		t.Fatalf("state lacks identity/provider: %v", state)
 	}
-	postEnv, postFiles := runnerPostEnv(t, env, state)
+	postEnv, post := runner.Post(t, env)
 	cmd := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	cmd.Env = postEnv
 	out, err := cmd.CombinedOutput()
@@ -269,12 +200,12 @@ func TestRunnerContract(t *testing.T) {
 	if !strings.Contains(string(out), "leak check") {
 		t.Errorf("post did not run the leak check:\n%s", out)
 	}
-	if sum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"]); !strings.Contains(sum, "leak check: nothing tagged with this run is left") {
+	if sum := post.Summary(t); !strings.Contains(sum, "leak check: nothing tagged with this run is left") {
 		t.Errorf("post's job summary lacks the leak check:\n%s", sum)
 	}
 	// Main's files are the runner's by now: post writes only its own.
-	if after := readFile(t, files["GITHUB_STEP_SUMMARY"]); after != string(summary) {
-		t.Errorf("post wrote into main's job summary file:\n%s", strings.TrimPrefix(after, string(summary)))
+	if after := runner.Summary(t); after != summary {
+		t.Errorf("post wrote into main's job summary file:\n%s", strings.TrimPrefix(after, summary))
 	}
 }
 
@@ -295,23 +226,20 @@ func TestPostWithoutStateDoesNothing(t *testing.T) {
 // In Actions, bad input also sets the status output to error and says what
 // was wrong in the job summary.
 func TestBadInputInActions(t *testing.T) {
-	dir := t.TempDir()
-	outputs, summary := filepath.Join(dir, "outputs"), filepath.Join(dir, "summary")
-	for _, f := range []string{outputs, summary} {
-		if err := os.WriteFile(f, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := runBin(t, cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_OUTPUT="+outputs, "GITHUB_STEP_SUMMARY="+summary,
-		"INPUT_PROVIDER=nimbus", "INPUT_OUT="+filepath.Join(dir, "out")))
+	runner := providertest.NewRunner(t, "")
+	r := runBin(t, cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true",
+		"INPUT_PROVIDER=nimbus", "INPUT_OUT="+filepath.Join(t.TempDir(), "out"))...))
 	if r.code != 2 {
 		t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	if got := parseFileCommands(t, outputs)["status"]; got != "error" {
+	if got := runner.Outputs(t)["status"]; got != "error" {
 		t.Errorf("status output %q, want error", got)
 	}
-	sum, _ := os.ReadFile(summary)
-	if !strings.Contains(string(sum), "bad input") || !strings.Contains(string(sum), `input "provider": got "nimbus"`) {
+	if st := runner.State(t); len(st) > 0 {
+		t.Errorf("state saved for a run refused at its input: %q", st)
+	}
+	sum := runner.Summary(t)
+	if !strings.Contains(sum, "bad input") || !strings.Contains(sum, `input "provider": got "nimbus"`) {
 		t.Errorf("job summary does not say what was wrong:\n%s", sum)
 	}
 	if !strings.Contains(r.stdout, "::error") {
@@ -389,38 +317,6 @@ func TestBadInput(t *testing.T) {
 			}
 			if left := processesMentioning(t, tmp); len(left) > 0 {
 				t.Errorf("processes started: %v", left)
-			}
-		})
-	}
-}
-
-// The tests' reader of GITHUB_OUTPUT and GITHUB_STATE must read what the
-// runner reads and refuse what it refuses, or a malformed file would pass.
-func TestParseFileCommandsLikeTheRunner(t *testing.T) {
-	for _, tc := range []struct {
-		name, text string
-		want       map[string]string
-		err        string
-	}{
-		{"value", "a=b\n", map[string]string{"a": "b"}, ""},
-		{"= before <<", "a=b<<c\n", map[string]string{"a": "b<<c"}, ""},
-		{"<< before =", "a<<EOF\nx=y\nEOF\n", map[string]string{"a": "x=y"}, ""},
-		{"heredoc, crlf", "a<<EOF\r\none\r\ntwo\r\nEOF\r\nb=c\r\n", map[string]string{"a": "one\ntwo", "b": "c"}, ""},
-		{"empty heredoc", "a<<EOF\nEOF\n", map[string]string{"a": ""}, ""},
-		{"heredoc without its end", "a<<EOF\nx\n", nil, `matching delimiter "EOF" not found`},
-		{"neither form", "just text\n", nil, "invalid format"},
-		{"empty name", "=v\n", nil, "empty name"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseFileCommandText(tc.text)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("got %q, err %v; want an error with %q", got, err, tc.err)
-				}
-				return
-			}
-			if err != nil || !maps.Equal(got, tc.want) {
-				t.Errorf("got %q, err %v; want %q", got, err, tc.want)
 			}
 		})
 	}

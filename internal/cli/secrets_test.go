@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // secretMarkers are strings no artifact of a run may hold whatever the
@@ -113,13 +114,7 @@ func TestSecretsStayOutLocal(t *testing.T) {
 func secretsStayOutLocal(t *testing.T, failing bool) {
 	testhost.RequireRoot(t)
 	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		if err := os.WriteFile(files[name], nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	runner := providertest.NewRunner(t, "")
 	// The token is a secret input the run really uses: it reports to a
 	// fake GitHub, whose comments and statuses are searched too.
 	const repo, head = "o/r", "0123456789abcdef0123456789abcdef01234567"
@@ -151,12 +146,11 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 		"      echo 'leak ends'\n"+
 		"  - name: last\n    run: "+last+"\n    column: Live cycle\n")
 	out, stateDir := filepath.Join(dir, "out"), filepath.Join(dir, "state")
-	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1", "GITHUB_RUN_ATTEMPT=1", "MVM_VERIFY_POLL_INTERVAL=50ms",
-		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+	env := cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1", "GITHUB_RUN_ATTEMPT=1", "MVM_VERIFY_POLL_INTERVAL=50ms",
 		"GITHUB_API_URL="+gh.URL(), "GITHUB_REPOSITORY="+repo, "GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff",
 		"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH="+event,
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+out, "INPUT_LOCAL-STATE-DIR="+stateDir,
-		"INPUT_TIMEOUT-MINUTES=10", "INPUT_GITHUB-TOKEN="+token)
+		"INPUT_TIMEOUT-MINUTES=10", "INPUT_GITHUB-TOKEN="+token)...)
 
 	cmd := exec.Command(bin)
 	cmd.Env = env
@@ -230,7 +224,7 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 	if code != want {
 		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, want, stdout.String(), stderr.String())
 	}
-	sum := readFile(t, files["GITHUB_STEP_SUMMARY"])
+	sum := runner.Summary(t)
 	if failing && !strings.Contains(sum, "boom") {
 		t.Errorf("the job summary lacks the failing step's log, so the search covered less than a failure shows:\n%s", sum)
 	}
@@ -263,7 +257,7 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 		t.Fatal(err)
 	}
 	checkSecretsStayOut(t, stdout.String(), stderr.String(),
-		[]string{files["GITHUB_OUTPUT"], files["GITHUB_STATE"], files["GITHUB_STEP_SUMMARY"], out, stateDir, sentFile},
+		[]string{runner.OutputFile, runner.StateFile, runner.SummaryFile, out, stateDir, sentFile},
 		append(append([]string{token}, secretMarkers...), body...))
 }
 

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // TestRunnerCancelOnSSHHostUndoesTheRun cancels an Actions main step as
@@ -47,17 +49,12 @@ func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
 	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: stubborn\n    run: "+string(stepJSON)+"\n")
 
 	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		os.WriteFile(files[name], nil, 0o644)
-	}
+	runner := providertest.NewRunner(t, "")
 	out := filepath.Join(dir, "out")
-	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
-		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+	env := cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...)
 
 	main := startBin(t, env)
 	main.waitUntil("the suite's step", func() bool {
@@ -65,7 +62,7 @@ func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
 	}, nil)
 
 	// What the run made on the host, as the state records it for post.
-	state := parseFileCommands(t, files["GITHUB_STATE"])
+	state := runner.State(t)
 	var pending struct {
 		Cleanups []struct{ Command string } `json:"cleanups"`
 	}
@@ -122,7 +119,7 @@ func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
 	if strings.Contains(output, "teardown failed") || strings.Contains(output, "connection was closed") {
 		t.Errorf("the teardown did not undo the run over a live connection:\n%s", output)
 	}
-	state = parseFileCommands(t, files["GITHUB_STATE"])
+	state = runner.State(t)
 	pending.Cleanups = nil
 	if err := json.Unmarshal([]byte(state["host-cleanups"]), &pending); err != nil {
 		t.Fatalf("state host-cleanups %q: %v", state["host-cleanups"], err)

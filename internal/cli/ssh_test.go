@@ -18,6 +18,7 @@ import (
 
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // sshHost boots a real sshd test host that accepts a fresh client key for
@@ -114,23 +115,18 @@ func TestSSHProviderInsecureHostKeyRunsWithWarning(t *testing.T) {
 func TestSecretsStayOut(t *testing.T) {
 	h, _, keyPEM := sshHost(t)
 	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		os.WriteFile(files[name], nil, 0o644)
-	}
+	runner := providertest.NewRunner(t, "")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n")
 	out := filepath.Join(dir, "out")
-	r := runBin(t, cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
-		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+	r := runBin(t, cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()))
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...))
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	checkSecretsStayOut(t, r.stdout, r.stderr,
-		[]string{files["GITHUB_OUTPUT"], files["GITHUB_STATE"], files["GITHUB_STEP_SUMMARY"], out},
+		[]string{runner.OutputFile, runner.StateFile, runner.SummaryFile, out},
 		append(append([]string{}, secretMarkers...), pemBodyLines(t, keyPEM)...))
 }
 
@@ -253,11 +249,7 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		}
 	})
 	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		os.WriteFile(files[name], nil, 0o644)
-	}
+	runner := providertest.NewRunner(t, "")
 	step := "sleep " + sleepArg
 	if created {
 		// The created user has passwordless sudo: a step may start root
@@ -277,11 +269,10 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 	if err := os.WriteFile(filepath.Join(filepath.Dir(suite), "payload.sh"), []byte("uploaded\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
-		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+	env := cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...)
 
 	main := startBin(t, env)
 	// The step's sleep, and the root one when the step starts it too. Only
@@ -310,7 +301,7 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		})
 	main.kill()
 
-	state := parseFileCommands(t, files["GITHUB_STATE"])
+	state := runner.State(t)
 	if state["outcome"] != "" || state["host-cleanups"] == "" {
 		t.Fatalf("state after the kill: %v, want pending host cleanups and no outcome", state)
 	}
@@ -349,7 +340,7 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 		t.Fatal("the step ended with main; nothing for post to stop")
 	}
 
-	postEnv, postFiles := runnerPostEnv(t, env, state)
+	postEnv, postRunner := runner.Post(t, env)
 	if !created {
 		// A post step that cannot undo the changes fails, naming them:
 		// here the saved host key is not the host's, so it must not log in.
@@ -397,12 +388,12 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 	if entries, _ := os.ReadDir(uploads); len(entries) != 1 {
 		t.Errorf("%s holds %d entries after post, want only existing.sh (no upload, no copy of it beside)", uploads, len(entries))
 	}
-	summary, _ := os.ReadFile(postFiles["GITHUB_STEP_SUMMARY"])
-	if !strings.Contains(string(summary), "remove suite user "+suiteUser) && created ||
-		!strings.Contains(string(summary), "stop the suite's processes") {
+	summary := postRunner.Summary(t)
+	if !strings.Contains(summary, "remove suite user "+suiteUser) && created ||
+		!strings.Contains(summary, "stop the suite's processes") {
 		t.Errorf("the summary does not say what post undid:\n%s", summary)
 	}
-	for _, l := range strings.Split(string(out)+string(summary), "\n") {
+	for _, l := range strings.Split(string(out)+summary, "\n") {
 		// ::add-mask:: lines are how the runner learns what to hide.
 		if strings.Contains(l, "PRIVATE KEY") && !strings.HasPrefix(l, "::add-mask::") {
 			t.Errorf("post's output or summary holds the private key: %q", l)
@@ -416,22 +407,17 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 	h, _, keyPEM := sshHost(t)
 	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		os.WriteFile(files[name], nil, 0o644)
-	}
+	runner := providertest.NewRunner(t, "")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n")
-	env := cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
-		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"], "GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+	env := cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...)
 	r := runBin(t, env)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	state := parseFileCommands(t, files["GITHUB_STATE"])
+	state := runner.State(t)
 	var pending struct {
 		Cleanups []struct{ Name string } `json:"cleanups"`
 	}
@@ -441,7 +427,7 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 	if len(pending.Cleanups) != 0 {
 		t.Errorf("host cleanups still pending after main's teardown: %+v", pending.Cleanups)
 	}
-	postEnv, _ := runnerPostEnv(t, env, state)
+	postEnv, _ := runner.Post(t, env)
 	post := exec.Command(filepath.Join(filepath.Dir(bin), "mvm-verify-post"))
 	post.Env = postEnv
 	out, err := post.CombinedOutput()

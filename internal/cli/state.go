@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"crypto/rand"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 
 	"github.com/sethvargo/go-githubactions"
@@ -23,7 +26,7 @@ type ghaFiles struct {
 
 // file runs one file command if its file is set; the library panics when it
 // cannot write, and a reporting file must never take the leg down.
-func (f *ghaFiles) file(env string, do func()) {
+func (f *ghaFiles) file(env string, do func() error) {
 	if f.getenv(env) == "" {
 		return
 	}
@@ -34,19 +37,49 @@ func (f *ghaFiles) file(env string, do func()) {
 			f.errOut(fmt.Errorf("write %s: %v", env, r))
 		}
 	}()
-	do()
+	if err := do(); err != nil {
+		f.errOut(fmt.Errorf("write %s: %w", env, err))
+	}
 }
 
 func (f *ghaFiles) saveState(key, value string) {
-	f.file("GITHUB_STATE", func() { f.gha.SaveState(key, value) })
+	f.file("GITHUB_STATE", func() error { return appendKeyValue(f.getenv("GITHUB_STATE"), key, value) })
 }
 
 func (f *ghaFiles) setOutput(key, value string) {
-	f.file("GITHUB_OUTPUT", func() { f.gha.SetOutput(key, value) })
+	f.file("GITHUB_OUTPUT", func() error { return appendKeyValue(f.getenv("GITHUB_OUTPUT"), key, value) })
+}
+
+// appendKeyValue appends key=value to a GITHUB_OUTPUT or GITHUB_STATE file
+// as a heredoc whose delimiter is fresh for each write and absent from
+// value. go-githubactions uses one fixed delimiter: a value holding that
+// line (an --out path may hold any line) would end its heredoc early and
+// what followed would be read as commands of its own — an injected output
+// or state, or a line the runner refuses, failing the step and dropping
+// every value after it.
+func appendKeyValue(path, key, value string) error {
+	delim := "ghadelimiter_" + rand.Text()
+	for strings.Contains(value, delim) {
+		delim = "ghadelimiter_" + rand.Text()
+	}
+	file, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	// One write, so a step killed mid-way leaves no half command for the
+	// runner to refuse.
+	_, err = file.WriteString(key + "<<" + delim + "\n" + value + "\n" + delim + "\n")
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
 }
 
 func (f *ghaFiles) addSummary(md string) {
-	f.file("GITHUB_STEP_SUMMARY", func() { f.gha.AddStepSummary(md) })
+	f.file("GITHUB_STEP_SUMMARY", func() error { f.gha.AddStepSummary(md); return nil })
 }
 
 // state is the action's memory between main and post: GITHUB_STATE, read

@@ -21,23 +21,23 @@ func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
 	srv := binaryFake(t, true)
 	bin := providertest.Binary(t)
 	dir := t.TempDir()
-	files := map[string]string{}
-	for _, name := range []string{"GITHUB_OUTPUT", "GITHUB_STATE", "GITHUB_STEP_SUMMARY"} {
-		files[name] = filepath.Join(dir, strings.ToLower(name))
-		if err := os.WriteFile(files[name], nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	runner := providertest.NewRunner(t, "")
 	out := filepath.Join(dir, "out")
-	env := baseEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
-		"GITHUB_OUTPUT="+files["GITHUB_OUTPUT"], "GITHUB_STATE="+files["GITHUB_STATE"],
-		"GITHUB_STEP_SUMMARY="+files["GITHUB_STEP_SUMMARY"],
+	env := baseEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT="+srv.URL, "INPUT_REGION=us-east-1",
 		"INPUT_SUITE="+providertest.SuiteFile(t, "echo hi"), "INPUT_OUT="+out, "INPUT_SSH-SOURCE-CIDR=127.0.0.1/32",
-		"INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false")
+		"INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false")...)
 	p := providertest.Start(t, bin, env, nil)
 	if code := p.Wait(t); code != 0 {
 		t.Fatalf("exit %d\n%s\nstderr:\n%s", code, p.Output(), p.Stderr())
+	}
+	// The runner reads the outputs and state after the step: they must
+	// parse as it parses them before their text is searched below.
+	if st := runner.Outputs(t)["status"]; st != "verified" {
+		t.Errorf("status output %q, want verified", st)
+	}
+	if st := runner.State(t); st["identity"] == "" {
+		t.Errorf("state %q lacks the identity", st)
 	}
 
 	instances := srv.Instances()
@@ -64,7 +64,7 @@ func TestBinaryKeepsUserDataOutOfEverything(t *testing.T) {
 	secrets = append(secrets, "#cloud-config", "PRIVATE KEY", "fake-secret")
 
 	everything := map[string]string{"stdout": p.Output(), "stderr": p.Stderr()}
-	for name, path := range files {
+	for name, path := range runner.Files() {
 		data, _ := os.ReadFile(path)
 		everything[name] = string(data)
 	}

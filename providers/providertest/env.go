@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 )
 
@@ -69,22 +68,16 @@ func OutDir(args []string) string {
 }
 
 // ActionEnv is the runner's environment for the action's main and post
-// steps on c's provider against f, with its files in dir: GITHUB_STATE is
-// dir/state, GITHUB_STEP_SUMMARY dir/summary, GITHUB_OUTPUT dir/output
-// and the out input dir/out. extra comes last.
+// steps on c's provider against f, with its files in dir (NewRunner(t,
+// dir)): GITHUB_STATE is dir/state, GITHUB_STEP_SUMMARY dir/summary,
+// GITHUB_OUTPUT dir/output and the out input dir/out. extra comes last.
 func ActionEnv(t *testing.T, c Cloud, f Fake, dir string, extra ...string) []string {
 	t.Helper()
-	for _, name := range []string{"state", "summary", "output"} {
-		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	env := append(BaseEnv(t), f.Env()...)
+	env = append(env, NewRunner(t, dir).Env()...)
 	env = append(env,
 		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=o/r", "GITHUB_RUN_ID=777", "GITHUB_RUN_ATTEMPT=1", "GITHUB_JOB=verify",
-		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_EVENT_NAME=push",
-		"GITHUB_STATE="+filepath.Join(dir, "state"), "GITHUB_OUTPUT="+filepath.Join(dir, "output"),
-		"GITHUB_STEP_SUMMARY="+filepath.Join(dir, "summary"), inputEnv("provider", c.Provider))
+		"GITHUB_SHA=ffffffffffffffffffffffffffffffffffffffff", "GITHUB_EVENT_NAME=push", inputEnv("provider", c.Provider))
 	in := f.Inputs()
 	for _, n := range sortedInputs(in) {
 		env = append(env, inputEnv(n, in[n]))
@@ -94,36 +87,15 @@ func ActionEnv(t *testing.T, c Cloud, f Fake, dir string, extra ...string) []str
 	return append(env, extra...)
 }
 
-// ReadState parses a GITHUB_STATE file the way the runner does
-// (name=value lines and name<<DELIMITER blocks).
+// ReadState is the state in a GITHUB_STATE file, read as the runner reads
+// it (ReadFileCommands): a file the runner would refuse fails the test.
 func ReadState(t *testing.T, file string) map[string]string {
 	t.Helper()
-	state := map[string]string{}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		if k, delim, ok := strings.Cut(lines[i], "<<"); ok {
-			var val []string
-			for i++; i < len(lines) && lines[i] != delim; i++ {
-				val = append(val, lines[i])
-			}
-			state[k] = strings.Join(val, "\n")
-		} else if k, v, ok := strings.Cut(lines[i], "="); ok {
-			state[k] = v
-		}
-	}
-	return state
+	return ReadFileCommands(t, file)
 }
 
 // PostEnv is env plus the main step's state as the runner passes it to
 // the post step: STATE_<name>.
 func PostEnv(env []string, state map[string]string) []string {
-	out := append([]string(nil), env...)
-	for k, v := range state {
-		out = append(out, "STATE_"+k+"="+v)
-	}
-	return out
+	return append(append([]string(nil), env...), stateEnv(state)...)
 }
