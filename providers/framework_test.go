@@ -252,9 +252,9 @@ func TestKVMCatalog(t *testing.T) {
 func TestCheckKVM(t *testing.T) {
 	const ex = "a type with nested virtualization such as c8i.large, or a *.metal type"
 	err := CheckKVM("aws", "t3.large", LaneKVM, ex)
-	want := `input instance-type "t3.large": no KVM on this type: virtualized without nested virtualization; ` +
-		`on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM ` +
-		`(expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`
+	want := `input "instance-type": got "t3.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; ` +
+		`or set lane: no-kvm (no KVM on this type: virtualized without nested virtualization; ` +
+		`on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM)`
 	if err == nil || !strings.Contains(err.Error(), want) || ClassOf(err) != ClassInvalid {
 		t.Fatalf("err = %v, want %q", err, want)
 	}

@@ -47,14 +47,19 @@ func checkOutFree(out string) error {
 	return nil
 }
 
+// processStartTime is sshd.StartTime; tests replace it to make it fail.
+var processStartTime = sshd.StartTime
+
 // newLegFile writes the leg's first state, refusing (as bad input) an
 // --out another leg has just claimed: the file is created exclusively.
 func newLegFile(run *config.Run, id providers.Identity, p providers.Provider) (*legFile, error) {
 	f := &legFile{dir: hostDir(run.Out)}
 	f.st = upState{Provider: run.Provider, Identity: id, Inputs: stateInputs(run, p), PID: os.Getpid()}
-	start, err := sshd.StartTime(f.st.PID)
+	start, err := processStartTime(f.st.PID)
 	if err != nil {
-		return nil, err
+		// No input is at fault: the caller reports a leg that could not
+		// start, not bad input.
+		return nil, fmt.Errorf("record leg state: %w", err)
 	}
 	f.st.StartTime = start
 	outErr := func(err error) error {

@@ -97,8 +97,8 @@ func (p *Provider) checkTypeArch(ctx context.Context, cl *clients, typ, arch str
 		// EC2 said nothing: RunInstances will say more than a guess.
 		return nil
 	}
-	return invalidInput("type", typ, fmt.Sprintf("an %s type, but the host runs the probe, %s (expected an %s type such as %s; or a probe-binary built for %s)",
-		strings.Join(archs, "/"), p.binaryName(), arch, archExample(arch), goarchOf(archs[0])))
+	return invalidInput("type", typ, fmt.Sprintf("an %s type such as %s; or a probe-binary built for %s", arch, archExample(arch), goarchOf(archs[0])),
+		fmt.Errorf("an %s type, but the host runs the probe, %s", strings.Join(archs, "/"), p.binaryName()))
 }
 
 // checkImageArch refuses an image of another architecture than the host's.

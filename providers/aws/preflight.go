@@ -23,17 +23,15 @@ func (p *Provider) candidate(req providers.Request) (providers.Candidate, error)
 	c := req.Candidate.Defaults(p.DefaultCandidate())
 	// Refusals are InputErrors, so the caller can name the entry of the
 	// candidates input a value came from.
-	if !regionPattern.MatchString(c.Region) {
-		return c, invalidInput("region", c.Region, "expected an AWS region such as us-east-1")
-	}
-	if !typePattern.MatchString(c.Type) {
-		return c, invalidInput("type", c.Type, "expected an EC2 instance type such as c8i.large or c5.metal")
-	}
-	if c.Zone != "" && !inRegion(c.Region, c.Zone) {
-		return c, invalidInput("zone", c.Zone, fmt.Sprintf("expected an availability zone of region %s such as %sa", c.Region, c.Region))
-	}
-	if c.Market != providers.MarketOnDemand && c.Market != providers.MarketSpot {
-		return c, invalidInput("market", c.Market, "expected on-demand or spot")
+	for _, f := range []struct{ field, value string }{
+		{"region", c.Region}, {"type", c.Type}, {"zone", c.Zone}, {"market", c.Market},
+	} {
+		if f.field == "zone" && f.value == "" {
+			continue // the zone is EC2's choice
+		}
+		if err := fieldError(f.field, f.value, c.Region); err != nil {
+			return c, providers.Classified(providers.ClassInvalid, "", err)
+		}
 	}
 	p.mu.Lock()
 	if !contains(p.regions, c.Region) {
@@ -84,10 +82,10 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 		return err
 	}
 	if len(zones) == 0 {
-		return invalidInput("type", c.Type, fmt.Sprintf("not offered in region %s (expected a type EC2 offers there)", c.Region))
+		return invalidInput("type", c.Type, "a type EC2 offers in region "+c.Region, nil)
 	}
 	if c.Zone != "" && !contains(zones, c.Zone) {
-		return invalidInput("zone", c.Zone, fmt.Sprintf("does not offer instance type %s (expected a zone that does: %s)", c.Type, strings.Join(zones, ", ")))
+		return invalidInput("zone", c.Zone, fmt.Sprintf("a zone that offers instance type %s: %s", c.Type, strings.Join(zones, ", ")), nil)
 	}
 	arch, err := p.hostArch()
 	if err != nil {
@@ -226,20 +224,21 @@ func (p *Provider) checkRegionOffered(ctx context.Context, cl *clients, region s
 		if name == region {
 			if sdk.ToString(r.OptInStatus) == "not-opted-in" {
 				return providers.Classified(providers.ClassAuth, "OptInRequired", &providers.InputError{Field: "region", Value: region,
-					Problem: "not enabled for this account (expected a region enabled in the AWS console, or enable this one)"})
+					Expected: "a region enabled in the AWS console, or enable this one", Err: errors.New("not enabled for this account")})
 			}
 			return nil
 		}
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return invalidInput("region", region, "not an AWS region: expected one of "+strings.Join(names, ", "))
+	return invalidInput("region", region, "an AWS region: one of "+strings.Join(names, ", "), nil)
 }
 
 // invalidInput refuses the value of a candidate field (region, zone,
-// type, market).
-func invalidInput(field, value, problem string) error {
-	return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: field, Value: value, Problem: problem})
+// type, market): expected is the form wanted, cause (or nil) why value
+// is not it.
+func invalidInput(field, value, expected string, cause error) error {
+	return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: field, Value: value, Expected: expected, Err: cause})
 }
 
 // zonesOffering lists, sorted, the zones of the client's region that offer typ.
