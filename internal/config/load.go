@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -579,23 +578,14 @@ func (l *loader) sourceCIDR(r *Run) {
 		}
 		return
 	}
-	p, err := netip.ParsePrefix(v)
-	if err != nil {
-		expected := "a CIDR like 203.0.113.7/32"
-		if a, aerr := netip.ParseAddr(v); aerr == nil {
-			expected += fmt.Sprintf(" (add /%d for one address)", a.BitLen())
-		}
-		l.fail("ssh-source-cidr", v, expected, nil)
-		return
-	}
 	// One address is a /32 in IPv4 and a /128 in IPv6; an IPv4-mapped
 	// range (::ffff:…) is judged, and kept, as the IPv4 range it names.
-	if providers.TooWide(p) && !r.AllowSSHFromAnywhere {
-		l.fail("ssh-source-cidr", v, fmt.Sprintf("a range of /%d or narrower (such as the runner's address as a /%d), or allow-ssh-from-anywhere: true to open SSH that wide",
-			providers.WidestFor(p), providers.OneAddressBits(p)), nil)
+	p, err := providers.ParseSourceCIDR(v, r.AllowSSHFromAnywhere)
+	if err != nil {
+		l.adopt(err)
 		return
 	}
-	r.SSHSourceCIDR = providers.Unmapped(p).String()
+	r.SSHSourceCIDR = p.String()
 	l.set("ssh-source-cidr", r.SSHSourceCIDR)
 }
 
@@ -713,19 +703,29 @@ func (l *loader) providerInputs(r *Run, opt Options) {
 	}
 	for _, e := range unjoin(err) {
 		var ie *InputError
-		if !errors.As(e, &ie) {
-			l.errs = append(l.errs, e)
-			continue
+		if errors.As(e, &ie) {
+			// An input refused here already (market, a candidates entry
+			// the list's own parser refused) is reported once.
+			name := ie.Name()
+			if base, _, _ := strings.Cut(name, "["); failed[name] || failed[base] {
+				continue
+			}
+			failed[name] = true
 		}
-		// An input refused here already (market, a candidates entry the
-		// list's own parser refused) is reported once.
-		name := ie.Name()
-		if base, _, _ := strings.Cut(name, "["); failed[name] || failed[base] {
-			continue
-		}
-		failed[name] = true
-		l.fail(name, ie.Value, ie.Expected, ie.Err)
+		l.adopt(e)
 	}
+}
+
+// adopt records a refusal made outside config (by a provider's rules) as
+// config's own: an *InputError's value is redacted and shortened as fail
+// does; another error is kept as it is.
+func (l *loader) adopt(err error) {
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		l.errs = append(l.errs, err)
+		return
+	}
+	l.fail(ie.Name(), ie.Value, ie.Expected, ie.Err)
 }
 
 // unjoin lists the errors errors.Join put together; err alone otherwise.

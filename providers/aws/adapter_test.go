@@ -122,9 +122,9 @@ func TestPreflight(t *testing.T) {
 		// IPv4 one: an IPv6 source would let nothing in, and the run would
 		// fail at the ready timeout after billing. Refused before any call.
 		{name: "IPv6 ssh source", source: "2001:db8::7/128", wantClass: providers.ClassInvalid,
-			wantErr: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},
+			wantErr: `input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR such as 203.0.113.7/32 (EC2 hosts are reached over IPv4)`},
 		{name: "IPv6 ssh range", source: "2001:db8:1:2::/64", wantClass: providers.ClassInvalid,
-			wantErr: `input ssh-source-cidr "2001:db8:1:2::/64": expected an IPv4 CIDR`},
+			wantErr: `input "ssh-source-cidr": got "2001:db8:1:2::/64", expected an IPv4 CIDR`},
 		{name: "security group not allowed", wantClass: providers.ClassAuth, wantCalls: true,
 			setup:   func(s *fake.Server) { s.Deny("dryrun:CreateSecurityGroup") },
 			wantErr: `api error UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ec2:CreateSecurityGroup`},
@@ -931,7 +931,7 @@ func TestCreateRefusesIPv6Source(t *testing.T) {
 	req := request(identity("aws"))
 	req.SSHSourceCIDR = "2001:db8::7/128"
 	_, err := p.Create(context.Background(), req, nil)
-	if err == nil || !strings.Contains(err.Error(), `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR`) ||
+	if err == nil || !strings.Contains(err.Error(), `input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR`) ||
 		providers.ClassOf(err) != providers.ClassInvalid {
 		t.Fatalf("create with an IPv6 source = %v (%s), want refused as invalid", err, providers.ClassOf(err))
 	}

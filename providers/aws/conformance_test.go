@@ -131,7 +131,7 @@ func awsCloud() providertest.Cloud {
 				Want: `input "ssh-source-cidr": got "10.0.0.0/8", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
 			// EC2 hosts are reached over IPv4: an IPv6 source would admit no one.
 			{Name: "ssh source IPv6", Args: []string{"--ssh-source-cidr", "2001:db8::7/128"},
-				Want: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},
+				Want: `input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR such as 203.0.113.7/32 (EC2 hosts are reached over IPv4)`},
 			// An image EC2 or SSM does not know is the image input's
 			// refusal, in the row's Notes too: the input, the value and the
 			// form expected, with the service's words but not the SDK's.

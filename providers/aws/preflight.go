@@ -379,8 +379,8 @@ func checkSource(cidr string) error {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32 (the runner's address, or input ssh-source-cidr)", cidr))
 	}
 	if !p.Addr().Is4() {
-		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
-			"input ssh-source-cidr %q: expected an IPv4 CIDR: EC2 hosts are reached over IPv4 (e.g. 203.0.113.7/32)", cidr))
+		return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "ssh-source-cidr", Value: cidr,
+			Expected: "an IPv4 CIDR such as 203.0.113.7/32", Err: errors.New("EC2 hosts are reached over IPv4")})
 	}
 	return nil
 }
