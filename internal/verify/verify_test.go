@@ -446,6 +446,10 @@ func TestPreflightNamesTheCandidate(t *testing.T) {
 			"candidates[1] (eu-west-1 t3.large): invalid: image ami-1 does not exist in this region", providers.ClassInvalid},
 		{"credentials are no candidate's", fromList, two, providers.Classified(providers.ClassAuth, "", errors.New("Needs AWS credentials")),
 			"auth: Needs AWS credentials", providers.ClassAuth},
+		// An input error of no candidate field names its own input.
+		{"input of no candidate field", fromList, two[:1], providers.Classified(providers.ClassInvalid, "",
+			&providers.InputError{Input: "ssh-source-cidr", Value: "2001:db8::7/128", Expected: "an IPv4 CIDR"}),
+			`input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR`, providers.ClassInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
