@@ -63,24 +63,22 @@ func TestPreflight(t *testing.T) {
 		// A refused image names the input, the value and the form expected,
 		// with the service's own words but not the SDK's request id.
 		{name: "missing image", image: "ami-0000000000000dead", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `invalid (InvalidAMIID.NotFound): input image "ami-0000000000000dead": does not exist in us-east-1 ` +
-				`(EC2: The image id '[ami-0000000000000dead]' does not exist); expected an AMI id (ami-…) that exists in us-east-1, ` +
-				`or an SSM parameter path such as ` + aws.UbuntuParameter},
+			wantErr: `invalid (InvalidAMIID.NotFound): input "image": got "ami-0000000000000dead", expected an AMI id (ami-…) that exists in us-east-1, ` +
+				`or an SSM parameter path such as ` + aws.UbuntuParameter + ` (does not exist in us-east-1 (EC2: The image id '[ami-0000000000000dead]' does not exist))`},
 		// An image id of no EC2 form is the user's mistake as an unknown
 		// one is: EC2 says InvalidAMIID.Malformed, and the run stops as
 		// invalid.
 		{name: "malformed image", image: "ami-12345", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `invalid (InvalidAMIID.Malformed): input image "ami-12345": EC2 refuses it in us-east-1 (EC2: `},
+			wantErr: `invalid (InvalidAMIID.Malformed): input "image": got "ami-12345", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (EC2 refuses it in us-east-1 (EC2: `},
 		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `invalid (ParameterNotFound): input image "/aws/service/nope": no such SSM parameter in us-east-1 ` +
-				`(SSM: Parameter /aws/service/nope not found.); expected an AMI id (ami-…) that exists in us-east-1, ` +
-				`or an SSM parameter path such as ` + aws.UbuntuParameter},
+			wantErr: `invalid (ParameterNotFound): input "image": got "/aws/service/nope", expected an AMI id (ami-…) that exists in us-east-1, ` +
+				`or an SSM parameter path such as ` + aws.UbuntuParameter + ` (no such SSM parameter in us-east-1 (SSM: Parameter /aws/service/nope not found.))`},
 		{name: "image parameter of no AMI", image: "/custom/not-an-ami", wantClass: providers.ClassInvalid, wantCalls: true,
 			setup:   func(s *fake.Server) { s.SetParameter("/custom/not-an-ami", "hello") },
-			wantErr: `input image "/custom/not-an-ami": resolves to hello, which is not an AMI id; expected an AMI id`},
+			wantErr: `input "image": got "/custom/not-an-ami", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (resolves to hello, which is not an AMI id)`},
 		{name: "image parameter of a missing AMI", image: "/custom/gone", wantClass: providers.ClassInvalid, wantCalls: true,
 			setup:   func(s *fake.Server) { s.SetParameter("/custom/gone", "ami-0000000000000dead") },
-			wantErr: `invalid (InvalidAMIID.NotFound): input image "/custom/gone": resolves to ami-0000000000000dead, which does not exist in us-east-1 (EC2: `},
+			wantErr: `invalid (InvalidAMIID.NotFound): input "image": got "/custom/gone", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (resolves to ami-0000000000000dead, which does not exist in us-east-1 (EC2: `},
 		{name: "role without OIDC env", inputs: map[string]string{"aws-role-to-assume": "arn:aws:iam::123456789012:role/x"},
 			wantClass: providers.ClassAuth, wantErr: "id-token: write"},
 		// An opt-in region the account has not enabled exists (so it is not
@@ -105,13 +103,13 @@ func TestPreflight(t *testing.T) {
 			wantErr: `input "instance-type": got "c8i.large", expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64 (an x86_64 type`},
 		{name: "x86 image on a graviton type", inputs: map[string]string{"instance-type": "c6g.metal"}, arch: "arm64",
 			image: fake.UbuntuAMI, wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `input image "` + fake.UbuntuAMI + `": ` + fake.UbuntuAMI + ` is an x86_64 image, but the host runs the probe, this mvm-verify, built for arm64 (expected an arm64 AMI, or its SSM parameter)`},
+			wantErr: `input "image": got "` + fake.UbuntuAMI + `", expected an arm64 AMI, or its SSM parameter (` + fake.UbuntuAMI + ` is an x86_64 image, but the host runs the probe, this mvm-verify, built for arm64)`},
 		{name: "arm64 image for an amd64 probe", image: fake.UbuntuARMParameter, arch: "amd64", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `input image "` + fake.UbuntuARMParameter + `": ` + fake.UbuntuARMAMI + ` is an arm64 image`},
+			wantErr: `input "image": got "` + fake.UbuntuARMParameter + `", expected an x86_64 AMI, or its SSM parameter (` + fake.UbuntuARMAMI + ` is an arm64 image`},
 		{name: "probe built for no EC2 architecture", arch: "riscv64", wantClass: providers.ClassInvalid, wantCalls: true,
 			wantErr: `this mvm-verify is built for riscv64, and EC2 hosts are x86_64 or arm64: expected a linux/amd64 or linux/arm64 build of mvm-verify as probe-binary`},
 		{name: "subnet that does not exist", inputs: map[string]string{"subnet-id": "subnet-0123456789abcdef0"}, wantClass: providers.ClassInvalid,
-			wantCalls: true, wantErr: `invalid (InvalidSubnetID.NotFound): input subnet-id "subnet-0123456789abcdef0" (expected the id of a subnet in the region`},
+			wantCalls: true, wantErr: `invalid (InvalidSubnetID.NotFound): input "subnet-id": got "subnet-0123456789abcdef0", expected the id of a subnet in the region, in the account's VPCs (EC2 refuses it (EC2: `},
 		// The credentials are good but the policy does not allow what
 		// Create does: EC2's DryRun says so now, not a failed launch later.
 		{name: "launch not allowed", wantClass: providers.ClassAuth, wantCalls: true,

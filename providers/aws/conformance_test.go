@@ -136,15 +136,15 @@ func awsCloud() providertest.Cloud {
 			// refusal, in the row's Notes too: the input, the value and the
 			// form expected, with the service's words but not the SDK's.
 			{Name: "image that does not exist", Args: []string{"--image", "ami-0000000000000dead"},
-				Want: `input image "ami-0000000000000dead": does not exist in us-east-1`,
+				Want: `input "image": got "ami-0000000000000dead", expected an AMI id (ami-…) that exists in us-east-1`,
 				// The summary escapes Markdown's brackets; the cell ends with
 				// the code, and no SDK text (operation, request id) comes between.
-				NotesHas: `preflight: input image "ami-0000000000000dead": does not exist in us-east-1 (EC2: The image id '\[ami-0000000000000dead\]' does not exist); ` +
-					`expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (InvalidAMIID.NotFound) |`},
+				NotesHas: `preflight: input "image": got "ami-0000000000000dead", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` +
+					aws.UbuntuParameter + ` (does not exist in us-east-1 (EC2: The image id '\[ami-0000000000000dead\]' does not exist)) (InvalidAMIID.NotFound) |`},
 			{Name: "image parameter that does not exist", Args: []string{"--image", "/aws/service/nope"},
-				Want: `input image "/aws/service/nope": no such SSM parameter in us-east-1`,
-				NotesHas: `preflight: input image "/aws/service/nope": no such SSM parameter in us-east-1 (SSM: Parameter /aws/service/nope not found.); ` +
-					`expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (ParameterNotFound) |`},
+				Want: `input "image": got "/aws/service/nope", expected an AMI id (ami-…) that exists in us-east-1`,
+				NotesHas: `preflight: input "image": got "/aws/service/nope", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` +
+					aws.UbuntuParameter + ` (no such SSM parameter in us-east-1 (SSM: Parameter /aws/service/nope not found.)) (ParameterNotFound) |`},
 			// Good credentials whose policy may not launch instances: EC2's
 			// DryRun refuses it at preflight, with EC2's own message in Notes.
 			{Name: "launch not allowed", Setup: deny("dryrun:RunInstances"),

@@ -278,7 +278,7 @@ func (p *Provider) lookupImage(ctx context.Context, cl *clients, region, image s
 	}
 	image = firstNonEmpty(image, p.image, ubuntuParameter(arch))
 	image = strings.TrimPrefix(image, "resolve:ssm:")
-	expected := fmt.Sprintf("expected an AMI id (ami-…) that exists in %s, or an SSM parameter path such as %s", region, ubuntuParameter(arch))
+	expected := fmt.Sprintf("an AMI id (ami-…) that exists in %s, or an SSM parameter path such as %s", region, ubuntuParameter(arch))
 	ami := image
 	if strings.HasPrefix(image, "/") {
 		out, err := cl.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: sdk.String(image)})
@@ -333,11 +333,11 @@ func (p *Provider) lookupImage(ctx context.Context, cl *clients, region, image s
 // not the SDK's operation and request id, which mean nothing to the
 // reader of a Notes cell.
 func imageRefusal(value, problem, service string, cause error, expected string) error {
-	if cause == nil {
-		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input image %q: %s; %s", value, problem, expected))
+	why, code := errors.New(problem), ""
+	if cause != nil {
+		why, code = fmt.Errorf("%s%w", problem, &apiAnswer{service: service, err: cause}), codeOf(cause)
 	}
-	return providers.Classified(providers.ClassInvalid, codeOf(cause),
-		fmt.Errorf("input image %q: %s%w; %s", value, problem, &apiAnswer{service: service, err: cause}, expected))
+	return providers.Classified(providers.ClassInvalid, code, &providers.InputError{Input: "image", Value: value, Expected: expected, Err: why})
 }
 
 // apiAnswer shows an API error as " (SERVICE: its message)", or nothing
@@ -359,11 +359,19 @@ func (a *apiAnswer) Unwrap() error { return a.err }
 
 func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (ec2types.Subnet, error) {
 	out, err := cl.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{id}})
+	const expected = "the id of a subnet in the region, in the account's VPCs"
 	if err != nil {
-		return ec2types.Subnet{}, classify(fmt.Sprintf("input subnet-id %q (expected the id of a subnet in the region, in the account's VPCs)", id), err)
+		// EC2 refusing the id is the input's refusal; anything else
+		// (credentials, a throttle) is wrapped with what was looked up.
+		if classified := classify("look up subnet "+id, err); providers.ClassOf(classified) != providers.ClassInvalid {
+			return ec2types.Subnet{}, classified
+		}
+		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, codeOf(err), &providers.InputError{Input: "subnet-id", Value: id,
+			Expected: expected, Err: fmt.Errorf("EC2 refuses it%w", &apiAnswer{service: "EC2", err: err})})
 	}
 	if len(out.Subnets) == 0 {
-		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %q does not exist (expected the id of a subnet in the region, in the account's VPCs)", id))
+		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "subnet-id", Value: id,
+			Expected: expected, Err: errors.New("does not exist")})
 	}
 	return out.Subnets[0], nil
 }
