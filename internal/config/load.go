@@ -676,8 +676,8 @@ func (l *loader) spotFailover(r *Run) {
 // start a leg, with the provider's rules (Options.Check, the registry's
 // providers.Entry.Check): one rule per input, in the adapter that reads
 // it, reported here with every other bad input before anything starts.
-// down builds its provider from the saved inputs, whose factory checks
-// them again.
+// down builds its provider from the inputs up saved, and the factory
+// checks them then, with the same rules.
 func (l *loader) providerInputs(r *Run, opt Options) {
 	if r.Mode != ModeRun && r.Mode != ModeUp || r.Provider == "" {
 		return

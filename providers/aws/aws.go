@@ -127,7 +127,7 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: cmp.Or(o.In("instance-type"), DefaultType),
 		market: cmp.Or(o.In("market"), providers.MarketOnDemand),
 		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"),
-		region: region(o), poll: defaultPoll, goarch: probeArch(cfg, o.In("probe-binary")),
+		region: hostRegion(o), poll: defaultPoll, goarch: probeArch(cfg, o.In("probe-binary")),
 	}
 	// The audience aws-actions/configure-aws-credentials asks for, which
 	// the role's trust policy names.
@@ -148,9 +148,9 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// region is the region of the host: the input, else the environment's
+// hostRegion is the region of the host: the input, else the environment's
 // (AWS_REGION, AWS_DEFAULT_REGION), else DefaultRegion.
-func region(o providers.Options) string {
+func hostRegion(o providers.Options) string {
 	return cmp.Or(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
 }
 
@@ -165,7 +165,7 @@ func Check(o providers.Options) error {
 			errs = append(errs, err)
 		}
 	}
-	region := region(o)
+	region := hostRegion(o)
 	add(fieldError("region", region, ""))
 	if z := o.In("zone"); z != "" {
 		add(fieldError("zone", z, region))
