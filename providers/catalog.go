@@ -197,5 +197,5 @@ func CheckKVM(provider, instanceType, lane, example string) error {
 	}
 	example = cmp.Or(example, kvmExamples()[provider], "a type with nested virtualization or bare metal")
 	return Classified(ClassInvalid, "", &InputError{Field: "type", Value: instanceType,
-		Problem: fmt.Sprintf("no KVM on this type: %s (expected %s; or set lane: no-kvm)", k.Note, example)})
+		Expected: example + "; or set lane: no-kvm", Err: fmt.Errorf("no KVM on this type: %s", k.Note)})
 }

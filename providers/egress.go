@@ -71,9 +71,8 @@ func OneAddressBits(p netip.Prefix) int {
 
 // SourceCIDR decides the only source allowed to reach tcp/22:
 //
-//   - override (the ssh-source-cidr input) when set; it must be a CIDR or a
-//     bare address, and may be wider than /24 (IPv4) or /64 (IPv6) only
-//     when allowAnywhere;
+//   - override (the ssh-source-cidr input) when set, as ParseSourceCIDR
+//     accepts it;
 //   - 0.0.0.0/0 when allowAnywhere and no override;
 //   - otherwise the discovered egress address as a /32 (or /128).
 //
@@ -82,15 +81,11 @@ func OneAddressBits(p netip.Prefix) int {
 func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discover EgressFunc) (string, error) {
 	override = strings.TrimSpace(override)
 	if override != "" {
-		p, err := parseSource(override)
+		p, err := ParseSourceCIDR(override, allowAnywhere)
 		if err != nil {
 			return "", err
 		}
-		if TooWide(p) && !allowAnywhere {
-			return "", fmt.Errorf("input ssh-source-cidr %q opens SSH to a range wider than /%d: expected the runner's address as a /%d or a range of /%d or narrower, or set allow-ssh-from-anywhere: true",
-				override, WidestFor(p), OneAddressBits(p), WidestFor(p))
-		}
-		return Unmapped(p).String(), nil
+		return p.String(), nil
 	}
 	if allowAnywhere {
 		return Anywhere, nil
@@ -112,19 +107,26 @@ func SourceCIDR(ctx context.Context, override string, allowAnywhere bool, discov
 	return netip.PrefixFrom(addr, addr.BitLen()).String(), nil
 }
 
-func parseSource(s string) (netip.Prefix, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("input ssh-source-cidr %q: expected a CIDR such as 203.0.113.7/32", s)
-		}
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
+// ParseSourceCIDR checks the ssh-source-cidr input, the one rule for it
+// (internal/config's at load, SourceCIDR's): a CIDR, no wider than /24
+// (IPv4) or /64 (IPv6) unless allowAnywhere. It returns the range masked,
+// an IPv4-mapped one (::ffff:203.0.113.0/120) as the IPv4 range it names;
+// a refusal is an *InputError.
+func ParseSourceCIDR(v string, allowAnywhere bool) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(v)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("input ssh-source-cidr %q: expected a CIDR such as 203.0.113.7/32", s)
+		expected := "a CIDR like 203.0.113.7/32"
+		if a, aerr := netip.ParseAddr(v); aerr == nil {
+			expected += fmt.Sprintf(" (add /%d for one address)", a.BitLen())
+		}
+		return netip.Prefix{}, &InputError{Input: "ssh-source-cidr", Value: v, Expected: expected}
 	}
-	return p.Masked(), nil
+	if TooWide(p) && !allowAnywhere {
+		return netip.Prefix{}, &InputError{Input: "ssh-source-cidr", Value: v,
+			Expected: fmt.Sprintf("a range of /%d or narrower (such as the runner's address as a /%d), or allow-ssh-from-anywhere: true to open SSH that wide",
+				WidestFor(p), OneAddressBits(p))}
+	}
+	return Unmapped(p), nil
 }
 
 // DefaultEgressURL answers a plain-text body with the caller's address.

@@ -252,9 +252,9 @@ func TestKVMCatalog(t *testing.T) {
 func TestCheckKVM(t *testing.T) {
 	const ex = "a type with nested virtualization such as c8i.large, or a *.metal type"
 	err := CheckKVM("aws", "t3.large", LaneKVM, ex)
-	want := `input instance-type "t3.large": no KVM on this type: virtualized without nested virtualization; ` +
-		`on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM ` +
-		`(expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`
+	want := `input "instance-type": got "t3.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; ` +
+		`or set lane: no-kvm (no KVM on this type: virtualized without nested virtualization; ` +
+		`on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM)`
 	if err == nil || !strings.Contains(err.Error(), want) || ClassOf(err) != ClassInvalid {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
@@ -297,36 +297,38 @@ func TestSourceCIDR(t *testing.T) {
 		{name: "discovered v4", discover: found("203.0.113.7"), want: "203.0.113.7/32"},
 		{name: "discovered v6", discover: found("2001:db8::1"), want: "2001:db8::1/128"},
 		{name: "override", override: "198.51.100.0/24", discover: failing, want: "198.51.100.0/24"},
-		{name: "override bare address", override: "198.51.100.9", want: "198.51.100.9/32"},
+		// The one rule for the input (config's at load): a CIDR, a bare
+		// address refused with the length to add.
+		{name: "override bare address", override: "198.51.100.9", wantErr: `input "ssh-source-cidr": got "198.51.100.9", expected a CIDR like 203.0.113.7/32 (add /32 for one address)`},
 		{name: "override masked", override: "198.51.100.9/24", want: "198.51.100.0/24"},
 		{name: "anywhere needs opt-in", override: "0.0.0.0/0", wantErr: "allow-ssh-from-anywhere"},
 		{name: "anywhere with opt-in", override: "0.0.0.0/0", anywhere: true, want: "0.0.0.0/0"},
 		// 16 million addresses are not "the runner": a range wider than
 		// a /24 (IPv4) or /64 (IPv6) takes the opt-in.
 		{name: "a /8 needs opt-in", override: "10.0.0.0/8",
-			wantErr: `input ssh-source-cidr "10.0.0.0/8" opens SSH to a range wider than /24: expected the runner's address as a /32 or a range of /24 or narrower, or set allow-ssh-from-anywhere: true`},
-		{name: "a /23 needs opt-in", override: "198.51.100.0/23", wantErr: `input ssh-source-cidr "198.51.100.0/23" opens SSH to a range wider than /24`},
+			wantErr: `input "ssh-source-cidr": got "10.0.0.0/8", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true to open SSH that wide`},
+		{name: "a /23 needs opt-in", override: "198.51.100.0/23", wantErr: `input "ssh-source-cidr": got "198.51.100.0/23", expected a range of /24 or narrower`},
 		{name: "a /24 is allowed", override: "198.51.100.0/24", want: "198.51.100.0/24"},
 		{name: "a /8 with opt-in", override: "10.0.0.0/8", anywhere: true, want: "10.0.0.0/8"},
 		{name: "wider than /8 with opt-in", override: "10.0.0.0/7", anywhere: true, want: "10.0.0.0/7"},
 		{name: "v6 /32 needs opt-in", override: "2001:db8::/32",
-			wantErr: `input ssh-source-cidr "2001:db8::/32" opens SSH to a range wider than /64: expected the runner's address as a /128 or a range of /64 or narrower, or set allow-ssh-from-anywhere: true`},
-		{name: "v6 /63 needs opt-in", override: "2001:db8::/63", wantErr: `range wider than /64`},
+			wantErr: `input "ssh-source-cidr": got "2001:db8::/32", expected a range of /64 or narrower (such as the runner's address as a /128), or allow-ssh-from-anywhere: true to open SSH that wide`},
+		{name: "v6 /63 needs opt-in", override: "2001:db8::/63", wantErr: `expected a range of /64 or narrower`},
 		{name: "v6 /64 is allowed", override: "2001:db8::/64", want: "2001:db8::/64"},
 		{name: "v6 /32 with opt-in", override: "2001:db8::/32", anywhere: true, want: "2001:db8::/32"},
 		{name: "opt-in without override", anywhere: true, discover: failing, want: "0.0.0.0/0"},
 		// An IPv4-mapped range holds IPv4 addresses only: it is judged,
 		// and returned, as the IPv4 range it names, not as an IPv6 /96.
 		{name: "v4-mapped all of IPv4 needs opt-in", override: "::ffff:0.0.0.0/96",
-			wantErr: `input ssh-source-cidr "::ffff:0.0.0.0/96" opens SSH to a range wider than /24: expected the runner's address as a /32 or a range of /24 or narrower, or set allow-ssh-from-anywhere: true`},
-		{name: "v4-mapped /8 needs opt-in", override: "::ffff:10.0.0.0/104", wantErr: `range wider than /24`},
-		{name: "v4-mapped /23 needs opt-in", override: "::ffff:198.51.100.0/119", wantErr: `range wider than /24`},
+			wantErr: `input "ssh-source-cidr": got "::ffff:0.0.0.0/96", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true to open SSH that wide`},
+		{name: "v4-mapped /8 needs opt-in", override: "::ffff:10.0.0.0/104", wantErr: `expected a range of /24 or narrower`},
+		{name: "v4-mapped /23 needs opt-in", override: "::ffff:198.51.100.0/119", wantErr: `expected a range of /24 or narrower`},
 		{name: "v4-mapped /24 is allowed", override: "::ffff:198.51.100.0/120", want: "198.51.100.0/24"},
-		{name: "v4-mapped address", override: "::ffff:203.0.113.7", want: "203.0.113.7/32"},
+		{name: "v4-mapped address", override: "::ffff:203.0.113.7/128", want: "203.0.113.7/32"},
 		{name: "v4-mapped with opt-in", override: "::ffff:0.0.0.0/96", anywhere: true, want: "0.0.0.0/0"},
 		// Masked to fewer than 96 bits the ::ffff: marker is gone: an IPv6 range.
 		{name: "v6 /80 around the mapped space", override: "::ffff:0.0.0.0/80", want: "::/80"},
-		{name: "bad override", override: "my-laptop", wantErr: `input ssh-source-cidr "my-laptop"`},
+		{name: "bad override", override: "my-laptop", wantErr: `input "ssh-source-cidr": got "my-laptop", expected a CIDR like 203.0.113.7/32`},
 		{name: "discovery fails", discover: failing, wantErr: "offline"},
 		{name: "no discoverer", wantErr: "ssh-source-cidr"},
 	}

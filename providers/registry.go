@@ -79,6 +79,12 @@ type Factory func(Options) (Provider, error)
 type Entry struct {
 	Info Info
 	New  Factory
+	// Check, when set, checks the provider's own inputs as New does, with
+	// the same rules, and builds nothing: the configuration runs it at
+	// load time, so a bad input is reported with every other one before
+	// anything starts. Every refusal is an *InputError (several joined
+	// with errors.Join).
+	Check func(Options) error
 }
 
 // Registry maps provider names to factories. The CLI builds one; there is no
@@ -106,6 +112,15 @@ func (r *Registry) Get(name string) (Entry, error) {
 		return Entry{}, fmt.Errorf("unknown provider %q: expected one of %s", name, strings.Join(r.Names(), ", "))
 	}
 	return e, nil
+}
+
+// Check runs the input check of the provider name, if it has one; an
+// unknown name is the caller's to refuse, so it passes here.
+func (r *Registry) Check(name string, o Options) error {
+	if e, ok := r.entries[name]; ok && e.Check != nil {
+		return e.Check(o)
+	}
+	return nil
 }
 
 // Names lists the registered names, sorted.

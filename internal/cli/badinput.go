@@ -2,7 +2,8 @@ package cli
 
 import (
 	"context"
-	"regexp"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -13,19 +14,63 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers"
 )
 
-// The forms a provider name and a row key take (config checks them); a
-// raw input of another form is not put in a bad input's row, where it
-// could be anything pasted into the wrong input.
-var (
-	rawProviderForm = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	rawKeyForm      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// A leg refused before anything was created is refused for one of these:
+// an input to fix, or this machine or program failing before the leg could
+// start (no input would help, and saying "bad input" would send the user
+// looking for one). Both exit 2: README's "bad input or could not start".
+const (
+	refusedInput    = "bad input"
+	refusedNotStart = "could not start"
 )
+
+// notStarted ends a leg whose preparation failed before anything was
+// created: as bad input when err holds an *InputError, else as a leg that
+// could not start.
+func (a *app) notStarted(err error) int {
+	var in *config.InputError
+	if errors.As(err, &in) {
+		return a.badInput(err)
+	}
+	return a.refuse(refusedNotStart, err)
+}
+
+// refuse prints why the leg was refused (why, refusedInput or
+// refusedNotStart) and returns exit status 2. In Actions the step's
+// outputs, summary and, for a leg, its row and report say so too.
+func (a *app) refuse(why string, err error) int {
+	msg := a.inputRedactor()(err.Error())
+	fmt.Fprintf(a.stderr, "mvm-verify: %s: %s\n", why, msg)
+	if a.inGHA {
+		a.annotate("error", "mvm-verify: "+why, msg)
+		// The step's outputs and summary say so too: a workflow reading
+		// status sees error, not an empty string, and one reading a leg's
+		// row a row, as a preflight refusal's.
+		a.files.setOutput("status", "error")
+		var row matrix.Row
+		keyed := false
+		if a.leg {
+			row, keyed = a.refusedRow(why, err)
+			a.files.setOutput("row", mustJSON(row))
+		}
+		fence := "```"
+		for strings.Contains(msg, fence) {
+			fence += "`"
+		}
+		a.files.addSummary(fmt.Sprintf("### mvm-verify: %s\n\nNothing was started.\n\n%s\n%s\n%s\n", why, fence, msg, fence))
+		// Last: the refusal is said and recorded above even if GitHub
+		// is slow to take it.
+		if a.leg {
+			a.reportBadInput(row, keyed)
+		}
+	}
+	return ExitBadInput
+}
 
 // badInputNoteMax bounds the note of a bad input's row: a suite file's
 // error can be long, and the row's cell is a table cell.
 const badInputNoteMax = 300
 
-// badInputRow is the row output of a leg refused at its inputs, shaped as
+// refusedRow is the row output of a leg refused at its inputs, shaped as
 // a preflight refusal's row is (Preflight ❌, the rest not run, the
 // refusal as the whole note), so a workflow reading the row output of any
 // leg (fromJSON(steps.x.outputs.row)) finds a row and not an empty string.
@@ -35,7 +80,10 @@ const badInputNoteMax = 300
 // before the refusal (a.rowKey); the note is the error, which names the
 // input, with every secret input's value as given replaced by "***". keyed
 // says some input named the row: its key is not the "unknown" fallback.
-func (a *app) badInputRow(err error) (row matrix.Row, keyed bool) {
+//
+// why (refusedInput or refusedNotStart) leads the note: a leg that could
+// not start gets the same row, its note saying so.
+func (a *app) refusedRow(why string, err error) (row matrix.Row, keyed bool) {
 	src := a.inputSource()
 	get := func(name string) string {
 		v, _ := src(name)
@@ -43,8 +91,11 @@ func (a *app) badInputRow(err error) (row matrix.Row, keyed bool) {
 	}
 	redact := a.inputRedactor()
 
+	// A raw input not of the form config checks for a provider name or a
+	// row key is not put in the row, where it could be anything pasted
+	// into the wrong input.
 	provider := get("provider")
-	if !rawProviderForm.MatchString(provider) || redact(provider) != provider {
+	if !providers.ValidName(provider) || redact(provider) != provider {
 		provider = "unknown"
 	}
 	lane := get("lane")
@@ -53,7 +104,7 @@ func (a *app) badInputRow(err error) (row matrix.Row, keyed bool) {
 	}
 	key := get("key")
 	keyed = true
-	if !rawKeyForm.MatchString(key) || redact(key) != key {
+	if !matrix.ValidKey(key) || redact(key) != key {
 		key = providers.Label(provider)
 		if lane == config.LaneNoKVM {
 			key += "-" + config.LaneNoKVM
@@ -72,7 +123,7 @@ func (a *app) badInputRow(err error) (row matrix.Row, keyed bool) {
 	if display == "" || strings.ContainsAny(display, "\r\n") || redact(display) != display {
 		display = matrix.DisplayName(key)
 	}
-	note := matrix.Truncate("bad input: "+oneLine(redact(err.Error())), badInputNoteMax)
+	note := matrix.Truncate(why+": "+oneLine(redact(err.Error())), badInputNoteMax)
 
 	now := a.clock().UTC()
 	res := &verify.Result{

@@ -26,7 +26,6 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/tinylabscom/mvm-verify/internal/config"
-	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/probe"
 )
 
@@ -55,6 +54,8 @@ type Env struct {
 	// signals is Main's signal handler, told what a forced quit would
 	// leave behind; nil when Run is called without Main.
 	signals *signals
+	// procStart stands in for proc.StartTime when set (tests make it fail).
+	procStart func(pid int) (uint64, error)
 }
 
 // Main runs the program and returns its exit status.
@@ -292,34 +293,7 @@ func (a *app) recoverPanic(code *int) {
 }
 
 // badInput prints an input error and returns exit status 2.
-func (a *app) badInput(err error) int {
-	msg := a.inputRedactor()(err.Error())
-	fmt.Fprintf(a.stderr, "mvm-verify: bad input: %s\n", msg)
-	if a.inGHA {
-		a.annotate("error", "mvm-verify: bad input", msg)
-		// The step's outputs and summary say so too: a workflow reading
-		// status sees error, not an empty string, and one reading a leg's
-		// row a row, as a preflight refusal's.
-		a.files.setOutput("status", "error")
-		var row matrix.Row
-		keyed := false
-		if a.leg {
-			row, keyed = a.badInputRow(err)
-			a.files.setOutput("row", mustJSON(row))
-		}
-		fence := "```"
-		for strings.Contains(msg, fence) {
-			fence += "`"
-		}
-		a.files.addSummary(fmt.Sprintf("### mvm-verify: bad input\n\nNothing was started.\n\n%s\n%s\n%s\n", fence, msg, fence))
-		// Last: the refusal is said and recorded above even if GitHub
-		// is slow to take it.
-		if a.leg {
-			a.reportBadInput(row, keyed)
-		}
-	}
-	return ExitBadInput
-}
+func (a *app) badInput(err error) int { return a.refuse(refusedInput, err) }
 
 // warn prints a warning, as a workflow annotation in Actions.
 func (a *app) warn(msg string) {

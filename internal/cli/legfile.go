@@ -49,12 +49,20 @@ func checkOutFree(out string) error {
 
 // newLegFile writes the leg's first state, refusing (as bad input) an
 // --out another leg has just claimed: the file is created exclusively.
-func newLegFile(run *config.Run, id providers.Identity, p providers.Provider) (*legFile, error) {
+// procStart reads this process's start time (proc.StartTime when nil;
+// tests pass one that fails).
+func newLegFile(run *config.Run, id providers.Identity, p providers.Provider, procStart func(pid int) (uint64, error)) (*legFile, error) {
 	f := &legFile{dir: hostDir(run.Out)}
 	f.st = upState{Provider: run.Provider, Identity: id, Inputs: stateInputs(run, p), PID: os.Getpid()}
-	start, err := proc.StartTime(f.st.PID)
+	startTime := procStart
+	if startTime == nil {
+		startTime = proc.StartTime
+	}
+	start, err := startTime(f.st.PID)
 	if err != nil {
-		return nil, err
+		// No input is at fault: the caller reports a leg that could not
+		// start, not bad input.
+		return nil, fmt.Errorf("record leg state: %w", err)
 	}
 	f.st.StartTime = start
 	outErr := func(err error) error {

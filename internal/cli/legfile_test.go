@@ -23,7 +23,7 @@ func TestLegFile(t *testing.T) {
 	out := t.TempDir()
 	run := &config.Run{Provider: "local", Out: out, Inputs: map[string]string{"region": "given"}}
 	id := providers.Identity{Key: "local"}
-	f, err := newLegFile(run, id, resolving{})
+	f, err := newLegFile(run, id, resolving{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestLegFile(t *testing.T) {
 	}
 	// A second leg into the same --out is refused, naming out.
 	var ie *config.InputError
-	if _, err := newLegFile(run, id, resolving{}); !errors.As(err, &ie) || ie.Input != "out" {
+	if _, err := newLegFile(run, id, resolving{}, nil); !errors.As(err, &ie) || ie.Input != "out" {
 		t.Fatalf("second leg into the same out: %v, want an input error naming out", err)
 	}
 	// Removal leaves a state that is not this leg's.
@@ -65,7 +65,7 @@ func TestLegFileUnwritableOut(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(out, "host"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := newLegFile(&config.Run{Provider: "local", Out: out}, providers.Identity{Key: "local"}, resolving{})
+	_, err := newLegFile(&config.Run{Provider: "local", Out: out}, providers.Identity{Key: "local"}, resolving{}, nil)
 	var ie *config.InputError
 	if !errors.As(err, &ie) || ie.Input != "out" || ie.Value != out {
 		t.Fatalf("state under a file: %v, want an input error naming out and its value", err)
@@ -88,7 +88,7 @@ func TestLegFileKeepsSecretsOut(t *testing.T) {
 			t.Fatalf("input %s is not secret: the test shows nothing", name)
 		}
 	}
-	f, err := newLegFile(run, providers.Identity{Key: "ssh"}, resolving{})
+	f, err := newLegFile(run, providers.Identity{Key: "ssh"}, resolving{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestLegFileKeepsSecretsOut(t *testing.T) {
 // was configured; it is the user's alone (0700 directory, 0600 file).
 func TestLegFileIsPrivate(t *testing.T) {
 	out := t.TempDir()
-	f, err := newLegFile(&config.Run{Provider: "local", Out: out}, providers.Identity{Key: "local"}, resolving{})
+	f, err := newLegFile(&config.Run{Provider: "local", Out: out}, providers.Identity{Key: "local"}, resolving{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestLeftNoteAsksForTheKeyAgain(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "my out")
-			f, err := newLegFile(&config.Run{Provider: tc.provider, Out: out, Inputs: tc.inputs}, providers.Identity{Key: tc.provider}, resolving{})
+			f, err := newLegFile(&config.Run{Provider: tc.provider, Out: out, Inputs: tc.inputs}, providers.Identity{Key: tc.provider}, resolving{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,7 +57,7 @@ func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
 	}
 	reg := registry()
 	ev, _ := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv) // a bad event is reported where it is used
-	run, err := config.LoadWith(src, config.Options{Providers: reg.Names(), Mode: cmd, Getenv: a.env.Getenv,
+	run, err := config.LoadWith(src, config.Options{Providers: reg.Names(), Check: reg.Check, Mode: cmd, Getenv: a.env.Getenv,
 		HeadSHA: headSHA(a.env.Getenv), PullRequest: ev.PR})
 	if err != nil {
 		return a.badInput(err)
@@ -103,7 +103,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	}
 	p, err := entry.New(a.providerOptions(run))
 	if err != nil {
-		return a.badInput(err)
+		// A refused input is bad input; anything else the factory met
+		// (a file it could not read for another reason than the input)
+		// is no input to fix.
+		return a.notStarted(err)
 	}
 	// auto is decided from what the provider offers, before anything runs;
 	// the host probe only confirms it. The row key follows the lane.
@@ -133,8 +136,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	st.save("name", id.Name())
 	st.save("out", run.Out)
 	if a.subcommand {
-		if st.leg, err = newLegFile(run, id, p); err != nil {
-			return a.badInput(err)
+		if st.leg, err = newLegFile(run, id, p, a.env.procStart); err != nil {
+			// An --out refused is bad input; this process's start time
+			// unreadable is not.
+			return a.notStarted(err)
 		}
 		// From now on a forced quit leaves state for down: say what.
 		a.env.signals.setLeft(func() string { return st.leftNote(run.Out) })

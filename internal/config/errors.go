@@ -3,43 +3,18 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 // InputError is bad input: which input, the value given and the form
-// expected. The CLI detects it with errors.As and exits 2 before anything
-// is created. Value is "***" for secret inputs, for anything that looks
-// like key material and for anything holding a secret input's value.
-type InputError struct {
-	Input    string
-	Value    string
-	Expected string
-	// Err is the cause when there is one: a file that cannot be read, or a
-	// *FieldError inside the suite file or the candidates list.
-	Err error
-	// GivenEmpty says the empty Value was given (--out ""), so the error
-	// reads got "" rather than missing.
-	GivenEmpty bool
-}
-
-func (e *InputError) Error() string {
-	if e.Expected == "" && e.Err != nil {
-		return fmt.Sprintf("input %q: %v", e.Input, e.Err)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "input %q: ", e.Input)
-	if e.Value == "" && !e.GivenEmpty {
-		b.WriteString("missing")
-	} else {
-		fmt.Fprintf(&b, "got %q", e.Value)
-	}
-	fmt.Fprintf(&b, ", expected %s", e.Expected)
-	if e.Err != nil {
-		fmt.Fprintf(&b, " (%v)", e.Err)
-	}
-	return b.String()
-}
-
-func (e *InputError) Unwrap() error { return e.Err }
+// expected. It is providers.InputError, the one type every refusal of an
+// input has, so the adapters' checks (which config runs at load) and
+// config's own read the same. Value is "***" for secret inputs, for
+// anything that looks like key material and for anything holding a secret
+// input's value. Err is the cause when there is one: a file that cannot be
+// read, or a *FieldError inside the suite file or the candidates list.
+type InputError = providers.InputError
 
 // FieldError is a bad value inside a structured input: a key of the suite
 // file or of one candidate. It reads like
@@ -99,14 +74,8 @@ func shorten(s string) string {
 // a key pasted there by mistake must not reach the log, not even its
 // first line.
 func echo(s string) string {
-	if looksLikeKey(s) {
+	if providers.LooksLikeKey(s) {
 		return "***"
 	}
 	return shorten(s)
-}
-
-// looksLikeKey reports whether a value holds private key material, so that a
-// key pasted into the wrong input is not echoed back in an error.
-func looksLikeKey(s string) bool {
-	return strings.Contains(s, "-----BEGIN") || strings.Contains(s, "PRIVATE KEY")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -13,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -46,6 +43,10 @@ type Options struct {
 	// Getenv supplies fallbacks: GITHUB_TOKEN, GITHUB_API_URL,
 	// GITHUB_SERVER_URL and GITHUB_REPOSITORY. Nil means none.
 	Getenv func(key string) string
+	// Check, when set, checks a provider's own inputs by the provider's
+	// rules (providers.Registry.Check); run and up call it for the chosen
+	// provider. Nil: only the inputs config knows are checked.
+	Check func(provider string, o providers.Options) error
 	// HeadSHA is the commit under test as the CLI read it from the event
 	// (the pull request's head, not the merge commit); the default of ref
 	// and head-sha.
@@ -124,7 +125,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	l.expect(r)
 
 	l.endpoints()
-	l.providerInputs(r)
+	l.providerInputs(r, opt)
 	l.checkout(r, opt)
 	l.suite(r)
 
@@ -172,14 +173,11 @@ const (
 )
 
 var (
-	markets      = []string{"on-demand", "spot"}
-	lanes        = []string{LaneAuto, LaneKVM, LaneNoKVM}
-	providerName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	keyForm      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	ghRepoForm   = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-	shaForm      = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
-	refForm      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
-	roleARN      = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$`)
+	markets    = []string{"on-demand", "spot"}
+	lanes      = []string{LaneAuto, LaneKVM, LaneNoKVM}
+	ghRepoForm = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	shaForm    = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+	refForm    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 )
 
 // loader holds the inputs while they are parsed and collects every error.
@@ -228,7 +226,7 @@ func (l *loader) set(name, value string) {
 // anything that looks like a key or holds a secret input's value, pasted
 // into the wrong input.
 func (l *loader) fail(name, value, expected string, cause error) {
-	if l.table[name].Secret || looksLikeKey(value) || l.holdsSecret(value) {
+	if l.table[name].Secret || providers.LooksLikeKey(value) || l.holdsSecret(value) {
 		if value != "" {
 			value = "***"
 		}
@@ -505,7 +503,7 @@ func (l *loader) expect(r *Run) {
 	v := l.get("expect")
 	r.Expect = splitList(v)
 	for _, k := range r.Expect {
-		if !keyForm.MatchString(k) {
+		if !matrix.ValidKey(k) {
 			l.fail("expect", v, "row keys like aws,gcp,hetzner-no-kvm, comma or newline separated "+
 				"(each lowercase letters, digits, - and _; at most 63)", nil)
 			return
@@ -529,7 +527,7 @@ func (l *loader) provider(r *Run, known []string) {
 		}
 	case len(names) > 0 && !slices.Contains(names, r.Provider):
 		l.fail("provider", r.Provider, expected, nil)
-	case len(names) == 0 && !providerName.MatchString(r.Provider):
+	case len(names) == 0 && !providers.ValidName(r.Provider):
 		l.fail("provider", r.Provider, "a provider name like aws (lowercase letters, digits and -)", nil)
 	}
 }
@@ -544,7 +542,7 @@ func (l *loader) key(r *Run) {
 		l.set("key", r.Key)
 		return
 	}
-	if r.Key != "" && !keyForm.MatchString(r.Key) {
+	if r.Key != "" && !matrix.ValidKey(r.Key) {
 		l.fail("key", r.Key, "a key like aws or hetzner-no-kvm (lowercase letters, digits, - and _; at most 63)", nil)
 	}
 }
@@ -580,23 +578,14 @@ func (l *loader) sourceCIDR(r *Run) {
 		}
 		return
 	}
-	p, err := netip.ParsePrefix(v)
-	if err != nil {
-		expected := "a CIDR like 203.0.113.7/32"
-		if a, aerr := netip.ParseAddr(v); aerr == nil {
-			expected += fmt.Sprintf(" (add /%d for one address)", a.BitLen())
-		}
-		l.fail("ssh-source-cidr", v, expected, nil)
-		return
-	}
 	// One address is a /32 in IPv4 and a /128 in IPv6; an IPv4-mapped
 	// range (::ffff:…) is judged, and kept, as the IPv4 range it names.
-	if providers.TooWide(p) && !r.AllowSSHFromAnywhere {
-		l.fail("ssh-source-cidr", v, fmt.Sprintf("a range of /%d or narrower (such as the runner's address as a /%d), or allow-ssh-from-anywhere: true to open SSH that wide",
-			providers.WidestFor(p), providers.OneAddressBits(p)), nil)
+	p, err := providers.ParseSourceCIDR(v, r.AllowSSHFromAnywhere)
+	if err != nil {
+		l.adopt(err)
 		return
 	}
-	r.SSHSourceCIDR = providers.Unmapped(p).String()
+	r.SSHSourceCIDR = p.String()
 	l.set("ssh-source-cidr", r.SSHSourceCIDR)
 }
 
@@ -683,103 +672,84 @@ func (l *loader) spotFailover(r *Run) {
 	l.fail("spot-failover", l.get("spot-failover"), expected, nil)
 }
 
-// providerInputs checks provider-specific inputs of the chosen provider.
-func (l *loader) providerInputs(r *Run) {
-	if v := l.get("aws-role-to-assume"); v != "" && !roleARN.MatchString(v) {
-		l.fail("aws-role-to-assume", v, "a role ARN like arn:aws:iam::123456789012:role/mvm-verify", nil)
+// providerInputs checks the chosen provider's own inputs in the modes that
+// start a leg, with the provider's rules (Options.Check, the registry's
+// providers.Entry.Check): one rule per input, in the adapter that reads
+// it, reported here with every other bad input before anything starts.
+// down builds its provider from the inputs up saved, and the factory
+// checks them then, with the same rules.
+func (l *loader) providerInputs(r *Run, opt Options) {
+	if r.Mode != ModeRun && r.Mode != ModeUp || r.Provider == "" {
+		return
 	}
-	if v := l.get("subnet-id"); v != "" && !strings.HasPrefix(v, "subnet-") {
-		l.fail("subnet-id", v, "a subnet id like subnet-0123456789abcdef0", nil)
+	if r.Provider == "ssh" {
+		l.keyFileSecret(r)
 	}
-	l.whole("ssh-port", 1, 65535, "a port number from 1 to 65535")
-	if r.Provider == "ssh" && (r.Mode == ModeRun || r.Mode == ModeUp) {
-		l.sshHost(r)
+	if opt.Check == nil {
+		return
 	}
-}
-
-var sshUser = regexp.MustCompile(`^[a-z_][a-z0-9_.-]*$`)
-
-// sshHost checks what the ssh provider needs to reach an existing host:
-// where, with which key, and which host key to expect.
-func (l *loader) sshHost(r *Run) {
-	host := l.get("ssh-host")
-	switch {
-	case host == "":
-		l.fail("ssh-host", "", "the host name or IP address of the existing host (provider ssh)", nil)
-	case strings.Contains(host, "@"):
-		l.fail("ssh-host", host, "a host name or IP address without user@ (set ssh-user)", nil)
-	case strings.ContainsFunc(host, isSpaceOrQuote) || strings.HasPrefix(host, "-"):
-		l.fail("ssh-host", host, "a host name or IP address", nil)
+	err := opt.Check(r.Provider, providers.Options{
+		Input:          func(name string) string { return l.values[name] },
+		Getenv:         opt.Getenv,
+		Candidates:     r.Candidates,
+		CandidateInput: r.CandidateInput,
+	})
+	failed := map[string]bool{}
+	for _, e := range l.errs {
+		var ie *InputError
+		if errors.As(e, &ie) {
+			failed[ie.Name()] = true
+		}
 	}
-	if u := l.get("ssh-user"); u != "" && !sshUser.MatchString(u) {
-		l.fail("ssh-user", u, "a user name like ubuntu", nil)
-	}
-
-	key, keyFile := l.get("ssh-private-key"), l.get("ssh-private-key-file")
-	switch {
-	case key == "" && keyFile == "":
-		l.fail("ssh-private-key", "", "the host's private key (or set ssh-private-key-file) for provider ssh", nil)
-	case key != "" && keyFile != "":
-		l.fail("ssh-private-key-file", keyFile, "to be empty when ssh-private-key is set: give one of them", nil)
-	case key != "":
-		if expected := checkPrivateKey([]byte(key)); expected != "" {
-			if !strings.Contains(key, "-----BEGIN") && !strings.Contains(key, "\n") {
-				expected += "; for a path use ssh-private-key-file"
+	for _, e := range unjoin(err) {
+		var ie *InputError
+		if errors.As(e, &ie) {
+			// An input refused here already (market, a candidates entry
+			// the list's own parser refused) is reported once.
+			name := ie.Name()
+			if base, _, _ := strings.Cut(name, "["); failed[name] || failed[base] {
+				continue
 			}
-			l.fail("ssh-private-key", key, expected, nil)
+			failed[name] = true
 		}
-	default:
-		if looksLikeKey(keyFile) {
-			l.fail("ssh-private-key-file", keyFile, "a path; pass the key itself in ssh-private-key", nil)
-			break
-		}
-		data, err := os.ReadFile(keyFile)
-		if err != nil {
-			l.fail("ssh-private-key-file", keyFile, "a readable private key file", err)
-			break
-		}
+		l.adopt(e)
+	}
+}
+
+// adopt records a refusal made outside config (by a provider's rules) as
+// config's own: an *InputError's value is redacted and shortened as fail
+// does; another error is kept as it is.
+func (l *loader) adopt(err error) {
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		l.errs = append(l.errs, err)
+		return
+	}
+	l.fail(ie.Name(), ie.Value, ie.Expected, ie.Err)
+}
+
+// unjoin lists the errors errors.Join put together; err alone otherwise.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// keyFileSecret keeps the key in ssh-private-key-file among the run's
+// secrets, so that it is masked like ssh-private-key wherever it shows.
+// Whether it is a key is the ssh provider's to check.
+func (l *loader) keyFileSecret(r *Run) {
+	f := l.get("ssh-private-key-file")
+	if f == "" || providers.LooksLikeKey(f) {
+		return
+	}
+	if data, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(data)) != "" {
 		r.extraSecrets = append(r.extraSecrets, string(data))
-		if expected := checkPrivateKey(data); expected != "" {
-			l.fail("ssh-private-key-file", keyFile, "a file holding "+expected, nil)
-		}
 	}
-
-	known := l.get("ssh-known-host")
-	switch {
-	case known == "" && !r.InsecureHostKey:
-		l.fail("ssh-known-host", "", `the host's public key ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan), or insecure-host-key: true`, nil)
-	case known == "":
-		// insecure-host-key: true, warned about.
-	case !isHostKey(known):
-		l.fail("ssh-known-host", known, `a public key like "ssh-ed25519 AAAA…" or a known_hosts line`, nil)
-	case r.InsecureHostKey:
-		// The ssh provider pins a key given, whatever insecure-host-key
-		// says: the pair asks for two things, and one would be ignored.
-		l.fail("insecure-host-key", l.get("insecure-host-key"), "false when ssh-known-host is given: the key given is "+
-			"pinned and checked; give ssh-known-host or insecure-host-key: true, not both", nil)
-	}
-}
-
-// checkPrivateKey returns what was expected when data is not a usable key.
-// The parser's own error is not passed on: only its kind is, never the key.
-func checkPrivateKey(data []byte) string {
-	_, err := ssh.ParsePrivateKey(data)
-	var pass *ssh.PassphraseMissingError
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &pass):
-		return "an unencrypted private key (this one has a passphrase)"
-	}
-	return "an OpenSSH or PEM private key"
-}
-
-func isHostKey(s string) bool {
-	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s)); err == nil {
-		return true
-	}
-	_, _, _, _, _, err := ssh.ParseKnownHosts([]byte(s))
-	return err == nil
 }
 
 // isRepoURL accepts what git clone takes: a URL with a scheme, scp-like

@@ -17,12 +17,23 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/tinylabscom/mvm-verify/providers"
+	"github.com/tinylabscom/mvm-verify/providers/aws"
+	sshprovider "github.com/tinylabscom/mvm-verify/providers/ssh"
 )
 
 const sha = "0123456789abcdef0123456789abcdef01234567"
 
 // registered is what the CLI passes: the registry's names.
 var registered = []string{"local", "ssh", "aws", "hetzner"}
+
+// checks are the registered providers' input checks, as the CLI passes
+// them (providers.Registry.Check).
+var checks = func() func(string, providers.Options) error {
+	var reg providers.Registry
+	reg.Register(aws.Entry())
+	reg.Register(sshprovider.Entry())
+	return reg.Check
+}()
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -31,6 +42,7 @@ func env(m map[string]string) func(string) string {
 func opts() Options {
 	return Options{
 		Providers: registered,
+		Check:     checks,
 		HeadSHA:   sha,
 		Getenv: env(map[string]string{
 			"GITHUB_TOKEN":      "ghs_token0123456789",
@@ -615,10 +627,10 @@ func TestCandidates(t *testing.T) {
 			"candidates": "[{region: us-east-1}, {region: eu-west-1}, {type: m8i.large}, {region: eu-west-1, zone: eu-west-1c}]"},
 			[]providers.Candidate{{Region: "us-east-1", Zone: "us-east-1b", Market: "on-demand"}, {Region: "eu-west-1", Market: "on-demand"},
 				{Region: "us-east-1", Zone: "us-east-1b", Type: "m8i.large", Market: "on-demand"}, {Region: "eu-west-1", Zone: "eu-west-1c", Market: "on-demand"}}},
-		{"spot failover", map[string]string{"spot-failover": "true", "region": "r",
-			"candidates": "- {type: a, market: spot}\n- {type: b, market: spot}\n- {type: b}\n"},
-			[]providers.Candidate{{Region: "r", Type: "a", Market: "spot"}, {Region: "r", Type: "a", Market: "on-demand"},
-				{Region: "r", Type: "b", Market: "spot"}, {Region: "r", Type: "b", Market: "on-demand"}}},
+		{"spot failover", map[string]string{"spot-failover": "true", "region": "eu-west-1",
+			"candidates": "- {type: c8i.large, market: spot}\n- {type: m8i.large, market: spot}\n- {type: m8i.large}\n"},
+			[]providers.Candidate{{Region: "eu-west-1", Type: "c8i.large", Market: "spot"}, {Region: "eu-west-1", Type: "c8i.large", Market: "on-demand"},
+				{Region: "eu-west-1", Type: "m8i.large", Market: "spot"}, {Region: "eu-west-1", Type: "m8i.large", Market: "on-demand"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

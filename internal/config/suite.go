@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 // Suite is what runs on a host: the user steps run as, what cloud-init
@@ -144,7 +145,6 @@ func LoadSuite(path string) (*Suite, error) {
 }
 
 var (
-	userName    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 	packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.:=~-]*$`)
 	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
@@ -174,7 +174,7 @@ func ParseSuite(name string, data []byte) (*Suite, error) {
 		switch key {
 		case "user":
 			if u, ok := r.scalar(v, key, "a user name"); ok {
-				if !userName.MatchString(u) {
+				if !providers.ValidUserName(u) {
 					r.fail(v, key, u, "a user name like mvm (lowercase letters, digits, - and _)")
 					return
 				}

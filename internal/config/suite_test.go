@@ -337,16 +337,6 @@ func TestParseSuiteReportsEveryProblem(t *testing.T) {
 	}
 }
 
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	if err == nil {
-		return nil
-	}
-	return []error{err}
-}
-
 func TestLoadSuiteUploadSource(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "suite.yml")

@@ -108,6 +108,11 @@ type RowLine struct{ Key, Cell string }
 // (a foreign status context) is not written to the rows line.
 var rowKey = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// ValidKey reports whether s has the form of a row key, as the key input
+// takes it: lowercase letters, digits, - and _, starting with a letter or a
+// digit, at most 63 characters (GCE's label limit).
+func ValidKey(s string) bool { return rowKey.MatchString(s) }
+
 // IsRowsLine reports whether line (trimmed) is a rows line, well formed or
 // not.
 func IsRowsLine(line string) bool {
@@ -124,7 +129,7 @@ func FormatRowsLine(lines []RowLine) string {
 	b.WriteString(DocsRows)
 	seen := map[string]bool{}
 	for _, l := range lines {
-		if !rowKey.MatchString(l.Key) || seen[l.Key] || l.Cell == "" {
+		if !ValidKey(l.Key) || seen[l.Key] || l.Cell == "" {
 			continue
 		}
 		seen[l.Key] = true
@@ -163,7 +168,7 @@ func ParseRowsLine(line string) ([]RowLine, error) {
 		if !ok {
 			return nil, bad("%q has no =", Truncate(rest, 40))
 		}
-		if !rowKey.MatchString(key) {
+		if !ValidKey(key) {
 			return nil, bad("key %q is not a row key (lowercase letters, digits, - and _)", Truncate(key, 40))
 		}
 		if seen[key] {

@@ -660,9 +660,11 @@ func (c *cycle) nameCandidate(i int, err error) error {
 		return err
 	}
 	var in *providers.InputError
-	if errors.As(err, &in) {
+	if errors.As(err, &in) && in.Field != "" {
 		// The provider made this error for this call; naming its input
-		// in place keeps the chain (class, code) as it is.
+		// in place keeps the chain (class, code) as it is. (An input
+		// error of no candidate field, such as ssh-source-cidr's, names
+		// its input already.)
 		in.Input = c.plan.CandidateInput(i, in.Field)
 		return err
 	}

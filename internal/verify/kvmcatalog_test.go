@@ -71,13 +71,13 @@ func TestPreflightRefusesTypeWithoutKVM(t *testing.T) {
 		want string
 	}{
 		{name: "candidate type", lane: "kvm", cands: []providers.Candidate{{Type: "c8i.large"}, {Region: "eu-west-1", Type: "t3.large"}},
-			want: `input candidates[1].type "t3.large": no KVM on this type: virtualized without nested virtualization; ` +
-				`on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM ` +
-				`(expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`},
+			want: `input "candidates[1].type": got "t3.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; ` +
+				`or set lane: no-kvm (no KVM on this type: virtualized without nested virtualization; ` +
+				`on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM)`},
 		{name: "provider's default type", lane: "kvm", cands: []providers.Candidate{{}}, defaultType: "t3.large",
-			want: `input candidates[0].type "t3.large": no KVM on this type`},
+			want: `input "candidates[0].type": got "t3.large", expected a type with nested virtualization`},
 		{name: "lane auto on a provider offering kvm", lane: "auto", cands: []providers.Candidate{{Type: "m5.large"}},
-			want: `"m5.large": no KVM on this type`},
+			want: `got "m5.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm (no KVM on this type`},
 		{name: "no-kvm lane", lane: "no-kvm", cands: []providers.Candidate{{Type: "t3.large"}}},
 		{name: "type with KVM", lane: "kvm", cands: []providers.Candidate{{Type: "c8i.large"}}},
 	}

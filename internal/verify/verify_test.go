@@ -426,7 +426,7 @@ func TestBudget(t *testing.T) {
 // credentials are no candidate's.
 func TestPreflightNamesTheCandidate(t *testing.T) {
 	typeErr := func() error {
-		return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: "type", Value: "t3.large", Problem: "no KVM on this type"})
+		return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: "type", Value: "t3.large", Expected: "a type with KVM", Err: errors.New("no KVM on this type")})
 	}
 	fromList := func(i int, field string) string {
 		if field == "" {
@@ -443,12 +443,16 @@ func TestPreflightNamesTheCandidate(t *testing.T) {
 		want  string
 		class providers.Class
 	}{
-		{"single inputs", nil, two[:1], typeErr(), `input instance-type "t3.large": no KVM on this type`, providers.ClassInvalid},
-		{"candidates entry", fromList, two, typeErr(), `input candidates[1].type "t3.large": no KVM on this type`, providers.ClassInvalid},
+		{"single inputs", nil, two[:1], typeErr(), `input "instance-type": got "t3.large", expected a type with KVM (no KVM on this type)`, providers.ClassInvalid},
+		{"candidates entry", fromList, two, typeErr(), `input "candidates[1].type": got "t3.large", expected a type with KVM (no KVM on this type)`, providers.ClassInvalid},
 		{"other refusal names the entry", fromList, two, providers.Classified(providers.ClassInvalid, "", errors.New("image ami-1 does not exist in this region")),
 			"candidates[1] (eu-west-1 t3.large): invalid: image ami-1 does not exist in this region", providers.ClassInvalid},
 		{"credentials are no candidate's", fromList, two, providers.Classified(providers.ClassAuth, "", errors.New("Needs AWS credentials")),
 			"auth: Needs AWS credentials", providers.ClassAuth},
+		// An input error of no candidate field names its own input.
+		{"input of no candidate field", fromList, two[:1], providers.Classified(providers.ClassInvalid, "",
+			&providers.InputError{Input: "ssh-source-cidr", Value: "2001:db8::7/128", Expected: "an IPv4 CIDR"}),
+			`input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR`, providers.ClassInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

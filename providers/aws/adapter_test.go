@@ -48,14 +48,14 @@ func TestPreflight(t *testing.T) {
 		{name: "ok", wantCalls: true},
 		{name: "metal", inputs: map[string]string{"instance-type": "c5.metal"}, wantCalls: true},
 		{name: "unknown region", inputs: map[string]string{"region": "xx-nowhere-1"}, wantClass: providers.ClassInvalid,
-			wantErr: `region "xx-nowhere-1": not an AWS region: expected one of eu-west-1, us-east-1, us-west-2`, wantCalls: true},
+			wantErr: `input "region": got "xx-nowhere-1", expected an AWS region: one of eu-west-1, us-east-1, us-west-2`, wantCalls: true},
 		{name: "type without KVM", inputs: map[string]string{"instance-type": "t3.large"}, wantClass: providers.ClassInvalid,
-			wantErr: `input instance-type "t3.large": no KVM on this type: virtualized without nested virtualization; on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM (expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm)`},
+			wantErr: `input "instance-type": got "t3.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm (no KVM on this type: virtualized without nested virtualization; on AWS only *.metal types and C8i/M8i/R8i (and their -flex variants) with CpuOptions.NestedVirtualization expose KVM)`},
 		{name: "storage family without KVM", inputs: map[string]string{"instance-type": "m5d.large"}, wantClass: providers.ClassInvalid,
-			wantErr: `input instance-type "m5d.large": no KVM on this type`},
+			wantErr: `input "instance-type": got "m5d.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm (no KVM on this type`},
 		{name: "type without KVM on the no-kvm lane", inputs: map[string]string{"instance-type": "t3.large"}, lane: providers.LaneNoKVM, wantCalls: true},
 		{name: "type not offered", inputs: map[string]string{"instance-type": "c8i.48xlarge"}, wantClass: providers.ClassInvalid,
-			wantErr: `input instance-type "c8i.48xlarge": not offered in region us-east-1 (expected a type EC2 offers there)`, wantCalls: true},
+			wantErr: `input "instance-type": got "c8i.48xlarge", expected a type EC2 offers in region us-east-1`, wantCalls: true},
 		{name: "no credentials", env: map[string]string{}, wantClass: providers.ClassAuth,
 			wantErr: "Needs AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. with aws-actions/configure-aws-credentials) or aws-role-to-assume"},
 		{name: "wrong credentials", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIDWRONG", "AWS_SECRET_ACCESS_KEY": "x"},
@@ -63,55 +63,53 @@ func TestPreflight(t *testing.T) {
 		// A refused image names the input, the value and the form expected,
 		// with the service's own words but not the SDK's request id.
 		{name: "missing image", image: "ami-0000000000000dead", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `invalid (InvalidAMIID.NotFound): input image "ami-0000000000000dead": does not exist in us-east-1 ` +
-				`(EC2: The image id '[ami-0000000000000dead]' does not exist); expected an AMI id (ami-…) that exists in us-east-1, ` +
-				`or an SSM parameter path such as ` + aws.UbuntuParameter},
+			wantErr: `invalid (InvalidAMIID.NotFound): input "image": got "ami-0000000000000dead", expected an AMI id (ami-…) that exists in us-east-1, ` +
+				`or an SSM parameter path such as ` + aws.UbuntuParameter + ` (does not exist in us-east-1 (EC2: The image id '[ami-0000000000000dead]' does not exist))`},
 		// An image id of no EC2 form is the user's mistake as an unknown
 		// one is: EC2 says InvalidAMIID.Malformed, and the run stops as
 		// invalid.
 		{name: "malformed image", image: "ami-12345", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `invalid (InvalidAMIID.Malformed): input image "ami-12345": EC2 refuses it in us-east-1 (EC2: `},
+			wantErr: `invalid (InvalidAMIID.Malformed): input "image": got "ami-12345", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (EC2 refuses it in us-east-1 (EC2: `},
 		{name: "missing image parameter", image: "/aws/service/nope", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `invalid (ParameterNotFound): input image "/aws/service/nope": no such SSM parameter in us-east-1 ` +
-				`(SSM: Parameter /aws/service/nope not found.); expected an AMI id (ami-…) that exists in us-east-1, ` +
-				`or an SSM parameter path such as ` + aws.UbuntuParameter},
+			wantErr: `invalid (ParameterNotFound): input "image": got "/aws/service/nope", expected an AMI id (ami-…) that exists in us-east-1, ` +
+				`or an SSM parameter path such as ` + aws.UbuntuParameter + ` (no such SSM parameter in us-east-1 (SSM: Parameter /aws/service/nope not found.))`},
 		{name: "image parameter of no AMI", image: "/custom/not-an-ami", wantClass: providers.ClassInvalid, wantCalls: true,
 			setup:   func(s *fake.Server) { s.SetParameter("/custom/not-an-ami", "hello") },
-			wantErr: `input image "/custom/not-an-ami": resolves to hello, which is not an AMI id; expected an AMI id`},
+			wantErr: `input "image": got "/custom/not-an-ami", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (resolves to hello, which is not an AMI id)`},
 		{name: "image parameter of a missing AMI", image: "/custom/gone", wantClass: providers.ClassInvalid, wantCalls: true,
 			setup:   func(s *fake.Server) { s.SetParameter("/custom/gone", "ami-0000000000000dead") },
-			wantErr: `invalid (InvalidAMIID.NotFound): input image "/custom/gone": resolves to ami-0000000000000dead, which does not exist in us-east-1 (EC2: `},
+			wantErr: `invalid (InvalidAMIID.NotFound): input "image": got "/custom/gone", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (resolves to ami-0000000000000dead, which does not exist in us-east-1 (EC2: `},
 		{name: "role without OIDC env", inputs: map[string]string{"aws-role-to-assume": "arn:aws:iam::123456789012:role/x"},
 			wantClass: providers.ClassAuth, wantErr: "id-token: write"},
 		// An opt-in region the account has not enabled exists (so it is not
 		// "not an AWS region"), but nothing can be made there.
 		{name: "region not opted in", inputs: map[string]string{"region": "af-south-1"}, notOptedIn: []string{"af-south-1"},
 			wantClass: providers.ClassAuth, wantCalls: true,
-			wantErr: `input region "af-south-1": not enabled for this account (expected a region enabled in the AWS console, or enable this one)`},
+			wantErr: `input "region": got "af-south-1", expected a region enabled in the AWS console, or enable this one (not enabled for this account)`},
 		{name: "zone without the type", inputs: map[string]string{"zone": "us-east-1b"}, wantClass: providers.ClassInvalid, wantCalls: true,
 			setup:   func(s *fake.Server) { s.Unoffer("us-east-1b", "c8i.large") },
-			wantErr: `input zone "us-east-1b": does not offer instance type c8i.large (expected a zone that does: us-east-1a, us-east-1c)`},
+			wantErr: `input "zone": got "us-east-1b", expected a zone that offers instance type c8i.large: us-east-1a, us-east-1c`},
 		// A Graviton *.metal type has KVM, but the host runs the probe the
 		// cycle uploads: its architecture must be the binary's. Refused
 		// before anything exists, naming the type and what would do.
 		{name: "graviton metal for an amd64 probe", inputs: map[string]string{"instance-type": "c6g.metal"}, arch: "amd64",
 			wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `input instance-type "c6g.metal": an arm64 type, but the host runs the probe, this mvm-verify, built for amd64 (expected an x86_64 type such as c8i.large or c5.metal; or a probe-binary built for linux/arm64)`},
+			wantErr: `input "instance-type": got "c6g.metal", expected an x86_64 type such as c8i.large or c5.metal; or a probe-binary built for linux/arm64 (an arm64 type, but the host runs the probe, this mvm-verify, built for amd64)`},
 		{name: "graviton metal for an arm64 probe", inputs: map[string]string{"instance-type": "c6g.metal"}, arch: "arm64", wantCalls: true},
 		{name: "x86 metal for an arm64 probe", inputs: map[string]string{"instance-type": "c5.metal"}, arch: "arm64",
 			wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `input instance-type "c5.metal": an x86_64 type, but the host runs the probe, this mvm-verify, built for arm64 (expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64)`},
+			wantErr: `input "instance-type": got "c5.metal", expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64 (an x86_64 type, but the host runs the probe, this mvm-verify, built for arm64)`},
 		{name: "nested type for an arm64 probe", arch: "arm64", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `input instance-type "c8i.large": an x86_64 type`},
+			wantErr: `input "instance-type": got "c8i.large", expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64 (an x86_64 type`},
 		{name: "x86 image on a graviton type", inputs: map[string]string{"instance-type": "c6g.metal"}, arch: "arm64",
 			image: fake.UbuntuAMI, wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `input image "` + fake.UbuntuAMI + `": ` + fake.UbuntuAMI + ` is an x86_64 image, but the host runs the probe, this mvm-verify, built for arm64 (expected an arm64 AMI, or its SSM parameter)`},
+			wantErr: `input "image": got "` + fake.UbuntuAMI + `", expected an arm64 AMI, or its SSM parameter (` + fake.UbuntuAMI + ` is an x86_64 image, but the host runs the probe, this mvm-verify, built for arm64)`},
 		{name: "arm64 image for an amd64 probe", image: fake.UbuntuARMParameter, arch: "amd64", wantClass: providers.ClassInvalid, wantCalls: true,
-			wantErr: `input image "` + fake.UbuntuARMParameter + `": ` + fake.UbuntuARMAMI + ` is an arm64 image`},
+			wantErr: `input "image": got "` + fake.UbuntuARMParameter + `", expected an x86_64 AMI, or its SSM parameter (` + fake.UbuntuARMAMI + ` is an arm64 image`},
 		{name: "probe built for no EC2 architecture", arch: "riscv64", wantClass: providers.ClassInvalid, wantCalls: true,
 			wantErr: `this mvm-verify is built for riscv64, and EC2 hosts are x86_64 or arm64: expected a linux/amd64 or linux/arm64 build of mvm-verify as probe-binary`},
 		{name: "subnet that does not exist", inputs: map[string]string{"subnet-id": "subnet-0123456789abcdef0"}, wantClass: providers.ClassInvalid,
-			wantCalls: true, wantErr: `invalid (InvalidSubnetID.NotFound): input subnet-id "subnet-0123456789abcdef0" (expected the id of a subnet in the region`},
+			wantCalls: true, wantErr: `invalid (InvalidSubnetID.NotFound): input "subnet-id": got "subnet-0123456789abcdef0", expected the id of a subnet in the region, in the account's VPCs (EC2 refuses it (EC2: `},
 		// The credentials are good but the policy does not allow what
 		// Create does: EC2's DryRun says so now, not a failed launch later.
 		{name: "launch not allowed", wantClass: providers.ClassAuth, wantCalls: true,
@@ -122,9 +120,9 @@ func TestPreflight(t *testing.T) {
 		// IPv4 one: an IPv6 source would let nothing in, and the run would
 		// fail at the ready timeout after billing. Refused before any call.
 		{name: "IPv6 ssh source", source: "2001:db8::7/128", wantClass: providers.ClassInvalid,
-			wantErr: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},
+			wantErr: `input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR such as 203.0.113.7/32 (EC2 hosts are reached over IPv4)`},
 		{name: "IPv6 ssh range", source: "2001:db8:1:2::/64", wantClass: providers.ClassInvalid,
-			wantErr: `input ssh-source-cidr "2001:db8:1:2::/64": expected an IPv4 CIDR`},
+			wantErr: `input "ssh-source-cidr": got "2001:db8:1:2::/64", expected an IPv4 CIDR`},
 		{name: "security group not allowed", wantClass: providers.ClassAuth, wantCalls: true,
 			setup:   func(s *fake.Server) { s.Deny("dryrun:CreateSecurityGroup") },
 			wantErr: `api error UnauthorizedOperation: You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ec2:CreateSecurityGroup`},
@@ -240,7 +238,7 @@ func TestPreflightUnknownRegionByHostname(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = p.Preflight(context.Background(), request(identity("aws")))
-	want := `region "us-eest-1": not an AWS region: expected one of eu-west-1, us-east-1, us-west-2`
+	want := `input "region": got "us-eest-1", expected an AWS region: one of eu-west-1, us-east-1, us-west-2`
 	if err == nil || !strings.Contains(err.Error(), want) || providers.ClassOf(err) != providers.ClassInvalid {
 		t.Fatalf("preflight = %v (class %v), want invalid: %s", err, providers.ClassOf(err), want)
 	}
@@ -283,12 +281,12 @@ func (r regionRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestNewRefusesBadInputs(t *testing.T) {
 	srv := newFake(t, nil)
 	for name, tc := range map[string]struct{ in map[string]string }{
-		`input region "Mars"`:              {map[string]string{"region": "Mars"}},
-		`input zone "eu-west-1a"`:          {map[string]string{"zone": "eu-west-1a"}},
-		`input market "cheap"`:             {map[string]string{"market": "cheap"}},
-		`input instance-type "C8I LARGE"`:  {map[string]string{"instance-type": "C8I LARGE"}},
-		`input subnet-id "my-subnet"`:      {map[string]string{"subnet-id": "my-subnet"}},
-		`input aws-role-to-assume "admin"`: {map[string]string{"aws-role-to-assume": "admin"}},
+		`input "region": got "Mars"`:              {map[string]string{"region": "Mars"}},
+		`input "zone": got "eu-west-1a"`:          {map[string]string{"zone": "eu-west-1a"}},
+		`input "market": got "cheap"`:             {map[string]string{"market": "cheap"}},
+		`input "instance-type": got "C8I LARGE"`:  {map[string]string{"instance-type": "C8I LARGE"}},
+		`input "subnet-id": got "my-subnet"`:      {map[string]string{"subnet-id": "my-subnet"}},
+		`input "aws-role-to-assume": got "admin"`: {map[string]string{"aws-role-to-assume": "admin"}},
 	} {
 		_, err := aws.New(options(srv, tc.in, env), aws.Config{})
 		if err == nil || !strings.Contains(err.Error(), name) {
@@ -298,11 +296,11 @@ func TestNewRefusesBadInputs(t *testing.T) {
 	// A bad entry of the candidates input is named as such, not blamed on
 	// the single region/zone/instance-type/market inputs.
 	for want, cands := range map[string][]providers.Candidate{
-		`input candidates[0].region "Mars": expected an AWS region such as us-east-1`:                                 {{Region: "Mars"}},
-		`input candidates[1].zone "us-east-1a": expected an availability zone of region eu-west-1 such as eu-west-1a`: {{}, {Region: "eu-west-1", Zone: "us-east-1a"}},
-		`input candidates[0].zone "eu-west-1b": expected an availability zone of region us-east-1`:                    {{Zone: "eu-west-1b"}},
-		`input candidates[0].type "C8I LARGE"`:                                                                        {{Type: "C8I LARGE"}},
-		`input candidates[0].market "cheap": expected on-demand or spot`:                                              {{Market: "cheap"}},
+		`input "candidates[0].region": got "Mars", expected an AWS region such as us-east-1`:                                 {{Region: "Mars"}},
+		`input "candidates[1].zone": got "us-east-1a", expected an availability zone of region eu-west-1 such as eu-west-1a`: {{}, {Region: "eu-west-1", Zone: "us-east-1a"}},
+		`input "candidates[0].zone": got "eu-west-1b", expected an availability zone of region us-east-1`:                    {{Zone: "eu-west-1b"}},
+		`input "candidates[0].type": got "C8I LARGE"`:                                                                        {{Type: "C8I LARGE"}},
+		`input "candidates[0].market": got "cheap", expected on-demand or spot`:                                              {{Market: "cheap"}},
 	} {
 		o := options(srv, nil, env)
 		o.Candidates = cands
@@ -931,7 +929,7 @@ func TestCreateRefusesIPv6Source(t *testing.T) {
 	req := request(identity("aws"))
 	req.SSHSourceCIDR = "2001:db8::7/128"
 	_, err := p.Create(context.Background(), req, nil)
-	if err == nil || !strings.Contains(err.Error(), `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR`) ||
+	if err == nil || !strings.Contains(err.Error(), `input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR`) ||
 		providers.ClassOf(err) != providers.ClassInvalid {
 		t.Fatalf("create with an IPv6 source = %v (%s), want refused as invalid", err, providers.ClassOf(err))
 	}

@@ -69,12 +69,12 @@ func (p *Provider) hostArch() (string, error) {
 	if a := ec2Arch(p.goarch); a != "" {
 		return a, nil
 	}
-	what := "this mvm-verify"
-	if p.opts.In("probe-binary") != "" {
-		what = fmt.Sprintf("input probe-binary %q", p.opts.In("probe-binary"))
+	if bin := p.opts.In("probe-binary"); bin != "" {
+		return "", providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "probe-binary", Value: bin,
+			Expected: "a linux/amd64 or linux/arm64 build of mvm-verify", Err: fmt.Errorf("built for %s, and EC2 hosts are x86_64 or arm64", p.goarch)})
 	}
 	return "", providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
-		"%s is built for %s, and EC2 hosts are x86_64 or arm64: expected a linux/amd64 or linux/arm64 build of mvm-verify as probe-binary", what, p.goarch))
+		"this mvm-verify is built for %s, and EC2 hosts are x86_64 or arm64: expected a linux/amd64 or linux/arm64 build of mvm-verify as probe-binary", p.goarch))
 }
 
 // checkTypeArch refuses a type whose processors cannot run the probe
@@ -97,8 +97,8 @@ func (p *Provider) checkTypeArch(ctx context.Context, cl *clients, typ, arch str
 		// EC2 said nothing: RunInstances will say more than a guess.
 		return nil
 	}
-	return invalidInput("type", typ, fmt.Sprintf("an %s type, but the host runs the probe, %s (expected an %s type such as %s; or a probe-binary built for %s)",
-		strings.Join(archs, "/"), p.binaryName(), arch, archExample(arch), goarchOf(archs[0])))
+	return invalidInput("type", typ, fmt.Sprintf("an %s type such as %s; or a probe-binary built for %s", arch, archExample(arch), goarchOf(archs[0])),
+		fmt.Errorf("an %s type, but the host runs the probe, %s", strings.Join(archs, "/"), p.binaryName()))
 }
 
 // checkImageArch refuses an image of another architecture than the host's.
@@ -107,9 +107,9 @@ func (p *Provider) checkImageArch(image string, img ec2types.Image, arch string)
 	if got == "" || got == arch {
 		return nil
 	}
-	return providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
-		"input image %q: %s is an %s image, but the host runs the probe, %s (expected an %s AMI, or its SSM parameter)",
-		image, sdk.ToString(img.ImageId), got, p.binaryName(), arch))
+	return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "image", Value: image,
+		Expected: fmt.Sprintf("an %s AMI, or its SSM parameter", arch),
+		Err:      fmt.Errorf("%s is an %s image, but the host runs the probe, %s", sdk.ToString(img.ImageId), got, p.binaryName())})
 }
 
 // binaryName says which binary the host runs and its platform, for messages.

@@ -5,9 +5,13 @@
 package aws
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +60,8 @@ func Entry() providers.Entry {
 			Inputs:      inputs(),
 			Credentials: credentialSources,
 		},
-		New: func(o providers.Options) (providers.Provider, error) { return New(o, Config{}) },
+		New:   func(o providers.Options) (providers.Provider, error) { return New(o, Config{}) },
+		Check: Check,
 	}
 }
 
@@ -102,22 +107,27 @@ type Provider struct {
 	session atomic.Bool
 }
 
+// The forms of the adapter's inputs, compiled once. These are the one
+// definition of each: internal/config runs Check at load time, and the
+// preflight checks each candidate with fieldError.
 var (
 	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
 	typePattern   = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	// zoneSuffix is what follows the region in a zone's name: a letter
+	// (us-east-1a), or a local zone's group and a letter (us-east-1-bos-1a).
+	zoneSuffix     = regexp.MustCompile(`^(-[a-z]+-\d)?[a-z]$`)
+	subnetPattern  = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	roleARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$`)
 )
 
-// New validates the inputs; it calls no API.
+// New validates the inputs as Check does; it calls no API.
 func New(o providers.Options, cfg Config) (*Provider, error) {
 	p := &Provider{
 		opts: o, cfg: cfg,
-		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: o.In("instance-type"), market: o.In("market"),
+		endpoint: o.In("aws-endpoint"), zone: o.In("zone"), typ: cmp.Or(o.In("instance-type"), DefaultType),
+		market: cmp.Or(o.In("market"), providers.MarketOnDemand),
 		subnet: o.In("subnet-id"), image: o.In("image"), role: o.In("aws-role-to-assume"),
-		poll: defaultPoll, goarch: probeArch(cfg, o.In("probe-binary")),
-	}
-	p.region = firstNonEmpty(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
-	if p.typ == "" {
-		p.typ = DefaultType
+		region: hostRegion(o), poll: defaultPoll, goarch: probeArch(cfg, o.In("probe-binary")),
 	}
 	// The audience aws-actions/configure-aws-credentials asks for, which
 	// the role's trust policy names.
@@ -125,38 +135,12 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	if o.PollInterval > 0 {
 		p.poll = o.PollInterval
 	}
-	if err := checkRegion("region", p.region); err != nil {
+	if err := Check(o); err != nil {
 		return nil, err
-	}
-	if p.zone != "" && !inRegion(p.region, p.zone) {
-		return nil, fmt.Errorf("input zone %q: expected an availability zone of region %s such as %sa", p.zone, p.region, p.region)
-	}
-	if err := checkType("instance-type", p.typ); err != nil {
-		return nil, err
-	}
-	switch p.market {
-	case "", providers.MarketOnDemand:
-		p.market = providers.MarketOnDemand
-	case providers.MarketSpot:
-	default:
-		return nil, fmt.Errorf("input market %q: expected on-demand or spot", p.market)
-	}
-	if p.subnet != "" && !regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`).MatchString(p.subnet) {
-		return nil, fmt.Errorf("input subnet-id %q: expected an id such as subnet-0123456789abcdef0", p.subnet)
-	}
-	if p.role != "" && !regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`).MatchString(p.role) {
-		return nil, fmt.Errorf("input aws-role-to-assume %q: expected a role ARN such as arn:aws:iam::123456789012:role/mvm-verify", p.role)
 	}
 	// Destroy in a fresh post step sweeps every candidate's region.
 	p.regions = []string{p.region}
-	for i, c := range o.Candidates {
-		name := func(field string) string { return fmt.Sprintf("candidates[%d].%s", i, field) }
-		if o.CandidateInput != nil {
-			name = func(field string) string { return o.CandidateInput(i, field) }
-		}
-		if err := checkCandidate(name, c, p.region); err != nil {
-			return nil, err
-		}
+	for _, c := range o.Candidates {
 		if c.Region != "" && !contains(p.regions, c.Region) {
 			p.regions = append(p.regions, c.Region)
 		}
@@ -164,51 +148,112 @@ func New(o providers.Options, cfg Config) (*Provider, error) {
 	return p, nil
 }
 
+// hostRegion is the region of the host: the input, else the environment's
+// (AWS_REGION, AWS_DEFAULT_REGION), else DefaultRegion.
+func hostRegion(o providers.Options) string {
+	return cmp.Or(o.In("region"), o.Env("AWS_REGION"), o.Env("AWS_DEFAULT_REGION"), DefaultRegion)
+}
+
+// Check checks the adapter's inputs and each entry of the candidates
+// (providers.Entry.Check), calling no API: every bad one is an
+// *providers.InputError naming the input, the value and the form
+// expected; several are joined.
+func Check(o providers.Options) error {
+	var errs []error
+	add := func(err *providers.InputError) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	region := hostRegion(o)
+	add(fieldError("region", region, ""))
+	if z := o.In("zone"); z != "" {
+		add(fieldError("zone", z, region))
+	}
+	add(fieldError("type", cmp.Or(o.In("instance-type"), DefaultType), ""))
+	if m := o.In("market"); m != "" {
+		add(fieldError("market", m, ""))
+	}
+	if v := o.In("subnet-id"); v != "" && !subnetPattern.MatchString(v) {
+		add(&providers.InputError{Input: "subnet-id", Value: v, Expected: "a subnet id like subnet-0123456789abcdef0"})
+	}
+	if v := o.In("aws-role-to-assume"); v != "" && !roleARNPattern.MatchString(v) {
+		add(&providers.InputError{Input: "aws-role-to-assume", Value: v, Expected: "a role ARN like arn:aws:iam::123456789012:role/mvm-verify"})
+	}
+	for i, c := range o.Candidates {
+		name := func(field string) string { return fmt.Sprintf("candidates[%d].%s", i, field) }
+		if o.CandidateInput != nil {
+			name = func(field string) string { return o.CandidateInput(i, field) }
+		}
+		for _, err := range checkCandidate(name, c, region) {
+			// A field the single input filled is named by that input,
+			// which is reported once, not once per candidate.
+			if !slices.ContainsFunc(errs, func(e error) bool { return e.Error() == err.Error() }) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // checkCandidate checks one entry of the candidates input, naming each
 // field by the input it came from (name), so a bad value is not blamed on
 // the single inputs. Empty fields are filled from those inputs, which are
 // checked apart.
-func checkCandidate(name func(field string) string, c providers.Candidate, defaultRegion string) error {
-	if c.Region != "" {
-		if err := checkRegion(name("region"), c.Region); err != nil {
-			return err
+func checkCandidate(name func(field string) string, c providers.Candidate, defaultRegion string) []error {
+	var errs []error
+	for _, f := range []struct{ field, value string }{
+		{"region", c.Region}, {"zone", c.Zone}, {"type", c.Type}, {"market", c.Market},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if err := fieldError(f.field, f.value, cmp.Or(c.Region, defaultRegion)); err != nil {
+			err.Input = name(f.field)
+			errs = append(errs, err)
 		}
 	}
-	region := firstNonEmpty(c.Region, defaultRegion)
-	if c.Zone != "" && !inRegion(region, c.Zone) {
-		return fmt.Errorf("input %s %q: expected an availability zone of region %s such as %sa", name("zone"), c.Zone, region, region)
-	}
-	if c.Type != "" {
-		if err := checkType(name("type"), c.Type); err != nil {
-			return err
+	return errs
+}
+
+// fieldError checks the value of a candidate's field (region, zone, type or
+// market; a zone against its region); nil when it is good. The error names
+// the field, and reads as the single input until the caller names the
+// input the value came from (InputError.Input).
+func fieldError(field, value, region string) *providers.InputError {
+	var expected string
+	switch field {
+	case "region":
+		if regionPattern.MatchString(value) {
+			return nil
 		}
-	}
-	switch c.Market {
-	case "", providers.MarketOnDemand, providers.MarketSpot:
+		expected = "an AWS region such as us-east-1"
+	case "zone":
+		if inRegion(region, value) {
+			return nil
+		}
+		expected = fmt.Sprintf("an availability zone of region %s such as %sa", region, region)
+	case "type":
+		if typePattern.MatchString(value) {
+			return nil
+		}
+		expected = "an EC2 instance type such as c8i.large or c5.metal"
+	case "market":
+		if value == providers.MarketOnDemand || value == providers.MarketSpot {
+			return nil
+		}
+		expected = "on-demand or spot"
 	default:
-		return fmt.Errorf("input %s %q: expected on-demand or spot", name("market"), c.Market)
+		panic("aws: no candidate field " + field)
 	}
-	return nil
+	return &providers.InputError{Field: field, Value: value, Expected: expected}
 }
 
 // inRegion reports whether zone is an availability zone name of region
 // (us-east-1a, or a local zone such as us-east-1-bos-1a).
 func inRegion(region, zone string) bool {
-	return regexp.MustCompile(`^` + regexp.QuoteMeta(region) + `(-[a-z]+-\d)?[a-z]$`).MatchString(zone)
-}
-
-func checkRegion(what, r string) error {
-	if !regionPattern.MatchString(r) {
-		return fmt.Errorf("input %s %q: expected an AWS region such as us-east-1", what, r)
-	}
-	return nil
-}
-
-func checkType(what, t string) error {
-	if !typePattern.MatchString(t) {
-		return fmt.Errorf("input %s %q: expected an EC2 instance type such as c8i.large or c5.metal", what, t)
-	}
-	return nil
+	rest, ok := strings.CutPrefix(zone, region)
+	return ok && zoneSuffix.MatchString(rest)
 }
 
 // nextAttempt makes the identity's next launch a new attempt: the

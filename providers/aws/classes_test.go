@@ -220,8 +220,8 @@ func TestProbeBinaryDecidesTheArchitecture(t *testing.T) {
 	}
 	for typ, want := range map[string]string{
 		"c6g.metal": "",
-		"c5.metal": `input instance-type "c5.metal": an x86_64 type, but the host runs the probe, probe-binary ` + bin +
-			`, built for arm64 (expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64)`,
+		"c5.metal": `input "instance-type": got "c5.metal", expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64 ` +
+			`(an x86_64 type, but the host runs the probe, probe-binary ` + bin + `, built for arm64)`,
 	} {
 		t.Run(typ, func(t *testing.T) {
 			srv := newFake(t, idleBooter)

@@ -78,9 +78,9 @@ func asFake(srv *fake.Server) providertest.Fake { return awsFake{srv} }
 func awsCloud() providertest.Cloud {
 	// A *.metal type (KVM yes) of the other architecture than this
 	// binary's, which the cycle would upload to it.
-	other, otherArch := "c6g.metal", "an arm64 type"
+	other, otherWant := "c6g.metal", `expected an x86_64 type such as c8i.large or c5.metal; or a probe-binary built for linux/arm64 (an arm64 type`
 	if runtime.GOARCH == "arm64" {
-		other, otherArch = "c5.metal", "an x86_64 type"
+		other, otherWant = "c5.metal", `expected an arm64 type such as c6g.metal or c7g.metal; or a probe-binary built for linux/amd64 (an x86_64 type`
 	}
 	deny := func(op string) func(providertest.Fake) {
 		return func(f providertest.Fake) { f.(awsFake).srv.Deny(op) }
@@ -96,9 +96,9 @@ func awsCloud() providertest.Cloud {
 		CycleEnv:       []string{"AWS_SESSION_TOKEN=session-token-not-for-hosts"},
 		ConsistencyLag: 2,
 		UnknownRegion: providertest.Refusal{Name: "unknown region", Args: []string{"--region", "xx-nowhere-1"},
-			Want: `region "xx-nowhere-1": not an AWS region`},
+			Want: `input "region": got "xx-nowhere-1", expected an AWS region: one of`},
 		NoKVMType: providertest.Refusal{Name: "type without KVM", Args: []string{"--instance-type", "t3.large"},
-			Want: `input instance-type "t3.large": no KVM on this type`},
+			Want: `input "instance-type": got "t3.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm (no KVM on this type`},
 		NoCredentials: providertest.Refusal{Name: "no credentials", Env: isolatedAWS(awsConfigDir),
 			Want: "Needs AWS credentials",
 			// The row's Notes read as the hand-kept matrix's did.
@@ -107,25 +107,25 @@ func awsCloud() providertest.Cloud {
 			// A family with local disks: no KVM either, only *.metal and
 			// C8i/M8i/R8i have it; the refusal blames the candidates entry.
 			{Name: "candidate type without KVM", Args: []string{"--candidates", "[{type: m5d.large}]"},
-				Want: `input candidates[0].type "m5d.large": no KVM on this type: virtualized without nested virtualization; on AWS only *.metal types and C8i/M8i/R8i`},
+				Want: `input "candidates[0].type": got "m5d.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm (no KVM on this type: virtualized without nested virtualization; on AWS only *.metal types and C8i/M8i/R8i`},
 			{Name: "second candidate without KVM", Args: []string{"--candidates", "[{type: c8i.large}, {region: eu-west-1, type: t3.large}]"},
-				Want: `input candidates[1].type "t3.large": no KVM on this type`},
+				Want: `input "candidates[1].type": got "t3.large", expected a type with nested virtualization`},
 			{Name: "over budget", Args: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, Want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
 			{Name: "disk too large", Args: []string{"--disk-gb", "16385"},
 				Want: `input "disk-gb": got "16385", expected a whole number of GB from 8 to 16384`},
 			{Name: "bad candidate region", Args: []string{"--candidates", "[{region: Mars}]"},
-				Want: `input candidates[0].region "Mars": expected an AWS region such as us-east-1`},
+				Want: `input "candidates[0].region": got "Mars", expected an AWS region such as us-east-1`},
 			// spot-failover adds an on-demand copy after the spot entry: the
 			// bad region is still the second entry the user wrote.
 			{Name: "bad region after a failover copy", Args: []string{"--spot-failover", "--candidates", "[{market: spot}, {region: Mars}]"},
-				Want: `input candidates[1].region "Mars": expected an AWS region such as us-east-1`},
+				Want: `input "candidates[1].region": got "Mars", expected an AWS region such as us-east-1`},
 			// Nothing to fail over from: refused before anything is called.
 			{Name: "spot failover without spot", Args: []string{"--spot-failover"},
 				Want: `input "spot-failover": got "true", expected false when market is on-demand`},
 			{Name: "candidate zone outside its region", Args: []string{"--candidates", "[{region: eu-west-1, zone: us-east-1a}]"},
-				Want: `input candidates[0].zone "us-east-1a": expected an availability zone of region eu-west-1`},
+				Want: `input "candidates[0].zone": got "us-east-1a", expected an availability zone of region eu-west-1`},
 			{Name: "metal type of another architecture", Args: []string{"--instance-type", other},
-				Want: `input instance-type "` + other + `": ` + otherArch + `, but the host runs the probe, this mvm-verify, built for ` + runtime.GOARCH},
+				Want: `input "instance-type": got "` + other + `", ` + otherWant + `, but the host runs the probe, this mvm-verify, built for ` + runtime.GOARCH},
 			// A /8 is 16 million addresses, not the runner's: it takes the opt-in.
 			{Name: "ssh source a /8", Args: []string{"--ssh-source-cidr", "10.0.0.0/8"},
 				Want: `input "ssh-source-cidr": got "10.0.0.0/8", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
@@ -135,20 +135,20 @@ func awsCloud() providertest.Cloud {
 				Want: `input "ssh-source-cidr": got "0.0.0.0/0", expected a range of /24 or narrower (such as the runner's address as a /32), or allow-ssh-from-anywhere: true`},
 			// EC2 hosts are reached over IPv4: an IPv6 source would admit no one.
 			{Name: "ssh source IPv6", Args: []string{"--ssh-source-cidr", "2001:db8::7/128"},
-				Want: `input ssh-source-cidr "2001:db8::7/128": expected an IPv4 CIDR: EC2 hosts are reached over IPv4`},
+				Want: `input "ssh-source-cidr": got "2001:db8::7/128", expected an IPv4 CIDR such as 203.0.113.7/32 (EC2 hosts are reached over IPv4)`},
 			// An image EC2 or SSM does not know is the image input's
 			// refusal, in the row's Notes too: the input, the value and the
 			// form expected, with the service's words but not the SDK's.
 			{Name: "image that does not exist", Args: []string{"--image", "ami-0000000000000dead"},
-				Want: `input image "ami-0000000000000dead": does not exist in us-east-1`,
+				Want: `input "image": got "ami-0000000000000dead", expected an AMI id (ami-…) that exists in us-east-1`,
 				// The summary escapes Markdown's brackets; the cell ends with
 				// the code, and no SDK text (operation, request id) comes between.
-				NotesHas: `preflight: input image "ami-0000000000000dead": does not exist in us-east-1 (EC2: The image id '\[ami-0000000000000dead\]' does not exist); ` +
-					`expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (InvalidAMIID.NotFound) |`},
+				NotesHas: `preflight: input "image": got "ami-0000000000000dead", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` +
+					aws.UbuntuParameter + ` (does not exist in us-east-1 (EC2: The image id '\[ami-0000000000000dead\]' does not exist)) (InvalidAMIID.NotFound) |`},
 			{Name: "image parameter that does not exist", Args: []string{"--image", "/aws/service/nope"},
-				Want: `input image "/aws/service/nope": no such SSM parameter in us-east-1`,
-				NotesHas: `preflight: input image "/aws/service/nope": no such SSM parameter in us-east-1 (SSM: Parameter /aws/service/nope not found.); ` +
-					`expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` + aws.UbuntuParameter + ` (ParameterNotFound) |`},
+				Want: `input "image": got "/aws/service/nope", expected an AMI id (ami-…) that exists in us-east-1`,
+				NotesHas: `preflight: input "image": got "/aws/service/nope", expected an AMI id (ami-…) that exists in us-east-1, or an SSM parameter path such as ` +
+					aws.UbuntuParameter + ` (no such SSM parameter in us-east-1 (SSM: Parameter /aws/service/nope not found.)) (ParameterNotFound) |`},
 			// Good credentials whose policy may not launch instances: EC2's
 			// DryRun refuses it at preflight, with EC2's own message in Notes.
 			{Name: "launch not allowed", Setup: deny("dryrun:RunInstances"),

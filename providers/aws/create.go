@@ -186,7 +186,8 @@ func hostKey(req providers.Request) (string, error) {
 func (p *Provider) placements(ctx context.Context, cl *clients, c providers.Candidate) ([]placement, error) {
 	if p.subnet != "" {
 		if c.Region != p.region {
-			return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %s is in region %s, not in candidate region %s", p.subnet, p.region, c.Region))
+			return nil, providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "subnet-id", Value: p.subnet,
+				Expected: "a subnet in candidate region " + c.Region, Err: fmt.Errorf("it is in region %s", p.region)})
 		}
 		s, err := p.describeSubnet(ctx, cl, p.subnet)
 		if err != nil {
@@ -194,7 +195,8 @@ func (p *Provider) placements(ctx context.Context, cl *clients, c providers.Cand
 		}
 		z := sdk.ToString(s.AvailabilityZone)
 		if c.Zone != "" && c.Zone != z {
-			return nil, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %s is in zone %s, not in candidate zone %s", p.subnet, z, c.Zone))
+			return nil, providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "subnet-id", Value: p.subnet,
+				Expected: "a subnet in candidate zone " + c.Zone, Err: fmt.Errorf("it is in zone %s", z)})
 		}
 		return []placement{{subnet: p.subnet, zone: z, vpc: sdk.ToString(s.VpcId)}}, nil
 	}

@@ -23,17 +23,15 @@ func (p *Provider) candidate(req providers.Request) (providers.Candidate, error)
 	c := req.Candidate.Defaults(p.DefaultCandidate())
 	// Refusals are InputErrors, so the caller can name the entry of the
 	// candidates input a value came from.
-	if !regionPattern.MatchString(c.Region) {
-		return c, invalidInput("region", c.Region, "expected an AWS region such as us-east-1")
-	}
-	if !typePattern.MatchString(c.Type) {
-		return c, invalidInput("type", c.Type, "expected an EC2 instance type such as c8i.large or c5.metal")
-	}
-	if c.Zone != "" && !inRegion(c.Region, c.Zone) {
-		return c, invalidInput("zone", c.Zone, fmt.Sprintf("expected an availability zone of region %s such as %sa", c.Region, c.Region))
-	}
-	if c.Market != providers.MarketOnDemand && c.Market != providers.MarketSpot {
-		return c, invalidInput("market", c.Market, "expected on-demand or spot")
+	for _, f := range []struct{ field, value string }{
+		{"region", c.Region}, {"type", c.Type}, {"zone", c.Zone}, {"market", c.Market},
+	} {
+		if f.field == "zone" && f.value == "" {
+			continue // the zone is EC2's choice
+		}
+		if err := fieldError(f.field, f.value, c.Region); err != nil {
+			return c, providers.Classified(providers.ClassInvalid, "", err)
+		}
 	}
 	p.mu.Lock()
 	if !contains(p.regions, c.Region) {
@@ -84,10 +82,10 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 		return err
 	}
 	if len(zones) == 0 {
-		return invalidInput("type", c.Type, fmt.Sprintf("not offered in region %s (expected a type EC2 offers there)", c.Region))
+		return invalidInput("type", c.Type, "a type EC2 offers in region "+c.Region, nil)
 	}
 	if c.Zone != "" && !contains(zones, c.Zone) {
-		return invalidInput("zone", c.Zone, fmt.Sprintf("does not offer instance type %s (expected a zone that does: %s)", c.Type, strings.Join(zones, ", ")))
+		return invalidInput("zone", c.Zone, fmt.Sprintf("a zone that offers instance type %s: %s", c.Type, strings.Join(zones, ", ")), nil)
 	}
 	arch, err := p.hostArch()
 	if err != nil {
@@ -226,20 +224,21 @@ func (p *Provider) checkRegionOffered(ctx context.Context, cl *clients, region s
 		if name == region {
 			if sdk.ToString(r.OptInStatus) == "not-opted-in" {
 				return providers.Classified(providers.ClassAuth, "OptInRequired", &providers.InputError{Field: "region", Value: region,
-					Problem: "not enabled for this account (expected a region enabled in the AWS console, or enable this one)"})
+					Expected: "a region enabled in the AWS console, or enable this one", Err: errors.New("not enabled for this account")})
 			}
 			return nil
 		}
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return invalidInput("region", region, "not an AWS region: expected one of "+strings.Join(names, ", "))
+	return invalidInput("region", region, "an AWS region: one of "+strings.Join(names, ", "), nil)
 }
 
 // invalidInput refuses the value of a candidate field (region, zone,
-// type, market).
-func invalidInput(field, value, problem string) error {
-	return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: field, Value: value, Problem: problem})
+// type, market): expected is the form wanted, cause (or nil) why value
+// is not it.
+func invalidInput(field, value, expected string, cause error) error {
+	return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Field: field, Value: value, Expected: expected, Err: cause})
 }
 
 // zonesOffering lists, sorted, the zones of the client's region that offer typ.
@@ -279,7 +278,7 @@ func (p *Provider) lookupImage(ctx context.Context, cl *clients, region, image s
 	}
 	image = firstNonEmpty(image, p.image, ubuntuParameter(arch))
 	image = strings.TrimPrefix(image, "resolve:ssm:")
-	expected := fmt.Sprintf("expected an AMI id (ami-…) that exists in %s, or an SSM parameter path such as %s", region, ubuntuParameter(arch))
+	expected := fmt.Sprintf("an AMI id (ami-…) that exists in %s, or an SSM parameter path such as %s", region, ubuntuParameter(arch))
 	ami := image
 	if strings.HasPrefix(image, "/") {
 		out, err := cl.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: sdk.String(image)})
@@ -334,11 +333,11 @@ func (p *Provider) lookupImage(ctx context.Context, cl *clients, region, image s
 // not the SDK's operation and request id, which mean nothing to the
 // reader of a Notes cell.
 func imageRefusal(value, problem, service string, cause error, expected string) error {
-	if cause == nil {
-		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input image %q: %s; %s", value, problem, expected))
+	why, code := errors.New(problem), ""
+	if cause != nil {
+		why, code = fmt.Errorf("%s%w", problem, &apiAnswer{service: service, err: cause}), codeOf(cause)
 	}
-	return providers.Classified(providers.ClassInvalid, codeOf(cause),
-		fmt.Errorf("input image %q: %s%w; %s", value, problem, &apiAnswer{service: service, err: cause}, expected))
+	return providers.Classified(providers.ClassInvalid, code, &providers.InputError{Input: "image", Value: value, Expected: expected, Err: why})
 }
 
 // apiAnswer shows an API error as " (SERVICE: its message)", or nothing
@@ -360,11 +359,19 @@ func (a *apiAnswer) Unwrap() error { return a.err }
 
 func (p *Provider) describeSubnet(ctx context.Context, cl *clients, id string) (ec2types.Subnet, error) {
 	out, err := cl.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{id}})
+	const expected = "the id of a subnet in the region, in the account's VPCs"
 	if err != nil {
-		return ec2types.Subnet{}, classify(fmt.Sprintf("input subnet-id %q (expected the id of a subnet in the region, in the account's VPCs)", id), err)
+		// EC2 refusing the id is the input's refusal; anything else
+		// (credentials, a throttle) is wrapped with what was looked up.
+		if classified := classify("look up subnet "+id, err); providers.ClassOf(classified) != providers.ClassInvalid {
+			return ec2types.Subnet{}, classified
+		}
+		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, codeOf(err), &providers.InputError{Input: "subnet-id", Value: id,
+			Expected: expected, Err: fmt.Errorf("EC2 refuses it%w", &apiAnswer{service: "EC2", err: err})})
 	}
 	if len(out.Subnets) == 0 {
-		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", fmt.Errorf("input subnet-id %q does not exist (expected the id of a subnet in the region, in the account's VPCs)", id))
+		return ec2types.Subnet{}, providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "subnet-id", Value: id,
+			Expected: expected, Err: errors.New("does not exist")})
 	}
 	return out.Subnets[0], nil
 }
@@ -380,8 +387,8 @@ func checkSource(cidr string) error {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("ssh source %q: expected a CIDR such as 203.0.113.7/32 (the runner's address, or input ssh-source-cidr)", cidr))
 	}
 	if !p.Addr().Is4() {
-		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf(
-			"input ssh-source-cidr %q: expected an IPv4 CIDR: EC2 hosts are reached over IPv4 (e.g. 203.0.113.7/32)", cidr))
+		return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "ssh-source-cidr", Value: cidr,
+			Expected: "an IPv4 CIDR such as 203.0.113.7/32", Err: errors.New("EC2 hosts are reached over IPv4")})
 	}
 	return nil
 }

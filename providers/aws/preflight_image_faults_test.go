@@ -13,8 +13,8 @@ import (
 // refusal of the image value is the image input's fault (bad input). A
 // lookup refused for the credentials' permissions is an auth failure, and
 // a throttle or a 5xx that outlasts the SDK's retries is transient: none
-// of them may read `input image "…": EC2 refuses it`, which would send the
-// user to fix an input that is fine. The default image is an SSM
+// of them may read `input "image": got "…", expected … (EC2 refuses it …)`,
+// which would send the user to fix an input that is fine. The default image is an SSM
 // parameter, so both lookups run: GetParameter, then DescribeImages.
 func TestPreflightImageLookupFailuresKeepTheirClass(t *testing.T) {
 	for _, tt := range []struct {
@@ -44,7 +44,7 @@ func TestPreflightImageLookupFailuresKeepTheirClass(t *testing.T) {
 			if got := providers.ClassOf(err); got != tt.class {
 				t.Errorf("class = %v, want %v (err: %v)", got, tt.class, err)
 			}
-			if strings.Contains(err.Error(), "input image") {
+			if strings.Contains(err.Error(), `input "image"`) {
 				t.Errorf("error %q blames the image input for %s", err, tt.code)
 			}
 			if !strings.Contains(err.Error(), tt.code) {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -82,7 +81,7 @@ func New(o providers.Options) (providers.Provider, error) {
 		}
 	}
 	if !filepath.IsAbs(dir) {
-		return nil, fmt.Errorf("input %q: got %q, expected %s", "local-state-dir", dir, stateDirForm)
+		return nil, &providers.InputError{Input: "local-state-dir", Value: dir, Expected: stateDirForm}
 	}
 	dir = filepath.Clean(dir)
 	// Refused here, before the CLI makes --out or anything starts, and
@@ -121,8 +120,6 @@ func (p *Provider) OfferedLanes() []string {
 	return []string{"no-kvm"}
 }
 
-var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-
 // Preflight checks that the state directory can be written, sshd is
 // installed and the suite user can log in.
 func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
@@ -132,7 +129,7 @@ func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
 	if _, err := p.findSSHD(); err != nil {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("local: %w", err))
 	}
-	if !userRE.MatchString(req.User) {
+	if !providers.ValidUserName(req.User) {
 		return providers.Classified(providers.ClassInvalid, "",
 			fmt.Errorf("local: suite user %q: expected a user name such as mvm or runner", req.User))
 	}

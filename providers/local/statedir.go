@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/tinylabscom/mvm-verify/providers"
 )
 
 // The state directory holds what Destroy, running as root, acts on: which
@@ -20,7 +22,7 @@ const stateDirForm = "an absolute path to a directory owned by you, not writable
 	"(or that can be created so)"
 
 func stateDirError(dir string, err error) error {
-	return fmt.Errorf("input %q: got %q, expected %s: %w", "local-state-dir", dir, stateDirForm, err)
+	return &providers.InputError{Input: "local-state-dir", Value: dir, Expected: stateDirForm, Err: err}
 }
 
 // defaultStateDir is where the state goes when local-state-dir is not
@@ -47,8 +49,8 @@ func defaultStateDir(getenv func(string) string) (string, error) {
 	if !filepath.IsAbs(home) {
 		h, err := os.UserHomeDir()
 		if err != nil || !filepath.IsAbs(h) {
-			return "", fmt.Errorf("input %q: not given, and no default: neither RUNNER_TEMP, XDG_STATE_HOME nor HOME is set to an absolute path: "+
-				"expected %s", "local-state-dir", stateDirForm)
+			return "", &providers.InputError{Input: "local-state-dir", Expected: stateDirForm,
+				Err: errors.New("not given, and no default: neither RUNNER_TEMP, XDG_STATE_HOME nor HOME is set to an absolute path")}
 		}
 		home = h
 	}

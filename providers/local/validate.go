@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tinylabscom/mvm-verify/providers"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,13 +37,13 @@ func validateState(path, name string, st *state) error {
 	bad := func(i int, c change, why string) error {
 		return fmt.Errorf("local state %s: refused, nothing done: change %d (%s): %s", path, i, c.Kind, why)
 	}
-	if !userRE.MatchString(name) {
+	if !providers.ValidUserName(name) {
 		return fmt.Errorf("local state %s: refused, nothing done: leg name %q is not one this provider makes", path, name)
 	}
 	if got := st.Identity.Name(); got != name {
 		return fmt.Errorf("local state %s: refused, nothing done: it belongs to leg %s, not %s", path, got, name)
 	}
-	if st.User != "" && !userRE.MatchString(st.User) {
+	if st.User != "" && !providers.ValidUserName(st.User) {
 		return fmt.Errorf("local state %s: refused, nothing done: suite user %q is not a user name", path, st.User)
 	}
 	for i, c := range st.Changes {
@@ -74,7 +75,7 @@ func validateState(path, name string, st *state) error {
 			}
 		case kindUser, kindUnlock, kindGroupMember:
 			// Create only sets up the suite user, and never root.
-			if c.Name != st.User || c.Name == "root" || !userRE.MatchString(c.Name) {
+			if c.Name != st.User || c.Name == "root" || !providers.ValidUserName(c.Name) {
 				return bad(i, c, fmt.Sprintf("user %q, expected the leg's suite user %q (not root)", c.Name, st.User))
 			}
 			if c.Kind == kindUnlock && !slices.Contains(lockedMarkers, c.OldPassword) {

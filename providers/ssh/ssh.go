@@ -36,7 +36,8 @@ func Entry() providers.Entry {
 			Inputs:      []string{"ssh-host", "ssh-port", "ssh-user", "ssh-private-key", "ssh-private-key-file", "ssh-known-host", "insecure-host-key"},
 			Credentials: "an SSH private key the host accepts (ssh-private-key or ssh-private-key-file)",
 		},
-		New: New,
+		New:   New,
+		Check: Check,
 	}
 }
 
@@ -49,60 +50,15 @@ type Provider struct {
 	hostKey string // authorized_keys form; "" when insecure
 }
 
-var (
-	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
-	userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-)
+// hostRE is a host name; an IP address is parsed as one.
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 
-// New validates the ssh-* inputs. Errors name the input, its value (never
-// for the private key) and the expected form.
+// New builds the provider from the ssh-* inputs, refusing them as Check
+// does.
 func New(o providers.Options) (providers.Provider, error) {
-	p := &Provider{port: 22}
-
-	p.host = o.In("ssh-host")
-	if p.host == "" {
-		return nil, errors.New("ssh-host is required: the host name or IP address of the existing host")
-	}
-	if net.ParseIP(p.host) == nil && !hostRE.MatchString(p.host) {
-		return nil, fmt.Errorf("ssh-host %q: expected a host name or an IP address, without user@ or :port (use ssh-user and ssh-port)", p.host)
-	}
-
-	if v := o.In("ssh-port"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("ssh-port %q: expected a port number from 1 to 65535", v)
-		}
-		p.port = n
-	}
-
-	if v := o.In("ssh-user"); v != "" {
-		if !userRE.MatchString(v) {
-			return nil, fmt.Errorf("ssh-user %q: expected a user name such as ubuntu or mvm", v)
-		}
-		p.user = v
-	}
-
-	key, err := privateKey(o)
+	p, err := read(o)
 	if err != nil {
 		return nil, err
-	}
-	p.keyPEM = key
-
-	insecure := false
-	if v := o.In("insecure-host-key"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("insecure-host-key %q: expected true or false", v)
-		}
-		insecure = b
-	}
-	if v := o.In("ssh-known-host"); v != "" {
-		if p.hostKey, err = knownHostKey(v, p.host, p.port); err != nil {
-			return nil, err
-		}
-	} else if !insecure {
-		return nil, errors.New(`ssh-known-host is required: the host key ssh-host must present, as "ssh-ed25519 AAAA…" or a known_hosts line ` +
-			`(ssh-keyscan prints it); set insecure-host-key to true only if you cannot pin it`)
 	}
 	if p.hostKey == "" {
 		// Debug: the CLI already warned about insecure-host-key, once.
@@ -111,60 +67,189 @@ func New(o providers.Options) (providers.Provider, error) {
 	return p, nil
 }
 
+// Check checks the ssh-* inputs (providers.Entry.Check): every bad one is
+// an *providers.InputError naming the input, its value (never a key's)
+// and the form expected; several are joined.
+func Check(o providers.Options) error {
+	_, err := read(o)
+	return err
+}
+
+// read checks the ssh-* inputs and returns the provider they describe.
+func read(o providers.Options) (*Provider, error) {
+	p := &Provider{port: 22}
+	var errs []error
+	refuse := func(input, value, expected string, cause error) {
+		errs = append(errs, &providers.InputError{Input: input, Value: value, Expected: expected, Err: cause})
+	}
+
+	p.host = o.In("ssh-host")
+	hostOK := false
+	switch {
+	case p.host == "":
+		refuse("ssh-host", "", "the host name or IP address of the existing host (provider ssh)", nil)
+	case strings.Contains(p.host, "@"):
+		refuse("ssh-host", p.host, "a host name or IP address without user@ (set ssh-user)", nil)
+	case net.ParseIP(p.host) == nil && !hostRE.MatchString(p.host):
+		refuse("ssh-host", p.host, "a host name or IP address, without :port (set ssh-port)", nil)
+	default:
+		hostOK = true
+	}
+
+	portOK := true
+	if v := o.In("ssh-port"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(v, "0123456789") != "" {
+			refuse("ssh-port", v, "a port number from 1 to 65535", nil)
+			portOK = false
+		}
+		p.port = n
+	}
+
+	if v := o.In("ssh-user"); v != "" {
+		if !providers.ValidUserName(v) {
+			refuse("ssh-user", v, "a user name like ubuntu (lowercase letters, digits, _ and -, at most 32)", nil)
+		}
+		p.user = v
+	}
+
+	key, err := privateKey(o)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	p.keyPEM = key
+
+	insecure := false
+	if v := o.In("insecure-host-key"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			refuse("insecure-host-key", v, "true or false", nil)
+		}
+		insecure = b
+	}
+	switch known := o.In("ssh-known-host"); {
+	case known == "" && !insecure:
+		refuse("ssh-known-host", "", `the host's public key ("ssh-ed25519 AAAA…", e.g. from ssh-keyscan), or insecure-host-key: true`, nil)
+	case known == "":
+		// insecure-host-key: true, which the CLI warns about.
+	default:
+		k, err := parseKnownHost(known)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case insecure:
+			// The key given would be pinned whatever insecure-host-key
+			// says: the pair asks for two things, and one would be ignored.
+			refuse("insecure-host-key", o.In("insecure-host-key"), "false when ssh-known-host is given: the key given is "+
+				"pinned and checked; give ssh-known-host or insecure-host-key: true, not both", nil)
+		case hostOK && portOK:
+			if err := k.matches(p.host, p.port); err != nil {
+				errs = append(errs, err)
+			}
+			p.hostKey = k.key
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// privateKey reads the key from ssh-private-key or ssh-private-key-file.
+// Its errors never quote the key, nor say more of a key that does not
+// parse than its kind.
 func privateKey(o providers.Options) ([]byte, error) {
 	inline, file := o.In("ssh-private-key"), o.In("ssh-private-key-file")
-	var pemBytes []byte
-	var from string
 	switch {
+	case inline == "" && file == "":
+		return nil, &providers.InputError{Input: "ssh-private-key",
+			Expected: "the host's private key (or set ssh-private-key-file) for provider ssh"}
 	case inline != "" && file != "":
-		return nil, errors.New("ssh-private-key and ssh-private-key-file are both set: expected only one")
+		return nil, &providers.InputError{Input: "ssh-private-key-file", Value: file,
+			Expected: "to be empty when ssh-private-key is set: give one of them"}
 	case inline != "":
-		pemBytes, from = []byte(inline+"\n"), "ssh-private-key"
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("ssh-private-key-file %q: %w", file, err)
+		pemBytes := []byte(inline + "\n")
+		if expected := checkPrivateKey(pemBytes); expected != "" {
+			if !strings.Contains(inline, "-----BEGIN") && !strings.Contains(inline, "\n") {
+				expected += "; for a path use ssh-private-key-file"
+			}
+			return nil, &providers.InputError{Input: "ssh-private-key", Value: "***", Expected: expected}
 		}
-		pemBytes, from = b, fmt.Sprintf("ssh-private-key-file %q", file)
-	default:
-		return nil, errors.New("ssh-private-key or ssh-private-key-file is required: the private key ssh-host accepts for ssh-user")
+		return pemBytes, nil
 	}
-	if _, err := xssh.ParsePrivateKey(pemBytes); err != nil {
-		var pp *xssh.PassphraseMissingError
-		if errors.As(err, &pp) {
-			return nil, fmt.Errorf("%s: the key is protected by a passphrase: expected an unencrypted OpenSSH or PEM private key", from)
-		}
-		return nil, fmt.Errorf("%s: expected an unencrypted OpenSSH or PEM private key (-----BEGIN OPENSSH PRIVATE KEY-----)", from)
+	if providers.LooksLikeKey(file) {
+		return nil, &providers.InputError{Input: "ssh-private-key-file", Value: "***",
+			Expected: "a path; pass the key itself in ssh-private-key"}
+	}
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &providers.InputError{Input: "ssh-private-key-file", Value: file, Expected: "a readable private key file", Err: err}
+	}
+	if expected := checkPrivateKey(pemBytes); expected != "" {
+		return nil, &providers.InputError{Input: "ssh-private-key-file", Value: file, Expected: "a file holding " + expected}
 	}
 	return pemBytes, nil
 }
 
-// knownHostKey accepts "TYPE BASE64 [comment]" or a known_hosts line
-// "HOSTS TYPE BASE64" and returns the key in authorized_keys form. A
-// known_hosts line must be for host:port as ssh(1) would look it up
-// (hostMatches): a line for another host is refused rather than pinned.
-// Errors quote the host part of a line, never its key.
-func knownHostKey(v, host string, port int) (string, error) {
+// checkPrivateKey returns what was expected when data is not a usable key.
+// The parser's own error is not passed on: only its kind is, never the key.
+func checkPrivateKey(data []byte) string {
+	_, err := xssh.ParsePrivateKey(data)
+	var pass *xssh.PassphraseMissingError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &pass):
+		return "an unencrypted private key (this one has a passphrase)"
+	}
+	return "an OpenSSH or PEM private key"
+}
+
+// knownHost is the ssh-known-host input, parsed.
+type knownHost struct {
+	line  string   // for errors: the hosts and the key type, not the key
+	key   string   // authorized_keys form
+	hosts []string // nil for the key alone
+}
+
+// parseKnownHost accepts "TYPE BASE64 [comment]" or a known_hosts line
+// "HOSTS TYPE BASE64".
+func parseKnownHost(v string) (*knownHost, error) {
 	// ParseAuthorizedKey takes a leading field that is not a key type for
 	// options, so a known_hosts line would pass as a key with "options":
 	// only a line that starts with its key is the key alone.
 	if pub, _, opts, _, err := xssh.ParseAuthorizedKey([]byte(v)); err == nil && len(opts) == 0 {
-		return strings.TrimSpace(string(xssh.MarshalAuthorizedKey(pub))), nil
+		return &knownHost{key: strings.TrimSpace(string(xssh.MarshalAuthorizedKey(pub)))}, nil
 	}
 	marker, hosts, pub, _, _, err := xssh.ParseKnownHosts([]byte(v))
 	if err != nil || pub == nil {
-		return "", fmt.Errorf(`ssh-known-host %q: expected a host key as "ssh-ed25519 AAAA…" or a known_hosts line "HOST ssh-ed25519 AAAA…"`, v)
+		return nil, &providers.InputError{Input: "ssh-known-host", Value: v,
+			Expected: `a public key like "ssh-ed25519 AAAA…" or a known_hosts line`}
 	}
+	// Errors about a line that parses quote its hosts, not its key.
+	line := strings.Join(hosts, ",") + " " + pub.Type() + " …"
 	if marker != "" {
-		return "", fmt.Errorf("ssh-known-host %q: the @%s marker is not supported: expected a plain known_hosts line", v, marker)
+		return nil, &providers.InputError{Input: "ssh-known-host", Value: "@" + marker + " " + line,
+			Expected: "a plain known_hosts line (the @" + marker + " marker is not supported)"}
+	}
+	return &knownHost{line: line, key: strings.TrimSpace(string(xssh.MarshalAuthorizedKey(pub))), hosts: hosts}, nil
+}
+
+// matches refuses a known_hosts line that is not for host:port as ssh(1)
+// would look it up (hostMatches): a line for another host is refused
+// rather than pinned. The key alone is for whichever host.
+func (k *knownHost) matches(host string, port int) error {
+	if k.hosts == nil {
+		return nil
 	}
 	name := knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))
-	if !hostMatches(hosts, name) {
-		return "", fmt.Errorf("ssh-known-host: the line is for %q, not for ssh-host %s port %d: expected a known_hosts line whose hosts include %s "+
-			"(as ssh-keyscan -p %d %s prints it), or the key alone as \"ssh-ed25519 AAAA…\"",
-			strings.Join(hosts, ","), host, port, name, port, host)
+	if hostMatches(k.hosts, name) {
+		return nil
 	}
-	return strings.TrimSpace(string(xssh.MarshalAuthorizedKey(pub))), nil
+	return &providers.InputError{Input: "ssh-known-host", Value: k.line,
+		Expected: fmt.Sprintf(`a known_hosts line whose hosts include %s (as ssh-keyscan -p %d %s prints it), or the key alone as "ssh-ed25519 AAAA…"`,
+			name, port, host),
+		Err: fmt.Errorf("the line is for %q, not for ssh-host %s port %d", strings.Join(k.hosts, ","), host, port)}
 }
 
 // hostMatches reports whether a known_hosts line's host patterns select
