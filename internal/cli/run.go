@@ -490,8 +490,9 @@ func (a *app) providerOptions(run *config.Run) providers.Options {
 
 // pollIntervalEnv is the test hook for every production wait (provider
 // polls, readiness checks, SSH dial backoff, the heartbeat of a silent
-// step, GitHub's settle waits): tests of the whole binary set it so they
-// do not wait seconds per poll.
+// step, and GitHub's settle waits when the API is on loopback, as only a
+// test's fake is): tests of the whole binary set it so they do not wait
+// seconds per poll.
 const pollIntervalEnv = "MVM_VERIFY_POLL_INTERVAL"
 
 // pollInterval is MVM_VERIFY_POLL_INTERVAL, or 0 (the production
