@@ -132,7 +132,7 @@ func TestRunCycleGetsTimeoutMinutes(t *testing.T) {
 			"--timeout-minutes", "7", "--teardown-budget", "2m", "--out", filepath.Join(dir, "out")},
 		Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] },
 	})
-	want := `input "max-cost": c5.metal at $4.0800/h for up to 7m0s could cost $0.48, over the budget of $0.40`
+	want := `input "max-cost": got "0.4", expected at least $0.48, or a cheaper type or a shorter timeout-minutes (c5.metal at $4.0800/h for up to 7m0s could cost $0.48, over the budget of $0.40)`
 	if code != ExitBadInput || !strings.Contains(stdout.String()+stderr.String(), want) {
 		t.Errorf("exit %d, want 2 with %q\nstdout:\n%s\nstderr:\n%s", code, want, stdout.String(), stderr.String())
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -78,8 +77,6 @@ func (e Event) CommitNotice() string {
 		"pass head-sha (and pull-request, for the comment) to pick the commit", e.Name, matrix.ShortSHA(e.HeadSHA))
 }
 
-var shaPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
-
 // pushedCommit reports whether a push payload's after names a commit: a
 // branch's new head (refs/heads/...) given as a full SHA, not the all-zero
 // one a deleted branch's push carries. A tag push's after is the tag's
@@ -88,7 +85,7 @@ var shaPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 // Anything else leaves GITHUB_SHA in place rather than failing the leg over
 // a field the runner's own variable also gives.
 func pushedCommit(ref, after string) bool {
-	return strings.HasPrefix(ref, "refs/heads/") && shaPattern.MatchString(after) && strings.Trim(after, "0") != ""
+	return strings.HasPrefix(ref, "refs/heads/") && matrix.ValidSHA(after) && strings.Trim(after, "0") != ""
 }
 
 // LoadEvent reads the event payload at path (GITHUB_EVENT_PATH) and the run's
@@ -96,6 +93,7 @@ func pushedCommit(ref, after string) bool {
 // payload: the event is read from the environment alone.
 func LoadEvent(path string, env func(string) string) (Event, error) {
 	ev := Event{Name: env("GITHUB_EVENT_NAME"), Repo: env("GITHUB_REPOSITORY"), HeadSHA: env("GITHUB_SHA")}
+	shaFrom := "GITHUB_SHA" // where HeadSHA came from, for its refusal
 	if server, id := strings.TrimRight(env("GITHUB_SERVER_URL"), "/"), env("GITHUB_RUN_ID"); server != "" && ev.Repo != "" && id != "" {
 		ev.RunURL = server + "/" + ev.Repo + "/actions/runs/" + id
 		ev.JobsURL = ev.RunURL + "/job"
@@ -133,13 +131,14 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 			} `json:"pull_request"`
 		}
 		if err := json.Unmarshal(data, &payload); err != nil {
-			return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: want the event's JSON: %w", path, err)
+			return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: expected the event's JSON: %w", path, err)
 		}
 		if pr := payload.PullRequest; pr != nil {
 			if pr.Number <= 0 || pr.Head.SHA == "" {
 				return Event{}, fmt.Errorf("read event payload GITHUB_EVENT_PATH=%s: pull_request without number or head.sha", path)
 			}
 			ev.PR, ev.HeadSHA = pr.Number, pr.Head.SHA
+			shaFrom = "read event payload GITHUB_EVENT_PATH=" + path + ": pull_request.head.sha"
 			if pr.Head.Repo != nil {
 				ev.HeadRepo = pr.Head.Repo.FullName
 			} else {
@@ -154,8 +153,10 @@ func LoadEvent(path string, env func(string) string) (Event, error) {
 			ev.HeadSHA = payload.After
 		}
 	}
-	if ev.HeadSHA != "" && !shaPattern.MatchString(ev.HeadSHA) {
-		return Event{}, fmt.Errorf("event head SHA %q: want 40 (or 64) lowercase hex digits", ev.HeadSHA)
+	if ev.HeadSHA != "" && !matrix.ValidSHA(ev.HeadSHA) {
+		// Not an input: the runner's variable or the event's payload,
+		// said as a refused input is (got, expected).
+		return Event{}, fmt.Errorf("%s: got %q, expected a full commit SHA (40 or 64 lowercase hex digits)", shaFrom, ev.HeadSHA)
 	}
 	if ev.Repo == "" && ev.BaseRepo != "" {
 		ev.Repo = ev.BaseRepo

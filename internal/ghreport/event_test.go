@@ -95,19 +95,25 @@ func TestLoadEventDeletedFork(t *testing.T) {
 	}
 }
 
+// A malformed head SHA is refused naming where it came from (the payload's
+// field or GITHUB_SHA), the value and the form, as a refused input is.
 func TestLoadEventErrors(t *testing.T) {
 	env := envOf(map[string]string{"GITHUB_SHA": sha1})
 	tests := map[string]struct {
 		path string
+		env  func(string) string
 		want string
 	}{
-		"missing file":  {filepath.Join(t.TempDir(), "nope.json"), "GITHUB_EVENT_PATH="},
-		"not json":      {writeEvent(t, "{"), "want the event's JSON"},
-		"no head sha":   {writeEvent(t, `{"pull_request":{"number":7,"head":{}}}`), "without number or head.sha"},
-		"malformed sha": {writeEvent(t, `{"pull_request":{"number":7,"head":{"sha":"HEAD"}}}`), `"HEAD": want 40`},
+		"missing file": {filepath.Join(t.TempDir(), "nope.json"), env, "GITHUB_EVENT_PATH="},
+		"not json":     {writeEvent(t, "{"), env, "expected the event's JSON"},
+		"no head sha":  {writeEvent(t, `{"pull_request":{"number":7,"head":{}}}`), env, "without number or head.sha"},
+		"malformed sha": {writeEvent(t, `{"pull_request":{"number":7,"head":{"sha":"HEAD"}}}`), env,
+			`: pull_request.head.sha: got "HEAD", expected a full commit SHA (40 or 64 lowercase hex digits)`},
+		"malformed GITHUB_SHA": {"", envOf(map[string]string{"GITHUB_SHA": "main"}),
+			`GITHUB_SHA: got "main", expected a full commit SHA (40 or 64 lowercase hex digits)`},
 	}
 	for name, tt := range tests {
-		if _, err := LoadEvent(tt.path, env); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := LoadEvent(tt.path, tt.env); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, tt.want)
 		}
 	}

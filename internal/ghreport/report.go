@@ -44,8 +44,9 @@ import (
 // there. Outcome.FileRewritten tells whether the file was written: it is
 // not when every row it would get is such a kept one.
 //
-// GitHub trouble only degrades the Outcome; the error is for the docs file
-// (missing markers, unreadable or unwritable file).
+// GitHub trouble only degrades the Outcome; the error is for the docs file:
+// an *InputError when it cannot be read or its table is refused (missing
+// markers, text in the table), a plain one when writing it fails.
 func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile string) ([]matrix.Row, Outcome, error) {
 	var out Outcome
 	ctx = r.withBudget(ctx)
@@ -349,21 +350,24 @@ func finalRows(rows []matrix.Row, head string) []matrix.Row {
 func rewriteFile(path string, rows []matrix.Row) (changed bool, kept []string, err error) {
 	content, err := os.ReadFile(path)
 	if err != nil {
-		return false, nil, fmt.Errorf("input matrix-file %s: %w", path, err)
+		return false, nil, &InputError{Input: "matrix-file", Value: path, Expected: matrix.DocsFileForm, Err: err}
 	}
 	updated, kept, err := rewriteDocs(content, rows, keptInDocs)
 	if err != nil {
-		return false, nil, fmt.Errorf("input matrix-file %s: %w", path, err)
+		return false, nil, &InputError{Input: "matrix-file", Value: path, Expected: matrix.DocsFileForm, Err: err}
 	}
 	if len(kept) == len(rows) {
 		return false, kept, nil
 	}
+	// The file was read and its table is good: failing to write it now
+	// is no fault of the input, so these are plain errors saying what was
+	// being done.
 	info, err := os.Stat(path)
 	if err != nil {
-		return false, kept, fmt.Errorf("input matrix-file %s: %w", path, err)
+		return false, kept, fmt.Errorf("read the mode of the matrix-file %s: %w", path, err)
 	}
 	if err := os.WriteFile(path, updated, info.Mode().Perm()); err != nil {
-		return false, kept, fmt.Errorf("input matrix-file %s: write: %w", path, err)
+		return false, kept, fmt.Errorf("write the matrix-file %s: %w", path, err)
 	}
 	return true, kept, nil
 }

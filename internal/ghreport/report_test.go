@@ -2,6 +2,8 @@ package ghreport
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,8 +145,10 @@ func TestReportDocsFileWithoutMarkers(t *testing.T) {
 	}
 	r, _ := newReporter(t, f, prEvent(sha1), testToken, nil)
 	rows, _, err := r.Report(context.Background(), []string{"aws"}, path)
-	if err == nil || !strings.Contains(err.Error(), "matrix-file "+path) || !strings.Contains(err.Error(), DocsStart) {
-		t.Errorf("error %v, want one naming the file and the marker", err)
+	var in *InputError
+	want := fmt.Sprintf("input \"matrix-file\": got %q, expected %s (", path, matrix.DocsFileForm)
+	if !errors.As(err, &in) || in.Input != "matrix-file" || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v, want an *InputError starting %q", err, want)
 	}
 	if len(rows) != 1 {
 		t.Errorf("rows %v, want the matrix even when the docs file fails", rows)

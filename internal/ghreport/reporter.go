@@ -208,22 +208,24 @@ type Reporter struct {
 }
 
 // New checks cfg and builds a Reporter. Bad input (a malformed repository or
-// API URL) is an error; a missing token or a fork PR is not: the Reporter
-// then only degrades.
+// API URL) is an *InputError; a missing token or a fork PR is not: the
+// Reporter then only degrades.
 func New(cfg Config) (*Reporter, error) {
 	if cfg.Repo == "" {
 		cfg.Repo = cfg.Event.Repo
 	}
 	owner, name, ok := strings.Cut(cfg.Repo, "/")
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return nil, fmt.Errorf("input github-repository %q (default GITHUB_REPOSITORY): want owner/name", cfg.Repo)
+		return nil, &InputError{Input: "github-repository", Value: cfg.Repo,
+			Expected: "owner/name like tinylabscom/mvm (its default is GITHUB_REPOSITORY)"}
 	}
 	if cfg.APIURL == "" {
 		cfg.APIURL = DefaultAPIURL
 	}
 	u, err := url.Parse(cfg.APIURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("input github-api-url %q: want an http(s) URL such as %s or https://ghe.example.com/api/v3", cfg.APIURL, DefaultAPIURL)
+		return nil, &InputError{Input: "github-api-url", Value: cfg.APIURL,
+			Expected: "an http(s) URL like " + DefaultAPIURL + " or https://ghe.example.com/api/v3"}
 	}
 	if cfg.JobURL == "" && cfg.CheckRunID > 0 && cfg.Event.JobsURL != "" {
 		cfg.JobURL = fmt.Sprintf("%s/%d", cfg.Event.JobsURL, cfg.CheckRunID)

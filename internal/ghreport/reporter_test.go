@@ -2,6 +2,7 @@ package ghreport
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -238,13 +239,24 @@ func TestEnterpriseBaseURL(t *testing.T) {
 	}
 }
 
+// New refuses a malformed repository or API URL with an *InputError that
+// reads as every refused input does: the input, the value, the form.
 func TestNewRejectsBadInput(t *testing.T) {
-	for name, cfg := range map[string]Config{
-		"repo":    {Repo: "no-slash", Token: "x"},
-		"api url": {Repo: testRepo, APIURL: "ftp://x", Token: "x"},
+	for name, tc := range map[string]struct {
+		cfg         Config
+		input, want string
+	}{
+		"repo": {Config{Repo: "no-slash", Token: "x"}, "github-repository",
+			`input "github-repository": got "no-slash", expected owner/name like tinylabscom/mvm`},
+		"no repo": {Config{Token: "x"}, "github-repository",
+			`input "github-repository": missing, expected owner/name`},
+		"api url": {Config{Repo: testRepo, APIURL: "ftp://x", Token: "x"}, "github-api-url",
+			`input "github-api-url": got "ftp://x", expected an http(s) URL like ` + DefaultAPIURL},
 	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("%s: New accepted %+v", name, cfg)
+		_, err := New(tc.cfg)
+		var in *InputError
+		if !errors.As(err, &in) || in.Input != tc.input || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: New(%+v) = %v, want an *InputError starting %q", name, tc.cfg, err, tc.want)
 		}
 	}
 }

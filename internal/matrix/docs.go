@@ -16,6 +16,10 @@ const (
 	DocsEnd   = "<!-- mvm-verify:end -->"
 )
 
+// DocsFileForm is the form a matrix-file input is expected to have, as
+// its refusals say it, whether the configuration or the report refuses it.
+const DocsFileForm = "a markdown file with " + DocsStart + " … " + DocsEnd
+
 // DocsRegion finds the bytes between the markers: exactly one of each, the
 // start first, each alone on its line (whitespace around it allowed). A
 // marker sharing its line with text would have the table glued onto that

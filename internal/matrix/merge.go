@@ -124,6 +124,22 @@ func Truncate(s string, n int) string {
 	return strings.TrimSpace(string(r[:n-1])) + "…"
 }
 
+// ValidSHA reports whether s is a full commit SHA as Git and GitHub write
+// it: 40 lowercase hex digits, or 64 in a SHA-256 repository. An
+// abbreviated, uppercase or symbolic one (HEAD, main) is not: commit
+// statuses are posted to, and rows matched on, the full SHA.
+func ValidSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ShortSHA is the 7-character form of a commit SHA.
 func ShortSHA(sha string) string {
 	if len(sha) > 7 {

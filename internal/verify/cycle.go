@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -678,21 +679,28 @@ func (c *cycle) nameCandidate(i int, err error) error {
 // checkBudget refuses a leg whose worst case costs more than max-cost: the
 // hourly list price of each candidate's type for the whole leg timeout. A
 // type without a known price cannot be checked and is refused too, since
-// the budget was asked for.
+// the budget was asked for. A refusal is a *providers.InputError naming
+// max-cost, as every refused input is.
 func (c *cycle) checkBudget() error {
 	limit := c.plan.MaxCostUSD
 	if limit <= 0 || !c.plan.Info.Billed {
 		return nil
 	}
+	// The input as a number: 2.50 reads 2.5, the value being the amount.
+	given := strconv.FormatFloat(limit, 'f', -1, 64)
 	for _, cand := range c.plan.Candidates {
 		typ := cmp.Or(cand.Type, c.plan.Info.DefaultType)
 		k, _ := providers.KVMSupport(c.plan.Info.Name, typ)
 		if k.PricePerHour == 0 {
-			return fmt.Errorf("input \"max-cost\": no list price known for %s type %q, so the budget of $%.2f cannot be checked (expected a type from the price catalog, or no max-cost)", c.plan.Info.Name, typ, limit)
+			return &providers.InputError{Input: "max-cost", Value: given,
+				Expected: "no max-cost for a type without a list price (or a type from the price catalog)",
+				Err:      fmt.Errorf("no list price known for %s type %q, so the budget of $%.2f cannot be checked", c.plan.Info.Name, typ, limit)}
 		}
 		worst := k.PricePerHour * c.plan.Timeout.Hours()
 		if worst > limit {
-			return fmt.Errorf("input \"max-cost\": %s at $%.4f/h for up to %s could cost $%.2f, over the budget of $%.2f (expected a cheaper type, a shorter timeout-minutes, or a higher max-cost)", typ, k.PricePerHour, c.plan.Timeout, worst, limit)
+			return &providers.InputError{Input: "max-cost", Value: given,
+				Expected: fmt.Sprintf("at least $%.2f, or a cheaper type or a shorter timeout-minutes", worst),
+				Err:      fmt.Errorf("%s at $%.4f/h for up to %s could cost $%.2f, over the budget of $%.2f", typ, k.PricePerHour, c.plan.Timeout, worst, limit)}
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -401,7 +402,9 @@ func TestBudget(t *testing.T) {
 	}{
 		{"no limit", aws, 0, []providers.Candidate{{Type: "c5.metal"}}, 90 * time.Minute, ""},
 		{"default type fits", aws, 1, []providers.Candidate{{}}, 90 * time.Minute, ""},
-		{"metal over budget", aws, 5, []providers.Candidate{{Type: "c8i.large"}, {Type: "c5.metal"}}, 90 * time.Minute, "c5.metal at $4.0800/h"},
+		{"metal over budget", aws, 5, []providers.Candidate{{Type: "c8i.large"}, {Type: "c5.metal"}}, 90 * time.Minute,
+			"expected at least $6.12, or a cheaper type or a shorter timeout-minutes (c5.metal at $4.0800/h for up to 1h30m0s could cost $6.12, over the budget of $5.00)"},
+		{"cents", aws, 2.5, []providers.Candidate{{Type: "c5.metal"}}, time.Hour, "over the budget of $2.50"},
 		{"unknown price", aws, 5, []providers.Candidate{{Type: "x9.huge"}}, time.Hour, `no list price known for aws type "x9.huge"`},
 		{"free provider", providers.Info{Name: "local"}, 0.01, []providers.Candidate{{}}, time.Hour, ""},
 	}
@@ -412,8 +415,14 @@ func TestBudget(t *testing.T) {
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `input "max-cost"`)):
-				t.Errorf("err = %v, want one naming max-cost and %q", err, tc.want)
+			case tc.want != "":
+				// Typed, so it is told from a failure by its type, and
+				// reads as every refused input: name, value, form.
+				var in *providers.InputError
+				prefix := fmt.Sprintf(`input "max-cost": got %q, expected `, strconv.FormatFloat(tc.max, 'f', -1, 64))
+				if !errors.As(err, &in) || in.Input != "max-cost" || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("err = %v, want a *providers.InputError starting %q and containing %q", err, prefix, tc.want)
+				}
 			}
 		})
 	}

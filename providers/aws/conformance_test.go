@@ -110,7 +110,7 @@ func awsCloud() providertest.Cloud {
 				Want: `input "candidates[0].type": got "m5d.large", expected a type with nested virtualization such as c8i.large, or a *.metal type; or set lane: no-kvm (no KVM on this type: virtualized without nested virtualization; on AWS only *.metal types and C8i/M8i/R8i`},
 			{Name: "second candidate without KVM", Args: []string{"--candidates", "[{type: c8i.large}, {region: eu-west-1, type: t3.large}]"},
 				Want: `input "candidates[1].type": got "t3.large", expected a type with nested virtualization`},
-			{Name: "over budget", Args: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, Want: `input "max-cost": c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
+			{Name: "over budget", Args: []string{"--instance-type", "c5.metal", "--max-cost", "0.50"}, Want: `input "max-cost": got "0.5", expected at least $0.68, or a cheaper type or a shorter timeout-minutes (c5.metal at $4.0800/h for up to 10m0s could cost $0.68`},
 			{Name: "disk too large", Args: []string{"--disk-gb", "16385"},
 				Want: `input "disk-gb": got "16385", expected a whole number of GB from 8 to 16384`},
 			{Name: "bad candidate region", Args: []string{"--candidates", "[{region: Mars}]"},
