@@ -176,7 +176,6 @@ var (
 	markets    = []string{"on-demand", "spot"}
 	lanes      = []string{LaneAuto, LaneKVM, LaneNoKVM}
 	ghRepoForm = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-	shaForm    = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 	refForm    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 )
 
@@ -609,7 +608,7 @@ func (l *loader) github(r *Run, opt Options) {
 	}
 	r.HeadSHA = cmpOr(l.get("head-sha"), opt.HeadSHA)
 	l.set("head-sha", r.HeadSHA)
-	if r.HeadSHA != "" && !shaForm.MatchString(r.HeadSHA) {
+	if r.HeadSHA != "" && !matrix.ValidSHA(r.HeadSHA) {
 		l.fail("head-sha", r.HeadSHA, "a full commit SHA (40 lowercase hex digits)", nil)
 	}
 	if v := l.get("check-run-id"); v != "" {
