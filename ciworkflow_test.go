@@ -246,8 +246,8 @@ func fileCommands(text string) map[string]string {
 
 // .ci/run installs Go only when the one at CI_GO_ROOT is missing or older
 // than go.mod asks for. Its functions, sourced, are run here against a
-// go.mod and a fake go of chosen versions; the download itself needs the
-// Go module proxy, which tests do not reach.
+// go.mod and a fake go of chosen versions; the install itself is tested
+// against crafted proxies in ciinstallgo_test.go.
 func TestCIRunGoVersion(t *testing.T) {
 	ciRun, err := filepath.Abs(".ci/run")
 	if err != nil {

@@ -205,7 +205,13 @@ func Descendants(pid int) []int {
 // KillUID SIGKILLs every live process whose real or effective uid is uid
 // and returns how many it signalled. A process forked meanwhile escapes
 // one call: callers that must leave none call it until it returns 0.
+// It refuses root (uid 0), negative uids and this process's own effective
+// uid: a uid looked up wrongly would otherwise kill the machine's daemons or
+// the caller itself.
 func KillUID(uid int) (int, error) {
+	if uid <= 0 || uid == os.Geteuid() {
+		return 0, fmt.Errorf("kill the processes of uid %d: refused; want the uid of an account other than root and this process (%d)", uid, os.Geteuid())
+	}
 	pids, err := Pids()
 	if err != nil {
 		return 0, err

@@ -2,9 +2,12 @@ package proc
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -127,5 +130,62 @@ func TestKillUID(t *testing.T) {
 	}
 	if n, err := KillUID(uid); err != nil || n != 0 {
 		t.Errorf("second KillUID(%d) = %d, %v; want 0", uid, n, err)
+	}
+}
+
+// TestKillUIDRefuses: root, a negative uid and the caller's own uid are
+// refused before anything is signalled. The checks run in a copy of this
+// test binary started as an unprivileged uid: were the guard gone, that
+// copy could only signal its own processes (root's would answer EPERM),
+// yet KillUID would still count them and the check would fail.
+func TestKillUIDRefuses(t *testing.T) {
+	if os.Getenv("PROC_REFUSE_CHILD") == "1" {
+		for _, uid := range []int{0, -1, os.Geteuid()} {
+			if n, err := KillUID(uid); err == nil || n != 0 {
+				fmt.Printf("KillUID(%d) = %d, %v; want 0 and an error\n", uid, n, err)
+				os.Exit(1)
+			}
+		}
+		fmt.Println("refused")
+		os.Exit(0)
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("KillUID's refusal test runs a copy of itself as another uid: run the tests as root, as CI does")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The go-build directory is root's alone: the copy goes where the
+	// unprivileged uid can run it.
+	dir, err := os.MkdirTemp("", "proc-refuse-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "proc.test")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(dir); d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Fatalf("the copy of the test binary at %s is out of reach of other uids: %s is not searchable (%v)", bin, d, err)
+		}
+	}
+	const uid = 61918
+	cmd := exec.Command(bin, "-test.run=^TestKillUIDRefuses$")
+	cmd.Env = append(os.Environ(), "PROC_REFUSE_CHILD=1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "refused") {
+		t.Fatalf("KillUID as uid %d: %v\n%s", uid, err, out)
 	}
 }
