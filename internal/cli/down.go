@@ -23,9 +23,22 @@ import (
 // `down`: tear down a host `up` kept (or a killed run left) and end its leg.
 
 // downReported reports whether `down` already tore down this leg's kept
-// host and ended the leg on GitHub.
+// host and ended the leg on GitHub. The marker silences the up step's post
+// step, which would leave the leg's status pending for a host that is
+// gone: it is believed only in an --out this user alone controls (see
+// checkOut), as a regular file of this user's, which no other user can
+// have planted or swapped.
 func (a *app) downReported(run *config.Run, id providers.Identity) bool {
-	b, err := os.ReadFile(filepath.Join(run.Out, downReportedFile))
+	trusted := a.outTrust()
+	if checkOut(run.Out, trusted...) != nil {
+		return false
+	}
+	path := filepath.Join(run.Out, downReportedFile)
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || ownedByUs(path, fi, trusted) != nil {
+		return false
+	}
+	b, err := os.ReadFile(path)
 	return err == nil && strings.TrimSpace(string(b)) == id.Name()
 }
 
