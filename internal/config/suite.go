@@ -63,7 +63,8 @@ type Step struct {
 	// Column is the matrix column the step's result feeds; empty for none.
 	Column matrix.Column
 	// Parse is ParseLibtest (count libtest results; "running 0 tests" is
-	// not run) or ParseExit (exit status only).
+	// not run), ParseExit (exit status only) or ParsePassFail (exit status
+	// and PASS/FAIL lines).
 	Parse string
 	// Env is exported to the step, after the suite variables (MVM_REPO,
 	// MVM_REF, MVM_USER), which it may override.
@@ -74,7 +75,17 @@ type Step struct {
 const (
 	ParseExit    = "exit"
 	ParseLibtest = "libtest"
+	// ParsePassFail reads a script that prints PASS/FAIL lines (the mvm
+	// smoke's scripts/smoke-exec.sh): a non-zero exit or a line starting
+	// with FAIL fails the step, exit 0 without a PASS line is not run.
+	ParsePassFail = "passfail"
 )
+
+// parseModes are the parse values a step may have; parseExpected lists
+// them, each with what it reads, in the error that refuses another.
+var parseModes = []string{ParseExit, ParseLibtest, ParsePassFail}
+
+const parseExpected = "one of exit (the exit status), libtest (cargo test results) or passfail (the exit status and PASS/FAIL lines)"
 
 // NeedKVM is the one capability a step can need.
 const NeedKVM = "kvm"
@@ -338,9 +349,9 @@ func (r *nodeReader) step(n *yaml.Node, field string) (Step, bool) {
 				st.Column = col
 			}
 		case "parse":
-			if p, ok := r.scalar(v, path, "libtest or exit"); ok {
-				if p != ParseLibtest && p != ParseExit {
-					r.fail(v, path, p, "libtest or exit")
+			if p, ok := r.scalar(v, path, parseExpected); ok {
+				if !slices.Contains(parseModes, p) {
+					r.fail(v, path, p, parseExpected)
 					return
 				}
 				st.Parse = p

@@ -271,7 +271,8 @@ func TestParseSuiteErrors(t *testing.T) {
 			`s.yml:4: steps[0].needs[1]: got "gpu", expected kvm (the only capability a step can need)`},
 		{"column", "steps:\n  - name: a\n    run: x\n    column: Notes\n",
 			`s.yml:4: steps[0].column: got "Notes", expected one of "Preflight", "Live cycle", "Seccomp probe", or no column`},
-		{"parse", "steps:\n  - name: a\n    run: x\n    parse: tap\n", `s.yml:4: steps[0].parse: got "tap", expected libtest or exit`},
+		{"parse", "steps:\n  - name: a\n    run: x\n    parse: tap\n", `s.yml:4: steps[0].parse: got "tap", expected one of exit (the exit status), libtest (cargo test results) or passfail (the exit status and PASS/FAIL lines)`},
+		{"parse case", "steps:\n  - name: a\n    run: x\n    parse: PassFail\n", `s.yml:4: steps[0].parse: got "PassFail", expected one of exit (the exit status), libtest (cargo test results) or passfail (the exit status and PASS/FAIL lines)`},
 		{"env name", "steps:\n  - name: a\n    run: x\n    env:\n      BAD-NAME: 1\n",
 			`s.yml:5: steps[0].env: got "BAD-NAME", expected environment variable names like MVM_LIVE_SMOKE (letters, digits, _)`},
 		{"env list", "steps:\n  - name: a\n    run: x\n    env: [A]\n", `s.yml:4: steps[0].env: got a list, expected a mapping`},
@@ -352,6 +353,20 @@ func TestLoadSuiteUploadSource(t *testing.T) {
 		path + `:4: uploads[1].src: got ".", expected a regular file`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v\nwant it to contain %s", err, want)
+		}
+	}
+}
+
+// TestParseModes: every parse mode a step may name is kept as written,
+// and a step without one is read by its exit status.
+func TestParseModes(t *testing.T) {
+	for _, mode := range []string{ParseExit, ParseLibtest, ParsePassFail} {
+		s, err := ParseSuite("s.yml", []byte("steps:\n  - name: a\n    run: x\n    parse: "+mode+"\n  - name: b\n    run: y\n"))
+		if err != nil {
+			t.Fatalf("parse: %s: %v", mode, err)
+		}
+		if s.Steps[0].Parse != mode || s.Steps[1].Parse != ParseExit {
+			t.Errorf("parse: %s read as %q (the step without one %q), want %q (%q)", mode, s.Steps[0].Parse, s.Steps[1].Parse, mode, ParseExit)
 		}
 	}
 }

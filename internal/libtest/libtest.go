@@ -113,6 +113,10 @@ func (b *binary) write(name, line string) {
 	w.WriteByte('\n')
 }
 
+// StripANSI removes terminal colour and cursor sequences from s: scripts
+// colour their PASS/FAIL words as cargo colours its own.
+func StripANSI(s string) string { return ansiPattern.ReplaceAllString(s, "") }
+
 // Parse reads libtest output, possibly with cargo's own lines interleaved,
 // CRLF line ends and ANSI colours.
 func Parse(output []byte) Summary {
@@ -131,7 +135,7 @@ func Parse(output []byte) Summary {
 	}
 
 	for _, line := range strings.Split(string(output), "\n") {
-		line = strings.TrimRight(ansiPattern.ReplaceAllString(line, ""), "\r")
+		line = strings.TrimRight(StripANSI(line), "\r")
 		if m := runningPattern.FindStringSubmatch(line); m != nil {
 			if cur != nil {
 				abort()

@@ -66,15 +66,18 @@ func TestSeccompCellFromProbe(t *testing.T) {
 			name: "not enforced, no step feeds the column",
 			res: Result{Lane: "kvm", SeccompFromProbe: true, Probe: probed(false),
 				Phases: passPhases(allPhases...), Steps: smoke},
-			outcome: Failed, seccomp: matrix.Cell{Status: matrix.Fail, Text: "(probe)"}, live: matrix.Fail,
+			// The probe's check is the Seccomp probe column's, not the
+			// live cycle's: the leg fails, its live parts stay green.
+			outcome: Failed, seccomp: matrix.Cell{Status: matrix.Fail, Text: "(probe)"}, live: matrix.Pass,
 			firstFails: "probe: seccomp filter not enforced (seccomp(2): EINVAL kernel without CONFIG_SECCOMP_FILTER)",
 		},
 		{
-			// The no-KVM lane's seccomp is no less load-bearing.
+			// The no-KVM lane's seccomp is no less load-bearing: the leg
+			// fails, while its live cycle stays the lane's n/a.
 			name: "not enforced on the no-KVM lane",
 			res: Result{Lane: "no-kvm", SeccompFromProbe: true, Probe: probed(false),
 				Phases: passPhases(allPhases...), Steps: []StepResult{{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.NA}}},
-			outcome: Failed, seccomp: matrix.Cell{Status: matrix.Fail, Text: "(probe)"}, live: matrix.Fail,
+			outcome: Failed, seccomp: matrix.Cell{Status: matrix.Fail, Text: "(probe)"}, live: matrix.NA,
 			firstFails: "probe: seccomp filter not enforced", notesAbsent: "no KVM)",
 		},
 		{
@@ -192,13 +195,20 @@ func TestSeccompCellFromProbe(t *testing.T) {
 // TestLiveCellVerifiedOnlyForAVerifiedLeg: the live cycle reads "✅
 // verified DATE" for a verified leg and for no other; a leg incomplete
 // for another column reads "— (incomplete)", as the post step's row from
-// main's outcome does, and a live step not run names that step.
+// main's outcome does, and a live step not run names that step. A leg
+// failed by another column's check (a Seccomp probe step) reads a bare ✅
+// when every live part passed: MVM-SUITE's Live cycle is "provision →
+// cloud-init → KVM check → mvm smoke → mvmd smoke → teardown, all green",
+// and the Seccomp probe is its own column, whose ❌ fails the leg (exit 1,
+// its status a failure) — but no "verified", which the leg is not.
 func TestLiveCellVerifiedOnlyForAVerifiedLeg(t *testing.T) {
 	zero := StepResult{Name: "seccomp probe", Column: matrix.SeccompProbe, Status: matrix.NotRun, Reason: "running 0 tests is not run"}
 	live := StepResult{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.Pass}
+	seccompFailed := StepResult{Name: "seccomp probe", Column: matrix.SeccompProbe, Status: matrix.Fail, Reason: "1 test failed: apply"}
 	cases := []struct {
 		name    string
 		steps   []StepResult
+		phases  []PhaseResult // nil: every phase passed
 		outcome Outcome
 		live    matrix.Cell
 	}{
@@ -220,10 +230,19 @@ func TestLiveCellVerifiedOnlyForAVerifiedLeg(t *testing.T) {
 			name: "all passed", steps: []StepResult{live, {Name: "seccomp probe", Column: matrix.SeccompProbe, Status: matrix.Pass}},
 			outcome: Verified, live: matrix.Cell{Status: matrix.Pass, Text: "verified 2026-11-30"},
 		},
+		{
+			name: "seccomp step failed, live step passed", steps: []StepResult{seccompFailed, live},
+			phases:  failIn(PhaseSuite, "1 of 2 steps failed: seccomp probe", allPhases...),
+			outcome: Failed, live: matrix.Cell{Status: matrix.Pass},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := decided(Result{Lane: "kvm", Phases: passPhases(allPhases...), Steps: tc.steps})
+			phases := tc.phases
+			if phases == nil {
+				phases = passPhases(allPhases...)
+			}
+			res := decided(Result{Lane: "kvm", Phases: phases, Steps: tc.steps})
 			if res.Outcome != tc.outcome {
 				t.Fatalf("outcome %s (%s), want %s", res.Outcome, res.FirstFailure, tc.outcome)
 			}
@@ -234,7 +253,8 @@ func TestLiveCellVerifiedOnlyForAVerifiedLeg(t *testing.T) {
 	}
 
 	// Whatever the outcome, with every phase and step passed: only a
-	// verified leg reads verified.
+	// verified leg reads verified (a failed or errored leg where nothing
+	// the result holds failed cannot call its live cycle green).
 	for _, o := range []Outcome{Verified, Failed, Errored, Incomplete, Cancelled, TimedOut, Up} {
 		res := Result{Outcome: o, Lane: "kvm", Started: cellsDay, Phases: passPhases(allPhases...), Steps: []StepResult{live}}
 		c := res.Row().Cell(matrix.LiveCycle)

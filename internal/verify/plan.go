@@ -26,7 +26,8 @@ type Step struct {
 	// Column is the matrix column the step's verdict feeds; "" feeds none
 	// (its failure still fails the live cycle).
 	Column matrix.Column
-	// Parse is "libtest" (count tests; zero tests is not run) or "exit".
+	// Parse is "libtest" (count tests; zero tests is not run), "passfail"
+	// (exit status and PASS/FAIL lines; no PASS line is not run) or "exit".
 	Parse string
 	Env   map[string]string
 }

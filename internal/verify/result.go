@@ -335,12 +335,18 @@ func (r *Result) preflightCell() matrix.Status {
 	return matrix.Pass
 }
 
-// liveCell is green, "verified DATE", only for a verified leg: every phase
-// the leg ran passed (teardown and leak check included), every step passed
-// and no check was left not run. A live step not run reads "— (NAME not
-// run)"; a leg incomplete for another column "— (incomplete)", as its live
-// steps passed but the leg is no pass (exit 1, its status a failure).
-// Phases the plan skips (the probe without a binary) do not count.
+// liveCell is the Live cycle column: provision → cloud-init → KVM check →
+// mvm smoke → mvmd smoke → teardown, all green (MVM-SUITE). It folds the
+// phases, the steps feeding the column and the column-less ones (build),
+// never a step of another column: a failed Seccomp probe step (or the
+// probe's seccomp check standing for that column) is that column's ❌ and
+// fails the leg, but the live cycle it is no part of stays as its own parts
+// read — ✅ on the KVM lane, n/a on the no-KVM lane, as the seed's Hetzner
+// row. The cell reads "verified DATE" only for a verified leg: a failed
+// leg whose live parts all passed reads a bare ✅, an `incomplete` one (a
+// check of another column not run) "— (incomplete)", and a live step not
+// run "— (NAME not run)". Phases the plan skips (the probe without a
+// binary) do not count.
 func (r *Result) liveCell() (matrix.Status, string) {
 	switch r.Outcome {
 	case Cancelled:
@@ -355,13 +361,23 @@ func (r *Result) liveCell() (matrix.Status, string) {
 		// The cycle stopped at a ready host: still to come, not verified.
 		return matrix.Pending, "host up"
 	}
+	if r.liveFailed() {
+		return matrix.Fail, ""
+	}
 	if r.Lane == "no-kvm" {
-		if r.anyFailed() {
-			return matrix.Fail, ""
-		}
 		return matrix.NA, "(no KVM)"
 	}
-	if r.anyFailed() || (r.Outcome != Verified && r.Outcome != Incomplete) {
+	switch r.Outcome {
+	case Verified, Incomplete:
+	case Failed:
+		if !r.anyFailed() {
+			// Failed, yet nothing the result holds failed: no part of
+			// the cycle can be called green.
+			return matrix.Fail, ""
+		}
+		// Another column's check failed the leg; the live cycle's own
+		// parts are read below.
+	default:
 		return matrix.Fail, ""
 	}
 	for _, s := range r.Steps {
@@ -376,7 +392,49 @@ func (r *Result) liveCell() (matrix.Status, string) {
 	if r.Outcome == Incomplete {
 		return matrix.NotRun, "(incomplete)"
 	}
+	for _, s := range r.Steps {
+		// A failed leg: a column-less step not run (an env-gated build)
+		// leaves the live cycle short of all green too.
+		if s.Column == "" && s.Status == matrix.NotRun {
+			return matrix.NotRun, "(" + s.Name + " not run)"
+		}
+	}
+	if r.Outcome != Verified {
+		// Every live part passed; the leg failed in another column.
+		return matrix.Pass, ""
+	}
 	return matrix.Pass, "verified " + r.Started.UTC().Format("2006-01-02")
+}
+
+// liveFailed reports whether a part of the live cycle failed: a phase (the
+// probe's KVM check, the teardown and its leak check), or a failed step
+// feeding the Live cycle column or none. A failed step of another column
+// fails that column, not this one, and so does the suite phase failing for
+// such steps alone; a suite that lost its SSH connection did fail here.
+func (r *Result) liveFailed() bool {
+	otherFailed := false
+	for _, s := range r.Steps {
+		if s.Status != matrix.Fail {
+			continue
+		}
+		if s.Column != "" && s.Column != matrix.LiveCycle {
+			otherFailed = true
+			continue
+		}
+		return true
+	}
+	for _, p := range r.Phases {
+		if p.Status != matrix.Fail {
+			continue
+		}
+		if p.Name == PhaseSuite && otherFailed && r.ConnectionLost == "" {
+			// Every step ran (a failed step does not stop the next):
+			// the phase failed for the steps above, nothing else.
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 // notRun is the first step that was not run outside the no-KVM lane's n/a

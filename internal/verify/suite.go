@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -182,11 +183,15 @@ func (c *cycle) step(ctx context.Context, st Step) (_ StepResult, lost *remote.L
 		sr.Status, sr.Reason = matrix.Fail, "timed out after "+timeout.String()
 		return sr, nil
 	}
-	if st.Parse == "libtest" {
+	switch st.Parse {
+	case "libtest":
 		sum := libtest.Parse(res.Output)
 		sr.Tests = &sum
 		v, why := sum.Verdict(res.ExitCode)
 		sr.Status, sr.Reason = verdictStatus(v), why
+		return sr, nil
+	case "passfail":
+		sr.Status, sr.Reason = passFailVerdict(res.Output, res.ExitCode)
 		return sr, nil
 	}
 	if res.ExitCode == 0 {
@@ -195,6 +200,49 @@ func (c *cycle) step(ctx context.Context, st Step) (_ StepResult, lost *remote.L
 		sr.Status, sr.Reason = matrix.Fail, fmt.Sprintf("exit status %d", res.ExitCode)
 	}
 	return sr, nil
+}
+
+// maxFailLine is how much of a FAIL line a step's reason quotes: the
+// reason is the leg's first failure, in the notes and the commit status.
+const maxFailLine = 120
+
+// passFailVerdict reads a step parsed as passfail, a script that reports
+// its checks as lines starting with PASS or FAIL (scripts/smoke-exec.sh):
+// the exit status alone would count a script that printed FAIL and exited
+// 0 as a pass. A non-zero exit fails the step; so does a FAIL line (after
+// optional spaces; colours ignored) whatever the exit, the reason quoting
+// the first one. Exit 0 with no PASS line checked nothing the script said,
+// so it reads not run, never a pass.
+func passFailVerdict(output []byte, exitCode int) (matrix.Status, string) {
+	var fails []string
+	passes := 0
+	for _, line := range strings.Split(string(output), "\n") {
+		line = strings.TrimSpace(libtest.StripANSI(line))
+		switch {
+		case strings.HasPrefix(line, "FAIL"):
+			fails = append(fails, line)
+		case strings.HasPrefix(line, "PASS"):
+			passes++
+		}
+	}
+	var failed string
+	if len(fails) > 0 {
+		failed = strconv.Quote(matrix.Truncate(fails[0], maxFailLine))
+		if len(fails) > 1 {
+			failed = fmt.Sprintf("%d FAIL lines, the first %s", len(fails), failed)
+		}
+	}
+	switch {
+	case exitCode != 0 && failed != "":
+		return matrix.Fail, fmt.Sprintf("exit status %d; printed %s", exitCode, failed)
+	case exitCode != 0:
+		return matrix.Fail, fmt.Sprintf("exit status %d", exitCode)
+	case failed != "":
+		return matrix.Fail, "printed " + failed + " (exit status 0)"
+	case passes == 0:
+		return matrix.NotRun, "exit status 0 with no PASS line: not run"
+	}
+	return matrix.Pass, ""
 }
 
 // stepLine prints the step's verdict as it ends, after its output's group
