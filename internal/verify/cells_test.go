@@ -193,11 +193,10 @@ func TestSeccompCellFromProbe(t *testing.T) {
 }
 
 // TestLiveCellVerifiedOnlyForAVerifiedLeg: the live cycle reads "✅
-// verified DATE" for a verified leg and for no other; a leg incomplete
-// for another column reads "— (incomplete)", as the post step's row from
-// main's outcome does, and a live step not run names that step. A leg
-// failed by another column's check (a Seccomp probe step) reads a bare ✅
-// when every live part passed: MVM-SUITE's Live cycle is "provision →
+// verified DATE" for a verified leg and for no other; a live step (or a
+// column-less one) not run names that step. A leg failed, or left
+// incomplete, by another column's check (a Seccomp probe step) reads a
+// bare ✅ when every live part passed: MVM-SUITE's Live cycle is "provision →
 // cloud-init → KVM check → mvm smoke → mvmd smoke → teardown, all green",
 // and the Seccomp probe is its own column, whose ❌ fails the leg (exit 1,
 // its status a failure) — but no "verified", which the leg is not.
@@ -216,11 +215,11 @@ func TestLiveCellVerifiedOnlyForAVerifiedLeg(t *testing.T) {
 			// The acceptance walk: running 0 tests under Seccomp probe,
 			// 1 test passed under Live cycle.
 			name: "seccomp ran 0 tests, live step passed", steps: []StepResult{zero, live},
-			outcome: Incomplete, live: matrix.Cell{Status: matrix.NotRun, Text: "(incomplete)"},
+			outcome: Incomplete, live: matrix.Cell{Status: matrix.Pass},
 		},
 		{
 			name: "an env-gated skip in a column-less step", steps: []StepResult{live, {Name: "gated", Status: matrix.NotRun, Reason: "skipped"}},
-			outcome: Incomplete, live: matrix.Cell{Status: matrix.NotRun, Text: "(incomplete)"},
+			outcome: Incomplete, live: matrix.Cell{Status: matrix.NotRun, Text: "(gated not run)"},
 		},
 		{
 			name: "live step not run", steps: []StepResult{{Name: "smoke", Column: matrix.LiveCycle, Status: matrix.NotRun, Reason: "skipped"}},
@@ -253,8 +252,9 @@ func TestLiveCellVerifiedOnlyForAVerifiedLeg(t *testing.T) {
 	}
 
 	// Whatever the outcome, with every phase and step passed: only a
-	// verified leg reads verified (a failed or errored leg where nothing
-	// the result holds failed cannot call its live cycle green).
+	// verified leg reads verified (a failed, errored or incomplete leg
+	// where nothing the result holds failed or was left unrun cannot call
+	// its live cycle green).
 	for _, o := range []Outcome{Verified, Failed, Errored, Incomplete, Cancelled, TimedOut, Up} {
 		res := Result{Outcome: o, Lane: "kvm", Started: cellsDay, Phases: passPhases(allPhases...), Steps: []StepResult{live}}
 		c := res.Row().Cell(matrix.LiveCycle)
@@ -302,7 +302,8 @@ func TestRunSeccompFromProbe(t *testing.T) {
 
 // TestRunZeroTestsLiveCellIsNotVerified: the acceptance walk's second
 // suite on a real host — running 0 tests under Seccomp probe and a passing
-// live step — is incomplete, and its live cycle does not read verified.
+// live step — is incomplete, and its live cycle reads a bare ✅ (all its
+// parts green), never "verified".
 func TestRunZeroTestsLiveCellIsNotVerified(t *testing.T) {
 	testhost.RequireRoot(t)
 	p := &hostProvider{}
@@ -323,7 +324,7 @@ func TestRunZeroTestsLiveCellIsNotVerified(t *testing.T) {
 		t.Fatalf("steps %+v, want the live step passed", res.Steps)
 	}
 	row := res.Row()
-	if got, want := row.Cell(matrix.LiveCycle), (matrix.Cell{Status: matrix.NotRun, Text: "(incomplete)"}); got != want {
+	if got, want := row.Cell(matrix.LiveCycle), (matrix.Cell{Status: matrix.Pass}); got != want {
 		t.Errorf("Live cycle cell %q, want %q", got, want)
 	}
 	if got := row.Cell(matrix.SeccompProbe); got.Status != matrix.NotRun {

@@ -389,18 +389,21 @@ func (r *Result) liveCell() (matrix.Status, string) {
 		}
 		return matrix.Fail, "(" + s.Name + " " + string(s.Status) + ")"
 	}
-	if r.Outcome == Incomplete {
-		return matrix.NotRun, "(incomplete)"
-	}
 	for _, s := range r.Steps {
-		// A failed leg: a column-less step not run (an env-gated build)
-		// leaves the live cycle short of all green too.
+		// A column-less step not run (an env-gated build) leaves the
+		// live cycle short of all green too.
 		if s.Column == "" && s.Status == matrix.NotRun {
 			return matrix.NotRun, "(" + s.Name + " not run)"
 		}
 	}
+	if r.Outcome == Incomplete && r.notRun() == nil {
+		// Incomplete, yet no step the result holds was left unrun: no
+		// part of the cycle can be called green.
+		return matrix.NotRun, "(incomplete)"
+	}
 	if r.Outcome != Verified {
-		// Every live part passed; the leg failed in another column.
+		// Every live part passed; the leg failed, or was left
+		// incomplete, in another column.
 		return matrix.Pass, ""
 	}
 	return matrix.Pass, "verified " + r.Started.UTC().Format("2006-01-02")
