@@ -35,7 +35,7 @@ func TestCloudHostEmulation(t *testing.T) {
 		"systemctl --failed --no-legend --plain | wc -l": "0 rc=0",
 	} {
 		if got := run(cmd); got != want {
-			t.Errorf("%s: %q, want %q", cmd, run(cmd), want)
+			t.Errorf("%s: %q, want %q", cmd, got, want)
 		}
 	}
 
