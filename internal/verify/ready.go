@@ -393,7 +393,8 @@ func (c *cycle) waitBooted(ctx context.Context, again func(context.Context) (*re
 // exits 0 or 1 only.
 func (c *cycle) cloudInitVerdict(res remote.ExecResult) error {
 	status := ""
-	for _, l := range strings.Split(string(res.Output), "\n") {
+	// Host output, masked as all of it is before it reaches an error.
+	for _, l := range strings.Split(remote.MaskString(string(res.Output), c.secrets()), "\n") {
 		// --wait prints a dot per poll, then a newline, then the status.
 		if l = strings.TrimSpace(strings.TrimLeft(l, ".")); strings.HasPrefix(l, "status:") {
 			status = strings.Join(strings.Fields(l), " ")
@@ -436,14 +437,13 @@ exit 0`
 func (c *cycle) systemVerdict(res remote.ExecResult) error {
 	var state string
 	var failed []string
-	for _, l := range strings.Split(string(res.Output), "\n") {
+	for _, l := range strings.Split(remote.MaskString(string(res.Output), c.secrets()), "\n") {
 		if v, ok := strings.CutPrefix(l, "state: "); ok && state == "" {
 			state = strings.TrimSpace(v)
 		} else if v, ok := strings.CutPrefix(l, "failed: "); ok {
 			failed = append(failed, strings.TrimSpace(v))
 		}
 	}
-	state = remote.MaskString(state, c.secrets())
 	switch state {
 	case "running":
 		return nil
