@@ -48,6 +48,13 @@ type Config struct {
 	// HideKVM runs sshd in a private mount namespace whose /dev has no kvm
 	// node, so sessions see a host without KVM.
 	HideKVM bool
+	// LocalBin, when set, is a directory whose programs sessions find first
+	// by name: sshd runs in a private mount namespace where it is
+	// /usr/local/bin, which login shells' PATH and sudo's secure_path
+	// search before /usr/bin. What the machine's own /usr/local/bin holds
+	// stays there beside them. Test hosts emulate a booted cloud host's
+	// commands (cloud-init, systemctl) with it; it needs root.
+	LocalBin string
 	// Logger receives sshd's own log lines at debug level; nil discards them.
 	Logger *slog.Logger
 	// DieWithParent kills sshd when this process dies, so a test binary
@@ -249,6 +256,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if removed, err := SweepStaleDirs(parent); err != nil || len(removed) > 0 {
 		log.Debug("swept stale sshd dirs", "removed", removed, "err", err)
 	}
+	if cfg.LocalBin != "" {
+		if err := prepareLocalBin(cfg.LocalBin); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := writeDir(parent, cfg.Dir, keyPEM, cfg.AuthorizedKeys)
 	if err != nil {
 		return nil, err
@@ -397,10 +409,17 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 		return fmt.Errorf("write sshd_config: %w", err)
 	}
 	argv := []string{bin, "-D", "-e", "-f", cfgPath}
+	var nsScript string
+	if cfg.LocalBin != "" {
+		nsScript = localBinScript(cfg.LocalBin)
+	}
 	// Without a /dev/kvm there is nothing to hide, and skipping the mount
 	// namespace lets an unprivileged container run the no-KVM lane.
 	if _, err := os.Stat("/dev/kvm"); cfg.HideKVM && err == nil {
-		argv = append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", hideKVMScript, "hide-kvm"}, argv...)
+		nsScript += hideKVMScript
+	}
+	if nsScript != "" {
+		argv = append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", nsScript + `exec "$@"` + "\n", "sshd-mounts"}, argv...)
 	}
 	if cfg.Netns != "" {
 		argv = append([]string{"ip", "netns", "exec", cfg.Netns}, argv...)
@@ -466,8 +485,7 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 }
 
 // hideKVMScript runs as root in a fresh mount namespace: it replaces /dev
-// with a tmpfs holding only what sshd, shells and ptys need, then execs its
-// arguments.
+// with a tmpfs holding only what sshd, shells and ptys need.
 const hideKVMScript = `
 mount -t tmpfs -o mode=0755,nosuid,size=1m hide-kvm-dev /dev
 mknod -m 0666 /dev/null c 1 3
@@ -484,8 +502,42 @@ ln -s /proc/self/fd /dev/fd
 ln -s /proc/self/fd/0 /dev/stdin
 ln -s /proc/self/fd/1 /dev/stdout
 ln -s /proc/self/fd/2 /dev/stderr
-exec "$@"
 `
+
+// localBinMachine is the directory in a LocalBin where the machine's own
+// /usr/local/bin is mounted, for the links to what it holds.
+const localBinMachine = ".machine"
+
+// localBinScript runs as root in sshd's fresh mount namespace: the
+// machine's /usr/local/bin goes under dir, which prepareLocalBin filled
+// with links to it, and dir becomes /usr/local/bin.
+func localBinScript(dir string) string {
+	q := "'" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	return "mount --bind /usr/local/bin " + q + "/" + localBinMachine + "\nmount --bind " + q + " /usr/local/bin\n"
+}
+
+// prepareLocalBin links every name in the machine's /usr/local/bin that
+// dir does not hold itself to the machine's file, as seen from sshd's
+// mount namespace (localBinScript), so that nothing is hidden there.
+func prepareLocalBin(dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, localBinMachine), 0o755); err != nil {
+		return fmt.Errorf("sshd LocalBin %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir("/usr/local/bin")
+	if err != nil {
+		return fmt.Errorf("sshd LocalBin %s: read the machine's /usr/local/bin: %w", dir, err)
+	}
+	for _, e := range entries {
+		own := filepath.Join(dir, e.Name())
+		if _, err := os.Lstat(own); err == nil {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(dir, localBinMachine, e.Name()), own); err != nil {
+			return fmt.Errorf("sshd LocalBin %s: %w", dir, err)
+		}
+	}
+	return nil
+}
 
 func (s *Server) readLog(r io.Reader) {
 	buf := make([]byte, 4096)

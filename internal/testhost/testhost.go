@@ -63,6 +63,11 @@ type Options struct {
 	Users      []User
 	// HideKVM makes /dev/kvm absent for everything sshd runs.
 	HideKVM bool
+	// Cloud makes the host read as a booted cloud host to its sessions:
+	// cloud-init done, the system running (see CloudInitState,
+	// SystemState). It hides the machine's own cloud-init and systemctl
+	// from the sessions, whatever they report.
+	Cloud bool
 	// Netns runs sshd inside this network namespace (made by the test).
 	Netns  string
 	Logger *slog.Logger
@@ -72,6 +77,7 @@ type Options struct {
 type Host struct {
 	srv      *sshd.Server
 	rec      *record
+	cloud    *cloudHost // nil without Options.Cloud
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -99,6 +105,11 @@ func (h *Host) Pid() int { return h.srv.Pid() }
 func (h *Host) Stop(ctx context.Context) error {
 	h.stopOnce.Do(func() {
 		err := h.srv.Stop(ctx)
+		if h.cloud != nil {
+			if rmErr := os.RemoveAll(h.cloud.dir); rmErr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the cloud host emulation: %w", rmErr))
+			}
+		}
 		if rErr := releaseOwn(context.WithoutCancel(ctx), h.rec); rErr != nil {
 			err = errors.Join(err, rErr)
 		}
@@ -155,14 +166,25 @@ func Boot(ctx context.Context, opts Options) (*Host, error) {
 			return fail(err)
 		}
 	}
-	srv, err := sshd.Start(ctx, sshd.Config{
+	cfg := sshd.Config{
 		ListenAddr: addr, Port: opts.Port, HostKeyPEM: opts.HostKeyPEM, AuthorizedKeys: keys,
 		Netns: opts.Netns, HideKVM: opts.HideKVM, Logger: opts.Logger, DieWithParent: true,
-	})
+	}
+	var cloud *cloudHost
+	if opts.Cloud {
+		if cloud, err = newCloudHost(); err != nil {
+			return fail(fmt.Errorf("boot test host: %w", err))
+		}
+		cfg.LocalBin = cloud.bin()
+	}
+	srv, err := sshd.Start(ctx, cfg)
 	if err != nil {
+		if cloud != nil {
+			os.RemoveAll(cloud.dir)
+		}
 		return fail(fmt.Errorf("boot test host: %w", err))
 	}
-	return &Host{srv: srv, rec: rec}, nil
+	return &Host{srv: srv, rec: rec, cloud: cloud}, nil
 }
 
 // setUp makes the users, their groups and sudoers drop-ins under the

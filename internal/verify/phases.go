@@ -81,6 +81,11 @@ func (c *cycle) connectionLost(ctx context.Context) error {
 // no time to wait for it again. The error names the lost connection, and
 // why reconnecting failed.
 func (c *cycle) reconnect(ctx context.Context) error {
+	return c.reconnectFor(ctx, "for the logs and cleanups")
+}
+
+// reconnectFor is reconnect saying in its progress line what for.
+func (c *cycle) reconnectFor(ctx context.Context, what string) error {
 	lost := c.client.Lost()
 	if lost == nil || errors.Is(lost, remote.ErrUnresponsive) {
 		return nil
@@ -92,7 +97,7 @@ func (c *cycle) reconnect(ctx context.Context) error {
 	old := c.client
 	c.client = fresh
 	old.Close()
-	fmt.Fprintf(c.out, "   %v; reconnected with the same keys for the logs and cleanups\n", lost)
+	fmt.Fprintf(c.out, "   %v; reconnected with the same keys %s\n", lost, what)
 	c.plan.log().Debug("SSH connection lost; reconnected", "host", c.host.Address, "cause", lost)
 	return nil
 }

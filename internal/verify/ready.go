@@ -141,7 +141,7 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 	if dial == nil {
 		dial = remote.Dial
 	}
-	client, err := dial(dctx, target, remote.DialOptions{
+	opts := remote.DialOptions{
 		InitialBackoff:  c.plan.DialBackoff,
 		HandshakeBudget: budget,
 		Logger:          c.plan.log(),
@@ -163,7 +163,8 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 				fmt.Fprintf(c.out, "   waiting for SSH on %s:%d (attempt %d: %v)\n", c.host.Address, c.host.Port, attempt, err)
 			}
 		},
-	})
+	}
+	client, err := dial(dctx, target, opts)
 	if err != nil {
 		return &dialError{fmt.Errorf("ssh %s@%s:%d: %w", target.User, target.Addr, target.Port, err)}
 	}
@@ -176,7 +177,22 @@ func (c *cycle) connectAndWait(ctx context.Context) error {
 	})
 
 	if c.host.ReadyMarker != "" {
-		err = c.waitMarker(ctx)
+		// A connection lost while the host boots is dialed again until
+		// ready-timeout, as the first was, once reconnecting with the
+		// same keys within remote's reconnect limit failed. Only to a
+		// pinned host key: under insecure-host-key that dial would trust
+		// whatever answers, not the machine first reached.
+		var again func(context.Context) (*remote.Client, error)
+		if !target.Insecure {
+			again = func(ctx context.Context) (*remote.Client, error) {
+				opts.HandshakeBudget = 3
+				return dial(ctx, target, opts)
+			}
+		}
+		err = c.waitMarker(ctx, again)
+		if err == nil && c.host.CloudInit {
+			err = c.waitBooted(ctx, again)
+		}
 	} else {
 		err = c.bootstrapOverSSH(ctx)
 	}
@@ -207,17 +223,22 @@ func (c *cycle) checkSudo(ctx context.Context) error {
 		return nil
 	}
 	user := c.host.User
-	note := fmt.Sprintf("%s has no passwordless sudo on %s: steps run in its own login shell (bash -lc), not through sudo -n -iu %s", user, c.host.Address, user)
+	c.plan.log().Debug("no passwordless sudo; steps run without it", "user", user, "host", c.host.Address)
+	c.notice(fmt.Sprintf("%s has no passwordless sudo on %s: steps run in its own login shell (bash -lc), not through sudo -n -iu %s", user, c.host.Address, user))
+	return nil
+}
+
+// notice says something about how the leg ran that is no failure: in the
+// live output (an Actions notice there) and the summary's notices.
+func (c *cycle) notice(note string) {
 	prefix := "   note: "
 	if c.plan.Actions {
 		prefix = "::notice::"
 	}
 	fmt.Fprintf(c.out, "%s%s\n", prefix, note)
-	c.plan.log().Debug("no passwordless sudo; steps run without it", "user", user, "host", c.host.Address)
 	c.mu.Lock()
 	c.res.Notices = append(c.res.Notices, note)
 	c.mu.Unlock()
-	return nil
 }
 
 // unreachable says whether a dial's error is the host refusing the
@@ -273,14 +294,14 @@ func sameKey(a, b string) bool {
 	return bytes.Equal(ka.Marshal(), kb.Marshal())
 }
 
-// waitMarker polls for the marker, failing early if cloud-init reports an error.
-func (c *cycle) waitMarker(ctx context.Context) error {
+// waitMarker polls for the marker, failing early if cloud-init reports an
+// error before writing it. A lost connection is dialed again (runReady).
+func (c *cycle) waitMarker(ctx context.Context, again func(context.Context) (*remote.Client, error)) error {
 	check := fmt.Sprintf(`test -e %s && echo ready; command -v cloud-init >/dev/null && cloud-init status 2>/dev/null | head -1 || true`, remote.Quote(c.host.ReadyMarker))
 	lastReport := c.plan.now()
 	c.readyWaiting = "waiting for the ready marker " + c.host.ReadyMarker
 	for {
-		res, err := c.client.Run(ctx, remote.RunSpec{Command: check, Timeout: time.Minute})
-		c.addRemote(res.Duration)
+		res, err := c.runReady(ctx, remote.RunSpec{Command: check, Timeout: time.Minute}, again)
 		if err != nil {
 			return fmt.Errorf("check ready marker: %w", err)
 		}
@@ -292,7 +313,7 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 			return nil
 		}
 		if c.host.CloudInit && strings.Contains(out, "status: error") {
-			return errors.New("cloud-init reported an error (see the collected cloud-init log)")
+			return fmt.Errorf("cloud-init reported an error (status: error) before writing the ready marker %s: part of the user data failed (see the collected cloud-init status and cloud-init-output.log)", c.host.ReadyMarker)
 		}
 		if now := c.plan.now(); now.Sub(lastReport) >= time.Minute {
 			lastReport = now
@@ -302,6 +323,145 @@ func (c *cycle) waitMarker(ctx context.Context) error {
 			return fmt.Errorf("wait for cloud-init to finish: %w", err)
 		}
 	}
+}
+
+// runReady runs a command of the ready phase, which may be asked again:
+// on a connection lost meanwhile it reconnects with the same keys
+// (reconnect, within remote's reconnect limit), then, while ready-timeout
+// lasts, dials as at first with again (nil: not at all), and runs the
+// command again. A host still booting may drop a connection (sshd
+// restarted by a package's configuration, a network reconfigured); that
+// is no failure of the host.
+func (c *cycle) runReady(ctx context.Context, spec remote.RunSpec, again func(context.Context) (*remote.Client, error)) (remote.ExecResult, error) {
+	for {
+		res, err := c.client.Run(ctx, spec)
+		c.addRemote(res.Duration)
+		lost := c.client.Lost()
+		if err == nil || ctx.Err() != nil || lost == nil || errors.Is(lost, remote.ErrUnresponsive) {
+			return res, err
+		}
+		waiting := c.readyWaiting
+		c.readyWaiting = fmt.Sprintf("reconnecting to %s:%d after %v (was %s)", c.host.Address, c.host.Port, lost, waiting)
+		if rerr := c.reconnectFor(ctx, "to wait for the host to be ready"); rerr != nil {
+			if again == nil || ctx.Err() != nil {
+				return res, rerr
+			}
+			fresh, derr := again(ctx)
+			if derr != nil {
+				return res, fmt.Errorf("%w; dialing again until ready-timeout failed too: %w", rerr, derr)
+			}
+			old := c.client
+			c.client = fresh
+			old.Close()
+			fmt.Fprintf(c.out, "   %v; connected again to wait for the host to be ready\n", lost)
+		}
+		c.readyWaiting = waiting
+	}
+}
+
+// waitBooted asks a host we booted, once its ready marker exists, what
+// the marker cannot say (DESIGN §1.3): whether cloud-init finished without
+// an error, since runcmd writes the marker even when a module before it
+// (the suite's packages) failed; and whether systemd finished booting, so
+// that the suite does not race services still starting. Both waits are
+// bounded by ready-timeout.
+func (c *cycle) waitBooted(ctx context.Context, again func(context.Context) (*remote.Client, error)) error {
+	c.readyWaiting = "waiting for cloud-init status --wait to finish (the ready marker exists)"
+	hb := startHeartbeat(c.out, nil, c.plan.Actions, "cloud-init status --wait", c.plan.Heartbeat)
+	res, err := c.runReady(ctx, remote.RunSpec{Command: "cloud-init status --wait"}, again)
+	hb.Stop()
+	if err != nil {
+		return fmt.Errorf("wait for cloud-init (cloud-init status --wait): %w", err)
+	}
+	if err := c.cloudInitVerdict(res); err != nil {
+		return err
+	}
+	c.readyWaiting = "waiting for systemctl is-system-running --wait to finish (cloud-init finished)"
+	hb = startHeartbeat(c.out, nil, c.plan.Actions, "systemctl is-system-running --wait", c.plan.Heartbeat)
+	res, err = c.runReady(ctx, remote.RunSpec{Command: systemCheck}, again)
+	hb.Stop()
+	if err != nil {
+		return fmt.Errorf("wait for the system to boot (systemctl is-system-running --wait): %w", err)
+	}
+	return c.systemVerdict(res)
+}
+
+// cloudInitVerdict reads `cloud-init status --wait`: "status: error" or
+// exit status 1 is an error cloud-init did not recover from; exit status
+// 2 (cloud-init 23.4 and later) errors it recovered from ("degraded"),
+// which the suite may not mind, so they are a notice. Older cloud-init
+// exits 0 or 1 only.
+func (c *cycle) cloudInitVerdict(res remote.ExecResult) error {
+	status := ""
+	// Host output, masked as all of it is before it reaches an error.
+	for _, l := range strings.Split(remote.MaskString(string(res.Output), c.secrets()), "\n") {
+		// --wait prints a dot per poll, then a newline, then the status.
+		if l = strings.TrimSpace(strings.TrimLeft(l, ".")); strings.HasPrefix(l, "status:") {
+			status = strings.Join(strings.Fields(l), " ")
+		}
+	}
+	const logs = "see the collected cloud-init status and cloud-init-output.log"
+	switch {
+	case res.ExitCode == 1 || status == "status: error":
+		if status == "" {
+			status = c.oneLine(res.Output, 200)
+		}
+		return fmt.Errorf("cloud-init finished with an error (%s; cloud-init status --wait exited %d) although the ready marker %s exists: "+
+			"a part of the user data failed, such as installing the suite's packages (%s)", status, res.ExitCode, c.host.ReadyMarker, logs)
+	case res.ExitCode == 2 && status != "":
+		c.notice(fmt.Sprintf("cloud-init finished with errors it recovered from (%s, degraded: cloud-init status --wait exited 2); %s", status, logs))
+		return nil
+	case res.ExitCode == 0 && status != "":
+		return nil
+	}
+	return fmt.Errorf("cloud-init status --wait exited %d without a status (%s): expected \"status: done\"", res.ExitCode, c.oneLine(res.Output, 300))
+}
+
+// systemCheck prints systemd's state once it has finished booting
+// ("state: running"), with the failed units of a degraded system
+// ("failed: UNIT"), or that the host has no systemctl.
+const systemCheck = `command -v systemctl >/dev/null 2>&1 || { echo 'state: systemctl: command not found'; exit 0; }
+state=$(systemctl is-system-running --wait 2>&1)
+echo "state: $(printf '%s' "$state" | tr '\n' ' ')"
+if [ "$state" = degraded ]; then
+  systemctl --failed --no-legend --plain 2>/dev/null | while read -r unit _; do echo "failed: $unit"; done
+fi
+exit 0`
+
+// systemVerdict reads systemCheck's output. A running or degraded system
+// has finished booting: degraded (a unit failed) is a notice naming the
+// units, since a failed unit the suite does not use is no failure of the
+// host. A system still starting, in maintenance or stopping has not; and
+// a host without systemd (offline, no systemctl) is said, not failed:
+// nothing there can say when it finished booting.
+func (c *cycle) systemVerdict(res remote.ExecResult) error {
+	var state string
+	var failed []string
+	for _, l := range strings.Split(remote.MaskString(string(res.Output), c.secrets()), "\n") {
+		if v, ok := strings.CutPrefix(l, "state: "); ok && state == "" {
+			state = strings.TrimSpace(v)
+		} else if v, ok := strings.CutPrefix(l, "failed: "); ok {
+			failed = append(failed, strings.TrimSpace(v))
+		}
+	}
+	switch state {
+	case "running":
+		return nil
+	case "degraded":
+		units := "none listed by systemctl --failed"
+		if len(failed) > 0 {
+			units = strings.Join(failed, ", ")
+		}
+		c.notice(fmt.Sprintf("systemd reports %s degraded after booting: failed units: %s", c.host.Address, units))
+		return nil
+	case "initializing", "starting", "maintenance", "stopping":
+		return fmt.Errorf("the system did not finish booting: systemctl is-system-running --wait reports %q, expected running or degraded", state)
+	}
+	if state == "" {
+		state = c.oneLine(res.Output, 200)
+	}
+	c.notice(fmt.Sprintf("could not tell whether systemd finished booting %s (systemctl is-system-running --wait: %s): a host without systemd?", c.host.Address, state))
+	return nil
 }
 
 // bootstrapOverSSH does for a host we did not boot what cloud-init would:

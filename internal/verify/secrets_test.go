@@ -162,6 +162,7 @@ func (p *userDataHosts) Create(ctx context.Context, req providers.Request, j pro
 	if err != nil {
 		return nil, err
 	}
+	opts.Cloud = true // booted from user data: cloud-init ran, systemd booted it
 	h, err := testhost.Boot(ctx, opts)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,9 @@ import (
 // from the user data the adapter sent: its users and their keys, root's
 // keys and the pinned host key, as cloud-init would have set them up.
 // Each host gets its own loopback address, which the fake reports as the
-// instance's public IP.
+// instance's public IP. Its sessions find cloud-init and systemctl
+// reporting a finished boot (testhost.Options.Cloud); a test changes that
+// with the *testhost.Host's SetCloudInit and SetSystem.
 type TestHostBooter struct {
 	// Port sshd listens on. 22 (with a free 127.0.0.0/8 address per host)
 	// lets adapters keep their production port; 0 picks a free port.
@@ -32,6 +34,9 @@ func (b TestHostBooter) Boot(ctx context.Context, spec BootSpec) (Machine, error
 		return nil, fmt.Errorf("boot %s: %w", spec.ID, err)
 	}
 	opts.Port, opts.Logger = b.Port, b.Logger
+	// Booted from user data, the host ran cloud-init to the end and
+	// systemd brought it up: what the cycle's ready phase asks it.
+	opts.Cloud = true
 	h, err := testhost.Boot(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", spec.ID, err)
