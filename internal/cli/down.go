@@ -145,7 +145,9 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	}
 	p, err := a.provider(run, st.Provider)
 	if err != nil {
-		return a.badInput(err)
+		// A provider refusing its inputs is bad input; one failing for
+		// another reason (an unreadable state directory) is not.
+		return a.notStarted(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(run.TeardownBudget, time.Minute))
 	defer cancel()

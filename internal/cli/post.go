@@ -64,7 +64,9 @@ func (a *app) post(ctx context.Context) int {
 	a.maskSecrets(run)
 	p, err := a.provider(run, providerName)
 	if err != nil {
-		return a.badInput(err)
+		// A provider refusing its inputs is bad input; one failing for
+		// another reason (an unreadable state directory) is not.
+		return a.notStarted(err)
 	}
 	// The runner gives post steps their own time; the teardown budget bounds
 	// it so a hung API cannot hold the job.

@@ -332,7 +332,21 @@ func (r *Result) preflightCell() matrix.Status {
 	if p := r.Phase(PhaseProbe); p != nil && p.Status == matrix.Fail && !p.Stopped {
 		return matrix.Fail
 	}
-	return matrix.Pass
+	// Steps a suite puts in this column fold in as in any other: the
+	// live cycle leaves them to their own cell.
+	status := matrix.Pass
+	for _, s := range r.Steps {
+		if s.Column != matrix.Preflight {
+			continue
+		}
+		switch s.Status {
+		case matrix.Fail:
+			return matrix.Fail
+		case matrix.NotRun:
+			status = matrix.NotRun
+		}
+	}
+	return status
 }
 
 // liveCell is the Live cycle column: provision → cloud-init → KVM check →
@@ -365,6 +379,14 @@ func (r *Result) liveCell() (matrix.Status, string) {
 		return matrix.Fail, ""
 	}
 	if r.Lane == "no-kvm" {
+		// n/a is for the checks the lane has no KVM for; a live step
+		// that could run there and was not (a gated skip) leaves the leg
+		// incomplete, and its row must say so.
+		for _, s := range r.Steps {
+			if (s.Column == matrix.LiveCycle || s.Column == "") && s.Status == matrix.NotRun {
+				return matrix.NotRun, "(" + s.Name + " not run)"
+			}
+		}
 		return matrix.NA, "(no KVM)"
 	}
 	switch r.Outcome {
@@ -528,7 +550,7 @@ func (r *Result) probeSeccompFailure() string {
 }
 
 // columnCell folds the steps feeding one column: any fail fails it, all pass
-// passes it, otherwise the first non-pass status (n/a, not run) stands; a
+// passes it, otherwise not run if any step was not run, else n/a; a
 // column no step feeds is n/a in a verified leg, not run in any other.
 func (r *Result) columnCell(c matrix.Column) matrix.Status {
 	status := matrix.Unknown
@@ -542,7 +564,10 @@ func (r *Result) columnCell(c matrix.Column) matrix.Status {
 			return matrix.Fail
 		case !seen:
 			status, seen = s.Status, true
-		case status == matrix.Pass && s.Status != matrix.Pass:
+		case status == matrix.Pass && s.Status != matrix.Pass,
+			status == matrix.NA && s.Status == matrix.NotRun:
+			// A check not run outweighs one not applicable: the leg is
+			// incomplete, and the column must not read n/a.
 			status = s.Status
 		}
 	}
