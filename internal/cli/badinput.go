@@ -48,7 +48,7 @@ func (a *app) refuse(why string, err error) int {
 		a.files.setOutput("status", "error")
 		var row matrix.Row
 		keyed := false
-		if a.leg {
+		if a.cmd.leg {
 			row, keyed = a.refusedRow(why, err)
 			a.files.setOutput("row", mustJSON(row))
 		}
@@ -59,7 +59,7 @@ func (a *app) refuse(why string, err error) int {
 		a.files.addSummary(fmt.Sprintf("### mvm-verify: %s\n\nNothing was started.\n\n%s\n%s\n%s\n", why, fence, msg, fence))
 		// Last: the refusal is said and recorded above even if GitHub
 		// is slow to take it.
-		if a.leg {
+		if a.cmd.leg {
 			a.reportBadInput(row, keyed)
 		}
 	}
@@ -77,7 +77,7 @@ const badInputNoteMax = 300
 // The configuration that would settle the leg's key and name was refused,
 // so they come from the inputs as given, where they have the form of one
 // ("unknown" otherwise), or from the configuration where it was loaded
-// before the refusal (a.rowKey); the note is the error, which names the
+// before the refusal (a.cmd.run); the note is the error, which names the
 // input, with every secret input's value as given replaced by "***". keyed
 // says some input named the row: its key is not the "unknown" fallback.
 //
@@ -111,10 +111,10 @@ func (a *app) refusedRow(why string, err error) (row matrix.Row, keyed bool) {
 		}
 		keyed = provider != "unknown"
 	}
-	if a.rowKey != "" {
+	if run := a.cmd.run; run != nil && run.Key != "" {
 		// Loaded, and the lane resolved where it was: the leg's own row.
-		key, keyed = a.rowKey, true
-		lane = a.rowLane
+		key, keyed = run.Key, true
+		lane = run.Lane
 		if lane == config.LaneAuto {
 			lane = ""
 		}
@@ -158,11 +158,11 @@ func (a *app) refusedRow(why string, err error) (row matrix.Row, keyed bool) {
 // called, within finishReserve, and even after a signal, as a final row is;
 // what it answers is a notice at most, and the exit status stays 2.
 func (a *app) reportBadInput(row matrix.Row, keyed bool) {
-	if !a.inGHA || !a.leg || (a.mode != config.ModeRun && a.mode != config.ModeUp) || a.src == nil || !keyed {
+	if !a.inGHA || !a.cmd.leg || (a.cmd.mode != config.ModeRun && a.cmd.mode != config.ModeUp) || a.cmd.src == nil || !keyed {
 		return
 	}
 	ev, _ := ghreport.LoadEvent(a.env.Getenv("GITHUB_EVENT_PATH"), a.env.Getenv) // reporter says if it is unreadable
-	run, err := config.LoadGitHub(a.src, config.Options{Getenv: a.env.Getenv, HeadSHA: headSHA(a.env.Getenv), PullRequest: ev.PR})
+	run, err := config.LoadGitHub(a.cmd.src, config.Options{Getenv: a.env.Getenv, HeadSHA: headSHA(a.env.Getenv), PullRequest: ev.PR})
 	if err != nil {
 		// The annotation names them already.
 		a.log.Info("the refusal is not reported to GitHub: the inputs saying where to report were refused too")
@@ -183,10 +183,10 @@ func (a *app) reportBadInput(row matrix.Row, keyed bool) {
 // inputSource is where the inputs were read from: the flags and INPUT_*,
 // or INPUT_* alone when the flags did not parse.
 func (a *app) inputSource() config.Source {
-	if a.src == nil {
+	if a.cmd.src == nil {
 		return actionSource(a.files.gha)
 	}
-	return a.src
+	return a.cmd.src
 }
 
 // inputRedactor returns a function replacing every secret input's value as

@@ -186,9 +186,7 @@ type app struct {
 	// time.Now. Tests set it with start.
 	now func() time.Time
 
-	mu      sync.Mutex
-	noticed map[string]bool // reporting notices already shown
-	offTold bool            // why GitHub reporting is off was shown
+	notices shownNotices // reporting notices already shown
 
 	// subcommand is set when a subcommand runs (the CLI, also in a
 	// workflow's run: step), not the Docker action's main step: no post
@@ -205,6 +203,16 @@ type app struct {
 	// retries; nil is a real timer. Tests inject one that does not wait.
 	ghSleep func(context.Context, time.Duration) error
 
+	// cmd is what is learned of the command as it starts, for a
+	// refusal (refuse) or a panic (recoverPanic) to say what it refused.
+	cmd cmdState
+}
+
+// cmdState is what a refusal needs of the command being run, set as it is
+// learned. A refusal can come from any command's code (run, up, down, the
+// post step), which is why it lives on app rather than in the leg that run
+// passes between its steps.
+type cmdState struct {
 	// leg is set once the command is known to be a leg's (run, up, down,
 	// or the action's main step in any mode but report): bad input then
 	// sets the row output too. src is where its inputs are read, once
@@ -215,10 +223,18 @@ type app struct {
 	// input as given, once known: only run and up report a bad input to
 	// GitHub (reportBadInput).
 	mode string
-	// rowKey and rowLane are the leg's row key and lane once the
-	// configuration settled them (the lane resolved from the provider),
-	// for the row of a bad input refused after that.
-	rowKey, rowLane string
+	// run is the configuration once loaded: its row key and lane (the
+	// lane resolved from the provider, once it is) are the row of a bad
+	// input refused after that.
+	run *config.Run
+}
+
+// shownNotices remembers the GitHub reporting notices already shown, for
+// notice to show each once; the leg's reports end on several goroutines.
+type shownNotices struct {
+	mu      sync.Mutex
+	text    map[string]bool
+	offTold bool // why GitHub reporting is off was shown
 }
 
 func (a *app) clock() time.Time {
@@ -276,9 +292,9 @@ func (a *app) recoverPanic(code *int) {
 	fmt.Fprintf(a.stderr, "mvm-verify: %s\n%s", msg, debug.Stack())
 	var left string
 	switch {
-	case a.leg && a.subcommand:
+	case a.cmd.leg && a.subcommand:
 		left = "anything the leg created may be left: `mvm-verify down` with the same --out tears down what it recorded"
-	case a.leg:
+	case a.cmd.leg:
 		left = "anything the leg created may be left: the post step tears down what it recorded"
 	}
 	if left != "" {

@@ -172,19 +172,25 @@ func (a *app) notice(o ghreport.Outcome) {
 	if o.Notice == "" {
 		return
 	}
-	a.mu.Lock()
-	if a.noticed == nil {
-		a.noticed = map[string]bool{}
-	}
-	skip := a.noticed[o.Notice] || (o.Off && a.offTold)
-	a.noticed[o.Notice] = true
-	a.offTold = a.offTold || o.Off
-	a.mu.Unlock()
-	if skip {
+	if a.notices.shown(o) {
 		a.log.Info("GitHub reporting", "notice", o.Notice)
 		return
 	}
 	a.annotate("notice", "mvm-verify reporting", o.Notice)
+}
+
+// shown records o's notice as shown and says whether it had been: the
+// same text, or for a leg GitHub refuses (Off), any such notice before.
+func (n *shownNotices) shown(o ghreport.Outcome) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.text == nil {
+		n.text = map[string]bool{}
+	}
+	seen := n.text[o.Notice] || (o.Off && n.offTold)
+	n.text[o.Notice] = true
+	n.offTold = n.offTold || o.Off
+	return seen
 }
 
 // reportStart marks the leg pending on GitHub (status and ⏳ row) beside

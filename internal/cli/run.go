@@ -25,9 +25,9 @@ import (
 
 // fromFlags runs a command configured from the command line.
 func (a *app) fromFlags(ctx context.Context, cmd string, args []string) int {
-	a.leg, a.mode = cmd != "report", cmd
+	a.cmd.leg, a.cmd.mode = cmd != "report", cmd
 	src, err := a.flagSource(cmd, args)
-	a.src = src
+	a.cmd.src = src
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -46,7 +46,7 @@ func (a *app) actionMain(ctx context.Context) int {
 	if mode == "" {
 		mode = "run"
 	}
-	a.leg, a.src, a.mode = mode != "report", src, mode
+	a.cmd = cmdState{leg: mode != "report", src: src, mode: mode}
 	return a.dispatch(ctx, mode, src)
 }
 
@@ -63,7 +63,8 @@ func (a *app) dispatch(ctx context.Context, cmd string, src config.Source) int {
 		return a.badInput(err)
 	}
 	a.maskSecrets(run)
-	a.rowKey, a.rowLane = run.Key, run.Lane
+	// A refusal from here on gives the leg's own row.
+	a.cmd.run = run
 	if cmd != "down" { // down knows its provider once it has read its state
 		a.warnNotApplying(run)
 	}
@@ -92,79 +93,130 @@ func (a *app) maskSecrets(run *config.Run) {
 	}
 }
 
-// run is `run` and `up`: the whole cycle, or everything but teardown.
+// run is `run` and `up`: the whole cycle, or everything but teardown. Its
+// steps go in this order: refuse before anything is recorded, record the
+// leg, plan and run the cycle, then record, report and say its result.
 func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry, keep bool) int {
+	lg, code := a.prepareLeg(run, reg, keep)
+	if lg == nil {
+		return code
+	}
+	if err := a.startLeg(lg); err != nil {
+		return a.notStarted(err)
+	}
+	if lg.st.leg != nil {
+		// Once run returns, a forced quit has no leg of this run to
+		// explain.
+		defer a.env.signals.setLeft(nil)
+	}
+	lg.plan = a.planLeg(lg)
+	res := a.cycle(ctx, lg)
+	return a.finish(ctx, lg, res)
+}
+
+// leg is one run or up, shared by the steps of run: its configuration and
+// provider, then the identity and state it records, the plan its cycle
+// runs and where the cycle is reported.
+type leg struct {
+	run  *config.Run
+	keep bool // up: the host is kept for down, not torn down
+	p    providers.Provider
+	info providers.Info
+	id   providers.Identity
+	st   *state
+	plan verify.Plan
+	gh   *ghreport.Reporter // nil when the leg is not reported to GitHub
+	// waitStart returns once the pending status posted at the start has
+	// been answered and its notice printed.
+	waitStart func()
+}
+
+// prepareLeg makes the leg's provider and settles its lane, refusing the
+// leg before anything is recorded or created. A nil leg was refused, with
+// the exit status code.
+func (a *app) prepareLeg(run *config.Run, reg *providers.Registry, keep bool) (lg *leg, code int) {
 	if _, err := a.cancelBudgetOverride(); err != nil {
-		return a.badInput(err)
+		return nil, a.badInput(err)
 	}
 	entry, err := reg.Get(run.Provider)
 	if err != nil {
-		return a.badInput(&config.InputError{Input: "provider", Value: run.Provider, Expected: "one of " + strings.Join(reg.Names(), ", ")})
+		return nil, a.badInput(&config.InputError{Input: "provider", Value: run.Provider, Expected: "one of " + strings.Join(reg.Names(), ", ")})
 	}
 	p, err := entry.New(a.providerOptions(run))
 	if err != nil {
 		// A refused input is bad input; anything else the factory met
 		// (a file it could not read for another reason than the input)
 		// is no input to fix.
-		return a.notStarted(err)
+		return nil, a.notStarted(err)
 	}
-	// auto is decided from what the provider offers, before anything runs;
-	// the host probe only confirms it. The row key follows the lane.
-	if run.Lane == config.LaneAuto {
-		run.Lane = config.ResolveLane(run.Lane, providers.OfferedLanes(p, entry.Info))
-		if run.Lane == config.LaneNoKVM && run.Key == providers.Label(run.Provider) {
-			run.Key += "-" + config.LaneNoKVM
-		}
-		a.rowKey, a.rowLane = run.Key, run.Lane
-	}
+	resolveAutoLane(run, p, entry.Info)
 	// --out is this user's alone, or the run does not start: it will
 	// hold the kept host's key and the state down trusts (see checkOut).
 	if err := mkOut(run.Out, a.outTrust()...); err != nil {
-		return a.badInput(err)
+		return nil, a.badInput(err)
 	}
 	if a.subcommand || keep {
 		if err := checkOutFree(run.Out); err != nil {
-			return a.badInput(err)
+			return nil, a.badInput(err)
 		}
 	}
-	id := a.identity(run)
-	st := &state{files: a.files}
-	// The identity goes to state before anything is created, so the post
-	// step can find resources by tag even if main is killed mid-create.
-	st.save("provider", run.Provider)
-	st.save("identity", mustJSON(id))
-	st.save("name", id.Name())
-	st.save("out", run.Out)
-	if a.subcommand {
-		if st.leg, err = newLegFile(run, id, p, a.env.procStart); err != nil {
-			// An --out refused is bad input; this process's start time
-			// unreadable is not.
-			return a.notStarted(err)
-		}
-		// From now on a forced quit leaves state for down: say what.
-		a.env.signals.setLeft(func() string { return st.leftNote(run.Out) })
-		defer a.env.signals.setLeft(nil)
-	}
+	return &leg{run: run, keep: keep, p: p, info: entry.Info}, ExitOK
+}
 
-	plan := a.plan(run, p, entry.Info, id)
+// resolveAutoLane decides lane auto from what provider p offers, before
+// anything runs; the host probe only confirms it. The default row key
+// follows the lane. A refusal after this reads the row key and lane from
+// run (refusedRow).
+func resolveAutoLane(run *config.Run, p providers.Provider, info providers.Info) {
+	if run.Lane != config.LaneAuto {
+		return
+	}
+	run.Lane = config.ResolveLane(run.Lane, providers.OfferedLanes(p, info))
+	if run.Lane == config.LaneNoKVM && run.Key == providers.Label(run.Provider) {
+		run.Key += "-" + config.LaneNoKVM
+	}
+}
+
+// startLeg records the leg before anything is created: its identity goes
+// to state, so the post step can find its resources by tag even if main is
+// killed mid-create, and at the command line to a leg file in --out, for
+// down. Its error is the leg file's: an --out refused is bad input, this
+// process's start time unreadable is not.
+func (a *app) startLeg(lg *leg) error {
+	run := lg.run
+	lg.id = a.identity(run)
+	st := &state{files: a.files}
+	lg.st = st
+	st.save("provider", run.Provider)
+	st.save("identity", mustJSON(lg.id))
+	st.save("name", lg.id.Name())
+	st.save("out", run.Out)
+	if !a.subcommand {
+		return nil
+	}
+	lf, err := newLegFile(run, lg.id, lg.p, a.env.procStart)
+	if err != nil {
+		return err
+	}
+	st.leg = lf
+	// From now on a forced quit leaves state for down: say what.
+	a.env.signals.setLeft(func() string { return st.leftNote(run.Out) })
+	return nil
+}
+
+// planLeg is the cycle's plan for the leg: the configuration's (plan),
+// plus what only run and up ask of the cycle: where SSH may come from,
+// which inputs errors about the host name, the cost budget, and the state
+// the cycle records as it goes.
+func (a *app) planLeg(lg *leg) verify.Plan {
+	run, st := lg.run, lg.st
+	plan := a.plan(run, lg.p, lg.info, lg.id)
 	plan.SSHSourceCIDR = run.SSHSourceCIDR
-	if entry.Info.Billed {
+	if lg.info.Billed {
 		// The runner's address is learned after the provider's preflight:
 		// a run that cannot start for want of credentials should say that,
 		// not that the address lookup failed.
-		plan.DiscoverSourceCIDR = func(ctx context.Context) (string, error) {
-			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			defer cancel()
-			cidr, err := providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
-				providers.HTTPEgress(nil, a.egressURL()))
-			if err != nil {
-				// Without the runner's address there is no safe source to
-				// open SSH to; the user can name it.
-				return "", &config.InputError{Input: "ssh-source-cidr", Value: run.SSHSourceCIDR,
-					Expected: "the runner's public address as a CIDR like 203.0.113.7/32", Err: err}
-			}
-			return cidr, nil
-		}
+		plan.DiscoverSourceCIDR = a.discoverSourceCIDR(run)
 	}
 	if run.ProbeBinary != "" {
 		plan.ProbeBinaryInput = "probe-binary" // named in errors about the binary
@@ -172,65 +224,131 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	if run.Provider == "ssh" {
 		// SSH not getting into the host is then the input to fix: the
 		// leg could not start.
-		plan.HostInputs = verify.HostInputs{Host: "ssh-host", Port: "ssh-port", User: "ssh-user",
-			Key: "ssh-private-key", KnownHost: "ssh-known-host"}
-		if run.Inputs["ssh-private-key"] == "" && run.Inputs["ssh-private-key-file"] != "" {
-			plan.HostInputs.Key = "ssh-private-key-file"
-		}
+		plan.HostInputs = sshHostInputs(run)
 		// The host is known before anything runs on it: a probe binary it
 		// could not run is refused at preflight, before ready changes it.
 		plan.HostAddress = strings.TrimSpace(run.Input("ssh-host"))
 	}
 	plan.MaxCostUSD = run.MaxCostUSD
-	plan.KeepHost = keep
+	plan.KeepHost = lg.keep
 	plan.Journal = st
 	plan.HostJournal = st
 	// The verdict goes to state before the teardown, for the post step to
-	// report if main is killed during it; the final save below replaces it.
+	// report if main is killed during it; the final save in recordResult
+	// replaces it.
 	plan.OnVerdict = func(res *verify.Result) {
 		st.save("outcome", string(res.Outcome))
 		st.save("row", mustJSON(res.Row()))
 	}
-	gh := a.reporter(run)
-	waitStart := a.reportStart(ctx, gh, matrix.Row{Key: id.Key, Provider: plan.Display, Lane: run.Lane, HeadSHA: id.HeadSHA})
-	// The cycle's clock starts now, with what timeout-minutes has left.
-	plan.Timeout = cycleTimeout(run, gh != nil, time.Since(a.start))
-	stopProgress := a.reportProgress(ctx, gh, &plan)
-	res := verify.Run(ctx, plan)
-	stopProgress()
-	// Main got past its teardown: a summary the post step writes for a
-	// main killed before its own no longer says it was killed in it.
-	st.save(teardownEndedKey, "true")
-	tornDown := res.Phase(verify.PhaseTeardown) != nil && len(res.Leaks) == 0 &&
-		res.Phase(verify.PhaseTeardown).Status == matrix.Pass && !res.TeardownDeferred
-	if tornDown {
-		st.save("torn-down", "true")
+	return plan
+}
+
+// discoverSourceCIDR learns the runner's public address, the source SSH
+// to a billed provider's host is opened to.
+func (a *app) discoverSourceCIDR(run *config.Run) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		cidr, err := providers.SourceCIDR(dctx, run.SSHSourceCIDR, run.AllowSSHFromAnywhere,
+			providers.HTTPEgress(nil, a.egressURL()))
+		if err != nil {
+			// Without the runner's address there is no safe source to
+			// open SSH to; the user can name it.
+			return "", &config.InputError{Input: "ssh-source-cidr", Value: run.SSHSourceCIDR,
+				Expected: "the runner's public address as a CIDR like 203.0.113.7/32", Err: err}
+		}
+		return cidr, nil
 	}
-	legLeft := false // the leg's state stays for down
+}
+
+// sshHostInputs names the inputs of the ssh provider's host, for errors
+// about a host the user brought to name the input to fix.
+func sshHostInputs(run *config.Run) verify.HostInputs {
+	in := verify.HostInputs{Host: "ssh-host", Port: "ssh-port", User: "ssh-user",
+		Key: "ssh-private-key", KnownHost: "ssh-known-host"}
+	if run.Inputs["ssh-private-key"] == "" && run.Inputs["ssh-private-key-file"] != "" {
+		in.Key = "ssh-private-key-file"
+	}
+	return in
+}
+
+// cycle runs the leg's plan, reported to GitHub beside it: pending at the
+// start, and once when the host is ready.
+func (a *app) cycle(ctx context.Context, lg *leg) *verify.Result {
+	lg.gh = a.reporter(lg.run)
+	lg.waitStart = a.reportStart(ctx, lg.gh, matrix.Row{Key: lg.id.Key, Provider: lg.plan.Display, Lane: lg.run.Lane, HeadSHA: lg.id.HeadSHA})
+	// The cycle's clock starts now, with what timeout-minutes has left.
+	lg.plan.Timeout = cycleTimeout(lg.run, lg.gh != nil, time.Since(a.start))
+	stopProgress := a.reportProgress(ctx, lg.gh, &lg.plan)
+	res := verify.Run(ctx, lg.plan)
+	stopProgress()
+	return res
+}
+
+// finish ends the leg after its cycle: it settles the leg's state, records
+// and reports the result, keeps up's host, says the verdict and returns the
+// exit status.
+func (a *app) finish(ctx context.Context, lg *leg, res *verify.Result) int {
 	// At the command line no post step finishes a teardown this run
 	// could not: one cut short by a signal, or not confirmed in time, is
 	// said last, and the run does not exit 0 (in the action's main the
 	// post step sweeps again, and settles the leg).
-	unfinished := a.subcommand && res.TeardownDeferred && !(keep && res.Kept)
-	if st.leg != nil && !(keep && res.Kept) {
-		if tornDown && len(res.HostCleanups) == 0 {
-			a.env.signals.setLeft(func() string { return "mvm-verify: the teardown had finished: nothing is left behind\n" })
-			if err := st.leg.remove(); err != nil {
-				fmt.Fprintf(a.stderr, "mvm-verify: remove the leg's state: %v\n", err)
-			}
-		} else {
-			legLeft = true
-			if !unfinished { // said last, below
-				st.leg.mu.Lock()
-				cmd, note := downCommand(run.Out, &st.leg.st)
-				st.leg.mu.Unlock()
-				fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `%s` tries again\n", cmd)
-				if note != "" {
-					fmt.Fprintf(a.stderr, "mvm-verify: %s\n", note)
-				}
-			}
+	unfinished := a.subcommand && res.TeardownDeferred && !(lg.keep && res.Kept)
+	legLeft := a.settleTeardown(lg, res, unfinished)
+	filesSaved := a.recordResult(ctx, lg, res, legLeft)
+	if lg.keep && res.Kept {
+		if err := a.saveUp(lg.run, lg.id, res, lg.plan); err != nil {
+			fmt.Fprintf(a.stderr, "mvm-verify: save host state: %v\n", err)
+			return ExitFailed
 		}
 	}
+	return a.verdict(lg, res, unfinished, filesSaved)
+}
+
+// settleTeardown records in state how far the teardown got and, at the
+// command line, settles the leg file: removed when nothing is left behind,
+// else kept for down, which the user is told to run (a teardown left
+// unfinished says so last, in verdict). It says whether the leg file is
+// kept for down.
+func (a *app) settleTeardown(lg *leg, res *verify.Result, unfinished bool) (legLeft bool) {
+	st := lg.st
+	// Main got past its teardown: a summary the post step writes for a
+	// main killed before its own no longer says it was killed in it.
+	st.save(teardownEndedKey, "true")
+	td := res.Phase(verify.PhaseTeardown)
+	tornDown := td != nil && len(res.Leaks) == 0 && td.Status == matrix.Pass && !res.TeardownDeferred
+	if tornDown {
+		st.save("torn-down", "true")
+	}
+	if st.leg == nil || (lg.keep && res.Kept) {
+		return false
+	}
+	if tornDown && len(res.HostCleanups) == 0 {
+		a.env.signals.setLeft(func() string { return "mvm-verify: the teardown had finished: nothing is left behind\n" })
+		if err := st.leg.remove(); err != nil {
+			fmt.Fprintf(a.stderr, "mvm-verify: remove the leg's state: %v\n", err)
+		}
+		return false
+	}
+	if !unfinished { // said last, in verdict
+		st.leg.mu.Lock()
+		cmd, note := downCommand(lg.run.Out, &st.leg.st)
+		st.leg.mu.Unlock()
+		fmt.Fprintf(a.stderr, "mvm-verify: the teardown may have left something; `%s` tries again\n", cmd)
+		if note != "" {
+			fmt.Fprintf(a.stderr, "mvm-verify: %s\n", note)
+		}
+	}
+	return true
+}
+
+// recordResult saves the leg's final outcome and row to state, writes its
+// result files and outputs, and posts its final row to GitHub, in that
+// order: each is there for the post step if main is killed before the
+// next. legLeft says the leg file is kept for down. It reports whether
+// result.json, summary.md and the step logs were all saved.
+func (a *app) recordResult(ctx context.Context, lg *leg, res *verify.Result, legLeft bool) (filesSaved bool) {
+	st := lg.st
 	st.save("outcome", string(res.Outcome))
 	// The final row goes to state before it goes to GitHub: a main step
 	// killed while reporting it (the runner's SIGKILL follows a cancel
@@ -238,7 +356,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	finalRow := res.Row()
 	st.save("row", mustJSON(finalRow))
 
-	saved, logsSaved := a.writeResult(run, res)
+	saved, logsSaved := a.writeResult(lg.run, res)
 	// The job summary has the leg's row now: the post step need not
 	// write it for a main killed before this.
 	st.save(summaryWrittenKey, "true")
@@ -255,16 +373,17 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 	// comment refused on its own would be refused to the post step too),
 	// or when GitHub refuses the status itself (Off): posting again would
 	// not help.
-	if out, ok := a.reportFinish(ctx, gh, run, finalRow); ok && (out.StatusPosted || out.Off) && !res.TeardownDeferred {
+	if out, ok := a.reportFinish(ctx, lg.gh, lg.run, finalRow); ok && (out.StatusPosted || out.Off) && !res.TeardownDeferred {
 		st.save("reported", "true")
 	}
-	waitStart() // over by now: Finish waited for it
-	if keep && res.Kept {
-		if err := a.saveUp(run, id, res, plan); err != nil {
-			fmt.Fprintf(a.stderr, "mvm-verify: save host state: %v\n", err)
-			return ExitFailed
-		}
-	}
+	lg.waitStart() // over by now: Finish waited for it
+	return saved && logsSaved
+}
+
+// verdict says the leg's outcome and first failure on stdout and returns
+// its exit status; a teardown left unfinished (see finish) or, at the
+// command line, result files not saved keep a passing run from exiting 0.
+func (a *app) verdict(lg *leg, res *verify.Result, unfinished, filesSaved bool) int {
 	verdict := string(res.Outcome)
 	if unfinished {
 		verdict += ", but " + teardownShortfall(res)
@@ -278,10 +397,10 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		if code == ExitOK {
 			code = ExitFailed
 		}
-		a.unfinishedTeardown(run, st, code)
+		a.unfinishedTeardown(lg.run, lg.st, code)
 		return code
 	}
-	if !(saved && logsSaved) && a.subcommand && !keep && code == ExitOK {
+	if !filesSaved && a.subcommand && !lg.keep && code == ExitOK {
 		// At the command line result.json, summary.md and the step logs
 		// are the record a script or an artifact upload takes: a run
 		// that could not write them is no clean pass. (In the action the
@@ -289,7 +408,7 @@ func (a *app) run(ctx context.Context, run *config.Run, reg *providers.Registry,
 		// step needs no file; up's status says the host is up, which it
 		// is.)
 		fmt.Fprintf(a.stderr, "mvm-verify: exit status %d although the leg is %s: its result could not be saved in %s (see above)\n",
-			ExitFailed, res.Outcome, run.Out)
+			ExitFailed, res.Outcome, lg.run.Out)
 		code = ExitFailed
 	}
 	return code
