@@ -70,6 +70,9 @@ type cycle struct {
 	// readyWaiting says what the ready phase is waiting for, for its
 	// error when ready-timeout runs out.
 	readyWaiting string
+	// sleep, when set, stands in for waits.Sleep in the ready phase's
+	// waits (wait): tests record them instead of sleeping.
+	sleep func(ctx context.Context, d time.Duration) error
 	// cancelled is set when ctx was cancelled (a signal): the teardown then
 	// runs in the cancel budget, the provider's destroy first.
 	cancelled bool

@@ -319,7 +319,7 @@ func (c *cycle) waitMarker(ctx context.Context, again func(context.Context) (*re
 			lastReport = now
 			fmt.Fprintf(c.out, "   waiting for cloud-init (%s)\n", strings.TrimSpace(out))
 		}
-		if err := waits.Sleep(ctx, c.plan.ReadyPoll); err != nil {
+		if err := c.wait(ctx, c.plan.ReadyPoll); err != nil {
 			return fmt.Errorf("wait for cloud-init to finish: %w", err)
 		}
 	}
@@ -328,11 +328,21 @@ func (c *cycle) waitMarker(ctx context.Context, again func(context.Context) (*re
 // runReady runs a command of the ready phase, which may be asked again:
 // on a connection lost meanwhile it reconnects with the same keys
 // (reconnect, within remote's reconnect limit), then, while ready-timeout
-// lasts, dials as at first with again (nil: not at all), and runs the
-// command again. A host still booting may drop a connection (sshd
-// restarted by a package's configuration, a network reconfigured); that
-// is no failure of the host.
+// lasts, dials as at first with again, and runs the command again. again
+// is nil when the host key is not pinned (insecure-host-key): a fresh
+// dial would then trust whatever answers at the address, so the phase
+// fails instead, saying so. A host still booting may drop a connection
+// (sshd restarted by a package's configuration, a network reconfigured);
+// that is no failure of the host.
+//
+// After each reconnect it pauses before asking again, the ready poll
+// interval at first and twice as long after each further one, up to
+// readyRedialMaxPause: a host that drops every new connection at once
+// (sshd restarting again and again, a flapping network) is then asked at
+// that pace until ready-timeout, not as fast as it accepts connections,
+// with a progress line each time.
 func (c *cycle) runReady(ctx context.Context, spec remote.RunSpec, again func(context.Context) (*remote.Client, error)) (remote.ExecResult, error) {
+	pause := c.plan.ReadyPoll
 	for {
 		res, err := c.client.Run(ctx, spec)
 		c.addRemote(res.Duration)
@@ -343,8 +353,12 @@ func (c *cycle) runReady(ctx context.Context, spec remote.RunSpec, again func(co
 		waiting := c.readyWaiting
 		c.readyWaiting = fmt.Sprintf("reconnecting to %s:%d after %v (was %s)", c.host.Address, c.host.Port, lost, waiting)
 		if rerr := c.reconnectFor(ctx, "to wait for the host to be ready"); rerr != nil {
-			if again == nil || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return res, rerr
+			}
+			if again == nil {
+				return res, fmt.Errorf("%w; not dialed again until ready-timeout: the host key of %s is not pinned (insecure-host-key), "+
+					"so a fresh dial would trust whatever machine answers there now, not the one first reached", rerr, c.host.Address)
 			}
 			fresh, derr := again(ctx)
 			if derr != nil {
@@ -355,8 +369,26 @@ func (c *cycle) runReady(ctx context.Context, spec remote.RunSpec, again func(co
 			old.Close()
 			fmt.Fprintf(c.out, "   %v; connected again to wait for the host to be ready\n", lost)
 		}
+		c.readyWaiting = fmt.Sprintf("pausing %s before asking %s:%d again after a lost connection (was %s)",
+			shortDuration(pause), c.host.Address, c.host.Port, waiting)
+		if err := c.wait(ctx, pause); err != nil {
+			return res, fmt.Errorf("%w; reconnected, then waiting to ask again: %w", lost, err)
+		}
+		pause = min(2*pause, max(readyRedialMaxPause, c.plan.ReadyPoll))
 		c.readyWaiting = waiting
 	}
+}
+
+// readyRedialMaxPause caps runReady's pause between reconnects.
+const readyRedialMaxPause = 30 * time.Second
+
+// wait waits d, or until ctx ends (waits.Sleep; tests set sleep to see
+// the waits instead).
+func (c *cycle) wait(ctx context.Context, d time.Duration) error {
+	if c.sleep != nil {
+		return c.sleep(ctx, d)
+	}
+	return waits.Sleep(ctx, d)
 }
 
 // waitBooted asks a host we booted, once its ready marker exists, what
