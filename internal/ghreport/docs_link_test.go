@@ -64,14 +64,14 @@ func TestReportMatchesALinkedProviderCell(t *testing.T) {
 func TestLinkText(t *testing.T) {
 	for cell, want := range map[string]string{
 		"[AWS](https://github.com/o/r/actions/runs/9)": "AWS",
-		"[ AWS (c8i) ](https://x/y)":                    "AWS (c8i)",
-		`[A\]B](https://x)`:                             `A\]B`,
-		"AWS":                                           "AWS",
-		"[AWS]":                                         "[AWS]",
-		"[a](x) and [b](y)":                             "[a](x) and [b](y)",
-		"[a [b]](x)":                                    "[a [b]](x)",
-		"[](x)":                                         "[](x)",
-		`\[AWS\](x)`:                                    `\[AWS\](x)`,
+		"[ AWS (c8i) ](https://x/y)":                   "AWS (c8i)",
+		`[A\]B](https://x)`:                            `A\]B`,
+		"AWS":                                          "AWS",
+		"[AWS]":                                        "[AWS]",
+		"[a](x) and [b](y)":                            "[a](x) and [b](y)",
+		"[a [b]](x)":                                   "[a [b]](x)",
+		"[](x)":                                        "[](x)",
+		`\[AWS\](x)`:                                   `\[AWS\](x)`,
 	} {
 		if got := linkText(cell); got != want {
 			t.Errorf("linkText(%q) = %q, want %q", cell, got, want)
