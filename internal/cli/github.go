@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -392,7 +393,15 @@ func (a *app) report(ctx context.Context, run *config.Run) int {
 	if !a.inGHA {
 		fmt.Fprintf(a.stdout, "matrix: %s\n        %s\n", filepath.Join(run.Out, "matrix.md"), filepath.Join(run.Out, "matrix.json"))
 	}
+	var refused *ghreport.InputError
+	if errors.As(docsErr, &refused) {
+		// The file config checked is no longer one the report can read or
+		// rewrite (it changed while the report ran): the input's fault,
+		// as at load. The matrix is written above all the same.
+		return a.badInput(docsErr)
+	}
 	if docsErr != nil {
+		// Writing a good file failed: no fault of the input.
 		fmt.Fprintf(a.stderr, "mvm-verify report: %v\n", docsErr)
 		return ExitFailed
 	}

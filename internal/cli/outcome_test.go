@@ -25,7 +25,8 @@ steps:
 `
 
 // A leg whose Seccomp-probe check was not run is incomplete, not
-// verified: exit 1, the cell —, the outcome and the first failure say so.
+// verified: exit 1, the cell —, the outcome and the first problem say so
+// (not a "first failure": nothing failed).
 func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
 	r := localRun(t, zeroTestsSuite)
 	if r.code != 1 {
@@ -34,8 +35,11 @@ func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
 	if res := r.resultJSON(t); res["outcome"] != "incomplete" {
 		t.Errorf("outcome %v, want incomplete", res["outcome"])
 	}
-	if !strings.Contains(r.stdout, "Local: incomplete") || !strings.Contains(r.stdout, "first failure: seccomp probe: running 0 tests") {
+	if !strings.Contains(r.stdout, "Local: incomplete") || !strings.Contains(r.stdout, "first problem: seccomp probe: running 0 tests") {
 		t.Errorf("stdout does not say incomplete and what was not run:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "first failure") {
+		t.Errorf("stdout calls a check not run a failure:\n%s", r.stdout)
 	}
 	cells := strings.Split(rowLine(t, r.file(t, "summary.md")), "|")
 	if !strings.Contains(cells[4], "—") {

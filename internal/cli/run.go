@@ -390,7 +390,13 @@ func (a *app) verdict(lg *leg, res *verify.Result, unfinished, filesSaved bool) 
 	}
 	fmt.Fprintf(a.stdout, "%s: %s\n", res.Display, verdict)
 	if res.FirstFailure != "" && res.Outcome != verify.Verified {
-		fmt.Fprintf(a.stdout, "first failure: %s\n", res.FirstFailure)
+		// An incomplete leg failed nothing: its first check not run is a
+		// problem, not a failure (result.json keeps the one field name).
+		label := "first failure"
+		if res.Outcome == verify.Incomplete {
+			label = "first problem"
+		}
+		fmt.Fprintf(a.stdout, "%s: %s\n", label, res.FirstFailure)
 	}
 	code := exitStatus(res)
 	if unfinished {

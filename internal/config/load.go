@@ -577,8 +577,9 @@ func (l *loader) sourceCIDR(r *Run) {
 		}
 		return
 	}
-	// One address is a /32 in IPv4 and a /128 in IPv6; an IPv4-mapped
-	// range (::ffff:…) is judged, and kept, as the IPv4 range it names.
+	// A CIDR only: a bare address is refused, the error saying to add /32
+	// (IPv4) or /128 (IPv6). An IPv4-mapped range (::ffff:…) is judged,
+	// and kept, as the IPv4 range it names.
 	p, err := providers.ParseSourceCIDR(v, r.AllowSSHFromAnywhere)
 	if err != nil {
 		l.adopt(err)

@@ -39,7 +39,9 @@ const (
 //     with one name each key gets its own). Such a line is that leg's even
 //     when this run has no row for it: no other row may take it by name;
 //  1. a row still without a line takes the first line left whose Provider
-//     cell is its provider;
+//     cell is its provider (a cell that is one link, "[AWS](url to a
+//     run)", as tables written by hand have it, is named by its text here
+//     and in the passes below);
 //  2. a row still without a line, whose provider no line left names at
 //     all, takes the first line left whose Provider cell is its key's
 //     display name (the leg renamed the row since: "AWS" became
@@ -292,15 +294,19 @@ func assignRows(cells []string, kinds []lineKind, rows []matrix.Row, owners []ma
 			}
 		}
 	}
-	// 1-3: names, over the lines no leg owns.
+	// 1-3: names, over the lines no leg owns. A line's name is its
+	// Provider cell's text, a link's text when the cell is a link (a hand
+	// written table often links the provider to its run).
+	names := make([]string, len(cells))
 	named := map[string]bool{}
 	for i, c := range cells {
+		names[i] = linkText(c)
 		if free(i) {
-			named[c] = true
+			named[names[i]] = true
 		}
 	}
 	take := func(j int, cell string) {
-		for i, c := range cells {
+		for i, c := range names {
 			if free(i) && c == cell {
 				rowOf[i], ownerOf[i], matched[j] = j, rows[j].Key, true
 				return
@@ -323,6 +329,32 @@ func assignRows(cells []string, kinds []lineKind, rows []matrix.Row, owners []ma
 		}
 	}
 	return rowOf, ownerOf
+}
+
+// linkText is the text of cell (as written, escapes kept) when the cell
+// is one markdown link, "[AWS](https://…)", and cell itself otherwise. The
+// text ends at the first unescaped "]", which must open the link's
+// destination, running to the cell's end: "[a](x) and [b](y)" is not one
+// link.
+func linkText(cell string) string {
+	if !strings.HasPrefix(cell, "[") || !strings.HasSuffix(cell, ")") {
+		return cell
+	}
+	for i := 1; i < len(cell); i++ {
+		switch cell[i] {
+		case '\\':
+			i++ // an escaped character is text
+		case '[':
+			return cell // a nested bracket: not a plain link
+		case ']':
+			dest, ok := strings.CutPrefix(cell[i+1:], "(")
+			if !ok || i == 1 || strings.ContainsAny(dest[:len(dest)-1], "()") {
+				return cell
+			}
+			return strings.TrimSpace(cell[1:i])
+		}
+	}
+	return cell
 }
 
 // splitLines cuts b into lines, each with its line ending; the last may

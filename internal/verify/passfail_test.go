@@ -15,6 +15,7 @@ import (
 // FAIL line fails it even at exit 0, a non-zero exit fails it, and exit 0
 // with no PASS line is not run — never a pass.
 func TestPassFailVerdict(t *testing.T) {
+	const noPASS = "exit status 0 with no PASS line: nothing was checked"
 	cases := []struct {
 		name   string
 		output string
@@ -26,15 +27,24 @@ func TestPassFailVerdict(t *testing.T) {
 		{"FAIL line at exit 0", "PASS boot\nFAIL exec: no reply on vsock\nPASS teardown\n", 0, matrix.Fail,
 			`printed "FAIL exec: no reply on vsock" (exit status 0)`},
 		{"indented, coloured FAIL line", "PASS boot\n   \x1b[31mFAIL\x1b[0m exec\r\n", 0, matrix.Fail, `printed "FAIL exec" (exit status 0)`},
-		{"FAIL lines counted, the first quoted", "FAIL one\nPASS two\nFAILED three\n", 0, matrix.Fail,
+		{"FAIL lines counted, the first quoted", "FAIL one\nPASS two\nFAIL: three\n", 0, matrix.Fail,
 			`printed 2 FAIL lines, the first "FAIL one" (exit status 0)`},
+		// The verdict is a word of its own: alone, or followed by a space,
+		// a colon or a dash.
+		{"FAIL alone", "PASS boot\nFAIL\n", 0, matrix.Fail, `printed "FAIL" (exit status 0)`},
+		{"FAIL: name", "PASS boot\nFAIL: exec\n", 0, matrix.Fail, `printed "FAIL: exec" (exit status 0)`},
+		{"FAIL - why", "PASS boot\nFAIL\t- exec\n", 0, matrix.Fail, "printed \"FAIL\\t- exec\" (exit status 0)"},
+		{"FAIL-name", "PASS boot\nFAIL-exec\n", 0, matrix.Fail, `printed "FAIL-exec" (exit status 0)`},
+		{"PASS: name and PASS alone", "PASS: boot\nPASS\n", 0, matrix.Pass, ""},
+		{"words that begin with FAIL are no FAIL line", "PASS boot\nFAILED: 0\nFAILOVER ok\nFAILURES none\n", 0, matrix.Pass, ""},
+		{"words that begin with PASS are no PASS line", "PASSWORD set\nPASSED\n", 0, matrix.NotRun, noPASS},
 		{"non-zero exit with PASS lines", "PASS boot\nPASS exec\n", 3, matrix.Fail, "exit status 3"},
 		{"non-zero exit with a FAIL line", "PASS boot\nFAIL exec\n", 1, matrix.Fail, `exit status 1; printed "FAIL exec"`},
 		{"non-zero exit, nothing printed", "", 2, matrix.Fail, "exit status 2"},
-		{"exit 0, nothing printed", "", 0, matrix.NotRun, "exit status 0 with no PASS line: not run"},
-		{"exit 0, no PASS line", "smoke: skipped, MVM_LIVE_SMOKE unset\n", 0, matrix.NotRun, "exit status 0 with no PASS line: not run"},
+		{"exit 0, nothing printed", "", 0, matrix.NotRun, noPASS},
+		{"exit 0, no PASS line", "smoke: skipped, MVM_LIVE_SMOKE unset\n", 0, matrix.NotRun, noPASS},
 		// Only a line's start counts: words inside a line are output.
-		{"PASS and FAIL inside lines", "checking FAIL paths\nall PASS\n", 0, matrix.NotRun, "exit status 0 with no PASS line: not run"},
+		{"PASS and FAIL inside lines", "checking FAIL paths\nall PASS\n", 0, matrix.NotRun, noPASS},
 		{"a long FAIL line is cut", "PASS a\nFAIL " + strings.Repeat("x", 300) + "\n", 0, matrix.Fail,
 			`printed "FAIL ` + strings.Repeat("x", 114) + `…" (exit status 0)`},
 	}
@@ -76,7 +86,7 @@ func TestRunPassFailAndSeccompOnRealHost(t *testing.T) {
 	}{
 		{matrix.Pass, ""},
 		{matrix.Fail, `printed "FAIL apply: getppid returned 1" (exit status 0)`},
-		{matrix.NotRun, "exit status 0 with no PASS line: not run"},
+		{matrix.NotRun, "exit status 0 with no PASS line: nothing was checked"},
 		{matrix.Fail, "exit status 3"},
 	}
 	if len(res.Steps) != len(want) {

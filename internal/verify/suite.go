@@ -213,15 +213,19 @@ const maxFailLine = 120
 // optional spaces; colours ignored) whatever the exit, the reason quoting
 // the first one. Exit 0 with no PASS line checked nothing the script said,
 // so it reads not run, never a pass.
+//
+// A verdict is the word alone (see verdictWord): "FAILED: 0" or "FAILOVER
+// ok" is a count or a word the script printed, not a check that failed,
+// and "PASSWORD set" is no check that passed.
 func passFailVerdict(output []byte, exitCode int) (matrix.Status, string) {
 	var fails []string
 	passes := 0
 	for _, line := range strings.Split(string(output), "\n") {
 		line = strings.TrimSpace(libtest.StripANSI(line))
 		switch {
-		case strings.HasPrefix(line, "FAIL"):
+		case verdictWord(line, "FAIL"):
 			fails = append(fails, line)
-		case strings.HasPrefix(line, "PASS"):
+		case verdictWord(line, "PASS"):
 			passes++
 		}
 	}
@@ -240,9 +244,22 @@ func passFailVerdict(output []byte, exitCode int) (matrix.Status, string) {
 	case failed != "":
 		return matrix.Fail, "printed " + failed + " (exit status 0)"
 	case passes == 0:
-		return matrix.NotRun, "exit status 0 with no PASS line: not run"
+		// The status says not run; the reason says why, without saying
+		// it again ("not run (… not run)").
+		return matrix.NotRun, "exit status 0 with no PASS line: nothing was checked"
 	}
 	return matrix.Pass, ""
+}
+
+// verdictWord reports whether line (trimmed) starts with the word word:
+// followed by the line's end, a space or tab, ":" or "-" ("FAIL",
+// "FAIL exec", "PASS: boot", "FAIL - no reply"), not by more of a word.
+func verdictWord(line, word string) bool {
+	rest, ok := strings.CutPrefix(line, word)
+	if !ok {
+		return false
+	}
+	return rest == "" || strings.ContainsRune(" \t:-", rune(rest[0]))
 }
 
 // stepLine prints the step's verdict as it ends, after its output's group
@@ -263,6 +280,12 @@ func (c *cycle) stepLine(sr StepResult) {
 	case matrix.Unknown:
 		fmt.Fprintf(c.out, "   ? %s: %s\n", sr.Name, sr.Reason)
 	default:
+		if strings.Contains(sr.Reason, "not run") {
+			// libtest's reasons say it already ("running 0 tests is not
+			// run, never a pass").
+			fmt.Fprintf(c.out, "   - %s: %s\n", sr.Name, sr.Reason)
+			return
+		}
 		fmt.Fprintf(c.out, "   - %s: not run (%s)\n", sr.Name, cmp.Or(sr.Reason, "no verdict"))
 	}
 }

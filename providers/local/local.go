@@ -45,7 +45,8 @@ func Entry() providers.Entry {
 			Credentials: "openssh-server (its sshd) on this machine, and root to set up the suite user " +
 				"(without root, the suite's user must be the current user)",
 		},
-		New: New,
+		New:   New,
+		Check: Check,
 	}
 }
 
@@ -70,27 +71,46 @@ type Provider struct {
 	sshdStarted func(*sshd.Server)
 }
 
-// New reads local-state-dir; the default (see defaultStateDir) is the
-// same for the main and the post step.
+// New reads local-state-dir as Check does; the default (see
+// defaultStateDir) is the same for the main and the post step.
 func New(o providers.Options) (providers.Provider, error) {
+	dir, err := stateDir(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{store: store{dir: dir, registry: registryDir(dir), log: o.Log()}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
+		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
+}
+
+// Check checks local-state-dir (providers.Entry.Check) as New does, so
+// config reports a bad one at load with every other bad input: a refusal
+// is a *providers.InputError naming the input, its value and the form
+// expected. Like New it leaves nothing behind (see checkStateDir).
+func Check(o providers.Options) error {
+	_, err := stateDir(o)
+	return err
+}
+
+// stateDir is the state directory local-state-dir names, or its default,
+// once checkStateDir says it can hold the leg's state.
+func stateDir(o providers.Options) (string, error) {
 	dir := o.In("local-state-dir")
 	if dir == "" {
 		var err error
 		if dir, err = defaultStateDir(o.Env); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	if !filepath.IsAbs(dir) {
-		return nil, &providers.InputError{Input: "local-state-dir", Value: dir, Expected: stateDirForm}
+		return "", &providers.InputError{Input: "local-state-dir", Value: dir, Expected: stateDirForm}
 	}
 	dir = filepath.Clean(dir)
 	// Refused here, before the CLI makes --out or anything starts, and
 	// again at preflight.
 	if err := checkStateDir(dir); err != nil {
-		return nil, err
+		return "", err
 	}
-	return &Provider{store: store{dir: dir, registry: registryDir(dir), log: o.Log()}, log: o.Log(), grace: 5 * time.Second, termGrace: 2 * time.Second,
-		findSSHD: sshd.FindBinary, cgroupMount: cgroup2Mount, kvmUsable: probe.KVMUsable}, nil
+	return dir, nil
 }
 
 // ResolvedInputs implements providers.Resolver: the state directory, whose
