@@ -145,8 +145,8 @@ func (a *app) down(ctx context.Context, run *config.Run) int {
 	}
 	p, err := a.provider(run, st.Provider)
 	if err != nil {
-		// A provider refusing its inputs is bad input; one failing for
-		// another reason (an unreadable state directory) is not.
+		// A provider refusing its inputs is bad input; a factory failing
+		// for another reason (none of ours does yet) could not start.
 		return a.notStarted(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(run.TeardownBudget, time.Minute))

@@ -64,8 +64,8 @@ func (a *app) post(ctx context.Context) int {
 	a.maskSecrets(run)
 	p, err := a.provider(run, providerName)
 	if err != nil {
-		// A provider refusing its inputs is bad input; one failing for
-		// another reason (an unreadable state directory) is not.
+		// A provider refusing its inputs is bad input; a factory failing
+		// for another reason (none of ours does yet) could not start.
 		return a.notStarted(err)
 	}
 	// The runner gives post steps their own time; the teardown budget bounds

@@ -222,8 +222,8 @@ A step has ` + "`name`" + ` (unique) and ` + "`run`" + ` (a bash script, run as 
 ` + "`timeout`" + ` (default: the ` + "`step-timeout`" + ` input), ` + "`needs: [kvm]`" + ` (on the no-KVM lane the step reads n/a),
 ` + "`column`" + ` (the matrix column its result feeds: ` + "`Preflight`" + `, ` + "`Live cycle`" + ` or ` + "`Seccomp probe`" + `),
 ` + "`parse`" + ` (` + "`libtest`" + ` counts libtest results, and ` + "`running 0 tests`" + ` reads not run; ` + "`passfail`" + ` reads the exit status and
-the lines a script prints, as ` + "`scripts/smoke-exec.sh`" + ` does: a line starting with ` + "`FAIL`" + ` (after spaces) fails the step, naming the line,
-whatever the exit status, and exit 0 with no line starting with ` + "`PASS`" + ` reads not run, never a pass; ` + "`exit`" + `, the default, uses the
+the lines a script prints, as ` + "`scripts/smoke-exec.sh`" + ` does: a line starting with the word ` + "`FAIL`" + ` (after spaces; followed by a space, ` + "`:`" + `, ` + "`-`" + ` or the line's end) fails
+the step, naming the line, whatever the exit status, and exit 0 with no such ` + "`PASS`" + ` line reads not run, never a pass; ` + "`exit`" + `, the default, uses the
 exit status only) and ` + "`env`" + ` (a map of environment variables).
 
 ` + "`${MVM_REPO}`" + ` (input ` + "`repository`" + `), ` + "`${MVM_REF}`" + ` (input ` + "`ref`" + `, the commit under test) and
