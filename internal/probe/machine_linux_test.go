@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 			os.Exit(mismatchedSeccompMain())
 		case prctlSeccompArg:
 			os.Exit(prctlSeccompMain())
+		case parkedSeccompArg:
+			os.Exit(parkedSeccompMain())
 		case collectAsArg:
 			os.Exit(collectAsMain())
 		}

@@ -87,12 +87,28 @@ func seccompSelfTest() error {
 // tests pass different ones to show a call the filter does not cover is
 // reported as not enforced.
 func seccompSelfTestWith(denied, called uintptr, name string) error {
+	return seccompSelfTestBetween(denied, called, name, nil)
+}
+
+// seccompSelfTestBetween is seccompSelfTestWith running between (when not
+// nil) after no_new_privs is set and before the filter is installed: tests
+// park the goroutine there, as the runtime may, to show the two calls stay
+// on one thread.
+func seccompSelfTestBetween(denied, called uintptr, name string, between func()) error {
 	arch, ok := auditArch(runtime.GOARCH)
 	if !ok {
 		return fmt.Errorf("seccomp check: architecture %s is not supported", runtime.GOARCH)
 	}
+	// no_new_privs is a per-thread attribute, and the kernel checks it on
+	// the thread that calls seccomp: without CAP_SYS_ADMIN (a non-root
+	// user) a goroutine moved to another thread between the two calls
+	// gets EACCES. Keep both on one thread; the child exits after this.
+	runtime.LockOSThread()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	if between != nil {
+		between()
 	}
 	// Offsets into struct seccomp_data: nr at 0, arch at 4.
 	filter := []unix.SockFilter{
