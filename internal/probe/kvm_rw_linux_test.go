@@ -51,26 +51,7 @@ func TestKVMReadableButNotWritable(t *testing.T) {
 	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 || fi.Mode().Perm() != 0o644 {
 		t.Fatalf("stand-in /dev/kvm is %d:%d %04o, want 0:0 0644", st.Uid, st.Gid, fi.Mode().Perm())
 	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatalf("no user nobody to run the probe as: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-
-	// nobody must reach the binary, and the go build directory is root's
-	// alone: a copy in a directory everyone may enter. The probe re-execs
-	// it for its seccomp check too.
-	dir, err := os.MkdirTemp("/tmp", "probe-as-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "probe.test")
-	copyExecutable(t, os.Args[0], bin)
+	bin, uid, gid := asNobody(t)
 
 	cmd := exec.CommandContext(t.Context(), bin, collectAsArg)
 	cmd.Dir = "/"
@@ -116,4 +97,29 @@ func copyExecutable(t *testing.T, from, to string) {
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// asNobody is a copy of this test binary that the user nobody may run, in
+// a directory everyone may enter (the go build directory is root's alone),
+// and nobody's uid and gid. The probe re-execs the binary for its seccomp
+// check too.
+func asNobody(t *testing.T) (bin string, uid, gid int) {
+	t.Helper()
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatalf("no user nobody to run the probe as: %v", err)
+	}
+	uid, _ = strconv.Atoi(nobody.Uid)
+	gid, _ = strconv.Atoi(nobody.Gid)
+	dir, err := os.MkdirTemp("/tmp", "probe-as-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "probe.test")
+	copyExecutable(t, os.Args[0], bin)
+	return bin, uid, gid
 }

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,22 +65,7 @@ func parkedSeccompMain() int {
 // in some runs, not all).
 func TestSeccompCheckAsNonRoot(t *testing.T) {
 	testhost.RequireRoot(t)
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatalf("no user nobody to run the check as: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	dir, err := os.MkdirTemp("/tmp", "probe-seccomp-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "probe.test")
-	copyExecutable(t, os.Args[0], bin)
+	bin, uid, gid := asNobody(t)
 
 	const runs = 30
 	for i := range runs {
