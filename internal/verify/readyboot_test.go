@@ -140,13 +140,7 @@ func TestReadyOnABootedHostAsksCloudInitAndSystemd(t *testing.T) {
 // redialed: the host goes on booting, writes its marker, and is ready.
 func TestReadyRedialsAConnectionLostWaitingForTheMarker(t *testing.T) {
 	testhost.RequireRoot(t)
-	hp := &hostProvider{}
-	marker := filepath.Join(t.TempDir(), "ready")
-	hosts := make(chan *testhost.Host, 1)
-	p := bootedProvider{hostProvider: hp, marker: marker, boot: func(h *testhost.Host) error {
-		hosts <- h
-		return h.SetCloudInit(testhost.CloudInitState{Status: "running"})
-	}}
+	p, marker, hosts := stillBooting(t)
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	// A clock a minute on at every reading, so each check of the marker
 	// prints its progress line: the test sees that the wait has begun.
@@ -191,4 +185,19 @@ func TestReadyRedialsAConnectionLostWaitingForTheMarker(t *testing.T) {
 	if td := res.Phase(PhaseTeardown); td == nil || td.Status != matrix.Pass {
 		t.Errorf("teardown %+v, want passed", td)
 	}
+}
+
+// stillBooting is a provider booting one host whose cloud-init is still
+// running and whose marker (at marker) is not written yet; the host is
+// sent on hosts once booted, for the test to drop its connections or
+// finish its boot.
+func stillBooting(t *testing.T) (p bootedProvider, marker string, hosts chan *testhost.Host) {
+	t.Helper()
+	marker = filepath.Join(t.TempDir(), "ready")
+	hosts = make(chan *testhost.Host, 1)
+	p = bootedProvider{hostProvider: &hostProvider{}, marker: marker, boot: func(h *testhost.Host) error {
+		hosts <- h
+		return h.SetCloudInit(testhost.CloudInitState{Status: "running"})
+	}}
+	return p, marker, hosts
 }

@@ -199,13 +199,7 @@ func freezeListener(t *testing.T, h *testhost.Host) (thaw func()) {
 // ready.
 func TestReadyFallbackDialAfterTheReconnectLimit(t *testing.T) {
 	testhost.RequireRoot(t)
-	hp := &hostProvider{}
-	marker := filepath.Join(t.TempDir(), "ready")
-	hosts := make(chan *testhost.Host, 1)
-	p := bootedProvider{hostProvider: hp, marker: marker, boot: func(h *testhost.Host) error {
-		hosts <- h
-		return h.SetCloudInit(testhost.CloudInitState{Status: "running"})
-	}}
+	p, marker, hosts := stillBooting(t)
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	var dials atomic.Int32
 	dialed := make(chan int, 4)
