@@ -19,7 +19,14 @@ import (
 // Removed after the test.
 func outAttacker(t *testing.T) (uid, gid int) {
 	t.Helper()
-	const name = "mvr-outattack"
+	return throwawayUser(t, "mvr-outattack")
+}
+
+// throwawayUser creates the user name with a group of its own and no home
+// (one left by an earlier run killed mid-test is replaced), removed after
+// the test.
+func throwawayUser(t *testing.T, name string) (uid, gid int) {
+	t.Helper()
 	exec.Command("userdel", "-f", name).Run() // left by an earlier run killed mid-test
 	if out, err := exec.Command("useradd", "--no-create-home", "--user-group", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)

@@ -30,18 +30,7 @@ const (
 // postAttacker creates postAttackUser, removed after the test.
 func postAttacker(t *testing.T) (uid, gid int) {
 	t.Helper()
-	exec.Command("userdel", "-f", postAttackUser).Run() // left by an earlier run killed mid-test
-	if out, err := exec.Command("useradd", "--no-create-home", "--user-group", postAttackUser).CombinedOutput(); err != nil {
-		t.Fatalf("useradd %s: %v\n%s", postAttackUser, err, out)
-	}
-	t.Cleanup(func() { exec.Command("userdel", "-f", postAttackUser).Run() })
-	u, err := user.Lookup(postAttackUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	return uid, gid
+	return throwawayUser(t, postAttackUser)
 }
 
 // upStep runs, as GitHub's runner would, an up step (mode up, the local
