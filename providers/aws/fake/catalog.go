@@ -219,12 +219,26 @@ func (s *Server) describeImages(_ caller, p params) (*xmlDoc, *apiError) {
 		}
 		img, _ := s.images.Get(id)
 		if !matches(p.filters(), nil, map[string]string{"architecture": img.Arch, "image-id": id, "name": img.Name, "state": "available",
-			"owner-id": "099720109477", "is-public": "true", "root-device-name": "/dev/sda1", "root-device-type": "ebs",
-			"image-type": "machine", "virtualization-type": "hvm", "hypervisor": "xen", "platform-details": "Linux/UNIX"}, nil) {
+			"owner-id": img.Owner, "is-public": "true", "root-device-name": img.RootDevice, "root-device-type": "ebs",
+			"image-type": "machine", "virtualization-type": "hvm", "hypervisor": "xen", "platform-details": "Linux/UNIX",
+			"block-device-mapping.device-name": img.RootDevice, "block-device-mapping.snapshot-id": img.SnapshotID,
+			"block-device-mapping.volume-size": strconv.Itoa(img.SnapshotGB), "block-device-mapping.volume-type": img.VolumeType,
+			"block-device-mapping.delete-on-termination": "true", "block-device-mapping.encrypted": "false"}, nil) {
 			continue
 		}
-		d.open("item").el("imageId", id).el("name", img.Name).el("imageState", "available").el("architecture", img.Arch).
-			el("rootDeviceName", "/dev/sda1").el("rootDeviceType", "ebs").el("imageOwnerId", "099720109477").el("isPublic", "true").close()
+		d.open("item").el("imageId", id).el("name", img.Name).el("imageState", "available").el("architecture", img.Arch)
+		if img.RootDevice != "" {
+			d.el("rootDeviceName", img.RootDevice)
+		}
+		d.el("rootDeviceType", "ebs").el("imageOwnerId", img.Owner).el("isPublic", "true")
+		// The root snapshot, as EC2 lists an EBS-backed image's mappings.
+		d.open("blockDeviceMapping")
+		if img.RootDevice != "" {
+			d.open("item").el("deviceName", img.RootDevice).open("ebs").el("snapshotId", img.SnapshotID).
+				el("volumeSize", strconv.Itoa(img.SnapshotGB)).el("deleteOnTermination", "true").el("volumeType", img.VolumeType).
+				el("encrypted", "false").close().close()
+		}
+		d.close().close()
 	}
 	return d, nil
 }

@@ -31,8 +31,13 @@ type Instance struct {
 	Spot             bool
 	ShutdownBehavior string
 	Nested           string
-	VolumeID         string
-	InterfaceID      string
+	// VolumeID is the root volume, attached as RootDevice (the image's
+	// root device name); ExtraVolumeIDs are the volumes the launch's
+	// other block-device mappings made, in the order it named them.
+	VolumeID       string
+	RootDevice     string
+	ExtraVolumeIDs []string
+	InterfaceID    string
 	// SpotRequestID is the one-time spot request a spot launch made.
 	SpotRequestID string
 	LaunchTime    time.Time
@@ -97,8 +102,10 @@ type Volume struct {
 	SizeGB                 int
 	Tags                   map[string]string
 	InstanceID             string
-	State                  string // in-use, available, deleting
-	DeleteOnTermination    bool
+	// Device is the device name it is attached under while InstanceID is set.
+	Device              string
+	State               string // in-use, available, deleting
+	DeleteOnTermination bool
 }
 
 func shortHash(s string) string {

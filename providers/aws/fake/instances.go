@@ -113,23 +113,9 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	if e := checkSpotOptions(p); e != nil {
 		return nil, e
 	}
-	size, volType, deleteOnTerm := 8, "gp2", true
-	for i := 1; p.get("BlockDeviceMapping."+strconv.Itoa(i)+".DeviceName") != ""; i++ {
-		pre := "BlockDeviceMapping." + strconv.Itoa(i) + ".Ebs."
-		if v := p.get(pre + "VolumeType"); v != "" {
-			volType = v
-		}
-		if v := p.get(pre + "VolumeSize"); v != "" {
-			// gp2 and gp3 volumes hold up to 16 TiB (io2 Block Express
-			// more, which the kind allows).
-			size, _ = strconv.Atoi(v)
-			if size > 16384 && (volType == "gp2" || volType == "gp3") {
-				return nil, invalidValue("Volume of size %s is invalid for volume type %s", v, volType)
-			}
-		}
-		if p.get(pre+"DeleteOnTermination") == "false" {
-			deleteOnTerm = false
-		}
+	root, extras, e := blockDevices(p, img)
+	if e != nil {
+		return nil, e
 	}
 	specs, e := p.tagSpecs()
 	if e != nil {
@@ -181,9 +167,15 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 	if in.Tags == nil {
 		in.Tags = map[string]string{}
 	}
-	vol := Volume{ID: s.NewID("vol-"), Region: c.region, Zone: zone, Type: volType, SizeGB: size, Tags: maps.Clone(specs["volume"]),
-		InstanceID: in.ID, State: "in-use", DeleteOnTermination: deleteOnTerm}
-	in.VolumeID = vol.ID
+	vols := make([]Volume, 0, 1+len(extras))
+	for _, d := range append([]disk{root}, extras...) {
+		vols = append(vols, Volume{ID: s.NewID("vol-"), Region: c.region, Zone: zone, Type: d.volType, SizeGB: d.sizeGB,
+			Tags: maps.Clone(specs["volume"]), InstanceID: in.ID, Device: d.device, State: "in-use", DeleteOnTermination: d.deleteOnTerm})
+	}
+	in.VolumeID, in.RootDevice = vols[0].ID, img.RootDevice
+	for _, v := range vols[1:] {
+		in.ExtraVolumeIDs = append(in.ExtraVolumeIDs, v.ID)
+	}
 	s.mu.Lock()
 	keep := s.keepENIs
 	s.mu.Unlock()
@@ -197,7 +189,9 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		in.SpotRequestID = spot.ID
 	}
 	s.instances.Put(in.ID, in)
-	s.volumes.Put(vol.ID, vol)
+	for _, v := range vols {
+		s.volumes.Put(v.ID, v)
+	}
 	s.ifaces.Put(eni.ID, eni)
 	if in.Spot {
 		s.spots.Put(spot.ID, spot)
@@ -232,6 +226,65 @@ func (s *Server) runInstances(c caller, p params) (*xmlDoc, *apiError) {
 		s.launchFailed(in.ID, "fake-ec2: boot failed: "+err.Error())
 	})
 	return s.reservation(in), nil
+}
+
+// disk is one volume a launch makes: the root, or one more.
+type disk struct {
+	device, volType string
+	sizeGB          int
+	deleteOnTerm    bool
+}
+
+// blockDevices reads a launch's block-device mappings as EC2 does: the
+// root volume is made from the image's snapshot, at its size and volume
+// type, unless a mapping names the image's root device, which may change
+// both (but not shrink it below the snapshot). A mapping under any other
+// device name is an empty volume more, attached under that name, which
+// needs a size. A volume goes with the instance unless its mapping says
+// DeleteOnTermination=false.
+func blockDevices(p params, img Image) (root disk, extras []disk, e *apiError) {
+	root = disk{device: img.RootDevice, volType: img.VolumeType, sizeGB: img.SnapshotGB, deleteOnTerm: true}
+	var sizeless []string
+	for i := 1; p.get("BlockDeviceMapping."+strconv.Itoa(i)+".DeviceName") != ""; i++ {
+		pre := "BlockDeviceMapping." + strconv.Itoa(i) + "."
+		device := p.get(pre + "DeviceName")
+		isRoot := img.RootDevice != "" && device == img.RootDevice
+		d := disk{device: device, volType: "gp2", deleteOnTerm: true}
+		if isRoot {
+			d = root
+		}
+		if v := p.get(pre + "Ebs.VolumeType"); v != "" {
+			d.volType = v
+		}
+		if v := p.get(pre + "Ebs.VolumeSize"); v != "" {
+			// Checked an integer by its kind (types.go).
+			d.sizeGB, _ = strconv.Atoi(v)
+			// gp2 and gp3 volumes hold up to 16 TiB (io2 Block Express
+			// more, which the kind allows).
+			if d.sizeGB > 16384 && (d.volType == "gp2" || d.volType == "gp3") {
+				return disk{}, nil, invalidValue("Volume of size %s is invalid for volume type %s", v, d.volType)
+			}
+		}
+		if p.get(pre+"Ebs.DeleteOnTermination") == "false" {
+			d.deleteOnTerm = false
+		}
+		switch {
+		case isRoot && d.sizeGB < img.SnapshotGB:
+			return disk{}, nil, errf(http.StatusBadRequest, "InvalidBlockDeviceMapping",
+				"Volume of size %dGB is smaller than snapshot '%s', expect size >= %dGB", d.sizeGB, img.SnapshotID, img.SnapshotGB)
+		case isRoot:
+			root = d
+		case d.sizeGB == 0:
+			sizeless = append(sizeless, device)
+		default:
+			extras = append(extras, d)
+		}
+	}
+	if len(sizeless) > 0 {
+		return disk{}, nil, errf(http.StatusBadRequest, "InvalidBlockDeviceMapping",
+			"Either snapshot ID or volume size must be provided for: %s", strings.Join(sizeless, ", "))
+	}
+	return root, extras, nil
 }
 
 // launchFailed ends a pending instance whose boot failed as EC2 ends one
@@ -315,7 +368,7 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 		d.el("ipAddress", in.PublicIP)
 	}
 	img, _ := s.images.Get(in.ImageID)
-	d.el("clientToken", in.ClientToken).el("architecture", img.Arch).el("rootDeviceType", "ebs").el("rootDeviceName", "/dev/sda1")
+	d.el("clientToken", in.ClientToken).el("architecture", img.Arch).el("rootDeviceType", "ebs").el("rootDeviceName", in.RootDevice)
 	if in.Spot {
 		d.el("instanceLifecycle", "spot").el("spotInstanceRequestId", in.SpotRequestID)
 	}
@@ -340,11 +393,16 @@ func (s *Server) writeInstance(d *xmlDoc, in Instance) {
 	}
 	d.close()
 	// As EC2 does, a pending instance (RunInstances' answer included)
-	// names no block device yet: the root volume shows once it runs.
+	// names no block device yet: its volumes show once it runs, each
+	// under the device name it is attached as.
 	d.open("blockDeviceMapping")
-	if in.State != "pending" && in.VolumeID != "" {
-		d.open("item").el("deviceName", "/dev/sda1").open("ebs").el("volumeId", in.VolumeID).
-			el("status", "attached").el("deleteOnTermination", "true").close().close()
+	if in.State != "pending" {
+		for _, id := range append([]string{in.VolumeID}, in.ExtraVolumeIDs...) {
+			if v, ok := s.volumes.Get(id); ok && v.InstanceID == in.ID {
+				d.open("item").el("deviceName", v.Device).open("ebs").el("volumeId", v.ID).
+					el("status", "attached").el("deleteOnTermination", strconv.FormatBool(v.DeleteOnTermination)).close().close()
+			}
+		}
 	}
 	d.close()
 	if in.Nested != "" {
@@ -466,7 +524,7 @@ func (s *Server) terminated(id string) {
 	if !ok {
 		return
 	}
-	vol, eni, spot := in.VolumeID, in.InterfaceID, in.SpotRequestID
+	eni, spot := in.InterfaceID, in.SpotRequestID
 	// A one-time request is done once its instance is: EC2 closes it.
 	s.spots.Update(spot, func(r *SpotRequest) { r.State = "closed" })
 	if n, ok := s.ifaces.Get(eni); ok && n.DeleteOnTermination {
@@ -474,10 +532,12 @@ func (s *Server) terminated(id string) {
 	} else if ok {
 		s.ifaces.Update(eni, func(n *NetworkInterface) { n.Status, n.InstanceID = "available", "" })
 	}
-	if v, ok := s.volumes.Get(vol); ok && v.DeleteOnTermination {
-		s.volumes.Delete(vol)
-	} else if ok {
-		s.volumes.Update(vol, func(v *Volume) { v.State, v.InstanceID = "available", "" })
+	for _, vol := range append([]string{in.VolumeID}, in.ExtraVolumeIDs...) {
+		if v, ok := s.volumes.Get(vol); ok && v.DeleteOnTermination {
+			s.volumes.Delete(vol)
+		} else if ok {
+			s.volumes.Update(vol, func(v *Volume) { v.State, v.InstanceID, v.Device = "available", "", "" })
+		}
 	}
 	s.CloseFront(id)
 	s.instances.Update(id, func(in *Instance) { in.State, in.PublicIP = "terminated", "" })

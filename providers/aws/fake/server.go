@@ -75,6 +75,7 @@ type Config struct {
 // UbuntuParameter and UbuntuARMParameter are the public SSM parameters of
 // Canonical's Ubuntu 24.04 images, x86_64 and arm64, which the adapter
 // resolves by default; UbuntuAMI and UbuntuARMAMI are the AMIs they name.
+// Their root device is /dev/sda1, an 8 GiB gp3 snapshot.
 const (
 	UbuntuParameter    = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 	UbuntuARMParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id"
@@ -82,11 +83,37 @@ const (
 	UbuntuARMAMI       = "ami-0fa1ce000000a2404"
 )
 
-// Image is a fake AMI.
+// AmazonLinux2Parameter is the public SSM parameter of Amazon Linux 2
+// (x86_64, gp2) and AmazonLinux2AMI the AMI it names: an image whose root
+// device is /dev/xvda, not /dev/sda1, an 8 GiB gp2 snapshot. A launch
+// that sizes /dev/sda1 on it adds a volume and leaves the root at 8 GiB.
+const (
+	AmazonLinux2Parameter = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
+	AmazonLinux2AMI       = "ami-0a2a2a00000000002"
+)
+
+// Image is a fake AMI. Its root volume is made from one EBS snapshot, as
+// on EC2: a launch gets the root at the snapshot's size and volume type,
+// resized (or retyped) only by a block-device mapping that names the
+// image's RootDevice; a mapping under any other name is a volume more.
 type Image struct {
 	Name string
 	// Arch is EC2's architecture name: x86_64 or arm64.
 	Arch string
+	// Owner is the owning account (default 099720109477, Canonical's).
+	Owner string
+	// RootDevice is the root volume's device name (rootDeviceName):
+	// /dev/sda1 on Ubuntu's images, /dev/xvda on Amazon Linux's. Empty
+	// is an image that names none, which no EBS-backed AMI is: for tests
+	// of what a client makes of one.
+	RootDevice string
+	// SnapshotGB is the root snapshot's size in GiB (default 8): the root
+	// volume's size unless the launch asks for more, and the least it may ask for.
+	SnapshotGB int
+	// VolumeType is the root snapshot's volume type (default gp2).
+	VolumeType string
+	// SnapshotID is the root snapshot's id (default made from the image's).
+	SnapshotID string
 }
 
 // Server is the fake. Close it when the test ends.
@@ -158,8 +185,12 @@ func New(cfg Config) *Server {
 	if err := s.SetClientAddr(cfg.ClientAddr); err != nil {
 		panic("fake.New: Config.ClientAddr: " + err.Error())
 	}
-	s.AddImage(UbuntuAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101", "x86_64", UbuntuParameter)
-	s.AddImage(UbuntuARMAMI, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20260101", "arm64", UbuntuARMParameter)
+	s.PutImage(UbuntuAMI, Image{Name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260101", Arch: "x86_64",
+		RootDevice: "/dev/sda1", VolumeType: "gp3"}, UbuntuParameter)
+	s.PutImage(UbuntuARMAMI, Image{Name: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20260101", Arch: "arm64",
+		RootDevice: "/dev/sda1", VolumeType: "gp3"}, UbuntuARMParameter)
+	s.PutImage(AmazonLinux2AMI, Image{Name: "amzn2-ami-hvm-2.0.20260101.0-x86_64-gp2", Arch: "x86_64", Owner: "137112412989",
+		RootDevice: "/dev/xvda", VolumeType: "gp2"}, AmazonLinux2Parameter)
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	return s
@@ -174,9 +205,29 @@ func (s *Server) Close() {
 }
 
 // AddImage makes an AMI of architecture arch (x86_64 or arm64)
-// resolvable, optionally behind an SSM parameter.
+// resolvable, optionally behind an SSM parameter: rooted at /dev/sda1 on
+// an 8 GiB gp2 snapshot (PutImage for another root).
 func (s *Server) AddImage(id, name, arch, parameter string) {
-	s.images.Put(id, Image{Name: name, Arch: arch})
+	s.PutImage(id, Image{Name: name, Arch: arch, RootDevice: "/dev/sda1"}, parameter)
+}
+
+// PutImage makes AMI id resolvable as img, optionally behind an SSM
+// parameter. img.RootDevice is taken as given, empty too; its other zero
+// fields get the defaults Image notes.
+func (s *Server) PutImage(id string, img Image, parameter string) {
+	if img.Owner == "" {
+		img.Owner = "099720109477"
+	}
+	if img.SnapshotGB == 0 {
+		img.SnapshotGB = 8
+	}
+	if img.VolumeType == "" {
+		img.VolumeType = "gp2"
+	}
+	if img.SnapshotID == "" {
+		img.SnapshotID = "snap-" + shortHash(id)
+	}
+	s.images.Put(id, img)
 	if parameter != "" {
 		s.ssm.Put(parameter, id)
 	}

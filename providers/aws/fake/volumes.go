@@ -42,7 +42,7 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 			continue
 		}
 		attached := map[bool]string{true: "attached"}[v.InstanceID != ""]
-		device := map[bool]string{true: "/dev/sda1"}[v.InstanceID != ""]
+		device := map[bool]string{true: v.Device}[v.InstanceID != ""]
 		if !matches(fs, v.Tags, map[string]string{"status": v.State, "attachment.instance-id": v.InstanceID,
 			"attachment.status": attached, "attachment.device": device, "attachment.delete-on-termination": strconv.FormatBool(v.DeleteOnTermination),
 			"availability-zone": v.Zone, "size": strconv.Itoa(v.SizeGB), "volume-id": v.ID, "volume-type": v.Type}, nil) || !s.volumeShown(v) {
@@ -55,7 +55,7 @@ func (s *Server) describeVolumes(c caller, p params) (*xmlDoc, *apiError) {
 			el("status", v.State).el("createTime", time.Now().UTC().Format(time.RFC3339)).el("volumeType", v.Type)
 		d.open("attachmentSet")
 		if v.InstanceID != "" {
-			d.open("item").el("volumeId", v.ID).el("instanceId", v.InstanceID).el("device", "/dev/sda1").el("status", "attached").
+			d.open("item").el("volumeId", v.ID).el("instanceId", v.InstanceID).el("device", v.Device).el("status", "attached").
 				el("deleteOnTermination", strconv.FormatBool(v.DeleteOnTermination)).close()
 		}
 		d.close().tags(v.Tags).close()
