@@ -369,6 +369,22 @@ func clientToken(id providers.Identity, c providers.Candidate, pl placement, sg 
 	return id.Name() + "-" + hex.EncodeToString(h[:])[:12]
 }
 
+// checkRootDevice refuses an image that names no root device. The launch
+// sizes the root volume (disk-gb, gp3) by a block-device mapping under the
+// image's RootDeviceName, as EC2 resizes the root only under that name: a
+// mapping under another name (/dev/sda1 on an image rooted at /dev/xvda)
+// adds an empty volume and leaves the root at its snapshot's size, 8 GiB
+// on Ubuntu and Amazon Linux. Every EBS-backed AMI names its root device;
+// one that does not is refused as the image input's rather than guessed.
+func checkRootDevice(image string, img ec2types.Image) error {
+	if sdk.ToString(img.RootDeviceName) != "" {
+		return nil
+	}
+	return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "image", Value: image,
+		Expected: "an EBS-backed AMI, which names its root device (/dev/sda1, /dev/xvda), or its SSM parameter",
+		Err:      fmt.Errorf("EC2 describes %s with no root device name, so its root volume cannot be sized to disk-gb", sdk.ToString(img.ImageId))})
+}
+
 // launchInput is the RunInstances request of one placement, the same for
 // the launch (run) and preflight's DryRun of it (checkPermissions): a
 // policy or SCP can allow or deny on any of its parameters (IMDSv2's
@@ -383,7 +399,9 @@ func launchInput(req providers.Request, c providers.Candidate, pl placement, ima
 	if req.DiskGB > 0 {
 		disk = req.DiskGB
 	}
-	rootDevice := firstNonEmpty(sdk.ToString(image.RootDeviceName), "/dev/sda1")
+	// The image's own root device name (checkRootDevice): EC2 sizes the
+	// root volume only by a mapping under that name.
+	rootDevice := sdk.ToString(image.RootDeviceName)
 	nic := ec2types.InstanceNetworkInterfaceSpecification{
 		DeviceIndex: sdk.Int32(0), SubnetId: sdk.String(pl.subnet),
 		AssociatePublicIpAddress: sdk.Bool(true), DeleteOnTermination: sdk.Bool(true),

@@ -324,6 +324,9 @@ func (p *Provider) lookupImage(ctx context.Context, cl *clients, region, image s
 	if err := p.checkImageArch(image, out.Images[0], arch); err != nil {
 		return ec2types.Image{}, err
 	}
+	if err := checkRootDevice(image, out.Images[0]); err != nil {
+		return ec2types.Image{}, err
+	}
 	return out.Images[0], nil
 }
 
