@@ -60,6 +60,9 @@ func (p *Provider) Create(ctx context.Context, req providers.Request, j provider
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDiskFitsImage(req, image); err != nil {
+		return nil, err
+	}
 	places, err := p.placements(ctx, cl, c)
 	if err != nil {
 		return nil, err
@@ -385,6 +388,39 @@ func checkRootDevice(image string, img ec2types.Image) error {
 		Err:      fmt.Errorf("EC2 describes %s with no root device name, so its root volume cannot be sized to disk-gb", sdk.ToString(img.ImageId))})
 }
 
+// diskGB is the root volume's size the launch asks for: disk-gb, or DefaultDiskGB.
+func diskGB(req providers.Request) int {
+	if req.DiskGB > 0 {
+		return req.DiskGB
+	}
+	return DefaultDiskGB
+}
+
+// checkDiskFitsImage refuses a disk-gb below the size of the image's root
+// snapshot, which EC2 refuses at launch (InvalidBlockDeviceMapping "Volume
+// of size …GB is smaller than snapshot"): refused here as the disk-gb
+// input's, before anything is made, rather than as the launch's (or the
+// preflight's dry run, which reads like a missing permission).
+func checkDiskFitsImage(req providers.Request, img ec2types.Image) error {
+	root := sdk.ToString(img.RootDeviceName)
+	for _, m := range img.BlockDeviceMappings {
+		if sdk.ToString(m.DeviceName) != root || m.Ebs == nil {
+			continue
+		}
+		least := int(sdk.ToInt32(m.Ebs.VolumeSize))
+		if disk := diskGB(req); disk < least {
+			value := strconv.Itoa(disk)
+			if req.DiskGB == 0 {
+				value += " (the default)"
+			}
+			return providers.Classified(providers.ClassInvalid, "", &providers.InputError{Input: "disk-gb", Value: value,
+				Expected: fmt.Sprintf("a whole number of GB of at least %d, the size of image %s's root snapshot", least, sdk.ToString(img.ImageId)),
+				Err:      errors.New("EC2 does not make a root volume smaller than its image's snapshot")})
+		}
+	}
+	return nil
+}
+
 // launchInput is the RunInstances request of one placement, the same for
 // the launch (run) and preflight's DryRun of it (checkPermissions): a
 // policy or SCP can allow or deny on any of its parameters (IMDSv2's
@@ -395,10 +431,7 @@ func checkRootDevice(image string, img ec2types.Image) error {
 // VPC's default group, which the policy checks the same way. The caller
 // adds what only the real launch sends: ClientToken and UserData.
 func launchInput(req providers.Request, c providers.Candidate, pl placement, image ec2types.Image, sg string) *ec2.RunInstancesInput {
-	disk := DefaultDiskGB
-	if req.DiskGB > 0 {
-		disk = req.DiskGB
-	}
+	disk := diskGB(req)
 	// The image's own root device name (checkRootDevice): EC2 sizes the
 	// root volume only by a mapping under that name.
 	rootDevice := sdk.ToString(image.RootDeviceName)

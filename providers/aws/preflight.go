@@ -98,6 +98,9 @@ func (p *Provider) Preflight(ctx context.Context, req providers.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDiskFitsImage(req, image); err != nil {
+		return err
+	}
 	// The placements Create would try: the subnet-id input's subnet, or the
 	// default subnets of the zones offering the type. The dry runs name the
 	// first, as the launch does, so EC2 does not pick a default subnet of

@@ -87,3 +87,44 @@ func TestImageWithoutRootDevice(t *testing.T) {
 		t.Errorf("the refusals left %d instances, %d groups, %d volumes", insts, groups, vols)
 	}
 }
+
+// TestDiskBelowTheImageSnapshot: a disk-gb below the image's root
+// snapshot, which EC2 refuses at launch, is refused as the disk-gb input's
+// by the preflight and by Create, naming the least size, before anything
+// is made; the default 50 GB on a larger snapshot says it is the default.
+// The snapshot's size is what it may equal.
+func TestDiskBelowTheImageSnapshot(t *testing.T) {
+	srv := newFake(t, idleBooter)
+	const ami = "ami-0000000000000000f"
+	srv.PutImage(ami, fake.Image{Name: "big", Arch: "x86_64", RootDevice: "/dev/sda1", SnapshotGB: 80}, "")
+	p := amd64Provider(t, srv)
+	for disk, want := range map[int]string{
+		20: `input "disk-gb": got "20", expected a whole number of GB of at least 80, the size of image ` + ami + `'s root snapshot`,
+		0:  `input "disk-gb": got "50 (the default)", expected a whole number of GB of at least 80`,
+	} {
+		req := request(identity("aws"))
+		req.Image, req.DiskGB = ami, disk
+		err := p.Preflight(context.Background(), req)
+		if err == nil || !strings.Contains(err.Error(), want) || providers.ClassOf(err) != providers.ClassInvalid {
+			t.Errorf("disk-gb %d: preflight = %v, want invalid: %s", disk, err, want)
+		}
+		_, err = p.Create(context.Background(), req, nil)
+		if err == nil || !strings.Contains(err.Error(), want) || providers.ClassOf(err) != providers.ClassInvalid {
+			t.Errorf("disk-gb %d: create = %v, want invalid: %s", disk, err, want)
+		}
+	}
+	if insts, groups, vols := srv.Live(); insts+groups+vols != 0 {
+		t.Fatalf("the refusals left %d instances, %d groups, %d volumes", insts, groups, vols)
+	}
+	req := request(identity("aws"))
+	req.Image, req.DiskGB = ami, 80
+	if err := p.Preflight(context.Background(), req); err != nil {
+		t.Fatalf("disk-gb 80 on an 80 GB snapshot: preflight: %v", err)
+	}
+	if _, err := p.Create(context.Background(), req, nil); err != nil {
+		t.Fatalf("disk-gb 80 on an 80 GB snapshot: create: %v", err)
+	}
+	if vols := srv.Volumes(); len(vols) != 1 || vols[0].SizeGB != 80 {
+		t.Errorf("volumes = %+v, want the 80 GB root", vols)
+	}
+}
