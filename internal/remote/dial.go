@@ -133,6 +133,11 @@ type DialOptions struct {
 	// Sleep waits between attempts, or returns ctx's error once ctx ends
 	// (default waits.Sleep); tests record the waits instead of sleeping.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// StepTimer starts the timer of a RunSpec.Timeout: fired delivers
+	// once d has passed, stop releases it (default a time.Timer). Tests
+	// start it where the command's output says it has got to, so what
+	// they check does not depend on how fast a loaded host starts it.
+	StepTimer func(d time.Duration) (fired <-chan time.Time, stop func())
 }
 
 func (o DialOptions) withDefaults() DialOptions {
@@ -162,6 +167,12 @@ func (o DialOptions) withDefaults() DialOptions {
 	}
 	if o.Sleep == nil {
 		o.Sleep = waits.Sleep
+	}
+	if o.StepTimer == nil {
+		o.StepTimer = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTimer(d)
+			return t.C, func() { t.Stop() }
+		}
 	}
 	return o
 }
