@@ -59,3 +59,24 @@ func TestLogFenceOutrunsEveryBacktickRun(t *testing.T) {
 		t.Errorf("log body %q, want the log verbatim %q", body, out)
 	}
 }
+
+// Logs collected from the host share the summary's budget with the step
+// logs: many long ones are cut and then left out, and the whole stays
+// under GitHub's 1 MiB limit.
+func TestCollectedLogsAreCutUnderTheSummaryLimit(t *testing.T) {
+	res := &verify.Result{Display: "SSH", Outcome: verify.Failed}
+	big := strings.Repeat(strings.Repeat("y", 1000)+"\n", 200)
+	for i := range 40 {
+		res.Collected = append(res.Collected, verify.Log{Name: "log " + string(rune('a'+i%26)), Text: big})
+	}
+	md := Markdown(res)
+	if len(md) > maxTotal+maxPerStep {
+		t.Fatalf("summary is %d bytes, over its budget of %d and one last block (GitHub refuses 1 MiB)", len(md), maxTotal)
+	}
+	if n := strings.Count(md, "<details>"); n == 0 || n == 40 {
+		t.Errorf("%d of 40 collected logs shown, want the first few and the rest left out", n)
+	}
+	if !strings.Contains(md, "bytes cut") {
+		t.Error("long logs were not marked as cut")
+	}
+}
