@@ -380,12 +380,17 @@ func noPinnedKeyType(err error, t Target) error {
 	}
 }
 
-// isAuthFailure recognises x/crypto's own message for "every method was
-// refused"; it has no typed error for it.
+// isAuthFailure recognises a refused key; x/crypto has no typed error for
+// it. Its own messages say every method was refused ("ssh: unable to
+// authenticate") or that it gave up after its cap on attempts ("ssh: too
+// many authentication attempts"); a host that stops taking attempts
+// disconnects, OpenSSH past MaxAuthTries with "Too many authentication
+// failures", an x/crypto server with "too many authentication attempts".
 func isAuthFailure(err error) bool {
-	msg := err.Error()
+	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "ssh: unable to authenticate") ||
-		strings.Contains(msg, "ssh: too many authentication attempts")
+		strings.Contains(msg, "too many authentication attempts") ||
+		strings.Contains(msg, "too many authentication failures")
 }
 
 // dialOnce makes one connection and handshake. presented is the host key
