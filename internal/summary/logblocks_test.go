@@ -1,6 +1,7 @@
 package summary
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,5 +79,29 @@ func TestCollectedLogsAreCutUnderTheSummaryLimit(t *testing.T) {
 	}
 	if !strings.Contains(md, "bytes cut") {
 		t.Error("long logs were not marked as cut")
+	}
+}
+
+// One step's long log is cut to its last maxPerStep bytes however much of
+// the summary's budget is left, and the cut starts at a line: the block
+// says how many bytes were cut, then whole lines to the end.
+func TestStepLogIsCutToWholeLinesUnderItsCap(t *testing.T) {
+	var out strings.Builder
+	for i := range 12000 {
+		fmt.Fprintf(&out, "line %06d abcd\n", i) // 17 bytes: no line starts at the cap
+	}
+	log := out.String()
+	res := &verify.Result{Display: "SSH", Outcome: verify.Failed,
+		Steps: []verify.StepResult{{Name: "long", Status: matrix.Fail, Output: log}}}
+	_, body := logBlock(t, Markdown(res), "Log: long")
+	head, rest, _ := strings.Cut(body, "\n")
+	if len(rest) > maxPerStep {
+		t.Errorf("the log block holds %d bytes of log, over the per-step cap of %d", len(rest), maxPerStep)
+	}
+	if want := fmt.Sprintf("[… %d bytes cut …]", len(log)-len(rest)-1); head != want {
+		t.Errorf("the block starts %q, want %q", head, want)
+	}
+	if !strings.HasSuffix(log, "\n"+rest+"\n") {
+		t.Errorf("what is kept does not start at a line: %.40q…", rest)
 	}
 }
