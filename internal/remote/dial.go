@@ -133,6 +133,11 @@ type DialOptions struct {
 	// Sleep waits between attempts, or returns ctx's error once ctx ends
 	// (default waits.Sleep); tests record the waits instead of sleeping.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// StepTimer starts the timer of a RunSpec.Timeout: fired delivers
+	// once d has passed, stop releases it (default a time.Timer). Tests
+	// start it where the command's output says it has got to, so what
+	// they check does not depend on how fast a loaded host starts it.
+	StepTimer func(d time.Duration) (fired <-chan time.Time, stop func())
 }
 
 func (o DialOptions) withDefaults() DialOptions {
@@ -162,6 +167,12 @@ func (o DialOptions) withDefaults() DialOptions {
 	}
 	if o.Sleep == nil {
 		o.Sleep = waits.Sleep
+	}
+	if o.StepTimer == nil {
+		o.StepTimer = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTimer(d)
+			return t.C, func() { t.Stop() }
+		}
 	}
 	return o
 }
@@ -369,12 +380,17 @@ func noPinnedKeyType(err error, t Target) error {
 	}
 }
 
-// isAuthFailure recognises x/crypto's own message for "every method was
-// refused"; it has no typed error for it.
+// isAuthFailure recognises a refused key; x/crypto has no typed error for
+// it. Its own messages say every method was refused ("ssh: unable to
+// authenticate") or that it gave up after its cap on attempts ("ssh: too
+// many authentication attempts"); a host that stops taking attempts
+// disconnects, OpenSSH past MaxAuthTries with "Too many authentication
+// failures", an x/crypto server with "too many authentication attempts".
 func isAuthFailure(err error) bool {
-	msg := err.Error()
+	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "ssh: unable to authenticate") ||
-		strings.Contains(msg, "ssh: too many authentication attempts")
+		strings.Contains(msg, "too many authentication attempts") ||
+		strings.Contains(msg, "too many authentication failures")
 }
 
 // dialOnce makes one connection and handshake. presented is the host key

@@ -282,13 +282,11 @@ func remoteGone(t *testing.T, c *Client, marker string) {
 	}
 }
 
+// The timeout's clock starts once the command has printed "started" (see
+// afterOutput), so the kill finds it past that point however slowly a
+// loaded host gets it there.
 func TestRunTimeoutKills(t *testing.T) {
 	f := newFixture(t)
-	c := f.dial(t, fast())
-	sc := f.dial(t, fast())
-	if ok, err := sc.CheckSudo(testContext(t)); err != nil || !ok {
-		t.Fatalf("CheckSudo: ok %v, err %v", ok, err)
-	}
 	pid := strconv.Itoa(os.Getpid() % 100)
 	tests := []struct {
 		name    string
@@ -302,16 +300,20 @@ func TestRunTimeoutKills(t *testing.T) {
 		// killpg as the login user cannot reach the other user's processes.
 		{"other user through sudo", f.other, "echo started; sleep 61.2" + pid + "; echo survived", []string{"sleep 61.2" + pid}},
 		// A process in a session of its own escapes killpg.
-		{"escaped to a new session", "", "echo started; setsid sleep 61.3" + pid + " </dev/null >/dev/null 2>&1 & sleep 61.4" + pid,
+		{"escaped to a new session", "", "setsid sleep 61.3" + pid + " </dev/null >/dev/null 2>&1 & echo started; sleep 61.4" + pid,
 			[]string{"sleep 61.3" + pid, "sleep 61.4" + pid}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, as := c, tt.asUser
+			seen := newAfterOutput("started\n")
+			c, as := f.dial(t, seen.options(fast())), tt.asUser
 			if as == "sudo" {
-				c, as = sc, f.login
+				if ok, err := c.CheckSudo(testContext(t)); err != nil || !ok {
+					t.Fatalf("CheckSudo: ok %v, err %v", ok, err)
+				}
+				as = f.login
 			}
-			res, err := c.Run(testContext(t), RunSpec{Command: tt.command, AsUser: as, Timeout: 300 * time.Millisecond})
+			res, err := c.Run(testContext(t), RunSpec{Command: tt.command, AsUser: as, Timeout: 300 * time.Millisecond, Stdout: seen})
 			if err != nil {
 				t.Fatalf("a timeout is a result, not an error: %v", err)
 			}
@@ -327,11 +329,11 @@ func TestRunTimeoutKills(t *testing.T) {
 			for _, m := range tt.markers {
 				remoteGone(t, c, m)
 			}
+			// The connection outlives killed commands.
+			if res := run(t, c, RunSpec{Command: "echo still here"}); string(res.Output) != "still here\n" {
+				t.Errorf("after timeout: %q", res.Output)
+			}
 		})
-	}
-	// The connection outlives killed commands.
-	if res := run(t, c, RunSpec{Command: "echo still here"}); string(res.Output) != "still here\n" {
-		t.Errorf("after timeout: %q", res.Output)
 	}
 }
 
@@ -340,7 +342,8 @@ func TestRunTimeoutKills(t *testing.T) {
 // keep the sweep from ending what escaped killpg.
 func TestSweepSkipsTheLoginProfile(t *testing.T) {
 	f := newFixture(t)
-	c := f.dial(t, fast())
+	seen := newAfterOutput("started\n")
+	c := f.dial(t, seen.options(fast()))
 	u, err := user.Lookup(f.other)
 	if err != nil {
 		t.Fatal(err)
@@ -353,8 +356,8 @@ func TestSweepSkipsTheLoginProfile(t *testing.T) {
 	t.Cleanup(func() { os.Remove(profile); os.Remove(flag) })
 	marker := "sleep 61.6" + strconv.Itoa(os.Getpid()%100)
 	// The command's own login passes; every login after it would wait.
-	cmd := "touch " + Quote(flag) + "; echo started; setsid " + marker + " </dev/null >/dev/null 2>&1 & sleep 61.7"
-	res, err := c.Run(testContext(t), RunSpec{Command: cmd, AsUser: f.other, Timeout: 300 * time.Millisecond})
+	cmd := "touch " + Quote(flag) + "; setsid " + marker + " </dev/null >/dev/null 2>&1 & echo started; sleep 61.7"
+	res, err := c.Run(testContext(t), RunSpec{Command: cmd, AsUser: f.other, Timeout: 300 * time.Millisecond, Stdout: seen})
 	if err != nil || !res.TimedOut {
 		t.Fatalf("result %+v, err %v; want a timeout", res, err)
 	}
@@ -384,7 +387,8 @@ func TestRunTimeoutIsTheStepTimeout(t *testing.T) {
 // killed.
 func TestRunTimeoutTermsBeforeKill(t *testing.T) {
 	f := newFixture(t)
-	c := f.dial(t, fast())
+	seen := newAfterOutput("started\n")
+	c := f.dial(t, seen.options(fast()))
 	// Where the host's user can write: t.TempDir's parent is root's alone.
 	dir, err := os.MkdirTemp("/tmp", "mvm-remote-term-")
 	if err != nil {
@@ -396,12 +400,15 @@ func TestRunTimeoutTermsBeforeKill(t *testing.T) {
 	}
 	pid := strconv.Itoa(os.Getpid() % 100)
 	cleaned := filepath.Join(dir, "cleaned-up")
+	// Each child says when its trap is set; the timeout's clock starts
+	// once both have.
+	politeSet, stubbornSet := filepath.Join(dir, "polite-trap-set"), filepath.Join(dir, "stubborn-trap-set")
 	polite, stubborn := "sleep 63.1"+pid, "sleep 63.2"+pid
-	cmd := "echo started; " +
-		"setsid bash -c " + Quote("trap 'touch "+cleaned+"; exit' TERM; "+polite+" & wait") + " </dev/null >/dev/null 2>&1 & " +
-		"setsid bash -c " + Quote("trap '' TERM; "+stubborn) + " </dev/null >/dev/null 2>&1 & " +
-		"sleep 63.3" + pid
-	res, err := c.Run(testContext(t), RunSpec{Command: cmd, Timeout: 300 * time.Millisecond})
+	cmd := "setsid bash -c " + Quote("trap 'touch "+cleaned+"; exit' TERM; touch "+politeSet+"; "+polite+" & wait") + " </dev/null >/dev/null 2>&1 & " +
+		"setsid bash -c " + Quote("trap '' TERM; touch "+stubbornSet+"; "+stubborn) + " </dev/null >/dev/null 2>&1 & " +
+		"until [ -e " + politeSet + " ] && [ -e " + stubbornSet + " ]; do sleep 0.05; done; " +
+		"echo started; sleep 63.3" + pid
+	res, err := c.Run(testContext(t), RunSpec{Command: cmd, Timeout: 300 * time.Millisecond, Stdout: seen})
 	if err != nil || !res.TimedOut {
 		t.Fatalf("res %+v, err %v; want a timeout", res, err)
 	}

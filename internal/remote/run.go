@@ -108,9 +108,9 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 
 	var timeout <-chan time.Time
 	if s.Timeout > 0 {
-		t := time.NewTimer(s.Timeout)
-		defer t.Stop()
-		timeout = t.C
+		fired, stop := c.opts.StepTimer(s.Timeout)
+		defer stop()
+		timeout = fired
 	}
 	var waitErr, ctxErr error
 	ended := true
