@@ -101,7 +101,8 @@ func Inputs() []Input {
 		teardown     = []string{ModeRun, ModeUp, ModeDown}
 		// noCloud are the providers that create no cloud host: local uses
 		// this machine and ssh an existing one, so where a host is placed,
-		// its size and image, its firewall and its cost mean nothing there.
+		// its size and image, its firewall, its cost and its lifetime (ttl)
+		// mean nothing there.
 		noCloud = []string{"local", "ssh"}
 	)
 	endpoint := func(provider, api string) Input {
@@ -217,7 +218,8 @@ func Inputs() []Input {
 				"makes that shutdown a termination. What outlives the host, such as its security group, is deleted by the " +
 				"post step or down (a janitor deleting expired resources is planned, not built yet). Must be longer than " +
 				"timeout-minutes.",
-			Modes: provisioning,
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
 			Name:    "disk-gb",

@@ -549,7 +549,7 @@ func (l *loader) key(r *Run) {
 // budgets checks the timeouts against each other in run and up, the modes
 // whose cycle splits timeout-minutes into work and teardown: the work must
 // leave the teardown budget inside the job, and the host must outlive the
-// job. report has no teardown (its GitHub calls are bounded by
+// job (a host the run boots: ttl does not apply to local or ssh). report has no teardown (its GitHub calls are bounded by
 // timeout-minutes alone, which whole already keeps at a minute or more) and
 // down's teardown is bounded by teardown-budget (at least a minute), not timeout-minutes, so
 // neither is held to teardown-budget here: a report job with
@@ -563,7 +563,10 @@ func (l *loader) budgets(r *Run) {
 		l.fail("timeout-minutes", strconv.Itoa(r.TimeoutMinutes),
 			fmt.Sprintf("more minutes than teardown-budget (%s) plus at least one minute of work", r.TeardownBudget), nil)
 	}
-	if r.TTL != 0 && r.TTL <= timeout {
+	// Only a host the run boots expires at the TTL: local's and ssh's
+	// machines stay, so a timeout-minutes past the default 3h is no
+	// conflict there (ttl does not apply to them).
+	if r.TTL != 0 && r.TTL <= timeout && l.table["ttl"].AppliesTo(r.Mode, r.Provider) {
 		l.fail("ttl", l.get("ttl"), fmt.Sprintf("a duration longer than timeout-minutes (%s), so the host does not destroy itself mid-run", timeout), nil)
 	}
 }
