@@ -143,7 +143,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:        "display",
-			Description: "Text of the matrix's Provider column (e.g. AWS); default: the provider's display name.",
+			Description: fmt.Sprintf("Text of the matrix's Provider column (e.g. AWS), at most %d characters; default: the provider's display name.", MaxDisplayLen),
 			Modes:       provisioning,
 		},
 		{

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -89,7 +90,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	l.provider(r, opt.Providers)
 	r.Lane = l.oneOf("lane", lanes)
 	l.key(r)
-	r.Display = l.get("display")
+	r.Display = l.display()
 
 	r.Out = l.out()
 	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a positive whole number of minutes, at most 10080 (e.g. 90)")
@@ -420,6 +421,21 @@ func (l *loader) word(name, expected string) string {
 	v := l.get(name)
 	if strings.ContainsFunc(v, isSpaceOrQuote) {
 		l.fail(name, v, expected, nil)
+	}
+	return v
+}
+
+// MaxDisplayLen is the most characters (runes) of the display input. Any
+// character is allowed (the matrix escapes each), but escaping can grow one
+// to 14 bytes ("$" as <span>$</span>), and a display of thousands would
+// leave its row no room in the PR comment: refused here, naming display,
+// not at report time.
+const MaxDisplayLen = 100
+
+func (l *loader) display() string {
+	v := l.get("display")
+	if utf8.RuneCountInString(v) > MaxDisplayLen {
+		l.fail("display", v, fmt.Sprintf("at most %d characters of text for the matrix's Provider column (e.g. AWS)", MaxDisplayLen), nil)
 	}
 	return v
 }
