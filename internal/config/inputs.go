@@ -323,9 +323,12 @@ func Inputs() []Input {
 			Modes:         reporting,
 		},
 		{
-			Name:        "github-api-url",
-			Description: "GitHub API URL; default: GITHUB_API_URL, else https://api.github.com.",
-			Modes:       reporting,
+			Name: "github-api-url",
+			Description: "GitHub API URL; default: GITHUB_API_URL, else https://api.github.com. A bare host (no path) " +
+				"other than an api.* one, such as https://ghe.example.com, is taken for a GitHub Enterprise Server and " +
+				"called under /api/v3/ (https://ghe.example.com/api/v3/); api.github.com, api.SUBDOMAIN.ghe.com and a URL " +
+				"with a path are called as given.",
+			Modes: reporting,
 		},
 		{
 			Name:        "github-repository",
