@@ -267,7 +267,8 @@ func Inputs() []Input {
 		{
 			Name: "candidates",
 			Description: "Ordered fallback list as YAML or JSON, e.g. [{region: us-east-1, type: c8i.2xlarge}, {region: " +
-				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. One candidate is a list of " +
+				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type (or its alias instance-type, not both in one " +
+				"entry), market. One candidate is a list of " +
 				"one, in [ ]. Capacity and quota errors move on to the next; throttling and 5xx errors are retried on the " +
 				"same candidate (4 times, backing off), then move on as capacity errors do.",
 			Modes:        placement,
