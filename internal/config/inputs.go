@@ -101,7 +101,8 @@ func Inputs() []Input {
 		teardown     = []string{ModeRun, ModeUp, ModeDown}
 		// noCloud are the providers that create no cloud host: local uses
 		// this machine and ssh an existing one, so where a host is placed,
-		// its size and image, its firewall and its cost mean nothing there.
+		// its size and image, its firewall, its cost and its lifetime (ttl)
+		// mean nothing there.
 		noCloud = []string{"local", "ssh"}
 	)
 	endpoint := func(provider, api string) Input {
@@ -142,7 +143,7 @@ func Inputs() []Input {
 		},
 		{
 			Name:        "display",
-			Description: "Text of the matrix's Provider column (e.g. AWS); default: the provider's display name.",
+			Description: fmt.Sprintf("Text of the matrix's Provider column (e.g. AWS), at most %d characters; default: the provider's display name.", MaxDisplayLen),
 			Modes:       provisioning,
 		},
 		{
@@ -217,7 +218,8 @@ func Inputs() []Input {
 				"makes that shutdown a termination. What outlives the host, such as its security group, is deleted by the " +
 				"post step or down (a janitor deleting expired resources is planned, not built yet). Must be longer than " +
 				"timeout-minutes.",
-			Modes: provisioning,
+			Modes:        provisioning,
+			NotProviders: noCloud,
 		},
 		{
 			Name:    "disk-gb",
@@ -265,7 +267,8 @@ func Inputs() []Input {
 		{
 			Name: "candidates",
 			Description: "Ordered fallback list as YAML or JSON, e.g. [{region: us-east-1, type: c8i.2xlarge}, {region: " +
-				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type, market. One candidate is a list of " +
+				"us-east-2, type: m8i.2xlarge, market: spot}]; keys region, zone, type (or its alias instance-type, not both in one " +
+				"entry), market. One candidate is a list of " +
 				"one, in [ ]. Capacity and quota errors move on to the next; throttling and 5xx errors are retried on the " +
 				"same candidate (4 times, backing off), then move on as capacity errors do.",
 			Modes:        placement,
@@ -321,9 +324,12 @@ func Inputs() []Input {
 			Modes:         reporting,
 		},
 		{
-			Name:        "github-api-url",
-			Description: "GitHub API URL; default: GITHUB_API_URL, else https://api.github.com.",
-			Modes:       reporting,
+			Name: "github-api-url",
+			Description: "GitHub API URL; default: GITHUB_API_URL, else https://api.github.com. A bare host (no path) " +
+				"other than an api.* one, such as https://ghe.example.com, is taken for a GitHub Enterprise Server and " +
+				"called under /api/v3/ (https://ghe.example.com/api/v3/); api.github.com, api.SUBDOMAIN.ghe.com and a URL " +
+				"with a path are called as given.",
+			Modes: reporting,
 		},
 		{
 			Name:        "github-repository",

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/providers"
@@ -89,7 +90,7 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	l.provider(r, opt.Providers)
 	r.Lane = l.oneOf("lane", lanes)
 	l.key(r)
-	r.Display = l.get("display")
+	r.Display = l.display()
 
 	r.Out = l.out()
 	r.TimeoutMinutes = l.whole("timeout-minutes", 1, 7*24*60, "a positive whole number of minutes, at most 10080 (e.g. 90)")
@@ -424,6 +425,21 @@ func (l *loader) word(name, expected string) string {
 	return v
 }
 
+// MaxDisplayLen is the most characters (runes) of the display input. Any
+// character is allowed (the matrix escapes each), but escaping can grow one
+// to 14 bytes ("$" as <span>$</span>), and a display of thousands would
+// leave its row no room in the PR comment: refused here, naming display,
+// not at report time.
+const MaxDisplayLen = 100
+
+func (l *loader) display() string {
+	v := l.get("display")
+	if utf8.RuneCountInString(v) > MaxDisplayLen {
+		l.fail("display", v, fmt.Sprintf("at most %d characters of text for the matrix's Provider column (e.g. AWS)", MaxDisplayLen), nil)
+	}
+	return v
+}
+
 func isSpaceOrQuote(r rune) bool {
 	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '"' || r == '\''
 }
@@ -549,7 +565,7 @@ func (l *loader) key(r *Run) {
 // budgets checks the timeouts against each other in run and up, the modes
 // whose cycle splits timeout-minutes into work and teardown: the work must
 // leave the teardown budget inside the job, and the host must outlive the
-// job. report has no teardown (its GitHub calls are bounded by
+// job (a host the run boots: ttl does not apply to local or ssh). report has no teardown (its GitHub calls are bounded by
 // timeout-minutes alone, which whole already keeps at a minute or more) and
 // down's teardown is bounded by teardown-budget (at least a minute), not timeout-minutes, so
 // neither is held to teardown-budget here: a report job with
@@ -563,7 +579,10 @@ func (l *loader) budgets(r *Run) {
 		l.fail("timeout-minutes", strconv.Itoa(r.TimeoutMinutes),
 			fmt.Sprintf("more minutes than teardown-budget (%s) plus at least one minute of work", r.TeardownBudget), nil)
 	}
-	if r.TTL != 0 && r.TTL <= timeout {
+	// Only a host the run boots expires at the TTL: local's and ssh's
+	// machines stay, so a timeout-minutes past the default 3h is no
+	// conflict there (ttl does not apply to them).
+	if r.TTL != 0 && r.TTL <= timeout && l.table["ttl"].AppliesTo(r.Mode, r.Provider) {
 		l.fail("ttl", l.get("ttl"), fmt.Sprintf("a duration longer than timeout-minutes (%s), so the host does not destroy itself mid-run", timeout), nil)
 	}
 }

@@ -22,6 +22,11 @@ const (
 	runURL    = "https://github.com/acme/widgets/actions/runs/42"
 )
 
+// apiPrefix is where the reporter calls the fake: its URL is a bare host
+// that is not an api.* one, so the reporter takes it for a GHES web host
+// and calls the API under /api/v3 (restBase), which the fake serves too.
+const apiPrefix = "/api/v3"
+
 // newFake starts a fake GitHub with a writing and a read-only token and PR
 // #7 whose head is sha1.
 func newFake(t *testing.T, opts ...fakegh.Option) *fakegh.Server {

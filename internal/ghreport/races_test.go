@@ -72,8 +72,8 @@ func TestCommentDeletedDuringUpdateIsRecreated(t *testing.T) {
 		}
 	}
 	log := requestLog(f)
-	patch404 := strings.Index(log, fmt.Sprintf("PATCH /repos/%s/issues/comments/%d 404", testRepo, id))
-	created := strings.Index(log, fmt.Sprintf("POST /repos/%s/issues/%d/comments 201", testRepo, testPR))
+	patch404 := strings.Index(log, fmt.Sprintf("PATCH %s/repos/%s/issues/comments/%d 404", apiPrefix, testRepo, id))
+	created := strings.Index(log, fmt.Sprintf("POST %s/repos/%s/issues/%d/comments 201", apiPrefix, testRepo, testPR))
 	if patch404 < 0 || created < patch404 {
 		t.Errorf("want the update answered 404 and then a comment created:\n%s", log)
 	}

@@ -134,7 +134,7 @@ func (r *Reporter) Report(ctx context.Context, expectedKeys []string, matrixFile
 			if !out.Degraded {
 				out.note(true, "%s", reason)
 			}
-		} else if u, err := r.publishFinal(ctx, rows, head); errors.As(err, new(superseded)) {
+		} else if u, err := r.publishFinal(ctx, rows, head, expectedKeys); errors.As(err, new(superseded)) {
 			out.note(false, "%v: the matrix comment follows the newer head and was not rewritten for %s", err, matrix.ShortSHA(head))
 		} else if err != nil {
 			r.degradeComment(&out, err)
@@ -245,7 +245,9 @@ func (r *Reporter) gather(ctx context.Context, g *gathered) error {
 
 // publishFinal writes rows as the comment's matrix and reads back until the
 // comment is single and holds every row (a late leg may still be writing).
-func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head string) (string, error) {
+// The comment lists them in order (expect's keys first, as the summary,
+// matrix.md and matrix.json do), not Merge's provider order.
+func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head string, order []string) (string, error) {
 	for writes := 0; ; writes++ {
 		v, err := r.read(ctx, head)
 		if err != nil {
@@ -261,6 +263,7 @@ func (r *Reporter) publishFinal(ctx context.Context, rows []matrix.Row, head str
 			return "", err
 		}
 		merged := finalRows(matrix.Merge(v.desired(nil, head), rows, head), head)
+		matrix.Sort(merged, order)
 		// No leg is writing any more (the report job runs after them), so
 		// the write's bound is only there to end a request that hangs.
 		if err := r.afterWrite(ctx, r.write(ctx, v, merged, head, r.now().Add(r.cfg.Quiet/2)), head); err != nil {

@@ -49,7 +49,9 @@ type Config struct {
 	// sent to GitHub and every Outcome is degraded.
 	Token string
 	// APIURL is the REST API base (input github-api-url, default
-	// GITHUB_API_URL; "https://ghe.example.com/api/v3" on GHES).
+	// GITHUB_API_URL; "https://ghe.example.com/api/v3" on GHES). A bare
+	// host that is not an api.* one ("https://ghe.example.com") is a GHES
+	// web host, and its API is called under /api/v3/ (restBase).
 	APIURL string
 	// Repo is "owner/name"; empty means Event.Repo.
 	Repo  string
@@ -227,6 +229,7 @@ func New(cfg Config) (*Reporter, error) {
 		return nil, &InputError{Input: "github-api-url", Value: cfg.APIURL,
 			Expected: "an http(s) URL like " + DefaultAPIURL + " or https://ghe.example.com/api/v3"}
 	}
+	cfg.APIURL = restBase(u, cfg.APIURL)
 	if cfg.JobURL == "" && cfg.CheckRunID > 0 && cfg.Event.JobsURL != "" {
 		cfg.JobURL = fmt.Sprintf("%s/%d", cfg.Event.JobsURL, cfg.CheckRunID)
 	}
@@ -294,6 +297,24 @@ func New(cfg Config) (*Reporter, error) {
 		r.off = noCommit
 	}
 	return r, nil
+}
+
+// restBase is the REST API base for the github-api-url raw, parsed as u.
+// A URL with a path is taken as given (".../api/v3", a proxy's path), and
+// so is a bare api.* host: api.github.com, or GHE.com's
+// api.SUBDOMAIN.ghe.com. Any other bare host ("https://ghe.example.com",
+// with or without the trailing slash) is a GitHub Enterprise Server's web
+// host, which serves the API under /api/v3/, as go-github's
+// WithEnterpriseURLs has it: called at the root, /repos/… would be the
+// web UI's 404, and reporting would degrade over a URL that names the
+// right server.
+func restBase(u *url.URL, raw string) string {
+	if (u.Path != "" && u.Path != "/") || strings.HasPrefix(strings.ToLower(u.Hostname()), "api.") {
+		return raw
+	}
+	v := *u
+	v.Path, v.RawPath = "/api/v3/", ""
+	return v.String()
 }
 
 // noCommit: nothing names the commit. On a PR, Report learns it from the

@@ -47,7 +47,7 @@ func oldReadIsReadAgain(t *testing.T, tenths time.Duration) {
 	if out.Degraded || out.CommentURL == "" {
 		t.Fatalf("Start: %+v", out)
 	}
-	listPath := "/repos/" + testRepo + "/issues/7/comments"
+	listPath := apiPrefix + "/repos/" + testRepo + "/issues/7/comments"
 	lists := -1 // the first listing failed
 	for _, req := range f.Requests() {
 		if req.Method == "POST" && req.Path == listPath {
@@ -83,7 +83,7 @@ func TestEveryOldReadIsReadAgainBeforeWriting(t *testing.T) {
 		return now
 	}
 	const quiet = 8 * time.Second
-	listPath := "/repos/" + testRepo + "/issues/7/comments"
+	listPath := apiPrefix + "/repos/" + testRepo + "/issues/7/comments"
 	// slow moves the clock a quiet period while the next listing is
 	// answered, after it was served; then it runs then (if set).
 	var slow bool
@@ -189,7 +189,7 @@ func TestReadAgainDoesNotCountAgainstTheReadCap(t *testing.T) {
 		return now
 	}
 	const quiet = 8 * time.Second
-	listPath := "/repos/" + testRepo + "/issues/7/comments"
+	listPath := apiPrefix + "/repos/" + testRepo + "/issues/7/comments"
 	slow := true // the first listing takes a quiet period
 	seen := map[*http.Request]bool{}
 	f := newFake(t, fakegh.WithDelay(func(req *http.Request) time.Duration {

@@ -128,7 +128,7 @@ func TestReadsAlwaysTooOldToWriteFromEndTheUpdate(t *testing.T) {
 		return now
 	}
 	const quiet = 9 * time.Second
-	listPath := "/repos/" + testRepo + "/issues/7/comments"
+	listPath := apiPrefix + "/repos/" + testRepo + "/issues/7/comments"
 	f := newFake(t, fakegh.WithDelay(func(req *http.Request) time.Duration {
 		if req.Method == http.MethodGet && req.URL.Path == listPath {
 			mu.Lock()
