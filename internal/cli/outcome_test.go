@@ -98,7 +98,7 @@ func TestIncompleteLegOnGitHubIsNotSuccess(t *testing.T) {
 	}
 	var last string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == thisHostLane().context("local") {
 			last = st.State
 		}
 	}
@@ -171,7 +171,7 @@ func TestUpOnGitHubStaysPending(t *testing.T) {
 	var states []string
 	var last string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == thisHostLane().context("local") {
 			states = append(states, st.State)
 			last = st.Description
 		}
