@@ -32,7 +32,7 @@ type hostLane struct {
 	liveCell string
 }
 
-// thisHostLane asks the oracle once what this machine's lane is.
+// thisHostLane asks the oracle what lane this machine gives a leg.
 func thisHostLane() hostLane {
 	ok, why := providertest.KVMUsable()
 	if ok {
@@ -53,10 +53,6 @@ func (h hostLane) display(provider string) string { return matrix.DisplayName(h.
 // rowPrefix is the start of provider's row in summary.md or at the
 // terminal: "| Local |" or "| Local (no-kvm) |".
 func (h hostLane) rowPrefix(provider string) string { return "| " + h.display(provider) + " |" }
-
-// linkedRowPrefix is the start of provider's row in the PR comment, whose
-// provider cell links the job: "| [Local]" or "| [Local (no-kvm)]".
-func (h hostLane) linkedRowPrefix(provider string) string { return "| [" + h.display(provider) + "]" }
 
 // passRow is the start of a verified leg's summary.md row: "| Local | ✅ |
 // ✅ verified" with KVM, "| Local (no-kvm) | ✅ | n/a (no KVM)" without.

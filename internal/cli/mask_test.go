@@ -158,7 +158,7 @@ func TestRunnerMasksMintedCredentials(t *testing.T) {
 		"ACTIONS_ID_TOKEN_REQUEST_URL=" + oidcServer(t, "runtime-token", oidcToken), "ACTIONS_ID_TOKEN_REQUEST_TOKEN=runtime-token",
 		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT=" + srv.URL, "INPUT_REGION=us-east-1", "INPUT_AWS-ROLE-TO-ASSUME=" + awsRole,
 		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_SUITE=" + suite, "INPUT_OUT=" + filepath.Join(dir, "out"),
-		"INPUT_COMMENT=false"}, awsIsolated(t)...)...)
+		"INPUT_COMMENT=false"}, append(awsIsolated(t), thisHostLane().laneInputs()...)...)...)
 	r := runBin(t, env)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
