@@ -66,11 +66,12 @@ func (h hostLane) linkedPassRow(provider, url string) string {
 	return "[" + h.display(provider) + "](" + url + ") | ✅ | " + h.liveCell
 }
 
-// laneArgs pins a cloud leg that is not about KVM to the lane this
-// machine can run: none with KVM (the provider's default, kvm, as
-// before), --lane no-kvm without, where the kvm lane would stop at the
-// probe before the suite. The fake cloud's hosts are this machine, so they
-// have its KVM.
+// laneArgs pins an aws-fake or ssh leg that is not about KVM to the lane
+// this machine can run: none with KVM (lane auto, which is kvm for those
+// providers, as before), --lane no-kvm without, where the kvm lane would
+// stop at the probe before the suite. The fake cloud's hosts and the ssh
+// tests' hosts are this machine, so they have its KVM. The leg's row key
+// is then hostLane.key of the provider.
 func (h hostLane) laneArgs() []string {
 	if h.kvm {
 		return nil
