@@ -160,9 +160,9 @@ func TestTerminalRowIsPlainText(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (the step fails)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	row := ""
+	row, prefix := "", thisHostLane().rowPrefix("local")
 	for _, l := range strings.Split(r.stdout, "\n") {
-		if strings.HasPrefix(l, "| Local |") {
+		if strings.HasPrefix(l, prefix) {
 			row = l
 		}
 	}
@@ -184,8 +184,8 @@ func TestAWSLaunchIsAProgressLine(t *testing.T) {
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	env := cmdEnv(t, append([]string{"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret",
 		"MVM_VERIFY_POLL_INTERVAL=100ms"}, awsIsolated(t)...)...)
-	r := runBin(t, env, "run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
-		"--ssh-source-cidr", "127.0.0.1/32", "--suite", suite, "--out", filepath.Join(tmp, "out"))
+	r := runBin(t, env, append([]string{"run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+		"--ssh-source-cidr", "127.0.0.1/32", "--suite", suite, "--out", filepath.Join(tmp, "out")}, thisHostLane().laneArgs()...)...)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}

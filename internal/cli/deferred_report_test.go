@@ -14,11 +14,14 @@ import (
 	"github.com/tinylabscom/mvm-verify/providers/fakecloud"
 )
 
-// awsStatuses are the mvm-verify/aws statuses on the head, oldest first.
+// awsStatuses are the aws leg's statuses on the head, oldest first: its
+// context is mvm-verify/aws, or mvm-verify/aws-no-kvm where the leg runs
+// the no-kvm lane (hostLane.laneInputs).
 func awsStatuses(gh *fakegh.Server) []fakegh.Status {
 	var out []fakegh.Status
+	context := thisHostLane().context("aws")
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/aws" {
+		if st.Context == context {
 			out = append(out, st)
 		}
 	}
@@ -75,7 +78,7 @@ func deferredTeardownLeavesTheLegToPost(t *testing.T, cancel bool) {
 		// after its deadline: its polls fit neither the 1 m
 		// teardown-budget nor the 7 s a cancel leaves, so the teardown is
 		// deferred whatever else takes time.
-		"INPUT_TEARDOWN-BUDGET="+budget, "MVM_VERIFY_POLL_INTERVAL="+poll), awsIsolated(t)...)...)
+		"INPUT_TEARDOWN-BUDGET="+budget, "MVM_VERIFY_POLL_INTERVAL="+poll), append(awsIsolated(t), thisHostLane().laneInputs()...)...)...)
 	mainOut := ""
 	if cancel {
 		t.Cleanup(func() {

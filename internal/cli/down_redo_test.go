@@ -70,7 +70,7 @@ func TestDownKeepsTheVerdictOfAFinishedRun(t *testing.T) {
 	}
 	runRow := rowLine(t, r.file(t, "summary.md"))
 	runStatuses := len(gh.Statuses(ghRepo, ghHead))
-	if st, _ := lastLocalStatus(gh); st != "failure" {
+	if st, _ := lastLocalStatus(gh, thisHostLane().key("local")); st != "failure" {
 		t.Fatalf("status after the run %q, want failure", st)
 	}
 
@@ -132,11 +132,11 @@ func TestDownKeepsTheVerdictOfAFinishedRun(t *testing.T) {
 		t.Errorf("down posted no status for the leg")
 	}
 	for _, st := range statuses[runStatuses:] {
-		if st.Context == "mvm-verify/local" && st.State != "failure" {
+		if st.Context == thisHostLane().context("local") && st.State != "failure" {
 			t.Errorf("status posted by down %q %q, want the run's verdict, failure", st.State, st.Description)
 		}
 	}
-	if c := localRow(t, gh); !strings.Contains(c, "teardown redone by down") || strings.Contains(c, "without a result") {
+	if c := localRow(t, gh, thisHostLane().key("local")); !strings.Contains(c, "teardown redone by down") || strings.Contains(c, "without a result") {
 		t.Errorf("comment row after down %q, want the run's row with down's note", c)
 	}
 }

@@ -9,32 +9,38 @@ import (
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/ghreport/fakegh"
+	"github.com/tinylabscom/mvm-verify/internal/matrix"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
-// lastLocalStatus is the newest mvm-verify/local status on the head.
-func lastLocalStatus(gh *fakegh.Server) (state, description string) {
+// lastLocalStatus is the newest status on the head of the local leg keyed
+// key: a leg run on lane auto is keyed thisHostLane().key("local") (local,
+// or local-no-kvm on a machine without KVM); a leg whose saved identity
+// the test wrote has the key written there.
+func lastLocalStatus(gh *fakegh.Server, key string) (state, description string) {
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == "mvm-verify/"+key {
 			state, description = st.State, st.Description
 		}
 	}
 	return state, description
 }
 
-// localRow is the comment's table line of the local leg.
-func localRow(t *testing.T, gh *fakegh.Server) string {
+// localRow is the comment's table line of the local leg keyed key (as
+// for lastLocalStatus).
+func localRow(t *testing.T, gh *fakegh.Server, key string) string {
 	t.Helper()
 	comments := gh.Comments(ghRepo, 7)
 	if len(comments) != 1 {
 		t.Fatalf("%d comments, want the one matrix comment: %+v", len(comments), comments)
 	}
+	prefix := "| [" + matrix.DisplayName(key) + "]"
 	for _, line := range strings.Split(comments[0].Body, "\n") {
-		if strings.HasPrefix(line, "| [Local]") {
+		if strings.HasPrefix(line, prefix) {
 			return line
 		}
 	}
-	t.Fatalf("no Local row in the comment:\n%s", comments[0].Body)
+	t.Fatalf("no row starting %q in the comment:\n%s", prefix, comments[0].Body)
 	return ""
 }
 
@@ -84,7 +90,7 @@ func TestPostStepPostsTheRowAKilledFinishLost(t *testing.T) {
 		t.Fatalf("state after the kill: outcome %q reported %q row %q; want cancelled, not reported, the row saved\n%s",
 			state["outcome"], state["reported"], state["row"], main.out.String())
 	}
-	if st, _ := lastLocalStatus(gh); st != "pending" {
+	if st, _ := lastLocalStatus(gh, thisHostLane().key("local")); st != "pending" {
 		t.Fatalf("status after the kill is %q: the test did not catch main before its final status", st)
 	}
 	postEnv, _ := runnerPostEnv(t, env, state)
@@ -94,13 +100,13 @@ func TestPostStepPostsTheRowAKilledFinishLost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("post: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "reported local's final row") {
+	if !strings.Contains(string(out), "reported "+thisHostLane().key("local")+"'s final row") {
 		t.Errorf("post did not say it posted the final row:\n%s", out)
 	}
-	if st, desc := lastLocalStatus(gh); st != "failure" || !strings.Contains(desc, "❌ Live cycle") {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "failure" || !strings.Contains(desc, "❌ Live cycle") {
 		t.Errorf("last status %q %q, want failure with the live cycle ❌ (cancelled)", st, desc)
 	}
-	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "❌ cancelled") {
+	if row := localRow(t, gh, thisHostLane().key("local")); strings.Contains(row, "⏳") || !strings.Contains(row, "❌ cancelled") {
 		t.Errorf("comment row %q, want the cancelled row, nothing ⏳", row)
 	}
 }
@@ -126,7 +132,7 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}
-	if st, _ := lastLocalStatus(gh); st != "pending" {
+	if st, _ := lastLocalStatus(gh, thisHostLane().key("local")); st != "pending" {
 		t.Fatalf("status after up %q, want pending", st)
 	}
 
@@ -135,10 +141,10 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 		t.Fatalf("down exit %d\nstdout:\n%s\nstderr:\n%s", down.code, down.stdout, down.stderr)
 	}
 	const downNote = "host kept by up, torn down by down; the suite was not run"
-	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, downNote) {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, downNote) {
 		t.Errorf("status after down %q %q, want error with %q", st, desc, downNote)
 	}
-	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "| ✅ | — |") || !strings.Contains(row, downNote) {
+	if row := localRow(t, gh, thisHostLane().key("local")); strings.Contains(row, "⏳") || !strings.Contains(row, "| ✅ | — |") || !strings.Contains(row, downNote) {
 		t.Errorf("comment row after down %q, want preflight ✅, live cycle —, the note, nothing ⏳", row)
 	}
 
@@ -154,14 +160,14 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("post: %v\n%s", err, pout)
 	}
-	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, downNote) {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, downNote) {
 		t.Errorf("status after the post step %q %q, want down's: error with %q\n%s", st, desc, downNote, pout)
 	}
 	if n := len(gh.Statuses(ghRepo, ghHead)); n != statusesBefore {
 		t.Errorf("the post step posted %d more statuses after down had ended the leg\n%s", n-statusesBefore, pout)
 	}
 	if body := gh.Comments(ghRepo, 7)[0].Body; body != commentBefore {
-		t.Errorf("the post step rewrote the comment after down had ended the leg; row now %q", localRow(t, gh))
+		t.Errorf("the post step rewrote the comment after down had ended the leg; row now %q", localRow(t, gh, thisHostLane().key("local")))
 	}
 }
 
@@ -191,10 +197,10 @@ func TestUpLegEndsAtTheJobsEndWithoutDown(t *testing.T) {
 		t.Fatalf("post: %v\n%s", err, pout)
 	}
 	const postNote = "host kept by up, torn down at the job's end; the suite was not run"
-	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, postNote) {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, postNote) {
 		t.Errorf("status after the post step %q %q, want error with %q\n%s", st, desc, postNote, pout)
 	}
-	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "| ✅ | — |") || !strings.Contains(row, postNote) {
+	if row := localRow(t, gh, thisHostLane().key("local")); strings.Contains(row, "⏳") || !strings.Contains(row, "| ✅ | — |") || !strings.Contains(row, postNote) {
 		t.Errorf("comment row after the post step %q, want preflight ✅, live cycle —, the note, nothing ⏳", row)
 	}
 }

@@ -156,16 +156,26 @@ func TestBadInputReportedToGitHubRedacted(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(tokenOut, "host", "host.json"), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cases := map[string][]string{
+	// context is the refusal's status context: mvm-verify/local for the
+	// inputs refused before the run is loaded, whose lane auto is not
+	// resolved; the out refused after the lane was resolved keys the row
+	// by the lane this machine runs (mvm-verify/local-no-kvm without KVM).
+	cases := map[string]struct {
+		with    []string
+		context string
+	}{
 		// A private key pasted into image, an input that is no secret.
-		"key pasted into image": {"INPUT_IMAGE=" + string(pasted), "INPUT_OUT=" + filepath.Join(t.TempDir(), "out")},
+		"key pasted into image": {[]string{"INPUT_IMAGE=" + string(pasted), "INPUT_OUT=" + filepath.Join(t.TempDir(), "out")},
+			"mvm-verify/local"},
 		// A line of the ssh key given as a duration, the token as the
 		// row's key and in its display.
-		"secret inputs quoted": {"INPUT_SSH-PRIVATE-KEY=" + string(keyPEM), "INPUT_READY-TIMEOUT=" + keyLine,
+		"secret inputs quoted": {[]string{"INPUT_SSH-PRIVATE-KEY=" + string(keyPEM), "INPUT_READY-TIMEOUT=" + keyLine,
 			"INPUT_KEY=" + ghToken, "INPUT_DISPLAY=Local " + ghToken, "INPUT_OUT=" + filepath.Join(t.TempDir(), "out")},
-		"out holding the token": {"INPUT_MODE=up", "INPUT_OUT=" + tokenOut},
+			"mvm-verify/local"},
+		"out holding the token": {[]string{"INPUT_MODE=up", "INPUT_OUT=" + tokenOut}, thisHostLane().context("local")},
 	}
-	for name, with := range cases {
+	for name, c := range cases {
+		with := c.with
 		t.Run(name, func(t *testing.T) {
 			before := len(gh.Statuses(ghRepo, ghHead))
 			env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
@@ -175,8 +185,8 @@ func TestBadInputReportedToGitHubRedacted(t *testing.T) {
 				t.Fatalf("exit %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
 			sts := gh.Statuses(ghRepo, ghHead)
-			if len(sts) != before+1 || sts[len(sts)-1].Context != "mvm-verify/local" || !strings.Contains(sts[len(sts)-1].Description, "bad input") {
-				t.Fatalf("want one more status, mvm-verify/local's refusal; have %+v\nstdout:\n%s\nstderr:\n%s", sts, r.stdout, r.stderr)
+			if len(sts) != before+1 || sts[len(sts)-1].Context != c.context || !strings.Contains(sts[len(sts)-1].Description, "bad input") {
+				t.Fatalf("want one more status, %s's refusal; have %+v\nstdout:\n%s\nstderr:\n%s", c.context, sts, r.stdout, r.stderr)
 			}
 			if c := gh.Comments(ghRepo, 7); len(c) != 1 || !strings.Contains(c[0].Body, "***") {
 				t.Errorf("want the sticky comment quoting the refused value as ***: %+v", c)

@@ -95,6 +95,9 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 	event := prEventFile(t, ghRepo)
 	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	// The leg runs lane auto: its row key, status context and Live cycle
+	// cell are this machine's lane's.
+	lane := thisHostLane()
 	legSummary := emptyFile(t, "leg-summary")
 	leg := runBin(t, cmdEnv(t, append(append(actionsEnv(event, legSummary, emptyFile(t, "leg-outputs")), creds...),
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
@@ -106,7 +109,7 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 	// verdict; every one linking this job's page.
 	var states []string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == lane.context("local") {
 			states = append(states, st.State)
 			if st.TargetURL != jobURL {
 				t.Errorf("status %s links %q, want the job %q", st.State, st.TargetURL, jobURL)
@@ -114,26 +117,28 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 		}
 	}
 	if strings.Join(states, ",") != "pending,pending,success" {
-		t.Errorf("statuses for mvm-verify/local on the head SHA: %v, want pending, pending, success", states)
+		t.Errorf("statuses for %s on the head SHA: %v, want pending, pending, success", lane.context("local"), states)
 	}
 	comments := gh.Comments(ghRepo, 7)
 	if len(comments) != 1 || !strings.Contains(comments[0].Body, "<!-- mvm-verify:matrix -->") ||
-		!strings.Contains(comments[0].Body, "[Local]("+jobURL+") | ✅ | ✅ verified") {
-		t.Fatalf("want one sticky comment holding the Local row linking its job, got %+v", comments)
+		!strings.Contains(comments[0].Body, lane.linkedPassRow("local", jobURL)) {
+		t.Fatalf("want one sticky comment holding the row %q linking its job, got %+v", lane.linkedPassRow("local", jobURL), comments)
 	}
 	if strings.Contains(leg.stdout, "::notice") {
 		t.Errorf("a notice although everything was reported:\n%s", leg.stdout)
 	}
 
 	docs := filepath.Join(dir, "matrix.md")
-	before := "# Verification\n\nintro stays\n\n<!-- mvm-verify:start -->\n| Local | ❌ | ❌ | ❌ | old table |\n<!-- mvm-verify:end -->\n\noutro stays\n"
+	// The old table holds an earlier row of this same leg (its display
+	// is its lane's), which the report replaces.
+	before := "# Verification\n\nintro stays\n\n<!-- mvm-verify:start -->\n" + lane.rowPrefix("local") + " ❌ | ❌ | ❌ | old table |\n<!-- mvm-verify:end -->\n\noutro stays\n"
 	if err := os.WriteFile(docs, []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "report")
 	outputs, summary := emptyFile(t, "outputs"), emptyFile(t, "summary")
 	rep := runBin(t, cmdEnv(t, append(append(actionsEnv(event, summary, outputs), creds...),
-		"INPUT_MODE=report", "INPUT_EXPECT=local,aws", "INPUT_OUT="+out, "INPUT_MATRIX-FILE="+docs)...))
+		"INPUT_MODE=report", "INPUT_EXPECT="+lane.key("local")+",aws", "INPUT_OUT="+out, "INPUT_MATRIX-FILE="+docs)...))
 	if rep.code != 0 {
 		t.Fatalf("report exit %d\nstdout:\n%s\nstderr:\n%s", rep.code, rep.stdout, rep.stderr)
 	}
@@ -148,10 +153,10 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 	for _, r := range rows {
 		got[r.Key] = r.Cells["Live cycle"].Status
 	}
-	if got["local"] != "pass" || got["aws"] != "unknown" {
-		t.Errorf("matrix rows %v: want local pass and aws unknown", got)
+	if got[lane.key("local")] != string(lane.liveStatus) || got["aws"] != "unknown" || len(got) != 2 {
+		t.Errorf("matrix rows %v: want %s %s and aws unknown (%s)", got, lane.key("local"), lane.liveStatus, lane.why)
 	}
-	localRow := "[Local](" + jobURL + ") | ✅ | ✅ verified"
+	localRow := lane.linkedPassRow("local", jobURL)
 	awsRow := "| AWS | ? | ? | ? | no result from this leg |"
 	final := gh.Comments(ghRepo, 7)
 	if len(final) != 1 || !strings.Contains(final[0].Body, localRow) || !strings.Contains(final[0].Body, awsRow) {
@@ -201,7 +206,7 @@ func TestForkAndReadOnlyTokenLegs(t *testing.T) {
 			if !strings.Contains(leg.stdout, c.why) {
 				t.Errorf("the notice does not say why (%q):\n%s", c.why, leg.stdout)
 			}
-			if md := readFile(t, summary); !strings.Contains(md, "| Local | ✅ | ✅") {
+			if md := readFile(t, summary); !strings.Contains(md, thisHostLane().passRow("local")) {
 				t.Errorf("job summary lacks the leg's row:\n%s", md)
 			}
 			if len(gh.Statuses(ghRepo, ghHead)) != 0 || len(gh.Comments(ghRepo, 7)) != 0 {
@@ -234,12 +239,12 @@ func TestLegCommentRefusedStillSettlesStatus(t *testing.T) {
 	}
 	var states []string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == thisHostLane().context("local") {
 			states = append(states, st.State)
 		}
 	}
 	if len(states) == 0 || states[len(states)-1] != "success" {
-		t.Errorf("statuses for mvm-verify/local: %v, want the last one success", states)
+		t.Errorf("statuses for %s: %v, want the last one success", thisHostLane().context("local"), states)
 	}
 	if n := strings.Count(leg.stdout, "::notice"); n != 1 {
 		t.Errorf("%d ::notice:: lines, want exactly one:\n%s", n, leg.stdout)
@@ -250,7 +255,7 @@ func TestLegCommentRefusedStillSettlesStatus(t *testing.T) {
 	if c := gh.Comments(ghRepo, 7); len(c) != 0 {
 		t.Errorf("a comment although comments are refused: %+v", c)
 	}
-	if md := readFile(t, summary); !strings.Contains(md, "| Local | ✅ | ✅") {
+	if md := readFile(t, summary); !strings.Contains(md, thisHostLane().passRow("local")) {
 		t.Errorf("job summary lacks the leg's row:\n%s", md)
 	}
 	if got := parseFileCommands(t, stateFile)["reported"]; got != "true" {
@@ -275,7 +280,7 @@ func TestLegCommentFalseSendsNothing(t *testing.T) {
 	if leg.code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
 	}
-	if md := readFile(t, summary); !strings.Contains(md, "| Local | ✅ | ✅") {
+	if md := readFile(t, summary); !strings.Contains(md, thisHostLane().passRow("local")) {
 		t.Errorf("job summary lacks the leg's row:\n%s", md)
 	}
 	postEnv, _ := runnerPostEnv(t, env, parseFileCommands(t, stateFile))
@@ -729,7 +734,7 @@ func TestLegLinksItsJobFromCheckRunID(t *testing.T) {
 		const want = "https://github.example/o/r/actions/runs/99/job/71234567890"
 		n := 0
 		for _, st := range gh.Statuses(ghRepo, ghHead) {
-			if st.Context == "mvm-verify/local" {
+			if st.Context == thisHostLane().context("local") {
 				n++
 				if st.TargetURL != want {
 					t.Errorf("status %s links %q, want the job %q", st.State, st.TargetURL, want)
@@ -737,7 +742,7 @@ func TestLegLinksItsJobFromCheckRunID(t *testing.T) {
 			}
 		}
 		if n == 0 {
-			t.Error("no status for mvm-verify/local")
+			t.Errorf("no status for %s", thisHostLane().context("local"))
 		}
 		for _, req := range gh.Requests() {
 			if strings.Contains(req.Path, "/jobs") {
@@ -874,7 +879,7 @@ func TestShortLegWarnsOnlyOfRealFailures(t *testing.T) {
 				t.Errorf("%q although everything was reported\nstdout:\n%s\nstderr:\n%s", bad, res.stdout, res.stderr)
 			}
 		}
-		if row := gh.Comments(ghRepo, 7); len(row) != 1 || !strings.Contains(row[0].Body, "| ✅ | ✅ verified") {
+		if row := gh.Comments(ghRepo, 7); len(row) != 1 || !strings.Contains(row[0].Body, "| ✅ | "+thisHostLane().liveCell) {
 			t.Errorf("want the sticky comment with the final row, got %+v", row)
 		}
 	})

@@ -70,7 +70,7 @@ func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
 	if !strings.Contains(text, "⏳ teardown cut short") {
 		t.Fatalf("the teardown was not cut short by the Ctrl-C; the test did not do what it is about:\n%s", text)
 	}
-	if !strings.Contains(text, "Local: verified, but the teardown was cut short\n") {
+	if !strings.Contains(text, thisHostLane().display("local")+": verified, but the teardown was cut short\n") {
 		t.Errorf("the verdict line does not say the teardown was cut short:\n%s", text)
 	}
 	lines := strings.Split(strings.TrimSpace(text), "\n")

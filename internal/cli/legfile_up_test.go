@@ -23,9 +23,9 @@ func TestSSHUpWithKeyInputKeepsItOut(t *testing.T) {
 			runBin(t, env, "down", "--out", out)
 		}
 	})
-	up := runBin(t, env, "up", "--provider", "ssh", "--suite", suite, "--out", out,
+	up := runBin(t, env, append([]string{"up", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-known-host", h.KnownHostsLine())
+		"--ssh-known-host", h.KnownHostsLine()}, thisHostLane().laneArgs()...)...)
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}

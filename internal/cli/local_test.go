@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/proc"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers/providertest"
@@ -126,10 +125,16 @@ steps:
 	if len(cells) < 6 {
 		t.Fatalf("row %q has too few cells", row)
 	}
-	for i, col := range []string{"Preflight", "Live cycle", "Seccomp probe"} {
-		if !strings.Contains(cells[2+i], "✅") {
-			t.Errorf("row %q: want %s ✅", row, col)
+	// Live cycle is ✅ verified on a machine with KVM, n/a (no KVM) on
+	// one without; the suite's steps passed either way (below).
+	lane := thisHostLane()
+	for i, c := range []struct{ col, want string }{{"Preflight", "✅"}, {"Live cycle", lane.liveCell}, {"Seccomp probe", "✅"}} {
+		if !strings.Contains(cells[2+i], c.want) {
+			t.Errorf("row %q: want %s %s (%s)", row, c.col, c.want, lane.why)
 		}
+	}
+	if !strings.HasPrefix(row, lane.rowPrefix("local")) {
+		t.Errorf("row %q: want it to start %q (%s)", row, lane.rowPrefix("local"), lane.why)
 	}
 	res := r.resultJSON(t)
 	if res["outcome"] != "verified" {
@@ -175,12 +180,9 @@ steps:
 	}
 	// The host probe ran as the suite user too: with a KVM that works here,
 	// the user in group kvm can create a VM, and the leg runs the kvm lane.
-	wantLane := "no-kvm"
-	if probe.KVMUsable() {
-		wantLane = "kvm"
-	}
+	wantLane := lane.lane
 	if p, _ := res["probe"].(map[string]any); p == nil || p["lane"] != wantLane {
-		t.Errorf("host probe %v: want lane %s (KVM usable here: %v)", p, wantLane, probe.KVMUsable())
+		t.Errorf("host probe %v: want lane %s (%s)", p, wantLane, lane.why)
 	}
 	if res["lane"] != wantLane {
 		t.Errorf("lane %v, want %s", res["lane"], wantLane)
@@ -195,13 +197,21 @@ steps:
 		laneRow = "\n| lane | ❌ no-kvm |  |\n"
 	}
 	if strings.Contains(sum, createVM) != (wantLane == "kvm") || !strings.Contains(sum, laneRow) {
-		t.Errorf("summary's probe table: want KVM_CREATE_VM ok %v and the row %q (KVM usable here: %v):\n%s",
-			wantLane == "kvm", strings.TrimSpace(laneRow), probe.KVMUsable(), sum)
+		t.Errorf("summary's probe table: want KVM_CREATE_VM ok %v and the row %q (%s):\n%s",
+			wantLane == "kvm", strings.TrimSpace(laneRow), lane.why, sum)
 	}
 
 	// The seccomp step ran exactly the seccomp_apply tests, all of them
 	// passing, the filter really installed.
 	steps := res["steps"].([]any)
+	if len(steps) != 2 {
+		t.Fatalf("result.json steps %v, want hello and seccomp probe", steps)
+	}
+	for _, st := range steps {
+		if st := st.(map[string]any); st["status"] != "pass" {
+			t.Errorf("step %v: status %v, want pass on either lane", st["name"], st["status"])
+		}
+	}
 	seccomp := steps[1].(map[string]any)
 	tests, _ := seccomp["tests"].(map[string]any)
 	want := map[string]float64{"Binaries": 1, "Passed": float64(wantPassed), "Failed": 0, "Ignored": 0,
@@ -806,10 +816,10 @@ steps:
 		t.Errorf("post deleted what main's own teardown should have:\n%s", out)
 	}
 	nothingLeft("post")
-	if st, desc := lastLocalStatus(gh); st == "" || st == "pending" {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st == "" || st == "pending" {
 		t.Errorf("the leg's last status is %q %q, want it ended, not pending", st, desc)
 	}
-	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "cancelled") {
+	if row := localRow(t, gh, thisHostLane().key("local")); strings.Contains(row, "⏳") || !strings.Contains(row, "cancelled") {
 		t.Errorf("comment row %q, want the cancelled row, nothing ⏳", row)
 	}
 }

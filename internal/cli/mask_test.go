@@ -56,12 +56,12 @@ func TestRunnerMasksSecretInputs(t *testing.T) {
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
-	env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
+	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"GITHUB_STATE="+emptyFile(t, "state"),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...)
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...)
 	r := runBin(t, env)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -158,7 +158,7 @@ func TestRunnerMasksMintedCredentials(t *testing.T) {
 		"ACTIONS_ID_TOKEN_REQUEST_URL=" + oidcServer(t, "runtime-token", oidcToken), "ACTIONS_ID_TOKEN_REQUEST_TOKEN=runtime-token",
 		"INPUT_PROVIDER=aws", "INPUT_AWS-ENDPOINT=" + srv.URL, "INPUT_REGION=us-east-1", "INPUT_AWS-ROLE-TO-ASSUME=" + awsRole,
 		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_SUITE=" + suite, "INPUT_OUT=" + filepath.Join(dir, "out"),
-		"INPUT_COMMENT=false"}, awsIsolated(t)...)...)
+		"INPUT_COMMENT=false"}, append(awsIsolated(t), thisHostLane().laneInputs()...)...)...)
 	r := runBin(t, env)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

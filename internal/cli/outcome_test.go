@@ -35,7 +35,7 @@ func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
 	if res := r.resultJSON(t); res["outcome"] != "incomplete" {
 		t.Errorf("outcome %v, want incomplete", res["outcome"])
 	}
-	if !strings.Contains(r.stdout, "Local: incomplete") || !strings.Contains(r.stdout, "first problem: seccomp probe: running 0 tests") {
+	if !strings.Contains(r.stdout, thisHostLane().display("local")+": incomplete") || !strings.Contains(r.stdout, "first problem: seccomp probe: running 0 tests") {
 		t.Errorf("stdout does not say incomplete and what was not run:\n%s", r.stdout)
 	}
 	if strings.Contains(r.stdout, "first failure") {
@@ -98,7 +98,7 @@ func TestIncompleteLegOnGitHubIsNotSuccess(t *testing.T) {
 	}
 	var last string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == thisHostLane().context("local") {
 			last = st.State
 		}
 	}
@@ -128,7 +128,7 @@ func TestUpIsNotVerified(t *testing.T) {
 	if strings.Contains(up.stdout, "verified") {
 		t.Errorf("up reads as verified although no step ran:\n%s", up.stdout)
 	}
-	if !strings.Contains(up.stdout, "Local: up") {
+	if !strings.Contains(up.stdout, thisHostLane().display("local")+": up") {
 		t.Errorf("stdout lacks the outcome up:\n%s", up.stdout)
 	}
 	if res := up.resultJSON(t); res["outcome"] != "up" {
@@ -171,7 +171,7 @@ func TestUpOnGitHubStaysPending(t *testing.T) {
 	var states []string
 	var last string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == thisHostLane().context("local") {
 			states = append(states, st.State)
 			last = st.Description
 		}

@@ -246,7 +246,7 @@ func TestPostTrustsNoStateInAnOutTamperedWithAfterUp(t *testing.T) {
 			}
 			// The leg still ends: on GitHub and in the job summary.
 			const note = "host kept by up, torn down at the job's end; the suite was not run"
-			if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, note) {
+			if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, note) {
 				t.Errorf("status after the post step %q %q, want error with %q\n%s", st, desc, note, pout)
 			}
 			if rowWith(summary, note) == "" {

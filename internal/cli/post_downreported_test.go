@@ -51,7 +51,7 @@ func TestPostTrustsNoPlantedDownReported(t *testing.T) {
 				t.Errorf("the post step believed the planted %s:\n%s", marker, pout)
 			}
 			const note = "host kept by up, torn down at the job's end; the suite was not run"
-			if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, note) {
+			if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, note) {
 				t.Errorf("status after the post step %q %q, want error with %q (the planted marker silenced it)\n%s", st, desc, note, pout)
 			}
 			if rowWith(summary, note) == "" {

@@ -101,18 +101,18 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 		t.Errorf("the post step's job summary lacks the leg's row:\n%s", sum)
 	}
 	if !strings.Contains(string(out), "leak check: nothing tagged with this run is left") ||
-		!strings.Contains(string(out), "reported local as ended without a result") {
+		!strings.Contains(string(out), "reported "+thisHostLane().key("local")+" as ended without a result") {
 		t.Errorf("post did not tear down and report:\n%s", out)
 	}
 	const note = "main step ended without a result; torn down by the post step"
 	var last string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == thisHostLane().context("local") {
 			last = st.State + " " + st.Description
 		}
 	}
 	if !strings.HasPrefix(last, "error ") || !strings.Contains(last, note) {
-		t.Errorf("last status of mvm-verify/local = %q, want error with %q", last, note)
+		t.Errorf("last status of %s = %q, want error with %q", thisHostLane().context("local"), last, note)
 	}
 	comments := gh.Comments(ghRepo, 7)
 	if len(comments) != 1 || !strings.Contains(comments[0].Body, "| ✅ | ❌ | ? | "+note+" |") {
@@ -122,7 +122,7 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 	// The report job after every leg shows the row as it ended.
 	outputs := emptyFile(t, "report-outputs")
 	rep := runBin(t, cmdEnv(t, append(append(actionsEnv(event, emptyFile(t, "report-summary"), outputs), creds...),
-		"INPUT_MODE=report", "INPUT_EXPECT=local", "INPUT_OUT="+filepath.Join(dir, "report"))...))
+		"INPUT_MODE=report", "INPUT_EXPECT="+thisHostLane().key("local"), "INPUT_OUT="+filepath.Join(dir, "report"))...))
 	if rep.code != 0 {
 		t.Fatalf("report exit %d\n%s\n%s", rep.code, rep.stdout, rep.stderr)
 	}
@@ -222,11 +222,11 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 	}
 	var last string
 	for _, st := range gh.Statuses(ghRepo, ghHead) {
-		if st.Context == "mvm-verify/local" {
+		if st.Context == thisHostLane().context("local") {
 			last = st.State
 		}
 	}
-	if c := gh.Comments(ghRepo, 7); last != "success" || len(c) != 1 || !strings.Contains(c[0].Body, "| ✅ | ✅ verified") {
+	if c := gh.Comments(ghRepo, 7); last != "success" || len(c) != 1 || !strings.Contains(c[0].Body, "| ✅ | "+thisHostLane().liveCell) {
 		t.Errorf("final status %q and comment %+v, want success and the final row", last, c)
 	}
 }

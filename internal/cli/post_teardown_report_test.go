@@ -45,10 +45,10 @@ func TestPostStepSavedRowShowsItsFailedTeardown(t *testing.T) {
 	if err == nil {
 		t.Fatalf("post succeeded with a damaged state file; the test did not make its teardown fail:\n%s", out)
 	}
-	if st, desc := lastLocalStatus(gh); st != "failure" || !strings.Contains(desc, "❌ Live cycle") {
+	if st, desc := lastLocalStatus(gh, "local"); st != "failure" || !strings.Contains(desc, "❌ Live cycle") {
 		t.Errorf("last status %q %q, want failure with the live cycle ❌ (the teardown failed)\n%s", st, desc, out)
 	}
-	if r := localRow(t, gh); strings.Contains(r, "✅ verified") || !strings.Contains(r, "teardown by the post step failed") {
+	if r := localRow(t, gh, "local"); strings.Contains(r, "✅ verified") || !strings.Contains(r, "teardown by the post step failed") {
 		t.Errorf("comment row %q, want the live cycle ❌ and a note that the post step's teardown failed", r)
 	}
 }
@@ -86,10 +86,10 @@ func TestPostStepReportsTheOutcomeWhenTheSavedRowIsUnusable(t *testing.T) {
 			if !strings.Contains(string(out), "saved row is unusable") {
 				t.Errorf("post did not log why the saved row was not used:\n%s", out)
 			}
-			if st, desc := lastLocalStatus(gh); st != tc.state || !strings.Contains(desc, tc.want) {
+			if st, desc := lastLocalStatus(gh, "local"); st != tc.state || !strings.Contains(desc, tc.want) {
 				t.Errorf("last status %q %q, want %s with %q (main's outcome %s)\n%s", st, desc, tc.state, tc.want, tc.outcome, out)
 			}
-			if r := localRow(t, gh); strings.Contains(r, "without a result") || !strings.Contains(r, "main step ended "+tc.outcome) {
+			if r := localRow(t, gh, "local"); strings.Contains(r, "without a result") || !strings.Contains(r, "main step ended "+tc.outcome) {
 				t.Errorf("comment row %q, want it to say main ended %s", r, tc.outcome)
 			}
 		})

@@ -109,7 +109,7 @@ func TestPostRemovesUpsStateOnceItsHostIsGone(t *testing.T) {
 	})
 
 	const note = "host kept by up, torn down at the job's end; the suite was not run"
-	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, note) {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, note) {
 		t.Errorf("status after the post step %q %q, want error with %q\n%s", st, desc, note, pout)
 	}
 	if row := rowWith(summary, note); !strings.Contains(row, "| ✅ | — |") {

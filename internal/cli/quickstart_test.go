@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tinylabscom/mvm-verify/internal/probe"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
 
@@ -71,12 +70,10 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 	res := r.resultJSON(t)
-	wantLane, wantLive := "no-kvm", "n/a"
-	if probe.KVMUsable() {
-		wantLane, wantLive = "kvm", "✅"
-	}
+	lane := thisHostLane()
+	wantLane, wantLive := lane.lane, lane.liveCell
 	if res["outcome"] != "verified" || res["lane"] != wantLane {
-		t.Errorf("outcome %v, lane %v; want verified on lane %s (KVM usable here: %v)", res["outcome"], res["lane"], wantLane, probe.KVMUsable())
+		t.Errorf("outcome %v, lane %v; want verified on lane %s (%s)", res["outcome"], res["lane"], wantLane, lane.why)
 	}
 	row := rowLine(t, r.file(t, "summary.md"))
 	cells := strings.Split(row, "|")

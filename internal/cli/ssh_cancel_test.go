@@ -51,10 +51,10 @@ func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
 	dir := t.TempDir()
 	runner := providertest.NewRunner(t, "")
 	out := filepath.Join(dir, "out")
-	env := cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+	env := cmdEnv(t, append(append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...)
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...)
 
 	main := startBin(t, env)
 	main.waitUntil("the suite's step", func() bool {

@@ -48,9 +48,9 @@ func TestDownCleansAnSSHHostAfterAKilledRun(t *testing.T) {
 	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: long\n    run: "+string(stepJSON)+"\n")
 	out := filepath.Join(t.TempDir(), "out")
 	env := cmdEnv(t)
-	main := startBin(t, env, "run", "--provider", "ssh", "--suite", suite, "--out", out,
+	main := startBin(t, env, append([]string{"run", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine())
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine()}, thisHostLane().laneArgs()...)...)
 	t.Cleanup(func() {
 		// A failed check must not leave the host changed for the next
 		// test: what down is for, done whether the test got there.
@@ -139,8 +139,9 @@ func TestDownTakesTheKeyAgainAfterAKilledRun(t *testing.T) {
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: touch "+started+"; "+sleep+"\n")
 	out := filepath.Join(t.TempDir(), "out")
 	state := filepath.Join(out, "host", "host.json")
-	main := startBin(t, cmdEnv(t, "INPUT_SSH-PRIVATE-KEY="+string(keyPEM)), "run", "--provider", "ssh", "--suite", suite, "--out", out,
-		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root", "--ssh-known-host", h.KnownHostsLine())
+	main := startBin(t, cmdEnv(t, "INPUT_SSH-PRIVATE-KEY="+string(keyPEM)), append([]string{"run", "--provider", "ssh", "--suite", suite, "--out", out,
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root", "--ssh-known-host", h.KnownHostsLine()},
+		thisHostLane().laneArgs()...)...)
 	env := cmdEnv(t) // the key is not in down's environment
 	t.Cleanup(func() {
 		_ = main.cmd.Process.Kill()

@@ -86,6 +86,7 @@ func TestSSHDynamicProbeRefusedAtPreflight(t *testing.T) {
 		"--ssh-host", addr, "--ssh-port", "22", "--ssh-user", "root",
 		"--ssh-private-key-file", keyFile, "--ssh-known-host", addr + " " + h.HostKey(),
 		"--ready-timeout", "30s"}
+	args = append(args, thisHostLane().laneArgs()...)
 
 	r := runBin(t, cmdEnv(t), append(args, "--probe-binary", dynamic)...)
 	if r.code != 2 {

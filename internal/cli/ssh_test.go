@@ -83,9 +83,9 @@ func TestSSHProviderInsecureHostKeyRunsWithWarning(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
 	suite := writeSuite(t, fmt.Sprintf("user: root\nsteps:\n  - name: touch\n    run: touch %s\n", marker))
 	out := filepath.Join(t.TempDir(), "out")
-	r := runBin(t, cmdEnv(t), "run", "--provider", "ssh", "--suite", suite, "--out", out,
+	r := runBin(t, cmdEnv(t), append([]string{"run", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--insecure-host-key", "--ready-timeout", "20s")
+		"--ssh-private-key-file", keyFile, "--insecure-host-key", "--ready-timeout", "20s"}, thisHostLane().laneArgs()...)...)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -118,10 +118,10 @@ func TestSecretsStayOut(t *testing.T) {
 	runner := providertest.NewRunner(t, "")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n")
 	out := filepath.Join(dir, "out")
-	r := runBin(t, cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+	r := runBin(t, cmdEnv(t, append(append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...))
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...))
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -150,9 +150,9 @@ func TestSSHUpThenDown(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
-	up := runBin(t, cmdEnv(t), "up", "--provider", "ssh", "--suite", suite, "--out", out,
+	up := runBin(t, cmdEnv(t), append([]string{"up", "--provider", "ssh", "--suite", suite, "--out", out,
 		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
-		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine())
+		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine()}, thisHostLane().laneArgs()...)...)
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
 	}
@@ -269,10 +269,10 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 	if err := os.WriteFile(filepath.Join(filepath.Dir(suite), "payload.sh"), []byte("uploaded\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+	env := cmdEnv(t, append(append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...)
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...)
 
 	main := startBin(t, env)
 	// The step's sleep, and the root one when the step starts it too. Only
@@ -409,10 +409,10 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 	dir := t.TempDir()
 	runner := providertest.NewRunner(t, "")
 	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n")
-	env := cmdEnv(t, append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
+	env := cmdEnv(t, append(append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
-		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine())...)
+		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...)
 	r := runBin(t, env)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

@@ -42,7 +42,7 @@ func TestStepLogsNotSavedAtTheCommandLine(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (the step logs could not be saved)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "Local: verified") {
+	if !strings.Contains(r.stdout, thisHostLane().display("local")+": verified") {
 		t.Errorf("the verdict is not printed:\n%s", r.stdout)
 	}
 	if !strings.Contains(r.stderr, "result not saved") || !strings.Contains(r.stderr, "logs") {

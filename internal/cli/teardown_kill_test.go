@@ -104,7 +104,7 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 		t.Fatalf("post: %v\n%s", err, postOut)
 	}
 	if !strings.Contains(string(postOut), "leak check: nothing tagged with this run is left") ||
-		!strings.Contains(string(postOut), "reported local's final row with this teardown's result (status success)") {
+		!strings.Contains(string(postOut), "reported "+thisHostLane().key("local")+"'s final row with this teardown's result (status success)") {
 		t.Errorf("post did not tear down and report the leg's verified row:\n%s", postOut)
 	}
 	sum := readFile(t, postFiles["GITHUB_STEP_SUMMARY"])
@@ -119,14 +119,14 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 	if !strings.Contains(sum, "| Provider |") {
 		t.Fatalf("the post step's summary has no matrix row for the leg main was killed before summarizing:\n%s", sum)
 	}
-	if row := rowLine(t, sum); !strings.Contains(row, "Local") || !strings.Contains(row, "✅ verified") ||
+	if row := rowLine(t, sum); !strings.HasPrefix(row, thisHostLane().passRow("local")) ||
 		!strings.Contains(row, "main step killed during its teardown") || strings.Contains(row, "⏳") {
 		t.Errorf("post summary row %q, want the leg's verified row, noting main was killed in its teardown", row)
 	}
-	if st, desc := lastLocalStatus(gh); st != "success" {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "success" {
 		t.Errorf("last status %q %q, want success: the suite passed", st, desc)
 	}
-	if row := localRow(t, gh); strings.Contains(row, "⏳") || !strings.Contains(row, "✅ verified") {
+	if row := localRow(t, gh, thisHostLane().key("local")); strings.Contains(row, "⏳") || !strings.Contains(row, "| ✅ | "+thisHostLane().liveCell) {
 		t.Errorf("comment row %q, want the verified row, nothing ⏳", row)
 	}
 }

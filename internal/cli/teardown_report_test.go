@@ -47,7 +47,7 @@ func TestPostLeavesASettledLegAlone(t *testing.T) {
 		t.Fatalf("state after main: reported %q outcome %q row %q; want a settled, verified leg with its row",
 			state["reported"], state["outcome"], state["row"])
 	}
-	if st, _ := lastLocalStatus(gh); st != "success" {
+	if st, _ := lastLocalStatus(gh, thisHostLane().key("local")); st != "success" {
 		t.Fatalf("status after main %q, want success", st)
 	}
 	before := len(writes(gh))
@@ -112,7 +112,7 @@ func TestPostEndsALegAFailedDownLeft(t *testing.T) {
 		t.Fatalf("user %s gone although userdel failed: the fault was not injected (%v)", downFailUser, err)
 	}
 	const failedNote = "down failed to tear it down"
-	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, failedNote) {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, failedNote) {
 		t.Fatalf("status after the failed down %q %q, want error with %q", st, desc, failedNote)
 	}
 
@@ -127,10 +127,10 @@ func TestPostEndsALegAFailedDownLeft(t *testing.T) {
 		t.Errorf("user %s still exists after the post step", downFailUser)
 	}
 	const postNote = "host kept by up, torn down at the job's end; the suite was not run"
-	if st, desc := lastLocalStatus(gh); st != "error" || !strings.Contains(desc, postNote) {
+	if st, desc := lastLocalStatus(gh, thisHostLane().key("local")); st != "error" || !strings.Contains(desc, postNote) {
 		t.Errorf("status after the post step %q %q, want error with %q\n%s", st, desc, postNote, pout)
 	}
-	if row := localRow(t, gh); !strings.Contains(row, postNote) || strings.Contains(row, failedNote) {
+	if row := localRow(t, gh, thisHostLane().key("local")); !strings.Contains(row, postNote) || strings.Contains(row, failedNote) {
 		t.Errorf("comment row after the post step %q, want the post step's note, not the failed down's", row)
 	}
 }

@@ -99,8 +99,8 @@ func TestRunTeardownNotConfirmedNamesDown(t *testing.T) {
 			// Polls a second apart: the instance's wait for its
 			// termination runs until the 1 m teardown budget is spent.
 			env := withPoll(cmdEnv(t, append(extra, awsIsolated(t)...)...), "1s")
-			r := runBin(t, env, "run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
-				"--ssh-source-cidr", "127.0.0.1/32", "--suite", suite, "--out", out, "--teardown-budget", "1m")
+			r := runBin(t, env, append([]string{"run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+				"--ssh-source-cidr", "127.0.0.1/32", "--suite", suite, "--out", out, "--teardown-budget", "1m"}, thisHostLane().laneArgs()...)...)
 			all := r.stdout + r.stderr
 			if r.code != 1 {
 				t.Fatalf("exit %d, want 1 (the teardown is not finished)\n%s", r.code, all)
