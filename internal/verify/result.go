@@ -378,6 +378,20 @@ func (r *Result) liveCell() (matrix.Status, string) {
 	if r.liveFailed() {
 		return matrix.Fail, ""
 	}
+	switch r.Outcome {
+	case Verified, Incomplete:
+	case Failed:
+		if !r.anyFailed() {
+			// Failed, yet nothing the result holds failed (down redid
+			// the failed teardown): no part of the cycle can be called
+			// green, n/a on the no-KVM lane included.
+			return matrix.Fail, ""
+		}
+		// Another column's check failed the leg; the live cycle's own
+		// parts are read below.
+	default:
+		return matrix.Fail, ""
+	}
 	if r.Lane == "no-kvm" {
 		// n/a is for the checks the lane has no KVM for; a live step
 		// that could run there and was not (a gated skip) leaves the leg
@@ -388,19 +402,6 @@ func (r *Result) liveCell() (matrix.Status, string) {
 			}
 		}
 		return matrix.NA, "(no KVM)"
-	}
-	switch r.Outcome {
-	case Verified, Incomplete:
-	case Failed:
-		if !r.anyFailed() {
-			// Failed, yet nothing the result holds failed: no part of
-			// the cycle can be called green.
-			return matrix.Fail, ""
-		}
-		// Another column's check failed the leg; the live cycle's own
-		// parts are read below.
-	default:
-		return matrix.Fail, ""
 	}
 	for _, s := range r.Steps {
 		if s.Column != matrix.LiveCycle || s.Status == matrix.Pass {
