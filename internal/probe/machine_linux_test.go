@@ -245,7 +245,7 @@ func TestCreateVMReturnsAVM(t *testing.T) {
 		if want := noOpenReason(err); !strings.Contains(why, want) {
 			t.Errorf("the probe says no KVM because %q; our own open of /dev/kvm failed with %v, so want a reason containing %q", why, err, want)
 		}
-		t.Skipf("KVM_CREATE_VM's descriptor can only be checked with a /dev/kvm that opens read-write, and here it does not: %v (the probe agrees: %s)", err, why)
+		t.Skipf("KVM_CREATE_VM's descriptor can only be checked with a /dev/kvm that opens read-write, and here it does not: %v (the probe: %s)", err, why)
 	}
 	defer f.Close()
 	_, ownErr := unix.IoctlRetInt(int(f.Fd()), 0xAE01)
