@@ -591,9 +591,10 @@ func TestBinaryUnauthorizedAtLaunch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile(`(?m)^\| AWS \|([^|]*)\|([^|]*)\|.*\|([^|]*)\|$`).FindSubmatch(sum)
+	display := awsCloud().RowDisplay(providertest.LaneArg(args))
+	row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(display) + ` \|([^|]*)\|([^|]*)\|.*\|([^|]*)\|$`).FindSubmatch(sum)
 	if row == nil {
-		t.Fatalf("summary has no AWS row:\n%s", sum)
+		t.Fatalf("summary has no %s row:\n%s", display, sum)
 	}
 	if strings.TrimSpace(string(row[1])) != "✅" || strings.TrimSpace(string(row[2])) != "❌" {
 		t.Errorf("row %s: want Preflight ✅, Live cycle ❌", row[0])

@@ -27,8 +27,12 @@ func egressServer(t *testing.T, status int, body string) string {
 	return srv.URL
 }
 
+// upArgs are the flags of `mvm-verify up` against srv, on the lane this
+// machine can run (providertest.Lane: kvm only with usable KVM).
 func upArgs(t *testing.T, srv *fake.Server, out string) []string {
-	return []string{"up", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",
+	lane, why := providertest.Lane()
+	t.Logf("lane %s: %s", lane, why)
+	return []string{"up", "--provider", "aws", "--lane", lane, "--aws-endpoint", srv.URL, "--region", "us-east-1",
 		"--suite", providertest.SuiteFile(t, "true"), "--out", out, "--timeout-minutes", "10"}
 }
 

@@ -46,9 +46,13 @@ func sortedInputs(in map[string]string) []string {
 
 // RunArgs are the flags of `mvm-verify run` on c's provider against f:
 // f's inputs, the suite, an out directory of the test's own, SSH open to
-// loopback only and a ten-minute timeout.
+// loopback only, a ten-minute timeout and the lane this machine can run
+// (Lane).
 func RunArgs(t *testing.T, c Cloud, f Fake, suite string) []string {
-	args := []string{"run", "--provider", c.Provider}
+	t.Helper()
+	lane, why := Lane()
+	t.Logf("lane %s: this machine's KVM, by the scenarios' own check: %s", lane, why)
+	args := []string{"run", "--provider", c.Provider, "--lane", lane}
 	in := f.Inputs()
 	for _, n := range sortedInputs(in) {
 		args = append(args, inputFlag(n), in[n])
@@ -70,9 +74,12 @@ func OutDir(args []string) string {
 // ActionEnv is the runner's environment for the action's main and post
 // steps on c's provider against f, with its files in dir (NewRunner(t,
 // dir)): GITHUB_STATE is dir/state, GITHUB_STEP_SUMMARY dir/summary,
-// GITHUB_OUTPUT dir/output and the out input dir/out. extra comes last.
+// GITHUB_OUTPUT dir/output and the out input dir/out; the lane input is
+// the lane this machine can run (Lane). extra comes last.
 func ActionEnv(t *testing.T, c Cloud, f Fake, dir string, extra ...string) []string {
 	t.Helper()
+	lane, why := Lane()
+	t.Logf("lane %s: this machine's KVM, by the scenarios' own check: %s", lane, why)
 	env := append(BaseEnv(t), f.Env()...)
 	env = append(env, NewRunner(t, dir).Env()...)
 	env = append(env,
@@ -83,7 +90,8 @@ func ActionEnv(t *testing.T, c Cloud, f Fake, dir string, extra ...string) []str
 		env = append(env, inputEnv(n, in[n]))
 	}
 	env = append(env, "INPUT_SUITE="+SuiteFile(t, "true"), "INPUT_OUT="+filepath.Join(dir, "out"),
-		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false")
+		"INPUT_SSH-SOURCE-CIDR=127.0.0.1/32", "INPUT_TIMEOUT-MINUTES=10", "INPUT_COMMENT=false",
+		inputEnv("lane", lane))
 	return append(env, extra...)
 }
 

@@ -67,10 +67,11 @@ const ttl = 95 * time.Minute
 
 // WholeCycle is `mvm-verify run --provider <c.Provider>` against the fake:
 // real SSH into the booted test host, the suite runs as root, teardown,
-// nothing tagged left in the fake, one launch, and a row with Preflight ✅
-// and Live cycle ✅ — or, where this machine, the fake's "instance", has no
-// usable KVM by the scenarios' own check (KVMUsable), a run on the no-KVM
-// lane whose Live cycle reads n/a. The user data the fake received passes `cloud-init schema`
+// nothing tagged left in the fake, one launch, every phase and the suite's
+// step ✅, and the row of the lane this machine can run (Lane): Preflight
+// ✅ and Live cycle ✅ on the kvm lane, n/a (no KVM) on the no-KVM lane,
+// where this machine, the fake's "instance", has no usable KVM by the
+// scenarios' own check (KVMUsable). The user data the fake received passes `cloud-init schema`
 // and holds no private key but the host key the host presented, and none
 // of the run's secrets (c.Secrets, a GitHub token); every resource carries
 // created-at and expires-at (the ttl later), which the host's shutdown
@@ -110,19 +111,19 @@ func WholeCycle(t *testing.T, c Cloud) CycleRun {
 
 	bin := Binary(t)
 	args := append(RunArgs(t, c, f, SuiteFile(t, `test "$(id -un)" = root && echo hello from the fake cloud`)), "--ttl", ttl.String())
-	// The Live cycle cell expected is decided here, by the scenarios' own
-	// KVM check (KVMUsable), not by the probe under test: on a machine
-	// with usable KVM (the fake's "instance" is this machine) the cycle
-	// must pass, ✅; on one without, the kvm lane cannot pass by design
-	// (the host probe fails it), so the run asks for the no-KVM lane and
-	// the cell must read n/a.
-	wantLive := "✅"
-	kvm, why := KVMUsable()
-	if !kvm {
-		wantLive = "n/a"
-		args = append(args, "--lane", "no-kvm")
+	// The lane, and so the Live cycle cell expected, is decided by the
+	// scenarios' own KVM check (Lane, from KVMUsable), not by the probe
+	// under test: on a machine with usable KVM (the fake's "instance" is
+	// this machine) the run is on the kvm lane and the cycle must verify,
+	// ✅; on one without, the kvm lane cannot pass by design (the host
+	// probe fails it), so the run is on the no-KVM lane, whose cell must
+	// read n/a for that reason alone. Either way every phase and the
+	// suite's step pass.
+	lane, why := Lane()
+	if got := LaneArg(args); got != lane {
+		t.Fatalf("the run's --lane is %q, want %q (%s)", got, lane, why)
 	}
-	t.Logf("this machine's KVM, by the scenarios' own check: %s; expecting Live cycle %s", why, wantLive)
+	t.Logf("this machine's KVM, by the scenarios' own check: %s; lane %s, expecting Live cycle %s", why, lane, WantLiveCell(lane))
 	env := append(append(append(BaseEnv(t), f.Env()...), c.CycleEnv...), "GITHUB_TOKEN="+ghToken)
 	began := time.Now().Unix()
 	p := Start(t, bin, env, args)
@@ -136,20 +137,11 @@ func WholeCycle(t *testing.T, c Cloud) CycleRun {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	sum, err := os.ReadFile(filepath.Join(OutDir(args), "summary.md"))
+	sumBytes, err := os.ReadFile(filepath.Join(OutDir(args), "summary.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// | Provider | Preflight | Live cycle | … : Preflight passes; the live
-	// cycle passes where this machine (the fake's "instance") has usable
-	// KVM for root, the suite's user, and reads n/a on the no-KVM lane.
-	row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(c.Display) + ` \|([^|]*)\|([^|]*)\|`).FindSubmatch(sum)
-	if row == nil {
-		t.Fatalf("summary has no %s row:\n%s", c.Display, sum)
-	}
-	if !strings.Contains(string(row[1]), "✅") || !strings.Contains(string(row[2]), wantLive) {
-		t.Errorf("row: Preflight %q, Live cycle %q; want ✅ and %s (%s)\n%s", row[1], row[2], wantLive, why, sum)
-	}
+	CheckPassingSummary(t, string(sumBytes), c.RowDisplay(lane), lane, why)
 	if left := leftIn(f); len(left) > 0 {
 		t.Errorf("left in the fake: %v", left)
 	}
@@ -580,7 +572,10 @@ func PreflightRefusals(t *testing.T, c Cloud) {
 			if r.Setup != nil {
 				r.Setup(f)
 			}
-			args := WithArgs(RunArgs(t, c, f, SuiteFile(t, "true")), r.Args...)
+			// On the kvm lane whatever this machine has: the refusals
+			// come at preflight, before any host is probed, and a type
+			// without KVM is refused on that lane only.
+			args := WithArgs(WithArgs(RunArgs(t, c, f, SuiteFile(t, "true")), "--lane", laneKVM), r.Args...)
 			env := r.Env
 			if env == nil {
 				env = f.Env()
@@ -609,7 +604,7 @@ func PreflightRefusals(t *testing.T, c Cloud) {
 			if want := "| " + r.Notes + " |"; r.Notes != "" && !strings.Contains(string(sum), want) {
 				t.Errorf("summary's row lacks the Notes cell %q:\n%s", want, sum)
 			}
-			row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(c.Display) + ` \|.*$`).Find(sum)
+			row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(c.RowDisplay(LaneArg(args))) + ` \|.*$`).Find(sum)
 			if r.NotesHas != "" && !strings.Contains(string(row), r.NotesHas) {
 				t.Errorf("summary's row lacks %q in Notes:\n%s", r.NotesHas, sum)
 			}
