@@ -65,8 +65,13 @@ func TestRedoTeardownKeepsTheVerdict(t *testing.T) {
 			t.Errorf("%s after the redo %+v, want the leg's %+v", c, after.Cell(c), before.Cell(c))
 		}
 	}
-	if !strings.HasPrefix(after.Notes, before.Notes) || !strings.HasSuffix(after.Notes, "teardown redone by down") {
-		t.Errorf("notes after the redo %q, want the leg's %q and down's last note", after.Notes, before.Notes)
+	// Down's note goes before the failure it follows, which a comment
+	// would cut first, being at the end.
+	if r.FirstFailure == "" || !strings.Contains(before.Notes, r.FirstFailure) {
+		t.Fatalf("the leg's notes %q lack its first failure %q", before.Notes, r.FirstFailure)
+	}
+	if want := strings.Replace(before.Notes, r.FirstFailure, "teardown redone by down, "+r.FirstFailure, 1); after.Notes != want {
+		t.Errorf("notes after the redo %q, want %q: the leg's with down's last note before its failure", after.Notes, want)
 	}
 	if !after.UpdatedAt.Equal(at) {
 		t.Errorf("row updated at %v, want the redo's %v", after.UpdatedAt, at)

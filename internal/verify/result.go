@@ -611,6 +611,11 @@ func (r *Result) notes() string {
 	if r.Outcome == Up {
 		parts = append(parts, "host is up; suite not run")
 	}
+	if r.Redone != nil {
+		// Before the failure it follows: the failure can be long, and
+		// a comment cuts notes from their end.
+		parts = append(parts, r.Redone.Note)
+	}
 	if r.FirstFailure != "" {
 		parts = append(parts, r.FirstFailure)
 	}
@@ -620,9 +625,6 @@ func (r *Result) notes() string {
 			ids = append(ids, l.ID)
 		}
 		parts = append(parts, "LEAKED: "+strings.Join(ids, ", "))
-	}
-	if r.Redone != nil {
-		parts = append(parts, r.Redone.Note)
 	}
 	return strings.Join(parts, ", ")
 }
