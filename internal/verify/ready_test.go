@@ -97,8 +97,10 @@ func TestReadyTimeoutOnAClosedPort(t *testing.T) {
 	plan := testPlan(stuckProvider{hostProvider: hp, closedPort: port}, Step{Name: "never", Run: "true"})
 	plan.ReadyTimeout = 300 * time.Millisecond
 	// Without the ready limit the leg would end here instead, naming
-	// timeout-minutes: a failure, not a hang.
-	plan.Timeout = time.Minute
+	// timeout-minutes: a failure, not a hang. Far off, so that on a
+	// loaded machine the collect and teardown after the ready failure do
+	// not reach it and turn the verdict into a timeout.
+	plan.Timeout = 30 * time.Minute
 	// Inputs named as for an existing host: but this provider created the
 	// host (it recorded it), so SSH not getting in is a failed leg, not
 	// one that could not start.
@@ -121,7 +123,9 @@ func TestReadyTimeoutWithoutTheReadyMarker(t *testing.T) {
 	// Long enough to connect on a loaded machine: the limit is meant to
 	// end the wait for the marker, not the dial.
 	plan.ReadyTimeout = 3 * time.Second
-	plan.Timeout = time.Minute
+	// Far off: on a loaded machine the collect and teardown after the
+	// ready failure must not reach it and turn the verdict into a timeout.
+	plan.Timeout = 30 * time.Minute
 	res := Run(context.Background(), plan)
 	readyTimedOut(t, hp, res, "3s", "waiting for the ready marker "+marker)
 }

@@ -71,7 +71,7 @@ func TestBootingHostRefusingWaitsForReadyTimeout(t *testing.T) {
 	hp := &hostProvider{}
 	plan := testPlan(stuckProvider{hostProvider: hp, closedPort: closedPort(t)}, Step{Name: "never", Run: "true"})
 	plan.ReadyTimeout = 300 * time.Millisecond
-	plan.Timeout = time.Minute
+	plan.Timeout = 30 * time.Minute // far off: the ready limit is what ends the leg
 	plan.UnreachableLimit = time.Nanosecond
 	res := Run(context.Background(), plan)
 	if !strings.Contains(res.FirstFailure, "ready-timeout (300ms)") || strings.Contains(res.FirstFailure, "refused or not resolved at every attempt") {
