@@ -114,9 +114,10 @@ func TestDeadlineKeepsTheTeardownBudget(t *testing.T) {
 	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p, Step{Name: "long", Run: "sleep 60", Column: matrix.LiveCycle})
-	// A teardown budget roomy enough for a loaded machine: the test is
-	// about what happens at the deadline, not how fast.
-	plan.Timeout, plan.TeardownBudget = 10*time.Second, 5*time.Second
+	// A teardown budget roomy enough for a loaded machine (5 s was not:
+	// stopping the step's processes over a root login shell took longer):
+	// the test is about what happens at the deadline, not how fast.
+	plan.Timeout, plan.TeardownBudget = 40*time.Second, 30*time.Second
 	res := Run(context.Background(), plan)
 	if res.Outcome != TimedOut || !strings.Contains(res.FirstFailure, "timeout-minutes") {
 		t.Errorf("outcome %s, first failure %q; want timed out at timeout-minutes", res.Outcome, res.FirstFailure)
@@ -203,6 +204,7 @@ func TestCancelWithFrozenHostStillDestroys(t *testing.T) {
 	plan := testPlan(p, Step{Name: "long", Run: "echo started; " + sleep, Column: matrix.LiveCycle})
 	plan.Info.Creates = true
 	plan.ProbeBinary = testProbeBinary(t) // so a host-side cleanup is pending
+	plan.Lane = hostLane()
 	// Skipping that cleanup for the destroy is right for a cloud host,
 	// whose disk goes with it; the test host is this machine.
 	t.Cleanup(func() { os.RemoveAll("/tmp/mvm-verify-" + plan.Identity.Name()) })

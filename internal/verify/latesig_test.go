@@ -200,6 +200,7 @@ func TestLateSignalStopsHostCleanupsForTheDestroy(t *testing.T) {
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	plan.Info.Creates = true
 	plan.ProbeBinary = testProbeBinary(t) // so a host-side cleanup is pending
+	plan.Lane = hostLane()
 	// The "created" host is this machine, where the skipped cleanup
 	// leaves the probe binary: in a directory of this test's own, which
 	// the test removes.

@@ -48,7 +48,7 @@ func TestRedialCutShortInCollectIsRetriedByHostCleanups(t *testing.T) {
 	)
 	plan.Identity.RunID = strconv.FormatInt(time.Now().UnixNano(), 10)
 	plan.User = sshSuiteUser
-	plan.Lane = "auto"
+	plan.Lane = hostLane()
 	plan.Info = entry.Info
 	plan.ProbeBinary = testProbeBinary(t)
 	// Room for the host to come back within the cancel budget on a
