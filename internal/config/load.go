@@ -98,7 +98,8 @@ func LoadWith(src Source, opt Options) (*Run, error) {
 	r.ReadyTimeout = l.duration("ready-timeout")
 	r.StepTimeout = l.duration("step-timeout")
 	r.TTL = l.duration("ttl")
-	// The one check of disk-gb: the adapters take Request.DiskGB as given.
+	// The bounds of disk-gb; an adapter may refuse more at preflight (aws: a
+	// size below the image's root snapshot).
 	r.DiskGB = l.whole("disk-gb", MinDiskGB, MaxDiskGB, fmt.Sprintf("a whole number of GB from %d to %d (e.g. 50)", MinDiskGB, MaxDiskGB))
 	l.budgets(r)
 
@@ -565,9 +566,10 @@ func (l *loader) key(r *Run) {
 // budgets checks the timeouts against each other in run and up, the modes
 // whose cycle splits timeout-minutes into work and teardown: the work must
 // leave the teardown budget inside the job, and the host must outlive the
-// job (a host the run boots: ttl does not apply to local or ssh). report has no teardown (its GitHub calls are bounded by
-// timeout-minutes alone, which whole already keeps at a minute or more) and
-// down's teardown is bounded by teardown-budget (at least a minute), not timeout-minutes, so
+// job (a host the run boots: ttl does not apply to local or ssh). report
+// has no teardown (its GitHub calls are bounded by timeout-minutes alone,
+// which whole already keeps at a minute or more) and down's teardown is
+// bounded by teardown-budget (at least a minute), not timeout-minutes, so
 // neither is held to teardown-budget here: a report job with
 // timeout-minutes: 5 is fine.
 func (l *loader) budgets(r *Run) {
