@@ -793,7 +793,7 @@ steps:
 	}
 	// Main ended on its own: its teardown ran to the end.
 	nothingLeft("main's own teardown")
-	if sum := readFile(t, summary); !strings.Contains(sum, "## mvm-verify: Local — ❌ cancelled") {
+	if sum := readFile(t, summary); !strings.Contains(sum, "## mvm-verify: "+thisHostLane().display("local")+" — ❌ cancelled") {
 		t.Errorf("main's job summary does not say cancelled (the runner sent %v):\n%s\nmain's output:\n%s", sent, sum, main.out.String())
 	}
 
