@@ -92,7 +92,7 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 	unlock()
 
 	state := parseFileCommands(t, stateFile)
-	if state["outcome"] != "verified" || !strings.Contains(state["row"], "verified") || state["torn-down"] != "" {
+	if state["outcome"] != "verified" || !strings.Contains(state["row"], `"Live cycle":{"status":"`+string(thisHostLane().liveStatus)+`"`) || state["torn-down"] != "" {
 		t.Fatalf("state after the kill: outcome %q, torn down %q, row %q; want the verdict saved before the teardown, not torn down\n%s",
 			state["outcome"], state["torn-down"], state["row"], out.String())
 	}
