@@ -43,7 +43,7 @@ func remoteCommand(loginUser string, sudoLogin bool, s RunSpec, marker string) (
 	if err != nil {
 		return "", err
 	}
-	return shellCommand(loginUser, sudoLogin, s.AsUser, script, marker)
+	return shellCommand(loginUser, sudoLogin, s.AsUser, script, marker, s.NoProfile)
 }
 
 // shellCommand runs script in a bash login shell as asUser. A marker is
@@ -59,22 +59,35 @@ func remoteCommand(loginUser string, sudoLogin bool, s RunSpec, marker string) (
 // sudo), it is `bash -lc 'SCRIPT'` in the login user's own shell. Either
 // way it is a login shell, so that PATH set up by rustup or nix in
 // ~/.profile is there.
+// With noProfile it is the same without the login: `bash -c 'SCRIPT'`, as
+// another user through `sudo -n -u USER` (the login user needs no sudo for
+// itself), for commands that need nothing from a profile.
 // sudo -i re-quotes the command for the target's login shell by
 // backslash-escaping every character except letters, digits, '_', '-' and
 // '$', so any '$' in a plain script would be expanded early by that outer
 // shell ("for f in a b; do echo $f; done" prints two empty lines). The
 // base64 form has no '$' and survives the re-quoting byte for byte; source
 // runs the script in the login bash with stdin left alone.
-func shellCommand(loginUser string, sudoLogin bool, asUser, script, marker string) (string, error) {
+func shellCommand(loginUser string, sudoLogin bool, asUser, script, marker string, noProfile bool) (string, error) {
 	bash := "bash -lc "
+	if noProfile {
+		// A login would have put the sbin directories on PATH for root;
+		// sudo without secure_path keeps the caller's, which may lack them.
+		bash = "bash -c "
+		script = "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"\n" + script
+	}
 	if marker != "" {
 		bash = "env " + markerVar + "=" + Quote(marker) + " " + bash
 	}
-	if asUser == "" || asUser == loginUser && !sudoLogin {
+	if asUser == "" || asUser == loginUser && (!sudoLogin || noProfile) {
 		return bash + Quote(script), nil
 	}
 	if !userName.MatchString(asUser) {
 		return "", fmt.Errorf("run as user %q: want a user name like \"mvm\" ([a-z_][a-z0-9_-]*)", asUser)
+	}
+	if noProfile {
+		// Without -i sudo passes the words on as they are: no re-quoting.
+		return "sudo -n -u " + asUser + " " + bash + Quote(script), nil
 	}
 	encoded := base64.StdEncoding.EncodeToString([]byte(script))
 	return "sudo -n -iu " + asUser + " " + bash + Quote("source <(base64 -d <<<"+encoded+")"), nil

@@ -32,6 +32,14 @@ type RunSpec struct {
 	// Client.CheckSudo found that it may sudo. Empty means the login
 	// user's own login shell, without sudo.
 	AsUser string
+	// NoProfile runs the command in a plain `bash -c` (through `sudo -n -u
+	// USER` for another user) instead of a login shell. It is for the
+	// cycle's own housekeeping, which needs nothing a profile sets up: a
+	// login profile can take seconds (a version manager's rehash) or be
+	// broken, and neither may hold up a teardown that a cancel gives
+	// seconds, nor fail a cleanup. sshd still starts the login user's
+	// shell, which may read its rc file; only the login is skipped.
+	NoProfile bool
 	// Timeout, when positive, kills the command after that long and
 	// reports TimedOut.
 	Timeout time.Duration
@@ -242,7 +250,7 @@ func (c *Client) ping() <-chan struct{} {
 // they keep running in the login user's own login shell. The error is for
 // a connection that failed or a ctx that ended, not for a refusal.
 func (c *Client) CheckSudo(ctx context.Context) (ok bool, err error) {
-	res, err := c.Run(ctx, RunSpec{Command: "sudo -n true", Timeout: time.Minute})
+	res, err := c.Run(ctx, RunSpec{Command: "sudo -n true", NoProfile: true, Timeout: time.Minute})
 	if err != nil {
 		return false, fmt.Errorf("check for passwordless sudo: %w", err)
 	}

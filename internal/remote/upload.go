@@ -163,7 +163,7 @@ func (c *Client) removeLeftover(ctx context.Context, tmp string) {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CancelGrace)
 	defer cancel()
-	res, err := c.Run(rctx, RunSpec{Command: "rm -f -- " + Quote(tmp)})
+	res, err := c.Run(rctx, RunSpec{Command: "rm -f -- " + Quote(tmp), NoProfile: true})
 	if err != nil || !res.OK() {
 		c.opts.Logger.Warn("could not remove a partial upload", "file", tmp, "err", err, "exit", res.ExitCode)
 	}

@@ -26,7 +26,7 @@ func (c *cycle) collect(ctx context.Context) error {
 	}
 	if c.connected() && c.client.Lost() == nil {
 		for _, l := range collectCommands(c.host.CloudInit) {
-			res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", Timeout: collectTimeout})
+			res, err := c.client.Run(ctx, remote.RunSpec{Command: l.Text, AsUser: "root", NoProfile: true, Timeout: collectTimeout})
 			c.addRemote(res.Duration)
 			text := remote.MaskString(string(res.Output), c.secrets())
 			switch {

@@ -30,7 +30,7 @@ const hostCleanupTimeout = time.Minute
 // Run does the cleanup on the host c is connected to.
 func (h HostCleanup) Run(ctx context.Context, c *remote.Client) error {
 	if h.If != "" {
-		res, err := c.Run(ctx, remote.RunSpec{Command: h.If, Timeout: hostCleanupTimeout})
+		res, err := c.Run(ctx, remote.RunSpec{Command: h.If, NoProfile: true, Timeout: hostCleanupTimeout})
 		if err != nil {
 			return err
 		}
@@ -38,7 +38,7 @@ func (h HostCleanup) Run(ctx context.Context, c *remote.Client) error {
 			return nil
 		}
 	}
-	res, err := c.Run(ctx, remote.RunSpec{Command: h.Command, AsUser: h.AsUser, Timeout: hostCleanupTimeout})
+	res, err := c.Run(ctx, remote.RunSpec{Command: h.Command, AsUser: h.AsUser, NoProfile: true, Timeout: hostCleanupTimeout})
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func (c *cycle) hostUname(ctx context.Context) (string, error) {
 	if c.host.Uname != "" {
 		return c.host.Uname, nil
 	}
-	res, err := c.client.Run(ctx, remote.RunSpec{Command: "uname -sm", Timeout: time.Minute})
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: "uname -sm", NoProfile: true, Timeout: time.Minute})
 	c.addRemote(res.Duration)
 	if err != nil {
 		return "", fmt.Errorf("ask the host for its platform: %w", err)

@@ -301,7 +301,7 @@ func (c *cycle) waitMarker(ctx context.Context, again func(context.Context) (*re
 	lastReport := c.plan.now()
 	c.readyWaiting = "waiting for the ready marker " + c.host.ReadyMarker
 	for {
-		res, err := c.runReady(ctx, remote.RunSpec{Command: check, Timeout: time.Minute}, again)
+		res, err := c.runReady(ctx, remote.RunSpec{Command: check, NoProfile: true, Timeout: time.Minute}, again)
 		if err != nil {
 			return fmt.Errorf("check ready marker: %w", err)
 		}
@@ -400,7 +400,7 @@ func (c *cycle) wait(ctx context.Context, d time.Duration) error {
 func (c *cycle) waitBooted(ctx context.Context, again func(context.Context) (*remote.Client, error)) error {
 	c.readyWaiting = "waiting for cloud-init status --wait to finish (the ready marker exists)"
 	hb := startHeartbeat(c.out, nil, c.plan.Actions, "cloud-init status --wait", c.plan.Heartbeat)
-	res, err := c.runReady(ctx, remote.RunSpec{Command: "cloud-init status --wait"}, again)
+	res, err := c.runReady(ctx, remote.RunSpec{Command: "cloud-init status --wait", NoProfile: true}, again)
 	hb.Stop()
 	if err != nil {
 		return fmt.Errorf("wait for cloud-init (cloud-init status --wait): %w", err)
@@ -410,7 +410,7 @@ func (c *cycle) waitBooted(ctx context.Context, again func(context.Context) (*re
 	}
 	c.readyWaiting = "waiting for systemctl is-system-running --wait to finish (cloud-init finished)"
 	hb = startHeartbeat(c.out, nil, c.plan.Actions, "systemctl is-system-running --wait", c.plan.Heartbeat)
-	res, err = c.runReady(ctx, remote.RunSpec{Command: systemCheck}, again)
+	res, err = c.runReady(ctx, remote.RunSpec{Command: systemCheck, NoProfile: true}, again)
 	hb.Stop()
 	if err != nil {
 		return fmt.Errorf("wait for the system to boot (systemctl is-system-running --wait): %w", err)
@@ -600,7 +600,7 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 	if user == "" || user == login {
 		return nil
 	}
-	res, err := c.client.Run(ctx, remote.RunSpec{Command: "id -u " + remote.Quote(user), Timeout: time.Minute})
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: "id -u " + remote.Quote(user), NoProfile: true, Timeout: time.Minute})
 	c.addRemote(res.Duration)
 	if err != nil {
 		return fmt.Errorf("check for the suite's user %q: %w", user, err)
@@ -618,7 +618,7 @@ func (c *cycle) ensureSuiteUser(ctx context.Context) error {
 		Command: removeUserScript(user),
 		AsUser:  "root",
 	}, "user "+user)
-	res, err = c.client.Run(ctx, remote.RunSpec{Command: createUserScript(user), AsUser: "root", Timeout: 5 * time.Minute})
+	res, err = c.client.Run(ctx, remote.RunSpec{Command: createUserScript(user), AsUser: "root", NoProfile: true, Timeout: 5 * time.Minute})
 	c.addRemote(res.Duration)
 	if err != nil {
 		return fmt.Errorf("create the suite's user %q: %w", user, err)

@@ -61,7 +61,7 @@ elif [ -e "$f" ] || [ -L "$f" ]; then
 fi
 echo %s "$n" "$kept"
 `, remote.Quote(dst), remote.Quote(backup), strings.Join(quoteAll(created), " "), uploadMarker)
-	res, err := c.client.Run(ctx, remote.RunSpec{Command: script, Timeout: time.Minute})
+	res, err := c.client.Run(ctx, remote.RunSpec{Command: script, NoProfile: true, Timeout: time.Minute})
 	c.addRemote(res.Duration)
 	if err != nil {
 		return fmt.Errorf("upload %s to %s: check what is there: %w", src, dst, err)
