@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinylabscom/mvm-verify/internal/testhost"
 	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
@@ -27,9 +28,16 @@ import (
 // the run made there: the suite user it created with its sudoers drop-in,
 // the step's processes and the probe's work directory; the teardown
 // passes, leaving the post step nothing to undo; and main exits by itself,
-// before the runner's kill.
+// before the runner's kill. It logs in as a user with passwordless sudo
+// and Debian's default startup files, as on a cloud image (ubuntu,
+// admin): each SSH command starts the login user's shell, which reads its
+// .bashrc, and root's on a machine running these tests may take seconds
+// (a version manager's init), which is that machine's, not the run's.
 func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
-	h, _, keyPEM := sshHost(t)
+	testhost.RequireRoot(t)
+	keyPEM, authorized := testhost.ClientKeyPEM(t)
+	login := "mvmv-sshlogin"
+	h := testhost.Start(t, testhost.Options{Users: []testhost.User{{Name: login, AuthorizedKeys: []string{authorized}, Sudo: true}}})
 	created := freshRunCreatedUser(t, "mvmv-sshterm")
 	suiteUser, sudoers, mark := created.Name, created.Sudoers, created.Mark
 	// Sleeps no other process on the machine has: one in the step, one
@@ -53,7 +61,7 @@ func TestRunnerCancelOnSSHHostUndoesTheRun(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	env := cmdEnv(t, append(append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
-		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
+		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER="+login,
 		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...)
 
 	main := startBin(t, env)
