@@ -94,7 +94,7 @@ func shellCommand(loginUser string, sudoLogin bool, asUser, script, marker strin
 }
 
 // sweepScript ends, as the user that ran it, every process whose
-// environment carries markerVar=marker. OpenSSH's answer to a KILL signal
+// environment carries markerVar=marker. OpenSSH's answer to a signal
 // request is killpg as the login user, which cannot reach a command run
 // through sudo as someone else, nor anything the command moved to a new
 // session; the marker is inherited by all of them. The first pass sends
@@ -115,9 +115,16 @@ func shellCommand(loginUser string, sudoLogin bool, asUser, script, marker strin
 // forking a grep for each of a few hundred processes takes most of a
 // second on its own.
 func sweepScript(marker string) string {
+	return KillMarkedScript(markerVar, marker)
+}
+
+// KillMarkedScript is sweepScript for any marker variable: a bash script
+// that ends, TERM first as sweepScript says, every process the user it
+// runs as may signal whose environment holds name=value.
+func KillMarkedScript(name, value string) string {
 	return `marked() {
   pids=
-  for f in $(grep -lzxF -e ` + Quote(markerVar+"="+marker) + ` /proc/[0-9]*/environ 2>/dev/null); do
+  for f in $(grep -lzxF -e ` + Quote(name+"="+value) + ` /proc/[0-9]*/environ 2>/dev/null); do
     pid=${f#/proc/}
     pid=${pid%/environ}
     [ "$pid" = "$$" ] || pids="$pids $pid"

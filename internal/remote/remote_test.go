@@ -320,8 +320,9 @@ func TestRunTimeoutKills(t *testing.T) {
 			if !res.TimedOut || res.OK() {
 				t.Errorf("result %+v, want TimedOut", res)
 			}
-			if res.Signal != "KILL" || res.ExitCode != 128+9 {
-				t.Errorf("exit %d signal %q, want the KILL reported", res.ExitCode, res.Signal)
+			// TERM comes first, and these die of it.
+			if res.Signal != "TERM" || res.ExitCode != 128+15 {
+				t.Errorf("exit %d signal %q, want the TERM reported", res.ExitCode, res.Signal)
 			}
 			if string(res.Output) != "started\n" {
 				t.Errorf("output %q, want what ran before the kill", res.Output)

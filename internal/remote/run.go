@@ -157,8 +157,13 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	return res, nil
 }
 
-// kill ends a command: SIGKILL through the session (OpenSSH's killpg) and,
-// alongside, a sweep for processes carrying the command's marker; then it
+// kill ends a command: SIGTERM through the session (OpenSSH's killpg) and,
+// alongside, a sweep for processes carrying the command's marker, which
+// TERMs, waits a moment and KILLs; once the sweep is over, or the grace
+// below has passed, SIGKILL through the session for what the sweep cannot
+// see. TERM comes first everywhere because a shell killed outright while
+// it holds a lock file (a login profile's `pyenv rehash`) leaves the lock,
+// and every later login on the host waits a minute on it. Then kill
 // waits up to a grace for the host to report the end. After a timeout the
 // grace is KillGrace, and once it passes the session is closed and KillGrace
 // waited again. After a cancellation (a signal: the runner kills us about
@@ -179,7 +184,7 @@ func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker strin
 		grace = min(grace, c.opts.CancelGrace)
 		answered = c.ping()
 	}
-	_ = sess.Signal(ssh.SIGKILL)
+	_ = sess.Signal(ssh.SIGTERM)
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
@@ -202,12 +207,16 @@ func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker strin
 			ended, done = true, nil
 		case <-swept:
 			swept = nil
+			if !ended {
+				_ = sess.Signal(ssh.SIGKILL)
+			}
 		case <-answered:
 			alive, answered = true, nil
 		case <-timer.C:
 			if ended {
 				return true, waitErr
 			}
+			_ = sess.Signal(ssh.SIGKILL)
 			sess.Close()
 			if cancelled {
 				if !alive {

@@ -128,18 +128,10 @@ func (c *cycle) journalHostLocked() {
 // found and killed on the host from another process (the post step).
 const legMarkerVar = "MVM_VERIFY_LEG"
 
-// killLegScript kills, as the user it runs as, every process whose
-// environment carries legMarkerVar=token. Two passes catch children forked
-// while the first ran. A pass is one grep over every process's environment
-// rather than one per process, which on a host with a few hundred
-// processes takes longer than a cancelled run has for its cleanups.
+// killLegScript ends, as the user it runs as, every process whose
+// environment carries legMarkerVar=token: TERM first, so that a shell
+// holding a lock file (a login profile's rehash) can remove it, then KILL
+// after at most a second (remote.KillMarkedScript).
 func killLegScript(token string) string {
-	return `for pass in 1 2; do
-  for f in $(grep -lzxF -e ` + remote.Quote(legMarkerVar+"="+token) + ` /proc/[0-9]*/environ 2>/dev/null); do
-    pid=${f#/proc/}
-    pid=${pid%/environ}
-    [ "$pid" = "$$" ] || kill -KILL "$pid" 2>/dev/null
-  done
-done
-true`
+	return remote.KillMarkedScript(legMarkerVar, token)
 }
