@@ -15,7 +15,10 @@ import (
 // only where the sweep reaches: a shell there that holds a lock file and
 // removes it on TERM (a login profile's `pyenv rehash`, whose lock, left
 // behind, makes every later login wait a minute) gets to remove it. A
-// child that ignores TERM is still killed.
+// child that ignores TERM is still killed, also one that dropped the
+// command's marker from its environment: it is in the command's process
+// group, whose own shell has died of the TERM by the time it is KILLed,
+// so a KILL through the session reaches no one.
 func TestKillTermsTheCommandsOwnGroupFirst(t *testing.T) {
 	f := newFixture(t)
 	for i, cancelled := range []bool{false, true} {
@@ -33,10 +36,11 @@ func TestKillTermsTheCommandsOwnGroupFirst(t *testing.T) {
 			}
 			lock := filepath.Join(dir, "lock")
 			pid := strconv.Itoa(os.Getpid() % 100)
-			holder, stubborn := "sleep 64."+strconv.Itoa(i)+"1"+pid, "sleep 64."+strconv.Itoa(i)+"2"+pid
+			holder, stubborn, unmarked := "sleep 64."+strconv.Itoa(i)+"1"+pid, "sleep 64."+strconv.Itoa(i)+"2"+pid, "sleep 64."+strconv.Itoa(i)+"3"+pid
 			// Both children stay in the command's process group: no setsid.
-			cmd := "bash -c " + Quote("touch "+lock+"; trap 'rm -f "+lock+"' EXIT; "+holder) + " & " +
+			cmd := "bash -c " + Quote("trap 'rm -f "+lock+"' EXIT; touch "+lock+"; "+holder) + " & " +
 				"bash -c " + Quote("trap '' TERM; "+stubborn) + " & " +
+				"env -u " + markerVar + " bash -c " + Quote("trap '' TERM; "+unmarked) + " & " +
 				"until [ -e " + lock + " ]; do sleep 0.05; done; echo started; wait"
 			seen := newAfterOutput("started\n")
 			c := f.dial(t, seen.options(fast()))
@@ -59,6 +63,7 @@ func TestKillTermsTheCommandsOwnGroupFirst(t *testing.T) {
 				t.Fatalf("result %+v, err %v; want it stopped by the %s", res, err, name)
 			}
 			remoteGone(t, c, stubborn)
+			remoteGone(t, c, unmarked)
 			remoteGone(t, c, holder)
 			if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the lock file is left (stat: %v): the shell holding it was killed without a TERM", err)

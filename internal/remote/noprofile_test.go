@@ -31,7 +31,7 @@ func TestNoProfileSkipsTheLogin(t *testing.T) {
 	if ok, err := c.CheckSudo(ctx); err != nil || !ok {
 		t.Fatalf("CheckSudo for %s, who has NOPASSWD sudo, with a failing profile: ok %v, err %v", f.login, ok, err)
 	}
-	script := `echo "$(id -un) ${` + markerVar + `:+marked} $(command -v userdel || echo no-userdel)"`
+	script := `echo "$(id -un) ${` + markerVar + `:+marked} $(command -v userdel || echo no-userdel) ${SUDO_USER:-nosudo}"`
 	for _, as := range []string{"", f.login, f.other, "root"} {
 		// Root's profile is this machine's own: not run.
 		if as != "root" {
@@ -44,9 +44,14 @@ func TestNoProfileSkipsTheLogin(t *testing.T) {
 			want = f.login
 		}
 		res := run(t, c, RunSpec{Command: script, AsUser: as, NoProfile: true})
+		// The login user's own commands need no sudo, even with sudo found.
+		wantSudo := f.login
+		if as == "" || as == f.login {
+			wantSudo = "nosudo"
+		}
 		got := strings.Fields(string(res.Output))
-		if res.ExitCode != 0 || len(got) != 3 || got[0] != want || got[1] != "marked" || !strings.HasSuffix(got[2], "/userdel") {
-			t.Errorf("as %q without the profile: exit %d output %q, want 0 and %q marked …/userdel", as, res.ExitCode, res.Output, want)
+		if res.ExitCode != 0 || len(got) != 4 || got[0] != want || got[1] != "marked" || !strings.HasSuffix(got[2], "/userdel") || got[3] != wantSudo {
+			t.Errorf("as %q without the profile: exit %d output %q, want 0 and %q marked …/userdel %s", as, res.ExitCode, res.Output, want, wantSudo)
 		}
 	}
 }

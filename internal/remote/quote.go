@@ -46,7 +46,8 @@ func remoteCommand(loginUser string, sudoLogin bool, s RunSpec, marker string) (
 	return shellCommand(loginUser, sudoLogin, s.AsUser, script, marker, s.NoProfile)
 }
 
-// shellCommand runs script in a bash login shell as asUser. A marker is
+// shellCommand runs script in a bash login shell as asUser (a plain one
+// with noProfile). A marker is
 // set with env(1) rather than exported by the script, because
 // /proc/PID/environ shows a process's environment as it was exec'd: bash
 // itself must start with it.
@@ -74,7 +75,7 @@ func shellCommand(loginUser string, sudoLogin bool, asUser, script, marker strin
 		// A login would have put the sbin directories on PATH for root;
 		// sudo without secure_path keeps the caller's, which may lack them.
 		bash = "bash -c "
-		script = "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"\n" + script
+		script = "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; " + script
 	}
 	if marker != "" {
 		bash = "env " + markerVar + "=" + Quote(marker) + " " + bash
@@ -120,14 +121,33 @@ func sweepScript(marker string) string {
 
 // KillMarkedScript is sweepScript for any marker variable: a bash script
 // that ends, TERM first as sweepScript says, every process the user it
-// runs as may signal whose environment holds name=value.
+// runs as may signal whose environment holds name=value. Its last pass
+// also KILLs the process groups the marked processes were in: a child
+// that dropped the marker from its environment and ignores TERM stays in
+// its parent's group, and once the session's own process has died of the
+// TERM, OpenSSH has no process left to deliver a KILL signal request to.
+// A group is remembered from when a marked process was seen in it, and
+// the script's own is never among them.
 func KillMarkedScript(name, value string) string {
-	return `marked() {
+	return `read -r self </proc/$$/stat
+self=${self##*) }
+self=${self#* }
+self=${self#* }
+self=${self%% *}
+groups=
+marked() {
   pids=
   for f in $(grep -lzxF -e ` + Quote(name+"="+value) + ` /proc/[0-9]*/environ 2>/dev/null); do
     pid=${f#/proc/}
     pid=${pid%/environ}
-    [ "$pid" = "$$" ] || pids="$pids $pid"
+    [ "$pid" = "$$" ] && continue
+    pids="$pids $pid"
+    read -r st 2>/dev/null </proc/"$pid"/stat || continue
+    st=${st##*) }
+    st=${st#* }
+    st=${st#* }
+    g=${st%% *}
+    case " $groups " in *" -$g "*) ;; *) [ "$g" -gt 1 ] 2>/dev/null && [ "$g" != "$self" ] && groups="$groups -$g" ;; esac
   done
   [ -n "$pids" ] || return 1
   [ -z "$1" ] || kill -"$1" $pids 2>/dev/null
@@ -144,6 +164,7 @@ if marked TERM; then
 fi
 marked KILL
 marked KILL
+[ -z "$groups" ] || kill -KILL -- $groups 2>/dev/null
 true`
 }
 

@@ -25,12 +25,13 @@ const DefaultCancelGrace = 2 * time.Second
 // RunSpec is one command to run on the host.
 type RunSpec struct {
 	// Command is a bash script; it runs in a login shell (bash -lc) so PATH
-	// from ~/.profile (rustup, nix) is set.
+	// from ~/.profile (rustup, nix) is set, unless NoProfile.
 	Command string
 	// AsUser runs the command as that user through `sudo -n -iu USER`:
 	// always for another user, and for the login user too once
-	// Client.CheckSudo found that it may sudo. Empty means the login
-	// user's own login shell, without sudo.
+	// Client.CheckSudo found that it may sudo (with NoProfile, `sudo -n -u
+	// USER`, and never for the login user). Empty means the login user's
+	// own shell, without sudo.
 	AsUser string
 	// NoProfile runs the command in a plain `bash -c` (through `sudo -n -u
 	// USER` for another user) instead of a login shell. It is for the
@@ -66,7 +67,7 @@ type ExecResult struct {
 	Duration      time.Duration
 	// TimedOut is set when RunSpec.Timeout killed the command.
 	TimedOut bool
-	// Signal names the signal the command died of ("KILL"), if any.
+	// Signal names the signal the command died of ("TERM", "KILL"), if any.
 	Signal string
 }
 
@@ -75,7 +76,7 @@ func (r ExecResult) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
 
 // Run runs one command in its own session. The error is only for a
 // connection that failed or a ctx that ended; on timeout or cancellation the
-// command is sent SIGKILL and its session closed, and Run returns without
+// command is stopped (TERM, then KILL: see kill) and its session closed, and Run returns without
 // waiting for a host that no longer answers. After a cancellation it waits
 // at most CancelGrace, and closes the connection only if the host has
 // answered neither the kill nor a keepalive by then (Err then wraps
@@ -157,14 +158,16 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 	return res, nil
 }
 
-// kill ends a command: SIGTERM through the session (OpenSSH's killpg) and,
-// alongside, a sweep for processes carrying the command's marker, which
-// TERMs, waits a moment and KILLs; once the sweep is over, or the grace
-// below has passed, SIGKILL through the session for what the sweep cannot
-// see. TERM comes first everywhere because a shell killed outright while
-// it holds a lock file (a login profile's `pyenv rehash`) leaves the lock,
-// and every later login on the host waits a minute on it. Then kill
-// waits up to a grace for the host to report the end. After a timeout the
+// kill ends a command with a sweep for processes carrying the command's
+// marker (sweepScript: TERM, a moment, then KILL, also to their process
+// groups); once the sweep is over, or the grace below has passed, SIGKILL
+// through the session (OpenSSH's killpg) for what the sweep could not
+// reach. TERM comes first because a shell killed outright while it holds
+// a lock file (a login profile's `pyenv rehash`) leaves the lock, and every
+// later login on the host waits a minute on it; and only the sweep sends
+// it, since a second TERM while bash runs its EXIT trap kills bash before
+// the trap is done. Then kill waits up to a grace for the host to report
+// the end. After a timeout the
 // grace is KillGrace, and once it passes the session is closed and KillGrace
 // waited again. After a cancellation (a signal: the runner kills us about
 // 10 s later, and the teardown still has to run) the grace is CancelGrace,
@@ -184,7 +187,6 @@ func (c *Client) kill(sess *ssh.Session, done <-chan error, asUser, marker strin
 		grace = min(grace, c.opts.CancelGrace)
 		answered = c.ping()
 	}
-	_ = sess.Signal(ssh.SIGTERM)
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
@@ -255,7 +257,8 @@ func (c *Client) ping() <-chan struct{} {
 // CheckSudo asks the host, once per connection, whether the login user
 // may sudo without a password (`sudo -n true`). When it may, commands
 // whose AsUser is the login user run through `sudo -n -iu USER` from then
-// on, as commands as any other user do; when it may not, ok is false and
+// on, as commands as any other user do (NoProfile ones excepted: they need
+// no fresh login); when it may not, ok is false and
 // they keep running in the login user's own login shell. The error is for
 // a connection that failed or a ctx that ended, not for a refusal.
 func (c *Client) CheckSudo(ctx context.Context) (ok bool, err error) {

@@ -23,7 +23,13 @@ func TestKillLegScriptTermsFirst(t *testing.T) {
 	token := hex.EncodeToString(b[:])
 	dir := t.TempDir()
 	lock, trapSet := filepath.Join(dir, "lock"), filepath.Join(dir, "ignoring")
-	start := func(script string, marked bool) *exec.Cmd {
+	// Each process is reaped by its own goroutine; the test reads its end
+	// from ended.
+	type started struct {
+		cmd   *exec.Cmd
+		ended chan struct{}
+	}
+	start := func(script string, marked bool) started {
 		cmd := exec.Command("bash", "-c", script)
 		if marked {
 			cmd.Env = append(os.Environ(), legMarkerVar+"="+token)
@@ -31,13 +37,15 @@ func TestKillLegScriptTermsFirst(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		return cmd
+		ended := make(chan struct{})
+		go func() { cmd.Wait(); close(ended) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-ended })
+		return started{cmd, ended}
 	}
 	holder := start("touch "+lock+"; trap 'rm -f "+lock+"' EXIT; while :; do sleep 0.05; done", true)
 	stubborn := start("trap '' TERM; touch "+trapSet+"; while :; do sleep 0.05; done", true)
 	bystander := start("sleep 300", false)
-	bystanderStart, err := proc.StartTime(bystander.Process.Pid)
+	bystanderStart, err := proc.StartTime(bystander.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +63,9 @@ func TestKillLegScriptTermsFirst(t *testing.T) {
 	if out, err := exec.Command("bash", "-c", killLegScript(token)).CombinedOutput(); err != nil {
 		t.Fatalf("kill script: %v: %s", err, out)
 	}
-	for name, cmd := range map[string]*exec.Cmd{"the lock holder": holder, "the TERM-ignoring process": stubborn} {
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+	for name, p := range map[string]started{"the lock holder": holder, "the TERM-ignoring process": stubborn} {
 		select {
-		case <-done:
+		case <-p.ended:
 		case <-time.After(10 * time.Second):
 			t.Errorf("%s still runs 10 s after the kill script ended", name)
 		}
@@ -67,7 +73,7 @@ func TestKillLegScriptTermsFirst(t *testing.T) {
 	if _, err := os.Stat(lock); !os.IsNotExist(err) {
 		t.Errorf("the lock file is left (stat: %v): its holder was killed without a TERM", err)
 	}
-	if !proc.Started(bystander.Process.Pid, bystanderStart) {
+	if !proc.Started(bystander.cmd.Process.Pid, bystanderStart) {
 		t.Errorf("a process without the leg's marker was ended")
 	}
 }
