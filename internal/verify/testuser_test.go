@@ -26,10 +26,11 @@ func testHostUser(authorized string) testhost.User {
 
 // hostDir is a directory on the test host (this machine) that testUser's
 // commands may write to, as t.TempDir (root's, 0700) is not: sticky and
-// world-writable like /tmp, removed when the test ends.
+// world-writable like /tmp, removed when the test ends. In /tmp itself, as
+// a $TMPDIR may be private to root.
 func hostDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "mvv-host-")
+	dir, err := os.MkdirTemp("/tmp", "mvv-host-")
 	if err != nil {
 		t.Fatal(err)
 	}
