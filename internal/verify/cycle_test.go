@@ -20,7 +20,7 @@ import (
 )
 
 // hostProvider provisions real sshd test hosts on loopback, so the cycle
-// under test talks real SSH. blockCreate makes Create wait for its context
+// under test talks real SSH, logging in as testUser. blockCreate makes Create wait for its context
 // after the host exists, as a slow cloud API would.
 type hostProvider struct {
 	blockCreate bool
@@ -48,7 +48,7 @@ func (p *hostProvider) Preflight(context.Context, providers.Request) error { ret
 func (p *hostProvider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
 	h, err := testhost.Boot(ctx, testhost.Options{
 		HostKeyPEM: req.HostKeyPEM,
-		Users:      []testhost.User{{Name: "root", AuthorizedKeys: []string{req.ClientAuthorizedKey}}},
+		Users:      []testhost.User{testHostUser(req.ClientAuthorizedKey)},
 		HideKVM:    p.hideKVM,
 	})
 	if err != nil {
@@ -65,7 +65,7 @@ func (p *hostProvider) Create(ctx context.Context, req providers.Request, j prov
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	return &providers.Host{Address: h.Addr(), Port: h.Port(), User: "root", HostKey: h.HostKey(), Type: "test", Uname: p.uname}, nil
+	return &providers.Host{Address: h.Addr(), Port: h.Port(), User: testUser, HostKey: h.HostKey(), Type: "test", Uname: p.uname}, nil
 }
 
 func (p *hostProvider) Destroy(ctx context.Context, id providers.Identity) (providers.Report, error) {
@@ -96,7 +96,7 @@ func (p *hostProvider) List(_ context.Context, f providers.Filter) ([]providers.
 func testPlan(p providers.Provider, steps ...Step) Plan {
 	now := time.Now()
 	return Plan{
-		Provider: p, Display: "Test", User: "root", Lane: "kvm", Steps: steps,
+		Provider: p, Display: "Test", User: testUser, Lane: "kvm", Steps: steps,
 		// A run id of its own: the probe's work directory on the test host
 		// (this machine) is named for the run, and one a test's cut-short
 		// teardown leaves behind must not be another test's.
@@ -279,7 +279,7 @@ func TestCycleOverRealSSH(t *testing.T) {
 	testhost.RequireRoot(t)
 	p := &hostProvider{}
 	plan := testPlan(p,
-		Step{Name: "hello", Run: `test "$(id -un)" = root && echo hi from $MVM_TEST`, Column: matrix.LiveCycle, Env: map[string]string{"MVM_TEST": "the host"}},
+		Step{Name: "hello", Run: `test "$(id -un)" = ` + testUser + ` && echo hi from $MVM_TEST`, Column: matrix.LiveCycle, Env: map[string]string{"MVM_TEST": "the host"}},
 		Step{Name: "kvm only", Run: "true", NeedsKVM: true},
 	)
 	out := newWatchWriter("\x00") // never seen: only the text is wanted

@@ -18,18 +18,18 @@ import (
 func TestUndoOnHostLastFirst(t *testing.T) {
 	testhost.RequireRoot(t)
 	keyPEM, authorized := testhost.ClientKeyPEM(t)
-	h := testhost.Start(t, testhost.Options{Users: []testhost.User{{Name: "root", AuthorizedKeys: []string{authorized}}}})
+	h := testhost.Start(t, testhost.Options{Users: []testhost.User{testHostUser(authorized)}})
 	signer, err := remote.ParsePrivateKey(keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := remote.Dial(t.Context(), remote.Target{Addr: h.Addr(), Port: h.Port(), User: "root", Signer: signer, HostKey: h.HostKey()}, remote.DialOptions{})
+	c, err := remote.Dial(t.Context(), remote.Target{Addr: h.Addr(), Port: h.Port(), User: testUser, Signer: signer, HostKey: h.HostKey()}, remote.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 
-	log := filepath.Join(t.TempDir(), "order")
+	log := filepath.Join(hostDir(t), "order")
 	record := func(name string) string { return "echo " + name + " >> " + remote.Quote(log) }
 	cleanups := []HostCleanup{
 		{Name: "first", Command: record("first")},

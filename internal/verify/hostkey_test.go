@@ -37,7 +37,7 @@ func (p keyProvider) Create(ctx context.Context, req providers.Request, j provid
 // and step each leave a file on the host: if either exists, something ran
 // there.
 func markerPlan(t *testing.T, p providers.Provider) (Plan, []string, *watchWriter) {
-	dir := t.TempDir()
+	dir := hostDir(t) // the step runs as testUser
 	boot, step := filepath.Join(dir, "bootstrapped"), filepath.Join(dir, "stepped")
 	plan := testPlan(p, Step{Name: "mark", Run: "touch " + remote.Quote(step), Column: matrix.LiveCycle})
 	plan.Bootstrap = []string{"touch " + remote.Quote(boot)}

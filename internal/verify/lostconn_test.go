@@ -170,11 +170,7 @@ func TestDroppedConnectionRedialRefusedNamesTheLostConnection(t *testing.T) {
 	)
 	// A host-side cleanup whose effect is seen on disk: the upload's
 	// removal, on a host the provider did not create.
-	dir, err := os.MkdirTemp("/tmp", "mvv-lost-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := hostDir(t) // the upload is testUser's
 	src := filepath.Join(t.TempDir(), "payload")
 	if err := os.WriteFile(src, []byte("uploaded\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -245,11 +241,7 @@ func TestConnectionLostBeforeTheStepsErrorsTheLeg(t *testing.T) {
 	if err := os.WriteFile(src, []byte("uploaded\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("/tmp", "mvv-lost-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := hostDir(t) // the upload is testUser's
 	plan.Uploads = []Upload{{Src: src, Dst: filepath.Join(dir, "payload")}}
 	out := newWatchWriter("\x00")
 	plan.Out = out

@@ -118,7 +118,7 @@ func TestReadyTimeoutOnAClosedPort(t *testing.T) {
 func TestReadyTimeoutWithoutTheReadyMarker(t *testing.T) {
 	testhost.RequireRoot(t)
 	hp := &hostProvider{}
-	marker := filepath.Join(t.TempDir(), "never-written")
+	marker := filepath.Join(hostDir(t), "never-written") // absent, not hidden from testUser
 	plan := testPlan(stuckProvider{hostProvider: hp, marker: marker}, Step{Name: "never", Run: "true"})
 	// Long enough to connect on a loaded machine: the limit is meant to
 	// end the wait for the marker, not the dial.
@@ -137,7 +137,7 @@ func TestReadyTimeoutWithoutTheReadyMarker(t *testing.T) {
 func TestBootstrapOverSSHStopsAtTheFirstFailure(t *testing.T) {
 	testhost.RequireRoot(t)
 	hp := &hostProvider{}
-	dir := t.TempDir()
+	dir := hostDir(t) // the step runs as testUser: its file must be one it could write
 	first, second, after := filepath.Join(dir, "first"), filepath.Join(dir, "second-line"), filepath.Join(dir, "next-entry")
 	stepped := filepath.Join(dir, "stepped")
 	plan := testPlan(hp, Step{Name: "mark", Run: "touch " + remote.Quote(stepped), Column: matrix.LiveCycle})

@@ -28,7 +28,7 @@ type bootedProvider struct {
 func (p bootedProvider) Create(ctx context.Context, req providers.Request, j providers.Journal) (*providers.Host, error) {
 	h, err := testhost.Boot(ctx, testhost.Options{
 		HostKeyPEM: req.HostKeyPEM,
-		Users:      []testhost.User{{Name: "root", AuthorizedKeys: []string{req.ClientAuthorizedKey}}},
+		Users:      []testhost.User{testHostUser(req.ClientAuthorizedKey)},
 		Cloud:      true,
 	})
 	if err != nil {
@@ -46,14 +46,14 @@ func (p bootedProvider) Create(ctx context.Context, req providers.Request, j pro
 			return nil, err
 		}
 	}
-	return &providers.Host{Address: h.Addr(), Port: h.Port(), User: "root", HostKey: req.HostKey, Type: "test",
+	return &providers.Host{Address: h.Addr(), Port: h.Port(), User: testUser, HostKey: req.HostKey, Type: "test",
 		CloudInit: true, ReadyMarker: p.marker}, nil
 }
 
-// writtenMarker is a ready marker that exists.
+// writtenMarker is a ready marker that exists, where testUser can see it.
 func writtenMarker(t *testing.T) string {
 	t.Helper()
-	marker := filepath.Join(t.TempDir(), "ready")
+	marker := filepath.Join(hostDir(t), "ready")
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestReadyRedialsAConnectionLostWaitingForTheMarker(t *testing.T) {
 // finish its boot.
 func stillBooting(t *testing.T) (p bootedProvider, marker string, hosts chan *testhost.Host) {
 	t.Helper()
-	marker = filepath.Join(t.TempDir(), "ready")
+	marker = filepath.Join(hostDir(t), "ready")
 	hosts = make(chan *testhost.Host, 1)
 	p = bootedProvider{hostProvider: &hostProvider{}, marker: marker, boot: func(h *testhost.Host) error {
 		hosts <- h

@@ -67,12 +67,12 @@ func TestReadyPausesAfterEachReconnect(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keyPEM, authorized := testhost.ClientKeyPEM(t)
-			h := testhost.Start(t, testhost.Options{Users: []testhost.User{{Name: "root", AuthorizedKeys: []string{authorized}}}})
+			h := testhost.Start(t, testhost.Options{Users: []testhost.User{testHostUser(authorized)}})
 			signer, err := remote.ParsePrivateKey(keyPEM)
 			if err != nil {
 				t.Fatal(err)
 			}
-			target := remote.Target{Addr: h.Addr(), Port: h.Port(), User: "root", Signer: signer, HostKey: h.HostKey()}
+			target := remote.Target{Addr: h.Addr(), Port: h.Port(), User: testUser, Signer: signer, HostKey: h.HostKey()}
 			opts := remote.DialOptions{InitialBackoff: 10 * time.Millisecond, RedialLimit: tc.redialLimit}
 			ctx := t.Context()
 			client, err := remote.Dial(ctx, target, opts)
@@ -88,7 +88,7 @@ func TestReadyPausesAfterEachReconnect(t *testing.T) {
 				plan:   &Plan{ReadyPoll: poll},
 				res:    &Result{},
 				out:    remote.NewMasker(log, nil),
-				host:   &providers.Host{Address: h.Addr(), Port: h.Port(), User: "root"},
+				host:   &providers.Host{Address: h.Addr(), Port: h.Port(), User: testUser},
 				client: client,
 			}
 			dropped := 0
@@ -359,7 +359,7 @@ func TestReadyNoFallbackDialUnderInsecureHostKey(t *testing.T) {
 	testhost.RequireRoot(t)
 	hp := &hostProvider{}
 	hosts := make(chan *testhost.Host, 1)
-	p := unpinnedMarkerProvider{hostProvider: hp, marker: filepath.Join(t.TempDir(), "ready"), hosts: hosts}
+	p := unpinnedMarkerProvider{hostProvider: hp, marker: filepath.Join(hostDir(t), "ready"), hosts: hosts}
 	plan := testPlan(p, Step{Name: "ok", Run: "true", Column: matrix.LiveCycle})
 	plan.InsecureHostKey = true
 	var dials atomic.Int32
