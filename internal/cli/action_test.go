@@ -111,7 +111,7 @@ func TestRunnerContract(t *testing.T) {
 	if err := os.WriteFile(event, []byte(`{"pull_request":{"number":7,"head":{"sha":"`+head+`","repo":{"full_name":"o/r"}},"base":{"repo":{"full_name":"o/r"}}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	inputs := runnerInputs(t, map[string]string{
 		"provider": "local", "suite": suite, "out": filepath.Join(dir, "out"),
 		"local-state-dir": filepath.Join(dir, "state"), "timeout-minutes": "10",

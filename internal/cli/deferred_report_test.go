@@ -49,6 +49,8 @@ func TestDeferredTeardownLeavesTheLegToPost(t *testing.T) {
 }
 
 func deferredTeardownLeavesTheLegToPost(t *testing.T, cancel bool) {
+	// Before the fake, so what its host leaves of the user goes last.
+	suiteUser := freshCLISuiteUser(t)
 	srv := awsFake(t, "")
 	// EC2 accepts the security group's delete but does not do it: a leak
 	// main's deferred teardown cannot see, and the post step's leak check
@@ -68,7 +70,7 @@ func deferredTeardownLeavesTheLegToPost(t *testing.T, cancel bool) {
 		// Cancelled, the leg failed whatever its teardown.
 		step, budget, poll, wantMain = sleep, "5m", "4s", "failure"
 	}
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: "+step+"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: hello\n    run: "+step+"\n    column: Live cycle\n")
 	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"GITHUB_STATE="+stateFile, "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 		"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret",

@@ -24,9 +24,11 @@ func TestCtrlCDuringTheTeardownAtTheTerminalIsNoPass(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	// The step waits for the gate, so the test holds the lock before the
-	// teardown's destroy asks for it.
-	reached, gate := filepath.Join(dir, "reached"), filepath.Join(dir, "gate")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: gated\n    run: touch "+reached+"; while [ ! -e "+gate+" ]; do sleep 0.05; done\n    column: Live cycle\n")
+	// teardown's destroy asks for it. Both in a directory the suite's
+	// user, not root, can reach.
+	shared := openTempDir(t, "mvm-cli-shared-")
+	reached, gate := filepath.Join(shared, "reached"), filepath.Join(shared, "gate")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: gated\n    run: touch "+reached+"; while [ ! -e "+gate+" ]; do sleep 0.05; done\n    column: Live cycle\n")
 	// A budget of 1ns has the cut teardown's time over as soon as the
 	// signal is taken, before the run says it took it: the test lets go of
 	// the lock on that line, so the destroy gets it too late on a machine

@@ -13,9 +13,9 @@ import (
 // leaves in --out for down must not hold the key, so down is given it
 // again, as it was given to up, and tears down with it.
 func TestSSHUpWithKeyInputKeepsItOut(t *testing.T) {
-	h, _, keyPEM := sshHost(t)
+	h, _, keyPEM := sshSudoUserHost(t)
 	out := filepath.Join(t.TempDir(), "out")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	suite := writeSuite(t, "user: "+cliSuiteUser+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t, "INPUT_SSH-PRIVATE-KEY="+string(keyPEM))
 	state := filepath.Join(out, "host", "host.json")
 	t.Cleanup(func() {
@@ -24,7 +24,7 @@ func TestSSHUpWithKeyInputKeepsItOut(t *testing.T) {
 		}
 	})
 	up := runBin(t, env, append([]string{"up", "--provider", "ssh", "--suite", suite, "--out", out,
-		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", cliSuiteUser,
 		"--ssh-known-host", h.KnownHostsLine()}, thisHostLane().laneArgs()...)...)
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)

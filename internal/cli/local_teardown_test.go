@@ -21,7 +21,7 @@ func TestRunLocalStepTimeout(t *testing.T) {
 	// A sleep no other test runs, to find its processes by.
 	sleep := fmt.Sprintf("sleep 300.%06d", time.Now().UnixNano()%1000000)
 	suite := `
-user: root
+user: ` + freshCLISuiteUser(t) + `
 steps:
   - name: ok step
     run: "true"

@@ -52,15 +52,15 @@ func maskedFirst(t *testing.T, stdout string, secrets []string) {
 // by line, and a step that prints the key prints it line by line), before
 // anything else is printed.
 func TestRunnerMasksSecretInputs(t *testing.T) {
-	h, _, keyPEM := sshHost(t)
+	h, _, keyPEM := sshSudoUserHost(t)
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+cliSuiteUser+"\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"GITHUB_STATE="+emptyFile(t, "state"),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
-		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
+		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER="+cliSuiteUser,
 		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...)
 	r := runBin(t, env)
 	if r.code != 0 {
@@ -150,9 +150,11 @@ func awsIsolated(t *testing.T) []string {
 // it gets it, in main as in post (providers/aws covers post).
 func TestRunnerMasksMintedCredentials(t *testing.T) {
 	const oidcToken = "gh-oidc-token-for-main"
+	// Before the fake, so what its host leaves of the user goes last.
+	suiteUser := freshCLISuiteUser(t)
 	srv := awsFake(t, oidcToken)
 	dir := t.TempDir()
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	env := cmdEnv(t, append([]string{"GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1", "MVM_VERIFY_POLL_INTERVAL=100ms",
 		"GITHUB_OUTPUT=" + emptyFile(t, "outputs"), "GITHUB_STATE=" + emptyFile(t, "state"), "GITHUB_STEP_SUMMARY=" + emptyFile(t, "summary"),
 		"ACTIONS_ID_TOKEN_REQUEST_URL=" + oidcServer(t, "runtime-token", oidcToken), "ACTIONS_ID_TOKEN_REQUEST_TOKEN=runtime-token",

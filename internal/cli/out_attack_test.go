@@ -166,7 +166,7 @@ func TestUpWritesNoPlantedFileAndDownTrustsNoForeignState(t *testing.T) {
 	}
 	plant(t, filepath.Join(hostDir, "known_hosts"), false, 0o666, uid, gid)
 
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	hostJSON := filepath.Join(hostDir, "host.json")
 	t.Cleanup(func() {

@@ -75,7 +75,7 @@ func TestRunnerDownSetsOutputs(t *testing.T) {
 	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	expr := map[string]string{
 		"${{ github.token }}":                                     "ghs_unused",
 		"${{ github.server_url }}":                                "https://github.example",

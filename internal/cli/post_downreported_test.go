@@ -20,7 +20,7 @@ import (
 func TestPostTrustsNoPlantedDownReported(t *testing.T) {
 	testhost.RequireRoot(t)
 	uid, gid := postAttacker(t)
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	for _, tc := range []struct {
 		name       string
 		foreignOut bool

@@ -34,7 +34,7 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
 	// A sleep no other process on the machine has.
 	sleepArg := "7" + strconv.Itoa(os.Getpid()) + "5"
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: sleep "+sleepArg+"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: long\n    run: sleep "+sleepArg+"\n    column: Live cycle\n")
 	summaryFile := emptyFile(t, "summary")
 	env := cmdEnv(t, append(append(actionsEnv(event, summaryFile, emptyFile(t, "outputs")), creds...),
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
@@ -78,15 +78,16 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 		t.Fatalf("post: %v\n%s", err, out)
 	}
 	// Nothing of the run is left: not its sshd (by pid, and by its files
-	// under the run's TMPDIR), not the step, not any process carrying the
-	// leg's marker.
+	// under the run's TMPDIR or, as the suite's user cannot reach that,
+	// /tmp: its dir), not the step, not any process carrying the leg's
+	// marker.
 	if leg.running() {
 		t.Errorf("the leg's sshd (pid %d) still runs after post", leg.Pid)
 	}
 	if _, err := os.Lstat(leg.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the leg's sshd dir %s is left after post (stat: %v)", leg.Dir, err)
 	}
-	for _, s := range []string{tmp, "sleep " + sleepArg} {
+	for _, s := range []string{tmp, leg.Dir, "sleep " + sleepArg} {
 		if left := processesMentioning(t, s); len(left) > 0 {
 			t.Errorf("processes of the run still running after post: %v", left)
 		}
@@ -160,8 +161,9 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // runs before the fake closes
 	dir := t.TempDir()
 	// Created when the first comment write hangs; the suite's step waits
-	// for it (a minute at most: without it the test fails below).
-	writeHeld := filepath.Join(dir, "write-held")
+	// for it (a minute at most: without it the test fails below). In a
+	// directory the suite's user, not root, can look into.
+	writeHeld := filepath.Join(openTempDir(t, "mvm-cli-shared-"), "write-held")
 	var heldOnce sync.Once
 	held := make(chan struct{}, 100)
 	finished := func() bool {
@@ -199,7 +201,7 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 	}})
 	step := "for i in $(seq 600); do [ -e " + writeHeld + " ] && break; sleep 0.1; done; echo hi"
 	stepJSON, _ := json.Marshal(step)
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: "+string(stepJSON)+"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: hello\n    run: "+string(stepJSON)+"\n    column: Live cycle\n")
 	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),

@@ -92,7 +92,7 @@ func TestPostRemovesUpsStateOnceItsHostIsGone(t *testing.T) {
 	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	out := filepath.Join(t.TempDir(), "out")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	pout, code, summary := upThenPost(t, []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}, suite, out, "")
 	if code != 0 {
 		t.Fatalf("post exit %d, want 0\n%s", code, pout)

@@ -53,7 +53,7 @@ func TestResultNotSavedOnFullDisk(t *testing.T) {
 	}
 	list := filepath.Join(dir, "list")
 	outputs, summary := emptyFile(t, "outputs"), emptyFile(t, "summary")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	inputs := runnerInputs(t, map[string]string{
 		"provider": "local", "suite": suite, "out": out, "comment": "false",
 		"local-state-dir": filepath.Join(dir, "state"), "timeout-minutes": "10",
@@ -135,7 +135,7 @@ func TestResultNotSavedAtTheCommandLine(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(out, "summary.md"), []byte("stale summary"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	r := runBin(t, cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL=50ms"), "run", "--provider", "local", "--suite", suite,
 		"--local-state-dir", filepath.Join(dir, "state"), "--out", out)
 	if r.code != 1 {

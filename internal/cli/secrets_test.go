@@ -132,16 +132,18 @@ func secretsStayOutLocal(t *testing.T, failing bool) {
 	// The test opens the gate by writing the key file's path into it; the
 	// step then prints the key's body and the token between two markers.
 	// (The armour lines are not secret and not masked; the body is the key.)
-	gate := filepath.Join(dir, "gate")
+	// The gate is where the suite's user, not root, can look; the key
+	// file is root's, which the step reads through its passwordless sudo.
+	gate := filepath.Join(openTempDir(t, "mvm-cli-shared-"), "gate")
 	last := "echo hi from the host"
 	if failing {
 		last = "echo boom >&2; ls -la /; exit 3"
 	}
-	suite := writeSuite(t, "user: root\nsteps:\n"+
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n"+
 		"  - name: hold\n    run: |\n"+
 		"      while [ ! -s "+gate+" ]; do sleep 0.05; done\n"+
 		"      echo 'leak starts'\n"+
-		"      grep -v '^-----' \"$(cat "+gate+")\"\n"+
+		"      sudo -n grep -v '^-----' \"$(cat "+gate+")\"\n"+
 		"      echo "+token+"\n"+
 		"      echo 'leak ends'\n"+
 		"  - name: last\n    run: "+last+"\n    column: Live cycle\n")

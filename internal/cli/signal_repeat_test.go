@@ -43,7 +43,7 @@ func startStubbornRun(t *testing.T, env ...string) *stubbornRun {
 	r.stateDir = filepath.Join(r.tmp, "state")
 	r.inStep = "7" + strconv.Itoa(os.Getpid()) + "5"
 	suite := writeSuite(t, `
-user: root
+user: `+freshCLISuiteUser(t)+`
 steps:
   - name: stubborn
     run: trap '' TERM HUP; echo started; sleep `+r.inStep+`
@@ -190,7 +190,9 @@ func (r *stubbornRun) nothingLeft(after string) {
 			r.t.Errorf("%s is left after %s (stat: %v)", path, after, err)
 		}
 	}
-	for _, s := range []string{r.tmp, "sleep " + r.inStep} {
+	// The sshd's files are under the run's TMPDIR, or /tmp when the
+	// suite's user cannot reach that: by its dir too.
+	for _, s := range []string{r.tmp, r.leg.Dir, "sleep " + r.inStep} {
 		if left := processesMentioning(r.t, s); len(left) > 0 {
 			r.t.Errorf("processes of the run still running after %s: %v", after, left)
 		}

@@ -22,9 +22,10 @@ import (
 // the host only from what the run wrote into --out as it went: the suite
 // user it created with its passwordless sudo rule, the step's processes
 // (one of them started as root through that rule) and the probe's work
-// directory.
+// directory. It logs in as a user with passwordless sudo, as on a cloud
+// image, not root (see cliSuiteUser).
 func TestDownCleansAnSSHHostAfterAKilledRun(t *testing.T) {
-	h, keyFile, _ := sshHost(t)
+	h, keyFile, _ := sshSudoUserHost(t)
 	created := freshRunCreatedUser(t, "mvmv-sshdown")
 	suiteUser, sudoers, mark := created.Name, created.Sudoers, created.Mark
 	// A sleep no other process on the machine has.
@@ -49,7 +50,7 @@ func TestDownCleansAnSSHHostAfterAKilledRun(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	env := cmdEnv(t)
 	main := startBin(t, env, append([]string{"run", "--provider", "ssh", "--suite", suite, "--out", out,
-		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", cliSuiteUser,
 		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine()}, thisHostLane().laneArgs()...)...)
 	t.Cleanup(func() {
 		// A failed check must not leave the host changed for the next
@@ -127,7 +128,7 @@ func TestDownCleansAnSSHHostAfterAKilledRun(t *testing.T) {
 // changes nothing; the command it names — down with the key as
 // --ssh-private-key-file — undoes the changes and removes the state.
 func TestDownTakesTheKeyAgainAfterAKilledRun(t *testing.T) {
-	h, keyFile, keyPEM := sshHost(t)
+	h, keyFile, keyPEM := sshSudoUserHost(t)
 	sleep := fmt.Sprintf("sleep %d.%d", 40000+os.Getpid()%10000, time.Now().UnixNano()%1000000)
 	t.Cleanup(func() {
 		for _, p := range processesMentioning(t, sleep) {
@@ -135,12 +136,12 @@ func TestDownTakesTheKeyAgainAfterAKilledRun(t *testing.T) {
 			exec.Command("kill", "-KILL", pid).Run()
 		}
 	})
-	started := filepath.Join(t.TempDir(), "started")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: touch "+started+"; "+sleep+"\n")
+	started := filepath.Join(openTempDir(t, "mvm-cli-shared-"), "started")
+	suite := writeSuite(t, "user: "+cliSuiteUser+"\nsteps:\n  - name: long\n    run: touch "+started+"; "+sleep+"\n")
 	out := filepath.Join(t.TempDir(), "out")
 	state := filepath.Join(out, "host", "host.json")
 	main := startBin(t, cmdEnv(t, "INPUT_SSH-PRIVATE-KEY="+string(keyPEM)), append([]string{"run", "--provider", "ssh", "--suite", suite, "--out", out,
-		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root", "--ssh-known-host", h.KnownHostsLine()},
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", cliSuiteUser, "--ssh-known-host", h.KnownHostsLine()},
 		thisHostLane().laneArgs()...)...)
 	env := cmdEnv(t) // the key is not in down's environment
 	t.Cleanup(func() {

@@ -70,20 +70,24 @@ func TestSSHDynamicProbeRefusedAtPreflight(t *testing.T) {
 	}
 	ns, addr := netnsPeer(t)
 	keyPEM, authorized := testhost.ClientKeyPEM(t)
+	// A user with passwordless sudo, as on a cloud image, not root: see
+	// cliSuiteUser.
+	login := freshCLISuiteUser(t)
 	h := testhost.Start(t, testhost.Options{Netns: ns, Addr: addr, Port: 22,
-		Users: []testhost.User{{Name: "root", AuthorizedKeys: []string{authorized}}}})
+		Users: []testhost.User{{Name: login, AuthorizedKeys: []string{authorized}, Sudo: true}}})
 	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The host shares this machine's files: the markers show whether the
-	// bootstrap or a step ran there.
-	marks := t.TempDir()
+	// bootstrap or a step ran there, in a directory the suite's user can
+	// write to.
+	marks := openTempDir(t, "mvm-cli-shared-")
 	booted, stepped := filepath.Join(marks, "bootstrapped"), filepath.Join(marks, "stepped")
-	suite := writeSuite(t, fmt.Sprintf("user: root\nbootstrap:\n  - touch %s\nsteps:\n  - name: touch\n    run: touch %s\n", booted, stepped))
+	suite := writeSuite(t, fmt.Sprintf("user: %s\nbootstrap:\n  - touch %s\nsteps:\n  - name: touch\n    run: touch %s\n", login, booted, stepped))
 	out := filepath.Join(t.TempDir(), "out")
 	args := []string{"run", "--provider", "ssh", "--suite", suite, "--out", out,
-		"--ssh-host", addr, "--ssh-port", "22", "--ssh-user", "root",
+		"--ssh-host", addr, "--ssh-port", "22", "--ssh-user", login,
 		"--ssh-private-key-file", keyFile, "--ssh-known-host", addr + " " + h.HostKey(),
 		"--ready-timeout", "30s"}
 	args = append(args, thisHostLane().laneArgs()...)

@@ -79,12 +79,12 @@ func TestSSHProviderRefusesWrongHostKey(t *testing.T) {
 // with a warning: the input travels from the configuration to the cycle,
 // which refuses any host without a key otherwise.
 func TestSSHProviderInsecureHostKeyRunsWithWarning(t *testing.T) {
-	h, keyFile, _ := sshHost(t)
-	marker := filepath.Join(t.TempDir(), "ran")
-	suite := writeSuite(t, fmt.Sprintf("user: root\nsteps:\n  - name: touch\n    run: touch %s\n", marker))
+	h, keyFile, _ := sshSudoUserHost(t)
+	marker := filepath.Join(openTempDir(t, "mvm-cli-shared-"), "ran")
+	suite := writeSuite(t, fmt.Sprintf("user: %s\nsteps:\n  - name: touch\n    run: touch %s\n", cliSuiteUser, marker))
 	out := filepath.Join(t.TempDir(), "out")
 	r := runBin(t, cmdEnv(t), append([]string{"run", "--provider", "ssh", "--suite", suite, "--out", out,
-		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", cliSuiteUser,
 		"--ssh-private-key-file", keyFile, "--insecure-host-key", "--ready-timeout", "20s"}, thisHostLane().laneArgs()...)...)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -113,14 +113,14 @@ func TestSSHProviderInsecureHostKeyRunsWithWarning(t *testing.T) {
 // anything the run writes (TestSecretsStayOutLocal does the same for the
 // run's own per-run keys).
 func TestSecretsStayOut(t *testing.T) {
-	h, _, keyPEM := sshHost(t)
+	h, _, keyPEM := sshSudoUserHost(t)
 	dir := t.TempDir()
 	runner := providertest.NewRunner(t, "")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n")
+	suite := writeSuite(t, "user: "+cliSuiteUser+"\nsteps:\n  - name: hello\n    run: echo hi\n")
 	out := filepath.Join(dir, "out")
 	r := runBin(t, cmdEnv(t, append(append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+out,
-		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
+		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER="+cliSuiteUser,
 		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...))
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
@@ -133,8 +133,10 @@ func TestSecretsStayOut(t *testing.T) {
 // TestSSHUpThenDown keeps an existing host whose suite user did not exist:
 // up creates the user (with passwordless sudo) and uploads the probe, and
 // down must undo both over SSH, since the ssh provider deletes nothing.
+// It logs in as a user with passwordless sudo, as on a cloud image, not
+// root (see cliSuiteUser).
 func TestSSHUpThenDown(t *testing.T) {
-	h, keyFile, _ := sshHost(t)
+	h, keyFile, _ := sshSudoUserHost(t)
 	const suiteUser = "mvmv-sshup" // a machine-wide account: fixed, and removed if a failed run left it
 	exec.Command("userdel", "-r", "-f", suiteUser).Run()
 	for _, f := range []string{"/etc/sudoers.d/90-mvm-verify-" + suiteUser, "/var/lib/mvm-verify/created-user-" + suiteUser} {
@@ -151,7 +153,7 @@ func TestSSHUpThenDown(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	up := runBin(t, cmdEnv(t), append([]string{"up", "--provider", "ssh", "--suite", suite, "--out", out,
-		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", "root",
+		"--ssh-host", h.Addr(), "--ssh-port", fmt.Sprint(h.Port()), "--ssh-user", cliSuiteUser,
 		"--ssh-private-key-file", keyFile, "--ssh-known-host", h.KnownHostsLine()}, thisHostLane().laneArgs()...)...)
 	if up.code != 0 {
 		t.Fatalf("up exit %d\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
@@ -405,13 +407,13 @@ func postCleansSSHHost(t *testing.T, suiteUser string, created bool) {
 // changes on the host, the state says nothing is pending, so the post step
 // does not dial the host again.
 func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
-	h, _, keyPEM := sshHost(t)
+	h, _, keyPEM := sshSudoUserHost(t)
 	dir := t.TempDir()
 	runner := providertest.NewRunner(t, "")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n")
+	suite := writeSuite(t, "user: "+cliSuiteUser+"\nsteps:\n  - name: hello\n    run: echo hi\n")
 	env := cmdEnv(t, append(append(runner.Env(), "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1",
 		"INPUT_PROVIDER=ssh", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
-		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER=root",
+		"INPUT_SSH-HOST="+h.Addr(), fmt.Sprintf("INPUT_SSH-PORT=%d", h.Port()), "INPUT_SSH-USER="+cliSuiteUser,
 		"INPUT_SSH-PRIVATE-KEY="+string(keyPEM), "INPUT_SSH-KNOWN-HOST="+h.KnownHostsLine()), thisHostLane().laneInputs()...)...)
 	r := runBin(t, env)
 	if r.code != 0 {

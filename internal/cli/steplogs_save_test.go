@@ -35,7 +35,7 @@ func TestStepLogsNotSavedAtTheCommandLine(t *testing.T) {
 	if err := os.Mkdir(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: echo hello\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: smoke\n    run: echo hello\n    column: Live cycle\n")
 	r := runBinHow(t, launch{prefix: []string{"unshare", "-m", "--propagation", "private", "sh", "-c", readOnlyLogsScript, "sh", out}},
 		cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL=50ms"), "run", "--provider", "local", "--suite", suite,
 		"--local-state-dir", filepath.Join(dir, "state"), "--out", out)

@@ -21,7 +21,7 @@ func TestSummaryNotSavedAtTheCommandLine(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(summaryPath, "in-the-way"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	r := runBin(t, cmdEnv(t, "MVM_VERIFY_POLL_INTERVAL=50ms"), "run", "--provider", "local", "--suite", suite,
 		"--local-state-dir", filepath.Join(dir, "state"), "--out", out)
 	if r.code != 1 {

@@ -64,8 +64,9 @@ func TestPostReportsTheVerdictOfAMainKilledInItsTeardown(t *testing.T) {
 	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
 	// The step ends once the test holds the local provider's lock, so
 	// main's destroy (which takes it) waits in the teardown for the test.
-	gate := filepath.Join(dir, "gate")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: gated\n    run: while [ ! -e "+gate+" ]; do sleep 0.05; done\n    column: Live cycle\n")
+	// In a directory the suite's user, not root, can look into.
+	gate := filepath.Join(openTempDir(t, "mvm-cli-shared-"), "gate")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: gated\n    run: while [ ! -e "+gate+" ]; do sleep 0.05; done\n    column: Live cycle\n")
 	env := cmdEnv(t, append(append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")), creds...),
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)

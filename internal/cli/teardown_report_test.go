@@ -33,7 +33,7 @@ func TestPostLeavesASettledLegAlone(t *testing.T) {
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	stateFile := emptyFile(t, "state")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "GITHUB_STATE="+stateFile,
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),

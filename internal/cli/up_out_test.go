@@ -20,7 +20,7 @@ func TestActionUpRefusesAnOutWithAKeptHost(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	hostJSON := filepath.Join(out, "host", "host.json")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: noop\n    run: \"true\"\n")
 	upEnv := func(stateDir string) []string {
 		return cmdEnv(t, "GITHUB_ACTIONS=true", "GITHUB_RUN_ID=1", "MVM_VERIFY_POLL_INTERVAL=50ms",
 			"GITHUB_OUTPUT="+emptyFile(t, "outputs"), "GITHUB_STATE="+emptyFile(t, "state"), "GITHUB_STEP_SUMMARY="+emptyFile(t, "summary"),
