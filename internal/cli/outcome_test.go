@@ -10,9 +10,8 @@ import (
 
 // zeroTestsSuite's only Seccomp-probe step is parsed as libtest and runs
 // no test, as the seccomp test does on a target where it compiles to
-// nothing.
+// nothing. It is a suite's steps, for mvmclaYAML's user.
 const zeroTestsSuite = `
-user: root
 steps:
   - name: smoke
     run: "true"
@@ -28,7 +27,7 @@ steps:
 // verified: exit 1, the cell —, the outcome and the first problem say so
 // (not a "first failure": nothing failed).
 func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
-	r := localRun(t, zeroTestsSuite)
+	r := localRun(t, mvmclaYAML(t, zeroTestsSuite))
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (a check was not run)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -54,10 +53,9 @@ func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
 // with --show-output the skip is seen, and the leg is incomplete, never
 // verified, though every test "passed".
 func TestRunLocalGatedSkipIsIncomplete(t *testing.T) {
-	requireCargo(t)
-	crate := seccompCrate(t)
-	r := localRun(t, `
-user: root
+	requireUserCargo(t)
+	crate := readableCrateCopy(t)
+	r := localRun(t, mvmclaYAML(t, `
 steps:
   - name: smoke
     run: "true"
@@ -67,7 +65,7 @@ steps:
     parse: libtest
     column: Seccomp probe
     timeout: 5m
-`)
+`))
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (a gated test skipped)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -88,7 +86,7 @@ func TestIncompleteLegOnGitHubIsNotSuccess(t *testing.T) {
 	outputs := emptyFile(t, "outputs")
 	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), outputs),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
-		"INPUT_PROVIDER=local", "INPUT_SUITE="+writeSuite(t, zeroTestsSuite), "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+mvmclaSuite(t, zeroTestsSuite), "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
 	if leg.code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
@@ -113,7 +111,7 @@ func TestUpIsNotVerified(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := mvmclaSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	up := runBin(t, env, "up", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state"))
@@ -151,7 +149,7 @@ func TestUpOnGitHubStaysPending(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	outputs := emptyFile(t, "outputs")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := mvmclaSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	up := runBin(t, append(append(env, actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), outputs)...),

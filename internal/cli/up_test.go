@@ -21,9 +21,11 @@ func TestUpThenDown(t *testing.T) {
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Fatal("OpenSSH client missing (Debian package openssh-client; .ci/run installs it)")
 	}
-	tmp := t.TempDir()
+	// The run's TMPDIR, where the kept host's sshd keeps its files: the
+	// check that it runs, and that down stopped it, looks for this name.
+	tmp := mvmclaTempDir(t)
 	out := filepath.Join(tmp, "out")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	suite := mvmclaSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	t.Cleanup(func() {
@@ -145,10 +147,12 @@ func TestUpThenDown(t *testing.T) {
 // left, but never under a run that is still going.
 func TestDownAfterKilledRun(t *testing.T) {
 	testhost.RequireRoot(t)
-	tmp := t.TempDir()
+	// Where the run's sshd keeps its files (under run-tmp), found by this
+	// name before and after down.
+	tmp := mvmclaTempDir(t)
 	out := filepath.Join(tmp, "out")
 	token := "mvr-killed-" + filepath.Base(tmp)
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: long\n    run: echo step-started; exec -a "+token+" sleep 600\n")
+	suite := mvmclaSuite(t, "steps:\n  - name: long\n    run: echo step-started; exec -a "+token+" sleep 600\n")
 	// The run's local-state-dir is its default, under its TMPDIR; down
 	// runs with another TMPDIR and must still find it.
 	runTmp, downTmp := filepath.Join(tmp, "run-tmp"), filepath.Join(tmp, "down-tmp")
@@ -231,7 +235,7 @@ func TestRunLeavesNoStateWhenClean(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	suite := mvmclaSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	for i := range 2 {
@@ -254,7 +258,7 @@ func TestDownEndsTheResult(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	suite := writeSuite(t, "user: root\nsteps:\n  - name: noop\n    run: \"true\"\n")
+	suite := mvmclaSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	t.Cleanup(func() {
