@@ -3,6 +3,7 @@ package cli_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
@@ -43,4 +44,41 @@ func sshSudoUserHost(t *testing.T) (*testhost.Host, string, []byte) {
 		t.Fatal(err)
 	}
 	return h, keyFile, keyPEM
+}
+
+// nonRootSuiteYAML is a suite whose legs run as cliSuiteUser: body is what follows
+// the user line ("steps: ..."). No account of that name is left from an
+// earlier run before the test, nor after it, nor a local run's sudoers
+// drop-in for it (a run killed before its teardown leaves one).
+func nonRootSuiteYAML(t *testing.T, body string) string {
+	t.Helper()
+	freshCLISuiteUser(t)
+	t.Cleanup(func() {
+		dropIns, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-*")
+		for _, path := range dropIns {
+			if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), cliSuiteUser+" ") {
+				os.Remove(path)
+			}
+		}
+	})
+	return "user: " + cliSuiteUser + "\n" + strings.TrimLeft(body, "\n")
+}
+
+// nonRootSuite writes nonRootSuiteYAML's suite and returns its path.
+func nonRootSuite(t *testing.T, body string) string {
+	t.Helper()
+	return writeSuite(t, nonRootSuiteYAML(t, body))
+}
+
+// stickyTempDir is a TMPDIR for a run whose suite user is cliSuiteUser: open
+// to all and sticky, as /tmp is, so the run's sshd keeps its files there
+// (not in /tmp, as it would under root's private t.TempDir) and a test
+// still finds the sshd, and what is left of it, by this directory's name.
+func stickyTempDir(t *testing.T) string {
+	t.Helper()
+	dir := openTempDir(t, "mvmcli-tmp-")
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

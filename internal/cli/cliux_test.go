@@ -104,7 +104,7 @@ func TestUpPrintsAnAbsoluteDownCommand(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "rel out")
-	suite := mvmclaSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
+	suite := nonRootSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	t.Cleanup(func() {
@@ -153,7 +153,7 @@ func TestTerminalRowIsPlainText(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	suite := mvmclaSuite(t, "steps:\n  - name: \"check a>b | c #12\"\n    run: exit 3\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: \"check a>b | c #12\"\n    run: exit 3\n    column: Live cycle\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	r := runBin(t, env, "run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state"))
@@ -181,7 +181,7 @@ func TestTerminalRowIsPlainText(t *testing.T) {
 func TestAWSLaunchIsAProgressLine(t *testing.T) {
 	srv := awsFake(t, "")
 	tmp := t.TempDir()
-	suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	env := cmdEnv(t, append([]string{"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret",
 		"MVM_VERIFY_POLL_INTERVAL=100ms"}, awsIsolated(t)...)...)
 	r := runBin(t, env, append([]string{"run", "--provider", "aws", "--aws-endpoint", srv.URL, "--region", "us-east-1",

@@ -59,7 +59,7 @@ func TestPostStepPostsTheRowAKilledFinishLost(t *testing.T) {
 	event := prEventFile(t, ghRepo)
 	stateFile := emptyFile(t, "state")
 	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
-	suite := mvmclaSuite(t, "steps:\n  - name: long\n    run: sleep 317\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: long\n    run: sleep 317\n    column: Live cycle\n")
 	env := cmdEnv(t, append(append(actionsEnv(event, emptyFile(t, "summary"), emptyFile(t, "outputs")), creds...),
 		"GITHUB_STATE="+stateFile, "INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...)
@@ -122,7 +122,7 @@ func TestUpLegStatusEndsWhenItsHostIsGone(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	stateFile := emptyFile(t, "state")
-	suite := mvmclaSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	base := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_OUT="+out)...)
 	upEnv := append(append([]string{}, base...), "GITHUB_STATE="+stateFile, "INPUT_MODE=up", "INPUT_PROVIDER=local",
@@ -179,7 +179,7 @@ func TestUpLegEndsAtTheJobsEndWithoutDown(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	stateFile := emptyFile(t, "state")
-	suite := mvmclaSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	upEnv := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_OUT="+out,
 		"GITHUB_STATE="+stateFile, "INPUT_MODE=up", "INPUT_PROVIDER=local",

@@ -94,7 +94,7 @@ func TestLegAndReportOnGitHub(t *testing.T) {
 	dir := t.TempDir()
 	event := prEventFile(t, ghRepo)
 	creds := []string{"INPUT_GITHUB-TOKEN=" + ghToken, "INPUT_GITHUB-API-URL=" + gh.URL()}
-	suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	// The leg runs lane auto: its row key, status context and Live cycle
 	// cell are this machine's lane's.
 	lane := thisHostLane()
@@ -192,7 +192,7 @@ func TestForkAndReadOnlyTokenLegs(t *testing.T) {
 			gh := fakeGitHub(t)
 			dir := t.TempDir()
 			summary := emptyFile(t, "summary")
-			suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+			suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 			leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, c.headRepo), summary, emptyFile(t, "outputs")),
 				"INPUT_GITHUB-TOKEN="+c.token, "INPUT_GITHUB-API-URL="+gh.URL(),
 				"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
@@ -229,7 +229,7 @@ func TestLegCommentRefusedStillSettlesStatus(t *testing.T) {
 	gh.Inject(fakegh.Fault{Method: "PATCH", Path: "/issues/comments/", Status: 403, Message: refused, Times: 100})
 	dir := t.TempDir()
 	summary, stateFile := emptyFile(t, "summary"), emptyFile(t, "state")
-	suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "GITHUB_STATE="+stateFile,
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
@@ -271,7 +271,7 @@ func TestLegCommentFalseSendsNothing(t *testing.T) {
 	gh := fakeGitHub(t)
 	dir := t.TempDir()
 	summary, stateFile := emptyFile(t, "summary"), emptyFile(t, "state")
-	suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(), "INPUT_COMMENT=false", "GITHUB_STATE="+stateFile,
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
@@ -716,7 +716,7 @@ func TestReportOfAnOlderRunKeepsItsCommit(t *testing.T) {
 // is bad input: exit 2 naming it, before anything is created or posted.
 func TestLegLinksItsJobFromCheckRunID(t *testing.T) {
 	testhost.RequireRoot(t)
-	suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	leg := func(t *testing.T, gh *fakegh.Server, checkRunID string) result {
 		dir := t.TempDir()
 		return runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
@@ -819,7 +819,7 @@ func TestEventWithoutCommitNotice(t *testing.T) {
 		testhost.RequireRoot(t)
 		gh := fakeGitHub(t)
 		dir := t.TempDir()
-		suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+		suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 		leg := runBin(t, cmdEnv(t, append(actionsEnv(payload(t, issueComment), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 			"GITHUB_EVENT_NAME=issue_comment", "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 			"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
@@ -844,7 +844,7 @@ func TestEventWithoutCommitNotice(t *testing.T) {
 // notice are there.
 func TestShortLegWarnsOnlyOfRealFailures(t *testing.T) {
 	testhost.RequireRoot(t)
-	suite := mvmclaSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	leg := func(t *testing.T, gh *fakegh.Server) result {
 		dir := t.TempDir()
 		res := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),

@@ -51,52 +51,6 @@ func localRun(t *testing.T, suite string, extra ...string) result {
 	return runBin(t, cmdEnv(t), args...)
 }
 
-// mvmclaUser is the suite user of the local legs that are not about root
-// (in this file and the github, outcome, up, final-report and cliux
-// tests): a non-root account the run creates, with Debian's default
-// startup files, and removes at teardown. Root's own login files on a
-// test machine (pyenv init in .bashrc) cost seconds per SSH command, which
-// these tests have nothing to do with. The name is machine-wide, so no
-// other test uses it.
-const mvmclaUser = "mvmcla"
-
-// mvmclaYAML is a suite whose legs run as mvmclaUser: body is what follows
-// the user line ("steps: ..."). No account of that name is left from an
-// earlier run before the test, nor after it, nor a local run's sudoers
-// drop-in for it (a run killed before its teardown leaves one).
-func mvmclaYAML(t *testing.T, body string) string {
-	t.Helper()
-	freshRunCreatedUser(t, mvmclaUser)
-	t.Cleanup(func() {
-		dropIns, _ := filepath.Glob("/etc/sudoers.d/mvm-verify-*")
-		for _, path := range dropIns {
-			if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), mvmclaUser+" ") {
-				os.Remove(path)
-			}
-		}
-	})
-	return "user: " + mvmclaUser + "\n" + strings.TrimLeft(body, "\n")
-}
-
-// mvmclaSuite writes mvmclaYAML's suite and returns its path.
-func mvmclaSuite(t *testing.T, body string) string {
-	t.Helper()
-	return writeSuite(t, mvmclaYAML(t, body))
-}
-
-// mvmclaTempDir is a TMPDIR for a run whose suite user is mvmclaUser: open
-// to all and sticky, as /tmp is, so the run's sshd keeps its files there
-// (not in /tmp, as it would under root's private t.TempDir) and a test
-// still finds the sshd, and what is left of it, by this directory's name.
-func mvmclaTempDir(t *testing.T) string {
-	t.Helper()
-	dir := openTempDir(t, "mvmcla-tmp-")
-	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // e2eUser is the passing run's suite user: not root, as the built-in suite's
 // mvm is not, and a name no other test creates, so the run itself makes it.
 const e2eUser = "mvr-e2e"
@@ -350,7 +304,7 @@ steps:
 func TestRunLocalSeccompCompiledOutIsNotRun(t *testing.T) {
 	requireUserCargo(t)
 	crate := readableCrateCopy(t)
-	r := localRun(t, mvmclaYAML(t, `
+	r := localRun(t, nonRootSuiteYAML(t, `
 steps:
   - name: smoke
     run: "true"
@@ -475,7 +429,7 @@ func createdOfKind(res map[string]any, kind string) []string {
 }
 
 func TestRunLocalFailingStep(t *testing.T) {
-	suite := mvmclaYAML(t, `
+	suite := nonRootSuiteYAML(t, `
 steps:
   - name: ok step
     run: "true"
@@ -505,7 +459,7 @@ steps:
 // machine has KVM.
 func TestRunLocalNoKVMLane(t *testing.T) {
 	testhost.RequireRoot(t)
-	suite := mvmclaSuite(t, `
+	suite := nonRootSuite(t, `
 steps:
   - name: kvm hidden
     run: test ! -e /dev/kvm
@@ -547,7 +501,7 @@ func TestRunLocalAutoLaneWithoutKVM(t *testing.T) {
 	testhost.RequireRoot(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	suite := mvmclaSuite(t, `
+	suite := nonRootSuite(t, `
 steps:
   - name: host
     run: "true"
@@ -637,13 +591,13 @@ func sigtermDuringSuite(t *testing.T, before func(tmp string)) {
 // with closeStdout, the run's stdout pipe closed before it is sent.
 func signalDuringSuite(t *testing.T, sig syscall.Signal, closeStdout bool, before func(tmp string)) {
 	testhost.RequireRoot(t)
-	tmp := mvmclaTempDir(t)
+	tmp := stickyTempDir(t)
 	out := filepath.Join(tmp, "out")
 	// Numbers no other process uses, so a leftover step process is seen
 	// whatever its command line; one detaches from sshd's process tree.
 	pidN := strconv.Itoa(os.Getpid())
 	detached, inStep := "7"+pidN+"1", "7"+pidN+"2"
-	suite := mvmclaSuite(t, `
+	suite := nonRootSuite(t, `
 steps:
   - name: long
     run: setsid sleep `+detached+` >/dev/null 2>&1 & echo started; sleep `+inStep+`
@@ -768,7 +722,7 @@ func runnerCancelDuringSuite(t *testing.T, before func(tmp string)) {
 	// detaches from sshd's process tree.
 	pidN := strconv.Itoa(os.Getpid())
 	detached, inStep := "7"+pidN+"6", "7"+pidN+"8"
-	suite := mvmclaSuite(t, `
+	suite := nonRootSuite(t, `
 steps:
   - name: long
     run: setsid sleep `+detached+` >/dev/null 2>&1 & sleep `+inStep+`
@@ -779,7 +733,7 @@ steps:
 	env := cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), summary, emptyFile(t, "outputs")),
 		"GITHUB_STATE="+stateFile, "INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "out"),
-		"INPUT_LOCAL-STATE-DIR="+stateDir, "INPUT_TIMEOUT-MINUTES=10", "TMPDIR="+mvmclaTempDir(t))...)
+		"INPUT_LOCAL-STATE-DIR="+stateDir, "INPUT_TIMEOUT-MINUTES=10", "TMPDIR="+stickyTempDir(t))...)
 	tmp := envValue(env, "TMPDIR") // the run's sshd keeps its files here
 
 	main := startBin(t, env)
@@ -995,7 +949,7 @@ func TestRunLocalReplacesEarlierLogs(t *testing.T) {
 	testhost.RequireRoot(t)
 	out := filepath.Join(t.TempDir(), "out")
 	for _, step := range []string{"first", "second"} {
-		suite := mvmclaSuite(t, "steps:\n  - name: "+step+"\n    run: echo "+step+"\n    column: Live cycle\n")
+		suite := nonRootSuite(t, "steps:\n  - name: "+step+"\n    run: echo "+step+"\n    column: Live cycle\n")
 		if r := runBin(t, cmdEnv(t), "run", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", t.TempDir()); r.code != 0 {
 			t.Fatalf("%s run: exit %d\n%s\n%s", step, r.code, r.stdout, r.stderr)
 		}
@@ -1015,7 +969,7 @@ func TestRunLocalLeavesNoStateDir(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out")
-	suite := mvmclaSuite(t, "steps:\n  - name: quiet\n    run: sleep 0.3\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: quiet\n    run: sleep 0.3\n    column: Live cycle\n")
 	r := runBin(t, cmdEnv(t, "RUNNER_TEMP="+tmp, "MVM_VERIFY_POLL_INTERVAL=20ms"),
 		"run", "--provider", "local", "--suite", suite, "--out", out, "--timeout-minutes", "10")
 	if r.code != 0 {

@@ -10,7 +10,7 @@ import (
 
 // zeroTestsSuite's only Seccomp-probe step is parsed as libtest and runs
 // no test, as the seccomp test does on a target where it compiles to
-// nothing. It is a suite's steps, for mvmclaYAML's user.
+// nothing. It is a suite's steps, for nonRootSuiteYAML's user.
 const zeroTestsSuite = `
 steps:
   - name: smoke
@@ -27,7 +27,7 @@ steps:
 // verified: exit 1, the cell —, the outcome and the first problem say so
 // (not a "first failure": nothing failed).
 func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
-	r := localRun(t, mvmclaYAML(t, zeroTestsSuite))
+	r := localRun(t, nonRootSuiteYAML(t, zeroTestsSuite))
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (a check was not run)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -55,7 +55,7 @@ func TestRunLocalZeroTestsIsIncomplete(t *testing.T) {
 func TestRunLocalGatedSkipIsIncomplete(t *testing.T) {
 	requireUserCargo(t)
 	crate := readableCrateCopy(t)
-	r := localRun(t, mvmclaYAML(t, `
+	r := localRun(t, nonRootSuiteYAML(t, `
 steps:
   - name: smoke
     run: "true"
@@ -86,7 +86,7 @@ func TestIncompleteLegOnGitHubIsNotSuccess(t *testing.T) {
 	outputs := emptyFile(t, "outputs")
 	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), outputs),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
-		"INPUT_PROVIDER=local", "INPUT_SUITE="+mvmclaSuite(t, zeroTestsSuite), "INPUT_OUT="+filepath.Join(dir, "out"),
+		"INPUT_PROVIDER=local", "INPUT_SUITE="+nonRootSuite(t, zeroTestsSuite), "INPUT_OUT="+filepath.Join(dir, "out"),
 		"INPUT_LOCAL-STATE-DIR="+filepath.Join(dir, "state"))...))
 	if leg.code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", leg.code, leg.stdout, leg.stderr)
@@ -111,7 +111,7 @@ func TestUpIsNotVerified(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	suite := mvmclaSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	up := runBin(t, env, "up", "--provider", "local", "--suite", suite, "--out", out, "--local-state-dir", filepath.Join(tmp, "state"))
@@ -149,7 +149,7 @@ func TestUpOnGitHubStaysPending(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
 	outputs := emptyFile(t, "outputs")
-	suite := mvmclaSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
+	suite := nonRootSuite(t, "steps:\n  - name: smoke\n    run: \"true\"\n    column: Live cycle\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	up := runBin(t, append(append(env, actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), outputs)...),

@@ -23,9 +23,9 @@ func TestUpThenDown(t *testing.T) {
 	}
 	// The run's TMPDIR, where the kept host's sshd keeps its files: the
 	// check that it runs, and that down stopped it, looks for this name.
-	tmp := mvmclaTempDir(t)
+	tmp := stickyTempDir(t)
 	out := filepath.Join(tmp, "out")
-	suite := mvmclaSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
+	suite := nonRootSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	t.Cleanup(func() {
@@ -149,10 +149,10 @@ func TestDownAfterKilledRun(t *testing.T) {
 	testhost.RequireRoot(t)
 	// Where the run's sshd keeps its files (under run-tmp), found by this
 	// name before and after down.
-	tmp := mvmclaTempDir(t)
+	tmp := stickyTempDir(t)
 	out := filepath.Join(tmp, "out")
 	token := "mvr-killed-" + filepath.Base(tmp)
-	suite := mvmclaSuite(t, "steps:\n  - name: long\n    run: echo step-started; exec -a "+token+" sleep 600\n")
+	suite := nonRootSuite(t, "steps:\n  - name: long\n    run: echo step-started; exec -a "+token+" sleep 600\n")
 	// The run's local-state-dir is its default, under its TMPDIR; down
 	// runs with another TMPDIR and must still find it.
 	runTmp, downTmp := filepath.Join(tmp, "run-tmp"), filepath.Join(tmp, "down-tmp")
@@ -235,7 +235,7 @@ func TestRunLeavesNoStateWhenClean(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	suite := mvmclaSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
+	suite := nonRootSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	for i := range 2 {
@@ -258,7 +258,7 @@ func TestDownEndsTheResult(t *testing.T) {
 	testhost.RequireRoot(t)
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "out")
-	suite := mvmclaSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
+	suite := nonRootSuite(t, "steps:\n  - name: noop\n    run: \"true\"\n")
 	env := cmdEnv(t)
 	env[len(env)-1] = "TMPDIR=" + tmp
 	t.Cleanup(func() {
