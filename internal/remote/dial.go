@@ -1,7 +1,7 @@
 // Package remote is the cycle's SSH side: per-run keys, dialing a host with
 // a pinned host key and backoff, keepalives, running commands through a
-// login shell (the cycle's housekeeping without one) with per-command timeouts, streaming their output, and SFTP
-// uploads.
+// login shell (the cycle's housekeeping without one) with per-command
+// timeouts, streaming their output, and SFTP uploads.
 package remote
 
 import (

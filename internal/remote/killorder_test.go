@@ -11,8 +11,8 @@ import (
 )
 
 // TestKillTermsTheCommandsOwnGroupFirst: a command stopped at its timeout
-// or by a cancel gets TERM before KILL in its own process group too, not
-// only where the sweep reaches: a shell there that holds a lock file and
+// or by a cancel gets TERM before KILL in its own process group, where
+// OpenSSH's signal request lands: a shell there that holds a lock file and
 // removes it on TERM (a login profile's `pyenv rehash`, whose lock, left
 // behind, makes every later login wait a minute) gets to remove it. A
 // child that ignores TERM is still killed, also one that dropped the

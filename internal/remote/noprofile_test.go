@@ -10,8 +10,8 @@ import (
 
 // TestNoProfileSkipsTheLogin: a command with NoProfile runs, as the login
 // user or through sudo as another, on a host whose users' login profiles
-// fail (here each test user's exits 9), where a login-shell command cannot; it runs as
-// the user asked for, with the sbin directories on PATH that a root login
+// fail (here each test user's exits 9), where a login-shell command
+// cannot; it runs as the user asked for, with the sbin directories on PATH that a root login
 // would have set, and carries the kill marker its sweep looks for.
 func TestNoProfileSkipsTheLogin(t *testing.T) {
 	f := newFixture(t)

@@ -47,10 +47,9 @@ func remoteCommand(loginUser string, sudoLogin bool, s RunSpec, marker string) (
 }
 
 // shellCommand runs script in a bash login shell as asUser (a plain one
-// with noProfile). A marker is
-// set with env(1) rather than exported by the script, because
-// /proc/PID/environ shows a process's environment as it was exec'd: bash
-// itself must start with it.
+// with noProfile). A marker is set with env(1) rather than exported by the
+// script, because /proc/PID/environ shows a process's environment as it
+// was exec'd: bash itself must start with it.
 //
 // As a named user it is `sudo -n -iu USER bash -lc 'source <(base64 -d
 // <<<B64)'`, the login user included when sudoLogin is set: a step then

@@ -76,8 +76,8 @@ func (r ExecResult) OK() bool { return r.ExitCode == 0 && !r.TimedOut }
 
 // Run runs one command in its own session. The error is only for a
 // connection that failed or a ctx that ended; on timeout or cancellation the
-// command is stopped (TERM, then KILL: see kill) and its session closed, and Run returns without
-// waiting for a host that no longer answers. After a cancellation it waits
+// command is stopped (TERM, then KILL: see kill) and its session closed,
+// and Run returns without waiting for a host that no longer answers. After a cancellation it waits
 // at most CancelGrace, and closes the connection only if the host has
 // answered neither the kill nor a keepalive by then (Err then wraps
 // ErrUnresponsive).
@@ -167,9 +167,8 @@ func (c *Client) Run(ctx context.Context, s RunSpec) (ExecResult, error) {
 // later login on the host waits a minute on it; and only the sweep sends
 // it, since a second TERM while bash runs its EXIT trap kills bash before
 // the trap is done. Then kill waits up to a grace for the host to report
-// the end. After a timeout the
-// grace is KillGrace, and once it passes the session is closed and KillGrace
-// waited again. After a cancellation (a signal: the runner kills us about
+// the end. After a timeout the grace is KillGrace, and once it passes the
+// session is closed and KillGrace waited again. After a cancellation (a signal: the runner kills us about
 // 10 s later, and the teardown still has to run) the grace is CancelGrace,
 // and the session is closed once it passes. Whether the connection is kept
 // is decided by a keepalive sent at the cancel, not by how soon the killed
@@ -258,8 +257,8 @@ func (c *Client) ping() <-chan struct{} {
 // may sudo without a password (`sudo -n true`). When it may, commands
 // whose AsUser is the login user run through `sudo -n -iu USER` from then
 // on, as commands as any other user do (NoProfile ones excepted: they need
-// no fresh login); when it may not, ok is false and
-// they keep running in the login user's own login shell. The error is for
+// no fresh login); when it may not, ok is false and they keep running in
+// the login user's own login shell. The error is for
 // a connection that failed or a ctx that ended, not for a refusal.
 func (c *Client) CheckSudo(ctx context.Context) (ok bool, err error) {
 	res, err := c.Run(ctx, RunSpec{Command: "sudo -n true", NoProfile: true, Timeout: time.Minute})
