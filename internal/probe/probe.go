@@ -126,10 +126,11 @@ const minFreeDisk = 20 << 30
 
 // KVMUsable says whether this machine's KVM works for the caller, as the
 // probe judges it (open read-write, API version 12, a VM created), without
-// the rest of the probe.
-func KVMUsable() bool {
-	lane, _ := laneOf(openKVM("/dev/kvm"))
-	return lane == LaneKVM
+// the rest of the probe; why is the probe's reason when it does not, ""
+// when it does.
+func KVMUsable() (usable bool, why string) {
+	lane, why := laneOf(openKVM("/dev/kvm"))
+	return lane == LaneKVM, why
 }
 
 // laneOf decides the lane from what openKVM found: LaneKVM only when the

@@ -29,7 +29,11 @@ var Cgroup2Mount = cgroup2Mount
 
 // WithKVM makes p see this machine's KVM as usable or not.
 func WithKVM(p providers.Provider, usable bool) {
-	p.(*Provider).kvmUsable = func() bool { return usable }
+	why := ""
+	if !usable {
+		why = "the test took KVM away"
+	}
+	p.(*Provider).kvmUsable = func() (bool, string) { return usable, why }
 }
 
 // WithTermGrace sets how long Destroy waits after SIGTERM.

@@ -52,8 +52,9 @@ func Entry() providers.Entry {
 
 // Provider is the local machine.
 type Provider struct {
-	// kvmUsable is probe.KVMUsable but in tests.
-	kvmUsable func() bool
+	// kvmUsable is probe.KVMUsable but in tests: whether this machine's
+	// KVM works, and why not when it does not.
+	kvmUsable func() (bool, string)
 	store     store
 	sys       system
 	log       *slog.Logger
@@ -134,7 +135,7 @@ func (p *Provider) Name() string { return Name }
 // KVM, so lane auto on a machine without it runs the no-kvm lane instead of
 // failing the KVM check.
 func (p *Provider) OfferedLanes() []string {
-	if p.kvmUsable() {
+	if kvmUsable(p) {
 		return []string{"kvm", "no-kvm"}
 	}
 	return []string{"no-kvm"}
@@ -156,6 +157,14 @@ func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
 	if req.Lane != "" && req.Lane != "kvm" && req.Lane != "no-kvm" {
 		return providers.Classified(providers.ClassInvalid, "", fmt.Errorf("local: lane %q: expected kvm or no-kvm", req.Lane))
 	}
+	if req.Lane == "kvm" {
+		// The host is this machine: the probe's KVM check would fail
+		// the leg after sshd and the suite user were set up; say so
+		// before anything is made.
+		if ok, why := p.kvmUsable(); !ok {
+			return providers.Classified(providers.ClassInvalid, "", kvmLaneError(why))
+		}
+	}
 	if os.Geteuid() != 0 {
 		// An sshd that is not root logs in only as the user it runs as.
 		if cur, err := currentUser(); err == nil && req.User != cur {
@@ -163,7 +172,7 @@ func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
 		}
 		// Hiding a KVM this user can use needs root; one it cannot use
 		// is hidden already.
-		if _, _, _, haveKVM, _ := p.sys.kvmPerms(); haveKVM && req.Lane == "no-kvm" && p.kvmUsable() {
+		if _, _, _, haveKVM, _ := p.sys.kvmPerms(); haveKVM && req.Lane == "no-kvm" && kvmUsable(p) {
 			return providers.Classified(providers.ClassInvalid, "",
 				errors.New("local: the no-kvm lane hides /dev/kvm in a private mount namespace, which needs root: run mvm-verify as root or use the kvm lane"))
 		}
@@ -176,6 +185,20 @@ func (p *Provider) Preflight(_ context.Context, req providers.Request) error {
 		}
 	}
 	return nil
+}
+
+// kvmUsable is whether this machine's KVM works, without the reason.
+func kvmUsable(p *Provider) bool {
+	ok, _ := p.kvmUsable()
+	return ok
+}
+
+// kvmLaneError refuses the kvm lane on this machine, whose KVM is
+// unusable for why (the probe's reason).
+func kvmLaneError(why string) error {
+	return &providers.InputError{Input: "lane", Value: "kvm",
+		Expected: "no-kvm or auto on this machine, or run on a host with usable KVM",
+		Err:      fmt.Errorf("this machine's KVM is unusable: %s", why)}
 }
 
 func notRootError(name string) error {

@@ -42,6 +42,11 @@ func tempUser(t *testing.T) string {
 	return name
 }
 
+// newProvider is the provider with its state in dir, seeing this machine's
+// KVM as usable: the legs of these tests run the kvm lane for what it sets
+// up (the kvm group, /dev/kvm root:kvm 0660) and never the probe, so they
+// hold whether or not this machine has KVM. What the kvm lane's preflight
+// says where KVM is unusable is TestKVMLaneRefusedWithoutKVM's.
 func newProvider(t *testing.T, dir string) providers.Provider {
 	t.Helper()
 	p, err := local.New(providers.Options{Input: func(n string) string {
@@ -53,6 +58,7 @@ func newProvider(t *testing.T, dir string) providers.Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
+	local.WithKVM(p, true)
 	return p
 }
 
@@ -635,6 +641,7 @@ func TestStateDirInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	local.WithKVM(p, true) // as newProvider: this leg never runs the probe
 	testhost.RequireRoot(t)
 	l := newLeg(t, "root", "kvm")
 	if _, err := p.Create(context.Background(), l.req, nil); err != nil {
