@@ -130,7 +130,8 @@ func Inputs() []Input {
 		{
 			Name:    "lane",
 			Default: "auto",
-			Description: "kvm (the host must have KVM), no-kvm (steps that need KVM read n/a, for types without KVM such " +
+			Description: "kvm (the host must have KVM; local refuses it at preflight, exit 2, on a machine without usable KVM), " +
+				"no-kvm (steps that need KVM read n/a, for types without KVM such " +
 				"as Hetzner Cloud) or auto (no-kvm when the provider offers only that — local on a machine without usable KVM — else kvm).",
 			Modes: leg,
 		},
