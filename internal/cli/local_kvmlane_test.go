@@ -22,21 +22,20 @@ const kvmLaneSuiteUser = "mvmlkv"
 // is refused at preflight — exit 2, naming the input lane, the value kvm,
 // why KVM is unusable and what to give instead — and nothing is
 // provisioned: no sshd, no suite user, no state directory. So at the
-// command line (run and up) and in the action (INPUT_LANE=kvm). Lane auto
-// on the same machine runs the no-kvm lane and verifies, so the refusal is
-// the lane's alone.
+// command line (run and up) and in the action (INPUT_LANE=kvm).
 //
 // Every run is in a mount namespace whose /dev/kvm is the test's stand-in
-// (testhost.StandInKVMScript: present and open to all, but no KVM API
-// behind it), so KVM is unusable there whether or not this machine has it,
-// and the test holds on both kinds of machine.
+// (standInKVM: present and open to all, but no KVM API behind it), so KVM
+// is unusable there whether or not this machine has it, and the test holds
+// on both kinds of machine. Lane auto in the same namespace runs the no-kvm
+// lane and verifies (TestRunLocalAutoLaneWithoutKVM), so the refusal is the
+// explicit lane's alone.
 func TestLocalKVMLaneRefusedWithoutKVM(t *testing.T) {
 	testhost.RequireRoot(t)
 	freshRunCreatedUser(t, kvmLaneSuiteUser)
 	suite := writeSuite(t, "user: "+kvmLaneSuiteUser+"\nsteps:\n  - name: a\n    run: \"true\"\n")
-	inStandIn := launch{prefix: []string{"unshare", "--mount", "--propagation", "private", "--",
-		"/bin/sh", "-ec", testhost.StandInKVMScript + "\nexec \"$@\"", "standin-kvm"}}
-	standInEnv := testhost.StandInKVM(t, 0, 0, 0o666)
+	prefix, standInEnv := standInKVM(t, 0, 0, 0o666)
+	inStandIn := launch{prefix: prefix}
 	// The stand-in opens but answers no KVM ioctl: that is the reason.
 	const (
 		refusal = `input "lane": got "kvm", expected no-kvm or auto on this machine, or run on a host with usable KVM`
@@ -104,21 +103,5 @@ func TestLocalKVMLaneRefusedWithoutKVM(t *testing.T) {
 			}
 		}
 		nothingMade(t, out, stateDir)
-	})
-
-	// Lane auto on the same machine: the no-kvm lane, whose leg verifies.
-	t.Run("auto", func(t *testing.T) {
-		dir := t.TempDir()
-		out := filepath.Join(dir, "out")
-		r := runBinHow(t, inStandIn, cmdEnv(t, standInEnv...), "run", "--provider", "local",
-			"--suite", suite, "--out", out, "--local-state-dir", filepath.Join(dir, "state"))
-		if r.code != 0 {
-			t.Fatalf("lane auto: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-		}
-		res := r.resultJSON(t)
-		id, _ := res["identity"].(map[string]any)
-		if res["outcome"] != "verified" || res["lane"] != "no-kvm" || id["key"] != "local-no-kvm" {
-			t.Errorf("lane auto: outcome %v, lane %v, key %v; want verified, no-kvm, local-no-kvm", res["outcome"], res["lane"], id["key"])
-		}
 	})
 }
