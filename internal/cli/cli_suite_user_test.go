@@ -28,6 +28,18 @@ func freshCLISuiteUser(t *testing.T) string {
 	return cliSuiteUser
 }
 
+// ownSuiteUser is freshCLISuiteUser for a test that runs in parallel with
+// others (t.Parallel): name, a non-root user no other test uses, instead of
+// cliSuiteUser, which the sequential tests share and remove between them.
+// The tests marked parallel are the long ones, mostly waiting (a teardown
+// budget spent, GitHub's settle waits, an SSH timeout): overlapped, they
+// take minutes off the package's run.
+func ownSuiteUser(t *testing.T, name string) string {
+	t.Helper()
+	freshRunCreatedUser(t, name)
+	return name
+}
+
 // sshSudoUserHost boots a real sshd test host that accepts a fresh client
 // key for cliSuiteUser, a user with passwordless sudo and Debian's default
 // startup files, as on a cloud image (ubuntu, admin), and returns it with

@@ -40,17 +40,21 @@ func awsStatuses(gh *fakegh.Server) []fakegh.Status {
 // runs out of time two ways: its teardown-budget, after a passing suite;
 // and the cancel budget, when the step is cancelled (SIGINT) mid-suite.
 func TestDeferredTeardownLeavesTheLegToPost(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		cancel bool
-	}{{"teardown budget", false}, {"cancelled", true}} {
-		t.Run(tc.name, func(t *testing.T) { deferredTeardownLeavesTheLegToPost(t, tc.cancel) })
+		name, user string
+		cancel     bool
+	}{{"teardown budget", "mvmcdt", false}, {"cancelled", "mvmcdc", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			deferredTeardownLeavesTheLegToPost(t, tc.user, tc.cancel)
+		})
 	}
 }
 
-func deferredTeardownLeavesTheLegToPost(t *testing.T, cancel bool) {
+func deferredTeardownLeavesTheLegToPost(t *testing.T, user string, cancel bool) {
 	// Before the fake, so what its host leaves of the user goes last.
-	suiteUser := freshCLISuiteUser(t)
+	suiteUser := ownSuiteUser(t, user)
 	srv := awsFake(t, "")
 	// EC2 accepts the security group's delete but does not do it: a leak
 	// main's deferred teardown cannot see, and the post step's leak check

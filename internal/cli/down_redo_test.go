@@ -25,6 +25,7 @@ const redoUser = "mvr-redown"
 // phase, down's last; the commit status stays the run's (failure), never
 // "ended without a result" (error).
 func TestDownKeepsTheVerdictOfAFinishedRun(t *testing.T) {
+	t.Parallel()
 	testhost.RequireRoot(t)
 	removeUser := func() { exec.Command("userdel", "-r", "-f", redoUser).Run() }
 	removeUser() // left by an earlier run of this test killed before its cleanup

@@ -843,8 +843,9 @@ func TestEventWithoutCommitNotice(t *testing.T) {
 // When GitHub does fail (500s on every comment write), the warning and the
 // notice are there.
 func TestShortLegWarnsOnlyOfRealFailures(t *testing.T) {
+	t.Parallel()
 	testhost.RequireRoot(t)
-	suite := nonRootSuite(t, "steps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+ownSuiteUser(t, "mvmcsl")+"\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 	leg := func(t *testing.T, gh *fakegh.Server) result {
 		dir := t.TempDir()
 		res := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),

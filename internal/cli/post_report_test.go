@@ -155,6 +155,7 @@ func TestPostStepReportsAKilledLeg(t *testing.T) {
 // a write has hung: the update then waits on GitHub until the cycle's end
 // cuts it short.
 func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
+	t.Parallel()
 	testhost.RequireRoot(t)
 	gh := fakeGitHub(t)
 	release := make(chan struct{})
@@ -201,7 +202,7 @@ func TestProgressUpdateEndsWithTheCycle(t *testing.T) {
 	}})
 	step := "for i in $(seq 600); do [ -e " + writeHeld + " ] && break; sleep 0.1; done; echo hi"
 	stepJSON, _ := json.Marshal(step)
-	suite := writeSuite(t, "user: "+freshCLISuiteUser(t)+"\nsteps:\n  - name: hello\n    run: "+string(stepJSON)+"\n    column: Live cycle\n")
+	suite := writeSuite(t, "user: "+ownSuiteUser(t, "mvmcpu")+"\nsteps:\n  - name: hello\n    run: "+string(stepJSON)+"\n    column: Live cycle\n")
 	leg := runBin(t, cmdEnv(t, append(actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs")),
 		"INPUT_GITHUB-TOKEN="+ghToken, "INPUT_GITHUB-API-URL="+gh.URL(),
 		"INPUT_PROVIDER=local", "INPUT_SUITE="+suite, "INPUT_OUT="+filepath.Join(dir, "leg"),

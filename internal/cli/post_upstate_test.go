@@ -150,6 +150,7 @@ const postKeepUser = "mvr-postkeep"
 // down from it; result.json and the job summary end the leg with the
 // failed teardown.
 func TestPostKeepsUpsStateWhenItsTeardownFails(t *testing.T) {
+	t.Parallel()
 	testhost.RequireRoot(t)
 	removeUser := func() { exec.Command("userdel", "-r", "-f", postKeepUser).Run() }
 	removeUser() // left by an earlier run of this test killed before its cleanup

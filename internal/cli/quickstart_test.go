@@ -45,6 +45,7 @@ func quickStartArgs(t *testing.T) []string {
 // step passes; without it lane auto is no-kvm and the step reads n/a, as
 // the README says. The seccomp probe passes either way.
 func TestQuickStart(t *testing.T) {
+	t.Parallel()
 	testhost.RequireRoot(t)
 	args := quickStartArgs(t)
 	suite := args[slices.Index(args, "--suite")+1]

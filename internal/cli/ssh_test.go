@@ -212,6 +212,7 @@ func TestSSHUpThenDown(t *testing.T) {
 // binary's directory, and the step still running. With the pre-existing
 // root as the suite user, the step is found by the leg's marker alone.
 func TestPostCleansAnSSHHostAfterAKilledMain(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, user string
 		created    bool
@@ -219,7 +220,10 @@ func TestPostCleansAnSSHHostAfterAKilledMain(t *testing.T) {
 		{"created suite user", "mvmv-sshpost", true},
 		{"existing suite user", "root", false},
 	} {
-		t.Run(tc.name, func(t *testing.T) { postCleansSSHHost(t, tc.user, tc.created) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			postCleansSSHHost(t, tc.user, tc.created)
+		})
 	}
 }
 
@@ -446,6 +450,7 @@ func TestSSHMainClearsHostCleanupsItDid(t *testing.T) {
 // start: exit 2, status error, nothing run on the host, and the failure
 // names the input to fix.
 func TestSSHBadInputCouldNotStart(t *testing.T) {
+	t.Parallel()
 	h, keyFile, _ := sshHost(t)
 	// A port on the test host's loopback address that nothing listens on.
 	l, err := net.Listen("tcp", net.JoinHostPort(h.Addr(), "0"))
@@ -481,6 +486,7 @@ func TestSSHBadInputCouldNotStart(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if len(tc.how.prefix) > 0 {
 				if _, err := exec.LookPath(tc.how.prefix[0]); err != nil {
 					t.Fatalf("%s missing (Debian package util-linux)", tc.how.prefix[0])

@@ -77,6 +77,7 @@ const downFailUser = "mvr-downfail"
 // step at the job's end then tears it down, and the leg must end with that:
 // a failed down is no reason to leave its "down failed" note standing.
 func TestPostEndsALegAFailedDownLeft(t *testing.T) {
+	t.Parallel()
 	testhost.RequireRoot(t)
 	removeUser := func() { exec.Command("userdel", "-r", "-f", downFailUser).Run() }
 	removeUser() // left by an earlier run of this test killed before its cleanup

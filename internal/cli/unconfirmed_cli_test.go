@@ -80,17 +80,20 @@ func TestDownLeakCheckNotConfirmed(t *testing.T) {
 // teardown was not confirmed and names the down command that finishes it,
 // and promises no post step.
 func TestRunTeardownNotConfirmedNamesDown(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
-		name    string
-		actions bool
-	}{{"terminal", false}, {"run step in Actions", true}} {
+		name, user string
+		actions    bool
+	}{{"terminal", "mvmcnt", false}, {"run step in Actions", "mvmcna", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// Before the fake, so what its host leaves of the user goes last.
+			suiteUser := ownSuiteUser(t, tc.user)
 			srv := awsFake(t, "")
 			srv.SetTerminationDelay(1 << 30)
 			tmp := t.TempDir()
 			out := filepath.Join(tmp, "out")
-			suite := writeSuite(t, "user: root\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
+			suite := writeSuite(t, "user: "+suiteUser+"\nsteps:\n  - name: hello\n    run: echo hi\n    column: Live cycle\n")
 			extra := []string{"AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=fake-secret"}
 			if tc.actions {
 				extra = append(extra, actionsEnv(prEventFile(t, ghRepo), emptyFile(t, "summary"), emptyFile(t, "outputs"))...)

@@ -297,11 +297,15 @@ func legsRace(t *testing.T, o legsRaceOpts) {
 		return legsTrial(t, o, trial, seed, keys, stops)
 	}
 	base := trialSeedBase(t)
+	// Trials run two at a time, whatever go test's -parallel: each has a
+	// fake of its own and the legs mostly wait, but more at once would
+	// load the machine towards the scheduling delays the margins allow.
+	slots := make(chan struct{}, 2)
 	for trial := range o.trials {
-		// Trials run two at a time (go test's -parallel): each has a fake
-		// of its own, and the legs mostly wait.
 		t.Run(fmt.Sprintf("trial%d", trial), func(t *testing.T) {
 			t.Parallel()
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			seed := base + uint64(trial)
 			// Replay: MVM_VERIFY_TRIAL_SEED=base -run 'TestName/trialN$'
 			// redraws every request's delay, staleness and hold (each

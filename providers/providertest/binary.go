@@ -23,7 +23,9 @@ var (
 const Module = "github.com/tinylabscom/mvm-verify"
 
 // Binary returns the path of mvm-verify built as the Dockerfile builds it
-// (CGO_ENABLED=0, -trimpath): the binary the image ships. Beside it is
+// (CGO_ENABLED=0, -trimpath, stripped by -ldflags "-s -w"): the binary the
+// image ships, and the probe binary a leg uploads, a third smaller
+// stripped. Beside it is
 // mvm-verify-post, the same binary under the post step's name. Call
 // RemoveBinary from TestMain when the tests are done.
 func Binary(t *testing.T) string {
@@ -33,7 +35,7 @@ func Binary(t *testing.T) string {
 			return
 		}
 		bin := filepath.Join(binDir, "mvm-verify")
-		build := exec.Command("go", "build", "-trimpath", "-o", bin, Module)
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, Module)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := build.CombinedOutput()
 		if err != nil {
