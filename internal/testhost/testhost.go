@@ -216,9 +216,12 @@ func setUp(ctx context.Context, users []User) (rec *record, err error) {
 	if err := rec.save(); err != nil {
 		return nil, err
 	}
+	// The undo releases own, not rec: a failure below returns nil for rec
+	// before this runs.
+	own := rec
 	defer func() {
 		if err != nil {
-			if rErr := release(context.WithoutCancel(ctx), []*record{rec}); rErr != nil {
+			if rErr := release(context.WithoutCancel(ctx), []*record{own}); rErr != nil {
 				err = errors.Join(err, fmt.Errorf("undo: %w", rErr))
 			}
 		}
