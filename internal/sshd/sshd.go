@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -54,7 +55,7 @@ type Config struct {
 	// cloud-config (its runcmd and udev rule, internal/cloudinit) leaves
 	// on a cloud host. Members of the kvm group open it whatever the
 	// machine's own node's owner and mode, which stay as they were. It
-	// needs root and a kvm group.
+	// needs root; without a kvm group on the machine it does nothing.
 	KVMGroup bool
 	// LocalBin, when set, is a directory whose programs sessions find first
 	// by name: sshd runs in a private mount namespace where it is
@@ -426,7 +427,7 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 	if _, err := os.Stat("/dev/kvm"); cfg.HideKVM && err == nil {
 		nsScript += hideKVMScript
 	}
-	if _, err := os.Stat("/dev/kvm"); cfg.KVMGroup && !cfg.HideKVM && err == nil {
+	if cfg.KVMGroup && !cfg.HideKVM && hasKVMGroup() {
 		nsScript += kvmGroupScript(filepath.Join(s.dir, "kvm"))
 	}
 	if nsScript != "" {
@@ -514,6 +515,16 @@ ln -s /proc/self/fd/0 /dev/stdin
 ln -s /proc/self/fd/1 /dev/stdout
 ln -s /proc/self/fd/2 /dev/stderr
 `
+
+// hasKVMGroup says whether KVMGroup has something to do: a /dev/kvm and a
+// kvm group to give it to (a machine without the group has no one in it).
+func hasKVMGroup() bool {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return false
+	}
+	_, err := user.LookupGroup("kvm")
+	return err == nil
+}
 
 // kvmGroupScript runs as root in sshd's fresh mount namespace: a node for
 // /dev/kvm's device, root:kvm 0660, made on a tmpfs at dir (device nodes
