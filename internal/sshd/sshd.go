@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -48,6 +49,14 @@ type Config struct {
 	// HideKVM runs sshd in a private mount namespace whose /dev has no kvm
 	// node, so sessions see a host without KVM.
 	HideKVM bool
+	// KVMGroup runs sshd in a private mount namespace whose /dev/kvm, when
+	// the machine has one and HideKVM is off, is a node of sshd's own for
+	// the same device, root:kvm with mode 0660: what the cycle's
+	// cloud-config (its runcmd and udev rule, internal/cloudinit) leaves
+	// on a cloud host. Members of the kvm group open it whatever the
+	// machine's own node's owner and mode, which stay as they were. It
+	// needs root; without a kvm group on the machine it does nothing.
+	KVMGroup bool
 	// LocalBin, when set, is a directory whose programs sessions find first
 	// by name: sshd runs in a private mount namespace where it is
 	// /usr/local/bin, which login shells' PATH and sudo's secure_path
@@ -418,6 +427,9 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 	if _, err := os.Stat("/dev/kvm"); cfg.HideKVM && err == nil {
 		nsScript += hideKVMScript
 	}
+	if cfg.KVMGroup && !cfg.HideKVM && hasKVMGroup() {
+		nsScript += kvmGroupScript(filepath.Join(s.dir, "kvm"))
+	}
 	if nsScript != "" {
 		argv = append([]string{"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-ec", nsScript + `exec "$@"` + "\n", "sshd-mounts"}, argv...)
 	}
@@ -503,6 +515,27 @@ ln -s /proc/self/fd/0 /dev/stdin
 ln -s /proc/self/fd/1 /dev/stdout
 ln -s /proc/self/fd/2 /dev/stderr
 `
+
+// hasKVMGroup says whether KVMGroup has something to do: a /dev/kvm and a
+// kvm group to give it to (a machine without the group has no one in it).
+func hasKVMGroup() bool {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return false
+	}
+	_, err := user.LookupGroup("kvm")
+	return err == nil
+}
+
+// kvmGroupScript runs as root in sshd's fresh mount namespace: a node for
+// /dev/kvm's device, root:kvm 0660, made on a tmpfs at dir (device nodes
+// made anywhere under the machine's /dev or /tmp would be the machine's,
+// or refused there), is bound over /dev/kvm.
+func kvmGroupScript(dir string) string {
+	q := "'" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	return "mkdir -p " + q + "\nmount -t tmpfs -o mode=0755,size=64k kvm-group " + q + "\n" +
+		"mknod -m 0660 " + q + "/kvm c $((0x$(stat -c %t /dev/kvm))) $((0x$(stat -c %T /dev/kvm)))\n" +
+		"chown root:kvm " + q + "/kvm\nmount --bind " + q + "/kvm /dev/kvm\n"
+}
 
 // localBinMachine is the directory in a LocalBin where the machine's own
 // /usr/local/bin is mounted, for the links to what it holds.

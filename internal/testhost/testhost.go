@@ -63,6 +63,11 @@ type Options struct {
 	Users      []User
 	// HideKVM makes /dev/kvm absent for everything sshd runs.
 	HideKVM bool
+	// KVMGroup shows sessions the machine's /dev/kvm, when it has one, as
+	// root:kvm 0660, as a cloud host booted from the cycle's cloud-config
+	// has it (sshd.Config.KVMGroup): a user the host gives the kvm group
+	// opens it whatever the machine's own node allows, which is untouched.
+	KVMGroup bool
 	// Cloud makes the host read as a booted cloud host to its sessions:
 	// cloud-init done, the system running (see CloudInitState,
 	// SystemState). It hides the machine's own cloud-init and systemctl
@@ -168,7 +173,7 @@ func Boot(ctx context.Context, opts Options) (*Host, error) {
 	}
 	cfg := sshd.Config{
 		ListenAddr: addr, Port: opts.Port, HostKeyPEM: opts.HostKeyPEM, AuthorizedKeys: keys,
-		Netns: opts.Netns, HideKVM: opts.HideKVM, Logger: opts.Logger, DieWithParent: true,
+		Netns: opts.Netns, HideKVM: opts.HideKVM, KVMGroup: opts.KVMGroup, Logger: opts.Logger, DieWithParent: true,
 	}
 	var cloud *cloudHost
 	if opts.Cloud {
@@ -216,9 +221,12 @@ func setUp(ctx context.Context, users []User) (rec *record, err error) {
 	if err := rec.save(); err != nil {
 		return nil, err
 	}
+	// The undo releases own, not rec: a failure below returns nil for rec
+	// before this runs.
+	own := rec
 	defer func() {
 		if err != nil {
-			if rErr := release(context.WithoutCancel(ctx), []*record{rec}); rErr != nil {
+			if rErr := release(context.WithoutCancel(ctx), []*record{own}); rErr != nil {
 				err = errors.Join(err, fmt.Errorf("undo: %w", rErr))
 			}
 		}

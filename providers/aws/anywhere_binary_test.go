@@ -22,8 +22,9 @@ func TestBinarySSHFromAnywhereOptIn(t *testing.T) {
 	bin := providertest.Binary(t)
 	dir := t.TempDir()
 	// The suite holds the host up until the test has looked at it: the
-	// "host" is this machine, so the step sees the file the test makes.
-	release := filepath.Join(t.TempDir(), "release")
+	// "host" is this machine, so the step sees the file the test makes, in
+	// a directory the suite's user may read.
+	release := filepath.Join(providertest.SharedDir(t), "release")
 	suite := providertest.SuiteFile(t, "echo suite-started; until [ -e "+release+" ]; do sleep 0.2; done")
 	env := actionEnv(t, srv, dir, "INPUT_SSH-SOURCE-CIDR=", "INPUT_ALLOW-SSH-FROM-ANYWHERE=true", "INPUT_SUITE="+suite)
 	main := providertest.Start(t, bin, env, nil, "suite-started")

@@ -37,6 +37,10 @@ func (b TestHostBooter) Boot(ctx context.Context, spec BootSpec) (Machine, error
 	// Booted from user data, the host ran cloud-init to the end and
 	// systemd brought it up: what the cycle's ready phase asks it.
 	opts.Cloud = true
+	// And its /dev/kvm is root:kvm 0660, as the cloud-config's runcmd
+	// leaves it: the suite's user, in the kvm group, opens it on the kvm
+	// lane whatever the machine's own node allows.
+	opts.KVMGroup = true
 	h, err := testhost.Boot(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("boot %s: %w", spec.ID, err)

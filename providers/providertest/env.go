@@ -21,16 +21,59 @@ func BaseEnv(t *testing.T, extra ...string) []string {
 		"MVM_VERIFY_POLL_INTERVAL=100ms", "GITHUB_API_URL=http://127.0.0.1:9/", "MVM_VERIFY_EGRESS_URL=http://127.0.0.1:9/"}, extra...)
 }
 
-// SuiteFile writes a suite of one step, run as root, whose result is the
-// Live cycle column, and returns its path.
+// SuiteUser is the suite's user in the legs whose tests are not about
+// root: a non-root user the fake's test host creates from the user data
+// (its users entry, with passwordless sudo and the kvm group, as cloud-init
+// makes it on a cloud host) and deletes, home and all, once no live test
+// host uses it. Not root, whose login shell on a machine running these
+// tests may read a .bashrc that takes seconds (a version manager's init),
+// once for every SSH command the cycle runs: that measures the machine,
+// not the run. A name no other package's tests use, as user names are
+// machine-wide.
+const SuiteUser = "mvmprv"
+
+// SuiteFile writes a suite of one step, run as SuiteUser, whose result is
+// the Live cycle column, and returns its path. The "host" is this machine:
+// a step that reads or writes a file of the test's needs it somewhere
+// SuiteUser may (SharedDir), not in t.TempDir(), which is root's alone.
 func SuiteFile(t *testing.T, run string) string {
 	t.Helper()
+	return suiteFile(t, SuiteUser, run)
+}
+
+// RootSuiteFile is SuiteFile with a suite run as root, for the tests about
+// root: a suite whose user is root logs in as root on a cloud host, whose
+// root login the user data must set up (the seed's bug: root's SSH keys
+// were not injected, so such a suite could not log in).
+func RootSuiteFile(t *testing.T, run string) string {
+	t.Helper()
+	return suiteFile(t, "root", run)
+}
+
+func suiteFile(t *testing.T, user, run string) string {
+	t.Helper()
 	f := filepath.Join(t.TempDir(), "suite.yml")
-	suite := "user: root\nsteps:\n  - name: hello\n    run: " + run + "\n    column: Live cycle\n"
+	suite := "user: " + user + "\nsteps:\n  - name: hello\n    run: " + run + "\n    column: Live cycle\n"
 	if err := os.WriteFile(f, []byte(suite), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// SharedDir is a directory of the test's own that SuiteUser's steps may
+// read and write (mode 1777, as /tmp), removed when t ends: the fake's
+// hosts are this machine, and t.TempDir() is root's alone (0700).
+func SharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mvm-providertest-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // sortedInputs returns the names of in, sorted, so arguments and

@@ -22,7 +22,7 @@ func WantLiveCell(lane string) *regexp.Regexp {
 }
 
 // CheckPassingSummary checks sum, the summary.md of a run of SuiteFile's
-// suite that passed on lane (Lane; why is its reason): see
+// (or RootSuiteFile's) suite that passed on lane (Lane; why is its reason): see
 // passingSummaryProblems.
 func CheckPassingSummary(t *testing.T, sum, display, lane, why string) {
 	t.Helper()

@@ -66,7 +66,8 @@ const ghToken = "ghs_tokenNotForHosts0123456789"
 const ttl = 95 * time.Minute
 
 // WholeCycle is `mvm-verify run --provider <c.Provider>` against the fake:
-// real SSH into the booted test host, the suite runs as root, teardown,
+// real SSH into the booted test host, the suite runs as root (a root
+// login the user data sets up, RootSuiteFile), teardown,
 // nothing tagged left in the fake, one launch, every phase and the suite's
 // step ✅, and the row of the lane this machine can run (Lane): Preflight
 // ✅ and Live cycle ✅ on the kvm lane, n/a (no KVM) on the no-KVM lane,
@@ -110,7 +111,11 @@ func WholeCycle(t *testing.T, c Cloud) CycleRun {
 	mu.Unlock()
 
 	bin := Binary(t)
-	args := append(RunArgs(t, c, f, SuiteFile(t, `test "$(id -un)" = root && echo hello from the fake cloud`)), "--ttl", ttl.String())
+	// As root, and the step checks it: this test is about root. A suite
+	// whose user is root must log in as root on a cloud host, and the
+	// seed's "root SSH keys not injected" bug broke exactly that; the
+	// other scenarios run as SuiteUser.
+	args := append(RunArgs(t, c, f, RootSuiteFile(t, `test "$(id -un)" = root && echo hello from the fake cloud`)), "--ttl", ttl.String())
 	// The lane, and so the Live cycle cell expected, is decided by the
 	// scenarios' own KVM check (Lane, from KVMUsable), not by the probe
 	// under test: on a machine with usable KVM (the fake's "instance" is
