@@ -25,11 +25,8 @@ import (
 // whole connection is closed (Err then wraps ErrUnresponsive), so neither
 // the upload nor the cleanups after it wait for the keepalive to notice.
 func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mode os.FileMode) error {
-	if !path.IsAbs(remotePath) || path.Clean(remotePath) != remotePath || remotePath == "/" {
-		return fmt.Errorf("upload: remote path %q: want a clean absolute file path such as /usr/local/bin/mvm-verify", remotePath)
-	}
-	if mode&^os.ModePerm != 0 {
-		return fmt.Errorf("upload %s: mode %v: want permission bits only (e.g. 0755)", remotePath, mode)
+	if err := checkUpload(remotePath, mode); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("upload %s: %w", remotePath, context.Cause(ctx))
@@ -69,6 +66,26 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 	return err
 }
 
+// checkUpload checks an upload's target path and mode.
+func checkUpload(remotePath string, mode os.FileMode) error {
+	if !path.IsAbs(remotePath) || path.Clean(remotePath) != remotePath || remotePath == "/" {
+		return fmt.Errorf("upload: remote path %q: want a clean absolute file path such as /usr/local/bin/mvm-verify", remotePath)
+	}
+	if mode&^os.ModePerm != 0 {
+		return fmt.Errorf("upload %s: mode %v: want permission bits only (e.g. 0755)", remotePath, mode)
+	}
+	return nil
+}
+
+// tempName is the temporary file an upload to remotePath writes before it
+// renames it into place: hidden, next to the target (so the rename stays
+// on one file system), with a random suffix.
+func tempName(remotePath string) string {
+	var suffix [6]byte
+	_, _ = rand.Read(suffix[:])
+	return path.Join(path.Dir(remotePath), "."+path.Base(remotePath)+".upload-"+hex.EncodeToString(suffix[:]))
+}
+
 // uploadError names the step of an upload that failed.
 type uploadError struct {
 	what string
@@ -101,9 +118,7 @@ func (c *Client) upload(sess *ssh.Session, r io.Reader, remotePath string, mode 
 	if err := sc.MkdirAll(dir); err != nil {
 		return "", &uploadError{"create " + dir, err}
 	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	tmp = path.Join(dir, "."+path.Base(remotePath)+".upload-"+hex.EncodeToString(suffix[:]))
+	tmp = tempName(remotePath)
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return "", &uploadError{"create " + tmp, err}
