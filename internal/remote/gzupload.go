@@ -20,9 +20,10 @@ const noGzipExit = 97
 
 // UploadCompressed is Upload with the bytes gzip-compressed on the wire:
 // it compresses src as it sends it (compress/gzip, BestSpeed) into a
-// session whose command, a plain `bash -c` without a login, decompresses
-// it with the host's gzip into a temporary file next to remotePath (the
-// name Upload uses), sets its mode and renames it into place. So, as with
+// session whose command, a plain `bash -c` without a login, stages the
+// stream next to remotePath and then decompresses it with the host's gzip
+// into a temporary file there (the name Upload uses), sets its mode and
+// renames it into place (gunzipScript). So, as with
 // Upload, remotePath never holds a half-written file, and a failed upload
 // leaves no temporary file. An executable compresses to less than half, and
 // on a link slower than compression (a runner to a cloud host) the upload
@@ -149,7 +150,7 @@ func (c *Client) uploadGzip(ctx context.Context, write func(io.Writer) error, re
 	default:
 		err = fail("decompress on the host", waitErr)
 	}
-	c.removeLeftover(ctx, tmp)
+	c.removeLeftover(ctx, tmp, tmp+".gz")
 	return false, err
 }
 
@@ -168,13 +169,27 @@ func (s *sinkWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// gunzipScript decompresses its stdin into tmp with gzipName (gzip when
-// empty), sets mode and renames tmp to dst, creating dst's directory; on
-// a failure it removes tmp. Without the command it exits noGzipExit before
-// it creates anything. tmp is created exclusively (noclobber), as Upload's
-// O_EXCL does, and a directory at dst is refused as SFTP's rename refuses
-// it (mv would move tmp into it). Builtins where they do, so the commands
-// that fork are gzip, chmod and mv (and mkdir for a new directory).
+// gunzipScript takes the compressed stream on its stdin into tmp.gz, then
+// decompresses that with gzipName (gzip when empty) into tmp, sets mode and
+// renames tmp to dst, creating dst's directory; on a failure it removes
+// both temporary files. Without the command it exits noGzipExit before it
+// creates anything. The temporary files are created exclusively
+// (noclobber), as Upload's O_EXCL does, and a directory at dst is refused
+// as SFTP's rename refuses it (mv would move tmp into it). A stream cut
+// short ends cat all the same, but gzip then finds no trailer and fails.
+//
+// The stream is staged in a file rather than piped into gzip: sshd holds
+// what the command has not yet read in a buffer that it grows a few kB at
+// a time, copying it each time. cat reads as fast as the stream comes, so
+// the buffer stays small; gzip -d, about as fast as a loopback stream
+// comes, let it pile up to MBs, and on a VM where fresh memory is
+// expensive (this project's kvm-pvm test machine) growing it cost about a
+// second on the first upload of a connection, in half the legs or more
+// (docs/performance.md). The price is the decompression after the
+// transfer instead of during it: about 0.1 s for the 16 MB binary.
+//
+// Builtins where they do, so the commands that fork are cat, gzip, rm,
+// chmod and mv (and mkdir for a new directory).
 func gunzipScript(gzipName, dst, tmp string, mode os.FileMode) string {
 	if gzipName == "" {
 		gzipName = "gzip"
@@ -186,6 +201,7 @@ dir=%s tmp=%s dst=%s
 if [ -d "$dst" ]; then echo "$dst is a directory" >&2; exit 1; fi
 set -C
 exec 3>"$tmp" || exit
-%s -dc >&3 && exec 3>&- && chmod %o -- "$tmp" && mv -f -- "$tmp" "$dst" || { rc=$?; rm -f -- "$tmp"; exit "$rc"; }`,
+exec 4>"$tmp.gz" || { rc=$?; rm -f -- "$tmp"; exit "$rc"; }
+{ cat >&4 && exec 4>&- && %s -dc <"$tmp.gz" >&3 && exec 3>&- && rm -f -- "$tmp.gz" && chmod %o -- "$tmp" && mv -f -- "$tmp" "$dst"; } || { rc=$?; rm -f -- "$tmp" "$tmp.gz"; exit "$rc"; }`,
 		z, noGzipExit, Quote(path.Dir(dst)), Quote(tmp), Quote(dst), z, uint32(mode.Perm()))
 }

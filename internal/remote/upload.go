@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -168,18 +169,22 @@ func (c *Client) checkAnswers(what string) {
 	}
 }
 
-// removeLeftover removes a failed upload's temporary file. After a cancel
+// removeLeftover removes a failed upload's temporary files. After a cancel
 // the SFTP session is gone, so it runs rm in a session of its own, within
 // CancelGrace; on a connection already closed it does not try.
-func (c *Client) removeLeftover(ctx context.Context, tmp string) {
+func (c *Client) removeLeftover(ctx context.Context, tmps ...string) {
 	if c.Err() != nil {
-		c.opts.Logger.Warn("partial upload left on the host: the connection is closed", "file", tmp)
+		c.opts.Logger.Warn("partial upload left on the host: the connection is closed", "files", tmps)
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CancelGrace)
 	defer cancel()
-	res, err := c.Run(rctx, RunSpec{Command: "rm -f -- " + Quote(tmp), NoProfile: true})
+	quoted := make([]string, len(tmps))
+	for i, tmp := range tmps {
+		quoted[i] = Quote(tmp)
+	}
+	res, err := c.Run(rctx, RunSpec{Command: "rm -f -- " + strings.Join(quoted, " "), NoProfile: true})
 	if err != nil || !res.OK() {
-		c.opts.Logger.Warn("could not remove a partial upload", "file", tmp, "err", err, "exit", res.ExitCode)
+		c.opts.Logger.Warn("could not remove a partial upload", "files", tmps, "err", err, "exit", res.ExitCode)
 	}
 }
