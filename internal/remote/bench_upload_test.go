@@ -18,7 +18,7 @@ import (
 // directory:
 //
 //	sftp                 Client.Upload: SFTP, uncompressed
-//	gzip-stream          Client.UploadCompressed: compressed (BestSpeed) as it is sent, gzip -d on the host
+//	gzip-stream          Client.UploadCompressed: compressed (BestSpeed) as it is sent, staged and unpacked by gzip on the host
 //	gzip-precompressed   the same command fed bytes compressed beforehand: what compressing off the critical path would save
 //	compress             compress/gzip BestSpeed alone, into memory, no upload
 //

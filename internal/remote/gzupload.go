@@ -23,11 +23,13 @@ const noGzipExit = 97
 // session whose command, a plain `bash -c` without a login, stages the
 // stream next to remotePath and then decompresses it with the host's gzip
 // into a temporary file there (the name Upload uses), sets its mode and
-// renames it into place (gunzipScript). So, as with
-// Upload, remotePath never holds a half-written file, and a failed upload
-// leaves no temporary file. An executable compresses to less than half, and
+// renames it into place (gunzipScript). So, as with Upload, remotePath
+// never holds a half-written file, and a failed upload leaves no temporary
+// file. An executable compresses to less than half, and
 // on a link slower than compression (a runner to a cloud host) the upload
-// takes as much less.
+// takes as much less. Unlike SFTP, the command starts in the login user's
+// shell, as every command does: a login user whose startup files are slow
+// (root's, on this project's test machine) pays them once more.
 //
 // A host without gzip takes the bytes over SFTP instead (Upload): src is
 // read again from where it was when UploadCompressed was called, so it must
@@ -186,7 +188,7 @@ func (s *sinkWriter) Write(p []byte) (int, error) {
 // expensive (this project's kvm-pvm test machine) growing it cost about a
 // second on the first upload of a connection, in half the legs or more
 // (docs/performance.md). The price is the decompression after the
-// transfer instead of during it: about 0.1 s for the 16 MB binary.
+// transfer instead of during it: about 0.13 s for the 16 MB binary.
 //
 // Builtins where they do, so the commands that fork are cat, gzip, rm,
 // chmod and mv (and mkdir for a new directory).
