@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-go build -o "$tmp/mvm-verify" .
+# The binary that ships (Dockerfile): static, stripped; the probe upload is its size.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/mvm-verify" .
 go build -o "$tmp/ghoverhead" ./bench/ghoverhead
 "$tmp/ghoverhead" -bin "$tmp/mvm-verify" -runs "$runs" -api instant
 "$tmp/ghoverhead" -bin "$tmp/mvm-verify" -runs "$runs" -api refused

@@ -209,6 +209,11 @@ type Client struct {
 	redialErr error
 	redials   int
 
+	// gzipName is the command UploadCompressed decompresses with on the
+	// host; empty means gzip. Only tests set it (to a name no host has),
+	// to take the fallback for a host without gzip.
+	gzipName string
+
 	mu      sync.Mutex
 	cause   error // why the connection was closed from our side, if it was
 	waitErr error // why the transport ended, once dead is closed

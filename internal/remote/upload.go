@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -25,11 +26,8 @@ import (
 // whole connection is closed (Err then wraps ErrUnresponsive), so neither
 // the upload nor the cleanups after it wait for the keepalive to notice.
 func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mode os.FileMode) error {
-	if !path.IsAbs(remotePath) || path.Clean(remotePath) != remotePath || remotePath == "/" {
-		return fmt.Errorf("upload: remote path %q: want a clean absolute file path such as /usr/local/bin/mvm-verify", remotePath)
-	}
-	if mode&^os.ModePerm != 0 {
-		return fmt.Errorf("upload %s: mode %v: want permission bits only (e.g. 0755)", remotePath, mode)
+	if err := checkUpload(remotePath, mode); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("upload %s: %w", remotePath, context.Cause(ctx))
@@ -69,6 +67,26 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 	return err
 }
 
+// checkUpload checks an upload's target path and mode.
+func checkUpload(remotePath string, mode os.FileMode) error {
+	if !path.IsAbs(remotePath) || path.Clean(remotePath) != remotePath || remotePath == "/" {
+		return fmt.Errorf("upload: remote path %q: want a clean absolute file path such as /usr/local/bin/mvm-verify", remotePath)
+	}
+	if mode&^os.ModePerm != 0 {
+		return fmt.Errorf("upload %s: mode %v: want permission bits only (e.g. 0755)", remotePath, mode)
+	}
+	return nil
+}
+
+// tempName is the temporary file an upload to remotePath writes before it
+// renames it into place: hidden, next to the target (so the rename stays
+// on one file system), with a random suffix.
+func tempName(remotePath string) string {
+	var suffix [6]byte
+	_, _ = rand.Read(suffix[:])
+	return path.Join(path.Dir(remotePath), "."+path.Base(remotePath)+".upload-"+hex.EncodeToString(suffix[:]))
+}
+
 // uploadError names the step of an upload that failed.
 type uploadError struct {
 	what string
@@ -101,9 +119,7 @@ func (c *Client) upload(sess *ssh.Session, r io.Reader, remotePath string, mode 
 	if err := sc.MkdirAll(dir); err != nil {
 		return "", &uploadError{"create " + dir, err}
 	}
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	tmp = path.Join(dir, "."+path.Base(remotePath)+".upload-"+hex.EncodeToString(suffix[:]))
+	tmp = tempName(remotePath)
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return "", &uploadError{"create " + tmp, err}
@@ -153,18 +169,22 @@ func (c *Client) checkAnswers(what string) {
 	}
 }
 
-// removeLeftover removes a failed upload's temporary file. After a cancel
+// removeLeftover removes a failed upload's temporary files. After a cancel
 // the SFTP session is gone, so it runs rm in a session of its own, within
 // CancelGrace; on a connection already closed it does not try.
-func (c *Client) removeLeftover(ctx context.Context, tmp string) {
+func (c *Client) removeLeftover(ctx context.Context, tmps ...string) {
 	if c.Err() != nil {
-		c.opts.Logger.Warn("partial upload left on the host: the connection is closed", "file", tmp)
+		c.opts.Logger.Warn("partial upload left on the host: the connection is closed", "files", tmps)
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CancelGrace)
 	defer cancel()
-	res, err := c.Run(rctx, RunSpec{Command: "rm -f -- " + Quote(tmp), NoProfile: true})
+	quoted := make([]string, len(tmps))
+	for i, tmp := range tmps {
+		quoted[i] = Quote(tmp)
+	}
+	res, err := c.Run(rctx, RunSpec{Command: "rm -f -- " + strings.Join(quoted, " "), NoProfile: true})
 	if err != nil || !res.OK() {
-		c.opts.Logger.Warn("could not remove a partial upload", "file", tmp, "err", err, "exit", res.ExitCode)
+		c.opts.Logger.Warn("could not remove a partial upload", "files", tmps, "err", err, "exit", res.ExitCode)
 	}
 }
