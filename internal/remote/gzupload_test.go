@@ -136,28 +136,10 @@ func (seekless) Seek(offset int64, whence int) (int64, error) {
 // compressedUntilCancelled is uploadUntilCancelled for UploadCompressed.
 func compressedUntilCancelled(t *testing.T, c *Client, dst string, between func()) error {
 	t.Helper()
-	src := newEndlessReader()
-	ctx, cancel := context.WithCancel(testContext(t))
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
+	return untilCancelled(t, "UploadCompressed", func(ctx context.Context, src io.Reader) error {
 		_, err := c.UploadCompressed(ctx, &seekless{src}, dst, 0o755)
-		done <- err
-	}()
-	select {
-	case <-src.started:
-	case err := <-done:
-		t.Fatalf("UploadCompressed ended before it was cancelled: %v", err)
-	}
-	between()
-	cancel()
-	select {
-	case err := <-done:
 		return err
-	case <-time.After(time.Minute):
-		t.Fatal("UploadCompressed did not return after its context was cancelled")
-		return nil
-	}
+	}, between)
 }
 
 // A cancelled compressed upload to a live host returns the cancel, keeps

@@ -873,15 +873,25 @@ func (r *endlessReader) Read(p []byte) (int, error) {
 // when Upload never returns.
 func uploadUntilCancelled(t *testing.T, c *Client, dst string, between func()) error {
 	t.Helper()
+	return untilCancelled(t, "Upload", func(ctx context.Context, src io.Reader) error {
+		return c.Upload(ctx, src, dst, 0o755)
+	}, between)
+}
+
+// untilCancelled runs upload (named what in failures) from an endless
+// source until it is under way, then between, then cancels it, and returns
+// its error.
+func untilCancelled(t *testing.T, what string, upload func(context.Context, io.Reader) error, between func()) error {
+	t.Helper()
 	src := newEndlessReader()
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- c.Upload(ctx, src, dst, 0o755) }()
+	go func() { done <- upload(ctx, src) }()
 	select {
 	case <-src.started:
 	case err := <-done:
-		t.Fatalf("Upload ended before it was cancelled: %v", err)
+		t.Fatalf("%s ended before it was cancelled: %v", what, err)
 	}
 	between()
 	cancel()
@@ -889,7 +899,7 @@ func uploadUntilCancelled(t *testing.T, c *Client, dst string, between func()) e
 	case err := <-done:
 		return err
 	case <-time.After(time.Minute):
-		t.Fatal("Upload did not return after its context was cancelled")
+		t.Fatalf("%s did not return after its context was cancelled", what)
 		return nil
 	}
 }
