@@ -1,10 +1,10 @@
 package verify
 
 import (
-	"os"
 	"testing"
 
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
+	"github.com/tinylabscom/mvm-verify/providers/providertest"
 )
 
 // testUser is the account the tests' hosts let in and the suites run as: a
@@ -25,18 +25,10 @@ func testHostUser(authorized string) testhost.User {
 }
 
 // hostDir is a directory on the test host (this machine) that testUser's
-// commands may write to, as t.TempDir (root's, 0700) is not: sticky and
-// world-writable like /tmp, removed when the test ends. In /tmp itself, as
-// a $TMPDIR may be private to root.
+// commands may write to, as t.TempDir (root's, 0700) is not: the provider
+// tests' shared directory, sticky and world-writable like /tmp, removed
+// when the test ends.
 func hostDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "mvv-host-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o1777); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return providertest.SharedDir(t)
 }

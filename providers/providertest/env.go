@@ -62,10 +62,11 @@ func suiteFile(t *testing.T, user, run string) string {
 
 // SharedDir is a directory of the test's own that SuiteUser's steps may
 // read and write (mode 1777, as /tmp), removed when t ends: the fake's
-// hosts are this machine, and t.TempDir() is root's alone (0700).
+// hosts are this machine, and t.TempDir() is root's alone (0700). In /tmp
+// itself, as a $TMPDIR may be private to root.
 func SharedDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "mvm-providertest-shared-")
+	dir, err := os.MkdirTemp("/tmp", "mvm-providertest-shared-")
 	if err != nil {
 		t.Fatal(err)
 	}
