@@ -17,6 +17,25 @@ import (
 // makes it a real account on this machine, so the name is this test's own.
 const kitUser = "mvmv-kit"
 
+// kitUserData renders the cycle's user data for kitUser with fresh keys
+// and the ready marker at marker, returning both.
+func kitUserData(t *testing.T, marker string) (*remote.Keys, []byte) {
+	t.Helper()
+	keys, err := remote.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := cloudinit.Render(cloudinit.Config{
+		User: kitUser, AuthorizedKeys: []string{keys.ClientAuthorized},
+		HostKeyPrivatePEM: string(keys.HostPrivatePEM), HostKeyPublic: keys.HostPublic,
+		ReadyMarker: marker, TTL: time.Hour, Bootstrap: []string{"true"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, ud
+}
+
 // TestHostBooterFromUserData: the kit's boot path on its own, with no
 // provider's fake around it. An instance booted by TestHostBooter from a
 // #cloud-config rendered as the cycle renders it answers SSH on port 22 of
@@ -30,18 +49,7 @@ func TestHostBooterFromUserData(t *testing.T) {
 	if _, err := sshd.FindBinary(); err != nil {
 		t.Fatalf("%v: install Debian's openssh-server", err)
 	}
-	keys, err := remote.GenerateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ud, err := cloudinit.Render(cloudinit.Config{
-		User: kitUser, AuthorizedKeys: []string{keys.ClientAuthorized},
-		HostKeyPrivatePEM: string(keys.HostPrivatePEM), HostKeyPublic: keys.HostPublic,
-		ReadyMarker: "/var/lib/mvm-verify/ready-fakecloud-test", TTL: time.Hour, Bootstrap: []string{"true"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, ud := kitUserData(t, "/var/lib/mvm-verify/ready-fakecloud-test")
 
 	afterBoot := make(chan string, 1)
 	k := New(TestHostBooter{Port: 22, AfterBoot: func(_ context.Context, spec BootSpec, m Machine) error {

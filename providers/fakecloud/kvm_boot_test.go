@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tinylabscom/mvm-verify/internal/cloudinit"
 	"github.com/tinylabscom/mvm-verify/internal/remote"
 	"github.com/tinylabscom/mvm-verify/internal/testhost"
 )
@@ -24,18 +23,7 @@ func TestHostBooterKVMAsCloudInitLeavesIt(t *testing.T) {
 	if !testhost.InStandInKVMOwned(t, 0, 0, 0o600, "") {
 		return
 	}
-	keys, err := remote.GenerateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ud, err := cloudinit.Render(cloudinit.Config{
-		User: kitUser, AuthorizedKeys: []string{keys.ClientAuthorized},
-		HostKeyPrivatePEM: string(keys.HostPrivatePEM), HostKeyPublic: keys.HostPublic,
-		ReadyMarker: "/var/lib/mvm-verify/ready-fakecloud-kvm-test", TTL: time.Hour, Bootstrap: []string{"true"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, ud := kitUserData(t, "/var/lib/mvm-verify/ready-fakecloud-kvm-test")
 	k := New(TestHostBooter{Port: 22}, nil)
 	t.Cleanup(func() { k.Close(context.Background()) }) //nolint:errcheck // test end
 	running := make(chan Machine, 1)
