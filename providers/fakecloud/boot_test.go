@@ -36,6 +36,24 @@ func kitUserData(t *testing.T, marker string) (*remote.Keys, []byte) {
 	return keys, ud
 }
 
+// bootRunning boots instance id from user data ud in k and returns it once
+// it runs; a failed boot, or none within 2 minutes, fails t.
+func bootRunning(t *testing.T, k *Kit, id string, ud []byte) Machine {
+	t.Helper()
+	running := make(chan Machine, 1)
+	failed := make(chan error, 1)
+	k.Boot(id, ud, func(m Machine) { running <- m }, func(err error) { failed <- err })
+	select {
+	case m := <-running:
+		return m
+	case err := <-failed:
+		t.Fatalf("boot from the rendered user data failed: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the instance neither ran nor failed in 2 minutes")
+	}
+	return nil
+}
+
 // TestHostBooterFromUserData: the kit's boot path on its own, with no
 // provider's fake around it. An instance booted by TestHostBooter from a
 // #cloud-config rendered as the cycle renders it answers SSH on port 22 of
@@ -57,17 +75,7 @@ func TestHostBooterFromUserData(t *testing.T) {
 		return nil
 	}}, nil)
 	t.Cleanup(func() { k.Close(context.Background()) }) //nolint:errcheck // test end
-	running := make(chan Machine, 1)
-	failed := make(chan error, 1)
-	k.Boot("i-kit", ud, func(m Machine) { running <- m }, func(err error) { failed <- err })
-	var m Machine
-	select {
-	case m = <-running:
-	case err := <-failed:
-		t.Fatalf("boot from the rendered user data failed: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the instance neither ran nor failed in 2 minutes")
-	}
+	m := bootRunning(t, k, "i-kit", ud)
 	if !strings.HasPrefix(m.Addr(), "127.") || m.Port() != 22 {
 		t.Errorf("machine at %s:%d, want port 22 of a loopback address", m.Addr(), m.Port())
 	}

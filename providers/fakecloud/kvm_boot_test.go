@@ -26,17 +26,7 @@ func TestHostBooterKVMAsCloudInitLeavesIt(t *testing.T) {
 	keys, ud := kitUserData(t, "/var/lib/mvm-verify/ready-fakecloud-kvm-test")
 	k := New(TestHostBooter{Port: 22}, nil)
 	t.Cleanup(func() { k.Close(context.Background()) }) //nolint:errcheck // test end
-	running := make(chan Machine, 1)
-	failed := make(chan error, 1)
-	k.Boot("i-kvm", ud, func(m Machine) { running <- m }, func(err error) { failed <- err })
-	var m Machine
-	select {
-	case m = <-running:
-	case err := <-failed:
-		t.Fatalf("boot from the rendered user data failed: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the instance neither ran nor failed in 2 minutes")
-	}
+	m := bootRunning(t, k, "i-kvm", ud)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := remote.Dial(ctx, remote.Target{Addr: m.Addr(), Port: m.Port(), User: kitUser, Signer: keys.Client, HostKey: keys.HostPublic},
