@@ -153,15 +153,7 @@ func TestUploadCompressedCancelLeavesNothing(t *testing.T) {
 		// The upload is under way on the host: its temporary file is there.
 		waitFor(t, c, "ls -A "+Quote(dir)+" | grep -q upload")
 	})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("UploadCompressed cancelled: err = %v, want context.Canceled", err)
-	}
-	if err := c.Err(); err != nil {
-		t.Fatalf("connection to a live host closed by the cancel: %v", err)
-	}
-	if res := run(t, c, RunSpec{Command: "ls -A " + Quote(dir)}); len(res.Output) != 0 {
-		t.Errorf("left behind: %q", res.Output)
-	}
+	cancelledCleanly(t, c, "UploadCompressed", err, dir)
 }
 
 // TestUploadCompressedCancelOnFrozenHost is TestUploadCancelOnFrozenHost

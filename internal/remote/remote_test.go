@@ -936,8 +936,16 @@ func TestUploadCancelLeavesNothing(t *testing.T) {
 	dir := filepath.Join(f.scratch, "up")
 
 	err := uploadUntilCancelled(t, c, filepath.Join(dir, "big"), func() {})
+	cancelledCleanly(t, c, "Upload", err, dir)
+}
+
+// cancelledCleanly checks an upload (named what) into dir cancelled on a
+// live host: it returned the cancel, the connection stays, and dir is
+// empty.
+func cancelledCleanly(t *testing.T, c *Client, what string, err error, dir string) {
+	t.Helper()
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Upload cancelled: err = %v, want context.Canceled", err)
+		t.Fatalf("%s cancelled: err = %v, want context.Canceled", what, err)
 	}
 	if err := c.Err(); err != nil {
 		t.Fatalf("connection to a live host closed by the cancel: %v", err)
