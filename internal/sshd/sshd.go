@@ -452,15 +452,27 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 		defer cg.Close() // the child holds its place in the cgroup, not the fd
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
 	}
-	var pw io.WriteCloser
+	// sshd's log comes through a pipe of ours that it writes to directly
+	// (an *os.File, so exec starts no copying goroutine): cmd.Wait then
+	// returns once sshd is reaped, even if a process that outlived it,
+	// such as a session child its death orphaned, still holds the pipe,
+	// which would hold exec's copy, and Stop waiting for it, for as long.
+	var pr, pw *os.File
+	var logDone chan struct{}
 	if cfg.LogFile != "" {
 		cmd.Stdout, cmd.Stderr = logF, logF
 		s.logFile = cfg.LogFile
 	} else {
-		var pr *io.PipeReader
-		pr, pw = io.Pipe()
-		cmd.Stdout, cmd.Stderr = io.Discard, pw
-		go s.readLog(pr)
+		var err error
+		if pr, pw, err = os.Pipe(); err != nil {
+			return fmt.Errorf("create sshd's log pipe: %w", err)
+		}
+		cmd.Stderr = pw // stdout stays /dev/null: sshd -e logs to stderr
+		logDone = make(chan struct{})
+		go func() {
+			s.readLog(pr)
+			close(logDone)
+		}()
 	}
 	started := make(chan error, 1)
 	go func() {
@@ -471,9 +483,13 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 			runtime.LockOSThread()
 			cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 		}
-		if err := cmd.Start(); err != nil {
-			if pw != nil {
-				pw.Close()
+		err := cmd.Start()
+		if pw != nil {
+			pw.Close() // sshd has its own copy; ours would keep the log open
+		}
+		if err != nil {
+			if pr != nil {
+				pr.Close()
 			}
 			started <- fmt.Errorf("start sshd: %w", err)
 			return
@@ -481,8 +497,16 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 		s.cmd = cmd
 		started <- nil
 		s.waitErr = cmd.Wait()
-		if pw != nil {
-			pw.Close()
+		if logDone != nil {
+			// The log ends when the last process holding it exits: at
+			// once when that was sshd, which errors read from logTail
+			// need all of. One that outlived it is not waited for.
+			select {
+			case <-logDone:
+			case <-time.After(logDrain):
+				pr.Close()
+				<-logDone
+			}
 		}
 		close(s.exited)
 	}()
@@ -495,6 +519,10 @@ func (s *Server) start(ctx context.Context, bin string, cfg Config, logF *os.Fil
 	}
 	return nil
 }
+
+// logDrain is how long sshd's log is read after sshd was reaped, for what
+// a process that outlived it, holding the log open, keeps from its end.
+const logDrain = 2 * time.Second
 
 // hideKVMScript runs as root in a fresh mount namespace: it replaces /dev
 // with a tmpfs holding only what sshd, shells and ptys need.
