@@ -247,14 +247,19 @@ func TestSecondCtrlCQuitsWithTheDownCommand(t *testing.T) {
 	// second Ctrl-C, and the quit would not show the second one forces it.
 	r.signalOnce(syscall.SIGINT)
 	r.waitTearingDown()
-	// The step ignores TERM, so the teardown waits out its grace: the
-	// first Ctrl-C alone has the run tearing down, not quit.
+	// The teardown's destroy waits for the machine lock the test holds,
+	// so the second Ctrl-C surely comes while the run tears down: the
+	// stubborn step alone is killed a second after the first (on a loaded
+	// machine the run could end before the second came).
+	_, release := holdMachineLock(t)
+	defer release()
 	if !r.running() {
 		r.wait()
 		t.Fatalf("the run ended after the first Ctrl-C alone (exit %d), before the second:\n%s", r.exitCode, r.output())
 	}
 	r.signal(syscall.SIGINT)
 	r.wait()
+	release()
 	if r.killedBy != nil || r.exitCode != 130 {
 		t.Fatalf("after a second Ctrl-C: exit %d, killed by %v; want exit 130\n%s", r.exitCode, r.killedBy, r.output())
 	}
